@@ -1,0 +1,362 @@
+/* tapegrad — a tiny reverse-mode automatic differentiation engine in C.
+ *
+ *   tg_tape   *t = tg_tape_new();
+ *   tg_params *p = tg_params_new();
+ *   tg_tensor *W = tg_params_add(p, "fc.weight", TG_SHAPE(1, 2));  // [out, in]
+ *   tg_tensor *x = tg_tensor_new(t, TG_SHAPE(4, 2), xs);           // copied
+ *   tg_tensor *y = tg_tensor_new(t, TG_SHAPE(4, 1), ys);
+ *   tg_tensor *loss = tg_mse_loss(t, tg_linear(t, x, W, NULL), y, TG_REDUCE_MEAN);
+ *   if (!loss) fprintf(stderr, "%s\n", tg_tape_error(t));
+ *   tg_backward(t, loss);        // W->grad now holds d(loss)/dW
+ *   tg_tape_reset(t);            // forget the step, keep the memory
+ *   tg_params_free(p); tg_tape_free(t);
+ *
+ * Conventions
+ * - tg_real is float, or double when TG_DOUBLE is defined (target tapegrad_f64).
+ * - Tensors are contiguous and row-major. Tensors made on a tape (inputs, op
+ *   results) are owned by the tape and live until tg_tape_reset/tg_tape_free.
+ *   Parameters are owned by a tg_params and live until tg_params_free.
+ * - Every op returns NULL on failure and records a message on the tape that
+ *   names the op and the shapes; an op given NULL returns NULL, so checking the
+ *   final result is enough. Nothing here calls exit, abort or assert on input.
+ * - Functions that are not ops return a tg_status (TG_OK is 0) or NULL, and
+ *   explain failures through tg_last_error().
+ */
+#ifndef TAPEGRAD_H
+#define TAPEGRAD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TG_VERSION_MAJOR 0
+#define TG_VERSION_MINOR 1
+#define TG_VERSION_PATCH 0
+
+#if defined(TG_STATIC_DEFINE)
+#define TG_API
+#elif defined(TG_BUILDING)
+#define TG_API __attribute__((visibility("default")))
+#else
+#define TG_API
+#endif
+
+#ifdef TG_DOUBLE
+typedef double tg_real;
+#else
+typedef float tg_real;
+#endif
+
+/* "0.1.0"; also says which precision this library was built with. */
+TG_API const char *tg_version(void);
+/* "float" or "double": the tg_real of the library actually linked. */
+TG_API const char *tg_real_name(void);
+
+/* ------------------------------------------------------------------ errors */
+
+typedef enum tg_status {
+    TG_OK = 0,
+    TG_ERR_INVALID = -1,  /* a bad argument (NULL, bad axis, bad option) */
+    TG_ERR_SHAPE = -2,    /* shapes that do not fit together */
+    TG_ERR_NOMEM = -3,    /* an allocation failed */
+    TG_ERR_IO = -4,       /* a file could not be opened, read or written */
+    TG_ERR_FORMAT = -5,   /* a file is truncated, corrupt or of the wrong kind */
+    TG_ERR_STATE = -6,    /* a call at the wrong time (e.g. backward twice on a reset tape) */
+    TG_ERR_NUMERIC = -7   /* anomaly mode found a NaN or Inf */
+} tg_status;
+
+/* A short constant description of a status ("shape mismatch", ...). */
+TG_API const char *tg_status_str(int status);
+/* The message of the last failing non-op call in this thread ("" if none). */
+TG_API const char *tg_last_error(void);
+
+/* ----------------------------------------------------------------- tensors */
+
+#define TG_MAX_DIMS 8
+
+/* TG_SHAPE(64, 784) expands to the two arguments `ndim, dims`:
+   tg_zeros(t, TG_SHAPE(64, 784)) is tg_zeros(t, 2, (const int64_t[]){64, 784}). */
+#define TG_SHAPE(...)                                                        \
+    (int)(sizeof((const int64_t[]){__VA_ARGS__}) / sizeof(int64_t)),         \
+        (const int64_t[]) { __VA_ARGS__ }
+
+enum {
+    TG_REQUIRES_GRAD = 1u << 0, /* gradients flow into this tensor */
+    TG_PARAM = 1u << 1,         /* owned by a tg_params */
+    TG_CONST = 1u << 2          /* made by tg_detach or as a constant */
+};
+
+typedef struct tg_tape tg_tape;
+
+/* A tensor's metadata is public and may be read freely. Change `data` values
+   only on leaves you made (inputs, parameters), never on op results that a
+   later backward still needs. */
+typedef struct tg_tensor {
+    int ndim;                     /* 0 for a scalar */
+    int64_t shape[TG_MAX_DIMS];   /* shape[0..ndim-1] */
+    int64_t size;                 /* product of the shape (1 for a scalar) */
+    tg_real *data;                /* [size], row-major */
+    tg_real *grad;                /* [size], or NULL until a gradient exists */
+    unsigned flags;               /* TG_REQUIRES_GRAD | TG_PARAM | TG_CONST */
+    const char *name;             /* parameter name or a label, may be NULL */
+    /* bookkeeping, read-only for users */
+    tg_tape *tape;                /* the tape that owns it, NULL for parameters */
+    int32_t id;                   /* number on its tape (or in its tg_params) */
+    int32_t rec;                  /* index of the record that made it, -1 for a leaf */
+} tg_tensor;
+
+/* New tensors on the tape, owned by it. `data` is copied. NULL on failure
+   (the message is on the tape). */
+TG_API tg_tensor *tg_tensor_new(tg_tape *t, int ndim, const int64_t *shape,
+                                const tg_real *data);
+TG_API tg_tensor *tg_zeros(tg_tape *t, int ndim, const int64_t *shape);
+TG_API tg_tensor *tg_ones(tg_tape *t, int ndim, const int64_t *shape);
+TG_API tg_tensor *tg_full(tg_tape *t, int ndim, const int64_t *shape, tg_real value);
+TG_API tg_tensor *tg_scalar(tg_tape *t, tg_real value); /* ndim 0 */
+
+/* Marks a leaf so that backward fills its `grad` (like requires_grad_()).
+   Returns x. Its gradient accumulates over backward calls until zeroed. */
+TG_API tg_tensor *tg_requires_grad(tg_tensor *x, bool on);
+/* A tensor with x's data and shape that is cut from the graph: no gradient
+   flows through it (like torch.Tensor.detach()). The data is shared. */
+TG_API tg_tensor *tg_detach(tg_tape *t, tg_tensor *x);
+/* Attaches a label (copied onto the tape) shown by the tape printers. */
+TG_API tg_tensor *tg_tensor_set_name(tg_tensor *x, const char *name);
+/* Sets x->grad to zero (if it has one). */
+TG_API void tg_zero_grad(tg_tensor *x);
+
+/* Writes "shape [2,3]\n[[1, 2, 3],\n [4, 5, 6]]\n"; large tensors are
+   abbreviated with "..." as PyTorch does. `f` may be stdout. */
+TG_API void tg_tensor_print(const tg_tensor *x, FILE *f);
+/* Writes the shape as "[64,784]" into buf (always NUL-terminated). Returns buf. */
+TG_API char *tg_shape_str(const tg_tensor *x, char *buf, size_t len);
+/* True when a and b have the same shape. */
+TG_API bool tg_same_shape(const tg_tensor *a, const tg_tensor *b);
+
+/* -------------------------------------------------------------------- tape */
+
+/* An empty tape; NULL if out of memory. */
+TG_API tg_tape *tg_tape_new(void);
+/* Frees the tape and everything on it. Accepts NULL. */
+TG_API void tg_tape_free(tg_tape *t);
+/* Forgets every record and tensor in O(1) and clears the error; keeps the
+   memory, so a loop of steps of the same shapes allocates nothing after the
+   first. Tensors made on the tape are invalid afterwards. */
+TG_API void tg_tape_reset(tg_tape *t);
+
+/* Turns recording on or off (like torch.no_grad()); returns the previous
+   setting. With recording off, ops compute values but record nothing and
+   their results need no gradient. */
+TG_API bool tg_tape_set_recording(tg_tape *t, bool on);
+TG_API bool tg_tape_is_recording(const tg_tape *t);
+
+/* Anomaly mode (like torch.autograd.set_detect_anomaly): when on, the first
+   record whose forward output or backward gradient holds a NaN or Inf fails
+   with a tape error naming the op, the record and the tensor. Returns the
+   previous setting. Off by default: it costs a pass over every result. */
+TG_API bool tg_tape_set_anomaly(tg_tape *t, bool on);
+
+/* The first error recorded since the last reset, "" if none. */
+TG_API const char *tg_tape_error(const tg_tape *t);
+/* True once an op on this tape has failed (until reset or clear). */
+TG_API bool tg_tape_failed(const tg_tape *t);
+TG_API void tg_tape_clear_error(tg_tape *t);
+
+/* Back-propagates from a scalar (size 1) `loss`: seeds d(loss)=1 and walks
+   the records in reverse. Gradients accumulate (+=) into every leaf that
+   requires grad and every parameter; gradients of intermediate results are
+   recomputed from zero on every call. Returns TG_OK or an error status with
+   the message on the tape. */
+TG_API int tg_backward(tg_tape *t, tg_tensor *loss);
+/* The same for any output: `dout` (out->size values) is d(something)/d(out),
+   as in torch.autograd.backward(out, dout). */
+TG_API int tg_backward_grad(tg_tape *t, tg_tensor *out, const tg_real *dout);
+
+/* Memory of a tape, for checking that a training loop allocates nothing per
+   step: heap_allocs counts every malloc/realloc the tape ever made. */
+typedef struct tg_tape_stats {
+    size_t records;         /* records since the last reset */
+    size_t tensors;         /* tensors since the last reset */
+    size_t arena_used;      /* bytes in use in the arena */
+    size_t arena_reserved;  /* bytes the arena holds */
+    size_t arena_chunks;    /* chunks the arena holds */
+    size_t heap_allocs;     /* malloc/realloc calls made by the tape so far */
+} tg_tape_stats;
+TG_API tg_tape_stats tg_tape_get_stats(const tg_tape *t);
+
+/* Scratch memory from the tape's arena, 64-byte aligned, valid until the next
+   reset (for custom ops and for users' per-step buffers). NULL if out of memory. */
+TG_API void *tg_tape_alloc(tg_tape *t, size_t bytes);
+
+/* ------------------------------------------------------------------ params */
+
+typedef struct tg_params tg_params;
+
+/* A named registry of parameters whose data, and whose gradients, each lie in
+   one contiguous block. NULL if out of memory. */
+TG_API tg_params *tg_params_new(void);
+/* Frees the registry and all its tensors. Accepts NULL. */
+TG_API void tg_params_free(tg_params *p);
+/* Adds a zero-filled parameter that requires grad; the name is copied.
+   NULL (tg_last_error says why) if the name exists or memory runs out.
+   The tensor pointer stays valid for the life of p; its data/grad pointers
+   may move while more parameters are added, so read them after adding. */
+TG_API tg_tensor *tg_params_add(tg_params *p, const char *name, int ndim,
+                                const int64_t *shape);
+/* The parameter called `name`, or NULL. */
+TG_API tg_tensor *tg_params_get(const tg_params *p, const char *name);
+/* Parameters in the order they were added: i in [0, tg_params_count). */
+TG_API size_t tg_params_count(const tg_params *p);
+TG_API tg_tensor *tg_params_at(const tg_params *p, size_t i);
+/* Total number of scalars, and the contiguous blocks (length numel, but
+   parameters are padded to 64-byte boundaries: use tg_params_block_len). */
+TG_API int64_t tg_params_numel(const tg_params *p);
+TG_API size_t tg_params_block_len(const tg_params *p);
+TG_API tg_real *tg_params_data(tg_params *p);
+TG_API tg_real *tg_params_grad(tg_params *p);
+/* Sets every gradient to zero: one memset. */
+TG_API void tg_params_zero_grad(tg_params *p);
+
+/* ------------------------------------------------------------------- ops */
+
+#define TG_ALL 0x7fffffff /* reduce over every axis */
+
+/* Element-wise, with NumPy broadcasting ([N,M] + [M], [N,1] * [1,M], ...). */
+TG_API tg_tensor *tg_add(tg_tape *t, tg_tensor *a, tg_tensor *b);
+TG_API tg_tensor *tg_sub(tg_tape *t, tg_tensor *a, tg_tensor *b);
+TG_API tg_tensor *tg_mul(tg_tape *t, tg_tensor *a, tg_tensor *b);
+TG_API tg_tensor *tg_div(tg_tape *t, tg_tensor *a, tg_tensor *b);
+/* Element-wise, same shape as x. */
+TG_API tg_tensor *tg_neg(tg_tape *t, tg_tensor *x);
+TG_API tg_tensor *tg_scale(tg_tape *t, tg_tensor *x, tg_real s);      /* s·x */
+TG_API tg_tensor *tg_add_scalar(tg_tape *t, tg_tensor *x, tg_real s); /* x + s */
+TG_API tg_tensor *tg_pow(tg_tape *t, tg_tensor *x, tg_real p);        /* xᵖ (torch.pow(x, p)) */
+TG_API tg_tensor *tg_exp(tg_tape *t, tg_tensor *x);
+TG_API tg_tensor *tg_log(tg_tape *t, tg_tensor *x);
+TG_API tg_tensor *tg_sqrt(tg_tape *t, tg_tensor *x);
+TG_API tg_tensor *tg_abs(tg_tape *t, tg_tensor *x);    /* d/dx = sign(x), 0 at 0 */
+TG_API tg_tensor *tg_square(tg_tape *t, tg_tensor *x);
+
+/* Matrix product: [M,K] @ [K,N] -> [M,N]; batched [B,M,K] @ [B,K,N] -> [B,M,N];
+   [B,M,K] @ [K,N] -> [B,M,N] (the matrix is shared by the batch). */
+TG_API tg_tensor *tg_matmul(tg_tape *t, tg_tensor *a, tg_tensor *b);
+/* Swaps two axes (torch.transpose); negative axes count from the end. */
+TG_API tg_tensor *tg_transpose(tg_tape *t, tg_tensor *x, int dim0, int dim1);
+/* x @ Wᵀ + b as torch.nn.functional.linear: x [..., in], W [out, in],
+   b [out] or NULL -> [..., out]. */
+TG_API tg_tensor *tg_linear(tg_tape *t, tg_tensor *x, tg_tensor *W, tg_tensor *b);
+
+/* Same data, new shape; one dimension may be -1 (inferred). */
+TG_API tg_tensor *tg_reshape(tg_tape *t, tg_tensor *x, int ndim, const int64_t *shape);
+/* [N, d1, d2, ...] -> [N, d1·d2·...] (torch.flatten(x, 1)); a 1-D x stays 1-D. */
+TG_API tg_tensor *tg_flatten(tg_tape *t, tg_tensor *x);
+
+/* Reductions over one axis (negative counts from the end) or TG_ALL;
+   keepdim keeps the reduced axis with size 1. */
+TG_API tg_tensor *tg_sum(tg_tape *t, tg_tensor *x, int axis, bool keepdim);
+TG_API tg_tensor *tg_mean(tg_tape *t, tg_tensor *x, int axis, bool keepdim);
+/* The maximum; its gradient goes to the first position that attains it
+   (like torch.max(x, dim)); over TG_ALL ties share the gradient equally
+   (like torch.amax / torch.max(x)). */
+TG_API tg_tensor *tg_max(tg_tape *t, tg_tensor *x, int axis, bool keepdim);
+
+/* How a loss reduces its per-element values (PyTorch's `reduction`). */
+typedef enum tg_reduction {
+    TG_REDUCE_MEAN = 0, /* the default in PyTorch */
+    TG_REDUCE_SUM = 1,
+    TG_REDUCE_NONE = 2
+} tg_reduction;
+
+/* Which matrix-product path the library uses: "builtin" (the cache-blocked
+   kernel) or "cblas" (OpenBLAS, the default when the build found it). The
+   environment variable TG_GEMM=builtin|cblas sets the starting choice.
+   tg_gemm_set_backend returns TG_OK, or an error if that path is not built. */
+TG_API const char *tg_gemm_backend(void);
+TG_API int tg_gemm_set_backend(const char *name);
+
+/* SECTION activations (issue 3) */
+TG_API tg_tensor *tg_tanh(tg_tape *t, tg_tensor *x);
+/* END SECTION activations */
+
+/* SECTION losses (issue 3) */
+/* END SECTION losses */
+
+/* ------------------------------------------------------------ custom ops */
+
+typedef struct tg_op tg_op;
+
+#define TG_MAX_INPUTS 4
+
+/* One entry of the tape: op(inputs, attributes) -> output. */
+typedef struct tg_record {
+    const tg_op *op;
+    int n_in;
+    tg_tensor *in[TG_MAX_INPUTS];
+    tg_tensor *out;
+    const void *attr;   /* a copy of the op's attributes (attr_size bytes) */
+    void *saved;        /* whatever the forward saved for backward, or NULL */
+    tg_tape *tape;
+    int32_t index;      /* position on the tape */
+} tg_record;
+
+enum {
+    TG_OP_ALIAS = 1u << 0 /* output shares input 0's data (reshape, views) */
+};
+
+/* An operation as data. Built-in ops and user-defined ones are the same
+   thing and go through tg_apply().
+   - shape:    checks the inputs, writes the output's ndim/shape; on a
+               mismatch writes a message (without the op name) into msg and
+               returns a tg_status.
+   - forward:  fills r->out->data from r->in[i]->data; may save buffers for
+               backward with tg_record_save(). Returns TG_OK or a status.
+   - backward: reads r->out->grad and ADDS into r->in[i]->grad for every
+               input whose grad is not NULL (NULL: that input needs none). */
+struct tg_op {
+    const char *name;
+    int n_inputs;          /* 1..TG_MAX_INPUTS; an optional input may be NULL */
+    size_t attr_size;      /* bytes of the attribute struct, 0 for none */
+    unsigned flags;        /* TG_OP_ALIAS */
+    int (*shape)(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS],
+                 char *msg, size_t msg_len);
+    int (*forward)(tg_record *r);
+    void (*backward)(tg_record *r);
+    const char *doc;       /* one line: the formula, for listings */
+};
+
+/* Runs `op` on the inputs (n of them, some may be NULL when the op allows it)
+   with attributes `attr` (copied), records it when recording is on and an
+   input requires grad, and returns the output. NULL on failure. */
+TG_API tg_tensor *tg_apply(tg_tape *t, const tg_op *op, tg_tensor *const *in, int n,
+                           const void *attr);
+/* Memory for a forward pass to keep for backward; freed at reset. */
+TG_API void *tg_record_save(tg_record *r, size_t bytes);
+
+/* SECTION registry (issue 4) */
+/* END SECTION registry */
+
+/* SECTION gradcheck (issue 4) */
+/* END SECTION gradcheck */
+
+/* SECTION introspection (issue 4) */
+/* END SECTION introspection */
+
+/* SECTION nn (issue 5) */
+/* END SECTION nn */
+
+/* SECTION optim (issue 5) */
+/* END SECTION optim */
+
+/* SECTION io (issue 5) */
+/* END SECTION io */
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TAPEGRAD_H */

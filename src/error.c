@@ -1,0 +1,49 @@
+/* Status strings and the per-thread last error of non-op calls. */
+#include "tg_internal.h"
+
+#include <stdio.h>
+
+static _Thread_local char last_error[TG_MSG_LEN];
+
+const char *tg_status_str(int status)
+{
+    switch (status) {
+    case TG_OK: return "ok";
+    case TG_ERR_INVALID: return "invalid argument";
+    case TG_ERR_SHAPE: return "shape mismatch";
+    case TG_ERR_NOMEM: return "out of memory";
+    case TG_ERR_IO: return "input/output error";
+    case TG_ERR_FORMAT: return "bad file format";
+    case TG_ERR_STATE: return "invalid state";
+    case TG_ERR_NUMERIC: return "NaN or Inf found";
+    default: return "unknown status";
+    }
+}
+
+const char *tg_last_error(void) { return last_error; }
+
+int tg_set_error(int status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    va_end(ap);
+    return status;
+}
+
+#define TG_STR2(x) #x
+#define TG_STR(x) TG_STR2(x)
+
+const char *tg_version(void)
+{
+    return TG_STR(TG_VERSION_MAJOR) "." TG_STR(TG_VERSION_MINOR) "." TG_STR(TG_VERSION_PATCH);
+}
+
+const char *tg_real_name(void)
+{
+#ifdef TG_DOUBLE
+    return "double";
+#else
+    return "float";
+#endif
+}

@@ -1,0 +1,297 @@
+/* Arithmetic: add, sub, mul, div with NumPy broadcasting; neg, scale,
+   add_scalar, pow, exp, log, sqrt, abs, square.
+
+   Broadcasting: shapes are right-aligned, and each pair of dims must be equal
+   or one of them 1; a size-1 (or missing) dim is repeated. Backward sums the
+   gradient over the repeated positions, which falls out of accumulating
+   (+=) into the one element every repeat reads. */
+#include "tg_internal.h"
+
+/* ------------------------------------------------------------ broadcasting */
+
+int tg_broadcast_shape(const tg_tensor *a, const tg_tensor *b, int *ndim, int64_t *shape)
+{
+    int n = a->ndim > b->ndim ? a->ndim : b->ndim;
+    for (int i = 0; i < n; i++) {
+        int ia = a->ndim - n + i, ib = b->ndim - n + i;
+        int64_t da = ia >= 0 ? a->shape[ia] : 1;
+        int64_t db = ib >= 0 ? b->shape[ib] : 1;
+        if (da != db && da != 1 && db != 1) return TG_ERR_SHAPE;
+        shape[i] = da == 1 ? db : da;
+    }
+    *ndim = n;
+    return TG_OK;
+}
+
+static void strides_for(const tg_tensor *x, int n, int64_t *s)
+{
+    int64_t stride = 1;
+    for (int i = n - 1; i >= 0; i--) {
+        int ix = x->ndim - n + i;
+        int64_t d = ix >= 0 ? x->shape[ix] : 1;
+        s[i] = d == 1 ? 0 : stride; /* a size-1 dim repeats: stride 0 */
+        stride *= d;
+    }
+}
+
+void tg_bcast_init(tg_bcast *bc, const tg_tensor *a, const tg_tensor *b, const tg_tensor *out)
+{
+    bc->ndim = out->ndim;
+    for (int i = 0; i < out->ndim; i++) bc->shape[i] = out->shape[i];
+    strides_for(a, out->ndim, bc->sa);
+    strides_for(b, out->ndim, bc->sb);
+}
+
+void tg_bcast_each(const tg_bcast *bc, tg_bcast_fn fn, void *ctx)
+{
+    int n = bc->ndim;
+    int64_t total = 1;
+    for (int i = 0; i < n; i++) total *= bc->shape[i];
+    if (total == 0) return;
+    if (n == 0) {
+        fn(0, 0, 0, 1, 0, 0, ctx);
+        return;
+    }
+    /* same-shape inputs: one contiguous run */
+    bool flat = true;
+    for (int i = 0; i < n && flat; i++)
+        flat = bc->shape[i] == 1 || (bc->sa[i] != 0 && bc->sb[i] != 0);
+    if (flat) {
+        fn(0, 0, 0, total, 1, 1, ctx);
+        return;
+    }
+    int64_t run = bc->shape[n - 1];
+    int64_t idx[TG_MAX_DIMS] = {0};
+    int64_t ia = 0, ib = 0;
+    for (int64_t io = 0; io < total; io += run) {
+        fn(ia, ib, io, run, bc->sa[n - 1], bc->sb[n - 1], ctx);
+        /* odometer over the outer axes */
+        for (int d = n - 2; d >= 0; d--) {
+            idx[d]++;
+            ia += bc->sa[d];
+            ib += bc->sb[d];
+            if (idx[d] < bc->shape[d]) break;
+            ia -= bc->sa[d] * bc->shape[d];
+            ib -= bc->sb[d] * bc->shape[d];
+            idx[d] = 0;
+        }
+    }
+}
+
+int tg_shape_bcast(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], char *msg,
+                   size_t len)
+{
+    const tg_tensor *a = r->in[0], *b = r->in[1];
+    if (!b) {
+        snprintf(msg, len, "input 1 is NULL");
+        return TG_ERR_INVALID;
+    }
+    if (tg_broadcast_shape(a, b, ndim, shape) != TG_OK) {
+        char sa[128], sb[128];
+        snprintf(msg, len, "shapes cannot be broadcast together: %s and %s",
+                 tg_shape_str(a, sa, sizeof sa), tg_shape_str(b, sb, sizeof sb));
+        return TG_ERR_SHAPE;
+    }
+    return TG_OK;
+}
+
+int tg_shape_same(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], char *msg,
+                  size_t len)
+{
+    (void)msg, (void)len;
+    *ndim = r->in[0]->ndim;
+    for (int i = 0; i < r->in[0]->ndim; i++) shape[i] = r->in[0]->shape[i];
+    return TG_OK;
+}
+
+/* dx (shape of x) += g (shape of out), summed over broadcast axes. */
+typedef struct {
+    tg_real *dx;
+    const tg_real *g;
+} reduce_ctx;
+
+static void reduce_run(int64_t ia, int64_t ib, int64_t io, int64_t n, int64_t sa, int64_t sb,
+                       void *c)
+{
+    (void)ib, (void)sb;
+    reduce_ctx *k = c;
+    for (int64_t i = 0; i < n; i++) k->dx[ia + i * sa] += k->g[io + i];
+}
+
+void tg_reduce_broadcast_add(tg_real *dx, const tg_tensor *x, const tg_real *g,
+                             const tg_tensor *out)
+{
+    tg_bcast bc;
+    tg_bcast_init(&bc, x, x, out);
+    reduce_ctx k = {dx, g};
+    tg_bcast_each(&bc, reduce_run, &k);
+}
+
+/* --------------------------------------------------------- binary ops */
+
+typedef struct {
+    const tg_real *a, *b, *g, *y; /* inputs, output gradient, output */
+    tg_real *o, *da, *db;         /* output or input gradients */
+} bin_ctx;
+
+#define BIN_FORWARD(NAME, EXPR)                                                          \
+    static void NAME##_run(int64_t ia, int64_t ib, int64_t io, int64_t n, int64_t sa,   \
+                           int64_t sb, void *c)                                          \
+    {                                                                                    \
+        bin_ctx *k = c;                                                                  \
+        for (int64_t i = 0; i < n; i++) {                                                \
+            tg_real a = k->a[ia + i * sa], b = k->b[ib + i * sb];                        \
+            k->o[io + i] = (EXPR);                                                       \
+        }                                                                                \
+    }                                                                                    \
+    static int NAME##_forward(tg_record *r)                                              \
+    {                                                                                    \
+        tg_bcast bc;                                                                     \
+        tg_bcast_init(&bc, r->in[0], r->in[1], r->out);                                  \
+        bin_ctx k = {.a = r->in[0]->data, .b = r->in[1]->data, .o = r->out->data};       \
+        tg_bcast_each(&bc, NAME##_run, &k);                                              \
+        return TG_OK;                                                                    \
+    }
+
+/* Backward of a binary op: da += g·∂y/∂a, db += g·∂y/∂b, each at the element
+   its input contributed (so broadcast positions sum up). */
+#define BIN_BACKWARD(NAME, DA, DB)                                                       \
+    static void NAME##_brun(int64_t ia, int64_t ib, int64_t io, int64_t n, int64_t sa,  \
+                            int64_t sb, void *c)                                         \
+    {                                                                                    \
+        bin_ctx *k = c;                                                                  \
+        for (int64_t i = 0; i < n; i++) {                                                \
+            tg_real a = k->a[ia + i * sa], b = k->b[ib + i * sb];                        \
+            tg_real g = k->g[io + i], y = k->y[io + i];                                  \
+            (void)a, (void)b, (void)y;                                                   \
+            if (k->da) k->da[ia + i * sa] += (DA);                                       \
+            if (k->db) k->db[ib + i * sb] += (DB);                                       \
+        }                                                                                \
+    }                                                                                    \
+    static void NAME##_backward(tg_record *r)                                            \
+    {                                                                                    \
+        tg_bcast bc;                                                                     \
+        tg_bcast_init(&bc, r->in[0], r->in[1], r->out);                                  \
+        bin_ctx k = {.a = r->in[0]->data, .b = r->in[1]->data, .g = r->out->grad,        \
+                     .y = r->out->data, .da = r->in[0]->grad, .db = r->in[1]->grad};     \
+        tg_bcast_each(&bc, NAME##_brun, &k);                                             \
+    }
+
+/* y = a + b      dy/da = 1, dy/db = 1 */
+BIN_FORWARD(add, a + b)
+BIN_BACKWARD(add, g, g)
+/* y = a − b      dy/da = 1, dy/db = −1 */
+BIN_FORWARD(sub, a - b)
+BIN_BACKWARD(sub, g, -g)
+/* y = a · b      dy/da = b, dy/db = a */
+BIN_FORWARD(mul, a *b)
+BIN_BACKWARD(mul, g *b, g *a)
+/* y = a / b      dy/da = 1/b, dy/db = −a/b² */
+BIN_FORWARD(div, a / b)
+BIN_BACKWARD(div, g / b, -g * a / (b * b))
+
+#define BIN_OP(NAME, DOC)                                                                \
+    static const tg_op op_##NAME = {.name = #NAME,                                       \
+                                    .n_inputs = 2,                                       \
+                                    .shape = tg_shape_bcast,                             \
+                                    .forward = NAME##_forward,                           \
+                                    .backward = NAME##_backward,                         \
+                                    .doc = DOC};                                         \
+    tg_tensor *tg_##NAME(tg_tape *t, tg_tensor *a, tg_tensor *b)                         \
+    {                                                                                    \
+        tg_tensor *in[2] = {a, b};                                                       \
+        return tg_apply(t, &op_##NAME, in, 2, NULL);                                     \
+    }
+
+BIN_OP(add, "a + b (broadcasting)")
+BIN_OP(sub, "a - b (broadcasting)")
+BIN_OP(mul, "a * b (broadcasting)")
+BIN_OP(div, "a / b (broadcasting)")
+
+/* ---------------------------------------------------------- unary ops */
+
+typedef struct {
+    tg_real s; /* the scalar of scale, add_scalar, pow */
+} scalar_attr;
+
+/* UNARY(NAME, FWD, BWD): y = FWD(x, s); dx += g · BWD(x, y, s). */
+#define UNARY(NAME, FWD, BWD, DOC)                                                       \
+    static int NAME##_forward(tg_record *r)                                              \
+    {                                                                                    \
+        const tg_real *xs = r->in[0]->data;                                              \
+        tg_real *ys = r->out->data;                                                      \
+        tg_real s = r->attr ? ((const scalar_attr *)r->attr)->s : 0;                     \
+        (void)s;                                                                         \
+        for (int64_t i = 0; i < r->out->size; i++) {                                     \
+            tg_real x = xs[i];                                                           \
+            ys[i] = (FWD);                                                               \
+        }                                                                                \
+        return TG_OK;                                                                    \
+    }                                                                                    \
+    static void NAME##_backward(tg_record *r)                                            \
+    {                                                                                    \
+        const tg_real *xs = r->in[0]->data, *ys = r->out->data, *gs = r->out->grad;      \
+        tg_real *dx = r->in[0]->grad;                                                    \
+        tg_real s = r->attr ? ((const scalar_attr *)r->attr)->s : 0;                     \
+        (void)s;                                                                         \
+        for (int64_t i = 0; i < r->out->size; i++) {                                     \
+            tg_real x = xs[i], y = ys[i];                                                \
+            (void)x, (void)y;                                                            \
+            dx[i] += gs[i] * (BWD);                                                      \
+        }                                                                                \
+    }                                                                                    \
+    static const tg_op op_##NAME = {.name = #NAME,                                       \
+                                    .n_inputs = 1,                                       \
+                                    .attr_size = sizeof(scalar_attr),                    \
+                                    .shape = tg_shape_same,                              \
+                                    .forward = NAME##_forward,                           \
+                                    .backward = NAME##_backward,                         \
+                                    .doc = DOC};
+
+static tg_real sign_of(tg_real x) { return (tg_real)((x > 0) - (x < 0)); }
+
+/* xᵖ with PyTorch's rule that the gradient of x⁰ is 0 everywhere. */
+static tg_real pow_grad(tg_real x, tg_real p) { return p == 0 ? 0 : p * TG_POW(x, p - 1); }
+
+/* y = −x         dy/dx = −1 */
+UNARY(neg, -x, -1, "-x")
+/* y = s·x        dy/dx = s */
+UNARY(scale, s *x, s, "s * x")
+/* y = x + s      dy/dx = 1 */
+UNARY(add_scalar, x + s, 1, "x + s")
+/* y = xᵖ         dy/dx = p·xᵖ⁻¹ */
+UNARY(pow, TG_POW(x, s), pow_grad(x, s), "x^p")
+/* y = eˣ         dy/dx = eˣ = y */
+UNARY(exp, TG_EXP(x), y, "exp(x)")
+/* y = ln x       dy/dx = 1/x */
+UNARY(log, TG_LOG(x), 1 / x, "log(x)")
+/* y = √x         dy/dx = 1/(2√x) = 1/(2y) */
+UNARY(sqrt, TG_SQRT(x), 1 / (2 * y), "sqrt(x)")
+/* y = |x|        dy/dx = sign(x), 0 at 0 (PyTorch's choice) */
+UNARY(abs, TG_FABS(x), sign_of(x), "|x|")
+/* y = x²         dy/dx = 2x */
+UNARY(square, x *x, 2 * x, "x^2")
+
+static tg_tensor *unary(tg_tape *t, const tg_op *op, tg_tensor *x, tg_real s)
+{
+    scalar_attr a = {s};
+    return tg_apply(t, op, &x, 1, &a);
+}
+
+tg_tensor *tg_neg(tg_tape *t, tg_tensor *x) { return unary(t, &op_neg, x, 0); }
+tg_tensor *tg_scale(tg_tape *t, tg_tensor *x, tg_real s) { return unary(t, &op_scale, x, s); }
+tg_tensor *tg_add_scalar(tg_tape *t, tg_tensor *x, tg_real s)
+{
+    return unary(t, &op_add_scalar, x, s);
+}
+tg_tensor *tg_pow(tg_tape *t, tg_tensor *x, tg_real p) { return unary(t, &op_pow, x, p); }
+tg_tensor *tg_exp(tg_tape *t, tg_tensor *x) { return unary(t, &op_exp, x, 0); }
+tg_tensor *tg_log(tg_tape *t, tg_tensor *x) { return unary(t, &op_log, x, 0); }
+tg_tensor *tg_sqrt(tg_tape *t, tg_tensor *x) { return unary(t, &op_sqrt, x, 0); }
+tg_tensor *tg_abs(tg_tape *t, tg_tensor *x) { return unary(t, &op_abs, x, 0); }
+tg_tensor *tg_square(tg_tape *t, tg_tensor *x) { return unary(t, &op_square, x, 0); }
+
+static const tg_op *const arith_ops[] = {&op_add, &op_sub,  &op_mul, &op_div,  &op_neg,
+                                         &op_scale, &op_add_scalar, &op_pow, &op_exp,
+                                         &op_log, &op_sqrt, &op_abs, &op_square};
+const tg_op_table tg_arith_ops = {arith_ops, sizeof arith_ops / sizeof *arith_ops};

@@ -1,0 +1,181 @@
+/* Reductions over one axis or all: sum, mean, max.
+
+   Reducing axis `a` of x views x as [outer, n, inner] (n = shape[a]); the
+   output is [outer, inner] (with a size-1 axis when keepdim). TG_ALL is the
+   case outer = inner = 1, n = size. */
+#include "tg_internal.h"
+
+typedef struct {
+    int axis; /* TG_ALL or an axis, already normalised */
+    bool keepdim;
+} reduce_attr;
+
+typedef struct {
+    int64_t outer, n, inner;
+} reduce_view;
+
+static reduce_view view_of(const tg_tensor *x, int axis)
+{
+    reduce_view v = {1, x->size, 1};
+    if (axis == TG_ALL) return v;
+    v.n = x->shape[axis];
+    v.outer = 1;
+    for (int i = 0; i < axis; i++) v.outer *= x->shape[i];
+    v.inner = 1;
+    for (int i = axis + 1; i < x->ndim; i++) v.inner *= x->shape[i];
+    return v;
+}
+
+static int reduce_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], char *msg,
+                        size_t len)
+{
+    const reduce_attr *a = r->attr;
+    const tg_tensor *x = r->in[0];
+    if (a->axis == TG_ALL) {
+        *ndim = a->keepdim ? x->ndim : 0;
+        for (int i = 0; i < *ndim; i++) shape[i] = 1;
+        return TG_OK;
+    }
+    if (a->axis < 0 || a->axis >= x->ndim) {
+        char b[128];
+        snprintf(msg, len, "axis out of range for shape %s", tg_shape_str(x, b, sizeof b));
+        return TG_ERR_INVALID;
+    }
+    *ndim = 0;
+    for (int i = 0; i < x->ndim; i++) {
+        if (i == a->axis && !a->keepdim) continue;
+        shape[(*ndim)++] = i == a->axis ? 1 : x->shape[i];
+    }
+    return TG_OK;
+}
+
+/* y[o,i] = Σ_k x[o,k,i]      dx[o,k,i] += g[o,i] */
+static int sum_forward(tg_record *r)
+{
+    const reduce_attr *a = r->attr;
+    reduce_view v = view_of(r->in[0], a->axis);
+    const tg_real *x = r->in[0]->data; /* [outer, n, inner] */
+    tg_real *y = r->out->data;         /* [outer, inner] */
+    for (int64_t o = 0; o < v.outer; o++) {
+        tg_real *yo = y + o * v.inner;
+        for (int64_t i = 0; i < v.inner; i++) yo[i] = 0;
+        for (int64_t k = 0; k < v.n; k++) {
+            const tg_real *xk = x + (o * v.n + k) * v.inner;
+            for (int64_t i = 0; i < v.inner; i++) yo[i] += xk[i];
+        }
+    }
+    return TG_OK;
+}
+
+static void spread_backward(tg_record *r, tg_real scale)
+{
+    const reduce_attr *a = r->attr;
+    reduce_view v = view_of(r->in[0], a->axis);
+    const tg_real *g = r->out->grad; /* [outer, inner] */
+    tg_real *dx = r->in[0]->grad;    /* [outer, n, inner] */
+    for (int64_t o = 0; o < v.outer; o++)
+        for (int64_t k = 0; k < v.n; k++) {
+            tg_real *dk = dx + (o * v.n + k) * v.inner;
+            const tg_real *go = g + o * v.inner;
+            for (int64_t i = 0; i < v.inner; i++) dk[i] += scale * go[i];
+        }
+}
+
+static void sum_backward(tg_record *r) { spread_backward(r, 1); }
+
+/* y = (1/n) Σ_k x[k]      dx[k] += g / n */
+static int mean_forward(tg_record *r)
+{
+    sum_forward(r);
+    const reduce_attr *a = r->attr;
+    reduce_view v = view_of(r->in[0], a->axis);
+    tg_real inv = v.n ? (tg_real)1 / (tg_real)v.n : (tg_real)NAN; /* mean of nothing: NaN */
+    for (int64_t i = 0; i < r->out->size; i++) r->out->data[i] *= inv;
+    return TG_OK;
+}
+
+static void mean_backward(tg_record *r)
+{
+    const reduce_attr *a = r->attr;
+    reduce_view v = view_of(r->in[0], a->axis);
+    if (v.n) spread_backward(r, (tg_real)1 / (tg_real)v.n);
+}
+
+/* y = max_k x[k]; over an axis the gradient goes to the first maximum (its
+   index is saved); over all elements ties share it equally (torch.max(x)).
+   NaN counts as the maximum, as in PyTorch. */
+static int max_forward(tg_record *r)
+{
+    const reduce_attr *a = r->attr;
+    const tg_tensor *in = r->in[0];
+    if (in->size == 0) return TG_ERR_INVALID;
+    reduce_view v = view_of(in, a->axis);
+    const tg_real *x = in->data;
+    tg_real *y = r->out->data;
+    int64_t *arg = tg_record_save(r, (size_t)(v.outer * v.inner) * sizeof(int64_t));
+    if (!arg) return TG_ERR_NOMEM;
+    for (int64_t o = 0; o < v.outer; o++)
+        for (int64_t i = 0; i < v.inner; i++) {
+            int64_t best = 0;
+            tg_real m = x[o * v.n * v.inner + i];
+            for (int64_t k = 1; k < v.n && !isnan(m); k++) {
+                tg_real xv = x[(o * v.n + k) * v.inner + i];
+                if (xv > m || isnan(xv)) m = xv, best = k;
+            }
+            y[o * v.inner + i] = m;
+            arg[o * v.inner + i] = best;
+        }
+    return TG_OK;
+}
+
+static void max_backward(tg_record *r)
+{
+    const reduce_attr *a = r->attr;
+    const tg_tensor *in = r->in[0];
+    const int64_t *arg = r->saved;
+    tg_real *dx = in->grad;
+    const tg_real *g = r->out->grad;
+    if (a->axis == TG_ALL) {
+        /* ties share the gradient equally */
+        tg_real m = r->out->data[0];
+        int64_t ties = 0;
+        for (int64_t k = 0; k < in->size; k++) ties += in->data[k] == m || (isnan(m) && isnan(in->data[k]));
+        for (int64_t k = 0; k < in->size; k++)
+            if (in->data[k] == m || (isnan(m) && isnan(in->data[k]))) dx[k] += g[0] / (tg_real)ties;
+        return;
+    }
+    reduce_view v = view_of(in, a->axis);
+    for (int64_t o = 0; o < v.outer; o++)
+        for (int64_t i = 0; i < v.inner; i++) {
+            int64_t k = arg[o * v.inner + i];
+            dx[(o * v.n + k) * v.inner + i] += g[o * v.inner + i];
+        }
+}
+
+#define REDUCE_OP(NAME, DOC)                                                             \
+    static const tg_op op_##NAME = {.name = #NAME,                                       \
+                                    .n_inputs = 1,                                       \
+                                    .attr_size = sizeof(reduce_attr),                    \
+                                    .shape = reduce_shape,                               \
+                                    .forward = NAME##_forward,                           \
+                                    .backward = NAME##_backward,                         \
+                                    .doc = DOC};                                         \
+    tg_tensor *tg_##NAME(tg_tape *t, tg_tensor *x, int axis, bool keepdim)               \
+    {                                                                                    \
+        if (!t || !x) return NULL;                                                       \
+        reduce_attr a = {TG_ALL, keepdim};                                               \
+        if (axis != TG_ALL && !tg_axis(axis, x->ndim, &a.axis)) {                        \
+            char b[128];                                                                 \
+            tg_tape_set_error(t, "tg_" #NAME ": axis %d is out of range for shape %s",   \
+                              axis, tg_shape_str(x, b, sizeof b));                       \
+            return NULL;                                                                 \
+        }                                                                                \
+        return tg_apply(t, &op_##NAME, &x, 1, &a);                                       \
+    }
+
+REDUCE_OP(sum, "sum over an axis or all")
+REDUCE_OP(mean, "mean over an axis or all")
+REDUCE_OP(max, "max over an axis or all")
+
+static const tg_op *const reduce_ops[] = {&op_sum, &op_mean, &op_max};
+const tg_op_table tg_reduce_ops = {reduce_ops, sizeof reduce_ops / sizeof *reduce_ops};

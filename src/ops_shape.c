@@ -1,0 +1,177 @@
+/* Shape ops: reshape and flatten (views: the output shares the input's
+   data), transpose (a copy with two axes swapped). */
+#include "tg_internal.h"
+
+typedef struct {
+    int ndim;
+    int64_t shape[TG_MAX_DIMS];
+} shape_attr;
+
+static int reshape_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], char *msg,
+                         size_t len)
+{
+    const shape_attr *a = r->attr;
+    const tg_tensor *x = r->in[0];
+    int infer = -1;
+    int64_t known = 1;
+    for (int i = 0; i < a->ndim; i++) {
+        shape[i] = a->shape[i];
+        if (a->shape[i] == -1 && infer < 0) {
+            infer = i;
+        } else if (a->shape[i] < 0) {
+            snprintf(msg, len, "invalid dimension %lld at %d", (long long)a->shape[i], i);
+            return TG_ERR_INVALID;
+        } else {
+            known *= a->shape[i];
+        }
+    }
+    if (infer >= 0) shape[infer] = known ? x->size / known : 0;
+    int64_t n = tg_numel(a->ndim, shape);
+    if (n != x->size || (infer >= 0 && known == 0)) {
+        char bx[128], bs[128];
+        snprintf(msg, len, "cannot reshape %s (%lld elements) to %s", tg_shape_str(x, bx, sizeof bx),
+                 (long long)x->size, tg_dims_str(a->ndim, a->shape, bs, sizeof bs));
+        return TG_ERR_SHAPE;
+    }
+    *ndim = a->ndim;
+    return TG_OK;
+}
+
+/* y = x viewed with a new shape (data shared)     dx += g (same order) */
+static int reshape_forward(tg_record *r)
+{
+    (void)r; /* TG_OP_ALIAS: the engine points out->data at in[0]->data */
+    return TG_OK;
+}
+
+static void reshape_backward(tg_record *r)
+{
+    const tg_real *g = r->out->grad;
+    tg_real *dx = r->in[0]->grad;
+    for (int64_t i = 0; i < r->out->size; i++) dx[i] += g[i];
+}
+
+static const tg_op op_reshape = {.name = "reshape",
+                                 .n_inputs = 1,
+                                 .attr_size = sizeof(shape_attr),
+                                 .flags = TG_OP_ALIAS,
+                                 .shape = reshape_shape,
+                                 .forward = reshape_forward,
+                                 .backward = reshape_backward,
+                                 .doc = "same data, new shape"};
+
+tg_tensor *tg_reshape(tg_tape *t, tg_tensor *x, int ndim, const int64_t *shape)
+{
+    if (!t || !x) return NULL;
+    if (ndim < 0 || ndim > TG_MAX_DIMS || (ndim > 0 && !shape)) {
+        tg_tape_set_error(t, "tg_reshape: a shape needs 0..%d dimensions, got %d", TG_MAX_DIMS,
+                          ndim);
+        return NULL;
+    }
+    shape_attr a = {.ndim = ndim};
+    for (int i = 0; i < ndim; i++) a.shape[i] = shape[i];
+    return tg_apply(t, &op_reshape, &x, 1, &a);
+}
+
+tg_tensor *tg_flatten(tg_tape *t, tg_tensor *x)
+{
+    if (!t || !x) return NULL;
+    if (x->ndim <= 1) return tg_reshape(t, x, x->ndim, x->shape);
+    return tg_reshape(t, x, TG_SHAPE(x->shape[0], -1));
+}
+
+/* ---------------------------------------------------------------- transpose */
+
+typedef struct {
+    int d0, d1; /* normalised axes */
+} transpose_attr;
+
+static int transpose_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], char *msg,
+                           size_t len)
+{
+    (void)msg, (void)len;
+    const transpose_attr *a = r->attr;
+    const tg_tensor *x = r->in[0];
+    *ndim = x->ndim;
+    for (int i = 0; i < x->ndim; i++) shape[i] = x->shape[i];
+    shape[a->d0] = x->shape[a->d1];
+    shape[a->d1] = x->shape[a->d0];
+    return TG_OK;
+}
+
+/* Copies src (shape of `from`) to dst with axes d0 and d1 swapped. With
+   `add`, accumulates instead. Used by forward (x -> y) and backward
+   (g -> dx: swapping the same two axes is its own inverse). */
+static void swap_axes(tg_real *dst, const tg_real *src, const tg_tensor *from, int d0, int d1,
+                      bool add)
+{
+    int n = from->ndim;
+    int64_t stride_src[TG_MAX_DIMS], stride_dst[TG_MAX_DIMS], shape_dst[TG_MAX_DIMS];
+    for (int i = 0; i < n; i++) shape_dst[i] = from->shape[i];
+    shape_dst[d0] = from->shape[d1];
+    shape_dst[d1] = from->shape[d0];
+    int64_t s = 1, sd = 1;
+    for (int i = n - 1; i >= 0; i--) {
+        stride_src[i] = s;
+        s *= from->shape[i];
+        stride_dst[i] = sd;
+        sd *= shape_dst[i];
+    }
+    /* walk the source in order; each element's destination index has the
+       d0 and d1 coordinates exchanged */
+    int64_t idx[TG_MAX_DIMS] = {0};
+    for (int64_t k = 0; k < from->size; k++) {
+        int64_t off = 0;
+        for (int i = 0; i < n; i++) {
+            int j = i == d0 ? d1 : i == d1 ? d0 : i;
+            off += idx[i] * stride_dst[j];
+        }
+        if (add)
+            dst[off] += src[k];
+        else
+            dst[off] = src[k];
+        for (int i = n - 1; i >= 0; i--) {
+            if (++idx[i] < from->shape[i]) break;
+            idx[i] = 0;
+        }
+    }
+    (void)stride_src;
+}
+
+/* y = x with axes d0, d1 swapped      dx += g with the same axes swapped back */
+static int transpose_forward(tg_record *r)
+{
+    const transpose_attr *a = r->attr;
+    swap_axes(r->out->data, r->in[0]->data, r->in[0], a->d0, a->d1, false);
+    return TG_OK;
+}
+
+static void transpose_backward(tg_record *r)
+{
+    const transpose_attr *a = r->attr;
+    swap_axes(r->in[0]->grad, r->out->grad, r->out, a->d0, a->d1, true);
+}
+
+static const tg_op op_transpose = {.name = "transpose",
+                                   .n_inputs = 1,
+                                   .attr_size = sizeof(transpose_attr),
+                                   .shape = transpose_shape,
+                                   .forward = transpose_forward,
+                                   .backward = transpose_backward,
+                                   .doc = "swap two axes"};
+
+tg_tensor *tg_transpose(tg_tape *t, tg_tensor *x, int dim0, int dim1)
+{
+    if (!t || !x) return NULL;
+    transpose_attr a;
+    if (!tg_axis(dim0, x->ndim, &a.d0) || !tg_axis(dim1, x->ndim, &a.d1)) {
+        char b[128];
+        tg_tape_set_error(t, "tg_transpose: axes (%d, %d) are out of range for shape %s", dim0,
+                          dim1, tg_shape_str(x, b, sizeof b));
+        return NULL;
+    }
+    return tg_apply(t, &op_transpose, &x, 1, &a);
+}
+
+static const tg_op *const shape_ops[] = {&op_reshape, &op_transpose};
+const tg_op_table tg_shape_ops = {shape_ops, sizeof shape_ops / sizeof *shape_ops};

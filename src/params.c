@@ -1,0 +1,164 @@
+/* tg_params: parameters by name (uthash), their values in one contiguous
+   block and their gradients in another, so zero-grad is one memset and an
+   optimizer is one loop. Each parameter starts on a 64-byte boundary. */
+#include "tg_internal.h"
+
+#include <stdlib.h>
+
+/* uthash must not exit on OOM: it sets a flag that we turn into an error. */
+#define HASH_NONFATAL_OOM 1
+#define uthash_nonfatal_oom(obj) (oom_hit = 1)
+static _Thread_local int oom_hit;
+#include <uthash.h>
+
+typedef struct param_entry {
+    char *name;
+    tg_tensor *x;
+    size_t offset; /* in elements, into data and grad */
+    UT_hash_handle hh;
+} param_entry;
+
+struct tg_params {
+    param_entry *by_name;  /* uthash head */
+    param_entry **order;   /* [count], insertion order */
+    size_t count, cap;
+    tg_real *data, *grad;  /* [len] each */
+    size_t len;            /* padded length of the blocks */
+    int64_t numel;
+};
+
+#define PAD (TG_ALIGN / sizeof(tg_real))
+
+tg_params *tg_params_new(void)
+{
+    tg_params *p = calloc(1, sizeof *p);
+    if (!p) tg_set_error(TG_ERR_NOMEM, "tg_params_new: out of memory");
+    return p;
+}
+
+void tg_params_free(tg_params *p)
+{
+    if (!p) return;
+    HASH_CLEAR(hh, p->by_name);
+    for (size_t i = 0; i < p->count; i++) {
+        free(p->order[i]->name);
+        free(p->order[i]->x);
+        free(p->order[i]);
+    }
+    free(p->order);
+    free(p->data);
+    free(p->grad);
+    free(p);
+}
+
+static tg_real *grow_block(tg_real *old, size_t old_len, size_t new_len)
+{
+    tg_real *b = aligned_alloc(TG_ALIGN, new_len * sizeof(tg_real));
+    if (!b) return NULL;
+    if (old_len) memcpy(b, old, old_len * sizeof(tg_real));
+    memset(b + old_len, 0, (new_len - old_len) * sizeof(tg_real));
+    return b;
+}
+
+tg_tensor *tg_params_add(tg_params *p, const char *name, int ndim, const int64_t *shape)
+{
+    if (!p || !name || !*name) {
+        tg_set_error(TG_ERR_INVALID, "tg_params_add: %s", !p ? "params is NULL" : "empty name");
+        return NULL;
+    }
+    if (ndim < 0 || ndim > TG_MAX_DIMS || (ndim > 0 && !shape)) {
+        tg_set_error(TG_ERR_INVALID, "tg_params_add: '%s' needs 0..%d dimensions, got %d", name,
+                     TG_MAX_DIMS, ndim);
+        return NULL;
+    }
+    for (int i = 0; i < ndim; i++)
+        if (shape[i] <= 0 || shape[i] > ((int64_t)1 << 40)) {
+            char buf[128];
+            tg_set_error(TG_ERR_INVALID, "tg_params_add: '%s' has invalid shape %s", name,
+                         tg_dims_str(ndim, shape, buf, sizeof buf));
+            return NULL;
+        }
+    if (tg_params_get(p, name)) {
+        tg_set_error(TG_ERR_INVALID, "tg_params_add: a parameter named '%s' exists", name);
+        return NULL;
+    }
+    int64_t size = tg_numel(ndim, shape);
+    size_t padded = ((size_t)size + PAD - 1) / PAD * PAD;
+
+    param_entry *e = calloc(1, sizeof *e);
+    tg_tensor *x = calloc(1, sizeof *x);
+    char *nm = malloc(strlen(name) + 1);
+    tg_real *data = grow_block(p->data, p->len, p->len + padded);
+    tg_real *grad = grow_block(p->grad, p->len, p->len + padded);
+    param_entry **order = p->order;
+    if (e && x && nm && data && grad && p->count == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 16;
+        order = realloc(p->order, cap * sizeof *order);
+        if (order) {
+            p->order = order;
+            p->cap = cap;
+        }
+    }
+    if (!e || !x || !nm || !data || !grad || !order) {
+        free(e), free(x), free(nm), free(data), free(grad);
+        tg_set_error(TG_ERR_NOMEM, "tg_params_add: out of memory adding '%s'", name);
+        return NULL;
+    }
+    strcpy(nm, name);
+    e->name = nm;
+    e->x = x;
+    e->offset = p->len;
+    oom_hit = 0;
+    HASH_ADD_KEYPTR(hh, p->by_name, e->name, strlen(e->name), e);
+    if (oom_hit) {
+        free(e), free(x), free(nm), free(data), free(grad);
+        tg_set_error(TG_ERR_NOMEM, "tg_params_add: out of memory adding '%s'", name);
+        return NULL;
+    }
+    free(p->data);
+    free(p->grad);
+    p->data = data;
+    p->grad = grad;
+    p->len += padded;
+    p->numel += size;
+    p->order[p->count++] = e;
+
+    x->ndim = ndim;
+    for (int i = 0; i < ndim; i++) x->shape[i] = shape[i];
+    x->size = size;
+    x->flags = TG_PARAM | TG_REQUIRES_GRAD;
+    x->name = e->name;
+    x->rec = -1;
+    x->id = (int32_t)(p->count - 1);
+    /* the blocks moved: point every parameter at its place again */
+    for (size_t i = 0; i < p->count; i++) {
+        p->order[i]->x->data = p->data + p->order[i]->offset;
+        p->order[i]->x->grad = p->grad + p->order[i]->offset;
+    }
+    return x;
+}
+
+tg_tensor *tg_params_get(const tg_params *p, const char *name)
+{
+    if (!p || !name) return NULL;
+    param_entry *e = NULL;
+    HASH_FIND_STR(p->by_name, name, e);
+    return e ? e->x : NULL;
+}
+
+size_t tg_params_count(const tg_params *p) { return p ? p->count : 0; }
+
+tg_tensor *tg_params_at(const tg_params *p, size_t i)
+{
+    return (p && i < p->count) ? p->order[i]->x : NULL;
+}
+
+int64_t tg_params_numel(const tg_params *p) { return p ? p->numel : 0; }
+size_t tg_params_block_len(const tg_params *p) { return p ? p->len : 0; }
+tg_real *tg_params_data(tg_params *p) { return p ? p->data : NULL; }
+tg_real *tg_params_grad(tg_params *p) { return p ? p->grad : NULL; }
+
+void tg_params_zero_grad(tg_params *p)
+{
+    if (p && p->grad) memset(p->grad, 0, p->len * sizeof(tg_real));
+}

@@ -1,0 +1,130 @@
+/* Internal declarations shared by the library's sources. Not installed. */
+#ifndef TG_INTERNAL_H
+#define TG_INTERNAL_H
+
+#include "tapegrad.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <string.h>
+
+#define TG_ALIGN 64
+#define TG_MSG_LEN 512
+
+#ifdef TG_DOUBLE
+#define TG_EXP exp
+#define TG_LOG log
+#define TG_SQRT sqrt
+#define TG_POW pow
+#define TG_FABS fabs
+#define TG_TANH tanh
+#define TG_ERF erf
+#define TG_EXPM1 expm1
+#define TG_LOG1P log1p
+#define TG_FMAX fmax
+#define TG_FMIN fmin
+#else
+#define TG_EXP expf
+#define TG_LOG logf
+#define TG_SQRT sqrtf
+#define TG_POW powf
+#define TG_FABS fabsf
+#define TG_TANH tanhf
+#define TG_ERF erff
+#define TG_EXPM1 expm1f
+#define TG_LOG1P log1pf
+#define TG_FMAX fmaxf
+#define TG_FMIN fminf
+#endif
+
+/* ---- errors */
+
+/* Sets the thread's last error (printf-style) and returns `status`. */
+int tg_set_error(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Records the tape's error if it has none yet (the first error wins). */
+void tg_tape_set_error(tg_tape *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---- the arena: a chunked bump allocator, 64-byte aligned */
+
+typedef struct tg_chunk {
+    struct tg_chunk *next;
+    size_t cap;   /* bytes of mem */
+    size_t used;
+    unsigned char *mem;
+} tg_chunk;
+
+typedef struct tg_arena {
+    tg_chunk *first, *cur;
+    size_t n_chunks, reserved;
+    size_t *heap_allocs; /* counter owned by the tape */
+} tg_arena;
+
+void *tg_arena_alloc(tg_arena *a, size_t bytes);
+void tg_arena_rewind(tg_arena *a);
+void tg_arena_release(tg_arena *a);
+size_t tg_arena_used(const tg_arena *a);
+
+/* ---- shapes */
+
+/* Normalises a possibly negative axis; false if it is out of range. */
+bool tg_axis(int axis, int ndim, int *out);
+/* "[2,3]" into buf for messages. */
+char *tg_dims_str(int ndim, const int64_t *shape, char *buf, size_t len);
+int64_t tg_numel(int ndim, const int64_t *shape);
+
+/* ---- broadcasting: for an output shape, each input's element strides
+   (0 along broadcast axes), all right-aligned to the output's ndim. */
+
+typedef struct tg_bcast {
+    int ndim;
+    int64_t shape[TG_MAX_DIMS];
+    int64_t sa[TG_MAX_DIMS], sb[TG_MAX_DIMS]; /* strides of a and b in elements */
+} tg_bcast;
+
+/* NumPy's rule: dims are right-aligned and must be equal or 1. Writes the
+   output shape. Returns TG_OK or TG_ERR_SHAPE. */
+int tg_broadcast_shape(const tg_tensor *a, const tg_tensor *b, int *ndim, int64_t *shape);
+/* Fills the strides of a and b for the output shape `out`. */
+void tg_bcast_init(tg_bcast *bc, const tg_tensor *a, const tg_tensor *b, const tg_tensor *out);
+
+/* Calls fn(ia, ib, io, n, inner_sa, inner_sb, ctx) for each run of the last
+   axis: io walks the output contiguously, ia/ib are the first offsets of a
+   and b with the strides given along the run. */
+typedef void (*tg_bcast_fn)(int64_t ia, int64_t ib, int64_t io, int64_t n, int64_t sa,
+                            int64_t sb, void *ctx);
+void tg_bcast_each(const tg_bcast *bc, tg_bcast_fn fn, void *ctx);
+
+/* ---- GEMM: C = alpha·op(A)·op(B) + beta·C, row-major, op(X) = X or Xᵀ.
+   op(A) is [M,K], op(B) is [K,N], C is [M,N]. With beta = 0, C need not be
+   initialised. One entry point for every matrix product in the library. */
+void tg_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, tg_real alpha,
+             const tg_real *A, int64_t lda, const tg_real *B, int64_t ldb, tg_real beta,
+             tg_real *C, int64_t ldc);
+
+/* ---- tensors */
+
+/* A fresh tensor struct on the tape with uninitialised data (NULL if out of
+   memory: the tape error says so). */
+tg_tensor *tg_tensor_alloc(tg_tape *t, int ndim, const int64_t *shape, bool with_data);
+
+/* ---- op helpers shared by the op families */
+
+/* Shape function of an element-wise op with one input: out = shape of in[0]. */
+int tg_shape_same(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], char *msg,
+                  size_t len);
+/* Shape function of a broadcasting binary op. */
+int tg_shape_bcast(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], char *msg,
+                   size_t len);
+
+/* Accumulates g (shape of out) into dx (shape of x) summing over the axes
+   that broadcasting expanded. */
+void tg_reduce_broadcast_add(tg_real *dx, const tg_tensor *x, const tg_real *g,
+                             const tg_tensor *out);
+
+/* The built-in op tables, for the registry: each family exposes its entries. */
+typedef struct tg_op_table {
+    const tg_op *const *ops;
+    size_t n;
+} tg_op_table;
+
+#endif
