@@ -341,6 +341,42 @@ TG_API void *tg_record_save(tg_record *r, size_t bytes);
 /* END SECTION registry */
 
 /* SECTION gradcheck (issue 4) */
+
+/* Builds an output from the inputs on tape t (the inputs are copies that
+   tg_gradcheck owns and perturbs). Returns NULL on failure. */
+typedef tg_tensor *(*tg_gradcheck_fn)(tg_tape *t, tg_tensor *const *inputs, int n_inputs,
+                                      void *ctx);
+
+typedef struct tg_gradcheck_opts {
+    double eps;   /* central-difference step */
+    double atol;  /* |analytical − numerical| ≤ atol + rtol·|numerical| */
+    double rtol;
+    FILE *report; /* where to print a report, or NULL for none */
+    uint64_t seed; /* for the random projection of a non-scalar output */
+} tg_gradcheck_opts;
+
+/* PyTorch's gradcheck defaults in the double build (eps 1e-6, atol 1e-5,
+   rtol 1e-3); float-sized ones in the float build (documented there). */
+TG_API tg_gradcheck_opts tg_gradcheck_defaults(void);
+
+typedef struct tg_gradcheck_result {
+    int status;           /* TG_OK when the check could be run */
+    bool ok;              /* every element within tolerance */
+    int64_t checked;      /* number of elements compared */
+    int worst_input;      /* the element with the largest error: which input, */
+    int64_t worst_index;  /* its flat index, */
+    double analytical;    /* tg_backward's value, */
+    double numerical;     /* the finite difference, */
+    double abs_err, rel_err;
+    char message[256];    /* a one-line verdict or the reason it could not run */
+} tg_gradcheck_result;
+
+/* Compares every analytical input gradient of fn with central finite
+   differences. inputs: tensors whose data are the point of evaluation
+   (copied; on any tape or parameters); only inputs with TG_REQUIRES_GRAD
+   are checked. opts may be NULL for the defaults. */
+TG_API tg_gradcheck_result tg_gradcheck(tg_gradcheck_fn fn, void *ctx, tg_tensor *const *inputs,
+                                        int n_inputs, const tg_gradcheck_opts *opts);
 /* END SECTION gradcheck */
 
 /* SECTION introspection (issue 4) */
