@@ -1,0 +1,127 @@
+/* tg_gemm, the one matrix product of the library, on every backend this
+   build has: all four transpose combinations, odd sizes around the kernel's
+   block edges, alpha/beta, K = 0, and leading dimensions larger than the
+   matrix. The reference is a plain triple loop in long double. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+
+#include "tg_internal.h"
+
+static double rnd(unsigned *s)
+{
+    *s = *s * 1664525u + 1013904223u;
+    return (double)(*s >> 8) / (double)(1u << 24) * 2 - 1;
+}
+
+/* C = alpha·op(A)·op(B) + beta·C0 computed slowly and exactly enough */
+static void reference(bool ta, bool tb, int M, int N, int K, double alpha, const tg_real *A,
+                      int lda, const tg_real *B, int ldb, double beta, const tg_real *C0, int ldc,
+                      long double *R, long double *S)
+{
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            long double s = 0, sabs = 0;
+            for (int p = 0; p < K; p++) {
+                long double a = ta ? A[p * lda + i] : A[i * lda + p];
+                long double b = tb ? B[j * ldb + p] : B[p * ldb + j];
+                s += a * b;
+                sabs += fabsl(a * b);
+            }
+            long double c = beta == 0 ? 0 : beta * (long double)C0[i * ldc + j];
+            R[i * N + j] = alpha * s + c;
+            S[i * N + j] = fabsl(alpha) * sabs + fabsl(c);
+        }
+}
+
+/* The classic forward error bound of a K-term dot product in any summation
+   order: |computed − exact| ≤ (K+2)·u·(|alpha|·Σ|aₚbₚ| + |beta·c|), with u the
+   unit roundoff of tg_real (the +2 covers the scalings by alpha and beta). */
+static double bound(int K, long double S)
+{
+#ifdef TG_DOUBLE
+    const double u = 0x1p-53;
+#else
+    const double u = 0x1p-24;
+#endif
+    return (K + 2) * u * (double)S + 1e-300;
+}
+
+static void check(const char *backend, bool ta, bool tb, int M, int N, int K, double alpha,
+                  double beta, int pad)
+{
+    cr_assert(tg_gemm_set_backend(backend) == TG_OK);
+    int lda = (ta ? M : K) + pad, ldb = (tb ? K : N) + pad, ldc = N + pad;
+    int rows_a = ta ? K : M, rows_b = tb ? N : K;
+    tg_real *A = malloc(sizeof(tg_real) * (size_t)(rows_a * lda + 1));
+    tg_real *B = malloc(sizeof(tg_real) * (size_t)(rows_b * ldb + 1));
+    tg_real *C = malloc(sizeof(tg_real) * (size_t)(M * ldc + 1));
+    tg_real *C0 = malloc(sizeof(tg_real) * (size_t)(M * ldc + 1));
+    long double *R = malloc(sizeof(long double) * (size_t)(M * N + 1));
+    long double *S = malloc(sizeof(long double) * (size_t)(M * N + 1));
+    unsigned s = (unsigned)(M * 7919 + N * 31 + K);
+    for (int i = 0; i < rows_a * lda; i++) A[i] = (tg_real)rnd(&s);
+    for (int i = 0; i < rows_b * ldb; i++) B[i] = (tg_real)rnd(&s);
+    for (int i = 0; i < M * ldc; i++) C0[i] = C[i] = (tg_real)rnd(&s);
+    reference(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C0, ldc, R, S);
+    tg_gemm(ta, tb, M, N, K, (tg_real)alpha, A, lda, B, ldb, (tg_real)beta, C, ldc);
+    double worst = 0, worst_ratio = 0; /* error, and error / its bound */
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            double e = fabs((double)C[i * ldc + j] - (double)R[i * N + j]);
+            double r = e / bound(K, S[i * N + j]);
+            if (r > worst_ratio) worst_ratio = r, worst = e;
+        }
+    /* the padding columns of C are never written */
+    bool pad_ok = true;
+    for (int i = 0; i < M; i++)
+        for (int j = N; j < ldc; j++) pad_ok &= C[i * ldc + j] == C0[i * ldc + j];
+    cr_expect(worst_ratio <= 1,
+              "%s gemm %c%c M=%d N=%d K=%d alpha=%g beta=%g: error %g is %.2f x its bound",
+              backend, ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K, alpha, beta, worst, worst_ratio);
+    cr_expect(pad_ok, "%s gemm wrote outside C's columns", backend);
+    free(A), free(B), free(C), free(C0), free(R), free(S);
+}
+
+static const int sizes[][3] = {
+    {1, 1, 1},    {2, 3, 4},     {7, 5, 3},     {17, 33, 9},   {64, 500, 784 / 8},
+    {65, 129, 257}, {64, 10, 256}, {3, 300, 1},  {100, 1, 70},  {1, 64, 200},
+};
+
+static void all_shapes(const char *backend)
+{
+    for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++)
+        for (int t = 0; t < 4; t++) {
+            const int *d = sizes[k];
+            check(backend, t & 1, t & 2, d[0], d[1], d[2], 1, 0, 0);
+            check(backend, t & 1, t & 2, d[0], d[1], d[2], 0.5, 1, 3);
+            check(backend, t & 1, t & 2, d[0], d[1], d[2], -2, 0.25, 1);
+        }
+    /* K = 0: C = beta·C */
+    check(backend, false, false, 5, 6, 0, 1, 0.5, 0);
+    check(backend, true, true, 5, 6, 0, 1, 0, 2);
+    /* the network's shapes */
+    check(backend, false, true, 64, 500, 784, 1, 0, 0);
+    check(backend, false, false, 64, 784, 500, 1, 1, 0);
+    check(backend, true, false, 500, 784, 64, 1, 1, 0);
+}
+
+Test(gemm, builtin) { all_shapes("builtin"); }
+
+Test(gemm, cblas)
+{
+    if (tg_gemm_set_backend("cblas") != TG_OK) {
+        cr_log_info("this build has no CBLAS: %s", tg_last_error());
+        cr_skip_test("no CBLAS in this build");
+    }
+    all_shapes("cblas");
+}
+
+Test(gemm, unknown_backend_is_refused)
+{
+    const char *before = tg_gemm_backend();
+    cr_expect(tg_gemm_set_backend("fast") != TG_OK);
+    cr_expect(strstr(tg_last_error(), "fast") != NULL, "message: %s", tg_last_error());
+    cr_expect_str_eq(tg_gemm_backend(), before);
+    cr_expect(tg_gemm_set_backend(NULL) != TG_OK);
+}
