@@ -40,7 +40,7 @@ static tg_tensor *b_reshape(tg_tape *t, tg_tensor **in, const gt_case *c)
     int64_t shape[TG_MAX_DIMS];
     int n = (int)gt_attr(c, "ndim", 0);
     for (int i = 0; i < n; i++) {
-        char key[8];
+        char key[16];
         snprintf(key, sizeof key, "d%d", i);
         shape[i] = (int64_t)gt_attr(c, key, 0);
     }
