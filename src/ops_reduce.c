@@ -162,7 +162,7 @@ static void max_backward(tg_record *r)
                                     .doc = DOC};                                         \
     tg_tensor *tg_##NAME(tg_tape *t, tg_tensor *x, int axis, bool keepdim)               \
     {                                                                                    \
-        if (!t || !x) return NULL;                                                       \
+        if (!x) return tg_null_input(t, #NAME);                                          \
         reduce_attr a = {TG_ALL, keepdim};                                               \
         if (axis != TG_ALL && !tg_axis(axis, x->ndim, &a.axis)) {                        \
             char b[128];                                                                 \

@@ -62,7 +62,7 @@ static const tg_op op_reshape = {.name = "reshape",
 
 tg_tensor *tg_reshape(tg_tape *t, tg_tensor *x, int ndim, const int64_t *shape)
 {
-    if (!t || !x) return NULL;
+    if (!x) return tg_null_input(t, "reshape");
     if (ndim < 0 || ndim > TG_MAX_DIMS || (ndim > 0 && !shape)) {
         tg_tape_set_error(t, "tg_reshape: a shape needs 0..%d dimensions, got %d", TG_MAX_DIMS,
                           ndim);
@@ -75,7 +75,7 @@ tg_tensor *tg_reshape(tg_tape *t, tg_tensor *x, int ndim, const int64_t *shape)
 
 tg_tensor *tg_flatten(tg_tape *t, tg_tensor *x)
 {
-    if (!t || !x) return NULL;
+    if (!x) return tg_null_input(t, "flatten");
     if (x->ndim <= 1) return tg_reshape(t, x, x->ndim, x->shape);
     return tg_reshape(t, x, TG_SHAPE(x->shape[0], -1));
 }
@@ -106,14 +106,12 @@ static void swap_axes(tg_real *dst, const tg_real *src, const tg_tensor *from, i
                       bool add)
 {
     int n = from->ndim;
-    int64_t stride_src[TG_MAX_DIMS], stride_dst[TG_MAX_DIMS], shape_dst[TG_MAX_DIMS];
+    int64_t stride_dst[TG_MAX_DIMS], shape_dst[TG_MAX_DIMS];
     for (int i = 0; i < n; i++) shape_dst[i] = from->shape[i];
     shape_dst[d0] = from->shape[d1];
     shape_dst[d1] = from->shape[d0];
-    int64_t s = 1, sd = 1;
+    int64_t sd = 1;
     for (int i = n - 1; i >= 0; i--) {
-        stride_src[i] = s;
-        s *= from->shape[i];
         stride_dst[i] = sd;
         sd *= shape_dst[i];
     }
@@ -135,7 +133,6 @@ static void swap_axes(tg_real *dst, const tg_real *src, const tg_tensor *from, i
             idx[i] = 0;
         }
     }
-    (void)stride_src;
 }
 
 /* y = x with axes d0, d1 swapped      dx += g with the same axes swapped back */
@@ -162,7 +159,7 @@ static const tg_op op_transpose = {.name = "transpose",
 
 tg_tensor *tg_transpose(tg_tape *t, tg_tensor *x, int dim0, int dim1)
 {
-    if (!t || !x) return NULL;
+    if (!x) return tg_null_input(t, "transpose");
     transpose_attr a;
     if (!tg_axis(dim0, x->ndim, &a.d0) || !tg_axis(dim1, x->ndim, &a.d1)) {
         char b[128];

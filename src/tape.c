@@ -183,6 +183,12 @@ void tg_tape_set_error(tg_tape *t, const char *fmt, ...)
     t->failed = true;
 }
 
+tg_tensor *tg_null_input(tg_tape *t, const char *op)
+{
+    if (t && !t->failed) tg_tape_set_error(t, "tg_%s: input is NULL", op);
+    return NULL;
+}
+
 tg_tape_stats tg_tape_get_stats(const tg_tape *t)
 {
     tg_tape_stats s = {0};

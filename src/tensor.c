@@ -92,7 +92,7 @@ tg_tensor *tg_requires_grad(tg_tensor *x, bool on)
 
 tg_tensor *tg_detach(tg_tape *t, tg_tensor *x)
 {
-    if (!t || !x) return NULL;
+    if (!x) return tg_null_input(t, "detach");
     tg_tensor *y = tg_tensor_alloc(t, x->ndim, x->shape, false);
     if (!y) return NULL;
     y->data = x->data;

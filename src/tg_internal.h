@@ -43,6 +43,9 @@
 int tg_set_error(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Records the tape's error if it has none yet (the first error wins). */
 void tg_tape_set_error(tg_tape *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* For an op given a NULL input: keeps an earlier failure's message, or says
+   "tg_<op>: input is NULL". Returns NULL. */
+tg_tensor *tg_null_input(tg_tape *t, const char *op);
 
 /* ---- the arena: a chunked bump allocator, 64-byte aligned */
 

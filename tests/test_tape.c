@@ -107,6 +107,18 @@ Test(tape, null_passes_through_and_first_error_wins)
     tg_tape_reset(t);
     cr_expect(!tg_tape_failed(t));
     cr_expect_str_eq(tg_tape_error(t), "");
+    /* a NULL given directly is named */
+    cr_expect_null(tg_sum(t, NULL, 0, false));
+    cr_expect_str_eq(tg_tape_error(t), "tg_sum: input is NULL");
+    tg_tape_clear_error(t);
+    cr_expect_null(tg_add(t, NULL, a));
+    cr_expect_str_eq(tg_tape_error(t), "tg_add: input 0 is NULL");
+    tg_tape_clear_error(t);
+    cr_expect_null(tg_add(t, a, NULL));
+    cr_expect_str_eq(tg_tape_error(t), "tg_add: input 1 is NULL");
+    tg_tape_clear_error(t);
+    cr_expect_null(tg_reshape(t, NULL, TG_SHAPE(2)));
+    cr_expect_str_eq(tg_tape_error(t), "tg_reshape: input is NULL");
     /* NULL tapes are tolerated everywhere */
     cr_expect_null(tg_add(NULL, a, a));
     cr_expect_null(tg_zeros(NULL, TG_SHAPE(2)));
