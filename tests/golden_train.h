@@ -1,0 +1,212 @@
+/* Reader of the golden files written by tests/gen_golden_train.py (header
+   only: each test executable that includes it gets its own copy).
+
+   Format, one item per line:
+     group <name>                      a case or a run
+     attr <key> <value...>             the rest of the line
+     tensor <name> <ndim> <dims...>    values on the next line (repr: exact)
+     u64 <name> <n>                    unsigned 64-bit integers on the next line
+     end
+   A missing file, a parse error or a missing item makes the calling test fail
+   through cr_assert (the tests cannot pass on absent data). */
+#ifndef TG_TEST_GOLDEN_TRAIN_H
+#define TG_TEST_GOLDEN_TRAIN_H
+
+#include <criterion/criterion.h>
+#include <tapegrad.h>
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct gtr_item {
+    char name[64];
+    bool is_u64;
+    int ndim;
+    int64_t shape[TG_MAX_DIMS];
+    int64_t n;
+    double *v;    /* tensor values */
+    uint64_t *u;  /* u64 values */
+} gtr_item;
+
+typedef struct gtr_group {
+    char name[96];
+    int n_attr, n_items;
+    char attr_key[32][32];
+    char attr_val[32][96];
+    gtr_item items[64];
+} gtr_group;
+
+typedef struct gtr_file {
+    int n;
+    gtr_group *groups;
+} gtr_file;
+
+static inline void gtr_free(gtr_file *f)
+{
+    if (!f) return;
+    for (int g = 0; g < f->n; g++)
+        for (int i = 0; i < f->groups[g].n_items; i++) {
+            free(f->groups[g].items[i].v);
+            free(f->groups[g].items[i].u);
+        }
+    free(f->groups);
+    free(f);
+}
+
+/* Reads one line of any length into *buf (grown as needed). */
+static inline bool gtr_line(FILE *fp, char **buf, size_t *cap)
+{
+    size_t len = 0;
+    int c;
+    while ((c = fgetc(fp)) != EOF && c != '\n') {
+        if (len + 2 > *cap) {
+            *cap = *cap ? *cap * 2 : 4096;
+            *buf = realloc(*buf, *cap);
+            if (!*buf) return false;
+        }
+        (*buf)[len++] = (char)c;
+    }
+    if (c == EOF && len == 0) return false;
+    if (!*buf) {
+        *cap = 16;
+        *buf = malloc(*cap);
+        if (!*buf) return false;
+    }
+    (*buf)[len] = '\0';
+    return true;
+}
+
+/* TG_TEST_DATA_DIR/<file> (a full name: "train_rng.txt"). */
+static inline gtr_file *gtr_load(const char *file)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", TG_TEST_DATA_DIR, file);
+    FILE *fp = fopen(path, "r");
+    cr_assert(fp != NULL, "golden file %s cannot be opened (run tests/gen_golden_train.py)", path);
+    gtr_file *f = calloc(1, sizeof *f);
+    int cap = 0, lineno = 0;
+    gtr_group *g = NULL;
+    char *line = NULL, *vals = NULL;
+    size_t lcap = 0, vcap = 0;
+    bool ok = f != NULL;
+    while (ok && gtr_line(fp, &line, &lcap)) {
+        lineno++;
+        if (line[0] == '#' || line[0] == '\0') continue;
+        if (strncmp(line, "group ", 6) == 0) {
+            if (f->n == cap) {
+                cap = cap ? cap * 2 : 16;
+                gtr_group *ng = realloc(f->groups, (size_t)cap * sizeof *ng);
+                if (!ng) {
+                    ok = false;
+                    break;
+                }
+                f->groups = ng;
+            }
+            g = &f->groups[f->n++];
+            memset(g, 0, sizeof *g);
+            ok = sscanf(line + 6, "%95s", g->name) == 1;
+        } else if (!g) {
+            ok = false;
+        } else if (strncmp(line, "attr ", 5) == 0) {
+            int used = 0;
+            ok = g->n_attr < 32 && sscanf(line + 5, "%31s %n", g->attr_key[g->n_attr], &used) == 1;
+            if (ok) {
+                snprintf(g->attr_val[g->n_attr], sizeof g->attr_val[0], "%s", line + 5 + used);
+                g->n_attr++;
+            }
+        } else if (strncmp(line, "tensor ", 7) == 0 || strncmp(line, "u64 ", 4) == 0) {
+            ok = g->n_items < 64;
+            if (!ok) break;
+            gtr_item *it = &g->items[g->n_items++];
+            memset(it, 0, sizeof *it);
+            it->is_u64 = line[0] == 'u';
+            char *s = line + (it->is_u64 ? 4 : 7), *end;
+            int used = 0;
+            ok = sscanf(s, "%63s %n", it->name, &used) == 1;
+            s += used;
+            if (it->is_u64) {
+                it->ndim = 1;
+                it->n = it->shape[0] = strtoll(s, &end, 10);
+            } else {
+                it->ndim = (int)strtol(s, &end, 10);
+                it->n = 1;
+                for (int d = 0; ok && d < it->ndim && d < TG_MAX_DIMS; d++) {
+                    s = end;
+                    it->shape[d] = strtoll(s, &end, 10);
+                    it->n *= it->shape[d];
+                }
+            }
+            ok = ok && it->ndim >= 0 && it->ndim <= TG_MAX_DIMS && it->n >= 0 &&
+                 gtr_line(fp, &vals, &vcap);
+            lineno++;
+            if (!ok) break;
+            size_t bytes = (size_t)(it->n ? it->n : 1) * 8;
+            if (it->is_u64)
+                it->u = malloc(bytes);
+            else
+                it->v = malloc(bytes);
+            ok = it->u || it->v;
+            s = vals;
+            for (int64_t i = 0; ok && i < it->n; i++) {
+                if (it->is_u64)
+                    it->u[i] = strtoull(s, &end, 10);
+                else
+                    it->v[i] = strtod(s, &end);
+                ok = end != s;
+                s = end;
+            }
+        } else if (strcmp(line, "end") == 0) {
+            g = NULL;
+        } else {
+            ok = false;
+        }
+    }
+    free(line);
+    free(vals);
+    fclose(fp);
+    if (!ok) {
+        gtr_free(f);
+        cr_assert(false, "golden file %s: cannot parse line %d", path, lineno);
+    }
+    return f;
+}
+
+static inline const gtr_group *gtr_find_group(const gtr_file *f, const char *name)
+{
+    for (int g = 0; f && g < f->n; g++)
+        if (strcmp(f->groups[g].name, name) == 0) return &f->groups[g];
+    cr_assert(false, "golden group '%s' is missing", name);
+    return NULL;
+}
+
+static inline const gtr_item *gtr_item_of(const gtr_group *g, const char *name)
+{
+    for (int i = 0; g && i < g->n_items; i++)
+        if (strcmp(g->items[i].name, name) == 0) return &g->items[i];
+    cr_assert(false, "golden item '%s' is missing from group '%s'", name, g ? g->name : "?");
+    return NULL;
+}
+
+static inline bool gtr_has_attr(const gtr_group *g, const char *key)
+{
+    for (int i = 0; i < g->n_attr; i++)
+        if (strcmp(g->attr_key[i], key) == 0) return true;
+    return false;
+}
+
+static inline const char *gtr_attr_str(const gtr_group *g, const char *key)
+{
+    for (int i = 0; i < g->n_attr; i++)
+        if (strcmp(g->attr_key[i], key) == 0) return g->attr_val[i];
+    cr_assert(false, "golden attr '%s' is missing from group '%s'", key, g->name);
+    return "";
+}
+
+static inline double gtr_attr(const gtr_group *g, const char *key)
+{
+    return strtod(gtr_attr_str(g, key), NULL);
+}
+
+#endif

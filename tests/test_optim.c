@@ -1,0 +1,412 @@
+/* optim: SGD, Adam and AdamW against torch.optim, and their contracts.
+
+   - Golden single steps (tests/golden/train_optim_*.txt, written by
+     tests/gen_golden_train.py): two parameters [3,4] and [5] with given
+     gradients, 3 steps of torch.optim.SGD/Adam/AdamW with every option
+     (momentum and its first-step rule, dampening, Nesterov, weight decay,
+     maximize, bias correction, amsgrad, decoupled decay). Tolerance: the
+     golden harness's gt_default_tol() (float rtol 1e-5 / atol 1e-6; double
+     rtol 1e-12 / atol 1e-14): the update is the same sequence of roundings
+     as PyTorch's, apart from PyTorch's vectorised kernels fusing a·x + y
+     into one FMA, which differs by at most an ulp per operation.
+   - A step allocates nothing: malloc, calloc, realloc and aligned_alloc are
+     counted (glibc builds without a sanitizer, which has its own malloc). */
+#include <stdlib.h>
+
+#include <criterion/criterion.h>
+
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+
+#include "golden.h"
+#include "golden_train.h"
+
+/* ------------------------------------------------------ counting mallocs */
+
+#if defined(__SANITIZE_ADDRESS__)
+#define NO_MALLOC_COUNT 1
+#endif
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(memory_sanitizer)
+#define NO_MALLOC_COUNT 1
+#endif
+#endif
+
+static _Thread_local long n_allocs;
+
+#if defined(__GLIBC__) && !defined(NO_MALLOC_COUNT)
+#define COUNTING_MALLOC 1
+/* glibc's own entry points; pointers from them are freed by glibc's free. */
+extern void *__libc_malloc(size_t n);
+extern void *__libc_calloc(size_t n, size_t size);
+extern void *__libc_realloc(void *p, size_t n);
+extern void *__libc_memalign(size_t align, size_t n);
+void *malloc(size_t n)
+{
+    n_allocs++;
+    return __libc_malloc(n);
+}
+void *calloc(size_t n, size_t size)
+{
+    n_allocs++;
+    return __libc_calloc(n, size);
+}
+void *realloc(void *p, size_t n)
+{
+    n_allocs++;
+    return __libc_realloc(p, n);
+}
+void *aligned_alloc(size_t align, size_t n)
+{
+    n_allocs++;
+    return __libc_memalign(align, n);
+}
+int posix_memalign(void **out, size_t align, size_t n)
+{
+    n_allocs++;
+    void *p = __libc_memalign(align, n);
+    if (!p) return ENOMEM;
+    *out = p;
+    return 0;
+}
+#endif
+
+/* ------------------------------------------------------------ golden steps */
+
+static tg_optim *optim_from(tg_params *p, const gtr_group *g)
+{
+    const char *kind = gtr_attr_str(g, "kind");
+    if (strcmp(kind, "sgd") == 0) {
+        tg_sgd_opts o = tg_sgd_defaults(gtr_attr(g, "lr"));
+        o.momentum = gtr_attr(g, "momentum");
+        o.dampening = gtr_attr(g, "dampening");
+        o.weight_decay = gtr_attr(g, "weight_decay");
+        o.nesterov = gtr_attr(g, "nesterov") != 0;
+        o.maximize = gtr_attr(g, "maximize") != 0;
+        return tg_sgd_new(p, &o);
+    }
+    bool w = strcmp(kind, "adamw") == 0;
+    tg_adam_opts o = w ? tg_adamw_defaults(gtr_attr(g, "lr")) : tg_adam_defaults(gtr_attr(g, "lr"));
+    o.beta1 = gtr_attr(g, "beta1");
+    o.beta2 = gtr_attr(g, "beta2");
+    o.eps = gtr_attr(g, "eps");
+    o.weight_decay = gtr_attr(g, "weight_decay");
+    o.amsgrad = gtr_attr(g, "amsgrad") != 0;
+    o.maximize = gtr_attr(g, "maximize") != 0;
+    return w ? tg_adamw_new(p, &o) : tg_adam_new(p, &o);
+}
+
+static void set_values(tg_real *dst, const gtr_item *src)
+{
+    for (int64_t i = 0; i < src->n; i++) dst[i] = (tg_real)src->v[i];
+}
+
+Test(optim, single_steps_match_torch_optim)
+{
+    gtr_file *f = gtr_load(
+#ifdef TG_DOUBLE
+        "train_optim_f64.txt"
+#else
+        "train_optim_f32.txt"
+#endif
+    );
+    int cases = 0;
+    for (int gi = 0; gi < f->n; gi++) {
+        const gtr_group *g = &f->groups[gi];
+        tg_params *p = tg_params_new();
+        tg_tensor *x[2] = {tg_params_add(p, "p0", TG_SHAPE(3, 4)), tg_params_add(p, "p1", TG_SHAPE(5))};
+        set_values(x[0]->data, gtr_item_of(g, "p0"));
+        set_values(x[1]->data, gtr_item_of(g, "p1"));
+        tg_optim *o = optim_from(p, g);
+        cr_assert_not_null(o, "%s: %s", g->name, tg_last_error());
+        int steps = (int)gtr_attr(g, "steps");
+        for (int s = 0; s < steps; s++) {
+            char name[32], what[160];
+            for (int k = 0; k < 2; k++) {
+                snprintf(name, sizeof name, "g%d_%d", s, k);
+                set_values(x[k]->grad, gtr_item_of(g, name));
+            }
+            cr_assert_eq(tg_optim_step(o), TG_OK, "%s: %s", g->name, tg_last_error());
+            for (int k = 0; k < 2; k++) {
+                snprintf(name, sizeof name, "p%d_%d", s, k);
+                snprintf(what, sizeof what, "%s step %d param %d", g->name, s + 1, k);
+                gt_expect_close(x[k]->data, gtr_item_of(g, name)->v, x[k]->size,
+                                gt_default_tol(), what);
+            }
+        }
+        cr_expect_eq(tg_optim_steps(o), steps);
+        tg_optim_free(o);
+        tg_params_free(p);
+        cases++;
+    }
+    cr_expect_geq(cases, 16, "only %d golden optimizer cases", cases);
+    gtr_free(f);
+}
+
+/* ---------------------------------------------------------------- contract */
+
+Test(optim, defaults_are_pytorchs)
+{
+    tg_sgd_opts s = tg_sgd_defaults(0.1);
+    cr_expect(s.lr == 0.1 && s.momentum == 0 && s.dampening == 0 && s.weight_decay == 0 &&
+              !s.nesterov && !s.maximize);
+    tg_adam_opts a = tg_adam_defaults(2e-3);
+    cr_expect(a.lr == 2e-3 && a.beta1 == 0.9 && a.beta2 == 0.999 && a.eps == 1e-8 &&
+              a.weight_decay == 0 && !a.amsgrad && !a.maximize);
+    tg_adam_opts w = tg_adamw_defaults(1e-3);
+    cr_expect(w.weight_decay == 1e-2 && w.beta1 == 0.9 && w.beta2 == 0.999 && w.eps == 1e-8);
+
+    tg_params *p = tg_params_new();
+    tg_params_add(p, "w", TG_SHAPE(2));
+    tg_optim *o1 = tg_sgd_new(p, NULL), *o2 = tg_adam_new(p, NULL), *o3 = tg_adamw_new(p, NULL);
+    cr_assert(o1 && o2 && o3);
+    cr_expect(tg_optim_get_lr(o1) == 1e-3 && tg_optim_get_lr(o2) == 1e-3);
+    cr_expect_str_eq(tg_optim_name(o1), "sgd");
+    cr_expect_str_eq(tg_optim_name(o2), "adam");
+    cr_expect_str_eq(tg_optim_name(o3), "adamw");
+    cr_expect_null(tg_optim_state(o1, "momentum_buffer"), "no momentum, no buffer");
+    cr_expect_not_null(tg_optim_state(o2, "exp_avg"));
+    cr_expect_not_null(tg_optim_state(o2, "exp_avg_sq"));
+    cr_expect_null(tg_optim_state(o2, "max_exp_avg_sq"), "no amsgrad, no max");
+    cr_expect_null(tg_optim_state(o2, "nonsense"));
+    tg_optim_free(o1);
+    tg_optim_free(o2);
+    tg_optim_free(o3);
+    tg_params_free(p);
+}
+
+Test(optim, bad_options_are_refused_with_a_message)
+{
+    tg_params *p = tg_params_new();
+    tg_params_add(p, "w", TG_SHAPE(2));
+    tg_sgd_opts s = tg_sgd_defaults(-0.1);
+    cr_expect_null(tg_sgd_new(p, &s));
+    cr_expect(strstr(tg_last_error(), "learning rate") != NULL, "%s", tg_last_error());
+    s = tg_sgd_defaults(0.1);
+    s.nesterov = true;
+    cr_expect_null(tg_sgd_new(p, &s));
+    cr_expect(strstr(tg_last_error(), "Nesterov") != NULL, "%s", tg_last_error());
+    s.momentum = 0.9;
+    s.dampening = 0.1;
+    cr_expect_null(tg_sgd_new(p, &s), "Nesterov with dampening");
+    s = tg_sgd_defaults(0.1);
+    s.momentum = -1;
+    cr_expect_null(tg_sgd_new(p, &s));
+    s = tg_sgd_defaults(0.1);
+    s.weight_decay = -1;
+    cr_expect_null(tg_sgd_new(p, &s));
+    s = tg_sgd_defaults(NAN);
+    cr_expect_null(tg_sgd_new(p, &s));
+
+    tg_adam_opts a = tg_adam_defaults(1e-3);
+    a.beta1 = 1;
+    cr_expect_null(tg_adam_new(p, &a));
+    cr_expect(strstr(tg_last_error(), "beta1") != NULL, "%s", tg_last_error());
+    a = tg_adam_defaults(1e-3);
+    a.beta2 = -0.1;
+    cr_expect_null(tg_adamw_new(p, &a));
+    cr_expect(strstr(tg_last_error(), "tg_adamw_new") != NULL, "%s", tg_last_error());
+    a = tg_adam_defaults(1e-3);
+    a.eps = -1;
+    cr_expect_null(tg_adam_new(p, &a));
+    a = tg_adam_defaults(1e-3);
+    a.weight_decay = -1;
+    cr_expect_null(tg_adam_new(p, &a));
+
+    cr_expect_null(tg_sgd_new(NULL, NULL));
+    cr_expect(strstr(tg_last_error(), "params is NULL") != NULL, "%s", tg_last_error());
+    tg_params *empty = tg_params_new();
+    cr_expect_null(tg_adam_new(empty, NULL));
+    cr_expect(strstr(tg_last_error(), "empty") != NULL, "%s", tg_last_error());
+
+    /* NULL optimizers are harmless */
+    cr_expect_eq(tg_optim_step(NULL), TG_ERR_INVALID);
+    tg_optim_zero_grad(NULL);
+    cr_expect_eq(tg_optim_set_lr(NULL, 0.1), TG_ERR_INVALID);
+    cr_expect(tg_optim_get_lr(NULL) == 0);
+    cr_expect_null(tg_optim_state(NULL, "exp_avg"));
+    tg_optim_free(NULL);
+
+    tg_optim *o = tg_sgd_new(p, NULL);
+    cr_expect_eq(tg_optim_set_lr(o, -1), TG_ERR_INVALID);
+    cr_expect_eq(tg_optim_set_lr(o, INFINITY), TG_ERR_INVALID);
+    cr_expect(tg_optim_get_lr(o) == 1e-3);
+    tg_optim_free(o);
+    tg_params_free(empty);
+    tg_params_free(p);
+}
+
+Test(optim, params_added_later_make_step_fail_without_touching_anything)
+{
+    tg_params *p = tg_params_new();
+    tg_tensor *w = tg_params_add(p, "w", TG_SHAPE(3));
+    tg_optim *o = tg_adam_new(p, NULL);
+    cr_assert_not_null(o);
+    /* enough to grow the padded block, and a second one that does not */
+    tg_tensor *v = tg_params_add(p, "v", TG_SHAPE(40));
+    for (int i = 0; i < 3; i++) w->data[i] = 1, w->grad[i] = 1;
+    for (int i = 0; i < 40; i++) v->data[i] = 2, v->grad[i] = 1;
+    cr_expect_eq(tg_optim_step(o), TG_ERR_STATE);
+    cr_expect(strstr(tg_last_error(), "added after the optimizer") != NULL, "%s", tg_last_error());
+    for (int i = 0; i < 3; i++) cr_expect(w->data[i] == 1);
+    for (int i = 0; i < 40; i++) cr_expect(v->data[i] == 2);
+    cr_expect_eq(tg_optim_steps(o), 0);
+    tg_optim_free(o);
+    tg_params_free(p);
+}
+
+/* Parameters are padded to 64 bytes; the padding is zero and must stay so,
+   even with eps = 0, where 0/0 would be NaN if it were touched. */
+Test(optim, padding_between_parameters_is_never_touched)
+{
+    tg_params *p = tg_params_new();
+    tg_tensor *a = tg_params_add(p, "a", TG_SHAPE(3));
+    tg_tensor *b = tg_params_add(p, "b", TG_SHAPE(2, 5));
+    size_t len = tg_params_block_len(p);
+    cr_assert_gt(len, (size_t)(a->size + b->size), "expected padding in the block");
+    tg_adam_opts ao = tg_adamw_defaults(0.1);
+    ao.eps = 0;
+    ao.amsgrad = true;
+    tg_sgd_opts so = tg_sgd_defaults(0.1);
+    so.momentum = 0.9;
+    so.weight_decay = 0.5;
+    tg_optim *os[2] = {tg_adamw_new(p, &ao), tg_sgd_new(p, &so)};
+    for (int k = 0; k < 2; k++) {
+        cr_assert_not_null(os[k]);
+        for (int s = 0; s < 3; s++) {
+            for (int i = 0; i < 3; i++) a->data[i] = 1, a->grad[i] = 0.5f;
+            for (int i = 0; i < 10; i++) b->data[i] = -1, b->grad[i] = -0.25f;
+            cr_assert_eq(tg_optim_step(os[k]), TG_OK);
+        }
+        tg_real *d = tg_params_data(p), *g = tg_params_grad(p);
+        for (size_t i = 0; i < len; i++) {
+            bool in_a = d + i >= a->data && d + i < a->data + a->size;
+            bool in_b = d + i >= b->data && d + i < b->data + b->size;
+            if (!in_a && !in_b) cr_expect(d[i] == 0 && g[i] == 0, "padding %zu changed", i);
+            else cr_expect(isfinite(d[i]));
+        }
+        tg_optim_free(os[k]);
+    }
+    tg_params_free(p);
+}
+
+Test(optim, lr_zero_grad_and_first_momentum_step)
+{
+    tg_params *p = tg_params_new();
+    tg_tensor *w = tg_params_add(p, "w", TG_SHAPE(4));
+    tg_sgd_opts so = tg_sgd_defaults(0.5);
+    so.momentum = 0.9;
+    so.dampening = 0.5; /* not applied on the first step: the buffer is d itself */
+    so.weight_decay = 0.1;
+    tg_optim *o = tg_sgd_new(p, &so);
+    for (int i = 0; i < 4; i++) w->data[i] = (tg_real)(i + 1), w->grad[i] = 1;
+    cr_assert_eq(tg_optim_step(o), TG_OK);
+    const tg_real *buf = tg_optim_state(o, "momentum_buffer");
+    cr_assert_not_null(buf);
+    for (int i = 0; i < 4; i++) {
+        tg_real d = 1 + (tg_real)0.1 * (tg_real)(i + 1);
+        cr_expect(buf[i] == d, "buffer %d is %g, expected d = g + λw = %g", i, (double)buf[i],
+                  (double)d);
+        cr_expect(w->data[i] == (tg_real)(i + 1) + (tg_real)-0.5 * d);
+    }
+    /* lr 0 leaves the parameters alone; the buffer still moves */
+    tg_real before[4];
+    memcpy(before, w->data, sizeof before);
+    cr_expect_eq(tg_optim_set_lr(o, 0), TG_OK);
+    cr_expect(tg_optim_get_lr(o) == 0);
+    cr_assert_eq(tg_optim_step(o), TG_OK);
+    cr_expect_eq(memcmp(before, w->data, sizeof before), 0);
+    tg_optim_zero_grad(o);
+    for (int i = 0; i < 4; i++) cr_expect(w->grad[i] == 0);
+    cr_expect_eq(tg_optim_steps(o), 2);
+    tg_optim_free(o);
+    tg_params_free(p);
+}
+
+/* ---------------------------------------------------------- no allocation */
+
+Test(optim, step_allocates_nothing)
+{
+#ifndef COUNTING_MALLOC
+    cr_skip_test("malloc counting needs glibc without a sanitizer");
+#else
+    tg_params *p = tg_params_new();
+    tg_tensor *w = tg_params_add(p, "w", TG_SHAPE(30, 20));
+    tg_params_add(p, "b", TG_SHAPE(30));
+    tg_sgd_opts so = tg_sgd_defaults(0.1);
+    so.momentum = 0.9;
+    so.nesterov = true;
+    tg_adam_opts ao = tg_adam_defaults(0.1);
+    ao.amsgrad = true;
+    ao.weight_decay = 0.1;
+    tg_optim *os[3] = {tg_sgd_new(p, &so), tg_adam_new(p, &ao), tg_adamw_new(p, NULL)};
+    for (int k = 0; k < 3; k++) {
+        cr_assert_not_null(os[k]);
+        for (int i = 0; i < 600; i++) w->grad[i] = (tg_real)(i % 7) - 3;
+        long before = n_allocs;
+        for (int s = 0; s < 5; s++) {
+            cr_assert_eq(tg_optim_step(os[k]), TG_OK);
+            tg_optim_zero_grad(os[k]);
+        }
+        cr_expect_eq(n_allocs - before, 0, "%s: %ld allocations in 5 steps",
+                     tg_optim_name(os[k]), n_allocs - before);
+        tg_optim_free(os[k]);
+    }
+    /* the counter does count: making an optimizer allocates */
+    long before = n_allocs;
+    tg_optim *o = tg_adam_new(p, NULL);
+    cr_expect_gt(n_allocs - before, 0);
+    tg_optim_free(o);
+    tg_params_free(p);
+#endif
+}
+
+/* A whole training step (forward, loss, zero_grad, backward, optimizer
+   step, tape reset) allocates nothing once the first step sized the arena:
+   neither the tape (tg_tape_get_stats) nor anything else (malloc count). */
+Test(optim, training_step_allocates_nothing_after_the_first)
+{
+    tg_params *p = tg_params_new();
+    tg_rng r;
+    tg_rng_seed(&r, 5);
+    tg_mlp m;
+    cr_assert_eq(tg_mlp_init(&m, p, "fc", TG_SHAPE(12, 32, 16, 4), tg_tanh, &r), TG_OK);
+    tg_optim *o = tg_adam_new(p, NULL);
+    tg_tape *t = tg_tape_new();
+    tg_real xs[8 * 12], ys[8 * 4];
+    for (int i = 0; i < 8 * 12; i++) xs[i] = (tg_real)tg_rng_normal(&r);
+    for (int i = 0; i < 8 * 4; i++) ys[i] = (tg_real)tg_rng_uniform(&r);
+    size_t tape_allocs = 0;
+    long mallocs = 0;
+    double first = 0, last = 0;
+    for (int step = 0; step < 20; step++) {
+        if (step == 2) {
+            tape_allocs = tg_tape_get_stats(t).heap_allocs;
+            mallocs = n_allocs;
+        }
+        tg_tensor *x = tg_tensor_new(t, TG_SHAPE(8, 12), xs);
+        tg_tensor *y = tg_tensor_new(t, TG_SHAPE(8, 4), ys);
+        tg_tensor *d = tg_sub(t, tg_mlp_forward(t, &m, x), y);
+        tg_tensor *loss = tg_mean(t, tg_square(t, d), TG_ALL, false);
+        cr_assert_not_null(loss, "%s", tg_tape_error(t));
+        if (step == 0) first = loss->data[0];
+        last = loss->data[0];
+        tg_optim_zero_grad(o);
+        cr_assert_eq(tg_backward(t, loss), TG_OK, "%s", tg_tape_error(t));
+        cr_assert_eq(tg_optim_step(o), TG_OK);
+        tg_tape_reset(t);
+    }
+    cr_expect_eq(tg_tape_get_stats(t).heap_allocs, tape_allocs,
+                 "the tape allocated %zu times in steps 2..19",
+                 tg_tape_get_stats(t).heap_allocs - tape_allocs);
+#ifdef COUNTING_MALLOC
+    cr_expect_eq(n_allocs - mallocs, 0, "%ld allocations in steps 2..19", n_allocs - mallocs);
+#else
+    (void)mallocs;
+#endif
+    cr_expect_lt(last, first, "training did not lower the loss (%g -> %g)", first, last);
+    tg_tape_free(t);
+    tg_optim_free(o);
+    tg_params_free(p);
+}
