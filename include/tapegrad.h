@@ -338,6 +338,33 @@ TG_API tg_tensor *tg_apply(tg_tape *t, const tg_op *op, tg_tensor *const *in, in
 TG_API void *tg_record_save(tg_record *r, size_t bytes);
 
 /* SECTION registry (issue 4) */
+/* The op registry: every op by name, built-in and user-defined alike.
+   A custom op is a tg_op filled by the user (name, n_inputs, attr_size,
+   shape, forward, backward, doc) and run with tg_apply, exactly as the
+   built-ins run; registering it makes it findable by name and listed with
+   them. docs/gradcheck.md has a worked example (swish with a learnable β).
+   All functions are thread-safe; the built-ins are registered on first use. */
+
+/* Registers a copy of *op (its name and doc strings are copied too). The
+   name must be 1..63 characters without spaces and unique: a duplicate
+   (including a built-in's name) is refused with TG_ERR_INVALID and a
+   message in tg_last_error(). Also refused: n_inputs outside
+   1..TG_MAX_INPUTS, no shape or forward function. backward may be NULL
+   (the op is then never recorded). Returns TG_OK or an error status. */
+TG_API int tg_op_register(const tg_op *op);
+/* Removes a user op from the registry (built-ins are refused). Its copy
+   stays valid until the process ends, so tapes that recorded it are safe.
+   Returns TG_OK, or TG_ERR_INVALID if no user op has that name. */
+TG_API int tg_op_unregister(const char *name);
+/* The op registered under `name` ("relu", "matmul", your "swish"), or NULL.
+   For a user op this is the registry's copy; pass it to tg_apply. */
+TG_API const tg_op *tg_op_find(const char *name);
+/* All ops in registration order (built-ins first): i in [0, tg_op_count()).
+   tg_op_at returns NULL past the end. */
+TG_API size_t tg_op_count(void);
+TG_API const tg_op *tg_op_at(size_t i);
+/* True for the library's own ops, false for registered user ops. */
+TG_API bool tg_op_is_builtin(const tg_op *op);
 /* END SECTION registry */
 
 /* SECTION gradcheck (issue 4) */

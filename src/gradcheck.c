@@ -317,7 +317,9 @@ tg_gradcheck_result tg_gradcheck(tg_gradcheck_fn fn, void *ctx, tg_tensor *const
     if (res.worst_input >= 0) {
         const tg_tensor *w = inputs[res.worst_input];
         char ob[64];
-        if (res.worst_output >= 0) {
+        if (res.worst_output >= 0 && out_ndim == 0) {
+            snprintf(ob, sizeof ob, "the scalar output");
+        } else if (res.worst_output >= 0) {
             tg_tensor shp = {.ndim = out_ndim};
             for (int d = 0; d < out_ndim; d++) shp.shape[d] = out_shape[d];
             snprintf(ob, sizeof ob, "output %s",
@@ -367,10 +369,10 @@ tg_gradcheck_result tg_gradcheck(tg_gradcheck_fn fn, void *ctx, tg_tensor *const
                         input_label(s, nb, sizeof nb), tg_shape_str(s, sb, sizeof sb));
                 continue;
             }
-            fprintf(f, "  input %d%s %s: %" PRId64 " elements, %" PRId64
+            fprintf(f, "  input %d%s %s: %" PRId64 " element%s, %" PRId64
                        " outside tolerance, largest |analytical - numerical| %.3g\n",
                     i, input_label(s, nb, sizeof nb), tg_shape_str(s, sb, sizeof sb), s->size,
-                    in_failed[i], in_maxerr[i]);
+                    s->size == 1 ? "" : "s", in_failed[i], in_maxerr[i]);
         }
         if (res.worst_input >= 0)
             fprintf(f, "  worst (largest error/tolerance): %s: analytical %.10g, numerical %.10g, abs err %.3g, rel err %.3g\n",

@@ -130,4 +130,11 @@ typedef struct tg_op_table {
     size_t n;
 } tg_op_table;
 
+/* The tables the op registry (src/registry.c) starts with. */
+extern const tg_op_table tg_arith_ops;      /* src/ops_arith.c */
+extern const tg_op_table tg_reduce_ops;     /* src/ops_reduce.c */
+extern const tg_op_table tg_shape_ops;      /* src/ops_shape.c */
+extern const tg_op_table tg_linalg_ops;     /* src/ops_linalg.c */
+extern const tg_op_table tg_activation_ops; /* src/ops_activation.c */
+
 #endif

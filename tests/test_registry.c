@@ -1,0 +1,220 @@
+/* The op registry: built-ins are all there by name, user ops register,
+   are found, run on the tape like built-ins, and bad or duplicate
+   registrations are refused with a message. */
+#include <criterion/criterion.h>
+
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "tg_internal.h" /* the built-in tables, to check the registry holds them all */
+
+static const tg_op_table *const tables[] = {&tg_arith_ops, &tg_reduce_ops, &tg_shape_ops,
+                                            &tg_linalg_ops, &tg_activation_ops};
+#define N_TABLES (sizeof tables / sizeof *tables)
+
+Test(registry, holds_every_builtin_by_name)
+{
+    size_t n = 0;
+    for (size_t t = 0; t < N_TABLES; t++)
+        for (size_t i = 0; i < tables[t]->n; i++, n++) {
+            const tg_op *op = tables[t]->ops[i];
+            cr_expect_eq(tg_op_find(op->name), op, "'%s' is not found as itself", op->name);
+            cr_expect(tg_op_is_builtin(op), "'%s' is not marked built-in", op->name);
+        }
+    cr_expect_eq(tg_op_count(), n, "%zu ops registered, %zu in the tables (a duplicate name?)",
+                 tg_op_count(), n);
+    const char *core[] = {"add", "sub", "mul", "div", "neg", "scale", "add_scalar", "pow",
+                          "exp", "log", "sqrt", "abs", "square", "matmul", "transpose",
+                          "linear", "reshape", "sum", "mean", "max", "tanh"};
+    for (size_t i = 0; i < sizeof core / sizeof *core; i++)
+        cr_expect_not_null(tg_op_find(core[i]), "built-in '%s' missing", core[i]);
+    cr_expect_null(tg_op_find("no_such_op"));
+    cr_expect_null(tg_op_find(NULL));
+}
+
+Test(registry, lists_every_op_once)
+{
+    size_t n = tg_op_count();
+    cr_assert(n > 20);
+    for (size_t i = 0; i < n; i++) {
+        const tg_op *op = tg_op_at(i);
+        cr_assert_not_null(op, "tg_op_at(%zu)", i);
+        cr_expect_eq(tg_op_find(op->name), op, "'%s' listed but not found as itself", op->name);
+        for (size_t j = 0; j < i; j++)
+            cr_expect_str_neq(tg_op_at(j)->name, op->name, "'%s' listed twice", op->name);
+    }
+    cr_expect_null(tg_op_at(n));
+}
+
+/* y = c·x with c an attribute */
+typedef struct {
+    tg_real c;
+} times_attr;
+
+static int times_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], char *msg,
+                       size_t len)
+{
+    (void)msg, (void)len;
+    *ndim = r->in[0]->ndim;
+    for (int i = 0; i < *ndim; i++) shape[i] = r->in[0]->shape[i];
+    return TG_OK;
+}
+static int times_forward(tg_record *r)
+{
+    tg_real c = ((const times_attr *)r->attr)->c;
+    for (int64_t i = 0; i < r->out->size; i++) r->out->data[i] = c * r->in[0]->data[i];
+    return TG_OK;
+}
+/* dx += c·g */
+static void times_backward(tg_record *r)
+{
+    tg_real c = ((const times_attr *)r->attr)->c;
+    for (int64_t i = 0; i < r->out->size; i++) r->in[0]->grad[i] += c * r->out->grad[i];
+}
+
+static tg_op make_times(const char *name)
+{
+    tg_op op = {.name = name, .n_inputs = 1, .attr_size = sizeof(times_attr),
+                .shape = times_shape, .forward = times_forward, .backward = times_backward,
+                .doc = "c * x"};
+    return op;
+}
+
+static tg_tensor *f_times(tg_tape *t, tg_tensor *const *in, int n, void *ctx)
+{
+    (void)n;
+    times_attr a = {3};
+    return tg_apply(t, (const tg_op *)ctx, in, 1, &a);
+}
+
+Test(registry, a_user_op_registers_and_runs_like_a_builtin)
+{
+    size_t before = tg_op_count();
+    char name[32];
+    snprintf(name, sizeof name, "times");
+    tg_op local = make_times(name);
+    cr_assert_eq(tg_op_register(&local), TG_OK, "%s", tg_last_error());
+    /* the registry copied the op and its strings */
+    memset(name, 0, sizeof name);
+    local.forward = NULL;
+    const tg_op *op = tg_op_find("times");
+    cr_assert_not_null(op);
+    cr_expect_neq(op, &local);
+    cr_expect_str_eq(op->name, "times");
+    cr_expect_str_eq(op->doc, "c * x");
+    cr_expect_eq(op->forward, times_forward);
+    cr_expect(!tg_op_is_builtin(op));
+    cr_expect_eq(tg_op_count(), before + 1);
+    cr_expect_eq(tg_op_at(before), op, "user ops are listed after the built-ins");
+
+    /* on the tape, like any op: forward, record, backward */
+    tg_tape *t = tg_tape_new();
+    tg_real v[] = {1, -2, 0.5};
+    tg_tensor *x = tg_requires_grad(tg_tensor_new(t, TG_SHAPE(3), v), true);
+    times_attr a = {3};
+    tg_tensor *y = tg_apply(t, op, &x, 1, &a);
+    cr_assert_not_null(y, "%s", tg_tape_error(t));
+    cr_expect_eq(y->data[1], (tg_real)-6);
+    cr_assert_eq(tg_backward(t, tg_sum(t, y, TG_ALL, false)), TG_OK, "%s", tg_tape_error(t));
+    for (int i = 0; i < 3; i++) cr_expect_eq(x->grad[i], (tg_real)3);
+
+    /* and the gradient checker accepts it */
+    tg_gradcheck_result r = tg_gradcheck(f_times, (void *)op, &x, 1, NULL);
+    cr_expect(r.status == TG_OK && r.ok, "%s", r.message);
+    tg_tape_free(t);
+}
+
+Test(registry, refuses_duplicates_and_bad_ops_with_a_message)
+{
+    tg_op op = make_times("dup");
+    cr_assert_eq(tg_op_register(&op), TG_OK, "%s", tg_last_error());
+    cr_expect_eq(tg_op_register(&op), TG_ERR_INVALID);
+    cr_expect(strstr(tg_last_error(), "'dup' is already registered"), "%s", tg_last_error());
+
+    tg_op relu = make_times("matmul");
+    cr_expect_eq(tg_op_register(&relu), TG_ERR_INVALID);
+    cr_expect(strstr(tg_last_error(), "built-in"), "%s", tg_last_error());
+    cr_expect_eq(tg_op_find("matmul"), tg_linalg_ops.ops[0], "the built-in is untouched");
+
+    size_t n = tg_op_count();
+    cr_expect_eq(tg_op_register(NULL), TG_ERR_INVALID);
+    tg_op bad = make_times("");
+    cr_expect_eq(tg_op_register(&bad), TG_ERR_INVALID);
+    bad = make_times(NULL);
+    cr_expect_eq(tg_op_register(&bad), TG_ERR_INVALID);
+    bad = make_times("two words");
+    cr_expect_eq(tg_op_register(&bad), TG_ERR_INVALID);
+    cr_expect(strstr(tg_last_error(), "space"), "%s", tg_last_error());
+    bad = make_times("a_name_that_is_far_too_long_to_be_an_op_name_in_any_listing_at_all");
+    cr_expect_eq(tg_op_register(&bad), TG_ERR_INVALID);
+    bad = make_times("no_inputs");
+    bad.n_inputs = 0;
+    cr_expect_eq(tg_op_register(&bad), TG_ERR_INVALID);
+    bad.n_inputs = TG_MAX_INPUTS + 1;
+    cr_expect_eq(tg_op_register(&bad), TG_ERR_INVALID);
+    cr_expect(strstr(tg_last_error(), "inputs"), "%s", tg_last_error());
+    bad = make_times("no_forward");
+    bad.forward = NULL;
+    cr_expect_eq(tg_op_register(&bad), TG_ERR_INVALID);
+    cr_expect(strstr(tg_last_error(), "forward"), "%s", tg_last_error());
+    cr_expect_eq(tg_op_count(), n, "nothing bad was added");
+    cr_expect_null(tg_op_find("no_forward"));
+}
+
+Test(registry, unregister_hides_user_ops_only)
+{
+    tg_op op = make_times("temp");
+    cr_assert_eq(tg_op_register(&op), TG_OK);
+    const tg_op *copy = tg_op_find("temp");
+    size_t n = tg_op_count();
+    cr_expect_eq(tg_op_unregister("temp"), TG_OK);
+    cr_expect_null(tg_op_find("temp"));
+    cr_expect_eq(tg_op_count(), n - 1);
+    cr_expect_str_eq(copy->name, "temp", "the copy stays valid for tapes that recorded it");
+    cr_expect_eq(tg_op_unregister("temp"), TG_ERR_INVALID);
+    cr_expect_eq(tg_op_unregister("add"), TG_ERR_INVALID);
+    cr_expect(strstr(tg_last_error(), "built-in"), "%s", tg_last_error());
+    cr_expect_not_null(tg_op_find("add"));
+    cr_expect_eq(tg_op_unregister(NULL), TG_ERR_INVALID);
+    /* the name is free again */
+    cr_expect_eq(tg_op_register(&op), TG_OK);
+    cr_expect_not_null(tg_op_find("temp"));
+}
+
+/* Several threads register, find and list at once; the first use (the
+   built-ins' registration) races too, since no thread touched it before. */
+#define N_THREADS 4
+#define PER_THREAD 50
+
+static void *worker(void *arg)
+{
+    int id = (int)(intptr_t)arg;
+    for (int i = 0; i < PER_THREAD; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "t%d_op%d", id, i);
+        tg_op op = make_times(name);
+        if (tg_op_register(&op) != TG_OK) return (void *)1;
+        const tg_op *found = tg_op_find(name);
+        if (!found || strcmp(found->name, name) != 0) return (void *)2;
+        if (!tg_op_find("matmul")) return (void *)3;
+        (void)tg_op_at(tg_op_count() - 1);
+    }
+    return NULL;
+}
+
+Test(registry, is_thread_safe)
+{
+    pthread_t th[N_THREADS];
+    for (int i = 0; i < N_THREADS; i++)
+        cr_assert_eq(pthread_create(&th[i], NULL, worker, (void *)(intptr_t)i), 0);
+    for (int i = 0; i < N_THREADS; i++) {
+        void *ret;
+        pthread_join(th[i], &ret);
+        cr_expect_null(ret, "thread %d failed at step %d", i, (int)(intptr_t)ret);
+    }
+    size_t builtins = 0;
+    for (size_t t = 0; t < N_TABLES; t++) builtins += tables[t]->n;
+    cr_expect_eq(tg_op_count(), builtins + N_THREADS * PER_THREAD);
+}
