@@ -280,10 +280,148 @@ TG_API const char *tg_gemm_backend(void);
 TG_API int tg_gemm_set_backend(const char *name);
 
 /* SECTION activations (issue 3) */
+
+/* Activation functions. Each takes x of any shape and returns a new tensor of
+   the same shape (owned by the tape), or NULL on failure (the message is on
+   the tape). Forward passes are numerically stable for any input; at a kink
+   the gradient is PyTorch's choice (docs/ops.md lists every formula, its
+   derivative, the kink values and the PyTorch equivalent). Where PyTorch's
+   own result is NaN or Inf (e.g. silu(-inf), softsign(±inf)) tapegrad gives
+   the same value. The macros below are PyTorch's defaults. */
+#define TG_LEAKY_RELU_SLOPE 0.01       /* F.leaky_relu negative_slope */
+#define TG_ELU_ALPHA 1.0               /* F.elu alpha */
+#define TG_CELU_ALPHA 1.0              /* F.celu alpha */
+#define TG_SELU_ALPHA 1.6732632423543772848170429916717   /* fixed by selu */
+#define TG_SELU_SCALE 1.0507009873554804934193349852946   /* fixed by selu */
+#define TG_SOFTPLUS_BETA 1.0           /* F.softplus beta */
+#define TG_SOFTPLUS_THRESHOLD 20.0     /* F.softplus threshold */
+#define TG_HARDTANH_MIN (-1.0)         /* F.hardtanh min_val */
+#define TG_HARDTANH_MAX 1.0            /* F.hardtanh max_val */
+#define TG_PRELU_INIT 0.25             /* nn.PReLU's initial weight */
+
+/* 1/(1+e⁻ˣ), computed on the side of the sign that cannot overflow. */
+TG_API tg_tensor *tg_sigmoid(tg_tape *t, tg_tensor *x);
+/* tanh(x). */
 TG_API tg_tensor *tg_tanh(tg_tape *t, tg_tensor *x);
+/* max(x, 0); gradient 0 at x = 0. */
+TG_API tg_tensor *tg_relu(tg_tape *t, tg_tensor *x);
+/* min(max(x, 0), 6); gradient 0 at x = 0 and x = 6. */
+TG_API tg_tensor *tg_relu6(tg_tape *t, tg_tensor *x);
+/* x if x > 0 else negative_slope·x (default TG_LEAKY_RELU_SLOPE = 0.01);
+   gradient negative_slope at x = 0. */
+TG_API tg_tensor *tg_leaky_relu(tg_tape *t, tg_tensor *x, tg_real negative_slope);
+/* x if x > 0 else alpha·(eˣ − 1) (default TG_ELU_ALPHA = 1); gradient alpha at 0. */
+TG_API tg_tensor *tg_elu(tg_tape *t, tg_tensor *x, tg_real alpha);
+/* TG_SELU_SCALE · elu(x, TG_SELU_ALPHA). */
+TG_API tg_tensor *tg_selu(tg_tape *t, tg_tensor *x);
+/* x if x > 0 else alpha·(e^(x/alpha) − 1) (default TG_CELU_ALPHA = 1);
+   alpha 0 is refused. */
+TG_API tg_tensor *tg_celu(tg_tape *t, tg_tensor *x, tg_real alpha);
+/* log(1 + e^(beta·x))/beta, and x itself where beta·x > threshold (defaults
+   TG_SOFTPLUS_BETA = 1, TG_SOFTPLUS_THRESHOLD = 20); beta 0 is refused. */
+TG_API tg_tensor *tg_softplus(tg_tape *t, tg_tensor *x, tg_real beta, tg_real threshold);
+/* x / (1 + |x|). */
+TG_API tg_tensor *tg_softsign(tg_tape *t, tg_tensor *x);
+
+/* Which form of GELU (F.gelu's `approximate`). */
+typedef enum tg_gelu_approx {
+    TG_GELU_NONE = 0, /* exact: x·Φ(x) = x·(1 + erf(x/√2))/2 (the default) */
+    TG_GELU_TANH = 1  /* x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))/2 */
+} tg_gelu_approx;
+TG_API tg_tensor *tg_gelu(tg_tape *t, tg_tensor *x, tg_gelu_approx approx);
+/* x·sigmoid(x) (also called swish). */
+TG_API tg_tensor *tg_silu(tg_tape *t, tg_tensor *x);
+/* x·tanh(softplus(x)). */
+TG_API tg_tensor *tg_mish(tg_tape *t, tg_tensor *x);
+/* min(max(x, min_val), max_val) (defaults TG_HARDTANH_MIN/MAX = -1, 1);
+   gradient 0 at both ends; min_val > max_val is refused. */
+TG_API tg_tensor *tg_hardtanh(tg_tape *t, tg_tensor *x, tg_real min_val, tg_real max_val);
+/* relu6(x + 3)/6; gradient 0 at x = ±3. */
+TG_API tg_tensor *tg_hardsigmoid(tg_tape *t, tg_tensor *x);
+/* x·relu6(x + 3)/6; gradient −0.5 at x = −3 and 1.5 at x = 3 (PyTorch's). */
+TG_API tg_tensor *tg_hardswish(tg_tape *t, tg_tensor *x);
+/* log(sigmoid(x)) = −softplus(−x), stable for any x. */
+TG_API tg_tensor *tg_logsigmoid(tg_tape *t, tg_tensor *x);
+/* x if x > 0 else w·x, with a learnable w (usually a parameter, initialised
+   to TG_PRELU_INIT = 0.25 as nn.PReLU does): w has 1 element, or one per
+   channel along dimension 1 of x (x [N, C, ...], w [C]). The gradient flows
+   to x and to w; at x = 0 the x-gradient is w. NULL if w's size fits neither. */
+TG_API tg_tensor *tg_prelu(tg_tape *t, tg_tensor *x, tg_tensor *w);
+/* exp(x − max) / Σ exp(x − max) along `axis` (negative counts from the end). */
+TG_API tg_tensor *tg_softmax(tg_tape *t, tg_tensor *x, int axis);
+/* x − max − log Σ exp(x − max) along `axis`: finite for any finite x. */
+TG_API tg_tensor *tg_log_softmax(tg_tape *t, tg_tensor *x, int axis);
 /* END SECTION activations */
 
 /* SECTION losses (issue 3) */
+
+/* Losses, as torch.nn.functional's. Each returns a scalar (ndim 0) for
+   TG_REDUCE_MEAN (PyTorch's default) and TG_REDUCE_SUM, or the per-element
+   losses for TG_REDUCE_NONE. The mean of no elements is NaN, as in PyTorch.
+   NULL on failure (shapes that differ, a bad option, a class index out of
+   range): the message on the tape names the op. Gradients flow to `input`
+   and, where it requires grad, to a floating `target`. */
+#define TG_SMOOTH_L1_BETA 1.0  /* F.smooth_l1_loss beta */
+#define TG_HUBER_DELTA 1.0     /* F.huber_loss delta */
+#define TG_IGNORE_INDEX (-100) /* F.cross_entropy / F.nll_loss ignore_index */
+
+/* (input − target)²; input and target have the same shape. */
+TG_API tg_tensor *tg_mse_loss(tg_tape *t, tg_tensor *input, tg_tensor *target, tg_reduction red);
+/* |input − target| (mean absolute error); gradient 0 where they are equal. */
+TG_API tg_tensor *tg_l1_loss(tg_tape *t, tg_tensor *input, tg_tensor *target, tg_reduction red);
+/* With d = input − target: 0.5·d²/beta if |d| < beta, else |d| − 0.5·beta
+   (default TG_SMOOTH_L1_BETA = 1; beta 0 is the l1 loss; beta < 0 refused). */
+TG_API tg_tensor *tg_smooth_l1_loss(tg_tape *t, tg_tensor *input, tg_tensor *target,
+                                    tg_real beta, tg_reduction red);
+/* 0.5·d² if |d| < delta, else delta·(|d| − 0.5·delta) (default
+   TG_HUBER_DELTA = 1; delta ≤ 0 refused). */
+TG_API tg_tensor *tg_huber_loss(tg_tape *t, tg_tensor *input, tg_tensor *target, tg_real delta,
+                                tg_reduction red);
+/* Binary cross entropy on probabilities p in [0, 1] (anything else, NaN
+   included, is refused as PyTorch does): −(y·log p + (1 − y)·log(1 − p)) with
+   each log clamped at −100, so p = 0 or 1 gives a finite loss. */
+TG_API tg_tensor *tg_bce_loss(tg_tape *t, tg_tensor *prob, tg_tensor *target, tg_reduction red);
+/* Binary cross entropy on logits x, stable for any x:
+   (1 − y)·x + w·(max(−x, 0) + log(1 + e^−|x|)) with w = 1 + (pos_weight − 1)·y,
+   i.e. max(x, 0) − x·y + log(1 + e^−|x|) without pos_weight. pos_weight may be
+   NULL, or broadcast to the logits' shape (e.g. [C] for logits [N, C]); if it
+   requires grad it receives one too (PyTorch refuses that case). */
+TG_API tg_tensor *tg_bce_with_logits(tg_tape *t, tg_tensor *logits, tg_tensor *target,
+                                     tg_tensor *pos_weight, tg_reduction red);
+
+/* Options of the class-index losses (F.cross_entropy's keyword arguments).
+   TG_CE_OPTS_DEFAULT is PyTorch's default; passing NULL means the same. */
+typedef struct tg_ce_opts {
+    tg_reduction reduction;  /* TG_REDUCE_MEAN */
+    int64_t ignore_index;    /* TG_IGNORE_INDEX (-100): targets equal to it add
+                                nothing and are not counted by the mean */
+    double label_smoothing;  /* 0; in [0, 1]: the target becomes
+                                (1 − ε)·onehot + ε/C. Not for nll (must be 0) */
+} tg_ce_opts;
+#define TG_CE_OPTS_DEFAULT ((tg_ce_opts){TG_REDUCE_MEAN, TG_IGNORE_INDEX, 0.0})
+
+/* Cross entropy on logits with class indices, fused with log_softmax in one
+   stable pass (any logit size): −log softmax(x)[target]. logits [N, C] with
+   target[N], or [N, C, d1, ...] with target[N·d1·...] (the classes along
+   dimension 1, as PyTorch), or [C] with one target. Every target must be in
+   [0, C) or be ignore_index: otherwise NULL, and the message names the index
+   and C. `target` is copied onto the tape: the caller may reuse it at once. */
+TG_API tg_tensor *tg_cross_entropy(tg_tape *t, tg_tensor *logits, const int64_t *target,
+                                   tg_reduction red);
+/* The same with every option (opts NULL: TG_CE_OPTS_DEFAULT). */
+TG_API tg_tensor *tg_cross_entropy_ex(tg_tape *t, tg_tensor *logits, const int64_t *target,
+                                      const tg_ce_opts *opts);
+/* Cross entropy with probability targets of the logits' shape (one-hot is a
+   special case): −Σ_c y'_c·log softmax(x)_c over dimension 1, with
+   y' = (1 − ε)·y + ε/C. The mean divides by the number of samples (N·d1·...).
+   ignore_index does not apply. The gradient reaches target if it requires grad. */
+TG_API tg_tensor *tg_cross_entropy_prob(tg_tape *t, tg_tensor *logits, tg_tensor *target,
+                                        const tg_ce_opts *opts);
+/* Negative log-likelihood on log-probabilities (e.g. tg_log_softmax(t, x, 1)):
+   −logp[target]; shapes and target rules as tg_cross_entropy; opts may be
+   NULL; label_smoothing must be 0. */
+TG_API tg_tensor *tg_nll_loss(tg_tape *t, tg_tensor *logp, const int64_t *target,
+                              const tg_ce_opts *opts);
 /* END SECTION losses */
 
 /* ------------------------------------------------------------ custom ops */

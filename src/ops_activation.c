@@ -1,27 +1,626 @@
-/* Activation functions. */
+/* Activation functions: element-wise ones (sigmoid ... logsigmoid), prelu
+   (with a learnable weight) and the axis ops softmax and log_softmax.
+
+   Each element-wise activation is a pair of scalar functions, the value f(x)
+   and the derivative d(x, y) (y = f(x), which many rules reuse), written next
+   to each other with the derivation above them. ACT_OP turns a pair into an
+   op: the forward loop y = f(x) and the backward loop dx += g·d(x, y).
+   A NaN input gives a NaN output and a NaN gradient (PyTorch's gradient at
+   NaN depends on whether its vectorised or its scalar kernel ran: 0, 1 or
+   NaN; tapegrad always says NaN).
+
+   Stability: sigmoid and logsigmoid branch on the sign so that e^(−|x|) is the
+   only exponential; softplus returns x past its threshold; elu/selu/celu use
+   expm1; softmax and log_softmax subtract the maximum. NaN inputs give NaN
+   outputs, and ±inf give what PyTorch gives (tests/test_extremes.c). At a
+   kink the derivative is PyTorch's choice, noted at each rule. */
 #include "tg_internal.h"
 
-/* tanh(x)      d/dx = 1 − tanh² = 1 − y² */
-static int tanh_forward(tg_record *r)
+/* The scalars of an activation: slope, alpha, beta/threshold, min/max, and
+   the GELU form. Unused fields are 0. */
+typedef struct {
+    tg_real a, b;
+    int mode;
+} act_attr;
+
+/* sigmoid(x) = 1/(1 + e⁻ˣ), evaluated as eˣ/(1 + eˣ) for x < 0 so that the
+   exponential never overflows. */
+static tg_real sigmoid_of(tg_real x)
 {
-    const tg_real *x = r->in[0]->data;
-    tg_real *y = r->out->data;
-    for (int64_t i = 0; i < r->out->size; i++) y[i] = TG_TANH(x[i]);
+    if (x >= 0) return 1 / (1 + TG_EXP(-x));
+    tg_real e = TG_EXP(x);
+    return e / (1 + e);
+}
+
+/* softplus(x) = log(1 + eˣ) = max(x, 0) + log1p(e^−|x|), finite for finite x. */
+static tg_real softplus_of(tg_real x)
+{
+    return (x > 0 ? x : 0) + TG_LOG1P(TG_EXP(-TG_FABS(x)));
+}
+
+/* ------------------------------------------------------------- the op maker */
+
+/* ACT_OP(NAME, SHAPE, DOC): the op `NAME` from NAME##_f(x, p) and
+   NAME##_d(x, y, p); SHAPE checks the attributes (tg_shape_same if none). */
+#define ACT_OP(NAME, SHAPE, DOC)                                                         \
+    static int NAME##_forward(tg_record *r)                                              \
+    {                                                                                    \
+        const act_attr *p = r->attr;                                                     \
+        const tg_real *x = r->in[0]->data; /* [size] */                                  \
+        tg_real *y = r->out->data;         /* [size] */                                  \
+        for (int64_t i = 0; i < r->out->size; i++) y[i] = NAME##_f(x[i], p);             \
+        return TG_OK;                                                                    \
+    }                                                                                    \
+    static void NAME##_backward(tg_record *r)                                            \
+    {                                                                                    \
+        const act_attr *p = r->attr;                                                     \
+        const tg_real *x = r->in[0]->data, *y = r->out->data, *g = r->out->grad;         \
+        tg_real *dx = r->in[0]->grad;                                                    \
+        for (int64_t i = 0; i < r->out->size; i++)                                       \
+            dx[i] += g[i] * (isnan(x[i]) ? x[i] : NAME##_d(x[i], y[i], p));              \
+    }                                                                                    \
+    static const tg_op op_##NAME = {.name = #NAME,                                       \
+                                    .n_inputs = 1,                                       \
+                                    .attr_size = sizeof(act_attr),                       \
+                                    .shape = SHAPE,                                      \
+                                    .forward = NAME##_forward,                           \
+                                    .backward = NAME##_backward,                         \
+                                    .doc = DOC};
+
+static tg_tensor *act(tg_tape *t, const tg_op *op, tg_tensor *x, tg_real a, tg_real b, int mode)
+{
+    act_attr p = {a, b, mode};
+    return tg_apply(t, op, &x, 1, &p);
+}
+
+#define UNUSED2(u, v) ((void)(u), (void)(v))
+
+/* --------------------------------------------------------------- sigmoid */
+
+/* σ(x) = 1/(1 + e⁻ˣ)
+   d/dx = e⁻ˣ/(1 + e⁻ˣ)² = σ(x)·(1 − σ(x)) = y(1 − y) */
+static tg_real sigmoid_f(tg_real x, const act_attr *p) { (void)p; return sigmoid_of(x); }
+static tg_real sigmoid_d(tg_real x, tg_real y, const act_attr *p)
+{
+    UNUSED2(x, p);
+    return y * (1 - y);
+}
+ACT_OP(sigmoid, tg_shape_same, "1 / (1 + exp(-x))")
+
+/* ------------------------------------------------------------------ tanh */
+
+/* tanh(x)
+   d/dx = 1 − tanh²(x) = 1 − y² */
+static tg_real tanh_f(tg_real x, const act_attr *p) { (void)p; return TG_TANH(x); }
+static tg_real tanh_d(tg_real x, tg_real y, const act_attr *p)
+{
+    UNUSED2(x, p);
+    return 1 - y * y;
+}
+ACT_OP(tanh, tg_shape_same, "tanh(x)")
+
+/* ------------------------------------------------------------------ relu */
+
+/* relu(x) = max(x, 0)          (written so that NaN passes through)
+   d/dx    = 1 if y > 0, else 0  (0 at the kink x = 0: PyTorch tests y ≤ 0) */
+static tg_real relu_f(tg_real x, const act_attr *p) { (void)p; return x <= 0 ? 0 : x; }
+static tg_real relu_d(tg_real x, tg_real y, const act_attr *p)
+{
+    UNUSED2(x, p);
+    return y <= 0 ? 0 : 1;
+}
+ACT_OP(relu, tg_shape_same, "max(x, 0)")
+
+/* hardtanh(x) = min(max(x, lo), hi) with lo = p->a, hi = p->b
+   d/dx        = 1 if lo < x < hi, else 0 (0 at both kinks, as PyTorch) */
+static tg_real clamp_nan(tg_real x, tg_real lo, tg_real hi)
+{
+    return x <= lo ? lo : x >= hi ? hi : x; /* NaN falls through */
+}
+static tg_real hardtanh_f(tg_real x, const act_attr *p) { return clamp_nan(x, p->a, p->b); }
+static tg_real hardtanh_d(tg_real x, tg_real y, const act_attr *p)
+{
+    (void)y;
+    return (x <= p->a || x >= p->b) ? 0 : 1;
+}
+
+static int hardtanh_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], char *msg,
+                          size_t len)
+{
+    const act_attr *p = r->attr;
+    if (!(p->a <= p->b)) {
+        snprintf(msg, len, "min_val (%g) must not be greater than max_val (%g)", (double)p->a,
+                 (double)p->b);
+        return TG_ERR_INVALID;
+    }
+    return tg_shape_same(r, ndim, shape, msg, len);
+}
+ACT_OP(hardtanh, hardtanh_shape, "min(max(x, min_val), max_val)")
+
+/* relu6(x) = hardtanh(x, 0, 6) = min(max(x, 0), 6)
+   d/dx     = 1 if 0 < x < 6, else 0 (0 at x = 0 and x = 6, as PyTorch) */
+static tg_real relu6_f(tg_real x, const act_attr *p) { (void)p; return clamp_nan(x, 0, 6); }
+static tg_real relu6_d(tg_real x, tg_real y, const act_attr *p)
+{
+    UNUSED2(y, p);
+    return (x <= 0 || x >= 6) ? 0 : 1;
+}
+ACT_OP(relu6, tg_shape_same, "min(max(x, 0), 6)")
+
+/* leaky_relu(x) = x if x > 0, else s·x          (s = p->a)
+   d/dx          = 1 if x > 0, else s            (s at the kink x = 0, as PyTorch) */
+static tg_real leaky_relu_f(tg_real x, const act_attr *p) { return x > 0 ? x : p->a * x; }
+static tg_real leaky_relu_d(tg_real x, tg_real y, const act_attr *p)
+{
+    (void)y;
+    return x > 0 ? 1 : p->a;
+}
+ACT_OP(leaky_relu, tg_shape_same, "x if x > 0 else negative_slope * x")
+
+/* ------------------------------------------------------- the elu family */
+
+/* elu(x) = x if x > 0, else α(eˣ − 1)      (α = p->a; expm1 keeps small x exact)
+   d/dx   = 1 if x > 0, else α·eˣ           (α at the kink x = 0, as PyTorch) */
+static tg_real elu_f(tg_real x, const act_attr *p) { return x <= 0 ? p->a * TG_EXPM1(x) : x; }
+static tg_real elu_d(tg_real x, tg_real y, const act_attr *p)
+{
+    (void)y;
+    return x <= 0 ? p->a * TG_EXP(x) : 1;
+}
+ACT_OP(elu, tg_shape_same, "x if x > 0 else alpha * (exp(x) - 1)")
+
+/* selu(x) = λ·x if x > 0, else λα(eˣ − 1)  (λ = TG_SELU_SCALE, α = TG_SELU_ALPHA)
+   d/dx    = λ if x > 0, else λα·eˣ         (λα at the kink x = 0, as PyTorch) */
+static tg_real selu_f(tg_real x, const act_attr *p)
+{
+    (void)p;
+    return x <= 0 ? (tg_real)(TG_SELU_SCALE * TG_SELU_ALPHA) * TG_EXPM1(x)
+                  : (tg_real)TG_SELU_SCALE * x;
+}
+static tg_real selu_d(tg_real x, tg_real y, const act_attr *p)
+{
+    UNUSED2(y, p);
+    return x <= 0 ? (tg_real)(TG_SELU_SCALE * TG_SELU_ALPHA) * TG_EXP(x) : (tg_real)TG_SELU_SCALE;
+}
+ACT_OP(selu, tg_shape_same, "scale * (x if x > 0 else alpha * (exp(x) - 1))")
+
+/* celu(x) = x if x > 0, else α(e^(x/α) − 1)   (α = p->a)
+   d/dx    = 1 if x > 0, else e^(x/α)          (1 at the kink x = 0) */
+static tg_real celu_f(tg_real x, const act_attr *p)
+{
+    return x <= 0 ? p->a * TG_EXPM1(x / p->a) : x;
+}
+static tg_real celu_d(tg_real x, tg_real y, const act_attr *p)
+{
+    (void)y;
+    return x <= 0 ? TG_EXP(x / p->a) : 1;
+}
+static int celu_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], char *msg,
+                      size_t len)
+{
+    if (((const act_attr *)r->attr)->a == 0) {
+        snprintf(msg, len, "alpha must not be 0");
+        return TG_ERR_INVALID;
+    }
+    return tg_shape_same(r, ndim, shape, msg, len);
+}
+ACT_OP(celu, celu_shape, "x if x > 0 else alpha * (exp(x / alpha) - 1)")
+
+/* ------------------------------------------------------ smooth functions */
+
+/* softplus(x) = log(1 + e^(βx))/β, or x where βx > threshold  (β = p->a, threshold = p->b)
+   d/dx        = e^(βx)/(1 + e^(βx)) = σ(βx), or 1 past the threshold */
+static tg_real softplus_f(tg_real x, const act_attr *p)
+{
+    tg_real bx = p->a * x;
+    return bx > p->b ? x : TG_LOG1P(TG_EXP(bx)) / p->a;
+}
+static tg_real softplus_d(tg_real x, tg_real y, const act_attr *p)
+{
+    (void)y;
+    tg_real bx = p->a * x;
+    return bx > p->b ? 1 : sigmoid_of(bx);
+}
+static int softplus_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], char *msg,
+                          size_t len)
+{
+    if (((const act_attr *)r->attr)->a == 0) {
+        snprintf(msg, len, "beta must not be 0");
+        return TG_ERR_INVALID;
+    }
+    return tg_shape_same(r, ndim, shape, msg, len);
+}
+ACT_OP(softplus, softplus_shape, "log(1 + exp(beta * x)) / beta, x past the threshold")
+
+/* softsign(x) = x/(1 + |x|)
+   d/dx        = ((1 + |x|) − x·sign(x))/(1 + |x|)² = 1/(1 + |x|)²
+   At x = ±inf PyTorch's x/(1 + |x|) is inf/inf = NaN, and so is its
+   gradient; the forward here is the same expression, and the derivative
+   follows it to NaN there. */
+static tg_real softsign_f(tg_real x, const act_attr *p) { (void)p; return x / (1 + TG_FABS(x)); }
+static tg_real softsign_d(tg_real x, tg_real y, const act_attr *p)
+{
+    (void)p;
+    if (isnan(y)) return y;
+    tg_real s = 1 / (1 + TG_FABS(x));
+    return s * s;
+}
+ACT_OP(softsign, tg_shape_same, "x / (1 + |x|)")
+
+/* logsigmoid(x) = log σ(x) = −softplus(−x) = min(x, 0) − log1p(e^−|x|)
+   d/dx          = 1 − σ(x) = σ(−x) */
+static tg_real logsigmoid_f(tg_real x, const act_attr *p)
+{
+    (void)p;
+    return (x < 0 ? x : 0) - TG_LOG1P(TG_EXP(-TG_FABS(x)));
+}
+static tg_real logsigmoid_d(tg_real x, tg_real y, const act_attr *p)
+{
+    UNUSED2(y, p);
+    return sigmoid_of(-x);
+}
+ACT_OP(logsigmoid, tg_shape_same, "log(sigmoid(x)) = -softplus(-x)")
+
+/* silu(x) = x·σ(x)
+   d/dx    = σ + x·σ(1 − σ) = σ·(1 + x(1 − σ)) */
+static tg_real silu_f(tg_real x, const act_attr *p) { (void)p; return x * sigmoid_of(x); }
+static tg_real silu_d(tg_real x, tg_real y, const act_attr *p)
+{
+    UNUSED2(y, p);
+    tg_real s = sigmoid_of(x);
+    return s * (1 + x * (1 - s));
+}
+ACT_OP(silu, tg_shape_same, "x * sigmoid(x)")
+
+/* mish(x) = x·tanh(softplus(x))
+   d/dx    = tanh(sp) + x·(1 − tanh²(sp))·sp'(x),   sp'(x) = σ(x) */
+static tg_real mish_f(tg_real x, const act_attr *p)
+{
+    (void)p;
+    return x * TG_TANH(softplus_of(x));
+}
+static tg_real mish_d(tg_real x, tg_real y, const act_attr *p)
+{
+    UNUSED2(y, p);
+    tg_real th = TG_TANH(softplus_of(x));
+    return th + x * sigmoid_of(x) * (1 - th * th);
+}
+ACT_OP(mish, tg_shape_same, "x * tanh(softplus(x))")
+
+/* gelu, exact form:  y = x·Φ(x),  Φ(x) = (1 + erf(x/√2))/2
+   d/dx = Φ(x) + x·φ(x),  φ(x) = e^(−x²/2)/√(2π)
+   gelu, tanh form:   y = x·(1 + tanh u)/2,  u = √(2/π)·(x + 0.044715·x³)
+   d/dx = (1 + tanh u)/2 + x/2·(1 − tanh² u)·√(2/π)·(1 + 3·0.044715·x²) */
+#define GELU_K 0.7978845608028654 /* √(2/π) */
+#define GELU_C 0.044715
+static tg_real gelu_f(tg_real x, const act_attr *p)
+{
+    if (p->mode == TG_GELU_TANH) {
+        tg_real u = (tg_real)GELU_K * (x + (tg_real)GELU_C * x * x * x);
+        return (tg_real)0.5 * x * (1 + TG_TANH(u));
+    }
+    return (tg_real)0.5 * x * (1 + TG_ERF(x * (tg_real)0.70710678118654752440));
+}
+static tg_real gelu_d(tg_real x, tg_real y, const act_attr *p)
+{
+    (void)y;
+    if (p->mode == TG_GELU_TANH) {
+        tg_real u = (tg_real)GELU_K * (x + (tg_real)GELU_C * x * x * x);
+        tg_real th = TG_TANH(u);
+        tg_real du = (tg_real)GELU_K * (1 + (tg_real)(3 * GELU_C) * x * x);
+        return (tg_real)0.5 * (1 + th) + (tg_real)0.5 * x * (1 - th * th) * du;
+    }
+    tg_real cdf = (tg_real)0.5 * (1 + TG_ERF(x * (tg_real)0.70710678118654752440));
+    tg_real pdf = TG_EXP((tg_real)-0.5 * x * x) * (tg_real)0.39894228040143267794; /* 1/√(2π) */
+    return cdf + x * pdf;
+}
+static int gelu_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], char *msg,
+                      size_t len)
+{
+    int m = ((const act_attr *)r->attr)->mode;
+    if (m != TG_GELU_NONE && m != TG_GELU_TANH) {
+        snprintf(msg, len, "approx must be TG_GELU_NONE or TG_GELU_TANH, got %d", m);
+        return TG_ERR_INVALID;
+    }
+    return tg_shape_same(r, ndim, shape, msg, len);
+}
+ACT_OP(gelu, gelu_shape, "x * Phi(x) (erf form) or its tanh approximation")
+
+/* ------------------------------------------------------ the hard family */
+
+/* hardsigmoid(x) = relu6(x + 3)/6 = 0 if x ≤ −3, 1 if x ≥ 3, else x/6 + 1/2
+   d/dx           = 1/6 if −3 < x < 3, else 0 (0 at both kinks, as PyTorch) */
+static tg_real hardsigmoid_f(tg_real x, const act_attr *p)
+{
+    (void)p;
+    return x <= -3 ? 0 : x >= 3 ? 1 : x / 6 + (tg_real)0.5;
+}
+static tg_real hardsigmoid_d(tg_real x, tg_real y, const act_attr *p)
+{
+    UNUSED2(y, p);
+    return (x > -3 && x < 3) ? (tg_real)1 / 6 : 0;
+}
+ACT_OP(hardsigmoid, tg_shape_same, "relu6(x + 3) / 6")
+
+/* hardswish(x) = x·relu6(x + 3)/6   (so −inf·0 = NaN at x = −inf, as PyTorch)
+   d/dx         = 0 if x < −3, 1 if x > 3, else (2x + 3)/6 = x/3 + 1/2
+                  (PyTorch's choice at the kinks: −1/2 at x = −3, 3/2 at x = 3) */
+static tg_real hardswish_f(tg_real x, const act_attr *p)
+{
+    (void)p;
+    return x * clamp_nan(x + 3, 0, 6) / 6;
+}
+static tg_real hardswish_d(tg_real x, tg_real y, const act_attr *p)
+{
+    UNUSED2(y, p);
+    return x < -3 ? 0 : x <= 3 ? x / 3 + (tg_real)0.5 : 1;
+}
+ACT_OP(hardswish, tg_shape_same, "x * relu6(x + 3) / 6")
+
+/* ------------------------------------------------------------ public API */
+
+tg_tensor *tg_sigmoid(tg_tape *t, tg_tensor *x) { return act(t, &op_sigmoid, x, 0, 0, 0); }
+tg_tensor *tg_tanh(tg_tape *t, tg_tensor *x) { return act(t, &op_tanh, x, 0, 0, 0); }
+tg_tensor *tg_relu(tg_tape *t, tg_tensor *x) { return act(t, &op_relu, x, 0, 0, 0); }
+tg_tensor *tg_relu6(tg_tape *t, tg_tensor *x) { return act(t, &op_relu6, x, 0, 0, 0); }
+tg_tensor *tg_leaky_relu(tg_tape *t, tg_tensor *x, tg_real negative_slope)
+{
+    return act(t, &op_leaky_relu, x, negative_slope, 0, 0);
+}
+tg_tensor *tg_elu(tg_tape *t, tg_tensor *x, tg_real alpha) { return act(t, &op_elu, x, alpha, 0, 0); }
+tg_tensor *tg_selu(tg_tape *t, tg_tensor *x) { return act(t, &op_selu, x, 0, 0, 0); }
+tg_tensor *tg_celu(tg_tape *t, tg_tensor *x, tg_real alpha)
+{
+    return act(t, &op_celu, x, alpha, 0, 0);
+}
+tg_tensor *tg_softplus(tg_tape *t, tg_tensor *x, tg_real beta, tg_real threshold)
+{
+    return act(t, &op_softplus, x, beta, threshold, 0);
+}
+tg_tensor *tg_softsign(tg_tape *t, tg_tensor *x) { return act(t, &op_softsign, x, 0, 0, 0); }
+tg_tensor *tg_gelu(tg_tape *t, tg_tensor *x, tg_gelu_approx approx)
+{
+    return act(t, &op_gelu, x, 0, 0, (int)approx);
+}
+tg_tensor *tg_silu(tg_tape *t, tg_tensor *x) { return act(t, &op_silu, x, 0, 0, 0); }
+tg_tensor *tg_mish(tg_tape *t, tg_tensor *x) { return act(t, &op_mish, x, 0, 0, 0); }
+tg_tensor *tg_hardtanh(tg_tape *t, tg_tensor *x, tg_real min_val, tg_real max_val)
+{
+    return act(t, &op_hardtanh, x, min_val, max_val, 0);
+}
+tg_tensor *tg_hardsigmoid(tg_tape *t, tg_tensor *x) { return act(t, &op_hardsigmoid, x, 0, 0, 0); }
+tg_tensor *tg_hardswish(tg_tape *t, tg_tensor *x) { return act(t, &op_hardswish, x, 0, 0, 0); }
+tg_tensor *tg_logsigmoid(tg_tape *t, tg_tensor *x) { return act(t, &op_logsigmoid, x, 0, 0, 0); }
+
+/* ----------------------------------------------------------------- prelu */
+
+/* x [N, C, ...] is viewed as [outer = N, C, inner = Π rest]; w has C
+   elements (one per channel) or 1 (shared). Channel of x[i]: (i / inner) % C. */
+typedef struct {
+    int64_t channels, inner; /* channels = 1 when w has one element */
+} prelu_view;
+
+static prelu_view prelu_view_of(const tg_tensor *x, const tg_tensor *w)
+{
+    prelu_view v = {1, 1};
+    if (w->size == 1 || x->ndim < 2) return v;
+    v.channels = x->shape[1];
+    for (int i = 2; i < x->ndim; i++) v.inner *= x->shape[i];
+    return v;
+}
+
+static int prelu_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], char *msg,
+                       size_t len)
+{
+    const tg_tensor *x = r->in[0], *w = r->in[1];
+    if (!w) {
+        snprintf(msg, len, "the weight is NULL");
+        return TG_ERR_INVALID;
+    }
+    if (w->size != 1 && (x->ndim < 2 || w->size != x->shape[1])) {
+        char sx[128], sw[128];
+        snprintf(msg, len,
+                 "the weight %s must have 1 element or one per channel (dimension 1) of "
+                 "the input %s",
+                 tg_shape_str(w, sw, sizeof sw), tg_shape_str(x, sx, sizeof sx));
+        return TG_ERR_SHAPE;
+    }
+    return tg_shape_same(r, ndim, shape, msg, len);
+}
+
+/* prelu(x) = x if x > 0, else w_c·x            (c the channel of x)
+   ∂y/∂x    = 1 if x > 0, else w_c              (w_c at the kink x = 0, as PyTorch)
+   ∂y/∂w_c  = 0 if x > 0, else x                (summed over the channel's elements) */
+static int prelu_forward(tg_record *r)
+{
+    const tg_tensor *X = r->in[0];
+    prelu_view v = prelu_view_of(X, r->in[1]);
+    const tg_real *x = X->data;        /* [size] */
+    const tg_real *w = r->in[1]->data; /* [channels] */
+    tg_real *y = r->out->data;         /* [size] */
+    for (int64_t i = 0; i < X->size; i++) {
+        tg_real wc = w[(i / v.inner) % v.channels];
+        y[i] = x[i] > 0 ? x[i] : wc * x[i];
+    }
     return TG_OK;
 }
 
-static void tanh_backward(tg_record *r)
+static void prelu_backward(tg_record *r)
 {
-    const tg_real *y = r->out->data, *g = r->out->grad;
-    tg_real *dx = r->in[0]->grad;
-    for (int64_t i = 0; i < r->out->size; i++) dx[i] += g[i] * (1 - y[i] * y[i]);
+    const tg_tensor *X = r->in[0];
+    prelu_view v = prelu_view_of(X, r->in[1]);
+    const tg_real *x = X->data, *g = r->out->grad; /* [size] */
+    const tg_real *w = r->in[1]->data;             /* [channels] */
+    tg_real *dx = X->grad, *dw = r->in[1]->grad;   /* [size], [channels] */
+    for (int64_t i = 0; i < X->size; i++) {
+        int64_t c = (i / v.inner) % v.channels;
+        if (dx) dx[i] += isnan(x[i]) ? x[i] : x[i] > 0 ? g[i] : w[c] * g[i];
+        if (dw && !(x[i] > 0)) dw[c] += x[i] * g[i]; /* NaN x: NaN, as PyTorch */
+    }
 }
 
-static const tg_op op_tanh = {.name = "tanh", .n_inputs = 1, .shape = tg_shape_same,
-                              .forward = tanh_forward, .backward = tanh_backward,
-                              .doc = "tanh(x)"};
+static const tg_op op_prelu = {.name = "prelu", .n_inputs = 2, .shape = prelu_shape,
+                               .forward = prelu_forward, .backward = prelu_backward,
+                               .doc = "x if x > 0 else w[channel] * x"};
 
-tg_tensor *tg_tanh(tg_tape *t, tg_tensor *x) { return tg_apply(t, &op_tanh, &x, 1, NULL); }
+tg_tensor *tg_prelu(tg_tape *t, tg_tensor *x, tg_tensor *w)
+{
+    tg_tensor *in[2] = {x, w};
+    return tg_apply(t, &op_prelu, in, 2, NULL);
+}
 
-static const tg_op *const activation_ops[] = {&op_tanh};
-const tg_op_table tg_activation_ops = {activation_ops, sizeof activation_ops / sizeof *activation_ops};
+/* ------------------------------------------------------ softmax family */
+
+/* Axis ops view x as [outer, n, inner] with n = shape[axis]; each (o, i) is
+   one row of n values at stride `inner`. */
+typedef struct {
+    int axis; /* as given; normalised by the shape check */
+} axis_attr;
+
+typedef struct {
+    int64_t outer, n, inner;
+} axis_view;
+
+static axis_view axis_view_of(const tg_tensor *x, int axis)
+{
+    axis_view v = {1, 1, 1};
+    if (x->ndim == 0) return v;
+    int a = 0;
+    tg_axis(axis, x->ndim, &a);
+    v.n = x->shape[a];
+    for (int i = 0; i < a; i++) v.outer *= x->shape[i];
+    for (int i = a + 1; i < x->ndim; i++) v.inner *= x->shape[i];
+    return v;
+}
+
+static int axis_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], char *msg,
+                      size_t len)
+{
+    const tg_tensor *x = r->in[0];
+    int a = ((const axis_attr *)r->attr)->axis, out;
+    /* like PyTorch, a 0-d tensor accepts axis 0 or -1 */
+    if (!tg_axis(a, x->ndim ? x->ndim : 1, &out)) {
+        char b[128];
+        snprintf(msg, len, "axis %d is out of range for shape %s", a,
+                 tg_shape_str(x, b, sizeof b));
+        return TG_ERR_INVALID;
+    }
+    return tg_shape_same(r, ndim, shape, msg, len);
+}
+
+/* Over one row (n values at `stride`): m = max, s = Σ e^(x − m). */
+static void row_max_sum(const tg_real *x, int64_t n, int64_t stride, tg_real *m_out,
+                        tg_real *s_out)
+{
+    tg_real m = -INFINITY;
+    for (int64_t k = 0; k < n; k++) {
+        tg_real v = x[k * stride];
+        if (v > m || isnan(v)) m = v;
+        if (isnan(m)) break;
+    }
+    tg_real s = 0;
+    for (int64_t k = 0; k < n; k++) s += TG_EXP(x[k * stride] - m);
+    *m_out = m;
+    *s_out = s;
+}
+
+/* softmax(x)_k = e^(x_k − m)/Σ_j e^(x_j − m), m = max_j x_j
+   ∂y_k/∂x_j = y_k(δ_kj − y_j)  ⇒  dx_j += y_j·(g_j − Σ_k g_k y_k) */
+static int softmax_forward(tg_record *r)
+{
+    axis_view v = axis_view_of(r->in[0], ((const axis_attr *)r->attr)->axis);
+    const tg_real *x = r->in[0]->data; /* [outer, n, inner] */
+    tg_real *y = r->out->data;         /* [outer, n, inner] */
+    for (int64_t o = 0; o < v.outer; o++)
+        for (int64_t i = 0; i < v.inner; i++) {
+            int64_t base = o * v.n * v.inner + i;
+            tg_real m, s;
+            row_max_sum(x + base, v.n, v.inner, &m, &s);
+            for (int64_t k = 0; k < v.n; k++)
+                y[base + k * v.inner] = TG_EXP(x[base + k * v.inner] - m) / s;
+        }
+    return TG_OK;
+}
+
+static void softmax_backward(tg_record *r)
+{
+    axis_view v = axis_view_of(r->in[0], ((const axis_attr *)r->attr)->axis);
+    const tg_real *y = r->out->data, *g = r->out->grad; /* [outer, n, inner] */
+    tg_real *dx = r->in[0]->grad;                        /* [outer, n, inner] */
+    for (int64_t o = 0; o < v.outer; o++)
+        for (int64_t i = 0; i < v.inner; i++) {
+            int64_t base = o * v.n * v.inner + i;
+            tg_real dot = 0;
+            for (int64_t k = 0; k < v.n; k++) dot += g[base + k * v.inner] * y[base + k * v.inner];
+            for (int64_t k = 0; k < v.n; k++) {
+                int64_t j = base + k * v.inner;
+                dx[j] += y[j] * (g[j] - dot);
+            }
+        }
+}
+
+/* log_softmax(x)_k = x_k − m − log Σ_j e^(x_j − m)
+   ∂y_k/∂x_j = δ_kj − softmax_j  ⇒  dx_j += g_j − e^(y_j)·Σ_k g_k */
+static int log_softmax_forward(tg_record *r)
+{
+    axis_view v = axis_view_of(r->in[0], ((const axis_attr *)r->attr)->axis);
+    const tg_real *x = r->in[0]->data; /* [outer, n, inner] */
+    tg_real *y = r->out->data;         /* [outer, n, inner] */
+    for (int64_t o = 0; o < v.outer; o++)
+        for (int64_t i = 0; i < v.inner; i++) {
+            int64_t base = o * v.n * v.inner + i;
+            tg_real m, s;
+            row_max_sum(x + base, v.n, v.inner, &m, &s);
+            tg_real logs = TG_LOG(s); /* (x − m) − log s: exact for logits of any size */
+            for (int64_t k = 0; k < v.n; k++)
+                y[base + k * v.inner] = (x[base + k * v.inner] - m) - logs;
+        }
+    return TG_OK;
+}
+
+static void log_softmax_backward(tg_record *r)
+{
+    axis_view v = axis_view_of(r->in[0], ((const axis_attr *)r->attr)->axis);
+    const tg_real *y = r->out->data, *g = r->out->grad; /* [outer, n, inner] */
+    tg_real *dx = r->in[0]->grad;                        /* [outer, n, inner] */
+    for (int64_t o = 0; o < v.outer; o++)
+        for (int64_t i = 0; i < v.inner; i++) {
+            int64_t base = o * v.n * v.inner + i;
+            tg_real gs = 0;
+            for (int64_t k = 0; k < v.n; k++) gs += g[base + k * v.inner];
+            for (int64_t k = 0; k < v.n; k++) {
+                int64_t j = base + k * v.inner;
+                dx[j] += g[j] - TG_EXP(y[j]) * gs;
+            }
+        }
+}
+
+static const tg_op op_softmax = {.name = "softmax", .n_inputs = 1,
+                                 .attr_size = sizeof(axis_attr), .shape = axis_shape,
+                                 .forward = softmax_forward, .backward = softmax_backward,
+                                 .doc = "exp(x - max) / sum(exp(x - max)) along an axis"};
+static const tg_op op_log_softmax = {.name = "log_softmax", .n_inputs = 1,
+                                     .attr_size = sizeof(axis_attr), .shape = axis_shape,
+                                     .forward = log_softmax_forward,
+                                     .backward = log_softmax_backward,
+                                     .doc = "x - max - log(sum(exp(x - max))) along an axis"};
+
+tg_tensor *tg_softmax(tg_tape *t, tg_tensor *x, int axis)
+{
+    axis_attr a = {axis};
+    return tg_apply(t, &op_softmax, &x, 1, &a);
+}
+
+tg_tensor *tg_log_softmax(tg_tape *t, tg_tensor *x, int axis)
+{
+    axis_attr a = {axis};
+    return tg_apply(t, &op_log_softmax, &x, 1, &a);
+}
+
+static const tg_op *const activation_ops[] = {
+    &op_sigmoid,    &op_tanh,      &op_relu,        &op_relu6,     &op_leaky_relu,
+    &op_elu,        &op_selu,      &op_celu,        &op_softplus,  &op_softsign,
+    &op_gelu,       &op_silu,      &op_mish,        &op_hardtanh,  &op_hardsigmoid,
+    &op_hardswish,  &op_logsigmoid, &op_prelu,      &op_softmax,   &op_log_softmax};
+const tg_op_table tg_activation_ops = {activation_ops,
+                                       sizeof activation_ops / sizeof *activation_ops};

@@ -1,0 +1,654 @@
+/* Losses: mse, l1, smooth_l1, huber, bce, bce_with_logits, cross_entropy
+   (class indices or probabilities, fused with log_softmax), nll.
+
+   Reduction (PyTorch's semantics): NONE keeps one loss per element (per
+   sample for the class losses), SUM adds them, MEAN divides the sum by their
+   number (for the class-index losses: by the number of targets that are not
+   ignore_index). So in backward each element's gradient weight is
+     none: g[i]     sum: g     mean: g / count.
+   Sums accumulate in double, so a float mean over many elements keeps its
+   precision. */
+#include "tg_internal.h"
+
+/* ---------------------------------------------------------- reductions */
+
+static bool reduction_ok(int red)
+{
+    return red == TG_REDUCE_MEAN || red == TG_REDUCE_SUM || red == TG_REDUCE_NONE;
+}
+
+/* Output shape of a loss whose per-element shape is x's shape with `skip`
+   (an axis, or -1 for none) removed. */
+static int loss_shape(int red, const tg_tensor *x, int skip, int *ndim,
+                      int64_t shape[TG_MAX_DIMS], char *msg, size_t len)
+{
+    if (!reduction_ok(red)) {
+        snprintf(msg, len, "unknown reduction %d", red);
+        return TG_ERR_INVALID;
+    }
+    *ndim = 0;
+    if (red != TG_REDUCE_NONE) return TG_OK;
+    for (int i = 0; i < x->ndim; i++)
+        if (i != skip) shape[(*ndim)++] = x->shape[i];
+    return TG_OK;
+}
+
+/* Writes the reduced value (sum or sum/count) into out[0]. */
+static void finish(tg_tensor *out, int red, double sum, double count)
+{
+    if (red == TG_REDUCE_SUM) out->data[0] = (tg_real)sum;
+    if (red == TG_REDUCE_MEAN) out->data[0] = (tg_real)(sum / count);
+}
+
+/* The gradient weight of element i: g[i], g, or g/count. */
+static tg_real weight_of(const tg_record *r, int red, int64_t i, double count)
+{
+    const tg_real *g = r->out->grad;
+    if (red == TG_REDUCE_NONE) return g[i];
+    if (red == TG_REDUCE_SUM) return g[0];
+    return (tg_real)((double)g[0] / count);
+}
+
+static bool check_same(const tg_tensor *a, const tg_tensor *b, const char *an, const char *bn,
+                       char *msg, size_t len)
+{
+    if (!b) {
+        snprintf(msg, len, "the %s is NULL", bn);
+        return false;
+    }
+    if (!tg_same_shape(a, b)) {
+        char sa[128], sb[128];
+        snprintf(msg, len, "the %s %s and the %s %s must have the same shape", an,
+                 tg_shape_str(a, sa, sizeof sa), bn, tg_shape_str(b, sb, sizeof sb));
+        return false;
+    }
+    return true;
+}
+
+/* ------------------------------------------------- regression losses */
+
+/* Attributes of the element-wise losses: reduction and beta/delta. */
+typedef struct {
+    int red;
+    tg_real p; /* smooth_l1: beta; huber: delta */
+} pair_attr;
+
+static int pair_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], char *msg,
+                      size_t len)
+{
+    const pair_attr *a = r->attr;
+    if (!check_same(r->in[0], r->in[1], "input", "target", msg, len)) return TG_ERR_SHAPE;
+    return loss_shape(a->red, r->in[0], -1, ndim, shape, msg, len);
+}
+
+/* PAIR_LOSS(NAME, CHECK): an op from NAME##_l(d, p) (the loss of one
+   difference d = input − target) and NAME##_dl(d, p) (its derivative in d).
+   ∂ℓ/∂input = ℓ'(d), ∂ℓ/∂target = −ℓ'(d). */
+#define PAIR_LOSS(NAME, SHAPE, DOC)                                                      \
+    static int NAME##_forward(tg_record *r)                                              \
+    {                                                                                    \
+        const pair_attr *a = r->attr;                                                    \
+        const tg_real *x = r->in[0]->data, *y = r->in[1]->data; /* [size] */             \
+        double sum = 0;                                                                  \
+        for (int64_t i = 0; i < r->in[0]->size; i++) {                                   \
+            tg_real l = NAME##_l(x[i] - y[i], a->p);                                     \
+            if (a->red == TG_REDUCE_NONE) r->out->data[i] = l;                           \
+            else sum += l;                                                               \
+        }                                                                                \
+        finish(r->out, a->red, sum, (double)r->in[0]->size);                             \
+        return TG_OK;                                                                    \
+    }                                                                                    \
+    static void NAME##_backward(tg_record *r)                                            \
+    {                                                                                    \
+        const pair_attr *a = r->attr;                                                    \
+        const tg_real *x = r->in[0]->data, *y = r->in[1]->data; /* [size] */             \
+        tg_real *dx = r->in[0]->grad, *dy = r->in[1]->grad;     /* [size] or NULL */     \
+        double n = (double)r->in[0]->size;                                               \
+        for (int64_t i = 0; i < r->in[0]->size; i++) {                                   \
+            tg_real gd = weight_of(r, a->red, i, n) * NAME##_dl(x[i] - y[i], a->p);      \
+            if (dx) dx[i] += gd;                                                         \
+            if (dy) dy[i] -= gd;                                                         \
+        }                                                                                \
+    }                                                                                    \
+    static const tg_op op_##NAME = {.name = #NAME,                                       \
+                                    .n_inputs = 2,                                       \
+                                    .attr_size = sizeof(pair_attr),                      \
+                                    .shape = SHAPE,                                      \
+                                    .forward = NAME##_forward,                           \
+                                    .backward = NAME##_backward,                         \
+                                    .doc = DOC};
+
+/* mse: ℓ(d) = d²        ℓ'(d) = 2d */
+static tg_real mse_loss_l(tg_real d, tg_real p) { (void)p; return d * d; }
+static tg_real mse_loss_dl(tg_real d, tg_real p) { (void)p; return 2 * d; }
+PAIR_LOSS(mse_loss, pair_shape, "(input - target)^2")
+
+/* l1: ℓ(d) = |d|        ℓ'(d) = sign(d), 0 at d = 0 (PyTorch's choice) */
+static tg_real l1_loss_l(tg_real d, tg_real p) { (void)p; return TG_FABS(d); }
+static tg_real l1_loss_dl(tg_real d, tg_real p)
+{
+    (void)p;
+    return (tg_real)((d > 0) - (d < 0));
+}
+PAIR_LOSS(l1_loss, pair_shape, "|input - target|")
+
+/* smooth_l1 (β = p): ℓ(d) = d²/(2β) if |d| < β, else |d| − β/2
+   ℓ'(d) = d/β if |d| < β, else sign(d)   (both sides give ±1 at |d| = β);
+   β = 0 is the l1 loss. */
+static tg_real smooth_l1_loss_l(tg_real d, tg_real beta)
+{
+    tg_real z = TG_FABS(d);
+    if (beta == 0) return z;
+    return z < beta ? (tg_real)0.5 * z * z / beta : z - (tg_real)0.5 * beta;
+}
+static tg_real smooth_l1_loss_dl(tg_real d, tg_real beta)
+{
+    if (d < -beta) return -1;
+    if (d > beta) return 1;
+    return beta == 0 ? 0 : d / beta;
+}
+static int smooth_l1_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], char *msg,
+                           size_t len)
+{
+    tg_real beta = ((const pair_attr *)r->attr)->p;
+    if (!(beta >= 0)) {
+        snprintf(msg, len, "beta must not be negative, got %g", (double)beta);
+        return TG_ERR_INVALID;
+    }
+    return pair_shape(r, ndim, shape, msg, len);
+}
+PAIR_LOSS(smooth_l1_loss, smooth_l1_shape, "0.5 d^2 / beta if |d| < beta else |d| - beta / 2")
+
+/* huber (δ = p): ℓ(d) = d²/2 if |d| < δ, else δ(|d| − δ/2)
+   ℓ'(d) = d if |d| ≤ δ, else δ·sign(d) */
+static tg_real huber_loss_l(tg_real d, tg_real delta)
+{
+    tg_real z = TG_FABS(d);
+    return z < delta ? (tg_real)0.5 * z * z : delta * (z - (tg_real)0.5 * delta);
+}
+static tg_real huber_loss_dl(tg_real d, tg_real delta)
+{
+    return d < -delta ? -delta : d > delta ? delta : d;
+}
+static int huber_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], char *msg,
+                       size_t len)
+{
+    tg_real delta = ((const pair_attr *)r->attr)->p;
+    if (!(delta > 0)) {
+        snprintf(msg, len, "delta must be positive, got %g", (double)delta);
+        return TG_ERR_INVALID;
+    }
+    return pair_shape(r, ndim, shape, msg, len);
+}
+PAIR_LOSS(huber_loss, huber_shape, "0.5 d^2 if |d| < delta else delta (|d| - delta / 2)")
+
+static tg_tensor *pair_loss(tg_tape *t, const tg_op *op, tg_tensor *x, tg_tensor *y, tg_real p,
+                            tg_reduction red)
+{
+    pair_attr a = {(int)red, p};
+    tg_tensor *in[2] = {x, y};
+    return tg_apply(t, op, in, 2, &a);
+}
+
+tg_tensor *tg_mse_loss(tg_tape *t, tg_tensor *input, tg_tensor *target, tg_reduction red)
+{
+    return pair_loss(t, &op_mse_loss, input, target, 0, red);
+}
+tg_tensor *tg_l1_loss(tg_tape *t, tg_tensor *input, tg_tensor *target, tg_reduction red)
+{
+    return pair_loss(t, &op_l1_loss, input, target, 0, red);
+}
+tg_tensor *tg_smooth_l1_loss(tg_tape *t, tg_tensor *input, tg_tensor *target, tg_real beta,
+                             tg_reduction red)
+{
+    return pair_loss(t, &op_smooth_l1_loss, input, target, beta, red);
+}
+tg_tensor *tg_huber_loss(tg_tape *t, tg_tensor *input, tg_tensor *target, tg_real delta,
+                         tg_reduction red)
+{
+    return pair_loss(t, &op_huber_loss, input, target, delta, red);
+}
+
+/* ------------------------------------------------------------------- bce */
+
+static int bce_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], char *msg,
+                     size_t len)
+{
+    const pair_attr *a = r->attr;
+    if (!check_same(r->in[0], r->in[1], "input", "target", msg, len)) return TG_ERR_SHAPE;
+    const tg_real *p = r->in[0]->data;
+    for (int64_t i = 0; i < r->in[0]->size; i++)
+        if (!(p[i] >= 0 && p[i] <= 1)) {
+            snprintf(msg, len, "input[%lld] = %g: every probability must be in [0, 1]",
+                     (long long)i, (double)p[i]);
+            return TG_ERR_INVALID;
+        }
+    return loss_shape(a->red, r->in[0], -1, ndim, shape, msg, len);
+}
+
+/* bce: ℓ = −(y·max(log p, −100) + (1 − y)·max(log(1 − p), −100))
+   ∂ℓ/∂p = −y/p + (1 − y)/(1 − p) = (p − y)/(p(1 − p)), with the denominator
+           kept ≥ 1e-12 as PyTorch does, so p = 0 or 1 gives a finite gradient
+   ∂ℓ/∂y = log(1 − p) − log p = −logit(p) */
+static int bce_forward(tg_record *r)
+{
+    const pair_attr *a = r->attr;
+    const tg_real *p = r->in[0]->data, *y = r->in[1]->data; /* [size] */
+    double sum = 0;
+    for (int64_t i = 0; i < r->in[0]->size; i++) {
+        tg_real lp = TG_FMAX(TG_LOG(p[i]), -100);
+        tg_real l1p = TG_FMAX(TG_LOG1P(-p[i]), -100);
+        tg_real l = (y[i] - 1) * l1p - y[i] * lp;
+        if (a->red == TG_REDUCE_NONE) r->out->data[i] = l;
+        else sum += l;
+    }
+    finish(r->out, a->red, sum, (double)r->in[0]->size);
+    return TG_OK;
+}
+
+static void bce_backward(tg_record *r)
+{
+    const pair_attr *a = r->attr;
+    const tg_real *p = r->in[0]->data, *y = r->in[1]->data; /* [size] */
+    tg_real *dp = r->in[0]->grad, *dy = r->in[1]->grad;     /* [size] or NULL */
+    double n = (double)r->in[0]->size;
+    for (int64_t i = 0; i < r->in[0]->size; i++) {
+        tg_real w = weight_of(r, a->red, i, n);
+        /* 1e-12f: PyTorch's EPSILON is a float constant, in double builds too */
+        if (dp) dp[i] += w * (p[i] - y[i]) / TG_FMAX((1 - p[i]) * p[i], (tg_real)1e-12f);
+        if (dy) dy[i] -= w * TG_LOG(p[i] / (1 - p[i]));
+    }
+}
+
+static const tg_op op_bce_loss = {.name = "bce_loss", .n_inputs = 2,
+                                  .attr_size = sizeof(pair_attr), .shape = bce_shape,
+                                  .forward = bce_forward, .backward = bce_backward,
+                                  .doc = "-(y log p + (1 - y) log(1 - p)), logs clamped at -100"};
+
+tg_tensor *tg_bce_loss(tg_tape *t, tg_tensor *prob, tg_tensor *target, tg_reduction red)
+{
+    return pair_loss(t, &op_bce_loss, prob, target, 0, red);
+}
+
+/* ------------------------------------------------------- bce_with_logits */
+
+typedef struct {
+    int red;
+} red_attr;
+
+static int bcel_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], char *msg,
+                      size_t len)
+{
+    const tg_tensor *x = r->in[0], *pw = r->in[2];
+    if (!check_same(x, r->in[1], "logits", "target", msg, len)) return TG_ERR_SHAPE;
+    if (pw) {
+        int nd;
+        int64_t s[TG_MAX_DIMS];
+        if (tg_broadcast_shape(x, pw, &nd, s) != TG_OK ||
+            nd != x->ndim || memcmp(s, x->shape, (size_t)nd * sizeof *s) != 0) {
+            char sx[128], sp[128];
+            snprintf(msg, len, "pos_weight %s does not broadcast to the logits' shape %s",
+                     tg_shape_str(pw, sp, sizeof sp), tg_shape_str(x, sx, sizeof sx));
+            return TG_ERR_SHAPE;
+        }
+    }
+    return loss_shape(((const red_attr *)r->attr)->red, x, -1, ndim, shape, msg, len);
+}
+
+/* Offset in pos_weight (broadcast to x's shape) of x's flat index i. */
+static int64_t bcast_index(const tg_tensor *x, const tg_tensor *pw, int64_t i)
+{
+    int64_t off = 0, stride = 1;
+    for (int d = x->ndim - 1, e = pw->ndim - 1; e >= 0; d--, e--) {
+        int64_t k = i % x->shape[d];
+        i /= x->shape[d];
+        if (pw->shape[e] != 1) off += k * stride;
+        stride *= pw->shape[e];
+    }
+    return off;
+}
+
+/* bce_with_logits with w = 1 + (pw − 1)·y (w = 1 without pos_weight):
+   ℓ = (1 − y)·x + w·softplus(−x),  softplus(−x) = max(−x, 0) + log1p(e^−|x|)
+     = max(x, 0) − x·y + log1p(e^−|x|) when w = 1 (no exponential overflows)
+   ∂ℓ/∂x  = (1 − y) − w·σ(−x) = w·σ(x) − pw·y
+   ∂ℓ/∂y  = −x + (pw − 1)·softplus(−x) = pw·softplus(−x) − softplus(x)
+   ∂ℓ/∂pw = y·softplus(−x) */
+static tg_real softplus_neg(tg_real x) /* softplus(−x), stable */
+{
+    return (x < 0 ? -x : 0) + TG_LOG1P(TG_EXP(-TG_FABS(x)));
+}
+
+static tg_real sigmoid_stable(tg_real x)
+{
+    if (x >= 0) return 1 / (1 + TG_EXP(-x));
+    tg_real e = TG_EXP(x);
+    return e / (1 + e);
+}
+
+static int bcel_forward(tg_record *r)
+{
+    int red = ((const red_attr *)r->attr)->red;
+    const tg_tensor *X = r->in[0], *PW = r->in[2];
+    const tg_real *x = X->data, *y = r->in[1]->data; /* [size] */
+    double sum = 0;
+    for (int64_t i = 0; i < X->size; i++) {
+        tg_real pw = PW ? PW->data[bcast_index(X, PW, i)] : 1;
+        tg_real w = PW ? 1 + (pw - 1) * y[i] : 1;
+        tg_real l = (1 - y[i]) * x[i] + w * softplus_neg(x[i]);
+        if (red == TG_REDUCE_NONE) r->out->data[i] = l;
+        else sum += l;
+    }
+    finish(r->out, red, sum, (double)X->size);
+    return TG_OK;
+}
+
+static void bcel_backward(tg_record *r)
+{
+    int red = ((const red_attr *)r->attr)->red;
+    const tg_tensor *X = r->in[0], *PW = r->in[2];
+    const tg_real *x = X->data, *y = r->in[1]->data;  /* [size] */
+    tg_real *dx = X->grad, *dy = r->in[1]->grad;      /* [size] or NULL */
+    tg_real *dpw = PW ? PW->grad : NULL;              /* pos_weight's shape, or NULL */
+    double n = (double)X->size;
+    for (int64_t i = 0; i < X->size; i++) {
+        int64_t j = PW ? bcast_index(X, PW, i) : 0;
+        tg_real pw = PW ? PW->data[j] : 1;
+        tg_real w = PW ? 1 + (pw - 1) * y[i] : 1;
+        tg_real g = weight_of(r, red, i, n);
+        if (dx) dx[i] += g * (PW ? w * sigmoid_stable(x[i]) - pw * y[i] : sigmoid_stable(x[i]) - y[i]);
+        if (dy) dy[i] += g * (PW ? pw * softplus_neg(x[i]) - softplus_neg(-x[i]) : -x[i]);
+        if (dpw) dpw[j] += g * y[i] * softplus_neg(x[i]);
+    }
+}
+
+static const tg_op op_bce_with_logits = {
+    .name = "bce_with_logits", .n_inputs = 3, .attr_size = sizeof(red_attr),
+    .shape = bcel_shape, .forward = bcel_forward, .backward = bcel_backward,
+    .doc = "max(x, 0) - x y + log(1 + exp(-|x|)) (pos_weight: (1 - y) x + w softplus(-x))"};
+
+tg_tensor *tg_bce_with_logits(tg_tape *t, tg_tensor *logits, tg_tensor *target,
+                              tg_tensor *pos_weight, tg_reduction red)
+{
+    red_attr a = {(int)red};
+    tg_tensor *in[3] = {logits, target, pos_weight};
+    return tg_apply(t, &op_bce_with_logits, in, 3, &a);
+}
+
+/* ------------------------------------------------------------ class losses */
+
+/* Logits (or log-probabilities) [N, C, d1, ...] are viewed as [N, C, inner]
+   with inner = Π d; a 1-D [C] is N = 1. Sample (n, i) has its C class values
+   at stride `inner` from n·C·inner + i, and its target at n·inner + i. */
+typedef struct {
+    int red;
+    int64_t ignore_index;
+    double smoothing;
+    const int64_t *target; /* [N·inner], a copy on the tape; NULL for prob targets */
+    bool prob;             /* cross entropy with a probability tensor */
+} class_attr;
+
+typedef struct {
+    int64_t N, C, inner;
+} class_view;
+
+static class_view class_view_of(const tg_tensor *x)
+{
+    class_view v = {1, x->ndim ? x->shape[x->ndim == 1 ? 0 : 1] : 1, 1};
+    if (x->ndim >= 2) {
+        v.N = x->shape[0];
+        for (int i = 2; i < x->ndim; i++) v.inner *= x->shape[i];
+    }
+    return v;
+}
+
+static int class_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], char *msg,
+                       size_t len)
+{
+    const class_attr *a = r->attr;
+    const tg_tensor *x = r->in[0];
+    if (x->ndim < 1) {
+        snprintf(msg, len, "the input must have a class dimension, got a scalar");
+        return TG_ERR_SHAPE;
+    }
+    if (!(a->smoothing >= 0 && a->smoothing <= 1)) {
+        snprintf(msg, len, "label_smoothing must be in [0, 1], got %g", a->smoothing);
+        return TG_ERR_INVALID;
+    }
+    class_view v = class_view_of(x);
+    if (a->prob) {
+        if (!check_same(x, r->in[1], "logits", "target", msg, len)) return TG_ERR_SHAPE;
+    } else {
+        if (!a->target) {
+            snprintf(msg, len, "the target array is NULL");
+            return TG_ERR_INVALID;
+        }
+        for (int64_t s = 0; s < v.N * v.inner; s++) {
+            int64_t c = a->target[s];
+            if (c != a->ignore_index && (c < 0 || c >= v.C)) {
+                snprintf(msg, len, "target[%lld] = %lld is out of range for %lld classes",
+                         (long long)s, (long long)c, (long long)v.C);
+                return TG_ERR_INVALID;
+            }
+        }
+    }
+    /* per-sample losses have x's shape without the class axis */
+    return loss_shape(a->red, x, x->ndim == 1 ? 0 : 1, ndim, shape, msg, len);
+}
+
+/* The count the mean divides by: targets that are not ignored (index
+   targets), or every sample (probability targets). */
+static double class_count(const class_attr *a, class_view v)
+{
+    if (a->prob) return (double)(v.N * v.inner);
+    int64_t n = 0;
+    for (int64_t s = 0; s < v.N * v.inner; s++) n += a->target[s] != a->ignore_index;
+    return (double)n;
+}
+
+/* Log-sum-exp of one sample's C values at stride `st` as two parts, the max
+   m and log Σ e^(x − m): log p_c = (x_c − m) − log Σ is then exact even for
+   logits of 1e4, where m + log Σ would round away the small part. */
+typedef struct {
+    tg_real m, logs;
+} lse_parts;
+
+static lse_parts logsumexp(const tg_real *x, int64_t C, int64_t st)
+{
+    tg_real m = -INFINITY;
+    for (int64_t c = 0; c < C; c++) {
+        tg_real v = x[c * st];
+        if (v > m || isnan(v)) m = v;
+        if (isnan(m)) return (lse_parts){m, m};
+    }
+    /* m = ±inf gives NaN through inf − inf, as PyTorch's log_softmax does */
+    tg_real s = 0;
+    for (int64_t c = 0; c < C; c++) s += TG_EXP(x[c * st] - m);
+    return (lse_parts){m, TG_LOG(s)};
+}
+
+/* cross_entropy, fused with log_softmax (ε = label smoothing, t = target):
+   log p_c = x_c − lse(x),  q_c = (1 − ε)·[c = t] + ε/C   (or q_c = (1 − ε)·y_c + ε/C)
+   ℓ = −Σ_c q_c·log p_c
+   ∂ℓ/∂x_c = p_c·Σ_k q_k − q_c   (= p_c − q_c when q sums to 1)
+   ∂ℓ/∂y_c = −(1 − ε)·log p_c    (probability targets)
+   nll (on log-probabilities z, no smoothing): ℓ = −z_t, ∂ℓ/∂z_t = −1.
+   The forward saves (m, log Σ) per sample, so backward gets p_c = e^(log p_c). */
+static int ce_forward(tg_record *r)
+{
+    const class_attr *a = r->attr;
+    const tg_tensor *X = r->in[0];
+    class_view v = class_view_of(X);
+    const tg_real *x = X->data;                        /* [N, C, inner] */
+    const tg_real *y = a->prob ? r->in[1]->data : NULL; /* [N, C, inner] or NULL */
+    int64_t S = v.N * v.inner;
+    lse_parts *lse = tg_record_save(r, (size_t)(S ? S : 1) * sizeof *lse); /* [N·inner] */
+    if (!lse) return TG_ERR_NOMEM;
+    tg_real eps = (tg_real)a->smoothing, C = (tg_real)v.C;
+    double sum = 0;
+    for (int64_t n = 0; n < v.N; n++)
+        for (int64_t i = 0; i < v.inner; i++) {
+            int64_t s = n * v.inner + i, base = n * v.C * v.inner + i;
+            tg_real l = 0;
+            if (!a->prob && a->target[s] == a->ignore_index) {
+                lse[s] = (lse_parts){0, 0};
+            } else {
+                lse_parts z = lse[s] = logsumexp(x + base, v.C, v.inner);
+                if (a->prob) {
+                    for (int64_t c = 0; c < v.C; c++) {
+                        int64_t j = base + c * v.inner;
+                        l -= ((1 - eps) * y[j] + eps / C) * ((x[j] - z.m) - z.logs);
+                    }
+                } else {
+                    l = -(1 - eps) * ((x[base + a->target[s] * v.inner] - z.m) - z.logs);
+                    if (eps > 0) {
+                        tg_real all = 0;
+                        for (int64_t c = 0; c < v.C; c++)
+                            all += (x[base + c * v.inner] - z.m) - z.logs;
+                        l -= eps / C * all;
+                    }
+                }
+            }
+            if (a->red == TG_REDUCE_NONE) r->out->data[s] = l;
+            else sum += l;
+        }
+    finish(r->out, a->red, sum, class_count(a, v));
+    return TG_OK;
+}
+
+static void ce_backward(tg_record *r)
+{
+    const class_attr *a = r->attr;
+    const tg_tensor *X = r->in[0];
+    class_view v = class_view_of(X);
+    const tg_real *x = X->data;                         /* [N, C, inner] */
+    const tg_real *y = a->prob ? r->in[1]->data : NULL;  /* [N, C, inner] or NULL */
+    const lse_parts *lse = r->saved;                     /* [N·inner] */
+    tg_real *dx = X->grad;                               /* [N, C, inner] or NULL */
+    tg_real *dy = a->prob ? r->in[1]->grad : NULL;       /* [N, C, inner] or NULL */
+    tg_real eps = (tg_real)a->smoothing, C = (tg_real)v.C;
+    double count = class_count(a, v);
+    for (int64_t n = 0; n < v.N; n++)
+        for (int64_t i = 0; i < v.inner; i++) {
+            int64_t s = n * v.inner + i, base = n * v.C * v.inner + i;
+            if (!a->prob && a->target[s] == a->ignore_index) continue;
+            tg_real g = weight_of(r, a->red, s, count);
+            tg_real qsum = 1; /* Σ_c q_c: 1 for index targets */
+            if (a->prob) {
+                qsum = 0;
+                for (int64_t c = 0; c < v.C; c++) qsum += (1 - eps) * y[base + c * v.inner] + eps / C;
+            }
+            for (int64_t c = 0; c < v.C; c++) {
+                int64_t j = base + c * v.inner;
+                tg_real logp = (x[j] - lse[s].m) - lse[s].logs;
+                tg_real q = a->prob ? (1 - eps) * y[j] + eps / C
+                                    : (1 - eps) * (c == a->target[s]) + eps / C;
+                if (dx) dx[j] += g * (TG_EXP(logp) * qsum - q);
+                if (dy) dy[j] -= g * (1 - eps) * logp;
+            }
+        }
+}
+
+static const tg_op op_cross_entropy = {
+    .name = "cross_entropy", .n_inputs = 2, .attr_size = sizeof(class_attr),
+    .shape = class_shape, .forward = ce_forward, .backward = ce_backward,
+    .doc = "-sum_c q_c log softmax(x)_c, q = (1 - eps) onehot(t) or y, + eps / C"};
+
+static int nll_forward(tg_record *r)
+{
+    const class_attr *a = r->attr;
+    class_view v = class_view_of(r->in[0]);
+    const tg_real *z = r->in[0]->data; /* [N, C, inner] */
+    double sum = 0;
+    for (int64_t n = 0; n < v.N; n++)
+        for (int64_t i = 0; i < v.inner; i++) {
+            int64_t s = n * v.inner + i, t = a->target[s];
+            tg_real l = t == a->ignore_index ? 0 : -z[n * v.C * v.inner + t * v.inner + i];
+            if (a->red == TG_REDUCE_NONE) r->out->data[s] = l;
+            else sum += l;
+        }
+    finish(r->out, a->red, sum, class_count(a, v));
+    return TG_OK;
+}
+
+static void nll_backward(tg_record *r)
+{
+    const class_attr *a = r->attr;
+    class_view v = class_view_of(r->in[0]);
+    tg_real *dz = r->in[0]->grad; /* [N, C, inner] */
+    double count = class_count(a, v);
+    for (int64_t n = 0; n < v.N; n++)
+        for (int64_t i = 0; i < v.inner; i++) {
+            int64_t s = n * v.inner + i, t = a->target[s];
+            if (t == a->ignore_index) continue;
+            dz[n * v.C * v.inner + t * v.inner + i] -= weight_of(r, a->red, s, count);
+        }
+}
+
+static int nll_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], char *msg,
+                     size_t len)
+{
+    if (((const class_attr *)r->attr)->smoothing != 0) {
+        snprintf(msg, len, "label_smoothing must be 0 (it applies to cross_entropy only)");
+        return TG_ERR_INVALID;
+    }
+    return class_shape(r, ndim, shape, msg, len);
+}
+
+static const tg_op op_nll_loss = {.name = "nll_loss", .n_inputs = 1,
+                                  .attr_size = sizeof(class_attr), .shape = nll_shape,
+                                  .forward = nll_forward, .backward = nll_backward,
+                                  .doc = "-logp[target]"};
+
+/* Copies the class indices onto the tape (so the caller may reuse its
+   buffer) and runs the op. */
+static tg_tensor *class_loss(tg_tape *t, const tg_op *op, tg_tensor *x, const int64_t *target,
+                             const tg_ce_opts *opts)
+{
+    tg_ce_opts o = opts ? *opts : TG_CE_OPTS_DEFAULT;
+    class_attr a = {(int)o.reduction, o.ignore_index, o.label_smoothing, NULL, false};
+    if (t && x && target) {
+        class_view v = x->ndim ? class_view_of(x) : (class_view){1, 1, 1};
+        size_t n = (size_t)(v.N * v.inner);
+        int64_t *copy = tg_tape_alloc(t, (n ? n : 1) * sizeof *copy);
+        if (!copy) return NULL;
+        if (n) memcpy(copy, target, n * sizeof *copy);
+        a.target = copy;
+    }
+    tg_tensor *in[2] = {x, NULL};
+    return tg_apply(t, op, in, op->n_inputs, &a);
+}
+
+tg_tensor *tg_cross_entropy_ex(tg_tape *t, tg_tensor *logits, const int64_t *target,
+                               const tg_ce_opts *opts)
+{
+    return class_loss(t, &op_cross_entropy, logits, target, opts);
+}
+
+tg_tensor *tg_cross_entropy(tg_tape *t, tg_tensor *logits, const int64_t *target,
+                            tg_reduction red)
+{
+    tg_ce_opts o = TG_CE_OPTS_DEFAULT;
+    o.reduction = red;
+    return class_loss(t, &op_cross_entropy, logits, target, &o);
+}
+
+tg_tensor *tg_cross_entropy_prob(tg_tape *t, tg_tensor *logits, tg_tensor *target,
+                                 const tg_ce_opts *opts)
+{
+    tg_ce_opts o = opts ? *opts : TG_CE_OPTS_DEFAULT;
+    class_attr a = {(int)o.reduction, o.ignore_index, o.label_smoothing, NULL, true};
+    tg_tensor *in[2] = {logits, target};
+    return tg_apply(t, &op_cross_entropy, in, 2, &a);
+}
+
+tg_tensor *tg_nll_loss(tg_tape *t, tg_tensor *logp, const int64_t *target,
+                       const tg_ce_opts *opts)
+{
+    return class_loss(t, &op_nll_loss, logp, target, opts);
+}
+
+static const tg_op *const loss_ops[] = {&op_mse_loss,   &op_l1_loss,          &op_smooth_l1_loss,
+                                        &op_huber_loss, &op_bce_loss,         &op_bce_with_logits,
+                                        &op_cross_entropy, &op_nll_loss};
+const tg_op_table tg_loss_ops = {loss_ops, sizeof loss_ops / sizeof *loss_ops};

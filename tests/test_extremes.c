@@ -1,0 +1,142 @@
+/* Extreme inputs against PyTorch (tests/golden/extreme_*.txt, written by
+   tests/gen_golden_act.py): |x| up to 1e4, ±inf, NaN, probabilities exactly
+   0 and 1, logits of ±1e4. Every value and gradient must match PyTorch's:
+   finite where PyTorch's is finite (within gt_default_tol), and the same
+   NaN or ±inf where PyTorch gives one (gt_expect_close compares those
+   exactly). */
+#include <criterion/criterion.h>
+#include <math.h>
+
+#include "act_builders.h"
+
+static gt_file *gold;
+static void load(void)
+{
+    gold = gt_load("extreme");
+    cr_assert(gold != NULL, "tests/golden/extreme_*.txt could not be read");
+}
+static void unload(void) { gt_free(gold); }
+
+TestSuite(extremes, .init = load, .fini = unload);
+
+#define EXTREME(NAME) \
+    Test(extremes, NAME) { gt_run_op(gold, #NAME, b_##NAME, gt_default_tol()); }
+
+EXTREME(sigmoid)
+EXTREME(tanh)
+EXTREME(relu)
+EXTREME(relu6)
+EXTREME(leaky_relu)
+EXTREME(elu)
+EXTREME(selu)
+EXTREME(celu)
+EXTREME(softplus)
+EXTREME(softsign)
+EXTREME(gelu)
+EXTREME(silu)
+EXTREME(mish)
+EXTREME(hardtanh)
+/* PyTorch's double hardsigmoid gradient uses 1/6 rounded to float (see
+   test_golden_activation.c): rtol 1e-7 in double for that op only. */
+Test(extremes, hardsigmoid)
+{
+    gt_tol tol = gt_default_tol();
+#ifdef TG_DOUBLE
+    tol.rtol = 1e-7;
+#endif
+    gt_run_op(gold, "hardsigmoid", b_hardsigmoid, tol);
+}
+EXTREME(hardswish)
+EXTREME(logsigmoid)
+EXTREME(prelu)
+EXTREME(softmax)
+EXTREME(log_softmax)
+EXTREME(mse_loss)
+EXTREME(l1_loss)
+EXTREME(smooth_l1_loss)
+EXTREME(huber_loss)
+EXTREME(bce_loss)
+EXTREME(bce_with_logits)
+EXTREME(cross_entropy)
+EXTREME(cross_entropy_prob)
+
+Test(extremes, every_case_is_run)
+{
+    for (int i = 0; i < gold->n; i++)
+        cr_expect(builder_of(gold->cases[i].op) != NULL, "case %s: no builder for op %s",
+                  gold->cases[i].name, gold->cases[i].op);
+}
+
+/* Where the notebooks' naive formulas overflow, tapegrad does not: for
+   finite x of any size the stable ops are finite (not only equal to
+   PyTorch's on the cases above but on a dense sweep of magnitudes). */
+Test(extremes, stable_ops_stay_finite_for_finite_inputs)
+{
+    enum { N = 2 * 41 };
+    tg_real xs[N];
+    for (int i = 0; i < 41; i++) {
+        tg_real m = (tg_real)pow(10.0, -10.0 + 0.5 * i); /* 1e-10 .. 1e10 */
+        xs[2 * i] = m;
+        xs[2 * i + 1] = -m;
+    }
+    tg_tape *t = tg_tape_new();
+    tg_tensor *x = tg_requires_grad(tg_tensor_new(t, TG_SHAPE(N), xs), true);
+    tg_tensor *outs[] = {tg_sigmoid(t, x),
+                         tg_logsigmoid(t, x),
+                         tg_softplus(t, x, 1, 20),
+                         tg_elu(t, x, 1),
+                         tg_selu(t, x),
+                         tg_celu(t, x, 1),
+                         tg_tanh(t, x),
+                         tg_softmax(t, x, 0),
+                         tg_log_softmax(t, tg_scale(t, x, (tg_real)1e-6), 0)};
+    for (size_t k = 0; k < sizeof outs / sizeof *outs; k++) {
+        cr_assert(outs[k], "%s", tg_tape_error(t));
+        for (int i = 0; i < N; i++)
+            cr_expect(isfinite(outs[k]->data[i]), "op %zu at x = %g gives %g", k, (double)xs[i],
+                      (double)outs[k]->data[i]);
+        tg_real *dout = tg_tape_alloc(t, N * sizeof(tg_real));
+        for (int i = 0; i < N; i++) dout[i] = 1;
+        tg_zero_grad(x);
+        cr_assert_eq(tg_backward_grad(t, outs[k], dout), TG_OK, "%s", tg_tape_error(t));
+        for (int i = 0; i < N; i++)
+            cr_expect(isfinite(x->grad[i]), "op %zu: gradient at x = %g is %g", k, (double)xs[i],
+                      (double)x->grad[i]);
+    }
+    /* losses on logits of any finite size */
+    const int64_t target[N] = {0};
+    tg_tensor *row = tg_reshape(t, x, TG_SHAPE(1, N));
+    tg_tensor *ce = tg_cross_entropy(t, row, target, TG_REDUCE_MEAN);
+    cr_assert(ce && isfinite(ce->data[0]), "cross entropy: %s", tg_tape_error(t));
+    tg_tensor *y = tg_zeros(t, TG_SHAPE(N));
+    tg_tensor *bl = tg_bce_with_logits(t, x, y, NULL, TG_REDUCE_SUM);
+    cr_assert(bl && isfinite(bl->data[0]), "bce_with_logits: %s", tg_tape_error(t));
+    tg_tape_free(t);
+}
+
+/* tapegrad's rule at a NaN input (PyTorch's own answer there depends on
+   which of its kernels ran): the output and the gradient are NaN; the
+   neighbours are untouched. */
+Test(extremes, nan_input_gives_nan_gradient)
+{
+    for (size_t k = 0; k < sizeof act_builders / sizeof *act_builders; k++) {
+        const char *op = act_builders[k].op;
+        bool axis_op = strcmp(op, "softmax") == 0 || strcmp(op, "log_softmax") == 0;
+        tg_tape *t = tg_tape_new();
+        const tg_real xs[4] = {(tg_real)0.5, (tg_real)NAN, (tg_real)-0.5, 2};
+        tg_tensor *in[2] = {tg_requires_grad(tg_tensor_new(t, TG_SHAPE(1, 4), xs), true),
+                            tg_full(t, TG_SHAPE(1), (tg_real)0.25)};
+        gt_case c = {0}; /* no attributes: every option at its default */
+        tg_tensor *y = act_builders[k].build(t, in, &c);
+        cr_assert(y, "%s: %s", op, tg_tape_error(t));
+        const tg_real dout[4] = {1, 1, 1, 1};
+        cr_assert_eq(tg_backward_grad(t, y, dout), TG_OK, "%s", tg_tape_error(t));
+        cr_expect(isnan(y->data[1]) && isnan(in[0]->grad[1]), "%s: y %g, grad %g at NaN", op,
+                  (double)y->data[1], (double)in[0]->grad[1]);
+        if (!axis_op) /* softmax rows mix: a NaN spoils the whole row, as PyTorch */
+            for (int i = 0; i < 4; i += 2)
+                cr_expect(isfinite(y->data[i]) && isfinite(in[0]->grad[i]),
+                          "%s: element %d is spoiled", op, i);
+        tg_tape_free(t);
+    }
+}
