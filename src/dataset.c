@@ -1,0 +1,362 @@
+/* Datasets of uint8 images with class labels (MNIST, Fashion-MNIST) and
+   their shuffled mini-batches, like torch.utils.data.DataLoader over
+   torchvision's MNIST with ToTensor() and Normalize(mean, std).
+
+   Pixels stay uint8 (a quarter of the memory of floats); a batch is
+   converted when it is asked for, through a 256-entry table computed once:
+       lut[p] = (p / 255 − mean) / std       in tg_real arithmetic,
+   the same operations, in the same order and precision, as ToTensor's
+   division and Normalize's subtraction and division. The batch buffers are
+   allocated once by tg_dataset_batching: tg_dataset_next never allocates. */
+#include "io_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+struct tg_dataset {
+    int64_t n;                          /* samples */
+    int64_t features;                   /* values per sample */
+    int sample_ndim;
+    int64_t sample_shape[TG_MAX_DIMS];  /* [28, 28] for MNIST */
+    uint8_t *images;                    /* [n, features] */
+    uint8_t *labels;                    /* [n] */
+    int classes;                        /* 1 + max label */
+
+    /* batching */
+    bool configured;
+    tg_batch_opts opts;
+    tg_real lut[256];
+    int64_t *order;                     /* [n] the epoch's order of samples */
+    tg_real *x;                         /* [batch_size, features] */
+    int64_t *y;                         /* [batch_size] */
+    tg_real *y_real;                    /* [batch_size] */
+    tg_rng rng;
+    bool in_epoch;                      /* false: the next call starts an epoch */
+    int64_t pos;                        /* next sample of the order */
+    int64_t number;                     /* batches given in this epoch */
+    int64_t epoch;                      /* epochs started, minus one */
+};
+
+static void free_batch_buffers(tg_dataset *d)
+{
+    free(d->order);
+    free(d->x);
+    free(d->y);
+    free(d->y_real);
+    d->order = NULL;
+    d->x = NULL;
+    d->y = NULL;
+    d->y_real = NULL;
+    d->configured = false;
+}
+
+void tg_dataset_free(tg_dataset *d)
+{
+    if (!d) return;
+    free_batch_buffers(d);
+    free(d->images);
+    free(d->labels);
+    free(d);
+}
+
+static void count_classes(tg_dataset *d)
+{
+    int mx = -1;
+    for (int64_t i = 0; i < d->n; i++)
+        if (d->labels[i] > mx) mx = d->labels[i];
+    d->classes = mx + 1;
+}
+
+/* A dataset that takes ownership of images and labels (freed on failure). */
+static tg_dataset *make(const char *who, uint8_t *images, uint8_t *labels, int64_t n,
+                        int sample_ndim, const int64_t *sample_shape)
+{
+    tg_dataset *d = calloc(1, sizeof *d);
+    if (!d) {
+        free(images);
+        free(labels);
+        tg_set_error(TG_ERR_NOMEM, "%s: out of memory", who);
+        return NULL;
+    }
+    d->n = n;
+    d->images = images;
+    d->labels = labels;
+    d->sample_ndim = sample_ndim;
+    d->features = 1;
+    for (int i = 0; i < sample_ndim; i++) {
+        d->sample_shape[i] = sample_shape[i];
+        d->features *= sample_shape[i];
+    }
+    d->epoch = -1;
+    count_classes(d);
+    return d;
+}
+
+tg_dataset *tg_dataset_new(const uint8_t *images, const uint8_t *labels, int64_t n,
+                           int64_t features)
+{
+    const char *who = "tg_dataset_new";
+    if ((!images || !labels) && n > 0) {
+        tg_set_error(TG_ERR_INVALID, "%s: %s is NULL", who, !images ? "images" : "labels");
+        return NULL;
+    }
+    if (n < 0 || features <= 0 || (n > 0 && features > (INT64_MAX / n)) ||
+        (uint64_t)(n * features) > SIZE_MAX) {
+        tg_set_error(TG_ERR_INVALID, "%s: invalid size: %lld samples of %lld values", who,
+                     (long long)n, (long long)features);
+        return NULL;
+    }
+    size_t bytes = (size_t)(n * features);
+    uint8_t *im = malloc(bytes ? bytes : 1);
+    uint8_t *lb = malloc(n ? (size_t)n : 1);
+    if (!im || !lb) {
+        free(im);
+        free(lb);
+        tg_set_error(TG_ERR_NOMEM, "%s: out of memory for %lld samples", who, (long long)n);
+        return NULL;
+    }
+    if (bytes) memcpy(im, images, bytes);
+    if (n) memcpy(lb, labels, (size_t)n);
+    return make(who, im, lb, n, 1, &features);
+}
+
+tg_dataset *tg_dataset_subset(const tg_dataset *d, const int64_t *idx, int64_t n)
+{
+    const char *who = "tg_dataset_subset";
+    if (!d || (!idx && n > 0) || n < 0) {
+        tg_set_error(TG_ERR_INVALID, "%s: %s", who,
+                     !d ? "dataset is NULL" : (n < 0 ? "negative count" : "idx is NULL"));
+        return NULL;
+    }
+    for (int64_t i = 0; i < n; i++)
+        if (idx[i] < 0 || idx[i] >= d->n) {
+            tg_set_error(TG_ERR_INVALID, "%s: idx[%lld] = %lld is outside [0, %lld)", who,
+                         (long long)i, (long long)idx[i], (long long)d->n);
+            return NULL;
+        }
+    size_t f = (size_t)d->features;
+    uint8_t *im = malloc(n ? (size_t)n * f : 1);
+    uint8_t *lb = malloc(n ? (size_t)n : 1);
+    if (!im || !lb) {
+        free(im);
+        free(lb);
+        tg_set_error(TG_ERR_NOMEM, "%s: out of memory for %lld samples", who, (long long)n);
+        return NULL;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        memcpy(im + (size_t)i * f, d->images + (size_t)idx[i] * f, f);
+        lb[i] = d->labels[idx[i]];
+    }
+    return make(who, im, lb, n, d->sample_ndim, d->sample_shape);
+}
+
+/* Loads one IDX file and checks it is uint8 with a given rank range. */
+static tg_idx *load_u8(const char *who, const char *path, int min_ndim, int max_ndim,
+                       const char *what)
+{
+    unsigned char *buf;
+    size_t len;
+    if (tg_io_read_file(who, path, &buf, &len) != TG_OK) return NULL;
+    tg_idx *x = tg_idx_parse(who, path, buf, len);
+    free(buf);
+    if (!x) return NULL;
+    if (x->type != TG_IDX_U8 || x->ndim < min_ndim || x->ndim > max_ndim) {
+        char dims[160];
+        tg_set_error(TG_ERR_FORMAT,
+                     "%s: %s: expected %s of type uint8 (0x08) with %d%s dimensions, found "
+                     "type 0x%02x with shape %s",
+                     who, path, what, min_ndim, max_ndim > min_ndim ? " or more" : "", x->type,
+                     tg_dims_str(x->ndim, x->shape, dims, sizeof dims));
+        tg_idx_free(x);
+        return NULL;
+    }
+    return x;
+}
+
+tg_dataset *tg_dataset_load_idx(const char *images_path, const char *labels_path)
+{
+    const char *who = "tg_dataset_load_idx";
+    tg_idx *im = load_u8(who, images_path, 2, TG_MAX_DIMS, "images");
+    if (!im) return NULL;
+    tg_idx *lb = load_u8(who, labels_path, 1, 1, "labels");
+    if (!lb) {
+        tg_idx_free(im);
+        return NULL;
+    }
+    tg_dataset *d = NULL;
+    if (im->shape[0] != lb->shape[0]) {
+        tg_set_error(TG_ERR_FORMAT, "%s: %s has %lld images but %s has %lld labels", who,
+                     images_path, (long long)im->shape[0], labels_path, (long long)lb->shape[0]);
+    } else if (im->shape[0] > 0 && im->size == 0) {
+        tg_set_error(TG_ERR_FORMAT, "%s: %s: images of no pixels", who, images_path);
+    } else {
+        d = make(who, im->data, lb->data, im->shape[0], im->ndim - 1, im->shape + 1);
+        im->data = lb->data = NULL; /* now the dataset's (or freed by make) */
+    }
+    tg_idx_free(im);
+    tg_idx_free(lb);
+    return d;
+}
+
+/* The first of dir/<stem>.gz, dir/<stem> and dir/<alt> that opens. */
+static bool find_file(const char *dir, const char *stem, const char *alt, char *path, size_t len)
+{
+    const char *forms[] = {"%s/%s.gz", "%s/%s", "%s/%s.gz", "%s/%s"};
+    for (int k = 0; k < 4; k++) {
+        int w = snprintf(path, len, forms[k], dir, k < 2 ? stem : alt);
+        if (w < 0 || (size_t)w >= len) continue;
+        FILE *f = fopen(path, "rb");
+        if (f) {
+            fclose(f);
+            return true;
+        }
+    }
+    return false;
+}
+
+tg_dataset *tg_mnist_load(const char *dir, bool train)
+{
+    const char *who = "tg_mnist_load";
+    if (!dir) {
+        tg_set_error(TG_ERR_INVALID, "%s: dir is NULL", who);
+        return NULL;
+    }
+    const char *set = train ? "train" : "t10k";
+    char stem_i[64], stem_l[64], alt_i[64], alt_l[64];
+    /* the standard names, and the dotted ones some unpackers produce */
+    snprintf(stem_i, sizeof stem_i, "%s-images-idx3-ubyte", set);
+    snprintf(stem_l, sizeof stem_l, "%s-labels-idx1-ubyte", set);
+    snprintf(alt_i, sizeof alt_i, "%s-images.idx3-ubyte", set);
+    snprintf(alt_l, sizeof alt_l, "%s-labels.idx1-ubyte", set);
+    char pi[4096], pl[4096];
+    if (!find_file(dir, stem_i, alt_i, pi, sizeof pi)) {
+        tg_set_error(TG_ERR_IO, "%s: no %s(.gz) in %s", who, stem_i, dir);
+        return NULL;
+    }
+    if (!find_file(dir, stem_l, alt_l, pl, sizeof pl)) {
+        tg_set_error(TG_ERR_IO, "%s: no %s(.gz) in %s", who, stem_l, dir);
+        return NULL;
+    }
+    tg_dataset *d = tg_dataset_load_idx(pi, pl);
+    if (!d) {
+        /* keep the detailed message, say which call it came through */
+        char msg[TG_MSG_LEN];
+        snprintf(msg, sizeof msg, "%s", tg_last_error());
+        tg_set_error(TG_ERR_FORMAT, "%s: %s", who, msg);
+    }
+    return d;
+}
+
+int64_t tg_dataset_len(const tg_dataset *d) { return d ? d->n : 0; }
+int64_t tg_dataset_features(const tg_dataset *d) { return d ? d->features : 0; }
+int tg_dataset_classes(const tg_dataset *d) { return d ? d->classes : 0; }
+const uint8_t *tg_dataset_images(const tg_dataset *d) { return d ? d->images : NULL; }
+const uint8_t *tg_dataset_labels(const tg_dataset *d) { return d ? d->labels : NULL; }
+
+int tg_dataset_sample_shape(const tg_dataset *d, int64_t shape[TG_MAX_DIMS])
+{
+    if (!d) return 0;
+    for (int i = 0; i < d->sample_ndim && shape; i++) shape[i] = d->sample_shape[i];
+    return d->sample_ndim;
+}
+
+/* ---------------------------------------------------------------- batches */
+
+tg_batch_opts tg_batch_defaults(void)
+{
+    return (tg_batch_opts){.batch_size = 64, .shuffle = true, .drop_last = false, .seed = 0,
+                           .mean = 0.0, .std = 1.0};
+}
+
+int tg_dataset_batching(tg_dataset *d, const tg_batch_opts *opts)
+{
+    const char *who = "tg_dataset_batching";
+    if (!d) return tg_set_error(TG_ERR_INVALID, "%s: dataset is NULL", who);
+    tg_batch_opts o = opts ? *opts : tg_batch_defaults();
+    if (o.batch_size <= 0 || o.batch_size > ((int64_t)1 << 40) / d->features)
+        return tg_set_error(TG_ERR_INVALID, "%s: batch_size %lld is not in [1, %lld]", who,
+                            (long long)o.batch_size, (long long)(((int64_t)1 << 40) / d->features));
+    if (!(o.std > 0) || !isfinite(o.std) || !isfinite(o.mean))
+        return tg_set_error(TG_ERR_INVALID, "%s: need a finite mean and std > 0, got %g and %g",
+                            who, o.mean, o.std);
+    int64_t b = o.batch_size < d->n ? o.batch_size : (d->n ? d->n : 1);
+    int64_t *order = malloc((d->n ? (size_t)d->n : 1) * sizeof *order);
+    tg_real *x = malloc((size_t)(b * d->features) * sizeof *x);
+    int64_t *y = malloc((size_t)b * sizeof *y);
+    tg_real *yr = malloc((size_t)b * sizeof *yr);
+    if (!order || !x || !y || !yr) {
+        free(order), free(x), free(y), free(yr);
+        return tg_set_error(TG_ERR_NOMEM, "%s: out of memory for batches of %lld", who,
+                            (long long)o.batch_size);
+    }
+    free_batch_buffers(d);
+    d->order = order;
+    d->x = x;
+    d->y = y;
+    d->y_real = yr;
+    d->opts = o;
+    /* ToTensor: p/255 in the tensor's precision; Normalize: (v − mean)/std */
+    const tg_real mean = (tg_real)o.mean, std = (tg_real)o.std;
+    for (int p = 0; p < 256; p++) d->lut[p] = ((tg_real)p / (tg_real)255 - mean) / std;
+    tg_rng_seed(&d->rng, o.seed);
+    for (int64_t i = 0; i < d->n; i++) d->order[i] = i;
+    d->configured = true;
+    d->in_epoch = false;
+    d->epoch = -1;
+    return TG_OK;
+}
+
+int64_t tg_dataset_num_batches(const tg_dataset *d)
+{
+    if (!d) return 0;
+    int64_t bs = d->configured ? d->opts.batch_size : tg_batch_defaults().batch_size;
+    bool drop = d->configured ? d->opts.drop_last : tg_batch_defaults().drop_last;
+    return drop ? d->n / bs : (d->n + bs - 1) / bs;
+}
+
+void tg_dataset_rewind(tg_dataset *d)
+{
+    if (d) d->in_epoch = false;
+}
+
+bool tg_dataset_next(tg_dataset *d, tg_batch *b)
+{
+    if (!d || !b) return false;
+    if (!d->configured && tg_dataset_batching(d, NULL) != TG_OK) return false;
+    if (!d->in_epoch) {
+        /* a new epoch: a fresh random order (or the natural one) */
+        if (d->opts.shuffle) {
+            for (int64_t i = 0; i < d->n; i++) d->order[i] = i;
+            tg_rng_shuffle(&d->rng, d->order, d->n);
+        }
+        d->in_epoch = true;
+        d->pos = 0;
+        d->number = 0;
+        d->epoch++;
+    }
+    int64_t left = d->n - d->pos;
+    int64_t n = left < d->opts.batch_size ? left : d->opts.batch_size;
+    if (n == 0 || (d->opts.drop_last && n < d->opts.batch_size)) {
+        d->in_epoch = false;
+        return false;
+    }
+    const int64_t *idx = d->order + d->pos;
+    const size_t f = (size_t)d->features;
+    for (int64_t i = 0; i < n; i++) {
+        const uint8_t *px = d->images + (size_t)idx[i] * f; /* [features] */
+        tg_real *xi = d->x + (size_t)i * f;                 /* [features] */
+        for (size_t k = 0; k < f; k++) xi[k] = d->lut[px[k]];
+        d->y[i] = d->labels[idx[i]];
+        d->y_real[i] = (tg_real)d->labels[idx[i]];
+    }
+    b->n = n;
+    b->features = d->features;
+    b->x = d->x;
+    b->y = d->y;
+    b->y_real = d->y_real;
+    b->index = idx;
+    b->number = d->number++;
+    b->epoch = d->epoch;
+    d->pos += n;
+    return true;
+}

