@@ -279,6 +279,19 @@ typedef enum tg_reduction {
 TG_API const char *tg_gemm_backend(void);
 TG_API int tg_gemm_set_backend(const char *name);
 
+/* SECTION threads (issue 6) */
+/* Threads used by the library's own kernels: the built-in GEMM splits each
+   large product between them (the cblas path keeps OpenBLAS's own setting,
+   OPENBLAS_NUM_THREADS). 1 by default, or the environment variable
+   TG_NUM_THREADS. n in [1, 64]; returns TG_OK or TG_ERR_INVALID. Worker
+   threads start on first use and are kept for the life of the process. */
+TG_API int tg_set_num_threads(int n);
+TG_API int tg_get_num_threads(void);
+/* The built-in GEMM kernel chosen for this CPU at run time: "avx512",
+   "avx2" or "portable" (one binary runs on any x86-64). */
+TG_API const char *tg_gemm_kernel_name(void);
+/* END SECTION threads */
+
 /* SECTION activations (issue 3) */
 
 /* Activation functions. Each takes x of any shape and returns a new tensor of

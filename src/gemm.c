@@ -1,13 +1,30 @@
 /* The one GEMM: C = alpha·op(A)·op(B) + beta·C, row-major.
 
-   Built-in path: the Goto/BLIS loop order. op(B) is packed a [KC, NC] panel
-   at a time into a contiguous buffer (which also turns a transposed B into
-   rows), op(A) a [MC, KC] block at a time; the inner kernel then walks
-   contiguous memory only. The buffers live on the stack: kernels never
-   allocate. When the build found OpenBLAS, cblas_sgemm/dgemm is the default
-   path; tg_gemm_set_backend() or the environment variable TG_GEMM
-   (builtin|cblas) choose at run time, so one build tests and times both. */
+   Built-in path, in the spirit of BLIS/Goto:
+
+     for each [KC, NC] block of op(B):     pack it into panels NR wide (on the stack)
+       for each MR rows of op(A):          read op(A) in place (broadcasts)
+         for each NR panel:                the register tile MR x NR, C += A·Bpanel
+
+   The register tile is a micro-kernel written once (src/gemm_kernel.h) and
+   compiled for AVX-512, AVX2+FMA and portable C; the CPU picks one at run
+   time (__builtin_cpu_supports), so one binary runs on any x86-64.
+
+   Only the "vector side" op(B) is packed; the "broadcast side" op(A) is read
+   where it lies, one scalar per row and k, which costs the same whatever its
+   layout. When op(B) would need a transposing pack and op(A) would not (or
+   is smaller), the product is computed as Cᵀ = op(B)ᵀ·op(A)ᵀ: for
+   y = x·Wᵀ that packs the small x [64, 784] instead of W [500, 784].
+
+   Large products are split between the library's threads (tg_set_num_threads)
+   along N (each thread packs its own columns) or, when N is one panel, along M.
+
+   When the build found OpenBLAS, cblas_sgemm/dgemm is the default path;
+   tg_gemm_set_backend() or the environment variable TG_GEMM (builtin|cblas)
+   choose at run time, so one build tests and times both. TG_GEMM_KERNEL
+   (avx512|avx2|portable) forces a built-in kernel, for tests. */
 #include "tg_internal.h"
+#include "tg_threads.h"
 
 #include <stdlib.h>
 
@@ -15,9 +32,16 @@
 #include <cblas.h>
 #endif
 
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#define TG_X86 1
+#include <immintrin.h>
+#endif
+
 static void gemm_builtin(bool ta, bool tb, int64_t M, int64_t N, int64_t K, tg_real alpha,
                          const tg_real *A, int64_t lda, const tg_real *B, int64_t ldb,
                          tg_real beta, tg_real *C, int64_t ldc);
+
+/* ------------------------------------------------------------ backends */
 
 enum { BACKEND_UNSET, BACKEND_BUILTIN, BACKEND_CBLAS };
 static int backend = BACKEND_UNSET;
@@ -78,81 +102,346 @@ void tg_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, tg_real alpha, c
     gemm_builtin(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-enum { MC = 64, KC = 128, NC = 256 };
+/* ------------------------------------------------------------ micro-kernels */
 
-/* Bp[p][j] = op(B)[p0+p][j0+j] for p < kc, j < nc */
-static void pack_b(tg_real *Bp, bool tb, const tg_real *B, int64_t ldb, int64_t p0, int64_t j0,
-                   int64_t kc, int64_t nc)
+typedef void (*ukernel_fn)(int64_t kc, const tg_real *a, int64_t a_rs, int64_t a_cs, int mr,
+                           const tg_real *bp, int nr, tg_real *c, int64_t c_rs, int64_t c_cs,
+                           tg_real alpha, tg_real beta);
+
+typedef struct {
+    const char *name;
+    int mr, nr, vl; /* register tile MR x NR, NR = vectors x vl */
+    ukernel_fn run;
+} gemm_kernel;
+
+/* Portable: GCC's generic vectors (SSE2 on any x86-64, NEON on arm64, plain
+   scalars elsewhere), a·b + c written out. */
+typedef tg_real pvec __attribute__((vector_size(16)));
+#define KN(x) gemm_portable_##x
+#define VEC pvec
+#define VL ((int)(16 / sizeof(tg_real)))
+#define MR 4
+#define NVMAX 4
+#define V_ZERO() ((pvec){0})
+#define V_LOAD(p) pv_load(p)
+#define V_BCAST(x) (((pvec){0}) + (x))
+#define V_FMA(a, b, c) ((a) * (b) + (c))
+#define V_MUL(a, b) ((a) * (b))
+#define V_STORE(p, v) memcpy((p), &(v), sizeof(pvec))
+#define V_LOADN(p, n) pv_loadn(p, n)
+#define V_STOREN(p, v, n) pv_storen(p, v, n)
+static inline pvec pv_load(const tg_real *p)
 {
-    for (int64_t p = 0; p < kc; p++)
-        for (int64_t j = 0; j < nc; j++)
-            Bp[p * NC + j] = tb ? B[(j0 + j) * ldb + p0 + p] : B[(p0 + p) * ldb + j0 + j];
+    pvec v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+static inline pvec pv_loadn(const tg_real *p, int n)
+{
+    pvec v = {0};
+    for (int l = 0; l < (int)(16 / sizeof(tg_real)); l++)
+        if (l < n) v[l] = p[l];
+    return v;
+}
+static inline void pv_storen(tg_real *p, pvec v, int n)
+{
+    for (int l = 0; l < (int)(16 / sizeof(tg_real)); l++)
+        if (l < n) p[l] = v[l];
+}
+#include "gemm_kernel.h"
+static const gemm_kernel kernel_portable = {"portable", MR, NVMAX * VL, VL, gemm_portable_ukernel};
+#undef KN
+#undef VEC
+#undef VL
+#undef MR
+#undef NVMAX
+#undef V_ZERO
+#undef V_LOAD
+#undef V_BCAST
+#undef V_FMA
+#undef V_MUL
+#undef V_STORE
+#undef V_LOADN
+#undef V_STOREN
+
+#ifdef TG_X86
+/* AVX2 + FMA: 16 ymm registers, a 6 x 2-vector tile (12 accumulators). */
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+#define KN(x) gemm_avx2_##x
+#define MR 6
+#define NVMAX 2
+#ifdef TG_DOUBLE
+#define VEC __m256d
+#define VL 4
+#define V_ZERO() _mm256_setzero_pd()
+#define V_LOAD(p) _mm256_loadu_pd(p)
+#define V_BCAST(x) _mm256_set1_pd(x)
+#define V_FMA(a, b, c) _mm256_fmadd_pd(a, b, c)
+#define V_MUL(a, b) _mm256_mul_pd(a, b)
+#define V_STORE(p, v) _mm256_storeu_pd(p, v)
+#define AVX2_MASK(n) _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3))
+#define V_LOADN(p, n) _mm256_maskload_pd(p, AVX2_MASK(n))
+#define V_STOREN(p, v, n) _mm256_maskstore_pd(p, AVX2_MASK(n), v)
+#else
+#define VEC __m256
+#define VL 8
+#define V_ZERO() _mm256_setzero_ps()
+#define V_LOAD(p) _mm256_loadu_ps(p)
+#define V_BCAST(x) _mm256_set1_ps(x)
+#define V_FMA(a, b, c) _mm256_fmadd_ps(a, b, c)
+#define V_MUL(a, b) _mm256_mul_ps(a, b)
+#define V_STORE(p, v) _mm256_storeu_ps(p, v)
+#define AVX2_MASK(n) _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
+#define V_LOADN(p, n) _mm256_maskload_ps(p, AVX2_MASK(n))
+#define V_STOREN(p, v, n) _mm256_maskstore_ps(p, AVX2_MASK(n), v)
+#endif
+#include "gemm_kernel.h"
+static const gemm_kernel kernel_avx2 = {"avx2", MR, NVMAX * VL, VL, gemm_avx2_ukernel};
+#undef KN
+#undef VEC
+#undef VL
+#undef MR
+#undef NVMAX
+#undef V_ZERO
+#undef V_LOAD
+#undef V_BCAST
+#undef V_FMA
+#undef V_MUL
+#undef V_STORE
+#undef V_LOADN
+#undef V_STOREN
+#pragma GCC pop_options
+
+/* AVX-512F: 32 zmm registers, a 6 x 4-vector tile (24 accumulators). */
+#pragma GCC push_options
+#pragma GCC target("avx512f,fma")
+#define KN(x) gemm_avx512_##x
+#define MR 6
+#define NVMAX 4
+#ifdef TG_DOUBLE
+#define VEC __m512d
+#define VL 8
+#define V_ZERO() _mm512_setzero_pd()
+#define V_LOAD(p) _mm512_loadu_pd(p)
+#define V_BCAST(x) _mm512_set1_pd(x)
+#define V_FMA(a, b, c) _mm512_fmadd_pd(a, b, c)
+#define V_MUL(a, b) _mm512_mul_pd(a, b)
+#define V_STORE(p, v) _mm512_storeu_pd(p, v)
+#define V_LOADN(p, n) _mm512_maskz_loadu_pd((__mmask8)((1u << (n)) - 1), p)
+#define V_STOREN(p, v, n) _mm512_mask_storeu_pd(p, (__mmask8)((1u << (n)) - 1), v)
+#else
+#define VEC __m512
+#define VL 16
+#define V_ZERO() _mm512_setzero_ps()
+#define V_LOAD(p) _mm512_loadu_ps(p)
+#define V_BCAST(x) _mm512_set1_ps(x)
+#define V_FMA(a, b, c) _mm512_fmadd_ps(a, b, c)
+#define V_MUL(a, b) _mm512_mul_ps(a, b)
+#define V_STORE(p, v) _mm512_storeu_ps(p, v)
+#define V_LOADN(p, n) _mm512_maskz_loadu_ps((__mmask16)((1u << (n)) - 1), p)
+#define V_STOREN(p, v, n) _mm512_mask_storeu_ps(p, (__mmask16)((1u << (n)) - 1), v)
+#endif
+#include "gemm_kernel.h"
+static const gemm_kernel kernel_avx512 = {"avx512", MR, NVMAX * VL, VL, gemm_avx512_ukernel};
+#undef KN
+#undef VEC
+#undef VL
+#undef MR
+#undef NVMAX
+#undef V_ZERO
+#undef V_LOAD
+#undef V_BCAST
+#undef V_FMA
+#undef V_MUL
+#undef V_STORE
+#undef V_LOADN
+#undef V_STOREN
+#pragma GCC pop_options
+#endif /* TG_X86 */
+
+static const gemm_kernel *chosen_kernel;
+
+static const gemm_kernel *pick_kernel(void)
+{
+    const char *env = getenv("TG_GEMM_KERNEL");
+    bool want_portable = env && strcmp(env, "portable") == 0;
+#ifdef TG_X86
+    bool want_avx2 = env && strcmp(env, "avx2") == 0;
+    __builtin_cpu_init();
+    bool has_fma = __builtin_cpu_supports("fma");
+    if (!want_portable && !want_avx2 && has_fma && __builtin_cpu_supports("avx512f"))
+        return &kernel_avx512;
+    if (!want_portable && has_fma && __builtin_cpu_supports("avx2")) return &kernel_avx2;
+#else
+    (void)want_portable;
+#endif
+    return &kernel_portable;
 }
 
-/* Ap[i][p] = alpha·op(A)[i0+i][p0+p] */
-static void pack_a(tg_real *Ap, bool ta, const tg_real *A, int64_t lda, int64_t i0, int64_t p0,
-                   int64_t mc, int64_t kc, tg_real alpha)
+static const gemm_kernel *kernel(void)
 {
-    for (int64_t i = 0; i < mc; i++)
-        for (int64_t p = 0; p < kc; p++)
-            Ap[i * KC + p] = alpha * (ta ? A[(p0 + p) * lda + i0 + i] : A[(i0 + i) * lda + p0 + p]);
+    if (!chosen_kernel) chosen_kernel = pick_kernel();
+    return chosen_kernel;
 }
 
-/* C[i][0..nc) += Σ_p Ap[i][p]·Bp[p][0..nc), four rows at a time so each
-   loaded row of Bp serves four rows of C. */
-static void kernel(tg_real *C, int64_t ldc, const tg_real *Ap, const tg_real *Bp, int64_t mc,
-                   int64_t kc, int64_t nc)
+const char *tg_gemm_kernel_name(void) { return kernel()->name; }
+
+/* ------------------------------------------------------------ the blocked loops */
+
+/* C(i,j) = alpha·Σ_k A(i,k)·B(k,j) + beta·C(i,j), every operand addressed by
+   (row stride, column stride): X(r,c) = X[r·rs + c·cs]. */
+typedef struct {
+    int64_t M, N, K;
+    const tg_real *A;
+    int64_t a_rs, a_cs;
+    const tg_real *B;
+    int64_t b_rs, b_cs;
+    tg_real *C;
+    int64_t c_rs, c_cs;
+    tg_real alpha, beta;
+} gemm_prob;
+
+/* The packing buffer on the stack: 128 KiB fits in L2 beside the C tiles. */
+enum { BP_BYTES = 128 * 1024, BP_ELEMS = BP_BYTES / sizeof(tg_real), KC_TARGET = 256 };
+
+static int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
+static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+/* Packs op(B)[pc..pc+kc, jc..jc+nc] as panels nr wide: panel p holds
+   bp[k·w + j] = B(pc+k, jc+p·nr+j), w = its width rounded up to vl, zeros
+   in the padding. */
+static void pack_b(tg_real *bp, const gemm_prob *p, int64_t pc, int64_t kc, int64_t jc,
+                   int64_t nc, int nr, int vl)
 {
-    int64_t i = 0;
-    for (; i + 4 <= mc; i += 4) {
-        tg_real *c0 = C + i * ldc, *c1 = c0 + ldc, *c2 = c1 + ldc, *c3 = c2 + ldc;
-        const tg_real *a0 = Ap + i * KC, *a1 = a0 + KC, *a2 = a1 + KC, *a3 = a2 + KC;
-        for (int64_t p = 0; p < kc; p++) {
-            const tg_real *b = Bp + p * NC;
-            tg_real x0 = a0[p], x1 = a1[p], x2 = a2[p], x3 = a3[p];
-            for (int64_t j = 0; j < nc; j++) {
-                c0[j] += x0 * b[j];
-                c1[j] += x1 * b[j];
-                c2[j] += x2 * b[j];
-                c3[j] += x3 * b[j];
+    for (int64_t j0 = 0; j0 < nc; j0 += nr) {
+        int64_t w = min64(nr, nc - j0), wp = round_up(w, vl);
+        const tg_real *src = p->B + pc * p->b_rs + (jc + j0) * p->b_cs;
+        if (p->b_cs == 1) {
+            for (int64_t k = 0; k < kc; k++) {
+                memcpy(bp + k * wp, src + k * p->b_rs, (size_t)w * sizeof(tg_real));
+                for (int64_t j = w; j < wp; j++) bp[k * wp + j] = 0;
+            }
+        } else {
+            /* a transposing pack: read each source row along k, in slices of
+               16 k so the writes stay within a few cache lines */
+            for (int64_t k0 = 0; k0 < kc; k0 += 16) {
+                int64_t kn = min64(16, kc - k0);
+                for (int64_t j = 0; j < w; j++) {
+                    const tg_real *s = src + j * p->b_cs + k0 * p->b_rs;
+                    tg_real *d = bp + k0 * wp + j;
+                    for (int64_t k = 0; k < kn; k++) d[k * wp] = s[k * p->b_rs];
+                }
+                for (int64_t k = k0; k < k0 + kn; k++)
+                    for (int64_t j = w; j < wp; j++) bp[k * wp + j] = 0;
+            }
+        }
+        bp += kc * wp;
+    }
+}
+
+/* One thread's share: the whole loop nest over a sub-problem. */
+static void gemm_blocked(const gemm_kernel *kd, const gemm_prob *p)
+{
+    _Alignas(TG_ALIGN) tg_real bp[BP_ELEMS];
+    const int mr = kd->mr, nr = kd->nr, vl = kd->vl;
+    int64_t nc_max = (int64_t)BP_ELEMS / KC_TARGET / nr * nr;
+    if (nc_max < nr) nc_max = nr;
+    int64_t nc = p->N < nc_max ? p->N : nc_max;
+    int64_t kc_max = (int64_t)BP_ELEMS / round_up(nc, vl);
+    int64_t nkb = (p->K + kc_max - 1) / kc_max;
+    int64_t kc = (p->K + nkb - 1) / nkb;
+
+    for (int64_t jc = 0; jc < p->N; jc += nc) {
+        int64_t ncj = min64(nc, p->N - jc);
+        for (int64_t pc = 0; pc < p->K; pc += kc) {
+            int64_t kcp = min64(kc, p->K - pc);
+            pack_b(bp, p, pc, kcp, jc, ncj, nr, vl);
+            tg_real beta = pc == 0 ? p->beta : 1;
+            for (int64_t ic = 0; ic < p->M; ic += mr) {
+                int mri = (int)min64(mr, p->M - ic);
+                const tg_real *a = p->A + ic * p->a_rs + pc * p->a_cs;
+                const tg_real *panel = bp;
+                for (int64_t j0 = 0; j0 < ncj; j0 += nr) {
+                    int w = (int)min64(nr, ncj - j0);
+                    kd->run(kcp, a, p->a_rs, p->a_cs, mri, panel, w,
+                            p->C + ic * p->c_rs + (jc + j0) * p->c_cs, p->c_rs, p->c_cs,
+                            p->alpha, beta);
+                    panel += kcp * round_up(w, vl);
+                }
             }
         }
     }
-    for (; i < mc; i++) {
-        tg_real *c = C + i * ldc;
-        const tg_real *a = Ap + i * KC;
-        for (int64_t p = 0; p < kc; p++) {
-            const tg_real *b = Bp + p * NC;
-            tg_real x = a[p];
-            for (int64_t j = 0; j < nc; j++) c[j] += x * b[j];
-        }
-    }
 }
+
+typedef struct {
+    const gemm_kernel *kd;
+    gemm_prob part[TG_MAX_THREADS];
+} gemm_split;
+
+static void gemm_task(void *ctx, int t)
+{
+    const gemm_split *s = ctx;
+    if (s->part[t].M > 0 && s->part[t].N > 0) gemm_blocked(s->kd, &s->part[t]);
+}
+
+/* Below this many multiply-adds a product stays on one thread. */
+enum { PARALLEL_MIN_MACS = 1 << 19 };
 
 static void gemm_builtin(bool ta, bool tb, int64_t M, int64_t N, int64_t K, tg_real alpha,
                          const tg_real *A, int64_t lda, const tg_real *B, int64_t ldb,
                          tg_real beta, tg_real *C, int64_t ldc)
 {
-    for (int64_t i = 0; i < M; i++) {
-        tg_real *c = C + i * ldc;
-        if (beta == 0)
-            for (int64_t j = 0; j < N; j++) c[j] = 0;
-        else if (beta != 1)
-            for (int64_t j = 0; j < N; j++) c[j] *= beta;
-    }
-    if (K <= 0 || alpha == 0) return;
-    _Alignas(TG_ALIGN) tg_real Bp[KC * NC];
-    _Alignas(TG_ALIGN) tg_real Ap[MC * KC];
-    for (int64_t j0 = 0; j0 < N; j0 += NC) {
-        int64_t nc = N - j0 < NC ? N - j0 : NC;
-        for (int64_t p0 = 0; p0 < K; p0 += KC) {
-            int64_t kc = K - p0 < KC ? K - p0 : KC;
-            pack_b(Bp, tb, B, ldb, p0, j0, kc, nc);
-            for (int64_t i0 = 0; i0 < M; i0 += MC) {
-                int64_t mc = M - i0 < MC ? M - i0 : MC;
-                pack_a(Ap, ta, A, lda, i0, p0, mc, kc, alpha);
-                kernel(C + i0 * ldc + j0, ldc, Ap, Bp, mc, kc, nc);
-            }
+    if (K <= 0 || alpha == 0) {
+        for (int64_t i = 0; i < M; i++) {
+            tg_real *c = C + i * ldc;
+            if (beta == 0)
+                for (int64_t j = 0; j < N; j++) c[j] = 0;
+            else if (beta != 1)
+                for (int64_t j = 0; j < N; j++) c[j] *= beta;
         }
+        return;
     }
+    gemm_prob p = {M, N, K, A, ta ? 1 : lda, ta ? lda : 1, B, tb ? 1 : ldb, tb ? ldb : 1,
+                   C, ldc, 1, alpha, beta};
+    /* Pack the side that is cheap to pack: op(B) when its rows run along
+       memory; else, if op(A)'s do, or both need a transpose and M < N,
+       compute Cᵀ = op(B)ᵀ·op(A)ᵀ instead. */
+    bool swap = p.b_cs != 1 && (p.a_rs == 1 || M < N);
+    if (swap)
+        p = (gemm_prob){N, M, K, B, p.b_cs, p.b_rs, A, p.a_cs, p.a_rs,
+                        C, 1, ldc, alpha, beta};
+
+    const gemm_kernel *kd = kernel();
+    int threads = tg_threads_count();
+    double macs = (double)M * (double)N * (double)K;
+    int64_t n_panels = (p.N + kd->nr - 1) / kd->nr, m_blocks = (p.M + kd->mr - 1) / kd->mr;
+    if (threads <= 1 || macs < PARALLEL_MIN_MACS || (n_panels < 2 && m_blocks < 2)) {
+        gemm_blocked(kd, &p);
+        return;
+    }
+    /* Split along N in whole panels (each thread packs only its columns)
+       when there are enough; else along M in whole row blocks. */
+    gemm_split s;
+    s.kd = kd;
+    bool along_n = n_panels >= 2 * threads || n_panels >= m_blocks;
+    int64_t units = along_n ? n_panels : m_blocks;
+    if (threads > units) threads = (int)units;
+    for (int t = 0; t < threads; t++) {
+        int64_t u0 = units * t / threads, u1 = units * (t + 1) / threads;
+        gemm_prob q = p;
+        if (along_n) {
+            int64_t j0 = u0 * kd->nr, j1 = min64(u1 * kd->nr, p.N);
+            q.N = j1 - j0;
+            q.B = p.B + j0 * p.b_cs;
+            q.C = p.C + j0 * p.c_cs;
+        } else {
+            int64_t i0 = u0 * kd->mr, i1 = min64(u1 * kd->mr, p.M);
+            q.M = i1 - i0;
+            q.A = p.A + i0 * p.a_rs;
+            q.C = p.C + i0 * p.c_rs;
+        }
+        s.part[t] = q;
+    }
+    tg_parallel_run(threads, gemm_task, &s);
 }

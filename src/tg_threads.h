@@ -1,0 +1,20 @@
+/* The library's worker threads (src/threads.c). Internal. */
+#ifndef TG_THREADS_H
+#define TG_THREADS_H
+
+#define TG_MAX_THREADS 64
+
+/* One task of a parallel job: task is in [0, n_tasks). */
+typedef void (*tg_task_fn)(void *ctx, int task);
+
+/* Runs fn(ctx, 0..n_tasks-1), spread over the calling thread and the
+   workers, and returns when all are done. Never allocates after the first
+   call that starts the workers; if the workers cannot start, or another job
+   is running (a call from a second user thread or from inside a task), the
+   tasks run one after the other in the calling thread. */
+void tg_parallel_run(int n_tasks, tg_task_fn fn, void *ctx);
+
+/* tg_get_num_threads() without the public wrapper's checks. */
+int tg_threads_count(void);
+
+#endif

@@ -1,0 +1,132 @@
+/* The library's threads (tg_set_num_threads) and the built-in GEMM split
+   between them: the network's shapes, which are large enough to be split
+   along N and, for y = x·Wᵀ (computed as yᵀ = W·xᵀ), along M, checked
+   against a long-double reference within the dot-product error bound; a
+   fork after the workers started. */
+#define _POSIX_C_SOURCE 200809L
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tg_internal.h"
+
+static double rnd(unsigned *s)
+{
+    *s = *s * 1664525u + 1013904223u;
+    return (double)(*s >> 8) / (double)(1u << 24) * 2 - 1;
+}
+
+/* |computed − exact| ≤ (K+2)·u·(|alpha|·Σ|aₚbₚ| + |beta·c|) in any summation order */
+static double unit_roundoff(void)
+{
+#ifdef TG_DOUBLE
+    return 0x1p-53;
+#else
+    return 0x1p-24;
+#endif
+}
+
+/* Runs one product on the built-in path with `threads` threads and returns
+   the number of elements outside the error bound. */
+static int64_t check_product(bool ta, bool tb, int M, int N, int K, double alpha, double beta,
+                             int threads)
+{
+    cr_assert(tg_gemm_set_backend("builtin") == TG_OK);
+    cr_assert(tg_set_num_threads(threads) == TG_OK);
+    int lda = ta ? M : K, ldb = tb ? K : N, ldc = N;
+    tg_real *A = malloc(sizeof(tg_real) * (size_t)M * (size_t)K);
+    tg_real *B = malloc(sizeof(tg_real) * (size_t)K * (size_t)N);
+    tg_real *C = malloc(sizeof(tg_real) * (size_t)M * (size_t)N);
+    tg_real *C0 = malloc(sizeof(tg_real) * (size_t)M * (size_t)N);
+    cr_assert(A && B && C && C0);
+    unsigned s = 7u + (unsigned)(M * 31 + N * 17 + K);
+    for (int i = 0; i < M * K; i++) A[i] = (tg_real)rnd(&s);
+    for (int i = 0; i < K * N; i++) B[i] = (tg_real)rnd(&s);
+    for (int i = 0; i < M * N; i++) C0[i] = C[i] = (tg_real)rnd(&s);
+    tg_gemm(ta, tb, M, N, K, (tg_real)alpha, A, lda, B, ldb, (tg_real)beta, C, ldc);
+    int64_t bad = 0;
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            long double sum = 0, sabs = 0;
+            for (int p = 0; p < K; p++) {
+                long double a = ta ? A[p * lda + i] : A[i * lda + p];
+                long double b = tb ? B[j * ldb + p] : B[p * ldb + j];
+                sum += a * b;
+                sabs += fabsl(a * b);
+            }
+            long double c = beta * (long double)C0[i * ldc + j];
+            long double exact = alpha * sum + c;
+            double tol = (K + 2) * unit_roundoff() * (double)(fabsl(alpha) * sabs + fabsl(c));
+            if (fabs((double)(C[i * ldc + j] - exact)) > tol) bad++;
+        }
+    free(A);
+    free(B);
+    free(C);
+    free(C0);
+    cr_assert(tg_set_num_threads(1) == TG_OK);
+    return bad;
+}
+
+/* The products of tg_linear on the 784-500-256-10 network, batch 64. */
+static const struct {
+    bool ta, tb;
+    int M, N, K;
+} shapes[] = {
+    {false, true, 64, 500, 784},  /* y = x·Wᵀ: split along W's rows */
+    {false, false, 64, 784, 500}, /* dx = dy·W: split along N */
+    {true, false, 500, 784, 64},  /* dW = dyᵀ·x */
+    {false, true, 64, 256, 500},  {false, false, 67, 253, 129}, {true, true, 131, 97, 61},
+};
+
+static void all_shapes(void)
+{
+    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++)
+        for (int threads = 2; threads <= 3; threads++) {
+            int64_t bad = check_product(shapes[i].ta, shapes[i].tb, shapes[i].M, shapes[i].N,
+                                        shapes[i].K, 1.0, 1.0, threads);
+            cr_expect(bad == 0, "%s%s %dx%dx%d on %d threads (%s kernel): %lld elements out of bound",
+                      shapes[i].ta ? "T" : "N", shapes[i].tb ? "T" : "N", shapes[i].M,
+                      shapes[i].N, shapes[i].K, threads, tg_gemm_kernel_name(), (long long)bad);
+        }
+    /* alpha and beta = 0 go through the split too */
+    cr_expect(check_product(false, true, 64, 500, 784, -0.5, 0.0, 2) == 0);
+}
+
+Test(threads, count_is_validated)
+{
+    cr_expect(tg_set_num_threads(0) == TG_ERR_INVALID);
+    cr_expect(strstr(tg_last_error(), "tg_set_num_threads") != NULL);
+    cr_expect(tg_set_num_threads(65) == TG_ERR_INVALID);
+    cr_expect(tg_set_num_threads(2) == TG_OK);
+    cr_expect(tg_get_num_threads() == 2);
+    cr_expect(tg_set_num_threads(1) == TG_OK);
+    cr_expect(tg_get_num_threads() == 1);
+}
+
+Test(threads, kernel_is_named)
+{
+    const char *k = tg_gemm_kernel_name();
+    cr_expect(strcmp(k, "avx512") == 0 || strcmp(k, "avx2") == 0 || strcmp(k, "portable") == 0,
+              "kernel '%s'", k);
+}
+
+/* On this CPU's kernel (TG_GEMM_KERNEL=avx2|portable forces another). */
+Test(threads, split_products_match_reference) { all_shapes(); }
+
+/* A child of fork() has no workers: the pool must start afresh there. */
+Test(threads, fork_after_workers_started)
+{
+    cr_assert(check_product(false, false, 64, 784, 500, 1.0, 1.0, 2) == 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        int64_t bad = check_product(false, false, 64, 784, 500, 1.0, 1.0, 2);
+        _exit(bad == 0 ? 0 : 1);
+    }
+    int status = 0;
+    cr_assert(waitpid(pid, &status, 0) == pid);
+    cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child's threaded product failed");
+}
