@@ -34,8 +34,7 @@ int main(void)
         tg_tensor *y = tg_tensor_new(t, TG_SHAPE(4, 1), ys);
         tg_tensor *h = tg_tanh(t, tg_linear(t, x, W1, b1));
         tg_tensor *out = tg_linear(t, h, W2, b2);
-        tg_tensor *err = tg_sub(t, out, y);
-        tg_tensor *loss = tg_mean(t, tg_square(t, err), TG_ALL, false);
+        tg_tensor *loss = tg_mse_loss(t, out, y, TG_REDUCE_MEAN);
         if (!loss) {
             fprintf(stderr, "xor: %s\n", tg_tape_error(t));
             return 1;
