@@ -23,10 +23,12 @@
    tg_gemm_set_backend() or the environment variable TG_GEMM (builtin|cblas)
    choose at run time, so one build tests and times both. TG_GEMM_KERNEL
    (avx512|avx2|portable) forces a built-in kernel, for tests. */
+#define _POSIX_C_SOURCE 200809L
 #include "tg_internal.h"
-#include "tg_threads.h"
+#include "tg_speed.h"
 
 #include <stdlib.h>
+#include <time.h>
 
 #ifdef TG_HAVE_CBLAS
 #include <cblas.h>
@@ -82,8 +84,48 @@ int tg_gemm_set_backend(const char *name)
 #endif
 }
 
+static struct {
+    bool on;
+    long calls;
+    double seconds;
+} profile;
+
+static double seconds_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void tg_gemm_profile(bool on)
+{
+    if (on) profile.calls = 0, profile.seconds = 0;
+    profile.on = on;
+}
+
+double tg_gemm_profile_seconds(void) { return profile.seconds; }
+long tg_gemm_profile_calls(void) { return profile.calls; }
+
+static void gemm_dispatch(bool ta, bool tb, int64_t M, int64_t N, int64_t K, tg_real alpha,
+                          const tg_real *A, int64_t lda, const tg_real *B, int64_t ldb,
+                          tg_real beta, tg_real *C, int64_t ldc);
+
 void tg_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, tg_real alpha, const tg_real *A,
              int64_t lda, const tg_real *B, int64_t ldb, tg_real beta, tg_real *C, int64_t ldc)
+{
+    if (!profile.on) {
+        gemm_dispatch(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    double t0 = seconds_now();
+    gemm_dispatch(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    profile.seconds += seconds_now() - t0;
+    profile.calls++;
+}
+
+static void gemm_dispatch(bool ta, bool tb, int64_t M, int64_t N, int64_t K, tg_real alpha,
+                          const tg_real *A, int64_t lda, const tg_real *B, int64_t ldb,
+                          tg_real beta, tg_real *C, int64_t ldc)
 {
     if (M <= 0 || N <= 0) return;
     if (backend == BACKEND_UNSET) backend = default_backend();

@@ -11,7 +11,7 @@
    caller (another user thread, or a task itself) runs its tasks inline. */
 #define _POSIX_C_SOURCE 200809L
 #include "tg_internal.h"
-#include "tg_threads.h"
+#include "tg_speed.h"
 
 #include <pthread.h>
 #include <stdatomic.h>

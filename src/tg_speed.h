@@ -1,6 +1,9 @@
-/* The library's worker threads (src/threads.c). Internal. */
-#ifndef TG_THREADS_H
-#define TG_THREADS_H
+/* Internal hooks of the speed work: the library's worker threads
+   (src/threads.c) and the GEMM's own timer (src/gemm.c, for bench/). */
+#ifndef TG_SPEED_H
+#define TG_SPEED_H
+
+#include <stdbool.h>
 
 #define TG_MAX_THREADS 64
 
@@ -16,5 +19,12 @@ void tg_parallel_run(int n_tasks, tg_task_fn fn, void *ctx);
 
 /* tg_get_num_threads() without the public wrapper's checks. */
 int tg_threads_count(void);
+
+/* Time spent inside tg_gemm, for the benchmarks: tg_gemm_profile(true)
+   zeroes the counters and starts counting (two clock reads per call);
+   false stops. Not thread-safe: call from the thread that trains. */
+void tg_gemm_profile(bool on);
+double tg_gemm_profile_seconds(void);
+long tg_gemm_profile_calls(void);
 
 #endif

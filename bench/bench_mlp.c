@@ -1,0 +1,221 @@
+/* bench_mlp: one training epoch of the demo network, timed.
+
+   784-500-256-10 MLP with ReLU, cross entropy summed over the batch, batch
+   64, SGD lr 0.001, on Fashion-MNIST (Debian's dataset-fashion-mnist, in
+   /usr/share/datasets/fashion-mnist), or on random data of the same shape
+   when it is absent. x = pixel / 255. bench/torch_mlp.py does the same in
+   PyTorch; bench/run_bench.py runs both and prints the ratios.
+
+   Prints seconds per epoch, samples/s, effective GFLOP/s (a 60,000-sample
+   epoch is 141.1 GFLOP), the time spent inside tg_gemm and its share of the
+   epoch, peak RSS, and the heap allocations made during the timed epoch
+   (malloc and friends are counted by this program; after a short warm-up a
+   training step must make none).
+
+   usage: bench_mlp [--data DIR] [--synthetic] [--gemm builtin|cblas]
+                    [--threads T] [--epochs E] [--warmup STEPS] [--csv] */
+#define _GNU_SOURCE
+#include "tg_internal.h"
+#include "tg_speed.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+#include <time.h>
+
+/* ---- counting heap allocations: this program's malloc family wraps glibc's */
+
+extern void *__libc_malloc(size_t);
+extern void *__libc_calloc(size_t, size_t);
+extern void *__libc_realloc(void *, size_t);
+extern void *__libc_memalign(size_t, size_t);
+extern void __libc_free(void *);
+
+static atomic_long n_allocs;
+
+void *malloc(size_t n)
+{
+    atomic_fetch_add_explicit(&n_allocs, 1, memory_order_relaxed);
+    return __libc_malloc(n);
+}
+void *calloc(size_t n, size_t m)
+{
+    atomic_fetch_add_explicit(&n_allocs, 1, memory_order_relaxed);
+    return __libc_calloc(n, m);
+}
+void *realloc(void *p, size_t n)
+{
+    atomic_fetch_add_explicit(&n_allocs, 1, memory_order_relaxed);
+    return __libc_realloc(p, n);
+}
+void *aligned_alloc(size_t a, size_t n)
+{
+    atomic_fetch_add_explicit(&n_allocs, 1, memory_order_relaxed);
+    return __libc_memalign(a, n);
+}
+void *memalign(size_t a, size_t n)
+{
+    atomic_fetch_add_explicit(&n_allocs, 1, memory_order_relaxed);
+    return __libc_memalign(a, n);
+}
+int posix_memalign(void **p, size_t a, size_t n)
+{
+    atomic_fetch_add_explicit(&n_allocs, 1, memory_order_relaxed);
+    *p = __libc_memalign(a, n);
+    return *p ? 0 : 12; /* ENOMEM */
+}
+void free(void *p) { __libc_free(p); }
+
+/* ---- the benchmark */
+
+#define EPOCH_GFLOP 141.1 /* per 60,000 samples, as the issue counts it */
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static tg_dataset *synthetic(int64_t n)
+{
+    uint8_t *img = __libc_malloc((size_t)n * 784), *lab = __libc_malloc((size_t)n);
+    if (!img || !lab) return NULL;
+    uint64_t s = 42;
+    for (int64_t i = 0; i < n * 784; i++) {
+        s = s * 6364136223846793005u + 1442695040888963407u;
+        img[i] = (uint8_t)(s >> 56);
+    }
+    for (int64_t i = 0; i < n; i++) {
+        s = s * 6364136223846793005u + 1442695040888963407u;
+        lab[i] = (uint8_t)((s >> 33) % 10);
+    }
+    tg_dataset *d = tg_dataset_new(img, lab, n, 784);
+    __libc_free(img);
+    __libc_free(lab);
+    return d;
+}
+
+/* One SGD step on a batch; returns the summed loss, or NAN on failure. */
+static double step(tg_tape *t, const tg_mlp *m, tg_optim *o, const tg_batch *b)
+{
+    tg_tensor *x = tg_tensor_new(t, TG_SHAPE(b->n, 784), b->x);
+    tg_tensor *loss = tg_cross_entropy(t, tg_mlp_forward(t, m, x), b->y, TG_REDUCE_SUM);
+    if (!loss) {
+        fprintf(stderr, "bench_mlp: %s\n", tg_tape_error(t));
+        return NAN;
+    }
+    double l = (double)loss->data[0];
+    tg_optim_zero_grad(o);
+    if (tg_backward(t, loss) != TG_OK || tg_optim_step(o) != TG_OK) {
+        fprintf(stderr, "bench_mlp: %s%s\n", tg_tape_error(t), tg_last_error());
+        return NAN;
+    }
+    tg_tape_reset(t);
+    return l;
+}
+
+int main(int argc, char **argv)
+{
+    const char *dir = "/usr/share/datasets/fashion-mnist", *gemm = NULL;
+    bool force_synthetic = false, csv = false;
+    int threads = 1, epochs = 1, warmup = 50;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--data") == 0 && i + 1 < argc) dir = argv[++i];
+        else if (strcmp(argv[i], "--synthetic") == 0) force_synthetic = true;
+        else if (strcmp(argv[i], "--gemm") == 0 && i + 1 < argc) gemm = argv[++i];
+        else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) threads = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--epochs") == 0 && i + 1 < argc) epochs = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--warmup") == 0 && i + 1 < argc) warmup = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--csv") == 0) csv = true;
+        else {
+            fprintf(stderr, "usage: %s [--data DIR] [--synthetic] [--gemm builtin|cblas] "
+                            "[--threads T] [--epochs E] [--warmup STEPS] [--csv]\n", argv[0]);
+            return 2;
+        }
+    }
+    if ((gemm && tg_gemm_set_backend(gemm) != TG_OK) || tg_set_num_threads(threads) != TG_OK) {
+        fprintf(stderr, "bench_mlp: %s\n", tg_last_error());
+        return 2;
+    }
+
+    tg_dataset *d = force_synthetic ? NULL : tg_mnist_load(dir, true);
+    const char *data_name = "fashion-mnist";
+    if (!d) {
+        if (!force_synthetic)
+            fprintf(stderr, "bench_mlp: %s; using random data of the same shape\n", tg_last_error());
+        d = synthetic(60000);
+        data_name = "synthetic";
+    }
+    tg_batch_opts bo = tg_batch_defaults(); /* batch 64, shuffled, x = pixel/255 */
+    bo.seed = 1;
+    tg_params *p = tg_params_new();
+    tg_tape *t = tg_tape_new();
+    tg_rng rng;
+    tg_rng_seed(&rng, 0);
+    tg_mlp m;
+    tg_sgd_opts so = tg_sgd_defaults(0.001);
+    if (!d || !p || !t || tg_dataset_batching(d, &bo) != TG_OK ||
+        tg_mlp_init(&m, p, "fc", 4, (const int64_t[]){784, 500, 256, 10}, tg_relu, &rng) != TG_OK) {
+        fprintf(stderr, "bench_mlp: setup failed: %s\n", tg_last_error());
+        return 1;
+    }
+    tg_optim *o = tg_sgd_new(p, &so);
+    if (!o) {
+        fprintf(stderr, "bench_mlp: %s\n", tg_last_error());
+        return 1;
+    }
+
+    /* warm-up: size the arena, start the workers, fault the pages in */
+    tg_batch b;
+    for (int i = 0; i < warmup && tg_dataset_next(d, &b); i++)
+        if (isnan(step(t, &m, o, &b))) return 1;
+    tg_dataset_rewind(d);
+
+    if (!csv)
+        printf("bench_mlp: %s, %s, GEMM %s (kernel %s), %d thread(s), batch 64, SGD lr 0.001\n",
+               tg_real_name(), data_name, tg_gemm_backend(), tg_gemm_kernel_name(),
+               tg_get_num_threads());
+    for (int e = 0; e < epochs; e++) {
+        size_t tape_allocs0 = tg_tape_get_stats(t).heap_allocs;
+        int64_t samples = 0, steps = 0;
+        double loss_sum = 0;
+        tg_gemm_profile(true);
+        long allocs0 = atomic_load(&n_allocs);
+        double t0 = now();
+        while (tg_dataset_next(d, &b)) {
+            double l = step(t, &m, o, &b);
+            if (isnan(l)) return 1;
+            loss_sum += l;
+            samples += b.n;
+            steps++;
+        }
+        double secs = now() - t0;
+        long allocs = atomic_load(&n_allocs) - allocs0;
+        tg_gemm_profile(false);
+        double gemm_s = tg_gemm_profile_seconds();
+        size_t tape_allocs = tg_tape_get_stats(t).heap_allocs - tape_allocs0;
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        double rss_mb = (double)ru.ru_maxrss / 1024.0;
+        double gflops = EPOCH_GFLOP * (double)samples / 60000.0 / secs;
+        if (csv)
+            printf("mlp,tapegrad,%s,%s,%d,%.4f,%.1f,%.2f,%.4f,%.4f,%.1f,%ld,%.5f\n",
+                   tg_gemm_backend(), tg_gemm_kernel_name(), tg_get_num_threads(), secs,
+                   (double)samples / secs, gflops, gemm_s, secs / gemm_s, rss_mb, allocs,
+                   loss_sum / (double)samples);
+        else
+            printf("epoch %d: %.3f s, %.0f samples/s, %.1f GFLOP/s effective; GEMM %.3f s "
+                   "(%ld calls), epoch/GEMM = %.3f; peak RSS %.1f MB; heap allocations in the "
+                   "epoch: %ld (tape: %zu) over %lld steps; mean loss %.4f\n",
+                   e, secs, (double)samples / secs, gflops, gemm_s, tg_gemm_profile_calls(),
+                   secs / gemm_s, rss_mb, allocs, tape_allocs, (long long)steps,
+                   loss_sum / (double)samples);
+    }
+    tg_optim_free(o);
+    tg_tape_free(t);
+    tg_params_free(p);
+    tg_dataset_free(d);
+    return 0;
+}

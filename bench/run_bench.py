@@ -1,0 +1,163 @@
+#!/usr/bin/python3
+"""Runs every tapegrad benchmark beside its PyTorch / OpenBLAS reference in
+one go and prints the medians and the ratios against the issue's targets.
+
+    cmake -S . -B build && cmake --build build -j2
+    /usr/bin/python3 bench/run_bench.py --build build [--runs 3] [--out bench/results.csv]
+
+For each OPENBLAS_CORETYPE setting (the environment's, and unset, which lets
+OpenBLAS pick its AVX-512 kernels on this CPU) it runs, in interleaved rounds
+so that both sides see the same machine load:
+  - bench_gemm and bench_gemm_f64 (built-in kernel vs OpenBLAS, 1 thread each)
+  - bench_overhead vs bench/torch_overhead.py
+  - bench_mlp (built-in GEMM and OpenBLAS, 1 and 2 threads) vs
+    bench/torch_mlp.py (1 and 2 threads)
+Every figure is the median of --runs runs (at least 3 for the epochs).
+Results go to --out as CSV (read by bench/plot_bench.py).
+"""
+import argparse
+import csv
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PY = "/usr/bin/python3"
+
+
+def run(cmd, env_extra, unset=()):
+    env = dict(os.environ)
+    for k in unset:
+        env.pop(k, None)
+    env.update(env_extra)
+    out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
+    return [line.split(",") for line in out.splitlines() if "," in line]
+
+
+def coretype_settings():
+    env_value = os.environ.get("OPENBLAS_CORETYPE")
+    settings = []
+    if env_value:
+        settings.append((f"OPENBLAS_CORETYPE={env_value}", {"OPENBLAS_CORETYPE": env_value}, ()))
+    settings.append(("OPENBLAS_CORETYPE unset", {}, ("OPENBLAS_CORETYPE",)))
+    return settings
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default="build", help="the CMake build directory")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
+    ap.add_argument("--out", default=os.path.join(HERE, "results.csv"))
+    ap.add_argument("--skip-mlp", action="store_true")
+    args = ap.parse_args()
+    runs = max(3, args.runs)
+    bdir = os.path.join(args.build, "bench")
+    exe = lambda name: os.path.join(bdir, name)
+    rows = []  # setting, kind, name, value, unit
+
+    def add(setting, kind, name, value, unit=""):
+        rows.append({"setting": setting, "kind": kind, "name": name, "value": value, "unit": unit})
+
+    started = time.time()
+    for label, env, unset in coretype_settings():
+        print(f"\n=== {label} ===", flush=True)
+        one = {"OPENBLAS_NUM_THREADS": "1"}
+
+        # ---- GEMM: the benchmark alternates the backends itself
+        for prog in ("bench_gemm", "bench_gemm_f64"):
+            lines = run([exe(prog), "--csv", "--reps", "15"], {**env, **one}, unset)
+            print(f"\n{prog} (GFLOP/s, 1 thread, median of 15)")
+            print(f"  {'shape':<16}{'op':>3} {'M':>5}{'N':>5}{'K':>5} {'builtin':>9}{'openblas':>9}{'ratio':>7}")
+            for f in lines:
+                _, real, name, op, M, N, K, gb, go, core = f[:10]
+                gb, go = float(gb), float(go)
+                print(f"  {name:<16}{op:>3} {M:>5}{N:>5}{K:>5} {gb:9.1f}{go:9.1f}{gb / go:7.2f}")
+                add(label, f"gemm_{real}", name.strip() + f" {op} {M}x{N}x{K}", gb, "builtin GFLOP/s")
+                add(label, f"gemm_{real}", name.strip() + f" {op} {M}x{N}x{K}", go, "openblas GFLOP/s")
+                add(label, f"gemm_{real}", name.strip() + f" {op} {M}x{N}x{K}", gb / go, "ratio")
+            print(f"  OpenBLAS core: {lines[0][9]}")
+            add(label, f"gemm_{real}", "openblas core", lines[0][9])
+
+        # ---- per-op overhead
+        tg, pt = [], []
+        for _ in range(runs):
+            tg.append(float(run([exe("bench_overhead"), "--csv"], {**env, **one}, unset)[0][5]))
+            pt.append(float(run([PY, os.path.join(HERE, "torch_overhead.py"), "--csv", "--reps", "31"],
+                                {**env, **one}, unset)[0][5]))
+        t, p = statistics.median(tg), statistics.median(pt)
+        print(f"\noverhead (ns per recorded op, forward + backward, median of {runs}): "
+              f"tapegrad {t:.1f}, PyTorch {p:.1f}, ratio 1/{p / t:.0f}  [target <= 1/20: "
+              f"{'met' if t * 20 <= p else 'NOT met'}]")
+        add(label, "overhead", "tapegrad", t, "ns/op")
+        add(label, "overhead", "pytorch", p, "ns/op")
+
+        if args.skip_mlp:
+            continue
+        # ---- one epoch of the MLP, configurations interleaved per round
+        configs = [
+            ("tapegrad builtin 1T", [exe("bench_mlp"), "--gemm", "builtin", "--threads", "1"], one),
+            ("tapegrad builtin 2T", [exe("bench_mlp"), "--gemm", "builtin", "--threads", "2"], one),
+            ("tapegrad openblas 1T", [exe("bench_mlp"), "--gemm", "cblas", "--threads", "1"], one),
+            ("tapegrad openblas 2T", [exe("bench_mlp"), "--gemm", "cblas", "--threads", "1"],
+             {"OPENBLAS_NUM_THREADS": "2"}),
+            ("pytorch 1T", [PY, os.path.join(HERE, "torch_mlp.py"), "--threads", "1"], one),
+            ("pytorch 2T", [PY, os.path.join(HERE, "torch_mlp.py"), "--threads", "2"],
+             {"OPENBLAS_NUM_THREADS": "2"}),
+        ]
+        res = {c[0]: [] for c in configs}
+        for r in range(runs):
+            for name, cmd, extra in configs:
+                f = run(cmd + ["--csv", "--data", args.data], {**env, **extra}, unset)[0]
+                res[name].append({"secs": float(f[5]), "gemm": float(f[8]), "rss": float(f[10]),
+                                  "allocs": int(f[11])})
+            print(f"  round {r + 1}/{runs} done ({time.time() - started:.0f} s)", flush=True)
+        med = {}
+        print(f"\nMLP epoch (60,000 samples, median of {runs})")
+        print(f"  {'configuration':<22}{'s/epoch':>9}{'samples/s':>11}{'GFLOP/s':>9}"
+              f"{'epoch/GEMM':>11}{'peak RSS MB':>12}{'allocs':>8}")
+        for name, _, _ in configs:
+            v = res[name]
+            s = statistics.median(x["secs"] for x in v)
+            g = statistics.median(x["secs"] / x["gemm"] for x in v) if v[0]["gemm"] > 0 else 0
+            rss = statistics.median(x["rss"] for x in v)
+            allocs = max(x["allocs"] for x in v)
+            med[name] = (s, g, rss)
+            print(f"  {name:<22}{s:9.3f}{60000 / s:11.0f}{141.1 / s:9.1f}"
+                  f"{(f'{g:.3f}' if g else '-'):>11}{rss:12.1f}{(allocs if g else '-'):>8}")
+            add(label, "mlp", name, s, "s/epoch")
+            add(label, "mlp", name, rss, "peak RSS MB")
+            if g:
+                add(label, "mlp", name, g, "epoch/GEMM")
+                add(label, "mlp", name, allocs, "heap allocs in epoch")
+        tg_names = [c[0] for c in configs if c[0].startswith("tapegrad")]
+        tg_best = min(tg_names, key=lambda n: med[n][0])
+        tg_best1 = min((n for n in tg_names if n.endswith("1T")), key=lambda n: med[n][0])
+        pt_best = min(("pytorch 1T", "pytorch 2T"), key=lambda n: med[n][0])
+        r_best = med[tg_best][0] / med[pt_best][0]
+        r_one = med[tg_best1][0] / med["pytorch 1T"][0]
+        r_rss = med[tg_best][2] / med[pt_best][2]
+        g_best = med[tg_best][1]
+        two_vs_one = med["tapegrad builtin 2T"][0] / med["tapegrad builtin 1T"][0]
+        ok = lambda c: "met" if c else "NOT met"
+        print(f"\n  fastest: {tg_best} vs {pt_best}: ratio {r_best:.3f}  [target <= 0.5: {ok(r_best <= 0.5)}]")
+        print(f"  1 thread: {tg_best1} vs pytorch 1T: ratio {r_one:.3f}  [target <= 0.75: {ok(r_one <= 0.75)}]")
+        print(f"  epoch / GEMM time ({tg_best}): {g_best:.3f}  [target <= 1.15: {ok(g_best <= 1.15)}]")
+        print(f"  peak RSS {tg_best} / {pt_best}: {r_rss:.3f}  [target <= 0.1: {ok(r_rss <= 0.1)}]")
+        print(f"  builtin 2 threads / 1 thread: {two_vs_one:.3f}  [target < 1: {ok(two_vs_one < 1)}]")
+        add(label, "ratio", "epoch fastest vs fastest", r_best)
+        add(label, "ratio", "epoch 1T vs 1T", r_one)
+        add(label, "ratio", "peak RSS", r_rss)
+        add(label, "ratio", "builtin 2T / 1T", two_vs_one)
+
+    with open(args.out, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["setting", "kind", "name", "value", "unit"])
+        w.writeheader()
+        w.writerows(rows)
+    print(f"\nwrote {args.out} ({time.time() - started:.0f} s in all)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
