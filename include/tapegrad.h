@@ -588,6 +588,30 @@ TG_API tg_gradcheck_result tg_gradcheck(tg_gradcheck_fn fn, void *ctx, tg_tensor
 /* END SECTION gradcheck */
 
 /* SECTION introspection (issue 4) */
+/* Seeing the tape (docs/teaching.md). Records are numbered from 0 in the
+   order the forward pass ran them; backward walks them in reverse. */
+
+/* The number of records since the last reset, and record i (NULL when i
+   is out of range). The record and its tensors are owned by the tape and
+   valid until the next reset; read them, do not change them. */
+TG_API size_t tg_tape_record_count(const tg_tape *t);
+TG_API const tg_record *tg_tape_record(const tg_tape *t, size_t i);
+
+/* Writes the tape as text, one record per block: its index, op, output
+   (name or tN, shape, the value when it has one element) and each input
+   (name, shape, and param / input / const / "from #k"); after a backward,
+   the L2 norm of every gradient present. Returns TG_OK, or TG_ERR_INVALID
+   (NULL argument) / TG_ERR_IO with tg_last_error(). */
+TG_API int tg_tape_print(const tg_tape *t, FILE *f);
+
+/* Writes the recorded graph in Graphviz DOT: op nodes (ellipses, "#k op")
+   and tensor nodes (boxes with name, shape, a value summary and, after
+   backward, a gradient summary). Parameters are orange, inputs that require
+   grad blue, constants grey and dashed, final outputs double-bordered; a
+   legend is included. Render with `dot -Tsvg tape.dot -o tape.svg`.
+   Returns TG_OK or an error status (NULL argument, out of memory, write
+   error) with tg_last_error(). */
+TG_API int tg_tape_dot(const tg_tape *t, FILE *f);
 /* END SECTION introspection */
 
 /* SECTION nn (issue 5) */
