@@ -723,7 +723,8 @@ typedef struct tg_mlp {
 
 /* sizes[0..n_sizes) are the widths, input first: {784, 500, 256, 10} makes
    three layers. Layers are registered and initialised (r may be NULL, as in
-   tg_linear_layer_init) in order. TG_OK or an error status. */
+   tg_linear_layer_init) in order. TG_OK or an error status (the layers made
+   before the failing one stay registered in p). */
 TG_API int tg_mlp_init(tg_mlp *m, tg_params *p, const char *prefix, int n_sizes,
                        const int64_t *sizes, tg_mlp_activation act, tg_rng *r);
 /* x [N, sizes[0]] -> logits [N, sizes[n-1]] on the tape. NULL on failure. */

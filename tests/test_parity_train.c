@@ -11,7 +11,8 @@
    final weights, in float32 and in float64.
 
    Here the same runs go through tapegrad from the same initial weights
-   (PyTorch's nn.Linear initialisation, from the text golden):
+   (read from tests/golden/train_init_*.safetensors, the file PyTorch's side
+   wrote, loaded with tg_params_load; checked against the text copy):
    - per-step losses: float within 1e-4 relative, double within 1e-9
      (the issue's figures);
    - final weights within FINAL_ATOL + FINAL_RTOL·|w| (below: 10-20x the
@@ -73,14 +74,18 @@ static tg_params *make_net(tg_mlp *m, const char *family)
     tg_mlp_activation act = strcmp(family, "tanh_mse") == 0 ? tg_tanh : tg_relu;
     cr_assert_eq(tg_mlp_init(m, p, "fc", N_LAYERS + 1, sizes, act, NULL), TG_OK, "%s",
                  tg_last_error());
-    /* the initial weights: PyTorch's, from the text golden (the same
-       values as tests/golden/train_init_*.safetensors; loading that file
-       with tg_params_load replaces this once the io part has landed) */
+    /* the initial weights: PyTorch's, from the safetensors file its side
+       wrote (strict: the same names and shapes as our network) */
+    int st = tg_params_load(p, TG_TEST_DATA_DIR "/train_init_" TAG ".safetensors");
+    cr_assert_eq(st, TG_OK, "loading the initial weights: %s", tg_last_error());
+    /* the same values as the text copy, exactly */
     for (int i = 0; i < 2 * N_LAYERS; i++) {
         const gtr_item *it = gtr_item_of(init, PNAMES[i]);
         tg_tensor *x = tg_params_get(p, PNAMES[i]);
         cr_assert_eq(x->size, it->n);
-        for (int64_t k = 0; k < it->n; k++) x->data[k] = (tg_real)it->v[k];
+        for (int64_t k = 0; k < it->n; k++)
+            cr_assert(x->data[k] == (tg_real)it->v[k], "%s[%lld] differs from the text golden",
+                      PNAMES[i], (long long)k);
     }
     return p;
 }
@@ -193,6 +198,31 @@ static void run(const char *family, const char *name)
     tg_tape_free(t);
     tg_optim_free(o);
     tg_params_free(p);
+}
+
+/* The safetensors file written by the golden script (F32 and F64) loads
+   into an empty tg_params as PyTorch's state dict: the same names in the
+   same order, shapes [out, in] and [out], and the same values in both
+   precisions (the weights were made in float32, exact in float64). */
+Test(parity_train, pytorch_safetensors_load_as_state_dict)
+{
+    const gtr_group *init = gtr_find_group(gold, "init");
+    const char *files[] = {TG_TEST_DATA_DIR "/train_init_f32.safetensors",
+                           TG_TEST_DATA_DIR "/train_init_f64.safetensors"};
+    for (int f = 0; f < 2; f++) {
+        tg_params *p = tg_params_new();
+        cr_assert_eq(tg_params_load(p, files[f]), TG_OK, "%s: %s", files[f], tg_last_error());
+        cr_assert_eq(tg_params_count(p), 2 * N_LAYERS);
+        for (int i = 0; i < 2 * N_LAYERS; i++) {
+            tg_tensor *x = tg_params_at(p, (size_t)i);
+            const gtr_item *it = gtr_item_of(init, PNAMES[i]);
+            cr_expect_str_eq(x->name, PNAMES[i]);
+            cr_expect_eq(x->ndim, it->ndim, "%s", PNAMES[i]);
+            for (int d = 0; d < it->ndim; d++) cr_expect_eq(x->shape[d], it->shape[d]);
+            for (int64_t k = 0; k < it->n; k++) cr_expect(x->data[k] == (tg_real)it->v[k]);
+        }
+        tg_params_free(p);
+    }
 }
 
 #define RUN(FAMILY, NAME) \
