@@ -8,6 +8,7 @@ tests/test_mnist_train.c come from this script (Debian's python3-torch).
     /usr/bin/python3 tools/torch_mnist_reference.py --epochs 1      # the one-epoch test
     /usr/bin/python3 tools/torch_mnist_reference.py --data /usr/share/datasets/fashion-mnist
     /usr/bin/python3 tools/torch_mnist_reference.py --binary        # digits 0 vs 1
+    /usr/bin/python3 tools/torch_mnist_reference.py --seeds 5       # fewer seeds (default 21)
 
 Recipe (the notebooks'): 784-500-256-10, ReLU, nn.Linear's default init,
 cross entropy summed over the batch, SGD lr 0.001 (no momentum), batch 64,
@@ -61,8 +62,10 @@ def run(seed, xtr, ytr, xte, yte, epochs, lr, batch, binary):
                           nn.Linear(256, outputs))
     opt = torch.optim.SGD(model.parameters(), lr=lr)
     n = len(xtr)
+    train_loss = float("nan")
     for _ in range(epochs):
         perm = torch.randperm(n)
+        total = 0.0
         for s in range(0, n, batch):
             idx = perm[s:s + batch]
             out = model(xtr[idx])
@@ -73,13 +76,18 @@ def run(seed, xtr, ytr, xte, yte, epochs, lr, batch, binary):
             opt.zero_grad()
             loss.backward()
             opt.step()
+            total += loss.item()
+        train_loss = total / n
     with torch.no_grad():
         out = model(xte)
         if binary:
             pred = (out[:, 0] > 0).long()
+            test_loss = F.binary_cross_entropy_with_logits(out[:, 0], yte.float(), reduction="sum")
         else:
             pred = out.argmax(1)
-        return (pred == yte).double().mean().item() * 100
+            test_loss = F.cross_entropy(out, yte, reduction="sum")
+        acc = (pred == yte).double().mean().item() * 100
+        return acc, train_loss, test_loss.item() / len(yte)
 
 
 def main():
@@ -100,14 +108,18 @@ def main():
         xtr, ytr = xtr[keep], ytr[keep]
         keep = yte < 2
         xte, yte = xte[keep], yte[keep]
-    accs = []
+    accs, losses = [], []
     for seed in range(a.seeds):
-        acc = run(seed, xtr, ytr, xte, yte, a.epochs, a.lr, a.batch, a.binary)
+        acc, train_loss, test_loss = run(seed, xtr, ytr, xte, yte, a.epochs, a.lr, a.batch, a.binary)
         accs.append(acc)
-        print("seed %2d  test accuracy %.2f%%" % (seed, acc), flush=True)
+        losses.append(train_loss)
+        print("seed %2d  test accuracy %.2f%%  last epoch's train loss %.4f  test loss %.4f"
+              % (seed, acc, train_loss, test_loss), flush=True)
     print("%s, %d train / %d test, %d epoch(s): median %.2f%%  min %.2f%%  max %.2f%%  (%d seeds)"
           % (a.data, len(xtr), len(xte), a.epochs, statistics.median(accs), min(accs),
              max(accs), len(accs)))
+    print("last epoch's mean train loss per sample: median %.4f  min %.4f  max %.4f"
+          % (statistics.median(losses), min(losses), max(losses)))
 
 
 if __name__ == "__main__":
