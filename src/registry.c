@@ -49,9 +49,8 @@ static int init_status = TG_OK;
 static char init_msg[TG_MSG_LEN];
 
 static const tg_op_table *const builtin_tables[] = {
-    &tg_arith_ops, &tg_reduce_ops, &tg_shape_ops, &tg_linalg_ops, &tg_activation_ops,
-    /* TODO(issue 4): add &tg_loss_ops here (and its extern in tg_internal.h)
-       once src/ops_loss.c is committed. */
+    &tg_arith_ops, &tg_reduce_ops,      &tg_shape_ops,
+    &tg_linalg_ops, &tg_activation_ops, &tg_loss_ops,
 };
 
 static bool push_order(op_entry *e)

@@ -136,5 +136,6 @@ extern const tg_op_table tg_reduce_ops;     /* src/ops_reduce.c */
 extern const tg_op_table tg_shape_ops;      /* src/ops_shape.c */
 extern const tg_op_table tg_linalg_ops;     /* src/ops_linalg.c */
 extern const tg_op_table tg_activation_ops; /* src/ops_activation.c */
+extern const tg_op_table tg_loss_ops;       /* src/ops_loss.c */
 
 #endif

@@ -10,8 +10,8 @@
 
 #include "tg_internal.h" /* the built-in tables, to check the registry holds them all */
 
-static const tg_op_table *const tables[] = {&tg_arith_ops, &tg_reduce_ops, &tg_shape_ops,
-                                            &tg_linalg_ops, &tg_activation_ops};
+static const tg_op_table *const tables[] = {&tg_arith_ops,  &tg_reduce_ops,     &tg_shape_ops,
+                                            &tg_linalg_ops, &tg_activation_ops, &tg_loss_ops};
 #define N_TABLES (sizeof tables / sizeof *tables)
 
 Test(registry, holds_every_builtin_by_name)
@@ -27,7 +27,8 @@ Test(registry, holds_every_builtin_by_name)
                  tg_op_count(), n);
     const char *core[] = {"add", "sub", "mul", "div", "neg", "scale", "add_scalar", "pow",
                           "exp", "log", "sqrt", "abs", "square", "matmul", "transpose",
-                          "linear", "reshape", "sum", "mean", "max", "tanh"};
+                          "linear", "reshape", "sum", "mean", "max", "tanh", "relu", "sigmoid",
+                          "gelu", "softmax", "mse_loss", "cross_entropy"};
     for (size_t i = 0; i < sizeof core / sizeof *core; i++)
         cr_expect_not_null(tg_op_find(core[i]), "built-in '%s' missing", core[i]);
     cr_expect_null(tg_op_find("no_such_op"));
