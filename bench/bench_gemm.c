@@ -9,7 +9,12 @@
    load; each figure is the median over the repetitions. Built as bench_gemm
    (float) and bench_gemm_f64 (double).
 
-   usage: bench_gemm [--reps R] [--ms MS] [--threads T] [--csv]
+   Time is this thread's CPU time when the built-in kernel runs on one thread
+   (so that time slices lost to other processes on a shared machine do not
+   count; OpenBLAS must then run on one thread too: OPENBLAS_NUM_THREADS=1),
+   and wall time with --threads above 1 or --wall.
+
+   usage: bench_gemm [--reps R] [--ms MS] [--threads T] [--wall] [--csv]
      --reps R     repetitions per shape and backend (default 15)
      --ms MS      target milliseconds per repetition (default 20)
      --threads T  tg_set_num_threads(T) for the built-in kernel (default 1)
@@ -44,10 +49,12 @@ static const shape shapes[] = {
 };
 enum { N_SHAPES = sizeof shapes / sizeof *shapes, MAX_REPS = 101 };
 
+static clockid_t clock_id = CLOCK_THREAD_CPUTIME_ID;
+
 static double now(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(clock_id, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
@@ -121,13 +128,16 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "--ms") == 0 && i + 1 < argc) ms = atof(argv[++i]);
         else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) threads = atoi(argv[++i]);
         else if (strcmp(argv[i], "--csv") == 0) csv = true;
+        else if (strcmp(argv[i], "--wall") == 0) clock_id = CLOCK_MONOTONIC;
         else {
-            fprintf(stderr, "usage: %s [--reps R] [--ms MS] [--threads T] [--csv]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--reps R] [--ms MS] [--threads T] [--wall] [--csv]\n",
+                    argv[0]);
             return 2;
         }
     }
     if (reps < 1) reps = 1;
     if (reps > MAX_REPS) reps = MAX_REPS;
+    if (threads > 1) clock_id = CLOCK_MONOTONIC;
     if (tg_set_num_threads(threads) != TG_OK) {
         fprintf(stderr, "%s\n", tg_last_error());
         return 2;
@@ -145,7 +155,8 @@ int main(int argc, char **argv)
                "(OPENBLAS_CORETYPE=%s), %d thread(s)\n",
                tg_real_name(), tg_gemm_kernel_name(), tg_get_num_threads(), core,
                env_core ? env_core : "(unset)", blas_threads);
-        printf("median of %d repetitions of ~%.0f ms each, backends alternated\n\n", reps, ms);
+        printf("median of %d repetitions of ~%.0f ms each (%s time), backends alternated\n\n",
+               reps, ms, clock_id == CLOCK_MONOTONIC ? "wall" : "thread CPU");
         printf("%-15s %2s %5s %5s %5s  %9s %9s  %6s  %8s\n", "shape", "op", "M", "N", "K",
                "builtin", "openblas", "ratio", "max err");
         printf("%-15s %2s %5s %5s %5s  %9s %9s  %6s  %8s\n", "", "", "", "", "", "GFLOP/s",

@@ -147,8 +147,8 @@ static void gemm_dispatch(bool ta, bool tb, int64_t M, int64_t N, int64_t K, tg_
 /* ------------------------------------------------------------ micro-kernels */
 
 typedef void (*ukernel_fn)(int64_t kc, const tg_real *a, int64_t a_rs, int64_t a_cs, int mr,
-                           const tg_real *bp, int nr, tg_real *c, int64_t c_rs, int64_t c_cs,
-                           tg_real alpha, tg_real beta);
+                           const tg_real *bp, int64_t ldbp, int nr, tg_real *c, int64_t c_rs,
+                           int64_t c_cs, tg_real alpha, tg_real beta);
 
 typedef struct {
     const char *name;
@@ -169,6 +169,7 @@ typedef tg_real pvec __attribute__((vector_size(16)));
 #define V_BCAST(x) (((pvec){0}) + (x))
 #define V_FMA(a, b, c) ((a) * (b) + (c))
 #define V_MUL(a, b) ((a) * (b))
+#define V_ADD(a, b) ((a) + (b))
 #define V_STORE(p, v) memcpy((p), &(v), sizeof(pvec))
 #define V_LOADN(p, n) pv_loadn(p, n)
 #define V_STOREN(p, v, n) pv_storen(p, v, n)
@@ -202,6 +203,7 @@ static const gemm_kernel kernel_portable = {"portable", MR, NVMAX * VL, VL, gemm
 #undef V_BCAST
 #undef V_FMA
 #undef V_MUL
+#undef V_ADD
 #undef V_STORE
 #undef V_LOADN
 #undef V_STOREN
@@ -221,6 +223,7 @@ static const gemm_kernel kernel_portable = {"portable", MR, NVMAX * VL, VL, gemm
 #define V_BCAST(x) _mm256_set1_pd(x)
 #define V_FMA(a, b, c) _mm256_fmadd_pd(a, b, c)
 #define V_MUL(a, b) _mm256_mul_pd(a, b)
+#define V_ADD(a, b) _mm256_add_pd(a, b)
 #define V_STORE(p, v) _mm256_storeu_pd(p, v)
 #define AVX2_MASK(n) _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3))
 #define V_LOADN(p, n) _mm256_maskload_pd(p, AVX2_MASK(n))
@@ -233,6 +236,7 @@ static const gemm_kernel kernel_portable = {"portable", MR, NVMAX * VL, VL, gemm
 #define V_BCAST(x) _mm256_set1_ps(x)
 #define V_FMA(a, b, c) _mm256_fmadd_ps(a, b, c)
 #define V_MUL(a, b) _mm256_mul_ps(a, b)
+#define V_ADD(a, b) _mm256_add_ps(a, b)
 #define V_STORE(p, v) _mm256_storeu_ps(p, v)
 #define AVX2_MASK(n) _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
 #define V_LOADN(p, n) _mm256_maskload_ps(p, AVX2_MASK(n))
@@ -250,6 +254,7 @@ static const gemm_kernel kernel_avx2 = {"avx2", MR, NVMAX * VL, VL, gemm_avx2_uk
 #undef V_BCAST
 #undef V_FMA
 #undef V_MUL
+#undef V_ADD
 #undef V_STORE
 #undef V_LOADN
 #undef V_STOREN
@@ -269,6 +274,7 @@ static const gemm_kernel kernel_avx2 = {"avx2", MR, NVMAX * VL, VL, gemm_avx2_uk
 #define V_BCAST(x) _mm512_set1_pd(x)
 #define V_FMA(a, b, c) _mm512_fmadd_pd(a, b, c)
 #define V_MUL(a, b) _mm512_mul_pd(a, b)
+#define V_ADD(a, b) _mm512_add_pd(a, b)
 #define V_STORE(p, v) _mm512_storeu_pd(p, v)
 #define V_LOADN(p, n) _mm512_maskz_loadu_pd((__mmask8)((1u << (n)) - 1), p)
 #define V_STOREN(p, v, n) _mm512_mask_storeu_pd(p, (__mmask8)((1u << (n)) - 1), v)
@@ -280,6 +286,7 @@ static const gemm_kernel kernel_avx2 = {"avx2", MR, NVMAX * VL, VL, gemm_avx2_uk
 #define V_BCAST(x) _mm512_set1_ps(x)
 #define V_FMA(a, b, c) _mm512_fmadd_ps(a, b, c)
 #define V_MUL(a, b) _mm512_mul_ps(a, b)
+#define V_ADD(a, b) _mm512_add_ps(a, b)
 #define V_STORE(p, v) _mm512_storeu_ps(p, v)
 #define V_LOADN(p, n) _mm512_maskz_loadu_ps((__mmask16)((1u << (n)) - 1), p)
 #define V_STOREN(p, v, n) _mm512_mask_storeu_ps(p, (__mmask16)((1u << (n)) - 1), v)
@@ -296,6 +303,7 @@ static const gemm_kernel kernel_avx512 = {"avx512", MR, NVMAX * VL, VL, gemm_avx
 #undef V_BCAST
 #undef V_FMA
 #undef V_MUL
+#undef V_ADD
 #undef V_STORE
 #undef V_LOADN
 #undef V_STOREN
@@ -350,14 +358,22 @@ enum { BP_BYTES = 128 * 1024, BP_ELEMS = BP_BYTES / sizeof(tg_real), KC_TARGET =
 static int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
-/* Packs op(B)[pc..pc+kc, jc..jc+nc] as panels nr wide: panel p holds
-   bp[k·w + j] = B(pc+k, jc+p·nr+j), w = its width rounded up to vl, zeros
-   in the padding. */
+/* A panel of op(B) is read in place when its rows are contiguous and it is
+   a whole number of vectors wide; otherwise it is packed. */
+static bool panel_direct(const gemm_prob *p, int64_t w, int vl)
+{
+    return p->b_cs == 1 && w % vl == 0;
+}
+
+/* Packs the panels of op(B)[pc..pc+kc, jc..jc+nc] (nr wide) that are not
+   read in place: panel p holds bp[k·wp + j] = B(pc+k, jc+p·nr+j), wp = its
+   width rounded up to vl, zeros in the padding. */
 static void pack_b(tg_real *bp, const gemm_prob *p, int64_t pc, int64_t kc, int64_t jc,
                    int64_t nc, int nr, int vl)
 {
     for (int64_t j0 = 0; j0 < nc; j0 += nr) {
         int64_t w = min64(nr, nc - j0), wp = round_up(w, vl);
+        if (panel_direct(p, w, vl)) continue;
         const tg_real *src = p->B + pc * p->b_rs + (jc + j0) * p->b_cs;
         if (p->b_cs == 1) {
             for (int64_t k = 0; k < kc; k++) {
@@ -406,10 +422,16 @@ static void gemm_blocked(const gemm_kernel *kd, const gemm_prob *p)
                 const tg_real *panel = bp;
                 for (int64_t j0 = 0; j0 < ncj; j0 += nr) {
                     int w = (int)min64(nr, ncj - j0);
-                    kd->run(kcp, a, p->a_rs, p->a_cs, mri, panel, w,
-                            p->C + ic * p->c_rs + (jc + j0) * p->c_cs, p->c_rs, p->c_cs,
+                    tg_real *c = p->C + ic * p->c_rs + (jc + j0) * p->c_cs;
+                    if (panel_direct(p, w, vl)) {
+                        kd->run(kcp, a, p->a_rs, p->a_cs, mri, p->B + pc * p->b_rs + jc + j0,
+                                p->b_rs, w, c, p->c_rs, p->c_cs, p->alpha, beta);
+                        continue;
+                    }
+                    int64_t wp = round_up(w, vl);
+                    kd->run(kcp, a, p->a_rs, p->a_cs, mri, panel, wp, w, c, p->c_rs, p->c_cs,
                             p->alpha, beta);
-                    panel += kcp * round_up(w, vl);
+                    panel += kcp * wp;
                 }
             }
         }

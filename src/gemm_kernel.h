@@ -6,14 +6,15 @@
      KN(name)        name mangling for this instance (gemm_avx512_name, ...)
      VEC, VL         the vector type and its lanes of tg_real
      MR, NVMAX       rows of the register tile, most vectors per tile row
-     V_ZERO()  V_LOAD(p)  V_BCAST(x)  V_FMA(a, b, c) = a·b + c  V_MUL(a, b)
+     V_ZERO()  V_LOAD(p)  V_BCAST(x)  V_FMA(a, b, c) = a·b + c  V_MUL  V_ADD
      V_STORE(p, v)   unaligned load/store of VL values
      V_LOADN(p, n)   V_STOREN(p, v, n)   the first n < VL lanes only
 
    The tile: C[0..mr)[0..nr) = alpha·Σ_k a(i,k)·bp[k][j] + beta·C, where
      a(i,k) = a[i·a_rs + k·a_cs]          read in place, one scalar broadcast
                                           per row and k (no packing needed)
-     bp[k][j] = bp[k·NV·VL + j]           the packed panel, NV·VL wide
+     bp[k][j] = bp[k·ldbp + j]            the panel, NV·VL wide: packed, or op(B)
+                                          itself when its rows are contiguous
      C(i,j)   = c[i·c_rs + j·c_cs]        rows are vectors when c_cs = 1;
                                           otherwise the tile is stored transposed
    beta = 0 never reads C (it may hold NaN), as in BLAS. Rows past mr read
@@ -21,7 +22,7 @@
 
 static inline __attribute__((always_inline)) void
 KN(tile)(const int NV, int64_t kc, const tg_real *a, int64_t a_rs, int64_t a_cs, int mr,
-         const tg_real *bp, int nr, tg_real *c, int64_t c_rs, int64_t c_cs, tg_real alpha,
+         const tg_real *bp, int64_t ldbp, int nr, tg_real *c, int64_t c_rs, int64_t c_cs, tg_real alpha,
          tg_real beta)
 {
     VEC acc[MR][NVMAX];
@@ -33,9 +34,26 @@ KN(tile)(const int NV, int64_t kc, const tg_real *a, int64_t a_rs, int64_t a_cs,
         for (int v = 0; v < NVMAX; v++) acc[i][v] = V_ZERO();
     }
 
-    int64_t ka = 0; /* k·a_cs */
+    int64_t ka = 0, k = 0; /* ka = k·a_cs */
+    if (NV == 1) {
+        /* one vector per row leaves too few independent accumulators to
+           hide the FMA latency: even and odd k go to two sets */
+        VEC acc2[MR];
+#pragma GCC unroll 16
+        for (int i = 0; i < MR; i++) acc2[i] = V_ZERO();
+        for (; k + 2 <= kc; k += 2, ka += 2 * a_cs, bp += 2 * ldbp) {
+            VEC b0 = V_LOAD(bp), b1 = V_LOAD(bp + ldbp);
+#pragma GCC unroll 16
+            for (int i = 0; i < MR; i++) {
+                acc[i][0] = V_FMA(V_BCAST(ap[i][ka]), b0, acc[i][0]);
+                acc2[i] = V_FMA(V_BCAST(ap[i][ka + a_cs]), b1, acc2[i]);
+            }
+        }
+#pragma GCC unroll 16
+        for (int i = 0; i < MR; i++) acc[i][0] = V_ADD(acc[i][0], acc2[i]);
+    }
 #pragma GCC unroll 2
-    for (int64_t k = 0; k < kc; k++, ka += a_cs, bp += NV * VL) {
+    for (; k < kc; k++, ka += a_cs, bp += ldbp) {
         VEC b[NVMAX];
 #pragma GCC unroll 8
         for (int v = 0; v < NV; v++) b[v] = V_LOAD(bp + v * VL);
@@ -94,27 +112,27 @@ KN(tile)(const int NV, int64_t kc, const tg_real *a, int64_t a_rs, int64_t a_cs,
 
 /* The kernel entry: nv vectors per row (1..NVMAX) picked from nr. */
 static void KN(ukernel)(int64_t kc, const tg_real *a, int64_t a_rs, int64_t a_cs, int mr,
-                        const tg_real *bp, int nr, tg_real *c, int64_t c_rs, int64_t c_cs,
-                        tg_real alpha, tg_real beta)
+                        const tg_real *bp, int64_t ldbp, int nr, tg_real *c, int64_t c_rs,
+                        int64_t c_cs, tg_real alpha, tg_real beta)
 {
     int nv = (nr + VL - 1) / VL;
     switch (nv) {
     case 1:
-        KN(tile)(1, kc, a, a_rs, a_cs, mr, bp, nr, c, c_rs, c_cs, alpha, beta);
+        KN(tile)(1, kc, a, a_rs, a_cs, mr, bp, ldbp, nr, c, c_rs, c_cs, alpha, beta);
         break;
 #if NVMAX >= 2
     case 2:
-        KN(tile)(2, kc, a, a_rs, a_cs, mr, bp, nr, c, c_rs, c_cs, alpha, beta);
+        KN(tile)(2, kc, a, a_rs, a_cs, mr, bp, ldbp, nr, c, c_rs, c_cs, alpha, beta);
         break;
 #endif
 #if NVMAX >= 3
     case 3:
-        KN(tile)(3, kc, a, a_rs, a_cs, mr, bp, nr, c, c_rs, c_cs, alpha, beta);
+        KN(tile)(3, kc, a, a_rs, a_cs, mr, bp, ldbp, nr, c, c_rs, c_cs, alpha, beta);
         break;
 #endif
 #if NVMAX >= 4
     case 4:
-        KN(tile)(4, kc, a, a_rs, a_cs, mr, bp, nr, c, c_rs, c_cs, alpha, beta);
+        KN(tile)(4, kc, a, a_rs, a_cs, mr, bp, ldbp, nr, c, c_rs, c_cs, alpha, beta);
         break;
 #endif
     default:
