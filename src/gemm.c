@@ -150,10 +150,29 @@ typedef void (*ukernel_fn)(int64_t kc, const tg_real *a, int64_t a_rs, int64_t a
                            const tg_real *bp, int64_t ldbp, int nr, tg_real *c, int64_t c_rs,
                            int64_t c_cs, tg_real alpha, tg_real beta);
 
+/* dst[k·ldd + j] = src[j·lds + k] for j < nj, k < nk: a block transpose. */
+typedef void (*transpose_fn)(tg_real *dst, int64_t ldd, const tg_real *src, int64_t lds,
+                             int64_t nj, int64_t nk);
+
+/* The portable one: slices of 16 k, so the writes stay in a few cache lines. */
+static void transpose_portable(tg_real *dst, int64_t ldd, const tg_real *src, int64_t lds,
+                               int64_t nj, int64_t nk)
+{
+    for (int64_t k0 = 0; k0 < nk; k0 += 16) {
+        int64_t kn = nk - k0 < 16 ? nk - k0 : 16;
+        for (int64_t j = 0; j < nj; j++) {
+            const tg_real *s = src + j * lds + k0;
+            tg_real *d = dst + k0 * ldd + j;
+            for (int64_t k = 0; k < kn; k++) d[k * ldd] = s[k];
+        }
+    }
+}
+
 typedef struct {
     const char *name;
     int mr, nr, vl; /* register tile MR x NR, NR = vectors x vl */
     ukernel_fn run;
+    transpose_fn transpose; /* the transposing pack */
 } gemm_kernel;
 
 /* Portable: GCC's generic vectors (SSE2 on any x86-64, NEON on arm64, plain
@@ -192,7 +211,8 @@ static inline void pv_storen(tg_real *p, pvec v, int n)
         if (l < n) p[l] = v[l];
 }
 #include "gemm_kernel.h"
-static const gemm_kernel kernel_portable = {"portable", MR, NVMAX * VL, VL, gemm_portable_ukernel};
+static const gemm_kernel kernel_portable = {"portable", MR, NVMAX * VL, VL, gemm_portable_ukernel,
+                                            transpose_portable};
 #undef KN
 #undef VEC
 #undef VL
@@ -243,7 +263,53 @@ static const gemm_kernel kernel_portable = {"portable", MR, NVMAX * VL, VL, gemm
 #define V_STOREN(p, v, n) _mm256_maskstore_ps(p, AVX2_MASK(n), v)
 #endif
 #include "gemm_kernel.h"
-static const gemm_kernel kernel_avx2 = {"avx2", MR, NVMAX * VL, VL, gemm_avx2_ukernel};
+
+/* Blocks of 8 x 8 floats or 4 x 4 doubles transposed in registers; the
+   ragged edges element by element. */
+static void transpose_avx2(tg_real *dst, int64_t ldd, const tg_real *src, int64_t lds,
+                           int64_t nj, int64_t nk)
+{
+    int64_t j = 0;
+    for (; j + VL <= nj; j += VL) {
+        int64_t k = 0;
+        for (; k + VL <= nk; k += VL) {
+            const tg_real *s = src + j * lds + k;
+            tg_real *d = dst + k * ldd + j;
+#ifdef TG_DOUBLE
+            __m256d r0 = _mm256_loadu_pd(s), r1 = _mm256_loadu_pd(s + lds);
+            __m256d r2 = _mm256_loadu_pd(s + 2 * lds), r3 = _mm256_loadu_pd(s + 3 * lds);
+            __m256d t0 = _mm256_unpacklo_pd(r0, r1), t1 = _mm256_unpackhi_pd(r0, r1);
+            __m256d t2 = _mm256_unpacklo_pd(r2, r3), t3 = _mm256_unpackhi_pd(r2, r3);
+            _mm256_storeu_pd(d, _mm256_permute2f128_pd(t0, t2, 0x20));
+            _mm256_storeu_pd(d + ldd, _mm256_permute2f128_pd(t1, t3, 0x20));
+            _mm256_storeu_pd(d + 2 * ldd, _mm256_permute2f128_pd(t0, t2, 0x31));
+            _mm256_storeu_pd(d + 3 * ldd, _mm256_permute2f128_pd(t1, t3, 0x31));
+#else
+            __m256 r[8], t[8], u[8];
+            for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(s + i * lds);
+            for (int i = 0; i < 8; i += 2) {
+                t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+                t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+            }
+            for (int i = 0; i < 8; i += 4) {
+                u[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+                u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+                u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+                u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+            }
+            for (int i = 0; i < 4; i++) {
+                _mm256_storeu_ps(d + i * ldd, _mm256_permute2f128_ps(u[i], u[i + 4], 0x20));
+                _mm256_storeu_ps(d + (i + 4) * ldd, _mm256_permute2f128_ps(u[i], u[i + 4], 0x31));
+            }
+#endif
+        }
+        for (; k < nk; k++)
+            for (int64_t jj = j; jj < j + VL; jj++) dst[k * ldd + jj] = src[jj * lds + k];
+    }
+    if (j < nj) transpose_portable(dst + j, ldd, src + j * lds, lds, nj - j, nk);
+}
+static const gemm_kernel kernel_avx2 = {"avx2", MR, NVMAX * VL, VL, gemm_avx2_ukernel,
+                                        transpose_avx2};
 #undef KN
 #undef VEC
 #undef VL
@@ -292,7 +358,8 @@ static const gemm_kernel kernel_avx2 = {"avx2", MR, NVMAX * VL, VL, gemm_avx2_uk
 #define V_STOREN(p, v, n) _mm512_mask_storeu_ps(p, (__mmask16)((1u << (n)) - 1), v)
 #endif
 #include "gemm_kernel.h"
-static const gemm_kernel kernel_avx512 = {"avx512", MR, NVMAX * VL, VL, gemm_avx512_ukernel};
+static const gemm_kernel kernel_avx512 = {"avx512", MR, NVMAX * VL, VL, gemm_avx512_ukernel,
+                                          transpose_avx2};
 #undef KN
 #undef VEC
 #undef VL
@@ -320,7 +387,8 @@ static const gemm_kernel *pick_kernel(void)
     bool want_avx2 = env && strcmp(env, "avx2") == 0;
     __builtin_cpu_init();
     bool has_fma = __builtin_cpu_supports("fma");
-    if (!want_portable && !want_avx2 && has_fma && __builtin_cpu_supports("avx512f"))
+    if (!want_portable && !want_avx2 && has_fma && __builtin_cpu_supports("avx2") &&
+        __builtin_cpu_supports("avx512f"))
         return &kernel_avx512;
     if (!want_portable && has_fma && __builtin_cpu_supports("avx2")) return &kernel_avx2;
 #else
@@ -368,9 +436,10 @@ static bool panel_direct(const gemm_prob *p, int64_t w, int vl)
 /* Packs the panels of op(B)[pc..pc+kc, jc..jc+nc] (nr wide) that are not
    read in place: panel p holds bp[k·wp + j] = B(pc+k, jc+p·nr+j), wp = its
    width rounded up to vl, zeros in the padding. */
-static void pack_b(tg_real *bp, const gemm_prob *p, int64_t pc, int64_t kc, int64_t jc,
-                   int64_t nc, int nr, int vl)
+static void pack_b(tg_real *bp, const gemm_kernel *kd, const gemm_prob *p, int64_t pc,
+                   int64_t kc, int64_t jc, int64_t nc)
 {
+    const int nr = kd->nr, vl = kd->vl;
     for (int64_t j0 = 0; j0 < nc; j0 += nr) {
         int64_t w = min64(nr, nc - j0), wp = round_up(w, vl);
         if (panel_direct(p, w, vl)) continue;
@@ -380,19 +449,14 @@ static void pack_b(tg_real *bp, const gemm_prob *p, int64_t pc, int64_t kc, int6
                 memcpy(bp + k * wp, src + k * p->b_rs, (size_t)w * sizeof(tg_real));
                 for (int64_t j = w; j < wp; j++) bp[k * wp + j] = 0;
             }
+        } else if (p->b_rs == 1) {
+            kd->transpose(bp, wp, src, p->b_cs, w, kc);
+            for (int64_t k = 0; k < kc; k++)
+                for (int64_t j = w; j < wp; j++) bp[k * wp + j] = 0;
         } else {
-            /* a transposing pack: read each source row along k, in slices of
-               16 k so the writes stay within a few cache lines */
-            for (int64_t k0 = 0; k0 < kc; k0 += 16) {
-                int64_t kn = min64(16, kc - k0);
-                for (int64_t j = 0; j < w; j++) {
-                    const tg_real *s = src + j * p->b_cs + k0 * p->b_rs;
-                    tg_real *d = bp + k0 * wp + j;
-                    for (int64_t k = 0; k < kn; k++) d[k * wp] = s[k * p->b_rs];
-                }
-                for (int64_t k = k0; k < k0 + kn; k++)
-                    for (int64_t j = w; j < wp; j++) bp[k * wp + j] = 0;
-            }
+            for (int64_t k = 0; k < kc; k++)
+                for (int64_t j = 0; j < wp; j++)
+                    bp[k * wp + j] = j < w ? src[k * p->b_rs + j * p->b_cs] : 0;
         }
         bp += kc * wp;
     }
@@ -414,7 +478,7 @@ static void gemm_blocked(const gemm_kernel *kd, const gemm_prob *p)
         int64_t ncj = min64(nc, p->N - jc);
         for (int64_t pc = 0; pc < p->K; pc += kc) {
             int64_t kcp = min64(kc, p->K - pc);
-            pack_b(bp, p, pc, kcp, jc, ncj, nr, vl);
+            pack_b(bp, kd, p, pc, kcp, jc, ncj);
             tg_real beta = pc == 0 ? p->beta : 1;
             for (int64_t ic = 0; ic < p->M; ic += mr) {
                 int mri = (int)min64(mr, p->M - ic);
