@@ -502,9 +502,11 @@ static void gemm_blocked(const gemm_kernel *kd, const gemm_prob *p)
     }
 }
 
+enum { MAX_PARTS = 64 };
+
 typedef struct {
     const gemm_kernel *kd;
-    gemm_prob part[TG_MAX_THREADS];
+    gemm_prob part[MAX_PARTS];
 } gemm_split;
 
 static void gemm_task(void *ctx, int t)
@@ -548,15 +550,20 @@ static void gemm_builtin(bool ta, bool tb, int64_t M, int64_t N, int64_t K, tg_r
         gemm_blocked(kd, &p);
         return;
     }
-    /* Split along N in whole panels (each thread packs only its columns)
-       when there are enough; else along M in whole row blocks. */
+    /* Split along N in whole panels (each part packs only its columns)
+       when there are enough, into a few parts per thread so that a thread
+       that loses its time slice on a busy machine leaves little behind;
+       else along M in whole row blocks, one part per thread (each part
+       packs the same op(B) panels). */
     gemm_split s;
     s.kd = kd;
     bool along_n = n_panels >= 2 * threads || n_panels >= m_blocks;
     int64_t units = along_n ? n_panels : m_blocks;
-    if (threads > units) threads = (int)units;
-    for (int t = 0; t < threads; t++) {
-        int64_t u0 = units * t / threads, u1 = units * (t + 1) / threads;
+    int64_t parts = along_n ? 4 * (int64_t)threads : threads;
+    if (parts > units) parts = units;
+    if (parts > MAX_PARTS) parts = MAX_PARTS;
+    for (int t = 0; t < parts; t++) {
+        int64_t u0 = units * t / parts, u1 = units * (t + 1) / parts;
         gemm_prob q = p;
         if (along_n) {
             int64_t j0 = u0 * kd->nr, j1 = min64(u1 * kd->nr, p.N);
@@ -571,5 +578,5 @@ static void gemm_builtin(bool ta, bool tb, int64_t M, int64_t N, int64_t K, tg_r
         }
         s.part[t] = q;
     }
-    tg_parallel_run(threads, gemm_task, &s);
+    tg_parallel_run((int)parts, gemm_task, &s);
 }

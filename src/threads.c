@@ -1,19 +1,31 @@
 /* A small pool of worker threads for the library's own kernels.
 
-     caller:  publish {fn, ctx, n_tasks}, bump the generation, wake sleepers,
-              take tasks itself, spin until every task is done
-     worker:  spin a little while on the generation (a training step issues
+     caller:  publish {fn, ctx}, then the job word {generation, n_tasks, next};
+              wake sleepers; take tasks itself; spin until every task taken
+              is done
+     worker:  spin a little while on the job word (a training step issues
               GEMMs tens of microseconds apart), then sleep on a condition
-              variable; take tasks with an atomic counter
+              variable; take tasks while the word's generation is the one it
+              saw
+
+   A task is claimed by a compare-and-swap on the job word, which checks the
+   generation in the same step: a worker that wakes late (the machine is
+   shared, it may have lost its time slice) finds the job gone or finished
+   and takes nothing, so the caller never waits for a worker that has not
+   started; at worst it runs every task itself. The job's fields are read
+   only after a successful claim, and the caller cannot post the next job
+   before that claimed task is done, so they cannot change under a worker.
 
    Workers start on the first parallel job (the only allocation, once) and
-   are joined when the library is unloaded. One job at a time: a second
-   caller (another user thread, or a task itself) runs its tasks inline. */
+   are joined when the library is unloaded; a fork()ed child starts afresh.
+   One job at a time: a second caller (another user thread, or a task
+   itself) runs its tasks inline. */
 #define _POSIX_C_SOURCE 200809L
 #include "tg_internal.h"
 #include "tg_speed.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <time.h>
@@ -25,29 +37,31 @@
 #define cpu_relax() ((void)0)
 #endif
 
+/* The job word: generation (24 bits) | number of tasks (20) | next task (20). */
+#define JOB(gen, n, next) (((uint64_t)(gen) << 40) | ((uint64_t)(n) << 20) | (uint64_t)(next))
+#define JOB_GEN(w) ((uint32_t)((w) >> 40))
+#define JOB_N(w) ((int)(((w) >> 20) & 0xFFFFF))
+#define JOB_NEXT(w) ((int)((w)&0xFFFFF))
+#define MAX_TASKS 0xFFFFF
+
 static struct {
     int want;    /* threads asked for, 0 until first read */
-    int started; /* workers running (threads - 1 at most) */
-    bool failed; /* a worker could not be started: stay serial */
+    int started; /* workers running */
+    bool failed; /* no worker could be started: stay serial */
     pthread_t tid[TG_MAX_THREADS];
+    long spin_ns;
 
-    atomic_flag busy;          /* a job is running */
-    atomic_uint gen;           /* bumped once per job */
-    atomic_int sleepers;       /* workers waiting on `wake` */
+    atomic_flag busy;     /* a job is being posted or run */
+    _Atomic uint64_t job; /* the job word */
+    atomic_int done;      /* tasks of the current job finished */
+    atomic_int sleepers;  /* workers waiting on `wake` */
     atomic_bool quit;
     pthread_mutex_t lock;
     pthread_cond_t wake;
 
-    /* the current job */
+    /* the current job, valid for a task that was claimed */
     tg_task_fn fn;
     void *ctx;
-    int n_tasks;
-    int n_workers;             /* workers that take part in this job */
-    atomic_int next;           /* next task to take */
-    atomic_int done;           /* tasks finished */
-    atomic_int joined;         /* workers that saw this job */
-    long spin_ns;
-    unsigned start_gen;        /* the generation when workers were started */
 } pool = {.busy = ATOMIC_FLAG_INIT,
           .lock = PTHREAD_MUTEX_INITIALIZER,
           .wake = PTHREAD_COND_INITIALIZER};
@@ -85,27 +99,31 @@ int tg_set_num_threads(int n)
 
 int tg_get_num_threads(void) { return tg_threads_count(); }
 
-static void take_tasks(void)
+/* Claims and runs tasks of generation `gen` until none is left. */
+static void take_tasks(uint32_t gen)
 {
-    int n = pool.n_tasks;
+    uint64_t w = atomic_load_explicit(&pool.job, memory_order_acquire);
     for (;;) {
-        int task = atomic_fetch_add_explicit(&pool.next, 1, memory_order_relaxed);
-        if (task >= n) break;
-        pool.fn(pool.ctx, task);
+        if (JOB_GEN(w) != gen || JOB_NEXT(w) >= JOB_N(w)) return;
+        if (!atomic_compare_exchange_weak_explicit(&pool.job, &w, w + 1, memory_order_acq_rel,
+                                                   memory_order_acquire))
+            continue; /* w now holds the current word */
+        pool.fn(pool.ctx, JOB_NEXT(w));
         atomic_fetch_add_explicit(&pool.done, 1, memory_order_release);
+        w = atomic_load_explicit(&pool.job, memory_order_acquire);
     }
 }
 
 static void *worker(void *arg)
 {
-    int id = (int)(intptr_t)arg; /* 1..started */
-    unsigned seen = pool.start_gen; /* the job about to be posted is new to it */
+    (void)arg;
+    uint32_t seen = JOB_GEN(atomic_load(&pool.job));
     for (;;) {
         /* spin for a while, then sleep until the generation moves */
         long t0 = now_ns();
-        unsigned g;
+        uint32_t g;
         int spins = 0;
-        while ((g = atomic_load_explicit(&pool.gen, memory_order_acquire)) == seen &&
+        while ((g = JOB_GEN(atomic_load_explicit(&pool.job, memory_order_acquire))) == seen &&
                !atomic_load_explicit(&pool.quit, memory_order_relaxed)) {
             cpu_relax();
             if (++spins == 256) {
@@ -116,15 +134,14 @@ static void *worker(void *arg)
         if (g == seen) {
             pthread_mutex_lock(&pool.lock);
             atomic_fetch_add(&pool.sleepers, 1);
-            while ((g = atomic_load(&pool.gen)) == seen && !atomic_load(&pool.quit))
+            while ((g = JOB_GEN(atomic_load(&pool.job))) == seen && !atomic_load(&pool.quit))
                 pthread_cond_wait(&pool.wake, &pool.lock);
             atomic_fetch_sub(&pool.sleepers, 1);
             pthread_mutex_unlock(&pool.lock);
         }
         if (atomic_load(&pool.quit)) return NULL;
         seen = g;
-        if (id <= pool.n_workers) take_tasks();
-        atomic_fetch_add_explicit(&pool.joined, 1, memory_order_release);
+        take_tasks(g);
     }
 }
 
@@ -150,13 +167,11 @@ static bool start_workers(int want)
         long us = s ? atol(s) : 200;
         pool.spin_ns = (us < 0 ? 0 : us) * 1000L + 1;
     }
-    pool.start_gen = atomic_load(&pool.gen);
     while (!pool.failed && pool.started < want - 1) {
         pthread_attr_t attr;
         pthread_attr_init(&attr);
         pthread_attr_setstacksize(&attr, (size_t)4 << 20); /* the GEMM keeps its panels on the stack */
-        int rc = pthread_create(&pool.tid[pool.started], &attr, worker,
-                                (void *)(intptr_t)(pool.started + 1));
+        int rc = pthread_create(&pool.tid[pool.started], &attr, worker, NULL);
         pthread_attr_destroy(&attr);
         if (rc != 0) {
             pool.failed = pool.started == 0;
@@ -172,36 +187,35 @@ static bool start_workers(int want)
 void tg_parallel_run(int n_tasks, tg_task_fn fn, void *ctx)
 {
     int want = tg_threads_count();
-    if (n_tasks <= 1 || want <= 1 || atomic_flag_test_and_set(&pool.busy)) {
+    if (n_tasks <= 1 || n_tasks > MAX_TASKS || want <= 1 || atomic_flag_test_and_set(&pool.busy)) {
         for (int i = 0; i < n_tasks; i++) fn(ctx, i);
         return;
     }
     if (pool.started < want - 1 && !pool.failed) start_workers(want);
-    int workers = pool.started < want - 1 ? pool.started : want - 1;
-    if (workers == 0) {
+    if (pool.started == 0) {
         atomic_flag_clear(&pool.busy);
         for (int i = 0; i < n_tasks; i++) fn(ctx, i);
         return;
     }
+    /* Workers beyond want-1 (after tg_set_num_threads lowered it) still
+       help; that only changes who runs a task, never the result. */
     pool.fn = fn;
     pool.ctx = ctx;
-    pool.n_tasks = n_tasks;
-    pool.n_workers = workers;
-    atomic_store_explicit(&pool.next, 0, memory_order_relaxed);
     atomic_store_explicit(&pool.done, 0, memory_order_relaxed);
-    atomic_store_explicit(&pool.joined, 0, memory_order_relaxed);
-    atomic_fetch_add(&pool.gen, 1); /* seq_cst: pairs with the sleepers count */
+    uint32_t gen = (JOB_GEN(atomic_load(&pool.job)) + 1) & 0xFFFFFF;
+    atomic_store(&pool.job, JOB(gen, n_tasks, 0)); /* seq_cst: pairs with the sleepers count */
     if (atomic_load(&pool.sleepers) > 0) {
         pthread_mutex_lock(&pool.lock);
         pthread_cond_broadcast(&pool.wake);
         pthread_mutex_unlock(&pool.lock);
     }
-    take_tasks();
-    /* every task done, and every worker past this job (so none reads the
-       next job's fields half-written) */
-    while (atomic_load_explicit(&pool.done, memory_order_acquire) < n_tasks ||
-           atomic_load_explicit(&pool.joined, memory_order_acquire) < pool.started)
-        cpu_relax();
+    take_tasks(gen);
+    /* wait for tasks that workers still run; yield after a while, so that
+       on a busy machine a worker waiting for a core can have this one */
+    for (int spins = 0; atomic_load_explicit(&pool.done, memory_order_acquire) < n_tasks;) {
+        if (++spins < 4096) cpu_relax();
+        else sched_yield();
+    }
     atomic_flag_clear(&pool.busy);
 }
 
