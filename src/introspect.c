@@ -278,6 +278,8 @@ int tg_tape_dot(const tg_tape *t, FILE *f)
           "label=\"#record op\", fontsize=8];\n"
           "    legend_out [shape=box, style=\"rounded\", peripheries=2, label=\"output\", "
           "fontsize=8];\n"
+          "    legend_param -> legend_input -> legend_const -> legend_op -> legend_out "
+          "[style=invis];\n"
           "  }\n"
           "}\n",
           f);
