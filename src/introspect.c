@@ -117,16 +117,46 @@ static const char *kind_word(const tg_tensor *x, char *buf, size_t len)
     return buf;
 }
 
-/* "  grad norm 0.1234" when x has a gradient, else nothing */
-static void print_grad(FILE *f, const tg_tensor *x, bool show)
+/* One line of text, built piece by piece and written without trailing
+   spaces (the columns are padded; the last column may be empty). */
+typedef struct {
+    char s[512];
+    size_t n;
+} line;
+
+static void add(line *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void add(line *l, const char *fmt, ...)
 {
-    if (show && x->grad) fprintf(f, "  grad norm %.4g", l2_norm(x->grad, x->size));
+    if (l->n >= sizeof l->s) return;
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(l->s + l->n, sizeof l->s - l->n, fmt, ap);
+    va_end(ap);
+    if (k > 0) l->n += (size_t)k < sizeof l->s - l->n ? (size_t)k : sizeof l->s - l->n - 1;
+}
+
+static void flush_line(line *l, FILE *f)
+{
+    while (l->n > 0 && l->s[l->n - 1] == ' ') l->n--;
+    l->s[l->n] = '\0';
+    fputs(l->s, f);
+    fputc('\n', f);
+    l->n = 0;
+}
+
+/* " = 0.25" for a one-element tensor, then "  grad norm 0.1234" when
+   gradients are shown and x has one */
+static void add_value_grad(line *l, const tg_tensor *x, bool grads)
+{
+    if (x->size == 1) add(l, " = %.6g", (double)x->data[0]);
+    if (grads && x->grad) add(l, "  grad norm %.4g", l2_norm(x->grad, x->size));
 }
 
 int tg_tape_print(const tg_tape *t, FILE *f)
 {
     if (!t || !f)
-        return tg_set_error(TG_ERR_INVALID, "tg_tape_print: %s is NULL", !t ? "the tape" : "the file");
+        return tg_set_error(TG_ERR_INVALID, "tg_tape_print: %s is NULL",
+                            !t ? "the tape" : "the file");
     size_t n = tg_tape_record_count(t);
     /* column widths from the longest label, shape and op name */
     int wl = 4, ws = 4, wo = 4;
@@ -139,35 +169,37 @@ int tg_tape_print(const tg_tape *t, FILE *f)
         for (int k = -1; k < r->n_in; k++) {
             const tg_tensor *x = k < 0 ? r->out : r->in[k];
             if (!x) continue;
-            int ll = (int)strlen(label_of(x, lb, sizeof lb)), ls = (int)strlen(tg_shape_str(x, sb, sizeof sb));
+            int ll = (int)strlen(label_of(x, lb, sizeof lb));
+            int ls = (int)strlen(tg_shape_str(x, sb, sizeof sb));
             if (ll > wl) wl = ll;
             if (ls > ws) ws = ls;
         }
     }
     if (wl > 32) wl = 32;
+    if (wo > 24) wo = 24;
     fprintf(f, "tape: %zu record%s%s\n", n, n == 1 ? "" : "s",
             grads ? " (after backward: L2 norms of the gradients)" : "");
+    line l = {.n = 0};
     for (size_t i = 0; i < n; i++) {
         const tg_record *r = tg_tape_record(t, i);
         const tg_tensor *y = r->out;
-        /* #3 tanh   -> t7 [4,3] = 0.25  grad norm 1   (tanh(x)) */
-        fprintf(f, "#%-3zu %-*s -> %-*s %-*s", i, wo, r->op->name, wl, label_of(y, lb, sizeof lb),
-                ws, tg_shape_str(y, sb, sizeof sb));
-        if (y->size == 1) fprintf(f, " = %.6g", (double)y->data[0]);
-        print_grad(f, y, grads);
-        if (r->op->doc) fprintf(f, "   (%s)", r->op->doc);
-        fputc('\n', f);
+        /* #3   tanh   -> t7 [4,3] = 0.25  grad norm 1   (tanh(x)) */
+        add(&l, "#%-3zu %-*s -> %-*s %-*s", i, wo, r->op->name, wl, label_of(y, lb, sizeof lb),
+            ws, tg_shape_str(y, sb, sizeof sb));
+        add_value_grad(&l, y, grads);
+        if (r->op->doc) add(&l, "   (%s)", r->op->doc);
+        flush_line(&l, f);
+        /*        in0  x    [4,3] input  = 2  grad norm 0.5 */
         for (int k = 0; k < r->n_in; k++) {
             const tg_tensor *x = r->in[k];
             if (!x) {
-                fprintf(f, "       in%d  %-*s\n", k, wl, "(none)");
-                continue;
-            }
-            fprintf(f, "       in%d  %-*s %-*s %-8s", k, wl, label_of(x, lb, sizeof lb), ws,
+                add(&l, "       in%d  (none)", k);
+            } else {
+                add(&l, "       in%d  %-*s %-*s %-8s", k, wl, label_of(x, lb, sizeof lb), ws,
                     tg_shape_str(x, sb, sizeof sb), kind_word(x, kb, sizeof kb));
-            if (x->size == 1) fprintf(f, " = %.6g", (double)x->data[0]);
-            print_grad(f, x, grads);
-            fputc('\n', f);
+                add_value_grad(&l, x, grads);
+            }
+            flush_line(&l, f);
         }
     }
     return ferror(f) ? tg_set_error(TG_ERR_IO, "tg_tape_print: write error") : TG_OK;
