@@ -8,7 +8,7 @@
 
    Prints seconds per epoch, samples/s, effective GFLOP/s (a 60,000-sample
    epoch is 141.1 GFLOP), the time spent inside tg_gemm and its share of the
-   epoch, peak RSS, and the heap allocations made during the timed epoch
+   epoch, peak RSS (and the resident size at the end), and the heap allocations made during the timed epoch
    (malloc and friends are counted by this program; after a short warm-up a
    training step must make none).
 
@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 /* ---- counting heap allocations: this program's malloc family wraps glibc's */
 
@@ -76,6 +77,17 @@ static double now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Resident memory now (not the peak), from /proc/self/statm; 0 if unknown. */
+static double rss_now_mb(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    long size = 0, resident = 0;
+    if (!f) return 0;
+    if (fscanf(f, "%ld %ld", &size, &resident) != 2) resident = 0;
+    fclose(f);
+    return (double)resident * (double)sysconf(_SC_PAGESIZE) / (1024.0 * 1024.0);
 }
 
 static tg_dataset *synthetic(int64_t n)
@@ -198,19 +210,19 @@ int main(int argc, char **argv)
         size_t tape_allocs = tg_tape_get_stats(t).heap_allocs - tape_allocs0;
         struct rusage ru;
         getrusage(RUSAGE_SELF, &ru);
-        double rss_mb = (double)ru.ru_maxrss / 1024.0;
+        double rss_mb = (double)ru.ru_maxrss / 1024.0, rss_end = rss_now_mb();
         double gflops = EPOCH_GFLOP * (double)samples / 60000.0 / secs;
         if (csv)
-            printf("mlp,tapegrad,%s,%s,%d,%.4f,%.1f,%.2f,%.4f,%.4f,%.1f,%ld,%.5f\n",
+            printf("mlp,tapegrad,%s,%s,%d,%.4f,%.1f,%.2f,%.4f,%.4f,%.1f,%ld,%.5f,%.1f\n",
                    tg_gemm_backend(), tg_gemm_kernel_name(), tg_get_num_threads(), secs,
                    (double)samples / secs, gflops, gemm_s, secs / gemm_s, rss_mb, allocs,
-                   loss_sum / (double)samples);
+                   loss_sum / (double)samples, rss_end);
         else
             printf("epoch %d: %.3f s, %.0f samples/s, %.1f GFLOP/s effective; GEMM %.3f s "
-                   "(%ld calls), epoch/GEMM = %.3f; peak RSS %.1f MB; heap allocations in the "
-                   "epoch: %ld (tape: %zu) over %lld steps; mean loss %.4f\n",
+                   "(%ld calls), epoch/GEMM = %.3f; peak RSS %.1f MB (%.1f MB at the end); heap "
+                   "allocations in the epoch: %ld (tape: %zu) over %lld steps; mean loss %.4f\n",
                    e, secs, (double)samples / secs, gflops, gemm_s, tg_gemm_profile_calls(),
-                   secs / gemm_s, rss_mb, allocs, tape_allocs, (long long)steps,
+                   secs / gemm_s, rss_mb, rss_end, allocs, tape_allocs, (long long)steps,
                    loss_sum / (double)samples);
     }
     tg_optim_free(o);

@@ -81,6 +81,16 @@ def main():
             print(f"  OpenBLAS core: {lines[0][9]}")
             add(label, f"gemm_{real}", "openblas core", lines[0][9])
 
+        # ---- GEMM on two threads (wall time): the built-in split, OpenBLAS's threads
+        lines = run([exe("bench_gemm"), "--csv", "--reps", "15", "--threads", "2"],
+                    {**env, "OPENBLAS_NUM_THREADS": "2"}, unset)
+        allrow = [f for f in lines if f[2] == "all"][0]
+        gb2, go2 = float(allrow[7]), float(allrow[8])
+        print(f"\nbench_gemm, 2 threads each (wall time), all shapes: built-in {gb2:.1f} GFLOP/s, "
+              f"OpenBLAS {go2:.1f} GFLOP/s")
+        add(label, "gemm_float_2T", "all", gb2, "builtin GFLOP/s")
+        add(label, "gemm_float_2T", "all", go2, "openblas GFLOP/s")
+
         # ---- per-op overhead
         tg, pt = [], []
         for _ in range(runs):
@@ -112,23 +122,25 @@ def main():
             for name, cmd, extra in configs:
                 f = run(cmd + ["--csv", "--data", args.data], {**env, **extra}, unset)[0]
                 res[name].append({"secs": float(f[5]), "gemm": float(f[8]), "rss": float(f[10]),
-                                  "allocs": int(f[11])})
+                                  "allocs": int(f[11]), "rss_end": float(f[13])})
             print(f"  round {r + 1}/{runs} done ({time.time() - started:.0f} s)", flush=True)
         med = {}
         print(f"\nMLP epoch (60,000 samples, median of {runs})")
         print(f"  {'configuration':<22}{'s/epoch':>9}{'samples/s':>11}{'GFLOP/s':>9}"
-              f"{'epoch/GEMM':>11}{'peak RSS MB':>12}{'allocs':>8}")
+              f"{'epoch/GEMM':>11}{'peak RSS MB':>12}{'RSS end':>8}{'allocs':>8}")
         for name, _, _ in configs:
             v = res[name]
             s = statistics.median(x["secs"] for x in v)
             g = statistics.median(x["secs"] / x["gemm"] for x in v) if v[0]["gemm"] > 0 else 0
             rss = statistics.median(x["rss"] for x in v)
+            rss_end = statistics.median(x["rss_end"] for x in v)
             allocs = max(x["allocs"] for x in v)
             med[name] = (s, g, rss)
             print(f"  {name:<22}{s:9.3f}{60000 / s:11.0f}{141.1 / s:9.1f}"
-                  f"{(f'{g:.3f}' if g else '-'):>11}{rss:12.1f}{(allocs if g else '-'):>8}")
+                  f"{(f'{g:.3f}' if g else '-'):>11}{rss:12.1f}{rss_end:8.1f}{(allocs if g else '-'):>8}")
             add(label, "mlp", name, s, "s/epoch")
             add(label, "mlp", name, rss, "peak RSS MB")
+            add(label, "mlp", name, rss_end, "RSS at end MB")
             if g:
                 add(label, "mlp", name, g, "epoch/GEMM")
                 add(label, "mlp", name, allocs, "heap allocs in epoch")

@@ -22,6 +22,14 @@ import torch
 EPOCH_GFLOP = 141.1
 
 
+def rss_now_mb():
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except OSError:
+        return 0.0
+
+
 def read_idx(path):
     with (gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")) as f:
         raw = f.read()
@@ -101,10 +109,11 @@ def main():
         gflops = EPOCH_GFLOP * n / 60000 / secs
         if args.csv:
             print(f"mlp,pytorch,torch,-,{torch.get_num_threads()},{secs:.4f},{n / secs:.1f},"
-                  f"{gflops:.2f},0,0,{rss:.1f},0,{total / n:.5f}")
+                  f"{gflops:.2f},0,0,{rss:.1f},0,{total / n:.5f},{rss_now_mb():.1f}")
         else:
             print(f"epoch {e}: {secs:.3f} s, {n / secs:.0f} samples/s, {gflops:.1f} GFLOP/s "
-                  f"effective; peak RSS {rss:.1f} MB; mean loss {total / n:.4f}")
+                  f"effective; peak RSS {rss:.1f} MB ({rss_now_mb():.1f} MB at the end); "
+                  f"mean loss {total / n:.4f}")
 
 
 if __name__ == "__main__":
