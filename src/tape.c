@@ -256,11 +256,24 @@ tg_tensor *tg_tensor_alloc(tg_tape *t, int ndim, const int64_t *shape, bool with
 
 static bool needs_grad(const tg_tensor *x) { return x && (x->flags & TG_REQUIRES_GRAD); }
 
-static bool all_finite(const tg_real *v, int64_t n)
+/* The index of the first NaN or Inf in v[0..n), or -1. */
+static int64_t first_nonfinite(const tg_real *v, int64_t n)
 {
     for (int64_t i = 0; i < n; i++)
-        if (!isfinite(v[i])) return false;
-    return true;
+        if (!isfinite(v[i])) return i;
+    return -1;
+}
+
+/* "'fc1.weight' [500,784] is nan at element 17" for anomaly messages */
+static void describe_bad(char *buf, size_t len, const tg_tensor *x, const tg_real *v, int64_t at)
+{
+    char shape[96], name[64];
+    if (x->name)
+        snprintf(name, sizeof name, "'%s'", x->name);
+    else
+        snprintf(name, sizeof name, "t%d", (int)x->id);
+    snprintf(buf, len, "%s %s is %s at element %lld", name, tg_shape_str(x, shape, sizeof shape),
+             isnan(v[at]) ? "nan" : v[at] > 0 ? "inf" : "-inf", (long long)at);
 }
 
 static tg_record *push_record(tg_tape *t)
@@ -330,9 +343,16 @@ tg_tensor *tg_apply(tg_tape *t, const tg_op *op, tg_tensor *const *in, int n, co
         tg_tape_set_error(t, "tg_%s: forward failed: %s", op->name, tg_status_str(st));
         return NULL;
     }
-    if (t->anomaly && !all_finite(out->data, out->size)) {
-        tg_tape_set_error(t, "anomaly: record %zu (tg_%s) produced NaN or Inf in its output",
-                          t->n_recs, op->name);
+    int64_t bad = t->anomaly ? first_nonfinite(out->data, out->size) : -1;
+    if (bad >= 0) {
+        char what[256];
+        describe_bad(what, sizeof what, out, out->data, bad);
+        if (record)
+            tg_tape_set_error(t, "anomaly: record %zu (tg_%s) produced NaN or Inf in its output: %s",
+                              t->n_recs, op->name, what);
+        else
+            tg_tape_set_error(t, "anomaly: tg_%s (not recorded: no input needs a gradient) "
+                                 "produced NaN or Inf in its output: %s", op->name, what);
         return NULL;
     }
     if (record) {
@@ -368,6 +388,35 @@ static bool ensure_grad(tg_tape *t, tg_tensor *x)
     return true;
 }
 
+/* Anomaly mode, before a backward pass: the seed must be finite, and so must
+   the gradients that leaves and parameters carry in from earlier calls (a
+   NaN left there by a step that was not zeroed is named as such, not blamed
+   on the first record that touches it). */
+static int check_before_backward(tg_tape *t, const tg_tensor *out, const tg_real *dout)
+{
+    char what[256];
+    int64_t at = first_nonfinite(dout, out->size);
+    if (at >= 0) {
+        describe_bad(what, sizeof what, out, dout, at);
+        tg_tape_set_error(t, "anomaly: the output gradient given to tg_backward has NaN or Inf: "
+                             "for %s", what);
+        return TG_ERR_NUMERIC;
+    }
+    for (size_t i = 0; i < t->n_recs; i++)
+        for (int k = 0; k < t->recs[i].n_in; k++) {
+            const tg_tensor *x = t->recs[i].in[k];
+            if (!needs_grad(x) || x->rec >= 0 || !x->grad) continue;
+            at = first_nonfinite(x->grad, x->size);
+            if (at >= 0) {
+                describe_bad(what, sizeof what, x, x->grad, at);
+                tg_tape_set_error(t, "anomaly: before backward, the accumulated gradient of %s "
+                                     "(left from an earlier backward: zero it first)", what);
+                return TG_ERR_NUMERIC;
+            }
+        }
+    return TG_OK;
+}
+
 int tg_backward_grad(tg_tape *t, tg_tensor *out, const tg_real *dout)
 {
     if (!t) return tg_set_error(TG_ERR_INVALID, "tg_backward: the tape is NULL");
@@ -393,6 +442,10 @@ int tg_backward_grad(tg_tape *t, tg_tensor *out, const tg_real *dout)
     for (size_t i = 0; i < t->n_recs; i++) {
         tg_tensor *o = t->recs[i].out;
         if (o->grad) memset(o->grad, 0, (size_t)o->size * sizeof(tg_real));
+    }
+    if (t->anomaly) {
+        int st = check_before_backward(t, out, dout);
+        if (st != TG_OK) return st;
     }
     if (!ensure_grad(t, out)) return TG_ERR_NOMEM;
     for (int64_t i = 0; i < out->size; i++) out->grad[i] += dout[i];
@@ -421,14 +474,20 @@ int tg_backward_grad(tg_tape *t, tg_tensor *out, const tg_real *dout)
         r->op->backward(r);
         for (int k = 0; k < r->n_in; k++)
             if (hidden[k]) r->in[k]->grad = hidden[k];
+        /* Every gradient was finite before this rule ran (the seed and the
+           leaves' accumulated gradients were checked first), so the first
+           non-finite one is this record's doing. */
         if (t->anomaly) {
             for (int k = 0; k < r->n_in; k++) {
                 tg_tensor *x = r->in[k];
-                if (needs_grad(x) && !all_finite(x->grad, x->size)) {
+                int64_t at = needs_grad(x) ? first_nonfinite(x->grad, x->size) : -1;
+                if (at >= 0) {
+                    char what[256];
+                    describe_bad(what, sizeof what, x, x->grad, at);
                     tg_tape_set_error(t,
                                       "anomaly: record %d (tg_%s) produced NaN or Inf in the "
-                                      "gradient of input %d",
-                                      (int)i, r->op->name, k);
+                                      "gradient of input %d: the gradient of %s",
+                                      (int)i, r->op->name, k, what);
                     return TG_ERR_NUMERIC;
                 }
             }

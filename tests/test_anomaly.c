@@ -121,3 +121,71 @@ Test(anomaly, finite_graphs_pass_untouched)
     /* d/dx log √x = 1/(2x) */
     cr_expect(fabs((double)x->grad[0] - 1.0) < 1e-6 && fabs((double)x->grad[1] - 0.25) < 1e-6);
 }
+
+/* The messages say which tensor, its shape, the first bad element and
+   whether it is NaN or Inf. */
+Test(anomaly, names_the_tensor_element_and_kind)
+{
+    tg_tape_set_anomaly(t, true);
+    tg_real v[] = {0, 4};
+    tg_tensor *x = tg_tensor_set_name(leaf(2, v), "x");
+    tg_tensor *s = tg_sqrt(t, x); /* record 0: d/dx at 0 is +inf */
+    tg_tensor *loss = tg_sum(t, s, TG_ALL, false);
+    cr_assert_not_null(loss, "%s", tg_tape_error(t));
+    cr_expect_eq(tg_backward(t, loss), TG_ERR_NUMERIC);
+    cr_expect_str_eq(tg_tape_error(t), "anomaly: record 0 (tg_sqrt) produced NaN or Inf in the "
+                                       "gradient of input 0: the gradient of 'x' [2] is inf at "
+                                       "element 0");
+}
+
+/* An op that records nothing (no input needs a gradient) has no record
+   number to give: the message says so instead of naming the next record. */
+Test(anomaly, unrecorded_ops_are_named_without_a_record)
+{
+    tg_tape_set_anomaly(t, true);
+    tg_real v[] = {2, -1, 3};
+    tg_tensor *c = tg_tensor_new(t, TG_SHAPE(3), v); /* t0, needs no gradient; log(c) is t1 */
+    cr_expect_null(tg_log(t, c));
+    cr_expect(strstr(tg_tape_error(t), "anomaly: tg_log (not recorded: no input needs a gradient) "
+                                       "produced NaN or Inf in its output: t1 [3] is nan at "
+                                       "element 1") != NULL,
+              "%s", tg_tape_error(t));
+}
+
+/* A non-finite seed is the caller's, not the last record's. */
+Test(anomaly, a_nonfinite_seed_is_named_as_such)
+{
+    tg_tape_set_anomaly(t, true);
+    tg_real v[] = {1, 2};
+    tg_tensor *x = leaf(2, v);
+    tg_tensor *y = tg_square(t, x);
+    const tg_real dy[] = {1, NAN};
+    cr_expect_eq(tg_backward_grad(t, y, dy), TG_ERR_NUMERIC);
+    EXPECT_IN_ERROR("the output gradient given to tg_backward has NaN or Inf");
+    EXPECT_IN_ERROR("is nan at element 1");
+    cr_expect_null(strstr(tg_tape_error(t), "record"), "%s", tg_tape_error(t));
+}
+
+/* A parameter whose gradient is already NaN from an earlier, un-zeroed
+   backward is named as such, not blamed on the first record touching it. */
+Test(anomaly, stale_gradients_are_named_not_blamed)
+{
+    tg_params *p = tg_params_new();
+    tg_tensor *w = tg_params_add(p, "fc.weight", TG_SHAPE(2));
+    w->grad[1] = INFINITY; /* left over from an earlier step */
+    tg_tape_set_anomaly(t, true);
+    tg_real v[] = {1, 2};
+    tg_tensor *x = tg_tensor_new(t, TG_SHAPE(2), v);
+    tg_tensor *loss = tg_sum(t, tg_mul(t, w, x), TG_ALL, false);
+    cr_assert_not_null(loss, "%s", tg_tape_error(t));
+    cr_expect_eq(tg_backward(t, loss), TG_ERR_NUMERIC);
+    cr_expect_str_eq(tg_tape_error(t), "anomaly: before backward, the accumulated gradient of "
+                                       "'fc.weight' [2] is inf at element 1 (left from an earlier "
+                                       "backward: zero it first)");
+    tg_tape_reset(t);
+    tg_params_zero_grad(p);
+    x = tg_tensor_new(t, TG_SHAPE(2), v);
+    loss = tg_sum(t, tg_mul(t, w, x), TG_ALL, false);
+    cr_expect_eq(tg_backward(t, loss), TG_OK, "%s", tg_tape_error(t));
+    tg_params_free(p);
+}
