@@ -92,6 +92,19 @@ static tg_dataset *make(const char *who, uint8_t *images, uint8_t *labels, int64
     return d;
 }
 
+/* Buffers for n samples of `features` pixels and their labels, or false
+   (with the error set) if memory runs out. */
+static bool alloc_samples(const char *who, int64_t n, size_t features, uint8_t **im, uint8_t **lb)
+{
+    *im = malloc(n ? (size_t)n * features : 1);
+    *lb = malloc(n ? (size_t)n : 1);
+    if (*im && *lb) return true;
+    free(*im);
+    free(*lb);
+    tg_set_error(TG_ERR_NOMEM, "%s: out of memory for %lld samples", who, (long long)n);
+    return false;
+}
+
 tg_dataset *tg_dataset_new(const uint8_t *images, const uint8_t *labels, int64_t n,
                            int64_t features)
 {
@@ -107,14 +120,8 @@ tg_dataset *tg_dataset_new(const uint8_t *images, const uint8_t *labels, int64_t
         return NULL;
     }
     size_t bytes = (size_t)(n * features);
-    uint8_t *im = malloc(bytes ? bytes : 1);
-    uint8_t *lb = malloc(n ? (size_t)n : 1);
-    if (!im || !lb) {
-        free(im);
-        free(lb);
-        tg_set_error(TG_ERR_NOMEM, "%s: out of memory for %lld samples", who, (long long)n);
-        return NULL;
-    }
+    uint8_t *im, *lb;
+    if (!alloc_samples(who, n, (size_t)features, &im, &lb)) return NULL;
     if (bytes) memcpy(im, images, bytes);
     if (n) memcpy(lb, labels, (size_t)n);
     return make(who, im, lb, n, 1, &features);
@@ -135,14 +142,8 @@ tg_dataset *tg_dataset_subset(const tg_dataset *d, const int64_t *idx, int64_t n
             return NULL;
         }
     size_t f = (size_t)d->features;
-    uint8_t *im = malloc(n ? (size_t)n * f : 1);
-    uint8_t *lb = malloc(n ? (size_t)n : 1);
-    if (!im || !lb) {
-        free(im);
-        free(lb);
-        tg_set_error(TG_ERR_NOMEM, "%s: out of memory for %lld samples", who, (long long)n);
-        return NULL;
-    }
+    uint8_t *im, *lb;
+    if (!alloc_samples(who, n, f, &im, &lb)) return NULL;
     for (int64_t i = 0; i < n; i++) {
         memcpy(im + (size_t)i * f, d->images + (size_t)idx[i] * f, f);
         lb[i] = d->labels[idx[i]];

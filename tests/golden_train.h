@@ -209,4 +209,30 @@ static inline double gtr_attr(const gtr_group *g, const char *key)
     return strtod(gtr_attr_str(g, key), NULL);
 }
 
+/* The optimizer a golden group describes: kind sgd|adam|adamw and its
+   torch.optim options (maximize only where the group has it). */
+static inline tg_optim *gtr_optim(tg_params *p, const gtr_group *g)
+{
+    const char *kind = gtr_attr_str(g, "kind");
+    bool maximize = gtr_has_attr(g, "maximize") && gtr_attr(g, "maximize") != 0;
+    if (strcmp(kind, "sgd") == 0) {
+        tg_sgd_opts o = tg_sgd_defaults(gtr_attr(g, "lr"));
+        o.momentum = gtr_attr(g, "momentum");
+        o.dampening = gtr_attr(g, "dampening");
+        o.weight_decay = gtr_attr(g, "weight_decay");
+        o.nesterov = gtr_attr(g, "nesterov") != 0;
+        o.maximize = maximize;
+        return tg_sgd_new(p, &o);
+    }
+    bool w = strcmp(kind, "adamw") == 0;
+    tg_adam_opts o = w ? tg_adamw_defaults(gtr_attr(g, "lr")) : tg_adam_defaults(gtr_attr(g, "lr"));
+    o.beta1 = gtr_attr(g, "beta1");
+    o.beta2 = gtr_attr(g, "beta2");
+    o.eps = gtr_attr(g, "eps");
+    o.weight_decay = gtr_attr(g, "weight_decay");
+    o.amsgrad = gtr_attr(g, "amsgrad") != 0;
+    o.maximize = maximize;
+    return w ? tg_adamw_new(p, &o) : tg_adam_new(p, &o);
+}
+
 #endif

@@ -74,29 +74,6 @@ int posix_memalign(void **out, size_t align, size_t n)
 
 /* ------------------------------------------------------------ golden steps */
 
-static tg_optim *optim_from(tg_params *p, const gtr_group *g)
-{
-    const char *kind = gtr_attr_str(g, "kind");
-    if (strcmp(kind, "sgd") == 0) {
-        tg_sgd_opts o = tg_sgd_defaults(gtr_attr(g, "lr"));
-        o.momentum = gtr_attr(g, "momentum");
-        o.dampening = gtr_attr(g, "dampening");
-        o.weight_decay = gtr_attr(g, "weight_decay");
-        o.nesterov = gtr_attr(g, "nesterov") != 0;
-        o.maximize = gtr_attr(g, "maximize") != 0;
-        return tg_sgd_new(p, &o);
-    }
-    bool w = strcmp(kind, "adamw") == 0;
-    tg_adam_opts o = w ? tg_adamw_defaults(gtr_attr(g, "lr")) : tg_adam_defaults(gtr_attr(g, "lr"));
-    o.beta1 = gtr_attr(g, "beta1");
-    o.beta2 = gtr_attr(g, "beta2");
-    o.eps = gtr_attr(g, "eps");
-    o.weight_decay = gtr_attr(g, "weight_decay");
-    o.amsgrad = gtr_attr(g, "amsgrad") != 0;
-    o.maximize = gtr_attr(g, "maximize") != 0;
-    return w ? tg_adamw_new(p, &o) : tg_adam_new(p, &o);
-}
-
 static void set_values(tg_real *dst, const gtr_item *src)
 {
     for (int64_t i = 0; i < src->n; i++) dst[i] = (tg_real)src->v[i];
@@ -118,7 +95,7 @@ Test(optim, single_steps_match_torch_optim)
         tg_tensor *x[2] = {tg_params_add(p, "p0", TG_SHAPE(3, 4)), tg_params_add(p, "p1", TG_SHAPE(5))};
         set_values(x[0]->data, gtr_item_of(g, "p0"));
         set_values(x[1]->data, gtr_item_of(g, "p1"));
-        tg_optim *o = optim_from(p, g);
+        tg_optim *o = gtr_optim(p, g);
         cr_assert_not_null(o, "%s: %s", g->name, tg_last_error());
         int steps = (int)gtr_attr(g, "steps");
         for (int s = 0; s < steps; s++) {

@@ -90,27 +90,6 @@ static tg_params *make_net(tg_mlp *m, const char *family)
     return p;
 }
 
-static tg_optim *optim_from(tg_params *p, const gtr_group *g)
-{
-    const char *kind = gtr_attr_str(g, "kind");
-    if (strcmp(kind, "sgd") == 0) {
-        tg_sgd_opts o = tg_sgd_defaults(gtr_attr(g, "lr"));
-        o.momentum = gtr_attr(g, "momentum");
-        o.dampening = gtr_attr(g, "dampening");
-        o.weight_decay = gtr_attr(g, "weight_decay");
-        o.nesterov = gtr_attr(g, "nesterov") != 0;
-        return tg_sgd_new(p, &o);
-    }
-    bool w = strcmp(kind, "adamw") == 0;
-    tg_adam_opts o = w ? tg_adamw_defaults(gtr_attr(g, "lr")) : tg_adam_defaults(gtr_attr(g, "lr"));
-    o.beta1 = gtr_attr(g, "beta1");
-    o.beta2 = gtr_attr(g, "beta2");
-    o.eps = gtr_attr(g, "eps");
-    o.weight_decay = gtr_attr(g, "weight_decay");
-    o.amsgrad = gtr_attr(g, "amsgrad") != 0;
-    return w ? tg_adamw_new(p, &o) : tg_adam_new(p, &o);
-}
-
 static void run(const char *family, const char *name)
 {
     char gname[128];
@@ -124,7 +103,7 @@ static void run(const char *family, const char *name)
 
     tg_mlp m;
     tg_params *p = make_net(&m, family);
-    tg_optim *o = optim_from(p, g);
+    tg_optim *o = gtr_optim(p, g);
     cr_assert_not_null(o, "%s: %s", gname, tg_last_error());
     tg_tape *t = tg_tape_new();
 
