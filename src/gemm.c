@@ -551,16 +551,17 @@ static void gemm_builtin(bool ta, bool tb, int64_t M, int64_t N, int64_t K, tg_r
         gemm_blocked(kd, &p);
         return;
     }
-    /* Split along N in whole panels (each part packs only its columns)
-       when there are enough, into a few parts per thread so that a thread
-       that loses its time slice on a busy machine leaves little behind;
-       else along M in whole row blocks, one part per thread (each part
-       packs the same op(B) panels). */
+    /* Split along the longer of M (row blocks) and N (panels), into a few
+       parts per thread so that a thread that loses its time slice on a busy
+       machine leaves little behind. Along N each part packs only its own
+       columns; along M every part reads the same op(B): fine when it is
+       read in place, but a transposing pack would be repeated by every
+       part, so then there is one part per thread. */
     gemm_split s;
     s.kd = kd;
-    bool along_n = n_panels >= 2 * threads || n_panels >= m_blocks;
+    bool along_n = n_panels >= m_blocks;
     int64_t units = along_n ? n_panels : m_blocks;
-    int64_t parts = along_n ? 4 * (int64_t)threads : threads;
+    int64_t parts = along_n || p.b_cs == 1 ? 4 * (int64_t)threads : threads;
     if (parts > units) parts = units;
     if (parts > MAX_PARTS) parts = MAX_PARTS;
     for (int t = 0; t < parts; t++) {
