@@ -81,6 +81,15 @@ def main():
             print(f"  OpenBLAS core: {lines[0][9]}")
             add(label, f"gemm_{real}", "openblas core", lines[0][9])
 
+        # ---- the AVX2 kernel (what a CPU without AVX-512 runs), float
+        lines = run([exe("bench_gemm"), "--csv", "--reps", "15"],
+                    {**env, **one, "TG_GEMM_KERNEL": "avx2"}, unset)
+        allrow = [f for f in lines if f[2] == "all"][0]
+        print(f"\nbench_gemm with TG_GEMM_KERNEL=avx2, all shapes: built-in {float(allrow[7]):.1f} "
+              f"GFLOP/s, OpenBLAS ({allrow[9]}) {float(allrow[8]):.1f} GFLOP/s")
+        add(label, "gemm_float_avx2", "all", float(allrow[7]), "builtin GFLOP/s")
+        add(label, "gemm_float_avx2", "all", float(allrow[8]), "openblas GFLOP/s")
+
         # ---- GEMM on two threads (wall time): the built-in split, OpenBLAS's threads
         lines = run([exe("bench_gemm"), "--csv", "--reps", "15", "--threads", "2"],
                     {**env, "OPENBLAS_NUM_THREADS": "2"}, unset)
