@@ -481,8 +481,11 @@ struct tg_op {
 };
 
 /* Runs `op` on the inputs (n of them, some may be NULL when the op allows it)
-   with attributes `attr` (copied), records it when recording is on and an
-   input requires grad, and returns the output. NULL on failure. */
+   with attributes `attr` (op->attr_size bytes, copied; NULL is refused when
+   attr_size > 0), records it when recording is on and an input requires
+   grad, and returns the output. NULL on failure (the message is on t).
+   Built-in ops found with tg_op_find take private attribute structs: call
+   them through their tg_<op> functions. */
 TG_API tg_tensor *tg_apply(tg_tape *t, const tg_op *op, tg_tensor *const *in, int n,
                            const void *attr);
 /* Memory for a forward pass to keep for backward; freed at reset. */

@@ -14,6 +14,10 @@ static int reshape_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIM
     const tg_tensor *x = r->in[0];
     int infer = -1;
     int64_t known = 1;
+    if (a->ndim < 0 || a->ndim > TG_MAX_DIMS) {
+        snprintf(msg, len, "a shape needs 0..%d dimensions, got %d", TG_MAX_DIMS, a->ndim);
+        return TG_ERR_INVALID;
+    }
     for (int i = 0; i < a->ndim; i++) {
         shape[i] = a->shape[i];
         if (a->shape[i] == -1 && infer < 0) {
@@ -89,9 +93,14 @@ typedef struct {
 static int transpose_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], char *msg,
                            size_t len)
 {
-    (void)msg, (void)len;
     const transpose_attr *a = r->attr;
     const tg_tensor *x = r->in[0];
+    if (a->d0 < 0 || a->d0 >= x->ndim || a->d1 < 0 || a->d1 >= x->ndim) {
+        char b[128];
+        snprintf(msg, len, "axes (%d, %d) are out of range for shape %s", a->d0, a->d1,
+                 tg_shape_str(x, b, sizeof b));
+        return TG_ERR_INVALID;
+    }
     *ndim = x->ndim;
     for (int i = 0; i < x->ndim; i++) shape[i] = x->shape[i];
     shape[a->d0] = x->shape[a->d1];

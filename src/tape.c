@@ -300,6 +300,18 @@ tg_tensor *tg_apply(tg_tape *t, const tg_op *op, tg_tensor *const *in, int n, co
         tg_tape_set_error(t, "tg_%s: expected %d inputs, got %d", op->name, op->n_inputs, n);
         return NULL;
     }
+    if (n > 0 && !in) {
+        tg_tape_set_error(t, "tg_%s: the input array is NULL", op->name);
+        return NULL;
+    }
+    /* An op with attributes reads them in its shape check, forward and
+       backward: a built-in found through the registry, run with NULL, must
+       not dereference NULL. */
+    if (op->attr_size && !attr) {
+        tg_tape_set_error(t, "tg_%s: this op takes attributes (%zu bytes) and attr is NULL",
+                          op->name, op->attr_size);
+        return NULL;
+    }
     /* A NULL first input means an earlier op failed: pass the failure on.
        (Later inputs may be optional; each op's shape check decides.) */
     if (n > 0 && !in[0]) {

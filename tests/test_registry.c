@@ -219,3 +219,33 @@ Test(registry, is_thread_safe)
     for (size_t t = 0; t < N_TABLES; t++) builtins += tables[t]->n;
     cr_expect_eq(tg_op_count(), builtins + N_THREADS * PER_THREAD);
 }
+
+/* A built-in found by name and run with tg_apply without its (private)
+   attribute struct, or with no input array, is refused with a message: no
+   crash (each op's shape check and kernels read their attributes). */
+Test(registry, builtins_run_through_apply_without_attributes_fail_cleanly)
+{
+    tg_tape *t = tg_tape_new();
+    tg_tensor *x = tg_requires_grad(tg_ones(t, TG_SHAPE(2, 3)), true);
+    tg_tensor *y = tg_ones(t, TG_SHAPE(2, 3));
+    size_t refused = 0;
+    for (size_t i = 0; i < tg_op_count(); i++) {
+        const tg_op *op = tg_op_at(i);
+        tg_tensor *in[TG_MAX_INPUTS] = {x, y, y, y};
+        tg_tape_clear_error(t);
+        tg_tensor *out = tg_apply(t, op, in, op->n_inputs, NULL);
+        if (op->attr_size) {
+            cr_expect_null(out, "'%s' ran with NULL attributes", op->name);
+            cr_expect(strstr(tg_tape_error(t), "attr is NULL") != NULL, "'%s': message '%s'",
+                      op->name, tg_tape_error(t));
+            refused++;
+        } else if (!out) {
+            cr_expect(tg_tape_error(t)[0] != '\0', "'%s' failed without a message", op->name);
+        }
+        tg_tape_clear_error(t);
+        cr_expect_null(tg_apply(t, op, NULL, op->n_inputs, NULL), "'%s' with no inputs", op->name);
+        cr_expect(tg_tape_failed(t));
+    }
+    cr_expect_gt(refused, 30, "only %zu ops take attributes?", refused);
+    tg_tape_free(t);
+}
