@@ -127,7 +127,10 @@ static void *worker(void *arg)
                !atomic_load_explicit(&pool.quit, memory_order_relaxed)) {
             cpu_relax();
             if (++spins == 256) {
+                /* give the core away if something else (maybe the caller,
+                   on a busy machine) is waiting for it */
                 spins = 0;
+                sched_yield();
                 if (now_ns() - t0 > pool.spin_ns) break;
             }
         }
