@@ -179,6 +179,7 @@ typedef struct {
    scalars elsewhere), a·b + c written out. */
 typedef tg_real pvec __attribute__((vector_size(16)));
 #define KN(x) gemm_portable_##x
+#define KTARGET
 #define VEC pvec
 #define VL ((int)(16 / sizeof(tg_real)))
 #define MR 4
@@ -214,6 +215,7 @@ static inline void pv_storen(tg_real *p, pvec v, int n)
 static const gemm_kernel kernel_portable = {"portable", MR, NVMAX * VL, VL, gemm_portable_ukernel,
                                             transpose_portable};
 #undef KN
+#undef KTARGET
 #undef VEC
 #undef VL
 #undef MR
@@ -230,9 +232,8 @@ static const gemm_kernel kernel_portable = {"portable", MR, NVMAX * VL, VL, gemm
 
 #ifdef TG_X86
 /* AVX2 + FMA: 16 ymm registers, a 6 x 2-vector tile (12 accumulators). */
-#pragma GCC push_options
-#pragma GCC target("avx2,fma")
 #define KN(x) gemm_avx2_##x
+#define KTARGET __attribute__((target("avx2,fma")))
 #define MR 6
 #define NVMAX 2
 #ifdef TG_DOUBLE
@@ -266,8 +267,8 @@ static const gemm_kernel kernel_portable = {"portable", MR, NVMAX * VL, VL, gemm
 
 /* Blocks of 8 x 8 floats or 4 x 4 doubles transposed in registers; the
    ragged edges element by element. */
-static void transpose_avx2(tg_real *dst, int64_t ldd, const tg_real *src, int64_t lds,
-                           int64_t nj, int64_t nk)
+static KTARGET void transpose_avx2(tg_real *dst, int64_t ldd, const tg_real *src, int64_t lds,
+                                   int64_t nj, int64_t nk)
 {
     int64_t j = 0;
     for (; j + VL <= nj; j += VL) {
@@ -311,6 +312,7 @@ static void transpose_avx2(tg_real *dst, int64_t ldd, const tg_real *src, int64_
 static const gemm_kernel kernel_avx2 = {"avx2", MR, NVMAX * VL, VL, gemm_avx2_ukernel,
                                         transpose_avx2};
 #undef KN
+#undef KTARGET
 #undef VEC
 #undef VL
 #undef MR
@@ -324,12 +326,10 @@ static const gemm_kernel kernel_avx2 = {"avx2", MR, NVMAX * VL, VL, gemm_avx2_uk
 #undef V_STORE
 #undef V_LOADN
 #undef V_STOREN
-#pragma GCC pop_options
 
 /* AVX-512F: 32 zmm registers, a 6 x 4-vector tile (24 accumulators). */
-#pragma GCC push_options
-#pragma GCC target("avx512f,fma")
 #define KN(x) gemm_avx512_##x
+#define KTARGET __attribute__((target("avx512f,avx2,fma")))
 #define MR 6
 #define NVMAX 4
 #ifdef TG_DOUBLE
@@ -361,6 +361,7 @@ static const gemm_kernel kernel_avx2 = {"avx2", MR, NVMAX * VL, VL, gemm_avx2_uk
 static const gemm_kernel kernel_avx512 = {"avx512", MR, NVMAX * VL, VL, gemm_avx512_ukernel,
                                           transpose_avx2};
 #undef KN
+#undef KTARGET
 #undef VEC
 #undef VL
 #undef MR
@@ -374,7 +375,6 @@ static const gemm_kernel kernel_avx512 = {"avx512", MR, NVMAX * VL, VL, gemm_avx
 #undef V_STORE
 #undef V_LOADN
 #undef V_STOREN
-#pragma GCC pop_options
 #endif /* TG_X86 */
 
 static const gemm_kernel *chosen_kernel;

@@ -1,9 +1,11 @@
 /* The GEMM micro-kernel, written once and compiled once per instruction set:
-   src/gemm.c includes this file inside a `#pragma GCC target` region with
-   the vector macros below defined. Internal; not a public header.
+   src/gemm.c includes this file once per instruction set with the macros
+   below defined. Internal; not a public header.
 
    Required macros:
      KN(name)        name mangling for this instance (gemm_avx512_name, ...)
+     KTARGET         the function attribute that enables the instruction set
+                     (__attribute__((target("avx512f,fma"))), or nothing)
      VEC, VL         the vector type and its lanes of tg_real
      MR, NVMAX       rows of the register tile, most vectors per tile row
      V_ZERO()  V_LOAD(p)  V_BCAST(x)  V_FMA(a, b, c) = a·b + c  V_MUL  V_ADD
@@ -20,7 +22,7 @@
    beta = 0 never reads C (it may hold NaN), as in BLAS. Rows past mr read
    row 0 again (always valid memory) and are never stored. */
 
-static inline __attribute__((always_inline)) void
+static inline __attribute__((always_inline)) KTARGET void
 KN(tile)(const int NV, int64_t kc, const tg_real *a, int64_t a_rs, int64_t a_cs, int mr,
          const tg_real *bp, int64_t ldbp, int nr, tg_real *c, int64_t c_rs, int64_t c_cs, tg_real alpha,
          tg_real beta)
@@ -111,7 +113,7 @@ KN(tile)(const int NV, int64_t kc, const tg_real *a, int64_t a_rs, int64_t a_cs,
 }
 
 /* The kernel entry: nv vectors per row (1..NVMAX) picked from nr. */
-static void KN(ukernel)(int64_t kc, const tg_real *a, int64_t a_rs, int64_t a_cs, int mr,
+static KTARGET void KN(ukernel)(int64_t kc, const tg_real *a, int64_t a_rs, int64_t a_cs, int mr,
                         const tg_real *bp, int64_t ldbp, int nr, tg_real *c, int64_t c_rs,
                         int64_t c_cs, tg_real alpha, tg_real beta)
 {
