@@ -115,6 +115,14 @@ def write(dtype, path):
     # max over all with ties: PyTorch shares the gradient equally
     case("max_all_ties", "max", torch.max, [torch.tensor([[1.0, 3.0], [3.0, -2.0]], dtype=dtype)],
          attrs={"all": 1, "keepdim": 0})
+    # max over an axis with ties: the gradient goes to the first maximum
+    ties = [[1.0, 3.0, 3.0], [2.0, 2.0, -1.0]]
+    for axis in (0, 1):
+        case("max_axis%d_ties" % axis, "max", lambda x, a=axis: torch.max(x, dim=a).values,
+             [torch.tensor(ties, dtype=dtype)], attrs={"axis": axis, "keepdim": 0})
+    # abs at its kink: PyTorch's gradient is sign(x), 0 at x = 0 (and -0)
+    case("abs_kink", "abs", torch.abs,
+         [torch.tensor([[-1.5, 0.0, 2.0], [-0.0, 0.25, 0.0]], dtype=dtype)])
     w.close()
 
 
