@@ -144,11 +144,20 @@ static int linear_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS
     return TG_OK;
 }
 
+/* The rows of x [..., in] seen as one matrix [rows, in]: the product of the
+   leading dims (not size / in, which is 0 for in = 0 however many rows). */
+static int64_t linear_rows(const tg_tensor *x)
+{
+    int64_t rows = 1;
+    for (int i = 0; i < x->ndim - 1; i++) rows *= x->shape[i];
+    return rows;
+}
+
 /* y = x·Wᵀ + b */
 static int linear_forward(tg_record *r)
 {
     const tg_tensor *x = r->in[0], *W = r->in[1], *b = r->in[2];
-    int64_t in = W->shape[1], out = W->shape[0], rows = x->size / (in ? in : 1);
+    int64_t in = W->shape[1], out = W->shape[0], rows = linear_rows(x);
     tg_real *y = r->out->data; /* [rows, out] */
     if (b) {
         for (int64_t i = 0; i < rows; i++) memcpy(y + i * out, b->data, (size_t)out * sizeof(tg_real));
@@ -165,10 +174,10 @@ static int linear_forward(tg_record *r)
 static void linear_backward(tg_record *r)
 {
     const tg_tensor *x = r->in[0], *W = r->in[1], *b = r->in[2];
-    int64_t in = W->shape[1], out = W->shape[0], rows = in ? x->size / in : 0;
+    int64_t in = W->shape[1], out = W->shape[0], rows = linear_rows(x);
     const tg_real *dy = r->out->grad; /* [rows, out] */
-    if (x->grad) tg_gemm(false, false, rows, in, out, 1, dy, out, W->data, in, 1, x->grad, in);
-    if (W->grad) tg_gemm(true, false, out, in, rows, 1, dy, out, x->data, in, 1, W->grad, in);
+    if (in > 0 && x->grad) tg_gemm(false, false, rows, in, out, 1, dy, out, W->data, in, 1, x->grad, in);
+    if (in > 0 && W->grad) tg_gemm(true, false, out, in, rows, 1, dy, out, x->data, in, 1, W->grad, in);
     if (b && b->grad)
         for (int64_t i = 0; i < rows; i++)
             for (int64_t j = 0; j < out; j++) b->grad[j] += dy[i * out + j];

@@ -305,6 +305,26 @@ Test(tape, reshape_shares_data_and_routes_gradient)
     cr_expect_float_eq(x->grad[5], 12, EPS);
 }
 
+/* linear with zero input features (F.linear(x [3,0], W [2,0], b)): the
+   product is empty, so y is b on every row, and dL/db sums dL/dy over the 3
+   rows. The arena is dirtied first so that an unwritten output would show. */
+Test(tape, linear_with_zero_input_features_is_the_bias)
+{
+    tg_full(t, TG_SHAPE(256), 7);
+    tg_tape_reset(t);
+    tg_tensor *x = tg_requires_grad(tg_zeros(t, TG_SHAPE(3, 0)), true);
+    tg_tensor *W = tg_requires_grad(tg_zeros(t, TG_SHAPE(2, 0)), true);
+    const tg_real bs[] = {1.5, -2};
+    tg_tensor *b = tg_requires_grad(tg_tensor_new(t, TG_SHAPE(2), bs), true);
+    tg_tensor *y = tg_linear(t, x, W, b);
+    cr_assert(y, "%s", tg_tape_error(t));
+    cr_assert_eq(y->size, 6);
+    for (int i = 0; i < 6; i++) cr_expect_float_eq(y->data[i], bs[i % 2], EPS, "y[%d]", i);
+    cr_assert_eq(tg_backward(t, tg_sum(t, y, TG_ALL, false)), TG_OK);
+    cr_expect_float_eq(b->grad[0], 3, EPS);
+    cr_expect_float_eq(b->grad[1], 3, EPS);
+}
+
 /* --------------------------------------------------------- memory and reset */
 
 static tg_tensor *mlp_step(tg_tape *tp, tg_params *p, const tg_real *xs)
