@@ -41,11 +41,11 @@ def text(x, y, s, size=12, anchor="start", weight="normal", fill="#111"):
 def hbars(x0, y0, width, title, items, unit, log=False, fmt="{:.2f}"):
     """items: (label, value, color). Returns (svg parts, height)."""
     parts = [text(x0, y0 + 14, title, 14, weight="bold")]
-    label_w, bar_h, gap = 190, 16, 5
+    label_w, bar_h, gap = 300, 16, 5
     vals = [v for _, v, _ in items if v]
     vmax = max(vals) if vals else 1
     vmin = min(vals) if vals else 1
-    plot_w = width - label_w - 70
+    plot_w = width - label_w - 120
     y = y0 + 28
     for label, v, color in items:
         parts.append(text(x0 + label_w - 6, y + 12, label, 11, anchor="end"))
@@ -62,30 +62,84 @@ def hbars(x0, y0, width, title, items, unit, log=False, fmt="{:.2f}"):
     return parts, y - y0 + 10
 
 
+def tables(rows, settings):
+    """The figures as Markdown tables (for docs/speed.md)."""
+    out = []
+    confs = ["tapegrad builtin 1T", "tapegrad builtin 2T", "tapegrad openblas 1T",
+             "tapegrad openblas 2T", "pytorch 1T", "pytorch 2T"]
+    for s in settings:
+        out.append(f"\n**One epoch, {s}** (median; 1T/2T = 1 or 2 threads)\n")
+        out.append("| configuration | s/epoch | samples/s | effective GFLOP/s | epoch / GEMM | "
+                   "peak RSS MB | RSS at end MB | heap allocs in epoch |")
+        out.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for c in confs:
+            sec = pick(rows, s, "mlp", c, "s/epoch")
+            if sec is None:
+                continue
+            g = pick(rows, s, "mlp", c, "epoch/GEMM")
+            al = pick(rows, s, "mlp", c, "heap allocs in epoch")
+            out.append(f"| {c} | {sec:.3f} | {60000 / sec:,.0f} | {141.1 / sec:.1f} | "
+                       f"{f'{g:.3f}' if g else '-'} | {pick(rows, s, 'mlp', c, 'peak RSS MB'):.1f} | "
+                       f"{pick(rows, s, 'mlp', c, 'RSS at end MB'):.1f} | "
+                       f"{int(al) if al is not None else '-'} |")
+    out.append("\n**GEMM, GFLOP/s on one thread (median of 15), built-in / OpenBLAS**\n")
+    head = "| shape | op | " + " | ".join(f"{s}: built-in | OpenBLAS | ratio" for s in settings) + " |"
+    out.append(head)
+    out.append("| --- | --- |" + " ---: | ---: | ---: |" * len(settings))
+    for real in ("float", "double"):
+        names = [r["name"] for r in rows if r["setting"] == settings[0] and
+                 r["kind"] == f"gemm_{real}" and r["unit"] == "ratio"]
+        for n in names:
+            parts = n.split(" ")
+            label = "all shapes (one step)" if n.startswith("all") else \
+                " ".join(parts[:2]) + " " + parts[-1]
+            op = "" if n.startswith("all") else parts[-2]
+            cells = []
+            for s in settings:
+                b = pick(rows, s, f"gemm_{real}", n, "builtin GFLOP/s")
+                o = pick(rows, s, f"gemm_{real}", n, "openblas GFLOP/s")
+                cells.append(f"{b:.1f} | {o:.1f} | {b / o:.2f}")
+            out.append(f"| {real} {label} | {op} | " + " | ".join(cells) + " |")
+    for s in settings:
+        t = pick(rows, s, "overhead", "tapegrad", "ns/op")
+        p = pick(rows, s, "overhead", "pytorch", "ns/op")
+        a2b = pick(rows, s, "gemm_float_avx2", "all", "builtin GFLOP/s")
+        a2o = pick(rows, s, "gemm_float_avx2", "all", "openblas GFLOP/s")
+        t2b = pick(rows, s, "gemm_float_2T", "all", "builtin GFLOP/s")
+        t2o = pick(rows, s, "gemm_float_2T", "all", "openblas GFLOP/s")
+        out.append(f"\n{s}: per-op overhead {t:.1f} ns (tapegrad) vs {p:.0f} ns (PyTorch), "
+                   f"1/{p / t:.0f}; AVX2 kernel, all shapes: {a2b:.1f} vs OpenBLAS {a2o:.1f} GFLOP/s; "
+                   f"two threads each (wall time): built-in {t2b:.1f}, OpenBLAS {t2o:.1f} GFLOP/s.")
+    return "\n".join(out)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--csv", default=os.path.join(HERE, "results.csv"))
     ap.add_argument("--out", default=os.path.join(HERE, "..", "docs", "images", "speed.svg"))
+    ap.add_argument("--tables", action="store_true", help="also print the figures as Markdown")
     args = ap.parse_args()
     rows = load(args.csv)
     settings = []
     for r in rows:
         if r["setting"] not in settings:
             settings.append(r["setting"])
+    if args.tables:
+        print(tables(rows, settings))
     unset = next((s for s in settings if "unset" in s), settings[-1])
     env = next((s for s in settings if "unset" not in s), None)
 
-    width, parts, y = 900, [], 10
+    width, parts, y = 980, [], 10
     # panel 1: the epoch, with the environment's setting and with it unset
     items = []
     for s in settings:
-        tag = "AVX-512 OpenBLAS" if s == unset else "Haswell OpenBLAS"
+        tag = "OpenBLAS AVX-512" if s == unset else "OpenBLAS Haswell"
         for name, key in (("tapegrad builtin 1T", "tapegrad"), ("tapegrad builtin 2T", "tapegrad2"),
                           ("tapegrad openblas 1T", "openblas"), ("tapegrad openblas 2T", "openblas2"),
                           ("pytorch 1T", "pytorch"), ("pytorch 2T", "pytorch2")):
             v = pick(rows, s, "mlp", name, "s/epoch")
             if v:
-                items.append((f"{name} ({tag})", v, COLORS[key]))
+                items.append((f"{name}, {tag}", v, COLORS[key]))
     if items:
         p, h = hbars(20, y, width - 20, "One epoch of the 784-500-256-10 MLP on Fashion-MNIST "
                      "(seconds, lower is better)", items, "s")
