@@ -14,7 +14,11 @@
    count; OpenBLAS must then run on one thread too: OPENBLAS_NUM_THREADS=1),
    and wall time with --threads above 1 or --wall.
 
-   usage: bench_gemm [--reps R] [--ms MS] [--threads T] [--wall] [--csv]
+   With --vs-threads T the second column is not OpenBLAS but the built-in
+   kernel on T threads (tg_set_num_threads), the first on one, both in wall
+   time, alternated the same way.
+
+   usage: bench_gemm [--reps R] [--ms MS] [--threads T] [--wall] [--vs-threads T] [--csv]
      --reps R     repetitions per shape and backend (default 15)
      --ms MS      target milliseconds per repetition (default 20)
      --threads T  tg_set_num_threads(T) for the built-in kernel (default 1)
@@ -120,7 +124,7 @@ static double check(const problem *p, tg_real *C2)
 
 int main(int argc, char **argv)
 {
-    int reps = 15, threads = 1;
+    int reps = 15, threads = 1, vs_threads = 0;
     double ms = 20;
     bool csv = false;
     for (int i = 1; i < argc; i++) {
@@ -129,20 +133,25 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) threads = atoi(argv[++i]);
         else if (strcmp(argv[i], "--csv") == 0) csv = true;
         else if (strcmp(argv[i], "--wall") == 0) clock_id = CLOCK_MONOTONIC;
+        else if (strcmp(argv[i], "--vs-threads") == 0 && i + 1 < argc) vs_threads = atoi(argv[++i]);
         else {
-            fprintf(stderr, "usage: %s [--reps R] [--ms MS] [--threads T] [--wall] [--csv]\n",
-                    argv[0]);
+            fprintf(stderr, "usage: %s [--reps R] [--ms MS] [--threads T] [--wall] "
+                            "[--vs-threads T] [--csv]\n", argv[0]);
             return 2;
         }
     }
     if (reps < 1) reps = 1;
     if (reps > MAX_REPS) reps = MAX_REPS;
-    if (threads > 1) clock_id = CLOCK_MONOTONIC;
+    if (threads > 1 || vs_threads > 0) clock_id = CLOCK_MONOTONIC;
+    if (vs_threads > 0 && (threads = 1, tg_set_num_threads(vs_threads) != TG_OK)) {
+        fprintf(stderr, "%s\n", tg_last_error());
+        return 2;
+    }
     if (tg_set_num_threads(threads) != TG_OK) {
         fprintf(stderr, "%s\n", tg_last_error());
         return 2;
     }
-    bool have_cblas = tg_gemm_set_backend("cblas") == TG_OK;
+    bool have_cblas = vs_threads > 0 || tg_gemm_set_backend("cblas") == TG_OK;
     const char *core = "none";
     int blas_threads = 0;
 #ifdef TG_HAVE_CBLAS
@@ -157,8 +166,12 @@ int main(int argc, char **argv)
                env_core ? env_core : "(unset)", blas_threads);
         printf("median of %d repetitions of ~%.0f ms each (%s time), backends alternated\n\n",
                reps, ms, clock_id == CLOCK_MONOTONIC ? "wall" : "thread CPU");
-        printf("%-15s %2s %5s %5s %5s  %9s %9s  %6s  %8s\n", "shape", "op", "M", "N", "K",
-               "builtin", "openblas", "ratio", "max err");
+        if (vs_threads > 0)
+            printf("%-15s %2s %5s %5s %5s  %9s %9s  %6s\n", "shape", "op", "M", "N", "K",
+                   "1 thread", "threads", "ratio");
+        else
+            printf("%-15s %2s %5s %5s %5s  %9s %9s  %6s  %8s\n", "shape", "op", "M", "N", "K",
+                   "builtin", "openblas", "ratio", "max err");
         printf("%-15s %2s %5s %5s %5s  %9s %9s  %6s  %8s\n", "", "", "", "", "", "GFLOP/s",
                "GFLOP/s", "b/o", "(rel)");
     }
@@ -179,7 +192,7 @@ int main(int argc, char **argv)
         fill(B, s->K * s->N, &seed);
         fill(C, s->M * s->N, &seed);
         problem p = {s, A, B, C};
-        double err = have_cblas ? check(&p, C2) : 0;
+        double err = have_cblas && vs_threads == 0 ? check(&p, C2) : 0;
         double flops = 2.0 * (double)s->M * (double)s->N * (double)s->K;
 
         /* calibrate iterations so one repetition takes about `ms` */
@@ -196,6 +209,13 @@ int main(int argc, char **argv)
         double tb[MAX_REPS], to[MAX_REPS];
         for (int r = 0; r < reps; r++) {
             tg_gemm_set_backend("builtin");
+            if (vs_threads > 0) {
+                tg_set_num_threads(1);
+                tb[r] = time_calls(&p, iters);
+                tg_set_num_threads(vs_threads);
+                to[r] = time_calls(&p, iters);
+                continue;
+            }
             tb[r] = time_calls(&p, iters);
             if (have_cblas) {
                 tg_gemm_set_backend("cblas");

@@ -107,9 +107,12 @@ def tables(rows, settings):
         a2o = pick(rows, s, "gemm_float_avx2", "all", "openblas GFLOP/s")
         t2b = pick(rows, s, "gemm_float_2T", "all", "builtin GFLOP/s")
         t2o = pick(rows, s, "gemm_float_2T", "all", "openblas GFLOP/s")
+        v1 = pick(rows, s, "gemm_float_1v2", "all", "builtin 1T GFLOP/s")
+        v2 = pick(rows, s, "gemm_float_1v2", "all", "builtin 2T GFLOP/s")
         out.append(f"\n{s}: per-op overhead {t:.1f} ns (tapegrad) vs {p:.0f} ns (PyTorch), "
                    f"1/{p / t:.0f}; AVX2 kernel, all shapes: {a2b:.1f} vs OpenBLAS {a2o:.1f} GFLOP/s; "
-                   f"two threads each (wall time): built-in {t2b:.1f}, OpenBLAS {t2o:.1f} GFLOP/s.")
+                   f"two threads each (wall time): built-in {t2b:.1f}, OpenBLAS {t2o:.1f} GFLOP/s; "
+                   f"built-in on 1 vs 2 threads, alternated (wall time): {v1:.1f} vs {v2:.1f} GFLOP/s.")
     return "\n".join(out)
 
 

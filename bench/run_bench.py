@@ -90,15 +90,23 @@ def main():
         add(label, "gemm_float_avx2", "all", float(allrow[7]), "builtin GFLOP/s")
         add(label, "gemm_float_avx2", "all", float(allrow[8]), "openblas GFLOP/s")
 
-        # ---- GEMM on two threads (wall time): the built-in split, OpenBLAS's threads
+        # ---- GEMM on two threads (wall time): the built-in split, OpenBLAS's threads,
+        # and the built-in kernel on 1 vs 2 threads alternated in one run
         lines = run([exe("bench_gemm"), "--csv", "--reps", "15", "--threads", "2"],
                     {**env, "OPENBLAS_NUM_THREADS": "2"}, unset)
         allrow = [f for f in lines if f[2] == "all"][0]
         gb2, go2 = float(allrow[7]), float(allrow[8])
+        lines = run([exe("bench_gemm"), "--csv", "--reps", "15", "--vs-threads", "2"],
+                    {**env, **one}, unset)
+        allrow = [f for f in lines if f[2] == "all"][0]
+        g1, g2 = float(allrow[7]), float(allrow[8])
         print(f"\nbench_gemm, 2 threads each (wall time), all shapes: built-in {gb2:.1f} GFLOP/s, "
-              f"OpenBLAS {go2:.1f} GFLOP/s")
+              f"OpenBLAS {go2:.1f} GFLOP/s; built-in 1 vs 2 threads alternated: {g1:.1f} vs "
+              f"{g2:.1f} GFLOP/s")
         add(label, "gemm_float_2T", "all", gb2, "builtin GFLOP/s")
         add(label, "gemm_float_2T", "all", go2, "openblas GFLOP/s")
+        add(label, "gemm_float_1v2", "all", g1, "builtin 1T GFLOP/s")
+        add(label, "gemm_float_1v2", "all", g2, "builtin 2T GFLOP/s")
 
         # ---- per-op overhead
         tg, pt = [], []
