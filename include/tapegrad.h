@@ -80,7 +80,9 @@ TG_API const char *tg_last_error(void);
 #define TG_MAX_DIMS 8
 
 /* TG_SHAPE(64, 784) expands to the two arguments `ndim, dims`:
-   tg_zeros(t, TG_SHAPE(64, 784)) is tg_zeros(t, 2, (const int64_t[]){64, 784}). */
+   tg_zeros(t, TG_SHAPE(64, 784)) is tg_zeros(t, 2, (const int64_t[]){64, 784}).
+   It is a C99 compound literal (so is TG_CE_OPTS_DEFAULT): from C++ it builds
+   only as a GCC/Clang extension; pass ndim and an array there instead. */
 #define TG_SHAPE(...)                                                        \
     (int)(sizeof((const int64_t[]){__VA_ARGS__}) / sizeof(int64_t)),         \
         (const int64_t[]) { __VA_ARGS__ }
@@ -341,6 +343,8 @@ typedef enum tg_gelu_approx {
     TG_GELU_NONE = 0, /* exact: x·Φ(x) = x·(1 + erf(x/√2))/2 (the default) */
     TG_GELU_TANH = 1  /* x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))/2 */
 } tg_gelu_approx;
+/* GELU in the chosen form (F.gelu(x, approximate=...)); an approx other than
+   TG_GELU_NONE / TG_GELU_TANH is refused. */
 TG_API tg_tensor *tg_gelu(tg_tape *t, tg_tensor *x, tg_gelu_approx approx);
 /* x·sigmoid(x) (also called swish). */
 TG_API tg_tensor *tg_silu(tg_tape *t, tg_tensor *x);
