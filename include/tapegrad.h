@@ -947,9 +947,9 @@ TG_API int tg_params_save(const tg_params *p, const char *path, tg_dtype dtype);
    - if p is empty, a parameter is created for every tensor, in the order of
      their data in the file.
    F32 and F64 tensors are accepted (converted to tg_real); other dtypes are
-   refused by name. Nothing is changed unless every check passes (one
-   exception: p empty and memory running out midway may leave it with some
-   parameters). Returns TG_OK, TG_ERR_IO, TG_ERR_FORMAT, TG_ERR_SHAPE or
+   refused by name. Nothing is changed unless every check passes and every
+   allocation succeeds (new parameters are built aside and put in place at
+   the end). Returns TG_OK, TG_ERR_IO, TG_ERR_FORMAT, TG_ERR_SHAPE or
    TG_ERR_NOMEM, with tg_last_error. */
 TG_API int tg_params_load(tg_params *p, const char *path);
 /* The same from `len` bytes in memory (not kept). */

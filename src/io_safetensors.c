@@ -497,12 +497,19 @@ static int load(tg_params *p, const char *who, const char *file, const unsigned 
             dst[k] = e->esize == 4 ? get_f32(src + 4 * k) : get_f64(src + 8 * k);
     }
 
-    /* commit: everything checked, the values ready */
+    /* commit: everything checked, the values ready. New parameters are
+       built in a registry of their own and swapped into p only when all of
+       them exist, so running out of memory midway leaves p empty, as it was. */
+    tg_params *fresh = NULL;
+    if (st == TG_OK && create) {
+        fresh = tg_params_new();
+        if (!fresh) st = tg_set_error(TG_ERR_NOMEM, "%s: %s: out of memory", who, file);
+    }
     for (size_t i = 0; i < n && st == TG_OK; i++) {
         st_entry *e = by[i];
         tg_tensor *x = e->param;
         if (create) {
-            x = tg_params_add(p, e->name, e->ndim, e->shape);
+            x = tg_params_add(fresh, e->name, e->ndim, e->shape);
             if (!x) {
                 char msg[TG_MSG_LEN];
                 snprintf(msg, sizeof msg, "%s", tg_last_error());
@@ -512,6 +519,8 @@ static int load(tg_params *p, const char *who, const char *file, const unsigned 
         }
         if (e->numel) memcpy(x->data, vals + e->slot, (size_t)e->numel * sizeof *vals);
     }
+    if (st == TG_OK && create) tg_params_swap(p, fresh); /* fresh now holds p's empty self */
+    tg_params_free(fresh);
     free(vals);
     free(by);
     free(ents);

@@ -49,6 +49,22 @@ static int reduce_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS
     return TG_OK;
 }
 
+/* max has no value over no elements (PyTorch refuses it too) */
+static int max_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], char *msg,
+                     size_t len)
+{
+    const reduce_attr *a = r->attr;
+    const tg_tensor *x = r->in[0];
+    bool empty = a->axis == TG_ALL ? x->size == 0 : (a->axis < x->ndim && x->shape[a->axis] == 0);
+    if (empty) {
+        char b[128];
+        snprintf(msg, len, "the maximum of an empty axis is undefined (shape %s)",
+                 tg_shape_str(x, b, sizeof b));
+        return TG_ERR_SHAPE;
+    }
+    return reduce_shape(r, ndim, shape, msg, len);
+}
+
 /* y[o,i] = Σ_k x[o,k,i]      dx[o,k,i] += g[o,i] */
 static int sum_forward(tg_record *r)
 {
@@ -108,7 +124,6 @@ static int max_forward(tg_record *r)
 {
     const reduce_attr *a = r->attr;
     const tg_tensor *in = r->in[0];
-    if (in->size == 0) return TG_ERR_INVALID;
     reduce_view v = view_of(in, a->axis);
     const tg_real *x = in->data;
     tg_real *y = r->out->data;
@@ -152,11 +167,11 @@ static void max_backward(tg_record *r)
         }
 }
 
-#define REDUCE_OP(NAME, DOC)                                                             \
+#define REDUCE_OP(NAME, SHAPE, DOC)                                                      \
     static const tg_op op_##NAME = {.name = #NAME,                                       \
                                     .n_inputs = 1,                                       \
                                     .attr_size = sizeof(reduce_attr),                    \
-                                    .shape = reduce_shape,                               \
+                                    .shape = SHAPE,                                      \
                                     .forward = NAME##_forward,                           \
                                     .backward = NAME##_backward,                         \
                                     .doc = DOC};                                         \
@@ -173,9 +188,9 @@ static void max_backward(tg_record *r)
         return tg_apply(t, &op_##NAME, &x, 1, &a);                                       \
     }
 
-REDUCE_OP(sum, "sum over an axis or all")
-REDUCE_OP(mean, "mean over an axis or all")
-REDUCE_OP(max, "max over an axis or all")
+REDUCE_OP(sum, reduce_shape, "sum over an axis or all")
+REDUCE_OP(mean, reduce_shape, "mean over an axis or all")
+REDUCE_OP(max, max_shape, "max over an axis or all")
 
 static const tg_op *const reduce_ops[] = {&op_sum, &op_mean, &op_max};
 const tg_op_table tg_reduce_ops = {reduce_ops, sizeof reduce_ops / sizeof *reduce_ops};

@@ -138,6 +138,13 @@ tg_tensor *tg_params_add(tg_params *p, const char *name, int ndim, const int64_t
     return x;
 }
 
+void tg_params_swap(tg_params *a, tg_params *b)
+{
+    tg_params tmp = *a;
+    *a = *b;
+    *b = tmp;
+}
+
 tg_tensor *tg_params_get(const tg_params *p, const char *name)
 {
     if (!p || !name) return NULL;

@@ -104,6 +104,13 @@ void tg_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, tg_rea
              const tg_real *A, int64_t lda, const tg_real *B, int64_t ldb, tg_real beta,
              tg_real *C, int64_t ldc);
 
+/* ---- params */
+
+/* Exchanges the whole contents of two registries (their tensors keep their
+   addresses). Lets a loader build into a fresh registry and publish it only
+   when everything succeeded. */
+void tg_params_swap(tg_params *a, tg_params *b);
+
 /* ---- tensors */
 
 /* A fresh tensor struct on the tape with uninitialised data (NULL if out of

@@ -77,6 +77,21 @@ Test(tape, other_messages)
     cr_expect(strstr(tg_tape_error(t), "tg_tensor_new: data is NULL") != NULL);
 }
 
+Test(tape, max_of_nothing_is_refused_with_its_shape)
+{
+    tg_tensor *e = tg_zeros(t, TG_SHAPE(0, 3));
+    cr_expect_null(tg_max(t, e, TG_ALL, false));
+    cr_expect_str_eq(tg_tape_error(t), "tg_max: the maximum of an empty axis is undefined (shape [0,3])");
+    tg_tape_clear_error(t);
+    cr_expect_null(tg_max(t, e, 0, false));
+    cr_expect(tg_tape_failed(t));
+    tg_tape_clear_error(t);
+    tg_tensor *m = tg_max(t, e, 1, false); /* 0 rows of 3: an empty result, like PyTorch */
+    cr_assert_not_null(m, "%s", tg_tape_error(t));
+    cr_expect_eq(m->ndim, 1);
+    cr_expect_eq(m->shape[0], 0);
+}
+
 Test(tape, matmul_rank_and_batch_messages)
 {
     tg_tensor *a = tg_zeros(t, TG_SHAPE(2, 3, 4));
