@@ -214,8 +214,10 @@ typedef struct {
     tg_real s; /* the scalar of scale, add_scalar, pow */
 } scalar_attr;
 
-/* UNARY(NAME, FWD, BWD): y = FWD(x, s); dx += g · BWD(x, y, s). */
-#define UNARY(NAME, FWD, BWD, DOC)                                                       \
+/* UNARY(NAME, ATTR, FWD, BWD): y = FWD(x, s); dx += g · BWD(x, y, s).
+   ATTR is the attribute size: sizeof(scalar_attr) for the ops that take the
+   scalar s, 0 for the others (which then need no attribute in tg_apply). */
+#define UNARY(NAME, ATTR, FWD, BWD, DOC)                                                       \
     static int NAME##_forward(tg_record *r)                                              \
     {                                                                                    \
         const tg_real *xs = r->in[0]->data;                                              \
@@ -242,7 +244,7 @@ typedef struct {
     }                                                                                    \
     static const tg_op op_##NAME = {.name = #NAME,                                       \
                                     .n_inputs = 1,                                       \
-                                    .attr_size = sizeof(scalar_attr),                    \
+                                    .attr_size = ATTR,                                   \
                                     .shape = tg_shape_same,                              \
                                     .forward = NAME##_forward,                           \
                                     .backward = NAME##_backward,                         \
@@ -254,23 +256,23 @@ static tg_real sign_of(tg_real x) { return (tg_real)((x > 0) - (x < 0)); }
 static tg_real pow_grad(tg_real x, tg_real p) { return p == 0 ? 0 : p * TG_POW(x, p - 1); }
 
 /* y = −x         dy/dx = −1 */
-UNARY(neg, -x, -1, "-x")
+UNARY(neg, 0, -x, -1, "-x")
 /* y = s·x        dy/dx = s */
-UNARY(scale, s *x, s, "s * x")
+UNARY(scale, sizeof(scalar_attr), s *x, s, "s * x")
 /* y = x + s      dy/dx = 1 */
-UNARY(add_scalar, x + s, 1, "x + s")
+UNARY(add_scalar, sizeof(scalar_attr), x + s, 1, "x + s")
 /* y = xᵖ         dy/dx = p·xᵖ⁻¹ */
-UNARY(pow, TG_POW(x, s), pow_grad(x, s), "x^p")
+UNARY(pow, sizeof(scalar_attr), TG_POW(x, s), pow_grad(x, s), "x^p")
 /* y = eˣ         dy/dx = eˣ = y */
-UNARY(exp, TG_EXP(x), y, "exp(x)")
+UNARY(exp, 0, TG_EXP(x), y, "exp(x)")
 /* y = ln x       dy/dx = 1/x */
-UNARY(log, TG_LOG(x), 1 / x, "log(x)")
+UNARY(log, 0, TG_LOG(x), 1 / x, "log(x)")
 /* y = √x         dy/dx = 1/(2√x) = 1/(2y) */
-UNARY(sqrt, TG_SQRT(x), 1 / (2 * y), "sqrt(x)")
+UNARY(sqrt, 0, TG_SQRT(x), 1 / (2 * y), "sqrt(x)")
 /* y = |x|        dy/dx = sign(x), 0 at 0 (PyTorch's choice) */
-UNARY(abs, TG_FABS(x), sign_of(x), "|x|")
+UNARY(abs, 0, TG_FABS(x), sign_of(x), "|x|")
 /* y = x²         dy/dx = 2x */
-UNARY(square, x *x, 2 * x, "x^2")
+UNARY(square, 0, x *x, 2 * x, "x^2")
 
 static tg_tensor *unary(tg_tape *t, const tg_op *op, tg_tensor *x, tg_real s)
 {

@@ -223,6 +223,23 @@ Test(registry, is_thread_safe)
 /* A built-in found by name and run with tg_apply without its (private)
    attribute struct, or with no input array, is refused with a message: no
    crash (each op's shape check and kernels read their attributes). */
+/* An op without attributes needs none: the registry's exp runs with NULL,
+   and its gradient is exp(x). */
+Test(registry, attribute_free_builtins_run_with_null_attributes)
+{
+    tg_tape *t = tg_tape_new();
+    tg_tensor *x = tg_requires_grad(tg_ones(t, TG_SHAPE(3)), true);
+    const tg_op *op = tg_op_find("exp");
+    cr_assert_not_null(op);
+    cr_expect_eq(op->attr_size, 0);
+    tg_tensor *y = tg_apply(t, op, &x, 1, NULL);
+    cr_assert_not_null(y, "%s", tg_tape_error(t));
+    cr_expect_float_eq(y->data[2], 2.718281828, 1e-6);
+    cr_assert_eq(tg_backward(t, tg_sum(t, y, TG_ALL, false)), TG_OK, "%s", tg_tape_error(t));
+    cr_expect_float_eq(x->grad[0], 2.718281828, 1e-6);
+    tg_tape_free(t);
+}
+
 Test(registry, builtins_run_through_apply_without_attributes_fail_cleanly)
 {
     tg_tape *t = tg_tape_new();
