@@ -38,9 +38,7 @@ extern "C" {
 #define TG_VERSION_MINOR 1
 #define TG_VERSION_PATCH 0
 
-#if defined(TG_STATIC_DEFINE)
-#define TG_API
-#elif defined(TG_BUILDING)
+#if defined(TG_BUILDING)
 #define TG_API __attribute__((visibility("default")))
 #else
 #define TG_API
