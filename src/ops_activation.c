@@ -102,14 +102,42 @@ ACT_OP(tanh, tg_shape_same, "tanh(x)")
 /* ------------------------------------------------------------------ relu */
 
 /* relu(x) = max(x, 0)          (written so that NaN passes through)
-   d/dx    = 1 if y > 0, else 0  (0 at the kink x = 0: PyTorch tests y ≤ 0) */
-static tg_real relu_f(tg_real x, const act_attr *p) { (void)p; return x <= 0 ? 0 : x; }
-static tg_real relu_d(tg_real x, tg_real y, const act_attr *p)
+   d/dx    = 1 if y > 0, else 0  (0 at the kink x = 0: PyTorch tests y ≤ 0)
+
+   The hidden layers' activation, so its loops are written out rather than
+   made by ACT_OP: branch-free selects that vectorise. The backward selects
+   g or 0 (as PyTorch's threshold_backward does: an infinite g times 0 would
+   be NaN), and a NaN input passes its NaN on, the rule of every activation
+   here. */
+TG_VECTOR_LOOP static void relu_forward_loop(const tg_real *restrict x, tg_real *restrict y,
+                                             int64_t n)
 {
-    UNUSED2(x, p);
-    return y <= 0 ? 0 : 1;
+    for (int64_t i = 0; i < n; i++) y[i] = x[i] <= 0 ? 0 : x[i];
 }
-ACT_OP(relu, tg_shape_same, "max(x, 0)")
+
+TG_VECTOR_LOOP static void relu_backward_loop(const tg_real *restrict y, const tg_real *restrict g,
+                                              tg_real *restrict dx, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) {
+        tg_real d = y[i] > 0 ? g[i] : 0;
+        dx[i] += y[i] != y[i] ? y[i] : d; /* y is NaN exactly when x is */
+    }
+}
+
+static int relu_forward(tg_record *r)
+{
+    relu_forward_loop(r->in[0]->data, r->out->data, r->out->size);
+    return TG_OK;
+}
+
+static void relu_backward(tg_record *r)
+{
+    relu_backward_loop(r->out->data, r->out->grad, r->in[0]->grad, r->out->size);
+}
+
+static const tg_op op_relu = {.name = "relu", .n_inputs = 1, .attr_size = sizeof(act_attr),
+                              .shape = tg_shape_same, .forward = relu_forward,
+                              .backward = relu_backward, .doc = "max(x, 0)"};
 
 /* hardtanh(x) = min(max(x, lo), hi) with lo = p->a, hi = p->b
    d/dx        = 1 if lo < x < hi, else 0 (0 at both kinks, as PyTorch) */

@@ -10,6 +10,7 @@
    and used in tg_real, and every element operation is done in tg_real, in
    the order PyTorch's kernels do it. */
 #include "tg_internal.h"
+#include "tg_speed.h"
 
 #include <stdlib.h>
 
@@ -174,29 +175,46 @@ void tg_optim_free(tg_optim *o)
 
 /* ----------------------------------------------------------------- kernels */
 
-/* SGD, one parameter of n elements (torch.optim.SGD):
+/* SGD, one run of n elements (torch.optim.SGD):
      d = g + λ·w                          weight decay λ
      b = d                                on the first step
      b = μ·b + (1 − τ)·d                  afterwards (momentum μ, dampening τ)
      d = d + μ·b  (Nesterov)  or  d = b
-     w = w − lr·d */
-static void sgd_update(tg_real *w, const tg_real *g, tg_real *buf, int64_t n,
-                       const tg_sgd_opts *o, double lr, bool first)
+     w = w − lr·d
+   The options are the same for every element, so the loop is unswitched by
+   hand where it matters: plain SGD (no momentum, no decay: the demo's) is a
+   loop of its own, which vectorises. */
+typedef struct {
+    tg_real wd, mu, keep, neg_lr;
+    bool maximize, decay, momentum, nesterov, first;
+} sgd_coef;
+
+TG_VECTOR_LOOP static void sgd_plain(tg_real *restrict w, const tg_real *restrict g, int64_t n,
+                                     tg_real neg_lr)
 {
-    const tg_real wd = (tg_real)o->weight_decay, mu = (tg_real)o->momentum;
-    const tg_real keep = (tg_real)(1 - o->dampening), neg_lr = (tg_real)(-lr);
+    for (int64_t i = 0; i < n; i++) w[i] = w[i] + neg_lr * g[i];
+}
+
+TG_VECTOR_LOOP static void sgd_update(tg_real *restrict w, const tg_real *restrict g,
+                                      tg_real *restrict buf, int64_t n, sgd_coef c)
+{
+    if (!c.maximize && !c.decay && !c.momentum) {
+        sgd_plain(w, g, n, c.neg_lr);
+        return;
+    }
     for (int64_t i = 0; i < n; i++) {
-        tg_real d = o->maximize ? -g[i] : g[i];
-        if (o->weight_decay != 0) d = d + wd * w[i];
-        if (o->momentum != 0) {
-            buf[i] = first ? d : buf[i] * mu + keep * d;
-            d = o->nesterov ? d + mu * buf[i] : buf[i];
+        tg_real d = c.maximize ? -g[i] : g[i];
+        if (c.decay) d = d + c.wd * w[i];
+        if (c.momentum) {
+            buf[i] = c.first ? d : buf[i] * c.mu + c.keep * d;
+            d = c.nesterov ? d + c.mu * buf[i] : buf[i];
         }
-        w[i] = w[i] + neg_lr * d;
+        w[i] = w[i] + c.neg_lr * d;
     }
 }
 
-/* Adam / AdamW, one parameter (torch.optim.Adam, torch.optim.AdamW), step t:
+/* Adam / AdamW, one run of n elements (torch.optim.Adam, torch.optim.AdamW),
+   step t:
      g = g + λ·w                   Adam's (coupled) weight decay
      w = (1 − lr·λ)·w              AdamW's decoupled weight decay instead
      m = β₁·m + (1 − β₁)·g
@@ -209,27 +227,68 @@ typedef struct {
     bool adamw, amsgrad, maximize, coupled_wd;
 } adam_coef;
 
-static void adam_update(tg_real *w, const tg_real *grad, tg_real *m, tg_real *v, tg_real *vmax,
-                        int64_t n, const adam_coef *c)
+TG_VECTOR_LOOP static void adam_update(tg_real *restrict w, const tg_real *restrict grad,
+                                       tg_real *restrict m, tg_real *restrict v,
+                                       tg_real *restrict vmax, int64_t n, adam_coef c)
 {
     for (int64_t i = 0; i < n; i++) {
-        tg_real g = c->maximize ? -grad[i] : grad[i];
-        if (c->coupled_wd) g = g + c->wd * w[i];
-        if (c->adamw) w[i] = w[i] * c->decay;
-        m[i] = m[i] * c->b1 + c->one_b1 * g;
-        v[i] = v[i] * c->b2 + c->one_b2 * g * g;
+        tg_real g = c.maximize ? -grad[i] : grad[i];
+        if (c.coupled_wd) g = g + c.wd * w[i];
+        if (c.adamw) w[i] = w[i] * c.decay;
+        m[i] = m[i] * c.b1 + c.one_b1 * g;
+        v[i] = v[i] * c.b2 + c.one_b2 * g * g;
         tg_real vv = v[i];
-        if (c->amsgrad) {
+        if (c.amsgrad) {
             tg_real mx = vmax[i];
             if (vv != vv || vv > mx) mx = vv; /* torch.maximum propagates NaN */
             vmax[i] = vv = mx;
         }
-        tg_real denom = TG_SQRT(vv) / c->bc2_sqrt + c->eps;
-        w[i] = w[i] + c->neg_step * m[i] / denom;
+        tg_real denom = TG_SQRT(vv) / c.bc2_sqrt + c.eps;
+        w[i] = w[i] + c.neg_step * m[i] / denom;
     }
 }
 
 /* ------------------------------------------------------------------- step */
+
+/* A step updates every element of every parameter, each on its own, so it
+   is split into ranges of the parameter block, one task each, and run on
+   the library's threads; a range is a whole number of cache lines, and the
+   padding between parameters is never touched. */
+typedef struct {
+    tg_optim *o;
+    tg_real *data, *grad;
+    sgd_coef sgd;
+    adam_coef adam;
+    int parts;
+} step_job;
+
+enum { STEP_MIN_PER_TASK = 1 << 16 }; /* elements: smaller steps run in one go */
+
+static void step_range(const step_job *j, size_t lo, size_t hi)
+{
+    const tg_optim *o = j->o;
+    for (size_t k = 0; k < o->count; k++) {
+        const tg_tensor *x = tg_params_at(o->p, k);
+        size_t off = (size_t)(x->data - j->data), end = off + (size_t)x->size;
+        size_t a = off > lo ? off : lo, b = end < hi ? end : hi;
+        if (a >= b) continue;
+        int64_t n = (int64_t)(b - a);
+        if (o->kind == OPT_SGD)
+            sgd_update(j->data + a, j->grad + a, o->buf ? o->buf + a : NULL, n, j->sgd);
+        else
+            adam_update(j->data + a, j->grad + a, o->exp_avg + a, o->exp_avg_sq + a,
+                        o->max_exp_avg_sq ? o->max_exp_avg_sq + a : NULL, n, j->adam);
+    }
+}
+
+static void step_task(void *ctx, int task)
+{
+    const step_job *j = ctx;
+    const size_t line = TG_ALIGN / sizeof(tg_real), lines = (j->o->len + line - 1) / line;
+    size_t lo = lines * (size_t)task / (size_t)j->parts * line;
+    size_t hi = lines * (size_t)(task + 1) / (size_t)j->parts * line;
+    step_range(j, lo, hi < j->o->len ? hi : j->o->len);
+}
 
 int tg_optim_step(tg_optim *o)
 {
@@ -240,13 +299,19 @@ int tg_optim_step(tg_optim *o)
                             "tg_optim_step: parameters were added after the optimizer was made "
                             "(%zu then, %zu now); make the optimizer after adding every parameter",
                             o->count, tg_params_count(p));
-    tg_real *data = tg_params_data(p), *grad = tg_params_grad(p);
-    adam_coef c = {0};
-    if (o->kind != OPT_SGD) {
+    step_job j = {.o = o, .data = tg_params_data(p), .grad = tg_params_grad(p)};
+    if (o->kind == OPT_SGD) {
+        const tg_sgd_opts *s = &o->sgd;
+        j.sgd = (sgd_coef){
+            .wd = (tg_real)s->weight_decay, .mu = (tg_real)s->momentum,
+            .keep = (tg_real)(1 - s->dampening), .neg_lr = (tg_real)(-o->lr),
+            .maximize = s->maximize, .decay = s->weight_decay != 0,
+            .momentum = s->momentum != 0, .nesterov = s->nesterov, .first = o->steps == 0};
+    } else {
         const tg_adam_opts *a = &o->adam;
         double t = (double)(o->steps + 1);
         double bc1 = 1 - pow(a->beta1, t), bc2 = 1 - pow(a->beta2, t);
-        c = (adam_coef){
+        j.adam = (adam_coef){
             .b1 = (tg_real)a->beta1, .one_b1 = (tg_real)(1 - a->beta1),
             .b2 = (tg_real)a->beta2, .one_b2 = (tg_real)(1 - a->beta2),
             .eps = (tg_real)a->eps, .wd = (tg_real)a->weight_decay,
@@ -255,16 +320,10 @@ int tg_optim_step(tg_optim *o)
             .adamw = o->kind == OPT_ADAMW, .amsgrad = a->amsgrad, .maximize = a->maximize,
             .coupled_wd = o->kind == OPT_ADAM && a->weight_decay != 0};
     }
-    for (size_t k = 0; k < o->count; k++) {
-        tg_tensor *x = tg_params_at(p, k);
-        size_t off = (size_t)(x->data - data);
-        if (o->kind == OPT_SGD)
-            sgd_update(data + off, grad + off, o->buf ? o->buf + off : NULL, x->size, &o->sgd,
-                       o->lr, o->steps == 0);
-        else
-            adam_update(data + off, grad + off, o->exp_avg + off, o->exp_avg_sq + off,
-                        o->max_exp_avg_sq ? o->max_exp_avg_sq + off : NULL, x->size, &c);
-    }
+    size_t parts = o->len / STEP_MIN_PER_TASK;
+    size_t threads = (size_t)tg_threads_count();
+    j.parts = (int)(parts < 1 ? 1 : parts > threads ? threads : parts);
+    tg_parallel_run(j.parts, step_task, &j);
     o->steps++;
     return TG_OK;
 }

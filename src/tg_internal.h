@@ -11,6 +11,20 @@
 #define TG_ALIGN 64
 #define TG_MSG_LEN 512
 
+/* TG_VECTOR_LOOP before a function compiles it three times, for AVX-512,
+   AVX2 and plain x86-64, and the loader picks the best the CPU has (GCC and
+   Clang function multi-versioning, an ifunc), so a library built for any
+   x86-64 still runs its hot element-wise loops on the widest vectors. Only
+   for loops whose every element is computed on its own: each result is then
+   the same whatever the vector width (-std=c11 keeps a*b+c from being fused
+   into one FMA). Elsewhere it is empty and the loops are compiled once. */
+#if defined(__x86_64__) && defined(__GLIBC__) &&                                              \
+    (defined(__clang__) ? __clang_major__ >= 14 : __GNUC__ >= 6)
+#define TG_VECTOR_LOOP __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define TG_VECTOR_LOOP
+#endif
+
 #ifdef TG_DOUBLE
 #define TG_EXP exp
 #define TG_LOG log

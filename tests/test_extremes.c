@@ -140,3 +140,21 @@ Test(extremes, nan_input_gives_nan_gradient)
         tg_tape_free(t);
     }
 }
+
+/* An infinite upstream gradient where relu is flat gives 0, not inf·0 = NaN:
+   PyTorch's relu backward is a select (threshold_backward), and
+     x = torch.tensor([-1., 0., 2.], requires_grad=True)
+     torch.relu(x).backward(torch.full((3,), float('inf')))
+   leaves x.grad = [0, 0, inf]. */
+Test(extremes, relu_gradient_selects_rather_than_multiplies)
+{
+    tg_tape *t = tg_tape_new();
+    tg_tensor *x = tg_requires_grad(tg_tensor_new(t, TG_SHAPE(3), (const tg_real[]){-1, 0, 2}), true);
+    tg_tensor *y = tg_relu(t, x);
+    cr_assert(y, "%s", tg_tape_error(t));
+    const tg_real inf = (tg_real)INFINITY, dout[3] = {inf, inf, inf};
+    cr_assert_eq(tg_backward_grad(t, y, dout), TG_OK, "%s", tg_tape_error(t));
+    cr_expect(x->grad[0] == 0 && x->grad[1] == 0 && x->grad[2] == inf, "relu grad: %g %g %g",
+              (double)x->grad[0], (double)x->grad[1], (double)x->grad[2]);
+    tg_tape_free(t);
+}

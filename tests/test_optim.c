@@ -301,6 +301,81 @@ Test(optim, lr_zero_grad_and_first_momentum_step)
     tg_params_free(p);
 }
 
+/* A step over a large block is split into ranges run on the library's
+   threads; a range may begin or end inside a parameter or in the padding.
+   Each element is updated on its own, so the split must change nothing: the
+   same steps on one thread and on three give bit-identical parameters and
+   state, and the padding stays zero. The sizes are odd so that the cuts
+   fall inside parameters. */
+static void fill_split_params(tg_params *p, tg_tensor **t, int step)
+{
+    for (int k = 0; k < 3; k++)
+        for (int64_t i = 0; i < t[k]->size; i++) {
+            uint32_t h = (uint32_t)(i * 2654435761u) ^ (uint32_t)(k * 40503 + step * 977);
+            t[k]->grad[i] = (tg_real)((int)(h % 2001) - 1000) / 1000;
+            if (step == 0) t[k]->data[i] = (tg_real)((int)((h >> 11) % 2001) - 1000) / 500;
+        }
+    (void)p;
+}
+
+Test(optim, split_step_is_bit_identical_to_one_thread)
+{
+    const int64_t shapes[3][2] = {{401, 307}, {1, 7}, {233, 337}}; /* 123,107 + 7 + 78,521 */
+    struct { const char *name; int kind; } cases[] = {
+        {"sgd", 0}, {"sgd momentum nesterov decay", 1}, {"adam amsgrad decay", 2}, {"adamw", 3}};
+    int saved = tg_get_num_threads();
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        tg_params *p[2];
+        tg_optim *o[2];
+        tg_tensor *t[2][3];
+        for (int r = 0; r < 2; r++) {
+            p[r] = tg_params_new();
+            for (int k = 0; k < 3; k++) {
+                char name[8] = {(char)('a' + k), 0};
+                t[r][k] = tg_params_add(p[r], name, TG_SHAPE(shapes[k][0], shapes[k][1]));
+                cr_assert_not_null(t[r][k]);
+            }
+            tg_sgd_opts so = tg_sgd_defaults(0.01);
+            if (cases[c].kind == 1) so.momentum = 0.9, so.nesterov = true, so.weight_decay = 0.01;
+            tg_adam_opts ao = cases[c].kind == 3 ? tg_adamw_defaults(0.01) : tg_adam_defaults(0.01);
+            if (cases[c].kind == 2) ao.amsgrad = true, ao.weight_decay = 0.01;
+            o[r] = cases[c].kind <= 1 ? tg_sgd_new(p[r], &so)
+                   : cases[c].kind == 2 ? tg_adam_new(p[r], &ao) : tg_adamw_new(p[r], &ao);
+            cr_assert_not_null(o[r]);
+        }
+        size_t len = tg_params_block_len(p[0]);
+        cr_assert_gt(len, (size_t)3 << 16, "the block must be large enough to be split");
+        for (int step = 0; step < 3; step++)
+            for (int r = 0; r < 2; r++) {
+                cr_assert_eq(tg_set_num_threads(r == 0 ? 1 : 3), TG_OK);
+                fill_split_params(p[r], t[r], step);
+                cr_assert_eq(tg_optim_step(o[r]), TG_OK);
+            }
+        cr_expect_eq(memcmp(tg_params_data(p[0]), tg_params_data(p[1]), len * sizeof(tg_real)), 0,
+                     "%s: the parameters differ between 1 and 3 threads", cases[c].name);
+        const char *states[] = {"momentum_buffer", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"};
+        for (int s = 0; s < 4; s++) {
+            const tg_real *s0 = tg_optim_state(o[0], states[s]), *s1 = tg_optim_state(o[1], states[s]);
+            cr_expect_eq(s0 == NULL, s1 == NULL);
+            if (s0 && s1)
+                cr_expect_eq(memcmp(s0, s1, len * sizeof(tg_real)), 0, "%s: %s differs", cases[c].name,
+                             states[s]);
+        }
+        const tg_real *d = tg_params_data(p[1]);
+        for (size_t i = 0; i < len; i++) {
+            bool inside = false;
+            for (int k = 0; k < 3; k++)
+                inside |= d + i >= t[1][k]->data && d + i < t[1][k]->data + t[1][k]->size;
+            if (!inside) cr_expect(d[i] == 0, "%s: padding %zu changed", cases[c].name, i);
+        }
+        for (int r = 0; r < 2; r++) {
+            tg_optim_free(o[r]);
+            tg_params_free(p[r]);
+        }
+    }
+    tg_set_num_threads(saved);
+}
+
 /* ---------------------------------------------------------- no allocation */
 
 Test(optim, step_allocates_nothing)
