@@ -786,6 +786,13 @@ TG_API tg_optim *tg_adamw_new(tg_params *p, const tg_adam_opts *opts);
 TG_API int tg_optim_step(tg_optim *o);
 /* Sets every gradient of the optimizer's parameters to zero (one memset). */
 TG_API void tg_optim_zero_grad(tg_optim *o);
+/* tg_optim_step, then tg_optim_zero_grad, in one pass over the memory: each
+   piece of the gradient is zeroed just after the update has read it, while
+   it is still in cache. The loop `forward; backward; step_zero_grad` is the
+   loop `zero_grad; forward; backward; step` without a separate sweep over
+   every gradient (zero once before the first backward). Same return values
+   as tg_optim_step; on an error nothing is updated or zeroed. */
+TG_API int tg_optim_step_zero_grad(tg_optim *o);
 /* The learning rate used by the next steps (for schedules); lr >= 0. */
 TG_API int tg_optim_set_lr(tg_optim *o, double lr);
 TG_API double tg_optim_get_lr(const tg_optim *o);

@@ -260,9 +260,13 @@ typedef struct {
     sgd_coef sgd;
     adam_coef adam;
     int parts;
+    bool zero; /* tg_optim_step_zero_grad */
 } step_job;
 
-enum { STEP_MIN_PER_TASK = 1 << 16 }; /* elements: smaller steps run in one go */
+enum {
+    STEP_MIN_PER_TASK = 1 << 16, /* elements: smaller steps run in one go */
+    STEP_PIECE = 2048            /* elements updated (and zeroed) at a time */
+};
 
 static void step_range(const step_job *j, size_t lo, size_t hi)
 {
@@ -271,13 +275,16 @@ static void step_range(const step_job *j, size_t lo, size_t hi)
         const tg_tensor *x = tg_params_at(o->p, k);
         size_t off = (size_t)(x->data - j->data), end = off + (size_t)x->size;
         size_t a = off > lo ? off : lo, b = end < hi ? end : hi;
-        if (a >= b) continue;
-        int64_t n = (int64_t)(b - a);
-        if (o->kind == OPT_SGD)
-            sgd_update(j->data + a, j->grad + a, o->buf ? o->buf + a : NULL, n, j->sgd);
-        else
-            adam_update(j->data + a, j->grad + a, o->exp_avg + a, o->exp_avg_sq + a,
-                        o->max_exp_avg_sq ? o->max_exp_avg_sq + a : NULL, n, j->adam);
+        /* in pieces of STEP_PIECE, so that zeroing finds them in L1 */
+        for (size_t c = a; c < b; c += STEP_PIECE) {
+            int64_t n = (int64_t)(b - c < STEP_PIECE ? b - c : STEP_PIECE);
+            if (o->kind == OPT_SGD)
+                sgd_update(j->data + c, j->grad + c, o->buf ? o->buf + c : NULL, n, j->sgd);
+            else
+                adam_update(j->data + c, j->grad + c, o->exp_avg + c, o->exp_avg_sq + c,
+                            o->max_exp_avg_sq ? o->max_exp_avg_sq + c : NULL, n, j->adam);
+            if (j->zero) memset(j->grad + c, 0, (size_t)n * sizeof(tg_real));
+        }
     }
 }
 
@@ -290,16 +297,16 @@ static void step_task(void *ctx, int task)
     step_range(j, lo, hi < j->o->len ? hi : j->o->len);
 }
 
-int tg_optim_step(tg_optim *o)
+static int optim_step(const char *fn, tg_optim *o, bool zero)
 {
-    if (!o) return tg_set_error(TG_ERR_INVALID, "tg_optim_step: the optimizer is NULL");
+    if (!o) return tg_set_error(TG_ERR_INVALID, "%s: the optimizer is NULL", fn);
     tg_params *p = o->p;
     if (tg_params_block_len(p) != o->len || tg_params_count(p) != o->count)
         return tg_set_error(TG_ERR_STATE,
-                            "tg_optim_step: parameters were added after the optimizer was made "
+                            "%s: parameters were added after the optimizer was made "
                             "(%zu then, %zu now); make the optimizer after adding every parameter",
-                            o->count, tg_params_count(p));
-    step_job j = {.o = o, .data = tg_params_data(p), .grad = tg_params_grad(p)};
+                            fn, o->count, tg_params_count(p));
+    step_job j = {.o = o, .data = tg_params_data(p), .grad = tg_params_grad(p), .zero = zero};
     if (o->kind == OPT_SGD) {
         const tg_sgd_opts *s = &o->sgd;
         j.sgd = (sgd_coef){
@@ -326,6 +333,13 @@ int tg_optim_step(tg_optim *o)
     tg_parallel_run(j.parts, step_task, &j);
     o->steps++;
     return TG_OK;
+}
+
+int tg_optim_step(tg_optim *o) { return optim_step("tg_optim_step", o, false); }
+
+int tg_optim_step_zero_grad(tg_optim *o)
+{
+    return optim_step("tg_optim_step_zero_grad", o, true);
 }
 
 void tg_optim_zero_grad(tg_optim *o)

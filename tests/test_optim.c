@@ -226,8 +226,11 @@ Test(optim, params_added_later_make_step_fail_without_touching_anything)
     for (int i = 0; i < 40; i++) v->data[i] = 2, v->grad[i] = 1;
     cr_expect_eq(tg_optim_step(o), TG_ERR_STATE);
     cr_expect(strstr(tg_last_error(), "added after the optimizer") != NULL, "%s", tg_last_error());
-    for (int i = 0; i < 3; i++) cr_expect(w->data[i] == 1);
-    for (int i = 0; i < 40; i++) cr_expect(v->data[i] == 2);
+    cr_expect_eq(tg_optim_step_zero_grad(o), TG_ERR_STATE);
+    cr_expect(strstr(tg_last_error(), "tg_optim_step_zero_grad: parameters were added") != NULL,
+              "%s", tg_last_error());
+    for (int i = 0; i < 3; i++) cr_expect(w->data[i] == 1 && w->grad[i] == 1);
+    for (int i = 0; i < 40; i++) cr_expect(v->data[i] == 2 && v->grad[i] == 1);
     cr_expect_eq(tg_optim_steps(o), 0);
     tg_optim_free(o);
     tg_params_free(p);
@@ -306,7 +309,9 @@ Test(optim, lr_zero_grad_and_first_momentum_step)
    Each element is updated on its own, so the split must change nothing: the
    same steps on one thread and on three give bit-identical parameters and
    state, and the padding stays zero. The sizes are odd so that the cuts
-   fall inside parameters. */
+   fall inside parameters. A third copy takes its steps with
+   tg_optim_step_zero_grad: the same parameters and state, and every
+   gradient zero afterwards. */
 static void fill_split_params(tg_params *p, tg_tensor **t, int step)
 {
     for (int k = 0; k < 3; k++)
@@ -325,10 +330,10 @@ Test(optim, split_step_is_bit_identical_to_one_thread)
         {"sgd", 0}, {"sgd momentum nesterov decay", 1}, {"adam amsgrad decay", 2}, {"adamw", 3}};
     int saved = tg_get_num_threads();
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
-        tg_params *p[2];
-        tg_optim *o[2];
-        tg_tensor *t[2][3];
-        for (int r = 0; r < 2; r++) {
+        tg_params *p[3];
+        tg_optim *o[3];
+        tg_tensor *t[3][3];
+        for (int r = 0; r < 3; r++) {
             p[r] = tg_params_new();
             for (int k = 0; k < 3; k++) {
                 char name[8] = {(char)('a' + k), 0};
@@ -346,29 +351,33 @@ Test(optim, split_step_is_bit_identical_to_one_thread)
         size_t len = tg_params_block_len(p[0]);
         cr_assert_gt(len, (size_t)3 << 16, "the block must be large enough to be split");
         for (int step = 0; step < 3; step++)
-            for (int r = 0; r < 2; r++) {
+            for (int r = 0; r < 3; r++) {
                 cr_assert_eq(tg_set_num_threads(r == 0 ? 1 : 3), TG_OK);
                 fill_split_params(p[r], t[r], step);
-                cr_assert_eq(tg_optim_step(o[r]), TG_OK);
+                cr_assert_eq(r == 2 ? tg_optim_step_zero_grad(o[r]) : tg_optim_step(o[r]), TG_OK);
             }
-        cr_expect_eq(memcmp(tg_params_data(p[0]), tg_params_data(p[1]), len * sizeof(tg_real)), 0,
-                     "%s: the parameters differ between 1 and 3 threads", cases[c].name);
         const char *states[] = {"momentum_buffer", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"};
-        for (int s = 0; s < 4; s++) {
-            const tg_real *s0 = tg_optim_state(o[0], states[s]), *s1 = tg_optim_state(o[1], states[s]);
-            cr_expect_eq(s0 == NULL, s1 == NULL);
-            if (s0 && s1)
-                cr_expect_eq(memcmp(s0, s1, len * sizeof(tg_real)), 0, "%s: %s differs", cases[c].name,
-                             states[s]);
+        for (int r = 1; r < 3; r++) {
+            cr_expect_eq(memcmp(tg_params_data(p[0]), tg_params_data(p[r]), len * sizeof(tg_real)),
+                         0, "%s: copy %d's parameters differ from one thread's", cases[c].name, r);
+            for (int s = 0; s < 4; s++) {
+                const tg_real *s0 = tg_optim_state(o[0], states[s]);
+                const tg_real *s1 = tg_optim_state(o[r], states[s]);
+                cr_expect_eq(s0 == NULL, s1 == NULL);
+                if (s0 && s1)
+                    cr_expect_eq(memcmp(s0, s1, len * sizeof(tg_real)), 0, "%s: copy %d's %s differs",
+                                 cases[c].name, r, states[s]);
+            }
+            const tg_real *d = tg_params_data(p[r]), *g = tg_params_grad(p[r]);
+            for (size_t i = 0; i < len; i++) {
+                bool inside = false;
+                for (int k = 0; k < 3; k++)
+                    inside |= d + i >= t[r][k]->data && d + i < t[r][k]->data + t[r][k]->size;
+                if (!inside) cr_expect(d[i] == 0, "%s: padding %zu changed", cases[c].name, i);
+                if (r == 2) cr_expect(g[i] == 0, "%s: gradient %zu not zeroed", cases[c].name, i);
+            }
         }
-        const tg_real *d = tg_params_data(p[1]);
-        for (size_t i = 0; i < len; i++) {
-            bool inside = false;
-            for (int k = 0; k < 3; k++)
-                inside |= d + i >= t[1][k]->data && d + i < t[1][k]->data + t[1][k]->size;
-            if (!inside) cr_expect(d[i] == 0, "%s: padding %zu changed", cases[c].name, i);
-        }
-        for (int r = 0; r < 2; r++) {
+        for (int r = 0; r < 3; r++) {
             tg_optim_free(o[r]);
             tg_params_free(p[r]);
         }
