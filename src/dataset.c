@@ -155,11 +155,7 @@ tg_dataset *tg_dataset_subset(const tg_dataset *d, const int64_t *idx, int64_t n
 static tg_idx *load_u8(const char *who, const char *path, int min_ndim, int max_ndim,
                        const char *what)
 {
-    unsigned char *buf;
-    size_t len;
-    if (tg_io_read_file(who, path, &buf, &len) != TG_OK) return NULL;
-    tg_idx *x = tg_idx_parse(who, path, buf, len);
-    free(buf);
+    tg_idx *x = tg_idx_read(who, path); /* streamed: the file is never held whole */
     if (!x) return NULL;
     if (x->type != TG_IDX_U8 || x->ndim < min_ndim || x->ndim > max_ndim) {
         char dims[160];

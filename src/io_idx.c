@@ -5,17 +5,24 @@
      then         the elements, big-endian, row-major: exactly
                   d0·d1·...·d(ndim-1) of them, nothing after
 
-   Everything goes through one in-memory parser fed by a byte source that is
-   either the raw bytes or a zlib inflate stream over them (gzip is detected
-   by its magic 0x1f 0x8b, never by the file name). The data buffer grows as
-   bytes actually arrive, up to what the dimensions declare, so a small
-   corrupt file can never make us allocate the gigabytes it claims. */
+   Everything goes through one parser fed by a byte source: the raw bytes,
+   or a zlib inflate stream over them (gzip is detected by its magic 0x1f
+   0x8b, never by the file name), taken from memory or streamed from a file
+   through a 64 KiB buffer, so loading a file needs the decompressed data
+   and little more (never the file and the data at once). The data buffer
+   grows as bytes actually arrive, up to what the dimensions declare, so a
+   small corrupt file can never make us allocate the gigabytes it claims;
+   raw bytes whose length is known (memory, a regular file) are checked
+   against the dimensions before the one allocation. */
+#define _POSIX_C_SOURCE 200809L /* fileno, fstat */
+
 #include "io_internal.h"
 
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <zlib.h>
 
 /* ------------------------------------------------------------ read a file */
@@ -67,10 +74,20 @@ int tg_io_read_file(const char *who, const char *path, unsigned char **buf, size
 
 /* ------------------------------------------------------- the byte source */
 
+/* The raw bytes come from memory (all of them at once) or from a FILE,
+   through a small fixed buffer refilled as the parser asks for more. Either
+   way the parser sees a window of unread bytes, [next, next + avail). */
+#define SRC_BUF_BYTES ((size_t)1 << 16)
+
 typedef struct src {
     const char *who, *name;     /* for messages */
-    const unsigned char *in;    /* [in_len] the raw bytes */
-    size_t in_len, in_pos;      /* in_pos: raw bytes consumed (raw mode) */
+    FILE *f;                    /* NULL: the input is in memory */
+    unsigned char *buf;         /* [SRC_BUF_BYTES] a file's buffer */
+    const unsigned char *next;  /* [avail] the unread bytes at hand */
+    size_t avail;
+    bool eof;                   /* nothing more to fetch */
+    bool size_known;            /* size: the input's length (memory, regular file) */
+    uint64_t size, taken;       /* taken: bytes fetched into the window so far */
     bool gz;
     bool z_live;                /* inflateInit2 succeeded */
     bool z_done;                /* the last gzip member ended cleanly */
@@ -79,8 +96,51 @@ typedef struct src {
 
 static bool is_gzip(const unsigned char *b, size_t n) { return n >= 2 && b[0] == 0x1f && b[1] == 0x8b; }
 
+/* Makes at least n (<= SRC_BUF_BYTES) bytes unread at hand, unless the
+   input ends first. Only a file can fail (TG_ERR_IO). */
+static int src_fill(src *s, size_t n)
+{
+    while (s->avail < n && !s->eof) {
+        if (s->avail) memmove(s->buf, s->next, s->avail);
+        size_t room = SRC_BUF_BYTES - s->avail;
+        size_t got = fread(s->buf + s->avail, 1, room, s->f);
+        if (got < room) {
+            if (ferror(s->f))
+                return tg_set_error(TG_ERR_IO, "%s: cannot read %s: %s", s->who, s->name,
+                                    strerror(errno));
+            s->eof = true;
+        }
+        s->next = s->buf;
+        s->avail += got;
+        s->taken += got;
+    }
+    return TG_OK;
+}
+
+/* How many raw bytes are left unread: known from the size, or counted by
+   reading to the end (a pipe). */
+static int src_left(src *s, uint64_t *left)
+{
+    if (s->size_known) {
+        *left = (s->size > s->taken ? s->size - s->taken : 0) + s->avail;
+        return TG_OK;
+    }
+    *left = 0;
+    while (s->avail) {
+        *left += s->avail;
+        s->avail = 0;
+        int st = src_fill(s, 1);
+        if (st != TG_OK) return st;
+    }
+    return TG_OK;
+}
+
+/* Starts reading: fills the window and tells gzip from raw. */
 static int src_open(src *s)
 {
+    int st = src_fill(s, SRC_BUF_BYTES);
+    if (st != TG_OK) return st;
+    s->gz = is_gzip(s->next, s->avail);
     if (!s->gz) return TG_OK;
     memset(&s->z, 0, sizeof s->z);
     /* 16 + MAX_WBITS: a gzip wrapper (header, CRC-32 and length checked) */
@@ -100,59 +160,67 @@ static void src_close(src *s)
 }
 
 /* Reads up to n bytes into dst; *got is how many (< n only at the end of
-   the data). Returns TG_OK or an error (corrupt or truncated gzip). */
+   the data). Returns TG_OK or an error (corrupt or truncated gzip, a read
+   error). */
 static int src_read(src *s, unsigned char *dst, size_t n, size_t *got)
 {
     *got = 0;
     if (!s->gz) {
-        size_t k = s->in_len - s->in_pos;
-        if (k > n) k = n;
-        memcpy(dst, s->in + s->in_pos, k);
-        s->in_pos += k;
-        *got = k;
+        while (*got < n) {
+            int st = src_fill(s, 1);
+            if (st != TG_OK) return st;
+            if (!s->avail) break;
+            size_t k = s->avail < n - *got ? s->avail : n - *got;
+            memcpy(dst + *got, s->next, k);
+            s->next += k;
+            s->avail -= k;
+            *got += k;
+        }
         return TG_OK;
     }
     while (*got < n && !s->z_done) {
+        int st = src_fill(s, 1);
+        if (st != TG_OK) return st;
         size_t want = n - *got;
         s->z.next_out = dst + *got;
         s->z.avail_out = (uInt)(want > (1u << 30) ? (1u << 30) : want);
-        if (s->z.avail_in == 0 && s->in_pos < s->in_len) {
-            size_t k = s->in_len - s->in_pos;
-            if (k > (1u << 30)) k = 1u << 30;
-            s->z.next_in = (unsigned char *)(s->in + s->in_pos); /* zlib does not write it */
-            s->z.avail_in = (uInt)k;
-            s->in_pos += k;
-        }
+        uInt fed = (uInt)(s->avail > (1u << 30) ? (1u << 30) : s->avail);
+        s->z.next_in = (unsigned char *)s->next; /* zlib does not write it */
+        s->z.avail_in = fed;
         uInt before = s->z.avail_out;
         int rc = inflate(&s->z, Z_NO_FLUSH);
+        s->next += fed - s->z.avail_in;
+        s->avail -= fed - s->z.avail_in;
         *got += before - s->z.avail_out;
         if (rc == Z_STREAM_END) {
             /* the member ended with a good CRC; another member may follow
                (gzip allows concatenation), anything else is an error */
-            size_t left = s->z.avail_in + (s->in_len - s->in_pos);
-            if (left == 0) {
+            st = src_fill(s, 2);
+            if (st != TG_OK) return st;
+            if (s->avail == 0) {
                 s->z_done = true;
                 break;
             }
-            /* next_in always points into s->in: the unread bytes are contiguous */
-            size_t at = s->in_pos - s->z.avail_in;
-            bool more = is_gzip(s->in + at, s->in_len - at);
-            if (!more)
-                return tg_set_error(TG_ERR_FORMAT, "%s: %s: %zu bytes of garbage after the gzip data",
-                                    s->who, s->name, left);
+            if (!is_gzip(s->next, s->avail)) {
+                uint64_t left;
+                st = src_left(s, &left);
+                if (st != TG_OK) return st;
+                return tg_set_error(TG_ERR_FORMAT, "%s: %s: %llu bytes of garbage after the gzip data",
+                                    s->who, s->name, (unsigned long long)left);
+            }
             inflateReset(&s->z);
             continue;
         }
         if (rc == Z_BUF_ERROR || (rc == Z_OK && before == s->z.avail_out)) {
-            if (s->z.avail_in == 0 && s->in_pos >= s->in_len)
+            if (s->avail == 0 && s->eof)
                 return tg_set_error(TG_ERR_FORMAT,
                                     "%s: %s: the gzip stream is truncated (it ends before its "
                                     "end marker and checksum)",
                                     s->who, s->name);
-            if (rc == Z_BUF_ERROR)
+            if (rc == Z_BUF_ERROR && s->avail)
                 return tg_set_error(TG_ERR_FORMAT, "%s: %s: the gzip stream is corrupt", s->who,
                                     s->name);
-            continue;
+            continue; /* the input at hand is used up: fetch more */
         }
         if (rc == Z_MEM_ERROR)
             return tg_set_error(TG_ERR_NOMEM, "%s: %s: out of memory in zlib", s->who, s->name);
@@ -270,18 +338,26 @@ static int parse(src *s, tg_idx **out)
     if (bytes > SIZE_MAX - 1)
         return tg_set_error(TG_ERR_NOMEM, "%s: %s: %s is too large for this machine", s->who,
                             s->name, dims);
-    /* a raw file must hold exactly the data the dimensions describe */
-    if (!s->gz && s->in_len - s->in_pos != bytes)
-        return tg_set_error(TG_ERR_FORMAT,
-                            "%s: %s: %s: the dimensions %s need %llu bytes of data, the file "
-                            "has %zu",
-                            s->who, s->name,
-                            s->in_len - s->in_pos < bytes ? "truncated" : "extra bytes at the end",
-                            dims, (unsigned long long)bytes, s->in_len - s->in_pos);
+    /* raw bytes of known length must be exactly the data the dimensions
+       describe: checked before allocating */
+    bool exact = !s->gz && s->size_known;
+    if (exact) {
+        uint64_t left;
+        st = src_left(s, &left);
+        if (st != TG_OK) return st;
+        if (left != bytes)
+            return tg_set_error(TG_ERR_FORMAT,
+                                "%s: %s: %s: the dimensions %s need %llu bytes of data, the "
+                                "file has %llu",
+                                s->who, s->name, left < bytes ? "truncated" : "extra bytes at the end",
+                                dims, (unsigned long long)bytes, (unsigned long long)left);
+    }
 
-    /* read the data: raw, in one go; gzip, into a buffer that grows with the
-       bytes that really arrive (never more than the declared size) */
-    size_t want = (size_t)bytes, cap = s->gz ? (want < (1u << 20) ? want : (1u << 20)) : want;
+    /* read the data: raw bytes of known length, into one buffer of that
+       size; otherwise (gzip, a pipe) into a buffer that grows with the bytes
+       that really arrive, never beyond the declared size (large blocks grow
+       in place: glibc's realloc moves them with mremap, without a copy) */
+    size_t want = (size_t)bytes, cap = exact ? want : (want < (1u << 20) ? want : (1u << 20));
     unsigned char *data = malloc(cap ? cap : 1);
     if (!data) return tg_set_error(TG_ERR_NOMEM, "%s: %s: out of memory for %s", s->who, s->name, dims);
     size_t have = 0;
@@ -317,11 +393,18 @@ static int parse(src *s, tg_idx **out)
     unsigned char extra;
     size_t got;
     st = src_read(s, &extra, 1, &got);
+    uint64_t left = 0;
+    if (st == TG_OK && got && !s->gz) st = src_left(s, &left); /* raw from a pipe: count */
     if (st == TG_OK && got)
-        st = tg_set_error(TG_ERR_FORMAT,
-                          "%s: %s: extra bytes at the end: the dimensions %s need %zu bytes of "
-                          "data, the file has more",
-                          s->who, s->name, dims, want);
+        st = s->gz ? tg_set_error(TG_ERR_FORMAT,
+                                  "%s: %s: extra bytes at the end: the dimensions %s need %zu "
+                                  "bytes of data, the file has more",
+                                  s->who, s->name, dims, want)
+                   : tg_set_error(TG_ERR_FORMAT,
+                                  "%s: %s: extra bytes at the end: the dimensions %s need %zu "
+                                  "bytes of data, the file has %llu",
+                                  s->who, s->name, dims, want,
+                                  (unsigned long long)(want + 1 + left));
     if (st != TG_OK) {
         free(data);
         return st;
@@ -340,12 +423,46 @@ static int parse(src *s, tg_idx **out)
     return TG_OK;
 }
 
+/* Opens, parses and closes a source. */
+static tg_idx *parse_src(src *s)
+{
+    tg_idx *x = NULL;
+    if (src_open(s) == TG_OK) parse(s, &x);
+    src_close(s);
+    return x;
+}
+
 tg_idx *tg_idx_parse(const char *who, const char *name, const unsigned char *buf, size_t len)
 {
-    src s = {.who = who, .name = name, .in = buf, .in_len = len, .gz = is_gzip(buf, len)};
+    src s = {.who = who, .name = name, .next = buf, .avail = len, .eof = true,
+             .size_known = true, .size = len, .taken = len};
+    return parse_src(&s);
+}
+
+tg_idx *tg_idx_read(const char *who, const char *path)
+{
+    if (!path) {
+        tg_set_error(TG_ERR_INVALID, "%s: path is NULL", who);
+        return NULL;
+    }
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        tg_set_error(TG_ERR_IO, "%s: cannot open %s: %s", who, path, strerror(errno));
+        return NULL;
+    }
+    src s = {.who = who, .name = path, .f = f, .buf = malloc(SRC_BUF_BYTES)};
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= 0) {
+        s.size_known = true;
+        s.size = (uint64_t)st.st_size;
+    }
     tg_idx *x = NULL;
-    if (src_open(&s) == TG_OK) parse(&s, &x);
-    src_close(&s);
+    if (!s.buf)
+        tg_set_error(TG_ERR_NOMEM, "%s: out of memory reading %s", who, path);
+    else
+        x = parse_src(&s);
+    free(s.buf);
+    fclose(f);
     return x;
 }
 
@@ -359,15 +476,7 @@ tg_idx *tg_idx_load_mem(const void *buf, size_t len)
     return tg_idx_parse("tg_idx_load_mem", "<memory>", buf ? buf : empty, len);
 }
 
-tg_idx *tg_idx_load(const char *path)
-{
-    unsigned char *buf;
-    size_t len;
-    if (tg_io_read_file("tg_idx_load", path, &buf, &len) != TG_OK) return NULL;
-    tg_idx *x = tg_idx_parse("tg_idx_load", path, buf, len);
-    free(buf);
-    return x;
-}
+tg_idx *tg_idx_load(const char *path) { return tg_idx_read("tg_idx_load", path); }
 
 void tg_idx_free(tg_idx *x)
 {

@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -362,6 +364,222 @@ Test(idx, files_missing_or_unreadable)
     cr_expect_null(tg_idx_load(path));
     expect_msg(path, "truncated");
     remove(path);
+}
+
+/* ------------------------------------------- files stream through a buffer
+
+   tg_idx_load reads a file through a 64 KiB buffer (never the whole file at
+   once); whatever the bytes, the outcome must be the one tg_idx_load_mem
+   gives for the same bytes: the same array, or NULL from both with the same
+   message after the name. Files of a few hundred KB, cuts and gzip member
+   ends placed around the buffer's 65536-byte boundary, and the same bytes
+   through a pipe (whose length is not known in advance). */
+
+#define READ_BUF 65536
+
+/* Pseudo-random bytes (an LCG): incompressible, so their gzip also spans
+   several buffers. */
+static void fill_noise(unsigned char *b, size_t n, uint32_t seed)
+{
+    for (size_t i = 0; i < n; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        b[i] = (unsigned char)(seed >> 24);
+    }
+}
+
+/* One gzip member of n bytes whose header carries an extra field of
+   extra_len bytes (RFC 1952 FEXTRA): it moves where the member ends. */
+static unsigned char *gzip_member(const void *in, size_t n, size_t extra_len, size_t *out_n)
+{
+    z_stream z = {0};
+    cr_assert_eq(deflateInit2(&z, 9, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY), Z_OK);
+    unsigned char *pad = calloc(extra_len + 1, 1);
+    gz_header head = {0};
+    head.extra = pad;
+    head.extra_len = (uInt)extra_len;
+    head.os = 3;
+    if (extra_len) cr_assert_eq(deflateSetHeader(&z, &head), Z_OK);
+    size_t cap = deflateBound(&z, (uLong)n) + extra_len + 64;
+    unsigned char *out = malloc(cap);
+    z.next_in = (unsigned char *)in;
+    z.avail_in = (uInt)n;
+    z.next_out = out;
+    z.avail_out = (uInt)cap;
+    cr_assert_eq(deflate(&z, Z_FINISH), Z_STREAM_END);
+    *out_n = z.total_out;
+    deflateEnd(&z);
+    free(pad);
+    return out;
+}
+
+/* Writes n bytes to a FIFO at path from a child process (the reader opens
+   it); returns the child, to be waited for. */
+static pid_t pipe_bytes(const char *path, const unsigned char *b, size_t n)
+{
+    remove(path);
+    cr_assert_eq(mkfifo(path, 0600), 0, "mkfifo %s", path);
+    fflush(NULL);
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        FILE *f = fopen(path, "wb");
+        if (f) {
+            fwrite(b, 1, n, f); /* the reader may stop early: SIGPIPE ends us */
+            fclose(f);
+        }
+        _exit(0);
+    }
+    return pid;
+}
+
+/* The text of the last error after "<name>: ", copied to out. */
+static void msg_after(const char *name, char *out, size_t len)
+{
+    const char *msg = tg_last_error();
+    char key[1100];
+    snprintf(key, sizeof key, "%s: ", name);
+    const char *at = strstr(msg, key);
+    cr_assert(at, "message \"%s\" does not name %s", msg, name);
+    snprintf(out, len, "%s", at + strlen(key));
+}
+
+/* The file (and, if `through_pipe`, the pipe) outcome equals the memory one. */
+static void expect_as_from_memory(const char *tag, const unsigned char *b, size_t n,
+                                  bool through_pipe)
+{
+    tg_idx *m = tg_idx_load_mem(b, n);
+    char want[1100] = "";
+    if (!m) msg_after("<memory>", want, sizeof want);
+    for (int way = 0; way < 1 + through_pipe; way++) {
+        char path[1024];
+        tmp_path(path, sizeof path, tag);
+        pid_t pid = 0;
+        if (way == 0)
+            write_bytes(path, b, n);
+        else
+            pid = pipe_bytes(path, b, n);
+        tg_idx *x = tg_idx_load(path);
+        if (pid) waitpid(pid, NULL, 0);
+        const char *how = way ? "pipe" : "file";
+        if (m) {
+            cr_assert_not_null(x, "%s %s: %s", tag, how, tg_last_error());
+            cr_expect_eq(x->type, m->type, "%s %s", tag, how);
+            cr_expect_eq(x->ndim, m->ndim, "%s %s", tag, how);
+            cr_expect_eq(x->size, m->size, "%s %s", tag, how);
+            for (int i = 0; i < m->ndim; i++) cr_expect_eq(x->shape[i], m->shape[i]);
+            size_t esize = m->type == 0x0E ? 8 : m->type >= 0x0C ? 4 : m->type == 0x0B ? 2 : 1;
+            cr_expect(memcmp(x->data, m->data, (size_t)m->size * esize) == 0, "%s %s", tag, how);
+        } else {
+            cr_expect_null(x, "%s %s: accepted, memory said: %s", tag, how, want);
+            char got[1100] = "";
+            msg_after(path, got, sizeof got);
+            cr_expect_str_eq(got, want, "%s %s", tag, how);
+        }
+        tg_idx_free(x);
+        remove(path);
+    }
+    tg_idx_free(m);
+}
+
+Test(idx, files_and_pipes_read_like_memory)
+{
+    /* a raw and a gzip file of 300,000 bytes (5 buffers), checked against
+       the bytes written as well as against memory */
+    const size_t N = 300000;
+    unsigned char *raw = malloc(16 + N);
+    size_t h = idx_header(raw, 0x08, 3, (const uint32_t[]){3, 400, 250});
+    fill_noise(raw + h, N, 1);
+    size_t zn;
+    unsigned char *z = gzip_bytes(raw, h + N, &zn);
+    cr_assert_gt(zn, 4 * READ_BUF);
+    char path[1024];
+    const unsigned char *files[2] = {raw, z};
+    const size_t lens[2] = {h + N, zn};
+    for (int g = 0; g < 2; g++) {
+        write_bytes(tmp_path(path, sizeof path, "stream.idx"), files[g], lens[g]);
+        tg_idx *x = tg_idx_load(path);
+        cr_assert_not_null(x, "%s", tg_last_error());
+        cr_expect_eq(x->ndim, 3);
+        cr_expect_eq(x->shape[2], 250);
+        cr_expect_eq(x->size, N);
+        cr_expect(memcmp(x->data, raw + h, N) == 0, "%s", g ? "gzip" : "raw");
+        tg_idx_free(x);
+        remove(path);
+        expect_as_from_memory(g ? "whole.gz" : "whole.idx", files[g], lens[g], true);
+    }
+
+    /* truncated on disk and in a pipe: raw (in the magic, the dimensions,
+       the data) and gzip (anywhere, CRC and length included) */
+    const size_t raw_cuts[] = {0, 1, 3, 9, h, h + 1, READ_BUF - 1, READ_BUF, READ_BUF + 1,
+                               h + N - 1};
+    for (size_t i = 0; i < sizeof raw_cuts / sizeof *raw_cuts; i++)
+        expect_as_from_memory("cut.idx", raw, raw_cuts[i], i % 3 == 0);
+    const size_t gz_cuts[] = {1, 2, 10, 20, 1000, READ_BUF - 1, READ_BUF, READ_BUF + 1,
+                              2 * READ_BUF, zn - 8, zn - 4, zn - 1};
+    for (size_t i = 0; i < sizeof gz_cuts / sizeof *gz_cuts; i++) {
+        expect_as_from_memory("cut.gz", z, gz_cuts[i], i % 3 == 0);
+        if (gz_cuts[i] >= 20) expect_msg("gzip stream is truncated", NULL);
+    }
+
+    /* extra bytes: raw (counted, in a pipe too), gzip content, and garbage
+       after the gzip data; a corrupt CRC */
+    unsigned char *more = malloc(zn + 7 + h + N + 5);
+    memcpy(more, raw, h + N);
+    memcpy(more + h + N, "extra", 5);
+    expect_as_from_memory("extra.idx", more, h + N + 5, true);
+    expect_msg("extra bytes at the end", "the file has 300005");
+    size_t zn2;
+    unsigned char *z2 = gzip_bytes(more, h + N + 5, &zn2);
+    expect_as_from_memory("extra-content.gz", z2, zn2, true);
+    expect_msg("extra bytes at the end", "the file has more");
+    memcpy(more, z, zn);
+    memcpy(more + zn, "garbage", 7);
+    expect_as_from_memory("garbage.gz", more, zn + 7, true);
+    expect_msg("7 bytes of garbage", NULL);
+    more[zn - 6] ^= 0x55;
+    expect_as_from_memory("crc.gz", more, zn, false);
+    expect_msg("corrupt gzip", NULL);
+
+    /* two members, the first ending just before, on and after the end of
+       the first and of the second buffer (its header's extra field places
+       the end), then, after it, the second member or garbage */
+    const size_t firsts[2] = {1000, 100000}; /* bytes in the first member */
+    for (size_t k = 0; k < 2; k++) {
+        size_t base, m1n, fn = firsts[k];
+        free(gzip_member(raw, fn, 0, &base));
+        unsigned char *m2 = gzip_member(raw + fn, h + N - fn, 0, &zn2);
+        for (size_t end = (k + 1) * READ_BUF - 2; end <= (k + 1) * READ_BUF + 1; end++) {
+            unsigned char *m1 = gzip_member(raw, fn, end - base - 2, &m1n);
+            cr_assert_eq(m1n, end);
+            unsigned char *cat = malloc(m1n + zn2);
+            memcpy(cat, m1, m1n);
+            memcpy(cat + m1n, m2, zn2);
+            tg_idx *x = tg_idx_load_mem(cat, m1n + zn2);
+            cr_assert_not_null(x, "%s", tg_last_error());
+            cr_expect(memcmp(x->data, raw + h, N) == 0);
+            tg_idx_free(x);
+            expect_as_from_memory("members.gz", cat, m1n + zn2, true);
+            memcpy(cat + m1n, "\x1f!?", 3); /* half a gzip magic, then junk */
+            expect_as_from_memory("members-junk.gz", cat, m1n + 3, true);
+            expect_msg("3 bytes of garbage", NULL);
+            free(cat);
+            free(m1);
+        }
+        free(m2);
+    }
+
+    /* dimensions of 6 GB over a few bytes: refused as truncated, without
+       allocating what they claim (raw, gzip; file and pipe) */
+    unsigned char b[64];
+    h = idx_header(b, 0x08, 2, (const uint32_t[]){60000, 100000});
+    memset(b + h, 7, 10);
+    expect_as_from_memory("6gb.idx", b, h + 10, true);
+    expect_msg("truncated", "need 6000000000 bytes");
+    unsigned char *z3 = gzip_bytes(b, h + 10, &zn2);
+    expect_as_from_memory("6gb.gz", z3, zn2, true);
+    expect_msg("truncated", "need 6000000000 bytes");
+    free(z3);
+    free(z2), free(more), free(z), free(raw);
 }
 
 /* ============================================================== dataset */
