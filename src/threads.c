@@ -1,8 +1,8 @@
 /* A small pool of worker threads for the library's own kernels.
 
-     caller:  publish {fn, ctx}, then the job word {generation, n_tasks, next};
-              wake sleepers; take tasks itself; spin until every task taken
-              is done
+     caller:  publish {fn, ctx}, then the job word {generation, n_tasks, next},
+              with task 0 already claimed; wake sleepers; run task 0, take
+              more tasks itself; spin until every task taken is done
      worker:  spin a little while on the job word (a training step issues
               GEMMs tens of microseconds apart), then sleep on a condition
               variable; take tasks while the word's generation is the one it
@@ -206,12 +206,17 @@ void tg_parallel_run(int n_tasks, tg_task_fn fn, void *ctx)
     pool.ctx = ctx;
     atomic_store_explicit(&pool.done, 0, memory_order_relaxed);
     uint32_t gen = (JOB_GEN(atomic_load(&pool.job)) + 1) & 0xFFFFFF;
-    atomic_store(&pool.job, JOB(gen, n_tasks, 0)); /* seq_cst: pairs with the sleepers count */
+    /* The caller claims task 0 in the word it posts and runs it first: the
+       same thread gets the same task of a repeated job (see tg_gemm), and
+       the workers take the others. seq_cst: pairs with the sleepers count. */
+    atomic_store(&pool.job, JOB(gen, n_tasks, 1));
     if (atomic_load(&pool.sleepers) > 0) {
         pthread_mutex_lock(&pool.lock);
         pthread_cond_broadcast(&pool.wake);
         pthread_mutex_unlock(&pool.lock);
     }
+    fn(ctx, 0);
+    atomic_fetch_add_explicit(&pool.done, 1, memory_order_release);
     take_tasks(gen);
     /* wait for tasks that workers still run; yield after a while, so that
        on a busy machine a worker waiting for a core can have this one */
