@@ -320,11 +320,16 @@ void tg_dataset_rewind(tg_dataset *d)
     if (d) d->in_epoch = false;
 }
 
-/* ToTensor and Normalize on one sample: x = (p / 255 − mean) / std. */
+/* ToTensor and Normalize on one sample: x = (p / 255 − mean) / std. Without
+   Normalize (mean 0, std 1) that is p / 255 exactly: v − 0 and v / 1 change
+   no value, so those two operations are skipped. */
 TG_VECTOR_LOOP static void to_real(const uint8_t *restrict px, tg_real *restrict x, size_t n,
                                    tg_real mean, tg_real std)
 {
-    for (size_t k = 0; k < n; k++) x[k] = ((tg_real)px[k] / (tg_real)255 - mean) / std;
+    if (mean == 0 && std == 1)
+        for (size_t k = 0; k < n; k++) x[k] = (tg_real)px[k] / (tg_real)255;
+    else
+        for (size_t k = 0; k < n; k++) x[k] = ((tg_real)px[k] / (tg_real)255 - mean) / std;
 }
 
 /* Asks for the cache lines of [p, p + n) to be loaded, without waiting. */

@@ -170,6 +170,15 @@ static int linear_forward(tg_record *r)
     return TG_OK;
 }
 
+/* db += Σ_rows dy, row after row (each db[j] sums in the order of the rows,
+   whatever the vector width) */
+TG_VECTOR_LOOP static void add_rows(tg_real *restrict db, const tg_real *restrict dy,
+                                    int64_t rows, int64_t out)
+{
+    for (int64_t i = 0; i < rows; i++)
+        for (int64_t j = 0; j < out; j++) db[j] += dy[i * out + j];
+}
+
 /* y = x·Wᵀ + b      dx += dy·W      dW += dyᵀ·x      db += Σ_rows dy */
 static void linear_backward(tg_record *r)
 {
@@ -178,9 +187,7 @@ static void linear_backward(tg_record *r)
     const tg_real *dy = r->out->grad; /* [rows, out] */
     if (in > 0 && x->grad) tg_gemm(false, false, rows, in, out, 1, dy, out, W->data, in, 1, x->grad, in);
     if (in > 0 && W->grad) tg_gemm(true, false, out, in, rows, 1, dy, out, x->data, in, 1, W->grad, in);
-    if (b && b->grad)
-        for (int64_t i = 0; i < rows; i++)
-            for (int64_t j = 0; j < out; j++) b->grad[j] += dy[i * out + j];
+    if (b && b->grad) add_rows(b->grad, dy, rows, out);
 }
 
 static const tg_op op_linear = {.name = "linear",
