@@ -304,13 +304,13 @@ Test(optim, lr_zero_grad_and_first_momentum_step)
     tg_params_free(p);
 }
 
-/* A step over a large block is split into ranges run on the library's
-   threads; a range may begin or end inside a parameter or in the padding.
-   Each element is updated on its own, so the split must change nothing: the
-   same steps on one thread and on three give bit-identical parameters and
-   state, and the padding stays zero. The sizes are odd so that the cuts
-   fall inside parameters. A third copy takes its steps with
-   tg_optim_step_zero_grad: the same parameters and state, and every
+/* A step over a large block is split between the library's threads, each
+   taking a slice of the rows of every parameter (a [1, 7] parameter goes
+   whole to one of them). Each element is updated on its own, so the split
+   must change nothing: the same steps on one thread and on three give
+   bit-identical parameters and state, and the padding stays zero. The
+   sizes are odd, so the slices are uneven. A third copy takes its steps
+   with tg_optim_step_zero_grad: the same parameters and state, and every
    gradient zero afterwards. */
 static void fill_split_params(tg_params *p, tg_tensor **t, int step)
 {
