@@ -1,12 +1,14 @@
 /* The library's threads (tg_set_num_threads) and the built-in GEMM split
    between them: the network's shapes, which are large enough to be split
    along N and, for y = x·Wᵀ (computed as yᵀ = W·xᵀ), along M, checked
-   against a long-double reference within the dot-product error bound; a
-   fork after the workers started. */
+   against a long-double reference within the dot-product error bound and
+   bit for bit against the same product on one thread; a fork after the
+   workers started. */
 #define _POSIX_C_SOURCE 200809L
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -114,6 +116,49 @@ Test(threads, kernel_is_named)
 
 /* On this CPU's kernel (TG_GEMM_KERNEL=avx2|portable forces another). */
 Test(threads, split_products_match_reference) { all_shapes(); }
+
+/* Every element of C is computed by one thread, in the order one thread
+   would use, so a split product is bit-identical to the product on one
+   thread (docs/speed.md says so; training runs repeat exactly). */
+static void product(const tg_real *A, const tg_real *B, tg_real *C, const tg_real *C0, int i,
+                    int threads)
+{
+    int M = shapes[i].M, N = shapes[i].N, K = shapes[i].K;
+    cr_assert(tg_set_num_threads(threads) == TG_OK);
+    memcpy(C, C0, sizeof(tg_real) * (size_t)M * (size_t)N);
+    tg_gemm(shapes[i].ta, shapes[i].tb, M, N, K, 1, A, shapes[i].ta ? M : K, B,
+            shapes[i].tb ? K : N, 1, C, N);
+}
+
+Test(threads, split_products_are_bit_identical_to_one_thread)
+{
+    cr_assert(tg_gemm_set_backend("builtin") == TG_OK);
+    for (int i = 0; i < (int)(sizeof shapes / sizeof *shapes); i++) {
+        size_t nm = (size_t)shapes[i].M * (size_t)shapes[i].N;
+        tg_real *A = malloc(sizeof(tg_real) * (size_t)shapes[i].M * (size_t)shapes[i].K);
+        tg_real *B = malloc(sizeof(tg_real) * (size_t)shapes[i].K * (size_t)shapes[i].N);
+        tg_real *C0 = malloc(sizeof(tg_real) * nm), *C1 = malloc(sizeof(tg_real) * nm);
+        tg_real *Ct = malloc(sizeof(tg_real) * nm);
+        cr_assert(A && B && C0 && C1 && Ct);
+        unsigned s = 11u + (unsigned)i;
+        for (int k = 0; k < shapes[i].M * shapes[i].K; k++) A[k] = (tg_real)rnd(&s);
+        for (int k = 0; k < shapes[i].K * shapes[i].N; k++) B[k] = (tg_real)rnd(&s);
+        for (size_t k = 0; k < nm; k++) C0[k] = (tg_real)rnd(&s);
+        product(A, B, C1, C0, i, 1);
+        for (int threads = 2; threads <= 3; threads++) {
+            product(A, B, Ct, C0, i, threads);
+            cr_expect(memcmp(C1, Ct, sizeof(tg_real) * nm) == 0,
+                      "%dx%dx%d: %d threads differ from one (%s kernel)", shapes[i].M, shapes[i].N,
+                      shapes[i].K, threads, tg_gemm_kernel_name());
+        }
+        free(A);
+        free(B);
+        free(C0);
+        free(C1);
+        free(Ct);
+    }
+    cr_assert(tg_set_num_threads(1) == TG_OK);
+}
 
 /* A child of fork() has no workers: the pool must start afresh there. */
 Test(threads, fork_after_workers_started)
