@@ -58,12 +58,19 @@ static unsigned char *read_bytes(const char *path, size_t *n)
     return b;
 }
 
-/* gzip-compresses n bytes (zlib's deflate with a gzip wrapper). */
-static unsigned char *gzip_bytes(const void *in, size_t n, size_t *out_n)
+/* One gzip member of n bytes whose header carries an extra field of
+   extra_len bytes (RFC 1952 FEXTRA): it moves where the member ends. */
+static unsigned char *gzip_member(const void *in, size_t n, size_t extra_len, size_t *out_n)
 {
     z_stream z = {0};
     cr_assert_eq(deflateInit2(&z, 9, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY), Z_OK);
-    size_t cap = deflateBound(&z, (uLong)n) + 64;
+    unsigned char *pad = calloc(extra_len + 1, 1);
+    gz_header head = {0};
+    head.extra = pad;
+    head.extra_len = (uInt)extra_len;
+    head.os = 3;
+    if (extra_len) cr_assert_eq(deflateSetHeader(&z, &head), Z_OK);
+    size_t cap = deflateBound(&z, (uLong)n) + extra_len + 64;
     unsigned char *out = malloc(cap);
     z.next_in = (unsigned char *)in;
     z.avail_in = (uInt)n;
@@ -72,7 +79,14 @@ static unsigned char *gzip_bytes(const void *in, size_t n, size_t *out_n)
     cr_assert_eq(deflate(&z, Z_FINISH), Z_STREAM_END);
     *out_n = z.total_out;
     deflateEnd(&z);
+    free(pad);
     return out;
+}
+
+/* gzip-compresses n bytes (zlib's deflate with a gzip wrapper). */
+static unsigned char *gzip_bytes(const void *in, size_t n, size_t *out_n)
+{
+    return gzip_member(in, n, 0, out_n);
 }
 
 /* The error must be `want` and its message must contain every needle. */
@@ -387,30 +401,6 @@ static void fill_noise(unsigned char *b, size_t n, uint32_t seed)
     }
 }
 
-/* One gzip member of n bytes whose header carries an extra field of
-   extra_len bytes (RFC 1952 FEXTRA): it moves where the member ends. */
-static unsigned char *gzip_member(const void *in, size_t n, size_t extra_len, size_t *out_n)
-{
-    z_stream z = {0};
-    cr_assert_eq(deflateInit2(&z, 9, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY), Z_OK);
-    unsigned char *pad = calloc(extra_len + 1, 1);
-    gz_header head = {0};
-    head.extra = pad;
-    head.extra_len = (uInt)extra_len;
-    head.os = 3;
-    if (extra_len) cr_assert_eq(deflateSetHeader(&z, &head), Z_OK);
-    size_t cap = deflateBound(&z, (uLong)n) + extra_len + 64;
-    unsigned char *out = malloc(cap);
-    z.next_in = (unsigned char *)in;
-    z.avail_in = (uInt)n;
-    z.next_out = out;
-    z.avail_out = (uInt)cap;
-    cr_assert_eq(deflate(&z, Z_FINISH), Z_STREAM_END);
-    *out_n = z.total_out;
-    deflateEnd(&z);
-    free(pad);
-    return out;
-}
 
 /* Writes n bytes to a FIFO at path from a child process (the reader opens
    it); returns the child, to be waited for. */
