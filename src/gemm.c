@@ -552,9 +552,9 @@ static void gemm_builtin(bool ta, bool tb, int64_t M, int64_t N, int64_t K, tg_r
         return;
     }
     /* Split along the longer of M (row blocks) and N (panels), one part per
-       thread. The caller takes the first part as soon as it posts the job,
-       so a thread tends to get the same part of the same product step after
-       step, and the same slice of the weights stays in its core's cache:
+       thread. The caller always runs part 0 (tg_parallel_run), so with two
+       threads each core gets the same part of the same product step after
+       step, and the same slice of the weights stays in its cache:
        reading what another core has just written costs about 3 times more
        here. Finer parts (4 per thread, claimed by whoever is free) balanced
        better on a busy machine but moved that data from core to core; on

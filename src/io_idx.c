@@ -432,7 +432,9 @@ static tg_idx *parse_src(src *s)
     return x;
 }
 
-tg_idx *tg_idx_parse(const char *who, const char *name, const unsigned char *buf, size_t len)
+/* An IDX array parsed from `len` bytes in memory; `name` stands for the
+   file in messages. */
+static tg_idx *parse_mem(const char *who, const char *name, const unsigned char *buf, size_t len)
 {
     src s = {.who = who, .name = name, .next = buf, .avail = len, .eof = true,
              .size_known = true, .size = len, .taken = len};
@@ -473,7 +475,7 @@ tg_idx *tg_idx_load_mem(const void *buf, size_t len)
         return NULL;
     }
     static const unsigned char empty[1];
-    return tg_idx_parse("tg_idx_load_mem", "<memory>", buf ? buf : empty, len);
+    return parse_mem("tg_idx_load_mem", "<memory>", buf ? buf : empty, len);
 }
 
 tg_idx *tg_idx_load(const char *path) { return tg_idx_read("tg_idx_load", path); }

@@ -11,14 +11,11 @@
    read) or TG_ERR_NOMEM, with the message set. */
 int tg_io_read_file(const char *who, const char *path, unsigned char **buf, size_t *len);
 
-/* An IDX array parsed from `len` bytes (raw or gzip). `who` and `name` go
-   into error messages ("tg_idx_load: data/x.gz: ..."). NULL on failure. */
-tg_idx *tg_idx_parse(const char *who, const char *name, const unsigned char *buf, size_t len);
-
-/* The same streamed from the file at `path` (through a small buffer, so the
-   peak memory is the decompressed data plus change); `who` names the caller
-   in messages, which name the file. NULL on failure (cannot open or read:
-   TG_ERR_IO; NULL path: TG_ERR_INVALID; bad contents: TG_ERR_FORMAT). */
+/* An IDX array (raw or gzip) streamed from the file at `path` through a
+   small buffer, so the peak memory is the decompressed data plus change;
+   `who` names the caller in messages ("tg_idx_load: data/x.gz: ..."). NULL
+   on failure (cannot open or read: TG_ERR_IO; NULL path: TG_ERR_INVALID;
+   bad contents: TG_ERR_FORMAT). */
 tg_idx *tg_idx_read(const char *who, const char *path);
 
 #endif

@@ -11,7 +11,11 @@
 typedef void (*tg_task_fn)(void *ctx, int task);
 
 /* Runs fn(ctx, 0..n_tasks-1), spread over the calling thread and the
-   workers, and returns when all are done. Never allocates after the first
+   workers, and returns when all are done. Task 0 always runs on the calling
+   thread, so a job repeated step after step gives its first part to the
+   same core (tg_gemm and the optimizer step rely on that for cache
+   affinity; with 2 threads the worker gets the other part whenever it is
+   on time). Never allocates after the first
    call that starts the workers; if the workers cannot start, or another job
    is running (a call from a second user thread or from inside a task), the
    tasks run one after the other in the calling thread. */
