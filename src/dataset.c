@@ -11,18 +11,39 @@
    scalar load per pixel). While a batch is converted, the next batch's
    images are prefetched: they sit at random places in the whole set. The
    batch buffers are allocated once by tg_dataset_batching: tg_dataset_next
-   never allocates. */
+   never allocates.
+
+   A dataset opened with tg_dataset_open_idx leaves its images in the file
+   and reads each batch's samples from it (pread, one call per run of
+   consecutive samples) into a uint8 staging buffer, then converts them the
+   same way: the same batches, bit for bit, in a process that holds only
+   the labels (one byte per sample) and two batches. The kernel's page
+   cache keeps a file that is read again and again, as memory that it can
+   take back; the process's resident size stays small. While the caller
+   trains on one batch, a reader thread of the dataset reads the next one
+   into the other staging buffer (a DataLoader worker's prefetch), so the
+   system calls cost the training loop a hand-over per batch, not a call
+   per sample; the first batch of an epoch is read on the spot. */
+#define _POSIX_C_SOURCE 200809L /* close */
+
 #include "io_internal.h"
 
+#include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 struct tg_dataset {
     int64_t n;                          /* samples */
     int64_t features;                   /* values per sample */
     int sample_ndim;
     int64_t sample_shape[TG_MAX_DIMS];  /* [28, 28] for MNIST */
-    uint8_t *images;                    /* [n, features] */
+    uint8_t *images;                    /* [n, features]; NULL when streamed */
+    int fd;                             /* streamed: the images' file; else -1 */
+    uint64_t offset;                    /* streamed: where the pixels start in it */
+    char *path;                         /* streamed: the file's name, for messages */
+    int err;                            /* the last tg_dataset_next's failure, or TG_OK */
     uint8_t *labels;                    /* [n] */
     int classes;                        /* 1 + max label */
 
@@ -34,6 +55,24 @@ struct tg_dataset {
     tg_real *x;                         /* [batch_size, features] */
     int64_t *y;                         /* [batch_size] */
     tg_real *y_real;                    /* [batch_size] */
+    uint8_t *stage[2];                  /* streamed: [batch_size, features] as read */
+    int cur;                            /* stage[cur] holds the batch just given */
+
+    /* streamed: the reader thread reads samples ahead[0..ahead_n) into
+       stage[1 - cur] while the caller trains on stage[cur] */
+    pthread_t reader;
+    pthread_mutex_t lock;
+    pthread_cond_t cv;
+    bool reader_live;                   /* the thread runs (lock and cv initialised) */
+    bool reader_failed;                 /* it could not be started: read on the spot */
+    bool quit;
+    bool posted;                        /* a read is asked for ... */
+    bool done;                          /* ... and finished */
+    const int64_t *ahead;
+    int64_t ahead_n;
+    uint8_t *ahead_dst;
+    int ahead_status;                   /* how it went, and the message if it failed */
+    char ahead_msg[TG_MSG_LEN];
     tg_rng rng;
     bool in_epoch;                      /* false: the next call starts an epoch */
     int64_t pos;                        /* next sample of the order */
@@ -41,25 +80,116 @@ struct tg_dataset {
     int64_t epoch;                      /* epochs started, minus one */
 };
 
+static int gather(const char *who, const tg_dataset *d, const int64_t *idx, int64_t n,
+                  uint8_t *dst);
+
+static void *reader_main(void *arg)
+{
+    tg_dataset *d = arg;
+    pthread_mutex_lock(&d->lock);
+    for (;;) {
+        while (!d->quit && !(d->posted && !d->done)) pthread_cond_wait(&d->cv, &d->lock);
+        if (d->quit) break;
+        const int64_t *idx = d->ahead;
+        int64_t n = d->ahead_n;
+        uint8_t *dst = d->ahead_dst;
+        pthread_mutex_unlock(&d->lock);
+        int st = gather("tg_dataset_next", d, idx, n, dst);
+        pthread_mutex_lock(&d->lock);
+        d->ahead_status = st;
+        if (st != TG_OK) snprintf(d->ahead_msg, sizeof d->ahead_msg, "%s", tg_last_error());
+        d->done = true;
+        pthread_cond_broadcast(&d->cv);
+    }
+    pthread_mutex_unlock(&d->lock);
+    return NULL;
+}
+
+/* Waits until no read is under way and forgets the one asked for; returns
+   its status (TG_OK if there was none). The thread's message, if it
+   failed, becomes this thread's last error. */
+static int reader_settle(tg_dataset *d)
+{
+    if (!d->reader_live || !d->posted) return TG_OK;
+    pthread_mutex_lock(&d->lock);
+    while (!d->done) pthread_cond_wait(&d->cv, &d->lock);
+    int st = d->ahead_status;
+    d->posted = false;
+    pthread_mutex_unlock(&d->lock);
+    if (st != TG_OK) tg_set_error(st, "%s", d->ahead_msg);
+    return st;
+}
+
+/* Asks the reader thread for samples idx[0..n) into dst; false if there
+   is no thread (none could be started). */
+static bool reader_post(tg_dataset *d, const int64_t *idx, int64_t n, uint8_t *dst)
+{
+    if (!d->reader_live && !d->reader_failed) {
+        bool ok = pthread_mutex_init(&d->lock, NULL) == 0;
+        if (ok && pthread_cond_init(&d->cv, NULL) != 0) {
+            pthread_mutex_destroy(&d->lock);
+            ok = false;
+        }
+        if (ok && pthread_create(&d->reader, NULL, reader_main, d) != 0) {
+            pthread_cond_destroy(&d->cv);
+            pthread_mutex_destroy(&d->lock);
+            ok = false;
+        }
+        d->reader_live = ok;
+        d->reader_failed = !ok;
+    }
+    if (!d->reader_live) return false;
+    pthread_mutex_lock(&d->lock);
+    d->ahead = idx;
+    d->ahead_n = n;
+    d->ahead_dst = dst;
+    d->posted = true;
+    d->done = false;
+    pthread_cond_broadcast(&d->cv);
+    pthread_mutex_unlock(&d->lock);
+    return true;
+}
+
+static void reader_stop(tg_dataset *d)
+{
+    if (!d->reader_live) return;
+    reader_settle(d);
+    pthread_mutex_lock(&d->lock);
+    d->quit = true;
+    pthread_cond_broadcast(&d->cv);
+    pthread_mutex_unlock(&d->lock);
+    pthread_join(d->reader, NULL);
+    pthread_cond_destroy(&d->cv);
+    pthread_mutex_destroy(&d->lock);
+    d->reader_live = false;
+}
+
 static void free_batch_buffers(tg_dataset *d)
 {
+    reader_settle(d);
     free(d->order);
     free(d->x);
     free(d->y);
     free(d->y_real);
+    free(d->stage[0]);
+    free(d->stage[1]);
     d->order = NULL;
     d->x = NULL;
     d->y = NULL;
     d->y_real = NULL;
+    d->stage[0] = d->stage[1] = NULL;
     d->configured = false;
 }
 
 void tg_dataset_free(tg_dataset *d)
 {
     if (!d) return;
+    reader_stop(d);
     free_batch_buffers(d);
     free(d->images);
     free(d->labels);
+    if (d->fd >= 0) close(d->fd);
+    free(d->path);
     free(d);
 }
 
@@ -85,6 +215,7 @@ static tg_dataset *make(const char *who, uint8_t *images, uint8_t *labels, int64
     d->n = n;
     d->images = images;
     d->labels = labels;
+    d->fd = -1;
     d->sample_ndim = sample_ndim;
     d->features = 1;
     for (int i = 0; i < sample_ndim; i++) {
@@ -131,6 +262,35 @@ tg_dataset *tg_dataset_new(const uint8_t *images, const uint8_t *labels, int64_t
     return make(who, im, lb, n, 1, &features);
 }
 
+/* Copies the pixels of samples idx[0..n) into dst [n, features]: from
+   memory, or read from the file (one read per run of consecutive samples).
+   TG_OK, or TG_ERR_IO when the file cannot be read or has become shorter. */
+static int gather(const char *who, const tg_dataset *d, const int64_t *idx, int64_t n,
+                  uint8_t *dst)
+{
+    const size_t f = (size_t)d->features;
+    if (d->fd < 0) {
+        for (int64_t i = 0; i < n; i++) memcpy(dst + (size_t)i * f, d->images + (size_t)idx[i] * f, f);
+        return TG_OK;
+    }
+    for (int64_t i = 0, j; i < n; i = j) {
+        for (j = i + 1; j < n && idx[j] == idx[j - 1] + 1; j++) {}
+        size_t want = (size_t)(j - i) * f;
+        size_t got = tg_io_pread(d->fd, dst + (size_t)i * f, want, d->offset + (uint64_t)idx[i] * f);
+        if (got < want) {
+            long long at = (long long)(idx[i] + (int64_t)(got / f)); /* the first one missing */
+            if (errno)
+                return tg_set_error(TG_ERR_IO, "%s: cannot read sample %lld of %s: %s", who, at,
+                                    d->path, strerror(errno));
+            return tg_set_error(TG_ERR_IO,
+                                "%s: %s ends before sample %lld: the file has become shorter "
+                                "since it was opened",
+                                who, d->path, at);
+        }
+    }
+    return TG_OK;
+}
+
 tg_dataset *tg_dataset_subset(const tg_dataset *d, const int64_t *idx, int64_t n)
 {
     const char *who = "tg_dataset_subset";
@@ -148,10 +308,12 @@ tg_dataset *tg_dataset_subset(const tg_dataset *d, const int64_t *idx, int64_t n
     size_t f = (size_t)d->features;
     uint8_t *im, *lb;
     if (!alloc_samples(who, n, f, &im, &lb)) return NULL;
-    for (int64_t i = 0; i < n; i++) {
-        memcpy(im + (size_t)i * f, d->images + (size_t)idx[i] * f, f);
-        lb[i] = d->labels[idx[i]];
+    if (gather(who, d, idx, n, im) != TG_OK) {
+        free(im);
+        free(lb);
+        return NULL;
     }
+    for (int64_t i = 0; i < n; i++) lb[i] = d->labels[idx[i]];
     return make(who, im, lb, n, d->sample_ndim, d->sample_shape);
 }
 
@@ -199,11 +361,56 @@ tg_dataset *tg_dataset_load_idx(const char *images_path, const char *labels_path
     return d;
 }
 
-/* The first of dir/<stem>.gz, dir/<stem> and dir/<alt> that opens. */
-static bool find_file(const char *dir, const char *stem, const char *alt, char *path, size_t len)
+tg_dataset *tg_dataset_open_idx(const char *images_path, const char *labels_path)
+{
+    const char *who = "tg_dataset_open_idx";
+    tg_idx im;
+    uint64_t offset;
+    int fd;
+    if (tg_idx_open_raw(who, images_path, &im, &offset, &fd) != TG_OK) return NULL;
+    const char *bad = im.type != TG_IDX_U8 ? "is not of type uint8 (0x08)"
+                      : im.ndim < 2        ? "is not images: it has one dimension"
+                                           : NULL;
+    if (bad) {
+        close(fd);
+        tg_set_error(TG_ERR_FORMAT, "%s: %s %s", who, images_path, bad);
+        return NULL;
+    }
+    tg_idx *lb = load_u8(who, labels_path, 1, 1, "labels");
+    char *path = malloc(strlen(images_path) + 1);
+    tg_dataset *d = NULL;
+    if (!lb || !path) {
+        if (lb) tg_set_error(TG_ERR_NOMEM, "%s: out of memory", who);
+    } else if (im.shape[0] != lb->shape[0]) {
+        tg_set_error(TG_ERR_FORMAT, "%s: %s has %lld images but %s has %lld labels", who,
+                     images_path, (long long)im.shape[0], labels_path, (long long)lb->shape[0]);
+    } else if (im.shape[0] > 0 && im.size == 0) {
+        tg_set_error(TG_ERR_FORMAT, "%s: %s: images of no pixels", who, images_path);
+    } else {
+        d = make(who, NULL, lb->data, im.shape[0], im.ndim - 1, im.shape + 1);
+        lb->data = NULL; /* now the dataset's (or freed by make) */
+    }
+    tg_idx_free(lb);
+    if (!d) {
+        free(path);
+        close(fd);
+        return NULL;
+    }
+    strcpy(path, images_path);
+    d->path = path;
+    d->fd = fd;
+    d->offset = offset;
+    return d;
+}
+
+/* The first of dir/<stem>.gz (if gz), dir/<stem>, dir/<alt>.gz (if gz) and
+   dir/<alt> that opens. */
+static bool find_file(const char *dir, const char *stem, const char *alt, bool gz, char *path,
+                      size_t len)
 {
     const char *forms[] = {"%s/%s.gz", "%s/%s", "%s/%s.gz", "%s/%s"};
     for (int k = 0; k < 4; k++) {
+        if (!gz && k % 2 == 0) continue;
         int w = snprintf(path, len, forms[k], dir, k < 2 ? stem : alt);
         if (w < 0 || (size_t)w >= len) continue;
         FILE *f = fopen(path, "rb");
@@ -215,9 +422,11 @@ static bool find_file(const char *dir, const char *stem, const char *alt, char *
     return false;
 }
 
-tg_dataset *tg_mnist_load(const char *dir, bool train)
+/* The training or test set of an MNIST-style directory: loaded into memory
+   (open = false; raw or .gz) or opened to be read batch by batch (open =
+   true; the images raw, the labels either way). */
+static tg_dataset *mnist(const char *who, const char *dir, bool train, bool open)
 {
-    const char *who = "tg_mnist_load";
     if (!dir) {
         tg_set_error(TG_ERR_INVALID, "%s: dir is NULL", who);
         return NULL;
@@ -230,15 +439,21 @@ tg_dataset *tg_mnist_load(const char *dir, bool train)
     snprintf(alt_i, sizeof alt_i, "%s-images.idx3-ubyte", set);
     snprintf(alt_l, sizeof alt_l, "%s-labels.idx1-ubyte", set);
     char pi[4096], pl[4096];
-    if (!find_file(dir, stem_i, alt_i, pi, sizeof pi)) {
-        tg_set_error(TG_ERR_IO, "%s: no %s(.gz) in %s", who, stem_i, dir);
+    if (!find_file(dir, stem_i, alt_i, !open, pi, sizeof pi)) {
+        if (open && find_file(dir, stem_i, alt_i, true, pi, sizeof pi))
+            tg_set_error(TG_ERR_IO,
+                         "%s: %s has only %s: images read from the file as they are needed "
+                         "must be stored raw (gunzip it), or load them with tg_mnist_load",
+                         who, dir, pi);
+        else
+            tg_set_error(TG_ERR_IO, "%s: no %s%s in %s", who, stem_i, open ? "" : "(.gz)", dir);
         return NULL;
     }
-    if (!find_file(dir, stem_l, alt_l, pl, sizeof pl)) {
+    if (!find_file(dir, stem_l, alt_l, true, pl, sizeof pl)) {
         tg_set_error(TG_ERR_IO, "%s: no %s(.gz) in %s", who, stem_l, dir);
         return NULL;
     }
-    tg_dataset *d = tg_dataset_load_idx(pi, pl);
+    tg_dataset *d = open ? tg_dataset_open_idx(pi, pl) : tg_dataset_load_idx(pi, pl);
     if (!d) {
         /* keep the detailed message, say which call it came through */
         char msg[TG_MSG_LEN];
@@ -248,11 +463,23 @@ tg_dataset *tg_mnist_load(const char *dir, bool train)
     return d;
 }
 
+tg_dataset *tg_mnist_load(const char *dir, bool train)
+{
+    return mnist("tg_mnist_load", dir, train, false);
+}
+
+tg_dataset *tg_mnist_open(const char *dir, bool train)
+{
+    return mnist("tg_mnist_open", dir, train, true);
+}
+
 int64_t tg_dataset_len(const tg_dataset *d) { return d ? d->n : 0; }
 int64_t tg_dataset_features(const tg_dataset *d) { return d ? d->features : 0; }
 int tg_dataset_classes(const tg_dataset *d) { return d ? d->classes : 0; }
 const uint8_t *tg_dataset_images(const tg_dataset *d) { return d ? d->images : NULL; }
 const uint8_t *tg_dataset_labels(const tg_dataset *d) { return d ? d->labels : NULL; }
+bool tg_dataset_streamed(const tg_dataset *d) { return d && d->fd >= 0; }
+int tg_dataset_error(const tg_dataset *d) { return d ? d->err : TG_OK; }
 
 int tg_dataset_sample_shape(const tg_dataset *d, int64_t shape[TG_MAX_DIMS])
 {
@@ -285,8 +512,10 @@ int tg_dataset_batching(tg_dataset *d, const tg_batch_opts *opts)
     tg_real *x = malloc((size_t)(b * d->features) * sizeof *x);
     int64_t *y = malloc((size_t)b * sizeof *y);
     tg_real *yr = malloc((size_t)b * sizeof *yr);
-    if (!order || !x || !y || !yr) {
-        free(order), free(x), free(y), free(yr);
+    uint8_t *st0 = d->fd >= 0 ? malloc((size_t)(b * d->features)) : NULL;
+    uint8_t *st1 = d->fd >= 0 ? malloc((size_t)(b * d->features)) : NULL;
+    if (!order || !x || !y || !yr || (d->fd >= 0 && (!st0 || !st1))) {
+        free(order), free(x), free(y), free(yr), free(st0), free(st1);
         return tg_set_error(TG_ERR_NOMEM, "%s: out of memory for batches of %lld", who,
                             (long long)o.batch_size);
     }
@@ -295,6 +524,9 @@ int tg_dataset_batching(tg_dataset *d, const tg_batch_opts *opts)
     d->x = x;
     d->y = y;
     d->y_real = yr;
+    d->stage[0] = st0;
+    d->stage[1] = st1;
+    d->cur = 0;
     d->opts = o;
     /* ToTensor: p/255 in the tensor's precision; Normalize: (v − mean)/std */
     d->mean = (tg_real)o.mean;
@@ -339,12 +571,38 @@ static void prefetch_bytes(const uint8_t *p, size_t n)
     if (n) __builtin_prefetch(p + n - 1);
 }
 
+/* Makes stage[cur] hold the pixels of samples idx[0..n): the reader's
+   read, if it was asked for exactly these (it only ever is for the batch
+   after the one given), else a read on the spot. Then asks the reader for
+   the n_next samples after them, if any. false (the epoch ends, the error
+   is kept in d->err) if a read failed. */
+static bool stream_batch(tg_dataset *d, const int64_t *idx, int64_t n, int64_t n_next)
+{
+    int st;
+    if (d->posted && d->ahead == idx && d->ahead_n == n) {
+        st = reader_settle(d);
+        d->cur = 1 - d->cur;
+    } else {
+        st = gather("tg_dataset_next", d, idx, n, d->stage[d->cur]);
+    }
+    if (st != TG_OK) {
+        d->err = st;
+        d->in_epoch = false;
+        return false;
+    }
+    if (n_next > 0) reader_post(d, idx + n, n_next, d->stage[1 - d->cur]); /* no thread: read then */
+    return true;
+}
+
 bool tg_dataset_next(tg_dataset *d, tg_batch *b)
 {
     if (!d || !b) return false;
+    d->err = TG_OK;
     if (!d->configured && tg_dataset_batching(d, NULL) != TG_OK) return false;
     if (!d->in_epoch) {
-        /* a new epoch: a fresh random order (or the natural one) */
+        /* a new epoch: a fresh random order (or the natural one), once the
+           reader no longer reads from the old one (after a rewind) */
+        reader_settle(d);
         if (d->opts.shuffle) {
             for (int64_t i = 0; i < d->n; i++) d->order[i] = i;
             tg_rng_shuffle(&d->rng, d->order, d->n);
@@ -362,12 +620,19 @@ bool tg_dataset_next(tg_dataset *d, tg_batch *b)
     }
     const int64_t *idx = d->order + d->pos;
     const size_t f = (size_t)d->features;
-    const int64_t ahead = d->n - d->pos - n < n ? d->n - d->pos - n : n;
-    for (int64_t i = 0; i < ahead; i++)
-        prefetch_bytes(d->images + (size_t)idx[n + i] * f, f);
+    /* the next batch of this epoch: its size, 0 if there is none */
+    const int64_t rest = left - n;
+    int64_t n_next = rest < d->opts.batch_size ? rest : d->opts.batch_size;
+    if (d->opts.drop_last && n_next < d->opts.batch_size) n_next = 0;
+    if (d->fd >= 0) {
+        if (!stream_batch(d, idx, n, n_next)) return false;
+    } else {
+        for (int64_t i = 0; i < n_next; i++) prefetch_bytes(d->images + (size_t)idx[n + i] * f, f);
+    }
     for (int64_t i = 0; i < n; i++) {
-        const uint8_t *px = d->images + (size_t)idx[i] * f; /* [features] */
-        tg_real *xi = d->x + (size_t)i * f;                 /* [features] */
+        const uint8_t *px = d->fd >= 0 ? d->stage[d->cur] + (size_t)i * f /* [features] */
+                                       : d->images + (size_t)idx[i] * f;
+        tg_real *xi = d->x + (size_t)i * f; /* [features] */
         to_real(px, xi, f, d->mean, d->std);
         d->y[i] = d->labels[idx[i]];
         d->y_real[i] = (tg_real)d->labels[idx[i]];

@@ -19,10 +19,12 @@
 #include "io_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 /* ------------------------------------------------------------ read a file */
@@ -286,7 +288,10 @@ static void to_host(unsigned char *data, int64_t count, size_t esize)
    file, and small enough that no size computation can overflow. */
 #define IDX_MAX_BYTES ((uint64_t)1 << 40)
 
-static int parse(src *s, tg_idx **out)
+/* Reads and checks the magic and the dimensions: *hdr gets the type, the
+   shape and the element count (size), *bytes the data's length and dims
+   the shape as text, for messages. */
+static int parse_header(src *s, tg_idx *hdr, uint64_t *bytes, char dims[160])
 {
     unsigned char magic[4];
     int st = src_read_exact(s, magic, 4, "the 4-byte magic number");
@@ -310,23 +315,22 @@ static int parse(src *s, tg_idx **out)
     st = src_read_exact(s, dimb, 4 * (size_t)ndim, "the dimensions");
     if (st != TG_OK) return st;
 
-    tg_idx hdr = {.type = type, .ndim = ndim};
+    *hdr = (tg_idx){.type = type, .ndim = ndim};
     bool zero = false;
     for (int i = 0; i < ndim; i++) {
-        hdr.shape[i] = be32(dimb + 4 * i);
-        if (hdr.shape[i] == 0) zero = true;
+        hdr->shape[i] = be32(dimb + 4 * i);
+        if (hdr->shape[i] == 0) zero = true;
     }
-    char dims[160];
-    tg_dims_str(ndim, hdr.shape, dims, sizeof dims);
+    tg_dims_str(ndim, hdr->shape, dims, 160);
     /* count = the product, checked against the limit before each step (no
        overflow: every factor is < 2^32 and count stays <= 2^40) */
     uint64_t count = zero ? 0 : 1;
     bool too_big = false;
     for (int i = 0; i < ndim && !zero && !too_big; i++) {
-        if (count > IDX_MAX_BYTES / (uint64_t)hdr.shape[i])
+        if (count > IDX_MAX_BYTES / (uint64_t)hdr->shape[i])
             too_big = true;
         else
-            count *= (uint64_t)hdr.shape[i];
+            count *= (uint64_t)hdr->shape[i];
     }
     if (count > IDX_MAX_BYTES / esize) too_big = true;
     if (too_big)
@@ -334,10 +338,31 @@ static int parse(src *s, tg_idx **out)
                             "%s: %s: dimensions %s describe more than 2^40 bytes: refused as "
                             "corrupt or too large",
                             s->who, s->name, dims);
-    uint64_t bytes = count * esize;
-    if (bytes > SIZE_MAX - 1)
+    *bytes = count * esize;
+    if (*bytes > SIZE_MAX - 1)
         return tg_set_error(TG_ERR_NOMEM, "%s: %s: %s is too large for this machine", s->who,
                             s->name, dims);
+    hdr->size = (int64_t)count;
+    return TG_OK;
+}
+
+/* The message for raw data whose length is not what the dimensions say. */
+static int wrong_length(const src *s, const char *dims, uint64_t want, uint64_t have)
+{
+    return tg_set_error(TG_ERR_FORMAT,
+                        "%s: %s: %s: the dimensions %s need %llu bytes of data, the file has %llu",
+                        s->who, s->name, have < want ? "truncated" : "extra bytes at the end",
+                        dims, (unsigned long long)want, (unsigned long long)have);
+}
+
+static int parse(src *s, tg_idx **out)
+{
+    tg_idx hdr;
+    uint64_t bytes;
+    char dims[160];
+    int st = parse_header(s, &hdr, &bytes, dims);
+    if (st != TG_OK) return st;
+    size_t esize = type_size(hdr.type);
     /* raw bytes of known length must be exactly the data the dimensions
        describe: checked before allocating */
     bool exact = !s->gz && s->size_known;
@@ -345,12 +370,7 @@ static int parse(src *s, tg_idx **out)
         uint64_t left;
         st = src_left(s, &left);
         if (st != TG_OK) return st;
-        if (left != bytes)
-            return tg_set_error(TG_ERR_FORMAT,
-                                "%s: %s: %s: the dimensions %s need %llu bytes of data, the "
-                                "file has %llu",
-                                s->who, s->name, left < bytes ? "truncated" : "extra bytes at the end",
-                                dims, (unsigned long long)bytes, (unsigned long long)left);
+        if (left != bytes) return wrong_length(s, dims, bytes, left);
     }
 
     /* read the data: raw bytes of known length, into one buffer of that
@@ -416,7 +436,6 @@ static int parse(src *s, tg_idx **out)
         return tg_set_error(TG_ERR_NOMEM, "%s: %s: out of memory", s->who, s->name);
     }
     *x = hdr;
-    x->size = (int64_t)count;
     to_host(data, x->size, esize);
     x->data = data;
     *out = x;
@@ -479,6 +498,71 @@ tg_idx *tg_idx_load_mem(const void *buf, size_t len)
 }
 
 tg_idx *tg_idx_load(const char *path) { return tg_idx_read("tg_idx_load", path); }
+
+/* ------------------------------------------- a raw file, read where it is */
+
+size_t tg_io_pread(int fd, void *buf, size_t n, uint64_t offset)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = pread(fd, (unsigned char *)buf + got, n - got, (off_t)(offset + got));
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) {
+            if (r == 0) errno = 0; /* the end of the file */
+            break;
+        }
+        got += (size_t)r;
+    }
+    return got;
+}
+
+int tg_idx_open_raw(const char *who, const char *path, tg_idx *hdr, uint64_t *offset, int *fd)
+{
+    *fd = -1;
+    if (!path) return tg_set_error(TG_ERR_INVALID, "%s: path is NULL", who);
+    int f = open(path, O_RDONLY | O_CLOEXEC);
+    if (f < 0) return tg_set_error(TG_ERR_IO, "%s: cannot open %s: %s", who, path, strerror(errno));
+    struct stat st;
+    if (fstat(f, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(f);
+        return tg_set_error(TG_ERR_IO,
+                            "%s: %s is not a regular file: the samples are read at their "
+                            "places in the file, so it must be one",
+                            who, path);
+    }
+    unsigned char head[4 + 4 * TG_MAX_DIMS];
+    size_t n = tg_io_pread(f, head, sizeof head, 0);
+    if (n < sizeof head && errno != 0) {
+        int err = errno;
+        close(f);
+        return tg_set_error(TG_ERR_IO, "%s: cannot read %s: %s", who, path, strerror(err));
+    }
+    if (is_gzip(head, n)) {
+        close(f);
+        return tg_set_error(TG_ERR_FORMAT,
+                            "%s: %s is gzip-compressed: images read from the file as they are "
+                            "needed must be stored raw (gunzip it first), or load them into "
+                            "memory with tg_dataset_load_idx",
+                            who, path);
+    }
+    src s = {.who = who, .name = path, .next = head, .avail = n, .eof = true};
+    uint64_t bytes;
+    char dims[160];
+    int rc = parse_header(&s, hdr, &bytes, dims);
+    uint64_t start = 4 + 4 * (uint64_t)(rc == TG_OK ? hdr->ndim : 0);
+    uint64_t have = (uint64_t)st.st_size > start ? (uint64_t)st.st_size - start : 0;
+    if (rc == TG_OK && have != bytes) rc = wrong_length(&s, dims, bytes, have);
+    if (rc != TG_OK) {
+        close(f);
+        return rc;
+    }
+#ifdef POSIX_FADV_RANDOM
+    posix_fadvise(f, 0, 0, POSIX_FADV_RANDOM); /* no read-ahead around each sample */
+#endif
+    *offset = start;
+    *fd = f;
+    return TG_OK;
+}
 
 void tg_idx_free(tg_idx *x)
 {

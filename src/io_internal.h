@@ -18,4 +18,17 @@ int tg_io_read_file(const char *who, const char *path, unsigned char **buf, size
    bad contents: TG_ERR_FORMAT). */
 tg_idx *tg_idx_read(const char *who, const char *path);
 
+/* Checks the raw (uncompressed) IDX file at `path` and leaves it open for
+   reading where it lies: *hdr gets its type, shape and size (data NULL),
+   *offset where the data starts, *fd the open file (close it). The file
+   must be a regular file whose length is exactly the header and the data
+   its dimensions describe. Returns TG_OK, or TG_ERR_IO / TG_ERR_FORMAT /
+   TG_ERR_INVALID with the message set (the file is then closed). */
+int tg_idx_open_raw(const char *who, const char *path, tg_idx *hdr, uint64_t *offset, int *fd);
+
+/* Reads n bytes at `offset` of fd, going on after short reads and
+   interruptions. Returns how many were read: fewer than n at the end of
+   the file (errno then 0) or on an error (errno says which). */
+size_t tg_io_pread(int fd, void *buf, size_t n, uint64_t offset);
+
 #endif

@@ -793,6 +793,239 @@ Test(dataset, subset_new_and_bad_options)
     tg_dataset_free(d);
 }
 
+/* ---------------------------------------------- datasets read from the file */
+
+/* Writes the bundled t10k images as a raw IDX file (the first `keep` bytes
+   of it: all when keep is 0) and returns its length. */
+static size_t write_raw_t10k(const char *path, size_t keep)
+{
+    tg_idx *x = tg_idx_load(MNIST_DIR "/t10k-images-idx3-ubyte.gz");
+    cr_assert_not_null(x, "%s", tg_last_error());
+    unsigned char *b = malloc(16 + (size_t)x->size);
+    size_t h = idx_header(b, 0x08, 3, (const uint32_t[]){2000, 28, 28});
+    memcpy(b + h, x->data, (size_t)x->size);
+    size_t n = h + (size_t)x->size;
+    write_bytes(path, b, keep ? keep : n);
+    free(b);
+    tg_idx_free(x);
+    return n;
+}
+
+/* Every batch of two epochs of a and b, with the same options, is the same:
+   size, numbers, indices, labels and every converted pixel, bit for bit.
+   A rewind in the middle of the second epoch is followed by both. */
+static void expect_same_batches(tg_dataset *a, tg_dataset *b, const tg_batch_opts *o)
+{
+    cr_assert_eq(tg_dataset_batching(a, o), TG_OK, "%s", tg_last_error());
+    cr_assert_eq(tg_dataset_batching(b, o), TG_OK, "%s", tg_last_error());
+    for (int epoch = 0; epoch < 3; epoch++) {
+        tg_batch x, y;
+        int64_t nb = 0;
+        for (;;) {
+            bool more = tg_dataset_next(a, &x);
+            cr_assert_eq(tg_dataset_next(b, &y), more, "epoch %d batch %lld: %s", epoch,
+                         (long long)nb, tg_last_error());
+            if (!more) break;
+            cr_assert_eq(x.n, y.n);
+            cr_expect_eq(x.number, y.number);
+            cr_expect_eq(x.epoch, y.epoch);
+            cr_assert(memcmp(x.index, y.index, (size_t)x.n * sizeof *x.index) == 0);
+            cr_expect(memcmp(x.y, y.y, (size_t)x.n * sizeof *x.y) == 0);
+            cr_assert(memcmp(x.x, y.x, (size_t)(x.n * x.features) * sizeof *x.x) == 0,
+                      "epoch %d batch %lld: pixels differ", epoch, (long long)nb);
+            nb++;
+            if (epoch == 1 && nb == 3) {
+                tg_dataset_rewind(a);
+                tg_dataset_rewind(b);
+                break;
+            }
+        }
+        cr_expect_eq(tg_dataset_error(a), TG_OK);
+        cr_expect_eq(tg_dataset_error(b), TG_OK);
+        cr_expect_gt(nb, 0);
+    }
+}
+
+Test(dataset, streamed_batches_are_the_loaded_ones)
+{
+    char path[1024];
+    tmp_path(path, sizeof path, "raw-t10k-images");
+    write_raw_t10k(path, 0);
+    tg_dataset *mem = tg_mnist_load(MNIST_DIR, false);
+    tg_dataset *st = tg_dataset_open_idx(path, MNIST_DIR "/t10k-labels-idx1-ubyte.gz");
+    cr_assert_not_null(mem, "%s", tg_last_error());
+    cr_assert_not_null(st, "%s", tg_last_error());
+    cr_expect(tg_dataset_streamed(st));
+    cr_expect(!tg_dataset_streamed(mem));
+    cr_expect_null(tg_dataset_images(st));
+    cr_expect_eq(tg_dataset_len(st), 2000);
+    cr_expect_eq(tg_dataset_features(st), 784);
+    cr_expect_eq(tg_dataset_classes(st), 10);
+    int64_t shape[TG_MAX_DIMS];
+    cr_expect_eq(tg_dataset_sample_shape(st, shape), 2);
+    cr_expect_eq(shape[0], 28);
+    cr_expect(memcmp(tg_dataset_labels(st), tg_dataset_labels(mem), 2000) == 0);
+
+    /* shuffled (one read per sample, the next batch read ahead), in file
+       order (one read per batch), normalised, drop_last, the whole set in
+       one batch, and batches of one */
+    tg_batch_opts o = tg_batch_defaults();
+    o.seed = 3;
+    expect_same_batches(mem, st, &o);
+    o.shuffle = false;
+    o.batch_size = 300;
+    o.drop_last = true;
+    o.mean = TG_MNIST_MEAN;
+    o.std = TG_MNIST_STD;
+    expect_same_batches(mem, st, &o);
+    o.batch_size = 2000;
+    expect_same_batches(mem, st, &o);
+    o.shuffle = true;
+    o.batch_size = 1;
+    o.drop_last = false;
+    cr_assert_eq(tg_dataset_batching(mem, &o), TG_OK);
+    cr_assert_eq(tg_dataset_batching(st, &o), TG_OK);
+    tg_batch x, y;
+    for (int i = 0; i < 50; i++) {
+        cr_assert(tg_dataset_next(mem, &x) && tg_dataset_next(st, &y));
+        cr_assert_eq(x.index[0], y.index[0]);
+        cr_assert(memcmp(x.x, y.x, 784 * sizeof *x.x) == 0);
+    }
+
+    /* a subset of a streamed dataset is read into memory */
+    int64_t idx[4] = {1999, 0, 7, 8};
+    tg_dataset *s = tg_dataset_subset(st, idx, 4);
+    cr_assert_not_null(s, "%s", tg_last_error());
+    cr_expect(!tg_dataset_streamed(s));
+    for (int i = 0; i < 4; i++) {
+        cr_expect(memcmp(tg_dataset_images(s) + 784 * i, tg_dataset_images(mem) + 784 * idx[i],
+                         784) == 0);
+        cr_expect_eq(tg_dataset_labels(s)[i], tg_dataset_labels(mem)[idx[i]]);
+    }
+    tg_dataset_free(s);
+    tg_dataset_free(mem);
+    tg_dataset_free(st); /* mid-epoch, with a read ahead under way */
+    remove(path);
+}
+
+Test(dataset, streamed_refusals)
+{
+    const char *labels = MNIST_DIR "/t10k-labels-idx1-ubyte.gz";
+    /* gzip: the images must be raw */
+    cr_expect_null(tg_dataset_open_idx(MNIST_DIR "/t10k-images-idx3-ubyte.gz", labels));
+    expect_msg("gzip-compressed", "gunzip");
+    cr_expect_null(tg_mnist_open(MNIST_DIR, false));
+    expect_msg("has only", "t10k-images-idx3-ubyte.gz");
+    cr_expect_null(tg_mnist_open("/nonexistent", true));
+    expect_msg("no train-images-idx3-ubyte in", "/nonexistent");
+    cr_expect_null(tg_dataset_open_idx(NULL, labels));
+    expect_msg("path is NULL", NULL);
+    cr_expect_null(tg_dataset_open_idx("/nonexistent/x", labels));
+    expect_msg("cannot open", "/nonexistent/x");
+    /* not a regular file */
+    cr_expect_null(tg_dataset_open_idx(TG_BINARY_DIR, labels));
+    expect_msg("not a regular file", NULL);
+
+    char path[1024];
+    tmp_path(path, sizeof path, "raw-bad");
+    size_t full = write_raw_t10k(path, 0);
+    /* labels of another count */
+    cr_expect_null(tg_dataset_open_idx(path, MNIST_DIR "/train-labels-idx1-ubyte.gz"));
+    expect_msg("2000 images", "8000 labels");
+    /* cut short, or longer than its dimensions say */
+    write_raw_t10k(path, full - 1);
+    cr_expect_null(tg_dataset_open_idx(path, labels));
+    expect_msg("truncated", "need 1568000 bytes");
+    unsigned char b[64];
+    size_t h = idx_header(b, 0x08, 3, (const uint32_t[]){1, 2, 2});
+    memset(b + h, 1, 5);
+    write_bytes(path, b, h + 5);
+    cr_expect_null(tg_dataset_open_idx(path, labels));
+    expect_msg("extra bytes", NULL);
+    write_bytes(path, b, 7);
+    cr_expect_null(tg_dataset_open_idx(path, labels));
+    expect_msg("truncated", "dimensions");
+    /* not uint8, not images */
+    h = idx_header(b, 0x0D, 2, (const uint32_t[]){1, 2});
+    memset(b + h, 0, 8);
+    write_bytes(path, b, h + 8);
+    cr_expect_null(tg_dataset_open_idx(path, labels));
+    expect_msg("uint8", NULL);
+    h = idx_header(b, 0x08, 1, (const uint32_t[]){2});
+    write_bytes(path, b, h + 2);
+    cr_expect_null(tg_dataset_open_idx(path, labels));
+    expect_msg("one dimension", NULL);
+    remove(path);
+}
+
+/* tg_mnist_open finds the raw files under their standard names. */
+Test(dataset, mnist_open_finds_raw_files)
+{
+    char dir[1024], path[1100];
+    tmp_path(dir, sizeof dir, "rawdir");
+    cr_assert_eq(mkdir(dir, 0700), 0);
+    snprintf(path, sizeof path, "%s/t10k-images-idx3-ubyte", dir);
+    write_raw_t10k(path, 0);
+    cr_expect_null(tg_mnist_open(dir, false));
+    expect_msg("no t10k-labels-idx1-ubyte", dir);
+    char lpath[1100];
+    snprintf(lpath, sizeof lpath, "%s/t10k-labels-idx1-ubyte.gz", dir);
+    size_t n;
+    unsigned char *lb = read_bytes(MNIST_DIR "/t10k-labels-idx1-ubyte.gz", &n);
+    write_bytes(lpath, lb, n);
+    free(lb);
+    tg_dataset *d = tg_mnist_open(dir, false);
+    cr_assert_not_null(d, "%s", tg_last_error());
+    cr_expect(tg_dataset_streamed(d));
+    cr_expect_eq(tg_dataset_len(d), 2000);
+    tg_dataset_free(d);
+    remove(path);
+    remove(lpath);
+    rmdir(dir);
+}
+
+/* A file cut short after it was opened: the batch that needs the missing
+   samples fails, read ahead or on the spot, with a message naming the file;
+   the epoch ends and tg_dataset_error says so. Nothing leaks. */
+Test(dataset, streamed_file_cut_after_open)
+{
+    char path[1024];
+    tmp_path(path, sizeof path, "raw-cut");
+    write_raw_t10k(path, 0);
+    tg_dataset *d = tg_dataset_open_idx(path, MNIST_DIR "/t10k-labels-idx1-ubyte.gz");
+    cr_assert_not_null(d, "%s", tg_last_error());
+    tg_batch_opts o = tg_batch_defaults();
+    o.shuffle = false;
+    o.batch_size = 500;
+    cr_assert_eq(tg_dataset_batching(d, &o), TG_OK);
+    tg_batch b;
+    cr_assert(tg_dataset_next(d, &b)); /* samples 0..499; 500..999 are read ahead */
+    cr_assert(tg_dataset_next(d, &b)); /* 500..999, read ahead; 1000..1499 asked for */
+    cr_assert_eq(truncate(path, 16 + 1200 * 784), 0);
+    int64_t got = 0;
+    while (tg_dataset_next(d, &b)) got++;
+    /* 1000..1499 was possibly read before the cut, 1500.. never */
+    cr_expect_leq(got, 1);
+    cr_expect_eq(tg_dataset_error(d), TG_ERR_IO);
+    expect_msg(path, "shorter");
+    /* the next epoch's first batch is read on the spot: fine (0..499), and
+       the read ahead of 500..999 fails after the cut at sample 1200 only if
+       it reaches it: the third batch (1000..1499) does */
+    cr_assert(tg_dataset_next(d, &b), "%s", tg_last_error());
+    cr_expect_eq(tg_dataset_error(d), TG_OK);
+    cr_expect_eq(b.epoch, 1);
+    cr_assert(tg_dataset_next(d, &b), "%s", tg_last_error());
+    cr_expect(!tg_dataset_next(d, &b));
+    cr_expect_eq(tg_dataset_error(d), TG_ERR_IO);
+    /* cut inside the first batch: the on-the-spot read fails */
+    cr_assert_eq(truncate(path, 16 + 100 * 784), 0);
+    cr_expect(!tg_dataset_next(d, &b));
+    cr_expect_eq(tg_dataset_error(d), TG_ERR_IO);
+    expect_msg("ends before sample 100:", path);
+    tg_dataset_free(d);
+    remove(path);
+}
+
 /* ========================================================== safetensors */
 
 /* The test model: fc2(tanh(fc1(x))), fc1 [5, 6], fc2 [3, 5]. */
