@@ -12,7 +12,11 @@
    (malloc and friends are counted by this program; after a short warm-up a
    training step must make none).
 
-   usage: bench_mlp [--data DIR] [--synthetic] [--gemm builtin|cblas]
+   With --stream the images stay in their file (tg_mnist_open: DIR must
+   hold the uncompressed train-images-idx3-ubyte) and each batch is read
+   from it; without, they are loaded into memory (tg_mnist_load).
+
+   usage: bench_mlp [--data DIR] [--stream] [--synthetic] [--gemm builtin|cblas]
                     [--threads T] [--epochs E] [--warmup STEPS] [--csv] */
 #define _GNU_SOURCE
 #include "tg_internal.h"
@@ -132,18 +136,19 @@ static double step(tg_tape *t, const tg_mlp *m, tg_optim *o, const tg_batch *b)
 int main(int argc, char **argv)
 {
     const char *dir = "/usr/share/datasets/fashion-mnist", *gemm = NULL;
-    bool force_synthetic = false, csv = false;
+    bool force_synthetic = false, csv = false, stream = false;
     int threads = 1, epochs = 1, warmup = 50;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--data") == 0 && i + 1 < argc) dir = argv[++i];
         else if (strcmp(argv[i], "--synthetic") == 0) force_synthetic = true;
+        else if (strcmp(argv[i], "--stream") == 0) stream = true;
         else if (strcmp(argv[i], "--gemm") == 0 && i + 1 < argc) gemm = argv[++i];
         else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) threads = atoi(argv[++i]);
         else if (strcmp(argv[i], "--epochs") == 0 && i + 1 < argc) epochs = atoi(argv[++i]);
         else if (strcmp(argv[i], "--warmup") == 0 && i + 1 < argc) warmup = atoi(argv[++i]);
         else if (strcmp(argv[i], "--csv") == 0) csv = true;
         else {
-            fprintf(stderr, "usage: %s [--data DIR] [--synthetic] [--gemm builtin|cblas] "
+            fprintf(stderr, "usage: %s [--data DIR] [--stream] [--synthetic] [--gemm builtin|cblas] "
                             "[--threads T] [--epochs E] [--warmup STEPS] [--csv]\n", argv[0]);
             return 2;
         }
@@ -153,8 +158,12 @@ int main(int argc, char **argv)
         return 2;
     }
 
-    tg_dataset *d = force_synthetic ? NULL : tg_mnist_load(dir, true);
-    const char *data_name = "fashion-mnist";
+    tg_dataset *d = force_synthetic ? NULL : stream ? tg_mnist_open(dir, true) : tg_mnist_load(dir, true);
+    const char *data_name = stream ? "fashion-mnist (streamed from the file)" : "fashion-mnist";
+    if (!d && stream) {
+        fprintf(stderr, "bench_mlp: %s\n", tg_last_error());
+        return 1;
+    }
     if (!d) {
         if (!force_synthetic)
             fprintf(stderr, "bench_mlp: %s; using random data of the same shape\n", tg_last_error());
@@ -203,6 +212,10 @@ int main(int argc, char **argv)
             loss_sum += l;
             samples += b.n;
             steps++;
+        }
+        if (tg_dataset_error(d) != TG_OK) {
+            fprintf(stderr, "bench_mlp: %s\n", tg_last_error());
+            return 1;
         }
         double secs = now() - t0;
         long allocs = atomic_load(&n_allocs) - allocs0;

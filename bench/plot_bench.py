@@ -17,7 +17,8 @@ from xml.sax.saxutils import escape
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 COLORS = {"tapegrad": "#2b6cb0", "tapegrad2": "#63a4e8", "openblas": "#c05621",
-          "openblas2": "#ed9b5f", "pytorch": "#6b7280", "pytorch2": "#a3a9b3"}
+          "openblas2": "#ed9b5f", "pytorch": "#6b7280", "pytorch2": "#a3a9b3",
+          "streamed": "#2f855a", "streamed2": "#68d391"}
 FONT = 'font-family="DejaVu Sans, Arial, sans-serif"'
 
 
@@ -66,7 +67,8 @@ def tables(rows, settings):
     """The figures as Markdown tables (for docs/speed.md)."""
     out = []
     confs = ["tapegrad builtin 1T", "tapegrad builtin 2T", "tapegrad openblas 1T",
-             "tapegrad openblas 2T", "pytorch 1T", "pytorch 2T"]
+             "tapegrad openblas 2T", "tapegrad streamed 1T", "tapegrad streamed 2T",
+             "pytorch 1T", "pytorch 2T"]
     for s in settings:
         out.append(f"\n**One epoch, {s}** (median; 1T/2T = 1 or 2 threads)\n")
         out.append("| configuration | s/epoch | samples/s | effective GFLOP/s | epoch / GEMM | "
@@ -139,6 +141,7 @@ def main():
         tag = "OpenBLAS AVX-512" if s == unset else "OpenBLAS Haswell"
         for name, key in (("tapegrad builtin 1T", "tapegrad"), ("tapegrad builtin 2T", "tapegrad2"),
                           ("tapegrad openblas 1T", "openblas"), ("tapegrad openblas 2T", "openblas2"),
+                          ("tapegrad streamed 1T", "streamed"), ("tapegrad streamed 2T", "streamed2"),
                           ("pytorch 1T", "pytorch"), ("pytorch 2T", "pytorch2")):
             v = pick(rows, s, "mlp", name, "s/epoch")
             if v:
@@ -149,7 +152,21 @@ def main():
         parts += p
         y += h + 10
 
-    # panel 2: GEMM GFLOP/s per shape (float)
+    # panel 2: peak RSS, the data in memory or read from the file
+    items = []
+    for name, key, label in (("tapegrad builtin 1T", "tapegrad", "tapegrad, images in memory"),
+                             ("tapegrad streamed 1T", "streamed", "tapegrad, images read from the file"),
+                             ("pytorch 1T", "pytorch", "PyTorch")):
+        v = pick(rows, unset, "mlp", name, "peak RSS MB")
+        if v:
+            items.append((label, v, COLORS[key]))
+    if items:
+        p, h = hbars(20, y, width - 20, "Peak resident memory while training one epoch "
+                     "(MB, lower is better)", items, "MB", fmt="{:.1f}")
+        parts += p
+        y += h + 10
+
+    # panel 3: GEMM GFLOP/s per shape (float)
     names = [r["name"] for r in rows if r["setting"] == unset and r["kind"] == "gemm_float"
              and r["unit"] == "builtin GFLOP/s" and not r["name"].startswith("all")]
     items = []
@@ -168,7 +185,7 @@ def main():
         parts += p
         y += h + 10
 
-    # panel 3: per-op overhead
+    # panel 4: per-op overhead
     items = []
     for s in settings:
         t = pick(rows, s, "overhead", "tapegrad", "ns/op")
