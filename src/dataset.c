@@ -24,12 +24,13 @@
    into the other staging buffer (a DataLoader worker's prefetch), so the
    system calls cost the training loop a hand-over per batch, not a call
    per sample; the first batch of an epoch is read on the spot. */
-#define _POSIX_C_SOURCE 200809L /* close */
+#define _GNU_SOURCE /* SCHED_BATCH; close */
 
 #include "io_internal.h"
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -86,6 +87,14 @@ static int gather(const char *who, const tg_dataset *d, const int64_t *idx, int6
 static void *reader_main(void *arg)
 {
     tg_dataset *d = arg;
+#ifdef SCHED_BATCH
+    /* woken for a batch, the reader must not take the core from the thread
+       that woke it (which it would, on a machine with every core busy
+       training): a batch thread never preempts on waking. Measured on two
+       threads: the hand-over went from about 120 to 5 µs. */
+    struct sched_param sp = {0};
+    pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
+#endif
     pthread_mutex_lock(&d->lock);
     for (;;) {
         while (!d->quit && !(d->posted && !d->done)) pthread_cond_wait(&d->cv, &d->lock);
