@@ -574,20 +574,26 @@ Test(idx, files_and_pipes_read_like_memory)
 
 /* ============================================================== dataset */
 
+/* n samples of 28 x 28 pixels in 10 classes */
+static void expect_mnist_like(const tg_dataset *d, int64_t n)
+{
+    cr_expect_eq(tg_dataset_len(d), n);
+    cr_expect_eq(tg_dataset_features(d), 784);
+    cr_expect_eq(tg_dataset_classes(d), 10);
+    int64_t shape[TG_MAX_DIMS];
+    cr_expect_eq(tg_dataset_sample_shape(d, shape), 2);
+    cr_expect_eq(shape[0], 28);
+    cr_expect_eq(shape[1], 28);
+}
+
 Test(dataset, mnist_bundled)
 {
     tg_dataset *tr = tg_mnist_load(MNIST_DIR, true);
     cr_assert_not_null(tr, "%s", tg_last_error());
     tg_dataset *te = tg_mnist_load(MNIST_DIR, false);
     cr_assert_not_null(te, "%s", tg_last_error());
-    cr_expect_eq(tg_dataset_len(tr), 8000);
-    cr_expect_eq(tg_dataset_len(te), 2000);
-    cr_expect_eq(tg_dataset_features(tr), 784);
-    cr_expect_eq(tg_dataset_classes(tr), 10);
-    int64_t shape[TG_MAX_DIMS];
-    cr_expect_eq(tg_dataset_sample_shape(tr, shape), 2);
-    cr_expect_eq(shape[0], 28);
-    cr_expect_eq(shape[1], 28);
+    expect_mnist_like(tr, 8000);
+    expect_mnist_like(te, 2000);
     int64_t counts[10] = {0};
     for (int64_t i = 0; i < 2000; i++) counts[tg_dataset_labels(te)[i]]++;
     for (int d = 0; d < 10; d++) cr_expect_eq(counts[d], test_counts[d]);
@@ -858,12 +864,7 @@ Test(dataset, streamed_batches_are_the_loaded_ones)
     cr_expect(tg_dataset_streamed(st));
     cr_expect(!tg_dataset_streamed(mem));
     cr_expect_null(tg_dataset_images(st));
-    cr_expect_eq(tg_dataset_len(st), 2000);
-    cr_expect_eq(tg_dataset_features(st), 784);
-    cr_expect_eq(tg_dataset_classes(st), 10);
-    int64_t shape[TG_MAX_DIMS];
-    cr_expect_eq(tg_dataset_sample_shape(st, shape), 2);
-    cr_expect_eq(shape[0], 28);
+    expect_mnist_like(st, 2000);
     cr_expect(memcmp(tg_dataset_labels(st), tg_dataset_labels(mem), 2000) == 0);
 
     /* shuffled (one read per sample, the next batch read ahead), in file
