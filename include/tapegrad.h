@@ -873,12 +873,11 @@ TG_API tg_dataset *tg_mnist_load(const char *dir, bool train);
    and reads each batch's samples from it when tg_dataset_next asks for
    them, instead of loading every image into memory. The labels (1 byte per
    sample, raw or .gz) are loaded. Batches are the same, bit for bit, as
-   with tg_dataset_load_idx; the process holds two batches of pixels
+   with tg_dataset_load_idx; the process holds eight batches of pixels
    instead of the whole set (47 MB for Fashion-MNIST). Reading costs one
    pread per run of consecutive samples (64 for a shuffled batch of 64),
-   made by a thread of the dataset for the next batch while the caller
-   trains on this one; the first batch of an epoch is read on the spot
-   (docs/data.md). The file stays open until tg_dataset_free. A gzip file
+   made by a thread of the dataset up to eight batches ahead of the caller;
+   the first batch of an epoch is read on the spot (docs/data.md). The file stays open until tg_dataset_free. A gzip file
    is refused with a message saying to gunzip it. */
 TG_API tg_dataset *tg_dataset_open_idx(const char *images_path, const char *labels_path);
 /* tg_mnist_load's directory lookup for tg_dataset_open_idx: the images

@@ -20,10 +20,13 @@
    the labels (one byte per sample) and two batches. The kernel's page
    cache keeps a file that is read again and again, as memory that it can
    take back; the process's resident size stays small. While the caller
-   trains on one batch, a reader thread of the dataset reads the next one
-   into the other staging buffer (a DataLoader worker's prefetch), so the
-   system calls cost the training loop a hand-over per batch, not a call
-   per sample; the first batch of an epoch is read on the spot. */
+   trains, a reader thread of the dataset reads the batches that come next
+   into a ring of RING staging buffers (a DataLoader worker's prefetch), so
+   the system calls cost the training loop almost nothing; the first batch
+   of an epoch is read on the spot. Waking a sleeping thread is slow (tens
+   of microseconds on the benchmark's virtual machine), so the reader is
+   woken only when half the ring is free, and then reads half a ring in a
+   row: one wake-up per RING/2 batches instead of one per batch. */
 #define _GNU_SOURCE /* SCHED_BATCH; close */
 
 #include "io_internal.h"
@@ -56,24 +59,29 @@ struct tg_dataset {
     tg_real *x;                         /* [batch_size, features] */
     int64_t *y;                         /* [batch_size] */
     tg_real *y_real;                    /* [batch_size] */
-    uint8_t *stage[2];                  /* streamed: [batch_size, features] as read */
-    int cur;                            /* stage[cur] holds the batch just given */
+    uint8_t *stage;                     /* streamed: RING slots of slot_bytes */
+    size_t slot_bytes;                  /* the largest batch: [min(batch_size, n), features] */
 
-    /* streamed: the reader thread reads samples ahead[0..ahead_n) into
-       stage[1 - cur] while the caller trains on stage[cur] */
+    /* streamed: the reader thread reads batches next, next + 1, ... of the
+       epoch (of `end`), batch j into slot j % RING, never more than RING
+       batches ahead of the caller. The lock guards everything below; the
+       pixels of a slot pass from one thread to the other under it (through
+       ready and taken). */
     pthread_t reader;
     pthread_mutex_t lock;
     pthread_cond_t cv;
     bool reader_live;                   /* the thread runs (lock and cv initialised) */
     bool reader_failed;                 /* it could not be started: read on the spot */
     bool quit;
-    bool posted;                        /* a read is asked for ... */
-    bool done;                          /* ... and finished */
-    const int64_t *ahead;
-    int64_t ahead_n;
-    uint8_t *ahead_dst;
-    int ahead_status;                   /* how it went, and the message if it failed */
-    char ahead_msg[TG_MSG_LEN];
+    bool active;                        /* it has an epoch's batches to read */
+    bool reading;                       /* it is inside a read, without the lock */
+    int64_t next, end;
+    int64_t ready;                      /* batches [0, ready) of the epoch are read */
+    int64_t taken;                      /* the caller is done with [0, taken) */
+    bool sleeping;                      /* it waits to be woken */
+    int64_t fail_at;                    /* the batch whose read failed, or -1 */
+    int fail_status;
+    char fail_msg[TG_MSG_LEN];
     tg_rng rng;
     bool in_epoch;                      /* false: the next call starts an epoch */
     int64_t pos;                        /* next sample of the order */
@@ -83,6 +91,27 @@ struct tg_dataset {
 
 static int gather(const char *who, const tg_dataset *d, const int64_t *idx, int64_t n,
                   uint8_t *dst);
+
+enum { RING = 8 }; /* staging slots of a streamed dataset */
+
+static uint8_t *slot(const tg_dataset *d, int64_t j)
+{
+    return d->stage + (size_t)(j % RING) * d->slot_bytes;
+}
+
+/* Batch j of the epoch: its first sample's place in the order, and its size. */
+static int64_t batch_at(const tg_dataset *d, int64_t j, int64_t *n)
+{
+    int64_t start = j * d->opts.batch_size, left = d->n - start;
+    *n = left < d->opts.batch_size ? left : d->opts.batch_size;
+    return start;
+}
+
+/* Whether the reader has a batch to read and room for it (with the lock). */
+static bool reader_has_work(const tg_dataset *d)
+{
+    return d->quit || (d->active && d->next < d->end && d->next < d->taken + RING);
+}
 
 static void *reader_main(void *arg)
 {
@@ -97,41 +126,47 @@ static void *reader_main(void *arg)
 #endif
     pthread_mutex_lock(&d->lock);
     for (;;) {
-        while (!d->quit && !(d->posted && !d->done)) pthread_cond_wait(&d->cv, &d->lock);
+        while (!reader_has_work(d)) {
+            d->sleeping = true;
+            pthread_cond_wait(&d->cv, &d->lock);
+            d->sleeping = false;
+        }
         if (d->quit) break;
-        const int64_t *idx = d->ahead;
-        int64_t n = d->ahead_n;
-        uint8_t *dst = d->ahead_dst;
+        int64_t j = d->next, n;
+        const int64_t *idx = d->order + batch_at(d, j, &n);
+        d->reading = true;
         pthread_mutex_unlock(&d->lock);
-        int st = gather("tg_dataset_next", d, idx, n, dst);
+        int st = gather("tg_dataset_next", d, idx, n, slot(d, j));
         pthread_mutex_lock(&d->lock);
-        d->ahead_status = st;
-        if (st != TG_OK) snprintf(d->ahead_msg, sizeof d->ahead_msg, "%s", tg_last_error());
-        d->done = true;
-        pthread_cond_broadcast(&d->cv);
+        d->reading = false;
+        if (st != TG_OK) {
+            d->fail_at = j;
+            d->fail_status = st;
+            snprintf(d->fail_msg, sizeof d->fail_msg, "%s", tg_last_error());
+            d->active = false;
+        } else {
+            d->next = j + 1;
+            d->ready = j + 1;
+        }
+        pthread_cond_broadcast(&d->cv); /* the caller may wait for batch j, or for a pause */
     }
     pthread_mutex_unlock(&d->lock);
     return NULL;
 }
 
-/* Waits until no read is under way and forgets the one asked for; returns
-   its status (TG_OK if there was none). The thread's message, if it
-   failed, becomes this thread's last error. */
-static int reader_settle(tg_dataset *d)
+/* Stops the reader's work on the current epoch and waits until it is out of
+   its read (it reads from the order and into the slots). */
+static void reader_pause(tg_dataset *d)
 {
-    if (!d->reader_live || !d->posted) return TG_OK;
+    if (!d->reader_live) return;
     pthread_mutex_lock(&d->lock);
-    while (!d->done) pthread_cond_wait(&d->cv, &d->lock);
-    int st = d->ahead_status;
-    d->posted = false;
+    d->active = false;
+    while (d->reading) pthread_cond_wait(&d->cv, &d->lock);
     pthread_mutex_unlock(&d->lock);
-    if (st != TG_OK) tg_set_error(st, "%s", d->ahead_msg);
-    return st;
 }
 
-/* Asks the reader thread for samples idx[0..n) into dst; false if there
-   is no thread (none could be started). */
-static bool reader_post(tg_dataset *d, const int64_t *idx, int64_t n, uint8_t *dst)
+/* Starts the thread if it is not running yet; false if it cannot be. */
+static bool reader_start(tg_dataset *d)
 {
     if (!d->reader_live && !d->reader_failed) {
         bool ok = pthread_mutex_init(&d->lock, NULL) == 0;
@@ -147,22 +182,55 @@ static bool reader_post(tg_dataset *d, const int64_t *idx, int64_t n, uint8_t *d
         d->reader_live = ok;
         d->reader_failed = !ok;
     }
-    if (!d->reader_live) return false;
+    return d->reader_live;
+}
+
+/* Hands the reader batches first..end-1 of the new epoch (the caller has
+   batch first - 1 in hand). */
+static void reader_epoch(tg_dataset *d, int64_t first, int64_t end)
+{
+    if (first >= end || !reader_start(d)) return;
     pthread_mutex_lock(&d->lock);
-    d->ahead = idx;
-    d->ahead_n = n;
-    d->ahead_dst = dst;
-    d->posted = true;
-    d->done = false;
+    d->next = first;
+    d->end = end;
+    d->fail_at = -1;
+    d->ready = first;
+    d->taken = first - 1;
+    d->active = true;
     pthread_cond_broadcast(&d->cv);
     pthread_mutex_unlock(&d->lock);
-    return true;
+}
+
+/* Waits for batch j from the reader: TG_OK, or the error of its read (with
+   the reader's message as this thread's last error). Uncontended, the lock
+   costs tens of nanoseconds; only waking the thread is expensive. */
+static int reader_take(tg_dataset *d, int64_t j)
+{
+    int st = TG_OK;
+    pthread_mutex_lock(&d->lock);
+    if (d->ready <= j) {
+        pthread_cond_broadcast(&d->cv); /* it may sleep, waiting for room */
+        while (d->ready <= j && d->fail_at != j) pthread_cond_wait(&d->cv, &d->lock);
+        if (d->ready <= j) st = tg_set_error(d->fail_status, "%s", d->fail_msg);
+    }
+    pthread_mutex_unlock(&d->lock);
+    return st;
+}
+
+/* The caller is done with batch j: its slot is free. A sleeping reader is
+   woken once half the ring is free, not for every slot. */
+static void reader_done(tg_dataset *d, int64_t j)
+{
+    pthread_mutex_lock(&d->lock);
+    d->taken = j + 1;
+    if (d->sleeping && d->active && d->ready < d->end && d->ready - d->taken <= RING / 2)
+        pthread_cond_broadcast(&d->cv);
+    pthread_mutex_unlock(&d->lock);
 }
 
 static void reader_stop(tg_dataset *d)
 {
     if (!d->reader_live) return;
-    reader_settle(d);
     pthread_mutex_lock(&d->lock);
     d->quit = true;
     pthread_cond_broadcast(&d->cv);
@@ -175,18 +243,17 @@ static void reader_stop(tg_dataset *d)
 
 static void free_batch_buffers(tg_dataset *d)
 {
-    reader_settle(d);
+    reader_pause(d);
     free(d->order);
     free(d->x);
     free(d->y);
     free(d->y_real);
-    free(d->stage[0]);
-    free(d->stage[1]);
+    free(d->stage);
     d->order = NULL;
     d->x = NULL;
     d->y = NULL;
     d->y_real = NULL;
-    d->stage[0] = d->stage[1] = NULL;
+    d->stage = NULL;
     d->configured = false;
 }
 
@@ -521,10 +588,9 @@ int tg_dataset_batching(tg_dataset *d, const tg_batch_opts *opts)
     tg_real *x = malloc((size_t)(b * d->features) * sizeof *x);
     int64_t *y = malloc((size_t)b * sizeof *y);
     tg_real *yr = malloc((size_t)b * sizeof *yr);
-    uint8_t *st0 = d->fd >= 0 ? malloc((size_t)(b * d->features)) : NULL;
-    uint8_t *st1 = d->fd >= 0 ? malloc((size_t)(b * d->features)) : NULL;
-    if (!order || !x || !y || !yr || (d->fd >= 0 && (!st0 || !st1))) {
-        free(order), free(x), free(y), free(yr), free(st0), free(st1);
+    uint8_t *stage = d->fd >= 0 ? malloc((size_t)(b * d->features) * RING) : NULL;
+    if (!order || !x || !y || !yr || (d->fd >= 0 && !stage)) {
+        free(order), free(x), free(y), free(yr), free(stage);
         return tg_set_error(TG_ERR_NOMEM, "%s: out of memory for batches of %lld", who,
                             (long long)o.batch_size);
     }
@@ -533,9 +599,8 @@ int tg_dataset_batching(tg_dataset *d, const tg_batch_opts *opts)
     d->x = x;
     d->y = y;
     d->y_real = yr;
-    d->stage[0] = st0;
-    d->stage[1] = st1;
-    d->cur = 0;
+    d->stage = stage;
+    d->slot_bytes = (size_t)(b * d->features);
     d->opts = o;
     /* ToTensor: p/255 in the tensor's precision; Normalize: (v − mean)/std */
     d->mean = (tg_real)o.mean;
@@ -580,27 +645,25 @@ static void prefetch_bytes(const uint8_t *p, size_t n)
     if (n) __builtin_prefetch(p + n - 1);
 }
 
-/* Makes stage[cur] hold the pixels of samples idx[0..n): the reader's
-   read, if it was asked for exactly these (it only ever is for the batch
-   after the one given), else a read on the spot. Then asks the reader for
-   the n_next samples after them, if any. false (the epoch ends, the error
-   is kept in d->err) if a read failed. */
-static bool stream_batch(tg_dataset *d, const int64_t *idx, int64_t n, int64_t n_next)
+/* The pixels of batch j of the epoch, samples idx[0..n): the reader's, or
+   read on the spot (the first batch of an epoch, after which the reader is
+   handed the rest; or every batch if no thread could be started). NULL
+   (the epoch ends, the error is kept in d->err) if a read failed. */
+static const uint8_t *stream_batch(tg_dataset *d, int64_t j, const int64_t *idx, int64_t n)
 {
     int st;
-    if (d->posted && d->ahead == idx && d->ahead_n == n) {
-        st = reader_settle(d);
-        d->cur = 1 - d->cur;
+    if (j > 0 && d->reader_live) {
+        st = reader_take(d, j);
     } else {
-        st = gather("tg_dataset_next", d, idx, n, d->stage[d->cur]);
+        st = gather("tg_dataset_next", d, idx, n, slot(d, j));
+        if (st == TG_OK && j == 0) reader_epoch(d, 1, tg_dataset_num_batches(d));
     }
     if (st != TG_OK) {
         d->err = st;
         d->in_epoch = false;
-        return false;
+        return NULL;
     }
-    if (n_next > 0) reader_post(d, idx + n, n_next, d->stage[1 - d->cur]); /* no thread: read then */
-    return true;
+    return slot(d, j);
 }
 
 bool tg_dataset_next(tg_dataset *d, tg_batch *b)
@@ -611,7 +674,7 @@ bool tg_dataset_next(tg_dataset *d, tg_batch *b)
     if (!d->in_epoch) {
         /* a new epoch: a fresh random order (or the natural one), once the
            reader no longer reads from the old one (after a rewind) */
-        reader_settle(d);
+        reader_pause(d);
         if (d->opts.shuffle) {
             for (int64_t i = 0; i < d->n; i++) d->order[i] = i;
             tg_rng_shuffle(&d->rng, d->order, d->n);
@@ -629,23 +692,23 @@ bool tg_dataset_next(tg_dataset *d, tg_batch *b)
     }
     const int64_t *idx = d->order + d->pos;
     const size_t f = (size_t)d->features;
-    /* the next batch of this epoch: its size, 0 if there is none */
-    const int64_t rest = left - n;
-    int64_t n_next = rest < d->opts.batch_size ? rest : d->opts.batch_size;
-    if (d->opts.drop_last && n_next < d->opts.batch_size) n_next = 0;
+    const uint8_t *staged = NULL; /* streamed: [n, features] */
     if (d->fd >= 0) {
-        if (!stream_batch(d, idx, n, n_next)) return false;
+        if (!(staged = stream_batch(d, d->number, idx, n))) return false;
     } else {
+        /* the next batch's images, from random places in the whole set */
+        int64_t rest = left - n, n_next = rest < d->opts.batch_size ? rest : d->opts.batch_size;
         for (int64_t i = 0; i < n_next; i++) prefetch_bytes(d->images + (size_t)idx[n + i] * f, f);
     }
     for (int64_t i = 0; i < n; i++) {
-        const uint8_t *px = d->fd >= 0 ? d->stage[d->cur] + (size_t)i * f /* [features] */
-                                       : d->images + (size_t)idx[i] * f;
+        const uint8_t *px = staged ? staged + (size_t)i * f /* [features] */
+                                   : d->images + (size_t)idx[i] * f;
         tg_real *xi = d->x + (size_t)i * f; /* [features] */
         to_real(px, xi, f, d->mean, d->std);
         d->y[i] = d->labels[idx[i]];
         d->y_real[i] = (tg_real)d->labels[idx[i]];
     }
+    if (staged && d->reader_live) reader_done(d, d->number);
     b->n = n;
     b->features = d->features;
     b->x = d->x;
