@@ -17,7 +17,7 @@
    and reads each batch's samples from it (pread, one call per run of
    consecutive samples) into a uint8 staging buffer, then converts them the
    same way: the same batches, bit for bit, in a process that holds only
-   the labels (one byte per sample) and two batches. The kernel's page
+   the labels (one byte per sample) and RING batches. The kernel's page
    cache keeps a file that is read again and again, as memory that it can
    take back; the process's resident size stays small. While the caller
    trains, a reader thread of the dataset reads the batches that come next
