@@ -62,8 +62,8 @@ struct tg_dataset {
     uint8_t *stage;                     /* streamed: RING slots of slot_bytes */
     size_t slot_bytes;                  /* the largest batch: [min(batch_size, n), features] */
 
-    /* streamed: the reader thread reads batches next, next + 1, ... of the
-       epoch (of `end`), batch j into slot j % RING, never more than RING
+    /* streamed: the reader thread reads batches ready, ready + 1, ... of
+       the epoch (of `end`), batch j into slot j % RING, never more than RING
        batches ahead of the caller. The lock guards everything below; the
        pixels of a slot pass from one thread to the other under it (through
        ready and taken). */
@@ -75,12 +75,11 @@ struct tg_dataset {
     bool quit;
     bool active;                        /* it has an epoch's batches to read */
     bool reading;                       /* it is inside a read, without the lock */
-    int64_t next, end;
     int64_t ready;                      /* batches [0, ready) of the epoch are read */
+    int64_t end;                        /* batches in the epoch */
     int64_t taken;                      /* the caller is done with [0, taken) */
     bool sleeping;                      /* it waits to be woken */
-    int64_t fail_at;                    /* the batch whose read failed, or -1 */
-    int fail_status;
+    int fail_status;                    /* TG_OK, or the error of batch `ready` */
     char fail_msg[TG_MSG_LEN];
     tg_rng rng;
     bool in_epoch;                      /* false: the next call starts an epoch */
@@ -110,7 +109,7 @@ static int64_t batch_at(const tg_dataset *d, int64_t j, int64_t *n)
 /* Whether the reader has a batch to read and room for it (with the lock). */
 static bool reader_has_work(const tg_dataset *d)
 {
-    return d->quit || (d->active && d->next < d->end && d->next < d->taken + RING);
+    return d->quit || (d->active && d->ready < d->end && d->ready < d->taken + RING);
 }
 
 static void *reader_main(void *arg)
@@ -132,20 +131,18 @@ static void *reader_main(void *arg)
             d->sleeping = false;
         }
         if (d->quit) break;
-        int64_t j = d->next, n;
+        int64_t j = d->ready, n;
         const int64_t *idx = d->order + batch_at(d, j, &n);
         d->reading = true;
         pthread_mutex_unlock(&d->lock);
         int st = gather("tg_dataset_next", d, idx, n, slot(d, j));
         pthread_mutex_lock(&d->lock);
         d->reading = false;
-        if (st != TG_OK) {
-            d->fail_at = j;
+        if (st != TG_OK) { /* it stops there: the caller gets the error at batch j */
             d->fail_status = st;
             snprintf(d->fail_msg, sizeof d->fail_msg, "%s", tg_last_error());
             d->active = false;
         } else {
-            d->next = j + 1;
             d->ready = j + 1;
         }
         pthread_cond_broadcast(&d->cv); /* the caller may wait for batch j, or for a pause */
@@ -191,9 +188,8 @@ static void reader_epoch(tg_dataset *d, int64_t first, int64_t end)
 {
     if (first >= end || !reader_start(d)) return;
     pthread_mutex_lock(&d->lock);
-    d->next = first;
     d->end = end;
-    d->fail_at = -1;
+    d->fail_status = TG_OK;
     d->ready = first;
     d->taken = first - 1;
     d->active = true;
@@ -210,7 +206,8 @@ static int reader_take(tg_dataset *d, int64_t j)
     pthread_mutex_lock(&d->lock);
     if (d->ready <= j) {
         pthread_cond_broadcast(&d->cv); /* it may sleep, waiting for room */
-        while (d->ready <= j && d->fail_at != j) pthread_cond_wait(&d->cv, &d->lock);
+        /* batches are read in order, and the reader stops at a failure */
+        while (d->ready <= j && d->fail_status == TG_OK) pthread_cond_wait(&d->cv, &d->lock);
         if (d->ready <= j) st = tg_set_error(d->fail_status, "%s", d->fail_msg);
     }
     pthread_mutex_unlock(&d->lock);
@@ -393,23 +390,46 @@ tg_dataset *tg_dataset_subset(const tg_dataset *d, const int64_t *idx, int64_t n
     return make(who, im, lb, n, d->sample_ndim, d->sample_shape);
 }
 
+/* Whether an IDX array (or header) is uint8 with a rank in [min_ndim,
+   max_ndim]; if not, the error names the file and what was found. */
+static bool is_u8(const char *who, const char *path, const tg_idx *x, int min_ndim, int max_ndim,
+                  const char *what)
+{
+    if (x->type == TG_IDX_U8 && x->ndim >= min_ndim && x->ndim <= max_ndim) return true;
+    char dims[160];
+    tg_set_error(TG_ERR_FORMAT,
+                 "%s: %s: expected %s of type uint8 (0x08) with %d%s dimensions, found "
+                 "type 0x%02x with shape %s",
+                 who, path, what, min_ndim, max_ndim > min_ndim ? " or more" : "", x->type,
+                 tg_dims_str(x->ndim, x->shape, dims, sizeof dims));
+    return false;
+}
+
 /* Loads one IDX file and checks it is uint8 with a given rank range. */
 static tg_idx *load_u8(const char *who, const char *path, int min_ndim, int max_ndim,
                        const char *what)
 {
     tg_idx *x = tg_idx_read(who, path); /* streamed: the file is never held whole */
-    if (!x) return NULL;
-    if (x->type != TG_IDX_U8 || x->ndim < min_ndim || x->ndim > max_ndim) {
-        char dims[160];
-        tg_set_error(TG_ERR_FORMAT,
-                     "%s: %s: expected %s of type uint8 (0x08) with %d%s dimensions, found "
-                     "type 0x%02x with shape %s",
-                     who, path, what, min_ndim, max_ndim > min_ndim ? " or more" : "", x->type,
-                     tg_dims_str(x->ndim, x->shape, dims, sizeof dims));
+    if (x && !is_u8(who, path, x, min_ndim, max_ndim, what)) {
         tg_idx_free(x);
         return NULL;
     }
     return x;
+}
+
+/* Whether images (its header) and labels go together; if not, the error
+   says why. */
+static bool is_pair(const char *who, const char *images_path, const tg_idx *im,
+                    const char *labels_path, const tg_idx *lb)
+{
+    if (im->shape[0] != lb->shape[0])
+        tg_set_error(TG_ERR_FORMAT, "%s: %s has %lld images but %s has %lld labels", who,
+                     images_path, (long long)im->shape[0], labels_path, (long long)lb->shape[0]);
+    else if (im->shape[0] > 0 && im->size == 0)
+        tg_set_error(TG_ERR_FORMAT, "%s: %s: images of no pixels", who, images_path);
+    else
+        return true;
+    return false;
 }
 
 tg_dataset *tg_dataset_load_idx(const char *images_path, const char *labels_path)
@@ -423,12 +443,7 @@ tg_dataset *tg_dataset_load_idx(const char *images_path, const char *labels_path
         return NULL;
     }
     tg_dataset *d = NULL;
-    if (im->shape[0] != lb->shape[0]) {
-        tg_set_error(TG_ERR_FORMAT, "%s: %s has %lld images but %s has %lld labels", who,
-                     images_path, (long long)im->shape[0], labels_path, (long long)lb->shape[0]);
-    } else if (im->shape[0] > 0 && im->size == 0) {
-        tg_set_error(TG_ERR_FORMAT, "%s: %s: images of no pixels", who, images_path);
-    } else {
+    if (is_pair(who, images_path, im, labels_path, lb)) {
         d = make(who, im->data, lb->data, im->shape[0], im->ndim - 1, im->shape + 1);
         im->data = lb->data = NULL; /* now the dataset's (or freed by make) */
     }
@@ -444,12 +459,8 @@ tg_dataset *tg_dataset_open_idx(const char *images_path, const char *labels_path
     uint64_t offset;
     int fd;
     if (tg_idx_open_raw(who, images_path, &im, &offset, &fd) != TG_OK) return NULL;
-    const char *bad = im.type != TG_IDX_U8 ? "is not of type uint8 (0x08)"
-                      : im.ndim < 2        ? "is not images: it has one dimension"
-                                           : NULL;
-    if (bad) {
+    if (!is_u8(who, images_path, &im, 2, TG_MAX_DIMS, "images")) {
         close(fd);
-        tg_set_error(TG_ERR_FORMAT, "%s: %s %s", who, images_path, bad);
         return NULL;
     }
     tg_idx *lb = load_u8(who, labels_path, 1, 1, "labels");
@@ -457,12 +468,7 @@ tg_dataset *tg_dataset_open_idx(const char *images_path, const char *labels_path
     tg_dataset *d = NULL;
     if (!lb || !path) {
         if (lb) tg_set_error(TG_ERR_NOMEM, "%s: out of memory", who);
-    } else if (im.shape[0] != lb->shape[0]) {
-        tg_set_error(TG_ERR_FORMAT, "%s: %s has %lld images but %s has %lld labels", who,
-                     images_path, (long long)im.shape[0], labels_path, (long long)lb->shape[0]);
-    } else if (im.shape[0] > 0 && im.size == 0) {
-        tg_set_error(TG_ERR_FORMAT, "%s: %s: images of no pixels", who, images_path);
-    } else {
+    } else if (is_pair(who, images_path, &im, labels_path, lb)) {
         d = make(who, NULL, lb->data, im.shape[0], im.ndim - 1, im.shape + 1);
         lb->data = NULL; /* now the dataset's (or freed by make) */
     }

@@ -955,7 +955,7 @@ Test(dataset, streamed_refusals)
     h = idx_header(b, 0x08, 1, (const uint32_t[]){2});
     write_bytes(path, b, h + 2);
     cr_expect_null(tg_dataset_open_idx(path, labels));
-    expect_msg("one dimension", NULL);
+    expect_msg("expected images", "2 or more dimensions");
     remove(path);
 }
 
