@@ -16,8 +16,9 @@
    is smaller), the product is computed as Cᵀ = op(B)ᵀ·op(A)ᵀ: for
    y = x·Wᵀ that packs the small x [64, 784] instead of W [500, 784].
 
-   Large products are split between the library's threads (tg_set_num_threads)
-   along N (each thread packs its own columns) or, when N is one panel, along M.
+   Large products are split between the library's threads (tg_set_num_threads),
+   one part per thread, along whichever of M (row blocks) and N (panels) has
+   more units, or along C's columns when the caller asks (tg_gemm_split).
 
    When the build found OpenBLAS, cblas_sgemm/dgemm is the default path;
    tg_gemm_set_backend() or the environment variable TG_GEMM (builtin|cblas)
@@ -39,9 +40,9 @@
 #include <immintrin.h>
 #endif
 
-static void gemm_builtin(bool ta, bool tb, int64_t M, int64_t N, int64_t K, tg_real alpha,
-                         const tg_real *A, int64_t lda, const tg_real *B, int64_t ldb,
-                         tg_real beta, tg_real *C, int64_t ldc);
+static void gemm_builtin(tg_split how, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
+                         tg_real alpha, const tg_real *A, int64_t lda, const tg_real *B,
+                         int64_t ldb, tg_real beta, tg_real *C, int64_t ldc);
 
 /* ------------------------------------------------------------ backends */
 
@@ -106,26 +107,33 @@ void tg_gemm_profile(bool on)
 double tg_gemm_profile_seconds(void) { return profile.seconds; }
 long tg_gemm_profile_calls(void) { return profile.calls; }
 
-static void gemm_dispatch(bool ta, bool tb, int64_t M, int64_t N, int64_t K, tg_real alpha,
-                          const tg_real *A, int64_t lda, const tg_real *B, int64_t ldb,
-                          tg_real beta, tg_real *C, int64_t ldc);
+static void gemm_dispatch(tg_split how, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
+                          tg_real alpha, const tg_real *A, int64_t lda, const tg_real *B,
+                          int64_t ldb, tg_real beta, tg_real *C, int64_t ldc);
 
 void tg_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, tg_real alpha, const tg_real *A,
              int64_t lda, const tg_real *B, int64_t ldb, tg_real beta, tg_real *C, int64_t ldc)
 {
+    tg_gemm_split(TG_SPLIT_ANY, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void tg_gemm_split(tg_split how, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
+                   tg_real alpha, const tg_real *A, int64_t lda, const tg_real *B, int64_t ldb,
+                   tg_real beta, tg_real *C, int64_t ldc)
+{
     if (!profile.on) {
-        gemm_dispatch(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        gemm_dispatch(how, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
     double t0 = seconds_now();
-    gemm_dispatch(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    gemm_dispatch(how, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     profile.seconds += seconds_now() - t0;
     profile.calls++;
 }
 
-static void gemm_dispatch(bool ta, bool tb, int64_t M, int64_t N, int64_t K, tg_real alpha,
-                          const tg_real *A, int64_t lda, const tg_real *B, int64_t ldb,
-                          tg_real beta, tg_real *C, int64_t ldc)
+static void gemm_dispatch(tg_split how, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
+                          tg_real alpha, const tg_real *A, int64_t lda, const tg_real *B,
+                          int64_t ldb, tg_real beta, tg_real *C, int64_t ldc)
 {
     if (M <= 0 || N <= 0) return;
     if (backend == BACKEND_UNSET) backend = default_backend();
@@ -141,7 +149,7 @@ static void gemm_dispatch(bool ta, bool tb, int64_t M, int64_t N, int64_t K, tg_
         return;
     }
 #endif
-    gemm_builtin(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    gemm_builtin(how, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 /* ------------------------------------------------------------ micro-kernels */
@@ -519,9 +527,9 @@ static void gemm_task(void *ctx, int t)
 /* Below this many multiply-adds a product stays on one thread. */
 enum { PARALLEL_MIN_MACS = 1 << 19 };
 
-static void gemm_builtin(bool ta, bool tb, int64_t M, int64_t N, int64_t K, tg_real alpha,
-                         const tg_real *A, int64_t lda, const tg_real *B, int64_t ldb,
-                         tg_real beta, tg_real *C, int64_t ldc)
+static void gemm_builtin(tg_split how, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
+                         tg_real alpha, const tg_real *A, int64_t lda, const tg_real *B,
+                         int64_t ldb, tg_real beta, tg_real *C, int64_t ldc)
 {
     if (K <= 0 || alpha == 0) {
         for (int64_t i = 0; i < M; i++) {
@@ -561,10 +569,12 @@ static void gemm_builtin(bool ta, bool tb, int64_t M, int64_t N, int64_t K, tg_r
        the demo network one part per thread ran the products at 354 GFLOP/s
        on 2 threads against 319, and the epoch in 0.71 s against 0.77.
        Along N each part packs only its own columns; along M every part
-       reads the same op(B). */
+       reads the same op(B). TG_SPLIT_N asks for C's columns whenever there
+       are two panels of them (C's columns are p's rows when swapped). */
     gemm_split s;
     s.kd = kd;
     bool along_n = n_panels >= m_blocks;
+    if (how == TG_SPLIT_N && (swap ? m_blocks : n_panels) >= 2) along_n = !swap;
     int64_t units = along_n ? n_panels : m_blocks;
     int64_t parts = threads;
     if (parts > units) parts = units;

@@ -185,7 +185,12 @@ static void linear_backward(tg_record *r)
     const tg_tensor *x = r->in[0], *W = r->in[1], *b = r->in[2];
     int64_t in = W->shape[1], out = W->shape[0], rows = linear_rows(x);
     const tg_real *dy = r->out->grad; /* [rows, out] */
-    if (in > 0 && x->grad) tg_gemm(false, false, rows, in, out, 1, dy, out, W->data, in, 1, x->grad, in);
+    /* dx: split along in (W's columns), so that each thread reads its own
+       columns of W instead of all of it (W's rows stay in the cache of the
+       thread that updates them: src/optim.c) */
+    if (in > 0 && x->grad)
+        tg_gemm_split(TG_SPLIT_N, false, false, rows, in, out, 1, dy, out, W->data, in, 1, x->grad,
+                      in);
     if (in > 0 && W->grad) tg_gemm(true, false, out, in, rows, 1, dy, out, x->data, in, 1, W->grad, in);
     if (b && b->grad) add_rows(b->grad, dy, rows, out);
 }

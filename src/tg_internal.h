@@ -118,6 +118,16 @@ void tg_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, tg_rea
              const tg_real *A, int64_t lda, const tg_real *B, int64_t ldb, tg_real beta,
              tg_real *C, int64_t ldc);
 
+/* How the built-in GEMM divides a product between threads. TG_SPLIT_ANY:
+   along the longer of M and N. TG_SPLIT_N: along C's columns, so that each
+   part reads only its own columns of op(B) and all of op(A). tg_linear asks
+   for it in dx = dy·W, where splitting along the batch (M) would make every
+   thread read all of W; the same results either way. */
+typedef enum { TG_SPLIT_ANY, TG_SPLIT_N } tg_split;
+void tg_gemm_split(tg_split how, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
+                   tg_real alpha, const tg_real *A, int64_t lda, const tg_real *B, int64_t ldb,
+                   tg_real beta, tg_real *C, int64_t ldc);
+
 /* ---- params */
 
 /* Exchanges the whole contents of two registries (their tensors keep their

@@ -2,8 +2,8 @@
    between them: the network's shapes, which are large enough to be split
    along N and, for y = x·Wᵀ (computed as yᵀ = W·xᵀ), along M, checked
    against a long-double reference within the dot-product error bound and
-   bit for bit against the same product on one thread; a fork after the
-   workers started. */
+   bit for bit against the same product on one thread, split either way
+   (TG_SPLIT_ANY, TG_SPLIT_N); a fork after the workers started. */
 #define _POSIX_C_SOURCE 200809L
 #include <criterion/criterion.h>
 #include <math.h>
@@ -80,6 +80,7 @@ static const struct {
     {false, false, 64, 784, 500}, /* dx = dy·W: split along N */
     {true, false, 500, 784, 64},  /* dW = dyᵀ·x */
     {false, true, 64, 256, 500},  {false, false, 67, 253, 129}, {true, true, 131, 97, 61},
+    {false, false, 64, 500, 256}, /* dx = dy·W of the second layer: TG_SPLIT_N changes its split */
 };
 
 static void all_shapes(void)
@@ -121,13 +122,13 @@ Test(threads, split_products_match_reference) { all_shapes(); }
    would use, so a split product is bit-identical to the product on one
    thread (docs/speed.md says so; training runs repeat exactly). */
 static void product(const tg_real *A, const tg_real *B, tg_real *C, const tg_real *C0, int i,
-                    int threads)
+                    int threads, tg_split how)
 {
     int M = shapes[i].M, N = shapes[i].N, K = shapes[i].K;
     cr_assert(tg_set_num_threads(threads) == TG_OK);
     memcpy(C, C0, sizeof(tg_real) * (size_t)M * (size_t)N);
-    tg_gemm(shapes[i].ta, shapes[i].tb, M, N, K, 1, A, shapes[i].ta ? M : K, B,
-            shapes[i].tb ? K : N, 1, C, N);
+    tg_gemm_split(how, shapes[i].ta, shapes[i].tb, M, N, K, 1, A, shapes[i].ta ? M : K, B,
+                  shapes[i].tb ? K : N, 1, C, N);
 }
 
 Test(threads, split_products_are_bit_identical_to_one_thread)
@@ -144,13 +145,15 @@ Test(threads, split_products_are_bit_identical_to_one_thread)
         for (int k = 0; k < shapes[i].M * shapes[i].K; k++) A[k] = (tg_real)rnd(&s);
         for (int k = 0; k < shapes[i].K * shapes[i].N; k++) B[k] = (tg_real)rnd(&s);
         for (size_t k = 0; k < nm; k++) C0[k] = (tg_real)rnd(&s);
-        product(A, B, C1, C0, i, 1);
-        for (int threads = 2; threads <= 3; threads++) {
-            product(A, B, Ct, C0, i, threads);
-            cr_expect(memcmp(C1, Ct, sizeof(tg_real) * nm) == 0,
-                      "%dx%dx%d: %d threads differ from one (%s kernel)", shapes[i].M, shapes[i].N,
-                      shapes[i].K, threads, tg_gemm_kernel_name());
-        }
+        product(A, B, C1, C0, i, 1, TG_SPLIT_ANY);
+        for (int threads = 2; threads <= 3; threads++)
+            for (int how = TG_SPLIT_ANY; how <= TG_SPLIT_N; how++) {
+                product(A, B, Ct, C0, i, threads, (tg_split)how);
+                cr_expect(memcmp(C1, Ct, sizeof(tg_real) * nm) == 0,
+                          "%dx%dx%d: %d threads (split %s) differ from one (%s kernel)",
+                          shapes[i].M, shapes[i].N, shapes[i].K, threads,
+                          how == TG_SPLIT_N ? "along N" : "any", tg_gemm_kernel_name());
+            }
         free(A);
         free(B);
         free(C0);
