@@ -877,8 +877,11 @@ TG_API tg_dataset *tg_mnist_load(const char *dir, bool train);
    instead of the whole set (47 MB for Fashion-MNIST). Reading costs one
    pread per run of consecutive samples (64 for a shuffled batch of 64),
    made by a thread of the dataset up to eight batches ahead of the caller;
-   the first batch of an epoch is read on the spot (docs/data.md). The file stays open until tg_dataset_free. A gzip file
-   is refused with a message saying to gunzip it. */
+   the first batch of an epoch is read on the spot (docs/data.md). In a
+   child of fork() the dataset goes on without that thread: the child reads
+   the rest of the epoch itself and starts its own thread at the next one.
+   The file stays open until tg_dataset_free. A gzip file is refused with a
+   message saying to gunzip it. */
 TG_API tg_dataset *tg_dataset_open_idx(const char *images_path, const char *labels_path);
 /* tg_mnist_load's directory lookup for tg_dataset_open_idx: the images
    under their raw names only (a directory with only the .gz is refused,

@@ -71,6 +71,7 @@ struct tg_dataset {
     pthread_mutex_t lock;
     pthread_cond_t cv;
     bool reader_live;                   /* the thread runs (lock and cv initialised) */
+    pid_t reader_pid;                   /* in this process (see reader_here) */
     bool reader_failed;                 /* it could not be started: read on the spot */
     bool quit;
     bool active;                        /* it has an epoch's batches to read */
@@ -151,11 +152,22 @@ static void *reader_main(void *arg)
     return NULL;
 }
 
+/* Whether the reader thread runs in this process. A child of fork() has
+   only the thread that forked: it forgets the reader without touching the
+   lock (copied in whatever state the parent's threads left it), reads the
+   rest of the epoch on the spot, and starts a reader of its own at the next
+   epoch (PyTorch's DataLoader leaves its workers to the parent too). */
+static bool reader_here(tg_dataset *d)
+{
+    if (d->reader_live && d->reader_pid != getpid()) d->reader_live = false;
+    return d->reader_live;
+}
+
 /* Stops the reader's work on the current epoch and waits until it is out of
    its read (it reads from the order and into the slots). */
 static void reader_pause(tg_dataset *d)
 {
-    if (!d->reader_live) return;
+    if (!reader_here(d)) return;
     pthread_mutex_lock(&d->lock);
     d->active = false;
     while (d->reading) pthread_cond_wait(&d->cv, &d->lock);
@@ -165,7 +177,10 @@ static void reader_pause(tg_dataset *d)
 /* Starts the thread if it is not running yet; false if it cannot be. */
 static bool reader_start(tg_dataset *d)
 {
-    if (!d->reader_live && !d->reader_failed) {
+    if (!reader_here(d) && !d->reader_failed) {
+        /* (after a fork, the flags are the parent's reader's) */
+        d->quit = d->active = d->reading = d->sleeping = false;
+        d->reader_pid = getpid();
         bool ok = pthread_mutex_init(&d->lock, NULL) == 0;
         if (ok && pthread_cond_init(&d->cv, NULL) != 0) {
             pthread_mutex_destroy(&d->lock);
@@ -227,7 +242,7 @@ static void reader_done(tg_dataset *d, int64_t j)
 
 static void reader_stop(tg_dataset *d)
 {
-    if (!d->reader_live) return;
+    if (!reader_here(d)) return;
     pthread_mutex_lock(&d->lock);
     d->quit = true;
     pthread_cond_broadcast(&d->cv);
@@ -658,7 +673,7 @@ static void prefetch_bytes(const uint8_t *p, size_t n)
 static const uint8_t *stream_batch(tg_dataset *d, int64_t j, const int64_t *idx, int64_t n)
 {
     int st;
-    if (j > 0 && d->reader_live) {
+    if (j > 0 && reader_here(d)) {
         st = reader_take(d, j);
     } else {
         st = gather("tg_dataset_next", d, idx, n, slot(d, j));

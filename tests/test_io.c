@@ -909,6 +909,67 @@ Test(dataset, streamed_batches_are_the_loaded_ones)
     remove(path);
 }
 
+static bool same_batch(const tg_batch *x, const tg_batch *y)
+{
+    return x->n == y->n && x->number == y->number && x->epoch == y->epoch &&
+           memcmp(x->index, y->index, (size_t)x->n * sizeof *x->index) == 0 &&
+           memcmp(x->x, y->x, (size_t)(x->n * x->features) * sizeof *x->x) == 0;
+}
+
+/* The rest of the epoch and one more, streamed and loaded side by side:
+   0 if every batch is the same, else the number of the first that is not
+   (plain checks: it also runs in a child of fork()). */
+static int64_t rest_differs(tg_dataset *mem, tg_dataset *st)
+{
+    tg_batch x, y;
+    for (int64_t k = 1, epochs = 0; epochs < 2; k++) {
+        bool more = tg_dataset_next(mem, &x);
+        if (tg_dataset_next(st, &y) != more) return k;
+        if (!more) epochs++;
+        else if (!same_batch(&x, &y)) return k;
+    }
+    return tg_dataset_error(st) == TG_OK ? 0 : -1;
+}
+
+/* A child of fork() has no reader thread: it reads the rest of the epoch
+   itself and starts its own reader for the next one (it used to wait for
+   the parent's reader forever; alarm() turns a hang into a failure). */
+Test(dataset, streamed_after_fork)
+{
+    char path[1024];
+    tmp_path(path, sizeof path, "raw-t10k-fork");
+    write_raw_t10k(path, 0);
+    tg_dataset *mem = tg_mnist_load(MNIST_DIR, false);
+    tg_dataset *st = tg_dataset_open_idx(path, MNIST_DIR "/t10k-labels-idx1-ubyte.gz");
+    cr_assert(mem && st, "%s", tg_last_error());
+    tg_batch_opts o = tg_batch_defaults();
+    o.seed = 5;
+    cr_assert_eq(tg_dataset_batching(mem, &o), TG_OK);
+    cr_assert_eq(tg_dataset_batching(st, &o), TG_OK);
+    tg_batch x, y;
+    for (int i = 0; i < 3; i++) /* the reader is now reading ahead */
+        cr_assert(tg_dataset_next(mem, &x) && tg_dataset_next(st, &y) && same_batch(&x, &y));
+    fflush(NULL);
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        alarm(30);
+        int64_t bad = rest_differs(mem, st);
+        tg_dataset_free(st);
+        tg_dataset_free(mem);
+        _exit(bad == 0 ? 0 : 1);
+    }
+    cr_expect_eq(rest_differs(mem, st), 0, "the parent's batches differ");
+    int status = 0;
+    cr_assert(waitpid(pid, &status, 0) == pid);
+    cr_expect(WIFEXITED(status), "the child did not finish (signal %d: 14 is the alarm of a hang)",
+              WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+    cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child's batches differ");
+    tg_dataset_free(st);
+    tg_dataset_free(mem);
+    remove(path);
+}
+
 Test(dataset, streamed_refusals)
 {
     const char *labels = MNIST_DIR "/t10k-labels-idx1-ubyte.gz";
