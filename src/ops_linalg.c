@@ -2,6 +2,7 @@
    Every product goes through tg_gemm, which reads transposed operands in
    place: no transpose is ever materialised. */
 #include "tg_internal.h"
+#include "tg_speed.h" /* tg_threads_count */
 
 /* ------------------------------------------------------------------ matmul */
 
@@ -185,12 +186,18 @@ static void linear_backward(tg_record *r)
     const tg_tensor *x = r->in[0], *W = r->in[1], *b = r->in[2];
     int64_t in = W->shape[1], out = W->shape[0], rows = linear_rows(x);
     const tg_real *dy = r->out->grad; /* [rows, out] */
-    /* dx: split along in (W's columns), so that each thread reads its own
-       columns of W instead of all of it (W's rows stay in the cache of the
-       thread that updates them: src/optim.c) */
-    if (in > 0 && x->grad)
-        tg_gemm_split(TG_SPLIT_N, false, false, rows, in, out, 1, dy, out, W->data, in, 1, x->grad,
-                      in);
+    /* dx in two halves of out (W's rows), the second half's product made
+       by another thread when there is one: each thread reads only the rows
+       of W that the optimizer's split gives it (src/optim.c), instead of
+       both reading all of W, which made the other thread's update of those
+       rows slow. The same bits on any number of threads (and without the
+       scratch, if the arena has no room: the halves then run in turn). */
+    if (in > 0 && x->grad) {
+        size_t bytes = (size_t)(rows * in) * sizeof(tg_real);
+        tg_real *scratch = tg_threads_count() > 1 ? tg_tape_try_alloc(r->tape, bytes) : NULL;
+        tg_gemm_ksplit(false, false, rows, in, out, 1, dy, out, W->data, in, 1, x->grad, in,
+                       scratch);
+    }
     if (in > 0 && W->grad) tg_gemm(true, false, out, in, rows, 1, dy, out, x->data, in, 1, W->grad, in);
     if (b && b->grad) add_rows(b->grad, dy, rows, out);
 }

@@ -210,6 +210,8 @@ void *tg_tape_alloc(tg_tape *t, size_t bytes)
     return p;
 }
 
+void *tg_tape_try_alloc(tg_tape *t, size_t bytes) { return t ? tg_arena_alloc(&t->arena, bytes) : NULL; }
+
 /* Exposed for the introspection tools. */
 size_t tg_tape_record_count(const tg_tape *t) { return t ? t->n_recs : 0; }
 const tg_record *tg_tape_record(const tg_tape *t, size_t i)

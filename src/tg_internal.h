@@ -81,6 +81,9 @@ void tg_arena_rewind(tg_arena *a);
 void tg_arena_release(tg_arena *a);
 size_t tg_arena_used(const tg_arena *a);
 
+/* tg_tape_alloc without the tape error: for scratch that has a fallback. */
+void *tg_tape_try_alloc(tg_tape *t, size_t bytes);
+
 /* ---- shapes */
 
 /* Normalises a possibly negative axis; false if it is out of range. */
@@ -118,15 +121,18 @@ void tg_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, tg_rea
              const tg_real *A, int64_t lda, const tg_real *B, int64_t ldb, tg_real beta,
              tg_real *C, int64_t ldc);
 
-/* How the built-in GEMM divides a product between threads. TG_SPLIT_ANY:
-   along the longer of M and N. TG_SPLIT_N: along C's columns, so that each
-   part reads only its own columns of op(B) and all of op(A). tg_linear asks
-   for it in dx = dy·W, where splitting along the batch (M) would make every
-   thread read all of W; the same results either way. */
-typedef enum { TG_SPLIT_ANY, TG_SPLIT_N } tg_split;
-void tg_gemm_split(tg_split how, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
-                   tg_real alpha, const tg_real *A, int64_t lda, const tg_real *B, int64_t ldb,
-                   tg_real beta, tg_real *C, int64_t ldc);
+/* C = alpha·op(A)·op(B) + beta·C summed as two halves of K, in that order:
+   the product over k < K/2 is added to C, then the product over the rest.
+   With two or more threads (built-in backend, a large enough product) the
+   halves run at the same time, the caller's into C and the other into
+   `scratch` ([M, N] with ldc, uninitialised), which is then added to C;
+   without scratch, or on one thread, they run one after the other. The
+   same bits either way, but not the bits of tg_gemm (its sums do not stop
+   halfway). For dx = dy·W: each thread reads only the half of W's rows
+   that the optimizer's split gives it, so no row of W is read by both. */
+void tg_gemm_ksplit(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, tg_real alpha,
+                    const tg_real *A, int64_t lda, const tg_real *B, int64_t ldb, tg_real beta,
+                    tg_real *C, int64_t ldc, tg_real *scratch);
 
 /* ---- params */
 

@@ -2,8 +2,9 @@
    between them: the network's shapes, which are large enough to be split
    along N and, for y = x·Wᵀ (computed as yᵀ = W·xᵀ), along M, checked
    against a long-double reference within the dot-product error bound and
-   bit for bit against the same product on one thread, split either way
-   (TG_SPLIT_ANY, TG_SPLIT_N); a fork after the workers started. */
+   bit for bit against the same product on one thread; tg_gemm_ksplit (two
+   halves of K, in parallel with a scratch buffer) the same way; a fork after
+   the workers started. */
 #define _POSIX_C_SOURCE 200809L
 #include <criterion/criterion.h>
 #include <math.h>
@@ -80,7 +81,6 @@ static const struct {
     {false, false, 64, 784, 500}, /* dx = dy·W: split along N */
     {true, false, 500, 784, 64},  /* dW = dyᵀ·x */
     {false, true, 64, 256, 500},  {false, false, 67, 253, 129}, {true, true, 131, 97, 61},
-    {false, false, 64, 500, 256}, /* dx = dy·W of the second layer: TG_SPLIT_N changes its split */
 };
 
 static void all_shapes(void)
@@ -122,13 +122,13 @@ Test(threads, split_products_match_reference) { all_shapes(); }
    would use, so a split product is bit-identical to the product on one
    thread (docs/speed.md says so; training runs repeat exactly). */
 static void product(const tg_real *A, const tg_real *B, tg_real *C, const tg_real *C0, int i,
-                    int threads, tg_split how)
+                    int threads)
 {
     int M = shapes[i].M, N = shapes[i].N, K = shapes[i].K;
     cr_assert(tg_set_num_threads(threads) == TG_OK);
     memcpy(C, C0, sizeof(tg_real) * (size_t)M * (size_t)N);
-    tg_gemm_split(how, shapes[i].ta, shapes[i].tb, M, N, K, 1, A, shapes[i].ta ? M : K, B,
-                  shapes[i].tb ? K : N, 1, C, N);
+    tg_gemm(shapes[i].ta, shapes[i].tb, M, N, K, 1, A, shapes[i].ta ? M : K, B,
+            shapes[i].tb ? K : N, 1, C, N);
 }
 
 Test(threads, split_products_are_bit_identical_to_one_thread)
@@ -145,15 +145,13 @@ Test(threads, split_products_are_bit_identical_to_one_thread)
         for (int k = 0; k < shapes[i].M * shapes[i].K; k++) A[k] = (tg_real)rnd(&s);
         for (int k = 0; k < shapes[i].K * shapes[i].N; k++) B[k] = (tg_real)rnd(&s);
         for (size_t k = 0; k < nm; k++) C0[k] = (tg_real)rnd(&s);
-        product(A, B, C1, C0, i, 1, TG_SPLIT_ANY);
-        for (int threads = 2; threads <= 3; threads++)
-            for (int how = TG_SPLIT_ANY; how <= TG_SPLIT_N; how++) {
-                product(A, B, Ct, C0, i, threads, (tg_split)how);
-                cr_expect(memcmp(C1, Ct, sizeof(tg_real) * nm) == 0,
-                          "%dx%dx%d: %d threads (split %s) differ from one (%s kernel)",
-                          shapes[i].M, shapes[i].N, shapes[i].K, threads,
-                          how == TG_SPLIT_N ? "along N" : "any", tg_gemm_kernel_name());
-            }
+        product(A, B, C1, C0, i, 1);
+        for (int threads = 2; threads <= 3; threads++) {
+            product(A, B, Ct, C0, i, threads);
+            cr_expect(memcmp(C1, Ct, sizeof(tg_real) * nm) == 0,
+                      "%dx%dx%d: %d threads differ from one (%s kernel)", shapes[i].M, shapes[i].N,
+                      shapes[i].K, threads, tg_gemm_kernel_name());
+        }
         free(A);
         free(B);
         free(C0);
@@ -161,6 +159,88 @@ Test(threads, split_products_are_bit_identical_to_one_thread)
         free(Ct);
     }
     cr_assert(tg_set_num_threads(1) == TG_OK);
+}
+
+/* tg_gemm_ksplit: C = alpha·op(A)·op(B) + beta·C as two halves of K. With
+   `threads` threads, with or without scratch; returns C (malloc'ed). */
+static tg_real *ksplit(bool ta, bool tb, int M, int N, int K, double alpha, double beta,
+                       int threads, bool scratch, tg_real **C0_out)
+{
+    cr_assert(tg_gemm_set_backend("builtin") == TG_OK);
+    cr_assert(tg_set_num_threads(threads) == TG_OK);
+    int lda = ta ? M : K, ldb = tb ? K : N;
+    size_t nm = (size_t)M * (size_t)N;
+    tg_real *A = malloc(sizeof(tg_real) * (size_t)M * (size_t)K);
+    tg_real *B = malloc(sizeof(tg_real) * (size_t)K * (size_t)N);
+    tg_real *C = malloc(sizeof(tg_real) * nm), *S = malloc(sizeof(tg_real) * nm);
+    cr_assert(A && B && C && S);
+    unsigned s = 5u + (unsigned)(M * 13 + N * 7 + K);
+    for (int i = 0; i < M * K; i++) A[i] = (tg_real)rnd(&s);
+    for (int i = 0; i < K * N; i++) B[i] = (tg_real)rnd(&s);
+    for (size_t i = 0; i < nm; i++) C[i] = (tg_real)rnd(&s);
+    for (size_t i = 0; i < nm; i++) S[i] = NAN; /* the scratch is not read */
+    if (C0_out) {
+        *C0_out = malloc(sizeof(tg_real) * nm);
+        cr_assert(*C0_out);
+        memcpy(*C0_out, C, sizeof(tg_real) * nm);
+    }
+    tg_gemm_ksplit(ta, tb, M, N, K, (tg_real)alpha, A, lda, B, ldb, (tg_real)beta, C, N,
+                   scratch ? S : NULL);
+    /* against the exact product, within the bound of any summation order */
+    if (C0_out) {
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++) {
+                long double sum = 0, sabs = 0;
+                for (int p = 0; p < K; p++) {
+                    long double a = ta ? A[p * lda + i] : A[i * lda + p];
+                    long double b = tb ? B[j * ldb + p] : B[p * ldb + j];
+                    sum += a * b;
+                    sabs += fabsl(a * b);
+                }
+                long double c = beta * (long double)(*C0_out)[i * N + j];
+                double tol = (K + 2) * unit_roundoff() * (double)(fabsl(alpha) * sabs + fabsl(c));
+                cr_assert(fabs((double)(C[i * N + j] - (alpha * sum + c))) <= tol,
+                          "ksplit %dx%dx%d: C[%d][%d] out of bound", M, N, K, i, j);
+            }
+        free(*C0_out);
+    }
+    free(A);
+    free(B);
+    free(S);
+    cr_assert(tg_set_num_threads(1) == TG_OK);
+    return C;
+}
+
+Test(threads, ksplit_is_the_same_on_any_number_of_threads)
+{
+    static const struct {
+        bool ta, tb;
+        int M, N, K;
+        double alpha, beta;
+    } ks[] = {
+        {false, false, 64, 500, 256, 1, 1},   /* dx = dy·W of the second layer */
+        {false, false, 64, 784, 500, 1, 1},   /* of the first */
+        {false, false, 67, 253, 129, 1, 1},   /* odd K: halves of 64 and 65 */
+        {true, true, 131, 97, 61, -0.5, 0.25},
+        {false, true, 64, 500, 784, 2, 0},    /* beta = 0: C is not read */
+        {false, false, 64, 256, 10, 1, 1},    /* too small to split: in turn */
+    };
+    for (size_t i = 0; i < sizeof ks / sizeof *ks; i++) {
+        tg_real *C0 = NULL;
+        tg_real *one = ksplit(ks[i].ta, ks[i].tb, ks[i].M, ks[i].N, ks[i].K, ks[i].alpha,
+                              ks[i].beta, 1, false, &C0);
+        size_t bytes = sizeof(tg_real) * (size_t)ks[i].M * (size_t)ks[i].N;
+        for (int threads = 1; threads <= 3; threads++)
+            for (int scratch = 0; scratch <= 1; scratch++) {
+                tg_real *C = ksplit(ks[i].ta, ks[i].tb, ks[i].M, ks[i].N, ks[i].K, ks[i].alpha,
+                                    ks[i].beta, threads, scratch, NULL);
+                cr_expect(memcmp(C, one, bytes) == 0,
+                          "ksplit %dx%dx%d on %d threads %s scratch differs from one thread",
+                          ks[i].M, ks[i].N, ks[i].K, threads, scratch ? "with" : "without");
+                free(C);
+            }
+        free(one);
+    }
 }
 
 /* A child of fork() has no workers: the pool must start afresh there. */
