@@ -31,6 +31,31 @@ static double unit_roundoff(void)
 #endif
 }
 
+/* The elements of C = alpha·op(A)·op(B) + beta·C0 (row-major, ldc = N)
+   outside that bound of the exact product. */
+static int64_t out_of_bound(bool ta, bool tb, int M, int N, int K, double alpha, double beta,
+                            const tg_real *A, const tg_real *B, const tg_real *C0,
+                            const tg_real *C)
+{
+    int lda = ta ? M : K, ldb = tb ? K : N;
+    int64_t bad = 0;
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            long double sum = 0, sabs = 0;
+            for (int p = 0; p < K; p++) {
+                long double a = ta ? A[p * lda + i] : A[i * lda + p];
+                long double b = tb ? B[j * ldb + p] : B[p * ldb + j];
+                sum += a * b;
+                sabs += fabsl(a * b);
+            }
+            long double c = beta * (long double)C0[i * N + j];
+            long double exact = alpha * sum + c;
+            double tol = (K + 2) * unit_roundoff() * (double)(fabsl(alpha) * sabs + fabsl(c));
+            if (fabs((double)(C[i * N + j] - exact)) > tol) bad++;
+        }
+    return bad;
+}
+
 /* Runs one product on the built-in path with `threads` threads and returns
    the number of elements outside the error bound. */
 static int64_t check_product(bool ta, bool tb, int M, int N, int K, double alpha, double beta,
@@ -49,21 +74,7 @@ static int64_t check_product(bool ta, bool tb, int M, int N, int K, double alpha
     for (int i = 0; i < K * N; i++) B[i] = (tg_real)rnd(&s);
     for (int i = 0; i < M * N; i++) C0[i] = C[i] = (tg_real)rnd(&s);
     tg_gemm(ta, tb, M, N, K, (tg_real)alpha, A, lda, B, ldb, (tg_real)beta, C, ldc);
-    int64_t bad = 0;
-    for (int i = 0; i < M; i++)
-        for (int j = 0; j < N; j++) {
-            long double sum = 0, sabs = 0;
-            for (int p = 0; p < K; p++) {
-                long double a = ta ? A[p * lda + i] : A[i * lda + p];
-                long double b = tb ? B[j * ldb + p] : B[p * ldb + j];
-                sum += a * b;
-                sabs += fabsl(a * b);
-            }
-            long double c = beta * (long double)C0[i * ldc + j];
-            long double exact = alpha * sum + c;
-            double tol = (K + 2) * unit_roundoff() * (double)(fabsl(alpha) * sabs + fabsl(c));
-            if (fabs((double)(C[i * ldc + j] - exact)) > tol) bad++;
-        }
+    int64_t bad = out_of_bound(ta, tb, M, N, K, alpha, beta, A, B, C0, C);
     free(A);
     free(B);
     free(C);
@@ -188,20 +199,8 @@ static tg_real *ksplit(bool ta, bool tb, int M, int N, int K, double alpha, doub
                    scratch ? S : NULL);
     /* against the exact product, within the bound of any summation order */
     if (C0_out) {
-        for (int i = 0; i < M; i++)
-            for (int j = 0; j < N; j++) {
-                long double sum = 0, sabs = 0;
-                for (int p = 0; p < K; p++) {
-                    long double a = ta ? A[p * lda + i] : A[i * lda + p];
-                    long double b = tb ? B[j * ldb + p] : B[p * ldb + j];
-                    sum += a * b;
-                    sabs += fabsl(a * b);
-                }
-                long double c = beta * (long double)(*C0_out)[i * N + j];
-                double tol = (K + 2) * unit_roundoff() * (double)(fabsl(alpha) * sabs + fabsl(c));
-                cr_assert(fabs((double)(C[i * N + j] - (alpha * sum + c))) <= tol,
-                          "ksplit %dx%dx%d: C[%d][%d] out of bound", M, N, K, i, j);
-            }
+        int64_t bad = out_of_bound(ta, tb, M, N, K, alpha, beta, A, B, *C0_out, C);
+        cr_assert(bad == 0, "ksplit %dx%dx%d: %lld elements out of bound", M, N, K, (long long)bad);
         free(*C0_out);
     }
     free(A);
