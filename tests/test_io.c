@@ -852,15 +852,24 @@ static void expect_same_batches(tg_dataset *a, tg_dataset *b, const tg_batch_opt
     }
 }
 
+/* The bundled t10k set loaded (*mem) and, written raw to path, opened
+   streamed (*st). */
+static void load_and_open_t10k(char path[1024], const char *tag, tg_dataset **mem,
+                               tg_dataset **st)
+{
+    tmp_path(path, 1024, tag);
+    write_raw_t10k(path, 0);
+    *mem = tg_mnist_load(MNIST_DIR, false);
+    *st = tg_dataset_open_idx(path, MNIST_DIR "/t10k-labels-idx1-ubyte.gz");
+    cr_assert_not_null(*mem, "%s", tg_last_error());
+    cr_assert_not_null(*st, "%s", tg_last_error());
+}
+
 Test(dataset, streamed_batches_are_the_loaded_ones)
 {
     char path[1024];
-    tmp_path(path, sizeof path, "raw-t10k-images");
-    write_raw_t10k(path, 0);
-    tg_dataset *mem = tg_mnist_load(MNIST_DIR, false);
-    tg_dataset *st = tg_dataset_open_idx(path, MNIST_DIR "/t10k-labels-idx1-ubyte.gz");
-    cr_assert_not_null(mem, "%s", tg_last_error());
-    cr_assert_not_null(st, "%s", tg_last_error());
+    tg_dataset *mem, *st;
+    load_and_open_t10k(path, "raw-t10k-images", &mem, &st);
     cr_expect(tg_dataset_streamed(st));
     cr_expect(!tg_dataset_streamed(mem));
     cr_expect_null(tg_dataset_images(st));
@@ -937,11 +946,8 @@ static int64_t rest_differs(tg_dataset *mem, tg_dataset *st)
 Test(dataset, streamed_after_fork)
 {
     char path[1024];
-    tmp_path(path, sizeof path, "raw-t10k-fork");
-    write_raw_t10k(path, 0);
-    tg_dataset *mem = tg_mnist_load(MNIST_DIR, false);
-    tg_dataset *st = tg_dataset_open_idx(path, MNIST_DIR "/t10k-labels-idx1-ubyte.gz");
-    cr_assert(mem && st, "%s", tg_last_error());
+    tg_dataset *mem, *st;
+    load_and_open_t10k(path, "raw-t10k-fork", &mem, &st);
     tg_batch_opts o = tg_batch_defaults();
     o.seed = 5;
     cr_assert_eq(tg_dataset_batching(mem, &o), TG_OK);
