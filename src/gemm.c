@@ -40,9 +40,9 @@
 #include <immintrin.h>
 #endif
 
-static void gemm_builtin(int threads, bool ta, bool tb, int64_t M, int64_t N,
-                         int64_t K, tg_real alpha, const tg_real *A, int64_t lda,
-                         const tg_real *B, int64_t ldb, tg_real beta, tg_real *C, int64_t ldc);
+static void gemm_builtin(int threads, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
+                         tg_real alpha, const tg_real *A, int64_t lda, const tg_real *B,
+                         int64_t ldb, tg_real beta, tg_real *C, int64_t ldc);
 
 /* ------------------------------------------------------------ backends */
 
@@ -60,10 +60,16 @@ static int default_backend(void)
 #endif
 }
 
-const char *tg_gemm_backend(void)
+/* The backend in use, chosen on first use. */
+static int current_backend(void)
 {
     if (backend == BACKEND_UNSET) backend = default_backend();
-    return backend == BACKEND_CBLAS ? "cblas" : "builtin";
+    return backend;
+}
+
+const char *tg_gemm_backend(void)
+{
+    return current_backend() == BACKEND_CBLAS ? "cblas" : "builtin";
 }
 
 int tg_gemm_set_backend(const char *name)
@@ -107,16 +113,15 @@ void tg_gemm_profile(bool on)
 double tg_gemm_profile_seconds(void) { return profile.seconds; }
 long tg_gemm_profile_calls(void) { return profile.calls; }
 
-static void gemm_dispatch(int threads, bool ta, bool tb, int64_t M, int64_t N,
-                          int64_t K, tg_real alpha, const tg_real *A, int64_t lda,
-                          const tg_real *B, int64_t ldb, tg_real beta, tg_real *C, int64_t ldc);
+static void gemm_dispatch(int threads, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
+                          tg_real alpha, const tg_real *A, int64_t lda, const tg_real *B,
+                          int64_t ldb, tg_real beta, tg_real *C, int64_t ldc);
 
 void tg_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, tg_real alpha, const tg_real *A,
              int64_t lda, const tg_real *B, int64_t ldb, tg_real beta, tg_real *C, int64_t ldc)
 {
     if (!profile.on) {
-        gemm_dispatch(tg_threads_count(), ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C,
-                      ldc);
+        gemm_dispatch(tg_threads_count(), ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
     double t0 = seconds_now();
@@ -125,14 +130,13 @@ void tg_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, tg_real alpha, c
     profile.calls++;
 }
 
-static void gemm_dispatch(int threads, bool ta, bool tb, int64_t M, int64_t N,
-                          int64_t K, tg_real alpha, const tg_real *A, int64_t lda,
-                          const tg_real *B, int64_t ldb, tg_real beta, tg_real *C, int64_t ldc)
+static void gemm_dispatch(int threads, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
+                          tg_real alpha, const tg_real *A, int64_t lda, const tg_real *B,
+                          int64_t ldb, tg_real beta, tg_real *C, int64_t ldc)
 {
     if (M <= 0 || N <= 0) return;
-    if (backend == BACKEND_UNSET) backend = default_backend();
 #ifdef TG_HAVE_CBLAS
-    if (backend == BACKEND_CBLAS && K > 0) {
+    if (current_backend() == BACKEND_CBLAS && K > 0) {
 #ifdef TG_DOUBLE
         cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
                     (int)M, (int)N, (int)K, alpha, A, (int)lda, B, (int)ldb, beta, C, (int)ldc);
@@ -521,9 +525,9 @@ static void gemm_task(void *ctx, int t)
 /* Below this many multiply-adds a product stays on one thread. */
 enum { PARALLEL_MIN_MACS = 1 << 19 };
 
-static void gemm_builtin(int threads, bool ta, bool tb, int64_t M, int64_t N,
-                         int64_t K, tg_real alpha, const tg_real *A, int64_t lda,
-                         const tg_real *B, int64_t ldb, tg_real beta, tg_real *C, int64_t ldc)
+static void gemm_builtin(int threads, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
+                         tg_real alpha, const tg_real *A, int64_t lda, const tg_real *B,
+                         int64_t ldb, tg_real beta, tg_real *C, int64_t ldc)
 {
     if (K <= 0 || alpha == 0) {
         for (int64_t i = 0; i < M; i++) {
@@ -606,8 +610,8 @@ static void ksplit_half(const ksplit_job *j, int half, tg_real *dst, tg_real bet
     int64_t k0 = half ? j->k1 : 0, kn = half ? j->K - j->k1 : j->k1;
     const tg_real *a = j->A + (j->ta ? k0 * j->lda : k0);
     const tg_real *b = j->B + (j->tb ? k0 : k0 * j->ldb);
-    gemm_dispatch(threads, j->ta, j->tb, j->M, j->N, kn, j->alpha, a, j->lda, b,
-                  j->ldb, beta, dst, j->ldc);
+    gemm_dispatch(threads, j->ta, j->tb, j->M, j->N, kn, j->alpha, a, j->lda, b, j->ldb, beta, dst,
+                  j->ldc);
 }
 
 static void ksplit_task(void *ctx, int t)
@@ -633,10 +637,9 @@ void tg_gemm_ksplit(bool ta, bool tb, int64_t M, int64_t N, int64_t K, tg_real a
                     tg_real *C, int64_t ldc, tg_real *scratch)
 {
     if (M <= 0 || N <= 0) return;
-    if (backend == BACKEND_UNSET) backend = default_backend();
     ksplit_job j = {ta, tb, M, N, K, K / 2, alpha, beta, A, B, lda, ldb, ldc, C, scratch};
     int threads = tg_threads_count();
-    bool parallel = scratch && threads >= 2 && K >= 2 && backend == BACKEND_BUILTIN &&
+    bool parallel = scratch && threads >= 2 && K >= 2 && current_backend() == BACKEND_BUILTIN &&
                     (double)M * (double)N * (double)K >= PARALLEL_MIN_MACS;
     double t0 = profile.on ? seconds_now() : 0;
     if (parallel) {

@@ -202,15 +202,18 @@ tg_tape_stats tg_tape_get_stats(const tg_tape *t)
     return s;
 }
 
-void *tg_tape_alloc(tg_tape *t, size_t bytes)
+void *tg_tape_try_alloc(tg_tape *t, size_t bytes)
 {
-    if (!t) return NULL;
-    void *p = tg_arena_alloc(&t->arena, bytes);
-    if (!p) tg_tape_set_error(t, "tapegrad: out of memory allocating %zu bytes on the tape", bytes);
-    return p;
+    return t ? tg_arena_alloc(&t->arena, bytes) : NULL;
 }
 
-void *tg_tape_try_alloc(tg_tape *t, size_t bytes) { return t ? tg_arena_alloc(&t->arena, bytes) : NULL; }
+void *tg_tape_alloc(tg_tape *t, size_t bytes)
+{
+    void *p = tg_tape_try_alloc(t, bytes);
+    if (!p && t)
+        tg_tape_set_error(t, "tapegrad: out of memory allocating %zu bytes on the tape", bytes);
+    return p;
+}
 
 /* Exposed for the introspection tools. */
 size_t tg_tape_record_count(const tg_tape *t) { return t ? t->n_recs : 0; }
