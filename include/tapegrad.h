@@ -275,7 +275,11 @@ typedef enum tg_reduction {
 /* Which matrix-product path the library uses: "builtin" (the cache-blocked
    kernel) or "cblas" (OpenBLAS, the default when the build found it). The
    environment variable TG_GEMM=builtin|cblas sets the starting choice.
-   tg_gemm_set_backend returns TG_OK, or an error if that path is not built. */
+   tg_gemm_set_backend returns TG_OK, or an error if that path is not built.
+   The built-in kernel packs into a 224 KiB buffer per thread, allocated on
+   that thread's first product and freed when the thread ends, so that it
+   runs on threads with small stacks (it falls back to the stack only if
+   that allocation fails). */
 TG_API const char *tg_gemm_backend(void);
 TG_API int tg_gemm_set_backend(const char *name);
 

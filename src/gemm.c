@@ -2,7 +2,7 @@
 
    Built-in path, in the spirit of BLIS/Goto:
 
-     for each [KC, NC] block of op(B):     pack it into panels NR wide (on the stack)
+     for each [KC, NC] block of op(B):     pack it into panels NR wide (a per-thread buffer)
        for each MR rows of op(A):          read op(A) in place (broadcasts)
          for each NR panel:                the register tile MR x NR, C += A·Bpanel
 
@@ -28,6 +28,7 @@
 #include "tg_internal.h"
 #include "tg_speed.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -426,9 +427,43 @@ typedef struct {
     tg_real alpha, beta;
 } gemm_prob;
 
-/* The packing buffer on the stack: 224 KiB holds a whole [784, 64] panel (x of
-   the forward product, packed once) and fits in L2 beside the C tiles. */
+/* The packing buffer: 224 KiB holds a whole [784, 64] panel (x of the
+   forward product, packed once) and fits in L2 beside the C tiles. */
 enum { BP_BYTES = 224 * 1024, BP_ELEMS = BP_BYTES / sizeof(tg_real), KC_TARGET = 256 };
+
+/* Each thread that runs a product packs into its own buffer from the heap,
+   made at its first product and freed when it ends (the key's destructor
+   is libc's free, so a thread may outlive the library). The buffer used to
+   be on the stack, and 224 KiB is more than some threads have (musl's
+   default is 128 KiB; a user's pthread may be given less): a product there
+   overflowed the stack. If the buffer cannot be had, the product packs on
+   the stack as before, with the same blocking and so the same bits. */
+static pthread_key_t bp_key;
+static pthread_once_t bp_once = PTHREAD_ONCE_INIT;
+static bool bp_key_ok;
+
+static void bp_make_key(void) { bp_key_ok = pthread_key_create(&bp_key, free) == 0; }
+
+static tg_real *thread_pack_buffer(void)
+{
+    pthread_once(&bp_once, bp_make_key);
+    if (!bp_key_ok) return NULL;
+    tg_real *bp = pthread_getspecific(bp_key);
+    if (!bp && (bp = aligned_alloc(TG_ALIGN, BP_BYTES)) && pthread_setspecific(bp_key, bp) != 0) {
+        free(bp);
+        bp = NULL;
+    }
+    return bp;
+}
+
+/* The thread that unloads the library (or ends the program) gives its
+   buffer back; the workers' go when they are joined. */
+__attribute__((destructor)) static void free_pack_buffer(void)
+{
+    if (!bp_key_ok) return;
+    free(pthread_getspecific(bp_key));
+    pthread_setspecific(bp_key, NULL);
+}
 
 static int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
@@ -469,10 +504,10 @@ static void pack_b(tg_real *bp, const gemm_kernel *kd, const gemm_prob *p, int64
     }
 }
 
-/* One thread's share: the whole loop nest over a sub-problem. */
-static void gemm_blocked(const gemm_kernel *kd, const gemm_prob *p)
+/* One thread's share: the whole loop nest over a sub-problem, packing into
+   bp [BP_ELEMS]. */
+static void gemm_blocked_in(const gemm_kernel *kd, const gemm_prob *p, tg_real *bp)
 {
-    _Alignas(TG_ALIGN) tg_real bp[BP_ELEMS];
     const int mr = kd->mr, nr = kd->nr, vl = kd->vl;
     int64_t nc_max = (int64_t)BP_ELEMS / KC_TARGET / nr * nr;
     if (nc_max < nr) nc_max = nr;
@@ -507,6 +542,22 @@ static void gemm_blocked(const gemm_kernel *kd, const gemm_prob *p)
             }
         }
     }
+}
+
+/* Only when the thread's buffer could not be allocated: its own frame, so
+   that the usual path does not reserve 224 KiB of stack. */
+__attribute__((noinline)) static void gemm_blocked_on_stack(const gemm_kernel *kd,
+                                                            const gemm_prob *p)
+{
+    _Alignas(TG_ALIGN) tg_real bp[BP_ELEMS];
+    gemm_blocked_in(kd, p, bp);
+}
+
+static void gemm_blocked(const gemm_kernel *kd, const gemm_prob *p)
+{
+    tg_real *bp = thread_pack_buffer();
+    if (bp) gemm_blocked_in(kd, p, bp);
+    else gemm_blocked_on_stack(kd, p);
 }
 
 enum { MAX_PARTS = 64 };

@@ -173,7 +173,7 @@ static bool start_workers(int want)
     while (!pool.failed && pool.started < want - 1) {
         pthread_attr_t attr;
         pthread_attr_init(&attr);
-        pthread_attr_setstacksize(&attr, (size_t)4 << 20); /* the GEMM keeps its panels on the stack */
+        pthread_attr_setstacksize(&attr, (size_t)4 << 20); /* room for the GEMM's fallback */
         int rc = pthread_create(&pool.tid[pool.started], &attr, worker, NULL);
         pthread_attr_destroy(&attr);
         if (rc != 0) {

@@ -4,7 +4,9 @@
    matrix. The reference is a plain triple loop in long double. */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "tg_internal.h"
 
@@ -107,6 +109,49 @@ static void all_shapes(const char *backend)
 }
 
 Test(gemm, builtin) { all_shapes("builtin"); }
+
+/* The forward product of the demo's first layer, y = x·Wᵀ, run on a thread
+   whose stack is 128 KiB (musl's default; glibc also carves the threads'
+   static TLS from it, 60 KiB of it OpenBLAS's): the built-in GEMM must fit
+   (its packing buffer, 224 KiB, once lived on the stack and overflowed such
+   a thread). */
+typedef struct {
+    const tg_real *x, *W;
+    tg_real *y;
+} small_stack_job;
+
+static void *product_on_this_thread(void *arg)
+{
+    small_stack_job *j = arg;
+    tg_gemm(false, true, 64, 500, 784, 1, j->x, 784, j->W, 784, 0, j->y, 500);
+    return NULL;
+}
+
+Test(gemm, runs_on_a_thread_with_a_small_stack)
+{
+    cr_assert(tg_gemm_set_backend("builtin") == TG_OK);
+    tg_real *x = malloc(sizeof(tg_real) * 64 * 784), *W = malloc(sizeof(tg_real) * 500 * 784);
+    tg_real *y = malloc(sizeof(tg_real) * 64 * 500), *want = malloc(sizeof(tg_real) * 64 * 500);
+    cr_assert(x && W && y && want);
+    unsigned s = 5;
+    for (int i = 0; i < 64 * 784; i++) x[i] = (tg_real)rnd(&s);
+    for (int i = 0; i < 500 * 784; i++) W[i] = (tg_real)rnd(&s);
+    small_stack_job j = {x, W, want};
+    product_on_this_thread(&j); /* on the test's own (large) stack */
+
+    j.y = y;
+    pthread_attr_t attr;
+    pthread_t tid;
+    cr_assert(pthread_attr_init(&attr) == 0);
+    cr_assert(pthread_attr_setstacksize(&attr, 128 * 1024) == 0);
+    int rc = pthread_create(&tid, &attr, product_on_this_thread, &j);
+    cr_assert(rc == 0, "pthread_create: %s", strerror(rc));
+    cr_assert(pthread_join(tid, NULL) == 0);
+    pthread_attr_destroy(&attr);
+    cr_expect(memcmp(y, want, sizeof(tg_real) * 64 * 500) == 0,
+              "the product on a 128 KiB stack differs from the same product on the main stack");
+    free(x), free(W), free(y), free(want);
+}
 
 Test(gemm, cblas)
 {
