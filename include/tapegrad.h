@@ -219,8 +219,18 @@ TG_API int64_t tg_params_numel(const tg_params *p);
 TG_API size_t tg_params_block_len(const tg_params *p);
 TG_API tg_real *tg_params_data(tg_params *p);
 TG_API tg_real *tg_params_grad(tg_params *p);
-/* Sets every gradient to zero: one memset. */
+/* Sets every gradient to zero: one memset (a released gradient comes back,
+   as zeros). */
 TG_API void tg_params_zero_grad(tg_params *p);
+/* Releases every gradient: each parameter's grad becomes NULL, as after
+   PyTorch's zero_grad() (set_to_none=True). The next backward writes each
+   gradient it reaches instead of adding to zeros, so nothing sweeps the
+   memory and the products of linear layers read no old gradient. A
+   parameter that backward does not reach keeps grad NULL, and the
+   optimizers skip it. The memory stays in the registry (tg_params_grad
+   then holds stale values there): releasing and getting a gradient back
+   allocate nothing. */
+TG_API void tg_params_release_grad(tg_params *p);
 
 /* ------------------------------------------------------------------- ops */
 
@@ -473,7 +483,9 @@ enum {
    - forward:  fills r->out->data from r->in[i]->data; may save buffers for
                backward with tg_record_save(). Returns TG_OK or a status.
    - backward: reads r->out->grad and ADDS into r->in[i]->grad for every
-               input whose grad is not NULL (NULL: that input needs none). */
+               input whose grad is not NULL (NULL: that input needs none).
+               A gradient new in this backward (a released parameter's, or
+               one made on the tape) holds zeros when the rule runs. */
 struct tg_op {
     const char *name;
     int n_inputs;          /* 1..TG_MAX_INPUTS; an optional input may be NULL */
@@ -790,6 +802,8 @@ TG_API tg_optim *tg_adamw_new(tg_params *p, const tg_adam_opts *opts);
 TG_API int tg_optim_step(tg_optim *o);
 /* Sets every gradient of the optimizer's parameters to zero (one memset). */
 TG_API void tg_optim_zero_grad(tg_optim *o);
+/* Releases them (tg_params_release_grad). */
+TG_API void tg_optim_release_grad(tg_optim *o);
 /* tg_optim_step, then tg_optim_zero_grad, in one pass over the memory: each
    piece of the gradient is zeroed just after the update has read it, while
    it is still in cache. The loop `forward; backward; step_zero_grad` is the
@@ -797,6 +811,16 @@ TG_API void tg_optim_zero_grad(tg_optim *o);
    every gradient (zero once before the first backward). Same return values
    as tg_optim_step; on an error nothing is updated or zeroed. */
 TG_API int tg_optim_step_zero_grad(tg_optim *o);
+/* tg_optim_step, then tg_optim_release_grad: PyTorch's `optimizer.step();
+   optimizer.zero_grad()`. The fastest training loop is `forward; backward;
+   tg_optim_step_release_grad`: the step writes no zeros, and the next
+   backward writes the gradients. A parameter with no gradient (released and
+   not reached by backward) is skipped, as PyTorch skips a None grad; the
+   step count is the optimizer's, not the parameter's own as in PyTorch, so
+   a parameter skipped at some steps then gets Adam's bias correction (and
+   SGD's first momentum step) of that count. Same return values as
+   tg_optim_step; on an error nothing is updated or released. */
+TG_API int tg_optim_step_release_grad(tg_optim *o);
 /* The learning rate used by the next steps (for schedules); lr >= 0. */
 TG_API int tg_optim_set_lr(tg_optim *o, double lr);
 TG_API double tg_optim_get_lr(const tg_optim *o);

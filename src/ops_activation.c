@@ -116,8 +116,15 @@ TG_VECTOR_LOOP static void relu_forward_loop(const tg_real *restrict x, tg_real 
 }
 
 TG_VECTOR_LOOP static void relu_backward_loop(const tg_real *restrict y, const tg_real *restrict g,
-                                              tg_real *restrict dx, int64_t n)
+                                              tg_real *restrict dx, int64_t n, bool write)
 {
+    if (write) {
+        for (int64_t i = 0; i < n; i++) {
+            tg_real d = y[i] > 0 ? g[i] : 0;
+            dx[i] = y[i] != y[i] ? y[i] : d;
+        }
+        return;
+    }
     for (int64_t i = 0; i < n; i++) {
         tg_real d = y[i] > 0 ? g[i] : 0;
         dx[i] += y[i] != y[i] ? y[i] : d; /* y is NaN exactly when x is */
@@ -130,12 +137,15 @@ static int relu_forward(tg_record *r)
     return TG_OK;
 }
 
+/* A fresh input gradient (new on the tape) is written, not added to. */
 static void relu_backward(tg_record *r)
 {
-    relu_backward_loop(r->out->data, r->out->grad, r->in[0]->grad, r->out->size);
+    relu_backward_loop(r->out->data, r->out->grad, r->in[0]->grad, r->out->size,
+                       tg_grad_fresh(r->in[0]));
 }
 
 static const tg_op op_relu = {.name = "relu", .n_inputs = 1, .attr_size = sizeof(act_attr),
+                              .flags = TG_OP_WRITES_FRESH,
                               .shape = tg_shape_same, .forward = relu_forward,
                               .backward = relu_backward, .doc = "max(x, 0)"};
 

@@ -172,15 +172,26 @@ static int linear_forward(tg_record *r)
 }
 
 /* db += Σ_rows dy, row after row (each db[j] sums in the order of the rows,
-   whatever the vector width) */
+   whatever the vector width); with `write`, db = Σ_rows dy, the same sums
+   without the zero they would start from. */
 TG_VECTOR_LOOP static void add_rows(tg_real *restrict db, const tg_real *restrict dy,
-                                    int64_t rows, int64_t out)
+                                    int64_t rows, int64_t out, bool write)
 {
-    for (int64_t i = 0; i < rows; i++)
+    int64_t i = 0;
+    if (write) {
+        if (rows == 0)
+            for (int64_t j = 0; j < out; j++) db[j] = 0;
+        else
+            for (int64_t j = 0; j < out; j++) db[j] = dy[j];
+        i = 1;
+    }
+    for (; i < rows; i++)
         for (int64_t j = 0; j < out; j++) db[j] += dy[i * out + j];
 }
 
-/* y = x·Wᵀ + b      dx += dy·W      dW += dyᵀ·x      db += Σ_rows dy */
+/* y = x·Wᵀ + b      dx += dy·W      dW += dyᵀ·x      db += Σ_rows dy
+   A fresh gradient (released, or new on the tape) is written instead of
+   added to: the products then run with beta = 0 and read no old values. */
 static void linear_backward(tg_record *r)
 {
     const tg_tensor *x = r->in[0], *W = r->in[1], *b = r->in[2];
@@ -195,15 +206,18 @@ static void linear_backward(tg_record *r)
     if (in > 0 && x->grad) {
         size_t bytes = (size_t)(rows * in) * sizeof(tg_real);
         tg_real *scratch = tg_threads_count() > 1 ? tg_tape_try_alloc(r->tape, bytes) : NULL;
-        tg_gemm_ksplit(false, false, rows, in, out, 1, dy, out, W->data, in, 1, x->grad, in,
-                       scratch);
+        tg_gemm_ksplit(false, false, rows, in, out, 1, dy, out, W->data, in,
+                       tg_grad_fresh(x) ? 0 : 1, x->grad, in, scratch);
     }
-    if (in > 0 && W->grad) tg_gemm(true, false, out, in, rows, 1, dy, out, x->data, in, 1, W->grad, in);
-    if (b && b->grad) add_rows(b->grad, dy, rows, out);
+    if (in > 0 && W->grad)
+        tg_gemm(true, false, out, in, rows, 1, dy, out, x->data, in, tg_grad_fresh(W) ? 0 : 1,
+                W->grad, in);
+    if (b && b->grad) add_rows(b->grad, dy, rows, out, tg_grad_fresh(b));
 }
 
 static const tg_op op_linear = {.name = "linear",
                                 .n_inputs = 3,
+                                .flags = TG_OP_WRITES_FRESH,
                                 .shape = linear_shape,
                                 .forward = linear_forward,
                                 .backward = linear_backward,

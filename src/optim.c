@@ -296,7 +296,7 @@ static void step_task(void *ctx, int task)
     const size_t t = (size_t)task, parts = (size_t)j->parts;
     for (size_t k = 0; k < j->o->count; k++) {
         const tg_tensor *x = tg_params_at(j->o->p, k);
-        if (x->size == 0) continue;
+        if (x->size == 0 || !x->grad) continue; /* released: skipped, as PyTorch skips None */
         size_t rows = x->ndim > 0 ? (size_t)x->shape[0] : 1, row = (size_t)x->size / rows;
         size_t off = (size_t)(x->data - j->data);
         step_range(j, off + rows * t / parts * row, off + rows * (t + 1) / parts * row);
@@ -348,9 +348,21 @@ int tg_optim_step_zero_grad(tg_optim *o)
     return optim_step("tg_optim_step_zero_grad", o, true);
 }
 
+int tg_optim_step_release_grad(tg_optim *o)
+{
+    int st = optim_step("tg_optim_step_release_grad", o, false);
+    if (st == TG_OK) tg_params_release_grad(o->p);
+    return st;
+}
+
 void tg_optim_zero_grad(tg_optim *o)
 {
     if (o) tg_params_zero_grad(o->p);
+}
+
+void tg_optim_release_grad(tg_optim *o)
+{
+    if (o) tg_params_release_grad(o->p);
 }
 
 int tg_optim_set_lr(tg_optim *o, double lr)

@@ -11,6 +11,15 @@
 static _Thread_local int oom_hit;
 #include <uthash.h>
 
+/* A parameter's tensor, with the place of its gradient in the block, which
+   it keeps while its grad is released (NULL). */
+typedef struct {
+    tg_tensor x; /* first: the tensor's address is the struct's */
+    tg_real *grad_home;
+} param_tensor;
+
+tg_real *tg_param_grad_home(const tg_tensor *x) { return ((const param_tensor *)x)->grad_home; }
+
 typedef struct param_entry {
     char *name;
     tg_tensor *x;
@@ -86,7 +95,8 @@ tg_tensor *tg_params_add(tg_params *p, const char *name, int ndim, const int64_t
     size_t padded = ((size_t)size + PAD - 1) / PAD * PAD;
 
     param_entry *e = calloc(1, sizeof *e);
-    tg_tensor *x = calloc(1, sizeof *x);
+    param_tensor *pt = calloc(1, sizeof *pt);
+    tg_tensor *x = pt ? &pt->x : NULL;
     char *nm = malloc(strlen(name) + 1);
     tg_real *data = grow_block(p->data, p->len, p->len + padded);
     tg_real *grad = grow_block(p->grad, p->len, p->len + padded);
@@ -130,10 +140,14 @@ tg_tensor *tg_params_add(tg_params *p, const char *name, int ndim, const int64_t
     x->name = e->name;
     x->rec = -1;
     x->id = (int32_t)(p->count - 1);
-    /* the blocks moved: point every parameter at its place again */
+    /* the blocks moved: point every parameter at its place again (a
+       released gradient stays released; the new one starts at zero) */
+    x->grad = p->grad + e->offset;
     for (size_t i = 0; i < p->count; i++) {
-        p->order[i]->x->data = p->data + p->order[i]->offset;
-        p->order[i]->x->grad = p->grad + p->order[i]->offset;
+        param_tensor *q = (param_tensor *)p->order[i]->x;
+        q->x.data = p->data + p->order[i]->offset;
+        q->grad_home = p->grad + p->order[i]->offset;
+        if (q->x.grad) q->x.grad = q->grad_home;
     }
     return x;
 }
@@ -167,5 +181,16 @@ tg_real *tg_params_grad(tg_params *p) { return p ? p->grad : NULL; }
 
 void tg_params_zero_grad(tg_params *p)
 {
-    if (p && p->grad) memset(p->grad, 0, p->len * sizeof(tg_real));
+    if (!p || !p->grad) return;
+    memset(p->grad, 0, p->len * sizeof(tg_real));
+    for (size_t i = 0; i < p->count; i++) {
+        tg_tensor *x = p->order[i]->x;
+        x->grad = tg_param_grad_home(x);
+    }
+}
+
+void tg_params_release_grad(tg_params *p)
+{
+    if (!p) return;
+    for (size_t i = 0; i < p->count; i++) p->order[i]->x->grad = NULL;
 }

@@ -396,12 +396,37 @@ void *tg_record_save(tg_record *r, size_t bytes)
 /* --------------------------------------------------------------- backward */
 
 /* A zeroed gradient buffer for x, from the arena, unless it has one. */
+/* Gives x a gradient to receive into, if it has none: a released
+   parameter's comes back from its registry, a tensor of the tape gets new
+   memory. Either holds stale bytes, so it is marked fresh: the first rule
+   writes it, or the engine zeroes it before a rule that only adds
+   (settle_grad). */
 static bool ensure_grad(tg_tape *t, tg_tensor *x)
 {
     if (x->grad) return true;
-    x->grad = tg_tape_alloc(t, (size_t)x->size * sizeof(tg_real));
+    if ((x->flags & TG_PARAM) && !x->tape) x->grad = tg_param_grad_home(x);
+    else x->grad = tg_tape_alloc(t, (size_t)x->size * sizeof(tg_real));
     if (!x->grad) return false;
+    x->flags |= TG_GRAD_FRESH;
+    return true;
+}
+
+/* A fresh gradient becomes zeros, ready to be added to. */
+static void settle_grad(tg_tensor *x)
+{
+    if (!tg_grad_fresh(x)) return;
     memset(x->grad, 0, (size_t)x->size * sizeof(tg_real));
+    x->flags &= ~TG_GRAD_FRESH;
+}
+
+/* A rule may write a fresh gradient only if it is flagged so, and only if
+   no tensor is two of its inputs (two writes would keep only the last). */
+static bool may_write_fresh(const tg_record *r)
+{
+    if (!(r->op->flags & TG_OP_WRITES_FRESH)) return false;
+    for (int a = 0; a < r->n_in; a++)
+        for (int b = a + 1; b < r->n_in; b++)
+            if (r->in[a] && r->in[a] == r->in[b]) return false;
     return true;
 }
 
@@ -465,19 +490,26 @@ int tg_backward_grad(tg_tape *t, tg_tensor *out, const tg_real *dout)
         if (st != TG_OK) return st;
     }
     if (!ensure_grad(t, out)) return TG_ERR_NOMEM;
+    settle_grad(out);
     for (int64_t i = 0; i < out->size; i++) out->grad[i] += dout[i];
 
     int32_t last = out->rec >= 0 ? out->rec : -1;
     for (int32_t i = last; i >= 0; i--) {
         tg_record *r = &t->recs[i];
         if (!r->out->grad) continue; /* not reached from `out` */
-        bool any = false;
+        bool any = false, oom = false;
         for (int k = 0; k < r->n_in; k++) {
             tg_tensor *x = r->in[k];
             if (!needs_grad(x)) continue;
-            if (!ensure_grad(t, x)) return TG_ERR_NOMEM;
+            if (!ensure_grad(t, x)) oom = true;
             any = true;
         }
+        /* zeros for a rule that adds (and on failure, so that no gradient
+           is left holding stale bytes) */
+        bool write = !oom && may_write_fresh(r);
+        for (int k = 0; k < r->n_in && !write; k++)
+            if (needs_grad(r->in[k])) settle_grad(r->in[k]);
+        if (oom) return TG_ERR_NOMEM;
         if (!any) continue;
         /* Inputs that need no gradient must look gradient-free to the rule. */
         tg_real *hidden[TG_MAX_INPUTS] = {0};
@@ -489,8 +521,10 @@ int tg_backward_grad(tg_tape *t, tg_tensor *out, const tg_real *dout)
             }
         }
         r->op->backward(r);
-        for (int k = 0; k < r->n_in; k++)
+        for (int k = 0; k < r->n_in; k++) {
             if (hidden[k]) r->in[k]->grad = hidden[k];
+            if (r->in[k]) r->in[k]->flags &= ~TG_GRAD_FRESH;
+        }
         /* Every gradient was finite before this rule ran (the seed and the
            leaves' accumulated gradients were checked first), so the first
            non-finite one is this record's doing. */

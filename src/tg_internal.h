@@ -141,6 +141,29 @@ void tg_gemm_ksplit(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
    when everything succeeded. */
 void tg_params_swap(tg_params *a, tg_params *b);
 
+/* ---- fresh gradients (tg_params_release_grad)
+
+   A released parameter gradient is NULL until backward reaches it; backward
+   then points it at its memory in the registry, whose contents are stale,
+   and marks it TG_GRAD_FRESH. So is a new gradient on the tape. The first
+   rule that reaches a fresh gradient must write it, not add to it: a rule of
+   an op flagged TG_OP_WRITES_FRESH (linear, relu) checks tg_grad_fresh and
+   writes; for any other op (user-defined ones among them) the engine zeroes
+   the gradient first, so every rule may add, as the public contract says.
+   The flag is cleared once that rule has run. Both bits are the library's
+   own, above the public ones. */
+#define TG_GRAD_FRESH (1u << 30)     /* tg_tensor.flags */
+#define TG_OP_WRITES_FRESH (1u << 30) /* tg_op.flags */
+
+static inline bool tg_grad_fresh(const tg_tensor *x)
+{
+    return x && x->grad && (x->flags & TG_GRAD_FRESH);
+}
+
+/* The gradient memory of a parameter in its registry (where grad points
+   when it is not released). x must be a tensor of a tg_params. */
+tg_real *tg_param_grad_home(const tg_tensor *x);
+
 /* ---- tensors */
 
 /* A fresh tensor struct on the tape with uninitialised data (NULL if out of

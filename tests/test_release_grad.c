@@ -1,0 +1,282 @@
+/* Released gradients (tg_params_release_grad, tg_optim_step_release_grad):
+   PyTorch's zero_grad() with set_to_none=True.
+
+   - A loop that releases the gradients trains exactly as the loop that
+     zeroes them: the same gradients after every backward and the same
+     parameters after every step, compared value by value (a gradient that
+     is written instead of added to zero can differ only in the sign of a
+     zero), for SGD with momentum and for Adam, on one thread and on two.
+   - After a release every grad is NULL; backward brings back each one it
+     reaches, the step skips the others (as PyTorch skips a None grad) and
+     leaves their state alone.
+   - Stale bytes never leak into a gradient: the memory behind a released
+     gradient is filled with garbage first, then backward must give the
+     gradient that zeroed memory gives, through a rule that writes fresh
+     gradients (linear, relu), through one that only adds (mul, and a
+     user's op), and through a writing rule whose two inputs are the same
+     tensor.
+   - tg_params_zero_grad brings released gradients back as zeros;
+     tg_params_add keeps the others released. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <string.h>
+
+#include "tapegrad.h"
+
+/* a == b for every element (so -0 == +0); NaN never equal */
+static bool same_values(const tg_real *a, const tg_real *b, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        if (!(a[i] == b[i])) return false;
+    return true;
+}
+
+/* ------------------------------------------ the two loops train the same */
+
+typedef struct {
+    tg_params *p;
+    tg_mlp m;
+    tg_optim *o;
+    tg_tape *t;
+} net;
+
+static net make_net(bool adam)
+{
+    net n = {.p = tg_params_new(), .t = tg_tape_new()};
+    tg_rng r;
+    tg_rng_seed(&r, 3); /* both copies start from the same weights */
+    cr_assert(n.p && n.t);
+    cr_assert_eq(tg_mlp_init(&n.m, n.p, "fc", TG_SHAPE(40, 300, 200, 7), tg_relu, &r), TG_OK);
+    tg_sgd_opts so = tg_sgd_defaults(0.01);
+    so.momentum = 0.9;
+    so.weight_decay = 1e-3;
+    n.o = adam ? tg_adam_new(n.p, NULL) : tg_sgd_new(n.p, &so);
+    cr_assert_not_null(n.o, "%s", tg_last_error());
+    return n;
+}
+
+static void free_net(net *n)
+{
+    tg_optim_free(n->o);
+    tg_tape_free(n->t);
+    tg_params_free(n->p);
+}
+
+/* forward and backward of a cross-entropy step on batch `step` */
+static void forward_backward(net *n, int step)
+{
+    enum { B = 64 };
+    static tg_real xs[B * 40];
+    static int64_t ys[B];
+    tg_rng r;
+    tg_rng_seed(&r, 100 + (uint64_t)step);
+    for (int i = 0; i < B * 40; i++) xs[i] = (tg_real)tg_rng_normal(&r);
+    for (int i = 0; i < B; i++) ys[i] = (int64_t)tg_rng_below(&r, 7);
+    tg_tensor *x = tg_tensor_new(n->t, TG_SHAPE(B, 40), xs);
+    tg_tensor *loss = tg_cross_entropy(n->t, tg_mlp_forward(n->t, &n->m, x), ys, TG_REDUCE_MEAN);
+    cr_assert_not_null(loss, "%s", tg_tape_error(n->t));
+    cr_assert_eq(tg_backward(n->t, loss), TG_OK, "%s", tg_tape_error(n->t));
+}
+
+static void loops_train_the_same(bool adam, int threads)
+{
+    cr_assert_eq(tg_set_num_threads(threads), TG_OK);
+    net zeroed = make_net(adam), released = make_net(adam);
+    size_t count = tg_params_count(zeroed.p);
+    for (int step = 0; step < 6; step++) {
+        tg_optim_zero_grad(zeroed.o);
+        forward_backward(&zeroed, step);
+        forward_backward(&released, step);
+        for (size_t k = 0; k < count; k++) {
+            const tg_tensor *a = tg_params_at(zeroed.p, k), *b = tg_params_at(released.p, k);
+            cr_assert_not_null(b->grad, "step %d: backward did not bring back %s", step, b->name);
+            cr_expect(same_values(a->grad, b->grad, a->size), "step %d: the gradient of %s differs",
+                      step, a->name);
+        }
+        cr_assert_eq(tg_optim_step(zeroed.o), TG_OK);
+        cr_assert_eq(tg_optim_step_release_grad(released.o), TG_OK);
+        for (size_t k = 0; k < count; k++) {
+            const tg_tensor *a = tg_params_at(zeroed.p, k), *b = tg_params_at(released.p, k);
+            cr_expect_null(b->grad, "step %d: %s was not released", step, b->name);
+            cr_expect(same_values(a->data, b->data, a->size), "step %d: %s differs after the step",
+                      step, a->name);
+        }
+        tg_tape_reset(zeroed.t);
+        tg_tape_reset(released.t);
+    }
+    free_net(&zeroed);
+    free_net(&released);
+    cr_assert_eq(tg_set_num_threads(1), TG_OK);
+}
+
+Test(release_grad, sgd_loop_trains_as_the_zeroing_loop) { loops_train_the_same(false, 1); }
+Test(release_grad, adam_loop_trains_as_the_zeroing_loop) { loops_train_the_same(true, 1); }
+Test(release_grad, two_thread_loop_trains_as_the_zeroing_loop) { loops_train_the_same(false, 2); }
+
+/* ------------------------------------------ a parameter backward misses */
+
+Test(release_grad, a_parameter_without_gradient_is_skipped_by_the_step)
+{
+    tg_params *p = tg_params_new();
+    tg_tensor *used = tg_params_add(p, "used", TG_SHAPE(3));
+    tg_tensor *unused = tg_params_add(p, "unused", TG_SHAPE(2));
+    cr_assert(used && unused);
+    for (int i = 0; i < 3; i++) used->data[i] = (tg_real)(i + 1);
+    unused->data[0] = 5, unused->data[1] = -7;
+    tg_sgd_opts so = tg_sgd_defaults(0.1);
+    so.momentum = 0.9;
+    so.weight_decay = 0.5; /* would move `unused` if it were updated */
+    tg_optim *o = tg_sgd_new(p, &so);
+    tg_tape *t = tg_tape_new();
+    cr_assert(o && t);
+    tg_optim_release_grad(o);
+    cr_expect_null(used->grad);
+    cr_expect_null(unused->grad);
+    for (int step = 0; step < 2; step++) {
+        tg_tensor *loss = tg_sum(t, tg_square(t, used), TG_ALL, false);
+        cr_assert_eq(tg_backward(t, loss), TG_OK, "%s", tg_tape_error(t));
+        cr_assert_not_null(used->grad);
+        cr_expect_null(unused->grad, "backward gave a gradient to a parameter it did not reach");
+        cr_assert_eq(tg_optim_step_release_grad(o), TG_OK);
+        tg_tape_reset(t);
+    }
+    cr_expect(unused->data[0] == 5 && unused->data[1] == -7, "a skipped parameter moved");
+    const tg_real *buf = tg_optim_state(o, "momentum_buffer");
+    size_t off = (size_t)(unused->data - tg_params_data(p));
+    cr_expect(buf[off] == 0 && buf[off + 1] == 0, "a skipped parameter's momentum moved");
+    cr_expect(used->data[0] != 1, "the used parameter did not move");
+    tg_tape_free(t);
+    tg_optim_free(o);
+    tg_params_free(p);
+}
+
+/* -------------------------------------------- stale bytes never leak in */
+
+/* An op of the user's, which only adds into its input's gradient: y = 3x. */
+static int triple_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], char *msg,
+                        size_t len)
+{
+    (void)msg, (void)len;
+    *ndim = r->in[0]->ndim;
+    memcpy(shape, r->in[0]->shape, sizeof(int64_t) * (size_t)r->in[0]->ndim);
+    return TG_OK;
+}
+static int triple_forward(tg_record *r)
+{
+    for (int64_t i = 0; i < r->out->size; i++) r->out->data[i] = 3 * r->in[0]->data[i];
+    return TG_OK;
+}
+static void triple_backward(tg_record *r)
+{
+    for (int64_t i = 0; i < r->out->size; i++) r->in[0]->grad[i] += 3 * r->out->grad[i];
+}
+static const tg_op op_triple = {.name = "triple", .n_inputs = 1, .shape = triple_shape,
+                                .forward = triple_forward, .backward = triple_backward};
+
+enum { N_GRAPHS = 4 };
+
+/* loss = Σ c ⊙ f(W, b) for four graphs f over W [4, 4] and b [4] */
+static tg_tensor *graph(tg_tape *t, int which, tg_tensor *W, tg_tensor *b, tg_tensor *c)
+{
+    switch (which) {
+    case 0: /* linear then relu: both write fresh gradients */
+        return tg_sum(t, tg_mul(t, tg_relu(t, tg_linear(t, c, W, b)), c), TG_ALL, false);
+    case 1: /* mul only adds */
+        return tg_sum(t, tg_mul(t, W, c), TG_ALL, false);
+    case 2: { /* a user's op */
+        tg_tensor *in[1] = {W};
+        return tg_sum(t, tg_mul(t, tg_apply(t, &op_triple, in, 1, NULL), c), TG_ALL, false);
+    }
+    default: /* W twice in one writing rule: W·Wᵀ + b */
+        return tg_sum(t, tg_mul(t, tg_linear(t, W, W, b), c), TG_ALL, false);
+    }
+}
+
+Test(release_grad, stale_memory_never_reaches_a_gradient)
+{
+    for (int which = 0; which < N_GRAPHS; which++) {
+        tg_real want_W[16], want_b[4], cs[16];
+        for (int i = 0; i < 16; i++) cs[i] = (tg_real)((i * 7) % 11) / 5 - 1;
+        for (int pass = 0; pass < 2; pass++) {
+            tg_params *p = tg_params_new();
+            tg_tensor *W = tg_params_add(p, "W", TG_SHAPE(4, 4));
+            tg_tensor *b = tg_params_add(p, "b", TG_SHAPE(4));
+            tg_tape *t = tg_tape_new();
+            cr_assert(p && W && b && t);
+            for (int i = 0; i < 16; i++) W->data[i] = (tg_real)((i * 5) % 9) / 4 - 1;
+            for (int i = 0; i < 4; i++) b->data[i] = (tg_real)i / 3;
+            tg_tensor *c = tg_tensor_new(t, TG_SHAPE(4, 4), cs);
+            if (pass == 1) { /* garbage behind the gradients, then release */
+                for (size_t i = 0; i < tg_params_block_len(p); i++) tg_params_grad(p)[i] = 1e30f;
+                tg_params_release_grad(p);
+            }
+            tg_tensor *loss = graph(t, which, W, b, c);
+            cr_assert_eq(tg_backward(t, loss), TG_OK, "%s", tg_tape_error(t));
+            cr_assert_not_null(W->grad);
+            if (pass == 0) {
+                memcpy(want_W, W->grad, sizeof want_W);
+                memcpy(want_b, b->grad, sizeof want_b);
+            } else {
+                cr_expect(same_values(W->grad, want_W, 16), "graph %d: dW after a release differs",
+                          which);
+                if (which == 0 || which == 3)
+                    cr_expect(same_values(b->grad, want_b, 4),
+                              "graph %d: db after a release differs", which);
+                else
+                    cr_expect_null(b->grad, "graph %d: b is not used", which);
+            }
+            tg_tape_free(t);
+            tg_params_free(p);
+        }
+    }
+}
+
+/* A second backward on the same tape adds to what the first wrote. */
+Test(release_grad, gradients_accumulate_after_the_first_backward)
+{
+    tg_params *p = tg_params_new();
+    tg_tensor *W = tg_params_add(p, "W", TG_SHAPE(3, 2));
+    tg_tape *t = tg_tape_new();
+    cr_assert(p && W && t);
+    for (int i = 0; i < 6; i++) W->data[i] = (tg_real)i - 2;
+    tg_real xs[2 * 2] = {1, -2, 0.5f, 3};
+    tg_tensor *x = tg_tensor_new(t, TG_SHAPE(2, 2), xs);
+    tg_tensor *loss = tg_sum(t, tg_relu(t, tg_linear(t, x, W, NULL)), TG_ALL, false);
+    tg_params_release_grad(p);
+    cr_assert_eq(tg_backward(t, loss), TG_OK, "%s", tg_tape_error(t));
+    tg_real once[6];
+    memcpy(once, W->grad, sizeof once);
+    cr_assert_eq(tg_backward(t, loss), TG_OK, "%s", tg_tape_error(t));
+    for (int i = 0; i < 6; i++) cr_expect(W->grad[i] == 2 * once[i], "element %d", i);
+    tg_tape_free(t);
+    tg_params_free(p);
+}
+
+/* ------------------------------------------------- zero_grad and add */
+
+Test(release_grad, zero_grad_brings_released_gradients_back_as_zeros)
+{
+    tg_params *p = tg_params_new();
+    tg_tensor *a = tg_params_add(p, "a", TG_SHAPE(5));
+    cr_assert_not_null(a);
+    a->grad[0] = 4;
+    tg_params_release_grad(p);
+    cr_expect_null(a->grad);
+    tg_tensor *b = tg_params_add(p, "b", TG_SHAPE(3)); /* the block moves */
+    cr_assert_not_null(b);
+    cr_expect_null(a->grad, "adding a parameter brought a released gradient back");
+    cr_assert_not_null(b->grad, "a new parameter starts with a zero gradient");
+    for (int i = 0; i < 3; i++) cr_expect(b->grad[i] == 0);
+    tg_params_zero_grad(p);
+    cr_assert_not_null(a->grad);
+    for (int i = 0; i < 5; i++) cr_expect(a->grad[i] == 0, "element %d", i);
+    cr_expect(a->grad == tg_params_grad(p), "the gradient is back in its place in the block");
+    tg_params_free(p);
+}
+
+Test(release_grad, null_arguments_are_harmless)
+{
+    tg_params_release_grad(NULL);
+    tg_optim_release_grad(NULL);
+    cr_expect_eq(tg_optim_step_release_grad(NULL), TG_ERR_INVALID);
+}
