@@ -114,8 +114,9 @@ static tg_dataset *synthetic(int64_t n)
 }
 
 /* One SGD step on a batch; returns the summed loss, or NAN on failure. The
-   gradients are zero on entry and on return: tg_optim_step_zero_grad zeroes
-   each one as the update reads it (PyTorch's loop sets them to None). */
+   gradients are released on entry and on return (tg_optim_step_release_grad:
+   PyTorch's zero_grad(set_to_none=True), as bench/torch_mlp.py does), so
+   backward writes them and nothing zeroes them. */
 static double step(tg_tape *t, const tg_mlp *m, tg_optim *o, const tg_batch *b)
 {
     tg_tensor *x = tg_tensor_new(t, TG_SHAPE(b->n, 784), b->x);
@@ -125,7 +126,7 @@ static double step(tg_tape *t, const tg_mlp *m, tg_optim *o, const tg_batch *b)
         return NAN;
     }
     double l = (double)loss->data[0];
-    if (tg_backward(t, loss) != TG_OK || tg_optim_step_zero_grad(o) != TG_OK) {
+    if (tg_backward(t, loss) != TG_OK || tg_optim_step_release_grad(o) != TG_OK) {
         fprintf(stderr, "bench_mlp: %s%s\n", tg_tape_error(t), tg_last_error());
         return NAN;
     }

@@ -86,7 +86,7 @@ def main():
     def step(idx):
         x = images[idx].float().div_(255)
         loss = loss_fn(model(x), labels[idx])
-        opt.zero_grad()
+        opt.zero_grad(set_to_none=True)  # PyTorch 2's default; 1.13's is False
         loss.backward()
         opt.step()
         return loss.item()

@@ -289,7 +289,7 @@ int main(int argc, char **argv)
                 fprintf(stderr, "\nmnist_mlp: %s\n", tg_tape_error(t));
                 goto fail_quiet;
             }
-            tg_optim_zero_grad(opt);
+            tg_optim_release_grad(opt); /* optimizer.zero_grad(): grads become NULL */
             if (tg_backward(t, loss) != TG_OK || tg_optim_step(opt) != TG_OK) {
                 fprintf(stderr, "\nmnist_mlp: %s%s\n", tg_tape_error(t), tg_last_error());
                 goto fail_quiet;
