@@ -85,6 +85,8 @@ TG_API const char *tg_last_error(void);
     (int)(sizeof((const int64_t[]){__VA_ARGS__}) / sizeof(int64_t)),         \
         (const int64_t[]) { __VA_ARGS__ }
 
+/* Tensor flags. Bits 16 and up are the library's own (set and cleared by
+   backward while it runs): leave them alone. */
 enum {
     TG_REQUIRES_GRAD = 1u << 0, /* gradients flow into this tensor */
     TG_PARAM = 1u << 1,         /* owned by a tg_params */
@@ -471,6 +473,8 @@ typedef struct tg_record {
     int32_t index;      /* position on the tape */
 } tg_record;
 
+/* Op flags. Bits 16 and up are reserved for the library's built-in ops: an
+   op of yours must leave them 0. */
 enum {
     TG_OP_ALIAS = 1u << 0 /* output shares input 0's data (reshape, views) */
 };

@@ -395,7 +395,6 @@ void *tg_record_save(tg_record *r, size_t bytes)
 
 /* --------------------------------------------------------------- backward */
 
-/* A zeroed gradient buffer for x, from the arena, unless it has one. */
 /* Gives x a gradient to receive into, if it has none: a released
    parameter's comes back from its registry, a tensor of the tape gets new
    memory. Either holds stale bytes, so it is marked fresh: the first rule

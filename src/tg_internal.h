@@ -150,8 +150,8 @@ void tg_params_swap(tg_params *a, tg_params *b);
    an op flagged TG_OP_WRITES_FRESH (linear, relu) checks tg_grad_fresh and
    writes; for any other op (user-defined ones among them) the engine zeroes
    the gradient first, so every rule may add, as the public contract says.
-   The flag is cleared once that rule has run. Both bits are the library's
-   own, above the public ones. */
+   The flag is cleared once that rule has run. Both bits are in the range
+   (16 and up) that the public header reserves for the library. */
 #define TG_GRAD_FRESH (1u << 30)     /* tg_tensor.flags */
 #define TG_OP_WRITES_FRESH (1u << 30) /* tg_op.flags */
 
