@@ -8,45 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gemm_ref.h"
 #include "tg_internal.h"
 
 static double rnd(unsigned *s)
 {
     *s = *s * 1664525u + 1013904223u;
     return (double)(*s >> 8) / (double)(1u << 24) * 2 - 1;
-}
-
-/* C = alpha·op(A)·op(B) + beta·C0 computed slowly and exactly enough */
-static void reference(bool ta, bool tb, int M, int N, int K, double alpha, const tg_real *A,
-                      int lda, const tg_real *B, int ldb, double beta, const tg_real *C0, int ldc,
-                      long double *R, long double *S)
-{
-    for (int i = 0; i < M; i++)
-        for (int j = 0; j < N; j++) {
-            long double s = 0, sabs = 0;
-            for (int p = 0; p < K; p++) {
-                long double a = ta ? A[p * lda + i] : A[i * lda + p];
-                long double b = tb ? B[j * ldb + p] : B[p * ldb + j];
-                s += a * b;
-                sabs += fabsl(a * b);
-            }
-            long double c = beta == 0 ? 0 : beta * (long double)C0[i * ldc + j];
-            R[i * N + j] = alpha * s + c;
-            S[i * N + j] = fabsl(alpha) * sabs + fabsl(c);
-        }
-}
-
-/* The classic forward error bound of a K-term dot product in any summation
-   order: |computed − exact| ≤ (K+2)·u·(|alpha|·Σ|aₚbₚ| + |beta·c|), with u the
-   unit roundoff of tg_real (the +2 covers the scalings by alpha and beta). */
-static double bound(int K, long double S)
-{
-#ifdef TG_DOUBLE
-    const double u = 0x1p-53;
-#else
-    const double u = 0x1p-24;
-#endif
-    return (K + 2) * u * (double)S + 1e-300;
 }
 
 static void check(const char *backend, bool ta, bool tb, int M, int N, int K, double alpha,
@@ -65,13 +33,13 @@ static void check(const char *backend, bool ta, bool tb, int M, int N, int K, do
     for (int i = 0; i < rows_a * lda; i++) A[i] = (tg_real)rnd(&s);
     for (int i = 0; i < rows_b * ldb; i++) B[i] = (tg_real)rnd(&s);
     for (int i = 0; i < M * ldc; i++) C0[i] = C[i] = (tg_real)rnd(&s);
-    reference(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C0, ldc, R, S);
+    gr_reference(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C0, ldc, R, S);
     tg_gemm(ta, tb, M, N, K, (tg_real)alpha, A, lda, B, ldb, (tg_real)beta, C, ldc);
     double worst = 0, worst_ratio = 0; /* error, and error / its bound */
     for (int i = 0; i < M; i++)
         for (int j = 0; j < N; j++) {
             double e = fabs((double)C[i * ldc + j] - (double)R[i * N + j]);
-            double r = e / bound(K, S[i * N + j]);
+            double r = e / gr_bound(K, S[i * N + j]);
             if (r > worst_ratio) worst_ratio = r, worst = e;
         }
     /* the padding columns of C are never written */

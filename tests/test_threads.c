@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "gemm_ref.h"
 #include "tg_internal.h"
 
 static double rnd(unsigned *s)
@@ -21,38 +22,21 @@ static double rnd(unsigned *s)
     return (double)(*s >> 8) / (double)(1u << 24) * 2 - 1;
 }
 
-/* |computed − exact| ≤ (K+2)·u·(|alpha|·Σ|aₚbₚ| + |beta·c|) in any summation order */
-static double unit_roundoff(void)
-{
-#ifdef TG_DOUBLE
-    return 0x1p-53;
-#else
-    return 0x1p-24;
-#endif
-}
-
 /* The elements of C = alpha·op(A)·op(B) + beta·C0 (row-major, ldc = N)
-   outside that bound of the exact product. */
+   outside the error bound of the exact product (tests/support/gemm_ref.h). */
 static int64_t out_of_bound(bool ta, bool tb, int M, int N, int K, double alpha, double beta,
                             const tg_real *A, const tg_real *B, const tg_real *C0,
                             const tg_real *C)
 {
-    int lda = ta ? M : K, ldb = tb ? K : N;
+    long double *R = malloc(sizeof(long double) * (size_t)M * (size_t)N);
+    long double *S = malloc(sizeof(long double) * (size_t)M * (size_t)N);
+    cr_assert(R && S);
+    gr_reference(ta, tb, M, N, K, alpha, A, ta ? M : K, B, tb ? K : N, beta, C0, N, R, S);
     int64_t bad = 0;
-    for (int i = 0; i < M; i++)
-        for (int j = 0; j < N; j++) {
-            long double sum = 0, sabs = 0;
-            for (int p = 0; p < K; p++) {
-                long double a = ta ? A[p * lda + i] : A[i * lda + p];
-                long double b = tb ? B[j * ldb + p] : B[p * ldb + j];
-                sum += a * b;
-                sabs += fabsl(a * b);
-            }
-            long double c = beta * (long double)C0[i * N + j];
-            long double exact = alpha * sum + c;
-            double tol = (K + 2) * unit_roundoff() * (double)(fabsl(alpha) * sabs + fabsl(c));
-            if (fabs((double)(C[i * N + j] - exact)) > tol) bad++;
-        }
+    for (int64_t k = 0; k < (int64_t)M * N; k++)
+        if (fabs((double)(C[k] - R[k])) > gr_bound(K, S[k])) bad++;
+    free(R);
+    free(S);
     return bad;
 }
 
