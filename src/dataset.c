@@ -8,10 +8,16 @@
    the same operations, in the same order and precision, as ToTensor's
    division and Normalize's subtraction and division (a loop that
    vectorises: a 256-entry table would give the same values but needs one
-   scalar load per pixel). While a batch is converted, the next batch's
-   images are prefetched: they sit at random places in the whole set. The
-   batch buffers are allocated once by tg_dataset_batching: tg_dataset_next
-   never allocates.
+   scalar load per pixel). The next batch's images sit at random places in
+   the whole set: on one thread they are asked for (prefetched) while this
+   batch is converted. On more than one thread (tg_set_num_threads) a
+   worker converts the next batch into a second buffer while the caller
+   trains on this one, in the thread pool's background job (src/threads.c;
+   one dataset at a time has it, the others convert on the spot): the same
+   values, and the caller only swaps the buffers. Everything that changes
+   what the worker reads (the next call, rewind, new options, free) first
+   waits for it. The batch buffers are allocated once by
+   tg_dataset_batching: tg_dataset_next never allocates.
 
    A dataset opened with tg_dataset_open_idx leaves its images in the file
    and reads each batch's samples from it (pread, one call per run of
@@ -30,6 +36,7 @@
 #define _GNU_SOURCE /* SCHED_BATCH; close */
 
 #include "io_internal.h"
+#include "tg_speed.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -87,6 +94,14 @@ struct tg_dataset {
     int64_t pos;                        /* next sample of the order */
     int64_t number;                     /* batches given in this epoch */
     int64_t epoch;                      /* epochs started, minus one */
+
+    /* In memory, on more than one thread: while the caller trains on a
+       batch, a worker converts the next one into x_next, in the pool's
+       background job (see tg_dataset_next). */
+    tg_real *x_next;                    /* [batch_size, features] */
+    bool converting;                    /* the background job is posted for us */
+    int64_t next_pos;                   /* its batch's first sample in the order */
+    int64_t next_n;                     /* and its samples */
 };
 
 static int gather(const char *who, const tg_dataset *d, const int64_t *idx, int64_t n,
@@ -253,16 +268,21 @@ static void reader_stop(tg_dataset *d)
     d->reader_live = false;
 }
 
+static bool converted(tg_dataset *d);
+
 static void free_batch_buffers(tg_dataset *d)
 {
     reader_pause(d);
+    converted(d);
     free(d->order);
     free(d->x);
+    free(d->x_next);
     free(d->y);
     free(d->y_real);
     free(d->stage);
     d->order = NULL;
     d->x = NULL;
+    d->x_next = NULL;
     d->y = NULL;
     d->y_real = NULL;
     d->stage = NULL;
@@ -607,17 +627,19 @@ int tg_dataset_batching(tg_dataset *d, const tg_batch_opts *opts)
     int64_t b = o.batch_size < d->n ? o.batch_size : (d->n ? d->n : 1);
     int64_t *order = malloc((d->n ? (size_t)d->n : 1) * sizeof *order);
     tg_real *x = malloc((size_t)(b * d->features) * sizeof *x);
+    tg_real *x_next = d->fd < 0 ? malloc((size_t)(b * d->features) * sizeof *x_next) : NULL;
     int64_t *y = malloc((size_t)b * sizeof *y);
     tg_real *yr = malloc((size_t)b * sizeof *yr);
     uint8_t *stage = d->fd >= 0 ? malloc((size_t)(b * d->features) * RING) : NULL;
-    if (!order || !x || !y || !yr || (d->fd >= 0 && !stage)) {
-        free(order), free(x), free(y), free(yr), free(stage);
+    if (!order || !x || !y || !yr || (d->fd >= 0 && !stage) || (d->fd < 0 && !x_next)) {
+        free(order), free(x), free(x_next), free(y), free(yr), free(stage);
         return tg_set_error(TG_ERR_NOMEM, "%s: out of memory for batches of %lld", who,
                             (long long)o.batch_size);
     }
     free_batch_buffers(d);
     d->order = order;
     d->x = x;
+    d->x_next = x_next;
     d->y = y;
     d->y_real = yr;
     d->stage = stage;
@@ -644,7 +666,9 @@ int64_t tg_dataset_num_batches(const tg_dataset *d)
 
 void tg_dataset_rewind(tg_dataset *d)
 {
-    if (d) d->in_epoch = false;
+    if (!d) return;
+    converted(d);
+    d->in_epoch = false;
 }
 
 /* ToTensor and Normalize on one sample: x = (p / 255 − mean) / std. Without
@@ -664,6 +688,38 @@ static void prefetch_bytes(const uint8_t *p, size_t n)
 {
     for (size_t k = 0; k < n; k += 64) __builtin_prefetch(p + k);
     if (n) __builtin_prefetch(p + n - 1);
+}
+
+/* Converts samples idx[first..end) of the images into rows first..end of x,
+   asking for the image AHEAD samples on first. */
+enum { AHEAD = 2, ROWS_PER_TASK = 4 };
+static void convert_rows(const tg_dataset *d, const int64_t *idx, int64_t first, int64_t end,
+                         int64_t n, tg_real *x)
+{
+    const size_t f = (size_t)d->features;
+    for (int64_t i = first; i < end; i++) {
+        if (i + AHEAD < n) prefetch_bytes(d->images + (size_t)idx[i + AHEAD] * f, f);
+        to_real(d->images + (size_t)idx[i] * f, x + (size_t)i * f, f, d->mean, d->std);
+    }
+}
+
+/* One task of the background conversion: ROWS_PER_TASK rows of the next
+   batch. */
+static void convert_task(void *ctx, int task)
+{
+    tg_dataset *d = ctx;
+    int64_t first = (int64_t)task * ROWS_PER_TASK, end = first + ROWS_PER_TASK;
+    convert_rows(d, d->order + d->next_pos, first, end < d->next_n ? end : d->next_n, d->next_n,
+                 d->x_next);
+}
+
+/* Ends the background conversion, if one is posted; true if x_next then
+   holds the batch of samples [next_pos, next_pos + next_n) of the order. */
+static bool converted(tg_dataset *d)
+{
+    if (!d->converting) return false;
+    d->converting = false;
+    return tg_background_wait();
 }
 
 /* The pixels of batch j of the epoch, samples idx[0..n): the reader's, or
@@ -692,6 +748,7 @@ bool tg_dataset_next(tg_dataset *d, tg_batch *b)
     if (!d || !b) return false;
     d->err = TG_OK;
     if (!d->configured && tg_dataset_batching(d, NULL) != TG_OK) return false;
+    bool have_next = converted(d) && d->in_epoch;
     if (!d->in_epoch) {
         /* a new epoch: a fresh random order (or the natural one), once the
            reader no longer reads from the old one (after a rewind) */
@@ -713,23 +770,38 @@ bool tg_dataset_next(tg_dataset *d, tg_batch *b)
     }
     const int64_t *idx = d->order + d->pos;
     const size_t f = (size_t)d->features;
-    const uint8_t *staged = NULL; /* streamed: [n, features] */
     if (d->fd >= 0) {
-        if (!(staged = stream_batch(d, d->number, idx, n))) return false;
+        const uint8_t *staged = stream_batch(d, d->number, idx, n); /* [n, features] */
+        if (!staged) return false;
+        for (int64_t i = 0; i < n; i++)
+            to_real(staged + (size_t)i * f, d->x + (size_t)i * f, f, d->mean, d->std);
+        if (d->reader_live) reader_done(d, d->number);
     } else {
-        /* the next batch's images, from random places in the whole set */
+        if (have_next && d->next_pos == d->pos && d->next_n == n) {
+            tg_real *x = d->x; /* the worker converted this batch: take it */
+            d->x = d->x_next;
+            d->x_next = x;
+        } else {
+            convert_rows(d, idx, 0, n, n, d->x);
+        }
+        /* the next batch: converted by a worker while the caller trains on
+           this one, or else its images asked for, from random places in the
+           whole set */
         int64_t rest = left - n, n_next = rest < d->opts.batch_size ? rest : d->opts.batch_size;
-        for (int64_t i = 0; i < n_next; i++) prefetch_bytes(d->images + (size_t)idx[n + i] * f, f);
+        if (n_next > 0 && !(d->opts.drop_last && n_next < d->opts.batch_size)) {
+            d->next_pos = d->pos + n;
+            d->next_n = n_next;
+            d->converting = tg_background_post(
+                (int)((n_next + ROWS_PER_TASK - 1) / ROWS_PER_TASK), convert_task, d);
+            if (!d->converting)
+                for (int64_t i = 0; i < n_next; i++)
+                    prefetch_bytes(d->images + (size_t)idx[n + i] * f, f);
+        }
     }
     for (int64_t i = 0; i < n; i++) {
-        const uint8_t *px = staged ? staged + (size_t)i * f /* [features] */
-                                   : d->images + (size_t)idx[i] * f;
-        tg_real *xi = d->x + (size_t)i * f; /* [features] */
-        to_real(px, xi, f, d->mean, d->std);
         d->y[i] = d->labels[idx[i]];
         d->y_real[i] = (tg_real)d->labels[idx[i]];
     }
-    if (staged && d->reader_live) reader_done(d, d->number);
     b->n = n;
     b->features = d->features;
     b->x = d->x;

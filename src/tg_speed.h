@@ -21,6 +21,18 @@ typedef void (*tg_task_fn)(void *ctx, int task);
    tasks run one after the other in the calling thread. */
 void tg_parallel_run(int n_tasks, tg_task_fn fn, void *ctx);
 
+/* The background job: tasks for the workers to run when they have no
+   parallel task, for a result wanted later (the next batch of a dataset).
+   tg_background_post posts fn(ctx, 0..n_tasks-1) and returns true, or
+   false, having run nothing, if there is one thread or no worker, or the
+   background job is taken (one at a time, in the whole process). The
+   thread that posted must call tg_background_wait before it reads the
+   result or frees ctx: it runs the tasks that no worker has taken and
+   waits for those that run. It returns false if the job was lost (posted
+   before a fork(), in the child): then which tasks ran is unknown. */
+bool tg_background_post(int n_tasks, tg_task_fn fn, void *ctx);
+bool tg_background_wait(void);
+
 /* tg_get_num_threads() without the public wrapper's checks. */
 int tg_threads_count(void);
 

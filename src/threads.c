@@ -16,6 +16,14 @@
    only after a successful claim, and the caller cannot post the next job
    before that claimed task is done, so they cannot change under a worker.
 
+   Beside the parallel job there is one background job, for work whose
+   result is wanted later (a dataset converts its next batch in it while the
+   caller trains on this one): a worker that has no parallel task takes one
+   background task at a time, and looks at the job word again between them,
+   so a parallel job waits at most one background task for it. The thread
+   that posted the background job takes whatever tasks are left when it
+   wants the result, and waits only for tasks already running.
+
    Workers start on the first parallel job (the only allocation, once) and
    are joined when the library is unloaded; a fork()ed child starts afresh.
    One job at a time: a second caller (another user thread, or a task
@@ -44,6 +52,15 @@
 #define JOB_NEXT(w) ((int)((w)&0xFFFFF))
 #define MAX_TASKS 0xFFFFF
 
+/* A job: its word, the tasks finished, and what to run (valid for a task
+   that was claimed). */
+struct job {
+    _Atomic uint64_t word;
+    atomic_int done;
+    tg_task_fn fn;
+    void *ctx;
+};
+
 static struct {
     int want;    /* threads asked for, 0 until first read */
     int started; /* workers running */
@@ -51,18 +68,17 @@ static struct {
     pthread_t tid[TG_MAX_THREADS];
     long spin_ns;
 
-    atomic_flag busy;     /* a job is being posted or run */
-    _Atomic uint64_t job; /* the job word */
-    atomic_int done;      /* tasks of the current job finished */
-    atomic_int sleepers;  /* workers waiting on `wake` */
+    atomic_flag busy;    /* a parallel job is being posted or run */
+    struct job job;      /* the parallel job */
+    atomic_flag bg_busy; /* the background job is posted and not yet waited for */
+    struct job bg;       /* the background job */
+    bool bg_lost;        /* in a child of fork(): the posted background job is gone */
+    atomic_int sleepers; /* workers waiting on `wake` */
     atomic_bool quit;
     pthread_mutex_t lock;
     pthread_cond_t wake;
-
-    /* the current job, valid for a task that was claimed */
-    tg_task_fn fn;
-    void *ctx;
 } pool = {.busy = ATOMIC_FLAG_INIT,
+          .bg_busy = ATOMIC_FLAG_INIT,
           .lock = PTHREAD_MUTEX_INITIALIZER,
           .wake = PTHREAD_COND_INITIALIZER};
 
@@ -99,32 +115,59 @@ int tg_set_num_threads(int n)
 
 int tg_get_num_threads(void) { return tg_threads_count(); }
 
-/* Claims and runs tasks of generation `gen` until none is left. */
-static void take_tasks(uint32_t gen)
+/* Claims and runs tasks of generation `gen` of job j until none is left or
+   `max` have run; returns how many ran. */
+static int take_tasks(struct job *j, uint32_t gen, int max)
 {
-    uint64_t w = atomic_load_explicit(&pool.job, memory_order_acquire);
-    for (;;) {
-        if (JOB_GEN(w) != gen || JOB_NEXT(w) >= JOB_N(w)) return;
-        if (!atomic_compare_exchange_weak_explicit(&pool.job, &w, w + 1, memory_order_acq_rel,
+    int ran = 0;
+    uint64_t w = atomic_load_explicit(&j->word, memory_order_acquire);
+    while (ran < max) {
+        if (JOB_GEN(w) != gen || JOB_NEXT(w) >= JOB_N(w)) break;
+        if (!atomic_compare_exchange_weak_explicit(&j->word, &w, w + 1, memory_order_acq_rel,
                                                    memory_order_acquire))
             continue; /* w now holds the current word */
-        pool.fn(pool.ctx, JOB_NEXT(w));
-        atomic_fetch_add_explicit(&pool.done, 1, memory_order_release);
-        w = atomic_load_explicit(&pool.job, memory_order_acquire);
+        j->fn(j->ctx, JOB_NEXT(w));
+        atomic_fetch_add_explicit(&j->done, 1, memory_order_release);
+        ran++;
+        w = atomic_load_explicit(&j->word, memory_order_acquire);
     }
+    return ran;
+}
+
+static bool background_left(void)
+{
+    uint64_t w = atomic_load_explicit(&pool.bg.word, memory_order_acquire);
+    return JOB_NEXT(w) < JOB_N(w);
+}
+
+/* Runs one task of the background job, if one is left. */
+static bool take_background(void)
+{
+    uint64_t w = atomic_load_explicit(&pool.bg.word, memory_order_acquire);
+    return JOB_NEXT(w) < JOB_N(w) && take_tasks(&pool.bg, JOB_GEN(w), 1) > 0;
+}
+
+static uint32_t job_gen(void)
+{
+    return JOB_GEN(atomic_load_explicit(&pool.job.word, memory_order_acquire));
 }
 
 static void *worker(void *arg)
 {
     (void)arg;
-    uint32_t seen = JOB_GEN(atomic_load(&pool.job));
+    uint32_t seen = job_gen();
     for (;;) {
-        /* spin for a while, then sleep until the generation moves */
+        /* spin for a while (taking background tasks), then sleep until the
+           generation moves or a background job comes */
         long t0 = now_ns();
         uint32_t g;
         int spins = 0;
-        while ((g = JOB_GEN(atomic_load_explicit(&pool.job, memory_order_acquire))) == seen &&
-               !atomic_load_explicit(&pool.quit, memory_order_relaxed)) {
+        while ((g = job_gen()) == seen && !atomic_load_explicit(&pool.quit, memory_order_relaxed)) {
+            if (take_background()) {
+                t0 = now_ns();
+                spins = 0;
+                continue;
+            }
             cpu_relax();
             if (++spins == 256) {
                 /* give the core away if something else (maybe the caller,
@@ -134,17 +177,19 @@ static void *worker(void *arg)
                 if (now_ns() - t0 > pool.spin_ns) break;
             }
         }
-        if (g == seen) {
+        if (g == seen && !atomic_load(&pool.quit)) {
             pthread_mutex_lock(&pool.lock);
-            atomic_fetch_add(&pool.sleepers, 1);
-            while ((g = JOB_GEN(atomic_load(&pool.job))) == seen && !atomic_load(&pool.quit))
+            atomic_fetch_add(&pool.sleepers, 1); /* seq_cst: pairs with the posts */
+            while ((g = JOB_GEN(atomic_load(&pool.job.word))) == seen && !background_left() &&
+                   !atomic_load(&pool.quit))
                 pthread_cond_wait(&pool.wake, &pool.lock);
             atomic_fetch_sub(&pool.sleepers, 1);
             pthread_mutex_unlock(&pool.lock);
         }
         if (atomic_load(&pool.quit)) return NULL;
+        if (g == seen) continue; /* woken for the background job */
         seen = g;
-        take_tasks(g);
+        take_tasks(&pool.job, g, MAX_TASKS);
     }
 }
 
@@ -154,6 +199,13 @@ static void after_fork_child(void)
     pool.started = 0;
     pool.failed = false;
     atomic_flag_clear(&pool.busy);
+    /* a background job posted before the fork may have had a task running
+       in a worker, which the child does not have */
+    uint64_t w = atomic_load(&pool.bg.word);
+    if (JOB_NEXT(w) < JOB_N(w) || atomic_load(&pool.bg.done) < JOB_N(w)) {
+        pool.bg_lost = true;
+        atomic_store(&pool.bg.word, JOB(JOB_GEN(w) + 1, 0, 0)); /* nothing left to take */
+    }
     pthread_mutex_init(&pool.lock, NULL);
     pthread_cond_init(&pool.wake, NULL);
     pthread_mutex_init(&start_lock, NULL);
@@ -187,6 +239,43 @@ static bool start_workers(int want)
     return ok;
 }
 
+/* Whether workers run (starting them if need be), for `want` threads. */
+static bool have_workers(int want)
+{
+    if (pool.started < want - 1 && !pool.failed) start_workers(want);
+    return pool.started > 0;
+}
+
+/* Posts job j with n_tasks, the first `claimed` of them already taken by
+   the poster, and wakes sleeping workers. seq_cst: pairs with the sleepers
+   count. */
+static void post(struct job *j, int n_tasks, int claimed, tg_task_fn fn, void *ctx)
+{
+    j->fn = fn;
+    j->ctx = ctx;
+    atomic_store_explicit(&j->done, 0, memory_order_relaxed);
+    uint32_t gen = (JOB_GEN(atomic_load(&j->word)) + 1) & 0xFFFFFF;
+    atomic_store(&j->word, JOB(gen, n_tasks, claimed));
+    if (atomic_load(&pool.sleepers) > 0) {
+        pthread_mutex_lock(&pool.lock);
+        pthread_cond_broadcast(&pool.wake);
+        pthread_mutex_unlock(&pool.lock);
+    }
+}
+
+/* Takes the tasks of job j that are left, then waits for those that
+   workers still run; yields after a while, so that on a busy machine a
+   worker waiting for a core can have this one. */
+static void finish(struct job *j)
+{
+    uint64_t w = atomic_load(&j->word);
+    take_tasks(j, JOB_GEN(w), MAX_TASKS);
+    for (int spins = 0; atomic_load_explicit(&j->done, memory_order_acquire) < JOB_N(w);) {
+        if (++spins < 4096) cpu_relax();
+        else sched_yield();
+    }
+}
+
 void tg_parallel_run(int n_tasks, tg_task_fn fn, void *ctx)
 {
     int want = tg_threads_count();
@@ -194,37 +283,43 @@ void tg_parallel_run(int n_tasks, tg_task_fn fn, void *ctx)
         for (int i = 0; i < n_tasks; i++) fn(ctx, i);
         return;
     }
-    if (pool.started < want - 1 && !pool.failed) start_workers(want);
-    if (pool.started == 0) {
+    if (!have_workers(want)) {
         atomic_flag_clear(&pool.busy);
         for (int i = 0; i < n_tasks; i++) fn(ctx, i);
         return;
     }
     /* Workers beyond want-1 (after tg_set_num_threads lowered it) still
-       help; that only changes who runs a task, never the result. */
-    pool.fn = fn;
-    pool.ctx = ctx;
-    atomic_store_explicit(&pool.done, 0, memory_order_relaxed);
-    uint32_t gen = (JOB_GEN(atomic_load(&pool.job)) + 1) & 0xFFFFFF;
-    /* The caller claims task 0 in the word it posts and runs it first: the
-       same thread gets the same task of a repeated job (see tg_gemm), and
-       the workers take the others. seq_cst: pairs with the sleepers count. */
-    atomic_store(&pool.job, JOB(gen, n_tasks, 1));
-    if (atomic_load(&pool.sleepers) > 0) {
-        pthread_mutex_lock(&pool.lock);
-        pthread_cond_broadcast(&pool.wake);
-        pthread_mutex_unlock(&pool.lock);
-    }
+       help; that only changes who runs a task, never the result. The
+       caller claims task 0 in the word it posts and runs it first: the same
+       thread gets the same task of a repeated job (see tg_gemm), and the
+       workers take the others. */
+    post(&pool.job, n_tasks, 1, fn, ctx);
     fn(ctx, 0);
-    atomic_fetch_add_explicit(&pool.done, 1, memory_order_release);
-    take_tasks(gen);
-    /* wait for tasks that workers still run; yield after a while, so that
-       on a busy machine a worker waiting for a core can have this one */
-    for (int spins = 0; atomic_load_explicit(&pool.done, memory_order_acquire) < n_tasks;) {
-        if (++spins < 4096) cpu_relax();
-        else sched_yield();
-    }
+    atomic_fetch_add_explicit(&pool.job.done, 1, memory_order_release);
+    finish(&pool.job);
     atomic_flag_clear(&pool.busy);
+}
+
+bool tg_background_post(int n_tasks, tg_task_fn fn, void *ctx)
+{
+    int want = tg_threads_count();
+    if (n_tasks < 1 || n_tasks > MAX_TASKS || want <= 1 || atomic_flag_test_and_set(&pool.bg_busy))
+        return false;
+    if (!have_workers(want)) {
+        atomic_flag_clear(&pool.bg_busy);
+        return false;
+    }
+    post(&pool.bg, n_tasks, 0, fn, ctx);
+    return true;
+}
+
+bool tg_background_wait(void)
+{
+    bool whole = !pool.bg_lost;
+    if (whole) finish(&pool.bg);
+    pool.bg_lost = false;
+    atomic_flag_clear(&pool.bg_busy);
+    return whole;
 }
 
 __attribute__((destructor)) static void stop_workers(void)

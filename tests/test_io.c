@@ -22,6 +22,7 @@
 #include <zlib.h>
 
 #include "golden.h"
+#include "workers.h"
 
 #define MNIST_DIR TG_SOURCE_DIR "/data/mnist"
 #define FASHION_DIR "/usr/share/datasets/fashion-mnist"
@@ -974,6 +975,74 @@ Test(dataset, streamed_after_fork)
     tg_dataset_free(st);
     tg_dataset_free(mem);
     remove(path);
+}
+
+/* On two threads a worker converts the next batch of a loaded dataset
+   while the caller trains on this one (the pool's background job; one
+   dataset at a time has it). Dataset a gets it, b (asked second) converts
+   on the spot: their batches are the same, bit for bit, through rewinds,
+   drop_last, normalisation, new options in the middle of an epoch, and a
+   free with a batch in conversion. */
+Test(dataset, next_batch_converted_by_a_worker)
+{
+    tg_dataset *a = tg_mnist_load(MNIST_DIR, false), *b = tg_mnist_load(MNIST_DIR, false);
+    cr_assert(a && b, "%s", tg_last_error());
+    cr_assert_eq(tg_set_num_threads(2), TG_OK);
+    tg_batch_opts o = tg_batch_defaults();
+    o.seed = 11;
+    expect_same_batches(a, b, &o);
+    /* the worker's batch is the other buffer: a's alternate, b's stays */
+    tg_batch x0, x1, y0, y1;
+    cr_assert(tg_dataset_next(a, &x0) && tg_dataset_next(b, &y0));
+    cr_assert(tg_dataset_next(a, &x1) && tg_dataset_next(b, &y1));
+    cr_expect_neq(x0.x, x1.x, "a's next batch was not converted in the background");
+    cr_expect_eq(y0.x, y1.x);
+    /* new options while a's next batch is in conversion */
+    o.batch_size = 300;
+    o.drop_last = true;
+    o.mean = TG_MNIST_MEAN;
+    o.std = TG_MNIST_STD;
+    expect_same_batches(a, b, &o);
+    o.drop_last = false; /* a last batch of 200 */
+    o.shuffle = false;
+    expect_same_batches(a, b, &o);
+    cr_assert(tg_dataset_next(a, &x0));
+    tg_dataset_free(a); /* with its next batch in conversion */
+    tg_dataset_free(b);
+    cr_assert_eq(tg_set_num_threads(1), TG_OK);
+}
+
+/* A child of fork() has no worker: the batch that a worker of the parent
+   was converting is converted again in the child. */
+Test(dataset, next_batch_in_conversion_across_fork)
+{
+    tg_dataset *a = tg_mnist_load(MNIST_DIR, false), *b = tg_mnist_load(MNIST_DIR, false);
+    cr_assert(a && b, "%s", tg_last_error());
+    cr_assert_eq(tg_set_num_threads(2), TG_OK);
+    tg_batch_opts o = tg_batch_defaults();
+    o.seed = 13;
+    cr_assert_eq(tg_dataset_batching(a, &o), TG_OK);
+    cr_assert_eq(tg_dataset_batching(b, &o), TG_OK);
+    tg_batch x, y;
+    cr_assert(tw_worker_running());
+    cr_assert(tg_dataset_next(a, &x) && tg_dataset_next(b, &y) && same_batch(&x, &y));
+    fflush(NULL);
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        alarm(30);
+        int64_t bad = rest_differs(a, b);
+        tg_dataset_free(a);
+        tg_dataset_free(b);
+        _exit(bad == 0 ? 0 : 1);
+    }
+    cr_expect_eq(rest_differs(a, b), 0, "the parent's batches differ");
+    int status = 0;
+    cr_assert(waitpid(pid, &status, 0) == pid);
+    cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child's batches differ");
+    tg_dataset_free(a);
+    tg_dataset_free(b);
+    cr_assert_eq(tg_set_num_threads(1), TG_OK);
 }
 
 Test(dataset, streamed_refusals)

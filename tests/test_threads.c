@@ -4,10 +4,13 @@
    against a long-double reference within the dot-product error bound and
    bit for bit against the same product on one thread; tg_gemm_ksplit (two
    halves of K, in parallel with a scratch buffer) the same way; a fork after
-   the workers started. */
+   the workers started; the background job (tg_background_post). */
 #define _POSIX_C_SOURCE 200809L
 #include <criterion/criterion.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -15,6 +18,8 @@
 
 #include "gemm_ref.h"
 #include "tg_internal.h"
+#include "tg_speed.h"
+#include "workers.h"
 
 static double rnd(unsigned *s)
 {
@@ -230,6 +235,8 @@ Test(threads, ksplit_is_the_same_on_any_number_of_threads)
 Test(threads, fork_after_workers_started)
 {
     cr_assert(check_product(false, false, 64, 784, 500, 1.0, 1.0, 2) == 0);
+    cr_assert_eq(tg_set_num_threads(2), TG_OK);
+    cr_assert(tw_worker_running());
     fflush(NULL);
     pid_t pid = fork();
     cr_assert(pid >= 0);
@@ -240,4 +247,103 @@ Test(threads, fork_after_workers_started)
     int status = 0;
     cr_assert(waitpid(pid, &status, 0) == pid);
     cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child's threaded product failed");
+}
+
+/* ---- the background job */
+
+enum { BG_TASKS = 64 };
+static struct {
+    atomic_int runs[BG_TASKS];
+    atomic_int by_worker; /* tasks run by another thread than the poster */
+    pthread_t poster;
+    long task_ns;         /* each task busy-waits this long */
+} bg;
+
+static long clock_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long)ts.tv_sec * 1000000000L + ts.tv_nsec;
+}
+
+static void bg_task(void *ctx, int task)
+{
+    cr_assert_eq(ctx, (void *)&bg);
+    for (long t0 = clock_ns(); clock_ns() - t0 < bg.task_ns;) {
+    }
+    atomic_fetch_add(&bg.runs[task], 1);
+    if (!pthread_equal(pthread_self(), bg.poster)) atomic_fetch_add(&bg.by_worker, 1);
+}
+
+static void bg_reset(long task_ns)
+{
+    for (int i = 0; i < BG_TASKS; i++) atomic_store(&bg.runs[i], 0);
+    atomic_store(&bg.by_worker, 0);
+    bg.poster = pthread_self();
+    bg.task_ns = task_ns;
+}
+
+/* tasks of the last job that did not run exactly once */
+static int bg_wrong(void)
+{
+    int wrong = 0;
+    for (int i = 0; i < BG_TASKS; i++) wrong += atomic_load(&bg.runs[i]) != 1;
+    return wrong;
+}
+
+/* Every task runs exactly once, by a worker or by the poster in
+   tg_background_wait; one job at a time; nothing on one thread; parallel
+   jobs posted meanwhile still give the right products. */
+Test(threads, background_job)
+{
+    cr_assert_eq(tg_set_num_threads(1), TG_OK);
+    bg_reset(0);
+    cr_expect(!tg_background_post(BG_TASKS, bg_task, &bg), "posted on one thread");
+    cr_expect_eq(atomic_load(&bg.runs[0]), 0);
+
+    int by_worker = 0;
+    for (int rep = 0; rep < 40; rep++) {
+        cr_assert_eq(tg_set_num_threads(2), TG_OK);
+        bg_reset(rep % 2 ? 2000 : 0);
+        cr_assert(tg_background_post(BG_TASKS, bg_task, &bg), "rep %d: not posted", rep);
+        cr_expect(!tg_background_post(BG_TASKS, bg_task, &bg), "rep %d: two at once", rep);
+        if (rep % 4 == 1) /* a parallel job meanwhile; it leaves one thread set */
+            cr_expect_eq(check_product(false, false, 64, 784, 500, 1.0, 0.5, 2), 0);
+        else if (rep % 4 == 3)
+            nanosleep(&(struct timespec){.tv_nsec = 300000}, NULL);
+        cr_assert(tg_background_wait(), "rep %d: lost", rep);
+        cr_expect_eq(bg_wrong(), 0, "rep %d: a task did not run exactly once", rep);
+        by_worker += atomic_load(&bg.by_worker);
+    }
+    cr_expect_gt(by_worker, 0, "no task ran on the worker");
+    cr_assert_eq(tg_set_num_threads(1), TG_OK);
+}
+
+/* Posted before a fork(): the child has no worker and cannot know which
+   tasks ran, so tg_background_wait says the job was lost; its next job runs
+   whole. The parent's job finishes as usual. */
+Test(threads, background_job_across_fork)
+{
+    cr_assert_eq(tg_set_num_threads(2), TG_OK);
+    cr_assert(tw_worker_running());
+    bg_reset(1000000); /* 1 ms a task: most are left at the fork */
+    cr_assert(tg_background_post(BG_TASKS, bg_task, &bg));
+    fflush(NULL);
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        alarm(30);
+        bool lost = !tg_background_wait();
+        bg_reset(0);
+        bool posted = tg_background_post(BG_TASKS, bg_task, &bg);
+        bool whole = posted && tg_background_wait();
+        _exit(lost && posted && whole && bg_wrong() == 0 ? 0 : 1);
+    }
+    cr_expect(tg_background_wait());
+    cr_expect_eq(bg_wrong(), 0);
+    int status = 0;
+    cr_assert(waitpid(pid, &status, 0) == pid);
+    cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+              "the child's background jobs (status %d)", status);
+    cr_assert_eq(tg_set_num_threads(1), TG_OK);
 }
