@@ -119,7 +119,7 @@ static tg_dataset *synthetic(int64_t n)
    backward writes them and nothing zeroes them. */
 static double step(tg_tape *t, const tg_mlp *m, tg_optim *o, const tg_batch *b)
 {
-    tg_tensor *x = tg_tensor_new(t, TG_SHAPE(b->n, 784), b->x);
+    tg_tensor *x = tg_tensor_wrap(t, TG_SHAPE(b->n, 784), b->x); /* the batch, not copied */
     tg_tensor *loss = tg_cross_entropy(t, tg_mlp_forward(t, m, x), b->y, TG_REDUCE_SUM);
     if (!loss) {
         fprintf(stderr, "bench_mlp: %s\n", tg_tape_error(t));

@@ -143,7 +143,7 @@ static int evaluate(tg_tape *t, const tg_mlp *m, tg_dataset *d, bool binary, dou
     int64_t right = 0, seen = 0;
     tg_batch b;
     while (tg_dataset_next(d, &b)) {
-        tg_tensor *logits = tg_mlp_forward(t, m, tg_tensor_new(t, TG_SHAPE(b.n, b.features), b.x));
+        tg_tensor *logits = tg_mlp_forward(t, m, tg_tensor_wrap(t, TG_SHAPE(b.n, b.features), b.x));
         tg_tensor *l = batch_loss(t, logits, &b, binary);
         if (!l) {
             fprintf(stderr, "mnist_mlp: %s\n", tg_tape_error(t));
@@ -283,7 +283,7 @@ int main(int argc, char **argv)
         int64_t samples = 0;
         tg_batch b;
         while (tg_dataset_next(train, &b)) {
-            tg_tensor *x = tg_tensor_new(t, TG_SHAPE(b.n, b.features), b.x);
+            tg_tensor *x = tg_tensor_wrap(t, TG_SHAPE(b.n, b.features), b.x); /* not copied */
             tg_tensor *loss = batch_loss(t, tg_mlp_forward(t, &m, x), &b, o.binary);
             if (!loss) {
                 fprintf(stderr, "\nmnist_mlp: %s\n", tg_tape_error(t));

@@ -116,6 +116,14 @@ typedef struct tg_tensor {
    (the message is on the tape). */
 TG_API tg_tensor *tg_tensor_new(tg_tape *t, int ndim, const int64_t *shape,
                                 const tg_real *data);
+/* A leaf over `data` itself, not a copy (like torch.from_numpy): for an
+   input the caller already holds, such as a batch of tg_dataset_next, it
+   saves tg_tensor_new's copy. No op, backward or gradcheck writes to it
+   (only an initialiser you call on it would); keep it unchanged and alive
+   until the tape is reset or freed. It can require a gradient like any
+   leaf (the gradient lives on the tape). */
+TG_API tg_tensor *tg_tensor_wrap(tg_tape *t, int ndim, const int64_t *shape,
+                                 const tg_real *data);
 TG_API tg_tensor *tg_zeros(tg_tape *t, int ndim, const int64_t *shape);
 TG_API tg_tensor *tg_ones(tg_tape *t, int ndim, const int64_t *shape);
 TG_API tg_tensor *tg_full(tg_tape *t, int ndim, const int64_t *shape, tg_real value);

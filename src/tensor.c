@@ -59,6 +59,19 @@ tg_tensor *tg_tensor_new(tg_tape *t, int ndim, const int64_t *shape, const tg_re
     return x;
 }
 
+tg_tensor *tg_tensor_wrap(tg_tape *t, int ndim, const int64_t *shape, const tg_real *data)
+{
+    if (!t) return NULL;
+    if (!data) {
+        tg_tape_set_error(t, "tg_tensor_wrap: data is NULL");
+        return NULL;
+    }
+    tg_tensor *x = tg_tensor_alloc(t, ndim, shape, false);
+    /* no op writes to a leaf's data (tg_tensor::data), so the const is kept */
+    if (x) x->data = (tg_real *)(uintptr_t)data;
+    return x;
+}
+
 tg_tensor *tg_full(tg_tape *t, int ndim, const int64_t *shape, tg_real value)
 {
     if (!t) return NULL;

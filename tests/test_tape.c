@@ -308,6 +308,38 @@ Test(tape, detach_cuts_the_graph)
     cr_expect_float_eq(x->grad[1], -6, EPS);
 }
 
+/* tg_tensor_wrap: the tensor is the caller's array, not a copy; a forward
+   and backward through the ops a training step uses leave it unchanged and
+   give what the copied tensor gives, bit for bit, gradient included. */
+Test(tape, wrap_uses_the_callers_data_and_never_writes_it)
+{
+    tg_real xs[6], keep[6];
+    for (int i = 0; i < 6; i++) keep[i] = xs[i] = (tg_real)(i - 2) / 3;
+    const tg_real ws[8] = {0.5, -1, 0.25, 2, -0.75, 1.5, 1, -0.5}, bs[4] = {0.1, -0.2, 0.3, 0};
+    const int64_t labels[2] = {3, 1};
+    tg_tensor *out[2], *in[2];
+    for (int k = 0; k < 2; k++) {
+        in[k] = k ? tg_tensor_wrap(t, TG_SHAPE(2, 3), xs) : tg_tensor_new(t, TG_SHAPE(2, 3), xs);
+        tg_requires_grad(in[k], true);
+        tg_tensor *W = tg_requires_grad(tg_tensor_new(t, TG_SHAPE(4, 3), ws), true);
+        tg_tensor *b = tg_requires_grad(tg_tensor_new(t, TG_SHAPE(4), bs), true);
+        tg_tensor *h = tg_relu(t, tg_linear(t, tg_square(t, in[k]), W, b));
+        out[k] = tg_cross_entropy(t, h, labels, TG_REDUCE_SUM);
+        cr_assert(out[k], "%s", tg_tape_error(t));
+        cr_assert_eq(tg_backward(t, out[k]), TG_OK, "%s", tg_tape_error(t));
+    }
+    cr_expect_eq(in[1]->data, xs, "wrap copied the data");
+    cr_expect_neq(in[0]->data, xs);
+    cr_expect(memcmp(xs, keep, sizeof xs) == 0, "the wrapped data changed");
+    cr_expect_eq(out[1]->data[0], out[0]->data[0]);
+    cr_assert(in[1]->grad && in[0]->grad);
+    cr_expect(memcmp(in[1]->grad, in[0]->grad, sizeof xs) == 0);
+    cr_expect(in[1]->grad[0] != 0, "a zero gradient proves nothing");
+    cr_expect_null(tg_tensor_wrap(t, TG_SHAPE(2), NULL));
+    cr_expect(strstr(tg_tape_error(t), "tg_tensor_wrap: data is NULL"), "%s", tg_tape_error(t));
+    cr_expect_null(tg_tensor_wrap(NULL, TG_SHAPE(2), xs));
+}
+
 Test(tape, reshape_shares_data_and_routes_gradient)
 {
     const tg_real xs[] = {1, 2, 3, 4, 5, 6};
