@@ -315,7 +315,8 @@ Test(tape, wrap_uses_the_callers_data_and_never_writes_it)
 {
     tg_real xs[6], keep[6];
     for (int i = 0; i < 6; i++) keep[i] = xs[i] = (tg_real)(i - 2) / 3;
-    const tg_real ws[8] = {0.5, -1, 0.25, 2, -0.75, 1.5, 1, -0.5}, bs[4] = {0.1, -0.2, 0.3, 0};
+    const tg_real ws[12] = {0.5, -1, 0.25, 2, -0.75, 1.5, 1, -0.5, 0.75, -0.25, 1.25, 0.5};
+    const tg_real bs[4] = {0.1, -0.2, 0.3, 0};
     const int64_t labels[2] = {3, 1};
     tg_tensor *out[2], *in[2];
     for (int k = 0; k < 2; k++) {
