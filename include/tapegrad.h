@@ -964,8 +964,9 @@ TG_API tg_batch_opts tg_batch_defaults(void);
 /* One mini-batch; the pointers are the dataset's buffers, valid until the
    next call to tg_dataset_next (or free). On more than one thread
    (tg_set_num_threads), a worker converts the next batch of a loaded
-   dataset while the caller trains on this one, so x alternates between two
-   buffers; the values are the same, bit for bit. */
+   dataset while the caller trains on this one (of one dataset at a time;
+   another converts its batches on the spot), so x may alternate between
+   two buffers; the values are the same, bit for bit. */
 typedef struct tg_batch {
     int64_t n;             /* samples in this batch (the last may be smaller) */
     int64_t features;
