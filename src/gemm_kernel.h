@@ -11,6 +11,8 @@
      V_ZERO()  V_LOAD(p)  V_BCAST(x)  V_FMA(a, b, c) = a·b + c  V_MUL  V_ADD
      V_STORE(p, v)   unaligned load/store of VL values
      V_LOADN(p, n)   V_STOREN(p, v, n)   the first n < VL lanes only
+     V_HSUM(v)       the sum of v's lanes, in a fixed order
+     DR, DC          the dot kernel's block: rows of A by rows of B
 
    The tile: C[0..mr)[0..nr) = alpha·Σ_k a(i,k)·bp[k][j] + beta·C, where
      a(i,k) = a[i·a_rs + k·a_cs]          read in place, one scalar broadcast
@@ -137,6 +139,93 @@ static KTARGET void KN(ukernel)(int64_t kc, const tg_real *a, int64_t a_rs, int6
         KN(tile)(4, kc, a, a_rs, a_cs, mr, bp, ldbp, nr, c, c_rs, c_cs, alpha, beta);
         break;
 #endif
+    default:
+        break;
+    }
+}
+
+/* The dot kernel, for a narrow C = alpha·A·Bᵀ + beta·C whose A and B both
+   run along k (a layer with few outputs, such as the demo's last one, y =
+   x·Wᵀ with 10 columns). The tile above broadcasts one element of A per
+   FMA, and with a panel narrower than a vector most of its lanes are
+   padding; here each C(i,j) is a dot product of two contiguous rows, VL
+   lanes of partial sums along k, reduced at the end.
+
+   A block: C[0..mr)[0..NC), rows of A a[i·lda + k], rows of B b[j·ldb + k].
+   Rows past mr read row 0 again and are never stored. The tail of k is
+   read with masked loads (zeros past K). */
+static inline __attribute__((always_inline)) KTARGET void
+KN(dot_block)(const int NC, int64_t K, const tg_real *a, int64_t lda, int mr, const tg_real *b,
+              int64_t ldb, tg_real *c, int64_t c_rs, int64_t c_cs, tg_real alpha, tg_real beta)
+{
+    VEC acc[DR][DC];
+    const tg_real *ap[DR];
+#pragma GCC unroll 8
+    for (int i = 0; i < DR; i++) {
+        ap[i] = a + (i < mr ? i : 0) * lda;
+#pragma GCC unroll 8
+        for (int j = 0; j < DC; j++) acc[i][j] = V_ZERO();
+    }
+    int64_t k = 0;
+    for (; k + VL <= K; k += VL) {
+        VEC bv[DC];
+#pragma GCC unroll 8
+        for (int j = 0; j < NC; j++) bv[j] = V_LOAD(b + j * ldb + k);
+#pragma GCC unroll 8
+        for (int i = 0; i < DR; i++) {
+            VEC av = V_LOAD(ap[i] + k);
+#pragma GCC unroll 8
+            for (int j = 0; j < NC; j++) acc[i][j] = V_FMA(av, bv[j], acc[i][j]);
+        }
+    }
+    if (k < K) {
+        int n = (int)(K - k);
+        VEC bv[DC];
+#pragma GCC unroll 8
+        for (int j = 0; j < NC; j++) bv[j] = V_LOADN(b + j * ldb + k, n);
+#pragma GCC unroll 8
+        for (int i = 0; i < DR; i++) {
+            VEC av = V_LOADN(ap[i] + k, n);
+#pragma GCC unroll 8
+            for (int j = 0; j < NC; j++) acc[i][j] = V_FMA(av, bv[j], acc[i][j]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int i = 0; i < DR; i++) {
+        if (i >= mr) break;
+#pragma GCC unroll 8
+        for (int j = 0; j < NC; j++) {
+            tg_real s = alpha * V_HSUM(acc[i][j]);
+            tg_real *cij = c + i * c_rs + j * c_cs;
+            *cij = beta == 0 ? s : s + beta * *cij;
+        }
+    }
+}
+
+/* The dot kernel's entry: nc = 1..DC columns of C. */
+static KTARGET void KN(dot)(int64_t K, const tg_real *a, int64_t lda, int mr, const tg_real *b,
+                            int64_t ldb, int nc, tg_real *c, int64_t c_rs, int64_t c_cs,
+                            tg_real alpha, tg_real beta)
+{
+    switch (nc) {
+#define TG_DOT_CASE(n)                                                                        \
+    case n:                                                                                   \
+        KN(dot_block)(n, K, a, lda, mr, b, ldb, c, c_rs, c_cs, alpha, beta);                  \
+        break;
+        TG_DOT_CASE(1)
+#if DC >= 2
+        TG_DOT_CASE(2)
+#endif
+#if DC >= 3
+        TG_DOT_CASE(3)
+#endif
+#if DC >= 4
+        TG_DOT_CASE(4)
+#endif
+#if DC >= 5
+        TG_DOT_CASE(5)
+#endif
+#undef TG_DOT_CASE
     default:
         break;
     }

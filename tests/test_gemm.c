@@ -56,6 +56,10 @@ static void check(const char *backend, bool ta, bool tb, int M, int N, int K, do
 static const int sizes[][3] = {
     {1, 1, 1},    {2, 3, 4},     {7, 5, 3},     {17, 33, 9},   {64, 500, 784 / 8},
     {65, 129, 257}, {64, 10, 256}, {3, 300, 1},  {100, 1, 70},  {1, 64, 200},
+    /* narrow C = A·Bᵀ, the dot kernel's (N under 16, not a whole number of
+       vectors; K with and without a tail, or shorter than a vector) */
+    {13, 7, 37},  {9, 11, 300},  {5, 15, 1},   {4, 3, 17},   {7, 200, 33},
+    {64, 12, 64},
 };
 
 static void all_shapes(const char *backend)

@@ -81,6 +81,8 @@ static const struct {
     {false, false, 64, 784, 500}, /* dx = dy·W: split along N */
     {true, false, 500, 784, 64},  /* dW = dyᵀ·x */
     {false, true, 64, 256, 500},  {false, false, 67, 253, 129}, {true, true, 131, 97, 61},
+    {false, true, 4099, 10, 131}, /* narrow y = x·Wᵀ, in the dot kernel: split along M */
+    {false, true, 10, 3001, 67},  /* the same, swapped to Cᵀ */
 };
 
 static void all_shapes(void)
