@@ -162,10 +162,12 @@ typedef void (*ukernel_fn)(int64_t kc, const tg_real *a, int64_t a_rs, int64_t a
                            const tg_real *bp, int64_t ldbp, int nr, tg_real *c, int64_t c_rs,
                            int64_t c_cs, tg_real alpha, tg_real beta);
 
-/* dst[k·ldd + j] = src[j·lds + k] for j < nj, k < nk: a block transpose. */
+/* C[0..mr)[0..nc) = alpha·Σ_k a[i·lda + k]·b[j·ldb + k] + beta·C: a block of
+   the dot kernel (src/gemm_kernel.h). */
 typedef void (*dot_fn)(int64_t K, const tg_real *a, int64_t lda, int mr, const tg_real *b,
                        int64_t ldb, int nc, tg_real *c, int64_t c_rs, int64_t c_cs, tg_real alpha,
                        tg_real beta);
+/* dst[k·ldd + j] = src[j·lds + k] for j < nj, k < nk: a block transpose. */
 typedef void (*transpose_fn)(tg_real *dst, int64_t ldd, const tg_real *src, int64_t lds,
                              int64_t nj, int64_t nk);
 
