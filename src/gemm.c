@@ -162,11 +162,11 @@ typedef void (*ukernel_fn)(int64_t kc, const tg_real *a, int64_t a_rs, int64_t a
                            const tg_real *bp, int64_t ldbp, int nr, tg_real *c, int64_t c_rs,
                            int64_t c_cs, tg_real alpha, tg_real beta);
 
-/* C[0..mr)[0..nc) = alpha·Σ_k a[i·lda + k]·b[j·ldb + k] + beta·C: a block of
-   the dot kernel (src/gemm_kernel.h). */
-typedef void (*dot_fn)(int64_t K, const tg_real *a, int64_t lda, int mr, const tg_real *b,
-                       int64_t ldb, int nc, tg_real *c, int64_t c_rs, int64_t c_cs, tg_real alpha,
-                       tg_real beta);
+/* C(i,j) = alpha·Σ_k a[i·lda + k]·b[j·ldb + k] + beta·C(i,j) for i < M, j < N,
+   C(i,j) = c[i·c_rs + j·c_cs]: the dot kernel (src/gemm_kernel.h). */
+typedef void (*dot_fn)(int64_t M, int64_t N, int64_t K, const tg_real *a, int64_t lda,
+                       const tg_real *b, int64_t ldb, tg_real *c, int64_t c_rs, int64_t c_cs,
+                       tg_real alpha, tg_real beta);
 /* dst[k·ldd + j] = src[j·lds + k] for j < nj, k < nk: a block transpose. */
 typedef void (*transpose_fn)(tg_real *dst, int64_t ldd, const tg_real *src, int64_t lds,
                              int64_t nj, int64_t nk);
@@ -190,8 +190,7 @@ typedef struct {
     int mr, nr, vl; /* register tile MR x NR, NR = vectors x vl */
     ukernel_fn run;
     transpose_fn transpose; /* the transposing pack */
-    int dr, dc;             /* the dot kernel's block, DR x DC */
-    dot_fn dot;
+    dot_fn dot;             /* narrow C = A·Bᵀ */
 } gemm_kernel;
 
 /* Portable: GCC's generic vectors (SSE2 on any x86-64, NEON on arm64, plain
@@ -241,7 +240,7 @@ static inline tg_real pv_hsum(pvec v)
 #define DC 3
 #include "gemm_kernel.h"
 static const gemm_kernel kernel_portable = {"portable", MR, NVMAX * VL, VL, gemm_portable_ukernel,
-                                            transpose_portable, DR, DC, gemm_portable_dot};
+                                            transpose_portable, gemm_portable_dot};
 #undef KN
 #undef KTARGET
 #undef VEC
@@ -355,7 +354,7 @@ static KTARGET void transpose_avx2(tg_real *dst, int64_t ldd, const tg_real *src
     if (j < nj) transpose_portable(dst + j, ldd, src + j * lds, lds, nj - j, nk);
 }
 static const gemm_kernel kernel_avx2 = {"avx2", MR, NVMAX * VL, VL, gemm_avx2_ukernel,
-                                        transpose_avx2, DR, DC, gemm_avx2_dot};
+                                        transpose_avx2, gemm_avx2_dot};
 #undef KN
 #undef KTARGET
 #undef VEC
@@ -414,7 +413,7 @@ static const gemm_kernel kernel_avx2 = {"avx2", MR, NVMAX * VL, VL, gemm_avx2_uk
 #define DC 5
 #include "gemm_kernel.h"
 static const gemm_kernel kernel_avx512 = {"avx512", MR, NVMAX * VL, VL, gemm_avx512_ukernel,
-                                          transpose_avx2, DR, DC, gemm_avx512_dot};
+                                          transpose_avx2, gemm_avx512_dot};
 #undef KN
 #undef KTARGET
 #undef VEC
@@ -611,18 +610,12 @@ static void gemm_blocked(const gemm_kernel *kd, const gemm_prob *p)
     else gemm_blocked_on_stack(kd, p);
 }
 
-/* A narrow C = A·Bᵀ (both read along k) in blocks of the dot kernel, no
-   packing: the rows of B are read where they lie. */
+/* A narrow C = A·Bᵀ (both read along k) by the dot kernel, no packing:
+   the rows of B are read where they lie. */
 static void gemm_dots(const gemm_kernel *kd, const gemm_prob *p)
 {
-    for (int64_t i = 0; i < p->M; i += kd->dr) {
-        int mr = (int)min64(kd->dr, p->M - i);
-        for (int64_t j = 0; j < p->N; j += kd->dc) {
-            int nc = (int)min64(kd->dc, p->N - j);
-            kd->dot(p->K, p->A + i * p->a_rs, p->a_rs, mr, p->B + j * p->b_cs, p->b_cs, nc,
-                    p->C + i * p->c_rs + j * p->c_cs, p->c_rs, p->c_cs, p->alpha, p->beta);
-        }
-    }
+    kd->dot(p->M, p->N, p->K, p->A, p->a_rs, p->B, p->b_cs, p->C, p->c_rs, p->c_cs, p->alpha,
+            p->beta);
 }
 
 /* The dot kernel takes C = A·Bᵀ when C is narrow (after the swap below, its

@@ -202,31 +202,41 @@ KN(dot_block)(const int NC, int64_t K, const tg_real *a, int64_t lda, int mr, co
     }
 }
 
-/* The dot kernel's entry: nc = 1..DC columns of C. */
-static KTARGET void KN(dot)(int64_t K, const tg_real *a, int64_t lda, int mr, const tg_real *b,
-                            int64_t ldb, int nc, tg_real *c, int64_t c_rs, int64_t c_cs,
+/* The dot kernel's entry: all of C [M, N], in blocks of DR rows by DC
+   columns (the last ones narrower). */
+static KTARGET void KN(dot)(int64_t M, int64_t N, int64_t K, const tg_real *a, int64_t lda,
+                            const tg_real *b, int64_t ldb, tg_real *c, int64_t c_rs, int64_t c_cs,
                             tg_real alpha, tg_real beta)
 {
-    switch (nc) {
+    for (int64_t i = 0; i < M; i += DR) {
+        int mr = M - i < DR ? (int)(M - i) : DR;
+        const tg_real *ai = a + i * lda;
+        tg_real *ci = c + i * c_rs;
+        int64_t j = 0;
+        for (; j + DC <= N; j += DC)
+            KN(dot_block)(DC, K, ai, lda, mr, b + j * ldb, ldb, ci + j * c_cs, c_rs, c_cs, alpha,
+                          beta);
+        switch (N - j) {
 #define TG_DOT_CASE(n)                                                                        \
     case n:                                                                                   \
-        KN(dot_block)(n, K, a, lda, mr, b, ldb, c, c_rs, c_cs, alpha, beta);                  \
+        KN(dot_block)(n, K, ai, lda, mr, b + j * ldb, ldb, ci + j * c_cs, c_rs, c_cs, alpha,  \
+                      beta);                                                                  \
         break;
-        TG_DOT_CASE(1)
 #if DC >= 2
-        TG_DOT_CASE(2)
+            TG_DOT_CASE(1)
 #endif
 #if DC >= 3
-        TG_DOT_CASE(3)
+            TG_DOT_CASE(2)
 #endif
 #if DC >= 4
-        TG_DOT_CASE(4)
+            TG_DOT_CASE(3)
 #endif
 #if DC >= 5
-        TG_DOT_CASE(5)
+            TG_DOT_CASE(4)
 #endif
 #undef TG_DOT_CASE
-    default:
-        break;
+        default:
+            break;
+        }
     }
 }
