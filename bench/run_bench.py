@@ -10,6 +10,8 @@ OpenBLAS pick its AVX-512 kernels on this CPU) it runs, in interleaved rounds
 so that both sides see the same machine load:
   - bench_gemm and bench_gemm_f64 (built-in kernel vs OpenBLAS, 1 thread each)
   - bench_overhead vs bench/torch_overhead.py
+  - bench_cores before each round of epochs: how long a cache line takes
+    between the two CPUs, which sets the two-thread epoch's state here
   - bench_mlp (built-in GEMM and OpenBLAS, 1 and 2 threads; and the
     built-in GEMM with the images read from the file batch by batch,
     --stream, from an uncompressed copy of the data made in a temporary
@@ -39,6 +41,17 @@ def run(cmd, env_extra, unset=()):
     env.update(env_extra)
     out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
     return [line.split(",") for line in out.splitlines() if "," in line]
+
+
+def cores_figures(prog):
+    """bench_cores' one-way time of a cache line (ns) and its crossing ReLU's
+    ratio, or None where it cannot run (fewer than two CPUs)."""
+    try:
+        f = run([prog, "--csv", "--reps", "5"], {})[0]
+    except subprocess.CalledProcessError as e:
+        print(f"  (bench_cores: {e.stderr.strip()})")
+        return None
+    return float(f[3]), float(f[7])
 
 
 def raw_copy(data_dir, into):
@@ -158,13 +171,23 @@ def main():
              {"OPENBLAS_NUM_THREADS": "2"}),
         ]
         res = {c[0]: [] for c in configs}
+        lines_ns = []
         for r in range(runs):
+            # which two-thread state the machine is in: a line's trip between the CPUs
+            cores = cores_figures(exe("bench_cores"))
+            if cores:
+                lines_ns.append(cores[0])
+                add(label, "cores", f"round {r + 1}", cores[0], "ns one way")
+                add(label, "cores", f"round {r + 1}", cores[1], "crossing ReLU / local")
             for name, cmd, extra in configs:
                 data = raw_dir if "--stream" in cmd else args.data
                 f = run(cmd + ["--csv", "--data", data], {**env, **extra}, unset)[0]
                 res[name].append({"secs": float(f[5]), "gemm": float(f[8]), "rss": float(f[10]),
                                   "allocs": int(f[11]), "rss_end": float(f[13])})
-            print(f"  round {r + 1}/{runs} done ({time.time() - started:.0f} s)", flush=True)
+            two = res["tapegrad builtin 2T"][-1]
+            print(f"  round {r + 1}/{runs} done ({time.time() - started:.0f} s): "
+                  + (f"a cache line between the CPUs {cores[0]:.0f} ns, " if cores else "")
+                  + f"builtin 2T epoch / GEMM {two['secs'] / two['gemm']:.3f}", flush=True)
         med = {}
         print(f"\nMLP epoch (60,000 samples, median of {runs})")
         print(f"  {'configuration':<22}{'s/epoch':>9}{'samples/s':>11}{'GFLOP/s':>9}"
@@ -206,6 +229,9 @@ def main():
         print(f"  peak RSS {st_best} / {pt_best}: {r_rss_st:.3f}  [target <= 0.1: {ok(r_rss_st <= 0.1)}]"
               f"; its epoch / {pt_best}'s: {r_st:.3f}")
         print(f"  builtin 2 threads / 1 thread: {two_vs_one:.3f}  [target < 1: {ok(two_vs_one < 1)}]")
+        if lines_ns:
+            print(f"  a cache line between the two CPUs (bench_cores): {min(lines_ns):.0f}-"
+                  f"{max(lines_ns):.0f} ns one way over the rounds")
         add(label, "ratio", "epoch fastest vs fastest", r_best)
         add(label, "ratio", "epoch 1T vs 1T", r_one)
         add(label, "ratio", "peak RSS", r_rss)
