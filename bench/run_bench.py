@@ -10,8 +10,9 @@ OpenBLAS pick its AVX-512 kernels on this CPU) it runs, in interleaved rounds
 so that both sides see the same machine load:
   - bench_gemm and bench_gemm_f64 (built-in kernel vs OpenBLAS, 1 thread each)
   - bench_overhead vs bench/torch_overhead.py
-  - bench_cores before each round of epochs: how long a cache line takes
-    between the two CPUs, which sets the two-thread epoch's state here
+  - bench_cores just before and just after each built-in two-thread epoch:
+    how long a cache line takes between the two CPUs, which sets the
+    two-thread epoch's state here
   - bench_mlp (built-in GEMM and OpenBLAS, 1 and 2 threads; and the
     built-in GEMM with the images read from the file batch by batch,
     --stream, from an uncompressed copy of the data made in a temporary
@@ -31,6 +32,9 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# bench_cores' one-way times that tell the two-thread states apart here:
+# 30-65 ns in the fast state, 210-250 ns in the slow one (docs/speed.md)
+SHARED_NS, APART_NS = 100, 150
 PY = "/usr/bin/python3"
 
 
@@ -171,23 +175,38 @@ def main():
              {"OPENBLAS_NUM_THREADS": "2"}),
         ]
         res = {c[0]: [] for c in configs}
-        lines_ns = []
+        lines_ns, by_state = [], {"shared": [], "apart": []}
         for r in range(runs):
-            # which two-thread state the machine is in: a line's trip between the CPUs
-            cores = cores_figures(exe("bench_cores"))
-            if cores:
-                lines_ns.append(cores[0])
-                add(label, "cores", f"round {r + 1}", cores[0], "ns one way")
-                add(label, "cores", f"round {r + 1}", cores[1], "crossing ReLU / local")
+            around = []  # bench_cores just before and just after the built-in 2T epoch
             for name, cmd, extra in configs:
                 data = raw_dir if "--stream" in cmd else args.data
+                bracket = name == "tapegrad builtin 2T"
+                if bracket:
+                    around.append(cores_figures(exe("bench_cores")))
                 f = run(cmd + ["--csv", "--data", data], {**env, **extra}, unset)[0]
+                if bracket:
+                    around.append(cores_figures(exe("bench_cores")))
                 res[name].append({"secs": float(f[5]), "gemm": float(f[8]), "rss": float(f[10]),
                                   "allocs": int(f[11]), "rss_end": float(f[13])})
             two = res["tapegrad builtin 2T"][-1]
+            state = ""
+            if all(around):
+                # which two-thread state the epoch ran in: a line's trip between the CPUs
+                lines_ns += [c[0] for c in around]
+                for when, c in zip(("before", "after"), around):
+                    add(label, "cores", f"round {r + 1} {when} builtin 2T", c[0], "ns one way")
+                    add(label, "cores", f"round {r + 1} {when} builtin 2T", c[1],
+                        "crossing ReLU / local")
+                state = (f"a cache line between the CPUs {around[0][0]:.0f} ns before it, "
+                         f"{around[1][0]:.0f} ns after")
+                ns = [c[0] for c in around]
+                if max(ns) < SHARED_NS:
+                    by_state["shared"].append(two["secs"] / two["gemm"])
+                elif min(ns) > APART_NS:
+                    by_state["apart"].append(two["secs"] / two["gemm"])
             print(f"  round {r + 1}/{runs} done ({time.time() - started:.0f} s): "
-                  + (f"a cache line between the CPUs {cores[0]:.0f} ns, " if cores else "")
-                  + f"builtin 2T epoch / GEMM {two['secs'] / two['gemm']:.3f}", flush=True)
+                  f"builtin 2T epoch / GEMM {two['secs'] / two['gemm']:.3f}"
+                  + (f"; {state}" if state else ""), flush=True)
         med = {}
         print(f"\nMLP epoch (60,000 samples, median of {runs})")
         print(f"  {'configuration':<22}{'s/epoch':>9}{'samples/s':>11}{'GFLOP/s':>9}"
@@ -230,8 +249,13 @@ def main():
               f"; its epoch / {pt_best}'s: {r_st:.3f}")
         print(f"  builtin 2 threads / 1 thread: {two_vs_one:.3f}  [target < 1: {ok(two_vs_one < 1)}]")
         if lines_ns:
-            print(f"  a cache line between the two CPUs (bench_cores): {min(lines_ns):.0f}-"
-                  f"{max(lines_ns):.0f} ns one way over the rounds")
+            print(f"  a cache line between the two CPUs (bench_cores, around each builtin 2T "
+                  f"epoch): {min(lines_ns):.0f}-{max(lines_ns):.0f} ns one way")
+            for key, what in (("shared", f"under {SHARED_NS} ns before and after (the fast state)"),
+                              ("apart", f"over {APART_NS} ns before and after (the slow state)")):
+                v = by_state[key]
+                print(f"    builtin 2T epoch / GEMM with the line {what}: "
+                      + (", ".join(f"{x:.3f}" for x in v) if v else "no round"))
         add(label, "ratio", "epoch fastest vs fastest", r_best)
         add(label, "ratio", "epoch 1T vs 1T", r_one)
         add(label, "ratio", "peak RSS", r_rss)
