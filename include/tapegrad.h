@@ -809,8 +809,9 @@ TG_API tg_adam_opts tg_adamw_defaults(double lr);
 TG_API tg_optim *tg_adam_new(tg_params *p, const tg_adam_opts *opts);
 TG_API tg_optim *tg_adamw_new(tg_params *p, const tg_adam_opts *opts);
 
-/* One update of every parameter from its gradient. TG_OK, or TG_ERR_STATE
-   if the parameters changed since the optimizer was made. */
+/* One update of every parameter from its gradient (a parameter whose
+   gradient is NULL is skipped, as PyTorch skips a None grad). TG_OK, or
+   TG_ERR_STATE if the parameters changed since the optimizer was made. */
 TG_API int tg_optim_step(tg_optim *o);
 /* Sets every gradient of the optimizer's parameters to zero (one memset). */
 TG_API void tg_optim_zero_grad(tg_optim *o);
@@ -827,17 +828,20 @@ TG_API int tg_optim_step_zero_grad(tg_optim *o);
    optimizer.zero_grad()`. The fastest training loop is `forward; backward;
    tg_optim_step_release_grad`: the step writes no zeros, and the next
    backward writes the gradients. A parameter with no gradient (released and
-   not reached by backward) is skipped, as PyTorch skips a None grad; the
-   step count is the optimizer's, not the parameter's own as in PyTorch, so
-   a parameter skipped at some steps then gets Adam's bias correction (and
-   SGD's first momentum step) of that count. Same return values as
-   tg_optim_step; on an error nothing is updated or released. */
+   not reached by backward) is skipped, as PyTorch skips a None grad, and
+   the step does not count for it (tg_optim_param_steps). Same return values
+   as tg_optim_step; on an error nothing is updated or released. */
 TG_API int tg_optim_step_release_grad(tg_optim *o);
 /* The learning rate used by the next steps (for schedules); lr >= 0. */
 TG_API int tg_optim_set_lr(tg_optim *o, double lr);
 TG_API double tg_optim_get_lr(const tg_optim *o);
-/* Steps taken so far. */
+/* Steps taken so far (calls of the tg_optim_step functions that succeeded). */
 TG_API int64_t tg_optim_steps(const tg_optim *o);
+/* The steps that updated parameter i (tg_params_at order), PyTorch's
+   state[p]['step']: a step skips a parameter whose gradient is NULL, and
+   then does not count for it. Adam's bias corrections and SGD's first
+   momentum step go by this count. 0 for a NULL optimizer or i out of range. */
+TG_API int64_t tg_optim_param_steps(const tg_optim *o, size_t i);
 /* "sgd", "adam" or "adamw". */
 TG_API const char *tg_optim_name(const tg_optim *o);
 /* A state block laid out like tg_params_data (block_len values, each

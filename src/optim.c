@@ -24,7 +24,8 @@ struct tg_optim {
     double lr;
     tg_sgd_opts sgd;
     tg_adam_opts adam;
-    int64_t steps;
+    int64_t steps;           /* step calls */
+    int64_t *param_steps;    /* [count]: the steps that updated each parameter */
     tg_real *state;          /* one allocation holding the blocks below */
     tg_real *buf;            /* SGD momentum buffer [len], or NULL */
     tg_real *exp_avg;        /* Adam m [len] */
@@ -111,16 +112,22 @@ static tg_optim *optim_new(const char *fn, tg_params *p, opt_kind kind, int n_bl
     o->p = p;
     o->len = len;
     o->count = tg_params_count(p);
+    o->param_steps = calloc(o->count, sizeof *o->param_steps);
+    if (!o->param_steps) {
+        free(o);
+        tg_set_error(TG_ERR_NOMEM, "%s: out of memory", fn);
+        return NULL;
+    }
     if (n_blocks > 0) {
         if (len > SIZE_MAX / sizeof(tg_real) / (size_t)n_blocks) {
-            free(o);
+            tg_optim_free(o);
             tg_set_error(TG_ERR_NOMEM, "%s: the optimizer state is too large", fn);
             return NULL;
         }
         size_t bytes = (size_t)n_blocks * len * sizeof(tg_real); /* a multiple of 64 */
         o->state = aligned_alloc(TG_ALIGN, bytes);
         if (!o->state) {
-            free(o);
+            tg_optim_free(o);
             tg_set_error(TG_ERR_NOMEM, "%s: out of memory for %zu bytes of state", fn, bytes);
             return NULL;
         }
@@ -170,6 +177,7 @@ void tg_optim_free(tg_optim *o)
 {
     if (!o) return;
     free(o->state);
+    free(o->param_steps);
     free(o);
 }
 
@@ -263,11 +271,27 @@ TG_VECTOR_LOOP static void adam_update(tg_real *restrict w, const tg_real *restr
 typedef struct {
     tg_optim *o;
     tg_real *data, *grad;
-    sgd_coef sgd;
-    adam_coef adam;
+    sgd_coef sgd;   /* but .first, which is each parameter's own */
+    adam_coef adam; /* but the bias corrections, which are too */
     int parts;
     bool zero; /* tg_optim_step_zero_grad */
 } step_job;
+
+/* The factors that depend on the step count, which is each parameter's own
+   (PyTorch's state[p]['step']: a step that skips a parameter does not count
+   for it): SGD's first momentum step, Adam's bias corrections. */
+static void count_coefs(step_job *j, int64_t param_steps)
+{
+    const tg_optim *o = j->o;
+    if (o->kind == OPT_SGD) {
+        j->sgd.first = param_steps == 0;
+        return;
+    }
+    double t = (double)(param_steps + 1);
+    double bc1 = 1 - pow(o->adam.beta1, t), bc2 = 1 - pow(o->adam.beta2, t);
+    j->adam.neg_step = (tg_real)(-(o->lr / bc1));
+    j->adam.bc2_sqrt = (tg_real)sqrt(bc2);
+}
 
 enum {
     STEP_MIN_PER_TASK = 1 << 16, /* elements: smaller steps run in one go */
@@ -292,14 +316,15 @@ static void step_range(const step_job *j, size_t a, size_t b)
 
 static void step_task(void *ctx, int task)
 {
-    const step_job *j = ctx;
-    const size_t t = (size_t)task, parts = (size_t)j->parts;
-    for (size_t k = 0; k < j->o->count; k++) {
-        const tg_tensor *x = tg_params_at(j->o->p, k);
+    step_job j = *(const step_job *)ctx;
+    const size_t t = (size_t)task, parts = (size_t)j.parts;
+    for (size_t k = 0; k < j.o->count; k++) {
+        const tg_tensor *x = tg_params_at(j.o->p, k);
         if (x->size == 0 || !x->grad) continue; /* released: skipped, as PyTorch skips None */
+        count_coefs(&j, j.o->param_steps[k]);
         size_t rows = x->ndim > 0 ? (size_t)x->shape[0] : 1, row = (size_t)x->size / rows;
-        size_t off = (size_t)(x->data - j->data);
-        step_range(j, off + rows * t / parts * row, off + rows * (t + 1) / parts * row);
+        size_t off = (size_t)(x->data - j.data);
+        step_range(&j, off + rows * t / parts * row, off + rows * (t + 1) / parts * row);
     }
 }
 
@@ -319,17 +344,14 @@ static int optim_step(const char *fn, tg_optim *o, bool zero)
             .wd = (tg_real)s->weight_decay, .mu = (tg_real)s->momentum,
             .keep = (tg_real)(1 - s->dampening), .neg_lr = (tg_real)(-o->lr),
             .maximize = s->maximize, .decay = s->weight_decay != 0,
-            .momentum = s->momentum != 0, .nesterov = s->nesterov, .first = o->steps == 0};
+            .momentum = s->momentum != 0, .nesterov = s->nesterov};
     } else {
         const tg_adam_opts *a = &o->adam;
-        double t = (double)(o->steps + 1);
-        double bc1 = 1 - pow(a->beta1, t), bc2 = 1 - pow(a->beta2, t);
         j.adam = (adam_coef){
             .b1 = (tg_real)a->beta1, .one_b1 = (tg_real)(1 - a->beta1),
             .b2 = (tg_real)a->beta2, .one_b2 = (tg_real)(1 - a->beta2),
             .eps = (tg_real)a->eps, .wd = (tg_real)a->weight_decay,
             .decay = (tg_real)(1 - o->lr * a->weight_decay),
-            .neg_step = (tg_real)(-(o->lr / bc1)), .bc2_sqrt = (tg_real)sqrt(bc2),
             .adamw = o->kind == OPT_ADAMW, .amsgrad = a->amsgrad, .maximize = a->maximize,
             .coupled_wd = o->kind == OPT_ADAM && a->weight_decay != 0};
     }
@@ -337,6 +359,8 @@ static int optim_step(const char *fn, tg_optim *o, bool zero)
     size_t threads = (size_t)tg_threads_count();
     j.parts = (int)(parts < 1 ? 1 : parts > threads ? threads : parts);
     tg_parallel_run(j.parts, step_task, &j);
+    for (size_t k = 0; k < o->count; k++)
+        if (tg_params_at(p, k)->grad) o->param_steps[k]++;
     o->steps++;
     return TG_OK;
 }
@@ -377,6 +401,11 @@ int tg_optim_set_lr(tg_optim *o, double lr)
 double tg_optim_get_lr(const tg_optim *o) { return o ? o->lr : 0; }
 
 int64_t tg_optim_steps(const tg_optim *o) { return o ? o->steps : 0; }
+
+int64_t tg_optim_param_steps(const tg_optim *o, size_t i)
+{
+    return o && i < o->count ? o->param_steps[i] : 0;
+}
 
 const char *tg_optim_name(const tg_optim *o)
 {

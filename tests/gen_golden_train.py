@@ -10,7 +10,8 @@ It writes, in tests/golden/:
                                  (same IEEE-754 operations in the same order,
                                  so the doubles are bit-identical)
   train_optim_f32.txt / _f64.txt single optimizer steps: torch.optim on given
-                                 parameters and given gradients, 3 steps each
+                                 parameters and given gradients, 3 steps each;
+                                 and 4 steps in which some gradients are None
   train_f32.txt / _f64.txt       whole training runs of a small MLP: initial
                                  weights (nn.Linear's own init, seed 1234),
                                  fixed batches, per-step losses and final
@@ -369,7 +370,53 @@ def write_optim(path, dtype):
                 w.tensor("g%d_%d" % (step, k), gr)
                 w.tensor("p%d_%d" % (step, k), p)
         w.end()
+    write_optim_skipped(w, dtype)
     w.close()
+
+
+# Steps that skip a parameter (its grad None): PyTorch then leaves it alone
+# and does not count the step in its state['step'], so Adam's bias
+# correction and SGD's first momentum step follow the parameter's own count.
+OPTIM_SKIP_CASES = [
+    ("sgd_momentum_dampening", "sgd", dict(lr=0.1, momentum=0.9, dampening=0.3)),
+    ("sgd_nesterov_wd", "sgd", dict(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01)),
+    ("adam", "adam", dict(lr=0.01)),
+    ("adam_amsgrad_wd", "adam", dict(lr=0.01, weight_decay=0.1, amsgrad=True)),
+    ("adamw", "adamw", dict(lr=0.01, weight_decay=0.1)),
+]
+SKIP_STEPS = 4
+SKIPPED = {(0, 1), (2, 1), (3, 0)}  # (step, parameter) whose grad is None
+
+
+def write_optim_skipped(w, dtype):
+    """Groups skipped_<case>: p0, p1; per step s the present gradients
+    g<s>_<k>, the parameters after it p<s>_<k>, and for Adam and AdamW each
+    parameter's state['step'] after it (steps<s>, 0 where it has no state
+    yet)."""
+    shapes = [(3, 4), (5,)]
+    for ci, (name, kind, kw) in enumerate(OPTIM_SKIP_CASES):
+        g = torch.Generator().manual_seed(700 + ci)
+        params = [torch.randn(s, generator=g, dtype=torch.float64).to(dtype).requires_grad_()
+                  for s in shapes]
+        opt = OPTIM_CLASSES[kind](params, **kw)
+        w.group("skipped_" + name, steps=SKIP_STEPS, **opts_attrs(kind, kw))
+        for k, p in enumerate(params):
+            w.tensor("p%d" % k, p)
+        for step in range(SKIP_STEPS):
+            for k, (p, s) in enumerate(zip(params, shapes)):
+                gr = torch.randn(s, generator=g, dtype=torch.float64).to(dtype)
+                if (step, k) in SKIPPED:
+                    p.grad = None
+                else:
+                    p.grad = gr.clone()
+                    w.tensor("g%d_%d" % (step, k), gr)
+            opt.step()
+            for k, p in enumerate(params):
+                w.tensor("p%d_%d" % (step, k), p)
+            if kind != "sgd":  # torch.optim.SGD keeps no step count
+                counts = [float(opt.state[p]["step"]) if p in opt.state else 0.0 for p in params]
+                w.tensor("steps%d" % step, torch.tensor(counts, dtype=torch.float64))
+        w.end()
 
 
 # --------------------------------------------------------- training runs
