@@ -1020,7 +1020,7 @@ typedef enum tg_dtype {
    with tg_last_error. */
 TG_API int tg_params_save(const tg_params *p, const char *path, tg_dtype dtype);
 /* Reads a safetensors file into p. The whole file is validated first (header
-   size at most 100,000,000 bytes, JSON, dtypes, shapes, data offsets in
+   size at most 100,000,000 bytes, JSON in UTF-8, dtypes, shapes, data offsets in
    bounds, contiguous, not overlapping and covering the data exactly), then:
    - if p already has parameters, the file must hold exactly the same names
      with the same shapes (like load_state_dict(strict=True)): a missing, an

@@ -1424,6 +1424,12 @@ Test(safetensors, the_hand_made_file_is_valid)
     cr_expect_eq(tg_params_get(p, "w")->data[5], 6);
     cr_expect_eq(tg_params_get(p, "b")->data[2], (tg_real)0.5);
     free(f);
+    /* UTF-8 of two, three and four bytes in the header is fine */
+    f = st_file("{" W_OK_ "," B_OK_ ",\"__metadata__\":{\"note\":\"caf\xc3\xa9 \xe2\x82\xac "
+                "\xf0\x9f\x98\x80\"}}",
+                vals, 36, &n);
+    cr_expect_eq(tg_params_load_mem(p, f, n), TG_OK, "%s", tg_last_error());
+    free(f);
     tg_params_free(p);
 }
 
@@ -1492,6 +1498,13 @@ Test(safetensors, bad_headers)
     bad_file("{\"w\":[]}", 0, TG_ERR_FORMAT, "tensor 'w': the entry is not a JSON object", NULL);
     bad_file("{\"w\":{\"dtype\":\"F32\",", 0, TG_ERR_FORMAT, "not valid JSON", NULL);
     bad_file("{} x", 0, TG_ERR_FORMAT, "bytes after its JSON object", NULL);
+    /* not UTF-8: a stray byte, an overlong '/', a surrogate, a sequence cut
+       short by the closing quote, a code point above U+10FFFF */
+    bad_file("{\"w\xff\":[]}", 0, TG_ERR_FORMAT, "not valid UTF-8 (byte 3 of it, 0xff)", NULL);
+    bad_file("{\"\xc0\xaf\":[]}", 0, TG_ERR_FORMAT, "not valid UTF-8 (byte 2 of it, 0xc0)", NULL);
+    bad_file("{\"\xed\xa0\x80\":[]}", 0, TG_ERR_FORMAT, "not valid UTF-8 (byte 2", NULL);
+    bad_file("{\"w\xe2\x82\":[]}", 0, TG_ERR_FORMAT, "not valid UTF-8 (byte 3", NULL);
+    bad_file("{\"\xf4\x90\x80\x80\":[]}", 0, TG_ERR_FORMAT, "not valid UTF-8 (byte 2", NULL);
     bad_file("[1, 2]", 0, TG_ERR_FORMAT, "does not start with '{'", NULL);
     bad_file("", 0, TG_ERR_FORMAT, "does not start with '{'", NULL);
 }
