@@ -34,7 +34,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 # bench_cores' one-way times that tell the two-thread states apart here:
 # 30-65 ns in the fast state, 210-250 ns in the slow one (docs/speed.md)
-SHARED_NS, APART_NS = 100, 150
+FAST_NS, SLOW_NS = 100, 150
 PY = "/usr/bin/python3"
 
 
@@ -175,7 +175,7 @@ def main():
              {"OPENBLAS_NUM_THREADS": "2"}),
         ]
         res = {c[0]: [] for c in configs}
-        lines_ns, by_state = [], {"shared": [], "apart": []}
+        lines_ns, by_state = [], {"fast": [], "slow": []}
         for r in range(runs):
             around = []  # bench_cores just before and just after the built-in 2T epoch
             for name, cmd, extra in configs:
@@ -200,10 +200,10 @@ def main():
                 state = (f"a cache line between the CPUs {around[0][0]:.0f} ns before it, "
                          f"{around[1][0]:.0f} ns after")
                 ns = [c[0] for c in around]
-                if max(ns) < SHARED_NS:
-                    by_state["shared"].append(two["secs"] / two["gemm"])
-                elif min(ns) > APART_NS:
-                    by_state["apart"].append(two["secs"] / two["gemm"])
+                if max(ns) < FAST_NS:
+                    by_state["fast"].append(two["secs"] / two["gemm"])
+                elif min(ns) > SLOW_NS:
+                    by_state["slow"].append(two["secs"] / two["gemm"])
             print(f"  round {r + 1}/{runs} done ({time.time() - started:.0f} s): "
                   f"builtin 2T epoch / GEMM {two['secs'] / two['gemm']:.3f}"
                   + (f"; {state}" if state else ""), flush=True)
@@ -251,8 +251,8 @@ def main():
         if lines_ns:
             print(f"  a cache line between the two CPUs (bench_cores, around each builtin 2T "
                   f"epoch): {min(lines_ns):.0f}-{max(lines_ns):.0f} ns one way")
-            for key, what in (("shared", f"under {SHARED_NS} ns before and after (the fast state)"),
-                              ("apart", f"over {APART_NS} ns before and after (the slow state)")):
+            for key, what in (("fast", f"under {FAST_NS} ns before and after (the fast state)"),
+                              ("slow", f"over {SLOW_NS} ns before and after (the slow state)")):
                 v = by_state[key]
                 print(f"    builtin 2T epoch / GEMM with the line {what}: "
                       + (", ".join(f"{x:.3f}" for x in v) if v else "no round"))
