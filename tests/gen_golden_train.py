@@ -348,17 +348,27 @@ def opts_attrs(kind, kw):
                 amsgrad=int(kw.get("amsgrad", False)), maximize=int(kw.get("maximize", False)))
 
 
+OPTIM_SHAPES = [(3, 4), (5,)]  # the parameters p0 and p1 of every case
+
+
+def optim_case(w, group, seed, kind, kw, steps, dtype):
+    """Starts a case: its group, random parameters p0 and p1 (written), and
+    the optimizer over them; returns the generator (for the gradients that
+    follow), the parameters and the optimizer."""
+    g = torch.Generator().manual_seed(seed)
+    params = [torch.randn(s, generator=g, dtype=torch.float64).to(dtype).requires_grad_()
+              for s in OPTIM_SHAPES]
+    w.group(group, steps=steps, **opts_attrs(kind, kw))
+    for k, p in enumerate(params):
+        w.tensor("p%d" % k, p)
+    return g, params, OPTIM_CLASSES[kind](params, **kw)
+
+
 def write_optim(path, dtype):
     w = Writer(path)
-    shapes = [(3, 4), (5,)]
+    shapes = OPTIM_SHAPES
     for ci, (name, kind, kw) in enumerate(OPTIM_CASES):
-        g = torch.Generator().manual_seed(500 + ci)
-        params = [torch.randn(s, generator=g, dtype=torch.float64).to(dtype).requires_grad_()
-                  for s in shapes]
-        opt = OPTIM_CLASSES[kind](params, **kw)
-        w.group("optim_" + name, steps=3, **opts_attrs(kind, kw))
-        for k, p in enumerate(params):
-            w.tensor("p%d" % k, p)
+        g, params, opt = optim_case(w, "optim_" + name, 500 + ci, kind, kw, 3, dtype)
         for step in range(3):
             grads = [torch.randn(s, generator=g, dtype=torch.float64).to(dtype) for s in shapes]
             if step == 1:
@@ -393,15 +403,9 @@ def write_optim_skipped(w, dtype):
     g<s>_<k>, the parameters after it p<s>_<k>, and for Adam and AdamW each
     parameter's state['step'] after it (steps<s>, 0 where it has no state
     yet)."""
-    shapes = [(3, 4), (5,)]
+    shapes = OPTIM_SHAPES
     for ci, (name, kind, kw) in enumerate(OPTIM_SKIP_CASES):
-        g = torch.Generator().manual_seed(700 + ci)
-        params = [torch.randn(s, generator=g, dtype=torch.float64).to(dtype).requires_grad_()
-                  for s in shapes]
-        opt = OPTIM_CLASSES[kind](params, **kw)
-        w.group("skipped_" + name, steps=SKIP_STEPS, **opts_attrs(kind, kw))
-        for k, p in enumerate(params):
-            w.tensor("p%d" % k, p)
+        g, params, opt = optim_case(w, "skipped_" + name, 700 + ci, kind, kw, SKIP_STEPS, dtype)
         for step in range(SKIP_STEPS):
             for k, (p, s) in enumerate(zip(params, shapes)):
                 gr = torch.randn(s, generator=g, dtype=torch.float64).to(dtype)
