@@ -17,8 +17,19 @@
    x86-64 still runs its hot element-wise loops on the widest vectors. Only
    for loops whose every element is computed on its own: each result is then
    the same whatever the vector width (-std=c11 keeps a*b+c from being fused
-   into one FMA). Elsewhere it is empty and the loops are compiled once. */
-#if defined(__x86_64__) && defined(__GLIBC__) &&                                              \
+   into one FMA). Elsewhere it is empty and the loops are compiled once.
+   Under ThreadSanitizer too: the loader runs an ifunc's resolver while it
+   relocates the program, before the sanitizer's runtime has started, and
+   the instrumented resolver crashes there. */
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define TG_TSAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define TG_TSAN 1
+#endif
+#if defined(__x86_64__) && defined(__GLIBC__) && !defined(TG_TSAN) &&                         \
     (defined(__clang__) ? __clang_major__ >= 14 : __GNUC__ >= 6)
 #define TG_VECTOR_LOOP __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
