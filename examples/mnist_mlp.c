@@ -38,7 +38,7 @@ typedef struct options {
     int64_t batch;
     double lr;
     uint64_t seed;
-    bool binary;
+    bool binary, stream;
 } options;
 
 static void usage(FILE *f)
@@ -56,6 +56,8 @@ static void usage(FILE *f)
             "  --load FILE      start from weights in a safetensors file\n"
             "  --save FILE      write the trained weights as safetensors (F32)\n"
             "  --binary         digits 0 vs 1 only: one output, BCE with logits\n"
+            "  --stream         read the training images from their file batch by batch\n"
+            "                   (uncompressed IDX only) instead of loading them\n"
             "  --help           this text\n",
             TG_EXAMPLE_DATA_DIR);
 }
@@ -83,6 +85,9 @@ static int parse_args(int argc, char **argv, options *o)
             exit(0);
         } else if (!strcmp(a, "--binary")) {
             o->binary = true;
+            continue;
+        } else if (!strcmp(a, "--stream")) {
+            o->stream = true;
             continue;
         }
         if (!v) {
@@ -205,7 +210,8 @@ int main(int argc, char **argv)
     const char *dir = o.data ? o.data : TG_EXAMPLE_DATA_DIR "/mnist";
     bool tty = isatty(fileno(stdout));
 
-    tg_dataset *train = tg_mnist_load(dir, true), *test = train ? tg_mnist_load(dir, false) : NULL;
+    tg_dataset *train = o.stream ? tg_mnist_open(dir, true) : tg_mnist_load(dir, true);
+    tg_dataset *test = train ? tg_mnist_load(dir, false) : NULL;
     if (!train || !test) {
         fprintf(stderr, "mnist_mlp: %s\n", tg_last_error());
         tg_dataset_free(train);
@@ -266,9 +272,9 @@ int main(int argc, char **argv)
            tg_version(), tg_real_name(), (long long)features, classes,
            o.binary ? "BCE with logits (sum)" : "cross entropy (sum)", o.optim, o.lr,
            (long long)o.batch, o.epochs, o.epochs == 1 ? "" : "s", (unsigned long long)o.seed);
-    printf("data: %s%s: %lld train, %lld test%s\n", dir, o.data ? "" : " (bundled)",
-           (long long)tg_dataset_len(train), (long long)tg_dataset_len(test),
-           o.binary ? " (digits 0 and 1)" : "");
+    printf("data: %s%s: %lld train%s, %lld test%s\n", dir, o.data ? "" : " (bundled)",
+           (long long)tg_dataset_len(train), tg_dataset_streamed(train) ? " (read from the file)" : "",
+           (long long)tg_dataset_len(test), o.binary ? " (digits 0 and 1)" : "");
     if (o.load) printf("weights: %s\n", o.load);
 
     double test_loss, test_acc;
