@@ -482,7 +482,8 @@ typedef struct tg_record {
 } tg_record;
 
 /* Op flags. Bits 16 and up are reserved for the library's built-in ops: an
-   op of yours must leave them 0. */
+   op of yours must leave them 0 (tg_op_register refuses it otherwise; an op
+   passed straight to tg_apply is not checked). */
 enum {
     TG_OP_ALIAS = 1u << 0 /* output shares input 0's data (reshape, views) */
 };

@@ -149,6 +149,11 @@ static int check_op(const tg_op *op)
     if (op->n_inputs < 1 || op->n_inputs > TG_MAX_INPUTS)
         return tg_set_error(TG_ERR_INVALID, "tg_op_register: '%s' has %d inputs (1..%d allowed)",
                             op->name, op->n_inputs, TG_MAX_INPUTS);
+    if (op->flags & ~TG_OP_USER_FLAGS)
+        return tg_set_error(TG_ERR_INVALID,
+                            "tg_op_register: '%s' sets flag bits 0x%x, which are reserved for the "
+                            "library's built-in ops (bits 16 and up)",
+                            op->name, op->flags & ~TG_OP_USER_FLAGS);
     if (!op->shape || !op->forward)
         return tg_set_error(TG_ERR_INVALID, "tg_op_register: '%s' needs a shape and a forward "
                                             "function",

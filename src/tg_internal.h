@@ -165,6 +165,7 @@ void tg_params_swap(tg_params *a, tg_params *b);
    (16 and up) that the public header reserves for the library. */
 #define TG_GRAD_FRESH (1u << 30)     /* tg_tensor.flags */
 #define TG_OP_WRITES_FRESH (1u << 30) /* tg_op.flags */
+#define TG_OP_USER_FLAGS 0xFFFFu     /* the tg_op.flags a user op may set */
 
 static inline bool tg_grad_fresh(const tg_tensor *x)
 {

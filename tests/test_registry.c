@@ -160,7 +160,15 @@ Test(registry, refuses_duplicates_and_bad_ops_with_a_message)
     bad.forward = NULL;
     cr_expect_eq(tg_op_register(&bad), TG_ERR_INVALID);
     cr_expect(strstr(tg_last_error(), "forward"), "%s", tg_last_error());
+    bad = make_times("reserved_flag");
+    bad.flags = TG_OP_ALIAS | (1u << 30);
+    cr_expect_eq(tg_op_register(&bad), TG_ERR_INVALID);
+    cr_expect(strstr(tg_last_error(), "0x40000000") && strstr(tg_last_error(), "reserved"), "%s",
+              tg_last_error());
+    bad.flags = 1u << 16;
+    cr_expect_eq(tg_op_register(&bad), TG_ERR_INVALID);
     cr_expect_eq(tg_op_count(), n, "nothing bad was added");
+    cr_expect_null(tg_op_find("reserved_flag"));
     cr_expect_null(tg_op_find("no_forward"));
 }
 
