@@ -436,8 +436,14 @@ typedef struct tg_ce_opts {
                                 nothing and are not counted by the mean */
     double label_smoothing;  /* 0; in [0, 1]: the target becomes
                                 (1 − ε)·onehot + ε/C. Not for nll (must be 0) */
+    const tg_tensor *weight; /* NULL; or [C] class weights (PyTorch's `weight`):
+                                class c's terms are multiplied by w_c, and with
+                                index targets the mean divides by the sum of the
+                                targets' weights instead of their number (with
+                                probability targets, by the number of samples).
+                                Read when the op runs; it gets no gradient. */
 } tg_ce_opts;
-#define TG_CE_OPTS_DEFAULT ((tg_ce_opts){TG_REDUCE_MEAN, TG_IGNORE_INDEX, 0.0})
+#define TG_CE_OPTS_DEFAULT ((tg_ce_opts){TG_REDUCE_MEAN, TG_IGNORE_INDEX, 0.0, NULL})
 
 /* Cross entropy on logits with class indices, fused with log_softmax in one
    stable pass (any logit size): −log softmax(x)[target]. logits [N, C] with

@@ -4,7 +4,8 @@
    Reduction (PyTorch's semantics): NONE keeps one loss per element (per
    sample for the class losses), SUM adds them, MEAN divides the sum by their
    number (for the class-index losses: by the number of targets that are not
-   ignore_index). So in backward each element's gradient weight is
+   ignore_index, or with class weights by the sum of their targets' weights).
+   So in backward each element's gradient weight is
      none: g[i]     sum: g     mean: g / count.
    Sums accumulate in double, so a float mean over many elements keeps its
    precision. */
@@ -386,7 +387,15 @@ typedef struct {
     double smoothing;
     const int64_t *target; /* [N·inner], a copy on the tape; NULL for prob targets */
     bool prob;             /* cross entropy with a probability tensor */
+    const tg_tensor *weight_in; /* the caller's class weights, for the shape check only */
+    const tg_real *weight;      /* [C], their copy on the tape; NULL: every class 1 */
 } class_attr;
+
+/* The weight of class c: w_c, or 1 without class weights. */
+static inline tg_real class_w(const class_attr *a, int64_t c)
+{
+    return a->weight ? a->weight[c] : 1;
+}
 
 typedef struct {
     int64_t N, C, inner;
@@ -416,6 +425,14 @@ static int class_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS]
         return TG_ERR_INVALID;
     }
     class_view v = class_view_of(x);
+    const tg_tensor *w = a->weight_in;
+    if (w && (w->ndim != 1 || w->shape[0] != v.C)) {
+        char sw[128];
+        snprintf(msg, len, "weight %s does not match %lld classes (needs [%lld])",
+                 tg_shape_str(w, sw, sizeof sw), (long long)v.C, (long long)v.C);
+        return TG_ERR_SHAPE;
+    }
+    if (w && !a->weight) return TG_ERR_NOMEM; /* its copy could not be made */
     if (a->prob) {
         if (!check_same(x, r->in[1], "logits", "target", msg, len)) return TG_ERR_SHAPE;
     } else {
@@ -437,13 +454,15 @@ static int class_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS]
 }
 
 /* The count the mean divides by: targets that are not ignored (index
-   targets), or every sample (probability targets). */
+   targets; with class weights, the sum of their weights, as PyTorch), or
+   every sample (probability targets, weighted or not). */
 static double class_count(const class_attr *a, class_view v)
 {
     if (a->prob) return (double)(v.N * v.inner);
-    int64_t n = 0;
-    for (int64_t s = 0; s < v.N * v.inner; s++) n += a->target[s] != a->ignore_index;
-    return (double)n;
+    double n = 0;
+    for (int64_t s = 0; s < v.N * v.inner; s++)
+        if (a->target[s] != a->ignore_index) n += class_w(a, a->target[s]);
+    return n;
 }
 
 /* Log-sum-exp of one sample's C values at stride `st` as two parts, the max
@@ -467,12 +486,14 @@ static lse_parts logsumexp(const tg_real *x, int64_t C, int64_t st)
     return (lse_parts){m, TG_LOG(s)};
 }
 
-/* cross_entropy, fused with log_softmax (ε = label smoothing, t = target):
-   log p_c = x_c − lse(x),  q_c = (1 − ε)·[c = t] + ε/C   (or q_c = (1 − ε)·y_c + ε/C)
+/* cross_entropy, fused with log_softmax (ε = label smoothing, t = target,
+   w_c the class weights, all 1 without them):
+   log p_c = x_c − lse(x),  q_c = (1 − ε)·w_t·[c = t] + ε/C·w_c
+                            (or q_c = w_c·((1 − ε)·y_c + ε/C))
    ℓ = −Σ_c q_c·log p_c
    ∂ℓ/∂x_c = p_c·Σ_k q_k − q_c   (= p_c − q_c when q sums to 1)
-   ∂ℓ/∂y_c = −(1 − ε)·log p_c    (probability targets)
-   nll (on log-probabilities z, no smoothing): ℓ = −z_t, ∂ℓ/∂z_t = −1.
+   ∂ℓ/∂y_c = −(1 − ε)·w_c·log p_c    (probability targets)
+   nll (on log-probabilities z, no smoothing): ℓ = −w_t·z_t, ∂ℓ/∂z_t = −w_t.
    The forward saves (m, log Σ) per sample, so backward gets p_c = e^(log p_c). */
 static int ce_forward(tg_record *r)
 {
@@ -497,14 +518,16 @@ static int ce_forward(tg_record *r)
                 if (a->prob) {
                     for (int64_t c = 0; c < v.C; c++) {
                         int64_t j = base + c * v.inner;
-                        l -= ((1 - eps) * y[j] + eps / C) * ((x[j] - z.m) - z.logs);
+                        l -= class_w(a, c) * ((1 - eps) * y[j] + eps / C) *
+                             ((x[j] - z.m) - z.logs);
                     }
                 } else {
-                    l = -(1 - eps) * ((x[base + a->target[s] * v.inner] - z.m) - z.logs);
+                    int64_t t = a->target[s];
+                    l = -(1 - eps) * class_w(a, t) * ((x[base + t * v.inner] - z.m) - z.logs);
                     if (eps > 0) {
                         tg_real all = 0;
                         for (int64_t c = 0; c < v.C; c++)
-                            all += (x[base + c * v.inner] - z.m) - z.logs;
+                            all += class_w(a, c) * ((x[base + c * v.inner] - z.m) - z.logs);
                         l -= eps / C * all;
                     }
                 }
@@ -514,6 +537,15 @@ static int ce_forward(tg_record *r)
         }
     finish(r->out, a->red, sum, class_count(a, v));
     return TG_OK;
+}
+
+/* q_c of sample s (see above); y is the probability target or NULL. */
+static tg_real class_q(const class_attr *a, class_view v, const tg_real *y, int64_t s,
+                       int64_t base, int64_t c, tg_real eps)
+{
+    tg_real C = (tg_real)v.C;
+    if (a->prob) return class_w(a, c) * ((1 - eps) * y[base + c * v.inner] + eps / C);
+    return (1 - eps) * (c == a->target[s] ? class_w(a, c) : 0) + eps / C * class_w(a, c);
 }
 
 static void ce_backward(tg_record *r)
@@ -526,25 +558,24 @@ static void ce_backward(tg_record *r)
     const lse_parts *lse = r->saved;                     /* [N·inner] */
     tg_real *dx = X->grad;                               /* [N, C, inner] or NULL */
     tg_real *dy = a->prob ? r->in[1]->grad : NULL;       /* [N, C, inner] or NULL */
-    tg_real eps = (tg_real)a->smoothing, C = (tg_real)v.C;
+    tg_real eps = (tg_real)a->smoothing;
     double count = class_count(a, v);
     for (int64_t n = 0; n < v.N; n++)
         for (int64_t i = 0; i < v.inner; i++) {
             int64_t s = n * v.inner + i, base = n * v.C * v.inner + i;
             if (!a->prob && a->target[s] == a->ignore_index) continue;
             tg_real g = weight_of(r, a->red, s, count);
-            tg_real qsum = 1; /* Σ_c q_c: 1 for index targets */
-            if (a->prob) {
+            tg_real qsum = 1; /* Σ_c q_c: 1 for index targets without class weights */
+            if (a->weight || a->prob) {
                 qsum = 0;
-                for (int64_t c = 0; c < v.C; c++) qsum += (1 - eps) * y[base + c * v.inner] + eps / C;
+                for (int64_t c = 0; c < v.C; c++) qsum += class_q(a, v, y, s, base, c, eps);
             }
             for (int64_t c = 0; c < v.C; c++) {
                 int64_t j = base + c * v.inner;
                 tg_real logp = (x[j] - lse[s].m) - lse[s].logs;
-                tg_real q = a->prob ? (1 - eps) * y[j] + eps / C
-                                    : (1 - eps) * (c == a->target[s]) + eps / C;
+                tg_real q = class_q(a, v, y, s, base, c, eps);
                 if (dx) dx[j] += g * (TG_EXP(logp) * qsum - q);
-                if (dy) dy[j] -= g * (1 - eps) * logp;
+                if (dy) dy[j] -= g * (1 - eps) * class_w(a, c) * logp;
             }
         }
 }
@@ -563,7 +594,7 @@ static int nll_forward(tg_record *r)
     for (int64_t n = 0; n < v.N; n++)
         for (int64_t i = 0; i < v.inner; i++) {
             int64_t s = n * v.inner + i, t = a->target[s];
-            tg_real l = t == a->ignore_index ? 0 : -z[n * v.C * v.inner + t * v.inner + i];
+            tg_real l = t == a->ignore_index ? 0 : -class_w(a, t) * z[n * v.C * v.inner + t * v.inner + i];
             if (a->red == TG_REDUCE_NONE) r->out->data[s] = l;
             else sum += l;
         }
@@ -581,7 +612,7 @@ static void nll_backward(tg_record *r)
         for (int64_t i = 0; i < v.inner; i++) {
             int64_t s = n * v.inner + i, t = a->target[s];
             if (t == a->ignore_index) continue;
-            dz[n * v.C * v.inner + t * v.inner + i] -= weight_of(r, a->red, s, count);
+            dz[n * v.C * v.inner + t * v.inner + i] -= class_w(a, t) * weight_of(r, a->red, s, count);
         }
 }
 
@@ -600,13 +631,28 @@ static const tg_op op_nll_loss = {.name = "nll_loss", .n_inputs = 1,
                                   .forward = nll_forward, .backward = nll_backward,
                                   .doc = "-logp[target]"};
 
+/* The options as the op's attributes, with a copy of the class weights on
+   the tape (made only when they match x's classes; class_shape says why
+   not). */
+static class_attr class_attr_of(tg_tape *t, const tg_tensor *x, const tg_ce_opts *opts, bool prob)
+{
+    tg_ce_opts o = opts ? *opts : TG_CE_OPTS_DEFAULT;
+    class_attr a = {(int)o.reduction, o.ignore_index, o.label_smoothing, NULL, prob, o.weight, NULL};
+    const tg_tensor *w = o.weight;
+    if (t && x && w && w->ndim == 1 && x->ndim >= 1 && w->shape[0] == class_view_of(x).C) {
+        tg_real *copy = tg_tape_try_alloc(t, (size_t)(w->size ? w->size : 1) * sizeof *copy);
+        if (copy && w->size) memcpy(copy, w->data, (size_t)w->size * sizeof *copy);
+        a.weight = copy;
+    }
+    return a;
+}
+
 /* Copies the class indices onto the tape (so the caller may reuse its
    buffer) and runs the op. */
 static tg_tensor *class_loss(tg_tape *t, const tg_op *op, tg_tensor *x, const int64_t *target,
                              const tg_ce_opts *opts)
 {
-    tg_ce_opts o = opts ? *opts : TG_CE_OPTS_DEFAULT;
-    class_attr a = {(int)o.reduction, o.ignore_index, o.label_smoothing, NULL, false};
+    class_attr a = class_attr_of(t, x, opts, false);
     if (t && x && target) {
         class_view v = x->ndim ? class_view_of(x) : (class_view){1, 1, 1};
         size_t n = (size_t)(v.N * v.inner);
@@ -636,8 +682,7 @@ tg_tensor *tg_cross_entropy(tg_tape *t, tg_tensor *logits, const int64_t *target
 tg_tensor *tg_cross_entropy_prob(tg_tape *t, tg_tensor *logits, tg_tensor *target,
                                  const tg_ce_opts *opts)
 {
-    tg_ce_opts o = opts ? *opts : TG_CE_OPTS_DEFAULT;
-    class_attr a = {(int)o.reduction, o.ignore_index, o.label_smoothing, NULL, true};
+    class_attr a = class_attr_of(t, logits, opts, true);
     tg_tensor *in[2] = {logits, target};
     return tg_apply(t, &op_cross_entropy, in, 2, &a);
 }

@@ -66,22 +66,26 @@ static tg_tensor *b_bce_with_logits(tg_tape *t, tg_tensor **in, const gt_case *c
 {
     return tg_bce_with_logits(t, in[0], in[1], c->n_in > 2 ? in[2] : NULL, red_of(c));
 }
-/* The plain form when the options are the defaults, so both entry points run. */
+/* The plain form when the options are the defaults, so both entry points
+   run. The class weights, when a case has them, are its last input. */
 static tg_tensor *b_cross_entropy(tg_tape *t, tg_tensor **in, const gt_case *c)
 {
     tg_ce_opts o = opts_of(c);
-    if (o.ignore_index == TG_IGNORE_INDEX && o.label_smoothing == 0)
+    o.weight = c->n_in > 1 ? in[1] : NULL;
+    if (o.ignore_index == TG_IGNORE_INDEX && o.label_smoothing == 0 && !o.weight)
         return tg_cross_entropy(t, in[0], c->index, o.reduction);
     return tg_cross_entropy_ex(t, in[0], c->index, &o);
 }
 static tg_tensor *b_cross_entropy_prob(tg_tape *t, tg_tensor **in, const gt_case *c)
 {
     tg_ce_opts o = opts_of(c);
+    o.weight = c->n_in > 2 ? in[2] : NULL;
     return tg_cross_entropy_prob(t, in[0], in[1], &o);
 }
 static tg_tensor *b_nll_loss(tg_tape *t, tg_tensor **in, const gt_case *c)
 {
     tg_ce_opts o = opts_of(c);
+    o.weight = c->n_in > 1 ? in[1] : NULL;
     return tg_nll_loss(t, in[0], c->index, &o);
 }
 

@@ -294,6 +294,55 @@ def write_loss(g):
         ce_case("nll_%s_ignore2" % rname, g.randn(12, 9), t, red, rname, ignore=2, op="nll_loss",
                 fn=F.nll_loss)
 
+    # class weights (F.cross_entropy's and F.nll_loss's `weight`, a constant [C]: the last
+    # input, without a gradient); written after the cases above so that those keep their data
+    def weighted_case(name, op, fn, inputs, weight, red, rname, ignore=-100, ls=0.0, index=None):
+        kw = {"reduction": rname}
+        if index is not None:
+            kw["ignore_index"] = ignore
+        if op != "nll_loss":
+            kw["label_smoothing"] = ls
+        n = len(inputs)
+        g.case(name, op, lambda *a, kw=kw, idx=index: fn(*a[:n], *(() if idx is None else (idx,)),
+                                                          weight=a[n], **kw),
+               inputs + [weight], attrs={"red": red, "ignore_index": ignore, "smoothing": ls},
+               index=index, grad_inputs=list(range(n)))
+
+    for rname, red in REDS:
+        for ls in [0.0, 0.1]:
+            lt = "_ls%g" % ls if ls else ""
+            t = g.randint(13, 27)
+            t[[2, 9, 20]] = -100
+            weighted_case("ce_w_%s%s_27x13" % (rname, lt), "cross_entropy", F.cross_entropy,
+                          [g.randn(27, 13, scale=2.0)], g.rand(13) + 0.2, red, rname, ls=ls,
+                          index=t)
+            weighted_case("ce_w_%s%s_4x6x2" % (rname, lt), "cross_entropy", F.cross_entropy,
+                          [g.randn(4, 6, 2, scale=2.0)], g.rand(6) * 2, red, rname, ls=ls,
+                          index=g.randint(6, 4, 2))
+            weighted_case("ce_w_%s%s_1d" % (rname, lt), "cross_entropy", F.cross_entropy,
+                          [g.randn(9, scale=2.0)], g.rand(9) + 0.5, red, rname, ls=ls,
+                          index=torch.tensor(4))
+            weighted_case("cep_w_%s%s_27x13" % (rname, lt), "cross_entropy_prob", F.cross_entropy,
+                          [g.randn(27, 13, scale=2.0), torch.softmax(g.randn(27, 13), dim=1)],
+                          g.rand(13) + 0.2, red, rname, ls=ls)
+            weighted_case("cep_w_%s%s_4x6x2" % (rname, lt), "cross_entropy_prob", F.cross_entropy,
+                          [g.randn(4, 6, 2, scale=2.0), torch.softmax(g.randn(4, 6, 2), dim=1)],
+                          g.rand(6) * 2, red, rname, ls=ls)
+        t = g.randint(9, 12)
+        t[[0, 4]] = -100
+        weighted_case("nll_w_%s_12x9" % rname, "nll_loss", F.nll_loss,
+                      [F.log_softmax(g.randn(12, 9), dim=1)], g.rand(9) + 0.2, red, rname, index=t)
+        weighted_case("nll_w_%s_4x6x2" % rname, "nll_loss", F.nll_loss,
+                      [F.log_softmax(g.randn(4, 6, 2), dim=1)], g.rand(6) * 2, red, rname,
+                      index=g.randint(6, 4, 2))
+        # a class of weight 0 among the targets: it adds nothing, and the mean leaves it out
+        w = g.rand(5) + 0.5
+        w[3] = 0
+        t = g.randint(5, 10)
+        t[[1, 6]] = 3
+        weighted_case("ce_w_%s_zero_weight" % rname, "cross_entropy", F.cross_entropy,
+                      [g.randn(10, 5)], w, red, rname, index=t)
+
 
 # ------------------------------------------------------------------- extremes
 

@@ -287,25 +287,31 @@ Test(fd_act, bce_with_logits)
 
 Test(fd_act, cross_entropy)
 {
-    /* [27,13] with targets; [4,6,2] (classes along dim 1) with targets [4,2]; ignore_index; smoothing */
+    /* [27,13] with targets; [4,6,2] (classes along dim 1) with targets [4,2]; ignore_index;
+       smoothing; with and without class weights */
     int64_t t27[27], t8[8]; /* t27: the first ROWS are used */
     for (int i = 0; i < 27; i++) t27[i] = (i * 7) % 13;
     for (int i = 0; i < 8; i++) t8[i] = (i * 5) % 6;
     t27[3] = t27[10] = TG_IGNORE_INDEX;
+    const fill W = {0.2, 2, 0, {0}};
+    tg_tensor *w13 = input(&W, false, SH(13)), *w6 = input(&W, false, SH(6));
     const double smooth[2] = {0, 0.2};
     for (int r = 0; r < 3; r++)
-        for (int s = 0; s < 2; s++) {
-            tg_ce_opts o = {REDS[r], TG_IGNORE_INDEX, smooth[s]};
-            attrs a = {.op = "cross_entropy", .ce = o, .target = t27};
-            tg_tensor *x = input(&WIDE, true, SH(ROWS, 13));
-            check(&a, &x, 1);
-            attrs b = {.op = "cross_entropy", .ce = o, .target = t8};
-            tg_tensor *y = input(&WIDE, true, SH(4, 6, 2));
-            check(&b, &y, 1);
-            attrs c = {.op = "cross_entropy_prob", .ce = o};
-            tg_tensor *in[2] = {input(&WIDE, true, SH(4, 6, 2)), input(&UNIT, true, SH(4, 6, 2))};
-            check(&c, in, 2);
-        }
+        for (int s = 0; s < 2; s++)
+            for (int wt = 0; wt < 2; wt++) {
+                tg_ce_opts o = {REDS[r], TG_IGNORE_INDEX, smooth[s], wt ? w13 : NULL};
+                attrs a = {.op = "cross_entropy", .ce = o, .target = t27};
+                tg_tensor *x = input(&WIDE, true, SH(ROWS, 13));
+                check(&a, &x, 1);
+                o.weight = wt ? w6 : NULL;
+                attrs b = {.op = "cross_entropy", .ce = o, .target = t8};
+                tg_tensor *y = input(&WIDE, true, SH(4, 6, 2));
+                check(&b, &y, 1);
+                attrs c = {.op = "cross_entropy_prob", .ce = o};
+                tg_tensor *in[2] = {input(&WIDE, true, SH(4, 6, 2)),
+                                    input(&UNIT, true, SH(4, 6, 2))};
+                check(&c, in, 2);
+            }
 }
 
 Test(fd_act, nll_loss)
@@ -313,12 +319,16 @@ Test(fd_act, nll_loss)
     int64_t t27[27];
     for (int i = 0; i < 27; i++) t27[i] = (i * 4) % 13;
     t27[0] = 5; /* ignore_index 5 below */
-    for (int r = 0; r < 3; r++) {
-        attrs a = {.op = "nll_loss", .ce = {REDS[r], TG_IGNORE_INDEX, 0}, .target = t27};
-        tg_tensor *x = input(&WIDE, true, SH(ROWS, 13));
-        check(&a, &x, 1);
-        attrs b = {.op = "nll_loss", .ce = {REDS[r], 5, 0}, .target = t27};
-        tg_tensor *y = input(&WIDE, true, SH(ROWS, 13));
-        check(&b, &y, 1);
-    }
+    const fill W = {0.2, 2, 0, {0}};
+    tg_tensor *w13 = input(&W, false, SH(13));
+    for (int r = 0; r < 3; r++)
+        for (int wt = 0; wt < 2; wt++) {
+            tg_tensor *w = wt ? w13 : NULL;
+            attrs a = {.op = "nll_loss", .ce = {REDS[r], TG_IGNORE_INDEX, 0, w}, .target = t27};
+            tg_tensor *x = input(&WIDE, true, SH(ROWS, 13));
+            check(&a, &x, 1);
+            attrs b = {.op = "nll_loss", .ce = {REDS[r], 5, 0, w}, .target = t27};
+            tg_tensor *y = input(&WIDE, true, SH(ROWS, 13));
+            check(&b, &y, 1);
+        }
 }

@@ -1,10 +1,11 @@
 /* Every loss against PyTorch: outputs and gradients (input, and a floating
    target where it requires grad) of every case in tests/golden/loss_*.txt,
    written by tests/gen_golden_act.py: each reduction (mean, sum, none), each
-   option (beta, delta, pos_weight, ignore_index, label_smoothing), class
-   indices and probability targets, shapes [27,13], [4,6,2] and more. Each
-   case prints tdist of the output and of each gradient. Tolerances are
-   gt_default_tol(): float rtol 1e-5 / atol 1e-6, double rtol 1e-12 / atol 1e-14. */
+   option (beta, delta, pos_weight, ignore_index, label_smoothing, class
+   weights), class indices and probability targets, shapes [27,13], [4,6,2]
+   and more. Each case prints tdist of the output and of each gradient.
+   Tolerances are gt_default_tol(): float rtol 1e-5 / atol 1e-6, double
+   rtol 1e-12 / atol 1e-14. */
 #include <criterion/criterion.h>
 #include <math.h>
 
@@ -112,5 +113,21 @@ Test(golden_loss, bad_arguments_fail_with_a_message)
     cr_expect_null(tg_nll_loss(t, a, tgt, &o));
     tg_tape_clear_error(t);
     cr_expect_null(tg_cross_entropy_prob(t, a, b, NULL));
+    tg_tape_clear_error(t);
+    /* class weights must be [C]: here C = 5 */
+    o = TG_CE_OPTS_DEFAULT;
+    o.weight = tg_ones(t, TG_SHAPE(4));
+    cr_expect_null(tg_cross_entropy_ex(t, a, tgt, &o));
+    cr_expect(strstr(tg_tape_error(t), "tg_cross_entropy") &&
+                  strstr(tg_tape_error(t), "weight [4] does not match 5 classes (needs [5])"),
+              "%s", tg_tape_error(t));
+    tg_tape_clear_error(t);
+    o.weight = tg_ones(t, TG_SHAPE(1, 5));
+    cr_expect_null(tg_nll_loss(t, a, tgt, &o));
+    cr_expect(strstr(tg_tape_error(t), "tg_nll_loss") && strstr(tg_tape_error(t), "[1,5]"), "%s",
+              tg_tape_error(t));
+    tg_tape_clear_error(t);
+    cr_expect_null(tg_cross_entropy_prob(t, a, a, &o));
+    cr_expect(strstr(tg_tape_error(t), "weight"), "%s", tg_tape_error(t));
     tg_tape_free(t);
 }
