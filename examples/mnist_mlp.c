@@ -273,7 +273,8 @@ int main(int argc, char **argv)
            o.binary ? "BCE with logits (sum)" : "cross entropy (sum)", o.optim, o.lr,
            (long long)o.batch, o.epochs, o.epochs == 1 ? "" : "s", (unsigned long long)o.seed);
     printf("data: %s%s: %lld train%s, %lld test%s\n", dir, o.data ? "" : " (bundled)",
-           (long long)tg_dataset_len(train), tg_dataset_streamed(train) ? " (read from the file)" : "",
+           (long long)tg_dataset_len(train),
+           tg_dataset_streamed(train) ? " (read from the file)" : "",
            (long long)tg_dataset_len(test), o.binary ? " (digits 0 and 1)" : "");
     if (o.load) printf("weights: %s\n", o.load);
 

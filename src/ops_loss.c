@@ -432,7 +432,10 @@ static int class_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS]
                  tg_shape_str(w, sw, sizeof sw), (long long)v.C, (long long)v.C);
         return TG_ERR_SHAPE;
     }
-    if (w && !a->weight) return TG_ERR_NOMEM; /* its copy could not be made */
+    if (w && !a->weight) {
+        snprintf(msg, len, "out of memory copying the class weights onto the tape");
+        return TG_ERR_NOMEM;
+    }
     if (a->prob) {
         if (!check_same(x, r->in[1], "logits", "target", msg, len)) return TG_ERR_SHAPE;
     } else {
@@ -594,7 +597,8 @@ static int nll_forward(tg_record *r)
     for (int64_t n = 0; n < v.N; n++)
         for (int64_t i = 0; i < v.inner; i++) {
             int64_t s = n * v.inner + i, t = a->target[s];
-            tg_real l = t == a->ignore_index ? 0 : -class_w(a, t) * z[n * v.C * v.inner + t * v.inner + i];
+            tg_real l =
+                t == a->ignore_index ? 0 : -class_w(a, t) * z[n * v.C * v.inner + t * v.inner + i];
             if (a->red == TG_REDUCE_NONE) r->out->data[s] = l;
             else sum += l;
         }
@@ -612,7 +616,8 @@ static void nll_backward(tg_record *r)
         for (int64_t i = 0; i < v.inner; i++) {
             int64_t s = n * v.inner + i, t = a->target[s];
             if (t == a->ignore_index) continue;
-            dz[n * v.C * v.inner + t * v.inner + i] -= class_w(a, t) * weight_of(r, a->red, s, count);
+            dz[n * v.C * v.inner + t * v.inner + i] -=
+                class_w(a, t) * weight_of(r, a->red, s, count);
         }
 }
 
@@ -634,10 +639,12 @@ static const tg_op op_nll_loss = {.name = "nll_loss", .n_inputs = 1,
 /* The options as the op's attributes, with a copy of the class weights on
    the tape (made only when they match x's classes; class_shape says why
    not). */
-static class_attr class_attr_of(tg_tape *t, const tg_tensor *x, const tg_ce_opts *opts, bool prob)
+static class_attr class_attr_of(tg_tape *t, const tg_tensor *x, const tg_ce_opts *opts,
+                                bool prob)
 {
     tg_ce_opts o = opts ? *opts : TG_CE_OPTS_DEFAULT;
-    class_attr a = {(int)o.reduction, o.ignore_index, o.label_smoothing, NULL, prob, o.weight, NULL};
+    class_attr a = {(int)o.reduction, o.ignore_index, o.label_smoothing, NULL, prob, o.weight,
+                    NULL};
     const tg_tensor *w = o.weight;
     if (t && x && w && w->ndim == 1 && x->ndim >= 1 && w->shape[0] == class_view_of(x).C) {
         tg_real *copy = tg_tape_try_alloc(t, (size_t)(w->size ? w->size : 1) * sizeof *copy);
