@@ -637,16 +637,14 @@ static const tg_op op_nll_loss = {.name = "nll_loss", .n_inputs = 1,
                                   .doc = "-logp[target]"};
 
 /* The options as the op's attributes, with a copy of the class weights on
-   the tape (made only when they match x's classes; class_shape says why
-   not). */
-static class_attr class_attr_of(tg_tape *t, const tg_tensor *x, const tg_ce_opts *opts,
-                                bool prob)
+   the tape (class_shape checks that they are [C]). */
+static class_attr class_attr_of(tg_tape *t, const tg_ce_opts *opts, bool prob)
 {
     tg_ce_opts o = opts ? *opts : TG_CE_OPTS_DEFAULT;
     class_attr a = {(int)o.reduction, o.ignore_index, o.label_smoothing, NULL, prob, o.weight,
                     NULL};
     const tg_tensor *w = o.weight;
-    if (t && x && w && w->ndim == 1 && x->ndim >= 1 && w->shape[0] == class_view_of(x).C) {
+    if (t && w) {
         tg_real *copy = tg_tape_try_alloc(t, (size_t)(w->size ? w->size : 1) * sizeof *copy);
         if (copy && w->size) memcpy(copy, w->data, (size_t)w->size * sizeof *copy);
         a.weight = copy;
@@ -659,7 +657,7 @@ static class_attr class_attr_of(tg_tape *t, const tg_tensor *x, const tg_ce_opts
 static tg_tensor *class_loss(tg_tape *t, const tg_op *op, tg_tensor *x, const int64_t *target,
                              const tg_ce_opts *opts)
 {
-    class_attr a = class_attr_of(t, x, opts, false);
+    class_attr a = class_attr_of(t, opts, false);
     if (t && x && target) {
         class_view v = x->ndim ? class_view_of(x) : (class_view){1, 1, 1};
         size_t n = (size_t)(v.N * v.inner);
@@ -689,7 +687,7 @@ tg_tensor *tg_cross_entropy(tg_tape *t, tg_tensor *logits, const int64_t *target
 tg_tensor *tg_cross_entropy_prob(tg_tape *t, tg_tensor *logits, tg_tensor *target,
                                  const tg_ce_opts *opts)
 {
-    class_attr a = class_attr_of(t, logits, opts, true);
+    class_attr a = class_attr_of(t, opts, true);
     tg_tensor *in[2] = {logits, target};
     return tg_apply(t, &op_cross_entropy, in, 2, &a);
 }
