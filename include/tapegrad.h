@@ -927,8 +927,10 @@ TG_API tg_dataset *tg_mnist_load(const char *dir, bool train);
    with tg_dataset_load_idx; the process holds eight batches of pixels
    instead of the whole set (47 MB for Fashion-MNIST). Reading costs one
    pread per run of consecutive samples (64 for a shuffled batch of 64),
-   made by a thread of the dataset up to eight batches ahead of the caller;
-   the first batch of an epoch is read on the spot (docs/data.md). In a
+   made on one thread by a thread of the dataset up to eight batches ahead
+   of the caller, and on more (tg_set_num_threads) by the library's worker
+   a batch ahead, with the conversion (see tg_batch); the first batch of an
+   epoch is read on the spot (docs/data.md). In a
    child of fork() the dataset goes on without that thread: the child reads
    the rest of the epoch itself and starts its own thread at the next one.
    The file stays open until tg_dataset_free. A gzip file is refused with a
@@ -974,9 +976,10 @@ TG_API tg_batch_opts tg_batch_defaults(void);
 
 /* One mini-batch; the pointers are the dataset's buffers, valid until the
    next call to tg_dataset_next (or free). On more than one thread
-   (tg_set_num_threads), a worker converts the next batch of a loaded
-   dataset while the caller trains on this one (of one dataset at a time;
-   another converts its batches on the spot), so x may alternate between
+   (tg_set_num_threads), a worker converts the next batch while the caller
+   trains on this one, reading it from the file first if the dataset is
+   streamed (for one dataset at a time; another converts its batches on the
+   spot, a streamed one with its reader thread), so x may alternate between
    two buffers; the values are the same, bit for bit. */
 typedef struct tg_batch {
     int64_t n;             /* samples in this batch (the last may be smaller) */

@@ -13,8 +13,9 @@
    batch is converted. On more than one thread (tg_set_num_threads) a
    worker converts the next batch into a second buffer while the caller
    trains on this one, in the thread pool's background job (src/threads.c;
-   one dataset at a time has it, the others convert on the spot): the same
-   values, and the caller only swaps the buffers. Everything that changes
+   one dataset at a time has it, the others convert on the spot, or hand
+   their reads to the reader thread below): the same values, and the caller
+   only swaps the buffers. Everything that changes
    what the worker reads (the next call, rewind, new options, free) first
    waits for it. The batch buffers are allocated once by
    tg_dataset_batching: tg_dataset_next never allocates.
@@ -25,11 +26,15 @@
    same way: the same batches, bit for bit, in a process that holds only
    the labels (one byte per sample) and RING batches. The kernel's page
    cache keeps a file that is read again and again, as memory that it can
-   take back; the process's resident size stays small. While the caller
-   trains, a reader thread of the dataset reads the batches that come next
-   into a ring of RING staging buffers (a DataLoader worker's prefetch), so
-   the system calls cost the training loop almost nothing; the first batch
-   of an epoch is read on the spot. Waking a sleeping thread is slow (tens
+   take back; the process's resident size stays small. On more than one
+   thread the worker that converts the next batch reads it first, into its
+   staging buffer. Otherwise, while the caller trains, a reader thread of
+   the dataset reads the batches that come next into a ring of RING
+   staging buffers (a DataLoader worker's prefetch), so the system calls
+   cost the training loop almost nothing. The first batch of an epoch is
+   read on the spot. (On two threads the reader would need a core that
+   both compute threads use: the epoch took 22% longer than with the images
+   in memory, and 11% with the worker reading.) Waking a sleeping thread is slow (tens
    of microseconds on the benchmark's virtual machine), so the reader is
    woken only when half the ring is free, and then reads half a ring in a
    row: one wake-up per RING/2 batches instead of one per batch. */
@@ -40,6 +45,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,13 +101,17 @@ struct tg_dataset {
     int64_t number;                     /* batches given in this epoch */
     int64_t epoch;                      /* epochs started, minus one */
 
-    /* In memory, on more than one thread: while the caller trains on a
-       batch, a worker converts the next one into x_next, in the pool's
-       background job (see tg_dataset_next). */
+    /* On more than one thread: while the caller trains on a batch, a
+       worker converts the next one into x_next, in the pool's background
+       job (see tg_dataset_next); a streamed dataset's worker reads its
+       samples from the file first, and the reader thread is not used. */
     tg_real *x_next;                    /* [batch_size, features] */
     bool converting;                    /* the background job is posted for us */
     int64_t next_pos;                   /* its batch's first sample in the order */
     int64_t next_n;                     /* and its samples */
+    int64_t next_number;                /* streamed: its number in the epoch */
+    atomic_bool next_failed;            /* streamed: a read of the job failed */
+    bool reader_on;                     /* streamed: the reader has this epoch's batches */
 };
 
 static int gather(const char *who, const tg_dataset *d, const int64_t *idx, int64_t n,
@@ -627,11 +637,11 @@ int tg_dataset_batching(tg_dataset *d, const tg_batch_opts *opts)
     int64_t b = o.batch_size < d->n ? o.batch_size : (d->n ? d->n : 1);
     int64_t *order = malloc((d->n ? (size_t)d->n : 1) * sizeof *order);
     tg_real *x = malloc((size_t)(b * d->features) * sizeof *x);
-    tg_real *x_next = d->fd < 0 ? malloc((size_t)(b * d->features) * sizeof *x_next) : NULL;
+    tg_real *x_next = malloc((size_t)(b * d->features) * sizeof *x_next);
     int64_t *y = malloc((size_t)b * sizeof *y);
     tg_real *yr = malloc((size_t)b * sizeof *yr);
     uint8_t *stage = d->fd >= 0 ? malloc((size_t)(b * d->features) * RING) : NULL;
-    if (!order || !x || !y || !yr || (d->fd >= 0 && !stage) || (d->fd < 0 && !x_next)) {
+    if (!order || !x || !x_next || !y || !yr || (d->fd >= 0 && !stage)) {
         free(order), free(x), free(x_next), free(y), free(yr), free(stage);
         return tg_set_error(TG_ERR_NOMEM, "%s: out of memory for batches of %lld", who,
                             (long long)o.batch_size);
@@ -704,13 +714,28 @@ static void convert_rows(const tg_dataset *d, const int64_t *idx, int64_t first,
 }
 
 /* One task of the background conversion: ROWS_PER_TASK rows of the next
-   batch. */
+   batch. A streamed dataset's task first reads its samples into their rows
+   of the batch's staging slot; if that fails it converts nothing and says
+   so in next_failed, and the caller reads the batch again on the spot
+   (which gives the error its message, on the caller's thread). */
 static void convert_task(void *ctx, int task)
 {
     tg_dataset *d = ctx;
     int64_t first = (int64_t)task * ROWS_PER_TASK, end = first + ROWS_PER_TASK;
-    convert_rows(d, d->order + d->next_pos, first, end < d->next_n ? end : d->next_n, d->next_n,
-                 d->x_next);
+    if (end > d->next_n) end = d->next_n;
+    const int64_t *idx = d->order + d->next_pos;
+    if (d->fd < 0) {
+        convert_rows(d, idx, first, end, d->next_n, d->x_next);
+        return;
+    }
+    const size_t f = (size_t)d->features;
+    uint8_t *px = slot(d, d->next_number) + (size_t)first * f;
+    if (gather("tg_dataset_next", d, idx + first, end - first, px) != TG_OK) {
+        atomic_store_explicit(&d->next_failed, true, memory_order_relaxed);
+        return;
+    }
+    for (int64_t i = first; i < end; i++, px += f)
+        to_real(px, d->x_next + (size_t)i * f, f, d->mean, d->std);
 }
 
 /* Ends the background conversion, if one is posted; true if x_next then
@@ -723,18 +748,14 @@ static bool converted(tg_dataset *d)
 }
 
 /* The pixels of batch j of the epoch, samples idx[0..n): the reader's, or
-   read on the spot (the first batch of an epoch, after which the reader is
-   handed the rest; or every batch if no thread could be started). NULL
-   (the epoch ends, the error is kept in d->err) if a read failed. */
+   read on the spot (the first batch of an epoch; every batch if no thread
+   could be started; or one that a worker failed to read). NULL (the epoch
+   ends, the error is kept in d->err) if a read failed. */
 static const uint8_t *stream_batch(tg_dataset *d, int64_t j, const int64_t *idx, int64_t n)
 {
     int st;
-    if (j > 0 && reader_here(d)) {
-        st = reader_take(d, j);
-    } else {
-        st = gather("tg_dataset_next", d, idx, n, slot(d, j));
-        if (st == TG_OK && j == 0) reader_epoch(d, 1, tg_dataset_num_batches(d));
-    }
+    if (d->reader_on && reader_here(d)) st = reader_take(d, j);
+    else st = gather("tg_dataset_next", d, idx, n, slot(d, j));
     if (st != TG_OK) {
         d->err = st;
         d->in_epoch = false;
@@ -758,6 +779,7 @@ bool tg_dataset_next(tg_dataset *d, tg_batch *b)
             tg_rng_shuffle(&d->rng, d->order, d->n);
         }
         d->in_epoch = true;
+        d->reader_on = false;
         d->pos = 0;
         d->number = 0;
         d->epoch++;
@@ -770,32 +792,39 @@ bool tg_dataset_next(tg_dataset *d, tg_batch *b)
     }
     const int64_t *idx = d->order + d->pos;
     const size_t f = (size_t)d->features;
-    if (d->fd >= 0) {
+    bool streamed = d->fd >= 0;
+    if (have_next && d->next_pos == d->pos && d->next_n == n &&
+        !atomic_load_explicit(&d->next_failed, memory_order_relaxed)) {
+        tg_real *x = d->x; /* the worker converted this batch: take it */
+        d->x = d->x_next;
+        d->x_next = x;
+    } else if (streamed) {
         const uint8_t *staged = stream_batch(d, d->number, idx, n); /* [n, features] */
         if (!staged) return false;
         for (int64_t i = 0; i < n; i++)
             to_real(staged + (size_t)i * f, d->x + (size_t)i * f, f, d->mean, d->std);
-        if (d->reader_live) reader_done(d, d->number);
+        if (d->reader_on) reader_done(d, d->number);
     } else {
-        if (have_next && d->next_pos == d->pos && d->next_n == n) {
-            tg_real *x = d->x; /* the worker converted this batch: take it */
-            d->x = d->x_next;
-            d->x_next = x;
-        } else {
-            convert_rows(d, idx, 0, n, n, d->x);
-        }
-        /* the next batch: converted by a worker while the caller trains on
-           this one, or else its images asked for, from random places in the
-           whole set */
-        int64_t rest = left - n, n_next = rest < d->opts.batch_size ? rest : d->opts.batch_size;
-        if (n_next > 0 && !(d->opts.drop_last && n_next < d->opts.batch_size)) {
-            d->next_pos = d->pos + n;
-            d->next_n = n_next;
-            d->converting = tg_background_post(
-                (int)((n_next + ROWS_PER_TASK - 1) / ROWS_PER_TASK), convert_task, d);
-            if (!d->converting)
-                for (int64_t i = 0; i < n_next; i++)
-                    prefetch_bytes(d->images + (size_t)idx[n + i] * f, f);
+        convert_rows(d, idx, 0, n, n, d->x);
+    }
+    /* the next batch: read (if streamed) and converted by a worker while
+       the caller trains on this one; else a streamed dataset's reader
+       thread is handed the rest of the epoch, and a loaded one's next
+       images are asked for, from random places in the whole set */
+    int64_t rest = left - n, n_next = rest < d->opts.batch_size ? rest : d->opts.batch_size;
+    if (n_next > 0 && !(d->opts.drop_last && n_next < d->opts.batch_size) && !d->reader_on) {
+        d->next_pos = d->pos + n;
+        d->next_n = n_next;
+        d->next_number = d->number + 1;
+        atomic_store_explicit(&d->next_failed, false, memory_order_relaxed);
+        d->converting = tg_background_post(
+            (int)((n_next + ROWS_PER_TASK - 1) / ROWS_PER_TASK), convert_task, d);
+        if (!d->converting && streamed) {
+            reader_epoch(d, d->number + 1, tg_dataset_num_batches(d));
+            d->reader_on = reader_here(d);
+        } else if (!d->converting) {
+            for (int64_t i = 0; i < n_next; i++)
+                prefetch_bytes(d->images + (size_t)idx[n + i] * f, f);
         }
     }
     for (int64_t i = 0; i < n; i++) {

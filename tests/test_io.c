@@ -1042,6 +1042,48 @@ Test(dataset, next_batch_in_conversion_across_fork)
     cr_assert_eq(tg_set_num_threads(1), TG_OK);
 }
 
+/* On two threads a worker also reads a streamed dataset's next batch from
+   the file and converts it (the pool's background job, instead of the
+   reader thread). When the job is taken by another dataset, the reader
+   thread is handed the rest of the epoch. Either way the batches are the
+   loaded ones, bit for bit, through rewinds, new options with a read under
+   way, a fork, and a free. */
+Test(dataset, streamed_next_batch_read_by_a_worker)
+{
+    char path[1024];
+    tg_dataset *mem, *st;
+    load_and_open_t10k(path, "raw-t10k-worker", &mem, &st);
+    cr_assert_eq(tg_set_num_threads(2), TG_OK);
+    tg_batch_opts o = tg_batch_defaults();
+    o.seed = 17;
+    expect_same_batches(st, mem, &o); /* st asks first: the worker reads its batches */
+    tg_batch x0, x1, y0, y1;
+    cr_assert(tg_dataset_next(st, &x0) && tg_dataset_next(mem, &y0));
+    cr_assert(tg_dataset_next(st, &x1) && tg_dataset_next(mem, &y1));
+    cr_expect_neq(x0.x, x1.x, "st's next batch was not read in the background");
+    cr_expect(same_batch(&x1, &y1));
+    tg_dataset_rewind(st);
+    tg_dataset_rewind(mem);
+    expect_same_batches(mem, st, &o); /* mem has the job: st's reader takes over */
+    cr_assert(tg_dataset_next(mem, &y0) && tg_dataset_next(st, &x0));
+    cr_assert(tg_dataset_next(mem, &y1) && tg_dataset_next(st, &x1));
+    cr_expect_eq(x0.x, x1.x, "st's batches came from the worker, not the reader");
+    cr_expect(same_batch(&x1, &y1));
+    /* new options while st's next batch is read; then a fork mid-epoch */
+    o.batch_size = 300;
+    o.drop_last = true;
+    o.mean = TG_MNIST_MEAN;
+    o.std = TG_MNIST_STD;
+    expect_same_batches(st, mem, &o);
+    cr_assert(tg_dataset_next(st, &x0) && tg_dataset_next(mem, &y0) && same_batch(&x0, &y0));
+    expect_same_rest_after_fork(st, mem);
+    cr_assert(tg_dataset_next(st, &x0));
+    tg_dataset_free(st); /* with its next batch being read */
+    tg_dataset_free(mem);
+    cr_assert_eq(tg_set_num_threads(1), TG_OK);
+    remove(path);
+}
+
 Test(dataset, streamed_refusals)
 {
     const char *labels = MNIST_DIR "/t10k-labels-idx1-ubyte.gz";
@@ -1119,12 +1161,15 @@ Test(dataset, mnist_open_finds_raw_files)
 }
 
 /* A file cut short after it was opened: the batch that needs the missing
-   samples fails, read ahead or on the spot, with a message naming the file
-   and the first sample missing; the epoch ends and tg_dataset_error says
-   so. The next epoch starts afresh. Nothing leaks. */
-Test(dataset, streamed_file_cut_after_open)
+   samples fails, read ahead (by the reader thread on one thread, by a
+   worker on two, after which the caller reads it again) or on the spot,
+   with a message naming the file and the first sample missing; the epoch
+   ends and tg_dataset_error says so. The next epoch starts afresh. Nothing
+   leaks. */
+static void expect_cut_file_fails(int threads)
 {
     char path[1024];
+    cr_assert_eq(tg_set_num_threads(threads), TG_OK);
     tmp_path(path, sizeof path, "raw-cut");
     write_raw_t10k(path, 0);
     tg_dataset *d = tg_dataset_open_idx(path, MNIST_DIR "/t10k-labels-idx1-ubyte.gz");
@@ -1156,7 +1201,11 @@ Test(dataset, streamed_file_cut_after_open)
     expect_msg("ends before sample 100:", path);
     tg_dataset_free(d);
     remove(path);
+    cr_assert_eq(tg_set_num_threads(1), TG_OK);
 }
+
+Test(dataset, streamed_file_cut_after_open) { expect_cut_file_fails(1); }
+Test(dataset, streamed_file_cut_after_open_two_threads) { expect_cut_file_fails(2); }
 
 /* ========================================================== safetensors */
 
