@@ -15,9 +15,8 @@
    trains on this one, in the thread pool's background job (src/threads.c;
    one dataset at a time has it, the others convert on the spot, or hand
    their reads to the reader thread below): the same values, and the caller
-   only swaps the buffers. Everything that changes
-   what the worker reads (the next call, rewind, new options, free) first
-   waits for it. The batch buffers are allocated once by
+   only swaps the buffers. Everything that changes what the worker reads
+   (the next call, rewind, new options, free) first waits for it. The batch buffers are allocated once by
    tg_dataset_batching: tg_dataset_next never allocates.
 
    A dataset opened with tg_dataset_open_idx leaves its images in the file
@@ -33,11 +32,12 @@
    staging buffers (a DataLoader worker's prefetch), so the system calls
    cost the training loop almost nothing. The first batch of an epoch is
    read on the spot. (On two threads the reader would need a core that
-   both compute threads use: the epoch took 22% longer than with the images
-   in memory, and 11% with the worker reading.) Waking a sleeping thread is slow (tens
-   of microseconds on the benchmark's virtual machine), so the reader is
-   woken only when half the ring is free, and then reads half a ring in a
-   row: one wake-up per RING/2 batches instead of one per batch. */
+   both compute threads use: the epoch took 22% longer than with the
+   images in memory, and 11% with the worker reading.) Waking a sleeping
+   thread is slow (tens of microseconds on the benchmark's virtual
+   machine), so the reader is woken only when half the ring is free, and
+   then reads half a ring in a row: one wake-up per RING/2 batches instead
+   of one per batch. */
 #define _GNU_SOURCE /* SCHED_BATCH; close */
 
 #include "io_internal.h"
@@ -104,7 +104,8 @@ struct tg_dataset {
     /* On more than one thread: while the caller trains on a batch, a
        worker converts the next one into x_next, in the pool's background
        job (see tg_dataset_next); a streamed dataset's worker reads its
-       samples from the file first, and the reader thread is not used. */
+       samples from the file first, and the reader thread is used only if
+       the job is taken. */
     tg_real *x_next;                    /* [batch_size, features] */
     bool converting;                    /* the background job is posted for us */
     int64_t next_pos;                   /* its batch's first sample in the order */
