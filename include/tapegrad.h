@@ -930,10 +930,11 @@ TG_API tg_dataset *tg_mnist_load(const char *dir, bool train);
    made on one thread by a thread of the dataset up to eight batches ahead
    of the caller, and on more (tg_set_num_threads) by the library's worker
    a batch ahead, with the conversion (see tg_batch); the first batch of an
-   epoch is read on the spot (docs/data.md). In a
-   child of fork() the dataset goes on without that thread: the child reads
-   the rest of the epoch itself and starts its own thread at the next one.
-   The file stays open until tg_dataset_free. A gzip file is refused with a
+   epoch is read on the spot (docs/data.md). In a child of fork() the
+   dataset goes on without the parent's threads: a batch the parent's
+   worker was reading is read again, and the child reads the rest of the
+   epoch with workers of its own, or by itself and with a reader thread of
+   its own from the next epoch. The file stays open until tg_dataset_free. A gzip file is refused with a
    message saying to gunzip it. */
 TG_API tg_dataset *tg_dataset_open_idx(const char *images_path, const char *labels_path);
 /* tg_mnist_load's directory lookup for tg_dataset_open_idx: the images
