@@ -215,7 +215,10 @@ TG_API void tg_params_free(tg_params *p);
 /* Adds a zero-filled parameter that requires grad; the name is copied.
    NULL (tg_last_error says why) if the name exists or memory runs out.
    The tensor pointer stays valid for the life of p; its data/grad pointers
-   may move while more parameters are added, so read them after adding. */
+   may move while more parameters are added, so read them after adding.
+   The blocks grow by doubling (like a std::vector), so adding n parameters
+   copies each value O(1) times on average, not n times; the unused tail of
+   a block is never written. */
 TG_API tg_tensor *tg_params_add(tg_params *p, const char *name, int ndim,
                                 const int64_t *shape);
 /* The parameter called `name`, or NULL. */

@@ -31,8 +31,9 @@ struct tg_params {
     param_entry *by_name;  /* uthash head */
     param_entry **order;   /* [count], insertion order */
     size_t count, cap;
-    tg_real *data, *grad;  /* [len] each */
-    size_t len;            /* padded length of the blocks */
+    tg_real *data, *grad;  /* [cap] each, of which [len] in use */
+    size_t len;            /* padded length of the parameters in the blocks */
+    size_t block_cap;      /* elements the blocks hold: doubles as they fill */
     int64_t numel;
 };
 
@@ -60,12 +61,13 @@ void tg_params_free(tg_params *p)
     free(p);
 }
 
-static tg_real *grow_block(tg_real *old, size_t old_len, size_t new_len)
+/* A block of new_cap elements holding old's first len. The tail past len is
+   left untouched (a block from mmap stays out of the resident set until a
+   parameter is added there). */
+static tg_real *grow_block(const tg_real *old, size_t len, size_t new_cap)
 {
-    tg_real *b = aligned_alloc(TG_ALIGN, new_len * sizeof(tg_real));
-    if (!b) return NULL;
-    if (old_len) memcpy(b, old, old_len * sizeof(tg_real));
-    memset(b + old_len, 0, (new_len - old_len) * sizeof(tg_real));
+    tg_real *b = aligned_alloc(TG_ALIGN, new_cap * sizeof(tg_real));
+    if (b && len) memcpy(b, old, len * sizeof(tg_real));
     return b;
 }
 
@@ -98,8 +100,13 @@ tg_tensor *tg_params_add(tg_params *p, const char *name, int ndim, const int64_t
     param_tensor *pt = calloc(1, sizeof *pt);
     tg_tensor *x = pt ? &pt->x : NULL;
     char *nm = malloc(strlen(name) + 1);
-    tg_real *data = grow_block(p->data, p->len, p->len + padded);
-    tg_real *grad = grow_block(p->grad, p->len, p->len + padded);
+    /* the blocks grow by doubling, so n adds copy O(len) values in all,
+       not O(n * len) */
+    bool moves = p->len + padded > p->block_cap;
+    size_t cap = moves ? (p->len + padded > 2 * p->block_cap ? p->len + padded : 2 * p->block_cap)
+                       : p->block_cap;
+    tg_real *data = moves ? grow_block(p->data, p->len, cap) : p->data;
+    tg_real *grad = moves ? grow_block(p->grad, p->len, cap) : p->grad;
     param_entry **order = p->order;
     if (e && x && nm && data && grad && p->count == p->cap) {
         size_t cap = p->cap ? p->cap * 2 : 16;
@@ -110,7 +117,8 @@ tg_tensor *tg_params_add(tg_params *p, const char *name, int ndim, const int64_t
         }
     }
     if (!e || !x || !nm || !data || !grad || !order) {
-        free(e), free(x), free(nm), free(data), free(grad);
+        free(e), free(x), free(nm);
+        if (moves) free(data), free(grad);
         tg_set_error(TG_ERR_NOMEM, "tg_params_add: out of memory adding '%s'", name);
         return NULL;
     }
@@ -121,14 +129,21 @@ tg_tensor *tg_params_add(tg_params *p, const char *name, int ndim, const int64_t
     oom_hit = 0;
     HASH_ADD_KEYPTR(hh, p->by_name, e->name, strlen(e->name), e);
     if (oom_hit) {
-        free(e), free(x), free(nm), free(data), free(grad);
+        free(e), free(x), free(nm);
+        if (moves) free(data), free(grad);
         tg_set_error(TG_ERR_NOMEM, "tg_params_add: out of memory adding '%s'", name);
         return NULL;
     }
-    free(p->data);
-    free(p->grad);
-    p->data = data;
-    p->grad = grad;
+    if (moves) {
+        free(p->data);
+        free(p->grad);
+        p->data = data;
+        p->grad = grad;
+        p->block_cap = cap;
+    }
+    /* the new parameter and its padding start at zero */
+    memset(p->data + p->len, 0, padded * sizeof(tg_real));
+    memset(p->grad + p->len, 0, padded * sizeof(tg_real));
     p->len += padded;
     p->numel += size;
     p->order[p->count++] = e;
@@ -140,10 +155,10 @@ tg_tensor *tg_params_add(tg_params *p, const char *name, int ndim, const int64_t
     x->name = e->name;
     x->rec = -1;
     x->id = (int32_t)(p->count - 1);
-    /* the blocks moved: point every parameter at its place again (a
-       released gradient stays released; the new one starts at zero) */
+    /* the new parameter's places; if the blocks moved, every parameter's
+       (a released gradient stays released; the new one starts at zero) */
     x->grad = p->grad + e->offset;
-    for (size_t i = 0; i < p->count; i++) {
+    for (size_t i = moves ? 0 : p->count - 1; i < p->count; i++) {
         param_tensor *q = (param_tensor *)p->order[i]->x;
         q->x.data = p->data + p->order[i]->offset;
         q->grad_home = p->grad + p->order[i]->offset;

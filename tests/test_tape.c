@@ -482,6 +482,41 @@ Test(tape, params_registry)
     tg_params_free(NULL);
 }
 
+/* The blocks grow by doubling: many small adds move them a logarithmic
+   number of times, and every value, gradient and zero padding survives. */
+Test(tape, params_blocks_grow_geometrically)
+{
+    enum { N = 3000 };
+    const int64_t PAD_ELEMS = 64 / sizeof(tg_real); /* parameters start on 64 bytes */
+    tg_params *p = tg_params_new();
+    int moves = 0;
+    tg_real *last = NULL;
+    for (int i = 0; i < N; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "p%d", i);
+        tg_tensor *x = tg_params_add(p, name, TG_SHAPE(1 + i % 7));
+        cr_assert(x, "add %d: %s", i, tg_last_error());
+        for (int64_t j = 0; j < x->size; j++) x->data[j] = (tg_real)(i + j), x->grad[j] = (tg_real)-i;
+        if (tg_params_data(p) != last) moves++, last = tg_params_data(p);
+    }
+    /* each parameter takes one padded unit; the first block holds one, and
+       doubling reaches 3000 in 12 more (2^12 = 4096): 13 allocations */
+    cr_expect_leq(moves, 13, "the blocks moved %d times for %d adds", moves, N);
+    cr_expect_eq(tg_params_block_len(p), (size_t)N * PAD_ELEMS);
+    tg_real *d = tg_params_data(p), *g = tg_params_grad(p);
+    for (int i = 0; i < N; i++) {
+        tg_tensor *x = tg_params_at(p, (size_t)i);
+        cr_assert_eq(x->data, d + (size_t)i * PAD_ELEMS, "parameter %d points into the block", i);
+        cr_assert_eq(x->grad, g + (size_t)i * PAD_ELEMS);
+        for (int64_t j = 0; j < PAD_ELEMS; j++) {
+            tg_real want = j < x->size ? (tg_real)(i + j) : 0, want_g = j < x->size ? (tg_real)-i : 0;
+            cr_assert(x->data[j] == want && x->grad[j] == want_g, "parameter %d element %ld", i,
+                      (long)j);
+        }
+    }
+    tg_params_free(p);
+}
+
 /* -------------------------------------------------------------- tensors */
 
 Test(tape, creation_and_metadata)
