@@ -491,8 +491,8 @@ typedef struct tg_record {
 } tg_record;
 
 /* Op flags. Bits 16 and up are reserved for the library's built-in ops: an
-   op of yours must leave them 0 (tg_op_register refuses it otherwise; an op
-   passed straight to tg_apply is not checked). */
+   op of yours must leave them 0 (tg_op_register refuses it otherwise, and so
+   does tg_apply, naming the bits, for an op passed to it straight). */
 enum {
     TG_OP_ALIAS = 1u << 0 /* output shares input 0's data (reshape, views) */
 };

@@ -53,6 +53,17 @@ static const tg_op_table *const builtin_tables[] = {
     &tg_linalg_ops, &tg_activation_ops, &tg_loss_ops,
 };
 
+/* Whether op is one of the library's own: a pointer into the tables above.
+   They are constant, so this needs neither the lock nor the registry (tg_apply
+   asks it about ops that set reserved flags). */
+bool tg_op_is_builtin(const tg_op *op)
+{
+    for (size_t t = 0; t < sizeof builtin_tables / sizeof *builtin_tables; t++)
+        for (size_t i = 0; i < builtin_tables[t]->n; i++)
+            if (builtin_tables[t]->ops[i] == op) return true;
+    return false;
+}
+
 static bool push_order(op_entry *e)
 {
     if (count == cap) {
@@ -258,12 +269,3 @@ const tg_op *tg_op_at(size_t i)
     return op;
 }
 
-bool tg_op_is_builtin(const tg_op *op)
-{
-    if (!op || !op->name) return false;
-    lock();
-    const op_entry *e = find_entry(op->name);
-    bool b = e && e->builtin && e->op == op;
-    unlock();
-    return b;
-}

@@ -305,6 +305,16 @@ tg_tensor *tg_apply(tg_tape *t, const tg_op *op, tg_tensor *const *in, int n, co
         tg_tape_set_error(t, "tg_%s: expected %d inputs, got %d", op->name, op->n_inputs, n);
         return NULL;
     }
+    /* the reserved bits change what backward does (TG_OP_WRITES_FRESH):
+       only the library's own ops may set them (the check costs nothing for
+       an op without them) */
+    if ((op->flags & ~TG_OP_USER_FLAGS) && !tg_op_is_builtin(op)) {
+        tg_tape_set_error(t,
+                          "tg_%s: the op sets flag bits 0x%x, which are reserved for the "
+                          "library's built-in ops (bits 16 and up)",
+                          op->name, op->flags & ~TG_OP_USER_FLAGS);
+        return NULL;
+    }
     if (n > 0 && !in) {
         tg_tape_set_error(t, "tg_%s: the input array is NULL", op->name);
         return NULL;

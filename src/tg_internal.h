@@ -209,5 +209,7 @@ extern const tg_op_table tg_shape_ops;      /* src/ops_shape.c */
 extern const tg_op_table tg_linalg_ops;     /* src/ops_linalg.c */
 extern const tg_op_table tg_activation_ops; /* src/ops_activation.c */
 extern const tg_op_table tg_loss_ops;       /* src/ops_loss.c */
+/* Only ops in those tables (tg_op_is_builtin) may set the tg_op.flags bits
+   outside TG_OP_USER_FLAGS; tg_apply refuses any other that does. */
 
 #endif

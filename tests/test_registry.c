@@ -172,6 +172,40 @@ Test(registry, refuses_duplicates_and_bad_ops_with_a_message)
     cr_expect_null(tg_op_find("no_forward"));
 }
 
+/* An op passed to tg_apply without registering it is checked the same way:
+   a reserved bit (here the one that lets a rule write a fresh gradient
+   instead of adding) is refused with the bits named, and nothing is
+   recorded; the library's own ops that set such bits still run. */
+Test(registry, apply_refuses_reserved_flags_on_an_unregistered_op)
+{
+    tg_tape *t = tg_tape_new();
+    tg_real v[] = {1, -2, 0.5};
+    tg_tensor *x = tg_requires_grad(tg_tensor_new(t, TG_SHAPE(3), v), true);
+    tg_op bad = make_times("reserved_on_apply");
+    bad.flags = 1u << 30;
+    times_attr a = {3};
+    size_t recs = tg_tape_record_count(t);
+    cr_expect_null(tg_apply(t, &bad, &x, 1, &a));
+    cr_expect(strstr(tg_tape_error(t), "tg_reserved_on_apply") &&
+                  strstr(tg_tape_error(t), "0x40000000") && strstr(tg_tape_error(t), "reserved"),
+              "%s", tg_tape_error(t));
+    cr_expect_eq(tg_tape_record_count(t), recs, "nothing recorded");
+    tg_tape_free(t);
+
+    t = tg_tape_new();
+    tg_real w[] = {1, 1, 1, 2, 0, 0}, b[] = {1, 2};
+    tg_tensor *in[3] = {tg_tensor_new(t, TG_SHAPE(1, 3), v), tg_tensor_new(t, TG_SHAPE(2, 3), w),
+                        tg_tensor_new(t, TG_SHAPE(2), b)};
+    const tg_op *linear = tg_op_find("linear");
+    cr_assert(linear && (linear->flags & ~0xFFFFu), "linear is a built-in that sets a reserved bit");
+    tg_tensor *y = tg_apply(t, linear, in, 3, NULL);
+    cr_assert_not_null(y, "%s", tg_tape_error(t));
+    /* x·Wᵀ + b = (1 - 2 + 0.5 + 1, 2 + 2) */
+    cr_expect(y->data[0] == (tg_real)0.5 && y->data[1] == 4, "%g %g", (double)y->data[0],
+              (double)y->data[1]);
+    tg_tape_free(t);
+}
+
 Test(registry, unregister_hides_user_ops_only)
 {
     tg_op op = make_times("temp");
