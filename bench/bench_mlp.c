@@ -94,6 +94,24 @@ static double rss_now_mb(void)
     return (double)resident * (double)sysconf(_SC_PAGESIZE) / (1024.0 * 1024.0);
 }
 
+/* The peak resident memory of this program: VmHWM from /proc/self/status.
+   Not getrusage's ru_maxrss: Linux carries that over from the parent across
+   fork and exec, so under bench/run_bench.py it could never read below the
+   Python runner's own size (about 13 MB). ru_maxrss only if /proc is absent. */
+static double peak_rss_mb(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kb = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmHWM: %ld kB", &kb) == 1) break;
+    if (f) fclose(f);
+    if (kb >= 0) return (double)kb / 1024.0;
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_maxrss / 1024.0;
+}
+
 static tg_dataset *synthetic(int64_t n)
 {
     uint8_t *img = __libc_malloc((size_t)n * 784), *lab = __libc_malloc((size_t)n);
@@ -223,9 +241,7 @@ int main(int argc, char **argv)
         tg_gemm_profile(false);
         double gemm_s = tg_gemm_profile_seconds();
         size_t tape_allocs = tg_tape_get_stats(t).heap_allocs - tape_allocs0;
-        struct rusage ru;
-        getrusage(RUSAGE_SELF, &ru);
-        double rss_mb = (double)ru.ru_maxrss / 1024.0, rss_end = rss_now_mb();
+        double rss_mb = peak_rss_mb(), rss_end = rss_now_mb();
         double gflops = EPOCH_GFLOP * (double)samples / 60000.0 / secs;
         if (csv)
             printf("mlp,tapegrad,%s,%s,%d,%.4f,%.1f,%.2f,%.4f,%.4f,%.1f,%ld,%.5f,%.1f\n",

@@ -30,6 +30,19 @@ def rss_now_mb():
         return 0.0
 
 
+def peak_rss_mb():
+    """VmHWM, as bench_mlp reads it: getrusage's ru_maxrss would carry over
+    the parent's size across fork and exec."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def read_idx(path):
     with (gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")) as f:
         raw = f.read()
@@ -105,7 +118,7 @@ def main():
         for i in range(0, n, 64):
             total += step(perm[i:i + 64])
         secs = time.perf_counter() - t0
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        rss = peak_rss_mb()
         gflops = EPOCH_GFLOP * n / 60000 / secs
         if args.csv:
             print(f"mlp,pytorch,torch,-,{torch.get_num_threads()},{secs:.4f},{n / secs:.1f},"
