@@ -937,8 +937,8 @@ TG_API tg_dataset *tg_mnist_load(const char *dir, bool train);
    dataset goes on without the parent's threads: a batch the parent's
    worker was reading is read again, and the child reads the rest of the
    epoch with workers of its own, or by itself and with a reader thread of
-   its own from the next epoch. The file stays open until tg_dataset_free. A gzip file is refused with a
-   message saying to gunzip it. */
+   its own from the next epoch. The file stays open until tg_dataset_free.
+   A gzip file is refused with a message saying to gunzip it. */
 TG_API tg_dataset *tg_dataset_open_idx(const char *images_path, const char *labels_path);
 /* tg_mnist_load's directory lookup for tg_dataset_open_idx: the images
    under their raw names only (a directory with only the .gz is refused,
@@ -1034,8 +1034,9 @@ typedef enum tg_dtype {
    with tg_last_error. */
 TG_API int tg_params_save(const tg_params *p, const char *path, tg_dtype dtype);
 /* Reads a safetensors file into p. The whole file is validated first (header
-   size at most 100,000,000 bytes, JSON in UTF-8, dtypes, shapes, data offsets in
-   bounds, contiguous, not overlapping and covering the data exactly), then:
+   size at most 100,000,000 bytes, JSON in UTF-8, dtypes, shapes, data
+   offsets in bounds, contiguous, not overlapping and covering the data
+   exactly), then:
    - if p already has parameters, the file must hold exactly the same names
      with the same shapes (like load_state_dict(strict=True)): a missing, an
      extra or a mismatched tensor is an error naming it;

@@ -16,8 +16,9 @@
    one dataset at a time has it, the others convert on the spot, or hand
    their reads to the reader thread below): the same values, and the caller
    only swaps the buffers. Everything that changes what the worker reads
-   (the next call, rewind, new options, free) first waits for it. The batch buffers are allocated once by
-   tg_dataset_batching: tg_dataset_next never allocates.
+   (the next call, rewind, new options, free) first waits for it. The
+   batch buffers are allocated once by tg_dataset_batching:
+   tg_dataset_next never allocates.
 
    A dataset opened with tg_dataset_open_idx leaves its images in the file
    and reads each batch's samples from it (pread, one call per run of

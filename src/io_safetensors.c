@@ -10,10 +10,11 @@
                start; tensors are little-endian, row-major (C order).
    What a reader must check (the reference implementation's rules, which
    this one follows): N <= 100,000,000 and inside the file; the header is a
-   JSON object in well-formed UTF-8; each tensor has a known dtype, a shape of non-negative
-   integers, and end − begin = numel · dtype size; sorted by begin, the
-   tensors tile the buffer exactly: the first begins at 0, each begins where
-   the previous ends, the last ends at the end of the file. __metadata__, if
+   JSON object in well-formed UTF-8; each tensor has a known dtype, a
+   shape of non-negative integers, and end − begin = numel · dtype size;
+   sorted by begin, the tensors tile the buffer exactly: the first begins
+   at 0, each begins where the previous ends, the last ends at the end of
+   the file. __metadata__, if
    present, maps strings to strings.
 
    Loading never touches the parameters until the whole file has been

@@ -489,6 +489,15 @@ static lse_parts logsumexp(const tg_real *x, int64_t C, int64_t st)
     return (lse_parts){m, TG_LOG(s)};
 }
 
+/* q_c of sample s (see below); y is the probability target or NULL. */
+static tg_real class_q(const class_attr *a, class_view v, const tg_real *y, int64_t s,
+                       int64_t base, int64_t c, tg_real eps)
+{
+    tg_real C = (tg_real)v.C;
+    if (a->prob) return class_w(a, c) * ((1 - eps) * y[base + c * v.inner] + eps / C);
+    return (1 - eps) * (c == a->target[s] ? class_w(a, c) : 0) + eps / C * class_w(a, c);
+}
+
 /* cross_entropy, fused with log_softmax (ε = label smoothing, t = target,
    w_c the class weights, all 1 without them):
    log p_c = x_c − lse(x),  q_c = (1 − ε)·w_t·[c = t] + ε/C·w_c
@@ -508,7 +517,7 @@ static int ce_forward(tg_record *r)
     int64_t S = v.N * v.inner;
     lse_parts *lse = tg_record_save(r, (size_t)(S ? S : 1) * sizeof *lse); /* [N·inner] */
     if (!lse) return TG_ERR_NOMEM;
-    tg_real eps = (tg_real)a->smoothing, C = (tg_real)v.C;
+    tg_real eps = (tg_real)a->smoothing;
     double sum = 0;
     for (int64_t n = 0; n < v.N; n++)
         for (int64_t i = 0; i < v.inner; i++) {
@@ -516,39 +525,22 @@ static int ce_forward(tg_record *r)
             tg_real l = 0;
             if (!a->prob && a->target[s] == a->ignore_index) {
                 lse[s] = (lse_parts){0, 0};
-            } else {
+            } else if (a->prob || eps > 0) {
                 lse_parts z = lse[s] = logsumexp(x + base, v.C, v.inner);
-                if (a->prob) {
-                    for (int64_t c = 0; c < v.C; c++) {
-                        int64_t j = base + c * v.inner;
-                        l -= class_w(a, c) * ((1 - eps) * y[j] + eps / C) *
-                             ((x[j] - z.m) - z.logs);
-                    }
-                } else {
-                    int64_t t = a->target[s];
-                    l = -(1 - eps) * class_w(a, t) * ((x[base + t * v.inner] - z.m) - z.logs);
-                    if (eps > 0) {
-                        tg_real all = 0;
-                        for (int64_t c = 0; c < v.C; c++)
-                            all += class_w(a, c) * ((x[base + c * v.inner] - z.m) - z.logs);
-                        l -= eps / C * all;
-                    }
+                for (int64_t c = 0; c < v.C; c++) {
+                    int64_t j = base + c * v.inner;
+                    l -= class_q(a, v, y, s, base, c, eps) * ((x[j] - z.m) - z.logs);
                 }
+            } else { /* q is w_t at the target alone */
+                lse_parts z = lse[s] = logsumexp(x + base, v.C, v.inner);
+                int64_t t = a->target[s];
+                l = -class_w(a, t) * ((x[base + t * v.inner] - z.m) - z.logs);
             }
             if (a->red == TG_REDUCE_NONE) r->out->data[s] = l;
             else sum += l;
         }
     finish(r->out, a->red, sum, class_count(a, v));
     return TG_OK;
-}
-
-/* q_c of sample s (see above); y is the probability target or NULL. */
-static tg_real class_q(const class_attr *a, class_view v, const tg_real *y, int64_t s,
-                       int64_t base, int64_t c, tg_real eps)
-{
-    tg_real C = (tg_real)v.C;
-    if (a->prob) return class_w(a, c) * ((1 - eps) * y[base + c * v.inner] + eps / C);
-    return (1 - eps) * (c == a->target[s] ? class_w(a, c) : 0) + eps / C * class_w(a, c);
 }
 
 static void ce_backward(tg_record *r)
