@@ -9,7 +9,7 @@ It writes, each in float32 and float64 (_f32.txt / _f64.txt):
                           every option, and inputs exactly at each kink;
   tests/golden/loss_*     every loss: each reduction, each option;
   tests/golden/extreme_*  |x| up to 1e4, ±inf, NaN, probabilities exactly 0
-                          and 1, logits of ±1e4 (tests/test_extremes.c).
+                          and 1, logits of ±1e4 (tests/ops/test_extremes.c).
 Every case uses loss = sum(out * R) with a random R. Attribute `red` is the
 reduction: 0 mean, 1 sum, 2 none (tg_reduction's values).
 """
@@ -351,7 +351,7 @@ def write_extreme(g):
           20.0, 21.0, 1e-8, -1e-8, 1e-30, 5.5, -5.5]
     # NaN inputs: outputs only. PyTorch's gradient at a NaN input depends on
     # which of its kernels ran (vectorised or scalar tail): 0, 1 or NaN for the
-    # same op; tapegrad's is NaN (tests/test_extremes.c checks that rule).
+    # same op; tapegrad's is NaN (tests/ops/test_extremes.c checks that rule).
     xn = [NAN, 1.0, -1.0, NAN, 0.0, 1e4, NAN, -1e4, 3.0, -3.0, NAN]
     for op, fn, attrs in act_table():
         g.case("%s%s_extreme" % (op, tag_of(attrs)), op, fn, [g.t(xs)], attrs=attrs)

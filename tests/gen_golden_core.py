@@ -3,7 +3,7 @@
 
 Run from the repository root with Debian's PyTorch:
     /usr/bin/python3 tests/gen_golden_core.py
-It writes tests/golden/core_f32.txt and core_f64.txt; tests/test_golden_core.c
+It writes tests/golden/core_f32.txt and core_f64.txt; tests/ops/test_golden_core.c
 reads them. Every case uses loss = sum(out * R) with a random R.
 """
 import os

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Golden data for tests/test_io.c: safetensors weights in both directions.
+"""Golden data for tests/io/test_io.c: safetensors weights in both directions.
 
     /usr/bin/python3 tests/gen_golden_io.py          # write the PyTorch files, then check
     /usr/bin/python3 tests/gen_golden_io.py --check  # only check the tapegrad-written files
@@ -11,7 +11,7 @@
    and PyTorch's output in tests/golden/io_torch_out_{f32,f64}.txt. The C test
    loads the weights into tapegrad, runs the same forward and compares.
 
-2. tapegrad -> PyTorch. tests/test_io.c (test `safetensors.tapegrad_file`)
+2. tapegrad -> PyTorch. tests/io/test_io.c (test `safetensors.tapegrad_file`)
    builds the same architecture with fixed weights, saves it with
    tg_params_save and writes its own input and output; those files are
    committed as tests/golden/io_tapegrad_model_{f32,f64}.safetensors and

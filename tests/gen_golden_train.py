@@ -6,7 +6,7 @@ Run from anywhere with Debian's PyTorch:
 It writes, in tests/golden/:
   train_rng.txt                  the first numbers of tapegrad's RNG and
                                  initialisers for a few seeds, from a Python
-                                 re-implementation of src/rng.c and src/nn.c
+                                 re-implementation of src/core/rng.c and src/nn/nn.c
                                  (same IEEE-754 operations in the same order,
                                  so the doubles are bit-identical)
   train_optim_f32.txt / _f64.txt single optimizer steps: torch.optim on given
@@ -19,9 +19,9 @@ It writes, in tests/golden/:
   train_init_f32.safetensors / _f64.safetensors
                                  the same initial weights as safetensors,
                                  written by the small writer below
-tests/test_nn.c, test_optim.c and test_parity_train.c read them.
+tests/nn/test_nn.c, test_optim.c and test_parity_train.c read them.
 
-Text format (read by tests/golden_train.h):
+Text format (read by tests/nn/golden_train.h):
   group <name>                         a case or a run
   attr <key> <value>                   a number or a word
   tensor <name> <ndim> <dims...>       values (repr, exact) on the next line
@@ -142,7 +142,7 @@ def _rotl(x, k):
 
 
 class Rng:
-    """src/rng.c: xoshiro256** seeded by splitmix64; uniform = top 53 bits
+    """src/core/rng.c: xoshiro256** seeded by splitmix64; uniform = top 53 bits
     · 2⁻⁵³; normal = Marsaglia's polar method with a portable log."""
 
     def __init__(self, seed):

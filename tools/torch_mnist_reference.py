@@ -2,7 +2,7 @@
 """The PyTorch reference for examples/mnist_mlp.c: the same network and
 recipe, run over several seeds, printing each seed's test accuracy and the
 median. The figures quoted in docs/data.md, in examples/mnist_mlp.c and in
-tests/test_mnist_train.c come from this script (Debian's python3-torch).
+tests/nn/test_mnist_train.c come from this script (Debian's python3-torch).
 
     /usr/bin/python3 tools/torch_mnist_reference.py                 # bundled 8k/2k, 5 epochs
     /usr/bin/python3 tools/torch_mnist_reference.py --epochs 1      # the one-epoch test

@@ -8,7 +8,7 @@
 
    usage: bench_overhead [--units U] [--reps R] [--csv] */
 #define _POSIX_C_SOURCE 200809L
-#include "tg_internal.h"
+#include "core/internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,7 +1,7 @@
 /* bench_gemm: GFLOP/s of tg_gemm on the demo network's matrix products
    (784-500-256-10, batch 64), built-in kernel and OpenBLAS side by side.
 
-   The shapes are the ones tg_linear issues (src/ops_linalg.c):
+   The shapes are the ones tg_linear issues (src/ops/linalg.c):
      forward  y  = x·Wᵀ     tg_gemm(N, T)  M = batch, N = out, K = in
      backward dx = dy·W     tg_gemm(N, N)  M = batch, N = in,  K = out
               dW = dyᵀ·x    tg_gemm(T, N)  M = out,   N = in,  K = batch
@@ -24,7 +24,7 @@
      --threads T  tg_set_num_threads(T) for the built-in kernel (default 1)
      --csv        one machine-readable line per shape */
 #define _POSIX_C_SOURCE 200809L
-#include "tg_internal.h"
+#include "gemm/gemm.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -19,8 +19,8 @@
    usage: bench_mlp [--data DIR] [--stream] [--synthetic] [--gemm builtin|cblas]
                     [--threads T] [--epochs E] [--warmup STEPS] [--csv] */
 #define _GNU_SOURCE
-#include "tg_internal.h"
-#include "tg_speed.h"
+#include "core/internal.h"
+#include "gemm/gemm.h"
 
 #include <stdatomic.h>
 #include <stdio.h>

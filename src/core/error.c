@@ -1,5 +1,5 @@
 /* Status strings and the per-thread last error of non-op calls. */
-#include "tg_internal.h"
+#include "core/internal.h"
 
 #include <stdio.h>
 

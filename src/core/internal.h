@@ -1,6 +1,8 @@
-/* Internal declarations shared by the library's sources. Not installed. */
-#ifndef TG_INTERNAL_H
-#define TG_INTERNAL_H
+/* The core's internal declarations (src/core): errors, the arena, shapes,
+   tensors, parameters' gradients, the op tables the registry starts with.
+   Every layer above includes it; it includes nothing of theirs. Not installed. */
+#ifndef TG_CORE_INTERNAL_H
+#define TG_CORE_INTERNAL_H
 
 #include "tapegrad.h"
 
@@ -103,48 +105,6 @@ bool tg_axis(int axis, int ndim, int *out);
 char *tg_dims_str(int ndim, const int64_t *shape, char *buf, size_t len);
 int64_t tg_numel(int ndim, const int64_t *shape);
 
-/* ---- broadcasting: for an output shape, each input's element strides
-   (0 along broadcast axes), all right-aligned to the output's ndim. */
-
-typedef struct tg_bcast {
-    int ndim;
-    int64_t shape[TG_MAX_DIMS];
-    int64_t sa[TG_MAX_DIMS], sb[TG_MAX_DIMS]; /* strides of a and b in elements */
-} tg_bcast;
-
-/* NumPy's rule: dims are right-aligned and must be equal or 1. Writes the
-   output shape. Returns TG_OK or TG_ERR_SHAPE. */
-int tg_broadcast_shape(const tg_tensor *a, const tg_tensor *b, int *ndim, int64_t *shape);
-/* Fills the strides of a and b for the output shape `out`. */
-void tg_bcast_init(tg_bcast *bc, const tg_tensor *a, const tg_tensor *b, const tg_tensor *out);
-
-/* Calls fn(ia, ib, io, n, inner_sa, inner_sb, ctx) for each run of the last
-   axis: io walks the output contiguously, ia/ib are the first offsets of a
-   and b with the strides given along the run. */
-typedef void (*tg_bcast_fn)(int64_t ia, int64_t ib, int64_t io, int64_t n, int64_t sa,
-                            int64_t sb, void *ctx);
-void tg_bcast_each(const tg_bcast *bc, tg_bcast_fn fn, void *ctx);
-
-/* ---- GEMM: C = alpha·op(A)·op(B) + beta·C, row-major, op(X) = X or Xᵀ.
-   op(A) is [M,K], op(B) is [K,N], C is [M,N]. With beta = 0, C need not be
-   initialised. One entry point for every matrix product in the library. */
-void tg_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, tg_real alpha,
-             const tg_real *A, int64_t lda, const tg_real *B, int64_t ldb, tg_real beta,
-             tg_real *C, int64_t ldc);
-
-/* C = alpha·op(A)·op(B) + beta·C summed as two halves of K, in that order:
-   the product over k < K/2 is added to C, then the product over the rest.
-   With two or more threads (built-in backend, a large enough product) the
-   halves run at the same time, the caller's into C and the other into
-   `scratch` ([M, N] with ldc, uninitialised), which is then added to C;
-   without scratch, or on one thread, they run one after the other. The
-   same bits either way, but not the bits of tg_gemm (its sums do not stop
-   halfway). For dx = dy·W: each thread reads only the half of W's rows
-   that the optimizer's split gives it, so no row of W is read by both. */
-void tg_gemm_ksplit(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, tg_real alpha,
-                    const tg_real *A, int64_t lda, const tg_real *B, int64_t ldb, tg_real beta,
-                    tg_real *C, int64_t ldc, tg_real *scratch);
-
 /* ---- params */
 
 /* Exchanges the whole contents of two registries (their tensors keep their
@@ -182,33 +142,18 @@ tg_real *tg_param_grad_home(const tg_tensor *x);
    memory: the tape error says so). */
 tg_tensor *tg_tensor_alloc(tg_tape *t, int ndim, const int64_t *shape, bool with_data);
 
-/* ---- op helpers shared by the op families */
+/* ---- the built-in ops, for the registry
 
-/* Shape function of an element-wise op with one input: out = shape of in[0]. */
-int tg_shape_same(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], char *msg,
-                  size_t len);
-/* Shape function of a broadcasting binary op. */
-int tg_shape_bcast(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], char *msg,
-                   size_t len);
-
-/* Accumulates g (shape of out) into dx (shape of x) summing over the axes
-   that broadcasting expanded. */
-void tg_reduce_broadcast_add(tg_real *dx, const tg_tensor *x, const tg_real *g,
-                             const tg_tensor *out);
-
-/* The built-in op tables, for the registry: each family exposes its entries. */
+   The op families (src/ops) each expose a table of their ops; src/ops/ops.c
+   lists the tables. The registry starts with them: it knows them as data,
+   never an op by name. */
 typedef struct tg_op_table {
     const tg_op *const *ops;
     size_t n;
 } tg_op_table;
 
-/* The tables the op registry (src/registry.c) starts with. */
-extern const tg_op_table tg_arith_ops;      /* src/ops_arith.c */
-extern const tg_op_table tg_reduce_ops;     /* src/ops_reduce.c */
-extern const tg_op_table tg_shape_ops;      /* src/ops_shape.c */
-extern const tg_op_table tg_linalg_ops;     /* src/ops_linalg.c */
-extern const tg_op_table tg_activation_ops; /* src/ops_activation.c */
-extern const tg_op_table tg_loss_ops;       /* src/ops_loss.c */
+extern const tg_op_table *const tg_builtin_op_tables[]; /* src/ops/ops.c */
+extern const size_t tg_builtin_op_table_count;
 /* Only ops in those tables (tg_op_is_builtin) may set the tg_op.flags bits
    outside TG_OP_USER_FLAGS; tg_apply refuses any other that does. */
 

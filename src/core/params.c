@@ -1,7 +1,7 @@
 /* tg_params: parameters by name (uthash), their values in one contiguous
    block and their gradients in another, so zero-grad is one memset and an
    optimizer is one loop. Each parameter starts on a 64-byte boundary. */
-#include "tg_internal.h"
+#include "core/internal.h"
 
 #include <stdlib.h>
 

@@ -9,7 +9,7 @@
    registered op runs exactly like a built-in. Lookups and changes hold one
    mutex; the registry lives for the whole process and stays reachable from
    the statics below (LeakSanitizer reports nothing at exit). */
-#include "tg_internal.h"
+#include "core/internal.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -48,19 +48,15 @@ static user_op *user_ops;       /* every copy, newest first */
 static int init_status = TG_OK;
 static char init_msg[TG_MSG_LEN];
 
-static const tg_op_table *const builtin_tables[] = {
-    &tg_arith_ops, &tg_reduce_ops,      &tg_shape_ops,
-    &tg_linalg_ops, &tg_activation_ops, &tg_loss_ops,
-};
 
 /* Whether op is one of the library's own: a pointer into the tables above.
    They are constant, so this needs neither the lock nor the registry (tg_apply
    asks it about ops that set reserved flags). */
 bool tg_op_is_builtin(const tg_op *op)
 {
-    for (size_t t = 0; t < sizeof builtin_tables / sizeof *builtin_tables; t++)
-        for (size_t i = 0; i < builtin_tables[t]->n; i++)
-            if (builtin_tables[t]->ops[i] == op) return true;
+    for (size_t t = 0; t < tg_builtin_op_table_count; t++)
+        for (size_t i = 0; i < tg_builtin_op_tables[t]->n; i++)
+            if (tg_builtin_op_tables[t]->ops[i] == op) return true;
     return false;
 }
 
@@ -100,8 +96,8 @@ static op_entry *find_entry(const char *name)
 static void init_registry(void)
 {
     size_t n = 0;
-    for (size_t t = 0; t < sizeof builtin_tables / sizeof *builtin_tables; t++)
-        n += builtin_tables[t]->n;
+    for (size_t t = 0; t < tg_builtin_op_table_count; t++)
+        n += tg_builtin_op_tables[t]->n;
     builtin_entries = calloc(n ? n : 1, sizeof *builtin_entries);
     if (!builtin_entries) {
         init_status = TG_ERR_NOMEM;
@@ -109,9 +105,9 @@ static void init_registry(void)
         return;
     }
     size_t k = 0;
-    for (size_t t = 0; t < sizeof builtin_tables / sizeof *builtin_tables; t++)
-        for (size_t i = 0; i < builtin_tables[t]->n; i++) {
-            const tg_op *op = builtin_tables[t]->ops[i];
+    for (size_t t = 0; t < tg_builtin_op_table_count; t++)
+        for (size_t i = 0; i < tg_builtin_op_tables[t]->n; i++) {
+            const tg_op *op = tg_builtin_op_tables[t]->ops[i];
             if (find_entry(op->name)) {
                 /* a library bug, not the user's: keep the first, say so */
                 init_status = TG_ERR_STATE;

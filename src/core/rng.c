@@ -13,7 +13,7 @@
      them bit for bit in Python.
    Everything is computed in double and integers; the float build rounds the
    same values at the end, so both precisions agree to float precision. */
-#include "tg_internal.h"
+#include "core/internal.h"
 
 /* ------------------------------------------------------------- the stream */
 

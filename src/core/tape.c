@@ -6,7 +6,7 @@
                -> append {op, inputs, output, attr, saved}
      backward: seed d(out), walk records N..0, op->backward adds into inputs
      reset:    rewind the arena and the record count; keep the memory */
-#include "tg_internal.h"
+#include "core/internal.h"
 
 #include <stdlib.h>
 

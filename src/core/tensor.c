@@ -1,5 +1,5 @@
 /* Making tensors on a tape, their metadata, and printing them. */
-#include "tg_internal.h"
+#include "core/internal.h"
 
 #include <inttypes.h>
 

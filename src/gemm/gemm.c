@@ -6,7 +6,7 @@
        for each MR rows of op(A):          read op(A) in place (broadcasts)
          for each NR panel:                the register tile MR x NR, C += A·Bpanel
 
-   The register tile is a micro-kernel written once (src/gemm_kernel.h) and
+   The register tile is a micro-kernel written once (src/gemm/gemm_kernel.h) and
    compiled for AVX-512, AVX2+FMA and portable C; the CPU picks one at run
    time (__builtin_cpu_supports), so one binary runs on any x86-64.
 
@@ -30,8 +30,8 @@
    choose at run time, so one build tests and times both. TG_GEMM_KERNEL
    (avx512|avx2|portable) forces a built-in kernel, for tests. */
 #define _POSIX_C_SOURCE 200809L
-#include "tg_internal.h"
-#include "tg_speed.h"
+#include "gemm/gemm.h"
+
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -163,7 +163,7 @@ typedef void (*ukernel_fn)(int64_t kc, const tg_real *a, int64_t a_rs, int64_t a
                            int64_t c_cs, tg_real alpha, tg_real beta);
 
 /* C(i,j) = alpha·Σ_k a[i·lda + k]·b[j·ldb + k] + beta·C(i,j) for i < M, j < N,
-   C(i,j) = c[i·c_rs + j·c_cs]: the dot kernel (src/gemm_kernel.h). */
+   C(i,j) = c[i·c_rs + j·c_cs]: the dot kernel (src/gemm/gemm_kernel.h). */
 typedef void (*dot_fn)(int64_t M, int64_t N, int64_t K, const tg_real *a, int64_t lda,
                        const tg_real *b, int64_t ldb, tg_real *c, int64_t c_rs, int64_t c_cs,
                        tg_real alpha, tg_real beta);
@@ -238,7 +238,7 @@ static inline tg_real pv_hsum(pvec v)
 #define V_HSUM(v) pv_hsum(v)
 #define DR 3
 #define DC 3
-#include "gemm_kernel.h"
+#include "gemm/gemm_kernel.h"
 static const gemm_kernel kernel_portable = {"portable", MR, NVMAX * VL, VL, gemm_portable_ukernel,
                                             transpose_portable, gemm_portable_dot};
 #undef KN
@@ -307,7 +307,7 @@ static inline KTARGET float avx2_hsum(__m256 v)
 #define V_HSUM(v) avx2_hsum(v)
 #define DR 3
 #define DC 3
-#include "gemm_kernel.h"
+#include "gemm/gemm_kernel.h"
 
 /* Blocks of 8 x 8 floats or 4 x 4 doubles transposed in registers; the
    ragged edges element by element. */
@@ -411,7 +411,7 @@ static const gemm_kernel kernel_avx2 = {"avx2", MR, NVMAX * VL, VL, gemm_avx2_uk
 #endif
 #define DR 4
 #define DC 5
-#include "gemm_kernel.h"
+#include "gemm/gemm_kernel.h"
 static const gemm_kernel kernel_avx512 = {"avx512", MR, NVMAX * VL, VL, gemm_avx512_ukernel,
                                           transpose_avx2, gemm_avx512_dot};
 #undef KN

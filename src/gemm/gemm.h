@@ -1,9 +1,30 @@
-/* Internal hooks of the speed work: the library's worker threads
-   (src/threads.c) and the GEMM's own timer (src/gemm.c, for bench/). */
-#ifndef TG_SPEED_H
-#define TG_SPEED_H
+/* The one GEMM (src/gemm/gemm.c), the library's worker threads
+   (src/gemm/threads.c) and the GEMM's own timer (for bench/). Not installed. */
+#ifndef TG_GEMM_H
+#define TG_GEMM_H
 
-#include <stdbool.h>
+#include "core/internal.h"
+
+/* ---- GEMM: C = alpha·op(A)·op(B) + beta·C, row-major, op(X) = X or Xᵀ.
+   op(A) is [M,K], op(B) is [K,N], C is [M,N]. With beta = 0, C need not be
+   initialised. One entry point for every matrix product in the library. */
+void tg_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, tg_real alpha,
+             const tg_real *A, int64_t lda, const tg_real *B, int64_t ldb, tg_real beta,
+             tg_real *C, int64_t ldc);
+
+/* C = alpha·op(A)·op(B) + beta·C summed as two halves of K, in that order:
+   the product over k < K/2 is added to C, then the product over the rest.
+   With two or more threads (built-in backend, a large enough product) the
+   halves run at the same time, the caller's into C and the other into
+   `scratch` ([M, N] with ldc, uninitialised), which is then added to C;
+   without scratch, or on one thread, they run one after the other. The
+   same bits either way, but not the bits of tg_gemm (its sums do not stop
+   halfway). For dx = dy·W: each thread reads only the half of W's rows
+   that the optimizer's split gives it, so no row of W is read by both. */
+void tg_gemm_ksplit(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, tg_real alpha,
+                    const tg_real *A, int64_t lda, const tg_real *B, int64_t ldb, tg_real beta,
+                    tg_real *C, int64_t ldc, tg_real *scratch);
+
 
 #define TG_MAX_THREADS 64
 

@@ -1,5 +1,5 @@
 /* The GEMM micro-kernel, written once and compiled once per instruction set:
-   src/gemm.c includes this file once per instruction set with the macros
+   src/gemm/gemm.c includes this file once per instruction set with the macros
    below defined. Internal; not a public header.
 
    Required macros:

@@ -29,8 +29,8 @@
    One job at a time: a second caller (another user thread, or a task
    itself) runs its tasks inline. */
 #define _POSIX_C_SOURCE 200809L
-#include "tg_internal.h"
-#include "tg_speed.h"
+#include "gemm/gemm.h"
+
 
 #include <pthread.h>
 #include <sched.h>

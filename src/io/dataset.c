@@ -12,7 +12,7 @@
    the whole set: on one thread they are asked for (prefetched) while this
    batch is converted. On more than one thread (tg_set_num_threads) a
    worker converts the next batch into a second buffer while the caller
-   trains on this one, in the thread pool's background job (src/threads.c;
+   trains on this one, in the thread pool's background job (src/gemm/threads.c;
    one dataset at a time has it, the others convert on the spot, or hand
    their reads to the reader thread below): the same values, and the caller
    only swaps the buffers. Everything that changes what the worker reads
@@ -41,8 +41,8 @@
    of one per batch. */
 #define _GNU_SOURCE /* SCHED_BATCH; close */
 
-#include "io_internal.h"
-#include "tg_speed.h"
+#include "io/io_internal.h"
+#include "gemm/gemm.h"
 
 #include <errno.h>
 #include <pthread.h>

@@ -16,7 +16,7 @@
    against the dimensions before the one allocation. */
 #define _POSIX_C_SOURCE 200809L /* fileno, fstat */
 
-#include "io_internal.h"
+#include "io/io_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -3,7 +3,7 @@
 #ifndef TG_IO_INTERNAL_H
 #define TG_IO_INTERNAL_H
 
-#include "tg_internal.h"
+#include "core/internal.h"
 
 /* Reads the whole file at `path` into a new buffer (*buf, freed by the
    caller; one byte more than *len, set to 0). `who` names the calling

@@ -20,7 +20,7 @@
    Loading never touches the parameters until the whole file has been
    validated against them and its data converted into a temporary buffer:
    a failure leaves them as they were. */
-#include "io_internal.h"
+#include "io/io_internal.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>

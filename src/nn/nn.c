@@ -4,7 +4,7 @@
    Every initialiser draws its values in double from a tg_rng, one draw per
    element in row-major order, and rounds to tg_real at the end: a seed gives
    the same weights on every machine and (to float precision) in both builds. */
-#include "tg_internal.h"
+#include "core/internal.h"
 
 #include <stdio.h>
 

@@ -9,8 +9,8 @@
    scalar factors (1 − dampening, lr / (1 − β₁ᵗ), ...) are computed in double
    and used in tg_real, and every element operation is done in tg_real, in
    the order PyTorch's kernels do it. */
-#include "tg_internal.h"
-#include "tg_speed.h"
+#include "core/internal.h"
+#include "gemm/gemm.h"
 
 #include <stdlib.h>
 

@@ -12,9 +12,9 @@
    Stability: sigmoid and logsigmoid branch on the sign so that e^(−|x|) is the
    only exponential; softplus returns x past its threshold; elu/selu/celu use
    expm1; softmax and log_softmax subtract the maximum. NaN inputs give NaN
-   outputs, and ±inf give what PyTorch gives (tests/test_extremes.c). At a
+   outputs, and ±inf give what PyTorch gives (tests/ops/test_extremes.c). At a
    kink the derivative is PyTorch's choice, noted at each rule. */
-#include "tg_internal.h"
+#include "ops/ops_internal.h"
 
 /* The scalars of an activation: slope, alpha, beta/threshold, min/max, and
    the GELU form. Unused fields are 0. */

@@ -5,7 +5,7 @@
    or one of them 1; a size-1 (or missing) dim is repeated. Backward sums the
    gradient over the repeated positions, which falls out of accumulating
    (+=) into the one element every repeat reads. */
-#include "tg_internal.h"
+#include "ops/ops_internal.h"
 
 /* ------------------------------------------------------------ broadcasting */
 

@@ -1,8 +1,8 @@
 /* Linear algebra: matmul (2-D, batched 3-D) and linear (x @ Wᵀ + b).
    Every product goes through tg_gemm, which reads transposed operands in
    place: no transpose is ever materialised. */
-#include "tg_internal.h"
-#include "tg_speed.h" /* tg_threads_count */
+#include "ops/ops_internal.h"
+#include "gemm/gemm.h" /* tg_gemm, tg_threads_count */
 
 /* ------------------------------------------------------------------ matmul */
 
@@ -199,7 +199,7 @@ static void linear_backward(tg_record *r)
     const tg_real *dy = r->out->grad; /* [rows, out] */
     /* dx in two halves of out (W's rows), the second half's product made
        by another thread when there is one: each thread reads only the rows
-       of W that the optimizer's split gives it (src/optim.c), instead of
+       of W that the optimizer's split gives it (src/nn/optim.c), instead of
        both reading all of W, which made the other thread's update of those
        rows slow. The same bits on any number of threads (and without the
        scratch, if the arena has no room: the halves then run in turn). */

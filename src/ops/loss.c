@@ -9,7 +9,7 @@
      none: g[i]     sum: g     mean: g / count.
    Sums accumulate in double, so a float mean over many elements keeps its
    precision. */
-#include "tg_internal.h"
+#include "ops/ops_internal.h"
 
 /* ---------------------------------------------------------- reductions */
 

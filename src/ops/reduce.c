@@ -3,7 +3,7 @@
    Reducing axis `a` of x views x as [outer, n, inner] (n = shape[a]); the
    output is [outer, inner] (with a size-1 axis when keepdim). TG_ALL is the
    case outer = inner = 1, n = size. */
-#include "tg_internal.h"
+#include "ops/ops_internal.h"
 
 typedef struct {
     int axis; /* TG_ALL or an axis, already normalised */

@@ -1,6 +1,6 @@
 /* Shape ops: reshape and flatten (views: the output shares the input's
    data), transpose (a copy with two axes swapped). */
-#include "tg_internal.h"
+#include "ops/ops_internal.h"
 
 typedef struct {
     int ndim;

@@ -9,7 +9,7 @@
    |analytical − numerical| ≤ atol + rtol·|numerical|. When the Jacobian is
    too large to hold (or the caller asks for it), rows become random unit
    vectors v and the comparison is vᵀJ against vᵀ·(numerical columns). */
-#include "tg_internal.h"
+#include "core/internal.h"
 
 #include <inttypes.h>
 #include <stdlib.h>

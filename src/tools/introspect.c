@@ -9,7 +9,7 @@
      input   a leaf that requires grad (tg_requires_grad)
      const   a leaf that needs no gradient (data, labels, tg_detach)
      #k      the output of record k */
-#include "tg_internal.h"
+#include "core/internal.h"
 
 #include <stdlib.h>
 

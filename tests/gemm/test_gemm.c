@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "gemm_ref.h"
-#include "tg_internal.h"
+#include "gemm/gemm.h"
 
 static double rnd(unsigned *s)
 {

@@ -17,8 +17,8 @@
 #include <unistd.h>
 
 #include "gemm_ref.h"
-#include "tg_internal.h"
-#include "tg_speed.h"
+#include "core/internal.h"
+#include "gemm/gemm.h"
 #include "workers.h"
 
 static double rnd(unsigned *s)

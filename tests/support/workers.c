@@ -4,7 +4,7 @@
 #include <stdatomic.h>
 #include <time.h>
 
-#include "tg_speed.h"
+#include "gemm/gemm.h"
 
 static void mark(void *ctx, int task)
 {

@@ -1,0 +1,11 @@
+/* The built-in op tables, one per family, in the order the registry lists
+   them (src/core/registry.c starts with these). Adding a family adds its
+   table here; adding an op touches its family's file and table only. */
+#include "ops/ops_internal.h"
+
+const tg_op_table *const tg_builtin_op_tables[] = {
+    &tg_arith_ops,  &tg_reduce_ops,      &tg_shape_ops,
+    &tg_linalg_ops, &tg_activation_ops, &tg_loss_ops,
+};
+const size_t tg_builtin_op_table_count =
+    sizeof tg_builtin_op_tables / sizeof *tg_builtin_op_tables;

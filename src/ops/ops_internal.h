@@ -1,0 +1,52 @@
+/* Internal declarations shared by the op families (src/ops): broadcasting,
+   shape functions and the tables of built-in ops. Not installed. */
+#ifndef TG_OPS_INTERNAL_H
+#define TG_OPS_INTERNAL_H
+
+#include "core/internal.h"
+
+/* ---- broadcasting: for an output shape, each input's element strides
+   (0 along broadcast axes), all right-aligned to the output's ndim. */
+
+typedef struct tg_bcast {
+    int ndim;
+    int64_t shape[TG_MAX_DIMS];
+    int64_t sa[TG_MAX_DIMS], sb[TG_MAX_DIMS]; /* strides of a and b in elements */
+} tg_bcast;
+
+/* NumPy's rule: dims are right-aligned and must be equal or 1. Writes the
+   output shape. Returns TG_OK or TG_ERR_SHAPE. */
+int tg_broadcast_shape(const tg_tensor *a, const tg_tensor *b, int *ndim, int64_t *shape);
+/* Fills the strides of a and b for the output shape `out`. */
+void tg_bcast_init(tg_bcast *bc, const tg_tensor *a, const tg_tensor *b, const tg_tensor *out);
+
+/* Calls fn(ia, ib, io, n, inner_sa, inner_sb, ctx) for each run of the last
+   axis: io walks the output contiguously, ia/ib are the first offsets of a
+   and b with the strides given along the run. */
+typedef void (*tg_bcast_fn)(int64_t ia, int64_t ib, int64_t io, int64_t n, int64_t sa,
+                            int64_t sb, void *ctx);
+void tg_bcast_each(const tg_bcast *bc, tg_bcast_fn fn, void *ctx);
+
+/* ---- op helpers shared by the op families */
+
+/* Shape function of an element-wise op with one input: out = shape of in[0]. */
+int tg_shape_same(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], char *msg,
+                  size_t len);
+/* Shape function of a broadcasting binary op. */
+int tg_shape_bcast(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], char *msg,
+                   size_t len);
+
+/* Accumulates g (shape of out) into dx (shape of x) summing over the axes
+   that broadcasting expanded. */
+void tg_reduce_broadcast_add(tg_real *dx, const tg_tensor *x, const tg_real *g,
+                             const tg_tensor *out);
+
+/* The table of each family (src/ops/ops.c lists them for the registry). */
+extern const tg_op_table tg_arith_ops;      /* src/ops/arith.c */
+extern const tg_op_table tg_reduce_ops;     /* src/ops/reduce.c */
+extern const tg_op_table tg_shape_ops;      /* src/ops/shape.c */
+extern const tg_op_table tg_linalg_ops;     /* src/ops/linalg.c */
+extern const tg_op_table tg_activation_ops; /* src/ops/activation.c */
+extern const tg_op_table tg_loss_ops;       /* src/ops/loss.c */
+
+#endif
