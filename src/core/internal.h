@@ -6,6 +6,10 @@
 
 #include "tapegrad.h"
 
+#ifdef TG_DOUBLE
+#include "core/f64_names.h" /* the double build's internal names */
+#endif
+
 #include <math.h>
 #include <stdarg.h>
 #include <string.h>

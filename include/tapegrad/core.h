@@ -1,0 +1,378 @@
+/* tapegrad/core.h — the engine: the scalar type, errors, tensors, the tape
+ * (recording, backward, memory), parameters, custom ops and the op registry,
+ * the random number generator, and the threads and matrix-product settings.
+ *
+ * Part of <tapegrad.h>; include that. A tensor is a contiguous row-major
+ * array owned by a tape (or by a tg_params); every op appends a record to
+ * its tape, and tg_backward walks the records in reverse calling each op's
+ * gradient rule. Nothing here ends the program: functions return NULL or a
+ * tg_status, and say why through the tape's error or tg_last_error().
+ */
+#ifndef TAPEGRAD_CORE_H
+#define TAPEGRAD_CORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef TG_DOUBLE
+#include "tapegrad/f64_names.h" /* the double library's own symbol names */
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TG_VERSION_MAJOR 0
+#define TG_VERSION_MINOR 1
+#define TG_VERSION_PATCH 0
+
+#if defined(TG_BUILDING)
+#define TG_API __attribute__((visibility("default")))
+#else
+#define TG_API
+#endif
+
+#ifdef TG_DOUBLE
+typedef double tg_real;
+#else
+typedef float tg_real;
+#endif
+
+/* "0.1.0"; also says which precision this library was built with. */
+TG_API const char *tg_version(void);
+/* "float" or "double": the tg_real of the library actually linked. */
+TG_API const char *tg_real_name(void);
+
+/* ------------------------------------------------------------------ errors */
+
+typedef enum tg_status {
+    TG_OK = 0,
+    TG_ERR_INVALID = -1,  /* a bad argument (NULL, bad axis, bad option) */
+    TG_ERR_SHAPE = -2,    /* shapes that do not fit together */
+    TG_ERR_NOMEM = -3,    /* an allocation failed */
+    TG_ERR_IO = -4,       /* a file could not be opened, read or written */
+    TG_ERR_FORMAT = -5,   /* a file is truncated, corrupt or of the wrong kind */
+    TG_ERR_STATE = -6,    /* a call at the wrong time (e.g. backward twice on a reset tape) */
+    TG_ERR_NUMERIC = -7   /* anomaly mode found a NaN or Inf */
+} tg_status;
+
+/* A short constant description of a status ("shape mismatch", ...). */
+TG_API const char *tg_status_str(int status);
+/* The message of the last failing non-op call in this thread ("" if none). */
+TG_API const char *tg_last_error(void);
+
+/* ----------------------------------------------------------------- tensors */
+
+#define TG_MAX_DIMS 8
+
+/* TG_SHAPE(64, 784) expands to the two arguments `ndim, dims`:
+   tg_zeros(t, TG_SHAPE(64, 784)) is tg_zeros(t, 2, (const int64_t[]){64, 784}).
+   It is a C99 compound literal (so is TG_CE_OPTS_DEFAULT): from C++ it builds
+   only as a GCC/Clang extension; pass ndim and an array there instead. */
+#define TG_SHAPE(...)                                                        \
+    (int)(sizeof((const int64_t[]){__VA_ARGS__}) / sizeof(int64_t)),         \
+        (const int64_t[]) { __VA_ARGS__ }
+
+/* Tensor flags. Bits 16 and up are the library's own (set and cleared by
+   backward while it runs): leave them alone. */
+enum {
+    TG_REQUIRES_GRAD = 1u << 0, /* gradients flow into this tensor */
+    TG_PARAM = 1u << 1,         /* owned by a tg_params */
+    TG_CONST = 1u << 2          /* made by tg_detach or as a constant */
+};
+
+typedef struct tg_tape tg_tape;
+
+/* A tensor's metadata is public and may be read freely. Change `data` values
+   only on leaves you made (inputs, parameters), never on op results that a
+   later backward still needs. */
+typedef struct tg_tensor {
+    int ndim;                     /* 0 for a scalar */
+    int64_t shape[TG_MAX_DIMS];   /* shape[0..ndim-1] */
+    int64_t size;                 /* product of the shape (1 for a scalar) */
+    tg_real *data;                /* [size], row-major */
+    tg_real *grad;                /* [size], or NULL until a gradient exists */
+    unsigned flags;               /* TG_REQUIRES_GRAD | TG_PARAM | TG_CONST */
+    const char *name;             /* parameter name or a label, may be NULL */
+    /* bookkeeping, read-only for users */
+    tg_tape *tape;                /* the tape that owns it, NULL for parameters */
+    int32_t id;                   /* number on its tape (or in its tg_params) */
+    int32_t rec;                  /* index of the record that made it, -1 for a leaf */
+} tg_tensor;
+
+/* New tensors on the tape, owned by it. `data` is copied. NULL on failure
+   (the message is on the tape). */
+TG_API tg_tensor *tg_tensor_new(tg_tape *t, int ndim, const int64_t *shape,
+                                const tg_real *data);
+/* A leaf over `data` itself, not a copy (like torch.from_numpy): for an
+   input the caller already holds, such as a batch of tg_dataset_next, it
+   saves tg_tensor_new's copy. No op, backward or gradcheck writes to it
+   (only an initialiser you call on it would); keep it unchanged and alive
+   until the tape is reset or freed. It can require a gradient like any
+   leaf (the gradient lives on the tape). */
+TG_API tg_tensor *tg_tensor_wrap(tg_tape *t, int ndim, const int64_t *shape,
+                                 const tg_real *data);
+TG_API tg_tensor *tg_zeros(tg_tape *t, int ndim, const int64_t *shape);
+TG_API tg_tensor *tg_ones(tg_tape *t, int ndim, const int64_t *shape);
+TG_API tg_tensor *tg_full(tg_tape *t, int ndim, const int64_t *shape, tg_real value);
+TG_API tg_tensor *tg_scalar(tg_tape *t, tg_real value); /* ndim 0 */
+
+/* Marks a leaf so that backward fills its `grad` (like requires_grad_()).
+   Returns x. Its gradient accumulates over backward calls until zeroed. */
+TG_API tg_tensor *tg_requires_grad(tg_tensor *x, bool on);
+/* A tensor with x's data and shape that is cut from the graph: no gradient
+   flows through it (like torch.Tensor.detach()). The data is shared. */
+TG_API tg_tensor *tg_detach(tg_tape *t, tg_tensor *x);
+/* Attaches a label (copied onto the tape) shown by the tape printers. */
+TG_API tg_tensor *tg_tensor_set_name(tg_tensor *x, const char *name);
+/* Sets x->grad to zero (if it has one). */
+TG_API void tg_zero_grad(tg_tensor *x);
+
+/* Writes "shape [2,3]\n[[1, 2, 3],\n [4, 5, 6]]\n"; large tensors are
+   abbreviated with "..." as PyTorch does. `f` may be stdout. */
+TG_API void tg_tensor_print(const tg_tensor *x, FILE *f);
+/* Writes the shape as "[64,784]" into buf (always NUL-terminated). Returns buf. */
+TG_API char *tg_shape_str(const tg_tensor *x, char *buf, size_t len);
+/* True when a and b have the same shape. */
+TG_API bool tg_same_shape(const tg_tensor *a, const tg_tensor *b);
+
+/* -------------------------------------------------------------------- tape */
+
+/* An empty tape; NULL if out of memory. */
+TG_API tg_tape *tg_tape_new(void);
+/* Frees the tape and everything on it. Accepts NULL. */
+TG_API void tg_tape_free(tg_tape *t);
+/* Forgets every record and tensor in O(1) and clears the error; keeps the
+   memory, so a loop of steps of the same shapes allocates nothing after the
+   first. Tensors made on the tape are invalid afterwards. */
+TG_API void tg_tape_reset(tg_tape *t);
+
+/* Turns recording on or off (like torch.no_grad()); returns the previous
+   setting. With recording off, ops compute values but record nothing and
+   their results need no gradient. */
+TG_API bool tg_tape_set_recording(tg_tape *t, bool on);
+TG_API bool tg_tape_is_recording(const tg_tape *t);
+
+/* Anomaly mode (like torch.autograd.set_detect_anomaly): when on, the first
+   record whose forward output or backward gradient holds a NaN or Inf fails
+   with a tape error naming the op, the record and the tensor. Returns the
+   previous setting. Off by default: it costs a pass over every result. */
+TG_API bool tg_tape_set_anomaly(tg_tape *t, bool on);
+
+/* The first error recorded since the last reset, "" if none. */
+TG_API const char *tg_tape_error(const tg_tape *t);
+/* True once an op on this tape has failed (until reset or clear). */
+TG_API bool tg_tape_failed(const tg_tape *t);
+TG_API void tg_tape_clear_error(tg_tape *t);
+
+/* Back-propagates from a scalar (size 1) `loss`: seeds d(loss)=1 and walks
+   the records in reverse. Gradients accumulate (+=) into every leaf that
+   requires grad and every parameter; gradients of intermediate results are
+   recomputed from zero on every call. Returns TG_OK or an error status with
+   the message on the tape. */
+TG_API int tg_backward(tg_tape *t, tg_tensor *loss);
+/* The same for any output: `dout` (out->size values) is d(something)/d(out),
+   as in torch.autograd.backward(out, dout). */
+TG_API int tg_backward_grad(tg_tape *t, tg_tensor *out, const tg_real *dout);
+
+/* Memory of a tape, for checking that a training loop allocates nothing per
+   step: heap_allocs counts every malloc/realloc the tape ever made. */
+typedef struct tg_tape_stats {
+    size_t records;         /* records since the last reset */
+    size_t tensors;         /* tensors since the last reset */
+    size_t arena_used;      /* bytes in use in the arena */
+    size_t arena_reserved;  /* bytes the arena holds */
+    size_t arena_chunks;    /* chunks the arena holds */
+    size_t heap_allocs;     /* malloc/realloc calls made by the tape so far */
+} tg_tape_stats;
+TG_API tg_tape_stats tg_tape_get_stats(const tg_tape *t);
+
+/* Scratch memory from the tape's arena, 64-byte aligned, valid until the next
+   reset (for custom ops and for users' per-step buffers). NULL if out of memory. */
+TG_API void *tg_tape_alloc(tg_tape *t, size_t bytes);
+
+/* ------------------------------------------------------------------ params */
+
+typedef struct tg_params tg_params;
+
+/* A named registry of parameters whose data, and whose gradients, each lie in
+   one contiguous block. NULL if out of memory. */
+TG_API tg_params *tg_params_new(void);
+/* Frees the registry and all its tensors. Accepts NULL. */
+TG_API void tg_params_free(tg_params *p);
+/* Adds a zero-filled parameter that requires grad; the name is copied.
+   NULL (tg_last_error says why) if the name exists or memory runs out.
+   The tensor pointer stays valid for the life of p; its data/grad pointers
+   may move while more parameters are added, so read them after adding.
+   The blocks grow by doubling (like a std::vector), so adding n parameters
+   copies each value O(1) times on average, not n times; the unused tail of
+   a block is never written. */
+TG_API tg_tensor *tg_params_add(tg_params *p, const char *name, int ndim,
+                                const int64_t *shape);
+/* The parameter called `name`, or NULL. */
+TG_API tg_tensor *tg_params_get(const tg_params *p, const char *name);
+/* Parameters in the order they were added: i in [0, tg_params_count). */
+TG_API size_t tg_params_count(const tg_params *p);
+TG_API tg_tensor *tg_params_at(const tg_params *p, size_t i);
+/* Total number of scalars, and the contiguous blocks (length numel, but
+   parameters are padded to 64-byte boundaries: use tg_params_block_len). */
+TG_API int64_t tg_params_numel(const tg_params *p);
+TG_API size_t tg_params_block_len(const tg_params *p);
+TG_API tg_real *tg_params_data(tg_params *p);
+TG_API tg_real *tg_params_grad(tg_params *p);
+/* Sets every gradient to zero: one memset (a released gradient comes back,
+   as zeros). */
+TG_API void tg_params_zero_grad(tg_params *p);
+/* Releases every gradient: each parameter's grad becomes NULL, as after
+   PyTorch's zero_grad() (set_to_none=True). The next backward writes each
+   gradient it reaches instead of adding to zeros, so nothing sweeps the
+   memory and the products of linear layers read no old gradient. A
+   parameter that backward does not reach keeps grad NULL, and the
+   optimizers skip it. The memory stays in the registry (tg_params_grad
+   then holds stale values there): releasing and getting a gradient back
+   allocate nothing. */
+TG_API void tg_params_release_grad(tg_params *p);
+
+/* Which matrix-product path the library uses: "builtin" (the cache-blocked
+   kernel) or "cblas" (OpenBLAS, the default when the build found it). The
+   environment variable TG_GEMM=builtin|cblas sets the starting choice.
+   tg_gemm_set_backend returns TG_OK, or an error if that path is not built.
+   The built-in kernel packs into a 224 KiB buffer per thread, allocated on
+   that thread's first product and freed when the thread ends, so that it
+   runs on threads with small stacks (it falls back to the stack only if
+   that allocation fails). */
+TG_API const char *tg_gemm_backend(void);
+TG_API int tg_gemm_set_backend(const char *name);
+
+/* Threads used by the library's own kernels: the built-in GEMM splits each
+   large product between them (the cblas path keeps OpenBLAS's own setting,
+   OPENBLAS_NUM_THREADS). 1 by default, or the environment variable
+   TG_NUM_THREADS. n in [1, 64]; returns TG_OK or TG_ERR_INVALID. Worker
+   threads start on first use and are kept for the life of the process. */
+TG_API int tg_set_num_threads(int n);
+TG_API int tg_get_num_threads(void);
+/* The built-in GEMM kernel chosen for this CPU at run time: "avx512",
+   "avx2" or "portable" (one binary runs on any x86-64). */
+TG_API const char *tg_gemm_kernel_name(void);
+
+/* ------------------------------------------------------------ custom ops */
+
+typedef struct tg_op tg_op;
+
+#define TG_MAX_INPUTS 4
+
+/* One entry of the tape: op(inputs, attributes) -> output. */
+typedef struct tg_record {
+    const tg_op *op;
+    int n_in;
+    tg_tensor *in[TG_MAX_INPUTS];
+    tg_tensor *out;
+    const void *attr;   /* a copy of the op's attributes (attr_size bytes) */
+    void *saved;        /* whatever the forward saved for backward, or NULL */
+    tg_tape *tape;
+    int32_t index;      /* position on the tape */
+} tg_record;
+
+/* Op flags. Bits 16 and up are reserved for the library's built-in ops: an
+   op of yours must leave them 0 (tg_op_register refuses it otherwise, and so
+   does tg_apply, naming the bits, for an op passed to it straight). */
+enum {
+    TG_OP_ALIAS = 1u << 0 /* output shares input 0's data (reshape, views) */
+};
+
+/* An operation as data. Built-in ops and user-defined ones are the same
+   thing and go through tg_apply().
+   - shape:    checks the inputs, writes the output's ndim/shape; on a
+               mismatch writes a message (without the op name) into msg and
+               returns a tg_status.
+   - forward:  fills r->out->data from r->in[i]->data; may save buffers for
+               backward with tg_record_save(). Returns TG_OK or a status.
+   - backward: reads r->out->grad and ADDS into r->in[i]->grad for every
+               input whose grad is not NULL (NULL: that input needs none).
+               A gradient new in this backward (a released parameter's, or
+               one made on the tape) holds zeros when the rule runs. */
+struct tg_op {
+    const char *name;
+    int n_inputs;          /* 1..TG_MAX_INPUTS; an optional input may be NULL */
+    size_t attr_size;      /* bytes of the attribute struct, 0 for none */
+    unsigned flags;        /* TG_OP_ALIAS */
+    int (*shape)(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS],
+                 char *msg, size_t msg_len);
+    int (*forward)(tg_record *r);
+    void (*backward)(tg_record *r);
+    const char *doc;       /* one line: the formula, for listings */
+};
+
+/* Runs `op` on the inputs (n of them, some may be NULL when the op allows it)
+   with attributes `attr` (op->attr_size bytes, copied; NULL is refused when
+   attr_size > 0), records it when recording is on and an input requires
+   grad, and returns the output. NULL on failure (the message is on t).
+   Built-in ops found with tg_op_find take private attribute structs: call
+   them through their tg_<op> functions. */
+TG_API tg_tensor *tg_apply(tg_tape *t, const tg_op *op, tg_tensor *const *in, int n,
+                           const void *attr);
+/* Memory for a forward pass to keep for backward; freed at reset. */
+TG_API void *tg_record_save(tg_record *r, size_t bytes);
+
+/* The op registry: every op by name, built-in and user-defined alike.
+   A custom op is a tg_op filled by the user (name, n_inputs, attr_size,
+   shape, forward, backward, doc) and run with tg_apply, exactly as the
+   built-ins run; registering it makes it findable by name and listed with
+   them. docs/gradcheck.md has a worked example (swish with a learnable β).
+   All functions are thread-safe; the built-ins are registered on first use. */
+
+/* Registers a copy of *op (its name and doc strings are copied too). The
+   name must be 1..63 characters without spaces and unique: a duplicate
+   (including a built-in's name) is refused with TG_ERR_INVALID and a
+   message in tg_last_error(). Also refused: n_inputs outside
+   1..TG_MAX_INPUTS, no shape or forward function. backward may be NULL
+   (the op is then never recorded). Returns TG_OK or an error status. */
+TG_API int tg_op_register(const tg_op *op);
+/* Removes a user op from the registry (built-ins are refused). Its copy
+   stays valid until the process ends, so tapes that recorded it are safe.
+   Returns TG_OK, or TG_ERR_INVALID if no user op has that name. */
+TG_API int tg_op_unregister(const char *name);
+/* The op registered under `name` ("relu", "matmul", your "swish"), or NULL.
+   For a user op this is the registry's copy; pass it to tg_apply. */
+TG_API const tg_op *tg_op_find(const char *name);
+/* All ops in registration order (built-ins first): i in [0, tg_op_count()).
+   tg_op_at returns NULL past the end. */
+TG_API size_t tg_op_count(void);
+TG_API const tg_op *tg_op_at(size_t i);
+/* True for the library's own ops, false for registered user ops. */
+TG_API bool tg_op_is_builtin(const tg_op *op);
+
+/* A seeded, portable random number generator: xoshiro256** seeded through
+   splitmix64. The same seed gives the same numbers on every machine and in
+   both builds (everything is computed in integers and double; the normal
+   draws use a logarithm carried by tapegrad, not libm's). The struct is
+   public so that it can live on the stack; treat its fields as private.
+   Not thread-safe: use one tg_rng per thread. */
+typedef struct tg_rng {
+    uint64_t s[4];  /* xoshiro256** state */
+    double spare;   /* the second value of the last normal pair */
+    int has_spare;
+} tg_rng;
+
+/* (Re)starts the stream from `seed` (any value, 0 included). */
+TG_API void tg_rng_seed(tg_rng *r, uint64_t seed);
+/* The next 64 random bits. */
+TG_API uint64_t tg_rng_next_u64(tg_rng *r);
+/* A double uniform in [0, 1) with 53 random bits. */
+TG_API double tg_rng_uniform(tg_rng *r);
+/* An unbiased integer in [0, n) (0 when n is 0). */
+TG_API uint64_t tg_rng_below(tg_rng *r, uint64_t n);
+/* A standard normal N(0, 1) draw (Marsaglia's polar method; values come in
+   pairs, the second is kept in the struct for the next call). */
+TG_API double tg_rng_normal(tg_rng *r);
+/* Shuffles idx[0..n) in place (Fisher–Yates, every permutation equally
+   likely). To get a random permutation, fill idx with 0..n-1 first. */
+TG_API void tg_rng_shuffle(tg_rng *r, int64_t *idx, int64_t n);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TAPEGRAD_CORE_H */
