@@ -54,7 +54,8 @@ typedef enum tg_status {
     TG_ERR_NOMEM = -3,    /* an allocation failed */
     TG_ERR_IO = -4,       /* a file could not be opened, read or written */
     TG_ERR_FORMAT = -5,   /* a file is truncated, corrupt or of the wrong kind */
-    TG_ERR_STATE = -6,    /* a call at the wrong time (e.g. backward twice on a reset tape) */
+    TG_ERR_STATE = -6,    /* a call at the wrong time (e.g. backward of a loss from
+                             before tg_tape_reset) */
     TG_ERR_NUMERIC = -7   /* anomaly mode found a NaN or Inf */
 } tg_status;
 
@@ -100,6 +101,8 @@ typedef struct tg_tensor {
     tg_tape *tape;                /* the tape that owns it, NULL for parameters */
     int32_t id;                   /* number on its tape (or in its tg_params) */
     int32_t rec;                  /* index of the record that made it, -1 for a leaf */
+    uint32_t gen;                 /* the tape's generation (its count of resets) when
+                                     made: a tensor from before tg_tape_reset is refused */
 } tg_tensor;
 
 /* New tensors on the tape, owned by it. `data` is copied. NULL on failure
@@ -167,15 +170,57 @@ TG_API const char *tg_tape_error(const tg_tape *t);
 TG_API bool tg_tape_failed(const tg_tape *t);
 TG_API void tg_tape_clear_error(tg_tape *t);
 
+/* Options of tg_grad and tg_backward_ex (torch.autograd.grad's). Zero
+   (or NULL) is the default of each. */
+typedef struct tg_grad_opts {
+    bool create_graph; /* record the backward pass on the tape, so that the
+                          gradients are tensors with records of their own and
+                          can be differentiated again (any order); needs a vjp
+                          rule in every op it crosses */
+    bool allow_unused; /* an input the outputs do not reach: false, an error;
+                          true, a gradient of zeros (PyTorch returns None) */
+} tg_grad_opts;
+
 /* Back-propagates from a scalar (size 1) `loss`: seeds d(loss)=1 and walks
-   the records in reverse. Gradients accumulate (+=) into every leaf that
-   requires grad and every parameter; gradients of intermediate results are
-   recomputed from zero on every call. Returns TG_OK or an error status with
-   the message on the tape. */
+   the records in reverse, visiting only the records `loss` depends on.
+   Gradients accumulate (+=) into every leaf that requires grad and every
+   parameter it reaches; gradients of intermediate results are recomputed
+   from zero on every call. Returns TG_OK or an error status with the
+   message on the tape: TG_ERR_STATE for a loss made before the last
+   tg_tape_reset (its records are gone) or one that needs no gradient. */
 TG_API int tg_backward(tg_tape *t, tg_tensor *loss);
 /* The same for any output: `dout` (out->size values) is d(something)/d(out),
    as in torch.autograd.backward(out, dout). */
 TG_API int tg_backward_grad(tg_tape *t, tg_tensor *out, const tg_real *dout);
+
+/* The gradients of outputs with respect to inputs, as new tensors on the
+   tape (torch.autograd.grad(outputs, inputs, grad_outputs)):
+       grads[i] = Σ_j (∂outputs[j]/∂inputs[i])ᵀ · grad_outputs[j]
+   grad_outputs may be NULL, and so may any entry, for outputs of one
+   element (their gradient is 1). Every input must require grad; it may be a
+   leaf, a parameter or any op result on the tape. No .grad is read or
+   written. Without create_graph this is as fast as tg_backward; with it the
+   results are on the tape and differentiable (opts->create_graph). Returns
+   TG_OK or an error status with the message on the tape (grads[i] are then
+   NULL or unusable). */
+TG_API int tg_grad(tg_tape *t, int n_out, tg_tensor *const *outputs,
+                   tg_tensor *const *grad_outputs, int n_in, tg_tensor *const *inputs,
+                   tg_tensor **grads, const tg_grad_opts *opts);
+/* tg_grad for one output of one element and one input: d(out)/dx as a new
+   tensor of x's shape, differentiable when create_graph. NULL on failure
+   (the message is on the tape). */
+TG_API tg_tensor *tg_grad1(tg_tape *t, tg_tensor *out, tg_tensor *x, bool create_graph);
+/* tg_backward with options (torch.Tensor.backward(gradient, create_graph)):
+   grad_output is the gradient of out (NULL: out has one element, gradient
+   1). Gradients accumulate into .grad as tg_backward does; with
+   create_graph the pass is recorded, and tg_tape_grad_tensor gives each
+   leaf's gradient as a differentiable tensor. */
+TG_API int tg_backward_ex(tg_tape *t, tg_tensor *out, tg_tensor *grad_output,
+                          const tg_grad_opts *opts);
+/* After tg_backward_ex with create_graph: the gradient of leaf (or
+   parameter) x as a tensor on the tape, the sum over every such backward
+   since the last reset; NULL if none reached x. */
+TG_API tg_tensor *tg_tape_grad_tensor(tg_tape *t, const tg_tensor *x);
 
 /* Memory of a tape, for checking that a training loop allocates nothing per
    step: heap_allocs counts every malloc/realloc the tape ever made. */
@@ -221,6 +266,12 @@ TG_API tg_tensor *tg_params_at(const tg_params *p, size_t i);
 TG_API int64_t tg_params_numel(const tg_params *p);
 TG_API size_t tg_params_block_len(const tg_params *p);
 TG_API tg_real *tg_params_data(tg_params *p);
+/* The gradient block. A parameter whose gradient is released
+   (tg_params_release_grad) and that no backward has reached since reads
+   as zeros there: this call zeroes its part, so a norm or an update written
+   over the block is right (the gradient stays released, grad NULL). Call it
+   after backward, not before: the pointer stays valid, the values are read
+   when you read them. */
 TG_API tg_real *tg_params_grad(tg_params *p);
 /* Sets every gradient to zero: one memset (a released gradient comes back,
    as zeros). */
@@ -231,8 +282,8 @@ TG_API void tg_params_zero_grad(tg_params *p);
    memory and the products of linear layers read no old gradient. A
    parameter that backward does not reach keeps grad NULL, and the
    optimizers skip it. The memory stays in the registry (tg_params_grad
-   then holds stale values there): releasing and getting a gradient back
-   allocate nothing. */
+   zeroes it for such a parameter when it hands out the block): releasing
+   and getting a gradient back allocate nothing. */
 TG_API void tg_params_release_grad(tg_params *p);
 
 /* Which matrix-product path the library uses: "builtin" (the cache-blocked
@@ -250,7 +301,21 @@ TG_API int tg_gemm_set_backend(const char *name);
    large product between them (the cblas path keeps OpenBLAS's own setting,
    OPENBLAS_NUM_THREADS). 1 by default, or the environment variable
    TG_NUM_THREADS. n in [1, 64]; returns TG_OK or TG_ERR_INVALID. Worker
-   threads start on first use and are kept for the life of the process. */
+   threads start on first use and are kept for the life of the process.
+   An environment variable the library cannot follow (TG_GEMM,
+   TG_GEMM_KERNEL, TG_NUM_THREADS) is reported once on stderr, with the
+   setting used instead.
+
+   Your own threads: each tape belongs to one thread at a time; different
+   tapes run on different threads at once, and may read the same tg_params
+   (forward passes, tg_grad: neither writes a parameter). Two backward
+   passes adding into the same parameters' .grad at once, or an optimizer
+   step while another thread reads them, are races: give each thread a
+   tg_params, or use tg_grad. The library's settings (these functions, the
+   GEMM backend and kernel), the op registry and the error messages of
+   tg_last_error (kept per thread) are safe from any thread, first use
+   included. While one thread runs a split product, another's runs on its
+   own thread (examples/two_threads.c). */
 TG_API int tg_set_num_threads(int n);
 TG_API int tg_get_num_threads(void);
 /* The built-in GEMM kernel chosen for this CPU at run time: "avx512",
@@ -261,7 +326,7 @@ TG_API const char *tg_gemm_kernel_name(void);
 
 typedef struct tg_op tg_op;
 
-#define TG_MAX_INPUTS 4
+#define TG_MAX_INPUTS 8
 
 /* One entry of the tape: op(inputs, attributes) -> output. */
 typedef struct tg_record {
@@ -273,6 +338,9 @@ typedef struct tg_record {
     void *saved;        /* whatever the forward saved for backward, or NULL */
     tg_tape *tape;
     int32_t index;      /* position on the tape */
+    int32_t backward_of; /* -1 for a record of the forward pass; k for a record made
+                            by record k's gradient rule (vjp) during a backward pass
+                            with create_graph */
 } tg_record;
 
 /* Op flags. Bits 16 and up are reserved for the library's built-in ops: an
@@ -292,7 +360,15 @@ enum {
    - backward: reads r->out->grad and ADDS into r->in[i]->grad for every
                input whose grad is not NULL (NULL: that input needs none).
                A gradient new in this backward (a released parameter's, or
-               one made on the tape) holds zeros when the rule runs. */
+               one made on the tape) holds zeros when the rule runs.
+   - vjp:      the same rule written with ops, for backward passes with
+               create_graph (higher-order gradients): given g, the gradient
+               of r->out as a tensor, it sets dx[i] to the gradient of input
+               i, built from tg_ ops on tape t (tg_mul(t, g, ...)), for every
+               input that requires grad (r->in[i]->flags & TG_REQUIRES_GRAD);
+               dx[i] left NULL adds nothing. Returns TG_OK or a status. May be
+               NULL: the op then works with tg_backward, and create_graph
+               refuses it with a message naming it. */
 struct tg_op {
     const char *name;
     int n_inputs;          /* 1..TG_MAX_INPUTS; an optional input may be NULL */
@@ -303,6 +379,7 @@ struct tg_op {
     int (*forward)(tg_record *r);
     void (*backward)(tg_record *r);
     const char *doc;       /* one line: the formula, for listings */
+    int (*vjp)(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx);
 };
 
 /* Runs `op` on the inputs (n of them, some may be NULL when the op allows it)
@@ -349,6 +426,7 @@ TG_API bool tg_op_is_builtin(const tg_op *op);
    both builds (everything is computed in integers and double; the normal
    draws use a logarithm carried by tapegrad, not libm's). The struct is
    public so that it can live on the stack; treat its fields as private.
+   A zero-filled tg_rng (never seeded) draws as one seeded with 0.
    Not thread-safe: use one tg_rng per thread. */
 typedef struct tg_rng {
     uint64_t s[4];  /* xoshiro256** state */

@@ -22,6 +22,14 @@ const char *tg_status_str(int status)
 
 const char *tg_last_error(void) { return last_error; }
 
+void tg_warn_env(const char *var, const char *value, const char *using, const char *choices)
+{
+    /* the one place the library writes to stderr on its own: a setting the
+       user made and the library cannot follow must not pass in silence */
+    fprintf(stderr, "tapegrad: %s=%s is not understood (%s); using %s\n", var, value, choices,
+            using);
+}
+
 int tg_set_error(int status, const char *fmt, ...)
 {
     va_list ap;

@@ -72,6 +72,9 @@
 
 /* Sets the thread's last error (printf-style) and returns `status`. */
 int tg_set_error(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Says on stderr that the environment variable var=value is not understood
+   and which setting is used instead (read once, on first use). */
+void tg_warn_env(const char *var, const char *value, const char *using, const char *choices);
 /* Records the tape's error if it has none yet (the first error wins). */
 void tg_tape_set_error(tg_tape *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* For an op given a NULL input: keeps an earlier failure's message, or says
@@ -142,9 +145,19 @@ tg_real *tg_param_grad_home(const tg_tensor *x);
 
 /* ---- tensors */
 
-/* A fresh tensor struct on the tape with uninitialised data (NULL if out of
-   memory: the tape error says so). */
-tg_tensor *tg_tensor_alloc(tg_tape *t, int ndim, const int64_t *shape, bool with_data);
+/* A fresh tensor struct on the tape with uninitialised data (or none when
+   !with_data). NULL on a bad or too large shape or out of memory: the tape
+   error names `who` ("tg_zeros", "tg_relu") and the shape. */
+tg_tensor *tg_tensor_alloc(tg_tape *t, const char *who, int ndim, const int64_t *shape,
+                           bool with_data);
+/* The element count of a shape into *numel; false when a dimension is
+   negative or the nonzero dimensions' product, in bytes, overflows. */
+bool tg_shape_numel(int ndim, const int64_t *shape, int64_t *numel);
+/* True when x may be used on t: a parameter, or a tensor of t made since
+   its last reset (an op's output must still be its record's). */
+bool tg_tensor_usable(const tg_tape *t, const tg_tensor *x);
+/* Why x is not usable on t, for messages ("is from before tg_tape_reset ..."). */
+const char *tg_unusable_why(const tg_tape *t, const tg_tensor *x);
 
 /* ---- the built-in ops, for the registry
 

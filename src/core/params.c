@@ -192,7 +192,19 @@ tg_tensor *tg_params_at(const tg_params *p, size_t i)
 int64_t tg_params_numel(const tg_params *p) { return p ? p->numel : 0; }
 size_t tg_params_block_len(const tg_params *p) { return p ? p->len : 0; }
 tg_real *tg_params_data(tg_params *p) { return p ? p->data : NULL; }
-tg_real *tg_params_grad(tg_params *p) { return p ? p->grad : NULL; }
+/* A released gradient that no backward has reached since has no values: its
+   part of the block still holds the last step's. The block is made to tell
+   the truth (zeros, as PyTorch counts a None grad in a norm) before it is
+   handed out; the gradient stays released. */
+tg_real *tg_params_grad(tg_params *p)
+{
+    if (!p) return NULL;
+    for (size_t i = 0; i < p->count; i++) {
+        tg_tensor *x = p->order[i]->x;
+        if (!x->grad) memset(tg_param_grad_home(x), 0, (size_t)x->size * sizeof(tg_real));
+    }
+    return p->grad;
+}
 
 void tg_params_zero_grad(tg_params *p)
 {

@@ -44,6 +44,9 @@ uint64_t tg_rng_next_u64(tg_rng *r)
 {
     if (!r) return 0;
     uint64_t *s = r->s;
+    /* all zero is xoshiro's one fixed point (it would give zeros forever):
+       a never-seeded, zero-filled generator starts as if seeded with 0 */
+    if ((s[0] | s[1] | s[2] | s[3]) == 0) tg_rng_seed(r, 0);
     uint64_t result = rotl(s[1] * 5, 7) * 9;
     uint64_t t = s[1] << 17;
     s[2] ^= s[0];

@@ -54,7 +54,7 @@ tg_tensor *tg_tensor_new(tg_tape *t, int ndim, const int64_t *shape, const tg_re
         tg_tape_set_error(t, "tg_tensor_new: data is NULL (use tg_zeros for an empty tensor)");
         return NULL;
     }
-    tg_tensor *x = tg_tensor_alloc(t, ndim, shape, true);
+    tg_tensor *x = tg_tensor_alloc(t, "tg_tensor_new", ndim, shape, true);
     if (x) memcpy(x->data, data, (size_t)x->size * sizeof(tg_real));
     return x;
 }
@@ -66,24 +66,36 @@ tg_tensor *tg_tensor_wrap(tg_tape *t, int ndim, const int64_t *shape, const tg_r
         tg_tape_set_error(t, "tg_tensor_wrap: data is NULL");
         return NULL;
     }
-    tg_tensor *x = tg_tensor_alloc(t, ndim, shape, false);
+    tg_tensor *x = tg_tensor_alloc(t, "tg_tensor_wrap", ndim, shape, false);
     /* no op writes to a leaf's data (tg_tensor::data), so the const is kept */
     if (x) x->data = (tg_real *)(uintptr_t)data;
     return x;
 }
 
-tg_tensor *tg_full(tg_tape *t, int ndim, const int64_t *shape, tg_real value)
+/* A new tensor of `value`s; `who` names the caller in messages. */
+static tg_tensor *filled(tg_tape *t, const char *who, int ndim, const int64_t *shape,
+                         tg_real value)
 {
     if (!t) return NULL;
-    tg_tensor *x = tg_tensor_alloc(t, ndim, shape, true);
+    tg_tensor *x = tg_tensor_alloc(t, who, ndim, shape, true);
     if (x)
         for (int64_t i = 0; i < x->size; i++) x->data[i] = value;
     return x;
 }
 
-tg_tensor *tg_zeros(tg_tape *t, int ndim, const int64_t *shape) { return tg_full(t, ndim, shape, 0); }
-tg_tensor *tg_ones(tg_tape *t, int ndim, const int64_t *shape) { return tg_full(t, ndim, shape, 1); }
-tg_tensor *tg_scalar(tg_tape *t, tg_real value) { return tg_full(t, 0, NULL, value); }
+tg_tensor *tg_full(tg_tape *t, int ndim, const int64_t *shape, tg_real value)
+{
+    return filled(t, "tg_full", ndim, shape, value);
+}
+tg_tensor *tg_zeros(tg_tape *t, int ndim, const int64_t *shape)
+{
+    return filled(t, "tg_zeros", ndim, shape, 0);
+}
+tg_tensor *tg_ones(tg_tape *t, int ndim, const int64_t *shape)
+{
+    return filled(t, "tg_ones", ndim, shape, 1);
+}
+tg_tensor *tg_scalar(tg_tape *t, tg_real value) { return filled(t, "tg_scalar", 0, NULL, value); }
 
 tg_tensor *tg_requires_grad(tg_tensor *x, bool on)
 {
@@ -106,7 +118,12 @@ tg_tensor *tg_requires_grad(tg_tensor *x, bool on)
 tg_tensor *tg_detach(tg_tape *t, tg_tensor *x)
 {
     if (!x) return tg_null_input(t, "detach");
-    tg_tensor *y = tg_tensor_alloc(t, x->ndim, x->shape, false);
+    if (!t) return NULL;
+    if (!tg_tensor_usable(t, x)) {
+        tg_tape_set_error(t, "tg_detach: the tensor %s", tg_unusable_why(t, x));
+        return NULL;
+    }
+    tg_tensor *y = tg_tensor_alloc(t, "tg_detach", x->ndim, x->shape, false);
     if (!y) return NULL;
     y->data = x->data;
     y->flags = TG_CONST;

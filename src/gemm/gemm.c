@@ -34,6 +34,7 @@
 
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -53,24 +54,43 @@ static void gemm_builtin(int threads, bool ta, bool tb, int64_t M, int64_t N, in
 /* ------------------------------------------------------------ backends */
 
 enum { BACKEND_UNSET, BACKEND_BUILTIN, BACKEND_CBLAS };
-static int backend = BACKEND_UNSET;
+/* Read and set from any thread (atomics, relaxed: the value is all that
+   matters); chosen from TG_GEMM on first use. */
+static atomic_int backend = BACKEND_UNSET;
 
 static int default_backend(void)
 {
-    const char *env = getenv("TG_GEMM");
-    if (env && strcmp(env, "builtin") == 0) return BACKEND_BUILTIN;
 #ifdef TG_HAVE_CBLAS
-    return BACKEND_CBLAS;
+    int dflt = BACKEND_CBLAS;
 #else
-    return BACKEND_BUILTIN;
+    int dflt = BACKEND_BUILTIN;
 #endif
+    const char *env = getenv("TG_GEMM");
+    if (!env || !*env) return dflt;
+    if (strcmp(env, "builtin") == 0) return BACKEND_BUILTIN;
+#ifdef TG_HAVE_CBLAS
+    if (strcmp(env, "cblas") == 0) return BACKEND_CBLAS;
+#endif
+    tg_warn_env("TG_GEMM", env, dflt == BACKEND_CBLAS ? "cblas" : "builtin",
+#ifdef TG_HAVE_CBLAS
+                "builtin or cblas"
+#else
+                "builtin (this build has no cblas)"
+#endif
+    );
+    return dflt;
 }
 
 /* The backend in use, chosen on first use. */
 static int current_backend(void)
 {
-    if (backend == BACKEND_UNSET) backend = default_backend();
-    return backend;
+    int b = atomic_load_explicit(&backend, memory_order_relaxed);
+    if (b != BACKEND_UNSET) return b;
+    int want = default_backend();
+    int unset = BACKEND_UNSET;
+    /* a tg_gemm_set_backend that came first wins */
+    if (!atomic_compare_exchange_strong(&backend, &unset, want)) return unset;
+    return want;
 }
 
 const char *tg_gemm_backend(void)
@@ -81,12 +101,12 @@ const char *tg_gemm_backend(void)
 int tg_gemm_set_backend(const char *name)
 {
     if (name && strcmp(name, "builtin") == 0) {
-        backend = BACKEND_BUILTIN;
+        atomic_store_explicit(&backend, BACKEND_BUILTIN, memory_order_relaxed);
         return TG_OK;
     }
 #ifdef TG_HAVE_CBLAS
     if (name && strcmp(name, "cblas") == 0) {
-        backend = BACKEND_CBLAS;
+        atomic_store_explicit(&backend, BACKEND_CBLAS, memory_order_relaxed);
         return TG_OK;
     }
     return tg_set_error(TG_ERR_INVALID, "tg_gemm_set_backend: unknown backend '%s' "
@@ -434,14 +454,18 @@ static const gemm_kernel kernel_avx512 = {"avx512", MR, NVMAX * VL, VL, gemm_avx
 #undef DC
 #endif /* TG_X86 */
 
-static const gemm_kernel *chosen_kernel;
+/* Chosen on first use (from the CPU, or TG_GEMM_KERNEL); any thread may
+   ask first, and every one computes the same answer. */
+static _Atomic(const gemm_kernel *) chosen_kernel;
 
 static const gemm_kernel *pick_kernel(void)
 {
     const char *env = getenv("TG_GEMM_KERNEL");
     bool want_portable = env && strcmp(env, "portable") == 0;
-#ifdef TG_X86
     bool want_avx2 = env && strcmp(env, "avx2") == 0;
+    if (env && *env && !want_portable && !want_avx2 && strcmp(env, "avx512") != 0)
+        tg_warn_env("TG_GEMM_KERNEL", env, "the best this CPU has", "avx512, avx2 or portable");
+#ifdef TG_X86
     __builtin_cpu_init();
     bool has_fma = __builtin_cpu_supports("fma");
     if (!want_portable && !want_avx2 && has_fma && __builtin_cpu_supports("avx2") &&
@@ -449,15 +473,19 @@ static const gemm_kernel *pick_kernel(void)
         return &kernel_avx512;
     if (!want_portable && has_fma && __builtin_cpu_supports("avx2")) return &kernel_avx2;
 #else
-    (void)want_portable;
+    (void)want_portable, (void)want_avx2;
 #endif
     return &kernel_portable;
 }
 
 static const gemm_kernel *kernel(void)
 {
-    if (!chosen_kernel) chosen_kernel = pick_kernel();
-    return chosen_kernel;
+    const gemm_kernel *k = atomic_load_explicit(&chosen_kernel, memory_order_acquire);
+    if (k) return k;
+    k = pick_kernel();
+    const gemm_kernel *none = NULL;
+    if (!atomic_compare_exchange_strong(&chosen_kernel, &none, k)) return none;
+    return k;
 }
 
 const char *tg_gemm_kernel_name(void) { return kernel()->name; }

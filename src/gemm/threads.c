@@ -62,9 +62,9 @@ struct job {
 };
 
 static struct {
-    int want;    /* threads asked for, 0 until first read */
-    int started; /* workers running */
-    bool failed; /* no worker could be started: stay serial */
+    atomic_int want;     /* threads asked for, 0 until first read */
+    atomic_int started;  /* workers running (written under start_lock) */
+    atomic_bool failed;  /* no worker could be started: stay serial */
     pthread_t tid[TG_MAX_THREADS];
     long spin_ns;
 
@@ -94,14 +94,26 @@ static long now_ns(void)
 static int env_threads(void)
 {
     const char *s = getenv("TG_NUM_THREADS");
-    int n = s ? atoi(s) : 1;
-    return n < 1 ? 1 : n > TG_MAX_THREADS ? TG_MAX_THREADS : n;
+    if (!s || !*s) return 1;
+    char *end;
+    long n = strtol(s, &end, 10);
+    if (*end || n < 1 || n > TG_MAX_THREADS) {
+        char range[32];
+        snprintf(range, sizeof range, "1 to %d", TG_MAX_THREADS);
+        tg_warn_env("TG_NUM_THREADS", s, "1", range);
+        return 1;
+    }
+    return (int)n;
 }
 
 int tg_threads_count(void)
 {
-    if (pool.want == 0) pool.want = env_threads();
-    return pool.want;
+    int n = atomic_load_explicit(&pool.want, memory_order_relaxed);
+    if (n) return n;
+    int want = env_threads(), unset = 0;
+    /* a tg_set_num_threads that came first wins */
+    if (!atomic_compare_exchange_strong(&pool.want, &unset, want)) return unset;
+    return want;
 }
 
 int tg_set_num_threads(int n)
@@ -109,7 +121,7 @@ int tg_set_num_threads(int n)
     if (n < 1 || n > TG_MAX_THREADS)
         return tg_set_error(TG_ERR_INVALID, "tg_set_num_threads: %d is out of range [1, %d]", n,
                             TG_MAX_THREADS);
-    pool.want = n;
+    atomic_store_explicit(&pool.want, n, memory_order_relaxed);
     return TG_OK;
 }
 

@@ -490,11 +490,22 @@ static void prelu_backward(tg_record *r)
     const tg_real *x = X->data, *g = r->out->grad; /* [size] */
     const tg_real *w = r->in[1]->data;             /* [channels] */
     tg_real *dx = X->grad, *dw = r->in[1]->grad;   /* [size], [channels] */
+    /* dw's sums over each channel's elements run in double */
+    double one, *acc = !dw ? NULL
+                     : v.channels > 1 ? tg_tape_try_alloc(r->tape, (size_t)v.channels * sizeof(double))
+                                      : &one;
+    if (acc)
+        for (int64_t c = 0; c < v.channels; c++) acc[c] = 0;
     for (int64_t i = 0; i < X->size; i++) {
         int64_t c = (i / v.inner) % v.channels;
         if (dx) dx[i] += isnan(x[i]) ? x[i] : x[i] > 0 ? g[i] : w[c] * g[i];
-        if (dw && !(x[i] > 0)) dw[c] += x[i] * g[i]; /* NaN x: NaN, as PyTorch */
+        if (dw && !(x[i] > 0)) { /* NaN x: NaN, as PyTorch */
+            if (acc) acc[c] += (double)x[i] * (double)g[i];
+            else dw[c] += x[i] * g[i];
+        }
     }
+    if (dw && acc)
+        for (int64_t c = 0; c < v.channels; c++) dw[c] += (tg_real)acc[c];
 }
 
 static const tg_op op_prelu = {.name = "prelu", .n_inputs = 2, .shape = prelu_shape,
@@ -556,10 +567,10 @@ static void row_max_sum(const tg_real *x, int64_t n, int64_t stride, tg_real *m_
         if (v > m || isnan(v)) m = v;
         if (isnan(m)) break;
     }
-    tg_real s = 0;
-    for (int64_t k = 0; k < n; k++) s += TG_EXP(x[k * stride] - m);
+    double s = 0;
+    for (int64_t k = 0; k < n; k++) s += (double)TG_EXP(x[k * stride] - m);
     *m_out = m;
-    *s_out = s;
+    *s_out = (tg_real)s;
 }
 
 /* softmax(x)_k = e^(x_k − m)/Σ_j e^(x_j − m), m = max_j x_j
@@ -588,8 +599,10 @@ static void softmax_backward(tg_record *r)
     for (int64_t o = 0; o < v.outer; o++)
         for (int64_t i = 0; i < v.inner; i++) {
             int64_t base = o * v.n * v.inner + i;
-            tg_real dot = 0;
-            for (int64_t k = 0; k < v.n; k++) dot += g[base + k * v.inner] * y[base + k * v.inner];
+            double acc = 0;
+            for (int64_t k = 0; k < v.n; k++)
+                acc += (double)g[base + k * v.inner] * (double)y[base + k * v.inner];
+            tg_real dot = (tg_real)acc;
             for (int64_t k = 0; k < v.n; k++) {
                 int64_t j = base + k * v.inner;
                 dx[j] += y[j] * (g[j] - dot);
@@ -624,8 +637,7 @@ static void log_softmax_backward(tg_record *r)
     for (int64_t o = 0; o < v.outer; o++)
         for (int64_t i = 0; i < v.inner; i++) {
             int64_t base = o * v.n * v.inner + i;
-            tg_real gs = 0;
-            for (int64_t k = 0; k < v.n; k++) gs += g[base + k * v.inner];
+            tg_real gs = (tg_real)tg_sum_strided(g + base, v.n, v.inner);
             for (int64_t k = 0; k < v.n; k++) {
                 int64_t j = base + k * v.inner;
                 dx[j] += g[j] - TG_EXP(y[j]) * gs;

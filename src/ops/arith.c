@@ -104,9 +104,11 @@ int tg_shape_same(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], cha
     return TG_OK;
 }
 
-/* dx (shape of x) += g (shape of out), summed over broadcast axes. */
+/* dx (shape of x) += g (shape of out), summed over broadcast axes, in
+   double (acc, x->size values, zeroed) when the caller has the room. */
 typedef struct {
     tg_real *dx;
+    double *acc;
     const tg_real *g;
 } reduce_ctx;
 
@@ -115,16 +117,23 @@ static void reduce_run(int64_t ia, int64_t ib, int64_t io, int64_t n, int64_t sa
 {
     (void)ib, (void)sb;
     reduce_ctx *k = c;
-    for (int64_t i = 0; i < n; i++) k->dx[ia + i * sa] += k->g[io + i];
+    if (k->acc)
+        for (int64_t i = 0; i < n; i++) k->acc[ia + i * sa] += (double)k->g[io + i];
+    else
+        for (int64_t i = 0; i < n; i++) k->dx[ia + i * sa] += k->g[io + i];
 }
 
-void tg_reduce_broadcast_add(tg_real *dx, const tg_tensor *x, const tg_real *g,
+void tg_reduce_broadcast_add(tg_tape *t, tg_real *dx, const tg_tensor *x, const tg_real *g,
                              const tg_tensor *out)
 {
     tg_bcast bc;
     tg_bcast_init(&bc, x, x, out);
-    reduce_ctx k = {dx, g};
+    reduce_ctx k = {dx, NULL, g};
+    if (x->size != out->size) k.acc = tg_tape_try_alloc(t, (size_t)x->size * sizeof(double));
+    if (k.acc) memset(k.acc, 0, (size_t)x->size * sizeof(double));
     tg_bcast_each(&bc, reduce_run, &k);
+    if (k.acc)
+        for (int64_t i = 0; i < x->size; i++) dx[i] += (tg_real)k.acc[i];
 }
 
 /* --------------------------------------------------------- binary ops */
@@ -132,6 +141,7 @@ void tg_reduce_broadcast_add(tg_real *dx, const tg_tensor *x, const tg_real *g,
 typedef struct {
     const tg_real *a, *b, *g, *y; /* inputs, output gradient, output */
     tg_real *o, *da, *db;         /* output or input gradients */
+    double *acc_a, *acc_b;        /* a broadcast input's gradient, summed in double */
 } bin_ctx;
 
 #define BIN_FORWARD(NAME, EXPR)                                                          \
@@ -153,6 +163,29 @@ typedef struct {
         return TG_OK;                                                                    \
     }
 
+/* A broadcast input's gradient is a sum over the positions it was repeated
+   to: it is gathered in double (acc_a, acc_b on the tape), then added once.
+   false if there is no room (the sums then run in tg_real). */
+static bool bin_acc_begin(tg_record *r, bin_ctx *k, bool ra, bool rb)
+{
+    const tg_tensor *A = r->in[0], *B = r->in[1];
+    double *aa = ra ? tg_tape_try_alloc(r->tape, (size_t)A->size * sizeof(double)) : NULL;
+    double *ab = rb ? tg_tape_try_alloc(r->tape, (size_t)B->size * sizeof(double)) : NULL;
+    if ((ra && !aa) || (rb && !ab)) return false;
+    if (aa) memset(aa, 0, (size_t)A->size * sizeof(double));
+    if (ab) memset(ab, 0, (size_t)B->size * sizeof(double));
+    k->acc_a = aa, k->acc_b = ab;
+    return true;
+}
+
+static void bin_acc_end(tg_record *r, const bin_ctx *k)
+{
+    if (k->acc_a)
+        for (int64_t i = 0; i < r->in[0]->size; i++) k->da[i] += (tg_real)k->acc_a[i];
+    if (k->acc_b)
+        for (int64_t i = 0; i < r->in[1]->size; i++) k->db[i] += (tg_real)k->acc_b[i];
+}
+
 /* Backward of a binary op: da += g·∂y/∂a, db += g·∂y/∂b, each at the element
    its input contributed (so broadcast positions sum up). */
 #define BIN_BACKWARD(NAME, DA, DB)                                                       \
@@ -168,13 +201,34 @@ typedef struct {
             if (k->db) k->db[ib + i * sb] += (DB);                                       \
         }                                                                                \
     }                                                                                    \
+    static void NAME##_brun_acc(int64_t ia, int64_t ib, int64_t io, int64_t n,           \
+                                int64_t sa, int64_t sb, void *c)                         \
+    {                                                                                    \
+        bin_ctx *k = c;                                                                  \
+        for (int64_t i = 0; i < n; i++) {                                                \
+            tg_real a = k->a[ia + i * sa], b = k->b[ib + i * sb];                        \
+            tg_real g = k->g[io + i], y = k->y[io + i];                                  \
+            (void)a, (void)b, (void)y;                                                   \
+            if (k->acc_a) k->acc_a[ia + i * sa] += (double)(DA);                         \
+            else if (k->da) k->da[ia + i * sa] += (DA);                                  \
+            if (k->acc_b) k->acc_b[ib + i * sb] += (double)(DB);                         \
+            else if (k->db) k->db[ib + i * sb] += (DB);                                  \
+        }                                                                                \
+    }                                                                                    \
     static void NAME##_backward(tg_record *r)                                            \
     {                                                                                    \
         tg_bcast bc;                                                                     \
         tg_bcast_init(&bc, r->in[0], r->in[1], r->out);                                  \
         bin_ctx k = {.a = r->in[0]->data, .b = r->in[1]->data, .g = r->out->grad,        \
                      .y = r->out->data, .da = r->in[0]->grad, .db = r->in[1]->grad};     \
-        tg_bcast_each(&bc, NAME##_brun, &k);                                             \
+        bool ra = k.da && r->in[0]->size != r->out->size;                                \
+        bool rb = k.db && r->in[1]->size != r->out->size;                                \
+        if ((ra || rb) && bin_acc_begin(r, &k, ra, rb)) {                                \
+            tg_bcast_each(&bc, NAME##_brun_acc, &k);                                     \
+            bin_acc_end(r, &k);                                                          \
+        } else {                                                                         \
+            tg_bcast_each(&bc, NAME##_brun, &k);                                         \
+        }                                                                                \
     }
 
 /* y = a + b      dy/da = 1, dy/db = 1 */
@@ -186,9 +240,11 @@ BIN_BACKWARD(sub, g, -g)
 /* y = a · b      dy/da = b, dy/db = a */
 BIN_FORWARD(mul, a *b)
 BIN_BACKWARD(mul, g *b, g *a)
-/* y = a / b      dy/da = 1/b, dy/db = −a/b² */
+/* y = a / b      dy/da = 1/b, dy/db = −a/b² = −(a/b)/b
+   (never through b², which overflows or flushes where a/b² is representable:
+   a = b = 1e-23 in float) */
 BIN_FORWARD(div, a / b)
-BIN_BACKWARD(div, g / b, -g * a / (b * b))
+BIN_BACKWARD(div, g / b, -g * ((a / b) / b))
 
 #define BIN_OP(NAME, DOC)                                                                \
     static const tg_op op_##NAME = {.name = #NAME,                                       \

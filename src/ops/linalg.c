@@ -171,25 +171,7 @@ static int linear_forward(tg_record *r)
     return TG_OK;
 }
 
-/* db += Σ_rows dy, row after row (each db[j] sums in the order of the rows,
-   whatever the vector width); with `write`, db = Σ_rows dy, the same sums
-   without the zero they would start from. */
-TG_VECTOR_LOOP static void add_rows(tg_real *restrict db, const tg_real *restrict dy,
-                                    int64_t rows, int64_t out, bool write)
-{
-    int64_t i = 0;
-    if (write) {
-        if (rows == 0)
-            for (int64_t j = 0; j < out; j++) db[j] = 0;
-        else
-            for (int64_t j = 0; j < out; j++) db[j] = dy[j];
-        i = 1;
-    }
-    for (; i < rows; i++)
-        for (int64_t j = 0; j < out; j++) db[j] += dy[i * out + j];
-}
-
-/* y = x·Wᵀ + b      dx += dy·W      dW += dyᵀ·x      db += Σ_rows dy
+/* y = x·Wᵀ + b      dx += dy·W      dW += dyᵀ·x      db += Σ_rows dy (accurate sums)
    A fresh gradient (released, or new on the tape) is written instead of
    added to: the products then run with beta = 0 and read no old values. */
 static void linear_backward(tg_record *r)
@@ -212,7 +194,7 @@ static void linear_backward(tg_record *r)
     if (in > 0 && W->grad)
         tg_gemm(true, false, out, in, rows, 1, dy, out, x->data, in, tg_grad_fresh(W) ? 0 : 1,
                 W->grad, in);
-    if (b && b->grad) add_rows(b->grad, dy, rows, out, tg_grad_fresh(b));
+    if (b && b->grad) tg_sum_rows(b->grad, dy, rows, out, out, 1, !tg_grad_fresh(b));
 }
 
 static const tg_op op_linear = {.name = "linear",

@@ -34,20 +34,23 @@ static int loss_shape(int red, const tg_tensor *x, int skip, int *ndim,
     return TG_OK;
 }
 
-/* Writes the reduced value (sum or sum/count) into out[0]. */
+/* Writes the reduced value (sum or sum/count) into out[0]. A mean over a
+   count of 0 (no element, every target ignored, or targets whose class
+   weights sum to 0) is 0/0 = NaN, as in PyTorch, whatever the sum. */
 static void finish(tg_tensor *out, int red, double sum, double count)
 {
     if (red == TG_REDUCE_SUM) out->data[0] = (tg_real)sum;
-    if (red == TG_REDUCE_MEAN) out->data[0] = (tg_real)(sum / count);
+    if (red == TG_REDUCE_MEAN) out->data[0] = count == 0 ? (tg_real)NAN : (tg_real)(sum / count);
 }
 
-/* The gradient weight of element i: g[i], g, or g/count. */
+/* The gradient weight of element i: g[i], g, or g/count (NaN over a count
+   of 0: the derivative of 0/0, PyTorch's too). */
 static tg_real weight_of(const tg_record *r, int red, int64_t i, double count)
 {
     const tg_real *g = r->out->grad;
     if (red == TG_REDUCE_NONE) return g[i];
     if (red == TG_REDUCE_SUM) return g[0];
-    return (tg_real)((double)g[0] / count);
+    return count == 0 ? (tg_real)NAN : (tg_real)((double)g[0] / count);
 }
 
 static bool check_same(const tg_tensor *a, const tg_tensor *b, const char *an, const char *bn,
@@ -484,9 +487,9 @@ static lse_parts logsumexp(const tg_real *x, int64_t C, int64_t st)
         if (isnan(m)) return (lse_parts){m, m};
     }
     /* m = ±inf gives NaN through inf − inf, as PyTorch's log_softmax does */
-    tg_real s = 0;
-    for (int64_t c = 0; c < C; c++) s += TG_EXP(x[c * st] - m);
-    return (lse_parts){m, TG_LOG(s)};
+    double s = 0;
+    for (int64_t c = 0; c < C; c++) s += (double)TG_EXP(x[c * st] - m);
+    return (lse_parts){m, (tg_real)log(s)};
 }
 
 /* q_c of sample s (see below); y is the probability target or NULL. */
@@ -562,8 +565,9 @@ static void ce_backward(tg_record *r)
             tg_real g = weight_of(r, a->red, s, count);
             tg_real qsum = 1; /* Σ_c q_c: 1 for index targets without class weights */
             if (a->weight || a->prob) {
-                qsum = 0;
-                for (int64_t c = 0; c < v.C; c++) qsum += class_q(a, v, y, s, base, c, eps);
+                double acc = 0;
+                for (int64_t c = 0; c < v.C; c++) acc += (double)class_q(a, v, y, s, base, c, eps);
+                qsum = (tg_real)acc;
             }
             for (int64_t c = 0; c < v.C; c++) {
                 int64_t j = base + c * v.inner;

@@ -37,9 +37,19 @@ int tg_shape_bcast(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], ch
                    size_t len);
 
 /* Accumulates g (shape of out) into dx (shape of x) summing over the axes
-   that broadcasting expanded. */
-void tg_reduce_broadcast_add(tg_real *dx, const tg_tensor *x, const tg_real *g,
+   that broadcasting expanded (in double, with scratch from t). */
+void tg_reduce_broadcast_add(tg_tape *t, tg_real *dx, const tg_tensor *x, const tg_real *g,
                              const tg_tensor *out);
+
+/* ---- accurate sums (src/ops/sum.c): in double, in blocks, for every
+   reduction of the library in either precision. */
+
+/* Σ_k x[k·stride] for k < n. */
+double tg_sum_strided(const tg_real *x, int64_t n, int64_t stride);
+/* y[i] = scale·Σ_k x[k·stride + i] for i < m and k < rows (the sum over the
+   rows of a matrix with row stride `stride`), or y[i] += that with `add`. */
+void tg_sum_rows(tg_real *y, const tg_real *x, int64_t rows, int64_t m, int64_t stride,
+                 double scale, bool add);
 
 /* The table of each family (src/ops/ops.c lists them for the registry). */
 extern const tg_op_table tg_arith_ops;      /* src/ops/arith.c */

@@ -65,21 +65,27 @@ static int max_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], 
     return reduce_shape(r, ndim, shape, msg, len);
 }
 
-/* y[o,i] = Σ_k x[o,k,i]      dx[o,k,i] += g[o,i] */
-static int sum_forward(tg_record *r)
+/* y[o,i] = scale·Σ_k x[o,k,i]  (scale 1 for sum, 1/n for mean; the sums are
+   accurate: src/ops/sum.c) */
+static void sum_scaled(tg_record *r, double scale)
 {
     const reduce_attr *a = r->attr;
     reduce_view v = view_of(r->in[0], a->axis);
     const tg_real *x = r->in[0]->data; /* [outer, n, inner] */
     tg_real *y = r->out->data;         /* [outer, inner] */
     for (int64_t o = 0; o < v.outer; o++) {
-        tg_real *yo = y + o * v.inner;
-        for (int64_t i = 0; i < v.inner; i++) yo[i] = 0;
-        for (int64_t k = 0; k < v.n; k++) {
-            const tg_real *xk = x + (o * v.n + k) * v.inner;
-            for (int64_t i = 0; i < v.inner; i++) yo[i] += xk[i];
-        }
+        if (v.inner == 1)
+            y[o] = (tg_real)(scale * tg_sum_strided(x + o * v.n, v.n, 1));
+        else
+            tg_sum_rows(y + o * v.inner, x + o * v.n * v.inner, v.n, v.inner, v.inner, scale,
+                        false);
     }
+}
+
+/* y[o,i] = Σ_k x[o,k,i]      dx[o,k,i] += g[o,i] */
+static int sum_forward(tg_record *r)
+{
+    sum_scaled(r, 1);
     return TG_OK;
 }
 
@@ -102,11 +108,9 @@ static void sum_backward(tg_record *r) { spread_backward(r, 1); }
 /* y = (1/n) Σ_k x[k]      dx[k] += g / n */
 static int mean_forward(tg_record *r)
 {
-    sum_forward(r);
     const reduce_attr *a = r->attr;
     reduce_view v = view_of(r->in[0], a->axis);
-    tg_real inv = v.n ? (tg_real)1 / (tg_real)v.n : (tg_real)NAN; /* mean of nothing: NaN */
-    for (int64_t i = 0; i < r->out->size; i++) r->out->data[i] *= inv;
+    sum_scaled(r, v.n ? 1.0 / (double)v.n : NAN); /* the mean of nothing: NaN */
     return TG_OK;
 }
 
@@ -179,6 +183,8 @@ static void max_backward(tg_record *r)
     {                                                                                    \
         if (!x) return tg_null_input(t, #NAME);                                          \
         reduce_attr a = {TG_ALL, keepdim};                                               \
+        /* a 0-d tensor takes axis 0 and -1, as in PyTorch: its one element */           \
+        if (x->ndim == 0 && (axis == 0 || axis == -1)) axis = TG_ALL;                    \
         if (axis != TG_ALL && !tg_axis(axis, x->ndim, &a.axis)) {                        \
             char b[128];                                                                 \
             tg_tape_set_error(t, "tg_" #NAME ": axis %d is out of range for shape %s",   \

@@ -19,19 +19,25 @@ static int reshape_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIM
         return TG_ERR_INVALID;
     }
     for (int i = 0; i < a->ndim; i++) {
-        shape[i] = a->shape[i];
+        shape[i] = a->shape[i] == -1 ? 1 : a->shape[i];
         if (a->shape[i] == -1 && infer < 0) {
             infer = i;
         } else if (a->shape[i] < 0) {
             snprintf(msg, len, "invalid dimension %lld at %d", (long long)a->shape[i], i);
             return TG_ERR_INVALID;
-        } else {
-            known *= a->shape[i];
         }
     }
+    /* the known dimensions' product, checked for overflow ([2^32, 2^32, -1]) */
+    if (!tg_shape_numel(a->ndim, shape, &known)) {
+        char bs[160];
+        snprintf(msg, len, "the shape %s has more elements than memory can address",
+                 tg_dims_str(a->ndim, a->shape, bs, sizeof bs));
+        return TG_ERR_SHAPE;
+    }
     if (infer >= 0) shape[infer] = known ? x->size / known : 0;
-    int64_t n = tg_numel(a->ndim, shape);
-    if (n != x->size || (infer >= 0 && known == 0)) {
+    int64_t n = 0;
+    bool fits = tg_shape_numel(a->ndim, shape, &n);
+    if (!fits || n != x->size || (infer >= 0 && known == 0)) {
         char bx[128], bs[128];
         snprintf(msg, len, "cannot reshape %s (%lld elements) to %s", tg_shape_str(x, bx, sizeof bx),
                  (long long)x->size, tg_dims_str(a->ndim, a->shape, bs, sizeof bs));
@@ -81,7 +87,11 @@ tg_tensor *tg_flatten(tg_tape *t, tg_tensor *x)
 {
     if (!x) return tg_null_input(t, "flatten");
     if (x->ndim <= 1) return tg_reshape(t, x, x->ndim, x->shape);
-    return tg_reshape(t, x, TG_SHAPE(x->shape[0], -1));
+    /* the product itself, not -1: [0, 3, 4, 5] is [0, 60] (0 elements would
+       leave a -1 undetermined) */
+    int64_t rest = 1;
+    for (int i = 1; i < x->ndim; i++) rest *= x->shape[i];
+    return tg_reshape(t, x, TG_SHAPE(x->shape[0], rest));
 }
 
 /* ---------------------------------------------------------------- transpose */
@@ -169,6 +179,9 @@ static const tg_op op_transpose = {.name = "transpose",
 tg_tensor *tg_transpose(tg_tape *t, tg_tensor *x, int dim0, int dim1)
 {
     if (!x) return tg_null_input(t, "transpose");
+    /* a 0-d tensor takes axes 0 and -1, as in PyTorch: itself */
+    if (x->ndim == 0 && (dim0 == 0 || dim0 == -1) && (dim1 == 0 || dim1 == -1))
+        return tg_reshape(t, x, 0, NULL);
     transpose_attr a;
     if (!tg_axis(dim0, x->ndim, &a.d0) || !tg_axis(dim1, x->ndim, &a.d1)) {
         char b[128];

@@ -185,7 +185,7 @@ Test(registry, apply_refuses_reserved_flags_on_an_unregistered_op)
     times_attr a = {3};
     size_t recs = tg_tape_record_count(t);
     cr_expect_null(tg_apply(t, &bad, &x, 1, &a));
-    cr_expect(strstr(tg_tape_error(t), "tg_reserved_on_apply") &&
+    cr_expect(strstr(tg_tape_error(t), "reserved_on_apply:") &&
                   strstr(tg_tape_error(t), "0x40000000") && strstr(tg_tape_error(t), "reserved"),
               "%s", tg_tape_error(t));
     cr_expect_eq(tg_tape_record_count(t), recs, "nothing recorded");

@@ -1,0 +1,620 @@
+/* The tape, backward half: the reverse walk over the records.
+
+     first order:   walk the records the output depends on, last to first;
+                    each op->backward adds into its inputs' .grad (fast kernels)
+     create_graph:  the same walk calling each op->vjp, which builds its
+                    inputs' gradients out of taped ops: the gradients are
+                    tensors with records of their own, so they can be
+                    differentiated again, to any order
+     tg_grad:       either walk, with the gradients returned as tensors and
+                    every .grad left as it was
+
+   Only the records the output depends on are visited (mark_reached): a
+   second backward on the same tape from another output must not run the
+   rules of records it does not reach, which would add 0·inf = NaN into
+   leaves (the gradient of sqrt at 0 is inf). */
+#include "core/tape_internal.h"
+
+#include <stdlib.h>
+
+static bool needs_grad(const tg_tensor *x) { return x && (x->flags & TG_REQUIRES_GRAD); }
+
+/* ------------------------------------------------------------ reachability */
+
+/* Marks every record whose output the outputs depend on (t->mark[i] = 1)
+   and returns the last such record, or -1. One backward sweep: a record is
+   reached when its output is an output, or an input of a reached record. */
+static int32_t mark_reached(tg_tape *t, tg_tensor *const *outs, int n_out)
+{
+    int32_t last = -1;
+    for (int j = 0; j < n_out; j++)
+        if (outs[j]->rec > last) last = outs[j]->rec;
+    if (last < 0) return -1;
+    memset(t->mark, 0, (size_t)(last + 1));
+    for (int j = 0; j < n_out; j++)
+        if (outs[j]->rec >= 0) t->mark[outs[j]->rec] = 1;
+    for (int32_t i = last; i >= 0; i--) {
+        if (!t->mark[i]) continue;
+        const tg_record *r = &t->recs[i];
+        for (int k = 0; k < r->n_in; k++)
+            if (r->in[k] && r->in[k]->rec >= 0) t->mark[r->in[k]->rec] = 1;
+    }
+    return last;
+}
+
+/* ------------------------------------------------------- checking outputs */
+
+/* Checks an output given to a backward pass; its name in messages is `fn`. */
+static int check_output(tg_tape *t, const char *fn, const tg_tensor *out)
+{
+    if (!out) {
+        if (!t->failed) tg_tape_set_error(t, "%s: the output is NULL", fn);
+        return TG_ERR_INVALID;
+    }
+    if (!tg_tensor_usable(t, out)) {
+        tg_tape_set_error(t, "%s: the output %s", fn, tg_unusable_why(t, out));
+        return TG_ERR_STATE;
+    }
+    if (!(out->flags & TG_REQUIRES_GRAD)) {
+        tg_tape_set_error(t, "%s: the output does not require grad "
+                             "(no input required grad, or recording was off)", fn);
+        return TG_ERR_STATE;
+    }
+    if (t->backward_of >= 0) {
+        tg_tape_set_error(t, "%s: called from inside a gradient rule", fn);
+        return TG_ERR_STATE;
+    }
+    return TG_OK;
+}
+
+/* ------------------------------------------------------- first order */
+
+/* A gradient of a leaf during a walk: in a create_graph walk the tensor
+   being built; in a private first-order walk the leaf's shadow (below). A
+   record's output keeps its own in t->grad_of[rec]. */
+typedef struct {
+    tg_leaf_grad *v;
+    size_t n, cap;
+} leaf_slots;
+
+/* Where the gradients of one first-order walk go. Normally into each
+   tensor's .grad (a released parameter's comes back from its registry).
+   For tg_grad (`shadows`), every record runs on a copy whose tensors are
+   shadows: copies of the tensor structs whose .grad is fresh memory of the
+   tape. No tensor the user holds is written, not even for a moment, so
+   threads may share parameters while each takes gradients on its own tape. */
+typedef struct {
+    leaf_slots *shadows; /* NULL: the tensors themselves */
+} walk_opts;
+
+/* The shadow of x in a private walk: one per tensor (identity is kept: a
+   tensor that is two inputs of a record has one shadow), made on first
+   use with no gradient. */
+static tg_tensor *shadow_of(tg_tape *t, leaf_slots *ls, tg_tensor *x)
+{
+    if (!x) return NULL;
+    tg_tensor **slot = NULL;
+    if (x->rec >= 0 && t->mark[x->rec]) {
+        slot = &t->grad_of[x->rec];
+    } else {
+        for (size_t i = 0; i < ls->n && !slot; i++)
+            if (ls->v[i].leaf == x) slot = &ls->v[i].grad;
+        if (!slot) {
+            if (ls->n == ls->cap) return NULL; /* sized by the caller: not reached */
+            ls->v[ls->n] = (tg_leaf_grad){x, NULL};
+            slot = &ls->v[ls->n++].grad;
+        }
+    }
+    if (!*slot) {
+        tg_tensor *s = tg_tape_try_alloc(t, sizeof *s);
+        if (!s) return NULL;
+        *s = *x;
+        s->grad = NULL;
+        s->flags &= ~TG_GRAD_FRESH;
+        *slot = s;
+    }
+    return *slot;
+}
+
+/* Gives x a gradient to receive into, if it has none. Its memory holds stale
+   bytes, so it is marked fresh: the first rule writes it, or the engine
+   zeroes it before a rule that only adds (settle_grad). */
+static bool ensure_grad(tg_tape *t, tg_tensor *x, const walk_opts *o)
+{
+    if (x->grad) return true;
+    if ((x->flags & TG_PARAM) && !x->tape && !o->shadows) x->grad = tg_param_grad_home(x);
+    else x->grad = tg_tape_try_alloc(t, (size_t)x->size * sizeof(tg_real));
+    if (!x->grad) {
+        tg_tape_set_error(t, "tg_backward: out of memory for a gradient of %lld values",
+                          (long long)x->size);
+        return false;
+    }
+    x->flags |= TG_GRAD_FRESH;
+    return true;
+}
+
+/* A fresh gradient becomes zeros, ready to be added to. */
+static void settle_grad(tg_tensor *x)
+{
+    if (!tg_grad_fresh(x)) return;
+    memset(x->grad, 0, (size_t)x->size * sizeof(tg_real));
+    x->flags &= ~TG_GRAD_FRESH;
+}
+
+/* A rule may write a fresh gradient only if it is flagged so, and only if
+   no tensor is two of its inputs (two writes would keep only the last). */
+static bool may_write_fresh(const tg_record *r)
+{
+    if (!(r->op->flags & TG_OP_WRITES_FRESH)) return false;
+    for (int a = 0; a < r->n_in; a++)
+        for (int b = a + 1; b < r->n_in; b++)
+            if (r->in[a] && r->in[a] == r->in[b]) return false;
+    return true;
+}
+
+/* Anomaly mode, before a backward pass: the seed must be finite, and so must
+   the gradients that reached leaves and parameters carry in from earlier
+   calls (a NaN left there by a step that was not zeroed is named as such,
+   not blamed on the first record that touches it). */
+static int check_before_backward(tg_tape *t, const tg_tensor *out, const tg_real *dout,
+                                 int32_t last)
+{
+    char what[256];
+    int64_t at = tg_first_nonfinite(dout, out->size);
+    if (at >= 0) {
+        tg_describe_bad(what, sizeof what, out, dout, at);
+        tg_tape_set_error(t, "anomaly: the output gradient given to tg_backward has NaN or Inf: "
+                             "for %s", what);
+        return TG_ERR_NUMERIC;
+    }
+    for (int32_t i = 0; i <= last; i++) {
+        if (!t->mark[i]) continue;
+        for (int k = 0; k < t->recs[i].n_in; k++) {
+            const tg_tensor *x = t->recs[i].in[k];
+            if (!needs_grad(x) || x->rec >= 0 || !x->grad || tg_grad_fresh(x)) continue;
+            at = tg_first_nonfinite(x->grad, x->size);
+            if (at >= 0) {
+                tg_describe_bad(what, sizeof what, x, x->grad, at);
+                tg_tape_set_error(t, "anomaly: before backward, the accumulated gradient of %s "
+                                     "(left from an earlier backward: zero it first)", what);
+                return TG_ERR_NUMERIC;
+            }
+        }
+    }
+    return TG_OK;
+}
+
+/* Runs the rules of the marked records last..0. The outputs' gradients are
+   seeded; intermediate gradients were made fresh. */
+static int walk_first_order(tg_tape *t, int32_t last, const walk_opts *o)
+{
+    for (int32_t i = last; i >= 0; i--) {
+        if (!t->mark[i]) continue;
+        tg_record *r = &t->recs[i], copy;
+        if (o->shadows) { /* the record on shadows */
+            copy = *r;
+            r = &copy;
+            bool ok = (r->out = shadow_of(t, o->shadows, r->out)) != NULL;
+            for (int k = 0; k < r->n_in && ok; k++)
+                ok = !r->in[k] || (r->in[k] = shadow_of(t, o->shadows, r->in[k])) != NULL;
+            if (!ok) {
+                tg_tape_set_error(t, "tg_grad: out of memory");
+                return TG_ERR_NOMEM;
+            }
+        }
+        if (!r->out->grad) continue; /* reached, but no rule gave it a gradient */
+        settle_grad(r->out);         /* a gradient no rule wrote holds zeros */
+        bool any = false, oom = false;
+        for (int k = 0; k < r->n_in; k++) {
+            tg_tensor *x = r->in[k];
+            if (!needs_grad(x)) continue;
+            if (!ensure_grad(t, x, o)) oom = true;
+            any = true;
+        }
+        /* zeros for a rule that adds (and on failure, so that no gradient
+           is left holding stale bytes) */
+        bool write = !oom && may_write_fresh(r);
+        for (int k = 0; k < r->n_in && !write; k++)
+            if (needs_grad(r->in[k])) settle_grad(r->in[k]);
+        if (oom) return TG_ERR_NOMEM;
+        if (!any) continue;
+        /* Inputs that need no gradient must look gradient-free to the rule. */
+        tg_real *hidden[TG_MAX_INPUTS] = {0};
+        for (int k = 0; k < r->n_in; k++) {
+            tg_tensor *x = r->in[k];
+            if (x && !needs_grad(x) && x->grad) {
+                hidden[k] = x->grad;
+                x->grad = NULL;
+            }
+        }
+        r->op->backward(r);
+        for (int k = 0; k < r->n_in; k++) {
+            if (hidden[k]) r->in[k]->grad = hidden[k];
+            if (r->in[k]) r->in[k]->flags &= ~TG_GRAD_FRESH;
+        }
+        /* Every gradient was finite before this rule ran (the seed and the
+           leaves' accumulated gradients were checked first), so the first
+           non-finite one is this record's doing. */
+        if (t->anomaly) {
+            for (int k = 0; k < r->n_in; k++) {
+                tg_tensor *x = r->in[k];
+                int64_t at = needs_grad(x) ? tg_first_nonfinite(x->grad, x->size) : -1;
+                if (at >= 0) {
+                    char what[256];
+                    tg_describe_bad(what, sizeof what, x, x->grad, at);
+                    tg_tape_set_error(t,
+                                      "anomaly: record %d (%s%s) produced NaN or Inf in the "
+                                      "gradient of input %d: the gradient of %s",
+                                      (int)i, tg_op_prefix(r->op), r->op->name, k, what);
+                    return TG_ERR_NUMERIC;
+                }
+            }
+        }
+    }
+    return TG_OK;
+}
+
+/* The intermediate gradients of the marked records start over: each is made
+   fresh (written or zeroed when first reached) instead of swept to zero. */
+static void refresh_intermediates(tg_tape *t, int32_t last)
+{
+    for (int32_t i = 0; i <= last; i++)
+        if (t->mark[i] && t->recs[i].out->grad) t->recs[i].out->flags |= TG_GRAD_FRESH;
+}
+
+/* Adds dout (out->size values) into out's gradient. */
+static bool seed(tg_tape *t, tg_tensor *out, const tg_real *dout, const walk_opts *o)
+{
+    if (!ensure_grad(t, out, o)) return false;
+    settle_grad(out);
+    for (int64_t i = 0; i < out->size; i++) out->grad[i] += dout ? dout[i] : 1;
+    return true;
+}
+
+int tg_backward_grad(tg_tape *t, tg_tensor *out, const tg_real *dout)
+{
+    if (!t) return tg_set_error(TG_ERR_INVALID, "tg_backward: the tape is NULL");
+    int st = check_output(t, "tg_backward", out);
+    if (st != TG_OK) return st;
+    if (!dout) {
+        tg_tape_set_error(t, "tg_backward: the output gradient is NULL");
+        return TG_ERR_INVALID;
+    }
+    walk_opts o = {NULL};
+    int32_t last = mark_reached(t, &out, 1);
+    if (t->anomaly) {
+        st = check_before_backward(t, out, dout, last);
+        if (st != TG_OK) return st;
+    }
+    /* Intermediate gradients start from zero on every call; leaves and
+       parameters keep accumulating (PyTorch with retain_graph=True). */
+    refresh_intermediates(t, last);
+    if (!seed(t, out, dout, &o)) return TG_ERR_NOMEM;
+    return walk_first_order(t, last, &o);
+}
+
+int tg_backward(tg_tape *t, tg_tensor *loss)
+{
+    if (!t) return tg_set_error(TG_ERR_INVALID, "tg_backward: the tape is NULL");
+    int st = check_output(t, "tg_backward", loss);
+    if (st != TG_OK) return st;
+    if (loss->size != 1) {
+        char buf[128];
+        tg_tape_set_error(t,
+                          "tg_backward: the loss must have one element, got shape %s "
+                          "(use tg_backward_grad for a non-scalar output)",
+                          tg_shape_str(loss, buf, sizeof buf));
+        return TG_ERR_SHAPE;
+    }
+    const tg_real one = 1;
+    return tg_backward_grad(t, loss, &one);
+}
+
+/* ------------------------------------------------------------- tg_grad */
+
+static tg_tensor **slot_of(tg_tape *t, leaf_slots *ls, const tg_tensor *x)
+{
+    if (x->rec >= 0) return &t->grad_of[x->rec];
+    for (size_t i = 0; i < ls->n; i++)
+        if (ls->v[i].leaf == x) return &ls->v[i].grad;
+    if (ls->n == ls->cap) return NULL; /* sized by the caller: not reached */
+    ls->v[ls->n] = (tg_leaf_grad){x, NULL};
+    return &ls->v[ls->n++].grad;
+}
+
+/* *slot += g, on the tape (a first contribution is g itself). */
+static bool accumulate(tg_tape *t, tg_tensor **slot, tg_tensor *g)
+{
+    *slot = *slot ? tg_add(t, *slot, g) : g;
+    return *slot != NULL;
+}
+
+/* Inputs needing a gradient among the marked records: an upper bound on
+   the leaves a walk can reach (with the outputs themselves). */
+static size_t count_leaf_bound(const tg_tape *t, int32_t last, int n_out)
+{
+    size_t n = (size_t)n_out;
+    for (int32_t i = 0; i <= last; i++)
+        if (t->mark[i]) n += (size_t)t->recs[i].n_in;
+    return n;
+}
+
+/* The create_graph walk: each marked record's vjp builds its inputs'
+   gradients from its output's, as taped ops. The seeds are in the slots. */
+static int walk_create_graph(tg_tape *t, int32_t last, leaf_slots *ls, const char *fn)
+{
+    for (int32_t i = last; i >= 0; i--) {
+        if (!t->mark[i] || !t->grad_of[i]) continue;
+        tg_record r = t->recs[i]; /* a copy: the rule appends records, which may move them */
+        bool any = false;
+        for (int k = 0; k < r.n_in; k++) any |= needs_grad(r.in[k]);
+        if (!any) continue;
+        if (!r.op->vjp) {
+            tg_tape_set_error(t, "%s: create_graph reaches record %d (%s%s), whose op has no "
+                                 "vjp rule: it can be differentiated once (tg_backward), not "
+                                 "twice; a custom op must supply op->vjp",
+                              fn, (int)i, tg_op_prefix(r.op), r.op->name);
+            return TG_ERR_STATE;
+        }
+        tg_tensor *dx[TG_MAX_INPUTS] = {0};
+        t->backward_of = i;
+        int st = r.op->vjp(t, &r, t->grad_of[i], dx);
+        for (int k = 0; k < r.n_in && st == TG_OK && !t->failed; k++) {
+            tg_tensor *x = r.in[k];
+            if (!needs_grad(x) || !dx[k]) continue;
+            if (!tg_same_shape(x, dx[k])) {
+                char sx[96], sg[96];
+                tg_tape_set_error(t, "%s: the vjp rule of %s%s gave input %d a gradient of "
+                                     "shape %s, but the input is %s",
+                                  fn, tg_op_prefix(r.op), r.op->name, k,
+                                  tg_shape_str(dx[k], sg, sizeof sg),
+                                  tg_shape_str(x, sx, sizeof sx));
+                st = TG_ERR_SHAPE;
+                break;
+            }
+            tg_tensor **slot = slot_of(t, ls, x);
+            if (!slot || !accumulate(t, slot, dx[k])) st = TG_ERR_NOMEM;
+        }
+        t->backward_of = -1;
+        if (st != TG_OK || t->failed) {
+            if (!t->failed)
+                tg_tape_set_error(t, "%s: the vjp rule of record %d (%s%s) failed: %s", fn,
+                                  (int)i, tg_op_prefix(r.op), r.op->name, tg_status_str(st));
+            return st != TG_OK ? st : TG_ERR_STATE;
+        }
+    }
+    return TG_OK;
+}
+
+/* Checks the outputs and their gradients; returns the last marked record
+   through *last. */
+static int check_outputs(tg_tape *t, const char *fn, int n_out, tg_tensor *const *outs,
+                         tg_tensor *const *gouts)
+{
+    if (n_out < 1 || !outs) {
+        tg_tape_set_error(t, "%s: no outputs given", fn);
+        return TG_ERR_INVALID;
+    }
+    for (int j = 0; j < n_out; j++) {
+        int st = check_output(t, fn, outs[j]);
+        if (st != TG_OK) return st;
+        const tg_tensor *g = gouts ? gouts[j] : NULL;
+        char so[96], sg[96];
+        if (!g && outs[j]->size != 1) {
+            tg_tape_set_error(t, "%s: output %d has shape %s: give its gradient (grad_outputs) "
+                                 "unless it has one element",
+                              fn, j, tg_shape_str(outs[j], so, sizeof so));
+            return TG_ERR_SHAPE;
+        }
+        if (g && !tg_tensor_usable(t, g)) {
+            tg_tape_set_error(t, "%s: the gradient of output %d %s", fn, j,
+                              tg_unusable_why(t, g));
+            return TG_ERR_STATE;
+        }
+        if (g && !tg_same_shape(g, outs[j])) {
+            tg_tape_set_error(t, "%s: the gradient of output %d has shape %s, the output %s", fn,
+                              j, tg_shape_str(g, sg, sizeof sg),
+                              tg_shape_str(outs[j], so, sizeof so));
+            return TG_ERR_SHAPE;
+        }
+    }
+    return TG_OK;
+}
+
+/* The seed of output j as a tensor: its given gradient, or ones. */
+static tg_tensor *seed_tensor(tg_tape *t, tg_tensor *out, tg_tensor *const *gouts, int j)
+{
+    if (gouts && gouts[j]) return gouts[j];
+    return tg_full(t, out->ndim, out->shape, 1);
+}
+
+/* First-order tg_grad: the ordinary walk on shadows (walk_opts), whose
+   gradients are the results. */
+static int grad_first_order(tg_tape *t, int n_out, tg_tensor *const *outs,
+                            tg_tensor *const *gouts, int32_t last, int n_in,
+                            tg_tensor *const *ins, tg_tensor **grads, const tg_grad_opts *o)
+{
+    leaf_slots ls = {NULL, 0, count_leaf_bound(t, last, n_out) + (size_t)n_in};
+    ls.v = tg_tape_try_alloc(t, ls.cap * sizeof *ls.v);
+    if (!ls.v) {
+        tg_tape_set_error(t, "tg_grad: out of memory");
+        return TG_ERR_NOMEM;
+    }
+    for (int32_t i = 0; i <= last; i++) t->grad_of[i] = NULL;
+    walk_opts wo = {&ls};
+    for (int j = 0; j < n_out; j++) {
+        tg_tensor *s = shadow_of(t, &ls, outs[j]);
+        if (!s || !seed(t, s, gouts && gouts[j] ? gouts[j]->data : NULL, &wo)) {
+            tg_tape_set_error(t, "tg_grad: out of memory");
+            return TG_ERR_NOMEM;
+        }
+    }
+    int st = walk_first_order(t, last, &wo);
+    if (st != TG_OK) return st;
+    for (int i = 0; i < n_in; i++) {
+        const tg_tensor *x = ins[i];
+        tg_tensor *s = NULL;
+        if (x->rec >= 0 && x->rec <= last && t->mark[x->rec]) s = t->grad_of[x->rec];
+        for (size_t k = 0; k < ls.n && !s; k++)
+            if (ls.v[k].leaf == x) s = ls.v[k].grad;
+        if (s && s->grad) {
+            settle_grad(s); /* reached only by rules that added nothing */
+            grads[i] = tg_tensor_alloc(t, "tg_grad", x->ndim, x->shape, false);
+            if (!grads[i]) return TG_ERR_NOMEM;
+            grads[i]->data = s->grad;
+        } else if (o->allow_unused) {
+            grads[i] = tg_zeros(t, x->ndim, x->shape);
+            if (!grads[i]) return TG_ERR_NOMEM;
+        } else {
+            tg_tape_set_error(t, "tg_grad: input %d is not reached by the outputs (pass "
+                                 "allow_unused for a gradient of zeros)", i);
+            return TG_ERR_INVALID;
+        }
+    }
+    return TG_OK;
+}
+
+int tg_grad(tg_tape *t, int n_out, tg_tensor *const *outputs, tg_tensor *const *grad_outputs,
+            int n_in, tg_tensor *const *inputs, tg_tensor **grads, const tg_grad_opts *opts)
+{
+    if (!t) return tg_set_error(TG_ERR_INVALID, "tg_grad: the tape is NULL");
+    tg_grad_opts o = opts ? *opts : (tg_grad_opts){0};
+    int st = check_outputs(t, "tg_grad", n_out, outputs, grad_outputs);
+    if (st != TG_OK) return st;
+    if (n_in < 1 || !inputs || !grads) {
+        tg_tape_set_error(t, "tg_grad: %s", n_in < 1 || !inputs ? "no inputs given"
+                                                                 : "grads (the results) is NULL");
+        return TG_ERR_INVALID;
+    }
+    for (int i = 0; i < n_in; i++) {
+        grads[i] = NULL;
+        if (!inputs[i]) {
+            tg_tape_set_error(t, "tg_grad: input %d is NULL", i);
+            return TG_ERR_INVALID;
+        }
+        if (!tg_tensor_usable(t, inputs[i])) {
+            tg_tape_set_error(t, "tg_grad: input %d %s", i, tg_unusable_why(t, inputs[i]));
+            return TG_ERR_STATE;
+        }
+        if (!needs_grad(inputs[i])) {
+            tg_tape_set_error(t, "tg_grad: input %d does not require grad", i);
+            return TG_ERR_INVALID;
+        }
+    }
+    int32_t last = mark_reached(t, outputs, n_out);
+    if (!o.create_graph)
+        return grad_first_order(t, n_out, outputs, grad_outputs, last, n_in, inputs, grads, &o);
+
+    leaf_slots ls = {NULL, 0, count_leaf_bound(t, last, n_out) + (size_t)n_in};
+    ls.v = tg_tape_try_alloc(t, ls.cap * sizeof *ls.v);
+    if (!ls.v) {
+        tg_tape_set_error(t, "tg_grad: out of memory");
+        return TG_ERR_NOMEM;
+    }
+    for (int32_t i = 0; i <= last; i++) t->grad_of[i] = NULL;
+    for (int j = 0; j < n_out; j++) {
+        tg_tensor *g = seed_tensor(t, outputs[j], grad_outputs, j);
+        tg_tensor **slot = g ? slot_of(t, &ls, outputs[j]) : NULL;
+        if (!slot || !accumulate(t, slot, g)) return TG_ERR_NOMEM;
+    }
+    st = walk_create_graph(t, last, &ls, "tg_grad");
+    if (st != TG_OK) return st;
+    for (int i = 0; i < n_in; i++) {
+        const tg_tensor *x = inputs[i];
+        tg_tensor *g = NULL;
+        if (x->rec >= 0) {
+            if (x->rec <= last && t->mark[x->rec]) g = t->grad_of[x->rec];
+        } else {
+            for (size_t k = 0; k < ls.n && !g; k++)
+                if (ls.v[k].leaf == x) g = ls.v[k].grad;
+        }
+        if (!g && !o.allow_unused) {
+            tg_tape_set_error(t, "tg_grad: input %d is not reached by the outputs (pass "
+                                 "allow_unused for a gradient of zeros)", i);
+            return TG_ERR_INVALID;
+        }
+        grads[i] = g ? g : tg_zeros(t, x->ndim, x->shape);
+        if (!grads[i]) return TG_ERR_NOMEM;
+    }
+    return TG_OK;
+}
+
+tg_tensor *tg_grad1(tg_tape *t, tg_tensor *out, tg_tensor *x, bool create_graph)
+{
+    if (!t) return NULL;
+    if (!out || !x) {
+        if (!t->failed) tg_tape_set_error(t, "tg_grad1: %s is NULL", !out ? "the output" : "x");
+        return NULL;
+    }
+    tg_grad_opts o = {.create_graph = create_graph};
+    tg_tensor *g = NULL;
+    return tg_grad(t, 1, &out, NULL, 1, &x, &g, &o) == TG_OK ? g : NULL;
+}
+
+/* ------------------------------------------------ backward with create_graph */
+
+/* Records leaf's gradient tensor for tg_tape_grad_tensor: the sum over
+   every create_graph backward of this generation. */
+static bool register_leaf_grad(tg_tape *t, const tg_tensor *leaf, tg_tensor *g)
+{
+    for (size_t i = 0; i < t->n_leaf_grads; i++)
+        if (t->leaf_grads[i].leaf == leaf) return accumulate(t, &t->leaf_grads[i].grad, g);
+    if (t->n_leaf_grads == t->cap_leaf_grads) {
+        size_t cap = t->cap_leaf_grads ? 2 * t->cap_leaf_grads : 16;
+        tg_leaf_grad *v = realloc(t->leaf_grads, cap * sizeof *v);
+        if (!v) return false;
+        t->heap_allocs++;
+        t->leaf_grads = v;
+        t->cap_leaf_grads = cap;
+    }
+    t->leaf_grads[t->n_leaf_grads++] = (tg_leaf_grad){leaf, g};
+    return true;
+}
+
+int tg_backward_ex(tg_tape *t, tg_tensor *out, tg_tensor *grad_output, const tg_grad_opts *opts)
+{
+    if (!t) return tg_set_error(TG_ERR_INVALID, "tg_backward_ex: the tape is NULL");
+    tg_grad_opts o = opts ? *opts : (tg_grad_opts){0};
+    tg_tensor *gouts[1] = {grad_output};
+    int st = check_outputs(t, "tg_backward_ex", 1, &out, gouts);
+    if (st != TG_OK) return st;
+    if (!o.create_graph) {
+        if (grad_output) return tg_backward_grad(t, out, grad_output->data);
+        return tg_backward(t, out);
+    }
+    int32_t last = mark_reached(t, &out, 1);
+    leaf_slots ls = {NULL, 0, count_leaf_bound(t, last, 1)};
+    ls.v = tg_tape_try_alloc(t, ls.cap * sizeof *ls.v);
+    if (!ls.v) {
+        tg_tape_set_error(t, "tg_backward_ex: out of memory");
+        return TG_ERR_NOMEM;
+    }
+    for (int32_t i = 0; i <= last; i++) t->grad_of[i] = NULL;
+    tg_tensor *g = seed_tensor(t, out, gouts, 0);
+    tg_tensor **slot = g ? slot_of(t, &ls, out) : NULL;
+    if (!slot || !accumulate(t, slot, g)) return TG_ERR_NOMEM;
+    st = walk_create_graph(t, last, &ls, "tg_backward_ex");
+    if (st != TG_OK) return st;
+    /* every reached leaf: its values into .grad (accumulating, as
+       tg_backward does), its tensor kept for tg_tape_grad_tensor */
+    walk_opts wo = {NULL};
+    for (size_t i = 0; i < ls.n; i++) {
+        tg_tensor *x = (tg_tensor *)ls.v[i].leaf;
+        if (!ensure_grad(t, x, &wo)) return TG_ERR_NOMEM;
+        settle_grad(x);
+        for (int64_t k = 0; k < x->size; k++) x->grad[k] += ls.v[i].grad->data[k];
+        if (!register_leaf_grad(t, x, ls.v[i].grad)) {
+            tg_tape_set_error(t, "tg_backward_ex: out of memory");
+            return TG_ERR_NOMEM;
+        }
+    }
+    return TG_OK;
+}
+
+tg_tensor *tg_tape_grad_tensor(tg_tape *t, const tg_tensor *x)
+{
+    if (!t || !x) return NULL;
+    for (size_t i = 0; i < t->n_leaf_grads; i++)
+        if (t->leaf_grads[i].leaf == x) return t->leaf_grads[i].grad;
+    return NULL;
+}

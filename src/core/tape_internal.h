@@ -1,0 +1,52 @@
+/* The tape's own struct, shared by the two halves of the tape: recording
+   (src/core/tape.c) and the backward passes (src/core/backward.c). Nothing
+   else sees it. */
+#ifndef TG_CORE_TAPE_INTERNAL_H
+#define TG_CORE_TAPE_INTERNAL_H
+
+#include "core/internal.h"
+
+/* A leaf's gradient as a tensor, from a backward pass with create_graph. */
+typedef struct tg_leaf_grad {
+    const tg_tensor *leaf;
+    tg_tensor *grad;
+} tg_leaf_grad;
+
+struct tg_tape {
+    tg_arena arena;
+    tg_record *recs; /* [cap_recs], n_recs in use */
+    size_t n_recs, cap_recs;
+    /* Scratch of the backward passes, one entry per record, grown with the
+       records and kept (a step allocates nothing once the tape is sized):
+       mark[i] = 1 when record i's output reaches the output being
+       differentiated; grad_of[i] its gradient as a tensor (create_graph). */
+    uint8_t *mark;
+    tg_tensor **grad_of;
+    size_t n_tensors;
+    size_t heap_allocs;
+    uint32_t gen;          /* resets so far: tensors carry the generation they were made in */
+    int32_t backward_of;   /* while a gradient rule (vjp) runs: its record, else -1 */
+    bool recording;
+    bool anomaly;
+    bool failed;
+    /* create_graph: the gradient tensors of leaves, for tg_tape_grad_tensor
+       (this generation; the sum over every create_graph backward) */
+    tg_leaf_grad *leaf_grads;
+    size_t n_leaf_grads, cap_leaf_grads;
+    char error[TG_MSG_LEN];
+};
+
+/* Grows the records (and the backward scratch with them) to hold one more.
+   false if out of memory. */
+bool tg_tape_reserve_record(tg_tape *t);
+
+/* "tg_" for the library's own ops, "" for a user's op ("tg_relu", "cube"),
+   so that messages name an op as its user calls it. */
+const char *tg_op_prefix(const tg_op *op);
+
+/* The first NaN or Inf of v[0..n), or -1. */
+int64_t tg_first_nonfinite(const tg_real *v, int64_t n);
+/* "'fc1.weight' [500,784] is nan at element 17", for anomaly messages. */
+void tg_describe_bad(char *buf, size_t len, const tg_tensor *x, const tg_real *v, int64_t at);
+
+#endif

@@ -1,0 +1,343 @@
+/* Corners found by outside testing: wrong results, crashes and traps of the
+   core and the ops (each test failed on the code before its fix). */
+#define _POSIX_C_SOURCE 200809L /* setenv */
+#include <criterion/criterion.h>
+#include <criterion/redirect.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <tapegrad.h>
+
+static tg_tape *t;
+static void setup(void) { t = tg_tape_new(); }
+static void teardown(void) { tg_tape_free(t); }
+TestSuite(corners, .init = setup, .fini = teardown);
+
+/* ------------------------------------------------------------ wrong results */
+
+/* ∂(a/b)/∂b = −a/b², computed as −(a/b)/b: b² must not overflow or flush.
+   With a = b the exact gradient is −1/b. */
+static void check_div_grad(tg_real v)
+{
+    tg_tensor *a = tg_requires_grad(tg_full(t, TG_SHAPE(1), v), true);
+    tg_tensor *b = tg_requires_grad(tg_full(t, TG_SHAPE(1), v), true);
+    cr_assert_eq(tg_backward(t, tg_sum(t, tg_div(t, a, b), TG_ALL, false)), TG_OK, "%s",
+                 tg_tape_error(t));
+    double want = -1.0 / (double)v;
+    cr_expect(fabs((double)b->grad[0] - want) <= 1e-6 * fabs(want),
+              "d(a/b)/db at a = b = %g: got %g, want %g", (double)v, (double)b->grad[0], want);
+    cr_expect(fabs((double)a->grad[0] - 1 / (double)v) <= 1e-6 / (double)v);
+    tg_tape_reset(t);
+}
+
+Test(corners, div_divisor_gradient_neither_overflows_nor_flushes)
+{
+    if (sizeof(tg_real) == 4) {
+        check_div_grad((tg_real)1e-23); /* b² = 1e-46: below float's range */
+        check_div_grad((tg_real)3e-20); /* b² subnormal */
+    } else {
+        check_div_grad(1e-162);
+        check_div_grad(3e-160); /* b² subnormal */
+    }
+}
+
+/* sum over 2^20 values near 0.1: PyTorch's float32 sum is off by 2e-8
+   relative; a sequential float sum by 0.6%. The reference is the double sum
+   of the same (float) values. */
+Test(corners, float_sums_are_accurate)
+{
+    const int64_t n = (int64_t)1 << 20;
+    tg_tensor *x = tg_zeros(t, TG_SHAPE(n));
+    double exact = 0;
+    for (int64_t i = 0; i < n; i++) {
+        x->data[i] = (tg_real)(0.1 + 1e-3 * (double)(i % 97) / 97);
+        exact += (double)x->data[i];
+    }
+    tg_tensor *s = tg_sum(t, x, TG_ALL, false), *m = tg_mean(t, x, TG_ALL, false);
+    cr_expect(fabs((double)s->data[0] - exact) <= 1e-7 * exact, "sum %.9g, exact %.9g",
+              (double)s->data[0], exact);
+    cr_expect(fabs((double)m->data[0] - exact / (double)n) <= 1e-7 * exact / (double)n,
+              "mean %.9g, exact %.9g", (double)m->data[0], exact / (double)n);
+    /* over an axis, the long axis first: [n/4, 4] summed over axis 0 */
+    tg_tensor *x2 = tg_reshape(t, x, TG_SHAPE(n / 4, 4));
+    tg_tensor *s0 = tg_sum(t, x2, 0, false);
+    double col[4] = {0};
+    for (int64_t i = 0; i < n; i++) col[i % 4] += (double)x->data[i];
+    for (int j = 0; j < 4; j++)
+        cr_expect(fabs((double)s0->data[j] - col[j]) <= 1e-7 * col[j], "column %d: %.9g vs %.9g",
+                  j, (double)s0->data[j], col[j]);
+}
+
+/* The sums in backward rules too: a bias gradient over many rows (linear,
+   broadcasting add) and prelu's weight gradient. */
+Test(corners, float_sums_in_backward_are_accurate)
+{
+    const int64_t rows = 1 << 15;
+    tg_tensor *x = tg_requires_grad(tg_zeros(t, TG_SHAPE(rows, 2)), true);
+    tg_tensor *W = tg_requires_grad(tg_zeros(t, TG_SHAPE(2, 2)), true);
+    tg_tensor *b = tg_requires_grad(tg_zeros(t, TG_SHAPE(2)), true);
+    tg_tensor *c = tg_requires_grad(tg_zeros(t, TG_SHAPE(2)), true);
+    tg_tensor *g = tg_zeros(t, TG_SHAPE(rows, 2));
+    double want[2] = {0};
+    for (int64_t i = 0; i < rows * 2; i++) {
+        g->data[i] = (tg_real)(0.1 + 1e-3 * (double)(i % 89) / 89);
+        want[i % 2] += (double)g->data[i];
+    }
+    tg_tensor *y = tg_add(t, tg_linear(t, x, W, b), c); /* b through linear, c broadcast */
+    cr_assert_eq(tg_backward_grad(t, y, g->data), TG_OK, "%s", tg_tape_error(t));
+    for (int j = 0; j < 2; j++) {
+        cr_expect(fabs((double)b->grad[j] - want[j]) <= 1e-7 * want[j], "linear bias %d: %.9g vs %.9g",
+                  j, (double)b->grad[j], want[j]);
+        cr_expect(fabs((double)c->grad[j] - want[j]) <= 1e-7 * want[j], "add bias %d: %.9g vs %.9g",
+                  j, (double)c->grad[j], want[j]);
+    }
+    /* prelu: dw = Σ x·g over x ≤ 0 */
+    tg_tensor *xn = tg_full(t, TG_SHAPE(rows), -1);
+    tg_tensor *w = tg_requires_grad(tg_full(t, TG_SHAPE(1), 0.25), true);
+    tg_tensor *gp = tg_reshape(t, g, TG_SHAPE(rows * 2));
+    tg_tensor *yp = tg_prelu(t, xn, w);
+    cr_assert_eq(tg_backward_grad(t, yp, gp->data), TG_OK, "%s", tg_tape_error(t));
+    double wp = 0;
+    for (int64_t i = 0; i < rows; i++) wp -= (double)gp->data[i];
+    cr_expect(fabs((double)w->grad[0] - wp) <= 1e-7 * fabs(wp), "prelu dw %.9g vs %.9g",
+              (double)w->grad[0], wp);
+}
+
+/* backward(sum(sqrt(x))) then, from another output, backward(sum(square(x))):
+   the second must not run sqrt's rule (0·inf = NaN at x = 0). */
+Test(corners, second_backward_visits_only_what_it_reaches)
+{
+    tg_real v[] = {0, 1};
+    tg_tensor *x = tg_requires_grad(tg_tensor_new(t, TG_SHAPE(2), v), true);
+    tg_tensor *a = tg_sum(t, tg_sqrt(t, x), TG_ALL, false);
+    tg_tensor *b = tg_sum(t, tg_square(t, x), TG_ALL, false);
+    cr_assert_eq(tg_backward(t, a), TG_OK);
+    tg_zero_grad(x);
+    cr_assert_eq(tg_backward(t, b), TG_OK);
+    cr_expect(x->grad[0] == 0 && x->grad[1] == 2, "x.grad = [%g, %g], PyTorch [0, 2]",
+              (double)x->grad[0], (double)x->grad[1]);
+}
+
+Test(corners, backward_of_a_loss_from_before_reset_is_refused)
+{
+    tg_params *p = tg_params_new();
+    tg_tensor *w = tg_params_add(p, "w", TG_SHAPE(1));
+    w->data[0] = 3;
+    tg_tensor *loss = tg_sum(t, tg_square(t, w), TG_ALL, false);
+    tg_params_zero_grad(p);
+    cr_assert_eq(tg_backward(t, loss), TG_OK);
+    cr_expect_eq(w->grad[0], 6);
+    tg_tape_reset(t);
+    cr_expect_eq(tg_backward(t, loss), TG_ERR_STATE);
+    cr_expect(strstr(tg_tape_error(t), "before tg_tape_reset") != NULL, "%s", tg_tape_error(t));
+    cr_expect_eq(w->grad[0], 6, "nothing added: %g", (double)w->grad[0]);
+    /* the arena reused by a new step: still refused, no stale walk */
+    tg_tape_clear_error(t);
+    for (int i = 0; i < 8; i++) tg_square(t, tg_full(t, TG_SHAPE(64), 1));
+    cr_expect_eq(tg_backward(t, loss), TG_ERR_STATE);
+    /* and as an op's input */
+    tg_tape_clear_error(t);
+    cr_expect_null(tg_exp(t, loss));
+    cr_expect(strstr(tg_tape_error(t), "tg_exp: input 0 ") &&
+                  strstr(tg_tape_error(t), "from before tg_tape_reset"),
+              "%s", tg_tape_error(t));
+    tg_params_free(p);
+}
+
+/* PyTorch: a mean over targets whose weights sum to 0 is NaN, and so is
+   its gradient (0/0), with or without label smoothing; ignored samples get
+   no gradient. */
+Test(corners, cross_entropy_mean_over_zero_weight_is_nan)
+{
+    tg_real xs[] = {-0.027f, -0.381f, -0.321f}, ws[] = {0.70f, 1.38f, 0};
+    int64_t target[] = {2};
+    for (int smooth = 0; smooth < 2; smooth++) {
+        tg_tensor *x = tg_requires_grad(tg_tensor_new(t, TG_SHAPE(1, 3), xs), true);
+        tg_tensor *w = tg_tensor_new(t, TG_SHAPE(3), ws);
+        tg_ce_opts o = TG_CE_OPTS_DEFAULT;
+        o.weight = w;
+        o.label_smoothing = smooth ? 0.4676 : 0;
+        tg_tensor *l = tg_cross_entropy_ex(t, x, target, &o);
+        cr_assert_not_null(l, "%s", tg_tape_error(t));
+        cr_expect(isnan(l->data[0]), "loss %g, PyTorch nan (smoothing %d)", (double)l->data[0],
+                  smooth);
+        cr_assert_eq(tg_backward(t, l), TG_OK);
+        for (int c = 0; c < 3; c++)
+            cr_expect(isnan(x->grad[c]), "grad[%d] %g, PyTorch nan (smoothing %d)", c,
+                      (double)x->grad[c], smooth);
+    }
+    int64_t ignored[] = {TG_IGNORE_INDEX};
+    tg_ce_opts o = TG_CE_OPTS_DEFAULT;
+    o.label_smoothing = 0.3;
+    tg_tensor *x = tg_requires_grad(tg_tensor_new(t, TG_SHAPE(1, 3), xs), true);
+    tg_tensor *l = tg_cross_entropy_ex(t, x, ignored, &o);
+    cr_expect(isnan(l->data[0]));
+    cr_assert_eq(tg_backward(t, l), TG_OK);
+    for (int c = 0; c < 3; c++) cr_expect_eq(x->grad[c], 0, "an ignored sample has no gradient");
+}
+
+Test(corners, flatten_of_an_empty_batch)
+{
+    tg_tensor *x = tg_zeros(t, TG_SHAPE(0, 3, 4, 5));
+    tg_tensor *y = tg_flatten(t, x);
+    cr_assert_not_null(y, "%s", tg_tape_error(t));
+    cr_expect(y->ndim == 2 && y->shape[0] == 0 && y->shape[1] == 60);
+}
+
+/* PyTorch accepts axis 0 and -1 on a 0-d tensor (softmax already did). */
+Test(corners, zero_dim_tensors_take_axis_0_and_minus_1)
+{
+    tg_tensor *x = tg_requires_grad(tg_scalar(t, 2.5), true);
+    for (int axis = -1; axis <= 0; axis++) {
+        tg_tensor *r[4] = {tg_sum(t, x, axis, false), tg_mean(t, x, axis, true),
+                           tg_max(t, x, axis, false), tg_transpose(t, x, axis, 0)};
+        for (int k = 0; k < 4; k++) {
+            cr_assert_not_null(r[k], "%d: %s", k, tg_tape_error(t));
+            cr_expect(r[k]->ndim == 0 && r[k]->data[0] == (tg_real)2.5);
+        }
+        tg_tensor *s = tg_add(t, tg_add(t, r[0], r[1]), tg_add(t, r[2], r[3]));
+        tg_zero_grad(x);
+        cr_assert_eq(tg_backward(t, s), TG_OK);
+        cr_expect_eq(x->grad[0], 4);
+    }
+    cr_expect_null(tg_sum(t, x, 1, false), "axis 1 is still out of range");
+}
+
+Test(corners, anomaly_names_the_input_that_brings_a_nan)
+{
+    tg_tape_set_anomaly(t, true);
+    tg_real xs[] = {1, NAN};
+    tg_tensor *x = tg_tensor_set_name(tg_tensor_new(t, TG_SHAPE(1, 2), xs), "batch");
+    tg_tensor *W = tg_requires_grad(tg_ones(t, TG_SHAPE(3, 2)), true);
+    cr_expect_null(tg_linear(t, x, W, NULL));
+    const char *e = tg_tape_error(t);
+    cr_expect(strstr(e, "input 0 of tg_linear") && strstr(e, "'batch'") &&
+                  strstr(e, "nan at element 1") && !strstr(e, "record 0"),
+              "%s", e);
+}
+
+/* ------------------------------------------------------------ crashes */
+
+Test(corners, element_counts_cannot_overflow)
+{
+    const int64_t big = (int64_t)1 << 62;
+    cr_expect_null(tg_zeros(t, TG_SHAPE(0, big, big)));
+    cr_expect(strstr(tg_tape_error(t), "tg_zeros: invalid shape [0,4611686018427387904,"),
+              "%s", tg_tape_error(t));
+    tg_tape_clear_error(t);
+    cr_expect_null(tg_zeros(t, TG_SHAPE((int64_t)1 << 40, (int64_t)1 << 24)));
+    tg_tape_clear_error(t);
+    tg_tensor *x = tg_zeros(t, TG_SHAPE(4));
+    const int64_t g32 = (int64_t)1 << 32;
+    cr_expect_null(tg_reshape(t, x, TG_SHAPE(g32, g32, -1)));
+    cr_expect(strstr(tg_tape_error(t), "tg_reshape") != NULL, "%s", tg_tape_error(t));
+    tg_tape_clear_error(t);
+    cr_expect_null(tg_reshape(t, x, TG_SHAPE(0, big, big, -1)));
+}
+
+static int copy_forward(tg_record *r)
+{
+    (void)r;
+    return TG_OK;
+}
+static int same(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], char *msg, size_t len)
+{
+    (void)msg, (void)len;
+    *ndim = 0;
+    (void)shape;
+    return r->n_in >= 0 ? TG_OK : TG_ERR_INVALID;
+}
+
+Test(corners, apply_refuses_an_op_without_inputs)
+{
+    tg_op none = {.name = "noinputs", .n_inputs = 0, .flags = TG_OP_ALIAS, .shape = same,
+                  .forward = copy_forward};
+    cr_expect_null(tg_apply(t, &none, NULL, 0, NULL));
+    cr_expect(strstr(tg_tape_error(t), "noinputs: an op takes 1..") != NULL, "%s",
+              tg_tape_error(t));
+}
+
+Test(corners, detach_refuses_a_tensor_of_another_tape)
+{
+    tg_tape *t2 = tg_tape_new();
+    tg_tensor *x = tg_ones(t2, TG_SHAPE(2));
+    cr_expect_null(tg_detach(t, x));
+    cr_expect(strstr(tg_tape_error(t), "tg_detach: the tensor belongs to another tape") != NULL,
+              "%s", tg_tape_error(t));
+    tg_tape_free(t2);
+}
+
+Test(corners, a_zero_filled_rng_still_draws, .timeout = 10)
+{
+    tg_rng r;
+    memset(&r, 0, sizeof r);
+    double s = 0;
+    for (int i = 0; i < 100; i++) s += fabs(tg_rng_normal(&r));
+    cr_expect(s > 0, "normal draws from a zero-filled rng");
+    memset(&r, 0, sizeof r);
+    cr_expect(tg_rng_below(&r, 10) < 10);
+    memset(&r, 0, sizeof r);
+    int64_t idx[5] = {0, 1, 2, 3, 4};
+    tg_rng_shuffle(&r, idx, 5);
+    /* and it acts as seed 0 */
+    tg_rng a, b;
+    memset(&a, 0, sizeof a);
+    tg_rng_seed(&b, 0);
+    cr_expect_eq(tg_rng_next_u64(&a), tg_rng_next_u64(&b));
+}
+
+/* ------------------------------------------------------------ messages */
+
+static int refuse_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], char *msg,
+                        size_t len)
+{
+    (void)r, (void)ndim, (void)shape;
+    snprintf(msg, len, "needs a positive input");
+    return TG_ERR_INVALID;
+}
+
+Test(corners, a_custom_op_is_named_as_its_user_calls_it)
+{
+    tg_op sq = {.name = "squareplus", .n_inputs = 1, .shape = refuse_shape,
+                .forward = copy_forward};
+    tg_tensor *x = tg_ones(t, TG_SHAPE(2));
+    cr_expect_null(tg_apply(t, &sq, &x, 1, NULL));
+    cr_expect_str_eq(tg_tape_error(t), "squareplus: needs a positive input");
+}
+
+/* ------------------------------------------------------------ traps */
+
+/* A norm written over tg_params_grad's block must not read the last step's
+   values of a released gradient that backward did not reach (141.4 instead
+   of 1.41 before the fix). */
+Test(corners, the_gradient_block_tells_the_truth_after_release)
+{
+    tg_params *p = tg_params_new();
+    tg_tensor *a = tg_params_add(p, "a", TG_SHAPE(2));
+    tg_tensor *b = tg_params_add(p, "b", TG_SHAPE(2));
+    tg_tensor *la = tg_sum(t, tg_mul(t, a, tg_full(t, TG_SHAPE(2), 100)), TG_ALL, false);
+    tg_tensor *lb = tg_sum(t, b, TG_ALL, false);
+    tg_params_zero_grad(p);
+    cr_assert_eq(tg_backward(t, la), TG_OK); /* a's gradient: 100, 100 */
+    tg_params_release_grad(p);
+    cr_assert_eq(tg_backward(t, lb), TG_OK); /* reaches b only */
+    cr_expect_null(a->grad, "a stays released");
+    const tg_real *g = tg_params_grad(p);
+    double sq = 0;
+    for (size_t i = 0; i < tg_params_block_len(p); i++) sq += (double)g[i] * (double)g[i];
+    cr_expect(fabs(sqrt(sq) - sqrt(2.0)) < 1e-6, "norm over the block %g, true norm %g", sqrt(sq),
+              sqrt(2.0));
+    cr_expect_null(a->grad, "still released after reading the block");
+    tg_params_free(p);
+}
+
+Test(corners, an_unknown_gemm_setting_is_not_ignored)
+{
+    cr_redirect_stderr();
+    setenv("TG_GEMM", "blas", 1); /* read once, on first use in this process */
+    const char *b = tg_gemm_backend();
+    cr_expect(b != NULL);
+    fflush(stderr);
+    cr_expect_stderr_neq_str("");
+}
