@@ -41,7 +41,12 @@ static tg_real softplus_of(tg_real x)
 /* ------------------------------------------------------------- the op maker */
 
 /* ACT_OP(NAME, SHAPE, DOC): the op `NAME` from NAME##_f(x, p) and
-   NAME##_d(x, y, p); SHAPE checks the attributes (tg_shape_same if none). */
+   NAME##_d(x, y, p), with NAME##_vjp, the same derivative written with tg_
+   ops for create_graph; SHAPE checks the attributes (tg_shape_same if none).
+   The vjps build d(x, y) from x and y = r->out (a record of the forward, so
+   differentiating them again goes through this op once more: any order),
+   and select with tg_where where a rule has branches, so that the branch
+   not taken (an exp that overflows there) cannot turn into NaN. */
 #define ACT_OP(NAME, SHAPE, DOC)                                                         \
     static int NAME##_forward(tg_record *r)                                              \
     {                                                                                    \
@@ -65,12 +70,28 @@ static tg_real softplus_of(tg_real x)
                                     .shape = SHAPE,                                      \
                                     .forward = NAME##_forward,                           \
                                     .backward = NAME##_backward,                         \
+                                    .vjp = NAME##_vjp,                                   \
                                     .doc = DOC};
 
 static tg_tensor *act(tg_tape *t, const tg_op *op, tg_tensor *x, tg_real a, tg_real b, int mode)
 {
     act_attr p = {a, b, mode};
     return tg_apply(t, op, &x, 1, &p);
+}
+
+/* Shorthands for the vjps: their arguments, the record's input x, output y
+   and attributes p, and constants. */
+#define VJP_ARGS tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx
+#define VJP_LOCALS                                                                       \
+    tg_tensor *x = r->in[0], *y = r->out;                                                \
+    const act_attr *p = r->attr;                                                         \
+    (void)x, (void)y, (void)p
+#define K(v) tg_scalar(t, (tg_real)(v))
+
+/* where(cond, g·d, g·e): each branch's derivative times g */
+static tg_tensor *pick(tg_tape *t, tg_tensor *cond, tg_tensor *a, tg_tensor *b)
+{
+    return tg_where(t, cond, a, b);
 }
 
 #define UNUSED2(u, v) ((void)(u), (void)(v))
@@ -85,6 +106,12 @@ static tg_real sigmoid_d(tg_real x, tg_real y, const act_attr *p)
     UNUSED2(x, p);
     return y * (1 - y);
 }
+static int sigmoid_vjp(VJP_ARGS) /* g·y·(1 − y) */
+{
+    VJP_LOCALS;
+    dx[0] = tg_mul(t, g, tg_mul(t, y, tg_add_scalar(t, tg_neg(t, y), 1)));
+    return TG_OK;
+}
 ACT_OP(sigmoid, tg_shape_same, "1 / (1 + exp(-x))")
 
 /* ------------------------------------------------------------------ tanh */
@@ -96,6 +123,12 @@ static tg_real tanh_d(tg_real x, tg_real y, const act_attr *p)
 {
     UNUSED2(x, p);
     return 1 - y * y;
+}
+static int tanh_vjp(VJP_ARGS) /* g·(1 − y²) */
+{
+    VJP_LOCALS;
+    dx[0] = tg_mul(t, g, tg_add_scalar(t, tg_neg(t, tg_square(t, y)), 1));
+    return TG_OK;
 }
 ACT_OP(tanh, tg_shape_same, "tanh(x)")
 
@@ -144,10 +177,17 @@ static void relu_backward(tg_record *r)
                        tg_grad_fresh(r->in[0]));
 }
 
+static int relu_vjp(VJP_ARGS) /* g where y > 0, else 0 */
+{
+    VJP_LOCALS;
+    dx[0] = pick(t, tg_gt(t, y, K(0)), g, K(0));
+    return TG_OK;
+}
+
 static const tg_op op_relu = {.name = "relu", .n_inputs = 1, .attr_size = sizeof(act_attr),
                               .flags = TG_OP_WRITES_FRESH,
                               .shape = tg_shape_same, .forward = relu_forward,
-                              .backward = relu_backward, .doc = "max(x, 0)"};
+                              .backward = relu_backward, .vjp = relu_vjp, .doc = "max(x, 0)"};
 
 /* hardtanh(x) = min(max(x, lo), hi) with lo = p->a, hi = p->b
    d/dx        = 1 if lo < x < hi, else 0 (0 at both kinks, as PyTorch) */
@@ -173,6 +213,13 @@ static int hardtanh_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DI
     }
     return tg_shape_same(r, ndim, shape, msg, len);
 }
+static int hardtanh_vjp(VJP_ARGS) /* g where lo < x < hi, else 0 */
+{
+    VJP_LOCALS;
+    tg_tensor *inside = tg_mul(t, tg_gt(t, x, K(p->a)), tg_lt(t, x, K(p->b)));
+    dx[0] = pick(t, inside, g, K(0));
+    return TG_OK;
+}
 ACT_OP(hardtanh, hardtanh_shape, "min(max(x, min_val), max_val)")
 
 /* relu6(x) = hardtanh(x, 0, 6) = min(max(x, 0), 6)
@@ -183,6 +230,13 @@ static tg_real relu6_d(tg_real x, tg_real y, const act_attr *p)
     UNUSED2(y, p);
     return (x <= 0 || x >= 6) ? 0 : 1;
 }
+static int relu6_vjp(VJP_ARGS) /* g where 0 < x < 6, else 0 */
+{
+    VJP_LOCALS;
+    tg_tensor *inside = tg_mul(t, tg_gt(t, x, K(0)), tg_lt(t, x, K(6)));
+    dx[0] = pick(t, inside, g, K(0));
+    return TG_OK;
+}
 ACT_OP(relu6, tg_shape_same, "min(max(x, 0), 6)")
 
 /* leaky_relu(x) = x if x > 0, else s·x          (s = p->a)
@@ -192,6 +246,12 @@ static tg_real leaky_relu_d(tg_real x, tg_real y, const act_attr *p)
 {
     (void)y;
     return x > 0 ? 1 : p->a;
+}
+static int leaky_relu_vjp(VJP_ARGS) /* g if x > 0, else s·g */
+{
+    VJP_LOCALS;
+    dx[0] = pick(t, tg_gt(t, x, K(0)), g, tg_scale(t, g, p->a));
+    return TG_OK;
 }
 ACT_OP(leaky_relu, tg_shape_same, "x if x > 0 else negative_slope * x")
 
@@ -204,6 +264,12 @@ static tg_real elu_d(tg_real x, tg_real y, const act_attr *p)
 {
     (void)y;
     return x <= 0 ? p->a * TG_EXP(x) : 1;
+}
+static int elu_vjp(VJP_ARGS) /* g if x > 0, else g·α·eˣ = g·(y + α) */
+{
+    VJP_LOCALS;
+    dx[0] = pick(t, tg_gt(t, x, K(0)), g, tg_mul(t, g, tg_add_scalar(t, y, p->a)));
+    return TG_OK;
 }
 ACT_OP(elu, tg_shape_same, "x if x > 0 else alpha * (exp(x) - 1)")
 
@@ -219,6 +285,13 @@ static tg_real selu_d(tg_real x, tg_real y, const act_attr *p)
 {
     UNUSED2(y, p);
     return x <= 0 ? (tg_real)(TG_SELU_SCALE * TG_SELU_ALPHA) * TG_EXP(x) : (tg_real)TG_SELU_SCALE;
+}
+static int selu_vjp(VJP_ARGS) /* λ·g if x > 0, else g·λα·eˣ = g·(y + λα) */
+{
+    VJP_LOCALS;
+    dx[0] = pick(t, tg_gt(t, x, K(0)), tg_scale(t, g, (tg_real)TG_SELU_SCALE),
+                 tg_mul(t, g, tg_add_scalar(t, y, (tg_real)(TG_SELU_SCALE * TG_SELU_ALPHA))));
+    return TG_OK;
 }
 ACT_OP(selu, tg_shape_same, "scale * (x if x > 0 else alpha * (exp(x) - 1))")
 
@@ -241,6 +314,13 @@ static int celu_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS],
         return TG_ERR_INVALID;
     }
     return tg_shape_same(r, ndim, shape, msg, len);
+}
+static int celu_vjp(VJP_ARGS) /* g if x > 0, else g·e^(x/α) = g·(y/α + 1) */
+{
+    VJP_LOCALS;
+    tg_tensor *e = tg_add_scalar(t, tg_scale(t, y, 1 / p->a), 1);
+    dx[0] = pick(t, tg_gt(t, x, K(0)), g, tg_mul(t, g, e));
+    return TG_OK;
 }
 ACT_OP(celu, celu_shape, "x if x > 0 else alpha * (exp(x / alpha) - 1)")
 
@@ -268,6 +348,13 @@ static int softplus_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DI
     }
     return tg_shape_same(r, ndim, shape, msg, len);
 }
+static int softplus_vjp(VJP_ARGS) /* g·σ(βx), or g past the threshold */
+{
+    VJP_LOCALS;
+    tg_tensor *bx = tg_scale(t, x, p->a);
+    dx[0] = pick(t, tg_gt(t, bx, K(p->b)), g, tg_mul(t, g, tg_sigmoid(t, bx)));
+    return TG_OK;
+}
 ACT_OP(softplus, softplus_shape, "log(1 + exp(beta * x)) / beta, x past the threshold")
 
 /* softsign(x) = x/(1 + |x|)
@@ -283,6 +370,12 @@ static tg_real softsign_d(tg_real x, tg_real y, const act_attr *p)
     tg_real s = 1 / (1 + TG_FABS(x));
     return s * s;
 }
+static int softsign_vjp(VJP_ARGS) /* g/(1 + |x|)² */
+{
+    VJP_LOCALS;
+    dx[0] = tg_mul(t, g, tg_pow(t, tg_add_scalar(t, tg_abs(t, x), 1), -2));
+    return TG_OK;
+}
 ACT_OP(softsign, tg_shape_same, "x / (1 + |x|)")
 
 /* logsigmoid(x) = log σ(x) = −softplus(−x) = min(x, 0) − log1p(e^−|x|)
@@ -297,6 +390,12 @@ static tg_real logsigmoid_d(tg_real x, tg_real y, const act_attr *p)
     UNUSED2(y, p);
     return sigmoid_of(-x);
 }
+static int logsigmoid_vjp(VJP_ARGS) /* g·σ(−x) */
+{
+    VJP_LOCALS;
+    dx[0] = tg_mul(t, g, tg_sigmoid(t, tg_neg(t, x)));
+    return TG_OK;
+}
 ACT_OP(logsigmoid, tg_shape_same, "log(sigmoid(x)) = -softplus(-x)")
 
 /* silu(x) = x·σ(x)
@@ -307,6 +406,14 @@ static tg_real silu_d(tg_real x, tg_real y, const act_attr *p)
     UNUSED2(y, p);
     tg_real s = sigmoid_of(x);
     return s * (1 + x * (1 - s));
+}
+static int silu_vjp(VJP_ARGS) /* g·σ·(1 + x(1 − σ)) */
+{
+    VJP_LOCALS;
+    tg_tensor *sg = tg_sigmoid(t, x);
+    tg_tensor *d = tg_mul(t, sg, tg_add_scalar(t, tg_mul(t, x, tg_add_scalar(t, tg_neg(t, sg), 1)), 1));
+    dx[0] = tg_mul(t, g, d);
+    return TG_OK;
 }
 ACT_OP(silu, tg_shape_same, "x * sigmoid(x)")
 
@@ -322,6 +429,15 @@ static tg_real mish_d(tg_real x, tg_real y, const act_attr *p)
     UNUSED2(y, p);
     tg_real th = TG_TANH(softplus_of(x));
     return th + x * sigmoid_of(x) * (1 - th * th);
+}
+static int mish_vjp(VJP_ARGS) /* g·(tanh(sp) + x·σ(x)·(1 − tanh²(sp))) */
+{
+    VJP_LOCALS;
+    tg_tensor *th = tg_tanh(t, tg_softplus(t, x, 1, (tg_real)TG_SOFTPLUS_THRESHOLD));
+    tg_tensor *d = tg_add(t, th, tg_mul(t, tg_mul(t, x, tg_sigmoid(t, x)),
+                                        tg_add_scalar(t, tg_neg(t, tg_square(t, th)), 1)));
+    dx[0] = tg_mul(t, g, d);
+    return TG_OK;
 }
 ACT_OP(mish, tg_shape_same, "x * tanh(softplus(x))")
 
@@ -362,6 +478,30 @@ static int gelu_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS],
     }
     return tg_shape_same(r, ndim, shape, msg, len);
 }
+static int gelu_vjp(VJP_ARGS)
+{
+    VJP_LOCALS;
+    tg_tensor *d;
+    if (p->mode == TG_GELU_TANH) { /* (1 + th)/2 + x/2·(1 − th²)·K(1 + 3C·x²) */
+        tg_tensor *x3 = tg_mul(t, tg_square(t, x), x);
+        tg_tensor *u = tg_scale(t, tg_add(t, x, tg_scale(t, x3, (tg_real)GELU_C)), (tg_real)GELU_K);
+        tg_tensor *th = tg_tanh(t, u);
+        tg_tensor *du = tg_scale(t, tg_add_scalar(t, tg_scale(t, tg_square(t, x), (tg_real)(3 * GELU_C)), 1),
+                                 (tg_real)GELU_K);
+        tg_tensor *a = tg_scale(t, tg_add_scalar(t, th, 1), (tg_real)0.5);
+        tg_tensor *b = tg_mul(t, tg_mul(t, tg_scale(t, x, (tg_real)0.5),
+                                        tg_add_scalar(t, tg_neg(t, tg_square(t, th)), 1)), du);
+        d = tg_add(t, a, b);
+    } else { /* Φ(x) + x·φ(x) */
+        tg_tensor *cdf = tg_scale(t, tg_add_scalar(t, tg_erf(t, tg_scale(t, x, (tg_real)0.70710678118654752440)), 1),
+                                  (tg_real)0.5);
+        tg_tensor *pdf = tg_scale(t, tg_exp(t, tg_scale(t, tg_square(t, x), (tg_real)-0.5)),
+                                  (tg_real)0.39894228040143267794);
+        d = tg_add(t, cdf, tg_mul(t, x, pdf));
+    }
+    dx[0] = tg_mul(t, g, d);
+    return TG_OK;
+}
 ACT_OP(gelu, gelu_shape, "x * Phi(x) (erf form) or its tanh approximation")
 
 /* ------------------------------------------------------ the hard family */
@@ -378,6 +518,13 @@ static tg_real hardsigmoid_d(tg_real x, tg_real y, const act_attr *p)
     UNUSED2(y, p);
     return (x > -3 && x < 3) ? (tg_real)1 / 6 : 0;
 }
+static int hardsigmoid_vjp(VJP_ARGS) /* g/6 where −3 < x < 3, else 0 */
+{
+    VJP_LOCALS;
+    tg_tensor *inside = tg_mul(t, tg_gt(t, x, K(-3)), tg_lt(t, x, K(3)));
+    dx[0] = pick(t, inside, tg_scale(t, g, (tg_real)1 / 6), K(0));
+    return TG_OK;
+}
 ACT_OP(hardsigmoid, tg_shape_same, "relu6(x + 3) / 6")
 
 /* hardswish(x) = x·relu6(x + 3)/6   (so −inf·0 = NaN at x = −inf, as PyTorch)
@@ -392,6 +539,13 @@ static tg_real hardswish_d(tg_real x, tg_real y, const act_attr *p)
 {
     UNUSED2(y, p);
     return x < -3 ? 0 : x <= 3 ? x / 3 + (tg_real)0.5 : 1;
+}
+static int hardswish_vjp(VJP_ARGS) /* 0 below −3, g·(x/3 + 1/2) up to 3, g above */
+{
+    VJP_LOCALS;
+    tg_tensor *mid = tg_mul(t, g, tg_add_scalar(t, tg_scale(t, x, (tg_real)1 / 3), (tg_real)0.5));
+    dx[0] = pick(t, tg_lt(t, x, K(-3)), K(0), pick(t, tg_le(t, x, K(3)), mid, g));
+    return TG_OK;
 }
 ACT_OP(hardswish, tg_shape_same, "x * relu6(x + 3) / 6")
 
@@ -508,8 +662,29 @@ static void prelu_backward(tg_record *r)
         for (int64_t c = 0; c < v.channels; c++) dw[c] += (tg_real)acc[c];
 }
 
+/* dx = g if x > 0, else w_c·g;  dw_c = Σ over the channel of x·g where x ≤ 0.
+   w is seen as [1, C, 1, ...] (or a scalar) to broadcast against x. */
+static int prelu_vjp(VJP_ARGS)
+{
+    VJP_LOCALS;
+    tg_tensor *w = r->in[1];
+    prelu_view v = prelu_view_of(x, w);
+    int64_t ws[TG_MAX_DIMS];
+    int nd = v.channels > 1 ? x->ndim : 0;
+    for (int i = 0; i < nd; i++) ws[i] = i == 1 ? v.channels : 1;
+    tg_tensor *wb = tg_reshape(t, w, nd, ws);
+    tg_tensor *pos = tg_gt(t, x, K(0));
+    if (x->flags & TG_REQUIRES_GRAD) dx[0] = pick(t, pos, g, tg_mul(t, g, wb));
+    if (w->flags & TG_REQUIRES_GRAD) {
+        tg_tensor *dwb = tg_sum_to(t, pick(t, pos, K(0), tg_mul(t, g, x)), nd, ws);
+        dx[1] = tg_reshape(t, dwb, w->ndim, w->shape);
+    }
+    return TG_OK;
+}
+
 static const tg_op op_prelu = {.name = "prelu", .n_inputs = 2, .shape = prelu_shape,
                                .forward = prelu_forward, .backward = prelu_backward,
+                               .vjp = prelu_vjp,
                                .doc = "x if x > 0 else w[channel] * x"};
 
 tg_tensor *tg_prelu(tg_tape *t, tg_tensor *x, tg_tensor *w)
@@ -645,14 +820,32 @@ static void log_softmax_backward(tg_record *r)
         }
 }
 
+static int softmax_vjp(VJP_ARGS) /* y ⊙ (g − Σ_k g_k·y_k) */
+{
+    VJP_LOCALS;
+    int axis = ((const axis_attr *)r->attr)->axis;
+    dx[0] = tg_mul(t, y, tg_sub(t, g, tg_sum(t, tg_mul(t, g, y), axis, true)));
+    return TG_OK;
+}
+
+static int log_softmax_vjp(VJP_ARGS) /* g − e^y ⊙ Σ_k g_k */
+{
+    VJP_LOCALS;
+    int axis = ((const axis_attr *)r->attr)->axis;
+    dx[0] = tg_sub(t, g, tg_mul(t, tg_exp(t, y), tg_sum(t, g, axis, true)));
+    return TG_OK;
+}
+
 static const tg_op op_softmax = {.name = "softmax", .n_inputs = 1,
                                  .attr_size = sizeof(axis_attr), .shape = axis_shape,
                                  .forward = softmax_forward, .backward = softmax_backward,
+                                 .vjp = softmax_vjp,
                                  .doc = "exp(x - max) / sum(exp(x - max)) along an axis"};
 static const tg_op op_log_softmax = {.name = "log_softmax", .n_inputs = 1,
                                      .attr_size = sizeof(axis_attr), .shape = axis_shape,
                                      .forward = log_softmax_forward,
                                      .backward = log_softmax_backward,
+                                     .vjp = log_softmax_vjp,
                                      .doc = "x - max - log(sum(exp(x - max))) along an axis"};
 
 tg_tensor *tg_softmax(tg_tape *t, tg_tensor *x, int axis)

@@ -138,31 +138,6 @@ void tg_reduce_broadcast_add(tg_tape *t, tg_real *dx, const tg_tensor *x, const 
 
 /* --------------------------------------------------------- binary ops */
 
-typedef struct {
-    const tg_real *a, *b, *g, *y; /* inputs, output gradient, output */
-    tg_real *o, *da, *db;         /* output or input gradients */
-    double *acc_a, *acc_b;        /* a broadcast input's gradient, summed in double */
-} bin_ctx;
-
-#define BIN_FORWARD(NAME, EXPR)                                                          \
-    static void NAME##_run(int64_t ia, int64_t ib, int64_t io, int64_t n, int64_t sa,   \
-                           int64_t sb, void *c)                                          \
-    {                                                                                    \
-        bin_ctx *k = c;                                                                  \
-        for (int64_t i = 0; i < n; i++) {                                                \
-            tg_real a = k->a[ia + i * sa], b = k->b[ib + i * sb];                        \
-            k->o[io + i] = (EXPR);                                                       \
-        }                                                                                \
-    }                                                                                    \
-    static int NAME##_forward(tg_record *r)                                              \
-    {                                                                                    \
-        tg_bcast bc;                                                                     \
-        tg_bcast_init(&bc, r->in[0], r->in[1], r->out);                                  \
-        bin_ctx k = {.a = r->in[0]->data, .b = r->in[1]->data, .o = r->out->data};       \
-        tg_bcast_each(&bc, NAME##_run, &k);                                              \
-        return TG_OK;                                                                    \
-    }
-
 /* A broadcast input's gradient is a sum over the positions it was repeated
    to: it is gathered in double (acc_a, acc_b on the tape), then added once.
    false if there is no room (the sums then run in tg_real). */
@@ -231,20 +206,37 @@ static void bin_acc_end(tg_record *r, const bin_ctx *k)
         }                                                                                \
     }
 
+/* The vjp of a binary op: dx = DA (resp. DB) built from tg_ ops on t with g,
+   a, b and y = r->out, summed down to the input's shape (a broadcast input
+   gets the sum over its repeated positions), for the inputs that need it. */
+#define BIN_VJP(NAME, DA, DB)                                                            \
+    static int NAME##_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx) \
+    {                                                                                    \
+        tg_tensor *a = r->in[0], *b = r->in[1], *y = r->out;                             \
+        (void)y;                                                                         \
+        if (a->flags & TG_REQUIRES_GRAD) dx[0] = tg_sum_to(t, (DA), a->ndim, a->shape);  \
+        if (b->flags & TG_REQUIRES_GRAD) dx[1] = tg_sum_to(t, (DB), b->ndim, b->shape);  \
+        return TG_OK;                                                                    \
+    }
+
 /* y = a + b      dy/da = 1, dy/db = 1 */
 BIN_FORWARD(add, a + b)
 BIN_BACKWARD(add, g, g)
+BIN_VJP(add, g, g)
 /* y = a − b      dy/da = 1, dy/db = −1 */
 BIN_FORWARD(sub, a - b)
 BIN_BACKWARD(sub, g, -g)
+BIN_VJP(sub, g, tg_neg(t, g))
 /* y = a · b      dy/da = b, dy/db = a */
 BIN_FORWARD(mul, a *b)
 BIN_BACKWARD(mul, g *b, g *a)
-/* y = a / b      dy/da = 1/b, dy/db = −a/b² = −(a/b)/b
+BIN_VJP(mul, tg_mul(t, g, b), tg_mul(t, g, a))
+/* y = a / b      dy/da = 1/b, dy/db = −a/b² = −(a/b)/b = −y/b
    (never through b², which overflows or flushes where a/b² is representable:
    a = b = 1e-23 in float) */
 BIN_FORWARD(div, a / b)
 BIN_BACKWARD(div, g / b, -g * ((a / b) / b))
+BIN_VJP(div, tg_div(t, g, b), tg_neg(t, tg_mul(t, g, tg_div(t, y, b))))
 
 #define BIN_OP(NAME, DOC)                                                                \
     static const tg_op op_##NAME = {.name = #NAME,                                       \
@@ -252,6 +244,7 @@ BIN_BACKWARD(div, g / b, -g * ((a / b) / b))
                                     .shape = tg_shape_bcast,                             \
                                     .forward = NAME##_forward,                           \
                                     .backward = NAME##_backward,                         \
+                                    .vjp = NAME##_vjp,                                   \
                                     .doc = DOC};                                         \
     tg_tensor *tg_##NAME(tg_tape *t, tg_tensor *a, tg_tensor *b)                         \
     {                                                                                    \
@@ -270,10 +263,11 @@ typedef struct {
     tg_real s; /* the scalar of scale, add_scalar, pow */
 } scalar_attr;
 
-/* UNARY(NAME, ATTR, FWD, BWD): y = FWD(x, s); dx += g · BWD(x, y, s).
+/* UNARY(NAME, ATTR, FWD, BWD, VJP): y = FWD(x, s); dx += g · BWD(x, y, s);
+   and for create_graph dx = VJP, built from tg_ ops on t with g, x, y, s.
    ATTR is the attribute size: sizeof(scalar_attr) for the ops that take the
    scalar s, 0 for the others (which then need no attribute in tg_apply). */
-#define UNARY(NAME, ATTR, FWD, BWD, DOC)                                                       \
+#define UNARY(NAME, ATTR, FWD, BWD, VJP, DOC)                                            \
     static int NAME##_forward(tg_record *r)                                              \
     {                                                                                    \
         const tg_real *xs = r->in[0]->data;                                              \
@@ -298,37 +292,60 @@ typedef struct {
             dx[i] += gs[i] * (BWD);                                                      \
         }                                                                                \
     }                                                                                    \
+    static int NAME##_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx) \
+    {                                                                                    \
+        tg_tensor *x = r->in[0], *y = r->out;                                            \
+        tg_real s = r->attr ? ((const scalar_attr *)r->attr)->s : 0;                     \
+        (void)t, (void)x, (void)y, (void)s;                                              \
+        dx[0] = (VJP);                                                                   \
+        return TG_OK;                                                                    \
+    }                                                                                    \
     static const tg_op op_##NAME = {.name = #NAME,                                       \
                                     .n_inputs = 1,                                       \
                                     .attr_size = ATTR,                                   \
                                     .shape = tg_shape_same,                              \
                                     .forward = NAME##_forward,                           \
                                     .backward = NAME##_backward,                         \
+                                    .vjp = NAME##_vjp,                                   \
                                     .doc = DOC};
 
-static tg_real sign_of(tg_real x) { return (tg_real)((x > 0) - (x < 0)); }
+/* sign(x): −1, 0 or 1, NaN for NaN (PyTorch's abs gradient at NaN is NaN) */
+static tg_real sign_of(tg_real x) { return isnan(x) ? x : (tg_real)((x > 0) - (x < 0)); }
 
 /* xᵖ with PyTorch's rule that the gradient of x⁰ is 0 everywhere. */
 static tg_real pow_grad(tg_real x, tg_real p) { return p == 0 ? 0 : p * TG_POW(x, p - 1); }
 
+/* xᵖ's vjp: p·xᵖ⁻¹·g, and zeros for p = 0 (not 0·x⁻¹, NaN at x = 0) */
+static tg_tensor *pow_vjp_of(tg_tape *t, tg_tensor *g, tg_tensor *x, tg_real p)
+{
+    if (p == 0) return tg_zeros(t, x->ndim, x->shape);
+    return tg_mul(t, g, tg_scale(t, tg_pow(t, x, p - 1), p));
+}
+
+#define TWO_OVER_SQRT_PI 1.12837916709551257390 /* 2/√π */
+
 /* y = −x         dy/dx = −1 */
-UNARY(neg, 0, -x, -1, "-x")
+UNARY(neg, 0, -x, -1, tg_neg(t, g), "-x")
 /* y = s·x        dy/dx = s */
-UNARY(scale, sizeof(scalar_attr), s *x, s, "s * x")
+UNARY(scale, sizeof(scalar_attr), s *x, s, tg_scale(t, g, s), "s * x")
 /* y = x + s      dy/dx = 1 */
-UNARY(add_scalar, sizeof(scalar_attr), x + s, 1, "x + s")
+UNARY(add_scalar, sizeof(scalar_attr), x + s, 1, g, "x + s")
 /* y = xᵖ         dy/dx = p·xᵖ⁻¹ */
-UNARY(pow, sizeof(scalar_attr), TG_POW(x, s), pow_grad(x, s), "x^p")
+UNARY(pow, sizeof(scalar_attr), TG_POW(x, s), pow_grad(x, s), pow_vjp_of(t, g, x, s), "x^p")
 /* y = eˣ         dy/dx = eˣ = y */
-UNARY(exp, 0, TG_EXP(x), y, "exp(x)")
+UNARY(exp, 0, TG_EXP(x), y, tg_mul(t, g, y), "exp(x)")
 /* y = ln x       dy/dx = 1/x */
-UNARY(log, 0, TG_LOG(x), 1 / x, "log(x)")
+UNARY(log, 0, TG_LOG(x), 1 / x, tg_div(t, g, x), "log(x)")
 /* y = √x         dy/dx = 1/(2√x) = 1/(2y) */
-UNARY(sqrt, 0, TG_SQRT(x), 1 / (2 * y), "sqrt(x)")
+UNARY(sqrt, 0, TG_SQRT(x), 1 / (2 * y), tg_div(t, g, tg_scale(t, y, 2)), "sqrt(x)")
 /* y = |x|        dy/dx = sign(x), 0 at 0 (PyTorch's choice) */
-UNARY(abs, 0, TG_FABS(x), sign_of(x), "|x|")
+UNARY(abs, 0, TG_FABS(x), sign_of(x), tg_mul(t, g, tg_sign(t, x)), "|x|")
 /* y = x²         dy/dx = 2x */
-UNARY(square, 0, x *x, 2 * x, "x^2")
+UNARY(square, 0, x *x, 2 * x, tg_mul(t, g, tg_scale(t, x, 2)), "x^2")
+/* y = erf x      dy/dx = 2/√π · e^(−x²) */
+UNARY(erf, 0, TG_ERF(x), (tg_real)TWO_OVER_SQRT_PI * TG_EXP(-x * x),
+      tg_mul(t, g, tg_scale(t, tg_exp(t, tg_neg(t, tg_square(t, x))), (tg_real)TWO_OVER_SQRT_PI)),
+      "erf(x)")
 
 static tg_tensor *unary(tg_tape *t, const tg_op *op, tg_tensor *x, tg_real s)
 {
@@ -348,8 +365,9 @@ tg_tensor *tg_log(tg_tape *t, tg_tensor *x) { return unary(t, &op_log, x, 0); }
 tg_tensor *tg_sqrt(tg_tape *t, tg_tensor *x) { return unary(t, &op_sqrt, x, 0); }
 tg_tensor *tg_abs(tg_tape *t, tg_tensor *x) { return unary(t, &op_abs, x, 0); }
 tg_tensor *tg_square(tg_tape *t, tg_tensor *x) { return unary(t, &op_square, x, 0); }
+tg_tensor *tg_erf(tg_tape *t, tg_tensor *x) { return unary(t, &op_erf, x, 0); }
 
 static const tg_op *const arith_ops[] = {&op_add, &op_sub,  &op_mul, &op_div,  &op_neg,
                                          &op_scale, &op_add_scalar, &op_pow, &op_exp,
-                                         &op_log, &op_sqrt, &op_abs, &op_square};
+                                         &op_log, &op_sqrt, &op_abs, &op_square, &op_erf};
 const tg_op_table tg_arith_ops = {arith_ops, sizeof arith_ops / sizeof *arith_ops};

@@ -100,11 +100,29 @@ static void matmul_backward(tg_record *r)
     }
 }
 
+static int matmul_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
+{
+    tg_tensor *A = r->in[0], *B = r->in[1];
+    mm_dims d = {0};
+    mm_dims_of(A, B, &d);
+    if (A->flags & TG_REQUIRES_GRAD) dx[0] = tg_matmul(t, g, tg_transpose(t, B, -1, -2));
+    if (!(B->flags & TG_REQUIRES_GRAD)) return TG_OK;
+    if (d.shared_b) { /* [b·M, K]ᵀ @ [b·M, N] */
+        tg_tensor *A2 = tg_reshape(t, A, TG_SHAPE(d.batch * d.M, d.K));
+        tg_tensor *g2 = tg_reshape(t, g, TG_SHAPE(d.batch * d.M, d.N));
+        dx[1] = tg_matmul(t, tg_transpose(t, A2, 0, 1), g2);
+    } else {
+        dx[1] = tg_matmul(t, tg_transpose(t, A, -1, -2), g);
+    }
+    return TG_OK;
+}
+
 static const tg_op op_matmul = {.name = "matmul",
                                 .n_inputs = 2,
                                 .shape = matmul_shape,
                                 .forward = matmul_forward,
                                 .backward = matmul_backward,
+                                .vjp = matmul_vjp,
                                 .doc = "a @ b (2-D or batched 3-D)"};
 
 tg_tensor *tg_matmul(tg_tape *t, tg_tensor *a, tg_tensor *b)
@@ -197,12 +215,27 @@ static void linear_backward(tg_record *r)
     if (b && b->grad) tg_sum_rows(b->grad, dy, rows, out, out, 1, !tg_grad_fresh(b));
 }
 
+/* The same rules as ops: x and g seen as [rows, in] and [rows, out]. */
+static int linear_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
+{
+    tg_tensor *x = r->in[0], *W = r->in[1], *b = r->in[2];
+    int64_t in = W->shape[1], out = W->shape[0], rows = linear_rows(x);
+    tg_tensor *g2 = tg_reshape(t, g, TG_SHAPE(rows, out));
+    if (x->flags & TG_REQUIRES_GRAD)
+        dx[0] = tg_reshape(t, tg_matmul(t, g2, W), x->ndim, x->shape);
+    if (W->flags & TG_REQUIRES_GRAD)
+        dx[1] = tg_matmul(t, tg_transpose(t, g2, 0, 1), tg_reshape(t, x, TG_SHAPE(rows, in)));
+    if (b && (b->flags & TG_REQUIRES_GRAD)) dx[2] = tg_sum(t, g2, 0, false);
+    return TG_OK;
+}
+
 static const tg_op op_linear = {.name = "linear",
                                 .n_inputs = 3,
                                 .flags = TG_OP_WRITES_FRESH,
                                 .shape = linear_shape,
                                 .forward = linear_forward,
                                 .backward = linear_backward,
+                                .vjp = linear_vjp,
                                 .doc = "x @ W^T + b, W [out, in]"};
 
 tg_tensor *tg_linear(tg_tape *t, tg_tensor *x, tg_tensor *W, tg_tensor *b)

@@ -41,6 +41,33 @@ int tg_shape_bcast(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], ch
 void tg_reduce_broadcast_add(tg_tape *t, tg_real *dx, const tg_tensor *x, const tg_real *g,
                              const tg_tensor *out);
 
+/* ---- binary element-wise ops with broadcasting: BIN_FORWARD(NAME, EXPR)
+   defines NAME##_forward computing y = EXPR from tg_real a and b. */
+typedef struct {
+    const tg_real *a, *b, *g, *y; /* inputs, output gradient, output */
+    tg_real *o, *da, *db;         /* output or input gradients */
+    double *acc_a, *acc_b;        /* a broadcast input's gradient, summed in double */
+} bin_ctx;
+
+#define BIN_FORWARD(NAME, EXPR)                                                          \
+    static void NAME##_run(int64_t ia, int64_t ib, int64_t io, int64_t n, int64_t sa,   \
+                           int64_t sb, void *c)                                          \
+    {                                                                                    \
+        bin_ctx *k = c;                                                                  \
+        for (int64_t i = 0; i < n; i++) {                                                \
+            tg_real a = k->a[ia + i * sa], b = k->b[ib + i * sb];                        \
+            k->o[io + i] = (EXPR);                                                       \
+        }                                                                                \
+    }                                                                                    \
+    static int NAME##_forward(tg_record *r)                                              \
+    {                                                                                    \
+        tg_bcast bc;                                                                     \
+        tg_bcast_init(&bc, r->in[0], r->in[1], r->out);                                  \
+        bin_ctx k = {.a = r->in[0]->data, .b = r->in[1]->data, .o = r->out->data};       \
+        tg_bcast_each(&bc, NAME##_run, &k);                                              \
+        return TG_OK;                                                                    \
+    }
+
 /* ---- accurate sums (src/ops/sum.c): in double, in blocks, for every
    reduction of the library in either precision. */
 
@@ -58,5 +85,6 @@ extern const tg_op_table tg_shape_ops;      /* src/ops/shape.c */
 extern const tg_op_table tg_linalg_ops;     /* src/ops/linalg.c */
 extern const tg_op_table tg_activation_ops; /* src/ops/activation.c */
 extern const tg_op_table tg_loss_ops;       /* src/ops/loss.c */
+extern const tg_op_table tg_compare_ops;    /* src/ops/compare.c */
 
 #endif

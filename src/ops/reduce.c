@@ -171,6 +171,83 @@ static void max_backward(tg_record *r)
         }
 }
 
+/* g (the output's shape) back over x's shape: reshaped with the reduced
+   axes kept as 1, then broadcast. */
+static tg_tensor *spread(tg_tape *t, const tg_record *r, tg_tensor *g)
+{
+    const reduce_attr *a = r->attr;
+    const tg_tensor *x = r->in[0];
+    int64_t keep[TG_MAX_DIMS];
+    for (int i = 0; i < x->ndim; i++) keep[i] = a->axis == TG_ALL || i == a->axis ? 1 : x->shape[i];
+    return tg_expand(t, tg_reshape(t, g, x->ndim, keep), x->ndim, x->shape);
+}
+
+static int sum_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
+{
+    dx[0] = spread(t, r, g);
+    return TG_OK;
+}
+
+static int mean_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
+{
+    reduce_view v = view_of(r->in[0], ((const reduce_attr *)r->attr)->axis);
+    dx[0] = v.n ? tg_scale(t, spread(t, r, g), (tg_real)(1.0 / (double)v.n))
+                : tg_zeros(t, r->in[0]->ndim, r->in[0]->shape);
+    return TG_OK;
+}
+
+/* max_mask(x): where each element's share of the max's gradient goes: 1 at
+   the first maximum along the axis, or 1/ties at every maximum over TG_ALL
+   (the rule of max_backward); 0 elsewhere. Piecewise constant: no gradient. */
+static int max_mask_forward(tg_record *r)
+{
+    const reduce_attr *a = r->attr;
+    const tg_tensor *in = r->in[0];
+    tg_real *m = r->out->data;
+    memset(m, 0, (size_t)in->size * sizeof(tg_real));
+    if (a->axis == TG_ALL) {
+        tg_real top = in->data[0];
+        for (int64_t k = 1; k < in->size && !isnan(top); k++)
+            if (in->data[k] > top || isnan(in->data[k])) top = in->data[k];
+        int64_t ties = 0;
+        for (int64_t k = 0; k < in->size; k++)
+            ties += in->data[k] == top || (isnan(top) && isnan(in->data[k]));
+        for (int64_t k = 0; k < in->size; k++)
+            if (in->data[k] == top || (isnan(top) && isnan(in->data[k])))
+                m[k] = (tg_real)1 / (tg_real)ties;
+        return TG_OK;
+    }
+    reduce_view v = view_of(in, a->axis);
+    const tg_real *x = in->data;
+    for (int64_t o = 0; o < v.outer; o++)
+        for (int64_t i = 0; i < v.inner; i++) {
+            int64_t best = 0;
+            tg_real top = x[o * v.n * v.inner + i];
+            for (int64_t k = 1; k < v.n && !isnan(top); k++) {
+                tg_real xv = x[(o * v.n + k) * v.inner + i];
+                if (xv > top || isnan(xv)) top = xv, best = k;
+            }
+            m[(o * v.n + best) * v.inner + i] = 1;
+        }
+    return TG_OK;
+}
+
+static const tg_op op_max_mask = {.name = "max_mask", .n_inputs = 1,
+                                  .attr_size = sizeof(reduce_attr), .shape = tg_shape_same,
+                                  .forward = max_mask_forward,
+                                  .doc = "where max's gradient goes (no gradient)"};
+
+/* dx = g at the maximum (its share of ties), exactly 0 elsewhere even
+   where g is inf (a select, not a product with the mask) */
+static int max_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
+{
+    tg_tensor *x = r->in[0];
+    tg_tensor *mask = tg_apply(t, &op_max_mask, &x, 1, r->attr);
+    tg_tensor *zero = tg_scalar(t, 0);
+    dx[0] = tg_where(t, tg_ne(t, mask, zero), tg_mul(t, spread(t, r, g), mask), zero);
+    return TG_OK;
+}
+
 #define REDUCE_OP(NAME, SHAPE, DOC)                                                      \
     static const tg_op op_##NAME = {.name = #NAME,                                       \
                                     .n_inputs = 1,                                       \
@@ -178,6 +255,7 @@ static void max_backward(tg_record *r)
                                     .shape = SHAPE,                                      \
                                     .forward = NAME##_forward,                           \
                                     .backward = NAME##_backward,                         \
+                                    .vjp = NAME##_vjp,                                   \
                                     .doc = DOC};                                         \
     tg_tensor *tg_##NAME(tg_tape *t, tg_tensor *x, int axis, bool keepdim)               \
     {                                                                                    \
@@ -198,5 +276,5 @@ REDUCE_OP(sum, reduce_shape, "sum over an axis or all")
 REDUCE_OP(mean, reduce_shape, "mean over an axis or all")
 REDUCE_OP(max, max_shape, "max over an axis or all")
 
-static const tg_op *const reduce_ops[] = {&op_sum, &op_mean, &op_max};
+static const tg_op *const reduce_ops[] = {&op_sum, &op_mean, &op_max, &op_max_mask};
 const tg_op_table tg_reduce_ops = {reduce_ops, sizeof reduce_ops / sizeof *reduce_ops};

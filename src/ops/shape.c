@@ -1,5 +1,6 @@
 /* Shape ops: reshape and flatten (views: the output shares the input's
-   data), transpose (a copy with two axes swapped). */
+   data), transpose (a copy with two axes swapped), expand (broadcast to a
+   shape) and its adjoint sum_to (sum over the broadcast axes). */
 #include "ops/ops_internal.h"
 
 typedef struct {
@@ -61,6 +62,12 @@ static void reshape_backward(tg_record *r)
     for (int64_t i = 0; i < r->out->size; i++) dx[i] += g[i];
 }
 
+static int reshape_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
+{
+    dx[0] = tg_reshape(t, g, r->in[0]->ndim, r->in[0]->shape);
+    return TG_OK;
+}
+
 static const tg_op op_reshape = {.name = "reshape",
                                  .n_inputs = 1,
                                  .attr_size = sizeof(shape_attr),
@@ -68,6 +75,7 @@ static const tg_op op_reshape = {.name = "reshape",
                                  .shape = reshape_shape,
                                  .forward = reshape_forward,
                                  .backward = reshape_backward,
+                                 .vjp = reshape_vjp,
                                  .doc = "same data, new shape"};
 
 tg_tensor *tg_reshape(tg_tape *t, tg_tensor *x, int ndim, const int64_t *shape)
@@ -168,12 +176,20 @@ static void transpose_backward(tg_record *r)
     swap_axes(r->in[0]->grad, r->out->grad, r->out, a->d0, a->d1, true);
 }
 
+static int transpose_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
+{
+    const transpose_attr *a = r->attr;
+    dx[0] = tg_transpose(t, g, a->d0, a->d1);
+    return TG_OK;
+}
+
 static const tg_op op_transpose = {.name = "transpose",
                                    .n_inputs = 1,
                                    .attr_size = sizeof(transpose_attr),
                                    .shape = transpose_shape,
                                    .forward = transpose_forward,
                                    .backward = transpose_backward,
+                                   .vjp = transpose_vjp,
                                    .doc = "swap two axes"};
 
 tg_tensor *tg_transpose(tg_tape *t, tg_tensor *x, int dim0, int dim1)
@@ -192,5 +208,153 @@ tg_tensor *tg_transpose(tg_tape *t, tg_tensor *x, int dim0, int dim1)
     return tg_apply(t, &op_transpose, &x, 1, &a);
 }
 
-static const tg_op *const shape_ops[] = {&op_reshape, &op_transpose};
+/* ------------------------------------------------------- expand and sum_to */
+
+/* Whether `from` broadcasts to `to` (NumPy: right-aligned, each dimension
+   equal or 1; `to` has at least as many). */
+static bool broadcasts_to(int nf, const int64_t *from, int nt, const int64_t *to)
+{
+    if (nf > nt) return false;
+    for (int i = 0; i < nf; i++) {
+        int64_t f = from[nf - 1 - i], d = to[nt - 1 - i];
+        if (f != d && f != 1) return false;
+    }
+    return true;
+}
+
+/* expand: the output has the attribute's shape, x broadcast to it. */
+static int expand_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], char *msg,
+                        size_t len)
+{
+    const shape_attr *a = r->attr;
+    const tg_tensor *x = r->in[0];
+    if (!broadcasts_to(x->ndim, x->shape, a->ndim, a->shape)) {
+        char bx[128], bs[128];
+        snprintf(msg, len, "%s does not broadcast to %s", tg_shape_str(x, bx, sizeof bx),
+                 tg_dims_str(a->ndim, a->shape, bs, sizeof bs));
+        return TG_ERR_SHAPE;
+    }
+    *ndim = a->ndim;
+    for (int i = 0; i < a->ndim; i++) shape[i] = a->shape[i];
+    return TG_OK;
+}
+
+/* sum_to: the output has the attribute's shape, which broadcasts to x's. */
+static int sum_to_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], char *msg,
+                        size_t len)
+{
+    const shape_attr *a = r->attr;
+    const tg_tensor *x = r->in[0];
+    if (!broadcasts_to(a->ndim, a->shape, x->ndim, x->shape)) {
+        char bx[128], bs[128];
+        snprintf(msg, len, "%s does not broadcast to %s, so %s cannot be summed to it",
+                 tg_dims_str(a->ndim, a->shape, bs, sizeof bs), tg_shape_str(x, bx, sizeof bx),
+                 bx);
+        return TG_ERR_SHAPE;
+    }
+    *ndim = a->ndim;
+    for (int i = 0; i < a->ndim; i++) shape[i] = a->shape[i];
+    return TG_OK;
+}
+
+/* y[i] = x[i with broadcast axes at 0] */
+static void copy_run(int64_t ia, int64_t ib, int64_t io, int64_t n, int64_t sa, int64_t sb,
+                     void *c)
+{
+    (void)ib, (void)sb;
+    tg_real **io_ = c; /* {x, y} */
+    for (int64_t i = 0; i < n; i++) io_[1][io + i] = io_[0][ia + i * sa];
+}
+
+/* expand:  y = x broadcast to a shape (repeated along axes of size 1)
+   dx = Σ of g over the positions each x element was repeated to = sum_to(g) */
+static int expand_forward(tg_record *r)
+{
+    tg_bcast bc;
+    tg_bcast_init(&bc, r->in[0], r->in[0], r->out);
+    tg_real *k[2] = {r->in[0]->data, r->out->data};
+    tg_bcast_each(&bc, copy_run, k);
+    return TG_OK;
+}
+
+static void expand_backward(tg_record *r)
+{
+    tg_reduce_broadcast_add(r->tape, r->in[0]->grad, r->in[0], r->out->grad, r->out);
+}
+
+static int expand_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
+{
+    dx[0] = tg_sum_to(t, g, r->in[0]->ndim, r->in[0]->shape);
+    return TG_OK;
+}
+
+/* sum_to:  y = x summed over the axes that broadcasting would repeat y along
+   dx = g broadcast back to x's shape = expand(g) */
+static int sum_to_forward(tg_record *r)
+{
+    memset(r->out->data, 0, (size_t)r->out->size * sizeof(tg_real));
+    tg_reduce_broadcast_add(r->tape, r->out->data, r->out, r->in[0]->data, r->in[0]);
+    return TG_OK;
+}
+
+/* dx[i] += g[i with the summed axes at 0] */
+static void add_run(int64_t ia, int64_t ib, int64_t io, int64_t n, int64_t sa, int64_t sb,
+                    void *c)
+{
+    (void)ib, (void)sb;
+    tg_real **k = c; /* {g, dx} */
+    for (int64_t i = 0; i < n; i++) k[1][io + i] += k[0][ia + i * sa];
+}
+
+static void sum_to_backward(tg_record *r)
+{
+    tg_bcast bc;
+    tg_bcast_init(&bc, r->out, r->out, r->in[0]);
+    tg_real *k[2] = {r->out->grad, r->in[0]->grad};
+    tg_bcast_each(&bc, add_run, k);
+}
+
+static int sum_to_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
+{
+    dx[0] = tg_expand(t, g, r->in[0]->ndim, r->in[0]->shape);
+    return TG_OK;
+}
+
+static const tg_op op_expand = {.name = "expand", .n_inputs = 1, .attr_size = sizeof(shape_attr),
+                                .shape = expand_shape, .forward = expand_forward,
+                                .backward = expand_backward, .vjp = expand_vjp,
+                                .doc = "x broadcast to a shape"};
+static const tg_op op_sum_to = {.name = "sum_to", .n_inputs = 1, .attr_size = sizeof(shape_attr),
+                                .shape = sum_to_shape, .forward = sum_to_forward,
+                                .backward = sum_to_backward, .vjp = sum_to_vjp,
+                                .doc = "x summed over the axes that broadcast a shape to it"};
+
+static tg_tensor *to_shape(tg_tape *t, const tg_op *op, tg_tensor *x, int ndim,
+                           const int64_t *shape)
+{
+    if (!x) return tg_null_input(t, op->name);
+    if (ndim < 0 || ndim > TG_MAX_DIMS || (ndim > 0 && !shape)) {
+        tg_tape_set_error(t, "tg_%s: a shape needs 0..%d dimensions, got %d", op->name,
+                          TG_MAX_DIMS, ndim);
+        return NULL;
+    }
+    shape_attr a = {.ndim = ndim};
+    for (int i = 0; i < ndim; i++) a.shape[i] = shape[i];
+    /* the same shape: nothing to do, x itself */
+    if (ndim == x->ndim && memcmp(a.shape, x->shape, (size_t)ndim * sizeof(int64_t)) == 0)
+        return x;
+    return tg_apply(t, op, &x, 1, &a);
+}
+
+tg_tensor *tg_expand(tg_tape *t, tg_tensor *x, int ndim, const int64_t *shape)
+{
+    return to_shape(t, &op_expand, x, ndim, shape);
+}
+
+tg_tensor *tg_sum_to(tg_tape *t, tg_tensor *x, int ndim, const int64_t *shape)
+{
+    return to_shape(t, &op_sum_to, x, ndim, shape);
+}
+
+static const tg_op *const shape_ops[] = {&op_reshape, &op_transpose, &op_expand, &op_sum_to};
 const tg_op_table tg_shape_ops = {shape_ops, sizeof shape_ops / sizeof *shape_ops};
