@@ -58,8 +58,8 @@ static bool read_dims(const char *s, gt_array *a)
    power of ten p is within ±22, m and 10^|p| are both exact doubles, so the
    one division or product m·10^p rounds correctly, as strtod does (Clinger's
    fast path). Everything else (17 digits, nan, inf, ...) goes to strtod.
-   Most values take the fast path, which makes loading several times
-   cheaper than strtod alone (the files are parsed once per test). */
+   About half the golden values take the fast path, which makes a file's
+   load about a quarter cheaper (each test of a suite loads its file). */
 static double read_number(const char *p, char **end)
 {
     static const double pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
