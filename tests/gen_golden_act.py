@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Golden data for the activations and losses (issue 3), written by PyTorch.
+"""Golden data for the activations and losses, written by PyTorch.
 
 Run from the repository root with Debian's PyTorch:
     /usr/bin/python3 tests/gen_golden_act.py
@@ -10,8 +10,11 @@ It writes, each in float32 and float64 (_f32.txt / _f64.txt):
   tests/golden/loss_*     every loss: each reduction, each option;
   tests/golden/extreme_*  |x| up to 1e4, ±inf, NaN, probabilities exactly 0
                           and 1, logits of ±1e4 (tests/ops/test_extremes.c).
-Every case uses loss = sum(out * R) with a random R. Attribute `red` is the
-reduction: 0 mean, 1 sum, 2 none (tg_reduction's values).
+Every case uses loss = sum(out * R) with a random R, and carries the second
+order (tests/golden_writer.py); tanh and softplus the third order too. Cases
+whose inputs sit exactly on kinks or clamps are marked kink=True: their second
+order is PyTorch's convention there. Attribute `red` is the reduction: 0 mean,
+1 sum, 2 none (tg_reduction's values).
 """
 import os
 import sys
@@ -51,6 +54,9 @@ class Gen:
         return torch.tensor(values, dtype=self.dtype)
 
     def case(self, name, op, fn, inputs, **kw):
+        kw.setdefault("order", 3 if op in ("tanh", "softplus") else 2)
+        if op in HIGHER:
+            kw.setdefault("higher", HIGHER[op])
         self.w.case(name, op, fn, inputs, seed=self.seed, **kw)
 
     def close(self):
@@ -92,6 +98,13 @@ def act_table():
     ]
 
 
+# PyTorch 1.13 cannot differentiate hardsigmoid's backward: its higher orders
+# come from the same function written as relu6(x + 3) / 6 (the writer checks
+# that its output and first gradient agree with hardsigmoid's; not bit for bit:
+# PyTorch's hardsigmoid backward rounds 1/6 to float, in double too)
+HIGHER = {"hardsigmoid": lambda x: F.relu6(x + 3) / 6}
+
+
 def tag_of(attrs):
     return "".join("_%s%g" % (k, v) for k, v in attrs.items())
 
@@ -124,9 +137,13 @@ def write_act(g):
         "logsigmoid": [0.0],
         "sigmoid": [0.0],
     }
+    # (sigmoid, gelu, silu, mish and logsigmoid are smooth at 0: their second order is
+    # compared there; the others' second derivative jumps at these points)
+    smooth = ("sigmoid", "gelu", "silu", "mish", "logsigmoid")
     for op, fn, attrs in act_table():
         if op in kinks:
-            g.case("%s%s_kinks" % (op, tag_of(attrs)), op, fn, [g.t(kinks[op])], attrs=attrs)
+            g.case("%s%s_kinks" % (op, tag_of(attrs)), op, fn, [g.t(kinks[op])], attrs=attrs,
+                   kink=op not in smooth)
 
     # prelu: one weight, or one per channel along dimension 1; the gradient reaches w
     for shp, nw in [((27, 13), 1), ((27, 13), 13), ((4, 6, 2), 6), ((4, 6, 2), 1),
@@ -134,7 +151,7 @@ def write_act(g):
         g.case("prelu_%s_w%d" % ("x".join(map(str, shp)), nw), "prelu", F.prelu,
                [g.randn(*shp, scale=3.0), g.rand(nw, low=-0.5, high=0.5)])
     g.case("prelu_kinks", "prelu", F.prelu, [g.t([[0.0, -1.0, 2.0], [-0.0, 0.0, -3.0]]),
-                                             g.t([0.25, -0.5, 2.0])])
+                                             g.t([0.25, -0.5, 2.0])], kink=True)
     g.case("prelu_scalar_weight", "prelu", F.prelu, [g.randn(4, 6, 2), g.t(0.25).reshape(())])
 
     # softmax / log_softmax along every axis
@@ -181,13 +198,13 @@ def write_loss(g):
         x = g.t([0.5, 1.5, -0.5, 2.0, 0.25, -1.0])
         y = g.t([0.5, 0.5, 0.5, 1.0, 0.25, 0.0])
         g.case("l1_loss_kinks_" + rname, "l1_loss", lambda a, b, r=rname: F.l1_loss(a, b, reduction=r),
-               [x, y], attrs={"red": red})
+               [x, y], attrs={"red": red}, kink=True)
         g.case("smooth_l1_loss_kinks_" + rname, "smooth_l1_loss",
                lambda a, b, r=rname: F.smooth_l1_loss(a, b, reduction=r), [x, y],
-               attrs={"red": red, "beta": 1.0})
+               attrs={"red": red, "beta": 1.0}, kink=True)
         g.case("huber_loss_kinks_" + rname, "huber_loss",
                lambda a, b, r=rname: F.huber_loss(a, b, reduction=r), [x, y],
-               attrs={"red": red, "delta": 1.0})
+               attrs={"red": red, "delta": 1.0}, kink=True)
 
     # bce on probabilities; soft and hard labels; the target's gradient too
     for rname, red in REDS:
@@ -377,7 +394,7 @@ def write_extreme(g):
     for rname, red in REDS:
         g.case("bce_loss_extreme_%s" % rname, "bce_loss",
                lambda a, b, r=rname: F.binary_cross_entropy(a, b, reduction=r), [p, y],
-               attrs={"red": red}, grad_inputs=[0])
+               attrs={"red": red}, grad_inputs=[0], kink=True)
     # bce_with_logits: logits ±1e4, ±inf, NaN
     x = g.t([1e4, 1e4, -1e4, -1e4, 1e4, INF, INF, -INF, -INF, NAN, 100.0, -100.0, 0.0])
     y = g.t([1.0, 0.0, 1.0, 0.0, 0.5, 1.0, 0.0, 1.0, 0.0, 1.0, 1.0, 0.0, 1.0])

@@ -1,15 +1,23 @@
 #!/usr/bin/python3
-"""Golden data for the core ops (issue 2), written by PyTorch.
+"""Golden data for the core ops, written by PyTorch.
 
 Run from the repository root with Debian's PyTorch:
     /usr/bin/python3 tests/gen_golden_core.py
 It writes tests/golden/core_f32.txt and core_f64.txt; tests/ops/test_golden_core.c
-reads them. Every case uses loss = sum(out * R) with a random R.
+reads them. Every case uses loss = sum(out * R) with a random R, and carries the
+second order (tests/golden_writer.py); mul and matmul the third order too.
+
+The matrix products' values depend on OpenBLAS's kernel (its order of
+summation), which OpenBLAS picks by CPU: the files were written with its
+Haswell (AVX2) kernel, set here before PyTorch loads OpenBLAS so that every
+machine writes the same files (OPENBLAS_CORETYPE in the environment wins).
 """
 import os
 import sys
 
-import torch
+os.environ.setdefault("OPENBLAS_CORETYPE", "Haswell")
+
+import torch  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from golden_writer import GoldenWriter  # noqa: E402
@@ -35,6 +43,7 @@ def write(dtype, path):
         return (torch.rand(tuple(shape), generator=g, dtype=torch.float64) * 2 + 0.25).to(dtype)
 
     def case(name, op, fn, inputs, **kw):
+        kw.setdefault("order", 3 if op in ("mul", "matmul") else 2)
         w.case(name, op, fn, inputs, seed=seed[0], **kw)
 
     # element-wise binary ops with broadcasting
@@ -114,15 +123,15 @@ def write(dtype, path):
             case("%s_%s_all_keep" % (op, tag), op, fk, [rnd(*shp)], attrs={"all": 1, "keepdim": 1})
     # max over all with ties: PyTorch shares the gradient equally
     case("max_all_ties", "max", torch.max, [torch.tensor([[1.0, 3.0], [3.0, -2.0]], dtype=dtype)],
-         attrs={"all": 1, "keepdim": 0})
+         attrs={"all": 1, "keepdim": 0}, kink=True)
     # max over an axis with ties: the gradient goes to the first maximum
     ties = [[1.0, 3.0, 3.0], [2.0, 2.0, -1.0]]
     for axis in (0, 1):
         case("max_axis%d_ties" % axis, "max", lambda x, a=axis: torch.max(x, dim=a).values,
-             [torch.tensor(ties, dtype=dtype)], attrs={"axis": axis, "keepdim": 0})
+             [torch.tensor(ties, dtype=dtype)], attrs={"axis": axis, "keepdim": 0}, kink=True)
     # abs at its kink: PyTorch's gradient is sign(x), 0 at x = 0 (and -0)
     case("abs_kink", "abs", torch.abs,
-         [torch.tensor([[-1.5, 0.0, 2.0], [-0.0, 0.25, 0.0]], dtype=dtype)])
+         [torch.tensor([[-1.5, 0.0, 2.0], [-0.0, 0.25, 0.0]], dtype=dtype)], kink=True)
     w.close()
 
 

@@ -1,5 +1,6 @@
-/* Golden data written by PyTorch (tests/gen_golden_*.py) and the helpers
-   that run a case through tapegrad and compare.
+/* Golden data written by PyTorch (tests/gen_golden_*.py, through
+   tests/golden_writer.py) and the helpers that run a case through tapegrad
+   and compare.
 
    File format (text, one item per line, values on the line after a header):
      case <name> <op>
@@ -8,9 +9,69 @@
      index <n>                       an int64 input (class indices), next line
      out <ndim> <dims...>            PyTorch's output
      R <ndim> <dims...>              the random weights: loss = sum(out * R)
-     grad <k> <ndim> <dims...>       PyTorch's d(loss)/d(input k)
+     grad <k> <ndim> <dims...>       PyTorch's g_k = d(loss)/d(input k)
+     order <n> [kink|nonfinite]      the highest order the case holds (below)
+     V <k> <ndim> <dims...>          a random direction for g_k (input k's shape)
+     gg <j> <ndim> <dims...>         d(s)/d(input j), s = Σ_k sum(g_k * V_k)
+     W <j> <ndim> <dims...>          a random direction for gg_j
+     ggg <i> <ndim> <dims...>        d(t)/d(input i), t = Σ_j sum(gg_j * W_j)
      end
-   Values are printed by Python's repr, so they are exact; nan/inf allowed. */
+   Values are printed by Python's repr, so they are exact; nan/inf allowed.
+
+   Higher orders. grad, V, gg, W and ggg are written for exactly the inputs
+   that require grad. gg is the Hessian of loss times V (Σ_k H_jk V_k), ggg the
+   third derivative of loss contracted with V and W. Where s (or t) does not
+   depend on an input, or on any input (a linear op: add, sum, reshape; or a
+   piecewise constant gradient: relu, max), the values are zeros. The order
+   line:
+     order 1 nonfinite   an input, the output or a first gradient is ±inf or
+                         NaN: no V, gg (PyTorch's higher derivatives there are
+                         artefacts of its formulas, 0 * inf and the like);
+     order 2 / order 3   V and gg (and W and ggg), meant to be compared;
+     order 2 kink        (or 3) the inputs sit exactly on a kink or a clamp of
+                         the op (relu at 0, huber at |d| = delta, max at a tie,
+                         bce at p = 0): the values are PyTorch's choice of side
+                         there, not a property of the function.
+   Cases without gradients have no order line (order 0). Files written before
+   the higher orders have no order line either: the order is then 1 where the
+   case has gradients. mul, matmul, tanh and softplus cases carry order 3
+   (where finite).
+
+   hardsigmoid's higher orders are those of relu6(x + 3) / 6, the same
+   function (PyTorch 1.13 cannot differentiate hardsigmoid's backward).
+
+   The second-order runner, to write on tg_grad (its specification):
+     int gt_run_op2(const gt_file *f, const char *op, gt_build_fn build, gt_tol tol);
+   For every case of `op` with order >= 2 (order 0 and 1 are skipped: gt_run_op
+   covers their first order):
+     1. the tape, the inputs and out = build(t, in, c) exactly as gt_run_op
+        (in[k] requires grad iff has_grad[k]; the others, targets and class
+        weights, are constants); in_g: the m inputs with has_grad, in order;
+     2. R: a constant tensor of c->R (out's shape);
+          tg_grad(t, 1, &out, &R, m, in_g, g, &(tg_grad_opts){.create_graph = true,
+                  .allow_unused = true})
+        and each g_k compared with c->grad[k] (the create_graph pass must give
+        the first order of the fast pass);
+     3. s = Σ_k tg_sum(t, tg_mul(t, g_k, V_k), TG_ALL, false), V_k constant
+        tensors of c->V[k];
+     4. gg: tg_grad(t, 1, &s, NULL, m, in_g, gg, {.create_graph = (order == 3),
+        .allow_unused = true}), each gg_j compared with c->gg[j]. s may reach
+        no input at all (add, sum, reshape, relu, max: the first gradient is
+        constant); the file's gg are zeros then, and the runner expects zeros
+        whichever way tg_grad answers a constant output;
+     5. order 3: t = Σ_j sum(gg_j · W_j) as in 3 with c->W[j]; ggg: tg_grad of
+        t (no create_graph), each ggg_i compared with c->ggg[i];
+     6. c->kink: run it all and check that every gradient exists with its
+        input's shape, but do not fail on the values (print the tdist);
+     7. failures through cr_expect naming the case, the order and the input
+        (gt_expect_close with what = "<case>: gg of input <j>" and the like);
+        tdist lines as gt_run_op prints them; returns the number of cases
+        run, and expects at least one.
+   Float files: PyTorch computed gg and ggg in float32. Measured when they
+   were written: every value of every case without kink lies within
+   gt_default_tol() of the float64 derivative at the same float32 inputs, R,
+   V and W (the worst needs rtol 5e-6, linear_big), so the default
+   tolerances are the ones to start from. */
 #ifndef TG_TEST_GOLDEN_H
 #define TG_TEST_GOLDEN_H
 
@@ -38,6 +99,12 @@ typedef struct gt_case {
     gt_array out, R;
     bool has_grad[TG_MAX_INPUTS];
     gt_array grad[TG_MAX_INPUTS];
+    int order; /* 0 none, 1 grad, 2 and V, gg, 3 and W, ggg (see above) */
+    bool kink; /* order >= 2 at a kink or clamp: PyTorch's convention */
+    bool has_V[TG_MAX_INPUTS], has_gg[TG_MAX_INPUTS]; /* each = has_grad when order >= 2 */
+    gt_array V[TG_MAX_INPUTS], gg[TG_MAX_INPUTS];
+    bool has_W[TG_MAX_INPUTS], has_ggg[TG_MAX_INPUTS]; /* each = has_grad when order 3 */
+    gt_array W[TG_MAX_INPUTS], ggg[TG_MAX_INPUTS];
 } gt_case;
 
 typedef struct gt_file {
@@ -46,7 +113,10 @@ typedef struct gt_file {
 } gt_file;
 
 /* Loads TG_TEST_DATA_DIR/<name>_f32.txt or _f64.txt, matching the build's
-   tg_real. NULL (and a message on stderr) on failure. */
+   tg_real. Checks each case as it ends: out and R of one shape, every
+   per-input array of its input's shape, the orders' arrays present for
+   exactly the inputs with a gradient. NULL (and a message on stderr naming
+   the line) on failure. */
 gt_file *gt_load(const char *name);
 void gt_free(gt_file *f);
 
