@@ -206,16 +206,44 @@ def write_loss(g):
                lambda a, b, r=rname: F.huber_loss(a, b, reduction=r), [x, y],
                attrs={"red": red, "delta": 1.0}, kink=True)
 
-    # bce on probabilities; soft and hard labels; the target's gradient too
+    # bce on probabilities; soft and hard labels; the target's gradient too.
+    # Higher orders: F.binary_cross_entropy's double backward divides by
+    # (p + 1e-12)^2 (1 - p + 1e-12)^2 instead of p^2 (1 - p)^2, which is not the
+    # derivative of its own first gradient (1e-10 relative off at p = 0.02);
+    # the same loss written as its formula gives the exact one (first order
+    # equal to F.binary_cross_entropy's, checked by the writer).
+    class BCE(torch.autograd.Function):
+        """The per-element loss with its first derivative written as ops,
+        (p - y) / max(p (1 - p), 1e-12) and -log(p / (1 - p)), as
+        F.binary_cross_entropy's backward computes them (the second as
+        log(1 - p) - log(p)): differentiating
+        them again (create_graph) gives the exact second derivative."""
+        @staticmethod
+        def forward(ctx, p, y):
+            ctx.save_for_backward(p, y)
+            return -(y * torch.clamp(torch.log(p), min=-100) +
+                     (1 - y) * torch.clamp(torch.log1p(-p), min=-100))
+
+        @staticmethod
+        def backward(ctx, g):
+            p, y = ctx.saved_tensors
+            den = torch.clamp((1 - p) * p, min=1e-12)
+            return g * (p - y) / den, g * (torch.log(1 - p) - torch.log(p))
+
+    def bce_formula(p, y, r):
+        ell = BCE.apply(p, y)
+        return {"mean": ell.mean, "sum": ell.sum, "none": lambda: ell}[r]()
     for rname, red in REDS:
         for shp in shapes:
             g.case("bce_loss_%s_%s" % (rname, "x".join(map(str, shp))), "bce_loss",
                    lambda p, y, r=rname: F.binary_cross_entropy(p, y, reduction=r),
-                   [g.rand(*shp, low=0.02, high=0.98), g.rand(*shp)], attrs={"red": red})
+                   [g.rand(*shp, low=0.02, high=0.98), g.rand(*shp)], attrs={"red": red},
+                   higher=lambda p, y, r=rname: bce_formula(p, y, r))
         g.case("bce_loss_%s_hard" % rname, "bce_loss",
                lambda p, y, r=rname: F.binary_cross_entropy(p, y, reduction=r),
                [g.rand(8, 3, low=0.02, high=0.98), g.randint(2, 8, 3).to(g.dtype)],
-               attrs={"red": red}, grad_inputs=[0])
+               attrs={"red": red}, grad_inputs=[0],
+               higher=lambda p, y, r=rname: bce_formula(p, y, r))
 
     # bce_with_logits, with and without pos_weight ([C], or the full shape)
     for rname, red in REDS:

@@ -482,15 +482,19 @@ static int gelu_vjp(VJP_ARGS)
 {
     VJP_LOCALS;
     tg_tensor *d;
-    if (p->mode == TG_GELU_TANH) { /* (1 + th)/2 + x/2·(1 − th²)·K(1 + 3C·x²) */
+    if (p->mode == TG_GELU_TANH) { /* (1 + th)/2 + x/2·sech²(u)·K(1 + 3C·x²) */
         tg_tensor *x3 = tg_mul(t, tg_square(t, x), x);
         tg_tensor *u = tg_scale(t, tg_add(t, x, tg_scale(t, x3, (tg_real)GELU_C)), (tg_real)GELU_K);
         tg_tensor *th = tg_tanh(t, u);
         tg_tensor *du = tg_scale(t, tg_add_scalar(t, tg_scale(t, tg_square(t, x), (tg_real)(3 * GELU_C)), 1),
                                  (tg_real)GELU_K);
+        /* sech²(u) = 1 − tanh²(u), which cancels to 0 once tanh(u) rounds to
+           ±1; 4z/(1 + z)² with z = e^(−2|u|) keeps it (and its derivatives)
+           in the tails */
+        tg_tensor *z = tg_exp(t, tg_scale(t, tg_abs(t, u), -2));
+        tg_tensor *sech2 = tg_div(t, tg_scale(t, z, 4), tg_square(t, tg_add_scalar(t, z, 1)));
         tg_tensor *a = tg_scale(t, tg_add_scalar(t, th, 1), (tg_real)0.5);
-        tg_tensor *b = tg_mul(t, tg_mul(t, tg_scale(t, x, (tg_real)0.5),
-                                        tg_add_scalar(t, tg_neg(t, tg_square(t, th)), 1)), du);
+        tg_tensor *b = tg_mul(t, tg_mul(t, tg_scale(t, x, (tg_real)0.5), sech2), du);
         d = tg_add(t, a, b);
     } else { /* Φ(x) + x·φ(x) */
         tg_tensor *cdf = tg_scale(t, tg_add_scalar(t, tg_erf(t, tg_scale(t, x, (tg_real)0.70710678118654752440)), 1),

@@ -53,6 +53,15 @@ static tg_real weight_of(const tg_record *r, int red, int64_t i, double count)
     return count == 0 ? (tg_real)NAN : (tg_real)((double)g[0] / count);
 }
 
+/* The gradient weight as a tensor, for the vjps: g (per element for NONE,
+   0-d for SUM), g/count for MEAN (NaN when the count is 0). */
+static tg_tensor *weight_tensor(tg_tape *t, tg_tensor *g, int red, double count)
+{
+    if (red != TG_REDUCE_MEAN) return g;
+    return count == 0 ? tg_mul(t, g, tg_scalar(t, (tg_real)NAN))
+                      : tg_scale(t, g, (tg_real)(1.0 / count));
+}
+
 static bool check_same(const tg_tensor *a, const tg_tensor *b, const char *an, const char *bn,
                        char *msg, size_t len)
 {
@@ -86,7 +95,8 @@ static int pair_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS],
 }
 
 /* PAIR_LOSS(NAME, CHECK): an op from NAME##_l(d, p) (the loss of one
-   difference d = input − target) and NAME##_dl(d, p) (its derivative in d).
+   difference d = input − target) and NAME##_dl(d, p) (its derivative in d),
+   with NAME##_dl_of(t, d, p), the same derivative as tg_ ops on a tensor d.
    ∂ℓ/∂input = ℓ'(d), ∂ℓ/∂target = −ℓ'(d). */
 #define PAIR_LOSS(NAME, SHAPE, DOC)                                                      \
     static int NAME##_forward(tg_record *r)                                              \
@@ -114,17 +124,33 @@ static int pair_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS],
             if (dy) dy[i] -= gd;                                                         \
         }                                                                                \
     }                                                                                    \
+    static int NAME##_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx) \
+    {                                                                                    \
+        const pair_attr *a = r->attr;                                                    \
+        tg_tensor *x = r->in[0], *y = r->in[1];                                          \
+        tg_tensor *w = weight_tensor(t, g, a->red, (double)x->size);                     \
+        tg_tensor *gd = tg_mul(t, w, NAME##_dl_of(t, tg_sub(t, x, y), a->p));            \
+        if (x->flags & TG_REQUIRES_GRAD) dx[0] = gd;                                     \
+        if (y->flags & TG_REQUIRES_GRAD) dx[1] = tg_neg(t, gd);                          \
+        return TG_OK;                                                                    \
+    }                                                                                    \
     static const tg_op op_##NAME = {.name = #NAME,                                       \
                                     .n_inputs = 2,                                       \
                                     .attr_size = sizeof(pair_attr),                      \
                                     .shape = SHAPE,                                      \
                                     .forward = NAME##_forward,                           \
                                     .backward = NAME##_backward,                         \
+                                    .vjp = NAME##_vjp,                                   \
                                     .doc = DOC};
 
 /* mse: ℓ(d) = d²        ℓ'(d) = 2d */
 static tg_real mse_loss_l(tg_real d, tg_real p) { (void)p; return d * d; }
 static tg_real mse_loss_dl(tg_real d, tg_real p) { (void)p; return 2 * d; }
+static tg_tensor *mse_loss_dl_of(tg_tape *t, tg_tensor *d, tg_real p)
+{
+    (void)p;
+    return tg_scale(t, d, 2);
+}
 PAIR_LOSS(mse_loss, pair_shape, "(input - target)^2")
 
 /* l1: ℓ(d) = |d|        ℓ'(d) = sign(d), 0 at d = 0 (PyTorch's choice) */
@@ -133,6 +159,11 @@ static tg_real l1_loss_dl(tg_real d, tg_real p)
 {
     (void)p;
     return (tg_real)((d > 0) - (d < 0));
+}
+static tg_tensor *l1_loss_dl_of(tg_tape *t, tg_tensor *d, tg_real p)
+{
+    (void)p;
+    return tg_sign(t, d);
 }
 PAIR_LOSS(l1_loss, pair_shape, "|input - target|")
 
@@ -161,6 +192,12 @@ static int smooth_l1_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_D
     }
     return pair_shape(r, ndim, shape, msg, len);
 }
+static tg_tensor *smooth_l1_loss_dl_of(tg_tape *t, tg_tensor *d, tg_real beta)
+{
+    if (beta == 0) return tg_sign(t, d);
+    return tg_where(t, tg_gt(t, tg_abs(t, d), tg_scalar(t, beta)), tg_sign(t, d),
+                    tg_scale(t, d, 1 / beta));
+}
 PAIR_LOSS(smooth_l1_loss, smooth_l1_shape, "0.5 d^2 / beta if |d| < beta else |d| - beta / 2")
 
 /* huber (δ = p): ℓ(d) = d²/2 if |d| < δ, else δ(|d| − δ/2)
@@ -183,6 +220,11 @@ static int huber_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS]
         return TG_ERR_INVALID;
     }
     return pair_shape(r, ndim, shape, msg, len);
+}
+static tg_tensor *huber_loss_dl_of(tg_tape *t, tg_tensor *d, tg_real delta)
+{
+    return tg_where(t, tg_gt(t, tg_abs(t, d), tg_scalar(t, delta)),
+                    tg_scale(t, tg_sign(t, d), delta), d);
 }
 PAIR_LOSS(huber_loss, huber_shape, "0.5 d^2 if |d| < delta else delta (|d| - delta / 2)")
 
@@ -264,9 +306,24 @@ static void bce_backward(tg_record *r)
     }
 }
 
+static int bce_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
+{
+    const pair_attr *a = r->attr;
+    tg_tensor *p = r->in[0], *y = r->in[1];
+    tg_tensor *w = weight_tensor(t, g, a->red, (double)p->size);
+    tg_tensor *q = tg_add_scalar(t, tg_neg(t, p), 1); /* 1 − p */
+    if (p->flags & TG_REQUIRES_GRAD) {
+        tg_tensor *den = tg_clamp(t, tg_mul(t, q, p), (tg_real)1e-12f, (tg_real)INFINITY);
+        dx[0] = tg_mul(t, w, tg_div(t, tg_sub(t, p, y), den));
+    }
+    if (y->flags & TG_REQUIRES_GRAD) dx[1] = tg_neg(t, tg_mul(t, w, tg_log(t, tg_div(t, p, q))));
+    return TG_OK;
+}
+
 static const tg_op op_bce_loss = {.name = "bce_loss", .n_inputs = 2,
                                   .attr_size = sizeof(pair_attr), .shape = bce_shape,
                                   .forward = bce_forward, .backward = bce_backward,
+                                  .vjp = bce_vjp,
                                   .doc = "-(y log p + (1 - y) log(1 - p)), logs clamped at -100"};
 
 tg_tensor *tg_bce_loss(tg_tape *t, tg_tensor *prob, tg_tensor *target, tg_reduction red)
@@ -366,9 +423,35 @@ static void bcel_backward(tg_record *r)
     }
 }
 
+/* The same rules as ops; softplus(z) = −logsigmoid(−z), stable for any z. */
+static int bcel_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
+{
+    int red = ((const red_attr *)r->attr)->red;
+    tg_tensor *x = r->in[0], *y = r->in[1], *pw = r->in[2];
+    tg_tensor *w = weight_tensor(t, g, red, (double)x->size);
+    tg_tensor *sp_neg = tg_neg(t, tg_logsigmoid(t, x)); /* softplus(−x) */
+    if (!pw) {
+        if (x->flags & TG_REQUIRES_GRAD) dx[0] = tg_mul(t, w, tg_sub(t, tg_sigmoid(t, x), y));
+        if (y->flags & TG_REQUIRES_GRAD) dx[1] = tg_neg(t, tg_mul(t, w, x));
+        return TG_OK;
+    }
+    tg_tensor *pwy = tg_mul(t, pw, y);
+    if (x->flags & TG_REQUIRES_GRAD) { /* w·σ(x) − pw·y, w = 1 + (pw − 1)·y */
+        tg_tensor *wy = tg_add_scalar(t, tg_sub(t, pwy, y), 1);
+        dx[0] = tg_mul(t, w, tg_sub(t, tg_mul(t, wy, tg_sigmoid(t, x)), pwy));
+    }
+    if (y->flags & TG_REQUIRES_GRAD) { /* pw·softplus(−x) − softplus(x) */
+        tg_tensor *sp = tg_neg(t, tg_logsigmoid(t, tg_neg(t, x)));
+        dx[1] = tg_mul(t, w, tg_sub(t, tg_mul(t, pw, sp_neg), sp));
+    }
+    if (pw->flags & TG_REQUIRES_GRAD) /* y·softplus(−x), summed to pos_weight's shape */
+        dx[2] = tg_sum_to(t, tg_mul(t, w, tg_mul(t, y, sp_neg)), pw->ndim, pw->shape);
+    return TG_OK;
+}
+
 static const tg_op op_bce_with_logits = {
     .name = "bce_with_logits", .n_inputs = 3, .attr_size = sizeof(red_attr),
-    .shape = bcel_shape, .forward = bcel_forward, .backward = bcel_backward,
+    .shape = bcel_shape, .forward = bcel_forward, .backward = bcel_backward, .vjp = bcel_vjp,
     .doc = "max(x, 0) - x y + log(1 + exp(-|x|)) (pos_weight: (1 - y) x + w softplus(-x))"};
 
 tg_tensor *tg_bce_with_logits(tg_tape *t, tg_tensor *logits, tg_tensor *target,
@@ -579,9 +662,126 @@ static void ce_backward(tg_record *r)
         }
 }
 
+/* ---- the class losses' vjps: the same rules as ops on [N, C, d...]. The
+   targets (and class weights) become constant tensors; a sample's gradient
+   weight G broadcasts along the class axis (kept as 1). */
+
+/* The class axis of x and x's shape with it kept as 1 (for G and sums). */
+static int class_axis(const tg_tensor *x, int64_t keep[TG_MAX_DIMS])
+{
+    int axis = x->ndim == 1 ? 0 : 1;
+    for (int i = 0; i < x->ndim; i++) keep[i] = i == axis ? 1 : x->shape[i];
+    return axis;
+}
+
+/* A constant tensor of x's shape (or, with `keep`, the kept shape) whose
+   element (s, c) is f(a, v, s, base, c); an empty class slot gives 0. */
+typedef tg_real (*class_fill)(const class_attr *a, class_view v, int64_t s, int64_t base,
+                              int64_t c);
+static tg_tensor *class_constant(tg_tape *t, const tg_tensor *x, const class_attr *a,
+                                 class_fill f, const int64_t *keep)
+{
+    class_view v = class_view_of(x);
+    int64_t C = keep ? 1 : v.C;
+    tg_tensor *k = keep ? tg_zeros(t, x->ndim, keep) : tg_zeros(t, x->ndim, x->shape);
+    if (!k) return NULL;
+    for (int64_t n = 0; n < v.N; n++)
+        for (int64_t i = 0; i < v.inner; i++) {
+            int64_t s = n * v.inner + i, base = n * C * v.inner + i;
+            for (int64_t c = 0; c < C; c++) k->data[base + c * v.inner] = f(a, v, s, base, c);
+        }
+    return k;
+}
+
+static bool sample_active(const class_attr *a, int64_t s)
+{
+    return a->prob || a->target[s] != a->ignore_index;
+}
+/* 1 for a sample that counts, 0 for one whose target is ignore_index */
+static tg_real fill_active(const class_attr *a, class_view v, int64_t s, int64_t base, int64_t c)
+{
+    (void)v, (void)base, (void)c;
+    return sample_active(a, s);
+}
+/* q_c of an index target (class_q), 0 for an ignored sample */
+static tg_real fill_q(const class_attr *a, class_view v, int64_t s, int64_t base, int64_t c)
+{
+    if (!sample_active(a, s)) return 0;
+    return class_q(a, v, NULL, s, base, c, (tg_real)a->smoothing);
+}
+/* w_t at the target, 0 elsewhere (nll) */
+static tg_real fill_wt(const class_attr *a, class_view v, int64_t s, int64_t base, int64_t c)
+{
+    (void)v, (void)base;
+    return sample_active(a, s) && c == a->target[s] ? class_w(a, c) : 0;
+}
+/* 1 at the target of a counted sample, 0 elsewhere (nll) */
+static tg_real fill_at(const class_attr *a, class_view v, int64_t s, int64_t base, int64_t c)
+{
+    (void)v, (void)base;
+    return sample_active(a, s) && c == a->target[s];
+}
+
+/* G: the gradient weight of each sample, broadcastable over x (kept shape
+   for NONE, 0-d otherwise). */
+static tg_tensor *class_weight(tg_tape *t, const tg_record *r, tg_tensor *g,
+                               const int64_t *keep)
+{
+    const class_attr *a = r->attr;
+    const tg_tensor *x = r->in[0];
+    if (a->red == TG_REDUCE_NONE) return tg_reshape(t, g, x->ndim, keep);
+    return weight_tensor(t, g, a->red, class_count(a, class_view_of(x)));
+}
+
+/* The class weights as a constant [1, C, 1, ...] (or [C]) tensor, or NULL. */
+static tg_tensor *class_weights_b(tg_tape *t, const tg_tensor *x, const class_attr *a)
+{
+    if (!a->weight) return NULL;
+    class_view v = class_view_of(x);
+    int axis = x->ndim == 1 ? 0 : 1;
+    int64_t ws[TG_MAX_DIMS];
+    for (int i = 0; i < x->ndim; i++) ws[i] = i == axis ? v.C : 1;
+    tg_tensor *w = tg_tensor_new(t, x->ndim, ws, a->weight);
+    return w;
+}
+
+/* dx = G·(p·Σq − q) for counted samples (0 for ignored ones, even where G
+   is NaN), p = e^(log_softmax x);  dy = −G·(1 − ε)·w_c·log p */
+static int ce_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
+{
+    const class_attr *a = r->attr;
+    tg_tensor *x = r->in[0], *y = a->prob ? r->in[1] : NULL;
+    int64_t keep[TG_MAX_DIMS];
+    int axis = class_axis(x, keep);
+    tg_real eps = (tg_real)a->smoothing, C = (tg_real)class_view_of(x).C;
+    tg_tensor *G = class_weight(t, r, g, keep);
+    tg_tensor *lsm = tg_log_softmax(t, x, axis);
+    tg_tensor *wb = class_weights_b(t, x, a);
+    tg_tensor *q;
+    if (a->prob) { /* q = w_c·((1 − ε)·y + ε/C) */
+        q = tg_add_scalar(t, tg_scale(t, y, 1 - eps), eps / C);
+        if (wb) q = tg_mul(t, q, wb);
+    } else {
+        q = class_constant(t, x, a, fill_q, NULL);
+    }
+    if (x->flags & TG_REQUIRES_GRAD) {
+        tg_tensor *qsum = tg_sum(t, q, axis, true);
+        tg_tensor *d = tg_mul(t, G, tg_sub(t, tg_mul(t, tg_exp(t, lsm), qsum), q));
+        dx[0] = a->prob ? d
+                        : tg_where(t, class_constant(t, x, a, fill_active, keep), d,
+                                   tg_scalar(t, 0));
+    }
+    if (y && (y->flags & TG_REQUIRES_GRAD)) {
+        tg_tensor *l = tg_scale(t, lsm, 1 - eps);
+        if (wb) l = tg_mul(t, l, wb);
+        dx[1] = tg_neg(t, tg_mul(t, G, l));
+    }
+    return TG_OK;
+}
+
 static const tg_op op_cross_entropy = {
     .name = "cross_entropy", .n_inputs = 2, .attr_size = sizeof(class_attr),
-    .shape = class_shape, .forward = ce_forward, .backward = ce_backward,
+    .shape = class_shape, .forward = ce_forward, .backward = ce_backward, .vjp = ce_vjp,
     .doc = "-sum_c q_c log softmax(x)_c, q = (1 - eps) onehot(t) or y, + eps / C"};
 
 static int nll_forward(tg_record *r)
@@ -617,6 +817,19 @@ static void nll_backward(tg_record *r)
         }
 }
 
+/* dz = −w_t·G at each counted sample's target, exactly 0 elsewhere */
+static int nll_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
+{
+    const class_attr *a = r->attr;
+    tg_tensor *z = r->in[0];
+    int64_t keep[TG_MAX_DIMS];
+    class_axis(z, keep);
+    tg_tensor *G = class_weight(t, r, g, keep);
+    tg_tensor *d = tg_neg(t, tg_mul(t, G, class_constant(t, z, a, fill_wt, NULL)));
+    dx[0] = tg_where(t, class_constant(t, z, a, fill_at, NULL), d, tg_scalar(t, 0));
+    return TG_OK;
+}
+
 static int nll_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], char *msg,
                      size_t len)
 {
@@ -630,6 +843,7 @@ static int nll_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], 
 static const tg_op op_nll_loss = {.name = "nll_loss", .n_inputs = 1,
                                   .attr_size = sizeof(class_attr), .shape = nll_shape,
                                   .forward = nll_forward, .backward = nll_backward,
+                                  .vjp = nll_vjp,
                                   .doc = "-logp[target]"};
 
 /* The options as the op's attributes, with a copy of the class weights on

@@ -158,3 +158,25 @@ Test(extremes, relu_gradient_selects_rather_than_multiplies)
               (double)x->grad[0], (double)x->grad[1], (double)x->grad[2]);
     tg_tape_free(t);
 }
+
+/* The second order of the extreme cases whose inputs, outputs and first
+   gradients are all finite (large |x|, probabilities near 0 and 1): through
+   create_graph, against PyTorch's. */
+Test(extremes, finite_cases_to_the_second_order)
+{
+    int ran = 0, want = 0;
+    for (int i = 0; i < gold->n; i++) want += gold->cases[i].order >= 2;
+    for (int i = 0; i < gold->n; i++) {
+        const gt_case *c = &gold->cases[i];
+        bool first = c->order >= 2;
+        for (int j = 0; j < i && first; j++)
+            first = !(gold->cases[j].order >= 2 && strcmp(gold->cases[j].op, c->op) == 0);
+        if (!first) continue;
+        gt_tol tol = gt_default_tol();
+#ifdef TG_DOUBLE
+        if (strcmp(c->op, "hardsigmoid") == 0) tol.rtol = 1e-7; /* as above */
+#endif
+        ran += gt_run_op2(gold, c->op, builder_of(c->op), tol);
+    }
+    cr_expect(want > 0 && ran == want, "%d of %d finite extreme cases run", ran, want);
+}

@@ -19,8 +19,11 @@ static void unload(void) { gt_free(gold); }
 
 TestSuite(golden_act, .init = load, .fini = unload);
 
-#define GOLDEN(NAME) \
-    Test(golden_act, NAME) { gt_run_op(gold, #NAME, b_##NAME, gt_default_tol()); }
+/* First order (the fast backward), then second (and third) order through
+   create_graph, whose first order must agree with the fast one. */
+#define GOLDEN(NAME)                                                                        \
+    Test(golden_act, NAME) { gt_run_op(gold, #NAME, b_##NAME, gt_default_tol()); }          \
+    Test(golden_act, NAME##_order2) { gt_run_op2(gold, #NAME, b_##NAME, gt_default_tol()); }
 
 GOLDEN(sigmoid)
 GOLDEN(tanh)
@@ -47,6 +50,14 @@ Test(golden_act, hardsigmoid)
     tol.rtol = 1e-7;
 #endif
     gt_run_op(gold, "hardsigmoid", b_hardsigmoid, tol);
+}
+Test(golden_act, hardsigmoid_order2)
+{
+    gt_tol tol = gt_default_tol();
+#ifdef TG_DOUBLE
+    tol.rtol = 1e-7; /* its first order, compared again, as above */
+#endif
+    gt_run_op2(gold, "hardsigmoid", b_hardsigmoid, tol);
 }
 GOLDEN(hardswish)
 GOLDEN(logsigmoid)

@@ -52,8 +52,11 @@ static tg_tensor *b_sum(tg_tape *t, tg_tensor **in, const gt_case *c) { return t
 static tg_tensor *b_mean(tg_tape *t, tg_tensor **in, const gt_case *c) { return tg_mean(t, in[0], axis_of(c), gt_attr(c, "keepdim", 0) != 0); }
 static tg_tensor *b_max(tg_tape *t, tg_tensor **in, const gt_case *c) { return tg_max(t, in[0], axis_of(c), gt_attr(c, "keepdim", 0) != 0); }
 
-#define GOLDEN(NAME) \
-    Test(golden_core, NAME) { gt_run_op(gold, #NAME, b_##NAME, gt_default_tol()); }
+/* First order (the fast backward), then second (and third) order through
+   create_graph, whose first order must agree with the fast one. */
+#define GOLDEN(NAME)                                                                        \
+    Test(golden_core, NAME) { gt_run_op(gold, #NAME, b_##NAME, gt_default_tol()); }         \
+    Test(golden_core, NAME##_order2) { gt_run_op2(gold, #NAME, b_##NAME, gt_default_tol()); }
 
 GOLDEN(add)
 GOLDEN(sub)
@@ -92,3 +95,5 @@ static gt_tol dot_tol(void)
 }
 Test(golden_core, matmul) { gt_run_op(gold, "matmul", b_matmul, dot_tol()); }
 Test(golden_core, linear) { gt_run_op(gold, "linear", b_linear, dot_tol()); }
+Test(golden_core, matmul_order2) { gt_run_op2(gold, "matmul", b_matmul, dot_tol()); }
+Test(golden_core, linear_order2) { gt_run_op2(gold, "linear", b_linear, dot_tol()); }

@@ -432,3 +432,122 @@ int gt_run_op(const gt_file *f, const char *op, gt_build_fn build, gt_tol tol)
     cr_expect(ran > 0, "no golden case for op '%s'", op);
     return ran;
 }
+
+/* ------------------------------------------------ second and third order */
+
+/* A constant tensor of a's values on t. */
+static tg_tensor *constant(tg_tape *t, const gt_array *a)
+{
+    tg_real *buf = malloc((size_t)(a->n ? a->n : 1) * sizeof(tg_real));
+    for (int64_t i = 0; i < a->n; i++) buf[i] = (tg_real)a->v[i];
+    tg_tensor *x = tg_tensor_new(t, a->ndim, a->shape, buf);
+    free(buf);
+    return x;
+}
+
+/* Σ_k sum(g_k · v_k) over the m gradients (NULL when none requires grad:
+   the gradients are constants, the next derivative zero). */
+static tg_tensor *contract(tg_tape *t, tg_tensor **g, const gt_array *v, int m)
+{
+    tg_tensor *s = NULL;
+    for (int k = 0; k < m; k++) {
+        if (!g[k]) continue;
+        tg_tensor *term = tg_sum(t, tg_mul(t, g[k], constant(t, &v[k])), TG_ALL, false);
+        s = s ? tg_add(t, s, term) : term;
+    }
+    return s;
+}
+
+/* Compares the m gradients `got` (NULL: zeros expected) with `want`. */
+static void compare_grads(const gt_case *c, const char *order, tg_tensor **got, int m,
+                          const int *idx, const gt_array *want, gt_tol tol, bool verbose)
+{
+    char what[256];
+    for (int j = 0; j < m; j++) {
+        const gt_array *w = &want[idx[j]];
+        snprintf(what, sizeof what, "%s: %s of input %d", c->name, order, idx[j]);
+        if (got[j] && !same_dims(got[j], w)) {
+            cr_expect(0, "%s has the wrong shape", what);
+            continue;
+        }
+        if (c->kink) { /* PyTorch's side of a kink: the shapes only */
+            if (verbose && got[j])
+                printf("%-40s tdist(%s%d) = %.3e (kink: not compared)\n", c->name, order, idx[j],
+                       gt_tdist(got[j]->data, w->v, w->n));
+            continue;
+        }
+        if (!got[j]) { /* the derivative is identically zero */
+            for (int64_t i = 0; i < w->n; i++)
+                cr_expect(w->v[i] == 0, "%s: tapegrad's is 0, PyTorch's [%lld] = %g", what,
+                          (long long)i, w->v[i]);
+            continue;
+        }
+        gt_expect_close(got[j]->data, w->v, w->n, tol, what);
+        if (verbose)
+            printf("%-40s tdist(%s%d) = %.3e\n", c->name, order, idx[j],
+                   gt_tdist(got[j]->data, w->v, w->n));
+    }
+}
+
+int gt_run_op2(const gt_file *f, const char *op, gt_build_fn build, gt_tol tol)
+{
+    int ran = 0;
+    bool verbose = getenv("TG_TEST_QUIET") == NULL;
+    for (int ci = 0; f && ci < f->n; ci++) {
+        const gt_case *c = &f->cases[ci];
+        if (strcmp(c->op, op) != 0 || c->order < 2) continue;
+        ran++;
+        tg_tape *t = tg_tape_new();
+        tg_tensor *in[TG_MAX_INPUTS] = {0}, *in_g[TG_MAX_INPUTS];
+        int idx[TG_MAX_INPUTS], m = 0;
+        for (int k = 0; k < c->n_in; k++) {
+            in[k] = constant(t, &c->in[k]);
+            if (c->has_grad[k]) {
+                tg_requires_grad(in[k], true);
+                idx[m] = k;
+                in_g[m++] = in[k];
+            }
+        }
+        tg_tensor *out = build(t, in, c);
+        cr_expect(out != NULL, "%s: the op failed: %s", c->name, tg_tape_error(t));
+        tg_tensor *R = out ? constant(t, &c->R) : NULL;
+        tg_grad_opts cg = {.create_graph = true, .allow_unused = true};
+        tg_tensor *g[TG_MAX_INPUTS] = {0}, *gg[TG_MAX_INPUTS] = {0}, *ggg[TG_MAX_INPUTS] = {0};
+        int st = out ? tg_grad(t, 1, &out, &R, m, in_g, g, &cg) : TG_ERR_INVALID;
+        cr_expect(st == TG_OK, "%s: first order with create_graph failed: %s", c->name,
+                  tg_tape_error(t));
+        if (st == TG_OK) {
+            /* the create_graph pass gives the fast pass's first order */
+            compare_grads(c, "grad", g, m, idx, c->grad, tol, false);
+            gt_array V[TG_MAX_INPUTS], W[TG_MAX_INPUTS], GG[TG_MAX_INPUTS], GGG[TG_MAX_INPUTS];
+            for (int j = 0; j < m; j++) {
+                V[j] = c->V[idx[j]], W[j] = c->W[idx[j]];
+                GG[j] = c->gg[idx[j]], GGG[j] = c->ggg[idx[j]];
+            }
+            tg_tensor *s = contract(t, g, V, m);
+            if (s && (s->flags & TG_REQUIRES_GRAD)) {
+                cg.create_graph = c->order >= 3;
+                st = tg_grad(t, 1, &s, NULL, m, in_g, gg, &cg);
+                cr_expect(st == TG_OK, "%s: second order failed: %s", c->name, tg_tape_error(t));
+            }
+            if (st == TG_OK) {
+                int id[TG_MAX_INPUTS];
+                for (int j = 0; j < m; j++) id[j] = j;
+                compare_grads(c, "gg", gg, m, id, GG, tol, verbose);
+                if (c->order >= 3) {
+                    tg_tensor *s3 = contract(t, gg, W, m);
+                    if (s3 && (s3->flags & TG_REQUIRES_GRAD)) {
+                        cg.create_graph = false;
+                        st = tg_grad(t, 1, &s3, NULL, m, in_g, ggg, &cg);
+                        cr_expect(st == TG_OK, "%s: third order failed: %s", c->name,
+                                  tg_tape_error(t));
+                    }
+                    if (st == TG_OK) compare_grads(c, "ggg", ggg, m, id, GGG, tol, verbose);
+                }
+            }
+        }
+        tg_tape_free(t);
+    }
+    cr_expect(ran > 0, "no second-order golden case for op '%s'", op);
+    return ran;
+}

@@ -141,6 +141,9 @@ gt_tol gt_default_tol(void);
    Returns the number of cases run; failures are reported with Criterion's
    cr_expect so the test fails and names the case, tensor and worst element. */
 int gt_run_op(const gt_file *f, const char *op, gt_build_fn build, gt_tol tol);
+/* The second (and third) order of every case of `op`: see the comment at
+   the top of this file. */
+int gt_run_op2(const gt_file *f, const char *op, gt_build_fn build, gt_tol tol);
 
 /* Compares n values; on a mismatch reports through cr_expect with `what`
    and the worst element. Returns true when all are close. NaN matches NaN,
