@@ -24,7 +24,7 @@ C
 cat > "$work/CMakeLists.txt" <<'C'
 cmake_minimum_required(VERSION 3.16)
 project(consumer C)
-find_package(tapegrad 0.1 REQUIRED)
+find_package(tapegrad 0.2 REQUIRED)
 add_executable(use_float main.c)
 target_link_libraries(use_float PRIVATE tapegrad::tapegrad)
 add_executable(use_double main.c)

@@ -26,7 +26,7 @@ extern "C" {
 
 /** The version of this header (tg_version() gives the linked library's). @{ */
 #define TG_VERSION_MAJOR 0
-#define TG_VERSION_MINOR 1
+#define TG_VERSION_MINOR 2
 #define TG_VERSION_PATCH 0
 /** @} */
 
@@ -44,7 +44,7 @@ typedef double tg_real;
 typedef float tg_real;
 #endif
 
-/** The linked library's version, "0.1.0" (its TG_VERSION_*). */
+/** The linked library's version, "0.2.0" (its TG_VERSION_*). */
 TG_API const char *tg_version(void);
 /** "float" or "double": the tg_real of the library actually linked. */
 TG_API const char *tg_real_name(void);
