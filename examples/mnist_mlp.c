@@ -91,6 +91,16 @@ static int parse_args(int argc, char **argv, options *o)
             o->stream = true;
             continue;
         }
+        static const char *const with_value[] = {"--data",  "--save",  "--load",
+                                                 "--optim", "--epochs", "--batch",
+                                                 "--seed",  "--threads", "--lr"};
+        bool known = false;
+        for (size_t k = 0; k < sizeof with_value / sizeof *with_value; k++)
+            known |= !strcmp(a, with_value[k]);
+        if (!known) {
+            fprintf(stderr, "mnist_mlp: unknown option or argument '%s' (see --help)\n", a);
+            return 2;
+        }
         if (!v) {
             fprintf(stderr, "mnist_mlp: %s needs a value (see --help)\n", a);
             return 2;
@@ -117,7 +127,7 @@ static int parse_args(int argc, char **argv, options *o)
                 return 2;
             }
         } else {
-            fprintf(stderr, "mnist_mlp: unknown option or bad value: %s %s (see --help)\n", a, v);
+            fprintf(stderr, "mnist_mlp: bad value for %s: '%s' (see --help)\n", a, v);
             return 2;
         }
     }
