@@ -1,10 +1,19 @@
 #!/usr/bin/env bash
-# Builds a tiny program against an installed tapegrad, both through CMake's
-# find_package(tapegrad) and through pkg-config, in float and double.
+# Checks an installed tapegrad as another project sees it: builds a tiny
+# program through CMake's find_package(tapegrad) and through pkg-config, in
+# float and double, shared and static, and runs each without LD_LIBRARY_PATH
+# (the shared libraries are found through the rpath that CMake's build tree
+# and the .pc files give). Also: a prefix copied elsewhere still works
+# through its .pc (it is relocatable); find_package refuses another minor
+# version (the ABI policy); the documentation is installed.
+#   usage: consumer.sh PREFIX [--html]   (--html: the API reference too)
 set -euo pipefail
 prefix="$1"
+html="${2:-}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
+unset LD_LIBRARY_PATH
+
 cat > "$work/main.c" <<'C'
 #include <tapegrad.h>
 #include <stdio.h>
@@ -21,28 +30,76 @@ int main(void)
     return ok ? 0 : 1;
 }
 C
-cat > "$work/CMakeLists.txt" <<'C'
+
+# CMake: the version this tree builds, read from its header
+major=$(sed -n 's/^#define TG_VERSION_MAJOR \([0-9]*\)$/\1/p' "$prefix/include/tapegrad/core.h")
+minor=$(sed -n 's/^#define TG_VERSION_MINOR \([0-9]*\)$/\1/p' "$prefix/include/tapegrad/core.h")
+mkdir -p "$work/cmake"
+cat > "$work/cmake/CMakeLists.txt" <<C
 cmake_minimum_required(VERSION 3.16)
 project(consumer C)
-find_package(tapegrad 0.1 REQUIRED)
-add_executable(use_float main.c)
+find_package(tapegrad $major.$minor REQUIRED)
+add_executable(use_float ../main.c)
 target_link_libraries(use_float PRIVATE tapegrad::tapegrad)
-add_executable(use_double main.c)
+add_executable(use_double ../main.c)
 target_link_libraries(use_double PRIVATE tapegrad::tapegrad_f64)
-add_executable(use_static main.c)
+add_executable(use_static ../main.c)
 target_link_libraries(use_static PRIVATE tapegrad::tapegrad_static)
 C
-cmake -S "$work" -B "$work/build" -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
-cmake --build "$work/build" >/dev/null
-export LD_LIBRARY_PATH="$prefix/lib:$prefix/lib/$(gcc -print-multiarch 2>/dev/null || true):${LD_LIBRARY_PATH:-}"
-"$work/build/use_float"
-"$work/build/use_double"
-"$work/build/use_static"
+cmake -S "$work/cmake" -B "$work/cmake/build" -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
+cmake --build "$work/cmake/build" >/dev/null
+"$work/cmake/build/use_float"
+"$work/cmake/build/use_double"
+"$work/cmake/build/use_static"
+
+# before 1.0 another minor version is another ABI: a project written for
+# 0.(minor - 1) must not get this one (a newer minor is refused anyway)
+if [ "$major" = 0 ] && [ "$minor" -gt 0 ]; then
+    older="$major.$((minor - 1))"
+    mkdir -p "$work/older"
+    cat > "$work/older/CMakeLists.txt" <<C
+cmake_minimum_required(VERSION 3.16)
+project(older C)
+find_package(tapegrad $older REQUIRED)
+C
+    if cmake -S "$work/older" -B "$work/older/build" -DCMAKE_PREFIX_PATH="$prefix" \
+          >/dev/null 2>&1; then
+        echo "find_package(tapegrad $older) accepted the installed $major.$minor"
+        exit 1
+    fi
+    echo "find_package(tapegrad $older) refuses the installed $major.$minor: ok"
+fi
+
+# pkg-config, shared and static; the shared ones run through the .pc's rpath
 pcdir="$(dirname "$(find "$prefix" -name tapegrad.pc | head -1)")"
 export PKG_CONFIG_PATH="$pcdir"
+cc "$work/main.c" -o "$work/pc_float" $(pkg-config --cflags --libs tapegrad)
+"$work/pc_float"
 cc "$work/main.c" -o "$work/pc_f64" $(pkg-config --cflags --libs tapegrad_f64)
 "$work/pc_f64"
 cc "$work/main.c" -o "$work/pc_static" $(pkg-config --static --cflags tapegrad) \
    "$(pkg-config --variable=libdir tapegrad)/libtapegrad.a" $(pkg-config --static --libs-only-l tapegrad | sed 's/-ltapegrad//')
 "$work/pc_static"
+
+# the same prefix copied elsewhere: its .pc, and the rpath, follow it
+cp -a "$prefix" "$work/moved"
+export PKG_CONFIG_PATH="$work/moved/${pcdir#"$prefix"/}"
+cc "$work/main.c" -o "$work/pc_moved" $(pkg-config --cflags --libs tapegrad)
+"$work/pc_moved"
+loaded="$(ldd "$work/pc_moved")"
+if ! grep -q "libtapegrad.so.* => $work/moved/" <<<"$loaded"; then
+    echo "a program built against the copied prefix does not load its library:"
+    echo "$loaded"
+    exit 1
+fi
+
+# the documentation
+doc="$prefix/share/doc/tapegrad"
+for f in README.md LICENSE docs/ops.md docs/teaching.md docs/speed.md docs/images/tape.svg; do
+    [ -f "$doc/$f" ] || { echo "not installed: $doc/$f"; exit 1; }
+done
+if [ "$html" = --html ] && [ ! -f "$doc/html/index.html" ]; then
+    echo "not installed: $doc/html/index.html (the API reference)"
+    exit 1
+fi
 echo "consumer builds: ok"

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """Runs every tapegrad benchmark beside its PyTorch / OpenBLAS reference in
-one go and prints the medians and the ratios against the issue's targets.
+one go and prints the medians and the ratios against the speed goals
+(docs/speed.md).
 
     cmake -S . -B build && cmake --build build -j2
     /usr/bin/python3 bench/run_bench.py --build build [--runs 3] [--out bench/results.csv]

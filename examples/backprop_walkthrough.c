@@ -67,8 +67,21 @@ static tg_tensor *network(tg_tape *t, tg_tensor *const *in, int n, void *ctx)
     return tg_sum(t, tg_square(t, tg_sub(t, yhat, in[1])), TG_ALL, false);
 }
 
+static const char USAGE[] =
+    "usage: backprop_walkthrough [FILE.dot]\n"
+    "Prints a small network's forward pass, its tape and its backward pass record\n"
+    "by record; with FILE.dot, also writes the tape's graph there (for Graphviz).\n";
+
 int main(int argc, char **argv)
 {
+    const char *dot = argc == 2 && argv[1][0] != '-' ? argv[1] : NULL; /* FILE.dot */
+    if (argc > 1 && !dot) {
+        bool help = argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"));
+        if (!help) fprintf(stderr, "backprop_walkthrough: unknown option or argument '%s'\n",
+                           argc == 2 ? argv[1] : argv[2]);
+        fputs(USAGE, help ? stdout : stderr);
+        return help ? 0 : 2;
+    }
     tg_tape *t = tg_tape_new();
     tg_params *p = tg_params_new();
     if (!t || !p) return 1;
@@ -175,14 +188,14 @@ int main(int argc, char **argv)
     }
     printf("The tape again, now with the norm of every gradient:\n\n");
     tg_tape_print(t, stdout);
-    if (argc > 1) {
-        FILE *f = fopen(argv[1], "w");
+    if (dot) {
+        FILE *f = fopen(dot, "w");
         if (!f || tg_tape_dot(t, f) != TG_OK) {
-            fprintf(stderr, "cannot write %s\n", argv[1]);
+            fprintf(stderr, "cannot write %s\n", dot);
             return 1;
         }
         fclose(f);
-        printf("\n(the graph is in %s: dot -Tpng %s -o tape.png)\n", argv[1], argv[1]);
+        printf("\n(the graph is in %s: dot -Tpng %s -o tape.png)\n", dot, dot);
     }
 
     rule();

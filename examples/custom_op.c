@@ -119,8 +119,19 @@ static double uniform(double lo, double hi)
 #define N 64
 #define H 16
 
-int main(void)
+static const char USAGE[] =
+    "usage: custom_op\n"
+    "Defines swish with a learnable beta as a tg_op, registers and gradchecks it,\n"
+    "and trains 1 -> 16 -> 1 on sin(x) with it.\n";
+
+int main(int argc, char **argv)
 {
+    if (argc > 1) { /* no arguments but --help */
+        bool help = !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h");
+        if (!help) fprintf(stderr, "custom_op: unknown option or argument '%s'\n", argv[1]);
+        fputs(USAGE, help ? stdout : stderr);
+        return help ? 0 : 2;
+    }
     /* 1. register by name, find it again (the registry's copy) */
     if (tg_op_register(&swish_op) != TG_OK) {
         fprintf(stderr, "%s\n", tg_last_error());

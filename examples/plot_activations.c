@@ -302,9 +302,22 @@ static FILE *open_in(const char *dir, const char *name)
     return f;
 }
 
+static const char USAGE[] =
+    "usage: plot_activations [DIR]\n"
+    "Writes DIR/act_<name>.svg for every activation, with the derivative that\n"
+    "tg_backward computes, and DIR/activations.svg with all of them (DIR: the\n"
+    "current directory by default).\n";
+
 int main(int argc, char **argv)
 {
-    const char *dir = argc > 1 ? argv[1] : ".";
+    const char *dir = argc == 1 ? "." : argc == 2 && argv[1][0] != '-' ? argv[1] : NULL;
+    if (!dir) {
+        bool help = argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"));
+        if (!help) fprintf(stderr, "plot_activations: unknown option or argument '%s'\n",
+                           argc == 2 ? argv[1] : argv[2]);
+        fputs(USAGE, help ? stdout : stderr);
+        return help ? 0 : 2;
+    }
     static double xs[N_POINTS], f[N_ACTS][N_POINTS], df[N_ACTS][N_POINTS];
     for (int i = 0; i < N_POINTS; i++) xs[i] = X_MIN + (X_MAX - X_MIN) * i / (N_POINTS - 1);
 

@@ -3,9 +3,19 @@
 #include <tapegrad.h>
 
 #include <stdio.h>
+#include <string.h>
 
-int main(void)
+static const char USAGE[] = "usage: xor\n"
+                            "Trains 2 -> 8 (tanh) -> 1 on XOR and prints its four outputs.\n";
+
+int main(int argc, char **argv)
 {
+    if (argc > 1) { /* no arguments but --help */
+        bool help = !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h");
+        if (!help) fprintf(stderr, "xor: unknown option or argument '%s'\n", argv[1]);
+        fputs(USAGE, help ? stdout : stderr);
+        return help ? 0 : 2;
+    }
     const tg_real xs[] = {0, 0, 0, 1, 1, 0, 1, 1}; /* [4, 2] */
     const tg_real ys[] = {0, 1, 1, 0};             /* [4, 1] */
 

@@ -1,4 +1,4 @@
-/* tapegrad — a tiny reverse-mode automatic differentiation engine in C.
+/** @file tapegrad.h — tapegrad, a tiny reverse-mode automatic differentiation engine in C.
  *
  *   tg_tape   *t = tg_tape_new();
  *   tg_params *p = tg_params_new();

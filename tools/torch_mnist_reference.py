@@ -10,7 +10,8 @@ tests/nn/test_mnist_train.c come from this script (Debian's python3-torch).
     /usr/bin/python3 tools/torch_mnist_reference.py --binary        # digits 0 vs 1
     /usr/bin/python3 tools/torch_mnist_reference.py --seeds 5       # fewer seeds (default 21)
 
-Recipe (the notebooks'): 784-500-256-10, ReLU, nn.Linear's default init,
+Recipe (the network and loop of the MLP notebook, courses/deep_learning/mlp.ipynb
+in https://github.com/obs145628/ml-notebooks): 784-500-256-10, ReLU, nn.Linear's default init,
 cross entropy summed over the batch, SGD lr 0.001 (no momentum), batch 64,
 shuffled each epoch, the last partial batch kept (drop_last=False), inputs
 scaled to [0,1] and normalised with mean 0.1307, std 0.3081. --binary keeps

@@ -74,7 +74,7 @@ void free(void *p) { __libc_free(p); }
 
 /* ---- the benchmark */
 
-#define EPOCH_GFLOP 141.1 /* per 60,000 samples, as the issue counts it */
+#define EPOCH_GFLOP 141.1 /* per 60,000 samples: 2 × the products' multiply-adds */
 
 static double now(void)
 {

@@ -1,4 +1,4 @@
-/* tapegrad/core.h — the engine: the scalar type, errors, tensors, the tape
+/** @file tapegrad/core.h — the engine: the scalar type, errors, tensors, the tape
  * (recording, backward, memory), parameters, custom ops and the op registry,
  * the random number generator, and the threads and matrix-product settings.
  *
@@ -24,9 +24,11 @@
 extern "C" {
 #endif
 
+/** The version of this header (tg_version() gives the linked library's). @{ */
 #define TG_VERSION_MAJOR 0
-#define TG_VERSION_MINOR 1
+#define TG_VERSION_MINOR 2
 #define TG_VERSION_PATCH 0
+/** @} */
 
 #if defined(TG_BUILDING)
 #define TG_API __attribute__((visibility("default")))
@@ -34,41 +36,45 @@ extern "C" {
 #define TG_API
 #endif
 
+/** The scalar type: float, or double when TG_DOUBLE is defined (the
+    tapegrad_f64 library, whose CMake target and pkg-config file define it). */
 #ifdef TG_DOUBLE
 typedef double tg_real;
 #else
 typedef float tg_real;
 #endif
 
-/* "0.1.0"; also says which precision this library was built with. */
+/** The linked library's version, "0.2.0" (its TG_VERSION_*). */
 TG_API const char *tg_version(void);
-/* "float" or "double": the tg_real of the library actually linked. */
+/** "float" or "double": the tg_real of the library actually linked. */
 TG_API const char *tg_real_name(void);
 
 /* ------------------------------------------------------------------ errors */
 
+/** What a call that is not an op returns: TG_OK, or a negative error code. */
 typedef enum tg_status {
-    TG_OK = 0,
-    TG_ERR_INVALID = -1,  /* a bad argument (NULL, bad axis, bad option) */
-    TG_ERR_SHAPE = -2,    /* shapes that do not fit together */
-    TG_ERR_NOMEM = -3,    /* an allocation failed */
-    TG_ERR_IO = -4,       /* a file could not be opened, read or written */
-    TG_ERR_FORMAT = -5,   /* a file is truncated, corrupt or of the wrong kind */
-    TG_ERR_STATE = -6,    /* a call at the wrong time (e.g. backward of a loss from
+    TG_OK = 0,            /**< success */
+    TG_ERR_INVALID = -1,  /**< a bad argument (NULL, bad axis, bad option) */
+    TG_ERR_SHAPE = -2,    /**< shapes that do not fit together */
+    TG_ERR_NOMEM = -3,    /**< an allocation failed */
+    TG_ERR_IO = -4,       /**< a file could not be opened, read or written */
+    TG_ERR_FORMAT = -5,   /**< a file is truncated, corrupt or of the wrong kind */
+    TG_ERR_STATE = -6,    /**< a call at the wrong time (e.g. backward of a loss from
                              before tg_tape_reset) */
-    TG_ERR_NUMERIC = -7   /* anomaly mode found a NaN or Inf */
+    TG_ERR_NUMERIC = -7   /**< anomaly mode found a NaN or Inf */
 } tg_status;
 
-/* A short constant description of a status ("shape mismatch", ...). */
+/** A short constant description of a status ("shape mismatch", ...). */
 TG_API const char *tg_status_str(int status);
-/* The message of the last failing non-op call in this thread ("" if none). */
+/** The message of the last failing non-op call in this thread ("" if none). */
 TG_API const char *tg_last_error(void);
 
 /* ----------------------------------------------------------------- tensors */
 
+/** The most dimensions a tensor can have. */
 #define TG_MAX_DIMS 8
 
-/* TG_SHAPE(64, 784) expands to the two arguments `ndim, dims`:
+/** TG_SHAPE(64, 784) expands to the two arguments `ndim, dims`:
    tg_zeros(t, TG_SHAPE(64, 784)) is tg_zeros(t, 2, (const int64_t[]){64, 784}).
    It is a C99 compound literal (so is TG_CE_OPTS_DEFAULT): from C++ it builds
    only as a GCC/Clang extension; pass ndim and an array there instead. */
@@ -76,40 +82,42 @@ TG_API const char *tg_last_error(void);
     (int)(sizeof((const int64_t[]){__VA_ARGS__}) / sizeof(int64_t)),         \
         (const int64_t[]) { __VA_ARGS__ }
 
-/* Tensor flags. Bits 16 and up are the library's own (set and cleared by
+/** Tensor flags. Bits 16 and up are the library's own (set and cleared by
    backward while it runs): leave them alone. */
 enum {
-    TG_REQUIRES_GRAD = 1u << 0, /* gradients flow into this tensor */
-    TG_PARAM = 1u << 1,         /* owned by a tg_params */
-    TG_CONST = 1u << 2          /* made by tg_detach or as a constant */
+    TG_REQUIRES_GRAD = 1u << 0, /**< gradients flow into this tensor */
+    TG_PARAM = 1u << 1,         /**< owned by a tg_params */
+    TG_CONST = 1u << 2          /**< made by tg_detach or as a constant */
 };
 
+/** A tape (opaque): records the ops of a forward pass for tg_backward and owns
+    every tensor made on it. */
 typedef struct tg_tape tg_tape;
 
-/* A tensor's metadata is public and may be read freely. Change `data` values
+/** A tensor's metadata is public and may be read freely. Change `data` values
    only on leaves you made (inputs, parameters), never on op results that a
    later backward still needs. */
 typedef struct tg_tensor {
-    int ndim;                     /* 0 for a scalar */
-    int64_t shape[TG_MAX_DIMS];   /* shape[0..ndim-1] */
-    int64_t size;                 /* product of the shape (1 for a scalar) */
-    tg_real *data;                /* [size], row-major */
-    tg_real *grad;                /* [size], or NULL until a gradient exists */
-    unsigned flags;               /* TG_REQUIRES_GRAD | TG_PARAM | TG_CONST */
-    const char *name;             /* parameter name or a label, may be NULL */
+    int ndim;                     /**< 0 for a scalar */
+    int64_t shape[TG_MAX_DIMS];   /**< shape[0..ndim-1] */
+    int64_t size;                 /**< product of the shape (1 for a scalar) */
+    tg_real *data;                /**< [size], row-major */
+    tg_real *grad;                /**< [size], or NULL until a gradient exists */
+    unsigned flags;               /**< TG_REQUIRES_GRAD | TG_PARAM | TG_CONST */
+    const char *name;             /**< parameter name or a label, may be NULL */
     /* bookkeeping, read-only for users */
-    tg_tape *tape;                /* the tape that owns it, NULL for parameters */
-    int32_t id;                   /* number on its tape (or in its tg_params) */
-    int32_t rec;                  /* index of the record that made it, -1 for a leaf */
-    uint32_t gen;                 /* the tape's generation (its count of resets) when
+    tg_tape *tape;                /**< the tape that owns it, NULL for parameters */
+    int32_t id;                   /**< number on its tape (or in its tg_params) */
+    int32_t rec;                  /**< index of the record that made it, -1 for a leaf */
+    uint32_t gen;                 /**< the tape's generation (its count of resets) when
                                      made: a tensor from before tg_tape_reset is refused */
 } tg_tensor;
 
-/* New tensors on the tape, owned by it. `data` is copied. NULL on failure
+/** New tensors on the tape, owned by it. `data` is copied. NULL on failure
    (the message is on the tape). */
 TG_API tg_tensor *tg_tensor_new(tg_tape *t, int ndim, const int64_t *shape,
                                 const tg_real *data);
-/* A leaf over `data` itself, not a copy (like torch.from_numpy): for an
+/** A leaf over `data` itself, not a copy (like torch.from_numpy): for an
    input the caller already holds, such as a batch of tg_dataset_next, it
    saves tg_tensor_new's copy. No op, backward or gradcheck writes to it
    (only an initialiser you call on it would); keep it unchanged and alive
@@ -117,71 +125,74 @@ TG_API tg_tensor *tg_tensor_new(tg_tape *t, int ndim, const int64_t *shape,
    leaf (the gradient lives on the tape). */
 TG_API tg_tensor *tg_tensor_wrap(tg_tape *t, int ndim, const int64_t *shape,
                                  const tg_real *data);
+/** Tensors of zeros, of ones, of `value`, and a scalar (ndim 0), owned by the
+    tape. NULL on failure (the message is on the tape). @{ */
 TG_API tg_tensor *tg_zeros(tg_tape *t, int ndim, const int64_t *shape);
 TG_API tg_tensor *tg_ones(tg_tape *t, int ndim, const int64_t *shape);
 TG_API tg_tensor *tg_full(tg_tape *t, int ndim, const int64_t *shape, tg_real value);
-TG_API tg_tensor *tg_scalar(tg_tape *t, tg_real value); /* ndim 0 */
+TG_API tg_tensor *tg_scalar(tg_tape *t, tg_real value); /**< ndim 0 */
+/** @} */
 
-/* Marks a leaf so that backward fills its `grad` (like requires_grad_()).
+/** Marks a leaf so that backward fills its `grad` (like requires_grad_()).
    Returns x. Its gradient accumulates over backward calls until zeroed. */
 TG_API tg_tensor *tg_requires_grad(tg_tensor *x, bool on);
-/* A tensor with x's data and shape that is cut from the graph: no gradient
+/** A tensor with x's data and shape that is cut from the graph: no gradient
    flows through it (like torch.Tensor.detach()). The data is shared. */
 TG_API tg_tensor *tg_detach(tg_tape *t, tg_tensor *x);
-/* Attaches a label (copied onto the tape) shown by the tape printers. */
+/** Attaches a label (copied onto the tape) shown by the tape printers. */
 TG_API tg_tensor *tg_tensor_set_name(tg_tensor *x, const char *name);
-/* Sets x->grad to zero (if it has one). */
+/** Sets x->grad to zero (if it has one). */
 TG_API void tg_zero_grad(tg_tensor *x);
 
-/* Writes "shape [2,3]\n[[1, 2, 3],\n [4, 5, 6]]\n"; large tensors are
+/** Writes "shape [2,3]\n[[1, 2, 3],\n [4, 5, 6]]\n"; large tensors are
    abbreviated with "..." as PyTorch does. `f` may be stdout. */
 TG_API void tg_tensor_print(const tg_tensor *x, FILE *f);
-/* Writes the shape as "[64,784]" into buf (always NUL-terminated). Returns buf. */
+/** Writes the shape as "[64,784]" into buf (always NUL-terminated). Returns buf. */
 TG_API char *tg_shape_str(const tg_tensor *x, char *buf, size_t len);
-/* True when a and b have the same shape. */
+/** True when a and b have the same shape. */
 TG_API bool tg_same_shape(const tg_tensor *a, const tg_tensor *b);
 
 /* -------------------------------------------------------------------- tape */
 
-/* An empty tape; NULL if out of memory. */
+/** An empty tape; NULL if out of memory. */
 TG_API tg_tape *tg_tape_new(void);
-/* Frees the tape and everything on it. Accepts NULL. */
+/** Frees the tape and everything on it. Accepts NULL. */
 TG_API void tg_tape_free(tg_tape *t);
-/* Forgets every record and tensor in O(1) and clears the error; keeps the
+/** Forgets every record and tensor in O(1) and clears the error; keeps the
    memory, so a loop of steps of the same shapes allocates nothing after the
    first. Tensors made on the tape are invalid afterwards. */
 TG_API void tg_tape_reset(tg_tape *t);
 
-/* Turns recording on or off (like torch.no_grad()); returns the previous
+/** Turns recording on or off (like torch.no_grad()); returns the previous
    setting. With recording off, ops compute values but record nothing and
    their results need no gradient. */
 TG_API bool tg_tape_set_recording(tg_tape *t, bool on);
-TG_API bool tg_tape_is_recording(const tg_tape *t);
+TG_API bool tg_tape_is_recording(const tg_tape *t); /**< the current setting */
 
-/* Anomaly mode (like torch.autograd.set_detect_anomaly): when on, the first
+/** Anomaly mode (like torch.autograd.set_detect_anomaly): when on, the first
    record whose forward output or backward gradient holds a NaN or Inf fails
    with a tape error naming the op, the record and the tensor. Returns the
    previous setting. Off by default: it costs a pass over every result. */
 TG_API bool tg_tape_set_anomaly(tg_tape *t, bool on);
 
-/* The first error recorded since the last reset, "" if none. */
+/** The first error recorded since the last reset, "" if none. */
 TG_API const char *tg_tape_error(const tg_tape *t);
-/* True once an op on this tape has failed (until reset or clear). */
+/** True once an op on this tape has failed (until reset or clear). */
 TG_API bool tg_tape_failed(const tg_tape *t);
-TG_API void tg_tape_clear_error(tg_tape *t);
+TG_API void tg_tape_clear_error(tg_tape *t); /**< forgets the error: "" and not failed */
 
-/* Options of tg_grad and tg_backward_ex (torch.autograd.grad's). Zero
+/** Options of tg_grad and tg_backward_ex (torch.autograd.grad's). Zero
    (or NULL) is the default of each. */
 typedef struct tg_grad_opts {
-    bool create_graph; /* record the backward pass on the tape, so that the
+    bool create_graph; /**< record the backward pass on the tape, so that the
                           gradients are tensors with records of their own and
                           can be differentiated again (any order); needs a vjp
                           rule in every op it crosses */
-    bool allow_unused; /* an input the outputs do not reach: false, an error;
+    bool allow_unused; /**< an input the outputs do not reach: false, an error;
                           true, a gradient of zeros (PyTorch returns None) */
 } tg_grad_opts;
 
-/* Back-propagates from a scalar (size 1) `loss`: seeds d(loss)=1 and walks
+/** Back-propagates from a scalar (size 1) `loss`: seeds d(loss)=1 and walks
    the records in reverse, visiting only the records `loss` depends on.
    Gradients accumulate (+=) into every leaf that requires grad and every
    parameter it reaches; gradients of intermediate results are recomputed
@@ -189,11 +200,11 @@ typedef struct tg_grad_opts {
    message on the tape: TG_ERR_STATE for a loss made before the last
    tg_tape_reset (its records are gone) or one that needs no gradient. */
 TG_API int tg_backward(tg_tape *t, tg_tensor *loss);
-/* The same for any output: `dout` (out->size values) is d(something)/d(out),
+/** The same for any output: `dout` (out->size values) is d(something)/d(out),
    as in torch.autograd.backward(out, dout). */
 TG_API int tg_backward_grad(tg_tape *t, tg_tensor *out, const tg_real *dout);
 
-/* The gradients of outputs with respect to inputs, as new tensors on the
+/** The gradients of outputs with respect to inputs, as new tensors on the
    tape (torch.autograd.grad(outputs, inputs, grad_outputs)):
        grads[i] = Σ_j (∂outputs[j]/∂inputs[i])ᵀ · grad_outputs[j]
    grad_outputs may be NULL, and so may any entry, for outputs of one
@@ -206,48 +217,51 @@ TG_API int tg_backward_grad(tg_tape *t, tg_tensor *out, const tg_real *dout);
 TG_API int tg_grad(tg_tape *t, int n_out, tg_tensor *const *outputs,
                    tg_tensor *const *grad_outputs, int n_in, tg_tensor *const *inputs,
                    tg_tensor **grads, const tg_grad_opts *opts);
-/* tg_grad for one output of one element and one input: d(out)/dx as a new
+/** tg_grad for one output of one element and one input: d(out)/dx as a new
    tensor of x's shape, differentiable when create_graph. NULL on failure
    (the message is on the tape). */
 TG_API tg_tensor *tg_grad1(tg_tape *t, tg_tensor *out, tg_tensor *x, bool create_graph);
-/* tg_backward with options (torch.Tensor.backward(gradient, create_graph)):
+/** tg_backward with options (torch.Tensor.backward(gradient, create_graph)):
    grad_output is the gradient of out (NULL: out has one element, gradient
    1). Gradients accumulate into .grad as tg_backward does; with
    create_graph the pass is recorded, and tg_tape_grad_tensor gives each
    leaf's gradient as a differentiable tensor. */
 TG_API int tg_backward_ex(tg_tape *t, tg_tensor *out, tg_tensor *grad_output,
                           const tg_grad_opts *opts);
-/* After tg_backward_ex with create_graph: the gradient of leaf (or
+/** After tg_backward_ex with create_graph: the gradient of leaf (or
    parameter) x as a tensor on the tape, the sum over every such backward
    since the last reset; NULL if none reached x. */
 TG_API tg_tensor *tg_tape_grad_tensor(tg_tape *t, const tg_tensor *x);
 
-/* Memory of a tape, for checking that a training loop allocates nothing per
+/** Memory of a tape, for checking that a training loop allocates nothing per
    step: heap_allocs counts every malloc/realloc the tape ever made. */
 typedef struct tg_tape_stats {
-    size_t records;         /* records since the last reset */
-    size_t tensors;         /* tensors since the last reset */
-    size_t arena_used;      /* bytes in use in the arena */
-    size_t arena_reserved;  /* bytes the arena holds */
-    size_t arena_chunks;    /* chunks the arena holds */
-    size_t heap_allocs;     /* malloc/realloc calls made by the tape so far */
+    size_t records;         /**< records since the last reset */
+    size_t tensors;         /**< tensors since the last reset */
+    size_t arena_used;      /**< bytes in use in the arena */
+    size_t arena_reserved;  /**< bytes the arena holds */
+    size_t arena_chunks;    /**< chunks the arena holds */
+    size_t heap_allocs;     /**< malloc/realloc calls made by the tape so far */
 } tg_tape_stats;
+/** The tape's figures now (all 0 for a NULL tape). */
 TG_API tg_tape_stats tg_tape_get_stats(const tg_tape *t);
 
-/* Scratch memory from the tape's arena, 64-byte aligned, valid until the next
+/** Scratch memory from the tape's arena, 64-byte aligned, valid until the next
    reset (for custom ops and for users' per-step buffers). NULL if out of memory. */
 TG_API void *tg_tape_alloc(tg_tape *t, size_t bytes);
 
 /* ------------------------------------------------------------------ params */
 
+/** A set of parameters by name (opaque): values, and gradients, each in one
+    block. */
 typedef struct tg_params tg_params;
 
-/* A named registry of parameters whose data, and whose gradients, each lie in
+/** A named registry of parameters whose data, and whose gradients, each lie in
    one contiguous block. NULL if out of memory. */
 TG_API tg_params *tg_params_new(void);
-/* Frees the registry and all its tensors. Accepts NULL. */
+/** Frees the registry and all its tensors. Accepts NULL. */
 TG_API void tg_params_free(tg_params *p);
-/* Adds a zero-filled parameter that requires grad; the name is copied.
+/** Adds a zero-filled parameter that requires grad; the name is copied.
    NULL (tg_last_error says why) if the name exists or memory runs out.
    The tensor pointer stays valid for the life of p; its data/grad pointers
    may move while more parameters are added, so read them after adding.
@@ -256,27 +270,30 @@ TG_API void tg_params_free(tg_params *p);
    a block is never written. */
 TG_API tg_tensor *tg_params_add(tg_params *p, const char *name, int ndim,
                                 const int64_t *shape);
-/* The parameter called `name`, or NULL. */
+/** The parameter called `name`, or NULL. */
 TG_API tg_tensor *tg_params_get(const tg_params *p, const char *name);
-/* Parameters in the order they were added: i in [0, tg_params_count). */
+/** Parameters in the order they were added: i in [0, tg_params_count);
+    tg_params_at returns NULL past the end. @{ */
 TG_API size_t tg_params_count(const tg_params *p);
 TG_API tg_tensor *tg_params_at(const tg_params *p, size_t i);
-/* Total number of scalars, and the contiguous blocks (length numel, but
-   parameters are padded to 64-byte boundaries: use tg_params_block_len). */
+/** @} */
+/** Total number of scalars, and the contiguous blocks (length numel, but
+   parameters are padded to 64-byte boundaries: use tg_params_block_len). @{ */
 TG_API int64_t tg_params_numel(const tg_params *p);
 TG_API size_t tg_params_block_len(const tg_params *p);
 TG_API tg_real *tg_params_data(tg_params *p);
-/* The gradient block. A parameter whose gradient is released
+/** @} */
+/** The gradient block. A parameter whose gradient is released
    (tg_params_release_grad) and that no backward has reached since reads
    as zeros there: this call zeroes its part, so a norm or an update written
    over the block is right (the gradient stays released, grad NULL). Call it
    after backward, not before: the pointer stays valid, the values are read
    when you read them. */
 TG_API tg_real *tg_params_grad(tg_params *p);
-/* Sets every gradient to zero: one memset (a released gradient comes back,
+/** Sets every gradient to zero: one memset (a released gradient comes back,
    as zeros). */
 TG_API void tg_params_zero_grad(tg_params *p);
-/* Releases every gradient: each parameter's grad becomes NULL, as after
+/** Releases every gradient: each parameter's grad becomes NULL, as after
    PyTorch's zero_grad() (set_to_none=True). The next backward writes each
    gradient it reaches instead of adding to zeros, so nothing sweeps the
    memory and the products of linear layers read no old gradient. A
@@ -286,18 +303,19 @@ TG_API void tg_params_zero_grad(tg_params *p);
    and getting a gradient back allocate nothing. */
 TG_API void tg_params_release_grad(tg_params *p);
 
-/* Which matrix-product path the library uses: "builtin" (the cache-blocked
+/** Which matrix-product path the library uses: "builtin" (the cache-blocked
    kernel) or "cblas" (OpenBLAS, the default when the build found it). The
    environment variable TG_GEMM=builtin|cblas sets the starting choice.
    tg_gemm_set_backend returns TG_OK, or an error if that path is not built.
    The built-in kernel packs into a 224 KiB buffer per thread, allocated on
    that thread's first product and freed when the thread ends, so that it
    runs on threads with small stacks (it falls back to the stack only if
-   that allocation fails). */
+   that allocation fails). @{ */
 TG_API const char *tg_gemm_backend(void);
 TG_API int tg_gemm_set_backend(const char *name);
+/** @} */
 
-/* Threads used by the library's own kernels: the built-in GEMM splits each
+/** Threads used by the library's own kernels: the built-in GEMM splits each
    large product between them (the cblas path keeps OpenBLAS's own setting,
    OPENBLAS_NUM_THREADS). 1 by default, or the environment variable
    TG_NUM_THREADS. n in [1, 64]; returns TG_OK or TG_ERR_INVALID. Worker
@@ -317,8 +335,8 @@ TG_API int tg_gemm_set_backend(const char *name);
    included. While one thread runs a split product, another's runs on its
    own thread (examples/two_threads.c). */
 TG_API int tg_set_num_threads(int n);
-TG_API int tg_get_num_threads(void);
-/* The built-in GEMM kernel chosen for this CPU at run time: "avx512",
+TG_API int tg_get_num_threads(void); /**< the current setting */
+/** The built-in GEMM kernel chosen for this CPU at run time: "avx512",
    "avx2" or "portable" (one binary runs on any x86-64). */
 TG_API const char *tg_gemm_kernel_name(void);
 
@@ -326,31 +344,32 @@ TG_API const char *tg_gemm_kernel_name(void);
 
 typedef struct tg_op tg_op;
 
+/** The most inputs an op can take. */
 #define TG_MAX_INPUTS 8
 
-/* One entry of the tape: op(inputs, attributes) -> output. */
+/** One entry of the tape: op(inputs, attributes) -> output. */
 typedef struct tg_record {
-    const tg_op *op;
-    int n_in;
-    tg_tensor *in[TG_MAX_INPUTS];
-    tg_tensor *out;
-    const void *attr;   /* a copy of the op's attributes (attr_size bytes) */
-    void *saved;        /* whatever the forward saved for backward, or NULL */
-    tg_tape *tape;
-    int32_t index;      /* position on the tape */
-    int32_t backward_of; /* -1 for a record of the forward pass; k for a record made
+    const tg_op *op;              /**< what ran */
+    int n_in;                     /**< how many inputs */
+    tg_tensor *in[TG_MAX_INPUTS]; /**< the inputs (an optional one may be NULL) */
+    tg_tensor *out;               /**< the output */
+    const void *attr;   /**< a copy of the op's attributes (attr_size bytes) */
+    void *saved;        /**< whatever the forward saved for backward, or NULL */
+    tg_tape *tape;      /**< the tape it is on */
+    int32_t index;      /**< position on the tape */
+    int32_t backward_of; /**< -1 for a record of the forward pass; k for a record made
                             by record k's gradient rule (vjp) during a backward pass
                             with create_graph */
 } tg_record;
 
-/* Op flags. Bits 16 and up are reserved for the library's built-in ops: an
+/** Op flags. Bits 16 and up are reserved for the library's built-in ops: an
    op of yours must leave them 0 (tg_op_register refuses it otherwise, and so
    does tg_apply, naming the bits, for an op passed to it straight). */
 enum {
-    TG_OP_ALIAS = 1u << 0 /* output shares input 0's data (reshape, views) */
+    TG_OP_ALIAS = 1u << 0 /**< output shares input 0's data (reshape, views) */
 };
 
-/* An operation as data. Built-in ops and user-defined ones are the same
+/** An operation as data. Built-in ops and user-defined ones are the same
    thing and go through tg_apply().
    - shape:    checks the inputs, writes the output's ndim/shape; on a
                mismatch writes a message (without the op name) into msg and
@@ -370,19 +389,20 @@ enum {
                NULL: the op then works with tg_backward, and create_graph
                refuses it with a message naming it. */
 struct tg_op {
-    const char *name;
-    int n_inputs;          /* 1..TG_MAX_INPUTS; an optional input may be NULL */
-    size_t attr_size;      /* bytes of the attribute struct, 0 for none */
-    unsigned flags;        /* TG_OP_ALIAS */
+    const char *name;      /**< 1..63 characters, no spaces; unique in the registry */
+    int n_inputs;          /**< 1..TG_MAX_INPUTS; an optional input may be NULL */
+    size_t attr_size;      /**< bytes of the attribute struct, 0 for none */
+    unsigned flags;        /**< TG_OP_ALIAS */
     int (*shape)(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS],
-                 char *msg, size_t msg_len);
-    int (*forward)(tg_record *r);
-    void (*backward)(tg_record *r);
-    const char *doc;       /* one line: the formula, for listings */
+                 char *msg, size_t msg_len); /**< checks the inputs, gives the shape */
+    int (*forward)(tg_record *r);      /**< computes the output */
+    void (*backward)(tg_record *r);    /**< adds into the inputs' gradients */
+    const char *doc;       /**< one line: the formula, for listings */
+    /** the rule written with ops, for create_graph (see above); may be NULL */
     int (*vjp)(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx);
 };
 
-/* Runs `op` on the inputs (n of them, some may be NULL when the op allows it)
+/** Runs `op` on the inputs (n of them, some may be NULL when the op allows it)
    with attributes `attr` (op->attr_size bytes, copied; NULL is refused when
    attr_size > 0), records it when recording is on and an input requires
    grad, and returns the output. NULL on failure (the message is on t).
@@ -390,7 +410,7 @@ struct tg_op {
    them through their tg_<op> functions. */
 TG_API tg_tensor *tg_apply(tg_tape *t, const tg_op *op, tg_tensor *const *in, int n,
                            const void *attr);
-/* Memory for a forward pass to keep for backward; freed at reset. */
+/** Memory for a forward pass to keep for backward; freed at reset. */
 TG_API void *tg_record_save(tg_record *r, size_t bytes);
 
 /* The op registry: every op by name, built-in and user-defined alike.
@@ -400,28 +420,29 @@ TG_API void *tg_record_save(tg_record *r, size_t bytes);
    them. docs/gradcheck.md has a worked example (swish with a learnable β).
    All functions are thread-safe; the built-ins are registered on first use. */
 
-/* Registers a copy of *op (its name and doc strings are copied too). The
+/** Registers a copy of *op (its name and doc strings are copied too). The
    name must be 1..63 characters without spaces and unique: a duplicate
    (including a built-in's name) is refused with TG_ERR_INVALID and a
    message in tg_last_error(). Also refused: n_inputs outside
    1..TG_MAX_INPUTS, no shape or forward function. backward may be NULL
    (the op is then never recorded). Returns TG_OK or an error status. */
 TG_API int tg_op_register(const tg_op *op);
-/* Removes a user op from the registry (built-ins are refused). Its copy
+/** Removes a user op from the registry (built-ins are refused). Its copy
    stays valid until the process ends, so tapes that recorded it are safe.
    Returns TG_OK, or TG_ERR_INVALID if no user op has that name. */
 TG_API int tg_op_unregister(const char *name);
-/* The op registered under `name` ("relu", "matmul", your "swish"), or NULL.
+/** The op registered under `name` ("relu", "matmul", your "swish"), or NULL.
    For a user op this is the registry's copy; pass it to tg_apply. */
 TG_API const tg_op *tg_op_find(const char *name);
-/* All ops in registration order (built-ins first): i in [0, tg_op_count()).
-   tg_op_at returns NULL past the end. */
+/** All ops in registration order (built-ins first): i in [0, tg_op_count()).
+   tg_op_at returns NULL past the end. @{ */
 TG_API size_t tg_op_count(void);
 TG_API const tg_op *tg_op_at(size_t i);
-/* True for the library's own ops, false for registered user ops. */
+/** @} */
+/** True for the library's own ops, false for registered user ops. */
 TG_API bool tg_op_is_builtin(const tg_op *op);
 
-/* A seeded, portable random number generator: xoshiro256** seeded through
+/** A seeded, portable random number generator: xoshiro256** seeded through
    splitmix64. The same seed gives the same numbers on every machine and in
    both builds (everything is computed in integers and double; the normal
    draws use a logarithm carried by tapegrad, not libm's). The struct is
@@ -429,23 +450,23 @@ TG_API bool tg_op_is_builtin(const tg_op *op);
    A zero-filled tg_rng (never seeded) draws as one seeded with 0.
    Not thread-safe: use one tg_rng per thread. */
 typedef struct tg_rng {
-    uint64_t s[4];  /* xoshiro256** state */
-    double spare;   /* the second value of the last normal pair */
-    int has_spare;
+    uint64_t s[4];  /**< xoshiro256** state */
+    double spare;   /**< the second value of the last normal pair */
+    int has_spare;  /**< whether `spare` holds that value */
 } tg_rng;
 
-/* (Re)starts the stream from `seed` (any value, 0 included). */
+/** (Re)starts the stream from `seed` (any value, 0 included). */
 TG_API void tg_rng_seed(tg_rng *r, uint64_t seed);
-/* The next 64 random bits. */
+/** The next 64 random bits. */
 TG_API uint64_t tg_rng_next_u64(tg_rng *r);
-/* A double uniform in [0, 1) with 53 random bits. */
+/** A double uniform in [0, 1) with 53 random bits. */
 TG_API double tg_rng_uniform(tg_rng *r);
-/* An unbiased integer in [0, n) (0 when n is 0). */
+/** An unbiased integer in [0, n) (0 when n is 0). */
 TG_API uint64_t tg_rng_below(tg_rng *r, uint64_t n);
-/* A standard normal N(0, 1) draw (Marsaglia's polar method; values come in
+/** A standard normal N(0, 1) draw (Marsaglia's polar method; values come in
    pairs, the second is kept in the struct for the next call). */
 TG_API double tg_rng_normal(tg_rng *r);
-/* Shuffles idx[0..n) in place (Fisher–Yates, every permutation equally
+/** Shuffles idx[0..n) in place (Fisher–Yates, every permutation equally
    likely). To get a random permutation, fill idx with 0..n-1 first. */
 TG_API void tg_rng_shuffle(tg_rng *r, int64_t *idx, int64_t n);
 

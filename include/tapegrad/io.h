@@ -1,4 +1,4 @@
-/* tapegrad/io.h — data in and weights out: IDX files (MNIST's format), image
+/** @file tapegrad/io.h — data in and weights out: IDX files (MNIST's format), image
  * datasets with mini-batching, and safetensors files that PyTorch reads and
  * writes.
  *
@@ -19,36 +19,36 @@ extern "C" {
    A file is the magic 0x00 0x00 <type> <ndim>, ndim big-endian uint32
    dimensions, then the elements, big-endian, row-major. */
 
-/* IDX element types: the third byte of the magic. */
+/** IDX element types: the third byte of the magic. */
 enum {
-    TG_IDX_U8 = 0x08,  /* uint8_t */
-    TG_IDX_I8 = 0x09,  /* int8_t */
-    TG_IDX_I16 = 0x0B, /* int16_t */
-    TG_IDX_I32 = 0x0C, /* int32_t */
-    TG_IDX_F32 = 0x0D, /* float */
-    TG_IDX_F64 = 0x0E  /* double */
+    TG_IDX_U8 = 0x08,  /**< uint8_t */
+    TG_IDX_I8 = 0x09,  /**< int8_t */
+    TG_IDX_I16 = 0x0B, /**< int16_t */
+    TG_IDX_I32 = 0x0C, /**< int32_t */
+    TG_IDX_F32 = 0x0D, /**< float */
+    TG_IDX_F64 = 0x0E  /**< double */
 };
 
-/* An IDX array in memory: `size` elements of `type`, converted to the host's
+/** An IDX array in memory: `size` elements of `type`, converted to the host's
    byte order, in `data` (uint8_t *, int16_t *, float *, ... by type). */
 typedef struct tg_idx {
-    int type;                   /* TG_IDX_U8, ... */
-    int ndim;                   /* 1..TG_MAX_DIMS */
-    int64_t shape[TG_MAX_DIMS]; /* shape[0..ndim-1] */
-    int64_t size;               /* product of the shape (may be 0) */
-    void *data;
+    int type;                   /**< TG_IDX_U8, ... */
+    int ndim;                   /**< 1..TG_MAX_DIMS */
+    int64_t shape[TG_MAX_DIMS]; /**< shape[0..ndim-1] */
+    int64_t size;               /**< product of the shape (may be 0) */
+    void *data;                 /**< uint8_t *, int16_t *, float *, ... by type */
 } tg_idx;
 
-/* Reads an IDX file, raw or gzip-compressed (told apart by the first two
+/** Reads an IDX file, raw or gzip-compressed (told apart by the first two
    bytes, not by the name). Checks the magic, the type, the dimensions (at most
    TG_MAX_DIMS, no overflow) and that the data is exactly as long as they say
    (no missing, no extra bytes; for gzip, a complete stream with a good CRC).
    Returns a new array (free with tg_idx_free), or NULL with tg_last_error()
    naming the file and what is wrong. */
 TG_API tg_idx *tg_idx_load(const char *path);
-/* The same from `len` bytes in memory (raw or gzip); buf is not kept. */
+/** The same from `len` bytes in memory (raw or gzip); buf is not kept. */
 TG_API tg_idx *tg_idx_load_mem(const void *buf, size_t len);
-/* Frees x and its data. Accepts NULL. */
+/** Frees x and its data. Accepts NULL. */
 TG_API void tg_idx_free(tg_idx *x);
 
 /* ---- datasets of uint8 images with class labels (MNIST, Fashion-MNIST)
@@ -58,22 +58,24 @@ TG_API void tg_idx_free(tg_idx *x);
        x = (pixel / 255 − mean) / std           as tg_real, [n, features]
        y = label                                as int64_t (for tg_cross_entropy)
    The standard MNIST normalisation: */
-#define TG_MNIST_MEAN 0.1307
-#define TG_MNIST_STD 0.3081
+#define TG_MNIST_MEAN 0.1307 /**< the mean of MNIST's pixel/255 */
+#define TG_MNIST_STD 0.3081  /**< and their standard deviation */
 
+/** A data set of uint8 images with class labels, in memory or streamed from its
+    file (opaque). */
 typedef struct tg_dataset tg_dataset;
 
-/* Loads an image file ([N, rows, cols] or [N, features], type uint8) and a
+/** Loads an image file ([N, rows, cols] or [N, features], type uint8) and a
    label file ([N], uint8) in IDX format, raw or .gz. NULL on failure
    (tg_last_error names the file: a bad file, or counts that differ). */
 TG_API tg_dataset *tg_dataset_load_idx(const char *images_path, const char *labels_path);
-/* The training (train = true, 60,000 in MNIST) or test set found in `dir`
+/** The training (train = true, 60,000 in MNIST) or test set found in `dir`
    under the standard names train-images-idx3-ubyte, train-labels-idx1-ubyte,
    t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, each raw or with ".gz"
    (".gz" is tried first). Works for MNIST, Fashion-MNIST and the bundled
    data/mnist. NULL on failure, with tg_last_error naming what is missing. */
 TG_API tg_dataset *tg_mnist_load(const char *dir, bool train);
-/* The same data left in the file: opens a raw (uncompressed) IDX image file
+/** The same data left in the file: opens a raw (uncompressed) IDX image file
    and reads each batch's samples from it when tg_dataset_next asks for
    them, instead of loading every image into memory. The labels (1 byte per
    sample, raw or .gz) are loaded. Batches are the same, bit for bit, as
@@ -90,45 +92,49 @@ TG_API tg_dataset *tg_mnist_load(const char *dir, bool train);
    its own from the next epoch. The file stays open until tg_dataset_free.
    A gzip file is refused with a message saying to gunzip it. */
 TG_API tg_dataset *tg_dataset_open_idx(const char *images_path, const char *labels_path);
-/* tg_mnist_load's directory lookup for tg_dataset_open_idx: the images
+/** tg_mnist_load's directory lookup for tg_dataset_open_idx: the images
    under their raw names only (a directory with only the .gz is refused,
    saying so), the labels raw or .gz. */
 TG_API tg_dataset *tg_mnist_open(const char *dir, bool train);
-/* A dataset from memory, copied: images [n, features] and labels [n]. */
+/** A dataset from memory, copied: images [n, features] and labels [n]. */
 TG_API tg_dataset *tg_dataset_new(const uint8_t *images, const uint8_t *labels, int64_t n,
                                   int64_t features);
-/* A new dataset of the samples idx[0..n-1] of d, in that order (e.g. only
+/** A new dataset of the samples idx[0..n-1] of d, in that order (e.g. only
    the digits 0 and 1). NULL if an index is out of range. Batching options
    are not copied. */
 TG_API tg_dataset *tg_dataset_subset(const tg_dataset *d, const int64_t *idx, int64_t n);
-/* Frees the dataset and its buffers. Accepts NULL. */
+/** Frees the dataset and its buffers. Accepts NULL. */
 TG_API void tg_dataset_free(tg_dataset *d);
 
-TG_API int64_t tg_dataset_len(const tg_dataset *d);      /* samples N */
-TG_API int64_t tg_dataset_features(const tg_dataset *d); /* values per sample (rows·cols) */
-/* The shape of one sample ([28, 28] for MNIST) into shape; returns its ndim. */
+TG_API int64_t tg_dataset_len(const tg_dataset *d);      /**< samples N */
+TG_API int64_t tg_dataset_features(const tg_dataset *d); /**< values per sample (rows·cols) */
+/** The shape of one sample ([28, 28] for MNIST) into shape; returns its ndim. */
 TG_API int tg_dataset_sample_shape(const tg_dataset *d, int64_t shape[TG_MAX_DIMS]);
-TG_API int tg_dataset_classes(const tg_dataset *d);      /* 1 + the largest label */
-TG_API const uint8_t *tg_dataset_images(const tg_dataset *d); /* [N, features]; NULL if streamed */
-TG_API const uint8_t *tg_dataset_labels(const tg_dataset *d); /* [N] */
-/* true if the images are read from their file batch by batch (opened with
+TG_API int tg_dataset_classes(const tg_dataset *d);      /**< 1 + the largest label */
+TG_API const uint8_t *tg_dataset_images(const tg_dataset *d); /**< [N, features]; NULL: streamed */
+TG_API const uint8_t *tg_dataset_labels(const tg_dataset *d); /**< [N] */
+/** true if the images are read from their file batch by batch (opened with
    tg_dataset_open_idx or tg_mnist_open); tg_dataset_subset of such a
    dataset reads its samples into memory. */
 TG_API bool tg_dataset_streamed(const tg_dataset *d);
 
-/* How tg_dataset_next cuts an epoch into mini-batches (a DataLoader's
+/** How tg_dataset_next cuts an epoch into mini-batches (a DataLoader's
    arguments). tg_batch_defaults(): batch 64, shuffle, keep the last partial
    batch (PyTorch's drop_last=False), seed 0, mean 0, std 1 (x in [0, 1]). */
 typedef struct tg_batch_opts {
-    int64_t batch_size; /* > 0 */
-    bool shuffle;       /* a new random order every epoch (tg_rng_shuffle) */
-    bool drop_last;     /* drop the last batch if it is smaller than batch_size */
-    uint64_t seed;      /* seed of the shuffling */
-    double mean, std;   /* x = (pixel/255 − mean) / std; std > 0 */
+    int64_t batch_size; /**< > 0 */
+    bool shuffle;       /**< a new random order every epoch (tg_rng_shuffle) */
+    bool drop_last;     /**< drop the last batch if it is smaller than batch_size */
+    uint64_t seed;      /**< seed of the shuffling */
+    /** @{ */
+    double mean, std;   /**< x = (pixel/255 − mean) / std; std > 0 */
+    /** @} */
 } tg_batch_opts;
+/** The defaults above: batch 64, shuffled, the last batch kept, seed 0, x in
+    [0, 1]. */
 TG_API tg_batch_opts tg_batch_defaults(void);
 
-/* One mini-batch; the pointers are the dataset's buffers, valid until the
+/** One mini-batch; the pointers are the dataset's buffers, valid until the
    next call to tg_dataset_next (or free). On more than one thread
    (tg_set_num_threads), a worker converts the next batch while the caller
    trains on this one, reading it from the file first if the dataset is
@@ -136,23 +142,23 @@ TG_API tg_batch_opts tg_batch_defaults(void);
    spot, a streamed one with its reader thread), so x may alternate between
    two buffers; the values are the same, bit for bit. */
 typedef struct tg_batch {
-    int64_t n;             /* samples in this batch (the last may be smaller) */
-    int64_t features;
-    const tg_real *x;      /* [n, features] scaled and normalised */
-    const int64_t *y;      /* [n] class labels, for tg_cross_entropy */
-    const tg_real *y_real; /* [n] the same labels as tg_real (tg_bce_with_logits) */
-    const int64_t *index;  /* [n] which samples of the dataset these are */
-    int64_t number;        /* 0-based number of this batch in its epoch */
-    int64_t epoch;         /* 0-based epoch */
+    int64_t n;             /**< samples in this batch (the last may be smaller) */
+    int64_t features;      /**< values per sample */
+    const tg_real *x;      /**< [n, features] scaled and normalised */
+    const int64_t *y;      /**< [n] class labels, for tg_cross_entropy */
+    const tg_real *y_real; /**< [n] the same labels as tg_real (tg_bce_with_logits) */
+    const int64_t *index;  /**< [n] which samples of the dataset these are */
+    int64_t number;        /**< 0-based number of this batch in its epoch */
+    int64_t epoch;         /**< 0-based epoch */
 } tg_batch;
 
-/* Sets the batching options (NULL: defaults) and allocates the batch
+/** Sets the batching options (NULL: defaults) and allocates the batch
    buffers; rewinds to the start of a new epoch. Returns TG_OK, or
    TG_ERR_INVALID / TG_ERR_NOMEM with tg_last_error. */
 TG_API int tg_dataset_batching(tg_dataset *d, const tg_batch_opts *opts);
-/* Batches per epoch with the current options. */
+/** Batches per epoch with the current options. */
 TG_API int64_t tg_dataset_num_batches(const tg_dataset *d);
-/* Fills *b with the next batch of the epoch and returns true; returns false
+/** Fills *b with the next batch of the epoch and returns true; returns false
    when the epoch is over (b is then untouched), and the call after that
    starts the next epoch (reshuffled). So one epoch is
        while (tg_dataset_next(d, &b)) { ... }
@@ -162,9 +168,9 @@ TG_API int64_t tg_dataset_num_batches(const tg_dataset *d);
    tg_dataset_error(d) gives TG_ERR_IO, with tg_last_error() naming the
    file and the sample. Check it after the loop. */
 TG_API bool tg_dataset_next(tg_dataset *d, tg_batch *b);
-/* TG_OK, or the error of the last call to tg_dataset_next if it failed. */
+/** TG_OK, or the error of the last call to tg_dataset_next if it failed. */
 TG_API int tg_dataset_error(const tg_dataset *d);
-/* Abandons the current epoch: the next call starts a new one. */
+/** Abandons the current epoch: the next call starts a new one. */
 TG_API void tg_dataset_rewind(tg_dataset *d);
 
 /* ---- safetensors: weights to and from PyTorch (docs/data.md)
@@ -172,18 +178,19 @@ TG_API void tg_dataset_rewind(tg_dataset *d);
    {"name": {"dtype": "F32", "shape": [..], "data_offsets": [begin, end]}, ...,
     "__metadata__": {...}} and the tensors' bytes, little-endian, row-major. */
 
+/** The element type of a tensor in a safetensors file. */
 typedef enum tg_dtype {
-    TG_F32 = 0, /* "F32": float, what torch saves by default */
-    TG_F64 = 1  /* "F64": double */
+    TG_F32 = 0, /**< "F32": float, what torch saves by default */
+    TG_F64 = 1  /**< "F64": double */
 } tg_dtype;
 
-/* Writes every parameter of p, under its name, in the order added, as dtype
+/** Writes every parameter of p, under its name, in the order added, as dtype
    (converted from tg_real), with __metadata__ {"format": "pt"}. The file is
    written under a temporary name and renamed at the end, so a failure never
    leaves a half-written file at `path`. Returns TG_OK or an error status
    with tg_last_error. */
 TG_API int tg_params_save(const tg_params *p, const char *path, tg_dtype dtype);
-/* Reads a safetensors file into p. The whole file is validated first (header
+/** Reads a safetensors file into p. The whole file is validated first (header
    size at most 100,000,000 bytes, JSON in UTF-8, dtypes, shapes, data
    offsets in bounds, contiguous, not overlapping and covering the data
    exactly), then:
@@ -198,7 +205,7 @@ TG_API int tg_params_save(const tg_params *p, const char *path, tg_dtype dtype);
    the end). Returns TG_OK, TG_ERR_IO, TG_ERR_FORMAT, TG_ERR_SHAPE or
    TG_ERR_NOMEM, with tg_last_error. */
 TG_API int tg_params_load(tg_params *p, const char *path);
-/* The same from `len` bytes in memory (not kept). */
+/** The same from `len` bytes in memory (not kept). */
 TG_API int tg_params_load_mem(tg_params *p, const void *buf, size_t len);
 
 #ifdef __cplusplus

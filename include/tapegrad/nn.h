@@ -1,4 +1,4 @@
-/* tapegrad/nn.h — training networks: initialisers (torch.nn.init), layers
+/** @file tapegrad/nn.h — training networks: initialisers (torch.nn.init), layers
  * whose parameters carry PyTorch's state-dict names, a small MLP, and the
  * optimizers (torch.optim's SGD, Adam, AdamW).
  *
@@ -20,87 +20,94 @@ extern "C" {
    rng, a bad argument, fewer than 2 dimensions where fans are needed) and
    then leave x unchanged. Fans are computed as torch.nn.init does: for x of
    shape [out, in, k1, k2, ...], fan_in = in·k1·k2·..., fan_out = out·k1·k2·... */
+/** Which fan the Kaiming initialisers divide by (PyTorch's `mode`). */
 typedef enum tg_fan_mode { TG_FAN_IN = 0, TG_FAN_OUT = 1 } tg_fan_mode;
-/* The nonlinearity that follows a layer, for the gain (nn.init.calculate_gain):
+/** The nonlinearity that follows a layer, for the gain (nn.init.calculate_gain):
    linear/conv/sigmoid 1, tanh 5/3, relu √2, leaky_relu √(2/(1+slope²)), selu 3/4. */
 typedef enum tg_nonlinearity {
-    TG_NL_LEAKY_RELU = 0, /* the default of kaiming_uniform_/kaiming_normal_ */
-    TG_NL_LINEAR,         /* also for the identity and convolutions */
+    TG_NL_LEAKY_RELU = 0, /**< the default of kaiming_uniform_/kaiming_normal_ */
+    TG_NL_LINEAR,         /**< also for the identity and convolutions */
     TG_NL_SIGMOID,
     TG_NL_TANH,
     TG_NL_RELU,
     TG_NL_SELU
 } tg_nonlinearity;
 
-/* The recommended gain for nl; `param` is leaky_relu's negative slope
+/** The recommended gain for nl; `param` is leaky_relu's negative slope
    (nn.init.calculate_gain('leaky_relu') uses 0.01), ignored otherwise. */
 TG_API double tg_init_gain(tg_nonlinearity nl, double param);
-/* fan_in and fan_out of x (either pointer may be NULL); an error if x has
+/** fan_in and fan_out of x (either pointer may be NULL); an error if x has
    fewer than 2 dimensions. */
 TG_API int tg_init_fans(const tg_tensor *x, int64_t *fan_in, int64_t *fan_out);
-/* U(a, b), a <= b (nn.init.uniform_). */
+/** U(a, b), a <= b (nn.init.uniform_). */
 TG_API int tg_init_uniform(tg_tensor *x, double a, double b, tg_rng *r);
-/* N(mean, std²), std >= 0 (nn.init.normal_). */
+/** N(mean, std²), std >= 0 (nn.init.normal_). */
 TG_API int tg_init_normal(tg_tensor *x, double mean, double std, tg_rng *r);
-/* Every element = value (nn.init.constant_; zeros_ and ones_ are 0 and 1). */
+/** Every element = value (nn.init.constant_; zeros_ and ones_ are 0 and 1). */
 TG_API int tg_init_constant(tg_tensor *x, double value);
-/* Xavier/Glorot (nn.init.xavier_uniform_ / xavier_normal_; PyTorch's gain
+/** Xavier/Glorot (nn.init.xavier_uniform_ / xavier_normal_; PyTorch's gain
    default is 1): std = gain·√(2/(fan_in + fan_out)); the uniform form draws
-   from U(−√3·std, √3·std). */
+   from U(−√3·std, √3·std). @{ */
 TG_API int tg_init_xavier_uniform(tg_tensor *x, double gain, tg_rng *r);
 TG_API int tg_init_xavier_normal(tg_tensor *x, double gain, tg_rng *r);
-/* Kaiming/He (nn.init.kaiming_uniform_ / kaiming_normal_; PyTorch's
+/** @} */
+/** Kaiming/He (nn.init.kaiming_uniform_ / kaiming_normal_; PyTorch's
    defaults are a = 0, TG_FAN_IN, TG_NL_LEAKY_RELU, which give the ReLU gain
-   √2): std = gain(nl, a)/√fan; the uniform form draws from U(−√3·std, √3·std). */
+   √2): std = gain(nl, a)/√fan; the uniform form draws from U(−√3·std, √3·std). @{ */
 TG_API int tg_init_kaiming_uniform(tg_tensor *x, double a, tg_fan_mode mode,
                                    tg_nonlinearity nl, tg_rng *r);
 TG_API int tg_init_kaiming_normal(tg_tensor *x, double a, tg_fan_mode mode,
                                   tg_nonlinearity nl, tg_rng *r);
-/* nn.Linear's own initialisation (reset_parameters): weight [out, in] by
+/** @} */
+/** nn.Linear's own initialisation (reset_parameters): weight [out, in] by
    kaiming_uniform with a = √5, i.e. U(−1/√in, 1/√in), then bias (may be
    NULL) U(−1/√in, 1/√in). The weight's values are drawn first. */
 TG_API int tg_init_linear_default(tg_tensor *weight, tg_tensor *bias, tg_rng *r);
 
-/* A fully connected layer y = x·Wᵀ + b (nn.Linear) whose parameters live in
+/** A fully connected layer y = x·Wᵀ + b (nn.Linear) whose parameters live in
    a tg_params under PyTorch's state-dict names: "<name>.weight" [out, in]
    and "<name>.bias" [out]. The struct is public; the tensors belong to the
    tg_params and stay valid for its lifetime. */
 typedef struct tg_linear_layer {
-    tg_tensor *weight; /* [out, in] */
-    tg_tensor *bias;   /* [out], or NULL for a layer without bias */
-    int64_t in, out;
+    tg_tensor *weight; /**< [out, in] */
+    tg_tensor *bias;   /**< [out], or NULL for a layer without bias */
+    /** @{ */
+    int64_t in, out; /**< the widths: in features, out features */
+    /** @} */
 } tg_linear_layer;
 
-/* Registers "<name>.weight" (and "<name>.bias" if `bias`) on p and, when r
+/** Registers "<name>.weight" (and "<name>.bias" if `bias`) on p and, when r
    is not NULL, initialises them as nn.Linear does (tg_init_linear_default);
    with r NULL they stay zero (e.g. to load weights afterwards). TG_OK, or an
    error (a name already taken, in or out <= 0, out of memory). */
 TG_API int tg_linear_layer_init(tg_linear_layer *l, tg_params *p, const char *name, int64_t in,
                                 int64_t out, bool bias, tg_rng *r);
-/* x [..., in] -> [..., out] on the tape (tg_linear). NULL on failure. */
+/** x [..., in] -> [..., out] on the tape (tg_linear). NULL on failure. */
 TG_API tg_tensor *tg_linear_layer_forward(tg_tape *t, const tg_linear_layer *l, tg_tensor *x);
 
-/* A multilayer perceptron: linear layers named "<prefix>1", "<prefix>2", ...
+/** A multilayer perceptron: linear layers named "<prefix>1", "<prefix>2", ...
    (so prefix "fc" gives fc1.weight, fc1.bias, fc2.weight, ...) with an
-   activation between layers and none after the last (the logits). */
+   activation between layers and none after the last (the logits). @{ */
 #define TG_MLP_MAX_LAYERS 16
-typedef tg_tensor *(*tg_mlp_activation)(tg_tape *t, tg_tensor *x); /* e.g. tg_relu */
+typedef tg_tensor *(*tg_mlp_activation)(tg_tape *t, tg_tensor *x); /**< e.g. tg_relu */
+/** @} */
+/** The layers and the activation of a multilayer perceptron (tg_mlp_init fills it). */
 typedef struct tg_mlp {
-    int n_layers;
-    tg_linear_layer layers[TG_MLP_MAX_LAYERS];
-    tg_mlp_activation act; /* NULL: no activation (a linear model) */
+    int n_layers;                              /**< how many of `layers` are used */
+    tg_linear_layer layers[TG_MLP_MAX_LAYERS]; /**< fc1, fc2, ... */
+    tg_mlp_activation act; /**< NULL: no activation (a linear model) */
 } tg_mlp;
 
-/* sizes[0..n_sizes) are the widths, input first: {784, 500, 256, 10} makes
+/** sizes[0..n_sizes) are the widths, input first: {784, 500, 256, 10} makes
    three layers. Layers are registered and initialised (r may be NULL, as in
    tg_linear_layer_init) in order. TG_OK or an error status (the layers made
    before the failing one stay registered in p). */
 TG_API int tg_mlp_init(tg_mlp *m, tg_params *p, const char *prefix, int n_sizes,
                        const int64_t *sizes, tg_mlp_activation act, tg_rng *r);
-/* x [N, sizes[0]] -> logits [N, sizes[n-1]] on the tape. NULL on failure. */
+/** x [N, sizes[0]] -> logits [N, sizes[n-1]] on the tape. NULL on failure. */
 TG_API tg_tensor *tg_mlp_forward(tg_tape *t, const tg_mlp *m, tg_tensor *x);
 
-/* Optimizers over every parameter of a tg_params, with torch.optim's update
+/** Optimizers over every parameter of a tg_params, with torch.optim's update
    formulas (docs/training.md writes them out). The state (momentum buffer,
    Adam's moments) is allocated once, when the optimizer is made; a step
    allocates nothing. Make the optimizer after adding every parameter:
@@ -109,56 +116,59 @@ TG_API tg_tensor *tg_mlp_forward(tg_tape *t, const tg_mlp *m, tg_tensor *x);
    gradients are zeroed rather than set to None. */
 typedef struct tg_optim tg_optim;
 
-/* torch.optim.SGD. Start from tg_sgd_defaults(lr) and change fields. */
+/** torch.optim.SGD. Start from tg_sgd_defaults(lr) and change fields. */
 typedef struct tg_sgd_opts {
-    double lr;           /* learning rate, >= 0 */
-    double momentum;     /* 0: plain SGD */
-    double dampening;    /* 0 */
-    double weight_decay; /* L2 penalty λ added to the gradient: g + λ·w; 0 */
-    bool nesterov;       /* needs momentum > 0 and dampening 0; false */
-    bool maximize;       /* ascend instead of descend; false */
+    double lr;           /**< learning rate, >= 0 */
+    double momentum;     /**< 0: plain SGD */
+    double dampening;    /**< 0 */
+    double weight_decay; /**< L2 penalty λ added to the gradient: g + λ·w; 0 */
+    bool nesterov;       /**< needs momentum > 0 and dampening 0; false */
+    bool maximize;       /**< ascend instead of descend; false */
 } tg_sgd_opts;
-/* {lr, momentum 0, dampening 0, weight_decay 0, nesterov false, maximize false}. */
+/** {lr, momentum 0, dampening 0, weight_decay 0, nesterov false, maximize false}. */
 TG_API tg_sgd_opts tg_sgd_defaults(double lr);
-/* An SGD optimizer over p (opts NULL: tg_sgd_defaults(1e-3), PyTorch 2's
+/** An SGD optimizer over p (opts NULL: tg_sgd_defaults(1e-3), PyTorch 2's
    default lr). NULL on a bad option, empty p or no memory (tg_last_error). */
 TG_API tg_optim *tg_sgd_new(tg_params *p, const tg_sgd_opts *opts);
 
-/* torch.optim.Adam and torch.optim.AdamW. */
+/** torch.optim.Adam and torch.optim.AdamW. */
 typedef struct tg_adam_opts {
-    double lr;           /* 1e-3 */
-    double beta1, beta2; /* 0.9, 0.999; each in [0, 1) */
-    double eps;          /* 1e-8, added to √v̂ */
-    double weight_decay; /* Adam: L2 added to the gradient (default 0);
+    double lr;           /**< 1e-3 */
+    /** @{ */
+    double beta1, beta2; /**< 0.9, 0.999; each in [0, 1) */
+    /** @} */
+    double eps;          /**< 1e-8, added to √v̂ */
+    double weight_decay; /**< Adam: L2 added to the gradient (default 0);
                             AdamW: decoupled, w ← (1 − lr·λ)·w (default 1e-2) */
-    bool amsgrad;        /* use the running maximum of v; false */
-    bool maximize;       /* false */
+    bool amsgrad;        /**< use the running maximum of v; false */
+    bool maximize;       /**< false */
 } tg_adam_opts;
-/* Adam's defaults with this lr (weight_decay 0). */
+/** Adam's defaults with this lr (weight_decay 0). */
 TG_API tg_adam_opts tg_adam_defaults(double lr);
-/* AdamW's defaults with this lr (weight_decay 1e-2). */
+/** AdamW's defaults with this lr (weight_decay 1e-2). */
 TG_API tg_adam_opts tg_adamw_defaults(double lr);
-/* Adam / AdamW over p (opts NULL: their defaults with lr 1e-3). NULL on a bad
-   option, empty p or no memory (tg_last_error says why). */
+/** Adam / AdamW over p (opts NULL: their defaults with lr 1e-3). NULL on a bad
+   option, empty p or no memory (tg_last_error says why). @{ */
 TG_API tg_optim *tg_adam_new(tg_params *p, const tg_adam_opts *opts);
 TG_API tg_optim *tg_adamw_new(tg_params *p, const tg_adam_opts *opts);
+/** @} */
 
-/* One update of every parameter from its gradient (a parameter whose
+/** One update of every parameter from its gradient (a parameter whose
    gradient is NULL is skipped, as PyTorch skips a None grad). TG_OK, or
    TG_ERR_STATE if the parameters changed since the optimizer was made. */
 TG_API int tg_optim_step(tg_optim *o);
-/* Sets every gradient of the optimizer's parameters to zero (one memset). */
+/** Sets every gradient of the optimizer's parameters to zero (one memset). */
 TG_API void tg_optim_zero_grad(tg_optim *o);
-/* Releases them (tg_params_release_grad). */
+/** Releases them (tg_params_release_grad). */
 TG_API void tg_optim_release_grad(tg_optim *o);
-/* tg_optim_step, then tg_optim_zero_grad, in one pass over the memory: each
+/** tg_optim_step, then tg_optim_zero_grad, in one pass over the memory: each
    piece of the gradient is zeroed just after the update has read it, while
    it is still in cache. The loop `forward; backward; step_zero_grad` is the
    loop `zero_grad; forward; backward; step` without a separate sweep over
    every gradient (zero once before the first backward). Same return values
    as tg_optim_step; on an error nothing is updated or zeroed. */
 TG_API int tg_optim_step_zero_grad(tg_optim *o);
-/* tg_optim_step, then tg_optim_release_grad: PyTorch's `optimizer.step();
+/** tg_optim_step, then tg_optim_release_grad: PyTorch's `optimizer.step();
    optimizer.zero_grad()`. The fastest training loop is `forward; backward;
    tg_optim_step_release_grad`: the step writes no zeros, and the next
    backward writes the gradients. A parameter with no gradient (released and
@@ -166,24 +176,24 @@ TG_API int tg_optim_step_zero_grad(tg_optim *o);
    the step does not count for it (tg_optim_param_steps). Same return values
    as tg_optim_step; on an error nothing is updated or released. */
 TG_API int tg_optim_step_release_grad(tg_optim *o);
-/* The learning rate used by the next steps (for schedules); lr >= 0. */
+/** The learning rate used by the next steps (for schedules); lr >= 0. */
 TG_API int tg_optim_set_lr(tg_optim *o, double lr);
-TG_API double tg_optim_get_lr(const tg_optim *o);
-/* Steps taken so far (calls of the tg_optim_step functions that succeeded). */
+TG_API double tg_optim_get_lr(const tg_optim *o); /**< the current rate (0 for NULL) */
+/** Steps taken so far (calls of the tg_optim_step functions that succeeded). */
 TG_API int64_t tg_optim_steps(const tg_optim *o);
-/* The steps that updated parameter i (tg_params_at order), PyTorch's
+/** The steps that updated parameter i (tg_params_at order), PyTorch's
    state[p]['step']: a step skips a parameter whose gradient is NULL, and
    then does not count for it. Adam's bias corrections and SGD's first
    momentum step go by this count. 0 for a NULL optimizer or i out of range. */
 TG_API int64_t tg_optim_param_steps(const tg_optim *o, size_t i);
-/* "sgd", "adam" or "adamw". */
+/** "sgd", "adam" or "adamw". */
 TG_API const char *tg_optim_name(const tg_optim *o);
-/* A state block laid out like tg_params_data (block_len values, each
+/** A state block laid out like tg_params_data (block_len values, each
    parameter at the same offset): "momentum_buffer" (SGD with momentum),
    "exp_avg", "exp_avg_sq", "max_exp_avg_sq" (Adam with amsgrad); NULL if
    this optimizer has no such state. Read-only; owned by the optimizer. */
 TG_API const tg_real *tg_optim_state(const tg_optim *o, const char *name);
-/* Frees the optimizer and its state (not the parameters). Accepts NULL. */
+/** Frees the optimizer and its state (not the parameters). Accepts NULL. */
 TG_API void tg_optim_free(tg_optim *o);
 
 #ifdef __cplusplus

@@ -1,4 +1,4 @@
-/* tapegrad/ops.h — the ops: arithmetic with broadcasting, matrix products,
+/** @file tapegrad/ops.h — the ops: arithmetic with broadcasting, matrix products,
  * shapes and reductions, activations and losses.
  *
  * Part of <tapegrad.h>; include that. Every op has the form
@@ -19,23 +19,25 @@ extern "C" {
 
 /* ------------------------------------------------------------------- ops */
 
-#define TG_ALL 0x7fffffff /* reduce over every axis */
+#define TG_ALL 0x7fffffff /**< reduce over every axis */
 
-/* Element-wise, with NumPy broadcasting ([N,M] + [M], [N,1] * [1,M], ...). */
+/** Element-wise, with NumPy broadcasting ([N,M] + [M], [N,1] * [1,M], ...). @{ */
 TG_API tg_tensor *tg_add(tg_tape *t, tg_tensor *a, tg_tensor *b);
 TG_API tg_tensor *tg_sub(tg_tape *t, tg_tensor *a, tg_tensor *b);
 TG_API tg_tensor *tg_mul(tg_tape *t, tg_tensor *a, tg_tensor *b);
 TG_API tg_tensor *tg_div(tg_tape *t, tg_tensor *a, tg_tensor *b);
-/* Element-wise, same shape as x. */
+/** @} */
+/** Element-wise, same shape as x. @{ */
 TG_API tg_tensor *tg_neg(tg_tape *t, tg_tensor *x);
-TG_API tg_tensor *tg_scale(tg_tape *t, tg_tensor *x, tg_real s);      /* s·x */
-TG_API tg_tensor *tg_add_scalar(tg_tape *t, tg_tensor *x, tg_real s); /* x + s */
-TG_API tg_tensor *tg_pow(tg_tape *t, tg_tensor *x, tg_real p);        /* xᵖ (torch.pow(x, p)) */
+TG_API tg_tensor *tg_scale(tg_tape *t, tg_tensor *x, tg_real s);      /**< s·x */
+TG_API tg_tensor *tg_add_scalar(tg_tape *t, tg_tensor *x, tg_real s); /**< x + s */
+TG_API tg_tensor *tg_pow(tg_tape *t, tg_tensor *x, tg_real p);        /**< xᵖ (torch.pow(x, p)) */
 TG_API tg_tensor *tg_exp(tg_tape *t, tg_tensor *x);
 TG_API tg_tensor *tg_log(tg_tape *t, tg_tensor *x);
 TG_API tg_tensor *tg_sqrt(tg_tape *t, tg_tensor *x);
-TG_API tg_tensor *tg_abs(tg_tape *t, tg_tensor *x);    /* d/dx = sign(x), 0 at 0 */
+TG_API tg_tensor *tg_abs(tg_tape *t, tg_tensor *x);    /**< d/dx = sign(x), 0 at 0 */
 TG_API tg_tensor *tg_square(tg_tape *t, tg_tensor *x);
+/** @} */
 
 /* erf(x) = 2/√π ∫₀ˣ e^(−t²) dt (torch.erf); d/dx = 2/√π · e^(−x²). */
 TG_API tg_tensor *tg_erf(tg_tape *t, tg_tensor *x);
@@ -61,18 +63,18 @@ TG_API tg_tensor *tg_where(tg_tape *t, tg_tensor *cond, tg_tensor *a, tg_tensor 
    PyTorch's; lo > hi gives hi everywhere, as PyTorch. */
 TG_API tg_tensor *tg_clamp(tg_tape *t, tg_tensor *x, tg_real lo, tg_real hi);
 
-/* Matrix product: [M,K] @ [K,N] -> [M,N]; batched [B,M,K] @ [B,K,N] -> [B,M,N];
+/** Matrix product: [M,K] @ [K,N] -> [M,N]; batched [B,M,K] @ [B,K,N] -> [B,M,N];
    [B,M,K] @ [K,N] -> [B,M,N] (the matrix is shared by the batch). */
 TG_API tg_tensor *tg_matmul(tg_tape *t, tg_tensor *a, tg_tensor *b);
-/* Swaps two axes (torch.transpose); negative axes count from the end. */
+/** Swaps two axes (torch.transpose); negative axes count from the end. */
 TG_API tg_tensor *tg_transpose(tg_tape *t, tg_tensor *x, int dim0, int dim1);
-/* x @ Wᵀ + b as torch.nn.functional.linear: x [..., in], W [out, in],
+/** x @ Wᵀ + b as torch.nn.functional.linear: x [..., in], W [out, in],
    b [out] or NULL -> [..., out]. */
 TG_API tg_tensor *tg_linear(tg_tape *t, tg_tensor *x, tg_tensor *W, tg_tensor *b);
 
-/* Same data, new shape; one dimension may be -1 (inferred). */
+/** Same data, new shape; one dimension may be -1 (inferred). */
 TG_API tg_tensor *tg_reshape(tg_tape *t, tg_tensor *x, int ndim, const int64_t *shape);
-/* [N, d1, d2, ...] -> [N, d1·d2·...] (torch.flatten(x, 1)); a 1-D x stays 1-D. */
+/** [N, d1, d2, ...] -> [N, d1·d2·...] (torch.flatten(x, 1)); a 1-D x stays 1-D. */
 TG_API tg_tensor *tg_flatten(tg_tape *t, tg_tensor *x);
 /* x broadcast to `shape` (torch.Tensor.expand / torch.broadcast_to): x's
    dimensions, right-aligned, must each equal the shape's or be 1; the
@@ -83,18 +85,19 @@ TG_API tg_tensor *tg_expand(tg_tape *t, tg_tensor *x, int ndim, const int64_t *s
    a broadcast input. */
 TG_API tg_tensor *tg_sum_to(tg_tape *t, tg_tensor *x, int ndim, const int64_t *shape);
 
-/* Reductions over one axis (negative counts from the end) or TG_ALL;
-   keepdim keeps the reduced axis with size 1. */
+/** Reductions over one axis (negative counts from the end) or TG_ALL;
+   keepdim keeps the reduced axis with size 1. @{ */
 TG_API tg_tensor *tg_sum(tg_tape *t, tg_tensor *x, int axis, bool keepdim);
 TG_API tg_tensor *tg_mean(tg_tape *t, tg_tensor *x, int axis, bool keepdim);
-/* The maximum; its gradient goes to the first position that attains it
+/** @} */
+/** The maximum; its gradient goes to the first position that attains it
    (like torch.max(x, dim)); over TG_ALL ties share the gradient equally
    (like torch.amax / torch.max(x)). */
 TG_API tg_tensor *tg_max(tg_tape *t, tg_tensor *x, int axis, bool keepdim);
 
-/* How a loss reduces its per-element values (PyTorch's `reduction`). */
+/** How a loss reduces its per-element values (PyTorch's `reduction`). */
 typedef enum tg_reduction {
-    TG_REDUCE_MEAN = 0, /* the default in PyTorch */
+    TG_REDUCE_MEAN = 0, /**< the default in PyTorch */
     TG_REDUCE_SUM = 1,
     TG_REDUCE_NONE = 2
 } tg_reduction;
@@ -106,70 +109,70 @@ typedef enum tg_reduction {
    derivative, the kink values and the PyTorch equivalent). Where PyTorch's
    own result is NaN or Inf (e.g. silu(-inf), softsign(±inf)) tapegrad gives
    the same value. The macros below are PyTorch's defaults. */
-#define TG_LEAKY_RELU_SLOPE 0.01       /* F.leaky_relu negative_slope */
-#define TG_ELU_ALPHA 1.0               /* F.elu alpha */
-#define TG_CELU_ALPHA 1.0              /* F.celu alpha */
-#define TG_SELU_ALPHA 1.6732632423543772848170429916717   /* fixed by selu */
-#define TG_SELU_SCALE 1.0507009873554804934193349852946   /* fixed by selu */
-#define TG_SOFTPLUS_BETA 1.0           /* F.softplus beta */
-#define TG_SOFTPLUS_THRESHOLD 20.0     /* F.softplus threshold */
-#define TG_HARDTANH_MIN (-1.0)         /* F.hardtanh min_val */
-#define TG_HARDTANH_MAX 1.0            /* F.hardtanh max_val */
-#define TG_PRELU_INIT 0.25             /* nn.PReLU's initial weight */
+#define TG_LEAKY_RELU_SLOPE 0.01       /**< F.leaky_relu negative_slope */
+#define TG_ELU_ALPHA 1.0               /**< F.elu alpha */
+#define TG_CELU_ALPHA 1.0              /**< F.celu alpha */
+#define TG_SELU_ALPHA 1.6732632423543772848170429916717   /**< fixed by selu */
+#define TG_SELU_SCALE 1.0507009873554804934193349852946   /**< fixed by selu */
+#define TG_SOFTPLUS_BETA 1.0           /**< F.softplus beta */
+#define TG_SOFTPLUS_THRESHOLD 20.0     /**< F.softplus threshold */
+#define TG_HARDTANH_MIN (-1.0)         /**< F.hardtanh min_val */
+#define TG_HARDTANH_MAX 1.0            /**< F.hardtanh max_val */
+#define TG_PRELU_INIT 0.25             /**< nn.PReLU's initial weight */
 
-/* 1/(1+e⁻ˣ), computed on the side of the sign that cannot overflow. */
+/** 1/(1+e⁻ˣ), computed on the side of the sign that cannot overflow. */
 TG_API tg_tensor *tg_sigmoid(tg_tape *t, tg_tensor *x);
-/* tanh(x). */
+/** tanh(x). */
 TG_API tg_tensor *tg_tanh(tg_tape *t, tg_tensor *x);
-/* max(x, 0); gradient 0 at x = 0. */
+/** max(x, 0); gradient 0 at x = 0. */
 TG_API tg_tensor *tg_relu(tg_tape *t, tg_tensor *x);
-/* min(max(x, 0), 6); gradient 0 at x = 0 and x = 6. */
+/** min(max(x, 0), 6); gradient 0 at x = 0 and x = 6. */
 TG_API tg_tensor *tg_relu6(tg_tape *t, tg_tensor *x);
-/* x if x > 0 else negative_slope·x (default TG_LEAKY_RELU_SLOPE = 0.01);
+/** x if x > 0 else negative_slope·x (default TG_LEAKY_RELU_SLOPE = 0.01);
    gradient negative_slope at x = 0. */
 TG_API tg_tensor *tg_leaky_relu(tg_tape *t, tg_tensor *x, tg_real negative_slope);
-/* x if x > 0 else alpha·(eˣ − 1) (default TG_ELU_ALPHA = 1); gradient alpha at 0. */
+/** x if x > 0 else alpha·(eˣ − 1) (default TG_ELU_ALPHA = 1); gradient alpha at 0. */
 TG_API tg_tensor *tg_elu(tg_tape *t, tg_tensor *x, tg_real alpha);
-/* TG_SELU_SCALE · elu(x, TG_SELU_ALPHA). */
+/** TG_SELU_SCALE · elu(x, TG_SELU_ALPHA). */
 TG_API tg_tensor *tg_selu(tg_tape *t, tg_tensor *x);
-/* x if x > 0 else alpha·(e^(x/alpha) − 1) (default TG_CELU_ALPHA = 1);
+/** x if x > 0 else alpha·(e^(x/alpha) − 1) (default TG_CELU_ALPHA = 1);
    alpha 0 is refused. */
 TG_API tg_tensor *tg_celu(tg_tape *t, tg_tensor *x, tg_real alpha);
-/* log(1 + e^(beta·x))/beta, and x itself where beta·x > threshold (defaults
+/** log(1 + e^(beta·x))/beta, and x itself where beta·x > threshold (defaults
    TG_SOFTPLUS_BETA = 1, TG_SOFTPLUS_THRESHOLD = 20); beta 0 is refused. */
 TG_API tg_tensor *tg_softplus(tg_tape *t, tg_tensor *x, tg_real beta, tg_real threshold);
-/* x / (1 + |x|). */
+/** x / (1 + |x|). */
 TG_API tg_tensor *tg_softsign(tg_tape *t, tg_tensor *x);
 
-/* Which form of GELU (F.gelu's `approximate`). */
+/** Which form of GELU (F.gelu's `approximate`). */
 typedef enum tg_gelu_approx {
-    TG_GELU_NONE = 0, /* exact: x·Φ(x) = x·(1 + erf(x/√2))/2 (the default) */
-    TG_GELU_TANH = 1  /* x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))/2 */
+    TG_GELU_NONE = 0, /**< exact: x·Φ(x) = x·(1 + erf(x/√2))/2 (the default) */
+    TG_GELU_TANH = 1  /**< x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))/2 */
 } tg_gelu_approx;
-/* GELU in the chosen form (F.gelu(x, approximate=...)); an approx other than
+/** GELU in the chosen form (F.gelu(x, approximate=...)); an approx other than
    TG_GELU_NONE / TG_GELU_TANH is refused. */
 TG_API tg_tensor *tg_gelu(tg_tape *t, tg_tensor *x, tg_gelu_approx approx);
-/* x·sigmoid(x) (also called swish). */
+/** x·sigmoid(x) (also called swish). */
 TG_API tg_tensor *tg_silu(tg_tape *t, tg_tensor *x);
-/* x·tanh(softplus(x)). */
+/** x·tanh(softplus(x)). */
 TG_API tg_tensor *tg_mish(tg_tape *t, tg_tensor *x);
-/* min(max(x, min_val), max_val) (defaults TG_HARDTANH_MIN/MAX = -1, 1);
+/** min(max(x, min_val), max_val) (defaults TG_HARDTANH_MIN/MAX = -1, 1);
    gradient 0 at both ends; min_val > max_val is refused. */
 TG_API tg_tensor *tg_hardtanh(tg_tape *t, tg_tensor *x, tg_real min_val, tg_real max_val);
-/* relu6(x + 3)/6; gradient 0 at x = ±3. */
+/** relu6(x + 3)/6; gradient 0 at x = ±3. */
 TG_API tg_tensor *tg_hardsigmoid(tg_tape *t, tg_tensor *x);
-/* x·relu6(x + 3)/6; gradient −0.5 at x = −3 and 1.5 at x = 3 (PyTorch's). */
+/** x·relu6(x + 3)/6; gradient −0.5 at x = −3 and 1.5 at x = 3 (PyTorch's). */
 TG_API tg_tensor *tg_hardswish(tg_tape *t, tg_tensor *x);
-/* log(sigmoid(x)) = −softplus(−x), stable for any x. */
+/** log(sigmoid(x)) = −softplus(−x), stable for any x. */
 TG_API tg_tensor *tg_logsigmoid(tg_tape *t, tg_tensor *x);
-/* x if x > 0 else w·x, with a learnable w (usually a parameter, initialised
+/** x if x > 0 else w·x, with a learnable w (usually a parameter, initialised
    to TG_PRELU_INIT = 0.25 as nn.PReLU does): w has 1 element, or one per
    channel along dimension 1 of x (x [N, C, ...], w [C]). The gradient flows
    to x and to w; at x = 0 the x-gradient is w. NULL if w's size fits neither. */
 TG_API tg_tensor *tg_prelu(tg_tape *t, tg_tensor *x, tg_tensor *w);
-/* exp(x − max) / Σ exp(x − max) along `axis` (negative counts from the end). */
+/** exp(x − max) / Σ exp(x − max) along `axis` (negative counts from the end). */
 TG_API tg_tensor *tg_softmax(tg_tape *t, tg_tensor *x, int axis);
-/* x − max − log Σ exp(x − max) along `axis`: finite for any finite x. */
+/** x − max − log Σ exp(x − max) along `axis`: finite for any finite x. */
 TG_API tg_tensor *tg_log_softmax(tg_tape *t, tg_tensor *x, int axis);
 
 /* Losses, as torch.nn.functional's. Each returns a scalar (ndim 0) for
@@ -178,27 +181,27 @@ TG_API tg_tensor *tg_log_softmax(tg_tape *t, tg_tensor *x, int axis);
    NULL on failure (shapes that differ, a bad option, a class index out of
    range): the message on the tape names the op. Gradients flow to `input`
    and, where it requires grad, to a floating `target`. */
-#define TG_SMOOTH_L1_BETA 1.0  /* F.smooth_l1_loss beta */
-#define TG_HUBER_DELTA 1.0     /* F.huber_loss delta */
-#define TG_IGNORE_INDEX (-100) /* F.cross_entropy / F.nll_loss ignore_index */
+#define TG_SMOOTH_L1_BETA 1.0  /**< F.smooth_l1_loss beta */
+#define TG_HUBER_DELTA 1.0     /**< F.huber_loss delta */
+#define TG_IGNORE_INDEX (-100) /**< F.cross_entropy / F.nll_loss ignore_index */
 
-/* (input − target)²; input and target have the same shape. */
+/** (input − target)²; input and target have the same shape. */
 TG_API tg_tensor *tg_mse_loss(tg_tape *t, tg_tensor *input, tg_tensor *target, tg_reduction red);
-/* |input − target| (mean absolute error); gradient 0 where they are equal. */
+/** |input − target| (mean absolute error); gradient 0 where they are equal. */
 TG_API tg_tensor *tg_l1_loss(tg_tape *t, tg_tensor *input, tg_tensor *target, tg_reduction red);
-/* With d = input − target: 0.5·d²/beta if |d| < beta, else |d| − 0.5·beta
+/** With d = input − target: 0.5·d²/beta if |d| < beta, else |d| − 0.5·beta
    (default TG_SMOOTH_L1_BETA = 1; beta 0 is the l1 loss; beta < 0 refused). */
 TG_API tg_tensor *tg_smooth_l1_loss(tg_tape *t, tg_tensor *input, tg_tensor *target,
                                     tg_real beta, tg_reduction red);
-/* 0.5·d² if |d| < delta, else delta·(|d| − 0.5·delta) (default
+/** 0.5·d² if |d| < delta, else delta·(|d| − 0.5·delta) (default
    TG_HUBER_DELTA = 1; delta ≤ 0 refused). */
 TG_API tg_tensor *tg_huber_loss(tg_tape *t, tg_tensor *input, tg_tensor *target, tg_real delta,
                                 tg_reduction red);
-/* Binary cross entropy on probabilities p in [0, 1] (anything else, NaN
+/** Binary cross entropy on probabilities p in [0, 1] (anything else, NaN
    included, is refused as PyTorch does): −(y·log p + (1 − y)·log(1 − p)) with
    each log clamped at −100, so p = 0 or 1 gives a finite loss. */
 TG_API tg_tensor *tg_bce_loss(tg_tape *t, tg_tensor *prob, tg_tensor *target, tg_reduction red);
-/* Binary cross entropy on logits x, stable for any x:
+/** Binary cross entropy on logits x, stable for any x:
    (1 − y)·x + w·(max(−x, 0) + log(1 + e^−|x|)) with w = 1 + (pos_weight − 1)·y,
    i.e. max(x, 0) − x·y + log(1 + e^−|x|) without pos_weight. pos_weight may be
    NULL, or broadcast to the logits' shape (e.g. [C] for logits [N, C]); if it
@@ -206,24 +209,25 @@ TG_API tg_tensor *tg_bce_loss(tg_tape *t, tg_tensor *prob, tg_tensor *target, tg
 TG_API tg_tensor *tg_bce_with_logits(tg_tape *t, tg_tensor *logits, tg_tensor *target,
                                      tg_tensor *pos_weight, tg_reduction red);
 
-/* Options of the class-index losses (F.cross_entropy's keyword arguments).
+/** Options of the class-index losses (F.cross_entropy's keyword arguments).
    TG_CE_OPTS_DEFAULT is PyTorch's default; passing NULL means the same. */
 typedef struct tg_ce_opts {
-    tg_reduction reduction;  /* TG_REDUCE_MEAN */
-    int64_t ignore_index;    /* TG_IGNORE_INDEX (-100): targets equal to it add
+    tg_reduction reduction;  /**< TG_REDUCE_MEAN */
+    int64_t ignore_index;    /**< TG_IGNORE_INDEX (-100): targets equal to it add
                                 nothing and are not counted by the mean */
-    double label_smoothing;  /* 0; in [0, 1]: the target becomes
+    double label_smoothing;  /**< 0; in [0, 1]: the target becomes
                                 (1 − ε)·onehot + ε/C. Not for nll (must be 0) */
-    const tg_tensor *weight; /* NULL; or [C] class weights (PyTorch's `weight`):
+    const tg_tensor *weight; /**< NULL; or [C] class weights (PyTorch's `weight`):
                                 class c's terms are multiplied by w_c, and with
                                 index targets the mean divides by the sum of the
                                 targets' weights instead of their number (with
                                 probability targets, by the number of samples).
                                 Read when the op runs; it gets no gradient. */
 } tg_ce_opts;
+/** PyTorch's defaults: mean, ignore_index −100, no smoothing, no weights. */
 #define TG_CE_OPTS_DEFAULT ((tg_ce_opts){TG_REDUCE_MEAN, TG_IGNORE_INDEX, 0.0, NULL})
 
-/* Cross entropy on logits with class indices, fused with log_softmax in one
+/** Cross entropy on logits with class indices, fused with log_softmax in one
    stable pass (any logit size): −log softmax(x)[target]. logits [N, C] with
    target[N], or [N, C, d1, ...] with target[N·d1·...] (the classes along
    dimension 1, as PyTorch), or [C] with one target. Every target must be in
@@ -231,16 +235,16 @@ typedef struct tg_ce_opts {
    and C. `target` is copied onto the tape: the caller may reuse it at once. */
 TG_API tg_tensor *tg_cross_entropy(tg_tape *t, tg_tensor *logits, const int64_t *target,
                                    tg_reduction red);
-/* The same with every option (opts NULL: TG_CE_OPTS_DEFAULT). */
+/** The same with every option (opts NULL: TG_CE_OPTS_DEFAULT). */
 TG_API tg_tensor *tg_cross_entropy_ex(tg_tape *t, tg_tensor *logits, const int64_t *target,
                                       const tg_ce_opts *opts);
-/* Cross entropy with probability targets of the logits' shape (one-hot is a
+/** Cross entropy with probability targets of the logits' shape (one-hot is a
    special case): −Σ_c y'_c·log softmax(x)_c over dimension 1, with
    y' = (1 − ε)·y + ε/C. The mean divides by the number of samples (N·d1·...).
    ignore_index does not apply. The gradient reaches target if it requires grad. */
 TG_API tg_tensor *tg_cross_entropy_prob(tg_tape *t, tg_tensor *logits, tg_tensor *target,
                                         const tg_ce_opts *opts);
-/* Negative log-likelihood on log-probabilities (e.g. tg_log_softmax(t, x, 1)):
+/** Negative log-likelihood on log-probabilities (e.g. tg_log_softmax(t, x, 1)):
    −logp[target]; shapes and target rules as tg_cross_entropy; opts may be
    NULL; label_smoothing must be 0. */
 TG_API tg_tensor *tg_nll_loss(tg_tape *t, tg_tensor *logp, const int64_t *target,

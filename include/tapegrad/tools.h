@@ -1,4 +1,4 @@
-/* tapegrad/tools.h — checking and seeing gradients: the gradient checker
+/** @file tapegrad/tools.h — checking and seeing gradients: the gradient checker
  * (finite differences against tg_backward) and the tape's printers (text
  * and Graphviz DOT).
  *
@@ -14,13 +14,13 @@
 extern "C" {
 #endif
 
-/* Builds an output from the inputs on tape t (the inputs are copies that
+/** Builds an output from the inputs on tape t (the inputs are copies that
    tg_gradcheck owns and perturbs: build only from them, not from other
    tensors that need a gradient). Returns NULL on failure. */
 typedef tg_tensor *(*tg_gradcheck_fn)(tg_tape *t, tg_tensor *const *inputs, int n_inputs,
                                       void *ctx);
 
-/* How the check works (docs/gradcheck.md says more):
+/** How the check works (docs/gradcheck.md says more):
    - numerical: for every element x_k of every input with TG_REQUIRES_GRAD,
      the central difference (f(x + h) − f(x − h)) / (2h) of the WHOLE output,
      each f evaluated on a fresh tape (tg_tape_reset in between), with
@@ -37,15 +37,15 @@ typedef tg_tensor *(*tg_gradcheck_fn)(tg_tape *t, tg_tensor *const *inputs, int 
    - an entry passes when |analytical − numerical| ≤ atol + rtol·|numerical|
      (torch.allclose(analytical, numerical)); NaN or Inf never passes. */
 typedef struct tg_gradcheck_opts {
-    double eps;      /* central-difference step, scaled by max(1, |x|) */
-    double atol;     /* |analytical − numerical| ≤ atol + rtol·|numerical| */
-    double rtol;
-    FILE *report;    /* where to print a report, or NULL for none */
-    uint64_t seed;   /* for the random projections */
-    int projections; /* 0: full Jacobian (default); k > 0: k random projections */
+    double eps;      /**< central-difference step, scaled by max(1, |x|) */
+    double atol;     /**< |analytical − numerical| ≤ atol + rtol·|numerical| */
+    double rtol;     /**< (see atol) */
+    FILE *report;    /**< where to print a report, or NULL for none */
+    uint64_t seed;   /**< for the random projections */
+    int projections; /**< 0: full Jacobian (default); k > 0: k random projections */
 } tg_gradcheck_opts;
 
-/* The defaults. Double build: PyTorch's gradcheck (eps 1e-6, atol 1e-5,
+/** The defaults. Double build: PyTorch's gradcheck (eps 1e-6, atol 1e-5,
    rtol 1e-3). Float build: eps 1e-3, atol 1e-2, rtol 1e-2. Why: a central
    difference errs by about h²·|f‴|/6 (truncation) plus u·|f|/h (rounding
    of f, u = 6e-8 in float). With h = 1e-6 the rounding term would be
@@ -55,21 +55,24 @@ typedef struct tg_gradcheck_opts {
    off by O(1). */
 TG_API tg_gradcheck_opts tg_gradcheck_defaults(void);
 
+/** What tg_gradcheck found; `message` says it in one line. */
 typedef struct tg_gradcheck_result {
-    int status;           /* TG_OK when the check could be run */
-    bool ok;              /* every compared entry within tolerance */
-    int64_t checked;      /* number of input elements checked */
-    int64_t failed;       /* how many of them had an entry outside tolerance */
-    int worst_input;      /* the entry with the largest error/tolerance: which input, */
-    int64_t worst_index;  /* its flat index in that input, */
-    int64_t worst_output; /* the output element (Jacobian row), or −1−p for projection p, */
-    double analytical;    /* tg_backward's value, */
-    double numerical;     /* the finite difference, */
-    double abs_err, rel_err; /* |a − n| and |a − n|/|n| (inf when n = 0 ≠ a) */
-    char message[256];    /* a one-line verdict or the reason it could not run */
+    int status;           /**< TG_OK when the check could be run */
+    bool ok;              /**< every compared entry within tolerance */
+    int64_t checked;      /**< number of input elements checked */
+    int64_t failed;       /**< how many of them had an entry outside tolerance */
+    int worst_input;      /**< the entry with the largest error/tolerance: which input, */
+    int64_t worst_index;  /**< its flat index in that input, */
+    int64_t worst_output; /**< the output element (Jacobian row), or −1−p for projection p, */
+    double analytical;    /**< tg_backward's value, */
+    double numerical;     /**< the finite difference, */
+    /** @{ */
+    double abs_err, rel_err; /**< |a − n| and |a − n|/|n| (inf when n = 0 ≠ a) */
+    /** @} */
+    char message[256];    /**< a one-line verdict or the reason it could not run */
 } tg_gradcheck_result;
 
-/* Compares every analytical input gradient of fn with central finite
+/** Compares every analytical input gradient of fn with central finite
    differences. inputs: tensors whose data are the point of evaluation
    (copied; on any tape or parameters; an entry may be NULL and is passed
    as NULL); only inputs with TG_REQUIRES_GRAD (parameters have it) are
@@ -83,20 +86,21 @@ TG_API tg_gradcheck_result tg_gradcheck(tg_gradcheck_fn fn, void *ctx, tg_tensor
 /* Seeing the tape (docs/teaching.md). Records are numbered from 0 in the
    order the forward pass ran them; backward walks them in reverse. */
 
-/* The number of records since the last reset, and record i (NULL when i
+/** The number of records since the last reset, and record i (NULL when i
    is out of range). The record and its tensors are owned by the tape and
-   valid until the next reset; read them, do not change them. */
+   valid until the next reset; read them, do not change them. @{ */
 TG_API size_t tg_tape_record_count(const tg_tape *t);
 TG_API const tg_record *tg_tape_record(const tg_tape *t, size_t i);
+/** @} */
 
-/* Writes the tape as text, one record per block: its index, op, output
+/** Writes the tape as text, one record per block: its index, op, output
    (name or tN, shape, the value when it has one element) and each input
    (name, shape, and param / input / const / "from #k"); after a backward,
    the L2 norm of every gradient present. Returns TG_OK, or TG_ERR_INVALID
    (NULL argument) / TG_ERR_IO with tg_last_error(). */
 TG_API int tg_tape_print(const tg_tape *t, FILE *f);
 
-/* Writes the recorded graph in Graphviz DOT: op nodes (ellipses, "#k op")
+/** Writes the recorded graph in Graphviz DOT: op nodes (ellipses, "#k op")
    and tensor nodes (boxes with name, shape, a value summary and, after
    backward, a gradient summary). Parameters are orange, inputs that require
    grad blue, constants grey and dashed, final outputs double-bordered; a

@@ -544,7 +544,7 @@ Test(tape, creation_and_metadata)
     tg_tensor_set_name(o, "ones");
     cr_expect_str_eq(o->name, "ones");
     cr_expect_str_eq(tg_real_name(), sizeof(tg_real) == 8 ? "double" : "float");
-    cr_expect_str_eq(tg_version(), "0.1.0");
+    cr_expect_str_eq(tg_version(), "0.2.0");
 }
 
 Test(tape, print_is_readable)

@@ -380,7 +380,13 @@ static bool same_dims(const tg_tensor *x, const gt_array *a)
 int gt_run_op(const gt_file *f, const char *op, gt_build_fn build, gt_tol tol)
 {
     int ran = 0;
-    bool verbose = getenv("TG_TEST_QUIET") == NULL; /* tdist lines, as the notebooks print */
+    bool verbose = getenv("TG_TEST_QUIET") == NULL; /* the tdist lines */
+    static bool legend_printed;
+    if (verbose && !legend_printed) {
+        printf("tdist = ||tapegrad - PyTorch||_2, the Euclidean norm of the difference "
+               "(TG_TEST_QUIET=1: no tdist lines)\n");
+        legend_printed = true;
+    }
     for (int ci = 0; f && ci < f->n; ci++) {
         const gt_case *c = &f->cases[ci];
         if (strcmp(c->op, op) != 0) continue;

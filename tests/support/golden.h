@@ -136,8 +136,10 @@ gt_tol gt_default_tol(void);
 
 /* Runs every case of `f` whose op is `op` through `build`; compares the
    output and every input gradient (backward with dout = R, which is the
-   gradient of sum(out * R)). Prints the notebooks' metric, tdist (the
-   Euclidean norm of the difference), for each case when `verbose`.
+   gradient of sum(out * R)). Unless TG_TEST_QUIET is set, prints for each
+   case tdist, the Euclidean norm of the difference between tapegrad's tensor
+   and PyTorch's, ‖got − want‖₂ (the metric the revdiff notebooks print,
+   pyutils/metrics.py in https://github.com/obs145628/ml-notebooks).
    Returns the number of cases run; failures are reported with Criterion's
    cr_expect so the test fails and names the case, tensor and worst element. */
 int gt_run_op(const gt_file *f, const char *op, gt_build_fn build, gt_tol tol);
@@ -151,7 +153,7 @@ int gt_run_op2(const gt_file *f, const char *op, gt_build_fn build, gt_tol tol);
 bool gt_expect_close(const tg_real *got, const double *want, int64_t n, gt_tol tol,
                      const char *what);
 
-/* The Euclidean norm of got − want (the notebooks' tdist). */
+/* tdist: the Euclidean norm of got − want, over the finite values. */
 double gt_tdist(const tg_real *got, const double *want, int64_t n);
 
 #endif
