@@ -39,26 +39,27 @@ TG_API tg_tensor *tg_abs(tg_tape *t, tg_tensor *x);    /**< d/dx = sign(x), 0 at
 TG_API tg_tensor *tg_square(tg_tape *t, tg_tensor *x);
 /** @} */
 
-/* erf(x) = 2/√π ∫₀ˣ e^(−t²) dt (torch.erf); d/dx = 2/√π · e^(−x²). */
+/** erf(x) = 2/√π ∫₀ˣ e^(−t²) dt (torch.erf); d/dx = 2/√π · e^(−x²). */
 TG_API tg_tensor *tg_erf(tg_tape *t, tg_tensor *x);
 
-/* Comparisons with broadcasting: 1 where the relation holds, else 0 (as
+/** Comparisons with broadcasting: 1 where the relation holds, else 0 (as
    tg_real; PyTorch gives bool). They have no gradient and are never
    recorded: their results are constants, for masks and tg_where. NaN
-   compares false, except in tg_ne. */
+   compares false, except in tg_ne. @{ */
 TG_API tg_tensor *tg_eq(tg_tape *t, tg_tensor *a, tg_tensor *b);
 TG_API tg_tensor *tg_ne(tg_tape *t, tg_tensor *a, tg_tensor *b);
 TG_API tg_tensor *tg_lt(tg_tape *t, tg_tensor *a, tg_tensor *b);
 TG_API tg_tensor *tg_le(tg_tape *t, tg_tensor *a, tg_tensor *b);
 TG_API tg_tensor *tg_gt(tg_tape *t, tg_tensor *a, tg_tensor *b);
 TG_API tg_tensor *tg_ge(tg_tape *t, tg_tensor *a, tg_tensor *b);
-/* −1, 0 or 1 by the sign of x (NaN for NaN); no gradient (torch.sign). */
+/** @} */
+/** −1, 0 or 1 by the sign of x (NaN for NaN); no gradient (torch.sign). */
 TG_API tg_tensor *tg_sign(tg_tape *t, tg_tensor *x);
-/* a where cond ≠ 0, else b, the three broadcast together (torch.where). The
+/** a where cond ≠ 0, else b, the three broadcast together (torch.where). The
    gradient reaches a where cond holds and b where it does not; cond gets
    none. */
 TG_API tg_tensor *tg_where(tg_tape *t, tg_tensor *cond, tg_tensor *a, tg_tensor *b);
-/* min(max(x, lo), hi) (torch.clamp); pass -INFINITY or INFINITY for no
+/** min(max(x, lo), hi) (torch.clamp); pass -INFINITY or INFINITY for no
    bound. The gradient passes where lo ≤ x ≤ hi, bounds included, as
    PyTorch's; lo > hi gives hi everywhere, as PyTorch. */
 TG_API tg_tensor *tg_clamp(tg_tape *t, tg_tensor *x, tg_real lo, tg_real hi);
@@ -76,11 +77,11 @@ TG_API tg_tensor *tg_linear(tg_tape *t, tg_tensor *x, tg_tensor *W, tg_tensor *b
 TG_API tg_tensor *tg_reshape(tg_tape *t, tg_tensor *x, int ndim, const int64_t *shape);
 /** [N, d1, d2, ...] -> [N, d1·d2·...] (torch.flatten(x, 1)); a 1-D x stays 1-D. */
 TG_API tg_tensor *tg_flatten(tg_tape *t, tg_tensor *x);
-/* x broadcast to `shape` (torch.Tensor.expand / torch.broadcast_to): x's
+/** x broadcast to `shape` (torch.Tensor.expand / torch.broadcast_to): x's
    dimensions, right-aligned, must each equal the shape's or be 1; the
    result is a copy. Its gradient sums over the repeated positions. */
 TG_API tg_tensor *tg_expand(tg_tape *t, tg_tensor *x, int ndim, const int64_t *shape);
-/* x summed down to `shape`, a shape that broadcasts to x's
+/** x summed down to `shape`, a shape that broadcasts to x's
    (torch.Tensor.sum_to_size): the adjoint of tg_expand, and the gradient of
    a broadcast input. */
 TG_API tg_tensor *tg_sum_to(tg_tape *t, tg_tensor *x, int ndim, const int64_t *shape);
