@@ -109,6 +109,38 @@ TG_API int tg_tape_print(const tg_tape *t, FILE *f);
    error) with tg_last_error(). */
 TG_API int tg_tape_dot(const tg_tape *t, FILE *f);
 
+/* ------------------------------------------------- higher derivatives */
+
+/** The most inputs tg_hvp, tg_jvp, tg_jacobian and tg_hessian take. */
+#define TG_HVP_MAX_INPUTS 64
+
+/** Hessian-vector product of a scalar y (torch.autograd.functional.hvp):
+   hv[i] = Σ_j ∂²y/∂x_i∂x_j · v[j], each of x[i]'s shape, new tensors on the
+   tape. Two backward passes (the gradient with create_graph, then the
+   gradient of ⟨∇y, v⟩), so every op that y depends on needs a vjp rule.
+   opts: create_graph makes hv differentiable too; allow_unused gives zeros
+   for an input y does not reach (else it is an error). Returns TG_OK or an
+   error status with the message on the tape. */
+TG_API int tg_hvp(tg_tape *t, tg_tensor *y, int n, tg_tensor *const *x, tg_tensor *const *v,
+                  tg_tensor **hv, const tg_grad_opts *opts);
+/** Jacobian-vector product (forward-mode derivative) of any y
+   (torch.autograd.functional.jvp): jv[0] = Σ_i ∂y/∂x_i · v[i], of y's
+   shape, by two backward passes (the double-vjp trick). opts as tg_hvp. */
+TG_API int tg_jvp(tg_tape *t, tg_tensor *y, int n, tg_tensor *const *x, tg_tensor *const *v,
+                  tg_tensor **jv, const tg_grad_opts *opts);
+/** The full Jacobian of y with respect to each input
+   (torch.autograd.functional.jacobian): J[i] has shape y.shape ++
+   x[i].shape (at most TG_MAX_DIMS dimensions) and J[i][k, :] = ∂y_k/∂x_i,
+   one backward pass per element of y: for small functions. opts as
+   tg_hvp (an input y does not reach gives zeros when allow_unused). */
+TG_API int tg_jacobian(tg_tape *t, tg_tensor *y, int n, tg_tensor *const *x, tg_tensor **J,
+                       const tg_grad_opts *opts);
+/** The full Hessian of a scalar y (torch.autograd.functional.hessian):
+   H[i·n + j] has shape x[i].shape ++ x[j].shape and holds ∂²y/∂x_i∂x_j;
+   one backward pass per element of the gradient. opts as tg_hvp. */
+TG_API int tg_hessian(tg_tape *t, tg_tensor *y, int n, tg_tensor *const *x, tg_tensor **H,
+                      const tg_grad_opts *opts);
+
 #ifdef __cplusplus
 }
 #endif
