@@ -133,6 +133,28 @@ TG_API tg_tensor *tg_full(tg_tape *t, int ndim, const int64_t *shape, tg_real va
 TG_API tg_tensor *tg_scalar(tg_tape *t, tg_real value); /**< ndim 0 */
 /** @} */
 
+/** Integer indices for the ops that take them (tg_gather, tg_index_select,
+   tg_scatter_add, embeddings...), and what tg_argmax and friends return:
+   a read-only int64 array with a shape, owned by its tape like a tensor
+   (valid until tg_tape_reset). Indices carry no gradient. An op checks
+   every index against the axis it indexes and refuses one out of range
+   with a message naming the op, the index, its position and the axis. */
+typedef struct tg_index {
+    int ndim;                   /**< 0 for a single index */
+    int64_t shape[TG_MAX_DIMS]; /**< shape[0..ndim-1] */
+    int64_t size;               /**< product of the shape */
+    const int64_t *data;        /**< [size], row-major */
+    tg_tape *tape;              /**< the tape that owns it */
+    uint32_t gen;               /**< the tape's generation when made */
+} tg_index;
+
+/** Indices on the tape, `data` copied (the caller may reuse its buffer at
+   once). NULL on failure (the message is on the tape). */
+TG_API tg_index *tg_index_new(tg_tape *t, int ndim, const int64_t *shape, const int64_t *data);
+/** Indices over `data` itself, not a copy (like tg_tensor_wrap): keep it
+   unchanged and alive until the tape is reset. */
+TG_API tg_index *tg_index_wrap(tg_tape *t, int ndim, const int64_t *shape, const int64_t *data);
+
 /** Marks a leaf so that backward fills its `grad` (like requires_grad_()).
    Returns x. Its gradient accumulates over backward calls until zeroed. */
 TG_API tg_tensor *tg_requires_grad(tg_tensor *x, bool on);

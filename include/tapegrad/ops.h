@@ -251,6 +251,18 @@ TG_API tg_tensor *tg_cross_entropy_prob(tg_tape *t, tg_tensor *logits, tg_tensor
 TG_API tg_tensor *tg_nll_loss(tg_tape *t, tg_tensor *logp, const int64_t *target,
                               const tg_ce_opts *opts);
 
+/* ================================================ element-wise math
+   (src/ops/math.c) */
+
+
+/* ========================================================== indexing
+   (src/ops/index.c): indices are tg_index arrays (tapegrad/core.h) */
+
+
+/* ================================================ joining and splitting
+   (src/ops/join.c) */
+
+
 #ifdef __cplusplus
 }
 #endif

@@ -156,6 +156,11 @@ bool tg_shape_numel(int ndim, const int64_t *shape, int64_t *numel);
 /* True when x may be used on t: a parameter, or a tensor of t made since
    its last reset (an op's output must still be its record's). */
 bool tg_tensor_usable(const tg_tape *t, const tg_tensor *x);
+/* The tape's generation: its count of resets. */
+uint32_t tg_tape_generation(const tg_tape *t);
+/* True when an index array belongs to t and was made since its last reset
+   (an op checks it before reading the indices). */
+bool tg_index_usable(const tg_tape *t, const tg_index *x);
 /* Why x is not usable on t, for messages ("is from before tg_tape_reset ..."). */
 const char *tg_unusable_why(const tg_tape *t, const tg_tensor *x);
 

@@ -139,6 +139,8 @@ bool tg_tensor_usable(const tg_tape *t, const tg_tensor *x)
     return x->rec < 0 || ((size_t)x->rec < t->n_recs && t->recs[x->rec].out == x);
 }
 
+uint32_t tg_tape_generation(const tg_tape *t) { return t->gen; }
+
 const char *tg_unusable_why(const tg_tape *t, const tg_tensor *x)
 {
     if (x->tape == t) return "is from before tg_tape_reset (its records are gone)";

@@ -201,3 +201,58 @@ void tg_tensor_print(const tg_tensor *x, FILE *f)
         print_axis(x, f, 0, 0, x->size > TG_PRINT_LIMIT);
     fputc('\n', f);
 }
+
+/* ----------------------------------------------------------------- indices */
+
+static tg_index *index_alloc(tg_tape *t, const char *who, int ndim, const int64_t *shape,
+                             const int64_t *data)
+{
+    if (!t) return NULL;
+    if (!data) {
+        tg_tape_set_error(t, "%s: data is NULL", who);
+        return NULL;
+    }
+    /* the shape is checked as a tensor's would be */
+    if (ndim < 0 || ndim > TG_MAX_DIMS || (ndim > 0 && !shape)) {
+        tg_tape_set_error(t, "%s: an index array has 0..%d dimensions and a shape, got %d%s", who,
+                          TG_MAX_DIMS, ndim, ndim > 0 && !shape ? " and no shape" : "");
+        return NULL;
+    }
+    int64_t size;
+    if (!tg_shape_numel(ndim, shape, &size)) {
+        char buf[160];
+        tg_tape_set_error(t, "%s: invalid shape %s", who, tg_dims_str(ndim, shape, buf, sizeof buf));
+        return NULL;
+    }
+    tg_index *x = tg_tape_alloc(t, sizeof *x);
+    if (!x) return NULL;
+    memset(x, 0, sizeof *x);
+    x->ndim = ndim;
+    for (int i = 0; i < ndim; i++) x->shape[i] = shape[i];
+    x->size = size;
+    x->tape = t;
+    x->gen = tg_tape_generation(t);
+    x->data = data;
+    return x;
+}
+
+tg_index *tg_index_new(tg_tape *t, int ndim, const int64_t *shape, const int64_t *data)
+{
+    tg_index *x = index_alloc(t, "tg_index_new", ndim, shape, data);
+    if (!x) return NULL;
+    int64_t *copy = tg_tape_alloc(t, (size_t)(x->size ? x->size : 1) * sizeof *copy);
+    if (!copy) return NULL;
+    if (x->size) memcpy(copy, data, (size_t)x->size * sizeof *copy);
+    x->data = copy;
+    return x;
+}
+
+tg_index *tg_index_wrap(tg_tape *t, int ndim, const int64_t *shape, const int64_t *data)
+{
+    return index_alloc(t, "tg_index_wrap", ndim, shape, data);
+}
+
+bool tg_index_usable(const tg_tape *t, const tg_index *x)
+{
+    return x && x->tape == t && x->gen == tg_tape_generation(t);
+}

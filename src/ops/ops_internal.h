@@ -86,5 +86,8 @@ extern const tg_op_table tg_linalg_ops;     /* src/ops/linalg.c */
 extern const tg_op_table tg_activation_ops; /* src/ops/activation.c */
 extern const tg_op_table tg_loss_ops;       /* src/ops/loss.c */
 extern const tg_op_table tg_compare_ops;    /* src/ops/compare.c */
+extern const tg_op_table tg_index_ops;      /* src/ops/index.c */
+extern const tg_op_table tg_join_ops;       /* src/ops/join.c */
+extern const tg_op_table tg_math_ops;       /* src/ops/math.c */
 
 #endif

