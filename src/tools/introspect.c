@@ -8,7 +8,11 @@
      param   TG_PARAM            owned by a tg_params
      input   a leaf that requires grad (tg_requires_grad)
      const   a leaf that needs no gradient (data, labels, tg_detach)
-     #k      the output of record k */
+     #k      the output of record k
+
+   Records that a gradient rule made during a backward with create_graph
+   (tg_record.backward_of ≥ 0) are part of the graph like any other; the
+   printers mark them ("[in the gradient of #k]", a yellow ellipse). */
 #include "core/internal.h"
 
 #include <stdlib.h>
@@ -187,7 +191,8 @@ int tg_tape_print(const tg_tape *t, FILE *f)
         add(&l, "#%-3zu %-*s -> %-*s %-*s", i, wo, r->op->name, wl, label_of(y, lb, sizeof lb),
             ws, tg_shape_str(y, sb, sizeof sb));
         add_value_grad(&l, y, grads);
-        if (r->op->doc) add(&l, "   (%s)", r->op->doc);
+        if (r->backward_of >= 0) add(&l, "   [in the gradient of #%d]", (int)r->backward_of);
+        else if (r->op->doc) add(&l, "   (%s)", r->op->doc);
         flush_line(&l, f);
         /*        in0  x    [4,3] input  = 2  grad norm 0.5 */
         for (int k = 0; k < r->n_in; k++) {
@@ -283,9 +288,12 @@ int tg_tape_dot(const tg_tape *t, FILE *f)
     size_t n = tg_tape_record_count(t);
     for (size_t i = 0; i < n; i++) {
         const tg_record *r = tg_tape_record(t, i);
-        fprintf(f, "  r%zu [shape=ellipse, style=\"filled\", fillcolor=\"#e9ecef\", label=\"#%zu ",
-                i, i);
+        /* a record made by a gradient rule (create_graph) is drawn apart */
+        bool gr = r->backward_of >= 0;
+        fprintf(f, "  r%zu [shape=ellipse, style=\"filled\", fillcolor=\"%s\", label=\"#%zu ", i,
+                gr ? "#fff3bf" : "#e9ecef", i);
         dot_escape(f, r->op->name);
+        if (gr) fprintf(f, "\\n(gradient of #%d)", (int)r->backward_of);
         fputs("\"];\n", f);
         int n_present = 0;
         for (int k = 0; k < r->n_in; k++) n_present += r->in[k] != NULL;
@@ -308,9 +316,12 @@ int tg_tape_dot(const tg_tape *t, FILE *f)
           "color=\"#868e96\", label=\"constant\", fontsize=8];\n"
           "    legend_op [shape=ellipse, style=\"filled\", fillcolor=\"#e9ecef\", "
           "label=\"#record op\", fontsize=8];\n"
+          "    legend_grad [shape=ellipse, style=\"filled\", fillcolor=\"#fff3bf\", "
+          "label=\"record of a gradient\\n(create_graph)\", fontsize=8];\n"
           "    legend_out [shape=box, style=\"rounded\", peripheries=2, label=\"output\", "
           "fontsize=8];\n"
-          "    legend_param -> legend_input -> legend_const -> legend_op -> legend_out "
+          "    legend_param -> legend_input -> legend_const -> legend_op -> legend_grad -> "
+          "legend_out "
           "[style=invis];\n"
           "  }\n"
           "}\n",

@@ -232,3 +232,29 @@ Test(introspect, dot_escapes_names_and_renders_an_empty_tape)
     free(s);
     tg_tape_free(t);
 }
+
+/* After a backward with create_graph, the gradient's records are part of the
+   tape, and both printers say which record's rule made them. */
+Test(introspect, gradient_records_are_shown_as_such)
+{
+    net n;
+    build(&n);
+    size_t forward = tg_tape_record_count(n.t);
+    tg_tensor *gx = tg_grad1(n.t, n.loss, n.x, true);
+    cr_assert_not_null(gx, "%s", tg_tape_error(n.t));
+    size_t all = tg_tape_record_count(n.t);
+    cr_assert(all > forward, "create_graph recorded the gradient");
+    for (size_t i = 0; i < all; i++)
+        cr_expect_eq(tg_tape_record(n.t, i)->backward_of >= 0, i >= forward, "record %zu", i);
+    char *text = print_to_string(n.t);
+    cr_expect_eq(count_of(text, "[in the gradient of #"), (int)(all - forward), "%s", text);
+    free(text);
+    char *dot = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&dot, &len);
+    cr_assert_eq(tg_tape_dot(n.t, f), TG_OK);
+    fclose(f);
+    cr_expect_eq(count_of(dot, "(gradient of #"), (int)(all - forward), "%s", dot);
+    free(dot);
+    destroy(&n);
+}
