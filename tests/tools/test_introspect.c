@@ -191,7 +191,7 @@ Test(introspect, dot_renders_with_graphviz)
     cr_assert_eq(tg_backward(n.t, n.loss), TG_OK);
     char *s = render(n.t, "backward");
     /* one ellipse per record, named by index and op */
-    cr_expect_eq(count_of(s, "shape=ellipse"), 6 + 1 /* legend */, "%s", s);
+    cr_expect_eq(count_of(s, "shape=ellipse"), 6 + 2 /* legend: op, gradient op */, "%s", s);
     cr_expect(strstr(s, "label=\"#0 linear\""), "%s", s);
     cr_expect(strstr(s, "label=\"#5 mean\""), "%s", s);
     /* 5 leaves + 6 results, each once: parameters, inputs and constants distinct */
