@@ -53,7 +53,7 @@ TG_API tg_tensor *tg_le(tg_tape *t, tg_tensor *a, tg_tensor *b);
 TG_API tg_tensor *tg_gt(tg_tape *t, tg_tensor *a, tg_tensor *b);
 TG_API tg_tensor *tg_ge(tg_tape *t, tg_tensor *a, tg_tensor *b);
 /** @} */
-/** −1, 0 or 1 by the sign of x (NaN for NaN); no gradient (torch.sign). */
+/** −1, 0 or 1 by the sign of x (0 for NaN, as torch.sign); no gradient. */
 TG_API tg_tensor *tg_sign(tg_tape *t, tg_tensor *x);
 /** a where cond ≠ 0, else b, the three broadcast together (torch.where). The
    gradient reaches a where cond holds and b where it does not; cond gets
@@ -64,9 +64,18 @@ TG_API tg_tensor *tg_where(tg_tape *t, tg_tensor *cond, tg_tensor *a, tg_tensor 
    PyTorch's; lo > hi gives hi everywhere, as PyTorch. */
 TG_API tg_tensor *tg_clamp(tg_tape *t, tg_tensor *x, tg_real lo, tg_real hi);
 
-/** Matrix product: [M,K] @ [K,N] -> [M,N]; batched [B,M,K] @ [B,K,N] -> [B,M,N];
-   [B,M,K] @ [K,N] -> [B,M,N] (the matrix is shared by the batch). */
+/** Matrix product as torch.matmul: [..., M, K] @ [..., K, N] -> [..., M, N],
+   the batch dimensions (all but the last two) broadcast as NumPy's
+   ([B,1,M,K] @ [H,K,N] -> [B,H,M,N]); a 1-D operand is a row on the left or
+   a column on the right, and its dimension is dropped ([K] @ [K] is the
+   dot product, [M,K] @ [K] a matrix-vector product). A repeated operand's
+   gradient is summed over the batch it was repeated to. */
 TG_API tg_tensor *tg_matmul(tg_tape *t, tg_tensor *a, tg_tensor *b);
+/** Σ_i a_i·b_i of two vectors of one length, a 0-d tensor (torch.dot). */
+TG_API tg_tensor *tg_dot(tg_tape *t, tg_tensor *a, tg_tensor *b);
+/** The outer product y_ij = a_i·b_j of two vectors, [M] ⊗ [N] -> [M, N]
+   (torch.outer). */
+TG_API tg_tensor *tg_outer(tg_tape *t, tg_tensor *a, tg_tensor *b);
 /** Swaps two axes (torch.transpose); negative axes count from the end. */
 TG_API tg_tensor *tg_transpose(tg_tape *t, tg_tensor *x, int dim0, int dim1);
 /** x @ Wᵀ + b as torch.nn.functional.linear: x [..., in], W [out, in],

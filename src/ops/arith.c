@@ -309,8 +309,8 @@ typedef struct {
                                     .vjp = NAME##_vjp,                                   \
                                     .doc = DOC};
 
-/* sign(x): −1, 0 or 1, NaN for NaN (PyTorch's abs gradient at NaN is NaN) */
-static tg_real sign_of(tg_real x) { return isnan(x) ? x : (tg_real)((x > 0) - (x < 0)); }
+/* sign(x): −1, 0 or 1, and 0 for NaN (PyTorch's sign, and abs's gradient) */
+static tg_real sign_of(tg_real x) { return (tg_real)((x > 0) - (x < 0)); }
 
 /* xᵖ with PyTorch's rule that the gradient of x⁰ is 0 everywhere. */
 static tg_real pow_grad(tg_real x, tg_real p) { return p == 0 ? 0 : p * TG_POW(x, p - 1); }

@@ -38,13 +38,12 @@ COMPARE_OP(ge, "1 where a >= b, else 0 (broadcasting; no gradient)")
 
 /* ------------------------------------------------------------------- sign */
 
-/* sign(x) = −1, 0 or 1 (NaN for NaN, as PyTorch); no gradient */
+/* sign(x) = −1, 0 or 1 (0 for NaN, as PyTorch's); no gradient */
 static int sign_forward(tg_record *r)
 {
     const tg_real *x = r->in[0]->data;
     tg_real *y = r->out->data;
-    for (int64_t i = 0; i < r->out->size; i++)
-        y[i] = isnan(x[i]) ? x[i] : (tg_real)((x[i] > 0) - (x[i] < 0));
+    for (int64_t i = 0; i < r->out->size; i++) y[i] = (tg_real)((x[i] > 0) - (x[i] < 0));
     return TG_OK;
 }
 

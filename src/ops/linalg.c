@@ -1,4 +1,5 @@
-/* Linear algebra: matmul (2-D, batched 3-D) and linear (x @ Wᵀ + b).
+/* Linear algebra: matmul (any batch dimensions, broadcasting; 1-D operands),
+   dot, outer and linear (x @ Wᵀ + b).
    Every product goes through tg_gemm, which reads transposed operands in
    place: no transpose is ever materialised. */
 #include "ops/ops_internal.h"
@@ -6,26 +7,48 @@
 
 /* ------------------------------------------------------------------ matmul */
 
+/* The matmul op proper takes operands of at least 2 dimensions,
+   [..., M, K] @ [..., K, N] -> [..., M, N], whose batch dimensions (all
+   but the last two) broadcast as NumPy's; tg_matmul views a 1-D operand as
+   a row [1, K] or a column [K, 1] and drops that dimension from the result
+   (torch.matmul). The batch is walked with each operand's offset; a
+   matrix B shared by the whole batch makes it one product [batch·M, K] @
+   [K, N]. */
 typedef struct {
+    int nb;                       /* batch dimensions of the output */
+    int64_t bshape[TG_MAX_DIMS];  /* their sizes */
+    int64_t sa[TG_MAX_DIMS], sb[TG_MAX_DIMS]; /* each operand's matrix stride per batch dim (0: repeated) */
     int64_t batch, M, K, N;
-    bool shared_b; /* [B,M,K] @ [K,N] */
+    bool shared_b; /* B has no batch (or all of size 1): one product */
 } mm_dims;
 
+/* false when the shapes do not fit (rank < 2, inner sizes, batch dims) */
 static bool mm_dims_of(const tg_tensor *a, const tg_tensor *b, mm_dims *d)
 {
-    if (a->ndim == 2 && b->ndim == 2) {
-        *d = (mm_dims){1, a->shape[0], a->shape[1], b->shape[1], false};
-        return a->shape[1] == b->shape[0];
+    if (a->ndim < 2 || b->ndim < 2) return false;
+    d->M = a->shape[a->ndim - 2], d->K = a->shape[a->ndim - 1], d->N = b->shape[b->ndim - 1];
+    if (b->shape[b->ndim - 2] != d->K) return false;
+    int na = a->ndim - 2, nbb = b->ndim - 2;
+    d->nb = na > nbb ? na : nbb;
+    d->batch = 1;
+    int64_t stra = d->M * d->K, strb = d->K * d->N;
+    d->shared_b = true;
+    for (int i = d->nb - 1; i >= 0; i--) {
+        int ia = na - d->nb + i, ib = nbb - d->nb + i;
+        int64_t da = ia >= 0 ? a->shape[ia] : 1, db = ib >= 0 ? b->shape[ib] : 1;
+        if (da != db && da != 1 && db != 1) return false;
+        d->bshape[i] = da == 1 ? db : da;
+        d->sa[i] = da == 1 ? 0 : stra;
+        d->sb[i] = db == 1 ? 0 : strb;
+        if (db != 1) d->shared_b = false;
+        stra *= da, strb *= db;
+        d->batch *= d->bshape[i];
     }
-    if (a->ndim == 3 && b->ndim == 3) {
-        *d = (mm_dims){a->shape[0], a->shape[1], a->shape[2], b->shape[2], false};
-        return a->shape[2] == b->shape[1] && a->shape[0] == b->shape[0];
-    }
-    if (a->ndim == 3 && b->ndim == 2) {
-        *d = (mm_dims){a->shape[0], a->shape[1], a->shape[2], b->shape[1], true};
-        return a->shape[2] == b->shape[0];
-    }
-    return false;
+    /* one product [batch·M, K] @ [K, N] also needs A laid out over the whole batch */
+    if (d->shared_b)
+        for (int i = 0; i < d->nb; i++)
+            if (d->bshape[i] != 1 && d->sa[i] == 0) d->shared_b = false;
+    return true;
 }
 
 static int matmul_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], char *msg,
@@ -39,80 +62,97 @@ static int matmul_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS
     char sa[128], sb[128];
     tg_shape_str(a, sa, sizeof sa);
     tg_shape_str(b, sb, sizeof sb);
-    bool ranks = (a->ndim == 2 && b->ndim == 2) || (a->ndim == 3 && (b->ndim == 3 || b->ndim == 2));
-    if (!ranks) {
-        snprintf(msg, len, "needs [M,K] @ [K,N], [B,M,K] @ [B,K,N] or [B,M,K] @ [K,N], got %s @ %s",
-                 sa, sb);
-        return TG_ERR_SHAPE;
-    }
     mm_dims d;
     if (!mm_dims_of(a, b, &d)) {
-        if (a->ndim == 3 && b->ndim == 3 && a->shape[0] != b->shape[0])
-            snprintf(msg, len, "batch sizes differ: %s @ %s", sa, sb);
-        else
+        if (a->ndim < 2 || b->ndim < 2)
+            snprintf(msg, len, "needs [..., M, K] @ [..., K, N], got %s @ %s", sa, sb);
+        else if (b->shape[b->ndim - 2] != a->shape[a->ndim - 1])
             snprintf(msg, len, "inner dimensions differ: %s @ %s", sa, sb);
+        else
+            snprintf(msg, len, "batch dimensions cannot be broadcast together: %s @ %s", sa, sb);
         return TG_ERR_SHAPE;
     }
-    if (a->ndim == 2) {
-        *ndim = 2;
-        shape[0] = d.M, shape[1] = d.N;
-    } else {
-        *ndim = 3;
-        shape[0] = d.batch, shape[1] = d.M, shape[2] = d.N;
-    }
+    *ndim = d.nb + 2;
+    for (int i = 0; i < d.nb; i++) shape[i] = d.bshape[i];
+    shape[d.nb] = d.M, shape[d.nb + 1] = d.N;
     return TG_OK;
 }
 
-/* C = A·B.  With a shared B, [B,M,K] is one [B·M, K] matrix. */
+/* Calls fn(i, offset of A_i, offset of B_i) for each matrix of the batch. */
+#define MM_EACH(d, BODY)                                                                 \
+    do {                                                                                 \
+        int64_t idx_[TG_MAX_DIMS] = {0}, oa = 0, ob = 0;                                 \
+        for (int64_t i = 0; i < (d).batch; i++) {                                        \
+            BODY;                                                                        \
+            for (int k_ = (d).nb - 1; k_ >= 0; k_--) {                                   \
+                oa += (d).sa[k_], ob += (d).sb[k_];                                      \
+                if (++idx_[k_] < (d).bshape[k_]) break;                                  \
+                oa -= (d).sa[k_] * (d).bshape[k_], ob -= (d).sb[k_] * (d).bshape[k_];    \
+                idx_[k_] = 0;                                                            \
+            }                                                                            \
+        }                                                                                \
+    } while (0)
+
+/* C = A·B.  With a shared B, [..., M, K] is one [batch·M, K] matrix. */
 static int matmul_forward(tg_record *r)
 {
     mm_dims d;
     mm_dims_of(r->in[0], r->in[1], &d);
-    const tg_real *A = r->in[0]->data, *B = r->in[1]->data; /* [b,M,K], [b,K,N] */
-    tg_real *C = r->out->data;                              /* [b,M,N] */
+    const tg_real *A = r->in[0]->data, *B = r->in[1]->data; /* [.., M, K], [.., K, N] */
+    tg_real *C = r->out->data;                              /* [batch, M, N] */
+    if (d.K == 0) {
+        memset(C, 0, (size_t)r->out->size * sizeof(tg_real));
+        return TG_OK;
+    }
     if (d.shared_b) {
         tg_gemm(false, false, d.batch * d.M, d.N, d.K, 1, A, d.K, B, d.N, 0, C, d.N);
         return TG_OK;
     }
-    for (int64_t i = 0; i < d.batch; i++)
-        tg_gemm(false, false, d.M, d.N, d.K, 1, A + i * d.M * d.K, d.K, B + i * d.K * d.N, d.N, 0,
-                C + i * d.M * d.N, d.N);
+    MM_EACH(d, tg_gemm(false, false, d.M, d.N, d.K, 1, A + oa, d.K, B + ob, d.N, 0,
+                       C + i * d.M * d.N, d.N));
     return TG_OK;
 }
 
-/* C = A·B      dA += dC·Bᵀ      dB += Aᵀ·dC */
+/* C = A·B      dA += dC·Bᵀ      dB += Aᵀ·dC
+   (why: C_ij = Σ_k A_ik B_kj, so ∂L/∂A_ik = Σ_j dC_ij B_kj = (dC·Bᵀ)_ik, and
+   ∂L/∂B_kj = Σ_i A_ik dC_ij = (Aᵀ·dC)_kj; an operand repeated over a batch
+   dimension gets the sum over it, which the products add up with beta = 1) */
 static void matmul_backward(tg_record *r)
 {
     mm_dims d;
     mm_dims_of(r->in[0], r->in[1], &d);
     const tg_real *A = r->in[0]->data, *B = r->in[1]->data, *dC = r->out->grad;
     tg_real *dA = r->in[0]->grad, *dB = r->in[1]->grad;
+    if (d.K == 0) return;
     if (d.shared_b) {
         int64_t rows = d.batch * d.M;
         if (dA) tg_gemm(false, true, rows, d.K, d.N, 1, dC, d.N, B, d.N, 1, dA, d.K);
         if (dB) tg_gemm(true, false, d.K, d.N, rows, 1, A, d.K, dC, d.N, 1, dB, d.N);
         return;
     }
-    for (int64_t i = 0; i < d.batch; i++) {
-        const tg_real *Ai = A + i * d.M * d.K, *Bi = B + i * d.K * d.N, *dCi = dC + i * d.M * d.N;
-        if (dA) tg_gemm(false, true, d.M, d.K, d.N, 1, dCi, d.N, Bi, d.N, 1, dA + i * d.M * d.K, d.K);
-        if (dB) tg_gemm(true, false, d.K, d.N, d.M, 1, Ai, d.K, dCi, d.N, 1, dB + i * d.K * d.N, d.N);
-    }
+    MM_EACH(d, {
+        const tg_real *dCi = dC + i * d.M * d.N;
+        if (dA) tg_gemm(false, true, d.M, d.K, d.N, 1, dCi, d.N, B + ob, d.N, 1, dA + oa, d.K);
+        if (dB) tg_gemm(true, false, d.K, d.N, d.M, 1, A + oa, d.K, dCi, d.N, 1, dB + ob, d.N);
+    });
 }
 
+/* The same rules with ops; an operand repeated over the batch gets its
+   gradient summed down to its shape. */
 static int matmul_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
 {
     tg_tensor *A = r->in[0], *B = r->in[1];
     mm_dims d = {0};
     mm_dims_of(A, B, &d);
-    if (A->flags & TG_REQUIRES_GRAD) dx[0] = tg_matmul(t, g, tg_transpose(t, B, -1, -2));
+    if (A->flags & TG_REQUIRES_GRAD)
+        dx[0] = tg_sum_to(t, tg_matmul(t, g, tg_transpose(t, B, -1, -2)), A->ndim, A->shape);
     if (!(B->flags & TG_REQUIRES_GRAD)) return TG_OK;
-    if (d.shared_b) { /* [b·M, K]ᵀ @ [b·M, N] */
+    if (d.shared_b) { /* [batch·M, K]ᵀ @ [batch·M, N] */
         tg_tensor *A2 = tg_reshape(t, A, TG_SHAPE(d.batch * d.M, d.K));
         tg_tensor *g2 = tg_reshape(t, g, TG_SHAPE(d.batch * d.M, d.N));
-        dx[1] = tg_matmul(t, tg_transpose(t, A2, 0, 1), g2);
+        dx[1] = tg_reshape(t, tg_matmul(t, tg_transpose(t, A2, 0, 1), g2), B->ndim, B->shape);
     } else {
-        dx[1] = tg_matmul(t, tg_transpose(t, A, -1, -2), g);
+        dx[1] = tg_sum_to(t, tg_matmul(t, tg_transpose(t, A, -1, -2), g), B->ndim, B->shape);
     }
     return TG_OK;
 }
@@ -123,12 +163,66 @@ static const tg_op op_matmul = {.name = "matmul",
                                 .forward = matmul_forward,
                                 .backward = matmul_backward,
                                 .vjp = matmul_vjp,
-                                .doc = "a @ b (2-D or batched 3-D)"};
+                                .doc = "a @ b (batch dimensions broadcast)"};
 
+/* torch.matmul: a 1-D operand is a row (on the left) or a column (on the
+   right) for the product, and its dimension is dropped from the result. */
 tg_tensor *tg_matmul(tg_tape *t, tg_tensor *a, tg_tensor *b)
 {
-    tg_tensor *in[2] = {a, b};
-    return tg_apply(t, &op_matmul, in, 2, NULL);
+    if (!a || !b) {
+        tg_tensor *in[2] = {a, b};
+        return tg_apply(t, &op_matmul, in, 2, NULL); /* the usual NULL message */
+    }
+    if (a->ndim >= 2 && b->ndim >= 2) {
+        tg_tensor *in[2] = {a, b};
+        return tg_apply(t, &op_matmul, in, 2, NULL);
+    }
+    if (a->ndim == 0 || b->ndim == 0) {
+        char sa[96], sb[96];
+        tg_tape_set_error(t, "tg_matmul: both operands need at least 1 dimension, got %s @ %s",
+                          tg_shape_str(a, sa, sizeof sa), tg_shape_str(b, sb, sizeof sb));
+        return NULL;
+    }
+    tg_tensor *a2 = a->ndim == 1 ? tg_reshape(t, a, TG_SHAPE(1, a->shape[0])) : a;
+    tg_tensor *b2 = b->ndim == 1 ? tg_reshape(t, b, TG_SHAPE(b->shape[0], 1)) : b;
+    tg_tensor *in[2] = {a2, b2};
+    tg_tensor *c = tg_apply(t, &op_matmul, in, 2, NULL);
+    if (!c) return NULL;
+    /* drop the added dimensions: the row's M = 1 and the column's N = 1 */
+    int64_t shape[TG_MAX_DIMS];
+    int nd = 0;
+    for (int i = 0; i < c->ndim; i++) {
+        if (a->ndim == 1 && i == c->ndim - 2) continue;
+        if (b->ndim == 1 && i == c->ndim - 1) continue;
+        shape[nd++] = c->shape[i];
+    }
+    return tg_reshape(t, c, nd, shape);
+}
+
+/* dot: Σ_i a_i·b_i of two vectors (torch.dot) */
+tg_tensor *tg_dot(tg_tape *t, tg_tensor *a, tg_tensor *b)
+{
+    if (a && b && (a->ndim != 1 || b->ndim != 1 || a->shape[0] != b->shape[0])) {
+        char sa[96], sb[96];
+        tg_tape_set_error(t, "tg_dot: needs two vectors of one length, got %s and %s",
+                          tg_shape_str(a, sa, sizeof sa), tg_shape_str(b, sb, sizeof sb));
+        return NULL;
+    }
+    return tg_matmul(t, a, b);
+}
+
+/* outer: y_ij = a_i·b_j (torch.outer): a column times a row, broadcast */
+tg_tensor *tg_outer(tg_tape *t, tg_tensor *a, tg_tensor *b)
+{
+    if (a && b && (a->ndim != 1 || b->ndim != 1)) {
+        char sa[96], sb[96];
+        tg_tape_set_error(t, "tg_outer: needs two vectors, got %s and %s",
+                          tg_shape_str(a, sa, sizeof sa), tg_shape_str(b, sb, sizeof sb));
+        return NULL;
+    }
+    if (!a || !b) return tg_mul(t, a, b);
+    return tg_mul(t, tg_reshape(t, a, TG_SHAPE(a->shape[0], 1)),
+                  tg_reshape(t, b, TG_SHAPE(1, b->shape[0])));
 }
 
 /* ------------------------------------------------------------------ linear */

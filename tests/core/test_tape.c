@@ -101,11 +101,17 @@ Test(tape, matmul_rank_and_batch_messages)
     tg_tensor *a = tg_zeros(t, TG_SHAPE(2, 3, 4));
     tg_tensor *b = tg_zeros(t, TG_SHAPE(3, 4, 5));
     cr_expect_null(tg_matmul(t, a, b));
-    cr_expect_str_eq(tg_tape_error(t), "tg_matmul: batch sizes differ: [2,3,4] @ [3,4,5]");
+    cr_expect_str_eq(tg_tape_error(t),
+                     "tg_matmul: batch dimensions cannot be broadcast together: [2,3,4] @ [3,4,5]");
     tg_tape_clear_error(t);
-    tg_tensor *v = tg_zeros(t, TG_SHAPE(4));
-    cr_expect_null(tg_matmul(t, v, v));
-    cr_expect(strstr(tg_tape_error(t), "got [4] @ [4]") != NULL, "%s", tg_tape_error(t));
+    tg_tensor *v = tg_zeros(t, TG_SHAPE(4)), *w = tg_zeros(t, TG_SHAPE(3));
+    cr_expect_not_null(tg_matmul(t, v, v), "[4] @ [4] is a dot product");
+    cr_expect_null(tg_matmul(t, v, w));
+    cr_expect(strstr(tg_tape_error(t), "inner dimensions differ: [1,4] @ [3,1]") != NULL, "%s",
+              tg_tape_error(t));
+    tg_tape_clear_error(t);
+    cr_expect_null(tg_matmul(t, tg_scalar(t, 1), v));
+    cr_expect(strstr(tg_tape_error(t), "at least 1 dimension") != NULL, "%s", tg_tape_error(t));
 }
 
 Test(tape, null_passes_through_and_first_error_wins)
