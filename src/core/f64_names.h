@@ -36,6 +36,7 @@
 #define tg_numel tg_f64_numel
 #define tg_parallel_run tg_f64_parallel_run
 #define tg_param_grad_home tg_f64_param_grad_home
+#define tg_params_check tg_f64_params_check
 #define tg_params_swap tg_f64_params_swap
 #define tg_reduce_broadcast_add tg_f64_reduce_broadcast_add
 #define tg_reduce_ops tg_f64_reduce_ops
@@ -47,5 +48,6 @@
 #define tg_tape_try_alloc tg_f64_tape_try_alloc
 #define tg_tensor_alloc tg_f64_tensor_alloc
 #define tg_threads_count tg_f64_threads_count
+#define tg_utf8_invalid_at tg_f64_utf8_invalid_at
 
 #endif

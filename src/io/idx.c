@@ -316,28 +316,30 @@ static int parse_header(src *s, tg_idx *hdr, uint64_t *bytes, char dims[160])
     if (st != TG_OK) return st;
 
     *hdr = (tg_idx){.type = type, .ndim = ndim};
-    bool zero = false;
-    for (int i = 0; i < ndim; i++) {
-        hdr->shape[i] = be32(dimb + 4 * i);
-        if (hdr->shape[i] == 0) zero = true;
-    }
+    for (int i = 0; i < ndim; i++) hdr->shape[i] = be32(dimb + 4 * i);
     tg_dims_str(ndim, hdr->shape, dims, 160);
-    /* count = the product, checked against the limit before each step (no
-       overflow: every factor is < 2^32 and count stays <= 2^40) */
-    uint64_t count = zero ? 0 : 1;
-    bool too_big = false;
-    for (int i = 0; i < ndim && !zero && !too_big; i++) {
-        if (count > IDX_MAX_BYTES / (uint64_t)hdr->shape[i])
+    /* the product of the nonzero dimensions, in bytes, must stay within
+       the limit even when a 0 makes the data empty: the other dimensions
+       still size things (a sample of a dataset is the product of all but
+       the first). Checked before each step: every factor is < 2^32 and the
+       product stays <= 2^40, so nothing overflows. */
+    uint64_t nonzero = esize;
+    bool zero = false, too_big = false;
+    for (int i = 0; i < ndim && !too_big; i++) {
+        uint64_t d = (uint64_t)hdr->shape[i];
+        if (d == 0)
+            zero = true;
+        else if (nonzero > IDX_MAX_BYTES / d)
             too_big = true;
         else
-            count *= (uint64_t)hdr->shape[i];
+            nonzero *= d;
     }
-    if (count > IDX_MAX_BYTES / esize) too_big = true;
     if (too_big)
         return tg_set_error(TG_ERR_FORMAT,
-                            "%s: %s: dimensions %s describe more than 2^40 bytes: refused as "
+                            "%s: %s: dimensions %s describe more than 2^40 bytes%s: refused as "
                             "corrupt or too large",
-                            s->who, s->name, dims);
+                            s->who, s->name, dims, zero ? " (leaving out the 0)" : "");
+    uint64_t count = zero ? 0 : nonzero / esize;
     *bytes = count * esize;
     if (*bytes > SIZE_MAX - 1)
         return tg_set_error(TG_ERR_NOMEM, "%s: %s: %s is too large for this machine", s->who,

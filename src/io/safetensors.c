@@ -325,41 +325,6 @@ static int check_metadata(const char *who, const char *file, const cJSON *meta)
     return TG_OK;
 }
 
-/* The offset of the first byte that does not start a well-formed UTF-8
-   sequence (RFC 3629: no overlong forms, no surrogates, nothing above
-   U+10FFFF, nothing cut short), or -1 if all n bytes are well formed. */
-static long bad_utf8_at(const unsigned char *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = s[i];
-        size_t len = 1;
-        unsigned lo = 0x80, hi = 0xBF; /* the range of the second byte */
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        if (c >= 0xC2 && c <= 0xDF) {
-            len = 2;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            len = 3;
-            if (c == 0xE0) lo = 0xA0; /* overlong below U+0800 */
-            if (c == 0xED) hi = 0x9F; /* the surrogates U+D800..DFFF */
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            len = 4;
-            if (c == 0xF0) lo = 0x90; /* overlong below U+10000 */
-            if (c == 0xF4) hi = 0x8F; /* above U+10FFFF */
-        } else {
-            return (long)i; /* a continuation byte, C0/C1, or F5..FF */
-        }
-        if (n - i < len || s[i + 1] < lo || s[i + 1] > hi) return (long)i;
-        for (size_t k = 2; k < len; k++)
-            if ((s[i + k] & 0xC0) != 0x80) return (long)i;
-        i += len;
-    }
-    return -1;
-}
-
 /* The whole load, from a buffer: validate, match, convert, then commit. */
 static int load(tg_params *p, const char *who, const char *file, const unsigned char *buf,
                 size_t len)
@@ -384,7 +349,7 @@ static int load(tg_params *p, const char *who, const char *file, const unsigned 
         return tg_set_error(TG_ERR_FORMAT,
                             "%s: %s: the header does not start with '{': not a safetensors file",
                             who, file);
-    long bad = bad_utf8_at(buf + 8, (size_t)hlen);
+    long bad = tg_utf8_invalid_at(buf + 8, (size_t)hlen);
     if (bad >= 0)
         return tg_set_error(TG_ERR_FORMAT,
                             "%s: %s: the header is not valid UTF-8 (byte %ld of it, 0x%02x)", who,
