@@ -70,6 +70,8 @@
 #define tg_init_uniform tg_f64_init_uniform
 #define tg_init_xavier_normal tg_f64_init_xavier_normal
 #define tg_init_xavier_uniform tg_f64_init_xavier_uniform
+#define tg_io_max_bytes tg_f64_io_max_bytes
+#define tg_io_set_max_bytes tg_f64_io_set_max_bytes
 #define tg_l1_loss tg_f64_l1_loss
 #define tg_last_error tg_f64_last_error
 #define tg_leaky_relu tg_f64_leaky_relu

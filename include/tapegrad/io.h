@@ -15,6 +15,32 @@
 extern "C" {
 #endif
 
+/* ---- how much a loader reads
+
+   Every loader (tg_idx_load, the dataset loaders, tg_params_load and their
+   _mem forms) reads a file's header first, then exactly the data the
+   header declares, then one byte more to see that nothing follows: a
+   stream that goes on (a FIFO, /dev/zero) is refused, never read to its
+   end. Its buffers grow as the bytes arrive, so a header that claims more
+   than the file holds costs nothing. And none reads more than a limit,
+   process-wide: a regular file, a buffer or a stream larger than it, a
+   gzip file that inflates to more, or a header that declares more (the
+   dimensions of an IDX file, the tensors of a safetensors file) is
+   refused with TG_ERR_FORMAT and a message naming the limit. Gzip can
+   inflate about 1000-fold: a 1 MB .gz may hold a 1 GB file, which the
+   limit lets you refuse. Images that tg_dataset_open_idx leaves in their
+   file are not held in memory, and are not limited. */
+
+/* The default limit: 1 GiB, over any MNIST-family file (EMNIST's largest,
+   550 MB) and a model of 250 million float parameters. */
+#define TG_IO_DEFAULT_MAX_BYTES ((uint64_t)1 << 30)
+/* Sets the limit, in bytes, for every thread (0: back to the default);
+   returns the one it replaces. Raise it for larger files; lower it before
+   loading files you do not trust. */
+TG_API uint64_t tg_io_set_max_bytes(uint64_t bytes);
+/* The limit in force. */
+TG_API uint64_t tg_io_max_bytes(void);
+
 /* ---- IDX files: MNIST's own format (docs/data.md).
    A file is the magic 0x00 0x00 <type> <ndim>, ndim big-endian uint32
    dimensions, then the elements, big-endian, row-major. */

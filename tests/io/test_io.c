@@ -210,15 +210,22 @@ Test(idx, oversized_dimensions_are_refused_not_allocated)
     h = idx_header(b, 0x0E, 3, (const uint32_t[]){65536, 65536, 65536});
     cr_expect_null(tg_idx_load_mem(b, h + 8));
     expect_msg("2^40 bytes", NULL);
-    /* a plausible but absent size: gzip must not allocate what it claims */
+    /* a plausible but absent size: over the default limit of what a
+       loader reads, and under a higher one, gzip must not allocate what it
+       claims */
     h = idx_header(b, 0x08, 2, (const uint32_t[]){60000, 100000}); /* 6 GB */
     size_t zn;
     unsigned char *z = gzip_bytes(b, h + 10, &zn);
+    cr_expect_null(tg_idx_load_mem(z, zn));
+    expect_msg("a file of 6000000012 bytes", "over the limit of 1073741824");
+    cr_expect_eq(tg_io_set_max_bytes((uint64_t)1 << 40), TG_IO_DEFAULT_MAX_BYTES);
     cr_expect_null(tg_idx_load_mem(z, zn));
     expect_msg("truncated", "need 6000000000 bytes");
     free(z);
     cr_expect_null(tg_idx_load_mem(b, h + 10));
     expect_msg("truncated", "6000000000");
+    cr_expect_eq(tg_io_set_max_bytes(0), (uint64_t)1 << 40);
+    cr_expect_eq(tg_io_max_bytes(), TG_IO_DEFAULT_MAX_BYTES);
 }
 
 Test(idx, gzip_errors)
@@ -354,6 +361,24 @@ static void expect_as_from_memory(const char *tag, const unsigned char *b, size_
     tg_idx_free(m);
 }
 
+/* Bytes that go on after the data: refused from a pipe too, where what
+   follows is not counted (one byte more is read at most: the pipe might
+   never end), so the message says "more". */
+static void expect_pipe_refused(const char *tag, const unsigned char *b, size_t n,
+                                const char *n1, const char *n2)
+{
+    char path[1024];
+    tmp_path(path, sizeof path, tag);
+    pid_t pid = pipe_bytes(path, b, n);
+    tg_idx *x = tg_idx_load(path);
+    waitpid(pid, NULL, 0);
+    cr_expect_null(x, "%s pipe: accepted", tag);
+    expect_msg(n1, n2);
+    expect_msg(path, NULL);
+    tg_idx_free(x);
+    remove(path);
+}
+
 Test(idx, files_and_pipes_read_like_memory)
 {
     /* a raw and a gzip file of 300,000 bytes (5 buffers), checked against
@@ -394,21 +419,23 @@ Test(idx, files_and_pipes_read_like_memory)
         if (gz_cuts[i] >= 20) expect_msg("gzip stream is truncated", NULL);
     }
 
-    /* extra bytes: raw (counted, in a pipe too), gzip content, and garbage
+    /* extra bytes: raw (counted in a file, "more" in a pipe), gzip content, and garbage
        after the gzip data; a corrupt CRC */
     unsigned char *more = malloc(zn + 7 + h + N + 5);
     memcpy(more, raw, h + N);
     memcpy(more + h + N, "extra", 5);
-    expect_as_from_memory("extra.idx", more, h + N + 5, true);
+    expect_as_from_memory("extra.idx", more, h + N + 5, false);
     expect_msg("extra bytes at the end", "the file has 300005");
+    expect_pipe_refused("extra.idx", more, h + N + 5, "extra bytes at the end", "has more");
     size_t zn2;
     unsigned char *z2 = gzip_bytes(more, h + N + 5, &zn2);
     expect_as_from_memory("extra-content.gz", z2, zn2, true);
     expect_msg("extra bytes at the end", "the file has more");
     memcpy(more, z, zn);
     memcpy(more + zn, "garbage", 7);
-    expect_as_from_memory("garbage.gz", more, zn + 7, true);
+    expect_as_from_memory("garbage.gz", more, zn + 7, false);
     expect_msg("7 bytes of garbage", NULL);
+    expect_pipe_refused("garbage.gz", more, zn + 7, "garbage after the gzip data", NULL);
     more[zn - 6] ^= 0x55;
     expect_as_from_memory("crc.gz", more, zn, false);
     expect_msg("corrupt gzip", NULL);
@@ -433,8 +460,9 @@ Test(idx, files_and_pipes_read_like_memory)
             tg_idx_free(x);
             expect_as_from_memory("members.gz", cat, m1n + zn2, true);
             memcpy(cat + m1n, "\x1f!?", 3); /* half a gzip magic, then junk */
-            expect_as_from_memory("members-junk.gz", cat, m1n + 3, true);
+            expect_as_from_memory("members-junk.gz", cat, m1n + 3, false);
             expect_msg("3 bytes of garbage", NULL);
+            expect_pipe_refused("members-junk.gz", cat, m1n + 3, "garbage after the gzip", NULL);
             free(cat);
             free(m1);
         }
@@ -442,7 +470,9 @@ Test(idx, files_and_pipes_read_like_memory)
     }
 
     /* dimensions of 6 GB over a few bytes: refused as truncated, without
-       allocating what they claim (raw, gzip; file and pipe) */
+       allocating what they claim (raw, gzip; file and pipe), under a limit
+       that lets them try */
+    tg_io_set_max_bytes((uint64_t)1 << 40);
     unsigned char b[64];
     h = idx_header(b, 0x08, 2, (const uint32_t[]){60000, 100000});
     memset(b + h, 7, 10);
@@ -452,6 +482,7 @@ Test(idx, files_and_pipes_read_like_memory)
     expect_as_from_memory("6gb.gz", z3, zn2, true);
     expect_msg("truncated", "need 6000000000 bytes");
     free(z3);
+    tg_io_set_max_bytes(0);
     free(z2), free(more), free(z), free(raw);
 }
 

@@ -407,8 +407,8 @@ Test(safetensors_strings, a_nul_escape_is_refused_anywhere)
              "}",
              36, TG_ERR_SHAPE, "unexpected tensor 'w\\u0000'", NULL);
     /* two escaped backslashes, then the text */
-    bad_file("{\"w\\\\\\\\u0000\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]}," B_OK_
-             "}",
+    bad_file("{\"w\\\\\\\\u0000\":{\"dtype\":\"F32\",\"shape\":[2,3],"
+             "\"data_offsets\":[0,24]}," B_OK_ "}",
              36, TG_ERR_SHAPE, "unexpected tensor 'w\\\\u0000'", NULL);
 }
 
@@ -542,4 +542,122 @@ Test(io_bounds, a_missing_tensor_is_found_in_linear_time)
     tg_params_free(all);
     tg_params_free(most);
     remove(path);
+}
+
+/* ======================================================= the read limit */
+
+/* n bytes of zeros as an IDX uint8 file of [n], gzip-compressed (about
+   1000-fold: 4 MiB take 4 KB). */
+static unsigned char *zeros_gz(size_t n, size_t *zn)
+{
+    unsigned char *raw = calloc(8 + n, 1);
+    idx_header(raw, 0x08, 1, (const uint32_t[]){(uint32_t)n});
+    unsigned char *z = gzip_bytes(raw, 8 + n, zn);
+    free(raw);
+    return z;
+}
+
+/* What a file declares, holds or inflates to is refused past the limit,
+   before the data is read; under the limit the same file loads. */
+Test(io_limit, files_over_the_limit_are_refused)
+{
+    cr_expect_eq(tg_io_max_bytes(), TG_IO_DEFAULT_MAX_BYTES);
+    cr_expect_eq(TG_IO_DEFAULT_MAX_BYTES, (uint64_t)1 << 30);
+    size_t zn;
+    unsigned char *z = zeros_gz((size_t)4 << 20, &zn); /* 4 MiB of data */
+    cr_assert_lt(zn, 8000, "%zu bytes of gzip", zn);
+    char path[1024];
+    tmp_path(path, sizeof path, "bomb.gz");
+    write_bytes(path, z, zn);
+    tg_io_set_max_bytes(1 << 20);
+    cr_expect_null(tg_idx_load(path));
+    expect_msg(path, "describe a file of 4194312 bytes, over the limit of 1048576");
+    cr_expect_null(tg_idx_load_mem(z, zn));
+    expect_msg("<memory>", "over the limit of 1048576");
+    /* a raw file larger than the limit: refused by its size */
+    unsigned char *raw = calloc(8 + ((size_t)2 << 20), 1);
+    idx_header(raw, 0x08, 1, (const uint32_t[]){2u << 20});
+    write_bytes(path, raw, 8 + ((size_t)2 << 20));
+    cr_expect_null(tg_idx_load(path));
+    expect_msg("the file has 2097160 bytes", "over the limit of 1048576");
+    cr_expect_null(tg_idx_load_mem(raw, 8 + ((size_t)2 << 20)));
+    expect_msg("the file has 2097160 bytes", "over the limit");
+    /* safetensors: a file, or a header's claim, over the limit */
+    tg_params *p = tg_params_new();
+    cr_assert_not_null(tg_params_add(p, "w", TG_SHAPE(512, 1024))); /* 2 MiB in F32 */
+    tg_io_set_max_bytes(0);
+    cr_assert_eq(tg_params_save(p, path, TG_F32), TG_OK, "%s", tg_last_error());
+    tg_io_set_max_bytes(1 << 20);
+    expect_error(tg_params_load(p, path), TG_ERR_FORMAT, "the file has 2097", "over the limit");
+    const char *claim =
+        "{\"w\":{\"dtype\":\"F32\",\"shape\":[1000000],\"data_offsets\":[0,4000000]}}";
+    size_t n;
+    unsigned char *f = st_file(claim, NULL, 0, &n);
+    expect_error(tg_params_load_mem(p, f, n), TG_ERR_FORMAT,
+                 "the header describes a file of 4000074 bytes", "over the limit");
+    free(f);
+    /* and the limit raised, they load */
+    cr_expect_eq(tg_io_set_max_bytes((uint64_t)8 << 20), (uint64_t)1 << 20);
+    cr_expect_eq(tg_params_load(p, path), TG_OK, "%s", tg_last_error());
+    tg_idx *x = tg_idx_load_mem(z, zn);
+    cr_expect_not_null(x, "%s", tg_last_error());
+    if (x) cr_expect_eq(x->size, 4 << 20);
+    tg_idx_free(x);
+    x = tg_idx_load_mem(raw, 8 + ((size_t)2 << 20));
+    cr_expect_not_null(x, "%s", tg_last_error());
+    tg_idx_free(x);
+    tg_io_set_max_bytes(0);
+    tg_params_free(p);
+    free(raw);
+    free(z);
+    remove(path);
+}
+
+/* An endless stream that inflates to nothing (empty gzip members, one
+   after the other, after a valid IDX file): no header bounds it, the limit
+   does. The members before the limit are read; the stream is refused once
+   it passes the limit. */
+Test(io_limit, an_endless_stream_of_empty_gzip_members)
+{
+    guard(60);
+    unsigned char b[32];
+    size_t h = idx_header(b, 0x08, 1, (const uint32_t[]){4});
+    memset(b + h, 9, 4);
+    size_t zn, en;
+    unsigned char *z = gzip_bytes(b, h + 4, &zn);
+    unsigned char *empty = gzip_bytes("", 0, &en);
+    /* the stream: the file, then empty members for ever (the writer
+       repeats its last `en` bytes) */
+    size_t total = zn + 4096 * en;
+    unsigned char *head = malloc(total);
+    memcpy(head, z, zn);
+    for (size_t i = 0; i < 4096; i++) memcpy(head + zn + i * en, empty, en);
+    char path[1024];
+    tmp_path(path, sizeof path, "empty-members");
+    /* a finite run of them is a valid file */
+    tg_idx *x = tg_idx_load_mem(head, total);
+    cr_expect_not_null(x, "%s", tg_last_error());
+    tg_idx_free(x);
+    tg_io_set_max_bytes(1 << 16);
+    remove(path);
+    cr_assert_eq(mkfifo(path, 0600), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        signal(SIGPIPE, SIG_DFL);
+        FILE *f = fopen(path, "wb");
+        if (f && fwrite(head, 1, total, f) == total)
+            while (fwrite(empty, 1, en, f) == en) {}
+        _exit(0);
+    }
+    x = tg_idx_load(path);
+    end_writer(pid, path);
+    cr_expect_null(x, "an endless stream accepted");
+    expect_msg(path, "the file has more than 65536 bytes");
+    tg_idx_free(x);
+    tg_io_set_max_bytes(0);
+    free(head);
+    free(empty);
+    free(z);
 }
