@@ -652,20 +652,24 @@ int tg_dataset_batching(tg_dataset *d, const tg_batch_opts *opts)
     const char *who = "tg_dataset_batching";
     if (!d) return tg_set_error(TG_ERR_INVALID, "%s: dataset is NULL", who);
     tg_batch_opts o = opts ? *opts : tg_batch_defaults();
-    if (o.batch_size <= 0 || o.batch_size > TG_DATASET_MAX_FEATURES / d->features)
+    /* the buffers hold the largest batch, min(batch_size, n) samples: at
+       most 2^40 values (none for an empty dataset) */
+    int64_t b = o.batch_size < d->n ? o.batch_size : d->n;
+    if (o.batch_size <= 0 || b > TG_DATASET_MAX_FEATURES / d->features)
         return tg_set_error(TG_ERR_INVALID, "%s: batch_size %lld is not in [1, %lld]", who,
                             (long long)o.batch_size,
                             (long long)(TG_DATASET_MAX_FEATURES / d->features));
     if (!(o.std > 0) || !isfinite(o.std) || !isfinite(o.mean))
         return tg_set_error(TG_ERR_INVALID, "%s: need a finite mean and std > 0, got %g and %g",
                             who, o.mean, o.std);
-    int64_t b = o.batch_size < d->n ? o.batch_size : (d->n ? d->n : 1);
+    /* (for an empty dataset, one element each) */
+    size_t vals = b ? (size_t)(b * d->features) : 1, labs = b ? (size_t)b : 1;
     int64_t *order = malloc((d->n ? (size_t)d->n : 1) * sizeof *order);
-    tg_real *x = malloc((size_t)(b * d->features) * sizeof *x);
-    tg_real *x_next = malloc((size_t)(b * d->features) * sizeof *x_next);
-    int64_t *y = malloc((size_t)b * sizeof *y);
-    tg_real *yr = malloc((size_t)b * sizeof *yr);
-    uint8_t *stage = d->fd >= 0 ? malloc((size_t)(b * d->features) * RING) : NULL;
+    tg_real *x = malloc(vals * sizeof *x);
+    tg_real *x_next = malloc(vals * sizeof *x_next);
+    int64_t *y = malloc(labs * sizeof *y);
+    tg_real *yr = malloc(labs * sizeof *yr);
+    uint8_t *stage = d->fd >= 0 ? malloc(vals * RING) : NULL;
     if (!order || !x || !x_next || !y || !yr || (d->fd >= 0 && !stage)) {
         free(order), free(x), free(x_next), free(y), free(yr), free(stage);
         return tg_set_error(TG_ERR_NOMEM, "%s: out of memory for batches of %lld", who,

@@ -169,6 +169,14 @@ Test(dataset_edges, no_samples_is_an_empty_dataset)
     expect_empty(tg_mnist_open(dir, true), "mnist_open");
     rm_mnist_dir(dir);
     expect_empty(tg_dataset_new(NULL, NULL, 0, 784), "new");
+    /* no sample, however large, is held for the batches of none */
+    tg_dataset *d = tg_dataset_new(NULL, NULL, 0, (int64_t)1 << 40);
+    cr_assert_not_null(d, "%s", tg_last_error());
+    cr_expect_eq(tg_dataset_batching(d, NULL), TG_OK, "%s", tg_last_error());
+    tg_batch b;
+    cr_expect(!tg_dataset_next(d, &b));
+    cr_expect_eq(tg_dataset_error(d), TG_OK);
+    tg_dataset_free(d);
     remove(im);
     remove(lb);
 }
