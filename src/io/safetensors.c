@@ -397,11 +397,12 @@ static int read_header(tg_src *s, char **json, uint64_t *hlen)
                             "%s: %s: header length %llu is over the limit of %llu bytes (corrupt "
                             "or not a safetensors file)",
                             who, file, (unsigned long long)n, ST_MAX_HEADER);
-    if (s->size_known && n > s->size - 8)
+    if (s->size_known && (s->size < 8 || n > s->size - 8))
         return tg_set_error(TG_ERR_FORMAT,
                             "%s: %s: truncated: the header needs %llu bytes, the file has %llu "
                             "after the length",
-                            who, file, (unsigned long long)n, (unsigned long long)(s->size - 8));
+                            who, file, (unsigned long long)n,
+                            (unsigned long long)(s->size < 8 ? 0 : s->size - 8));
     if (8 + n > s->limit) return tg_io_over_limit(s, "the header length says a file of", 8 + n);
     void *text;
     st = tg_src_read_new(s, (size_t)n, &text, &got);

@@ -6,6 +6,7 @@
 
 #include <criterion/criterion.h>
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,8 +118,11 @@ static inline void fill_noise(unsigned char *b, size_t n, uint32_t seed)
 
 
 /* Writes n bytes to a FIFO at path from a child process (the reader opens
-   it); returns the child, to be waited for. */
-static inline pid_t pipe_bytes(const char *path, const unsigned char *b, size_t n)
+   it), then, if tail_n > 0, the tail_n bytes of tail again and again for
+   as long as the reader reads; returns the child, to be waited for (or
+   killed, if it writes for ever). */
+static inline pid_t pipe_stream(const char *path, const unsigned char *b, size_t n,
+                                const unsigned char *tail, size_t tail_n)
 {
     remove(path);
     cr_assert_eq(mkfifo(path, 0600), 0, "mkfifo %s", path);
@@ -126,14 +130,20 @@ static inline pid_t pipe_bytes(const char *path, const unsigned char *b, size_t 
     pid_t pid = fork();
     cr_assert_neq(pid, -1);
     if (pid == 0) {
+        signal(SIGPIPE, SIG_DFL); /* the reader may stop early: SIGPIPE ends us */
         FILE *f = fopen(path, "wb");
-        if (f) {
-            fwrite(b, 1, n, f); /* the reader may stop early: SIGPIPE ends us */
-            fclose(f);
-        }
+        if (f && fwrite(b, 1, n, f) == n)
+            while (tail_n && fwrite(tail, 1, tail_n, f) == tail_n) {}
+        if (f) fclose(f);
         _exit(0);
     }
     return pid;
+}
+
+/* Writes n bytes to a FIFO at path from a child process; returns it. */
+static inline pid_t pipe_bytes(const char *path, const unsigned char *b, size_t n)
+{
+    return pipe_stream(path, b, n, NULL, 0);
 }
 
 /* A safetensors file from a header (JSON text, padded as given) and data. */

@@ -384,51 +384,48 @@ Test(params_names, save_refuses_what_load_cannot_read)
 
 /* ======================================================= header strings */
 
+/* bad_file with the model's "w" entry under the JSON key `key` (quotes
+   and escapes included). */
+static void bad_w_key(const char *key, int want, const char *n1, const char *n2)
+{
+    char json[512];
+    snprintf(json, sizeof json,
+             "{%s:{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]}," B_OK_ "}", key);
+    bad_file(json, 36, want, n1, n2);
+}
+
 /* JSON may write a NUL character as \u0000; a C string would end there,
    so "fc1.weight\u0000evil" would load as fc1.weight. Every string of the
    header (names, dtypes, metadata) is checked, an escaped backslash
    followed by the text u0000 is not a NUL. */
 Test(safetensors_strings, a_nul_escape_is_refused_anywhere)
 {
-    bad_file("{\"w\\u0000evil\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]}," B_OK_
-             "}",
-             36, TG_ERR_FORMAT, "\\u0000", "byte 3");
-    bad_file("{\"\\u0000\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]}," B_OK_ "}",
-             36, TG_ERR_FORMAT, "\\u0000", NULL);
+    bad_w_key("\"w\\u0000evil\"", TG_ERR_FORMAT, "\\u0000", "byte 3");
+    bad_w_key("\"\\u0000\"", TG_ERR_FORMAT, "\\u0000", NULL);
     bad_file("{" W_OK_ ",\"b\":{\"dtype\":\"F32\\u0000x\",\"shape\":[3],\"data_offsets\":[24,36]}}",
              36, TG_ERR_FORMAT, "\\u0000", NULL);
     bad_file("{" W_OK_ "," B_OK_ ",\"__metadata__\":{\"format\":\"pt\\u0000\"}}", 36,
              TG_ERR_FORMAT, "\\u0000", NULL);
     bad_file("{" W_OK_ "," B_OK_ ",\"__metadata__\":{\"\\u0000\":\"pt\"}}", 36, TG_ERR_FORMAT,
              "\\u0000", NULL);
-    /* an escaped backslash, then a NUL */
-    bad_file("{\"w\\\\\\u0000\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]}," B_OK_
-             "}",
-             36, TG_ERR_FORMAT, "\\u0000", NULL);
-    /* after an escaped quote */
-    bad_file("{\"w\\\"\\u0000\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]}," B_OK_
-             "}",
-             36, TG_ERR_FORMAT, "\\u0000", NULL);
+    /* an escaped backslash, then a NUL; an escaped quote, then a NUL */
+    bad_w_key("\"w\\\\\\u0000\"", TG_ERR_FORMAT, "\\u0000", NULL);
+    bad_w_key("\"w\\\"\\u0000\"", TG_ERR_FORMAT, "\\u0000", NULL);
     /* an escaped backslash and the text u0000: the name w\u0000, which the
-       model does not have */
-    bad_file("{\"w\\\\u0000\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]}," B_OK_
-             "}",
-             36, TG_ERR_SHAPE, "unexpected tensor 'w\\u0000'", NULL);
-    /* two escaped backslashes, then the text */
-    bad_file("{\"w\\\\\\\\u0000\":{\"dtype\":\"F32\",\"shape\":[2,3],"
-             "\"data_offsets\":[0,24]}," B_OK_ "}",
-             36, TG_ERR_SHAPE, "unexpected tensor 'w\\\\u0000'", NULL);
+       model does not have; two escaped backslashes, then the text */
+    bad_w_key("\"w\\\\u0000\"", TG_ERR_SHAPE, "unexpected tensor 'w\\u0000'", NULL);
+    bad_w_key("\"w\\\\\\\\u0000\"", TG_ERR_SHAPE, "unexpected tensor 'w\\\\u0000'", NULL);
 }
 
 /* Lone UTF-16 surrogates in \u escapes encode no character. */
 Test(safetensors_strings, lone_surrogate_escapes_are_refused)
 {
-    bad_file("{\"w\\ud800\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]}," B_OK_
-             "}",
-             36, TG_ERR_FORMAT, "surrogate", NULL);
-    bad_file("{\"w\\udc00x\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]}," B_OK_
-             "}",
-             36, TG_ERR_FORMAT, "surrogate", NULL);
+    bad_w_key("\"w\\ud800\"", TG_ERR_FORMAT, "surrogate", NULL);
+    bad_w_key("\"w\\udc00x\"", TG_ERR_FORMAT, "surrogate", NULL);
+    bad_w_key("\"w\\ud800\\u0041\"", TG_ERR_FORMAT, "surrogate", NULL);
+    /* a pair is one character (U+1F600), and the model has no such name */
+    bad_w_key("\"\\ud83d\\ude00\"", TG_ERR_SHAPE, "unexpected tensor '\xf0\x9f\x98\x80'",
+              NULL);
 }
 
 /* ================================================= bounded reads and time */
@@ -448,23 +445,11 @@ Test(io_bounds, dev_zero_is_refused_at_once)
 }
 
 /* Writes n bytes to a FIFO at path from a child process, then zeros for
-   as long as the reader reads (SIGPIPE ends it when the reader closes). */
+   as long as the reader reads. */
 static pid_t pipe_endless(const char *path, const unsigned char *b, size_t n)
 {
-    remove(path);
-    cr_assert_eq(mkfifo(path, 0600), 0, "mkfifo %s", path);
-    fflush(NULL);
-    pid_t pid = fork();
-    cr_assert_neq(pid, -1);
-    if (pid == 0) {
-        signal(SIGPIPE, SIG_DFL);
-        FILE *f = fopen(path, "wb");
-        static const unsigned char zeros[4096];
-        if (f && fwrite(b, 1, n, f) == n)
-            while (fwrite(zeros, 1, sizeof zeros, f) == sizeof zeros) {}
-        _exit(0);
-    }
-    return pid;
+    static const unsigned char zeros[4096];
+    return pipe_stream(path, b, n, zeros, sizeof zeros);
 }
 
 static void end_writer(pid_t pid, const char *path)
@@ -647,18 +632,7 @@ Test(io_limit, an_endless_stream_of_empty_gzip_members)
     cr_expect_not_null(x, "%s", tg_last_error());
     tg_idx_free(x);
     tg_io_set_max_bytes(1 << 16);
-    remove(path);
-    cr_assert_eq(mkfifo(path, 0600), 0);
-    fflush(NULL);
-    pid_t pid = fork();
-    cr_assert_neq(pid, -1);
-    if (pid == 0) {
-        signal(SIGPIPE, SIG_DFL);
-        FILE *f = fopen(path, "wb");
-        if (f && fwrite(head, 1, total, f) == total)
-            while (fwrite(empty, 1, en, f) == en) {}
-        _exit(0);
-    }
+    pid_t pid = pipe_stream(path, head, total, empty, en);
     x = tg_idx_load(path);
     end_writer(pid, path);
     cr_expect_null(x, "an endless stream accepted");
