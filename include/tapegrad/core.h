@@ -284,7 +284,11 @@ TG_API tg_params *tg_params_new(void);
 /** Frees the registry and all its tensors. Accepts NULL. */
 TG_API void tg_params_free(tg_params *p);
 /** Adds a zero-filled parameter that requires grad; the name is copied.
-   NULL (tg_last_error says why) if the name exists or memory runs out.
+   The name must be non-empty UTF-8 (RFC 3629: a safetensors file holds
+   it), the shape 0..TG_MAX_DIMS dimensions of at least 1 whose size in
+   bytes (elements times sizeof(tg_real)) fits in int64_t and size_t.
+   NULL (tg_last_error says why, naming the name and the shape) if one of
+   those fails, if the name exists or if memory runs out.
    The tensor pointer stays valid for the life of p; its data/grad pointers
    may move while more parameters are added, so read them after adding.
    The blocks grow by doubling (like a std::vector), so adding n parameters

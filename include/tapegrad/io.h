@@ -15,6 +15,32 @@
 extern "C" {
 #endif
 
+/* ---- how much a loader reads
+
+   Every loader (tg_idx_load, the dataset loaders, tg_params_load and their
+   _mem forms) reads a file's header first, then exactly the data the
+   header declares, then one byte more to see that nothing follows: a
+   stream that goes on (a FIFO, /dev/zero) is refused, never read to its
+   end. Its buffers grow as the bytes arrive, so a header that claims more
+   than the file holds costs nothing. And none reads more than a limit,
+   process-wide: a regular file, a buffer or a stream larger than it, a
+   gzip file that inflates to more, or a header that declares more (the
+   dimensions of an IDX file, the tensors of a safetensors file) is
+   refused with TG_ERR_FORMAT and a message naming the limit. Gzip can
+   inflate about 1000-fold: a 1 MB .gz may hold a 1 GB file, which the
+   limit lets you refuse. Images that tg_dataset_open_idx leaves in their
+   file are not held in memory, and are not limited. */
+
+/** The default limit: 1 GiB, over any MNIST-family file (EMNIST's largest,
+   550 MB) and a model of 250 million float parameters. */
+#define TG_IO_DEFAULT_MAX_BYTES ((uint64_t)1 << 30)
+/** Sets the limit, in bytes, for every thread (0: back to the default);
+   returns the one it replaces. Raise it for larger files; lower it before
+   loading files you do not trust. */
+TG_API uint64_t tg_io_set_max_bytes(uint64_t bytes);
+/** The limit in force. */
+TG_API uint64_t tg_io_max_bytes(void);
+
 /* ---- IDX files: MNIST's own format (docs/data.md).
    A file is the magic 0x00 0x00 <type> <ndim>, ndim big-endian uint32
    dimensions, then the elements, big-endian, row-major. */
@@ -67,7 +93,10 @@ typedef struct tg_dataset tg_dataset;
 
 /** Loads an image file ([N, rows, cols] or [N, features], type uint8) and a
    label file ([N], uint8) in IDX format, raw or .gz. NULL on failure
-   (tg_last_error names the file: a bad file, or counts that differ). */
+   (tg_last_error names the file: a bad file, or counts that differ).
+   A sample must hold at least one value: images of shape [N, 0] or [0, 0]
+   are refused. N may be 0: the dataset is empty, and every epoch of it
+   has no batch (the same for every loader below). */
 TG_API tg_dataset *tg_dataset_load_idx(const char *images_path, const char *labels_path);
 /** The training (train = true, 60,000 in MNIST) or test set found in `dir`
    under the standard names train-images-idx3-ubyte, train-labels-idx1-ubyte,
@@ -96,7 +125,9 @@ TG_API tg_dataset *tg_dataset_open_idx(const char *images_path, const char *labe
    under their raw names only (a directory with only the .gz is refused,
    saying so), the labels raw or .gz. */
 TG_API tg_dataset *tg_mnist_open(const char *dir, bool train);
-/** A dataset from memory, copied: images [n, features] and labels [n]. */
+/** A dataset from memory, copied: images [n, features] and labels [n];
+   n >= 0 (images and labels may be NULL if it is 0), features in
+   [1, 2^40]. NULL with a message otherwise. */
 TG_API tg_dataset *tg_dataset_new(const uint8_t *images, const uint8_t *labels, int64_t n,
                                   int64_t features);
 /** A new dataset of the samples idx[0..n-1] of d, in that order (e.g. only
@@ -187,13 +218,21 @@ typedef enum tg_dtype {
 /** Writes every parameter of p, under its name, in the order added, as dtype
    (converted from tg_real), with __metadata__ {"format": "pt"}. The file is
    written under a temporary name and renamed at the end, so a failure never
-   leaves a half-written file at `path`. Returns TG_OK or an error status
-   with tg_last_error. */
+   leaves a half-written file at `path` (nor changes one that is there).
+   It writes only what tg_params_load reads back: a parameter whose name
+   was changed through its tensor (no longer valid UTF-8, or not its name
+   in p), a parameter named "__metadata__", or a header over the format's
+   100,000,000 bytes (names that long) is refused with TG_ERR_INVALID.
+   Returns TG_OK, TG_ERR_INVALID, TG_ERR_NOMEM or TG_ERR_IO, with
+   tg_last_error. A file larger than tg_io_max_bytes() is written, and
+   read back once the limit is raised. */
 TG_API int tg_params_save(const tg_params *p, const char *path, tg_dtype dtype);
 /** Reads a safetensors file into p. The whole file is validated first (header
-   size at most 100,000,000 bytes, JSON in UTF-8, dtypes, shapes, data
-   offsets in bounds, contiguous, not overlapping and covering the data
-   exactly), then:
+   size at most 100,000,000 bytes, JSON to the letter of RFC 8259 in UTF-8,
+   no string holding \\u0000 (a name "fc1.weight\\u0000x" would otherwise
+   load as fc1.weight), dtypes, shapes, data offsets in bounds, contiguous,
+   not overlapping and covering the data exactly, within tg_io_max_bytes),
+   then:
    - if p already has parameters, the file must hold exactly the same names
      with the same shapes (like load_state_dict(strict=True)): a missing, an
      extra or a mismatched tensor is an error naming it;

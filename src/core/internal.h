@@ -119,6 +119,19 @@ int64_t tg_numel(int ndim, const int64_t *shape);
    when everything succeeded. */
 void tg_params_swap(tg_params *a, tg_params *b);
 
+/* What tg_params_add accepts, for callers that must know before adding
+   (tg_linear_layer_init, which adds two): a non-empty UTF-8 name and a
+   shape of 0..TG_MAX_DIMS dimensions, each at least 1, whose size in bytes
+   fits in int64_t and size_t. TG_OK with *size the element count, or
+   TG_ERR_INVALID with a message that starts with `who`. */
+int tg_params_check(const char *who, const char *name, int ndim, const int64_t *shape,
+                    int64_t *size);
+
+/* The offset of the first byte of s[0..n) that does not start a
+   well-formed UTF-8 sequence (RFC 3629), or -1 if there is none. Parameter
+   names, and safetensors headers, must be UTF-8. */
+long tg_utf8_invalid_at(const unsigned char *s, size_t n);
+
 /* ---- fresh gradients (tg_params_release_grad)
 
    A released parameter gradient is NULL until backward reaches it; backward

@@ -71,30 +71,110 @@ static tg_real *grow_block(const tg_real *old, size_t len, size_t new_cap)
     return b;
 }
 
+/* The offset of the first byte that does not start a well-formed UTF-8
+   sequence (RFC 3629: no overlong forms, no surrogates, nothing above
+   U+10FFFF, nothing cut short), or -1 if all n bytes are well formed. */
+long tg_utf8_invalid_at(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = s[i];
+        size_t len = 1;
+        unsigned lo = 0x80, hi = 0xBF; /* the range of the second byte */
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        if (c >= 0xC2 && c <= 0xDF) {
+            len = 2;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            len = 3;
+            if (c == 0xE0) lo = 0xA0; /* overlong below U+0800 */
+            if (c == 0xED) hi = 0x9F; /* the surrogates U+D800..DFFF */
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            len = 4;
+            if (c == 0xF0) lo = 0x90; /* overlong below U+10000 */
+            if (c == 0xF4) hi = 0x8F; /* above U+10FFFF */
+        } else {
+            return (long)i; /* a continuation byte, C0/C1, or F5..FF */
+        }
+        if (n - i < len || s[i + 1] < lo || s[i + 1] > hi) return (long)i;
+        for (size_t k = 2; k < len; k++)
+            if ((s[i + k] & 0xC0) != 0x80) return (long)i;
+        i += len;
+    }
+    return -1;
+}
+
+/* The most elements a parameter, or a block, may hold: their size in bytes
+   fits in int64_t and in size_t, and it is a multiple of PAD, so a padded
+   length below it never rounds past it. */
+static size_t max_elements(void)
+{
+    uint64_t bytes = (uint64_t)INT64_MAX < (uint64_t)SIZE_MAX ? (uint64_t)INT64_MAX : SIZE_MAX;
+    return (size_t)(bytes / sizeof(tg_real) / PAD * PAD);
+}
+
+int tg_params_check(const char *who, const char *name, int ndim, const int64_t *shape,
+                    int64_t *size)
+{
+    if (!name || !*name)
+        return tg_set_error(TG_ERR_INVALID, "%s: the name is %s", who, !name ? "NULL" : "empty");
+    long bad = tg_utf8_invalid_at((const unsigned char *)name, strlen(name));
+    if (bad >= 0)
+        return tg_set_error(TG_ERR_INVALID,
+                            "%s: the name is not valid UTF-8 (byte %ld of it is 0x%02x): a "
+                            "safetensors file could not hold it",
+                            who, bad, (unsigned)(unsigned char)name[bad]);
+    if (ndim < 0 || ndim > TG_MAX_DIMS || (ndim > 0 && !shape))
+        return tg_set_error(TG_ERR_INVALID, "%s: '%s' needs 0..%d dimensions, got %d", who, name,
+                            TG_MAX_DIMS, ndim);
+    char dims[160];
+    for (int i = 0; i < ndim; i++)
+        if (shape[i] <= 0)
+            return tg_set_error(TG_ERR_INVALID,
+                                "%s: '%s' has invalid shape %s: every dimension must be at "
+                                "least 1",
+                                who, name, tg_dims_str(ndim, shape, dims, sizeof dims));
+    /* the element count, checked against the limit before each step (every
+       factor is positive, so the product only grows) */
+    uint64_t n = 1, limit = max_elements();
+    for (int i = 0; i < ndim; i++) {
+        if ((uint64_t)shape[i] > limit / n)
+            return tg_set_error(TG_ERR_INVALID,
+                                "%s: '%s' has shape %s: %zu-byte elements of that many do not "
+                                "fit in 64-bit sizes",
+                                who, name, tg_dims_str(ndim, shape, dims, sizeof dims),
+                                sizeof(tg_real));
+        n *= (uint64_t)shape[i];
+    }
+    *size = (int64_t)n;
+    return TG_OK;
+}
+
 tg_tensor *tg_params_add(tg_params *p, const char *name, int ndim, const int64_t *shape)
 {
-    if (!p || !name || !*name) {
-        tg_set_error(TG_ERR_INVALID, "tg_params_add: %s", !p ? "params is NULL" : "empty name");
+    int64_t size;
+    if (!p) {
+        tg_set_error(TG_ERR_INVALID, "tg_params_add: params is NULL");
         return NULL;
     }
-    if (ndim < 0 || ndim > TG_MAX_DIMS || (ndim > 0 && !shape)) {
-        tg_set_error(TG_ERR_INVALID, "tg_params_add: '%s' needs 0..%d dimensions, got %d", name,
-                     TG_MAX_DIMS, ndim);
-        return NULL;
-    }
-    for (int i = 0; i < ndim; i++)
-        if (shape[i] <= 0 || shape[i] > ((int64_t)1 << 40)) {
-            char buf[128];
-            tg_set_error(TG_ERR_INVALID, "tg_params_add: '%s' has invalid shape %s", name,
-                         tg_dims_str(ndim, shape, buf, sizeof buf));
-            return NULL;
-        }
+    if (tg_params_check("tg_params_add", name, ndim, shape, &size) != TG_OK) return NULL;
     if (tg_params_get(p, name)) {
         tg_set_error(TG_ERR_INVALID, "tg_params_add: a parameter named '%s' exists", name);
         return NULL;
     }
-    int64_t size = tg_numel(ndim, shape);
+    /* padded <= limit (a multiple of PAD), and the blocks stay within it */
+    const size_t limit = max_elements();
     size_t padded = ((size_t)size + PAD - 1) / PAD * PAD;
+    if (padded > limit - p->len) {
+        char dims[160];
+        tg_set_error(TG_ERR_NOMEM,
+                     "tg_params_add: out of memory adding '%s' %s: the registry would hold more "
+                     "than 64-bit sizes can count",
+                     name, tg_dims_str(ndim, shape, dims, sizeof dims));
+        return NULL;
+    }
 
     param_entry *e = calloc(1, sizeof *e);
     param_tensor *pt = calloc(1, sizeof *pt);
@@ -102,9 +182,10 @@ tg_tensor *tg_params_add(tg_params *p, const char *name, int ndim, const int64_t
     char *nm = malloc(strlen(name) + 1);
     /* the blocks grow by doubling, so n adds copy O(len) values in all,
        not O(n * len) */
-    bool moves = p->len + padded > p->block_cap;
-    size_t cap = moves ? (p->len + padded > 2 * p->block_cap ? p->len + padded : 2 * p->block_cap)
-                       : p->block_cap;
+    size_t need = p->len + padded;
+    bool moves = need > p->block_cap;
+    size_t cap = p->block_cap;
+    if (moves) cap = p->block_cap > limit / 2 ? limit : (need > 2 * cap ? need : 2 * cap);
     tg_real *data = moves ? grow_block(p->data, p->len, cap) : p->data;
     tg_real *grad = moves ? grow_block(p->grad, p->len, cap) : p->grad;
     param_entry **order = p->order;

@@ -1,7 +1,9 @@
 /* The op registry: every op by name (uthash), built-in and user-defined
    alike, for tools that list or look up ops and for custom ops.
 
-     first use:  pthread_once fills it with every built-in op table
+     first use:  the first call fills it with every built-in op table (if
+                 memory runs out, it is emptied again and the call fails:
+                 the next one tries again)
      register:   a user's tg_op is copied (with its strings) and added by name
      find/list:  by name, or by position in registration order
 
@@ -38,16 +40,13 @@ typedef struct user_op {
     char strings[];       /* name, then doc */
 } user_op;
 
-static pthread_once_t reg_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool reg_ready;          /* filled with the built-ins */
 static op_entry *by_name;       /* uthash head */
 static op_entry **order;        /* [count], registration order */
 static size_t count, cap;
 static op_entry *builtin_entries; /* [n_builtin], one block */
 static user_op *user_ops;       /* every copy, newest first */
-static int init_status = TG_OK;
-static char init_msg[TG_MSG_LEN];
-
 
 /* Whether op is one of the library's own: a pointer into the tables above.
    They are constant, so this needs neither the lock nor the registry (tg_apply
@@ -93,45 +92,55 @@ static op_entry *find_entry(const char *name)
     return e;
 }
 
-static void init_registry(void)
+/* Fills the registry with the built-in ops (the caller holds the lock).
+   If memory runs out, it empties it again and returns TG_ERR_NOMEM: the
+   registry is then as it was before, and the next call tries again. Two
+   built-ins of one name would be a library bug (tests/core/test_registry.c
+   counts them): the first is kept. */
+static int init_registry(void)
 {
     size_t n = 0;
     for (size_t t = 0; t < tg_builtin_op_table_count; t++)
         n += tg_builtin_op_tables[t]->n;
     builtin_entries = calloc(n ? n : 1, sizeof *builtin_entries);
-    if (!builtin_entries) {
-        init_status = TG_ERR_NOMEM;
-        snprintf(init_msg, sizeof init_msg, "the op registry: out of memory");
-        return;
-    }
+    if (!builtin_entries) return TG_ERR_NOMEM;
     size_t k = 0;
     for (size_t t = 0; t < tg_builtin_op_table_count; t++)
         for (size_t i = 0; i < tg_builtin_op_tables[t]->n; i++) {
             const tg_op *op = tg_builtin_op_tables[t]->ops[i];
-            if (find_entry(op->name)) {
-                /* a library bug, not the user's: keep the first, say so */
-                init_status = TG_ERR_STATE;
-                snprintf(init_msg, sizeof init_msg,
-                         "the op registry: two built-in ops are named '%s'", op->name);
-                continue;
-            }
+            if (find_entry(op->name)) continue;
             op_entry *e = &builtin_entries[k++];
             e->op = op;
             e->builtin = true;
-            int st = add_entry(e);
-            if (st != TG_OK) {
-                init_status = st;
-                snprintf(init_msg, sizeof init_msg, "the op registry: out of memory");
-                return;
+            if (add_entry(e) != TG_OK) {
+                HASH_CLEAR(hh, by_name);
+                free(order);
+                free(builtin_entries);
+                order = NULL;
+                builtin_entries = NULL;
+                count = cap = 0;
+                return TG_ERR_NOMEM;
             }
         }
+    return TG_OK;
 }
 
-/* Runs the one-time initialisation and takes the lock. */
-static void lock(void)
+/* Takes the lock, filling the registry first if this is its first use.
+   TG_OK with the lock held, or TG_ERR_NOMEM (the lock released) with a
+   message naming `who`. */
+static int lock(const char *who)
 {
-    pthread_once(&reg_once, init_registry);
     pthread_mutex_lock(&reg_lock);
+    if (!reg_ready) {
+        if (init_registry() != TG_OK) {
+            pthread_mutex_unlock(&reg_lock);
+            return tg_set_error(TG_ERR_NOMEM,
+                                "%s: out of memory filling the op registry with the built-in ops",
+                                who);
+        }
+        reg_ready = true;
+    }
+    return TG_OK;
 }
 static void unlock(void) { pthread_mutex_unlock(&reg_lock); }
 
@@ -187,11 +196,10 @@ int tg_op_register(const tg_op *op)
     u->entry.op = &u->op;
     u->entry.builtin = false;
 
-    lock();
-    if (init_status == TG_ERR_NOMEM) {
-        unlock();
+    st = lock("tg_op_register");
+    if (st != TG_OK) {
         free(u);
-        return tg_set_error(TG_ERR_NOMEM, "tg_op_register: %s", init_msg);
+        return st;
     }
     const op_entry *dup = find_entry(u->op.name);
     if (dup) {
@@ -219,9 +227,9 @@ int tg_op_register(const tg_op *op)
 int tg_op_unregister(const char *name)
 {
     if (!name) return tg_set_error(TG_ERR_INVALID, "tg_op_unregister: the name is NULL");
-    lock();
+    int st = lock("tg_op_unregister");
+    if (st != TG_OK) return st;
     op_entry *e = find_entry(name);
-    int st = TG_OK;
     if (!e) {
         st = tg_set_error(TG_ERR_INVALID, "tg_op_unregister: no op named '%s'", name);
     } else if (e->builtin) {
@@ -241,8 +249,7 @@ int tg_op_unregister(const char *name)
 
 const tg_op *tg_op_find(const char *name)
 {
-    if (!name) return NULL;
-    lock();
+    if (!name || lock("tg_op_find") != TG_OK) return NULL;
     const op_entry *e = find_entry(name);
     const tg_op *op = e ? e->op : NULL;
     unlock();
@@ -251,7 +258,7 @@ const tg_op *tg_op_find(const char *name)
 
 size_t tg_op_count(void)
 {
-    lock();
+    if (lock("tg_op_count") != TG_OK) return 0;
     size_t n = count;
     unlock();
     return n;
@@ -259,7 +266,7 @@ size_t tg_op_count(void)
 
 const tg_op *tg_op_at(size_t i)
 {
-    lock();
+    if (lock("tg_op_at") != TG_OK) return NULL;
     const tg_op *op = i < count ? order[i]->op : NULL;
     unlock();
     return op;

@@ -321,7 +321,14 @@ static void count_classes(tg_dataset *d)
     d->classes = mx + 1;
 }
 
-/* A dataset that takes ownership of images and labels (freed on failure). */
+/* The most values one sample may have: 2^40, the IDX reader's bound on a
+   file's data, so that sizes computed from it (a batch of them, as bytes
+   or as tg_real) cannot overflow. */
+#define TG_DATASET_MAX_FEATURES ((int64_t)1 << 40)
+
+/* A dataset that takes ownership of images and labels (freed on failure).
+   Its callers have checked that a sample has 1 to TG_DATASET_MAX_FEATURES
+   values: tg_dataset_batching divides by their number. */
 static tg_dataset *make(const char *who, uint8_t *images, uint8_t *labels, int64_t n,
                         int sample_ndim, const int64_t *sample_shape)
 {
@@ -368,10 +375,16 @@ tg_dataset *tg_dataset_new(const uint8_t *images, const uint8_t *labels, int64_t
         tg_set_error(TG_ERR_INVALID, "%s: %s is NULL", who, !images ? "images" : "labels");
         return NULL;
     }
-    if (n < 0 || features <= 0 || (n > 0 && features > (INT64_MAX / n)) ||
-        (uint64_t)(n * features) > SIZE_MAX) {
-        tg_set_error(TG_ERR_INVALID, "%s: invalid size: %lld samples of %lld values", who,
-                     (long long)n, (long long)features);
+    if (n < 0) {
+        tg_set_error(TG_ERR_INVALID, "%s: %lld samples: the count is negative", who, (long long)n);
+        return NULL;
+    }
+    if (features <= 0 || features > TG_DATASET_MAX_FEATURES ||
+        (n > 0 && (uint64_t)features > SIZE_MAX / (uint64_t)n)) {
+        tg_set_error(TG_ERR_INVALID,
+                     "%s: %lld samples of %lld values: a sample needs 1 to 2^40 values, and "
+                     "all of them must fit in memory",
+                     who, (long long)n, (long long)features);
         return NULL;
     }
     size_t bytes = (size_t)(n * features);
@@ -469,11 +482,20 @@ static tg_idx *load_u8(const char *who, const char *path, int min_ndim, int max_
 static bool is_pair(const char *who, const char *images_path, const tg_idx *im,
                     const char *labels_path, const tg_idx *lb)
 {
-    if (im->shape[0] != lb->shape[0])
+    /* the values of one sample: the product of the other dimensions, each
+       below 2^32, bounded by 2^40 bytes by the IDX reader even when the
+       first is 0 */
+    int64_t features = 1;
+    for (int i = 1; i < im->ndim; i++) features *= im->shape[i];
+    char dims[160];
+    if (features == 0)
+        tg_set_error(TG_ERR_FORMAT,
+                     "%s: %s: images of shape %s: a sample has no values (a dataset needs at "
+                     "least one per sample)",
+                     who, images_path, tg_dims_str(im->ndim, im->shape, dims, sizeof dims));
+    else if (im->shape[0] != lb->shape[0])
         tg_set_error(TG_ERR_FORMAT, "%s: %s has %lld images but %s has %lld labels", who,
                      images_path, (long long)im->shape[0], labels_path, (long long)lb->shape[0]);
-    else if (im->shape[0] > 0 && im->size == 0)
-        tg_set_error(TG_ERR_FORMAT, "%s: %s: images of no pixels", who, images_path);
     else
         return true;
     return false;
@@ -630,19 +652,24 @@ int tg_dataset_batching(tg_dataset *d, const tg_batch_opts *opts)
     const char *who = "tg_dataset_batching";
     if (!d) return tg_set_error(TG_ERR_INVALID, "%s: dataset is NULL", who);
     tg_batch_opts o = opts ? *opts : tg_batch_defaults();
-    if (o.batch_size <= 0 || o.batch_size > ((int64_t)1 << 40) / d->features)
+    /* the buffers hold the largest batch, min(batch_size, n) samples: at
+       most 2^40 values (none for an empty dataset) */
+    int64_t b = o.batch_size < d->n ? o.batch_size : d->n;
+    if (o.batch_size <= 0 || b > TG_DATASET_MAX_FEATURES / d->features)
         return tg_set_error(TG_ERR_INVALID, "%s: batch_size %lld is not in [1, %lld]", who,
-                            (long long)o.batch_size, (long long)(((int64_t)1 << 40) / d->features));
+                            (long long)o.batch_size,
+                            (long long)(TG_DATASET_MAX_FEATURES / d->features));
     if (!(o.std > 0) || !isfinite(o.std) || !isfinite(o.mean))
         return tg_set_error(TG_ERR_INVALID, "%s: need a finite mean and std > 0, got %g and %g",
                             who, o.mean, o.std);
-    int64_t b = o.batch_size < d->n ? o.batch_size : (d->n ? d->n : 1);
+    /* (for an empty dataset, one element each) */
+    size_t vals = b ? (size_t)(b * d->features) : 1, labs = b ? (size_t)b : 1;
     int64_t *order = malloc((d->n ? (size_t)d->n : 1) * sizeof *order);
-    tg_real *x = malloc((size_t)(b * d->features) * sizeof *x);
-    tg_real *x_next = malloc((size_t)(b * d->features) * sizeof *x_next);
-    int64_t *y = malloc((size_t)b * sizeof *y);
-    tg_real *yr = malloc((size_t)b * sizeof *yr);
-    uint8_t *stage = d->fd >= 0 ? malloc((size_t)(b * d->features) * RING) : NULL;
+    tg_real *x = malloc(vals * sizeof *x);
+    tg_real *x_next = malloc(vals * sizeof *x_next);
+    int64_t *y = malloc(labs * sizeof *y);
+    tg_real *yr = malloc(labs * sizeof *yr);
+    uint8_t *stage = d->fd >= 0 ? malloc(vals * RING) : NULL;
     if (!order || !x || !x_next || !y || !yr || (d->fd >= 0 && !stage)) {
         free(order), free(x), free(x_next), free(y), free(yr), free(stage);
         return tg_set_error(TG_ERR_NOMEM, "%s: out of memory for batches of %lld", who,

@@ -14,18 +14,30 @@
    shape of non-negative integers, and end − begin = numel · dtype size;
    sorted by begin, the tensors tile the buffer exactly: the first begins
    at 0, each begins where the previous ends, the last ends at the end of
-   the file. __metadata__, if
-   present, maps strings to strings.
+   the file. __metadata__, if present, maps strings to strings. Besides,
+   no string may hold \u0000 (a C string would end there) and the JSON
+   must be well formed to the letter (json.c).
 
-   Loading never touches the parameters until the whole file has been
-   validated against them and its data converted into a temporary buffer:
-   a failure leaves them as they were. */
+   Loading reads the 8 bytes, then the header, then exactly the data the
+   header declares, converting it as it arrives, then one byte more to see
+   that the file ends there (so a stream that goes on is refused, not read
+   to its end); every buffer grows as bytes arrive. It never touches the
+   parameters until the whole file has been validated against them and its
+   data converted into a temporary buffer: a failure leaves them as they
+   were. Saving writes only what loading accepts. */
 #include "io/io_internal.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+
+/* uthash must not exit on OOM: it sets a flag that we turn into an error. */
+#define HASH_NONFATAL_OOM 1
+#define uthash_nonfatal_oom(obj) (st_oom = 1)
+static _Thread_local int st_oom;
+#include <uthash.h>
 
 #define ST_MAX_HEADER 100000000ull /* the reference implementation's limit */
 #define ST_MAX_INT 9007199254740992.0 /* 2^53: integers JSON numbers hold exactly */
@@ -79,83 +91,92 @@ static size_t dtype_bytes(const char *s)
 
 /* ------------------------------------------------------------------ save */
 
-int tg_params_save(const tg_params *p, const char *path, tg_dtype dtype)
+/* Whether the i-th parameter can be written so that loading gives it back:
+   its name (a public field: it may have been changed) is the registry's
+   key for it, UTF-8, and not the format's own "__metadata__". */
+static int check_name(const char *who, const tg_params *p, size_t i, const tg_tensor *x)
 {
-    const char *who = "tg_params_save";
-    if (!p || !path)
-        return tg_set_error(TG_ERR_INVALID, "%s: %s is NULL", who, !p ? "params" : "path");
-    if (dtype != TG_F32 && dtype != TG_F64)
-        return tg_set_error(TG_ERR_INVALID, "%s: dtype must be TG_F32 or TG_F64, got %d", who,
-                            (int)dtype);
-    const size_t esize = dtype == TG_F32 ? 4 : 8;
-    const size_t n = tg_params_count(p);
-    if (tg_params_get(p, "__metadata__"))
+    const char *nm = x->name;
+    if (!nm || !*nm)
+        return tg_set_error(TG_ERR_INVALID, "%s: parameter %zu has %s name", who, i,
+                            !nm ? "a NULL" : "an empty");
+    long bad = tg_utf8_invalid_at((const unsigned char *)nm, strlen(nm));
+    if (bad >= 0)
+        return tg_set_error(TG_ERR_INVALID,
+                            "%s: the name of parameter %zu is not valid UTF-8 (byte %ld of it is "
+                            "0x%02x)",
+                            who, i, bad, (unsigned)(unsigned char)nm[bad]);
+    if (!strcmp(nm, "__metadata__"))
         return tg_set_error(TG_ERR_INVALID,
                             "%s: a parameter named '__metadata__' cannot be saved (the name is "
                             "reserved by the format)",
                             who);
+    if (tg_params_get(p, nm) != x)
+        return tg_set_error(TG_ERR_INVALID,
+                            "%s: parameter %zu is named '%s', which is not its name in the "
+                            "registry (was the tensor's name changed?)",
+                            who, i, nm);
+    return TG_OK;
+}
 
-    /* the header, built with cJSON */
-    cJSON *root = cJSON_CreateObject();
-    bool ok = root != NULL;
+/* Appends text (measuring only, if out is NULL). */
+static void put(char *out, size_t *k, const char *text)
+{
+    size_t n = strlen(text);
+    if (out) memcpy(out + *k, text, n);
+    *k += n;
+}
+
+/* The header's JSON, as the reference writer lays it out:
+     {"<name>":{"dtype":"F32","shape":[d0,d1],"data_offsets":[b,e]},...,
+      "__metadata__":{"format":"pt"}}
+   in one pass that writes it into out, or only measures it if out is NULL
+   (so the one allocation is exact). Integers are written as integers. */
+static size_t header_json(const tg_params *p, size_t esize, char *out)
+{
+    size_t k = 0, n = tg_params_count(p);
     uint64_t offset = 0;
-    for (size_t i = 0; i < n && ok; i++) {
+    char num[96];
+    put(out, &k, "{");
+    for (size_t i = 0; i < n; i++) {
         const tg_tensor *x = tg_params_at(p, i);
-        cJSON *e = cJSON_CreateObject();
-        cJSON *shape = cJSON_CreateArray();
-        cJSON *offs = cJSON_CreateArray();
-        ok = e && shape && offs;
-        for (int k = 0; k < x->ndim && ok; k++)
-            ok = cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)x->shape[k]));
-        uint64_t end = offset + (uint64_t)x->size * esize;
-        ok = ok && cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)offset)) &&
-             cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)end)) &&
-             cJSON_AddStringToObject(e, "dtype", dtype == TG_F32 ? "F32" : "F64");
-        if (ok) {
-            cJSON_AddItemToObject(e, "shape", shape);
-            cJSON_AddItemToObject(e, "data_offsets", offs);
-            shape = offs = NULL;
-            ok = cJSON_AddItemToObject(root, x->name, e);
-            if (ok) e = NULL;
+        k += tg_json_string(out ? out + k : NULL, x->name);
+        put(out, &k, esize == 4 ? ":{\"dtype\":\"F32\",\"shape\":["
+                                : ":{\"dtype\":\"F64\",\"shape\":[");
+        for (int d = 0; d < x->ndim; d++) {
+            snprintf(num, sizeof num, d ? ",%" PRId64 : "%" PRId64, x->shape[d]);
+            put(out, &k, num);
         }
-        cJSON_Delete(e);
-        cJSON_Delete(shape);
-        cJSON_Delete(offs);
+        uint64_t end = offset + (uint64_t)x->size * esize;
+        snprintf(num, sizeof num, "],\"data_offsets\":[%" PRIu64 ",%" PRIu64 "]},", offset, end);
+        put(out, &k, num);
         offset = end;
     }
-    cJSON *meta = ok ? cJSON_AddObjectToObject(root, "__metadata__") : NULL;
-    ok = ok && meta && cJSON_AddStringToObject(meta, "format", "pt");
-    char *json = ok ? cJSON_PrintUnformatted(root) : NULL;
-    cJSON_Delete(root);
-    if (!json) return tg_set_error(TG_ERR_NOMEM, "%s: out of memory building the header", who);
+    put(out, &k, "\"__metadata__\":{\"format\":\"pt\"}}");
+    return k;
+}
 
-    /* pad the header with spaces to a multiple of 8, as the reference writer
-       does, so that the data starts 8-byte aligned */
-    size_t jlen = strlen(json), hlen = (jlen + 7) / 8 * 8;
-    unsigned char prefix[8];
-    put_le64(prefix, hlen);
-
-    /* write to <path>.tmp, then rename: never a half-written file at path */
+/* Writes the file at path, under <path>.tmp and renamed at the end: never
+   a half-written file at path, and nothing left behind on a failure. */
+static int write_file(const char *who, const tg_params *p, const char *path, const char *head,
+                      size_t hlen, size_t esize)
+{
     size_t plen = strlen(path);
     char *tmp = malloc(plen + 5);
-    if (!tmp) {
-        cJSON_free(json);
-        return tg_set_error(TG_ERR_NOMEM, "%s: out of memory", who);
-    }
+    if (!tmp) return tg_set_error(TG_ERR_NOMEM, "%s: out of memory", who);
     memcpy(tmp, path, plen);
     memcpy(tmp + plen, ".tmp", 5);
     FILE *f = fopen(tmp, "wb");
     if (!f) {
         int err = errno;
-        cJSON_free(json);
         free(tmp);
         return tg_set_error(TG_ERR_IO, "%s: cannot create %s.tmp: %s", who, path, strerror(err));
     }
-    bool wok = fwrite(prefix, 1, 8, f) == 8 && fwrite(json, 1, jlen, f) == jlen;
-    for (size_t k = jlen; k < hlen && wok; k++) wok = fputc(' ', f) != EOF;
-    cJSON_free(json);
+    unsigned char prefix[8];
+    put_le64(prefix, hlen);
+    bool wok = fwrite(prefix, 1, 8, f) == 8 && fwrite(head, 1, hlen, f) == hlen;
     unsigned char buf[4096];
-    for (size_t i = 0; i < n && wok; i++) {
+    for (size_t i = 0; i < tg_params_count(p) && wok; i++) {
         const tg_tensor *x = tg_params_at(p, i);
         size_t used = 0;
         for (int64_t k = 0; k < x->size && wok; k++) {
@@ -183,26 +204,61 @@ int tg_params_save(const tg_params *p, const char *path, tg_dtype dtype)
         wok = false;
         err = errno;
     }
-    if (wok && rename(tmp, path) != 0) {
-        err = errno;
-        remove(tmp);
-        free(tmp);
-        return tg_set_error(TG_ERR_IO, "%s: cannot rename %s.tmp to %s: %s", who, path, path,
-                            strerror(err));
-    }
-    if (!wok) {
-        remove(tmp);
-        free(tmp);
-        return tg_set_error(TG_ERR_IO, "%s: cannot write %s: %s", who, path, strerror(err));
-    }
+    int st = TG_OK;
+    if (!wok)
+        st = tg_set_error(TG_ERR_IO, "%s: cannot write %s: %s", who, path, strerror(err));
+    else if (rename(tmp, path) != 0)
+        st = tg_set_error(TG_ERR_IO, "%s: cannot rename %s.tmp to %s: %s", who, path, path,
+                          strerror(errno));
+    if (st != TG_OK) remove(tmp);
     free(tmp);
-    return TG_OK;
+    return st;
+}
+
+int tg_params_save(const tg_params *p, const char *path, tg_dtype dtype)
+{
+    const char *who = "tg_params_save";
+    if (!p || !path)
+        return tg_set_error(TG_ERR_INVALID, "%s: %s is NULL", who, !p ? "params" : "path");
+    if (dtype != TG_F32 && dtype != TG_F64)
+        return tg_set_error(TG_ERR_INVALID, "%s: dtype must be TG_F32 or TG_F64, got %d", who,
+                            (int)dtype);
+    const size_t esize = dtype == TG_F32 ? 4 : 8;
+    /* what loading will check: names, and offsets that a JSON number
+       holds exactly (2^53; no registry comes near) */
+    uint64_t data = 0;
+    for (size_t i = 0; i < tg_params_count(p); i++) {
+        const tg_tensor *x = tg_params_at(p, i);
+        int st = check_name(who, p, i, x);
+        if (st != TG_OK) return st;
+        data += (uint64_t)x->size * esize;
+        if (data > (uint64_t)ST_MAX_INT)
+            return tg_set_error(TG_ERR_INVALID, "%s: the parameters hold more than 2^53 bytes",
+                                who);
+    }
+    /* the header, padded with spaces to a multiple of 8 as the reference
+       writer does (the data then starts 8-byte aligned), within the
+       format's limit */
+    size_t jlen = header_json(p, esize, NULL), hlen = (jlen + 7) / 8 * 8;
+    if (hlen > ST_MAX_HEADER)
+        return tg_set_error(TG_ERR_INVALID,
+                            "%s: the header would take %zu bytes, over the format's limit of "
+                            "%llu (the parameters' names are too long)",
+                            who, hlen, ST_MAX_HEADER);
+    char *head = malloc(hlen);
+    if (!head) return tg_set_error(TG_ERR_NOMEM, "%s: out of memory building the header", who);
+    header_json(p, esize, head);
+    memset(head + jlen, ' ', hlen - jlen);
+    int st = write_file(who, p, path, head, hlen, esize);
+    free(head);
+    return st;
 }
 
 /* ------------------------------------------------------------------ load */
 
 typedef struct st_entry {
     const char *name;     /* points into the cJSON tree */
+    UT_hash_handle hh;    /* by name */
     int esize;            /* 4 (F32) or 8 (F64) */
     int ndim;
     int64_t shape[TG_MAX_DIMS];
@@ -220,11 +276,6 @@ static bool json_uint(const cJSON *v, uint64_t *out)
     if (!(d >= 0) || d > ST_MAX_INT || d != (double)(uint64_t)d) return false;
     *out = (uint64_t)d;
     return true;
-}
-
-static int cmp_name(const void *a, const void *b)
-{
-    return strcmp((*(const st_entry *const *)a)->name, (*(const st_entry *const *)b)->name);
 }
 
 static int cmp_begin(const void *a, const void *b)
@@ -325,218 +376,256 @@ static int check_metadata(const char *who, const char *file, const cJSON *meta)
     return TG_OK;
 }
 
-/* The offset of the first byte that does not start a well-formed UTF-8
-   sequence (RFC 3629: no overlong forms, no surrogates, nothing above
-   U+10FFFF, nothing cut short), or -1 if all n bytes are well formed. */
-static long bad_utf8_at(const unsigned char *s, size_t n)
+/* The header: its length, then its JSON text (*json, freed by the caller;
+   *hlen bytes), checked: the length within the format's limit and the
+   file, the text UTF-8 and JSON to the letter. */
+static int read_header(tg_src *s, char **json, uint64_t *hlen)
 {
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = s[i];
-        size_t len = 1;
-        unsigned lo = 0x80, hi = 0xBF; /* the range of the second byte */
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        if (c >= 0xC2 && c <= 0xDF) {
-            len = 2;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            len = 3;
-            if (c == 0xE0) lo = 0xA0; /* overlong below U+0800 */
-            if (c == 0xED) hi = 0x9F; /* the surrogates U+D800..DFFF */
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            len = 4;
-            if (c == 0xF0) lo = 0x90; /* overlong below U+10000 */
-            if (c == 0xF4) hi = 0x8F; /* above U+10FFFF */
-        } else {
-            return (long)i; /* a continuation byte, C0/C1, or F5..FF */
-        }
-        if (n - i < len || s[i + 1] < lo || s[i + 1] > hi) return (long)i;
-        for (size_t k = 2; k < len; k++)
-            if ((s[i + k] & 0xC0) != 0x80) return (long)i;
-        i += len;
-    }
-    return -1;
-}
-
-/* The whole load, from a buffer: validate, match, convert, then commit. */
-static int load(tg_params *p, const char *who, const char *file, const unsigned char *buf,
-                size_t len)
-{
-    if (len < 8)
+    const char *who = s->who, *file = s->name;
+    *json = NULL;
+    unsigned char len8[8];
+    size_t got;
+    int st = tg_src_read(s, len8, 8, &got);
+    if (st != TG_OK) return st;
+    if (got < 8)
         return tg_set_error(TG_ERR_FORMAT,
                             "%s: %s: truncated: %zu bytes, fewer than the 8 of the header length",
-                            who, file, len);
-    uint64_t hlen = get_le64(buf);
-    if (hlen > ST_MAX_HEADER)
+                            who, file, got);
+    uint64_t n = get_le64(len8);
+    if (n > ST_MAX_HEADER)
         return tg_set_error(TG_ERR_FORMAT,
                             "%s: %s: header length %llu is over the limit of %llu bytes (corrupt "
                             "or not a safetensors file)",
-                            who, file, (unsigned long long)hlen, ST_MAX_HEADER);
-    if (hlen > len - 8)
+                            who, file, (unsigned long long)n, ST_MAX_HEADER);
+    if (s->size_known && (s->size < 8 || n > s->size - 8))
+        return tg_set_error(TG_ERR_FORMAT,
+                            "%s: %s: truncated: the header needs %llu bytes, the file has %llu "
+                            "after the length",
+                            who, file, (unsigned long long)n,
+                            (unsigned long long)(s->size < 8 ? 0 : s->size - 8));
+    if (8 + n > s->limit) return tg_io_over_limit(s, "the header length says a file of", 8 + n);
+    void *text;
+    st = tg_src_read_new(s, (size_t)n, &text, &got);
+    if (st != TG_OK) return st;
+    *json = text;
+    *hlen = n;
+    if (got < n)
         return tg_set_error(TG_ERR_FORMAT,
                             "%s: %s: truncated: the header needs %llu bytes, the file has %zu "
                             "after the length",
-                            who, file, (unsigned long long)hlen, len - 8);
-    const char *hdr = (const char *)buf + 8;
-    if (hlen < 2 || hdr[0] != '{')
+                            who, file, (unsigned long long)n, got);
+    if (n < 2 || *json[0] != '{')
         return tg_set_error(TG_ERR_FORMAT,
                             "%s: %s: the header does not start with '{': not a safetensors file",
                             who, file);
-    long bad = bad_utf8_at(buf + 8, (size_t)hlen);
+    long bad = tg_utf8_invalid_at(text, (size_t)n);
     if (bad >= 0)
         return tg_set_error(TG_ERR_FORMAT,
                             "%s: %s: the header is not valid UTF-8 (byte %ld of it, 0x%02x)", who,
-                            file, bad, (unsigned)buf[8 + bad]);
-    const unsigned char *data = buf + 8 + hlen;
-    const uint64_t data_len = len - 8 - hlen;
+                            file, bad, (unsigned)((unsigned char *)text)[bad]);
+    return tg_json_check(who, file, text, (size_t)n);
+}
 
-    const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(hdr, (size_t)hlen, &end, false);
-    if (!root) {
-        const char *at = cJSON_GetErrorPtr();
-        long pos = (at && at >= hdr && at <= hdr + hlen) ? (long)(at - hdr) : -1;
-        return tg_set_error(TG_ERR_FORMAT, "%s: %s: the header is not valid JSON (near byte %ld)",
-                            who, file, pos);
-    }
-    int st = TG_OK;
-    for (const char *q = end; q && q < hdr + hlen; q++)
-        if (*q != ' ' && *q != '\t' && *q != '\n' && *q != '\r') {
-            st = tg_set_error(TG_ERR_FORMAT,
-                              "%s: %s: the header has bytes after its JSON object (only spaces "
-                              "may pad it)",
-                              who, file);
-            break;
-        }
-    if (st == TG_OK && !cJSON_IsObject(root))
-        st = tg_set_error(TG_ERR_FORMAT, "%s: %s: the header is not a JSON object", who, file);
-
-    /* the entries */
-    int n_items = st == TG_OK ? cJSON_GetArraySize(root) : 0;
-    st_entry *ents = NULL;
-    st_entry **by = NULL;
-    tg_real *vals = NULL;
-    size_t n = 0;
-    if (st == TG_OK) {
-        ents = calloc((size_t)n_items + 1, sizeof *ents);
-        by = calloc((size_t)n_items + 1, sizeof *by);
-        if (!ents || !by) st = tg_set_error(TG_ERR_NOMEM, "%s: %s: out of memory", who, file);
-    }
+/* The entries of the header (ents[0..*n), by[] the same sorted by their
+   data, *names a hash of them by name): each valid, names unique, the data
+   tiled exactly; *data_len is the data they cover. */
+static int read_entries(tg_src *s, const cJSON *root, st_entry *ents, st_entry **by, size_t *n,
+                        st_entry **names, uint64_t *data_len)
+{
+    const char *who = s->who, *file = s->name;
     const cJSON *item;
     bool seen_meta = false;
-    if (st == TG_OK) cJSON_ArrayForEach(item, root)
-        {
-            if (!strcmp(item->string, "__metadata__")) {
-                if (seen_meta)
-                    st = tg_set_error(TG_ERR_FORMAT, "%s: %s: two __metadata__ entries", who, file);
-                else
-                    st = check_metadata(who, file, item);
-                seen_meta = true;
-            } else {
-                st = parse_entry(who, file, item, &ents[n]);
-                by[n] = &ents[n];
-                n++;
-            }
-            if (st != TG_OK) break;
+    int st = TG_OK;
+    *n = 0;
+    cJSON_ArrayForEach(item, root)
+    {
+        if (!strcmp(item->string, "__metadata__")) {
+            if (seen_meta)
+                return tg_set_error(TG_ERR_FORMAT, "%s: %s: two __metadata__ entries", who, file);
+            seen_meta = true;
+            st = check_metadata(who, file, item);
+            if (st != TG_OK) return st;
+            continue;
         }
-    /* names are unique */
-    if (st == TG_OK && n > 1) {
-        qsort(by, n, sizeof *by, cmp_name);
-        for (size_t i = 1; i < n && st == TG_OK; i++)
-            if (!strcmp(by[i - 1]->name, by[i]->name))
-                st = tg_set_error(TG_ERR_FORMAT, "%s: %s: tensor '%s' appears twice in the header",
-                                  who, file, by[i]->name);
+        st_entry *e = &ents[*n];
+        st = parse_entry(who, file, item, e);
+        if (st != TG_OK) return st;
+        st_entry *dup = NULL;
+        HASH_FIND_STR(*names, e->name, dup);
+        if (dup)
+            return tg_set_error(TG_ERR_FORMAT, "%s: %s: tensor '%s' appears twice in the header",
+                                who, file, e->name);
+        st_oom = 0;
+        HASH_ADD_KEYPTR(hh, *names, e->name, strlen(e->name), e);
+        if (st_oom) return tg_set_error(TG_ERR_NOMEM, "%s: %s: out of memory", who, file);
+        by[*n] = e;
+        (*n)++;
     }
-    /* offsets tile the buffer: sorted by begin, each starts where the last
-       ended, the first at 0 and the last at the end of the file */
-    if (st == TG_OK) {
-        qsort(by, n, sizeof *by, cmp_begin);
-        uint64_t at = 0;
-        for (size_t i = 0; i < n && st == TG_OK; i++) {
-            if (by[i]->begin != at)
-                st = tg_set_error(TG_ERR_FORMAT,
-                                  "%s: %s: tensor '%s' starts at byte %llu of the data, expected "
-                                  "%llu (tensors must be contiguous and must not overlap)",
-                                  who, file, by[i]->name, (unsigned long long)by[i]->begin,
-                                  (unsigned long long)at);
-            at = by[i]->end;
-        }
-        if (st == TG_OK && at != data_len)
-            st = tg_set_error(TG_ERR_FORMAT,
-                              "%s: %s: %s: the tensors cover %llu bytes of data, the file has "
-                              "%llu",
-                              who, file, at > data_len ? "truncated" : "extra bytes at the end",
-                              (unsigned long long)at, (unsigned long long)data_len);
+    /* offsets tile the data: sorted by begin, each starts where the last
+       ended, the first at 0 */
+    qsort(by, *n, sizeof *by, cmp_begin);
+    uint64_t at = 0;
+    for (size_t i = 0; i < *n; i++) {
+        if (by[i]->begin != at)
+            return tg_set_error(TG_ERR_FORMAT,
+                                "%s: %s: tensor '%s' starts at byte %llu of the data, expected "
+                                "%llu (tensors must be contiguous and must not overlap)",
+                                who, file, by[i]->name, (unsigned long long)by[i]->begin,
+                                (unsigned long long)at);
+        at = by[i]->end;
     }
+    *data_len = at;
+    return TG_OK;
+}
 
-    /* match the parameters: in the file and in p, same names and shapes */
-    bool create = tg_params_count(p) == 0;
-    size_t total = 0;
-    for (size_t i = 0; i < n && st == TG_OK; i++) {
+/* The message for data that is not as long as the tensors cover; `have`
+   is its length, or more than `want` if only that is known. */
+static int wrong_data_length(const tg_src *s, uint64_t want, uint64_t have, bool have_known)
+{
+    if (!have_known)
+        return tg_set_error(TG_ERR_FORMAT,
+                            "%s: %s: extra bytes at the end: the tensors cover %llu bytes of "
+                            "data, the file has more",
+                            s->who, s->name, (unsigned long long)want);
+    return tg_set_error(TG_ERR_FORMAT,
+                        "%s: %s: %s: the tensors cover %llu bytes of data, the file has %llu",
+                        s->who, s->name, have < want ? "truncated" : "extra bytes at the end",
+                        (unsigned long long)want, (unsigned long long)have);
+}
+
+/* Matches the entries with p's parameters (create: p is empty, each entry
+   will make one): names and shapes, both ways, by hash lookups. Sets each
+   entry's param and slot in the values; *total is the values' count. */
+static int match(tg_src *s, tg_params *p, bool create, st_entry **by, size_t n, st_entry *names,
+                 size_t *total)
+{
+    const char *who = s->who, *file = s->name;
+    *total = 0;
+    for (size_t i = 0; i < n; i++) {
         st_entry *e = by[i];
         if (!create) {
             e->param = tg_params_get(p, e->name);
-            if (!e->param) {
-                st = tg_set_error(TG_ERR_SHAPE,
-                                  "%s: %s: unexpected tensor '%s': the model has no such "
-                                  "parameter",
-                                  who, file, e->name);
-                break;
-            }
+            if (!e->param)
+                return tg_set_error(TG_ERR_SHAPE,
+                                    "%s: %s: unexpected tensor '%s': the model has no such "
+                                    "parameter",
+                                    who, file, e->name);
             bool same = e->param->ndim == e->ndim;
             for (int k = 0; k < e->ndim && same; k++) same = e->param->shape[k] == e->shape[k];
             if (!same) {
                 char a[160], b[160];
-                st = tg_set_error(TG_ERR_SHAPE,
-                                  "%s: %s: tensor '%s' has shape %s in the file, the parameter "
-                                  "has %s",
-                                  who, file, e->name, tg_dims_str(e->ndim, e->shape, a, sizeof a),
-                                  tg_dims_str(e->param->ndim, e->param->shape, b, sizeof b));
-                break;
+                return tg_set_error(TG_ERR_SHAPE,
+                                    "%s: %s: tensor '%s' has shape %s in the file, the parameter "
+                                    "has %s",
+                                    who, file, e->name, tg_dims_str(e->ndim, e->shape, a, sizeof a),
+                                    tg_dims_str(e->param->ndim, e->param->shape, b, sizeof b));
             }
         } else {
             for (int k = 0; k < e->ndim; k++)
-                if (e->shape[k] == 0) {
-                    st = tg_set_error(TG_ERR_SHAPE,
-                                      "%s: %s: tensor '%s' is empty (a dimension is 0): "
-                                      "tapegrad parameters cannot be",
-                                      who, file, e->name);
-                    break;
-                }
-            if (st == TG_OK && !*e->name)
-                st = tg_set_error(TG_ERR_FORMAT, "%s: %s: a tensor has an empty name", who, file);
+                if (e->shape[k] == 0)
+                    return tg_set_error(TG_ERR_SHAPE,
+                                        "%s: %s: tensor '%s' is empty (a dimension is 0): "
+                                        "tapegrad parameters cannot be",
+                                        who, file, e->name);
+            if (!*e->name)
+                return tg_set_error(TG_ERR_FORMAT, "%s: %s: a tensor has an empty name", who,
+                                    file);
         }
-        e->slot = total;
-        total += (size_t)e->numel;
+        e->slot = *total;
+        *total += (size_t)e->numel;
     }
-    if (st == TG_OK && !create && n != tg_params_count(p)) {
-        /* every file tensor matched a parameter, and names are unique: so
-           some parameter is missing from the file; name the first */
-        for (size_t i = 0; i < tg_params_count(p); i++) {
-            const tg_tensor *x = tg_params_at(p, i);
-            bool found = false;
-            for (size_t j = 0; j < n && !found; j++) found = ents[j].param == x;
-            if (!found) {
-                st = tg_set_error(TG_ERR_SHAPE, "%s: %s: missing tensor '%s': the file has no "
-                                  "such tensor", who, file, x->name);
-                break;
-            }
-        }
+    /* every file tensor matched a parameter, and names are unique: if the
+       counts differ, a parameter is missing from the file; name the first */
+    for (size_t i = 0; !create && n != tg_params_count(p) && i < tg_params_count(p); i++) {
+        const tg_tensor *x = tg_params_at(p, i);
+        st_entry *e = NULL;
+        HASH_FIND_STR(names, x->name, e);
+        if (!e)
+            return tg_set_error(TG_ERR_SHAPE,
+                                "%s: %s: missing tensor '%s': the file has no such tensor", who,
+                                file, x->name);
     }
+    return TG_OK;
+}
 
-    /* convert into a temporary buffer */
-    if (st == TG_OK) {
-        vals = malloc((total ? total : 1) * sizeof *vals);
-        if (!vals) st = tg_set_error(TG_ERR_NOMEM, "%s: %s: out of memory", who, file);
-    }
-    for (size_t i = 0; i < n && st == TG_OK; i++) {
+/* Reads the data, in the order of the file, converting each tensor to
+   tg_real into *vals (total values, freed by the caller), which grows as
+   the bytes arrive: a header that claims more than the file holds costs
+   only what it holds. Then the file must end. */
+static int read_values(tg_src *s, st_entry **by, size_t n, size_t total, uint64_t data_len,
+                       tg_real **vals)
+{
+    const char *who = s->who, *file = s->name;
+    size_t cap = total < 4096 ? total : 4096;
+    *vals = malloc((cap ? cap : 1) * sizeof **vals);
+    if (!*vals) return tg_set_error(TG_ERR_NOMEM, "%s: %s: out of memory", who, file);
+    unsigned char buf[4096]; /* whole F32 and F64 elements */
+    uint64_t read = 0;
+    for (size_t i = 0; i < n; i++) {
         const st_entry *e = by[i];
-        const unsigned char *src = data + e->begin;
-        tg_real *dst = vals + e->slot;
-        for (int64_t k = 0; k < e->numel; k++)
-            dst[k] = e->esize == 4 ? get_f32(src + 4 * k) : get_f64(src + 8 * k);
+        size_t done = 0; /* values of e converted */
+        while (done < (size_t)e->numel) {
+            size_t k = (size_t)e->numel - done, got;
+            if (k > sizeof buf / (size_t)e->esize) k = sizeof buf / (size_t)e->esize;
+            int st = tg_src_read(s, buf, k * (size_t)e->esize, &got);
+            if (st != TG_OK) return st;
+            read += got;
+            if (got < k * (size_t)e->esize) return wrong_data_length(s, data_len, read, true);
+            if (e->slot + done + k > cap) {
+                size_t ncap = cap > total / 2 ? total : 2 * cap;
+                if (ncap < e->slot + done + k) ncap = e->slot + done + k;
+                tg_real *nv = realloc(*vals, ncap * sizeof **vals);
+                if (!nv) return tg_set_error(TG_ERR_NOMEM, "%s: %s: out of memory", who, file);
+                *vals = nv;
+                cap = ncap;
+            }
+            tg_real *dst = *vals + e->slot + done;
+            for (size_t j = 0; j < k; j++)
+                dst[j] = e->esize == 4 ? get_f32(buf + 4 * j) : get_f64(buf + 8 * j);
+            done += k;
+        }
     }
+    bool end;
+    int st = tg_src_at_end(s, &end);
+    if (st != TG_OK) return st;
+    return end ? TG_OK : wrong_data_length(s, data_len, 0, false);
+}
+
+/* The whole load: header, entries, matching, values, then the commit. */
+static int load(tg_params *p, tg_src *s)
+{
+    const char *who = s->who, *file = s->name;
+    char *json = NULL;
+    uint64_t hlen = 0;
+    int st = tg_src_start(s, false);
+    if (st == TG_OK) st = read_header(s, &json, &hlen);
+    cJSON *root = NULL;
+    if (st == TG_OK) {
+        /* the text is JSON to the letter: cJSON fails only for memory */
+        root = cJSON_ParseWithLengthOpts(json, (size_t)hlen, NULL, false);
+        if (!root)
+            st = tg_set_error(TG_ERR_NOMEM, "%s: %s: out of memory parsing the header", who, file);
+    }
+    /* the entries */
+    size_t n_items = st == TG_OK ? (size_t)cJSON_GetArraySize(root) : 0, n = 0, total = 0;
+    st_entry *ents = NULL, **by = NULL, *names = NULL;
+    tg_real *vals = NULL;
+    uint64_t data_len = 0;
+    if (st == TG_OK) {
+        ents = calloc(n_items + 1, sizeof *ents);
+        by = calloc(n_items + 1, sizeof *by);
+        if (!ents || !by) st = tg_set_error(TG_ERR_NOMEM, "%s: %s: out of memory", who, file);
+    }
+    if (st == TG_OK) st = read_entries(s, root, ents, by, &n, &names, &data_len);
+    if (st == TG_OK && 8 + hlen + data_len > s->limit)
+        st = tg_io_over_limit(s, "the header describes a file of", 8 + hlen + data_len);
+    if (st == TG_OK && s->size_known && tg_src_left(s) != data_len)
+        st = wrong_data_length(s, data_len, tg_src_left(s), true);
+    bool create = tg_params_count(p) == 0;
+    if (st == TG_OK) st = match(s, p, create, by, n, names, &total);
+    if (st == TG_OK && total > SIZE_MAX / sizeof *vals)
+        st = tg_set_error(TG_ERR_NOMEM, "%s: %s: too large for this machine", who, file);
+    if (st == TG_OK) st = read_values(s, by, n, total, data_len, &vals);
 
     /* commit: everything checked, the values ready. New parameters are
        built in a registry of their own and swapped into p only when all of
@@ -562,29 +651,34 @@ static int load(tg_params *p, const char *who, const char *file, const unsigned 
     }
     if (st == TG_OK && create) tg_params_swap(p, fresh); /* fresh now holds p's empty self */
     tg_params_free(fresh);
+    HASH_CLEAR(hh, names);
     free(vals);
     free(by);
     free(ents);
     cJSON_Delete(root);
+    free(json);
     return st;
 }
 
 int tg_params_load_mem(tg_params *p, const void *buf, size_t len)
 {
     if (!p || (!buf && len))
-        return tg_set_error(TG_ERR_INVALID, "tg_params_load_mem: %s is NULL", !p ? "params" : "buf");
+        return tg_set_error(TG_ERR_INVALID, "tg_params_load_mem: %s is NULL",
+                            !p ? "params" : "buf");
     static const unsigned char empty[1];
-    return load(p, "tg_params_load_mem", "<memory>", buf ? buf : empty, len);
+    tg_src s;
+    tg_src_mem(&s, "tg_params_load_mem", "<memory>", buf ? buf : empty, len);
+    int st = load(p, &s);
+    tg_src_close(&s);
+    return st;
 }
 
 int tg_params_load(tg_params *p, const char *path)
 {
     if (!p) return tg_set_error(TG_ERR_INVALID, "tg_params_load: params is NULL");
-    unsigned char *buf;
-    size_t len;
-    int st = tg_io_read_file("tg_params_load", path, &buf, &len);
-    if (st != TG_OK) return st;
-    st = load(p, "tg_params_load", path, buf, len);
-    free(buf);
+    tg_src s;
+    int st = tg_src_file(&s, "tg_params_load", path);
+    if (st == TG_OK) st = load(p, &s);
+    tg_src_close(&s);
     return st;
 }

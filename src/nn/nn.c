@@ -196,8 +196,14 @@ int tg_linear_layer_init(tg_linear_layer *l, tg_params *p, const char *name, int
     if (tg_params_get(p, wname) || (bias && tg_params_get(p, bname)))
         return tg_set_error(TG_ERR_INVALID, "tg_linear_layer_init: a parameter '%s' exists",
                             tg_params_get(p, wname) ? wname : bname);
-    /* both names are free, so only running out of memory can fail below;
-       then the weight stays registered (zero) and the error is returned. */
+    /* the weight's name and shape are what tg_params_add accepts (so are
+       the bias's: a suffix of ASCII, and [out] is smaller) */
+    int64_t size;
+    int st = tg_params_check("tg_linear_layer_init", wname, TG_SHAPE(out, in), &size);
+    if (st != TG_OK) return st;
+    /* both names are free and both shapes valid, so only running out of
+       memory can fail below; then the weight stays registered (zero) and
+       the error is returned. */
     tg_tensor *w = tg_params_add(p, wname, TG_SHAPE(out, in));
     if (!w) return TG_ERR_NOMEM;
     tg_tensor *b = NULL;
