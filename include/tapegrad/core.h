@@ -330,8 +330,10 @@ TG_API void tg_params_zero_grad(tg_params *p);
 TG_API void tg_params_release_grad(tg_params *p);
 
 /** Which matrix-product path the library uses: "builtin" (the cache-blocked
-   kernel) or "cblas" (OpenBLAS, the default when the build found it). The
-   environment variable TG_GEMM=builtin|cblas sets the starting choice.
+   kernel, the default) or "cblas" (OpenBLAS, when the build found it; on
+   the shapes of small networks it is no faster, and slower left to its own
+   threads: docs/speed.md). The environment variable TG_GEMM=builtin|cblas
+   sets the starting choice.
    tg_gemm_set_backend returns TG_OK, or an error if that path is not built.
    The built-in kernel packs into a 224 KiB buffer per thread, allocated on
    that thread's first product and freed when the thread ends, so that it

@@ -25,9 +25,9 @@
    one part per thread, along whichever of M (row blocks) and N (panels) has
    more units; tg_gemm_ksplit splits a product into two halves of K instead.
 
-   When the build found OpenBLAS, cblas_sgemm/dgemm is the default path;
+   The built-in path is the default; when the build found OpenBLAS,
    tg_gemm_set_backend() or the environment variable TG_GEMM (builtin|cblas)
-   choose at run time, so one build tests and times both. TG_GEMM_KERNEL
+   choose cblas_sgemm/dgemm at run time, so one build tests and times both. TG_GEMM_KERNEL
    (avx512|avx2|portable) forces a built-in kernel, for tests. */
 #define _POSIX_C_SOURCE 200809L
 #include "gemm/gemm.h"
@@ -58,20 +58,20 @@ enum { BACKEND_UNSET, BACKEND_BUILTIN, BACKEND_CBLAS };
    matters); chosen from TG_GEMM on first use. */
 static atomic_int backend = BACKEND_UNSET;
 
+/* The built-in kernel is the default, cblas a choice: on the shapes of
+   small networks the built-in one is as fast as OpenBLAS on one thread and
+   faster than OpenBLAS left to its own threads, which makes the demo's
+   epoch 2-7 times slower on this machine's two cores (docs/speed.md). */
 static int default_backend(void)
 {
-#ifdef TG_HAVE_CBLAS
-    int dflt = BACKEND_CBLAS;
-#else
     int dflt = BACKEND_BUILTIN;
-#endif
     const char *env = getenv("TG_GEMM");
     if (!env || !*env) return dflt;
     if (strcmp(env, "builtin") == 0) return BACKEND_BUILTIN;
 #ifdef TG_HAVE_CBLAS
     if (strcmp(env, "cblas") == 0) return BACKEND_CBLAS;
 #endif
-    tg_warn_env("TG_GEMM", env, dflt == BACKEND_CBLAS ? "cblas" : "builtin",
+    tg_warn_env("TG_GEMM", env, "builtin",
 #ifdef TG_HAVE_CBLAS
                 "builtin or cblas"
 #else
@@ -679,6 +679,14 @@ static void gemm_task(void *ctx, int t)
 /* Below this many multiply-adds a product stays on one thread. */
 enum { PARALLEL_MIN_MACS = 1 << 19 };
 
+/* Products split between threads so far (tg_gemm_split_count). */
+static atomic_uint split_products;
+
+unsigned tg_gemm_split_count(void)
+{
+    return atomic_load_explicit(&split_products, memory_order_relaxed);
+}
+
 static void gemm_builtin(int threads, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
                          tg_real alpha, const tg_real *A, int64_t lda, const tg_real *B,
                          int64_t ldb, tg_real beta, tg_real *C, int64_t ldc)
@@ -747,6 +755,7 @@ static void gemm_builtin(int threads, bool ta, bool tb, int64_t M, int64_t N, in
         }
         s.part[t] = q;
     }
+    atomic_fetch_add_explicit(&split_products, 1, memory_order_relaxed);
     tg_parallel_run((int)parts, gemm_task, &s);
 }
 
@@ -800,6 +809,7 @@ void tg_gemm_ksplit(bool ta, bool tb, int64_t M, int64_t N, int64_t K, tg_real a
                     (double)M * (double)N * (double)K >= PARALLEL_MIN_MACS;
     double t0 = profile.on ? seconds_now() : 0;
     if (parallel) {
+        atomic_fetch_add_explicit(&split_products, 1, memory_order_relaxed);
         tg_parallel_run(2, ksplit_task, &j);
     } else {
         ksplit_half(&j, 0, C, beta, threads);

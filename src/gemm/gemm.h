@@ -57,6 +57,14 @@ bool tg_background_wait(void);
 /* tg_get_num_threads() without the public wrapper's checks. */
 int tg_threads_count(void);
 
+/* How many products have been split between threads since the process
+   started (any thread). The optimizer splits its step only when the
+   products of the step before were split: a thread then updates the rows
+   of the weights it has just multiplied, in its own cache; when they were
+   not (a batch of 1), splitting the step would make the next forward read
+   half the weights from the other core's cache. */
+unsigned tg_gemm_split_count(void);
+
 /* Time spent inside tg_gemm, for the benchmarks: tg_gemm_profile(true)
    zeroes the counters and starts counting (two clock reads per call);
    false stops. Not thread-safe: call from the thread that trains. */

@@ -31,6 +31,7 @@ struct tg_optim {
     tg_real *exp_avg;        /* Adam m [len] */
     tg_real *exp_avg_sq;     /* Adam v [len] */
     tg_real *max_exp_avg_sq; /* amsgrad max of v [len], or NULL */
+    unsigned gemm_splits;    /* tg_gemm_split_count at the last step */
 };
 
 /* ---------------------------------------------------------------- options */
@@ -357,6 +358,10 @@ static int optim_step(const char *fn, tg_optim *o, bool zero)
     }
     size_t parts = o->len / STEP_MIN_PER_TASK;
     size_t threads = (size_t)tg_threads_count();
+    /* split where the products were split (src/gemm/gemm.h) */
+    unsigned splits = tg_gemm_split_count();
+    if (splits == o->gemm_splits) threads = 1;
+    o->gemm_splits = splits;
     j.parts = (int)(parts < 1 ? 1 : parts > threads ? threads : parts);
     tg_parallel_run(j.parts, step_task, &j);
     for (size_t k = 0; k < o->count; k++)
