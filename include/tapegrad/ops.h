@@ -232,7 +232,9 @@ typedef struct tg_ce_opts {
                                 index targets the mean divides by the sum of the
                                 targets' weights instead of their number (with
                                 probability targets, by the number of samples).
-                                Read when the op runs; it gets no gradient. */
+                                Read when the op runs (a replay reads it again when it is a
+                                tensor of the tape or a parameter); it gets no
+                                gradient. */
 } tg_ce_opts;
 /** PyTorch's defaults: mean, ignore_index −100, no smoothing, no weights. */
 #define TG_CE_OPTS_DEFAULT ((tg_ce_opts){TG_REDUCE_MEAN, TG_IGNORE_INDEX, 0.0, NULL})
@@ -259,6 +261,15 @@ TG_API tg_tensor *tg_cross_entropy_prob(tg_tape *t, tg_tensor *logits, tg_tensor
    NULL; label_smoothing must be 0. */
 TG_API tg_tensor *tg_nll_loss(tg_tape *t, tg_tensor *logp, const int64_t *target,
                               const tg_ce_opts *opts);
+/** tg_cross_entropy_ex and tg_nll_loss with the targets as an index array
+   (tg_index_new or tg_index_wrap; its size N·d1·... as above), read when the
+   op runs: on a replayable tape (tg_tape_replay) a wrapped array gives each
+   replay the targets it then holds. @{ */
+TG_API tg_tensor *tg_cross_entropy_idx(tg_tape *t, tg_tensor *logits, const tg_index *target,
+                                       const tg_ce_opts *opts);
+TG_API tg_tensor *tg_nll_loss_idx(tg_tape *t, tg_tensor *logp, const tg_index *target,
+                                  const tg_ce_opts *opts);
+/** @} */
 
 /* ================================================ element-wise math
    (src/ops/math.c) */

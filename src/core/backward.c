@@ -36,8 +36,8 @@ static int32_t mark_reached(tg_tape *t, tg_tensor *const *outs, int n_out)
     for (int32_t i = last; i >= 0; i--) {
         if (!t->mark[i]) continue;
         const tg_record *r = &t->recs[i];
-        for (int k = 0; k < r->n_in; k++)
-            if (r->in[k] && r->in[k]->rec >= 0) t->mark[r->in[k]->rec] = 1;
+        for (int k = 0; k < r->n_in; k++) /* records that need no gradient: skipped */
+            if (needs_grad(r->in[k]) && r->in[k]->rec >= 0) t->mark[r->in[k]->rec] = 1;
     }
     return last;
 }
@@ -462,6 +462,7 @@ static int grad_first_order(tg_tape *t, int n_out, tg_tensor *const *outs,
             grads[i] = tg_tensor_alloc(t, "tg_grad", x->ndim, x->shape, false);
             if (!grads[i]) return TG_ERR_NOMEM;
             grads[i]->data = s->grad;
+            grads[i]->flags |= TG_GRAD_RESULT; /* no record recomputes it */
         } else if (o->allow_unused) {
             grads[i] = tg_zeros(t, x->ndim, x->shape);
             if (!grads[i]) return TG_ERR_NOMEM;

@@ -34,6 +34,8 @@ void tg_tape_free(tg_tape *t)
     free(t->mark);
     free(t->grad_of);
     free(t->leaf_grads);
+    free(t->leaves);
+    free(t->leaf_shapes);
     free(t);
 }
 
@@ -44,6 +46,9 @@ void tg_tape_reset(tg_tape *t)
     t->n_recs = 0;
     t->n_tensors = 0;
     t->n_leaf_grads = 0;
+    t->replay_ready = false;
+    t->not_replayable[0] = '\0';
+    t->n_leaves = 0;
     t->gen++;
     t->failed = false;
     t->error[0] = '\0';
@@ -210,6 +215,8 @@ tg_tensor *tg_tensor_alloc(tg_tape *t, const char *who, int ndim, const int64_t 
 
 /* ------------------------------------------------------------------ apply */
 
+static void note_replay_hazards(tg_tape *t, const tg_op *op, tg_tensor *const *in, int n);
+
 static bool needs_grad(const tg_tensor *x) { return x && (x->flags & TG_REQUIRES_GRAD); }
 
 const char *tg_op_prefix(const tg_op *op) { return tg_op_is_builtin(op) ? "tg_" : ""; }
@@ -339,7 +346,10 @@ tg_tensor *tg_apply(tg_tape *t, const tg_op *op, tg_tensor *const *in, int n, co
         }
         grad |= needs_grad(in[i]);
     }
-    bool record = grad && t->recording && op->backward;
+    /* A replayable tape records every op (those that need no gradient get a
+       record that backward skips): replay re-runs them all. */
+    bool record = t->recording && ((grad && op->backward) || t->replayable);
+    if (t->replayable) note_replay_hazards(t, op, in, n);
     if (t->anomaly && !check_inputs_finite(t, op, in, n)) return NULL;
     if (attr && op->attr_size) {
         void *a = tg_tape_alloc(t, op->attr_size);
@@ -391,7 +401,7 @@ tg_tensor *tg_apply(tg_tape *t, const tg_op *op, tg_tensor *const *in, int n, co
         rec.index = (int32_t)t->n_recs;
         t->recs[t->n_recs++] = rec;
         out->rec = rec.index;
-        out->flags |= TG_REQUIRES_GRAD;
+        if (grad && op->backward) out->flags |= TG_REQUIRES_GRAD;
     }
     return out;
 }
@@ -399,6 +409,167 @@ tg_tensor *tg_apply(tg_tape *t, const tg_op *op, tg_tensor *const *in, int n, co
 void *tg_record_save(tg_record *r, size_t bytes)
 {
     if (!r || !r->tape) return NULL;
+    /* a replay runs the forward on the record itself: its buffer again */
+    if (r->tape->replaying && r->saved && r->saved_bytes >= bytes) return r->saved;
     r->saved = tg_tape_alloc(r->tape, bytes);
+    r->saved_bytes = r->saved ? bytes : 0;
     return r->saved;
+}
+
+/* ------------------------------------------------------------------ replay */
+
+void tg_tape_not_replayable(tg_tape *t, const char *fmt, ...)
+{
+    if (t->not_replayable[0]) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(t->not_replayable, sizeof t->not_replayable, fmt, ap);
+    va_end(ap);
+}
+
+/* What a replay could not redo, noted as it is recorded. */
+static void note_replay_hazards(tg_tape *t, const tg_op *op, tg_tensor *const *in, int n)
+{
+    if (!t->recording) {
+        tg_tape_not_replayable(t, "%s%s ran with recording off, so no record redoes it",
+                               tg_op_prefix(op), op->name);
+        return;
+    }
+    if (op->flags & TG_OP_IMPURE)
+        tg_tape_not_replayable(t, "record %zu (%s%s) is impure (TG_OP_IMPURE)", t->n_recs,
+                               tg_op_prefix(op), op->name);
+    for (int i = 0; i < n; i++)
+        if (in[i] && (in[i]->flags & TG_GRAD_RESULT))
+            tg_tape_not_replayable(t, "record %zu (%s%s) reads the result of a first-order "
+                                      "tg_grad, which no record recomputes (use create_graph)",
+                                   t->n_recs, tg_op_prefix(op), op->name);
+}
+
+bool tg_tape_set_replayable(tg_tape *t, bool on)
+{
+    if (!t) return false;
+    bool was = t->replayable;
+    if (on && !was && t->n_recs > 0)
+        tg_tape_not_replayable(t, "replayable was turned on after %zu records", t->n_recs);
+    t->replayable = on;
+    return was;
+}
+
+int tg_tensor_rewrap(tg_tensor *x, const tg_real *data)
+{
+    if (!x || !data)
+        return tg_set_error(TG_ERR_INVALID, "tg_tensor_rewrap: %s is NULL", !x ? "x" : "data");
+    if (!x->tape || x->rec >= 0)
+        return tg_set_error(TG_ERR_INVALID, "tg_tensor_rewrap: %s",
+                            !x->tape ? "a parameter keeps its data in its registry"
+                                     : "only a leaf can be pointed at new data");
+    x->data = (tg_real *)(uintptr_t)data; /* no op writes to a leaf's data */
+    return TG_OK;
+}
+
+/* The leaves the records read, with their shapes, kept for the replays
+   (false if out of memory). */
+static bool collect_leaves(tg_tape *t)
+{
+    t->n_leaves = 0;
+    for (size_t i = 0; i < t->n_recs; i++) {
+        const tg_record *r = &t->recs[i];
+        for (int k = 0; k < r->n_in; k++) {
+            tg_tensor *x = r->in[k];
+            if (!x || x->rec >= 0) continue;
+            bool seen = false;
+            for (size_t j = 0; j < t->n_leaves && !seen; j++) seen = t->leaves[j] == x;
+            if (seen) continue;
+            if (t->n_leaves == t->cap_leaves) {
+                size_t cap = t->cap_leaves ? 2 * t->cap_leaves : 64;
+                tg_tensor **l = realloc(t->leaves, cap * sizeof *l);
+                if (!l) return false;
+                t->leaves = l;
+                int64_t(*sh)[TG_MAX_DIMS + 1] = realloc(t->leaf_shapes, cap * sizeof *sh);
+                if (!sh) return false;
+                t->leaf_shapes = sh;
+                t->cap_leaves = cap;
+                t->heap_allocs += 2;
+            }
+            t->leaves[t->n_leaves] = x;
+            t->leaf_shapes[t->n_leaves][0] = x->ndim;
+            for (int d = 0; d < x->ndim; d++) t->leaf_shapes[t->n_leaves][d + 1] = x->shape[d];
+            t->n_leaves++;
+        }
+    }
+    return true;
+}
+
+int tg_tape_replay(tg_tape *t)
+{
+    if (!t) return tg_set_error(TG_ERR_INVALID, "tg_tape_replay: the tape is NULL");
+    const char *why = !t->replayable ? "the tape was not recorded replayable "
+                                        "(tg_tape_set_replayable before recording)"
+                      : t->n_recs == 0 ? "nothing is recorded (a reset tape holds no records)"
+                      : t->backward_of >= 0 ? "called from inside a gradient rule"
+                                            : NULL;
+    if (why || t->not_replayable[0]) {
+        tg_tape_set_error(t, "tg_tape_replay: %s", why ? why : t->not_replayable);
+        return TG_ERR_STATE;
+    }
+    if (!t->replay_ready) {
+        if (!collect_leaves(t)) {
+            tg_tape_set_error(t, "tg_tape_replay: out of memory");
+            return TG_ERR_NOMEM;
+        }
+        t->replay_mark = tg_arena_get_mark(&t->arena);
+        t->replay_ready = true;
+    }
+    for (size_t j = 0; j < t->n_leaves; j++) {
+        const tg_tensor *x = t->leaves[j];
+        bool same = x->ndim == t->leaf_shapes[j][0];
+        for (int d = 0; d < x->ndim && same; d++) same = x->shape[d] == t->leaf_shapes[j][d + 1];
+        if (!same) {
+            char now[96], then[96], name[64];
+            tg_dims_str((int)t->leaf_shapes[j][0], t->leaf_shapes[j] + 1, then, sizeof then);
+            if (x->name) snprintf(name, sizeof name, "'%s'", x->name);
+            else snprintf(name, sizeof name, "t%d", (int)x->id);
+            tg_tape_set_error(t, "tg_tape_replay: leaf %s is %s, recorded as %s: record the "
+                                 "step again for a new shape",
+                              name, tg_shape_str(x, now, sizeof now), then);
+            return TG_ERR_STATE;
+        }
+    }
+    /* gradients of the tape's tensors, and whatever came after the
+       recording, start over */
+    for (size_t i = 0; i < t->n_recs; i++) {
+        tg_tensor *o = t->recs[i].out;
+        o->grad = NULL;
+        o->flags &= ~TG_GRAD_FRESH;
+    }
+    for (size_t j = 0; j < t->n_leaves; j++)
+        if (t->leaves[j]->tape) {
+            t->leaves[j]->grad = NULL;
+            t->leaves[j]->flags &= ~TG_GRAD_FRESH;
+        }
+    t->n_leaf_grads = 0;
+    tg_arena_rewind_to(&t->arena, t->replay_mark);
+    t->replaying = true;
+    for (size_t i = 0; i < t->n_recs; i++) {
+        tg_record *r = &t->recs[i];
+        if (r->op->flags & TG_OP_ALIAS) r->out->data = r->in[0]->data;
+        int st = r->op->forward(r);
+        if (st != TG_OK) {
+            t->replaying = false;
+            tg_tape_set_error(t, "tg_tape_replay: record %zu (%s%s) failed: %s", i,
+                              tg_op_prefix(r->op), r->op->name, tg_status_str(st));
+            return st;
+        }
+        int64_t bad = t->anomaly ? tg_first_nonfinite(r->out->data, r->out->size) : -1;
+        if (bad >= 0) {
+            char what[256];
+            tg_describe_bad(what, sizeof what, r->out, r->out->data, bad);
+            t->replaying = false;
+            tg_tape_set_error(t, "anomaly: replaying record %zu (%s%s) gave NaN or Inf: %s", i,
+                              tg_op_prefix(r->op), r->op->name, what);
+            return TG_ERR_NUMERIC;
+        }
+    }
+    t->replaying = false;
+    return TG_OK;
 }

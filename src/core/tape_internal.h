@@ -33,8 +33,22 @@ struct tg_tape {
        (this generation; the sum over every create_graph backward) */
     tg_leaf_grad *leaf_grads;
     size_t n_leaf_grads, cap_leaf_grads;
+    /* replay (tg_tape_set_replayable, tg_tape_replay) */
+    bool replayable;       /* record every op */
+    bool replaying;        /* inside tg_tape_replay: tg_record_save reuses */
+    bool replay_ready;     /* the mark and the leaves below are taken */
+    char not_replayable[160]; /* why this recording cannot be replayed, "" if it can */
+    tg_arena_mark replay_mark; /* the arena at the end of the recording */
+    tg_tensor **leaves;    /* [n_leaves]: the leaves the records read */
+    int64_t (*leaf_shapes)[TG_MAX_DIMS + 1]; /* their ndim and shapes then */
+    size_t n_leaves, cap_leaves;
     char error[TG_MSG_LEN];
 };
+
+/* Notes that this recording cannot be replayed, and why (the first reason
+   is kept). */
+void tg_tape_not_replayable(tg_tape *t, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* Grows the records (and the backward scratch with them) to hold one more.
    false if out of memory. */

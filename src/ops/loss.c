@@ -472,10 +472,24 @@ typedef struct {
     int64_t ignore_index;
     double smoothing;
     const int64_t *target; /* [N·inner], a copy on the tape; NULL for prob targets */
+    const tg_index *target_idx; /* or the caller's index array, read when a rule runs */
     bool prob;             /* cross entropy with a probability tensor */
-    const tg_tensor *weight_in; /* the caller's class weights, for the shape check only */
-    const tg_real *weight;      /* [C], their copy on the tape; NULL: every class 1 */
+    int weight_input;      /* which input holds the [C] class weights (an input that
+                              gets no gradient, read when the op runs: a replay
+                              reads their current values) */
+    const tg_real *weight; /* set from that input where a rule runs (class_attr_at);
+                              NULL: every class 1 */
 } class_attr;
+
+/* The record's attributes with the class weights its input holds now. */
+static class_attr class_attr_at(const tg_record *r)
+{
+    class_attr a = *(const class_attr *)r->attr;
+    const tg_tensor *w = r->in[a.weight_input];
+    a.weight = w ? w->data : NULL;
+    if (a.target_idx) a.target = a.target_idx->data;
+    return a;
+}
 
 /* The weight of class c: w_c, or 1 without class weights. */
 static inline tg_real class_w(const class_attr *a, int64_t c)
@@ -500,7 +514,8 @@ static class_view class_view_of(const tg_tensor *x)
 static int class_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], char *msg,
                        size_t len)
 {
-    const class_attr *a = r->attr;
+    class_attr at = class_attr_at(r);
+    const class_attr *a = &at;
     const tg_tensor *x = r->in[0];
     if (x->ndim < 1) {
         snprintf(msg, len, "the input must have a class dimension, got a scalar");
@@ -511,16 +526,12 @@ static int class_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS]
         return TG_ERR_INVALID;
     }
     class_view v = class_view_of(x);
-    const tg_tensor *w = a->weight_in;
+    const tg_tensor *w = r->in[a->weight_input];
     if (w && (w->ndim != 1 || w->shape[0] != v.C)) {
         char sw[128];
         snprintf(msg, len, "weight %s does not match %lld classes (needs [%lld])",
                  tg_shape_str(w, sw, sizeof sw), (long long)v.C, (long long)v.C);
         return TG_ERR_SHAPE;
-    }
-    if (w && !a->weight) {
-        snprintf(msg, len, "out of memory copying the class weights onto the tape");
-        return TG_ERR_NOMEM;
     }
     if (a->prob) {
         if (!check_same(x, r->in[1], "logits", "target", msg, len)) return TG_ERR_SHAPE;
@@ -528,6 +539,16 @@ static int class_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS]
         if (!a->target) {
             snprintf(msg, len, "the target array is NULL");
             return TG_ERR_INVALID;
+        }
+        if (a->target_idx && (!tg_index_usable(r->tape, a->target_idx) ||
+                              a->target_idx->size != v.N * v.inner)) {
+            char sx[128];
+            snprintf(msg, len, "the target index array %s (%lld indices for input %s)",
+                     !tg_index_usable(r->tape, a->target_idx)
+                         ? "belongs to another tape or is from before tg_tape_reset"
+                         : "has the wrong number of indices",
+                     (long long)a->target_idx->size, tg_shape_str(x, sx, sizeof sx));
+            return TG_ERR_SHAPE;
         }
         for (int64_t s = 0; s < v.N * v.inner; s++) {
             int64_t c = a->target[s];
@@ -593,14 +614,28 @@ static tg_real class_q(const class_attr *a, class_view v, const tg_real *y, int6
    ∂ℓ/∂y_c = −(1 − ε)·w_c·log p_c    (probability targets)
    nll (on log-probabilities z, no smoothing): ℓ = −w_t·z_t, ∂ℓ/∂z_t = −w_t.
    The forward saves (m, log Σ) per sample, so backward gets p_c = e^(log p_c). */
+/* Index targets read at run time (tg_index) are checked again when a
+   replay runs the forward (the recording checked them in class_shape). */
+static bool targets_in_range(const class_attr *a, class_view v)
+{
+    if (a->prob || !a->target_idx) return true;
+    for (int64_t s = 0; s < v.N * v.inner; s++) {
+        int64_t c = a->target[s];
+        if (c != a->ignore_index && (c < 0 || c >= v.C)) return false;
+    }
+    return true;
+}
+
 static int ce_forward(tg_record *r)
 {
-    const class_attr *a = r->attr;
+    class_attr at = class_attr_at(r);
+    const class_attr *a = &at;
     const tg_tensor *X = r->in[0];
     class_view v = class_view_of(X);
     const tg_real *x = X->data;                        /* [N, C, inner] */
     const tg_real *y = a->prob ? r->in[1]->data : NULL; /* [N, C, inner] or NULL */
     int64_t S = v.N * v.inner;
+    if (!targets_in_range(a, v)) return TG_ERR_INVALID;
     lse_parts *lse = tg_record_save(r, (size_t)(S ? S : 1) * sizeof *lse); /* [N·inner] */
     if (!lse) return TG_ERR_NOMEM;
     tg_real eps = (tg_real)a->smoothing;
@@ -631,7 +666,8 @@ static int ce_forward(tg_record *r)
 
 static void ce_backward(tg_record *r)
 {
-    const class_attr *a = r->attr;
+    class_attr at = class_attr_at(r);
+    const class_attr *a = &at;
     const tg_tensor *X = r->in[0];
     class_view v = class_view_of(X);
     const tg_real *x = X->data;                         /* [N, C, inner] */
@@ -703,67 +739,72 @@ static tg_real fill_active(const class_attr *a, class_view v, int64_t s, int64_t
     (void)v, (void)base, (void)c;
     return sample_active(a, s);
 }
-/* q_c of an index target (class_q), 0 for an ignored sample */
-static tg_real fill_q(const class_attr *a, class_view v, int64_t s, int64_t base, int64_t c)
+/* (1 − ε)·[c = t] + ε/C of an index target (q_c without its class weight),
+   0 for an ignored sample */
+static tg_real fill_q0(const class_attr *a, class_view v, int64_t s, int64_t base, int64_t c)
 {
+    (void)base;
     if (!sample_active(a, s)) return 0;
-    return class_q(a, v, NULL, s, base, c, (tg_real)a->smoothing);
+    tg_real eps = (tg_real)a->smoothing;
+    return (1 - eps) * (c == a->target[s]) + eps / (tg_real)v.C;
 }
-/* w_t at the target, 0 elsewhere (nll) */
-static tg_real fill_wt(const class_attr *a, class_view v, int64_t s, int64_t base, int64_t c)
-{
-    (void)v, (void)base;
-    return sample_active(a, s) && c == a->target[s] ? class_w(a, c) : 0;
-}
-/* 1 at the target of a counted sample, 0 elsewhere (nll) */
+/* 1 at the target of a counted sample, 0 elsewhere */
 static tg_real fill_at(const class_attr *a, class_view v, int64_t s, int64_t base, int64_t c)
 {
     (void)v, (void)base;
     return sample_active(a, s) && c == a->target[s];
 }
 
-/* G: the gradient weight of each sample, broadcastable over x (kept shape
-   for NONE, 0-d otherwise). */
+/* The class weights as [1, C, 1, ...] (or [C]) from the op's weight input
+   (an op on it, so that a replay reads its values then), or NULL. */
+static tg_tensor *class_weights_b(tg_tape *t, const tg_record *r)
+{
+    const class_attr *a = r->attr;
+    tg_tensor *w = r->in[a->weight_input], *x = r->in[0];
+    if (!w) return NULL;
+    int axis = x->ndim == 1 ? 0 : 1;
+    int64_t ws[TG_MAX_DIMS];
+    for (int i = 0; i < x->ndim; i++) ws[i] = i == axis ? w->size : 1;
+    return tg_reshape(t, w, x->ndim, ws);
+}
+
+/* G: the gradient weight of each sample, broadcastable over x (the kept
+   shape for NONE, 0-d otherwise). A mean with class weights divides by the
+   sum of the targets' weights, computed here with ops on the weights, and
+   is NaN over a sum of 0 (0/0, as PyTorch). */
 static tg_tensor *class_weight(tg_tape *t, const tg_record *r, tg_tensor *g,
                                const int64_t *keep)
 {
-    const class_attr *a = r->attr;
+    class_attr at = class_attr_at(r);
+    const class_attr *a = &at;
     const tg_tensor *x = r->in[0];
     if (a->red == TG_REDUCE_NONE) return tg_reshape(t, g, x->ndim, keep);
-    return weight_tensor(t, g, a->red, class_count(a, class_view_of(x)));
-}
-
-/* The class weights as a constant [1, C, 1, ...] (or [C]) tensor, or NULL. */
-static tg_tensor *class_weights_b(tg_tape *t, const tg_tensor *x, const class_attr *a)
-{
-    if (!a->weight) return NULL;
-    class_view v = class_view_of(x);
-    int axis = x->ndim == 1 ? 0 : 1;
-    int64_t ws[TG_MAX_DIMS];
-    for (int i = 0; i < x->ndim; i++) ws[i] = i == axis ? v.C : 1;
-    tg_tensor *w = tg_tensor_new(t, x->ndim, ws, a->weight);
-    return w;
+    tg_tensor *wb = class_weights_b(t, r);
+    if (a->red != TG_REDUCE_MEAN || a->prob || !wb)
+        return weight_tensor(t, g, a->red, class_count(a, class_view_of(x)));
+    tg_tensor *count = tg_sum(t, tg_mul(t, class_constant(t, x, a, fill_at, NULL), wb), TG_ALL,
+                              false);
+    tg_tensor *zero = tg_scalar(t, 0);
+    return tg_where(t, tg_eq(t, count, zero), tg_scalar(t, (tg_real)NAN), tg_div(t, g, count));
 }
 
 /* dx = G·(p·Σq − q) for counted samples (0 for ignored ones, even where G
    is NaN), p = e^(log_softmax x);  dy = −G·(1 − ε)·w_c·log p */
 static int ce_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
 {
-    const class_attr *a = r->attr;
+    class_attr at = class_attr_at(r);
+    const class_attr *a = &at;
     tg_tensor *x = r->in[0], *y = a->prob ? r->in[1] : NULL;
     int64_t keep[TG_MAX_DIMS];
     int axis = class_axis(x, keep);
     tg_real eps = (tg_real)a->smoothing, C = (tg_real)class_view_of(x).C;
     tg_tensor *G = class_weight(t, r, g, keep);
     tg_tensor *lsm = tg_log_softmax(t, x, axis);
-    tg_tensor *wb = class_weights_b(t, x, a);
-    tg_tensor *q;
-    if (a->prob) { /* q = w_c·((1 − ε)·y + ε/C) */
-        q = tg_add_scalar(t, tg_scale(t, y, 1 - eps), eps / C);
-        if (wb) q = tg_mul(t, q, wb);
-    } else {
-        q = class_constant(t, x, a, fill_q, NULL);
-    }
+    tg_tensor *wb = class_weights_b(t, r);
+    /* q = w_c·((1 − ε)·y + ε/C), or w_c·((1 − ε)·[c = t] + ε/C) */
+    tg_tensor *q = a->prob ? tg_add_scalar(t, tg_scale(t, y, 1 - eps), eps / C)
+                           : class_constant(t, x, a, fill_q0, NULL);
+    if (wb) q = tg_mul(t, q, wb);
     if (x->flags & TG_REQUIRES_GRAD) {
         tg_tensor *qsum = tg_sum(t, q, axis, true);
         tg_tensor *d = tg_mul(t, G, tg_sub(t, tg_mul(t, tg_exp(t, lsm), qsum), q));
@@ -780,14 +821,16 @@ static int ce_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
 }
 
 static const tg_op op_cross_entropy = {
-    .name = "cross_entropy", .n_inputs = 2, .attr_size = sizeof(class_attr),
+    .name = "cross_entropy", .n_inputs = 3, .attr_size = sizeof(class_attr),
     .shape = class_shape, .forward = ce_forward, .backward = ce_backward, .vjp = ce_vjp,
     .doc = "-sum_c q_c log softmax(x)_c, q = (1 - eps) onehot(t) or y, + eps / C"};
 
 static int nll_forward(tg_record *r)
 {
-    const class_attr *a = r->attr;
+    class_attr at = class_attr_at(r);
+    const class_attr *a = &at;
     class_view v = class_view_of(r->in[0]);
+    if (!targets_in_range(a, v)) return TG_ERR_INVALID;
     const tg_real *z = r->in[0]->data; /* [N, C, inner] */
     double sum = 0;
     for (int64_t n = 0; n < v.N; n++)
@@ -804,7 +847,8 @@ static int nll_forward(tg_record *r)
 
 static void nll_backward(tg_record *r)
 {
-    const class_attr *a = r->attr;
+    class_attr at = class_attr_at(r);
+    const class_attr *a = &at;
     class_view v = class_view_of(r->in[0]);
     tg_real *dz = r->in[0]->grad; /* [N, C, inner] */
     double count = class_count(a, v);
@@ -820,13 +864,15 @@ static void nll_backward(tg_record *r)
 /* dz = −w_t·G at each counted sample's target, exactly 0 elsewhere */
 static int nll_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
 {
-    const class_attr *a = r->attr;
+    class_attr at = class_attr_at(r);
+    const class_attr *a = &at;
     tg_tensor *z = r->in[0];
     int64_t keep[TG_MAX_DIMS];
     class_axis(z, keep);
     tg_tensor *G = class_weight(t, r, g, keep);
-    tg_tensor *d = tg_neg(t, tg_mul(t, G, class_constant(t, z, a, fill_wt, NULL)));
-    dx[0] = tg_where(t, class_constant(t, z, a, fill_at, NULL), d, tg_scalar(t, 0));
+    tg_tensor *at_target = class_constant(t, z, a, fill_at, NULL), *wb = class_weights_b(t, r);
+    tg_tensor *d = tg_neg(t, tg_mul(t, G, wb ? tg_mul(t, at_target, wb) : at_target));
+    dx[0] = tg_where(t, at_target, d, tg_scalar(t, 0));
     return TG_OK;
 }
 
@@ -840,34 +886,40 @@ static int nll_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], 
     return class_shape(r, ndim, shape, msg, len);
 }
 
-static const tg_op op_nll_loss = {.name = "nll_loss", .n_inputs = 1,
+static const tg_op op_nll_loss = {.name = "nll_loss", .n_inputs = 2,
                                   .attr_size = sizeof(class_attr), .shape = nll_shape,
                                   .forward = nll_forward, .backward = nll_backward,
                                   .vjp = nll_vjp,
                                   .doc = "-logp[target]"};
 
-/* The options as the op's attributes, with a copy of the class weights on
-   the tape (class_shape checks that they are [C]). */
-static class_attr class_attr_of(tg_tape *t, const tg_ce_opts *opts, bool prob)
+/* The options as the op's attributes; the class weights, if any, are the
+   op's input number `weight_input` (class_shape checks that they are [C]). */
+static class_attr class_attr_of(const tg_ce_opts *opts, bool prob, int weight_input)
 {
     tg_ce_opts o = opts ? *opts : TG_CE_OPTS_DEFAULT;
-    class_attr a = {(int)o.reduction, o.ignore_index, o.label_smoothing, NULL, prob, o.weight,
-                    NULL};
-    const tg_tensor *w = o.weight;
-    if (t && w) {
-        tg_real *copy = tg_tape_try_alloc(t, (size_t)(w->size ? w->size : 1) * sizeof *copy);
-        if (copy && w->size) memcpy(copy, w->data, (size_t)w->size * sizeof *copy);
-        a.weight = copy;
-    }
-    return a;
+    return (class_attr){(int)o.reduction, o.ignore_index, o.label_smoothing, NULL, NULL, prob,
+                        weight_input, NULL};
+}
+
+/* The class weights of the options as an input (read, never written): the
+   tensor itself when it is one of this tape's or a parameter, so that a
+   replay reads its values then; a copy made now otherwise. */
+static tg_tensor *weight_input(tg_tape *t, const tg_ce_opts *opts)
+{
+    if (!t || !opts || !opts->weight) return NULL;
+    tg_tensor *w = (tg_tensor *)(uintptr_t)opts->weight;
+    if (tg_tensor_usable(t, w)) return w;
+    return w->data || w->size == 0 ? tg_tensor_new(t, w->ndim, w->shape, w->data) : w;
 }
 
 /* Copies the class indices onto the tape (so the caller may reuse its
-   buffer) and runs the op. */
+   buffer) and runs the op: {x, weights} for nll, {x, NULL, weights} for
+   cross entropy. */
 static tg_tensor *class_loss(tg_tape *t, const tg_op *op, tg_tensor *x, const int64_t *target,
                              const tg_ce_opts *opts)
 {
-    class_attr a = class_attr_of(t, opts, false);
+    int wi = op->n_inputs - 1;
+    class_attr a = class_attr_of(opts, false, wi);
     if (t && x && target) {
         class_view v = x->ndim ? class_view_of(x) : (class_view){1, 1, 1};
         size_t n = (size_t)(v.N * v.inner);
@@ -876,7 +928,8 @@ static tg_tensor *class_loss(tg_tape *t, const tg_op *op, tg_tensor *x, const in
         if (n) memcpy(copy, target, n * sizeof *copy);
         a.target = copy;
     }
-    tg_tensor *in[2] = {x, NULL};
+    tg_tensor *in[3] = {x, NULL, NULL};
+    in[wi] = weight_input(t, opts);
     return tg_apply(t, op, in, op->n_inputs, &a);
 }
 
@@ -897,15 +950,46 @@ tg_tensor *tg_cross_entropy(tg_tape *t, tg_tensor *logits, const int64_t *target
 tg_tensor *tg_cross_entropy_prob(tg_tape *t, tg_tensor *logits, tg_tensor *target,
                                  const tg_ce_opts *opts)
 {
-    class_attr a = class_attr_of(t, opts, true);
-    tg_tensor *in[2] = {logits, target};
-    return tg_apply(t, &op_cross_entropy, in, 2, &a);
+    class_attr a = class_attr_of(opts, true, 2);
+    tg_tensor *in[3] = {logits, target, weight_input(t, opts)};
+    return tg_apply(t, &op_cross_entropy, in, 3, &a);
 }
 
 tg_tensor *tg_nll_loss(tg_tape *t, tg_tensor *logp, const int64_t *target,
                        const tg_ce_opts *opts)
 {
     return class_loss(t, &op_nll_loss, logp, target, opts);
+}
+
+/* The same with the targets as an index array read when the op runs (a
+   replay reads their values then). */
+static tg_tensor *class_loss_idx(tg_tape *t, const tg_op *op, tg_tensor *x,
+                                 const tg_index *target, const tg_ce_opts *opts)
+{
+    if (!t) return NULL;
+    if (!target) {
+        if (!tg_tape_failed(t)) tg_tape_set_error(t, "tg_%s: the target is NULL", op->name);
+        return NULL;
+    }
+    int wi = op->n_inputs - 1;
+    class_attr a = class_attr_of(opts, false, wi);
+    a.target = target->data;
+    a.target_idx = target;
+    tg_tensor *in[3] = {x, NULL, NULL};
+    in[wi] = weight_input(t, opts);
+    return tg_apply(t, op, in, op->n_inputs, &a);
+}
+
+tg_tensor *tg_cross_entropy_idx(tg_tape *t, tg_tensor *logits, const tg_index *target,
+                                const tg_ce_opts *opts)
+{
+    return class_loss_idx(t, &op_cross_entropy, logits, target, opts);
+}
+
+tg_tensor *tg_nll_loss_idx(tg_tape *t, tg_tensor *logp, const tg_index *target,
+                           const tg_ce_opts *opts)
+{
+    return class_loss_idx(t, &op_nll_loss, logp, target, opts);
 }
 
 static const tg_op *const loss_ops[] = {&op_mse_loss,   &op_l1_loss,          &op_smooth_l1_loss,
