@@ -465,13 +465,76 @@ Test(gradcheck, defaults_match_pytorch_in_double)
         cr_expect_eq(o.eps, 1e-6);
         cr_expect_eq(o.atol, 1e-5);
         cr_expect_eq(o.rtol, 1e-3);
+        cr_expect(!o.relative_step && !o.richardson && !o.error_bound);
     } else {
-        cr_expect_eq(o.eps, 1e-3);
-        cr_expect_eq(o.atol, 1e-2);
-        cr_expect_eq(o.rtol, 1e-2);
+        cr_expect_eq(o.eps, 1e-2);
+        cr_expect_eq(o.atol, 0);
+        cr_expect_eq(o.rtol, 1e-3);
+        cr_expect(o.relative_step && o.richardson && o.error_bound);
+        cr_expect_eq(o.scale_tol, 1e-5);
     }
     cr_expect_eq(o.projections, 0);
+    cr_expect_eq(o.extra_projections, 2);
     cr_expect_null(o.report);
+}
+
+/* A rule that uses |g| for g is right for every unit upstream gradient, so
+   the full Jacobian alone (PyTorch's default) passes it; the projections
+   alongside, with negative entries, fail it. */
+static void square_backward_absg(tg_record *r)
+{
+    for (int64_t i = 0; i < r->out->size; i++)
+        r->in[0]->grad[i] += 2 * r->in[0]->data[i] * fabsf((float)r->out->grad[i]);
+}
+static const tg_op op_square_absg = {.name = "test_square_absg", .n_inputs = 1,
+                                     .shape = same_shape, .forward = square_forward,
+                                     .backward = square_backward_absg};
+
+Test(gradcheck, a_rule_not_linear_in_g_fails_only_with_projections)
+{
+    tg_real v[] = {0.5, -3, 1.25, 2};
+    tg_tensor *x = leaf(4, v);
+    tg_gradcheck_opts o = tg_gradcheck_defaults();
+    o.extra_projections = 0; /* the full Jacobian only: unit vectors, g = 1 = |g| */
+    tg_gradcheck_result r = tg_gradcheck(f_unary, (void *)&op_square_absg, &x, 1, &o);
+    expect_ran(&r, 4);
+    cr_expect(r.ok, "the full Jacobian cannot see |g|: %s", r.message);
+    r = tg_gradcheck(f_unary, (void *)&op_square_absg, &x, 1, NULL); /* the defaults */
+    expect_ran(&r, 4);
+    cr_expect(!r.ok, "the projections see |g|: %s", r.message);
+    cr_expect(r.worst_output < 0, "a projection failed, not an entry: %lld", (long long)r.worst_output);
+    r = tg_gradcheck(f_unary, (void *)&op_square_ok, &x, 1, NULL);
+    expect_ran(&r, 4);
+    cr_expect(r.ok, "%s", r.message);
+}
+
+/* Options set to zero but for eps, atol and rtol are PyTorch's plain rule. */
+Test(gradcheck, zeroed_new_options_are_the_plain_rule)
+{
+    tg_real v[] = {0.5, -3, 1.25};
+    tg_tensor *x = leaf(3, v);
+    tg_gradcheck_opts o = {.eps = 1e-3, .atol = 1e-2, .rtol = 1e-2};
+    tg_gradcheck_result r = tg_gradcheck(f_unary, (void *)&op_square_ok, &x, 1, &o);
+    expect_ran(&r, 3);
+    cr_expect(r.ok, "%s", r.message);
+    cr_expect(r.worst_output >= 0, "no projections: %lld", (long long)r.worst_output);
+    r = tg_gradcheck(f_unary, (void *)&op_square_factor, &x, 1, &o);
+    expect_ran(&r, 3);
+    cr_expect(!r.ok, "%s", r.message);
+    /* the tolerance it reports is allclose's: atol + rtol·|numerical| */
+    cr_expect(fabs(r.tolerance - (1e-2 + 1e-2 * fabs(r.numerical))) < 1e-9, "tolerance %g",
+              r.tolerance);
+
+    tg_gradcheck_opts bad = tg_gradcheck_defaults();
+    bad.scale_tol = -1;
+    r = tg_gradcheck(f_unary, (void *)&op_square_ok, &x, 1, &bad);
+    cr_expect_eq(r.status, TG_ERR_INVALID);
+    cr_expect(strstr(r.message, "scale_tol -1"), "%s", r.message);
+    bad = tg_gradcheck_defaults();
+    bad.extra_projections = -2;
+    r = tg_gradcheck(f_unary, (void *)&op_square_ok, &x, 1, &bad);
+    cr_expect_eq(r.status, TG_ERR_INVALID);
+    cr_expect(strstr(r.message, "extra_projections -2"), "%s", r.message);
 }
 
 /* The inputs are copies: the caller's data is never touched. */
