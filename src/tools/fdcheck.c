@@ -181,7 +181,7 @@ static double column_step(const fd_run *g, int i, int64_t c, double x, double *h
             best = fmin(best, 3 * FD_UNIT_ROUNDOFF * g->prior[r] / a);
     }
     double h = h0;
-    while (h < cap && isfinite(best) && best > g->o.rtol / 8 * h) h *= 10;
+    while (h > 0 && h < cap && isfinite(best) && best > g->o.rtol / 8 * h) h *= 10;
     return h > h0 ? fmin(h, cap) : h0;
 }
 
@@ -236,7 +236,8 @@ static double tolerance(const fd_run *g, int64_t r, int64_t c, int i, double num
     double tol = g->o.atol + g->o.rtol * fabs(num);
     if (g->o.error_bound) {
         double amp = g->o.richardson ? 3 : 1;
-        tol += fmin(trunc, g->o.rtol * fabs(num)) + amp * FD_NOISE_ULPS * g->rnd[r] / g->h[c] + floor_of(g, r, i);
+        tol += fmin(trunc, g->o.rtol * fabs(num)) + amp * FD_NOISE_ULPS * g->rnd[r] / g->h[c] +
+               floor_of(g, r, i);
     }
     return tol;
 }
@@ -392,15 +393,20 @@ static double jitter(int m)
        side) against one polynomial of degree 4 through all 17 points; a kink
        when the one polynomial misses by far more than the noise allows
        (rss₄ > 4·(rss_b + 17·σ²), pure noise giving rss₄ ≈ 12σ²)
-     the numerical value: the smooth fit's slope, or the slope of x's own
-       side of the break (with a break next to x, both sides: the analytical
-       value may be either, or between, as at relu(0) or abs(0))
+     the numerical value: the smooth fit's slope; or, at a kink, the slope of
+       x's own side, the kink located where the lines through the two sides'
+       fits at the break meet (within the noise of x, either side, or
+       between, as at relu(0) or abs(0)); or, when those lines do not meet
+       near the break, nothing: f jumps within the step (a discontinuity, or
+       f rounded in stairs as wide as the step) and the quantity is not
+       judged
      the tolerance: atol + rtol·|slope| and, with error_bound, FD_Z standard
        errors of the slope and the floor.
 
    A quantity that passes becomes Q_PASS (smooth) or Q_KINK (a kink within
-   the step, its side's slope agreeing); one that fails stays Q_FAIL, with
-   the refined numerical value. */
+   the step, its side's slope agreeing, or a jump); one that fails stays
+   Q_FAIL, with the refined numerical value. NaN or Inf anywhere stays
+   Q_FAIL. */
 static bool refine(fd_run *g, int i, int64_t k, int64_t c)
 {
     const int G = FD_GRID, n = FD_GRID_N;
@@ -416,9 +422,11 @@ static bool refine(fd_run *g, int i, int64_t k, int64_t c)
     }
     for (int64_t r = 0; r < g->rows; r++) {
         int64_t q = r * g->total + c;
-        if (g->state[q] != Q_FAIL) continue;
+        if (g->state[q] != Q_FAIL || !isfinite(g->A[q])) continue; /* NaN or Inf stays failed */
         double y[FD_GRID_N];
-        for (int m = 0; m < n; m++) y[m] = row_apply(g, r, g->grid + m * g->M);
+        bool finite = true;
+        for (int m = 0; m < n; m++) finite &= isfinite(y[m] = row_apply(g, r, g->grid + m * g->M));
+        if (!finite) continue;
         double y0 = y[G];
         for (int m = 0; m < n; m++) y[m] -= y0;
         double sigma = fmax(grid_noise(t, y, n), 0.5 * g->rnd[r]);
@@ -457,7 +465,7 @@ static bool refine(fd_run *g, int i, int64_t k, int64_t c)
                 /* the sides do not meet at the break: f jumps there (a step of
                    its own, or of its rounding): no slope to judge */
                 jumped = true;
-                est = lo = hi = g->N[q];
+                est = lo = hi = g->N[q] * g->h[c]; /* the central difference, kept */
                 se = 0;
             } else if (t_kink > margin) { /* x left of the kink */
                 est = lo = hi = s0l;
@@ -725,13 +733,13 @@ static void tally(fd_run *g)
             bool failed = false, kink = false;
             for (int64_t r = 0; r < g->rows; r++) {
                 int64_t q = r * g->total + c;
-                double err = fabs(g->A[q] - g->N[q]), num = fabs(g->N[q]);
-                if (isnan(err)) g->in_maxerr[i] = NAN;
-                else if (err > g->in_maxerr[i]) g->in_maxerr[i] = err;
                 if (g->state[q] == Q_KINK) {
                     kink = true;
                     continue;
                 }
+                double err = fabs(g->A[q] - g->N[q]), num = fabs(g->N[q]);
+                if (isnan(err)) g->in_maxerr[i] = NAN;
+                else if (err > g->in_maxerr[i]) g->in_maxerr[i] = err;
                 failed |= g->state[q] == Q_FAIL;
                 if (num > 0 && isfinite(num) && g->tol[q] / num < g->in_res[i])
                     g->in_res[i] = g->tol[q] / num;
@@ -919,7 +927,16 @@ static bool fd_setup(fd_run *g)
             return false;
         }
         double sum = 0;
-        for (int64_t k = 0; k < s->size; k++) sum += fabs((double)s->data[k]);
+        for (int64_t k = 0; k < s->size; k++) {
+            if (!isfinite((double)s->data[k])) {
+                char ib[64];
+                fail_run(g->res, TG_ERR_INVALID, "%s: input %d element %s is %g: the point must "
+                         "be finite", p->name, i, index_str(s->ndim, s->shape, k, ib, sizeof ib),
+                         (double)s->data[k]);
+                return false;
+            }
+            sum += fabs((double)s->data[k]);
+        }
         g->typ[i] = s->size > 0 && sum > 0 && isfinite(sum) ? sum / (double)s->size : 1;
         g->total += s->size;
         n_checked++;

@@ -614,6 +614,65 @@ Test(trust, every_planted_bug_is_caught_at_every_scale)
     cr_expect_eq(alarms, 0);
 }
 
+/* An offset near 0 (a bias of 0.003 in a loss of size ~60) has no scale of
+   its own: its step must come from the rounding of f, not from |b|, or its
+   gradient cannot be resolved to 1%. f = Σ (x + b − t)² over 64 points;
+   the rule under test is the bias's, right or 1% too large. */
+static int offset_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], char *msg,
+                        size_t len)
+{
+    return plant_shape(r, ndim, shape, msg, len);
+}
+static int offset_forward(tg_record *r)
+{
+    for (int64_t i = 0; i < r->out->size; i++) r->out->data[i] = r->in[0]->data[i] + r->in[1]->data[0];
+    return TG_OK;
+}
+static void offset_bw(tg_record *r, double factor)
+{
+    double db = 0;
+    for (int64_t i = 0; i < r->out->size; i++) {
+        if (r->in[0]->grad) r->in[0]->grad[i] += r->out->grad[i];
+        db += (double)r->out->grad[i];
+    }
+    if (r->in[1]->grad) r->in[1]->grad[0] += (tg_real)(factor * db);
+}
+static void offset_bw_ok(tg_record *r) { offset_bw(r, 1); }
+static void offset_bw_up1(tg_record *r) { offset_bw(r, 1.01); }
+static const tg_op offset_ops[2] = {
+    {.name = "offset", .n_inputs = 2, .shape = offset_shape, .forward = offset_forward,
+     .backward = offset_bw_ok},
+    {.name = "offset_1pc", .n_inputs = 2, .shape = offset_shape, .forward = offset_forward,
+     .backward = offset_bw_up1},
+};
+static tg_tensor *offset_loss(tg_tape *t, tg_tensor *const *in, int n, void *ctx)
+{
+    (void)n;
+    tg_tensor *xb[2] = {in[0], in[1]};
+    tg_tensor *y = tg_apply(t, (const tg_op *)ctx, xb, 2, NULL);
+    return tg_sum(t, tg_square(t, tg_sub(t, y, in[2])), TG_ALL, false);
+}
+
+Test(trust, a_bias_near_zero_is_resolved)
+{
+    tg_tensor *x = tg_zeros(tape, TG_SHAPE(64)), *tgt = tg_zeros(tape, TG_SHAPE(64));
+    for (int k = 0; k < 64; k++) {
+        x->data[k] = (tg_real)unif(-1, 1);
+        tgt->data[k] = (tg_real)(x->data[k] + unif(-1, 1));
+    }
+    tg_tensor *b = tg_requires_grad(tg_zeros(tape, TG_SHAPE(1)), true);
+    b->data[0] = (tg_real)0.003;
+    tg_tensor *in[3] = {x, b, tgt};
+    tg_gradcheck_opts o = opts_for_bugs();
+    tg_gradcheck_result r = tg_gradcheck(offset_loss, (void *)&offset_ops[0], in, 3, &o);
+    cr_assert_eq(r.status, TG_OK, "%s", r.message);
+    cr_expect(r.ok, "%s", r.message);
+    cr_expect(r.resolution < 0.005, "the bias's gradient resolved to %g only", r.resolution);
+    r = tg_gradcheck(offset_loss, (void *)&offset_ops[1], in, 3, &o);
+    cr_assert_eq(r.status, TG_OK, "%s", r.message);
+    cr_expect(!r.ok, "a 1%% error in the bias's gradient passed: %s", r.message);
+}
+
 /* ============================================ 3. a kink within a step is named */
 
 /* The step the defaults take at x in an input whose mean |x| is typ (the rule
