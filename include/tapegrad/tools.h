@@ -26,7 +26,11 @@ typedef tg_tensor *(*tg_gradcheck_fn)(tg_tape *t, tg_tensor *const *inputs, int 
      output, each f evaluated on a fresh tape; the divisor is the step
      actually taken after rounding x ± h to tg_real. With richardson, also
      D(h/2), and the estimate is R = D(h/2) + (D(h/2) − D(h))/3 (its error
-     falls as h⁴ instead of h²).
+     falls as h⁴ instead of h²). With relative_step, h = eps·max(|x_k|,
+     mean |x| of its input), grown by tens up to eps·max(1, |x_k|) where
+     the rounding of f would hide the gradient at that step (an offset near
+     0, such as a bias, has no scale of its own) and f stays smooth across
+     it.
    - analytical: the same Jacobian from tg_backward_grad, one backward per
      output element (dout = a unit vector), so that every entry ∂out_j/∂x_k
      is compared (the full Jacobian, PyTorch's default), and besides, for
@@ -40,17 +44,23 @@ typedef tg_tensor *(*tg_gradcheck_fn)(tg_tape *t, tg_tensor *const *inputs, int 
    - an entry passes when |analytical − numerical| ≤ tolerance:
        atol + rtol·|numerical|                          (torch.allclose), and
        with error_bound, + the difference's own error bound: its truncation
-       (|D(h/2) − D(h)|), the rounding of f (a few ulps of |f_j| + Σ_k
-       |J_jk|·|x_k| over the step), and scale_tol·(the largest |entry| of
-       that input's part of the Jacobian).
+       (|D(h/2) − D(h)|, at most rtol·|numerical|), the rounding of f
+       (u·(|f_j| + Σ_k |J_jk|·|x_k|) over the step, u the unit roundoff),
+       and scale_tol·(the largest |entry| of that input's part of the
+       Jacobian).
      NaN or Inf never passes.
-   - an element whose entries fail because a kink (a jump in slope) lies
-     within a step is not counted as failed but as near_kink: the one-sided
-     slopes on the two sides of x differ, and the analytical value is one of
-     them. */
+   - an element with an entry outside that tolerance is looked at again
+     before it fails: f on 17 points across [x − h, x + h], its rounding
+     noise measured from them, a least-squares slope with its standard error
+     (with error_bound the tolerance is then atol + rtol·|slope| + 6 standard
+     errors + the floor), and a test for a kink (a jump in slope) within the
+     step. At a kink the analytical value is judged against the slope on x's
+     side; the element counts as near_kink, not as failed, if it agrees. If
+     f jumps within the step (a discontinuity, or f rounded in stairs as wide
+     as the step) the element is not judged and counts as near_kink too. */
 typedef struct tg_gradcheck_opts {
     double eps;            /**< the step h: eps, or eps·max(|x_k|, mean |x| of its input)
-                              with relative_step */
+                              (grown where needed, above) with relative_step */
     double atol;           /**< the tolerance's absolute term */
     double rtol;           /**< the tolerance's term relative to |numerical| */
     FILE *report;          /**< where to print a report, or NULL for none */
@@ -61,9 +71,10 @@ typedef struct tg_gradcheck_opts {
        (absolute step, one central difference, allclose, no projections);
        tg_gradcheck_defaults() sets them for the build's precision. */
     int extra_projections; /**< random projections compared alongside the full Jacobian */
-    bool relative_step;    /**< h = eps·max(|x_k|, mean |x| of its input) instead of eps */
+    bool relative_step;    /**< the step relative to x and its input, instead of eps */
     bool richardson;       /**< extrapolate from the steps h and h/2 */
-    bool error_bound;      /**< add the difference's error bound and scale_tol to the tolerance */
+    bool error_bound;      /**< add the difference's error bound and the floor to the
+                              tolerance (and standard errors, in the second look) */
     double scale_tol;      /**< with error_bound: the floor, relative to the largest
                               |numerical| entry of the same input (and projection) */
 } tg_gradcheck_opts;
@@ -72,38 +83,39 @@ typedef struct tg_gradcheck_opts {
    Double build: PyTorch's gradcheck (eps 1e-6 absolute, atol 1e-5, rtol
    1e-3, one central difference). Float build: eps 1e-2 relative, Richardson
    extrapolation, atol 0, rtol 1e-3, the error bound, scale_tol 1e-5. Why:
-   in float, a difference of f is quantised by the rounding of f itself (a
-   few ulps of f over 2h), and an absolute tolerance is both too wide for
-   small gradients and too narrow for large ones; the error-bound tolerance
-   scales with the function and the step, and Richardson extrapolation lets
-   the step be large. docs/gradcheck.md has the measured figures. */
+   in float, a difference of f is quantised by the rounding of f itself (an
+   ulp of f over 2h), and an absolute tolerance is both too wide for small
+   gradients and too narrow for large ones; the error-bound tolerance scales
+   with the function and the step, and Richardson extrapolation lets the
+   step be large. docs/gradcheck.md has the measured figures. */
 TG_API tg_gradcheck_opts tg_gradcheck_defaults(void);
 
 /** What tg_gradcheck found; `message` says it in one line. */
 typedef struct tg_gradcheck_result {
     int status;           /**< TG_OK when the check could be run */
     bool ok;              /**< no element failed (elements near a kink do not count) */
-    int64_t checked;      /**< number of input elements checked: passed, failed or near a kink */
+    int64_t checked;      /**< input elements checked: passed, failed or near a kink */
     int64_t failed;       /**< how many of them had an entry outside tolerance */
     int worst_input;      /**< the entry with the largest error/tolerance (a failing one
                              first, a Jacobian entry before a projection): which input, */
     int64_t worst_index;  /**< its flat index in that input, */
     int64_t worst_output; /**< the output element (Jacobian row), or −1−p for projection p, */
     double analytical;    /**< tg_backward's value, */
-    double numerical;     /**< the finite difference, */
+    double numerical;     /**< the finite difference (refined, if it was looked at again), */
     /** @{ */
-    double abs_err, rel_err; /**< |a − n| and |a − n|/|n| (inf when n = 0 ≠ a), */
+    double abs_err, rel_err; /**< |a − n| and |a − n|/|n| (inf when n = 0 ≠ a) */
     /** @} */
     char message[256];    /**< a one-line verdict or the reason it could not run */
-    double tolerance;     /**< and the tolerance it was held to */
-    int64_t near_kink;    /**< elements not judged: a kink lies within a step of x */
+    double tolerance;     /**< the tolerance the worst entry was held to */
+    int64_t near_kink;    /**< elements with a kink (judged on x's side) or a jump (not
+                             judged) within a step of x; not counted in failed */
     int kink_input;       /**< the first of them: its input (−1 if none), */
-    int64_t kink_index;   /**< flat index, */
-    int64_t kink_output;  /**< output element (or −1−p for projection p) */
-    double resolution;    /**< the smallest relative error of a whole input's gradient
-                             that this check catches, for the least sensitive input
-                             (the smallest tolerance/|numerical| over its entries;
-                             0 if nothing could be compared) */
+    int64_t kink_index;   /**< its flat index, */
+    int64_t kink_output;  /**< its output element (or −1−p for projection p) */
+    double resolution;    /**< the smallest relative error in a whole input's gradient
+                             that this check catches, for the least sensitive input:
+                             the smallest tolerance/|numerical| over the input's
+                             entries (0 if nothing was compared) */
 } tg_gradcheck_result;
 
 /** Compares every analytical input gradient of fn with central finite

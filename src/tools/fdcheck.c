@@ -39,13 +39,13 @@
 #define FD_DEFAULT_PROJECTIONS 4        /* when only projections are compared */
 
 /* The first pass takes the rounding of one evaluation of f_j as
-   FD_NOISE_ULPS·u·(max|f_j| + Σ_k |J_jk|·|x_k|), u the unit roundoff of
+   FD_NOISE_U·u·(max|f_j| + Σ_k |J_jk|·|x_k|), u the unit roundoff of
    tg_real: the output's own rounding and that of the inputs carried through
    f (a backward-stable f rounds a sum of terms that cancel at the size of
    its terms). It is a model, not a bound: a forward that cancels inside
    (1 + erf(x) far left) rounds worse. Where it is too small, the column is
    refined instead of passed, so it is kept tight for sensitivity. */
-#define FD_NOISE_ULPS 1.0
+#define FD_NOISE_U 1.0
 
 /* The refinement: f at x + (m + ξ_m)·h/FD_GRID, m = −FD_GRID..FD_GRID, with
    a fixed jitter ξ_m (`jitter`): on an even grid the staircase of a coarsely
@@ -228,7 +228,7 @@ static double floor_of(const fd_run *g, int64_t r, int i)
      + min(trunc, rtol·|num|)               its truncation (and, as it comes, some noise);
                                             no more, for T grows with a kink within the
                                             step too, and must not excuse a wrong value there
-     + amp·FD_NOISE_ULPS·rnd[r]/h_c         the rounding of f: R = (4·D(h/2) − D(h))/3
+     + amp·FD_NOISE_U·rnd[r]/h_c            the rounding of f: R = (4·D(h/2) − D(h))/3
                                             weighs it (8 + 1)/3 = 3 times over h; D, once
      + floor_of(r, i)                       a floor at the Jacobian's scale */
 static double tolerance(const fd_run *g, int64_t r, int64_t c, int i, double num, double trunc)
@@ -236,7 +236,7 @@ static double tolerance(const fd_run *g, int64_t r, int64_t c, int i, double num
     double tol = g->o.atol + g->o.rtol * fabs(num);
     if (g->o.error_bound) {
         double amp = g->o.richardson ? 3 : 1;
-        tol += fmin(trunc, g->o.rtol * fabs(num)) + amp * FD_NOISE_ULPS * g->rnd[r] / g->h[c] +
+        tol += fmin(trunc, g->o.rtol * fabs(num)) + amp * FD_NOISE_U * g->rnd[r] / g->h[c] +
                floor_of(g, r, i);
     }
     return tol;
