@@ -31,7 +31,8 @@ tg_gradcheck_opts tg_gradcheck_defaults(void)
 
 /* The problem tg_gradcheck gives the engine: fn recorded once at the point
    on one tape (for the backward passes), and evaluated on another, reset
-   before every evaluation and not recording. */
+   before every evaluation. That one records too: fn may take a gradient
+   itself (tg_grad inside a loss). */
 typedef struct gc_ctx {
     tg_gradcheck_fn fn;
     void *ctx;
@@ -155,7 +156,6 @@ tg_gradcheck_result tg_gradcheck(tg_gradcheck_fn fn, void *ctx, tg_tensor *const
     if (!c.at || !c.ev || !c.at_in || !c.ev_in) {
         refuse(&res, TG_ERR_NOMEM, "tg_gradcheck: out of memory");
     } else {
-        tg_tape_set_recording(c.ev, false); /* values only: no records needed */
         tg_fdcheck_problem p = {.name = "tg_gradcheck", .inputs = inputs, .n_inputs = n_inputs,
                                 .ctx = &c, .prepare = gc_prepare, .eval = gc_eval,
                                 .vjp = gc_vjp};

@@ -51,7 +51,7 @@ static double unif(double lo, double hi) { return lo + (hi - lo) * tg_rng_unifor
 /* ============================================== 1. built-in ops, no false alarm */
 
 /* How an input is filled. */
-typedef enum { U_PLAIN, U_DISTINCT, U_NEAR_TARGET } fill_kind;
+typedef enum { U_PLAIN, U_DISTINCT, U_NEAR_TARGET, U_BITS } fill_kind;
 typedef struct {
     fill_kind kind;
     double lo, hi;     /* uniform on [lo, hi) (U_NEAR_TARGET: the offset from input 1) */
@@ -93,6 +93,7 @@ typedef struct tcase {
 #define PROB U(0.05, 0.95)
 #define UNIT U(0, 1)
 #define DIST {U_DISTINCT, 0, 0, 0, {0}}
+#define BITS {U_BITS, 0, 0, 0, {0}}
 
 /* the class targets of the index losses: a fixed pattern with ignored entries */
 static int64_t targets[64];
@@ -118,12 +119,27 @@ static tg_tensor *build(tg_tape *t, tg_tensor *const *in, int n, void *ctx)
     if (IS("sqrt")) return tg_sqrt(t, x);
     if (IS("abs")) return tg_abs(t, x);
     if (IS("square")) return tg_square(t, x);
+    if (IS("erf")) return tg_erf(t, x);
+    if (IS("sign")) return tg_mul(t, x, tg_sign(t, x)); /* |x| through its sign */
+    if (IS("clamp")) return tg_clamp(t, x, c->a, c->b);
+    if (IS("where")) return tg_where(t, in[2], x, in[1]); /* in[2]: the condition, a constant */
+    if (IS("expand")) return tg_expand(t, x, TG_SHAPE(4, 5));
+    if (IS("sum_to")) return c->mode ? tg_sum_to(t, x, TG_SHAPE(4, 1)) : tg_sum_to(t, x, TG_SHAPE(5));
+    if (IS("max_mask")) { /* Σ w ⊙ ∇ₓ Σ max(x, 1)²: the gradient of max, differentiated */
+        tg_tensor *s = tg_sum(t, tg_square(t, tg_max(t, x, 1, false)), TG_ALL, false);
+        return tg_sum(t, tg_mul(t, tg_grad1(t, s, x, true), in[1]), TG_ALL, false);
+    }
+    /* a comparison's mask, with no gradient of its own: a·(a op b) + b */
+    tg_tensor *(*cmp)(tg_tape *, tg_tensor *, tg_tensor *) =
+        IS("eq") ? tg_eq : IS("ne") ? tg_ne : IS("lt") ? tg_lt : IS("le") ? tg_le
+        : IS("gt") ? tg_gt : IS("ge") ? tg_ge : NULL;
+    if (cmp) return tg_add(t, tg_mul(t, x, cmp(t, x, in[1])), in[1]);
     if (IS("sum")) return tg_sum(t, x, c->axis, c->keepdim);
     if (IS("mean")) return tg_mean(t, x, c->axis, c->keepdim);
     if (IS("max")) return tg_max(t, x, c->axis, c->keepdim);
     if (IS("reshape")) return c->mode ? tg_flatten(t, x) : tg_reshape(t, x, TG_SHAPE(5, 4));
     if (IS("transpose")) return tg_transpose(t, x, c->axis, c->axis2);
-    if (IS("matmul")) return tg_matmul(t, x, in[1]);
+    if (IS("matmul")) return c->mode ? tg_dot(t, x, in[1]) : tg_matmul(t, x, in[1]);
     if (IS("linear")) {
         if (!c->mode) return tg_linear(t, x, in[1], n > 2 ? in[2] : NULL);
         /* a small autoencoder with tied weights: y = tanh(x Wᵀ + b) W, Σ (y − x)² */
@@ -188,6 +204,8 @@ static void fill_point(const tcase *c, tg_tensor **in)
             for (int64_t k = 0; k < x->size; k++)
                 x->data[k] = (tg_real)(0.2 * (double)perm[k] - 0.1 * (double)x->size + unif(0, 0.05));
             free(perm);
+        } else if (f->kind == U_BITS) { /* 0 or 1: a condition */
+            for (int64_t k = 0; k < x->size; k++) x->data[k] = tg_rng_uniform(&rng) < 0.5 ? 0 : 1;
         } else {
             for (int64_t k = 0; k < x->size; k++)
                 x->data[k] = (tg_real)(draw(f) + (f->kind == U_NEAR_TARGET ? (double)in[1]->data[k] : 0));
@@ -222,6 +240,18 @@ static const tcase CASES[] = {
     {"sqrt", "[4,5]", 1, {G(SH2(4, 5), POS)}, .points = 20},
     {"abs", "[4,5]", 1, {G(SH2(4, 5), K0)}, .points = 10},
     {"square", "[4,5]", 1, {G(SH2(4, 5), WIDE)}, .points = 10},
+    {"erf", "[4,5]", 1, {G(SH2(4, 5), U(-3, 3))}, .points = 10},
+    {"sign", "x·sign(x)", 1, {G(SH2(4, 5), K0)}, .points = 10},
+    {"clamp", "[-1, 2]", 1, {G(SH2(4, 5), UK(-3, 4, 2, -1, 2))}, .a = -1, .b = 2, .points = 10},
+    /* comparisons: a·(a op b) + b, a and b at least 0.1 apart (U_NEAR_TARGET) */
+    {"eq", "a·(a == b) + b", 2, {G(SH2(4, 5), NEAR(-2, 2, 1, 0)), G(SH2(4, 5), WIDE)}, .points = 5},
+    {"ne", "a·(a != b) + b", 2, {G(SH2(4, 5), NEAR(-2, 2, 1, 0)), G(SH2(4, 5), WIDE)}, .points = 5},
+    {"lt", "a·(a < b) + b", 2, {G(SH2(4, 5), NEAR(-2, 2, 1, 0)), G(SH2(4, 5), WIDE)}, .points = 5},
+    {"le", "a·(a <= b) + b", 2, {G(SH2(4, 5), NEAR(-2, 2, 1, 0)), G(SH2(4, 5), WIDE)}, .points = 5},
+    {"gt", "a·(a > b) + b", 2, {G(SH2(4, 5), NEAR(-2, 2, 1, 0)), G(SH2(4, 5), WIDE)}, .points = 5},
+    {"ge", "a·(a >= b) + b", 2, {G(SH2(4, 5), NEAR(-2, 2, 1, 0)), G(SH2(4, 5), WIDE)}, .points = 5},
+    {"where", "where(c, a[4,5], b[5])", 3,
+     {G(SH2(4, 5), WIDE), G(SH1(5), WIDE), C(SH2(4, 5), BITS)}, .points = 10},
     /* reduce */
     {"sum", "[4,5] all", 1, {G(SH2(4, 5), WIDE)}, .axis = TG_ALL, .points = 10},
     {"sum", "[3,4,5] axis 1, keepdim", 1, {G(SH3(3, 4, 5), WIDE)}, .axis = 1, .keepdim = true,
@@ -230,13 +260,19 @@ static const tcase CASES[] = {
     {"mean", "[3,4,5] axis -1", 1, {G(SH3(3, 4, 5), WIDE)}, .axis = -1, .points = 10},
     {"max", "[4,5] axis 1", 1, {G(SH2(4, 5), DIST)}, .axis = 1, .points = 10},
     {"max", "[4,5] all", 1, {G(SH2(4, 5), DIST)}, .axis = TG_ALL, .points = 10},
+    {"max_mask", "Σ w·∇ Σ max(x, 1)² (second order)", 2, {G(SH2(4, 5), DIST), C(SH2(4, 5), WIDE)},
+     .points = 10},
     /* shape */
     {"reshape", "[4,5] -> [5,4]", 1, {G(SH2(4, 5), WIDE)}, .points = 5},
     {"reshape", "flatten [2,2,5]", 1, {G(SH3(2, 2, 5), WIDE)}, .mode = 1, .points = 5},
     {"transpose", "[3,4,5] 0<->2", 1, {G(SH3(3, 4, 5), WIDE)}, .axis = 0, .axis2 = 2, .points = 5},
+    {"expand", "[1,5] -> [4,5]", 1, {G(SH2(1, 5), WIDE)}, .points = 5},
+    {"sum_to", "[4,5] -> [5]", 1, {G(SH2(4, 5), WIDE)}, .points = 5},
+    {"sum_to", "[3,4,5] -> [4,1]", 1, {G(SH3(3, 4, 5), WIDE)}, .mode = 1, .points = 5},
     /* linalg */
     {"matmul", "[4,6] @ [6,3]", 2, {G(SH2(4, 6), WIDE), G(SH2(6, 3), WIDE)}, .points = 10},
     {"matmul", "[2,3,4] @ [2,4,3]", 2, {G(SH3(2, 3, 4), WIDE), G(SH3(2, 4, 3), WIDE)}, .points = 5},
+    {"matmul", "dot [7]·[7]", 2, {G(SH1(7), WIDE), G(SH1(7), WIDE)}, .mode = 1, .points = 10},
     {"linear", "[5,4] W[3,4] b[3]", 3,
      {G(SH2(5, 4), WIDE), G(SH2(3, 4), WIDE), G(SH1(3), WIDE)}, .points = 10},
     {"linear", "a network's summed loss", 3,
@@ -342,7 +378,7 @@ Test(trust, every_builtin_op_is_exercised)
         for (size_t c = 0; c < N_CASES && !found; c++) found = strcmp(CASES[c].op, op->name) == 0;
         cr_expect(found, "the built-in op '%s' has no case here", op->name);
     }
-    cr_expect_eq(n, 48, "%zu built-in ops (update the figures in docs/gradcheck.md)", n);
+    cr_expect_eq(n, 61, "%zu built-in ops (update the figures in docs/gradcheck.md)", n);
 }
 
 Test(trust, no_false_alarm_on_any_builtin_op)
@@ -391,7 +427,7 @@ Test(trust, no_false_alarm_on_any_builtin_op)
         fprintf(stderr, "built-in ops: %lld checks (%lld elements), %lld false alarms, %lld "
                         "elements not judged (a jump within the step)\n",
                 (long long)checks, (long long)elements, (long long)alarms, (long long)flagged);
-    cr_expect_eq(points, 860, "the number of points changed: update docs/gradcheck.md");
+    cr_expect_eq(points, 965, "the number of points changed: update docs/gradcheck.md");
     cr_expect_eq(checks, points * stress);
     cr_expect_eq(alarms, 0);
 }
