@@ -133,7 +133,7 @@ typedef struct fd_run {
     double *V;             /* [n_proj, M] the projection vectors */
     double *h;             /* [total] the half step taken: ((x + h) − (x − h)) / 2 */
     double *hnom;          /* [total] the nominal step chosen (column_step) */
-    double *prior;         /* [rows] |f_r| + Σ_k |A_rk|·|x_k| at the point (projections: Σ|v_j|·|f_j| + …) */
+    double *prior;         /* [rows] |f_r| + Σ_k |A_rk|·|x_k| at the point (column_step) */
     double *f0, *fp, *fm, *fp2, *fm2; /* [M] f at x, x ± h, x ± h/2 */
     double *d1, *d2;       /* [M] D(h) and D(h/2) of the current column */
     double *grid;          /* [FD_GRID_N, M] f on the refinement grid */
@@ -437,7 +437,8 @@ static bool refine(fd_run *g, int i, int64_t k, int64_t c)
         double best_rss = INFINITY;
         for (int b = 2; b <= n - 2; b++) { /* left 0..b−1, right b..n−1 */
             int dl = b >= 3 ? 2 : 1, dr = n - b >= 3 ? 2 : 1;
-            if (!poly_fit(t, y, b, dl, bb, &vb, &rl) || !poly_fit(t + b, y + b, n - b, dr, bb, &vb, &rr))
+            if (!poly_fit(t, y, b, dl, bb, &vb, &rl) ||
+                !poly_fit(t + b, y + b, n - b, dr, bb, &vb, &rr))
                 continue;
             if (rl + rr < best_rss) best_rss = rl + rr, best = b;
         }
@@ -540,10 +541,11 @@ static bool fd_alloc(fd_run *g)
 
 static void fd_free(fd_run *g)
 {
-    void *bufs[] = {g->offset, g->typ, g->A,   g->N,    g->T,    g->tol,   g->state, g->V,
-                    g->h,      g->hnom, g->prior, g->grad, g->dout, g->grid, g->f0,  g->fp,    g->fm,    g->fp2,
-                    g->fm2,    g->d1,  g->d2,  g->fmax, g->S,    g->rnd,   g->scale, g->in_failed,
-                    g->in_kink, g->in_maxerr, g->in_res};
+    void *bufs[] = {g->offset, g->typ,       g->A,       g->N,         g->T,     g->tol,
+                    g->state,  g->V,         g->h,       g->hnom,      g->prior, g->grad,
+                    g->dout,   g->grid,      g->f0,      g->fp,        g->fm,    g->fp2,
+                    g->fm2,    g->d1,        g->d2,      g->fmax,      g->S,     g->rnd,
+                    g->scale,  g->in_failed, g->in_kink, g->in_maxerr, g->in_res};
     for (size_t b = 0; b < sizeof bufs / sizeof *bufs; b++) free(bufs[b]);
 }
 
@@ -703,7 +705,8 @@ static void compare(fd_run *g)
             for (int64_t r = 0; r < g->rows; r++) {
                 int64_t q = r * g->total + c;
                 g->tol[q] = tolerance(g, r, c, i, g->N[q], g->T[q]);
-                g->state[q] = fabs(g->A[q] - g->N[q]) <= g->tol[q] ? Q_PASS : Q_FAIL; /* NaN fails */
+                g->state[q] =
+                    fabs(g->A[q] - g->N[q]) <= g->tol[q] ? Q_PASS : Q_FAIL; /* NaN fails */
             }
         }
     }
@@ -789,7 +792,8 @@ static char *where_str(const fd_run *g, int i, int64_t k, int64_t out, char *buf
     if (out >= 0 && g->out_ndim == 0)
         snprintf(ob, sizeof ob, "the scalar output");
     else if (out >= 0)
-        snprintf(ob, sizeof ob, "output %s", index_str(g->out_ndim, g->out_shape, out, ib, sizeof ib));
+        snprintf(ob, sizeof ob, "output %s",
+                 index_str(g->out_ndim, g->out_shape, out, ib, sizeof ib));
     else
         snprintf(ob, sizeof ob, "projection %" PRId64, -1 - out);
     snprintf(buf, len, "input %d%s element %s, %s", i, input_label(x, nb, sizeof nb),
@@ -807,7 +811,8 @@ static void verdict(fd_run *g)
         where_str(g, res->worst_input, res->worst_index, res->worst_output, where, sizeof where);
     if (res->near_kink > 0) {
         char kb[200];
-        snprintf(kinks, sizeof kinks, "; %" PRId64 " near a kink or a jump (the first: %s)", res->near_kink,
+        snprintf(kinks, sizeof kinks, "; %" PRId64 " near a kink or a jump (the first: %s)",
+                 res->near_kink,
                  where_str(g, res->kink_input, res->kink_index, res->kink_output, kb, sizeof kb));
     }
     double score = score_of(res->abs_err, res->tolerance);

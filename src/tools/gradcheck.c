@@ -56,7 +56,8 @@ static tg_tensor *run_fn(gc_ctx *c, tg_tape *t, tg_tensor **in, int pi, int64_t 
             in[i] = NULL;
             continue;
         }
-        in[i] = s->size ? tg_tensor_new(t, s->ndim, s->shape, s->data) : tg_zeros(t, s->ndim, s->shape);
+        in[i] = s->size ? tg_tensor_new(t, s->ndim, s->shape, s->data)
+                        : tg_zeros(t, s->ndim, s->shape);
         if (!in[i]) return NULL;
         if (s->flags & TG_REQUIRES_GRAD) tg_requires_grad(in[i], true);
         if (s->name) tg_tensor_set_name(in[i], s->name);

@@ -554,7 +554,8 @@ Test(gradcheck, a_rule_not_linear_in_g_fails_only_with_projections)
     r = tg_gradcheck(f_unary, (void *)&op_square_absg, &x, 1, NULL); /* the defaults */
     expect_ran(&r, 4);
     cr_expect(!r.ok, "the projections see |g|: %s", r.message);
-    cr_expect(r.worst_output < 0, "a projection failed, not an entry: %lld", (long long)r.worst_output);
+    cr_expect(r.worst_output < 0, "a projection failed, not an entry: %lld",
+              (long long)r.worst_output);
     r = tg_gradcheck(f_unary, (void *)&op_square_ok, &x, 1, NULL);
     expect_ran(&r, 4);
     cr_expect(r.ok, "%s", r.message);

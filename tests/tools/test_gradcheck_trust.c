@@ -124,7 +124,8 @@ static tg_tensor *build(tg_tape *t, tg_tensor *const *in, int n, void *ctx)
     if (IS("clamp")) return tg_clamp(t, x, c->a, c->b);
     if (IS("where")) return tg_where(t, in[2], x, in[1]); /* in[2]: the condition, a constant */
     if (IS("expand")) return tg_expand(t, x, TG_SHAPE(4, 5));
-    if (IS("sum_to")) return c->mode ? tg_sum_to(t, x, TG_SHAPE(4, 1)) : tg_sum_to(t, x, TG_SHAPE(5));
+    if (IS("sum_to"))
+        return c->mode ? tg_sum_to(t, x, TG_SHAPE(4, 1)) : tg_sum_to(t, x, TG_SHAPE(5));
     if (IS("max_mask")) { /* Σ w ⊙ ∇ₓ Σ max(x, 1)²: the gradient of max, differentiated */
         tg_tensor *s = tg_sum(t, tg_square(t, tg_max(t, x, 1, false)), TG_ALL, false);
         return tg_sum(t, tg_mul(t, tg_grad1(t, s, x, true), in[1]), TG_ALL, false);
@@ -173,7 +174,8 @@ static tg_tensor *build(tg_tape *t, tg_tensor *const *in, int n, void *ctx)
     if (IS("bce_loss")) return tg_bce_loss(t, x, in[1], c->red);
     if (IS("bce_with_logits")) return tg_bce_with_logits(t, x, in[1], n > 2 ? in[2] : NULL, c->red);
     if (IS("cross_entropy"))
-        return c->axis ? tg_cross_entropy_prob(t, x, in[1], &ce) : tg_cross_entropy_ex(t, x, targets, &ce);
+        return c->axis ? tg_cross_entropy_prob(t, x, in[1], &ce)
+                       : tg_cross_entropy_ex(t, x, targets, &ce);
     if (IS("nll_loss")) return tg_nll_loss(t, tg_log_softmax(t, x, 1), targets, &ce);
 #undef IS
     return NULL;
@@ -202,13 +204,15 @@ static void fill_point(const tcase *c, tg_tensor **in)
             for (int64_t k = 0; k < x->size; k++) perm[k] = k;
             tg_rng_shuffle(&rng, perm, x->size);
             for (int64_t k = 0; k < x->size; k++)
-                x->data[k] = (tg_real)(0.2 * (double)perm[k] - 0.1 * (double)x->size + unif(0, 0.05));
+                x->data[k] =
+                    (tg_real)(0.2 * (double)perm[k] - 0.1 * (double)x->size + unif(0, 0.05));
             free(perm);
         } else if (f->kind == U_BITS) { /* 0 or 1: a condition */
             for (int64_t k = 0; k < x->size; k++) x->data[k] = tg_rng_uniform(&rng) < 0.5 ? 0 : 1;
         } else {
             for (int64_t k = 0; k < x->size; k++)
-                x->data[k] = (tg_real)(draw(f) + (f->kind == U_NEAR_TARGET ? (double)in[1]->data[k] : 0));
+                x->data[k] = (tg_real)(draw(f) + (f->kind == U_NEAR_TARGET
+                                                      ? (double)in[1]->data[k] : 0));
         }
     }
 }
@@ -410,7 +414,8 @@ Test(trust, no_false_alarm_on_any_builtin_op)
             case_flagged += r.near_kink;
             cr_expect(r.ok, "%s (%s), point %d: %s", c->op, c->label, pt, r.message);
             if (!c->coarse)
-                cr_expect_eq(r.near_kink, 0, "%s (%s), point %d: %s", c->op, c->label, pt, r.message);
+                cr_expect_eq(r.near_kink, 0, "%s (%s), point %d: %s", c->op, c->label, pt,
+                             r.message);
             double s = r.tolerance > 0 ? r.abs_err / r.tolerance : 0;
             if (s > closest) closest = s;
             if (r.resolution > coarsest) coarsest = r.resolution;
@@ -451,7 +456,10 @@ static int plant_forward(tg_record *r)
     }
     return TG_OK;
 }
-static double plant_slope(const tg_record *r, int64_t i) { return 1 + 0.5 * cos((double)r->in[0]->data[i]); }
+static double plant_slope(const tg_record *r, int64_t i)
+{
+    return 1 + 0.5 * cos((double)r->in[0]->data[i]);
+}
 
 /* The rules: right, and wrong in each of the ways under test. */
 #define PLANT_RULE(NAME, STMT)                                                                 \
@@ -583,7 +591,8 @@ static tally_t plant_grid(const tg_op *op, bool twice, int64_t size, bool both_f
                     for (int64_t k = 0; k < size; k++) {
                         double m = unif(lo, hi) * (k == 0 || tg_rng_uniform(&rng) < 0.5 ? -1 : 1);
                         x->data[k] = (tg_real)(s * m);
-                        w->data[k] = (tg_real)(unif(0.5, 1.5) * (tg_rng_uniform(&rng) < 0.5 ? -1 : 1));
+                        double sign = tg_rng_uniform(&rng) < 0.5 ? -1 : 1;
+                        w->data[k] = (tg_real)(unif(0.5, 1.5) * sign);
                     }
                     plant_ctx p = {op, (tg_real)(GRAD_SCALES[gs] * s), (tg_real)(1 / s), form == 1,
                                    twice};
@@ -594,7 +603,6 @@ static tally_t plant_grid(const tg_op *op, bool twice, int64_t size, bool both_f
                     t.checks++;
                     t.flagged += !r.ok;
                     double sc = r.tolerance > 0 ? r.abs_err / r.tolerance : INFINITY;
-                    if (getenv("TG_TRUST_DEBUG")) fprintf(stderr, "  %s G %g s %g form %d: score %.3g res %.3g %s\n", op->name, GRAD_SCALES[gs], s, form, sc, r.resolution, r.message);
                     if (t.weakest < 0 || (!r.ok ? sc < t.weakest : sc > t.weakest)) t.weakest = sc;
                 }
     return t;
@@ -610,12 +618,18 @@ Test(trust, every_planted_bug_is_caught_at_every_scale)
         int64_t size;
         double lo, hi;
     } grid[] = {
-        {&plant_ops[0], false, false, true, 6, 0.1, 3},  {&plant_ops[0], false, true, true, 6, 0.1, 3},
-        {&plant_ops[1], true, false, true, 6, 0.1, 3},   {&plant_ops[2], true, false, true, 6, 0.1, 3},
-        {&plant_ops[3], true, false, true, 6, 0.1, 3},   {&plant_ops[4], true, false, true, 6, 0.1, 3},
-        {&plant_ops[5], true, false, true, 6, 0.1, 3},   {&plant_ops[6], true, true, true, 6, 0.1, 3},
-        {&mean_ops[0], false, false, false, 200, 0, 3},  {&mean_ops[1], true, false, false, 200, 0, 3},
-        {&mean_ops[2], true, false, false, 200, 0, 3},   {&leaky_ops[0], false, false, true, 8, 0.1, 3},
+        {&plant_ops[0], false, false, true, 6, 0.1, 3},
+        {&plant_ops[0], false, true, true, 6, 0.1, 3},
+        {&plant_ops[1], true, false, true, 6, 0.1, 3},
+        {&plant_ops[2], true, false, true, 6, 0.1, 3},
+        {&plant_ops[3], true, false, true, 6, 0.1, 3},
+        {&plant_ops[4], true, false, true, 6, 0.1, 3},
+        {&plant_ops[5], true, false, true, 6, 0.1, 3},
+        {&plant_ops[6], true, true, true, 6, 0.1, 3},
+        {&mean_ops[0], false, false, false, 200, 0, 3},
+        {&mean_ops[1], true, false, false, 200, 0, 3},
+        {&mean_ops[2], true, false, false, 200, 0, 3},
+        {&leaky_ops[0], false, false, true, 8, 0.1, 3},
         {&leaky_ops[1], true, false, true, 8, 0.1, 3},
     };
     for (size_t b = 0; b < sizeof grid / sizeof *grid; b++) {
@@ -640,9 +654,11 @@ Test(trust, every_planted_bug_is_caught_at_every_scale)
                     grid[b].bug ? "the weakest catch at" : "the closest call at", t.weakest);
     }
     if (verbose)
-        fprintf(stderr, "planted bugs: %lld of %lld checks caught; correct rules: %lld false alarms "
-                        "in %lld checks\n",
-                (long long)caught, (long long)bug_checks, (long long)alarms, (long long)rule_checks);
+        fprintf(stderr,
+                "planted bugs: %lld of %lld checks caught; correct rules: %lld false alarms in "
+                "%lld checks\n",
+                (long long)caught, (long long)bug_checks, (long long)alarms,
+                (long long)rule_checks);
     /* 7 gradient scales x 3 input scales x 3 points, x 2 forms for the element-wise ops */
     cr_expect_eq(bug_checks, (6 * 126 + 2 * 63 + 126) * stress);
     cr_expect_eq(caught, bug_checks);
@@ -661,7 +677,8 @@ static int offset_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS
 }
 static int offset_forward(tg_record *r)
 {
-    for (int64_t i = 0; i < r->out->size; i++) r->out->data[i] = r->in[0]->data[i] + r->in[1]->data[0];
+    for (int64_t i = 0; i < r->out->size; i++)
+        r->out->data[i] = r->in[0]->data[i] + r->in[1]->data[0];
     return TG_OK;
 }
 static void offset_bw(tg_record *r, double factor)
@@ -830,8 +847,10 @@ Test(trust, relu6_just_below_6)
     cr_expect_eq(r.near_kink, crosses ? 1 : 0, "%s", r.message);
     if (crosses) {
         cr_expect_eq(r.kink_index, 0);
-        cr_expect(strstr(r.message, "1 near a kink or a jump (the first: input 0 element [0]"), "%s", r.message);
-        cr_expect(strstr(buf, "near a kink: input 0 element [0], output [0], x = 5.999998"), "%s", buf);
+        cr_expect(strstr(r.message, "1 near a kink or a jump (the first: input 0 element [0]"),
+                  "%s", r.message);
+        cr_expect(strstr(buf, "near a kink: input 0 element [0], output [0], x = 5.999998"),
+                  "%s", buf);
     }
     free(buf);
 }
