@@ -22,54 +22,100 @@ typedef tg_tensor *(*tg_gradcheck_fn)(tg_tape *t, tg_tensor *const *inputs, int 
 
 /** How the check works (docs/gradcheck.md says more):
    - numerical: for every element x_k of every input with TG_REQUIRES_GRAD,
-     the central difference (f(x + h) − f(x − h)) / (2h) of the WHOLE output,
-     each f evaluated on a fresh tape (tg_tape_reset in between), with
-     h = eps·max(1, |x_k|) (PyTorch's absolute eps for |x| ≤ 1; relative
-     beyond, so that the step stays many ulps wide). The divisor is the step
-     actually taken after rounding x ± h to tg_real.
+     the central difference D(h) = (f(x + h) − f(x − h)) / 2h of the WHOLE
+     output, each f evaluated on a fresh tape; the divisor is the step
+     actually taken after rounding x ± h to tg_real. With richardson, also
+     D(h/2), and the estimate is R = D(h/2) + (D(h/2) − D(h))/3 (its error
+     falls as h⁴ instead of h²). With relative_step, h = eps·max(|x_k|,
+     mean |x| of its input), grown by tens up to eps·max(1, |x_k|) where
+     the rounding of f would hide the gradient at that step (an offset near
+     0, such as a bias, has no scale of its own) and f stays smooth across
+     it.
    - analytical: the same Jacobian from tg_backward_grad, one backward per
      output element (dout = a unit vector), so that every entry ∂out_j/∂x_k
-     is compared: the full Jacobian, like PyTorch's default gradcheck.
-   - when projections > 0, or when the Jacobian would exceed 2²² entries,
-     it compares vᵀJ with vᵀ(numerical J) instead, for `projections`
-     (default 4) random unit vectors v drawn from `seed` with a portable
-     splitmix64 (the same v on every machine): PyTorch's fast mode.
-   - an entry passes when |analytical − numerical| ≤ atol + rtol·|numerical|
-     (torch.allclose(analytical, numerical)); NaN or Inf never passes. */
+     is compared (the full Jacobian, PyTorch's default), and besides, for
+     extra_projections random vectors v, vᵀJ from one backward with dout = v
+     against vᵀ(numerical J): a rule that is not linear in its upstream
+     gradient (one that uses |g| or g²) agrees on unit vectors and fails
+     there. When projections > 0, or when the Jacobian would exceed 2²⁰
+     entries, only projections are compared (PyTorch's fast mode). The
+     vectors come from `seed` through a portable splitmix64: entries of
+     size ¼..1 with random signs, the first entry of the first one negative.
+   - an entry passes when |analytical − numerical| ≤ tolerance:
+       atol + rtol·|numerical|                          (torch.allclose), and
+       with error_bound, + the difference's own error bound: its truncation
+       (|D(h/2) − D(h)|, at most rtol·|numerical|), the rounding of f
+       (u·(|f_j| + Σ_k |J_jk|·|x_k|) over the step, u the unit roundoff),
+       and scale_tol·(the largest |entry| of that input's part of the
+       Jacobian).
+     NaN or Inf never passes.
+   - an element with an entry outside that tolerance is looked at again
+     before it fails: f on 17 points across [x − h, x + h], its rounding
+     noise measured from them, a least-squares slope with its standard error
+     (with error_bound the tolerance is then atol + rtol·|slope| + 6 standard
+     errors + the floor), and a test for a kink (a jump in slope) within the
+     step. At a kink the analytical value is judged against the slope on x's
+     side; the element counts as near_kink, not as failed, if it agrees. If
+     f jumps within the step (a discontinuity, or f rounded in stairs as wide
+     as the step) the element is not judged and counts as near_kink too. */
 typedef struct tg_gradcheck_opts {
-    double eps;      /**< central-difference step, scaled by max(1, |x|) */
-    double atol;     /**< |analytical − numerical| ≤ atol + rtol·|numerical| */
-    double rtol;     /**< (see atol) */
-    FILE *report;    /**< where to print a report, or NULL for none */
-    uint64_t seed;   /**< for the random projections */
-    int projections; /**< 0: full Jacobian (default); k > 0: k random projections */
+    double eps;            /**< the step h: eps, or eps·max(|x_k|, mean |x| of its input)
+                              (grown where needed, above) with relative_step */
+    double atol;           /**< the tolerance's absolute term */
+    double rtol;           /**< the tolerance's term relative to |numerical| */
+    FILE *report;          /**< where to print a report, or NULL for none */
+    uint64_t seed;         /**< for the random projections */
+    int projections;       /**< 0: the full Jacobian (default); k > 0: k random
+                              projections instead */
+    /* Fields that a zero-initialised struct sets to PyTorch's plain rule
+       (absolute step, one central difference, allclose, no projections);
+       tg_gradcheck_defaults() sets them for the build's precision. */
+    int extra_projections; /**< random projections compared alongside the full Jacobian */
+    bool relative_step;    /**< the step relative to x and its input, instead of eps */
+    bool richardson;       /**< extrapolate from the steps h and h/2 */
+    bool error_bound;      /**< add the difference's error bound and the floor to the
+                              tolerance (and standard errors, in the second look) */
+    double scale_tol;      /**< with error_bound: the floor, relative to the largest
+                              |numerical| entry of the same input (and projection) */
 } tg_gradcheck_opts;
 
-/** The defaults. Double build: PyTorch's gradcheck (eps 1e-6, atol 1e-5,
-   rtol 1e-3). Float build: eps 1e-3, atol 1e-2, rtol 1e-2. Why: a central
-   difference errs by about h²·|f‴|/6 (truncation) plus u·|f|/h (rounding
-   of f, u = 6e-8 in float). With h = 1e-6 the rounding term would be
-   ~0.06·|f| in float; with h = 1e-3 it is ~6e-5·|f| (a few 1e-4 when f sums
-   many terms) and truncation ~2e-7·|f‴|, so a correct gradient lands well
-   inside 1e-2 while a wrong one (a sign, a missing factor, a lost term) is
-   off by O(1). */
+/** The defaults. Both builds: the full Jacobian and 2 extra projections.
+   Double build: PyTorch's gradcheck (eps 1e-6 absolute, atol 1e-5, rtol
+   1e-3, one central difference). Float build: eps 1e-2 relative, Richardson
+   extrapolation, atol 0, rtol 1e-3, the error bound, scale_tol 1e-5. Why:
+   in float, a difference of f is quantised by the rounding of f itself (an
+   ulp of f over 2h), and an absolute tolerance is both too wide for small
+   gradients and too narrow for large ones; the error-bound tolerance scales
+   with the function and the step, and Richardson extrapolation lets the
+   step be large. docs/gradcheck.md has the measured figures. */
 TG_API tg_gradcheck_opts tg_gradcheck_defaults(void);
 
 /** What tg_gradcheck found; `message` says it in one line. */
 typedef struct tg_gradcheck_result {
     int status;           /**< TG_OK when the check could be run */
-    bool ok;              /**< every compared entry within tolerance */
-    int64_t checked;      /**< number of input elements checked */
+    bool ok;              /**< no element failed (elements near a kink do not count) */
+    int64_t checked;      /**< input elements checked: passed, failed or near a kink */
     int64_t failed;       /**< how many of them had an entry outside tolerance */
-    int worst_input;      /**< the entry with the largest error/tolerance: which input, */
+    int worst_input;      /**< the entry with the largest error/tolerance (a failing one
+                             first, a Jacobian entry before a projection): which input, */
     int64_t worst_index;  /**< its flat index in that input, */
     int64_t worst_output; /**< the output element (Jacobian row), or −1−p for projection p, */
     double analytical;    /**< tg_backward's value, */
-    double numerical;     /**< the finite difference, */
+    double numerical;     /**< the finite difference (refined, if it was looked at again), */
     /** @{ */
     double abs_err, rel_err; /**< |a − n| and |a − n|/|n| (inf when n = 0 ≠ a) */
     /** @} */
     char message[256];    /**< a one-line verdict or the reason it could not run */
+    double tolerance;     /**< the tolerance the worst entry was held to */
+    int64_t near_kink;    /**< elements with a kink (judged on x's side) or a jump (not
+                             judged) within a step of x; not counted in failed */
+    int kink_input;       /**< the first of them: its input (−1 if none), */
+    int64_t kink_index;   /**< its flat index, */
+    int64_t kink_output;  /**< its output element (or −1−p for projection p) */
+    double resolution;    /**< the smallest relative error in a whole input's gradient
+                             that this check catches, for the least sensitive input:
+                             the smallest tolerance/|numerical| over the input's
+                             entries (0 if nothing was compared) */
 } tg_gradcheck_result;
 
 /** Compares every analytical input gradient of fn with central finite
@@ -77,7 +123,7 @@ typedef struct tg_gradcheck_result {
    (copied; on any tape or parameters; an entry may be NULL and is passed
    as NULL); only inputs with TG_REQUIRES_GRAD (parameters have it) are
    checked. opts may be NULL for the defaults. Never aborts; allocates only
-   temporarily (its own tape and buffers, freed before it returns). If it
+   temporarily (its own tapes and buffers, freed before it returns). If it
    cannot run (NULL fn, fn fails, no input requires grad, out of memory),
    status is an error, ok is false, and message and tg_last_error() say why. */
 TG_API tg_gradcheck_result tg_gradcheck(tg_gradcheck_fn fn, void *ctx, tg_tensor *const *inputs,
