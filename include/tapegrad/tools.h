@@ -128,6 +128,19 @@ typedef struct tg_gradcheck_result {
    status is an error, ok is false, and message and tg_last_error() say why. */
 TG_API tg_gradcheck_result tg_gradcheck(tg_gradcheck_fn fn, void *ctx, tg_tensor *const *inputs,
                                         int n_inputs, const tg_gradcheck_opts *opts);
+/** The second-order check (torch.autograd.gradgradcheck): the same
+   verdict, report and options as tg_gradcheck, for the second derivatives
+   of fn. Its function is the first gradient G(x) = (∂fn/∂x)ᵀ·u for a fixed
+   random output gradient u (seeded by opts->seed), the gradients of every
+   input that requires grad one after the other; its analytical side is a
+   backward through G recorded with create_graph, so it checks the ops'
+   vjp rules (and a custom op's) against finite differences of their first
+   derivatives. The result's output index is an element of that
+   concatenated gradient. Every op fn uses needs a vjp (an op without one
+   is named in the message). */
+TG_API tg_gradcheck_result tg_gradgradcheck(tg_gradcheck_fn fn, void *ctx,
+                                            tg_tensor *const *inputs, int n_inputs,
+                                            const tg_gradcheck_opts *opts);
 
 /* Seeing the tape (docs/teaching.md). Records are numbered from 0 in the
    order the forward pass ran them; backward walks them in reverse. */

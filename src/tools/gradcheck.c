@@ -168,3 +168,179 @@ tg_gradcheck_result tg_gradcheck(tg_gradcheck_fn fn, void *ctx, tg_tensor *const
     tg_tape_free(c.ev);
     return res;
 }
+
+/* ------------------------------------------------------------ second order */
+
+/* tg_gradgradcheck: the same engine, given as its function the first
+   gradient G(x) = (∂fn/∂x)ᵀ·u for a fixed random u (PyTorch's
+   grad_outputs), all checked inputs' gradients one after the other; its
+   analytical side is a backward through that gradient recorded with
+   create_graph. So it checks the second derivatives of fn as tapegrad
+   computes them (the ops' vjp rules) against finite differences of the
+   first (the fast backward rules). */
+typedef struct {
+    gc_ctx c;
+    tg_real *u;          /* [fn's output size] */
+    int m;               /* inputs checked */
+    tg_tensor **at_x;    /* [m] the checked inputs at the point */
+    tg_tensor **at_g;    /* [m] their gradients there, differentiable */
+    tg_tensor **ev_x;    /* [m] scratch for an evaluation */
+    tg_tensor **g;       /* [m] scratch */
+    int64_t size;        /* elements of the gradient */
+    uint64_t seed;       /* of u */
+} ggc_ctx;
+
+/* The checked inputs of `in` into x; returns their count. */
+static int checked_of(const ggc_ctx *q, tg_tensor **in, tg_tensor **x)
+{
+    int m = 0;
+    for (int i = 0; i < q->c.n; i++)
+        if (q->c.src[i] && (q->c.src[i]->flags & TG_REQUIRES_GRAD)) x[m++] = in[i];
+    return m;
+}
+
+/* fn's gradient on t at its last run (out), with u as the output gradient:
+   into g[m], differentiable when create_graph. */
+static int first_gradient(ggc_ctx *q, tg_tape *t, tg_tensor *out, tg_tensor **x, tg_tensor **g,
+                          bool create_graph, char *msg, size_t len)
+{
+    if (!(out->flags & TG_REQUIRES_GRAD)) {
+        snprintf(msg, len, "fn's output does not depend on the inputs that require grad");
+        return TG_ERR_STATE;
+    }
+    tg_tensor *u = tg_tensor_new(t, out->ndim, out->shape, q->u);
+    tg_grad_opts o = {.create_graph = create_graph, .allow_unused = true};
+    int st = u ? tg_grad(t, 1, &out, &u, q->m, x, g, &o) : TG_ERR_NOMEM;
+    if (st != TG_OK) snprintf(msg, len, "the first gradient failed: %s", tape_reason(t));
+    return st;
+}
+
+static int ggc_prepare(void *ctx, int *ndim, int64_t shape[TG_MAX_DIMS], char *msg, size_t len)
+{
+    ggc_ctx *q = ctx;
+    q->c.at_out = run_fn(&q->c, q->c.at, q->c.at_in, -1, 0, 0);
+    if (!q->c.at_out) {
+        snprintf(msg, len, "fn failed at the point: %s", tape_reason(q->c.at));
+        return TG_ERR_STATE;
+    }
+    /* u: a fixed random output gradient, in [-1, -0.1] ∪ [0.1, 1] */
+    int64_t ny = q->c.at_out->size;
+    q->u = malloc((size_t)(ny ? ny : 1) * sizeof *q->u);
+    if (!q->u) {
+        snprintf(msg, len, "out of memory");
+        return TG_ERR_NOMEM;
+    }
+    uint64_t z = q->seed;
+    for (int64_t j = 0; j < ny; j++) {
+        z += 0x9e3779b97f4a7c15u;
+        uint64_t r = z;
+        r = (r ^ (r >> 30)) * 0xbf58476d1ce4e5b9u;
+        r = (r ^ (r >> 27)) * 0x94d049bb133111ebu;
+        r ^= r >> 31;
+        double v = 0.1 + 0.9 * (double)(r >> 11) * 0x1.0p-53;
+        q->u[j] = (tg_real)((r & 1) ? -v : v);
+    }
+    q->m = checked_of(q, q->c.at_in, q->at_x);
+    int st = first_gradient(q, q->c.at, q->c.at_out, q->at_x, q->at_g, true, msg, len);
+    if (st != TG_OK) return st;
+    q->size = 0;
+    for (int j = 0; j < q->m; j++) q->size += q->at_x[j]->size;
+    *ndim = 1;
+    shape[0] = q->size;
+    return TG_OK;
+}
+
+static int ggc_eval(void *ctx, int input, int64_t k, tg_real value, double *out, char *msg,
+                    size_t len)
+{
+    ggc_ctx *q = ctx;
+    tg_tensor *y = run_fn(&q->c, q->c.ev, q->c.ev_in, input, k, value);
+    if (!y) {
+        snprintf(msg, len, "fn failed: %s", tape_reason(q->c.ev));
+        return TG_ERR_STATE;
+    }
+    if (!tg_same_shape(y, q->c.at_out)) {
+        snprintf(msg, len, "fn changed the output's shape");
+        return TG_ERR_STATE;
+    }
+    checked_of(q, q->c.ev_in, q->ev_x);
+    int st = first_gradient(q, q->c.ev, y, q->ev_x, q->g, false, msg, len);
+    if (st != TG_OK) return st;
+    int64_t at = 0;
+    for (int j = 0; j < q->m; j++)
+        for (int64_t e = 0; e < q->g[j]->size; e++) out[at++] = (double)q->g[j]->data[e];
+    return TG_OK;
+}
+
+/* doutᵀ·∂G/∂x: the gradient of Σ_j ⟨G_j, dout_j⟩ through the recorded G */
+static int ggc_vjp(void *ctx, const tg_real *dout, double *grad, char *msg, size_t len)
+{
+    ggc_ctx *q = ctx;
+    tg_tape *t = q->c.at;
+    tg_tensor *s = NULL;
+    int64_t at = 0;
+    for (int j = 0; j < q->m; j++) {
+        tg_tensor *d = tg_tensor_new(t, q->at_g[j]->ndim, q->at_g[j]->shape, dout + at);
+        tg_tensor *term = tg_sum(t, tg_mul(t, q->at_g[j], d), TG_ALL, false);
+        s = s ? tg_add(t, s, term) : term;
+        at += q->at_g[j]->size;
+    }
+    if (!s) {
+        snprintf(msg, len, "%s", tape_reason(t));
+        return TG_ERR_STATE;
+    }
+    if (s->flags & TG_REQUIRES_GRAD) {
+        tg_grad_opts o = {.allow_unused = true};
+        int st = tg_grad(t, 1, &s, NULL, q->m, q->at_x, q->g, &o);
+        if (st != TG_OK) {
+            snprintf(msg, len, "the second backward failed: %s", tape_reason(t));
+            return st;
+        }
+    }
+    at = 0;
+    for (int j = 0; j < q->m; j++)
+        for (int64_t e = 0; e < q->at_x[j]->size; e++, at++)
+            grad[at] = (s->flags & TG_REQUIRES_GRAD) ? (double)q->g[j]->data[e] : 0;
+    return TG_OK;
+}
+
+tg_gradcheck_result tg_gradgradcheck(tg_gradcheck_fn fn, void *ctx, tg_tensor *const *inputs,
+                                     int n_inputs, const tg_gradcheck_opts *opts)
+{
+    tg_gradcheck_result res = {.status = TG_OK, .worst_input = -1, .worst_index = -1,
+                               .kink_input = -1, .kink_index = -1};
+    if (!fn) {
+        refuse(&res, TG_ERR_INVALID, "tg_gradgradcheck: fn is NULL");
+        return res;
+    }
+    int n = n_inputs > 0 && inputs ? n_inputs : 0;
+    ggc_ctx q = {.c = {.fn = fn, .ctx = ctx, .src = inputs, .n = n},
+                 .seed = (opts ? opts->seed : tg_gradcheck_defaults().seed) ^ 0x6a09e667f3bcc909u};
+    q.c.at = tg_tape_new();
+    q.c.ev = tg_tape_new();
+    size_t cells = (size_t)n + 1;
+    q.c.at_in = calloc(cells, sizeof *q.c.at_in);
+    q.c.ev_in = calloc(cells, sizeof *q.c.ev_in);
+    q.at_x = calloc(cells, sizeof *q.at_x);
+    q.at_g = calloc(cells, sizeof *q.at_g);
+    q.ev_x = calloc(cells, sizeof *q.ev_x);
+    q.g = calloc(cells, sizeof *q.g);
+    if (!q.c.at || !q.c.ev || !q.c.at_in || !q.c.ev_in || !q.at_x || !q.at_g || !q.ev_x || !q.g) {
+        refuse(&res, TG_ERR_NOMEM, "tg_gradgradcheck: out of memory");
+    } else {
+        tg_fdcheck_problem p = {.name = "tg_gradgradcheck", .inputs = inputs,
+                                .n_inputs = n_inputs, .ctx = &q, .prepare = ggc_prepare,
+                                .eval = ggc_eval, .vjp = ggc_vjp};
+        res = tg_fdcheck(&p, opts);
+    }
+    free(q.u);
+    free(q.c.at_in);
+    free(q.c.ev_in);
+    free(q.at_x);
+    free(q.at_g);
+    free(q.ev_x);
+    free(q.g);
+    tg_tape_free(q.c.at);
+    tg_tape_free(q.c.ev);
+    return res;
+}
