@@ -88,11 +88,11 @@ class HigherWriter(Writer):
     """The golden_train writer with this script's name in the header."""
 
     def __init__(self, path):
-        self.path = path
-        self.f = open(path, "w")
+        super().__init__(path)
+        self.f.seek(0)  # the header line names this script instead
+        self.f.truncate()
         self.f.write("# written by tests/gen_golden_higher.py with PyTorch %s; do not edit, "
                      "regenerate\n" % torch.__version__)
-        self.groups = set()
 
 
 def mlp_init(sizes, r):
