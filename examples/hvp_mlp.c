@@ -270,7 +270,8 @@ int main(int argc, char **argv)
     if (st == TG_OK) st = hvp_product(t, &s, v, hv, &loss);
     if (st != TG_OK) goto fail;
     double vhv = hvp_dot(v, hv), vv = hvp_dot(v, v), hh = hvp_dot(hv, hv);
-    printf("L = %.6f\n|v| = %.4f, |Hv| = %.6g\nv'Hv = %.6g   (the curvature along v; v'Hv/|v|^2 = %.4g)\n",
+    printf("L = %.6f\n|v| = %.4f, |Hv| = %.6g\n"
+           "v'Hv = %.6g   (the curvature along v; v'Hv/|v|^2 = %.4g)\n",
            loss, sqrt(vv), sqrt(hh), vhv, vhv / vv);
     printf("\n%-11s %-10s %12s %12s\n", "parameter", "shape", "|v_i|", "|(Hv)_i|");
     for (int i = 0; i < HVP_PARAMS; i++) {
@@ -302,7 +303,7 @@ int main(int argc, char **argv)
     qsort(times, reps, sizeof(double), cmp_double);
     qsort(times + reps, reps, sizeof(double), cmp_double);
     double tg_ = times[reps / 2], th = times[reps + reps / 2];
-    printf("\ntime, median of %llu: forward + gradient %.1f ms, forward + H·v %.1f ms: %.2fx\n"
+    printf("\ntime, median of %llu: forward + gradient %.1f ms, forward + Hv %.1f ms: %.2fx\n"
            "(theory: 2 to 4 times a gradient; bench/core/bench_hvp.c measures it carefully)\n",
            (unsigned long long)reps, 1e3 * tg_, 1e3 * th, th / tg_);
     st = TG_OK;

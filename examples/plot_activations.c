@@ -297,13 +297,16 @@ static void panel(FILE *s, frame *fr, const act *a, const double *xs, const doub
                 lx + 10 + fs * 2, ly + fs * 1.4, fs);
         fprintf(s, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
                    "stroke-width=\"%.2f\" stroke-dasharray=\"%s\"/>\n",
-                lx + 6, ly + fs * 2.4, lx + 6 + fs * 2, ly + fs * 2.4, COLOR_DF, fs * 0.18, DASH_DF);
+                lx + 6, ly + fs * 2.4, lx + 6 + fs * 2, ly + fs * 2.4, COLOR_DF, fs * 0.18,
+                DASH_DF);
         fprintf(s, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"%.1f\">f'(x) by tg_backward</text>\n",
                 lx + 10 + fs * 2, ly + fs * 2.7, fs);
         fprintf(s, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
                    "stroke-width=\"%.2f\" stroke-dasharray=\"%s\"/>\n",
-                lx + 6, ly + fs * 3.7, lx + 6 + fs * 2, ly + fs * 3.7, COLOR_D2F, fs * 0.2, DASH_D2F);
-        fprintf(s, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"%.1f\">f''(x) by tg_grad1 twice</text>\n",
+                lx + 6, ly + fs * 3.7, lx + 6 + fs * 2, ly + fs * 3.7, COLOR_D2F, fs * 0.2,
+                DASH_D2F);
+        fprintf(s,
+                "<text x=\"%.1f\" y=\"%.1f\" font-size=\"%.1f\">f''(x) by tg_grad1 twice</text>\n",
                 lx + 10 + fs * 2, ly + fs * 4.0, fs);
     }
     fprintf(s, "</g>\n");
@@ -386,8 +389,9 @@ int main(int argc, char **argv)
                "stroke-dasharray=\"%s\"/><text x=\"%.0f\" y=\"53\" font-size=\"14\">f'(x) by "
                "tg_backward</text>\n",
             W / 2 - 330, W / 2 - 300, COLOR_DF, DASH_DF, W / 2 - 292);
-    fprintf(s, "<line x1=\"%.0f\" y1=\"48\" x2=\"%.0f\" y2=\"48\" stroke=\"%s\" stroke-width=\"2.6\" "
-               "stroke-dasharray=\"%s\"/><text x=\"%.0f\" y=\"53\" font-size=\"14\">f''(x) by "
+    fprintf(s, "<line x1=\"%.0f\" y1=\"48\" x2=\"%.0f\" y2=\"48\" stroke=\"%s\" "
+               "stroke-width=\"2.6\" stroke-dasharray=\"%s\"/><text x=\"%.0f\" y=\"53\" "
+               "font-size=\"14\">f''(x) by "
                "tg_grad1 twice (the first with create_graph): no formula in either</text>\n",
             W / 2 - 110, W / 2 - 80, COLOR_D2F, DASH_D2F, W / 2 - 72);
     for (size_t k = 0; k < N_ACTS; k++) {
