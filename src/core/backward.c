@@ -56,8 +56,10 @@ static int check_output(tg_tape *t, const char *fn, const tg_tensor *out)
         return TG_ERR_STATE;
     }
     if (!(out->flags & TG_REQUIRES_GRAD)) {
-        tg_tape_set_error(t, "%s: the output does not require grad "
-                             "(no input required grad, or recording was off)", fn);
+        tg_tape_set_error(t, "%s: the output does not require grad: it depends on no tensor "
+                             "that requires grad (its derivative is zero: a constant, or a "
+                             "gradient that does not depend on the inputs), or recording was "
+                             "off", fn);
         return TG_ERR_STATE;
     }
     if (t->backward_of >= 0) {
