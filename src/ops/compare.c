@@ -112,10 +112,23 @@ static void bstrides(const tg_tensor *x, const tg_tensor *out, int64_t *s)
         }                                                                                \
     } while (0)
 
+/* An input that is the output's size, or a single value, is read at k or
+   at 0: no walk over the axes (relu's and clamp's vjps, most masks). */
+static bool plain(const tg_tensor *x, const tg_tensor *out)
+{
+    return x->size == out->size || x->size == 1;
+}
+
 static int where_forward(tg_record *r)
 {
     const tg_real *c = r->in[0]->data, *a = r->in[1]->data, *b = r->in[2]->data;
     tg_real *y = r->out->data;
+    const tg_tensor *o = r->out;
+    if (plain(r->in[0], o) && plain(r->in[1], o) && plain(r->in[2], o)) {
+        int64_t sc = r->in[0]->size > 1, sa = r->in[1]->size > 1, sb = r->in[2]->size > 1;
+        for (int64_t k = 0; k < o->size; k++) y[k] = c[k * sc] != 0 ? a[k * sa] : b[k * sb];
+        return TG_OK;
+    }
     WHERE_EACH(r, y[k] = c[ic] != 0 ? a[ia] : b[ib]);
     return TG_OK;
 }
@@ -131,7 +144,13 @@ static void where_backward(tg_record *r)
         bool pick = side == 1;
         if (x->size == r->out->size) {
             tg_real *dx = x->grad;
-            WHERE_EACH(r, if ((c[ic] != 0) == pick) dx[pick ? ia : ib] += g[k]);
+            if (plain(r->in[0], r->out)) {
+                int64_t sc = r->in[0]->size > 1;
+                for (int64_t k = 0; k < r->out->size; k++)
+                    if ((c[k * sc] != 0) == pick) dx[k] += g[k];
+            } else {
+                WHERE_EACH(r, if ((c[ic] != 0) == pick) dx[pick ? ia : ib] += g[k]);
+            }
             continue;
         }
         /* broadcast: the selected gradient in full, then summed down */
