@@ -177,19 +177,28 @@ bool tg_shape_numel(int ndim, const int64_t *shape, int64_t *numel)
     return true;
 }
 
-tg_tensor *tg_tensor_alloc(tg_tape *t, const char *who, int ndim, const int64_t *shape,
-                           bool with_data)
+/* A new tensor on t; `who` (or, for an op's output, "tg_<op>") names the
+   caller in messages, formatted only when there is one to write. */
+static tg_tensor *tensor_alloc(tg_tape *t, const char *who, const tg_op *op, int ndim,
+                               const int64_t *shape, bool with_data)
 {
-    if (ndim < 0 || ndim > TG_MAX_DIMS) {
+    char name[80];
+    int64_t size;
+    bool bad_rank = ndim < 0 || ndim > TG_MAX_DIMS, no_shape = ndim > 0 && !shape;
+    bool bad = bad_rank || no_shape || !tg_shape_numel(ndim, shape, &size);
+    if (bad && op) {
+        snprintf(name, sizeof name, "%s%s", tg_op_prefix(op), op->name);
+        who = name;
+    }
+    if (bad_rank) {
         tg_tape_set_error(t, "%s: a tensor has 0..%d dimensions, got %d", who, TG_MAX_DIMS, ndim);
         return NULL;
     }
-    if (ndim > 0 && !shape) {
+    if (no_shape) {
         tg_tape_set_error(t, "%s: the shape is NULL (with %d dimensions)", who, ndim);
         return NULL;
     }
-    int64_t size;
-    if (!tg_shape_numel(ndim, shape, &size)) {
+    if (bad) {
         char buf[160];
         tg_tape_set_error(t, "%s: invalid shape %s (a negative dimension, or more elements "
                              "than memory can address)",
@@ -211,6 +220,12 @@ tg_tensor *tg_tensor_alloc(tg_tape *t, const char *who, int ndim, const int64_t 
         if (!x->data) return NULL;
     }
     return x;
+}
+
+tg_tensor *tg_tensor_alloc(tg_tape *t, const char *who, int ndim, const int64_t *shape,
+                           bool with_data)
+{
+    return tensor_alloc(t, who, NULL, ndim, shape, with_data);
 }
 
 /* ------------------------------------------------------------------ apply */
@@ -297,7 +312,7 @@ tg_tensor *tg_apply(tg_tape *t, const tg_op *op, tg_tensor *const *in, int n, co
         tg_tape_set_error(t, "tg_apply: the op is NULL or incomplete");
         return NULL;
     }
-    const char *pre = tg_op_prefix(op);
+#define pre tg_op_prefix(op) /* only in messages: it scans the built-in tables */
     if (op->n_inputs < 1 || op->n_inputs > TG_MAX_INPUTS) {
         tg_tape_set_error(t, "%s%s: an op takes 1..%d inputs, this one declares %d", pre,
                           op->name, TG_MAX_INPUTS, op->n_inputs);
@@ -367,17 +382,17 @@ tg_tensor *tg_apply(tg_tape *t, const tg_op *op, tg_tensor *const *in, int n, co
         tg_tape_set_error(t, "%s%s: %s", pre, op->name, msg[0] ? msg : tg_status_str(st));
         return NULL;
     }
-    char who[80];
-    snprintf(who, sizeof who, "%s%s", pre, op->name);
     bool alias = (op->flags & TG_OP_ALIAS) != 0;
-    tg_tensor *out = tg_tensor_alloc(t, who, ndim, shape, !alias);
+    tg_tensor *out = tensor_alloc(t, NULL, op, ndim, shape, !alias);
     if (!out) return NULL;
+    char who[80];
+#define WHO (snprintf(who, sizeof who, "%s%s", pre, op->name), who)
     if (alias) out->data = in[0]->data;
     rec.out = out;
 
     st = op->forward(&rec);
     if (st != TG_OK) {
-        tg_tape_set_error(t, "%s: forward failed: %s", who, tg_status_str(st));
+        tg_tape_set_error(t, "%s: forward failed: %s", WHO, tg_status_str(st));
         return NULL;
     }
     int64_t bad = t->anomaly ? tg_first_nonfinite(out->data, out->size) : -1;
@@ -387,15 +402,15 @@ tg_tensor *tg_apply(tg_tape *t, const tg_op *op, tg_tensor *const *in, int n, co
         backward_context(t, ctx, sizeof ctx);
         if (record)
             tg_tape_set_error(t, "anomaly: record %zu (%s)%s produced NaN or Inf in its output: %s",
-                              t->n_recs, who, ctx, what);
+                              t->n_recs, WHO, ctx, what);
         else
             tg_tape_set_error(t, "anomaly: %s (not recorded: no input needs a gradient)%s "
-                                 "produced NaN or Inf in its output: %s", who, ctx, what);
+                                 "produced NaN or Inf in its output: %s", WHO, ctx, what);
         return NULL;
     }
     if (record) {
         if (!tg_tape_reserve_record(t)) {
-            tg_tape_set_error(t, "%s: out of memory growing the tape", who);
+            tg_tape_set_error(t, "%s: out of memory growing the tape", WHO);
             return NULL;
         }
         rec.index = (int32_t)t->n_recs;
@@ -405,6 +420,8 @@ tg_tensor *tg_apply(tg_tape *t, const tg_op *op, tg_tensor *const *in, int n, co
     }
     return out;
 }
+#undef WHO
+#undef pre
 
 void *tg_record_save(tg_record *r, size_t bytes)
 {
