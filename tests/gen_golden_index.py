@@ -8,9 +8,10 @@ reads them. Every case uses loss = sum(out * R) with a random R and carries the
 second order (tests/golden_writer.py).
 
 The ops are linear in their tensor inputs, so their second derivatives are
-zero; the cases with attribute sq = 1 square the op's output (out = op(...)^2),
-whose second order runs through each op's vjp and its adjoint's
-(slice_backward, index_add, scatter_add, pad) and is compared.
+zero; the cases with attribute sq = 1 square the op's output (out = op(...)^2)
+and carry the third order: their second order runs through each op's vjp and
+the backward of its adjoint (slice_backward, index_add, scatter_add,
+pad_backward), and, recorded for the third, through the adjoint's vjp.
 
 Attributes: axis (TG_ALL's cases have all = 1); slice: n specs axis<k>,
 start<k>, stop<k> (absent: to the end), step<k>; select: index; narrow:
@@ -52,6 +53,7 @@ def write(dtype, path):
         if sq:
             attrs["sq"] = 1
             f = lambda *a, fn=fn: torch.square(fn(*a))  # noqa: E731
+            kw["order"] = 3
         else:
             f = fn
         if "index" in kw:

@@ -8,9 +8,10 @@ reads them. Every case uses loss = sum(out * R) with a random R and carries the
 second order (tests/golden_writer.py).
 
 The ops are linear in their inputs, so their second derivatives are zero; the
-cases with attribute sq = 1 square the output (out = op(...)^2), whose second
-order runs through each op's vjp (cat's narrows, pad's pad_backward and its
-adjoint, repeat's sum_to and expand) and is compared.
+cases with attribute sq = 1 square the output (out = op(...)^2) and carry the
+third order: their second order runs through each op's vjp (cat's narrows,
+pad's pad_backward, repeat's sum_to) and the backward of its adjoint, and,
+recorded for the third, through the adjoint's vjp.
 
 Attributes: axis; cat and stack of more tensors than an op's 8 inputs take
 one input X and join X[0], X[1], ... (attribute unbind = 1); split: size (or
@@ -46,6 +47,7 @@ def write(dtype, path):
         if sq:
             attrs["sq"] = 1
             f = lambda *a, fn=fn: torch.square(fn(*a))  # noqa: E731
+            kw["order"] = 3
         else:
             f = fn
         w.case(name, op, f, inputs, attrs=attrs, seed=seed[0], **kw)

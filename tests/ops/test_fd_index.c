@@ -27,6 +27,7 @@ enum fill { F_SIGNED, F_MASK };
 typedef struct fd_case {
     const char *name;
     tg_gradcheck_fn build; /* ctx: this case */
+    tg_gradcheck_fn inner; /* f_with_x: the op's own builder */
     int n_in;
     int ndim[FD_MAX_IN];
     int64_t shape[FD_MAX_IN][TG_MAX_DIMS];
@@ -115,6 +116,18 @@ static tg_tensor *f_gather_sq(tg_tape *t, tg_tensor *const *in, int n, void *ctx
     return tg_square(t, f_gather(t, in, n, ctx));
 }
 
+/* op(x) and x itself joined (both flattened): x's gradient then comes from
+   two records, so a rule that writes its input's gradient instead of
+   adding to it shows */
+static tg_tensor *f_with_x(tg_tape *t, tg_tensor *const *in, int n, void *ctx)
+{
+    const fd_case *c = ctx;
+    tg_tensor *y = c->inner(t, in, n, ctx);
+    if (!y) return NULL;
+    tg_tensor *parts[2] = {tg_reshape(t, y, 1, &y->size), tg_reshape(t, in[0], 1, &in[0]->size)};
+    return tg_cat(t, parts, 2, 0);
+}
+
 #define SH(...) {__VA_ARGS__}
 
 static const fd_case cases[] = {
@@ -170,6 +183,22 @@ static const fd_case cases[] = {
     {.name = "take_along_dim_flat", .build = f_take_along_dim, .n_in = 1, .ndim = {2},
      .shape = {SH(3, 4)}, .axis = TG_ALL, .index_ndim = 2, .index_shape = {2, 3},
      .index = {11, 0, 5, 5, 7, 2}},
+    {.name = "slice_with_x", .build = f_with_x, .inner = f_slice, .n_in = 1, .ndim = {2},
+     .shape = {SH(4, 6)}, .axis = 1, .a = 1, .b = 5, .c = 2},
+    {.name = "index_select_with_x", .build = f_with_x, .inner = f_index_select, .n_in = 1,
+     .ndim = {2}, .shape = {SH(4, 3)}, .axis = 0, .index_ndim = 1, .index_shape = {3},
+     .index = {1, 3, 1}},
+    {.name = "gather_with_x", .build = f_with_x, .inner = f_gather, .n_in = 1, .ndim = {2},
+     .shape = {SH(3, 4)}, .axis = 1, .index_ndim = 2, .index_shape = {3, 2},
+     .index = {0, 3, 3, 3, 1, 0}},
+    {.name = "scatter_add_with_x", .build = f_with_x, .inner = f_scatter_add, .n_in = 2,
+     .ndim = {2, 2}, .shape = {SH(3, 4), SH(3, 2)}, .axis = 1, .index_ndim = 2,
+     .index_shape = {3, 2}, .index = {0, 0, 3, 1, 2, 2}},
+    {.name = "scatter_with_x", .build = f_with_x, .inner = f_scatter, .n_in = 2,
+     .ndim = {2, 2}, .shape = {SH(3, 4), SH(3, 2)}, .axis = 1, .index_ndim = 2,
+     .index_shape = {3, 2}, .index = {0, 0, 3, 1, 2, 2}},
+    {.name = "masked_fill_with_x", .build = f_with_x, .inner = f_masked_fill, .n_in = 2,
+     .ndim = {2, 1}, .shape = {SH(3, 4), SH(4)}, .fill = {F_SIGNED, F_MASK}, .value = 3},
 };
 
 static uint64_t rng_state;

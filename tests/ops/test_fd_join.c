@@ -22,6 +22,7 @@
 typedef struct fd_case {
     const char *name;
     tg_gradcheck_fn build; /* ctx: this case */
+    tg_gradcheck_fn inner; /* f_with_x: the op's own builder */
     int n_in;
     bool same_shape; /* every input has shape[0] */
     int ndim[3];
@@ -96,6 +97,18 @@ static tg_tensor *f_tile(tg_tape *t, tg_tensor *const *in, int n, void *ctx)
     return tg_tile(t, in[0], c->n, c->v);
 }
 
+/* op(x) and x itself joined (both flattened): x's gradient then comes from
+   two records, so a rule that writes its input's gradient instead of
+   adding to it shows */
+static tg_tensor *f_with_x(tg_tape *t, tg_tensor *const *in, int n, void *ctx)
+{
+    const fd_case *c = ctx;
+    tg_tensor *y = c->inner(t, in, n, ctx);
+    if (!y) return NULL;
+    tg_tensor *parts[2] = {tg_reshape(t, y, 1, &y->size), tg_reshape(t, in[0], 1, &in[0]->size)};
+    return tg_cat(t, parts, 2, 0);
+}
+
 #define SH(...) {__VA_ARGS__}
 
 static const fd_case cases[] = {
@@ -133,6 +146,12 @@ static const fd_case cases[] = {
      .shape = {SH(2, 2, 2, 2, 2)}, .n = 5, .v = {1, 2, 2, 2, 2}},
     {.name = "tile_fewer", .build = f_tile, .n_in = 1, .ndim = {3}, .shape = {SH(2, 1, 3)},
      .n = 2, .v = {3, 2}},
+    {.name = "cat_with_x", .build = f_with_x, .inner = f_cat, .n_in = 2, .ndim = {2, 2},
+     .shape = {SH(2, 3), SH(1, 3)}, .axis = 0},
+    {.name = "pad_with_x", .build = f_with_x, .inner = f_pad, .n_in = 1, .ndim = {2},
+     .shape = {SH(3, 4)}, .n = 4, .v = {2, 1, -1, 1}, .mode = TG_PAD_REFLECT},
+    {.name = "pad_constant_with_x", .build = f_with_x, .inner = f_pad, .n_in = 1, .ndim = {2},
+     .shape = {SH(3, 4)}, .n = 4, .v = {2, -1, 1, 1}, .mode = TG_PAD_CONSTANT},
 };
 
 static uint64_t rng_state;
