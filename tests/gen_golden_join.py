@@ -17,7 +17,8 @@ Attributes: axis; cat and stack of more tensors than an op's 8 inputs take
 one input X and join X[0], X[1], ... (attribute unbind = 1); split: size (or
 sizes s0, s1, ... with n_sizes, or chunks), piece (which piece is the output)
 and count (how many pieces there are); pad: n_pad, p0, p1, ..., mode (0
-constant, 1 reflect, 2 replicate, 3 circular: tg_pad_mode's values), value;
+constant, 1 reflect, 2 replicate, 3 circular: tg_pad_mode's values), value,
+weighted (out = pad(x) * w, w the second input);
 repeat and tile: n, r0, r1, ...
 """
 import os
@@ -135,6 +136,19 @@ def write(dtype, path):
     pad_case("pad_reflect_sq", rnd(1, 2, 5), [3, 2], "reflect", sq=True)
     pad_case("pad_replicate_sq", rnd(1, 3, 4), [2, 3], "replicate", sq=True)
     pad_case("pad_circular_sq", rnd(1, 2, 4), [2, 3], "circular", sq=True)
+    # pad(x) * w, both requiring grad: with create_graph, x's gradient is
+    # pad_backward(R * w), a function of w, whose vjp (a pad with value 0)
+    # gives w its second derivative, at the constant positions too
+    for mode, pad, xs, ws in [("constant", [2, -1, 1, 1], (2, 3), (4, 4)),
+                              ("reflect", [2, 1, 0, 1], (1, 2, 3), (1, 3, 6))]:
+        attrs = {"n_pad": len(pad), "mode": MODES[mode], "value": 1.5, "weighted": 1}
+        for k, p in enumerate(pad):
+            attrs["p%d" % k] = p
+        if mode == "constant":
+            fn = lambda x, w, p=tuple(pad): F.pad(x, p, "constant", 1.5) * w  # noqa: E731
+        else:
+            fn = lambda x, w, p=tuple(pad): F.pad(x, p, "reflect") * w  # noqa: E731
+        case("pad_%s_weighted" % mode, "pad", fn, [rnd(*xs), rnd(*ws)], attrs=attrs, order=3)
 
     # repeat and tile
     def reps_attrs(reps):

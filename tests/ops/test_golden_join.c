@@ -98,6 +98,7 @@ static tg_tensor *b_pad(tg_tape *t, tg_tensor **in, const gt_case *c)
     }
     tg_tensor *y = tg_pad(t, in[0], n, pad, (tg_pad_mode)(int)ATTR("mode", 0),
                           (tg_real)ATTR("value", 0));
+    if (ATTR("weighted", 0)) y = tg_mul(t, y, in[1]);
     return maybe_sq(t, y, c);
 }
 static int reps_of(const gt_case *c, int64_t *reps)
