@@ -20,6 +20,8 @@
 #include <string.h>
 #include <tapegrad.h>
 
+#include "golden.h"
+
 #define FD_MAX_IN 3
 
 enum fill { F_SIGNED, F_MASK };
@@ -227,13 +229,15 @@ static void make_inputs(tg_tape *t, const fd_case *c, tg_tensor **in)
 
 /* Criterion runs each test in a process of its own (a new image: the
    table's pointers differ there), so the parameter is the case's number. */
-ParameterizedTestParameters(fd_index, each)
+static struct criterion_test_params case_numbers(void)
 {
     size_t n = sizeof cases / sizeof *cases;
     int *ids = cr_malloc(n * sizeof *ids);
     for (size_t i = 0; i < n; i++) ids[i] = (int)i;
     return cr_make_param_array(int, ids, n);
 }
+
+ParameterizedTestParameters(fd_index, each) { return case_numbers(); }
 
 ParameterizedTest(int *id, fd_index, each)
 {
@@ -250,5 +254,26 @@ ParameterizedTest(int *id, fd_index, each)
     cr_expect_eq(r.checked, want, "%s: checked %lld of %lld elements", c->name,
                  (long long)r.checked, (long long)want);
     cr_expect(r.ok, "%s (%s): %s", c->name, tg_real_name(), r.message);
+    tg_tape_free(t);
+}
+
+/* The same cases through create_graph: the vjp rules give the fast
+   backward's gradients at the case's point (the only check of the vjps
+   where PyTorch has no answer: scatter's repeated positions, scatter_add's
+   unused src). */
+ParameterizedTestParameters(fd_index, vjp_matches) { return case_numbers(); }
+
+ParameterizedTest(int *id, fd_index, vjp_matches)
+{
+    const fd_case *c = &cases[*id];
+    rng_state = 20240711 + (uint64_t)*id;
+    tg_tape *t = tg_tape_new();
+    tg_tensor *in[FD_MAX_IN], *wrt[FD_MAX_IN];
+    int m = 0;
+    make_inputs(t, c, in);
+    for (int k = 0; k < c->n_in; k++)
+        if (c->fill[k] != F_MASK) wrt[m++] = in[k];
+    gt_expect_vjp_matches(t, c->build(t, in, c->n_in, (void *)c), m, wrt, (uint64_t)*id,
+                          c->name);
     tg_tape_free(t);
 }

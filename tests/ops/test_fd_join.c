@@ -17,6 +17,8 @@
 #include <string.h>
 #include <tapegrad.h>
 
+#include "golden.h"
+
 #define FD_MAX_IN 10
 
 typedef struct fd_case {
@@ -165,12 +167,30 @@ static double next_unit(void) /* [0, 1), splitmix64 */
 
 /* Criterion runs each test in a process of its own (a new image: the
    table's pointers differ there), so the parameter is the case's number. */
-ParameterizedTestParameters(fd_join, each)
+static struct criterion_test_params case_numbers(void)
 {
     size_t n = sizeof cases / sizeof *cases;
     int *ids = cr_malloc(n * sizeof *ids);
     for (size_t i = 0; i < n; i++) ids[i] = (int)i;
     return cr_make_param_array(int, ids, n);
+}
+
+ParameterizedTestParameters(fd_join, each) { return case_numbers(); }
+
+/* The case's inputs at a random point: values in [-1, 1) that require
+   grad. Returns their number of elements. */
+static int64_t make_inputs(tg_tape *t, const fd_case *c, tg_tensor **in)
+{
+    int64_t total = 0;
+    for (int k = 0; k < c->n_in; k++) {
+        int s = c->same_shape ? 0 : k;
+        in[k] = tg_zeros(t, c->ndim[s], c->shape[s]);
+        cr_assert(in[k], "%s", tg_tape_error(t));
+        for (int64_t i = 0; i < in[k]->size; i++) in[k]->data[i] = (tg_real)(2 * next_unit() - 1);
+        tg_requires_grad(in[k], true);
+        total += in[k]->size;
+    }
+    return total;
 }
 
 ParameterizedTest(int *id, fd_join, each)
@@ -179,19 +199,28 @@ ParameterizedTest(int *id, fd_join, each)
     rng_state = 20240702 + (uint64_t)*id;
     tg_tape *t = tg_tape_new();
     tg_tensor *in[FD_MAX_IN];
-    int64_t want = 0;
-    for (int k = 0; k < c->n_in; k++) { /* values in [-1, 1) that require grad */
-        int s = c->same_shape ? 0 : k;
-        in[k] = tg_zeros(t, c->ndim[s], c->shape[s]);
-        cr_assert(in[k], "%s", tg_tape_error(t));
-        for (int64_t i = 0; i < in[k]->size; i++) in[k]->data[i] = (tg_real)(2 * next_unit() - 1);
-        tg_requires_grad(in[k], true);
-        want += in[k]->size;
-    }
+    int64_t want = make_inputs(t, c, in);
     tg_gradcheck_result r = tg_gradcheck(c->build, (void *)c, in, c->n_in, NULL);
     cr_expect_eq(r.status, TG_OK, "%s: gradcheck could not run: %s", c->name, r.message);
     cr_expect_eq(r.checked, want, "%s: checked %lld of %lld elements", c->name,
                  (long long)r.checked, (long long)want);
     cr_expect(r.ok, "%s (%s): %s", c->name, tg_real_name(), r.message);
+    tg_tape_free(t);
+}
+
+/* The same cases through create_graph: the vjp rules give the fast
+   backward's gradients at the case's point (the only check of the vjps
+   for the pads PyTorch does not offer). */
+ParameterizedTestParameters(fd_join, vjp_matches) { return case_numbers(); }
+
+ParameterizedTest(int *id, fd_join, vjp_matches)
+{
+    const fd_case *c = &cases[*id];
+    rng_state = 20240712 + (uint64_t)*id;
+    tg_tape *t = tg_tape_new();
+    tg_tensor *in[FD_MAX_IN];
+    make_inputs(t, c, in);
+    gt_expect_vjp_matches(t, c->build(t, in, c->n_in, (void *)c), c->n_in, in, (uint64_t)*id,
+                          c->name);
     tg_tape_free(t);
 }

@@ -372,6 +372,38 @@ bool gt_expect_close(const tg_real *got, const double *want, int64_t n, gt_tol t
     return worst < 0;
 }
 
+void gt_expect_vjp_matches(tg_tape *t, tg_tensor *out, int n, tg_tensor *const *in, uint64_t seed,
+                           const char *what)
+{
+    cr_assert(out != NULL && n <= 64, "%s: no output: %s", what, tg_tape_error(t));
+    tg_tensor *R = tg_zeros(t, out->ndim, out->shape);
+    cr_assert(R != NULL, "%s", tg_tape_error(t));
+    for (int64_t i = 0; i < R->size; i++) { /* splitmix64 */
+        uint64_t z = (seed += 0x9e3779b97f4a7c15ULL);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+        R->data[i] = (tg_real)(2 * ((double)((z ^ (z >> 31)) >> 11) * 0x1p-53) - 1);
+    }
+    tg_tensor *fast[64] = {0}, *vjp[64] = {0};
+    tg_grad_opts o = {.create_graph = false, .allow_unused = true};
+    cr_assert_eq(tg_grad(t, 1, &out, &R, n, in, fast, &o), TG_OK, "%s: %s", what,
+                 tg_tape_error(t));
+    o.create_graph = true;
+    cr_assert_eq(tg_grad(t, 1, &out, &R, n, in, vjp, &o), TG_OK, "%s: create_graph: %s", what,
+                 tg_tape_error(t));
+    double *want = malloc((size_t)(out->size + 1) * sizeof(double));
+    for (int k = 0; k < n; k++) {
+        char w[256];
+        snprintf(w, sizeof w, "%s: the vjp's gradient of input %d", what, k);
+        want = realloc(want, (size_t)(fast[k]->size + 1) * sizeof(double));
+        for (int64_t i = 0; i < fast[k]->size; i++) want[i] = (double)fast[k]->data[i];
+        cr_expect(tg_same_shape(fast[k], vjp[k]), "%s has another shape", w);
+        if (tg_same_shape(fast[k], vjp[k]))
+            gt_expect_close(vjp[k]->data, want, fast[k]->size, gt_default_tol(), w);
+    }
+    free(want);
+}
+
 static bool same_dims(const tg_tensor *x, const gt_array *a)
 {
     if (x->ndim != a->ndim) return false;

@@ -159,4 +159,13 @@ bool gt_expect_close(const tg_real *got, const double *want, int64_t n, gt_tol t
 /* tdist: the Euclidean norm of got − want, over the finite values. */
 double gt_tdist(const tg_real *got, const double *want, int64_t n);
 
+/* The vjp rules against the fast backward, at any point: the gradients of
+   sum(out · R), R drawn from `seed` in [-1, 1), with respect to the n
+   inputs (each must require grad), by tg_grad without and with
+   create_graph; failures through cr_expect naming `what` and the input.
+   The two walks add the same terms, but a rule may group them differently
+   (a sum in double against a chain of tg_add): gt_default_tol(). */
+void gt_expect_vjp_matches(tg_tape *t, tg_tensor *out, int n, tg_tensor *const *in, uint64_t seed,
+                           const char *what);
+
 #endif
