@@ -52,7 +52,10 @@ static tg_tensor *op_cat(tg_tape *t, const inputs *in)
 {
     return tg_cat(t, in->parts, N_CAT, 1);
 }
-static tg_tensor *op_gather(tg_tape *t, const inputs *in) { return tg_gather(t, in->x, 1, in->gidx); }
+static tg_tensor *op_gather(tg_tape *t, const inputs *in)
+{
+    return tg_gather(t, in->x, 1, in->gidx);
+}
 static tg_tensor *op_index_select(tg_tape *t, const inputs *in)
 {
     return tg_index_select(t, in->table, 0, in->rows);

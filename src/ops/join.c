@@ -648,11 +648,48 @@ static double pad_sum_at(const pad_geom *G, const tg_real *g, const int64_t *ci,
     return s;
 }
 
+/* The constant mode's fold, a crop: dx[i] (+)= g[i + lo] where that lies
+   in the output, row by row. */
+static void pad_crop(const pad_geom *G, tg_real *dx, const tg_real *g, int64_t n, bool add)
+{
+    int m = G->m;
+    const pad_axis *L = &G->ax[m - 1];
+    if (n == 0) return;
+    /* the inputs [ib, ie) of a row that are in the output */
+    int64_t ib = L->lo < 0 ? -L->lo : 0, ie = L->out - L->lo < L->n ? L->out - L->lo : L->n;
+    if (ie < ib) ie = ib;
+    int64_t c[TG_MAX_DIMS] = {0};
+    for (int64_t r = 0; r < n / L->n; r++) {
+        tg_real *dr = dx + r * L->n;
+        int64_t off = 0;
+        bool in = true;
+        for (int d = 0; d < m - 1 && in; d++) {
+            int64_t o = c[d] + G->ax[d].lo;
+            in = o >= 0 && o < G->ax[d].out;
+            off += o * G->ys[d];
+        }
+        off += L->lo; /* g[off + i] is the output of input i */
+        for (int64_t i = 0; i < L->n; i++) {
+            tg_real v = in && i >= ib && i < ie ? g[off + i] : 0;
+            dr[i] = add ? dr[i] + v : v;
+        }
+        for (int d = m - 2; d >= 0; d--) {
+            if (++c[d] < G->ax[d].n) break;
+            c[d] = 0;
+        }
+    }
+}
+
 /* dx[i] (+)= Σ g[o] over the o with src(o) = i: the adjoint of pad_copy.
    Each dx element is one sum (in double), so reflected and replicated
-   positions add up without losing precision and without scratch. */
+   positions add up without losing precision and without scratch; the
+   constant mode, where each is one g or none, is a crop. */
 static void pad_fold(const pad_geom *G, tg_real *dx, const tg_real *g, int64_t n, bool add)
 {
+    if (G->mode == TG_PAD_CONSTANT) {
+        pad_crop(G, dx, g, n, add);
+        return;
+    }
     int64_t ci[TG_MAX_DIMS] = {0};
     for (int64_t k = 0; k < n; k++) {
         tg_real s = (tg_real)pad_sum_at(G, g, ci, 0, 0);
@@ -808,7 +845,8 @@ static tg_tensor *tile_round(tg_tape *t, tg_tensor *x, const int64_t *reps, int 
     int64_t after = 1;
     for (int e = d; e < n; e++) after *= x->shape[e];
     if (d < n) tile_plain(&T, after);
-    for (int e = 0; e < n; e++) shape[e] = e >= first && e < d ? reps[e] * x->shape[e] : x->shape[e];
+    for (int e = 0; e < n; e++) /* the axes tiled in this round grow */
+        shape[e] = e >= first && e < d ? reps[e] * x->shape[e] : x->shape[e];
     *next = d;
     tg_tensor *v = tg_reshape(t, x, T.n, T.from);
     return tg_reshape(t, tg_expand(t, v, T.n, T.to), n, shape);
