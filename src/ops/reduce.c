@@ -232,12 +232,29 @@ typedef struct {
 #define RUN_ARGS int64_t iy, int64_t ib_, int64_t ix, int64_t n, int64_t sy, int64_t sb_, void *c
 #define RUN_UNUSED (void)ib_, (void)sb_
 
+/* Σ v[i] for i < n with four partial sums (independent chains, so the
+   loop runs at the adder's throughput rather than its latency). */
+static double sum4(const double *v, int64_t n)
+{
+    double p[4] = {0, 0, 0, 0};
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        for (int j = 0; j < 4; j++) p[j] += v[i + j];
+    for (; i < n; i++) p[0] += v[i];
+    return (p[0] + p[1]) + (p[2] + p[3]);
+}
+
 /* A run function adding Σ TERM over the run into acc[output], in double.
    TERM reads xv (the element, tg_real) and sv (the output's statistic s[o],
    or 0 when there is none). A run into one output is summed in blocks of
-   partial sums, as src/ops/sum.c does. */
+   four partial sums each, as src/ops/sum.c sums in blocks. */
 #define RUN_BLOCK 128
 #define SUM_RUN(NAME, TERM)                                                              \
+    static inline double NAME##_term(const red_ctx *k, tg_real xv, double sv)            \
+    {                                                                                    \
+        (void)k, (void)sv;                                                               \
+        return (TERM);                                                                   \
+    }                                                                                    \
     static void NAME(RUN_ARGS)                                                           \
     {                                                                                    \
         RUN_UNUSED;                                                                      \
@@ -245,24 +262,18 @@ typedef struct {
         const tg_real *xs = k->x + ix;                                                   \
         if (sy == 0) {                                                                   \
             double sv = k->s ? k->s[iy] : 0, total = 0;                                  \
-            (void)sv;                                                                    \
             for (int64_t b = 0; b < n; b += RUN_BLOCK) {                                 \
-                int64_t e = b + RUN_BLOCK < n ? b + RUN_BLOCK : n;                       \
-                double part = 0;                                                         \
-                for (int64_t i = b; i < e; i++) {                                        \
-                    tg_real xv = xs[i];                                                  \
-                    part += (TERM);                                                      \
-                }                                                                        \
-                total += part;                                                           \
+                int64_t e = b + RUN_BLOCK < n ? b + RUN_BLOCK : n, i = b;                \
+                double p[4] = {0, 0, 0, 0};                                              \
+                for (; i + 4 <= e; i += 4)                                               \
+                    for (int j = 0; j < 4; j++) p[j] += NAME##_term(k, xs[i + j], sv);   \
+                for (; i < e; i++) p[0] += NAME##_term(k, xs[i], sv);                    \
+                total += (p[0] + p[1]) + (p[2] + p[3]);                                  \
             }                                                                            \
             k->acc[iy] += total;                                                         \
         } else {                                                                         \
-            for (int64_t i = 0; i < n; i++) {                                            \
-                tg_real xv = xs[i];                                                      \
-                double sv = k->s ? k->s[iy + i] : 0;                                     \
-                (void)sv;                                                                \
-                k->acc[iy + i] += (TERM);                                                \
-            }                                                                            \
+            for (int64_t i = 0; i < n; i++)                                              \
+                k->acc[iy + i] += NAME##_term(k, xs[i], k->s ? k->s[iy + i] : 0);        \
         }                                                                                \
     }
 
@@ -521,32 +532,38 @@ static int min_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
 
 /* ------------------------------------------------------------ amax, amin */
 
-/* out[o] = the extreme of the run's elements (of |x| with k->abs). The
-   comparisons skip NaN, which is noted and wins at the end (PyTorch's
-   amax and amin propagate it). */
+/* out[o] = the extreme of the run's elements (of |x| with k->abs). A run
+   into one output keeps four running extremes (independent chains) and
+   notes NaN apart, which wins at the end (PyTorch's amax and amin
+   propagate it). */
 static void extreme_run(RUN_ARGS)
 {
     RUN_UNUSED;
     const red_ctx *k = c;
     const tg_real *xs = k->x + ix;
+    bool min = k->min, abs = k->abs;
     if (sy == 0) {
-        tg_real m = k->out[iy];
-        bool nan = isnan(m);
-        if (k->min)
-            for (int64_t i = 0; i < n; i++) m = xs[i] < m ? xs[i] : m, nan |= isnan(xs[i]);
-        else if (k->abs)
-            for (int64_t i = 0; i < n; i++) {
-                tg_real v = TG_FABS(xs[i]);
-                m = v > m ? v : m, nan |= isnan(v);
+        tg_real m0 = k->out[iy], m[4] = {m0, m0, m0, m0};
+        int nan[4] = {isnan(m0), 0, 0, 0};
+        int64_t i = 0;
+        for (; i + 4 <= n; i += 4)
+            for (int j = 0; j < 4; j++) {
+                tg_real v = abs ? TG_FABS(xs[i + j]) : xs[i + j];
+                m[j] = (min ? v < m[j] : v > m[j]) ? v : m[j];
+                nan[j] |= v != v;
             }
-        else
-            for (int64_t i = 0; i < n; i++) m = xs[i] > m ? xs[i] : m, nan |= isnan(xs[i]);
-        k->out[iy] = nan ? (tg_real)NAN : m;
+        for (; i < n; i++) {
+            tg_real v = abs ? TG_FABS(xs[i]) : xs[i];
+            m[0] = (min ? v < m[0] : v > m[0]) ? v : m[0];
+            nan[0] |= v != v;
+        }
+        for (int j = 1; j < 4; j++) m[0] = (min ? m[j] < m[0] : m[j] > m[0]) ? m[j] : m[0];
+        k->out[iy] = nan[0] | nan[1] | nan[2] | nan[3] ? (tg_real)NAN : m[0];
         return;
     }
     for (int64_t i = 0; i < n; i++) {
-        tg_real v = k->abs ? TG_FABS(xs[i]) : xs[i];
-        if (beats(v, k->out[iy + i], k->min)) k->out[iy + i] = v;
+        tg_real v = abs ? TG_FABS(xs[i]) : xs[i];
+        if (beats(v, k->out[iy + i], min)) k->out[iy + i] = v;
     }
 }
 
@@ -768,7 +785,8 @@ static int prod_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx
 GRAD_RUN(var_grad_run, gv * k->p * (((double)xv - sv) - k->s[k->p2 + o]))
 GRAD_RUN(std_grad_run, (yv == 0 ? 0 : gv / (2.0 * yv)) * k->p * (((double)xv - sv) - k->s[k->p2 + o]))
 
-/* acc[o] += Σ d², acc2[o] += Σ d over the run, d = x − s[o] */
+/* acc[o] += Σ d², acc2[o] += Σ d over the run, d = x − s[o] (four partial
+   sums of each, in blocks, as SUM_RUN) */
 static void dev_run(RUN_ARGS)
 {
     RUN_UNUSED;
@@ -776,9 +794,19 @@ static void dev_run(RUN_ARGS)
     const tg_real *xs = k->x + ix;
     if (sy == 0) {
         double m = k->s[iy], sq = 0, sd = 0;
-        for (int64_t i = 0; i < n; i++) {
-            double d = (double)xs[i] - m;
-            sq += d * d, sd += d;
+        for (int64_t b = 0; b < n; b += RUN_BLOCK) {
+            int64_t e = b + RUN_BLOCK < n ? b + RUN_BLOCK : n, i = b;
+            double q[4] = {0, 0, 0, 0}, l[4] = {0, 0, 0, 0};
+            for (; i + 4 <= e; i += 4)
+                for (int j = 0; j < 4; j++) {
+                    double d = (double)xs[i + j] - m;
+                    q[j] += d * d, l[j] += d;
+                }
+            for (; i < e; i++) {
+                double d = (double)xs[i] - m;
+                q[0] += d * d, l[0] += d;
+            }
+            sq += (q[0] + q[1]) + (q[2] + q[3]), sd += (l[0] + l[1]) + (l[2] + l[3]);
         }
         k->acc[iy] += sq, k->acc2[iy] += sd;
         return;
@@ -873,7 +901,70 @@ static int moments_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIM
    (as PyTorch: an all −inf slice gives −inf and an inf gives inf, never
    inf − inf); no elements give −inf
    dx_k += g·exp(x_k − y)   (softmax: g·softmax(x)_k) */
-SUM_RUN(expsum_run, (double)TG_EXP(xv - (tg_real)sv))
+/* e^x in double without a call or a branch, so that a loop of them
+   vectorises: x = k·ln2 + r with |r| ≤ ln2/2 (ln2 in two parts, the first
+   exact times any k here), e^r by its Taylor polynomial to r^13 (the next
+   term is below 2^-57 of it), and 2^k written into the exponent bits.
+   Below e^-708 (where 2^k would be subnormal) the result is 0, above e^709
+   inf; NaN stays NaN. Relative error a few 2^-53. */
+static inline double exp_poly(double x)
+{
+    const double shifter = 0x1.8p52; /* adding it rounds to an integer in the low bits */
+    double xc = x < -708.0 ? -708.0 : x > 709.0 ? 709.0 : x;
+    double kd = xc * 0x1.71547652b82fep0 + shifter; /* log2(e) */
+    uint64_t kb;
+    memcpy(&kb, &kd, sizeof kb);
+    kd -= shifter;
+    double r = (xc - kd * 0x1.62e42feep-1) - kd * 0x1.a39ef35793c76p-33;
+    double p = 0x1.6124613a86d09p-33; /* 1/13! ... 1/2!, 1, 1 */
+    p = p * r + 0x1.1eed8eff8d898p-29;
+    p = p * r + 0x1.ae64567f544e4p-26;
+    p = p * r + 0x1.27e4fb7789f5cp-22;
+    p = p * r + 0x1.71de3a556c734p-19;
+    p = p * r + 0x1.a01a01a01a01ap-16;
+    p = p * r + 0x1.a01a01a01a01ap-13;
+    p = p * r + 0x1.6c16c16c16c17p-10;
+    p = p * r + 0x1.1111111111111p-7;
+    p = p * r + 0x1.5555555555555p-5;
+    p = p * r + 0x1.5555555555555p-3;
+    p = p * r + 0.5;
+    p = p * r + 1;
+    p = p * r + 1;
+    uint64_t eb = (kb - 0x4338000000000000ULL + 1023) << 52; /* 2^k; kb's low bits hold k */
+    double scale;
+    memcpy(&scale, &eb, sizeof scale);
+    double v = p * scale;
+    return x >= -708.0 ? (x <= 709.0 ? v : INFINITY) : x < -708.0 ? 0.0 : x;
+}
+
+/* out[i] = e^(x[i] − s[i·ss]), ss 0 (one shift) or 1 (one per element) */
+TG_VECTOR_LOOP static void exp_shifted(double *restrict out, const tg_real *restrict x,
+                                       const double *restrict s, int64_t ss, int64_t n)
+{
+    if (ss == 0) {
+        double s0 = s[0];
+        for (int64_t i = 0; i < n; i++) out[i] = exp_poly((double)x[i] - s0);
+    } else {
+        for (int64_t i = 0; i < n; i++) out[i] = exp_poly((double)x[i] - s[i]);
+    }
+}
+
+/* acc[o] += Σ e^(x − s[o]) over the run, a block of exponentials at a time */
+static void expsum_run(RUN_ARGS)
+{
+    RUN_UNUSED;
+    const red_ctx *k = c;
+    double e[RUN_BLOCK], total = 0;
+    for (int64_t b = 0; b < n; b += RUN_BLOCK) {
+        int64_t w = b + RUN_BLOCK < n ? RUN_BLOCK : n - b;
+        exp_shifted(e, k->x + ix + b, k->s + iy + b * sy, sy, w);
+        if (sy == 0)
+            total += sum4(e, w);
+        else
+            for (int64_t i = 0; i < w; i++) k->acc[iy + b + i] += e[i];
+    }
+    if (sy == 0) k->acc[iy] += total;
+}
 GRAD_RUN(lse_grad_run, gv * TG_EXP(xv - yv))
 
 static int logsumexp_forward(tg_record *r)

@@ -229,6 +229,30 @@ Test(golden_reduce, sums_of_many_elements_are_accurate)
     tg_tape_free(t);
 }
 
+/* logsumexp's exponentials across their whole range: log(e^0 + e^d) =
+   log1p(e^d) for d from -750 (where e^d underflows) to 0, against long
+   double. The absolute error allowed, a few roundings of a result below
+   log 2, also bounds the error of e^d relative to 1 + e^d. */
+Test(golden_reduce, logsumexp_is_exact_across_the_range)
+{
+#ifdef TG_DOUBLE
+    double atol = 4e-16;
+#else
+    double atol = 1.2e-7;
+#endif
+    tg_tape *t = tg_tape_new();
+    for (int i = 0; i <= 3000; i++) {
+        tg_real d = (tg_real)(-750.0 * i / 3000.0 + (i % 7) * 1e-3);
+        tg_real xs[2] = {0, d > 0 ? 0 : d};
+        tg_tensor *y = tg_logsumexp(t, tg_tensor_new(t, TG_SHAPE(2), xs), 0, false);
+        long double want = log1pl(expl((long double)xs[1]));
+        cr_expect(fabsl((long double)y->data[0] - want) <= atol, "d = %.9g: %.17g vs %.17Lg",
+                  (double)xs[1], (double)y->data[0], want);
+        tg_tape_reset(t);
+    }
+    tg_tape_free(t);
+}
+
 /* Values far from 0 with a small spread: x_k = 1000 + δ_k with δ_k
    multiples of 2^-14 (exact in float and double) whose mean is not a
    binary fraction. The variance, the std and the std's gradient (both
