@@ -298,6 +298,55 @@ Test(golden_reduce, a_spread_far_from_zero_keeps_its_digits)
     tg_tape_free(t);
 }
 
+/* At ties, zeros and a zero std the golden second-order runs compare no
+   values (PyTorch's side of a kink); the two rules must still agree there:
+   the gradient through create_graph (the vjp, built from ops) equals the
+   fast backward's, for each op at such a point. */
+static tg_tensor *at_kink(tg_tape *t, tg_tensor *x, int which)
+{
+    switch (which) {
+    case 0: return tg_amax(t, x, 1, false);
+    case 1: return tg_amin_axes(t, x, TG_AXES(0, 1), true);
+    case 2: return tg_max(t, x, TG_ALL, false);
+    case 3: return tg_min(t, x, 0, false);
+    case 4: return tg_norm(t, x, INFINITY, 1, false);
+    case 5: return tg_norm(t, x, 2, 1, false);
+    case 6: return tg_norm(t, x, 0.5, 0, false);
+    case 7: return tg_std(t, x, 1, 1, false);
+    case 8: return tg_prod(t, x, 1, false);
+    case 9: return tg_prod(t, x, TG_ALL, false);
+    case 10: return tg_cumprod(t, x, 1);
+    case 11: return tg_cumprod(t, x, 0);
+    default: return NULL;
+    }
+}
+
+Test(golden_reduce, vjp_agrees_with_backward_at_kinks)
+{
+    /* ties of the max (3) and of |x| (±3), a zero row (norm, std 0 when
+       constant), one and two zeros per row */
+    const tg_real xs[3][4] = {{3, -3, 3, 1}, {0, 0, 0, 0}, {2, 0, -1.5, 0}};
+    const tg_real rs[12] = {0.5, -1.25, 2, 0.75, 1.5, -0.5, 1, 2, -1, 0.25, 0.5, 1.75};
+    for (int which = 0; which <= 11; which++) {
+        tg_tape *t = tg_tape_new();
+        tg_tensor *x = tg_requires_grad(tg_tensor_new(t, TG_SHAPE(3, 4), &xs[0][0]), true);
+        tg_tensor *y = at_kink(t, x, which);
+        cr_assert(y, "%d: %s", which, tg_tape_error(t));
+        tg_tensor *r = tg_tensor_new(t, y->ndim, y->shape, rs);
+        tg_tensor *g = NULL;
+        int st = tg_grad(t, 1, &y, &r, 1, &x, &g, &(tg_grad_opts){.create_graph = true});
+        cr_assert_eq(st, TG_OK, "%d: %s", which, tg_tape_error(t));
+        cr_assert_eq(tg_backward_grad(t, y, rs), TG_OK, "%d: %s", which, tg_tape_error(t));
+        gt_tol tol = gt_default_tol();
+        for (int i = 0; i < 12; i++)
+            cr_expect(fabs((double)(g->data[i] - x->grad[i])) <=
+                          tol.atol + tol.rtol * fabs((double)x->grad[i]),
+                      "op %d, element %d: create_graph %.9g, backward %.9g", which, i,
+                      (double)g->data[i], (double)x->grad[i]);
+        tg_tape_free(t);
+    }
+}
+
 /* ------------------------------------------------------------ indices */
 
 Test(golden_reduce, indices_are_on_the_tape_with_the_values_shape)
