@@ -172,6 +172,8 @@ static const fd_case cases[] = {
     {"amax axis 1", f_amax, SH(3, 4), F_DISTINCT, ONE_AX(1), KEEP},
     {"amin axes 1,2", f_amin, SH(2, 3, 4), F_DISTINCT, AX(1, 2)},
     {"amin all", f_amin, SH(3, 4), F_DISTINCT, ONE_AX(TG_ALL)},
+    {"amin axis 0", f_amin, SH(3, 4), F_DISTINCT, ONE_AX(0)},
+    {"amax axes 0,1 keep", f_amax, SH(2, 3, 4), F_DISTINCT, AX(0, 1), KEEP},
     /* prod */
     {"prod axis 1", f_prod, SH(3, 4), F_AWAY, ONE_AX(1)},
     {"prod axis 0 keep", f_prod, SH(3, 4), F_AWAY, ONE_AX(0), KEEP},
