@@ -399,13 +399,63 @@ def write_gaussian(g):
            [g.randn(5), g.randn(5), g.t(0.7)], attrs={"red": 1, "full": 0, "eps": 1e-6})
 
 
+def write_extremes(g):
+    """±inf, NaN and huge values: first order only (the writer marks them)."""
+    xs = [INF, -INF, 1e4, -1e4, 30.0, -30.0, 0.0, 2.0]
+    g.case("softmin_extreme", "softmin", lambda x: F.softmin(x, dim=0), [g.t([INF, 1.0, -1e4, 2.0])],
+           attrs={"axis": 0})
+    g.case("glu_extreme", "glu", lambda x: F.glu(x, dim=0), [g.t([2.0, -3.0, 1e4, INF, -INF, 1e4])],
+           attrs={"axis": 0})
+    for op, fn, attrs in [("hardshrink", lambda x: F.hardshrink(x, 0.5), {"lambd": 0.5}),
+                          ("softshrink", lambda x: F.softshrink(x, 0.5), {"lambd": 0.5}),
+                          ("tanhshrink", F.tanhshrink, {}),
+                          ("threshold", lambda x: F.threshold(x, 0.1, 20.0), {"threshold": 0.1, "value": 20.0})]:
+        g.case(op + "_extreme", op, fn, [g.t(xs)], attrs=attrs)
+    g.case("logit_eps_extreme", "logit", lambda x: torch.logit(x, 0.1), [g.t([INF, -INF, 1e4, 0.5])],
+           attrs={"eps": 0.1})
+    g.case("kl_div_extreme", "kl_div", lambda x, y: F.kl_div(x, y, reduction="none"),
+           [g.t([-INF, -1e4, -1.0, 0.0]), g.t([0.5, 0.5, 1e-30, 1.0])], attrs={"red": 2, "log_target": 0})
+    g.case("margin_ranking_loss_extreme", "margin_ranking_loss",
+           lambda a, b, y: F.margin_ranking_loss(a, b, y, margin=1.0, reduction="none"),
+           [g.t([INF, -INF, 1e4, 0.0]), g.t([0.0, 0.0, -1e4, 0.0]), g.t([1.0, 1.0, -1.0, 1.0])],
+           attrs={"red": 2, "margin": 1.0})
+    g.case("hinge_embedding_loss_extreme", "hinge_embedding_loss",
+           lambda x, y: F.hinge_embedding_loss(x, y, reduction="none"),
+           [g.t([INF, -INF, 1e4, -1e4]), g.t([1.0, -1.0, -1.0, 1.0])], attrs={"red": 2, "margin": 1.0},
+           grad_inputs=[0])
+    g.case("poisson_nll_loss_extreme", "poisson_nll_loss",
+           lambda x, y: F.poisson_nll_loss(x, y, reduction="none"),
+           [g.t([30.0, -30.0, -INF, 50.0]), g.t([2.0, 0.0, 1.0, 3.0])],
+           attrs={"red": 2, "log_input": 1, "full": 0, "eps": 1e-8})
+    g.case("gaussian_nll_loss_extreme", "gaussian_nll_loss",
+           lambda x, y, v: F.gaussian_nll_loss(x, y, v, reduction="none"),
+           [g.t([INF, 1e4, 0.0]), g.t([0.0, -1e4, 0.0]), g.t([1.0, 1e-30, 0.0])],
+           attrs={"red": 2, "full": 0, "eps": 1e-6})
+    g.case("bce_with_logits_weight_extreme", "bce_with_logits",
+           lambda x, y, w: F.binary_cross_entropy_with_logits(x, y, weight=w, reduction="none"),
+           [g.t([1e4, -1e4, INF, -INF, 0.0]), g.t([1.0, 1.0, 0.0, 1.0, 0.5]), g.t([2.0])],
+           attrs={"red": 2, "has_w": 1}, grad_inputs=[0])
+    g.case("bce_loss_weight_extreme", "bce_loss",
+           lambda p, y, w: F.binary_cross_entropy(p, y, weight=w, reduction="none"),
+           [g.t([0.0, 1.0, 0.0, 1.0]), g.t([0.0, 1.0, 1.0, 0.0]), g.t([0.5, 2.0, 3.0, 1.0])],
+           attrs={"red": 2}, grad_inputs=[0], kink=True)
+    g.case("cosine_similarity_extreme", "cosine_similarity",
+           lambda a, b: F.cosine_similarity(a, b, dim=1),
+           [g.t([[1e4, 1.0], [0.0, 0.0], [1e-30, 1e-30]]), g.t([[1.0, 1e4], [1.0, 2.0], [1.0, 1.0]])],
+           attrs={"dim": 1, "eps": 1e-8})
+    t = torch.tensor([0, 1])
+    g.case("multi_margin_loss_extreme", "multi_margin_loss",
+           lambda x: F.multi_margin_loss(x, t, reduction="none"), [g.t([[1e4, -1e4, 0.0], [0.0, 1e4, 1e4]])],
+           index=t, attrs={"red": 2, "p": 1, "margin": 1.0}, higher=lambda x: mm_formula(x, t, None, 1, 1.0, "none"))
+
+
 def main():
     os.makedirs(os.path.join(HERE, "golden"), exist_ok=True)
     for dtype, sfx in [(torch.float32, "f32"), (torch.float64, "f64")]:
         path = os.path.join(HERE, "golden", "act2_%s.txt" % sfx)
         g = Gen(dtype, path)
         for fn in (write_act, write_regression, write_bce, write_kl, write_cosine, write_margin,
-                   write_multi_margin, write_triplet, write_poisson, write_gaussian):
+                   write_multi_margin, write_triplet, write_poisson, write_gaussian, write_extremes):
             fn(g)
         g.close()
         print("wrote", os.path.relpath(path, os.path.dirname(HERE)))

@@ -243,12 +243,27 @@ def write_alpha(g):
                    attrs={"s": alpha})
 
 
+def write_extremes(g):
+    """±inf and NaN in the binary ops: first order only (the writer marks them)."""
+    g.case("atan2_extreme", "atan2", torch.atan2,
+           [g.t([INF, -INF, 1.0, INF, NAN, 1e30]), g.t([1.0, 1.0, INF, INF, 1.0, 1e-30])])
+    g.case("pow_tensor_extreme", "pow_tensor", torch.pow,
+           [g.t([INF, 2.0, 0.5, 2.0, NAN, 1.0]), g.t([2.0, INF, INF, -INF, 1.0, NAN])])
+    g.case("lerp_tensor_extreme", "lerp_tensor", torch.lerp,
+           [g.t([INF, 1.0, 0.0, NAN]), g.t([1.0, -INF, 1e30, 1.0]), g.t([0.3, 0.7, 0.5, 0.2])])
+    g.case("add_alpha_extreme", "add_alpha", lambda a, b: torch.add(a, b, alpha=2.0),
+           [g.t([INF, 1.0, NAN, 3e38]), g.t([-INF, INF, 1.0, 3e38])], attrs={"s": 2.0})
+    g.case("pow_scalar_base_extreme", "pow_scalar_base", lambda y: torch.pow(2.0, y),
+           [g.t([INF, -INF, NAN, 1e4])], attrs={"s": 2.0})
+
+
 def main():
     os.makedirs(os.path.join(HERE, "golden"), exist_ok=True)
     for dtype, sfx in [(torch.float32, "f32"), (torch.float64, "f64")]:
         path = os.path.join(HERE, "golden", "math_%s.txt" % sfx)
         g = Gen(dtype, path)
-        for fn in (write_unary, write_rounding, write_binary, write_clamp, write_lerp, write_alpha):
+        for fn in (write_unary, write_rounding, write_binary, write_clamp, write_lerp, write_alpha,
+                   write_extremes):
             fn(g)
         g.close()
         print("wrote", os.path.relpath(path, os.path.dirname(HERE)))

@@ -951,19 +951,20 @@ static int ranking_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIM
 /* margin_ranking with inputs a, b, the target y (±1) and the margin m (p):
    ℓ = max(0, −y·(a − b) + m)
    where z = −y·(a − b) + m ≥ 0 (the clamp passes at 0, as PyTorch's):
-   ∂ℓ/∂a = −y,  ∂ℓ/∂b = y,  ∂ℓ/∂y = −(a − b); else 0.
+   ∂ℓ/∂a = −y,  ∂ℓ/∂b = y,  ∂ℓ/∂y = −(a − b); else 0 times those.
    With x2 = 0 and m = 1 this is micrograd's SVM loss max(0, 1 − y·x1). */
 static tg_real margin_ranking_loss_l(const tg_real *v, const ew_attr *a)
 {
     tg_real z = -v[2] * (v[0] - v[1]) + a->p;
     return z < 0 ? 0 : z;
 }
+/* (the partials times 1 or 0, as PyTorch's chain: 0·inf is NaN there) */
 static void margin_ranking_loss_dl(const tg_real *v, const ew_attr *a, tg_real *d)
 {
-    bool on = -v[2] * (v[0] - v[1]) + a->p >= 0;
-    d[0] = on ? -v[2] : 0;
-    d[1] = on ? v[2] : 0;
-    d[2] = on ? -(v[0] - v[1]) : 0;
+    tg_real on = -v[2] * (v[0] - v[1]) + a->p >= 0;
+    d[0] = on * -v[2];
+    d[1] = on * v[2];
+    d[2] = on * -(v[0] - v[1]);
 }
 static int margin_ranking_loss_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
 {
