@@ -595,7 +595,10 @@ static int softshrink_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_
     }
     return tg_shape_same(r, ndim, shape, msg, len);
 }
-static tg_real softshrink_d(tg_real x, tg_real y, const act_attr *p) { return hardshrink_d(x, y, p); }
+static tg_real softshrink_d(tg_real x, tg_real y, const act_attr *p)
+{
+    return hardshrink_d(x, y, p);
+}
 static int softshrink_vjp(VJP_ARGS) { return hardshrink_vjp(t, r, g, dx); } /* as hardshrink's */
 ACT_OP(softshrink, softshrink_shape, "x - lambda if x > lambda, x + lambda if x < -lambda, else 0")
 
@@ -710,7 +713,10 @@ tg_tensor *tg_threshold(tg_tape *t, tg_tensor *x, tg_real threshold, tg_real val
 {
     return act(t, &op_threshold, x, threshold, value, 0);
 }
-tg_tensor *tg_logit(tg_tape *t, tg_tensor *x, tg_real eps) { return act(t, &op_logit, x, eps, 0, 0); }
+tg_tensor *tg_logit(tg_tape *t, tg_tensor *x, tg_real eps)
+{
+    return act(t, &op_logit, x, eps, 0, 0);
+}
 
 /* ----------------------------------------------------------------- prelu */
 
@@ -1068,7 +1074,8 @@ static void glu_backward(tg_record *r)
 {
     axis_view v = axis_view_of(r->in[0], ((const axis_attr *)r->attr)->axis);
     int64_t h = v.n / 2 * v.inner;
-    const tg_real *x = r->in[0]->data, *g = r->out->grad; /* [outer, 2h, inner], [outer, h, inner] */
+    const tg_real *x = r->in[0]->data; /* [outer, 2h, inner] */
+    const tg_real *g = r->out->grad;   /* [outer, h, inner] */
     tg_real *dx = r->in[0]->grad;                          /* [outer, 2h, inner] */
     for (int64_t o = 0; o < v.outer; o++)
         for (int64_t i = 0; i < h; i++) {

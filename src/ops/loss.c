@@ -734,8 +734,8 @@ static int poisson_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIM
 }
 
 /* poisson_nll with x the input and y the target (ε = p):
-   log_input:  ℓ = eˣ − y·x              ∂ℓ/∂x = eˣ − y,           ∂ℓ/∂y = −x
-   otherwise:  ℓ = x − y·log(x + ε)      ∂ℓ/∂x = 1 − y/(x + ε),    ∂ℓ/∂y = −log(x + ε)
+   log_input:  ℓ = eˣ − y·x            ∂ℓ/∂x = eˣ − y,          ∂ℓ/∂y = −x
+   otherwise:  ℓ = x − y·log(x + ε)    ∂ℓ/∂x = 1 − y/(x + ε),   ∂ℓ/∂y = −log(x + ε)
    full adds Stirling's term where y > 1:
                s = y·log y − y + log(2πy)/2,  s' = log y + y/y − 1 + 1/(2y)
    PyTorch masks s where y ≤ 1 and multiplies s' by 0 there, so s' = NaN at
@@ -815,7 +815,8 @@ static int gaussian_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DI
         return TG_ERR_SHAPE;
     }
     if (!(((const ew_attr *)r->attr)->p >= 0)) {
-        snprintf(msg, len, "eps must not be negative, got %g", (double)((const ew_attr *)r->attr)->p);
+        snprintf(msg, len, "eps must not be negative, got %g",
+                 (double)((const ew_attr *)r->attr)->p);
         return TG_ERR_INVALID;
     }
     int st = ew_shape(r, 3, GAUSS_NAMES, false, ndim, shape, msg, len);
@@ -833,7 +834,8 @@ static int gaussian_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DI
    (ε = p; F.gaussian_nll_loss clamps var without recording the clamp, so
    the gradient reaches var as if at c, clamped or not):
    ℓ = (log c + (x − y)²/c)/2  (+ log(2π)/2 with full)
-   ∂ℓ/∂x = (x − y)/c,  ∂ℓ/∂y = −(x − y)/c,  ∂ℓ/∂v = (1/c − (x − y)²/c²)/2 */
+   ∂ℓ/∂x = (x − y)/c,  ∂ℓ/∂y = −(x − y)/c,
+   ∂ℓ/∂v = (1/c − (x − y)²/c²)/2 */
 static tg_real gaussian_nll_loss_l(const tg_real *v, const ew_attr *a)
 {
     tg_real c = v[2] < a->p ? a->p : v[2], d = v[0] - v[1];
@@ -1107,7 +1109,8 @@ static void cos_backward(tg_record *r)
     int64_t rows = v.outer * v.inner, size = rows * v.n;
     const double *n1 = r->saved, *n2 = n1 + rows; /* [rows] each */
     const tg_real *x1 = r->in[0]->data, *x2 = r->in[1]->data, *y = r->out->data, *g = r->out->grad;
-    tg_sink d1 = tg_sink_begin(r->tape, r->in[0], size), d2 = tg_sink_begin(r->tape, r->in[1], size);
+    tg_sink d1 = tg_sink_begin(r->tape, r->in[0], size);
+    tg_sink d2 = tg_sink_begin(r->tape, r->in[1], size);
     tg_walk w = rows_walk(nd, sh, r, 2);
     for (int64_t k = 0; k < size; k++, tg_walk_next(&w)) {
         int64_t q = row_of(v, k);
@@ -1147,8 +1150,10 @@ static int cos_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
     tg_tensor *n2 = norm_eps_of(t, x2, nd ? ax : TG_ALL, a->eps);
     tg_tensor *G = tg_reshape(t, g, nd, keep), *y = tg_reshape(t, r->out, nd, keep);
     tg_tensor *Gn = tg_div(t, G, tg_mul(t, n1, n2)), *Gy = tg_mul(t, G, y);
-    set_dx(t, r, dx, 0, tg_sub(t, tg_mul(t, Gn, x2), tg_div(t, tg_mul(t, Gy, x1), tg_square(t, n1))));
-    set_dx(t, r, dx, 1, tg_sub(t, tg_mul(t, Gn, x1), tg_div(t, tg_mul(t, Gy, x2), tg_square(t, n2))));
+    tg_tensor *d1 = tg_sub(t, tg_mul(t, Gn, x2), tg_div(t, tg_mul(t, Gy, x1), tg_square(t, n1)));
+    tg_tensor *d2 = tg_sub(t, tg_mul(t, Gn, x1), tg_div(t, tg_mul(t, Gy, x2), tg_square(t, n2)));
+    set_dx(t, r, dx, 0, d1);
+    set_dx(t, r, dx, 1, d2);
     return TG_OK;
 }
 
@@ -1206,7 +1211,8 @@ static int cel_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], 
         return TG_ERR_INVALID;
     }
     char s1[96], s2[96], sy[96];
-    tg_shape_str(x1, s1, sizeof s1), tg_shape_str(x2, s2, sizeof s2), tg_shape_str(y, sy, sizeof sy);
+    tg_shape_str(x1, s1, sizeof s1), tg_shape_str(x2, s2, sizeof s2);
+    tg_shape_str(y, sy, sizeof sy);
     if (y->ndim > 1 || x1->ndim != y->ndim + 1 || x2->ndim != y->ndim + 1) {
         snprintf(msg, len, "needs a target [N] with inputs [N, D], or a 0-d target with inputs "
                  "[D]: got input1 %s, input2 %s, target %s", s1, s2, sy);
@@ -1261,7 +1267,9 @@ static int cel_forward(tg_record *r)
     for (int64_t k = 0; k < size; k++, tg_walk_next(&w)) {
         double u = x1[w.off[0]], v = x2[w.off[1]];
         int64_t q = k / gm.v.n;
-        s[CEL_COS * rows + q] += u * v, s[CEL_M1 * rows + q] += u * u, s[CEL_M2 * rows + q] += v * v;
+        s[CEL_COS * rows + q] += u * v;
+        s[CEL_M1 * rows + q] += u * u;
+        s[CEL_M2 * rows + q] += v * v;
     }
     for (int64_t q = 0; q < rows; q++) {
         double m1 = s[CEL_M1 * rows + q] += CEL_EPS, m2 = s[CEL_M2 * rows + q] += CEL_EPS;
@@ -1271,7 +1279,8 @@ static int cel_forward(tg_record *r)
     tg_walk o = cel_out_walk(&gm, r->in[2]);
     double sum = 0;
     for (int64_t k = 0; k < osize; k++, tg_walk_next(&o)) {
-        tg_real l = cel_of((tg_real)s[CEL_COS * rows + o.off[0]], r->in[2]->data[o.off[1]], a->margin);
+        tg_real cos = (tg_real)s[CEL_COS * rows + o.off[0]];
+        tg_real l = cel_of(cos, r->in[2]->data[o.off[1]], a->margin);
         if (a->red == TG_REDUCE_NONE) r->out->data[k] = l;
         else sum += l;
     }
@@ -1295,7 +1304,8 @@ static void cel_backward(tg_record *r)
         double c = y == 1 ? -1 : y == -1 && cos - a->margin >= 0 ? 1 : 0;
         dcos[o.off[0]] += weight_of(r, a->red, k, (double)osize) * c;
     }
-    tg_sink d1 = tg_sink_begin(r->tape, r->in[0], size), d2 = tg_sink_begin(r->tape, r->in[1], size);
+    tg_sink d1 = tg_sink_begin(r->tape, r->in[0], size);
+    tg_sink d2 = tg_sink_begin(r->tape, r->in[1], size);
     tg_walk w = rows_walk(gm.nd, gm.sh, r, 2);
     const tg_real *x1 = r->in[0]->data, *x2 = r->in[1]->data;
     for (int64_t k = 0; k < size; k++, tg_walk_next(&w)) {
@@ -1385,7 +1395,8 @@ static int triplet_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIM
         return TG_ERR_SHAPE;
     }
     if (!(a->p >= 1) || isinf(a->p)) {
-        snprintf(msg, len, "p must be a finite number of at least 1 (a norm), got %g", (double)a->p);
+        snprintf(msg, len, "p must be a finite number of at least 1 (a norm), got %g",
+                 (double)a->p);
         return TG_ERR_INVALID;
     }
     return loss_shape_of(a->red, nd - 1, sh, -1, ndim, shape, msg, len);
@@ -1398,8 +1409,8 @@ static tg_real pterm(tg_real v, tg_real p)
 }
 static double pnorm(double s, double p) { return p == 2 ? sqrt(s) : p == 1 ? s : pow(s, 1 / p); }
 
-/* ∂‖v‖_p/∂v_k = sign(v_k)·|v_k|^(p−1)/‖v‖^(p−1): sign(v_k) for p = 1, v_k/‖v‖ for p = 2;
-   0 where ‖v‖ = 0 (PyTorch's norm backward) */
+/* ∂‖v‖_p/∂v_k = sign(v_k)·|v_k|^(p−1)/‖v‖^(p−1): sign(v_k) for p = 1,
+   v_k/‖v‖ for p = 2; 0 where ‖v‖ = 0 (PyTorch's norm backward) */
 static tg_real pnorm_d(tg_real v, tg_real n, tg_real p)
 {
     if (p == 1) return (tg_real)((v > 0) - (v < 0));
@@ -1410,7 +1421,10 @@ static tg_real pnorm_d(tg_real v, tg_real n, tg_real p)
 
 /* min(d_an, d_pn)'s share of its gradient for d_an (PyTorch's minimum: 1/2
    each at a tie, both 1 at a NaN) */
-static tg_real min_share(tg_real x, tg_real other) { return x == other ? (tg_real)0.5 : x > other ? 0 : 1; }
+static tg_real min_share(tg_real x, tg_real other)
+{
+    return x == other ? (tg_real)0.5 : x > other ? 0 : 1;
+}
 
 /* triplet_margin with the anchor a, the positive p and the negative n, each
    distance taken on the difference plus ε (pairwise_distance's eps):
@@ -1419,9 +1433,17 @@ static tg_real min_share(tg_real x, tg_real other) { return x == other ? (tg_rea
    ℓ = max(0, margin + d_ap − d_n)
    where ℓ's clamp passes (margin + d_ap − d_n ≥ 0), with u_xy = ∂d_xy/∂v_xy
    and c_an, c_pn the min's shares:
-   ∂ℓ/∂a = u_ap − c_an·u_an,  ∂ℓ/∂p = −u_ap − c_pn·u_pn,  ∂ℓ/∂n = c_an·u_an + c_pn·u_pn
+   ∂ℓ/∂a = u_ap − c_an·u_an,  ∂ℓ/∂p = −u_ap − c_pn·u_pn,
+   ∂ℓ/∂n = c_an·u_an + c_pn·u_pn
    The forward saves d_ap, d_an, d_pn per row. */
 enum { TR_AP, TR_AN, TR_PN, TR_N };
+
+/* d_n: d_an, or with swap min(d_an, d_pn) (NaN if either is) */
+static tg_real triplet_dneg(const triplet_attr *at, tg_real dan, tg_real dpn)
+{
+    if (!at->swap) return dan;
+    return isnan(dan) || isnan(dpn) ? dan + dpn : dan < dpn ? dan : dpn;
+}
 
 static int triplet_geom(const tg_record *r, int *nd, int64_t *sh, row_view *v)
 {
@@ -1455,7 +1477,7 @@ static int triplet_forward(tg_record *r)
         for (int j = 0; j < TR_N; j++) s[j * rows + q] = (tg_real)pnorm(s[j * rows + q], at->p);
         tg_real dap = (tg_real)s[TR_AP * rows + q], dan = (tg_real)s[TR_AN * rows + q];
         tg_real dpn = (tg_real)s[TR_PN * rows + q];
-        tg_real dn = !at->swap ? dan : isnan(dan) || isnan(dpn) ? dan + dpn : dan < dpn ? dan : dpn;
+        tg_real dn = triplet_dneg(at, dan, dpn);
         tg_real z = at->margin + dap - dn, l = z < 0 ? 0 : z;
         if (at->red == TG_REDUCE_NONE) r->out->data[q] = l;
         else sum += l;
@@ -1474,15 +1496,17 @@ static void triplet_backward(tg_record *r)
     int64_t rows = v.outer, size = rows * v.n;
     const double *s = r->saved;
     const tg_real *a = r->in[0]->data, *p = r->in[1]->data, *n = r->in[2]->data;
-    tg_sink da = tg_sink_begin(r->tape, r->in[0], size), dp = tg_sink_begin(r->tape, r->in[1], size);
+    tg_sink da = tg_sink_begin(r->tape, r->in[0], size);
+    tg_sink dp = tg_sink_begin(r->tape, r->in[1], size);
     tg_sink dn = tg_sink_begin(r->tape, r->in[2], size);
     tg_walk w = rows_walk(nd, sh, r, 3);
     for (int64_t k = 0; k < size; k++, tg_walk_next(&w)) {
         int64_t q = k / v.n;
         tg_real dap = (tg_real)s[TR_AP * rows + q], dan = (tg_real)s[TR_AN * rows + q];
         tg_real dpn = (tg_real)s[TR_PN * rows + q];
-        tg_real c_an = at->swap ? min_share(dan, dpn) : 1, c_pn = at->swap ? min_share(dpn, dan) : 0;
-        tg_real dneg = !at->swap ? dan : isnan(dan) || isnan(dpn) ? dan + dpn : dan < dpn ? dan : dpn;
+        tg_real c_an = at->swap ? min_share(dan, dpn) : 1;
+        tg_real c_pn = at->swap ? min_share(dpn, dan) : 0;
+        tg_real dneg = triplet_dneg(at, dan, dpn);
         if (!(at->margin + dap - dneg >= 0)) continue;
         tg_real G = weight_of(r, at->red, q, (double)rows);
         tg_real xa = a[w.off[0]], xp = p[w.off[1]], xn = n[w.off[2]];
@@ -1534,8 +1558,9 @@ static int triplet_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor *
         tg_tensor *vpn = tg_add_scalar(t, tg_sub(t, p, n), at->eps);
         tg_tensor *dpn = pnorm_of(t, vpn, at->p);
         dneg = tg_minimum(t, dan, dpn);
-        c_an = tg_where(t, tg_eq(t, dan, dpn), K(0.5), tg_where(t, tg_gt(t, dan, dpn), K(0), K(1)));
-        tg_tensor *c_pn = tg_where(t, tg_eq(t, dan, dpn), K(0.5), tg_where(t, tg_lt(t, dan, dpn), K(0), K(1)));
+        tg_tensor *tie = tg_eq(t, dan, dpn);
+        c_an = tg_where(t, tie, K(0.5), tg_where(t, tg_gt(t, dan, dpn), K(0), K(1)));
+        tg_tensor *c_pn = tg_where(t, tie, K(0.5), tg_where(t, tg_lt(t, dan, dpn), K(0), K(1)));
         pn = tg_mul(t, c_pn, pnorm_d_of(t, vpn, dpn, at->p));
     }
     tg_tensor *w = weight_tensor(t, g, at->red, (double)v.outer);
@@ -1968,7 +1993,8 @@ static int mm_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], c
     const tg_index *y = a->target;
     char sx[96], sy[96];
     if (x->ndim < 1 || x->ndim > 2) {
-        snprintf(msg, len, "the input must be [C] or [N, C], got %s", tg_shape_str(x, sx, sizeof sx));
+        snprintf(msg, len, "the input must be [C] or [N, C], got %s",
+                 tg_shape_str(x, sx, sizeof sx));
         return TG_ERR_SHAPE;
     }
     if (a->p != 1 && a->p != 2) {
@@ -2102,8 +2128,9 @@ tg_tensor *tg_multi_margin_loss(tg_tape *t, tg_tensor *input, const tg_index *ta
 {
     mm_attr a = {(int)red, p, margin, target, weight, NULL};
     if (t && weight) {
-        tg_real *copy = tg_tape_try_alloc(t, (size_t)(weight->size ? weight->size : 1) * sizeof *copy);
-        if (copy && weight->size) memcpy(copy, weight->data, (size_t)weight->size * sizeof *copy);
+        size_t n = (size_t)weight->size;
+        tg_real *copy = tg_tape_try_alloc(t, (n ? n : 1) * sizeof *copy);
+        if (copy && n) memcpy(copy, weight->data, n * sizeof *copy);
         a.weight = copy;
     }
     return tg_apply(t, &op_multi_margin_loss, &input, 1, &a);

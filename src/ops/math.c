@@ -217,7 +217,11 @@ MATH_UNARY(rsqrt, "1 / sqrt(x)")
 /* y = 1/x          dy/dx = −1/x² = −y² */
 static tg_real reciprocal_f(tg_real x) { return 1 / x; }
 static tg_real reciprocal_d(tg_real x, tg_real y) { (void)x; return -(y * y); }
-static tg_tensor *reciprocal_dx(DX_ARGS) { UNUSED_XY; return tg_mul(t, g, tg_neg(t, tg_square(t, y))); }
+static tg_tensor *reciprocal_dx(DX_ARGS)
+{
+    UNUSED_XY;
+    return tg_mul(t, g, tg_neg(t, tg_square(t, y)));
+}
 MATH_UNARY(reciprocal, "1 / x")
 
 /* y = erfc x = 1 − erf x, exact in the right tail      dy/dx = −2/√π·e^(−x²) */
@@ -288,7 +292,11 @@ static double erfinv_of(double x)
 
 /* y = erfinv x     dy/dx = 1/erf'(y) = √π/2·e^(y²) */
 static tg_real erfinv_f(tg_real x) { return (tg_real)erfinv_of((double)x); }
-static tg_real erfinv_d(tg_real x, tg_real y) { (void)x; return (tg_real)(SQRT_PI / 2) * TG_EXP(y * y); }
+static tg_real erfinv_d(tg_real x, tg_real y)
+{
+    (void)x;
+    return (tg_real)(SQRT_PI / 2) * TG_EXP(y * y);
+}
 static tg_tensor *erfinv_dx(DX_ARGS)
 {
     UNUSED_XY;
@@ -365,8 +373,16 @@ static void set_dx(tg_tape *t, const tg_record *r, tg_tensor **dx, int k, tg_ten
 /* y = atan2(a, b), the angle of the point (b, a) in (−π, π]
    ∂y/∂a = b/(a² + b²),  ∂y/∂b = −a/(a² + b²) */
 BIN_FORWARD(atan2, M_(atan2)(a, b))
-static tg_real atan2_da(tg_real a, tg_real b, tg_real y) { (void)y; return b * (1 / (a * a + b * b)); }
-static tg_real atan2_db(tg_real a, tg_real b, tg_real y) { (void)y; return -a * (1 / (a * a + b * b)); }
+static tg_real atan2_da(tg_real a, tg_real b, tg_real y)
+{
+    (void)y;
+    return b * (1 / (a * a + b * b));
+}
+static tg_real atan2_db(tg_real a, tg_real b, tg_real y)
+{
+    (void)y;
+    return -a * (1 / (a * a + b * b));
+}
 static int atan2_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
 {
     tg_tensor *a = r->in[0], *b = r->in[1];
@@ -633,7 +649,8 @@ static void add_alpha_backward(tg_record *r)
     tg_walk_init(&w, Y->ndim, Y->shape);
     tg_walk_tensor(&w, B);
     tg_sink db = tg_sink_begin(r->tape, B, Y->size);
-    for (int64_t k = 0; k < Y->size; k++, tg_walk_next(&w)) tg_sink_add(&db, w.off[0], s * Y->grad[k]);
+    for (int64_t k = 0; k < Y->size; k++, tg_walk_next(&w))
+        tg_sink_add(&db, w.off[0], s * Y->grad[k]);
     tg_sink_end(&db);
 }
 
