@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from golden_writer import GoldenWriter  # noqa: E402
+import gen_golden_act  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REDS = [("mean", 0), ("sum", 1), ("none", 2)]
@@ -43,37 +43,11 @@ NAN, INF = float("nan"), float("inf")
 warnings.filterwarnings("ignore")  # F.mse_loss's broadcasting, kl_div's 'mean'
 
 
-class Gen:
-    def __init__(self, dtype, path):
-        self.dtype = dtype
-        self.w = GoldenWriter(path)
-        self.seed = 0
-
-    def gen(self):
-        self.seed += 1
-        return torch.Generator().manual_seed(9000 + self.seed)
-
-    def randn(self, *shape, scale=1.0):
-        return (torch.randn(tuple(shape), generator=self.gen(), dtype=torch.float64) * scale).to(self.dtype)
-
-    def rand(self, *shape, low=0.0, high=1.0):
-        u = torch.rand(tuple(shape), generator=self.gen(), dtype=torch.float64)
-        return (low + (high - low) * u).to(self.dtype)
-
-    def randint(self, high, *shape):
-        return torch.randint(0, high, tuple(shape), generator=self.gen())
+class Gen(gen_golden_act.Gen):
+    """tests/gen_golden_act.py's case writer, with random signs."""
 
     def sign(self, *shape):
         return torch.where(self.rand(*shape) < 0.5, -1.0, 1.0).to(self.dtype)
-
-    def t(self, values):
-        return torch.tensor(values, dtype=self.dtype)
-
-    def case(self, name, op, fn, inputs, **kw):
-        self.w.case(name, op, fn, inputs, seed=self.seed, **kw)
-
-    def close(self):
-        self.w.close()
 
 
 def tag(shape):

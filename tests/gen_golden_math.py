@@ -29,37 +29,17 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from golden_writer import GoldenWriter  # noqa: E402
+import gen_golden_act  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 NAN, INF = float("nan"), float("inf")
 
 
-class Gen:
-    def __init__(self, dtype, path):
-        self.dtype = dtype
-        self.w = GoldenWriter(path)
-        self.seed = 0
-
-    def gen(self):
-        self.seed += 1
-        return torch.Generator().manual_seed(7000 + self.seed)
+class Gen(gen_golden_act.Gen):
+    """tests/gen_golden_act.py's case writer, with uniform draws on [low, high)."""
 
     def uniform(self, shape, low, high):
-        u = torch.rand(tuple(shape), generator=self.gen(), dtype=torch.float64)
-        return (low + (high - low) * u).to(self.dtype)
-
-    def randn(self, *shape, scale=1.0):
-        return (torch.randn(tuple(shape), generator=self.gen(), dtype=torch.float64) * scale).to(self.dtype)
-
-    def t(self, values):
-        return torch.tensor(values, dtype=self.dtype)
-
-    def case(self, name, op, fn, inputs, **kw):
-        self.w.case(name, op, fn, inputs, seed=self.seed, **kw)
-
-    def close(self):
-        self.w.close()
+        return self.rand(*shape, low=low, high=high)
 
 
 def tag(shape):

@@ -1030,13 +1030,23 @@ typedef struct {
     tg_real eps;
 } cos_attr;
 
-/* S, the shape x1 and x2 broadcast to, and the axis normalised on it (a 0-d
-   S takes 0 or −1, as PyTorch). */
-static int cos_geom(const tg_record *r, int *nd, int64_t *sh, int *axis)
+/* S, the shape x1 and x2 broadcast to, the axis normalised on it (a 0-d S
+   takes 0 or −1, as PyTorch), and S's rows along it. */
+typedef struct {
+    int nd, axis;
+    int64_t sh[TG_MAX_DIMS];
+    row_view v;
+    int64_t rows, size;
+} cos_geom;
+
+static int cos_geom_of(const tg_record *r, cos_geom *gm)
 {
-    if (tg_broadcast_n(2, (const tg_tensor *const *)r->in, nd, sh) != TG_OK) return TG_ERR_SHAPE;
+    if (tg_broadcast_n(2, (const tg_tensor *const *)r->in, &gm->nd, gm->sh) != TG_OK)
+        return TG_ERR_SHAPE;
     int a = ((const cos_attr *)r->attr)->dim;
-    if (!tg_axis(a, *nd ? *nd : 1, axis)) return TG_ERR_INVALID;
+    if (!tg_axis(a, gm->nd ? gm->nd : 1, &gm->axis)) return TG_ERR_INVALID;
+    gm->v = row_view_of(gm->nd, gm->sh, gm->axis);
+    gm->rows = gm->v.outer * gm->v.inner, gm->size = gm->rows * gm->v.n;
     return TG_OK;
 }
 
@@ -1049,13 +1059,14 @@ static int cos_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], 
         snprintf(msg, len, "x2 is NULL");
         return TG_ERR_INVALID;
     }
-    int nd, ax, st = cos_geom(r, &nd, shape, &ax);
+    cos_geom gm;
+    int st = cos_geom_of(r, &gm);
     if (st == TG_ERR_SHAPE)
         snprintf(msg, len, "shapes cannot be broadcast together: x1 %s, x2 %s",
                  tg_shape_str(x1, s1, sizeof s1), tg_shape_str(x2, s2, sizeof s2));
     if (st == TG_ERR_INVALID)
         snprintf(msg, len, "dim %d is out of range for the broadcast shape %s",
-                 ((const cos_attr *)r->attr)->dim, tg_dims_str(nd, shape, s1, sizeof s1));
+                 ((const cos_attr *)r->attr)->dim, tg_dims_str(gm.nd, gm.sh, s1, sizeof s1));
     if (st != TG_OK) return st;
     if (!(((const cos_attr *)r->attr)->eps >= 0)) {
         snprintf(msg, len, "eps must not be negative");
@@ -1063,8 +1074,8 @@ static int cos_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], 
     }
     /* the output: S without the axis */
     *ndim = 0;
-    for (int i = 0; i < nd; i++)
-        if (i != ax) shape[(*ndim)++] = shape[i];
+    for (int i = 0; i < gm.nd; i++)
+        if (i != gm.axis) shape[(*ndim)++] = gm.sh[i];
     return TG_OK;
 }
 
@@ -1076,19 +1087,17 @@ static int cos_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], 
    The forward saves N1 and N2 per row. */
 static int cos_forward(tg_record *r)
 {
-    int nd, ax;
-    int64_t sh[TG_MAX_DIMS];
-    cos_geom(r, &nd, sh, &ax);
-    row_view v = row_view_of(nd, sh, ax);
-    int64_t rows = v.outer * v.inner, size = rows * v.n;
+    cos_geom gm;
+    cos_geom_of(r, &gm);
+    int64_t rows = gm.rows;
     double *acc = tg_record_save(r, (size_t)(3 * rows + 1) * sizeof(double)); /* s1, s2, p */
     if (!acc) return TG_ERR_NOMEM;
     memset(acc, 0, (size_t)(3 * rows) * sizeof(double));
-    tg_walk w = rows_walk(nd, sh, r, 2);
+    tg_walk w = rows_walk(gm.nd, gm.sh, r, 2);
     const tg_real *x1 = r->in[0]->data, *x2 = r->in[1]->data;
-    for (int64_t k = 0; k < size; k++, tg_walk_next(&w)) {
+    for (int64_t k = 0; k < gm.size; k++, tg_walk_next(&w)) {
         double a = x1[w.off[0]], b = x2[w.off[1]];
-        int64_t q = row_of(v, k);
+        int64_t q = row_of(gm.v, k);
         acc[q] += a * a, acc[rows + q] += b * b, acc[2 * rows + q] += a * b;
     }
     double eps = ((const cos_attr *)r->attr)->eps;
@@ -1102,18 +1111,15 @@ static int cos_forward(tg_record *r)
 
 static void cos_backward(tg_record *r)
 {
-    int nd, ax;
-    int64_t sh[TG_MAX_DIMS];
-    cos_geom(r, &nd, sh, &ax);
-    row_view v = row_view_of(nd, sh, ax);
-    int64_t rows = v.outer * v.inner, size = rows * v.n;
-    const double *n1 = r->saved, *n2 = n1 + rows; /* [rows] each */
+    cos_geom gm;
+    cos_geom_of(r, &gm);
+    const double *n1 = r->saved, *n2 = n1 + gm.rows; /* [rows] each */
     const tg_real *x1 = r->in[0]->data, *x2 = r->in[1]->data, *y = r->out->data, *g = r->out->grad;
-    tg_sink d1 = tg_sink_begin(r->tape, r->in[0], size);
-    tg_sink d2 = tg_sink_begin(r->tape, r->in[1], size);
-    tg_walk w = rows_walk(nd, sh, r, 2);
-    for (int64_t k = 0; k < size; k++, tg_walk_next(&w)) {
-        int64_t q = row_of(v, k);
+    tg_sink d1 = tg_sink_begin(r->tape, r->in[0], gm.size);
+    tg_sink d2 = tg_sink_begin(r->tape, r->in[1], gm.size);
+    tg_walk w = rows_walk(gm.nd, gm.sh, r, 2);
+    for (int64_t k = 0; k < gm.size; k++, tg_walk_next(&w)) {
+        int64_t q = row_of(gm.v, k);
         double a = x1[w.off[0]], b = x2[w.off[1]], G = g[q], inv = 1 / (n1[q] * n2[q]);
         if (d1.grad) tg_sink_add(&d1, w.off[0], G * (b * inv - y[q] * a / (n1[q] * n1[q])));
         if (d2.grad) tg_sink_add(&d2, w.off[1], G * (a * inv - y[q] * b / (n2[q] * n2[q])));
@@ -1140,10 +1146,11 @@ static tg_tensor *norm_eps_of(tg_tape *t, tg_tensor *x, int axis, tg_real eps)
 static int cos_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
 {
     const cos_attr *a = r->attr;
-    int nd, ax;
-    int64_t sh[TG_MAX_DIMS], keep[TG_MAX_DIMS];
-    cos_geom(r, &nd, sh, &ax);
-    memcpy(keep, sh, sizeof sh);
+    cos_geom gm;
+    cos_geom_of(r, &gm);
+    int nd = gm.nd, ax = gm.axis;
+    int64_t *sh = gm.sh, keep[TG_MAX_DIMS];
+    memcpy(keep, sh, sizeof keep);
     if (nd) keep[ax] = 1;
     tg_tensor *x1 = tg_expand(t, r->in[0], nd, sh), *x2 = tg_expand(t, r->in[1], nd, sh);
     tg_tensor *n1 = norm_eps_of(t, x1, nd ? ax : TG_ALL, a->eps);
@@ -1183,7 +1190,7 @@ typedef struct {
 typedef struct {
     int nd, cnd, ond;
     int64_t sh[TG_MAX_DIMS], csh[TG_MAX_DIMS], osh[TG_MAX_DIMS];
-    row_view v; /* S as [rows, D, 1] */
+    int64_t rows, D, size, osize; /* S is [rows, D]; size and osize: S's and the output's */
 } cel_geom;
 
 static int cel_geom_of(const tg_record *r, cel_geom *gm)
@@ -1196,7 +1203,9 @@ static int cel_geom_of(const tg_record *r, cel_geom *gm)
     tg_tensor c = {.ndim = gm->cnd};
     memcpy(c.shape, gm->csh, sizeof c.shape);
     if (tg_broadcast_shape(&c, r->in[2], &gm->ond, gm->osh) != TG_OK) return TG_ERR_SHAPE;
-    gm->v = row_view_of(gm->nd, gm->sh, gm->nd - 1);
+    row_view v = row_view_of(gm->nd, gm->sh, gm->nd - 1);
+    gm->rows = v.outer, gm->D = v.n, gm->size = v.outer * v.n;
+    gm->osize = tg_numel(gm->ond, gm->osh);
     return TG_OK;
 }
 
@@ -1257,16 +1266,15 @@ static int cel_forward(tg_record *r)
     const cel_attr *a = r->attr;
     cel_geom gm;
     cel_geom_of(r, &gm);
-    int64_t rows = gm.v.outer, size = rows * gm.v.n, osize = 1;
-    for (int i = 0; i < gm.ond; i++) osize *= gm.osh[i];
+    int64_t rows = gm.rows;
     double *s = tg_record_save(r, (size_t)(CEL_N * rows + 1) * sizeof(double)); /* [CEL_N][rows] */
     if (!s) return TG_ERR_NOMEM;
     memset(s, 0, (size_t)(CEL_N * rows) * sizeof(double));
     tg_walk w = rows_walk(gm.nd, gm.sh, r, 2);
     const tg_real *x1 = r->in[0]->data, *x2 = r->in[1]->data;
-    for (int64_t k = 0; k < size; k++, tg_walk_next(&w)) {
+    for (int64_t k = 0; k < gm.size; k++, tg_walk_next(&w)) {
         double u = x1[w.off[0]], v = x2[w.off[1]];
-        int64_t q = k / gm.v.n;
+        int64_t q = k / gm.D;
         s[CEL_COS * rows + q] += u * v;
         s[CEL_M1 * rows + q] += u * u;
         s[CEL_M2 * rows + q] += v * v;
@@ -1278,13 +1286,13 @@ static int cel_forward(tg_record *r)
     }
     tg_walk o = cel_out_walk(&gm, r->in[2]);
     double sum = 0;
-    for (int64_t k = 0; k < osize; k++, tg_walk_next(&o)) {
+    for (int64_t k = 0; k < gm.osize; k++, tg_walk_next(&o)) {
         tg_real cos = (tg_real)s[CEL_COS * rows + o.off[0]];
         tg_real l = cel_of(cos, r->in[2]->data[o.off[1]], a->margin);
         if (a->red == TG_REDUCE_NONE) r->out->data[k] = l;
         else sum += l;
     }
-    finish(r->out, a->red, sum, (double)osize);
+    finish(r->out, a->red, sum, (double)gm.osize);
     return TG_OK;
 }
 
@@ -1293,23 +1301,22 @@ static void cel_backward(tg_record *r)
     const cel_attr *a = r->attr;
     cel_geom gm;
     cel_geom_of(r, &gm);
-    int64_t rows = gm.v.outer, size = rows * gm.v.n, osize = 1;
-    for (int i = 0; i < gm.ond; i++) osize *= gm.osh[i];
+    int64_t rows = gm.rows;
     double *s = r->saved, *dcos = s + CEL_DCOS * rows;
     memset(dcos, 0, (size_t)rows * sizeof(double));
     tg_walk o = cel_out_walk(&gm, r->in[2]);
-    for (int64_t k = 0; k < osize; k++, tg_walk_next(&o)) {
+    for (int64_t k = 0; k < gm.osize; k++, tg_walk_next(&o)) {
         double cos = (tg_real)s[CEL_COS * rows + o.off[0]];
         tg_real y = r->in[2]->data[o.off[1]];
         double c = y == 1 ? -1 : y == -1 && cos - a->margin >= 0 ? 1 : 0;
-        dcos[o.off[0]] += weight_of(r, a->red, k, (double)osize) * c;
+        dcos[o.off[0]] += weight_of(r, a->red, k, (double)gm.osize) * c;
     }
-    tg_sink d1 = tg_sink_begin(r->tape, r->in[0], size);
-    tg_sink d2 = tg_sink_begin(r->tape, r->in[1], size);
+    tg_sink d1 = tg_sink_begin(r->tape, r->in[0], gm.size);
+    tg_sink d2 = tg_sink_begin(r->tape, r->in[1], gm.size);
     tg_walk w = rows_walk(gm.nd, gm.sh, r, 2);
     const tg_real *x1 = r->in[0]->data, *x2 = r->in[1]->data;
-    for (int64_t k = 0; k < size; k++, tg_walk_next(&w)) {
-        int64_t q = k / gm.v.n;
+    for (int64_t k = 0; k < gm.size; k++, tg_walk_next(&w)) {
+        int64_t q = k / gm.D;
         double u = x1[w.off[0]], v = x2[w.off[1]], G = dcos[q], cos = s[CEL_COS * rows + q];
         double den = s[CEL_DEN * rows + q];
         if (d1.grad) tg_sink_add(&d1, w.off[0], G * (v / den - cos * u / s[CEL_M1 * rows + q]));
@@ -1445,29 +1452,37 @@ static tg_real triplet_dneg(const triplet_attr *at, tg_real dan, tg_real dpn)
     return isnan(dan) || isnan(dpn) ? dan + dpn : dan < dpn ? dan : dpn;
 }
 
-static int triplet_geom(const tg_record *r, int *nd, int64_t *sh, row_view *v)
+/* S (the inputs broadcast), its rows along the last axis, and the walk of
+   S with a, p and n */
+typedef struct {
+    int nd;
+    int64_t sh[TG_MAX_DIMS], rows, size, D;
+    tg_walk w;
+} triplet_geom;
+
+static triplet_geom triplet_geom_of(const tg_record *r)
 {
-    tg_broadcast_n(3, (const tg_tensor *const *)r->in, nd, sh);
-    *v = row_view_of(*nd, sh, *nd - 1);
-    return TG_OK;
+    triplet_geom gm;
+    tg_broadcast_n(3, (const tg_tensor *const *)r->in, &gm.nd, gm.sh);
+    row_view v = row_view_of(gm.nd, gm.sh, gm.nd - 1);
+    gm.rows = v.outer, gm.D = v.n, gm.size = v.outer * v.n;
+    gm.w = rows_walk(gm.nd, gm.sh, r, 3);
+    return gm;
 }
 
 static int triplet_forward(tg_record *r)
 {
     const triplet_attr *at = r->attr;
-    int nd;
-    int64_t sh[TG_MAX_DIMS];
-    row_view v;
-    triplet_geom(r, &nd, sh, &v);
-    int64_t rows = v.outer, size = rows * v.n;
+    triplet_geom gm = triplet_geom_of(r);
+    int64_t rows = gm.rows;
     double *s = tg_record_save(r, (size_t)(TR_N * rows + 1) * sizeof(double)); /* [TR_N][rows] */
     if (!s) return TG_ERR_NOMEM;
     memset(s, 0, (size_t)(TR_N * rows) * sizeof(double));
     const tg_real *a = r->in[0]->data, *p = r->in[1]->data, *n = r->in[2]->data;
-    tg_walk w = rows_walk(nd, sh, r, 3);
-    for (int64_t k = 0; k < size; k++, tg_walk_next(&w)) {
-        tg_real xa = a[w.off[0]], xp = p[w.off[1]], xn = n[w.off[2]];
-        int64_t q = k / v.n;
+    for (int64_t k = 0; k < gm.size; k++, tg_walk_next(&gm.w)) {
+        const int64_t *o = gm.w.off;
+        tg_real xa = a[o[0]], xp = p[o[1]], xn = n[o[2]];
+        int64_t q = k / gm.D;
         s[TR_AP * rows + q] += pterm(xa - xp + at->eps, at->p);
         s[TR_AN * rows + q] += pterm(xa - xn + at->eps, at->p);
         if (at->swap) s[TR_PN * rows + q] += pterm(xp - xn + at->eps, at->p);
@@ -1489,19 +1504,16 @@ static int triplet_forward(tg_record *r)
 static void triplet_backward(tg_record *r)
 {
     const triplet_attr *at = r->attr;
-    int nd;
-    int64_t sh[TG_MAX_DIMS];
-    row_view v;
-    triplet_geom(r, &nd, sh, &v);
-    int64_t rows = v.outer, size = rows * v.n;
+    triplet_geom gm = triplet_geom_of(r);
+    int64_t rows = gm.rows;
     const double *s = r->saved;
     const tg_real *a = r->in[0]->data, *p = r->in[1]->data, *n = r->in[2]->data;
-    tg_sink da = tg_sink_begin(r->tape, r->in[0], size);
-    tg_sink dp = tg_sink_begin(r->tape, r->in[1], size);
-    tg_sink dn = tg_sink_begin(r->tape, r->in[2], size);
-    tg_walk w = rows_walk(nd, sh, r, 3);
-    for (int64_t k = 0; k < size; k++, tg_walk_next(&w)) {
-        int64_t q = k / v.n;
+    tg_sink da = tg_sink_begin(r->tape, r->in[0], gm.size);
+    tg_sink dp = tg_sink_begin(r->tape, r->in[1], gm.size);
+    tg_sink dn = tg_sink_begin(r->tape, r->in[2], gm.size);
+    for (int64_t k = 0; k < gm.size; k++, tg_walk_next(&gm.w)) {
+        const int64_t *o = gm.w.off;
+        int64_t q = k / gm.D;
         tg_real dap = (tg_real)s[TR_AP * rows + q], dan = (tg_real)s[TR_AN * rows + q];
         tg_real dpn = (tg_real)s[TR_PN * rows + q];
         tg_real c_an = at->swap ? min_share(dan, dpn) : 1;
@@ -1509,13 +1521,13 @@ static void triplet_backward(tg_record *r)
         tg_real dneg = triplet_dneg(at, dan, dpn);
         if (!(at->margin + dap - dneg >= 0)) continue;
         tg_real G = weight_of(r, at->red, q, (double)rows);
-        tg_real xa = a[w.off[0]], xp = p[w.off[1]], xn = n[w.off[2]];
+        tg_real xa = a[o[0]], xp = p[o[1]], xn = n[o[2]];
         tg_real u_ap = pnorm_d(xa - xp + at->eps, dap, at->p);
         tg_real u_an = pnorm_d(xa - xn + at->eps, dan, at->p);
         tg_real u_pn = at->swap ? pnorm_d(xp - xn + at->eps, dpn, at->p) : 0;
-        if (da.grad) tg_sink_add(&da, w.off[0], G * (u_ap - c_an * u_an));
-        if (dp.grad) tg_sink_add(&dp, w.off[1], G * (-u_ap - c_pn * u_pn));
-        if (dn.grad) tg_sink_add(&dn, w.off[2], G * (c_an * u_an + c_pn * u_pn));
+        if (da.grad) tg_sink_add(&da, o[0], G * (u_ap - c_an * u_an));
+        if (dp.grad) tg_sink_add(&dp, o[1], G * (-u_ap - c_pn * u_pn));
+        if (dn.grad) tg_sink_add(&dn, o[2], G * (c_an * u_an + c_pn * u_pn));
     }
     tg_sink_end(&da);
     tg_sink_end(&dp);
@@ -1543,12 +1555,10 @@ static int triplet_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor *
 {
     const triplet_attr *at = r->attr;
     tg_tensor *a = r->in[0], *p = r->in[1], *n = r->in[2];
-    int nd;
-    int64_t sh[TG_MAX_DIMS], rk[TG_MAX_DIMS];
-    row_view v;
-    triplet_geom(r, &nd, sh, &v);
-    memcpy(rk, sh, sizeof sh);
-    rk[nd - 1] = 1;
+    triplet_geom gm = triplet_geom_of(r);
+    int64_t rk[TG_MAX_DIMS];
+    memcpy(rk, gm.sh, sizeof rk);
+    rk[gm.nd - 1] = 1;
     tg_tensor *vap = tg_add_scalar(t, tg_sub(t, a, p), at->eps);
     tg_tensor *van = tg_add_scalar(t, tg_sub(t, a, n), at->eps);
     tg_tensor *dap = pnorm_of(t, vap, at->p), *dan = pnorm_of(t, van, at->p);
@@ -1563,8 +1573,8 @@ static int triplet_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor *
         tg_tensor *c_pn = tg_where(t, tie, K(0.5), tg_where(t, tg_lt(t, dan, dpn), K(0), K(1)));
         pn = tg_mul(t, c_pn, pnorm_d_of(t, vpn, dpn, at->p));
     }
-    tg_tensor *w = weight_tensor(t, g, at->red, (double)v.outer);
-    if (at->red == TG_REDUCE_NONE) w = tg_reshape(t, w, nd, rk);
+    tg_tensor *w = weight_tensor(t, g, at->red, (double)gm.rows);
+    if (at->red == TG_REDUCE_NONE) w = tg_reshape(t, w, gm.nd, rk);
     tg_tensor *on = tg_ge(t, tg_add_scalar(t, tg_sub(t, dap, dneg), at->margin), K(0));
     tg_tensor *A = tg_where(t, on, w, K(0));
     tg_tensor *an = tg_mul(t, c_an, u_an);
