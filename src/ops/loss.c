@@ -277,7 +277,8 @@ static int ew_shape(const tg_record *r, int n_req, const char *const *names, boo
         }
     ew_geom gm;
     if (ew_geom_of(r, &gm) != TG_OK) {
-        int o = snprintf(msg, len, "shapes cannot be broadcast together:");
+        int o = snprintf(msg, len, "shapes cannot be broadcast together (or to a size memory "
+                                   "can hold):");
         for (int i = 0; i < r->op->n_inputs && o > 0 && (size_t)o < len; i++) {
             char b[96];
             if (r->in[i])
@@ -1041,7 +1042,8 @@ typedef struct {
 
 static int cos_geom_of(const tg_record *r, cos_geom *gm)
 {
-    if (tg_broadcast_n(2, (const tg_tensor *const *)r->in, &gm->nd, gm->sh) != TG_OK)
+    if (tg_broadcast_n(2, (const tg_tensor *const *)r->in, &gm->nd, gm->sh) != TG_OK ||
+        !tg_shape_numel(gm->nd, gm->sh, &gm->size))
         return TG_ERR_SHAPE;
     int a = ((const cos_attr *)r->attr)->dim;
     if (!tg_axis(a, gm->nd ? gm->nd : 1, &gm->axis)) return TG_ERR_INVALID;
@@ -1062,7 +1064,8 @@ static int cos_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], 
     cos_geom gm;
     int st = cos_geom_of(r, &gm);
     if (st == TG_ERR_SHAPE)
-        snprintf(msg, len, "shapes cannot be broadcast together: x1 %s, x2 %s",
+        snprintf(msg, len, "shapes cannot be broadcast together (or to a size memory can hold): "
+                 "x1 %s, x2 %s",
                  tg_shape_str(x1, s1, sizeof s1), tg_shape_str(x2, s2, sizeof s2));
     if (st == TG_ERR_INVALID)
         snprintf(msg, len, "dim %d is out of range for the broadcast shape %s",
@@ -1196,16 +1199,17 @@ typedef struct {
 static int cel_geom_of(const tg_record *r, cel_geom *gm)
 {
     if (tg_broadcast_n(2, (const tg_tensor *const *)r->in, &gm->nd, gm->sh) != TG_OK ||
-        gm->nd < 1)
+        gm->nd < 1 || !tg_shape_numel(gm->nd, gm->sh, &gm->size))
         return TG_ERR_SHAPE;
     gm->cnd = gm->nd - 1;
     memcpy(gm->csh, gm->sh, sizeof gm->sh);
     tg_tensor c = {.ndim = gm->cnd};
     memcpy(c.shape, gm->csh, sizeof c.shape);
-    if (tg_broadcast_shape(&c, r->in[2], &gm->ond, gm->osh) != TG_OK) return TG_ERR_SHAPE;
+    if (tg_broadcast_shape(&c, r->in[2], &gm->ond, gm->osh) != TG_OK ||
+        !tg_shape_numel(gm->ond, gm->osh, &gm->osize))
+        return TG_ERR_SHAPE;
     row_view v = row_view_of(gm->nd, gm->sh, gm->nd - 1);
-    gm->rows = v.outer, gm->D = v.n, gm->size = v.outer * v.n;
-    gm->osize = tg_numel(gm->ond, gm->osh);
+    gm->rows = v.outer, gm->D = v.n;
     return TG_OK;
 }
 
@@ -1229,8 +1233,8 @@ static int cel_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], 
     }
     cel_geom gm;
     if (cel_geom_of(r, &gm) != TG_OK) {
-        snprintf(msg, len, "shapes cannot be broadcast together: input1 %s, input2 %s, target %s",
-                 s1, s2, sy);
+        snprintf(msg, len, "shapes cannot be broadcast together (or to a size memory can hold): "
+                 "input1 %s, input2 %s, target %s", s1, s2, sy);
         return TG_ERR_SHAPE;
     }
     return loss_shape_of(((const cel_attr *)r->attr)->red, gm.ond, gm.osh, -1, ndim, shape, msg,
@@ -1342,7 +1346,7 @@ static int cel_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
     memcpy(ck, gm.csh, sizeof ck);
     ck[gm.cnd] = 1;
     tg_tensor *cosc = tg_reshape(t, cos, gm.cnd, gm.csh);
-    tg_tensor *w = weight_tensor(t, g, a->red, (double)tg_numel(gm.ond, gm.osh));
+    tg_tensor *w = weight_tensor(t, g, a->red, (double)gm.osize);
     tg_tensor *neg = tg_mul(t, tg_eq(t, y, K(-1)), tg_ge(t, cosc, K(a->margin)));
     tg_tensor *dc = tg_where(t, tg_eq(t, y, K(1)), tg_neg(t, w), tg_where(t, neg, w, K(0)));
     tg_tensor *G = tg_reshape(t, tg_sum_to(t, dc, gm.cnd, gm.csh), gm.nd, ck);
@@ -1395,10 +1399,10 @@ static int triplet_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIM
         return TG_ERR_SHAPE;
     }
     int nd;
-    int64_t sh[TG_MAX_DIMS];
-    if (tg_broadcast_n(3, in, &nd, sh) != TG_OK) {
-        snprintf(msg, len, "shapes cannot be broadcast together: anchor %s, positive %s, "
-                 "negative %s", s[0], s[1], s[2]);
+    int64_t sh[TG_MAX_DIMS], size;
+    if (tg_broadcast_n(3, in, &nd, sh) != TG_OK || !tg_shape_numel(nd, sh, &size)) {
+        snprintf(msg, len, "shapes cannot be broadcast together (or to a size memory can hold): "
+                 "anchor %s, positive %s, negative %s", s[0], s[1], s[2]);
         return TG_ERR_SHAPE;
     }
     if (!(a->p >= 1) || isinf(a->p)) {

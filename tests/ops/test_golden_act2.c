@@ -248,3 +248,52 @@ Test(golden_act2, multi_margin_mean_of_nothing_is_nan)
     cr_expect(isnan(l->data[0]));
     tg_tape_free(t);
 }
+
+/* Empty inputs: the mean of nothing is NaN, the sum 0, NONE an empty
+   tensor, and backward runs (PyTorch's results). */
+Test(golden_act2, empty_inputs)
+{
+    tg_tape *t = tg_tape_new();
+    for (int red = 0; red < 3; red++) {
+        tg_tensor *x = tg_requires_grad(tg_zeros(t, TG_SHAPE(0, 4)), true);
+        tg_tensor *y = tg_ones(t, TG_SHAPE(0, 4)), *row = tg_ones(t, TG_SHAPE(0));
+        tg_tensor *l[6] = {
+            tg_kl_div(t, x, y, (tg_reduction)red, false),
+            tg_poisson_nll_loss(t, x, y, true, true, (tg_real)1e-8, (tg_reduction)red),
+            tg_gaussian_nll_loss(t, x, y, y, false, (tg_real)1e-6, (tg_reduction)red),
+            tg_margin_ranking_loss(t, x, y, y, 1, (tg_reduction)red),
+            tg_triplet_margin_loss(t, x, y, y, 1, 2, (tg_real)1e-6, true, (tg_reduction)red),
+            tg_cosine_embedding_loss(t, x, y, row, 0, (tg_reduction)red),
+        };
+        for (int i = 0; i < 6; i++) {
+            cr_assert(l[i], "loss %d, reduction %d: %s", i, red, tg_tape_error(t));
+            if (red == TG_REDUCE_NONE) {
+                cr_expect_eq(l[i]->size, 0, "loss %d", i);
+                continue;
+            }
+            cr_expect(red == TG_REDUCE_MEAN ? isnan(l[i]->data[0]) : l[i]->data[0] == 0,
+                      "loss %d, reduction %d: %g", i, red, (double)l[i]->data[0]);
+            cr_expect_eq(tg_backward(t, l[i]), TG_OK, "%s", tg_tape_error(t));
+        }
+        tg_tape_reset(t);
+    }
+    tg_tape_free(t);
+}
+
+/* Shapes whose broadcast would not fit in memory are refused, not wrapped
+   around: [2^40, 1, 0] and [1, 2^40, 0] hold nothing each, but their
+   broadcast's dimensions multiply past int64 (tg_shape_numel's rule, which
+   tg_zeros follows too). */
+Test(golden_act2, huge_broadcast_is_refused)
+{
+    tg_tape *t = tg_tape_new();
+    int64_t n = (int64_t)1 << 40;
+    tg_tensor *a = tg_zeros(t, 3, (const int64_t[]){n, 1, 0});
+    tg_tensor *b = tg_zeros(t, 3, (const int64_t[]){1, n, 0});
+    cr_assert(a && b, "%s", tg_tape_error(t));
+    EXPECT_ERROR(tg_mse_loss(t, a, b, TG_REDUCE_SUM), "tg_mse_loss", "memory");
+    EXPECT_ERROR(tg_cosine_similarity(t, a, b, 1, (tg_real)1e-8), "tg_cosine_similarity", "memory");
+    EXPECT_ERROR(tg_triplet_margin_loss(t, a, b, a, 1, 2, (tg_real)1e-6, false, TG_REDUCE_SUM),
+                 "tg_triplet_margin_loss", "memory");
+    tg_tape_free(t);
+}
