@@ -344,9 +344,10 @@ TG_API tg_tensor *tg_hinge_embedding_loss(tg_tape *t, tg_tensor *input, tg_tenso
 /** The multi-class SVM loss (F.multi_margin_loss(x, y, p, margin, weight)):
    per sample Σ_{c ≠ y} w_y·max(0, margin − x_y + x_c)^p / C. x [N, C] with
    target [N], or [C] with one index (0-d or [1]); p 1 or 2 (PyTorch's
-   defaults 1 and margin 1); weight NULL or [C] (copied, no gradient). An
-   index outside [0, C) is refused with a message naming it. The mean of no
-   sample is NaN (PyTorch 1.13 returns garbage there). */
+   defaults 1 and margin 1); weight NULL or [C], no gradient, read when the
+   op runs (a tensor of another tape is copied). The indices are read when
+   the op runs too: one outside [0, C) is refused with a message naming it.
+   The mean of no sample is NaN (PyTorch 1.13 returns garbage there). */
 TG_API tg_tensor *tg_multi_margin_loss(tg_tape *t, tg_tensor *input, const tg_index *target,
                                        int p, tg_real margin, const tg_tensor *weight,
                                        tg_reduction red);

@@ -110,6 +110,52 @@ static void set_dx(tg_tape *t, const tg_record *r, tg_tensor **dx, int k, tg_ten
     dx[k] = tg_sum_to(t, full, x->ndim, x->shape);
 }
 
+/* ------------------------------------------- a clamp outside the gradient */
+
+/* y = max(x, lo), NaN kept        dy/dx = 1 everywhere
+   The value clamped, the gradient passed as if it were not: PyTorch's
+   losses clamp this way outside the graph (gaussian_nll_loss's var,
+   cosine_similarity's norms), and their vjps need it as an op of their own
+   so that a replay computes it again from the input. */
+typedef struct {
+    tg_real lo;
+} through_attr;
+
+static int clamp_min_through_forward(tg_record *r)
+{
+    tg_real lo = ((const through_attr *)r->attr)->lo;
+    const tg_real *x = r->in[0]->data; /* [size] */
+    tg_real *y = r->out->data;         /* [size] */
+    for (int64_t i = 0; i < r->out->size; i++) y[i] = x[i] < lo ? lo : x[i];
+    return TG_OK;
+}
+
+static void clamp_min_through_backward(tg_record *r)
+{
+    const tg_real *g = r->out->grad;
+    tg_real *dx = r->in[0]->grad;
+    for (int64_t i = 0; i < r->out->size; i++) dx[i] += g[i];
+}
+
+static int clamp_min_through_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
+{
+    (void)t, (void)r;
+    dx[0] = g;
+    return TG_OK;
+}
+
+static const tg_op op_clamp_min_through = {
+    .name = "clamp_min_through", .n_inputs = 1, .attr_size = sizeof(through_attr),
+    .shape = tg_shape_same, .forward = clamp_min_through_forward,
+    .backward = clamp_min_through_backward, .vjp = clamp_min_through_vjp,
+    .doc = "max(x, lo), its gradient passed as if unclamped (internal)"};
+
+static tg_tensor *clamp_min_through(tg_tape *t, tg_tensor *x, tg_real lo)
+{
+    through_attr a = {lo};
+    return tg_apply(t, &op_clamp_min_through, &x, 1, &a);
+}
+
 /* ---------------------------------------------------- element-wise losses
 
    ℓ_k = f(v_0[k], v_1[k], ...) over the shape the inputs broadcast to, then
@@ -850,8 +896,7 @@ static void gaussian_nll_loss_dl(const tg_real *v, const ew_attr *a, tg_real *d)
     d[1] = -d[0];
     d[2] = (tg_real)0.5 * (1 / c - e * e / c / c);
 }
-/* c as x's value clamped, with the derivative 1 everywhere: v + (c − v),
-   the second term a constant */
+/* c as v clamped, with the derivative 1 everywhere (clamp_min_through) */
 static int gaussian_nll_loss_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
 {
     const ew_attr *a = r->attr;
@@ -859,12 +904,7 @@ static int gaussian_nll_loss_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, t
     int nd;
     int64_t sh[TG_MAX_DIMS];
     var_view(x, v, &nd, sh);
-    tg_tensor *vv = tg_reshape(t, v, nd, sh);
-    tg_tensor *lift = tg_zeros(t, v->ndim, v->shape);
-    if (!lift) return TG_ERR_NOMEM;
-    for (int64_t i = 0; i < v->size; i++)
-        lift->data[i] = v->data[i] < a->p ? a->p - v->data[i] : 0;
-    tg_tensor *c = tg_add(t, vv, tg_reshape(t, lift, nd, sh));
+    tg_tensor *c = clamp_min_through(t, tg_reshape(t, v, nd, sh), a->p);
     tg_tensor *w = weight_tensor(t, g, a->red, ew_count_of(r));
     tg_tensor *e = tg_sub(t, x, y), *ec = tg_div(t, e, c);
     set_dx(t, r, dx, 0, tg_mul(t, w, ec));
@@ -1131,19 +1171,12 @@ static void cos_backward(tg_record *r)
     tg_sink_end(&d2);
 }
 
-/* N as ops with the derivative x/N at the clamped value: √(Σx² + c) with
-   the constant c = N² − Σx² (0 where the norm is not clamped). */
+/* N as ops with the derivative x/N at the clamped value: √(max(Σx², ε²))
+   with the clamp outside the gradient, √'s derivative then 1/(2N). */
 static tg_tensor *norm_eps_of(tg_tape *t, tg_tensor *x, int axis, tg_real eps)
 {
     tg_tensor *s = tg_sum(t, tg_square(t, x), axis, true);
-    if (!s) return NULL;
-    tg_tensor *c = tg_zeros(t, s->ndim, s->shape);
-    if (!c) return NULL;
-    for (int64_t i = 0; i < s->size; i++) {
-        double n = sqrt((double)s->data[i]);
-        c->data[i] = n < eps ? (tg_real)((double)eps * eps - (double)s->data[i]) : 0;
-    }
-    return tg_sqrt(t, tg_add(t, s, c));
+    return tg_sqrt(t, clamp_min_through(t, s, eps * eps));
 }
 
 static int cos_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
@@ -1991,19 +2024,29 @@ static const tg_op op_nll_loss = {.name = "nll_loss", .n_inputs = 1,
 typedef struct {
     int red, p;
     tg_real margin;
-    const tg_index *target;     /* [N] (or one index for a 1-D input) */
-    const tg_tensor *weight_in; /* the caller's class weights, for the shape check only */
-    const tg_real *weight;      /* [C], their copy on the tape; NULL: every class 1 */
+    const tg_index *target; /* [N] (or one index for a 1-D input), read when a rule runs */
 } mm_attr;
 
-/* x [N, C] with N targets, or [C] with one (0-d or [1]); p 1 or 2; class
-   weights [C]; every target in [0, C). The output for NONE is [N] (for a
-   1-D x, the target's shape). */
+/* Every target in [0, C): false (and *bad the first that is not) otherwise.
+   Checked when the op runs, since the index array is read then. */
+static bool mm_targets_ok(const tg_index *y, int64_t C, int64_t *bad)
+{
+    for (int64_t s = 0; s < y->size; s++)
+        if (y->data[s] < 0 || y->data[s] >= C) {
+            *bad = s;
+            return false;
+        }
+    return true;
+}
+
+/* x [N, C] with N targets, or [C] with one (0-d or [1]); p 1 or 2; the class
+   weights (input 1) NULL or [C]; every target in [0, C). The output for
+   NONE is [N] (for a 1-D x, the target's shape). */
 static int mm_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], char *msg,
                     size_t len)
 {
     const mm_attr *a = r->attr;
-    const tg_tensor *x = r->in[0];
+    const tg_tensor *x = r->in[0], *w = r->in[1];
     const tg_index *y = a->target;
     char sx[96], sy[96];
     if (x->ndim < 1 || x->ndim > 2) {
@@ -2032,22 +2075,17 @@ static int mm_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], c
                  tg_shape_str(x, sx, sizeof sx));
         return TG_ERR_SHAPE;
     }
-    const tg_tensor *w = a->weight_in;
     if (w && (w->ndim != 1 || w->shape[0] != v.C)) {
         snprintf(msg, len, "weight %s does not match %lld classes (needs [%lld])",
                  tg_shape_str(w, sx, sizeof sx), (long long)v.C, (long long)v.C);
         return TG_ERR_SHAPE;
     }
-    if (w && !a->weight) {
-        snprintf(msg, len, "out of memory copying the class weights onto the tape");
-        return TG_ERR_NOMEM;
+    int64_t bad;
+    if (!mm_targets_ok(y, v.C, &bad)) {
+        snprintf(msg, len, "target[%lld] = %lld is out of range for %lld classes",
+                 (long long)bad, (long long)y->data[bad], (long long)v.C);
+        return TG_ERR_INVALID;
     }
-    for (int64_t s = 0; s < y->size; s++)
-        if (y->data[s] < 0 || y->data[s] >= v.C) {
-            snprintf(msg, len, "target[%lld] = %lld is out of range for %lld classes",
-                     (long long)s, (long long)y->data[s], (long long)v.C);
-            return TG_ERR_INVALID;
-        }
     if (x->ndim == 1) return loss_shape_of(a->red, y->ndim, y->shape, -1, ndim, shape, msg, len);
     return loss_shape(a->red, x, 1, ndim, shape, msg, len);
 }
@@ -2058,12 +2096,14 @@ static int mm_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], c
                                             ATen computes it)
    ∂ℓ/∂x_c = w_y·p·z_c^(p−1)/C where c ≠ y and z_c > 0 (0 at z_c = 0),
    ∂ℓ/∂x_y = −Σ_c ∂ℓ/∂x_c */
-static tg_real mm_w(const mm_attr *a, int64_t c) { return a->weight ? a->weight[c] : 1; }
+static tg_real mm_w(const tg_record *r, int64_t c) { return r->in[1] ? r->in[1]->data[c] : 1; }
 
 static int mm_forward(tg_record *r)
 {
     const mm_attr *a = r->attr;
     class_view v = class_view_of(r->in[0]);
+    int64_t bad;
+    if (!mm_targets_ok(a->target, v.C, &bad)) return TG_ERR_INVALID; /* a replay's new labels */
     const tg_real *x = r->in[0]->data; /* [N, C] */
     double sum = 0;
     for (int64_t n = 0; n < v.N; n++) {
@@ -2072,7 +2112,7 @@ static int mm_forward(tg_record *r)
         double l = 0;
         for (int64_t c = 0; c < v.C; c++) {
             tg_real z = a->margin - xn[y] + xn[c];
-            if (c != y && z > 0) l += (a->p == 1 ? z : z * z) * mm_w(a, y);
+            if (c != y && z > 0) l += (a->p == 1 ? z : z * z) * mm_w(r, y);
         }
         l /= (double)v.C;
         if (a->red == TG_REDUCE_NONE) r->out->data[n] = (tg_real)l;
@@ -2088,10 +2128,11 @@ static void mm_backward(tg_record *r)
     class_view v = class_view_of(r->in[0]);
     const tg_real *x = r->in[0]->data; /* [N, C] */
     tg_real *dx = r->in[0]->grad;      /* [N, C] */
+    if (!dx) return;
     for (int64_t n = 0; n < v.N; n++) {
         const tg_real *xn = x + n * v.C;
         int64_t y = a->target->data[n];
-        tg_real G = weight_of(r, a->red, n, (double)v.N) / (tg_real)v.C * mm_w(a, y);
+        tg_real G = weight_of(r, a->red, n, (double)v.N) / (tg_real)v.C * mm_w(r, y);
         double dy = 0;
         for (int64_t c = 0; c < v.C; c++) {
             tg_real z = a->margin - xn[y] + xn[c];
@@ -2104,28 +2145,27 @@ static void mm_backward(tg_record *r)
     }
 }
 
-/* The rule as ops on x seen as [N, C]: x_y = Σ_c of x where c = y (else 0),
-   z = margin − x_y + x, h = G·w_y/C·(1 or 2z) where c ≠ y and z > 0 (else 0),
-   dx = h, and −Σ_c h at the target. */
+/* The rule as ops on x seen as [N, C]: with the one-hot targets m,
+   x_y = Σ_c of x where m (else 0), w_y likewise from the weights,
+   z = margin − x_y + x, h = G·w_y/C·(1 or 2z) where c ≠ y and z > 0
+   (else 0), dx = h, and −Σ_c h at the target. */
 static int mm_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
 {
     const mm_attr *a = r->attr;
-    tg_tensor *x0 = r->in[0];
+    tg_tensor *x0 = r->in[0], *w = r->in[1];
     class_view v = class_view_of(x0);
     tg_tensor *x = tg_reshape(t, x0, TG_SHAPE(v.N, v.C));
-    tg_tensor *onehot = tg_zeros(t, TG_SHAPE(v.N, v.C)), *wy = tg_zeros(t, TG_SHAPE(v.N, 1));
-    if (!onehot || !wy) return TG_ERR_NOMEM;
-    for (int64_t n = 0; n < v.N; n++) {
-        int64_t y = a->target->data[n];
-        onehot->data[n * v.C + y] = 1;
-        wy->data[n] = mm_w(a, y) / (tg_real)v.C;
-    }
+    tg_tensor *onehot = tg_zeros(t, TG_SHAPE(v.N, v.C));
+    if (!onehot) return TG_ERR_NOMEM;
+    for (int64_t n = 0; n < v.N; n++) onehot->data[n * v.C + a->target->data[n]] = 1;
     tg_tensor *xy = tg_sum(t, tg_where(t, onehot, x, K(0)), 1, true);
     tg_tensor *z = tg_add_scalar(t, tg_sub(t, x, xy), a->margin);
     tg_tensor *on = tg_mul(t, tg_gt(t, z, K(0)), tg_eq(t, onehot, K(0)));
     tg_tensor *G = a->red == TG_REDUCE_NONE ? tg_reshape(t, g, TG_SHAPE(v.N, 1))
                                            : weight_tensor(t, g, a->red, (double)v.N);
-    tg_tensor *Gw = tg_mul(t, G, wy);
+    tg_tensor *Gw = tg_scale(t, G, 1 / (tg_real)v.C);
+    if (w) Gw = tg_mul(t, Gw, tg_sum(t, tg_where(t, onehot, tg_reshape(t, w, TG_SHAPE(1, v.C)),
+                                                  K(0)), 1, true));
     tg_tensor *h = tg_where(t, on, a->p == 1 ? Gw : tg_mul(t, Gw, tg_scale(t, z, 2)), K(0));
     tg_tensor *d = tg_where(t, onehot, tg_neg(t, tg_sum(t, h, 1, true)), h);
     dx[0] = tg_reshape(t, d, x0->ndim, x0->shape);
@@ -2133,21 +2173,22 @@ static int mm_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
 }
 
 static const tg_op op_multi_margin_loss = {
-    .name = "multi_margin_loss", .n_inputs = 1, .attr_size = sizeof(mm_attr),
+    .name = "multi_margin_loss", .n_inputs = 2, .attr_size = sizeof(mm_attr),
     .shape = mm_shape, .forward = mm_forward, .backward = mm_backward, .vjp = mm_vjp,
     .doc = "sum over c != y of w_y max(0, margin - x_y + x_c)^p / C"};
 
+/* The class weights are the op's second input, read when it runs (never
+   written, no gradient): the tensor itself when it is one of the tape's or
+   a parameter, a copy made now otherwise. */
 tg_tensor *tg_multi_margin_loss(tg_tape *t, tg_tensor *input, const tg_index *target, int p,
                                 tg_real margin, const tg_tensor *weight, tg_reduction red)
 {
-    mm_attr a = {(int)red, p, margin, target, weight, NULL};
-    if (t && weight) {
-        size_t n = (size_t)weight->size;
-        tg_real *copy = tg_tape_try_alloc(t, (n ? n : 1) * sizeof *copy);
-        if (copy && n) memcpy(copy, weight->data, n * sizeof *copy);
-        a.weight = copy;
-    }
-    return tg_apply(t, &op_multi_margin_loss, &input, 1, &a);
+    mm_attr a = {(int)red, p, margin, target};
+    tg_tensor *w = (tg_tensor *)(uintptr_t)weight;
+    if (t && w && !tg_tensor_usable(t, w)) w = tg_tensor_new(t, w->ndim, w->shape, w->data);
+    tg_tensor *in[2] = {input, w};
+    if (weight && !w) return NULL;
+    return tg_apply(t, &op_multi_margin_loss, in, 2, &a);
 }
 
 /* The options as the op's attributes, with a copy of the class weights on
@@ -2218,5 +2259,5 @@ static const tg_op *const loss_ops[] = {
     &op_cross_entropy,     &op_nll_loss,          &op_kl_div,
     &op_poisson_nll_loss,  &op_gaussian_nll_loss, &op_hinge_embedding_loss,
     &op_margin_ranking_loss, &op_cosine_similarity, &op_cosine_embedding_loss,
-    &op_triplet_margin_loss, &op_multi_margin_loss};
+    &op_triplet_margin_loss, &op_multi_margin_loss, &op_clamp_min_through};
 const tg_op_table tg_loss_ops = {loss_ops, sizeof loss_ops / sizeof *loss_ops};

@@ -297,3 +297,58 @@ Test(golden_act2, huge_broadcast_is_refused)
                  "tg_triplet_margin_loss", "memory");
     tg_tape_free(t);
 }
+
+/* The second pass both ways: the gradient of ⟨∇L, V⟩ through the fast
+   kernels (create_graph off) and through the vjps (create_graph on) must
+   agree. The golden second order takes the first way only, so this is
+   where the vjps of the ops that the first vjps record are checked (the
+   clamp outside the gradient of gaussian_nll_loss's var and
+   cosine_similarity's norms among them: values clamped here). */
+static tg_tensor *second_pass_loss(tg_tape *t, tg_tensor **in, int which)
+{
+    if (which == 0)
+        return tg_gaussian_nll_loss(t, in[0], in[1], in[2], false, (tg_real)0.05, TG_REDUCE_SUM);
+    return tg_sum(t, tg_cosine_similarity(t, in[0], in[1], 1, (tg_real)0.5), TG_ALL, false);
+}
+
+Test(golden_act2, second_pass_through_vjps_agrees)
+{
+    const tg_real x[6] = {0.3, -1.2, 0.8, 0.1, 0.05, -0.2}, y[6] = {0.5, 0.4, -0.3, 1.1, -0.1, 0.2};
+    const tg_real v[6] = {0.01, 0.7, 0.02, 1.5, 0.3, 0.001}; /* some under eps = 0.05 */
+    const tg_real V[3][6] = {{0.3, -0.2, 0.5, 0.1, -0.4, 0.2},
+                             {-0.1, 0.6, 0.2, -0.3, 0.25, 0.4},
+                             {0.2, 0.1, -0.5, 0.3, 0.1, -0.2}};
+    for (int which = 0; which < 2; which++) {
+        tg_real got[2][3][6];
+        int n = which == 0 ? 3 : 2;
+        for (int cg = 0; cg < 2; cg++) {
+            tg_tape *t = tg_tape_new();
+            tg_tensor *in[3], *g[3], *gg[3] = {0};
+            const tg_real *vals[3] = {x, y, v};
+            for (int k = 0; k < n; k++)
+                in[k] = tg_requires_grad(tg_tensor_new(t, TG_SHAPE(2, 3), vals[k]), true);
+            tg_tensor *L = second_pass_loss(t, in, which);
+            tg_grad_opts on = {.create_graph = true, .allow_unused = true};
+            cr_assert_eq(tg_grad(t, 1, &L, NULL, n, in, g, &on), TG_OK, "%s", tg_tape_error(t));
+            tg_tensor *s = NULL;
+            for (int k = 0; k < n; k++) {
+                tg_tensor *d = tg_sum(t, tg_mul(t, g[k], tg_tensor_new(t, TG_SHAPE(2, 3), V[k])),
+                                      TG_ALL, false);
+                s = s ? tg_add(t, s, d) : d;
+            }
+            tg_grad_opts second = {.create_graph = cg != 0, .allow_unused = true};
+            cr_assert_eq(tg_grad(t, 1, &s, NULL, n, in, gg, &second), TG_OK, "%s",
+                         tg_tape_error(t));
+            for (int k = 0; k < n; k++) memcpy(got[cg][k], gg[k]->data, sizeof got[cg][k]);
+            tg_tape_free(t);
+        }
+        for (int k = 0; k < n; k++) {
+            double want[6];
+            char what[64];
+            for (int i = 0; i < 6; i++) want[i] = got[0][k][i];
+            snprintf(what, sizeof what, "loss %d, input %d: the vjps' against the kernels'",
+                     which, k);
+            gt_expect_close(got[1][k], want, 6, gt_default_tol(), what);
+        }
+    }
+}
