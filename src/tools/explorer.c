@@ -301,7 +301,6 @@ static int64_t broadcast_index(const tg_tensor *x, const tg_tensor *y, int64_t o
    numbers in parentheses, so that "1 − {y}²" stays right). */
 static void fill_template(FILE *f, const char *tpl, const tg_record *r, int64_t o)
 {
-    fputc('"', f);
     for (const char *p = tpl; *p; p++) {
         const tg_tensor *src = NULL;
         if (p[0] == '{' && p[1] && p[2] == '}') {
@@ -323,10 +322,37 @@ static void fill_template(FILE *f, const char *tpl, const tg_record *r, int64_t 
         fprintf(f, v < 0 ? "(%s)" : "%s", buf);
         p += 2;
     }
-    fputc('"', f);
 }
 
 static bool has_numbers(const char *tpl) { return tpl && strchr(tpl, '{'); }
+
+/* The local derivative of input slot k from the table (",sym:..,num:.."),
+   for a built-in op. A tensor that is several inputs of the record gets the
+   sum of each slot's (mul(h, h): "{b} + {a}", 2h), when each slot has one. */
+static void local_derivative(FILE *f, const tg_record *r, int k, int64_t o)
+{
+    if (!tg_op_is_builtin(r->op)) return;
+    const char *tpl[TG_MAX_INPUTS];
+    int n = 0;
+    bool numbers = true;
+    for (int a = k; a < r->n_in; a++) {
+        if (r->in[a] != r->in[k]) continue;
+        tpl[n] = tg_op_local_derivative(r->op->name, a);
+        if (!tpl[n]) return;
+        numbers &= has_numbers(tpl[n]);
+        n++;
+    }
+    fputs(",sym:\"", f);
+    for (int i = 0; i < n; i++) fprintf(f, "%s%s", i ? " + " : "", tpl[i]);
+    fputc('"', f);
+    if (!numbers || o < 0) return;
+    fputs(",num:\"", f);
+    for (int i = 0; i < n; i++) {
+        if (i) fputs(" + ", f);
+        fill_template(f, tpl[i], r, o);
+    }
+    fputc('"', f);
+}
 
 /* One element of each input worked out: for input slot k, the element j
    that this rule changes most, and the terms Σ_o g[o]·∂y[o]/∂x[j] of the
@@ -396,15 +422,7 @@ static int worked(walk *w, const page *pg, const tg_record *r, const tg_real *g,
         num(f, sum);
         fputs(",add:", f);
         num(f, (double)contrib[k][jk[k]]);
-        const char *tpl = tg_op_is_builtin(r->op) ? tg_op_local_derivative(r->op->name, k) : NULL;
-        if (tpl) {
-            fputs(",sym:", f);
-            jstr(f, tpl);
-            if (has_numbers(tpl) && first_o >= 0) {
-                fputs(",num:", f);
-                fill_template(f, tpl, r, first_o);
-            }
-        }
+        local_derivative(f, r, k, first_o);
         fputc('}', f);
     }
     fputc(']', f);

@@ -6,7 +6,7 @@
    panel and the selected tensor. The ids and classes it writes (#step,
    #arrive, .add, .worked, #sel-value...) are what tests/tools read. */
 
-#include <stddef.h>
+#include "core/internal.h" /* the double build renames these tables too */
 
 /* NULL-terminated lines of CSS. */
 extern const char *const tg_explorer_css[];
@@ -192,7 +192,7 @@ const char *const tg_explorer_js[] = {
     "    setClass(e, 'hot', back && i === cur);\n",
     "    setClass(e, 'fwd', !back && i === cur);\n",
     "  });\n",
-    "  if (cur >= 0 && el('r' + cur)) el('r' + cur).scrollIntoView({block: 'nearest', inline: 'nearest'});\n",
+    "  if (cur >= 0 && el('r' + cur)) el('r' + cur).scrollIntoView({block: 'center', inline: 'center'});\n",
     "  // the controls\n",
     "  el('slider').value = pos;\n",
     "  el('pos-label').textContent = pos === 0 ? 'start: the leaves' :\n",
@@ -259,7 +259,9 @@ const char *const tg_explorer_js[] = {
     "}\n",
     "function workedHTML(st, w) {\n",
     "  const r = TG.records[st.rec], x = TG.tensors[r.in[w.slot]], name = 'd' + x.label + idxStr(w.j);\n",
-    "  let h = '<div class=\"worked\" data-slot=\"' + w.slot + '\">';\n",
+    "  let j = 0;\n",
+    "  w.j.forEach((v, d) => { j = j * x.shape[d] + v; });\n",
+    "  let h = '<div class=\"worked\" data-slot=\"' + w.slot + '\" data-j=\"' + j + '\" data-all=\"' + w.all + '\" data-n=\"' + w.n + '\">';\n",
     "  h += name + ' += \\u03a3 over output elements o of g[o]\\u00b7\\u2202y[o]/\\u2202' + esc(x.label) + idxStr(w.j) + '\\n';\n",
     "  if (!w.n) {\n",
     "    h += '  no output element depends on it: adds 0';\n",
