@@ -227,7 +227,9 @@ typedef enum tg_verdict {
 typedef struct tg_exercise_opts {
     FILE *report;      /**< where to print the grading, or NULL for none */
     uint64_t seed;     /**< for the arriving gradient when the output has more than one
-                          element: uniform in [−1, 1) (an output of one element gets 1) */
+                          element: uniform in [−1, 1) from a tg_rng seeded with
+                          seed ^ 0x9e3779b97f4a7c15, so that inputs drawn from `seed`
+                          itself differ from it (an output of one element gets 1) */
     double exact_rtol; /**< "exact": |learner − tapegrad| ≤ exact_rtol·max|tapegrad|
                           over the tensor; default 1e-5 (float), 1e-12 (double) */
 } tg_exercise_opts;
