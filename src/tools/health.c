@@ -49,9 +49,10 @@ static void series_free(series *s)
 
 /* A histogram of n values over their own range, with their mean and std. */
 typedef struct {
-    bool set;
+    bool set;        /* values were observed (finite or not) */
     double lo, hi, mean, std;
-    int64_t n;
+    int64_t n;       /* the finite ones, binned */
+    int64_t bad;     /* NaN or Inf */
     uint32_t count[NBINS];
 } histogram;
 
@@ -68,6 +69,8 @@ static void histogram_of(histogram *h, const tg_real *v, int64_t n)
         s += x;
         good++;
     }
+    h->set = n > 0;
+    h->bad = n - good;
     if (!good) return;
     double mean = s / (double)good;
     for (int64_t i = 0; i < n; i++)
@@ -76,7 +79,7 @@ static void histogram_of(histogram *h, const tg_real *v, int64_t n)
         double d = fmax(1e-12, 1e-6 * fabs(lo));
         lo -= d, hi += d;
     }
-    *h = (histogram){.set = true, .lo = lo, .hi = hi, .mean = mean, .n = good,
+    *h = (histogram){.set = true, .lo = lo, .hi = hi, .mean = mean, .n = good, .bad = n - good,
                      .std = good > 1 ? sqrt(ss / (double)(good - 1)) : 0};
     for (int64_t i = 0; i < n; i++) {
         double x = (double)v[i];
@@ -350,7 +353,7 @@ static void axes(FILE *f, const panel *p, const char *title, const char *xlabel,
 
 static void legend_line(FILE *f, const panel *p, int i, const char *color, const char *text)
 {
-    double x = p->x + p->w - 250, y = p->y + 14 + 14 * i;
+    double x = p->x + p->w * 0.3, y = p->y + 14 + 14 * i;
     fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
                "stroke-width=\"2.5\"/><text class=\"legend\" x=\"%.1f\" y=\"%.1f\" stroke=\"#fff\" "
                "stroke-width=\"3\" paint-order=\"stroke\">",
@@ -368,11 +371,11 @@ static void histograms(FILE *f, const tg_health *h, const panel *frame, bool gra
     int step = 0;
     for (size_t i = 0; i < h->nl; i++) {
         const histogram *g = grads ? &h->layers[i].grad : &h->layers[i].act;
-        if (!g->set) continue;
+        step = h->layers[i].step > step ? h->layers[i].step : step;
+        if (!g->set || !g->n) continue;
         p.x0 = fmin(p.x0, g->lo), p.x1 = fmax(p.x1, g->hi);
         double bw = (g->hi - g->lo) / NBINS;
         for (int b = 0; b < NBINS; b++) p.y1 = fmax(p.y1, g->count[b] / ((double)g->n * bw));
-        step = h->layers[i].step;
     }
     if (!(p.x0 < p.x1)) p.x0 = -1, p.x1 = 1;
     if (!(p.y1 > 0)) p.y1 = 1;
@@ -381,11 +384,11 @@ static void histograms(FILE *f, const tg_health *h, const panel *frame, bool gra
     snprintf(title, sizeof title, "%s (step %d)",
              grads ? "gradients of the activations" : "activations", step);
     axes(f, &p, title, grads ? "d(loss)/d(activation)" : "activation value", "density");
-    int shown = 0;
+    /* the series, then the legend above them all */
     for (size_t i = 0; i < h->nl; i++) {
         const layer *l = &h->layers[i];
         const histogram *g = grads ? &l->grad : &l->act;
-        if (!g->set) continue;
+        if (!g->set || !g->n) continue;
         double bw = (g->hi - g->lo) / NBINS;
         fprintf(f, "<g class=\"series\" data-layer=\"");
         svg_text(f, l->name);
@@ -395,12 +398,26 @@ static void histograms(FILE *f, const tg_health *h, const panel *frame, bool gra
             fprintf(f, "%.1f,%.1f ", px(&p, g->lo + (b + 0.5) * bw),
                     py(&p, g->count[b] / ((double)g->n * bw)));
         fputs("\"/></g>\n", f);
+    }
+    int shown = 0;
+    for (size_t i = 0; i < h->nl; i++) {
+        const layer *l = &h->layers[i];
+        const histogram *g = grads ? &l->grad : &l->act;
+        if (!g->set) continue;
         char text[200];
+        if (!g->n) { /* diverged: nothing to draw, and the legend says why */
+            snprintf(text, sizeof text, "%s: no finite value (%lld NaN or Inf)", l->name,
+                     (long long)g->bad);
+            legend_line(f, &p, shown++, COLOR(i), text);
+            continue;
+        }
         int k = snprintf(text, sizeof text, "%s%s%s%s: mean %+.3g, std %.3g", l->name,
                          l->op ? " (" : "", l->op ? l->op : "", l->op ? ")" : "", g->mean, g->std);
         if (!grads && !isnan(l->frac) && k > 0 && (size_t)k < sizeof text)
-            snprintf(text + k, sizeof text - (size_t)k, ", %s %.1f%%",
-                     l->kind == UNIT_RELU ? "dead" : "saturated", 100 * l->frac);
+            k += snprintf(text + k, sizeof text - (size_t)k, ", %s %.1f%%",
+                          l->kind == UNIT_RELU ? "dead" : "saturated", 100 * l->frac);
+        if (g->bad && k > 0 && (size_t)k < sizeof text)
+            snprintf(text + k, sizeof text - (size_t)k, ", %lld NaN or Inf", (long long)g->bad);
         legend_line(f, &p, shown++, COLOR(i), text);
     }
 }
@@ -432,8 +449,7 @@ static void over_steps(FILE *f, const tg_health *h, const panel *frame, bool rat
                    "fill=\"#495057\">-3: about right</text>\n",
                 p.x, y, p.x + p.w, y, p.x + 4, y - 4);
     }
-    int shown = 0;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++) { /* the series, then the legend above them all */
         const series *s = ratios ? &h->weights[i].ratio : &h->layers[i].fracs;
         const char *name = ratios ? h->weights[i].param->name : h->layers[i].name;
         if (!s->n) continue;
@@ -444,6 +460,12 @@ static void over_steps(FILE *f, const tg_health *h, const panel *frame, bool rat
         for (size_t k = 0; k < s->n; k++)
             fprintf(f, "%.1f,%.1f ", px(&p, s->step[k]), py(&p, ratios ? s->v[k] : 100 * s->v[k]));
         fputs("\"/></g>\n", f);
+    }
+    int shown = 0;
+    for (size_t i = 0; i < n; i++) {
+        const series *s = ratios ? &h->weights[i].ratio : &h->layers[i].fracs;
+        const char *name = ratios ? h->weights[i].param->name : h->layers[i].name;
+        if (!s->n) continue;
         char text[160];
         snprintf(text, sizeof text, ratios ? "%s: last %.2f" : "%s: last %.1f%%", name ? name : "?",
                  ratios ? s->v[s->n - 1] : 100 * s->v[s->n - 1]);

@@ -214,6 +214,7 @@ def run_page(driver, name):
         fail("%s: the backward pass does not start with the seed" % name)
     check_view(case, by("#arrive"), [1.0], "%s: the seed" % name)
     sofar = {exp["loss"]: [1.0]}
+    shot_accum = None
     n_back = int(by("#slider").get_attribute("max")) - len(R) - 1
     for s in range(1, n_back + 1):
         step()
@@ -233,6 +234,10 @@ def run_page(driver, name):
             before = sofar.get(x)
             after = [b + c for b, c in zip(before, want)] if before else list(want)
             if before:
+                if not shot_accum:
+                    shot_accum = os.path.join(SHOTS, "%s_%s_accumulates.png" % (name, exp["real"]))
+                    driver.save_screenshot(shot_accum)
+                    print("screenshot of a gradient that accumulates: " + shot_accum)
                 bef = a.find_elements(By.CSS_SELECTOR, ".before")
                 if not bef or "accum" not in a.get_attribute("class"):
                     fail("%s: %s's second gradient is not shown as accumulating" % (where, x))

@@ -221,6 +221,29 @@ Test(health, the_picture)
     tg_params_free(p);
 }
 
+/* A diverged layer (every value NaN) is named in the legend, not dropped. */
+Test(health, a_diverged_layer_says_so)
+{
+    tg_tape *t = tg_tape_new();
+    tg_tensor *x = tg_full(t, TG_SHAPE(2, 3), NAN), *y = tg_full(t, TG_SHAPE(2, 3), 0.5);
+    y->data[1] = INFINITY;
+    tg_health *h = tg_health_new();
+    cr_assert_eq(tg_health_observe(h, 4, "gone", x), TG_OK);
+    cr_assert_eq(tg_health_observe(h, 5, "partly", y), TG_OK);
+    int st;
+    char *s = svg_of(h, &st);
+    cr_expect_eq(st, TG_OK);
+    cr_expect(strstr(s, "gone: no finite value (6 NaN or Inf)"), "%s", s);
+    cr_expect(strstr(s, ", 1 NaN or Inf"), "%s", s);
+    cr_expect(strstr(s, "activations (step 5)"));
+    cr_expect_null(strstr(s, "nan"), "no NaN written into the drawing");
+    const char *bad = xml_problem(s);
+    cr_expect_null(bad, "%s", bad ? bad : "");
+    free(s);
+    tg_health_free(h);
+    tg_tape_free(t);
+}
+
 Test(health, refuses_nulls_and_an_empty_record)
 {
     tg_health *h = tg_health_new();
