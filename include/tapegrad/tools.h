@@ -277,7 +277,7 @@ typedef int (*tg_exercise_backward)(tg_tensor *const *inputs, int n_inputs,
 typedef enum tg_verdict {
     TG_VERDICT_EXACT = 0,       /**< equal to tapegrad's rule up to rounding */
     TG_VERDICT_APPROXIMATE = 1, /**< not equal to tapegrad's, but within the finite
-                                   differences' tolerance (tg_gradcheck's) */
+                                   differences' tolerance (see tg_exercise_check) */
     TG_VERDICT_WRONG = 2,       /**< neither (or NaN) */
     TG_VERDICT_NONE = 3         /**< the input needs no gradient: not checked */
 } tg_verdict;
@@ -309,8 +309,11 @@ typedef struct tg_exercise_result {
 /** Grades a learner's backward: runs `forward` on copies of the inputs,
    draws the arriving gradient g, and compares the learner's gradients for
    every input with TG_REQUIRES_GRAD with tapegrad's (tg_grad of ⟨g, out⟩)
-   and with central finite differences of ⟨g, out⟩ (tg_gradcheck's step and
-   tolerances). Prints, per input (by its name, else "input i"), "exact",
+   and with central finite differences of ⟨g, out⟩ (step h = 10⁻²·max(1, |x|)
+   in float, 10⁻⁶·max(1, |x|) in double; "approximate" within
+   10⁻³ + 10⁻²·|fd| in float, 10⁻⁵ + 10⁻³·|fd| in double: the plain
+   difference's own accuracy, looser than tg_gradcheck's extrapolated one).
+   Prints, per input (by its name, else "input i"), "exact",
    "approximate" or "wrong" with the largest difference and its element.
    `name` titles the report (may be NULL). Never aborts; allocates only
    temporarily. status is an error (message and tg_last_error() say why)
