@@ -1,6 +1,8 @@
 /** @file tapegrad/nn.h — training networks: initialisers (torch.nn.init), layers
- * whose parameters carry PyTorch's state-dict names, a small MLP, and the
- * optimizers (torch.optim's SGD, Adam, AdamW).
+ * whose parameters carry PyTorch's state-dict names, a small MLP, the
+ * optimizers (torch.optim's SGD, Adam, AdamW, RMSprop, Adagrad) over
+ * parameter groups, gradient clipping, learning-rate schedules, metrics and
+ * resumable checkpoints.
  *
  * Part of <tapegrad.h>; include that. docs/training.md shows a training loop.
  */
@@ -153,6 +155,93 @@ TG_API tg_optim *tg_adam_new(tg_params *p, const tg_adam_opts *opts);
 TG_API tg_optim *tg_adamw_new(tg_params *p, const tg_adam_opts *opts);
 /** @} */
 
+/** torch.optim.RMSprop: v = α·v + (1 − α)·g², w −= lr·g/(√v + ε) (centered:
+   √(v − ḡ²) with ḡ the running mean of g; momentum: a buffer b = μ·b +
+   g/(√v + ε), w −= lr·b). */
+typedef struct tg_rmsprop_opts {
+    double lr;           /**< 1e-2 */
+    double alpha;        /**< smoothing constant, 0.99; in [0, 1] */
+    double eps;          /**< 1e-8, added to the root */
+    double weight_decay; /**< L2 added to the gradient, 0 */
+    double momentum;     /**< 0 */
+    bool centered;       /**< normalise by the estimated variance; false */
+    bool maximize;       /**< false */
+} tg_rmsprop_opts;
+/** RMSprop's defaults with this lr. */
+TG_API tg_rmsprop_opts tg_rmsprop_defaults(double lr);
+/** RMSprop over p (opts NULL: its defaults, lr 1e-2). NULL on a bad option,
+   empty p or no memory (tg_last_error says why). */
+TG_API tg_optim *tg_rmsprop_new(tg_params *p, const tg_rmsprop_opts *opts);
+
+/** torch.optim.Adagrad: s += g², w −= lr_t·g/(√s + ε) with
+   lr_t = lr / (1 + (t − 1)·lr_decay) at the parameter's step t. */
+typedef struct tg_adagrad_opts {
+    double lr;                        /**< 1e-2 */
+    double lr_decay;                  /**< 0 */
+    double weight_decay;              /**< L2 added to the gradient, 0 */
+    double initial_accumulator_value; /**< where s starts, 0 */
+    double eps;                       /**< 1e-10 */
+    bool maximize;                    /**< false */
+} tg_adagrad_opts;
+/** Adagrad's defaults with this lr. */
+TG_API tg_adagrad_opts tg_adagrad_defaults(double lr);
+/** Adagrad over p (opts NULL: its defaults, lr 1e-2). NULL on a bad option,
+   empty p or no memory (tg_last_error says why). */
+TG_API tg_optim *tg_adagrad_new(tg_params *p, const tg_adagrad_opts *opts);
+
+/* ---- parameter groups (torch.optim's param_groups) */
+
+/** Chooses parameters for a group: true to take x (named `name`). */
+typedef bool (*tg_param_filter)(const char *name, const tg_tensor *x, void *ctx);
+/** Parameters with fewer than 2 dimensions: biases and the scales of norm
+   layers, the ones usually trained without weight decay (as nanoGPT's
+   `p.dim() < 2`). A tg_param_filter; ctx is unused. */
+TG_API bool tg_param_is_1d(const char *name, const tg_tensor *x, void *ctx);
+
+/** A group of parameters and the options it overrides. Its parameters are
+   those named in names[0..n_names) (each must exist), or, if names is
+   NULL, those for which filter(name, x, ctx) is true. lr and weight_decay
+   replace the optimizer's for the group; NAN keeps the optimizer's.
+   tg_param_group_new() gives one with nothing chosen and both NAN. */
+typedef struct tg_param_group {
+    const char *const *names; /**< the parameters by name, or NULL */
+    int n_names;              /**< how many names */
+    tg_param_filter filter;   /**< used when names is NULL */
+    void *ctx;                /**< passed to filter */
+    double lr;                /**< the group's learning rate; NAN: the optimizer's */
+    double weight_decay;      /**< the group's weight decay; NAN: the optimizer's */
+} tg_param_group;
+/** {names NULL, 0, filter NULL, ctx NULL, lr NAN, weight_decay NAN}. */
+TG_API tg_param_group tg_param_group_new(void);
+
+/** Splits the optimizer's parameters into groups, each with its own
+   learning rate and weight decay (PyTorch: the list of dicts given to the
+   optimizer). groups[0..n) are matched in order: a parameter goes to the
+   first group that takes it; a name listed in two groups is an error.
+   Parameters that no group takes form one more group, last, with the
+   optimizer's own options. Call it before the first step and before
+   making a scheduler; a call replaces the groups of the one before.
+   TG_OK, or TG_ERR_INVALID (an unknown name, a name twice, a bad lr or
+   weight decay), TG_ERR_STATE (after a step), TG_ERR_NOMEM; the groups
+   are unchanged on failure. Example, no decay on biases and norms:
+       tg_param_group g = tg_param_group_new();
+       g.filter = tg_param_is_1d;
+       g.weight_decay = 0;
+       tg_optim_set_groups(opt, 1, &g);  // group 0: 1-D, group 1: the rest */
+TG_API int tg_optim_set_groups(tg_optim *o, int n, const tg_param_group *groups);
+/** How many groups (1 until tg_optim_set_groups; 0 for NULL). */
+TG_API int tg_optim_num_groups(const tg_optim *o);
+/** The group of parameter i (tg_params_at order), or -1. */
+TG_API int tg_optim_param_group(const tg_optim *o, size_t i);
+/** How many parameters group g holds (0 if g is out of range). */
+TG_API size_t tg_optim_group_size(const tg_optim *o, int g);
+/** Group g's learning rate: param_groups[g]['lr']. TG_OK or TG_ERR_INVALID. */
+TG_API int tg_optim_set_group_lr(tg_optim *o, int g, double lr);
+/** Group g's current learning rate (0 if out of range). */
+TG_API double tg_optim_get_group_lr(const tg_optim *o, int g);
+/** Group g's weight decay (0 if out of range). */
+TG_API double tg_optim_get_group_weight_decay(const tg_optim *o, int g);
+
 /** One update of every parameter from its gradient (a parameter whose
    gradient is NULL is skipped, as PyTorch skips a None grad). TG_OK, or
    TG_ERR_STATE if the parameters changed since the optimizer was made. */
@@ -176,9 +265,9 @@ TG_API int tg_optim_step_zero_grad(tg_optim *o);
    the step does not count for it (tg_optim_param_steps). Same return values
    as tg_optim_step; on an error nothing is updated or released. */
 TG_API int tg_optim_step_release_grad(tg_optim *o);
-/** The learning rate used by the next steps (for schedules); lr >= 0. */
+/** The learning rate used by the next steps, for every group; lr >= 0. */
 TG_API int tg_optim_set_lr(tg_optim *o, double lr);
-TG_API double tg_optim_get_lr(const tg_optim *o); /**< the current rate (0 for NULL) */
+TG_API double tg_optim_get_lr(const tg_optim *o); /**< group 0's current rate (0 for NULL) */
 /** Steps taken so far (calls of the tg_optim_step functions that succeeded). */
 TG_API int64_t tg_optim_steps(const tg_optim *o);
 /** The steps that updated parameter i (tg_params_at order), PyTorch's
@@ -186,15 +275,156 @@ TG_API int64_t tg_optim_steps(const tg_optim *o);
    then does not count for it. Adam's bias corrections and SGD's first
    momentum step go by this count. 0 for a NULL optimizer or i out of range. */
 TG_API int64_t tg_optim_param_steps(const tg_optim *o, size_t i);
-/** "sgd", "adam" or "adamw". */
+/** "sgd", "adam", "adamw", "rmsprop" or "adagrad". */
 TG_API const char *tg_optim_name(const tg_optim *o);
 /** A state block laid out like tg_params_data (block_len values, each
    parameter at the same offset): "momentum_buffer" (SGD with momentum),
-   "exp_avg", "exp_avg_sq", "max_exp_avg_sq" (Adam with amsgrad); NULL if
-   this optimizer has no such state. Read-only; owned by the optimizer. */
+   "exp_avg", "exp_avg_sq", "max_exp_avg_sq" (Adam with amsgrad),
+   "square_avg", "grad_avg" (centered) and "momentum_buffer" (RMSprop with
+   momentum), "sum" (Adagrad); NULL if this optimizer has no such state. Read-only; owned by the optimizer. */
 TG_API const tg_real *tg_optim_state(const tg_optim *o, const char *name);
 /** Frees the optimizer and its state (not the parameters). Accepts NULL. */
 TG_API void tg_optim_free(tg_optim *o);
+
+/* ---- gradient clipping (torch.nn.utils) */
+
+/** torch.nn.utils.clip_grad_norm_: scales every gradient of p by
+   min(1, max_norm / (total + 1e-6)), where total is the norm of order
+   norm_type (> 0, or INFINITY for the largest |g|) of all gradients taken
+   together, as if concatenated. Returns total (before clipping), or −1 on
+   an error (tg_last_error says why: NULL p, norm_type <= 0, max_norm < 0
+   or not finite; or, with error_if_nonfinite, a total that is NaN or
+   infinite: TG_ERR_NUMERIC, and then no gradient is changed). A parameter
+   whose gradient is NULL (released) is skipped, as PyTorch skips a None
+   grad. The norm is summed in double in both builds: exact to double
+   precision, it does not overflow where float's squares would. Without
+   error_if_nonfinite a NaN or infinite total scales the gradients by NaN
+   or 0, as PyTorch does. */
+TG_API double tg_clip_grad_norm(tg_params *p, double max_norm, double norm_type,
+                                bool error_if_nonfinite);
+/** torch.nn.utils.clip_grad_value_: clamps every gradient element into
+   [−clip_value, clip_value] (NaN stays NaN); NULL gradients are skipped.
+   TG_OK, or TG_ERR_INVALID for NULL p or clip_value < 0 or NaN. */
+TG_API int tg_clip_grad_value(tg_params *p, double clip_value);
+
+/* ---- learning-rate schedules (torch.optim.lr_scheduler)
+
+   A scheduler sets the learning rate of every group of an optimizer, step
+   for step as PyTorch 1.13's does: each is made after the optimizer (and
+   its groups), does its initial step at once (so LinearLR's first rate is
+   in force before the first tg_optim_step), and is stepped after each
+   optimizer step (or each epoch), as scheduler.step() is. The first
+   scheduler made over an optimizer records each group's rate as its
+   initial_lr; the rates are the recursive formulas of get_lr(), so they
+   compose with other changes to the rate as PyTorch's do. Each
+   constructor returns NULL with tg_last_error on a bad argument. */
+
+/** A learning-rate scheduler over a tg_optim (opaque). */
+typedef struct tg_sched tg_sched;
+
+/** StepLR: the rate times gamma every step_size steps. */
+TG_API tg_sched *tg_sched_step_lr(tg_optim *o, int64_t step_size, double gamma);
+/** MultiStepLR: the rate times gamma at each of milestones[0..n) (a
+   milestone listed k times: gamma^k). */
+TG_API tg_sched *tg_sched_multistep_lr(tg_optim *o, int n, const int64_t *milestones,
+                                       double gamma);
+/** ExponentialLR: the rate times gamma every step. */
+TG_API tg_sched *tg_sched_exponential_lr(tg_optim *o, double gamma);
+/** CosineAnnealingLR: from the initial rate down to eta_min over T_max
+   steps along half a cosine, then back up (period 2·T_max), by PyTorch's
+   recursive formula, which agrees with the closed form
+   η_min + (η₀ − η_min)(1 + cos(π·t/T_max))/2 only approximately. */
+TG_API tg_sched *tg_sched_cosine_lr(tg_optim *o, int64_t T_max, double eta_min);
+/** CosineAnnealingWarmRestarts: cosine annealing over T_0 steps, then a
+   restart, each period T_mult (>= 1) times longer than the one before. */
+TG_API tg_sched *tg_sched_cosine_warm_restarts(tg_optim *o, int64_t T_0, int64_t T_mult,
+                                               double eta_min);
+/** LinearLR: the rate times a factor going linearly from start_factor
+   (in (0, 1]) to end_factor (in [0, 1]) over total_iters steps: a linear
+   warm-up with start_factor < 1, end_factor 1. */
+TG_API tg_sched *tg_sched_linear_lr(tg_optim *o, double start_factor, double end_factor,
+                                    int64_t total_iters);
+
+/** OneCycleLR's options (tg_one_cycle_defaults gives PyTorch's). */
+typedef struct tg_one_cycle_opts {
+    double max_lr;          /**< the peak rate of every group */
+    const double *max_lrs;  /**< or one per group (NULL: max_lr for all) */
+    int64_t total_steps;    /**< steps in the cycle; stepping past it is an error */
+    double pct_start;       /**< the share of the cycle spent rising, 0.3 */
+    bool anneal_linear;     /**< linear annealing; false: cosine (PyTorch's 'cos') */
+    bool cycle_momentum;    /**< momentum (Adam: β₁) cycled inversely, true */
+    double base_momentum;   /**< 0.85 */
+    double max_momentum;    /**< 0.95 */
+    double div_factor;      /**< initial rate = max_lr / div_factor, 25 */
+    double final_div_factor; /**< final rate = initial rate / final_div_factor, 1e4 */
+    bool three_phase;       /**< rise, fall back to the initial rate, then anneal; false */
+} tg_one_cycle_opts;
+/** PyTorch's defaults with this max_lr and total_steps. */
+TG_API tg_one_cycle_opts tg_one_cycle_defaults(double max_lr, int64_t total_steps);
+/** OneCycleLR: each group's rate from max_lr/div_factor up to max_lr and
+   down to its final rate, over total_steps (each group's initial_lr set to
+   max_lr/div_factor). With cycle_momentum the group's momentum (SGD,
+   RMSprop) or β₁ (Adam, AdamW) goes the other way, between max_momentum
+   and base_momentum; an SGD or RMSprop optimizer made without momentum
+   then gets its momentum buffer, as in PyTorch; Adagrad, which has no
+   momentum, is refused unless cycle_momentum is false. */
+TG_API tg_sched *tg_sched_one_cycle(tg_optim *o, const tg_one_cycle_opts *opts);
+
+/** ReduceLROnPlateau's options (tg_plateau_defaults gives PyTorch's). */
+typedef struct tg_plateau_opts {
+    bool mode_max;        /**< a metric to maximise (PyTorch's mode='max'); false: 'min' */
+    double factor;        /**< new rate = rate·factor, in [0, 1); 0.1 */
+    int64_t patience;     /**< steps without improvement before a cut, 10 */
+    double threshold;     /**< what counts as an improvement, 1e-4 */
+    bool threshold_abs;   /**< threshold_mode 'abs'; false: 'rel' */
+    int64_t cooldown;     /**< steps to wait after a cut, 0 */
+    double min_lr;        /**< no group's rate goes below it, 0 */
+    const double *min_lrs; /**< or one per group (NULL: min_lr for all) */
+    double eps;           /**< a cut smaller than eps is not made, 1e-8 */
+} tg_plateau_opts;
+/** PyTorch's defaults: mode min, factor 0.1, patience 10, threshold 1e-4
+   relative, cooldown 0, min_lr 0, eps 1e-8. */
+TG_API tg_plateau_opts tg_plateau_defaults(void);
+/** ReduceLROnPlateau: the rates are cut by `factor` once a metric (given to
+   tg_sched_step_metric) has not improved for more than `patience` steps.
+   Making it changes no rate. */
+TG_API tg_sched *tg_sched_plateau(tg_optim *o, const tg_plateau_opts *opts);
+
+/** SequentialLR: scheds[0] until milestones[0], then scheds[1] (restarted
+   at its step 0) until milestones[1], ... (n schedulers, n − 1
+   milestones). Each was made over o, in order, as in PyTorch (each made
+   its initial step; this one undoes them, resets the rates to their
+   initial values and redoes the first's). Takes ownership of scheds on
+   success (tg_sched_free frees them); on failure the caller keeps them. A
+   warm-up then a cosine, as llm.c trains:
+       tg_sched *s[2] = {tg_sched_linear_lr(o, 0.1, 1.0, warmup),
+                         tg_sched_cosine_lr(o, total - warmup, 0)};
+       tg_sched *sched = tg_sched_sequential(o, 2, s, (int64_t[]){warmup}); */
+TG_API tg_sched *tg_sched_sequential(tg_optim *o, int n, tg_sched *const *scheds,
+                                     const int64_t *milestones);
+/** ChainedScheduler: every step steps each of scheds[0..n) in turn (all
+   over one optimizer), so their factors multiply. Takes ownership of
+   scheds on success. */
+TG_API tg_sched *tg_sched_chained(int n, tg_sched *const *scheds);
+
+/** scheduler.step(): the next step's rates, set on every group of the
+   optimizer. TG_OK; TG_ERR_STATE (with a message) for OneCycleLR past
+   total_steps, for ReduceLROnPlateau (use tg_sched_step_metric) or if the
+   optimizer's groups changed since the scheduler was made; TG_ERR_INVALID
+   for NULL. On an error no rate changes. */
+TG_API int tg_sched_step(tg_sched *s);
+/** ReduceLROnPlateau's step(metrics): the metric of this step (a NaN is
+   never an improvement). Other schedulers refuse it. */
+TG_API int tg_sched_step_metric(tg_sched *s, double metric);
+/** get_last_lr()[g]: the rate the scheduler last set on group g (0 if g is
+   out of range). */
+TG_API double tg_sched_get_last_lr(const tg_sched *s, int g);
+/** last_epoch: the steps taken (0 after construction). */
+TG_API int64_t tg_sched_last_epoch(const tg_sched *s);
+/** "StepLR", "MultiStepLR", ... (PyTorch's class names). */
+TG_API const char *tg_sched_name(const tg_sched *s);
+/** Frees the scheduler (and those it took over). Accepts NULL. */
+TG_API void tg_sched_free(tg_sched *s);
 
 #ifdef __cplusplus
 }

@@ -216,7 +216,7 @@ static inline double gtr_attr(const gtr_group *g, const char *key)
     return strtod(gtr_attr_str(g, key), NULL);
 }
 
-/* The optimizer a golden group describes: kind sgd|adam|adamw and its
+/* The optimizer a golden group describes: kind sgd|adam|adamw|rmsprop|adagrad and its
    torch.optim options (maximize only where the group has it). */
 static inline tg_optim *gtr_optim(tg_params *p, const gtr_group *g)
 {
@@ -230,6 +230,25 @@ static inline tg_optim *gtr_optim(tg_params *p, const gtr_group *g)
         o.nesterov = gtr_attr(g, "nesterov") != 0;
         o.maximize = maximize;
         return tg_sgd_new(p, &o);
+    }
+    if (strcmp(kind, "rmsprop") == 0) {
+        tg_rmsprop_opts o = tg_rmsprop_defaults(gtr_attr(g, "lr"));
+        o.alpha = gtr_attr(g, "alpha");
+        o.eps = gtr_attr(g, "eps");
+        o.weight_decay = gtr_attr(g, "weight_decay");
+        o.momentum = gtr_attr(g, "momentum");
+        o.centered = gtr_attr(g, "centered") != 0;
+        o.maximize = maximize;
+        return tg_rmsprop_new(p, &o);
+    }
+    if (strcmp(kind, "adagrad") == 0) {
+        tg_adagrad_opts o = tg_adagrad_defaults(gtr_attr(g, "lr"));
+        o.lr_decay = gtr_attr(g, "lr_decay");
+        o.weight_decay = gtr_attr(g, "weight_decay");
+        o.initial_accumulator_value = gtr_attr(g, "initial_accumulator_value");
+        o.eps = gtr_attr(g, "eps");
+        o.maximize = maximize;
+        return tg_adagrad_new(p, &o);
     }
     bool w = strcmp(kind, "adamw") == 0;
     tg_adam_opts o = w ? tg_adamw_defaults(gtr_attr(g, "lr")) : tg_adam_defaults(gtr_attr(g, "lr"));
