@@ -241,6 +241,9 @@ TG_API int tg_optim_set_group_lr(tg_optim *o, int g, double lr);
 TG_API double tg_optim_get_group_lr(const tg_optim *o, int g);
 /** Group g's weight decay (0 if out of range). */
 TG_API double tg_optim_get_group_weight_decay(const tg_optim *o, int g);
+/** Group g's momentum: SGD's and RMSprop's momentum, Adam's β₁ (OneCycleLR
+   cycles it); 0 for Adagrad or g out of range. */
+TG_API double tg_optim_get_group_momentum(const tg_optim *o, int g);
 
 /** One update of every parameter from its gradient (a parameter whose
    gradient is NULL is skipped, as PyTorch skips a None grad). TG_OK, or

@@ -434,6 +434,11 @@ double tg_optim_get_group_weight_decay(const tg_optim *o, int g)
     return o && g >= 0 && g < o->n_groups ? o->groups[g].weight_decay : 0;
 }
 
+double tg_optim_get_group_momentum(const tg_optim *o, int g)
+{
+    return o && g >= 0 && g < o->n_groups ? o->groups[g].momentum : 0;
+}
+
 bool tg_optim_has_momentum(const tg_optim *o) { return o && o->kind != OPT_ADAGRAD; }
 
 int tg_optim_set_group_momentum(tg_optim *o, int g, double m)
