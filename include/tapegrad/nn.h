@@ -429,6 +429,43 @@ TG_API const char *tg_sched_name(const tg_sched *s);
 /** Frees the scheduler (and those it took over). Accepts NULL. */
 TG_API void tg_sched_free(tg_sched *s);
 
+/* ---- checkpoints: resume training bit for bit */
+
+typedef struct tg_tensor_dataset tg_tensor_dataset; /* tapegrad/io.h */
+
+/** What a checkpoint holds: the parameters, and each other part that is
+   not NULL. */
+typedef struct tg_checkpoint {
+    tg_params *params;        /**< required: every parameter, by name */
+    tg_optim *optim;          /**< over params: its state (moments, per-parameter step
+                                 counts), its step count, each group's options and rate */
+    tg_sched *sched;          /**< over optim: its counters and rates (and those it holds) */
+    tg_rng *rng;              /**< a generator of the training loop (dropout, your own
+                                 shuffling) */
+    tg_tensor_dataset *data;  /**< a dataset's batching position: the batch that comes
+                                 after loading is the one that would have come */
+} tg_checkpoint;
+
+/** Saves every part of c in one safetensors file at path (the weights
+   under their own names, the optimizer's state beside them and the rest
+   in its metadata: docs/training.md has the layout), under a temporary name renamed at the end: a failure leaves no
+   half-written file. TG_OK, or TG_ERR_INVALID (a NULL or inconsistent
+   part: an optimizer over other parameters, a scheduler over another
+   optimizer), TG_ERR_STATE, TG_ERR_NOMEM, TG_ERR_IO with tg_last_error. */
+TG_API int tg_checkpoint_save(const tg_checkpoint *c, const char *path);
+/** Loads a checkpoint into the parts of c, which must be made as they were
+   when it was saved (the same model, optimizer, groups, scheduler;
+   the dataset batched with the same options). Training then goes on as
+   if it had never stopped, bit for bit. The file is checked as
+   tg_params_load checks it, and then against each part: other parameter
+   names or shapes, another kind of optimizer or other options, another
+   scheduler, a dataset of another size are refused with a message naming
+   what differs, as is a file without a part that c asks for (a part of
+   the file that c does not ask for is ignored). Nothing is changed unless
+   everything is read. TG_OK, or TG_ERR_IO, TG_ERR_FORMAT, TG_ERR_SHAPE,
+   TG_ERR_NOMEM, TG_ERR_INVALID with tg_last_error. */
+TG_API int tg_checkpoint_load(const tg_checkpoint *c, const char *path);
+
 #ifdef __cplusplus
 }
 #endif

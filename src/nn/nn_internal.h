@@ -87,4 +87,51 @@ bool tg_optim_has_momentum(const tg_optim *o);
    TG_OK or TG_ERR_NOMEM / TG_ERR_INVALID with the message set. */
 int tg_optim_set_group_momentum(tg_optim *o, int g, double m);
 
+/* ---- "key=value key=value ..." strings: the checkpoint's metadata
+   (kv.c). Integers in decimal, doubles as the hex digits of their bits,
+   lists comma-separated. A
+   writer that runs out of memory sets oom and writes nothing more. */
+typedef struct tg_kv {
+    char *s;
+    size_t len, cap;
+    bool oom;
+} tg_kv;
+/* Appends n bytes (a space first if sep and the string is not empty). */
+void tg_kv_append(tg_kv *b, const char *text, size_t n, bool sep);
+void tg_kv_str(tg_kv *b, const char *key, const char *v);
+void tg_kv_num(tg_kv *b, const char *key, double v);
+void tg_kv_int(tg_kv *b, const char *key, int64_t v);
+void tg_kv_nums(tg_kv *b, const char *key, const double *v, size_t n);
+void tg_kv_ints(tg_kv *b, const char *key, const int64_t *v, size_t n);
+void tg_kv_u64s(tg_kv *b, const char *key, const uint64_t *v, size_t n);
+/* The value of key in s, parsed: false if it is missing or malformed
+   (lists: exactly n values). */
+bool tg_kv_get_num(const char *s, const char *key, double *v);
+bool tg_kv_get_int(const char *s, const char *key, int64_t *v);
+bool tg_kv_get_nums(const char *s, const char *key, double *v, size_t n);
+bool tg_kv_get_ints(const char *s, const char *key, int64_t *v, size_t n);
+bool tg_kv_get_u64s(const char *s, const char *key, uint64_t *v, size_t n);
+/* Where the value of key is in s (*v, *len bytes, up to the next space). */
+bool tg_kv_value(const char *s, const char *key, const char **v, size_t *len);
+/* The value of key as a word (up to the next space) into buf. */
+bool tg_kv_get_str(const char *s, const char *key, char *buf, size_t len);
+
+/* ---- schedulers in checkpoints (sched.c) */
+
+/* Writes every field of s (its kind and options, its counters and rates),
+   not those it holds. */
+void tg_sched_write(const tg_sched *s, tg_kv *b);
+/* The optimizer s sets the rates of. */
+tg_optim *tg_sched_optim(const tg_sched *s);
+/* The schedulers s holds (SequentialLR, ChainedScheduler). */
+int tg_sched_n_sub(const tg_sched *s);
+tg_sched *tg_sched_sub(const tg_sched *s, int i);
+/* A scheduler like live whose counters and rates are read from str (what
+   tg_sched_write wrote), or NULL with a message (naming `who`) if str is
+   malformed or describes another scheduler (kind, options, groups). */
+tg_sched *tg_sched_read(const char *who, const tg_sched *live, const char *str);
+/* Puts the counters and rates of `from` (from tg_sched_read) into live:
+   cannot fail. */
+void tg_sched_commit(tg_sched *live, const tg_sched *from);
+
 #endif

@@ -745,3 +745,123 @@ int64_t tg_sched_last_epoch(const tg_sched *s)
 }
 
 const char *tg_sched_name(const tg_sched *s) { return s ? sched_names[s->kind] : ""; }
+
+/* ------------------------------------------------------------ checkpoints */
+
+tg_optim *tg_sched_optim(const tg_sched *s) { return s->o; }
+int tg_sched_n_sub(const tg_sched *s) { return s ? s->n_sub : 0; }
+tg_sched *tg_sched_sub(const tg_sched *s, int i) { return s->sub[i]; }
+
+/* What makes a scheduler the one it is (its kind and options), then its
+   counters and rates. */
+void tg_sched_write(const tg_sched *s, tg_kv *b)
+{
+    const size_t G = (size_t)s->n_groups;
+    tg_kv_str(b, "kind", sched_names[s->kind]);
+    tg_kv_int(b, "groups", s->n_groups);
+    tg_kv_int(b, "step_size", s->step_size);
+    tg_kv_num(b, "gamma", s->gamma);
+    tg_kv_int(b, "n_milestones", s->n_milestones);
+    tg_kv_ints(b, "milestones", s->milestones, (size_t)s->n_milestones);
+    tg_kv_int(b, "T_max", s->T_max);
+    tg_kv_int(b, "T_0", s->T_0);
+    tg_kv_int(b, "T_mult", s->T_mult);
+    tg_kv_num(b, "eta_min", s->eta_min);
+    tg_kv_num(b, "start_factor", s->start_factor);
+    tg_kv_num(b, "end_factor", s->end_factor);
+    tg_kv_int(b, "total_iters", s->total_iters);
+    tg_kv_int(b, "total_steps", s->total_steps);
+    tg_kv_int(b, "n_phases", s->n_phases);
+    for (int i = 0; i < s->n_phases; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "phase%d", i);
+        tg_kv_num(b, key, s->phases[i].end_step);
+    }
+    tg_kv_int(b, "linear", s->linear);
+    tg_kv_int(b, "cycle_momentum", s->cycle_momentum);
+    if (s->oc) tg_kv_nums(b, "oc", s->oc, G * OC_VALS);
+    if (s->kind == S_PLATEAU) {
+        tg_kv_nums(b, "plateau", (const double[]){s->pl.mode_max, s->pl.factor,
+                                                  (double)s->pl.patience, s->pl.threshold,
+                                                  s->pl.threshold_abs, (double)s->pl.cooldown,
+                                                  s->pl.eps}, 7);
+        tg_kv_nums(b, "min_lrs", s->min_lrs, G);
+    }
+    tg_kv_int(b, "n_sub", s->n_sub);
+    /* the state */
+    tg_kv_int(b, "last_epoch", s->last_epoch);
+    tg_kv_int(b, "step_count", s->step_count);
+    tg_kv_int(b, "T_i", s->T_i);
+    tg_kv_int(b, "T_cur", s->T_cur);
+    tg_kv_nums(b, "base_lrs", s->base_lrs, G);
+    tg_kv_nums(b, "last_lr", s->last_lr, G);
+    tg_kv_num(b, "best", s->best);
+    tg_kv_int(b, "num_bad", s->num_bad);
+    tg_kv_int(b, "cooldown_counter", s->cooldown_counter);
+}
+
+tg_sched *tg_sched_read(const char *who, const tg_sched *live, const char *str)
+{
+    tg_kv mine = {0};
+    tg_sched_write(live, &mine);
+    if (mine.oom) {
+        free(mine.s);
+        tg_set_error(TG_ERR_NOMEM, "%s: out of memory", who);
+        return NULL;
+    }
+    /* every field but the state must be the same, word for word */
+    static const char *const options[] = {
+        "kind", "groups", "step_size", "gamma", "n_milestones", "milestones", "T_max", "T_0",
+        "T_mult", "eta_min", "start_factor", "end_factor", "total_iters", "total_steps",
+        "n_phases", "phase0", "phase1", "phase2", "linear", "cycle_momentum", "oc", "plateau",
+        "min_lrs", "n_sub"};
+    for (size_t i = 0; i < sizeof options / sizeof options[0]; i++) {
+        const char *a, *c;
+        size_t na, nc;
+        bool ha = tg_kv_value(mine.s, options[i], &a, &na);
+        bool hc = tg_kv_value(str, options[i], &c, &nc);
+        if (ha != hc || (ha && (na != nc || memcmp(a, c, na) != 0))) {
+            char kind[40] = "?";
+            tg_kv_get_str(str, "kind", kind, sizeof kind);
+            tg_set_error(TG_ERR_FORMAT, "%s: the file's scheduler is a %s with %s = %.*s, this "
+                         "one a %s with %s = %.*s", who, kind, options[i], hc ? (int)(nc < 80 ? nc : 80) : 6,
+                         hc ? c : "(none)", sched_names[live->kind], options[i],
+                         ha ? (int)(na < 80 ? na : 80) : 6, ha ? a : "(none)");
+            free(mine.s);
+            return NULL;
+        }
+    }
+    free(mine.s);
+    tg_sched *t = sched_alloc(who, live->o, live->kind);
+    if (!t) return NULL;
+    const size_t G = (size_t)live->n_groups;
+    bool ok = tg_kv_get_int(str, "last_epoch", &t->last_epoch) &&
+              tg_kv_get_int(str, "step_count", &t->step_count) &&
+              tg_kv_get_int(str, "T_i", &t->T_i) && tg_kv_get_int(str, "T_cur", &t->T_cur) &&
+              tg_kv_get_nums(str, "base_lrs", t->base_lrs, G) &&
+              tg_kv_get_nums(str, "last_lr", t->last_lr, G) &&
+              tg_kv_get_num(str, "best", &t->best) && tg_kv_get_int(str, "num_bad", &t->num_bad) &&
+              tg_kv_get_int(str, "cooldown_counter", &t->cooldown_counter);
+    if (ok && live->kind == S_WARM) ok = t->T_i >= 1 && t->T_cur >= -1 && t->T_cur < t->T_i;
+    if (ok) ok = t->last_epoch >= -1 && t->step_count >= 0;
+    if (!ok) {
+        tg_set_error(TG_ERR_FORMAT, "%s: the file's %s state is malformed", who,
+                     sched_names[live->kind]);
+        tg_sched_free(t);
+        return NULL;
+    }
+    return t;
+}
+
+void tg_sched_commit(tg_sched *live, const tg_sched *from)
+{
+    live->last_epoch = from->last_epoch;
+    live->step_count = from->step_count;
+    live->T_i = from->T_i;
+    live->T_cur = from->T_cur;
+    live->best = from->best;
+    live->num_bad = from->num_bad;
+    live->cooldown_counter = from->cooldown_counter;
+    memcpy(live->base_lrs, from->base_lrs, (size_t)live->n_groups * sizeof *live->base_lrs);
+    memcpy(live->last_lr, from->last_lr, (size_t)live->n_groups * sizeof *live->last_lr);
+}
