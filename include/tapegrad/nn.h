@@ -466,6 +466,42 @@ TG_API int tg_checkpoint_save(const tg_checkpoint *c, const char *path);
    TG_ERR_NOMEM, TG_ERR_INVALID with tg_last_error. */
 TG_API int tg_checkpoint_load(const tg_checkpoint *c, const char *path);
 
+/* ---- data-parallel training over MPI (docs/training.md)
+
+   Each process takes a shard of every batch, computes its gradients, and
+   tg_dp_allreduce_grad sums the gradient block of every process in one
+   MPI_Allreduce (in place), each shard's gradient weighted by its share of
+   the batch: every process then holds the gradient of the whole batch and
+   steps the same way, so the weights stay equal on every process. The MPI
+   functions are in the libtapegrad_mpi library (built when CMake finds
+   MPI: the target tapegrad::tapegrad_mpi) and declared when <mpi.h> is
+   included before <tapegrad.h>. */
+
+/** The shard of n samples that process `rank` of `size` takes: samples
+   [*begin, *begin + *count), the shards of every rank tiling [0, n) in
+   order, their sizes differing by at most one (n·rank/size ..
+   n·(rank+1)/size). TG_OK, or TG_ERR_INVALID for size < 1, rank outside
+   [0, size) or n < 0. */
+TG_API int tg_dp_shard(int64_t n, int rank, int size, int64_t *begin, int64_t *count);
+
+#if defined(MPI_VERSION) && !defined(TG_NO_MPI_DECLS)
+#ifdef TG_DOUBLE
+#define tg_dp_allreduce_grad tg_f64_dp_allreduce_grad
+#define tg_dp_broadcast_params tg_f64_dp_broadcast_params
+#endif
+/** Scales every gradient of p by `scale` (a shard's share of the batch:
+   its samples over the batch's, when its loss is a mean over its samples),
+   then sums the whole gradient block over comm with one MPI_Allreduce in
+   place. A parameter whose gradient was released and not reached by
+   backward takes part with zeros, and afterwards has its gradient (the
+   sum) on every process, so every process steps every parameter alike.
+   TG_OK, or TG_ERR_INVALID / TG_ERR_IO (MPI failed) with tg_last_error. */
+TG_API int tg_dp_allreduce_grad(tg_params *p, MPI_Comm comm, double scale);
+/** Makes every process's parameters root's (MPI_Bcast of the data block):
+   call it once before training. TG_OK or an error as above. */
+TG_API int tg_dp_broadcast_params(tg_params *p, MPI_Comm comm, int root);
+#endif
+
 #ifdef __cplusplus
 }
 #endif

@@ -261,3 +261,20 @@ tg_tensor *tg_mlp_forward(tg_tape *t, const tg_mlp *m, tg_tensor *x)
     }
     return x;
 }
+
+/* ------------------------------------------------------- data parallel */
+
+/* Shard r of s takes [n·r/s, n·(r+1)/s): contiguous, in rank order, sizes
+   within one of each other. n·r fits in 128 bits, not always in 64: the
+   quotient and remainder are taken apart. */
+int tg_dp_shard(int64_t n, int rank, int size, int64_t *begin, int64_t *count)
+{
+    if (size < 1 || rank < 0 || rank >= size || n < 0 || !begin || !count)
+        return tg_set_error(TG_ERR_INVALID, "tg_dp_shard: rank %d of %d processes over %lld "
+                            "samples", rank, size, (long long)n);
+    int64_t q = n / size, r = n % size;
+    int64_t a = q * rank + r * rank / size, b = q * (rank + 1) + r * (rank + 1) / size;
+    *begin = a;
+    *count = b - a;
+    return TG_OK;
+}
