@@ -429,6 +429,64 @@ TG_API const char *tg_sched_name(const tg_sched *s);
 /** Frees the scheduler (and those it took over). Accepts NULL. */
 TG_API void tg_sched_free(tg_sched *s);
 
+/* ---- metrics over predictions (sklearn.metrics' definitions)
+
+   Each takes arrays the caller owns and allocates nothing. Class labels
+   are int64 in [0, classes); predictions of a classifier come from its
+   logits by tg_argmax_rows. */
+
+/** pred[i] = the index of the largest of row i of logits [n, classes] (the
+   first on a tie; NaN is never the largest unless the row is all NaN).
+   TG_OK, or TG_ERR_INVALID for NULL arrays or classes < 1. */
+TG_API int tg_argmax_rows(const tg_real *logits, int64_t n, int64_t classes, int64_t *pred);
+/** The share of i with pred[i] == target[i] (accuracy_score); NAN for n = 0. */
+TG_API double tg_accuracy(const int64_t *pred, const int64_t *target, int64_t n);
+/** cm[t·classes + p] = how many i have target[i] = t and pred[i] = p
+   (confusion_matrix: rows are the true classes). cm [classes, classes] is
+   overwritten. TG_OK, or TG_ERR_INVALID (a label outside [0, classes),
+   naming it) with cm unchanged. */
+TG_API int tg_confusion_matrix(const int64_t *pred, const int64_t *target, int64_t n,
+                               int classes, int64_t *cm);
+/** Writes the matrix as a table: a header of predicted classes, one row per
+   true class, and each class's recall at the end of its row. */
+TG_API void tg_confusion_print(const int64_t *cm, int classes, FILE *f);
+/** Precision, recall and F1 of a confusion matrix. */
+typedef struct tg_prf {
+    double precision; /**< tp / (tp + fp) */
+    double recall;    /**< tp / (tp + fn) */
+    double f1;        /**< 2·p·r / (p + r) */
+} tg_prf;
+/** Averaged over the classes (macro: the mean of each class's values, a
+   class with no prediction (or no sample) counting 0 there, as sklearn's
+   zero_division=0) or over the samples (micro: from the summed counts;
+   for one label per sample all three equal the accuracy). TG_OK or
+   TG_ERR_INVALID. */
+TG_API int tg_precision_recall_f1(const int64_t *cm, int classes, bool micro, tg_prf *out);
+/** The mean squared error of n values (mean_squared_error), summed in
+   double; NAN for n = 0. */
+TG_API double tg_mse(const tg_real *pred, const tg_real *target, int64_t n);
+/** The coefficient of determination R² = 1 − Σ(y − ŷ)² / Σ(y − ȳ)²
+   (r2_score), in double: 1 for a perfect fit; for constant targets 1 if
+   the fit is perfect, else 0 (sklearn's force_finite); NAN for n = 0. */
+TG_API double tg_r2_score(const tg_real *pred, const tg_real *target, int64_t n);
+
+/** A series of a plot: n points (x[i], y[i]), or (i, y[i]) if x is NULL. */
+typedef struct tg_curve {
+    const char *name;  /**< its label, e.g. "train loss" */
+    const double *x;   /**< [n] or NULL: 0, 1, 2, ... */
+    const double *y;   /**< [n]; NaN or infinite points are left out */
+    int64_t n;         /**< points */
+    int panel;         /**< the chart it is drawn in, from 0: one panel per quantity
+                          (loss in 0, accuracy in 1) */
+} tg_curve;
+/** Writes an SVG picture of the curves (the loss and accuracy of a run):
+   one chart per panel, stacked, each with its own axes, ticks and legend,
+   x_label under the last (e.g. "epoch"). Text is escaped for XML. TG_OK,
+   or TG_ERR_INVALID (no curve, a NULL array, panels outside [0, 8)) /
+   TG_ERR_IO with tg_last_error. */
+TG_API int tg_plot_curves(const char *path, const char *title, const char *x_label, int n,
+                          const tg_curve *curves);
+
 /* ---- checkpoints: resume training bit for bit */
 
 typedef struct tg_tensor_dataset tg_tensor_dataset; /* tapegrad/io.h */
