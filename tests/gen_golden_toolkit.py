@@ -25,7 +25,12 @@ It writes, in tests/golden/:
                                     ReduceLROnPlateau, SequentialLR and
                                     ChainedScheduler, after construction and
                                     after every step
-tests/nn/test_toolkit_optim.c, test_clip.c and test_sched.c read them. The
+  toolkit_sequential_f32.safetensors / _f64 and .txt
+                                    an nn.Sequential's state dict (Linear,
+                                    LeakyReLU, Linear, GELU tanh, Linear,
+                                    Sigmoid) and its output on an input
+tests/nn/test_optim_groups.c, test_clip.c, test_sched.c and test_mlp.c read
+them. The
 text format is gen_golden_train.py's (tests/nn/golden_train.h reads it).
 """
 import math
@@ -307,6 +312,27 @@ def write_sched(path):
     w.close()
 
 
+# -------------------------------------------------------- nn.Sequential
+
+def write_sequential(st_path, path, dtype):
+    """nn.Sequential(Linear(4,5), LeakyReLU(0.2), Linear(5,3),
+    GELU(approximate='tanh'), Linear(3,2), Sigmoid()): its state dict
+    (0.weight, 0.bias, 2.weight, ..., 4.bias) as safetensors, and an input
+    with the Sequential's output."""
+    torch.manual_seed(77)
+    net = torch.nn.Sequential(torch.nn.Linear(4, 5), torch.nn.LeakyReLU(0.2), torch.nn.Linear(5, 3),
+                              torch.nn.GELU(approximate="tanh"), torch.nn.Linear(3, 2),
+                              torch.nn.Sigmoid()).to(dtype)
+    gt.write_safetensors(st_path, list(net.state_dict().items()), dtype)
+    x = torch.randn(6, 4, generator=torch.Generator().manual_seed(78), dtype=torch.float64).to(dtype)
+    w = Writer(path)
+    w.group("sequential")
+    w.tensor("x", x)
+    w.tensor("y", net(x))
+    w.end()
+    w.close()
+
+
 if __name__ == "__main__":
     import warnings
     warnings.filterwarnings("ignore")
@@ -314,5 +340,7 @@ if __name__ == "__main__":
     for dtype, tag in [(torch.float32, "f32"), (torch.float64, "f64")]:
         write_optim(os.path.join(GOLDEN, "toolkit_optim_%s.txt" % tag), dtype)
         write_clip(os.path.join(GOLDEN, "toolkit_clip_%s.txt" % tag), dtype)
+        write_sequential(os.path.join(GOLDEN, "toolkit_sequential_%s.safetensors" % tag),
+                         os.path.join(GOLDEN, "toolkit_sequential_%s.txt" % tag), dtype)
     write_sched(os.path.join(GOLDEN, "toolkit_sched.txt"))
     print("wrote tests/golden/toolkit_*")

@@ -93,12 +93,68 @@ TG_API tg_tensor *tg_linear_layer_forward(tg_tape *t, const tg_linear_layer *l, 
 #define TG_MLP_MAX_LAYERS 16
 typedef tg_tensor *(*tg_mlp_activation)(tg_tape *t, tg_tensor *x); /**< e.g. tg_relu */
 /** @} */
-/** The layers and the activation of a multilayer perceptron (tg_mlp_init fills it). */
+/** An activation as data, for tg_mlp_init_ex: which one, and its
+   parameter where it has one. */
+typedef enum tg_act_kind {
+    TG_ACT_NONE = 0,   /**< identity: no module (nn.Identity) */
+    TG_ACT_RELU,       /**< nn.ReLU */
+    TG_ACT_LEAKY_RELU, /**< nn.LeakyReLU(param), the negative slope (PyTorch's 0.01) */
+    TG_ACT_TANH,       /**< nn.Tanh */
+    TG_ACT_SIGMOID,    /**< nn.Sigmoid */
+    TG_ACT_GELU,       /**< nn.GELU(): the erf form */
+    TG_ACT_GELU_TANH,  /**< nn.GELU(approximate='tanh') */
+    TG_ACT_SILU,       /**< nn.SiLU */
+    TG_ACT_ELU,        /**< nn.ELU(param), alpha (PyTorch's 1.0) */
+    TG_ACT_SELU,       /**< nn.SELU */
+    TG_ACT_SOFTPLUS,   /**< nn.Softplus(param), beta (PyTorch's 1.0; threshold 20) */
+    TG_ACT_MISH        /**< nn.Mish */
+} tg_act_kind;
+/** An activation and its parameter. */
+typedef struct tg_act {
+    tg_act_kind kind; /**< which */
+    double param;     /**< leaky_relu's slope, elu's alpha, softplus's beta; else unused */
+} tg_act;
+/** y = act(x) on the tape (x for TG_ACT_NONE). NULL on failure. */
+TG_API tg_tensor *tg_act_apply(tg_tape *t, tg_act act, tg_tensor *x);
+/** "ReLU", "LeakyReLU(0.2)", "GELU(approximate='tanh')"... into buf; returns buf. */
+TG_API const char *tg_act_str(tg_act act, char *buf, size_t len);
+
+/** The layers and the activations of a multilayer perceptron (tg_mlp_init
+   and tg_mlp_init_ex fill it). */
 typedef struct tg_mlp {
     int n_layers;                              /**< how many of `layers` are used */
     tg_linear_layer layers[TG_MLP_MAX_LAYERS]; /**< fc1, fc2, ... */
-    tg_mlp_activation act; /**< NULL: no activation (a linear model) */
+    tg_mlp_activation act; /**< tg_mlp_init's function after each hidden layer, or NULL */
+    /** tg_mlp_init_ex's activation after each layer (acts[i] follows layers[i];
+       the last is the output's, TG_ACT_NONE for logits); used when act is NULL */
+    tg_act acts[TG_MLP_MAX_LAYERS];
 } tg_mlp;
+
+/** tg_mlp_init_ex's options. Zero-filled: layers named "<prefix>1", ..., no
+   activation. */
+typedef struct tg_mlp_opts {
+    const char *prefix;       /**< names: "fc" gives fc1.weight...; with sequential,
+                                 "net." gives net.0.weight; NULL: "fc" or "" */
+    tg_act act;               /**< the activation after every hidden layer */
+    const tg_act *acts;       /**< or one per hidden layer ([n_sizes − 2]); NULL: act */
+    tg_act output;            /**< after the last layer: TG_ACT_NONE for logits */
+    bool sequential;          /**< nn.Sequential's state-dict names: each module numbered
+                                 in order, activations too, so Sequential(Linear, ReLU,
+                                 Linear) is "0.weight", "0.bias", "2.weight", "2.bias" */
+    bool no_bias;             /**< layers without bias (bias=False) */
+} tg_mlp_opts;
+/** A multilayer perceptron of widths sizes[0..n_sizes) with an activation
+   (and its parameter) after each hidden layer, named as tg_mlp_init names
+   them or as nn.Sequential does, so that a Sequential's safetensors file
+   loads into it with tg_params_load. Initialised as nn.Linear (r NULL:
+   zeros, to load weights). TG_OK or an error status (layers made before
+   a failing one stay registered). */
+TG_API int tg_mlp_init_ex(tg_mlp *m, tg_params *p, int n_sizes, const int64_t *sizes,
+                          const tg_mlp_opts *opts, tg_rng *r);
+
+/** Writes a model summary: each parameter with its shape and size, then the
+   totals (parameters, values, bytes of tg_real), as torchinfo's table. */
+TG_API void tg_params_summary(const tg_params *p, FILE *f);
 
 /** sizes[0..n_sizes) are the widths, input first: {784, 500, 256, 10} makes
    three layers. Layers are registered and initialised (r may be NULL, as in
