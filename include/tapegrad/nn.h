@@ -545,7 +545,8 @@ TG_API int tg_plot_curves(const char *path, const char *title, const char *x_lab
 
 /* ---- checkpoints: resume training bit for bit */
 
-typedef struct tg_tensor_dataset tg_tensor_dataset; /* tapegrad/io.h */
+/** A dataset of float arrays (declared again, with its functions, in tapegrad/io.h). */
+typedef struct tg_tensor_dataset tg_tensor_dataset;
 
 /** What a checkpoint holds: the parameters, and each other part that is
    not NULL. */
@@ -593,7 +594,7 @@ TG_API int tg_checkpoint_load(const tg_checkpoint *c, const char *path);
 
 /** The shard of n samples that process `rank` of `size` takes: samples
    [*begin, *begin + *count), the shards of every rank tiling [0, n) in
-   order, their sizes differing by at most one (n·rank/size ..
+   order, their sizes differing by at most one (from n·rank/size to
    n·(rank+1)/size). TG_OK, or TG_ERR_INVALID for size < 1, rank outside
    [0, size) or n < 0. */
 TG_API int tg_dp_shard(int64_t n, int rank, int size, int64_t *begin, int64_t *count);
