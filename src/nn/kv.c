@@ -57,34 +57,35 @@ void tg_kv_str(tg_kv *b, const char *key, const char *v)
     tg_kv_append(b, v, strlen(v), false);
 }
 
-void tg_kv_u64s(tg_kv *b, const char *key, const uint64_t *v, size_t n)
+/* A list of n integers (kind 0: int64, 1: uint64) or doubles (kind 2, as
+   their bits in hex). */
+static void put_list(tg_kv *b, const char *key, const void *v, size_t n, int kind)
 {
     kv_key(b, key);
     for (size_t i = 0; i < n; i++) {
         char num[32];
-        int k = snprintf(num, sizeof num, i ? ",%" PRIu64 : "%" PRIu64, v[i]);
+        int k = kind == 0   ? snprintf(num, sizeof num, "%" PRId64, ((const int64_t *)v)[i])
+                : kind == 1 ? snprintf(num, sizeof num, "%" PRIu64, ((const uint64_t *)v)[i])
+                            : snprintf(num, sizeof num, "%016" PRIx64,
+                                       bits_of(((const double *)v)[i]));
+        if (i) tg_kv_append(b, ",", 1, false);
         tg_kv_append(b, num, (size_t)k, false);
     }
+}
+
+void tg_kv_u64s(tg_kv *b, const char *key, const uint64_t *v, size_t n)
+{
+    put_list(b, key, v, n, 1);
 }
 
 void tg_kv_ints(tg_kv *b, const char *key, const int64_t *v, size_t n)
 {
-    kv_key(b, key);
-    for (size_t i = 0; i < n; i++) {
-        char num[32];
-        int k = snprintf(num, sizeof num, i ? ",%" PRId64 : "%" PRId64, v[i]);
-        tg_kv_append(b, num, (size_t)k, false);
-    }
+    put_list(b, key, v, n, 0);
 }
 
 void tg_kv_nums(tg_kv *b, const char *key, const double *v, size_t n)
 {
-    kv_key(b, key);
-    for (size_t i = 0; i < n; i++) {
-        char num[32];
-        int k = snprintf(num, sizeof num, i ? ",%016" PRIx64 : "%016" PRIx64, bits_of(v[i]));
-        tg_kv_append(b, num, (size_t)k, false);
-    }
+    put_list(b, key, v, n, 2);
 }
 
 void tg_kv_int(tg_kv *b, const char *key, int64_t v) { tg_kv_ints(b, key, &v, 1); }

@@ -17,96 +17,23 @@
 #include "golden.h"
 #include "golden_train.h"
 
-static void set_values(tg_real *dst, const gtr_item *src)
-{
-    for (int64_t i = 0; i < src->n; i++) dst[i] = (tg_real)src->v[i];
-}
-
-/* Runs one golden case (as test_optim.c's), with p0 in a group of its own
-   when the case has group0_ attributes. Returns the skipped steps. */
-static int run_case(const gtr_group *g)
-{
-    tg_params *p = tg_params_new();
-    tg_tensor *x[2] = {tg_params_add(p, "p0", TG_SHAPE(3, 4)), tg_params_add(p, "p1", TG_SHAPE(5))};
-    tg_real *grad[2] = {x[0]->grad, x[1]->grad};
-    set_values(x[0]->data, gtr_item_of(g, "p0"));
-    set_values(x[1]->data, gtr_item_of(g, "p1"));
-    tg_optim *o = gtr_optim(p, g);
-    cr_assert_not_null(o, "%s: %s", g->name, tg_last_error());
-    bool groups = gtr_has_attr(g, "group0_lr") || gtr_has_attr(g, "group0_weight_decay");
-    if (groups) {
-        tg_param_group pg = tg_param_group_new();
-        pg.names = (const char *const[]){"p0"};
-        pg.n_names = 1;
-        if (gtr_has_attr(g, "group0_lr")) pg.lr = gtr_attr(g, "group0_lr");
-        if (gtr_has_attr(g, "group0_weight_decay"))
-            pg.weight_decay = gtr_attr(g, "group0_weight_decay");
-        cr_assert_eq(tg_optim_set_groups(o, 1, &pg), TG_OK, "%s", tg_last_error());
-        cr_assert_eq(tg_optim_num_groups(o), 2);
-        cr_expect_eq(tg_optim_param_group(o, 0), 0);
-        cr_expect_eq(tg_optim_param_group(o, 1), 1);
-    }
-    int steps = (int)gtr_attr(g, "steps"), skips = 0;
-    for (int s = 0; s < steps; s++) {
-        char name[32], what[160];
-        for (int k = 0; k < 2; k++) {
-            snprintf(name, sizeof name, "g%d_%d", s, k);
-            const gtr_item *gr = gtr_find_item(g, name);
-            x[k]->grad = gr ? grad[k] : NULL;
-            if (gr) set_values(x[k]->grad, gr);
-            else skips++;
-        }
-        cr_assert_eq(tg_optim_step(o), TG_OK, "%s: %s", g->name, tg_last_error());
-        for (int k = 0; k < 2; k++) {
-            snprintf(name, sizeof name, "p%d_%d", s, k);
-            snprintf(what, sizeof what, "%s step %d param %d", g->name, s + 1, k);
-            gt_expect_close(x[k]->data, gtr_item_of(g, name)->v, x[k]->size, gt_default_tol(),
-                            what);
-        }
-    }
-    x[0]->grad = grad[0];
-    x[1]->grad = grad[1];
-    tg_optim_free(o);
-    tg_params_free(p);
-    return skips;
-}
-
-static int run_cases(const char *prefix, int *skips)
-{
-    gtr_file *f = gtr_load(
-#ifdef TG_DOUBLE
-        "toolkit_optim_f64.txt"
-#else
-        "toolkit_optim_f32.txt"
-#endif
-    );
-    int n = 0;
-    for (int i = 0; i < f->n; i++)
-        if (strncmp(f->groups[i].name, prefix, strlen(prefix)) == 0) {
-            *skips += run_case(&f->groups[i]);
-            n++;
-        }
-    gtr_free(f);
-    return n;
-}
-
 Test(optim_groups, rmsprop_and_adagrad_match_torch_optim)
 {
-    int skips = 0, n = run_cases("optim_", &skips);
+    int skips = 0, n = gtr_run_optim_cases("toolkit_optim", "optim_", &skips);
     cr_expect_geq(n, 12, "only %d cases", n);
     cr_expect_eq(skips, 0);
 }
 
 Test(optim_groups, skipped_parameters_match_torch_optim)
 {
-    int skips = 0, n = run_cases("skipped_", &skips);
+    int skips = 0, n = gtr_run_optim_cases("toolkit_optim", "skipped_", &skips);
     cr_expect_geq(n, 2, "only %d cases", n);
     cr_expect_geq(skips, 3 * n);
 }
 
 Test(optim_groups, two_groups_match_torch_optim)
 {
-    int skips = 0, n = run_cases("groups_", &skips);
+    int skips = 0, n = gtr_run_optim_cases("toolkit_optim", "groups_", &skips);
     cr_expect_geq(n, 5, "only %d cases", n);
 }
 
