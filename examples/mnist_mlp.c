@@ -445,6 +445,27 @@ int main(int argc, char **argv)
         printf("training health (activations, gradients, update / data per layer): %s\n",
                o.health);
     }
+    if (o.epochs && !o.binary) { /* the test set's confusion matrix */
+        int64_t n = tg_dataset_len(test), k = 0, cm[10 * 10];
+        int64_t *pred = malloc((size_t)(n ? n : 1) * sizeof *pred);
+        int64_t *truth = malloc((size_t)(n ? n : 1) * sizeof *truth);
+        bool was = tg_tape_set_recording(t, false);
+        tg_batch cb;
+        tg_dataset_rewind(test);
+        while (pred && truth && tg_dataset_next(test, &cb)) {
+            tg_tensor *lg = tg_mlp_forward(t, &m, tg_tensor_wrap(t, TG_SHAPE(cb.n, cb.features), cb.x));
+            if (lg && tg_argmax_rows(lg->data, cb.n, lg->shape[1], pred + k) == TG_OK) {
+                memcpy(truth + k, cb.y, (size_t)cb.n * sizeof *truth);
+                k += cb.n;
+            }
+            tg_tape_reset(t);
+        }
+        tg_tape_set_recording(t, was);
+        if (classes <= 10 && k == n && tg_confusion_matrix(pred, truth, k, classes, cm) == TG_OK)
+            tg_confusion_print(cm, classes, stdout);
+        free(pred);
+        free(truth);
+    }
     if (o.save) {
         if (tg_params_save(p, o.save, TG_F32) != TG_OK) goto fail;
         printf("weights saved to %s (safetensors, F32: fc1.weight [500,%lld], ..., fc3.bias [%d])\n",
