@@ -278,9 +278,164 @@ TG_API tg_tensor *tg_nll_loss_idx(tg_tape *t, tg_tensor *logp, const tg_index *t
 /* ========================================================== indexing
    (src/ops/index.c): indices are tg_index arrays (tapegrad/core.h) */
 
+/* Every result is a new tensor (a copy, not a view sharing x's data: where
+   PyTorch returns a view, tapegrad copies, and the gradient is the same).
+   The ops that take a tg_index check it when they run: it must belong to
+   the tape (tg_index_new or tg_index_wrap on t, since the last reset) and
+   every index must lie in [0, n) of the axis it indexes, n the axis's
+   length; a negative index is refused, as these ops of PyTorch refuse it.
+   A refused index makes the op return NULL with a message naming the op,
+   the index, its position in the array and the axis. The op keeps the
+   pointer: a wrapped array must stay unchanged until the tape is reset. */
+
+/** As a slice's stop: to the end of the axis (x[start:] in Python). */
+#define TG_END INT64_MAX
+
+/** One axis of a slice, x[start:stop:step] along `axis` (see tg_slices). */
+typedef struct tg_slice_spec {
+    int axis;      /**< negative counts from the end */
+    int64_t start; /**< first position; negative counts from the end; clamped to [0, n] */
+    int64_t stop;  /**< one past the last; negative counts from the end; TG_END for the end;
+                      clamped to [0, n] (start ≥ stop gives an empty axis) */
+    int64_t step;  /**< 1 or more (PyTorch refuses other steps too) */
+} tg_slice_spec;
+
+/** x[..., start:stop:step, ...] along one axis, as Python slices it: start
+   and stop count from the end when negative and are clamped to the axis,
+   so tg_slice(t, x, 1, 2, 10, 2) is x[:, 2:10:2] for any length of axis 1,
+   tg_slice(t, x, 0, -3, TG_END, 1) is x[-3:], and a step beyond the axis
+   takes its first element. The gradient goes back to the positions taken,
+   0 elsewhere. NULL for an axis out of range or a step below 1. */
+TG_API tg_tensor *tg_slice(tg_tape *t, tg_tensor *x, int axis, int64_t start, int64_t stop,
+                           int64_t step);
+/** Slices along several axes at once, in one op: specs[0..n) (an axis at
+   most once; n = 0 copies x). tg_slices(t, x, 2, (tg_slice_spec[]){{0, 1,
+   3, 1}, {1, 0, TG_END, 2}}) is x[1:3, ::2]. */
+TG_API tg_tensor *tg_slices(tg_tape *t, tg_tensor *x, int n, const tg_slice_spec *specs);
+/** x[..., index, ...]: one position of `axis`, the axis removed (torch.select);
+   index in [-n, n), negative counting from the end. NULL for a 0-d x or an
+   index out of range. */
+TG_API tg_tensor *tg_select(tg_tape *t, tg_tensor *x, int axis, int64_t index);
+/** x[..., start:start+length, ...] (torch.narrow): start in [-n, n],
+   negative counting from the end, and start + length ≤ n. */
+TG_API tg_tensor *tg_narrow(tg_tape *t, tg_tensor *x, int axis, int64_t start, int64_t length);
+
+/** The positions `index` (0-d or 1-d, k indices, repeats allowed) of `axis`:
+   x [.., n, ..] -> [.., k, ..] (torch.index_select; a 0-d index keeps the
+   axis with length 1). Its gradient adds the rows of g into dx at their
+   indices, repeated ones summed (in double): an embedding's gradient. */
+TG_API tg_tensor *tg_index_select(tg_tape *t, tg_tensor *x, int axis, const tg_index *index);
+/** x, then row j of src added at row index[j] of `axis` (torch.index_add
+   with alpha 1; repeated indices add up): src has x's shape but k =
+   index->size along `axis`. Gradients: g to x, index_select(g) to src. */
+TG_API tg_tensor *tg_index_add(tg_tape *t, tg_tensor *x, int axis, const tg_index *index,
+                               tg_tensor *src);
+/** y[i][j][k] = x[index[i][j][k]][j][k] for axis 0 (the index replaces the
+   coordinate of `axis`; torch.gather). The index has x's number of
+   dimensions and is no longer than x along the other axes; y has the
+   index's shape. Its gradient is scatter_add's: repeated positions add up
+   (in double). */
+TG_API tg_tensor *tg_gather(tg_tape *t, tg_tensor *x, int axis, const tg_index *index);
+/** x, then src[i][j][k] added at [index[i][j][k]][j][k] for axis 0
+   (torch.scatter_add; repeated positions add up, in double). index and src
+   have x's number of dimensions, the index no longer than src along any
+   axis nor than x along the others; src's elements beyond the index's
+   shape are unused. Gradients: g to x, gather(g) to src (0 for the unused
+   elements, where PyTorch refuses to differentiate). */
+TG_API tg_tensor *tg_scatter_add(tg_tape *t, tg_tensor *x, int axis, const tg_index *index,
+                                 tg_tensor *src);
+/** x, then src[i][j][k] written at [index[i][j][k]][j][k] for axis 0
+   (torch.scatter, shapes as tg_scatter_add). Where several elements are
+   written to one position, the last in the index's row-major order wins
+   (PyTorch leaves that undefined; its CPU kernel does the same). The
+   gradient is that rule's: g to x where nothing was written, and to each
+   src element that won its position, 0 to the overwritten ones (PyTorch's
+   formula gives every writer the gradient). */
+TG_API tg_tensor *tg_scatter(tg_tape *t, tg_tensor *x, int axis, const tg_index *index,
+                             tg_tensor *src);
+/** value where mask ≠ 0, else x (torch.Tensor.masked_fill; a mask of 0/1
+   such as tg_gt gives). x and mask broadcast together, and the result has
+   the broadcast shape, as PyTorch's. The gradient reaches x where the mask
+   is 0; the mask gets none. */
+TG_API tg_tensor *tg_masked_fill(tg_tape *t, tg_tensor *x, tg_tensor *mask, tg_real value);
+/** torch.take_along_dim: tg_gather after x and the index broadcast against
+   each other along every axis but `axis` (both have the same number of
+   dimensions), e.g. x [N, C] with the index [N, 1] of an argmax along 1
+   gives [N, 1]. axis TG_ALL takes from the flattened x with the flattened
+   index. It records an expand where x is broadcast, then a gather. */
+TG_API tg_tensor *tg_take_along_dim(tg_tape *t, tg_tensor *x, const tg_index *index, int axis);
+
 
 /* ================================================ joining and splitting
    (src/ops/join.c) */
+
+/** The n tensors xs[0..n) joined along `axis` (torch.cat): equal shapes but
+   along that axis; the result is a copy. n may exceed TG_MAX_INPUTS: the
+   tensors are then joined in groups of TG_MAX_INPUTS (an op takes at most
+   that many inputs) and the groups joined in turn, a tree of cat records
+   that copies the data once per level. As in PyTorch, a 1-d tensor of no
+   element is skipped whatever the others' shapes, and a 0-d tensor is
+   refused. The gradient of each input is its block of g (a split). */
+TG_API tg_tensor *tg_cat(tg_tape *t, tg_tensor *const *xs, int n, int axis);
+/** The n tensors, of equal shapes, joined along a new axis (torch.stack):
+   n of shape S give [.., n, ..] with n at `axis` (in [-(d+1), d] for d-d
+   tensors). Recorded as a reshape of each (free) and tg_cat. */
+TG_API tg_tensor *tg_stack(tg_tape *t, tg_tensor *const *xs, int n, int axis);
+
+/** Splits x along `axis` into pieces of split_size (the last shorter)
+   (torch.split with an int): each piece is a tg_narrow of x, its own
+   record, written to out[0..count). Returns count, or with out NULL only
+   counts them; an axis of length 0 gives one empty piece. Returns a
+   negative tg_status (message on the tape) for a bad axis, a split_size
+   below 1 (0 is allowed for an empty axis), or max_out below the count. */
+TG_API int tg_split(tg_tape *t, tg_tensor *x, int64_t split_size, int axis, tg_tensor **out,
+                    int max_out);
+/** Splits x along `axis` into n_sizes pieces of the given lengths, which
+   must add up to the axis's length (torch.split with a list); out has room
+   for n_sizes (or is NULL to check only). Returns n_sizes or a negative
+   tg_status. */
+TG_API int tg_split_sizes(tg_tape *t, tg_tensor *x, int n_sizes, const int64_t *sizes, int axis,
+                          tg_tensor **out);
+/** Splits x along `axis` into pieces of ceil(n / chunks) (torch.chunk; the
+   name tg_chunk is taken inside the library): so
+   there may be fewer than `chunks` pieces (6 in 4 chunks gives 3 of 2); an
+   axis of length 0 gives `chunks` empty ones. Returns the count (out NULL:
+   only counts) or a negative tg_status, as tg_split. */
+TG_API int tg_split_chunks(tg_tape *t, tg_tensor *x, int chunks, int axis, tg_tensor **out,
+                           int max_out);
+
+/** How tg_pad fills the new positions (F.pad's `mode`). */
+typedef enum tg_pad_mode {
+    TG_PAD_CONSTANT = 0,  /**< the value given (F.pad's default, 0 there) */
+    TG_PAD_REFLECT = 1,   /**< mirrored about the end elements, which are not repeated:
+                             [a b c] padded by 2 is [c b a b c b a]; each pad below the size */
+    TG_PAD_REPLICATE = 2, /**< the end element repeated */
+    TG_PAD_CIRCULAR = 3   /**< wrapped around from the other end; each pad at most the size
+                             (after any cropping, as PyTorch) */
+} tg_pad_mode;
+
+/** Pads x as F.pad(x, pad, mode, value): pad holds n_pad values, a
+   (before, after) pair per axis starting from the LAST axis (pad[0],
+   pad[1] for the last, pad[2], pad[3] for the one before...). A negative
+   pad crops that many elements instead. value is used by TG_PAD_CONSTANT
+   only. Every mode pads any of x's axes (PyTorch limits reflect, replicate
+   and circular to the last one to three axes of a batched input).
+   Gradient: the crop of g, where reflected, replicated and wrapped
+   positions add up (in double); value gets none. NULL for an odd n_pad,
+   more pairs than axes, a pad that leaves an axis a negative length or
+   does not fit its mode. */
+TG_API tg_tensor *tg_pad(tg_tape *t, tg_tensor *x, int n_pad, const int64_t *pad,
+                         tg_pad_mode mode, tg_real value);
+
+/** x tiled reps[d] times along each axis d (torch.Tensor.repeat): n ≥
+   x->ndim counts, the extra ones adding leading axes ([2, 3] by {2, 1, 2}
+   gives [2, 2, 6]); a count may be 0. Recorded as an expand between two
+   reshapes (more than four tiled axes of size above 1 take several
+   rounds); the gradient is the sum over the tiles (in double). */
+TG_API tg_tensor *tg_repeat(tg_tape *t, tg_tensor *x, int n, const int64_t *reps);
+/** torch.tile: tg_repeat, but fewer counts than axes are allowed, with
+   ones put before them (tile(x [2, 3], {2}) tiles the last axis). */
+TG_API tg_tensor *tg_tile(tg_tape *t, tg_tensor *x, int n, const int64_t *reps);
 
 
 #ifdef __cplusplus

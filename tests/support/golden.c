@@ -222,8 +222,11 @@ static bool read_line(reader *r, gt_file *f, gt_case **cur, int *cap)
     if ((rest = keyword(s, "index"))) {
         char *end;
         long long n = strtoll(rest, &end, 10);
-        if (c->index || end == rest || n < 0 || n > GT_MAX_VALUES || !only_space(end))
-            return false;
+        if (c->index || end == rest || n < 0 || n > GT_MAX_VALUES) return false;
+        gt_array shape = {.ndim = 1, .shape = {n}, .n = n};
+        if (!only_space(end) && (!read_dims(end, &shape) || shape.n != n)) return false;
+        c->index_ndim = shape.ndim;
+        memcpy(c->index_shape, shape.shape, sizeof c->index_shape);
         c->n_index = n;
         c->index = malloc((size_t)(n ? n : 1) * sizeof(int64_t));
         double *tmp = malloc((size_t)(n ? n : 1) * sizeof(double));

@@ -6,7 +6,8 @@
      case <name> <op>
      attr <key> <value>              0 or more, numbers
      in <ndim> <d0> <d1> ...         an input tensor (values on the next line)
-     index <n>                       an int64 input (class indices), next line
+     index <n> [<ndim> <dims...>]    an int64 input (class indices, positions),
+                                     next line; flat ([n]) without a shape
      out <ndim> <dims...>            PyTorch's output
      R <ndim> <dims...>              the random weights: loss = sum(out * R)
      grad <k> <ndim> <dims...>       PyTorch's g_k = d(loss)/d(input k)
@@ -96,6 +97,8 @@ typedef struct gt_case {
     gt_array in[TG_MAX_INPUTS];
     int64_t n_index;
     int64_t *index; /* NULL when the case has none */
+    int index_ndim; /* the index's shape: [n_index] unless the file gives one */
+    int64_t index_shape[TG_MAX_DIMS];
     gt_array out, R;
     bool has_grad[TG_MAX_INPUTS];
     gt_array grad[TG_MAX_INPUTS];
