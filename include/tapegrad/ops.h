@@ -86,6 +86,37 @@ TG_API tg_tensor *tg_linear(tg_tape *t, tg_tensor *x, tg_tensor *W, tg_tensor *b
 TG_API tg_tensor *tg_reshape(tg_tape *t, tg_tensor *x, int ndim, const int64_t *shape);
 /** [N, d1, d2, ...] -> [N, d1·d2·...] (torch.flatten(x, 1)); a 1-D x stays 1-D. */
 TG_API tg_tensor *tg_flatten(tg_tape *t, tg_tensor *x);
+/** Axes start_dim..end_dim (inclusive, negative from the end) merged into
+   one (torch.flatten(x, start_dim, end_dim)): tg_flatten_range(t, x, 0, -1)
+   is 1-D, a 0-d x becomes [1]. A view, as tg_reshape. NULL if an axis is
+   out of range or start_dim comes after end_dim. */
+TG_API tg_tensor *tg_flatten_range(tg_tape *t, tg_tensor *x, int start_dim, int end_dim);
+/** x without its axes of size 1 (torch.squeeze(x)); a view, as tg_reshape. */
+TG_API tg_tensor *tg_squeeze(tg_tape *t, tg_tensor *x);
+/** x without `axis` if its size is 1, else x's shape unchanged (torch.squeeze(x,
+   dim)); a view. NULL if the axis is out of range. */
+TG_API tg_tensor *tg_squeeze_axis(tg_tape *t, tg_tensor *x, int axis);
+/** x with a new axis of size 1 at `axis` of the result, in -ndim-1..ndim
+   (torch.unsqueeze); a view. NULL if out of range or x has TG_MAX_DIMS axes. */
+TG_API tg_tensor *tg_unsqueeze(tg_tape *t, tg_tensor *x, int axis);
+/** x with its axes reordered (torch.permute): axis i of the result is axis
+   dims[i] of x; ndim must equal x->ndim and dims be a permutation
+   (negative axes count from the end). A copy: every tapegrad tensor is
+   contiguous. The gradient is permuted back. */
+TG_API tg_tensor *tg_permute(tg_tape *t, tg_tensor *x, int ndim, const int *dims);
+/** Axis `source` moved to position `destination`, the others keeping their
+   order (torch.movedim with one axis each; several: tg_permute). A copy. */
+TG_API tg_tensor *tg_movedim(tg_tape *t, tg_tensor *x, int source, int destination);
+/** torch.swapaxes and torch.swapdims: tg_transpose under PyTorch's other
+   names. @{ */
+TG_API tg_tensor *tg_swapaxes(tg_tape *t, tg_tensor *x, int axis0, int axis1);
+TG_API tg_tensor *tg_swapdims(tg_tape *t, tg_tensor *x, int dim0, int dim1);
+/** @} */
+/** x itself (Tensor.contiguous() of a contiguous tensor): every tapegrad
+   tensor is contiguous and row-major, since the ops that reorder axes
+   (tg_permute, tg_transpose, tg_movedim) copy. For code written against
+   PyTorch's idiom; NULL only for a NULL x. */
+TG_API tg_tensor *tg_contiguous(tg_tape *t, tg_tensor *x);
 /** x broadcast to `shape` (torch.Tensor.expand / torch.broadcast_to): x's
    dimensions, right-aligned, must each equal the shape's or be 1; the
    result is a copy. Its gradient sums over the repeated positions. */
@@ -95,15 +126,122 @@ TG_API tg_tensor *tg_expand(tg_tape *t, tg_tensor *x, int ndim, const int64_t *s
    a broadcast input. */
 TG_API tg_tensor *tg_sum_to(tg_tape *t, tg_tensor *x, int ndim, const int64_t *shape);
 
-/** Reductions over one axis (negative counts from the end) or TG_ALL;
-   keepdim keeps the reduced axis with size 1. @{ */
+/* Reductions. Each takes one axis (negative counts from the end; a 0-d x
+   takes 0 and -1) or TG_ALL for every element, and keepdim, which keeps the
+   reduced axes with size 1 (PyTorch's dim and keepdim). Those that PyTorch
+   lets reduce several axes at once also have a tg_X_axes form taking
+   `n, axes`: n distinct axes (1..TG_MAX_DIMS; an axis given twice, or n = 0,
+   is refused: TG_ALL says "every axis"), written TG_AXES(0, 2). Results are
+   new tensors on the tape, NULL on failure with a message naming the
+   function and the axis. Sums run in double: a float result is accurate
+   however many elements it sums. */
+
+/** TG_AXES(0, -1) expands to the two arguments `n, axes` of the tg_X_axes
+   reductions: tg_sum_axes(t, x, TG_AXES(0, 2), false) sums axes 0 and 2.
+   A C99 compound literal, as TG_SHAPE. */
+#define TG_AXES(...)                                                         \
+    (int)(sizeof((const int[]){__VA_ARGS__}) / sizeof(int)), (const int[]) { __VA_ARGS__ }
+
+/** Σ x (x.sum(dim, keepdim)); d/dx = 1. The sum of no elements is 0. @{ */
 TG_API tg_tensor *tg_sum(tg_tape *t, tg_tensor *x, int axis, bool keepdim);
+TG_API tg_tensor *tg_sum_axes(tg_tape *t, tg_tensor *x, int n, const int *axes, bool keepdim);
+/** @} */
+/** (1/n) Σ x (x.mean(dim, keepdim)); d/dx = 1/n. The mean of no elements is
+   NaN, as in PyTorch. @{ */
 TG_API tg_tensor *tg_mean(tg_tape *t, tg_tensor *x, int axis, bool keepdim);
+TG_API tg_tensor *tg_mean_axes(tg_tape *t, tg_tensor *x, int n, const int *axes, bool keepdim);
 /** @} */
 /** The maximum; its gradient goes to the first position that attains it
    (like torch.max(x, dim)); over TG_ALL ties share the gradient equally
-   (like torch.amax / torch.max(x)). */
+   (like torch.amax / torch.max(x)). NaN is the maximum (the first NaN),
+   as in PyTorch. An empty axis is refused. */
 TG_API tg_tensor *tg_max(tg_tape *t, tg_tensor *x, int axis, bool keepdim);
+/** The minimum, by tg_max's rules (first minimum; ties share over TG_ALL;
+   NaN is the minimum). */
+TG_API tg_tensor *tg_min(tg_tape *t, tg_tensor *x, int axis, bool keepdim);
+/** The maximum along `axis` and where it is (torch.max(x, dim, keepdim) →
+   values, indices): returns the values (tg_max's, gradient to the first
+   maximum) and sets *indices to their positions along the axis, the same
+   first maximum (an int64 tg_index of the values' shape, owned by the tape;
+   indices may be NULL). TG_ALL is refused (tg_max and tg_argmax do that).
+   On failure NULL, and *indices NULL. */
+TG_API tg_tensor *tg_max_dim(tg_tape *t, tg_tensor *x, int axis, bool keepdim,
+                             tg_index **indices);
+/** The minimum along `axis` and where it is (torch.min(x, dim, keepdim)), as
+   tg_max_dim. */
+TG_API tg_tensor *tg_min_dim(tg_tape *t, tg_tensor *x, int axis, bool keepdim,
+                             tg_index **indices);
+/** The position of the first maximum (torch.argmax) or minimum
+   (torch.argmin) along `axis`, or in the flattened x for TG_ALL (a 0-d
+   index, or all ones with keepdim). NaN counts as the extreme. Indices have
+   no gradient: nothing is recorded. An int64 tg_index owned by the tape;
+   NULL for an empty axis or a bad axis. @{ */
+TG_API tg_index *tg_argmax(tg_tape *t, tg_tensor *x, int axis, bool keepdim);
+TG_API tg_index *tg_argmin(tg_tape *t, tg_tensor *x, int axis, bool keepdim);
+/** @} */
+/** The maximum over the axes, ties sharing the gradient equally
+   (torch.amax): d/dx_k = 1/c where x_k equals the maximum (c such k), else
+   0; NaN if the maximum is NaN, as PyTorch. An empty axis is refused. @{ */
+TG_API tg_tensor *tg_amax(tg_tape *t, tg_tensor *x, int axis, bool keepdim);
+TG_API tg_tensor *tg_amax_axes(tg_tape *t, tg_tensor *x, int n, const int *axes, bool keepdim);
+/** @} */
+/** The minimum over the axes, ties sharing the gradient (torch.amin). @{ */
+TG_API tg_tensor *tg_amin(tg_tape *t, tg_tensor *x, int axis, bool keepdim);
+TG_API tg_tensor *tg_amin_axes(tg_tape *t, tg_tensor *x, int n, const int *axes, bool keepdim);
+/** @} */
+/** Π x over one axis or TG_ALL (torch.prod; 1 for no elements).
+   d/dx_k = Π_{i≠k} x_i, exact with zeros as PyTorch: a slice with one zero
+   gives the zero the product of the others and the rest 0, two zeros give
+   0. With create_graph and a zero in x, the gradient is built from an
+   n×n tensor per slice of n elements (PyTorch's double backward does the
+   same); without zeros it is g·y/x. */
+TG_API tg_tensor *tg_prod(tg_tape *t, tg_tensor *x, int axis, bool keepdim);
+
+/** The correction of tg_var and tg_std by default: 1, Bessel's (PyTorch's
+   correction=1, unbiased=True). */
+#define TG_VAR_CORRECTION 1.0
+/** The variance Σ(x − mean)²/max(0, n − correction) over the axes
+   (torch.var(x, dim, correction=..., keepdim)); correction TG_VAR_CORRECTION
+   (1) by default, 0 for the population variance; any finite value.
+   d/dx_k = 2(x_k − mean)/(n − correction). n ≤ correction gives inf or
+   NaN, as PyTorch. @{ */
+TG_API tg_tensor *tg_var(tg_tape *t, tg_tensor *x, int axis, double correction, bool keepdim);
+TG_API tg_tensor *tg_var_axes(tg_tape *t, tg_tensor *x, int n, const int *axes,
+                              double correction, bool keepdim);
+/** @} */
+/** The standard deviation √var (torch.std), var as tg_var;
+   d/dx_k = (x_k − mean)/((n − correction)·std), and 0 where std = 0
+   (PyTorch's choice there). @{ */
+TG_API tg_tensor *tg_std(tg_tape *t, tg_tensor *x, int axis, double correction, bool keepdim);
+TG_API tg_tensor *tg_std_axes(tg_tape *t, tg_tensor *x, int n, const int *axes,
+                              double correction, bool keepdim);
+/** @} */
+/** log Σ exp(x) over the axes, computed as m + log Σ exp(x − m) with m the
+   maximum, so finite for any finite x (torch.logsumexp); d/dx = softmax(x).
+   No elements give −inf. @{ */
+TG_API tg_tensor *tg_logsumexp(tg_tape *t, tg_tensor *x, int axis, bool keepdim);
+TG_API tg_tensor *tg_logsumexp_axes(tg_tape *t, tg_tensor *x, int n, const int *axes,
+                                    bool keepdim);
+/** @} */
+/** The p-norm (Σ|x|^p)^(1/p) over the axes (torch.linalg.vector_norm(x, p,
+   dim, keepdim)): p > 0, or INFINITY for max |x|; p = 2 over two axes is
+   the Frobenius norm of matrices. The sums run in double (p = 2 does not
+   overflow in float where Σx² would). Gradient as PyTorch's:
+   sgn(x)·|x|^(p−1)/‖x‖^(p−1), 0 where ‖x‖ = 0 (p = 2: x/‖x‖; p = 1: sgn(x);
+   p = ∞: sgn(x)/c at the c elements where |x| is the maximum; p < 1: 0
+   where x = 0). p ≤ 0 or NaN is refused, and p = ∞ over an empty axis. @{ */
+TG_API tg_tensor *tg_norm(tg_tape *t, tg_tensor *x, double p, int axis, bool keepdim);
+TG_API tg_tensor *tg_norm_axes(tg_tape *t, tg_tensor *x, double p, int n, const int *axes,
+                               bool keepdim);
+/** @} */
+/** Cumulative sum along `axis`, y_k = Σ_{j≤k} x_j (torch.cumsum), summed in
+   double; d/dx_k = Σ_{j≥k} g_j, the cumulative sum from the other end. */
+TG_API tg_tensor *tg_cumsum(tg_tape *t, tg_tensor *x, int axis);
+/** Cumulative product along `axis`, y_k = Π_{j≤k} x_j (torch.cumprod);
+   d/dx_k = Σ_{j≥k} g_j·Π_{i≤j, i≠k} x_i, exact with zeros (PyTorch's
+   rule). With create_graph and a zero in x the gradient is built from an
+   n×n tensor per slice, as PyTorch's double backward. */
+TG_API tg_tensor *tg_cumprod(tg_tape *t, tg_tensor *x, int axis);
 
 /** How a loss reduces its per-element values (PyTorch's `reduction`). */
 typedef enum tg_reduction {
