@@ -669,6 +669,53 @@ TG_API tg_tensor *tg_gru_cell(tg_tape *t, tg_tensor *x, tg_tensor *h, tg_tensor 
                               tg_tensor *w_hh, tg_tensor *b_ih, tg_tensor *b_hh);
 /** @} */
 
+/* ========================================================== attention
+   (src/ops/attention.c) */
+
+/** How an attention mask is read. PyTorch reads a float mask as
+   TG_MASK_ADDITIVE, and a bool one as TG_MASK_KEEP in
+   F.scaled_dot_product_attention but as TG_MASK_HIDE in
+   nn.MultiheadAttention (attn_mask and key_padding_mask): tapegrad has no
+   bool tensors, so a 0/1 mask says which it is. */
+typedef enum tg_mask_kind {
+    TG_MASK_ADDITIVE = 0, /**< added to the scores: 0 to keep, −inf to hide (a float mask) */
+    TG_MASK_KEEP = 1,     /**< 0/1: 1 where a query may attend (SDPA's bool mask) */
+    TG_MASK_HIDE = 2      /**< 0/1: 1 where it may not (MultiheadAttention's bool masks) */
+} tg_mask_kind;
+
+/** The causal mask [L, S] of the given kind: query i may attend to keys
+   j ≤ i (torch.ones(L, S).tril(), aligned at the top left as PyTorch's
+   is_causal), a constant on the tape. NULL for L or S < 0 or a bad kind. */
+TG_API tg_tensor *tg_causal_mask(tg_tape *t, int64_t L, int64_t S, tg_mask_kind kind);
+
+/** A mask as the additive mask PyTorch makes of a bool one: 0 where a
+   query may attend, −inf where it may not (mask itself for
+   TG_MASK_ADDITIVE), broadcast as it is. NULL for a NULL mask or a bad
+   kind. */
+TG_API tg_tensor *tg_mask_additive(tg_tape *t, tg_tensor *mask, tg_mask_kind kind);
+
+/** Scaled dot-product attention (F.scaled_dot_product_attention of
+   PyTorch 2, F._scaled_dot_product_attention in 1.13):
+       softmax((q·scale) @ kᵀ + mask) @ v
+   q [..., L, E], k [..., S, E], v [..., S, Ev] -> [..., L, Ev], the batch
+   dimensions broadcast. attn_mask (NULL for none) broadcasts to the scores
+   [..., L, S] and is read as mask_kind says: added (TG_MASK_ADDITIVE; it
+   gets a gradient if it requires one), or 0/1 turned into 0 and −inf where
+   it hides, then added, as PyTorch does with a bool mask (TG_MASK_KEEP,
+   TG_MASK_HIDE: tg_mask_additive). is_causal hides the keys after each
+   query (tg_causal_mask); it and attn_mask are not taken together, as in
+   PyTorch. scale 0 is the default 1/√E. A query whose every key is hidden
+   gets NaN, as in PyTorch (the softmax of a row of −inf), and so do the
+   gradients that read it. Composed of ops (tg_scale, tg_matmul_t, tg_add,
+   tg_softmax, tg_matmul),
+   so gradients of every order follow. No dropout (dropout_p 0). NULL, and
+   a message naming the shapes, for a length of 0 (L, S or E), shapes that
+   do not fit, or a mask that does not broadcast to [..., L, S]. */
+TG_API tg_tensor *tg_scaled_dot_product_attention(tg_tape *t, tg_tensor *q, tg_tensor *k,
+                                                  tg_tensor *v, tg_tensor *attn_mask,
+                                                  tg_mask_kind mask_kind, bool is_causal,
+                                                  double scale);
+
 
 #ifdef __cplusplus
 }

@@ -104,6 +104,5 @@ extern const tg_op_table tg_join_ops;       /* src/ops/join.c */
 extern const tg_op_table tg_math_ops;       /* src/ops/math.c */
 extern const tg_op_table tg_embedding_ops;  /* src/ops/embedding.c */
 extern const tg_op_table tg_recurrent_ops;  /* src/ops/recurrent.c */
-extern const tg_op_table tg_attention_ops;  /* src/ops/attention.c */
 
 #endif
