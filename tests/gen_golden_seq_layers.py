@@ -36,6 +36,16 @@ from gen_golden_train import Rng, Writer, init_kaiming, init_uniform, init_norma
 GOLDEN = os.path.join(HERE, "golden")
 
 
+def named_writer(path, script):
+    """tests/gen_golden_train.py's Writer, its header naming `script`."""
+    w = Writer(path)
+    w.f.seek(0)
+    w.f.truncate()
+    w.f.write("# written by tests/%s with PyTorch %s; do not edit, regenerate\n"
+              % (script, torch.__version__))
+    return w
+
+
 def randn(g, *shape, dtype):
     return torch.randn(shape, generator=g, dtype=torch.float64).to(dtype)
 
@@ -73,7 +83,7 @@ def module_params(m, prefix):
 
 
 def write_layers(path, dtype):
-    w = Writer(path)
+    w = named_writer(path, "gen_golden_seq_layers.py")
     # -- recurrent layers
     RNN = [  # name, class, kwargs, T, N (0: unbatched), states
         ("lstm_2layers", "lstm", dict(num_layers=2), 5, 2, True),
@@ -215,7 +225,7 @@ def write_layers(path, dtype):
 
 
 def write_init(path):
-    w = Writer(path)
+    w = named_writer(path, "gen_golden_seq_layers.py")
     # tg_recurrent_init(TG_RNN_LSTM, input 3, hidden 4, 2 layers) from seed 5
     r = Rng(5)
     w.group("init_lstm", seed=5, input_size=3, hidden_size=4, num_layers=2)
