@@ -25,7 +25,7 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from golden_writer import GoldenWriter  # noqa: E402
+from golden_writer import GoldenWriter, squared  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 INF = float("inf")
@@ -49,16 +49,11 @@ def write(dtype, path):
         return torch.tensor(values, dtype=torch.int64)
 
     def case(name, op, fn, inputs, sq=False, attrs=None, **kw):
-        attrs = dict(attrs or {})
         if sq:
-            attrs["sq"] = 1
-            f = lambda *a, fn=fn: torch.square(fn(*a))  # noqa: E731
-            kw["order"] = 3
-        else:
-            f = fn
+            fn, attrs, kw = squared(fn, attrs, kw)
         if "index" in kw:
             kw["index_shaped"] = True
-        w.case(name, op, f, inputs, attrs=attrs, seed=seed[0], **kw)
+        w.case(name, op, fn, inputs, attrs=attrs, seed=seed[0], **kw)
 
     # slice: x[..., start:stop:step, ...] along one or more axes
     def slice_case(name, x, specs, sq=False):

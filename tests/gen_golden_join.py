@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from golden_writer import GoldenWriter  # noqa: E402
+from golden_writer import GoldenWriter, squared  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MODES = {"constant": 0, "reflect": 1, "replicate": 2, "circular": 3}
@@ -44,14 +44,9 @@ def write(dtype, path):
         return torch.randn(tuple(shape), generator=g, dtype=torch.float64).to(dtype)
 
     def case(name, op, fn, inputs, sq=False, attrs=None, **kw):
-        attrs = dict(attrs or {})
         if sq:
-            attrs["sq"] = 1
-            f = lambda *a, fn=fn: torch.square(fn(*a))  # noqa: E731
-            kw["order"] = 3
-        else:
-            f = fn
-        w.case(name, op, f, inputs, attrs=attrs, seed=seed[0], **kw)
+            fn, attrs, kw = squared(fn, attrs, kw)
+        w.case(name, op, fn, inputs, attrs=attrs, seed=seed[0], **kw)
 
     # cat
     for name, shapes, axis in [("cat_rows", [(2, 3), (4, 3)], 0),

@@ -95,6 +95,16 @@ def _vjp(ys, dirs, leaves, wrt, create_graph=False):
     return res
 
 
+def squared(fn, attrs, kw):
+    """For a linear op, whose second derivative is zero: the case of
+    op(...)^2 instead, marked with attribute sq = 1 (the C builder squares
+    its output too) and carrying the third order, so that the second order
+    runs through the op's vjp and the third through its adjoint's. Returns
+    the function, the attributes and the keywords for GoldenWriter.case."""
+    attrs = dict(attrs or {}, sq=1)
+    return (lambda *a: torch.square(fn(*a))), attrs, dict(kw, order=3)
+
+
 class GoldenWriter:
     def __init__(self, path):
         self.f = open(path, "w")

@@ -253,9 +253,10 @@ TG_API tg_tensor *tg_cumprod(tg_tape *t, tg_tensor *x, int axis);
 
 /** How a loss reduces its per-element values (PyTorch's `reduction`). */
 typedef enum tg_reduction {
-    TG_REDUCE_MEAN = 0, /**< the default in PyTorch */
-    TG_REDUCE_SUM = 1,
-    TG_REDUCE_NONE = 2
+    TG_REDUCE_MEAN = 0,     /**< the default in PyTorch */
+    TG_REDUCE_SUM = 1,      /**< the sum of the per-element losses */
+    TG_REDUCE_NONE = 2,     /**< one loss per element (per sample) */
+    TG_REDUCE_BATCHMEAN = 3 /**< the sum over the input's first dimension (tg_kl_div only) */
 } tg_reduction;
 
 /* Activation functions. Each takes x of any shape and returns a new tensor of
@@ -330,6 +331,35 @@ TG_API tg_tensor *tg_prelu(tg_tape *t, tg_tensor *x, tg_tensor *w);
 TG_API tg_tensor *tg_softmax(tg_tape *t, tg_tensor *x, int axis);
 /** x − max − log Σ exp(x − max) along `axis`: finite for any finite x. */
 TG_API tg_tensor *tg_log_softmax(tg_tape *t, tg_tensor *x, int axis);
+/** softmax(−x) along `axis` (F.softmin(x, dim)): exp(−x − max(−x)) / Σ. */
+TG_API tg_tensor *tg_softmin(tg_tape *t, tg_tensor *x, int axis);
+/** a ⊙ σ(b), a and b the first and second halves of x along `axis` (F.glu(x,
+   dim); PyTorch's default dim is -1): the output has that axis halved. An
+   odd size there, a 0-d x or an axis out of range is refused. */
+TG_API tg_tensor *tg_glu(tg_tape *t, tg_tensor *x, int axis);
+
+#define TG_HARDSHRINK_LAMBDA 0.5 /**< F.hardshrink lambd */
+#define TG_SOFTSHRINK_LAMBDA 0.5 /**< F.softshrink lambd */
+#define TG_LOGIT_NO_EPS (-1.0)   /**< tg_logit's eps for torch.logit's eps=None */
+
+/** x where |x| > lambd, else 0 (F.hardshrink; default TG_HARDSHRINK_LAMBDA);
+   gradient 0 at x = ±lambd. */
+TG_API tg_tensor *tg_hardshrink(tg_tape *t, tg_tensor *x, tg_real lambd);
+/** x − lambd where x > lambd, x + lambd where x < −lambd, else 0 (F.softshrink;
+   default TG_SOFTSHRINK_LAMBDA); gradient 0 at x = ±lambd; lambd < 0 is
+   refused, as PyTorch. */
+TG_API tg_tensor *tg_softshrink(tg_tape *t, tg_tensor *x, tg_real lambd);
+/** x − tanh x (F.tanhshrink); d/dx = tanh² x. */
+TG_API tg_tensor *tg_tanhshrink(tg_tape *t, tg_tensor *x);
+/** x where x > threshold, else value (F.threshold(x, threshold, value));
+   gradient 0 at x = threshold. */
+TG_API tg_tensor *tg_threshold(tg_tape *t, tg_tensor *x, tg_real threshold, tg_real value);
+/** log(z / (1 − z)) with z = x clamped to [eps, 1 − eps] (torch.logit(x,
+   eps)); a negative eps (TG_LOGIT_NO_EPS) is eps=None: no clamp, so x = 0
+   and 1 give ∓inf and x outside [0, 1] NaN. The gradient 1/(x(1 − x)) is 0
+   where the clamp holds x (x < eps or x > 1 − eps) and NaN outside [0, 1]
+   without eps, as PyTorch's. */
+TG_API tg_tensor *tg_logit(tg_tape *t, tg_tensor *x, tg_real eps);
 
 /* Losses, as torch.nn.functional's. Each returns a scalar (ndim 0) for
    TG_REDUCE_MEAN (PyTorch's default) and TG_REDUCE_SUM, or the per-element
@@ -341,7 +371,11 @@ TG_API tg_tensor *tg_log_softmax(tg_tape *t, tg_tensor *x, int axis);
 #define TG_HUBER_DELTA 1.0     /**< F.huber_loss delta */
 #define TG_IGNORE_INDEX (-100) /**< F.cross_entropy / F.nll_loss ignore_index */
 
-/** (input − target)²; input and target have the same shape. */
+/** (input − target)². input and target broadcast together, as PyTorch
+   broadcasts them (with a warning there, none here); the mean divides by
+   the broadcast count, and a broadcast input's gradient is summed over the
+   positions it was repeated to. The same holds for tg_l1_loss,
+   tg_smooth_l1_loss and tg_huber_loss. */
 TG_API tg_tensor *tg_mse_loss(tg_tape *t, tg_tensor *input, tg_tensor *target, tg_reduction red);
 /** |input − target| (mean absolute error); gradient 0 where they are equal. */
 TG_API tg_tensor *tg_l1_loss(tg_tape *t, tg_tensor *input, tg_tensor *target, tg_reduction red);
@@ -357,6 +391,12 @@ TG_API tg_tensor *tg_huber_loss(tg_tape *t, tg_tensor *input, tg_tensor *target,
    included, is refused as PyTorch does): −(y·log p + (1 − y)·log(1 − p)) with
    each log clamped at −100, so p = 0 or 1 gives a finite loss. */
 TG_API tg_tensor *tg_bce_loss(tg_tape *t, tg_tensor *prob, tg_tensor *target, tg_reduction red);
+/** tg_bce_loss with F.binary_cross_entropy's `weight`: each element's loss
+   times weight, which broadcasts to prob's shape (NULL: none); the mean
+   still divides by the number of elements. weight gets a gradient (the
+   unweighted loss) if it requires one (PyTorch refuses that case). */
+TG_API tg_tensor *tg_bce_loss_ex(tg_tape *t, tg_tensor *prob, tg_tensor *target,
+                                 tg_tensor *weight, tg_reduction red);
 /** Binary cross entropy on logits x, stable for any x:
    (1 − y)·x + w·(max(−x, 0) + log(1 + e^−|x|)) with w = 1 + (pos_weight − 1)·y,
    i.e. max(x, 0) − x·y + log(1 + e^−|x|) without pos_weight. pos_weight may be
@@ -364,6 +404,13 @@ TG_API tg_tensor *tg_bce_loss(tg_tape *t, tg_tensor *prob, tg_tensor *target, tg
    requires grad it receives one too (PyTorch refuses that case). */
 TG_API tg_tensor *tg_bce_with_logits(tg_tape *t, tg_tensor *logits, tg_tensor *target,
                                      tg_tensor *pos_weight, tg_reduction red);
+/** tg_bce_with_logits with F.binary_cross_entropy_with_logits' `weight` too:
+   each element's loss times weight (NULL: none), which broadcasts to the
+   logits' shape; the mean still divides by the number of elements. weight
+   gets a gradient (the unweighted loss) if it requires one. */
+TG_API tg_tensor *tg_bce_with_logits_ex(tg_tape *t, tg_tensor *logits, tg_tensor *target,
+                                        tg_tensor *weight, tg_tensor *pos_weight,
+                                        tg_reduction red);
 
 /** Options of the class-index losses (F.cross_entropy's keyword arguments).
    TG_CE_OPTS_DEFAULT is PyTorch's default; passing NULL means the same. */
@@ -417,8 +464,170 @@ TG_API tg_tensor *tg_nll_loss_idx(tg_tape *t, tg_tensor *logp, const tg_index *t
                                   const tg_ce_opts *opts);
 /** @} */
 
+#define TG_COSINE_EPS 1e-8     /**< F.cosine_similarity eps */
+#define TG_HINGE_MARGIN 1.0    /**< F.hinge_embedding_loss margin */
+#define TG_TRIPLET_MARGIN 1.0  /**< F.triplet_margin_loss margin */
+#define TG_TRIPLET_P 2.0       /**< F.triplet_margin_loss p */
+#define TG_TRIPLET_EPS 1e-6    /**< F.triplet_margin_loss eps */
+#define TG_POISSON_EPS 1e-8    /**< F.poisson_nll_loss eps */
+#define TG_GAUSSIAN_EPS 1e-6   /**< F.gaussian_nll_loss eps */
+
+/** KL divergence on log-probabilities (F.kl_div(input, target, reduction,
+   log_target)): target·(log target − input) with 0·log 0 = 0, or with
+   log_target e^target·(target − input). input and target broadcast
+   together. TG_REDUCE_BATCHMEAN (the mathematically right one) divides the
+   sum by input's first dimension; TG_REDUCE_MEAN by every element, as
+   PyTorch. The target gets a gradient too; at a target of exactly 0 it is
+   NaN (not log_target), as PyTorch's. */
+TG_API tg_tensor *tg_kl_div(tg_tape *t, tg_tensor *input, tg_tensor *target, tg_reduction red,
+                            bool log_target);
+/** Cosine similarity along `dim` (F.cosine_similarity(x1, x2, dim, eps),
+   defaults dim 1, eps TG_COSINE_EPS): Σ x1·x2 / (max(‖x1‖, eps)·max(‖x2‖,
+   eps)). x1 and x2 broadcast together; the result has their broadcast shape
+   without `dim` (negative counts from the end; a 0-d shape takes 0 or -1).
+   Where a norm is below eps the gradient is PyTorch's: taken through the
+   norm as if unclamped, at the clamped value. */
+TG_API tg_tensor *tg_cosine_similarity(tg_tape *t, tg_tensor *x1, tg_tensor *x2, int dim,
+                                       tg_real eps);
+/** F.cosine_embedding_loss(x1, x2, y, margin): with cos computed as
+   Σ x1·x2 / √((Σ x1² + 1e-12)(Σ x2² + 1e-12)) along the last axis, the loss
+   is 1 − cos where y = 1, max(0, cos − margin) where y = −1 and 0 for any
+   other y. x1, x2 [N, D] with y [N], or [D] with a 0-d y; x1 and x2 may
+   broadcast. y gets no gradient. */
+TG_API tg_tensor *tg_cosine_embedding_loss(tg_tape *t, tg_tensor *input1, tg_tensor *input2,
+                                           tg_tensor *target, tg_real margin, tg_reduction red);
+/** max(0, −y·(x1 − x2) + margin) (F.margin_ranking_loss): the three have one
+   number of dimensions and broadcast together; every input gets a gradient
+   (the clamp passes it at 0, as PyTorch's). micrograd's SVM loss
+   max(0, 1 − y·score) is this with x2 = 0 and margin 1. */
+TG_API tg_tensor *tg_margin_ranking_loss(tg_tape *t, tg_tensor *input1, tg_tensor *input2,
+                                         tg_tensor *target, tg_real margin, tg_reduction red);
+/** F.hinge_embedding_loss(x, y, margin) (default TG_HINGE_MARGIN): x where y
+   = 1, max(0, margin − x) where y = −1 (both terms added for any other y, as
+   PyTorch); x and y broadcast; y gets no gradient. */
+TG_API tg_tensor *tg_hinge_embedding_loss(tg_tape *t, tg_tensor *input, tg_tensor *target,
+                                          tg_real margin, tg_reduction red);
+/** The multi-class SVM loss (F.multi_margin_loss(x, y, p, margin, weight)):
+   per sample Σ_{c ≠ y} w_y·max(0, margin − x_y + x_c)^p / C. x [N, C] with
+   target [N], or [C] with one index (0-d or [1]); p 1 or 2 (PyTorch's
+   defaults 1 and margin 1); weight NULL or [C], no gradient, read when the
+   op runs (a tensor of another tape is copied). The indices are read when
+   the op runs too: one outside [0, C) is refused with a message naming it.
+   The mean of no sample is NaN (PyTorch 1.13 returns garbage there). */
+TG_API tg_tensor *tg_multi_margin_loss(tg_tape *t, tg_tensor *input, const tg_index *target,
+                                       int p, tg_real margin, const tg_tensor *weight,
+                                       tg_reduction red);
+/** F.triplet_margin_loss(a, pos, neg, margin, p, eps, swap) (defaults
+   TG_TRIPLET_MARGIN, TG_TRIPLET_P, TG_TRIPLET_EPS, no swap):
+   max(0, margin + d(a, pos) − d(a, neg)) with d(x, y) = ‖x − y + eps‖_p
+   along the last axis; with swap, d(a, neg) becomes min(d(a, neg),
+   d(pos, neg)). The three have one number of dimensions (at least 1) and
+   broadcast together. p must be at least 1 (below 1 it is not a norm;
+   PyTorch accepts it). */
+TG_API tg_tensor *tg_triplet_margin_loss(tg_tape *t, tg_tensor *anchor, tg_tensor *positive,
+                                         tg_tensor *negative, tg_real margin, tg_real p,
+                                         tg_real eps, bool swap, tg_reduction red);
+/** Poisson negative log-likelihood (F.poisson_nll_loss(x, y, log_input,
+   full, eps), defaults true, false, TG_POISSON_EPS): e^x − y·x with
+   log_input, else x − y·log(x + eps); full adds Stirling's term
+   y·log y − y + log(2πy)/2 where y > 1. x and y broadcast; y gets a
+   gradient too (NaN at y = 0 with full, as PyTorch's). */
+TG_API tg_tensor *tg_poisson_nll_loss(tg_tape *t, tg_tensor *input, tg_tensor *target,
+                                      bool log_input, bool full, tg_real eps, tg_reduction red);
+/** Gaussian negative log-likelihood (F.gaussian_nll_loss(x, y, var, full,
+   eps), defaults false, TG_GAUSSIAN_EPS): (log c + (x − y)²/c)/2 with
+   c = max(var, eps) (+ log(2π)/2 with full). var has x's shape, or x's
+   shape without its last dimension (one variance per row), or that with a
+   trailing 1, as PyTorch 1.13; x and y broadcast. A negative var is
+   refused. The clamp is outside the gradient, as PyTorch's: var's gradient
+   is taken at c. */
+TG_API tg_tensor *tg_gaussian_nll_loss(tg_tape *t, tg_tensor *input, tg_tensor *target,
+                                       tg_tensor *var, bool full, tg_real eps, tg_reduction red);
+
 /* ================================================ element-wise math
    (src/ops/math.c) */
+
+/** Trigonometric and hyperbolic functions and their inverses, element-wise
+   (torch.sin ... torch.atanh). The derivatives are PyTorch's formulas, so
+   they agree at the edges: tan's is 1 + tan², asin's 1/√(1 − x²) (inf at
+   ±1, NaN outside), acosh's 1/√(x² − 1), atanh's 1/(1 − x²). @{ */
+TG_API tg_tensor *tg_sin(tg_tape *t, tg_tensor *x);
+TG_API tg_tensor *tg_cos(tg_tape *t, tg_tensor *x);
+TG_API tg_tensor *tg_tan(tg_tape *t, tg_tensor *x);
+TG_API tg_tensor *tg_asin(tg_tape *t, tg_tensor *x);
+TG_API tg_tensor *tg_acos(tg_tape *t, tg_tensor *x);
+TG_API tg_tensor *tg_atan(tg_tape *t, tg_tensor *x);
+TG_API tg_tensor *tg_sinh(tg_tape *t, tg_tensor *x);
+TG_API tg_tensor *tg_cosh(tg_tape *t, tg_tensor *x);
+TG_API tg_tensor *tg_asinh(tg_tape *t, tg_tensor *x);
+TG_API tg_tensor *tg_acosh(tg_tape *t, tg_tensor *x);
+TG_API tg_tensor *tg_atanh(tg_tape *t, tg_tensor *x);
+/** @} */
+/** atan2(a, b): the angle of the point (b, a), in (−π, π] (torch.atan2(a,
+   b)); a and b broadcast. ∂/∂a = b/(a² + b²), ∂/∂b = −a/(a² + b²). */
+TG_API tg_tensor *tg_atan2(tg_tape *t, tg_tensor *a, tg_tensor *b);
+/** Logarithms and exponentials (torch.log1p, expm1, log2, log10, exp2):
+   log(1 + x) and eˣ − 1 exact for small x, log₂ x, log₁₀ x, 2ˣ. @{ */
+TG_API tg_tensor *tg_log1p(tg_tape *t, tg_tensor *x);
+TG_API tg_tensor *tg_expm1(tg_tape *t, tg_tensor *x);
+TG_API tg_tensor *tg_log2(tg_tape *t, tg_tensor *x);
+TG_API tg_tensor *tg_log10(tg_tape *t, tg_tensor *x);
+TG_API tg_tensor *tg_exp2(tg_tape *t, tg_tensor *x);
+/** @} */
+/** 1/√x (torch.rsqrt); d/dx = −y³/2. */
+TG_API tg_tensor *tg_rsqrt(tg_tape *t, tg_tensor *x);
+/** 1/x (torch.reciprocal); d/dx = −y². */
+TG_API tg_tensor *tg_reciprocal(tg_tape *t, tg_tensor *x);
+/** 1 − erf x, exact in the right tail (torch.erfc); d/dx = −2/√π·e^(−x²). */
+TG_API tg_tensor *tg_erfc(tg_tape *t, tg_tensor *x);
+/** The inverse of erf (torch.erfinv): ±inf at ±1, NaN outside [−1, 1];
+   d/dx = √π/2·e^(y²). */
+TG_API tg_tensor *tg_erfinv(tg_tape *t, tg_tensor *x);
+
+/** Rounding (torch.floor, ceil, round, trunc); round takes ties to even, as
+   torch.round. No gradient (PyTorch's is 0 everywhere): like the
+   comparisons, they are never recorded and their results are constants.
+   @{ */
+TG_API tg_tensor *tg_floor(tg_tape *t, tg_tensor *x);
+TG_API tg_tensor *tg_ceil(tg_tape *t, tg_tensor *x);
+TG_API tg_tensor *tg_round(tg_tape *t, tg_tensor *x);
+TG_API tg_tensor *tg_trunc(tg_tape *t, tg_tensor *x);
+/** @} */
+
+/** The element-wise minimum and maximum (torch.minimum, torch.maximum), a and
+   b broadcast. NaN in either gives NaN. The gradient goes to the input
+   taken; at a tie each gets half, as PyTorch (at a NaN, each the whole). @{ */
+TG_API tg_tensor *tg_minimum(tg_tape *t, tg_tensor *a, tg_tensor *b);
+TG_API tg_tensor *tg_maximum(tg_tape *t, tg_tensor *a, tg_tensor *b);
+/** @} */
+/** min(max(x, lo), hi) with tensor bounds (torch.clamp(x, lo, hi)); lo or hi
+   may be NULL (no bound), not both; the three broadcast. NaN in any gives
+   NaN; where lo > hi the result is hi. Gradients as PyTorch's: to x where
+   lo ≤ x ≤ hi (a bound hit exactly passes it to x), to lo where x < lo < hi,
+   to hi where x > hi or hi < lo. tg_clamp takes scalar bounds. */
+TG_API tg_tensor *tg_clamp_tensor(tg_tape *t, tg_tensor *x, tg_tensor *lo, tg_tensor *hi);
+
+/** xᵉ with a tensor exponent (torch.pow(x, e)), broadcasting. Gradients as
+   PyTorch's: ∂/∂x = e·x^(e−1), 0 where e = 0; ∂/∂e = xᵉ·ln x, 0 where x = 0
+   and e ≥ 0 (NaN for x < 0, as ln x). tg_pow takes a scalar exponent. */
+TG_API tg_tensor *tg_pow_tensor(tg_tape *t, tg_tensor *x, tg_tensor *exponent);
+/** baseᵉ with a scalar base (torch.pow(base, e)); ∂/∂e = baseᵉ·ln base, and 0
+   where base = 0 and e ≥ 0. */
+TG_API tg_tensor *tg_pow_scalar_base(tg_tape *t, tg_real base, tg_tensor *exponent);
+
+/** start + weight·(end − start) (torch.lerp), start and end broadcast; computed
+   as PyTorch does, exact at both ends. ∂/∂start = 1 − weight, ∂/∂end =
+   weight. */
+TG_API tg_tensor *tg_lerp(tg_tape *t, tg_tensor *start, tg_tensor *end, tg_real weight);
+/** lerp with a tensor weight, the three broadcast; ∂/∂weight = end − start. */
+TG_API tg_tensor *tg_lerp_tensor(tg_tape *t, tg_tensor *start, tg_tensor *end,
+                                 tg_tensor *weight);
+/** a + alpha·b and a − alpha·b (torch.add(a, b, alpha=), torch.sub), with one
+   rounding (a fused multiply-add, as PyTorch's kernel); a and b broadcast.
+   Both record the op "add_alpha" (sub with −alpha). @{ */
+TG_API tg_tensor *tg_add_alpha(tg_tape *t, tg_tensor *a, tg_tensor *b, tg_real alpha);
+TG_API tg_tensor *tg_sub_alpha(tg_tape *t, tg_tensor *a, tg_tensor *b, tg_real alpha);
+/** @} */
 
 
 /* ========================================================== indexing

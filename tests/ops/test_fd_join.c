@@ -17,6 +17,8 @@
 #include <string.h>
 #include <tapegrad.h>
 
+#include "golden.h"
+
 #define FD_MAX_IN 10
 
 typedef struct fd_case {
@@ -97,16 +99,11 @@ static tg_tensor *f_tile(tg_tape *t, tg_tensor *const *in, int n, void *ctx)
     return tg_tile(t, in[0], c->n, c->v);
 }
 
-/* op(x) and x itself joined (both flattened): x's gradient then comes from
-   two records, so a rule that writes its input's gradient instead of
-   adding to it shows */
+/* op(x) and x joined (gt_with_input): x's gradient comes from two records */
 static tg_tensor *f_with_x(tg_tape *t, tg_tensor *const *in, int n, void *ctx)
 {
     const fd_case *c = ctx;
-    tg_tensor *y = c->inner(t, in, n, ctx);
-    if (!y) return NULL;
-    tg_tensor *parts[2] = {tg_reshape(t, y, 1, &y->size), tg_reshape(t, in[0], 1, &in[0]->size)};
-    return tg_cat(t, parts, 2, 0);
+    return gt_with_input(t, c->inner(t, in, n, ctx), in[0]);
 }
 
 #define SH(...) {__VA_ARGS__}
@@ -155,22 +152,28 @@ static const fd_case cases[] = {
 };
 
 static uint64_t rng_state;
-static double next_unit(void) /* [0, 1), splitmix64 */
-{
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return (double)((z ^ (z >> 31)) >> 11) * 0x1p-53;
-}
 
-/* Criterion runs each test in a process of its own (a new image: the
-   table's pointers differ there), so the parameter is the case's number. */
+/* The parameter is the number of a case in the table (gt_case_numbers). */
 ParameterizedTestParameters(fd_join, each)
 {
-    size_t n = sizeof cases / sizeof *cases;
-    int *ids = cr_malloc(n * sizeof *ids);
-    for (size_t i = 0; i < n; i++) ids[i] = (int)i;
-    return cr_make_param_array(int, ids, n);
+    return gt_case_numbers(sizeof cases / sizeof *cases);
+}
+
+/* The case's inputs at a random point: values in [-1, 1) that require
+   grad. Returns their number of elements. */
+static int64_t make_inputs(tg_tape *t, const fd_case *c, tg_tensor **in)
+{
+    int64_t total = 0;
+    for (int k = 0; k < c->n_in; k++) {
+        int s = c->same_shape ? 0 : k;
+        in[k] = tg_zeros(t, c->ndim[s], c->shape[s]);
+        cr_assert(in[k], "%s", tg_tape_error(t));
+        for (int64_t i = 0; i < in[k]->size; i++)
+            in[k]->data[i] = (tg_real)(2 * gt_unit(&rng_state) - 1);
+        tg_requires_grad(in[k], true);
+        total += in[k]->size;
+    }
+    return total;
 }
 
 ParameterizedTest(int *id, fd_join, each)
@@ -179,19 +182,27 @@ ParameterizedTest(int *id, fd_join, each)
     rng_state = 20240702 + (uint64_t)*id;
     tg_tape *t = tg_tape_new();
     tg_tensor *in[FD_MAX_IN];
-    int64_t want = 0;
-    for (int k = 0; k < c->n_in; k++) { /* values in [-1, 1) that require grad */
-        int s = c->same_shape ? 0 : k;
-        in[k] = tg_zeros(t, c->ndim[s], c->shape[s]);
-        cr_assert(in[k], "%s", tg_tape_error(t));
-        for (int64_t i = 0; i < in[k]->size; i++) in[k]->data[i] = (tg_real)(2 * next_unit() - 1);
-        tg_requires_grad(in[k], true);
-        want += in[k]->size;
-    }
-    tg_gradcheck_result r = tg_gradcheck(c->build, (void *)c, in, c->n_in, NULL);
-    cr_expect_eq(r.status, TG_OK, "%s: gradcheck could not run: %s", c->name, r.message);
-    cr_expect_eq(r.checked, want, "%s: checked %lld of %lld elements", c->name,
-                 (long long)r.checked, (long long)want);
-    cr_expect(r.ok, "%s (%s): %s", c->name, tg_real_name(), r.message);
+    int64_t want = make_inputs(t, c, in);
+    gt_expect_gradcheck(c->build, (void *)c, in, c->n_in, want, c->name);
+    tg_tape_free(t);
+}
+
+/* The same cases through create_graph: the vjp rules give the fast
+   backward's gradients at the case's point (the only check of the vjps
+   for the pads PyTorch does not offer). */
+ParameterizedTestParameters(fd_join, vjp_matches)
+{
+    return gt_case_numbers(sizeof cases / sizeof *cases);
+}
+
+ParameterizedTest(int *id, fd_join, vjp_matches)
+{
+    const fd_case *c = &cases[*id];
+    rng_state = 20240712 + (uint64_t)*id;
+    tg_tape *t = tg_tape_new();
+    tg_tensor *in[FD_MAX_IN];
+    make_inputs(t, c, in);
+    gt_expect_vjp_matches(t, c->build(t, in, c->n_in, (void *)c), c->n_in, in, (uint64_t)*id,
+                          c->name);
     tg_tape_free(t);
 }

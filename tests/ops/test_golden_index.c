@@ -118,143 +118,113 @@ GOLDEN(scatter)
 GOLDEN(masked_fill)
 GOLDEN(take_along_dim)
 
-static gt_build_fn builder_of(const char *op)
-{
-    static const struct {
-        const char *op;
-        gt_build_fn fn;
-    } table[] = {{"slice", b_slice},       {"select", b_select},
-                 {"narrow", b_narrow},     {"index_select", b_index_select},
-                 {"index_add", b_index_add}, {"gather", b_gather},
-                 {"scatter_add", b_scatter_add}, {"scatter", b_scatter},
-                 {"masked_fill", b_masked_fill}, {"take_along_dim", b_take_along_dim}};
-    for (size_t i = 0; i < sizeof table / sizeof *table; i++)
-        if (strcmp(table[i].op, op) == 0) return table[i].fn;
-    return NULL;
-}
-
 /* No case in the file is skipped for want of a test. */
 Test(golden_index, every_case_is_run)
 {
-    for (int i = 0; i < gold->n; i++)
-        cr_expect(builder_of(gold->cases[i].op) != NULL, "case %s: no builder for op %s",
-                  gold->cases[i].name, gold->cases[i].op);
+    static const char *const ops[] = {"slice",   "select",      "narrow",     "index_select",
+                                      "index_add", "gather",    "scatter_add", "scatter",
+                                      "masked_fill", "take_along_dim"};
+    gt_expect_ops_covered(gold, ops, sizeof ops / sizeof *ops);
 }
 
 /* ---------------------------------------------------------------- refusals */
 
-static tg_tape *tape;
-static tg_tensor *x34; /* [3, 4] */
-static void setup(void)
-{
-    tape = tg_tape_new();
-    x34 = tg_requires_grad(tg_zeros(tape, TG_SHAPE(3, 4)), true);
-}
-static void teardown(void) { tg_tape_free(tape); }
-TestSuite(index_refuses, .init = setup, .fini = teardown);
+TestSuite(index_refuses, .init = gt_tape_setup, .fini = gt_tape_teardown);
 
-/* y is NULL and the tape's message contains every one of the strings. */
-static void expect_refused(const tg_tensor *y, const char *const *parts, int n)
-{
-    const char *msg = tg_tape_error(tape);
-    cr_expect(y == NULL, "the op should have failed (message so far: \"%s\")", msg);
-    for (int i = 0; i < n; i++)
-        cr_expect(strstr(msg, parts[i]) != NULL, "the message \"%s\" should contain \"%s\"", msg,
-                  parts[i]);
-    tg_tape_clear_error(tape);
-}
-#define REFUSED(y, ...)                                                                     \
-    expect_refused((y), (const char *const[]){__VA_ARGS__},                                  \
-                   sizeof((const char *const[]){__VA_ARGS__}) / sizeof(const char *))
+#define REFUSED(y, ...) GT_REFUSED(gt_tape, y, __VA_ARGS__)
 
 static const tg_index *ix(int ndim, const int64_t *shape, const int64_t *v)
 {
-    const tg_index *i = tg_index_new(tape, ndim, shape, v);
-    cr_assert(i, "%s", tg_tape_error(tape));
+    const tg_index *i = tg_index_new(gt_tape, ndim, shape, v);
+    cr_assert(i, "%s", tg_tape_error(gt_tape));
     return i;
 }
 
 Test(index_refuses, slices)
 {
-    REFUSED(tg_slice(tape, x34, 2, 0, 1, 1), "tg_slice", "axis 2", "[3,4]");
-    REFUSED(tg_slice(tape, x34, 1, 0, 1, 0), "tg_slice", "step", "0");
-    REFUSED(tg_slice(tape, x34, 1, 0, 1, -1), "tg_slice", "step", "-1");
+    tg_tensor *x34 = tg_requires_grad(tg_zeros(gt_tape, TG_SHAPE(3, 4)), true);
+    REFUSED(tg_slice(gt_tape, x34, 2, 0, 1, 1), "tg_slice", "axis 2", "[3,4]");
+    REFUSED(tg_slice(gt_tape, x34, 1, 0, 1, 0), "tg_slice", "step", "0");
+    REFUSED(tg_slice(gt_tape, x34, 1, 0, 1, -1), "tg_slice", "step", "-1");
     tg_slice_spec twice[2] = {{1, 0, 2, 1}, {-1, 1, 3, 1}};
-    REFUSED(tg_slices(tape, x34, 2, twice), "tg_slice", "axis -1 is sliced twice");
-    REFUSED(tg_select(tape, x34, 1, 4), "tg_select", "index 4", "axis 1", "size 4");
-    REFUSED(tg_select(tape, x34, 1, -5), "tg_select", "index -5", "axis 1");
-    REFUSED(tg_select(tape, tg_scalar(tape, 1), 0, 0), "tg_select", "0-d");
-    REFUSED(tg_narrow(tape, x34, 1, 3, 2), "tg_narrow", "start 3 + length 2", "axis 1");
-    REFUSED(tg_narrow(tape, x34, 0, -4, 1), "tg_narrow", "start -4", "axis 0");
-    REFUSED(tg_narrow(tape, x34, 0, 0, -1), "tg_narrow", "length -1");
-    REFUSED(tg_slice(tape, NULL, 0, 0, 1, 1), "tg_slice", "NULL");
+    REFUSED(tg_slices(gt_tape, x34, 2, twice), "tg_slice", "axis -1 is sliced twice");
+    REFUSED(tg_select(gt_tape, x34, 1, 4), "tg_select", "index 4", "axis 1", "size 4");
+    REFUSED(tg_select(gt_tape, x34, 1, -5), "tg_select", "index -5", "axis 1");
+    REFUSED(tg_select(gt_tape, tg_scalar(gt_tape, 1), 0, 0), "tg_select", "0-d");
+    REFUSED(tg_narrow(gt_tape, x34, 1, 3, 2), "tg_narrow", "start 3 + length 2", "axis 1");
+    REFUSED(tg_narrow(gt_tape, x34, 0, -4, 1), "tg_narrow", "start -4", "axis 0");
+    REFUSED(tg_narrow(gt_tape, x34, 0, 0, -1), "tg_narrow", "length -1");
+    REFUSED(tg_slice(gt_tape, NULL, 0, 0, 1, 1), "tg_slice", "NULL");
     /* in range: no message */
-    cr_expect(tg_select(tape, x34, 1, -4) != NULL, "%s", tg_tape_error(tape));
-    cr_expect(tg_narrow(tape, x34, 1, -4, 4) != NULL, "%s", tg_tape_error(tape));
+    cr_expect(tg_select(gt_tape, x34, 1, -4) != NULL, "%s", tg_tape_error(gt_tape));
+    cr_expect(tg_narrow(gt_tape, x34, 1, -4, 4) != NULL, "%s", tg_tape_error(gt_tape));
 }
 
 Test(index_refuses, indices_out_of_range)
 {
+    tg_tensor *x34 = tg_requires_grad(tg_zeros(gt_tape, TG_SHAPE(3, 4)), true);
     const int64_t big[2] = {1, 4}, neg[3] = {0, -1, 2}, far[1] = {-5};
-    REFUSED(tg_index_select(tape, x34, 1, ix(TG_SHAPE(2), big)), "tg_index_select", "index 4",
+    REFUSED(tg_index_select(gt_tape, x34, 1, ix(TG_SHAPE(2), big)), "tg_index_select", "index 4",
             "position 1", "axis 1", "size 4");
-    REFUSED(tg_index_select(tape, x34, 0, ix(TG_SHAPE(3), neg)), "tg_index_select", "index -1",
+    REFUSED(tg_index_select(gt_tape, x34, 0, ix(TG_SHAPE(3), neg)), "tg_index_select", "index -1",
             "position 1", "axis 0", "no negative index");
-    REFUSED(tg_index_select(tape, x34, 1, ix(TG_SHAPE(1), far)), "tg_index_select", "index -5");
+    REFUSED(tg_index_select(gt_tape, x34, 1, ix(TG_SHAPE(1), far)), "tg_index_select", "index -5");
     const int64_t g[6] = {0, 1, 2, 3, 3, 1};
-    REFUSED(tg_gather(tape, x34, 0, ix(TG_SHAPE(2, 3), g)), "tg_gather", "index 3",
+    REFUSED(tg_gather(gt_tape, x34, 0, ix(TG_SHAPE(2, 3), g)), "tg_gather", "index 3",
             "position [1,0]", "axis 0", "size 3");
     const int64_t g8[8] = {0, 1, 2, 1, 2, 1, 0, 3};
-    REFUSED(tg_take_along_dim(tape, x34, ix(TG_SHAPE(2, 4), g8), 0), "tg_take_along_dim",
+    REFUSED(tg_take_along_dim(gt_tape, x34, ix(TG_SHAPE(2, 4), g8), 0), "tg_take_along_dim",
             "index 3", "position [1,3]", "axis 0");
-    tg_tensor *src = tg_ones(tape, TG_SHAPE(2, 3));
-    REFUSED(tg_scatter_add(tape, x34, 0, ix(TG_SHAPE(2, 3), g), src), "tg_scatter_add",
+    tg_tensor *src = tg_ones(gt_tape, TG_SHAPE(2, 3));
+    REFUSED(tg_scatter_add(gt_tape, x34, 0, ix(TG_SHAPE(2, 3), g), src), "tg_scatter_add",
             "index 3", "position [1,0]");
-    REFUSED(tg_scatter(tape, x34, 0, ix(TG_SHAPE(2, 3), g), src), "tg_scatter", "index 3");
+    REFUSED(tg_scatter(gt_tape, x34, 0, ix(TG_SHAPE(2, 3), g), src), "tg_scatter", "index 3");
     const int64_t r[2] = {0, 3};
-    REFUSED(tg_index_add(tape, x34, 0, ix(TG_SHAPE(2), r), tg_ones(tape, TG_SHAPE(2, 4))),
+    REFUSED(tg_index_add(gt_tape, x34, 0, ix(TG_SHAPE(2), r), tg_ones(gt_tape, TG_SHAPE(2, 4))),
             "tg_index_add", "index 3", "position 1", "axis 0", "size 3");
 }
 
 Test(index_refuses, shapes)
 {
+    tg_tensor *x34 = tg_requires_grad(tg_zeros(gt_tape, TG_SHAPE(3, 4)), true);
     const int64_t two[4] = {0, 1, 1, 0};
     /* index_select takes a list of positions */
-    REFUSED(tg_index_select(tape, x34, 0, ix(TG_SHAPE(2, 2), two)), "tg_index_select",
+    REFUSED(tg_index_select(gt_tape, x34, 0, ix(TG_SHAPE(2, 2), two)), "tg_index_select",
             "0-d or 1-d", "[2,2]");
     /* gather: the index has x's ndim and no more rows than x on other axes */
-    REFUSED(tg_gather(tape, x34, 1, ix(TG_SHAPE(4), two)), "tg_gather", "as many dimensions");
+    REFUSED(tg_gather(gt_tape, x34, 1, ix(TG_SHAPE(4), two)), "tg_gather", "as many dimensions");
     const int64_t z[8] = {0};
-    REFUSED(tg_gather(tape, x34, 1, ix(TG_SHAPE(4, 2), z)), "tg_gather", "larger than x",
+    REFUSED(tg_gather(gt_tape, x34, 1, ix(TG_SHAPE(4, 2), z)), "tg_gather", "larger than x",
             "axis 0");
     /* scatter_add: src at least as large as the index */
-    REFUSED(tg_scatter_add(tape, x34, 1, ix(TG_SHAPE(2, 2), two), tg_ones(tape, TG_SHAPE(2, 1))),
+    REFUSED(tg_scatter_add(gt_tape, x34, 1, ix(TG_SHAPE(2, 2), two), tg_ones(gt_tape, TG_SHAPE(2, 1))),
             "tg_scatter_add", "larger than src", "axis 1");
     /* index_add: src x's shape but k along the axis */
-    REFUSED(tg_index_add(tape, x34, 0, ix(TG_SHAPE(2), two), tg_ones(tape, TG_SHAPE(2, 3))),
+    REFUSED(tg_index_add(gt_tape, x34, 0, ix(TG_SHAPE(2), two), tg_ones(gt_tape, TG_SHAPE(2, 3))),
             "tg_index_add", "src has shape [2,3]");
-    REFUSED(tg_masked_fill(tape, x34, tg_ones(tape, TG_SHAPE(3)), 0), "tg_masked_fill",
+    REFUSED(tg_masked_fill(gt_tape, x34, tg_ones(gt_tape, TG_SHAPE(3)), 0), "tg_masked_fill",
             "broadcast", "[3,4]", "[3]");
-    REFUSED(tg_take_along_dim(tape, x34, ix(TG_SHAPE(4), two), 1), "tg_take_along_dim",
+    REFUSED(tg_take_along_dim(gt_tape, x34, ix(TG_SHAPE(4), two), 1), "tg_take_along_dim",
             "as many dimensions");
-    REFUSED(tg_take_along_dim(tape, x34, ix(TG_SHAPE(2, 2), two), 1), "tg_take_along_dim",
+    REFUSED(tg_take_along_dim(gt_tape, x34, ix(TG_SHAPE(2, 2), two), 1), "tg_take_along_dim",
             "do not broadcast", "axis 0");
-    REFUSED(tg_gather(tape, x34, -3, ix(TG_SHAPE(2, 2), two)), "tg_gather", "axis -3");
-    REFUSED(tg_gather(tape, x34, 0, NULL), "tg_gather", "index array is NULL");
+    REFUSED(tg_gather(gt_tape, x34, -3, ix(TG_SHAPE(2, 2), two)), "tg_gather", "axis -3");
+    REFUSED(tg_gather(gt_tape, x34, 0, NULL), "tg_gather", "index array is NULL");
 }
 
 /* An index array from another tape, or from before a reset, is refused. */
 Test(index_refuses, index_of_another_tape)
 {
+    tg_tensor *x34 = tg_requires_grad(tg_zeros(gt_tape, TG_SHAPE(3, 4)), true);
     tg_tape *other = tg_tape_new();
     const int64_t v[2] = {0, 1};
     tg_index *foreign = tg_index_new(other, TG_SHAPE(2), v);
-    REFUSED(tg_index_select(tape, x34, 0, foreign), "tg_index_select", "another tape");
+    REFUSED(tg_index_select(gt_tape, x34, 0, foreign), "tg_index_select", "another tape");
     tg_tape_free(other);
-    tg_index *old = tg_index_new(tape, TG_SHAPE(2), v);
-    tg_tape_reset(tape);
-    x34 = tg_zeros(tape, TG_SHAPE(3, 4));
-    REFUSED(tg_gather(tape, x34, 0, old), "tg_gather", "before tg_tape_reset");
+    tg_index *old = tg_index_new(gt_tape, TG_SHAPE(2), v);
+    tg_tape_reset(gt_tape);
+    x34 = tg_zeros(gt_tape, TG_SHAPE(3, 4));
+    REFUSED(tg_gather(gt_tape, x34, 0, old), "tg_gather", "before tg_tape_reset");
 }
 
 /* scatter's rule for repeated positions: the last write wins, and only it
@@ -263,13 +233,13 @@ Test(index_refuses, scatter_last_write_wins)
 {
     const tg_real xs[3] = {1, 2, 3}, ss[3] = {10, 20, 30};
     const int64_t at[3] = {1, 1, 2};
-    tg_tensor *x = tg_requires_grad(tg_tensor_new(tape, TG_SHAPE(3), xs), true);
-    tg_tensor *s = tg_requires_grad(tg_tensor_new(tape, TG_SHAPE(3), ss), true);
-    tg_tensor *y = tg_scatter(tape, x, 0, ix(TG_SHAPE(3), at), s);
-    cr_assert(y, "%s", tg_tape_error(tape));
+    tg_tensor *x = tg_requires_grad(tg_tensor_new(gt_tape, TG_SHAPE(3), xs), true);
+    tg_tensor *s = tg_requires_grad(tg_tensor_new(gt_tape, TG_SHAPE(3), ss), true);
+    tg_tensor *y = tg_scatter(gt_tape, x, 0, ix(TG_SHAPE(3), at), s);
+    cr_assert(y, "%s", tg_tape_error(gt_tape));
     cr_expect(y->data[0] == 1 && y->data[1] == 20 && y->data[2] == 30);
     const tg_real g[3] = {1, 2, 4};
-    cr_assert_eq(tg_backward_grad(tape, y, g), TG_OK);
+    cr_assert_eq(tg_backward_grad(gt_tape, y, g), TG_OK);
     cr_expect(x->grad[0] == 1 && x->grad[1] == 0 && x->grad[2] == 0);
     cr_expect(s->grad[0] == 0 && s->grad[1] == 2 && s->grad[2] == 4);
 }

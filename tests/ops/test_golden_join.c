@@ -137,137 +137,104 @@ GOLDEN(pad)
 GOLDEN(repeat)
 GOLDEN(tile)
 
-static gt_build_fn builder_of(const char *op)
-{
-    static const struct {
-        const char *op;
-        gt_build_fn fn;
-    } table[] = {{"cat", b_cat}, {"stack", b_stack},   {"split", b_split},
-                 {"pad", b_pad}, {"repeat", b_repeat}, {"tile", b_tile}};
-    for (size_t i = 0; i < sizeof table / sizeof *table; i++)
-        if (strcmp(table[i].op, op) == 0) return table[i].fn;
-    return NULL;
-}
-
 /* No case in the file is skipped for want of a test. */
 Test(golden_join, every_case_is_run)
 {
-    for (int i = 0; i < gold->n; i++)
-        cr_expect(builder_of(gold->cases[i].op) != NULL, "case %s: no builder for op %s",
-                  gold->cases[i].name, gold->cases[i].op);
+    static const char *const ops[] = {"cat", "stack", "split", "pad", "repeat", "tile"};
+    gt_expect_ops_covered(gold, ops, sizeof ops / sizeof *ops);
 }
 
 /* ---------------------------------------------------------------- refusals */
 
-static tg_tape *tape;
-static tg_tensor *x34; /* [3, 4] */
-static void setup(void)
-{
-    tape = tg_tape_new();
-    x34 = tg_requires_grad(tg_zeros(tape, TG_SHAPE(3, 4)), true);
-}
-static void teardown(void) { tg_tape_free(tape); }
-TestSuite(join_refuses, .init = setup, .fini = teardown);
+TestSuite(join_refuses, .init = gt_tape_setup, .fini = gt_tape_teardown);
 
-/* The tape's message contains every one of the strings (then cleared). */
-static void expect_message(const char *const *parts, int n)
-{
-    const char *msg = tg_tape_error(tape);
-    cr_expect(msg[0] != '\0', "no message on the tape");
-    for (int i = 0; i < n; i++)
-        cr_expect(strstr(msg, parts[i]) != NULL, "the message \"%s\" should contain \"%s\"", msg,
-                  parts[i]);
-    tg_tape_clear_error(tape);
-}
-#define MESSAGE(...)                                                                        \
-    expect_message((const char *const[]){__VA_ARGS__},                                       \
-                   sizeof((const char *const[]){__VA_ARGS__}) / sizeof(const char *))
-#define REFUSED(y, ...)                                                                     \
-    do {                                                                                     \
-        cr_expect((y) == NULL, "the call should have failed");                              \
-        MESSAGE(__VA_ARGS__);                                                                \
-    } while (0)
+#define MESSAGE(...) GT_MESSAGE(gt_tape, __VA_ARGS__)
+#define REFUSED(y, ...) GT_REFUSED(gt_tape, y, __VA_ARGS__)
 
 Test(join_refuses, cat_and_stack)
 {
-    tg_tensor *a[2] = {x34, tg_zeros(tape, TG_SHAPE(2, 3))};
-    REFUSED(tg_cat(tape, a, 2, 0), "tg_cat", "[3,4]", "[2,3]", "only along axis 0");
-    tg_tensor *b[2] = {x34, tg_zeros(tape, TG_SHAPE(3, 4, 1))};
-    REFUSED(tg_cat(tape, b, 2, 0), "tg_cat", "number of dimensions");
-    tg_tensor *s[2] = {tg_scalar(tape, 1), tg_scalar(tape, 2)};
-    REFUSED(tg_cat(tape, s, 2, 0), "tg_cat", "input 0 is 0-d");
+    tg_tensor *x34 = tg_requires_grad(tg_zeros(gt_tape, TG_SHAPE(3, 4)), true);
+    tg_tensor *a[2] = {x34, tg_zeros(gt_tape, TG_SHAPE(2, 3))};
+    REFUSED(tg_cat(gt_tape, a, 2, 0), "tg_cat", "[3,4]", "[2,3]", "only along axis 0");
+    tg_tensor *b[2] = {x34, tg_zeros(gt_tape, TG_SHAPE(3, 4, 1))};
+    REFUSED(tg_cat(gt_tape, b, 2, 0), "tg_cat", "number of dimensions");
+    tg_tensor *s[2] = {tg_scalar(gt_tape, 1), tg_scalar(gt_tape, 2)};
+    REFUSED(tg_cat(gt_tape, s, 2, 0), "tg_cat", "input 0 is 0-d");
     tg_tensor *c[2] = {x34, x34};
-    REFUSED(tg_cat(tape, c, 2, 2), "tg_cat", "axis 2", "[3,4]");
-    REFUSED(tg_cat(tape, c, 0, 0), "tg_cat", "at least one");
+    REFUSED(tg_cat(gt_tape, c, 2, 2), "tg_cat", "axis 2", "[3,4]");
+    REFUSED(tg_cat(gt_tape, c, 0, 0), "tg_cat", "at least one");
     tg_tensor *d[2] = {x34, NULL};
-    REFUSED(tg_cat(tape, d, 2, 0), "tg_cat", "NULL");
-    REFUSED(tg_stack(tape, a, 2, 0), "tg_stack", "equal shapes", "[2,3]");
-    REFUSED(tg_stack(tape, c, 2, 3), "tg_stack", "axis 3");
-    cr_expect(tg_stack(tape, c, 2, -3) != NULL, "%s", tg_tape_error(tape));
+    REFUSED(tg_cat(gt_tape, d, 2, 0), "tg_cat", "NULL");
+    REFUSED(tg_stack(gt_tape, a, 2, 0), "tg_stack", "equal shapes", "[2,3]");
+    REFUSED(tg_stack(gt_tape, c, 2, 3), "tg_stack", "axis 3");
+    cr_expect(tg_stack(gt_tape, c, 2, -3) != NULL, "%s", tg_tape_error(gt_tape));
 }
 
 Test(join_refuses, splits)
 {
+    tg_tensor *x34 = tg_requires_grad(tg_zeros(gt_tape, TG_SHAPE(3, 4)), true);
     tg_tensor *out[8];
-    cr_expect_lt(tg_split(tape, x34, 0, 1, out, 8), 0);
+    cr_expect_lt(tg_split(gt_tape, x34, 0, 1, out, 8), 0);
     MESSAGE("tg_split", "split_size 0");
-    cr_expect_lt(tg_split(tape, x34, 1, 1, out, 3), 0);
+    cr_expect_lt(tg_split(gt_tape, x34, 1, 1, out, 3), 0);
     MESSAGE("tg_split", "4 pieces", "room for 3");
-    cr_expect_lt(tg_split(tape, x34, 2, 2, out, 8), 0);
+    cr_expect_lt(tg_split(gt_tape, x34, 2, 2, out, 8), 0);
     MESSAGE("tg_split", "axis 2");
-    cr_expect_lt(tg_split(tape, tg_scalar(tape, 1), 1, 0, out, 8), 0);
+    cr_expect_lt(tg_split(gt_tape, tg_scalar(gt_tape, 1), 1, 0, out, 8), 0);
     MESSAGE("tg_split", "0-d");
     const int64_t sizes[2] = {1, 2};
-    cr_expect_lt(tg_split_sizes(tape, x34, 2, sizes, 1, out), 0);
+    cr_expect_lt(tg_split_sizes(gt_tape, x34, 2, sizes, 1, out), 0);
     MESSAGE("tg_split_sizes", "add up to 3", "length 4");
     const int64_t neg[2] = {5, -1};
-    cr_expect_lt(tg_split_sizes(tape, x34, 2, neg, 1, out), 0);
+    cr_expect_lt(tg_split_sizes(gt_tape, x34, 2, neg, 1, out), 0);
     MESSAGE("tg_split_sizes", "size 0 is 5");
-    cr_expect_lt(tg_split_chunks(tape, x34, 0, 1, out, 8), 0);
+    cr_expect_lt(tg_split_chunks(gt_tape, x34, 0, 1, out, 8), 0);
     MESSAGE("tg_split_chunks", "at least 1");
     /* the count alone, with out NULL */
-    cr_expect_eq(tg_split(tape, x34, 3, 1, NULL, 0), 2);
-    cr_expect_eq(tg_split_chunks(tape, x34, 3, 0, NULL, 0), 3);
-    cr_expect_str_empty(tg_tape_error(tape));
+    cr_expect_eq(tg_split(gt_tape, x34, 3, 1, NULL, 0), 2);
+    cr_expect_eq(tg_split_chunks(gt_tape, x34, 3, 0, NULL, 0), 3);
+    cr_expect_str_empty(tg_tape_error(gt_tape));
 }
 
 Test(join_refuses, pads)
 {
+    tg_tensor *x34 = tg_requires_grad(tg_zeros(gt_tape, TG_SHAPE(3, 4)), true);
     const int64_t p3[3] = {1, 1, 1};
-    REFUSED(tg_pad(tape, x34, 3, p3, TG_PAD_CONSTANT, 0), "tg_pad", "3 pads");
+    REFUSED(tg_pad(gt_tape, x34, 3, p3, TG_PAD_CONSTANT, 0), "tg_pad", "3 pads");
     const int64_t p6[6] = {0};
-    REFUSED(tg_pad(tape, x34, 6, p6, TG_PAD_CONSTANT, 0), "tg_pad", "6 pads", "[3,4]");
+    REFUSED(tg_pad(gt_tape, x34, 6, p6, TG_PAD_CONSTANT, 0), "tg_pad", "6 pads", "[3,4]");
     const int64_t crop[2] = {-3, -2};
-    REFUSED(tg_pad(tape, x34, 2, crop, TG_PAD_CONSTANT, 0), "tg_pad", "(-3, -2)", "axis 1",
+    REFUSED(tg_pad(gt_tape, x34, 2, crop, TG_PAD_CONSTANT, 0), "tg_pad", "(-3, -2)", "axis 1",
             "-1");
     const int64_t wide[2] = {4, 0};
-    REFUSED(tg_pad(tape, x34, 2, wide, TG_PAD_REFLECT, 0), "tg_pad", "reflect", "(4, 0)",
+    REFUSED(tg_pad(gt_tape, x34, 2, wide, TG_PAD_REFLECT, 0), "tg_pad", "reflect", "(4, 0)",
             "axis 1 of size 4");
     const int64_t wrap[2] = {0, 5};
-    REFUSED(tg_pad(tape, x34, 2, wrap, TG_PAD_CIRCULAR, 0), "tg_pad", "circular", "(0, 5)");
+    REFUSED(tg_pad(gt_tape, x34, 2, wrap, TG_PAD_CIRCULAR, 0), "tg_pad", "circular", "(0, 5)");
     const int64_t cropwrap[2] = {3, -2}; /* 2 left after cropping: 3 wraps twice */
-    REFUSED(tg_pad(tape, x34, 2, cropwrap, TG_PAD_CIRCULAR, 0), "tg_pad", "circular");
+    REFUSED(tg_pad(gt_tape, x34, 2, cropwrap, TG_PAD_CIRCULAR, 0), "tg_pad", "circular");
     const int64_t one[2] = {1, 1};
-    REFUSED(tg_pad(tape, tg_zeros(tape, TG_SHAPE(2, 0)), 2, one, TG_PAD_REPLICATE, 0), "tg_pad",
+    REFUSED(tg_pad(gt_tape, tg_zeros(gt_tape, TG_SHAPE(2, 0)), 2, one, TG_PAD_REPLICATE, 0), "tg_pad",
             "replicate", "size 0");
-    REFUSED(tg_pad(tape, x34, 2, one, (tg_pad_mode)7, 0), "tg_pad", "unknown padding mode 7");
+    REFUSED(tg_pad(gt_tape, x34, 2, one, (tg_pad_mode)7, 0), "tg_pad", "unknown padding mode 7");
     const int64_t huge[2] = {INT64_MAX, 0};
-    REFUSED(tg_pad(tape, x34, 2, huge, TG_PAD_CONSTANT, 0), "tg_pad", "too large");
+    REFUSED(tg_pad(gt_tape, x34, 2, huge, TG_PAD_CONSTANT, 0), "tg_pad", "too large");
     const int64_t big[2] = {(int64_t)1 << 60, (int64_t)1 << 60}; /* more bytes than exist */
-    REFUSED(tg_pad(tape, x34, 2, big, TG_PAD_CONSTANT, 0), "tg_pad");
+    REFUSED(tg_pad(gt_tape, x34, 2, big, TG_PAD_CONSTANT, 0), "tg_pad");
 }
 
 Test(join_refuses, repeats)
 {
+    tg_tensor *x34 = tg_requires_grad(tg_zeros(gt_tape, TG_SHAPE(3, 4)), true);
     const int64_t r1[1] = {2};
-    REFUSED(tg_repeat(tape, x34, 1, r1), "tg_repeat", "1 repeat counts", "[3,4]");
+    REFUSED(tg_repeat(gt_tape, x34, 1, r1), "tg_repeat", "1 repeat counts", "[3,4]");
     const int64_t rn[2] = {2, -1};
-    REFUSED(tg_repeat(tape, x34, 2, rn), "tg_repeat", "count -1", "axis 1");
-    REFUSED(tg_tile(tape, x34, 2, rn), "tg_tile", "count -1");
+    REFUSED(tg_repeat(gt_tape, x34, 2, rn), "tg_repeat", "count -1", "axis 1");
+    REFUSED(tg_tile(gt_tape, x34, 2, rn), "tg_tile", "count -1");
     const int64_t rb[2] = {(int64_t)1 << 40, (int64_t)1 << 40};
-    REFUSED(tg_repeat(tape, x34, 2, rb), "tg_repeat", "too large");
+    REFUSED(tg_repeat(gt_tape, x34, 2, rb), "tg_repeat", "too large");
     const int64_t r9[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1};
-    REFUSED(tg_tile(tape, x34, 9, r9), "tg_tile");
+    REFUSED(tg_tile(gt_tape, x34, 9, r9), "tg_tile");
 }
 
 /* More tensors than an op takes: one cat of 8 per group, then the groups;
@@ -277,16 +244,16 @@ Test(join_refuses, cat_of_many_tensors_reaches_each)
     enum { N = 75 };
     tg_tensor *xs[N];
     for (int k = 0; k < N; k++) {
-        xs[k] = tg_requires_grad(tg_full(tape, TG_SHAPE(1, 2), (tg_real)k), true);
+        xs[k] = tg_requires_grad(tg_full(gt_tape, TG_SHAPE(1, 2), (tg_real)k), true);
         cr_assert(xs[k]);
     }
-    tg_tensor *y = tg_cat(tape, xs, N, 0);
-    cr_assert(y, "%s", tg_tape_error(tape));
+    tg_tensor *y = tg_cat(gt_tape, xs, N, 0);
+    cr_assert(y, "%s", tg_tape_error(gt_tape));
     cr_assert_eq(y->shape[0], N);
     for (int k = 0; k < N; k++) cr_expect_eq(y->data[2 * k + 1], (tg_real)k);
-    tg_tensor *w = tg_zeros(tape, TG_SHAPE(N, 2));
+    tg_tensor *w = tg_zeros(gt_tape, TG_SHAPE(N, 2));
     for (int k = 0; k < 2 * N; k++) w->data[k] = (tg_real)k;
-    cr_assert_eq(tg_backward(tape, tg_sum(tape, tg_mul(tape, y, w), TG_ALL, false)), TG_OK);
+    cr_assert_eq(tg_backward(gt_tape, tg_sum(gt_tape, tg_mul(gt_tape, y, w), TG_ALL, false)), TG_OK);
     for (int k = 0; k < N; k++) {
         cr_expect_eq(xs[k]->grad[0], (tg_real)(2 * k));
         cr_expect_eq(xs[k]->grad[1], (tg_real)(2 * k + 1));

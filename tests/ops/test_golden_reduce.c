@@ -13,6 +13,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "expect_fail.h"
 #include "golden.h"
 
 static gt_file *gold;
@@ -380,13 +381,6 @@ Test(golden_reduce, contiguous_is_the_tensor_itself)
 
 /* ------------------------------------------------------------ bad input */
 
-#define EXPECT_FAIL(CALL, TEXT)                                                             \
-    do {                                                                                    \
-        tg_tape_clear_error(t);                                                             \
-        cr_expect_null(CALL, "%s should fail", #CALL);                                      \
-        cr_expect(strstr(tg_tape_error(t), TEXT) != NULL, "%s: message '%s' lacks '%s'",    \
-                  #CALL, tg_tape_error(t), TEXT);                                           \
-    } while (0)
 
 Test(golden_reduce, bad_arguments_fail_with_a_message)
 {

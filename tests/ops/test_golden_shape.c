@@ -10,6 +10,7 @@
 
 #include <string.h>
 
+#include "expect_fail.h"
 #include "golden.h"
 
 static gt_file *gold;
@@ -102,13 +103,6 @@ Test(golden_shape, permute_copies_and_squeeze_is_a_view)
     tg_tape_free(t);
 }
 
-#define EXPECT_FAIL(CALL, TEXT)                                                             \
-    do {                                                                                    \
-        tg_tape_clear_error(t);                                                             \
-        cr_expect_null(CALL, "%s should fail", #CALL);                                      \
-        cr_expect(strstr(tg_tape_error(t), TEXT) != NULL, "%s: message '%s' lacks '%s'",    \
-                  #CALL, tg_tape_error(t), TEXT);                                           \
-    } while (0)
 
 Test(golden_shape, bad_arguments_fail_with_a_message)
 {
