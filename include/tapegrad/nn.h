@@ -581,6 +581,150 @@ TG_API int tg_checkpoint_save(const tg_checkpoint *c, const char *path);
    TG_ERR_NOMEM, TG_ERR_INVALID with tg_last_error. */
 TG_API int tg_checkpoint_load(const tg_checkpoint *c, const char *path);
 
+/* ============================================= layers for sequences
+   (src/nn/sequence.c): nn.Embedding, nn.RNN / nn.LSTM / nn.GRU and their
+   cells, nn.MultiheadAttention, under PyTorch's state-dict names */
+
+/** An embedding table (nn.Embedding): "<name>.weight" [num_embeddings,
+   embedding_dim]. */
+typedef struct tg_embedding_layer {
+    tg_tensor *weight;      /**< [num_embeddings, embedding_dim] */
+    int64_t num_embeddings; /**< rows of the table */
+    int64_t embedding_dim;  /**< the width of each row */
+    int64_t padding_idx;    /**< in [0, num_embeddings), or TG_PADDING_IDX_NONE */
+} tg_embedding_layer;
+/** Registers "<name>.weight" and, when r is not NULL, draws it as
+   nn.Embedding does: N(0, 1), then the padding row set to zero.
+   padding_idx is TG_PADDING_IDX_NONE or a row in [−num_embeddings,
+   num_embeddings) (negative counting from the end); that row gets no
+   gradient (tg_embedding). TG_OK or an error (a name taken, a size ≤ 0,
+   padding_idx out of range), nothing registered then. */
+TG_API int tg_embedding_layer_init(tg_embedding_layer *l, tg_params *p, const char *name,
+                                   int64_t num_embeddings, int64_t embedding_dim,
+                                   int64_t padding_idx, tg_rng *r);
+/** indices of any shape S -> [*S, embedding_dim] (tg_embedding). */
+TG_API tg_tensor *tg_embedding_layer_forward(tg_tape *t, const tg_embedding_layer *l,
+                                             const tg_index *indices);
+
+/** The most layers of a tg_recurrent. */
+#define TG_RNN_MAX_LAYERS 16
+
+/** Options of the recurrent layers (nn.RNN's keyword arguments);
+   tg_rnn_defaults() gives PyTorch's. Not offered: dropout between layers,
+   bidirectional, proj_size. */
+typedef struct tg_rnn_opts {
+    int num_layers;   /**< 1 */
+    bool bias;        /**< true: bias_ih and bias_hh in every layer */
+    bool batch_first; /**< false: inputs and outputs [T, N, ...]; true: [N, T, ...] */
+} tg_rnn_opts;
+/** {num_layers 1, bias true, batch_first false}. */
+TG_API tg_rnn_opts tg_rnn_defaults(void);
+
+/** A stack of recurrent layers (nn.RNN, nn.LSTM, nn.GRU): layer k has
+   "<name>.weight_ih_l<k>" [G·H, in_k], "<name>.weight_hh_l<k>" [G·H, H]
+   and, with bias, "<name>.bias_ih_l<k>" and "<name>.bias_hh_l<k>" [G·H]
+   (G = 1, 4 or 3; in_0 = input_size, in_k = H after), in that order. */
+typedef struct tg_recurrent {
+    tg_rnn_mode mode;    /**< TG_RNN_TANH, TG_RNN_RELU, TG_RNN_LSTM or TG_RNN_GRU */
+    int64_t input_size;  /**< features of the input */
+    int64_t hidden_size; /**< H */
+    int num_layers;      /**< layers used in the arrays below */
+    bool bias;           /**< whether the layers have biases */
+    bool batch_first;    /**< [N, T, ...] instead of [T, N, ...] */
+    tg_tensor *weight_ih[TG_RNN_MAX_LAYERS]; /**< [G·H, in_k] */
+    tg_tensor *weight_hh[TG_RNN_MAX_LAYERS]; /**< [G·H, H] */
+    tg_tensor *bias_ih[TG_RNN_MAX_LAYERS];   /**< [G·H], or NULL without bias */
+    tg_tensor *bias_hh[TG_RNN_MAX_LAYERS];   /**< [G·H], or NULL without bias */
+} tg_recurrent;
+/** Registers the layers' parameters (opts NULL: tg_rnn_defaults()) and,
+   when r is not NULL, draws every one from U(−1/√H, 1/√H) in the order
+   above, as PyTorch does. TG_OK or an error (a name taken, a size ≤ 0,
+   num_layers outside 1..TG_RNN_MAX_LAYERS, an unknown mode), nothing
+   registered then. */
+TG_API int tg_recurrent_init(tg_recurrent *l, tg_params *p, const char *name, tg_rnn_mode mode,
+                             int64_t input_size, int64_t hidden_size, const tg_rnn_opts *opts,
+                             tg_rng *r);
+/** The forward of nn.RNN / nn.LSTM / nn.GRU: x [T, N, input_size] ([N, T,
+   input_size] with batch_first, or [T, input_size] unbatched) -> the last
+   layer's h_1..h_T, [T, N, H] ([N, T, H]; [T, H]). h0 (and the LSTM's c0)
+   are [num_layers, N, H] ([num_layers, H] unbatched) or NULL for zeros;
+   *h_n (and *c_n, LSTM only) get the final states of every layer, of that
+   shape (either pointer may be NULL). Each layer is a tg_linear over the
+   whole sequence and a recurrence op (tg_lstm_recurrence...). NULL on
+   failure, the message on the tape (T = 0 is refused, as in PyTorch). */
+TG_API tg_tensor *tg_recurrent_forward(tg_tape *t, const tg_recurrent *l, tg_tensor *x,
+                                       tg_tensor *h0, tg_tensor *c0, tg_tensor **h_n,
+                                       tg_tensor **c_n);
+
+/** A recurrent cell (nn.RNNCell, nn.LSTMCell, nn.GRUCell): "<name>.weight_ih"
+   [G·H, input_size], "<name>.weight_hh" [G·H, H] and, with bias,
+   "<name>.bias_ih", "<name>.bias_hh" [G·H]. */
+typedef struct tg_recurrent_cell {
+    tg_rnn_mode mode;    /**< TG_RNN_TANH, TG_RNN_RELU, TG_RNN_LSTM or TG_RNN_GRU */
+    int64_t input_size;  /**< features of the input */
+    int64_t hidden_size; /**< H */
+    tg_tensor *weight_ih; /**< [G·H, input_size] */
+    tg_tensor *weight_hh; /**< [G·H, H] */
+    tg_tensor *bias_ih;   /**< [G·H], or NULL without bias */
+    tg_tensor *bias_hh;   /**< [G·H], or NULL without bias */
+} tg_recurrent_cell;
+/** Registers the cell's parameters and, when r is not NULL, draws them
+   from U(−1/√H, 1/√H) in that order (PyTorch's). TG_OK or an error,
+   nothing registered then. */
+TG_API int tg_recurrent_cell_init(tg_recurrent_cell *l, tg_params *p, const char *name,
+                                  tg_rnn_mode mode, int64_t input_size, int64_t hidden_size,
+                                  bool bias, tg_rng *r);
+/** One step: x [N, input_size] (or [input_size]), h and c (the LSTM's;
+   NULL otherwise) [N, H] or NULL for zeros -> h'; *c_out (may be NULL) gets
+   the LSTM's c'. tg_rnn_cell, tg_lstm_cell or tg_gru_cell. */
+TG_API tg_tensor *tg_recurrent_cell_forward(tg_tape *t, const tg_recurrent_cell *l, tg_tensor *x,
+                                            tg_tensor *h, tg_tensor *c, tg_tensor **c_out);
+
+/** Multi-head attention (nn.MultiheadAttention with kdim = vdim =
+   embed_dim, no dropout, no bias_kv or zero_attn): "<name>.in_proj_weight"
+   [3E, E], "<name>.in_proj_bias" [3E], "<name>.out_proj.weight" [E, E],
+   "<name>.out_proj.bias" [E] (the biases with bias). */
+typedef struct tg_multihead_attention {
+    tg_tensor *in_proj_weight; /**< [3E, E]: the q, k and v projections stacked */
+    tg_tensor *in_proj_bias;   /**< [3E], or NULL without bias */
+    tg_linear_layer out_proj;  /**< E -> E */
+    int64_t embed_dim;         /**< E */
+    int64_t num_heads;         /**< h, dividing E; each head has E/h features */
+    bool batch_first;          /**< [N, L, E] instead of [L, N, E] */
+} tg_multihead_attention;
+/** Registers the parameters in PyTorch's order and, when r is not NULL,
+   initialises them as nn.MultiheadAttention does: in_proj_weight Xavier
+   uniform (drawn first), out_proj.weight nn.Linear's default, the biases
+   0. TG_OK or an error (embed_dim not divisible by num_heads, a name
+   taken...), nothing registered then. */
+TG_API int tg_multihead_attention_init(tg_multihead_attention *m, tg_params *p,
+                                       const char *name, int64_t embed_dim, int64_t num_heads,
+                                       bool bias, bool batch_first, tg_rng *r);
+/** The masks of tg_multihead_attention_forward (its keyword arguments).
+   Zero-initialised: no mask. A 0/1 mask from PyTorch's bool one is
+   TG_MASK_HIDE there (True hides); a float one TG_MASK_ADDITIVE. */
+typedef struct tg_mha_opts {
+    tg_tensor *key_padding_mask;    /**< [N, S] ([S] unbatched), or NULL */
+    tg_mask_kind key_padding_kind;  /**< how key_padding_mask is read */
+    tg_tensor *attn_mask;           /**< [L, S] or [N·num_heads, L, S], or NULL */
+    tg_mask_kind attn_mask_kind;    /**< how attn_mask is read */
+    bool is_causal;                 /**< also hide the keys after each query
+                                       (tg_causal_mask; PyTorch 2's is_causal) */
+} tg_mha_opts;
+/** The forward with need_weights=False: query [N, L, E] (batch_first) or
+   [L, N, E] (or [L, E] unbatched), key and value [N, S, E] ([S, N, E];
+   [S, E]) -> [N, L, E] ([L, N, E]; [L, E]). The three are projected by
+   in_proj (one product when query, key and value are the same tensor, as
+   in self-attention), split into heads, passed through
+   tg_scaled_dot_product_attention with the masks merged into one additive
+   mask, joined and projected by out_proj. opts may be NULL. A query whose
+   every key is masked gives NaN, as PyTorch. NULL on failure, the message
+   on the tape (shapes that do not fit, a mask of the wrong shape, a length
+   of 0). */
+TG_API tg_tensor *tg_multihead_attention_forward(tg_tape *t, const tg_multihead_attention *m,
+                                                 tg_tensor *query, tg_tensor *key,
+                                                 tg_tensor *value, const tg_mha_opts *opts);
+
 /* ---- data-parallel training over MPI (docs/training.md)
 
    Each process takes a shard of every batch, computes its gradients, and

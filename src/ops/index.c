@@ -1262,3 +1262,20 @@ static const tg_op *const index_ops[] = {
     &op_index_add, &op_gather,      &op_scatter_add, &op_scatter,        &op_masked_fill,
 };
 const tg_op_table tg_index_ops = {index_ops, sizeof index_ops / sizeof *index_ops};
+
+/* ------------------------------------------------ shared with embedding.c */
+
+/* The index check and the accurate row sums of index_select's gradient,
+   for the embedding ops (src/ops/embedding.c), which index the rows of a
+   weight table [n, inner]. */
+int tg_index_check(const tg_tape *t, const tg_index *idx, int axis, int64_t n, char *msg,
+                   size_t len)
+{
+    return check_index(t, idx, axis, n, msg, len);
+}
+
+void tg_index_add_rows(tg_tape *t, tg_real *dst, const tg_real *src, int64_t n, int64_t inner,
+                       const int64_t *index, int64_t k)
+{
+    add_rows(t, dst, src, (axis_view){1, n, inner}, index, k);
+}

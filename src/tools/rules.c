@@ -227,6 +227,26 @@ static const op_rule RULES[] = {
     {"lerp_tensor", "y = a + w·(b − a), w a tensor;  da += g·(1 − w),  db += g·w,  dw += g·(b − a)",
      {"1 − {c}", "{c}", "{b} − {a}"}},
     {"add_alpha", "y = a + α·b;  da += g,  db += α·g  (summed over broadcast axes)", {"1", "α"}},
+    /* embedding, recurrent cells, attention (src/ops/embedding.c, src/ops/recurrent.c) */
+    {"embedding", "y[i] = W[idx[i]], a row per index;  dW[idx[i]] += g[i]  (the padding row: none)",
+     {NULL}},
+    {"embedding_backward",
+     "y[v] = Σ of g[i] over the i with idx[i] = v;  dg[i] += gy[idx[i]]  (padding positions: 0)",
+     {NULL}},
+    {"rnn_recurrence",
+     "h_t = act(xg_t + h_{t−1}·W_hhᵀ + b_hh);  back through time: d_t = (g_t + dh_t)·act′,  "
+     "dxg_t += d_t,  dh_{t−1} = d_t·W_hh,  dW_hh += Σ_t d_tᵀ·h_{t−1},  db_hh += Σ_t d_t",
+     {NULL}},
+    {"lstm_recurrence",
+     "gates i, f, c̃, o = σ, σ, tanh, σ of xg_t + h_{t−1}·W_hhᵀ + b_hh;  c_t = f·c_{t−1} + i·c̃;  "
+     "h_t = o·tanh c_t;  back through time: the gates' gradients d_t into dxg_t,  "
+     "dh_{t−1} = d_t·W_hh,  dc_{t−1} = dc_t·f,  dW_hh += Σ_t d_tᵀ·h_{t−1},  db_hh += Σ_t d_t",
+     {NULL}},
+    {"gru_recurrence",
+     "hh_t = h_{t−1}·W_hhᵀ + b_hh;  r, z = σ(xg_t + hh_t),  n = tanh(xg_n + r·hh_n);  "
+     "h_t = (1 − z)·n + z·h_{t−1};  back through time: the gates' gradients into dxg_t and "
+     "dhh_t,  dh_{t−1} = dh_t·z + dhh_t·W_hh,  dW_hh += Σ_t dhh_tᵀ·h_{t−1}",
+     {NULL}},
 };
 
 static const op_rule *find_rule(const char *op)
