@@ -304,7 +304,7 @@ class Measure:
         res = []
         for dt in (torch.float32, torch.float64):
             xs = [x.detach().to(dt).requires_grad_(k in grad_inputs) for k, x in enumerate(inputs)]
-            y = fn(*xs)
+            y = (higher or fn)(*xs)
             vals = [y]
             if grad_inputs and y.requires_grad and not kink:
                 g = torch.Generator().manual_seed(seed)

@@ -393,6 +393,63 @@ TG_API tg_tensor *tg_avg_pool2d(tg_tape *t, tg_tensor *x, const tg_pool_opts *op
    may overlap; out_h > H repeats rows). (1, 1) is global average pooling. */
 TG_API tg_tensor *tg_adaptive_avg_pool2d(tg_tape *t, tg_tensor *x, int64_t out_h, int64_t out_w);
 
+/* Normalisation. Each normalises groups of values by their mean μ and
+   biased variance σ², x̂ = (x − μ)/√(σ² + eps), then applies an optional
+   affine y = x̂·w + b; the statistics are computed in double. Gradients of
+   every order. */
+#define TG_NORM_EPS 1e-5             /**< eps of batch_norm, layer_norm, group_norm */
+#define TG_BATCH_NORM_MOMENTUM 0.1   /**< F.batch_norm's momentum */
+/** rms_norm's eps=None (PyTorch's default): the machine epsilon of tg_real. */
+#define TG_RMS_NORM_EPS_AUTO (-1.0)
+
+/** Batch normalisation (F.batch_norm): x [N, C] or [N, C, ...], each channel
+   c normalised over the batch and the positions. In training (`training`
+   true) with the batch's statistics, and when running_mean and running_var
+   ([C], not requiring grad; both or neither) are given they are updated in
+   place, as PyTorch does: running_mean ← (1 − momentum)·running_mean +
+   momentum·μ, running_var likewise with the unbiased variance σ²·M/(M − 1)
+   (M values per channel; training needs M > 1). In evaluation with
+   running_mean and running_var (required then). weight and bias [C] may
+   be NULL (defaults TG_BATCH_NORM_MOMENTUM, TG_NORM_EPS). The update is a
+   side effect of the forward: running the op again (a replay, a gradient
+   check) updates again. */
+TG_API tg_tensor *tg_batch_norm(tg_tape *t, tg_tensor *x, tg_tensor *running_mean,
+                                tg_tensor *running_var, tg_tensor *weight, tg_tensor *bias,
+                                bool training, double momentum, double eps);
+/** Layer normalisation (F.layer_norm): over the last ndim dimensions of x,
+   which must be normalized_shape; weight and bias (NULL for none) have
+   that shape. Default eps TG_NORM_EPS. */
+TG_API tg_tensor *tg_layer_norm(tg_tape *t, tg_tensor *x, int ndim, const int64_t *normalized_shape,
+                                tg_tensor *weight, tg_tensor *bias, double eps);
+/** Group normalisation (F.group_norm): x [N, C, ...], the C channels in
+   num_groups groups (C divisible by it), each group of each sample
+   normalised over its channels and positions; weight and bias [C] or NULL.
+   Default eps TG_NORM_EPS. num_groups = 1 is layer norm over [C, ...];
+   num_groups = C is instance norm. */
+TG_API tg_tensor *tg_group_norm(tg_tape *t, tg_tensor *x, int64_t num_groups, tg_tensor *weight,
+                                tg_tensor *bias, double eps);
+/** RMS normalisation (F.rms_norm of recent PyTorch, not in 1.13):
+   y = x/√(mean(x²) + eps)·weight over the last ndim dimensions
+   (normalized_shape); no mean is subtracted; weight has normalized_shape
+   or is NULL. eps TG_RMS_NORM_EPS_AUTO is PyTorch's None: the machine
+   epsilon of tg_real (FLT_EPSILON or DBL_EPSILON). */
+TG_API tg_tensor *tg_rms_norm(tg_tape *t, tg_tensor *x, int ndim, const int64_t *normalized_shape,
+                              tg_tensor *weight, double eps);
+
+/** Dropout (F.dropout): in training, each element is zeroed with
+   probability p, else scaled by 1/(1 − p); p = 1 gives zeros (x·0). The
+   mask is drawn by the op from rng (one uniform draw per element, in
+   row-major order), so the same seed gives the same mask; the gradient
+   is the mask times the output's. Not training, p = 0 or an empty x:
+   returns x itself (nothing recorded). p outside [0, 1] is refused; rng
+   may be NULL only where nothing is drawn. The rng must stay alive as
+   long as the tape may replay the op. */
+TG_API tg_tensor *tg_dropout(tg_tape *t, tg_tensor *x, double p, bool training, tg_rng *rng);
+/** Channel dropout (F.dropout2d): as tg_dropout, but one draw per channel
+   of each sample of x [N, C, H, W] or [N, C, L] (as PyTorch 1.13 reads a
+   3-D input), zeroing or scaling all its positions together. */
+TG_API tg_tensor *tg_dropout2d(tg_tape *t, tg_tensor *x, double p, bool training, tg_rng *rng);
+
 #ifdef __cplusplus
 }
 #endif
