@@ -411,7 +411,7 @@ int tg_params_summary(const tg_params *p, FILE *f)
     }
     if (width > 60) width = 60;
     int w = (int)width;
-    bool ok = fprintf(f, "%-*s  %-6s  %-18s %12s\n", w, "name", "kind", "shape", "count") > 0;
+    bool ok = fprintf(f, "%-*s  %-14s  %-14s %10s\n", w, "name", "kind", "shape", "count") > 0;
     for (size_t i = 0; ok && i < tg_params_state_count(p); i++) {
         const tg_tensor *x = tg_params_state_at(p, i);
         char shape[160];
@@ -419,7 +419,7 @@ int tg_params_summary(const tg_params *p, FILE *f)
         const char *kind = !(x->flags & TG_BUFFER) ? "param"
                            : (x->flags & TG_INT64) ? "buffer (int64)"
                                                    : "buffer";
-        ok = fprintf(f, "%-*s  %-6s  %-18s %12" PRId64 "\n", w, x->name, kind, shape, x->size) > 0;
+        ok = fprintf(f, "%-*s  %-14s  %-14s %10" PRId64 "\n", w, x->name, kind, shape, x->size) > 0;
     }
     if (ok)
         ok = fprintf(f, "parameters: %" PRId64 " values in %zu tensors (trained)\n"
