@@ -61,6 +61,43 @@ static tg_tensor *f_adaptive_avg_pool2d(tg_tape *t, tg_tensor *const *in, int n,
     return tg_adaptive_avg_pool2d(t, in[0], out[0], out[1]);
 }
 
+/* The ops of pooling's gradients, as functions of their tensor input:
+   level 1, the gradient of the pooling (max_pool_scatter, avg_pool_backward)
+   as a function of the output's gradient g; level 2, the gradient of that
+   in g (max_pool_gather; the pooling again) as a function of G. x (in[0])
+   is the constant point; its copy requires grad to carry the graph. */
+typedef struct {
+    int kind; /* 0 max_pool2d, 1 avg_pool2d, 2 adaptive_avg_pool2d */
+    int level;
+    const tg_pool_opts *o;
+} pool_grad_ctx;
+static tg_tensor *pool_of(tg_tape *t, const pool_grad_ctx *c, tg_tensor *x)
+{
+    return c->kind == 0 ? tg_max_pool2d(t, x, c->o)
+           : c->kind == 1 ? tg_avg_pool2d(t, x, c->o)
+                          : tg_adaptive_avg_pool2d(t, x, 3, 2);
+}
+static tg_tensor *pool_grad(tg_tape *t, tg_tensor *const *in, const pool_grad_ctx *c)
+{
+    tg_tensor *x = tg_requires_grad(tg_tensor_new(t, in[0]->ndim, in[0]->shape, in[0]->data), true);
+    tg_tensor *y = pool_of(t, c, x), *dx = NULL, *h = NULL;
+    if (!y) return NULL;
+    tg_grad_opts cg = {.create_graph = true};
+    if (c->level == 1) return tg_grad(t, 1, &y, &in[1], 1, &x, &dx, &cg) == TG_OK ? dx : NULL;
+    tg_tensor *g0 = tg_requires_grad(tg_zeros(t, y->ndim, y->shape), true);
+    if (tg_grad(t, 1, &y, &g0, 1, &x, &dx, &cg) != TG_OK) return NULL;
+    return tg_grad(t, 1, &dx, &in[1], 1, &g0, &h, &cg) == TG_OK ? h : NULL;
+}
+/* (recording on: tg_gradcheck turns it off for its difference quotients) */
+static tg_tensor *f_pool_grad(tg_tape *t, tg_tensor *const *in, int n, void *ctx)
+{
+    (void)n;
+    bool was = tg_tape_set_recording(t, true);
+    tg_tensor *y = pool_grad(t, in, ctx);
+    tg_tape_set_recording(t, was);
+    return y;
+}
+
 static const tg_conv_opts o_plain = {0};
 static const tg_conv_opts o_strided = {.stride = {2, 2}, .padding = {2, 1}, .dilation = {2, 1}};
 static const tg_conv_opts o_depthwise = {.groups = 3, .padding = {1, 1}};
@@ -87,6 +124,9 @@ static tg_pool_opts pool(int64_t kh, int64_t kw, int64_t s, int64_t p, int64_t d
 }
 static tg_pool_opts p_max2, p_max1, p_avg_incl, p_avg_excl, p_avg_div, p_avg1;
 static const int64_t adaptive_out[2] = {3, 4};
+static const pool_grad_ctx scatter = {0, 1, &p_max2}, gather = {0, 2, &p_max2};
+static const pool_grad_ctx avg_back = {1, 1, &p_avg_excl}, avg_back2 = {1, 2, &p_avg_excl};
+static const pool_grad_ctx adaptive_back = {2, 1, NULL};
 
 static fd_case cases[] = {
     {"conv2d", f_conv2d, &o_plain, 3,
@@ -122,6 +162,17 @@ static fd_case cases[] = {
     {"avg_pool2d_divisor", f_avg_pool2d, &p_avg_div, 1, {{FD_SIGNED, FD_SH(1, 2, 4, 5)}}},
     {"avg_pool1d", f_avg_pool1d, &p_avg1, 1, {{FD_SIGNED, FD_SH(2, 2, 8)}}},
     {"adaptive_avg_pool2d", f_adaptive_avg_pool2d, adaptive_out, 1, {{FD_SIGNED, FD_SH(2, 2, 5, 7)}}},
+    /* p_max2 and p_avg_excl pool [2, 2, 5, 5] to [2, 2, 3, 3] (ceil mode) */
+    {"max_pool_scatter", f_pool_grad, &scatter, 2,
+     {{FD_CONST, FD_SH(2, 2, 5, 5)}, {FD_SIGNED, FD_SH(2, 2, 3, 3)}}},
+    {"max_pool_gather", f_pool_grad, &gather, 2,
+     {{FD_CONST, FD_SH(2, 2, 5, 5)}, {FD_SIGNED, FD_SH(2, 2, 5, 5)}}},
+    {"avg_pool_backward", f_pool_grad, &avg_back, 2,
+     {{FD_CONST, FD_SH(2, 2, 5, 5)}, {FD_SIGNED, FD_SH(2, 2, 3, 3)}}},
+    {"avg_pool_backward_backward", f_pool_grad, &avg_back2, 2,
+     {{FD_CONST, FD_SH(2, 2, 5, 5)}, {FD_SIGNED, FD_SH(2, 2, 5, 5)}}},
+    {"adaptive_avg_pool_backward", f_pool_grad, &adaptive_back, 2,
+     {{FD_CONST, FD_SH(2, 1, 5, 4)}, {FD_SIGNED, FD_SH(2, 1, 3, 2)}}},
 };
 #define N_CASES (sizeof cases / sizeof *cases)
 
