@@ -2,17 +2,19 @@
    builder (a tg_gradcheck_fn with the options in ctx) and its inputs
    (shape and how the point is drawn). fd_check runs tg_gradcheck on an
    entry (the first derivatives through the fast backward kernels, the
-   whole Jacobian); fd_check2 runs it on the entry's gradient itself: the
-   scalar s = Σ_k ⟨∂(⟨y, R⟩)/∂x_k, W_k⟩ built with tg_grad and create_graph
-   (so through the vjps), whose derivatives are the op's second order, for
-   fixed random R and W. A later second-order checker can walk the same
-   tables. Points come from a seeded splitmix64 (the same on every
+   whole Jacobian); fd_check2 first compares, at the point, the gradients
+   the vjps build (tg_grad with create_graph) with the fast kernels' (the
+   two rules must agree), then runs tg_gradcheck on the entry's gradient
+   itself: the scalar s = Σ_k ⟨∂(⟨y, R⟩)/∂x_k, W_k⟩ built with create_graph,
+   whose derivatives are the op's second order, for fixed random R and W.
+   A later second-order checker can walk the same tables. Points come from a seeded splitmix64 (the same on every
    machine), away from where an op has a kink or is ill-conditioned, as
    each fill says. */
 #ifndef TG_TEST_FD_TABLE_H
 #define TG_TEST_FD_TABLE_H
 
 #include <criterion/criterion.h>
+#include <math.h>
 #include <string.h>
 #include <tapegrad.h>
 
@@ -134,10 +136,45 @@ static tg_tensor *fd_grad_dot(tg_tape *t, tg_tensor *const *in, int n, void *ctx
     tg_tape_set_recording(t, was);
     return s;
 }
+/* The two rules at the point: the gradients of ⟨y, R⟩ from the fast
+   kernels and from the vjps. They differ by rounding only (the same sums
+   in another order): in float, sums of up to a hundred terms round to
+   about 100·2⁻²⁴ ≈ 6e-6 of their terms' size, so 1e-4 relative to the
+   largest gradient leaves a wide margin; 1e-10 in double. */
+static void fd_rules_agree(tg_tape *t, const fd_case *c, tg_tensor *const *in)
+{
+    tg_tensor *y = c->build(t, in, c->n_in, (void *)c->ctx);
+    cr_assert(y, "%s: %s", c->name, tg_tape_error(t));
+    if (!(y->flags & TG_REQUIRES_GRAD)) return;
+    tg_tensor *R = fd_fixed(t, y, 1), *wrt[5], *fast[5] = {0}, *slow[5] = {0};
+    int m = 0;
+    for (int i = 0; i < c->n_in; i++)
+        if (in[i] && (in[i]->flags & TG_REQUIRES_GRAD)) wrt[m++] = in[i];
+    tg_grad_opts plain = {.allow_unused = true}, cg = {.create_graph = true, .allow_unused = true};
+    cr_assert_eq(tg_grad(t, 1, &y, &R, m, wrt, fast, &plain), TG_OK, "%s", tg_tape_error(t));
+    cr_assert_eq(tg_grad(t, 1, &y, &R, m, wrt, slow, &cg), TG_OK, "%s: create_graph: %s", c->name,
+                 tg_tape_error(t));
+#ifdef TG_DOUBLE
+    const double tol = 1e-10;
+#else
+    const double tol = 1e-4;
+#endif
+    for (int k = 0; k < m; k++) {
+        double top = 0;
+        for (int64_t i = 0; i < fast[k]->size; i++) top = fmax(top, fabs((double)fast[k]->data[i]));
+        for (int64_t i = 0; i < fast[k]->size; i++)
+            cr_expect(fabs((double)slow[k]->data[i] - (double)fast[k]->data[i]) <= tol * (1 + top),
+                      "%s: input %d element %lld: the vjp gives %.9g, the backward kernel %.9g",
+                      c->name, k, (long long)i, (double)slow[k]->data[i],
+                      (double)fast[k]->data[i]);
+    }
+}
+
 static void fd_check2(tg_tape *t, const fd_case *c)
 {
     tg_tensor *in[5] = {0};
     for (int i = 0; i < c->n_in; i++) in[i] = fd_make(t, &c->in[i]);
+    fd_rules_agree(t, c, in);
     tg_gradcheck_result r = tg_gradcheck(fd_grad_dot, (void *)c, in, c->n_in, NULL);
     cr_assert_eq(r.status, TG_OK, "%s (second order): gradcheck could not run: %s", c->name,
                  r.message);
