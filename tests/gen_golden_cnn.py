@@ -142,11 +142,7 @@ def check_tapegrad_files():
     return ok
 
 
-def main():
+if __name__ == "__main__":
     if "--check" not in sys.argv:
         write_torch_files()
     sys.exit(0 if check_tapegrad_files() else 1)
-
-
-if __name__ == "__main__":
-    main()

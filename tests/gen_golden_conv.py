@@ -35,6 +35,27 @@ from golden_writer import GoldenWriter  # noqa: E402
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
+class Draws:
+    """Seeded inputs: each draw from a generator of its own, seeded with base
+    plus a count, drawn in float64 and cast to dtype; `count` is the last
+    draw's (the seed of the case it belongs to)."""
+
+    def __init__(self, base, dtype):
+        self.base, self.dtype, self.count = base, dtype, 0
+
+    def _gen(self):
+        self.count += 1
+        return torch.Generator().manual_seed(self.base + self.count)
+
+    def normal(self, *shape):
+        return torch.randn(shape, generator=self._gen(), dtype=torch.float64).to(self.dtype)
+
+    def positive(self, *shape):
+        """uniform in [0.25, 2.25)"""
+        x = torch.rand(shape, generator=self._gen(), dtype=torch.float64)
+        return (x * 2 + 0.25).to(self.dtype)
+
+
 def pair(v):
     return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
 
@@ -60,15 +81,11 @@ def one(v, nsp):
 
 def write_conv(dtype, path, Writer=GoldenWriter):
     w = Writer(path)
-    seed = [0]
-
-    def rnd(*shape):
-        seed[0] += 1
-        g = torch.Generator().manual_seed(5000 + seed[0])
-        return torch.randn(tuple(shape), generator=g, dtype=torch.float64).to(dtype)
+    draws = Draws(5000, dtype)
+    rnd = draws.normal
 
     def case(name, op, fn, inputs, **kw):
-        w.case(name, op, fn, inputs, seed=seed[0], **kw)
+        w.case(name, op, fn, inputs, seed=draws.count, **kw)
 
     def conv(name, nsp, xs, ws, bias=True, large=False, **opt):
         """large: LeNet-sized, sums of hundreds of products (op conv2d_large, whose
@@ -176,15 +193,11 @@ def write_conv(dtype, path, Writer=GoldenWriter):
 
 def write_pool(dtype, path, Writer=GoldenWriter):
     w = Writer(path)
-    seed = [0]
-
-    def rnd(*shape):
-        seed[0] += 1
-        g = torch.Generator().manual_seed(7000 + seed[0])
-        return torch.randn(tuple(shape), generator=g, dtype=torch.float64).to(dtype)
+    draws = Draws(7000, dtype)
+    rnd = draws.normal
 
     def case(name, op, fn, inputs, **kw):
-        w.case(name, op, fn, inputs, seed=seed[0], **kw)
+        w.case(name, op, fn, inputs, seed=draws.count, **kw)
 
     def pool_attrs(nsp, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                    count_include_pad=True, divisor_override=None):

@@ -32,7 +32,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from gen_golden_conv import Measure  # noqa: E402
+from gen_golden_conv import Draws, Measure  # noqa: E402
 from golden_writer import GoldenWriter  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -40,20 +40,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 def write(dtype, path, Writer=GoldenWriter):
     w = Writer(path)
-    seed = [0]
-
-    def rnd(*shape):
-        seed[0] += 1
-        g = torch.Generator().manual_seed(9000 + seed[0])
-        return torch.randn(tuple(shape), generator=g, dtype=torch.float64).to(dtype)
-
-    def pos(*shape):
-        seed[0] += 1
-        g = torch.Generator().manual_seed(9000 + seed[0])
-        return (torch.rand(tuple(shape), generator=g, dtype=torch.float64) * 2 + 0.25).to(dtype)
+    draws = Draws(9000, dtype)
+    rnd, pos = draws.normal, draws.positive
 
     def case(name, op, fn, inputs, **kw):
-        w.case(name, op, fn, inputs, seed=seed[0], **kw)
+        w.case(name, op, fn, inputs, seed=draws.count, **kw)
 
     def affine(C, has_w, has_b):
         return ([rnd(C)] if has_w else []) + ([rnd(C)] if has_b else [])

@@ -63,22 +63,17 @@ static int dropout_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor *
     return TG_OK;
 }
 
-static const tg_op op_dropout = {.name = "dropout",
-                                 .n_inputs = 1,
-                                 .attr_size = sizeof(dropout_attr),
-                                 .shape = tg_shape_same,
-                                 .forward = dropout_forward,
-                                 .backward = dropout_backward,
-                                 .vjp = dropout_vjp,
-                                 .doc = "x * mask/(1 - p), the mask drawn from a tg_rng"};
-static const tg_op op_dropout2d = {.name = "dropout2d",
-                                   .n_inputs = 1,
-                                   .attr_size = sizeof(dropout_attr),
-                                   .shape = tg_shape_same,
-                                   .forward = dropout_forward,
-                                   .backward = dropout_backward,
-                                   .vjp = dropout_vjp,
-                                   .doc = "x * mask/(1 - p), one draw per channel of a sample"};
+#define DROPOUT_OP(VAR, NAME, DOC)                                                       \
+    static const tg_op VAR = {.name = NAME,                                              \
+                              .n_inputs = 1,                                             \
+                              .attr_size = sizeof(dropout_attr),                         \
+                              .shape = tg_shape_same,                                    \
+                              .forward = dropout_forward,                                \
+                              .backward = dropout_backward,                              \
+                              .vjp = dropout_vjp,                                        \
+                              .doc = DOC};
+DROPOUT_OP(op_dropout, "dropout", "x * mask/(1 - p), the mask drawn from a tg_rng")
+DROPOUT_OP(op_dropout2d, "dropout2d", "x * mask/(1 - p), one draw per channel of a sample")
 
 static tg_tensor *dropout(tg_tape *t, const char *fn, tg_tensor *x, double p, bool training,
                           tg_rng *rng, bool channels)

@@ -106,13 +106,21 @@ static int channel_shape(const tg_tensor *x, int64_t cs[TG_MAX_DIMS])
     return x->ndim - 1;
 }
 
-/* Σ of z over everything but the channels, as [C] (dw and db of a
-   per-channel affine) */
+/* Σ of z over everything but the channels, as [C] */
 static tg_tensor *channel_sum(tg_tape *t, tg_tensor *z)
 {
     int64_t cs[TG_MAX_DIMS];
     int nd = channel_shape(z, cs);
     return tg_reshape(t, tg_sum_to(t, z, nd, cs), 1, &z->shape[1]);
+}
+
+/* dw = Σ g·x̂ and db = Σ g of a per-channel affine (batch and group norm),
+   into dw and db for the ones that require grad */
+static void channel_affine_vjp(tg_tape *t, tg_tensor *g, tg_tensor *xhat, const tg_tensor *w,
+                               const tg_tensor *b, tg_tensor **dw, tg_tensor **db)
+{
+    if (w && (w->flags & TG_REQUIRES_GRAD)) *dw = channel_sum(t, tg_mul(t, g, xhat));
+    if (b && (b->flags & TG_REQUIRES_GRAD)) *db = channel_sum(t, g);
 }
 
 /* -------------------------------------------------------------- batch norm */
@@ -270,8 +278,7 @@ static int bn_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
         tg_tensor *gw = wc ? tg_mul(t, g, wc) : g;
         dx[0] = a->training ? normalized_vjp(t, &R, xhat, rstd, gw) : tg_mul(t, gw, rstd);
     }
-    if (w && (w->flags & TG_REQUIRES_GRAD)) dx[3] = channel_sum(t, tg_mul(t, g, xhat));
-    if (b && (b->flags & TG_REQUIRES_GRAD)) dx[4] = channel_sum(t, g);
+    channel_affine_vjp(t, g, xhat, w, b, &dx[3], &dx[4]);
     return TG_OK;
 }
 
@@ -655,8 +662,7 @@ static int gn_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
         tg_tensor *dr = normalized_vjp(t, &R, xhat_r, rstd, rows_of(t, gw, d.N * d.G, d.D));
         dx[0] = tg_reshape(t, dr, x->ndim, x->shape);
     }
-    if (w && (w->flags & TG_REQUIRES_GRAD)) dx[1] = channel_sum(t, tg_mul(t, g, xhat));
-    if (b && (b->flags & TG_REQUIRES_GRAD)) dx[2] = channel_sum(t, g);
+    channel_affine_vjp(t, g, xhat, w, b, &dx[1], &dx[2]);
     return TG_OK;
 }
 

@@ -233,115 +233,67 @@ static tg_tensor *apply(tg_tape *t, const tg_op *op, tg_tensor *x, const pool_at
     return tg_apply(t, op, &x, 1, a);
 }
 
-/* max: y = max over the window's taps       dx = scatter of g to the winners */
-static int max_pool_forward(tg_record *r)
+/* POOL_RULES(KIND, FORWARD, BACKWARD, VJP_OP): an op's three rules. In
+   FORWARD x is the input and y the output, in BACKWARD g is the output's
+   gradient and dx the input's; both see the attribute a and the number of
+   planes P. The vjp applies one op to g. */
+#define POOL_RULES(KIND, FORWARD, BACKWARD, VJP_OP)                                      \
+    static int KIND##_forward(tg_record *r)                                              \
+    {                                                                                    \
+        const pool_attr *a = r->attr;                                                    \
+        const int64_t P = planes(r->in[0], a->nsp);                                      \
+        const tg_real *x = r->in[0]->data;                                               \
+        tg_real *y = r->out->data;                                                       \
+        FORWARD;                                                                         \
+        return TG_OK;                                                                    \
+    }                                                                                    \
+    static void KIND##_backward(tg_record *r)                                            \
+    {                                                                                    \
+        const pool_attr *a = r->attr;                                                    \
+        const int64_t P = planes(r->in[0], a->nsp);                                      \
+        const tg_real *g = r->out->grad;                                                 \
+        tg_real *dx = r->in[0]->grad;                                                    \
+        BACKWARD;                                                                        \
+    }                                                                                    \
+    static int KIND##_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx) \
+    {                                                                                    \
+        const pool_attr *a = r->attr;                                                    \
+        (void)a;                                                                         \
+        dx[0] = apply(t, VJP_OP, g, r->attr);                                            \
+        return TG_OK;                                                                    \
+    }
+
+/* avg_pool_backward's adjoint: the pooling op of its kind */
+static const tg_op *avg_op_of(const pool_attr *a)
 {
-    const pool_attr *a = r->attr;
-    max_kernel(a, planes(r->in[0], a->nsp), r->in[0]->data, r->out->data, a->argmax);
-    return TG_OK;
+    return a->kind == POOL_ADAPTIVE ? &op_adaptive_avg_pool2d
+           : a->nsp == 1            ? &op_avg_pool1d
+                                    : &op_avg_pool2d;
 }
 
-static void max_pool_backward(tg_record *r)
-{
-    const pool_attr *a = r->attr;
-    scatter_kernel(a, planes(r->in[0], a->nsp), r->out->grad, r->in[0]->grad);
-}
+/* the output (x-shaped) of the scatters starts at zero */
+static void zero(tg_record *r) { memset(r->out->data, 0, (size_t)r->out->size * sizeof(tg_real)); }
 
-static int max_pool_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
-{
-    dx[0] = apply(t, &op_max_pool_scatter, g, r->attr);
-    return TG_OK;
-}
-
-/* max_pool_scatter: y = g added at the winning taps (x-shaped)
-   linear: its gradient is the gather, G read at the winning taps */
-static int max_pool_scatter_forward(tg_record *r)
-{
-    const pool_attr *a = r->attr;
-    memset(r->out->data, 0, (size_t)r->out->size * sizeof(tg_real));
-    scatter_kernel(a, planes(r->in[0], a->nsp), r->in[0]->data, r->out->data);
-    return TG_OK;
-}
-
-static void max_pool_scatter_backward(tg_record *r)
-{
-    const pool_attr *a = r->attr;
-    gather_kernel(a, planes(r->in[0], a->nsp), r->out->grad, r->in[0]->grad, true);
-}
-
-static int max_pool_scatter_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
-{
-    dx[0] = apply(t, &op_max_pool_gather, g, r->attr);
-    return TG_OK;
-}
-
-/* max_pool_gather: y = G at the winning taps (out-shaped)
-   linear: its gradient is the scatter */
-static int max_pool_gather_forward(tg_record *r)
-{
-    const pool_attr *a = r->attr;
-    gather_kernel(a, planes(r->in[0], a->nsp), r->in[0]->data, r->out->data, false);
-    return TG_OK;
-}
-
-static void max_pool_gather_backward(tg_record *r)
-{
-    const pool_attr *a = r->attr;
-    scatter_kernel(a, planes(r->in[0], a->nsp), r->out->grad, r->in[0]->grad);
-}
-
-static int max_pool_gather_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
-{
-    dx[0] = apply(t, &op_max_pool_scatter, g, r->attr);
-    return TG_OK;
-}
-
+/* max: y = max over the window's taps       dx = g added at the winners
+   (max_pool_scatter) */
+POOL_RULES(max_pool, max_kernel(a, P, x, y, a->argmax), scatter_kernel(a, P, g, dx),
+           &op_max_pool_scatter)
+/* max_pool_scatter: y = its input added at the winning taps (x-shaped);
+   linear, its gradient is the gather: dx = g read at the winning taps */
+POOL_RULES(max_pool_scatter, (zero(r), scatter_kernel(a, P, x, y)),
+           gather_kernel(a, P, g, dx, true), &op_max_pool_gather)
+/* max_pool_gather: y = its input read at the winning taps (out-shaped);
+   linear, its gradient is the scatter */
+POOL_RULES(max_pool_gather, gather_kernel(a, P, x, y, false), scatter_kernel(a, P, g, dx),
+           &op_max_pool_scatter)
 /* avg, adaptive: y = Σ window / divisor     dx = g/divisor spread over the
    window (avg_pool_backward) */
-static int avg_pool_forward(tg_record *r)
-{
-    const pool_attr *a = r->attr;
-    avg_kernel(a, planes(r->in[0], a->nsp), r->in[0]->data, r->out->data, false);
-    return TG_OK;
-}
-
-static void avg_pool_backward(tg_record *r)
-{
-    const pool_attr *a = r->attr;
-    avg_spread_kernel(a, planes(r->in[0], a->nsp), r->out->grad, r->in[0]->grad);
-}
-
-static int avg_pool_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
-{
-    dx[0] = apply(t, &op_avg_pool_backward, g, r->attr);
-    return TG_OK;
-}
-
-/* avg_pool_backward: y = g/divisor spread over each window (x-shaped)
-   linear: its gradient is the pooling again, Σ window / divisor */
-static int avg_pool_backward_forward(tg_record *r)
-{
-    const pool_attr *a = r->attr;
-    memset(r->out->data, 0, (size_t)r->out->size * sizeof(tg_real));
-    avg_spread_kernel(a, planes(r->in[0], a->nsp), r->in[0]->data, r->out->data);
-    return TG_OK;
-}
-
-static void avg_pool_backward_backward(tg_record *r)
-{
-    const pool_attr *a = r->attr;
-    avg_kernel(a, planes(r->in[0], a->nsp), r->out->grad, r->in[0]->grad, true);
-}
-
-static int avg_pool_backward_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
-{
-    const pool_attr *a = r->attr;
-    const tg_op *op = a->kind == POOL_ADAPTIVE ? &op_adaptive_avg_pool2d
-                      : a->nsp == 1            ? &op_avg_pool1d
-                                               : &op_avg_pool2d;
-    dx[0] = apply(t, op, g, a);
-    return TG_OK;
-}
+POOL_RULES(avg_pool, avg_kernel(a, P, x, y, false), avg_spread_kernel(a, P, g, dx),
+           &op_avg_pool_backward)
+/* avg_pool_backward: y = its input/divisor spread over each window
+   (x-shaped); linear, its gradient is the pooling: dx = Σ window of g / divisor */
+POOL_RULES(avg_pool_backward, (zero(r), avg_spread_kernel(a, P, x, y)),
+           avg_kernel(a, P, g, dx, true), avg_op_of(a))
 
 #define POOL_OP(VAR, NAME, KIND, SHAPE, DOC)                                             \
     static const tg_op VAR = {.name = NAME,                                              \

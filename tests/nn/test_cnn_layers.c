@@ -19,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../ops/op_checks.h"
 #include "golden.h"
 
 #ifdef TG_DOUBLE
@@ -126,11 +127,7 @@ Test(cnn_layers, training_updates_the_buffers)
 Test(cnn_layers, every_case_is_run)
 {
     const char *ops[] = {"cnn_eval", "cnn_train", "cnn_train_stats"};
-    for (int i = 0; i < gold->n; i++) {
-        bool known = false;
-        for (size_t k = 0; k < 3; k++) known |= !strcmp(ops[k], gold->cases[i].op);
-        cr_expect(known, "case %s: op %s has no test", gold->cases[i].name, gold->cases[i].op);
-    }
+    expect_every_op_known(gold, ops, sizeof ops / sizeof *ops);
 }
 
 /* The loaded state: num_batches_tracked (I64 in the file) and the order

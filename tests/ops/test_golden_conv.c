@@ -25,6 +25,7 @@
 #include <criterion/criterion.h>
 
 #include "conv_builders.h"
+#include "op_checks.h"
 
 static gt_file *gold;
 static void load(void)
@@ -71,25 +72,10 @@ Test(golden_conv, every_case_is_run)
 {
     const char *ops[] = {"conv1d",           "conv2d",        "conv2d_large", "conv_transpose1d",
                          "conv_transpose2d", "conv1d_weight", "conv2d_weight"};
-    for (int i = 0; i < gold->n; i++) {
-        bool known = false;
-        for (size_t k = 0; k < sizeof ops / sizeof *ops; k++)
-            known |= !strcmp(ops[k], gold->cases[i].op);
-        cr_expect(known, "case %s: op %s has no test", gold->cases[i].name, gold->cases[i].op);
-    }
+    expect_every_op_known(gold, ops, sizeof ops / sizeof *ops);
 }
 
 /* ------------------------------------------------------------- bad input */
-
-/* The call failed (NULL) and the tape's message holds each piece. */
-static void expect_error(tg_tape *t, const tg_tensor *y, const char *a, const char *b)
-{
-    const char *e = tg_tape_error(t);
-    cr_expect_null(y, "expected a failure with '%s'", a);
-    cr_expect(strstr(e, a) != NULL, "the message '%s' lacks '%s'", e, a);
-    if (b) cr_expect(strstr(e, b) != NULL, "the message '%s' lacks '%s'", e, b);
-    tg_tape_clear_error(t);
-}
 
 Test(golden_conv, kernel_larger_than_the_padded_input)
 {

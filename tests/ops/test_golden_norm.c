@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "golden.h"
+#include "op_checks.h"
 
 static gt_file *gold;
 static void load(void)
@@ -112,24 +113,10 @@ Test(golden_norm, every_case_is_run)
 {
     const char *ops[] = {"batch_norm", "batch_norm_stats", "layer_norm", "group_norm",
                          "rms_norm"};
-    for (int i = 0; i < gold->n; i++) {
-        bool known = false;
-        for (size_t k = 0; k < sizeof ops / sizeof *ops; k++)
-            known |= !strcmp(ops[k], gold->cases[i].op);
-        cr_expect(known, "case %s: op %s has no test", gold->cases[i].name, gold->cases[i].op);
-    }
+    expect_every_op_known(gold, ops, sizeof ops / sizeof *ops);
 }
 
 /* ------------------------------------------------------------- bad input */
-
-static void expect_error(tg_tape *t, const tg_tensor *y, const char *a, const char *b)
-{
-    const char *e = tg_tape_error(t);
-    cr_expect_null(y, "expected a failure with '%s'", a);
-    cr_expect(strstr(e, a) != NULL, "the message '%s' lacks '%s'", e, a);
-    if (b) cr_expect(strstr(e, b) != NULL, "the message '%s' lacks '%s'", e, b);
-    tg_tape_clear_error(t);
-}
 
 Test(golden_norm, bad_input)
 {

@@ -10,6 +10,7 @@
 #include <math.h>
 
 #include "conv_builders.h"
+#include "op_checks.h"
 
 static gt_file *gold;
 static void load(void)
@@ -41,24 +42,10 @@ Test(golden_pool, every_case_is_run)
     const char *ops[] = {"max_pool1d",         "max_pool2d",  "max_pool1d_indices",
                          "max_pool2d_indices", "avg_pool1d",  "avg_pool2d",
                          "adaptive_avg_pool2d"};
-    for (int i = 0; i < gold->n; i++) {
-        bool known = false;
-        for (size_t k = 0; k < sizeof ops / sizeof *ops; k++)
-            known |= !strcmp(ops[k], gold->cases[i].op);
-        cr_expect(known, "case %s: op %s has no test", gold->cases[i].name, gold->cases[i].op);
-    }
+    expect_every_op_known(gold, ops, sizeof ops / sizeof *ops);
 }
 
 /* ------------------------------------------------------------- bad input */
-
-static void expect_error(tg_tape *t, const tg_tensor *y, const char *a, const char *b)
-{
-    const char *e = tg_tape_error(t);
-    cr_expect_null(y, "expected a failure with '%s'", a);
-    cr_expect(strstr(e, a) != NULL, "the message '%s' lacks '%s'", e, a);
-    if (b) cr_expect(strstr(e, b) != NULL, "the message '%s' lacks '%s'", e, b);
-    tg_tape_clear_error(t);
-}
 
 Test(golden_pool, bad_options_and_shapes)
 {
