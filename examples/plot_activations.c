@@ -1,10 +1,18 @@
-/* Every activation and its derivative over [-6, 6], drawn as SVG.
+/* Every activation and its first and second derivatives over [-6, 6], drawn
+ * as SVG.
  *
- * The derivative is not a formula: it is what tg_backward computes. For an
- * element-wise f, backward of sum(f(x)) leaves f'(xᵢ) in x->grad[i] (each
- * output depends on its own input only). Softmax and log-softmax act on a
- * vector; they are drawn for the two-class input [x, 0], where
- * softmax([x, 0])₀ = sigmoid(x), with the derivative of component 0.
+ * The derivatives are not formulas: f' is what tg_backward computes, f''
+ * what differentiating twice computes. For an element-wise f, backward of
+ * sum(f(x)) leaves f'(xᵢ) in x->grad[i] (each output depends on its own
+ * input only). For f'', tg_grad1 with create_graph gives f'(x) as a tensor
+ * on the tape, and tg_grad1 of sum(f'(x)) gives f''(xᵢ): the backward pass
+ * differentiated once more, through each op's vjp rule. Where f is made of
+ * pieces (relu, hardtanh, ...), f'' is the second derivative of the piece
+ * each x is on: 0 for straight pieces, with nothing at the kinks (there the
+ * true f'' is a Dirac delta, which automatic differentiation, PyTorch's too,
+ * leaves out). Softmax and log-softmax act on a vector; they are drawn for
+ * the two-class input [x, 0], where softmax([x, 0])₀ = sigmoid(x), with the
+ * derivatives of component 0.
  *
  *     ./plot_activations [directory]      (default: the current directory)
  *
@@ -21,6 +29,8 @@
 
 static const char *const COLOR_F = "#1f77b4";  /* f(x): blue, solid */
 static const char *const COLOR_DF = "#d62728"; /* f'(x): red, dashed */
+static const char *const COLOR_D2F = "#2ca02c"; /* f''(x): green, dotted */
+static const char *const DASH_DF = "6,3", *const DASH_D2F = "1.5,2.5";
 
 /* ------------------------------------------------------------ the functions */
 
@@ -88,9 +98,9 @@ static const act ACTS[] = {
 };
 #define N_ACTS (sizeof ACTS / sizeof *ACTS)
 
-/* f and f' at xs, f' from tg_backward. Returns false (with a message) on
-   failure. */
-static bool evaluate(const act *a, const double *xs, double *f, double *df)
+/* f, f' and f'' at xs: f' from tg_backward, f'' from tg_grad1 twice.
+   Returns false (with a message) on failure. */
+static bool evaluate(const act *a, const double *xs, double *f, double *df, double *d2f)
 {
     tg_tape *t = tg_tape_new();
     if (!t) return false;
@@ -103,13 +113,22 @@ static bool evaluate(const act *a, const double *xs, double *f, double *df)
     tg_tensor *x = tg_requires_grad(
         cols == 2 ? tg_tensor_new(t, TG_SHAPE(N_POINTS, 2), in) : tg_tensor_new(t, TG_SHAPE(N_POINTS), in),
         true);
-    tg_tensor *y = a->fn(t, x);
-    bool ok = y != NULL;
+    tg_tensor *y = a->fn(t, x), *d2 = NULL;
+    /* d(Σᵢ yᵢ₀)/dxᵢ: the seed selects component 0 of each row */
+    tg_real seed[2 * N_POINTS];
+    for (int i = 0; i < N_POINTS * cols; i++) seed[i] = (i % cols == 0) ? 1 : 0;
+    bool ok = y && tg_backward_grad(t, y, seed) == TG_OK;
     if (ok) {
-        /* d(Σᵢ yᵢ₀)/dxᵢ: the seed selects component 0 of each row */
-        tg_real seed[2 * N_POINTS];
-        for (int i = 0; i < N_POINTS * cols; i++) seed[i] = (i % cols == 0) ? 1 : 0;
-        ok = tg_backward_grad(t, y, seed) == TG_OK;
+        /* the same by tg_grad1 (the seed as a constant factor), recorded,
+           then differentiated again: d(Σᵢ fᵢ'(x))/dxᵢ = f''(xᵢ) */
+        tg_tensor *sel = tg_tensor_new(t, y->ndim, y->shape, seed);
+        tg_tensor *d1 = tg_grad1(t, tg_sum(t, tg_mul(t, y, sel), TG_ALL, false), x, true);
+        tg_tensor *s1 = tg_sum(t, tg_mul(t, d1, sel), TG_ALL, false);
+        /* a rule made of constants (relu's f' is a mask, x > 0) records
+           nothing: f' does not depend on x there, and f'' is 0 */
+        if (s1 && !(s1->flags & TG_REQUIRES_GRAD)) d2 = tg_zeros(t, x->ndim, x->shape);
+        else d2 = tg_grad1(t, s1, x, false);
+        ok = d2 != NULL;
     }
     if (!ok) {
         fprintf(stderr, "%s: %s\n", a->name, tg_tape_error(t));
@@ -119,6 +138,7 @@ static bool evaluate(const act *a, const double *xs, double *f, double *df)
     for (int i = 0; i < N_POINTS; i++) {
         f[i] = (double)y->data[i * cols];
         df[i] = (double)x->grad[i * cols];
+        d2f[i] = (double)d2->data[i * cols];
     }
     tg_tape_free(t);
     return true;
@@ -150,13 +170,14 @@ static double py(const frame *fr, double y)
     return fr->y + fr->mt + (fr->yhi - y) / (fr->yhi - fr->ylo) * (fr->h - fr->mt - fr->mb);
 }
 
-/* y range: both curves and the origin, padded, rounded to the tick step. */
-static void fit_range(frame *fr, const double *f, const double *df)
+/* y range: the three curves and the origin, padded, rounded to the tick
+   step. */
+static void fit_range(frame *fr, const double *f, const double *df, const double *d2f)
 {
     double lo = 0, hi = 0;
     for (int i = 0; i < N_POINTS; i++) {
-        double v[2] = {f[i], df[i]};
-        for (int k = 0; k < 2; k++)
+        double v[3] = {f[i], df[i], d2f[i]};
+        for (int k = 0; k < 3; k++)
             if (isfinite(v[k])) {
                 if (v[k] < lo) lo = v[k];
                 if (v[k] > hi) hi = v[k];
@@ -204,11 +225,11 @@ static void polyline(FILE *s, const frame *fr, const double *xs, const double *v
 }
 
 /* One plot: frame, grid, axes through the origin with ticks and labels,
-   the two curves, a title and (if asked) a legend. */
+   the three curves, a title and (if asked) a legend. */
 static void panel(FILE *s, frame *fr, const act *a, const double *xs, const double *f,
-                  const double *df, bool legend)
+                  const double *df, const double *d2f, bool legend)
 {
-    fit_range(fr, f, df);
+    fit_range(fr, f, df, d2f);
     double fs = fr->fs, x0 = px(fr, X_MIN), x1 = px(fr, X_MAX), y0 = py(fr, fr->yhi),
            y1 = py(fr, fr->ylo), ox = px(fr, 0), oy = py(fr, 0);
     fprintf(s, "<g>\n<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"white\" "
@@ -251,8 +272,10 @@ static void panel(FILE *s, frame *fr, const act *a, const double *xs, const doub
     fprintf(s, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"%.1f\" text-anchor=\"end\" "
                "fill=\"#333333\">0</text>\n",
             ox - 4, oy + 3 + fs, fs * 0.85);
-    /* the curves: the derivative first, so that f is drawn on top */
-    polyline(s, fr, xs, df, COLOR_DF, fs * 0.18, "6,3");
+    /* the curves: the derivatives first, so that f is drawn on top, and f''
+       over f' (elu's and selu's are the same curve for x < 0) */
+    polyline(s, fr, xs, df, COLOR_DF, fs * 0.18, DASH_DF);
+    polyline(s, fr, xs, d2f, COLOR_D2F, fs * 0.2, DASH_D2F);
     polyline(s, fr, xs, f, COLOR_F, fs * 0.2, NULL);
     /* title */
     fprintf(s, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"%.1f\" font-weight=\"bold\" "
@@ -263,7 +286,7 @@ static void panel(FILE *s, frame *fr, const act *a, const double *xs, const doub
             (x0 + x1) / 2, fr->y + fs * 2.6, fs * 0.9, a->formula);
     if (legend) {
         /* top left, on a white box */
-        double lx = x0 + 8, ly = y0 + 8, lw = fs * 13.5, lh = fs * 3.2;
+        double lx = x0 + 8, ly = y0 + 8, lw = fs * 14.5, lh = fs * 4.5;
         fprintf(s, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"white\" "
                    "fill-opacity=\"0.9\" stroke=\"#cccccc\"/>\n",
                 lx, ly, lw, lh);
@@ -273,10 +296,18 @@ static void panel(FILE *s, frame *fr, const act *a, const double *xs, const doub
         fprintf(s, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"%.1f\">f(x)</text>\n",
                 lx + 10 + fs * 2, ly + fs * 1.4, fs);
         fprintf(s, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
-                   "stroke-width=\"%.2f\" stroke-dasharray=\"6,3\"/>\n",
-                lx + 6, ly + fs * 2.4, lx + 6 + fs * 2, ly + fs * 2.4, COLOR_DF, fs * 0.18);
+                   "stroke-width=\"%.2f\" stroke-dasharray=\"%s\"/>\n",
+                lx + 6, ly + fs * 2.4, lx + 6 + fs * 2, ly + fs * 2.4, COLOR_DF, fs * 0.18,
+                DASH_DF);
         fprintf(s, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"%.1f\">f'(x) by tg_backward</text>\n",
                 lx + 10 + fs * 2, ly + fs * 2.7, fs);
+        fprintf(s, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
+                   "stroke-width=\"%.2f\" stroke-dasharray=\"%s\"/>\n",
+                lx + 6, ly + fs * 3.7, lx + 6 + fs * 2, ly + fs * 3.7, COLOR_D2F, fs * 0.2,
+                DASH_D2F);
+        fprintf(s,
+                "<text x=\"%.1f\" y=\"%.1f\" font-size=\"%.1f\">f''(x) by tg_grad1 twice</text>\n",
+                lx + 10 + fs * 2, ly + fs * 4.0, fs);
     }
     fprintf(s, "</g>\n");
 }
@@ -305,8 +336,9 @@ static FILE *open_in(const char *dir, const char *name)
 static const char USAGE[] =
     "usage: plot_activations [DIR]\n"
     "Writes DIR/act_<name>.svg for every activation, with the derivative that\n"
-    "tg_backward computes, and DIR/activations.svg with all of them (DIR: the\n"
-    "current directory by default).\n";
+    "tg_backward computes and the second derivative that differentiating twice\n"
+    "computes, and DIR/activations.svg with all of them (DIR: the current\n"
+    "directory by default).\n";
 
 int main(int argc, char **argv)
 {
@@ -318,11 +350,11 @@ int main(int argc, char **argv)
         fputs(USAGE, help ? stdout : stderr);
         return help ? 0 : 2;
     }
-    static double xs[N_POINTS], f[N_ACTS][N_POINTS], df[N_ACTS][N_POINTS];
+    static double xs[N_POINTS], f[N_ACTS][N_POINTS], df[N_ACTS][N_POINTS], d2f[N_ACTS][N_POINTS];
     for (int i = 0; i < N_POINTS; i++) xs[i] = X_MIN + (X_MAX - X_MIN) * i / (N_POINTS - 1);
 
     for (size_t k = 0; k < N_ACTS; k++)
-        if (!evaluate(&ACTS[k], xs, f[k], df[k])) return 1;
+        if (!evaluate(&ACTS[k], xs, f[k], df[k], d2f[k])) return 1;
 
     /* one file per activation */
     for (size_t k = 0; k < N_ACTS; k++) {
@@ -333,7 +365,7 @@ int main(int argc, char **argv)
         svg_begin(s, 560, 420);
         frame fr = {.x = 0, .y = 0, .w = 560, .h = 420, .ml = 30, .mr = 30, .mt = 52, .mb = 24,
                     .fs = 13};
-        panel(s, &fr, &ACTS[k], xs, f[k], df[k], true);
+        panel(s, &fr, &ACTS[k], xs, f[k], df[k], d2f[k], true);
         fprintf(s, "</svg>\n");
         if (fclose(s) != 0) return 1;
         printf("%s/%s\n", dir, name);
@@ -347,19 +379,25 @@ int main(int argc, char **argv)
     double W = cols * pw, H = top + rows * ph;
     svg_begin(s, W, H);
     fprintf(s, "<text x=\"%.0f\" y=\"30\" font-size=\"22\" font-weight=\"bold\" "
-               "text-anchor=\"middle\">tapegrad activations and their derivatives on [-6, 6]</text>\n",
+               "text-anchor=\"middle\">tapegrad activations and their first and second "
+               "derivatives on [-6, 6]</text>\n",
             W / 2);
     fprintf(s, "<line x1=\"%.0f\" y1=\"48\" x2=\"%.0f\" y2=\"48\" stroke=\"%s\" stroke-width=\"2.6\"/>"
                "<text x=\"%.0f\" y=\"53\" font-size=\"14\">f(x)</text>\n",
-            W / 2 - 190, W / 2 - 160, COLOR_F, W / 2 - 152);
+            W / 2 - 420, W / 2 - 390, COLOR_F, W / 2 - 382);
     fprintf(s, "<line x1=\"%.0f\" y1=\"48\" x2=\"%.0f\" y2=\"48\" stroke=\"%s\" stroke-width=\"2.3\" "
-               "stroke-dasharray=\"6,3\"/><text x=\"%.0f\" y=\"53\" font-size=\"14\">f'(x), "
-               "computed by tg_backward (not by a formula)</text>\n",
-            W / 2 - 90, W / 2 - 60, COLOR_DF, W / 2 - 52);
+               "stroke-dasharray=\"%s\"/><text x=\"%.0f\" y=\"53\" font-size=\"14\">f'(x) by "
+               "tg_backward</text>\n",
+            W / 2 - 330, W / 2 - 300, COLOR_DF, DASH_DF, W / 2 - 292);
+    fprintf(s, "<line x1=\"%.0f\" y1=\"48\" x2=\"%.0f\" y2=\"48\" stroke=\"%s\" "
+               "stroke-width=\"2.6\" stroke-dasharray=\"%s\"/><text x=\"%.0f\" y=\"53\" "
+               "font-size=\"14\">f''(x) by "
+               "tg_grad1 twice (the first with create_graph): no formula in either</text>\n",
+            W / 2 - 110, W / 2 - 80, COLOR_D2F, DASH_D2F, W / 2 - 72);
     for (size_t k = 0; k < N_ACTS; k++) {
         frame fr = {.x = (double)((int)k % cols * pw), .y = top + (double)((int)k / cols * ph),
                     .w = pw, .h = ph, .ml = 18, .mr = 22, .mt = 40, .mb = 14, .fs = 10};
-        panel(s, &fr, &ACTS[k], xs, f[k], df[k], false);
+        panel(s, &fr, &ACTS[k], xs, f[k], df[k], d2f[k], false);
     }
     fprintf(s, "</svg>\n");
     if (fclose(s) != 0) return 1;

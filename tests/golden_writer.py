@@ -95,6 +95,16 @@ def _vjp(ys, dirs, leaves, wrt, create_graph=False):
     return res
 
 
+def squared(fn, attrs, kw):
+    """For a linear op, whose second derivative is zero: the case of
+    op(...)^2 instead, marked with attribute sq = 1 (the C builder squares
+    its output too) and carrying the third order, so that the second order
+    runs through the op's vjp and the third through its adjoint's. Returns
+    the function, the attributes and the keywords for GoldenWriter.case."""
+    attrs = dict(attrs or {}, sq=1)
+    return (lambda *a: torch.square(fn(*a))), attrs, dict(kw, order=3)
+
+
 class GoldenWriter:
     def __init__(self, path):
         self.f = open(path, "w")
@@ -102,14 +112,16 @@ class GoldenWriter:
         self.names = set()
 
     def case(self, name, op, fn, inputs, attrs=None, index=None, grad_inputs=None, seed=0,
-             order=2, kink=False, higher=None):
+             order=2, kink=False, higher=None, index_shaped=False):
         """fn(*inputs) -> output. inputs: tensors (leaves). grad_inputs: indices of
         inputs that get a gradient (default: every floating input). order: the
         highest derivative written, 2 or 3. kink: the inputs sit on a kink or a
         clamp of the op (see the module's docstring). higher: for an op whose
         PyTorch backward cannot itself be differentiated, the same function
         written with ops whose backward can; its output and first gradients must
-        agree with fn's to rtol 1e-6, and the higher orders are its."""
+        agree with fn's to rtol 1e-6, and the higher orders are its.
+        index: int64 values written flat ("index <n>"); with index_shaped, its
+        shape follows on the same line ("index <n> <ndim> <dims...>")."""
         assert name not in self.names, name
         assert order in (2, 3), order
         self.names.add(name)
@@ -160,7 +172,8 @@ class GoldenWriter:
             w("in %s\n%s\n" % (_dims(x), _values(x)))
         if index is not None:
             idx = index.reshape(-1).tolist()
-            w("index %d\n%s\n" % (len(idx), " ".join(str(int(i)) for i in idx)))
+            shape = " " + _dims(index) if index_shaped else ""
+            w("index %d%s\n%s\n" % (len(idx), shape, " ".join(str(int(i)) for i in idx)))
         w("out %s\n%s\n" % (_dims(out), _values(out)))
         w("R %s\n%s\n" % (_dims(R), _values(R)))
         for k, gk in enumerate(grads):

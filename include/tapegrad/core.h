@@ -260,6 +260,32 @@ TG_API int tg_backward_ex(tg_tape *t, tg_tensor *out, tg_tensor *grad_output,
    since the last reset; NULL if none reached x. */
 TG_API tg_tensor *tg_tape_grad_tensor(tg_tape *t, const tg_tensor *x);
 
+/** Record once, replay many (docs/replay.md). With replayable on (before
+   recording), every op is recorded, also those whose inputs need no
+   gradient (they get records that backward skips), so that the tape is a
+   program: tg_tape_replay re-runs every record's forward, in order, with
+   the leaves' current values (change a leaf's data in place, a wrapped
+   leaf's buffer, or point it elsewhere with tg_tensor_rewrap; parameters
+   are read where they are). A backward after a replay works as after
+   recording. Returns the previous setting. */
+TG_API bool tg_tape_set_replayable(tg_tape *t, bool on);
+/** Re-runs the forward of every record (see tg_tape_set_replayable): the
+   same results, bit for bit, as recording the same step again. Gradients of
+   the tape's tensors start over (parameters' gradients accumulate as
+   always), and tensors made after the recording (a tg_grad's results, your
+   own scratch) are freed: make them again after each replay. Refused, with
+   TG_ERR_STATE and a message, for a tape not recorded replayable, reset
+   since, recorded in part with recording off, holding an impure op
+   (TG_OP_IMPURE), reading a first-order tg_grad's result (which no record
+   recomputes), or whose leaf changed shape. Ops that draw random numbers
+   (dropout) draw fresh ones from their generator. */
+TG_API int tg_tape_replay(tg_tape *t);
+/** Points a leaf at new data of the same shape (for instance the next batch
+   of a dataset, which alternates between buffers), for the next replay.
+   TG_ERR_INVALID for a NULL argument or a tensor that is not a leaf of a
+   tape. */
+TG_API int tg_tensor_rewrap(tg_tensor *x, const tg_real *data);
+
 /** Memory of a tape, for checking that a training loop allocates nothing per
    step: heap_allocs counts every malloc/realloc the tape ever made. */
 typedef struct tg_tape_stats {
@@ -439,13 +465,17 @@ typedef struct tg_record {
     int32_t backward_of; /**< -1 for a record of the forward pass; k for a record made
                             by record k's gradient rule (vjp) during a backward pass
                             with create_graph */
+    size_t saved_bytes; /**< the size of `saved` (a replay reuses it) */
 } tg_record;
 
 /** Op flags. Bits 16 and up are reserved for the library's built-in ops: an
    op of yours must leave them 0 (tg_op_register refuses it otherwise, and so
    does tg_apply, naming the bits, for an op passed to it straight). */
 enum {
-    TG_OP_ALIAS = 1u << 0 /**< output shares input 0's data (reshape, views) */
+    TG_OP_ALIAS = 1u << 0,  /**< output shares input 0's data (reshape, views) */
+    TG_OP_IMPURE = 1u << 1  /**< its forward is not a function of its inputs and
+                                 attributes alone (it reads a clock, a file...):
+                                 a tape that recorded it refuses to replay */
 };
 
 /** An operation as data. Built-in ops and user-defined ones are the same

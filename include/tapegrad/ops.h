@@ -86,6 +86,37 @@ TG_API tg_tensor *tg_linear(tg_tape *t, tg_tensor *x, tg_tensor *W, tg_tensor *b
 TG_API tg_tensor *tg_reshape(tg_tape *t, tg_tensor *x, int ndim, const int64_t *shape);
 /** [N, d1, d2, ...] -> [N, d1·d2·...] (torch.flatten(x, 1)); a 1-D x stays 1-D. */
 TG_API tg_tensor *tg_flatten(tg_tape *t, tg_tensor *x);
+/** Axes start_dim..end_dim (inclusive, negative from the end) merged into
+   one (torch.flatten(x, start_dim, end_dim)): tg_flatten_range(t, x, 0, -1)
+   is 1-D, a 0-d x becomes [1]. A view, as tg_reshape. NULL if an axis is
+   out of range or start_dim comes after end_dim. */
+TG_API tg_tensor *tg_flatten_range(tg_tape *t, tg_tensor *x, int start_dim, int end_dim);
+/** x without its axes of size 1 (torch.squeeze(x)); a view, as tg_reshape. */
+TG_API tg_tensor *tg_squeeze(tg_tape *t, tg_tensor *x);
+/** x without `axis` if its size is 1, else x's shape unchanged (torch.squeeze(x,
+   dim)); a view. NULL if the axis is out of range. */
+TG_API tg_tensor *tg_squeeze_axis(tg_tape *t, tg_tensor *x, int axis);
+/** x with a new axis of size 1 at `axis` of the result, in -ndim-1..ndim
+   (torch.unsqueeze); a view. NULL if out of range or x has TG_MAX_DIMS axes. */
+TG_API tg_tensor *tg_unsqueeze(tg_tape *t, tg_tensor *x, int axis);
+/** x with its axes reordered (torch.permute): axis i of the result is axis
+   dims[i] of x; ndim must equal x->ndim and dims be a permutation
+   (negative axes count from the end). A copy: every tapegrad tensor is
+   contiguous. The gradient is permuted back. */
+TG_API tg_tensor *tg_permute(tg_tape *t, tg_tensor *x, int ndim, const int *dims);
+/** Axis `source` moved to position `destination`, the others keeping their
+   order (torch.movedim with one axis each; several: tg_permute). A copy. */
+TG_API tg_tensor *tg_movedim(tg_tape *t, tg_tensor *x, int source, int destination);
+/** torch.swapaxes and torch.swapdims: tg_transpose under PyTorch's other
+   names. @{ */
+TG_API tg_tensor *tg_swapaxes(tg_tape *t, tg_tensor *x, int axis0, int axis1);
+TG_API tg_tensor *tg_swapdims(tg_tape *t, tg_tensor *x, int dim0, int dim1);
+/** @} */
+/** x itself (Tensor.contiguous() of a contiguous tensor): every tapegrad
+   tensor is contiguous and row-major, since the ops that reorder axes
+   (tg_permute, tg_transpose, tg_movedim) copy. For code written against
+   PyTorch's idiom; NULL only for a NULL x. */
+TG_API tg_tensor *tg_contiguous(tg_tape *t, tg_tensor *x);
 /** x broadcast to `shape` (torch.Tensor.expand / torch.broadcast_to): x's
    dimensions, right-aligned, must each equal the shape's or be 1; the
    result is a copy. Its gradient sums over the repeated positions. */
@@ -95,21 +126,129 @@ TG_API tg_tensor *tg_expand(tg_tape *t, tg_tensor *x, int ndim, const int64_t *s
    a broadcast input. */
 TG_API tg_tensor *tg_sum_to(tg_tape *t, tg_tensor *x, int ndim, const int64_t *shape);
 
-/** Reductions over one axis (negative counts from the end) or TG_ALL;
-   keepdim keeps the reduced axis with size 1. @{ */
+/* Reductions. Each takes one axis (negative counts from the end; a 0-d x
+   takes 0 and -1) or TG_ALL for every element, and keepdim, which keeps the
+   reduced axes with size 1 (PyTorch's dim and keepdim). Those that PyTorch
+   lets reduce several axes at once also have a tg_X_axes form taking
+   `n, axes`: n distinct axes (1..TG_MAX_DIMS; an axis given twice, or n = 0,
+   is refused: TG_ALL says "every axis"), written TG_AXES(0, 2). Results are
+   new tensors on the tape, NULL on failure with a message naming the
+   function and the axis. Sums run in double: a float result is accurate
+   however many elements it sums. */
+
+/** TG_AXES(0, -1) expands to the two arguments `n, axes` of the tg_X_axes
+   reductions: tg_sum_axes(t, x, TG_AXES(0, 2), false) sums axes 0 and 2.
+   A C99 compound literal, as TG_SHAPE. */
+#define TG_AXES(...)                                                         \
+    (int)(sizeof((const int[]){__VA_ARGS__}) / sizeof(int)), (const int[]) { __VA_ARGS__ }
+
+/** Σ x (x.sum(dim, keepdim)); d/dx = 1. The sum of no elements is 0. @{ */
 TG_API tg_tensor *tg_sum(tg_tape *t, tg_tensor *x, int axis, bool keepdim);
+TG_API tg_tensor *tg_sum_axes(tg_tape *t, tg_tensor *x, int n, const int *axes, bool keepdim);
+/** @} */
+/** (1/n) Σ x (x.mean(dim, keepdim)); d/dx = 1/n. The mean of no elements is
+   NaN, as in PyTorch. @{ */
 TG_API tg_tensor *tg_mean(tg_tape *t, tg_tensor *x, int axis, bool keepdim);
+TG_API tg_tensor *tg_mean_axes(tg_tape *t, tg_tensor *x, int n, const int *axes, bool keepdim);
 /** @} */
 /** The maximum; its gradient goes to the first position that attains it
    (like torch.max(x, dim)); over TG_ALL ties share the gradient equally
-   (like torch.amax / torch.max(x)). */
+   (like torch.amax / torch.max(x)). NaN is the maximum (the first NaN),
+   as in PyTorch. An empty axis is refused. */
 TG_API tg_tensor *tg_max(tg_tape *t, tg_tensor *x, int axis, bool keepdim);
+/** The minimum, by tg_max's rules (first minimum; ties share over TG_ALL;
+   NaN is the minimum). */
+TG_API tg_tensor *tg_min(tg_tape *t, tg_tensor *x, int axis, bool keepdim);
+/** The maximum along `axis` and where it is (torch.max(x, dim, keepdim) →
+   values, indices): returns the values (tg_max's, gradient to the first
+   maximum) and sets *indices to their positions along the axis, the same
+   first maximum (an int64 tg_index of the values' shape, owned by the tape;
+   indices may be NULL). TG_ALL is refused (tg_max and tg_argmax do that).
+   On failure NULL, and *indices NULL. */
+TG_API tg_tensor *tg_max_dim(tg_tape *t, tg_tensor *x, int axis, bool keepdim,
+                             tg_index **indices);
+/** The minimum along `axis` and where it is (torch.min(x, dim, keepdim)), as
+   tg_max_dim. */
+TG_API tg_tensor *tg_min_dim(tg_tape *t, tg_tensor *x, int axis, bool keepdim,
+                             tg_index **indices);
+/** The position of the first maximum (torch.argmax) or minimum
+   (torch.argmin) along `axis`, or in the flattened x for TG_ALL (a 0-d
+   index, or all ones with keepdim). NaN counts as the extreme. Indices have
+   no gradient: nothing is recorded. An int64 tg_index owned by the tape;
+   NULL for an empty axis or a bad axis. @{ */
+TG_API tg_index *tg_argmax(tg_tape *t, tg_tensor *x, int axis, bool keepdim);
+TG_API tg_index *tg_argmin(tg_tape *t, tg_tensor *x, int axis, bool keepdim);
+/** @} */
+/** The maximum over the axes, ties sharing the gradient equally
+   (torch.amax): d/dx_k = 1/c where x_k equals the maximum (c such k), else
+   0; NaN if the maximum is NaN, as PyTorch. An empty axis is refused. @{ */
+TG_API tg_tensor *tg_amax(tg_tape *t, tg_tensor *x, int axis, bool keepdim);
+TG_API tg_tensor *tg_amax_axes(tg_tape *t, tg_tensor *x, int n, const int *axes, bool keepdim);
+/** @} */
+/** The minimum over the axes, ties sharing the gradient (torch.amin). @{ */
+TG_API tg_tensor *tg_amin(tg_tape *t, tg_tensor *x, int axis, bool keepdim);
+TG_API tg_tensor *tg_amin_axes(tg_tape *t, tg_tensor *x, int n, const int *axes, bool keepdim);
+/** @} */
+/** Π x over one axis or TG_ALL (torch.prod; 1 for no elements).
+   d/dx_k = Π_{i≠k} x_i, exact with zeros as PyTorch: a slice with one zero
+   gives the zero the product of the others and the rest 0, two zeros give
+   0. With create_graph and a zero in x, the gradient is built from an
+   n×n tensor per slice of n elements (PyTorch's double backward does the
+   same); without zeros it is g·y/x. */
+TG_API tg_tensor *tg_prod(tg_tape *t, tg_tensor *x, int axis, bool keepdim);
+
+/** The correction of tg_var and tg_std by default: 1, Bessel's (PyTorch's
+   correction=1, unbiased=True). */
+#define TG_VAR_CORRECTION 1.0
+/** The variance Σ(x − mean)²/max(0, n − correction) over the axes
+   (torch.var(x, dim, correction=..., keepdim)); correction TG_VAR_CORRECTION
+   (1) by default, 0 for the population variance; any finite value.
+   d/dx_k = 2(x_k − mean)/(n − correction). n ≤ correction gives inf or
+   NaN, as PyTorch. @{ */
+TG_API tg_tensor *tg_var(tg_tape *t, tg_tensor *x, int axis, double correction, bool keepdim);
+TG_API tg_tensor *tg_var_axes(tg_tape *t, tg_tensor *x, int n, const int *axes,
+                              double correction, bool keepdim);
+/** @} */
+/** The standard deviation √var (torch.std), var as tg_var;
+   d/dx_k = (x_k − mean)/((n − correction)·std), and 0 where std = 0
+   (PyTorch's choice there). @{ */
+TG_API tg_tensor *tg_std(tg_tape *t, tg_tensor *x, int axis, double correction, bool keepdim);
+TG_API tg_tensor *tg_std_axes(tg_tape *t, tg_tensor *x, int n, const int *axes,
+                              double correction, bool keepdim);
+/** @} */
+/** log Σ exp(x) over the axes, computed as m + log Σ exp(x − m) with m the
+   maximum, so finite for any finite x (torch.logsumexp); d/dx = softmax(x).
+   No elements give −inf. @{ */
+TG_API tg_tensor *tg_logsumexp(tg_tape *t, tg_tensor *x, int axis, bool keepdim);
+TG_API tg_tensor *tg_logsumexp_axes(tg_tape *t, tg_tensor *x, int n, const int *axes,
+                                    bool keepdim);
+/** @} */
+/** The p-norm (Σ|x|^p)^(1/p) over the axes (torch.linalg.vector_norm(x, p,
+   dim, keepdim)): p > 0, or INFINITY for max |x|; p = 2 over two axes is
+   the Frobenius norm of matrices. The sums run in double (p = 2 does not
+   overflow in float where Σx² would). Gradient as PyTorch's:
+   sgn(x)·|x|^(p−1)/‖x‖^(p−1), 0 where ‖x‖ = 0 (p = 2: x/‖x‖; p = 1: sgn(x);
+   p = ∞: sgn(x)/c at the c elements where |x| is the maximum; p < 1: 0
+   where x = 0). p ≤ 0 or NaN is refused, and p = ∞ over an empty axis. @{ */
+TG_API tg_tensor *tg_norm(tg_tape *t, tg_tensor *x, double p, int axis, bool keepdim);
+TG_API tg_tensor *tg_norm_axes(tg_tape *t, tg_tensor *x, double p, int n, const int *axes,
+                               bool keepdim);
+/** @} */
+/** Cumulative sum along `axis`, y_k = Σ_{j≤k} x_j (torch.cumsum), summed in
+   double; d/dx_k = Σ_{j≥k} g_j, the cumulative sum from the other end. */
+TG_API tg_tensor *tg_cumsum(tg_tape *t, tg_tensor *x, int axis);
+/** Cumulative product along `axis`, y_k = Π_{j≤k} x_j (torch.cumprod);
+   d/dx_k = Σ_{j≥k} g_j·Π_{i≤j, i≠k} x_i, exact with zeros (PyTorch's
+   rule). With create_graph and a zero in x the gradient is built from an
+   n×n tensor per slice, as PyTorch's double backward. */
+TG_API tg_tensor *tg_cumprod(tg_tape *t, tg_tensor *x, int axis);
 
 /** How a loss reduces its per-element values (PyTorch's `reduction`). */
 typedef enum tg_reduction {
-    TG_REDUCE_MEAN = 0, /**< the default in PyTorch */
-    TG_REDUCE_SUM = 1,
-    TG_REDUCE_NONE = 2
+    TG_REDUCE_MEAN = 0,     /**< the default in PyTorch */
+    TG_REDUCE_SUM = 1,      /**< the sum of the per-element losses */
+    TG_REDUCE_NONE = 2,     /**< one loss per element (per sample) */
+    TG_REDUCE_BATCHMEAN = 3 /**< the sum over the input's first dimension (tg_kl_div only) */
 } tg_reduction;
 
 /* Activation functions. Each takes x of any shape and returns a new tensor of
@@ -184,6 +323,35 @@ TG_API tg_tensor *tg_prelu(tg_tape *t, tg_tensor *x, tg_tensor *w);
 TG_API tg_tensor *tg_softmax(tg_tape *t, tg_tensor *x, int axis);
 /** x − max − log Σ exp(x − max) along `axis`: finite for any finite x. */
 TG_API tg_tensor *tg_log_softmax(tg_tape *t, tg_tensor *x, int axis);
+/** softmax(−x) along `axis` (F.softmin(x, dim)): exp(−x − max(−x)) / Σ. */
+TG_API tg_tensor *tg_softmin(tg_tape *t, tg_tensor *x, int axis);
+/** a ⊙ σ(b), a and b the first and second halves of x along `axis` (F.glu(x,
+   dim); PyTorch's default dim is -1): the output has that axis halved. An
+   odd size there, a 0-d x or an axis out of range is refused. */
+TG_API tg_tensor *tg_glu(tg_tape *t, tg_tensor *x, int axis);
+
+#define TG_HARDSHRINK_LAMBDA 0.5 /**< F.hardshrink lambd */
+#define TG_SOFTSHRINK_LAMBDA 0.5 /**< F.softshrink lambd */
+#define TG_LOGIT_NO_EPS (-1.0)   /**< tg_logit's eps for torch.logit's eps=None */
+
+/** x where |x| > lambd, else 0 (F.hardshrink; default TG_HARDSHRINK_LAMBDA);
+   gradient 0 at x = ±lambd. */
+TG_API tg_tensor *tg_hardshrink(tg_tape *t, tg_tensor *x, tg_real lambd);
+/** x − lambd where x > lambd, x + lambd where x < −lambd, else 0 (F.softshrink;
+   default TG_SOFTSHRINK_LAMBDA); gradient 0 at x = ±lambd; lambd < 0 is
+   refused, as PyTorch. */
+TG_API tg_tensor *tg_softshrink(tg_tape *t, tg_tensor *x, tg_real lambd);
+/** x − tanh x (F.tanhshrink); d/dx = tanh² x. */
+TG_API tg_tensor *tg_tanhshrink(tg_tape *t, tg_tensor *x);
+/** x where x > threshold, else value (F.threshold(x, threshold, value));
+   gradient 0 at x = threshold. */
+TG_API tg_tensor *tg_threshold(tg_tape *t, tg_tensor *x, tg_real threshold, tg_real value);
+/** log(z / (1 − z)) with z = x clamped to [eps, 1 − eps] (torch.logit(x,
+   eps)); a negative eps (TG_LOGIT_NO_EPS) is eps=None: no clamp, so x = 0
+   and 1 give ∓inf and x outside [0, 1] NaN. The gradient 1/(x(1 − x)) is 0
+   where the clamp holds x (x < eps or x > 1 − eps) and NaN outside [0, 1]
+   without eps, as PyTorch's. */
+TG_API tg_tensor *tg_logit(tg_tape *t, tg_tensor *x, tg_real eps);
 
 /* Losses, as torch.nn.functional's. Each returns a scalar (ndim 0) for
    TG_REDUCE_MEAN (PyTorch's default) and TG_REDUCE_SUM, or the per-element
@@ -195,7 +363,11 @@ TG_API tg_tensor *tg_log_softmax(tg_tape *t, tg_tensor *x, int axis);
 #define TG_HUBER_DELTA 1.0     /**< F.huber_loss delta */
 #define TG_IGNORE_INDEX (-100) /**< F.cross_entropy / F.nll_loss ignore_index */
 
-/** (input − target)²; input and target have the same shape. */
+/** (input − target)². input and target broadcast together, as PyTorch
+   broadcasts them (with a warning there, none here); the mean divides by
+   the broadcast count, and a broadcast input's gradient is summed over the
+   positions it was repeated to. The same holds for tg_l1_loss,
+   tg_smooth_l1_loss and tg_huber_loss. */
 TG_API tg_tensor *tg_mse_loss(tg_tape *t, tg_tensor *input, tg_tensor *target, tg_reduction red);
 /** |input − target| (mean absolute error); gradient 0 where they are equal. */
 TG_API tg_tensor *tg_l1_loss(tg_tape *t, tg_tensor *input, tg_tensor *target, tg_reduction red);
@@ -211,6 +383,12 @@ TG_API tg_tensor *tg_huber_loss(tg_tape *t, tg_tensor *input, tg_tensor *target,
    included, is refused as PyTorch does): −(y·log p + (1 − y)·log(1 − p)) with
    each log clamped at −100, so p = 0 or 1 gives a finite loss. */
 TG_API tg_tensor *tg_bce_loss(tg_tape *t, tg_tensor *prob, tg_tensor *target, tg_reduction red);
+/** tg_bce_loss with F.binary_cross_entropy's `weight`: each element's loss
+   times weight, which broadcasts to prob's shape (NULL: none); the mean
+   still divides by the number of elements. weight gets a gradient (the
+   unweighted loss) if it requires one (PyTorch refuses that case). */
+TG_API tg_tensor *tg_bce_loss_ex(tg_tape *t, tg_tensor *prob, tg_tensor *target,
+                                 tg_tensor *weight, tg_reduction red);
 /** Binary cross entropy on logits x, stable for any x:
    (1 − y)·x + w·(max(−x, 0) + log(1 + e^−|x|)) with w = 1 + (pos_weight − 1)·y,
    i.e. max(x, 0) − x·y + log(1 + e^−|x|) without pos_weight. pos_weight may be
@@ -218,6 +396,13 @@ TG_API tg_tensor *tg_bce_loss(tg_tape *t, tg_tensor *prob, tg_tensor *target, tg
    requires grad it receives one too (PyTorch refuses that case). */
 TG_API tg_tensor *tg_bce_with_logits(tg_tape *t, tg_tensor *logits, tg_tensor *target,
                                      tg_tensor *pos_weight, tg_reduction red);
+/** tg_bce_with_logits with F.binary_cross_entropy_with_logits' `weight` too:
+   each element's loss times weight (NULL: none), which broadcasts to the
+   logits' shape; the mean still divides by the number of elements. weight
+   gets a gradient (the unweighted loss) if it requires one. */
+TG_API tg_tensor *tg_bce_with_logits_ex(tg_tape *t, tg_tensor *logits, tg_tensor *target,
+                                        tg_tensor *weight, tg_tensor *pos_weight,
+                                        tg_reduction red);
 
 /** Options of the class-index losses (F.cross_entropy's keyword arguments).
    TG_CE_OPTS_DEFAULT is PyTorch's default; passing NULL means the same. */
@@ -232,7 +417,9 @@ typedef struct tg_ce_opts {
                                 index targets the mean divides by the sum of the
                                 targets' weights instead of their number (with
                                 probability targets, by the number of samples).
-                                Read when the op runs; it gets no gradient. */
+                                Read when the op runs (a replay reads it again when it is a
+                                tensor of the tape or a parameter); it gets no
+                                gradient. */
 } tg_ce_opts;
 /** PyTorch's defaults: mean, ignore_index −100, no smoothing, no weights. */
 #define TG_CE_OPTS_DEFAULT ((tg_ce_opts){TG_REDUCE_MEAN, TG_IGNORE_INDEX, 0.0, NULL})
@@ -259,17 +446,343 @@ TG_API tg_tensor *tg_cross_entropy_prob(tg_tape *t, tg_tensor *logits, tg_tensor
    NULL; label_smoothing must be 0. */
 TG_API tg_tensor *tg_nll_loss(tg_tape *t, tg_tensor *logp, const int64_t *target,
                               const tg_ce_opts *opts);
+/** tg_cross_entropy_ex and tg_nll_loss with the targets as an index array
+   (tg_index_new or tg_index_wrap; its size N·d1·... as above), read when the
+   op runs: on a replayable tape (tg_tape_replay) a wrapped array gives each
+   replay the targets it then holds. @{ */
+TG_API tg_tensor *tg_cross_entropy_idx(tg_tape *t, tg_tensor *logits, const tg_index *target,
+                                       const tg_ce_opts *opts);
+TG_API tg_tensor *tg_nll_loss_idx(tg_tape *t, tg_tensor *logp, const tg_index *target,
+                                  const tg_ce_opts *opts);
+/** @} */
+
+#define TG_COSINE_EPS 1e-8     /**< F.cosine_similarity eps */
+#define TG_HINGE_MARGIN 1.0    /**< F.hinge_embedding_loss margin */
+#define TG_TRIPLET_MARGIN 1.0  /**< F.triplet_margin_loss margin */
+#define TG_TRIPLET_P 2.0       /**< F.triplet_margin_loss p */
+#define TG_TRIPLET_EPS 1e-6    /**< F.triplet_margin_loss eps */
+#define TG_POISSON_EPS 1e-8    /**< F.poisson_nll_loss eps */
+#define TG_GAUSSIAN_EPS 1e-6   /**< F.gaussian_nll_loss eps */
+
+/** KL divergence on log-probabilities (F.kl_div(input, target, reduction,
+   log_target)): target·(log target − input) with 0·log 0 = 0, or with
+   log_target e^target·(target − input). input and target broadcast
+   together. TG_REDUCE_BATCHMEAN (the mathematically right one) divides the
+   sum by input's first dimension; TG_REDUCE_MEAN by every element, as
+   PyTorch. The target gets a gradient too; at a target of exactly 0 it is
+   NaN (not log_target), as PyTorch's. */
+TG_API tg_tensor *tg_kl_div(tg_tape *t, tg_tensor *input, tg_tensor *target, tg_reduction red,
+                            bool log_target);
+/** Cosine similarity along `dim` (F.cosine_similarity(x1, x2, dim, eps),
+   defaults dim 1, eps TG_COSINE_EPS): Σ x1·x2 / (max(‖x1‖, eps)·max(‖x2‖,
+   eps)). x1 and x2 broadcast together; the result has their broadcast shape
+   without `dim` (negative counts from the end; a 0-d shape takes 0 or -1).
+   Where a norm is below eps the gradient is PyTorch's: taken through the
+   norm as if unclamped, at the clamped value. */
+TG_API tg_tensor *tg_cosine_similarity(tg_tape *t, tg_tensor *x1, tg_tensor *x2, int dim,
+                                       tg_real eps);
+/** F.cosine_embedding_loss(x1, x2, y, margin): with cos computed as
+   Σ x1·x2 / √((Σ x1² + 1e-12)(Σ x2² + 1e-12)) along the last axis, the loss
+   is 1 − cos where y = 1, max(0, cos − margin) where y = −1 and 0 for any
+   other y. x1, x2 [N, D] with y [N], or [D] with a 0-d y; x1 and x2 may
+   broadcast. y gets no gradient. */
+TG_API tg_tensor *tg_cosine_embedding_loss(tg_tape *t, tg_tensor *input1, tg_tensor *input2,
+                                           tg_tensor *target, tg_real margin, tg_reduction red);
+/** max(0, −y·(x1 − x2) + margin) (F.margin_ranking_loss): the three have one
+   number of dimensions and broadcast together; every input gets a gradient
+   (the clamp passes it at 0, as PyTorch's). micrograd's SVM loss
+   max(0, 1 − y·score) is this with x2 = 0 and margin 1. */
+TG_API tg_tensor *tg_margin_ranking_loss(tg_tape *t, tg_tensor *input1, tg_tensor *input2,
+                                         tg_tensor *target, tg_real margin, tg_reduction red);
+/** F.hinge_embedding_loss(x, y, margin) (default TG_HINGE_MARGIN): x where y
+   = 1, max(0, margin − x) where y = −1 (both terms added for any other y, as
+   PyTorch); x and y broadcast; y gets no gradient. */
+TG_API tg_tensor *tg_hinge_embedding_loss(tg_tape *t, tg_tensor *input, tg_tensor *target,
+                                          tg_real margin, tg_reduction red);
+/** The multi-class SVM loss (F.multi_margin_loss(x, y, p, margin, weight)):
+   per sample Σ_{c ≠ y} w_y·max(0, margin − x_y + x_c)^p / C. x [N, C] with
+   target [N], or [C] with one index (0-d or [1]); p 1 or 2 (PyTorch's
+   defaults 1 and margin 1); weight NULL or [C], no gradient, read when the
+   op runs (a tensor of another tape is copied). The indices are read when
+   the op runs too: one outside [0, C) is refused with a message naming it.
+   The mean of no sample is NaN (PyTorch 1.13 returns garbage there). */
+TG_API tg_tensor *tg_multi_margin_loss(tg_tape *t, tg_tensor *input, const tg_index *target,
+                                       int p, tg_real margin, const tg_tensor *weight,
+                                       tg_reduction red);
+/** F.triplet_margin_loss(a, pos, neg, margin, p, eps, swap) (defaults
+   TG_TRIPLET_MARGIN, TG_TRIPLET_P, TG_TRIPLET_EPS, no swap):
+   max(0, margin + d(a, pos) − d(a, neg)) with d(x, y) = ‖x − y + eps‖_p
+   along the last axis; with swap, d(a, neg) becomes min(d(a, neg),
+   d(pos, neg)). The three have one number of dimensions (at least 1) and
+   broadcast together. p must be at least 1 (below 1 it is not a norm;
+   PyTorch accepts it). */
+TG_API tg_tensor *tg_triplet_margin_loss(tg_tape *t, tg_tensor *anchor, tg_tensor *positive,
+                                         tg_tensor *negative, tg_real margin, tg_real p,
+                                         tg_real eps, bool swap, tg_reduction red);
+/** Poisson negative log-likelihood (F.poisson_nll_loss(x, y, log_input,
+   full, eps), defaults true, false, TG_POISSON_EPS): e^x − y·x with
+   log_input, else x − y·log(x + eps); full adds Stirling's term
+   y·log y − y + log(2πy)/2 where y > 1. x and y broadcast; y gets a
+   gradient too (NaN at y = 0 with full, as PyTorch's). */
+TG_API tg_tensor *tg_poisson_nll_loss(tg_tape *t, tg_tensor *input, tg_tensor *target,
+                                      bool log_input, bool full, tg_real eps, tg_reduction red);
+/** Gaussian negative log-likelihood (F.gaussian_nll_loss(x, y, var, full,
+   eps), defaults false, TG_GAUSSIAN_EPS): (log c + (x − y)²/c)/2 with
+   c = max(var, eps) (+ log(2π)/2 with full). var has x's shape, or x's
+   shape without its last dimension (one variance per row), or that with a
+   trailing 1, as PyTorch 1.13; x and y broadcast. A negative var is
+   refused. The clamp is outside the gradient, as PyTorch's: var's gradient
+   is taken at c. */
+TG_API tg_tensor *tg_gaussian_nll_loss(tg_tape *t, tg_tensor *input, tg_tensor *target,
+                                       tg_tensor *var, bool full, tg_real eps, tg_reduction red);
 
 /* ================================================ element-wise math
    (src/ops/math.c) */
+
+/** Trigonometric and hyperbolic functions and their inverses, element-wise
+   (torch.sin ... torch.atanh). The derivatives are PyTorch's formulas, so
+   they agree at the edges: tan's is 1 + tan², asin's 1/√(1 − x²) (inf at
+   ±1, NaN outside), acosh's 1/√(x² − 1), atanh's 1/(1 − x²). @{ */
+TG_API tg_tensor *tg_sin(tg_tape *t, tg_tensor *x);
+TG_API tg_tensor *tg_cos(tg_tape *t, tg_tensor *x);
+TG_API tg_tensor *tg_tan(tg_tape *t, tg_tensor *x);
+TG_API tg_tensor *tg_asin(tg_tape *t, tg_tensor *x);
+TG_API tg_tensor *tg_acos(tg_tape *t, tg_tensor *x);
+TG_API tg_tensor *tg_atan(tg_tape *t, tg_tensor *x);
+TG_API tg_tensor *tg_sinh(tg_tape *t, tg_tensor *x);
+TG_API tg_tensor *tg_cosh(tg_tape *t, tg_tensor *x);
+TG_API tg_tensor *tg_asinh(tg_tape *t, tg_tensor *x);
+TG_API tg_tensor *tg_acosh(tg_tape *t, tg_tensor *x);
+TG_API tg_tensor *tg_atanh(tg_tape *t, tg_tensor *x);
+/** @} */
+/** atan2(a, b): the angle of the point (b, a), in (−π, π] (torch.atan2(a,
+   b)); a and b broadcast. ∂/∂a = b/(a² + b²), ∂/∂b = −a/(a² + b²). */
+TG_API tg_tensor *tg_atan2(tg_tape *t, tg_tensor *a, tg_tensor *b);
+/** Logarithms and exponentials (torch.log1p, expm1, log2, log10, exp2):
+   log(1 + x) and eˣ − 1 exact for small x, log₂ x, log₁₀ x, 2ˣ. @{ */
+TG_API tg_tensor *tg_log1p(tg_tape *t, tg_tensor *x);
+TG_API tg_tensor *tg_expm1(tg_tape *t, tg_tensor *x);
+TG_API tg_tensor *tg_log2(tg_tape *t, tg_tensor *x);
+TG_API tg_tensor *tg_log10(tg_tape *t, tg_tensor *x);
+TG_API tg_tensor *tg_exp2(tg_tape *t, tg_tensor *x);
+/** @} */
+/** 1/√x (torch.rsqrt); d/dx = −y³/2. */
+TG_API tg_tensor *tg_rsqrt(tg_tape *t, tg_tensor *x);
+/** 1/x (torch.reciprocal); d/dx = −y². */
+TG_API tg_tensor *tg_reciprocal(tg_tape *t, tg_tensor *x);
+/** 1 − erf x, exact in the right tail (torch.erfc); d/dx = −2/√π·e^(−x²). */
+TG_API tg_tensor *tg_erfc(tg_tape *t, tg_tensor *x);
+/** The inverse of erf (torch.erfinv): ±inf at ±1, NaN outside [−1, 1];
+   d/dx = √π/2·e^(y²). */
+TG_API tg_tensor *tg_erfinv(tg_tape *t, tg_tensor *x);
+
+/** Rounding (torch.floor, ceil, round, trunc); round takes ties to even, as
+   torch.round. No gradient (PyTorch's is 0 everywhere): like the
+   comparisons, they are never recorded and their results are constants.
+   @{ */
+TG_API tg_tensor *tg_floor(tg_tape *t, tg_tensor *x);
+TG_API tg_tensor *tg_ceil(tg_tape *t, tg_tensor *x);
+TG_API tg_tensor *tg_round(tg_tape *t, tg_tensor *x);
+TG_API tg_tensor *tg_trunc(tg_tape *t, tg_tensor *x);
+/** @} */
+
+/** The element-wise minimum and maximum (torch.minimum, torch.maximum), a and
+   b broadcast. NaN in either gives NaN. The gradient goes to the input
+   taken; at a tie each gets half, as PyTorch (at a NaN, each the whole). @{ */
+TG_API tg_tensor *tg_minimum(tg_tape *t, tg_tensor *a, tg_tensor *b);
+TG_API tg_tensor *tg_maximum(tg_tape *t, tg_tensor *a, tg_tensor *b);
+/** @} */
+/** min(max(x, lo), hi) with tensor bounds (torch.clamp(x, lo, hi)); lo or hi
+   may be NULL (no bound), not both; the three broadcast. NaN in any gives
+   NaN; where lo > hi the result is hi. Gradients as PyTorch's: to x where
+   lo ≤ x ≤ hi (a bound hit exactly passes it to x), to lo where x < lo < hi,
+   to hi where x > hi or hi < lo. tg_clamp takes scalar bounds. */
+TG_API tg_tensor *tg_clamp_tensor(tg_tape *t, tg_tensor *x, tg_tensor *lo, tg_tensor *hi);
+
+/** xᵉ with a tensor exponent (torch.pow(x, e)), broadcasting. Gradients as
+   PyTorch's: ∂/∂x = e·x^(e−1), 0 where e = 0; ∂/∂e = xᵉ·ln x, 0 where x = 0
+   and e ≥ 0 (NaN for x < 0, as ln x). tg_pow takes a scalar exponent. */
+TG_API tg_tensor *tg_pow_tensor(tg_tape *t, tg_tensor *x, tg_tensor *exponent);
+/** baseᵉ with a scalar base (torch.pow(base, e)); ∂/∂e = baseᵉ·ln base, and 0
+   where base = 0 and e ≥ 0. */
+TG_API tg_tensor *tg_pow_scalar_base(tg_tape *t, tg_real base, tg_tensor *exponent);
+
+/** start + weight·(end − start) (torch.lerp), start and end broadcast; computed
+   as PyTorch does, exact at both ends. ∂/∂start = 1 − weight, ∂/∂end =
+   weight. */
+TG_API tg_tensor *tg_lerp(tg_tape *t, tg_tensor *start, tg_tensor *end, tg_real weight);
+/** lerp with a tensor weight, the three broadcast; ∂/∂weight = end − start. */
+TG_API tg_tensor *tg_lerp_tensor(tg_tape *t, tg_tensor *start, tg_tensor *end,
+                                 tg_tensor *weight);
+/** a + alpha·b and a − alpha·b (torch.add(a, b, alpha=), torch.sub), with one
+   rounding (a fused multiply-add, as PyTorch's kernel); a and b broadcast.
+   Both record the op "add_alpha" (sub with −alpha). @{ */
+TG_API tg_tensor *tg_add_alpha(tg_tape *t, tg_tensor *a, tg_tensor *b, tg_real alpha);
+TG_API tg_tensor *tg_sub_alpha(tg_tape *t, tg_tensor *a, tg_tensor *b, tg_real alpha);
+/** @} */
 
 
 /* ========================================================== indexing
    (src/ops/index.c): indices are tg_index arrays (tapegrad/core.h) */
 
+/* Every result is a new tensor (a copy, not a view sharing x's data: where
+   PyTorch returns a view, tapegrad copies, and the gradient is the same).
+   The ops that take a tg_index check it when they run: it must belong to
+   the tape (tg_index_new or tg_index_wrap on t, since the last reset) and
+   every index must lie in [0, n) of the axis it indexes, n the axis's
+   length; a negative index is refused, as these ops of PyTorch refuse it.
+   A refused index makes the op return NULL with a message naming the op,
+   the index, its position in the array and the axis. The op keeps the
+   pointer: a wrapped array must stay unchanged until the tape is reset. */
+
+/** As a slice's stop: to the end of the axis (x[start:] in Python). */
+#define TG_END INT64_MAX
+
+/** One axis of a slice, x[start:stop:step] along `axis` (see tg_slices). */
+typedef struct tg_slice_spec {
+    int axis;      /**< negative counts from the end */
+    int64_t start; /**< first position; negative counts from the end; clamped to [0, n] */
+    int64_t stop;  /**< one past the last; negative counts from the end; TG_END for the end;
+                      clamped to [0, n] (start ≥ stop gives an empty axis) */
+    int64_t step;  /**< 1 or more (PyTorch refuses other steps too) */
+} tg_slice_spec;
+
+/** x[..., start:stop:step, ...] along one axis, as Python slices it: start
+   and stop count from the end when negative and are clamped to the axis,
+   so tg_slice(t, x, 1, 2, 10, 2) is x[:, 2:10:2] for any length of axis 1,
+   tg_slice(t, x, 0, -3, TG_END, 1) is x[-3:], and a step beyond the axis
+   takes its first element. The gradient goes back to the positions taken,
+   0 elsewhere. NULL for an axis out of range or a step below 1. */
+TG_API tg_tensor *tg_slice(tg_tape *t, tg_tensor *x, int axis, int64_t start, int64_t stop,
+                           int64_t step);
+/** Slices along several axes at once, in one op: specs[0..n) (an axis at
+   most once; n = 0 copies x). tg_slices(t, x, 2, (tg_slice_spec[]){{0, 1,
+   3, 1}, {1, 0, TG_END, 2}}) is x[1:3, ::2]. */
+TG_API tg_tensor *tg_slices(tg_tape *t, tg_tensor *x, int n, const tg_slice_spec *specs);
+/** x[..., index, ...]: one position of `axis`, the axis removed (torch.select);
+   index in [-n, n), negative counting from the end. NULL for a 0-d x or an
+   index out of range. */
+TG_API tg_tensor *tg_select(tg_tape *t, tg_tensor *x, int axis, int64_t index);
+/** x[..., start:start+length, ...] (torch.narrow): start in [-n, n],
+   negative counting from the end, and start + length ≤ n. */
+TG_API tg_tensor *tg_narrow(tg_tape *t, tg_tensor *x, int axis, int64_t start, int64_t length);
+
+/** The positions `index` (0-d or 1-d, k indices, repeats allowed) of `axis`:
+   x [.., n, ..] -> [.., k, ..] (torch.index_select; a 0-d index keeps the
+   axis with length 1). Its gradient adds the rows of g into dx at their
+   indices, repeated ones summed (in double): an embedding's gradient. */
+TG_API tg_tensor *tg_index_select(tg_tape *t, tg_tensor *x, int axis, const tg_index *index);
+/** x, then row j of src added at row index[j] of `axis` (torch.index_add
+   with alpha 1; repeated indices add up): src has x's shape but k =
+   index->size along `axis`. Gradients: g to x, index_select(g) to src. */
+TG_API tg_tensor *tg_index_add(tg_tape *t, tg_tensor *x, int axis, const tg_index *index,
+                               tg_tensor *src);
+/** y[i][j][k] = x[index[i][j][k]][j][k] for axis 0 (the index replaces the
+   coordinate of `axis`; torch.gather). The index has x's number of
+   dimensions and is no longer than x along the other axes; y has the
+   index's shape. Its gradient is scatter_add's: repeated positions add up
+   (in double). */
+TG_API tg_tensor *tg_gather(tg_tape *t, tg_tensor *x, int axis, const tg_index *index);
+/** x, then src[i][j][k] added at [index[i][j][k]][j][k] for axis 0
+   (torch.scatter_add; repeated positions add up, in double). index and src
+   have x's number of dimensions, the index no longer than src along any
+   axis nor than x along the others; src's elements beyond the index's
+   shape are unused. Gradients: g to x, gather(g) to src (0 for the unused
+   elements, where PyTorch refuses to differentiate). */
+TG_API tg_tensor *tg_scatter_add(tg_tape *t, tg_tensor *x, int axis, const tg_index *index,
+                                 tg_tensor *src);
+/** x, then src[i][j][k] written at [index[i][j][k]][j][k] for axis 0
+   (torch.scatter, shapes as tg_scatter_add). Where several elements are
+   written to one position, the last in the index's row-major order wins
+   (PyTorch leaves that undefined; its CPU kernel does the same). The
+   gradient is that rule's: g to x where nothing was written, and to each
+   src element that won its position, 0 to the overwritten ones (PyTorch's
+   formula gives every writer the gradient). */
+TG_API tg_tensor *tg_scatter(tg_tape *t, tg_tensor *x, int axis, const tg_index *index,
+                             tg_tensor *src);
+/** value where mask ≠ 0, else x (torch.Tensor.masked_fill; a mask of 0/1
+   such as tg_gt gives). x and mask broadcast together, and the result has
+   the broadcast shape, as PyTorch's. The gradient reaches x where the mask
+   is 0; the mask gets none. */
+TG_API tg_tensor *tg_masked_fill(tg_tape *t, tg_tensor *x, tg_tensor *mask, tg_real value);
+/** torch.take_along_dim: tg_gather after x and the index broadcast against
+   each other along every axis but `axis` (both have the same number of
+   dimensions), e.g. x [N, C] with the index [N, 1] of an argmax along 1
+   gives [N, 1]. axis TG_ALL takes from the flattened x with the flattened
+   index. It records an expand where x is broadcast, then a gather. */
+TG_API tg_tensor *tg_take_along_dim(tg_tape *t, tg_tensor *x, const tg_index *index, int axis);
+
 
 /* ================================================ joining and splitting
    (src/ops/join.c) */
+
+/** The n tensors xs[0..n) joined along `axis` (torch.cat): equal shapes but
+   along that axis; the result is a copy. n may exceed TG_MAX_INPUTS: the
+   tensors are then joined in groups of TG_MAX_INPUTS (an op takes at most
+   that many inputs) and the groups joined in turn, a tree of cat records
+   that copies the data once per level. As in PyTorch, a 1-d tensor of no
+   element is skipped whatever the others' shapes, and a 0-d tensor is
+   refused. The gradient of each input is its block of g (a split). */
+TG_API tg_tensor *tg_cat(tg_tape *t, tg_tensor *const *xs, int n, int axis);
+/** The n tensors, of equal shapes, joined along a new axis (torch.stack):
+   n of shape S give [.., n, ..] with n at `axis` (in [-(d+1), d] for d-d
+   tensors). Recorded as a reshape of each (free) and tg_cat. */
+TG_API tg_tensor *tg_stack(tg_tape *t, tg_tensor *const *xs, int n, int axis);
+
+/** Splits x along `axis` into pieces of split_size (the last shorter)
+   (torch.split with an int): each piece is a tg_narrow of x, its own
+   record, written to out[0..count). Returns count, or with out NULL only
+   counts them; an axis of length 0 gives one empty piece. Returns a
+   negative tg_status (message on the tape) for a bad axis, a split_size
+   below 1 (0 is allowed for an empty axis), or max_out below the count. */
+TG_API int tg_split(tg_tape *t, tg_tensor *x, int64_t split_size, int axis, tg_tensor **out,
+                    int max_out);
+/** Splits x along `axis` into n_sizes pieces of the given lengths, which
+   must add up to the axis's length (torch.split with a list); out has room
+   for n_sizes (or is NULL to check only). Returns n_sizes or a negative
+   tg_status. */
+TG_API int tg_split_sizes(tg_tape *t, tg_tensor *x, int n_sizes, const int64_t *sizes, int axis,
+                          tg_tensor **out);
+/** Splits x along `axis` into pieces of ceil(n / chunks) (torch.chunk; the
+   name tg_chunk is taken inside the library): so
+   there may be fewer than `chunks` pieces (6 in 4 chunks gives 3 of 2); an
+   axis of length 0 gives `chunks` empty ones. Returns the count (out NULL:
+   only counts) or a negative tg_status, as tg_split. */
+TG_API int tg_split_chunks(tg_tape *t, tg_tensor *x, int chunks, int axis, tg_tensor **out,
+                           int max_out);
+
+/** How tg_pad fills the new positions (F.pad's `mode`). */
+typedef enum tg_pad_mode {
+    TG_PAD_CONSTANT = 0,  /**< the value given (F.pad's default, 0 there) */
+    TG_PAD_REFLECT = 1,   /**< mirrored about the end elements, which are not repeated:
+                             [a b c] padded by 2 is [c b a b c b a]; each pad below the size */
+    TG_PAD_REPLICATE = 2, /**< the end element repeated */
+    TG_PAD_CIRCULAR = 3   /**< wrapped around from the other end; each pad at most the size
+                             (after any cropping, as PyTorch) */
+} tg_pad_mode;
+
+/** Pads x as F.pad(x, pad, mode, value): pad holds n_pad values, a
+   (before, after) pair per axis starting from the LAST axis (pad[0],
+   pad[1] for the last, pad[2], pad[3] for the one before...). A negative
+   pad crops that many elements instead. value is used by TG_PAD_CONSTANT
+   only. Every mode pads any of x's axes (PyTorch limits reflect, replicate
+   and circular to the last one to three axes of a batched input).
+   Gradient: the crop of g, where reflected, replicated and wrapped
+   positions add up (in double); value gets none. NULL for an odd n_pad,
+   more pairs than axes, a pad that leaves an axis a negative length or
+   does not fit its mode. */
+TG_API tg_tensor *tg_pad(tg_tape *t, tg_tensor *x, int n_pad, const int64_t *pad,
+                         tg_pad_mode mode, tg_real value);
+
+/** x tiled reps[d] times along each axis d (torch.Tensor.repeat): n ≥
+   x->ndim counts, the extra ones adding leading axes ([2, 3] by {2, 1, 2}
+   gives [2, 2, 6]); a count may be 0. Recorded as an expand between two
+   reshapes (more than four tiled axes of size above 1 take several
+   rounds); the gradient is the sum over the tiles (in double). */
+TG_API tg_tensor *tg_repeat(tg_tape *t, tg_tensor *x, int n, const int64_t *reps);
+/** torch.tile: tg_repeat, but fewer counts than axes are allowed, with
+   ones put before them (tile(x [2, 3], {2}) tiles the last axis). */
+TG_API tg_tensor *tg_tile(tg_tape *t, tg_tensor *x, int n, const int64_t *reps);
 
 
 /* ================================= convolution, pooling, normalisation,

@@ -88,3 +88,20 @@ size_t tg_arena_used(const tg_arena *a)
     }
     return used;
 }
+
+tg_arena_mark tg_arena_get_mark(const tg_arena *a)
+{
+    return (tg_arena_mark){a->cur, a->cur ? a->cur->used : 0};
+}
+
+/* Back to m: what was allocated since is free again. Chunks after m's are
+   emptied when the bump pointer reaches them (tg_arena_alloc). */
+void tg_arena_rewind_to(tg_arena *a, tg_arena_mark m)
+{
+    if (!m.chunk) {
+        tg_arena_rewind(a);
+        return;
+    }
+    a->cur = m.chunk;
+    m.chunk->used = m.used;
+}

@@ -26,6 +26,10 @@ static bool needs_grad(const tg_tensor *x) { return x && (x->flags & TG_REQUIRES
    reached when its output is an output, or an input of a reached record. */
 static int32_t mark_reached(tg_tape *t, tg_tensor *const *outs, int n_out)
 {
+    if (n_out == 1 && t->marked_out == outs[0] && t->marked_recs == t->n_recs &&
+        t->marked_gen == tg_tape_generation(t))
+        return t->marked_last; /* the same records as last time */
+    t->marked_out = NULL;
     int32_t last = -1;
     for (int j = 0; j < n_out; j++)
         if (outs[j]->rec > last) last = outs[j]->rec;
@@ -36,8 +40,14 @@ static int32_t mark_reached(tg_tape *t, tg_tensor *const *outs, int n_out)
     for (int32_t i = last; i >= 0; i--) {
         if (!t->mark[i]) continue;
         const tg_record *r = &t->recs[i];
-        for (int k = 0; k < r->n_in; k++)
-            if (r->in[k] && r->in[k]->rec >= 0) t->mark[r->in[k]->rec] = 1;
+        for (int k = 0; k < r->n_in; k++) /* records that need no gradient: skipped */
+            if (needs_grad(r->in[k]) && r->in[k]->rec >= 0) t->mark[r->in[k]->rec] = 1;
+    }
+    if (n_out == 1) {
+        t->marked_out = outs[0];
+        t->marked_recs = t->n_recs;
+        t->marked_gen = tg_tape_generation(t);
+        t->marked_last = last;
     }
     return last;
 }
@@ -56,8 +66,10 @@ static int check_output(tg_tape *t, const char *fn, const tg_tensor *out)
         return TG_ERR_STATE;
     }
     if (!(out->flags & TG_REQUIRES_GRAD)) {
-        tg_tape_set_error(t, "%s: the output does not require grad "
-                             "(no input required grad, or recording was off)", fn);
+        tg_tape_set_error(t, "%s: the output does not require grad: it depends on no tensor "
+                             "that requires grad (its derivative is zero: a constant, or a "
+                             "gradient that does not depend on the inputs), or recording was "
+                             "off", fn);
         return TG_ERR_STATE;
     }
     if (t->backward_of >= 0) {
@@ -204,33 +216,40 @@ static int walk_first_order(tg_tape *t, int32_t last, const walk_opts *o)
         }
         if (!r->out->grad) continue; /* reached, but no rule gave it a gradient */
         settle_grad(r->out);         /* a gradient no rule wrote holds zeros */
-        bool any = false, oom = false;
-        for (int k = 0; k < r->n_in; k++) {
+        /* one pass over the inputs: gradients for those that need one, and
+           the others made to look gradient-free to the rule */
+        unsigned needing = 0, fresh = 0;
+        bool oom = false;
+        tg_real *hidden[TG_MAX_INPUTS];
+        int n_in = r->n_in;
+        for (int k = 0; k < n_in; k++) {
             tg_tensor *x = r->in[k];
-            if (!needs_grad(x)) continue;
-            if (!ensure_grad(t, x, o)) oom = true;
-            any = true;
-        }
-        /* zeros for a rule that adds (and on failure, so that no gradient
-           is left holding stale bytes) */
-        bool write = !oom && may_write_fresh(r);
-        for (int k = 0; k < r->n_in && !write; k++)
-            if (needs_grad(r->in[k])) settle_grad(r->in[k]);
-        if (oom) return TG_ERR_NOMEM;
-        if (!any) continue;
-        /* Inputs that need no gradient must look gradient-free to the rule. */
-        tg_real *hidden[TG_MAX_INPUTS] = {0};
-        for (int k = 0; k < r->n_in; k++) {
-            tg_tensor *x = r->in[k];
-            if (x && !needs_grad(x) && x->grad) {
+            hidden[k] = NULL;
+            if (!x) continue;
+            if (needs_grad(x)) {
+                needing |= 1u << k;
+                if (!x->grad && !ensure_grad(t, x, o)) oom = true;
+                if (x->flags & TG_GRAD_FRESH) fresh |= 1u << k;
+            } else if (x->grad) {
                 hidden[k] = x->grad;
                 x->grad = NULL;
             }
         }
+        /* zeros for a rule that adds (and on failure, so that no gradient
+           is left holding stale bytes) */
+        if (fresh && (oom || !may_write_fresh(r)))
+            for (int k = 0; k < n_in; k++)
+                if (fresh & (1u << k)) settle_grad(r->in[k]);
+        if (oom || !needing) {
+            for (int k = 0; k < n_in; k++)
+                if (hidden[k]) r->in[k]->grad = hidden[k];
+            if (oom) return TG_ERR_NOMEM;
+            continue;
+        }
         r->op->backward(r);
-        for (int k = 0; k < r->n_in; k++) {
+        for (int k = 0; k < n_in; k++) {
             if (hidden[k]) r->in[k]->grad = hidden[k];
-            if (r->in[k]) r->in[k]->flags &= ~TG_GRAD_FRESH;
+            else if (fresh & (1u << k)) r->in[k]->flags &= ~TG_GRAD_FRESH;
         }
         /* Every gradient was finite before this rule ran (the seed and the
            leaves' accumulated gradients were checked first), so the first
@@ -462,6 +481,7 @@ static int grad_first_order(tg_tape *t, int n_out, tg_tensor *const *outs,
             grads[i] = tg_tensor_alloc(t, "tg_grad", x->ndim, x->shape, false);
             if (!grads[i]) return TG_ERR_NOMEM;
             grads[i]->data = s->grad;
+            grads[i]->flags |= TG_GRAD_RESULT; /* no record recomputes it */
         } else if (o->allow_unused) {
             grads[i] = tg_zeros(t, x->ndim, x->shape);
             if (!grads[i]) return TG_ERR_NOMEM;

@@ -96,6 +96,14 @@ typedef struct tg_arena {
     size_t *heap_allocs; /* counter owned by the tape */
 } tg_arena;
 
+/* A place in the arena to come back to (tg_tape_replay). */
+typedef struct tg_arena_mark {
+    tg_chunk *chunk;
+    size_t used;
+} tg_arena_mark;
+tg_arena_mark tg_arena_get_mark(const tg_arena *a);
+void tg_arena_rewind_to(tg_arena *a, tg_arena_mark m);
+
 void *tg_arena_alloc(tg_arena *a, size_t bytes);
 void tg_arena_rewind(tg_arena *a);
 void tg_arena_release(tg_arena *a);
@@ -146,6 +154,13 @@ long tg_utf8_invalid_at(const unsigned char *s, size_t n);
 #define TG_GRAD_FRESH (1u << 30)     /* tg_tensor.flags */
 #define TG_OP_WRITES_FRESH (1u << 30) /* tg_op.flags */
 #define TG_OP_USER_FLAGS 0xFFFFu     /* the tg_op.flags a user op may set */
+/* A first-order tg_grad result: a leaf that no record recomputes, so a
+   replayable tape that reads it cannot be replayed. */
+#define TG_GRAD_RESULT (1u << 29)    /* tg_tensor.flags */
+/* A tape tensor whose gradient memory lies below the replay mark (it was
+   made before the first replay): replays keep it, marked fresh, instead of
+   making a new one after each replay. */
+#define TG_GRAD_KEPT (1u << 28)      /* tg_tensor.flags */
 
 static inline bool tg_grad_fresh(const tg_tensor *x)
 {

@@ -53,9 +53,19 @@ static user_op *user_ops;       /* every copy, newest first */
    asks it about ops that set reserved flags). */
 bool tg_op_is_builtin(const tg_op *op)
 {
+    /* tg_apply asks for every op that sets reserved flags (linear, relu...):
+       the last few answers are kept per thread, so a training loop does not
+       scan the tables on every step */
+    static _Thread_local const tg_op *known[4];
+    static _Thread_local unsigned next;
+    for (int i = 0; i < 4; i++)
+        if (known[i] == op) return true;
     for (size_t t = 0; t < tg_builtin_op_table_count; t++)
         for (size_t i = 0; i < tg_builtin_op_tables[t]->n; i++)
-            if (tg_builtin_op_tables[t]->ops[i] == op) return true;
+            if (tg_builtin_op_tables[t]->ops[i] == op) {
+                known[next++ % 4] = op;
+                return true;
+            }
     return false;
 }
 

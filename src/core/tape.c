@@ -34,6 +34,8 @@ void tg_tape_free(tg_tape *t)
     free(t->mark);
     free(t->grad_of);
     free(t->leaf_grads);
+    free(t->leaves);
+    free(t->leaf_shapes);
     free(t);
 }
 
@@ -44,6 +46,9 @@ void tg_tape_reset(tg_tape *t)
     t->n_recs = 0;
     t->n_tensors = 0;
     t->n_leaf_grads = 0;
+    t->replay_ready = false;
+    t->not_replayable[0] = '\0';
+    t->n_leaves = 0;
     t->gen++;
     t->failed = false;
     t->error[0] = '\0';
@@ -172,19 +177,28 @@ bool tg_shape_numel(int ndim, const int64_t *shape, int64_t *numel)
     return true;
 }
 
-tg_tensor *tg_tensor_alloc(tg_tape *t, const char *who, int ndim, const int64_t *shape,
-                           bool with_data)
+/* A new tensor on t; `who` (or, for an op's output, "tg_<op>") names the
+   caller in messages, formatted only when there is one to write. */
+static tg_tensor *tensor_alloc(tg_tape *t, const char *who, const tg_op *op, int ndim,
+                               const int64_t *shape, bool with_data)
 {
-    if (ndim < 0 || ndim > TG_MAX_DIMS) {
+    char name[80];
+    int64_t size;
+    bool bad_rank = ndim < 0 || ndim > TG_MAX_DIMS, no_shape = ndim > 0 && !shape;
+    bool bad = bad_rank || no_shape || !tg_shape_numel(ndim, shape, &size);
+    if (bad && op) {
+        snprintf(name, sizeof name, "%s%s", tg_op_prefix(op), op->name);
+        who = name;
+    }
+    if (bad_rank) {
         tg_tape_set_error(t, "%s: a tensor has 0..%d dimensions, got %d", who, TG_MAX_DIMS, ndim);
         return NULL;
     }
-    if (ndim > 0 && !shape) {
+    if (no_shape) {
         tg_tape_set_error(t, "%s: the shape is NULL (with %d dimensions)", who, ndim);
         return NULL;
     }
-    int64_t size;
-    if (!tg_shape_numel(ndim, shape, &size)) {
+    if (bad) {
         char buf[160];
         tg_tape_set_error(t, "%s: invalid shape %s (a negative dimension, or more elements "
                              "than memory can address)",
@@ -208,7 +222,15 @@ tg_tensor *tg_tensor_alloc(tg_tape *t, const char *who, int ndim, const int64_t 
     return x;
 }
 
+tg_tensor *tg_tensor_alloc(tg_tape *t, const char *who, int ndim, const int64_t *shape,
+                           bool with_data)
+{
+    return tensor_alloc(t, who, NULL, ndim, shape, with_data);
+}
+
 /* ------------------------------------------------------------------ apply */
+
+static void note_replay_hazards(tg_tape *t, const tg_op *op, tg_tensor *const *in, int n);
 
 static bool needs_grad(const tg_tensor *x) { return x && (x->flags & TG_REQUIRES_GRAD); }
 
@@ -290,7 +312,7 @@ tg_tensor *tg_apply(tg_tape *t, const tg_op *op, tg_tensor *const *in, int n, co
         tg_tape_set_error(t, "tg_apply: the op is NULL or incomplete");
         return NULL;
     }
-    const char *pre = tg_op_prefix(op);
+#define pre tg_op_prefix(op) /* only in messages: it scans the built-in tables */
     if (op->n_inputs < 1 || op->n_inputs > TG_MAX_INPUTS) {
         tg_tape_set_error(t, "%s%s: an op takes 1..%d inputs, this one declares %d", pre,
                           op->name, TG_MAX_INPUTS, op->n_inputs);
@@ -339,7 +361,10 @@ tg_tensor *tg_apply(tg_tape *t, const tg_op *op, tg_tensor *const *in, int n, co
         }
         grad |= needs_grad(in[i]);
     }
-    bool record = grad && t->recording && op->backward;
+    /* A replayable tape records every op (those that need no gradient get a
+       record that backward skips): replay re-runs them all. */
+    bool record = t->recording && ((grad && op->backward) || t->replayable);
+    if (t->replayable) note_replay_hazards(t, op, in, n);
     if (t->anomaly && !check_inputs_finite(t, op, in, n)) return NULL;
     if (attr && op->attr_size) {
         void *a = tg_tape_alloc(t, op->attr_size);
@@ -357,17 +382,17 @@ tg_tensor *tg_apply(tg_tape *t, const tg_op *op, tg_tensor *const *in, int n, co
         tg_tape_set_error(t, "%s%s: %s", pre, op->name, msg[0] ? msg : tg_status_str(st));
         return NULL;
     }
-    char who[80];
-    snprintf(who, sizeof who, "%s%s", pre, op->name);
     bool alias = (op->flags & TG_OP_ALIAS) != 0;
-    tg_tensor *out = tg_tensor_alloc(t, who, ndim, shape, !alias);
+    tg_tensor *out = tensor_alloc(t, NULL, op, ndim, shape, !alias);
     if (!out) return NULL;
+    char who[80];
+#define WHO (snprintf(who, sizeof who, "%s%s", pre, op->name), who)
     if (alias) out->data = in[0]->data;
     rec.out = out;
 
     st = op->forward(&rec);
     if (st != TG_OK) {
-        tg_tape_set_error(t, "%s: forward failed: %s", who, tg_status_str(st));
+        tg_tape_set_error(t, "%s: forward failed: %s", WHO, tg_status_str(st));
         return NULL;
     }
     int64_t bad = t->anomaly ? tg_first_nonfinite(out->data, out->size) : -1;
@@ -377,28 +402,202 @@ tg_tensor *tg_apply(tg_tape *t, const tg_op *op, tg_tensor *const *in, int n, co
         backward_context(t, ctx, sizeof ctx);
         if (record)
             tg_tape_set_error(t, "anomaly: record %zu (%s)%s produced NaN or Inf in its output: %s",
-                              t->n_recs, who, ctx, what);
+                              t->n_recs, WHO, ctx, what);
         else
             tg_tape_set_error(t, "anomaly: %s (not recorded: no input needs a gradient)%s "
-                                 "produced NaN or Inf in its output: %s", who, ctx, what);
+                                 "produced NaN or Inf in its output: %s", WHO, ctx, what);
         return NULL;
     }
     if (record) {
         if (!tg_tape_reserve_record(t)) {
-            tg_tape_set_error(t, "%s: out of memory growing the tape", who);
+            tg_tape_set_error(t, "%s: out of memory growing the tape", WHO);
             return NULL;
         }
         rec.index = (int32_t)t->n_recs;
         t->recs[t->n_recs++] = rec;
         out->rec = rec.index;
-        out->flags |= TG_REQUIRES_GRAD;
+        if (grad && op->backward) out->flags |= TG_REQUIRES_GRAD;
     }
     return out;
 }
+#undef WHO
+#undef pre
 
 void *tg_record_save(tg_record *r, size_t bytes)
 {
     if (!r || !r->tape) return NULL;
+    /* a replay runs the forward on the record itself: its buffer again */
+    if (r->tape->replaying && r->saved && r->saved_bytes >= bytes) return r->saved;
     r->saved = tg_tape_alloc(r->tape, bytes);
+    r->saved_bytes = r->saved ? bytes : 0;
     return r->saved;
+}
+
+/* ------------------------------------------------------------------ replay */
+
+void tg_tape_not_replayable(tg_tape *t, const char *fmt, ...)
+{
+    if (t->not_replayable[0]) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(t->not_replayable, sizeof t->not_replayable, fmt, ap);
+    va_end(ap);
+}
+
+/* What a replay could not redo, noted as it is recorded. */
+static void note_replay_hazards(tg_tape *t, const tg_op *op, tg_tensor *const *in, int n)
+{
+    if (!t->recording) {
+        tg_tape_not_replayable(t, "%s%s ran with recording off, so no record redoes it",
+                               tg_op_prefix(op), op->name);
+        return;
+    }
+    if (op->flags & TG_OP_IMPURE)
+        tg_tape_not_replayable(t, "record %zu (%s%s) is impure (TG_OP_IMPURE)", t->n_recs,
+                               tg_op_prefix(op), op->name);
+    for (int i = 0; i < n; i++)
+        if (in[i] && (in[i]->flags & TG_GRAD_RESULT))
+            tg_tape_not_replayable(t, "record %zu (%s%s) reads the result of a first-order "
+                                      "tg_grad, which no record recomputes (use create_graph)",
+                                   t->n_recs, tg_op_prefix(op), op->name);
+}
+
+bool tg_tape_set_replayable(tg_tape *t, bool on)
+{
+    if (!t) return false;
+    bool was = t->replayable;
+    if (on && !was && t->n_recs > 0)
+        tg_tape_not_replayable(t, "replayable was turned on after %zu records", t->n_recs);
+    t->replayable = on;
+    return was;
+}
+
+int tg_tensor_rewrap(tg_tensor *x, const tg_real *data)
+{
+    if (!x || !data)
+        return tg_set_error(TG_ERR_INVALID, "tg_tensor_rewrap: %s is NULL", !x ? "x" : "data");
+    if (!x->tape || x->rec >= 0)
+        return tg_set_error(TG_ERR_INVALID, "tg_tensor_rewrap: %s",
+                            !x->tape ? "a parameter keeps its data in its registry"
+                                     : "only a leaf can be pointed at new data");
+    x->data = (tg_real *)(uintptr_t)data; /* no op writes to a leaf's data */
+    return TG_OK;
+}
+
+/* The leaves the records read, with their shapes, kept for the replays
+   (false if out of memory). */
+static bool collect_leaves(tg_tape *t)
+{
+    t->n_leaves = 0;
+    for (size_t i = 0; i < t->n_recs; i++) {
+        const tg_record *r = &t->recs[i];
+        for (int k = 0; k < r->n_in; k++) {
+            tg_tensor *x = r->in[k];
+            if (!x || x->rec >= 0) continue;
+            bool seen = false;
+            for (size_t j = 0; j < t->n_leaves && !seen; j++) seen = t->leaves[j] == x;
+            if (seen) continue;
+            if (t->n_leaves == t->cap_leaves) {
+                size_t cap = t->cap_leaves ? 2 * t->cap_leaves : 64;
+                tg_tensor **l = realloc(t->leaves, cap * sizeof *l);
+                if (!l) return false;
+                t->leaves = l;
+                int64_t(*sh)[TG_MAX_DIMS + 1] = realloc(t->leaf_shapes, cap * sizeof *sh);
+                if (!sh) return false;
+                t->leaf_shapes = sh;
+                t->cap_leaves = cap;
+                t->heap_allocs += 2;
+            }
+            t->leaves[t->n_leaves] = x;
+            t->leaf_shapes[t->n_leaves][0] = x->ndim;
+            for (int d = 0; d < x->ndim; d++) t->leaf_shapes[t->n_leaves][d + 1] = x->shape[d];
+            t->n_leaves++;
+        }
+    }
+    return true;
+}
+
+/* A tape tensor's gradient at a replay (see tg_tape_replay). */
+static void start_over(tg_tensor *x)
+{
+    if (x->grad && (x->flags & TG_GRAD_KEPT)) {
+        x->flags |= TG_GRAD_FRESH;
+        return;
+    }
+    x->grad = NULL;
+    x->flags &= ~TG_GRAD_FRESH;
+}
+
+int tg_tape_replay(tg_tape *t)
+{
+    if (!t) return tg_set_error(TG_ERR_INVALID, "tg_tape_replay: the tape is NULL");
+    const char *why = !t->replayable ? "the tape was not recorded replayable "
+                                        "(tg_tape_set_replayable before recording)"
+                      : t->n_recs == 0 ? "nothing is recorded (a reset tape holds no records)"
+                      : t->backward_of >= 0 ? "called from inside a gradient rule"
+                                            : NULL;
+    if (why || t->not_replayable[0]) {
+        tg_tape_set_error(t, "tg_tape_replay: %s", why ? why : t->not_replayable);
+        return TG_ERR_STATE;
+    }
+    if (!t->replay_ready) {
+        if (!collect_leaves(t)) {
+            tg_tape_set_error(t, "tg_tape_replay: out of memory");
+            return TG_ERR_NOMEM;
+        }
+        t->replay_mark = tg_arena_get_mark(&t->arena);
+        t->replay_ready = true;
+        /* gradients made so far lie below the mark: replays keep them */
+        for (size_t i = 0; i < t->n_recs; i++)
+            if (t->recs[i].out->grad) t->recs[i].out->flags |= TG_GRAD_KEPT;
+        for (size_t j = 0; j < t->n_leaves; j++)
+            if (t->leaves[j]->tape && t->leaves[j]->grad) t->leaves[j]->flags |= TG_GRAD_KEPT;
+    }
+    for (size_t j = 0; j < t->n_leaves; j++) {
+        const tg_tensor *x = t->leaves[j];
+        bool same = x->ndim == t->leaf_shapes[j][0];
+        for (int d = 0; d < x->ndim && same; d++) same = x->shape[d] == t->leaf_shapes[j][d + 1];
+        if (!same) {
+            char now[96], then[96], name[64];
+            tg_dims_str((int)t->leaf_shapes[j][0], t->leaf_shapes[j] + 1, then, sizeof then);
+            if (x->name) snprintf(name, sizeof name, "'%s'", x->name);
+            else snprintf(name, sizeof name, "t%d", (int)x->id);
+            tg_tape_set_error(t, "tg_tape_replay: leaf %s is %s, recorded as %s: record the "
+                                 "step again for a new shape",
+                              name, tg_shape_str(x, now, sizeof now), then);
+            return TG_ERR_STATE;
+        }
+    }
+    /* gradients of the tape's tensors, and whatever came after the
+       recording, start over: a gradient below the mark is kept, to be
+       written (or zeroed) when backward first reaches it; one above is
+       dropped with the arena's memory */
+    for (size_t i = 0; i < t->n_recs; i++) start_over(t->recs[i].out);
+    for (size_t j = 0; j < t->n_leaves; j++)
+        if (t->leaves[j]->tape) start_over(t->leaves[j]);
+    t->n_leaf_grads = 0;
+    tg_arena_rewind_to(&t->arena, t->replay_mark);
+    t->replaying = true;
+    for (size_t i = 0; i < t->n_recs; i++) {
+        tg_record *r = &t->recs[i];
+        if (r->op->flags & TG_OP_ALIAS) r->out->data = r->in[0]->data;
+        int st = r->op->forward(r);
+        if (st != TG_OK) {
+            t->replaying = false;
+            tg_tape_set_error(t, "tg_tape_replay: record %zu (%s%s) failed: %s", i,
+                              tg_op_prefix(r->op), r->op->name, tg_status_str(st));
+            return st;
+        }
+        int64_t bad = t->anomaly ? tg_first_nonfinite(r->out->data, r->out->size) : -1;
+        if (bad >= 0) {
+            char what[256];
+            tg_describe_bad(what, sizeof what, r->out, r->out->data, bad);
+            t->replaying = false;
+            tg_tape_set_error(t, "anomaly: replaying record %zu (%s%s) gave NaN or Inf: %s", i,
+                              tg_op_prefix(r->op), r->op->name, what);
+            return TG_ERR_NUMERIC;
+        }
+    }
+    t->replaying = false;
+    return TG_OK;
 }

@@ -22,6 +22,12 @@ struct tg_tape {
        differentiated; grad_of[i] its gradient as a tensor (create_graph). */
     uint8_t *mark;
     tg_tensor **grad_of;
+    /* the marks' output when they are the marks of one output (a loop that
+       replays and backpropagates from the same loss marks once) */
+    const tg_tensor *marked_out;
+    size_t marked_recs;
+    uint32_t marked_gen;
+    int32_t marked_last;
     size_t n_tensors;
     size_t heap_allocs;
     uint32_t gen;          /* resets so far: tensors carry the generation they were made in */
@@ -33,8 +39,22 @@ struct tg_tape {
        (this generation; the sum over every create_graph backward) */
     tg_leaf_grad *leaf_grads;
     size_t n_leaf_grads, cap_leaf_grads;
+    /* replay (tg_tape_set_replayable, tg_tape_replay) */
+    bool replayable;       /* record every op */
+    bool replaying;        /* inside tg_tape_replay: tg_record_save reuses */
+    bool replay_ready;     /* the mark and the leaves below are taken */
+    char not_replayable[160]; /* why this recording cannot be replayed, "" if it can */
+    tg_arena_mark replay_mark; /* the arena at the end of the recording */
+    tg_tensor **leaves;    /* [n_leaves]: the leaves the records read */
+    int64_t (*leaf_shapes)[TG_MAX_DIMS + 1]; /* their ndim and shapes then */
+    size_t n_leaves, cap_leaves;
     char error[TG_MSG_LEN];
 };
+
+/* Notes that this recording cannot be replayed, and why (the first reason
+   is kept). */
+void tg_tape_not_replayable(tg_tape *t, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* Grows the records (and the backward scratch with them) to hold one more.
    false if out of memory. */

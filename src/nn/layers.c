@@ -421,12 +421,16 @@ int tg_params_summary(const tg_params *p, FILE *f)
                                                    : "buffer";
         ok = fprintf(f, "%-*s  %-14s  %-14s %10" PRId64 "\n", w, x->name, kind, shape, x->size) > 0;
     }
-    if (ok)
-        ok = fprintf(f, "parameters: %" PRId64 " values in %zu tensors (trained)\n"
-                        "buffers:    %" PRId64 " values in %zu tensors (not trained)\n"
-                        "mode:       %s\n",
-                     tg_params_numel(p), tg_params_count(p), tg_params_buffer_numel(p),
-                     tg_params_buffer_count(p), tg_params_training(p) ? "training" : "evaluation") > 0;
+    if (ok) {
+        size_t np = tg_params_count(p), nb = tg_params_buffer_count(p);
+        int64_t vp = tg_params_numel(p);
+        ok = fprintf(f, "%zu parameter%s, %" PRId64 " values, %.2f MB as %s (trained)\n"
+                        "%zu buffer%s, %" PRId64 " values (not trained)\n"
+                        "mode: %s\n",
+                     np, np == 1 ? "" : "s", vp, (double)vp * (double)sizeof(tg_real) / 1e6,
+                     tg_real_name(), nb, nb == 1 ? "" : "s", tg_params_buffer_numel(p),
+                     tg_params_training(p) ? "training" : "evaluation") > 0;
+    }
     if (!ok || ferror(f))
         return tg_set_error(TG_ERR_IO, "tg_params_summary: writing failed");
     return TG_OK;

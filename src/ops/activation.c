@@ -1,5 +1,7 @@
-/* Activation functions: element-wise ones (sigmoid ... logsigmoid), prelu
-   (with a learnable weight) and the axis ops softmax and log_softmax.
+/* Activation functions: element-wise ones (sigmoid ... logsigmoid, the
+   shrinks, threshold, logit), prelu (with a learnable weight), glu (gates
+   one half of an axis with the other) and the axis ops softmax, softmin and
+   log_softmax.
 
    Each element-wise activation is a pair of scalar functions, the value f(x)
    and the derivative d(x, y) (y = f(x), which many rules reuse), written next
@@ -553,6 +555,116 @@ static int hardswish_vjp(VJP_ARGS) /* 0 below −3, g·(x/3 + 1/2) up to 3, g ab
 }
 ACT_OP(hardswish, tg_shape_same, "x * relu6(x + 3) / 6")
 
+/* ---------------------------------------------- shrinks, threshold, logit */
+
+/* hardshrink(x) = x if |x| > λ, else 0           (λ = p->a)
+   d/dx          = 1 if |x| > λ, else 0           (0 at x = ±λ, as PyTorch) */
+static bool inside(tg_real x, tg_real lam) { return x >= -lam && x <= lam; }
+static tg_real hardshrink_f(tg_real x, const act_attr *p) { return inside(x, p->a) ? 0 : x; }
+static tg_real hardshrink_d(tg_real x, tg_real y, const act_attr *p)
+{
+    (void)y;
+    return inside(x, p->a) ? 0 : 1;
+}
+/* 1 where −λ ≤ x ≤ λ, as a constant tensor */
+static tg_tensor *inside_of(tg_tape *t, tg_tensor *x, tg_real lam)
+{
+    return tg_mul(t, tg_ge(t, x, K(-lam)), tg_le(t, x, K(lam)));
+}
+static int hardshrink_vjp(VJP_ARGS) /* 0 where |x| ≤ λ, else g */
+{
+    VJP_LOCALS;
+    dx[0] = pick(t, inside_of(t, x, p->a), K(0), g);
+    return TG_OK;
+}
+ACT_OP(hardshrink, tg_shape_same, "x if |x| > lambda else 0")
+
+/* softshrink(x) = x − λ if x > λ, x + λ if x < −λ, else 0
+   d/dx          = 1 if |x| > λ, else 0           (0 at x = ±λ; λ < 0 refused, as PyTorch) */
+static tg_real softshrink_f(tg_real x, const act_attr *p)
+{
+    return x > p->a ? x - p->a : x < -p->a ? x + p->a : inside(x, p->a) ? 0 : x;
+}
+static int softshrink_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], char *msg,
+                            size_t len)
+{
+    tg_real lam = ((const act_attr *)r->attr)->a;
+    if (!(lam >= 0)) {
+        snprintf(msg, len, "lambda must be at least 0, got %g", (double)lam);
+        return TG_ERR_INVALID;
+    }
+    return tg_shape_same(r, ndim, shape, msg, len);
+}
+static tg_real softshrink_d(tg_real x, tg_real y, const act_attr *p)
+{
+    return hardshrink_d(x, y, p);
+}
+static int softshrink_vjp(VJP_ARGS) { return hardshrink_vjp(t, r, g, dx); } /* as hardshrink's */
+ACT_OP(softshrink, softshrink_shape, "x - lambda if x > lambda, x + lambda if x < -lambda, else 0")
+
+/* tanhshrink(x) = x − tanh x
+   d/dx          = 1 − (1 − tanh²x) = tanh²x (written so: no cancellation near 0) */
+static tg_real tanhshrink_f(tg_real x, const act_attr *p) { (void)p; return x - TG_TANH(x); }
+static tg_real tanhshrink_d(tg_real x, tg_real y, const act_attr *p)
+{
+    UNUSED2(y, p);
+    tg_real th = TG_TANH(x);
+    return th * th;
+}
+static int tanhshrink_vjp(VJP_ARGS) /* g·tanh²x */
+{
+    VJP_LOCALS;
+    dx[0] = tg_mul(t, g, tg_square(t, tg_tanh(t, x)));
+    return TG_OK;
+}
+ACT_OP(tanhshrink, tg_shape_same, "x - tanh(x)")
+
+/* threshold(x) = x if x > θ, else v              (θ = p->a, v = p->b)
+   d/dx         = 1 if x > θ, else 0              (0 at x = θ, as PyTorch) */
+static tg_real threshold_f(tg_real x, const act_attr *p) { return x <= p->a ? p->b : x; }
+static tg_real threshold_d(tg_real x, tg_real y, const act_attr *p)
+{
+    (void)y;
+    return x <= p->a ? 0 : 1;
+}
+static int threshold_vjp(VJP_ARGS) /* 0 where x ≤ θ, else g */
+{
+    VJP_LOCALS;
+    dx[0] = pick(t, tg_le(t, x, K(p->a)), K(0), g);
+    return TG_OK;
+}
+ACT_OP(threshold, tg_shape_same, "x if x > threshold else value")
+
+/* logit(x) = log(z/(1 − z)), z = x clamped to [ε, 1 − ε] when ε ≥ 0
+              (ε = p->a; ε < 0 is PyTorch's eps=None: no clamp)
+   d/dx     = 1/(x(1 − x)) where ε ≤ x ≤ 1 − ε, 0 outside (the clamp);
+              without ε, NaN outside [0, 1]; inf at x = 0 and 1 either way,
+              as PyTorch */
+static tg_real logit_f(tg_real x, const act_attr *p)
+{
+    if (p->a >= 0) x = x < p->a ? p->a : x > 1 - p->a ? 1 - p->a : x;
+    return x == 1 ? (tg_real)INFINITY : TG_LOG(x / (1 - x));
+}
+static tg_real logit_d(tg_real x, tg_real y, const act_attr *p)
+{
+    (void)y;
+    bool eps = p->a >= 0;
+    tg_real lo = eps ? p->a : 0, hi = eps ? 1 - p->a : 1;
+    if (x < lo || x > hi) return eps ? 0 : (tg_real)NAN;
+    return x == 0 || x == 1 ? (tg_real)INFINITY : 1 / (x * (1 - x));
+}
+static int logit_vjp(VJP_ARGS) /* g/(x(1 − x)) inside, 0 (ε) or NaN (no ε) outside */
+{
+    VJP_LOCALS;
+    bool eps = p->a >= 0;
+    tg_real lo = eps ? p->a : 0, hi = eps ? 1 - p->a : 1;
+    tg_tensor *in = tg_mul(t, tg_ge(t, x, K(lo)), tg_le(t, x, K(hi)));
+    tg_tensor *d = tg_div(t, g, tg_mul(t, x, tg_add_scalar(t, tg_neg(t, x), 1)));
+    dx[0] = pick(t, in, d, K(eps ? 0 : NAN));
+    return TG_OK;
+}
+ACT_OP(logit, tg_shape_same, "log(z / (1 - z)), z = x clamped to [eps, 1 - eps]")
+
 /* ------------------------------------------------------------ public API */
 
 tg_tensor *tg_sigmoid(tg_tape *t, tg_tensor *x) { return act(t, &op_sigmoid, x, 0, 0, 0); }
@@ -587,6 +699,24 @@ tg_tensor *tg_hardtanh(tg_tape *t, tg_tensor *x, tg_real min_val, tg_real max_va
 tg_tensor *tg_hardsigmoid(tg_tape *t, tg_tensor *x) { return act(t, &op_hardsigmoid, x, 0, 0, 0); }
 tg_tensor *tg_hardswish(tg_tape *t, tg_tensor *x) { return act(t, &op_hardswish, x, 0, 0, 0); }
 tg_tensor *tg_logsigmoid(tg_tape *t, tg_tensor *x) { return act(t, &op_logsigmoid, x, 0, 0, 0); }
+
+tg_tensor *tg_hardshrink(tg_tape *t, tg_tensor *x, tg_real lambd)
+{
+    return act(t, &op_hardshrink, x, lambd, 0, 0);
+}
+tg_tensor *tg_softshrink(tg_tape *t, tg_tensor *x, tg_real lambd)
+{
+    return act(t, &op_softshrink, x, lambd, 0, 0);
+}
+tg_tensor *tg_tanhshrink(tg_tape *t, tg_tensor *x) { return act(t, &op_tanhshrink, x, 0, 0, 0); }
+tg_tensor *tg_threshold(tg_tape *t, tg_tensor *x, tg_real threshold, tg_real value)
+{
+    return act(t, &op_threshold, x, threshold, value, 0);
+}
+tg_tensor *tg_logit(tg_tape *t, tg_tensor *x, tg_real eps)
+{
+    return act(t, &op_logit, x, eps, 0, 0);
+}
 
 /* ----------------------------------------------------------------- prelu */
 
@@ -736,25 +866,28 @@ static int axis_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS],
     return tg_shape_same(r, ndim, shape, msg, len);
 }
 
-/* Over one row (n values at `stride`): m = max, s = Σ e^(x − m). */
-static void row_max_sum(const tg_real *x, int64_t n, int64_t stride, tg_real *m_out,
-                        tg_real *s_out)
+/* Over one row (n values at `stride`) of v = σ·x, σ = ±1: m = max v,
+   s = Σ e^(v − m). */
+static void row_max_sum(const tg_real *x, int64_t n, int64_t stride, tg_real sign,
+                        tg_real *m_out, tg_real *s_out)
 {
     tg_real m = -INFINITY;
     for (int64_t k = 0; k < n; k++) {
-        tg_real v = x[k * stride];
+        tg_real v = sign * x[k * stride];
         if (v > m || isnan(v)) m = v;
         if (isnan(m)) break;
     }
     double s = 0;
-    for (int64_t k = 0; k < n; k++) s += (double)TG_EXP(x[k * stride] - m);
+    for (int64_t k = 0; k < n; k++) s += (double)TG_EXP(sign * x[k * stride] - m);
     *m_out = m;
     *s_out = (tg_real)s;
 }
 
 /* softmax(x)_k = e^(x_k − m)/Σ_j e^(x_j − m), m = max_j x_j
-   ∂y_k/∂x_j = y_k(δ_kj − y_j)  ⇒  dx_j += y_j·(g_j − Σ_k g_k y_k) */
-static int softmax_forward(tg_record *r)
+   ∂y_k/∂x_j = y_k(δ_kj − y_j)  ⇒  dx_j += y_j·(g_j − Σ_k g_k y_k)
+   softmin(x) = softmax(−x)      ⇒  dx_j += −y_j·(g_j − Σ_k g_k y_k)
+   (σ = 1 for softmax, −1 for softmin) */
+static void softmax_rows(tg_record *r, tg_real sign)
 {
     axis_view v = axis_view_of(r->in[0], ((const axis_attr *)r->attr)->axis);
     const tg_real *x = r->in[0]->data; /* [outer, n, inner] */
@@ -763,14 +896,13 @@ static int softmax_forward(tg_record *r)
         for (int64_t i = 0; i < v.inner; i++) {
             int64_t base = o * v.n * v.inner + i;
             tg_real m, s;
-            row_max_sum(x + base, v.n, v.inner, &m, &s);
+            row_max_sum(x + base, v.n, v.inner, sign, &m, &s);
             for (int64_t k = 0; k < v.n; k++)
-                y[base + k * v.inner] = TG_EXP(x[base + k * v.inner] - m) / s;
+                y[base + k * v.inner] = TG_EXP(sign * x[base + k * v.inner] - m) / s;
         }
-    return TG_OK;
 }
 
-static void softmax_backward(tg_record *r)
+static void softmax_grad(tg_record *r, tg_real sign)
 {
     axis_view v = axis_view_of(r->in[0], ((const axis_attr *)r->attr)->axis);
     const tg_real *y = r->out->data, *g = r->out->grad; /* [outer, n, inner] */
@@ -784,10 +916,23 @@ static void softmax_backward(tg_record *r)
             tg_real dot = (tg_real)acc;
             for (int64_t k = 0; k < v.n; k++) {
                 int64_t j = base + k * v.inner;
-                dx[j] += y[j] * (g[j] - dot);
+                dx[j] += sign * (y[j] * (g[j] - dot));
             }
         }
 }
+
+static int softmax_forward(tg_record *r)
+{
+    softmax_rows(r, 1);
+    return TG_OK;
+}
+static void softmax_backward(tg_record *r) { softmax_grad(r, 1); }
+static int softmin_forward(tg_record *r)
+{
+    softmax_rows(r, -1);
+    return TG_OK;
+}
+static void softmin_backward(tg_record *r) { softmax_grad(r, -1); }
 
 /* log_softmax(x)_k = x_k − m − log Σ_j e^(x_j − m)
    ∂y_k/∂x_j = δ_kj − softmax_j  ⇒  dx_j += g_j − e^(y_j)·Σ_k g_k */
@@ -800,7 +945,7 @@ static int log_softmax_forward(tg_record *r)
         for (int64_t i = 0; i < v.inner; i++) {
             int64_t base = o * v.n * v.inner + i;
             tg_real m, s;
-            row_max_sum(x + base, v.n, v.inner, &m, &s);
+            row_max_sum(x + base, v.n, v.inner, 1, &m, &s);
             tg_real logs = TG_LOG(s); /* (x − m) − log s: exact for logits of any size */
             for (int64_t k = 0; k < v.n; k++)
                 y[base + k * v.inner] = (x[base + k * v.inner] - m) - logs;
@@ -832,6 +977,14 @@ static int softmax_vjp(VJP_ARGS) /* y ⊙ (g − Σ_k g_k·y_k) */
     return TG_OK;
 }
 
+static int softmin_vjp(VJP_ARGS) /* −y ⊙ (g − Σ_k g_k·y_k) */
+{
+    VJP_LOCALS;
+    int axis = ((const axis_attr *)r->attr)->axis;
+    dx[0] = tg_neg(t, tg_mul(t, y, tg_sub(t, g, tg_sum(t, tg_mul(t, g, y), axis, true))));
+    return TG_OK;
+}
+
 static int log_softmax_vjp(VJP_ARGS) /* g − e^y ⊙ Σ_k g_k */
 {
     VJP_LOCALS;
@@ -845,6 +998,11 @@ static const tg_op op_softmax = {.name = "softmax", .n_inputs = 1,
                                  .forward = softmax_forward, .backward = softmax_backward,
                                  .vjp = softmax_vjp,
                                  .doc = "exp(x - max) / sum(exp(x - max)) along an axis"};
+static const tg_op op_softmin = {.name = "softmin", .n_inputs = 1,
+                                 .attr_size = sizeof(axis_attr), .shape = axis_shape,
+                                 .forward = softmin_forward, .backward = softmin_backward,
+                                 .vjp = softmin_vjp,
+                                 .doc = "softmax(-x) along an axis"};
 static const tg_op op_log_softmax = {.name = "log_softmax", .n_inputs = 1,
                                      .attr_size = sizeof(axis_attr), .shape = axis_shape,
                                      .forward = log_softmax_forward,
@@ -858,16 +1016,113 @@ tg_tensor *tg_softmax(tg_tape *t, tg_tensor *x, int axis)
     return tg_apply(t, &op_softmax, &x, 1, &a);
 }
 
+tg_tensor *tg_softmin(tg_tape *t, tg_tensor *x, int axis)
+{
+    axis_attr a = {axis};
+    return tg_apply(t, &op_softmin, &x, 1, &a);
+}
+
 tg_tensor *tg_log_softmax(tg_tape *t, tg_tensor *x, int axis)
 {
     axis_attr a = {axis};
     return tg_apply(t, &op_log_softmax, &x, 1, &a);
 }
 
+/* -------------------------------------------------------------------- glu */
+
+/* glu halves x along `axis`: x viewed as [outer, 2h, inner], a = the first h
+   rows of each outer block, b = the last h. */
+static int glu_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], char *msg,
+                     size_t len)
+{
+    const tg_tensor *x = r->in[0];
+    int a = ((const axis_attr *)r->attr)->axis, ax;
+    char b[128];
+    if (x->ndim == 0) {
+        snprintf(msg, len, "a scalar cannot be halved (glu needs an axis of even size)");
+        return TG_ERR_SHAPE;
+    }
+    if (!tg_axis(a, x->ndim, &ax)) {
+        snprintf(msg, len, "axis %d is out of range for shape %s", a, tg_shape_str(x, b, sizeof b));
+        return TG_ERR_INVALID;
+    }
+    if (x->shape[ax] % 2) {
+        snprintf(msg, len, "the halved axis %d of %s must have an even size", a,
+                 tg_shape_str(x, b, sizeof b));
+        return TG_ERR_SHAPE;
+    }
+    tg_shape_same(r, ndim, shape, msg, len);
+    shape[ax] /= 2;
+    return TG_OK;
+}
+
+/* glu(x) = a ⊙ σ(b)
+   ∂y/∂a = σ(b),  ∂y/∂b = a·σ(b)·(1 − σ(b)) */
+static int glu_forward(tg_record *r)
+{
+    axis_view v = axis_view_of(r->in[0], ((const axis_attr *)r->attr)->axis);
+    int64_t h = v.n / 2 * v.inner; /* a half block */
+    const tg_real *x = r->in[0]->data; /* [outer, 2h, inner] */
+    tg_real *y = r->out->data;         /* [outer, h, inner] */
+    for (int64_t o = 0; o < v.outer; o++)
+        for (int64_t i = 0; i < h; i++)
+            y[o * h + i] = x[2 * o * h + i] * sigmoid_of(x[(2 * o + 1) * h + i]);
+    return TG_OK;
+}
+
+static void glu_backward(tg_record *r)
+{
+    axis_view v = axis_view_of(r->in[0], ((const axis_attr *)r->attr)->axis);
+    int64_t h = v.n / 2 * v.inner;
+    const tg_real *x = r->in[0]->data; /* [outer, 2h, inner] */
+    const tg_real *g = r->out->grad;   /* [outer, h, inner] */
+    tg_real *dx = r->in[0]->grad;                          /* [outer, 2h, inner] */
+    for (int64_t o = 0; o < v.outer; o++)
+        for (int64_t i = 0; i < h; i++) {
+            int64_t ia = 2 * o * h + i, ib = ia + h;
+            tg_real sb = sigmoid_of(x[ib]), go = g[o * h + i];
+            dx[ia] += go * sb;
+            dx[ib] += go * x[ia] * sb * (1 - sb);
+        }
+}
+
+/* The halves through reshape and where: x as [outer, 2, h·inner], a the
+   sum over the middle axis of x where m = [1, 0] (else 0), b where it is
+   not; dx the two halves put back by the same selection. */
+static int glu_vjp(VJP_ARGS)
+{
+    VJP_LOCALS;
+    axis_view v = axis_view_of(x, ((const axis_attr *)r->attr)->axis);
+    int64_t hi = v.n / 2 * v.inner;
+    tg_tensor *m = tg_tensor_new(t, TG_SHAPE(1, 2, 1), (const tg_real[]){1, 0});
+    tg_tensor *xr = tg_reshape(t, x, TG_SHAPE(v.outer, 2, hi));
+    tg_tensor *a = tg_sum(t, pick(t, m, xr, K(0)), 1, true); /* [outer, 1, h·inner] */
+    tg_tensor *b = tg_sum(t, pick(t, m, K(0), xr), 1, true);
+    tg_tensor *gr = tg_reshape(t, g, TG_SHAPE(v.outer, 1, hi));
+    tg_tensor *sb = tg_sigmoid(t, b);
+    tg_tensor *da = tg_mul(t, gr, sb);
+    tg_tensor *db = tg_mul(t, tg_mul(t, gr, a), tg_mul(t, sb, tg_add_scalar(t, tg_neg(t, sb), 1)));
+    dx[0] = tg_reshape(t, pick(t, m, da, db), x->ndim, x->shape);
+    return TG_OK;
+}
+
+static const tg_op op_glu = {.name = "glu", .n_inputs = 1, .attr_size = sizeof(axis_attr),
+                             .shape = glu_shape, .forward = glu_forward,
+                             .backward = glu_backward, .vjp = glu_vjp,
+                             .doc = "a * sigmoid(b), a and b the halves of an axis"};
+
+tg_tensor *tg_glu(tg_tape *t, tg_tensor *x, int axis)
+{
+    axis_attr a = {axis};
+    return tg_apply(t, &op_glu, &x, 1, &a);
+}
+
 static const tg_op *const activation_ops[] = {
-    &op_sigmoid,    &op_tanh,      &op_relu,        &op_relu6,     &op_leaky_relu,
-    &op_elu,        &op_selu,      &op_celu,        &op_softplus,  &op_softsign,
-    &op_gelu,       &op_silu,      &op_mish,        &op_hardtanh,  &op_hardsigmoid,
-    &op_hardswish,  &op_logsigmoid, &op_prelu,      &op_softmax,   &op_log_softmax};
+    &op_sigmoid,    &op_tanh,       &op_relu,       &op_relu6,      &op_leaky_relu,
+    &op_elu,        &op_selu,       &op_celu,       &op_softplus,   &op_softsign,
+    &op_gelu,       &op_silu,       &op_mish,       &op_hardtanh,   &op_hardsigmoid,
+    &op_hardswish,  &op_logsigmoid, &op_prelu,      &op_softmax,    &op_log_softmax,
+    &op_softmin,    &op_glu,        &op_hardshrink, &op_softshrink, &op_tanhshrink,
+    &op_threshold,  &op_logit};
 const tg_op_table tg_activation_ops = {activation_ops,
                                        sizeof activation_ops / sizeof *activation_ops};

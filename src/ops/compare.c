@@ -1,5 +1,5 @@
-/* Comparing and selecting: eq ne lt le gt ge (0/1 results), sign, where
-   and clamp.
+/* Comparing and selecting: eq ne lt le gt ge (0/1 results), sign, where,
+   clamp, and clamp with tensor bounds.
 
    Comparisons and sign are piecewise constant: their gradient is zero
    wherever it exists, so they have no gradient rule and are never recorded
@@ -7,7 +7,7 @@
    clamp pass the gradient through to the values they select; their vjps
    select again (with where, which picks a value rather than multiplying by
    a 0/1 mask, so that an inf in the branch not taken cannot become NaN). */
-#include "ops/ops_internal.h"
+#include "ops/walk.h"
 
 /* ------------------------------------------------------------ comparisons */
 
@@ -112,10 +112,23 @@ static void bstrides(const tg_tensor *x, const tg_tensor *out, int64_t *s)
         }                                                                                \
     } while (0)
 
+/* An input that is the output's size, or a single value, is read at k or
+   at 0: no walk over the axes (relu's and clamp's vjps, most masks). */
+static bool plain(const tg_tensor *x, const tg_tensor *out)
+{
+    return x->size == out->size || x->size == 1;
+}
+
 static int where_forward(tg_record *r)
 {
     const tg_real *c = r->in[0]->data, *a = r->in[1]->data, *b = r->in[2]->data;
     tg_real *y = r->out->data;
+    const tg_tensor *o = r->out;
+    if (plain(r->in[0], o) && plain(r->in[1], o) && plain(r->in[2], o)) {
+        int64_t sc = r->in[0]->size > 1, sa = r->in[1]->size > 1, sb = r->in[2]->size > 1;
+        for (int64_t k = 0; k < o->size; k++) y[k] = c[k * sc] != 0 ? a[k * sa] : b[k * sb];
+        return TG_OK;
+    }
     WHERE_EACH(r, y[k] = c[ic] != 0 ? a[ia] : b[ib]);
     return TG_OK;
 }
@@ -131,7 +144,13 @@ static void where_backward(tg_record *r)
         bool pick = side == 1;
         if (x->size == r->out->size) {
             tg_real *dx = x->grad;
-            WHERE_EACH(r, if ((c[ic] != 0) == pick) dx[pick ? ia : ib] += g[k]);
+            if (plain(r->in[0], r->out)) {
+                int64_t sc = r->in[0]->size > 1;
+                for (int64_t k = 0; k < r->out->size; k++)
+                    if ((c[k * sc] != 0) == pick) dx[k] += g[k];
+            } else {
+                WHERE_EACH(r, if ((c[ic] != 0) == pick) dx[pick ? ia : ib] += g[k]);
+            }
             continue;
         }
         /* broadcast: the selected gradient in full, then summed down */
@@ -229,6 +248,114 @@ tg_tensor *tg_clamp(tg_tape *t, tg_tensor *x, tg_real lo, tg_real hi)
     return tg_apply(t, &op_clamp, &x, 1, &a);
 }
 
-static const tg_op *const compare_ops[] = {&op_eq, &op_ne, &op_lt, &op_le,    &op_gt,
-                                           &op_ge, &op_sign, &op_where, &op_clamp};
+/* ------------------------------------------------- clamp with tensor bounds */
+
+/* clamp_tensor(x, lo, hi) = min(max(x, lo), hi) with lo and hi tensors (either
+   may be absent, not both), the three broadcast together. NaN in any of them
+   gives NaN. Where lo > hi the result is hi, as PyTorch.
+   The gradients are PyTorch's (they add up to g wherever the result is not
+   NaN, and a bound hit exactly passes it to x):
+     ∂/∂x  = 1 where lo ≤ x ≤ hi
+     ∂/∂lo = 1 where x < lo and lo < hi       (x < lo without hi)
+     ∂/∂hi = 1 where x > hi or hi < lo        (x > hi without lo) */
+static int clamp_tensor_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS],
+                              char *msg, size_t len)
+{
+    if (!r->in[1] && !r->in[2]) {
+        snprintf(msg, len, "at least one of the bounds lo and hi must be given");
+        return TG_ERR_INVALID;
+    }
+    if (tg_broadcast_n(3, (const tg_tensor *const *)r->in, ndim, shape) != TG_OK) {
+        char sx[96], sl[96] = "none", sh[96] = "none";
+        tg_shape_str(r->in[0], sx, sizeof sx);
+        if (r->in[1]) tg_shape_str(r->in[1], sl, sizeof sl);
+        if (r->in[2]) tg_shape_str(r->in[2], sh, sizeof sh);
+        snprintf(msg, len, "shapes cannot be broadcast together: x %s, lo %s, hi %s", sx, sl, sh);
+        return TG_ERR_SHAPE;
+    }
+    return TG_OK;
+}
+
+/* One element: the value, and which of x, lo, hi the gradient reaches
+   (bits 1, 2, 4). An absent bound is -inf or inf. */
+static tg_real clamp3(tg_real x, tg_real lo, tg_real hi, bool has_lo, bool has_hi, int *to)
+{
+    bool in_lo = !has_lo || x >= lo, in_hi = !has_hi || x <= hi;
+    *to = (in_lo && in_hi) | (has_lo && x < lo && (!has_hi || lo < hi)) << 1 |
+          (has_hi && (x > hi || (has_lo && hi < lo))) << 2;
+    if (isnan(x) || isnan(lo) || isnan(hi)) return x + lo + hi;
+    tg_real v = x < lo ? lo : x;
+    return v > hi ? hi : v;
+}
+
+static tg_walk clamp_walk(const tg_record *r)
+{
+    tg_walk w;
+    tg_walk_init(&w, r->out->ndim, r->out->shape);
+    for (int k = 0; k < 3; k++) tg_walk_tensor(&w, r->in[k]);
+    return w;
+}
+
+/* the bounds at the walk's position (an absent one is infinite) */
+#define CLAMP3_AT(r, w, to)                                                              \
+    clamp3((r)->in[0]->data[(w).off[0]],                                                 \
+           (r)->in[1] ? (r)->in[1]->data[(w).off[1]] : -(tg_real)INFINITY,               \
+           (r)->in[2] ? (r)->in[2]->data[(w).off[2]] : (tg_real)INFINITY,                \
+           (r)->in[1] != NULL, (r)->in[2] != NULL, to)
+
+static int clamp_tensor_forward(tg_record *r)
+{
+    tg_walk w = clamp_walk(r);
+    int to;
+    for (int64_t k = 0; k < r->out->size; k++, tg_walk_next(&w))
+        r->out->data[k] = CLAMP3_AT(r, w, &to);
+    return TG_OK;
+}
+
+static void clamp_tensor_backward(tg_record *r)
+{
+    tg_walk w = clamp_walk(r);
+    tg_sink s[3];
+    for (int i = 0; i < 3; i++) s[i] = tg_sink_begin(r->tape, r->in[i], r->out->size);
+    const tg_real *g = r->out->grad;
+    for (int64_t k = 0; k < r->out->size; k++, tg_walk_next(&w)) {
+        int to;
+        CLAMP3_AT(r, w, &to);
+        for (int i = 0; i < 3; i++)
+            if (s[i].grad && (to >> i & 1)) tg_sink_add(&s[i], w.off[i], g[k]);
+    }
+    for (int i = 0; i < 3; i++) tg_sink_end(&s[i]);
+}
+
+static int clamp_tensor_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
+{
+    tg_tensor *x = r->in[0], *lo = r->in[1], *hi = r->in[2], *zero = tg_scalar(t, 0);
+    tg_tensor *one = tg_scalar(t, 1), *mask[3];
+    tg_tensor *in_lo = lo ? tg_ge(t, x, lo) : one, *in_hi = hi ? tg_le(t, x, hi) : one;
+    mask[0] = tg_mul(t, in_lo, in_hi);
+    mask[1] = lo ? tg_mul(t, tg_lt(t, x, lo), hi ? tg_lt(t, lo, hi) : one) : NULL;
+    mask[2] = hi ? tg_gt(t, x, hi) : NULL;
+    if (hi && lo) mask[2] = tg_gt(t, tg_add(t, mask[2], tg_lt(t, hi, lo)), zero); /* or */
+    for (int i = 0; i < 3; i++) {
+        tg_tensor *in = r->in[i];
+        if (in && (in->flags & TG_REQUIRES_GRAD))
+            dx[i] = tg_sum_to(t, tg_where(t, mask[i], g, zero), in->ndim, in->shape);
+    }
+    return TG_OK;
+}
+
+static const tg_op op_clamp_tensor = {
+    .name = "clamp_tensor", .n_inputs = 3, .shape = clamp_tensor_shape,
+    .forward = clamp_tensor_forward, .backward = clamp_tensor_backward,
+    .vjp = clamp_tensor_vjp, .doc = "min(max(x, lo), hi) with tensor bounds (broadcasting)"};
+
+tg_tensor *tg_clamp_tensor(tg_tape *t, tg_tensor *x, tg_tensor *lo, tg_tensor *hi)
+{
+    tg_tensor *in[3] = {x, lo, hi};
+    return tg_apply(t, &op_clamp_tensor, in, 3, NULL);
+}
+
+static const tg_op *const compare_ops[] = {&op_eq,    &op_ne,   &op_lt,    &op_le,
+                                           &op_gt,    &op_ge,   &op_sign,  &op_where,
+                                           &op_clamp, &op_clamp_tensor};
 const tg_op_table tg_compare_ops = {compare_ops, sizeof compare_ops / sizeof *compare_ops};

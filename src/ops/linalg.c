@@ -7,32 +7,46 @@
 
 /* ------------------------------------------------------------------ matmul */
 
-/* The matmul op proper takes operands of at least 2 dimensions,
+/* The matmul op proper takes operands of at least 2 dimensions and two
+   flags, C = op_a(A)·op_b(B) with op(X) = X or Xᵀ (of the last two
+   dimensions, read in place by the GEMM: no transpose is ever copied):
    [..., M, K] @ [..., K, N] -> [..., M, N], whose batch dimensions (all
-   but the last two) broadcast as NumPy's; tg_matmul views a 1-D operand as
-   a row [1, K] or a column [K, 1] and drops that dimension from the result
-   (torch.matmul). The batch is walked with each operand's offset; a
-   matrix B shared by the whole batch makes it one product [batch·M, K] @
-   [K, N]. */
+   but the last two) broadcast as NumPy's. tg_matmul has both flags off and
+   views a 1-D operand as a row [1, K] or a column [K, 1], dropping that
+   dimension from the result (torch.matmul); the gradient rules use the
+   flags. The batch is walked with each operand's offset; a matrix B shared
+   by the whole batch (and A not transposed) makes it one product
+   [batch·M, K] @ [K, N]. */
+typedef struct {
+    bool ta, tb;
+} mm_attr;
+
 typedef struct {
     int nb;                       /* batch dimensions of the output */
     int64_t bshape[TG_MAX_DIMS];  /* their sizes */
     int64_t sa[TG_MAX_DIMS], sb[TG_MAX_DIMS]; /* each operand's matrix stride per batch dim (0: repeated) */
     int64_t batch, M, K, N;
-    bool shared_b; /* B has no batch (or all of size 1): one product */
+    int64_t lda, ldb;             /* the operands' row lengths as stored */
+    bool ta, tb;
+    bool shared_b; /* B has no batch (or all of size 1) and A is not transposed: one product */
 } mm_dims;
 
 /* false when the shapes do not fit (rank < 2, inner sizes, batch dims) */
-static bool mm_dims_of(const tg_tensor *a, const tg_tensor *b, mm_dims *d)
+static bool mm_dims_of(const tg_tensor *a, const tg_tensor *b, mm_attr f, mm_dims *d)
 {
     if (a->ndim < 2 || b->ndim < 2) return false;
-    d->M = a->shape[a->ndim - 2], d->K = a->shape[a->ndim - 1], d->N = b->shape[b->ndim - 1];
-    if (b->shape[b->ndim - 2] != d->K) return false;
+    int64_t a0 = a->shape[a->ndim - 2], a1 = a->shape[a->ndim - 1];
+    int64_t b0 = b->shape[b->ndim - 2], b1 = b->shape[b->ndim - 1];
+    d->ta = f.ta, d->tb = f.tb;
+    d->M = f.ta ? a1 : a0, d->K = f.ta ? a0 : a1;
+    d->N = f.tb ? b0 : b1;
+    d->lda = a1, d->ldb = b1;
+    if ((f.tb ? b1 : b0) != d->K) return false;
     int na = a->ndim - 2, nbb = b->ndim - 2;
     d->nb = na > nbb ? na : nbb;
     d->batch = 1;
-    int64_t stra = d->M * d->K, strb = d->K * d->N;
-    d->shared_b = true;
+    int64_t stra = a0 * a1, strb = b0 * b1;
+    d->shared_b = !f.ta;
     for (int i = d->nb - 1; i >= 0; i--) {
         int ia = na - d->nb + i, ib = nbb - d->nb + i;
         int64_t da = ia >= 0 ? a->shape[ia] : 1, db = ib >= 0 ? b->shape[ib] : 1;
@@ -44,11 +58,16 @@ static bool mm_dims_of(const tg_tensor *a, const tg_tensor *b, mm_dims *d)
         stra *= da, strb *= db;
         d->batch *= d->bshape[i];
     }
-    /* one product [batch·M, K] @ [K, N] also needs A laid out over the whole batch */
+    /* one product [batch·M, K] @ op(B) also needs A laid out over the whole batch */
     if (d->shared_b)
         for (int i = 0; i < d->nb; i++)
             if (d->bshape[i] != 1 && d->sa[i] == 0) d->shared_b = false;
     return true;
+}
+
+static mm_attr mm_flags(const tg_record *r)
+{
+    return r->attr ? *(const mm_attr *)r->attr : (mm_attr){false, false};
 }
 
 static int matmul_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], char *msg,
@@ -63,11 +82,14 @@ static int matmul_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS
     tg_shape_str(a, sa, sizeof sa);
     tg_shape_str(b, sb, sizeof sb);
     mm_dims d;
-    if (!mm_dims_of(a, b, &d)) {
+    mm_attr f = mm_flags(r);
+    if (!mm_dims_of(a, b, f, &d)) {
         if (a->ndim < 2 || b->ndim < 2)
             snprintf(msg, len, "needs [..., M, K] @ [..., K, N], got %s @ %s", sa, sb);
-        else if (b->shape[b->ndim - 2] != a->shape[a->ndim - 1])
-            snprintf(msg, len, "inner dimensions differ: %s @ %s", sa, sb);
+        else if ((f.tb ? b->shape[b->ndim - 1] : b->shape[b->ndim - 2]) !=
+                 (f.ta ? a->shape[a->ndim - 2] : a->shape[a->ndim - 1]))
+            snprintf(msg, len, "inner dimensions differ: %s%s @ %s%s", sa, f.ta ? "ᵀ" : "", sb,
+                     f.tb ? "ᵀ" : "");
         else
             snprintf(msg, len, "batch dimensions cannot be broadcast together: %s @ %s", sa, sb);
         return TG_ERR_SHAPE;
@@ -78,7 +100,8 @@ static int matmul_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS
     return TG_OK;
 }
 
-/* Calls fn(i, offset of A_i, offset of B_i) for each matrix of the batch. */
+/* Runs BODY for each matrix i of the batch with the offsets oa and ob of
+   its operands. */
 #define MM_EACH(d, BODY)                                                                 \
     do {                                                                                 \
         int64_t idx_[TG_MAX_DIMS] = {0}, oa = 0, ob = 0;                                 \
@@ -93,90 +116,112 @@ static int matmul_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS
         }                                                                                \
     } while (0)
 
-/* C = A·B.  With a shared B, [..., M, K] is one [batch·M, K] matrix. */
+/* C = op_a(A)·op_b(B).  With a shared B, [..., M, K] is one [batch·M, K] matrix. */
 static int matmul_forward(tg_record *r)
 {
     mm_dims d;
-    mm_dims_of(r->in[0], r->in[1], &d);
-    const tg_real *A = r->in[0]->data, *B = r->in[1]->data; /* [.., M, K], [.., K, N] */
+    mm_dims_of(r->in[0], r->in[1], mm_flags(r), &d);
+    const tg_real *A = r->in[0]->data, *B = r->in[1]->data; /* as stored */
     tg_real *C = r->out->data;                              /* [batch, M, N] */
     if (d.K == 0) {
         memset(C, 0, (size_t)r->out->size * sizeof(tg_real));
         return TG_OK;
     }
     if (d.shared_b) {
-        tg_gemm(false, false, d.batch * d.M, d.N, d.K, 1, A, d.K, B, d.N, 0, C, d.N);
+        tg_gemm(false, d.tb, d.batch * d.M, d.N, d.K, 1, A, d.lda, B, d.ldb, 0, C, d.N);
         return TG_OK;
     }
-    MM_EACH(d, tg_gemm(false, false, d.M, d.N, d.K, 1, A + oa, d.K, B + ob, d.N, 0,
+    MM_EACH(d, tg_gemm(d.ta, d.tb, d.M, d.N, d.K, 1, A + oa, d.lda, B + ob, d.ldb, 0,
                        C + i * d.M * d.N, d.N));
     return TG_OK;
 }
 
 /* C = A·B      dA += dC·Bᵀ      dB += Aᵀ·dC
    (why: C_ij = Σ_k A_ik B_kj, so ∂L/∂A_ik = Σ_j dC_ij B_kj = (dC·Bᵀ)_ik, and
-   ∂L/∂B_kj = Σ_i A_ik dC_ij = (Aᵀ·dC)_kj; an operand repeated over a batch
-   dimension gets the sum over it, which the products add up with beta = 1) */
+   ∂L/∂B_kj = Σ_i A_ik dC_ij = (Aᵀ·dC)_kj). With the flags, C = op_a(A)·op_b(B):
+   d op_a(A) = dC·op_b(B)ᵀ, stored transposed when ta (dA = op_b(B)·dCᵀ), and
+   d op_b(B) = op_a(A)ᵀ·dC, stored transposed when tb (dB = dCᵀ·op_a(A)). An
+   operand repeated over a batch dimension gets the sum over it, which the
+   products add up with beta = 1. */
+static void mm_grads(const mm_dims *d, const tg_real *A, const tg_real *B, const tg_real *dC,
+                     tg_real *dA, tg_real *dB, int64_t M)
+{
+    int64_t N = d->N, K = d->K;
+    if (dA) {
+        if (!d->ta) tg_gemm(false, !d->tb, M, K, N, 1, dC, N, B, d->ldb, 1, dA, d->lda);
+        else tg_gemm(d->tb, true, K, M, N, 1, B, d->ldb, dC, N, 1, dA, d->lda);
+    }
+    if (dB) {
+        if (!d->tb) tg_gemm(!d->ta, false, K, N, M, 1, A, d->lda, dC, N, 1, dB, d->ldb);
+        else tg_gemm(true, d->ta, N, K, M, 1, dC, N, A, d->lda, 1, dB, d->ldb);
+    }
+}
+
 static void matmul_backward(tg_record *r)
 {
     mm_dims d;
-    mm_dims_of(r->in[0], r->in[1], &d);
+    mm_dims_of(r->in[0], r->in[1], mm_flags(r), &d);
     const tg_real *A = r->in[0]->data, *B = r->in[1]->data, *dC = r->out->grad;
     tg_real *dA = r->in[0]->grad, *dB = r->in[1]->grad;
     if (d.K == 0) return;
     if (d.shared_b) {
-        int64_t rows = d.batch * d.M;
-        if (dA) tg_gemm(false, true, rows, d.K, d.N, 1, dC, d.N, B, d.N, 1, dA, d.K);
-        if (dB) tg_gemm(true, false, d.K, d.N, rows, 1, A, d.K, dC, d.N, 1, dB, d.N);
+        mm_grads(&d, A, B, dC, dA, dB, d.batch * d.M);
         return;
     }
-    MM_EACH(d, {
-        const tg_real *dCi = dC + i * d.M * d.N;
-        if (dA) tg_gemm(false, true, d.M, d.K, d.N, 1, dCi, d.N, B + ob, d.N, 1, dA + oa, d.K);
-        if (dB) tg_gemm(true, false, d.K, d.N, d.M, 1, A + oa, d.K, dCi, d.N, 1, dB + ob, d.N);
-    });
+    MM_EACH(d, mm_grads(&d, A + oa, B + ob, dC + i * d.M * d.N, dA ? dA + oa : NULL,
+                        dB ? dB + ob : NULL, d.M));
 }
 
-/* The same rules with ops; an operand repeated over the batch gets its
-   gradient summed down to its shape. */
+static tg_tensor *mm_t(tg_tape *t, tg_tensor *a, tg_tensor *b, bool ta, bool tb);
+
+/* The same rules with ops and flags (no transpose copied); an operand
+   repeated over the batch gets its gradient summed down to its shape. */
 static int matmul_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
 {
     tg_tensor *A = r->in[0], *B = r->in[1];
+    mm_attr f = mm_flags(r);
     mm_dims d = {0};
-    mm_dims_of(A, B, &d);
-    if (A->flags & TG_REQUIRES_GRAD)
-        dx[0] = tg_sum_to(t, tg_matmul(t, g, tg_transpose(t, B, -1, -2)), A->ndim, A->shape);
+    mm_dims_of(A, B, f, &d);
+    if (A->flags & TG_REQUIRES_GRAD) {
+        tg_tensor *ga = f.ta ? mm_t(t, B, g, f.tb, true) : mm_t(t, g, B, false, !f.tb);
+        dx[0] = tg_sum_to(t, ga, A->ndim, A->shape);
+    }
     if (!(B->flags & TG_REQUIRES_GRAD)) return TG_OK;
-    if (d.shared_b) { /* [batch·M, K]ᵀ @ [batch·M, N] */
+    if (d.shared_b) { /* [batch·M, K] and [batch·M, N]: one product */
         tg_tensor *A2 = tg_reshape(t, A, TG_SHAPE(d.batch * d.M, d.K));
         tg_tensor *g2 = tg_reshape(t, g, TG_SHAPE(d.batch * d.M, d.N));
-        dx[1] = tg_reshape(t, tg_matmul(t, tg_transpose(t, A2, 0, 1), g2), B->ndim, B->shape);
+        tg_tensor *gb = f.tb ? mm_t(t, g2, A2, true, false) : mm_t(t, A2, g2, true, false);
+        dx[1] = tg_reshape(t, gb, B->ndim, B->shape);
     } else {
-        dx[1] = tg_sum_to(t, tg_matmul(t, tg_transpose(t, A, -1, -2), g), B->ndim, B->shape);
+        tg_tensor *gb = f.tb ? mm_t(t, g, A, true, f.ta) : mm_t(t, A, g, !f.ta, false);
+        dx[1] = tg_sum_to(t, gb, B->ndim, B->shape);
     }
     return TG_OK;
 }
 
 static const tg_op op_matmul = {.name = "matmul",
                                 .n_inputs = 2,
+                                .attr_size = sizeof(mm_attr),
                                 .shape = matmul_shape,
                                 .forward = matmul_forward,
                                 .backward = matmul_backward,
                                 .vjp = matmul_vjp,
-                                .doc = "a @ b (batch dimensions broadcast)"};
+                                .doc = "op(a) @ op(b), op = transpose or not (batch dims broadcast)"};
+
+/* op_a(a)·op_b(b) of operands of at least 2 dimensions. */
+static tg_tensor *mm_t(tg_tape *t, tg_tensor *a, tg_tensor *b, bool ta, bool tb)
+{
+    tg_tensor *in[2] = {a, b};
+    mm_attr f = {ta, tb};
+    return tg_apply(t, &op_matmul, in, 2, &f);
+}
 
 /* torch.matmul: a 1-D operand is a row (on the left) or a column (on the
    right) for the product, and its dimension is dropped from the result. */
 tg_tensor *tg_matmul(tg_tape *t, tg_tensor *a, tg_tensor *b)
 {
-    if (!a || !b) {
-        tg_tensor *in[2] = {a, b};
-        return tg_apply(t, &op_matmul, in, 2, NULL); /* the usual NULL message */
-    }
-    if (a->ndim >= 2 && b->ndim >= 2) {
-        tg_tensor *in[2] = {a, b};
-        return tg_apply(t, &op_matmul, in, 2, NULL);
-    }
+    if (!a || !b || (a->ndim >= 2 && b->ndim >= 2)) /* (NULL: the usual message) */
+        return mm_t(t, a, b, false, false);
     if (a->ndim == 0 || b->ndim == 0) {
         char sa[96], sb[96];
         tg_tape_set_error(t, "tg_matmul: both operands need at least 1 dimension, got %s @ %s",
@@ -185,8 +230,7 @@ tg_tensor *tg_matmul(tg_tape *t, tg_tensor *a, tg_tensor *b)
     }
     tg_tensor *a2 = a->ndim == 1 ? tg_reshape(t, a, TG_SHAPE(1, a->shape[0])) : a;
     tg_tensor *b2 = b->ndim == 1 ? tg_reshape(t, b, TG_SHAPE(b->shape[0], 1)) : b;
-    tg_tensor *in[2] = {a2, b2};
-    tg_tensor *c = tg_apply(t, &op_matmul, in, 2, NULL);
+    tg_tensor *c = mm_t(t, a2, b2, false, false);
     if (!c) return NULL;
     /* drop the added dimensions: the row's M = 1 and the column's N = 1 */
     int64_t shape[TG_MAX_DIMS];
@@ -318,7 +362,7 @@ static int linear_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **
     if (x->flags & TG_REQUIRES_GRAD)
         dx[0] = tg_reshape(t, tg_matmul(t, g2, W), x->ndim, x->shape);
     if (W->flags & TG_REQUIRES_GRAD)
-        dx[1] = tg_matmul(t, tg_transpose(t, g2, 0, 1), tg_reshape(t, x, TG_SHAPE(rows, in)));
+        dx[1] = mm_t(t, g2, tg_reshape(t, x, TG_SHAPE(rows, in)), true, false);
     if (b && (b->flags & TG_REQUIRES_GRAD)) dx[2] = tg_sum(t, g2, 0, false);
     return TG_OK;
 }

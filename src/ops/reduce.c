@@ -1,186 +1,248 @@
-/* Reductions over one axis or all: sum, mean, max.
+/* Reductions: sum and mean (over sets of axes), max and min (with their
+   indices), argmax, argmin, amax and amin; and what every reduction shares:
+   the axes, the view and the walk through the data, the run functions'
+   helpers, and the table of the reductions' ops. The others are in
+   src/ops/stats.c (var, std, logsumexp, norm) and src/ops/cumulative.c
+   (prod, cumsum, cumprod); src/ops/reduce_internal.h says how the data is
+   walked.
 
-   Reducing axis `a` of x views x as [outer, n, inner] (n = shape[a]); the
-   output is [outer, inner] (with a size-1 axis when keepdim). TG_ALL is the
-   case outer = inner = 1, n = size. */
-#include "ops/ops_internal.h"
+   Accuracy: every sum runs in double (src/ops/sum.c's, or the accumulators
+   of the walk), so a float result is the correctly rounded value of its
+   formula but for the rarest cases. */
+#include "ops/reduce_internal.h"
 
-typedef struct {
-    int axis; /* TG_ALL or an axis, already normalised */
-    bool keepdim;
-} reduce_attr;
-
-typedef struct {
-    int64_t outer, n, inner;
-} reduce_view;
-
-static reduce_view view_of(const tg_tensor *x, int axis)
+/* op on x over the axes in mask (the attributes the public functions make) */
+tg_tensor *tg_reduce_over(tg_tape *t, const tg_op *op, tg_tensor *x, unsigned mask, bool keepdim,
+                          double p)
 {
-    reduce_view v = {1, x->size, 1};
-    if (axis == TG_ALL) return v;
-    v.n = x->shape[axis];
-    v.outer = 1;
-    for (int i = 0; i < axis; i++) v.outer *= x->shape[i];
-    v.inner = 1;
-    for (int i = axis + 1; i < x->ndim; i++) v.inner *= x->shape[i];
-    return v;
+    reduce_attr a = {.mask = mask, .keepdim = keepdim, .p = p};
+    return tg_apply(t, op, &x, 1, &a);
 }
 
-static int reduce_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], char *msg,
-                        size_t len)
+/* ------------------------------------------------------------ the axes */
+
+/* The attributes for one axis or TG_ALL; a 0-d tensor takes axis 0 and -1,
+   as in PyTorch (its one element). false, and the tape error naming fn,
+   when the axis is out of range. */
+static bool one_axis(tg_tape *t, const char *fn, const tg_tensor *x, int axis, reduce_attr *a)
+{
+    if (axis == TG_ALL || (x->ndim == 0 && (axis == 0 || axis == -1))) {
+        a->mask = tg_all_axes(x->ndim);
+        a->all = true;
+        return true;
+    }
+    int k;
+    if (!tg_axis(axis, x->ndim, &k)) {
+        char b[128];
+        tg_tape_set_error(t, "%s: axis %d is out of range for shape %s", fn, axis,
+                          tg_shape_str(x, b, sizeof b));
+        return false;
+    }
+    a->mask = 1u << k;
+    return true;
+}
+
+/* The attributes for n distinct axes (1..TG_MAX_DIMS of them). n = 0 is
+   refused: PyTorch reads an empty list as every axis and NumPy as none, so
+   it would surprise one of them; TG_ALL says "every axis" plainly. */
+static bool axis_set(tg_tape *t, const char *fn, const tg_tensor *x, int n, const int *axes,
+                     reduce_attr *a)
+{
+    char b[128];
+    if (n < 1 || n > TG_MAX_DIMS || !axes) {
+        tg_tape_set_error(t, "%s: %d axes given (axes %s): give 1..%d axes, or TG_ALL to the "
+                             "one-axis form to reduce every axis",
+                          fn, n, axes ? "given" : "NULL", TG_MAX_DIMS);
+        return false;
+    }
+    int nd = x->ndim > 0 ? x->ndim : 1; /* a 0-d tensor takes 0 and -1 */
+    a->mask = 0;
+    for (int i = 0; i < n; i++) {
+        int k;
+        if (!tg_axis(axes[i], nd, &k)) {
+            tg_tape_set_error(t, "%s: axis %d (at position %d) is out of range for shape %s",
+                              fn, axes[i], i, tg_shape_str(x, b, sizeof b));
+            return false;
+        }
+        if (a->mask >> k & 1u) {
+            tg_tape_set_error(t, "%s: axis %d (at position %d) appears twice for shape %s", fn,
+                              axes[i], i, tg_shape_str(x, b, sizeof b));
+            return false;
+        }
+        a->mask |= 1u << k;
+    }
+    a->mask &= tg_all_axes(x->ndim);
+    return true;
+}
+
+int tg_reduce_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], char *msg,
+                    size_t len)
 {
     const reduce_attr *a = r->attr;
     const tg_tensor *x = r->in[0];
-    if (a->axis == TG_ALL) {
-        *ndim = a->keepdim ? x->ndim : 0;
-        for (int i = 0; i < *ndim; i++) shape[i] = 1;
-        return TG_OK;
-    }
-    if (a->axis < 0 || a->axis >= x->ndim) {
+    if (a->mask >> x->ndim) { /* a mask not made by the functions below */
         char b[128];
-        snprintf(msg, len, "axis out of range for shape %s", tg_shape_str(x, b, sizeof b));
+        snprintf(msg, len, "axes (mask 0x%x) out of range for shape %s", a->mask,
+                 tg_shape_str(x, b, sizeof b));
         return TG_ERR_INVALID;
     }
     *ndim = 0;
     for (int i = 0; i < x->ndim; i++) {
-        if (i == a->axis && !a->keepdim) continue;
-        shape[(*ndim)++] = i == a->axis ? 1 : x->shape[i];
+        bool reduced = a->mask >> i & 1u;
+        if (reduced && !a->keepdim) continue;
+        shape[(*ndim)++] = reduced ? 1 : x->shape[i];
     }
     return TG_OK;
 }
 
-/* max has no value over no elements (PyTorch refuses it too) */
-static int max_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], char *msg,
-                     size_t len)
+/* The extremes have no value over no elements (PyTorch refuses them too). */
+int tg_reduce_extreme_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], char *msg,
+                            size_t len, const char *what)
 {
     const reduce_attr *a = r->attr;
     const tg_tensor *x = r->in[0];
-    bool empty = a->axis == TG_ALL ? x->size == 0 : (a->axis < x->ndim && x->shape[a->axis] == 0);
-    if (empty) {
+    if (tg_reduced_count(x, a->mask & tg_all_axes(x->ndim)) == 0) {
         char b[128];
-        snprintf(msg, len, "the maximum of an empty axis is undefined (shape %s)",
+        snprintf(msg, len, "the %s of an empty axis is undefined (shape %s)", what,
                  tg_shape_str(x, b, sizeof b));
         return TG_ERR_SHAPE;
     }
-    return reduce_shape(r, ndim, shape, msg, len);
+    return tg_reduce_shape(r, ndim, shape, msg, len);
 }
 
-/* y[o,i] = scale·Σ_k x[o,k,i]  (scale 1 for sum, 1/n for mean; the sums are
-   accurate: src/ops/sum.c) */
-static void sum_scaled(tg_record *r, double scale)
+static int max_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], char *msg,
+                     size_t len)
+{
+    return tg_reduce_extreme_shape(r, ndim, shape, msg, len, "maximum");
+}
+
+static int min_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], char *msg,
+                     size_t len)
+{
+    return tg_reduce_extreme_shape(r, ndim, shape, msg, len, "minimum");
+}
+
+/* ------------------------------------------------------------ geometry */
+
+/* x as [outer, n, inner], output (o, i) reducing x[o, 0..n, i]: possible
+   when the reduced axes of size other than 1 are neighbours. false if not. */
+bool tg_reduce_view(const tg_tensor *x, unsigned mask, reduce_view *v)
+{
+    int first = -1, last = -1;
+    bool gap = false;
+    for (int i = 0; i < x->ndim; i++) {
+        if (x->shape[i] == 1) continue; /* a size-1 axis fits anywhere */
+        if (mask >> i & 1u) {
+            if (gap) return false;
+            if (first < 0) first = i;
+            last = i;
+        } else if (first >= 0) {
+            gap = true;
+        }
+    }
+    if (first < 0) { /* nothing to reduce: each output is one element */
+        *v = (reduce_view){x->size, 1, 1};
+        return true;
+    }
+    *v = (reduce_view){1, 1, 1};
+    for (int i = 0; i < x->ndim; i++) {
+        int64_t *d = i < first ? &v->outer : i <= last ? &v->n : &v->inner;
+        *d *= x->shape[i];
+    }
+    return true;
+}
+
+/* The walk over x run by run (its last axis), each run with its output: a
+   broadcast of the output (its reduced axes kept as 1) against x. */
+void tg_reduce_walk(const tg_tensor *x, unsigned mask, tg_bcast_fn fn, void *ctx)
+{
+    tg_tensor y = {.ndim = x->ndim};
+    tg_keep_shape(x, mask, y.shape);
+    tg_bcast bc;
+    tg_bcast_init(&bc, &y, &y, x);
+    tg_bcast_each(&bc, fn, ctx);
+}
+
+/* Doubles for k values per output, from the tape (the forward saves what
+   its backward needs: the backward cannot fail). */
+double *tg_reduce_save(tg_record *r, int k)
+{
+    size_t n = (size_t)(r->out->size ? r->out->size : 1);
+    return tg_record_save(r, (size_t)k * n * sizeof(double));
+}
+
+/* g (the output's shape) reshaped with the reduced axes kept as 1, so that
+   it broadcasts against x; and broadcast to x's shape. */
+tg_tensor *tg_reduce_keep(tg_tape *t, const tg_record *r, tg_tensor *g)
 {
     const reduce_attr *a = r->attr;
-    reduce_view v = view_of(r->in[0], a->axis);
-    const tg_real *x = r->in[0]->data; /* [outer, n, inner] */
-    tg_real *y = r->out->data;         /* [outer, inner] */
-    for (int64_t o = 0; o < v.outer; o++) {
-        if (v.inner == 1)
-            y[o] = (tg_real)(scale * tg_sum_strided(x + o * v.n, v.n, 1));
-        else
-            tg_sum_rows(y + o * v.inner, x + o * v.n * v.inner, v.n, v.inner, v.inner, scale,
-                        false);
-    }
+    int64_t shape[TG_MAX_DIMS];
+    tg_keep_shape(r->in[0], a->mask, shape);
+    return tg_reshape(t, g, r->in[0]->ndim, shape);
 }
 
-/* y[o,i] = Σ_k x[o,k,i]      dx[o,k,i] += g[o,i] */
-static int sum_forward(tg_record *r)
+static tg_tensor *spread(tg_tape *t, const tg_record *r, tg_tensor *g)
 {
-    sum_scaled(r, 1);
+    return tg_expand(t, tg_reduce_keep(t, r, g), r->in[0]->ndim, r->in[0]->shape);
+}
+
+/* ------------------------------------------------------------ sum, mean */
+
+SUM_RUN(sum_run, (double)xv)
+GRAD_RUN(spread_run, gv * k->p)
+
+/* y = scale·Σ x over the reduced axes (scale 1 for sum, 1/n for mean; the
+   sums are accurate: src/ops/sum.c, or a double per output) */
+static int sum_scaled(tg_record *r, double scale)
+{
+    const reduce_attr *a = r->attr;
+    const tg_tensor *in = r->in[0];
+    const tg_real *x = in->data; /* [outer, n, inner] */
+    tg_real *y = r->out->data;   /* [outer, inner] */
+    reduce_view v;
+    if (tg_reduce_view(in, a->mask, &v)) {
+        for (int64_t o = 0; o < v.outer; o++) {
+            if (v.inner == 1)
+                y[o] = (tg_real)(scale * tg_sum_strided(x + o * v.n, v.n, 1));
+            else
+                tg_sum_rows(y + o * v.inner, x + o * v.n * v.inner, v.n, v.inner, v.inner,
+                            scale, false);
+        }
+        return TG_OK;
+    }
+    double *acc = tg_tape_alloc(r->tape, (size_t)r->out->size * sizeof(double));
+    if (!acc) return TG_ERR_NOMEM;
+    memset(acc, 0, (size_t)r->out->size * sizeof(double));
+    red_ctx k = {.x = x, .acc = acc};
+    tg_reduce_walk(in, a->mask, sum_run, &k);
+    for (int64_t o = 0; o < r->out->size; o++) y[o] = (tg_real)(scale * acc[o]);
     return TG_OK;
 }
 
+/* dx[o,k,i] += scale·g[o,i] */
 static void spread_backward(tg_record *r, tg_real scale)
 {
     const reduce_attr *a = r->attr;
-    reduce_view v = view_of(r->in[0], a->axis);
     const tg_real *g = r->out->grad; /* [outer, inner] */
     tg_real *dx = r->in[0]->grad;    /* [outer, n, inner] */
+    reduce_view v;
+    if (!tg_reduce_view(r->in[0], a->mask, &v)) {
+        red_ctx k = {.x = r->in[0]->data, .y = r->out->data, .g = g, .dx = dx, .p = scale};
+        tg_reduce_walk(r->in[0], a->mask, spread_run, &k);
+        return;
+    }
     for (int64_t o = 0; o < v.outer; o++)
-        for (int64_t k = 0; k < v.n; k++) {
-            tg_real *dk = dx + (o * v.n + k) * v.inner;
+        for (int64_t kk = 0; kk < v.n; kk++) {
+            tg_real *dk = dx + (o * v.n + kk) * v.inner;
             const tg_real *go = g + o * v.inner;
             for (int64_t i = 0; i < v.inner; i++) dk[i] += scale * go[i];
         }
 }
 
+/* y = Σ_k x_k      dx_k += g */
+static int sum_forward(tg_record *r) { return sum_scaled(r, 1); }
+
 static void sum_backward(tg_record *r) { spread_backward(r, 1); }
-
-/* y = (1/n) Σ_k x[k]      dx[k] += g / n */
-static int mean_forward(tg_record *r)
-{
-    const reduce_attr *a = r->attr;
-    reduce_view v = view_of(r->in[0], a->axis);
-    sum_scaled(r, v.n ? 1.0 / (double)v.n : NAN); /* the mean of nothing: NaN */
-    return TG_OK;
-}
-
-static void mean_backward(tg_record *r)
-{
-    const reduce_attr *a = r->attr;
-    reduce_view v = view_of(r->in[0], a->axis);
-    if (v.n) spread_backward(r, (tg_real)1 / (tg_real)v.n);
-}
-
-/* y = max_k x[k]; over an axis the gradient goes to the first maximum (its
-   index is saved); over all elements ties share it equally (torch.max(x)).
-   NaN counts as the maximum, as in PyTorch. */
-static int max_forward(tg_record *r)
-{
-    const reduce_attr *a = r->attr;
-    const tg_tensor *in = r->in[0];
-    reduce_view v = view_of(in, a->axis);
-    const tg_real *x = in->data;
-    tg_real *y = r->out->data;
-    int64_t *arg = tg_record_save(r, (size_t)(v.outer * v.inner) * sizeof(int64_t));
-    if (!arg) return TG_ERR_NOMEM;
-    for (int64_t o = 0; o < v.outer; o++)
-        for (int64_t i = 0; i < v.inner; i++) {
-            int64_t best = 0;
-            tg_real m = x[o * v.n * v.inner + i];
-            for (int64_t k = 1; k < v.n && !isnan(m); k++) {
-                tg_real xv = x[(o * v.n + k) * v.inner + i];
-                if (xv > m || isnan(xv)) m = xv, best = k;
-            }
-            y[o * v.inner + i] = m;
-            arg[o * v.inner + i] = best;
-        }
-    return TG_OK;
-}
-
-static void max_backward(tg_record *r)
-{
-    const reduce_attr *a = r->attr;
-    const tg_tensor *in = r->in[0];
-    const int64_t *arg = r->saved;
-    tg_real *dx = in->grad;
-    const tg_real *g = r->out->grad;
-    if (a->axis == TG_ALL) {
-        /* ties share the gradient equally */
-        tg_real m = r->out->data[0];
-        int64_t ties = 0;
-        for (int64_t k = 0; k < in->size; k++) ties += in->data[k] == m || (isnan(m) && isnan(in->data[k]));
-        for (int64_t k = 0; k < in->size; k++)
-            if (in->data[k] == m || (isnan(m) && isnan(in->data[k]))) dx[k] += g[0] / (tg_real)ties;
-        return;
-    }
-    reduce_view v = view_of(in, a->axis);
-    for (int64_t o = 0; o < v.outer; o++)
-        for (int64_t i = 0; i < v.inner; i++) {
-            int64_t k = arg[o * v.inner + i];
-            dx[(o * v.n + k) * v.inner + i] += g[o * v.inner + i];
-        }
-}
-
-/* g (the output's shape) back over x's shape: reshaped with the reduced
-   axes kept as 1, then broadcast. */
-static tg_tensor *spread(tg_tape *t, const tg_record *r, tg_tensor *g)
-{
-    const reduce_attr *a = r->attr;
-    const tg_tensor *x = r->in[0];
-    int64_t keep[TG_MAX_DIMS];
-    for (int i = 0; i < x->ndim; i++) keep[i] = a->axis == TG_ALL || i == a->axis ? 1 : x->shape[i];
-    return tg_expand(t, tg_reshape(t, g, x->ndim, keep), x->ndim, x->shape);
-}
 
 static int sum_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
 {
@@ -188,93 +250,385 @@ static int sum_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
     return TG_OK;
 }
 
+/* y = (1/n) Σ_k x_k      dx_k += g / n   (the mean of nothing is NaN) */
+static int mean_forward(tg_record *r)
+{
+    int64_t n = tg_reduced_count(r->in[0], ((const reduce_attr *)r->attr)->mask);
+    return sum_scaled(r, n ? 1.0 / (double)n : NAN);
+}
+
+static void mean_backward(tg_record *r)
+{
+    int64_t n = tg_reduced_count(r->in[0], ((const reduce_attr *)r->attr)->mask);
+    if (n) spread_backward(r, (tg_real)(1.0 / (double)n));
+}
+
 static int mean_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
 {
-    reduce_view v = view_of(r->in[0], ((const reduce_attr *)r->attr)->axis);
-    dx[0] = v.n ? tg_scale(t, spread(t, r, g), (tg_real)(1.0 / (double)v.n))
-                : tg_zeros(t, r->in[0]->ndim, r->in[0]->shape);
+    int64_t n = tg_reduced_count(r->in[0], ((const reduce_attr *)r->attr)->mask);
+    dx[0] = n ? tg_scale(t, spread(t, r, g), (tg_real)(1.0 / (double)n))
+              : tg_zeros(t, r->in[0]->ndim, r->in[0]->shape);
     return TG_OK;
 }
 
-/* max_mask(x): where each element's share of the max's gradient goes: 1 at
-   the first maximum along the axis, or 1/ties at every maximum over TG_ALL
-   (the rule of max_backward); 0 elsewhere. Piecewise constant: no gradient. */
+/* ------------------------------------------------------------ max, min */
+
+/* Whether v beats the best so far m: larger (smaller for min), or NaN,
+   which PyTorch's max and min propagate: the first NaN wins. */
+static inline bool beats(tg_real v, tg_real m, bool min)
+{
+    return !isnan(m) && (isnan(v) || (min ? v < m : v > m));
+}
+
+/* For every output (o, i) of the view, the extreme of x[o, 0..n, i] and the
+   index k of its first occurrence (vals or arg may be NULL). */
+static void extreme_index(const tg_real *x, reduce_view v, bool min, tg_real *vals, int64_t *arg)
+{
+    for (int64_t o = 0; o < v.outer; o++)
+        for (int64_t i = 0; i < v.inner; i++) {
+            int64_t best = 0;
+            tg_real m = x[o * v.n * v.inner + i];
+            for (int64_t kk = 1; kk < v.n; kk++) {
+                tg_real xv = x[(o * v.n + kk) * v.inner + i];
+                if (beats(xv, m, min)) m = xv, best = kk;
+            }
+            if (vals) vals[o * v.inner + i] = m;
+            if (arg) arg[o * v.inner + i] = best;
+        }
+}
+
+/* y = max_k x_k (min_k for min); over an axis the gradient goes to the
+   first extreme (its index is saved), over every element ties share it
+   equally (torch.max(x)). NaN counts as the extreme, as in PyTorch. */
+static int extreme_forward(tg_record *r, bool min)
+{
+    const reduce_attr *a = r->attr;
+    reduce_view v;
+    tg_reduce_view(r->in[0], a->mask, &v); /* one axis or all: always a view */
+    int64_t *arg = tg_record_save(r, (size_t)(v.outer * v.inner) * sizeof(int64_t));
+    if (!arg) return TG_ERR_NOMEM;
+    extreme_index(r->in[0]->data, v, min, r->out->data, arg);
+    return TG_OK;
+}
+
+/* Whether x_k ties with the extreme m over all elements (NaN ties with NaN). */
+static inline bool ties(tg_real xv, tg_real m) { return xv == m || (isnan(m) && isnan(xv)); }
+
+static void extreme_backward(tg_record *r)
+{
+    const reduce_attr *a = r->attr;
+    const tg_tensor *in = r->in[0];
+    const int64_t *arg = r->saved;
+    tg_real *dx = in->grad;
+    const tg_real *g = r->out->grad;
+    if (a->all) { /* ties share the gradient equally */
+        tg_real m = r->out->data[0];
+        int64_t n = 0;
+        for (int64_t kk = 0; kk < in->size; kk++) n += ties(in->data[kk], m);
+        for (int64_t kk = 0; kk < in->size; kk++)
+            if (ties(in->data[kk], m)) dx[kk] += g[0] / (tg_real)n;
+        return;
+    }
+    reduce_view v;
+    tg_reduce_view(in, a->mask, &v);
+    for (int64_t o = 0; o < v.outer; o++)
+        for (int64_t i = 0; i < v.inner; i++) {
+            int64_t kk = arg[o * v.inner + i];
+            dx[(o * v.n + kk) * v.inner + i] += g[o * v.inner + i];
+        }
+}
+
+/* max_mask(x): where each element's share of max's (or min's) gradient
+   goes: 1 at the first extreme along the axis, or 1/ties at every extreme
+   over TG_ALL (the rule of extreme_backward); 0 elsewhere. Piecewise
+   constant: no gradient. */
 static int max_mask_forward(tg_record *r)
 {
     const reduce_attr *a = r->attr;
     const tg_tensor *in = r->in[0];
     tg_real *m = r->out->data;
     memset(m, 0, (size_t)in->size * sizeof(tg_real));
-    if (a->axis == TG_ALL) {
-        tg_real top = in->data[0];
-        for (int64_t k = 1; k < in->size && !isnan(top); k++)
-            if (in->data[k] > top || isnan(in->data[k])) top = in->data[k];
-        int64_t ties = 0;
-        for (int64_t k = 0; k < in->size; k++)
-            ties += in->data[k] == top || (isnan(top) && isnan(in->data[k]));
-        for (int64_t k = 0; k < in->size; k++)
-            if (in->data[k] == top || (isnan(top) && isnan(in->data[k])))
-                m[k] = (tg_real)1 / (tg_real)ties;
+    reduce_view v;
+    tg_reduce_view(in, a->mask, &v);
+    if (a->all) {
+        tg_real top;
+        extreme_index(in->data, v, a->min, &top, NULL);
+        int64_t n = 0;
+        for (int64_t kk = 0; kk < in->size; kk++) n += ties(in->data[kk], top);
+        for (int64_t kk = 0; kk < in->size; kk++)
+            if (ties(in->data[kk], top)) m[kk] = (tg_real)1 / (tg_real)n;
         return TG_OK;
     }
-    reduce_view v = view_of(in, a->axis);
-    const tg_real *x = in->data;
+    int64_t *arg = tg_tape_alloc(r->tape, (size_t)(v.outer * v.inner) * sizeof(int64_t));
+    if (!arg) return TG_ERR_NOMEM;
+    extreme_index(in->data, v, a->min, NULL, arg);
     for (int64_t o = 0; o < v.outer; o++)
-        for (int64_t i = 0; i < v.inner; i++) {
-            int64_t best = 0;
-            tg_real top = x[o * v.n * v.inner + i];
-            for (int64_t k = 1; k < v.n && !isnan(top); k++) {
-                tg_real xv = x[(o * v.n + k) * v.inner + i];
-                if (xv > top || isnan(xv)) top = xv, best = k;
-            }
-            m[(o * v.n + best) * v.inner + i] = 1;
-        }
+        for (int64_t i = 0; i < v.inner; i++) m[(o * v.n + arg[o * v.inner + i]) * v.inner + i] = 1;
     return TG_OK;
 }
 
 static const tg_op op_max_mask = {.name = "max_mask", .n_inputs = 1,
                                   .attr_size = sizeof(reduce_attr), .shape = tg_shape_same,
                                   .forward = max_mask_forward,
-                                  .doc = "where max's gradient goes (no gradient)"};
+                                  .doc = "where max's or min's gradient goes (no gradient)"};
 
-/* dx = g at the maximum (its share of ties), exactly 0 elsewhere even
+/* dx = g at the extreme (its share of ties), exactly 0 elsewhere even
    where g is inf (a select, not a product with the mask) */
-static int max_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
+static int extreme_vjp(tg_tape *t, const tg_record *r, tg_tensor **dx, tg_tensor *g, bool min)
 {
     tg_tensor *x = r->in[0];
-    tg_tensor *mask = tg_apply(t, &op_max_mask, &x, 1, r->attr);
+    reduce_attr a = *(const reduce_attr *)r->attr;
+    a.min = min;
+    tg_tensor *mask = tg_apply(t, &op_max_mask, &x, 1, &a);
     tg_tensor *zero = tg_scalar(t, 0);
     dx[0] = tg_where(t, tg_ne(t, mask, zero), tg_mul(t, spread(t, r, g), mask), zero);
     return TG_OK;
 }
 
-#define REDUCE_OP(NAME, SHAPE, DOC)                                                      \
-    static const tg_op op_##NAME = {.name = #NAME,                                       \
-                                    .n_inputs = 1,                                       \
-                                    .attr_size = sizeof(reduce_attr),                    \
-                                    .shape = SHAPE,                                      \
-                                    .forward = NAME##_forward,                           \
-                                    .backward = NAME##_backward,                         \
-                                    .vjp = NAME##_vjp,                                   \
-                                    .doc = DOC};                                         \
-    tg_tensor *tg_##NAME(tg_tape *t, tg_tensor *x, int axis, bool keepdim)               \
-    {                                                                                    \
-        if (!x) return tg_null_input(t, #NAME);                                          \
-        reduce_attr a = {TG_ALL, keepdim};                                               \
-        /* a 0-d tensor takes axis 0 and -1, as in PyTorch: its one element */           \
-        if (x->ndim == 0 && (axis == 0 || axis == -1)) axis = TG_ALL;                    \
-        if (axis != TG_ALL && !tg_axis(axis, x->ndim, &a.axis)) {                        \
-            char b[128];                                                                 \
-            tg_tape_set_error(t, "tg_" #NAME ": axis %d is out of range for shape %s",   \
-                              axis, tg_shape_str(x, b, sizeof b));                       \
-            return NULL;                                                                 \
-        }                                                                                \
-        return tg_apply(t, &op_##NAME, &x, 1, &a);                                       \
+static int max_forward(tg_record *r) { return extreme_forward(r, false); }
+static void max_backward(tg_record *r) { extreme_backward(r); }
+static int max_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
+{
+    return extreme_vjp(t, r, dx, g, false);
+}
+
+static int min_forward(tg_record *r) { return extreme_forward(r, true); }
+static void min_backward(tg_record *r) { extreme_backward(r); }
+static int min_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
+{
+    return extreme_vjp(t, r, dx, g, true);
+}
+
+/* ------------------------------------------------------------ amax, amin */
+
+/* out[o] = the extreme of the run's elements (of |x| with k->abs). A run
+   into one output keeps four running extremes (independent chains) and
+   notes NaN apart, which wins at the end (PyTorch's amax and amin
+   propagate it). */
+static void extreme_run(RUN_ARGS)
+{
+    RUN_UNUSED;
+    const red_ctx *k = c;
+    const tg_real *xs = k->x + ix;
+    bool min = k->min, abs = k->abs;
+    if (sy == 0) {
+        tg_real m0 = k->out[iy], m[4] = {m0, m0, m0, m0};
+        int nan[4] = {isnan(m0), 0, 0, 0};
+        int64_t i = 0;
+        for (; i + 4 <= n; i += 4)
+            for (int j = 0; j < 4; j++) {
+                tg_real v = abs ? TG_FABS(xs[i + j]) : xs[i + j];
+                m[j] = (min ? v < m[j] : v > m[j]) ? v : m[j];
+                nan[j] |= v != v;
+            }
+        for (; i < n; i++) {
+            tg_real v = abs ? TG_FABS(xs[i]) : xs[i];
+            m[0] = (min ? v < m[0] : v > m[0]) ? v : m[0];
+            nan[0] |= v != v;
+        }
+        for (int j = 1; j < 4; j++) m[0] = (min ? m[j] < m[0] : m[j] > m[0]) ? m[j] : m[0];
+        k->out[iy] = nan[0] | nan[1] | nan[2] | nan[3] ? (tg_real)NAN : m[0];
+        return;
     }
+    tg_real *o = k->out + iy; /* beats(), without a branch: the loop vectorises */
+    for (int64_t i = 0; i < n; i++) {
+        tg_real v = abs ? TG_FABS(xs[i]) : xs[i];
+        bool take = (min ? v < o[i] : v > o[i]) || v != v;
+        o[i] = take && o[i] == o[i] ? v : o[i];
+    }
+}
 
-REDUCE_OP(sum, reduce_shape, "sum over an axis or all")
-REDUCE_OP(mean, reduce_shape, "mean over an axis or all")
+/* out = the extreme of x (of |x| with abs) over the reduced axes */
+void tg_reduce_extreme_over(const tg_record *r, tg_real *out, bool min, bool abs)
+{
+    const reduce_attr *a = r->attr;
+    for (int64_t o = 0; o < r->out->size; o++) out[o] = min ? (tg_real)INFINITY : (tg_real)-INFINITY;
+    red_ctx k = {.x = r->in[0]->data, .out = out, .min = min, .abs = abs};
+    tg_reduce_walk(r->in[0], a->mask, extreme_run, &k);
+}
+
+/* acc[o] += the number of the output's elements equal to it (of |x| with
+   abs, and NaN counting there: the inf-norm's rule) */
+SUM_RUN(tie_run, (double)((k->abs ? TG_FABS(xv) : xv) == (tg_real)sv ||
+                          (k->abs && isnan(xv))))
+
+/* the number of ties of each output with it, into acc (zeroed here) */
+void tg_reduce_count_ties(const tg_record *r, double *acc, bool abs)
+{
+    const reduce_attr *a = r->attr;
+    double *s = acc + r->out->size; /* the outputs, as doubles */
+    for (int64_t o = 0; o < r->out->size; o++) acc[o] = 0, s[o] = (double)r->out->data[o];
+    red_ctx k = {.x = r->in[0]->data, .s = s, .acc = acc, .abs = abs};
+    tg_reduce_walk(r->in[0], a->mask, tie_run, &k);
+}
+
+/* amax(x) = max over the axes, ties sharing the gradient equally, as
+   torch.amax: with c the number of elements equal to y,
+   dx_k += g/c where x_k = y, else 0 (NaN where y is NaN: c = 0, as PyTorch's
+   (g/c)·mask gives) */
+GRAD_RUN(share_run, xv == yv ? gv / sv : sv == 0 ? NAN : 0)
+
+static int amax_forward(tg_record *r)
+{
+    if (!tg_reduce_save(r, 2)) return TG_ERR_NOMEM; /* the tie counts, for backward */
+    tg_reduce_extreme_over(r, r->out->data, false, false);
+    return TG_OK;
+}
+
+static void amax_backward(tg_record *r)
+{
+    double *count = r->saved;
+    tg_reduce_count_ties(r, count, false);
+    red_ctx k = {.x = r->in[0]->data, .y = r->out->data, .g = r->out->grad, .s = count,
+                 .dx = r->in[0]->grad};
+    tg_reduce_walk(r->in[0], ((const reduce_attr *)r->attr)->mask, share_run, &k);
+}
+
+/* mask and count are constants: dx = where(x = y, g/c, 0/c), the 0/c being
+   NaN where c = 0 as in the backward */
+static int amax_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
+{
+    const reduce_attr *a = r->attr;
+    tg_tensor *x = r->in[0], *zero = tg_scalar(t, 0);
+    tg_tensor *mask = tg_eq(t, x, tg_reduce_keep(t, r, r->out));
+    tg_tensor *count = tg_reduce_over(t, &tg_sum_op, mask, a->mask, true, 0);
+    dx[0] = tg_where(t, mask, tg_div(t, tg_reduce_keep(t, r, g), count), tg_div(t, zero, count));
+    return TG_OK;
+}
+
+static int amin_forward(tg_record *r)
+{
+    if (!tg_reduce_save(r, 2)) return TG_ERR_NOMEM;
+    tg_reduce_extreme_over(r, r->out->data, true, false);
+    return TG_OK;
+}
+
+static void amin_backward(tg_record *r) { amax_backward(r); }
+static int amin_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
+{
+    return amax_vjp(t, r, g, dx);
+}
+
+/* ------------------------------------------------------------ the ops */
+
+REDUCE_OP(sum, tg_reduce_shape, "sum over axes")
+REDUCE_OP(mean, tg_reduce_shape, "mean over axes")
 REDUCE_OP(max, max_shape, "max over an axis or all")
+REDUCE_OP(min, min_shape, "min over an axis or all")
+REDUCE_OP(amax, max_shape, "max over axes, ties sharing the gradient")
+REDUCE_OP(amin, min_shape, "min over axes, ties sharing the gradient")
 
-static const tg_op *const reduce_ops[] = {&op_sum, &op_mean, &op_max, &op_max_mask};
+/* The public reductions over one axis (or TG_ALL) and over a set of axes;
+   p is the op's number (var and std: the correction, norm: the order). */
+tg_tensor *tg_reduce_one(tg_tape *t, const tg_op *op, tg_tensor *x, int axis, bool keepdim,
+                         double p)
+{
+    if (!x) return tg_null_input(t, op->name);
+    char fn[64];
+    snprintf(fn, sizeof fn, "tg_%s", op->name);
+    reduce_attr a = {.keepdim = keepdim, .p = p};
+    if (!one_axis(t, fn, x, axis, &a)) return NULL;
+    return tg_apply(t, op, &x, 1, &a);
+}
+
+tg_tensor *tg_reduce_set(tg_tape *t, const tg_op *op, tg_tensor *x, int n, const int *axes,
+                         bool keepdim, double p)
+{
+    char fn[64];
+    snprintf(fn, sizeof fn, "tg_%s_axes", op->name);
+    if (!x) return tg_null_input(t, fn + 3);
+    reduce_attr a = {.keepdim = keepdim, .p = p};
+    if (!axis_set(t, fn, x, n, axes, &a)) return NULL;
+    return tg_apply(t, op, &x, 1, &a);
+}
+
+REDUCE_BOTH(sum)
+REDUCE_BOTH(mean)
+REDUCE_ONE(max)
+REDUCE_ONE(min)
+REDUCE_BOTH(amax)
+REDUCE_BOTH(amin)
+
+/* ------------------------------------------------------------ indices */
+
+/* The index of the first extreme along an axis, or in the flattened x for
+   TG_ALL (the rule of max and min: NaN first). Not an op: indices carry no
+   gradient, and nothing is recorded. */
+static tg_index *arg_extreme(tg_tape *t, const char *fn, tg_tensor *x, int axis, bool keepdim,
+                             bool min)
+{
+    if (!t) return NULL;
+    if (!x) {
+        tg_null_input(t, fn + 3);
+        return NULL;
+    }
+    if (!tg_tensor_usable(t, x)) {
+        tg_tape_set_error(t, "%s: input 0 %s", fn, tg_unusable_why(t, x));
+        return NULL;
+    }
+    reduce_attr a = {.keepdim = keepdim};
+    if (!one_axis(t, fn, x, axis, &a)) return NULL;
+    tg_record r = {.in = {x}, .attr = &a};
+    int ndim;
+    int64_t shape[TG_MAX_DIMS];
+    char msg[256];
+    if (tg_reduce_extreme_shape(&r, &ndim, shape, msg, sizeof msg, min ? "minimum" : "maximum") != TG_OK) {
+        tg_tape_set_error(t, "%s: %s", fn, msg);
+        return NULL;
+    }
+    reduce_view v;
+    tg_reduce_view(x, a.mask, &v);
+    int64_t m = v.outer * v.inner;
+    int64_t *arg = tg_tape_alloc(t, (size_t)(m ? m : 1) * sizeof(int64_t));
+    if (!arg) return NULL;
+    extreme_index(x->data, v, min, NULL, arg);
+    return tg_index_wrap(t, ndim, shape, arg);
+}
+
+tg_index *tg_argmax(tg_tape *t, tg_tensor *x, int axis, bool keepdim)
+{
+    return arg_extreme(t, "tg_argmax", x, axis, keepdim, false);
+}
+
+tg_index *tg_argmin(tg_tape *t, tg_tensor *x, int axis, bool keepdim)
+{
+    return arg_extreme(t, "tg_argmin", x, axis, keepdim, true);
+}
+
+/* The values (an op, with the gradient to the first extreme) and their
+   indices (arg_extreme: the same rule). */
+static tg_tensor *extreme_dim(tg_tape *t, const char *fn, const tg_op *op, tg_tensor *x,
+                              int axis, bool keepdim, tg_index **indices, bool min)
+{
+    if (indices) *indices = NULL;
+    if (!x) return tg_null_input(t, fn + 3);
+    if (axis == TG_ALL) {
+        tg_tape_set_error(t, "%s: takes an axis, not TG_ALL (for every element: tg_%s and "
+                             "tg_arg%s)", fn, op->name, op->name);
+        return NULL;
+    }
+    reduce_attr a = {.keepdim = keepdim};
+    if (!one_axis(t, fn, x, axis, &a)) return NULL;
+    tg_tensor *y = tg_apply(t, op, &x, 1, &a);
+    tg_index *idx = y && indices ? arg_extreme(t, fn, x, axis, keepdim, min) : NULL;
+    if (y && indices && !idx) return NULL;
+    if (indices) *indices = idx;
+    return y;
+}
+
+tg_tensor *tg_max_dim(tg_tape *t, tg_tensor *x, int axis, bool keepdim, tg_index **indices)
+{
+    return extreme_dim(t, "tg_max_dim", &tg_max_op, x, axis, keepdim, indices, false);
+}
+
+tg_tensor *tg_min_dim(tg_tape *t, tg_tensor *x, int axis, bool keepdim, tg_index **indices)
+{
+    return extreme_dim(t, "tg_min_dim", &tg_min_op, x, axis, keepdim, indices, true);
+}
+
+/* Every reduction's op, this file's and those of stats.c and cumulative.c. */
+static const tg_op *const reduce_ops[] = {
+    &tg_sum_op,  &tg_mean_op, &tg_max_op,       &tg_min_op, &op_max_mask,
+    &tg_amax_op, &tg_amin_op, &tg_prod_op,      &tg_var_op, &tg_std_op,
+    &tg_logsumexp_op, &tg_norm_op, &tg_cumsum_op, &tg_cumprod_op};
 const tg_op_table tg_reduce_ops = {reduce_ops, sizeof reduce_ops / sizeof *reduce_ops};

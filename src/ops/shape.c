@@ -1,6 +1,11 @@
 /* Shape ops: reshape and flatten (views: the output shares the input's
-   data), transpose (a copy with two axes swapped), expand (broadcast to a
-   shape) and its adjoint sum_to (sum over the broadcast axes). */
+   data; squeeze, unsqueeze and flatten_range are reshapes too), permute and
+   transpose (copies with the axes reordered; movedim and swapaxes are
+   permutes and transposes), expand (broadcast to a shape) and its adjoint
+   sum_to (sum over the broadcast axes).
+
+   Every tapegrad tensor is contiguous and row-major: an op that reorders
+   axes copies, so there is no strided view to make contiguous later. */
 #include "ops/ops_internal.h"
 
 typedef struct {
@@ -102,7 +107,251 @@ tg_tensor *tg_flatten(tg_tape *t, tg_tensor *x)
     return tg_reshape(t, x, TG_SHAPE(x->shape[0], rest));
 }
 
-/* ---------------------------------------------------------------- transpose */
+tg_tensor *tg_flatten_range(tg_tape *t, tg_tensor *x, int start_dim, int end_dim)
+{
+    if (!x) return tg_null_input(t, "flatten_range");
+    int n = x->ndim > 0 ? x->ndim : 1, s = 0, e = 0; /* a 0-d tensor flattens to [1] */
+    bool in_range = tg_axis(start_dim, n, &s) && tg_axis(end_dim, n, &e);
+    if (!in_range || s > e) {
+        char b[128];
+        tg_tape_set_error(t, "tg_flatten_range: axes %d..%d are %s for shape %s", start_dim,
+                          end_dim, in_range ? "in the wrong order (start after end)" : "out of range",
+                          tg_shape_str(x, b, sizeof b));
+        return NULL;
+    }
+    if (x->ndim == 0) return tg_reshape(t, x, TG_SHAPE(1));
+    int64_t shape[TG_MAX_DIMS], merged = 1;
+    int m = 0;
+    for (int i = 0; i < s; i++) shape[m++] = x->shape[i];
+    for (int i = s; i <= e; i++) merged *= x->shape[i]; /* ≤ x->size: no overflow */
+    shape[m++] = merged;
+    for (int i = e + 1; i < x->ndim; i++) shape[m++] = x->shape[i];
+    return tg_reshape(t, x, m, shape);
+}
+
+/* x reshaped without the axes `drop` marks (a bit per axis). */
+static tg_tensor *drop_axes(tg_tape *t, tg_tensor *x, unsigned drop)
+{
+    int64_t shape[TG_MAX_DIMS];
+    int m = 0;
+    for (int i = 0; i < x->ndim; i++)
+        if (!(drop >> i & 1u)) shape[m++] = x->shape[i];
+    return tg_reshape(t, x, m, shape);
+}
+
+tg_tensor *tg_squeeze(tg_tape *t, tg_tensor *x)
+{
+    if (!x) return tg_null_input(t, "squeeze");
+    unsigned drop = 0;
+    for (int i = 0; i < x->ndim; i++)
+        if (x->shape[i] == 1) drop |= 1u << i;
+    return drop_axes(t, x, drop);
+}
+
+tg_tensor *tg_squeeze_axis(tg_tape *t, tg_tensor *x, int axis)
+{
+    if (!x) return tg_null_input(t, "squeeze_axis");
+    int a;
+    if (x->ndim == 0 && (axis == 0 || axis == -1)) return tg_reshape(t, x, 0, NULL);
+    if (!tg_axis(axis, x->ndim, &a)) {
+        char b[128];
+        tg_tape_set_error(t, "tg_squeeze_axis: axis %d is out of range for shape %s", axis,
+                          tg_shape_str(x, b, sizeof b));
+        return NULL;
+    }
+    /* an axis whose size is not 1 stays, as in PyTorch */
+    return drop_axes(t, x, x->shape[a] == 1 ? 1u << a : 0);
+}
+
+tg_tensor *tg_unsqueeze(tg_tape *t, tg_tensor *x, int axis)
+{
+    if (!x) return tg_null_input(t, "unsqueeze");
+    int a; /* the new axis's place among ndim + 1 */
+    char b[128];
+    if (x->ndim == TG_MAX_DIMS) {
+        tg_tape_set_error(t, "tg_unsqueeze: %s has %d axes already, the most a tensor can have",
+                          tg_shape_str(x, b, sizeof b), TG_MAX_DIMS);
+        return NULL;
+    }
+    if (!tg_axis(axis, x->ndim + 1, &a)) {
+        tg_tape_set_error(t, "tg_unsqueeze: axis %d is out of range for shape %s (-%d..%d)", axis,
+                          tg_shape_str(x, b, sizeof b), x->ndim + 1, x->ndim);
+        return NULL;
+    }
+    int64_t shape[TG_MAX_DIMS];
+    for (int i = 0, k = 0; i <= x->ndim; i++) shape[i] = i == a ? 1 : x->shape[k++];
+    return tg_reshape(t, x, x->ndim + 1, shape);
+}
+
+/* ------------------------------------------------------ permute, transpose */
+
+/* dst = src with its axes reordered: axis i of dst is axis perm[i] of src
+   (src has the shape of `from`); with `add`, dst += instead. Walks dst in
+   order, reading src with the permuted strides. Forward and backward of
+   permute and transpose (the backward passes the inverse permutation). */
+static void permute_copy(tg_real *dst, const tg_real *src, const tg_tensor *from,
+                         const int *perm, bool add)
+{
+    int n = from->ndim;
+    if (from->size == 0) return;
+    if (n == 0) {
+        dst[0] = add ? dst[0] + src[0] : src[0];
+        return;
+    }
+    int64_t src_stride[TG_MAX_DIMS], stride[TG_MAX_DIMS], shape[TG_MAX_DIMS];
+    int64_t s = 1;
+    for (int i = n - 1; i >= 0; i--) {
+        src_stride[i] = s;
+        s *= from->shape[i];
+    }
+    for (int i = 0; i < n; i++) {
+        stride[i] = src_stride[perm[i]];
+        shape[i] = from->shape[perm[i]];
+    }
+    int64_t run = shape[n - 1], step = stride[n - 1];
+    int64_t idx[TG_MAX_DIMS] = {0}, off = 0;
+    for (int64_t o = 0; o < from->size; o += run) {
+        tg_real *d = dst + o;
+        const tg_real *x = src + off;
+        if (add)
+            for (int64_t k = 0; k < run; k++) d[k] += x[k * step];
+        else
+            for (int64_t k = 0; k < run; k++) d[k] = x[k * step];
+        for (int i = n - 2; i >= 0; i--) { /* odometer over the outer axes of dst */
+            off += stride[i];
+            if (++idx[i] < shape[i]) break;
+            off -= stride[i] * shape[i];
+            idx[i] = 0;
+        }
+    }
+}
+
+/* The permutation that swaps axes d0 and d1 of n. */
+static void swap_perm(int *perm, int n, int d0, int d1)
+{
+    for (int i = 0; i < n; i++) perm[i] = i;
+    perm[d0] = d1;
+    perm[d1] = d0;
+}
+
+typedef struct {
+    int perm[TG_MAX_DIMS]; /* normalised, a permutation of 0..ndim-1 */
+} permute_attr;
+
+static int permute_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], char *msg,
+                         size_t len)
+{
+    const permute_attr *a = r->attr;
+    const tg_tensor *x = r->in[0];
+    unsigned seen = 0;
+    for (int i = 0; i < x->ndim; i++) {
+        int p = a->perm[i];
+        if (p < 0 || p >= x->ndim || (seen >> p & 1u)) {
+            char b[128];
+            snprintf(msg, len, "the axes are not a permutation of the %d axes of %s", x->ndim,
+                     tg_shape_str(x, b, sizeof b));
+            return TG_ERR_INVALID;
+        }
+        seen |= 1u << p;
+        shape[i] = x->shape[p];
+    }
+    *ndim = x->ndim;
+    return TG_OK;
+}
+
+/* y[i0, i1, ...] = x at the index whose axis perm[k] is i_k
+   dx += g permuted back (by the inverse permutation: axis perm[k] of dx is
+   axis k of g) */
+static int permute_forward(tg_record *r)
+{
+    const permute_attr *a = r->attr;
+    permute_copy(r->out->data, r->in[0]->data, r->in[0], a->perm, false);
+    return TG_OK;
+}
+
+static void inverse_perm(int *inv, const int *perm, int n)
+{
+    for (int i = 0; i < n; i++) inv[perm[i]] = i;
+}
+
+static void permute_backward(tg_record *r)
+{
+    const permute_attr *a = r->attr;
+    int inv[TG_MAX_DIMS];
+    inverse_perm(inv, a->perm, r->out->ndim);
+    permute_copy(r->in[0]->grad, r->out->grad, r->out, inv, true);
+}
+
+static int permute_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
+{
+    const permute_attr *a = r->attr;
+    int inv[TG_MAX_DIMS];
+    inverse_perm(inv, a->perm, r->out->ndim);
+    dx[0] = tg_permute(t, g, r->out->ndim, inv);
+    return TG_OK;
+}
+
+static const tg_op op_permute = {.name = "permute",
+                                 .n_inputs = 1,
+                                 .attr_size = sizeof(permute_attr),
+                                 .shape = permute_shape,
+                                 .forward = permute_forward,
+                                 .backward = permute_backward,
+                                 .vjp = permute_vjp,
+                                 .doc = "reorder the axes (a copy)"};
+
+tg_tensor *tg_permute(tg_tape *t, tg_tensor *x, int ndim, const int *dims)
+{
+    if (!x) return tg_null_input(t, "permute");
+    char b[128];
+    if (ndim != x->ndim || (ndim > 0 && !dims)) {
+        if (dims)
+            tg_tape_set_error(t, "tg_permute: %d axes given for the %d axes of %s", ndim, x->ndim,
+                              tg_shape_str(x, b, sizeof b));
+        else
+            tg_tape_set_error(t, "tg_permute: dims is NULL for the %d axes of %s", x->ndim,
+                              tg_shape_str(x, b, sizeof b));
+        return NULL;
+    }
+    permute_attr a = {{0}};
+    for (int i = 0; i < ndim; i++)
+        if (!tg_axis(dims[i], ndim, &a.perm[i])) {
+            tg_tape_set_error(t, "tg_permute: axis %d (at position %d) is out of range for %s",
+                              dims[i], i, tg_shape_str(x, b, sizeof b));
+            return NULL;
+        }
+    return tg_apply(t, &op_permute, &x, 1, &a);
+}
+
+tg_tensor *tg_movedim(tg_tape *t, tg_tensor *x, int source, int destination)
+{
+    if (!x) return tg_null_input(t, "movedim");
+    int n = x->ndim, s, d;
+    /* a 0-d tensor takes axes 0 and -1, as in PyTorch: itself */
+    if (n == 0 && (source == 0 || source == -1) && (destination == 0 || destination == -1))
+        return tg_reshape(t, x, 0, NULL);
+    if (!tg_axis(source, n, &s) || !tg_axis(destination, n, &d)) {
+        char b[128];
+        tg_tape_set_error(t, "tg_movedim: axes (%d, %d) are out of range for shape %s", source,
+                          destination, tg_shape_str(x, b, sizeof b));
+        return NULL;
+    }
+    /* the other axes keep their order around the moved one */
+    int perm[TG_MAX_DIMS], k = 0;
+    for (int i = 0; i < n; i++) {
+        if (i == d) continue;
+        if (k == s) k++;
+        perm[i] = k++;
+    }
+    perm[d] = s;
+    return tg_permute(t, x, n, perm);
+}
+
+tg_tensor *tg_contiguous(tg_tape *t, tg_tensor *x)
+{
+    if (!x) return tg_null_input(t, "contiguous");
+    return x;
+}
 
 typedef struct {
     int d0, d1; /* normalised axes */
@@ -126,54 +375,22 @@ static int transpose_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_D
     return TG_OK;
 }
 
-/* Copies src (shape of `from`) to dst with axes d0 and d1 swapped. With
-   `add`, accumulates instead. Used by forward (x -> y) and backward
-   (g -> dx: swapping the same two axes is its own inverse). */
-static void swap_axes(tg_real *dst, const tg_real *src, const tg_tensor *from, int d0, int d1,
-                      bool add)
-{
-    int n = from->ndim;
-    int64_t stride_dst[TG_MAX_DIMS], shape_dst[TG_MAX_DIMS];
-    for (int i = 0; i < n; i++) shape_dst[i] = from->shape[i];
-    shape_dst[d0] = from->shape[d1];
-    shape_dst[d1] = from->shape[d0];
-    int64_t sd = 1;
-    for (int i = n - 1; i >= 0; i--) {
-        stride_dst[i] = sd;
-        sd *= shape_dst[i];
-    }
-    /* walk the source in order; each element's destination index has the
-       d0 and d1 coordinates exchanged */
-    int64_t idx[TG_MAX_DIMS] = {0};
-    for (int64_t k = 0; k < from->size; k++) {
-        int64_t off = 0;
-        for (int i = 0; i < n; i++) {
-            int j = i == d0 ? d1 : i == d1 ? d0 : i;
-            off += idx[i] * stride_dst[j];
-        }
-        if (add)
-            dst[off] += src[k];
-        else
-            dst[off] = src[k];
-        for (int i = n - 1; i >= 0; i--) {
-            if (++idx[i] < from->shape[i]) break;
-            idx[i] = 0;
-        }
-    }
-}
-
 /* y = x with axes d0, d1 swapped      dx += g with the same axes swapped back */
 static int transpose_forward(tg_record *r)
 {
     const transpose_attr *a = r->attr;
-    swap_axes(r->out->data, r->in[0]->data, r->in[0], a->d0, a->d1, false);
+    int perm[TG_MAX_DIMS];
+    swap_perm(perm, r->in[0]->ndim, a->d0, a->d1);
+    permute_copy(r->out->data, r->in[0]->data, r->in[0], perm, false);
     return TG_OK;
 }
 
 static void transpose_backward(tg_record *r)
 {
     const transpose_attr *a = r->attr;
-    swap_axes(r->in[0]->grad, r->out->grad, r->out, a->d0, a->d1, true);
+    int perm[TG_MAX_DIMS];
+    swap_perm(perm, r->out->ndim, a->d0, a->d1); /* a swap is its own inverse */
+    permute_copy(r->in[0]->grad, r->out->grad, r->out, perm, true);
 }
 
 static int transpose_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
@@ -192,20 +409,36 @@ static const tg_op op_transpose = {.name = "transpose",
                                    .vjp = transpose_vjp,
                                    .doc = "swap two axes"};
 
-tg_tensor *tg_transpose(tg_tape *t, tg_tensor *x, int dim0, int dim1)
+/* transpose under the name fn (tg_transpose, tg_swapaxes, tg_swapdims) */
+static tg_tensor *swap(tg_tape *t, const char *fn, tg_tensor *x, int dim0, int dim1)
 {
-    if (!x) return tg_null_input(t, "transpose");
+    if (!x) return tg_null_input(t, fn + 3);
     /* a 0-d tensor takes axes 0 and -1, as in PyTorch: itself */
     if (x->ndim == 0 && (dim0 == 0 || dim0 == -1) && (dim1 == 0 || dim1 == -1))
         return tg_reshape(t, x, 0, NULL);
     transpose_attr a;
     if (!tg_axis(dim0, x->ndim, &a.d0) || !tg_axis(dim1, x->ndim, &a.d1)) {
         char b[128];
-        tg_tape_set_error(t, "tg_transpose: axes (%d, %d) are out of range for shape %s", dim0,
-                          dim1, tg_shape_str(x, b, sizeof b));
+        tg_tape_set_error(t, "%s: axes (%d, %d) are out of range for shape %s", fn, dim0, dim1,
+                          tg_shape_str(x, b, sizeof b));
         return NULL;
     }
     return tg_apply(t, &op_transpose, &x, 1, &a);
+}
+
+tg_tensor *tg_transpose(tg_tape *t, tg_tensor *x, int dim0, int dim1)
+{
+    return swap(t, "tg_transpose", x, dim0, dim1);
+}
+
+tg_tensor *tg_swapaxes(tg_tape *t, tg_tensor *x, int axis0, int axis1)
+{
+    return swap(t, "tg_swapaxes", x, axis0, axis1);
+}
+
+tg_tensor *tg_swapdims(tg_tape *t, tg_tensor *x, int dim0, int dim1)
+{
+    return swap(t, "tg_swapdims", x, dim0, dim1);
 }
 
 /* ------------------------------------------------------- expand and sum_to */
@@ -356,5 +589,6 @@ tg_tensor *tg_sum_to(tg_tape *t, tg_tensor *x, int ndim, const int64_t *shape)
     return to_shape(t, &op_sum_to, x, ndim, shape);
 }
 
-static const tg_op *const shape_ops[] = {&op_reshape, &op_transpose, &op_expand, &op_sum_to};
+static const tg_op *const shape_ops[] = {&op_reshape, &op_permute, &op_transpose, &op_expand,
+                                          &op_sum_to};
 const tg_op_table tg_shape_ops = {shape_ops, sizeof shape_ops / sizeof *shape_ops};

@@ -7,7 +7,7 @@
 
 #include <string.h>
 
-#include "golden.h"
+#include "builder_table.h"
 
 #define ATTR(k, d) ((tg_real)gt_attr(c, k, d))
 
@@ -89,10 +89,7 @@ static tg_tensor *b_nll_loss(tg_tape *t, tg_tensor **in, const gt_case *c)
     return tg_nll_loss(t, in[0], c->index, &o);
 }
 
-typedef struct {
-    const char *op;
-    gt_build_fn build;
-} act_builder;
+typedef gt_builder act_builder;
 
 #define B(NAME) {#NAME, b_##NAME}
 static const act_builder act_builders[] = {
@@ -109,11 +106,8 @@ static const act_builder loss_builders[] = {
 /* The builder of an op name in either table, or NULL. */
 static inline gt_build_fn builder_of(const char *op)
 {
-    for (size_t i = 0; i < sizeof act_builders / sizeof *act_builders; i++)
-        if (strcmp(act_builders[i].op, op) == 0) return act_builders[i].build;
-    for (size_t i = 0; i < sizeof loss_builders / sizeof *loss_builders; i++)
-        if (strcmp(loss_builders[i].op, op) == 0) return loss_builders[i].build;
-    return NULL;
+    gt_build_fn b = gt_builder_find(act_builders, sizeof act_builders / sizeof *act_builders, op);
+    return b ? b : gt_builder_find(loss_builders, sizeof loss_builders / sizeof *loss_builders, op);
 }
 
 #endif

@@ -8,7 +8,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "golden.h"
+#include "select_builders.h"
 
 static gt_file *gold;
 static void load(void)
@@ -19,53 +19,6 @@ static void load(void)
 static void unload(void) { gt_free(gold); }
 
 TestSuite(golden_select, .init = load, .fini = unload);
-
-#define B2(NAME, CALL)                                                                   \
-    static tg_tensor *b_##NAME(tg_tape *t, tg_tensor **in, const gt_case *c)           \
-    {                                                                                    \
-        (void)c;                                                                         \
-        return CALL;                                                                     \
-    }
-B2(eq, tg_eq(t, in[0], in[1]))
-B2(ne, tg_ne(t, in[0], in[1]))
-B2(lt, tg_lt(t, in[0], in[1]))
-B2(le, tg_le(t, in[0], in[1]))
-B2(gt, tg_gt(t, in[0], in[1]))
-B2(ge, tg_ge(t, in[0], in[1]))
-B2(sign, tg_sign(t, in[0]))
-B2(where, tg_where(t, in[0], in[1], in[2]))
-B2(erf, tg_erf(t, in[0]))
-B2(matmul, tg_matmul(t, in[0], in[1]))
-B2(dot, tg_dot(t, in[0], in[1]))
-B2(outer, tg_outer(t, in[0], in[1]))
-
-static tg_tensor *b_clamp(tg_tape *t, tg_tensor **in, const gt_case *c)
-{
-    return tg_clamp(t, in[0], (tg_real)gt_attr(c, "lo", 0), (tg_real)gt_attr(c, "hi", 0));
-}
-
-static int shape_attr(const gt_case *c, int64_t *shape)
-{
-    int n = (int)gt_attr(c, "ndim", 0);
-    for (int i = 0; i < n; i++) {
-        char key[16];
-        snprintf(key, sizeof key, "d%d", i);
-        shape[i] = (int64_t)gt_attr(c, key, 0);
-    }
-    return n;
-}
-static tg_tensor *b_expand(tg_tape *t, tg_tensor **in, const gt_case *c)
-{
-    int64_t s[TG_MAX_DIMS];
-    int n = shape_attr(c, s);
-    return tg_expand(t, in[0], n, s);
-}
-static tg_tensor *b_sum_to(tg_tape *t, tg_tensor **in, const gt_case *c)
-{
-    int64_t s[TG_MAX_DIMS];
-    int n = shape_attr(c, s);
-    return tg_sum_to(t, in[0], n, s);
-}
 
 static gt_tol dot_tol(void)
 {
@@ -78,7 +31,7 @@ static gt_tol dot_tol(void)
 
 /* forward only: no gradient anywhere */
 #define FORWARD(NAME) \
-    Test(golden_select, NAME) { gt_run_op(gold, #NAME, b_##NAME, gt_default_tol()); }
+    Test(golden_select, NAME) { gt_run_op(gold, #NAME, sel_##NAME, gt_default_tol()); }
 FORWARD(eq)
 FORWARD(ne)
 FORWARD(lt)
@@ -88,8 +41,8 @@ FORWARD(ge)
 FORWARD(sign)
 
 #define BOTH(NAME, TOL)                                                                     \
-    Test(golden_select, NAME) { gt_run_op(gold, #NAME, b_##NAME, TOL); }                    \
-    Test(golden_select, NAME##_order2) { gt_run_op2(gold, #NAME, b_##NAME, TOL); }
+    Test(golden_select, NAME) { gt_run_op(gold, #NAME, sel_##NAME, TOL); }                    \
+    Test(golden_select, NAME##_order2) { gt_run_op2(gold, #NAME, sel_##NAME, TOL); }
 BOTH(where, gt_default_tol())
 BOTH(clamp, gt_default_tol())
 BOTH(erf, gt_default_tol())

@@ -222,8 +222,11 @@ static bool read_line(reader *r, gt_file *f, gt_case **cur, int *cap)
     if ((rest = keyword(s, "index"))) {
         char *end;
         long long n = strtoll(rest, &end, 10);
-        if (c->index || end == rest || n < 0 || n > GT_MAX_VALUES || !only_space(end))
-            return false;
+        if (c->index || end == rest || n < 0 || n > GT_MAX_VALUES) return false;
+        gt_array shape = {.ndim = 1, .shape = {n}, .n = n};
+        if (!only_space(end) && (!read_dims(end, &shape) || shape.n != n)) return false;
+        c->index_ndim = shape.ndim;
+        memcpy(c->index_shape, shape.shape, sizeof c->index_shape);
         c->n_index = n;
         c->index = malloc((size_t)(n ? n : 1) * sizeof(int64_t));
         double *tmp = malloc((size_t)(n ? n : 1) * sizeof(double));
@@ -367,6 +370,88 @@ bool gt_expect_close(const tg_real *got, const double *want, int64_t n, gt_tol t
               (long long)worst, worst < 0 ? 0.0 : (double)got[worst], worst < 0 ? 0.0 : want[worst],
               tol.rtol, tol.atol);
     return worst < 0;
+}
+
+void gt_expect_vjp_matches(tg_tape *t, tg_tensor *out, int n, tg_tensor *const *in, uint64_t seed,
+                           const char *what)
+{
+    cr_assert(out != NULL && n <= 64, "%s: no output: %s", what, tg_tape_error(t));
+    tg_tensor *R = tg_zeros(t, out->ndim, out->shape);
+    cr_assert(R != NULL, "%s", tg_tape_error(t));
+    for (int64_t i = 0; i < R->size; i++) R->data[i] = (tg_real)(2 * gt_unit(&seed) - 1);
+    tg_tensor *fast[64] = {0}, *vjp[64] = {0};
+    tg_grad_opts o = {.create_graph = false, .allow_unused = true};
+    cr_assert_eq(tg_grad(t, 1, &out, &R, n, in, fast, &o), TG_OK, "%s: %s", what,
+                 tg_tape_error(t));
+    o.create_graph = true;
+    cr_assert_eq(tg_grad(t, 1, &out, &R, n, in, vjp, &o), TG_OK, "%s: create_graph: %s", what,
+                 tg_tape_error(t));
+    double *want = malloc((size_t)(out->size + 1) * sizeof(double));
+    for (int k = 0; k < n; k++) {
+        char w[256];
+        snprintf(w, sizeof w, "%s: the vjp's gradient of input %d", what, k);
+        want = realloc(want, (size_t)(fast[k]->size + 1) * sizeof(double));
+        for (int64_t i = 0; i < fast[k]->size; i++) want[i] = (double)fast[k]->data[i];
+        cr_expect(tg_same_shape(fast[k], vjp[k]), "%s has another shape", w);
+        if (tg_same_shape(fast[k], vjp[k]))
+            gt_expect_close(vjp[k]->data, want, fast[k]->size, gt_default_tol(), w);
+    }
+    free(want);
+}
+
+double gt_unit(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return (double)((z ^ (z >> 31)) >> 11) * 0x1p-53;
+}
+
+struct criterion_test_params gt_case_numbers(size_t n)
+{
+    int *ids = cr_malloc(n * sizeof *ids);
+    for (size_t i = 0; i < n; i++) ids[i] = (int)i;
+    return cr_make_param_array(int, ids, n);
+}
+
+void gt_expect_gradcheck(tg_gradcheck_fn fn, void *ctx, tg_tensor *const *in, int n, int64_t want,
+                         const char *what)
+{
+    tg_gradcheck_result r = tg_gradcheck(fn, ctx, in, n, NULL);
+    cr_expect_eq(r.status, TG_OK, "%s: gradcheck could not run: %s", what, r.message);
+    cr_expect_eq(r.checked, want, "%s: checked %lld of %lld elements", what,
+                 (long long)r.checked, (long long)want);
+    cr_expect(r.ok, "%s (%s): %s", what, tg_real_name(), r.message);
+}
+
+tg_tensor *gt_with_input(tg_tape *t, tg_tensor *y, tg_tensor *x)
+{
+    if (!y) return NULL;
+    tg_tensor *parts[2] = {tg_reshape(t, y, 1, &y->size), tg_reshape(t, x, 1, &x->size)};
+    return tg_cat(t, parts, 2, 0);
+}
+
+void gt_expect_ops_covered(const gt_file *f, const char *const *ops, int n)
+{
+    for (int i = 0; f && i < f->n; i++) {
+        int k = 0;
+        while (k < n && strcmp(ops[k], f->cases[i].op) != 0) k++;
+        cr_expect(k < n, "case %s: no test for op %s", f->cases[i].name, f->cases[i].op);
+    }
+}
+
+tg_tape *gt_tape;
+void gt_tape_setup(void) { gt_tape = tg_tape_new(); }
+void gt_tape_teardown(void) { tg_tape_free(gt_tape); }
+
+void gt_expect_message(tg_tape *t, const char *const *parts, int n)
+{
+    const char *msg = tg_tape_error(t);
+    cr_expect(msg[0] != '\0', "no message on the tape");
+    for (int i = 0; i < n; i++)
+        cr_expect(strstr(msg, parts[i]) != NULL, "the message \"%s\" should contain \"%s\"", msg,
+                  parts[i]);
+    tg_tape_clear_error(t);
 }
 
 static bool same_dims(const tg_tensor *x, const gt_array *a)

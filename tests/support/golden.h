@@ -6,7 +6,8 @@
      case <name> <op>
      attr <key> <value>              0 or more, numbers
      in <ndim> <d0> <d1> ...         an input tensor (values on the next line)
-     index <n>                       an int64 input (class indices), next line
+     index <n> [<ndim> <dims...>]    an int64 input (class indices, positions),
+                                     next line; flat ([n]) without a shape
      out <ndim> <dims...>            PyTorch's output
      R <ndim> <dims...>              the random weights: loss = sum(out * R)
      grad <k> <ndim> <dims...>       PyTorch's g_k = d(loss)/d(input k)
@@ -75,6 +76,7 @@
 #ifndef TG_TEST_GOLDEN_H
 #define TG_TEST_GOLDEN_H
 
+#include <criterion/parameterized.h>
 #include <tapegrad.h>
 
 #define GT_MAX_ATTR 16
@@ -96,6 +98,8 @@ typedef struct gt_case {
     gt_array in[TG_MAX_INPUTS];
     int64_t n_index;
     int64_t *index; /* NULL when the case has none */
+    int index_ndim; /* the index's shape: [n_index] unless the file gives one */
+    int64_t index_shape[TG_MAX_DIMS];
     gt_array out, R;
     bool has_grad[TG_MAX_INPUTS];
     gt_array grad[TG_MAX_INPUTS];
@@ -155,5 +159,59 @@ bool gt_expect_close(const tg_real *got, const double *want, int64_t n, gt_tol t
 
 /* tdist: the Euclidean norm of got − want, over the finite values. */
 double gt_tdist(const tg_real *got, const double *want, int64_t n);
+
+/* The vjp rules against the fast backward, at any point: the gradients of
+   sum(out · R), R drawn from `seed` in [-1, 1), with respect to the n
+   inputs (each must require grad), by tg_grad without and with
+   create_graph; failures through cr_expect naming `what` and the input.
+   The two walks add the same terms, but a rule may group them differently
+   (a sum in double against a chain of tg_add): gt_default_tol(). */
+void gt_expect_vjp_matches(tg_tape *t, tg_tensor *out, int n, tg_tensor *const *in, uint64_t seed,
+                           const char *what);
+
+/* ---- helpers of the finite-difference tables and the refusal tests */
+
+/* A uniform double in [0, 1) from a splitmix64 stream. */
+double gt_unit(uint64_t *state);
+
+/* Criterion's parameters 0, 1, ..., n − 1 (in its shared memory): a
+   parameterized test takes the number of a case in a table, since each
+   test runs in a process image of its own, where the table's pointers
+   differ. */
+struct criterion_test_params gt_case_numbers(size_t n);
+
+/* tg_gradcheck(fn, ctx, in, n) with its defaults, expecting it to run,
+   to check `want` input elements and to pass; failures name `what`. */
+void gt_expect_gradcheck(tg_gradcheck_fn fn, void *ctx, tg_tensor *const *in, int n, int64_t want,
+                         const char *what);
+
+/* y and x, each flattened, joined: a builder's output whose gradient
+   reaches x through two records, so that a rule that writes its input's
+   gradient instead of adding to it shows. NULL if y is. */
+tg_tensor *gt_with_input(tg_tape *t, tg_tensor *y, tg_tensor *x);
+
+/* Every case of f has one of the n op names (a test per name runs them):
+   no case is skipped for want of a test. */
+void gt_expect_ops_covered(const gt_file *f, const char *const *ops, int n);
+
+/* A new tape for each test of a suite with .init = gt_tape_setup and
+   .fini = gt_tape_teardown (the refusal tests). */
+extern tg_tape *gt_tape;
+void gt_tape_setup(void);
+void gt_tape_teardown(void);
+
+/* The tape's message contains each of the n strings (and exists); it is
+   cleared afterwards. GT_REFUSED also expects `result` (an op's) to be
+   NULL. */
+void gt_expect_message(tg_tape *t, const char *const *parts, int n);
+#define GT_MESSAGE(t, ...)                                                                  \
+    gt_expect_message((t), (const char *const[]){__VA_ARGS__},                               \
+                      (int)(sizeof((const char *const[]){__VA_ARGS__}) / sizeof(const char *)))
+#define GT_REFUSED(t, result, ...)                                                          \
+    do {                                                                                     \
+        cr_expect((result) == NULL, "the call should have failed (message so far: \"%s\")",  \
+                  tg_tape_error(t));                                                         \
+        GT_MESSAGE((t), __VA_ARGS__);                                                        \
+    } while (0)
 
 #endif

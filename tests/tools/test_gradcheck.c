@@ -408,6 +408,51 @@ Test(gradcheck, lost_gradient_fails)
     cr_expect_eq(r.analytical, 0.0);
 }
 
+/* log(x − h) at x = 5e-4 with an absolute step of 1e-3 is NaN: the
+   element fails (NaN never passes, the refinement included), the others do
+   not. */
+static tg_tensor *f_log(tg_tape *t, tg_tensor *const *in, int n, void *ctx)
+{
+    (void)n, (void)ctx;
+    return tg_log(t, in[0]);
+}
+
+Test(gradcheck, nan_in_a_difference_fails_that_element)
+{
+    tg_real v[] = {(tg_real)5e-4, 1, 2};
+    tg_tensor *x = leaf(3, v);
+    tg_gradcheck_opts o = tg_gradcheck_defaults();
+    o.relative_step = false;
+    o.eps = 1e-3;
+    tg_gradcheck_result r = tg_gradcheck(f_log, NULL, &x, 1, &o);
+    expect_ran(&r, 3);
+    cr_expect(!r.ok, "%s", r.message);
+    cr_expect_eq(r.failed, 1, "%s", r.message);
+    cr_expect_eq(r.worst_index, 0);
+    cr_expect(isnan(r.numerical), "numerical %g", r.numerical);
+}
+
+/* A rule that writes NaN into one element's gradient fails that element. */
+static void square_backward_nan(tg_record *r)
+{
+    for (int64_t i = 0; i < r->out->size; i++)
+        r->in[0]->grad[i] += i == 0 ? (tg_real)NAN : 2 * r->in[0]->data[i] * r->out->grad[i];
+}
+static const tg_op op_square_nan = {.name = "test_square_nan", .n_inputs = 1, .shape = same_shape,
+                                    .forward = square_forward, .backward = square_backward_nan};
+
+Test(gradcheck, nan_in_the_analytical_fails_that_element)
+{
+    tg_real v[] = {0.5, -3, 1.25};
+    tg_tensor *x = leaf(3, v);
+    tg_gradcheck_result r = tg_gradcheck(f_unary, (void *)&op_square_nan, &x, 1, NULL);
+    expect_ran(&r, 3);
+    cr_expect(!r.ok, "%s", r.message);
+    cr_expect_eq(r.failed, 1, "%s", r.message);
+    cr_expect_eq(r.worst_index, 0);
+    cr_expect(isnan(r.analytical), "analytical %g", r.analytical);
+}
+
 /* --------------------------------------------------- cannot run: no abort */
 
 static tg_tensor *f_null(tg_tape *t, tg_tensor *const *in, int n, void *ctx)
@@ -451,6 +496,13 @@ Test(gradcheck, refuses_what_it_cannot_run)
     o.eps = 0;
     r = tg_gradcheck(f_abs, NULL, &x, 1, &o);
     cr_expect_eq(r.status, TG_ERR_INVALID);
+    tg_real bad[] = {1, NAN, 3};
+    tg_tensor *xn = leaf(3, bad);
+    r = tg_gradcheck(f_abs, NULL, &xn, 1, NULL);
+    cr_expect_eq(r.status, TG_ERR_INVALID);
+    cr_expect(strstr(r.message, "input 0 element [1] is nan: the point must be finite"), "%s",
+              r.message);
+
     o = tg_gradcheck_defaults();
     o.eps = 1e-30; /* x ± h rounds back to x */
     r = tg_gradcheck(f_abs, NULL, &x, 1, &o);
@@ -465,13 +517,114 @@ Test(gradcheck, defaults_match_pytorch_in_double)
         cr_expect_eq(o.eps, 1e-6);
         cr_expect_eq(o.atol, 1e-5);
         cr_expect_eq(o.rtol, 1e-3);
+        cr_expect(!o.relative_step && !o.richardson && !o.error_bound);
     } else {
-        cr_expect_eq(o.eps, 1e-3);
-        cr_expect_eq(o.atol, 1e-2);
-        cr_expect_eq(o.rtol, 1e-2);
+        cr_expect_eq(o.eps, 1e-2);
+        cr_expect_eq(o.atol, 0);
+        cr_expect_eq(o.rtol, 1e-3);
+        cr_expect(o.relative_step && o.richardson && o.error_bound);
+        cr_expect_eq(o.scale_tol, 1e-5);
     }
     cr_expect_eq(o.projections, 0);
+    cr_expect_eq(o.extra_projections, 2);
     cr_expect_null(o.report);
+}
+
+/* A rule that uses |g| for g is right for every unit upstream gradient, so
+   the full Jacobian alone (PyTorch's default) passes it; the projections
+   alongside, with negative entries, fail it. */
+static void square_backward_absg(tg_record *r)
+{
+    for (int64_t i = 0; i < r->out->size; i++)
+        r->in[0]->grad[i] += 2 * r->in[0]->data[i] * fabsf((float)r->out->grad[i]);
+}
+static const tg_op op_square_absg = {.name = "test_square_absg", .n_inputs = 1,
+                                     .shape = same_shape, .forward = square_forward,
+                                     .backward = square_backward_absg};
+
+Test(gradcheck, a_rule_not_linear_in_g_fails_only_with_projections)
+{
+    tg_real v[] = {0.5, -3, 1.25, 2};
+    tg_tensor *x = leaf(4, v);
+    tg_gradcheck_opts o = tg_gradcheck_defaults();
+    o.extra_projections = 0; /* the full Jacobian only: unit vectors, g = 1 = |g| */
+    tg_gradcheck_result r = tg_gradcheck(f_unary, (void *)&op_square_absg, &x, 1, &o);
+    expect_ran(&r, 4);
+    cr_expect(r.ok, "the full Jacobian cannot see |g|: %s", r.message);
+    r = tg_gradcheck(f_unary, (void *)&op_square_absg, &x, 1, NULL); /* the defaults */
+    expect_ran(&r, 4);
+    cr_expect(!r.ok, "the projections see |g|: %s", r.message);
+    cr_expect(r.worst_output < 0, "a projection failed, not an entry: %lld",
+              (long long)r.worst_output);
+    r = tg_gradcheck(f_unary, (void *)&op_square_ok, &x, 1, NULL);
+    expect_ran(&r, 4);
+    cr_expect(r.ok, "%s", r.message);
+}
+
+/* The same for an op whose output is one number, y = Σx²: the full
+   Jacobian's single dout is 1, and only a negative projection sees |g|. */
+static int scalar_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], char *msg,
+                        size_t len)
+{
+    (void)r, (void)shape, (void)msg, (void)len;
+    *ndim = 0;
+    return TG_OK;
+}
+static int sumsq_forward(tg_record *r)
+{
+    double s = 0;
+    for (int64_t i = 0; i < r->in[0]->size; i++) s += (double)r->in[0]->data[i] * r->in[0]->data[i];
+    r->out->data[0] = (tg_real)s;
+    return TG_OK;
+}
+static void sumsq_backward_absg(tg_record *r)
+{
+    for (int64_t i = 0; i < r->in[0]->size; i++)
+        r->in[0]->grad[i] += 2 * r->in[0]->data[i] * fabsf((float)r->out->grad[0]);
+}
+static const tg_op op_sumsq_absg = {.name = "test_sumsq_absg", .n_inputs = 1, .shape = scalar_shape,
+                                    .forward = sumsq_forward, .backward = sumsq_backward_absg};
+
+Test(gradcheck, a_scalar_op_not_linear_in_g_fails)
+{
+    tg_real v[] = {0.5, -3, 1.25, 2};
+    tg_tensor *x = leaf(4, v);
+    for (uint64_t seed = 1; seed <= 8; seed++) { /* whatever the seed */
+        tg_gradcheck_opts o = tg_gradcheck_defaults();
+        o.seed = seed;
+        tg_gradcheck_result r = tg_gradcheck(f_unary, (void *)&op_sumsq_absg, &x, 1, &o);
+        expect_ran(&r, 4);
+        cr_expect(!r.ok, "seed %llu: %s", (unsigned long long)seed, r.message);
+    }
+}
+
+/* Options set to zero but for eps, atol and rtol are PyTorch's plain rule. */
+Test(gradcheck, zeroed_new_options_are_the_plain_rule)
+{
+    tg_real v[] = {0.5, -3, 1.25};
+    tg_tensor *x = leaf(3, v);
+    tg_gradcheck_opts o = {.eps = 1e-3, .atol = 1e-2, .rtol = 1e-2};
+    tg_gradcheck_result r = tg_gradcheck(f_unary, (void *)&op_square_ok, &x, 1, &o);
+    expect_ran(&r, 3);
+    cr_expect(r.ok, "%s", r.message);
+    cr_expect(r.worst_output >= 0, "no projections: %lld", (long long)r.worst_output);
+    r = tg_gradcheck(f_unary, (void *)&op_square_factor, &x, 1, &o);
+    expect_ran(&r, 3);
+    cr_expect(!r.ok, "%s", r.message);
+    /* the tolerance it reports is allclose's: atol + rtol·|numerical| */
+    cr_expect(fabs(r.tolerance - (1e-2 + 1e-2 * fabs(r.numerical))) < 1e-9, "tolerance %g",
+              r.tolerance);
+
+    tg_gradcheck_opts bad = tg_gradcheck_defaults();
+    bad.scale_tol = -1;
+    r = tg_gradcheck(f_unary, (void *)&op_square_ok, &x, 1, &bad);
+    cr_expect_eq(r.status, TG_ERR_INVALID);
+    cr_expect(strstr(r.message, "scale_tol -1"), "%s", r.message);
+    bad = tg_gradcheck_defaults();
+    bad.extra_projections = -2;
+    r = tg_gradcheck(f_unary, (void *)&op_square_ok, &x, 1, &bad);
+    cr_expect_eq(r.status, TG_ERR_INVALID);
+    cr_expect(strstr(r.message, "extra_projections -2"), "%s", r.message);
 }
 
 /* The inputs are copies: the caller's data is never touched. */

@@ -1,0 +1,210 @@
+/* bench_movement: the ops that only move data, against memcpy.
+
+   Each op's forward runs on tensors of about --mb MiB of output (recording
+   off, so that only the op is timed; the tape is reset between runs and
+   its arena reused), and memcpy copies the same number of output bytes
+   between two buffers of that size in the same run, just before it. Each
+   figure is the median of --reps runs; the ratio is op time / memcpy time,
+   and the speed goal is a ratio within 2. The ops:
+     cat          four [R, C/4] joined along axis 1 into [R, C]
+     gather       [R, C] along axis 1 with an index of [R, C] (random)
+     index_select [V, 256] rows taken in a random order (as many as V)
+     pad          [N, 8, H, W] padded by 1 on H and W (constant)
+     permute      [R, C] transposed to [C, R] (tg_transpose)
+   gather also reads its index, 8 bytes an element against 4 written: its
+   ratio counts that traffic against it. The output bytes are what memcpy
+   copies; the line gives the bytes each op reads and writes too.
+
+   usage: bench_movement [--mb M] [--reps R] [--csv] */
+#define _POSIX_C_SOURCE 200809L
+#include <tapegrad.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+enum { MAX_REPS = 201, N_CAT = 4, ROW = 256 };
+
+/* The inputs of every op, made once on their own tape. */
+typedef struct {
+    int64_t R, C, V, N, H, W;
+    tg_tensor *parts[N_CAT], *x, *table, *img;
+    const tg_index *gidx, *rows;
+} inputs;
+
+typedef tg_tensor *(*op_fn)(tg_tape *t, const inputs *in);
+
+static tg_tensor *op_cat(tg_tape *t, const inputs *in)
+{
+    return tg_cat(t, in->parts, N_CAT, 1);
+}
+static tg_tensor *op_gather(tg_tape *t, const inputs *in)
+{
+    return tg_gather(t, in->x, 1, in->gidx);
+}
+static tg_tensor *op_index_select(tg_tape *t, const inputs *in)
+{
+    return tg_index_select(t, in->table, 0, in->rows);
+}
+static tg_tensor *op_pad(tg_tape *t, const inputs *in)
+{
+    const int64_t pad[4] = {1, 1, 1, 1};
+    return tg_pad(t, in->img, 4, pad, TG_PAD_CONSTANT, 0);
+}
+static tg_tensor *op_permute(tg_tape *t, const inputs *in) { return tg_transpose(t, in->x, 0, 1); }
+
+static void fill(tg_tensor *x, uint64_t *s)
+{
+    for (int64_t i = 0; i < x->size; i++) {
+        *s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
+        x->data[i] = (tg_real)((double)(*s >> 11) * 0x1p-53 - 0.5);
+    }
+}
+
+static const tg_index *random_index(tg_tape *t, int ndim, const int64_t *shape, int64_t below,
+                                    uint64_t *s)
+{
+    int64_t n = 1;
+    for (int d = 0; d < ndim; d++) n *= shape[d];
+    int64_t *v = malloc((size_t)n * sizeof *v);
+    if (!v) return NULL;
+    for (int64_t i = 0; i < n; i++) {
+        *s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
+        v[i] = (int64_t)((*s >> 33) % (uint64_t)below);
+    }
+    const tg_index *idx = tg_index_new(t, ndim, shape, v);
+    free(v);
+    return idx;
+}
+
+/* Sizes for about `bytes` of output per op. */
+static bool make_inputs(tg_tape *t, inputs *in, int64_t bytes)
+{
+    int64_t elems = bytes / (int64_t)sizeof(tg_real);
+    in->R = 4096;
+    in->C = elems / in->R / N_CAT * N_CAT;
+    in->V = elems / ROW;
+    in->N = 8, in->H = 256;
+    in->W = elems / (in->N * 8 * in->H);
+    if (in->C < N_CAT || in->W < 1) return false;
+    uint64_t s = 42;
+    for (int k = 0; k < N_CAT; k++) {
+        in->parts[k] = tg_zeros(t, TG_SHAPE(in->R, in->C / N_CAT));
+        if (!in->parts[k]) return false;
+        fill(in->parts[k], &s);
+    }
+    in->x = tg_zeros(t, TG_SHAPE(in->R, in->C));
+    in->table = tg_zeros(t, TG_SHAPE(in->V, ROW));
+    in->img = tg_zeros(t, TG_SHAPE(in->N, 8, in->H - 2, in->W - 2));
+    if (!in->x || !in->table || !in->img) return false;
+    fill(in->x, &s);
+    fill(in->table, &s);
+    fill(in->img, &s);
+    in->gidx = random_index(t, TG_SHAPE(in->R, in->C), in->C, &s);
+    in->rows = random_index(t, TG_SHAPE(elems / ROW), in->V, &s);
+    return in->gidx && in->rows;
+}
+
+int main(int argc, char **argv)
+{
+    int mb = 64, reps = 11;
+    bool csv = false;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--mb") == 0 && i + 1 < argc) mb = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc) reps = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--csv") == 0) csv = true;
+        else {
+            bool help = strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0;
+            fprintf(help ? stdout : stderr, "usage: %s [--mb M] [--reps R] [--csv]\n", argv[0]);
+            return help ? 0 : 2;
+        }
+    }
+    if (mb < 1) mb = 1;
+    if (reps < 1) reps = 1;
+    if (reps > MAX_REPS) reps = MAX_REPS;
+    int64_t bytes = (int64_t)mb << 20;
+    tg_tape *data = tg_tape_new(), *t = tg_tape_new();
+    inputs in;
+    if (!data || !t || !make_inputs(data, &in, bytes)) {
+        fprintf(stderr, "bench_movement: cannot make the inputs: %s\n",
+                data ? tg_tape_error(data) : "out of memory");
+        return 1;
+    }
+    tg_tape_set_recording(t, false);
+    static const struct {
+        const char *name;
+        op_fn fn;
+        int read_per_elem; /* bytes read per output element, besides the data */
+    } ops[] = {{"cat", op_cat, 0},
+               {"gather", op_gather, 8},
+               {"index_select", op_index_select, 0},
+               {"pad", op_pad, 0},
+               {"permute", op_permute, 0}};
+    if (!csv)
+        printf("bench_movement: %s, about %d MiB of output per op, median of %d runs\n"
+               "%-13s %10s %10s %8s %9s\n",
+               tg_real_name(), mb, reps, "op", "op ms", "memcpy ms", "ratio", "GB/s op");
+    for (size_t k = 0; k < sizeof ops / sizeof *ops; k++) {
+        static double top[MAX_REPS], tcp[MAX_REPS];
+        void *src = NULL, *dst = NULL;
+        size_t out_bytes = 0;
+        double check = 0;
+        for (int r = -2; r < reps; r++) { /* 2 warm-up runs size the arena */
+            double t0 = now();
+            tg_tensor *y = ops[k].fn(t, &in);
+            double t1 = now();
+            if (!y) {
+                fprintf(stderr, "bench_movement: %s: %s\n", ops[k].name, tg_tape_error(t));
+                return 1;
+            }
+            if (!src) {
+                out_bytes = (size_t)y->size * sizeof(tg_real);
+                src = malloc(out_bytes);
+                dst = malloc(out_bytes);
+                if (!src || !dst) return 1;
+                memset(src, 1, out_bytes);
+                memset(dst, 2, out_bytes);
+            }
+            check += (double)y->data[y->size / 2];
+            tg_tape_reset(t);
+            double t2 = now();
+            memcpy(dst, src, out_bytes);
+            double t3 = now();
+            check += ((unsigned char *)dst)[out_bytes / 3];
+            if (r >= 0) top[r] = t1 - t0, tcp[r] = t3 - t2;
+        }
+        qsort(top, (size_t)reps, sizeof(double), cmp_double);
+        qsort(tcp, (size_t)reps, sizeof(double), cmp_double);
+        double op = top[reps / 2], cp = tcp[reps / 2];
+        double moved = 2.0 * (double)out_bytes +
+                       (double)ops[k].read_per_elem * (double)(out_bytes / sizeof(tg_real));
+        if (csv)
+            printf("movement,%s,%zu,%.4f,%.4f,%.3f\n", ops[k].name, out_bytes, op * 1e3, cp * 1e3,
+                   op / cp);
+        else
+            printf("%-13s %10.3f %10.3f %8.2f %9.2f%s\n", ops[k].name, op * 1e3, cp * 1e3, op / cp,
+                   moved / op * 1e-9, check == 12345.678 ? "*" : "");
+        free(src);
+        free(dst);
+    }
+    if (!csv)
+        printf("ratio = op time / memcpy of the output bytes (goal: within 2); GB/s op counts "
+               "the bytes read and written\n");
+    tg_tape_free(t);
+    tg_tape_free(data);
+    return 0;
+}

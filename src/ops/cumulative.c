@@ -1,0 +1,323 @@
+/* Products and running sums: prod over an axis or all, cumsum and cumprod
+   along an axis. prod's and cumprod's gradients are exact with zeros, as
+   PyTorch's; with create_graph and a zero in x, their vjps build the
+   products that leave one element out (leave_one_out). */
+#include "ops/reduce_internal.h"
+
+/* ------------------------------------------------------------ prod */
+
+/* Whether any element of x is 0: PyTorch's prod and cumprod pick their
+   gradient formula by it, over the whole tensor. */
+static bool has_zero(const tg_tensor *x)
+{
+    for (int64_t i = 0; i < x->size; i++)
+        if (x->data[i] == 0) return true;
+    return false;
+}
+
+/* y = Π_k x_k (in double)
+   dx_k += g·Π_{i≠k} x_i: g·y/x_k when x has no zero anywhere (PyTorch's
+   formula, whose inf/inf at an infinite x_k is NaN as there); otherwise
+   the product of the others as prefix·suffix, exact with zeros: a slice with
+   one zero sends g·(product of the rest) to it and 0 elsewhere, a slice
+   with two zeros gives 0 everywhere */
+static int prod_forward(tg_record *r)
+{
+    const reduce_attr *a = r->attr;
+    reduce_view v;
+    tg_reduce_view(r->in[0], a->mask, &v); /* one axis or all: always a view */
+    /* the backward's suffix products of a slice */
+    if (!tg_record_save(r, (size_t)(v.n ? v.n : 1) * sizeof(double))) return TG_ERR_NOMEM;
+    const tg_real *x = r->in[0]->data;
+    for (int64_t o = 0; o < v.outer; o++)
+        for (int64_t i = 0; i < v.inner; i++) {
+            double p = 1;
+            for (int64_t kk = 0; kk < v.n; kk++) p *= (double)x[(o * v.n + kk) * v.inner + i];
+            r->out->data[o * v.inner + i] = (tg_real)p;
+        }
+    return TG_OK;
+}
+
+static void prod_backward(tg_record *r)
+{
+    const reduce_attr *a = r->attr;
+    const tg_tensor *in = r->in[0];
+    reduce_view v;
+    tg_reduce_view(in, a->mask, &v);
+    bool zero = has_zero(in);
+    double *suffix = r->saved; /* [n] */
+    for (int64_t o = 0; o < v.outer; o++)
+        for (int64_t i = 0; i < v.inner; i++) {
+            const tg_real *x = in->data + o * v.n * v.inner + i; /* stride inner */
+            tg_real *dx = in->grad + o * v.n * v.inner + i;
+            double g = (double)r->out->grad[o * v.inner + i];
+            double y = (double)r->out->data[o * v.inner + i];
+            if (!zero) {
+                for (int64_t kk = 0; kk < v.n; kk++)
+                    dx[kk * v.inner] += (tg_real)(g * (y / (double)x[kk * v.inner]));
+                continue;
+            }
+            double p = 1;
+            for (int64_t kk = v.n - 1; kk >= 0; kk--) {
+                suffix[kk] = p;
+                p *= (double)x[kk * v.inner];
+            }
+            p = 1; /* the prefix */
+            for (int64_t kk = 0; kk < v.n; kk++) {
+                dx[kk * v.inner] += (tg_real)(g * (p * suffix[kk]));
+                p *= (double)x[kk * v.inner];
+            }
+        }
+}
+
+/* x's slices along the reduced axis as the rows of a [B, n] matrix (the
+   axis moved last); every element as one row for TG_ALL. */
+static tg_tensor *to_rows(tg_tape *t, tg_tensor *x, unsigned mask, int *axis)
+{
+    *axis = -1;
+    for (int i = 0; i < x->ndim && mask != tg_all_axes(x->ndim); i++)
+        if (mask >> i & 1u) *axis = i;
+    int64_t n = *axis < 0 ? x->size : x->shape[*axis];
+    tg_tensor *m = *axis < 0 ? x : tg_movedim(t, x, *axis, -1);
+    return tg_reshape(t, m, TG_SHAPE(n ? x->size / n : 0, n));
+}
+
+/* The inverse of to_rows: [B, n] back to x's shape. */
+static tg_tensor *from_rows(tg_tape *t, tg_tensor *rows, const tg_tensor *x, int axis)
+{
+    if (axis < 0) return tg_reshape(t, rows, x->ndim, x->shape);
+    int64_t moved[TG_MAX_DIMS];
+    for (int i = 0, k = 0; i < x->ndim; i++)
+        if (i != axis) moved[k++] = x->shape[i];
+    moved[x->ndim - 1] = x->shape[axis];
+    return tg_movedim(t, tg_reshape(t, rows, x->ndim, moved), -1, axis);
+}
+
+/* A constant [n, n] of 0/1: 1 on the diagonal (upper = false) or where
+   column ≥ row (upper = true). */
+static tg_tensor *square_mask(tg_tape *t, int64_t n, bool upper)
+{
+    tg_tensor *m = tg_zeros(t, TG_SHAPE(n, n));
+    if (!m) return NULL;
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = i; j < (upper ? n : i + 1); j++) m->data[i * n + j] = 1;
+    return m;
+}
+
+/* rows [B, n] -> [B, n, n] whose [b, k, :] is row b with its element k
+   replaced by 1: the products that leave x_k out, as ops (for the vjps of
+   prod and cumprod with zeros, as PyTorch's own double backward does;
+   n² values per row). */
+static tg_tensor *leave_one_out(tg_tape *t, tg_tensor *rows)
+{
+    if (!rows) return NULL;
+    int64_t B = rows->shape[0], n = rows->shape[1];
+    tg_tensor *spread_rows = tg_expand(t, tg_reshape(t, rows, TG_SHAPE(B, 1, n)), TG_SHAPE(B, n, n));
+    return tg_where(t, square_mask(t, n, false), tg_scalar(t, 1), spread_rows);
+}
+
+static int prod_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
+{
+    const reduce_attr *a = r->attr;
+    tg_tensor *x = r->in[0];
+    if (!has_zero(x)) { /* g·y/x */
+        dx[0] = tg_div(t, tg_mul(t, tg_reduce_keep(t, r, g), tg_reduce_keep(t, r, r->out)), x);
+        return TG_OK;
+    }
+    int axis;
+    tg_tensor *rows = to_rows(t, x, a->mask, &axis);
+    if (!rows) return TG_ERR_INVALID;
+    tg_tensor *others = tg_reduce_over(t, r->op, leave_one_out(t, rows), 1u << 2, false, 0);
+    tg_tensor *grows = tg_mul(t, others, tg_reshape(t, g, TG_SHAPE(rows->shape[0], 1)));
+    dx[0] = from_rows(t, grows, x, axis);
+    return TG_OK;
+}
+
+/* ------------------------------------------------------------ cumsum, cumprod */
+
+typedef struct {
+    int axis;     /* normalised; 0 for a 0-d tensor */
+    bool reverse; /* cumsum: from the end (Σ_{j ≥ k}): its own adjoint's direction */
+} cum_attr;
+
+static reduce_view cum_view(const tg_tensor *x, int axis)
+{
+    reduce_view v = {1, 1, 1};
+    for (int i = 0; i < x->ndim; i++) {
+        int64_t *d = i < axis ? &v.outer : i == axis ? &v.n : &v.inner;
+        *d *= x->shape[i];
+    }
+    return v;
+}
+
+static int cum_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], char *msg,
+                     size_t len)
+{
+    const cum_attr *a = r->attr;
+    const tg_tensor *x = r->in[0];
+    if (a->axis < 0 || a->axis >= (x->ndim ? x->ndim : 1)) {
+        char b[128];
+        snprintf(msg, len, "axis %d is out of range for shape %s", a->axis,
+                 tg_shape_str(x, b, sizeof b));
+        return TG_ERR_INVALID;
+    }
+    return tg_shape_same(r, ndim, shape, msg, len);
+}
+
+#define CUM_COLS 256 /* columns of a [n, inner] slice walked at once */
+
+/* dst[o,k,i] = Σ_{j ≤ k} src[o,j,i] (Σ_{j ≥ k} with reverse), in double,
+   row after row over blocks of columns; with `add`, dst += instead */
+static void cum_sum(tg_real *dst, const tg_real *src, reduce_view v, bool reverse, bool add)
+{
+    double acc[CUM_COLS];
+    for (int64_t o = 0; o < v.outer; o++)
+        for (int64_t c0 = 0; c0 < v.inner; c0 += CUM_COLS) {
+            int64_t w = c0 + CUM_COLS < v.inner ? CUM_COLS : v.inner - c0;
+            for (int64_t i = 0; i < w; i++) acc[i] = 0;
+            for (int64_t step = 0; step < v.n; step++) {
+                int64_t kk = reverse ? v.n - 1 - step : step;
+                int64_t at = (o * v.n + kk) * v.inner + c0;
+                for (int64_t i = 0; i < w; i++) {
+                    acc[i] += (double)src[at + i];
+                    dst[at + i] = add ? dst[at + i] + (tg_real)acc[i] : (tg_real)acc[i];
+                }
+            }
+        }
+}
+
+/* y_k = Σ_{j ≤ k} x_j      dx_k += Σ_{j ≥ k} g_j: the cumulative sum from the
+   other end (and the reverse one's adjoint is the forward one) */
+static int cumsum_forward(tg_record *r)
+{
+    const cum_attr *a = r->attr;
+    cum_sum(r->out->data, r->in[0]->data, cum_view(r->in[0], a->axis), a->reverse, false);
+    return TG_OK;
+}
+
+static void cumsum_backward(tg_record *r)
+{
+    const cum_attr *a = r->attr;
+    cum_sum(r->in[0]->grad, r->out->grad, cum_view(r->in[0], a->axis), !a->reverse, true);
+}
+
+static tg_tensor *cumsum_dir(tg_tape *t, tg_tensor *x, int axis, bool reverse)
+{
+    cum_attr a = {axis, reverse};
+    return tg_apply(t, &tg_cumsum_op, &x, 1, &a);
+}
+
+static int cumsum_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
+{
+    const cum_attr *a = r->attr;
+    dx[0] = cumsum_dir(t, g, a->axis, !a->reverse);
+    return TG_OK;
+}
+
+/* y_k = Π_{j ≤ k} x_j (in double)
+   dx_k += Σ_{j ≥ k} g_j·Π_{i ≤ j, i ≠ k} x_i, which with z the first zero of
+   the slice (PyTorch's O(n) rule) is
+     k < z:  (Σ_{k ≤ j < z} g_j·y_j) / x_k
+     k = z:  Σ_{z ≤ j < z'} g_j·y_{z−1}·Π_{z < i ≤ j} x_i   (z' the second zero)
+     k > z:  0 */
+static int cumprod_forward(tg_record *r)
+{
+    const cum_attr *a = r->attr;
+    reduce_view v = cum_view(r->in[0], a->axis);
+    double acc[CUM_COLS];
+    const tg_real *x = r->in[0]->data;
+    tg_real *y = r->out->data;
+    for (int64_t o = 0; o < v.outer; o++)
+        for (int64_t c0 = 0; c0 < v.inner; c0 += CUM_COLS) {
+            int64_t w = c0 + CUM_COLS < v.inner ? CUM_COLS : v.inner - c0;
+            for (int64_t i = 0; i < w; i++) acc[i] = 1;
+            for (int64_t kk = 0; kk < v.n; kk++) {
+                int64_t at = (o * v.n + kk) * v.inner + c0;
+                for (int64_t i = 0; i < w; i++) y[at + i] = (tg_real)(acc[i] *= (double)x[at + i]);
+            }
+        }
+    return TG_OK;
+}
+
+static void cumprod_backward(tg_record *r)
+{
+    const cum_attr *a = r->attr;
+    reduce_view v = cum_view(r->in[0], a->axis);
+    int64_t s = v.inner, n = v.n;
+    for (int64_t o = 0; o < v.outer; o++)
+        for (int64_t i = 0; i < v.inner; i++) {
+            int64_t at = o * n * s + i; /* the slice, stride s */
+            const tg_real *x = r->in[0]->data + at, *y = r->out->data + at, *g = r->out->grad + at;
+            tg_real *dx = r->in[0]->grad + at;
+            int64_t z = 0;
+            while (z < n && x[z * s] != 0) z++;
+            double acc = 0;
+            for (int64_t kk = z - 1; kk >= 0; kk--) {
+                acc += (double)g[kk * s] * (double)y[kk * s];
+                dx[kk * s] += (tg_real)(acc / (double)x[kk * s]);
+            }
+            if (z == n) continue;
+            double p = z > 0 ? (double)y[(z - 1) * s] : 1;
+            acc = (double)g[z * s] * p;
+            for (int64_t j = z + 1; j < n && x[j * s] != 0; j++) {
+                p *= (double)x[j * s];
+                acc += (double)g[j * s] * p;
+            }
+            dx[z * s] += (tg_real)acc;
+        }
+}
+
+/* Without a zero in x: dx = reverse-cumsum(g·y)/x (PyTorch's rule then).
+   With zeros: dx_k = Σ_j [j ≥ k]·g_j·C[k, j] with C = cumprod of the rows
+   that leave x_k out (leave_one_out), as PyTorch's double backward does. */
+static int cumprod_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
+{
+    const cum_attr *a = r->attr;
+    tg_tensor *x = r->in[0];
+    if (!has_zero(x)) {
+        dx[0] = tg_div(t, cumsum_dir(t, tg_mul(t, g, r->out), a->axis, true), x);
+        return TG_OK;
+    }
+    int axis;
+    unsigned mask = x->ndim ? 1u << a->axis : 0;
+    tg_tensor *rows = to_rows(t, x, mask, &axis), *grows = to_rows(t, g, mask, &axis);
+    if (!rows || !grows) return TG_ERR_INVALID;
+    int64_t B = rows->shape[0], n = rows->shape[1];
+    cum_attr last = {2, false};
+    tg_tensor *lo = leave_one_out(t, rows);
+    tg_tensor *C = tg_apply(t, r->op, &lo, 1, &last); /* [B, k, j] */
+    tg_tensor *terms = tg_mul(t, C, tg_reshape(t, grows, TG_SHAPE(B, 1, n)));
+    tg_tensor *upper = tg_where(t, square_mask(t, n, true), terms, tg_scalar(t, 0));
+    dx[0] = from_rows(t, tg_reduce_over(t, &tg_sum_op, upper, 1u << 2, false, 0), x, axis);
+    return TG_OK;
+}
+
+const tg_op tg_cumsum_op = {.name = "cumsum", .n_inputs = 1, .attr_size = sizeof(cum_attr),
+                            .shape = cum_shape, .forward = cumsum_forward,
+                            .backward = cumsum_backward, .vjp = cumsum_vjp,
+                            .doc = "cumulative sum along an axis"};
+const tg_op tg_cumprod_op = {.name = "cumprod", .n_inputs = 1, .attr_size = sizeof(cum_attr),
+                             .shape = cum_shape, .forward = cumprod_forward,
+                             .backward = cumprod_backward, .vjp = cumprod_vjp,
+                             .doc = "cumulative product along an axis"};
+
+static tg_tensor *cum_apply(tg_tape *t, const tg_op *op, tg_tensor *x, int axis)
+{
+    if (!x) return tg_null_input(t, op->name);
+    cum_attr a = {0, false};
+    if (!(x->ndim == 0 && (axis == 0 || axis == -1)) && !tg_axis(axis, x->ndim, &a.axis)) {
+        char b[128];
+        tg_tape_set_error(t, "tg_%s: axis %d is out of range for shape %s", op->name, axis,
+                          tg_shape_str(x, b, sizeof b));
+        return NULL;
+    }
+    return tg_apply(t, op, &x, 1, &a);
+}
+
+tg_tensor *tg_cumsum(tg_tape *t, tg_tensor *x, int axis) { return cum_apply(t, &tg_cumsum_op, x, axis); }
+tg_tensor *tg_cumprod(tg_tape *t, tg_tensor *x, int axis) { return cum_apply(t, &tg_cumprod_op, x, axis); }
+
+/* ------------------------------------------------------------ prod's op */
+
+REDUCE_OP(prod, tg_reduce_shape, "product over an axis or all")
+REDUCE_ONE(prod)

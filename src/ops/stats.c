@@ -1,0 +1,395 @@
+/* Statistics over axes: var and std (with a correction), logsumexp, and
+   the p-norms. Each is written with the run functions of
+   src/ops/reduce_internal.h, its sums in double. */
+#include "ops/reduce_internal.h"
+
+/* Σ v[i] for i < n with four partial sums (independent chains, so that the
+   loop runs at the adder's throughput rather than its latency). */
+static double sum4(const double *v, int64_t n)
+{
+    double p[4] = {0, 0, 0, 0};
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        for (int j = 0; j < 4; j++) p[j] += v[i + j];
+    for (; i < n; i++) p[0] += v[i];
+    return (p[0] + p[1]) + (p[2] + p[3]);
+}
+
+SUM_RUN(sum_run, (double)xv)
+
+/* ------------------------------------------------------------ var, std */
+
+/* var: m = (1/n) Σ x, y = Σ (x − m)² / max(0, n − c), c the correction
+   (1 by default: Bessel's); std: y = √var. Two passes in double, the
+   second correcting the mean's rounding (Chan, Golub and LeVeque's
+   corrected two-pass algorithm: with d = x − m̃ for the computed m̃,
+   m = m̃ + Σd/n and Σ(x − m)² = Σd² − (Σd)²/n), so that values far from 0
+   with a small spread keep their digits.
+   var:  dx_k += g·2(x_k − m)/(n − c) (PyTorch's, unclamped: n < c gives an
+         infinite variance but a finite gradient, as there)
+   std:  dx_k += g/(2y)·2(x_k − m)/(n − c), 0 where y = 0 (PyTorch's choice
+         where √ has no derivative)
+   The forward keeps m as m̃ and Σd/n apart (s and s[m + o]): x_k − m is then
+   (x_k − m̃) − Σd/n, to the last digit even where m's own rounding is
+   larger than the spread of x. */
+GRAD_RUN(var_grad_run, gv * k->p * (((double)xv - sv) - k->s[k->p2 + o]))
+GRAD_RUN(std_grad_run, (yv == 0 ? 0 : gv / (2.0 * yv)) * k->p * (((double)xv - sv) - k->s[k->p2 + o]))
+
+/* acc[o] += Σ d², acc2[o] += Σ d over the run, d = x − s[o] (four partial
+   sums of each, in blocks, as SUM_RUN) */
+static void dev_run(RUN_ARGS)
+{
+    RUN_UNUSED;
+    const red_ctx *k = c;
+    const tg_real *xs = k->x + ix;
+    if (sy == 0) {
+        double m = k->s[iy], sq = 0, sd = 0;
+        for (int64_t b = 0; b < n; b += RUN_BLOCK) {
+            int64_t e = b + RUN_BLOCK < n ? b + RUN_BLOCK : n, i = b;
+            double q[4] = {0, 0, 0, 0}, l[4] = {0, 0, 0, 0};
+            for (; i + 4 <= e; i += 4)
+                for (int j = 0; j < 4; j++) {
+                    double d = (double)xs[i + j] - m;
+                    q[j] += d * d, l[j] += d;
+                }
+            for (; i < e; i++) {
+                double d = (double)xs[i] - m;
+                q[0] += d * d, l[0] += d;
+            }
+            sq += (q[0] + q[1]) + (q[2] + q[3]), sd += (l[0] + l[1]) + (l[2] + l[3]);
+        }
+        k->acc[iy] += sq, k->acc2[iy] += sd;
+        return;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        double d = (double)xs[i] - k->s[iy + i];
+        k->acc[iy + i] += d * d, k->acc2[iy + i] += d;
+    }
+}
+
+static int moments_forward(tg_record *r, bool sd)
+{
+    const reduce_attr *a = r->attr;
+    int64_t n = tg_reduced_count(r->in[0], a->mask), m = r->out->size;
+    double *mean = tg_reduce_save(r, 2); /* m̃ and Σd/n, kept for the backward */
+    double *acc = tg_tape_alloc(r->tape, 2 * (size_t)(m ? m : 1) * sizeof(double));
+    if (!mean || !acc) return TG_ERR_NOMEM;
+    double *acc2 = acc + m;
+    memset(acc, 0, 2 * (size_t)m * sizeof(double));
+    red_ctx k = {.x = r->in[0]->data, .acc = acc};
+    tg_reduce_walk(r->in[0], a->mask, sum_run, &k);
+    for (int64_t o = 0; o < m; o++) mean[o] = acc[o] / (double)n, acc[o] = 0;
+    k.s = mean, k.acc2 = acc2;
+    tg_reduce_walk(r->in[0], a->mask, dev_run, &k);
+    double dof = fmax(0.0, (double)n - a->p);
+    for (int64_t o = 0; o < m; o++) {
+        double ss = acc[o] - acc2[o] * acc2[o] / (double)n;
+        double var = (ss < 0 ? 0 : ss) / dof; /* ≥ 0 in exact arithmetic; NaN stays */
+        mean[m + o] = acc2[o] / (double)n;
+        r->out->data[o] = (tg_real)(sd ? sqrt(var) : var);
+    }
+    return TG_OK;
+}
+
+static void moments_backward(tg_record *r, tg_bcast_fn run)
+{
+    const reduce_attr *a = r->attr;
+    int64_t n = tg_reduced_count(r->in[0], a->mask);
+    red_ctx k = {.x = r->in[0]->data, .y = r->out->data, .g = r->out->grad, .s = r->saved,
+                 .dx = r->in[0]->grad, .p = 2.0 / ((double)n - a->p), .p2 = r->out->size};
+    tg_reduce_walk(r->in[0], a->mask, run, &k);
+}
+
+static int moments_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx, bool sd)
+{
+    const reduce_attr *a = r->attr;
+    tg_tensor *x = r->in[0];
+    /* x − m as (x − m̃) − mean(x − m̃), as the forward (the derivative of
+       the correction is 0, its value the digits m̃ lost) */
+    tg_tensor *d = tg_sub(t, x, tg_reduce_over(t, &tg_mean_op, x, a->mask, true, 0));
+    tg_tensor *dev = tg_sub(t, d, tg_reduce_over(t, &tg_mean_op, d, a->mask, true, 0));
+    tg_tensor *gk = tg_reduce_keep(t, r, g);
+    if (sd) { /* g/(2y), 0 where y = 0 (y kept away from 0 in the branch not taken) */
+        tg_tensor *y = tg_reduce_keep(t, r, r->out), *zero = tg_scalar(t, 0);
+        tg_tensor *y0 = tg_eq(t, y, zero);
+        tg_tensor *safe = tg_where(t, y0, tg_scalar(t, 1), y);
+        gk = tg_where(t, y0, zero, tg_div(t, gk, tg_scale(t, safe, 2)));
+    }
+    int64_t n = tg_reduced_count(x, a->mask);
+    dx[0] = tg_mul(t, tg_scale(t, gk, (tg_real)(2.0 / ((double)n - a->p))), dev);
+    return TG_OK;
+}
+
+static int var_forward(tg_record *r) { return moments_forward(r, false); }
+static void var_backward(tg_record *r) { moments_backward(r, var_grad_run); }
+static int var_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
+{
+    return moments_vjp(t, r, g, dx, false);
+}
+
+static int std_forward(tg_record *r) { return moments_forward(r, true); }
+static void std_backward(tg_record *r) { moments_backward(r, std_grad_run); }
+static int std_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
+{
+    return moments_vjp(t, r, g, dx, true);
+}
+
+static int moments_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], char *msg,
+                         size_t len)
+{
+    const reduce_attr *a = r->attr;
+    if (!isfinite(a->p)) {
+        snprintf(msg, len, "the correction must be finite, got %g", a->p);
+        return TG_ERR_INVALID;
+    }
+    return tg_reduce_shape(r, ndim, shape, msg, len);
+}
+
+/* ------------------------------------------------------------ logsumexp */
+
+/* y = m + log Σ_k exp(x_k − m), m = max_k x_k, taken as 0 where it is ±inf
+   (as PyTorch: an all −inf slice gives −inf and an inf gives inf, never
+   inf − inf); no elements give −inf
+   dx_k += g·exp(x_k − y)   (softmax: g·softmax(x)_k) */
+/* e^x in double without a call or a branch, so that a loop of them
+   vectorises: x = k·ln2 + r with |r| ≤ ln2/2 (ln2 in two parts, the first
+   exact times any k here), e^r by its Taylor polynomial to r^13 (the next
+   term is below 2^-57 of it), and 2^k written into the exponent bits.
+   Below e^-708 (where 2^k would be subnormal) the result is 0, above e^709
+   inf; NaN stays NaN. Relative error a few 2^-53. */
+static inline double exp_poly(double x)
+{
+    const double shifter = 0x1.8p52; /* adding it rounds to an integer in the low bits */
+    double xc = x < -708.0 ? -708.0 : x > 709.0 ? 709.0 : x;
+    double kd = xc * 0x1.71547652b82fep0 + shifter; /* log2(e) */
+    uint64_t kb;
+    memcpy(&kb, &kd, sizeof kb);
+    kd -= shifter;
+    double r = (xc - kd * 0x1.62e42feep-1) - kd * 0x1.a39ef35793c76p-33;
+    double p = 0x1.6124613a86d09p-33; /* 1/13! ... 1/2!, 1, 1 */
+    p = p * r + 0x1.1eed8eff8d898p-29;
+    p = p * r + 0x1.ae64567f544e4p-26;
+    p = p * r + 0x1.27e4fb7789f5cp-22;
+    p = p * r + 0x1.71de3a556c734p-19;
+    p = p * r + 0x1.a01a01a01a01ap-16;
+    p = p * r + 0x1.a01a01a01a01ap-13;
+    p = p * r + 0x1.6c16c16c16c17p-10;
+    p = p * r + 0x1.1111111111111p-7;
+    p = p * r + 0x1.5555555555555p-5;
+    p = p * r + 0x1.5555555555555p-3;
+    p = p * r + 0.5;
+    p = p * r + 1;
+    p = p * r + 1;
+    uint64_t eb = (kb - 0x4338000000000000ULL + 1023) << 52; /* 2^k; kb's low bits hold k */
+    double scale;
+    memcpy(&scale, &eb, sizeof scale);
+    double v = p * scale;
+    return x >= -708.0 ? (x <= 709.0 ? v : INFINITY) : x < -708.0 ? 0.0 : x;
+}
+
+/* out[i] = e^(x[i] − s[i·ss]), ss 0 (one shift) or 1 (one per element) */
+TG_VECTOR_LOOP static void exp_shifted(double *restrict out, const tg_real *restrict x,
+                                       const double *restrict s, int64_t ss, int64_t n)
+{
+    if (ss == 0) {
+        double s0 = s[0];
+        for (int64_t i = 0; i < n; i++) out[i] = exp_poly((double)x[i] - s0);
+    } else {
+        for (int64_t i = 0; i < n; i++) out[i] = exp_poly((double)x[i] - s[i]);
+    }
+}
+
+/* acc[o] += Σ e^(x − s[o]) over the run, a block of exponentials at a time */
+static void expsum_run(RUN_ARGS)
+{
+    RUN_UNUSED;
+    const red_ctx *k = c;
+    double e[RUN_BLOCK], total = 0;
+    for (int64_t b = 0; b < n; b += RUN_BLOCK) {
+        int64_t w = b + RUN_BLOCK < n ? RUN_BLOCK : n - b;
+        exp_shifted(e, k->x + ix + b, k->s + iy + b * sy, sy, w);
+        if (sy == 0)
+            total += sum4(e, w);
+        else
+            for (int64_t i = 0; i < w; i++) k->acc[iy + b + i] += e[i];
+    }
+    if (sy == 0) k->acc[iy] += total;
+}
+GRAD_RUN(lse_grad_run, gv * TG_EXP(xv - yv))
+
+static int logsumexp_forward(tg_record *r)
+{
+    const reduce_attr *a = r->attr;
+    int64_t m = r->out->size;
+    double *shift = tg_tape_alloc(r->tape, 2 * (size_t)(m ? m : 1) * sizeof(double));
+    if (!shift) return TG_ERR_NOMEM;
+    double *acc = shift + m;
+    tg_real *y = r->out->data;
+    tg_reduce_extreme_over(r, y, false, false);
+    for (int64_t o = 0; o < m; o++) shift[o] = isinf(y[o]) ? 0 : (double)y[o], acc[o] = 0;
+    red_ctx k = {.x = r->in[0]->data, .s = shift, .acc = acc};
+    tg_reduce_walk(r->in[0], a->mask, expsum_run, &k);
+    for (int64_t o = 0; o < m; o++) y[o] = (tg_real)(shift[o] + log(acc[o]));
+    return TG_OK;
+}
+
+static void logsumexp_backward(tg_record *r)
+{
+    red_ctx k = {.x = r->in[0]->data, .y = r->out->data, .g = r->out->grad,
+                 .dx = r->in[0]->grad};
+    tg_reduce_walk(r->in[0], ((const reduce_attr *)r->attr)->mask, lse_grad_run, &k);
+}
+
+static int logsumexp_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
+{
+    dx[0] = tg_mul(t, tg_reduce_keep(t, r, g), tg_exp(t, tg_sub(t, r->in[0], tg_reduce_keep(t, r, r->out))));
+    return TG_OK;
+}
+
+/* ------------------------------------------------------------ norm */
+
+/* y = ‖x‖_p = (Σ_k |x_k|^p)^(1/p) over the axes (torch.linalg.vector_norm):
+   Σ|x| for p = 1, √Σx² for p = 2 (the Frobenius norm over two axes),
+   max |x| for p = ∞; sums in double.
+   d/dx_k, PyTorch's rules (sgn: −1, 0 or 1, and 0 for NaN):
+     p = 1       sgn(x_k)
+     p = 2       x_k/y, 0 where y = 0
+     p = ∞       sgn(x_k)/c where |x_k| = y or x_k is NaN (c such k), else 0
+     p < 1       sgn(x_k)·|x_k|^(p−1)·y^(1−p), 0 where x_k = 0
+     other p     sgn(x_k)·|x_k|^(p−1) / y^(p−1), 0 where y = 0 */
+SUM_RUN(abssum_run, (double)TG_FABS(xv))
+SUM_RUN(sqsum_run, (double)xv * (double)xv)
+SUM_RUN(powsum_run, pow(fabs((double)xv), k->p))
+
+static inline double sgn(double v) { return (double)((v > 0) - (v < 0)); }
+
+static void norm_grad_run(RUN_ARGS)
+{
+    RUN_UNUSED;
+    const red_ctx *k = c;
+    double p = k->p;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t o = iy + i * sy;
+        double x = (double)k->x[ix + i], y = (double)k->y[o], g = (double)k->g[o], d;
+        if (p == 1)
+            d = sgn(x) * g;
+        else if (p == 2)
+            d = y == 0 ? 0 : g * x / y;
+        else if (isinf(p))
+            d = fabs(x) == y || isnan(x) ? sgn(x) * (g / k->s[o]) : 0;
+        else if (p < 1)
+            d = (x == 0 ? 0 : sgn(x) * pow(fabs(x), p - 1)) * g * pow(y, 1 - p);
+        else
+            d = sgn(x) * pow(fabs(x), p - 1) * (y == 0 ? 0 : g / pow(y, p - 1));
+        k->dx[ix + i] += (tg_real)d;
+    }
+}
+
+static int norm_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], char *msg,
+                      size_t len)
+{
+    const reduce_attr *a = r->attr;
+    if (!(a->p > 0)) { /* NaN too */
+        snprintf(msg, len, "the order p must be > 0 or INFINITY, got %g", a->p);
+        return TG_ERR_INVALID;
+    }
+    if (isinf(a->p)) return tg_reduce_extreme_shape(r, ndim, shape, msg, len, "inf-norm");
+    return tg_reduce_shape(r, ndim, shape, msg, len);
+}
+
+static int norm_forward(tg_record *r)
+{
+    const reduce_attr *a = r->attr;
+    int64_t m = r->out->size;
+    double *acc = tg_reduce_save(r, 2); /* the sums; for p = ∞, the backward's counts */
+    if (!acc) return TG_ERR_NOMEM;
+    if (isinf(a->p)) {
+        tg_reduce_extreme_over(r, r->out->data, false, true);
+        return TG_OK;
+    }
+    memset(acc, 0, (size_t)m * sizeof(double));
+    red_ctx k = {.x = r->in[0]->data, .acc = acc, .p = a->p};
+    tg_reduce_walk(r->in[0], a->mask, a->p == 1 ? abssum_run : a->p == 2 ? sqsum_run : powsum_run, &k);
+    for (int64_t o = 0; o < m; o++)
+        r->out->data[o] = (tg_real)(a->p == 1   ? acc[o]
+                                    : a->p == 2 ? sqrt(acc[o])
+                                                : pow(acc[o], 1 / a->p));
+    return TG_OK;
+}
+
+static void norm_backward(tg_record *r)
+{
+    const reduce_attr *a = r->attr;
+    double *count = r->saved;
+    if (isinf(a->p)) tg_reduce_count_ties(r, count, true);
+    red_ctx k = {.x = r->in[0]->data, .y = r->out->data, .g = r->out->grad, .s = count,
+                 .dx = r->in[0]->grad, .p = a->p};
+    tg_reduce_walk(r->in[0], a->mask, norm_grad_run, &k);
+}
+
+static int norm_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
+{
+    const reduce_attr *a = r->attr;
+    double p = a->p;
+    tg_tensor *x = r->in[0], *zero = tg_scalar(t, 0), *one = tg_scalar(t, 1);
+    tg_tensor *gk = tg_reduce_keep(t, r, g), *y = tg_reduce_keep(t, r, r->out);
+    /* sgn(x), 0 at NaN: a constant */
+    tg_tensor *sg = tg_where(t, tg_eq(t, x, x), tg_sign(t, x), zero);
+    tg_tensor *y0 = tg_eq(t, y, zero), *ysafe = tg_where(t, y0, one, y);
+    if (p == 1) {
+        dx[0] = tg_mul(t, gk, sg);
+    } else if (p == 2) {
+        dx[0] = tg_where(t, y0, zero, tg_div(t, tg_mul(t, gk, x), ysafe));
+    } else if (isinf(p)) {
+        tg_tensor *mask = tg_add(t, tg_eq(t, tg_abs(t, x), y), tg_ne(t, x, x));
+        tg_tensor *count = tg_reduce_over(t, &tg_sum_op, mask, a->mask, true, 0);
+        dx[0] = tg_where(t, mask, tg_mul(t, sg, tg_div(t, gk, count)), zero);
+    } else if (p < 1) { /* |x|^(p−1) is inf at 0: taken at 1 there, in the branch not taken */
+        tg_tensor *x0 = tg_eq(t, x, zero);
+        tg_tensor *ax = tg_where(t, x0, one, tg_abs(t, x));
+        tg_tensor *scaled = tg_where(t, x0, zero, tg_mul(t, sg, tg_pow(t, ax, (tg_real)(p - 1))));
+        dx[0] = tg_mul(t, scaled, tg_mul(t, gk, tg_pow(t, y, (tg_real)(1 - p))));
+    } else {
+        tg_tensor *scaled = tg_mul(t, sg, tg_pow(t, tg_abs(t, x), (tg_real)(p - 1)));
+        tg_tensor *scale = tg_where(t, y0, zero, tg_div(t, gk, tg_pow(t, ysafe, (tg_real)(p - 1))));
+        dx[0] = tg_mul(t, scaled, scale);
+    }
+    return TG_OK;
+}
+
+/* ------------------------------------------------------------ the ops */
+
+REDUCE_OP(var, moments_shape, "variance over axes, with a correction")
+REDUCE_OP(std, moments_shape, "standard deviation over axes, with a correction")
+REDUCE_OP(logsumexp, tg_reduce_shape, "log of the sum of exponentials over axes (stable)")
+REDUCE_OP(norm, norm_shape, "p-norm over axes")
+
+REDUCE_BOTH(logsumexp)
+
+tg_tensor *tg_var(tg_tape *t, tg_tensor *x, int axis, double correction, bool keepdim)
+{
+    return tg_reduce_one(t, &tg_var_op, x, axis, keepdim, correction);
+}
+tg_tensor *tg_var_axes(tg_tape *t, tg_tensor *x, int n, const int *axes, double correction,
+                       bool keepdim)
+{
+    return tg_reduce_set(t, &tg_var_op, x, n, axes, keepdim, correction);
+}
+tg_tensor *tg_std(tg_tape *t, tg_tensor *x, int axis, double correction, bool keepdim)
+{
+    return tg_reduce_one(t, &tg_std_op, x, axis, keepdim, correction);
+}
+tg_tensor *tg_std_axes(tg_tape *t, tg_tensor *x, int n, const int *axes, double correction,
+                       bool keepdim)
+{
+    return tg_reduce_set(t, &tg_std_op, x, n, axes, keepdim, correction);
+}
+tg_tensor *tg_norm(tg_tape *t, tg_tensor *x, double p, int axis, bool keepdim)
+{
+    return tg_reduce_one(t, &tg_norm_op, x, axis, keepdim, p);
+}
+tg_tensor *tg_norm_axes(tg_tape *t, tg_tensor *x, double p, int n, const int *axes, bool keepdim)
+{
+    return tg_reduce_set(t, &tg_norm_op, x, n, axes, keepdim, p);
+}
+

@@ -1,0 +1,207 @@
+/* Record once, replay many: a replay gives what recording the same step
+   again gives, bit for bit, for every op of every golden file (forward,
+   backward, and the records a create_graph pass made); a replay refuses
+   what it cannot redo; a replayed training loop allocates nothing. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <string.h>
+
+#include "../ops/act_builders.h"
+#include "../ops/core_builders.h"
+#include "../ops/select_builders.h"
+#include "replay_check.h"
+
+/* Every op of golden file `name`, each through its builder. */
+static void replay_file(const char *name, gt_build_fn (*builder)(const char *))
+{
+    gt_file *f = gt_load(name);
+    cr_assert_not_null(f, "tests/golden/%s_*.txt could not be read", name);
+    int cases = 0;
+    for (int i = 0; i < f->n; i++) {
+        bool first = true;
+        for (int j = 0; j < i && first; j++) first = strcmp(f->cases[j].op, f->cases[i].op) != 0;
+        if (!first) continue;
+        gt_build_fn b = builder(f->cases[i].op);
+        cr_expect_not_null(b, "no builder for op %s", f->cases[i].op);
+        if (b) cases += gt_run_replay(f, f->cases[i].op, b);
+    }
+    cr_expect_eq(cases, f->n, "%d of %d cases replayed", cases, f->n);
+    gt_free(f);
+}
+
+Test(replay, every_core_op) { replay_file("core", core_builder_of); }
+Test(replay, every_select_op) { replay_file("select", select_builder_of); }
+Test(replay, every_activation) { replay_file("act", builder_of); }
+Test(replay, every_loss) { replay_file("loss", builder_of); }
+
+/* ------------------------------------------------------------- guards */
+
+static tg_tape *t;
+static void setup(void) { t = tg_tape_new(); }
+static void teardown(void) { tg_tape_free(t); }
+TestSuite(replay_guards, .init = setup, .fini = teardown);
+
+static void expect_refused(const char *why)
+{
+    cr_expect_eq(tg_tape_replay(t), TG_ERR_STATE);
+    cr_expect(strstr(tg_tape_error(t), why) != NULL, "'%s' not in: %s", why, tg_tape_error(t));
+    tg_tape_clear_error(t);
+}
+
+Test(replay_guards, a_tape_not_recorded_replayable)
+{
+    tg_tensor *x = tg_requires_grad(tg_ones(t, TG_SHAPE(2)), true);
+    tg_exp(t, x);
+    expect_refused("not recorded replayable");
+}
+
+Test(replay_guards, a_reset_tape)
+{
+    tg_tape_set_replayable(t, true);
+    tg_exp(t, tg_ones(t, TG_SHAPE(2)));
+    tg_tape_reset(t);
+    expect_refused("nothing is recorded");
+}
+
+Test(replay_guards, recording_switched_off_in_part)
+{
+    tg_tape_set_replayable(t, true);
+    tg_tensor *x = tg_requires_grad(tg_ones(t, TG_SHAPE(2)), true);
+    tg_tensor *y = tg_exp(t, x);
+    tg_tape_set_recording(t, false);
+    tg_tensor *z = tg_scale(t, y, 2);
+    tg_tape_set_recording(t, true);
+    tg_add(t, y, z);
+    expect_refused("tg_scale ran with recording off");
+}
+
+static int same_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], char *m,
+                      size_t l)
+{
+    (void)m, (void)l;
+    *ndim = r->in[0]->ndim;
+    memcpy(shape, r->in[0]->shape, (size_t)*ndim * sizeof(int64_t));
+    return TG_OK;
+}
+static int clock_forward(tg_record *r)
+{
+    for (int64_t i = 0; i < r->out->size; i++) r->out->data[i] = r->in[0]->data[i];
+    return TG_OK;
+}
+
+Test(replay_guards, an_impure_op)
+{
+    tg_op now = {.name = "now", .n_inputs = 1, .flags = TG_OP_IMPURE, .shape = same_shape,
+                 .forward = clock_forward};
+    tg_tape_set_replayable(t, true);
+    tg_tensor *x = tg_ones(t, TG_SHAPE(2));
+    cr_assert_not_null(tg_apply(t, &now, &x, 1, NULL));
+    expect_refused("record 0 (now) is impure");
+}
+
+Test(replay_guards, a_first_order_gradient_read_by_a_record)
+{
+    tg_tape_set_replayable(t, true);
+    tg_tensor *x = tg_requires_grad(tg_ones(t, TG_SHAPE(2)), true);
+    tg_tensor *g = tg_grad1(t, tg_sum(t, tg_square(t, x), TG_ALL, false), x, false);
+    tg_mul(t, g, x);
+    expect_refused("reads the result of a first-order tg_grad");
+}
+
+Test(replay_guards, a_leaf_whose_shape_changed)
+{
+    tg_tape_set_replayable(t, true);
+    tg_real v[6] = {1, 2, 3, 4, 5, 6};
+    tg_tensor *x = tg_tensor_set_name(tg_tensor_wrap(t, TG_SHAPE(2, 3), v), "batch");
+    tg_sum(t, x, TG_ALL, false);
+    cr_assert_eq(tg_tape_replay(t), TG_OK, "%s", tg_tape_error(t));
+    x->shape[0] = 3, x->shape[1] = 2; /* what the struct allows, and replay refuses */
+    expect_refused("leaf 'batch' is [3,2], recorded as [2,3]");
+}
+
+/* ------------------------------------------------------------- loops */
+
+/* Evaluation at many points: replay the forward only, with new inputs. */
+Test(replay_guards, evaluation_at_many_points)
+{
+    tg_tape_set_replayable(t, true);
+    tg_real xv = 0;
+    tg_tensor *x = tg_tensor_wrap(t, 0, NULL, &xv);
+    /* f(x) = exp(x)·x² + sigmoid(x), with no input needing a gradient */
+    tg_tensor *y = tg_add(t, tg_mul(t, tg_exp(t, x), tg_square(t, x)), tg_sigmoid(t, x));
+    for (int i = 0; i < 20; i++) {
+        xv = (tg_real)(-2 + 0.2 * i);
+        cr_assert_eq(tg_tape_replay(t), TG_OK, "%s", tg_tape_error(t));
+        double want = exp((double)xv) * (double)xv * (double)xv + 1 / (1 + exp(-(double)xv));
+        cr_expect(fabs((double)y->data[0] - want) <= 1e-5 * (1 + fabs(want)), "f(%g) = %g, want %g",
+                  (double)xv, (double)y->data[0], want);
+    }
+}
+
+/* A training loop by replay: after the first step it allocates nothing,
+   and it trains as a loop that records every step, bit for bit. */
+Test(replay_guards, a_replayed_training_loop_allocates_nothing)
+{
+    tg_params *p[2];
+    tg_mlp net[2];
+    tg_optim *opt[2];
+    for (int k = 0; k < 2; k++) {
+        p[k] = tg_params_new();
+        tg_rng rng;
+        tg_rng_seed(&rng, 5);
+        cr_assert_eq(tg_mlp_init(&net[k], p[k], "fc", TG_SHAPE(3, 8, 2), tg_tanh, &rng), TG_OK);
+        tg_sgd_opts so = tg_sgd_defaults(0.1);
+        so.momentum = 0.9;
+        opt[k] = tg_sgd_new(p[k], &so);
+    }
+    tg_rng data;
+    tg_rng_seed(&data, 9);
+    tg_real xs[2][4 * 3];
+    int64_t ys[4];
+    tg_tape *t2 = tg_tape_new();
+    tg_tape_set_replayable(t, true);
+    tg_tensor *x = NULL, *loss = NULL;
+    size_t allocs = 0, used = 0;
+    for (int step = 0; step < 8; step++) {
+        tg_real *buf = xs[step % 2]; /* batches alternate buffers, as a dataset's do */
+        for (int i = 0; i < 12; i++) buf[i] = (tg_real)tg_rng_normal(&data);
+        for (int i = 0; i < 4; i++) ys[i] = (int64_t)tg_rng_below(&data, 2);
+        /* by replay */
+        if (step == 0) {
+            x = tg_tensor_wrap(t, TG_SHAPE(4, 3), buf);
+            tg_index *y = tg_index_wrap(t, TG_SHAPE(4), ys); /* read at every replay */
+            loss = tg_cross_entropy_idx(t, tg_mlp_forward(t, &net[0], x), y, NULL);
+            cr_assert_not_null(loss, "%s", tg_tape_error(t));
+        } else {
+            cr_assert_eq(tg_tensor_rewrap(x, buf), TG_OK);
+            cr_assert_eq(tg_tape_replay(t), TG_OK, "%s", tg_tape_error(t));
+        }
+        tg_optim_zero_grad(opt[0]);
+        cr_assert_eq(tg_backward(t, loss), TG_OK, "%s", tg_tape_error(t));
+        tg_optim_step(opt[0]);
+        /* by recording */
+        tg_tensor *x2 = tg_tensor_wrap(t2, TG_SHAPE(4, 3), buf);
+        tg_tensor *l2 = tg_cross_entropy(t2, tg_mlp_forward(t2, &net[1], x2), ys, TG_REDUCE_MEAN);
+        tg_optim_zero_grad(opt[1]);
+        cr_assert_eq(tg_backward(t2, l2), TG_OK);
+        tg_optim_step(opt[1]);
+        tg_tape_reset(t2);
+        if (step == 2) {
+            allocs = tg_tape_get_stats(t).heap_allocs;
+            used = tg_tape_get_stats(t).arena_used;
+        }
+        if (step > 2) {
+            cr_expect_eq(tg_tape_get_stats(t).heap_allocs, allocs, "step %d", step);
+            cr_expect_eq(tg_tape_get_stats(t).arena_used, used, "step %d", step);
+        }
+    }
+    cr_expect(memcmp(tg_params_data(p[0]), tg_params_data(p[1]),
+                     tg_params_block_len(p[0]) * sizeof(tg_real)) == 0,
+              "the replayed loop trained as the recorded one, bit for bit");
+    (void)ys;
+    for (int k = 0; k < 2; k++) {
+        tg_optim_free(opt[k]);
+        tg_params_free(p[k]);
+    }
+    tg_tape_free(t2);
+}

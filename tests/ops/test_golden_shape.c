@@ -1,0 +1,133 @@
+/* The shape ops against PyTorch: outputs, input gradients (the fast
+   backward) and second derivatives (create_graph: zeros, the ops being
+   linear) of every case in tests/golden/shape_*.txt, written by
+   tests/gen_golden_shape_reduce.py: permute (and contiguous after it),
+   squeeze, squeeze_axis, unsqueeze, flatten_range, swapaxes, swapdims and
+   movedim, on 0-d, empty and up to 4-d tensors with negative axes.
+   Tolerances are gt_default_tol() (the values are copies: they agree
+   exactly). Then bad arguments refused with a message. */
+#include <criterion/criterion.h>
+
+#include <string.h>
+
+#include "expect_fail.h"
+#include "golden.h"
+
+static gt_file *gold;
+static void load(void)
+{
+    gold = gt_load("shape");
+    cr_assert(gold != NULL, "tests/golden/shape_*.txt could not be read");
+}
+static void unload(void) { gt_free(gold); }
+
+TestSuite(golden_shape, .init = load, .fini = unload);
+
+#define ATTR(k) ((int)gt_attr(c, k, 0))
+
+static int perm_of(const gt_case *c, int *perm)
+{
+    int n = ATTR("ndim");
+    if (n > TG_MAX_DIMS) n = TG_MAX_DIMS;
+    for (int i = 0; i < n; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "p%d", i);
+        perm[i] = ATTR(key);
+    }
+    return n;
+}
+
+static tg_tensor *b_permute(tg_tape *t, tg_tensor **in, const gt_case *c)
+{
+    int perm[TG_MAX_DIMS], n = perm_of(c, perm);
+    return tg_permute(t, in[0], n, perm);
+}
+static tg_tensor *b_contiguous(tg_tape *t, tg_tensor **in, const gt_case *c)
+{
+    return tg_contiguous(t, b_permute(t, in, c));
+}
+static tg_tensor *b_squeeze(tg_tape *t, tg_tensor **in, const gt_case *c) { (void)c; return tg_squeeze(t, in[0]); }
+static tg_tensor *b_squeeze_axis(tg_tape *t, tg_tensor **in, const gt_case *c) { return tg_squeeze_axis(t, in[0], ATTR("axis")); }
+static tg_tensor *b_unsqueeze(tg_tape *t, tg_tensor **in, const gt_case *c) { return tg_unsqueeze(t, in[0], ATTR("axis")); }
+static tg_tensor *b_flatten_range(tg_tape *t, tg_tensor **in, const gt_case *c) { return tg_flatten_range(t, in[0], ATTR("start"), ATTR("end")); }
+static tg_tensor *b_swapaxes(tg_tape *t, tg_tensor **in, const gt_case *c) { return tg_swapaxes(t, in[0], ATTR("d0"), ATTR("d1")); }
+static tg_tensor *b_swapdims(tg_tape *t, tg_tensor **in, const gt_case *c) { return tg_swapdims(t, in[0], ATTR("d0"), ATTR("d1")); }
+static tg_tensor *b_movedim(tg_tape *t, tg_tensor **in, const gt_case *c) { return tg_movedim(t, in[0], ATTR("src"), ATTR("dst")); }
+
+static const struct {
+    const char *op;
+    gt_build_fn build;
+} builders[] = {
+    {"permute", b_permute},     {"contiguous", b_contiguous},       {"squeeze", b_squeeze},
+    {"squeeze_axis", b_squeeze_axis}, {"unsqueeze", b_unsqueeze}, {"flatten_range", b_flatten_range},
+    {"swapaxes", b_swapaxes},   {"swapdims", b_swapdims},           {"movedim", b_movedim},
+};
+
+/* First order (the fast backward), then second order through create_graph,
+   whose first order must agree with the fast one. */
+#define GOLDEN(NAME)                                                                        \
+    Test(golden_shape, NAME) { gt_run_op(gold, #NAME, b_##NAME, gt_default_tol()); }        \
+    Test(golden_shape, NAME##_order2) { gt_run_op2(gold, #NAME, b_##NAME, gt_default_tol()); }
+
+GOLDEN(permute)
+GOLDEN(contiguous)
+GOLDEN(squeeze)
+GOLDEN(squeeze_axis)
+GOLDEN(unsqueeze)
+GOLDEN(flatten_range)
+GOLDEN(swapaxes)
+GOLDEN(swapdims)
+GOLDEN(movedim)
+
+/* No case in the file is skipped for want of a test. */
+Test(golden_shape, every_case_is_run)
+{
+    for (int i = 0; i < gold->n; i++) {
+        bool found = false;
+        for (size_t b = 0; b < sizeof builders / sizeof *builders && !found; b++)
+            found = strcmp(builders[b].op, gold->cases[i].op) == 0;
+        cr_expect(found, "case %s: no builder for op %s", gold->cases[i].name, gold->cases[i].op);
+    }
+}
+
+/* permute copies (tapegrad tensors are contiguous); the reshapes are views */
+Test(golden_shape, permute_copies_and_squeeze_is_a_view)
+{
+    tg_tape *t = tg_tape_new();
+    tg_tensor *x = tg_zeros(t, TG_SHAPE(2, 1, 3));
+    tg_tensor *p = tg_permute(t, x, 3, (const int[]){2, 0, 1});
+    tg_tensor *s = tg_squeeze(t, x);
+    cr_assert(p && s, "%s", tg_tape_error(t));
+    cr_expect(p->data != x->data);
+    cr_expect(s->data == x->data && s->ndim == 2 && s->shape[0] == 2 && s->shape[1] == 3);
+    tg_tape_free(t);
+}
+
+
+Test(golden_shape, bad_arguments_fail_with_a_message)
+{
+    tg_tape *t = tg_tape_new();
+    tg_tensor *x = tg_zeros(t, TG_SHAPE(2, 3, 4));
+    tg_tensor *x8 = tg_zeros(t, TG_SHAPE(1, 1, 1, 1, 1, 1, 1, 2));
+    EXPECT_FAIL(tg_permute(t, x, 2, (const int[]){1, 0}), "tg_permute: 2 axes given for the 3 axes of [2,3,4]");
+    EXPECT_FAIL(tg_permute(t, x, 3, NULL), "tg_permute: dims is NULL for the 3 axes of [2,3,4]");
+    EXPECT_FAIL(tg_permute(t, x, 3, (const int[]){0, 3, 1}), "tg_permute: axis 3 (at position 1) is out of range for [2,3,4]");
+    EXPECT_FAIL(tg_permute(t, x, 3, (const int[]){0, -4, 1}), "tg_permute: axis -4 (at position 1) is out of range");
+    EXPECT_FAIL(tg_permute(t, x, 3, (const int[]){0, 2, -1}), "tg_permute: the axes are not a permutation of the 3 axes of [2,3,4]");
+    EXPECT_FAIL(tg_squeeze_axis(t, x, 3), "tg_squeeze_axis: axis 3 is out of range for shape [2,3,4]");
+    EXPECT_FAIL(tg_unsqueeze(t, x, 4), "tg_unsqueeze: axis 4 is out of range for shape [2,3,4] (-4..3)");
+    EXPECT_FAIL(tg_unsqueeze(t, x, -5), "tg_unsqueeze: axis -5 is out of range");
+    EXPECT_FAIL(tg_unsqueeze(t, x8, 0), "tg_unsqueeze: [1,1,1,1,1,1,1,2] has 8 axes already");
+    EXPECT_FAIL(tg_flatten_range(t, x, 2, 1), "tg_flatten_range: axes 2..1 are in the wrong order");
+    EXPECT_FAIL(tg_flatten_range(t, x, 0, 3), "tg_flatten_range: axes 0..3 are out of range for shape [2,3,4]");
+    EXPECT_FAIL(tg_movedim(t, x, 0, 3), "tg_movedim: axes (0, 3) are out of range for shape [2,3,4]");
+    EXPECT_FAIL(tg_movedim(t, x, -4, 0), "tg_movedim: axes (-4, 0) are out of range");
+    EXPECT_FAIL(tg_swapaxes(t, x, 0, 3), "tg_swapaxes: axes (0, 3) are out of range");
+    EXPECT_FAIL(tg_swapdims(t, x, -4, 0), "tg_swapdims: axes (-4, 0) are out of range");
+    EXPECT_FAIL(tg_permute(t, NULL, 0, NULL), "tg_permute: input is NULL");
+    EXPECT_FAIL(tg_squeeze(t, NULL), "tg_squeeze: input is NULL");
+    EXPECT_FAIL(tg_unsqueeze(t, NULL, 0), "tg_unsqueeze: input is NULL");
+    EXPECT_FAIL(tg_flatten_range(t, NULL, 0, 0), "tg_flatten_range: input is NULL");
+    EXPECT_FAIL(tg_movedim(t, NULL, 0, 0), "tg_movedim: input is NULL");
+    tg_tape_free(t);
+}

@@ -1,0 +1,185 @@
+/* tg_gradgradcheck: every op's second derivatives against finite
+   differences of its first (at the golden files' generic points, in both
+   precisions), and the planted second-order bugs it must catch: a vjp that
+   forgets a term, and a vjp right to the first order but not
+   differentiable (its result a constant). */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <string.h>
+
+#include "../ops/act_builders.h"
+#include "../ops/core_builders.h"
+#include "../ops/select_builders.h"
+
+/* A golden case as the checker's function: fn builds the case's op on the
+   checker's copies of its inputs. */
+typedef struct {
+    gt_build_fn build;
+    const gt_case *c;
+} case_fn;
+
+static tg_tensor *run_case(tg_tape *t, tg_tensor *const *in, int n, void *ctx)
+{
+    (void)n;
+    const case_fn *f = ctx;
+    tg_tensor *x[TG_MAX_INPUTS];
+    for (int k = 0; k < f->c->n_in; k++) x[k] = in[k];
+    return f->build(t, x, f->c);
+}
+
+/* The smallest comparable case of each op in golden file `name` (order ≥
+   2, no kink; the checker's full Jacobian of the gradient costs a backward
+   per element, so the smallest keeps the suite fast), checked with the
+   defaults. */
+static int64_t case_size(const gt_case *c)
+{
+    int64_t n = 0;
+    for (int k = 0; k < c->n_in; k++) n += c->in[k].n;
+    return n;
+}
+
+static void check_file(const char *name, gt_build_fn (*builder)(const char *))
+{
+    gt_file *gold = gt_load(name);
+    cr_assert_not_null(gold);
+    int ops = 0;
+    for (int i = 0; i < gold->n; i++) {
+        const gt_case *c = &gold->cases[i];
+        if (c->order < 2 || c->kink) continue;
+        bool first = true; /* the first case of its op: then find the smallest */
+        for (int j = 0; j < i && first; j++)
+            first = !(gold->cases[j].order >= 2 && !gold->cases[j].kink &&
+                      strcmp(gold->cases[j].op, c->op) == 0);
+        if (!first) continue;
+        for (int j = i + 1; j < gold->n; j++) {
+            const gt_case *o = &gold->cases[j];
+            if (o->order >= 2 && !o->kink && strcmp(o->op, c->op) == 0 &&
+                case_size(o) < case_size(c))
+                c = o;
+        }
+        tg_tape *t = tg_tape_new();
+        tg_tensor *in[TG_MAX_INPUTS];
+        for (int k = 0; k < c->n_in; k++) {
+            in[k] = tg_zeros(t, c->in[k].ndim, c->in[k].shape);
+            for (int64_t e = 0; e < c->in[k].n; e++) in[k]->data[e] = (tg_real)c->in[k].v[e];
+            if (c->has_grad[k]) tg_requires_grad(in[k], true);
+        }
+        case_fn f = {builder(c->op), c};
+        tg_gradcheck_result r = tg_gradgradcheck(run_case, &f, in, c->n_in, NULL);
+        bool constant_grad = r.status != TG_OK && strstr(r.message, "does not depend");
+        /* an op whose first gradient is affine in nothing (add, sum...) has
+           a constant first gradient: there is no second derivative to check */
+        if (!constant_grad) {
+            cr_expect(r.status == TG_OK && r.ok, "%s (%s): %s", c->op, c->name, r.message);
+            ops++;
+        }
+        tg_tape_free(t);
+    }
+    cr_expect(ops > 0, "no op of %s was checked", name);
+    gt_free(gold);
+}
+
+Test(gradgradcheck, every_core_op) { check_file("core", core_builder_of); }
+Test(gradgradcheck, every_select_op) { check_file("select", select_builder_of); }
+Test(gradgradcheck, every_activation) { check_file("act", builder_of); }
+Test(gradgradcheck, every_loss) { check_file("loss", builder_of); }
+
+/* ------------------------------------------------------------ planted bugs */
+
+/* y = x·eˣ      dy/dx = (1 + x)·eˣ */
+static int xexp_fwd(tg_record *r)
+{
+    for (int64_t i = 0; i < r->out->size; i++) {
+        tg_real v = r->in[0]->data[i];
+        r->out->data[i] = v * (tg_real)exp((double)v);
+    }
+    return TG_OK;
+}
+static void xexp_bwd(tg_record *r)
+{
+    for (int64_t i = 0; i < r->out->size; i++) {
+        tg_real v = r->in[0]->data[i];
+        r->in[0]->grad[i] += r->out->grad[i] * (1 + v) * (tg_real)exp((double)v);
+    }
+}
+static int same_shape(const tg_record *r, int *nd, int64_t s[TG_MAX_DIMS], char *m, size_t l)
+{
+    (void)m, (void)l;
+    *nd = r->in[0]->ndim;
+    memcpy(s, r->in[0]->shape, (size_t)*nd * sizeof(int64_t));
+    return TG_OK;
+}
+/* right: g·(1 + x)·eˣ with ops */
+static int xexp_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
+{
+    tg_tensor *x = r->in[0];
+    dx[0] = tg_mul(t, g, tg_mul(t, tg_add_scalar(t, x, 1), tg_exp(t, x)));
+    return TG_OK;
+}
+/* forgets the x·eˣ term: g·eˣ */
+static int xexp_vjp_forgets(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
+{
+    dx[0] = tg_mul(t, g, tg_exp(t, r->in[0]));
+    return TG_OK;
+}
+/* the right values, as a constant: right to the first order, and its
+   second derivative is zero */
+static int xexp_vjp_constant(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
+{
+    tg_tensor *v = tg_zeros(t, r->in[0]->ndim, r->in[0]->shape);
+    for (int64_t i = 0; i < v->size; i++) {
+        tg_real x = r->in[0]->data[i];
+        v->data[i] = g->data[i] * (1 + x) * (tg_real)exp((double)x);
+    }
+    dx[0] = v;
+    return TG_OK;
+}
+
+static tg_op xexp = {.name = "xexp", .n_inputs = 1, .shape = same_shape, .forward = xexp_fwd,
+                     .backward = xexp_bwd};
+
+static tg_tensor *xexp_fn(tg_tape *t, tg_tensor *const *in, int n, void *ctx)
+{
+    (void)n, (void)ctx;
+    tg_tensor *x = in[0];
+    /* the op under a nonlinearity, so that its second derivative matters */
+    return tg_tanh(t, tg_apply(t, &xexp, &x, 1, NULL));
+}
+
+static tg_gradcheck_result check_xexp(int (*vjp)(tg_tape *, const tg_record *, tg_tensor *,
+                                                 tg_tensor **))
+{
+    xexp.vjp = vjp;
+    tg_tape *t = tg_tape_new();
+    tg_real v[] = {-0.7f, 0.2f, 0.5f, -1.3f};
+    tg_tensor *x = tg_requires_grad(tg_tensor_new(t, TG_SHAPE(4), v), true);
+    tg_gradcheck_result r = tg_gradgradcheck(xexp_fn, NULL, &x, 1, NULL);
+    tg_tape_free(t);
+    return r;
+}
+
+Test(gradgradcheck, passes_a_right_vjp)
+{
+    tg_gradcheck_result r = check_xexp(xexp_vjp);
+    cr_expect(r.status == TG_OK && r.ok, "%s", r.message);
+}
+
+Test(gradgradcheck, catches_a_vjp_that_forgets_a_term)
+{
+    tg_gradcheck_result r = check_xexp(xexp_vjp_forgets);
+    cr_expect(r.status == TG_OK && !r.ok, "%s", r.message);
+}
+
+Test(gradgradcheck, catches_a_vjp_that_is_not_differentiable)
+{
+    tg_gradcheck_result r = check_xexp(xexp_vjp_constant);
+    cr_expect(r.status == TG_OK && !r.ok, "%s", r.message);
+    cr_expect(r.failed > 0);
+}
+
+Test(gradgradcheck, names_an_op_without_vjp)
+{
+    tg_gradcheck_result r = check_xexp(NULL);
+    cr_expect(r.status != TG_OK && !r.ok);
+    cr_expect(strstr(r.message, "(xexp), whose op has no vjp rule") != NULL, "%s", r.message);
+}
