@@ -16,8 +16,15 @@
    hold the uncompressed train-images-idx3-ubyte) and each batch is read
    from it; without, they are loaded into memory (tg_mnist_load).
 
+   With --replay the step is recorded once (tg_tape_set_replayable) and
+   replayed for every full batch: the batch's images are read in place
+   (tg_tensor_rewrap) and its labels copied into the buffer the recorded
+   loss reads (tg_index_wrap, tg_cross_entropy_idx); the last, smaller
+   batch is recorded as usual (on a tape of its own, whose few allocations
+   fall in the first timed epoch). The same losses as recording each step.
+
    usage: bench_mlp [--data DIR] [--stream] [--synthetic] [--gemm builtin|cblas]
-                    [--threads T] [--epochs E] [--warmup STEPS] [--csv] */
+                    [--threads T] [--epochs E] [--warmup STEPS] [--replay] [--csv] */
 #define _GNU_SOURCE
 #include "core/internal.h"
 #include "gemm/gemm.h"
@@ -152,10 +159,44 @@ static double step(tg_tape *t, const tg_mlp *m, tg_optim *o, const tg_batch *b)
     return l;
 }
 
+/* The replayed step (--replay): the first full batch records the tape,
+   the next ones replay it at their own images and labels. */
+typedef struct {
+    tg_tape *t;
+    tg_tensor *x, *loss;
+    int64_t labels[64];
+} replayer;
+
+static double replay_step(replayer *r, const tg_mlp *m, tg_optim *o, const tg_batch *b)
+{
+    memcpy(r->labels, b->y, sizeof r->labels);
+    if (!r->loss) {
+        tg_tape_set_replayable(r->t, true);
+        r->x = tg_tensor_wrap(r->t, TG_SHAPE(64, 784), b->x);
+        tg_index *y = tg_index_wrap(r->t, 1, (const int64_t[]){64}, r->labels);
+        tg_ce_opts co = TG_CE_OPTS_DEFAULT;
+        co.reduction = TG_REDUCE_SUM;
+        r->loss = tg_cross_entropy_idx(r->t, tg_mlp_forward(r->t, m, r->x), y, &co);
+    } else if (tg_tensor_rewrap(r->x, b->x) != TG_OK || tg_tape_replay(r->t) != TG_OK) {
+        fprintf(stderr, "bench_mlp: %s\n", tg_last_error());
+        return NAN;
+    }
+    if (!r->loss) {
+        fprintf(stderr, "bench_mlp: %s\n", tg_tape_error(r->t));
+        return NAN;
+    }
+    double l = (double)r->loss->data[0];
+    if (tg_backward(r->t, r->loss) != TG_OK || tg_optim_step_release_grad(o) != TG_OK) {
+        fprintf(stderr, "bench_mlp: %s%s\n", tg_tape_error(r->t), tg_last_error());
+        return NAN;
+    }
+    return l;
+}
+
 int main(int argc, char **argv)
 {
     const char *dir = "/usr/share/datasets/fashion-mnist", *gemm = NULL;
-    bool force_synthetic = false, csv = false, stream = false;
+    bool force_synthetic = false, csv = false, stream = false, replay = false;
     int threads = 1, epochs = 1, warmup = 50;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--data") == 0 && i + 1 < argc) dir = argv[++i];
@@ -166,9 +207,11 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "--epochs") == 0 && i + 1 < argc) epochs = atoi(argv[++i]);
         else if (strcmp(argv[i], "--warmup") == 0 && i + 1 < argc) warmup = atoi(argv[++i]);
         else if (strcmp(argv[i], "--csv") == 0) csv = true;
+        else if (strcmp(argv[i], "--replay") == 0) replay = true;
         else {
             fprintf(stderr, "usage: %s [--data DIR] [--stream] [--synthetic] [--gemm builtin|cblas] "
-                            "[--threads T] [--epochs E] [--warmup STEPS] [--csv]\n", argv[0]);
+                            "[--threads T] [--epochs E] [--warmup STEPS] [--replay] [--csv]\n",
+                    argv[0]);
             return 2;
         }
     }
@@ -208,16 +251,20 @@ int main(int argc, char **argv)
         return 1;
     }
 
+    replayer rp = {.t = replay ? tg_tape_new() : NULL};
+    if (replay && !rp.t) return 1;
+#define STEP(b) (replay && (b)->n == 64 ? replay_step(&rp, &m, o, (b)) : step(t, &m, o, (b)))
+
     /* warm-up: size the arena, start the workers, fault the pages in */
     tg_batch b;
     for (int i = 0; i < warmup && tg_dataset_next(d, &b); i++)
-        if (isnan(step(t, &m, o, &b))) return 1;
+        if (isnan(STEP(&b))) return 1;
     tg_dataset_rewind(d);
 
     if (!csv)
-        printf("bench_mlp: %s, %s, GEMM %s (kernel %s), %d thread(s), batch 64, SGD lr 0.001\n",
+        printf("bench_mlp: %s, %s, GEMM %s (kernel %s), %d thread(s), batch 64, SGD lr 0.001%s\n",
                tg_real_name(), data_name, tg_gemm_backend(), tg_gemm_kernel_name(),
-               tg_get_num_threads());
+               tg_get_num_threads(), replay ? ", replayed tape" : "");
     for (int e = 0; e < epochs; e++) {
         size_t tape_allocs0 = tg_tape_get_stats(t).heap_allocs;
         int64_t samples = 0, steps = 0;
@@ -226,7 +273,7 @@ int main(int argc, char **argv)
         long allocs0 = atomic_load(&n_allocs);
         double t0 = now();
         while (tg_dataset_next(d, &b)) {
-            double l = step(t, &m, o, &b);
+            double l = STEP(&b);
             if (isnan(l)) return 1;
             loss_sum += l;
             samples += b.n;
@@ -244,8 +291,8 @@ int main(int argc, char **argv)
         double rss_mb = peak_rss_mb(), rss_end = rss_now_mb();
         double gflops = EPOCH_GFLOP * (double)samples / 60000.0 / secs;
         if (csv)
-            printf("mlp,tapegrad,%s,%s,%d,%.4f,%.1f,%.2f,%.4f,%.4f,%.1f,%ld,%.5f,%.1f\n",
-                   tg_gemm_backend(), tg_gemm_kernel_name(), tg_get_num_threads(), secs,
+            printf("mlp,%s,%s,%s,%d,%.4f,%.1f,%.2f,%.4f,%.4f,%.1f,%ld,%.5f,%.1f\n",
+                   replay ? "tapegrad-replay" : "tapegrad", tg_gemm_backend(), tg_gemm_kernel_name(), tg_get_num_threads(), secs,
                    (double)samples / secs, gflops, gemm_s, secs / gemm_s, rss_mb, allocs,
                    loss_sum / (double)samples, rss_end);
         else
@@ -257,6 +304,7 @@ int main(int argc, char **argv)
                    loss_sum / (double)samples);
     }
     tg_optim_free(o);
+    tg_tape_free(rp.t);
     tg_tape_free(t);
     tg_params_free(p);
     tg_dataset_free(d);
