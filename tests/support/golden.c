@@ -431,6 +431,13 @@ tg_tensor *gt_with_input(tg_tape *t, tg_tensor *y, tg_tensor *x)
     return tg_cat(t, parts, 2, 0);
 }
 
+bool gt_first_of_op(const gt_file *f, int i)
+{
+    for (int j = 0; j < i; j++)
+        if (strcmp(f->cases[j].op, f->cases[i].op) == 0) return false;
+    return true;
+}
+
 void gt_expect_ops_covered(const gt_file *f, const char *const *ops, int n)
 {
     for (int i = 0; f && i < f->n; i++) {

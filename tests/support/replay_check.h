@@ -15,4 +15,14 @@
    reported through cr_expect naming the case and the tensor). */
 int gt_run_replay(const gt_file *f, const char *op, gt_build_fn build);
 
+/* gt_run_replay for every op of f, each with the builder find gives (a
+   missing builder fails, naming the op); expects every case of f run.
+   Returns the number of cases run. */
+int gt_run_replay_file(const gt_file *f, gt_find_fn find);
+
+/* The same, leaving out the ops named in `except` (NULL-ended; each must
+   be in f): ops whose results no record computes, so that no replay can
+   redo them, with the reason written beside the list. */
+int gt_run_replay_file_except(const gt_file *f, gt_find_fn find, const char *const *except);
+
 #endif
