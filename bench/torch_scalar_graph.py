@@ -31,7 +31,8 @@ def graph(inputs, ops, keep=False):
         elif m == 2:
             nodes.append(nodes[-20] * nodes[-10])
         else:
-            nodes.extend(torch.softmax(torch.stack(nodes[-4:]), 0).unbind(0))
+            s = torch.softmax(torch.stack(nodes[-4:]), 0)
+            nodes.extend(s[j] for j in range(4))  # (unbind's outputs break retain_grad in 1.13)
     if keep:
         for n in nodes[len(inputs):]:
             n.retain_grad()

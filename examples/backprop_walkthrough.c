@@ -8,13 +8,19 @@
  * by hand at each step. It ends with a few steps of gradient descent and a
  * finite-difference check of every gradient.
  *
- *     ./backprop_walkthrough            (read the output top to bottom)
- *     ./backprop_walkthrough tape.dot   (also writes the graph: dot -Tpng tape.dot -o tape.png)
+ *     ./backprop_walkthrough                  (read the output top to bottom)
+ *     ./backprop_walkthrough tape.dot         (also writes the graph: dot -Tpng tape.dot -o tape.png)
+ *     ./backprop_walkthrough --explore t.html (also writes the explorer page: open it in a browser)
+ *     ./backprop_walkthrough --double         (the same in double: runs backprop_walkthrough_f64,
+ *                                              whose finite differences agree to many more digits)
  */
+#define _POSIX_C_SOURCE 200809L /* execv */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <tapegrad.h>
+#include <unistd.h>
 
 /* the network: x [4,3] -> linear(W1 [4,3], b1 [4]) -> tanh -> linear(W2 [1,4], b2 [1]) -> ŷ [4,1]
    loss = Σ (ŷ − y)²   (micrograd's sum of squared errors) */
@@ -68,20 +74,43 @@ static tg_tensor *network(tg_tape *t, tg_tensor *const *in, int n, void *ctx)
 }
 
 static const char USAGE[] =
-    "usage: backprop_walkthrough [FILE.dot]\n"
+    "usage: backprop_walkthrough [FILE.dot] [--explore FILE.html] [--double]\n"
     "Prints a small network's forward pass, its tape and its backward pass record\n"
-    "by record; with FILE.dot, also writes the tape's graph there (for Graphviz).\n";
+    "by record; with FILE.dot, also writes the tape's graph there (for Graphviz);\n"
+    "with --explore, the explorer page (tg_tape_html: open it in a browser and step\n"
+    "through the forward and the backward pass); with --double, runs in double\n"
+    "(the program backprop_walkthrough_f64 beside this one).\n";
+
+/* --double from the float build: the same program built for double sits
+   beside this one as backprop_walkthrough_f64 (examples/CMakeLists.txt). */
+static int run_double(char **argv)
+{
+    static char path[4096];
+    snprintf(path, sizeof path, "%s_f64", argv[0]);
+    if (strlen(argv[0]) + 5 >= sizeof path) return 2;
+    argv[0] = path;
+    execv(path, argv);
+    fprintf(stderr, "backprop_walkthrough: --double runs %s, which could not be started\n", path);
+    return 1;
+}
 
 int main(int argc, char **argv)
 {
-    const char *dot = argc == 2 && argv[1][0] != '-' ? argv[1] : NULL; /* FILE.dot */
-    if (argc > 1 && !dot) {
-        bool help = argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"));
-        if (!help) fprintf(stderr, "backprop_walkthrough: unknown option or argument '%s'\n",
-                           argc == 2 ? argv[1] : argv[2]);
-        fputs(USAGE, help ? stdout : stderr);
-        return help ? 0 : 2;
+    const char *dot = NULL, *explore = NULL; /* FILE.dot, --explore FILE.html */
+    bool dbl = false;
+    for (int i = 1; i < argc; i++) {
+        bool help = !strcmp(argv[i], "--help") || !strcmp(argv[i], "-h");
+        if (!strcmp(argv[i], "--explore") && i + 1 < argc) explore = argv[++i];
+        else if (!strcmp(argv[i], "--double")) dbl = true;
+        else if (argv[i][0] != '-' && !dot) dot = argv[i];
+        else {
+            if (!help) fprintf(stderr, "backprop_walkthrough: unknown option or argument '%s'\n",
+                               argv[i]);
+            fputs(USAGE, help ? stdout : stderr);
+            return help ? 0 : 2;
+        }
     }
+    if (dbl && strcmp(tg_real_name(), "double")) return run_double(argv);
     tg_tape *t = tg_tape_new();
     tg_params *p = tg_params_new();
     if (!t || !p) return 1;
@@ -198,6 +227,17 @@ int main(int argc, char **argv)
         printf("\n(the graph is in %s: dot -Tpng %s -o tape.png)\n", dot, dot);
     }
 
+    if (explore) {
+        FILE *f = fopen(explore, "w");
+        tg_html_opts ho = {.title = "backprop_walkthrough: micrograd's network, step by step"};
+        if (!f || tg_tape_html(t, loss, f, &ho) != TG_OK || fclose(f) != 0) {
+            fprintf(stderr, "cannot write %s: %s\n", explore, tg_last_error());
+            return 1;
+        }
+        printf("\n(the explorer page is in %s: open it in a browser, press step or play)\n",
+               explore);
+    }
+
     rule();
     printf("4. ARE THE GRADIENTS RIGHT?\n\n"
            "Nudge each parameter by a tiny h both ways and see how the loss moves:\n"
@@ -206,7 +246,9 @@ int main(int argc, char **argv)
     o.report = stdout;
     tg_tensor *in[6] = {x, y, W1, b1, W2, b2};
     tg_gradcheck_result gc = tg_gradcheck(network, NULL, in, 6, &o);
-    printf("\n");
+    printf("\nThe worst element agrees to %.1f significant digits in %s%s.\n\n",
+           gc.rel_err > 0 ? -log10(gc.rel_err) : 17.0, tg_real_name(),
+           strcmp(tg_real_name(), "double") ? " (run with --double for many more)" : "");
 
     rule();
     printf("5. LEARNING: w -= 0.05 * d(loss)/dw, then again\n\n");

@@ -4,6 +4,10 @@
      ./build/examples/mnist_mlp --data /usr/share/datasets/fashion-mnist
      ./build/examples/mnist_mlp --binary             digits 0 vs 1, one output, BCE
      ./build/examples/mnist_mlp --save w.safetensors (loads in PyTorch, docs/data.md)
+     ./build/examples/mnist_mlp --explore mnist.html (one batch through a small network, as a page
+                                                     that steps through backprop; then exits)
+     ./build/examples/mnist_mlp --health health.svg  (activations, gradients and update / data
+                                                     ratios per layer over training)
 
    The network and the training loop are those of the MLP notebook of the
    revdiff notebooks (courses/deep_learning/mlp.ipynb in
@@ -34,7 +38,7 @@
 #endif
 
 typedef struct options {
-    const char *data, *save, *load, *optim;
+    const char *data, *save, *load, *optim, *explore, *health;
     int epochs, threads;
     int64_t batch;
     double lr;
@@ -59,8 +63,13 @@ static void usage(FILE *f)
             "  --binary         digits 0 vs 1 only: one output, BCE with logits\n"
             "  --stream         read the training images from their file batch by batch\n"
             "                   (uncompressed IDX only) instead of loading them\n"
+            "  --explore FILE   write the explorer page (tg_tape_html) of one batch of 4 test\n"
+            "                   images through a small %lld-16-10 network, and exit\n"
+            "  --health FILE    write the training health (tg_health_svg) of the run as SVG:\n"
+            "                   per layer, activations and their gradients, dead units, and\n"
+            "                   each weight's update / data ratio over the steps\n"
             "  --help           this text\n",
-            TG_EXAMPLE_DATA_DIR);
+            TG_EXAMPLE_DATA_DIR, (long long)784);
 }
 
 static bool parse_int(const char *s, long long lo, long long hi, long long *out)
@@ -91,9 +100,10 @@ static int parse_args(int argc, char **argv, options *o)
             o->stream = true;
             continue;
         }
-        static const char *const with_value[] = {"--data",  "--save",  "--load",
-                                                 "--optim", "--epochs", "--batch",
-                                                 "--seed",  "--threads", "--lr"};
+        static const char *const with_value[] = {"--data",  "--save",    "--load",
+                                                 "--optim", "--epochs",  "--batch",
+                                                 "--seed",  "--threads", "--lr",
+                                                 "--explore", "--health"};
         bool known = false;
         for (size_t k = 0; k < sizeof with_value / sizeof *with_value; k++)
             known |= !strcmp(a, with_value[k]);
@@ -109,6 +119,8 @@ static int parse_args(int argc, char **argv, options *o)
         if (!strcmp(a, "--data")) o->data = v;
         else if (!strcmp(a, "--save")) o->save = v;
         else if (!strcmp(a, "--load")) o->load = v;
+        else if (!strcmp(a, "--explore")) o->explore = v;
+        else if (!strcmp(a, "--health")) o->health = v;
         else if (!strcmp(a, "--optim")) {
             if (strcmp(v, "sgd") && strcmp(v, "adam")) {
                 fprintf(stderr, "mnist_mlp: --optim takes sgd or adam, not '%s'\n", v);
@@ -200,6 +212,74 @@ static void progress(bool tty, int epoch, int epochs, int64_t done, int64_t tota
     fflush(stdout);
 }
 
+/* --explore: one batch of 4 test images through a small network (784-16-10,
+   ReLU, cross entropy), as the explorer page: small enough to read every
+   step, and the same ops as the demo's network. */
+static int explore(const char *path, tg_dataset *test, int classes, uint64_t seed, bool binary)
+{
+    tg_params *p = tg_params_new();
+    tg_tape *t = tg_tape_new();
+    tg_rng rng;
+    tg_rng_seed(&rng, seed);
+    tg_mlp m;
+    tg_batch b;
+    int rc = 1;
+    const int64_t sizes[] = {tg_dataset_features(test), 16, classes};
+    tg_dataset_rewind(test);
+    if (!p || !t || tg_mlp_init(&m, p, "fc", 3, sizes, tg_relu, &rng) != TG_OK ||
+        !tg_dataset_next(test, &b)) {
+        fprintf(stderr, "mnist_mlp: %s\n", tg_last_error());
+        goto done;
+    }
+    const int64_t n = b.n < 4 ? b.n : 4;
+    tg_tensor *x = tg_tensor_set_name(tg_tensor_new(t, TG_SHAPE(n, b.features), b.x), "images");
+    tg_tensor *z1 = tg_tensor_set_name(tg_linear_layer_forward(t, &m.layers[0], x), "z1");
+    tg_tensor *h1 = tg_tensor_set_name(tg_relu(t, z1), "h1");
+    tg_tensor *logits = tg_tensor_set_name(tg_linear_layer_forward(t, &m.layers[1], h1), "logits");
+    tg_tensor *loss = NULL;
+    if (binary) {
+        tg_tensor *y = tg_tensor_set_name(tg_tensor_new(t, TG_SHAPE(n, 1), b.y_real), "labels");
+        loss = tg_bce_with_logits(t, logits, y, NULL, TG_REDUCE_MEAN);
+    } else {
+        loss = tg_cross_entropy(t, logits, b.y, TG_REDUCE_MEAN); /* the first n labels */
+    }
+    if (!tg_tensor_set_name(loss, "loss")) {
+        fprintf(stderr, "mnist_mlp: %s\n", tg_tape_error(t));
+        goto done;
+    }
+    char title[160];
+    snprintf(title, sizeof title, "mnist_mlp: %lld test images through %lld-16-%d, ReLU, %s",
+             (long long)n, (long long)b.features, classes,
+             binary ? "BCE with logits" : "cross entropy");
+    tg_html_opts ho = {.title = title};
+    FILE *f = fopen(path, "w");
+    if (!f || tg_tape_html(t, loss, f, &ho) != TG_OK || fclose(f) != 0) {
+        fprintf(stderr, "mnist_mlp: cannot write %s: %s\n", path, f ? tg_last_error() : "");
+        goto done;
+    }
+    printf("explorer page of one batch (%lld images, labels", (long long)n);
+    for (int64_t i = 0; i < n; i++) printf(" %lld", (long long)b.y[i]);
+    printf(") through %lld-16-%d: %s (open it in a browser)\n", (long long)b.features, classes,
+           path);
+    rc = 0;
+done:
+    tg_tape_free(t);
+    tg_params_free(p);
+    return rc;
+}
+
+/* The MLP's forward pass as tg_mlp_forward computes it, keeping each hidden
+   layer's activation for --health (observed after the backward, when their
+   gradients are there). */
+static tg_tensor *forward_kept(tg_tape *t, const tg_mlp *m, tg_tensor *x, tg_tensor **hidden)
+{
+    for (int i = 0; i < m->n_layers && x; i++) {
+        x = tg_linear_layer_forward(t, &m->layers[i], x);
+        if (x && m->act && i + 1 < m->n_layers) x = hidden[i] = m->act(t, x);
+    }
+    return x;
+}
+
 /* The digits 0 and 1 only, for --binary. */
 static tg_dataset *zeros_and_ones(tg_dataset *d)
 {
@@ -265,10 +345,17 @@ int main(int argc, char **argv)
     tg_mlp m;
     const int64_t sizes[] = {features, 500, 256, classes};
     tg_optim *opt = NULL;
+    tg_health *health = NULL;
     rc = 1;
     if (!p || !t || tg_mlp_init(&m, p, "fc", 4, sizes, tg_relu, &rng) != TG_OK) goto fail;
     if (o.load && tg_params_load(p, o.load) != TG_OK) goto fail;
     if (o.threads && tg_set_num_threads(o.threads) != TG_OK) goto fail;
+    if (o.explore) {
+        rc = explore(o.explore, test, classes, o.seed, o.binary);
+        goto done;
+    }
+    if (o.health && !(health = tg_health_new())) goto fail;
+    int64_t step = 0;
     if (!strcmp(o.optim, "sgd")) {
         tg_sgd_opts so = tg_sgd_defaults(o.lr);
         opt = tg_sgd_new(p, &so);
@@ -302,13 +389,27 @@ int main(int argc, char **argv)
         tg_batch b;
         while (tg_dataset_next(train, &b)) {
             tg_tensor *x = tg_tensor_wrap(t, TG_SHAPE(b.n, b.features), b.x); /* not copied */
-            tg_tensor *loss = batch_loss(t, tg_mlp_forward(t, &m, x), &b, o.binary);
+            tg_tensor *hidden[TG_MLP_MAX_LAYERS] = {0};
+            tg_tensor *loss = batch_loss(t, health ? forward_kept(t, &m, x, hidden)
+                                                   : tg_mlp_forward(t, &m, x), &b, o.binary);
             if (!loss) {
                 fprintf(stderr, "\nmnist_mlp: %s\n", tg_tape_error(t));
                 goto fail_quiet;
             }
             tg_optim_release_grad(opt); /* optimizer.zero_grad(): grads become NULL */
-            if (tg_backward(t, loss) != TG_OK || tg_optim_step(opt) != TG_OK) {
+            bool ok = tg_backward(t, loss) == TG_OK;
+            if (ok && health) { /* each hidden layer, and the step's update of each weight */
+                char name[32];
+                for (int i = 0; i + 1 < m.n_layers && ok; i++) {
+                    snprintf(name, sizeof name, "fc%d", i + 1);
+                    ok = tg_health_observe(health, (int)step, name, hidden[i]) == TG_OK;
+                }
+                ok = ok && tg_health_before_update(health, p) == TG_OK;
+            }
+            ok = ok && tg_optim_step(opt) == TG_OK;
+            if (ok && health) ok = tg_health_after_update(health, p, (int)step) == TG_OK;
+            step++;
+            if (!ok) {
                 fprintf(stderr, "\nmnist_mlp: %s%s\n", tg_tape_error(t), tg_last_error());
                 goto fail_quiet;
             }
@@ -335,6 +436,36 @@ int main(int argc, char **argv)
     }
     if (o.epochs) printf("final test accuracy %.2f%% after %d epoch%s (%.1fs)\n", test_acc, o.epochs, o.epochs == 1 ? "" : "s",
                          now() - t_all);
+    if (health) {
+        FILE *f = fopen(o.health, "w");
+        if (!f || tg_health_svg(health, f) != TG_OK || fclose(f) != 0) {
+            fprintf(stderr, "mnist_mlp: cannot write %s: %s\n", o.health, f ? tg_last_error() : "");
+            goto fail_quiet;
+        }
+        printf("training health (activations, gradients, update / data per layer): %s\n",
+               o.health);
+    }
+    if (o.epochs && !o.binary) { /* the test set's confusion matrix */
+        int64_t n = tg_dataset_len(test), k = 0, cm[10 * 10];
+        int64_t *pred = malloc((size_t)(n ? n : 1) * sizeof *pred);
+        int64_t *truth = malloc((size_t)(n ? n : 1) * sizeof *truth);
+        bool was = tg_tape_set_recording(t, false);
+        tg_batch cb;
+        tg_dataset_rewind(test);
+        while (pred && truth && tg_dataset_next(test, &cb)) {
+            tg_tensor *lg = tg_mlp_forward(t, &m, tg_tensor_wrap(t, TG_SHAPE(cb.n, cb.features), cb.x));
+            if (lg && tg_argmax_rows(lg->data, cb.n, lg->shape[1], pred + k) == TG_OK) {
+                memcpy(truth + k, cb.y, (size_t)cb.n * sizeof *truth);
+                k += cb.n;
+            }
+            tg_tape_reset(t);
+        }
+        tg_tape_set_recording(t, was);
+        if (classes <= 10 && k == n && tg_confusion_matrix(pred, truth, k, classes, cm) == TG_OK)
+            tg_confusion_print(cm, classes, stdout);
+        free(pred);
+        free(truth);
+    }
     if (o.save) {
         if (tg_params_save(p, o.save, TG_F32) != TG_OK) goto fail;
         printf("weights saved to %s (safetensors, F32: fc1.weight [500,%lld], ..., fc3.bias [%d])\n",
@@ -347,6 +478,7 @@ fail:
 fail_quiet:
     rc = 1;
 done:
+    tg_health_free(health);
     tg_optim_free(opt);
     tg_tape_free(t);
     tg_params_free(p);

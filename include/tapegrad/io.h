@@ -1,6 +1,6 @@
 /** @file tapegrad/io.h — data in and weights out: IDX files (MNIST's format), image
- * datasets with mini-batching, and safetensors files that PyTorch reads and
- * writes.
+ * datasets with mini-batching, datasets of any float data and CSV files,
+ * and safetensors files that PyTorch reads and writes.
  *
  * Part of <tapegrad.h>; include that. A file that is truncated, corrupt or
  * of the wrong shape is refused with a message naming it, and nothing is
@@ -203,6 +203,152 @@ TG_API bool tg_dataset_next(tg_dataset *d, tg_batch *b);
 TG_API int tg_dataset_error(const tg_dataset *d);
 /** Abandons the current epoch: the next call starts a new one. */
 TG_API void tg_dataset_rewind(tg_dataset *d);
+
+/* ---- datasets of any float data (torch.utils.data.TensorDataset)
+
+   Features of any shape and, for each sample, a regression target (any
+   shape, tg_real) or a class label (int64, for tg_cross_entropy), held in
+   memory as tg_real. Batches are cut, shuffled and gathered into buffers
+   the dataset owns, allocated once by tg_tensor_dataset_batching: like
+   tg_dataset_next, tg_tensor_dataset_next allocates nothing. It uses the
+   same tg_batch_opts (mean and std apply to the features: x = (v −
+   mean)/std; the defaults leave them as they are). */
+
+/** A dataset of tg_real features with targets or class labels (opaque). */
+typedef struct tg_tensor_dataset tg_tensor_dataset;
+
+/** What tg_tensor_dataset_new copies: n samples, each x_shape (x_ndim
+   dimensions, at least 1 value), and at most one of y (each sample
+   y_shape) and labels. */
+typedef struct tg_tensor_data {
+    int64_t n;                       /**< samples, >= 0 */
+    const tg_real *x;                /**< [n, x_shape...] features */
+    int x_ndim;                      /**< 1..TG_MAX_DIMS − 1 */
+    int64_t x_shape[TG_MAX_DIMS - 1]; /**< one sample's shape */
+    const tg_real *y;                /**< [n, y_shape...] regression targets, or NULL */
+    int y_ndim;                      /**< 0 (one value per sample) .. TG_MAX_DIMS − 1 */
+    int64_t y_shape[TG_MAX_DIMS - 1]; /**< one target's shape */
+    const int64_t *labels;           /**< [n] class labels >= 0, or NULL */
+} tg_tensor_data;
+
+/** A dataset of a copy of src's arrays. NULL with tg_last_error on a bad
+   shape (a dimension < 1, a sample of more than 2^40 values), both y and
+   labels given, a negative label, or no memory. */
+TG_API tg_tensor_dataset *tg_tensor_dataset_new(const tg_tensor_data *src);
+/** A new dataset of the samples idx[0..n) of d, in that order. NULL if an
+   index is out of range. Batching options are not copied. */
+TG_API tg_tensor_dataset *tg_tensor_dataset_subset(const tg_tensor_dataset *d,
+                                                   const int64_t *idx, int64_t n);
+/** A seeded random split (torch.utils.data.random_split): the samples in
+   the order of a shuffle by tg_rng seeded with `seed`; the first
+   floor(val_fraction·n) go to *val, the rest to *train, each in that
+   shuffled order. val_fraction in [0, 1]. TG_OK, or an error with both
+   outputs NULL. */
+TG_API int tg_tensor_dataset_split(const tg_tensor_dataset *d, double val_fraction,
+                                   uint64_t seed, tg_tensor_dataset **train,
+                                   tg_tensor_dataset **val);
+/** Frees the dataset. Accepts NULL. */
+TG_API void tg_tensor_dataset_free(tg_tensor_dataset *d);
+
+TG_API int64_t tg_tensor_dataset_len(const tg_tensor_dataset *d);      /**< samples */
+TG_API int64_t tg_tensor_dataset_features(const tg_tensor_dataset *d); /**< values per sample */
+/** Values per target: the product of y_shape, 0 without y. */
+TG_API int64_t tg_tensor_dataset_target_size(const tg_tensor_dataset *d);
+/** 1 + the largest label, 0 without labels. */
+TG_API int tg_tensor_dataset_classes(const tg_tensor_dataset *d);
+/** The arrays: x [n, features], y [n, target size] (NULL without),
+    labels [n] (NULL without). @{ */
+TG_API const tg_real *tg_tensor_dataset_x(const tg_tensor_dataset *d);
+TG_API const tg_real *tg_tensor_dataset_y(const tg_tensor_dataset *d);
+TG_API const int64_t *tg_tensor_dataset_labels(const tg_tensor_dataset *d);
+/** @} */
+
+/** A mini-batch of a tg_tensor_dataset: the dataset's buffers, valid until
+   the next call to tg_tensor_dataset_next. x_shape (and y_shape) are
+   ready for tg_tensor_wrap: [n, sample shape...]. */
+typedef struct tg_tensor_batch {
+    int64_t n;                   /**< samples in this batch */
+    int x_ndim;                  /**< 1 + the sample's dimensions */
+    int64_t x_shape[TG_MAX_DIMS]; /**< [n, x_shape...] */
+    const tg_real *x;            /**< the features */
+    int y_ndim;                  /**< 1 + the target's dimensions (0 without y) */
+    int64_t y_shape[TG_MAX_DIMS]; /**< [n, y_shape...] */
+    const tg_real *y;            /**< the targets, or NULL */
+    const int64_t *labels;       /**< [n] class labels, or NULL */
+    const int64_t *index;        /**< [n] which samples of the dataset these are */
+    int64_t number;              /**< 0-based number of this batch in its epoch */
+    int64_t epoch;               /**< 0-based epoch */
+} tg_tensor_batch;
+
+/** Sets the batching options (NULL: tg_batch_defaults()) and allocates the
+   batch buffers; rewinds to the start of a new epoch (and reseeds the
+   shuffle). TG_OK, or TG_ERR_INVALID / TG_ERR_NOMEM with tg_last_error. */
+TG_API int tg_tensor_dataset_batching(tg_tensor_dataset *d, const tg_batch_opts *opts);
+/** Batches per epoch with the current options. */
+TG_API int64_t tg_tensor_dataset_num_batches(const tg_tensor_dataset *d);
+/** The next batch of the epoch into *b and true; false when the epoch is
+   over (the call after starts the next, reshuffled), as tg_dataset_next.
+   Uses the default options if tg_tensor_dataset_batching was never
+   called (false if their buffers cannot be allocated). */
+TG_API bool tg_tensor_dataset_next(tg_tensor_dataset *d, tg_tensor_batch *b);
+/** Abandons the current epoch: the next call starts a new one. */
+TG_API void tg_tensor_dataset_rewind(tg_tensor_dataset *d);
+
+/* ---- CSV files (RFC 4180), read with libcsv
+
+   A file of numbers: an optional header row naming the columns, then one
+   record per row, fields separated by `delimiter`; a field may be quoted
+   ("1.5", "a ""quoted"" name"), and a quoted field may hold delimiters and
+   line breaks. Spaces around an unquoted field are ignored, and so are
+   empty lines; a UTF-8 byte order mark is skipped. Values are read with
+   the C locale's strtod (a '.' decimal point, whatever the process's
+   locale). Every record must have the header's number of fields (or the
+   first record's, without a header); every value must be a finite
+   number. A file that breaks a rule is refused with a message naming the
+   file, the line and the column: "tg_csv_read: data.csv: line 4, column 3
+   ('petal_width'): 'abc' is not a number". The file is read through a
+   small buffer; no record may be longer than max_line bytes, and no file
+   larger than tg_io_max_bytes(). */
+
+/** CSV options (tg_csv_defaults gives these defaults). */
+typedef struct tg_csv_opts {
+    char delimiter;       /**< ',' */
+    bool header;          /**< the first row names the columns; true */
+    size_t max_line;      /**< the longest record, in bytes: 1 MiB */
+    /** For tg_csv_dataset: the target column by name (with a header), or
+       NULL to use target_index. */
+    const char *target;
+    int target_index;     /**< the target column: -1 the last; -2 none (features only) */
+    bool classify;        /**< the target holds class labels (integers >= 0); false:
+                             regression targets */
+} tg_csv_opts;
+/** ',' delimited, a header, records up to 1 MiB, the last column the
+   target, regression. */
+TG_API tg_csv_opts tg_csv_defaults(void);
+
+/** A CSV file's values (tg_csv_read). */
+typedef struct tg_csv_table {
+    int64_t rows;   /**< records (the header not counted) */
+    int64_t cols;   /**< fields per record */
+    char **names;   /**< [cols] the header's names, or NULL without a header */
+    double *values; /**< [rows, cols] row-major */
+} tg_csv_table;
+
+/** Reads a CSV file of numbers (opts NULL: the defaults; the target
+   options are not used). NULL with tg_last_error naming the file, line and
+   column on a malformed file, TG_ERR_IO if it cannot be read. An empty file
+   (no header, no record) is refused; a header without records gives 0 rows. */
+TG_API tg_csv_table *tg_csv_read(const char *path, const tg_csv_opts *opts);
+/** The same from len bytes in memory ("<memory>" in messages). */
+TG_API tg_csv_table *tg_csv_read_mem(const void *buf, size_t len, const tg_csv_opts *opts);
+/** Frees the table. Accepts NULL. */
+TG_API void tg_csv_free(tg_csv_table *t);
+/** A dataset of a CSV file: the target column (opts->target or
+   opts->target_index) as class labels (opts->classify: each must be an
+   integer in [0, 2^31), refused with its line and column otherwise) or as
+   a regression target of one value, every other column a feature. NULL
+   with tg_last_error on failure. */
+TG_API tg_tensor_dataset *tg_csv_dataset(const char *path, const tg_csv_opts *opts);
 
 /* ---- safetensors: weights to and from PyTorch (docs/data.md)
    A file is an 8-byte little-endian header length, a JSON header

@@ -71,6 +71,14 @@ TG_API tg_tensor *tg_clamp(tg_tape *t, tg_tensor *x, tg_real lo, tg_real hi);
    dot product, [M,K] @ [K] a matrix-vector product). A repeated operand's
    gradient is summed over the batch it was repeated to. */
 TG_API tg_tensor *tg_matmul(tg_tape *t, tg_tensor *a, tg_tensor *b);
+/** tg_matmul with either operand transposed in its last two axes, read in
+   place (no transpose is copied): op(a) @ op(b) with op(x) = xᵀ when its
+   flag is set, e.g. tg_matmul_t(t, q, k, false, true) is q @ kᵀ for q
+   [..., L, E] and k [..., S, E]. Both operands need at least 2 dimensions;
+   the batch dimensions broadcast as tg_matmul's. The gradient of each
+   operand is again a product with transposed operands, no copy. */
+TG_API tg_tensor *tg_matmul_t(tg_tape *t, tg_tensor *a, tg_tensor *b, bool transpose_a,
+                              bool transpose_b);
 /** Σ_i a_i·b_i of two vectors of one length, a 0-d tensor (torch.dot). */
 TG_API tg_tensor *tg_dot(tg_tape *t, tg_tensor *a, tg_tensor *b);
 /** The outer product y_ij = a_i·b_j of two vectors, [M] ⊗ [N] -> [M, N]
@@ -783,6 +791,139 @@ TG_API tg_tensor *tg_repeat(tg_tape *t, tg_tensor *x, int n, const int64_t *reps
 /** torch.tile: tg_repeat, but fewer counts than axes are allowed, with
    ones put before them (tile(x [2, 3], {2}) tiles the last axis). */
 TG_API tg_tensor *tg_tile(tg_tape *t, tg_tensor *x, int n, const int64_t *reps);
+
+
+/* ========================================================== embedding
+   (src/ops/embedding.c) */
+
+/** padding_idx of tg_embedding when no row is padding (PyTorch's None). */
+#define TG_PADDING_IDX_NONE INT64_MIN
+
+/** The rows of a weight table picked by indices (F.embedding): weight
+   [V, D] (num_embeddings, embedding_dim) and indices of any shape S (up to
+   TG_MAX_DIMS − 1 axes, every index in [0, V); a negative one is refused,
+   as PyTorch refuses it) give [*S, D]. padding_idx is TG_PADDING_IDX_NONE
+   or a row in [−V, V) (negative counting from the end): that row is read
+   like the others but gets no gradient, as PyTorch's padding_idx (the
+   layer tg_embedding_layer also starts it at zero). The gradient adds each
+   position's gradient row into the row it read, rows read several times
+   summed in double. The op keeps the index pointer (tg_index_new or
+   tg_index_wrap on t): a wrapped array must stay unchanged until the tape
+   is reset. max_norm, scale_grad_by_freq and sparse are not offered. */
+TG_API tg_tensor *tg_embedding(tg_tape *t, tg_tensor *weight, const tg_index *indices,
+                               int64_t padding_idx);
+/** embedding's adjoint (PyTorch's embedding_dense_backward): zeros
+   [num_weights, D], then row j of grad [*S, D] added into row indices[j]
+   for every position not at padding_idx. It is the gradient of
+   tg_embedding, for create_graph; its own gradient picks grad's rows back
+   (0 at the padding positions). */
+TG_API tg_tensor *tg_embedding_backward(tg_tape *t, tg_tensor *grad, const tg_index *indices,
+                                        int64_t num_weights, int64_t padding_idx);
+
+/* ========================================================== recurrent
+   (src/ops/recurrent.c) */
+
+/** The recurrent cells: PyTorch's nn.RNN nonlinearities, LSTM and GRU. */
+typedef enum tg_rnn_mode {
+    TG_RNN_TANH = 0, /**< h' = tanh(x·W_ihᵀ + b_ih + h·W_hhᵀ + b_hh) (nn.RNN's default) */
+    TG_RNN_RELU = 1, /**< the same with relu (nonlinearity='relu') */
+    TG_RNN_LSTM = 2, /**< four gates i, f, g, o (nn.LSTM) */
+    TG_RNN_GRU = 3   /**< three gates r, z, n (nn.GRU) */
+} tg_rnn_mode;
+
+/* The recurrences: one layer's loop over time, from its input projection
+   xg = x·W_ihᵀ + b_ih already made for every step (one tg_linear over the
+   whole sequence). xg is [T, N, G·H], or [N, T, G·H] with batch_first
+   (G = 1 for the RNN, 4 for the LSTM, 3 for the GRU; H the hidden size,
+   read from w_hh [G·H, H]); b_hh [G·H] or NULL; the initial states h0 (and
+   the LSTM's c0) [N, H], or NULL for zeros. The result holds h_1..h_T,
+   [T, N, H] ([N, T, H] with batch_first). Gates and formulas are PyTorch's
+   (docs/ops.md writes them out). T = 0 is refused, as PyTorch refuses it;
+   N = 0 gives empty results. Each is one op, whose backward is
+   backpropagation through time (one product per step, and W_hh's gradient
+   in one product over the whole sequence); gradients of every order. */
+
+/** nn.RNN's loop: h_t = act(xg_t + h_{t−1}·W_hhᵀ + b_hh), act tanh or relu
+   (nonlinearity TG_RNN_TANH or TG_RNN_RELU). */
+TG_API tg_tensor *tg_rnn_recurrence(tg_tape *t, tg_tensor *xg, tg_tensor *w_hh, tg_tensor *b_hh,
+                                    tg_tensor *h0, tg_rnn_mode nonlinearity, bool batch_first);
+/** nn.LSTM's loop: with pre = xg_t + h_{t−1}·W_hhᵀ + b_hh split in four,
+   i, f, g, o = σ(pre_i), σ(pre_f), tanh(pre_g), σ(pre_o);
+   c_t = f·c_{t−1} + i·g; h_t = o·tanh(c_t). Returns h_1..h_T and sets
+   *c_n (may be NULL) to c_T [N, H]; h_n is the last step of the result. */
+TG_API tg_tensor *tg_lstm_recurrence(tg_tape *t, tg_tensor *xg, tg_tensor *w_hh,
+                                     tg_tensor *b_hh, tg_tensor *h0, tg_tensor *c0,
+                                     bool batch_first, tg_tensor **c_n);
+/** nn.GRU's loop: with hh = h_{t−1}·W_hhᵀ + b_hh and xg_t each split in
+   three, r = σ(xg_r + hh_r), z = σ(xg_z + hh_z),
+   n = tanh(xg_n + r·hh_n) (b_hn inside the reset gate, as PyTorch),
+   h_t = (1 − z)·n + z·h_{t−1}. */
+TG_API tg_tensor *tg_gru_recurrence(tg_tape *t, tg_tensor *xg, tg_tensor *w_hh, tg_tensor *b_hh,
+                                    tg_tensor *h0, bool batch_first);
+
+/** One step of a cell (torch.nn.RNNCell, LSTMCell, GRUCell's forward; also
+   torch.rnn_tanh_cell, lstm_cell, gru_cell): x [N, input_size] (or
+   [input_size], unbatched), w_ih [G·H, input_size], w_hh [G·H, H], b_ih
+   and b_hh [G·H] or NULL, the states h (and c) [N, H] (or [H]) or NULL for
+   zeros. Returns h' of h's shape; tg_lstm_cell sets *c_out (may be NULL)
+   to c'. A linear for the input projection, then the recurrence of one
+   step. @{ */
+TG_API tg_tensor *tg_rnn_cell(tg_tape *t, tg_tensor *x, tg_tensor *h, tg_tensor *w_ih,
+                              tg_tensor *w_hh, tg_tensor *b_ih, tg_tensor *b_hh,
+                              tg_rnn_mode nonlinearity);
+TG_API tg_tensor *tg_lstm_cell(tg_tape *t, tg_tensor *x, tg_tensor *h, tg_tensor *c,
+                               tg_tensor *w_ih, tg_tensor *w_hh, tg_tensor *b_ih,
+                               tg_tensor *b_hh, tg_tensor **c_out);
+TG_API tg_tensor *tg_gru_cell(tg_tape *t, tg_tensor *x, tg_tensor *h, tg_tensor *w_ih,
+                              tg_tensor *w_hh, tg_tensor *b_ih, tg_tensor *b_hh);
+/** @} */
+
+/* ========================================================== attention
+   (src/ops/attention.c) */
+
+/** How an attention mask is read. PyTorch reads a float mask as
+   TG_MASK_ADDITIVE, and a bool one as TG_MASK_KEEP in
+   F.scaled_dot_product_attention but as TG_MASK_HIDE in
+   nn.MultiheadAttention (attn_mask and key_padding_mask): tapegrad has no
+   bool tensors, so a 0/1 mask says which it is. */
+typedef enum tg_mask_kind {
+    TG_MASK_ADDITIVE = 0, /**< added to the scores: 0 to keep, −inf to hide (a float mask) */
+    TG_MASK_KEEP = 1,     /**< 0/1: 1 where a query may attend (SDPA's bool mask) */
+    TG_MASK_HIDE = 2      /**< 0/1: 1 where it may not (MultiheadAttention's bool masks) */
+} tg_mask_kind;
+
+/** The causal mask [L, S] of the given kind: query i may attend to keys
+   j ≤ i (torch.ones(L, S).tril(), aligned at the top left as PyTorch's
+   is_causal), a constant on the tape. NULL for L or S < 0 or a bad kind. */
+TG_API tg_tensor *tg_causal_mask(tg_tape *t, int64_t L, int64_t S, tg_mask_kind kind);
+
+/** A mask as the additive mask PyTorch makes of a bool one: 0 where a
+   query may attend, −inf where it may not (mask itself for
+   TG_MASK_ADDITIVE), broadcast as it is. NULL for a NULL mask or a bad
+   kind. */
+TG_API tg_tensor *tg_mask_additive(tg_tape *t, tg_tensor *mask, tg_mask_kind kind);
+
+/** Scaled dot-product attention (F.scaled_dot_product_attention of
+   PyTorch 2, F._scaled_dot_product_attention in 1.13):
+       softmax((q·scale) @ kᵀ + mask) @ v
+   q [..., L, E], k [..., S, E], v [..., S, Ev] -> [..., L, Ev], the batch
+   dimensions broadcast. attn_mask (NULL for none) broadcasts to the scores
+   [..., L, S] and is read as mask_kind says: added (TG_MASK_ADDITIVE; it
+   gets a gradient if it requires one), or 0/1 turned into 0 and −inf where
+   it hides, then added, as PyTorch does with a bool mask (TG_MASK_KEEP,
+   TG_MASK_HIDE: tg_mask_additive). is_causal hides the keys after each
+   query (tg_causal_mask); it and attn_mask are not taken together, as in
+   PyTorch. scale 0 is the default 1/√E. A query whose every key is hidden
+   gets NaN, as in PyTorch (the softmax of a row of −inf), and so do the
+   gradients that read it. Composed of ops (tg_scale, tg_matmul_t, tg_add,
+   tg_softmax, tg_matmul),
+   so gradients of every order follow. No dropout (dropout_p 0). NULL, and
+   a message naming the shapes, for a length of 0 (L, S or E), shapes that
+   do not fit, or a mask that does not broadcast to [..., L, S]. */
+TG_API tg_tensor *tg_scaled_dot_product_attention(tg_tape *t, tg_tensor *q, tg_tensor *k,
+                                                  tg_tensor *v, tg_tensor *attn_mask,
+                                                  tg_mask_kind mask_kind, bool is_causal,
+                                                  double scale);
 
 
 #ifdef __cplusplus

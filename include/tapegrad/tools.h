@@ -1,6 +1,7 @@
 /** @file tapegrad/tools.h — checking and seeing gradients: the gradient checker
- * (finite differences against tg_backward) and the tape's printers (text
- * and Graphviz DOT).
+ * (finite differences against tg_backward), the tape's printers (text,
+ * Graphviz DOT and an interactive HTML explorer), graded backprop exercises
+ * and training-health pictures.
  *
  * Part of <tapegrad.h>; include that. docs/gradcheck.md and docs/teaching.md
  * show them at work.
@@ -199,6 +200,166 @@ TG_API int tg_jacobian(tg_tape *t, tg_tensor *y, int n, tg_tensor *const *x, tg_
    one backward pass per element of the gradient. opts as tg_hvp. */
 TG_API int tg_hessian(tg_tape *t, tg_tensor *y, int n, tg_tensor *const *x, tg_tensor **H,
                       const tg_grad_opts *opts);
+
+/* ------------------------------------------------ seeing backprop move */
+
+/** The one-line gradient rule of a built-in op, by name ("tanh" gives
+   "y = tanh(x);  dx += g·(1 − y²)"), as the explorer shows it; NULL for an
+   op the table does not know (a user's op: the explorer then shows its
+   doc). The strings are constant. */
+TG_API const char *tg_op_rule(const char *op_name);
+/** The local derivative of a built-in op's output element with respect to
+   the corresponding element of input `input` (for tanh "1 − {y}²"), or
+   NULL when there is none in one line (matmul, softmax...). Braces mark
+   the numbers the explorer fills in for one element: {x} or {a} is input
+   0, {b} input 1, {y} the output, all at that element (as broadcast); a
+   template without braces is a formula in words ("1 if x > 0, else s"). */
+TG_API const char *tg_op_local_derivative(const char *op_name, int input);
+
+/** Options of tg_tape_html (zero fields, or a NULL pointer, give the
+   defaults). */
+typedef struct tg_html_opts {
+    const char *title; /**< the page's title; default "tapegrad: the tape, step by step" */
+    int max_records;   /**< the most records drawn in the graph (default 150); all of
+                          them are still stepped through, and the page says what was
+                          left out */
+    int max_full;      /**< tensors of up to this many elements are shown in full
+                          (default 64); larger ones as shape, norm, range and a heat map */
+    int max_terms;     /**< a worked element lists the chain rule's terms when the
+                          output has at most this many elements (default 64) */
+} tg_html_opts;
+
+/** Writes the tape as one self-contained HTML page (no network: inline SVG,
+   CSS and a small script) that steps through backprop. The graph is laid out
+   here (layers by depth, records left to right), so no Graphviz is needed.
+   A learner steps the forward pass record by record (each tensor's value
+   appears: small tensors in full, large ones as shape, norm and a heat map),
+   then the backward pass from the seed d(loss)/d(loss) = 1: each step
+   highlights one record and shows the gradient arriving at its output, its
+   rule (tg_op_rule), one element worked out with numbers, and what it adds
+   into each input, with the sum so far when a tensor is read twice. Play,
+   pause, step back and clicking a tensor (its value and gradient) are in
+   the page. Records that a gradient rule made (create_graph,
+   tg_record.backward_of ≥ 0) are part of the graph, drawn apart.
+   How the numbers are made: the page's backward is a walk of its own over
+   the records `loss` depends on, last to first, calling each op's backward
+   rule on a copy of the record whose tensors are copies with fresh
+   gradient buffers, once with the arriving gradient (what the rule adds)
+   and once per output element with a one-hot gradient (the terms of the
+   worked element). It is tg_backward's walk with every step kept; the tape,
+   its tensors and every .grad are left as they were (the gradients shown
+   are those of this one backward, from zero, as tg_grad gives them).
+   loss: a one-element result on t, or NULL for the forward pass only.
+   Returns TG_OK or an error status with tg_last_error() (NULL tape or file,
+   a loss not on t or not of one element, out of memory, write error). */
+TG_API int tg_tape_html(const tg_tape *t, const tg_tensor *loss, FILE *f,
+                        const tg_html_opts *opts);
+
+/* ------------------------------------------------ exercises that grade */
+
+/** The reference computation of an exercise: builds the output from the
+   inputs on tape t with tapegrad's ops (only from them). NULL on failure. */
+typedef tg_tensor *(*tg_exercise_forward)(tg_tape *t, tg_tensor *const *inputs, int n_inputs,
+                                          void *ctx);
+/** The learner's backward, written by hand: given the inputs' values, the
+   output's values (out->data) and the gradient arriving at the output
+   (out->grad), it ADDS each input's gradient into grads[i] (in[i]->size
+   values, zero on entry), or leaves it when grads[i] is NULL (an input
+   that needs no gradient). Returns TG_OK, or an error status to say it
+   could not. */
+typedef int (*tg_exercise_backward)(tg_tensor *const *inputs, int n_inputs,
+                                    const tg_tensor *out, tg_real *const *grads, void *ctx);
+
+/** The most inputs an exercise takes. */
+#define TG_EXERCISE_MAX_INPUTS 16
+
+/** A verdict on one gradient. */
+typedef enum tg_verdict {
+    TG_VERDICT_EXACT = 0,       /**< equal to tapegrad's rule up to rounding */
+    TG_VERDICT_APPROXIMATE = 1, /**< not equal to tapegrad's, but within the finite
+                                   differences' tolerance (see tg_exercise_check) */
+    TG_VERDICT_WRONG = 2,       /**< neither (or NaN) */
+    TG_VERDICT_NONE = 3         /**< the input needs no gradient: not checked */
+} tg_verdict;
+
+/** Options of tg_exercise_check (NULL: the defaults, as zero fields). */
+typedef struct tg_exercise_opts {
+    FILE *report;      /**< where to print the grading, or NULL for none */
+    uint64_t seed;     /**< for the arriving gradient when the output has more than one
+                          element: uniform in [−1, 1) from a tg_rng seeded with
+                          seed ^ 0x9e3779b97f4a7c15, so that inputs drawn from `seed`
+                          itself differ from it (an output of one element gets 1) */
+    double exact_rtol; /**< "exact": |learner − tapegrad| ≤ exact_rtol·max|tapegrad|
+                          over the tensor; default 1e-5 (float), 1e-12 (double) */
+} tg_exercise_opts;
+
+/** The grading of one exercise. */
+typedef struct tg_exercise_result {
+    int status;    /**< TG_OK when the check could be run */
+    bool passed;   /**< every checked gradient exact or approximate */
+    int n_inputs;  /**< entries used below */
+    tg_verdict verdict[TG_EXERCISE_MAX_INPUTS];  /**< per input */
+    double diff_ref[TG_EXERCISE_MAX_INPUTS];     /**< largest |learner − tapegrad| */
+    int64_t where_ref[TG_EXERCISE_MAX_INPUTS];   /**< its flat element */
+    double diff_fd[TG_EXERCISE_MAX_INPUTS];      /**< largest |learner − finite differences| */
+    int64_t where_fd[TG_EXERCISE_MAX_INPUTS];    /**< its flat element */
+    char message[256]; /**< a one-line summary, or why the check could not run */
+} tg_exercise_result;
+
+/** Grades a learner's backward: runs `forward` on copies of the inputs,
+   draws the arriving gradient g, and compares the learner's gradients for
+   every input with TG_REQUIRES_GRAD with tapegrad's (tg_grad of ⟨g, out⟩)
+   and with central finite differences of ⟨g, out⟩ (step h = 10⁻²·max(1, |x|)
+   in float, 10⁻⁶·max(1, |x|) in double; "approximate" within
+   10⁻³ + 10⁻²·|fd| in float, 10⁻⁵ + 10⁻³·|fd| in double: the plain
+   difference's own accuracy, looser than tg_gradcheck's extrapolated one).
+   Prints, per input (by its name, else "input i"), "exact",
+   "approximate" or "wrong" with the largest difference and its element.
+   `name` titles the report (may be NULL). Never aborts; allocates only
+   temporarily. status is an error (message and tg_last_error() say why)
+   when it cannot run: NULL functions, more than TG_EXERCISE_MAX_INPUTS
+   inputs, a failing forward or learner, no input requiring grad. */
+TG_API tg_exercise_result tg_exercise_check(const char *name, tg_exercise_forward forward,
+                                            tg_exercise_backward learner, void *ctx,
+                                            tg_tensor *const *inputs, int n_inputs,
+                                            const tg_exercise_opts *opts);
+
+/* ------------------------------------------------ training health */
+
+/** Per-layer statistics over training (opaque): the distribution of each
+   layer's activations and of their gradients, dead ReLU units and saturated
+   tanh/sigmoid units, and the update-to-data ratio of each parameter: the
+   diagnostics of Karpathy's "makemore" lecture 4, as one SVG picture. */
+typedef struct tg_health tg_health;
+
+/** A new, empty record of training health; NULL if out of memory. */
+TG_API tg_health *tg_health_new(void);
+/** Frees it. Accepts NULL. */
+TG_API void tg_health_free(tg_health *h);
+/** Observes one layer's activation y at training step `step`, after the
+   backward (so that y->grad holds the gradient that reached it; without one
+   only the values are taken). The layer is named `layer` (copied; the
+   layers are drawn in the order first seen). The kind of unit is read from
+   the record that made y: relu-like ops count dead units (columns of a
+   [N, units] batch that are 0 for every sample), tanh and sigmoid count
+   saturated values (|tanh| > 0.97, sigmoid within 0.03 of 0 or 1). Keeps
+   the histograms of the latest step and the fractions of every step.
+   Returns TG_OK or an error status with tg_last_error(). */
+TG_API int tg_health_observe(tg_health *h, int step, const char *layer, const tg_tensor *y);
+/** Before an optimizer step: copies the values of the parameters of p that
+   are matrices (weights), to measure the update. TG_OK or an error status. */
+TG_API int tg_health_before_update(tg_health *h, const tg_params *p);
+/** After the optimizer step: for each weight copied by
+   tg_health_before_update, the update-to-data ratio
+   log10(std(new − old) / std(new)) at step `step` (about −3 is healthy;
+   far above, the learning rate is too large). TG_OK or an error status. */
+TG_API int tg_health_after_update(tg_health *h, const tg_params *p, int step);
+/** Writes the picture as SVG: the histograms of activations and of their
+   gradients, one series per layer (with mean, std and the dead or saturated
+   fraction), the update-to-data ratio of each weight over the steps with a
+   guide at −3, and the dead / saturated fraction over the steps. TG_OK or an
+   error status (NULL argument, nothing observed, write error). */
+TG_API int tg_health_svg(const tg_health *h, FILE *f);
 
 #ifdef __cplusplus
 }

@@ -26,6 +26,10 @@ static bool needs_grad(const tg_tensor *x) { return x && (x->flags & TG_REQUIRES
    reached when its output is an output, or an input of a reached record. */
 static int32_t mark_reached(tg_tape *t, tg_tensor *const *outs, int n_out)
 {
+    if (n_out == 1 && t->marked_out == outs[0] && t->marked_recs == t->n_recs &&
+        t->marked_gen == tg_tape_generation(t))
+        return t->marked_last; /* the same records as last time */
+    t->marked_out = NULL;
     int32_t last = -1;
     for (int j = 0; j < n_out; j++)
         if (outs[j]->rec > last) last = outs[j]->rec;
@@ -38,6 +42,12 @@ static int32_t mark_reached(tg_tape *t, tg_tensor *const *outs, int n_out)
         const tg_record *r = &t->recs[i];
         for (int k = 0; k < r->n_in; k++) /* records that need no gradient: skipped */
             if (needs_grad(r->in[k]) && r->in[k]->rec >= 0) t->mark[r->in[k]->rec] = 1;
+    }
+    if (n_out == 1) {
+        t->marked_out = outs[0];
+        t->marked_recs = t->n_recs;
+        t->marked_gen = tg_tape_generation(t);
+        t->marked_last = last;
     }
     return last;
 }
@@ -206,33 +216,40 @@ static int walk_first_order(tg_tape *t, int32_t last, const walk_opts *o)
         }
         if (!r->out->grad) continue; /* reached, but no rule gave it a gradient */
         settle_grad(r->out);         /* a gradient no rule wrote holds zeros */
-        bool any = false, oom = false;
-        for (int k = 0; k < r->n_in; k++) {
+        /* one pass over the inputs: gradients for those that need one, and
+           the others made to look gradient-free to the rule */
+        unsigned needing = 0, fresh = 0;
+        bool oom = false;
+        tg_real *hidden[TG_MAX_INPUTS];
+        int n_in = r->n_in;
+        for (int k = 0; k < n_in; k++) {
             tg_tensor *x = r->in[k];
-            if (!needs_grad(x)) continue;
-            if (!ensure_grad(t, x, o)) oom = true;
-            any = true;
-        }
-        /* zeros for a rule that adds (and on failure, so that no gradient
-           is left holding stale bytes) */
-        bool write = !oom && may_write_fresh(r);
-        for (int k = 0; k < r->n_in && !write; k++)
-            if (needs_grad(r->in[k])) settle_grad(r->in[k]);
-        if (oom) return TG_ERR_NOMEM;
-        if (!any) continue;
-        /* Inputs that need no gradient must look gradient-free to the rule. */
-        tg_real *hidden[TG_MAX_INPUTS] = {0};
-        for (int k = 0; k < r->n_in; k++) {
-            tg_tensor *x = r->in[k];
-            if (x && !needs_grad(x) && x->grad) {
+            hidden[k] = NULL;
+            if (!x) continue;
+            if (needs_grad(x)) {
+                needing |= 1u << k;
+                if (!x->grad && !ensure_grad(t, x, o)) oom = true;
+                if (x->flags & TG_GRAD_FRESH) fresh |= 1u << k;
+            } else if (x->grad) {
                 hidden[k] = x->grad;
                 x->grad = NULL;
             }
         }
+        /* zeros for a rule that adds (and on failure, so that no gradient
+           is left holding stale bytes) */
+        if (fresh && (oom || !may_write_fresh(r)))
+            for (int k = 0; k < n_in; k++)
+                if (fresh & (1u << k)) settle_grad(r->in[k]);
+        if (oom || !needing) {
+            for (int k = 0; k < n_in; k++)
+                if (hidden[k]) r->in[k]->grad = hidden[k];
+            if (oom) return TG_ERR_NOMEM;
+            continue;
+        }
         r->op->backward(r);
-        for (int k = 0; k < r->n_in; k++) {
+        for (int k = 0; k < n_in; k++) {
             if (hidden[k]) r->in[k]->grad = hidden[k];
-            if (r->in[k]) r->in[k]->flags &= ~TG_GRAD_FRESH;
+            else if (fresh & (1u << k)) r->in[k]->flags &= ~TG_GRAD_FRESH;
         }
         /* Every gradient was finite before this rule ran (the seed and the
            leaves' accumulated gradients were checked first), so the first

@@ -157,6 +157,10 @@ long tg_utf8_invalid_at(const unsigned char *s, size_t n);
 /* A first-order tg_grad result: a leaf that no record recomputes, so a
    replayable tape that reads it cannot be replayed. */
 #define TG_GRAD_RESULT (1u << 29)    /* tg_tensor.flags */
+/* A tape tensor whose gradient memory lies below the replay mark (it was
+   made before the first replay): replays keep it, marked fresh, instead of
+   making a new one after each replay. */
+#define TG_GRAD_KEPT (1u << 28)      /* tg_tensor.flags */
 
 static inline bool tg_grad_fresh(const tg_tensor *x)
 {

@@ -517,6 +517,17 @@ static bool collect_leaves(tg_tape *t)
     return true;
 }
 
+/* A tape tensor's gradient at a replay (see tg_tape_replay). */
+static void start_over(tg_tensor *x)
+{
+    if (x->grad && (x->flags & TG_GRAD_KEPT)) {
+        x->flags |= TG_GRAD_FRESH;
+        return;
+    }
+    x->grad = NULL;
+    x->flags &= ~TG_GRAD_FRESH;
+}
+
 int tg_tape_replay(tg_tape *t)
 {
     if (!t) return tg_set_error(TG_ERR_INVALID, "tg_tape_replay: the tape is NULL");
@@ -536,6 +547,11 @@ int tg_tape_replay(tg_tape *t)
         }
         t->replay_mark = tg_arena_get_mark(&t->arena);
         t->replay_ready = true;
+        /* gradients made so far lie below the mark: replays keep them */
+        for (size_t i = 0; i < t->n_recs; i++)
+            if (t->recs[i].out->grad) t->recs[i].out->flags |= TG_GRAD_KEPT;
+        for (size_t j = 0; j < t->n_leaves; j++)
+            if (t->leaves[j]->tape && t->leaves[j]->grad) t->leaves[j]->flags |= TG_GRAD_KEPT;
     }
     for (size_t j = 0; j < t->n_leaves; j++) {
         const tg_tensor *x = t->leaves[j];
@@ -553,17 +569,12 @@ int tg_tape_replay(tg_tape *t)
         }
     }
     /* gradients of the tape's tensors, and whatever came after the
-       recording, start over */
-    for (size_t i = 0; i < t->n_recs; i++) {
-        tg_tensor *o = t->recs[i].out;
-        o->grad = NULL;
-        o->flags &= ~TG_GRAD_FRESH;
-    }
+       recording, start over: a gradient below the mark is kept, to be
+       written (or zeroed) when backward first reaches it; one above is
+       dropped with the arena's memory */
+    for (size_t i = 0; i < t->n_recs; i++) start_over(t->recs[i].out);
     for (size_t j = 0; j < t->n_leaves; j++)
-        if (t->leaves[j]->tape) {
-            t->leaves[j]->grad = NULL;
-            t->leaves[j]->flags &= ~TG_GRAD_FRESH;
-        }
+        if (t->leaves[j]->tape) start_over(t->leaves[j]);
     t->n_leaf_grads = 0;
     tg_arena_rewind_to(&t->arena, t->replay_mark);
     t->replaying = true;

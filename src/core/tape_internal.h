@@ -22,6 +22,12 @@ struct tg_tape {
        differentiated; grad_of[i] its gradient as a tensor (create_graph). */
     uint8_t *mark;
     tg_tensor **grad_of;
+    /* the marks' output when they are the marks of one output (a loop that
+       replays and backpropagates from the same loss marks once) */
+    const tg_tensor *marked_out;
+    size_t marked_recs;
+    uint32_t marked_gen;
+    int32_t marked_last;
     size_t n_tensors;
     size_t heap_allocs;
     uint32_t gen;          /* resets so far: tensors carry the generation they were made in */

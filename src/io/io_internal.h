@@ -107,4 +107,24 @@ int tg_idx_open_raw(const char *who, const char *path, tg_idx *hdr, uint64_t *of
    the file (errno then 0) or on an error (errno says which). */
 size_t tg_io_pread(int fd, void *buf, size_t n, uint64_t offset);
 
+/* ---- a tensor dataset's batching position, for checkpoints
+   (tensor_dataset.c; src/nn/checkpoint.c saves and restores it) */
+
+typedef struct tg_data_pos {
+    int64_t n;            /* samples (checked on restore) */
+    bool configured;
+    tg_batch_opts opts;   /* the batching options (checked on restore) */
+    tg_rng rng;           /* the shuffling generator now */
+    tg_rng epoch_rng;     /* and as the current epoch started: its order comes from it */
+    bool in_epoch;
+    int64_t pos, number, epoch;
+} tg_data_pos;
+
+int tg_tensor_dataset_get_pos(const tg_tensor_dataset *d, tg_data_pos *pos);
+/* TG_OK if pos can be restored into d (same size and options), else
+   TG_ERR_FORMAT with a message naming tg_checkpoint_load. */
+int tg_tensor_dataset_check_pos(const tg_tensor_dataset *d, const tg_data_pos *pos);
+/* Restores pos (checked) into d, whose batch buffers exist: cannot fail. */
+void tg_tensor_dataset_set_pos(tg_tensor_dataset *d, const tg_data_pos *pos);
+
 #endif

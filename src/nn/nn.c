@@ -257,7 +257,122 @@ tg_tensor *tg_mlp_forward(tg_tape *t, const tg_mlp *m, tg_tensor *x)
     for (int i = 0; i < m->n_layers; i++) {
         x = tg_linear_layer_forward(t, &m->layers[i], x);
         if (x && m->act && i + 1 < m->n_layers) x = m->act(t, x);
+        else if (x && !m->act) x = tg_act_apply(t, m->acts[i], x);
         if (!x) return NULL; /* the message is on the tape */
     }
     return x;
+}
+
+/* -------------------------------------------------- activations as data */
+
+tg_tensor *tg_act_apply(tg_tape *t, tg_act a, tg_tensor *x)
+{
+    switch (a.kind) {
+    case TG_ACT_NONE: return x;
+    case TG_ACT_RELU: return tg_relu(t, x);
+    case TG_ACT_LEAKY_RELU: return tg_leaky_relu(t, x, (tg_real)a.param);
+    case TG_ACT_TANH: return tg_tanh(t, x);
+    case TG_ACT_SIGMOID: return tg_sigmoid(t, x);
+    case TG_ACT_GELU: return tg_gelu(t, x, TG_GELU_NONE);
+    case TG_ACT_GELU_TANH: return tg_gelu(t, x, TG_GELU_TANH);
+    case TG_ACT_SILU: return tg_silu(t, x);
+    case TG_ACT_ELU: return tg_elu(t, x, (tg_real)a.param);
+    case TG_ACT_SELU: return tg_selu(t, x);
+    case TG_ACT_SOFTPLUS: return tg_softplus(t, x, (tg_real)a.param, 20);
+    case TG_ACT_MISH: return tg_mish(t, x);
+    }
+    if (t) tg_tape_set_error(t, "tg_act_apply: unknown activation %d", (int)a.kind);
+    return NULL;
+}
+
+const char *tg_act_str(tg_act a, char *buf, size_t len)
+{
+    static const char *const names[] = {"Identity", "ReLU", "LeakyReLU", "Tanh", "Sigmoid",
+                                        "GELU", "GELU", "SiLU", "ELU", "SELU", "Softplus",
+                                        "Mish"};
+    if (!buf || !len) return buf;
+    if ((unsigned)a.kind >= sizeof names / sizeof names[0]) snprintf(buf, len, "?");
+    else if (a.kind == TG_ACT_GELU_TANH) snprintf(buf, len, "GELU(approximate='tanh')");
+    else if (a.kind == TG_ACT_LEAKY_RELU || a.kind == TG_ACT_ELU || a.kind == TG_ACT_SOFTPLUS)
+        snprintf(buf, len, "%s(%g)", names[a.kind], a.param);
+    else snprintf(buf, len, "%s", names[a.kind]);
+    return buf;
+}
+
+static bool valid_act(tg_act a)
+{
+    return a.kind >= TG_ACT_NONE && a.kind <= TG_ACT_MISH && isfinite(a.param) &&
+           !(a.kind == TG_ACT_SOFTPLUS && a.param == 0);
+}
+
+int tg_mlp_init_ex(tg_mlp *m, tg_params *p, int n_sizes, const int64_t *sizes,
+                   const tg_mlp_opts *opts, tg_rng *r)
+{
+    const char *fn = "tg_mlp_init_ex";
+    if (!m || !p || !sizes) return tg_set_error(TG_ERR_INVALID, "%s: an argument is NULL", fn);
+    memset(m, 0, sizeof *m);
+    tg_mlp_opts o = opts ? *opts : (tg_mlp_opts){0};
+    if (n_sizes < 2 || n_sizes > TG_MLP_MAX_LAYERS + 1)
+        return tg_set_error(TG_ERR_INVALID, "%s: needs 2..%d sizes (1..%d layers), got %d", fn,
+                            TG_MLP_MAX_LAYERS + 1, TG_MLP_MAX_LAYERS, n_sizes);
+    const int layers = n_sizes - 1;
+    tg_act acts[TG_MLP_MAX_LAYERS];
+    for (int i = 0; i < layers; i++) {
+        acts[i] = i + 1 == layers ? o.output : o.acts ? o.acts[i] : o.act;
+        if (!valid_act(acts[i]))
+            return tg_set_error(TG_ERR_INVALID, "%s: the activation after layer %d (kind %d, "
+                                "parameter %g) is not valid", fn, i + 1, (int)acts[i].kind,
+                                acts[i].param);
+    }
+    const char *prefix = o.prefix ? o.prefix : o.sequential ? "" : "fc";
+    int module = 0; /* nn.Sequential's index of the next module */
+    for (int i = 0; i < layers; i++) {
+        char name[200];
+        snprintf(name, sizeof name, "%.180s%d", prefix, o.sequential ? module : i + 1);
+        int st = tg_linear_layer_init(&m->layers[i], p, name, sizes[i], sizes[i + 1], !o.no_bias,
+                                      r);
+        if (st != TG_OK) return st;
+        m->acts[i] = acts[i];
+        m->n_layers = i + 1;
+        module += 1 + (acts[i].kind != TG_ACT_NONE);
+    }
+    return TG_OK;
+}
+
+void tg_params_summary(const tg_params *p, FILE *f)
+{
+    if (!p || !f) return;
+    size_t n = tg_params_count(p), wide = 9;
+    for (size_t i = 0; i < n; i++) {
+        size_t l = strlen(tg_params_at(p, i)->name);
+        if (l > wide) wide = l < 60 ? l : 60;
+    }
+    fprintf(f, "%-*s  %-20s %12s\n", (int)wide, "parameter", "shape", "values");
+    int64_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        const tg_tensor *x = tg_params_at(p, i);
+        char shape[64];
+        fprintf(f, "%-*.60s  %-20s %12lld\n", (int)wide, x->name, tg_shape_str(x, shape, sizeof shape),
+                (long long)x->size);
+        total += x->size;
+    }
+    fprintf(f, "%zu parameter%s, %lld values, %.2f MB as %s\n", n, n == 1 ? "" : "s",
+            (long long)total, (double)total * (double)sizeof(tg_real) / 1e6, tg_real_name());
+}
+
+/* ------------------------------------------------------- data parallel */
+
+/* Shard r of s takes [n·r/s, n·(r+1)/s): contiguous, in rank order, sizes
+   within one of each other. n·r fits in 128 bits, not always in 64: the
+   quotient and remainder are taken apart. */
+int tg_dp_shard(int64_t n, int rank, int size, int64_t *begin, int64_t *count)
+{
+    if (size < 1 || rank < 0 || rank >= size || n < 0 || !begin || !count)
+        return tg_set_error(TG_ERR_INVALID, "tg_dp_shard: rank %d of %d processes over %lld "
+                            "samples", rank, size, (long long)n);
+    int64_t q = n / size, r = n % size;
+    int64_t a = q * rank + r * rank / size, b = q * (rank + 1) + r * (rank + 1) / size;
+    *begin = a;
+    *count = b - a;
+    return TG_OK;
 }

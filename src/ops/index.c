@@ -232,7 +232,8 @@ static strided slice_view(const slice_attr *a)
 {
     int64_t xs[TG_MAX_DIMS];
     strides_of(a->ndim, a->shape, xs);
-    strided v = {.n = 1};
+    strided v; /* the fields one by one: this runs for every slice */
+    v.base = 0, v.m = 0, v.n = 1;
     for (int i = 0; i < a->ndim; i++) {
         v.base += a->start[i] * xs[i];
         if (a->drop & (1u << i)) continue;
@@ -263,6 +264,14 @@ enum { GET, GET_ADD, PUT, PUT_ADD };
 static void strided_walk(const strided *v, tg_real *data, tg_real *dense, int mode)
 {
     if (v->n == 0) return;
+    if (v->n == 1) { /* one element (select of a vector): no walk */
+        tg_real *p = data + v->base;
+        if (mode == GET) dense[0] = *p;
+        else if (mode == GET_ADD) dense[0] += *p;
+        else if (mode == PUT) *p = dense[0];
+        else *p += dense[0];
+        return;
+    }
     int m = v->m;
     int64_t run = v->size[m - 1], s = v->stride[m - 1], rows = v->n / run;
     int64_t c[TG_MAX_DIMS] = {0}, off = v->base;
@@ -295,17 +304,29 @@ static const tg_op op_slice_backward;
            the axis dropped)
    dx += g at those positions (each read once: no sums), 0 elsewhere:
    dx = slice_backward(g), the adjoint, whose own adjoint is slice again */
+/* The record's view: computed by its first forward and kept with it (a
+   replay and the backward reuse it: the shapes cannot change). */
+static const strided *record_view(tg_record *r, strided *local)
+{
+    if (r->saved) return r->saved;
+    strided *v = tg_record_save(r, sizeof *v);
+    if (!v) v = local;
+    *v = slice_view(r->attr);
+    return v;
+}
+
 static int slice_forward(tg_record *r)
 {
-    strided v = slice_view(r->attr);
-    strided_walk(&v, r->in[0]->data, r->out->data, GET);
+    strided local;
+    strided_walk(record_view(r, &local), r->in[0]->data, r->out->data, GET);
     return TG_OK;
 }
 
 static void slice_backward(tg_record *r)
 {
-    strided v = slice_view(r->attr);
-    strided_walk(&v, r->in[0]->grad, r->out->grad, PUT_ADD);
+    strided local;
+    const strided *v = r->saved ? r->saved : (local = slice_view(r->attr), &local);
+    strided_walk(v, r->in[0]->grad, r->out->grad, PUT_ADD);
 }
 
 static int slice_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
@@ -1241,3 +1262,20 @@ static const tg_op *const index_ops[] = {
     &op_index_add, &op_gather,      &op_scatter_add, &op_scatter,        &op_masked_fill,
 };
 const tg_op_table tg_index_ops = {index_ops, sizeof index_ops / sizeof *index_ops};
+
+/* ------------------------------------------------ shared with embedding.c */
+
+/* The index check and the accurate row sums of index_select's gradient,
+   for the embedding ops (src/ops/embedding.c), which index the rows of a
+   weight table [n, inner]. */
+int tg_index_check(const tg_tape *t, const tg_index *idx, int axis, int64_t n, char *msg,
+                   size_t len)
+{
+    return check_index(t, idx, axis, n, msg, len);
+}
+
+void tg_index_add_rows(tg_tape *t, tg_real *dst, const tg_real *src, int64_t n, int64_t inner,
+                       const int64_t *index, int64_t k)
+{
+    add_rows(t, dst, src, (axis_view){1, n, inner}, index, k);
+}

@@ -225,6 +225,77 @@ tg_tensor *tg_cat(tg_tape *t, tg_tensor *const *xs, int n, int axis)
 
 /* stack(xs, axis) = cat of each x reshaped with a new axis of length 1 at
    `axis` (reshape is a view: only the cat copies). */
+/* stack of up to TG_MAX_INPUTS tensors of one shape, as one op: y viewed as
+   [outer, n, inner] around the new axis, x_k filling y[:, k, :].
+   y[o, k, i] = x_k[o, i]        dx_k[o, i] += g[o, k, i]   (dx_k = select(g, axis, k)) */
+static int stack_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], char *msg,
+                       size_t len)
+{
+    (void)msg, (void)len;
+    const cat_attr *a = r->attr;
+    const tg_tensor *x0 = r->in[0];
+    *ndim = x0->ndim + 1;
+    for (int d = 0, j = 0; d < *ndim; d++) shape[d] = d == a->axis ? a->n : x0->shape[j++];
+    return TG_OK; /* tg_stack checked the inputs */
+}
+
+static void stack_view(const tg_record *r, int64_t *outer, int64_t *inner)
+{
+    const cat_attr *a = r->attr;
+    *outer = *inner = 1;
+    for (int d = 0; d < a->axis; d++) *outer *= r->out->shape[d];
+    for (int d = a->axis + 1; d < r->out->ndim; d++) *inner *= r->out->shape[d];
+}
+
+static int stack_forward(tg_record *r)
+{
+    const cat_attr *a = r->attr;
+    int64_t outer, inner;
+    stack_view(r, &outer, &inner);
+    tg_real *y = r->out->data;
+    if (outer == 1 && inner == 1) { /* scalars */
+        for (int k = 0; k < a->n; k++) y[k] = r->in[k]->data[0];
+        return TG_OK;
+    }
+    for (int64_t o = 0; o < outer; o++)
+        for (int k = 0; k < a->n; k++)
+            memcpy(y + (o * a->n + k) * inner, r->in[k]->data + o * inner,
+                   (size_t)inner * sizeof(tg_real));
+    return TG_OK;
+}
+
+static void stack_backward(tg_record *r)
+{
+    const cat_attr *a = r->attr;
+    int64_t outer, inner;
+    stack_view(r, &outer, &inner);
+    const tg_real *g = r->out->grad;
+    if (outer == 1 && inner == 1) { /* scalars */
+        for (int k = 0; k < a->n; k++)
+            if (r->in[k]->grad) r->in[k]->grad[0] += g[k];
+        return;
+    }
+    for (int k = 0; k < a->n; k++) {
+        tg_real *dx = r->in[k]->grad;
+        if (!dx) continue;
+        for (int64_t o = 0; o < outer; o++)
+            for (int64_t i = 0; i < inner; i++) dx[o * inner + i] += g[(o * a->n + k) * inner + i];
+    }
+}
+
+static int stack_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
+{
+    const cat_attr *a = r->attr;
+    for (int k = 0; k < a->n; k++)
+        if (r->in[k]->flags & TG_REQUIRES_GRAD) dx[k] = tg_select(t, g, a->axis, k);
+    return TG_OK;
+}
+
+static const tg_op op_stack = {.name = "stack", .n_inputs = TG_MAX_INPUTS,
+                               .attr_size = sizeof(cat_attr), .shape = stack_shape,
+                               .forward = stack_forward, .backward = stack_backward,
+                               .vjp = stack_vjp, .doc = "tensors of one shape along a new axis"};
+
 tg_tensor *tg_stack(tg_tape *t, tg_tensor *const *xs, int n, int axis)
 {
     if (!t) return NULL;
@@ -256,6 +327,12 @@ tg_tensor *tg_stack(tg_tape *t, tg_tensor *const *xs, int n, int axis)
         tg_tape_set_error(t, "tg_stack: axis %d is out of range for %d-d results (shape %s)",
                           axis, nd, tg_shape_str(x0, b0, sizeof b0));
         return NULL;
+    }
+    if (n <= TG_MAX_INPUTS) { /* one op: no reshapes */
+        cat_attr a = {ax, n};
+        tg_tensor *in[TG_MAX_INPUTS] = {NULL};
+        for (int k = 0; k < n; k++) in[k] = xs[k];
+        return tg_apply(t, &op_stack, in, TG_MAX_INPUTS, &a);
     }
     int64_t shape[TG_MAX_DIMS];
     for (int d = 0, j = 0; d < nd; d++) shape[d] = d == ax ? 1 : x0->shape[j++];
@@ -907,5 +984,5 @@ tg_tensor *tg_tile(tg_tape *t, tg_tensor *x, int n, const int64_t *reps)
     return repeat_as(t, "tg_tile", x, m, full);
 }
 
-static const tg_op *const join_ops[] = {&op_cat, &op_pad, &op_pad_backward};
+static const tg_op *const join_ops[] = {&op_cat, &op_stack, &op_pad, &op_pad_backward};
 const tg_op_table tg_join_ops = {join_ops, sizeof join_ops / sizeof *join_ops};

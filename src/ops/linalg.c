@@ -243,6 +243,14 @@ tg_tensor *tg_matmul(tg_tape *t, tg_tensor *a, tg_tensor *b)
     return tg_reshape(t, c, nd, shape);
 }
 
+/* op_a(a)·op_b(b) for attention's q·kᵀ and the recurrences' gradients:
+   the transposes are read in place by the GEMM, never copied. */
+tg_tensor *tg_matmul_t(tg_tape *t, tg_tensor *a, tg_tensor *b, bool transpose_a,
+                       bool transpose_b)
+{
+    return mm_t(t, a, b, transpose_a, transpose_b);
+}
+
 /* dot: Σ_i a_i·b_i of two vectors (torch.dot) */
 tg_tensor *tg_dot(tg_tape *t, tg_tensor *a, tg_tensor *b)
 {

@@ -78,6 +78,19 @@ double tg_sum_strided(const tg_real *x, int64_t n, int64_t stride);
 void tg_sum_rows(tg_real *y, const tg_real *x, int64_t rows, int64_t m, int64_t stride,
                  double scale, bool add);
 
+/* ---- indices (src/ops/index.c), for the ops that index rows of a table */
+
+/* Checks an index array of an op on tape t: usable there (NULL, another
+   tape's or one from before a reset is refused) and every index in [0, n)
+   of `axis`; the message names the index, its position and the axis.
+   TG_OK or an error status with the message in msg. */
+int tg_index_check(const tg_tape *t, const tg_index *idx, int axis, int64_t n, char *msg,
+                   size_t len);
+/* dst [n, inner] row index[j] += src [k, inner] row j for every j < k;
+   rows that several j add to are summed in double (scratch from t). */
+void tg_index_add_rows(tg_tape *t, tg_real *dst, const tg_real *src, int64_t n, int64_t inner,
+                       const int64_t *index, int64_t k);
+
 /* The table of each family (src/ops/ops.c lists them for the registry). */
 extern const tg_op_table tg_arith_ops;      /* src/ops/arith.c */
 extern const tg_op_table tg_reduce_ops;     /* src/ops/reduce.c */
@@ -89,5 +102,7 @@ extern const tg_op_table tg_compare_ops;    /* src/ops/compare.c */
 extern const tg_op_table tg_index_ops;      /* src/ops/index.c */
 extern const tg_op_table tg_join_ops;       /* src/ops/join.c */
 extern const tg_op_table tg_math_ops;       /* src/ops/math.c */
+extern const tg_op_table tg_embedding_ops;  /* src/ops/embedding.c */
+extern const tg_op_table tg_recurrent_ops;  /* src/ops/recurrent.c */
 
 #endif

@@ -216,7 +216,7 @@ static inline double gtr_attr(const gtr_group *g, const char *key)
     return strtod(gtr_attr_str(g, key), NULL);
 }
 
-/* The optimizer a golden group describes: kind sgd|adam|adamw and its
+/* The optimizer a golden group describes: kind sgd|adam|adamw|rmsprop|adagrad and its
    torch.optim options (maximize only where the group has it). */
 static inline tg_optim *gtr_optim(tg_params *p, const gtr_group *g)
 {
@@ -231,6 +231,25 @@ static inline tg_optim *gtr_optim(tg_params *p, const gtr_group *g)
         o.maximize = maximize;
         return tg_sgd_new(p, &o);
     }
+    if (strcmp(kind, "rmsprop") == 0) {
+        tg_rmsprop_opts o = tg_rmsprop_defaults(gtr_attr(g, "lr"));
+        o.alpha = gtr_attr(g, "alpha");
+        o.eps = gtr_attr(g, "eps");
+        o.weight_decay = gtr_attr(g, "weight_decay");
+        o.momentum = gtr_attr(g, "momentum");
+        o.centered = gtr_attr(g, "centered") != 0;
+        o.maximize = maximize;
+        return tg_rmsprop_new(p, &o);
+    }
+    if (strcmp(kind, "adagrad") == 0) {
+        tg_adagrad_opts o = tg_adagrad_defaults(gtr_attr(g, "lr"));
+        o.lr_decay = gtr_attr(g, "lr_decay");
+        o.weight_decay = gtr_attr(g, "weight_decay");
+        o.initial_accumulator_value = gtr_attr(g, "initial_accumulator_value");
+        o.eps = gtr_attr(g, "eps");
+        o.maximize = maximize;
+        return tg_adagrad_new(p, &o);
+    }
     bool w = strcmp(kind, "adamw") == 0;
     tg_adam_opts o = w ? tg_adamw_defaults(gtr_attr(g, "lr")) : tg_adam_defaults(gtr_attr(g, "lr"));
     o.beta1 = gtr_attr(g, "beta1");
@@ -240,6 +259,92 @@ static inline tg_optim *gtr_optim(tg_params *p, const gtr_group *g)
     o.amsgrad = gtr_attr(g, "amsgrad") != 0;
     o.maximize = maximize;
     return w ? tg_adamw_new(p, &o) : tg_adam_new(p, &o);
+}
+
+/* ------------------------------------------------ golden optimizer cases */
+
+#include "golden.h"
+
+static inline void gtr_set_values(tg_real *dst, const gtr_item *src)
+{
+    for (int64_t i = 0; i < src->n; i++) dst[i] = (tg_real)src->v[i];
+}
+
+/* Runs one golden optimizer case: p0 [3,4] and p1 [5], `steps` steps of its
+   optimizer with the gradients g<s>_<k>, where a missing one means that
+   gradient is NULL (released: the step skips the parameter); p0 in a group
+   of its own when the case has group0_lr or group0_weight_decay. After each
+   step the parameters must be PyTorch's, and so must each parameter's step
+   count where the case gives state['step'] (steps<s>). Returns the number
+   of parameter steps skipped. */
+static inline int gtr_run_optim_case(const gtr_group *g)
+{
+    tg_params *p = tg_params_new();
+    tg_tensor *x[2] = {tg_params_add(p, "p0", TG_SHAPE(3, 4)), tg_params_add(p, "p1", TG_SHAPE(5))};
+    tg_real *grad[2] = {x[0]->grad, x[1]->grad};
+    gtr_set_values(x[0]->data, gtr_item_of(g, "p0"));
+    gtr_set_values(x[1]->data, gtr_item_of(g, "p1"));
+    tg_optim *o = gtr_optim(p, g);
+    cr_assert_not_null(o, "%s: %s", g->name, tg_last_error());
+    if (gtr_has_attr(g, "group0_lr") || gtr_has_attr(g, "group0_weight_decay")) {
+        tg_param_group pg = tg_param_group_new();
+        pg.names = (const char *const[]){"p0"};
+        pg.n_names = 1;
+        if (gtr_has_attr(g, "group0_lr")) pg.lr = gtr_attr(g, "group0_lr");
+        if (gtr_has_attr(g, "group0_weight_decay"))
+            pg.weight_decay = gtr_attr(g, "group0_weight_decay");
+        cr_assert_eq(tg_optim_set_groups(o, 1, &pg), TG_OK, "%s", tg_last_error());
+        cr_assert_eq(tg_optim_num_groups(o), 2);
+        cr_expect(tg_optim_param_group(o, 0) == 0 && tg_optim_param_group(o, 1) == 1);
+    }
+    int steps = (int)gtr_attr(g, "steps"), skips = 0;
+    for (int s = 0; s < steps; s++) {
+        char name[32], what[160];
+        for (int k = 0; k < 2; k++) {
+            snprintf(name, sizeof name, "g%d_%d", s, k);
+            const gtr_item *gr = gtr_find_item(g, name);
+            x[k]->grad = gr ? grad[k] : NULL; /* as tg_params_release_grad leaves it */
+            if (gr) gtr_set_values(x[k]->grad, gr);
+            else skips++;
+        }
+        cr_assert_eq(tg_optim_step(o), TG_OK, "%s: %s", g->name, tg_last_error());
+        for (int k = 0; k < 2; k++) {
+            snprintf(name, sizeof name, "p%d_%d", s, k);
+            snprintf(what, sizeof what, "%s step %d param %d", g->name, s + 1, k);
+            gt_expect_close(x[k]->data, gtr_item_of(g, name)->v, x[k]->size, gt_default_tol(),
+                            what);
+        }
+        snprintf(name, sizeof name, "steps%d", s);
+        const gtr_item *counts = gtr_find_item(g, name);
+        for (int k = 0; counts && k < 2; k++)
+            cr_expect_eq(tg_optim_param_steps(o, (size_t)k), (int64_t)counts->v[k],
+                         "%s step %d: param %d has %lld steps, PyTorch %g", g->name, s + 1, k,
+                         (long long)tg_optim_param_steps(o, (size_t)k), counts->v[k]);
+    }
+    cr_expect_eq(tg_optim_steps(o), steps);
+    x[0]->grad = grad[0];
+    x[1]->grad = grad[1];
+    tg_optim_free(o);
+    tg_params_free(p);
+    return skips;
+}
+
+/* Runs every golden case of `file` (its _f32.txt or _f64.txt, as the build's
+   tg_real) whose group name starts with prefix; returns how many, and adds
+   their skipped parameter steps to *skips. */
+static inline int gtr_run_optim_cases(const char *file, const char *prefix, int *skips)
+{
+    char name[128];
+    snprintf(name, sizeof name, "%s_%s.txt", file, sizeof(tg_real) == 8 ? "f64" : "f32");
+    gtr_file *f = gtr_load(name);
+    int cases = 0;
+    for (int gi = 0; gi < f->n; gi++)
+        if (strncmp(f->groups[gi].name, prefix, strlen(prefix)) == 0) {
+            *skips += gtr_run_optim_case(&f->groups[gi]);
+            cases++;
+        }
+    gtr_free(f);
+    return cases;
 }
 
 #endif

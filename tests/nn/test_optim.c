@@ -76,82 +76,9 @@ int posix_memalign(void **out, size_t align, size_t n)
 
 /* ------------------------------------------------------------ golden steps */
 
-static void set_values(tg_real *dst, const gtr_item *src)
-{
-    for (int64_t i = 0; i < src->n; i++) dst[i] = (tg_real)src->v[i];
-}
-
-/* Runs one golden case: p0 [3,4] and p1 [5], `steps` steps of its optimizer
-   with the gradients g<s>_<k>, where a missing one means that gradient is
-   NULL (released: the step skips the parameter); after each step the
-   parameters must be PyTorch's, and so must each parameter's step count
-   where the case gives state['step'] (steps<s>, Adam and AdamW). Returns
-   the number of parameter steps skipped. */
-static int check_golden_case(const gtr_group *g)
-{
-    tg_params *p = tg_params_new();
-    tg_tensor *x[2] = {tg_params_add(p, "p0", TG_SHAPE(3, 4)), tg_params_add(p, "p1", TG_SHAPE(5))};
-    tg_real *grad[2] = {x[0]->grad, x[1]->grad};
-    set_values(x[0]->data, gtr_item_of(g, "p0"));
-    set_values(x[1]->data, gtr_item_of(g, "p1"));
-    tg_optim *o = gtr_optim(p, g);
-    cr_assert_not_null(o, "%s: %s", g->name, tg_last_error());
-    int steps = (int)gtr_attr(g, "steps"), skips = 0;
-    for (int s = 0; s < steps; s++) {
-        char name[32], what[160];
-        for (int k = 0; k < 2; k++) {
-            snprintf(name, sizeof name, "g%d_%d", s, k);
-            const gtr_item *gr = gtr_find_item(g, name);
-            x[k]->grad = gr ? grad[k] : NULL; /* as tg_params_release_grad leaves it */
-            if (gr) set_values(x[k]->grad, gr);
-            else skips++;
-        }
-        cr_assert_eq(tg_optim_step(o), TG_OK, "%s: %s", g->name, tg_last_error());
-        for (int k = 0; k < 2; k++) {
-            snprintf(name, sizeof name, "p%d_%d", s, k);
-            snprintf(what, sizeof what, "%s step %d param %d", g->name, s + 1, k);
-            gt_expect_close(x[k]->data, gtr_item_of(g, name)->v, x[k]->size, gt_default_tol(),
-                            what);
-        }
-        snprintf(name, sizeof name, "steps%d", s);
-        const gtr_item *counts = gtr_find_item(g, name);
-        for (int k = 0; counts && k < 2; k++)
-            cr_expect_eq(tg_optim_param_steps(o, (size_t)k), (int64_t)counts->v[k],
-                         "%s step %d: param %d has %lld steps, PyTorch %g", g->name, s + 1, k,
-                         (long long)tg_optim_param_steps(o, (size_t)k), counts->v[k]);
-    }
-    cr_expect_eq(tg_optim_steps(o), steps);
-    x[0]->grad = grad[0];
-    x[1]->grad = grad[1];
-    tg_optim_free(o);
-    tg_params_free(p);
-    return skips;
-}
-
-/* Runs every golden case whose group name starts with prefix; returns how
-   many, and adds their skipped parameter steps to *skips. */
-static int check_golden_cases(const char *prefix, int *skips)
-{
-    gtr_file *f = gtr_load(
-#ifdef TG_DOUBLE
-        "train_optim_f64.txt"
-#else
-        "train_optim_f32.txt"
-#endif
-    );
-    int cases = 0;
-    for (int gi = 0; gi < f->n; gi++)
-        if (strncmp(f->groups[gi].name, prefix, strlen(prefix)) == 0) {
-            *skips += check_golden_case(&f->groups[gi]);
-            cases++;
-        }
-    gtr_free(f);
-    return cases;
-}
-
 Test(optim, single_steps_match_torch_optim)
 {
-    int skips = 0, cases = check_golden_cases("optim_", &skips);
+    int skips = 0, cases = gtr_run_optim_cases("train_optim", "optim_", &skips);
     cr_expect_geq(cases, 16, "only %d golden optimizer cases", cases);
     cr_expect_eq(skips, 0);
 }
@@ -161,7 +88,7 @@ Test(optim, single_steps_match_torch_optim)
    bias correction and SGD's first momentum step by its own count. */
 Test(optim, skipped_parameter_steps_match_torch_optim)
 {
-    int skips = 0, cases = check_golden_cases("skipped_", &skips);
+    int skips = 0, cases = gtr_run_optim_cases("train_optim", "skipped_", &skips);
     cr_expect_geq(cases, 5, "only %d golden cases with skipped parameters", cases);
     cr_expect_geq(skips, 3 * cases, "only %d skipped parameter steps", skips);
     cr_expect_eq(tg_optim_param_steps(NULL, 0), 0);

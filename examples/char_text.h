@@ -1,0 +1,150 @@
+/* The text and the helpers of the two character-level demos,
+   examples/char_lstm.c and examples/tiny_gpt.c: a text as character ids,
+   batches of random windows drawn from tapegrad's RNG, temperature
+   sampling, the option parsers and the progress bar. Header-only (static
+   inline), included by both. */
+#ifndef TG_EXAMPLE_CHAR_TEXT_H
+#define TG_EXAMPLE_CHAR_TEXT_H
+
+#include <tapegrad.h>
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#ifndef TG_EXAMPLE_DATA_DIR
+#define TG_EXAMPLE_DATA_DIR "data"
+#endif
+
+/* A text as a sequence of character ids: the distinct bytes, sorted, are
+   the vocabulary. */
+typedef struct char_text {
+    int64_t n;             /* characters */
+    int64_t *ids;          /* [n], each in [0, vocab) */
+    int vocab;             /* distinct bytes */
+    unsigned char chars[256]; /* id -> byte */
+} char_text;
+
+/* Reads a whole file into t: TG_OK, TG_ERR_IO (it cannot be read),
+   TG_ERR_FORMAT (fewer than 2 characters) or TG_ERR_NOMEM. */
+static inline int char_text_load(char_text *t, const char *path)
+{
+    memset(t, 0, sizeof *t);
+    FILE *f = fopen(path, "rb");
+    if (!f) return TG_ERR_IO;
+    unsigned char buf[1 << 16], *bytes = NULL;
+    int64_t cap = 0;
+    size_t got;
+    int st = TG_OK;
+    while (st == TG_OK && (got = fread(buf, 1, sizeof buf, f)) > 0) {
+        if (t->n + (int64_t)got > cap) {
+            cap = 2 * (t->n + (int64_t)got);
+            unsigned char *nb = realloc(bytes, (size_t)cap);
+            if (!nb) st = TG_ERR_NOMEM;
+            else bytes = nb;
+        }
+        if (st == TG_OK) memcpy(bytes + t->n, buf, got), t->n += (int64_t)got;
+    }
+    if (st == TG_OK && ferror(f)) st = TG_ERR_IO;
+    fclose(f);
+    if (st == TG_OK && t->n < 2) st = TG_ERR_FORMAT;
+    int id_of[256];
+    bool seen[256] = {false};
+    for (int64_t i = 0; st == TG_OK && i < t->n; i++) seen[bytes[i]] = true;
+    for (int c = 0; c < 256; c++)
+        if (seen[c]) {
+            id_of[c] = t->vocab;
+            t->chars[t->vocab++] = (unsigned char)c;
+        }
+    if (st == TG_OK && !(t->ids = malloc((size_t)t->n * sizeof *t->ids))) st = TG_ERR_NOMEM;
+    for (int64_t i = 0; st == TG_OK && i < t->n; i++) t->ids[i] = id_of[bytes[i]];
+    free(bytes);
+    return st;
+}
+
+/* The id of byte c, or 0 if the text has none. */
+static inline int char_id(const char_text *t, unsigned char c)
+{
+    for (int k = 0; k < t->vocab; k++)
+        if (t->chars[k] == c) return k;
+    return 0;
+}
+
+static inline void char_text_free(char_text *t)
+{
+    free(t->ids);
+    memset(t, 0, sizeof *t);
+}
+
+/* A batch of B windows of T + 1 characters starting at random places in
+   [lo, hi − T − 1] (one tg_rng_below each, in order): x the first T of
+   each, y the T after, both [B, T] row-major. */
+static inline void char_batch(const char_text *t, tg_rng *r, int64_t lo, int64_t hi, int64_t B,
+                       int64_t T, int64_t *x, int64_t *y)
+{
+    for (int64_t b = 0; b < B; b++) {
+        int64_t s = lo + (int64_t)tg_rng_below(r, (uint64_t)(hi - lo - T - 1));
+        memcpy(x + b * T, t->ids + s, (size_t)T * sizeof *x);
+        memcpy(y + b * T, t->ids + s + 1, (size_t)T * sizeof *y);
+    }
+}
+
+/* One of the vocabulary drawn from softmax(logits / temperature) with a
+   uniform draw of r (the inverse of the cumulative distribution). */
+static inline int sample_id(const tg_real *logits, int vocab, double temperature, tg_rng *r)
+{
+    double p[256], mx = -INFINITY, total = 0;
+    for (int k = 0; k < vocab; k++) mx = fmax(mx, (double)logits[k] / temperature);
+    for (int k = 0; k < vocab; k++) total += p[k] = exp((double)logits[k] / temperature - mx);
+    double u = tg_rng_uniform(r) * total, c = 0;
+    for (int k = 0; k < vocab; k++)
+        if ((c += p[k]) > u) return k;
+    return vocab - 1;
+}
+
+/* ------------------------------------------------ options and progress */
+
+static inline bool parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long v = s ? strtoll(s, &end, 10) : 0;
+    if (!s || errno || end == s || *end || v < lo || v > hi) return false;
+    *out = v;
+    return true;
+}
+
+static inline bool parse_pos(const char *s, double *out)
+{
+    char *end;
+    double v = s ? strtod(s, &end) : 0;
+    if (!s || end == s || *end || !(v > 0) || !isfinite(v)) return false;
+    *out = v;
+    return true;
+}
+
+static inline double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static inline void progress(bool tty, int64_t step, int64_t steps, double loss, double rate,
+                            double eta)
+{
+    if (!tty) return;
+    const int width = 24;
+    int fill = steps ? (int)(width * step / steps) : width;
+    char bar[32];
+    for (int i = 0; i < width; i++) bar[i] = i < fill ? '=' : (i == fill ? '>' : ' ');
+    bar[width] = 0;
+    printf("\rstep %lld/%lld [%s] loss %.4f  %.0f chars/s  ETA %.0fs \033[K", (long long)step,
+           (long long)steps, bar, loss, rate, eta);
+    fflush(stdout);
+}
+
+#endif

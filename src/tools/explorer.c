@@ -1,0 +1,861 @@
+/* The tape as an interactive page (tg_tape_html): one self-contained HTML
+   file, the graph laid out here as inline SVG, the numbers as a script
+   object, and the stepping done by a small script (src/tools/explorer_page.c).
+
+     tensors:  every distinct tensor the records touch (leaves as first read,
+               results as made), with its value
+     records:  op, rule (src/tools/rules.c), inputs, output, backward_of
+     steps:    the backward pass from the seed, record by record: the
+               gradient arriving at the output, what the rule adds into each
+               input (and the sum so far), one element worked out
+     grads:    each tensor's gradient at the end of the pass
+
+   The backward here is a walk of its own, tg_backward's with every step
+   kept: the records the loss depends on, last to first, each rule run on a
+   copy of the record whose tensors are copies ("shadows") with gradient
+   buffers of this file's. Nothing of the tape, its tensors or their .grad is
+   written; scratch that a rule takes from its record's tape comes from a
+   tape of our own. */
+#include "core/internal.h"
+
+#include <stdlib.h>
+
+/* Pages from src/tools/explorer_page.c: the style and the script. */
+extern const char *const tg_explorer_css[];
+extern const char *const tg_explorer_js[];
+
+/* ------------------------------------------------------------ the tensors */
+
+/* The distinct tensors of the records, in order of first appearance, with a
+   hash from address to index (open addressing, linear probing). */
+typedef struct {
+    const tg_tensor **v;
+    size_t n, cap;
+    long *slot; /* [nslots]: index in v, or -1 */
+    size_t nslots;
+} tensor_index;
+
+static size_t hash_ptr(const void *p, size_t nslots)
+{
+    uint64_t z = (uint64_t)(uintptr_t)p * 0x9e3779b97f4a7c15ULL;
+    return (size_t)(z >> 17) & (nslots - 1);
+}
+
+static long tindex_find(const tensor_index *s, const tg_tensor *x)
+{
+    for (size_t h = hash_ptr(x, s->nslots);; h = (h + 1) & (s->nslots - 1)) {
+        if (s->slot[h] < 0) return -1;
+        if (s->v[s->slot[h]] == x) return s->slot[h];
+    }
+}
+
+static int tindex_add(tensor_index *s, const tg_tensor *x)
+{
+    if (!x || tindex_find(s, x) >= 0) return TG_OK;
+    size_t h = hash_ptr(x, s->nslots);
+    while (s->slot[h] >= 0) h = (h + 1) & (s->nslots - 1);
+    s->slot[h] = (long)s->n;
+    s->v[s->n++] = x;
+    return TG_OK;
+}
+
+/* At most n_in + 1 tensors per record: sized once, so no growth. */
+static int tindex_build(tensor_index *s, const tg_tape *t, size_t nrec)
+{
+    size_t most = 1;
+    for (size_t i = 0; i < nrec; i++) most += (size_t)tg_tape_record(t, i)->n_in + 1;
+    s->cap = most;
+    s->nslots = 16;
+    while (s->nslots < 2 * most) s->nslots *= 2;
+    s->v = malloc(most * sizeof *s->v);
+    s->slot = malloc(s->nslots * sizeof *s->slot);
+    if (!s->v || !s->slot) return TG_ERR_NOMEM;
+    for (size_t i = 0; i < s->nslots; i++) s->slot[i] = -1;
+    for (size_t i = 0; i < nrec; i++) {
+        const tg_record *r = tg_tape_record(t, i);
+        for (int k = 0; k < r->n_in; k++) tindex_add(s, r->in[k]);
+        tindex_add(s, r->out);
+    }
+    return TG_OK;
+}
+
+static const char *kind_of(const tg_tensor *x)
+{
+    if (x->flags & TG_PARAM) return "param";
+    if (x->rec >= 0) return "result";
+    if (x->flags & TG_REQUIRES_GRAD) return "input";
+    return "const";
+}
+
+static bool needs_grad(const tg_tensor *x) { return x && (x->flags & TG_REQUIRES_GRAD); }
+
+/* ------------------------------------------------------------ writing */
+
+typedef struct {
+    FILE *f;
+    tg_html_opts o;
+} page;
+
+/* A number as a JavaScript literal: enough digits to read tg_real back. */
+static void num(FILE *f, double v)
+{
+    if (isnan(v)) fputs("NaN", f);
+    else if (isinf(v)) fputs(v > 0 ? "Infinity" : "-Infinity", f);
+    else fprintf(f, sizeof(tg_real) == sizeof(float) ? "%.9g" : "%.17g", v);
+}
+
+/* A string as a JavaScript literal, safe inside <script> ('<' escaped). */
+static void jstr(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
+        if (*p == '"' || *p == '\\') fprintf(f, "\\%c", *p);
+        else if (*p == '<') fputs("\\u003c", f);
+        else if (*p < 0x20) fprintf(f, "\\u%04x", *p);
+        else fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+/* Text inside HTML or SVG. */
+static void html(FILE *f, const char *s)
+{
+    for (const char *p = s ? s : ""; *p; p++) {
+        switch (*p) {
+        case '<': fputs("&lt;", f); break;
+        case '>': fputs("&gt;", f); break;
+        case '&': fputs("&amp;", f); break;
+        case '"': fputs("&quot;", f); break;
+        default: fputc(*p, f);
+        }
+    }
+}
+
+static void shape_js(FILE *f, int ndim, const int64_t *shape)
+{
+    fputc('[', f);
+    for (int i = 0; i < ndim; i++) fprintf(f, i ? ",%lld" : "%lld", (long long)shape[i]);
+    fputc(']', f);
+}
+
+/* The flat index k of a tensor of shape `shape` as [i,j,...]. */
+static void index_js(FILE *f, const tg_tensor *x, int64_t k)
+{
+    int64_t idx[TG_MAX_DIMS];
+    for (int d = x->ndim - 1; d >= 0; d--) {
+        idx[d] = x->shape[d] ? k % x->shape[d] : 0;
+        k = x->shape[d] ? k / x->shape[d] : 0;
+    }
+    shape_js(f, x->ndim, idx);
+}
+
+/* A view of n values of tensor x's shape: every value when small, else the
+   summary and a heat map (the tensor as [rows, rest] averaged over at most
+   24 × 48 blocks). Statistics always (for the graph's labels). */
+static void view(const page *pg, const tg_tensor *x, const tg_real *v)
+{
+    FILE *f = pg->f;
+    int64_t n = x->size;
+    double lo = INFINITY, hi = -INFINITY, s = 0, ss = 0;
+    int64_t bad = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double a = (double)v[i];
+        if (!isfinite(a)) {
+            bad++;
+            continue;
+        }
+        lo = a < lo ? a : lo;
+        hi = a > hi ? a : hi;
+        s += a;
+        ss += a * a;
+    }
+    int64_t good = n - bad;
+    fputs("{s:{min:", f);
+    num(f, good ? lo : NAN);
+    fputs(",max:", f);
+    num(f, good ? hi : NAN);
+    fputs(",mean:", f);
+    num(f, good ? s / (double)good : NAN);
+    fputs(",norm:", f);
+    num(f, sqrt(ss));
+    fprintf(f, ",bad:%lld}", (long long)bad);
+    if (n <= pg->o.max_full) {
+        fputs(",v:[", f);
+        for (int64_t i = 0; i < n; i++) {
+            if (i) fputc(',', f);
+            num(f, (double)v[i]);
+        }
+        fputs("]}", f);
+        return;
+    }
+    int64_t rows = x->ndim >= 2 ? x->shape[0] : 1, cols = rows ? n / rows : 0;
+    int64_t br = rows < 24 ? rows : 24, bc = cols < 48 ? cols : 48;
+    fprintf(f, ",h:{r:%lld,c:%lld,v:[", (long long)br, (long long)bc);
+    for (int64_t a = 0; a < br; a++) {
+        int64_t r0 = a * rows / br, r1 = (a + 1) * rows / br;
+        for (int64_t b = 0; b < bc; b++) {
+            int64_t c0 = b * cols / bc, c1 = (b + 1) * cols / bc;
+            double m = 0;
+            int64_t cnt = 0;
+            for (int64_t i = r0; i < r1; i++)
+                for (int64_t j = c0; j < c1; j++) {
+                    double e = (double)v[i * cols + j];
+                    if (isfinite(e)) m += e, cnt++;
+                }
+            if (a || b) fputc(',', f);
+            num(f, cnt ? m / (double)cnt : NAN);
+        }
+    }
+    fputs("]}}", f);
+}
+
+/* ------------------------------------------------------------ the walk */
+
+typedef struct {
+    const tg_tape *t;
+    const tg_tensor *loss;
+    tensor_index ti;
+    size_t nrec;
+    bool *reached;    /* [nrec] */
+    tg_real **acc;    /* [ti.n] the gradient so far, NULL until reached */
+    int *uses;        /* [ti.n] how many rules have added into it */
+    tg_tape *scratch; /* for the scratch that rules take from their tape */
+    tg_real *onehot;  /* [largest output] */
+} walk;
+
+/* Marks the records the loss depends on. */
+static void mark_reached(walk *w)
+{
+    if (!w->loss || w->loss->rec < 0) return;
+    w->reached[w->loss->rec] = true;
+    for (size_t i = (size_t)w->loss->rec + 1; i-- > 0;) {
+        if (!w->reached[i]) continue;
+        const tg_record *r = tg_tape_record(w->t, i);
+        for (int k = 0; k < r->n_in; k++)
+            if (r->in[k] && r->in[k]->rec >= 0) w->reached[r->in[k]->rec] = true;
+    }
+}
+
+/* The record on shadows: a copy whose output carries gradient `g` and whose
+   inputs that need a gradient carry zeroed buffers grads[k] (one shadow per
+   distinct tensor, so a tensor read twice receives both contributions).
+   Runs the rule; the buffers then hold what it adds. */
+static void run_rule(walk *w, const tg_record *r, const tg_real *g, tg_real *const *grads,
+                     tg_tensor *sh /* [TG_MAX_INPUTS + 1] */)
+{
+    tg_record c = *r;
+    c.tape = w->scratch;
+    sh[TG_MAX_INPUTS] = *r->out;
+    sh[TG_MAX_INPUTS].grad = (tg_real *)g; /* read, never written */
+    sh[TG_MAX_INPUTS].flags &= ~TG_GRAD_FRESH;
+    c.out = &sh[TG_MAX_INPUTS];
+    for (int k = 0; k < r->n_in; k++) {
+        if (!r->in[k]) continue;
+        int first = k;
+        for (int a = 0; a < k; a++)
+            if (r->in[a] == r->in[k]) {
+                first = a;
+                break;
+            }
+        if (first == k) {
+            sh[k] = *r->in[k];
+            sh[k].flags &= ~TG_GRAD_FRESH;
+            sh[k].grad = needs_grad(r->in[k]) ? grads[k] : NULL;
+            if (sh[k].grad) memset(sh[k].grad, 0, (size_t)sh[k].size * sizeof(tg_real));
+        }
+        c.in[k] = &sh[first];
+    }
+    r->op->backward(&c);
+    tg_tape_reset(w->scratch);
+}
+
+/* The first input slot holding the same tensor as slot k. */
+static int first_slot(const tg_record *r, int k)
+{
+    for (int a = 0; a < k; a++)
+        if (r->in[a] == r->in[k]) return a;
+    return k;
+}
+
+/* The element of x that output element o of y reads under broadcasting
+   (x's dimensions right-aligned to y's, size 1 repeated); -1 if x does not
+   broadcast to y. */
+static int64_t broadcast_index(const tg_tensor *x, const tg_tensor *y, int64_t o)
+{
+    if (x->ndim > y->ndim) return -1;
+    int64_t k = 0, stride = 1;
+    for (int d = y->ndim - 1; d >= 0; d--) {
+        int64_t i = y->shape[d] ? o % y->shape[d] : 0;
+        o = y->shape[d] ? o / y->shape[d] : 0;
+        int dx = d - (y->ndim - x->ndim);
+        if (dx < 0) continue;
+        if (x->shape[dx] != y->shape[d] && x->shape[dx] != 1) return -1;
+        if (x->shape[dx] != 1) k += i * stride;
+        stride *= x->shape[dx];
+    }
+    return k;
+}
+
+/* A local-derivative template with its numbers filled in at output element
+   o: {x} {a} input 0, {b} input 1, {c} input 2, {y} the output (negative
+   numbers in parentheses, so that "1 − {y}²" stays right). */
+static void fill_template(FILE *f, const char *tpl, const tg_record *r, int64_t o)
+{
+    for (const char *p = tpl; *p; p++) {
+        const tg_tensor *src = NULL;
+        if (p[0] == '{' && p[1] && p[2] == '}') {
+            char c = p[1];
+            if (c == 'x' || c == 'a') src = r->in[0];
+            else if (c == 'b') src = r->n_in > 1 ? r->in[1] : NULL;
+            else if (c == 'c') src = r->n_in > 2 ? r->in[2] : NULL;
+            else if (c == 'y') src = r->out;
+        }
+        if (!src) {
+            if (*p == '"' || *p == '\\') fputc('\\', f);
+            fputc(*p, f);
+            continue;
+        }
+        int64_t k = src == r->out ? o : broadcast_index(src, r->out, o);
+        double v = k >= 0 ? (double)src->data[k] : NAN;
+        char buf[48];
+        snprintf(buf, sizeof buf, "%.9g", v);
+        fprintf(f, v < 0 ? "(%s)" : "%s", buf);
+        p += 2;
+    }
+}
+
+static bool has_numbers(const char *tpl) { return tpl && strchr(tpl, '{'); }
+
+/* The local derivative of input slot k from the table (",sym:..,num:.."),
+   for a built-in op. A tensor that is several inputs of the record gets the
+   sum of each slot's (mul(h, h): "{b} + {a}", 2h), when each slot has one. */
+static void local_derivative(FILE *f, const tg_record *r, int k, int64_t o)
+{
+    if (!tg_op_is_builtin(r->op)) return;
+    const char *tpl[TG_MAX_INPUTS];
+    int n = 0;
+    bool numbers = true;
+    for (int a = k; a < r->n_in; a++) {
+        if (r->in[a] != r->in[k]) continue;
+        tpl[n] = tg_op_local_derivative(r->op->name, a);
+        if (!tpl[n]) return;
+        numbers &= has_numbers(tpl[n]);
+        n++;
+    }
+    fputs(",sym:\"", f);
+    for (int i = 0; i < n; i++) fprintf(f, "%s%s", i ? " + " : "", tpl[i]);
+    fputc('"', f);
+    if (!numbers || o < 0) return;
+    fputs(",num:\"", f);
+    for (int i = 0; i < n; i++) {
+        if (i) fputs(" + ", f);
+        fill_template(f, tpl[i], r, o);
+    }
+    fputc('"', f);
+}
+
+/* One element of each input worked out: for input slot k, the element j
+   that this rule changes most, and the terms Σ_o g[o]·∂y[o]/∂x[j] of the
+   chain rule behind it. ∂y[o]/∂x[j] comes from the rule itself, run with a
+   one-hot arriving gradient at o, for every o when the output has at most
+   max_terms elements (else for the o of the largest |g|, as one term). */
+static int worked(walk *w, const page *pg, const tg_record *r, const tg_real *g,
+                  tg_real *const *contrib, tg_real *const *buf, tg_tensor *sh)
+{
+    FILE *f = pg->f;
+    const tg_tensor *y = r->out;
+    int64_t jk[TG_MAX_INPUTS] = {0};
+    for (int k = 0; k < r->n_in; k++) {
+        if (!contrib[k] || first_slot(r, k) != k) continue;
+        int64_t best = 0;
+        for (int64_t i = 1; i < r->in[k]->size; i++)
+            if (fabs((double)contrib[k][i]) > fabs((double)contrib[k][best])) best = i;
+        jk[k] = best;
+    }
+    bool all = y->size <= pg->o.max_terms;
+    int64_t omax = 0;
+    for (int64_t o = 1; o < y->size && !all; o++)
+        if (fabs((double)g[o]) > fabs((double)g[omax])) omax = o;
+    int64_t n_o = all ? y->size : 1;
+    /* terms[k·n_o + i] = ∂y[o_i]/∂x_k[j_k] */
+    double *d = malloc((size_t)(r->n_in * n_o) * sizeof *d);
+    if (!d) return TG_ERR_NOMEM;
+    for (int64_t i = 0; i < n_o; i++) {
+        int64_t o = all ? i : omax;
+        memset(w->onehot, 0, (size_t)y->size * sizeof(tg_real));
+        w->onehot[o] = 1;
+        run_rule(w, r, w->onehot, buf, sh);
+        for (int k = 0; k < r->n_in; k++)
+            d[k * n_o + i] = contrib[k] && first_slot(r, k) == k ? (double)buf[k][jk[k]] : 0;
+    }
+    fputs(",worked:[", f);
+    bool first = true;
+    for (int k = 0; k < r->n_in; k++) {
+        if (!contrib[k] || first_slot(r, k) != k) continue;
+        if (!first) fputc(',', f);
+        first = false;
+        const tg_tensor *x = r->in[k];
+        fprintf(f, "{slot:%d,j:", k);
+        index_js(f, x, jk[k]);
+        fprintf(f, ",all:%s,terms:[", all ? "true" : "false");
+        int shown = 0;
+        int64_t nonzero = 0, first_o = -1;
+        double sum = 0;
+        for (int64_t i = 0; i < n_o; i++) {
+            double dd = d[k * n_o + i];
+            if (dd == 0) continue;
+            int64_t o = all ? i : omax;
+            if (first_o < 0) first_o = o;
+            nonzero++;
+            sum += (double)g[o] * dd;
+            if (shown == 8) continue;
+            fprintf(f, "%s{o:", shown ? "," : "");
+            index_js(f, y, o);
+            fputs(",g:", f);
+            num(f, (double)g[o]);
+            fputs(",d:", f);
+            num(f, dd);
+            fputc('}', f);
+            shown++;
+        }
+        fprintf(f, "],n:%lld,sum:", (long long)nonzero);
+        num(f, sum);
+        fputs(",add:", f);
+        num(f, (double)contrib[k][jk[k]]);
+        local_derivative(f, r, k, first_o);
+        fputc('}', f);
+    }
+    fputc(']', f);
+    free(d);
+    return TG_OK;
+}
+
+/* The backward pass, one step per reached record, streamed as the `steps`
+   array; w->acc ends with every tensor's gradient. */
+static int walk_backward(walk *w, const page *pg)
+{
+    FILE *f = pg->f;
+    long lt = tindex_find(&w->ti, w->loss);
+    w->acc[lt] = malloc(sizeof(tg_real));
+    if (!w->acc[lt]) return TG_ERR_NOMEM;
+    w->acc[lt][0] = 1;
+    w->uses[lt] = 1;
+    fprintf(f, "steps:[{rec:-1,t:%ld,arrive:", lt);
+    view(pg, w->loss, w->acc[lt]);
+    fputc('}', f);
+    tg_real *contrib[TG_MAX_INPUTS] = {0}, *buf[TG_MAX_INPUTS] = {0};
+    tg_tensor sh[TG_MAX_INPUTS + 1];
+    int st = TG_OK;
+    for (size_t i = w->nrec; i-- > 0 && st == TG_OK;) {
+        if (!w->reached[i]) continue;
+        const tg_record *r = tg_tape_record(w->t, i);
+        long to = tindex_find(&w->ti, r->out);
+        bool any = false;
+        for (int k = 0; k < r->n_in; k++) any |= needs_grad(r->in[k]);
+        if (!w->acc[to] || !any) continue; /* as tg_backward: nothing to send */
+        for (int k = 0; k < r->n_in && st == TG_OK; k++) {
+            contrib[k] = buf[k] = NULL;
+            if (!needs_grad(r->in[k])) continue;
+            contrib[k] = malloc((size_t)r->in[k]->size * sizeof(tg_real));
+            buf[k] = malloc((size_t)r->in[k]->size * sizeof(tg_real));
+            if (!contrib[k] || !buf[k]) st = TG_ERR_NOMEM;
+        }
+        if (st == TG_OK) {
+            run_rule(w, r, w->acc[to], contrib, sh);
+            fprintf(f, ",{rec:%zu,t:%ld,arrive:", i, to);
+            view(pg, r->out, w->acc[to]);
+            fputs(",adds:[", f);
+            bool first = true;
+            for (int k = 0; k < r->n_in && st == TG_OK; k++) {
+                if (!contrib[k] || first_slot(r, k) != k) continue;
+                const tg_tensor *x = r->in[k];
+                long tx = tindex_find(&w->ti, x);
+                fprintf(f, "%s{slot:%d,t:%ld,nth:%d,slots:[%d", first ? "" : ",", k, tx,
+                        w->uses[tx] + 1, k);
+                for (int a = k + 1; a < r->n_in; a++)
+                    if (r->in[a] == x) fprintf(f, ",%d", a);
+                fputs("],add:", f);
+                first = false;
+                view(pg, x, contrib[k]);
+                if (w->acc[tx]) {
+                    fputs(",before:", f);
+                    view(pg, x, w->acc[tx]);
+                    for (int64_t e = 0; e < x->size; e++) w->acc[tx][e] += contrib[k][e];
+                } else {
+                    w->acc[tx] = malloc((size_t)x->size * sizeof(tg_real));
+                    if (!w->acc[tx]) {
+                        st = TG_ERR_NOMEM;
+                        break;
+                    }
+                    memcpy(w->acc[tx], contrib[k], (size_t)x->size * sizeof(tg_real));
+                }
+                w->uses[tx]++;
+                fputs(",after:", f);
+                view(pg, x, w->acc[tx]);
+                fputc('}', f);
+            }
+            fputc(']', f);
+            if (st == TG_OK) st = worked(w, pg, r, w->acc[to], contrib, buf, sh);
+            fputc('}', f);
+        }
+        for (int k = 0; k < r->n_in; k++) {
+            free(contrib[k]);
+            free(buf[k]);
+            contrib[k] = buf[k] = NULL;
+        }
+    }
+    fputs("],\n", f);
+    return st;
+}
+
+/* ------------------------------------------------------------ the layout */
+
+/* Layers by depth: a leaf at 0, a record one past its deepest input, its
+   output one past it; then each leaf moves next to its first reader. Within
+   a layer the nodes are ordered by the mean position of their neighbours
+   (a few barycentre sweeps), which untangles most edges. */
+enum { NODE_W = 196, NODE_H = 62, REC_W = 118, REC_H = 38, COL_W = 224, ROW_H = 84, PAD = 24 };
+
+typedef struct {
+    int level;
+    double key;
+    double pos;
+} node;
+
+typedef struct {
+    size_t ndrawn;   /* records drawn: 0..ndrawn-1 */
+    size_t nt;       /* tensors drawn: the first nt of ti (all read or made by drawn records) */
+    node *nodes;     /* [nt + ndrawn]: tensors first, then records */
+    int levels;
+    double width, height;
+} layout;
+
+/* Sorts idx[0..n) by nodes[idx].key (stable: insertion sort; layers are
+   small). */
+static void sort_layer(size_t *idx, size_t n, const node *nd)
+{
+    for (size_t i = 1; i < n; i++) {
+        size_t v = idx[i];
+        size_t j = i;
+        while (j > 0 && nd[idx[j - 1]].key > nd[v].key) {
+            idx[j] = idx[j - 1];
+            j--;
+        }
+        idx[j] = v;
+    }
+}
+
+static int make_layout(const walk *w, size_t max_records, layout *L)
+{
+    const tg_tape *t = w->t;
+    L->ndrawn = w->nrec < max_records ? w->nrec : max_records;
+    /* tensors of drawn records: they come first in ti's order */
+    size_t nt = 0;
+    if (L->ndrawn) {
+        const tg_record *last = tg_tape_record(t, L->ndrawn - 1);
+        nt = (size_t)tindex_find(&w->ti, last->out) + 1;
+    }
+    L->nt = nt;
+    size_t nn = nt + L->ndrawn;
+    L->nodes = calloc(nn ? nn : 1, sizeof *L->nodes);
+    size_t *order = malloc((nn ? nn : 1) * sizeof *order);
+    if (!L->nodes || !order) {
+        free(order);
+        return TG_ERR_NOMEM;
+    }
+    node *nd = L->nodes;
+    for (size_t i = 0; i < L->ndrawn; i++) {
+        const tg_record *r = tg_tape_record(t, i);
+        int lv = 0;
+        for (int k = 0; k < r->n_in; k++)
+            if (r->in[k]) {
+                int l = nd[tindex_find(&w->ti, r->in[k])].level;
+                lv = l > lv ? l : lv;
+            }
+        nd[nt + i].level = lv + 1;
+        nd[tindex_find(&w->ti, r->out)].level = lv + 2;
+    }
+    /* leaves next to their first reader */
+    for (size_t x = 0; x < nt; x++) {
+        if (w->ti.v[x]->rec >= 0) continue;
+        int best = 1 << 30;
+        for (size_t i = 0; i < L->ndrawn; i++) {
+            const tg_record *r = tg_tape_record(t, i);
+            for (int k = 0; k < r->n_in; k++)
+                if (r->in[k] == w->ti.v[x] && nd[nt + i].level - 1 < best)
+                    best = nd[nt + i].level - 1;
+        }
+        nd[x].level = best == 1 << 30 ? 0 : best;
+    }
+    int levels = 0;
+    for (size_t i = 0; i < nn; i++) levels = nd[i].level + 1 > levels ? nd[i].level + 1 : levels;
+    L->levels = levels;
+    /* initial order: first appearance; then sweeps */
+    for (size_t i = 0; i < nn; i++) nd[i].key = (double)i;
+    size_t tallest = 1;
+    for (int sweep = 0; sweep < 6; sweep++) {
+        /* positions within each layer from the current keys */
+        for (int lv = 0; lv < levels; lv++) {
+            size_t m = 0;
+            for (size_t i = 0; i < nn; i++)
+                if (nd[i].level == lv) order[m++] = i;
+            sort_layer(order, m, nd);
+            for (size_t p = 0; p < m; p++) nd[order[p]].pos = (double)p - (double)(m - 1) / 2;
+            tallest = m > tallest ? m : tallest;
+        }
+        /* new keys: the mean position of the neighbours on the side swept from */
+        bool forward = sweep % 2 == 0;
+        for (size_t i = 0; i < nn; i++) nd[i].key = nd[i].pos;
+        double *sum = calloc(nn, sizeof *sum);
+        int *cnt = calloc(nn, sizeof *cnt);
+        if (!sum || !cnt) {
+            free(sum);
+            free(cnt);
+            free(order);
+            return TG_ERR_NOMEM;
+        }
+        for (size_t i = 0; i < L->ndrawn; i++) {
+            const tg_record *r = tg_tape_record(t, i);
+            size_t ri = nt + i, ro = (size_t)tindex_find(&w->ti, r->out);
+            for (int k = 0; k < r->n_in; k++) {
+                if (!r->in[k]) continue;
+                size_t x = (size_t)tindex_find(&w->ti, r->in[k]);
+                size_t to = forward ? ri : x, from = forward ? x : ri;
+                sum[to] += nd[from].pos, cnt[to]++;
+            }
+            size_t to = forward ? ro : ri, from = forward ? ri : ro;
+            sum[to] += nd[from].pos, cnt[to]++;
+        }
+        for (size_t i = 0; i < nn; i++)
+            if (cnt[i]) nd[i].key = sum[i] / cnt[i] + 1e-6 * nd[i].pos;
+        free(sum);
+        free(cnt);
+    }
+    free(order);
+    L->width = 2 * PAD + (levels ? (levels - 1) * COL_W : 0) + NODE_W;
+    L->height = 2 * PAD + (double)(tallest - 1) * ROW_H + NODE_H;
+    return TG_OK;
+}
+
+static double node_x(const layout *L, size_t i) { return PAD + NODE_W / 2.0 + L->nodes[i].level * COL_W; }
+static double node_y(const layout *L, size_t i) { return L->height / 2 + L->nodes[i].pos * ROW_H; }
+
+static void svg_edge(FILE *f, double x1, double y1, double x2, double y2, const char *id,
+                     int slot)
+{
+    double dx = (x2 - x1) / 2;
+    fprintf(f, "<path class=\"edge\" id=\"%s\" d=\"M%.1f %.1fC%.1f %.1f %.1f %.1f %.1f %.1f\"/>\n",
+            id, x1, y1, x1 + dx, y1, x2 - dx, y2, x2, y2);
+    if (slot >= 0)
+        fprintf(f, "<text class=\"slot\" x=\"%.1f\" y=\"%.1f\">%d</text>\n", x2 - 14, y2 - 4, slot);
+}
+
+static void write_svg(const walk *w, const layout *L, FILE *f)
+{
+    fprintf(f, "<svg id=\"graph\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" "
+               "height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\">\n",
+            L->width, L->height, L->width, L->height);
+    fputs("<defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"9\" refY=\"5\" "
+          "markerWidth=\"7\" markerHeight=\"7\" orient=\"auto-start-reverse\">"
+          "<path d=\"M0 0L10 5L0 10z\"/></marker></defs>\n",
+          f);
+    char id[64];
+    for (size_t i = 0; i < L->ndrawn; i++) {
+        const tg_record *r = tg_tape_record(w->t, i);
+        size_t ri = L->nt + i;
+        int present = 0;
+        for (int k = 0; k < r->n_in; k++) present += r->in[k] != NULL;
+        for (int k = 0; k < r->n_in; k++) {
+            if (!r->in[k]) continue;
+            size_t x = (size_t)tindex_find(&w->ti, r->in[k]);
+            snprintf(id, sizeof id, "e%zu_%d", i, k);
+            svg_edge(f, node_x(L, x) + NODE_W / 2.0, node_y(L, x), node_x(L, ri) - REC_W / 2.0,
+                     node_y(L, ri), id, present > 1 ? k : -1);
+        }
+        size_t o = (size_t)tindex_find(&w->ti, r->out);
+        snprintf(id, sizeof id, "e%zu_out", i);
+        svg_edge(f, node_x(L, ri) + REC_W / 2.0, node_y(L, ri), node_x(L, o) - NODE_W / 2.0,
+                 node_y(L, o), id, -1);
+    }
+    for (size_t i = 0; i < L->ndrawn; i++) {
+        const tg_record *r = tg_tape_record(w->t, i);
+        size_t ri = L->nt + i;
+        double x = node_x(L, ri), y = node_y(L, ri);
+        fprintf(f, "<g class=\"rec%s%s\" id=\"r%zu\" data-rec=\"%zu\">"
+                   "<ellipse cx=\"%.1f\" cy=\"%.1f\" rx=\"%d\" ry=\"%d\"/>"
+                   "<text x=\"%.1f\" y=\"%.1f\">#%zu ",
+                r->backward_of >= 0 ? " gradrec" : "", w->reached[i] ? "" : " unreached", i, i,
+                x, y, REC_W / 2, REC_H / 2, x, y + (r->backward_of >= 0 ? -2 : 4), i);
+        html(f, r->op->name);
+        fputs("</text>", f);
+        if (r->backward_of >= 0)
+            fprintf(f, "<text class=\"small\" x=\"%.1f\" y=\"%.1f\">gradient of #%d</text>", x,
+                    y + 11, (int)r->backward_of);
+        fputs("</g>\n", f);
+    }
+    char sb[128];
+    for (size_t i = 0; i < L->nt; i++) {
+        const tg_tensor *t = w->ti.v[i];
+        double x = node_x(L, i) - NODE_W / 2.0, y = node_y(L, i) - NODE_H / 2.0;
+        fprintf(f, "<g class=\"ten %s\" id=\"t%zu\" data-t=\"%zu\">"
+                   "<rect x=\"%.1f\" y=\"%.1f\" width=\"%d\" height=\"%d\" rx=\"5\"/>"
+                   "<text class=\"name\" x=\"%.1f\" y=\"%.1f\">",
+                kind_of(t), i, i, x, y, NODE_W, NODE_H, x + 7, y + 15);
+        char lb[32];
+        if (t->name) html(f, t->name);
+        else {
+            snprintf(lb, sizeof lb, "t%d", (int)t->id);
+            fputs(lb, f);
+        }
+        fputs(" <tspan class=\"shape\">", f);
+        html(f, tg_shape_str(t, sb, sizeof sb));
+        fprintf(f, "</tspan></text><text class=\"val\" x=\"%.1f\" y=\"%.1f\"></text>"
+                   "<text class=\"grd\" x=\"%.1f\" y=\"%.1f\"></text></g>\n",
+                x + 7, y + 33, x + 7, y + 51);
+    }
+    fputs("</svg>\n", f);
+}
+
+/* ------------------------------------------------------------ the page */
+
+static void write_tensors(const walk *w, const page *pg)
+{
+    FILE *f = pg->f;
+    fputs("tensors:[", f);
+    for (size_t i = 0; i < w->ti.n; i++) {
+        const tg_tensor *x = w->ti.v[i];
+        char lb[32];
+        snprintf(lb, sizeof lb, "t%d", (int)x->id);
+        fprintf(f, "%s\n{label:", i ? "," : "");
+        jstr(f, x->name ? x->name : lb);
+        fputs(",shape:", f);
+        shape_js(f, x->ndim, x->shape);
+        fprintf(f, ",kind:\"%s\",rec:%d,size:%lld,val:", kind_of(x), (int)x->rec,
+                (long long)x->size);
+        view(pg, x, x->data);
+        fputc('}', f);
+    }
+    fputs("],\n", f);
+}
+
+static void write_records(const walk *w, const page *pg, size_t ndrawn)
+{
+    FILE *f = pg->f;
+    fputs("records:[", f);
+    for (size_t i = 0; i < w->nrec; i++) {
+        const tg_record *r = tg_tape_record(w->t, i);
+        bool builtin = tg_op_is_builtin(r->op);
+        fprintf(f, "%s\n{op:", i ? "," : "");
+        jstr(f, r->op->name);
+        fputs(",doc:", f);
+        jstr(f, r->op->doc);
+        fputs(",rule:", f);
+        jstr(f, builtin ? tg_op_rule(r->op->name) : NULL);
+        fprintf(f, ",bof:%d,reached:%s,drawn:%s,out:%ld,in:[", (int)r->backward_of,
+                w->reached[i] ? "true" : "false", i < ndrawn ? "true" : "false",
+                tindex_find(&w->ti, r->out));
+        for (int k = 0; k < r->n_in; k++)
+            fprintf(f, k ? ",%ld" : "%ld", r->in[k] ? tindex_find(&w->ti, r->in[k]) : -1L);
+        fputs("]}", f);
+    }
+    fputs("],\n", f);
+}
+
+static void write_grads(const walk *w, const page *pg)
+{
+    FILE *f = pg->f;
+    fputs("grads:[", f);
+    for (size_t i = 0; i < w->ti.n; i++) {
+        fputs(i ? ",\n" : "\n", f);
+        if (w->acc[i]) view(pg, w->ti.v[i], w->acc[i]);
+        else fputs("null", f);
+    }
+    fputs("]\n", f);
+}
+
+static int write_page(walk *w, const page *pg)
+{
+    FILE *f = pg->f;
+    layout L = {0};
+    int st = make_layout(w, (size_t)pg->o.max_records, &L);
+    if (st != TG_OK) return st;
+    fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>", f);
+    html(f, pg->o.title);
+    fputs("</title>\n<style>\n", f);
+    for (const char *const *l = tg_explorer_css; *l; l++) fputs(*l, f);
+    fputs("</style></head><body>\n<header><h1>", f);
+    html(f, pg->o.title);
+    fprintf(f, "</h1><p id=\"facts\">%zu record%s, %zu tensor%s (%s)", w->nrec,
+            w->nrec == 1 ? "" : "s", w->ti.n, w->ti.n == 1 ? "" : "s", tg_real_name());
+    if (L.ndrawn < w->nrec)
+        fprintf(f, " <span id=\"capped\">The graph shows records #0 to #%zu of %zu (at most "
+                   "%d are drawn): the others are stepped through but not drawn.</span>",
+                L.ndrawn ? L.ndrawn - 1 : 0, w->nrec, pg->o.max_records);
+    fputs("</p></header>\n<main><div id=\"graphbox\">\n", f);
+    write_svg(w, &L, f);
+    fputs("</div>\n<aside id=\"panel\"></aside></main>\n<script>\nconst TG = {", f);
+    fputs("title:", f);
+    jstr(f, pg->o.title);
+    fprintf(f, ",real:\"%s\",loss:%ld,\n", tg_real_name(),
+            w->loss ? tindex_find(&w->ti, w->loss) : -1L);
+    write_tensors(w, pg);
+    write_records(w, pg, L.ndrawn);
+    if (w->loss) st = walk_backward(w, pg);
+    else fputs("steps:[],\n", f);
+    if (st == TG_OK) write_grads(w, pg);
+    fputs("};\n", f);
+    for (const char *const *l = tg_explorer_js; *l; l++) fputs(*l, f);
+    fputs("</script></body></html>\n", f);
+    free(L.nodes);
+    return st;
+}
+
+int tg_tape_html(const tg_tape *t, const tg_tensor *loss, FILE *f, const tg_html_opts *opts)
+{
+    if (!t || !f)
+        return tg_set_error(TG_ERR_INVALID, "tg_tape_html: %s is NULL", !t ? "the tape" : "the file");
+    page pg = {f, opts ? *opts : (tg_html_opts){0}};
+    if (!pg.o.title) pg.o.title = "tapegrad: the tape, step by step";
+    if (pg.o.max_records <= 0) pg.o.max_records = 150;
+    if (pg.o.max_full <= 0) pg.o.max_full = 64;
+    if (pg.o.max_terms <= 0) pg.o.max_terms = 256;
+    walk w = {.t = t, .loss = loss, .nrec = tg_tape_record_count(t)};
+    if (loss) {
+        char sb[128];
+        if (loss->tape != t || loss->rec < 0 || !tg_tensor_usable(t, loss))
+            return tg_set_error(TG_ERR_INVALID, "tg_tape_html: the loss is not a result recorded "
+                                                "on this tape (or is from before its last reset)");
+        if (loss->size != 1)
+            return tg_set_error(TG_ERR_SHAPE, "tg_tape_html: the loss must have one element, got "
+                                              "shape %s", tg_shape_str(loss, sb, sizeof sb));
+    }
+    int st = tindex_build(&w.ti, t, w.nrec);
+    size_t largest = 1;
+    for (size_t i = 0; i < w.nrec; i++) {
+        size_t n = (size_t)tg_tape_record(t, i)->out->size;
+        largest = n > largest ? n : largest;
+    }
+    if (st == TG_OK) {
+        w.reached = calloc(w.nrec ? w.nrec : 1, sizeof *w.reached);
+        w.acc = calloc(w.ti.n ? w.ti.n : 1, sizeof *w.acc);
+        w.uses = calloc(w.ti.n ? w.ti.n : 1, sizeof *w.uses);
+        w.onehot = malloc(largest * sizeof *w.onehot);
+        w.scratch = tg_tape_new();
+        if (!w.reached || !w.acc || !w.uses || !w.onehot || !w.scratch) st = TG_ERR_NOMEM;
+    }
+    if (st == TG_OK) {
+        mark_reached(&w);
+        st = write_page(&w, &pg);
+    }
+    for (size_t i = 0; w.acc && i < w.ti.n; i++) free(w.acc[i]);
+    free(w.acc);
+    free(w.uses);
+    free(w.reached);
+    free(w.onehot);
+    tg_tape_free(w.scratch);
+    free(w.ti.v);
+    free(w.ti.slot);
+    if (st == TG_ERR_NOMEM) return tg_set_error(st, "tg_tape_html: out of memory");
+    if (st != TG_OK) return tg_set_error(st, "tg_tape_html: %s", tg_status_str(st));
+    return ferror(f) ? tg_set_error(TG_ERR_IO, "tg_tape_html: write error") : TG_OK;
+}

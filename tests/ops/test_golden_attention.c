@@ -1,0 +1,132 @@
+/* Scaled dot-product attention against PyTorch: outputs, first gradients
+   and second order of every case in tests/golden/attention_*.txt, written
+   by tests/gen_golden_attention.py with PyTorch's own function: heads,
+   broadcast batch dimensions, additive masks (with −inf, and their own
+   gradient), 0/1 masks that keep or hide, causal masks with fewer and more
+   queries than keys, a custom scale, and rows whose every key is hidden
+   (NaN, as in PyTorch, first order only). Tolerances are gt_default_tol():
+   float rtol 1e-5 / atol 1e-6, double rtol 1e-12 / atol 1e-14.
+
+   Then the refusals: lengths of 0, shapes that do not fit, masks of the
+   wrong shape, a mask with is_causal: each NULL with a message naming the
+   function and the shapes. */
+#include <criterion/criterion.h>
+
+#include <math.h>
+#include <string.h>
+
+#include "golden.h"
+
+static gt_file *gold;
+static void load(void)
+{
+    gold = gt_load("attention");
+    cr_assert(gold != NULL, "tests/golden/attention_*.txt could not be read");
+}
+static void unload(void) { gt_free(gold); }
+
+TestSuite(golden_attention, .init = load, .fini = unload);
+
+/* attribute mask: 0 none, else the tg_mask_kind + 1 */
+static tg_tensor *b_sdpa(tg_tape *t, tg_tensor **in, const gt_case *c)
+{
+    int mask = (int)gt_attr(c, "mask", 0);
+    return tg_scaled_dot_product_attention(t, in[0], in[1], in[2], mask ? in[3] : NULL,
+                                           mask ? (tg_mask_kind)(mask - 1) : TG_MASK_ADDITIVE,
+                                           gt_attr(c, "causal", 0) != 0,
+                                           gt_attr(c, "scale", 0));
+}
+
+Test(golden_attention, scaled_dot_product_attention)
+{
+    gt_run_op(gold, "scaled_dot_product_attention", b_sdpa, gt_default_tol());
+}
+Test(golden_attention, scaled_dot_product_attention_order2)
+{
+    gt_run_op2(gold, "scaled_dot_product_attention", b_sdpa, gt_default_tol());
+}
+
+Test(golden_attention, every_case_is_run)
+{
+    for (int i = 0; i < gold->n; i++)
+        cr_expect(!strcmp(gold->cases[i].op, "scaled_dot_product_attention"),
+                  "case %s: no builder for op %s", gold->cases[i].name, gold->cases[i].op);
+}
+
+/* ---------------------------------------------------------------- refusals */
+
+static tg_tape *tape;
+static void setup(void) { tape = tg_tape_new(); }
+static void teardown(void) { tg_tape_free(tape); }
+TestSuite(attention_refuses, .init = setup, .fini = teardown);
+
+static void expect_refused(const tg_tensor *y, const char *const *parts, int n)
+{
+    const char *msg = tg_tape_error(tape);
+    cr_expect(y == NULL, "the op should have failed (message so far: \"%s\")", msg);
+    for (int i = 0; i < n; i++)
+        cr_expect(strstr(msg, parts[i]) != NULL, "the message \"%s\" should contain \"%s\"", msg,
+                  parts[i]);
+    tg_tape_clear_error(tape);
+}
+#define REFUSED(y, ...)                                                                     \
+    expect_refused((y), (const char *const[]){__VA_ARGS__},                                  \
+                   sizeof((const char *const[]){__VA_ARGS__}) / sizeof(const char *))
+
+static tg_tensor *z(int ndim, const int64_t *shape) { return tg_zeros(tape, ndim, shape); }
+#define SDPA(q, k, v, m, kind, causal)                                                        \
+    tg_scaled_dot_product_attention(tape, q, k, v, m, kind, causal, 0)
+
+Test(attention_refuses, lengths_and_shapes)
+{
+    tg_tensor *q = z(TG_SHAPE(2, 3, 4)), *k = z(TG_SHAPE(2, 5, 4)), *v = z(TG_SHAPE(2, 5, 6));
+    const char *F = "tg_scaled_dot_product_attention";
+    REFUSED(SDPA(z(TG_SHAPE(2, 0, 4)), k, v, NULL, TG_MASK_ADDITIVE, false), F,
+            "query sequence has length 0", "q [2,0,4]");
+    REFUSED(SDPA(q, z(TG_SHAPE(2, 0, 4)), z(TG_SHAPE(2, 0, 6)), NULL, TG_MASK_ADDITIVE, false), F,
+            "key sequence has length 0", "k [2,0,4]");
+    REFUSED(SDPA(z(TG_SHAPE(2, 3, 0)), z(TG_SHAPE(2, 5, 0)), v, NULL, TG_MASK_ADDITIVE, false), F,
+            "embedding has length 0");
+    REFUSED(SDPA(q, z(TG_SHAPE(2, 5, 3)), v, NULL, TG_MASK_ADDITIVE, false), F, "q [2,3,4]",
+            "k [2,5,3]", "do not fit");
+    REFUSED(SDPA(q, k, z(TG_SHAPE(2, 4, 6)), NULL, TG_MASK_ADDITIVE, false), F, "v [2,4,6]");
+    REFUSED(SDPA(z(TG_SHAPE(4)), k, v, NULL, TG_MASK_ADDITIVE, false), F, "at least 2");
+    REFUSED(SDPA(q, z(TG_SHAPE(3, 5, 4)), z(TG_SHAPE(3, 5, 6)), NULL, TG_MASK_ADDITIVE, false), F,
+            "batch dimensions", "cannot be broadcast");
+    REFUSED(SDPA(NULL, k, v, NULL, TG_MASK_ADDITIVE, false), F, "NULL");
+    REFUSED(tg_scaled_dot_product_attention(tape, q, k, v, NULL, TG_MASK_ADDITIVE, false, -1), F,
+            "scale");
+}
+
+Test(attention_refuses, masks)
+{
+    tg_tensor *q = z(TG_SHAPE(2, 3, 4)), *k = z(TG_SHAPE(2, 5, 4)), *v = z(TG_SHAPE(2, 5, 6));
+    const char *F = "tg_scaled_dot_product_attention";
+    REFUSED(SDPA(q, k, v, z(TG_SHAPE(5, 3)), TG_MASK_KEEP, false), F, "the mask [5,3]",
+            "scores [2,3,5]");
+    REFUSED(SDPA(q, k, v, z(TG_SHAPE(3, 3, 5)), TG_MASK_ADDITIVE, false), F, "the mask [3,3,5]");
+    REFUSED(SDPA(q, k, v, z(TG_SHAPE(1, 2, 3, 5)), TG_MASK_ADDITIVE, false), F,
+            "the mask [1,2,3,5]");
+    REFUSED(SDPA(q, k, v, z(TG_SHAPE(3, 5)), TG_MASK_KEEP, true), F, "not both");
+    REFUSED(SDPA(q, k, v, z(TG_SHAPE(3, 5)), (tg_mask_kind)7, false), F, "mask kind 7");
+    /* these fit */
+    cr_expect(SDPA(q, k, v, z(TG_SHAPE(2, 1, 5)), TG_MASK_ADDITIVE, false) != NULL, "%s",
+              tg_tape_error(tape));
+    cr_expect(SDPA(q, k, v, z(TG_SHAPE(5)), TG_MASK_ADDITIVE, false) != NULL, "%s",
+              tg_tape_error(tape));
+}
+
+/* The causal mask: query i sees keys j ≤ i, in each kind. */
+Test(attention_refuses, causal_mask)
+{
+    tg_tensor *a = tg_causal_mask(tape, 2, 3, TG_MASK_ADDITIVE);
+    tg_tensor *k = tg_causal_mask(tape, 2, 3, TG_MASK_KEEP);
+    tg_tensor *h = tg_causal_mask(tape, 2, 3, TG_MASK_HIDE);
+    cr_assert(a && k && h);
+    const tg_real keep[6] = {1, 0, 0, 1, 1, 0};
+    for (int i = 0; i < 6; i++) {
+        cr_expect(k->data[i] == keep[i] && h->data[i] == 1 - keep[i]);
+        cr_expect(keep[i] ? a->data[i] == 0 : isinf(a->data[i]) && a->data[i] < 0);
+    }
+    REFUSED(tg_causal_mask(tape, -1, 3, TG_MASK_KEEP), "tg_causal_mask", "-1");
+}
