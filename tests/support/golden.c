@@ -438,15 +438,6 @@ bool gt_first_of_op(const gt_file *f, int i)
     return true;
 }
 
-void gt_expect_ops_covered(const gt_file *f, const char *const *ops, int n)
-{
-    for (int i = 0; f && i < f->n; i++) {
-        int k = 0;
-        while (k < n && strcmp(ops[k], f->cases[i].op) != 0) k++;
-        cr_expect(k < n, "case %s: no test for op %s", f->cases[i].name, f->cases[i].op);
-    }
-}
-
 tg_tape *gt_tape;
 void gt_tape_setup(void) { gt_tape = tg_tape_new(); }
 void gt_tape_teardown(void) { tg_tape_free(gt_tape); }

@@ -197,10 +197,6 @@ tg_tensor *gt_with_input(tg_tape *t, tg_tensor *y, tg_tensor *x);
 /* Case i is the first of its op in f (a loop over the ops of a file). */
 bool gt_first_of_op(const gt_file *f, int i);
 
-/* Every case of f has one of the n op names (a test per name runs them):
-   no case is skipped for want of a test. */
-void gt_expect_ops_covered(const gt_file *f, const char *const *ops, int n);
-
 /* A new tape for each test of a suite with .init = gt_tape_setup and
    .fini = gt_tape_teardown (the refusal tests). */
 extern tg_tape *gt_tape;
