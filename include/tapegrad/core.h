@@ -87,7 +87,12 @@ TG_API const char *tg_last_error(void);
 enum {
     TG_REQUIRES_GRAD = 1u << 0, /**< gradients flow into this tensor */
     TG_PARAM = 1u << 1,         /**< owned by a tg_params */
-    TG_CONST = 1u << 2          /**< made by tg_detach or as a constant */
+    TG_CONST = 1u << 2,         /**< made by tg_detach or as a constant */
+    TG_BUFFER = 1u << 3,        /**< a buffer of a tg_params (with TG_PARAM): state that
+                                   is saved and loaded but not trained, such as batch
+                                   norm's running statistics; never requires grad */
+    TG_INT64 = 1u << 4          /**< a buffer of whole numbers (num_batches_tracked),
+                                   saved as I64 in safetensors */
 };
 
 /** A tape (opaque): records the ops of a forward pass for tg_backward and owns
@@ -322,7 +327,7 @@ TG_API void tg_params_free(tg_params *p);
    a block is never written. */
 TG_API tg_tensor *tg_params_add(tg_params *p, const char *name, int ndim,
                                 const int64_t *shape);
-/** The parameter called `name`, or NULL. */
+/** The parameter (or buffer) called `name`, or NULL. */
 TG_API tg_tensor *tg_params_get(const tg_params *p, const char *name);
 /** Parameters in the order they were added: i in [0, tg_params_count);
     tg_params_at returns NULL past the end. @{ */
@@ -342,6 +347,10 @@ TG_API tg_real *tg_params_data(tg_params *p);
    after backward, not before: the pointer stays valid, the values are read
    when you read them. */
 TG_API tg_real *tg_params_grad(tg_params *p);
+/* tg_params_count, tg_params_at, tg_params_numel and the blocks above hold
+   the parameters only, never the buffers below: an optimizer (or a loop of
+   your own over tg_params_data and tg_params_grad) cannot touch a buffer. */
+
 /** Sets every gradient to zero: one memset (a released gradient comes back,
    as zeros). */
 TG_API void tg_params_zero_grad(tg_params *p);
@@ -354,6 +363,48 @@ TG_API void tg_params_zero_grad(tg_params *p);
    zeroes it for such a parameter when it hands out the block): releasing
    and getting a gradient back allocate nothing. */
 TG_API void tg_params_release_grad(tg_params *p);
+
+/** Adds a zero-filled buffer: state of the model that is saved and loaded
+   with the parameters (tg_params_save: under its name, as PyTorch's
+   state_dict has it) but is not trained: no gradient, not in the
+   parameters' block, never updated by an optimizer. Batch norm's
+   "running_mean" and "running_var" are buffers. Names are shared with the
+   parameters (one namespace); the name and shape rules are
+   tg_params_add's, a 0-d shape included. The flags are TG_PARAM |
+   TG_BUFFER (TG_PARAM: the registry owns it, so ops accept it from any
+   tape). NULL on failure (tg_last_error says why). Data pointers may move
+   as more buffers are added, as with parameters. */
+TG_API tg_tensor *tg_params_add_buffer(tg_params *p, const char *name, int ndim,
+                                       const int64_t *shape);
+/** The same for a buffer of whole numbers (PyTorch's int64
+   "num_batches_tracked"): held as tg_real (exact up to 2^24 in the float
+   build, 2^53 in the double one), flagged TG_INT64, saved as I64, and
+   loaded from I64 (or from F32/F64 holding whole numbers). */
+TG_API tg_tensor *tg_params_add_int_buffer(tg_params *p, const char *name, int ndim,
+                                           const int64_t *shape);
+/** Buffers in the order they were added: i in [0, tg_params_buffer_count);
+   tg_params_buffer_at returns NULL past the end. @{ */
+TG_API size_t tg_params_buffer_count(const tg_params *p);
+TG_API tg_tensor *tg_params_buffer_at(const tg_params *p, size_t i);
+/** @} */
+/** The number of scalars in the buffers (tg_params_numel counts the
+   parameters only). */
+TG_API int64_t tg_params_buffer_numel(const tg_params *p);
+/** Every tensor of the registry, parameters and buffers, in the order they
+   were added (PyTorch's state_dict): what tg_params_save writes. i in
+   [0, tg_params_state_count); NULL past the end. @{ */
+TG_API size_t tg_params_state_count(const tg_params *p);
+TG_API tg_tensor *tg_params_state_at(const tg_params *p, size_t i);
+/** @} */
+
+/** The training switch of a model (PyTorch's model.train() and
+   model.eval()): layers that behave differently in training (dropout, batch
+   norm) read it from the tg_params they were registered on. A new registry
+   is in training mode. tg_params_set_training returns the previous
+   setting; tg_params_training is false for NULL. @{ */
+TG_API bool tg_params_set_training(tg_params *p, bool on);
+TG_API bool tg_params_training(const tg_params *p);
+/** @} */
 
 /** Which matrix-product path the library uses: "builtin" (the cache-blocked
    kernel, the default) or "cblas" (OpenBLAS, when the build found it; on

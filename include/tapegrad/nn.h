@@ -152,10 +152,6 @@ typedef struct tg_mlp_opts {
 TG_API int tg_mlp_init_ex(tg_mlp *m, tg_params *p, int n_sizes, const int64_t *sizes,
                           const tg_mlp_opts *opts, tg_rng *r);
 
-/** Writes a model summary: each parameter with its shape and size, then the
-   totals (parameters, values, bytes of tg_real), as torchinfo's table. */
-TG_API void tg_params_summary(const tg_params *p, FILE *f);
-
 /** sizes[0..n_sizes) are the widths, input first: {784, 500, 256, 10} makes
    three layers. Layers are registered and initialised (r may be NULL, as in
    tg_linear_layer_init) in order. TG_OK or an error status (the layers made
@@ -164,6 +160,174 @@ TG_API int tg_mlp_init(tg_mlp *m, tg_params *p, const char *prefix, int n_sizes,
                        const int64_t *sizes, tg_mlp_activation act, tg_rng *r);
 /** x [N, sizes[0]] -> logits [N, sizes[n-1]] on the tape. NULL on failure. */
 TG_API tg_tensor *tg_mlp_forward(tg_tape *t, const tg_mlp *m, tg_tensor *x);
+
+/* ====================================== layers of convolutional networks
+   (src/nn/layers.c)
+
+   Each layer is a public struct with an init that registers its
+   parameters and buffers on a tg_params under PyTorch's state-dict names
+   ("conv1.weight", "conv1.bias", "bn1.running_mean", ...), so that
+   tg_params_save and tg_params_load exchange them with PyTorch's
+   state_dict, and initialises them as the PyTorch module does by default
+   (from r where it draws; r NULL leaves zeros, e.g. to load weights). An
+   init registers all of the layer's tensors or none, except when memory
+   runs out midway (those added then stay); it returns TG_OK or an error
+   (tg_last_error: a name taken, bad sizes or options). The tensors belong
+   to the tg_params. The forward functions run the functional ops (ops.h)
+   and return NULL on failure with the message on the tape. Pooling needs
+   no layer: call tg_max_pool2d and the like. */
+
+/** A convolution layer: nn.Conv1d, nn.Conv2d or nn.ConvTranspose2d. */
+typedef struct tg_conv_layer {
+    tg_tensor *weight;    /**< [out, in/groups, kH, kW], or [in, out/groups, kH, kW]
+                             transposed ([..., k] in 1-D), "<name>.weight" */
+    tg_tensor *bias;      /**< [out], "<name>.bias", or NULL */
+    /** @{ */
+    int64_t in_channels, out_channels; /**< the channels in and out */
+    /** @} */
+    int64_t kernel[2];    /**< {kH, kW}; {k, 1} in 1-D */
+    tg_conv_opts opts;    /**< stride, padding, dilation, groups... */
+    int dims;             /**< 1 or 2 */
+    bool transposed;      /**< nn.ConvTranspose2d */
+} tg_conv_layer;
+
+/** nn.Conv1d(in_channels, out_channels, kernel, ...) and nn.Conv2d(...,
+   (kernel_h, kernel_w), ...): opts as tg_conv1d / tg_conv2d's (NULL: the
+   defaults); in and out channels divisible by groups. Initialised as
+   PyTorch's _ConvNd.reset_parameters: weight by kaiming_uniform with
+   a = √5, i.e. U(−1/√fan_in, 1/√fan_in) with fan_in = (in/groups)·kH·kW,
+   then the bias U(−1/√fan_in, 1/√fan_in) (tg_init_linear_default). @{ */
+TG_API int tg_conv1d_layer_init(tg_conv_layer *l, tg_params *p, const char *name,
+                                int64_t in_channels, int64_t out_channels, int64_t kernel,
+                                const tg_conv_opts *opts, bool bias, tg_rng *r);
+TG_API int tg_conv2d_layer_init(tg_conv_layer *l, tg_params *p, const char *name,
+                                int64_t in_channels, int64_t out_channels, int64_t kernel_h,
+                                int64_t kernel_w, const tg_conv_opts *opts, bool bias, tg_rng *r);
+/** @} */
+/** nn.ConvTranspose2d: weight [in, out/groups, kH, kW], initialised the
+   same way (fan_in = (out/groups)·kH·kW, from the weight's shape as
+   PyTorch computes it). */
+TG_API int tg_conv_transpose2d_layer_init(tg_conv_layer *l, tg_params *p, const char *name,
+                                          int64_t in_channels, int64_t out_channels,
+                                          int64_t kernel_h, int64_t kernel_w,
+                                          const tg_conv_opts *opts, bool bias, tg_rng *r);
+/** x [N, in, ...] (or one sample without N) -> [N, out, ...]. */
+TG_API tg_tensor *tg_conv_layer_forward(tg_tape *t, const tg_conv_layer *l, tg_tensor *x);
+
+/** Options of the batch norm layers (nn.BatchNorm1d/2d's arguments).
+   TG_BATCHNORM_OPTS_DEFAULT holds PyTorch's defaults; NULL means them. */
+typedef struct tg_batchnorm_opts {
+    double eps;               /**< TG_NORM_EPS (1e-5) */
+    double momentum;          /**< TG_BATCH_NORM_MOMENTUM (0.1) */
+    bool affine;              /**< a learnable weight and bias; true */
+    bool track_running_stats; /**< running statistics as buffers, used in evaluation;
+                                 true (false: the batch's statistics always) */
+    bool cumulative_average;  /**< PyTorch's momentum=None: the running statistics
+                                 are the plain average over the batches so far
+                                 (momentum 1/num_batches_tracked); false */
+} tg_batchnorm_opts;
+/** PyTorch's defaults: eps 1e-5, momentum 0.1, affine, running statistics. */
+#define TG_BATCHNORM_OPTS_DEFAULT                                                        \
+    ((tg_batchnorm_opts){TG_NORM_EPS, TG_BATCH_NORM_MOMENTUM, true, true, false})
+
+/** A batch norm layer (nn.BatchNorm1d, nn.BatchNorm2d). */
+typedef struct tg_batchnorm {
+    tg_tensor *weight;              /**< [C] parameter "<name>.weight" (ones), or NULL */
+    tg_tensor *bias;                /**< [C] parameter "<name>.bias" (zeros), or NULL */
+    tg_tensor *running_mean;        /**< [C] buffer "<name>.running_mean" (zeros), or NULL */
+    tg_tensor *running_var;         /**< [C] buffer "<name>.running_var" (ones), or NULL */
+    tg_tensor *num_batches_tracked; /**< 0-d integer buffer (0), or NULL */
+    int64_t num_features;           /**< C */
+    int dims;                       /**< 1 (BatchNorm1d) or 2 (BatchNorm2d) */
+    tg_batchnorm_opts opts;         /**< its options */
+    tg_params *params;              /**< the registry whose training switch it reads */
+} tg_batchnorm;
+
+/** Registers a batch norm over num_features channels: "<name>.weight" and
+   "<name>.bias" (affine), then the buffers "<name>.running_mean",
+   "<name>.running_var" and "<name>.num_batches_tracked" (an integer buffer,
+   saved as I64: PyTorch's load_state_dict wants it so) with
+   track_running_stats; opts NULL for PyTorch's defaults. BatchNorm1d takes
+   [N, C] or [N, C, L], BatchNorm2d [N, C, H, W]. @{ */
+TG_API int tg_batchnorm1d_init(tg_batchnorm *l, tg_params *p, const char *name,
+                               int64_t num_features, const tg_batchnorm_opts *opts);
+TG_API int tg_batchnorm2d_init(tg_batchnorm *l, tg_params *p, const char *name,
+                               int64_t num_features, const tg_batchnorm_opts *opts);
+/** @} */
+/** nn.BatchNorm's forward. With p in training mode (tg_params_set_training)
+   it normalises with the batch's statistics and, with running statistics,
+   adds one to num_batches_tracked and updates them (tg_batch_norm); in
+   evaluation mode it uses the running statistics (the batch's without
+   them). */
+TG_API tg_tensor *tg_batchnorm_forward(tg_tape *t, const tg_batchnorm *l, tg_tensor *x);
+
+/** A layer norm layer (nn.LayerNorm). */
+typedef struct tg_layernorm {
+    tg_tensor *weight;          /**< normalized_shape, "<name>.weight" (ones), or NULL */
+    tg_tensor *bias;            /**< normalized_shape, "<name>.bias" (zeros), or NULL */
+    int ndim;                   /**< dimensions of normalized_shape */
+    int64_t shape[TG_MAX_DIMS]; /**< normalized_shape */
+    double eps;                 /**< TG_NORM_EPS by default */
+} tg_layernorm;
+/** nn.LayerNorm(normalized_shape, eps, elementwise_affine): the weight and
+   bias only with elementwise_affine (PyTorch's default true). */
+TG_API int tg_layernorm_init(tg_layernorm *l, tg_params *p, const char *name, int ndim,
+                             const int64_t *normalized_shape, bool elementwise_affine,
+                             double eps);
+/** x [..., *normalized_shape] -> the same shape (tg_layer_norm). */
+TG_API tg_tensor *tg_layernorm_forward(tg_tape *t, const tg_layernorm *l, tg_tensor *x);
+
+/** A group norm layer (nn.GroupNorm). */
+typedef struct tg_groupnorm {
+    tg_tensor *weight;    /**< [C], "<name>.weight" (ones), or NULL */
+    tg_tensor *bias;      /**< [C], "<name>.bias" (zeros), or NULL */
+    int64_t num_groups;   /**< groups of channels */
+    int64_t num_channels; /**< C, divisible by num_groups */
+    double eps;           /**< TG_NORM_EPS by default */
+} tg_groupnorm;
+/** nn.GroupNorm(num_groups, num_channels, eps, affine). */
+TG_API int tg_groupnorm_init(tg_groupnorm *l, tg_params *p, const char *name, int64_t num_groups,
+                             int64_t num_channels, bool affine, double eps);
+/** x [N, C, ...] -> the same shape (tg_group_norm). */
+TG_API tg_tensor *tg_groupnorm_forward(tg_tape *t, const tg_groupnorm *l, tg_tensor *x);
+
+/** An RMS norm layer (nn.RMSNorm of recent PyTorch). */
+typedef struct tg_rmsnorm {
+    tg_tensor *weight;          /**< normalized_shape, "<name>.weight" (ones), or NULL */
+    int ndim;                   /**< dimensions of normalized_shape */
+    int64_t shape[TG_MAX_DIMS]; /**< normalized_shape */
+    double eps;                 /**< TG_RMS_NORM_EPS_AUTO by default (PyTorch's None) */
+} tg_rmsnorm;
+/** nn.RMSNorm(normalized_shape, eps, elementwise_affine). */
+TG_API int tg_rmsnorm_init(tg_rmsnorm *l, tg_params *p, const char *name, int ndim,
+                           const int64_t *normalized_shape, bool elementwise_affine, double eps);
+/** x [..., *normalized_shape] -> the same shape (tg_rms_norm). */
+TG_API tg_tensor *tg_rmsnorm_forward(tg_tape *t, const tg_rmsnorm *l, tg_tensor *x);
+
+/** A dropout layer (nn.Dropout, nn.Dropout2d): no tensors; it reads the
+   training switch of `params` and draws its masks from `rng`. */
+typedef struct tg_dropout_layer {
+    double p;                /**< the probability of zeroing */
+    bool channels;           /**< nn.Dropout2d: whole channels */
+    tg_rng *rng;             /**< where the masks come from (kept by the caller) */
+    const tg_params *params; /**< the registry whose training switch it reads */
+} tg_dropout_layer;
+/** nn.Dropout(p) / nn.Dropout2d(p) in the model whose registry is params: p in [0, 1]; rng
+   may be NULL only for p 0 or 1. @{ */
+TG_API int tg_dropout_layer_init(tg_dropout_layer *l, const tg_params *params, double p,
+                                 tg_rng *rng);
+TG_API int tg_dropout2d_layer_init(tg_dropout_layer *l, const tg_params *params, double p,
+                                   tg_rng *rng);
+/** @} */
+/** In training mode tg_dropout (or tg_dropout2d); in evaluation x itself. */
+TG_API tg_tensor *tg_dropout_layer_forward(tg_tape *t, const tg_dropout_layer *l, tg_tensor *x);
+
+/** Writes a model summary, as torchinfo's table: every parameter and buffer
+   in the order they were added (name, kind, shape, number of values), then
+   the totals of each (the parameters' also in MB of tg_real) and the mode
+   (training or evaluation). TG_OK or an error (NULL argument, a failed
+   write) with tg_last_error. */
+TG_API int tg_params_summary(const tg_params *p, FILE *f);
 
 /** Optimizers over every parameter of a tg_params, with torch.optim's update
    formulas (docs/training.md writes them out). The state (momentum buffer,
@@ -551,7 +715,7 @@ typedef struct tg_tensor_dataset tg_tensor_dataset;
 /** What a checkpoint holds: the parameters, and each other part that is
    not NULL. */
 typedef struct tg_checkpoint {
-    tg_params *params;        /**< required: every parameter, by name */
+    tg_params *params;        /**< required: every parameter and buffer, by name */
     tg_optim *optim;          /**< over params: its state (moments, per-parameter step
                                  counts), its step count, each group's options and rate */
     tg_sched *sched;          /**< over optim: its counters and rates (and those it holds) */

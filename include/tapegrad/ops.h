@@ -926,6 +926,184 @@ TG_API tg_tensor *tg_scaled_dot_product_attention(tg_tape *t, tg_tensor *q, tg_t
                                                   double scale);
 
 
+/* ================================= convolution, pooling, normalisation,
+   dropout (src/ops/conv.c, pool.c, norm.c, dropout.c)
+
+   Layouts as PyTorch's: channels first, [N, C, L] for 1-D and [N, C, H, W]
+   for 2-D; each op also takes one sample without its N axis ([C, L],
+   [C, H, W]) as PyTorch does, and gives its result without N. Pairs of
+   sizes are {height, width}; a 1-D op reads entry 0 of each pair only (its
+   length) and ignores entry 1. */
+
+/** Options of the convolutions (F.conv2d's and F.conv_transpose2d's keyword
+   arguments). Zero in every field is PyTorch's default, so
+   `&(tg_conv_opts){.stride = {2, 2}, .padding = {1, 1}}` says what
+   differs; NULL means all defaults. Pairs are {height, width}: set both
+   (`.stride = {2}` is stride (2, 1) in 2-D). */
+typedef struct tg_conv_opts {
+    int64_t stride[2];         /**< 0 means 1 */
+    int64_t padding[2];        /**< zeros added before and after each side; 0 */
+    int64_t dilation[2];       /**< spacing of the kernel's taps; 0 means 1 */
+    int64_t output_padding[2]; /**< transposed only: extra size at the end of the
+                                  output, less than the stride or the dilation; 0 */
+    int64_t groups;            /**< 0 means 1; channels in and out divisible by it
+                                  (groups = channels: depthwise) */
+    bool padding_same;         /**< padding="same" (not for transposed ones): the
+                                  output has the input's size; needs stride 1 and
+                                  padding 0; an odd total pads one more at the end,
+                                  as PyTorch */
+} tg_conv_opts;
+
+/** Convolution (cross-correlation, as PyTorch's F.conv1d / F.conv2d):
+   x [N, C, L] by w [O, C/groups, k], or x [N, C, H, W] by w [O, C/groups,
+   kH, kW], plus b [O] (or NULL), to [N, O, L_out] / [N, O, H_out, W_out]
+   with H_out = ⌊(H + 2·padding − dilation·(kH − 1) − 1)/stride⌋ + 1.
+   Gradients: x's is a transposed convolution of the output's gradient, w's
+   is tg_conv2d_weight of x and it, b's its sum (any order: each of those is
+   an op with gradients of its own). NULL with a message naming the shapes
+   for a kernel larger than the padded input, channels that do not divide
+   by groups, or wrong ranks. @{ */
+TG_API tg_tensor *tg_conv1d(tg_tape *t, tg_tensor *x, tg_tensor *w, tg_tensor *b,
+                            const tg_conv_opts *opts);
+TG_API tg_tensor *tg_conv2d(tg_tape *t, tg_tensor *x, tg_tensor *w, tg_tensor *b,
+                            const tg_conv_opts *opts);
+/** @} */
+/** Transposed convolution (F.conv_transpose1d / F.conv_transpose2d): the
+   adjoint of the convolution in its input, x [N, C_in, H, W] by w [C_in,
+   C_out/groups, kH, kW] plus b [C_out] to [N, C_out, H_out, W_out] with
+   H_out = (H − 1)·stride − 2·padding + dilation·(kH − 1) + output_padding + 1.
+   padding_same is refused (as PyTorch). @{ */
+TG_API tg_tensor *tg_conv_transpose1d(tg_tape *t, tg_tensor *x, tg_tensor *w, tg_tensor *b,
+                                      const tg_conv_opts *opts);
+TG_API tg_tensor *tg_conv_transpose2d(tg_tape *t, tg_tensor *x, tg_tensor *w, tg_tensor *b,
+                                      const tg_conv_opts *opts);
+/** @} */
+/** The gradient of a convolution's weight from its input x and the
+   gradient of its output (torch.nn.grad.conv1d_weight / conv2d_weight):
+   a tensor of weight_shape ({O, C/groups, k} or {O, C/groups, kH, kW}),
+   Σ over samples and positions of grad_output times the input's patches.
+   grad_output must have the convolution's output shape. What the
+   convolutions' gradients are made of; differentiable again. @{ */
+TG_API tg_tensor *tg_conv1d_weight(tg_tape *t, tg_tensor *x, const int64_t *weight_shape,
+                                   tg_tensor *grad_output, const tg_conv_opts *opts);
+TG_API tg_tensor *tg_conv2d_weight(tg_tape *t, tg_tensor *x, const int64_t *weight_shape,
+                                   tg_tensor *grad_output, const tg_conv_opts *opts);
+/** @} */
+
+/** Options of the pooling ops (F.max_pool2d's and F.avg_pool2d's keyword
+   arguments). Start from tg_pool_defaults(kernel_h, kernel_w), which holds
+   PyTorch's defaults, and change fields. Pairs are {height, width}; a 1-D
+   op reads entry 0 (so pass its kernel as kernel_h). */
+typedef struct tg_pool_opts {
+    int64_t kernel[2];        /**< the window, at least 1 */
+    int64_t stride[2];        /**< 0: the kernel (PyTorch's stride=None) */
+    int64_t padding[2];       /**< implicit padding on both sides, at most half the
+                                 kernel (as PyTorch): −inf for max, 0 for avg; 0 */
+    int64_t dilation[2];      /**< max pooling only: spacing of the taps; 0 means 1 */
+    bool ceil_mode;           /**< round the output size up: a last window may hang
+                                 over the end (never starting past the input or its
+                                 left padding); false */
+    bool count_include_pad;   /**< avg only: the divisor counts the padded positions;
+                                 true */
+    int64_t divisor_override; /**< avg only: divide by this instead; 0: none */
+} tg_pool_opts;
+/** PyTorch's defaults with this kernel: stride = kernel, no padding, no
+   dilation, floor mode, count_include_pad true, no divisor_override. */
+TG_API tg_pool_opts tg_pool_defaults(int64_t kernel_h, int64_t kernel_w);
+
+/** Max pooling (F.max_pool1d / F.max_pool2d): the largest value of each
+   window, x [N, C, L] or [N, C, H, W] (or one sample without N) to the
+   same with the pooled sizes L_out = ⌊(L + 2·padding − dilation·(k − 1) − 1
+   + (ceil_mode ? stride − 1 : 0))/stride⌋ + 1 (one less if ceil_mode would
+   start a window past the input). NaN is the largest; of equal values the
+   first (in row-major order) wins and gets the gradient; a window that
+   holds no input position (padding and dilation) gives −inf and no
+   gradient. opts is needed (the kernel). @{ */
+TG_API tg_tensor *tg_max_pool1d(tg_tape *t, tg_tensor *x, const tg_pool_opts *opts);
+TG_API tg_tensor *tg_max_pool2d(tg_tape *t, tg_tensor *x, const tg_pool_opts *opts);
+/** @} */
+/** The same, and the position of each maximum (return_indices=True):
+   *indices, of the output's shape, holds for each output value the flat
+   index (ih·W + iw, or il) of its winner in its own plane of x, as PyTorch
+   gives them (−1 for a window without an input position). The indices are
+   on the tape, valid until it is reset. @{ */
+TG_API tg_tensor *tg_max_pool1d_with_indices(tg_tape *t, tg_tensor *x, const tg_pool_opts *opts,
+                                             tg_index **indices);
+TG_API tg_tensor *tg_max_pool2d_with_indices(tg_tape *t, tg_tensor *x, const tg_pool_opts *opts,
+                                             tg_index **indices);
+/** @} */
+/** Average pooling (F.avg_pool1d / F.avg_pool2d): the sum of each window
+   over its divisor: divisor_override if set, else the window's size
+   counting the padding (count_include_pad, the default) or the input
+   positions only; the window is cut at the end of the padded input.
+   Sizes as max pooling (no dilation). divisor_override also works in 1-D
+   (as F.avg_pool2d over a height of 1; F.avg_pool1d has none). @{ */
+TG_API tg_tensor *tg_avg_pool1d(tg_tape *t, tg_tensor *x, const tg_pool_opts *opts);
+TG_API tg_tensor *tg_avg_pool2d(tg_tape *t, tg_tensor *x, const tg_pool_opts *opts);
+/** @} */
+/** Adaptive average pooling (F.adaptive_avg_pool2d): [N, C, H, W] (or
+   [C, H, W]) to [N, C, out_h, out_w], output (i, j) the mean of rows
+   ⌊i·H/out_h⌋ .. ⌈(i + 1)·H/out_h⌉ − 1 and the same for columns (windows
+   may overlap; out_h > H repeats rows). (1, 1) is global average pooling. */
+TG_API tg_tensor *tg_adaptive_avg_pool2d(tg_tape *t, tg_tensor *x, int64_t out_h, int64_t out_w);
+
+/* Normalisation. Each normalises groups of values by their mean μ and
+   biased variance σ², x̂ = (x − μ)/√(σ² + eps), then applies an optional
+   affine y = x̂·w + b; the statistics are computed in double. Gradients of
+   every order. */
+#define TG_NORM_EPS 1e-5             /**< eps of batch_norm, layer_norm, group_norm */
+#define TG_BATCH_NORM_MOMENTUM 0.1   /**< F.batch_norm's momentum */
+/** rms_norm's eps=None (PyTorch's default): the machine epsilon of tg_real. */
+#define TG_RMS_NORM_EPS_AUTO (-1.0)
+
+/** Batch normalisation (F.batch_norm): x [N, C] or [N, C, ...], each channel
+   c normalised over the batch and the positions. In training (`training`
+   true) with the batch's statistics, and when running_mean and running_var
+   ([C], not requiring grad; both or neither) are given they are updated in
+   place, as PyTorch does: running_mean ← (1 − momentum)·running_mean +
+   momentum·μ, running_var likewise with the unbiased variance σ²·M/(M − 1)
+   (M values per channel; training needs M > 1). In evaluation with
+   running_mean and running_var (required then). weight and bias [C] may
+   be NULL (defaults TG_BATCH_NORM_MOMENTUM, TG_NORM_EPS). The update is a
+   side effect of the forward: running the op again (a replay, a gradient
+   check) updates again. */
+TG_API tg_tensor *tg_batch_norm(tg_tape *t, tg_tensor *x, tg_tensor *running_mean,
+                                tg_tensor *running_var, tg_tensor *weight, tg_tensor *bias,
+                                bool training, double momentum, double eps);
+/** Layer normalisation (F.layer_norm): over the last ndim dimensions of x,
+   which must be normalized_shape; weight and bias (NULL for none) have
+   that shape. Default eps TG_NORM_EPS. */
+TG_API tg_tensor *tg_layer_norm(tg_tape *t, tg_tensor *x, int ndim, const int64_t *normalized_shape,
+                                tg_tensor *weight, tg_tensor *bias, double eps);
+/** Group normalisation (F.group_norm): x [N, C, ...], the C channels in
+   num_groups groups (C divisible by it), each group of each sample
+   normalised over its channels and positions; weight and bias [C] or NULL.
+   Default eps TG_NORM_EPS. num_groups = 1 is layer norm over [C, ...];
+   num_groups = C is instance norm. */
+TG_API tg_tensor *tg_group_norm(tg_tape *t, tg_tensor *x, int64_t num_groups, tg_tensor *weight,
+                                tg_tensor *bias, double eps);
+/** RMS normalisation (F.rms_norm of recent PyTorch, not in 1.13):
+   y = x/√(mean(x²) + eps)·weight over the last ndim dimensions
+   (normalized_shape); no mean is subtracted; weight has normalized_shape
+   or is NULL. eps TG_RMS_NORM_EPS_AUTO is PyTorch's None: the machine
+   epsilon of tg_real (FLT_EPSILON or DBL_EPSILON). */
+TG_API tg_tensor *tg_rms_norm(tg_tape *t, tg_tensor *x, int ndim, const int64_t *normalized_shape,
+                              tg_tensor *weight, double eps);
+
+/** Dropout (F.dropout): in training, each element is zeroed with
+   probability p, else scaled by 1/(1 − p); p = 1 gives zeros (x·0). The
+   mask is drawn by the op from rng (one uniform draw per element, in
+   row-major order), so the same seed gives the same mask; the gradient
+   is the mask times the output's. Not training, p = 0 or an empty x:
+   returns x itself (nothing recorded). p outside [0, 1] is refused; rng
+   may be NULL only where nothing is drawn. The rng must stay alive as
+   long as the tape may replay the op. */
+TG_API tg_tensor *tg_dropout(tg_tape *t, tg_tensor *x, double p, bool training, tg_rng *rng);
+/** Channel dropout (F.dropout2d): as tg_dropout, but one draw per channel
+   of each sample of x [N, C, H, W] or [N, C, L] (as PyTorch 1.13 reads a
+   3-D input), zeroing or scaling all its positions together. */
+TG_API tg_tensor *tg_dropout2d(tg_tape *t, tg_tensor *x, double p, bool training, tg_rng *rng);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,6 +1,12 @@
 /* tg_params: parameters by name (uthash), their values in one contiguous
    block and their gradients in another, so zero-grad is one memset and an
-   optimizer is one loop. Each parameter starts on a 64-byte boundary. */
+   optimizer is one loop. Each parameter starts on a 64-byte boundary.
+
+   Buffers (running statistics and the like: state that is saved and loaded
+   but not trained) share the names but live in a block of their own,
+   without gradients: the parameters' block, which optimizers walk, holds
+   parameters only. The registry also holds the training switch that
+   dropout and batch norm layers read (model.train() / model.eval()). */
 #include "core/internal.h"
 
 #include <stdlib.h>
@@ -23,18 +29,29 @@ tg_real *tg_param_grad_home(const tg_tensor *x) { return ((const param_tensor *)
 typedef struct param_entry {
     char *name;
     tg_tensor *x;
-    size_t offset; /* in elements, into data and grad */
+    size_t offset; /* in elements, into its store's data (and grad) */
     UT_hash_handle hh;
 } param_entry;
 
-struct tg_params {
-    param_entry *by_name;  /* uthash head */
-    param_entry **order;   /* [count], insertion order */
-    size_t count, cap;
-    tg_real *data, *grad;  /* [cap] each, of which [len] in use */
-    size_t len;            /* padded length of the parameters in the blocks */
-    size_t block_cap;      /* elements the blocks hold: doubles as they fill */
+/* The tensors of one kind, parameters or buffers: their values in one
+   block (and, for parameters, their gradients in another), each starting
+   on a 64-byte boundary, and their entries in the order they were added. */
+typedef struct {
+    tg_real *data, *grad; /* [cap] each, of which [len] in use; grad NULL for buffers */
+    size_t len;           /* padded length of the tensors in the blocks */
+    size_t cap;           /* elements the blocks hold: doubles as they fill */
     int64_t numel;
+    param_entry **order;  /* [count], insertion order */
+    size_t count, order_cap;
+} store;
+
+struct tg_params {
+    param_entry *by_name; /* uthash head: parameters and buffers, one namespace */
+    store params;         /* trained: they have gradients, optimizers update them */
+    store buffers;        /* not trained (running statistics): no gradient */
+    param_entry **all;    /* [n_all]: both kinds, in the order they were added */
+    size_t n_all, all_cap;
+    bool eval;            /* evaluation mode (tg_params_set_training(p, false)) */
 };
 
 #define PAD (TG_ALIGN / sizeof(tg_real))
@@ -46,18 +63,25 @@ tg_params *tg_params_new(void)
     return p;
 }
 
+static void store_free(store *s)
+{
+    for (size_t i = 0; i < s->count; i++) {
+        free(s->order[i]->name);
+        free(s->order[i]->x);
+        free(s->order[i]);
+    }
+    free(s->order);
+    free(s->data);
+    free(s->grad);
+}
+
 void tg_params_free(tg_params *p)
 {
     if (!p) return;
     HASH_CLEAR(hh, p->by_name);
-    for (size_t i = 0; i < p->count; i++) {
-        free(p->order[i]->name);
-        free(p->order[i]->x);
-        free(p->order[i]);
-    }
-    free(p->order);
-    free(p->data);
-    free(p->grad);
+    store_free(&p->params);
+    store_free(&p->buffers);
+    free(p->all);
     free(p);
 }
 
@@ -152,27 +176,47 @@ int tg_params_check(const char *who, const char *name, int ndim, const int64_t *
     return TG_OK;
 }
 
-tg_tensor *tg_params_add(tg_params *p, const char *name, int ndim, const int64_t *shape)
+/* Grows an array of entries to hold one more; false if out of memory (the
+   array is then as it was). */
+static bool reserve_entries(param_entry ***v, size_t n, size_t *cap)
+{
+    if (n < *cap) return true;
+    size_t ncap = *cap ? *cap * 2 : 16;
+    param_entry **nv = realloc(*v, ncap * sizeof *nv);
+    if (!nv) return false;
+    *v = nv;
+    *cap = ncap;
+    return true;
+}
+
+/* Adds a zero-filled tensor to store s (the parameters or the buffers):
+   everything is allocated first, and nothing changes unless all of it
+   succeeded. `flags` are the new tensor's. */
+static tg_tensor *add_to(tg_params *p, store *s, const char *who, const char *name, int ndim,
+                         const int64_t *shape, unsigned flags)
 {
     int64_t size;
     if (!p) {
-        tg_set_error(TG_ERR_INVALID, "tg_params_add: params is NULL");
+        tg_set_error(TG_ERR_INVALID, "%s: params is NULL", who);
         return NULL;
     }
-    if (tg_params_check("tg_params_add", name, ndim, shape, &size) != TG_OK) return NULL;
+    if (tg_params_check(who, name, ndim, shape, &size) != TG_OK) return NULL;
     if (tg_params_get(p, name)) {
-        tg_set_error(TG_ERR_INVALID, "tg_params_add: a parameter named '%s' exists", name);
+        tg_set_error(TG_ERR_INVALID, "%s: %s named '%s' exists", who,
+                     (tg_params_get(p, name)->flags & TG_BUFFER) ? "a buffer" : "a parameter",
+                     name);
         return NULL;
     }
+    const bool with_grad = s == &p->params;
     /* padded <= limit (a multiple of PAD), and the blocks stay within it */
     const size_t limit = max_elements();
     size_t padded = ((size_t)size + PAD - 1) / PAD * PAD;
-    if (padded > limit - p->len) {
+    if (padded > limit - s->len) {
         char dims[160];
         tg_set_error(TG_ERR_NOMEM,
-                     "tg_params_add: out of memory adding '%s' %s: the registry would hold more "
+                     "%s: out of memory adding '%s' %s: the registry would hold more "
                      "than 64-bit sizes can count",
-                     name, tg_dims_str(ndim, shape, dims, sizeof dims));
+                     who, name, tg_dims_str(ndim, shape, dims, sizeof dims));
         return NULL;
     }
 
@@ -182,70 +226,86 @@ tg_tensor *tg_params_add(tg_params *p, const char *name, int ndim, const int64_t
     char *nm = malloc(strlen(name) + 1);
     /* the blocks grow by doubling, so n adds copy O(len) values in all,
        not O(n * len) */
-    size_t need = p->len + padded;
-    bool moves = need > p->block_cap;
-    size_t cap = p->block_cap;
-    if (moves) cap = p->block_cap > limit / 2 ? limit : (need > 2 * cap ? need : 2 * cap);
-    tg_real *data = moves ? grow_block(p->data, p->len, cap) : p->data;
-    tg_real *grad = moves ? grow_block(p->grad, p->len, cap) : p->grad;
-    param_entry **order = p->order;
-    if (e && x && nm && data && grad && p->count == p->cap) {
-        size_t cap = p->cap ? p->cap * 2 : 16;
-        order = realloc(p->order, cap * sizeof *order);
-        if (order) {
-            p->order = order;
-            p->cap = cap;
-        }
+    size_t need = s->len + padded;
+    bool moves = need > s->cap;
+    size_t cap = s->cap;
+    if (moves) cap = s->cap > limit / 2 ? limit : (need > 2 * cap ? need : 2 * cap);
+    tg_real *data = moves ? grow_block(s->data, s->len, cap) : s->data;
+    tg_real *grad = moves && with_grad ? grow_block(s->grad, s->len, cap) : s->grad;
+    bool ok = e && x && nm && data && (grad || !with_grad);
+    /* the arrays of entries grow in place: a grown array that goes unused
+       is harmless */
+    ok = ok && reserve_entries(&s->order, s->count, &s->order_cap) &&
+         reserve_entries(&p->all, p->n_all, &p->all_cap);
+    if (ok) {
+        strcpy(nm, name);
+        e->name = nm;
+        e->x = x;
+        e->offset = s->len;
+        oom_hit = 0;
+        HASH_ADD_KEYPTR(hh, p->by_name, e->name, strlen(e->name), e);
+        ok = !oom_hit;
     }
-    if (!e || !x || !nm || !data || !grad || !order) {
+    if (!ok) {
         free(e), free(x), free(nm);
-        if (moves) free(data), free(grad);
-        tg_set_error(TG_ERR_NOMEM, "tg_params_add: out of memory adding '%s'", name);
-        return NULL;
-    }
-    strcpy(nm, name);
-    e->name = nm;
-    e->x = x;
-    e->offset = p->len;
-    oom_hit = 0;
-    HASH_ADD_KEYPTR(hh, p->by_name, e->name, strlen(e->name), e);
-    if (oom_hit) {
-        free(e), free(x), free(nm);
-        if (moves) free(data), free(grad);
-        tg_set_error(TG_ERR_NOMEM, "tg_params_add: out of memory adding '%s'", name);
+        if (moves) free(data), free(with_grad ? grad : NULL);
+        tg_set_error(TG_ERR_NOMEM, "%s: out of memory adding '%s'", who, name);
         return NULL;
     }
     if (moves) {
-        free(p->data);
-        free(p->grad);
-        p->data = data;
-        p->grad = grad;
-        p->block_cap = cap;
+        free(s->data);
+        s->data = data;
+        if (with_grad) {
+            free(s->grad);
+            s->grad = grad;
+        }
+        s->cap = cap;
     }
-    /* the new parameter and its padding start at zero */
-    memset(p->data + p->len, 0, padded * sizeof(tg_real));
-    memset(p->grad + p->len, 0, padded * sizeof(tg_real));
-    p->len += padded;
-    p->numel += size;
-    p->order[p->count++] = e;
+    /* the new tensor and its padding start at zero */
+    memset(s->data + s->len, 0, padded * sizeof(tg_real));
+    if (with_grad) memset(s->grad + s->len, 0, padded * sizeof(tg_real));
+    s->len += padded;
+    s->numel += size;
+    s->order[s->count++] = e;
+    p->all[p->n_all++] = e;
 
     x->ndim = ndim;
     for (int i = 0; i < ndim; i++) x->shape[i] = shape[i];
     x->size = size;
-    x->flags = TG_PARAM | TG_REQUIRES_GRAD;
+    x->flags = flags;
     x->name = e->name;
     x->rec = -1;
-    x->id = (int32_t)(p->count - 1);
-    /* the new parameter's places; if the blocks moved, every parameter's
-       (a released gradient stays released; the new one starts at zero) */
-    x->grad = p->grad + e->offset;
-    for (size_t i = moves ? 0 : p->count - 1; i < p->count; i++) {
-        param_tensor *q = (param_tensor *)p->order[i]->x;
-        q->x.data = p->data + p->order[i]->offset;
-        q->grad_home = p->grad + p->order[i]->offset;
+    x->id = (int32_t)(s->count - 1);
+    /* the new tensor's places; if the blocks moved, every tensor's of the
+       store (a released gradient stays released; the new one starts at
+       zero) */
+    x->grad = with_grad ? s->grad + e->offset : NULL;
+    for (size_t i = moves ? 0 : s->count - 1; i < s->count; i++) {
+        param_tensor *q = (param_tensor *)s->order[i]->x;
+        q->x.data = s->data + s->order[i]->offset;
+        q->grad_home = with_grad ? s->grad + s->order[i]->offset : NULL;
         if (q->x.grad) q->x.grad = q->grad_home;
     }
     return x;
+}
+
+tg_tensor *tg_params_add(tg_params *p, const char *name, int ndim, const int64_t *shape)
+{
+    return add_to(p, p ? &p->params : NULL, "tg_params_add", name, ndim, shape,
+                  TG_PARAM | TG_REQUIRES_GRAD);
+}
+
+tg_tensor *tg_params_add_buffer(tg_params *p, const char *name, int ndim, const int64_t *shape)
+{
+    return add_to(p, p ? &p->buffers : NULL, "tg_params_add_buffer", name, ndim, shape,
+                  TG_PARAM | TG_BUFFER);
+}
+
+tg_tensor *tg_params_add_int_buffer(tg_params *p, const char *name, int ndim,
+                                    const int64_t *shape)
+{
+    return add_to(p, p ? &p->buffers : NULL, "tg_params_add_int_buffer", name, ndim, shape,
+                  TG_PARAM | TG_BUFFER | TG_INT64);
 }
 
 void tg_params_swap(tg_params *a, tg_params *b)
@@ -263,16 +323,16 @@ tg_tensor *tg_params_get(const tg_params *p, const char *name)
     return e ? e->x : NULL;
 }
 
-size_t tg_params_count(const tg_params *p) { return p ? p->count : 0; }
+size_t tg_params_count(const tg_params *p) { return p ? p->params.count : 0; }
 
 tg_tensor *tg_params_at(const tg_params *p, size_t i)
 {
-    return (p && i < p->count) ? p->order[i]->x : NULL;
+    return (p && i < p->params.count) ? p->params.order[i]->x : NULL;
 }
 
-int64_t tg_params_numel(const tg_params *p) { return p ? p->numel : 0; }
-size_t tg_params_block_len(const tg_params *p) { return p ? p->len : 0; }
-tg_real *tg_params_data(tg_params *p) { return p ? p->data : NULL; }
+int64_t tg_params_numel(const tg_params *p) { return p ? p->params.numel : 0; }
+size_t tg_params_block_len(const tg_params *p) { return p ? p->params.len : 0; }
+tg_real *tg_params_data(tg_params *p) { return p ? p->params.data : NULL; }
 /* A released gradient that no backward has reached since has no values: its
    part of the block still holds the last step's. The block is made to tell
    the truth (zeros, as PyTorch counts a None grad in a norm) before it is
@@ -280,19 +340,19 @@ tg_real *tg_params_data(tg_params *p) { return p ? p->data : NULL; }
 tg_real *tg_params_grad(tg_params *p)
 {
     if (!p) return NULL;
-    for (size_t i = 0; i < p->count; i++) {
-        tg_tensor *x = p->order[i]->x;
+    for (size_t i = 0; i < p->params.count; i++) {
+        tg_tensor *x = p->params.order[i]->x;
         if (!x->grad) memset(tg_param_grad_home(x), 0, (size_t)x->size * sizeof(tg_real));
     }
-    return p->grad;
+    return p->params.grad;
 }
 
 void tg_params_zero_grad(tg_params *p)
 {
-    if (!p || !p->grad) return;
-    memset(p->grad, 0, p->len * sizeof(tg_real));
-    for (size_t i = 0; i < p->count; i++) {
-        tg_tensor *x = p->order[i]->x;
+    if (!p || !p->params.grad) return;
+    memset(p->params.grad, 0, p->params.len * sizeof(tg_real));
+    for (size_t i = 0; i < p->params.count; i++) {
+        tg_tensor *x = p->params.order[i]->x;
         x->grad = tg_param_grad_home(x);
     }
 }
@@ -300,5 +360,35 @@ void tg_params_zero_grad(tg_params *p)
 void tg_params_release_grad(tg_params *p)
 {
     if (!p) return;
-    for (size_t i = 0; i < p->count; i++) p->order[i]->x->grad = NULL;
+    for (size_t i = 0; i < p->params.count; i++) p->params.order[i]->x->grad = NULL;
 }
+
+/* ------------------------------------------------------------- buffers */
+
+size_t tg_params_buffer_count(const tg_params *p) { return p ? p->buffers.count : 0; }
+
+tg_tensor *tg_params_buffer_at(const tg_params *p, size_t i)
+{
+    return (p && i < p->buffers.count) ? p->buffers.order[i]->x : NULL;
+}
+
+int64_t tg_params_buffer_numel(const tg_params *p) { return p ? p->buffers.numel : 0; }
+
+size_t tg_params_state_count(const tg_params *p) { return p ? p->n_all : 0; }
+
+tg_tensor *tg_params_state_at(const tg_params *p, size_t i)
+{
+    return (p && i < p->n_all) ? p->all[i]->x : NULL;
+}
+
+/* ------------------------------------------------ training and evaluation */
+
+bool tg_params_set_training(tg_params *p, bool on)
+{
+    if (!p) return false;
+    bool was = !p->eval;
+    p->eval = !on;
+    return was;
+}
+
+bool tg_params_training(const tg_params *p) { return p && !p->eval; }

@@ -18,6 +18,15 @@
    no string may hold \u0000 (a C string would end there) and the JSON
    must be well formed to the letter (json.c).
 
+   What is saved is the registry's state: its parameters and its buffers
+   (tg_params_add_buffer), in the order they were added, under their names,
+   as PyTorch's state_dict holds them. Parameters and buffers are written in
+   the dtype asked for (F32 or F64); integer buffers (TG_INT64, PyTorch's
+   int64 num_batches_tracked) as I64, which PyTorch's load_state_dict wants
+   there. Loading reads F32 and F64 into any tensor and I64 into integer
+   buffers only (a float tensor given I64 is refused); into an empty
+   registry, F32/F64 tensors become parameters and I64 ones integer buffers.
+
    Loading reads the 8 bytes, then the header, then exactly the data the
    header declares, converting it as it arrives, then one byte more to see
    that the file ends there (so a stream that goes on is refused, not read
@@ -72,6 +81,21 @@ static tg_real get_f64(const unsigned char *b)
     return (tg_real)d;
 }
 
+static tg_real get_i64(const unsigned char *b)
+{
+    uint64_t u = get_le64(b);
+    int64_t v;
+    memcpy(&v, &u, 8); /* two's complement, as int64_t is */
+    return (tg_real)v;
+}
+
+/* A value an integer buffer may hold: a whole number that int64 holds
+   (2^63 is the first double past INT64_MAX). */
+static bool whole_int64(double v)
+{
+    return v == floor(v) && v >= -0x1p63 && v < 0x1p63;
+}
+
 /* ---------------------------------------------------------------- dtypes */
 
 /* Every dtype of the format, so that an unsupported one is named as such
@@ -91,9 +115,10 @@ static size_t dtype_bytes(const char *s)
 
 /* ------------------------------------------------------------------ save */
 
-/* Whether the i-th parameter can be written so that loading gives it back:
-   its name (a public field: it may have been changed) is the registry's
-   key for it, UTF-8, and not the format's own "__metadata__". */
+/* Whether the i-th tensor (parameter or buffer, tg_params_state_at) can be
+   written so that loading gives it back: its name (a public field: it may
+   have been changed) is the registry's key for it, UTF-8, and not the
+   format's own "__metadata__". */
 static int check_name(const char *who, const tg_params *p, size_t i, const tg_tensor *x)
 {
     const char *nm = x->name;
@@ -134,20 +159,22 @@ static void put(char *out, size_t *k, const char *text)
    (so the one allocation is exact). Integers are written as integers. */
 static size_t header_json(const tg_params *p, size_t esize, char *out)
 {
-    size_t k = 0, n = tg_params_count(p);
+    size_t k = 0, n = tg_params_state_count(p);
     uint64_t offset = 0;
     char num[96];
     put(out, &k, "{");
     for (size_t i = 0; i < n; i++) {
-        const tg_tensor *x = tg_params_at(p, i);
+        const tg_tensor *x = tg_params_state_at(p, i);
         k += tg_json_string(out ? out + k : NULL, x->name);
-        put(out, &k, esize == 4 ? ":{\"dtype\":\"F32\",\"shape\":["
-                                : ":{\"dtype\":\"F64\",\"shape\":[");
+        bool i64 = (x->flags & TG_INT64) != 0;
+        put(out, &k, i64 ? ":{\"dtype\":\"I64\",\"shape\":["
+                     : esize == 4 ? ":{\"dtype\":\"F32\",\"shape\":["
+                                  : ":{\"dtype\":\"F64\",\"shape\":[");
         for (int d = 0; d < x->ndim; d++) {
             snprintf(num, sizeof num, d ? ",%" PRId64 : "%" PRId64, x->shape[d]);
             put(out, &k, num);
         }
-        uint64_t end = offset + (uint64_t)x->size * esize;
+        uint64_t end = offset + (uint64_t)x->size * (i64 ? 8 : esize);
         snprintf(num, sizeof num, "],\"data_offsets\":[%" PRIu64 ",%" PRIu64 "]},", offset, end);
         put(out, &k, num);
         offset = end;
@@ -176,11 +203,17 @@ static int write_file(const char *who, const tg_params *p, const char *path, con
     put_le64(prefix, hlen);
     bool wok = fwrite(prefix, 1, 8, f) == 8 && fwrite(head, 1, hlen, f) == hlen;
     unsigned char buf[4096];
-    for (size_t i = 0; i < tg_params_count(p) && wok; i++) {
-        const tg_tensor *x = tg_params_at(p, i);
+    for (size_t i = 0; i < tg_params_state_count(p) && wok; i++) {
+        const tg_tensor *x = tg_params_state_at(p, i);
         size_t used = 0;
         for (int64_t k = 0; k < x->size && wok; k++) {
-            if (esize == 4) {
+            if (x->flags & TG_INT64) { /* a whole number (checked before writing) */
+                int64_t v = (int64_t)x->data[k];
+                uint64_t u;
+                memcpy(&u, &v, 8);
+                put_le64(buf + used, u);
+                used += 8;
+            } else if (esize == 4) {
                 float v = (float)x->data[k];
                 uint32_t u;
                 memcpy(&u, &v, 4);
@@ -227,11 +260,17 @@ int tg_params_save(const tg_params *p, const char *path, tg_dtype dtype)
     /* what loading will check: names, and offsets that a JSON number
        holds exactly (2^53; no registry comes near) */
     uint64_t data = 0;
-    for (size_t i = 0; i < tg_params_count(p); i++) {
-        const tg_tensor *x = tg_params_at(p, i);
+    for (size_t i = 0; i < tg_params_state_count(p); i++) {
+        const tg_tensor *x = tg_params_state_at(p, i);
         int st = check_name(who, p, i, x);
         if (st != TG_OK) return st;
-        data += (uint64_t)x->size * esize;
+        for (int64_t k = 0; (x->flags & TG_INT64) && k < x->size; k++)
+            if (!whole_int64((double)x->data[k]))
+                return tg_set_error(TG_ERR_INVALID,
+                                    "%s: buffer '%s' holds %g at element %lld, which is not a "
+                                    "whole number in int64's range: it is saved as I64",
+                                    who, x->name, (double)x->data[k], (long long)k);
+        data += (uint64_t)x->size * ((x->flags & TG_INT64) ? 8 : esize);
         if (data > (uint64_t)ST_MAX_INT)
             return tg_set_error(TG_ERR_INVALID, "%s: the parameters hold more than 2^53 bytes",
                                 who);
@@ -259,7 +298,8 @@ int tg_params_save(const tg_params *p, const char *path, tg_dtype dtype)
 typedef struct st_entry {
     const char *name;     /* points into the cJSON tree */
     UT_hash_handle hh;    /* by name */
-    int esize;            /* 4 (F32) or 8 (F64) */
+    int esize;            /* 4 (F32) or 8 (F64, I64) */
+    bool i64;             /* I64 */
     int ndim;
     int64_t shape[TG_MAX_DIMS];
     int64_t numel;
@@ -313,12 +353,15 @@ static int parse_entry(const char *who, const char *file, const cJSON *item, st_
     if (!bytes)
         return tg_set_error(TG_ERR_FORMAT, "%s: %s: tensor '%s': unknown dtype '%.32s'", who,
                             file, nm, dt->valuestring);
-    if (strcmp(dt->valuestring, "F32") && strcmp(dt->valuestring, "F64"))
+    if (strcmp(dt->valuestring, "F32") && strcmp(dt->valuestring, "F64") &&
+        strcmp(dt->valuestring, "I64"))
         return tg_set_error(TG_ERR_FORMAT,
-                            "%s: %s: tensor '%s' has dtype %s: tapegrad loads F32 and F64 only",
+                            "%s: %s: tensor '%s' has dtype %s: tapegrad loads F32 and F64 (and "
+                            "I64 into integer buffers) only",
                             who, file, nm, dt->valuestring);
     e->name = nm;
     e->esize = (int)bytes;
+    e->i64 = !strcmp(dt->valuestring, "I64");
     if (!cJSON_IsArray(shape))
         return tg_set_error(TG_ERR_FORMAT, "%s: %s: tensor '%s': shape is not an array", who, file,
                             nm);
@@ -510,6 +553,13 @@ static int match(tg_src *s, tg_params *p, bool create, st_entry **by, size_t n, 
                                     "%s: %s: unexpected tensor '%s': the model has no such "
                                     "parameter",
                                     who, file, e->name);
+            if (e->i64 && !(e->param->flags & TG_INT64))
+                return tg_set_error(TG_ERR_FORMAT,
+                                    "%s: %s: tensor '%s' has dtype I64: tapegrad loads I64 into "
+                                    "integer buffers only (tg_params_add_int_buffer), and '%s' "
+                                    "is a %s of reals",
+                                    who, file, e->name, e->name,
+                                    (e->param->flags & TG_BUFFER) ? "buffer" : "parameter");
             bool same = e->param->ndim == e->ndim;
             for (int k = 0; k < e->ndim && same; k++) same = e->param->shape[k] == e->shape[k];
             if (!same) {
@@ -534,10 +584,12 @@ static int match(tg_src *s, tg_params *p, bool create, st_entry **by, size_t n, 
         e->slot = *total;
         *total += (size_t)e->numel;
     }
-    /* every file tensor matched a parameter, and names are unique: if the
-       counts differ, a parameter is missing from the file; name the first */
-    for (size_t i = 0; !create && n != tg_params_count(p) && i < tg_params_count(p); i++) {
-        const tg_tensor *x = tg_params_at(p, i);
+    /* every file tensor matched a parameter or buffer, and names are
+       unique: if the counts differ, one is missing from the file; name the
+       first */
+    size_t have = tg_params_state_count(p);
+    for (size_t i = 0; !create && n != have && i < have; i++) {
+        const tg_tensor *x = tg_params_state_at(p, i);
         st_entry *e = NULL;
         HASH_FIND_STR(names, x->name, e);
         if (!e)
@@ -581,7 +633,9 @@ static int read_values(tg_src *s, st_entry **by, size_t n, size_t total, uint64_
             }
             tg_real *dst = *vals + e->slot + done;
             for (size_t j = 0; j < k; j++)
-                dst[j] = e->esize == 4 ? get_f32(buf + 4 * j) : get_f64(buf + 8 * j);
+                dst[j] = e->esize == 4 ? get_f32(buf + 4 * j)
+                         : e->i64      ? get_i64(buf + 8 * j)
+                                       : get_f64(buf + 8 * j);
             done += k;
         }
     }
@@ -589,6 +643,24 @@ static int read_values(tg_src *s, st_entry **by, size_t n, size_t total, uint64_
     int st = tg_src_at_end(s, &end);
     if (st != TG_OK) return st;
     return end ? TG_OK : wrong_data_length(s, data_len, 0, false);
+}
+
+/* Integer buffers get whole numbers: F32 or F64 data loaded into one must
+   hold them (I64 data does). */
+static int check_whole(const tg_src *s, st_entry **by, size_t n, const tg_real *vals)
+{
+    for (size_t i = 0; i < n; i++) {
+        const st_entry *e = by[i];
+        if (e->i64 || !e->param || !(e->param->flags & TG_INT64)) continue;
+        for (int64_t k = 0; k < e->numel; k++)
+            if (!whole_int64((double)vals[e->slot + (size_t)k]))
+                return tg_set_error(TG_ERR_FORMAT,
+                                    "%s: %s: tensor '%s' holds %g at element %lld, but '%s' is "
+                                    "an integer buffer",
+                                    s->who, s->name, e->name, (double)vals[e->slot + (size_t)k],
+                                    (long long)k, e->name);
+    }
+    return TG_OK;
 }
 
 /* The whole load: header, entries, matching, values, then the commit. */
@@ -621,11 +693,12 @@ static int load(tg_params *p, tg_src *s)
         st = tg_io_over_limit(s, "the header describes a file of", 8 + hlen + data_len);
     if (st == TG_OK && s->size_known && tg_src_left(s) != data_len)
         st = wrong_data_length(s, data_len, tg_src_left(s), true);
-    bool create = tg_params_count(p) == 0;
+    bool create = tg_params_state_count(p) == 0;
     if (st == TG_OK) st = match(s, p, create, by, n, names, &total);
     if (st == TG_OK && total > SIZE_MAX / sizeof *vals)
         st = tg_set_error(TG_ERR_NOMEM, "%s: %s: too large for this machine", who, file);
     if (st == TG_OK) st = read_values(s, by, n, total, data_len, &vals);
+    if (st == TG_OK) st = check_whole(s, by, n, vals);
 
     /* commit: everything checked, the values ready. New parameters are
        built in a registry of their own and swapped into p only when all of
@@ -639,7 +712,8 @@ static int load(tg_params *p, tg_src *s)
         st_entry *e = by[i];
         tg_tensor *x = e->param;
         if (create) {
-            x = tg_params_add(fresh, e->name, e->ndim, e->shape);
+            x = e->i64 ? tg_params_add_int_buffer(fresh, e->name, e->ndim, e->shape)
+                       : tg_params_add(fresh, e->name, e->ndim, e->shape);
             if (!x) {
                 char msg[TG_MSG_LEN];
                 snprintf(msg, sizeof msg, "%s", tg_last_error());

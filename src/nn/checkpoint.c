@@ -4,10 +4,13 @@
    The file (a safetensors file: any reader of the format lists its
    tensors, the weights under their own names; tg_params_load into an
    empty tg_params reads them all):
-     tensors      every parameter under its own name, then every block of
-                  the optimizer's state as "__optim__.<state>.<parameter>"
-                  ("__optim__.exp_avg.fc1.weight"), all in tg_real's dtype
-                  (F32, or F64 from the double library)
+     tensors      every parameter and buffer (batch norm's running
+                  statistics) under its own name, in the order they were
+                  added, then every block of the optimizer's state as
+                  "__optim__.<state>.<parameter>" ("__optim__.exp_avg.fc1.weight"),
+                  all in tg_real's dtype (F32, or F64 from the double
+                  library; an integer buffer's whole numbers are exact in
+                  it, and load back into it)
      __metadata__ "format": "pt", and
                   "tapegrad.checkpoint"  "1", the format's version
                   "tapegrad.real"        "float" or "double"
@@ -296,8 +299,9 @@ int tg_checkpoint_save(const tg_checkpoint *c, const char *path)
     tg_params *p = c->params;
     const tg_optim *o = c->optim;
     size_t count = tg_params_count(p), n_state = o ? (size_t)o->n_state : 0;
-    for (size_t i = 0; i < count; i++) {
-        const tg_tensor *x = tg_params_at(p, i);
+    size_t n_all = tg_params_state_count(p); /* parameters and buffers */
+    for (size_t i = 0; i < n_all; i++) {
+        const tg_tensor *x = tg_params_state_at(p, i);
         if (strncmp(x->name, OPT_PREFIX, strlen(OPT_PREFIX)) == 0)
             return tg_set_error(TG_ERR_INVALID, "%s: a parameter's name, '%s', starts with '%s', "
                                 "which checkpoints keep for the optimizer's state", who, x->name,
@@ -305,16 +309,19 @@ int tg_checkpoint_save(const tg_checkpoint *c, const char *path)
         if (strcmp(x->name, "__metadata__") == 0)
             return tg_set_error(TG_ERR_INVALID, "%s: a parameter is named __metadata__", who);
     }
-    size_t n = count * (1 + n_state);
+    size_t n = n_all + count * n_state;
     ck_tensor *ts = malloc((n ? n : 1) * sizeof *ts);
     if (!ts) return tg_set_error(TG_ERR_NOMEM, "%s: out of memory", who);
     const tg_real *base = tg_params_data(p);
+    for (size_t i = 0; i < n_all; i++) {
+        const tg_tensor *x = tg_params_state_at(p, i);
+        ts[i] = (ck_tensor){"", "", x->name, x, x->data};
+    }
     for (size_t i = 0; i < count; i++) {
         const tg_tensor *x = tg_params_at(p, i);
-        ts[i] = (ck_tensor){"", "", x->name, x, x->data};
         for (size_t k = 0; k < n_state; k++)
-            ts[count * (1 + k) + i] = (ck_tensor){OPT_PREFIX, o->state_name[k], x->name, x,
-                                                  o->state_block[k] + (x->data - base)};
+            ts[n_all + count * k + i] = (ck_tensor){OPT_PREFIX, o->state_name[k], x->name, x,
+                                                    o->state_block[k] + (x->data - base)};
     }
     /* the header: tensors, then the metadata */
     tg_kv h = {0};
@@ -463,28 +470,29 @@ static const char *meta_str(const cJSON *meta, const char *key)
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-/* The parameters: the same names and shapes as the file's. */
+/* The parameters and buffers: the same names and shapes as the file's. */
 static int check_params(const char *who, const char *path, tg_params *p, tg_params *tmp)
 {
     size_t in_file = 0;
-    for (size_t i = 0; i < tg_params_count(tmp); i++)
-        if (strncmp(tg_params_at(tmp, i)->name, OPT_PREFIX, strlen(OPT_PREFIX)) != 0) in_file++;
-    for (size_t i = 0; i < tg_params_count(p); i++) {
-        const tg_tensor *x = tg_params_at(p, i), *y = tg_params_get(tmp, x->name);
+    for (size_t i = 0; i < tg_params_state_count(tmp); i++)
+        if (strncmp(tg_params_state_at(tmp, i)->name, OPT_PREFIX, strlen(OPT_PREFIX)) != 0)
+            in_file++;
+    for (size_t i = 0; i < tg_params_state_count(p); i++) {
+        const tg_tensor *x = tg_params_state_at(p, i), *y = tg_params_get(tmp, x->name);
         char a[128], b[128];
         if (!y)
-            return tg_set_error(TG_ERR_FORMAT, "%s: %s has no parameter '%s': a checkpoint of "
-                                "another model", who, path, x->name);
+            return tg_set_error(TG_ERR_FORMAT, "%s: %s has no parameter or buffer '%s': a "
+                                "checkpoint of another model", who, path, x->name);
         if (!tg_same_shape(x, y))
             return tg_set_error(TG_ERR_SHAPE, "%s: %s: '%s' is %s in the file, %s here: a "
                                 "checkpoint of another model", who, path, x->name,
                                 tg_shape_str(y, a, sizeof a), tg_shape_str(x, b, sizeof b));
     }
-    if (in_file != tg_params_count(p)) {
-        for (size_t i = 0; i < tg_params_count(tmp); i++) {
-            const char *nm = tg_params_at(tmp, i)->name;
+    if (in_file != tg_params_state_count(p)) {
+        for (size_t i = 0; i < tg_params_state_count(tmp); i++) {
+            const char *nm = tg_params_state_at(tmp, i)->name;
             if (strncmp(nm, OPT_PREFIX, strlen(OPT_PREFIX)) != 0 && !tg_params_get(p, nm))
-                return tg_set_error(TG_ERR_FORMAT, "%s: %s has a parameter '%s' that this model "
+                return tg_set_error(TG_ERR_FORMAT, "%s: %s has a tensor '%s' that this model "
                                     "has not: a checkpoint of another model", who, path, nm);
         }
     }
@@ -642,8 +650,8 @@ static int prepare(const char *who, const tg_checkpoint *c, const char *path,
 /* Puts every part in place: no check, no allocation, no failure. */
 static void commit(const tg_checkpoint *c, const pending *q)
 {
-    for (size_t i = 0; i < tg_params_count(c->params); i++) {
-        tg_tensor *x = tg_params_at(c->params, i);
+    for (size_t i = 0; i < tg_params_state_count(c->params); i++) {
+        tg_tensor *x = tg_params_state_at(c->params, i);
         const tg_tensor *y = tg_params_get(q->tmp, x->name);
         memcpy(x->data, y->data, (size_t)x->size * sizeof(tg_real));
     }

@@ -339,27 +339,6 @@ int tg_mlp_init_ex(tg_mlp *m, tg_params *p, int n_sizes, const int64_t *sizes,
     return TG_OK;
 }
 
-void tg_params_summary(const tg_params *p, FILE *f)
-{
-    if (!p || !f) return;
-    size_t n = tg_params_count(p), wide = 9;
-    for (size_t i = 0; i < n; i++) {
-        size_t l = strlen(tg_params_at(p, i)->name);
-        if (l > wide) wide = l < 60 ? l : 60;
-    }
-    fprintf(f, "%-*s  %-20s %12s\n", (int)wide, "parameter", "shape", "values");
-    int64_t total = 0;
-    for (size_t i = 0; i < n; i++) {
-        const tg_tensor *x = tg_params_at(p, i);
-        char shape[64];
-        fprintf(f, "%-*.60s  %-20s %12lld\n", (int)wide, x->name, tg_shape_str(x, shape, sizeof shape),
-                (long long)x->size);
-        total += x->size;
-    }
-    fprintf(f, "%zu parameter%s, %lld values, %.2f MB as %s\n", n, n == 1 ? "" : "s",
-            (long long)total, (double)total * (double)sizeof(tg_real) / 1e6, tg_real_name());
-}
-
 /* ------------------------------------------------------- data parallel */
 
 /* Shard r of s takes [n·r/s, n·(r+1)/s): contiguous, in rank order, sizes

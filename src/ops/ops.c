@@ -8,6 +8,7 @@ const tg_op_table *const tg_builtin_op_tables[] = {
     &tg_linalg_ops, &tg_activation_ops, &tg_loss_ops,  &tg_compare_ops,
     &tg_index_ops,  &tg_join_ops,       &tg_math_ops,
     &tg_embedding_ops, &tg_recurrent_ops,
+    &tg_conv_ops,   &tg_pool_ops,       &tg_norm_ops,  &tg_dropout_ops,
 };
 const size_t tg_builtin_op_table_count =
     sizeof tg_builtin_op_tables / sizeof *tg_builtin_op_tables;

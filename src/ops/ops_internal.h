@@ -104,5 +104,9 @@ extern const tg_op_table tg_join_ops;       /* src/ops/join.c */
 extern const tg_op_table tg_math_ops;       /* src/ops/math.c */
 extern const tg_op_table tg_embedding_ops;  /* src/ops/embedding.c */
 extern const tg_op_table tg_recurrent_ops;  /* src/ops/recurrent.c */
+extern const tg_op_table tg_conv_ops;       /* src/ops/conv.c */
+extern const tg_op_table tg_pool_ops;       /* src/ops/pool.c */
+extern const tg_op_table tg_norm_ops;       /* src/ops/norm.c */
+extern const tg_op_table tg_dropout_ops;    /* src/ops/dropout.c */
 
 #endif

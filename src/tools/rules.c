@@ -247,6 +247,64 @@ static const op_rule RULES[] = {
      "h_t = (1 − z)·n + z·h_{t−1};  back through time: the gates' gradients into dxg_t and "
      "dhh_t,  dh_{t−1} = dh_t·z + dhh_t·W_hh,  dW_hh += Σ_t dhh_tᵀ·h_{t−1}",
      {NULL}},
+    /* convolution, pooling, normalisation, dropout (src/ops/conv.c, pool.c, norm.c, dropout.c) */
+    {"conv1d", "y = x ⋆ w + b (cross-correlation);  dx += conv_transpose1d(g, w),  "
+               "dw += conv1d_weight(x, g),  db += Σ_{n,l} g",
+     {NULL}},
+    {"conv2d", "y = x ⋆ w + b (cross-correlation);  dx += conv_transpose2d(g, w),  "
+               "dw += conv2d_weight(x, g),  db += Σ_{n,p,q} g",
+     {NULL}},
+    {"conv_transpose1d", "y = convᵀ(x, w) + b (conv1d's adjoint in x);  dx += conv1d(g, w),  "
+                         "dw += conv1d_weight(g, x),  db += Σ g",
+     {NULL}},
+    {"conv_transpose2d", "y = convᵀ(x, w) + b (conv2d's adjoint in x);  dx += conv2d(g, w),  "
+                         "dw += conv2d_weight(g, x),  db += Σ g",
+     {NULL}},
+    {"conv1d_weight", "y = Σ_{n,l} g_out ⊗ x's patches (conv1d's weight gradient);  "
+                      "dx += conv_transpose1d(g_out, G),  dg_out += conv1d(x, G)",
+     {NULL}},
+    {"conv2d_weight", "y = Σ_{n,p,q} g_out ⊗ x's patches (conv2d's weight gradient);  "
+                      "dx += conv_transpose2d(g_out, G),  dg_out += conv2d(x, G)",
+     {NULL}},
+    {"max_pool1d", "y = max over each window;  dx += g at the window's first maximum "
+                   "(max_pool_scatter)",
+     {NULL}},
+    {"max_pool2d", "y = max over each window;  dx += g at the window's first maximum "
+                   "(max_pool_scatter)",
+     {NULL}},
+    {"max_pool_scatter", "y = x added at each window's winning tap (input-shaped);  "
+                         "dx += g read at the winning taps (max_pool_gather)",
+     {NULL}},
+    {"max_pool_gather", "y = x read at each window's winning tap (output-shaped);  "
+                        "dx += g added at the winning taps (max_pool_scatter)",
+     {NULL}},
+    {"avg_pool1d", "y = Σ window / divisor;  dx += g/divisor over the window (avg_pool_backward)",
+     {NULL}},
+    {"avg_pool2d", "y = Σ window / divisor;  dx += g/divisor over the window (avg_pool_backward)",
+     {NULL}},
+    {"adaptive_avg_pool2d", "y = mean of each window (windows of rows ⌊iH/h⌋ .. ⌈(i+1)H/h⌉ − 1);  "
+                            "dx += g/size over the window",
+     {NULL}},
+    {"avg_pool_backward", "y = x/divisor spread over each window (input-shaped);  "
+                          "dx += Σ window of g / divisor (the pooling)",
+     {NULL}},
+    {"batch_norm", "y = x̂·w + b, x̂ = (x − μ)/√(σ² + ε) per channel over batch and positions;  "
+                   "dx += r·(gw − mean(gw) − x̂·mean(gw·x̂)) (gw = g·w, r = 1/√(σ² + ε); "
+                   "evaluation: dx += gw·r),  dw += Σ g·x̂,  db += Σ g",
+     {NULL}},
+    {"layer_norm", "y = x̂·w + b, x̂ = (x − μ)/√(σ² + ε) over each sample's last dimensions;  "
+                   "dx += r·(gw − mean(gw) − x̂·mean(gw·x̂)),  dw += Σ g·x̂,  db += Σ g",
+     {NULL}},
+    {"group_norm", "y = x̂·w + b, x̂ normalised over each group of channels of a sample;  "
+                   "dx += r·(gw − mean(gw) − x̂·mean(gw·x̂)),  dw += Σ g·x̂,  db += Σ g",
+     {NULL}},
+    {"rms_norm", "y = x·r·w, r = 1/√(mean(x²) + ε);  dx += r·gw − x·r³·mean(gw·x),  "
+                 "dw += Σ g·x·r",
+     {NULL}},
+    {"dropout", "y = x·m, m = 0 (probability p) or 1/(1 − p);  dx += g·m (the same mask)",
+     {NULL}},
+    {"dropout2d", "y = x·m, one m per channel of a sample (0 or 1/(1 − p));  dx += g·m",
+     {NULL}},
 };
 
 static const op_rule *find_rule(const char *op)

@@ -1,0 +1,162 @@
+/* bench_conv: conv2d forward + backward, per layer of a LeNet-style CNN,
+   against the GEMM's own speed on the same FLOPs.
+
+   Layers (batch N, default 64):
+     conv1  [N, 1, 28, 28] * [6, 1, 5, 5]               -> [N, 6, 24, 24]   (then pool 2)
+     conv2  [N, 6, 12, 12] * [16, 6, 5, 5]              -> [N, 16, 8, 8]    (then pool 2)
+     conv3  [N, 16, 12, 12] * [32, 16, 3, 3], padding 1 -> [N, 32, 12, 12]
+   A step is tg_conv2d (with a bias) and the backward of sum(y·R) into the
+   input, the weight and the bias: 3 products of 2·N·O·OH·OW·K FLOPs each
+   (K = C·kh·kw), the forward, the input gradient and the weight gradient.
+
+   For each layer it prints the step's time and GFLOP/s, the time spent
+   inside tg_gemm during the step (tg_gemm_profile), and the rest: im2col,
+   col2im, staging, the bias, the tape (target: under 30% of the step). Then
+   the GEMM alone on the same FLOPs: the three products of the step, as
+   tg_gemm calls of the shapes the convolution makes ([O, K]·[K, N·OH·OW],
+   its transpose products), timed on their own.
+
+   usage: bench_conv [--batch N] [--reps R] [--threads T] [--gemm builtin|cblas] [--csv] */
+#define _POSIX_C_SOURCE 200809L
+#include "core/internal.h"
+#include "gemm/gemm.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+typedef struct {
+    const char *name;
+    int64_t C, H, W, O, k, pad;
+} layer;
+
+static void fill(tg_real *v, int64_t n, uint64_t seed)
+{
+    for (int64_t i = 0; i < n; i++) {
+        seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+        v[i] = (tg_real)((double)(seed >> 11) * 0x1p-53 - 0.5);
+    }
+}
+
+/* the best of reps: a step's seconds and the seconds inside tg_gemm */
+static void time_conv(const layer *L, int64_t N, int reps, double *step, double *gemm)
+{
+    tg_tape *t = tg_tape_new();
+    int64_t xn = N * L->C * L->H * L->W, wn = L->O * L->C * L->k * L->k;
+    tg_real *xv = malloc((size_t)xn * sizeof *xv), *wv = malloc((size_t)wn * sizeof *wv);
+    tg_real *bv = malloc((size_t)L->O * sizeof *bv), *R = NULL;
+    fill(xv, xn, 1), fill(wv, wn, 2), fill(bv, L->O, 3);
+    tg_conv_opts o = {.padding = {L->pad, L->pad}};
+    *step = *gemm = 1e30;
+    for (int r = 0; r < reps + 1; r++) { /* the first is a warm-up */
+        tg_tape_reset(t);
+        tg_tensor *x = tg_requires_grad(tg_tensor_wrap(t, TG_SHAPE(N, L->C, L->H, L->W), xv), true);
+        tg_tensor *w = tg_requires_grad(tg_tensor_wrap(t, TG_SHAPE(L->O, L->C, L->k, L->k), wv), true);
+        tg_tensor *b = tg_requires_grad(tg_tensor_wrap(t, TG_SHAPE(L->O), bv), true);
+        tg_gemm_profile(true);
+        double t0 = now();
+        tg_tensor *y = tg_conv2d(t, x, w, b, &o);
+        if (!y) {
+            fprintf(stderr, "bench_conv: %s\n", tg_tape_error(t));
+            exit(1);
+        }
+        if (!R) {
+            R = malloc((size_t)y->size * sizeof *R);
+            fill(R, y->size, 4);
+        }
+        if (tg_backward_grad(t, y, R) != TG_OK) {
+            fprintf(stderr, "bench_conv: %s\n", tg_tape_error(t));
+            exit(1);
+        }
+        double dt = now() - t0;
+        tg_gemm_profile(false);
+        if (r > 0 && dt < *step) *step = dt, *gemm = tg_gemm_profile_seconds();
+    }
+    free(xv), free(wv), free(bv), free(R);
+    tg_tape_free(t);
+}
+
+/* the GEMM alone: the step's three products as whole-batch matrices */
+static double time_gemm(const layer *L, int64_t N, int reps)
+{
+    int64_t OH = L->H + 2 * L->pad - L->k + 1, OW = L->W + 2 * L->pad - L->k + 1;
+    int64_t M = L->O, K = L->C * L->k * L->k, P = N * OH * OW;
+    tg_real *A = malloc((size_t)(M * K) * sizeof *A), *B = malloc((size_t)(K * P) * sizeof *B);
+    tg_real *C = malloc((size_t)(M * P) * sizeof *C), *D = malloc((size_t)(K * P) * sizeof *D);
+    tg_real *G = malloc((size_t)(M * K) * sizeof *G);
+    fill(A, M * K, 5), fill(B, K * P, 6), fill(C, M * P, 7);
+    double best = 1e30;
+    for (int r = 0; r < reps + 1; r++) {
+        double t0 = now();
+        tg_gemm(false, false, M, P, K, 1, A, K, B, P, 0, C, P); /* y = W·col */
+        tg_gemm(true, false, K, P, M, 1, A, K, C, P, 0, D, P);  /* dcol = Wᵀ·g */
+        tg_gemm(false, true, M, K, P, 1, C, P, B, P, 0, G, K);  /* dW = g·colᵀ */
+        double dt = now() - t0;
+        if (r > 0 && dt < best) best = dt;
+    }
+    free(A), free(B), free(C), free(D), free(G);
+    return best;
+}
+
+int main(int argc, char **argv)
+{
+    int64_t N = 64;
+    int reps = 10;
+    bool csv = false;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--batch") && i + 1 < argc) N = atoll(argv[++i]);
+        else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--threads") && i + 1 < argc) tg_set_num_threads(atoi(argv[++i]));
+        else if (!strcmp(argv[i], "--gemm") && i + 1 < argc) {
+            if (tg_gemm_set_backend(argv[++i]) != TG_OK) {
+                fprintf(stderr, "%s\n", tg_last_error());
+                return 2;
+            }
+        } else if (!strcmp(argv[i], "--csv")) csv = true;
+        else {
+            fprintf(stderr, "usage: bench_conv [--batch N] [--reps R] [--threads T] "
+                            "[--gemm builtin|cblas] [--csv]\n");
+            return 2;
+        }
+    }
+    if (N < 1 || reps < 1) {
+        fprintf(stderr, "bench_conv: --batch and --reps must be at least 1\n");
+        return 2;
+    }
+    const layer layers[] = {{"conv1 1->6 5x5 28x28", 1, 28, 28, 6, 5, 0},
+                            {"conv2 6->16 5x5 12x12", 6, 12, 12, 16, 5, 0},
+                            {"conv3 16->32 3x3 pad1 12x12", 16, 12, 12, 32, 3, 1}};
+    if (csv)
+        printf("layer,batch,step_ms,step_gflops,gemm_in_step_ms,rest_share,gemm_alone_ms,"
+               "gemm_alone_gflops\n");
+    else
+        printf("conv2d forward + backward, batch %lld, %s GEMM (%s kernel), %d thread(s), best of "
+               "%d\n",
+               (long long)N, tg_gemm_backend(), tg_gemm_kernel_name(), tg_get_num_threads(), reps);
+    for (size_t i = 0; i < sizeof layers / sizeof *layers; i++) {
+        const layer *L = &layers[i];
+        int64_t OH = L->H + 2 * L->pad - L->k + 1, OW = L->W + 2 * L->pad - L->k + 1;
+        double flops = 3.0 * 2 * (double)N * (double)L->O * (double)(OH * OW) *
+                       (double)(L->C * L->k * L->k);
+        double step, gemm;
+        time_conv(L, N, reps, &step, &gemm);
+        double alone = time_gemm(L, N, reps);
+        double rest = step > 0 ? (step - gemm) / step : 0;
+        if (csv)
+            printf("%s,%lld,%.4f,%.3f,%.4f,%.3f,%.4f,%.3f\n", L->name, (long long)N, 1e3 * step,
+                   flops / step * 1e-9, 1e3 * gemm, rest, 1e3 * alone, flops / alone * 1e-9);
+        else
+            printf("%-28s step %8.3f ms %7.2f GFLOP/s | in tg_gemm %8.3f ms, rest %5.1f%% %s | "
+                   "GEMM alone %8.3f ms %7.2f GFLOP/s\n",
+                   L->name, 1e3 * step, flops / step * 1e-9, 1e3 * gemm, 100 * rest,
+                   rest < 0.30 ? "(< 30%)" : "(over 30%)", 1e3 * alone, flops / alone * 1e-9);
+    }
+    return 0;
+}

@@ -1,0 +1,930 @@
+/* Convolutions: conv1d and conv2d, their transposes conv_transpose1d and
+   conv_transpose2d, and the weight gradient conv1d_weight and conv2d_weight
+   (torch.nn.grad's), each with forward, backward and vjp.
+
+   One geometry serves all six. A convolution maps an input x [N, C, H, W]
+   to an output y [N, O, OH, OW] with a weight w [O, C/G, kh, kw] (G groups:
+   output channel o sees the C/G input channels of its group):
+     y[n,o,p,q] = b[o] + Σ_{c,i,j} w[o,c,i,j] · x[n, c', p·sh + i·dh − ph, q·sw + j·dw − pw]
+   with c' = c + (C/G)·(group of o), x = 0 outside (the padding). A 1-D op is
+   the same with H = OH = kh = 1. The convolution is bilinear, and
+     ⟨g, conv(x, w)⟩ = ⟨convᵀ(g, w), x⟩ = ⟨conv_weight(x, g), w⟩,
+   which defines the other two ops (conv_transpose maps the output's side
+   to the input's side; conv_weight gives a weight) and makes each op's
+   gradients the other ops (PyTorch's derivatives.yaml):
+     conv            y = conv(x, w) + b     dx = convᵀ(g, w)    dw = conv_weight(x, g)   db = Σ g
+     conv_transpose  y = convᵀ(x, w) + b    dx = conv(g, w)     dw = conv_weight(g, x)   db = Σ g
+     conv_weight     W = conv_weight(x, go) dx = convᵀ(go, G)   dgo = conv(x, G)
+   so every order of derivative is these three ops again.
+
+   The kernels (forward and backward of the three ops): im2col, then
+   tg_gemm. The patches of one sample and one group are a matrix col [K,
+   OH·OW], K = (C/G)·kh·kw, with
+     col[(c·kh + i)·kw + j][p·OW + q] = x[c][p·sh + i·dh − ph][q·sw + j·dw − pw]
+   (0 in the padding), so that the group's output is W_g [O/G, K] · col, the
+   input gradient is col2im(W_gᵀ · g) (col2im adds each column back where
+   im2col took it from), and the weight gradient is g · colᵀ. Several
+   samples sit side by side in col (column s·OH·OW + p), so that a product
+   has about CONV_COLS columns even for small outputs. A 1x1 kernel with
+   stride 1 and no padding needs no im2col: the input is its own col.
+   The scratch (col, and a staging matrix for several samples) is taken
+   from the tape by the forward, which keeps it for the backward: a backward
+   allocates nothing. */
+#include "ops/ops_internal.h"
+#include "gemm/gemm.h" /* tg_gemm */
+
+#include <limits.h>
+
+/* ------------------------------------------------------------- attributes */
+
+/* Entries [0] are the height, [1] the width; a 1-D op has the height's at
+   stride 1, dilation 1, no padding. */
+typedef struct {
+    int nsp;                       /* spatial dimensions: 1 or 2 */
+    int64_t stride[2], dilation[2];
+    int64_t pad_lo[2], pad_hi[2];  /* zeros before and after (pad_hi < 0 inside a vjp:
+                                      an output cut short, see conv_transpose_vjp) */
+    int64_t out_pad[2];            /* conv_transpose: extra output at the end */
+    int64_t groups;
+    int64_t wshape[4];             /* conv_weight: the weight's shape [O, C/G, kh, kw] */
+} conv_attr;
+
+#define CONV_MAX_ATTR ((int64_t)INT32_MAX) /* stride, dilation, padding, groups */
+#define CONV_COLS 512                      /* columns a product aims for */
+#define CONV_CHUNK_MAX ((int64_t)1 << 24)  /* scratch elements for a chunk of samples */
+
+/* [N, C, H, W] of a tensor of 1 or 2 spatial dimensions (H = 1 for 1-D);
+   the same for a weight [O, C/G, kh, kw]. */
+static void dims4(const tg_tensor *x, int nsp, int64_t d[4])
+{
+    d[0] = x->shape[0], d[1] = x->shape[1];
+    d[2] = nsp == 2 ? x->shape[2] : 1;
+    d[3] = x->shape[nsp + 1];
+}
+
+/* The dilated kernel d·(k − 1) + 1 into *out; false if it overflows. */
+static bool dilated(int64_t k, int64_t d, int64_t *out)
+{
+    int64_t span;
+    if (__builtin_mul_overflow(d, k - 1, &span) || span > INT64_MAX - 1) return false;
+    *out = span + 1;
+    return true;
+}
+
+/* The output length of a convolution along one dimension, or -1 when the
+   padded input is shorter than the dilated kernel (or a size overflows). */
+static int64_t conv_len(int64_t in, int64_t k, int64_t s, int64_t d, int64_t pl, int64_t ph)
+{
+    int64_t dk, padded;
+    if (!dilated(k, d, &dk) || __builtin_add_overflow(in, pl, &padded) ||
+        __builtin_add_overflow(padded, ph, &padded) || padded < dk)
+        return -1;
+    return (padded - dk) / s + 1;
+}
+
+/* The output length of a transposed convolution: (in − 1)·s − pl − ph +
+   d·(k − 1) + out_pad + 1, or -1 if it overflows. */
+static int64_t conv_transpose_len(int64_t in, int64_t k, int64_t s, int64_t d, int64_t pl,
+                                  int64_t ph, int64_t op)
+{
+    int64_t v, dk;
+    if (__builtin_mul_overflow(in - 1, s, &v) || !dilated(k, d, &dk) ||
+        __builtin_sub_overflow(v, pl, &v) || __builtin_sub_overflow(v, ph, &v) ||
+        __builtin_add_overflow(v, dk, &v) || __builtin_add_overflow(v, op, &v))
+        return -1;
+    return v;
+}
+
+/* "[N, C, L]" or "[N, C, H, W]" in messages */
+static const char *x_form(int nsp) { return nsp == 1 ? "[N, C, L]" : "[N, C, H, W]"; }
+static const char *x_forms(int nsp)
+{
+    return nsp == 1 ? "[N, C, L] (or [C, L])" : "[N, C, H, W] (or [C, H, W])";
+}
+static const char *w_form(int nsp) { return nsp == 1 ? "[O, C/groups, k]" : "[O, C/groups, kH, kW]"; }
+
+/* The kernel's spatial sizes are at least 1 (0 would be no kernel at all). */
+static bool kernel_ok(const int64_t w4[4], char *msg, size_t len)
+{
+    if (w4[2] >= 1 && w4[3] >= 1) return true;
+    snprintf(msg, len, "the kernel's size must be at least 1, got %lld x %lld", (long long)w4[2],
+             (long long)w4[3]);
+    return false;
+}
+
+/* Checks the channels of a convolution with input channels C, weight
+   [O, Cg, ...] and the attribute's groups. */
+static bool channels_ok(const conv_attr *a, int64_t C, const tg_tensor *w, char *msg, size_t len)
+{
+    char sw[96];
+    int64_t O = w->shape[0], Cg = w->shape[1];
+    if (O % a->groups != 0) {
+        snprintf(msg, len, "weight %s has %lld output channels, not divisible by groups = %lld",
+                 tg_shape_str(w, sw, sizeof sw), (long long)O, (long long)a->groups);
+        return false;
+    }
+    if (Cg * a->groups != C) {
+        snprintf(msg, len,
+                 "weight %s with groups = %lld expects %lld input channels, the input has %lld",
+                 tg_shape_str(w, sw, sizeof sw), (long long)a->groups,
+                 (long long)(Cg * a->groups), (long long)C);
+        return false;
+    }
+    return true;
+}
+
+static bool bias_ok(const tg_tensor *b, int64_t n, char *msg, size_t len)
+{
+    if (!b || (b->ndim == 1 && b->shape[0] == n)) return true;
+    char sb[96];
+    snprintf(msg, len, "bias %s does not match %lld output channels (needs [%lld])",
+             tg_shape_str(b, sb, sizeof sb), (long long)n, (long long)n);
+    return false;
+}
+
+/* The output sizes of a convolution of x4 by w4 into out[2], with the
+   message for a kernel larger than the padded input. */
+static bool conv_sizes(const conv_attr *a, const int64_t x4[4], const int64_t w4[4],
+                       int64_t out[2], char *msg, size_t len)
+{
+    for (int d = 0; d < 2; d++) {
+        out[d] = conv_len(x4[2 + d], w4[2 + d], a->stride[d], a->dilation[d], a->pad_lo[d],
+                          a->pad_hi[d]);
+        if (out[d] < 0) {
+            int64_t pad[2], dk[2];
+            for (int e = 0; e < 2; e++) {
+                pad[e] = x4[2 + e] + a->pad_lo[e] + a->pad_hi[e];
+                dk[e] = dilated(w4[2 + e], a->dilation[e], &dk[e]) ? dk[e] : -1;
+            }
+            if (a->nsp == 1)
+                snprintf(msg, len,
+                         "the padded input (length %lld) is shorter than the kernel (%lld after "
+                         "dilation)",
+                         (long long)pad[1], (long long)dk[1]);
+            else
+                snprintf(msg, len,
+                         "the padded input (%lld x %lld) is smaller than the kernel (%lld x %lld "
+                         "after dilation)",
+                         (long long)pad[0], (long long)pad[1], (long long)dk[0],
+                         (long long)dk[1]);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Writes [N, ch, h, w] (or [N, ch, w] for 1-D) as a shape. */
+static void put_shape(int nsp, int64_t N, int64_t ch, const int64_t hw[2], int *ndim,
+                      int64_t shape[TG_MAX_DIMS])
+{
+    *ndim = nsp + 2;
+    shape[0] = N, shape[1] = ch;
+    if (nsp == 2) shape[2] = hw[0];
+    shape[nsp + 1] = hw[1];
+}
+
+/* Ranks of the input and the weight. */
+static bool ranks_ok(const conv_attr *a, const tg_tensor *x, const tg_tensor *w, const char *xn,
+                     char *msg, size_t len)
+{
+    if (x->ndim == a->nsp + 2 && w->ndim == a->nsp + 2) return true;
+    char sx[96], sw[96];
+    snprintf(msg, len, "needs %s %s and weight %s, got %s and %s", xn, x_forms(a->nsp),
+             w_form(a->nsp), tg_shape_str(x, sx, sizeof sx), tg_shape_str(w, sw, sizeof sw));
+    return false;
+}
+
+/* conv: x [N, C, H, W], w [O, C/G, kh, kw], b [O] or NULL -> [N, O, OH, OW] */
+static int conv_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], char *msg,
+                      size_t len)
+{
+    const conv_attr *a = r->attr;
+    const tg_tensor *x = r->in[0], *w = r->in[1], *b = r->in[2];
+    if (!w) {
+        snprintf(msg, len, "the weight is NULL");
+        return TG_ERR_INVALID;
+    }
+    if (!ranks_ok(a, x, w, "input", msg, len)) return TG_ERR_SHAPE;
+    int64_t x4[4], w4[4], out[2];
+    dims4(x, a->nsp, x4);
+    dims4(w, a->nsp, w4);
+    if (!kernel_ok(w4, msg, len) || !channels_ok(a, x4[1], w, msg, len) ||
+        !conv_sizes(a, x4, w4, out, msg, len) || !bias_ok(b, w4[0], msg, len))
+        return TG_ERR_SHAPE;
+    put_shape(a->nsp, x4[0], w4[0], out, ndim, shape);
+    return TG_OK;
+}
+
+/* conv_transpose: x [N, O, OH, OW], w [O, C/G, kh, kw], b [C] or NULL -> [N, C, H, W] */
+static int conv_transpose_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS],
+                                char *msg, size_t len)
+{
+    const conv_attr *a = r->attr;
+    const tg_tensor *x = r->in[0], *w = r->in[1], *b = r->in[2];
+    if (!w) {
+        snprintf(msg, len, "the weight is NULL");
+        return TG_ERR_INVALID;
+    }
+    char sx[96], sw[96];
+    if (x->ndim != a->nsp + 2 || w->ndim != a->nsp + 2) {
+        snprintf(msg, len, "needs input %s and weight %s, got %s and %s",
+                 a->nsp == 1 ? "[N, C_in, L] (or [C_in, L])" : "[N, C_in, H, W] (or [C_in, H, W])",
+                 a->nsp == 1 ? "[C_in, C_out/groups, k]" : "[C_in, C_out/groups, kH, kW]",
+                 tg_shape_str(x, sx, sizeof sx), tg_shape_str(w, sw, sizeof sw));
+        return TG_ERR_SHAPE;
+    }
+    int64_t x4[4], w4[4], out[2];
+    dims4(x, a->nsp, x4);
+    dims4(w, a->nsp, w4);
+    if (!kernel_ok(w4, msg, len)) return TG_ERR_SHAPE;
+    if (w4[0] != x4[1] || w4[0] % a->groups != 0) {
+        snprintf(msg, len,
+                 "weight %s needs %lld input channels, divisible by groups = %lld; the input %s "
+                 "has %lld",
+                 tg_shape_str(w, sw, sizeof sw), (long long)w4[0], (long long)a->groups,
+                 tg_shape_str(x, sx, sizeof sx), (long long)x4[1]);
+        return TG_ERR_SHAPE;
+    }
+    for (int d = 0; d < 2; d++) {
+        int64_t op = a->out_pad[d];
+        if (op >= a->stride[d] && op >= a->dilation[d]) {
+            snprintf(msg, len, "output_padding %lld must be smaller than the stride (%lld) or "
+                               "the dilation (%lld)",
+                     (long long)op, (long long)a->stride[d], (long long)a->dilation[d]);
+            return TG_ERR_INVALID;
+        }
+        out[d] = x4[2 + d] < 1 ? -1
+                               : conv_transpose_len(x4[2 + d], w4[2 + d], a->stride[d],
+                                                    a->dilation[d], a->pad_lo[d], a->pad_hi[d], op);
+        if (out[d] < 1) {
+            snprintf(msg, len, "the output size is too small: input %s with kernel %s gives %s",
+                     tg_shape_str(x, sx, sizeof sx), tg_shape_str(w, sw, sizeof sw),
+                     out[d] < 0 ? "a size out of range" : "a size below 1");
+            return TG_ERR_SHAPE;
+        }
+    }
+    if (!bias_ok(b, w4[1] * a->groups, msg, len)) return TG_ERR_SHAPE;
+    put_shape(a->nsp, x4[0], w4[1] * a->groups, out, ndim, shape);
+    return TG_OK;
+}
+
+/* conv_weight: x [N, C, H, W], go [N, O, OH, OW] -> the weight's shape */
+static int conv_weight_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS],
+                             char *msg, size_t len)
+{
+    const conv_attr *a = r->attr;
+    const tg_tensor *x = r->in[0], *go = r->in[1];
+    if (!go) {
+        snprintf(msg, len, "grad_output is NULL");
+        return TG_ERR_INVALID;
+    }
+    tg_tensor w = {.ndim = a->nsp + 2}; /* the weight's shape, as a tensor for messages */
+    for (int i = 0; i < w.ndim; i++) w.shape[i] = a->wshape[i];
+    char sx[96], sg[96], sw[96];
+    if (x->ndim != a->nsp + 2 || go->ndim != a->nsp + 2) {
+        snprintf(msg, len, "needs input %s and grad_output %s, got %s and %s", x_form(a->nsp),
+                 a->nsp == 1 ? "[N, O, L_out]" : "[N, O, H_out, W_out]",
+                 tg_shape_str(x, sx, sizeof sx), tg_shape_str(go, sg, sizeof sg));
+        return TG_ERR_SHAPE;
+    }
+    int64_t x4[4], g4[4], w4[4], out[2];
+    dims4(x, a->nsp, x4);
+    dims4(go, a->nsp, g4);
+    dims4(&w, a->nsp, w4);
+    for (int i = 0; i < w.ndim; i++)
+        if (w.shape[i] < 0) {
+            snprintf(msg, len, "invalid weight shape %s", tg_shape_str(&w, sw, sizeof sw));
+            return TG_ERR_INVALID;
+        }
+    if (!kernel_ok(w4, msg, len) || !channels_ok(a, x4[1], &w, msg, len) ||
+        !conv_sizes(a, x4, w4, out, msg, len))
+        return TG_ERR_SHAPE;
+    if (g4[0] != x4[0] || g4[1] != w4[0] || g4[2] != out[0] || g4[3] != out[1]) {
+        tg_tensor o = {.ndim = a->nsp + 2};
+        put_shape(a->nsp, x4[0], w4[0], out, &o.ndim, o.shape);
+        char so[96];
+        snprintf(msg, len, "grad_output %s is not the output of a convolution of %s by %s: %s",
+                 tg_shape_str(go, sg, sizeof sg), tg_shape_str(x, sx, sizeof sx),
+                 tg_shape_str(&w, sw, sizeof sw), tg_shape_str(&o, so, sizeof so));
+        return TG_ERR_SHAPE;
+    }
+    *ndim = w.ndim;
+    for (int i = 0; i < w.ndim; i++) shape[i] = w.shape[i];
+    return TG_OK;
+}
+
+/* --------------------------------------------------------------- geometry */
+
+typedef struct {
+    int64_t N, C, H, W;           /* the convolution's input (the transpose's output) */
+    int64_t O, OH, OW;            /* its output (the transpose's input) */
+    int64_t kh, kw, G, Cg, Og, K; /* K = Cg·kh·kw: a patch */
+    int64_t sh, sw, dh, dw, ph, pw;
+    int64_t OHW, HW;
+    int64_t nb;                   /* samples per chunk */
+    bool direct;                  /* 1x1, stride 1, no padding: the input is its own col */
+} conv_geom;
+
+/* The geometry of a convolution of x4 into y4 by a weight w4. */
+static conv_geom geom_of(const conv_attr *a, const int64_t x4[4], const int64_t y4[4],
+                         const int64_t w4[4])
+{
+    conv_geom g = {.N = x4[0], .C = x4[1], .H = x4[2], .W = x4[3], .O = y4[1], .OH = y4[2],
+                   .OW = y4[3], .kh = w4[2], .kw = w4[3], .G = a->groups, .Cg = w4[1],
+                   .sh = a->stride[0], .sw = a->stride[1], .dh = a->dilation[0],
+                   .dw = a->dilation[1], .ph = a->pad_lo[0], .pw = a->pad_lo[1]};
+    g.Og = g.O / g.G;
+    g.K = g.Cg * g.kh * g.kw;
+    g.OHW = g.OH * g.OW;
+    g.HW = g.H * g.W;
+    g.direct = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0 &&
+               g.OH == g.H && g.OW == g.W;
+    /* samples side by side up to CONV_COLS columns, within CONV_CHUNK_MAX
+       elements of scratch (OHW > 0 here whenever there is work) */
+    g.nb = 1;
+    if (!g.direct && g.OHW > 0 && g.OHW < CONV_COLS) {
+        g.nb = (CONV_COLS + g.OHW - 1) / g.OHW;
+        if (g.nb > g.N) g.nb = g.N < 1 ? 1 : g.N;
+        while (g.nb > 1 && (g.K + g.Og) * g.OHW > CONV_CHUNK_MAX / g.nb) g.nb /= 2;
+    }
+    return g;
+}
+
+/* Whether there is anything to compute: samples, output channels and
+   output positions (products of K = 0 are handled by their callers). */
+static bool has_work(const conv_geom *g) { return g->N > 0 && g->Og > 0 && g->OHW > 0; }
+
+/* The scratch a chunk needs, in elements (col, then the staging matrix),
+   or -1 if that does not fit in memory's sizes. */
+static int64_t scratch_len(const conv_geom *g)
+{
+    if (!has_work(g)) return 0;
+    int64_t cols, a = 0, b = 0;
+    if (__builtin_mul_overflow(g->nb, g->OHW, &cols)) return -1;
+    if (!g->direct && __builtin_mul_overflow(g->K, cols, &a)) return -1;
+    if (g->nb > 1 && __builtin_mul_overflow(g->Og, cols, &b)) return -1;
+    if (a > INT64_MAX - b || (uint64_t)(a + b) > SIZE_MAX / sizeof(tg_real)) return -1;
+    return a + b;
+}
+
+/* The scratch, taken from the tape by the forward and kept for the
+   backward (r->saved). NULL on failure, with the message on the tape. */
+static tg_real *take_scratch(tg_record *r, const conv_geom *g)
+{
+    int64_t n = scratch_len(g);
+    if (n < 0) {
+        tg_tape_set_error(r->tape, "tg_%s: the patches of one sample (%lld x %lld values) are "
+                                   "more than memory can hold",
+                          r->op->name, (long long)g->K, (long long)g->OHW);
+        return NULL;
+    }
+    return tg_record_save(r, (size_t)(n ? n : 1) * sizeof(tg_real));
+}
+
+/* The output positions q in [*lo, *hi) whose input column q·sw + off lies
+   inside [0, W). */
+static void q_range(const conv_geom *g, int64_t off, int64_t *lo, int64_t *hi)
+{
+    int64_t l = off >= 0 ? 0 : (-off + g->sw - 1) / g->sw;
+    int64_t h = off >= g->W ? 0 : (g->W - off + g->sw - 1) / g->sw;
+    if (h > g->OW) h = g->OW;
+    if (l > h) l = h;
+    *lo = l, *hi = h;
+}
+
+/* im2col: the patches of one sample's group, x [Cg, H, W], into the OH·OW
+   columns of col [K, ld] that start at col (0 in the padding). */
+static void im2col(const conv_geom *g, const tg_real *x, tg_real *col, int64_t ld)
+{
+    for (int64_t c = 0; c < g->Cg; c++)
+        for (int64_t i = 0; i < g->kh; i++)
+            for (int64_t j = 0; j < g->kw; j++) {
+                tg_real *row = col + ((c * g->kh + i) * g->kw + j) * ld;
+                int64_t off = j * g->dw - g->pw, lo, hi;
+                q_range(g, off, &lo, &hi);
+                for (int64_t p = 0; p < g->OH; p++) {
+                    tg_real *dst = row + p * g->OW;
+                    int64_t ih = p * g->sh + i * g->dh - g->ph;
+                    if (ih < 0 || ih >= g->H || lo == hi) {
+                        memset(dst, 0, (size_t)g->OW * sizeof(tg_real));
+                        continue;
+                    }
+                    const int64_t base = (c * g->H + ih) * g->W + off; /* + q·sw */
+                    memset(dst, 0, (size_t)lo * sizeof(tg_real));
+                    if (g->sw == 1)
+                        memcpy(dst + lo, x + base + lo, (size_t)(hi - lo) * sizeof(tg_real));
+                    else
+                        for (int64_t q = lo; q < hi; q++) dst[q] = x[base + q * g->sw];
+                    memset(dst + hi, 0, (size_t)(g->OW - hi) * sizeof(tg_real));
+                }
+            }
+}
+
+/* col2im, im2col's adjoint: adds each of the OH·OW columns of col [K, ld]
+   back where im2col took it from, into dx [Cg, H, W] (the padding's share
+   is dropped). */
+static void col2im(const conv_geom *g, const tg_real *col, int64_t ld, tg_real *dx)
+{
+    for (int64_t c = 0; c < g->Cg; c++)
+        for (int64_t i = 0; i < g->kh; i++)
+            for (int64_t j = 0; j < g->kw; j++) {
+                const tg_real *row = col + ((c * g->kh + i) * g->kw + j) * ld;
+                int64_t off = j * g->dw - g->pw, lo, hi;
+                q_range(g, off, &lo, &hi);
+                for (int64_t p = 0; p < g->OH; p++) {
+                    int64_t ih = p * g->sh + i * g->dh - g->ph;
+                    if (ih < 0 || ih >= g->H) continue;
+                    const tg_real *src = row + p * g->OW;
+                    tg_real *d = dx + (c * g->H + ih) * g->W + off; /* d[q·sw], q in [lo, hi) */
+                    if (g->sw == 1)
+                        for (int64_t q = lo; q < hi; q++) d[q] += src[q];
+                    else
+                        for (int64_t q = lo; q < hi; q++) d[q * g->sw] += src[q];
+                }
+            }
+}
+
+/* The patches of samples n0 .. n0 + nbc − 1, group gi, side by side: a
+   [K, nbc·OH·OW] matrix (the input itself for a direct 1x1 kernel). */
+static const tg_real *patches(const conv_geom *g, const tg_real *x, int64_t n0, int64_t nbc,
+                              int64_t gi, tg_real *col)
+{
+    if (g->direct) return x + (n0 * g->C + gi * g->Cg) * g->HW;
+    for (int64_t s = 0; s < nbc; s++)
+        im2col(g, x + ((n0 + s) * g->C + gi * g->Cg) * g->HW, col + s * g->OHW, nbc * g->OHW);
+    return col;
+}
+
+/* The output-side values (y or its gradient) of samples n0 .. n0 + nbc − 1,
+   group gi, as one [Og, nbc·OH·OW] matrix: in place for one sample, else
+   staged into st. */
+static const tg_real *outputs(const conv_geom *g, const tg_real *y, int64_t n0, int64_t nbc,
+                              int64_t gi, tg_real *st)
+{
+    const tg_real *first = y + (n0 * g->O + gi * g->Og) * g->OHW;
+    if (nbc == 1) return first;
+    int64_t cols = nbc * g->OHW;
+    for (int64_t s = 0; s < nbc; s++)
+        for (int64_t o = 0; o < g->Og; o++)
+            memcpy(st + o * cols + s * g->OHW, first + (s * g->O + o) * g->OHW,
+                   (size_t)g->OHW * sizeof(tg_real));
+    return st;
+}
+
+/* --------------------------------------------------------------- kernels */
+
+/* y = conv(x, w) + b, or y += conv(x, w) with `add` (no bias then).
+   x [N, C, H, W], w [O, Cg, kh, kw], b [O] or NULL, y [N, O, OH, OW]. */
+static void conv_forward_kernel(const conv_geom *g, tg_real *scr, const tg_real *x,
+                                const tg_real *w, const tg_real *b, tg_real *y, bool add)
+{
+    if (!has_work(g)) return;
+    if (g->K == 0) { /* no input channel: the bias alone */
+        for (int64_t n = 0; !add && n < g->N; n++)
+            for (int64_t o = 0; o < g->O; o++)
+                for (int64_t p = 0; p < g->OHW; p++) y[(n * g->O + o) * g->OHW + p] = b ? b[o] : 0;
+        return;
+    }
+    tg_real *col = scr, *st = scr + (g->direct ? 0 : g->K * g->nb * g->OHW);
+    for (int64_t n0 = 0; n0 < g->N; n0 += g->nb) {
+        int64_t nbc = g->N - n0 < g->nb ? g->N - n0 : g->nb, cols = nbc * g->OHW;
+        for (int64_t gi = 0; gi < g->G; gi++) {
+            const tg_real *B = patches(g, x, n0, nbc, gi, col); /* [K, cols] */
+            const tg_real *Wg = w + gi * g->Og * g->K;         /* [Og, K] */
+            const tg_real *bg = b ? b + gi * g->Og : NULL;
+            if (nbc == 1) {
+                tg_real *Y = y + (n0 * g->O + gi * g->Og) * g->OHW; /* [Og, OHW] */
+                for (int64_t o = 0; bg && !add && o < g->Og; o++)
+                    for (int64_t p = 0; p < g->OHW; p++) Y[o * g->OHW + p] = bg[o];
+                tg_gemm(false, false, g->Og, g->OHW, g->K, 1, Wg, g->K, B, cols,
+                        (add || bg) ? 1 : 0, Y, g->OHW);
+                continue;
+            }
+            tg_gemm(false, false, g->Og, cols, g->K, 1, Wg, g->K, B, cols, 0, st, cols);
+            for (int64_t s = 0; s < nbc; s++)
+                for (int64_t o = 0; o < g->Og; o++) {
+                    tg_real *Y = y + ((n0 + s) * g->O + gi * g->Og + o) * g->OHW;
+                    const tg_real *src = st + o * cols + s * g->OHW;
+                    tg_real bo = bg ? bg[o] : 0;
+                    if (add)
+                        for (int64_t p = 0; p < g->OHW; p++) Y[p] += src[p];
+                    else
+                        for (int64_t p = 0; p < g->OHW; p++) Y[p] = src[p] + bo;
+                }
+        }
+    }
+}
+
+/* dx += convᵀ(gy, w): the input-side result of output-side values gy
+   [N, O, OH, OW], dx [N, C, H, W]: col = W_gᵀ · gy, then col2im. */
+static void conv_data_kernel(const conv_geom *g, tg_real *scr, const tg_real *gy,
+                             const tg_real *w, tg_real *dx)
+{
+    if (!has_work(g) || g->K == 0) return;
+    tg_real *col = scr, *st = scr + (g->direct ? 0 : g->K * g->nb * g->OHW);
+    for (int64_t n0 = 0; n0 < g->N; n0 += g->nb) {
+        int64_t nbc = g->N - n0 < g->nb ? g->N - n0 : g->nb, cols = nbc * g->OHW;
+        for (int64_t gi = 0; gi < g->G; gi++) {
+            const tg_real *Gm = outputs(g, gy, n0, nbc, gi, st); /* [Og, cols] */
+            const tg_real *Wg = w + gi * g->Og * g->K;          /* [Og, K] */
+            if (g->direct) {
+                tg_real *D = dx + (n0 * g->C + gi * g->Cg) * g->HW; /* [Cg, HW] */
+                tg_gemm(true, false, g->K, cols, g->Og, 1, Wg, g->K, Gm, cols, 1, D, cols);
+                continue;
+            }
+            tg_gemm(true, false, g->K, cols, g->Og, 1, Wg, g->K, Gm, cols, 0, col, cols);
+            for (int64_t s = 0; s < nbc; s++)
+                col2im(g, col + s * g->OHW, cols, dx + ((n0 + s) * g->C + gi * g->Cg) * g->HW);
+        }
+    }
+}
+
+/* dw += Σ_n gy · patches(x)ᵀ: x [N, C, H, W], gy [N, O, OH, OW],
+   dw [O, Cg, kh, kw]. */
+static void conv_weight_kernel(const conv_geom *g, tg_real *scr, const tg_real *x,
+                               const tg_real *gy, tg_real *dw)
+{
+    if (!has_work(g) || g->K == 0) return;
+    tg_real *col = scr, *st = scr + (g->direct ? 0 : g->K * g->nb * g->OHW);
+    for (int64_t n0 = 0; n0 < g->N; n0 += g->nb) {
+        int64_t nbc = g->N - n0 < g->nb ? g->N - n0 : g->nb, cols = nbc * g->OHW;
+        for (int64_t gi = 0; gi < g->G; gi++) {
+            const tg_real *B = patches(g, x, n0, nbc, gi, col);   /* [K, cols] */
+            const tg_real *Gm = outputs(g, gy, n0, nbc, gi, st); /* [Og, cols] */
+            tg_gemm(false, true, g->Og, g->K, cols, 1, Gm, cols, B, cols, 1,
+                    dw + gi * g->Og * g->K, g->K);
+        }
+    }
+}
+
+/* db[c] += Σ_{n,p} g[n, c, p] for g [N, ch, len] (accurate sums) */
+static void bias_grad(tg_real *db, const tg_real *g, int64_t N, int64_t ch, int64_t len)
+{
+    for (int64_t c = 0; c < ch; c++) {
+        double s = 0;
+        for (int64_t n = 0; n < N; n++) s += tg_sum_strided(g + (n * ch + c) * len, len, 1);
+        db[c] += (tg_real)s;
+    }
+}
+
+/* The geometry of each op from its record: the convolution's input, output
+   and weight. */
+static conv_geom conv_geom_of(const tg_record *r)
+{
+    const conv_attr *a = r->attr;
+    int64_t x4[4], y4[4], w4[4];
+    dims4(r->in[0], a->nsp, x4);
+    dims4(r->out, a->nsp, y4);
+    dims4(r->in[1], a->nsp, w4);
+    return geom_of(a, x4, y4, w4);
+}
+
+static conv_geom conv_transpose_geom_of(const tg_record *r)
+{
+    const conv_attr *a = r->attr;
+    int64_t x4[4], y4[4], w4[4];
+    dims4(r->out, a->nsp, x4); /* the transpose's output is the convolution's input */
+    dims4(r->in[0], a->nsp, y4);
+    dims4(r->in[1], a->nsp, w4);
+    return geom_of(a, x4, y4, w4);
+}
+
+static conv_geom conv_weight_geom_of(const tg_record *r)
+{
+    const conv_attr *a = r->attr;
+    int64_t x4[4], y4[4], w4[4];
+    dims4(r->in[0], a->nsp, x4);
+    dims4(r->in[1], a->nsp, y4);
+    dims4(r->out, a->nsp, w4);
+    return geom_of(a, x4, y4, w4);
+}
+
+/* ---------------------------------------------------------------- the ops */
+
+static const tg_op op_conv1d, op_conv2d, op_conv_transpose1d, op_conv_transpose2d,
+    op_conv1d_weight, op_conv2d_weight;
+static const tg_op *const conv_op[2] = {&op_conv1d, &op_conv2d};
+static const tg_op *const conv_transpose_op[2] = {&op_conv_transpose1d, &op_conv_transpose2d};
+static const tg_op *const conv_weight_op[2] = {&op_conv1d_weight, &op_conv2d_weight};
+
+static tg_tensor *apply(tg_tape *t, const tg_op *op, tg_tensor *a, tg_tensor *b, tg_tensor *c,
+                        const conv_attr *at)
+{
+    tg_tensor *in[3] = {a, b, c};
+    return tg_apply(t, op, in, op->n_inputs, at);
+}
+
+/* The output padding that makes the transposed convolution of an output of
+   length out come back to length in (the remainder the forward's floor
+   division dropped: in [0, stride)). */
+static void out_pad_for(conv_attr *a, const int64_t in4[4], const int64_t w4[4],
+                        const int64_t out4[4])
+{
+    for (int d = 0; d < 2; d++) {
+        int64_t dk = a->dilation[d] * (w4[2 + d] - 1) + 1;
+        a->out_pad[d] = in4[2 + d] + a->pad_lo[d] + a->pad_hi[d] - dk -
+                        (out4[2 + d] - 1) * a->stride[d];
+    }
+}
+
+/* Σ g over every axis but the channels (1): the bias's gradient, [ch]. */
+static tg_tensor *bias_vjp(tg_tape *t, tg_tensor *g)
+{
+    int64_t shape[TG_MAX_DIMS];
+    for (int i = 1; i < g->ndim; i++) shape[i - 1] = i == 1 ? g->shape[1] : 1;
+    return tg_reshape(t, tg_sum_to(t, g, g->ndim - 1, shape), 1, &g->shape[1]);
+}
+
+/* conv: y = conv(x, w) + b
+   dx = convᵀ(g, w)        (the output padding brings it back to x's size)
+   dw = conv_weight(x, g)  db = Σ_{n,p} g */
+static int conv_forward(tg_record *r)
+{
+    conv_geom g = conv_geom_of(r);
+    tg_real *scr = take_scratch(r, &g);
+    if (!scr) return TG_ERR_NOMEM;
+    const tg_tensor *b = r->in[2];
+    conv_forward_kernel(&g, scr, r->in[0]->data, r->in[1]->data, b ? b->data : NULL,
+                        r->out->data, false);
+    return TG_OK;
+}
+
+static void conv_backward(tg_record *r)
+{
+    conv_geom g = conv_geom_of(r);
+    tg_tensor *x = r->in[0], *w = r->in[1], *b = r->in[2];
+    const tg_real *gy = r->out->grad;
+    if (w->grad) conv_weight_kernel(&g, r->saved, x->data, gy, w->grad);
+    if (x->grad) conv_data_kernel(&g, r->saved, gy, w->data, x->grad);
+    if (b && b->grad) bias_grad(b->grad, gy, g.N, g.O, g.OHW);
+}
+
+static int conv_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
+{
+    const conv_attr *a = r->attr;
+    tg_tensor *x = r->in[0], *w = r->in[1], *b = r->in[2];
+    if (x->flags & TG_REQUIRES_GRAD) {
+        conv_attr ta = *a;
+        int64_t x4[4], w4[4], y4[4];
+        dims4(x, a->nsp, x4), dims4(w, a->nsp, w4), dims4(r->out, a->nsp, y4);
+        out_pad_for(&ta, x4, w4, y4);
+        dx[0] = apply(t, conv_transpose_op[a->nsp - 1], g, w, NULL, &ta);
+    }
+    if (w->flags & TG_REQUIRES_GRAD) {
+        conv_attr wa = *a;
+        for (int i = 0; i < w->ndim; i++) wa.wshape[i] = w->shape[i];
+        dx[1] = apply(t, conv_weight_op[a->nsp - 1], x, g, NULL, &wa);
+    }
+    if (b && (b->flags & TG_REQUIRES_GRAD)) dx[2] = bias_vjp(t, g);
+    return TG_OK;
+}
+
+/* conv_transpose: y = convᵀ(x, w) + b, the adjoint of conv in its input
+   (x is on the output's side, y on the input's)
+   dx = conv(g, w)          (its output cut at x's size: pad_hi − out_pad)
+   dw = conv_weight(g, x)   db = Σ_{n,p} g */
+static int conv_transpose_forward(tg_record *r)
+{
+    conv_geom g = conv_transpose_geom_of(r);
+    tg_real *scr = take_scratch(r, &g);
+    if (!scr) return TG_ERR_NOMEM;
+    const tg_tensor *b = r->in[2];
+    tg_real *y = r->out->data; /* [N, C, H, W] */
+    for (int64_t n = 0; n < g.N; n++)
+        for (int64_t c = 0; c < g.C; c++)
+            for (int64_t p = 0; p < g.HW; p++) y[(n * g.C + c) * g.HW + p] = b ? b->data[c] : 0;
+    conv_data_kernel(&g, scr, r->in[0]->data, r->in[1]->data, y);
+    return TG_OK;
+}
+
+static void conv_transpose_backward(tg_record *r)
+{
+    conv_geom g = conv_transpose_geom_of(r);
+    tg_tensor *x = r->in[0], *w = r->in[1], *b = r->in[2];
+    const tg_real *gy = r->out->grad; /* [N, C, H, W] */
+    if (w->grad) conv_weight_kernel(&g, r->saved, gy, x->data, w->grad);
+    if (x->grad) conv_forward_kernel(&g, r->saved, gy, w->data, NULL, x->grad, true);
+    if (b && b->grad) bias_grad(b->grad, gy, g.N, g.C, g.HW);
+}
+
+/* the convolution whose adjoint the transpose is, with its output cut (or
+   extended) to the transpose's input size */
+static conv_attr forward_attr(const conv_attr *a)
+{
+    conv_attr c = *a;
+    for (int d = 0; d < 2; d++) {
+        c.pad_hi[d] -= c.out_pad[d];
+        c.out_pad[d] = 0;
+    }
+    return c;
+}
+
+static int conv_transpose_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
+{
+    const conv_attr *a = r->attr;
+    tg_tensor *x = r->in[0], *w = r->in[1], *b = r->in[2];
+    conv_attr c = forward_attr(a);
+    if (x->flags & TG_REQUIRES_GRAD) dx[0] = apply(t, conv_op[a->nsp - 1], g, w, NULL, &c);
+    if (w->flags & TG_REQUIRES_GRAD) {
+        for (int i = 0; i < w->ndim; i++) c.wshape[i] = w->shape[i];
+        dx[1] = apply(t, conv_weight_op[a->nsp - 1], g, x, NULL, &c);
+    }
+    if (b && (b->flags & TG_REQUIRES_GRAD)) dx[2] = bias_vjp(t, g);
+    return TG_OK;
+}
+
+/* conv_weight: W = Σ_n go · patches(x)ᵀ (torch.nn.grad.conv2d_weight), the
+   gradient of conv in its weight; with G the gradient of W:
+   dx = convᵀ(go, G)   dgo = conv(x, G) */
+static int conv_weight_forward(tg_record *r)
+{
+    conv_geom g = conv_weight_geom_of(r);
+    tg_real *scr = take_scratch(r, &g);
+    if (!scr) return TG_ERR_NOMEM;
+    memset(r->out->data, 0, (size_t)r->out->size * sizeof(tg_real));
+    conv_weight_kernel(&g, scr, r->in[0]->data, r->in[1]->data, r->out->data);
+    return TG_OK;
+}
+
+static void conv_weight_backward(tg_record *r)
+{
+    conv_geom g = conv_weight_geom_of(r);
+    tg_tensor *x = r->in[0], *go = r->in[1];
+    const tg_real *G = r->out->grad; /* the weight's shape */
+    if (x->grad) conv_data_kernel(&g, r->saved, go->data, G, x->grad);
+    if (go->grad) conv_forward_kernel(&g, r->saved, x->data, G, NULL, go->grad, true);
+}
+
+static int conv_weight_vjp(tg_tape *t, const tg_record *r, tg_tensor *G, tg_tensor **dx)
+{
+    const conv_attr *a = r->attr;
+    tg_tensor *x = r->in[0], *go = r->in[1];
+    if (x->flags & TG_REQUIRES_GRAD) {
+        conv_attr ta = *a;
+        int64_t x4[4], w4[4], y4[4];
+        dims4(x, a->nsp, x4), dims4(r->out, a->nsp, w4), dims4(go, a->nsp, y4);
+        out_pad_for(&ta, x4, w4, y4);
+        dx[0] = apply(t, conv_transpose_op[a->nsp - 1], go, G, NULL, &ta);
+    }
+    if (go->flags & TG_REQUIRES_GRAD) dx[1] = apply(t, conv_op[a->nsp - 1], x, G, NULL, a);
+    return TG_OK;
+}
+
+#define CONV_OP(VAR, NAME, KIND, N_IN, DOC)                                              \
+    static const tg_op VAR = {.name = NAME,                                              \
+                              .n_inputs = N_IN,                                          \
+                              .attr_size = sizeof(conv_attr),                            \
+                              .shape = KIND##_shape,                                     \
+                              .forward = KIND##_forward,                                 \
+                              .backward = KIND##_backward,                               \
+                              .vjp = KIND##_vjp,                                         \
+                              .doc = DOC};
+
+CONV_OP(op_conv1d, "conv1d", conv, 3, "1-D convolution: [N,C,L] * [O,C/g,k] + b")
+CONV_OP(op_conv2d, "conv2d", conv, 3, "2-D convolution: [N,C,H,W] * [O,C/g,kH,kW] + b")
+CONV_OP(op_conv_transpose1d, "conv_transpose1d", conv_transpose, 3,
+        "1-D transposed convolution (conv1d's adjoint in its input) + b")
+CONV_OP(op_conv_transpose2d, "conv_transpose2d", conv_transpose, 3,
+        "2-D transposed convolution (conv2d's adjoint in its input) + b")
+CONV_OP(op_conv1d_weight, "conv1d_weight", conv_weight, 2,
+        "conv1d's weight gradient from its input and output gradient")
+CONV_OP(op_conv2d_weight, "conv2d_weight", conv_weight, 2,
+        "conv2d's weight gradient from its input and output gradient")
+
+/* ------------------------------------------------------------ public calls */
+
+/* The attributes of a call from its options (NULL: PyTorch's defaults), or
+   an error on the tape naming fn. For 1-D only entry 0 of each pair is
+   read. `w` gives the kernel for padding "same" (when its rank is right;
+   otherwise the shape check reports it). */
+static bool attr_of(tg_tape *t, const char *fn, int nsp, bool transposed, const tg_conv_opts *o,
+                    const tg_tensor *w, conv_attr *a)
+{
+    static const tg_conv_opts dflt;
+    if (!o) o = &dflt;
+    memset(a, 0, sizeof *a);
+    a->nsp = nsp;
+    a->groups = o->groups == 0 ? 1 : o->groups;
+    if (o->groups < 0 || o->groups > CONV_MAX_ATTR) {
+        tg_tape_set_error(t, "tg_%s: groups %lld is %s", fn, (long long)o->groups,
+                          o->groups < 0 ? "invalid (at least 1; 0 means the default 1)"
+                                        : "too large");
+        return false;
+    }
+    for (int d = 0; d < 2; d++) {
+        a->stride[d] = a->dilation[d] = 1;
+        if (nsp == 1 && d == 0) continue; /* the height of a 1-D op */
+        int k = nsp == 1 ? 0 : d;          /* the entry of opts read */
+        const char *what[4] = {"stride", "dilation", "padding", "output_padding"};
+        const int64_t v[4] = {o->stride[k], o->dilation[k], o->padding[k], o->output_padding[k]};
+        for (int i = 0; i < 4; i++)
+            if (v[i] < 0 || v[i] > CONV_MAX_ATTR) {
+                tg_tape_set_error(t, "tg_%s: %s %lld is %s", fn, what[i], (long long)v[i],
+                                  v[i] < 0 ? (i < 2 ? "invalid (at least 1; 0 means the default 1)"
+                                                    : "negative")
+                                           : "too large");
+                return false;
+            }
+        a->stride[d] = o->stride[k] ? o->stride[k] : 1;
+        a->dilation[d] = o->dilation[k] ? o->dilation[k] : 1;
+        a->pad_lo[d] = a->pad_hi[d] = o->padding[k];
+        a->out_pad[d] = o->output_padding[k];
+        if (!transposed && o->output_padding[k] != 0) {
+            tg_tape_set_error(t, "tg_%s: output_padding is for transposed convolutions; got %lld",
+                              fn, (long long)o->output_padding[k]);
+            return false;
+        }
+        if (!o->padding_same) continue;
+        if (transposed || a->stride[d] != 1 || o->padding[k] != 0) {
+            tg_tape_set_error(t, "tg_%s: padding \"same\" %s", fn,
+                              transposed ? "is for convolutions, not transposed ones"
+                              : a->stride[d] != 1
+                                  ? "needs stride 1 (as PyTorch: not for strided convolutions)"
+                                  : "replaces padding, which must be 0");
+            return false;
+        }
+        /* total d·(k − 1), the odd one at the end (PyTorch's split) */
+        if (w && w->ndim == nsp + 2) {
+            int64_t k = w->shape[nsp == 1 ? 2 : 2 + d], dk;
+            if (k >= 1 && dilated(k, a->dilation[d], &dk)) {
+                a->pad_lo[d] = (dk - 1) / 2;
+                a->pad_hi[d] = dk - 1 - a->pad_lo[d];
+            }
+        }
+    }
+    return true;
+}
+
+/* Runs op on x (batched, or unbatched: one sample without the N axis, as
+   PyTorch accepts) and the weight and bias. */
+static tg_tensor *run(tg_tape *t, const tg_op *op, int nsp, bool transposed, tg_tensor *x,
+                      tg_tensor *w, tg_tensor *b, const tg_conv_opts *opts)
+{
+    if (!t) return NULL;
+    if (!x) return tg_null_input(t, op->name);
+    conv_attr a;
+    if (!attr_of(t, op->name, nsp, transposed, opts, w, &a)) return NULL;
+    if (x->ndim != nsp + 1) return apply(t, op, x, w, b, &a);
+    int64_t shape[TG_MAX_DIMS];
+    shape[0] = 1;
+    for (int i = 0; i < x->ndim; i++) shape[i + 1] = x->shape[i];
+    tg_tensor *y = apply(t, op, tg_reshape(t, x, x->ndim + 1, shape), w, b, &a);
+    return y ? tg_reshape(t, y, y->ndim - 1, y->shape + 1) : NULL;
+}
+
+tg_tensor *tg_conv1d(tg_tape *t, tg_tensor *x, tg_tensor *w, tg_tensor *b, const tg_conv_opts *o)
+{
+    return run(t, &op_conv1d, 1, false, x, w, b, o);
+}
+
+tg_tensor *tg_conv2d(tg_tape *t, tg_tensor *x, tg_tensor *w, tg_tensor *b, const tg_conv_opts *o)
+{
+    return run(t, &op_conv2d, 2, false, x, w, b, o);
+}
+
+tg_tensor *tg_conv_transpose1d(tg_tape *t, tg_tensor *x, tg_tensor *w, tg_tensor *b,
+                               const tg_conv_opts *o)
+{
+    return run(t, &op_conv_transpose1d, 1, true, x, w, b, o);
+}
+
+tg_tensor *tg_conv_transpose2d(tg_tape *t, tg_tensor *x, tg_tensor *w, tg_tensor *b,
+                               const tg_conv_opts *o)
+{
+    return run(t, &op_conv_transpose2d, 2, true, x, w, b, o);
+}
+
+static tg_tensor *weight_grad(tg_tape *t, const tg_op *op, int nsp, tg_tensor *x,
+                              const int64_t *wshape, tg_tensor *go, const tg_conv_opts *opts)
+{
+    if (!t) return NULL;
+    if (!x) return tg_null_input(t, op->name);
+    if (!wshape) {
+        tg_tape_set_error(t, "tg_%s: weight_shape is NULL", op->name);
+        return NULL;
+    }
+    /* the kernel of padding "same" is the weight shape's */
+    tg_tensor w = {.ndim = nsp + 2};
+    for (int i = 0; i < w.ndim; i++) w.shape[i] = wshape[i];
+    conv_attr a;
+    if (!attr_of(t, op->name, nsp, false, opts, &w, &a)) return NULL;
+    for (int i = 0; i < w.ndim; i++) a.wshape[i] = wshape[i];
+    return apply(t, op, x, go, NULL, &a);
+}
+
+tg_tensor *tg_conv1d_weight(tg_tape *t, tg_tensor *x, const int64_t *weight_shape,
+                            tg_tensor *grad_output, const tg_conv_opts *opts)
+{
+    return weight_grad(t, &op_conv1d_weight, 1, x, weight_shape, grad_output, opts);
+}
+
+tg_tensor *tg_conv2d_weight(tg_tape *t, tg_tensor *x, const int64_t *weight_shape,
+                            tg_tensor *grad_output, const tg_conv_opts *opts)
+{
+    return weight_grad(t, &op_conv2d_weight, 2, x, weight_shape, grad_output, opts);
+}
+
+static const tg_op *const conv_ops[] = {&op_conv1d,           &op_conv2d,
+                                        &op_conv_transpose1d, &op_conv_transpose2d,
+                                        &op_conv1d_weight,    &op_conv2d_weight};
+const tg_op_table tg_conv_ops = {conv_ops, sizeof conv_ops / sizeof *conv_ops};

@@ -1,0 +1,103 @@
+/* The pooling ops against PyTorch, first and second order
+   (tests/golden/pool_*.txt, written by tests/gen_golden_conv.py):
+   max_pool1d/2d and their indices, avg_pool1d/2d and adaptive_avg_pool2d,
+   with every option (kernel, stride, padding, dilation, ceil_mode with its
+   edge windows, count_include_pad, divisor_override), ties (PyTorch's first
+   maximum; kink cases), NaN and −inf, batch of 1 and unbatched input; then
+   bad input. Tolerances: gt_default_tol() (a window's sum has at most 9
+   terms). */
+#include <criterion/criterion.h>
+#include <math.h>
+
+#include "conv_builders.h"
+#include "op_checks.h"
+
+static gt_file *gold;
+static void load(void)
+{
+    gold = gt_load("pool");
+    cr_assert(gold != NULL, "tests/golden/pool_*.txt could not be read");
+}
+static void unload(void) { gt_free(gold); }
+
+TestSuite(golden_pool, .init = load, .fini = unload);
+
+#define GOLDEN(NAME)                                                                        \
+    Test(golden_pool, NAME) { gt_run_op(gold, #NAME, b_##NAME, gt_default_tol()); }         \
+    Test(golden_pool, NAME##_order2) { gt_run_op2(gold, #NAME, b_##NAME, gt_default_tol()); }
+
+GOLDEN(max_pool1d)
+GOLDEN(max_pool2d)
+GOLDEN(avg_pool1d)
+GOLDEN(avg_pool2d)
+GOLDEN(adaptive_avg_pool2d)
+
+/* the indices: integers, compared exactly (no gradient) */
+static gt_tol exact(void) { return (gt_tol){0, 0}; }
+Test(golden_pool, max_pool1d_indices) { gt_run_op(gold, "max_pool1d_indices", b_max_pool1d_indices, exact()); }
+Test(golden_pool, max_pool2d_indices) { gt_run_op(gold, "max_pool2d_indices", b_max_pool2d_indices, exact()); }
+
+Test(golden_pool, every_case_is_run)
+{
+    const char *ops[] = {"max_pool1d",         "max_pool2d",  "max_pool1d_indices",
+                         "max_pool2d_indices", "avg_pool1d",  "avg_pool2d",
+                         "adaptive_avg_pool2d"};
+    expect_every_op_known(gold, ops, sizeof ops / sizeof *ops);
+}
+
+/* ------------------------------------------------------------- bad input */
+
+Test(golden_pool, bad_options_and_shapes)
+{
+    tg_tape *t = tg_tape_new();
+    tg_tensor *x = tg_zeros(t, TG_SHAPE(2, 3, 4, 4));
+    tg_pool_opts o = tg_pool_defaults(3, 3);
+    o.padding[0] = 2;
+    expect_error(t, tg_max_pool2d(t, x, &o), "tg_max_pool2d: padding 2 is more than half the kernel (3)", NULL);
+    o = tg_pool_defaults(5, 5);
+    expect_error(t, tg_avg_pool2d(t, x, &o), "tg_avg_pool2d: the input [2,3,4,4] is smaller than the kernel (5", NULL);
+    o = tg_pool_defaults(0, 2);
+    expect_error(t, tg_max_pool2d(t, x, &o), "tg_max_pool2d: kernel 0 is invalid", NULL);
+    o = tg_pool_defaults(2, 2);
+    o.dilation[1] = 2;
+    expect_error(t, tg_avg_pool2d(t, x, &o), "tg_avg_pool2d: dilation is for max pooling", NULL);
+    o = tg_pool_defaults(2, 2);
+    o.divisor_override = 3;
+    expect_error(t, tg_max_pool2d(t, x, &o), "divisor_override 3 is for average pooling", NULL);
+    o.stride[0] = -1;
+    expect_error(t, tg_avg_pool2d(t, x, &o), "tg_avg_pool2d: stride -1 is negative", NULL);
+    expect_error(t, tg_max_pool2d(t, x, NULL), "tg_max_pool2d: the options are NULL", NULL);
+    o = tg_pool_defaults(2, 2);
+    expect_error(t, tg_max_pool1d(t, x, &o), "tg_max_pool1d: needs input [N, C, L] or [C, L], got [2,3,4,4]", NULL);
+    expect_error(t, tg_max_pool2d(t, tg_zeros(t, TG_SHAPE(4, 4)), &o), "needs input [N, C, H, W] or [C, H, W], got [4,4]", NULL);
+    expect_error(t, tg_avg_pool2d(t, tg_zeros(t, TG_SHAPE(2, 3, 0, 4)), &o), "has an empty spatial dimension", NULL);
+    expect_error(t, tg_adaptive_avg_pool2d(t, x, -1, 2), "tg_adaptive_avg_pool2d: output size -1 x 2 is negative", NULL);
+    expect_error(t, tg_max_pool2d(t, NULL, &o), "tg_max_pool2d: input is NULL", NULL);
+    tg_tape_free(t);
+}
+
+/* An empty batch pools to an empty batch; a window that covers no input
+   position (dilation and padding) gives −inf, index −1 and no gradient. */
+Test(golden_pool, empty_batch_and_empty_windows)
+{
+    tg_tape *t = tg_tape_new();
+    tg_pool_opts o = tg_pool_defaults(2, 2);
+    tg_tensor *y = tg_max_pool2d(t, tg_zeros(t, TG_SHAPE(0, 3, 4, 4)), &o);
+    cr_assert(y, "%s", tg_tape_error(t));
+    cr_expect(y->shape[0] == 0 && y->shape[2] == 2 && y->shape[3] == 2);
+    /* L = 2, kernel 2 with padding 1 and dilation 3: taps at −1 and 2 */
+    const tg_real v[2] = {1, 2};
+    tg_tensor *x = tg_requires_grad(tg_tensor_new(t, TG_SHAPE(1, 1, 2), v), true);
+    o = tg_pool_defaults(2, 0);
+    o.padding[0] = 1;
+    o.dilation[0] = 3;
+    tg_index *idx;
+    y = tg_max_pool1d_with_indices(t, x, &o, &idx);
+    cr_assert(y, "%s", tg_tape_error(t));
+    cr_assert_eq(y->size, 1);
+    cr_expect(isinf(y->data[0]) && y->data[0] < 0, "got %g", (double)y->data[0]);
+    cr_expect_eq(idx->data[0], -1);
+    cr_assert_eq(tg_backward(t, tg_sum(t, tg_clamp(t, y, -1, 1), TG_ALL, false)), TG_OK);
+    cr_expect(x->grad[0] == 0 && x->grad[1] == 0);
+    tg_tape_free(t);
+}
