@@ -2,8 +2,9 @@
    recorded on a replayable tape at inputs 0.999 times the case's (a
    shrink keeps every input in its op's domain), its backward run, then the
    inputs set to the case's values and the tape replayed, and backward run
-   again; a second tape records the case's values directly. Outputs and
-   gradients must agree bit for bit, to the first order (the fast
+   again; a second tape records the case's values directly. Outputs,
+   gradients and the inputs afterwards (an op may write into one, as batch
+   norm its running statistics) must agree bit for bit, to the first order (the fast
    backward) and, for cases with a second order, through create_graph (the
    gradient's records replay with the rest). */
 #ifndef TG_TEST_REPLAY_CHECK_H
