@@ -26,7 +26,10 @@
    into one FMA). Elsewhere it is empty and the loops are compiled once.
    Under ThreadSanitizer too: the loader runs an ifunc's resolver while it
    relocates the program, before the sanitizer's runtime has started, and
-   the instrumented resolver crashes there. */
+   the instrumented resolver crashes there. A function so marked needs a
+   name of its own in the whole library, static or not: Clang gives each
+   resolver a global symbol named after the function, so two static
+   functions of the same name in two files collide at link time. */
 #if defined(__has_feature)
 #if __has_feature(thread_sanitizer)
 #define TG_TSAN 1

@@ -92,7 +92,7 @@ static inline float act_sigmoid(float x)
 static inline float act_tanh(float x)
 {
     float a = fabsf(x), a2 = a * a;
-    float p = -929569.0f / 638512875;
+    float p = (float)(-929569.0 / 638512875.0);
     p = p * a2 + 21844.0f / 6081075;
     p = p * a2 + -1382.0f / 155925;
     p = p * a2 + 62.0f / 2835;
@@ -373,7 +373,7 @@ TG_VECTOR_LOOP static void rnn_back_row(tg_real *restrict dpre, const tg_real *r
         for (int64_t k = 0; k < H; k++) dpre[k] = dh[k] * (1 - h[k] * h[k]);
 }
 
-TG_VECTOR_LOOP static void add_into(tg_real *restrict y, const tg_real *restrict x, int64_t n)
+TG_VECTOR_LOOP static void rec_add_into(tg_real *restrict y, const tg_real *restrict x, int64_t n)
 {
     for (int64_t i = 0; i < n; i++) y[i] += x[i];
 }
@@ -409,7 +409,7 @@ static int rnn_forward(tg_record *r)
         /* hh = h_{t−1}·W_hhᵀ + b_hh */
         if (N > 0) tg_gemm(false, true, N, GH, H, 1, hp, H, W->data, H, 0, b.hh, GH);
         if (bias)
-            for (int64_t n = 0; n < N; n++) add_into(b.hh + n * GH, bias->data, GH);
+            for (int64_t n = 0; n < N; n++) rec_add_into(b.hh + n * GH, bias->data, GH);
         tg_real *hs = b.hs + s * NH;
         for (int64_t n = 0; n < N; n++) {
             const tg_real *x = xg->data + xrow(&d, t, n) * GH, *hh = b.hh + n * GH;
@@ -471,15 +471,15 @@ static void rnn_backward(tg_record *r)
             } else {
                 rnn_back_row(dhh_n, dh, b.hs + t * NH + n * H, H, d.mode == TG_RNN_RELU);
             }
-            if (xg->grad) add_into(xg->grad + xrow(&d, t, n) * GH, dx, GH);
+            if (xg->grad) rec_add_into(xg->grad + xrow(&d, t, n) * GH, dx, GH);
         }
         /* dh_{t−1} = d hh_t·W_hh (+ dh·z, already in carry, for the GRU) */
         if (t > 0 || (h0 && h0->grad))
             tg_gemm(false, false, N, H, GH, 1, dhh, GH, W->data, H,
                     d.mode == TG_RNN_GRU ? 1 : 0, b.carry, H);
     }
-    if (h0 && h0->grad) add_into(h0->grad, b.carry, NH);
-    if (c0 && c0->grad) add_into(c0->grad, b.dc, NH);
+    if (h0 && h0->grad) rec_add_into(h0->grad, b.carry, NH);
+    if (c0 && c0->grad) rec_add_into(c0->grad, b.dc, NH);
     /* dW_hh = Σ_t d hh_tᵀ·h_{t−1}: step 0 against h0, the rest in one product */
     if (W->grad) {
         if (h0) tg_gemm(true, false, GH, H, N, 1, b.dhh, GH, h0->data, H, 1, W->grad, H);
