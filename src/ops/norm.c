@@ -259,19 +259,18 @@ static int bn_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
 {
     const bn_attr *a = r->attr;
     tg_tensor *x = r->in[0], *w = r->in[3], *b = r->in[4];
-    const norm_saved *s = r->saved;
-    const int64_t C = x->shape[1], M = x->shape[0] * positions(x);
+    const int64_t M = x->shape[0] * positions(x);
     reducer R = {.channels = true, .inv = M ? 1.0 / (double)M : 0};
     R.nd = channel_shape(x, R.cs);
     tg_tensor *wc = w ? tg_reshape(t, w, R.nd, R.cs) : NULL;
     tg_tensor *xhat, *rstd;
     if (a->training) {
         xhat = normalized(t, &R, x, a->eps, &rstd);
-    } else { /* the statistics this record used, as constants */
-        tg_tensor *mean = tg_zeros(t, R.nd, R.cs);
-        rstd = tg_zeros(t, R.nd, R.cs);
-        for (int64_t c = 0; mean && rstd && c < C; c++)
-            mean->data[c] = (tg_real)s->mean[c], rstd->data[c] = (tg_real)s->rstd[c];
+    } else { /* the running statistics through ops (they get no gradient): a
+                replay reads them again, as the forward does */
+        tg_tensor *mean = tg_reshape(t, r->in[1], R.nd, R.cs);
+        tg_tensor *var = tg_reshape(t, r->in[2], R.nd, R.cs);
+        rstd = tg_pow(t, tg_add_scalar(t, var, (tg_real)a->eps), (tg_real)-0.5);
         xhat = tg_mul(t, tg_sub(t, x, mean), rstd);
     }
     if (x->flags & TG_REQUIRES_GRAD) {

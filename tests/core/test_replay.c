@@ -1,6 +1,8 @@
 /* Record once, replay many: a replay gives what recording the same step
-   again gives, bit for bit, for every op of every golden file (forward,
-   backward, and the records a create_graph pass made); a replay refuses
+   again gives, bit for bit, for every op of the core, select, activation
+   and loss golden files (forward, backward, and the records a create_graph
+   pass made; the other families' golden tests replay theirs through the
+   same tests/support/replay_check.h); a replay refuses
    what it cannot redo; a replayed training loop allocates nothing. */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -11,21 +13,13 @@
 #include "../ops/select_builders.h"
 #include "replay_check.h"
 
-/* Every op of golden file `name`, each through its builder. */
-static void replay_file(const char *name, gt_build_fn (*builder)(const char *))
+/* Every op of golden file `name`, each through its builder; the newer
+   families are replayed by their own golden tests (tests/ops/test_golden_*.c). */
+static void replay_file(const char *name, gt_find_fn find)
 {
     gt_file *f = gt_load(name);
     cr_assert_not_null(f, "tests/golden/%s_*.txt could not be read", name);
-    int cases = 0;
-    for (int i = 0; i < f->n; i++) {
-        bool first = true;
-        for (int j = 0; j < i && first; j++) first = strcmp(f->cases[j].op, f->cases[i].op) != 0;
-        if (!first) continue;
-        gt_build_fn b = builder(f->cases[i].op);
-        cr_expect_not_null(b, "no builder for op %s", f->cases[i].op);
-        if (b) cases += gt_run_replay(f, f->cases[i].op, b);
-    }
-    cr_expect_eq(cases, f->n, "%d of %d cases replayed", cases, f->n);
+    gt_run_replay_file(f, find);
     gt_free(f);
 }
 

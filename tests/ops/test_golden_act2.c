@@ -137,6 +137,12 @@ Test(golden_act2, every_case_is_run)
     gt_expect_builders(gold, builders, sizeof builders / sizeof *builders);
 }
 
+/* Replay equals recording again, bit for bit, and tg_gradgradcheck, for
+   every op (tests/support/replay_check.h, ggc_check.h). */
+GT_BUILDER_FIND(find_builder, builders)
+Test(golden_act2, replay_every_op) { gt_run_replay_file(gold, find_builder); }
+Test(golden_act2, gradgradcheck_every_op) { gt_run_gradgradcheck_file(gold, find_builder); }
+
 /* softshrink(NaN) is NaN here, by the rule of every activation (PyTorch 1.13
    returns 0 there, so the golden files hold no NaN case for it). */
 Test(golden_act2, softshrink_keeps_nan)

@@ -15,7 +15,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "golden.h"
+#include "builder_table.h"
 
 static gt_file *gold;
 static void load(void)
@@ -46,12 +46,18 @@ Test(golden_attention, scaled_dot_product_attention_order2)
     gt_run_op2(gold, "scaled_dot_product_attention", b_sdpa, gt_default_tol());
 }
 
+static const gt_builder builders[] = {{"scaled_dot_product_attention", b_sdpa}};
+
 Test(golden_attention, every_case_is_run)
 {
-    for (int i = 0; i < gold->n; i++)
-        cr_expect(!strcmp(gold->cases[i].op, "scaled_dot_product_attention"),
-                  "case %s: no builder for op %s", gold->cases[i].name, gold->cases[i].op);
+    gt_expect_builders(gold, builders, sizeof builders / sizeof *builders);
 }
+
+/* Replay equals recording again, bit for bit, and tg_gradgradcheck, for
+   every op (tests/support/replay_check.h, ggc_check.h). */
+GT_BUILDER_FIND(find_builder, builders)
+Test(golden_attention, replay_every_op) { gt_run_replay_file(gold, find_builder); }
+Test(golden_attention, gradgradcheck_every_op) { gt_run_gradgradcheck_file(gold, find_builder); }
 
 /* ---------------------------------------------------------------- refusals */
 

@@ -24,6 +24,7 @@
    for them, PyTorch's error and tapegrad's of the same order. */
 #include <criterion/criterion.h>
 
+#include "builder_table.h"
 #include "conv_builders.h"
 #include "op_checks.h"
 
@@ -68,12 +69,23 @@ GOLDEN(conv_transpose2d)
 GOLDEN(conv1d_weight)
 GOLDEN(conv2d_weight)
 
+#define B(NAME) {#NAME, b_##NAME}
+static const gt_builder builders[] = {
+    B(conv1d),        B(conv2d),        {"conv2d_large", b_conv2d}, B(conv_transpose1d),
+    B(conv_transpose2d), B(conv1d_weight), B(conv2d_weight),
+};
+#undef B
+
 Test(golden_conv, every_case_is_run)
 {
-    const char *ops[] = {"conv1d",           "conv2d",        "conv2d_large", "conv_transpose1d",
-                         "conv_transpose2d", "conv1d_weight", "conv2d_weight"};
-    expect_every_op_known(gold, ops, sizeof ops / sizeof *ops);
+    gt_expect_builders(gold, builders, sizeof builders / sizeof *builders);
 }
+
+/* Replay equals recording again, bit for bit, and tg_gradgradcheck, for
+   every op (tests/support/replay_check.h, ggc_check.h). */
+GT_BUILDER_FIND(find_builder, builders)
+Test(golden_conv, replay_every_op) { gt_run_replay_file(gold, find_builder); }
+Test(golden_conv, gradgradcheck_every_op) { gt_run_gradgradcheck_file(gold, find_builder); }
 
 /* ------------------------------------------------------------- bad input */
 

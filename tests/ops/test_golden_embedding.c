@@ -15,7 +15,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "golden.h"
+#include "builder_table.h"
 
 static gt_file *gold;
 static void load(void)
@@ -63,14 +63,19 @@ static tg_tensor *b_embedding_backward(tg_tape *t, tg_tensor **in, const gt_case
 GOLDEN(embedding)
 GOLDEN(embedding_backward)
 
+static const gt_builder builders[] = {{"embedding", b_embedding},
+                                      {"embedding_backward", b_embedding_backward}};
+
 Test(golden_embedding, every_case_is_run)
 {
-    for (int i = 0; i < gold->n; i++) {
-        const char *op = gold->cases[i].op;
-        cr_expect(!strcmp(op, "embedding") || !strcmp(op, "embedding_backward"),
-                  "case %s: no builder for op %s", gold->cases[i].name, op);
-    }
+    gt_expect_builders(gold, builders, sizeof builders / sizeof *builders);
 }
+
+/* Replay equals recording again, bit for bit, and tg_gradgradcheck, for
+   every op (tests/support/replay_check.h, ggc_check.h). */
+GT_BUILDER_FIND(find_builder, builders)
+Test(golden_embedding, replay_every_op) { gt_run_replay_file(gold, find_builder); }
+Test(golden_embedding, gradgradcheck_every_op) { gt_run_gradgradcheck_file(gold, find_builder); }
 
 /* ---------------------------------------------------------------- refusals */
 

@@ -16,7 +16,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "golden.h"
+#include "builder_table.h"
 
 static gt_file *gold;
 static void load(void)
@@ -118,14 +118,24 @@ GOLDEN(scatter)
 GOLDEN(masked_fill)
 GOLDEN(take_along_dim)
 
+#define B(NAME) {#NAME, b_##NAME}
+static const gt_builder builders[] = {
+    B(slice),     B(select),  B(narrow),      B(index_select), B(index_add),
+    B(gather),    B(scatter_add), B(scatter), B(masked_fill),  B(take_along_dim),
+};
+#undef B
+
 /* No case in the file is skipped for want of a test. */
 Test(golden_index, every_case_is_run)
 {
-    static const char *const ops[] = {"slice",   "select",      "narrow",     "index_select",
-                                      "index_add", "gather",    "scatter_add", "scatter",
-                                      "masked_fill", "take_along_dim"};
-    gt_expect_ops_covered(gold, ops, sizeof ops / sizeof *ops);
+    gt_expect_builders(gold, builders, sizeof builders / sizeof *builders);
 }
+
+/* Replay equals recording again, bit for bit, and tg_gradgradcheck, for
+   every op (tests/support/replay_check.h, ggc_check.h). */
+GT_BUILDER_FIND(find_builder, builders)
+Test(golden_index, replay_every_op) { gt_run_replay_file(gold, find_builder); }
+Test(golden_index, gradgradcheck_every_op) { gt_run_gradgradcheck_file(gold, find_builder); }
 
 /* ---------------------------------------------------------------- refusals */
 

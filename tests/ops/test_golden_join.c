@@ -16,7 +16,7 @@
 
 #include <string.h>
 
-#include "golden.h"
+#include "builder_table.h"
 
 static gt_file *gold;
 static void load(void)
@@ -137,12 +137,21 @@ GOLDEN(pad)
 GOLDEN(repeat)
 GOLDEN(tile)
 
+#define B(NAME) {#NAME, b_##NAME}
+static const gt_builder builders[] = {B(cat), B(stack), B(split), B(pad), B(repeat), B(tile)};
+#undef B
+
 /* No case in the file is skipped for want of a test. */
 Test(golden_join, every_case_is_run)
 {
-    static const char *const ops[] = {"cat", "stack", "split", "pad", "repeat", "tile"};
-    gt_expect_ops_covered(gold, ops, sizeof ops / sizeof *ops);
+    gt_expect_builders(gold, builders, sizeof builders / sizeof *builders);
 }
+
+/* Replay equals recording again, bit for bit, and tg_gradgradcheck, for
+   every op (tests/support/replay_check.h, ggc_check.h). */
+GT_BUILDER_FIND(find_builder, builders)
+Test(golden_join, replay_every_op) { gt_run_replay_file(gold, find_builder); }
+Test(golden_join, gradgradcheck_every_op) { gt_run_gradgradcheck_file(gold, find_builder); }
 
 /* ---------------------------------------------------------------- refusals */
 

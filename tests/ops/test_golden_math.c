@@ -121,6 +121,21 @@ Test(golden_math, every_case_is_run)
     gt_expect_builders(gold, builders, sizeof builders / sizeof *builders);
 }
 
+/* Replay equals recording again, bit for bit, and tg_gradgradcheck, for
+   every op (tests/support/replay_check.h, ggc_check.h). */
+GT_BUILDER_FIND(find_builder, builders)
+Test(golden_math, replay_every_op) { gt_run_replay_file(gold, find_builder); }
+/* lerp_tensor_ends holds 1e8 beside 1: the first gradient has the term
+   u·(end − start) ≈ −1e8·u, which the double build's checker (PyTorch's
+   absolute step 1e-6) differentiates through a rounding of 1.5e-8 per
+   evaluation, 0.7% of the difference, past its rtol of 1e-3. The case
+   is for the forward's exact ends; the next smallest is checked. */
+static const char *const ggc_except[] = {"lerp_tensor_ends", NULL};
+Test(golden_math, gradgradcheck_every_op)
+{
+    gt_run_gradgradcheck_file_except(gold, find_builder, ggc_except);
+}
+
 /* floor, ceil, round and trunc of a tensor that requires grad: constants,
    not on the tape, as the comparisons. */
 Test(golden_math, rounding_is_never_recorded)

@@ -9,6 +9,7 @@
 #include <criterion/criterion.h>
 #include <math.h>
 
+#include "builder_table.h"
 #include "conv_builders.h"
 #include "op_checks.h"
 
@@ -37,12 +38,48 @@ static gt_tol exact(void) { return (gt_tol){0, 0}; }
 Test(golden_pool, max_pool1d_indices) { gt_run_op(gold, "max_pool1d_indices", b_max_pool1d_indices, exact()); }
 Test(golden_pool, max_pool2d_indices) { gt_run_op(gold, "max_pool2d_indices", b_max_pool2d_indices, exact()); }
 
+#define B(NAME) {#NAME, b_##NAME}
+static const gt_builder builders[] = {
+    B(max_pool1d), B(max_pool2d), B(max_pool1d_indices), B(max_pool2d_indices),
+    B(avg_pool1d), B(avg_pool2d), B(adaptive_avg_pool2d),
+};
+#undef B
+
 Test(golden_pool, every_case_is_run)
 {
-    const char *ops[] = {"max_pool1d",         "max_pool2d",  "max_pool1d_indices",
-                         "max_pool2d_indices", "avg_pool1d",  "avg_pool2d",
-                         "adaptive_avg_pool2d"};
-    expect_every_op_known(gold, ops, sizeof ops / sizeof *ops);
+    gt_expect_builders(gold, builders, sizeof builders / sizeof *builders);
+}
+
+/* Replay equals recording again, bit for bit, and tg_gradgradcheck, for
+   every op (tests/support/replay_check.h, ggc_check.h). The indices' cases
+   copy the indices into a tensor outside any op, which no replay redoes:
+   indices_replay_with_the_values checks them. */
+GT_BUILDER_FIND(find_builder, builders)
+static const char *const index_ops[] = {"max_pool1d_indices", "max_pool2d_indices", NULL};
+Test(golden_pool, replay_every_op) { gt_run_replay_file_except(gold, find_builder, index_ops); }
+Test(golden_pool, gradgradcheck_every_op) { gt_run_gradgradcheck_file(gold, find_builder); }
+
+/* The indices of max pooling are written by the op's forward: a replay at
+   new values gives the indices a recording at them gives. */
+Test(golden_pool, indices_replay_with_the_values)
+{
+    const tg_real v0[8] = {5, 1, 2, 6, 0, 3, 7, 4}, v1[8] = {1, 5, 6, 2, 3, 0, 4, 7};
+    tg_pool_opts o = tg_pool_defaults(2, 0);
+    tg_tape *a = tg_tape_new(), *b = tg_tape_new();
+    tg_tape_set_replayable(a, true);
+    tg_tensor *xa = tg_tensor_new(a, TG_SHAPE(1, 2, 4), v0);
+    tg_tensor *xb = tg_tensor_new(b, TG_SHAPE(1, 2, 4), v1);
+    tg_index *ia, *ib;
+    cr_assert(tg_max_pool1d_with_indices(a, xa, &o, &ia), "%s", tg_tape_error(a));
+    cr_assert(tg_max_pool1d_with_indices(b, xb, &o, &ib), "%s", tg_tape_error(b));
+    for (int i = 0; i < 8; i++) xa->data[i] = v1[i];
+    cr_assert_eq(tg_tape_replay(a), TG_OK, "%s", tg_tape_error(a));
+    cr_assert_eq(ia->size, 4);
+    for (int64_t i = 0; i < ia->size; i++)
+        cr_expect_eq(ia->data[i], ib->data[i], "index %lld: %lld after the replay, %lld recorded",
+                     (long long)i, (long long)ia->data[i], (long long)ib->data[i]);
+    tg_tape_free(a);
+    tg_tape_free(b);
 }
 
 /* ------------------------------------------------------------- bad input */

@@ -15,7 +15,7 @@
 
 #include <string.h>
 
-#include "golden.h"
+#include "builder_table.h"
 
 static gt_file *gold;
 static void load(void)
@@ -59,15 +59,20 @@ GOLDEN(rnn_recurrence)
 GOLDEN(lstm_recurrence)
 GOLDEN(gru_recurrence)
 
+static const gt_builder builders[] = {{"rnn_recurrence", b_recurrence},
+                                      {"lstm_recurrence", b_recurrence},
+                                      {"gru_recurrence", b_recurrence}};
+
 Test(golden_recurrent, every_case_is_run)
 {
-    for (int i = 0; i < gold->n; i++) {
-        const char *op = gold->cases[i].op;
-        cr_expect(!strcmp(op, "rnn_recurrence") || !strcmp(op, "lstm_recurrence") ||
-                      !strcmp(op, "gru_recurrence"),
-                  "case %s: no builder for op %s", gold->cases[i].name, op);
-    }
+    gt_expect_builders(gold, builders, sizeof builders / sizeof *builders);
 }
+
+/* Replay equals recording again, bit for bit, and tg_gradgradcheck, for
+   every op (tests/support/replay_check.h, ggc_check.h). */
+GT_BUILDER_FIND(find_builder, builders)
+Test(golden_recurrent, replay_every_op) { gt_run_replay_file(gold, find_builder); }
+Test(golden_recurrent, gradgradcheck_every_op) { gt_run_gradgradcheck_file(gold, find_builder); }
 
 /* ---------------------------------------------------------------- refusals */
 

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "expect_fail.h"
-#include "golden.h"
+#include "builder_table.h"
 
 static gt_file *gold;
 static void load(void)
@@ -54,10 +54,7 @@ static tg_tensor *b_swapaxes(tg_tape *t, tg_tensor **in, const gt_case *c) { ret
 static tg_tensor *b_swapdims(tg_tape *t, tg_tensor **in, const gt_case *c) { return tg_swapdims(t, in[0], ATTR("d0"), ATTR("d1")); }
 static tg_tensor *b_movedim(tg_tape *t, tg_tensor **in, const gt_case *c) { return tg_movedim(t, in[0], ATTR("src"), ATTR("dst")); }
 
-static const struct {
-    const char *op;
-    gt_build_fn build;
-} builders[] = {
+static const gt_builder builders[] = {
     {"permute", b_permute},     {"contiguous", b_contiguous},       {"squeeze", b_squeeze},
     {"squeeze_axis", b_squeeze_axis}, {"unsqueeze", b_unsqueeze}, {"flatten_range", b_flatten_range},
     {"swapaxes", b_swapaxes},   {"swapdims", b_swapdims},           {"movedim", b_movedim},
@@ -82,13 +79,14 @@ GOLDEN(movedim)
 /* No case in the file is skipped for want of a test. */
 Test(golden_shape, every_case_is_run)
 {
-    for (int i = 0; i < gold->n; i++) {
-        bool found = false;
-        for (size_t b = 0; b < sizeof builders / sizeof *builders && !found; b++)
-            found = strcmp(builders[b].op, gold->cases[i].op) == 0;
-        cr_expect(found, "case %s: no builder for op %s", gold->cases[i].name, gold->cases[i].op);
-    }
+    gt_expect_builders(gold, builders, sizeof builders / sizeof *builders);
 }
+
+/* Replay equals recording again, bit for bit, and tg_gradgradcheck, for
+   every op (tests/support/replay_check.h, ggc_check.h). */
+GT_BUILDER_FIND(find_builder, builders)
+Test(golden_shape, replay_every_op) { gt_run_replay_file(gold, find_builder); }
+Test(golden_shape, gradgradcheck_every_op) { gt_run_gradgradcheck_file(gold, find_builder); }
 
 /* permute copies (tapegrad tensors are contiguous); the reshapes are views */
 Test(golden_shape, permute_copies_and_squeeze_is_a_view)

@@ -130,6 +130,10 @@ double gt_attr(const gt_case *c, const char *key, double dflt);
 /* Builds the op's output from the case's inputs (tensors on the tape, those
    with a golden gradient marked requires-grad). */
 typedef tg_tensor *(*gt_build_fn)(tg_tape *t, tg_tensor **in, const gt_case *c);
+/* The builder of an op of a golden file, by the op's name, or NULL (each
+   family has one: a table through tests/ops/builder_table.h, or a function
+   of its own). */
+typedef gt_build_fn (*gt_find_fn)(const char *op);
 
 /* Tolerances of the golden comparisons: |got − want| ≤ atol + rtol·|want|.
    float: rtol 1e-5, atol 1e-6;  double: rtol 1e-12, atol 1e-14. */
@@ -190,9 +194,8 @@ void gt_expect_gradcheck(tg_gradcheck_fn fn, void *ctx, tg_tensor *const *in, in
    gradient instead of adding to it shows. NULL if y is. */
 tg_tensor *gt_with_input(tg_tape *t, tg_tensor *y, tg_tensor *x);
 
-/* Every case of f has one of the n op names (a test per name runs them):
-   no case is skipped for want of a test. */
-void gt_expect_ops_covered(const gt_file *f, const char *const *ops, int n);
+/* Case i is the first of its op in f (a loop over the ops of a file). */
+bool gt_first_of_op(const gt_file *f, int i);
 
 /* A new tape for each test of a suite with .init = gt_tape_setup and
    .fini = gt_tape_teardown (the refusal tests). */

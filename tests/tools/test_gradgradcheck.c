@@ -10,72 +10,15 @@
 #include "../ops/act_builders.h"
 #include "../ops/core_builders.h"
 #include "../ops/select_builders.h"
+#include "ggc_check.h"
 
-/* A golden case as the checker's function: fn builds the case's op on the
-   checker's copies of its inputs. */
-typedef struct {
-    gt_build_fn build;
-    const gt_case *c;
-} case_fn;
-
-static tg_tensor *run_case(tg_tape *t, tg_tensor *const *in, int n, void *ctx)
-{
-    (void)n;
-    const case_fn *f = ctx;
-    tg_tensor *x[TG_MAX_INPUTS];
-    for (int k = 0; k < f->c->n_in; k++) x[k] = in[k];
-    return f->build(t, x, f->c);
-}
-
-/* The smallest comparable case of each op in golden file `name` (order ≥
-   2, no kink; the checker's full Jacobian of the gradient costs a backward
-   per element, so the smallest keeps the suite fast), checked with the
-   defaults. */
-static int64_t case_size(const gt_case *c)
-{
-    int64_t n = 0;
-    for (int k = 0; k < c->n_in; k++) n += c->in[k].n;
-    return n;
-}
-
-static void check_file(const char *name, gt_build_fn (*builder)(const char *))
+/* Every op of golden file `name` (tests/support/ggc_check.h); the newer
+   families are checked by their own golden tests (tests/ops/test_golden_*.c). */
+static void check_file(const char *name, gt_find_fn find)
 {
     gt_file *gold = gt_load(name);
-    cr_assert_not_null(gold);
-    int ops = 0;
-    for (int i = 0; i < gold->n; i++) {
-        const gt_case *c = &gold->cases[i];
-        if (c->order < 2 || c->kink) continue;
-        bool first = true; /* the first case of its op: then find the smallest */
-        for (int j = 0; j < i && first; j++)
-            first = !(gold->cases[j].order >= 2 && !gold->cases[j].kink &&
-                      strcmp(gold->cases[j].op, c->op) == 0);
-        if (!first) continue;
-        for (int j = i + 1; j < gold->n; j++) {
-            const gt_case *o = &gold->cases[j];
-            if (o->order >= 2 && !o->kink && strcmp(o->op, c->op) == 0 &&
-                case_size(o) < case_size(c))
-                c = o;
-        }
-        tg_tape *t = tg_tape_new();
-        tg_tensor *in[TG_MAX_INPUTS];
-        for (int k = 0; k < c->n_in; k++) {
-            in[k] = tg_zeros(t, c->in[k].ndim, c->in[k].shape);
-            for (int64_t e = 0; e < c->in[k].n; e++) in[k]->data[e] = (tg_real)c->in[k].v[e];
-            if (c->has_grad[k]) tg_requires_grad(in[k], true);
-        }
-        case_fn f = {builder(c->op), c};
-        tg_gradcheck_result r = tg_gradgradcheck(run_case, &f, in, c->n_in, NULL);
-        bool constant_grad = r.status != TG_OK && strstr(r.message, "does not depend");
-        /* an op whose first gradient is affine in nothing (add, sum...) has
-           a constant first gradient: there is no second derivative to check */
-        if (!constant_grad) {
-            cr_expect(r.status == TG_OK && r.ok, "%s (%s): %s", c->op, c->name, r.message);
-            ops++;
-        }
-        tg_tape_free(t);
-    }
-    cr_expect(ops > 0, "no op of %s was checked", name);
+    cr_assert_not_null(gold, "tests/golden/%s_*.txt could not be read", name);
+    gt_run_gradgradcheck_file(gold, find);
     gt_free(gold);
 }
 
