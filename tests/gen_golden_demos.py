@@ -100,8 +100,80 @@ def write_char_lstm(path, dtype):
     w.close()
 
 
+TINY_GPT = dict(seed=5, layers=2, heads=4, embd=32, block=16, batch=4, steps=20, lr=0.003)
+
+
+class Block(torch.nn.Module):
+    """One transformer block of GPT-2 (pre-norm): x + attn(ln_1(x)), then
+    x + mlp(ln_2(x)) with a tanh GELU; attention causal, without dropout."""
+
+    def __init__(self, C, heads):
+        super().__init__()
+        self.ln_1 = torch.nn.LayerNorm(C)
+        self.attn = torch.nn.MultiheadAttention(C, heads, batch_first=True)
+        self.ln_2 = torch.nn.LayerNorm(C)
+        self.fc = torch.nn.Linear(C, 4 * C)
+        self.proj = torch.nn.Linear(4 * C, C)
+
+    def forward(self, x, causal):
+        a = self.ln_1(x)
+        x = x + self.attn(a, a, a, attn_mask=causal, need_weights=False)[0]
+        return x + self.proj(F.gelu(self.fc(self.ln_2(x)), approximate="tanh"))
+
+
+def write_tiny_gpt(path, dtype):
+    """examples/tiny_gpt.c: wte [V, C] and wpe [block, C] N(0, 0.02); per
+    block in_proj_weight N(0, 0.02), out_proj.weight N(0, 0.02/sqrt(2L)),
+    mlp.fc.weight N(0, 0.02), mlp.proj.weight N(0, 0.02/sqrt(2L)), drawn in
+    that order from Rng(seed); biases 0, layer norms 1 and 0; the logits
+    ln_f(x)·wteᵀ (tied). Batches from Rng(seed + 1) as char_lstm's."""
+    c = TINY_GPT
+    ids, V = load_text()
+    C, L, T = c["embd"], c["layers"], c["block"]
+    r = Rng(c["seed"])
+    wte = torch.nn.Embedding(V, C).to(dtype)
+    wpe = torch.nn.Embedding(T, C).to(dtype)
+    blocks = torch.nn.ModuleList(Block(C, c["heads"]) for _ in range(L)).to(dtype)
+    ln_f = torch.nn.LayerNorm(C).to(dtype)
+    std, proj_std = 0.02, 0.02 / math.sqrt(2.0 * L)
+    with torch.no_grad():
+        for p in (wte.weight, wpe.weight):
+            p.copy_(tensor(init_normal(p.numel(), 0.0, std, r), tuple(p.shape), dtype))
+        for b in blocks:
+            for p, s in ((b.attn.in_proj_weight, std), (b.attn.out_proj.weight, proj_std),
+                         (b.fc.weight, std), (b.proj.weight, proj_std)):
+                p.copy_(tensor(init_normal(p.numel(), 0.0, s, r), tuple(p.shape), dtype))
+            for bias in (b.attn.in_proj_bias, b.attn.out_proj.bias, b.fc.bias, b.proj.bias):
+                bias.zero_()
+    params = (list(wte.parameters()) + list(wpe.parameters()) + list(blocks.parameters())
+              + list(ln_f.parameters()))
+    opt = torch.optim.Adam(params, lr=c["lr"])
+    causal = torch.triu(torch.ones(T, T, dtype=torch.bool), diagonal=1)  # True hides
+    pos = torch.arange(T)
+    rb = Rng(c["seed"] + 1)
+    split = len(ids) * 9 // 10
+    losses = []
+    for _ in range(c["steps"]):
+        x, y = batch(ids, rb, 0, split, c["batch"], T)
+        h = wte(x) + wpe(pos)
+        for b in blocks:
+            h = b(h, causal)
+        logits = F.linear(ln_f(h), wte.weight)
+        loss = F.cross_entropy(logits.reshape(-1, V), y.reshape(-1))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    w = named_writer(path, "gen_golden_demos.py")
+    w.group("tiny_gpt", vocab=V, **c)
+    w.tensor("loss", torch.tensor(losses, dtype=torch.float64))
+    w.end()
+    w.close()
+
+
 if __name__ == "__main__":
     os.makedirs(GOLDEN, exist_ok=True)
     for dtype, tag in ((torch.float32, "f32"), (torch.float64, "f64")):
         write_char_lstm(os.path.join(GOLDEN, "demo_char_lstm_%s.txt" % tag), dtype)
+        write_tiny_gpt(os.path.join(GOLDEN, "demo_tiny_gpt_%s.txt" % tag), dtype)
     print("wrote tests/golden/demo_*")

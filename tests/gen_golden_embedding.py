@@ -26,27 +26,15 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from golden_writer import GoldenWriter  # noqa: E402
+from golden_writer import Draws, GoldenWriter  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def write(dtype, path):
     w = GoldenWriter(path)
-    seed = [0]
-
-    def gen():
-        seed[0] += 1
-        return torch.Generator().manual_seed(9100 + seed[0])
-
-    def rnd(*shape):
-        return torch.randn(tuple(shape), generator=gen(), dtype=torch.float64).to(dtype)
-
-    def ints(high, *shape):
-        return torch.randint(0, high, tuple(shape), generator=gen())
-
-    def idx(values):
-        return torch.tensor(values, dtype=torch.int64)
+    draws = Draws(9100, dtype)
+    rnd, ints, idx = draws.rnd, draws.ints, draws.idx
 
     def case(name, op, fn, inputs, index, sq=False, attrs=None):
         attrs = dict(attrs or {})
@@ -57,7 +45,7 @@ def write(dtype, path):
             kw["order"] = 3
         else:
             f = fn
-        w.case(name, op, f, inputs, attrs=attrs, index=index, index_shaped=True, seed=seed[0],
+        w.case(name, op, f, inputs, attrs=attrs, index=index, index_shaped=True, seed=draws.n,
                **kw)
 
     def emb(name, shape, index, padding=None, sq=False):

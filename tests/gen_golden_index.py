@@ -25,7 +25,7 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from golden_writer import GoldenWriter, squared  # noqa: E402
+from golden_writer import Draws, GoldenWriter, squared  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 INF = float("inf")
@@ -33,27 +33,15 @@ INF = float("inf")
 
 def write(dtype, path):
     w = GoldenWriter(path)
-    seed = [0]
-
-    def gen():
-        seed[0] += 1
-        return torch.Generator().manual_seed(7000 + seed[0])
-
-    def rnd(*shape):
-        return torch.randn(tuple(shape), generator=gen(), dtype=torch.float64).to(dtype)
-
-    def ints(high, *shape):
-        return torch.randint(0, high, tuple(shape), generator=gen())
-
-    def idx(values):
-        return torch.tensor(values, dtype=torch.int64)
+    draws = Draws(7000, dtype)
+    gen, rnd, ints, idx = draws.gen, draws.rnd, draws.ints, draws.idx
 
     def case(name, op, fn, inputs, sq=False, attrs=None, **kw):
         if sq:
             fn, attrs, kw = squared(fn, attrs, kw)
         if "index" in kw:
             kw["index_shaped"] = True
-        w.case(name, op, fn, inputs, attrs=attrs, seed=seed[0], **kw)
+        w.case(name, op, fn, inputs, attrs=attrs, seed=draws.n, **kw)
 
     # slice: x[..., start:stop:step, ...] along one or more axes
     def slice_case(name, x, specs, sq=False):

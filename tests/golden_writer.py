@@ -105,6 +105,31 @@ def squared(fn, attrs, kw):
     return (lambda *a: torch.square(fn(*a))), attrs, dict(kw, order=3)
 
 
+class Draws:
+    """The random inputs of a generator's cases: each draw from a
+    torch.Generator of its own, seeded base + 1, base + 2, ... in turn (n:
+    the last seed used), so that a case's values do not depend on how many
+    values the cases before it drew."""
+
+    def __init__(self, base, dtype):
+        self.base, self.dtype, self.n = base, dtype, 0
+
+    def gen(self):
+        self.n += 1
+        return torch.Generator().manual_seed(self.base + self.n)
+
+    def rnd(self, *shape):
+        """N(0, 1) values drawn in double, then rounded to the dtype."""
+        return torch.randn(tuple(shape), generator=self.gen(), dtype=torch.float64).to(self.dtype)
+
+    def ints(self, high, *shape):
+        return torch.randint(0, high, tuple(shape), generator=self.gen())
+
+    @staticmethod
+    def idx(values):
+        return torch.tensor(values, dtype=torch.int64)
+
+
 class GoldenWriter:
     def __init__(self, path):
         self.f = open(path, "w")

@@ -61,27 +61,13 @@ Test(golden_attention, gradgradcheck_every_op) { gt_run_gradgradcheck_file(gold,
 
 /* ---------------------------------------------------------------- refusals */
 
-static tg_tape *tape;
-static void setup(void) { tape = tg_tape_new(); }
-static void teardown(void) { tg_tape_free(tape); }
-TestSuite(attention_refuses, .init = setup, .fini = teardown);
+TestSuite(attention_refuses, .init = gt_tape_setup, .fini = gt_tape_teardown);
 
-static void expect_refused(const tg_tensor *y, const char *const *parts, int n)
-{
-    const char *msg = tg_tape_error(tape);
-    cr_expect(y == NULL, "the op should have failed (message so far: \"%s\")", msg);
-    for (int i = 0; i < n; i++)
-        cr_expect(strstr(msg, parts[i]) != NULL, "the message \"%s\" should contain \"%s\"", msg,
-                  parts[i]);
-    tg_tape_clear_error(tape);
-}
-#define REFUSED(y, ...)                                                                     \
-    expect_refused((y), (const char *const[]){__VA_ARGS__},                                  \
-                   sizeof((const char *const[]){__VA_ARGS__}) / sizeof(const char *))
+#define REFUSED(y, ...) GT_REFUSED(gt_tape, y, __VA_ARGS__)
 
-static tg_tensor *z(int ndim, const int64_t *shape) { return tg_zeros(tape, ndim, shape); }
+static tg_tensor *z(int ndim, const int64_t *shape) { return tg_zeros(gt_tape, ndim, shape); }
 #define SDPA(q, k, v, m, kind, causal)                                                        \
-    tg_scaled_dot_product_attention(tape, q, k, v, m, kind, causal, 0)
+    tg_scaled_dot_product_attention(gt_tape, q, k, v, m, kind, causal, 0)
 
 Test(attention_refuses, lengths_and_shapes)
 {
@@ -100,7 +86,7 @@ Test(attention_refuses, lengths_and_shapes)
     REFUSED(SDPA(q, z(TG_SHAPE(3, 5, 4)), z(TG_SHAPE(3, 5, 6)), NULL, TG_MASK_ADDITIVE, false), F,
             "batch dimensions", "cannot be broadcast");
     REFUSED(SDPA(NULL, k, v, NULL, TG_MASK_ADDITIVE, false), F, "NULL");
-    REFUSED(tg_scaled_dot_product_attention(tape, q, k, v, NULL, TG_MASK_ADDITIVE, false, -1), F,
+    REFUSED(tg_scaled_dot_product_attention(gt_tape, q, k, v, NULL, TG_MASK_ADDITIVE, false, -1), F,
             "scale");
 }
 
@@ -117,22 +103,22 @@ Test(attention_refuses, masks)
     REFUSED(SDPA(q, k, v, z(TG_SHAPE(3, 5)), (tg_mask_kind)7, false), F, "mask kind 7");
     /* these fit */
     cr_expect(SDPA(q, k, v, z(TG_SHAPE(2, 1, 5)), TG_MASK_ADDITIVE, false) != NULL, "%s",
-              tg_tape_error(tape));
+              tg_tape_error(gt_tape));
     cr_expect(SDPA(q, k, v, z(TG_SHAPE(5)), TG_MASK_ADDITIVE, false) != NULL, "%s",
-              tg_tape_error(tape));
+              tg_tape_error(gt_tape));
 }
 
 /* The causal mask: query i sees keys j ≤ i, in each kind. */
 Test(attention_refuses, causal_mask)
 {
-    tg_tensor *a = tg_causal_mask(tape, 2, 3, TG_MASK_ADDITIVE);
-    tg_tensor *k = tg_causal_mask(tape, 2, 3, TG_MASK_KEEP);
-    tg_tensor *h = tg_causal_mask(tape, 2, 3, TG_MASK_HIDE);
+    tg_tensor *a = tg_causal_mask(gt_tape, 2, 3, TG_MASK_ADDITIVE);
+    tg_tensor *k = tg_causal_mask(gt_tape, 2, 3, TG_MASK_KEEP);
+    tg_tensor *h = tg_causal_mask(gt_tape, 2, 3, TG_MASK_HIDE);
     cr_assert(a && k && h);
     const tg_real keep[6] = {1, 0, 0, 1, 1, 0};
     for (int i = 0; i < 6; i++) {
         cr_expect(k->data[i] == keep[i] && h->data[i] == 1 - keep[i]);
         cr_expect(keep[i] ? a->data[i] == 0 : isinf(a->data[i]) && a->data[i] < 0);
     }
-    REFUSED(tg_causal_mask(tape, -1, 3, TG_MASK_KEEP), "tg_causal_mask", "-1");
+    REFUSED(tg_causal_mask(gt_tape, -1, 3, TG_MASK_KEEP), "tg_causal_mask", "-1");
 }

@@ -79,77 +79,64 @@ Test(golden_embedding, gradgradcheck_every_op) { gt_run_gradgradcheck_file(gold,
 
 /* ---------------------------------------------------------------- refusals */
 
-static tg_tape *tape;
 static tg_tensor *w53; /* [5, 3] */
 static void setup(void)
 {
-    tape = tg_tape_new();
-    w53 = tg_requires_grad(tg_zeros(tape, TG_SHAPE(5, 3)), true);
+    gt_tape_setup();
+    w53 = tg_requires_grad(tg_zeros(gt_tape, TG_SHAPE(5, 3)), true);
 }
-static void teardown(void) { tg_tape_free(tape); }
-TestSuite(embedding_refuses, .init = setup, .fini = teardown);
+TestSuite(embedding_refuses, .init = setup, .fini = gt_tape_teardown);
 
-static void expect_refused(const tg_tensor *y, const char *const *parts, int n)
-{
-    const char *msg = tg_tape_error(tape);
-    cr_expect(y == NULL, "the op should have failed (message so far: \"%s\")", msg);
-    for (int i = 0; i < n; i++)
-        cr_expect(strstr(msg, parts[i]) != NULL, "the message \"%s\" should contain \"%s\"", msg,
-                  parts[i]);
-    tg_tape_clear_error(tape);
-}
-#define REFUSED(y, ...)                                                                     \
-    expect_refused((y), (const char *const[]){__VA_ARGS__},                                  \
-                   sizeof((const char *const[]){__VA_ARGS__}) / sizeof(const char *))
+#define REFUSED(y, ...) GT_REFUSED(gt_tape, y, __VA_ARGS__)
 
 static const tg_index *ix(int ndim, const int64_t *shape, const int64_t *v)
 {
-    const tg_index *i = tg_index_new(tape, ndim, shape, v);
-    cr_assert(i, "%s", tg_tape_error(tape));
+    const tg_index *i = tg_index_new(gt_tape, ndim, shape, v);
+    cr_assert(i, "%s", tg_tape_error(gt_tape));
     return i;
 }
 
 Test(embedding_refuses, indices_out_of_range)
 {
     const int64_t big[4] = {0, 1, 5, 2}, neg[2] = {3, -1};
-    REFUSED(tg_embedding(tape, w53, ix(TG_SHAPE(2, 2), big), TG_PADDING_IDX_NONE),
+    REFUSED(tg_embedding(gt_tape, w53, ix(TG_SHAPE(2, 2), big), TG_PADDING_IDX_NONE),
             "tg_embedding", "index 5", "position [1,0]", "size 5");
-    REFUSED(tg_embedding(tape, w53, ix(TG_SHAPE(2), neg), TG_PADDING_IDX_NONE), "tg_embedding",
+    REFUSED(tg_embedding(gt_tape, w53, ix(TG_SHAPE(2), neg), TG_PADDING_IDX_NONE), "tg_embedding",
             "index -1", "position 1", "no negative index");
-    tg_tensor *g = tg_ones(tape, TG_SHAPE(2, 2, 3));
-    REFUSED(tg_embedding_backward(tape, g, ix(TG_SHAPE(2, 2), big), 5, TG_PADDING_IDX_NONE),
+    tg_tensor *g = tg_ones(gt_tape, TG_SHAPE(2, 2, 3));
+    REFUSED(tg_embedding_backward(gt_tape, g, ix(TG_SHAPE(2, 2), big), 5, TG_PADDING_IDX_NONE),
             "tg_embedding_backward", "index 5", "size 5");
 }
 
 Test(embedding_refuses, padding_and_shapes)
 {
     const int64_t v[3] = {0, 1, 2};
-    REFUSED(tg_embedding(tape, w53, ix(TG_SHAPE(3), v), 5), "tg_embedding", "padding_idx 5",
+    REFUSED(tg_embedding(gt_tape, w53, ix(TG_SHAPE(3), v), 5), "tg_embedding", "padding_idx 5",
             "5 rows");
-    REFUSED(tg_embedding(tape, w53, ix(TG_SHAPE(3), v), -6), "tg_embedding", "padding_idx -6",
+    REFUSED(tg_embedding(gt_tape, w53, ix(TG_SHAPE(3), v), -6), "tg_embedding", "padding_idx -6",
             "[-5, 5)");
-    REFUSED(tg_embedding(tape, tg_zeros(tape, TG_SHAPE(15)), ix(TG_SHAPE(3), v),
+    REFUSED(tg_embedding(gt_tape, tg_zeros(gt_tape, TG_SHAPE(15)), ix(TG_SHAPE(3), v),
                          TG_PADDING_IDX_NONE),
             "tg_embedding", "2-D", "[15]");
-    REFUSED(tg_embedding(tape, w53, NULL, TG_PADDING_IDX_NONE), "tg_embedding",
+    REFUSED(tg_embedding(gt_tape, w53, NULL, TG_PADDING_IDX_NONE), "tg_embedding",
             "index array is NULL");
-    REFUSED(tg_embedding(tape, NULL, ix(TG_SHAPE(3), v), TG_PADDING_IDX_NONE), "tg_embedding",
+    REFUSED(tg_embedding(gt_tape, NULL, ix(TG_SHAPE(3), v), TG_PADDING_IDX_NONE), "tg_embedding",
             "NULL");
     /* the output needs one more axis than the index array */
     const int64_t one[1] = {0};
-    REFUSED(tg_embedding(tape, w53, ix(TG_SHAPE(1, 1, 1, 1, 1, 1, 1, 1), one),
+    REFUSED(tg_embedding(gt_tape, w53, ix(TG_SHAPE(1, 1, 1, 1, 1, 1, 1, 1), one),
                          TG_PADDING_IDX_NONE),
             "tg_embedding", "8 dimensions");
     /* embedding_backward: the gradient is [*index.shape, D] */
-    REFUSED(tg_embedding_backward(tape, tg_ones(tape, TG_SHAPE(2, 3)), ix(TG_SHAPE(3), v), 5,
+    REFUSED(tg_embedding_backward(gt_tape, tg_ones(gt_tape, TG_SHAPE(2, 3)), ix(TG_SHAPE(3), v), 5,
                                   TG_PADDING_IDX_NONE),
             "tg_embedding_backward", "[2,3]", "[3]");
-    REFUSED(tg_embedding_backward(tape, tg_ones(tape, TG_SHAPE(3, 2)), ix(TG_SHAPE(3), v), -1,
+    REFUSED(tg_embedding_backward(gt_tape, tg_ones(gt_tape, TG_SHAPE(3, 2)), ix(TG_SHAPE(3), v), -1,
                                   TG_PADDING_IDX_NONE),
             "tg_embedding_backward", "num_weights is -1");
     /* in range: no message */
-    cr_expect(tg_embedding(tape, w53, ix(TG_SHAPE(3), v), -5) != NULL, "%s",
-              tg_tape_error(tape));
+    cr_expect(tg_embedding(gt_tape, w53, ix(TG_SHAPE(3), v), -5) != NULL, "%s",
+              tg_tape_error(gt_tape));
 }
 
 Test(embedding_refuses, index_of_another_tape)
@@ -157,7 +144,7 @@ Test(embedding_refuses, index_of_another_tape)
     tg_tape *other = tg_tape_new();
     const int64_t v[2] = {0, 1};
     tg_index *foreign = tg_index_new(other, TG_SHAPE(2), v);
-    REFUSED(tg_embedding(tape, w53, foreign, TG_PADDING_IDX_NONE), "tg_embedding",
+    REFUSED(tg_embedding(gt_tape, w53, foreign, TG_PADDING_IDX_NONE), "tg_embedding",
             "another tape");
     tg_tape_free(other);
 }
@@ -167,11 +154,11 @@ Test(embedding_refuses, index_of_another_tape)
 Test(embedding_refuses, padding_row_keeps_its_gradient)
 {
     const int64_t v[4] = {1, 2, 1, 4};
-    tg_tensor *y = tg_embedding(tape, w53, ix(TG_SHAPE(4), v), 1);
-    cr_assert(y, "%s", tg_tape_error(tape));
-    tg_tensor *s = tg_sum(tape, y, TG_ALL, false);
-    cr_assert_eq(tg_backward(tape, s), TG_OK);
-    cr_assert_eq(tg_backward(tape, s), TG_OK); /* twice: the gradients add up */
+    tg_tensor *y = tg_embedding(gt_tape, w53, ix(TG_SHAPE(4), v), 1);
+    cr_assert(y, "%s", tg_tape_error(gt_tape));
+    tg_tensor *s = tg_sum(gt_tape, y, TG_ALL, false);
+    cr_assert_eq(tg_backward(gt_tape, s), TG_OK);
+    cr_assert_eq(tg_backward(gt_tape, s), TG_OK); /* twice: the gradients add up */
     for (int j = 0; j < 3; j++) {
         cr_expect(w53->grad[1 * 3 + j] == 0, "the padding row got a gradient");
         cr_expect(w53->grad[2 * 3 + j] == 2 && w53->grad[4 * 3 + j] == 2);

@@ -76,85 +76,71 @@ Test(golden_recurrent, gradgradcheck_every_op) { gt_run_gradgradcheck_file(gold,
 
 /* ---------------------------------------------------------------- refusals */
 
-static tg_tape *tape;
-static void setup(void) { tape = tg_tape_new(); }
-static void teardown(void) { tg_tape_free(tape); }
-TestSuite(recurrent_refuses, .init = setup, .fini = teardown);
+TestSuite(recurrent_refuses, .init = gt_tape_setup, .fini = gt_tape_teardown);
 
-static void expect_refused(const tg_tensor *y, const char *const *parts, int n)
-{
-    const char *msg = tg_tape_error(tape);
-    cr_expect(y == NULL, "the op should have failed (message so far: \"%s\")", msg);
-    for (int i = 0; i < n; i++)
-        cr_expect(strstr(msg, parts[i]) != NULL, "the message \"%s\" should contain \"%s\"", msg,
-                  parts[i]);
-    tg_tape_clear_error(tape);
-}
-#define REFUSED(y, ...)                                                                     \
-    expect_refused((y), (const char *const[]){__VA_ARGS__},                                  \
-                   sizeof((const char *const[]){__VA_ARGS__}) / sizeof(const char *))
+#define REFUSED(y, ...) GT_REFUSED(gt_tape, y, __VA_ARGS__)
 
 static tg_tensor *z(int ndim, const int64_t *shape)
 {
-    return tg_requires_grad(tg_zeros(tape, ndim, shape), true);
+    return tg_requires_grad(tg_zeros(gt_tape, ndim, shape), true);
 }
 
 Test(recurrent_refuses, shapes)
 {
     tg_tensor *w = z(TG_SHAPE(12, 3)), *xg = z(TG_SHAPE(5, 2, 12)), *cn;
-    REFUSED(tg_lstm_recurrence(tape, z(TG_SHAPE(0, 2, 12)), w, NULL, NULL, NULL, false, &cn),
+    REFUSED(tg_lstm_recurrence(gt_tape, z(TG_SHAPE(0, 2, 12)), w, NULL, NULL, NULL, false, &cn),
             "tg_lstm_recurrence", "length 0", "[0,2,12]");
     cr_expect(cn == NULL);
-    REFUSED(tg_gru_recurrence(tape, z(TG_SHAPE(2, 0, 9)), z(TG_SHAPE(9, 3)), NULL, NULL, true),
+    REFUSED(tg_gru_recurrence(gt_tape, z(TG_SHAPE(2, 0, 9)), z(TG_SHAPE(9, 3)), NULL, NULL, true),
             "tg_gru_recurrence", "length 0", "[2,0,9]", "batch_first");
-    REFUSED(tg_lstm_recurrence(tape, xg, z(TG_SHAPE(9, 3)), NULL, NULL, NULL, false, NULL),
+    REFUSED(tg_lstm_recurrence(gt_tape, xg, z(TG_SHAPE(9, 3)), NULL, NULL, NULL, false, NULL),
             "tg_lstm_recurrence", "weight_hh must be [4·H, H]", "[9,3]");
-    REFUSED(tg_lstm_recurrence(tape, z(TG_SHAPE(5, 2, 8)), w, NULL, NULL, NULL, false, NULL),
+    REFUSED(tg_lstm_recurrence(gt_tape, z(TG_SHAPE(5, 2, 8)), w, NULL, NULL, NULL, false, NULL),
             "tg_lstm_recurrence", "[5,2,8]", "G·H = 12");
-    REFUSED(tg_lstm_recurrence(tape, z(TG_SHAPE(5, 12)), w, NULL, NULL, NULL, false, NULL),
+    REFUSED(tg_lstm_recurrence(gt_tape, z(TG_SHAPE(5, 12)), w, NULL, NULL, NULL, false, NULL),
             "tg_lstm_recurrence", "[5,12]");
-    REFUSED(tg_lstm_recurrence(tape, xg, w, z(TG_SHAPE(3)), NULL, NULL, false, NULL),
+    REFUSED(tg_lstm_recurrence(gt_tape, xg, w, z(TG_SHAPE(3)), NULL, NULL, false, NULL),
             "tg_lstm_recurrence", "bias_hh must be [12]", "[3]");
-    REFUSED(tg_lstm_recurrence(tape, xg, w, NULL, z(TG_SHAPE(3, 3)), NULL, false, NULL),
+    REFUSED(tg_lstm_recurrence(gt_tape, xg, w, NULL, z(TG_SHAPE(3, 3)), NULL, false, NULL),
             "tg_lstm_recurrence", "h0 must be [N, H] = [2, 3]", "[3,3]");
-    REFUSED(tg_lstm_recurrence(tape, xg, w, NULL, NULL, z(TG_SHAPE(2, 4)), false, NULL),
+    REFUSED(tg_lstm_recurrence(gt_tape, xg, w, NULL, NULL, z(TG_SHAPE(2, 4)), false, NULL),
             "tg_lstm_recurrence", "c0 must be [N, H] = [2, 3]", "[2,4]");
     /* batch_first reads [N, T, G·H]: N = 5 here */
-    REFUSED(tg_lstm_recurrence(tape, xg, w, NULL, z(TG_SHAPE(2, 3)), NULL, true, NULL),
+    REFUSED(tg_lstm_recurrence(gt_tape, xg, w, NULL, z(TG_SHAPE(2, 3)), NULL, true, NULL),
             "tg_lstm_recurrence", "h0 must be [N, H] = [5, 3]");
-    REFUSED(tg_rnn_recurrence(tape, z(TG_SHAPE(5, 2, 3)), z(TG_SHAPE(3, 3)), NULL, NULL,
+    REFUSED(tg_rnn_recurrence(gt_tape, z(TG_SHAPE(5, 2, 3)), z(TG_SHAPE(3, 3)), NULL, NULL,
                               TG_RNN_LSTM, false),
             "tg_rnn_recurrence", "TG_RNN_TANH or TG_RNN_RELU");
-    REFUSED(tg_rnn_recurrence(tape, z(TG_SHAPE(5, 2, 3)), NULL, NULL, NULL, TG_RNN_TANH, false),
+    REFUSED(tg_rnn_recurrence(gt_tape, z(TG_SHAPE(5, 2, 3)), NULL, NULL, NULL, TG_RNN_TANH, false),
             "tg_rnn_recurrence", "weight_hh is NULL");
-    REFUSED(tg_gru_recurrence(tape, NULL, z(TG_SHAPE(9, 3)), NULL, NULL, false),
+    REFUSED(tg_gru_recurrence(gt_tape, NULL, z(TG_SHAPE(9, 3)), NULL, NULL, false),
             "tg_gru_recurrence", "NULL");
     /* the right shapes pass */
-    cr_expect(tg_lstm_recurrence(tape, xg, w, z(TG_SHAPE(12)), z(TG_SHAPE(2, 3)),
+    cr_expect(tg_lstm_recurrence(gt_tape, xg, w, z(TG_SHAPE(12)), z(TG_SHAPE(2, 3)),
                                  z(TG_SHAPE(2, 3)), false, &cn) != NULL,
-              "%s", tg_tape_error(tape));
+              "%s", tg_tape_error(gt_tape));
     cr_expect(cn && cn->ndim == 2 && cn->shape[0] == 2 && cn->shape[1] == 3);
 }
 
 Test(recurrent_refuses, cells)
 {
     tg_tensor *wi = z(TG_SHAPE(12, 4)), *wh = z(TG_SHAPE(12, 3)), *x = z(TG_SHAPE(2, 4));
-    REFUSED(tg_lstm_cell(tape, x, z(TG_SHAPE(2, 5)), NULL, wi, wh, NULL, NULL, NULL),
+    REFUSED(tg_lstm_cell(gt_tape, x, z(TG_SHAPE(2, 5)), NULL, wi, wh, NULL, NULL, NULL),
             "tg_lstm_cell", "h [2,5]", "H = 3");
-    REFUSED(tg_lstm_cell(tape, x, z(TG_SHAPE(3)), NULL, wi, wh, NULL, NULL, NULL),
+    REFUSED(tg_lstm_cell(gt_tape, x, z(TG_SHAPE(3)), NULL, wi, wh, NULL, NULL, NULL),
             "tg_lstm_cell", "h [3]", "input's 2 dimensions");
-    REFUSED(tg_lstm_cell(tape, z(TG_SHAPE(2, 5)), NULL, NULL, wi, wh, NULL, NULL, NULL),
+    REFUSED(tg_lstm_cell(gt_tape, z(TG_SHAPE(2, 5)), NULL, NULL, wi, wh, NULL, NULL, NULL),
             "tg_linear", "[2,5]");
-    REFUSED(tg_gru_cell(tape, z(TG_SHAPE(1, 2, 4)), NULL, z(TG_SHAPE(9, 4)), z(TG_SHAPE(9, 3)),
+    REFUSED(tg_gru_cell(gt_tape, z(TG_SHAPE(1, 2, 4)), NULL, z(TG_SHAPE(9, 4)), z(TG_SHAPE(9, 3)),
                         NULL, NULL),
             "tg_gru_cell", "[N, input_size] or [input_size]", "[1,2,4]");
-    REFUSED(tg_rnn_cell(tape, x, NULL, NULL, wh, NULL, NULL, TG_RNN_TANH), "tg_rnn_cell",
+    REFUSED(tg_rnn_cell(gt_tape, x, NULL, NULL, wh, NULL, NULL, TG_RNN_TANH), "tg_rnn_cell",
             "NULL");
-    REFUSED(tg_rnn_cell(tape, x, NULL, z(TG_SHAPE(3, 4)), z(TG_SHAPE(3, 3)), NULL, NULL,
+    REFUSED(tg_rnn_cell(gt_tape, x, NULL, z(TG_SHAPE(3, 4)), z(TG_SHAPE(3, 3)), NULL, NULL,
                         TG_RNN_GRU),
             "tg_rnn_cell", "TG_RNN_TANH or TG_RNN_RELU");
     tg_tensor *c1 = NULL;
-    tg_tensor *h1 = tg_lstm_cell(tape, z(TG_SHAPE(4)), NULL, NULL, wi, wh, NULL, NULL, &c1);
-    cr_expect(h1 && h1->ndim == 1 && h1->shape[0] == 3, "%s", tg_tape_error(tape));
+    tg_tensor *h1 = tg_lstm_cell(gt_tape, z(TG_SHAPE(4)), NULL, NULL, wi, wh, NULL, NULL, &c1);
+    cr_expect(h1 && h1->ndim == 1 && h1->shape[0] == 3, "%s", tg_tape_error(gt_tape));
     cr_expect(c1 && c1->ndim == 1 && c1->shape[0] == 3);
 }
