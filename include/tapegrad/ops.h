@@ -84,6 +84,28 @@ TG_API tg_tensor *tg_dot(tg_tape *t, tg_tensor *a, tg_tensor *b);
 /** The outer product y_ij = a_i·b_j of two vectors, [M] ⊗ [N] -> [M, N]
    (torch.outer). */
 TG_API tg_tensor *tg_outer(tg_tape *t, tg_tensor *a, tg_tensor *b);
+/** Einstein summation (torch.einsum): the n operands multiplied along the
+   equation's letters, summed over the letters not in the output, e.g.
+   tg_einsum(t, "bij,bjk->bik", 2, (tg_tensor *[]){a, b}) is a batched
+   matrix product and "ii->" a trace. The equation gives each operand one
+   letter (a-z, A-Z) per axis, separated by commas, then "->" and the
+   output's letters; without "->" the output is PyTorch's: the letters used
+   once, in ASCII order (uppercase first). "..." stands for the axes not
+   named (broadcast between operands as NumPy's, right-aligned; placed where
+   the output has "...", first in an implicit output, summed if the
+   explicit output has none). Spaces are ignored. A letter repeated in one
+   operand takes the diagonal; a letter's size may be 1 in some operands
+   and n in others (broadcast, as PyTorch). Two operands at a time are
+   contracted, left to right (PyTorch's order without opt_einsum), through
+   the batched matrix product. Not an op of its own: the ops it is made of
+   (permute, reshape, slice, sum, mul, matmul) are recorded, and give the
+   gradient of every order. Up to 32 operands; every intermediate product
+   has at most TG_MAX_DIMS axes. NULL, with a message naming tg_einsum and
+   the fault, for a character that is not a subscript, a count of operands
+   other than the equation's, a letter whose sizes disagree (the letter and
+   both sizes named), an operand whose number of axes differs from its
+   subscripts, an output letter in no operand or given twice. */
+TG_API tg_tensor *tg_einsum(tg_tape *t, const char *equation, int n, tg_tensor *const *operands);
 /** Swaps two axes (torch.transpose); negative axes count from the end. */
 TG_API tg_tensor *tg_transpose(tg_tape *t, tg_tensor *x, int dim0, int dim1);
 /** x @ Wᵀ + b as torch.nn.functional.linear: x [..., in], W [out, in],
