@@ -16,7 +16,7 @@
 
 #include <string.h>
 
-#include "golden.h"
+#include "builder_table.h"
 
 static gt_file *gold;
 static void load(void)
@@ -39,11 +39,18 @@ static tg_tensor *b_einsum(tg_tape *t, tg_tensor **in, const gt_case *c)
 Test(golden_einsum, einsum) { gt_run_op(gold, "einsum", b_einsum, gt_default_tol()); }
 Test(golden_einsum, einsum_order2) { gt_run_op2(gold, "einsum", b_einsum, gt_default_tol()); }
 
+static const gt_builder builders[] = {{"einsum", b_einsum}};
+
 Test(golden_einsum, every_case_is_run)
 {
-    const char *ops[] = {"einsum"};
-    gt_expect_ops_covered(gold, ops, 1);
+    gt_expect_builders(gold, builders, sizeof builders / sizeof *builders);
 }
+
+/* Replay equals recording again, bit for bit, and tg_gradgradcheck, for
+   every equation's smallest case (tests/support/replay_check.h, ggc_check.h). */
+GT_BUILDER_FIND(find_builder, builders)
+Test(golden_einsum, replay_every_op) { gt_run_replay_file(gold, find_builder); }
+Test(golden_einsum, gradgradcheck_every_op) { gt_run_gradgradcheck_file(gold, find_builder); }
 
 /* ------------------------------------------------------ the equation's form */
 
