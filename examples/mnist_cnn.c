@@ -17,7 +17,7 @@
    scaled to [0, 1] and normalised with mean 0.1307 and std 0.3081; the
    test set is evaluated in evaluation mode (running statistics, no
    dropout). tools/torch_mnist_cnn_reference.py runs the same recipe in
-   PyTorch over many seeds (docs/examples.md has its figures).
+   PyTorch over many seeds (docs/data.md has the figures).
 
    Memory: the parameters, the optimizer's state and the dataset's batch
    buffers are allocated once; each step records on the tape and resets it
@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "lenet.h"
+#include "trainer_cli.h"
 
 #ifndef TG_EXAMPLE_DATA_DIR
 #define TG_EXAMPLE_DATA_DIR "data"
@@ -72,16 +73,6 @@ static void usage(FILE *f)
             "                   as safetensors (F32), under PyTorch's state-dict names\n"
             "  --help           this text\n",
             TG_EXAMPLE_DATA_DIR);
-}
-
-static bool parse_int(const char *s, long long lo, long long hi, long long *out)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) return false;
-    *out = v;
-    return true;
 }
 
 static bool parse_real(const char *s, double lo, double hi, double *out)
@@ -142,13 +133,6 @@ static int parse_args(int argc, char **argv, options *o)
     return 0;
 }
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* Test loss (mean per sample) and accuracy in evaluation mode, recording
    off; the training switch and recording are put back. */
 static int evaluate(tg_tape *t, tg_params *p, const lenet *m, tg_dataset *d, double *loss,
@@ -186,19 +170,6 @@ static int evaluate(tg_tape *t, tg_params *p, const lenet *m, tg_dataset *d, dou
     *loss = seen ? sum / (double)seen : NAN;
     *acc = seen ? 100.0 * (double)right / (double)seen : NAN;
     return rc;
-}
-
-static void progress(int epoch, int epochs, int64_t done, int64_t total, double loss, double rate,
-                     double eta)
-{
-    const int width = 24;
-    int fill = total ? (int)(width * done / total) : width;
-    char bar[32];
-    for (int i = 0; i < width; i++) bar[i] = i < fill ? '=' : (i == fill ? '>' : ' ');
-    bar[width] = 0;
-    printf("\repoch %d/%d [%s] %lld/%lld  loss %.4f  %.0f samples/s  ETA %.1fs \033[K", epoch,
-           epochs, bar, (long long)done, (long long)total, loss, rate, eta);
-    fflush(stdout);
 }
 
 int main(int argc, char **argv)

@@ -34,7 +34,6 @@ through the steps). Each group records that measured float32 drift:
 The test allows a multiple of it (see there); in double, the drift scaled
 by float64's epsilon over float32's.
 """
-import math
 import os
 import sys
 
@@ -47,7 +46,8 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "tools"))
 from gen_golden_cnn import write_state  # noqa: E402
 from gen_golden_train import Writer  # noqa: E402
-from torch_mnist_cnn_reference import LeNet, find, read_idx  # noqa: E402
+from torch_mnist_cnn_reference import LeNet  # noqa: E402
+from torch_mnist_reference import find, read_idx  # noqa: E402
 
 STEPS, BATCH, LR, MOMENTUM, SEED = 20, 32, 0.01, 0.9, 7
 VARIANTS = (("plain", False), ("bn", True))

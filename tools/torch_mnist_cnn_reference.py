@@ -2,7 +2,7 @@
 """The PyTorch reference for examples/mnist_cnn.c: the same LeNet-style
 network and recipe, run over several seeds, printing each seed's test
 accuracy and the median. The figures quoted in examples/mnist_cnn.c and
-docs/examples.md come from this script (Debian's python3-torch).
+docs/data.md come from this script (Debian's python3-torch).
 
     /usr/bin/python3 tools/torch_mnist_cnn_reference.py               # bundled 8k/2k, 5 epochs
     /usr/bin/python3 tools/torch_mnist_cnn_reference.py --bn --dropout 0.2
@@ -19,14 +19,16 @@ kept; inputs scaled to [0,1] and normalised with mean 0.1307, std 0.3081;
 evaluation mode (running statistics, no dropout) for the test set.
 """
 import argparse
-import gzip
 import os
 import statistics
+import sys
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from torch_mnist_reference import load  # noqa: E402
 
 
 class LeNet(nn.Module):
@@ -60,34 +62,6 @@ class LeNet(nn.Module):
         x = self.drop(F.relu(self.fc1(x)))
         x = self.drop(F.relu(self.fc2(x)))
         return self.fc3(x)
-
-
-def read_idx(path):
-    opener = gzip.open if open(path, "rb").read(2) == b"\x1f\x8b" else open
-    with opener(path, "rb") as f:
-        raw = f.read()
-    assert raw[0] == 0 and raw[1] == 0 and raw[2] == 0x08, path
-    ndim = raw[3]
-    dims = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
-
-
-def find(directory, stem):
-    for name in (stem + ".gz", stem):
-        path = os.path.join(directory, name)
-        if os.path.exists(path):
-            return path
-    raise FileNotFoundError(os.path.join(directory, stem))
-
-
-def load(directory, train):
-    """Images [n, 784] normalised as tapegrad's batches, labels [n]."""
-    prefix = "train" if train else "t10k"
-    x = read_idx(find(directory, prefix + "-images-idx3-ubyte"))
-    y = read_idx(find(directory, prefix + "-labels-idx1-ubyte"))
-    x = torch.tensor(x.reshape(len(x), -1), dtype=torch.float32) / 255.0
-    x = (x - 0.1307) / 0.3081
-    return x, torch.tensor(y, dtype=torch.int64)
 
 
 def run(seed, xtr, ytr, xte, yte, a):
