@@ -63,6 +63,24 @@ def load(data_dir):
     return torch.from_numpy(images.copy()), torch.from_numpy(labels.astype(np.int64))
 
 
+def images_or_synthetic(args, who):
+    """The training images (uint8 [n, 784]) and labels of args.data, or random
+    ones of Fashion-MNIST's shape with --synthetic or when they are absent;
+    and the data's name."""
+    try:
+        if args.synthetic:
+            raise FileNotFoundError("--synthetic")
+        images, labels = load(args.data)
+        return images, labels, "fashion-mnist"
+    except FileNotFoundError as e:
+        if not args.synthetic:
+            print(f"{who}: {e} not found; using random data of the same shape", file=sys.stderr)
+        g = torch.Generator().manual_seed(42)
+        images = torch.randint(0, 256, (60000, 784), dtype=torch.uint8, generator=g)
+        labels = torch.randint(0, 10, (60000,), generator=g)
+        return images, labels, "synthetic"
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
@@ -75,18 +93,7 @@ def main():
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
 
-    name = "fashion-mnist"
-    try:
-        if args.synthetic:
-            raise FileNotFoundError("--synthetic")
-        images, labels = load(args.data)
-    except FileNotFoundError as e:
-        if not args.synthetic:
-            print(f"torch_mlp: {e} not found; using random data of the same shape", file=sys.stderr)
-        g = torch.Generator().manual_seed(42)
-        images = torch.randint(0, 256, (60000, 784), dtype=torch.uint8, generator=g)
-        labels = torch.randint(0, 10, (60000,), generator=g)
-        name = "synthetic"
+    images, labels, name = images_or_synthetic(args, "torch_mlp")
 
     model = torch.nn.Sequential(
         torch.nn.Linear(784, 500), torch.nn.ReLU(),

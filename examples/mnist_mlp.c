@@ -33,6 +33,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "trainer_cli.h"
+
 #ifndef TG_EXAMPLE_DATA_DIR
 #define TG_EXAMPLE_DATA_DIR "data"
 #endif
@@ -70,16 +72,6 @@ static void usage(FILE *f)
             "                   each weight's update / data ratio over the steps\n"
             "  --help           this text\n",
             TG_EXAMPLE_DATA_DIR, (long long)784);
-}
-
-static bool parse_int(const char *s, long long lo, long long hi, long long *out)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) return false;
-    *out = v;
-    return true;
 }
 
 static int parse_args(int argc, char **argv, options *o)
@@ -146,13 +138,6 @@ static int parse_args(int argc, char **argv, options *o)
     return 0;
 }
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* The loss of one batch: summed over it, as the MLP notebook does. */
 static tg_tensor *batch_loss(tg_tape *t, tg_tensor *logits, const tg_batch *b, bool binary)
 {
@@ -196,20 +181,6 @@ static int evaluate(tg_tape *t, const tg_mlp *m, tg_dataset *d, bool binary, dou
     *loss = seen ? sum / (double)seen : NAN;
     *acc = seen ? 100.0 * (double)right / (double)seen : NAN;
     return 0;
-}
-
-static void progress(bool tty, int epoch, int epochs, int64_t done, int64_t total, double loss,
-                     double rate, double eta)
-{
-    if (!tty) return;
-    const int width = 24;
-    int fill = total ? (int)(width * done / total) : width;
-    char bar[32];
-    for (int i = 0; i < width; i++) bar[i] = i < fill ? '=' : (i == fill ? '>' : ' ');
-    bar[width] = 0;
-    printf("\repoch %d/%d [%s] %lld/%lld  loss %.4f  %.0f samples/s  ETA %.1fs \033[K", epoch,
-           epochs, bar, (long long)done, (long long)total, loss, rate, eta);
-    fflush(stdout);
 }
 
 /* --explore: one batch of 4 test images through a small network (784-16-10,
@@ -421,7 +392,7 @@ int main(int argc, char **argv)
                 last_draw = el;
                 double rate = (double)samples / (el > 0 ? el : 1e-9);
                 int64_t left = tg_dataset_len(train) - samples;
-                progress(tty, epoch, o.epochs, b.number + 1, nb, loss_sum / (double)samples, rate,
+                progress(epoch, o.epochs, b.number + 1, nb, loss_sum / (double)samples, rate,
                          (double)left / rate);
             }
         }

@@ -90,33 +90,54 @@ static double divisor_of(const pool_attr *a, const pool_win *h, const pool_win *
 
 /* ------------------------------------------------------------------ kernels */
 
+/* Takes tap v at flat index k if it beats the best so far: larger, or NaN
+   (NaN wins, as PyTorch's kernel); ties keep the first. */
+#define MAX_TAKE(v, k)                                                                   \
+    do {                                                                                 \
+        tg_real v_ = (v);                                                                \
+        if (best < 0 || v_ > m || isnan(v_)) m = v_, best = (k);                         \
+    } while (0)
+
 /* max: y[pl, o] = the largest tap (NaN wins; ties: the first), its flat
-   index into arg; −inf and −1 for a window without a tap. */
+   index into arg; −inf and −1 for a window without a tap. The common 2x2
+   window of stride 2 without padding or dilation reads its four taps
+   directly (the same order, so the same winner). */
 static void max_kernel(const pool_attr *a, int64_t P, const tg_real *x, tg_real *y, int64_t *arg)
 {
     const int64_t H = a->in[0], W = a->in[1], OH = a->out[0], OW = a->out[1];
+    const int64_t k0 = a->k[0], k1 = a->k[1], s0 = a->s[0], s1 = a->s[1];
+    const int64_t p0 = a->p[0], p1 = a->p[1], d0 = a->d[0], d1 = a->d[1];
+    const bool two_by_two = k0 == 2 && k1 == 2 && s0 == 2 && s1 == 2 && p0 == 0 && p1 == 0 &&
+                            d0 == 1 && d1 == 1 && 2 * OH <= H && 2 * OW <= W;
     for (int64_t pl = 0; pl < P; pl++) {
         const tg_real *xp = x + pl * H * W;
+        tg_real *yp = y + pl * OH * OW;
+        int64_t *ap = arg + pl * OH * OW;
         for (int64_t oh = 0; oh < OH; oh++)
             for (int64_t ow = 0; ow < OW; ow++) {
                 int64_t best = -1;
                 tg_real m = -INFINITY;
-                for (int64_t i = 0; i < a->k[0]; i++) {
-                    int64_t ih = oh * a->s[0] - a->p[0] + i * a->d[0];
-                    if (ih < 0 || ih >= H) continue;
-                    for (int64_t j = 0; j < a->k[1]; j++) {
-                        int64_t iw = ow * a->s[1] - a->p[1] + j * a->d[1];
-                        if (iw < 0 || iw >= W) continue;
-                        tg_real v = xp[ih * W + iw];
-                        if (best < 0 || v > m || isnan(v)) m = v, best = ih * W + iw;
+                if (two_by_two) {
+                    const int64_t k = 2 * oh * W + 2 * ow;
+                    MAX_TAKE(xp[k], k);
+                    MAX_TAKE(xp[k + 1], k + 1);
+                    MAX_TAKE(xp[k + W], k + W);
+                    MAX_TAKE(xp[k + W + 1], k + W + 1);
+                } else
+                    for (int64_t i = 0; i < k0; i++) {
+                        int64_t ih = oh * s0 - p0 + i * d0;
+                        if (ih < 0 || ih >= H) continue;
+                        for (int64_t j = 0; j < k1; j++) {
+                            int64_t iw = ow * s1 - p1 + j * d1;
+                            if (iw >= 0 && iw < W) MAX_TAKE(xp[ih * W + iw], ih * W + iw);
+                        }
                     }
-                }
-                int64_t o = (pl * OH + oh) * OW + ow;
-                y[o] = m;
-                arg[o] = best;
+                yp[oh * OW + ow] = m;
+                ap[oh * OW + ow] = best;
             }
     }
 }
+#undef MAX_TAKE
 
 /* dx[pl, arg[pl, o]] += g[pl, o]: x-shaped dx, out-shaped g */
 static void scatter_kernel(const pool_attr *a, int64_t P, const tg_real *g, tg_real *dx)

@@ -138,3 +138,26 @@ Test(golden_pool, empty_batch_and_empty_windows)
     cr_expect(x->grad[0] == 0 && x->grad[1] == 0);
     tg_tape_free(t);
 }
+
+/* The 2x2 windows of stride 2 (LeNet's pooling, read tap by tap): a tie
+   goes to the first tap in row-major order, a NaN wins wherever it is. */
+Test(golden_pool, two_by_two_ties_take_the_first_tap)
+{
+    tg_tape *t = tg_tape_new();
+    /* four windows of one 4x4 plane: {0 5; 5 0}, {5 5; 5 5}, {0 0; 5 5}, {1 NaN; 2 3} */
+    const tg_real v[16] = {0, 5, 5, 5, /* rows of the plane */
+                           5, 0, 5, 5, /**/
+                           0, 0, 1, NAN, /**/
+                           5, 5, 2, 3};
+    tg_pool_opts o = tg_pool_defaults(2, 2);
+    tg_index *idx;
+    tg_tensor *y = tg_max_pool2d_with_indices(t, tg_tensor_new(t, TG_SHAPE(1, 1, 4, 4), v), &o,
+                                              &idx);
+    cr_assert(y, "%s", tg_tape_error(t));
+    const int64_t want[4] = {1, 2, 12, 11}; /* flat indices in the 4x4 plane */
+    for (int i = 0; i < 4; i++)
+        cr_expect_eq(idx->data[i], want[i], "window %d: index %lld, expected %lld", i,
+                     (long long)idx->data[i], (long long)want[i]);
+    cr_expect(y->data[0] == 5 && y->data[1] == 5 && y->data[2] == 5 && isnan(y->data[3]));
+    tg_tape_free(t);
+}
