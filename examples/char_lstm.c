@@ -217,37 +217,23 @@ static int parse_args(int argc, char **argv, options *o)
     *o = (options){.data = TG_EXAMPLE_DATA_DIR "/text/persuasion.txt", .hidden = 256,
                    .embed = 64, .seq = 64, .batch = 32, .steps = 2000, .sample_every = 250,
                    .sample_len = 300, .layers = 1, .lr = 0.002, .temperature = 0.8, .seed = 1};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        bool ok = true;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            fputs(USAGE, stdout);
-            exit(0);
-        } else if (!strcmp(a, "--data")) ok = (o->data = v) != NULL;
-        else if (!strcmp(a, "--save")) ok = (o->save = v) != NULL;
-        else if (!strcmp(a, "--hidden")) ok = parse_i64(v, 1, 1 << 16, &o->hidden);
-        else if (!strcmp(a, "--embed")) ok = parse_i64(v, 1, 1 << 16, &o->embed);
-        else if (!strcmp(a, "--seq")) ok = parse_i64(v, 1, 1 << 20, &o->seq);
-        else if (!strcmp(a, "--batch")) ok = parse_i64(v, 1, 1 << 20, &o->batch);
-        else if (!strcmp(a, "--steps")) ok = parse_i64(v, 0, INT64_MAX, &o->steps);
-        else if (!strcmp(a, "--sample-every")) ok = parse_i64(v, 0, INT64_MAX, &o->sample_every);
-        else if (!strcmp(a, "--sample-len")) ok = parse_i64(v, 0, 1 << 24, &o->sample_len);
-        else if (!strcmp(a, "--layers")) ok = parse_i64(v, 1, TG_RNN_MAX_LAYERS, &o->layers);
-        else if (!strcmp(a, "--threads")) ok = parse_i64(v, 1, 64, &o->threads);
-        else if (!strcmp(a, "--seed")) ok = parse_i64(v, 0, INT64_MAX, &o->seed);
-        else if (!strcmp(a, "--lr")) ok = parse_pos(v, &o->lr);
-        else if (!strcmp(a, "--temperature")) ok = parse_pos(v, &o->temperature);
-        else {
-            fprintf(stderr, "char_lstm: unknown option or argument '%s' (see --help)\n", a);
-            return 2;
-        }
-        if (!ok) {
-            fprintf(stderr, "char_lstm: bad or missing value for %s (see --help)\n", a);
-            return 2;
-        }
-        i++;
-    }
-    return 0;
+    const char_opt opts[] = {
+        {"--data", 's', &o->data, 0, 0},
+        {"--save", 's', &o->save, 0, 0},
+        {"--hidden", 'i', &o->hidden, 1, 1 << 16},
+        {"--embed", 'i', &o->embed, 1, 1 << 16},
+        {"--seq", 'i', &o->seq, 1, 1 << 20},
+        {"--batch", 'i', &o->batch, 1, 1 << 20},
+        {"--steps", 'i', &o->steps, 0, INT64_MAX},
+        {"--sample-every", 'i', &o->sample_every, 0, INT64_MAX},
+        {"--sample-len", 'i', &o->sample_len, 0, 1 << 24},
+        {"--layers", 'i', &o->layers, 1, TG_RNN_MAX_LAYERS},
+        {"--threads", 'i', &o->threads, 1, 64},
+        {"--seed", 'i', &o->seed, 0, INT64_MAX},
+        {"--lr", 'x', &o->lr, 0, 0},
+        {"--temperature", 'x', &o->temperature, 0, 0},
+    };
+    return char_parse_args("char_lstm", USAGE, argc, argv, opts, sizeof opts / sizeof *opts);
 }
 
 int main(int argc, char **argv)

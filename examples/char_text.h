@@ -128,6 +128,46 @@ static inline bool parse_pos(const char *s, double *out)
     return true;
 }
 
+/* An option of a demo: "--name" and where its value goes, read as a
+   string ('s'), an integer in [lo, hi] ('i') or a positive number ('x'). */
+typedef struct char_opt {
+    const char *name;
+    char kind;
+    void *to; /* const char **, int64_t * or double * */
+    int64_t lo, hi;
+} char_opt;
+
+/* Reads argv's options by the table: --help (or -h) prints usage and
+   exits with status 0; an unknown option or a bad or missing value gets a
+   message starting with prog and returns 2; otherwise 0. */
+static inline int char_parse_args(const char *prog, const char *usage, int argc, char **argv,
+                                  const char_opt *opts, int n)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fputs(usage, stdout);
+            exit(0);
+        }
+        const char_opt *o = NULL;
+        for (int k = 0; k < n && !o; k++)
+            if (!strcmp(a, opts[k].name)) o = &opts[k];
+        if (!o) {
+            fprintf(stderr, "%s: unknown option or argument '%s' (see --help)\n", prog, a);
+            return 2;
+        }
+        bool ok = o->kind == 's'   ? (*(const char **)o->to = v) != NULL
+                  : o->kind == 'i' ? parse_i64(v, o->lo, o->hi, o->to)
+                                   : parse_pos(v, o->to);
+        if (!ok) {
+            fprintf(stderr, "%s: bad or missing value for %s (see --help)\n", prog, a);
+            return 2;
+        }
+        i++;
+    }
+    return 0;
+}
+
 static inline double now(void)
 {
     struct timespec ts;

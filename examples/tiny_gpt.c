@@ -281,42 +281,29 @@ static int parse_args(int argc, char **argv, options *o)
     *o = (options){.data = TG_EXAMPLE_DATA_DIR "/text/persuasion.txt", .layers = 4, .heads = 4,
                    .embd = 128, .block = 64, .batch = 32, .steps = 2000, .sample_every = 250,
                    .sample_len = 300, .lr = 0.001, .temperature = 0.8, .seed = 1};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        bool ok = true;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            fputs(USAGE, stdout);
-            exit(0);
-        } else if (!strcmp(a, "--data")) ok = (o->data = v) != NULL;
-        else if (!strcmp(a, "--save")) ok = (o->save = v) != NULL;
-        else if (!strcmp(a, "--layers")) ok = parse_i64(v, 1, GPT_MAX_LAYERS, &o->layers);
-        else if (!strcmp(a, "--heads")) ok = parse_i64(v, 1, 1 << 10, &o->heads);
-        else if (!strcmp(a, "--embd")) ok = parse_i64(v, 1, 1 << 16, &o->embd);
-        else if (!strcmp(a, "--block")) ok = parse_i64(v, 1, 1 << 16, &o->block);
-        else if (!strcmp(a, "--batch")) ok = parse_i64(v, 1, 1 << 20, &o->batch);
-        else if (!strcmp(a, "--steps")) ok = parse_i64(v, 0, INT64_MAX, &o->steps);
-        else if (!strcmp(a, "--sample-every")) ok = parse_i64(v, 0, INT64_MAX, &o->sample_every);
-        else if (!strcmp(a, "--sample-len")) ok = parse_i64(v, 0, 1 << 24, &o->sample_len);
-        else if (!strcmp(a, "--threads")) ok = parse_i64(v, 1, 64, &o->threads);
-        else if (!strcmp(a, "--seed")) ok = parse_i64(v, 0, INT64_MAX, &o->seed);
-        else if (!strcmp(a, "--lr")) ok = parse_pos(v, &o->lr);
-        else if (!strcmp(a, "--temperature")) ok = parse_pos(v, &o->temperature);
-        else {
-            fprintf(stderr, "tiny_gpt: unknown option or argument '%s' (see --help)\n", a);
-            return 2;
-        }
-        if (!ok) {
-            fprintf(stderr, "tiny_gpt: bad or missing value for %s (see --help)\n", a);
-            return 2;
-        }
-        i++;
-    }
-    if (o->embd % o->heads) {
+    const char_opt opts[] = {
+        {"--data", 's', &o->data, 0, 0},
+        {"--save", 's', &o->save, 0, 0},
+        {"--layers", 'i', &o->layers, 1, GPT_MAX_LAYERS},
+        {"--heads", 'i', &o->heads, 1, 1 << 10},
+        {"--embd", 'i', &o->embd, 1, 1 << 16},
+        {"--block", 'i', &o->block, 1, 1 << 16},
+        {"--batch", 'i', &o->batch, 1, 1 << 20},
+        {"--steps", 'i', &o->steps, 0, INT64_MAX},
+        {"--sample-every", 'i', &o->sample_every, 0, INT64_MAX},
+        {"--sample-len", 'i', &o->sample_len, 0, 1 << 24},
+        {"--threads", 'i', &o->threads, 1, 64},
+        {"--seed", 'i', &o->seed, 0, INT64_MAX},
+        {"--lr", 'x', &o->lr, 0, 0},
+        {"--temperature", 'x', &o->temperature, 0, 0},
+    };
+    int rc = char_parse_args("tiny_gpt", USAGE, argc, argv, opts, sizeof opts / sizeof *opts);
+    if (rc == 0 && o->embd % o->heads) {
         fprintf(stderr, "tiny_gpt: --embd (%lld) must be a multiple of --heads (%lld)\n",
                 (long long)o->embd, (long long)o->heads);
         return 2;
     }
-    return 0;
+    return rc;
 }
 
 int main(int argc, char **argv)
