@@ -25,15 +25,11 @@
 #define _POSIX_C_SOURCE 200809L
 #include <tapegrad.h>
 
-#include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
-#include "char_text.h" /* the text, its batches, sampling, the progress bar */
+#include "char_text.h" /* the text, its batches, sampling, the training run */
 
 /* ----------------------------------------------------------- the model */
 
@@ -153,6 +149,42 @@ static double char_lstm_eval(tg_tape *t, const char_lstm *m, const char_text *tx
     return sum / n;
 }
 
+/* The model, its optimizer and room for the sampler, behind the three
+   calls of char_model (char_text.h's training run). */
+typedef struct char_lstm_run {
+    tg_tape *t;
+    const char_lstm *m;
+    tg_optim *o;
+    const char_text *txt;
+    int64_t B, T;
+    tg_real *state; /* 2·layers·hidden reals */
+} char_lstm_run;
+
+static double char_lstm_run_step(void *ctx, const int64_t *x, const int64_t *y)
+{
+    const char_lstm_run *c = ctx;
+    return char_lstm_step(c->t, c->m, c->o, c->B, c->T, x, y);
+}
+
+static double char_lstm_run_eval(void *ctx, int64_t *x, int64_t *y)
+{
+    const char_lstm_run *c = ctx;
+    return char_lstm_eval(c->t, c->m, c->txt, c->txt->n * 9 / 10, c->B, c->T, 4, x, y);
+}
+
+static int char_lstm_run_sample(void *ctx, int64_t n, double temperature, tg_rng *r, FILE *f)
+{
+    const char_lstm_run *c = ctx;
+    return char_lstm_sample(c->t, c->m, c->txt, char_id(c->txt, '\n'), n, temperature, r,
+                            c->state, f);
+}
+
+/* The model of a char_lstm_run. */
+static char_model char_lstm_model(char_lstm_run *c)
+{
+    return (char_model){c, char_lstm_run_step, char_lstm_run_eval, char_lstm_run_sample};
+}
+
 #ifndef TG_EXAMPLE_NO_MAIN /* the parity test and the benchmark include the code above */
 
 typedef struct options {
@@ -185,37 +217,23 @@ static int parse_args(int argc, char **argv, options *o)
     *o = (options){.data = TG_EXAMPLE_DATA_DIR "/text/persuasion.txt", .hidden = 256,
                    .embed = 64, .seq = 64, .batch = 32, .steps = 2000, .sample_every = 250,
                    .sample_len = 300, .layers = 1, .lr = 0.002, .temperature = 0.8, .seed = 1};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        bool ok = true;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            fputs(USAGE, stdout);
-            exit(0);
-        } else if (!strcmp(a, "--data")) ok = (o->data = v) != NULL;
-        else if (!strcmp(a, "--save")) ok = (o->save = v) != NULL;
-        else if (!strcmp(a, "--hidden")) ok = parse_i64(v, 1, 1 << 16, &o->hidden);
-        else if (!strcmp(a, "--embed")) ok = parse_i64(v, 1, 1 << 16, &o->embed);
-        else if (!strcmp(a, "--seq")) ok = parse_i64(v, 1, 1 << 20, &o->seq);
-        else if (!strcmp(a, "--batch")) ok = parse_i64(v, 1, 1 << 20, &o->batch);
-        else if (!strcmp(a, "--steps")) ok = parse_i64(v, 0, INT64_MAX, &o->steps);
-        else if (!strcmp(a, "--sample-every")) ok = parse_i64(v, 0, INT64_MAX, &o->sample_every);
-        else if (!strcmp(a, "--sample-len")) ok = parse_i64(v, 0, 1 << 24, &o->sample_len);
-        else if (!strcmp(a, "--layers")) ok = parse_i64(v, 1, TG_RNN_MAX_LAYERS, &o->layers);
-        else if (!strcmp(a, "--threads")) ok = parse_i64(v, 1, 64, &o->threads);
-        else if (!strcmp(a, "--seed")) ok = parse_i64(v, 0, INT64_MAX, &o->seed);
-        else if (!strcmp(a, "--lr")) ok = parse_pos(v, &o->lr);
-        else if (!strcmp(a, "--temperature")) ok = parse_pos(v, &o->temperature);
-        else {
-            fprintf(stderr, "char_lstm: unknown option or argument '%s' (see --help)\n", a);
-            return 2;
-        }
-        if (!ok) {
-            fprintf(stderr, "char_lstm: bad or missing value for %s (see --help)\n", a);
-            return 2;
-        }
-        i++;
-    }
-    return 0;
+    const char_opt opts[] = {
+        {"--data", 's', &o->data, 0, 0},
+        {"--save", 's', &o->save, 0, 0},
+        {"--hidden", 'i', &o->hidden, 1, 1 << 16},
+        {"--embed", 'i', &o->embed, 1, 1 << 16},
+        {"--seq", 'i', &o->seq, 1, 1 << 20},
+        {"--batch", 'i', &o->batch, 1, 1 << 20},
+        {"--steps", 'i', &o->steps, 0, INT64_MAX},
+        {"--sample-every", 'i', &o->sample_every, 0, INT64_MAX},
+        {"--sample-len", 'i', &o->sample_len, 0, 1 << 24},
+        {"--layers", 'i', &o->layers, 1, TG_RNN_MAX_LAYERS},
+        {"--threads", 'i', &o->threads, 1, 64},
+        {"--seed", 'i', &o->seed, 0, INT64_MAX},
+        {"--lr", 'x', &o->lr, 0, 0},
+        {"--temperature", 'x', &o->temperature, 0, 0},
+    };
+    return char_parse_args("char_lstm", USAGE, argc, argv, opts, sizeof opts / sizeof *opts);
 }
 
 int main(int argc, char **argv)
@@ -223,23 +241,9 @@ int main(int argc, char **argv)
     options o;
     int rc = parse_args(argc, argv, &o);
     if (rc) return rc;
-    bool tty = isatty(fileno(stdout));
     char_text txt;
-    int st = char_text_load(&txt, o.data);
-    if (st != TG_OK) {
-        fprintf(stderr, "char_lstm: %s: %s\n", o.data,
-                st == TG_ERR_NOMEM    ? "out of memory"
-                : st == TG_ERR_FORMAT ? "fewer than 2 characters"
-                                      : "cannot be read");
-        return 1;
-    }
-    int64_t split = txt.n * 9 / 10, B = o.batch, T = o.seq;
-    if (split - T - 1 < 1 || txt.n - split - T - 1 < 1) {
-        fprintf(stderr, "char_lstm: %s has %lld characters: too few for windows of %lld\n", o.data,
-                (long long)txt.n, (long long)T);
-        char_text_free(&txt);
-        return 1;
-    }
+    if (!char_text_open("char_lstm", &txt, o.data, o.seq)) return 1;
+    int64_t B = o.batch, T = o.seq;
     tg_params *p = tg_params_new();
     tg_tape *t = tg_tape_new();
     int64_t *x = malloc((size_t)(2 * B * T) * sizeof *x), *y = x ? x + B * T : NULL;
@@ -267,37 +271,11 @@ int main(int argc, char **argv)
            (int)o.layers, o.layers == 1 ? "" : "s", (long long)tg_params_numel(p), o.lr, (long long)B,
            (long long)T, (long long)o.steps, (unsigned long long)o.seed);
     printf("text: %s, %lld characters (training on the first %lld, held out: the rest)\n",
-           o.data, (long long)txt.n, (long long)split);
-    double t0 = now(), last_draw = 0, window = 0;
-    int64_t in_window = 0;
-    for (int64_t s = 1; s <= o.steps; s++) {
-        char_batch(&txt, &batches, 0, split, B, T, x, y);
-        double l = char_lstm_step(t, &m, opt, B, T, x, y);
-        if (isnan(l)) goto done;
-        window += l, in_window++;
-        double el = now() - t0;
-        if (tty && (el - last_draw > 0.1 || s == o.steps)) {
-            last_draw = el;
-            double rate = (double)(s * B * T) / (el > 0 ? el : 1e-9);
-            progress(tty, s, o.steps, window / (double)in_window, rate,
-                     (double)((o.steps - s) * B * T) / rate);
-        }
-        if ((o.sample_every && s % o.sample_every == 0) || s == o.steps) {
-            double val = char_lstm_eval(t, &m, &txt, split, B, T, 4, x, y);
-            if (tty) printf("\r\033[K");
-            printf("step %lld/%lld  train loss %.4f  held-out loss %.4f  %.1fs\n", (long long)s,
-                   (long long)o.steps, window / (double)in_window, val, now() - t0);
-            window = 0, in_window = 0;
-            if (o.sample_len > 0) {
-                printf("--- sample (temperature %g) ---\n", o.temperature);
-                if (char_lstm_sample(t, &m, &txt, char_id(&txt, '\n'), o.sample_len, o.temperature,
-                                     &samples, state, stdout) != TG_OK)
-                    goto done;
-                printf("\n---\n");
-            }
-            fflush(stdout);
-        }
-    }
+           o.data, (long long)txt.n, (long long)(txt.n * 9 / 10));
+    char_lstm_run run = {t, &m, opt, &txt, B, T, state};
+    char_model model = char_lstm_model(&run);
+    char_schedule sched = {B, T, o.steps, o.sample_every, o.sample_len, o.temperature};
+    if (char_train(&model, &txt, &sched, &batches, &samples, x, y)) goto done;
     if (o.save) {
         if (tg_params_save(p, o.save, TG_F32) != TG_OK) {
             fprintf(stderr, "char_lstm: %s\n", tg_last_error());

@@ -1,8 +1,9 @@
 /* The text and the helpers of the two character-level demos,
    examples/char_lstm.c and examples/tiny_gpt.c: a text as character ids,
    batches of random windows drawn from tapegrad's RNG, temperature
-   sampling, the option parsers and the progress bar. Header-only (static
-   inline), included by both. */
+   sampling, the option parsers, and the training run with its progress
+   bar, held-out losses and samples. Header-only (static inline), included
+   by both. */
 #ifndef TG_EXAMPLE_CHAR_TEXT_H
 #define TG_EXAMPLE_CHAR_TEXT_H
 
@@ -14,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #ifndef TG_EXAMPLE_DATA_DIR
 #define TG_EXAMPLE_DATA_DIR "data"
@@ -126,6 +128,46 @@ static inline bool parse_pos(const char *s, double *out)
     return true;
 }
 
+/* An option of a demo: "--name" and where its value goes, read as a
+   string ('s'), an integer in [lo, hi] ('i') or a positive number ('x'). */
+typedef struct char_opt {
+    const char *name;
+    char kind;
+    void *to; /* const char **, int64_t * or double * */
+    int64_t lo, hi;
+} char_opt;
+
+/* Reads argv's options by the table: --help (or -h) prints usage and
+   exits with status 0; an unknown option or a bad or missing value gets a
+   message starting with prog and returns 2; otherwise 0. */
+static inline int char_parse_args(const char *prog, const char *usage, int argc, char **argv,
+                                  const char_opt *opts, int n)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fputs(usage, stdout);
+            exit(0);
+        }
+        const char_opt *o = NULL;
+        for (int k = 0; k < n && !o; k++)
+            if (!strcmp(a, opts[k].name)) o = &opts[k];
+        if (!o) {
+            fprintf(stderr, "%s: unknown option or argument '%s' (see --help)\n", prog, a);
+            return 2;
+        }
+        bool ok = o->kind == 's'   ? (*(const char **)o->to = v) != NULL
+                  : o->kind == 'i' ? parse_i64(v, o->lo, o->hi, o->to)
+                                   : parse_pos(v, o->to);
+        if (!ok) {
+            fprintf(stderr, "%s: bad or missing value for %s (see --help)\n", prog, a);
+            return 2;
+        }
+        i++;
+    }
+    return 0;
+}
+
 static inline double now(void)
 {
     struct timespec ts;
@@ -145,6 +187,98 @@ static inline void progress(bool tty, int64_t step, int64_t steps, double loss, 
     printf("\rstep %lld/%lld [%s] loss %.4f  %.0f chars/s  ETA %.0fs \033[K", (long long)step,
            (long long)steps, bar, loss, rate, eta);
     fflush(stdout);
+}
+
+/* ------------------------------------------------------ the training run */
+
+/* One training step on x, y ([B, T] ids each): the loss, NAN on failure
+   (the message on stderr). */
+typedef double (*char_step_fn)(void *ctx, const int64_t *x, const int64_t *y);
+
+/* A demo's model behind three calls on its context. */
+typedef struct char_model {
+    void *ctx;
+    char_step_fn step;
+    /* the mean loss on held-out windows; x and y ([B, T] each) as room */
+    double (*eval)(void *ctx, int64_t *x, int64_t *y);
+    /* n characters drawn with temperature from r, written to f: TG_OK or not */
+    int (*sample)(void *ctx, int64_t n, double temperature, tg_rng *r, FILE *f);
+} char_model;
+
+/* Loads path into txt and checks that it has room for windows of T + 1
+   characters in its first 90% and in the rest. Otherwise a message on
+   stderr that starts with prog, and false (txt freed). */
+static inline bool char_text_open(const char *prog, char_text *txt, const char *path, int64_t T)
+{
+    int st = char_text_load(txt, path);
+    if (st != TG_OK) {
+        fprintf(stderr, "%s: %s: %s\n", prog, path,
+                st == TG_ERR_NOMEM    ? "out of memory"
+                : st == TG_ERR_FORMAT ? "fewer than 2 characters"
+                                      : "cannot be read");
+        char_text_free(txt);
+        return false;
+    }
+    int64_t split = txt->n * 9 / 10;
+    if (split - T - 1 < 1 || txt->n - split - T - 1 < 1) {
+        fprintf(stderr, "%s: %s has %lld characters: too few for windows of %lld\n", prog, path,
+                (long long)txt->n, (long long)T);
+        char_text_free(txt);
+        return false;
+    }
+    return true;
+}
+
+/* How long to train and what to print. */
+typedef struct char_schedule {
+    int64_t B, T;              /* windows per step, characters per window */
+    int64_t steps;             /* training steps */
+    int64_t sample_every;      /* steps between held-out losses and samples; 0: at the end */
+    int64_t sample_len;        /* characters per sample; 0: none */
+    double temperature;        /* of the samples */
+} char_schedule;
+
+/* Trains m for o->steps steps on batches of the first 90% of txt drawn
+   from `batches` (x and y: room for B·T ids each), with a progress bar on
+   a terminal; every o->sample_every steps and at the end, the mean
+   training loss since the last report, the held-out loss and a sample
+   (after a newline, drawn from `samples`). 0, or 1 if a step or a sample
+   failed. */
+static inline int char_train(const char_model *m, const char_text *txt, const char_schedule *o,
+                             tg_rng *batches, tg_rng *samples, int64_t *x, int64_t *y)
+{
+    bool tty = isatty(fileno(stdout));
+    int64_t split = txt->n * 9 / 10, chars = o->B * o->T;
+    double t0 = now(), last_draw = 0, window = 0;
+    int64_t in_window = 0;
+    for (int64_t s = 1; s <= o->steps; s++) {
+        char_batch(txt, batches, 0, split, o->B, o->T, x, y);
+        double l = m->step(m->ctx, x, y);
+        if (isnan(l)) return 1;
+        window += l, in_window++;
+        double el = now() - t0;
+        if (tty && (el - last_draw > 0.1 || s == o->steps)) {
+            last_draw = el;
+            double rate = (double)(s * chars) / (el > 0 ? el : 1e-9);
+            progress(tty, s, o->steps, window / (double)in_window, rate,
+                     (double)((o->steps - s) * chars) / rate);
+        }
+        if ((o->sample_every && s % o->sample_every == 0) || s == o->steps) {
+            double val = m->eval(m->ctx, x, y);
+            if (tty) printf("\r\033[K");
+            printf("step %lld/%lld  train loss %.4f  held-out loss %.4f  %.1fs\n", (long long)s,
+                   (long long)o->steps, window / (double)in_window, val, now() - t0);
+            window = 0, in_window = 0;
+            if (o->sample_len > 0) {
+                printf("--- sample (temperature %g) ---\n", o->temperature);
+                if (m->sample(m->ctx, o->sample_len, o->temperature, samples, stdout) != TG_OK)
+                    return 1;
+                printf("\n---\n");
+            }
+            fflush(stdout);
+        }
+    }
+    return 0;
 }
 
 #endif

@@ -32,9 +32,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "char_text.h" /* the text, its batches, sampling, the progress bar */
+#include "char_text.h" /* the text, its batches, sampling, the training run */
 
 #define GPT_MAX_LAYERS 32
 #define GPT_LN_EPS 1e-5 /* nn.LayerNorm's eps */
@@ -213,6 +212,43 @@ static double gpt_eval(tg_tape *t, const gpt *m, const char_text *txt, int64_t l
     return sum / n;
 }
 
+/* The model, its optimizer and room for positions and the sampler's
+   context, behind the three calls of char_model (char_text.h's training
+   run). */
+typedef struct gpt_run {
+    tg_tape *t;
+    const gpt *m;
+    tg_optim *o;
+    const char_text *txt;
+    int64_t B, T;
+    int64_t *pos, *ctx; /* T ids each */
+} gpt_run;
+
+static double gpt_run_step(void *ctx, const int64_t *x, const int64_t *y)
+{
+    const gpt_run *c = ctx;
+    return gpt_step(c->t, c->m, c->o, c->B, c->T, x, y, c->pos);
+}
+
+static double gpt_run_eval(void *ctx, int64_t *x, int64_t *y)
+{
+    const gpt_run *c = ctx;
+    return gpt_eval(c->t, c->m, c->txt, c->txt->n * 9 / 10, c->B, c->T, 4, x, y, c->pos);
+}
+
+static int gpt_run_sample(void *ctx, int64_t n, double temperature, tg_rng *r, FILE *f)
+{
+    const gpt_run *c = ctx;
+    return gpt_sample(c->t, c->m, c->txt, char_id(c->txt, '\n'), n, temperature, r, c->ctx,
+                      c->pos, f);
+}
+
+/* The model of a gpt_run. */
+static char_model gpt_model(gpt_run *c)
+{
+    return (char_model){c, gpt_run_step, gpt_run_eval, gpt_run_sample};
+}
+
 #ifndef TG_EXAMPLE_NO_MAIN /* the parity test and the benchmark include the code above */
 
 typedef struct options {
@@ -245,42 +281,29 @@ static int parse_args(int argc, char **argv, options *o)
     *o = (options){.data = TG_EXAMPLE_DATA_DIR "/text/persuasion.txt", .layers = 4, .heads = 4,
                    .embd = 128, .block = 64, .batch = 32, .steps = 2000, .sample_every = 250,
                    .sample_len = 300, .lr = 0.001, .temperature = 0.8, .seed = 1};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        bool ok = true;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            fputs(USAGE, stdout);
-            exit(0);
-        } else if (!strcmp(a, "--data")) ok = (o->data = v) != NULL;
-        else if (!strcmp(a, "--save")) ok = (o->save = v) != NULL;
-        else if (!strcmp(a, "--layers")) ok = parse_i64(v, 1, GPT_MAX_LAYERS, &o->layers);
-        else if (!strcmp(a, "--heads")) ok = parse_i64(v, 1, 1 << 10, &o->heads);
-        else if (!strcmp(a, "--embd")) ok = parse_i64(v, 1, 1 << 16, &o->embd);
-        else if (!strcmp(a, "--block")) ok = parse_i64(v, 1, 1 << 16, &o->block);
-        else if (!strcmp(a, "--batch")) ok = parse_i64(v, 1, 1 << 20, &o->batch);
-        else if (!strcmp(a, "--steps")) ok = parse_i64(v, 0, INT64_MAX, &o->steps);
-        else if (!strcmp(a, "--sample-every")) ok = parse_i64(v, 0, INT64_MAX, &o->sample_every);
-        else if (!strcmp(a, "--sample-len")) ok = parse_i64(v, 0, 1 << 24, &o->sample_len);
-        else if (!strcmp(a, "--threads")) ok = parse_i64(v, 1, 64, &o->threads);
-        else if (!strcmp(a, "--seed")) ok = parse_i64(v, 0, INT64_MAX, &o->seed);
-        else if (!strcmp(a, "--lr")) ok = parse_pos(v, &o->lr);
-        else if (!strcmp(a, "--temperature")) ok = parse_pos(v, &o->temperature);
-        else {
-            fprintf(stderr, "tiny_gpt: unknown option or argument '%s' (see --help)\n", a);
-            return 2;
-        }
-        if (!ok) {
-            fprintf(stderr, "tiny_gpt: bad or missing value for %s (see --help)\n", a);
-            return 2;
-        }
-        i++;
-    }
-    if (o->embd % o->heads) {
+    const char_opt opts[] = {
+        {"--data", 's', &o->data, 0, 0},
+        {"--save", 's', &o->save, 0, 0},
+        {"--layers", 'i', &o->layers, 1, GPT_MAX_LAYERS},
+        {"--heads", 'i', &o->heads, 1, 1 << 10},
+        {"--embd", 'i', &o->embd, 1, 1 << 16},
+        {"--block", 'i', &o->block, 1, 1 << 16},
+        {"--batch", 'i', &o->batch, 1, 1 << 20},
+        {"--steps", 'i', &o->steps, 0, INT64_MAX},
+        {"--sample-every", 'i', &o->sample_every, 0, INT64_MAX},
+        {"--sample-len", 'i', &o->sample_len, 0, 1 << 24},
+        {"--threads", 'i', &o->threads, 1, 64},
+        {"--seed", 'i', &o->seed, 0, INT64_MAX},
+        {"--lr", 'x', &o->lr, 0, 0},
+        {"--temperature", 'x', &o->temperature, 0, 0},
+    };
+    int rc = char_parse_args("tiny_gpt", USAGE, argc, argv, opts, sizeof opts / sizeof *opts);
+    if (rc == 0 && o->embd % o->heads) {
         fprintf(stderr, "tiny_gpt: --embd (%lld) must be a multiple of --heads (%lld)\n",
                 (long long)o->embd, (long long)o->heads);
         return 2;
     }
-    return 0;
+    return rc;
 }
 
 int main(int argc, char **argv)
@@ -288,27 +311,12 @@ int main(int argc, char **argv)
     options o;
     int rc = parse_args(argc, argv, &o);
     if (rc) return rc;
-    bool tty = isatty(fileno(stdout));
     char_text txt;
-    int st = char_text_load(&txt, o.data);
-    if (st != TG_OK) {
-        fprintf(stderr, "tiny_gpt: %s: %s\n", o.data,
-                st == TG_ERR_NOMEM    ? "out of memory"
-                : st == TG_ERR_FORMAT ? "fewer than 2 characters"
-                                      : "cannot be read");
-        return 1;
-    }
-    int64_t split = txt.n * 9 / 10, B = o.batch, T = o.block;
-    if (split - T - 1 < 1 || txt.n - split - T - 1 < 1) {
-        fprintf(stderr, "tiny_gpt: %s has %lld characters: too few for windows of %lld\n", o.data,
-                (long long)txt.n, (long long)T);
-        char_text_free(&txt);
-        return 1;
-    }
+    if (!char_text_open("tiny_gpt", &txt, o.data, o.block)) return 1;
+    int64_t B = o.batch, T = o.block;
     tg_params *p = tg_params_new();
     tg_tape *t = tg_tape_new();
     int64_t *x = malloc((size_t)(2 * B * T + 2 * T) * sizeof *x), *y = x ? x + B * T : NULL;
-    int64_t *pos = x ? y + B * T : NULL, *ctx = x ? pos + T : NULL;
     tg_rng init, batches, samples;
     tg_rng_seed(&init, (uint64_t)o.seed);
     tg_rng_seed(&batches, (uint64_t)o.seed + 1);
@@ -332,37 +340,11 @@ int main(int argc, char **argv)
            (long long)o.embd, (long long)T, (long long)tg_params_numel(p), o.lr, (long long)B,
            (long long)o.steps, (unsigned long long)o.seed);
     printf("text: %s, %lld characters (training on the first %lld, held out: the rest)\n",
-           o.data, (long long)txt.n, (long long)split);
-    double t0 = now(), last_draw = 0, window = 0;
-    int64_t in_window = 0;
-    for (int64_t s = 1; s <= o.steps; s++) {
-        char_batch(&txt, &batches, 0, split, B, T, x, y);
-        double l = gpt_step(t, m, opt, B, T, x, y, pos);
-        if (isnan(l)) goto done;
-        window += l, in_window++;
-        double el = now() - t0;
-        if (tty && (el - last_draw > 0.1 || s == o.steps)) {
-            last_draw = el;
-            double rate = (double)(s * B * T) / (el > 0 ? el : 1e-9);
-            progress(tty, s, o.steps, window / (double)in_window, rate,
-                     (double)((o.steps - s) * B * T) / rate);
-        }
-        if ((o.sample_every && s % o.sample_every == 0) || s == o.steps) {
-            double val = gpt_eval(t, m, &txt, split, B, T, 4, x, y, pos);
-            if (tty) printf("\r\033[K");
-            printf("step %lld/%lld  train loss %.4f  held-out loss %.4f  %.1fs\n", (long long)s,
-                   (long long)o.steps, window / (double)in_window, val, now() - t0);
-            window = 0, in_window = 0;
-            if (o.sample_len > 0) {
-                printf("--- sample (temperature %g) ---\n", o.temperature);
-                if (gpt_sample(t, m, &txt, char_id(&txt, '\n'), o.sample_len, o.temperature,
-                               &samples, ctx, pos, stdout) != TG_OK)
-                    goto done;
-                printf("\n---\n");
-            }
-            fflush(stdout);
-        }
-    }
+           o.data, (long long)txt.n, (long long)(txt.n * 9 / 10));
+    gpt_run run = {t, m, opt, &txt, B, T, y + B * T, y + B * T + T};
+    char_model model = gpt_model(&run);
+    char_schedule sched = {B, T, o.steps, o.sample_every, o.sample_len, o.temperature};
+    if (char_train(&model, &txt, &sched, &batches, &samples, x, y)) goto done;
     if (o.save) {
         if (tg_params_save(p, o.save, TG_F32) != TG_OK) {
             fprintf(stderr, "tiny_gpt: %s\n", tg_last_error());

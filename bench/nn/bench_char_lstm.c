@@ -16,22 +16,8 @@
 
 #include "lm_bench.h"
 
-typedef struct {
-    tg_tape *t;
-    const char_lstm *m;
-    tg_optim *o;
-    int64_t B, T;
-} step_ctx;
-
-static double lstm_step(void *ctx, const int64_t *x, const int64_t *y)
-{
-    step_ctx *c = ctx;
-    return char_lstm_step(c->t, c->m, c->o, c->B, c->T, x, y);
-}
-
 int main(int argc, char **argv)
 {
-    (void)char_lstm_eval, (void)char_lstm_sample; /* the demo's, not timed here */
     lm_bench_opts o = {.data = TG_EXAMPLE_DATA_DIR "/text/persuasion.txt", .steps = 20,
                        .warmup = 3, .batch = 32, .seq = 64, .threads = 1};
     int64_t hidden = 256, embed = 64, layers = 1;
@@ -76,8 +62,9 @@ int main(int argc, char **argv)
         snprintf(shape, sizeof shape, "hidden %lld embed %lld layers %lld batch %lld seq %lld",
                  (long long)hidden, (long long)embed, (long long)layers, (long long)o.batch,
                  (long long)o.seq);
-        step_ctx c = {t, &m, opt, o.batch, o.seq};
-        rc = lm_bench_run("char_lstm", shape, &o, &txt, t, lstm_step, &c, x, x + o.batch * o.seq);
+        char_lstm_run run = {t, &m, opt, &txt, o.batch, o.seq, NULL};
+        char_model model = char_lstm_model(&run);
+        rc = lm_bench_run("char_lstm", shape, &o, &txt, t, &model, x, x + o.batch * o.seq);
     }
     free(x);
     tg_optim_free(opt);

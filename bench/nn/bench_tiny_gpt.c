@@ -15,22 +15,8 @@
 
 #include "lm_bench.h"
 
-typedef struct {
-    tg_tape *t;
-    const gpt *m;
-    tg_optim *o;
-    int64_t B, T, *pos;
-} step_ctx;
-
-static double train_step(void *ctx, const int64_t *x, const int64_t *y)
-{
-    step_ctx *c = ctx;
-    return gpt_step(c->t, c->m, c->o, c->B, c->T, x, y, c->pos);
-}
-
 int main(int argc, char **argv)
 {
-    (void)gpt_eval, (void)gpt_sample; /* the demo's, not timed here */
     lm_bench_opts o = {.data = TG_EXAMPLE_DATA_DIR "/text/persuasion.txt", .steps = 10,
                        .warmup = 2, .batch = 32, .seq = 64, .threads = 1};
     int64_t layers = 4, heads = 4, embd = 128;
@@ -74,8 +60,9 @@ int main(int argc, char **argv)
         char shape[128];
         snprintf(shape, sizeof shape, "layers %lld heads %lld embd %lld block %lld batch %lld",
                  (long long)layers, (long long)heads, (long long)embd, (long long)T, (long long)B);
-        step_ctx c = {t, m, opt, B, T, x + 2 * B * T};
-        rc = lm_bench_run("tiny_gpt", shape, &o, &txt, t, train_step, &c, x, x + B * T);
+        gpt_run run = {t, m, opt, &txt, B, T, x + 2 * B * T, NULL};
+        char_model model = gpt_model(&run);
+        rc = lm_bench_run("tiny_gpt", shape, &o, &txt, t, &model, x, x + B * T);
     }
     free(x);
     free(m);

@@ -10,9 +10,6 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-/* One training step on x, y ([B, T] ids); its loss, NAN on failure. */
-typedef double (*lm_step_fn)(void *ctx, const int64_t *x, const int64_t *y);
-
 typedef struct lm_bench_opts {
     const char *data;       /* the text */
     const char *gemm;       /* "builtin", "cblas" or NULL (the library's choice) */
@@ -22,14 +19,14 @@ typedef struct lm_bench_opts {
     bool csv;
 } lm_bench_opts;
 
-/* Times o->steps steps after o->warmup, on batches of the first 90% of
+/* Times o->steps steps of m after o->warmup, on batches of the first 90% of
    txt from tapegrad's RNG (seed 2), and prints milliseconds per step,
    characters per second, the tape's heap allocations during the timed
    steps (none expected) and the mean loss; as one CSV line
    `name,tapegrad,threads,ms_per_step,chars_per_s,allocs,mean_loss,shape`
    with o->csv. Returns 0, or 1 if a step failed. */
 static inline int lm_bench_run(const char *name, const char *shape, const lm_bench_opts *o,
-                               const char_text *txt, tg_tape *t, lm_step_fn step, void *ctx,
+                               const char_text *txt, tg_tape *t, const char_model *m,
                                int64_t *x, int64_t *y)
 {
     tg_rng r;
@@ -37,13 +34,13 @@ static inline int lm_bench_run(const char *name, const char *shape, const lm_ben
     int64_t split = txt->n * 9 / 10, B = o->batch, T = o->seq;
     for (int64_t s = 0; s < o->warmup; s++) {
         char_batch(txt, &r, 0, split, B, T, x, y);
-        if (isnan(step(ctx, x, y))) return 1;
+        if (isnan(m->step(m->ctx, x, y))) return 1;
     }
     size_t allocs0 = tg_tape_get_stats(t).heap_allocs;
     double loss = 0, t0 = now();
     for (int64_t s = 0; s < o->steps; s++) {
         char_batch(txt, &r, 0, split, B, T, x, y);
-        double l = step(ctx, x, y);
+        double l = m->step(m->ctx, x, y);
         if (isnan(l)) return 1;
         loss += l;
     }
