@@ -39,11 +39,14 @@ static int cmp_double(const void *a, const void *b)
 
 enum { MAX_REPS = 201, N_CAT = 4, ROW = 256 };
 
-/* The inputs of every op, made once on their own tape. */
+/* The inputs of every op, made once: the tensors as parameters (a tensor
+   of one tape may not be used on another, and the ops' tape is reset after
+   each run), the indices as arrays wrapped on the ops' tape at each run (a
+   wrap copies nothing). */
 typedef struct {
     int64_t R, C, V, N, H, W;
     tg_tensor *parts[N_CAT], *x, *table, *img;
-    const tg_index *gidx, *rows;
+    int64_t *gidx, *rows;
 } inputs;
 
 typedef tg_tensor *(*op_fn)(tg_tape *t, const inputs *in);
@@ -54,11 +57,11 @@ static tg_tensor *op_cat(tg_tape *t, const inputs *in)
 }
 static tg_tensor *op_gather(tg_tape *t, const inputs *in)
 {
-    return tg_gather(t, in->x, 1, in->gidx);
+    return tg_gather(t, in->x, 1, tg_index_wrap(t, TG_SHAPE(in->R, in->C), in->gidx));
 }
 static tg_tensor *op_index_select(tg_tape *t, const inputs *in)
 {
-    return tg_index_select(t, in->table, 0, in->rows);
+    return tg_index_select(t, in->table, 0, tg_index_wrap(t, TG_SHAPE(in->V), in->rows));
 }
 static tg_tensor *op_pad(tg_tape *t, const inputs *in)
 {
@@ -75,24 +78,20 @@ static void fill(tg_tensor *x, uint64_t *s)
     }
 }
 
-static const tg_index *random_index(tg_tape *t, int ndim, const int64_t *shape, int64_t below,
-                                    uint64_t *s)
+/* n random indices below `below` (free them). */
+static int64_t *random_index(int64_t n, int64_t below, uint64_t *s)
 {
-    int64_t n = 1;
-    for (int d = 0; d < ndim; d++) n *= shape[d];
     int64_t *v = malloc((size_t)n * sizeof *v);
     if (!v) return NULL;
     for (int64_t i = 0; i < n; i++) {
         *s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
         v[i] = (int64_t)((*s >> 33) % (uint64_t)below);
     }
-    const tg_index *idx = tg_index_new(t, ndim, shape, v);
-    free(v);
-    return idx;
+    return v;
 }
 
 /* Sizes for about `bytes` of output per op. */
-static bool make_inputs(tg_tape *t, inputs *in, int64_t bytes)
+static bool make_inputs(tg_params *p, inputs *in, int64_t bytes)
 {
     int64_t elems = bytes / (int64_t)sizeof(tg_real);
     in->R = 4096;
@@ -103,19 +102,21 @@ static bool make_inputs(tg_tape *t, inputs *in, int64_t bytes)
     if (in->C < N_CAT || in->W < 1) return false;
     uint64_t s = 42;
     for (int k = 0; k < N_CAT; k++) {
-        in->parts[k] = tg_zeros(t, TG_SHAPE(in->R, in->C / N_CAT));
+        char name[16];
+        snprintf(name, sizeof name, "part%d", k);
+        in->parts[k] = tg_params_add(p, name, TG_SHAPE(in->R, in->C / N_CAT));
         if (!in->parts[k]) return false;
         fill(in->parts[k], &s);
     }
-    in->x = tg_zeros(t, TG_SHAPE(in->R, in->C));
-    in->table = tg_zeros(t, TG_SHAPE(in->V, ROW));
-    in->img = tg_zeros(t, TG_SHAPE(in->N, 8, in->H - 2, in->W - 2));
+    in->x = tg_params_add(p, "x", TG_SHAPE(in->R, in->C));
+    in->table = tg_params_add(p, "table", TG_SHAPE(in->V, ROW));
+    in->img = tg_params_add(p, "img", TG_SHAPE(in->N, 8, in->H - 2, in->W - 2));
     if (!in->x || !in->table || !in->img) return false;
     fill(in->x, &s);
     fill(in->table, &s);
     fill(in->img, &s);
-    in->gidx = random_index(t, TG_SHAPE(in->R, in->C), in->C, &s);
-    in->rows = random_index(t, TG_SHAPE(elems / ROW), in->V, &s);
+    in->gidx = random_index(in->R * in->C, in->C, &s);
+    in->rows = random_index(in->V, in->V, &s);
     return in->gidx && in->rows;
 }
 
@@ -137,11 +138,11 @@ int main(int argc, char **argv)
     if (reps < 1) reps = 1;
     if (reps > MAX_REPS) reps = MAX_REPS;
     int64_t bytes = (int64_t)mb << 20;
-    tg_tape *data = tg_tape_new(), *t = tg_tape_new();
-    inputs in;
-    if (!data || !t || !make_inputs(data, &in, bytes)) {
-        fprintf(stderr, "bench_movement: cannot make the inputs: %s\n",
-                data ? tg_tape_error(data) : "out of memory");
+    tg_tape *t = tg_tape_new();
+    tg_params *params = tg_params_new();
+    inputs in = {0};
+    if (!t || !params || !make_inputs(params, &in, bytes)) {
+        fprintf(stderr, "bench_movement: cannot make the inputs: %s\n", tg_last_error());
         return 1;
     }
     tg_tape_set_recording(t, false);
@@ -205,6 +206,8 @@ int main(int argc, char **argv)
         printf("ratio = op time / memcpy of the output bytes (goal: within 2); GB/s op counts "
                "the bytes read and written\n");
     tg_tape_free(t);
-    tg_tape_free(data);
+    tg_params_free(params);
+    free(in.gidx);
+    free(in.rows);
     return 0;
 }
