@@ -185,6 +185,49 @@ tg_tensor *tg_unsqueeze(tg_tape *t, tg_tensor *x, int axis)
 
 /* ------------------------------------------------------ permute, transpose */
 
+/* permute_copy when dst's last axis reads src with a stride (a transpose of
+   the last two axes, for one): dst's axes j and n − 1 are copied in tiles
+   of TILE x TILE, so that the lines of src read for a tile are still in the
+   cache for its next rows, instead of one strided column per dst row. Each
+   element is written (or added) once, so the result is the same, bit for
+   bit, as the plain walk. shape and stride are dst's shape and the src
+   stride of each dst axis; stride[j] is 1. */
+enum { TILE = 32 };
+static void permute_tiles(tg_real *dst, const tg_real *src, int n, const int64_t *shape,
+                          const int64_t *stride, int j, bool add)
+{
+    int64_t dstr[TG_MAX_DIMS], s = 1;
+    for (int i = n - 1; i >= 0; i--) {
+        dstr[i] = s;
+        s *= shape[i];
+    }
+    int64_t A = shape[j], B = shape[n - 1], dj = dstr[j], step = stride[n - 1];
+    int64_t idx[TG_MAX_DIMS] = {0}, od = 0, os = 0;
+    for (;;) {
+        for (int64_t i0 = 0; i0 < A; i0 += TILE)
+            for (int64_t k0 = 0; k0 < B; k0 += TILE) {
+                int64_t i1 = i0 + TILE < A ? i0 + TILE : A, k1 = k0 + TILE < B ? k0 + TILE : B;
+                for (int64_t i = i0; i < i1; i++) {
+                    tg_real *d = dst + od + i * dj;
+                    const tg_real *x = src + os + i;
+                    if (add)
+                        for (int64_t k = k0; k < k1; k++) d[k] += x[k * step];
+                    else
+                        for (int64_t k = k0; k < k1; k++) d[k] = x[k * step];
+                }
+            }
+        int i = n - 2; /* odometer over the axes other than j and n − 1 */
+        for (; i >= 0; i--) {
+            if (i == j) continue;
+            od += dstr[i], os += stride[i];
+            if (++idx[i] < shape[i]) break;
+            od -= dstr[i] * shape[i], os -= stride[i] * shape[i];
+            idx[i] = 0;
+        }
+        if (i < 0) return;
+    }
+}
+
 /* dst = src with its axes reordered: axis i of dst is axis perm[i] of src
    (src has the shape of `from`); with `add`, dst += instead. Walks dst in
    order, reading src with the permuted strides. Forward and backward of
@@ -198,7 +241,7 @@ static void permute_copy(tg_real *dst, const tg_real *src, const tg_tensor *from
         dst[0] = add ? dst[0] + src[0] : src[0];
         return;
     }
-    int64_t src_stride[TG_MAX_DIMS], stride[TG_MAX_DIMS], shape[TG_MAX_DIMS];
+    int64_t src_stride[TG_MAX_DIMS], stride[TG_MAX_DIMS] = {0}, shape[TG_MAX_DIMS] = {0};
     int64_t s = 1;
     for (int i = n - 1; i >= 0; i--) {
         src_stride[i] = s;
@@ -209,6 +252,12 @@ static void permute_copy(tg_real *dst, const tg_real *src, const tg_tensor *from
         shape[i] = from->shape[perm[i]];
     }
     int64_t run = shape[n - 1], step = stride[n - 1];
+    int j = n - 1; /* the axis of dst that reads src's last, contiguous axis */
+    while (j > 0 && stride[j] != 1) j--;
+    if (step != 1 && stride[j] == 1 && run >= 8 && shape[j] >= 8) {
+        permute_tiles(dst, src, n, shape, stride, j, add);
+        return;
+    }
     int64_t idx[TG_MAX_DIMS] = {0}, off = 0;
     for (int64_t o = 0; o < from->size; o += run) {
         tg_real *d = dst + o;
