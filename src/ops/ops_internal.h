@@ -73,6 +73,8 @@ typedef struct {
 
 /* Σ_k x[k·stride] for k < n. */
 double tg_sum_strided(const tg_real *x, int64_t n, int64_t stride);
+/* acc[i] += Σ_k x[k·stride + i] for i < m and k < rows, in double (vectorised) */
+void tg_sum_add_rows(double *acc, const tg_real *x, int64_t rows, int64_t stride, int64_t m);
 /* y[i] = scale·Σ_k x[k·stride + i] for i < m and k < rows (the sum over the
    rows of a matrix with row stride `stride`), or y[i] += that with `add`. */
 void tg_sum_rows(tg_real *y, const tg_real *x, int64_t rows, int64_t m, int64_t stride,

@@ -401,10 +401,60 @@ static int min_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
 
 /* ------------------------------------------------------------ amax, amin */
 
-/* out[o] = the extreme of the run's elements (of |x| with k->abs). A run
-   into one output keeps four running extremes (independent chains) and
-   notes NaN apart, which wins at the end (PyTorch's amax and amin
-   propagate it). */
+/* The extreme of m0 and xs[0..n) (of |x| with abs), NaN if there is one
+   (PyTorch's amax and amin propagate it): sixteen running extremes
+   (independent chains, a vector's worth) with NaN noted apart, which wins
+   at the end. min and abs are constants where it is inlined, so that each
+   case is a loop of its own that vectorises. */
+enum { EXTREME_LANES = 16 };
+static inline tg_real extreme_lanes(const tg_real *xs, int64_t n, tg_real m0, bool min, bool abs)
+{
+    tg_real m[EXTREME_LANES];
+    int nan[EXTREME_LANES];
+    for (int j = 0; j < EXTREME_LANES; j++) m[j] = m0, nan[j] = 0;
+    nan[0] = isnan(m0);
+    int64_t i = 0;
+    for (; i + EXTREME_LANES <= n; i += EXTREME_LANES)
+        for (int j = 0; j < EXTREME_LANES; j++) {
+            tg_real v = abs ? TG_FABS(xs[i + j]) : xs[i + j];
+            m[j] = (min ? v < m[j] : v > m[j]) ? v : m[j];
+            nan[j] |= v != v;
+        }
+    for (; i < n; i++) {
+        tg_real v = abs ? TG_FABS(xs[i]) : xs[i];
+        m[0] = (min ? v < m[0] : v > m[0]) ? v : m[0];
+        nan[0] |= v != v;
+    }
+    int any = 0;
+    for (int j = 0; j < EXTREME_LANES; j++) {
+        m[0] = (min ? m[j] < m[0] : m[j] > m[0]) ? m[j] : m[0];
+        any |= nan[j];
+    }
+    return any ? (tg_real)NAN : m[0];
+}
+
+TG_VECTOR_LOOP static tg_real extreme_of(const tg_real *xs, int64_t n, tg_real m0, bool min,
+                                         bool abs)
+{
+    if (min)
+        return abs ? extreme_lanes(xs, n, m0, true, true) : extreme_lanes(xs, n, m0, true, false);
+    return abs ? extreme_lanes(xs, n, m0, false, true) : extreme_lanes(xs, n, m0, false, false);
+}
+
+/* o[i] = the extreme of o[i] and x[i] (of |x[i]| with abs), NaN winning:
+   beats(), without a branch, so that the loop vectorises */
+TG_VECTOR_LOOP static void extreme_into(tg_real *restrict o, const tg_real *restrict xs, int64_t n,
+                                        bool min, bool abs)
+{
+    for (int64_t i = 0; i < n; i++) {
+        tg_real v = abs ? TG_FABS(xs[i]) : xs[i];
+        bool take = (min ? v < o[i] : v > o[i]) || v != v;
+        o[i] = take && o[i] == o[i] ? v : o[i];
+    }
+}
+
+/* out[o] = the extreme of the run's elements and out[o] (of |x| with
+   k->abs), NaN winning */
 static void extreme_run(RUN_ARGS)
 {
     RUN_UNUSED;
@@ -412,30 +462,10 @@ static void extreme_run(RUN_ARGS)
     const tg_real *xs = k->x + ix;
     bool min = k->min, abs = k->abs;
     if (sy == 0) {
-        tg_real m0 = k->out[iy], m[4] = {m0, m0, m0, m0};
-        int nan[4] = {isnan(m0), 0, 0, 0};
-        int64_t i = 0;
-        for (; i + 4 <= n; i += 4)
-            for (int j = 0; j < 4; j++) {
-                tg_real v = abs ? TG_FABS(xs[i + j]) : xs[i + j];
-                m[j] = (min ? v < m[j] : v > m[j]) ? v : m[j];
-                nan[j] |= v != v;
-            }
-        for (; i < n; i++) {
-            tg_real v = abs ? TG_FABS(xs[i]) : xs[i];
-            m[0] = (min ? v < m[0] : v > m[0]) ? v : m[0];
-            nan[0] |= v != v;
-        }
-        for (int j = 1; j < 4; j++) m[0] = (min ? m[j] < m[0] : m[j] > m[0]) ? m[j] : m[0];
-        k->out[iy] = nan[0] | nan[1] | nan[2] | nan[3] ? (tg_real)NAN : m[0];
+        k->out[iy] = extreme_of(xs, n, k->out[iy], min, abs);
         return;
     }
-    tg_real *o = k->out + iy; /* beats(), without a branch: the loop vectorises */
-    for (int64_t i = 0; i < n; i++) {
-        tg_real v = abs ? TG_FABS(xs[i]) : xs[i];
-        bool take = (min ? v < o[i] : v > o[i]) || v != v;
-        o[i] = take && o[i] == o[i] ? v : o[i];
-    }
+    extreme_into(k->out + iy, xs, n, min, abs);
 }
 
 /* out = the extreme of x (of |x| with abs) over the reduced axes */

@@ -2,20 +2,18 @@
    the p-norms. Each is written with the run functions of
    src/ops/reduce_internal.h, its sums in double. */
 #include "ops/reduce_internal.h"
-
-/* Σ v[i] for i < n with four partial sums (independent chains, so that the
-   loop runs at the adder's throughput rather than its latency). */
-static double sum4(const double *v, int64_t n)
-{
-    double p[4] = {0, 0, 0, 0};
-    int64_t i = 0;
-    for (; i + 4 <= n; i += 4)
-        for (int j = 0; j < 4; j++) p[j] += v[i + j];
-    for (; i < n; i++) p[0] += v[i];
-    return (p[0] + p[1]) + (p[2] + p[3]);
-}
+#include "ops/fast_act.h" /* exp_nonpos, the float build's exponential */
 
 SUM_RUN(sum_run, (double)xv)
+
+/* sum_run, its runs into many outputs (a reduction over a leading axis)
+   added by the vectorised row sum */
+static void colsum_run(RUN_ARGS)
+{
+    const red_ctx *k = c;
+    if (sy == 0) sum_run(iy, ib_, ix, n, sy, sb_, c);
+    else tg_sum_add_rows(k->acc + iy, k->x + ix, 1, 0, n);
+}
 
 /* ------------------------------------------------------------ var, std */
 
@@ -37,6 +35,17 @@ GRAD_RUN(std_grad_run, (yv == 0 ? 0 : gv / (2.0 * yv)) * k->p * (((double)xv - s
 
 /* acc[o] += Σ d², acc2[o] += Σ d over the run, d = x − s[o] (four partial
    sums of each, in blocks, as SUM_RUN) */
+/* acc[i] += d², acc2[i] += d, d = x[i] − s[i]: a run into as many outputs */
+TG_VECTOR_LOOP static void dev_cols(double *restrict acc, double *restrict acc2,
+                                    const tg_real *restrict x, const double *restrict s,
+                                    int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) {
+        double d = (double)x[i] - s[i];
+        acc[i] += d * d, acc2[i] += d;
+    }
+}
+
 static void dev_run(RUN_ARGS)
 {
     RUN_UNUSED;
@@ -61,9 +70,36 @@ static void dev_run(RUN_ARGS)
         k->acc[iy] += sq, k->acc2[iy] += sd;
         return;
     }
+    dev_cols(k->acc + iy, k->acc2 + iy, xs, k->s + iy, n);
+}
+
+/* dev_run over x as [outer, n, inner] reduced along n (a leading axis),
+   four rows at a time: their terms are added together before they reach
+   the accumulators, which are then read and written a quarter as often
+   (one row at a time, var along axis 0 of a 2048 × 2048 float tensor took
+   3.1 times a plain loop's time) */
+TG_VECTOR_LOOP static void dev_cols4(double *restrict acc, double *restrict acc2,
+                                     const tg_real *restrict x, int64_t stride,
+                                     const double *restrict s, int64_t n)
+{
+    const tg_real *x1 = x + stride, *x2 = x1 + stride, *x3 = x2 + stride;
     for (int64_t i = 0; i < n; i++) {
-        double d = (double)xs[i] - k->s[iy + i];
-        k->acc[iy + i] += d * d, k->acc2[iy + i] += d;
+        double d0 = (double)x[i] - s[i], d1 = (double)x1[i] - s[i];
+        double d2 = (double)x2[i] - s[i], d3 = (double)x3[i] - s[i];
+        acc[i] += (d0 * d0 + d1 * d1) + (d2 * d2 + d3 * d3);
+        acc2[i] += (d0 + d1) + (d2 + d3);
+    }
+}
+
+static void dev_leading(const red_ctx *k, reduce_view v)
+{
+    for (int64_t o = 0; o < v.outer; o++) {
+        int64_t i = o * v.inner, kk = 0;
+        const tg_real *x = k->x + o * v.n * v.inner;
+        for (; kk + 4 <= v.n; kk += 4)
+            dev_cols4(k->acc + i, k->acc2 + i, x + kk * v.inner, v.inner, k->s + i, v.inner);
+        for (; kk < v.n; kk++)
+            dev_cols(k->acc + i, k->acc2 + i, x + kk * v.inner, k->s + i, v.inner);
     }
 }
 
@@ -77,10 +113,19 @@ static int moments_forward(tg_record *r, bool sd)
     double *acc2 = acc + m;
     memset(acc, 0, 2 * (size_t)m * sizeof(double));
     red_ctx k = {.x = r->in[0]->data, .acc = acc};
-    tg_reduce_walk(r->in[0], a->mask, sum_run, &k);
+    reduce_view v;
+    bool leading = tg_reduce_view(r->in[0], a->mask, &v) && v.inner > 1;
+    if (leading) /* along a leading axis: by rows, four at a time */
+        for (int64_t o = 0; o < v.outer; o++)
+            tg_sum_add_rows(acc + o * v.inner, k.x + o * v.n * v.inner, v.n, v.inner, v.inner);
+    else
+        tg_reduce_walk(r->in[0], a->mask, colsum_run, &k);
     for (int64_t o = 0; o < m; o++) mean[o] = acc[o] / (double)n, acc[o] = 0;
     k.s = mean, k.acc2 = acc2;
-    tg_reduce_walk(r->in[0], a->mask, dev_run, &k);
+    if (leading)
+        dev_leading(&k, v); /* a leading axis: by columns that stay in cache */
+    else
+        tg_reduce_walk(r->in[0], a->mask, dev_run, &k);
     double dof = fmax(0.0, (double)n - a->p);
     for (int64_t o = 0; o < m; o++) {
         double ss = acc[o] - acc2[o] * acc2[o] / (double)n;
@@ -187,6 +232,7 @@ static inline double exp_poly(double x)
     return x >= -708.0 ? (x <= 709.0 ? v : INFINITY) : x < -708.0 ? 0.0 : x;
 }
 
+#ifdef TG_DOUBLE
 /* out[i] = e^(x[i] − s[i·ss]), ss 0 (one shift) or 1 (one per element) */
 TG_VECTOR_LOOP static void exp_shifted(double *restrict out, const tg_real *restrict x,
                                        const double *restrict s, int64_t ss, int64_t n)
@@ -198,20 +244,52 @@ TG_VECTOR_LOOP static void exp_shifted(double *restrict out, const tg_real *rest
         for (int64_t i = 0; i < n; i++) out[i] = exp_poly((double)x[i] - s[i]);
     }
 }
+#else
+/* The float build: out[i] = e^(x[i] − s[i·ss]) by the float exponential of
+   the fused activations (within 2 ulp, eight or sixteen to a vector where
+   the double polynomial above takes four or eight: logsumexp over a large
+   tensor ran at 2.7 to 11 times a plain loop's time with it). x − s ≤ 0
+   here: the shift is the maximum (the caller handles a maximum of +inf).
+   The terms are then summed in double, so that the sum keeps float's
+   precision whatever the count; PyTorch's float logsumexp takes float
+   exponentials too. */
+TG_VECTOR_LOOP static void exp_shifted(float *restrict out, const float *restrict x,
+                                       const double *restrict s, int64_t ss, int64_t n)
+{
+    if (ss == 0) {
+        float s0 = (float)s[0];
+        for (int64_t i = 0; i < n; i++) out[i] = exp_nonpos(x[i] - s0);
+    } else {
+        for (int64_t i = 0; i < n; i++) out[i] = exp_nonpos(x[i] - (float)s[i]);
+    }
+}
+#endif
+
+/* Σ e[i] in double, four partial sums */
+static double sum4_terms(const tg_real *e, int64_t n)
+{
+    double p[4] = {0, 0, 0, 0};
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        for (int j = 0; j < 4; j++) p[j] += (double)e[i + j];
+    for (; i < n; i++) p[0] += (double)e[i];
+    return (p[0] + p[1]) + (p[2] + p[3]);
+}
 
 /* acc[o] += Σ e^(x − s[o]) over the run, a block of exponentials at a time */
 static void expsum_run(RUN_ARGS)
 {
     RUN_UNUSED;
     const red_ctx *k = c;
-    double e[RUN_BLOCK], total = 0;
+    tg_real e[RUN_BLOCK];
+    double total = 0;
     for (int64_t b = 0; b < n; b += RUN_BLOCK) {
         int64_t w = b + RUN_BLOCK < n ? RUN_BLOCK : n - b;
         exp_shifted(e, k->x + ix + b, k->s + iy + b * sy, sy, w);
         if (sy == 0)
-            total += sum4(e, w);
+            total += sum4_terms(e, w);
         else
-            for (int64_t i = 0; i < w; i++) k->acc[iy + b + i] += e[i];
+            tg_sum_add_rows(k->acc + iy + b, e, 1, 0, w);
     }
     if (sy == 0) k->acc[iy] += total;
 }
@@ -229,7 +307,8 @@ static int logsumexp_forward(tg_record *r)
     for (int64_t o = 0; o < m; o++) shift[o] = isinf(y[o]) ? 0 : (double)y[o], acc[o] = 0;
     red_ctx k = {.x = r->in[0]->data, .s = shift, .acc = acc};
     tg_reduce_walk(r->in[0], a->mask, expsum_run, &k);
-    for (int64_t o = 0; o < m; o++) y[o] = (tg_real)(shift[o] + log(acc[o]));
+    for (int64_t o = 0; o < m; o++) /* a maximum of +inf (and no NaN) gives +inf */
+        y[o] = y[o] == INFINITY ? INFINITY : (tg_real)(shift[o] + log(acc[o]));
     return TG_OK;
 }
 

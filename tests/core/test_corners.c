@@ -69,6 +69,46 @@ Test(corners, float_sums_are_accurate)
                   j, (double)s0->data[j], col[j]);
 }
 
+/* Reductions along a leading axis take their own paths (rows added four at
+   a time, columns in chunks, float exponentials in logsumexp): checked on a
+   [2, 7, 2100] tensor along axis 1 (an outer axis, a row count not a
+   multiple of four, more columns than one chunk) against the definitions
+   computed here in double. */
+Test(corners, leading_axis_reductions_match_the_definitions)
+{
+    enum { O = 2, N = 7, I = 2100 };
+    tg_tensor *x = tg_zeros(t, TG_SHAPE(O, N, I));
+    for (int64_t i = 0; i < O * N * I; i++)
+        x->data[i] = (tg_real)(3.0 + 2.0 * sin(0.37 * (double)i) + (i % 5 == 0 ? 40.0 : 0.0));
+    tg_tensor *s = tg_sum(t, x, 1, false), *m = tg_mean(t, x, 1, false);
+    tg_tensor *v = tg_var(t, x, 1, TG_VAR_CORRECTION, false), *mx = tg_amax(t, x, 1, false);
+    tg_tensor *l = tg_logsumexp(t, x, 1, false);
+    cr_assert(s && m && v && mx && l, "%s", tg_tape_error(t));
+    for (int64_t o = 0; o < O; o++)
+        for (int64_t i = 0; i < I; i++) {
+            double sum = 0, big = -INFINITY, sq = 0, es = 0;
+            for (int64_t k = 0; k < N; k++) {
+                double xv = (double)x->data[(o * N + k) * I + i];
+                sum += xv, big = fmax(big, xv);
+            }
+            double mean = sum / N;
+            for (int64_t k = 0; k < N; k++) {
+                double xv = (double)x->data[(o * N + k) * I + i];
+                sq += (xv - mean) * (xv - mean), es += exp(xv - big);
+            }
+            int64_t j = o * I + i;
+            cr_expect(fabs((double)s->data[j] - sum) <= 1e-7 * fabs(sum), "sum [%lld]: %.9g vs %.9g",
+                      (long long)j, (double)s->data[j], sum);
+            cr_expect(fabs((double)m->data[j] - mean) <= 1e-7 * fabs(mean), "mean [%lld]", (long long)j);
+            cr_expect(fabs((double)v->data[j] - sq / (N - 1)) <= 1e-6 * sq / (N - 1),
+                      "var [%lld]: %.9g vs %.9g", (long long)j, (double)v->data[j], sq / (N - 1));
+            cr_expect_eq((double)mx->data[j], (double)(tg_real)big, "amax [%lld]", (long long)j);
+            double lse = big + log(es);
+            cr_expect(fabs((double)l->data[j] - lse) <= 2e-7 * fabs(lse) + 1e-6,
+                      "logsumexp [%lld]: %.9g vs %.9g", (long long)j, (double)l->data[j], lse);
+        }
+}
+
 /* The sums in backward rules too: a bias gradient over many rows (linear,
    broadcasting add) and prelu's weight gradient. */
 Test(corners, float_sums_in_backward_are_accurate)
