@@ -187,12 +187,16 @@ tg_tensor *tg_unsqueeze(tg_tape *t, tg_tensor *x, int axis)
 
 /* permute_copy when dst's last axis reads src with a stride (a transpose of
    the last two axes, for one): dst's axes j and n − 1 are copied in tiles
-   of TILE x TILE, so that the lines of src read for a tile are still in the
-   cache for its next rows, instead of one strided column per dst row. Each
-   element is written (or added) once, so the result is the same, bit for
-   bit, as the plain walk. shape and stride are dst's shape and the src
-   stride of each dst axis; stride[j] is 1. */
-enum { TILE = 32 };
+   of TILE x TILE through a buffer. Each line of src is read whole into the
+   buffer (already transposed there), then each row of the tile is written
+   to dst from it: reading a tile's column of src straight from memory made
+   every line of a power-of-two stride fall into the same cache set (a
+   64 MiB transpose took 22.5 times memcpy's time, 8.8 with tiles read in
+   place, about 2.7 through the buffer). Each element is written (or added)
+   once, so the result is the same, bit for bit, as the plain walk. shape
+   and stride are dst's shape and the src stride of each dst axis;
+   stride[j] is 1. */
+enum { TILE = 64 };
 static void permute_tiles(tg_real *dst, const tg_real *src, int n, const int64_t *shape,
                           const int64_t *stride, int j, bool add)
 {
@@ -203,17 +207,22 @@ static void permute_tiles(tg_real *dst, const tg_real *src, int n, const int64_t
     }
     int64_t A = shape[j], B = shape[n - 1], dj = dstr[j], step = stride[n - 1];
     int64_t idx[TG_MAX_DIMS] = {0}, od = 0, os = 0;
+    tg_real buf[TILE][TILE]; /* a tile, already transposed */
     for (;;) {
         for (int64_t i0 = 0; i0 < A; i0 += TILE)
             for (int64_t k0 = 0; k0 < B; k0 += TILE) {
                 int64_t i1 = i0 + TILE < A ? i0 + TILE : A, k1 = k0 + TILE < B ? k0 + TILE : B;
-                for (int64_t i = i0; i < i1; i++) {
-                    tg_real *d = dst + od + i * dj;
-                    const tg_real *x = src + os + i;
+                int64_t wi = i1 - i0, wk = k1 - k0;
+                for (int64_t k = 0; k < wk; k++) { /* src's lines, each read once */
+                    const tg_real *x = src + os + (k0 + k) * step + i0;
+                    for (int64_t i = 0; i < wi; i++) buf[i][k] = x[i];
+                }
+                for (int64_t i = 0; i < wi; i++) {
+                    tg_real *d = dst + od + (i0 + i) * dj + k0;
                     if (add)
-                        for (int64_t k = k0; k < k1; k++) d[k] += x[k * step];
+                        for (int64_t k = 0; k < wk; k++) d[k] += buf[i][k];
                     else
-                        for (int64_t k = k0; k < k1; k++) d[k] = x[k * step];
+                        memcpy(d, buf[i], (size_t)wk * sizeof *d);
                 }
             }
         int i = n - 2; /* odometer over the axes other than j and n − 1 */
