@@ -12,13 +12,17 @@
      pad          [N, 8, H, W] padded by 1 on H and W (constant)
      permute      [R, C] transposed to [C, R] (tg_transpose)
    gather also reads its index, 8 bytes an element against 4 written: its
-   ratio counts that traffic against it. The output bytes are what memcpy
+   ratio counts that traffic against it. gather, index_select and permute
+   are also timed as the plain C loop a user would write for them (the same
+   inputs, in the same run; "loop ms"): a random gather from int64 indices
+   costs about four memcpys even written by hand on the machine measured. The output bytes are what memcpy
    copies; the line gives the bytes each op reads and writes too.
 
    usage: bench_movement [--mb M] [--reps R] [--csv] */
 #define _POSIX_C_SOURCE 200809L
 #include <tapegrad.h>
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +54,27 @@ typedef struct {
 } inputs;
 
 typedef tg_tensor *(*op_fn)(tg_tape *t, const inputs *in);
+typedef void (*plain_fn)(const inputs *in, tg_real *out);
+
+/* the plain C loops */
+static void plain_gather(const inputs *in, tg_real *out)
+{
+    const tg_real *x = in->x->data;
+    for (int64_t r = 0; r < in->R; r++)
+        for (int64_t c = 0; c < in->C; c++)
+            out[r * in->C + c] = x[r * in->C + in->gidx[r * in->C + c]];
+}
+static void plain_index_select(const inputs *in, tg_real *out)
+{
+    for (int64_t v = 0; v < in->V; v++)
+        memcpy(out + v * ROW, in->table->data + in->rows[v] * ROW, ROW * sizeof(tg_real));
+}
+static void plain_permute(const inputs *in, tg_real *out)
+{
+    const tg_real *x = in->x->data;
+    for (int64_t c = 0; c < in->C; c++)
+        for (int64_t r = 0; r < in->R; r++) out[c * in->R + r] = x[r * in->C + c];
+}
 
 static tg_tensor *op_cat(tg_tape *t, const inputs *in)
 {
@@ -150,17 +175,19 @@ int main(int argc, char **argv)
         const char *name;
         op_fn fn;
         int read_per_elem; /* bytes read per output element, besides the data */
-    } ops[] = {{"cat", op_cat, 0},
-               {"gather", op_gather, 8},
-               {"index_select", op_index_select, 0},
-               {"pad", op_pad, 0},
-               {"permute", op_permute, 0}};
+        plain_fn plain;    /* the plain C loop, or NULL */
+    } ops[] = {{"cat", op_cat, 0, NULL},
+               {"gather", op_gather, 8, plain_gather},
+               {"index_select", op_index_select, 0, plain_index_select},
+               {"pad", op_pad, 0, NULL},
+               {"permute", op_permute, 0, plain_permute}};
     if (!csv)
         printf("bench_movement: %s, about %d MiB of output per op, median of %d runs\n"
-               "%-13s %10s %10s %8s %9s\n",
-               tg_real_name(), mb, reps, "op", "op ms", "memcpy ms", "ratio", "GB/s op");
+               "%-13s %10s %10s %8s %9s %10s %8s\n",
+               tg_real_name(), mb, reps, "op", "op ms", "memcpy ms", "ratio", "GB/s op",
+               "loop ms", "op/loop");
     for (size_t k = 0; k < sizeof ops / sizeof *ops; k++) {
-        static double top[MAX_REPS], tcp[MAX_REPS];
+        static double top[MAX_REPS], tcp[MAX_REPS], tpl[MAX_REPS];
         void *src = NULL, *dst = NULL;
         size_t out_bytes = 0;
         double check = 0;
@@ -186,25 +213,34 @@ int main(int argc, char **argv)
             memcpy(dst, src, out_bytes);
             double t3 = now();
             check += ((unsigned char *)dst)[out_bytes / 3];
-            if (r >= 0) top[r] = t1 - t0, tcp[r] = t3 - t2;
+            double t4 = now();
+            if (ops[k].plain) ops[k].plain(&in, (tg_real *)dst);
+            double t5 = now();
+            check += ((unsigned char *)dst)[out_bytes / 5];
+            if (r >= 0) top[r] = t1 - t0, tcp[r] = t3 - t2, tpl[r] = t5 - t4;
         }
         qsort(top, (size_t)reps, sizeof(double), cmp_double);
         qsort(tcp, (size_t)reps, sizeof(double), cmp_double);
-        double op = top[reps / 2], cp = tcp[reps / 2];
+        qsort(tpl, (size_t)reps, sizeof(double), cmp_double);
+        double op = top[reps / 2], cp = tcp[reps / 2], pl = tpl[reps / 2];
         double moved = 2.0 * (double)out_bytes +
                        (double)ops[k].read_per_elem * (double)(out_bytes / sizeof(tg_real));
         if (csv)
-            printf("movement,%s,%zu,%.4f,%.4f,%.3f\n", ops[k].name, out_bytes, op * 1e3, cp * 1e3,
-                   op / cp);
+            printf("movement,%s,%zu,%.4f,%.4f,%.3f,%.4f\n", ops[k].name, out_bytes, op * 1e3,
+                   cp * 1e3, op / cp, ops[k].plain ? pl * 1e3 : NAN);
+        else if (ops[k].plain)
+            printf("%-13s %10.3f %10.3f %8.2f %9.2f %10.3f %8.2f%s\n", ops[k].name, op * 1e3,
+                   cp * 1e3, op / cp, moved / op * 1e-9, pl * 1e3, op / pl,
+                   check == 12345.678 ? "*" : "");
         else
-            printf("%-13s %10.3f %10.3f %8.2f %9.2f%s\n", ops[k].name, op * 1e3, cp * 1e3, op / cp,
-                   moved / op * 1e-9, check == 12345.678 ? "*" : "");
+            printf("%-13s %10.3f %10.3f %8.2f %9.2f %10s %8s%s\n", ops[k].name, op * 1e3,
+                   cp * 1e3, op / cp, moved / op * 1e-9, "-", "-", check == 12345.678 ? "*" : "");
         free(src);
         free(dst);
     }
     if (!csv)
         printf("ratio = op time / memcpy of the output bytes (goal: within 2); GB/s op counts "
-               "the bytes read and written\n");
+               "the bytes read and written;\nloop = the plain C loop for the same op\n");
     tg_tape_free(t);
     tg_params_free(params);
     free(in.gidx);

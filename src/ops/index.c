@@ -65,6 +65,16 @@ static const char *index_pos(const tg_index *idx, int64_t k, char *buf, size_t l
     return tg_dims_str(idx->ndim, c, buf, len);
 }
 
+/* Whether an index lies outside [0, n): one pass without a branch, which
+   vectorises (a negative index is a large unsigned one), since gather over
+   a large index spent as long checking it as gathering. */
+TG_VECTOR_LOOP static bool any_out_of_range(const int64_t *restrict data, int64_t size, int64_t n)
+{
+    uint64_t bad = 0;
+    for (int64_t k = 0; k < size; k++) bad |= (uint64_t)((uint64_t)data[k] >= (uint64_t)n);
+    return bad != 0;
+}
+
 /* The index array of an op on tape t: usable there, every index in
    [0, n) of `axis`. The message names the index, its position and the axis. */
 static int check_index(const tg_tape *t, const tg_index *idx, int axis, int64_t n, char *msg,
@@ -75,7 +85,8 @@ static int check_index(const tg_tape *t, const tg_index *idx, int axis, int64_t 
                            "tg_tape_reset");
         return TG_ERR_INVALID;
     }
-    for (int64_t k = 0; k < idx->size; k++) {
+    if (!any_out_of_range(idx->data, idx->size, n)) return TG_OK;
+    for (int64_t k = 0; k < idx->size; k++) { /* the first one, for the message */
         int64_t v = idx->data[k];
         if (v >= 0 && v < n) continue;
         char b[96];
@@ -818,6 +829,7 @@ typedef struct {
     int64_t xs[TG_MAX_DIMS];    /* x's strides, 0 along the indexed axis */
     int64_t ss[TG_MAX_DIMS];    /* src's strides */
     int64_t xa, xl, sl, run, rows;
+    int64_t xn; /* x's size along the axis */
     const int64_t *index;
 } index_walk;
 
@@ -835,6 +847,7 @@ static index_walk index_walk_of(const tg_record *r, const tg_tensor *src)
         w.xs[d] = x->ndim == 0 || d == a->axis ? 0 : xs[d];
     }
     w.xa = x->ndim == 0 ? 0 : xs[a->axis];
+    w.xn = x->ndim == 0 ? 1 : x->shape[a->axis];
     if (w.ndim == 0) { /* one row of one element */
         w.ndim = 1;
         w.shape[0] = 1;
@@ -894,7 +907,14 @@ static void gather_into(tg_real *dst, const tg_real *x, const index_walk *w, boo
         const int64_t *ir = idx + j0;
         if (add)
             for (int64_t i = 0; i < w->run; i++) d[i * w->sl] += xr[i * w->xl + ir[i] * w->xa];
-        else if (w->xl == 0 && w->sl == 1) /* along the last axis: a row gathered */
+        else if (w->xl == 0 && w->sl == 1 && w->xa == 1) { /* along the last axis */
+            /* the row of x is read in a random order: the next row's lines
+               are asked for while this one is gathered, rather than missed
+               one at a time */
+            for (int64_t i = 0; i < w->xn; i += 64 / (int64_t)sizeof *xr)
+                __builtin_prefetch(xr + w->xn + i);
+            for (int64_t i = 0; i < w->run; i++) d[i] = xr[ir[i]];
+        } else if (w->xl == 0 && w->sl == 1)
             for (int64_t i = 0; i < w->run; i++) d[i] = xr[ir[i] * w->xa];
         else
             for (int64_t i = 0; i < w->run; i++) d[i * w->sl] = xr[i * w->xl + ir[i] * w->xa];
