@@ -23,9 +23,8 @@
    tests/nn/test_demo_parity.c compares step by step). The training loop
    allocates nothing after its first step.
 
-   The layer norm here is composed of ops (mean, variance, divide): a fused
-   layer norm op (tg_layer_norm, from the normalisation layers) is faster
-   and gives the same values; use it where the library has it. */
+   The layer norms are tapegrad's fused op (tg_layer_norm, nn.LayerNorm's
+   formula: (x − mean)/√(biased var + eps)·w + b over the last axis). */
 #define _POSIX_C_SOURCE 200809L
 #include <tapegrad.h>
 
@@ -103,14 +102,10 @@ static int gpt_init(gpt *m, tg_params *p, int64_t vocab, int64_t block, int64_t 
     return st == TG_OK ? gpt_ln_init(p, "ln_f", C, &m->lnf_w, &m->lnf_b) : st;
 }
 
-/* Layer norm over the last axis, (x − mean)/√(var + eps)·w + b with the
-   biased variance (nn.LayerNorm), composed of ops. */
+/* Layer norm over the last axis (nn.LayerNorm(C)): the fused op. */
 static tg_tensor *layer_norm(tg_tape *t, tg_tensor *x, tg_tensor *w, tg_tensor *b)
 {
-    tg_tensor *xc = tg_sub(t, x, tg_mean(t, x, -1, true));
-    tg_tensor *var = tg_var(t, x, -1, 0, true);
-    tg_tensor *y = tg_div(t, xc, tg_sqrt(t, tg_add_scalar(t, var, (tg_real)GPT_LN_EPS)));
-    return tg_add(t, tg_mul(t, y, w), b);
+    return tg_layer_norm(t, x, 1, &w->shape[0], w, b, GPT_LN_EPS);
 }
 
 /* The logits [B, T, vocab] of the characters after idx [B, T] (T ≤ block). */
