@@ -26,9 +26,28 @@
 #define TG_SUM_COLS 2048
 #endif
 
+/* Σ x[k] for k < n (n ≤ TG_SUM_BLOCK) in eight running sums of every
+   eighth term, added pairwise at the end: independent chains, so that the
+   loop vectorises and runs at the adder's throughput rather than its
+   latency (one chain took four cycles a term) */
+TG_VECTOR_LOOP static double block_sum(const tg_real *restrict x, int64_t n)
+{
+    double p[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t k = 0;
+    for (; k + 8 <= n; k += 8)
+        for (int j = 0; j < 8; j++) p[j] += (double)x[k + j];
+    for (; k < n; k++) p[k & 7] += (double)x[k];
+    return ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]));
+}
+
 double tg_sum_strided(const tg_real *x, int64_t n, int64_t stride)
 {
     double total = 0;
+    if (stride == 1) {
+        for (int64_t b = 0; b < n; b += TG_SUM_BLOCK)
+            total += block_sum(x + b, b + TG_SUM_BLOCK < n ? TG_SUM_BLOCK : n - b);
+        return total;
+    }
     for (int64_t b = 0; b < n; b += TG_SUM_BLOCK) {
         int64_t e = b + TG_SUM_BLOCK < n ? b + TG_SUM_BLOCK : n;
         double s = 0;
