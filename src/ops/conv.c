@@ -396,7 +396,8 @@ static void q_range(const conv_geom *g, int64_t off, int64_t *lo, int64_t *hi)
    first layer, 10 for its second) copied and zeroed in blocks of eight
    inline: as calls to memcpy and memset, the calls cost more than the
    copies (a fifth of mnist_cnn's step). Runs of CONV_RUN_CALL or more go
-   to the library calls. */
+   to the library calls. im2col and col2im are compiled for the vector
+   units too (TG_VECTOR_LOOP): a block of eight is then one move. */
 enum { RUN_BLOCK = 8, CONV_RUN_CALL = 256 };
 static inline void copy_run(tg_real *restrict d, const tg_real *restrict s, int64_t n)
 {
@@ -422,7 +423,8 @@ static inline void zero_run(tg_real *d, int64_t n)
 
 /* im2col: the patches of one sample's group, x [Cg, H, W], into the OH·OW
    columns of col [K, ld] that start at col (0 in the padding). */
-static void im2col(const conv_geom *g, const tg_real *x, tg_real *col, int64_t ld)
+TG_VECTOR_LOOP static void conv_im2col(const conv_geom *g, const tg_real *x, tg_real *col,
+                                       int64_t ld)
 {
     for (int64_t c = 0; c < g->Cg; c++)
         for (int64_t i = 0; i < g->kh; i++)
@@ -451,7 +453,8 @@ static void im2col(const conv_geom *g, const tg_real *x, tg_real *col, int64_t l
 /* col2im, im2col's adjoint: adds each of the OH·OW columns of col [K, ld]
    back where im2col took it from, into dx [Cg, H, W] (the padding's share
    is dropped). */
-static void col2im(const conv_geom *g, const tg_real *col, int64_t ld, tg_real *dx)
+TG_VECTOR_LOOP static void conv_col2im(const conv_geom *g, const tg_real *col, int64_t ld,
+                                       tg_real *dx)
 {
     for (int64_t c = 0; c < g->Cg; c++)
         for (int64_t i = 0; i < g->kh; i++)
@@ -479,7 +482,8 @@ static const tg_real *patches(const conv_geom *g, const tg_real *x, int64_t n0, 
 {
     if (g->direct) return x + (n0 * g->C + gi * g->Cg) * g->HW;
     for (int64_t s = 0; s < nbc; s++)
-        im2col(g, x + ((n0 + s) * g->C + gi * g->Cg) * g->HW, col + s * g->OHW, nbc * g->OHW);
+        conv_im2col(g, x + ((n0 + s) * g->C + gi * g->Cg) * g->HW, col + s * g->OHW,
+                    nbc * g->OHW);
     return col;
 }
 
@@ -561,7 +565,8 @@ static void conv_data_kernel(const conv_geom *g, tg_real *scr, const tg_real *gy
             }
             tg_gemm(true, false, g->K, cols, g->Og, 1, Wg, g->K, Gm, cols, 0, col, cols);
             for (int64_t s = 0; s < nbc; s++)
-                col2im(g, col + s * g->OHW, cols, dx + ((n0 + s) * g->C + gi * g->Cg) * g->HW);
+                conv_col2im(g, col + s * g->OHW, cols,
+                            dx + ((n0 + s) * g->C + gi * g->Cg) * g->HW);
         }
     }
 }
