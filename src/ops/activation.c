@@ -958,35 +958,45 @@ static void row_max_sum(const tg_real *x, int64_t n, int64_t stride, tg_real sig
 TG_VECTOR_LOOP static void softmax_row(float *restrict y, const float *restrict x, int64_t n,
                                        float sign)
 {
-    enum { L = 16 };
-    float mx[L];
-    int nan[L];
-    for (int j = 0; j < L; j++) mx[j] = -INFINITY, nan[j] = 0;
-    int64_t k = 0;
-    for (; k + L <= n; k += L)
-        for (int j = 0; j < L; j++) {
-            float v = sign * x[k + j];
-            mx[j] = v > mx[j] ? v : mx[j];
-            nan[j] |= v != v;
-        }
-    for (; k < n; k++) {
-        float v = sign * x[k];
-        mx[0] = v > mx[0] ? v : mx[0];
-        nan[0] |= v != v;
-    }
-    float m = mx[0];
-    int any = nan[0];
-    for (int j = 1; j < L; j++) m = mx[j] > m ? mx[j] : m, any |= nan[j];
-    if (any) m = NAN;
-    for (k = 0; k < n; k++) y[k] = exp_nonpos(sign * x[k] - m);
-    double p[L] = {0};
-    for (k = 0; k + L <= n; k += L)
-        for (int j = 0; j < L; j++) p[j] += (double)y[k + j];
-    for (; k < n; k++) p[0] += (double)y[k];
+    enum { L = 16 }; /* running maxima and sums: a vector's worth */
+    float m = -INFINITY;
+    int any = 0;
     double total = 0;
-    for (int j = 0; j < L; j++) total += p[j];
+    if (n < L) { /* a short row (four scalars of a scalar graph): plain loops */
+        for (int64_t k = 0; k < n; k++) {
+            float v = sign * x[k];
+            m = v > m ? v : m;
+            any |= v != v;
+        }
+        if (any) m = NAN;
+        for (int64_t k = 0; k < n; k++) total += (double)(y[k] = exp_nonpos(sign * x[k] - m));
+    } else {
+        float mx[L];
+        int nan[L];
+        for (int j = 0; j < L; j++) mx[j] = -INFINITY, nan[j] = 0;
+        int64_t k = 0;
+        for (; k + L <= n; k += L)
+            for (int j = 0; j < L; j++) {
+                float v = sign * x[k + j];
+                mx[j] = v > mx[j] ? v : mx[j];
+                nan[j] |= v != v;
+            }
+        for (; k < n; k++) {
+            float v = sign * x[k];
+            mx[0] = v > mx[0] ? v : mx[0];
+            nan[0] |= v != v;
+        }
+        for (int j = 0; j < L; j++) m = mx[j] > m ? mx[j] : m, any |= nan[j];
+        if (any) m = NAN;
+        for (k = 0; k < n; k++) y[k] = exp_nonpos(sign * x[k] - m);
+        double p[L] = {0};
+        for (k = 0; k + L <= n; k += L)
+            for (int j = 0; j < L; j++) p[j] += (double)y[k + j];
+        for (; k < n; k++) p[0] += (double)y[k];
+        for (int j = 0; j < L; j++) total += p[j];
+    }
     float s = (float)total;
-    for (k = 0; k < n; k++) y[k] = y[k] / s;
+    for (int64_t k = 0; k < n; k++) y[k] = y[k] / s;
 }
 #endif
 
