@@ -157,7 +157,10 @@ typedef struct tg_index {
    once). NULL on failure (the message is on the tape). */
 TG_API tg_index *tg_index_new(tg_tape *t, int ndim, const int64_t *shape, const int64_t *data);
 /** Indices over `data` itself, not a copy (like tg_tensor_wrap): keep it
-   unchanged and alive until the tape is reset. */
+   alive until the tape is reset. Between the replays of a replayable tape
+   its values may change (new labels, new token ids): each replay checks
+   them again, before any op reads them, and refuses one out of range with
+   the same message as when it was recorded (TG_OP_CHECK_ON_REPLAY). */
 TG_API tg_index *tg_index_wrap(tg_tape *t, int ndim, const int64_t *shape, const int64_t *data);
 
 /** Marks a leaf so that backward fills its `grad` (like requires_grad_()).
@@ -473,9 +476,15 @@ typedef struct tg_record {
    does tg_apply, naming the bits, for an op passed to it straight). */
 enum {
     TG_OP_ALIAS = 1u << 0,  /**< output shares input 0's data (reshape, views) */
-    TG_OP_IMPURE = 1u << 1  /**< its forward is not a function of its inputs and
+    TG_OP_IMPURE = 1u << 1, /**< its forward is not a function of its inputs and
                                  attributes alone (it reads a clock, a file...):
                                  a tape that recorded it refuses to replay */
+    TG_OP_CHECK_ON_REPLAY = 1u << 2 /**< its shape rule also checks values that a
+                                 replay reads anew, such as the indices of a
+                                 tg_index_wrap array: tg_tape_replay calls it
+                                 again before the forward and refuses, with its
+                                 message, what it refuses (the indexing ops,
+                                 embedding and the class losses set it) */
 };
 
 /** An operation as data. Built-in ops and user-defined ones are the same

@@ -739,7 +739,10 @@ TG_API tg_tensor *tg_masked_fill(tg_tape *t, tg_tensor *x, tg_tensor *mask, tg_r
    each other along every axis but `axis` (both have the same number of
    dimensions), e.g. x [N, C] with the index [N, 1] of an argmax along 1
    gives [N, 1]. axis TG_ALL takes from the flattened x with the flattened
-   index. It records an expand where x is broadcast, then a gather. */
+   index. It records an expand where x is broadcast, then a gather. Where
+   the index itself is broadcast (or flattened), the gather reads a copy
+   made when it is called: a replay then reads that copy, not the values
+   the caller's array holds later. */
 TG_API tg_tensor *tg_take_along_dim(tg_tape *t, tg_tensor *x, const tg_index *index, int axis);
 
 

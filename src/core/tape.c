@@ -580,6 +580,20 @@ int tg_tape_replay(tg_tape *t)
     t->replaying = true;
     for (size_t i = 0; i < t->n_recs; i++) {
         tg_record *r = &t->recs[i];
+        if (r->op->flags & TG_OP_CHECK_ON_REPLAY) { /* indices the caller may have changed */
+            char msg[384];
+            int ndim;
+            int64_t shape[TG_MAX_DIMS];
+            msg[0] = '\0';
+            int st = r->op->shape(r, &ndim, shape, msg, sizeof msg);
+            if (st != TG_OK) {
+                t->replaying = false;
+                tg_tape_set_error(t, "tg_tape_replay: record %zu (%s%s): %s", i,
+                                  tg_op_prefix(r->op), r->op->name,
+                                  msg[0] ? msg : tg_status_str(st));
+                return st;
+            }
+        }
         if (r->op->flags & TG_OP_ALIAS) r->out->data = r->in[0]->data;
         int st = r->op->forward(r);
         if (st != TG_OK) {

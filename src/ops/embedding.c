@@ -140,6 +140,7 @@ static int embedding_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor
 }
 
 static const tg_op op_embedding = {.name = "embedding", .n_inputs = 1,
+                                   .flags = TG_OP_CHECK_ON_REPLAY,
                                    .attr_size = sizeof(emb_attr), .shape = embedding_shape,
                                    .forward = embedding_forward,
                                    .backward = embedding_backward, .vjp = embedding_vjp,
@@ -183,7 +184,8 @@ static int embedding_bw_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_ten
 }
 
 static const tg_op op_embedding_backward = {
-    .name = "embedding_backward", .n_inputs = 1, .attr_size = sizeof(emb_attr),
+    .name = "embedding_backward", .n_inputs = 1,
+    .flags = TG_OP_CHECK_ON_REPLAY, .attr_size = sizeof(emb_attr),
     .shape = embedding_bw_shape, .forward = embedding_bw_forward,
     .backward = embedding_bw_backward, .vjp = embedding_bw_vjp,
     .doc = "zeros [V, D], g[j] added at row index[j] but padding_idx (embedding's adjoint)"};

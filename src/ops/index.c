@@ -703,6 +703,7 @@ static int index_add_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor
 }
 
 static const tg_op op_index_select = {.name = "index_select", .n_inputs = 1,
+                                      .flags = TG_OP_CHECK_ON_REPLAY,
                                       .attr_size = sizeof(index_attr),
                                       .shape = index_select_shape,
                                       .forward = index_select_forward,
@@ -710,6 +711,7 @@ static const tg_op op_index_select = {.name = "index_select", .n_inputs = 1,
                                       .vjp = index_select_vjp,
                                       .doc = "y[.., j, ..] = x[.., index[j], ..]"};
 static const tg_op op_index_add = {.name = "index_add", .n_inputs = 2,
+                                   .flags = TG_OP_CHECK_ON_REPLAY,
                                    .attr_size = sizeof(index_attr), .shape = index_add_shape,
                                    .forward = index_add_forward,
                                    .backward = index_add_backward, .vjp = index_add_vjp,
@@ -1054,16 +1056,19 @@ static int scatter_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor *
 }
 
 static const tg_op op_gather = {.name = "gather", .n_inputs = 1,
+                                .flags = TG_OP_CHECK_ON_REPLAY,
                                 .attr_size = sizeof(index_attr), .shape = gather_shape,
                                 .forward = gather_forward, .backward = gather_backward,
                                 .vjp = gather_vjp,
                                 .doc = "y[j] = x[j with index[j] along the axis]"};
 static const tg_op op_scatter_add = {.name = "scatter_add", .n_inputs = 2,
+                                     .flags = TG_OP_CHECK_ON_REPLAY,
                                      .attr_size = sizeof(index_attr), .shape = scatter_shape,
                                      .forward = scatter_add_forward,
                                      .backward = scatter_add_backward, .vjp = scatter_add_vjp,
                                      .doc = "x, then y[j with index[j] along the axis] += src[j]"};
 static const tg_op op_scatter = {.name = "scatter", .n_inputs = 2,
+                                 .flags = TG_OP_CHECK_ON_REPLAY,
                                  .attr_size = sizeof(index_attr), .shape = scatter_shape,
                                  .forward = scatter_forward, .backward = scatter_backward,
                                  .vjp = scatter_vjp,

@@ -2038,7 +2038,8 @@ static int ce_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
 }
 
 static const tg_op op_cross_entropy = {
-    .name = "cross_entropy", .n_inputs = 3, .attr_size = sizeof(class_attr),
+    .name = "cross_entropy", .n_inputs = 3,
+    .flags = TG_OP_CHECK_ON_REPLAY, .attr_size = sizeof(class_attr),
     .shape = class_shape, .forward = ce_forward, .backward = ce_backward, .vjp = ce_vjp,
     .doc = "-sum_c q_c log softmax(x)_c, q = (1 - eps) onehot(t) or y, + eps / C"};
 
@@ -2104,6 +2105,7 @@ static int nll_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], 
 }
 
 static const tg_op op_nll_loss = {.name = "nll_loss", .n_inputs = 2,
+                                  .flags = TG_OP_CHECK_ON_REPLAY,
                                   .attr_size = sizeof(class_attr), .shape = nll_shape,
                                   .forward = nll_forward, .backward = nll_backward,
                                   .vjp = nll_vjp,
@@ -2263,7 +2265,8 @@ static int mm_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
 }
 
 static const tg_op op_multi_margin_loss = {
-    .name = "multi_margin_loss", .n_inputs = 2, .attr_size = sizeof(mm_attr),
+    .name = "multi_margin_loss", .n_inputs = 2,
+    .flags = TG_OP_CHECK_ON_REPLAY, .attr_size = sizeof(mm_attr),
     .shape = mm_shape, .forward = mm_forward, .backward = mm_backward, .vjp = mm_vjp,
     .doc = "sum over c != y of w_y max(0, margin - x_y + x_c)^p / C"};
 

@@ -113,6 +113,46 @@ Test(replay_guards, a_leaf_whose_shape_changed)
     expect_refused("leaf 'batch' is [3,2], recorded as [2,3]");
 }
 
+/* A wrapped index array is read again at each replay: an index the caller
+   put out of range since is refused, naming the op, the index and the axis,
+   before the op reads anything (recorded in range, so only the replay's
+   check stands between the new value and a read out of bounds). */
+Test(replay_guards, an_index_changed_out_of_range)
+{
+    tg_tape_set_replayable(t, true);
+    int64_t idx[3] = {0, 1, 2}, lab[2] = {1, 0}, emb[2] = {3, 0};
+    tg_real xv[12];
+    for (int i = 0; i < 12; i++) xv[i] = (tg_real)i;
+    tg_tensor *x = tg_requires_grad(tg_tensor_new(t, TG_SHAPE(12), xv), true);
+    tg_tensor *x2 = tg_reshape(t, x, TG_SHAPE(4, 3));
+    cr_assert(tg_index_select(t, x2, 0, tg_index_wrap(t, TG_SHAPE(3), idx)));
+    cr_assert(tg_gather(t, x2, 1, tg_index_wrap(t, TG_SHAPE(1, 3), idx)));
+    cr_assert(tg_embedding(t, x2, tg_index_wrap(t, TG_SHAPE(2), emb), TG_PADDING_IDX_NONE));
+    cr_assert(tg_cross_entropy_idx(t, tg_reshape(t, x, TG_SHAPE(2, 6)),
+                                   tg_index_wrap(t, TG_SHAPE(2), lab), NULL));
+    cr_assert_eq(tg_tape_replay(t), TG_OK, "%s", tg_tape_error(t));
+    idx[1] = 4; /* rows 0..3 of x2 */
+    cr_expect_eq(tg_tape_replay(t), TG_ERR_INVALID);
+    cr_expect(strstr(tg_tape_error(t), "index_select") &&
+                  strstr(tg_tape_error(t), "index 4 at position 1 is out of range for axis 0"),
+              "%s", tg_tape_error(t));
+    tg_tape_clear_error(t);
+    idx[1] = 1, idx[2] = -1;
+    cr_expect_eq(tg_tape_replay(t), TG_ERR_INVALID);
+    cr_expect(strstr(tg_tape_error(t), "index -1 at position 2"), "%s", tg_tape_error(t));
+    tg_tape_clear_error(t);
+    idx[2] = 2, emb[0] = 4;
+    cr_expect_eq(tg_tape_replay(t), TG_ERR_INVALID);
+    cr_expect(strstr(tg_tape_error(t), "embedding"), "%s", tg_tape_error(t));
+    tg_tape_clear_error(t);
+    emb[0] = 3, lab[1] = 6;
+    cr_expect_eq(tg_tape_replay(t), TG_ERR_INVALID);
+    cr_expect(strstr(tg_tape_error(t), "cross_entropy"), "%s", tg_tape_error(t));
+    tg_tape_clear_error(t);
+    lab[1] = 5; /* in range again: the replay runs */
+    cr_expect_eq(tg_tape_replay(t), TG_OK, "%s", tg_tape_error(t));
+}
+
 /* ------------------------------------------------------------- loops */
 
 /* Evaluation at many points: replay the forward only, with new inputs. */
