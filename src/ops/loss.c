@@ -1927,24 +1927,8 @@ static int class_axis(const tg_tensor *x, int64_t keep[TG_MAX_DIMS])
     return axis;
 }
 
-/* A constant tensor of x's shape (or, with `keep`, the kept shape) whose
-   element (s, c) is f(a, v, s, base, c); an empty class slot gives 0. */
 typedef tg_real (*class_fill)(const class_attr *a, class_view v, int64_t s, int64_t base,
                               int64_t c);
-static tg_tensor *class_constant(tg_tape *t, const tg_tensor *x, const class_attr *a,
-                                 class_fill f, const int64_t *keep)
-{
-    class_view v = class_view_of(x);
-    int64_t C = keep ? 1 : v.C;
-    tg_tensor *k = keep ? tg_zeros(t, x->ndim, keep) : tg_zeros(t, x->ndim, x->shape);
-    if (!k) return NULL;
-    for (int64_t n = 0; n < v.N; n++)
-        for (int64_t i = 0; i < v.inner; i++) {
-            int64_t s = n * v.inner + i, base = n * C * v.inner + i;
-            for (int64_t c = 0; c < C; c++) k->data[base + c * v.inner] = f(a, v, s, base, c);
-        }
-    return k;
-}
 
 static bool sample_active(const class_attr *a, int64_t s)
 {
@@ -1972,6 +1956,65 @@ static tg_real fill_at(const class_attr *a, class_view v, int64_t s, int64_t bas
     return sample_active(a, s) && c == a->target[s];
 }
 
+/* class_fill(x): a tensor of x's shape (or, with `keep`, x's shape with the
+   class axis kept as 1) whose element (s, c) is one of the fills above, from
+   the targets the op reads when it runs: the one-hot q, the mask of counted
+   samples, the targets' positions. An op rather than a constant made when
+   the vjp runs, so that a replay of a gradient graph reads the targets a
+   wrapped index array holds then (a constant kept the recorded ones).
+   Piecewise constant in x: no gradient. */
+enum { FILL_ACTIVE, FILL_Q0, FILL_AT };
+typedef struct {
+    class_attr a; /* the loss's, its target pointers as recorded */
+    int fill;     /* FILL_... */
+    bool keep;
+} class_fill_attr;
+
+static const class_fill fills[] = {[FILL_ACTIVE] = fill_active, [FILL_Q0] = fill_q0,
+                                   [FILL_AT] = fill_at};
+
+static int class_fill_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS],
+                            char *msg, size_t len)
+{
+    const class_fill_attr *f = r->attr;
+    (void)msg, (void)len;
+    int64_t keep[TG_MAX_DIMS];
+    int axis = class_axis(r->in[0], keep);
+    *ndim = r->in[0]->ndim;
+    for (int i = 0; i < *ndim; i++) shape[i] = f->keep && i == axis ? 1 : r->in[0]->shape[i];
+    return TG_OK;
+}
+
+static int class_fill_forward(tg_record *r)
+{
+    const class_fill_attr *f = r->attr;
+    class_attr a = f->a;
+    if (a.target_idx) a.target = a.target_idx->data;
+    a.weight = NULL; /* no fill reads the class weights */
+    class_view v = class_view_of(r->in[0]);
+    int64_t C = f->keep ? 1 : v.C;
+    tg_real *k = r->out->data;
+    for (int64_t n = 0; n < v.N; n++)
+        for (int64_t i = 0; i < v.inner; i++) {
+            int64_t s = n * v.inner + i, base = n * C * v.inner + i;
+            for (int64_t c = 0; c < C; c++) k[base + c * v.inner] = fills[f->fill](&a, v, s, base, c);
+        }
+    return TG_OK;
+}
+
+static const tg_op op_class_fill = {.name = "class_fill", .n_inputs = 1,
+                                    .attr_size = sizeof(class_fill_attr),
+                                    .shape = class_fill_shape, .forward = class_fill_forward,
+                                    .doc = "the one-hot targets, counted samples or target "
+                                           "positions of a class loss (no gradient)"};
+
+static tg_tensor *class_constant(tg_tape *t, tg_tensor *x, const class_attr *a, int fill,
+                                 bool keep)
+{
+    class_fill_attr f = {*a, fill, keep};
+    return tg_apply(t, &op_class_fill, &x, 1, &f);
+}
+
 /* The class weights as [1, C, 1, ...] (or [C]) from the op's weight input
    (an op on it, so that a replay reads its values then), or NULL. */
 static tg_tensor *class_weights_b(tg_tape *t, const tg_record *r)
@@ -1994,13 +2037,17 @@ static tg_tensor *class_weight(tg_tape *t, const tg_record *r, tg_tensor *g,
 {
     class_attr at = class_attr_at(r);
     const class_attr *a = &at;
-    const tg_tensor *x = r->in[0];
+    tg_tensor *x = r->in[0];
     if (a->red == TG_REDUCE_NONE) return tg_reshape(t, g, x->ndim, keep);
-    tg_tensor *wb = class_weights_b(t, r);
-    if (a->red != TG_REDUCE_MEAN || a->prob || !wb)
+    if (a->red != TG_REDUCE_MEAN || a->prob) /* no count of targets */
         return weight_tensor(t, g, a->red, class_count(a, class_view_of(x)));
-    tg_tensor *count = tg_sum(t, tg_mul(t, class_constant(t, x, a, fill_at, NULL), wb), TG_ALL,
-                              false);
+    /* the mean over the counted samples (weighted by their targets' class
+       weights): a count made of ops on the targets, which a replay reads
+       again (a constant kept the recorded count of ignored samples) */
+    tg_tensor *wb = class_weights_b(t, r);
+    tg_tensor *count = wb ? tg_sum(t, tg_mul(t, class_constant(t, x, a, FILL_AT, false), wb),
+                                   TG_ALL, false)
+                          : tg_sum(t, class_constant(t, x, a, FILL_ACTIVE, true), TG_ALL, false);
     tg_tensor *zero = tg_scalar(t, 0);
     return tg_where(t, tg_eq(t, count, zero), tg_scalar(t, (tg_real)NAN), tg_div(t, g, count));
 }
@@ -2020,13 +2067,13 @@ static int ce_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
     tg_tensor *wb = class_weights_b(t, r);
     /* q = w_c·((1 − ε)·y + ε/C), or w_c·((1 − ε)·[c = t] + ε/C) */
     tg_tensor *q = a->prob ? tg_add_scalar(t, tg_scale(t, y, 1 - eps), eps / C)
-                           : class_constant(t, x, a, fill_q0, NULL);
+                           : class_constant(t, x, a, FILL_Q0, false);
     if (wb) q = tg_mul(t, q, wb);
     if (x->flags & TG_REQUIRES_GRAD) {
         tg_tensor *qsum = tg_sum(t, q, axis, true);
         tg_tensor *d = tg_mul(t, G, tg_sub(t, tg_mul(t, tg_exp(t, lsm), qsum), q));
         dx[0] = a->prob ? d
-                        : tg_where(t, class_constant(t, x, a, fill_active, keep), d,
+                        : tg_where(t, class_constant(t, x, a, FILL_ACTIVE, true), d,
                                    tg_scalar(t, 0));
     }
     if (y && (y->flags & TG_REQUIRES_GRAD)) {
@@ -2088,7 +2135,7 @@ static int nll_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
     int64_t keep[TG_MAX_DIMS];
     class_axis(z, keep);
     tg_tensor *G = class_weight(t, r, g, keep);
-    tg_tensor *at_target = class_constant(t, z, a, fill_at, NULL), *wb = class_weights_b(t, r);
+    tg_tensor *at_target = class_constant(t, z, a, FILL_AT, false), *wb = class_weights_b(t, r);
     tg_tensor *d = tg_neg(t, tg_mul(t, G, wb ? tg_mul(t, at_target, wb) : at_target));
     dx[0] = tg_where(t, at_target, d, tg_scalar(t, 0));
     return TG_OK;
@@ -2247,9 +2294,10 @@ static int mm_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
     tg_tensor *x0 = r->in[0], *w = r->in[1];
     class_view v = class_view_of(x0);
     tg_tensor *x = tg_reshape(t, x0, TG_SHAPE(v.N, v.C));
-    tg_tensor *onehot = tg_zeros(t, TG_SHAPE(v.N, v.C));
+    /* 1 at each sample's target: an op, read from the targets at each replay */
+    class_attr ca = {.ignore_index = INT64_MIN, .target_idx = a->target};
+    tg_tensor *onehot = class_constant(t, x, &ca, FILL_AT, false);
     if (!onehot) return TG_ERR_NOMEM;
-    for (int64_t n = 0; n < v.N; n++) onehot->data[n * v.C + a->target->data[n]] = 1;
     tg_tensor *xy = tg_sum(t, tg_where(t, onehot, x, K(0)), 1, true);
     tg_tensor *z = tg_add_scalar(t, tg_sub(t, x, xy), a->margin);
     tg_tensor *on = tg_mul(t, tg_gt(t, z, K(0)), tg_eq(t, onehot, K(0)));
@@ -2390,5 +2438,6 @@ static const tg_op *const loss_ops[] = {
     &op_cross_entropy,     &op_nll_loss,          &op_kl_div,
     &op_poisson_nll_loss,  &op_gaussian_nll_loss, &op_hinge_embedding_loss,
     &op_margin_ranking_loss, &op_cosine_similarity, &op_cosine_embedding_loss,
-    &op_triplet_margin_loss, &op_multi_margin_loss, &op_clamp_min_through};
+    &op_triplet_margin_loss, &op_multi_margin_loss, &op_clamp_min_through,
+    &op_class_fill};
 const tg_op_table tg_loss_ops = {loss_ops, sizeof loss_ops / sizeof *loss_ops};

@@ -40,6 +40,8 @@ static const op_rule RULES[] = {
     {"max", "y = max x;  dx += g at the position of the maximum (ties over all axes share it)",
      {"1 at the maximum, 0 elsewhere"}},
     {"max_mask", "no gradient: a mask of where max's gradient goes (never recorded)", {NULL}},
+    {"class_fill", "no gradient: a class loss's one-hot targets or counted samples (recorded "
+                   "only on a replayable tape)", {NULL}},
     /* shapes (src/ops/shape.c) */
     {"reshape", "y = x with a new shape;  dx += g, read in the same order", {"1"}},
     {"transpose", "y = x with two axes swapped;  dx += g with them swapped back", {"1"}},

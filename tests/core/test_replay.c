@@ -153,6 +153,69 @@ Test(replay_guards, an_index_changed_out_of_range)
     cr_expect_eq(tg_tape_replay(t), TG_OK, "%s", tg_tape_error(t));
 }
 
+/* A gradient graph of a class loss replays with the labels a wrapped index
+   array holds then: Σ v ⊙ ∇ₓ loss (a Hessian-vector product's graph),
+   recorded with one set of labels and replayed with another (a target
+   moved, an ignored sample counted again), equals a tape recorded with the
+   new labels, bit for bit. The one-hot targets and the count of counted
+   samples used to be constants of the recording. */
+typedef tg_tensor *(*class_loss_fn)(tg_tape *t, tg_tensor *x, const tg_index *y);
+static tg_tensor *ce_mean(tg_tape *t, tg_tensor *x, const tg_index *y)
+{
+    tg_ce_opts o = {TG_REDUCE_MEAN, 2, 0.1, NULL}; /* class 2 ignored, smoothing 0.1 */
+    return tg_cross_entropy_idx(t, x, y, &o);
+}
+static tg_tensor *nll_mean(tg_tape *t, tg_tensor *x, const tg_index *y)
+{
+    tg_ce_opts o = {TG_REDUCE_MEAN, 2, 0, NULL};
+    return tg_nll_loss_idx(t, tg_log_softmax(t, x, 1), y, &o);
+}
+static tg_tensor *mm_sum(tg_tape *t, tg_tensor *x, const tg_index *y)
+{
+    return tg_multi_margin_loss(t, x, y, 2, 1, NULL, TG_REDUCE_SUM);
+}
+
+/* x.grad after Σ v ⊙ ∇ₓ loss(x, labels), on a new tape */
+static void hvp_of(class_loss_fn f, const tg_real *xv, const int64_t *labels, tg_real *out)
+{
+    tg_tape *u = tg_tape_new();
+    tg_tensor *x = tg_requires_grad(tg_tensor_new(u, TG_SHAPE(4, 5), xv), true);
+    tg_tensor *v = tg_tensor_new(u, TG_SHAPE(4, 5), xv);
+    tg_tensor *gx = tg_grad1(u, f(u, x, tg_index_new(u, TG_SHAPE(4), labels)), x, true);
+    cr_assert_eq(tg_backward(u, tg_sum(u, tg_mul(u, gx, v), TG_ALL, false)), TG_OK, "%s",
+                 tg_tape_error(u));
+    memcpy(out, x->grad, 20 * sizeof(tg_real));
+    tg_tape_free(u);
+}
+
+Test(replay_guards, a_class_loss_gradient_graph_reads_new_labels)
+{
+    static const class_loss_fn fns[] = {ce_mean, nll_mean, mm_sum};
+    static const char *const names[] = {"cross_entropy", "nll_loss", "multi_margin_loss"};
+    tg_real xv[20];
+    for (int i = 0; i < 20; i++) xv[i] = (tg_real)(0.3 * sin(1.7 * i) + 0.1 * (i % 3));
+    for (int k = 0; k < 3; k++) {
+        tg_tape *u = tg_tape_new();
+        tg_tape_set_replayable(u, true);
+        int64_t lab[4] = {1, 2, 0, 4}; /* sample 1 ignored where 2 is ignore_index */
+        tg_tensor *x = tg_requires_grad(tg_tensor_new(u, TG_SHAPE(4, 5), xv), true);
+        tg_tensor *v = tg_tensor_new(u, TG_SHAPE(4, 5), xv);
+        tg_tensor *gx = tg_grad1(u, fns[k](u, x, tg_index_wrap(u, TG_SHAPE(4), lab)), x, true);
+        tg_tensor *s = tg_sum(u, tg_mul(u, gx, v), TG_ALL, false);
+        cr_assert_eq(tg_backward(u, s), TG_OK, "%s: %s", names[k], tg_tape_error(u));
+        lab[0] = 3, lab[1] = 1; /* a target moved; the ignored sample counts again */
+        tg_real want[20];
+        hvp_of(fns[k], xv, lab, want);
+        memset(x->grad, 0, sizeof want);
+        cr_assert_eq(tg_tape_replay(u), TG_OK, "%s: %s", names[k], tg_tape_error(u));
+        cr_assert_eq(tg_backward(u, s), TG_OK, "%s: %s", names[k], tg_tape_error(u));
+        for (int i = 0; i < 20; i++)
+            cr_expect_eq(x->grad[i], want[i], "%s: element %d: replayed %.9g, recorded %.9g",
+                         names[k], i, (double)x->grad[i], (double)want[i]);
+        tg_tape_free(u);
+    }
+}
+
 /* ------------------------------------------------------------- loops */
 
 /* Evaluation at many points: replay the forward only, with new inputs. */
