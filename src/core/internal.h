@@ -189,6 +189,11 @@ bool tg_shape_numel(int ndim, const int64_t *shape, int64_t *numel);
 bool tg_tensor_usable(const tg_tape *t, const tg_tensor *x);
 /* The tape's generation: its count of resets. */
 uint32_t tg_tape_generation(const tg_tape *t);
+/* Whether t records replayable (tg_tape_set_replayable): a vjp that would
+   choose its graph by the values it sees (prod's, with or without zeros)
+   takes the form that holds for every value, since a replay brings new
+   ones. */
+bool tg_tape_replayable(const tg_tape *t);
 /* True when an index array belongs to t and was made since its last reset
    (an op checks it before reading the indices). */
 bool tg_index_usable(const tg_tape *t, const tg_index *x);

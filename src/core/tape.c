@@ -462,6 +462,8 @@ static void note_replay_hazards(tg_tape *t, const tg_op *op, tg_tensor *const *i
                                    t->n_recs, tg_op_prefix(op), op->name);
 }
 
+bool tg_tape_replayable(const tg_tape *t) { return t && t->replayable; }
+
 bool tg_tape_set_replayable(tg_tape *t, bool on)
 {
     if (!t) return false;

@@ -120,7 +120,9 @@ static int prod_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx
 {
     const reduce_attr *a = r->attr;
     tg_tensor *x = r->in[0];
-    if (!has_zero(x)) { /* g·y/x */
+    /* g·y/x without a zero; on a replayable tape always the leave-one-out
+       form, since a replay may bring zeros the recording did not see */
+    if (!has_zero(x) && !tg_tape_replayable(t)) {
         dx[0] = tg_div(t, tg_mul(t, tg_reduce_keep(t, r, g), tg_reduce_keep(t, r, r->out)), x);
         return TG_OK;
     }
@@ -274,7 +276,7 @@ static int cumprod_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor *
 {
     const cum_attr *a = r->attr;
     tg_tensor *x = r->in[0];
-    if (!has_zero(x)) {
+    if (!has_zero(x) && !tg_tape_replayable(t)) { /* as prod_vjp */
         dx[0] = tg_div(t, cumsum_dir(t, tg_mul(t, g, r->out), a->axis, true), x);
         return TG_OK;
     }

@@ -216,6 +216,53 @@ Test(replay_guards, a_class_loss_gradient_graph_reads_new_labels)
     }
 }
 
+/* prod's and cumprod's gradient graphs: recorded at a point without zeros,
+   replayed at one with a zero, they equal a tape recorded there (the
+   graph g·y/x, chosen because the recording saw no zero, divided by the
+   replay's zero: NaN). */
+static tg_tensor *prod_all(tg_tape *t, tg_tensor *x) { return tg_prod(t, x, TG_ALL, false); }
+static tg_tensor *cumprod_1(tg_tape *t, tg_tensor *x)
+{
+    return tg_sum(t, tg_cumprod(t, x, 1), TG_ALL, false);
+}
+
+static void second_order_of(tg_tensor *(*f)(tg_tape *, tg_tensor *), const tg_real *xv,
+                            tg_real *out)
+{
+    tg_tape *u = tg_tape_new();
+    tg_tape_set_replayable(u, true);
+    tg_tensor *x = tg_requires_grad(tg_tensor_new(u, TG_SHAPE(2, 3), xv), true);
+    tg_tensor *gx = tg_grad1(u, f(u, x), x, true);
+    cr_assert_eq(tg_backward(u, tg_sum(u, tg_square(u, gx), TG_ALL, false)), TG_OK, "%s",
+                 tg_tape_error(u));
+    memcpy(out, x->grad, 6 * sizeof(tg_real));
+    tg_tape_free(u);
+}
+
+Test(replay_guards, a_product_gradient_graph_replayed_at_a_zero)
+{
+    tg_tensor *(*fns[])(tg_tape *, tg_tensor *) = {prod_all, cumprod_1};
+    for (int k = 0; k < 2; k++) {
+        tg_real xv[6] = {0.5, -1.5, 2, 1.25, 0.75, -2};
+        tg_tape *u = tg_tape_new();
+        tg_tape_set_replayable(u, true);
+        tg_tensor *x = tg_requires_grad(tg_tensor_new(u, TG_SHAPE(2, 3), xv), true);
+        tg_tensor *gx = tg_grad1(u, fns[k](u, x), x, true);
+        tg_tensor *s = tg_sum(u, tg_square(u, gx), TG_ALL, false);
+        cr_assert_eq(tg_backward(u, s), TG_OK, "%s", tg_tape_error(u));
+        xv[1] = x->data[1] = 0;
+        tg_real want[6];
+        second_order_of(fns[k], xv, want);
+        cr_assert_eq(tg_tape_replay(u), TG_OK, "%s", tg_tape_error(u));
+        cr_assert_eq(tg_backward(u, s), TG_OK, "%s", tg_tape_error(u));
+        for (int i = 0; i < 6; i++)
+            cr_expect(x->grad[i] == want[i] && isfinite(want[i]),
+                      "%s: element %d: replayed %.9g, recorded %.9g", k ? "cumprod" : "prod", i,
+                      (double)x->grad[i], (double)want[i]);
+        tg_tape_free(u);
+    }
+}
+
 /* ------------------------------------------------------------- loops */
 
 /* Evaluation at many points: replay the forward only, with new inputs. */

@@ -54,7 +54,10 @@ int gt_run_replay(const gt_file *f, const char *op, gt_build_fn build)
         if (strcmp(c->op, op) != 0) continue;
         ran++;
         tg_tape *a = tg_tape_new(), *b = tg_tape_new();
+        /* b records the same step again, also replayable: a vjp may choose
+           the form that holds for every value there (prod's) */
         tg_tape_set_replayable(a, true);
+        tg_tape_set_replayable(b, true);
         tg_tensor *ia[TG_MAX_INPUTS] = {0}, *ib[TG_MAX_INPUTS] = {0};
         make_inputs(a, c, 0.999, ia);
         make_inputs(b, c, 1.0, ib);
