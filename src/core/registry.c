@@ -53,17 +53,19 @@ static user_op *user_ops;       /* every copy, newest first */
    asks it about ops that set reserved flags). */
 bool tg_op_is_builtin(const tg_op *op)
 {
-    /* tg_apply asks for every op that sets reserved flags (linear, relu...):
-       the last few answers are kept per thread, so a training loop does not
-       scan the tables on every step */
-    static _Thread_local const tg_op *known[4];
-    static _Thread_local unsigned next;
-    for (int i = 0; i < 4; i++)
-        if (known[i] == op) return true;
+    /* tg_apply asks for every op that sets reserved flags (linear, relu,
+       mul...): the answers are kept per thread in a small table indexed by
+       the op's address, so that a program cycling through many ops (the
+       scalar graph's six; four slots in turn were scanned out every time)
+       does not scan the tables on every op */
+    enum { SLOTS = 64 };
+    static _Thread_local const tg_op *known[SLOTS];
+    size_t slot = ((uintptr_t)op / sizeof(void *)) % SLOTS;
+    if (op && known[slot] == op) return true;
     for (size_t t = 0; t < tg_builtin_op_table_count; t++)
         for (size_t i = 0; i < tg_builtin_op_tables[t]->n; i++)
             if (tg_builtin_op_tables[t]->ops[i] == op) {
-                known[next++ % 4] = op;
+                known[slot] = op;
                 return true;
             }
     return false;

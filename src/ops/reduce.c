@@ -22,9 +22,11 @@ tg_tensor *tg_reduce_over(tg_tape *t, const tg_op *op, tg_tensor *x, unsigned ma
 /* ------------------------------------------------------------ the axes */
 
 /* The attributes for one axis or TG_ALL; a 0-d tensor takes axis 0 and -1,
-   as in PyTorch (its one element). false, and the tape error naming fn,
+   as in PyTorch (its one element). false, and the tape error naming pre fn
+   (the name put together only then: this runs for every reduction),
    when the axis is out of range. */
-static bool one_axis(tg_tape *t, const char *fn, const tg_tensor *x, int axis, reduce_attr *a)
+static bool one_axis(tg_tape *t, const char *pre, const char *fn, const tg_tensor *x, int axis,
+                     reduce_attr *a)
 {
     if (axis == TG_ALL || (x->ndim == 0 && (axis == 0 || axis == -1))) {
         a->mask = tg_all_axes(x->ndim);
@@ -34,7 +36,7 @@ static bool one_axis(tg_tape *t, const char *fn, const tg_tensor *x, int axis, r
     int k;
     if (!tg_axis(axis, x->ndim, &k)) {
         char b[128];
-        tg_tape_set_error(t, "%s: axis %d is out of range for shape %s", fn, axis,
+        tg_tape_set_error(t, "%s%s: axis %d is out of range for shape %s", pre, fn, axis,
                           tg_shape_str(x, b, sizeof b));
         return false;
     }
@@ -554,10 +556,8 @@ tg_tensor *tg_reduce_one(tg_tape *t, const tg_op *op, tg_tensor *x, int axis, bo
                          double p)
 {
     if (!x) return tg_null_input(t, op->name);
-    char fn[64];
-    snprintf(fn, sizeof fn, "tg_%s", op->name);
     reduce_attr a = {.keepdim = keepdim, .p = p};
-    if (!one_axis(t, fn, x, axis, &a)) return NULL;
+    if (!one_axis(t, "tg_", op->name, x, axis, &a)) return NULL;
     return tg_apply(t, op, &x, 1, &a);
 }
 
@@ -597,7 +597,7 @@ static tg_index *arg_extreme(tg_tape *t, const char *fn, tg_tensor *x, int axis,
         return NULL;
     }
     reduce_attr a = {.keepdim = keepdim};
-    if (!one_axis(t, fn, x, axis, &a)) return NULL;
+    if (!one_axis(t, "", fn, x, axis, &a)) return NULL;
     tg_record r = {.in = {x}, .attr = &a};
     int ndim;
     int64_t shape[TG_MAX_DIMS];
@@ -638,7 +638,7 @@ static tg_tensor *extreme_dim(tg_tape *t, const char *fn, const tg_op *op, tg_te
         return NULL;
     }
     reduce_attr a = {.keepdim = keepdim};
-    if (!one_axis(t, fn, x, axis, &a)) return NULL;
+    if (!one_axis(t, "", fn, x, axis, &a)) return NULL;
     tg_tensor *y = tg_apply(t, op, &x, 1, &a);
     tg_index *idx = y && indices ? arg_extreme(t, fn, x, axis, keepdim, min) : NULL;
     if (y && indices && !idx) return NULL;
