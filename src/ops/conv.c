@@ -383,10 +383,16 @@ static tg_real *take_scratch(tg_record *r, const conv_geom *g)
 
 /* The output positions q in [*lo, *hi) whose input column q·sw + off lies
    inside [0, W). */
-static void q_range(const conv_geom *g, int64_t off, int64_t *lo, int64_t *hi)
+static inline void q_range(const conv_geom *g, int64_t off, int64_t *lo, int64_t *hi)
 {
-    int64_t l = off >= 0 ? 0 : (-off + g->sw - 1) / g->sw;
-    int64_t h = off >= g->W ? 0 : (g->W - off + g->sw - 1) / g->sw;
+    int64_t l, h;
+    if (g->sw == 1) { /* no division (two of them per kernel tap showed in LeNet's step) */
+        l = off >= 0 ? 0 : -off;
+        h = off >= g->W ? 0 : g->W - off;
+    } else {
+        l = off >= 0 ? 0 : (-off + g->sw - 1) / g->sw;
+        h = off >= g->W ? 0 : (g->W - off + g->sw - 1) / g->sw;
+    }
     if (h > g->OW) h = g->OW;
     if (l > h) l = h;
     *lo = l, *hi = h;
