@@ -911,6 +911,7 @@ TG_API int tg_dp_shard(int64_t n, int rank, int size, int64_t *begin, int64_t *c
 #ifdef TG_DOUBLE
 #define tg_dp_allreduce_grad tg_f64_dp_allreduce_grad
 #define tg_dp_broadcast_params tg_f64_dp_broadcast_params
+#define tg_dp_broadcast_buffers tg_f64_dp_broadcast_buffers
 #endif
 /** Scales every gradient of p by `scale` (a shard's share of the batch:
    its samples over the batch's, when its loss is a mean over its samples),
@@ -923,6 +924,14 @@ TG_API int tg_dp_allreduce_grad(tg_params *p, MPI_Comm comm, double scale);
 /** Makes every process's parameters root's (MPI_Bcast of the data block):
    call it once before training. TG_OK or an error as above. */
 TG_API int tg_dp_broadcast_params(tg_params *p, MPI_Comm comm, int root);
+/** Makes every process's buffers (batch norm's running statistics and
+   num_batches_tracked) root's, one MPI_Bcast a buffer: each process's
+   running statistics follow its own shard, so without it the processes'
+   models drift apart in evaluation mode. Call it after each step, as
+   PyTorch's DistributedDataParallel broadcasts rank 0's buffers
+   (broadcast_buffers=True); a model without buffers makes no call. TG_OK
+   or an error as above. */
+TG_API int tg_dp_broadcast_buffers(tg_params *p, MPI_Comm comm, int root);
 #endif
 
 #ifdef __cplusplus

@@ -1,6 +1,7 @@
 /* Data-parallel training over MPI: the gradient block summed over the
-   processes in one MPI_Allreduce (in place), and the weights broadcast
-   once. Built into libtapegrad_mpi when CMake finds MPI (not into
+   processes in one MPI_Allreduce (in place), the weights broadcast once,
+   and the buffers (batch norm's running statistics) broadcast after each
+   step. Built into libtapegrad_mpi when CMake finds MPI (not into
    libtapegrad, which needs no MPI). */
 #include <mpi.h>
 
@@ -63,4 +64,20 @@ int tg_dp_broadcast_params(tg_params *p, MPI_Comm comm, int root)
     if (st != TG_OK) return st;
     int rc = MPI_Bcast(tg_params_data(p), count, TG_MPI_REAL, root, comm);
     return rc == MPI_SUCCESS ? TG_OK : mpi_failed(fn, "MPI_Bcast", rc);
+}
+
+int tg_dp_broadcast_buffers(tg_params *p, MPI_Comm comm, int root)
+{
+    const char *fn = "tg_dp_broadcast_buffers";
+    if (!p) return tg_set_error(TG_ERR_INVALID, "%s: params is NULL", fn);
+    for (size_t k = 0; k < tg_params_buffer_count(p); k++) {
+        tg_tensor *x = tg_params_buffer_at(p, k);
+        if (x->size > INT32_MAX)
+            return tg_set_error(TG_ERR_INVALID, "%s: buffer '%s' has %lld values, more than one "
+                                "MPI call takes", fn, x->name, (long long)x->size);
+        if (x->size == 0) continue;
+        int rc = MPI_Bcast(x->data, (int)x->size, TG_MPI_REAL, root, comm);
+        if (rc != MPI_SUCCESS) return mpi_failed(fn, "MPI_Bcast", rc);
+    }
+    return TG_OK;
 }

@@ -9,7 +9,9 @@
    - the weights are equal, to the bit, on every process (MPI_MAX and
      MPI_MIN of each weight over the processes agree);
    - they are within a derived tolerance of one process's step on the
-     whole batch from the same weights (rank 0 computes it).
+     whole batch from the same weights (rank 0 computes it);
+   and, at the end, that tg_dp_broadcast_buffers gives every process rank
+   0's buffers.
    The tolerance, per weight: both gradients approximate the exact
    G = (1/B)·Σᵢ gᵢ (gᵢ the exact gradient of sample i's loss); each is
    that sum computed in another order (and through products of another
@@ -135,6 +137,25 @@ int main(int argc, char **argv)
             }
             free(wt);
         }
+    }
+    /* buffers (a batch norm's running statistics) made different on each
+       process, then rank 0's everywhere after tg_dp_broadcast_buffers */
+    tg_tensor *rm = tg_params_add_buffer(p, "bn.running_mean", 1, (const int64_t[]){4});
+    tg_tensor *nb = tg_params_add_int_buffer(p, "bn.num_batches_tracked", 0, NULL);
+    ok = ok && rm && nb;
+    for (int i = 0; ok && i < 4; i++) rm->data[i] = (tg_real)(rank * 10 + i);
+    if (ok) nb->data[0] = (tg_real)(rank + 3);
+    ok = ok && tg_dp_broadcast_buffers(p, MPI_COMM_WORLD, 0) == TG_OK;
+    for (int i = 0; ok && i < 4; i++)
+        if (rm->data[i] != (tg_real)i) {
+            failures++;
+            fprintf(stderr, "rank %d: running_mean[%d] = %g after the broadcast, rank 0 has %d\n",
+                    rank, i, (double)rm->data[i], i);
+        }
+    if (ok && nb->data[0] != 3) {
+        failures++;
+        fprintf(stderr, "rank %d: num_batches_tracked %g after the broadcast, rank 0 has 3\n",
+                rank, (double)nb->data[0]);
     }
     int result[2] = {ok ? 0 : 1, failures}, all[2];
     MPI_Allreduce(result, all, 2, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
