@@ -131,39 +131,44 @@ Test(golden_shape, bad_arguments_fail_with_a_message)
 }
 
 /* Transposes and permutes large enough for the tiled copy (both axes of a
-   tile at least 8, sizes that leave partial tiles), forward and backward,
-   against the definition element by element: y[..i..k..] = x[..k..i..], and
-   the gradient added into x.grad by two backward passes (2g: a gradient
-   written instead of added shows). */
+   tile at least 8, sizes that leave partial tiles; and [2, 130, 70], whose
+   full 64 x 64 tiles take the float build's shuffles), forward and
+   backward, against the definition element by element:
+   y[..i..k..] = x[..k..i..], and the gradient added into x.grad by two
+   backward passes (2g: a gradient written instead of added shows). */
 Test(golden_shape, tiled_transpose_and_permute)
 {
     tg_tape *t = tg_tape_new();
-    const int64_t A = 3, B = 45, C = 37;
-    tg_real xs[3 * 45 * 37];
-    for (int64_t i = 0; i < A * B * C; i++) xs[i] = (tg_real)(i % 251) - 100;
+    static const int64_t shapes[2][3] = {{3, 45, 37}, {2, 130, 70}};
+    static tg_real xs[2 * 130 * 70], gs[2 * 130 * 70];
     static const int perms[3][3] = {{0, 2, 1}, {2, 1, 0}, {1, 2, 0}};
-    for (int p = 0; p < 3; p++) {
-        tg_tensor *x = tg_requires_grad(tg_tensor_new(t, TG_SHAPE(A, B, C), xs), true);
-        tg_tensor *y = p == 0 ? tg_transpose(t, x, 1, 2) : tg_permute(t, x, 3, perms[p]);
-        cr_assert_not_null(y, "%s", tg_tape_error(t));
-        const int64_t dims[3] = {A, B, C};
-        int64_t ys[3] = {dims[perms[p][0]], dims[perms[p][1]], dims[perms[p][2]]};
-        tg_real gs[3 * 45 * 37];
-        for (int64_t i = 0; i < A * B * C; i++) gs[i] = (tg_real)(i % 7) - 3;
-        tg_tensor *g = tg_tensor_new(t, 3, ys, gs);
-        for (int pass = 0; pass < 2; pass++)
-            cr_assert_eq(tg_backward_ex(t, y, g, NULL), TG_OK, "%s", tg_last_error());
-        int64_t in[3];
-        for (in[0] = 0; in[0] < A; in[0]++)
-            for (in[1] = 0; in[1] < B; in[1]++)
-                for (in[2] = 0; in[2] < C; in[2]++) {
-                    int64_t xi = (in[0] * B + in[1]) * C + in[2];
-                    int64_t o[3] = {in[perms[p][0]], in[perms[p][1]], in[perms[p][2]]};
-                    int64_t yi = (o[0] * ys[1] + o[1]) * ys[2] + o[2];
-                    cr_assert_eq(y->data[yi], xs[xi], "perm %d: y at %ld", p, (long)yi);
-                    cr_assert_eq(x->grad[xi], 2 * gs[yi], "perm %d: dx at %ld", p, (long)xi);
-                }
-        tg_tape_reset(t);
+    for (int sh = 0; sh < 2; sh++) {
+        const int64_t A = shapes[sh][0], B = shapes[sh][1], C = shapes[sh][2];
+        for (int64_t i = 0; i < A * B * C; i++) xs[i] = (tg_real)(i % 251) - 100;
+        for (int p = 0; p < 3; p++) {
+            tg_tensor *x = tg_requires_grad(tg_tensor_new(t, TG_SHAPE(A, B, C), xs), true);
+            tg_tensor *y = p == 0 ? tg_transpose(t, x, 1, 2) : tg_permute(t, x, 3, perms[p]);
+            cr_assert_not_null(y, "%s", tg_tape_error(t));
+            const int64_t dims[3] = {A, B, C};
+            int64_t ys[3] = {dims[perms[p][0]], dims[perms[p][1]], dims[perms[p][2]]};
+            for (int64_t i = 0; i < A * B * C; i++) gs[i] = (tg_real)(i % 7) - 3;
+            tg_tensor *g = tg_tensor_new(t, 3, ys, gs);
+            for (int pass = 0; pass < 2; pass++)
+                cr_assert_eq(tg_backward_ex(t, y, g, NULL), TG_OK, "%s", tg_last_error());
+            int64_t in[3];
+            for (in[0] = 0; in[0] < A; in[0]++)
+                for (in[1] = 0; in[1] < B; in[1]++)
+                    for (in[2] = 0; in[2] < C; in[2]++) {
+                        int64_t xi = (in[0] * B + in[1]) * C + in[2];
+                        int64_t o[3] = {in[perms[p][0]], in[perms[p][1]], in[perms[p][2]]};
+                        int64_t yi = (o[0] * ys[1] + o[1]) * ys[2] + o[2];
+                        cr_assert_eq(y->data[yi], xs[xi], "shape %d perm %d: y at %ld", sh, p,
+                                     (long)yi);
+                        cr_assert_eq(x->grad[xi], 2 * gs[yi], "shape %d perm %d: dx at %ld", sh,
+                                     p, (long)xi);
+                    }
+            tg_tape_reset(t);
+        }
     }
     tg_tape_free(t);
 }
