@@ -55,9 +55,9 @@ bool tg_op_is_builtin(const tg_op *op)
 {
     /* tg_apply asks for every op that sets reserved flags (linear, relu,
        mul...): the answers are kept per thread in a small table indexed by
-       the op's address, so that a program cycling through many ops (the
-       scalar graph's six; four slots in turn were scanned out every time)
-       does not scan the tables on every op */
+       the op's address, so that a program cycling through many such ops
+       does not scan the tables on every op (two ops whose addresses share
+       a slot take turns in it) */
     enum { SLOTS = 64 };
     static _Thread_local const tg_op *known[SLOTS];
     size_t slot = ((uintptr_t)op / sizeof(void *)) % SLOTS;
