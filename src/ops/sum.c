@@ -2,13 +2,16 @@
 
    Adding n floats one after the other in float loses about n·2⁻²⁴ of the
    sum in the worst case (2^20 values near 0.1: 0.6%). Here every sum runs
-   in double and in two levels: blocks of TG_SUM_BLOCK terms are added in
-   order, then the blocks' sums are added. In a float build the result is
-   then the correctly rounded sum but for the rarest cases (double carries
-   29 more bits than the result needs); in a double build the error grows
-   with √(n/B)+B rather than n (PyTorch's float32 and float64 sums are
-   cascaded the same way). The cost is a conversion per element: the loops
-   still vectorise, and the reductions stay bound by memory. */
+   in double and in two levels: blocks of TG_SUM_BLOCK terms are added (a
+   contiguous block in eight interleaved running sums), then the blocks'
+   sums are added; the float build's column sums (tg_sum_rows) keep one
+   double per column, which is already far more than the result needs. In
+   a float build the result is then the correctly rounded sum but for the
+   rarest cases (double carries 29 more bits than the result needs); in a
+   double build the error grows with √(n/B)+B rather than n (PyTorch's
+   float32 and float64 sums are cascaded the same way). The cost is a
+   conversion per element: the loops still vectorise, and the reductions
+   stay bound by memory. */
 #include "ops/ops_internal.h"
 
 #define TG_SUM_BLOCK 128 /* terms per first-level block */
