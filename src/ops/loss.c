@@ -1757,25 +1757,12 @@ typedef struct {
 } lse_parts;
 
 #ifndef TG_DOUBLE
-/* The float build's loops over a contiguous row of classes, with eˣ by
-   exp_nonpos (its argument is ≤ 0 here; within 2 ulp of libm's expf) so
-   that they vectorise: libm's scalar expf, once in the forward and once in
-   the backward for every logit, was a twentieth of char_lstm's step.
-   Σ_c e^(x_c − m), in sixteen running sums in double: */
-TG_VECTOR_LOOP static double ce_exp_sum(const float *restrict x, int64_t C, float m)
-{
-    enum { L = 16 };
-    double p[L] = {0};
-    int64_t c = 0;
-    for (; c + L <= C; c += L)
-        for (int j = 0; j < L; j++) p[j] += (double)exp_nonpos(x[c + j] - m);
-    for (; c < C; c++) p[0] += (double)exp_nonpos(x[c] - m);
-    double s = 0;
-    for (int j = 0; j < L; j++) s += p[j];
-    return s;
-}
-
-/* dx_c += g·(e^(log p_c)·qsum − q_c), q_c = qt at the target t alone */
+/* The float build's backward over a contiguous row of classes, with eˣ
+   by exp_nonpos (its argument is ≤ 0 here; within 2 ulp of libm's expf)
+   so that it vectorises: libm's scalar expf, once in the forward (now
+   tg_exp_sum's) and once in the backward for every logit, was a twentieth
+   of char_lstm's step:
+   dx_c += g·(e^(log p_c)·qsum − q_c), q_c = qt at the target t alone */
 TG_VECTOR_LOOP static void ce_grad_row(float *restrict dx, const float *restrict x, int64_t C,
                                        float m, float logs, float g, float qsum, int64_t t,
                                        float qt)
@@ -1798,7 +1785,8 @@ static lse_parts logsumexp(const tg_real *x, int64_t C, int64_t st)
     /* m = ±inf gives NaN through inf − inf, as PyTorch's log_softmax does */
     double s = 0;
 #ifndef TG_DOUBLE
-    if (st == 1 && m != INFINITY) return (lse_parts){m, (tg_real)log(ce_exp_sum(x, C, m))};
+    if (st == 1 && m != INFINITY) /* the vectorised sum (m is the maximum) */
+        return (lse_parts){m, (tg_real)log(tg_exp_sum(x, C, m))};
 #endif
     for (int64_t c = 0; c < C; c++) s += (double)TG_EXP(x[c * st] - m);
     return (lse_parts){m, (tg_real)log(s)};

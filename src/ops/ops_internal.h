@@ -73,6 +73,9 @@ typedef struct {
 
 /* Σ_k x[k·stride] for k < n. */
 double tg_sum_strided(const tg_real *x, int64_t n, int64_t stride);
+/* Σ e^(x[i] − shift) for i < n in double, vectorised (src/ops/stats.c);
+   in the float build x − shift must be ≤ 0 (the shift a maximum). */
+double tg_exp_sum(const tg_real *x, int64_t n, double shift);
 /* acc[i] += Σ_k x[k·stride + i] for i < m and k < rows, in double (vectorised) */
 void tg_sum_add_rows(double *acc, const tg_real *x, int64_t rows, int64_t stride, int64_t m);
 /* y[i] = scale·Σ_k x[k·stride + i] for i < m and k < rows (the sum over the

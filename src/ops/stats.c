@@ -276,22 +276,36 @@ static double sum4_terms(const tg_real *e, int64_t n)
     return (p[0] + p[1]) + (p[2] + p[3]);
 }
 
+/* Σ e^(x[i] − shift) over n contiguous values, in double, a block of
+   exponentials at a time (x − shift ≤ 0 in the float build: the shift is
+   the maximum). logsumexp's runs and cross entropy's rows. */
+double tg_exp_sum(const tg_real *x, int64_t n, double shift)
+{
+    tg_real e[RUN_BLOCK];
+    double total = 0;
+    for (int64_t b = 0; b < n; b += RUN_BLOCK) {
+        int64_t w = b + RUN_BLOCK < n ? RUN_BLOCK : n - b;
+        exp_shifted(e, x + b, &shift, 0, w);
+        total += sum4_terms(e, w);
+    }
+    return total;
+}
+
 /* acc[o] += Σ e^(x − s[o]) over the run, a block of exponentials at a time */
 static void expsum_run(RUN_ARGS)
 {
     RUN_UNUSED;
     const red_ctx *k = c;
+    if (sy == 0) {
+        k->acc[iy] += tg_exp_sum(k->x + ix, n, k->s[iy]);
+        return;
+    }
     tg_real e[RUN_BLOCK];
-    double total = 0;
     for (int64_t b = 0; b < n; b += RUN_BLOCK) {
         int64_t w = b + RUN_BLOCK < n ? RUN_BLOCK : n - b;
-        exp_shifted(e, k->x + ix + b, k->s + iy + b * sy, sy, w);
-        if (sy == 0)
-            total += sum4_terms(e, w);
-        else
-            tg_sum_add_rows(k->acc + iy + b, e, 1, 0, w);
+        exp_shifted(e, k->x + ix + b, k->s + iy + b, 1, w);
+        tg_sum_add_rows(k->acc + iy + b, e, 1, 0, w);
     }
-    if (sy == 0) k->acc[iy] += total;
 }
 GRAD_RUN(lse_grad_run, gv * TG_EXP(xv - yv))
 
