@@ -951,51 +951,17 @@ static void row_max_sum(const tg_real *x, int64_t n, int64_t stride, tg_real sig
 #ifndef TG_DOUBLE
 /* One contiguous row of softmax in the float build: the same formula as
    row_max_sum and the loop below (m the maximum, NaN if any; the sum of the
-   exponentials in double; each e^(v − m) divided by it), with eˣ by
-   exp_nonpos (v − m ≤ 0; within 2 ulp of libm's), in loops that vectorise:
-   libm's scalar expf, called twice per element, was a tenth of tiny_gpt's
-   training step. */
+   exponentials in double; each e^(v − m) divided by it), with the maximum
+   and the sum from the reductions' vector loops and eˣ by exp_nonpos
+   (v − m ≤ 0; within 2 ulp of libm's), so that it vectorises: libm's
+   scalar expf, called twice per element, was a tenth of tiny_gpt's
+   training step. softmin's maximum of −x is −(the minimum of x). */
 TG_VECTOR_LOOP static void softmax_row(float *restrict y, const float *restrict x, int64_t n,
                                        float sign)
 {
-    enum { L = 16 }; /* running maxima and sums: a vector's worth */
-    float m = -INFINITY;
-    int any = 0;
-    double total = 0;
-    if (n < L) { /* a short row (four scalars of a scalar graph): plain loops */
-        for (int64_t k = 0; k < n; k++) {
-            float v = sign * x[k];
-            m = v > m ? v : m;
-            any |= v != v;
-        }
-        if (any) m = NAN;
-        for (int64_t k = 0; k < n; k++) total += (double)(y[k] = exp_nonpos(sign * x[k] - m));
-    } else {
-        float mx[L];
-        int nan[L];
-        for (int j = 0; j < L; j++) mx[j] = -INFINITY, nan[j] = 0;
-        int64_t k = 0;
-        for (; k + L <= n; k += L)
-            for (int j = 0; j < L; j++) {
-                float v = sign * x[k + j];
-                mx[j] = v > mx[j] ? v : mx[j];
-                nan[j] |= v != v;
-            }
-        for (; k < n; k++) {
-            float v = sign * x[k];
-            mx[0] = v > mx[0] ? v : mx[0];
-            nan[0] |= v != v;
-        }
-        for (int j = 0; j < L; j++) m = mx[j] > m ? mx[j] : m, any |= nan[j];
-        if (any) m = NAN;
-        for (k = 0; k < n; k++) y[k] = exp_nonpos(sign * x[k] - m);
-        double p[L] = {0};
-        for (k = 0; k + L <= n; k += L)
-            for (int j = 0; j < L; j++) p[j] += (double)y[k + j];
-        for (; k < n; k++) p[0] += (double)y[k];
-        for (int j = 0; j < L; j++) total += p[j];
-    }
-    float s = (float)total;
+    float m = sign > 0 ? tg_extreme_of(x, n, false) : -tg_extreme_of(x, n, true);
+    for (int64_t k = 0; k < n; k++) y[k] = exp_nonpos(sign * x[k] - m);
+    float s = (float)tg_sum_strided(y, n, 1);
     for (int64_t k = 0; k < n; k++) y[k] = y[k] / s;
 }
 #endif

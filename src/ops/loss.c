@@ -1885,8 +1885,8 @@ static void ce_backward(tg_record *r)
                 qsum = (tg_real)acc;
             }
 #ifndef TG_DOUBLE
-            if (dx && !dy && !a->prob && eps == 0 && v.inner == 1 && lse[s].m != INFINITY &&
-                lse[s].m == lse[s].m) { /* an index target: q at the target alone */
+            /* an index target: q at the target alone */
+            if (dx && !dy && !a->prob && eps == 0 && v.inner == 1 && isfinite(lse[s].m)) {
                 int64_t t = a->target[s];
                 ce_grad_row(dx + base, x + base, v.C, lse[s].m, lse[s].logs, g, qsum, t,
                             class_q(a, v, y, s, base, t, eps));
@@ -1985,7 +1985,8 @@ static int class_fill_forward(tg_record *r)
     for (int64_t n = 0; n < v.N; n++)
         for (int64_t i = 0; i < v.inner; i++) {
             int64_t s = n * v.inner + i, base = n * C * v.inner + i;
-            for (int64_t c = 0; c < C; c++) k[base + c * v.inner] = fills[f->fill](&a, v, s, base, c);
+            for (int64_t c = 0; c < C; c++)
+                k[base + c * v.inner] = fills[f->fill](&a, v, s, base, c);
         }
     return TG_OK;
 }
@@ -1996,8 +1997,9 @@ static const tg_op op_class_fill = {.name = "class_fill", .n_inputs = 1,
                                     .doc = "the one-hot targets, counted samples or target "
                                            "positions of a class loss (no gradient)"};
 
-static tg_tensor *class_constant(tg_tape *t, tg_tensor *x, const class_attr *a, int fill,
-                                 bool keep)
+/* class_fill(x) for the loss's attributes a: the fill FILL_... */
+static tg_tensor *class_fill_of(tg_tape *t, tg_tensor *x, const class_attr *a, int fill,
+                                bool keep)
 {
     class_fill_attr f = {*a, fill, keep};
     return tg_apply(t, &op_class_fill, &x, 1, &f);
@@ -2033,9 +2035,9 @@ static tg_tensor *class_weight(tg_tape *t, const tg_record *r, tg_tensor *g,
        weights): a count made of ops on the targets, which a replay reads
        again (a constant kept the recorded count of ignored samples) */
     tg_tensor *wb = class_weights_b(t, r);
-    tg_tensor *count = wb ? tg_sum(t, tg_mul(t, class_constant(t, x, a, FILL_AT, false), wb),
-                                   TG_ALL, false)
-                          : tg_sum(t, class_constant(t, x, a, FILL_ACTIVE, true), TG_ALL, false);
+    tg_tensor *counted = wb ? tg_mul(t, class_fill_of(t, x, a, FILL_AT, false), wb)
+                            : class_fill_of(t, x, a, FILL_ACTIVE, true);
+    tg_tensor *count = tg_sum(t, counted, TG_ALL, false);
     tg_tensor *zero = tg_scalar(t, 0);
     return tg_where(t, tg_eq(t, count, zero), tg_scalar(t, (tg_real)NAN), tg_div(t, g, count));
 }
@@ -2055,13 +2057,13 @@ static int ce_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
     tg_tensor *wb = class_weights_b(t, r);
     /* q = w_c·((1 − ε)·y + ε/C), or w_c·((1 − ε)·[c = t] + ε/C) */
     tg_tensor *q = a->prob ? tg_add_scalar(t, tg_scale(t, y, 1 - eps), eps / C)
-                           : class_constant(t, x, a, FILL_Q0, false);
+                           : class_fill_of(t, x, a, FILL_Q0, false);
     if (wb) q = tg_mul(t, q, wb);
     if (x->flags & TG_REQUIRES_GRAD) {
         tg_tensor *qsum = tg_sum(t, q, axis, true);
         tg_tensor *d = tg_mul(t, G, tg_sub(t, tg_mul(t, tg_exp(t, lsm), qsum), q));
         dx[0] = a->prob ? d
-                        : tg_where(t, class_constant(t, x, a, FILL_ACTIVE, true), d,
+                        : tg_where(t, class_fill_of(t, x, a, FILL_ACTIVE, true), d,
                                    tg_scalar(t, 0));
     }
     if (y && (y->flags & TG_REQUIRES_GRAD)) {
@@ -2123,7 +2125,7 @@ static int nll_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
     int64_t keep[TG_MAX_DIMS];
     class_axis(z, keep);
     tg_tensor *G = class_weight(t, r, g, keep);
-    tg_tensor *at_target = class_constant(t, z, a, FILL_AT, false), *wb = class_weights_b(t, r);
+    tg_tensor *at_target = class_fill_of(t, z, a, FILL_AT, false), *wb = class_weights_b(t, r);
     tg_tensor *d = tg_neg(t, tg_mul(t, G, wb ? tg_mul(t, at_target, wb) : at_target));
     dx[0] = tg_where(t, at_target, d, tg_scalar(t, 0));
     return TG_OK;
@@ -2284,7 +2286,7 @@ static int mm_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
     tg_tensor *x = tg_reshape(t, x0, TG_SHAPE(v.N, v.C));
     /* 1 at each sample's target: an op, read from the targets at each replay */
     class_attr ca = {.ignore_index = INT64_MIN, .target_idx = a->target};
-    tg_tensor *onehot = class_constant(t, x, &ca, FILL_AT, false);
+    tg_tensor *onehot = class_fill_of(t, x, &ca, FILL_AT, false);
     if (!onehot) return TG_ERR_NOMEM;
     tg_tensor *xy = tg_sum(t, tg_where(t, onehot, x, K(0)), 1, true);
     tg_tensor *z = tg_add_scalar(t, tg_sub(t, x, xy), a->margin);

@@ -73,6 +73,9 @@ typedef struct {
 
 /* Σ_k x[k·stride] for k < n. */
 double tg_sum_strided(const tg_real *x, int64_t n, int64_t stride);
+/* The largest (min: smallest) of x[0..n), NaN if any is NaN, −inf (+inf)
+   for none: amax's vectorised loop (src/ops/reduce.c). */
+tg_real tg_extreme_of(const tg_real *x, int64_t n, bool min);
 /* Σ e^(x[i] − shift) for i < n in double, vectorised (src/ops/stats.c);
    in the float build x − shift must be ≤ 0 (the shift a maximum). */
 double tg_exp_sum(const tg_real *x, int64_t n, double shift);

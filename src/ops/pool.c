@@ -123,8 +123,8 @@ TG_VECTOR_LOOP static void max_row_2x2(const tg_real *restrict x, int64_t W, int
 
 /* max: y[pl, o] = the largest tap (NaN wins; ties: the first), its flat
    index into arg; −inf and −1 for a window without a tap. The common 2x2
-   window of stride 2 without padding or dilation reads its four taps
-   directly (the same order, so the same winner). */
+   window of stride 2 without padding or dilation goes by rows of
+   max_row_2x2 (the same taps in the same order, so the same winner). */
 static void max_kernel(const pool_attr *a, int64_t P, const tg_real *x, tg_real *y, int64_t *arg)
 {
     const int64_t H = a->in[0], W = a->in[1], OH = a->out[0], OW = a->out[1];
@@ -145,21 +145,14 @@ static void max_kernel(const pool_attr *a, int64_t P, const tg_real *x, tg_real 
             for (int64_t ow = 0; ow < OW; ow++) {
                 int64_t best = -1;
                 tg_real m = -INFINITY;
-                if (two_by_two) {
-                    const int64_t k = 2 * oh * W + 2 * ow;
-                    MAX_TAKE(xp[k], k);
-                    MAX_TAKE(xp[k + 1], k + 1);
-                    MAX_TAKE(xp[k + W], k + W);
-                    MAX_TAKE(xp[k + W + 1], k + W + 1);
-                } else
-                    for (int64_t i = 0; i < k0; i++) {
-                        int64_t ih = oh * s0 - p0 + i * d0;
-                        if (ih < 0 || ih >= H) continue;
-                        for (int64_t j = 0; j < k1; j++) {
-                            int64_t iw = ow * s1 - p1 + j * d1;
-                            if (iw >= 0 && iw < W) MAX_TAKE(xp[ih * W + iw], ih * W + iw);
-                        }
+                for (int64_t i = 0; i < k0; i++) {
+                    int64_t ih = oh * s0 - p0 + i * d0;
+                    if (ih < 0 || ih >= H) continue;
+                    for (int64_t j = 0; j < k1; j++) {
+                        int64_t iw = ow * s1 - p1 + j * d1;
+                        if (iw >= 0 && iw < W) MAX_TAKE(xp[ih * W + iw], ih * W + iw);
                     }
+                }
                 yp[oh * OW + ow] = m;
                 ap[oh * OW + ow] = best;
             }

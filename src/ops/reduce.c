@@ -443,6 +443,11 @@ TG_VECTOR_LOOP static tg_real extreme_of(const tg_real *xs, int64_t n, tg_real m
     return abs ? extreme_lanes(xs, n, m0, false, true) : extreme_lanes(xs, n, m0, false, false);
 }
 
+tg_real tg_extreme_of(const tg_real *x, int64_t n, bool min)
+{
+    return extreme_of(x, n, min ? (tg_real)INFINITY : (tg_real)-INFINITY, min, false);
+}
+
 /* o[i] = the extreme of o[i] and x[i] (of |x[i]| with abs), NaN winning:
    beats(), without a branch, so that the loop vectorises */
 TG_VECTOR_LOOP static void extreme_into(tg_real *restrict o, const tg_real *restrict xs, int64_t n,
