@@ -24,7 +24,7 @@ static bool needs_grad(const tg_tensor *x) { return x && (x->flags & TG_REQUIRES
 /* Marks every record whose output the outputs depend on (t->mark[i] = 1)
    and returns the last such record, or -1. One backward sweep: a record is
    reached when its output is an output, or an input of a reached record. */
-static int32_t mark_reached(tg_tape *t, tg_tensor *const *outs, int n_out)
+int32_t tg_mark_reached(tg_tape *t, tg_tensor *const *outs, int n_out)
 {
     if (n_out == 1 && t->marked_out == outs[0] && t->marked_recs == t->n_recs &&
         t->marked_gen == tg_tape_generation(t))
@@ -134,8 +134,12 @@ static tg_tensor *shadow_of(tg_tape *t, leaf_slots *ls, tg_tensor *x)
 static bool ensure_grad(tg_tape *t, tg_tensor *x, const walk_opts *o)
 {
     if (x->grad) return true;
-    if ((x->flags & TG_PARAM) && !x->tape && !o->shadows) x->grad = tg_param_grad_home(x);
-    else x->grad = tg_tape_try_alloc(t, (size_t)x->size * sizeof(tg_real));
+    if ((x->flags & TG_PARAM) && !x->tape && !o->shadows) {
+        x->grad = tg_param_grad_home(x);
+    } else {
+        x->grad = tg_tape_try_alloc(t, (size_t)x->size * sizeof(tg_real));
+        if (t->replay_ready && !o->shadows) t->grads_above_mark = true; /* the next replay drops it */
+    }
     if (!x->grad) {
         tg_tape_set_error(t, "tg_backward: out of memory for a gradient of %lld values",
                           (long long)x->size);
@@ -196,87 +200,101 @@ static int check_before_backward(tg_tape *t, const tg_tensor *out, const tg_real
     return TG_OK;
 }
 
-/* Runs the rules of the marked records last..0. The outputs' gradients are
-   seeded; intermediate gradients were made fresh. */
-static int walk_first_order(tg_tape *t, int32_t last, const walk_opts *o)
+/* One marked record's rule in a first-order walk. */
+static int rule_step(tg_tape *t, int32_t i, const walk_opts *o)
 {
-    for (int32_t i = last; i >= 0; i--) {
-        if (!t->mark[i]) continue;
-        tg_record *r = &t->recs[i], copy;
-        if (o->shadows) { /* the record on shadows */
-            copy = *r;
-            r = &copy;
-            bool ok = (r->out = shadow_of(t, o->shadows, r->out)) != NULL;
-            for (int k = 0; k < r->n_in && ok; k++)
-                ok = !r->in[k] || (r->in[k] = shadow_of(t, o->shadows, r->in[k])) != NULL;
-            if (!ok) {
-                tg_tape_set_error(t, "tg_grad: out of memory");
-                return TG_ERR_NOMEM;
-            }
+    tg_record *r = &t->recs[i], copy;
+    if (o->shadows) { /* the record on shadows */
+        copy = *r;
+        r = &copy;
+        bool ok = (r->out = shadow_of(t, o->shadows, r->out)) != NULL;
+        for (int k = 0; k < r->n_in && ok; k++)
+            ok = !r->in[k] || (r->in[k] = shadow_of(t, o->shadows, r->in[k])) != NULL;
+        if (!ok) {
+            tg_tape_set_error(t, "tg_grad: out of memory");
+            return TG_ERR_NOMEM;
         }
-        if (!r->out->grad) continue; /* reached, but no rule gave it a gradient */
-        settle_grad(r->out);         /* a gradient no rule wrote holds zeros */
-        /* one pass over the inputs: gradients for those that need one, and
-           the others made to look gradient-free to the rule */
-        unsigned needing = 0, fresh = 0;
-        bool oom = false;
-        tg_real *hidden[TG_MAX_INPUTS];
-        int n_in = r->n_in;
-        for (int k = 0; k < n_in; k++) {
-            tg_tensor *x = r->in[k];
-            hidden[k] = NULL;
-            if (!x) continue;
-            if (needs_grad(x)) {
-                needing |= 1u << k;
-                if (!x->grad && !ensure_grad(t, x, o)) oom = true;
-                if (x->flags & TG_GRAD_FRESH) fresh |= 1u << k;
-            } else if (x->grad) {
-                hidden[k] = x->grad;
-                x->grad = NULL;
-            }
+    }
+    if (!r->out->grad) return TG_OK; /* reached, but no rule gave it a gradient */
+    settle_grad(r->out);         /* a gradient no rule wrote holds zeros */
+    /* one pass over the inputs: gradients for those that need one, and
+       the others made to look gradient-free to the rule */
+    unsigned needing = 0, fresh = 0;
+    bool oom = false;
+    tg_real *hidden[TG_MAX_INPUTS];
+    int n_in = r->n_in;
+    for (int k = 0; k < n_in; k++) {
+        tg_tensor *x = r->in[k];
+        hidden[k] = NULL;
+        if (!x) continue;
+        if (needs_grad(x)) {
+            needing |= 1u << k;
+            if (!x->grad && !ensure_grad(t, x, o)) oom = true;
+            if (x->flags & TG_GRAD_FRESH) fresh |= 1u << k;
+        } else if (x->grad) {
+            hidden[k] = x->grad;
+            x->grad = NULL;
         }
-        /* zeros for a rule that adds (and on failure, so that no gradient
-           is left holding stale bytes) */
-        if (fresh && (oom || !may_write_fresh(r)))
-            for (int k = 0; k < n_in; k++)
-                if (fresh & (1u << k)) settle_grad(r->in[k]);
-        if (oom || !needing) {
-            for (int k = 0; k < n_in; k++)
-                if (hidden[k]) r->in[k]->grad = hidden[k];
-            if (oom) return TG_ERR_NOMEM;
-            continue;
-        }
-        r->op->backward(r);
-        for (int k = 0; k < n_in; k++) {
+    }
+    /* zeros for a rule that adds (and on failure, so that no gradient
+       is left holding stale bytes) */
+    if (fresh && (oom || !may_write_fresh(r)))
+        for (int k = 0; k < n_in; k++)
+            if (fresh & (1u << k)) settle_grad(r->in[k]);
+    if (oom || !needing) {
+        for (int k = 0; k < n_in; k++)
             if (hidden[k]) r->in[k]->grad = hidden[k];
-            else if (fresh & (1u << k)) r->in[k]->flags &= ~TG_GRAD_FRESH;
-        }
-        /* Every gradient was finite before this rule ran (the seed and the
-           leaves' accumulated gradients were checked first), so the first
-           non-finite one is this record's doing. */
-        if (t->anomaly) {
-            for (int k = 0; k < r->n_in; k++) {
-                tg_tensor *x = r->in[k];
-                int64_t at = needs_grad(x) ? tg_first_nonfinite(x->grad, x->size) : -1;
-                if (at >= 0) {
-                    char what[256];
-                    tg_describe_bad(what, sizeof what, x, x->grad, at);
-                    tg_tape_set_error(t,
-                                      "anomaly: record %d (%s%s) produced NaN or Inf in the "
-                                      "gradient of input %d: the gradient of %s",
-                                      (int)i, tg_op_prefix(r->op), r->op->name, k, what);
-                    return TG_ERR_NUMERIC;
-                }
+        return oom ? TG_ERR_NOMEM : TG_OK;
+    }
+    r->op->backward(r);
+    for (int k = 0; k < n_in; k++) {
+        if (hidden[k]) r->in[k]->grad = hidden[k];
+        else if (fresh & (1u << k)) r->in[k]->flags &= ~TG_GRAD_FRESH;
+    }
+    /* Every gradient was finite before this rule ran (the seed and the
+       leaves' accumulated gradients were checked first), so the first
+       non-finite one is this record's doing. */
+    if (t->anomaly) {
+        for (int k = 0; k < r->n_in; k++) {
+            tg_tensor *x = r->in[k];
+            int64_t at = needs_grad(x) ? tg_first_nonfinite(x->grad, x->size) : -1;
+            if (at >= 0) {
+                char what[256];
+                tg_describe_bad(what, sizeof what, x, x->grad, at);
+                tg_tape_set_error(t,
+                                  "anomaly: record %d (%s%s) produced NaN or Inf in the "
+                                  "gradient of input %d: the gradient of %s",
+                                  (int)i, tg_op_prefix(r->op), r->op->name, k, what);
+                return TG_ERR_NUMERIC;
             }
         }
     }
     return TG_OK;
 }
 
+/* Runs the rules of the marked records last..0. The outputs' gradients are
+   seeded; intermediate gradients were made fresh. */
+static int walk_first_order(tg_tape *t, int32_t last, const walk_opts *o)
+{
+    for (int32_t i = last; i >= 0; i--) {
+        if (!t->mark[i]) continue;
+        int st = rule_step(t, i, o);
+        if (st != TG_OK) return st;
+    }
+    return TG_OK;
+}
+
+int tg_run_rule(tg_tape *t, int32_t i)
+{
+    walk_opts o = {NULL};
+    return rule_step(t, i, &o);
+}
+
 /* The intermediate gradients of the marked records start over: each is made
    fresh (written or zeroed when first reached) instead of swept to zero. */
 static void refresh_intermediates(tg_tape *t, int32_t last)
 {
+    t->fresh_sweeps++;
     for (int32_t i = 0; i <= last; i++)
         if (t->mark[i] && t->recs[i].out->grad) t->recs[i].out->flags |= TG_GRAD_FRESH;
 }
@@ -299,8 +317,12 @@ int tg_backward_grad(tg_tape *t, tg_tensor *out, const tg_real *dout)
         tg_tape_set_error(t, "tg_backward: the output gradient is NULL");
         return TG_ERR_INVALID;
     }
+    if (!t->anomaly) { /* after a replay: the replay program's backward, if it can */
+        int pst;
+        if (tg_program_backward(t, out, dout, &pst)) return pst;
+    }
     walk_opts o = {NULL};
-    int32_t last = mark_reached(t, &out, 1);
+    int32_t last = tg_mark_reached(t, &out, 1);
     if (t->anomaly) {
         st = check_before_backward(t, out, dout, last);
         if (st != TG_OK) return st;
@@ -521,7 +543,7 @@ int tg_grad(tg_tape *t, int n_out, tg_tensor *const *outputs, tg_tensor *const *
             return TG_ERR_INVALID;
         }
     }
-    int32_t last = mark_reached(t, outputs, n_out);
+    int32_t last = tg_mark_reached(t, outputs, n_out);
     if (!o.create_graph)
         return grad_first_order(t, n_out, outputs, grad_outputs, last, n_in, inputs, grads, &o);
 
@@ -602,7 +624,7 @@ int tg_backward_ex(tg_tape *t, tg_tensor *out, tg_tensor *grad_output, const tg_
         if (grad_output) return tg_backward_grad(t, out, grad_output->data);
         return tg_backward(t, out);
     }
-    int32_t last = mark_reached(t, &out, 1);
+    int32_t last = tg_mark_reached(t, &out, 1);
     leaf_slots ls = {NULL, 0, count_leaf_bound(t, last, 1)};
     ls.v = tg_tape_try_alloc(t, ls.cap * sizeof *ls.v);
     if (!ls.v) {

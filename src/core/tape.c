@@ -36,6 +36,7 @@ void tg_tape_free(tg_tape *t)
     free(t->leaf_grads);
     free(t->leaves);
     free(t->leaf_shapes);
+    tg_program_free(t);
     free(t);
 }
 
@@ -49,6 +50,8 @@ void tg_tape_reset(tg_tape *t)
     t->replay_ready = false;
     t->not_replayable[0] = '\0';
     t->n_leaves = 0;
+    t->grads_above_mark = false;
+    tg_program_forget(t);
     t->gen++;
     t->failed = false;
     t->error[0] = '\0';
@@ -573,47 +576,53 @@ int tg_tape_replay(tg_tape *t)
     /* gradients of the tape's tensors, and whatever came after the
        recording, start over: a gradient below the mark is kept, to be
        written (or zeroed) when backward first reaches it; one above is
-       dropped with the arena's memory */
-    for (size_t i = 0; i < t->n_recs; i++) start_over(t->recs[i].out);
+       dropped with the arena's memory (the records' gradients are looked at
+       only when some were made above it: a kept one is made fresh by the
+       backward that reaches it) */
+    if (t->grads_above_mark) {
+        for (size_t i = 0; i < t->n_recs; i++) start_over(t->recs[i].out);
+        t->fresh_sweeps++;
+    }
+    t->grads_above_mark = false;
     for (size_t j = 0; j < t->n_leaves; j++)
         if (t->leaves[j]->tape) start_over(t->leaves[j]);
     t->n_leaf_grads = 0;
     tg_arena_rewind_to(&t->arena, t->replay_mark);
     t->replaying = true;
-    for (size_t i = 0; i < t->n_recs; i++) {
-        tg_record *r = &t->recs[i];
-        if (r->op->flags & TG_OP_CHECK_ON_REPLAY) { /* indices the caller may have changed */
-            char msg[384];
-            int ndim;
-            int64_t shape[TG_MAX_DIMS];
-            msg[0] = '\0';
-            int st = r->op->shape(r, &ndim, shape, msg, sizeof msg);
-            if (st != TG_OK) {
-                t->replaying = false;
-                tg_tape_set_error(t, "tg_tape_replay: record %zu (%s%s): %s", i,
-                                  tg_op_prefix(r->op), r->op->name,
-                                  msg[0] ? msg : tg_status_str(st));
-                return st;
-            }
-        }
-        if (r->op->flags & TG_OP_ALIAS) r->out->data = r->in[0]->data;
-        int st = r->op->forward(r);
+    int st = tg_program_replay(t);
+    t->replaying = false;
+    return st;
+}
+
+int tg_replay_record(tg_tape *t, size_t i)
+{
+    tg_record *r = &t->recs[i];
+    if (r->op->flags & TG_OP_CHECK_ON_REPLAY) { /* indices the caller may have changed */
+        char msg[384];
+        int ndim;
+        int64_t shape[TG_MAX_DIMS];
+        msg[0] = '\0';
+        int st = r->op->shape(r, &ndim, shape, msg, sizeof msg);
         if (st != TG_OK) {
-            t->replaying = false;
-            tg_tape_set_error(t, "tg_tape_replay: record %zu (%s%s) failed: %s", i,
-                              tg_op_prefix(r->op), r->op->name, tg_status_str(st));
+            tg_tape_set_error(t, "tg_tape_replay: record %zu (%s%s): %s", i, tg_op_prefix(r->op),
+                              r->op->name, msg[0] ? msg : tg_status_str(st));
             return st;
         }
-        int64_t bad = t->anomaly ? tg_first_nonfinite(r->out->data, r->out->size) : -1;
-        if (bad >= 0) {
-            char what[256];
-            tg_describe_bad(what, sizeof what, r->out, r->out->data, bad);
-            t->replaying = false;
-            tg_tape_set_error(t, "anomaly: replaying record %zu (%s%s) gave NaN or Inf: %s", i,
-                              tg_op_prefix(r->op), r->op->name, what);
-            return TG_ERR_NUMERIC;
-        }
     }
-    t->replaying = false;
+    if (r->op->flags & TG_OP_ALIAS) r->out->data = r->in[0]->data;
+    int st = r->op->forward(r);
+    if (st != TG_OK) {
+        tg_tape_set_error(t, "tg_tape_replay: record %zu (%s%s) failed: %s", i,
+                          tg_op_prefix(r->op), r->op->name, tg_status_str(st));
+        return st;
+    }
+    int64_t bad = t->anomaly ? tg_first_nonfinite(r->out->data, r->out->size) : -1;
+    if (bad >= 0) {
+        char what[256];
+        tg_describe_bad(what, sizeof what, r->out, r->out->data, bad);
+        tg_tape_set_error(t, "anomaly: replaying record %zu (%s%s) gave NaN or Inf: %s", i,
+                          tg_op_prefix(r->op), r->op->name, what);
+        return TG_ERR_NUMERIC;
+    }
     return TG_OK;
 }

@@ -12,6 +12,40 @@ typedef struct tg_leaf_grad {
     tg_tensor *grad;
 } tg_leaf_grad;
 
+/* The replay program (src/core/program.c): each record as a compact
+   instruction (tg_small, core/internal.h) where its op has one, run by the
+   replays and by the backward passes after them instead of the records. */
+typedef struct tg_patch {
+    size_t slot;           /* an operand of the pool ... */
+    const tg_tensor *leaf; /* ... that reads this leaf's data, read again at each replay */
+} tg_patch;
+
+typedef struct tg_leaf_check {
+    tg_tensor *leaf; /* a leaf the backward program reaches */
+    tg_real *grad;   /* its gradient's memory then (NULL: it needed none) */
+} tg_leaf_check;
+
+typedef struct tg_program {
+    bool built;             /* for this recording (gen, n_recs) */
+    uint32_t gen;
+    size_t n_recs;
+    tg_small *ins;          /* [n_recs]; fwd NULL: the record runs its op */
+    tg_real **pool;         /* the instructions' operands: x[n_in] then gx[n_in] */
+    size_t n_pool, cap_pool;
+    tg_patch *patch;        /* pool slots that read leaves */
+    size_t n_patch, cap_patch;
+    size_t cap_ins;
+    /* the backward program: built by the first backward after a replay
+       that finds every gradient in place, for one output */
+    const tg_tensor *bwd_out; /* NULL: none built */
+    int32_t *zeros;         /* the records it reaches, whose gradients start at 0 */
+    int32_t *rules;         /* the records whose rules it runs, last first */
+    size_t n_zeros, n_rules, cap_order;
+    tg_leaf_check *leaves;  /* the leaves whose gradients it adds to */
+    size_t n_leaves, cap_leaves;
+    uint32_t sweeps_seen;   /* t->fresh_sweeps when it last cleared the flags */
+} tg_program;
+
 struct tg_tape {
     tg_arena arena;
     tg_record *recs; /* [cap_recs], n_recs in use */
@@ -48,8 +82,29 @@ struct tg_tape {
     tg_tensor **leaves;    /* [n_leaves]: the leaves the records read */
     int64_t (*leaf_shapes)[TG_MAX_DIMS + 1]; /* their ndim and shapes then */
     size_t n_leaves, cap_leaves;
+    bool grads_above_mark; /* a gradient was made on the tape after the replay mark */
+    uint32_t fresh_sweeps; /* times records' gradients were made fresh in bulk */
+    tg_program prog;
     char error[TG_MSG_LEN];
 };
+
+/* The replay program (src/core/program.c). tg_program_replay runs every
+   record's forward, by its compact form where it has one, after the
+   replay's checks and rewind; tg_replay_record (src/core/tape.c) is one
+   record by its op. tg_program_backward runs a first-order backward from
+   out seeded with dout by the program, and returns false (having changed
+   nothing) when it cannot: the walk then runs. tg_program_free releases
+   it; tg_program_forget drops it at a reset. */
+int tg_program_replay(tg_tape *t);
+int tg_replay_record(tg_tape *t, size_t i);
+bool tg_program_backward(tg_tape *t, tg_tensor *out, const tg_real *dout, int *status);
+void tg_program_forget(tg_tape *t);
+void tg_program_free(tg_tape *t);
+/* One record's first-order rule in a walk on the tensors themselves, as
+   tg_backward runs it, and the marks of the records an output depends on
+   (src/core/backward.c). */
+int tg_run_rule(tg_tape *t, int32_t i);
+int32_t tg_mark_reached(tg_tape *t, tg_tensor *const *outs, int n_out);
 
 /* Notes that this recording cannot be replayed, and why (the first reason
    is kept). */

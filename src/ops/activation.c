@@ -67,6 +67,16 @@ static tg_real softplus_of(tg_real x)
         for (int64_t i = 0; i < r->out->size; i++)                                       \
             dx[i] += g[i] * (isnan(x[i]) ? x[i] : NAME##_d(x[i], y[i], p));              \
     }                                                                                    \
+    static void NAME##_sfwd(const tg_small *s) /* the compact form */                  \
+    {                                                                                    \
+        for (int64_t i = 0; i < s->n; i++) s->y[i] = NAME##_f(s->x[0][i], s->attr);      \
+    }                                                                                    \
+    static void NAME##_sbwd(const tg_small *s)                                           \
+    {                                                                                    \
+        const tg_real *x = s->x[0];                                                      \
+        for (int64_t i = 0; i < s->n; i++)                                               \
+            s->gx[0][i] += s->gy[i] * (isnan(x[i]) ? x[i] : NAME##_d(x[i], s->y[i], s->attr)); \
+    }                                                                                    \
     static const tg_op op_##NAME = {.name = #NAME,                                       \
                                     .n_inputs = 1,                                       \
                                     .attr_size = sizeof(act_attr),                       \
@@ -970,11 +980,8 @@ TG_VECTOR_LOOP static void softmax_row(float *restrict y, const float *restrict 
    ∂y_k/∂x_j = y_k(δ_kj − y_j)  ⇒  dx_j += y_j·(g_j − Σ_k g_k y_k)
    softmin(x) = softmax(−x)      ⇒  dx_j += −y_j·(g_j − Σ_k g_k y_k)
    (σ = 1 for softmax, −1 for softmin) */
-static void softmax_rows(tg_record *r, tg_real sign)
-{
-    axis_view v = axis_view_of(r->in[0], ((const axis_attr *)r->attr)->axis);
-    const tg_real *x = r->in[0]->data; /* [outer, n, inner] */
-    tg_real *y = r->out->data;         /* [outer, n, inner] */
+static void softmax_rows_of(tg_real *y, const tg_real *x, axis_view v, tg_real sign)
+{ /* x, y: [outer, n, inner] */
 #ifndef TG_DOUBLE
     if (v.inner == 1) { /* rows along the last axis: the float build's vector loop */
         for (int64_t o = 0; o < v.outer; o++) softmax_row(y + o * v.n, x + o * v.n, v.n, sign);
@@ -991,11 +998,9 @@ static void softmax_rows(tg_record *r, tg_real sign)
         }
 }
 
-static void softmax_grad(tg_record *r, tg_real sign)
-{
-    axis_view v = axis_view_of(r->in[0], ((const axis_attr *)r->attr)->axis);
-    const tg_real *y = r->out->data, *g = r->out->grad; /* [outer, n, inner] */
-    tg_real *dx = r->in[0]->grad;                        /* [outer, n, inner] */
+static void softmax_grad_of(tg_real *dx, const tg_real *y, const tg_real *g, axis_view v,
+                            tg_real sign)
+{ /* dx, y, g: [outer, n, inner] */
     for (int64_t o = 0; o < v.outer; o++)
         for (int64_t i = 0; i < v.inner; i++) {
             int64_t base = o * v.n * v.inner + i;
@@ -1008,6 +1013,32 @@ static void softmax_grad(tg_record *r, tg_real sign)
                 dx[j] += sign * (y[j] * (g[j] - dot));
             }
         }
+}
+
+static void softmax_rows(tg_record *r, tg_real sign)
+{
+    axis_view v = axis_view_of(r->in[0], ((const axis_attr *)r->attr)->axis);
+    softmax_rows_of(r->out->data, r->in[0]->data, v, sign);
+}
+
+static void softmax_grad(tg_record *r, tg_real sign)
+{
+    axis_view v = axis_view_of(r->in[0], ((const axis_attr *)r->attr)->axis);
+    softmax_grad_of(r->in[0]->grad, r->out->data, r->out->grad, v, sign);
+}
+
+/* The compact forms of softmax and softmin along the last axis (m values a
+   row), the same loops as the op's */
+static axis_view small_rows(const tg_small *s) { return (axis_view){s->n / s->m, s->m, 1}; }
+static void softmax_sfwd(const tg_small *s) { softmax_rows_of(s->y, s->x[0], small_rows(s), 1); }
+static void softmax_sbwd(const tg_small *s)
+{
+    softmax_grad_of(s->gx[0], s->y, s->gy, small_rows(s), 1);
+}
+static void softmin_sfwd(const tg_small *s) { softmax_rows_of(s->y, s->x[0], small_rows(s), -1); }
+static void softmin_sbwd(const tg_small *s)
+{
+    softmax_grad_of(s->gx[0], s->y, s->gy, small_rows(s), -1);
 }
 
 static int softmax_forward(tg_record *r)
@@ -1215,3 +1246,28 @@ static const tg_op *const activation_ops[] = {
     &op_threshold,  &op_logit};
 const tg_op_table tg_activation_ops = {activation_ops,
                                        sizeof activation_ops / sizeof *activation_ops};
+
+/* The compact forms (tg_small_compile): the element-wise activations, and
+   softmax and softmin along a last axis. */
+#define SMALL(NAME) {&op_##NAME, NAME##_sfwd, NAME##_sbwd}
+static const tg_small_entry activation_small[] = {
+    SMALL(sigmoid),     SMALL(tanh),       SMALL(hardtanh),   SMALL(relu6),
+    SMALL(leaky_relu),  SMALL(elu),        SMALL(selu),       SMALL(celu),
+    SMALL(softplus),    SMALL(softsign),   SMALL(logsigmoid), SMALL(silu),
+    SMALL(mish),        SMALL(hardsigmoid), SMALL(hardswish), SMALL(hardshrink),
+    SMALL(softshrink),  SMALL(tanhshrink), SMALL(threshold),  SMALL(logit),
+    SMALL(softmax),     SMALL(softmin)};
+
+bool tg_activation_small(const tg_record *r, tg_small *s)
+{
+    const tg_small_entry *e =
+        tg_small_find(r, activation_small, sizeof activation_small / sizeof *activation_small);
+    if (!e) return false;
+    if (r->op == &op_softmax || r->op == &op_softmin) {
+        axis_view v = axis_view_of(r->in[0], ((const axis_attr *)r->attr)->axis);
+        if (v.inner != 1 || v.n < 1) return false;
+        s->m = v.n;
+    }
+    s->fwd = e->fwd, s->bwd = e->bwd, s->attr = r->attr;
+    return true;
+}

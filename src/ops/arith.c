@@ -219,23 +219,50 @@ static void bin_acc_end(tg_record *r, const bin_ctx *k)
         return TG_OK;                                                                    \
     }
 
+/* The compact form of a binary op on inputs of the output's size (no
+   broadcast): the same expressions as BIN_FORWARD and BIN_BACKWARD's
+   same-shape run, in the same order, over plain pointers. */
+#define BIN_SMALL(NAME, EXPR, DA, DB)                                                    \
+    static void NAME##_sfwd(const tg_small *sm)                                          \
+    {                                                                                    \
+        const tg_real *as = sm->x[0], *bs = sm->x[1];                                    \
+        for (int64_t i = 0; i < sm->n; i++) {                                            \
+            tg_real a = as[i], b = bs[i];                                                \
+            sm->y[i] = (EXPR);                                                           \
+        }                                                                                \
+    }                                                                                    \
+    static void NAME##_sbwd(const tg_small *sm)                                          \
+    {                                                                                    \
+        const tg_real *as = sm->x[0], *bs = sm->x[1];                                    \
+        tg_real *da = sm->gx[0], *db = sm->gx[1];                                        \
+        for (int64_t i = 0; i < sm->n; i++) {                                            \
+            tg_real a = as[i], b = bs[i], g = sm->gy[i], y = sm->y[i];                   \
+            (void)a, (void)b, (void)y;                                                   \
+            if (da) da[i] += (DA);                                                       \
+            if (db) db[i] += (DB);                                                       \
+        }                                                                                \
+    }
+
+/* BIN_RULES(NAME, EXPR, DA, DB): a binary op's forward, backward and
+   compact form from one statement of its value and derivatives. */
+#define BIN_RULES(NAME, EXPR, DA, DB)                                                    \
+    BIN_FORWARD(NAME, EXPR)                                                              \
+    BIN_BACKWARD(NAME, DA, DB)                                                           \
+    BIN_SMALL(NAME, EXPR, DA, DB)
+
 /* y = a + b      dy/da = 1, dy/db = 1 */
-BIN_FORWARD(add, a + b)
-BIN_BACKWARD(add, g, g)
+BIN_RULES(add, a + b, g, g)
 BIN_VJP(add, g, g)
 /* y = a − b      dy/da = 1, dy/db = −1 */
-BIN_FORWARD(sub, a - b)
-BIN_BACKWARD(sub, g, -g)
+BIN_RULES(sub, a - b, g, -g)
 BIN_VJP(sub, g, tg_neg(t, g))
 /* y = a · b      dy/da = b, dy/db = a */
-BIN_FORWARD(mul, a *b)
-BIN_BACKWARD(mul, g *b, g *a)
+BIN_RULES(mul, a *b, g *b, g *a)
 BIN_VJP(mul, tg_mul(t, g, b), tg_mul(t, g, a))
 /* y = a / b      dy/da = 1/b, dy/db = −a/b² = −(a/b)/b = −y/b
    (never through b², which overflows or flushes where a/b² is representable:
    a = b = 1e-23 in float) */
-BIN_FORWARD(div, a / b)
-BIN_BACKWARD(div, g / b, -g * ((a / b) / b))
+BIN_RULES(div, a / b, g / b, -g * ((a / b) / b))
 BIN_VJP(div, tg_div(t, g, b), tg_neg(t, tg_mul(t, g, tg_div(t, y, b))))
 
 #define BIN_OP(NAME, DOC)                                                                \
@@ -290,6 +317,25 @@ typedef struct {
             tg_real x = xs[i], y = ys[i];                                                \
             (void)x, (void)y;                                                            \
             dx[i] += gs[i] * (BWD);                                                      \
+        }                                                                                \
+    }                                                                                    \
+    static void NAME##_sfwd(const tg_small *sm) /* the compact form */                 \
+    {                                                                                    \
+        tg_real s = sm->attr ? ((const scalar_attr *)sm->attr)->s : 0;                   \
+        (void)s;                                                                         \
+        for (int64_t i = 0; i < sm->n; i++) {                                            \
+            tg_real x = sm->x[0][i];                                                     \
+            sm->y[i] = (FWD);                                                            \
+        }                                                                                \
+    }                                                                                    \
+    static void NAME##_sbwd(const tg_small *sm)                                          \
+    {                                                                                    \
+        tg_real s = sm->attr ? ((const scalar_attr *)sm->attr)->s : 0;                   \
+        (void)s;                                                                         \
+        for (int64_t i = 0; i < sm->n; i++) {                                            \
+            tg_real x = sm->x[0][i], y = sm->y[i];                                       \
+            (void)x, (void)y;                                                            \
+            sm->gx[0][i] += sm->gy[i] * (BWD);                                           \
         }                                                                                \
     }                                                                                    \
     static int NAME##_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx) \
@@ -371,3 +417,21 @@ static const tg_op *const arith_ops[] = {&op_add, &op_sub,  &op_mul, &op_div,  &
                                          &op_scale, &op_add_scalar, &op_pow, &op_exp,
                                          &op_log, &op_sqrt, &op_abs, &op_square, &op_erf};
 const tg_op_table tg_arith_ops = {arith_ops, sizeof arith_ops / sizeof *arith_ops};
+
+/* The compact forms (tg_small_compile): the element-wise ops, the binary
+   ones where neither input is broadcast. */
+#define SMALL(NAME) {&op_##NAME, NAME##_sfwd, NAME##_sbwd}
+static const tg_small_entry arith_small[] = {
+    SMALL(add),   SMALL(sub),        SMALL(mul), SMALL(div),  SMALL(neg),
+    SMALL(scale), SMALL(add_scalar), SMALL(pow), SMALL(exp),  SMALL(log),
+    SMALL(sqrt),  SMALL(abs),        SMALL(square),           SMALL(erf)};
+
+bool tg_arith_small(const tg_record *r, tg_small *s)
+{
+    const tg_small_entry *e =
+        tg_small_find(r, arith_small, sizeof arith_small / sizeof *arith_small);
+    if (!e) return false;
+    if (r->n_in == 2 && (r->in[0]->size != s->n || r->in[1]->size != s->n)) return false;
+    s->fwd = e->fwd, s->bwd = e->bwd, s->attr = r->attr;
+    return true;
+}

@@ -1305,3 +1305,16 @@ void tg_index_add_rows(tg_tape *t, tg_real *dst, const tg_real *src, int64_t n, 
 {
     add_rows(t, dst, src, (axis_view){1, n, inner}, index, k);
 }
+
+/* The compact form of a slice (select, narrow, slice: tg_small_compile): the
+   walks of slice_forward and slice_backward over the view the record kept */
+static void slice_sfwd(const tg_small *s) { strided_walk(s->attr, s->x[0], s->y, GET); }
+static void slice_sbwd(const tg_small *s) { strided_walk(s->attr, s->gx[0], s->gy, PUT_ADD); }
+
+bool tg_index_small(const tg_record *r, tg_small *s)
+{
+    if ((r->op != &op_slice && r->op != &op_select && r->op != &op_narrow) || !r->saved)
+        return false;
+    s->fwd = slice_sfwd, s->bwd = slice_sbwd, s->attr = r->saved;
+    return true;
+}

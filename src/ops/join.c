@@ -986,3 +986,35 @@ tg_tensor *tg_tile(tg_tape *t, tg_tensor *x, int n, const int64_t *reps)
 
 static const tg_op *const join_ops[] = {&op_cat, &op_stack, &op_pad, &op_pad_backward};
 const tg_op_table tg_join_ops = {join_ops, sizeof join_ops / sizeof *join_ops};
+
+/* The compact form of stack (tg_small_compile): the same copies as
+   stack_forward and the same sums as stack_backward, over plain pointers
+   (m = inner, n_in inputs) */
+static void stack_sfwd(const tg_small *s)
+{
+    int64_t inner = s->m, outer = s->n / ((int64_t)s->n_in * inner);
+    for (int64_t o = 0; o < outer; o++)
+        for (int k = 0; k < s->n_in; k++)
+            memcpy(s->y + (o * s->n_in + k) * inner, s->x[k] + o * inner,
+                   (size_t)inner * sizeof(tg_real));
+}
+static void stack_sbwd(const tg_small *s)
+{
+    int64_t inner = s->m, outer = s->n / ((int64_t)s->n_in * inner);
+    for (int k = 0; k < s->n_in; k++) {
+        tg_real *dx = s->gx[k];
+        if (!dx) continue;
+        for (int64_t o = 0; o < outer; o++)
+            for (int64_t i = 0; i < inner; i++) dx[o * inner + i] += s->gy[(o * s->n_in + k) * inner + i];
+    }
+}
+
+bool tg_join_small(const tg_record *r, tg_small *s)
+{
+    if (r->op != &op_stack || r->out->size == 0) return false;
+    int64_t outer, inner;
+    stack_view(r, &outer, &inner);
+    s->fwd = stack_sfwd, s->bwd = stack_sbwd, s->m = inner;
+    s->n_in = ((const cat_attr *)r->attr)->n; /* the first n inputs, NULL after them */
+    return true;
+}

@@ -12,3 +12,18 @@ const tg_op_table *const tg_builtin_op_tables[] = {
 };
 const size_t tg_builtin_op_table_count =
     sizeof tg_builtin_op_tables / sizeof *tg_builtin_op_tables;
+
+/* The compact forms of the replay program: the families that have some, each
+   answering for its own ops. */
+const tg_small_entry *tg_small_find(const tg_record *r, const tg_small_entry *e, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (e[i].op == r->op) return &e[i];
+    return NULL;
+}
+
+bool tg_small_compile(const tg_record *r, tg_small *s)
+{
+    return tg_arith_small(r, s) || tg_activation_small(r, s) || tg_reduce_small(r, s) ||
+           tg_join_small(r, s) || tg_index_small(r, s);
+}

@@ -99,6 +99,20 @@ int tg_index_check(const tg_tape *t, const tg_index *idx, int axis, int64_t n, c
 void tg_index_add_rows(tg_tape *t, tg_real *dst, const tg_real *src, int64_t n, int64_t inner,
                        const int64_t *index, int64_t k);
 
+/* ---- compact forms for the replay program (tg_small_compile, core/internal.h):
+   a family lists its ops' pairs of functions and answers for its records. */
+typedef struct tg_small_entry {
+    const tg_op *op;
+    tg_small_fn fwd, bwd;
+} tg_small_entry;
+/* The entry of r's op among e[0..n), or NULL. */
+const tg_small_entry *tg_small_find(const tg_record *r, const tg_small_entry *e, size_t n);
+bool tg_arith_small(const tg_record *r, tg_small *s);      /* src/ops/arith.c */
+bool tg_activation_small(const tg_record *r, tg_small *s); /* src/ops/activation.c */
+bool tg_reduce_small(const tg_record *r, tg_small *s);     /* src/ops/reduce.c */
+bool tg_join_small(const tg_record *r, tg_small *s);       /* src/ops/join.c */
+bool tg_index_small(const tg_record *r, tg_small *s);      /* src/ops/index.c */
+
 /* The table of each family (src/ops/ops.c lists them for the registry). */
 extern const tg_op_table tg_arith_ops;      /* src/ops/arith.c */
 extern const tg_op_table tg_reduce_ops;     /* src/ops/reduce.c */

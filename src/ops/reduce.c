@@ -667,3 +667,26 @@ static const tg_op *const reduce_ops[] = {
     &tg_amax_op, &tg_amin_op, &tg_prod_op,      &tg_var_op, &tg_std_op,
     &tg_logsumexp_op, &tg_norm_op, &tg_cumsum_op, &tg_cumprod_op};
 const tg_op_table tg_reduce_ops = {reduce_ops, sizeof reduce_ops / sizeof *reduce_ops};
+
+/* The compact forms (tg_small_compile): sum and mean over every element, the
+   same sum and spread as sum_scaled and spread_backward take for them. */
+static void sum_all_sfwd(const tg_small *s)
+{
+    s->y[0] = (tg_real)(s->scale * tg_sum_strided(s->x[0], s->m, 1));
+}
+static void sum_all_sbwd(const tg_small *s)
+{
+    tg_real scale = (tg_real)s->scale, *dx = s->gx[0];
+    for (int64_t k = 0; k < s->m; k++) dx[k] += scale * s->gy[0];
+}
+
+bool tg_reduce_small(const tg_record *r, tg_small *s)
+{
+    if (r->op != &tg_sum_op && r->op != &tg_mean_op) return false;
+    int64_t n = r->in[0]->size;
+    if (r->out->size != 1 || n < 1) return false;
+    s->fwd = sum_all_sfwd, s->bwd = sum_all_sbwd;
+    s->m = n;
+    s->scale = r->op == &tg_sum_op ? 1.0 : 1.0 / (double)n;
+    return true;
+}

@@ -1,0 +1,241 @@
+/* The replay program: a recorded tape run again as a list of compact
+   instructions.
+
+     forward:   the first replay turns each record whose op has a compact form
+                (tg_small_compile) into an instruction over plain pointers:
+                its inputs' and output's data. A replay then calls the
+                instruction instead of the op's forward, without reading the
+                record or its tensors' structs; a record without one runs its
+                op's forward as before (tg_replay_record). Leaves' data is read
+                again at each replay (tg_tensor_rewrap, a parameter block that
+                moved): their operands are patched first.
+     backward:  the first backward after a replay that finds every gradient
+                it needs already in place (made before the first replay, so
+                that replays keep them) lists the records it reaches. Later
+                backward passes from the same output zero those gradients,
+                seed the output's, and call each instruction's gradient rule
+                (or the record's own, for a record without a compact form);
+                every rule adds. The values are those of the walk, bit for
+                bit: the same rules in the same order on the same numbers
+                (a gradient the walk would write on its first visit is here
+                0 + g, which is g).
+
+   Anything the program cannot show to be unchanged (a leaf's gradient
+   released or moved, a leaf's requires_grad switched, anomaly mode, another
+   recording) sends the pass back to the ordinary replay or walk. */
+#include "core/tape_internal.h"
+
+#include <stdlib.h>
+
+static bool needs_grad(const tg_tensor *x) { return x && (x->flags & TG_REQUIRES_GRAD); }
+
+/* Grows *v (elem bytes each) to hold need, counting the tape's allocations. */
+static bool reserve(tg_tape *t, void **v, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap) return true;
+    size_t c = *cap ? *cap : 64;
+    while (c < need) c *= 2;
+    void *p = realloc(*v, c * elem);
+    if (!p) return false;
+    *v = p;
+    *cap = c;
+    t->heap_allocs++;
+    return true;
+}
+
+void tg_program_forget(tg_tape *t)
+{
+    t->prog.built = false;
+    t->prog.bwd_out = NULL;
+}
+
+void tg_program_free(tg_tape *t)
+{
+    tg_program *p = &t->prog;
+    free(p->ins);
+    free(p->pool);
+    free(p->patch);
+    free(p->zeros);
+    free(p->rules);
+    free(p->leaves);
+    memset(p, 0, sizeof *p);
+}
+
+/* Whether x's data stays where the recording left it: a leaf's is patched
+   at each replay, a record's output's is fixed, but a view's (TG_OP_ALIAS)
+   is set again by its record's replay. */
+static bool fixed_data(const tg_tape *t, const tg_tensor *x)
+{
+    return !x || x->rec < 0 || !(t->recs[x->rec].op->flags & TG_OP_ALIAS);
+}
+
+/* The instructions of the recording (false if out of memory). */
+static bool build_forward(tg_tape *t)
+{
+    tg_program *p = &t->prog;
+    tg_program_forget(t);
+    size_t slots = 0;
+    for (size_t i = 0; i < t->n_recs; i++) slots += 2 * (size_t)t->recs[i].n_in;
+    if (!reserve(t, (void **)&p->ins, &p->cap_ins, t->n_recs, sizeof *p->ins) ||
+        !reserve(t, (void **)&p->pool, &p->cap_pool, slots, sizeof *p->pool) ||
+        !reserve(t, (void **)&p->patch, &p->cap_patch, slots / 2, sizeof *p->patch))
+        return false;
+    p->n_pool = p->n_patch = 0;
+    for (size_t i = 0; i < t->n_recs; i++) {
+        const tg_record *r = &t->recs[i];
+        tg_small *s = &p->ins[i];
+        *s = (tg_small){.n = r->out->size, .y = r->out->data, .n_in = r->n_in,
+                        .x = p->pool + p->n_pool, .gx = p->pool + p->n_pool + r->n_in};
+        bool ok = !(r->op->flags & (TG_OP_ALIAS | TG_OP_CHECK_ON_REPLAY | TG_OP_IMPURE));
+        for (int k = 0; k < r->n_in && ok; k++) ok = fixed_data(t, r->in[k]);
+        if (!ok || !tg_small_compile(r, s)) {
+            s->fwd = s->bwd = NULL; /* the record runs its op */
+            continue;
+        }
+        for (int k = 0; k < r->n_in; k++) {
+            const tg_tensor *x = r->in[k];
+            s->x[k] = x ? x->data : NULL;
+            s->gx[k] = NULL;
+            if (x && x->rec < 0) p->patch[p->n_patch++] = (tg_patch){p->n_pool + (size_t)k, x};
+        }
+        p->n_pool += 2 * (size_t)r->n_in;
+    }
+    p->built = true;
+    p->gen = tg_tape_generation(t);
+    p->n_recs = t->n_recs;
+    return true;
+}
+
+int tg_program_replay(tg_tape *t)
+{
+    tg_program *p = &t->prog;
+    if (!t->anomaly && !(p->built && p->gen == tg_tape_generation(t) && p->n_recs == t->n_recs) &&
+        !build_forward(t))
+        tg_program_forget(t); /* out of memory: the records run as they are */
+    bool compact = p->built && !t->anomaly; /* anomaly mode checks every record's output */
+    if (compact)
+        for (size_t j = 0; j < p->n_patch; j++) p->pool[p->patch[j].slot] = p->patch[j].leaf->data;
+    for (size_t i = 0; i < t->n_recs; i++) {
+        if (compact && p->ins[i].fwd) {
+            p->ins[i].fwd(&p->ins[i]);
+            continue;
+        }
+        int st = tg_replay_record(t, i);
+        if (st != TG_OK) return st;
+    }
+    return TG_OK;
+}
+
+/* The gradient memory a leaf that needs one will have: its own, or a
+   released parameter's in its registry. NULL if it has none yet (a tape
+   leaf whose gradient would be made now, above the replay mark). */
+static tg_real *leaf_grad(const tg_tensor *x)
+{
+    if (x->grad) return (x->tape && !(x->flags & TG_GRAD_KEPT)) ? NULL : x->grad;
+    return (x->flags & TG_PARAM) && !x->tape ? tg_param_grad_home(x) : NULL;
+}
+
+/* Adds leaf x to the backward program's checks once (false if out of memory). */
+static bool add_leaf(tg_tape *t, tg_tensor *x, tg_real *grad)
+{
+    tg_program *p = &t->prog;
+    for (size_t j = 0; j < p->n_leaves; j++)
+        if (p->leaves[j].leaf == x) return true;
+    if (!reserve(t, (void **)&p->leaves, &p->cap_leaves, p->n_leaves + 1, sizeof *p->leaves))
+        return false;
+    p->leaves[p->n_leaves++] = (tg_leaf_check){x, grad};
+    return true;
+}
+
+/* The backward program from out: false when some gradient it needs is not
+   in place (or out of memory). */
+static bool build_backward(tg_tape *t, tg_tensor *out)
+{
+    tg_program *p = &t->prog;
+    p->bwd_out = NULL;
+    int32_t last = tg_mark_reached(t, &out, 1);
+    if (last < 0 ||
+        !reserve(t, (void **)&p->zeros, &p->cap_order, (size_t)last + 1, sizeof *p->zeros))
+        return false;
+    size_t cap = p->cap_order; /* both lists have the same capacity */
+    int32_t *rules = realloc(p->rules, cap * sizeof *rules);
+    if (!rules) return false;
+    if (rules != p->rules) t->heap_allocs++;
+    p->rules = rules;
+    p->n_zeros = p->n_rules = p->n_leaves = 0;
+    for (int32_t i = last; i >= 0; i--) {
+        if (!t->mark[i]) continue;
+        const tg_record *r = &t->recs[i];
+        tg_small *s = &p->ins[i];
+        if (!r->out->grad || !(r->out->flags & TG_GRAD_KEPT)) return false;
+        s->gy = r->out->grad;
+        bool compact = s->fwd && s->bwd, any = false;
+        for (int k = 0; k < r->n_in; k++) {
+            tg_tensor *x = r->in[k];
+            tg_real *g = NULL;
+            if (needs_grad(x)) {
+                g = x->rec >= 0 ? ((x->flags & TG_GRAD_KEPT) ? x->grad : NULL) : leaf_grad(x);
+                if (!g || (x->rec < 0 && !add_leaf(t, x, g))) return false;
+                any = true;
+            } else if (x && x->rec < 0 && !add_leaf(t, x, NULL)) {
+                return false;
+            }
+            if (compact) s->gx[k] = g;
+        }
+        p->zeros[p->n_zeros++] = i;
+        if (!compact || any) p->rules[p->n_rules++] = i;
+    }
+    p->bwd_out = out;
+    p->sweeps_seen = t->fresh_sweeps - 1; /* clear the flags on the first run */
+    return true;
+}
+
+bool tg_program_backward(tg_tape *t, tg_tensor *out, const tg_real *dout, int *status)
+{
+    tg_program *p = &t->prog;
+    if (!p->built || p->gen != tg_tape_generation(t) || p->n_recs != t->n_recs ||
+        !t->replay_ready || out->rec < 0)
+        return false;
+    if (p->bwd_out != out && !build_backward(t, out)) return false;
+    /* the leaves as the program found them: the same need of a gradient,
+       in the same memory */
+    for (size_t j = 0; j < p->n_leaves; j++) {
+        const tg_leaf_check *c = &p->leaves[j];
+        if (needs_grad(c->leaf) != (c->grad != NULL) ||
+            (c->grad && leaf_grad(c->leaf) != c->grad)) {
+            p->bwd_out = NULL; /* rebuilt by the next backward, if it can be */
+            return false;
+        }
+    }
+    for (size_t j = 0; j < p->n_leaves; j++) {
+        tg_tensor *x = p->leaves[j].leaf;
+        if (!p->leaves[j].grad) continue;
+        if (!x->grad) x->grad = p->leaves[j].grad; /* a released parameter's, as backward does */
+        else if (!(x->flags & TG_GRAD_FRESH)) continue;
+        memset(x->grad, 0, (size_t)x->size * sizeof(tg_real));
+        x->flags &= ~TG_GRAD_FRESH;
+    }
+    bool sweep = p->sweeps_seen != t->fresh_sweeps; /* flags set by others since */
+    for (size_t k = 0; k < p->n_zeros; k++) {
+        const tg_small *s = &p->ins[p->zeros[k]];
+        memset(s->gy, 0, (size_t)s->n * sizeof(tg_real));
+        if (sweep) t->recs[p->zeros[k]].out->flags &= ~TG_GRAD_FRESH;
+    }
+    p->sweeps_seen = t->fresh_sweeps;
+    for (int64_t i = 0; i < out->size; i++) out->grad[i] += dout[i];
+    for (size_t k = 0; k < p->n_rules; k++) {
+        int32_t i = p->rules[k];
+        const tg_small *s = &p->ins[i];
+        if (s->fwd && s->bwd) {
+            s->bwd(s);
+            continue;
+        }
+        int st = tg_run_rule(t, i);
+        if (st != TG_OK) {
+            *status = st;
+            return true;
+        }
+    }
+    *status = TG_OK;
+    return true;
+}
