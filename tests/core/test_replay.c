@@ -349,3 +349,113 @@ Test(replay_guards, a_replayed_training_loop_allocates_nothing)
     }
     tg_tape_free(t2);
 }
+
+/* ------------------------------------------------------- the replay program
+
+   A replay runs the records that have a compact form as instructions, and
+   the backward after it runs their rules without the walk (src/core/
+   program.c). Whatever the program cannot rely on sends the pass back to
+   the records and the walk: these compare each case with recording the
+   same step on a fresh tape, bit for bit. */
+
+enum { N_LEAVES = 6 };
+
+/* A scalar program of the compact ops and others: softplus, stack, sum,
+   mul, softmax, select, a broadcast add (no compact form) and a param. */
+static tg_tensor *scalar_program(tg_tape *tp, tg_tensor **leaves, tg_tensor *w)
+{
+    tg_tensor *a = tg_softplus(tp, leaves[0], 1, TG_SOFTPLUS_THRESHOLD);
+    tg_tensor *s = tg_sum(tp, tg_stack(tp, leaves + 1, 4, 0), TG_ALL, false);
+    tg_tensor *m = tg_mul(tp, a, s);
+    tg_tensor *four[4] = {a, s, m, leaves[5]};
+    tg_tensor *p = tg_softmax(tp, tg_stack(tp, four, 4, 0), 0);
+    tg_tensor *q = tg_add(tp, p, w); /* [4] + [4]: compact; w is a parameter */
+    tg_tensor *r = tg_add(tp, tg_select(tp, q, 0, 1), tg_reshape(tp, q, TG_SHAPE(2, 2)));
+    return tg_mean(tp, tg_mul(tp, r, tg_tanh(tp, r)), TG_ALL, false);
+}
+
+static void expect_same_bits(const tg_real *a, const tg_real *b, int64_t n, const char *what)
+{
+    cr_expect(memcmp(a, b, (size_t)n * sizeof *a) == 0, "%s differs", what);
+}
+
+/* Records the program at `in` on a fresh tape with the same parameter,
+   runs backward `passes` times, and compares the loss and every leaf's and
+   the parameter's gradient with the replayed tape's. */
+static void expect_as_recorded(tg_tensor *loss, tg_tensor **leaves, tg_params *ps,
+                               const tg_real *in, bool leaf0_grad, int passes)
+{
+    tg_tape *t2 = tg_tape_new();
+    tg_params *p2 = tg_params_new();
+    tg_tensor *w = tg_params_get(ps, "w");
+    tg_tensor *w2 = tg_params_add(p2, "w", 1, w->shape);
+    memcpy(w2->data, w->data, 4 * sizeof(tg_real));
+    tg_tensor *l2[N_LEAVES];
+    for (int i = 0; i < N_LEAVES; i++)
+        l2[i] = tg_requires_grad(tg_tensor_new(t2, 0, NULL, in + i), i > 0 || leaf0_grad);
+    tg_tensor *loss2 = scalar_program(t2, l2, w2);
+    for (int k = 0; k < passes; k++) cr_assert_eq(tg_backward(t2, loss2), TG_OK, "%s", tg_tape_error(t2));
+    expect_same_bits(loss->data, loss2->data, 1, "the loss");
+    for (int i = 0; i < N_LEAVES; i++) {
+        cr_expect_eq(leaves[i]->grad != NULL && (i > 0 || leaf0_grad), l2[i]->grad != NULL,
+                     "leaf %d has a gradient or not as recorded", i);
+        if (leaves[i]->grad && l2[i]->grad) expect_same_bits(leaves[i]->grad, l2[i]->grad, 1, "a leaf's gradient");
+    }
+    expect_same_bits(w->grad, w2->grad, 4, "the parameter's gradient");
+    tg_params_free(p2);
+    tg_tape_free(t2);
+}
+
+Test(replay_guards, the_program_equals_recording_whatever_changes_between_replays)
+{
+    tg_params *ps = tg_params_new();
+    tg_tensor *w = tg_params_add(ps, "w", TG_SHAPE(4));
+    for (int i = 0; i < 4; i++) w->data[i] = (tg_real)(0.25 * i - 0.3);
+    tg_real in[N_LEAVES] = {0.5f, -1.25f, 2.0f, 0.75f, -0.5f, 1.5f};
+    tg_tape_set_replayable(t, true);
+    tg_tensor *leaves[N_LEAVES];
+    for (int i = 0; i < N_LEAVES; i++)
+        leaves[i] = tg_requires_grad(tg_tensor_new(t, 0, NULL, in + i), true);
+    tg_tensor *loss = scalar_program(t, leaves, w);
+    cr_assert_not_null(loss, "%s", tg_tape_error(t));
+    tg_params_zero_grad(ps);
+    cr_assert_eq(tg_backward(t, loss), TG_OK, "%s", tg_tape_error(t));
+    for (int step = 1; step <= 7; step++) {
+        for (int i = 0; i < N_LEAVES; i++) in[i] = leaves[i]->data[0] = (tg_real)(in[i] * -0.9 + 0.1 * step);
+        bool leaf0 = step != 4; /* step 4: leaf 0 needs no gradient (the program is rebuilt) */
+        tg_requires_grad(leaves[0], leaf0);
+        if (step == 3) tg_params_release_grad(ps); /* a released gradient comes back home */
+        else tg_params_zero_grad(ps);
+        if (step == 5) tg_tape_set_anomaly(t, true); /* the records and the walk, checked */
+        if (step == 6) tg_tape_set_anomaly(t, false);
+        cr_assert_eq(tg_tape_replay(t), TG_OK, "%s", tg_tape_error(t));
+        tg_real before = leaves[0]->grad[0]; /* kept by a leaf that needs no gradient */
+        int passes = step == 2 ? 2 : 1; /* two backward passes: leaves accumulate */
+        for (int k = 0; k < passes; k++) cr_assert_eq(tg_backward(t, loss), TG_OK, "%s", tg_tape_error(t));
+        expect_as_recorded(loss, leaves, ps, in, leaf0, passes);
+        if (!leaf0) expect_same_bits(leaves[0]->grad, &before, 1, "the gradient of a leaf that needs none");
+    }
+    tg_params_free(ps);
+}
+
+Test(replay_guards, a_replay_before_any_backward)
+{
+    tg_params *ps = tg_params_new();
+    tg_tensor *w = tg_params_add(ps, "w", TG_SHAPE(4));
+    for (int i = 0; i < 4; i++) w->data[i] = (tg_real)(0.1 * i);
+    tg_real in[N_LEAVES] = {1.0f, 0.5f, -0.25f, 2.0f, 1.0f, -1.0f};
+    tg_tape_set_replayable(t, true);
+    tg_tensor *leaves[N_LEAVES];
+    for (int i = 0; i < N_LEAVES; i++)
+        leaves[i] = tg_requires_grad(tg_tensor_new(t, 0, NULL, in + i), true);
+    tg_tensor *loss = scalar_program(t, leaves, w);
+    cr_assert_not_null(loss, "%s", tg_tape_error(t));
+    for (int step = 0; step < 3; step++) { /* gradients made after the mark: the walk each time */
+        in[2] = leaves[2]->data[0] = (tg_real)(in[2] + 0.5);
+        cr_assert_eq(tg_tape_replay(t), TG_OK, "%s", tg_tape_error(t));
+        tg_params_zero_grad(ps);
+        cr_assert_eq(tg_backward(t, loss), TG_OK, "%s", tg_tape_error(t));
+        expect_as_recorded(loss, leaves, ps, in, true, 1);
+    }
+    tg_params_free(ps);
+}
