@@ -16,7 +16,9 @@
      ./bench_scalar_graph [--ops N] [--runs R] [--dump FILE] [--csv]
 
    Every node's value and gradient agree between the three (checked here;
-   record and replay bit for bit). Medians of R runs; ratios within one run. */
+   record and replay bit for bit). Medians of R rounds (each times every
+   variant over 5 iterations in a row after one that warms the caches);
+   ratios within one run. */
 #define _POSIX_C_SOURCE 200809L
 #include <tapegrad.h>
 
@@ -189,18 +191,34 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_scalar_graph: %s\n", tg_tape_error(tp));
         return 1;
     }
+    /* Rounds interleave the three, so that the host's changes of speed fall
+       on all of them; within a round each runs INNER iterations in a row,
+       as a program that loops on one of them would (one replay between two
+       recordings would find its memory evicted by the recording's), after
+       one more that is not timed (it brings that memory back into the
+       caches), and the round's time is their mean. */
+    enum { INNER = 5 };
     int bad = 0;
-    for (int r = 0; r < runs; r++) { /* interleaved */
-        double t0 = now();
-        tg_tape_reset(tr);
-        tg_tensor *out = record(tr, ops, in, nodes);
-        if (!out || tg_backward(tr, out) != TG_OK) bad = 1;
-        double t1 = now();
-        if (tg_tape_replay(tp) != TG_OK || tg_backward(tp, out_p) != TG_OK) bad = 1;
-        double t2 = now();
-        loop_run(&ls, ops, in);
-        double t3 = now();
-        t_rec[r] = t1 - t0, t_rep[r] = t2 - t1, t_loop[r] = t3 - t2;
+    tg_tensor *out = NULL;
+    for (int r = 0; r < runs; r++) {
+        double t[3];
+        for (int v = 0; v < 3; v++) {
+            double t0 = 0;
+            for (int k = 0; k <= INNER; k++) {
+                if (k == 1) t0 = now(); /* iteration 0 warms the caches */
+                if (v == 0) {
+                    tg_tape_reset(tr);
+                    out = record(tr, ops, in, nodes);
+                    if (!out || tg_backward(tr, out) != TG_OK) bad = 1;
+                } else if (v == 1) {
+                    if (tg_tape_replay(tp) != TG_OK || tg_backward(tp, out_p) != TG_OK) bad = 1;
+                } else {
+                    loop_run(&ls, ops, in);
+                }
+            }
+            t[v] = (now() - t0) / INNER;
+        }
+        t_rec[r] = t[0], t_rep[r] = t[1], t_loop[r] = t[2];
     }
     if (bad) {
         fprintf(stderr, "bench_scalar_graph: %s %s\n", tg_tape_error(tr), tg_tape_error(tp));

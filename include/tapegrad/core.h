@@ -281,7 +281,13 @@ TG_API bool tg_tape_set_replayable(tg_tape *t, bool on);
    since, recorded in part with recording off, holding an impure op
    (TG_OP_IMPURE), reading a first-order tg_grad's result (which no record
    recomputes), or whose leaf changed shape. Ops that draw random numbers
-   (dropout) draw fresh ones from their generator. */
+   (dropout) draw fresh ones from their generator. The first replay turns
+   the records of ops with a compact form (element-wise ops, small softmaxes,
+   sums, stacks, selections) into instructions over plain pointers, and the
+   first backward after a replay that finds its gradients in place (a
+   backward ran before the first replay) into a list of their rules: later
+   replays and backward passes run those, with the same results (see
+   docs/replay.md). */
 TG_API int tg_tape_replay(tg_tape *t);
 /** Points a leaf at new data of the same shape (for instance the next batch
    of a dataset, which alternates between buffers), for the next replay.

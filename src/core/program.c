@@ -218,7 +218,8 @@ bool tg_program_backward(tg_tape *t, tg_tensor *out, const tg_real *dout, int *s
     bool sweep = p->sweeps_seen != t->fresh_sweeps; /* flags set by others since */
     for (size_t k = 0; k < p->n_zeros; k++) {
         const tg_small *s = &p->ins[p->zeros[k]];
-        memset(s->gy, 0, (size_t)s->n * sizeof(tg_real));
+        if (s->n == 1) s->gy[0] = 0; /* most of a scalar program's: no call */
+        else memset(s->gy, 0, (size_t)s->n * sizeof(tg_real));
         if (sweep) t->recs[p->zeros[k]].out->flags &= ~TG_GRAD_FRESH;
     }
     p->sweeps_seen = t->fresh_sweeps;
