@@ -969,6 +969,18 @@ static void row_max_sum(const tg_real *x, int64_t n, int64_t stride, tg_real sig
 TG_VECTOR_LOOP static void softmax_row(float *restrict y, const float *restrict x, int64_t n,
                                        float sign)
 {
+    if (n <= 8) { /* a short row: the same numbers without the vector loops' set-up */
+        float m = -INFINITY;
+        for (int64_t k = 0; k < n; k++) { /* the largest of sign·x, NaN winning */
+            float v = sign * x[k];
+            m = (v > m || v != v) && m == m ? v : m;
+        }
+        double p[8] = {0, 0, 0, 0, 0, 0, 0, 0}; /* the block sum's lanes, one term each */
+        for (int64_t k = 0; k < n; k++) p[k] = y[k] = exp_nonpos(sign * x[k] - m);
+        float s = (float)(((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7])));
+        for (int64_t k = 0; k < n; k++) y[k] = y[k] / s;
+        return;
+    }
     float m = sign > 0 ? tg_extreme_of(x, n, false) : -tg_extreme_of(x, n, true);
     for (int64_t k = 0; k < n; k++) y[k] = exp_nonpos(sign * x[k] - m);
     float s = (float)tg_sum_strided(y, n, 1);
