@@ -58,6 +58,9 @@ void tg_program_free(tg_tape *t)
     free(p->zeros);
     free(p->rules);
     free(p->leaves);
+    free(p->place);
+    free(p->vals);
+    free(p->grads);
     memset(p, 0, sizeof *p);
 }
 
@@ -67,6 +70,49 @@ void tg_program_free(tg_tape *t)
 static bool fixed_data(const tg_tape *t, const tg_tensor *x)
 {
     return !x || x->rec < 0 || !(t->recs[x->rec].op->flags & TG_OP_ALIAS);
+}
+
+enum { SMALL_OUT = 64 }; /* outputs of at most this many values are moved together */
+
+/* Moves the data of the small outputs of compact records that only compact
+   records read (whose pointers the program holds; another op's record could
+   have kept the old address) into p->vals, one after the other. Done once a
+   generation: the tensors then point there until the tape is reset. */
+static bool pack_values(tg_tape *t)
+{
+    tg_program *p = &t->prog;
+    uint32_t gen = tg_tape_generation(t);
+    if (p->vals_used && p->vals_gen == gen) return true; /* moved already */
+    if (!reserve(t, (void **)&p->place, &p->cap_place, t->n_recs, sizeof *p->place))
+        return false;
+    for (size_t i = 0; i < t->n_recs; i++) /* -1: stays; -2: read by an op's own forward */
+        p->place[i] = p->ins[i].fwd && t->recs[i].out->size <= SMALL_OUT ? -1 : -2;
+    for (size_t i = 0; i < t->n_recs; i++) {
+        const tg_record *r = &t->recs[i];
+        if (p->ins[i].fwd) continue;
+        for (int k = 0; k < r->n_in; k++)
+            if (r->in[k] && r->in[k]->rec >= 0) p->place[r->in[k]->rec] = -2;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < t->n_recs; i++)
+        if (p->place[i] == -1) p->place[i] = (int64_t)n, n += (size_t)t->recs[i].out->size;
+        else p->place[i] = -1;
+    tg_real *v = malloc((n ? n : 1) * sizeof *v), *g = malloc((n ? n : 1) * sizeof *g);
+    if (!v || !g) {
+        free(v), free(g);
+        return false;
+    }
+    t->heap_allocs += 2;
+    free(p->vals), free(p->grads); /* the tensors that pointed there are gone */
+    p->vals = v, p->grads = g, p->n_vals = n, p->n_place = t->n_recs;
+    p->vals_gen = gen, p->vals_used = true;
+    for (size_t i = 0; i < t->n_recs; i++) {
+        if (p->place[i] < 0) continue;
+        tg_tensor *out = t->recs[i].out;
+        memcpy(v + p->place[i], out->data, (size_t)out->size * sizeof *v);
+        out->data = v + p->place[i];
+    }
+    return true;
 }
 
 /* The instructions of the recording (false if out of memory). */
@@ -81,24 +127,28 @@ static bool build_forward(tg_tape *t)
         !reserve(t, (void **)&p->patch, &p->cap_patch, slots / 2, sizeof *p->patch))
         return false;
     p->n_pool = p->n_patch = 0;
-    for (size_t i = 0; i < t->n_recs; i++) {
+    for (size_t i = 0; i < t->n_recs; i++) { /* which records have a compact form */
         const tg_record *r = &t->recs[i];
         tg_small *s = &p->ins[i];
         *s = (tg_small){.n = r->out->size, .y = r->out->data, .n_in = r->n_in,
                         .x = p->pool + p->n_pool, .gx = p->pool + p->n_pool + r->n_in};
+        p->n_pool += 2 * (size_t)r->n_in;
         bool ok = !(r->op->flags & (TG_OP_ALIAS | TG_OP_CHECK_ON_REPLAY | TG_OP_IMPURE));
         for (int k = 0; k < r->n_in && ok; k++) ok = fixed_data(t, r->in[k]);
-        if (!ok || !tg_small_compile(r, s)) {
-            s->fwd = s->bwd = NULL; /* the record runs its op */
-            continue;
-        }
+        if (!ok || !tg_small_compile(r, s)) s->fwd = s->bwd = NULL; /* the record runs its op */
+    }
+    if (!pack_values(t)) return false;
+    for (size_t i = 0; i < t->n_recs; i++) { /* their operands, where the data now is */
+        const tg_record *r = &t->recs[i];
+        tg_small *s = &p->ins[i];
+        s->y = r->out->data;
+        if (!s->fwd) continue;
         for (int k = 0; k < r->n_in; k++) {
             const tg_tensor *x = r->in[k];
             s->x[k] = x ? x->data : NULL;
             s->gx[k] = NULL;
-            if (x && x->rec < 0) p->patch[p->n_patch++] = (tg_patch){p->n_pool + (size_t)k, x};
+            if (x && x->rec < 0) p->patch[p->n_patch++] = (tg_patch){(size_t)(s->x + k - p->pool), x};
         }
-        p->n_pool += 2 * (size_t)r->n_in;
     }
     p->built = true;
     p->gen = tg_tape_generation(t);
@@ -163,6 +213,14 @@ static bool build_backward(tg_tape *t, tg_tensor *out)
     if (rules != p->rules) t->heap_allocs++;
     p->rules = rules;
     p->n_zeros = p->n_rules = p->n_leaves = 0;
+    for (int32_t i = last; i >= 0; i--) { /* packed values get packed gradients */
+        tg_tensor *o = t->recs[i].out;
+        if (!t->mark[i] || !p->vals_used || (size_t)i >= p->n_place || p->place[i] < 0 || !o->grad ||
+            !(o->flags & TG_GRAD_KEPT) || o->grad == p->grads + p->place[i])
+            continue;
+        memcpy(p->grads + p->place[i], o->grad, (size_t)o->size * sizeof(tg_real));
+        o->grad = p->grads + p->place[i]; /* still kept by the replays */
+    }
     for (int32_t i = last; i >= 0; i--) {
         if (!t->mark[i]) continue;
         const tg_record *r = &t->recs[i];
@@ -218,8 +276,10 @@ bool tg_program_backward(tg_tape *t, tg_tensor *out, const tg_real *dout, int *s
     bool sweep = p->sweeps_seen != t->fresh_sweeps; /* flags set by others since */
     for (size_t k = 0; k < p->n_zeros; k++) {
         const tg_small *s = &p->ins[p->zeros[k]];
-        if (s->n == 1) s->gy[0] = 0; /* most of a scalar program's: no call */
-        else memset(s->gy, 0, (size_t)s->n * sizeof(tg_real));
+        if (s->n <= 8) /* most of a scalar program's: no call */
+            for (int64_t j = 0; j < s->n; j++) s->gy[j] = 0;
+        else
+            memset(s->gy, 0, (size_t)s->n * sizeof(tg_real));
         if (sweep) t->recs[p->zeros[k]].out->flags &= ~TG_GRAD_FRESH;
     }
     p->sweeps_seen = t->fresh_sweeps;

@@ -35,6 +35,15 @@ typedef struct tg_program {
     tg_patch *patch;        /* pool slots that read leaves */
     size_t n_patch, cap_patch;
     size_t cap_ins;
+    /* the values and gradients of small compact outputs, moved together
+       (in record order) out of the arena, where each had a cache line of
+       its own: place[i] is record i's offset in them, or -1 */
+    int64_t *place;
+    size_t n_place, cap_place;
+    tg_real *vals, *grads;
+    size_t n_vals;
+    uint32_t vals_gen;      /* the generation whose tensors point into them */
+    bool vals_used;
     /* the backward program: built by the first backward after a replay
        that finds every gradient in place, for one output */
     const tg_tensor *bwd_out; /* NULL: none built */

@@ -1009,12 +1009,25 @@ static void stack_sbwd(const tg_small *s)
     }
 }
 
+/* a stack of scalars: stack_forward's and stack_backward's first case */
+static void stack1_sfwd(const tg_small *s)
+{
+    for (int k = 0; k < s->n_in; k++) s->y[k] = s->x[k][0];
+}
+static void stack1_sbwd(const tg_small *s)
+{
+    for (int k = 0; k < s->n_in; k++)
+        if (s->gx[k]) s->gx[k][0] += s->gy[k];
+}
+
 bool tg_join_small(const tg_record *r, tg_small *s)
 {
     if (r->op != &op_stack || r->out->size == 0) return false;
     int64_t outer, inner;
     stack_view(r, &outer, &inner);
-    s->fwd = stack_sfwd, s->bwd = stack_sbwd, s->m = inner;
+    bool scalars = outer == 1 && inner == 1;
+    s->fwd = scalars ? stack1_sfwd : stack_sfwd, s->bwd = scalars ? stack1_sbwd : stack_sbwd;
+    s->m = inner;
     s->n_in = ((const cat_attr *)r->attr)->n; /* the first n inputs, NULL after them */
     return true;
 }
