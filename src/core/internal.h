@@ -214,17 +214,22 @@ typedef void (*tg_small_fn)(const tg_small *s);
 struct tg_small {
     tg_small_fn fwd;        /* y from x; NULL: the record runs its op's forward */
     tg_small_fn bwd;        /* gx[k] += ∂y/∂x_k·gy where gx[k]; NULL: the op's backward */
-    const void *attr;       /* the record's attributes (or what the op kept) */
-    int64_t n;              /* the output's element count */
-    double scale;           /* a constant the op chose at compile time */
-    int64_t m;              /* a length the op chose (a row, a block) */
+    union {
+        const void *attr;   /* the record's attributes (or what the op kept) */
+        double scale;       /* or a constant the op chose at compile time */
+    };
     tg_real *y, *gy;        /* the output's values and gradient */
-    tg_real **x, **gx;      /* [n_in] the inputs' values; their gradients or NULL */
+    tg_real **x;            /* [n_in] the inputs' values, then [n_in] their
+                               gradients or NULL (tg_small_gx) */
+    int32_t n;              /* the output's element count */
+    int32_t m;              /* a length or offset the op chose (a row, a position) */
     int32_t n_in;
 };
-/* Fills fwd, bwd, attr and scale of s for record r when r's op has a
-   compact form for r's shapes (n, y, x and n_in are already set); false
-   otherwise. Each op family answers for its own ops (src/ops/ops.c). */
+/* The inputs' gradients of an instruction, NULL where none is needed. */
+static inline tg_real **tg_small_gx(const tg_small *s) { return s->x + s->n_in; }
+/* Fills fwd, bwd, attr or scale, and m of s for record r when r's op has a
+   compact form for r's shapes (n, at most INT32_MAX, and n_in are already
+   set; an op may lower n_in to the inputs it reads); false otherwise. Each op family answers for its own ops (src/ops/ops.c). */
 bool tg_small_compile(const tg_record *r, tg_small *s);
 
 /* ---- the built-in ops, for the registry

@@ -120,35 +120,37 @@ static bool build_forward(tg_tape *t)
 {
     tg_program *p = &t->prog;
     tg_program_forget(t);
+    if (!reserve(t, (void **)&p->ins, &p->cap_ins, t->n_recs, sizeof *p->ins)) return false;
     size_t slots = 0;
-    for (size_t i = 0; i < t->n_recs; i++) slots += 2 * (size_t)t->recs[i].n_in;
-    if (!reserve(t, (void **)&p->ins, &p->cap_ins, t->n_recs, sizeof *p->ins) ||
-        !reserve(t, (void **)&p->pool, &p->cap_pool, slots, sizeof *p->pool) ||
-        !reserve(t, (void **)&p->patch, &p->cap_patch, slots / 2, sizeof *p->patch))
-        return false;
-    p->n_pool = p->n_patch = 0;
     for (size_t i = 0; i < t->n_recs; i++) { /* which records have a compact form */
         const tg_record *r = &t->recs[i];
         tg_small *s = &p->ins[i];
-        *s = (tg_small){.n = r->out->size, .y = r->out->data, .n_in = r->n_in,
-                        .x = p->pool + p->n_pool, .gx = p->pool + p->n_pool + r->n_in};
-        p->n_pool += 2 * (size_t)r->n_in;
-        bool ok = !(r->op->flags & (TG_OP_ALIAS | TG_OP_CHECK_ON_REPLAY | TG_OP_IMPURE));
+        *s = (tg_small){.n = (int32_t)(r->out->size > INT32_MAX ? 0 : r->out->size),
+                        .n_in = r->n_in};
+        bool ok = r->out->size <= INT32_MAX &&
+                  !(r->op->flags & (TG_OP_ALIAS | TG_OP_CHECK_ON_REPLAY | TG_OP_IMPURE));
         for (int k = 0; k < r->n_in && ok; k++) ok = fixed_data(t, r->in[k]);
         if (!ok || !tg_small_compile(r, s)) s->fwd = s->bwd = NULL; /* the record runs its op */
+        else slots += 2 * (size_t)s->n_in;
     }
-    if (!pack_values(t)) return false;
+    if (!reserve(t, (void **)&p->pool, &p->cap_pool, slots, sizeof *p->pool) ||
+        !reserve(t, (void **)&p->patch, &p->cap_patch, slots / 2, sizeof *p->patch) ||
+        !pack_values(t))
+        return false;
+    p->n_pool = p->n_patch = 0;
     for (size_t i = 0; i < t->n_recs; i++) { /* their operands, where the data now is */
         const tg_record *r = &t->recs[i];
         tg_small *s = &p->ins[i];
         s->y = r->out->data;
         if (!s->fwd) continue;
-        for (int k = 0; k < r->n_in; k++) {
+        s->x = p->pool + p->n_pool;
+        for (int k = 0; k < s->n_in; k++) { /* an op reads its first n_in inputs */
             const tg_tensor *x = r->in[k];
             s->x[k] = x ? x->data : NULL;
-            s->gx[k] = NULL;
-            if (x && x->rec < 0) p->patch[p->n_patch++] = (tg_patch){(size_t)(s->x + k - p->pool), x};
+            s->x[s->n_in + k] = NULL; /* gradients: the backward program's */
+            if (x && x->rec < 0) p->patch[p->n_patch++] = (tg_patch){p->n_pool + (size_t)k, x};
         }
+        p->n_pool += 2 * (size_t)s->n_in;
     }
     p->built = true;
     p->gen = tg_tape_generation(t);
@@ -238,7 +240,7 @@ static bool build_backward(tg_tape *t, tg_tensor *out)
             } else if (x && x->rec < 0 && !add_leaf(t, x, NULL)) {
                 return false;
             }
-            if (compact) s->gx[k] = g;
+            if (compact && k < s->n_in) tg_small_gx(s)[k] = g;
         }
         p->zeros[p->n_zeros++] = i;
         if (!compact || any) p->rules[p->n_rules++] = i;
@@ -276,10 +278,11 @@ bool tg_program_backward(tg_tape *t, tg_tensor *out, const tg_real *dout, int *s
     bool sweep = p->sweeps_seen != t->fresh_sweeps; /* flags set by others since */
     for (size_t k = 0; k < p->n_zeros; k++) {
         const tg_small *s = &p->ins[p->zeros[k]];
-        if (s->n <= 8) /* most of a scalar program's: no call */
-            for (int64_t j = 0; j < s->n; j++) s->gy[j] = 0;
+        int64_t n = s->fwd ? s->n : t->recs[p->zeros[k]].out->size;
+        if (n <= 8) /* most of a scalar program's: no call */
+            for (int64_t j = 0; j < n; j++) s->gy[j] = 0;
         else
-            memset(s->gy, 0, (size_t)s->n * sizeof(tg_real));
+            memset(s->gy, 0, (size_t)n * sizeof(tg_real));
         if (sweep) t->recs[p->zeros[k]].out->flags &= ~TG_GRAD_FRESH;
     }
     p->sweeps_seen = t->fresh_sweeps;

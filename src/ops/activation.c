@@ -74,8 +74,9 @@ static tg_real softplus_of(tg_real x)
     static void NAME##_sbwd(const tg_small *s)                                           \
     {                                                                                    \
         const tg_real *x = s->x[0];                                                      \
+        tg_real *dx = tg_small_gx(s)[0];                                                 \
         for (int64_t i = 0; i < s->n; i++)                                               \
-            s->gx[0][i] += s->gy[i] * (isnan(x[i]) ? x[i] : NAME##_d(x[i], s->y[i], s->attr)); \
+            dx[i] += s->gy[i] * (isnan(x[i]) ? x[i] : NAME##_d(x[i], s->y[i], s->attr)); \
     }                                                                                    \
     static const tg_op op_##NAME = {.name = #NAME,                                       \
                                     .n_inputs = 1,                                       \
@@ -1045,12 +1046,12 @@ static axis_view small_rows(const tg_small *s) { return (axis_view){s->n / s->m,
 static void softmax_sfwd(const tg_small *s) { softmax_rows_of(s->y, s->x[0], small_rows(s), 1); }
 static void softmax_sbwd(const tg_small *s)
 {
-    softmax_grad_of(s->gx[0], s->y, s->gy, small_rows(s), 1);
+    softmax_grad_of(tg_small_gx(s)[0], s->y, s->gy, small_rows(s), 1);
 }
 static void softmin_sfwd(const tg_small *s) { softmax_rows_of(s->y, s->x[0], small_rows(s), -1); }
 static void softmin_sbwd(const tg_small *s)
 {
-    softmax_grad_of(s->gx[0], s->y, s->gy, small_rows(s), -1);
+    softmax_grad_of(tg_small_gx(s)[0], s->y, s->gy, small_rows(s), -1);
 }
 
 static int softmax_forward(tg_record *r)
@@ -1278,7 +1279,7 @@ bool tg_activation_small(const tg_record *r, tg_small *s)
     if (r->op == &op_softmax || r->op == &op_softmin) {
         axis_view v = axis_view_of(r->in[0], ((const axis_attr *)r->attr)->axis);
         if (v.inner != 1 || v.n < 1) return false;
-        s->m = v.n;
+        s->m = (int32_t)v.n; /* at most n */
     }
     s->fwd = e->fwd, s->bwd = e->bwd, s->attr = r->attr;
     return true;

@@ -234,7 +234,7 @@ static void bin_acc_end(tg_record *r, const bin_ctx *k)
     static void NAME##_sbwd(const tg_small *sm)                                          \
     {                                                                                    \
         const tg_real *as = sm->x[0], *bs = sm->x[1];                                    \
-        tg_real *da = sm->gx[0], *db = sm->gx[1];                                        \
+        tg_real *da = tg_small_gx(sm)[0], *db = tg_small_gx(sm)[1];                      \
         for (int64_t i = 0; i < sm->n; i++) {                                            \
             tg_real a = as[i], b = bs[i], g = sm->gy[i], y = sm->y[i];                   \
             (void)a, (void)b, (void)y;                                                   \
@@ -335,7 +335,7 @@ typedef struct {
         for (int64_t i = 0; i < sm->n; i++) {                                            \
             tg_real x = sm->x[0][i], y = sm->y[i];                                       \
             (void)x, (void)y;                                                            \
-            sm->gx[0][i] += sm->gy[i] * (BWD);                                           \
+            tg_small_gx(sm)[0][i] += sm->gy[i] * (BWD);                                  \
         }                                                                                \
     }                                                                                    \
     static int NAME##_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx) \

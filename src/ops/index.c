@@ -1309,19 +1309,22 @@ void tg_index_add_rows(tg_tape *t, tg_real *dst, const tg_real *src, int64_t n, 
 /* The compact form of a slice (select, narrow, slice: tg_small_compile): the
    walks of slice_forward and slice_backward over the view the record kept */
 static void slice_sfwd(const tg_small *s) { strided_walk(s->attr, s->x[0], s->y, GET); }
-static void slice_sbwd(const tg_small *s) { strided_walk(s->attr, s->gx[0], s->gy, PUT_ADD); }
+static void slice_sbwd(const tg_small *s)
+{
+    strided_walk(s->attr, tg_small_gx(s)[0], s->gy, PUT_ADD);
+}
 
 /* one element (select of a vector), at m: strided_walk's first case */
 static void slice1_sfwd(const tg_small *s) { s->y[0] = s->x[0][s->m]; }
-static void slice1_sbwd(const tg_small *s) { s->gx[0][s->m] += s->gy[0]; }
+static void slice1_sbwd(const tg_small *s) { tg_small_gx(s)[0][s->m] += s->gy[0]; }
 
 bool tg_index_small(const tg_record *r, tg_small *s)
 {
     if ((r->op != &op_slice && r->op != &op_select && r->op != &op_narrow) || !r->saved)
         return false;
     const strided *v = r->saved;
-    if (v->n == 1) {
-        s->fwd = slice1_sfwd, s->bwd = slice1_sbwd, s->m = v->base;
+    if (v->n == 1 && v->base <= INT32_MAX) {
+        s->fwd = slice1_sfwd, s->bwd = slice1_sbwd, s->m = (int32_t)v->base;
         return true;
     }
     s->fwd = slice_sfwd, s->bwd = slice_sbwd, s->attr = v;

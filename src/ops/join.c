@@ -1002,10 +1002,11 @@ static void stack_sbwd(const tg_small *s)
 {
     int64_t inner = s->m, outer = s->n / ((int64_t)s->n_in * inner);
     for (int k = 0; k < s->n_in; k++) {
-        tg_real *dx = s->gx[k];
+        tg_real *dx = tg_small_gx(s)[k];
         if (!dx) continue;
         for (int64_t o = 0; o < outer; o++)
-            for (int64_t i = 0; i < inner; i++) dx[o * inner + i] += s->gy[(o * s->n_in + k) * inner + i];
+            for (int64_t i = 0; i < inner; i++)
+                dx[o * inner + i] += s->gy[(o * s->n_in + k) * inner + i];
     }
 }
 
@@ -1017,7 +1018,7 @@ static void stack1_sfwd(const tg_small *s)
 static void stack1_sbwd(const tg_small *s)
 {
     for (int k = 0; k < s->n_in; k++)
-        if (s->gx[k]) s->gx[k][0] += s->gy[k];
+        if (tg_small_gx(s)[k]) tg_small_gx(s)[k][0] += s->gy[k];
 }
 
 bool tg_join_small(const tg_record *r, tg_small *s)
@@ -1027,7 +1028,7 @@ bool tg_join_small(const tg_record *r, tg_small *s)
     stack_view(r, &outer, &inner);
     bool scalars = outer == 1 && inner == 1;
     s->fwd = scalars ? stack1_sfwd : stack_sfwd, s->bwd = scalars ? stack1_sbwd : stack_sbwd;
-    s->m = inner;
+    s->m = (int32_t)inner; /* at most n */
     s->n_in = ((const cat_attr *)r->attr)->n; /* the first n inputs, NULL after them */
     return true;
 }

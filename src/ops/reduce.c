@@ -676,7 +676,7 @@ static void sum_all_sfwd(const tg_small *s)
 }
 static void sum_all_sbwd(const tg_small *s)
 {
-    tg_real scale = (tg_real)s->scale, *dx = s->gx[0];
+    tg_real scale = (tg_real)s->scale, *dx = tg_small_gx(s)[0];
     for (int64_t k = 0; k < s->m; k++) dx[k] += scale * s->gy[0];
 }
 
@@ -684,9 +684,9 @@ bool tg_reduce_small(const tg_record *r, tg_small *s)
 {
     if (r->op != &tg_sum_op && r->op != &tg_mean_op) return false;
     int64_t n = r->in[0]->size;
-    if (r->out->size != 1 || n < 1) return false;
+    if (r->out->size != 1 || n < 1 || n > INT32_MAX) return false;
     s->fwd = sum_all_sfwd, s->bwd = sum_all_sbwd;
-    s->m = n;
+    s->m = (int32_t)n;
     s->scale = r->op == &tg_sum_op ? 1.0 : 1.0 / (double)n;
     return true;
 }
