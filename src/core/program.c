@@ -242,7 +242,9 @@ static bool build_backward(tg_tape *t, tg_tensor *out)
             }
             if (compact && k < s->n_in) tg_small_gx(s)[k] = g;
         }
-        p->zeros[p->n_zeros++] = i;
+        if (!p->vals_used || (size_t)i >= p->n_place || p->place[i] < 0 ||
+            s->gy != p->grads + p->place[i])
+            p->zeros[p->n_zeros++] = i; /* not among the packed gradients */
         if (!compact || any) p->rules[p->n_rules++] = i;
     }
     p->bwd_out = out;
@@ -276,6 +278,12 @@ bool tg_program_backward(tg_tape *t, tg_tensor *out, const tg_real *dout, int *s
         x->flags &= ~TG_GRAD_FRESH;
     }
     bool sweep = p->sweeps_seen != t->fresh_sweeps; /* flags set by others since */
+    if (p->vals_used) /* the packed gradients (those of records it does not reach too) */
+        memset(p->grads, 0, p->n_vals * sizeof(tg_real));
+    if (sweep)
+        for (int32_t i = 0; i < (int32_t)p->n_place; i++)
+            if (p->place[i] >= 0 && t->recs[i].out->grad == p->grads + p->place[i])
+                t->recs[i].out->flags &= ~TG_GRAD_FRESH;
     for (size_t k = 0; k < p->n_zeros; k++) {
         const tg_small *s = &p->ins[p->zeros[k]];
         int64_t n = s->fwd ? s->n : t->recs[p->zeros[k]].out->size;

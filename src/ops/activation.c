@@ -967,21 +967,25 @@ static void row_max_sum(const tg_real *x, int64_t n, int64_t stride, tg_real sig
    (v − m ≤ 0; within 2 ulp of libm's), so that it vectorises: libm's
    scalar expf, called twice per element, was a tenth of tiny_gpt's
    training step. softmin's maximum of −x is −(the minimum of x). */
+/* A short row (n ≤ 8): the same numbers as softmax_row's without its vector
+   loops' set-up, which cost more than the row (the block sum's lanes hold
+   one term each). Compiled once, in plain scalar code. */
+static void softmax_short_row(float *restrict y, const float *restrict x, int64_t n, float sign)
+{
+    float m = -INFINITY;
+    for (int64_t k = 0; k < n; k++) { /* the largest of sign·x, NaN winning */
+        float v = sign * x[k];
+        m = (v > m || v != v) && m == m ? v : m;
+    }
+    double p[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (int64_t k = 0; k < n; k++) p[k] = y[k] = exp_nonpos(sign * x[k] - m);
+    float s = (float)(((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7])));
+    for (int64_t k = 0; k < n; k++) y[k] = y[k] / s;
+}
+
 TG_VECTOR_LOOP static void softmax_row(float *restrict y, const float *restrict x, int64_t n,
                                        float sign)
 {
-    if (n <= 8) { /* a short row: the same numbers without the vector loops' set-up */
-        float m = -INFINITY;
-        for (int64_t k = 0; k < n; k++) { /* the largest of sign·x, NaN winning */
-            float v = sign * x[k];
-            m = (v > m || v != v) && m == m ? v : m;
-        }
-        double p[8] = {0, 0, 0, 0, 0, 0, 0, 0}; /* the block sum's lanes, one term each */
-        for (int64_t k = 0; k < n; k++) p[k] = y[k] = exp_nonpos(sign * x[k] - m);
-        float s = (float)(((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7])));
-        for (int64_t k = 0; k < n; k++) y[k] = y[k] / s;
-        return;
-    }
     float m = sign > 0 ? tg_extreme_of(x, n, false) : -tg_extreme_of(x, n, true);
     for (int64_t k = 0; k < n; k++) y[k] = exp_nonpos(sign * x[k] - m);
     float s = (float)tg_sum_strided(y, n, 1);
@@ -997,7 +1001,10 @@ static void softmax_rows_of(tg_real *y, const tg_real *x, axis_view v, tg_real s
 { /* x, y: [outer, n, inner] */
 #ifndef TG_DOUBLE
     if (v.inner == 1) { /* rows along the last axis: the float build's vector loop */
-        for (int64_t o = 0; o < v.outer; o++) softmax_row(y + o * v.n, x + o * v.n, v.n, sign);
+        for (int64_t o = 0; o < v.outer; o++) {
+            if (v.n <= 8) softmax_short_row(y + o * v.n, x + o * v.n, v.n, sign);
+            else softmax_row(y + o * v.n, x + o * v.n, v.n, sign);
+        }
         return;
     }
 #endif
