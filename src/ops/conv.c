@@ -354,17 +354,30 @@ static conv_geom geom_of(const conv_attr *a, const int64_t x4[4], const int64_t 
    output positions (products of K = 0 are handled by their callers). */
 static bool has_work(const conv_geom *g) { return g->N > 0 && g->Og > 0 && g->OHW > 0; }
 
-/* The scratch a chunk needs, in elements (col, then the staging matrix),
-   or -1 if that does not fit in memory's sizes. */
-static int64_t scratch_len(const conv_geom *g)
+/* The scratch one chunk of samples needs, in elements (col, then the
+   staging matrix), or -1 if that does not fit in memory's sizes. */
+static int64_t chunk_scratch(const conv_geom *g)
 {
     if (!has_work(g)) return 0;
     int64_t cols, a = 0, b = 0;
     if (__builtin_mul_overflow(g->nb, g->OHW, &cols)) return -1;
     if (!g->direct && __builtin_mul_overflow(g->K, cols, &a)) return -1;
     if (g->nb > 1 && __builtin_mul_overflow(g->Og, cols, &b)) return -1;
-    if (a > INT64_MAX - b || (uint64_t)(a + b) > SIZE_MAX / sizeof(tg_real)) return -1;
+    if (a > INT64_MAX - b) return -1;
     return a + b;
+}
+
+/* The scratch of an op: one chunk's for each of the two halves of the
+   chunks (run_chunks), and the weight gradient's second half [O, K]; -1 if
+   that does not fit in memory's sizes. */
+static int64_t scratch_len(const conv_geom *g)
+{
+    int64_t c = chunk_scratch(g), ok;
+    if (!has_work(g)) return 0;
+    if (c < 0 || c > INT64_MAX / 2 || __builtin_mul_overflow(g->O, g->K, &ok) ||
+        ok > INT64_MAX - 2 * c || (uint64_t)(2 * c + ok) > SIZE_MAX / sizeof(tg_real))
+        return -1;
+    return 2 * c + ok;
 }
 
 /* The scratch, taken from the tape by the forward and kept for the
@@ -510,20 +523,19 @@ static const tg_real *outputs(const conv_geom *g, const tg_real *y, int64_t n0, 
 
 /* --------------------------------------------------------------- kernels */
 
-/* y = conv(x, w) + b, or y += conv(x, w) with `add` (no bias then).
-   x [N, C, H, W], w [O, Cg, kh, kw], b [O] or NULL, y [N, O, OH, OW]. */
-static void conv_forward_kernel(const conv_geom *g, tg_real *scr, const tg_real *x,
-                                const tg_real *w, const tg_real *b, tg_real *y, bool add)
+/* The samples of chunk c: [c·nb, min((c + 1)·nb, N)). The kernels below
+   take a range of chunks, each with the same chunks (so the same products)
+   whether one thread runs them all or two threads half each. */
+static int64_t chunk_count(const conv_geom *g) { return (g->N + g->nb - 1) / g->nb; }
+
+/* y = conv(x, w) + b, or y += conv(x, w) with `add` (no bias then), for
+   the samples of chunks [c0, c1). x [N, C, H, W], w [O, Cg, kh, kw], b [O]
+   or NULL, y [N, O, OH, OW]. */
+static void forward_chunks(const conv_geom *g, tg_real *scr, const tg_real *x, const tg_real *w,
+                           const tg_real *b, tg_real *y, bool add, int64_t c0, int64_t c1)
 {
-    if (!has_work(g)) return;
-    if (g->K == 0) { /* no input channel: the bias alone */
-        for (int64_t n = 0; !add && n < g->N; n++)
-            for (int64_t o = 0; o < g->O; o++)
-                for (int64_t p = 0; p < g->OHW; p++) y[(n * g->O + o) * g->OHW + p] = b ? b[o] : 0;
-        return;
-    }
     tg_real *col = scr, *st = scr + (g->direct ? 0 : g->K * g->nb * g->OHW);
-    for (int64_t n0 = 0; n0 < g->N; n0 += g->nb) {
+    for (int64_t n0 = c0 * g->nb; n0 < g->N && n0 < c1 * g->nb; n0 += g->nb) {
         int64_t nbc = g->N - n0 < g->nb ? g->N - n0 : g->nb, cols = nbc * g->OHW;
         for (int64_t gi = 0; gi < g->G; gi++) {
             const tg_real *B = patches(g, x, n0, nbc, gi, col); /* [K, cols] */
@@ -552,14 +564,14 @@ static void conv_forward_kernel(const conv_geom *g, tg_real *scr, const tg_real 
     }
 }
 
-/* dx += convᵀ(gy, w): the input-side result of output-side values gy
-   [N, O, OH, OW], dx [N, C, H, W]: col = W_gᵀ · gy, then col2im. */
-static void conv_data_kernel(const conv_geom *g, tg_real *scr, const tg_real *gy,
-                             const tg_real *w, tg_real *dx)
+/* dx += convᵀ(gy, w) for the samples of chunks [c0, c1): the input-side
+   result of output-side values gy [N, O, OH, OW], dx [N, C, H, W]:
+   col = W_gᵀ · gy, then col2im. */
+static void data_chunks(const conv_geom *g, tg_real *scr, const tg_real *gy, const tg_real *w,
+                        tg_real *dx, int64_t c0, int64_t c1)
 {
-    if (!has_work(g) || g->K == 0) return;
     tg_real *col = scr, *st = scr + (g->direct ? 0 : g->K * g->nb * g->OHW);
-    for (int64_t n0 = 0; n0 < g->N; n0 += g->nb) {
+    for (int64_t n0 = c0 * g->nb; n0 < g->N && n0 < c1 * g->nb; n0 += g->nb) {
         int64_t nbc = g->N - n0 < g->nb ? g->N - n0 : g->nb, cols = nbc * g->OHW;
         for (int64_t gi = 0; gi < g->G; gi++) {
             const tg_real *Gm = outputs(g, gy, n0, nbc, gi, st); /* [Og, cols] */
@@ -577,22 +589,95 @@ static void conv_data_kernel(const conv_geom *g, tg_real *scr, const tg_real *gy
     }
 }
 
-/* dw += Σ_n gy · patches(x)ᵀ: x [N, C, H, W], gy [N, O, OH, OW],
-   dw [O, Cg, kh, kw]. */
-static void conv_weight_kernel(const conv_geom *g, tg_real *scr, const tg_real *x,
-                               const tg_real *gy, tg_real *dw)
+/* dw (beta = 0: dw =, 1: dw +=) Σ over the samples of chunks [c0, c1) of
+   gy · patches(x)ᵀ: x [N, C, H, W], gy [N, O, OH, OW], dw [O, Cg, kh, kw]. */
+static void weight_chunks(const conv_geom *g, tg_real *scr, const tg_real *x, const tg_real *gy,
+                          tg_real *dw, tg_real beta, int64_t c0, int64_t c1)
 {
-    if (!has_work(g) || g->K == 0) return;
     tg_real *col = scr, *st = scr + (g->direct ? 0 : g->K * g->nb * g->OHW);
-    for (int64_t n0 = 0; n0 < g->N; n0 += g->nb) {
+    for (int64_t n0 = c0 * g->nb; n0 < g->N && n0 < c1 * g->nb; n0 += g->nb) {
         int64_t nbc = g->N - n0 < g->nb ? g->N - n0 : g->nb, cols = nbc * g->OHW;
         for (int64_t gi = 0; gi < g->G; gi++) {
             const tg_real *B = patches(g, x, n0, nbc, gi, col);   /* [K, cols] */
             const tg_real *Gm = outputs(g, gy, n0, nbc, gi, st); /* [Og, cols] */
-            tg_gemm(false, true, g->Og, g->K, cols, 1, Gm, cols, B, cols, 1,
-                    dw + gi * g->Og * g->K, g->K);
+            tg_gemm(false, true, g->Og, g->K, cols, 1, Gm, cols, B, cols,
+                    n0 == c0 * g->nb ? beta : 1, dw + gi * g->Og * g->K, g->K);
         }
     }
+}
+
+/* The chunks of a kernel in two halves, one a task: chunks [0, h) and
+   [h, chunks), each half with its own scratch (scr and scr + chunk_len).
+   Two threads run one half each when the library has them (the halves
+   write different samples, or, for the weight gradient, dw and a scratch
+   added afterwards: the same numbers on one thread or two). */
+typedef struct {
+    const conv_geom *g;
+    int kind; /* 0 forward, 1 data, 2 weight */
+    tg_real *scr;
+    int64_t len, half, chunks;
+    const tg_real *a, *b, *bias;
+    tg_real *out, *wscr;
+    bool add;
+} conv_job;
+
+static void conv_task(void *ctx, int t)
+{
+    const conv_job *j = ctx;
+    int64_t c0 = t ? j->half : 0, c1 = t ? j->chunks : j->half;
+    tg_real *scr = j->scr + t * j->len;
+    if (j->kind == 0) forward_chunks(j->g, scr, j->a, j->b, j->bias, j->out, j->add, c0, c1);
+    else if (j->kind == 1) data_chunks(j->g, scr, j->a, j->b, j->out, c0, c1);
+    else weight_chunks(j->g, scr, j->a, j->b, t ? j->wscr : j->out, t ? 0 : 1, c0, c1);
+}
+
+/* Two halves (on two threads when the library has them) when there are at
+   least two chunks, else the chunks in order on this thread. */
+static void run_chunks(conv_job *j)
+{
+    const conv_geom *g = j->g;
+    j->chunks = chunk_count(g);
+    j->len = chunk_scratch(g);
+    if (j->chunks < 2) {
+        j->half = j->chunks;
+        conv_task(j, 0);
+        return;
+    }
+    j->half = (j->chunks + 1) / 2;
+    tg_parallel_run(2, conv_task, j);
+    if (j->kind == 2) /* dw += the second half's sum, each element on its own */
+        for (int64_t i = 0; i < g->O * g->K; i++) j->out[i] = j->out[i] + j->wscr[i];
+}
+
+static void conv_forward_kernel(const conv_geom *g, tg_real *scr, const tg_real *x,
+                                const tg_real *w, const tg_real *b, tg_real *y, bool add)
+{
+    if (!has_work(g)) return;
+    if (g->K == 0) { /* no input channel: the bias alone */
+        for (int64_t n = 0; !add && n < g->N; n++)
+            for (int64_t o = 0; o < g->O; o++)
+                for (int64_t p = 0; p < g->OHW; p++) y[(n * g->O + o) * g->OHW + p] = b ? b[o] : 0;
+        return;
+    }
+    conv_job j = {.g = g, .kind = 0, .scr = scr, .a = x, .b = w, .bias = b, .out = y, .add = add};
+    run_chunks(&j);
+}
+
+static void conv_data_kernel(const conv_geom *g, tg_real *scr, const tg_real *gy,
+                             const tg_real *w, tg_real *dx)
+{
+    if (!has_work(g) || g->K == 0) return;
+    conv_job j = {.g = g, .kind = 1, .scr = scr, .a = gy, .b = w, .out = dx};
+    run_chunks(&j);
+}
+
+static void conv_weight_kernel(const conv_geom *g, tg_real *scr, const tg_real *x,
+                               const tg_real *gy, tg_real *dw)
+{
+    if (!has_work(g) || g->K == 0) return;
+    conv_job j = {.g = g, .kind = 2, .scr = scr, .a = x, .b = gy, .out = dw,
+                  .wscr = scr + 2 * chunk_scratch(g)};
+    run_chunks(&j);
 }
 
 /* db[c] += Σ_{n,p} g[n, c, p] for g [N, ch, len] (accurate sums) */

@@ -349,3 +349,68 @@ Test(threads, background_job_across_fork)
               "the child's background jobs (status %d)", status);
     cr_assert_eq(tg_set_num_threads(1), TG_OK);
 }
+
+/* A convolution's chunks of samples run in two halves, one a thread when
+   the library has two (src/ops/conv.c): the output, and the input's,
+   weight's and bias's gradients, are the same bits on one, two and three
+   threads, for LeNet's two layers, a strided grouped one and a 1x1. */
+static void conv_step(int threads, const int64_t xs[4], const int64_t ws[4],
+                      const tg_conv_opts *o, tg_real **out)
+{
+    cr_assert(tg_set_num_threads(threads) == TG_OK);
+    tg_tape *t = tg_tape_new();
+    unsigned s = 11u;
+    tg_tensor *x = tg_requires_grad(tg_zeros(t, 4, xs), true);
+    tg_tensor *w = tg_requires_grad(tg_zeros(t, 4, ws), true);
+    tg_tensor *b = tg_requires_grad(tg_zeros(t, 1, ws), true);
+    for (int64_t i = 0; i < x->size; i++) x->data[i] = (tg_real)rnd(&s);
+    for (int64_t i = 0; i < w->size; i++) w->data[i] = (tg_real)rnd(&s);
+    for (int64_t i = 0; i < b->size; i++) b->data[i] = (tg_real)rnd(&s);
+    tg_tensor *y = tg_conv2d(t, x, w, b, o);
+    cr_assert_not_null(y, "%s", tg_tape_error(t));
+    tg_tensor *loss = tg_sum(t, tg_mul(t, y, y), TG_ALL, false);
+    cr_assert_eq(tg_backward(t, loss), TG_OK, "%s", tg_tape_error(t));
+    int64_t n = y->size + x->size + w->size + b->size, k = 0;
+    *out = malloc((size_t)n * sizeof **out);
+    cr_assert_not_null(*out);
+    for (int64_t i = 0; i < y->size; i++) (*out)[k++] = y->data[i];
+    for (int64_t i = 0; i < x->size; i++) (*out)[k++] = x->grad[i];
+    for (int64_t i = 0; i < w->size; i++) (*out)[k++] = w->grad[i];
+    for (int64_t i = 0; i < b->size; i++) (*out)[k++] = b->grad[i];
+    tg_tape_free(t);
+    cr_assert(tg_set_num_threads(1) == TG_OK);
+}
+
+Test(threads, convolutions_are_the_same_on_any_number_of_threads)
+{
+    static const struct {
+        int64_t x[4], w[4];
+        tg_conv_opts o;
+    } cs[] = {
+        {{64, 1, 28, 28}, {6, 1, 5, 5}, {.groups = 1}},  /* LeNet's first layer */
+        {{64, 6, 12, 12}, {16, 6, 5, 5}, {.groups = 1}}, /* its second */
+        {{9, 4, 11, 13}, {6, 2, 3, 3}, {.stride = {2, 1}, .padding = {1, 2}, .groups = 2}},
+        {{5, 8, 7, 7}, {4, 8, 1, 1}, {.groups = 1}},     /* 1x1: no im2col */
+    };
+    for (size_t i = 0; i < sizeof cs / sizeof *cs; i++) {
+        tg_real *one = NULL;
+        conv_step(1, cs[i].x, cs[i].w, &cs[i].o, &one);
+        int64_t n = 0;
+        { /* the element count, from the one-thread run's shapes */
+            tg_tape *t = tg_tape_new();
+            tg_tensor *y = tg_conv2d(t, tg_zeros(t, 4, cs[i].x), tg_zeros(t, 4, cs[i].w), NULL,
+                                     &cs[i].o);
+            cr_assert_not_null(y, "%s", tg_tape_error(t));
+            n = y->size + tg_numel(4, cs[i].x) + tg_numel(4, cs[i].w) + cs[i].w[0];
+            tg_tape_free(t);
+        }
+        for (int threads = 2; threads <= 3; threads++) {
+            tg_real *other = NULL;
+            conv_step(threads, cs[i].x, cs[i].w, &cs[i].o, &other);
+            cr_expect(memcmp(one, other, (size_t)n * sizeof *one) == 0,
+                      "convolution %zu on %d threads differs from one thread", i, threads);
+            free(other);
+        }
+        free(one);
+    }
+}
