@@ -619,13 +619,14 @@ typedef struct {
     const tg_real *a, *b, *bias;
     tg_real *out, *wscr;
     bool add;
+    bool one_thread; /* both halves in turn on this thread: one scratch for both */
 } conv_job;
 
 static void conv_task(void *ctx, int t)
 {
     const conv_job *j = ctx;
     int64_t c0 = t ? j->half : 0, c1 = t ? j->chunks : j->half;
-    tg_real *scr = j->scr + t * j->len;
+    tg_real *scr = j->scr + (j->one_thread ? 0 : t * j->len);
     if (j->kind == 0) forward_chunks(j->g, scr, j->a, j->b, j->bias, j->out, j->add, c0, c1);
     else if (j->kind == 1) data_chunks(j->g, scr, j->a, j->b, j->out, c0, c1);
     else weight_chunks(j->g, scr, j->a, j->b, t ? j->wscr : j->out, t ? 0 : 1, c0, c1);
@@ -644,7 +645,13 @@ static void run_chunks(conv_job *j)
         return;
     }
     j->half = (j->chunks + 1) / 2;
-    tg_parallel_run(2, conv_task, j);
+    j->one_thread = tg_threads_count() < 2;
+    if (j->one_thread) { /* in turn, the second in the first's scratch (still in cache) */
+        conv_task(j, 0);
+        conv_task(j, 1);
+    } else {
+        tg_parallel_run(2, conv_task, j);
+    }
     if (j->kind == 2) /* dw += the second half's sum, each element on its own */
         for (int64_t i = 0; i < g->O * g->K; i++) j->out[i] = j->out[i] + j->wscr[i];
 }
