@@ -1018,9 +1018,28 @@ static void softmax_rows_of(tg_real *y, const tg_real *x, axis_view v, tg_real s
         }
 }
 
+/* One contiguous row of softmax's gradient: Σ g·y in double in eight
+   running sums (the same order whatever the vector width), then each dx */
+TG_VECTOR_LOOP static void softmax_grad_row(tg_real *restrict dx, const tg_real *restrict y,
+                                            const tg_real *restrict g, int64_t n, tg_real sign)
+{
+    double p[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t k = 0;
+    for (; k + 8 <= n; k += 8)
+        for (int l = 0; l < 8; l++) p[l] += (double)g[k + l] * (double)y[k + l];
+    for (; k < n; k++) p[k & 7] += (double)g[k] * (double)y[k];
+    tg_real dot = (tg_real)(((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7])));
+    for (k = 0; k < n; k++) dx[k] += sign * (y[k] * (g[k] - dot));
+}
+
 static void softmax_grad_of(tg_real *dx, const tg_real *y, const tg_real *g, axis_view v,
                             tg_real sign)
 { /* dx, y, g: [outer, n, inner] */
+    if (v.inner == 1 && v.n > 8) { /* rows along the last axis; a short one stays below */
+        for (int64_t o = 0; o < v.outer; o++)
+            softmax_grad_row(dx + o * v.n, y + o * v.n, g + o * v.n, v.n, sign);
+        return;
+    }
     for (int64_t o = 0; o < v.outer; o++)
         for (int64_t i = 0; i < v.inner; i++) {
             int64_t base = o * v.n * v.inner + i;
