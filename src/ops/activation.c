@@ -539,15 +539,24 @@ TG_VECTOR_LOOP static void gelu_tanh_forward_loop(const float *restrict x, float
     }
 }
 
-TG_VECTOR_LOOP static void gelu_tanh_backward_loop(const float *restrict x, const float *restrict g,
-                                                   float *restrict dx, int64_t n)
+static inline float gelu_tanh_grad(float x, float g)
 {
-    for (int64_t i = 0; i < n; i++) {
-        float u = (float)GELU_K * (x[i] + (float)GELU_C * x[i] * x[i] * x[i]);
-        float e = exp_nonpos(-2 * fabsf(u)), r = 1 / (1 + e), s = select_f(u >= 0, r, e * r);
-        float du = (float)GELU_K * (1 + (float)(3 * GELU_C) * x[i] * x[i]);
-        dx[i] += g[i] * (s + 2 * x[i] * (e * r * r) * du);
-    }
+    float u = (float)GELU_K * (x + (float)GELU_C * x * x * x);
+    float e = exp_nonpos(-2 * fabsf(u)), r = 1 / (1 + e), s = select_f(u >= 0, r, e * r);
+    float du = (float)GELU_K * (1 + (float)(3 * GELU_C) * x * x);
+    return g * (s + 2 * x * (e * r * r) * du);
+}
+
+/* Two loops, not a select per element: a fresh gradient holds stale bytes,
+   and adding them (denormals among them) only to throw the sum away cost
+   as much as the rest of the backward. */
+TG_VECTOR_LOOP static void gelu_tanh_backward_loop(const float *restrict x, const float *restrict g,
+                                                   float *restrict dx, int64_t n, bool write)
+{
+    if (write)
+        for (int64_t i = 0; i < n; i++) dx[i] = gelu_tanh_grad(x[i], g[i]);
+    else
+        for (int64_t i = 0; i < n; i++) dx[i] += gelu_tanh_grad(x[i], g[i]);
 }
 #endif
 
@@ -566,22 +575,29 @@ static int gelu_forward(tg_record *r)
     return TG_OK;
 }
 
+/* A fresh input gradient (new on the tape) is written, not added to: the
+   engine need not zero it first (the MLP's [tokens, 4C] in a transformer). */
 static void gelu_backward(tg_record *r)
 {
     const act_attr *p = r->attr;
     const tg_real *x = r->in[0]->data, *y = r->out->data, *g = r->out->grad;
     tg_real *dx = r->in[0]->grad;
+    bool write = tg_grad_fresh(r->in[0]);
 #ifndef TG_DOUBLE
     if (p->mode == TG_GELU_TANH) {
-        gelu_tanh_backward_loop(x, g, dx, r->out->size);
+        gelu_tanh_backward_loop(x, g, dx, r->out->size, write);
         return;
     }
 #endif
-    for (int64_t i = 0; i < r->out->size; i++)
-        dx[i] += g[i] * (isnan(x[i]) ? x[i] : gelu_d(x[i], y[i], p));
+    for (int64_t i = 0; i < r->out->size; i++) {
+        tg_real d = g[i] * (isnan(x[i]) ? x[i] : gelu_d(x[i], y[i], p));
+        if (write) dx[i] = d;
+        else dx[i] += d;
+    }
 }
 
 static const tg_op op_gelu = {.name = "gelu", .n_inputs = 1, .attr_size = sizeof(act_attr),
+                              .flags = TG_OP_WRITES_FRESH,
                               .shape = gelu_shape, .forward = gelu_forward,
                               .backward = gelu_backward, .vjp = gelu_vjp,
                               .doc = "x * Phi(x) (erf form) or its tanh approximation"};

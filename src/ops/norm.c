@@ -416,14 +416,17 @@ TG_VECTOR_LOOP static void ln_back_row(const tg_real *restrict g, const tg_real 
     s[1] = ((c[0] + c[1]) + (c[2] + c[3])) + ((c[4] + c[5]) + (c[6] + c[7]));
 }
 
-/* dx += r·(gw − Σgw/D − x̂·Σgw·x̂/D) for one row */
+/* dx += r·(gw − Σgw/D − x̂·Σgw·x̂/D) for one row (dx = with `write`) */
 TG_VECTOR_LOOP static void ln_dx_row(tg_real *restrict dx, const tg_real *restrict g,
                                      const tg_real *restrict x, const tg_real *restrict w,
-                                     double mean, double rstd, int64_t D, double sg, double sgx)
+                                     double mean, double rstd, int64_t D, double sg, double sgx,
+                                     bool write)
 {
-    for (int64_t j = 0; j < D; j++) {
+    for (int64_t j = 0; j < D; j++) { /* not a select: a fresh dx holds stale bytes */
         double gw = g[j] * (w ? w[j] : 1), xhat = (x[j] - mean) * rstd;
-        dx[j] += (tg_real)(rstd * (gw - sg / (double)D - xhat * sgx / (double)D));
+        tg_real d = (tg_real)(rstd * (gw - sg / (double)D - xhat * sgx / (double)D));
+        if (write) dx[j] = d;
+        else dx[j] += d;
     }
 }
 
@@ -446,7 +449,9 @@ static int ln_forward(tg_record *r)
     return TG_OK;
 }
 
-/* dx = r·(gw − mean(gw) − x̂·mean(gw·x̂)) per row, dw_j = Σ_rows g·x̂, db_j = Σ_rows g */
+/* dx = r·(gw − mean(gw) − x̂·mean(gw·x̂)) per row, dw_j = Σ_rows g·x̂, db_j = Σ_rows g.
+   A fresh gradient (new on the tape, or a released parameter's) is
+   written, not added to (TG_OP_WRITES_FRESH): the engine need not zero it. */
 static void ln_backward(tg_record *r)
 {
     const ln_attr *a = r->attr;
@@ -461,10 +466,16 @@ static void ln_backward(tg_record *r)
         double sums[2];
         ln_back_row(gr, xr, wd, s->mean[i], s->rstd[i], D, s->dw, s->db, sums);
         if (x->grad)
-            ln_dx_row(x->grad + i * D, gr, xr, wd, s->mean[i], s->rstd[i], D, sums[0], sums[1]);
+            ln_dx_row(x->grad + i * D, gr, xr, wd, s->mean[i], s->rstd[i], D, sums[0], sums[1],
+                      tg_grad_fresh(x));
     }
-    for (int64_t j = 0; w && w->grad && j < D; j++) w->grad[j] += (tg_real)s->dw[j];
-    for (int64_t j = 0; b && b->grad && j < D; j++) b->grad[j] += (tg_real)s->db[j];
+    bool ww = tg_grad_fresh(w), wb = tg_grad_fresh(b);
+    for (int64_t j = 0; w && w->grad && j < D; j++)
+        if (ww) w->grad[j] = (tg_real)s->dw[j];
+        else w->grad[j] += (tg_real)s->dw[j];
+    for (int64_t j = 0; b && b->grad && j < D; j++)
+        if (wb) b->grad[j] = (tg_real)s->db[j];
+        else b->grad[j] += (tg_real)s->db[j];
 }
 
 static int ln_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
@@ -489,6 +500,7 @@ static int ln_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
 
 static const tg_op op_layer_norm = {.name = "layer_norm",
                                     .n_inputs = 3,
+                                    .flags = TG_OP_WRITES_FRESH,
                                     .attr_size = sizeof(ln_attr),
                                     .shape = ln_shape,
                                     .forward = ln_forward,
