@@ -172,3 +172,26 @@ Test(golden_shape, tiled_transpose_and_permute)
     }
     tg_tape_free(t);
 }
+
+/* A transpose of 32 MiB of floats or more: its full tiles are written with
+   streaming stores (src/ops/shape.c), checked against the definition
+   y[i, k] = x[k, i]; and the same shape with a partial tile at each end. */
+Test(golden_shape, large_transpose_streamed)
+{
+    static const int64_t shapes[2][2] = {{2048, 4096}, {2051, 4099}};
+    for (int sh = 0; sh < 2; sh++) {
+        const int64_t R = shapes[sh][0], C = shapes[sh][1];
+        tg_tape *t = tg_tape_new();
+        tg_tensor *x = tg_zeros(t, TG_SHAPE(R, C));
+        cr_assert_not_null(x, "%s", tg_tape_error(t));
+        for (int64_t i = 0; i < R * C; i++) x->data[i] = (tg_real)(i % 65521);
+        tg_tensor *y = tg_transpose(t, x, 0, 1);
+        cr_assert_not_null(y, "%s", tg_tape_error(t));
+        int64_t bad = 0;
+        for (int64_t k = 0; k < R; k++)
+            for (int64_t i = 0; i < C; i++) bad += y->data[i * R + k] != x->data[k * C + i];
+        cr_expect_eq(bad, 0, "[%lld, %lld]: %lld elements differ", (long long)R, (long long)C,
+                     (long long)bad);
+        tg_tape_free(t);
+    }
+}
