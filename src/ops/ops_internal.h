@@ -99,6 +99,21 @@ int tg_index_check(const tg_tape *t, const tg_index *idx, int axis, int64_t n, c
 void tg_index_add_rows(tg_tape *t, tg_real *dst, const tg_real *src, int64_t n, int64_t inner,
                        const int64_t *index, int64_t k);
 
+/* ---- copies larger than the cache (src/ops/ops.c)
+
+   Outputs of at least TG_STREAM_BYTES are written around the caches, as
+   memcpy writes a copy larger than the cache: a normal store first reads
+   each destination line in, a third stream of memory traffic beside the
+   source and the destination, and on an output larger than the last-level
+   cache the lines are gone before anyone reads them. tg_stream_copy copies
+   n values so, when dst is 16-byte aligned and the bytes a multiple of 16
+   (SSE2's streaming stores), and returns false, having copied nothing,
+   otherwise; tg_stream_fence, after the last, orders them before what
+   follows. Bytes are copied as they are. */
+#define TG_STREAM_BYTES ((int64_t)32 << 20)
+bool tg_stream_copy(tg_real *dst, const tg_real *src, int64_t n);
+void tg_stream_fence(void);
+
 /* ---- compact forms for the replay program (tg_small_compile, core/internal.h):
    a family lists its ops' pairs of functions and answers for its records. */
 typedef struct tg_small_entry {

@@ -244,37 +244,6 @@ static void load_tile_8x8(tg_real (*buf)[TILE], const tg_real *x, int64_t step)
 }
 #endif
 
-/* A large copy's rows of full tiles are written around the caches (SSE2's
-   streaming stores, as memcpy writes a copy larger than the cache): a
-   normal store first reads each destination line in, a third stream of
-   memory traffic beside the source and the destination, and on a copy
-   larger than the last-level cache the lines are gone before anyone reads
-   them (a 64 MiB transpose: 2.0-2.1 times memcpy's time with normal
-   stores). Bytes are copied as they are: the result is the same. */
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#define TILE_STREAM_BYTES ((int64_t)32 << 20) /* outputs at least this large */
-static bool stream_row(tg_real *d, const tg_real *src, int64_t n)
-{
-    size_t bytes = (size_t)n * sizeof *d;
-    if (((uintptr_t)d & 15) != 0 || bytes % 16 != 0) return false;
-    __m128i *o = (__m128i *)(void *)d;
-    const unsigned char *in = (const unsigned char *)src;
-    for (size_t i = 0; i < bytes / 16; i++)
-        _mm_stream_si128(o + i, _mm_loadu_si128((const __m128i *)(const void *)(in + 16 * i)));
-    return true;
-}
-static void stream_done(void) { _mm_sfence(); } /* the streamed lines reach memory in order */
-#else
-#define TILE_STREAM_BYTES INT64_MAX
-static bool stream_row(tg_real *d, const tg_real *src, int64_t n)
-{
-    (void)d, (void)src, (void)n;
-    return false;
-}
-static void stream_done(void) {}
-#endif
-
 static void permute_tiles(tg_real *dst, const tg_real *src, int n, const int64_t *shape,
                           const int64_t *stride, int j, bool add)
 {
@@ -286,7 +255,7 @@ static void permute_tiles(tg_real *dst, const tg_real *src, int n, const int64_t
     int64_t A = shape[j], B = shape[n - 1], dj = dstr[j], step = stride[n - 1];
     int64_t idx[TG_MAX_DIMS] = {0}, od = 0, os = 0;
     tg_real buf[TILE][TILE]; /* a tile, already transposed */
-    bool stream = !add && s >= TILE_STREAM_BYTES / (int64_t)sizeof(tg_real);
+    bool stream = !add && s >= TG_STREAM_BYTES / (int64_t)sizeof(tg_real);
     for (;;) {
         for (int64_t i0 = 0; i0 < A; i0 += TILE)
             for (int64_t k0 = 0; k0 < B; k0 += TILE) {
@@ -304,7 +273,7 @@ static void permute_tiles(tg_real *dst, const tg_real *src, int n, const int64_t
                     tg_real *d = dst + od + (i0 + i) * dj + k0;
                     if (add)
                         for (int64_t k = 0; k < wk; k++) d[k] += buf[i][k];
-                    else if (!stream || wk != TILE || !stream_row(d, buf[i], wk))
+                    else if (!stream || wk != TILE || !tg_stream_copy(d, buf[i], wk))
                         memcpy(d, buf[i], (size_t)wk * sizeof *d);
                 }
             }
@@ -317,7 +286,7 @@ static void permute_tiles(tg_real *dst, const tg_real *src, int n, const int64_t
             idx[i] = 0;
         }
         if (i < 0) {
-            if (stream) stream_done();
+            if (stream) tg_stream_fence();
             return;
         }
     }
