@@ -115,12 +115,28 @@ static int moments_forward(tg_record *r, bool sd)
     red_ctx k = {.x = r->in[0]->data, .acc = acc};
     reduce_view v;
     bool leading = tg_reduce_view(r->in[0], a->mask, &v) && v.inner > 1;
-    if (leading) /* along a leading axis: by rows, four at a time */
+#ifndef TG_DOUBLE
+    /* The float build along a leading axis: one pass, m̃ the first row (a
+       value of each column, so that |x_k − m̃| ≤ √n·σ and the corrected sum
+       Σd² − (Σd)²/n, in double, keeps a relative error of about n²·2⁻⁵³,
+       far below float's 2⁻²⁴ for any n a tensor holds): the pass of the
+       column means cost as much as a plain loop (var along axis 0 of
+       2048 × 2048 took 2.3-2.6 times a plain loop's time). */
+    if (leading && v.n > 0) {
         for (int64_t o = 0; o < v.outer; o++)
-            tg_sum_add_rows(acc + o * v.inner, k.x + o * v.n * v.inner, v.n, v.inner, v.inner);
-    else
-        tg_reduce_walk(r->in[0], a->mask, colsum_run, &k);
-    for (int64_t o = 0; o < m; o++) mean[o] = acc[o] / (double)n, acc[o] = 0;
+            for (int64_t i = 0; i < v.inner; i++)
+                mean[o * v.inner + i] = (double)k.x[o * v.n * v.inner + i], acc[o * v.inner + i] = 0;
+    } else
+#endif
+    {
+        if (leading) /* along a leading axis: by rows, four at a time */
+            for (int64_t o = 0; o < v.outer; o++)
+                tg_sum_add_rows(acc + o * v.inner, k.x + o * v.n * v.inner, v.n, v.inner,
+                                v.inner);
+        else
+            tg_reduce_walk(r->in[0], a->mask, colsum_run, &k);
+        for (int64_t o = 0; o < m; o++) mean[o] = acc[o] / (double)n, acc[o] = 0;
+    }
     k.s = mean, k.acc2 = acc2;
     if (leading)
         dev_leading(&k, v); /* a leading axis: by columns that stay in cache */

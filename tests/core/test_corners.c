@@ -77,7 +77,10 @@ Test(corners, float_sums_are_accurate)
    tg_real (U relative: 2⁻²⁴ in float, 2⁻⁵³ in double) and by the rounding
    of the double sums on both sides, at most γ_N = N·D (D = 2⁻⁵³) of the sum
    of the terms' magnitudes each (only the double build sees it); var's
-   terms are the squares, at most Σx². logsumexp's exponentials are within
+   terms are the squares, at most Σx²; the float build's var takes the
+   column's first value x₀ as its shift (one pass), so its terms are
+   d = x − x₀: Σd² and (Σd)²/N (at most Σd², by Cauchy–Schwarz) are each
+   within γ_N·Σd² and their difference within 3N·D·Σd². logsumexp's exponentials are within
    2 ulp each (exp_nonpos in float, exp_poly in double), so their sum is
    within 4U relative and its log within 4U absolutely, besides the
    roundings of big + log Σ on both sides ((U + D)·|lse|). */
@@ -94,10 +97,12 @@ Test(corners, leading_axis_reductions_match_the_definitions)
     cr_assert(s && m && v && mx && l, "%s", tg_tape_error(t));
     for (int64_t o = 0; o < O; o++)
         for (int64_t i = 0; i < I; i++) {
-            double sum = 0, big = -INFINITY, sq = 0, es = 0, mag = 0, sq2 = 0;
+            double sum = 0, big = -INFINITY, sq = 0, es = 0, mag = 0, sq2 = 0, sd = 0;
+            const double x0 = (double)x->data[o * N * I + i];
             for (int64_t k = 0; k < N; k++) {
                 double xv = (double)x->data[(o * N + k) * I + i];
                 sum += xv, big = fmax(big, xv), mag += fabs(xv), sq2 += xv * xv;
+                sd += (xv - x0) * (xv - x0);
             }
             const double gam = 2 * N * D; /* both sides' double sums */
             double mean = sum / N;
@@ -113,7 +118,8 @@ Test(corners, leading_axis_reductions_match_the_definitions)
                       "mean [%lld]",
                       (long long)j);
             double var = sq / (N - 1);
-            cr_expect(fabs((double)v->data[j] - var) <= U * var + gam * sq2 / (N - 1),
+            cr_expect(fabs((double)v->data[j] - var) <=
+                          U * var + (gam * sq2 + 3 * N * D * sd) / (N - 1),
                       "var [%lld]: %.9g vs %.9g", (long long)j, (double)v->data[j], var);
             cr_expect_eq((double)mx->data[j], (double)(tg_real)big, "amax [%lld]", (long long)j);
             double lse = big + log(es);
