@@ -103,6 +103,31 @@ static void dev_leading(const red_ctx *k, reduce_view v)
     }
 }
 
+#ifndef TG_DOUBLE
+/* The one-pass columns (the float build's shift by the first row) whose
+   sums' rounding, at most about 3n·2⁻⁵³·Σd², could exceed 2⁻³⁰ of their
+   corrected sum (or are NaN): summed again in two passes about their own
+   mean, which keeps the error to a few n·2⁻⁵³ of the result. x is
+   [outer, n, inner] (v); mean, acc, acc2 per column. */
+static void recheck_columns(const tg_real *x, reduce_view v, int64_t n, double *mean,
+                            double *acc, double *acc2)
+{
+    for (int64_t o = 0; o < v.outer * v.inner; o++) {
+        double ss = acc[o] - acc2[o] * acc2[o] / (double)n;
+        if (3.0 * (double)n * 0x1p-53 * acc[o] <= 0x1p-30 * ss) continue;
+        const tg_real *c = x + (o / v.inner) * v.n * v.inner + o % v.inner; /* stride inner */
+        double s = 0, q = 0, l = 0;
+        for (int64_t k = 0; k < v.n; k++) s += (double)c[k * v.inner];
+        double mu = s / (double)n;
+        for (int64_t k = 0; k < v.n; k++) {
+            double d = (double)c[k * v.inner] - mu;
+            q += d * d, l += d;
+        }
+        mean[o] = mu, acc[o] = q, acc2[o] = l;
+    }
+}
+#endif
+
 static int moments_forward(tg_record *r, bool sd)
 {
     const reduce_attr *a = r->attr;
@@ -114,15 +139,18 @@ static int moments_forward(tg_record *r, bool sd)
     memset(acc, 0, 2 * (size_t)m * sizeof(double));
     red_ctx k = {.x = r->in[0]->data, .acc = acc};
     reduce_view v;
-    bool leading = tg_reduce_view(r->in[0], a->mask, &v) && v.inner > 1;
+    bool leading = tg_reduce_view(r->in[0], a->mask, &v) && v.inner > 1, shifted = false;
 #ifndef TG_DOUBLE
-    /* The float build along a leading axis: one pass, m̃ the first row (a
-       value of each column, so that |x_k − m̃| ≤ √n·σ and the corrected sum
-       Σd² − (Σd)²/n, in double, keeps a relative error of about n²·2⁻⁵³,
-       far below float's 2⁻²⁴ for any n a tensor holds): the pass of the
-       column means cost as much as a plain loop (var along axis 0 of
-       2048 × 2048 took 2.3-2.6 times a plain loop's time). */
+    /* The float build along a leading axis: one pass, m̃ the first row (the
+       pass of the column means cost as much as a plain loop: var along
+       axis 0 of 2048 × 2048 took 2.3-2.6 times a plain loop's time). The
+       corrected sum Σd² − (Σd)²/n of d = x − m̃ in double is within about
+       3n·2⁻⁵³·Σd² (recheck_columns): a few n·2⁻⁵³ of the result while the
+       first row is a typical value, but an outlier there makes Σd² much
+       larger than the result; such a column is summed again about its
+       mean. */
     if (leading && v.n > 0) {
+        shifted = true;
         for (int64_t o = 0; o < v.outer; o++)
             for (int64_t i = 0; i < v.inner; i++)
                 mean[o * v.inner + i] = (double)k.x[o * v.n * v.inner + i], acc[o * v.inner + i] = 0;
@@ -142,6 +170,10 @@ static int moments_forward(tg_record *r, bool sd)
         dev_leading(&k, v); /* a leading axis: by columns that stay in cache */
     else
         tg_reduce_walk(r->in[0], a->mask, dev_run, &k);
+#ifndef TG_DOUBLE
+    if (shifted) recheck_columns(k.x, v, n, mean, acc, acc2);
+#endif
+    (void)shifted;
     double dof = fmax(0.0, (double)n - a->p);
     for (int64_t o = 0; o < m; o++) {
         double ss = acc[o] - acc2[o] * acc2[o] / (double)n;

@@ -128,6 +128,38 @@ Test(corners, leading_axis_reductions_match_the_definitions)
         }
 }
 
+/* The float build's one-pass var along a leading axis (shifted by each
+   column's first value) sums a column again about its mean when that first
+   value is an outlier, whose deviations would make the shifted sums large
+   against the result (src/ops/stats.c, recheck_columns): a [4096, 2] tensor
+   whose first column starts at 1000 and then stays near 1, against the
+   two-pass definition in long double; the second column is typical. Each
+   within its final rounding and 8N·2⁻⁵³ of the sum of squared deviations. */
+Test(corners, var_along_a_leading_axis_with_an_outlier_first)
+{
+    enum { N = 4096 };
+    const double U = sizeof(tg_real) == 4 ? 0x1p-24 : 0x1p-53;
+    tg_tensor *x = tg_zeros(t, TG_SHAPE(N, 2));
+    for (int64_t k = 0; k < N; k++) {
+        x->data[2 * k] = (tg_real)(k == 0 ? 1000.0 : 1 + 0.001 * sin(0.7 * (double)k));
+        x->data[2 * k + 1] = (tg_real)(3 + sin(1.3 * (double)k));
+    }
+    tg_tensor *v = tg_var(t, x, 0, TG_VAR_CORRECTION, false);
+    cr_assert_not_null(v, "%s", tg_tape_error(t));
+    for (int c = 0; c < 2; c++) {
+        long double s = 0, q = 0;
+        for (int64_t k = 0; k < N; k++) s += (long double)x->data[2 * k + c];
+        long double m = s / N;
+        for (int64_t k = 0; k < N; k++) {
+            long double d = (long double)x->data[2 * k + c] - m;
+            q += d * d;
+        }
+        double ref = (double)(q / (N - 1));
+        cr_expect(fabs((double)v->data[c] - ref) <= U * ref + 8.0 * N * 0x1p-53 * (double)q / (N - 1),
+                  "column %d: %.9g vs %.9g", c, (double)v->data[c], ref);
+    }
+}
+
 /* The sums in backward rules too: a bias gradient over many rows (linear,
    broadcasting add) and prelu's weight gradient. */
 Test(corners, float_sums_in_backward_are_accurate)
