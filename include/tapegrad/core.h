@@ -287,7 +287,9 @@ TG_API bool tg_tape_set_replayable(tg_tape *t, bool on);
    first backward after a replay that finds its gradients in place (a
    backward ran before the first replay) into a list of their rules: later
    replays and backward passes run those, with the same results (see
-   docs/replay.md). */
+   docs/replay.md). The first replay may move the data (and later the
+   gradient) of small outputs into the program's own arrays: read x->data
+   after a replay, not a pointer kept from before the first one. */
 TG_API int tg_tape_replay(tg_tape *t);
 /** Points a leaf at new data of the same shape (for instance the next batch
    of a dataset, which alternates between buffers), for the next replay.

@@ -24,7 +24,7 @@ static bool needs_grad(const tg_tensor *x) { return x && (x->flags & TG_REQUIRES
 /* Marks every record whose output the outputs depend on (t->mark[i] = 1)
    and returns the last such record, or -1. One backward sweep: a record is
    reached when its output is an output, or an input of a reached record. */
-int32_t tg_mark_reached(tg_tape *t, tg_tensor *const *outs, int n_out)
+static int32_t mark_reached(tg_tape *t, tg_tensor *const *outs, int n_out)
 {
     if (n_out == 1 && t->marked_out == outs[0] && t->marked_recs == t->n_recs &&
         t->marked_gen == tg_tape_generation(t))
@@ -50,6 +50,11 @@ int32_t tg_mark_reached(tg_tape *t, tg_tensor *const *outs, int n_out)
         t->marked_last = last;
     }
     return last;
+}
+
+int32_t tg_mark_reached(tg_tape *t, tg_tensor *const *outs, int n_out)
+{
+    return mark_reached(t, outs, n_out);
 }
 
 /* ------------------------------------------------------- checking outputs */
@@ -134,12 +139,8 @@ static tg_tensor *shadow_of(tg_tape *t, leaf_slots *ls, tg_tensor *x)
 static bool ensure_grad(tg_tape *t, tg_tensor *x, const walk_opts *o)
 {
     if (x->grad) return true;
-    if ((x->flags & TG_PARAM) && !x->tape && !o->shadows) {
-        x->grad = tg_param_grad_home(x);
-    } else {
-        x->grad = tg_tape_try_alloc(t, (size_t)x->size * sizeof(tg_real));
-        if (t->replay_ready && !o->shadows) t->grads_above_mark = true; /* the next replay drops it */
-    }
+    if ((x->flags & TG_PARAM) && !x->tape && !o->shadows) x->grad = tg_param_grad_home(x);
+    else x->grad = tg_tape_try_alloc(t, (size_t)x->size * sizeof(tg_real));
     if (!x->grad) {
         tg_tape_set_error(t, "tg_backward: out of memory for a gradient of %lld values",
                           (long long)x->size);
@@ -201,7 +202,8 @@ static int check_before_backward(tg_tape *t, const tg_tensor *out, const tg_real
 }
 
 /* One marked record's rule in a first-order walk. */
-static int rule_step(tg_tape *t, int32_t i, const walk_opts *o)
+__attribute__((always_inline)) static inline int rule_step(tg_tape *t, int32_t i,
+                                                           const walk_opts *o)
 {
     tg_record *r = &t->recs[i], copy;
     if (o->shadows) { /* the record on shadows */
@@ -322,7 +324,7 @@ int tg_backward_grad(tg_tape *t, tg_tensor *out, const tg_real *dout)
         if (tg_program_backward(t, out, dout, &pst)) return pst;
     }
     walk_opts o = {NULL};
-    int32_t last = tg_mark_reached(t, &out, 1);
+    int32_t last = mark_reached(t, &out, 1);
     if (t->anomaly) {
         st = check_before_backward(t, out, dout, last);
         if (st != TG_OK) return st;
@@ -330,6 +332,9 @@ int tg_backward_grad(tg_tape *t, tg_tensor *out, const tg_real *dout)
     /* Intermediate gradients start from zero on every call; leaves and
        parameters keep accumulating (PyTorch with retain_graph=True). */
     refresh_intermediates(t, last);
+    /* gradients made now, after a replay, lie above its mark: the next
+       replay drops them (tg_tape_replay) */
+    if (t->replay_ready) t->grads_above_mark = true;
     if (!seed(t, out, dout, &o)) return TG_ERR_NOMEM;
     return walk_first_order(t, last, &o);
 }
@@ -543,7 +548,7 @@ int tg_grad(tg_tape *t, int n_out, tg_tensor *const *outputs, tg_tensor *const *
             return TG_ERR_INVALID;
         }
     }
-    int32_t last = tg_mark_reached(t, outputs, n_out);
+    int32_t last = mark_reached(t, outputs, n_out);
     if (!o.create_graph)
         return grad_first_order(t, n_out, outputs, grad_outputs, last, n_in, inputs, grads, &o);
 
@@ -624,7 +629,7 @@ int tg_backward_ex(tg_tape *t, tg_tensor *out, tg_tensor *grad_output, const tg_
         if (grad_output) return tg_backward_grad(t, out, grad_output->data);
         return tg_backward(t, out);
     }
-    int32_t last = tg_mark_reached(t, &out, 1);
+    int32_t last = mark_reached(t, &out, 1);
     leaf_slots ls = {NULL, 0, count_leaf_bound(t, last, 1)};
     ls.v = tg_tape_try_alloc(t, ls.cap * sizeof *ls.v);
     if (!ls.v) {
@@ -632,6 +637,7 @@ int tg_backward_ex(tg_tape *t, tg_tensor *out, tg_tensor *grad_output, const tg_
         return TG_ERR_NOMEM;
     }
     for (int32_t i = 0; i <= last; i++) t->grad_of[i] = NULL;
+    if (t->replay_ready) t->grads_above_mark = true; /* as in tg_backward_grad */
     tg_tensor *g = seed_tensor(t, out, gouts, 0);
     tg_tensor **slot = g ? slot_of(t, &ls, out) : NULL;
     if (!slot || !accumulate(t, slot, g)) return TG_ERR_NOMEM;

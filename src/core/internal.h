@@ -229,7 +229,8 @@ struct tg_small {
 static inline tg_real **tg_small_gx(const tg_small *s) { return s->x + s->n_in; }
 /* Fills fwd, bwd, attr or scale, and m of s for record r when r's op has a
    compact form for r's shapes (n, at most INT32_MAX, and n_in are already
-   set; an op may lower n_in to the inputs it reads); false otherwise. Each op family answers for its own ops (src/ops/ops.c). */
+   set; an op may lower n_in to the inputs it reads); false otherwise.
+   Each op family answers for its own ops (src/ops/ops.c). */
 bool tg_small_compile(const tg_record *r, tg_small *s);
 
 /* ---- the built-in ops, for the registry

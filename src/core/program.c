@@ -217,8 +217,8 @@ static bool build_backward(tg_tape *t, tg_tensor *out)
     p->n_zeros = p->n_rules = p->n_leaves = 0;
     for (int32_t i = last; i >= 0; i--) { /* packed values get packed gradients */
         tg_tensor *o = t->recs[i].out;
-        if (!t->mark[i] || !p->vals_used || (size_t)i >= p->n_place || p->place[i] < 0 || !o->grad ||
-            !(o->flags & TG_GRAD_KEPT) || o->grad == p->grads + p->place[i])
+        if (!t->mark[i] || !p->vals_used || (size_t)i >= p->n_place || p->place[i] < 0 ||
+            !o->grad || !(o->flags & TG_GRAD_KEPT) || o->grad == p->grads + p->place[i])
             continue;
         memcpy(p->grads + p->place[i], o->grad, (size_t)o->size * sizeof(tg_real));
         o->grad = p->grads + p->place[i]; /* still kept by the replays */

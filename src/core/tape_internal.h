@@ -91,7 +91,8 @@ struct tg_tape {
     tg_tensor **leaves;    /* [n_leaves]: the leaves the records read */
     int64_t (*leaf_shapes)[TG_MAX_DIMS + 1]; /* their ndim and shapes then */
     size_t n_leaves, cap_leaves;
-    bool grads_above_mark; /* a gradient was made on the tape after the replay mark */
+    bool grads_above_mark; /* a walk ran after the replay mark: it may have made
+                              gradients above it */
     uint32_t fresh_sweeps; /* times records' gradients were made fresh in bulk */
     tg_program prog;
     char error[TG_MSG_LEN];

@@ -153,7 +153,8 @@ static int moments_forward(tg_record *r, bool sd)
         shifted = true;
         for (int64_t o = 0; o < v.outer; o++)
             for (int64_t i = 0; i < v.inner; i++)
-                mean[o * v.inner + i] = (double)k.x[o * v.n * v.inner + i], acc[o * v.inner + i] = 0;
+                mean[o * v.inner + i] = (double)k.x[o * v.n * v.inner + i],
+                acc[o * v.inner + i] = 0;
     } else
 #endif
     {

@@ -155,7 +155,8 @@ Test(corners, var_along_a_leading_axis_with_an_outlier_first)
             q += d * d;
         }
         double ref = (double)(q / (N - 1));
-        cr_expect(fabs((double)v->data[c] - ref) <= U * ref + 8.0 * N * 0x1p-53 * (double)q / (N - 1),
+        double tol = U * ref + 8.0 * N * 0x1p-53 * (double)q / (N - 1);
+        cr_expect(fabs((double)v->data[c] - ref) <= tol,
                   "column %d: %.9g vs %.9g", c, (double)v->data[c], ref);
     }
 }

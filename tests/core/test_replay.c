@@ -394,34 +394,48 @@ static void expect_as_recorded(tg_tensor *loss, tg_tensor **leaves, tg_params *p
     for (int i = 0; i < N_LEAVES; i++)
         l2[i] = tg_requires_grad(tg_tensor_new(t2, 0, NULL, in + i), i > 0 || leaf0_grad);
     tg_tensor *loss2 = scalar_program(t2, l2, w2);
-    for (int k = 0; k < passes; k++) cr_assert_eq(tg_backward(t2, loss2), TG_OK, "%s", tg_tape_error(t2));
+    for (int k = 0; k < passes; k++)
+        cr_assert_eq(tg_backward(t2, loss2), TG_OK, "%s", tg_tape_error(t2));
     expect_same_bits(loss->data, loss2->data, 1, "the loss");
     for (int i = 0; i < N_LEAVES; i++) {
         cr_expect_eq(leaves[i]->grad != NULL && (i > 0 || leaf0_grad), l2[i]->grad != NULL,
                      "leaf %d has a gradient or not as recorded", i);
-        if (leaves[i]->grad && l2[i]->grad) expect_same_bits(leaves[i]->grad, l2[i]->grad, 1, "a leaf's gradient");
+        if (leaves[i]->grad && l2[i]->grad)
+            expect_same_bits(leaves[i]->grad, l2[i]->grad, 1, "a leaf's gradient");
     }
     expect_same_bits(w->grad, w2->grad, 4, "the parameter's gradient");
     tg_params_free(p2);
     tg_tape_free(t2);
 }
 
-Test(replay_guards, the_program_equals_recording_whatever_changes_between_replays)
+/* The program recorded replayable on t at `in`, its parameter w = w0 + k·dw
+   in *ps (a new registry). */
+static tg_tensor *record_program(tg_params **ps, tg_tensor **leaves, const tg_real *in,
+                                 double w0, double dw)
 {
-    tg_params *ps = tg_params_new();
-    tg_tensor *w = tg_params_add(ps, "w", TG_SHAPE(4));
-    for (int i = 0; i < 4; i++) w->data[i] = (tg_real)(0.25 * i - 0.3);
-    tg_real in[N_LEAVES] = {0.5f, -1.25f, 2.0f, 0.75f, -0.5f, 1.5f};
+    *ps = tg_params_new();
+    tg_tensor *w = tg_params_add(*ps, "w", TG_SHAPE(4));
+    cr_assert_not_null(w, "%s", tg_last_error());
+    for (int i = 0; i < 4; i++) w->data[i] = (tg_real)(w0 + dw * i);
     tg_tape_set_replayable(t, true);
-    tg_tensor *leaves[N_LEAVES];
     for (int i = 0; i < N_LEAVES; i++)
         leaves[i] = tg_requires_grad(tg_tensor_new(t, 0, NULL, in + i), true);
     tg_tensor *loss = scalar_program(t, leaves, w);
     cr_assert_not_null(loss, "%s", tg_tape_error(t));
+    return loss;
+}
+
+Test(replay_guards, the_program_equals_recording_whatever_changes_between_replays)
+{
+    tg_params *ps;
+    tg_tensor *leaves[N_LEAVES];
+    tg_real in[N_LEAVES] = {0.5f, -1.25f, 2.0f, 0.75f, -0.5f, 1.5f};
+    tg_tensor *loss = record_program(&ps, leaves, in, -0.3, 0.25);
     tg_params_zero_grad(ps);
     cr_assert_eq(tg_backward(t, loss), TG_OK, "%s", tg_tape_error(t));
     for (int step = 1; step <= 7; step++) {
-        for (int i = 0; i < N_LEAVES; i++) in[i] = leaves[i]->data[0] = (tg_real)(in[i] * -0.9 + 0.1 * step);
+        for (int i = 0; i < N_LEAVES; i++)
+            in[i] = leaves[i]->data[0] = (tg_real)(in[i] * -0.9 + 0.1 * step);
         bool leaf0 = step != 4; /* step 4: leaf 0 needs no gradient (the program is rebuilt) */
         tg_requires_grad(leaves[0], leaf0);
         if (step == 3) tg_params_release_grad(ps); /* a released gradient comes back home */
@@ -431,25 +445,21 @@ Test(replay_guards, the_program_equals_recording_whatever_changes_between_replay
         cr_assert_eq(tg_tape_replay(t), TG_OK, "%s", tg_tape_error(t));
         tg_real before = leaves[0]->grad[0]; /* kept by a leaf that needs no gradient */
         int passes = step == 2 ? 2 : 1; /* two backward passes: leaves accumulate */
-        for (int k = 0; k < passes; k++) cr_assert_eq(tg_backward(t, loss), TG_OK, "%s", tg_tape_error(t));
+        for (int k = 0; k < passes; k++)
+            cr_assert_eq(tg_backward(t, loss), TG_OK, "%s", tg_tape_error(t));
         expect_as_recorded(loss, leaves, ps, in, leaf0, passes);
-        if (!leaf0) expect_same_bits(leaves[0]->grad, &before, 1, "the gradient of a leaf that needs none");
+        if (!leaf0)
+            expect_same_bits(leaves[0]->grad, &before, 1, "the gradient of a leaf that needs none");
     }
     tg_params_free(ps);
 }
 
 Test(replay_guards, a_replay_before_any_backward)
 {
-    tg_params *ps = tg_params_new();
-    tg_tensor *w = tg_params_add(ps, "w", TG_SHAPE(4));
-    for (int i = 0; i < 4; i++) w->data[i] = (tg_real)(0.1 * i);
-    tg_real in[N_LEAVES] = {1.0f, 0.5f, -0.25f, 2.0f, 1.0f, -1.0f};
-    tg_tape_set_replayable(t, true);
+    tg_params *ps;
     tg_tensor *leaves[N_LEAVES];
-    for (int i = 0; i < N_LEAVES; i++)
-        leaves[i] = tg_requires_grad(tg_tensor_new(t, 0, NULL, in + i), true);
-    tg_tensor *loss = scalar_program(t, leaves, w);
-    cr_assert_not_null(loss, "%s", tg_tape_error(t));
+    tg_real in[N_LEAVES] = {1.0f, 0.5f, -0.25f, 2.0f, 1.0f, -1.0f};
+    tg_tensor *loss = record_program(&ps, leaves, in, 0.0, 0.1);
     for (int step = 0; step < 3; step++) { /* gradients made after the mark: the walk each time */
         in[2] = leaves[2]->data[0] = (tg_real)(in[2] + 0.5);
         cr_assert_eq(tg_tape_replay(t), TG_OK, "%s", tg_tape_error(t));
