@@ -97,14 +97,15 @@ static bool pack_values(tg_tape *t)
     for (size_t i = 0; i < t->n_recs; i++)
         if (p->place[i] == -1) p->place[i] = (int64_t)n, n += (size_t)t->recs[i].out->size;
         else p->place[i] = -1;
-    tg_real *v = malloc((n ? n : 1) * sizeof *v), *g = malloc((n ? n : 1) * sizeof *g);
-    if (!v || !g) {
-        free(v), free(g);
+    /* the tensors of an earlier generation that pointed there are gone: the
+       arrays are reused (a loop that records and replays anew after each
+       reset allocates nothing once they are large enough) */
+    p->vals_used = false;
+    if (!reserve(t, (void **)&p->vals, &p->cap_vals, n ? n : 1, sizeof *p->vals) ||
+        !reserve(t, (void **)&p->grads, &p->cap_grads, n ? n : 1, sizeof *p->grads))
         return false;
-    }
-    t->heap_allocs += 2;
-    free(p->vals), free(p->grads); /* the tensors that pointed there are gone */
-    p->vals = v, p->grads = g, p->n_vals = n, p->n_place = t->n_recs;
+    tg_real *v = p->vals;
+    p->n_vals = n, p->n_place = t->n_recs;
     p->vals_gen = gen, p->vals_used = true;
     for (size_t i = 0; i < t->n_recs; i++) {
         if (p->place[i] < 0) continue;

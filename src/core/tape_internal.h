@@ -40,8 +40,8 @@ typedef struct tg_program {
        its own: place[i] is record i's offset in them, or -1 */
     int64_t *place;
     size_t n_place, cap_place;
-    tg_real *vals, *grads;
-    size_t n_vals;
+    tg_real *vals, *grads; /* [n_vals] in use */
+    size_t n_vals, cap_vals, cap_grads;
     uint32_t vals_gen;      /* the generation whose tensors point into them */
     bool vals_used;
     /* the backward program: built by the first backward after a replay

@@ -469,3 +469,29 @@ Test(replay_guards, a_replay_before_any_backward)
     }
     tg_params_free(ps);
 }
+
+/* A loop that records anew after each reset and replays within each
+   recording: the program's arrays are reused, so after the first recording
+   nothing is allocated (the same program each time). */
+Test(replay_guards, the_program_allocates_nothing_after_the_first_recording)
+{
+    tg_params *ps = NULL;
+    size_t allocs = 0;
+    for (int gen = 0; gen < 4; gen++) {
+        tg_tensor *leaves[N_LEAVES];
+        tg_real in[N_LEAVES] = {0.5f, -1.25f, 2.0f, 0.75f, -0.5f, (tg_real)(0.5 * gen)};
+        tg_tape_reset(t);
+        tg_params_free(ps);
+        tg_tensor *loss = record_program(&ps, leaves, in, -0.3, 0.25);
+        cr_assert_eq(tg_backward(t, loss), TG_OK, "%s", tg_tape_error(t));
+        for (int rep = 0; rep < 3; rep++) {
+            cr_assert_eq(tg_tape_replay(t), TG_OK, "%s", tg_tape_error(t));
+            tg_params_zero_grad(ps);
+            cr_assert_eq(tg_backward(t, loss), TG_OK, "%s", tg_tape_error(t));
+        }
+        expect_as_recorded(loss, leaves, ps, in, true, 1);
+        if (gen == 1) allocs = tg_tape_get_stats(t).heap_allocs;
+        if (gen > 1) cr_expect_eq(tg_tape_get_stats(t).heap_allocs, allocs, "recording %d", gen);
+    }
+    tg_params_free(ps);
+}
