@@ -208,13 +208,9 @@ static bool build_backward(tg_tape *t, tg_tensor *out)
     p->bwd_out = NULL;
     int32_t last = tg_mark_reached(t, &out, 1);
     if (last < 0 ||
-        !reserve(t, (void **)&p->zeros, &p->cap_order, (size_t)last + 1, sizeof *p->zeros))
+        !reserve(t, (void **)&p->zeros, &p->cap_zeros, (size_t)last + 1, sizeof *p->zeros) ||
+        !reserve(t, (void **)&p->rules, &p->cap_rules, (size_t)last + 1, sizeof *p->rules))
         return false;
-    size_t cap = p->cap_order; /* both lists have the same capacity */
-    int32_t *rules = realloc(p->rules, cap * sizeof *rules);
-    if (!rules) return false;
-    if (rules != p->rules) t->heap_allocs++;
-    p->rules = rules;
     p->n_zeros = p->n_rules = p->n_leaves = 0;
     for (int32_t i = last; i >= 0; i--) { /* packed values get packed gradients */
         tg_tensor *o = t->recs[i].out;

@@ -49,7 +49,7 @@ typedef struct tg_program {
     const tg_tensor *bwd_out; /* NULL: none built */
     int32_t *zeros;         /* the records it reaches, whose gradients start at 0 */
     int32_t *rules;         /* the records whose rules it runs, last first */
-    size_t n_zeros, n_rules, cap_order;
+    size_t n_zeros, n_rules, cap_zeros, cap_rules;
     tg_leaf_check *leaves;  /* the leaves whose gradients it adds to */
     size_t n_leaves, cap_leaves;
     uint32_t sweeps_seen;   /* t->fresh_sweeps when it last cleared the flags */
