@@ -201,7 +201,9 @@ static int check_before_backward(tg_tape *t, const tg_tensor *out, const tg_real
     return TG_OK;
 }
 
-/* One marked record's rule in a first-order walk. */
+/* One marked record's rule in a first-order walk. Inlined into the walk
+   (and into tg_run_rule): as a call, with ensure_grad out of line, the
+   walk took 7% more instructions a record (callgrind, bench_overhead). */
 __attribute__((always_inline)) static inline int rule_step(tg_tape *t, int32_t i,
                                                            const walk_opts *o)
 {

@@ -204,10 +204,11 @@ const char *tg_unusable_why(const tg_tape *t, const tg_tensor *x);
 
    A replay runs each record through its op's forward, which reads the
    record and its tensors' structs; on small tensors that bookkeeping, not
-   the arithmetic, is the time (a scalar graph: 45 ns a record against 6 ns
-   of arithmetic). A built-in op may therefore give its records, when their
-   shapes allow, a compact form: two functions over plain pointers that compute exactly what
-   its forward and backward compute (the same expressions, or the same
+   the arithmetic, is the time (the scalar graph replayed through the
+   records: 45 ns a record; a hand-written loop over the same ops: 6). A
+   built-in op may therefore give its records, when their shapes allow, a
+   compact form: two functions over plain pointers that compute exactly
+   what its forward and backward compute (the same expressions, or the same
    helper called), which the replay program calls instead. */
 typedef struct tg_small tg_small;
 typedef void (*tg_small_fn)(const tg_small *s);

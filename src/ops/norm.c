@@ -375,19 +375,17 @@ TG_VECTOR_LOOP static double ln_row_var(const tg_real *restrict x, int64_t n, do
     return (((q[0] + q[1]) + (q[2] + q[3])) + ((q[4] + q[5]) + (q[6] + q[7]))) / (double)n;
 }
 
-/* y = (x − mean)·rstd·w + b (w, b may be NULL: 1 and 0) */
+/* y = (x − mean)·rstd·w + b (w, b may be NULL: 1 and 0; the affine case,
+   every network's, in a loop without the choice) */
 TG_VECTOR_LOOP static void ln_row(tg_real *restrict y, const tg_real *restrict x,
                                   const tg_real *restrict w, const tg_real *restrict b,
                                   double mean, double rstd, int64_t D)
 {
     if (w && b)
         for (int64_t j = 0; j < D; j++) y[j] = (tg_real)((x[j] - mean) * rstd * w[j] + b[j]);
-    else if (w)
-        for (int64_t j = 0; j < D; j++) y[j] = (tg_real)((x[j] - mean) * rstd * w[j] + 0);
-    else if (b)
-        for (int64_t j = 0; j < D; j++) y[j] = (tg_real)((x[j] - mean) * rstd * 1 + b[j]);
     else
-        for (int64_t j = 0; j < D; j++) y[j] = (tg_real)((x[j] - mean) * rstd * 1 + 0);
+        for (int64_t j = 0; j < D; j++)
+            y[j] = (tg_real)((x[j] - mean) * rstd * (w ? w[j] : 1) + (b ? b[j] : 0));
 }
 
 /* One row of the backward: dw_j += g·x̂, db_j += g, and s[0] = Σ g·w,
