@@ -1035,9 +1035,11 @@ static void softmax_rows_of(tg_real *y, const tg_real *x, axis_view v, tg_real s
 }
 
 /* One contiguous row of softmax's gradient: Σ g·y in double in eight
-   running sums (the same order whatever the vector width), then each dx */
+   running sums (the same order whatever the vector width), then each dx
+   (written, not added to, with `write`: a fresh gradient) */
 TG_VECTOR_LOOP static void softmax_grad_row(tg_real *restrict dx, const tg_real *restrict y,
-                                            const tg_real *restrict g, int64_t n, tg_real sign)
+                                            const tg_real *restrict g, int64_t n, tg_real sign,
+                                            bool write)
 {
     double p[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     int64_t k = 0;
@@ -1045,15 +1047,18 @@ TG_VECTOR_LOOP static void softmax_grad_row(tg_real *restrict dx, const tg_real 
         for (int l = 0; l < 8; l++) p[l] += (double)g[k + l] * (double)y[k + l];
     for (; k < n; k++) p[k & 7] += (double)g[k] * (double)y[k];
     tg_real dot = (tg_real)(((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7])));
-    for (k = 0; k < n; k++) dx[k] += sign * (y[k] * (g[k] - dot));
+    if (write) /* 0 + v: the bits of zeros then added to */
+        for (k = 0; k < n; k++) dx[k] = (tg_real)0 + sign * (y[k] * (g[k] - dot));
+    else
+        for (k = 0; k < n; k++) dx[k] += sign * (y[k] * (g[k] - dot));
 }
 
 static void softmax_grad_of(tg_real *dx, const tg_real *y, const tg_real *g, axis_view v,
-                            tg_real sign)
+                            tg_real sign, bool write)
 { /* dx, y, g: [outer, n, inner] */
     if (v.inner == 1 && v.n > 8) { /* rows along the last axis; a short one stays below */
         for (int64_t o = 0; o < v.outer; o++)
-            softmax_grad_row(dx + o * v.n, y + o * v.n, g + o * v.n, v.n, sign);
+            softmax_grad_row(dx + o * v.n, y + o * v.n, g + o * v.n, v.n, sign, write);
         return;
     }
     for (int64_t o = 0; o < v.outer; o++)
@@ -1065,7 +1070,7 @@ static void softmax_grad_of(tg_real *dx, const tg_real *y, const tg_real *g, axi
             tg_real dot = (tg_real)acc;
             for (int64_t k = 0; k < v.n; k++) {
                 int64_t j = base + k * v.inner;
-                dx[j] += sign * (y[j] * (g[j] - dot));
+                dx[j] = (write ? 0 : dx[j]) + sign * (y[j] * (g[j] - dot));
             }
         }
 }
@@ -1079,7 +1084,8 @@ static void softmax_rows(tg_record *r, tg_real sign)
 static void softmax_grad(tg_record *r, tg_real sign)
 {
     axis_view v = axis_view_of(r->in[0], ((const axis_attr *)r->attr)->axis);
-    softmax_grad_of(r->in[0]->grad, r->out->data, r->out->grad, v, sign);
+    softmax_grad_of(r->in[0]->grad, r->out->data, r->out->grad, v, sign,
+                    tg_grad_fresh(r->in[0]));
 }
 
 /* The compact forms of softmax and softmin along the last axis (m values a
@@ -1088,12 +1094,12 @@ static axis_view small_rows(const tg_small *s) { return (axis_view){s->n / s->m,
 static void softmax_sfwd(const tg_small *s) { softmax_rows_of(s->y, s->x[0], small_rows(s), 1); }
 static void softmax_sbwd(const tg_small *s)
 {
-    softmax_grad_of(tg_small_gx(s)[0], s->y, s->gy, small_rows(s), 1);
+    softmax_grad_of(tg_small_gx(s)[0], s->y, s->gy, small_rows(s), 1, false);
 }
 static void softmin_sfwd(const tg_small *s) { softmax_rows_of(s->y, s->x[0], small_rows(s), -1); }
 static void softmin_sbwd(const tg_small *s)
 {
-    softmax_grad_of(tg_small_gx(s)[0], s->y, s->gy, small_rows(s), -1);
+    softmax_grad_of(tg_small_gx(s)[0], s->y, s->gy, small_rows(s), -1, false);
 }
 
 static int softmax_forward(tg_record *r)
@@ -1169,11 +1175,13 @@ static int log_softmax_vjp(VJP_ARGS) /* g − e^y ⊙ Σ_k g_k */
 }
 
 static const tg_op op_softmax = {.name = "softmax", .n_inputs = 1,
+                                 .flags = TG_OP_WRITES_FRESH,
                                  .attr_size = sizeof(axis_attr), .shape = axis_shape,
                                  .forward = softmax_forward, .backward = softmax_backward,
                                  .vjp = softmax_vjp,
                                  .doc = "exp(x - max) / sum(exp(x - max)) along an axis"};
 static const tg_op op_softmin = {.name = "softmin", .n_inputs = 1,
+                                 .flags = TG_OP_WRITES_FRESH,
                                  .attr_size = sizeof(axis_attr), .shape = axis_shape,
                                  .forward = softmin_forward, .backward = softmin_backward,
                                  .vjp = softmin_vjp,

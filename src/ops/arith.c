@@ -161,8 +161,31 @@ static void bin_acc_end(tg_record *r, const bin_ctx *k)
         for (int64_t i = 0; i < r->in[1]->size; i++) k->db[i] += (tg_real)k->acc_b[i];
 }
 
+/* One input's gradient without broadcasting: d[i] += D over n elements, or
+   d[i] = 0 + D for a fresh gradient (`write`: the bits of zeros then added
+   to, a −0 made +0, as the replay program gives), a loop each (as, bs, gs,
+   ys, n in scope). The same expressions as the broadcast runs. */
+#define BIN_SAME(d, write, D)                                                            \
+    do {                                                                                 \
+        if (!(d)) break;                                                                 \
+        if (write)                                                                       \
+            for (int64_t i = 0; i < n; i++) {                                            \
+                tg_real a = as[i], b = bs[i], g = gs[i], y = ys[i];                      \
+                (void)a, (void)b, (void)y;                                               \
+                (d)[i] = (tg_real)0 + (D);                                               \
+            }                                                                            \
+        else                                                                             \
+            for (int64_t i = 0; i < n; i++) {                                            \
+                tg_real a = as[i], b = bs[i], g = gs[i], y = ys[i];                      \
+                (void)a, (void)b, (void)y;                                               \
+                (d)[i] += (D);                                                           \
+            }                                                                            \
+    } while (0)
+
 /* Backward of a binary op: da += g·∂y/∂a, db += g·∂y/∂b, each at the element
-   its input contributed (so broadcast positions sum up). */
+   its input contributed (so broadcast positions sum up). A fresh gradient
+   (TG_OP_WRITES_FRESH) is written where nothing is broadcast; a broadcast
+   input's, and the other's beside it, get zeros first. */
 #define BIN_BACKWARD(NAME, DA, DB)                                                       \
     static void NAME##_brun(int64_t ia, int64_t ib, int64_t io, int64_t n, int64_t sa,  \
                             int64_t sb, void *c)                                         \
@@ -193,9 +216,20 @@ static void bin_acc_end(tg_record *r, const bin_ctx *k)
     static void NAME##_backward(tg_record *r)                                            \
     {                                                                                    \
         tg_bcast bc;                                                                     \
-        tg_bcast_init(&bc, r->in[0], r->in[1], r->out);                                  \
         bin_ctx k = {.a = r->in[0]->data, .b = r->in[1]->data, .g = r->out->grad,        \
                      .y = r->out->data, .da = r->in[0]->grad, .db = r->in[1]->grad};     \
+        int64_t n = r->out->size;                                                        \
+        bool fa = tg_grad_fresh(r->in[0]), fb = tg_grad_fresh(r->in[1]);                 \
+        if (r->in[0]->size == n && r->in[1]->size == n) { /* no broadcast */            \
+            const tg_real *as = k.a, *bs = k.b, *gs = k.g, *ys = k.y;                    \
+            BIN_SAME(k.da, fa, DA);                                                      \
+            BIN_SAME(k.db, fb, DB);                                                      \
+            return;                                                                      \
+        }                                                                                \
+        /* a broadcast: a fresh gradient holds zeros first, as the engine's */          \
+        if (fa) memset(k.da, 0, (size_t)r->in[0]->size * sizeof(tg_real));              \
+        if (fb) memset(k.db, 0, (size_t)r->in[1]->size * sizeof(tg_real));              \
+        tg_bcast_init(&bc, r->in[0], r->in[1], r->out);                                  \
         bool ra = k.da && r->in[0]->size != r->out->size;                                \
         bool rb = k.db && r->in[1]->size != r->out->size;                                \
         if ((ra || rb) && bin_acc_begin(r, &k, ra, rb)) {                                \
@@ -268,6 +302,7 @@ BIN_VJP(div, tg_div(t, g, b), tg_neg(t, tg_mul(t, g, tg_div(t, y, b))))
 #define BIN_OP(NAME, DOC)                                                                \
     static const tg_op op_##NAME = {.name = #NAME,                                       \
                                     .n_inputs = 2,                                       \
+                                    .flags = TG_OP_WRITES_FRESH,                         \
                                     .shape = tg_shape_bcast,                             \
                                     .forward = NAME##_forward,                           \
                                     .backward = NAME##_backward,                         \
@@ -290,7 +325,8 @@ typedef struct {
     tg_real s; /* the scalar of scale, add_scalar, pow */
 } scalar_attr;
 
-/* UNARY(NAME, ATTR, FWD, BWD, VJP): y = FWD(x, s); dx += g · BWD(x, y, s);
+/* UNARY(NAME, ATTR, FWD, BWD, VJP): y = FWD(x, s); dx += g · BWD(x, y, s)
+   (dx = 0 + that for a fresh gradient, TG_OP_WRITES_FRESH);
    and for create_graph dx = VJP, built from tg_ ops on t with g, x, y, s.
    ATTR is the attribute size: sizeof(scalar_attr) for the ops that take the
    scalar s, 0 for the others (which then need no attribute in tg_apply). */
@@ -313,11 +349,18 @@ typedef struct {
         tg_real *dx = r->in[0]->grad;                                                    \
         tg_real s = r->attr ? ((const scalar_attr *)r->attr)->s : 0;                     \
         (void)s;                                                                         \
-        for (int64_t i = 0; i < r->out->size; i++) {                                     \
-            tg_real x = xs[i], y = ys[i];                                                \
-            (void)x, (void)y;                                                            \
-            dx[i] += gs[i] * (BWD);                                                      \
-        }                                                                                \
+        if (tg_grad_fresh(r->in[0])) /* written (0 + v), not added to */               \
+            for (int64_t i = 0; i < r->out->size; i++) {                                 \
+                tg_real x = xs[i], y = ys[i];                                            \
+                (void)x, (void)y;                                                        \
+                dx[i] = (tg_real)0 + gs[i] * (BWD);                                      \
+            }                                                                            \
+        else                                                                             \
+            for (int64_t i = 0; i < r->out->size; i++) {                                 \
+                tg_real x = xs[i], y = ys[i];                                            \
+                (void)x, (void)y;                                                        \
+                dx[i] += gs[i] * (BWD);                                                  \
+            }                                                                            \
     }                                                                                    \
     static void NAME##_sfwd(const tg_small *sm) /* the compact form */                 \
     {                                                                                    \
@@ -349,6 +392,7 @@ typedef struct {
     static const tg_op op_##NAME = {.name = #NAME,                                       \
                                     .n_inputs = 1,                                       \
                                     .attr_size = ATTR,                                   \
+                                    .flags = TG_OP_WRITES_FRESH,                         \
                                     .shape = tg_shape_same,                              \
                                     .forward = NAME##_forward,                           \
                                     .backward = NAME##_backward,                         \

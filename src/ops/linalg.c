@@ -144,17 +144,38 @@ static int matmul_forward(tg_record *r)
    operand repeated over a batch dimension gets the sum over it, which the
    products add up with beta = 1. */
 static void mm_grads(const mm_dims *d, const tg_real *A, const tg_real *B, const tg_real *dC,
-                     tg_real *dA, tg_real *dB, int64_t M)
+                     tg_real *dA, tg_real *dB, int64_t M, tg_real beta_a, tg_real beta_b)
 {
     int64_t N = d->N, K = d->K;
     if (dA) {
-        if (!d->ta) tg_gemm(false, !d->tb, M, K, N, 1, dC, N, B, d->ldb, 1, dA, d->lda);
-        else tg_gemm(d->tb, true, K, M, N, 1, B, d->ldb, dC, N, 1, dA, d->lda);
+        if (!d->ta) tg_gemm(false, !d->tb, M, K, N, 1, dC, N, B, d->ldb, beta_a, dA, d->lda);
+        else tg_gemm(d->tb, true, K, M, N, 1, B, d->ldb, dC, N, beta_a, dA, d->lda);
     }
     if (dB) {
-        if (!d->tb) tg_gemm(!d->ta, false, K, N, M, 1, A, d->lda, dC, N, 1, dB, d->ldb);
-        else tg_gemm(true, d->ta, N, K, M, 1, dC, N, A, d->lda, 1, dB, d->ldb);
+        if (!d->tb) tg_gemm(!d->ta, false, K, N, M, 1, A, d->lda, dC, N, beta_b, dB, d->ldb);
+        else tg_gemm(true, d->ta, N, K, M, 1, dC, N, A, d->lda, beta_b, dB, d->ldb);
     }
+}
+
+/* Whether each matrix of x's gradient is reached by one product only: x is
+   not repeated over a batch dimension (stride 0 there, s the strides). */
+static bool mm_once(const mm_dims *d, const int64_t *s)
+{
+    for (int i = 0; i < d->nb; i++)
+        if (d->bshape[i] > 1 && s[i] == 0) return false;
+    return true;
+}
+
+/* A fresh gradient (TG_OP_WRITES_FRESH) is written, not added to: the
+   products run with beta = 0 where each of its matrices is reached once
+   (with a shared B, B's by one product and A's rows by it too); an operand
+   repeated over the batch gets zeros first, then the sum as before. */
+static tg_real mm_beta(tg_tensor *x, bool once)
+{
+    if (!tg_grad_fresh(x)) return 1;
+    if (once) return 0;
+    memset(x->grad, 0, (size_t)x->size * sizeof(tg_real));
+    return 1;
 }
 
 static void matmul_backward(tg_record *r)
@@ -163,13 +184,16 @@ static void matmul_backward(tg_record *r)
     mm_dims_of(r->in[0], r->in[1], mm_flags(r), &d);
     const tg_real *A = r->in[0]->data, *B = r->in[1]->data, *dC = r->out->grad;
     tg_real *dA = r->in[0]->grad, *dB = r->in[1]->grad;
+    tg_real ba = dA ? mm_beta(r->in[0], d.shared_b || mm_once(&d, d.sa)) : 1;
+    tg_real bb = dB ? mm_beta(r->in[1], d.shared_b || mm_once(&d, d.sb)) : 1;
+    /* K = 0: op(A)·op(B) is zeros, and dA, dB have no elements */
     if (d.K == 0) return;
     if (d.shared_b) {
-        mm_grads(&d, A, B, dC, dA, dB, d.batch * d.M);
+        mm_grads(&d, A, B, dC, dA, dB, d.batch * d.M, ba, bb);
         return;
     }
     MM_EACH(d, mm_grads(&d, A + oa, B + ob, dC + i * d.M * d.N, dA ? dA + oa : NULL,
-                        dB ? dB + ob : NULL, d.M));
+                        dB ? dB + ob : NULL, d.M, ba, bb));
 }
 
 static tg_tensor *mm_t(tg_tape *t, tg_tensor *a, tg_tensor *b, bool ta, bool tb);
@@ -202,6 +226,7 @@ static int matmul_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **
 static const tg_op op_matmul = {.name = "matmul",
                                 .n_inputs = 2,
                                 .attr_size = sizeof(mm_attr),
+                                .flags = TG_OP_WRITES_FRESH,
                                 .shape = matmul_shape,
                                 .forward = matmul_forward,
                                 .backward = matmul_backward,

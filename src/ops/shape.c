@@ -60,11 +60,15 @@ static int reshape_forward(tg_record *r)
     return TG_OK;
 }
 
+/* dx += g, or dx = 0 + g for a fresh gradient (TG_OP_WRITES_FRESH) */
 static void reshape_backward(tg_record *r)
 {
     const tg_real *g = r->out->grad;
     tg_real *dx = r->in[0]->grad;
-    for (int64_t i = 0; i < r->out->size; i++) dx[i] += g[i];
+    if (tg_grad_fresh(r->in[0])) /* 0 + g: the bits of zeros then added to */
+        for (int64_t i = 0; i < r->out->size; i++) dx[i] = (tg_real)0 + g[i];
+    else
+        for (int64_t i = 0; i < r->out->size; i++) dx[i] += g[i];
 }
 
 static int reshape_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
@@ -76,7 +80,7 @@ static int reshape_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor *
 static const tg_op op_reshape = {.name = "reshape",
                                  .n_inputs = 1,
                                  .attr_size = sizeof(shape_attr),
-                                 .flags = TG_OP_ALIAS,
+                                 .flags = TG_OP_ALIAS | TG_OP_WRITES_FRESH,
                                  .shape = reshape_shape,
                                  .forward = reshape_forward,
                                  .backward = reshape_backward,
@@ -185,6 +189,10 @@ tg_tensor *tg_unsqueeze(tg_tape *t, tg_tensor *x, int axis)
 
 /* ------------------------------------------------------ permute, transpose */
 
+/* What permute_copy does with each value: copies it, adds it, or writes it
+   into a fresh gradient (0 + it). */
+typedef enum { PERMUTE_COPY, PERMUTE_ADD, PERMUTE_WRITE } permute_mode;
+
 /* permute_copy when dst's last axis reads src with a stride (a transpose of
    the last two axes, for one): dst's axes j and n − 1 are copied in tiles
    of TILE x TILE through a buffer. Each line of src is read whole into the
@@ -245,7 +253,7 @@ static void load_tile_8x8(tg_real (*buf)[TILE], const tg_real *x, int64_t step)
 #endif
 
 static void permute_tiles(tg_real *dst, const tg_real *src, int n, const int64_t *shape,
-                          const int64_t *stride, int j, bool add)
+                          const int64_t *stride, int j, permute_mode mode)
 {
     int64_t dstr[TG_MAX_DIMS], s = 1;
     for (int i = n - 1; i >= 0; i--) {
@@ -255,7 +263,7 @@ static void permute_tiles(tg_real *dst, const tg_real *src, int n, const int64_t
     int64_t A = shape[j], B = shape[n - 1], dj = dstr[j], step = stride[n - 1];
     int64_t idx[TG_MAX_DIMS] = {0}, od = 0, os = 0;
     tg_real buf[TILE][TILE]; /* a tile, already transposed */
-    bool stream = !add && s >= TG_STREAM_BYTES / (int64_t)sizeof(tg_real);
+    bool stream = mode == PERMUTE_COPY && s >= TG_STREAM_BYTES / (int64_t)sizeof(tg_real);
     for (;;) {
         for (int64_t i0 = 0; i0 < A; i0 += TILE)
             for (int64_t k0 = 0; k0 < B; k0 += TILE) {
@@ -271,8 +279,10 @@ static void permute_tiles(tg_real *dst, const tg_real *src, int n, const int64_t
                 }
                 for (int64_t i = 0; i < wi; i++) {
                     tg_real *d = dst + od + (i0 + i) * dj + k0;
-                    if (add)
+                    if (mode == PERMUTE_ADD)
                         for (int64_t k = 0; k < wk; k++) d[k] += buf[i][k];
+                    else if (mode == PERMUTE_WRITE)
+                        for (int64_t k = 0; k < wk; k++) d[k] = (tg_real)0 + buf[i][k];
                     else if (!stream || wk != TILE || !tg_stream_copy(d, buf[i], wk))
                         memcpy(d, buf[i], (size_t)wk * sizeof *d);
                 }
@@ -293,16 +303,20 @@ static void permute_tiles(tg_real *dst, const tg_real *src, int n, const int64_t
 }
 
 /* dst = src with its axes reordered: axis i of dst is axis perm[i] of src
-   (src has the shape of `from`); with `add`, dst += instead. Walks dst in
-   order, reading src with the permuted strides. Forward and backward of
-   permute and transpose (the backward passes the inverse permutation). */
+   (src has the shape of `from`); PERMUTE_ADD: dst += instead; PERMUTE_WRITE:
+   dst = 0 + src, the bits of zeros then added to (a −0 becomes +0), for a
+   fresh gradient. Walks dst in order, reading src with the permuted
+   strides. Forward and backward of permute and transpose (the backward
+   passes the inverse permutation). */
 static void permute_copy(tg_real *dst, const tg_real *src, const tg_tensor *from,
-                         const int *perm, bool add)
+                         const int *perm, permute_mode mode)
 {
     int n = from->ndim;
     if (from->size == 0) return;
     if (n == 0) {
-        dst[0] = add ? dst[0] + src[0] : src[0];
+        dst[0] = mode == PERMUTE_ADD ? dst[0] + src[0]
+                 : mode == PERMUTE_WRITE ? (tg_real)0 + src[0]
+                                         : src[0];
         return;
     }
     int64_t src_stride[TG_MAX_DIMS], stride[TG_MAX_DIMS] = {0}, shape[TG_MAX_DIMS] = {0};
@@ -319,15 +333,17 @@ static void permute_copy(tg_real *dst, const tg_real *src, const tg_tensor *from
     int j = n - 1; /* the axis of dst that reads src's last, contiguous axis */
     while (j > 0 && stride[j] != 1) j--;
     if (step != 1 && stride[j] == 1 && run >= 8 && shape[j] >= 8) {
-        permute_tiles(dst, src, n, shape, stride, j, add);
+        permute_tiles(dst, src, n, shape, stride, j, mode);
         return;
     }
     int64_t idx[TG_MAX_DIMS] = {0}, off = 0;
     for (int64_t o = 0; o < from->size; o += run) {
         tg_real *d = dst + o;
         const tg_real *x = src + off;
-        if (add)
+        if (mode == PERMUTE_ADD)
             for (int64_t k = 0; k < run; k++) d[k] += x[k * step];
+        else if (mode == PERMUTE_WRITE)
+            for (int64_t k = 0; k < run; k++) d[k] = (tg_real)0 + x[k * step];
         else
             for (int64_t k = 0; k < run; k++) d[k] = x[k * step];
         for (int i = n - 2; i >= 0; i--) { /* odometer over the outer axes of dst */
@@ -337,6 +353,12 @@ static void permute_copy(tg_real *dst, const tg_real *src, const tg_tensor *from
             idx[i] = 0;
         }
     }
+}
+
+/* A rule's mode for x's gradient: written if fresh (TG_OP_WRITES_FRESH) */
+static permute_mode grad_mode(const tg_tensor *x)
+{
+    return tg_grad_fresh(x) ? PERMUTE_WRITE : PERMUTE_ADD;
 }
 
 /* The permutation that swaps axes d0 and d1 of n. */
@@ -378,7 +400,7 @@ static int permute_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIM
 static int permute_forward(tg_record *r)
 {
     const permute_attr *a = r->attr;
-    permute_copy(r->out->data, r->in[0]->data, r->in[0], a->perm, false);
+    permute_copy(r->out->data, r->in[0]->data, r->in[0], a->perm, PERMUTE_COPY);
     return TG_OK;
 }
 
@@ -392,7 +414,7 @@ static void permute_backward(tg_record *r)
     const permute_attr *a = r->attr;
     int inv[TG_MAX_DIMS];
     inverse_perm(inv, a->perm, r->out->ndim);
-    permute_copy(r->in[0]->grad, r->out->grad, r->out, inv, true);
+    permute_copy(r->in[0]->grad, r->out->grad, r->out, inv, grad_mode(r->in[0]));
 }
 
 static int permute_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
@@ -407,6 +429,7 @@ static int permute_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor *
 static const tg_op op_permute = {.name = "permute",
                                  .n_inputs = 1,
                                  .attr_size = sizeof(permute_attr),
+                                 .flags = TG_OP_WRITES_FRESH, /* its rule writes a fresh dx */
                                  .shape = permute_shape,
                                  .forward = permute_forward,
                                  .backward = permute_backward,
@@ -488,13 +511,14 @@ static int transpose_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_D
     return TG_OK;
 }
 
-/* y = x with axes d0, d1 swapped      dx += g with the same axes swapped back */
+/* y = x with axes d0, d1 swapped      dx += g with the same axes swapped back
+   (dx = for a fresh gradient) */
 static int transpose_forward(tg_record *r)
 {
     const transpose_attr *a = r->attr;
     int perm[TG_MAX_DIMS];
     swap_perm(perm, r->in[0]->ndim, a->d0, a->d1);
-    permute_copy(r->out->data, r->in[0]->data, r->in[0], perm, false);
+    permute_copy(r->out->data, r->in[0]->data, r->in[0], perm, PERMUTE_COPY);
     return TG_OK;
 }
 
@@ -503,7 +527,7 @@ static void transpose_backward(tg_record *r)
     const transpose_attr *a = r->attr;
     int perm[TG_MAX_DIMS];
     swap_perm(perm, r->out->ndim, a->d0, a->d1); /* a swap is its own inverse */
-    permute_copy(r->in[0]->grad, r->out->grad, r->out, perm, true);
+    permute_copy(r->in[0]->grad, r->out->grad, r->out, perm, grad_mode(r->in[0]));
 }
 
 static int transpose_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
@@ -516,6 +540,7 @@ static int transpose_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor
 static const tg_op op_transpose = {.name = "transpose",
                                    .n_inputs = 1,
                                    .attr_size = sizeof(transpose_attr),
+                                   .flags = TG_OP_WRITES_FRESH, /* its rule writes a fresh dx */
                                    .shape = transpose_shape,
                                    .forward = transpose_forward,
                                    .backward = transpose_backward,

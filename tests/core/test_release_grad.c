@@ -14,7 +14,10 @@
      gradient that zeroed memory gives, through a rule that writes fresh
      gradients (linear, relu), through one that only adds (mul, and a
      user's op), and through a writing rule whose two inputs are the same
-     tensor.
+     tensor; and every rule flagged to write a fresh gradient (each of its
+     branches: matmul's products and its operand repeated over a batch,
+     permute's two loops, softmax's rows, arithmetic with and without
+     broadcasting) gives the bits that adding to zeros gives.
    - tg_params_zero_grad brings released gradients back as zeros;
      tg_params_add keeps the others released. */
 #include <criterion/criterion.h>
@@ -224,6 +227,112 @@ Test(release_grad, stale_memory_never_reaches_a_gradient)
                               "graph %d: db after a release differs", which);
                 else
                     cr_expect_null(b->grad, "graph %d: b is not used", which);
+            }
+            tg_tape_free(t);
+            tg_params_free(p);
+        }
+    }
+}
+
+/* ------------------------------- every rule that writes fresh gradients */
+
+/* A constant of x's shape: (i·7 mod 11)/5 − 1, or 1 + i mod 3 (never 0) */
+static tg_tensor *weights_like(tg_tape *t, const tg_tensor *x, bool nonzero)
+{
+    tg_tensor *c = tg_zeros(t, x->ndim, x->shape);
+    for (int64_t i = 0; c && i < c->size; i++)
+        c->data[i] = nonzero ? (tg_real)(1 + i % 3) : (tg_real)((i * 7) % 11) / 5 - 1;
+    return c;
+}
+
+/* Σ c ⊙ y with c = weights_like(y) */
+static tg_tensor *weighted(tg_tape *t, tg_tensor *y)
+{
+    return tg_sum(t, tg_mul(t, y, weights_like(t, y, false)), TG_ALL, false);
+}
+
+static tg_tensor *shaped(tg_tape *t, int ndim, const int64_t *shape)
+{
+    tg_tensor *c = tg_zeros(t, ndim, shape);
+    for (int64_t i = 0; c && i < c->size; i++) c->data[i] = (tg_real)((i * 5) % 7) / 3 - 1;
+    return c;
+}
+
+enum { N_WRITERS = 21 };
+
+/* The rules that write a fresh gradient instead of adding to zeros (each
+   branch of each), reached from W [4, 4], b [4] and V [12, 12] */
+static tg_tensor *writer(tg_tape *t, int which, tg_tensor *W, tg_tensor *b, tg_tensor *V)
+{
+    static const int swap[2] = {1, 0};
+    switch (which) {
+    case 0: return weighted(t, tg_reshape(t, W, TG_SHAPE(2, 8)));
+    case 1: return weighted(t, tg_permute(t, W, 2, swap)); /* runs of 4: element by element */
+    case 2: return weighted(t, tg_transpose(t, V, 0, 1));  /* 12 x 12: in tiles */
+    case 3: return weighted(t, tg_matmul(t, W, shaped(t, TG_SHAPE(4, 3))));
+    case 4: /* [2, 5, 4] @ W: one product for B over the batch */
+        return weighted(t, tg_matmul(t, shaped(t, TG_SHAPE(2, 5, 4)), W));
+    case 5: /* W @ [2, 4, 3]: W repeated over the batch, summed */
+        return weighted(t, tg_matmul(t, W, shaped(t, TG_SHAPE(2, 4, 3))));
+    case 6: return weighted(t, tg_matmul_t(t, W, shaped(t, TG_SHAPE(4, 3)), true, false));
+    case 7: return weighted(t, tg_softmax(t, W, 1));  /* rows of 4: the short path */
+    case 8: return weighted(t, tg_softmax(t, V, 1));  /* rows of 12: the vector rows */
+    case 9: return weighted(t, tg_softmax(t, V, 0));  /* along a leading axis */
+    case 10: return weighted(t, tg_softmin(t, V, 1));
+    case 11: return weighted(t, tg_scale(t, W, 3));
+    case 12: return weighted(t, tg_abs(t, W)); /* W holds a 0: g·sign(0) is −0 for g < 0 */
+    case 13: return weighted(t, tg_add(t, W, weights_like(t, W, false)));
+    case 14: return weighted(t, tg_add(t, b, W)); /* b broadcast: both summed after zeros */
+    case 15: return weighted(t, tg_sub(t, weights_like(t, W, false), W));
+    case 16: return weighted(t, tg_mul(t, W, weights_like(t, W, false)));
+    case 17: return weighted(t, tg_div(t, W, weights_like(t, W, true)));
+    case 18: return weighted(t, tg_div(t, weights_like(t, W, true), tg_add_scalar(t, W, 3)));
+    case 19: return weighted(t, tg_matmul_t(t, shaped(t, TG_SHAPE(3, 4)), W, false, true));
+    default: return weighted(t, tg_mul(t, W, W)); /* one tensor twice: zeros, then adds */
+    }
+}
+
+static bool same_grad_bits(const tg_tensor *a, const tg_real *want, bool had)
+{
+    if (!had) return a->grad == NULL;
+    return a->grad && memcmp(a->grad, want, (size_t)a->size * sizeof(tg_real)) == 0;
+}
+
+/* Each rule flagged to write a fresh gradient, on a gradient that holds
+   garbage (released), against the same rule adding to zeros: the same bits
+   (a fresh gradient is written as 0 + v, so a −0 comes out +0 both ways). */
+Test(release_grad, every_writing_rule_writes_every_element)
+{
+    for (int which = 0; which < N_WRITERS; which++) {
+        tg_real want[3][144];
+        bool had[3] = {false, false, false};
+        for (int pass = 0; pass < 2; pass++) {
+            tg_params *p = tg_params_new();
+            tg_tensor *W = tg_params_add(p, "W", TG_SHAPE(4, 4));
+            tg_tensor *b = tg_params_add(p, "b", TG_SHAPE(4));
+            tg_tensor *V = tg_params_add(p, "V", TG_SHAPE(12, 12));
+            tg_tape *t = tg_tape_new();
+            cr_assert(p && W && b && V && t);
+            for (int i = 0; i < 16; i++) W->data[i] = (tg_real)((i * 5) % 9) / 4 - 1;
+            for (int i = 0; i < 4; i++) b->data[i] = (tg_real)i / 3;
+            for (int i = 0; i < 144; i++) V->data[i] = (tg_real)((i * 13) % 17) / 6 - 1;
+            if (pass == 1) { /* garbage behind the gradients, then release */
+                for (size_t i = 0; i < tg_params_block_len(p); i++) tg_params_grad(p)[i] = 1e30f;
+                tg_params_release_grad(p);
+            }
+            tg_tensor *loss = writer(t, which, W, b, V);
+            cr_assert_not_null(loss, "graph %d: %s", which, tg_tape_error(t));
+            cr_assert_eq(tg_backward(t, loss), TG_OK, "%s", tg_tape_error(t));
+            tg_tensor *x[3] = {W, b, V};
+            for (int k = 0; k < 3; k++) {
+                if (pass == 0) { /* which of them the graph reaches: nonzero somewhere */
+                    for (int64_t i = 0; i < x[k]->size; i++) had[k] |= x[k]->grad[i] != 0;
+                    memcpy(want[k], x[k]->grad, (size_t)x[k]->size * sizeof(tg_real));
+                } else {
+                    cr_expect(same_grad_bits(x[k], want[k], had[k]),
+                              "graph %d: the gradient of %s after a release differs", which,
+                              x[k]->name);
+                }
             }
             tg_tape_free(t);
             tg_params_free(p);
