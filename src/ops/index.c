@@ -629,14 +629,30 @@ static void add_rows(tg_tape *t, tg_real *dst, const tg_real *src, axis_view v,
         }
 }
 
+/* Rows taken in an order the hardware cannot guess are asked for this many
+   rows ahead, a line at a time, when they are at least PREFETCH_ROW_MIN
+   values long (and only their first PREFETCH_ROW_MAX: the hardware follows
+   a long row by itself): without it each row's first lines wait for
+   memory. */
+enum { PREFETCH_AHEAD = 8, PREFETCH_ROW_MIN = 64, PREFETCH_ROW_MAX = 512 };
+
+static inline void prefetch_row(const tg_real *s, int64_t n)
+{
+    if (n > PREFETCH_ROW_MAX) n = PREFETCH_ROW_MAX;
+    for (int64_t i = 0; i < n; i += 64 / (int64_t)sizeof(tg_real)) __builtin_prefetch(s + i, 0, 0);
+}
+
 /* dst [outer, k, inner] row j (+)= src [outer, n, inner] row index[j]. */
 static void take_rows(tg_real *dst, const tg_real *src, axis_view v, const int64_t *index,
                       int64_t k, bool add)
 {
+    bool ahead = v.inner >= PREFETCH_ROW_MIN;
     for (int64_t o = 0; o < v.outer; o++)
         for (int64_t j = 0; j < k; j++) {
             tg_real *d = dst + (o * k + j) * v.inner;
             const tg_real *s = src + (o * v.n + index[j]) * v.inner;
+            if (ahead && j + PREFETCH_AHEAD < k)
+                prefetch_row(src + (o * v.n + index[j + PREFETCH_AHEAD]) * v.inner, v.inner);
             if (add)
                 for (int64_t i = 0; i < v.inner; i++) d[i] += s[i];
             else if (v.inner == 1)
