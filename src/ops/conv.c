@@ -354,8 +354,21 @@ static conv_geom geom_of(const conv_attr *a, const int64_t x4[4], const int64_t 
    output positions (products of K = 0 are handled by their callers). */
 static bool has_work(const conv_geom *g) { return g->N > 0 && g->Og > 0 && g->OHW > 0; }
 
+/* The longest padded row im2col_rows takes (OW + kw − 1 values) */
+enum { CONV_PAD_ROW = 1024 };
+
+/* The length of im2col's padded row (im2col_rows), 0 where it goes by
+   runs: a stride or dilation along rows, or a row longer than
+   CONV_PAD_ROW. */
+static int64_t pad_row_len(const conv_geom *g)
+{
+    bool rows = !g->direct && g->sw == 1 && g->dw == 1 && g->OW <= CONV_PAD_ROW - g->kw + 1;
+    return rows ? g->OW + g->kw - 1 : 0;
+}
+
 /* The scratch one chunk of samples needs, in elements (col, then the
-   staging matrix), or -1 if that does not fit in memory's sizes. */
+   staging matrix, then im2col's padded row), or -1 if that does not fit
+   in memory's sizes. */
 static int64_t chunk_scratch(const conv_geom *g)
 {
     if (!has_work(g)) return 0;
@@ -363,8 +376,14 @@ static int64_t chunk_scratch(const conv_geom *g)
     if (__builtin_mul_overflow(g->nb, g->OHW, &cols)) return -1;
     if (!g->direct && __builtin_mul_overflow(g->K, cols, &a)) return -1;
     if (g->nb > 1 && __builtin_mul_overflow(g->Og, cols, &b)) return -1;
-    if (a > INT64_MAX - b) return -1;
-    return a + b;
+    if (a > INT64_MAX - b - CONV_PAD_ROW) return -1;
+    return a + b + pad_row_len(g);
+}
+
+/* Where a chunk's padded row starts in its scratch */
+static tg_real *pad_row_of(const conv_geom *g, tg_real *scr)
+{
+    return scr + g->K * g->nb * g->OHW + (g->nb > 1 ? g->Og * g->nb * g->OHW : 0);
 }
 
 /* The scratch of an op: one chunk's for each of the two halves of the
@@ -452,11 +471,49 @@ static inline void zero_run(tg_real *d, int64_t n)
     for (int64_t k = 0; k < n; k++) d[k] = 0;
 }
 
-/* im2col: the patches of one sample's group, x [Cg, H, W], into the OH·OW
-   columns of col [K, ld] that start at col (0 in the padding). */
-TG_VECTOR_LOOP static void conv_im2col(const conv_geom *g, const tg_real *x, tg_real *col,
-                                       int64_t ld)
+/* im2col along rows of unit stride and dilation: each input row the
+   kernel reads is put once into a row with its padding (zeros around it),
+   then each of the kw taps is one copy of OW values from it (tap j at
+   offset j). Before, each (tap, output row) was three runs (zeros, values,
+   zeros) with their ranges worked out: LeNet's im2col took 1.3 to 1.9
+   times as long. The same values in the same places. The row (pad,
+   pad_row_len values) is in the chunk's scratch, not on the stack: there
+   the compiler saw that it overlaps nothing and turned the short copies
+   into string moves (rep movs), slower than the runs they replaced. */
+__attribute__((always_inline)) static inline void im2col_rows(const conv_geom *g,
+                                                              const tg_real *x, tg_real *col,
+                                                              int64_t ld, tg_real *pad)
 {
+    const int64_t L = g->OW + g->kw - 1;
+    /* pad[k] = x_row[k − pw] for k in [lo, hi), 0 elsewhere (for good) */
+    const int64_t lo = g->pw < L ? g->pw : L, hi = g->pw + g->W < L ? g->pw + g->W : L;
+    zero_run(pad, L);
+    for (int64_t c = 0; c < g->Cg; c++)
+        for (int64_t i = 0; i < g->kh; i++) {
+            tg_real *row = col + (c * g->kh + i) * g->kw * ld; /* tap (c, i, 0) */
+            for (int64_t p = 0; p < g->OH; p++) {
+                int64_t ih = p * g->sh + i * g->dh - g->ph;
+                tg_real *dst = row + p * g->OW;
+                if (ih < 0 || ih >= g->H) {
+                    for (int64_t j = 0; j < g->kw; j++) zero_run(dst + j * ld, g->OW);
+                    continue;
+                }
+                if (hi > lo) copy_run(pad + lo, x + (c * g->H + ih) * g->W + (lo - g->pw), hi - lo);
+                for (int64_t j = 0; j < g->kw; j++) copy_run(dst + j * ld, pad + j, g->OW);
+            }
+        }
+}
+
+/* im2col: the patches of one sample's group, x [Cg, H, W], into the OH·OW
+   columns of col [K, ld] that start at col (0 in the padding); pad: the
+   chunk's padded row (pad_row_len values), NULL where it has none. */
+TG_VECTOR_LOOP static void conv_im2col(const conv_geom *g, const tg_real *x, tg_real *col,
+                                       int64_t ld, tg_real *pad)
+{
+    if (pad) {
+        im2col_rows(g, x, col, ld, pad);
+        return;
+    }
     for (int64_t c = 0; c < g->Cg; c++)
         for (int64_t i = 0; i < g->kh; i++)
             for (int64_t j = 0; j < g->kw; j++) {
@@ -512,9 +569,10 @@ static const tg_real *patches(const conv_geom *g, const tg_real *x, int64_t n0, 
                               int64_t gi, tg_real *col)
 {
     if (g->direct) return x + (n0 * g->C + gi * g->Cg) * g->HW;
+    tg_real *pad = pad_row_len(g) ? pad_row_of(g, col) : NULL; /* col: the chunk's scratch */
     for (int64_t s = 0; s < nbc; s++)
         conv_im2col(g, x + ((n0 + s) * g->C + gi * g->Cg) * g->HW, col + s * g->OHW,
-                    nbc * g->OHW);
+                    nbc * g->OHW, pad);
     return col;
 }
 
