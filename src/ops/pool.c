@@ -102,42 +102,16 @@ static double divisor_of(const pool_attr *a, const pool_win *h, const pool_win *
    order as MAX_TAKE (larger or NaN takes; the first tap always), written
    with selects instead of branches so that the loop vectorises: the
    branches mispredicted on every other tap of real data (a tenth of
-   mnist_cnn's step). x is the row pair's first row, k0 its flat offset. */
-enum { SHORT_ROW = 16 }; /* outputs of a row that max_row_2x2 takes through a buffer */
-
-TG_VECTOR_LOOP static void max_row_2x2(const tg_real *restrict x, int64_t W, int64_t k0,
-                                       tg_real *restrict y, int64_t *restrict arg, int64_t OW)
+   mnist_cnn's step). r0 and r1 hold the row pair's taps (2n each), W is
+   the input's row length and k0 the pair's flat offset, for the indices. */
+__attribute__((always_inline)) static inline void max_2x2_run(const tg_real *restrict r0,
+                                                              const tg_real *restrict r1,
+                                                              int64_t W, int64_t k0,
+                                                              tg_real *restrict y,
+                                                              int64_t *restrict arg, int64_t n)
 {
-    if (OW <= SHORT_ROW) {
-        /* a short row (LeNet's are 14 and 4 outputs long) through buffers of
-           a fixed SHORT_ROW outputs, vectors only: as a loop of OW, most of
-           it was the loop's scalar tail, where the selects became branches
-           that mispredicted. The buffers' extra taps are zeros, their
-           outputs dropped. */
-        tg_real in[4 * SHORT_ROW] = {0}, ybuf[SHORT_ROW];
-        int64_t abuf[SHORT_ROW];
-        memcpy(in, x, (size_t)(2 * OW) * sizeof *in);
-        memcpy(in + 2 * SHORT_ROW, x + W, (size_t)(2 * OW) * sizeof *in);
-        for (int64_t ow = 0; ow < SHORT_ROW; ow++) {
-            tg_real a = in[2 * ow], b = in[2 * ow + 1], c = in[2 * SHORT_ROW + 2 * ow],
-                    d = in[2 * SHORT_ROW + 2 * ow + 1];
-            tg_real m = a;
-            int64_t best = 0;
-            bool t = b > m || b != b;
-            m = t ? b : m, best = t ? 1 : best;
-            t = c > m || c != c;
-            m = t ? c : m, best = t ? W : best;
-            t = d > m || d != d;
-            m = t ? d : m, best = t ? W + 1 : best;
-            ybuf[ow] = m;
-            abuf[ow] = k0 + 2 * ow + best;
-        }
-        memcpy(y, ybuf, (size_t)OW * sizeof *y);
-        memcpy(arg, abuf, (size_t)OW * sizeof *arg);
-        return;
-    }
-    for (int64_t ow = 0; ow < OW; ow++) {
-        tg_real a = x[2 * ow], b = x[2 * ow + 1], c = x[W + 2 * ow], d = x[W + 2 * ow + 1];
+    for (int64_t ow = 0; ow < n; ow++) {
+        tg_real a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], d = r1[2 * ow + 1];
         tg_real m = a;
         int64_t best = 0;
         bool t = b > m || b != b;
@@ -149,6 +123,29 @@ TG_VECTOR_LOOP static void max_row_2x2(const tg_real *restrict x, int64_t W, int
         y[ow] = m;
         arg[ow] = k0 + 2 * ow + best;
     }
+}
+
+enum { SHORT_ROW = 16 }; /* outputs of a row that max_row_2x2 takes through a buffer */
+
+/* A row of outputs from the row pair that starts at x. A short row (LeNet's
+   are 14 and 4 outputs long) goes through buffers of a fixed SHORT_ROW
+   outputs, vectors only: as a loop of OW, most of it was the loop's scalar
+   tail, where the selects became branches that mispredicted. The buffers'
+   extra taps are zeros, their outputs dropped. */
+TG_VECTOR_LOOP static void max_row_2x2(const tg_real *restrict x, int64_t W, int64_t k0,
+                                       tg_real *restrict y, int64_t *restrict arg, int64_t OW)
+{
+    if (OW > SHORT_ROW) {
+        max_2x2_run(x, x + W, W, k0, y, arg, OW);
+        return;
+    }
+    tg_real in[4 * SHORT_ROW] = {0}, ybuf[SHORT_ROW];
+    int64_t abuf[SHORT_ROW];
+    memcpy(in, x, (size_t)(2 * OW) * sizeof *in);
+    memcpy(in + 2 * SHORT_ROW, x + W, (size_t)(2 * OW) * sizeof *in);
+    max_2x2_run(in, in + 2 * SHORT_ROW, W, k0, ybuf, abuf, SHORT_ROW);
+    memcpy(y, ybuf, (size_t)OW * sizeof *y);
+    memcpy(arg, abuf, (size_t)OW * sizeof *arg);
 }
 
 /* max: y[pl, o] = the largest tap (NaN wins; ties: the first), its flat
