@@ -18,7 +18,7 @@
                 every rule adds. The values are those of the walk, bit for
                 bit: the same rules in the same order on the same numbers
                 (a gradient the walk would write on its first visit is here
-                0 + g, the same value; only a −0 would come out +0).
+                0 + g, which is what the writing rules write too).
 
    Anything the program cannot show to be unchanged (a leaf's gradient
    released or moved, a leaf's requires_grad switched, anomaly mode, another

@@ -168,7 +168,7 @@ TG_VECTOR_LOOP static void relu_backward_loop(const tg_real *restrict y, const t
     if (write) {
         for (int64_t i = 0; i < n; i++) {
             tg_real d = y[i] > 0 ? g[i] : 0;
-            dx[i] = y[i] != y[i] ? y[i] : d;
+            dx[i] = (tg_real)0 + (y[i] != y[i] ? y[i] : d); /* 0 +: as zeros then added to */
         }
         return;
     }
@@ -554,7 +554,7 @@ TG_VECTOR_LOOP static void gelu_tanh_backward_loop(const float *restrict x, cons
                                                    float *restrict dx, int64_t n, bool write)
 {
     if (write)
-        for (int64_t i = 0; i < n; i++) dx[i] = gelu_tanh_grad(x[i], g[i]);
+        for (int64_t i = 0; i < n; i++) dx[i] = 0.0f + gelu_tanh_grad(x[i], g[i]);
     else
         for (int64_t i = 0; i < n; i++) dx[i] += gelu_tanh_grad(x[i], g[i]);
 }
@@ -591,7 +591,7 @@ static void gelu_backward(tg_record *r)
 #endif
     for (int64_t i = 0; i < r->out->size; i++) {
         tg_real d = g[i] * (isnan(x[i]) ? x[i] : gelu_d(x[i], y[i], p));
-        if (write) dx[i] = d;
+        if (write) dx[i] = (tg_real)0 + d;
         else dx[i] += d;
     }
 }

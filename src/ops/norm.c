@@ -423,7 +423,7 @@ TG_VECTOR_LOOP static void ln_dx_row(tg_real *restrict dx, const tg_real *restri
     for (int64_t j = 0; j < D; j++) { /* not a select: a fresh dx holds stale bytes */
         double gw = g[j] * (w ? w[j] : 1), xhat = (x[j] - mean) * rstd;
         tg_real d = (tg_real)(rstd * (gw - sg / (double)D - xhat * sgx / (double)D));
-        if (write) dx[j] = d;
+        if (write) dx[j] = (tg_real)0 + d;
         else dx[j] += d;
     }
 }
@@ -469,10 +469,10 @@ static void ln_backward(tg_record *r)
     }
     bool ww = tg_grad_fresh(w), wb = tg_grad_fresh(b);
     for (int64_t j = 0; w && w->grad && j < D; j++)
-        if (ww) w->grad[j] = (tg_real)s->dw[j];
+        if (ww) w->grad[j] = (tg_real)0 + (tg_real)s->dw[j];
         else w->grad[j] += (tg_real)s->dw[j];
     for (int64_t j = 0; b && b->grad && j < D; j++)
-        if (wb) b->grad[j] = (tg_real)s->db[j];
+        if (wb) b->grad[j] = (tg_real)0 + (tg_real)s->db[j];
         else b->grad[j] += (tg_real)s->db[j];
 }
 

@@ -17,7 +17,8 @@
      tensor; and every rule flagged to write a fresh gradient (each of its
      branches: matmul's products and its operand repeated over a batch,
      permute's two loops, softmax's rows, arithmetic with and without
-     broadcasting) gives the bits that adding to zeros gives.
+     broadcasting, and the older writers gelu, relu and layer norm) gives
+     the bits that adding to zeros gives, a −0 term included.
    - tg_params_zero_grad brings released gradients back as zeros;
      tg_params_add keeps the others released. */
 #include <criterion/criterion.h>
@@ -258,7 +259,7 @@ static tg_tensor *shaped(tg_tape *t, int ndim, const int64_t *shape)
     return c;
 }
 
-enum { N_WRITERS = 21 };
+enum { N_WRITERS = 25 };
 
 /* The rules that write a fresh gradient instead of adding to zeros (each
    branch of each), reached from W [4, 4], b [4] and V [12, 12] */
@@ -288,6 +289,12 @@ static tg_tensor *writer(tg_tape *t, int which, tg_tensor *W, tg_tensor *b, tg_t
     case 17: return weighted(t, tg_div(t, W, weights_like(t, W, true)));
     case 18: return weighted(t, tg_div(t, weights_like(t, W, true), tg_add_scalar(t, W, 3)));
     case 19: return weighted(t, tg_matmul_t(t, shaped(t, TG_SHAPE(3, 4)), W, false, true));
+    /* the older writers: V[51] = −1, where gelu′ < 0, meets a weight of 0
+       there, so the term is 0·gelu′ = −0 (0 + −0 = +0 written) */
+    case 20: return weighted(t, tg_gelu(t, V, TG_GELU_NONE));
+    case 21: return weighted(t, tg_gelu(t, V, TG_GELU_TANH));
+    case 22: return weighted(t, tg_relu(t, V));
+    case 23: return weighted(t, tg_layer_norm(t, W, TG_SHAPE(4), b, NULL, 1e-5));
     default: return weighted(t, tg_mul(t, W, W)); /* one tensor twice: zeros, then adds */
     }
 }
