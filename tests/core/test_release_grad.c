@@ -3,9 +3,10 @@
 
    - A loop that releases the gradients trains exactly as the loop that
      zeroes them: the same gradients after every backward and the same
-     parameters after every step, compared value by value (a gradient that
-     is written instead of added to zero can differ only in the sign of a
-     zero), for SGD with momentum and for Adam, on one thread and on two.
+     parameters after every step, compared value by value (a written
+     gradient is 0 + its value, so even a zero's sign agrees; the writing
+     rules' own test below compares bits), for SGD with momentum and for
+     Adam, on one thread and on two.
    - After a release every grad is NULL; backward brings back each one it
      reaches, the step skips the others (as PyTorch skips a None grad) and
      leaves their state alone.
