@@ -396,7 +396,7 @@ static int permute_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIM
 
 /* y[i0, i1, ...] = x at the index whose axis perm[k] is i_k
    dx += g permuted back (by the inverse permutation: axis perm[k] of dx is
-   axis k of g) */
+   axis k of g; dx = 0 + that for a fresh gradient, grad_mode) */
 static int permute_forward(tg_record *r)
 {
     const permute_attr *a = r->attr;
@@ -512,7 +512,7 @@ static int transpose_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_D
 }
 
 /* y = x with axes d0, d1 swapped      dx += g with the same axes swapped back
-   (dx = for a fresh gradient) */
+   (dx = 0 + that for a fresh gradient, grad_mode) */
 static int transpose_forward(tg_record *r)
 {
     const transpose_attr *a = r->attr;
