@@ -501,7 +501,8 @@ enum {
                mismatch writes a message (without the op name) into msg and
                returns a tg_status.
    - forward:  fills r->out->data from r->in[i]->data; may save buffers for
-               backward with tg_record_save(). Returns TG_OK or a status.
+               backward with tg_record_save(). Returns TG_OK or a status;
+               a forward that fails can say why with tg_record_fail().
    - backward: reads r->out->grad and ADDS into r->in[i]->grad for every
                input whose grad is not NULL (NULL: that input needs none).
                A gradient new in this backward (a released parameter's, or
@@ -538,6 +539,14 @@ TG_API tg_tensor *tg_apply(tg_tape *t, const tg_op *op, tg_tensor *const *in, in
                            const void *attr);
 /** Memory for a forward pass to keep for backward; freed at reset. */
 TG_API void *tg_record_save(tg_record *r, size_t bytes);
+/** For a forward that finds its inputs wrong only as it runs (a check
+   folded into its loop): the reason, printf-style and without the op's
+   name, which the tape's message then gives ("<op>: <reason>", or
+   "tg_tape_replay: record i (<op>): <reason>") instead of the status's
+   name. Returns `status`, so that a forward can end with
+   `return tg_record_fail(r, TG_ERR_INVALID, "...", ...);`. */
+TG_API int tg_record_fail(tg_record *r, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* The op registry: every op by name, built-in and user-defined alike.
    A custom op is a tg_op filled by the user (name, n_inputs, attr_size,

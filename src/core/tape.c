@@ -395,7 +395,11 @@ tg_tensor *tg_apply(tg_tape *t, const tg_op *op, tg_tensor *const *in, int n, co
 
     st = op->forward(&rec);
     if (st != TG_OK) {
-        tg_tape_set_error(t, "%s: forward failed: %s", WHO, tg_status_str(st));
+        if (t->fail_msg[0])
+            tg_tape_set_error(t, "%s: %s", WHO, t->fail_msg);
+        else
+            tg_tape_set_error(t, "%s: forward failed: %s", WHO, tg_status_str(st));
+        t->fail_msg[0] = '\0';
         return NULL;
     }
     int64_t bad = t->anomaly ? tg_first_nonfinite(out->data, out->size) : -1;
@@ -425,6 +429,16 @@ tg_tensor *tg_apply(tg_tape *t, const tg_op *op, tg_tensor *const *in, int n, co
 }
 #undef WHO
 #undef pre
+
+int tg_record_fail(tg_record *r, int status, const char *fmt, ...)
+{
+    if (!r || !r->tape || !fmt) return status;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->tape->fail_msg, sizeof r->tape->fail_msg, fmt, ap);
+    va_end(ap);
+    return status;
+}
 
 void *tg_record_save(tg_record *r, size_t bytes)
 {
@@ -612,8 +626,13 @@ int tg_replay_record(tg_tape *t, size_t i)
     if (r->op->flags & TG_OP_ALIAS) r->out->data = r->in[0]->data;
     int st = r->op->forward(r);
     if (st != TG_OK) {
-        tg_tape_set_error(t, "tg_tape_replay: record %zu (%s%s) failed: %s", i,
-                          tg_op_prefix(r->op), r->op->name, tg_status_str(st));
+        if (t->fail_msg[0])
+            tg_tape_set_error(t, "tg_tape_replay: record %zu (%s%s): %s", i, tg_op_prefix(r->op),
+                              r->op->name, t->fail_msg);
+        else
+            tg_tape_set_error(t, "tg_tape_replay: record %zu (%s%s) failed: %s", i,
+                              tg_op_prefix(r->op), r->op->name, tg_status_str(st));
+        t->fail_msg[0] = '\0';
         return st;
     }
     int64_t bad = t->anomaly ? tg_first_nonfinite(r->out->data, r->out->size) : -1;

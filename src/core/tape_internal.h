@@ -95,6 +95,7 @@ struct tg_tape {
                               gradients above it */
     uint32_t fresh_sweeps; /* times records' gradients were made fresh in bulk */
     tg_program prog;
+    char fail_msg[TG_MSG_LEN]; /* a failing forward's reason (tg_record_fail), else "" */
     char error[TG_MSG_LEN];
 };
 

@@ -126,6 +126,58 @@ Test(registry, a_user_op_registers_and_runs_like_a_builtin)
     tg_tape_free(t);
 }
 
+/* A forward that finds a wrong value as it runs says why with
+   tg_record_fail: the tape's message gives the reason, when the op runs
+   and when a replay meets it; a forward failing without one still says
+   "forward failed". sqrt_checked refuses a negative value; mute_fail
+   fails without a word. */
+static int sqrt_checked_forward(tg_record *r)
+{
+    for (int64_t i = 0; i < r->out->size; i++) {
+        tg_real v = r->in[0]->data[i];
+        if (v < 0)
+            return tg_record_fail(r, TG_ERR_INVALID, "value %g at %lld is negative", (double)v,
+                                  (long long)i);
+        r->out->data[i] = (tg_real)sqrt((double)v);
+    }
+    return TG_OK;
+}
+static int mute_fail_forward(tg_record *r)
+{
+    (void)r;
+    return TG_ERR_INVALID;
+}
+
+Test(registry, a_forward_says_why_it_failed)
+{
+    tg_op sq = {.name = "sqrt_checked", .n_inputs = 1, .shape = times_shape,
+                .forward = sqrt_checked_forward, .backward = NULL, .doc = "sqrt, x >= 0"};
+    tg_op mute = {.name = "mute_fail", .n_inputs = 1, .shape = times_shape,
+                  .forward = mute_fail_forward, .doc = "fails"};
+    tg_tape *t = tg_tape_new();
+    tg_real v[] = {4, -9, 1};
+    tg_tensor *x = tg_tensor_new(t, TG_SHAPE(3), v);
+    cr_expect_null(tg_apply(t, &sq, &x, 1, NULL));
+    cr_expect_str_eq(tg_tape_error(t), "sqrt_checked: value -9 at 1 is negative");
+    tg_tape_reset(t);
+    x = tg_tensor_new(t, TG_SHAPE(3), v);
+    cr_expect_null(tg_apply(t, &mute, &x, 1, NULL));
+    cr_expect_str_eq(tg_tape_error(t), "mute_fail: forward failed: invalid argument",
+                     "no stale reason: %s", tg_tape_error(t));
+    tg_tape_reset(t);
+    /* in a replay, over the caller's memory */
+    tg_tape_set_replayable(t, true);
+    v[1] = 9;
+    x = tg_requires_grad(tg_tensor_wrap(t, TG_SHAPE(3), v), true);
+    cr_assert(tg_apply(t, &sq, &x, 1, NULL), "%s", tg_tape_error(t));
+    cr_assert_eq(tg_tape_replay(t), TG_OK, "%s", tg_tape_error(t));
+    v[2] = -1;
+    cr_expect_eq(tg_tape_replay(t), TG_ERR_INVALID);
+    cr_expect_str_eq(tg_tape_error(t),
+                     "tg_tape_replay: record 0 (sqrt_checked): value -1 at 2 is negative");
+    tg_tape_free(t);
+}
+
 Test(registry, refuses_duplicates_and_bad_ops_with_a_message)
 {
     tg_op op = make_times("dup");
