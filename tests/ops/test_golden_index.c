@@ -14,6 +14,8 @@
 #include <criterion/criterion.h>
 
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "builder_table.h"
@@ -192,6 +194,83 @@ Test(index_refuses, indices_out_of_range)
     const int64_t r[2] = {0, 3};
     REFUSED(tg_index_add(gt_tape, x34, 0, ix(TG_SHAPE(2), r), tg_ones(gt_tape, TG_SHAPE(2, 4))),
             "tg_index_add", "index 3", "position 1", "axis 0", "size 3");
+}
+
+/* gather along x's last axis checks each index as it reads it (no scan
+   before): an index out of range in a vector of the row (first lane, a
+   middle one, the second half of a float block), in its tail, a negative
+   one, and one in the last row are each refused by name, when recorded and
+   when a replay meets it. Rows of 41: two blocks of 16 and a tail of 9 in
+   float, five vectors of 8 and a tail of 1 in double. */
+Test(index_refuses, gather_along_the_last_axis_checked_as_read)
+{
+    enum { N = 41 };
+    tg_tensor *x = tg_requires_grad(tg_zeros(gt_tape, TG_SHAPE(3, N)), true);
+    int64_t g[3 * N];
+    for (int k = 0; k < 3 * N; k++) g[k] = (k * 7) % N;
+    cr_assert(tg_gather(gt_tape, x, 1, ix(TG_SHAPE(3, N), g)), "%s", tg_tape_error(gt_tape));
+    static const struct {
+        int pos;
+        int64_t v;
+        const char *at;
+    } bad[] = {{5, N, "position [0,5]"},          {12, N + 1, "position [0,12]"},
+               {16, N + 2, "position [0,16]"},    {35, 1000, "position [0,35]"},
+               {40, N, "position [0,40]"},        {N + 17, -1, "position [1,17]"},
+               {N + 27, N, "position [1,27]"},    {2 * N + 40, N, "position [2,40]"}};
+    for (size_t b = 0; b < sizeof bad / sizeof *bad; b++) {
+        int64_t keep = g[bad[b].pos];
+        g[bad[b].pos] = bad[b].v;
+        char want[32];
+        snprintf(want, sizeof want, "index %lld", (long long)bad[b].v);
+        REFUSED(tg_gather(gt_tape, x, 1, ix(TG_SHAPE(3, N), g)), "tg_gather", want, bad[b].at,
+                "axis 1", "size 41");
+        g[bad[b].pos] = keep;
+    }
+    /* a replay meets the index the caller changed */
+    tg_tape *t = tg_tape_new();
+    tg_tape_set_replayable(t, true);
+    tg_tensor *x2 = tg_requires_grad(tg_zeros(t, TG_SHAPE(3, N)), true);
+    cr_assert(tg_sum(t, tg_gather(t, x2, 1, tg_index_wrap(t, TG_SHAPE(3, N), g)), TG_ALL, false),
+              "%s", tg_tape_error(t));
+    cr_assert_eq(tg_tape_replay(t), TG_OK, "%s", tg_tape_error(t));
+    g[21] = N;
+    cr_expect_eq(tg_tape_replay(t), TG_ERR_INVALID);
+    cr_expect(strstr(tg_tape_error(t), "tg_tape_replay: record 0 (tg_gather)") &&
+                  strstr(tg_tape_error(t), "index 41 at position [0,21] is out of range for axis 1"),
+              "%s", tg_tape_error(t));
+    tg_tape_free(t);
+}
+
+/* A gather of 32 MiB or more along the last axis: written through a buffer
+   with streaming stores (src/ops/index.c), checked against the definition
+   y[r, c] = x[r, index[r, c]]; rows whose starts are 16-byte aligned and
+   rows that are not. */
+Test(golden_index, large_gather_streamed)
+{
+    static const int64_t shapes[2][2] = {{2048, 4096}, {2051, 4099}};
+    for (int sh = 0; sh < 2; sh++) {
+        const int64_t R = shapes[sh][0], C = shapes[sh][1];
+        tg_tape *t = tg_tape_new();
+        tg_tensor *x = tg_zeros(t, TG_SHAPE(R, C));
+        int64_t *g = malloc((size_t)(R * C) * sizeof *g);
+        cr_assert(x && g, "%s", tg_tape_error(t));
+        uint64_t s = 7;
+        for (int64_t i = 0; i < R * C; i++) {
+            s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+            x->data[i] = (tg_real)(i % 65521);
+            g[i] = (int64_t)((s >> 33) % (uint64_t)C);
+        }
+        tg_tensor *y = tg_gather(t, x, 1, tg_index_wrap(t, TG_SHAPE(R, C), g));
+        cr_assert_not_null(y, "%s", tg_tape_error(t));
+        int64_t bad = 0;
+        for (int64_t r = 0; r < R; r++)
+            for (int64_t c = 0; c < C; c++)
+                bad += y->data[r * C + c] != x->data[r * C + g[r * C + c]];
+        cr_expect_eq(bad, 0, "[%lld, %lld]: %lld elements differ", (long long)R, (long long)C,
+                     (long long)bad);
+        free(g);
+        tg_tape_free(t);
+    }
 }
 
 Test(index_refuses, shapes)
