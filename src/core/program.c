@@ -55,6 +55,7 @@ void tg_program_free(tg_tape *t)
     free(p->ins);
     free(p->pool);
     free(p->patch);
+    free(p->attrs);
     free(p->zeros);
     free(p->rules);
     free(p->leaves);
@@ -116,6 +117,39 @@ static bool pack_values(tg_tape *t)
     return true;
 }
 
+/* The record attributes the instructions read, in a block of their own
+   (p->attrs), in record order: an instruction's attributes then come in
+   the same stream as the instructions, where the records' own are spread
+   over the arena (half of softplus's gradient rule in the scalar graph was
+   the miss on its threshold). An instruction reads its record's attributes
+   when its attr is r->attr (a scale in the same union is a double of 1 or
+   1/n, never a user-space address); they never change after tg_apply. */
+static size_t attr_units(const tg_record *r)
+{
+    return (r->op->attr_size + sizeof(max_align_t) - 1) / sizeof(max_align_t);
+}
+
+static bool pack_attrs(tg_tape *t)
+{
+    tg_program *p = &t->prog;
+    size_t units = 0;
+    for (size_t i = 0; i < t->n_recs; i++)
+        if (p->ins[i].fwd && t->recs[i].attr && p->ins[i].attr == t->recs[i].attr)
+            units += attr_units(&t->recs[i]);
+    if (!reserve(t, (void **)&p->attrs, &p->cap_attrs, units ? units : 1, sizeof *p->attrs))
+        return false;
+    size_t at = 0;
+    for (size_t i = 0; i < t->n_recs; i++) {
+        const tg_record *r = &t->recs[i];
+        tg_small *s = &p->ins[i];
+        if (!s->fwd || !r->attr || s->attr != r->attr) continue;
+        memcpy(p->attrs + at, r->attr, r->op->attr_size);
+        s->attr = p->attrs + at;
+        at += attr_units(r);
+    }
+    return true;
+}
+
 /* The instructions of the recording (false if out of memory). */
 static bool build_forward(tg_tape *t)
 {
@@ -136,7 +170,7 @@ static bool build_forward(tg_tape *t)
     }
     if (!reserve(t, (void **)&p->pool, &p->cap_pool, slots, sizeof *p->pool) ||
         !reserve(t, (void **)&p->patch, &p->cap_patch, slots / 2, sizeof *p->patch) ||
-        !pack_values(t))
+        !pack_values(t) || !pack_attrs(t))
         return false;
     p->n_pool = p->n_patch = 0;
     for (size_t i = 0; i < t->n_recs; i++) { /* their operands, where the data now is */

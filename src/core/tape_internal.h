@@ -35,6 +35,11 @@ typedef struct tg_program {
     tg_patch *patch;        /* pool slots that read leaves */
     size_t n_patch, cap_patch;
     size_t cap_ins;
+    /* the records' attributes that instructions read, copied one after the
+       other in record order (each record's own sits in the arena beside
+       its record, a cache miss per instruction that reads it) */
+    max_align_t *attrs;
+    size_t cap_attrs;       /* in max_align_t units */
     /* the values and gradients of small compact outputs, moved together
        (in record order) out of the arena, where each had a cache line of
        its own: place[i] is record i's offset in them, or -1 */
