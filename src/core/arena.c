@@ -1,7 +1,17 @@
-/* The arena: a chunked bump allocator, 64-byte aligned. Every tensor and
-   saved buffer of a step lives in it; a reset rewinds it in O(1) and keeps
-   its chunks, so a loop of steps of the same shapes allocates nothing after
-   the first. */
+/* The arena: a chunked bump allocator. Every tensor and saved buffer of a
+   step lives in it; a reset rewinds it in O(1) and keeps its chunks, so a
+   loop of steps of the same shapes allocates nothing after the first.
+
+   Alignment: tg_arena_alloc (tg_tape_alloc's, public) starts every block
+   on a 64-byte line (TG_ALIGN). The tape's own small blocks need less:
+   tensor values and gradients (tg_arena_alloc_values) of 64 bytes or more
+   still start on a line, a smaller block is aligned to its size rounded up
+   to a power of two (16 at least), so that it never straddles two lines
+   and a vector of its size loads from it aligned; tensor structs and op
+   attributes (tg_arena_alloc_aligned, 16) are packed. Before, each took a
+   line or more of its own: a scalar's value, its gradient and its op's
+   attributes 64 bytes each, its tensor struct 192, and a tape of scalars
+   was spread over three times the memory it needs. */
 #include "core/internal.h"
 
 #include <stdlib.h>
@@ -28,20 +38,23 @@ static tg_chunk *chunk_new(tg_arena *a, size_t cap)
     return c;
 }
 
-/* Bump within the current chunk; move to the next kept chunk that fits, or
-   append a new one at least twice the previous size. */
-void *tg_arena_alloc(tg_arena *a, size_t bytes)
+/* Bump within the current chunk (to a multiple of align, a power of two
+   up to TG_ALIGN); move to the next kept chunk that fits, or append a new
+   one at least twice the previous size. */
+static void *arena_alloc(tg_arena *a, size_t bytes, size_t align)
 {
-    size_t need = round_up(bytes ? bytes : 1);
+    size_t need = (bytes + align - 1) & ~(align - 1);
     if (need < bytes) return NULL; /* overflow */
     tg_chunk *c = a->cur;
-    while (c && c->used + need > c->cap) {
+    size_t at = c ? (c->used + align - 1) & ~(align - 1) : 0; /* within cap: cap % 64 == 0 */
+    while (c && need > c->cap - at) { /* at <= cap: no overflow */
         if (!c->next) break;
         c = c->next;
         c->used = 0;
         a->cur = c;
+        at = 0;
     }
-    if (!c || c->used + need > c->cap) {
+    if (!c || need > c->cap - at) {
         size_t cap = a->cur ? a->cur->cap * 2 : TG_CHUNK_MIN;
         if (cap < need) cap = round_up(need);
         tg_chunk *n = chunk_new(a, cap);
@@ -54,10 +67,25 @@ void *tg_arena_alloc(tg_arena *a, size_t bytes)
             a->first = n;
         }
         a->cur = c = n;
+        at = 0;
     }
-    void *p = c->mem + c->used;
-    c->used += need;
+    void *p = c->mem + at;
+    c->used = at + need;
     return p;
+}
+
+void *tg_arena_alloc(tg_arena *a, size_t bytes) { return arena_alloc(a, bytes ? bytes : 1, TG_ALIGN); }
+
+void *tg_arena_alloc_values(tg_arena *a, size_t bytes)
+{
+    size_t align = 16;
+    while (align < TG_ALIGN && align < bytes) align *= 2;
+    return arena_alloc(a, bytes ? bytes : 1, align);
+}
+
+void *tg_arena_alloc_aligned(tg_arena *a, size_t bytes, size_t align)
+{
+    return arena_alloc(a, bytes ? bytes : 1, align);
 }
 
 void tg_arena_rewind(tg_arena *a)

@@ -123,7 +123,7 @@ static tg_tensor *shadow_of(tg_tape *t, leaf_slots *ls, tg_tensor *x)
         }
     }
     if (!*slot) {
-        tg_tensor *s = tg_tape_try_alloc(t, sizeof *s);
+        tg_tensor *s = tg_tape_try_alloc_struct(t, sizeof *s);
         if (!s) return NULL;
         *s = *x;
         s->grad = NULL;
@@ -140,7 +140,7 @@ static bool ensure_grad(tg_tape *t, tg_tensor *x, const walk_opts *o)
 {
     if (x->grad) return true;
     if ((x->flags & TG_PARAM) && !x->tape && !o->shadows) x->grad = tg_param_grad_home(x);
-    else x->grad = tg_tape_try_alloc(t, (size_t)x->size * sizeof(tg_real));
+    else x->grad = tg_tape_try_alloc_values(t, (size_t)x->size * sizeof(tg_real));
     if (!x->grad) {
         tg_tape_set_error(t, "tg_backward: out of memory for a gradient of %lld values",
                           (long long)x->size);

@@ -107,13 +107,24 @@ typedef struct tg_arena_mark {
 tg_arena_mark tg_arena_get_mark(const tg_arena *a);
 void tg_arena_rewind_to(tg_arena *a, tg_arena_mark m);
 
-void *tg_arena_alloc(tg_arena *a, size_t bytes);
+void *tg_arena_alloc(tg_arena *a, size_t bytes); /* 64-byte aligned */
+/* Tensor values: 64-byte aligned from 64 bytes up, smaller ones to their
+   size's power of two (16 at least); align: a power of two up to 64. */
+void *tg_arena_alloc_values(tg_arena *a, size_t bytes);
+void *tg_arena_alloc_aligned(tg_arena *a, size_t bytes, size_t align);
 void tg_arena_rewind(tg_arena *a);
 void tg_arena_release(tg_arena *a);
 size_t tg_arena_used(const tg_arena *a);
 
 /* tg_tape_alloc without the tape error: for scratch that has a fallback. */
 void *tg_tape_try_alloc(tg_tape *t, size_t bytes);
+/* The tape's own small blocks (arena.c): tensor values and gradients
+   (tg_arena_alloc_values), and structs and attributes (16-byte aligned).
+   The _try forms set no tape error. */
+void *tg_tape_alloc_values(tg_tape *t, size_t bytes);
+void *tg_tape_try_alloc_values(tg_tape *t, size_t bytes);
+void *tg_tape_alloc_struct(tg_tape *t, size_t bytes);
+void *tg_tape_try_alloc_struct(tg_tape *t, size_t bytes);
 
 /* ---- shapes */
 

@@ -447,6 +447,35 @@ Test(tape, arena_grows_for_large_tensors_and_keeps_memory)
     cr_expect_eq((uintptr_t)scratch % 64, 0);
 }
 
+/* The arena's alignment (src/core/arena.c): tensor values of 64 bytes or
+   more start on a 64-byte line; smaller ones are aligned to their size
+   rounded up to a power of two (16 at least), so that none straddles two
+   lines; tg_tape_alloc stays 64-byte aligned whatever the size; and small
+   blocks are packed: a hundred scalars take far less than a line each. */
+Test(tape, arena_aligns_values_by_size_and_packs_small_ones)
+{
+    static const int64_t lens[] = {1, 2, 3, 4, 5, 8, 9, 15, 16, 17, 33, 100};
+    for (int rep = 0; rep < 3; rep++)
+        for (size_t k = 0; k < sizeof lens / sizeof *lens; k++) {
+            tg_tensor *x = tg_zeros(t, TG_SHAPE(lens[k]));
+            cr_assert(x, "%s", tg_tape_error(t));
+            size_t bytes = (size_t)lens[k] * sizeof(tg_real), want = 16;
+            while (want < 64 && want < bytes) want *= 2;
+            uintptr_t a = (uintptr_t)x->data;
+            cr_expect_eq(a % want, 0, "%zu bytes at %p: not %zu-byte aligned", bytes, x->data,
+                         want);
+            if (bytes <= 64)
+                cr_expect_eq(a / 64, (a + bytes - 1) / 64, "%zu bytes at %p straddle two lines",
+                             bytes, x->data);
+            cr_expect_eq((uintptr_t)tg_tape_alloc(t, 1 + k) % 64, 0, "tg_tape_alloc: 64-byte aligned");
+        }
+    tg_tape_reset(t);
+    size_t before = tg_tape_get_stats(t).arena_used;
+    for (int i = 0; i < 100; i++) cr_assert(tg_scalar(t, (tg_real)i));
+    size_t per = (tg_tape_get_stats(t).arena_used - before) / 100;
+    cr_expect(per <= sizeof(tg_tensor) + 16 + 16, "a scalar takes %zu bytes of the arena", per);
+}
+
 /* ------------------------------------------------------------------ params */
 
 Test(tape, params_registry)
