@@ -244,31 +244,34 @@ typedef struct {
     int64_t size[TG_MAX_DIMS], stride[TG_MAX_DIMS];
 } strided;
 
-static strided slice_view(const slice_attr *a)
+/* Fills *v in place, field by field: this runs for every slice (returned
+   by value, the struct's copy waited on its small fields' stores: a tenth
+   of recording a graph of scalars, which selects one value in three). */
+static void slice_view(const slice_attr *a, strided *v)
 {
     int64_t xs[TG_MAX_DIMS];
     strides_of(a->ndim, a->shape, xs);
-    strided v; /* the fields one by one: this runs for every slice */
-    v.base = 0, v.m = 0, v.n = 1;
+    int64_t base = 0, n = 1;
+    int m = 0;
     for (int i = 0; i < a->ndim; i++) {
-        v.base += a->start[i] * xs[i];
+        base += a->start[i] * xs[i];
         if (a->drop & (1u << i)) continue;
-        v.n *= a->len[i];
+        n *= a->len[i];
         if (a->len[i] <= 1) continue;
         int64_t s = a->step[i] * xs[i];
-        if (v.m > 0 && v.stride[v.m - 1] == s * a->len[i]) {
-            v.size[v.m - 1] *= a->len[i];
-            v.stride[v.m - 1] = s;
+        if (m > 0 && v->stride[m - 1] == s * a->len[i]) {
+            v->size[m - 1] *= a->len[i];
+            v->stride[m - 1] = s;
         } else {
-            v.size[v.m] = a->len[i];
-            v.stride[v.m++] = s;
+            v->size[m] = a->len[i];
+            v->stride[m++] = s;
         }
     }
-    if (v.m == 0) { /* one element */
-        v.size[0] = v.stride[0] = 1;
-        v.m = 1;
+    if (m == 0) { /* one element */
+        v->size[0] = v->stride[0] = 1;
+        m = 1;
     }
-    return v;
+    v->base = base, v->n = n, v->m = m;
 }
 
 enum { GET, GET_ADD, PUT, PUT_ADD };
@@ -327,7 +330,7 @@ static const strided *record_view(tg_record *r, strided *local)
     if (r->saved) return r->saved;
     strided *v = tg_record_save(r, sizeof *v);
     if (!v) v = local;
-    *v = slice_view(r->attr);
+    slice_view(r->attr, v);
     return v;
 }
 
@@ -341,7 +344,8 @@ static int slice_forward(tg_record *r)
 static void slice_backward(tg_record *r)
 {
     strided local;
-    const strided *v = r->saved ? r->saved : (local = slice_view(r->attr), &local);
+    const strided *v = r->saved;
+    if (!v) slice_view(r->attr, &local), v = &local;
     strided_walk(v, r->in[0]->grad, r->out->grad, PUT_ADD);
 }
 
@@ -355,7 +359,8 @@ static int slice_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **d
    positions      dg += dy at those positions = slice(dy) */
 static int slice_bw_forward(tg_record *r)
 {
-    strided v = slice_view(r->attr);
+    strided v;
+    slice_view(r->attr, &v);
     memset(r->out->data, 0, (size_t)r->out->size * sizeof(tg_real));
     strided_walk(&v, r->out->data, r->in[0]->data, PUT);
     return TG_OK;
@@ -363,7 +368,8 @@ static int slice_bw_forward(tg_record *r)
 
 static void slice_bw_backward(tg_record *r)
 {
-    strided v = slice_view(r->attr);
+    strided v;
+    slice_view(r->attr, &v);
     strided_walk(&v, r->out->grad, r->in[0]->grad, GET_ADD);
 }
 
