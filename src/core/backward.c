@@ -24,6 +24,16 @@ static bool needs_grad(const tg_tensor *x) { return x && (x->flags & TG_REQUIRES
 /* Marks every record whose output the outputs depend on (t->mark[i] = 1)
    and returns the last such record, or -1. One backward sweep: a record is
    reached when its output is an output, or an input of a reached record. */
+/* The walks over the records read each record's tensors, which lie in the
+   arena apart from the records: on a tape larger than the cache each was a
+   miss in turn. The tensors of the record AHEAD places on are asked for
+   first. */
+enum { AHEAD = 8 };
+static inline void prefetch_inputs(const tg_record *r)
+{
+    for (int k = 0; k < r->n_in; k++) __builtin_prefetch(r->in[k]);
+}
+
 static int32_t mark_reached(tg_tape *t, tg_tensor *const *outs, int n_out)
 {
     if (n_out == 1 && t->marked_out == outs[0] && t->marked_recs == t->n_recs &&
@@ -38,6 +48,7 @@ static int32_t mark_reached(tg_tape *t, tg_tensor *const *outs, int n_out)
     for (int j = 0; j < n_out; j++)
         if (outs[j]->rec >= 0) t->mark[outs[j]->rec] = 1;
     for (int32_t i = last; i >= 0; i--) {
+        if (i >= AHEAD) prefetch_inputs(&t->recs[i - AHEAD]);
         if (!t->mark[i]) continue;
         const tg_record *r = &t->recs[i];
         for (int k = 0; k < r->n_in; k++) /* records that need no gradient: skipped */
@@ -281,6 +292,7 @@ __attribute__((always_inline)) static inline int rule_step(tg_tape *t, int32_t i
 static int walk_first_order(tg_tape *t, int32_t last, const walk_opts *o)
 {
     for (int32_t i = last; i >= 0; i--) {
+        if (i >= AHEAD) __builtin_prefetch(t->recs[i - AHEAD].out);
         if (!t->mark[i]) continue;
         int st = rule_step(t, i, o);
         if (st != TG_OK) return st;
@@ -299,8 +311,10 @@ int tg_run_rule(tg_tape *t, int32_t i)
 static void refresh_intermediates(tg_tape *t, int32_t last)
 {
     t->fresh_sweeps++;
-    for (int32_t i = 0; i <= last; i++)
+    for (int32_t i = 0; i <= last; i++) {
+        if (i + AHEAD <= last) __builtin_prefetch(t->recs[i + AHEAD].out);
         if (t->mark[i] && t->recs[i].out->grad) t->recs[i].out->flags |= TG_GRAD_FRESH;
+    }
 }
 
 /* Adds dout (out->size values) into out's gradient. */
