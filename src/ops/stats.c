@@ -250,7 +250,9 @@ static int moments_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIM
    exact times any k here), e^r by its Taylor polynomial to r^13 (the next
    term is below 2^-57 of it), and 2^k written into the exponent bits.
    Below e^-708 (where 2^k would be subnormal) the result is 0, above e^709
-   inf; NaN stays NaN. Relative error a few 2^-53. */
+   inf; NaN stays NaN. Relative error a few 2^-53. (The double build's: the
+   float build takes exp_nonpos.) */
+#ifdef TG_DOUBLE
 static inline double exp_poly(double x)
 {
     const double shifter = 0x1.8p52; /* adding it rounds to an integer in the low bits */
@@ -281,7 +283,6 @@ static inline double exp_poly(double x)
     return x >= -708.0 ? (x <= 709.0 ? v : INFINITY) : x < -708.0 ? 0.0 : x;
 }
 
-#ifdef TG_DOUBLE
 /* out[i] = e^(x[i] − s[i·ss]), ss 0 (one shift) or 1 (one per element) */
 TG_VECTOR_LOOP static void exp_shifted(double *restrict out, const tg_real *restrict x,
                                        const double *restrict s, int64_t ss, int64_t n)
