@@ -644,7 +644,10 @@ static void add_rows(tg_tape *t, tg_real *dst, const tg_real *src, axis_view v,
    rows ahead, a line at a time, when they are at least PREFETCH_ROW_MIN
    values long (and only their first PREFETCH_ROW_MAX: the hardware follows
    a long row by itself): without it each row's first lines wait for
-   memory. */
+   memory. An output of TG_STREAM_BYTES or more is then written with
+   streaming stores, as memcpy writes a copy that large: rows of 256 from
+   a 64 MiB table, 9.9-11.3 -> 8.4-9.0 ms (without the prefetch, streaming
+   stores had made it slower). */
 enum { PREFETCH_AHEAD = 8, PREFETCH_ROW_MIN = 64, PREFETCH_ROW_MAX = 512 };
 
 static inline void prefetch_row(const tg_real *s, int64_t n)
@@ -658,6 +661,8 @@ static void take_rows(tg_real *dst, const tg_real *src, axis_view v, const int64
                       int64_t k, bool add)
 {
     bool ahead = v.inner >= PREFETCH_ROW_MIN;
+    bool stream = !add && v.inner >= PREFETCH_ROW_MIN &&
+                  v.outer * k * v.inner >= TG_STREAM_BYTES / (int64_t)sizeof(tg_real);
     for (int64_t o = 0; o < v.outer; o++)
         for (int64_t j = 0; j < k; j++) {
             tg_real *d = dst + (o * k + j) * v.inner;
@@ -668,9 +673,10 @@ static void take_rows(tg_real *dst, const tg_real *src, axis_view v, const int64
                 for (int64_t i = 0; i < v.inner; i++) d[i] += s[i];
             else if (v.inner == 1)
                 d[0] = s[0];
-            else
+            else if (!stream || !tg_stream_copy(d, s, v.inner))
                 memcpy(d, s, (size_t)v.inner * sizeof(tg_real));
         }
+    if (stream) tg_stream_fence();
 }
 
 /* index_select:  y[.., j, ..] = x[.., index[j], ..]

@@ -273,6 +273,37 @@ Test(golden_index, large_gather_streamed)
     }
 }
 
+/* index_select of 32 MiB or more: its rows are written with streaming
+   stores (src/ops/index.c, take_rows), checked against the definition
+   y[j, :] = x[index[j], :]; rows of 256 values (16-byte aligned) and of 257
+   (most rows unaligned: copied as before). */
+Test(golden_index, large_index_select_streamed)
+{
+    static const int64_t widths[2] = {256, 257};
+    for (int w = 0; w < 2; w++) {
+        const int64_t V = 1000, D = widths[w], K = ((int64_t)33 << 20) / (D * (int64_t)sizeof(tg_real));
+        tg_tape *t = tg_tape_new();
+        tg_tensor *x = tg_zeros(t, TG_SHAPE(V, D));
+        int64_t *idx = malloc((size_t)K * sizeof *idx);
+        cr_assert(x && idx, "%s", tg_tape_error(t));
+        for (int64_t i = 0; i < V * D; i++) x->data[i] = (tg_real)(i % 65521);
+        uint64_t s = 11;
+        for (int64_t j = 0; j < K; j++) {
+            s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+            idx[j] = (int64_t)((s >> 33) % (uint64_t)V);
+        }
+        tg_tensor *y = tg_index_select(t, x, 0, tg_index_wrap(t, TG_SHAPE(K), idx));
+        cr_assert_not_null(y, "%s", tg_tape_error(t));
+        int64_t bad = 0;
+        for (int64_t j = 0; j < K; j++)
+            for (int64_t c = 0; c < D; c++) bad += y->data[j * D + c] != x->data[idx[j] * D + c];
+        cr_expect_eq(bad, 0, "[%lld, %lld] rows %lld: %lld elements differ", (long long)V,
+                     (long long)D, (long long)K, (long long)bad);
+        free(idx);
+        tg_tape_free(t);
+    }
+}
+
 Test(index_refuses, shapes)
 {
     tg_tensor *x34 = tg_requires_grad(tg_zeros(gt_tape, TG_SHAPE(3, 4)), true);
