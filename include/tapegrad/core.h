@@ -106,10 +106,11 @@ typedef struct tg_tensor {
     int ndim;                     /**< 0 for a scalar */
     int64_t shape[TG_MAX_DIMS];   /**< shape[0..ndim-1] */
     int64_t size;                 /**< product of the shape (1 for a scalar) */
-    tg_real *data;                /**< [size], row-major; a tape's tensor of 64 bytes or
-                                     more starts on a 64-byte line, a smaller one is
-                                     aligned to its size rounded up to a power of two
-                                     (16 at least), never straddling two lines */
+    tg_real *data;                /**< [size], row-major. Where the tape allocated it
+                                     (not a view's, nor tg_tensor_wrap's): 64 bytes or
+                                     more start on a 64-byte line, fewer are aligned to
+                                     their size rounded up to a power of two (16 at
+                                     least), never straddling two lines */
     tg_real *grad;                /**< [size], or NULL until a gradient exists */
     unsigned flags;               /**< TG_REQUIRES_GRAD | TG_PARAM | TG_CONST */
     const char *name;             /**< parameter name or a label, may be NULL */
