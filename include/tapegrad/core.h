@@ -102,6 +102,8 @@ typedef struct tg_tape tg_tape;
 /** A tensor's metadata is public and may be read freely. Change `data` values
    only on leaves you made (inputs, parameters), never on op results that a
    later backward still needs. */
+/* (tensor_alloc in src/core/tape.c sets every field by name, without a
+   memset: a field added here needs its line there.) */
 typedef struct tg_tensor {
     int ndim;                     /**< 0 for a scalar */
     int64_t shape[TG_MAX_DIMS];   /**< shape[0..ndim-1] */
@@ -468,6 +470,8 @@ typedef struct tg_op tg_op;
 #define TG_MAX_INPUTS 8
 
 /** One entry of the tape: op(inputs, attributes) -> output. */
+/* (tg_apply in src/core/tape.c sets every field by name, without a
+   memset: a field added here needs its line there.) */
 typedef struct tg_record {
     const tg_op *op;              /**< what ran */
     int n_in;                     /**< how many inputs */

@@ -21,19 +21,20 @@ static bool needs_grad(const tg_tensor *x) { return x && (x->flags & TG_REQUIRES
 
 /* ------------------------------------------------------------ reachability */
 
-/* Marks every record whose output the outputs depend on (t->mark[i] = 1)
-   and returns the last such record, or -1. One backward sweep: a record is
-   reached when its output is an output, or an input of a reached record. */
 /* The walks over the records read each record's tensors, which lie in the
    arena apart from the records: on a tape larger than the cache each was a
    miss in turn. The tensors of the record AHEAD places on are asked for
-   first. */
+   first (mark_reached: its inputs; the fresh sweep and the rule walk: its
+   output). */
 enum { AHEAD = 8 };
 static inline void prefetch_inputs(const tg_record *r)
 {
     for (int k = 0; k < r->n_in; k++) __builtin_prefetch(r->in[k]);
 }
 
+/* Marks every record whose output the outputs depend on (t->mark[i] = 1)
+   and returns the last such record, or -1. One backward sweep: a record is
+   reached when its output is an output, or an input of a reached record. */
 static int32_t mark_reached(tg_tape *t, tg_tensor *const *outs, int n_out)
 {
     if (n_out == 1 && t->marked_out == outs[0] && t->marked_recs == t->n_recs &&
