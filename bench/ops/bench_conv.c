@@ -16,7 +16,9 @@
    tg_gemm calls of the shapes the convolution makes ([O, K]·[K, N·OH·OW],
    its transpose products), timed on their own.
 
-   usage: bench_conv [--batch N] [--reps R] [--threads T] [--gemm builtin|cblas] [--csv] */
+   usage: bench_conv [--batch N] [--reps R] [--threads T] [--gemm builtin|cblas] [--layer L]
+                     [--csv]
+   --layer L: only layer L (1, 2 or 3), for a profile of one shape. */
 #define _POSIX_C_SOURCE 200809L
 #include "core/internal.h"
 #include "gemm/gemm.h"
@@ -110,6 +112,7 @@ int main(int argc, char **argv)
     int64_t N = 64;
     int reps = 10;
     bool csv = false;
+    int only = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--batch") && i + 1 < argc) N = atoll(argv[++i]);
         else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
@@ -119,15 +122,16 @@ int main(int argc, char **argv)
                 fprintf(stderr, "%s\n", tg_last_error());
                 return 2;
             }
-        } else if (!strcmp(argv[i], "--csv")) csv = true;
+        } else if (!strcmp(argv[i], "--layer") && i + 1 < argc) only = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--csv")) csv = true;
         else {
             fprintf(stderr, "usage: bench_conv [--batch N] [--reps R] [--threads T] "
-                            "[--gemm builtin|cblas] [--csv]\n");
+                            "[--gemm builtin|cblas] [--layer 1|2|3] [--csv]\n");
             return 2;
         }
     }
-    if (N < 1 || reps < 1) {
-        fprintf(stderr, "bench_conv: --batch and --reps must be at least 1\n");
+    if (N < 1 || reps < 1 || only < 0 || only > 3) {
+        fprintf(stderr, "bench_conv: --batch and --reps must be at least 1, --layer 1, 2 or 3\n");
         return 2;
     }
     const layer layers[] = {{"conv1 1->6 5x5 28x28", 1, 28, 28, 6, 5, 0},
@@ -142,6 +146,7 @@ int main(int argc, char **argv)
                (long long)N, tg_gemm_backend(), tg_gemm_kernel_name(), tg_get_num_threads(), reps);
     for (size_t i = 0; i < sizeof layers / sizeof *layers; i++) {
         const layer *L = &layers[i];
+        if (only && (size_t)only != i + 1) continue;
         int64_t OH = L->H + 2 * L->pad - L->k + 1, OW = L->W + 2 * L->pad - L->k + 1;
         double flops = 3.0 * 2 * (double)N * (double)L->O * (double)(OH * OW) *
                        (double)(L->C * L->k * L->k);

@@ -98,6 +98,8 @@ const char *tg_gemm_backend(void)
     return current_backend() == BACKEND_CBLAS ? "cblas" : "builtin";
 }
 
+bool tg_gemm_is_builtin(void) { return current_backend() != BACKEND_CBLAS; }
+
 int tg_gemm_set_backend(const char *name)
 {
     if (name && strcmp(name, "builtin") == 0) {
@@ -182,6 +184,11 @@ typedef void (*ukernel_fn)(int64_t kc, const tg_real *a, int64_t a_rs, int64_t a
                            const tg_real *bp, int64_t ldbp, int nr, tg_real *c, int64_t c_rs,
                            int64_t c_cs, tg_real alpha, tg_real beta);
 
+/* The tile with row k of the panel at bp + boff[k] */
+typedef void (*ukernel_rows_fn)(int64_t kc, const tg_real *a, int64_t a_rs, int64_t a_cs, int mr,
+                                const tg_real *bp, const int64_t *boff, int nr, tg_real *c,
+                                int64_t c_rs, int64_t c_cs, tg_real alpha, tg_real beta);
+
 /* C(i,j) = alpha·Σ_k a[i·lda + k]·b[j·ldb + k] + beta·C(i,j) for i < M, j < N,
    C(i,j) = c[i·c_rs + j·c_cs]: the dot kernel (src/gemm/gemm_kernel.h). */
 typedef void (*dot_fn)(int64_t M, int64_t N, int64_t K, const tg_real *a, int64_t lda,
@@ -211,6 +218,7 @@ typedef struct {
     ukernel_fn run;
     transpose_fn transpose; /* the transposing pack */
     dot_fn dot;             /* narrow C = A·Bᵀ */
+    ukernel_rows_fn run_rows; /* the tile over B given by its rows (tg_gemm_rows) */
 } gemm_kernel;
 
 /* Portable: GCC's generic vectors (SSE2 on any x86-64, NEON on arm64, plain
@@ -259,8 +267,10 @@ static inline tg_real pv_hsum(pvec v)
 #define DR 3
 #define DC 3
 #include "gemm/gemm_kernel.h"
-static const gemm_kernel kernel_portable = {"portable", MR, NVMAX * VL, VL, gemm_portable_ukernel,
-                                            transpose_portable, gemm_portable_dot};
+static const gemm_kernel kernel_portable = {"portable",         MR,
+                                            NVMAX * VL,         VL,
+                                            gemm_portable_ukernel, transpose_portable,
+                                            gemm_portable_dot,  gemm_portable_ukernel_rows};
 #undef KN
 #undef KTARGET
 #undef VEC
@@ -373,8 +383,9 @@ static KTARGET void transpose_avx2(tg_real *dst, int64_t ldd, const tg_real *src
     }
     if (j < nj) transpose_portable(dst + j, ldd, src + j * lds, lds, nj - j, nk);
 }
-static const gemm_kernel kernel_avx2 = {"avx2", MR, NVMAX * VL, VL, gemm_avx2_ukernel,
-                                        transpose_avx2, gemm_avx2_dot};
+static const gemm_kernel kernel_avx2 = {"avx2",          MR, NVMAX * VL, VL, gemm_avx2_ukernel,
+                                        transpose_avx2,  gemm_avx2_dot,
+                                        gemm_avx2_ukernel_rows};
 #undef KN
 #undef KTARGET
 #undef VEC
@@ -432,8 +443,9 @@ static const gemm_kernel kernel_avx2 = {"avx2", MR, NVMAX * VL, VL, gemm_avx2_uk
 #define DR 4
 #define DC 5
 #include "gemm/gemm_kernel.h"
-static const gemm_kernel kernel_avx512 = {"avx512", MR, NVMAX * VL, VL, gemm_avx512_ukernel,
-                                          transpose_avx2, gemm_avx512_dot};
+static const gemm_kernel kernel_avx512 = {"avx512",          MR, NVMAX * VL, VL, gemm_avx512_ukernel,
+                                          transpose_avx2,    gemm_avx512_dot,
+                                          gemm_avx512_ukernel_rows};
 #undef KN
 #undef KTARGET
 #undef VEC
@@ -757,6 +769,25 @@ static void gemm_builtin(int threads, bool ta, bool tb, int64_t M, int64_t N, in
     }
     atomic_fetch_add_explicit(&split_products, 1, memory_order_relaxed);
     tg_parallel_run((int)parts, gemm_task, &s);
+}
+
+/* ------------------------------------------------------- B given by its rows */
+
+void tg_gemm_rows(int64_t M, int64_t N, int64_t K, const tg_real *A, int64_t lda,
+                  const tg_real *B, const int64_t *boff, tg_real beta, tg_real *C, int64_t ldc)
+{
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) {
+        gemm_builtin(1, false, false, M, N, 0, 1, A, lda, B, 0, beta, C, ldc);
+        return;
+    }
+    const gemm_kernel *kd = kernel();
+    for (int64_t j0 = 0; j0 < N; j0 += kd->nr) {
+        int w = (int)min64(kd->nr, N - j0);
+        for (int64_t ic = 0; ic < M; ic += kd->mr)
+            kd->run_rows(K, A + ic * lda, lda, 1, (int)min64(kd->mr, M - ic), B + j0, boff, w,
+                         C + ic * ldc + j0, ldc, 1, 1, beta);
+    }
 }
 
 /* ------------------------------------------------------------ split along K */

@@ -25,6 +25,19 @@ void tg_gemm_ksplit(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
                     const tg_real *A, int64_t lda, const tg_real *B, int64_t ldb, tg_real beta,
                     tg_real *C, int64_t ldc, tg_real *scratch);
 
+/* C = A·B̃ + beta·C with B̃(k, j) = B[boff[k] + j]: op(B) given by where each
+   of its K rows starts (rows of one image at the offsets of a
+   convolution's taps, so that its patches need not be copied out: see
+   src/ops/conv.c). A [M, K] row-major, C [M, N]. The built-in kernel on
+   the calling thread, whatever the backend. Each row is read in whole
+   vectors: up to TG_GEMM_ROWS_SLACK values past B[boff[k] + N − 1] are
+   read (and not used), so they must be readable. */
+#define TG_GEMM_ROWS_SLACK ((int64_t)(64 / sizeof(tg_real)))
+void tg_gemm_rows(int64_t M, int64_t N, int64_t K, const tg_real *A, int64_t lda,
+                  const tg_real *B, const int64_t *boff, tg_real beta, tg_real *C, int64_t ldc);
+
+/* Whether tg_gemm runs the built-in kernel (not a BLAS library) */
+bool tg_gemm_is_builtin(void);
 
 #define TG_MAX_THREADS 64
 

@@ -22,13 +22,19 @@
      C(i,j)   = c[i·c_rs + j·c_cs]        rows are vectors when c_cs = 1;
                                           otherwise the tile is stored transposed
    beta = 0 never reads C (it may hold NaN), as in BLAS. Rows past mr read
-   row 0 again (always valid memory) and are never stored. */
+   row 0 again (always valid memory) and are never stored.
+
+   With ROWS (a constant at each call), row k of the panel is at
+   bp + boff[k] instead: B given by where each of its rows starts, as a
+   convolution reads its patches from an image (tg_gemm_rows). */
 
 static inline __attribute__((always_inline)) KTARGET void
-KN(tile)(const int NV, int64_t kc, const tg_real *a, int64_t a_rs, int64_t a_cs, int mr,
-         const tg_real *bp, int64_t ldbp, int nr, tg_real *c, int64_t c_rs, int64_t c_cs, tg_real alpha,
-         tg_real beta)
+KN(tile)(const int NV, const bool ROWS, int64_t kc, const tg_real *a, int64_t a_rs, int64_t a_cs,
+         int mr, const tg_real *bp, int64_t ldbp, const int64_t *boff, int nr, tg_real *c,
+         int64_t c_rs, int64_t c_cs, tg_real alpha, tg_real beta)
 {
+    /* row k of the panel; bp moves on by ldbp a row when !ROWS */
+#define TILE_ROW(k) (ROWS ? bp + boff[k] : bp)
     VEC acc[MR][NVMAX];
     const tg_real *ap[MR];
 #pragma GCC unroll 16
@@ -46,7 +52,7 @@ KN(tile)(const int NV, int64_t kc, const tg_real *a, int64_t a_rs, int64_t a_cs,
 #pragma GCC unroll 16
         for (int i = 0; i < MR; i++) acc2[i] = V_ZERO();
         for (; k + 2 <= kc; k += 2, ka += 2 * a_cs, bp += 2 * ldbp) {
-            VEC b0 = V_LOAD(bp), b1 = V_LOAD(bp + ldbp);
+            VEC b0 = V_LOAD(TILE_ROW(k)), b1 = V_LOAD(ROWS ? bp + boff[k + 1] : bp + ldbp);
 #pragma GCC unroll 16
             for (int i = 0; i < MR; i++) {
                 acc[i][0] = V_FMA(V_BCAST(ap[i][ka]), b0, acc[i][0]);
@@ -59,8 +65,9 @@ KN(tile)(const int NV, int64_t kc, const tg_real *a, int64_t a_rs, int64_t a_cs,
 #pragma GCC unroll 2
     for (; k < kc; k++, ka += a_cs, bp += ldbp) {
         VEC b[NVMAX];
+        const tg_real *bk = TILE_ROW(k);
 #pragma GCC unroll 8
-        for (int v = 0; v < NV; v++) b[v] = V_LOAD(bp + v * VL);
+        for (int v = 0; v < NV; v++) b[v] = V_LOAD(bk + v * VL);
 #pragma GCC unroll 16
         for (int i = 0; i < MR; i++) {
             VEC x = V_BCAST(ap[i][ka]);
@@ -112,36 +119,54 @@ KN(tile)(const int NV, int64_t kc, const tg_real *a, int64_t a_rs, int64_t a_cs,
         else
             for (int i = 0; i < mr; i++) cj[i * c_rs] = buf[i][j] + beta * cj[i * c_rs];
     }
+#undef TILE_ROW
 }
 
-/* The kernel entry: nv vectors per row (1..NVMAX) picked from nr. */
-static KTARGET void KN(ukernel)(int64_t kc, const tg_real *a, int64_t a_rs, int64_t a_cs, int mr,
-                        const tg_real *bp, int64_t ldbp, int nr, tg_real *c, int64_t c_rs,
-                        int64_t c_cs, tg_real alpha, tg_real beta)
+/* nv vectors per row (1..NVMAX) picked from nr */
+static inline __attribute__((always_inline)) KTARGET void
+KN(tiles)(const bool ROWS, int64_t kc, const tg_real *a, int64_t a_rs, int64_t a_cs, int mr,
+          const tg_real *bp, int64_t ldbp, const int64_t *boff, int nr, tg_real *c, int64_t c_rs,
+          int64_t c_cs, tg_real alpha, tg_real beta)
 {
-    int nv = (nr + VL - 1) / VL;
-    switch (nv) {
+    switch ((nr + VL - 1) / VL) {
     case 1:
-        KN(tile)(1, kc, a, a_rs, a_cs, mr, bp, ldbp, nr, c, c_rs, c_cs, alpha, beta);
+        KN(tile)(1, ROWS, kc, a, a_rs, a_cs, mr, bp, ldbp, boff, nr, c, c_rs, c_cs, alpha, beta);
         break;
 #if NVMAX >= 2
     case 2:
-        KN(tile)(2, kc, a, a_rs, a_cs, mr, bp, ldbp, nr, c, c_rs, c_cs, alpha, beta);
+        KN(tile)(2, ROWS, kc, a, a_rs, a_cs, mr, bp, ldbp, boff, nr, c, c_rs, c_cs, alpha, beta);
         break;
 #endif
 #if NVMAX >= 3
     case 3:
-        KN(tile)(3, kc, a, a_rs, a_cs, mr, bp, ldbp, nr, c, c_rs, c_cs, alpha, beta);
+        KN(tile)(3, ROWS, kc, a, a_rs, a_cs, mr, bp, ldbp, boff, nr, c, c_rs, c_cs, alpha, beta);
         break;
 #endif
 #if NVMAX >= 4
     case 4:
-        KN(tile)(4, kc, a, a_rs, a_cs, mr, bp, ldbp, nr, c, c_rs, c_cs, alpha, beta);
+        KN(tile)(4, ROWS, kc, a, a_rs, a_cs, mr, bp, ldbp, boff, nr, c, c_rs, c_cs, alpha, beta);
         break;
 #endif
     default:
         break;
     }
+}
+
+/* The kernel entry */
+static KTARGET void KN(ukernel)(int64_t kc, const tg_real *a, int64_t a_rs, int64_t a_cs, int mr,
+                                const tg_real *bp, int64_t ldbp, int nr, tg_real *c, int64_t c_rs,
+                                int64_t c_cs, tg_real alpha, tg_real beta)
+{
+    KN(tiles)(false, kc, a, a_rs, a_cs, mr, bp, ldbp, NULL, nr, c, c_rs, c_cs, alpha, beta);
+}
+
+/* The entry with row k of the panel at bp + boff[k] (tg_gemm_rows) */
+static KTARGET void KN(ukernel_rows)(int64_t kc, const tg_real *a, int64_t a_rs, int64_t a_cs,
+                                     int mr, const tg_real *bp, const int64_t *boff, int nr,
+                                     tg_real *c, int64_t c_rs, int64_t c_cs, tg_real alpha,
+                                     tg_real beta)
+{
+    KN(tiles)(true, kc, a, a_rs, a_cs, mr, bp, 0, boff, nr, c, c_rs, c_cs, alpha, beta);
 }
 
 /* The dot kernel, for a narrow C = alpha·A·Bᵀ + beta·C whose A and B both

@@ -82,6 +82,64 @@ static void all_shapes(const char *backend)
 
 Test(gemm, builtin) { all_shapes("builtin"); }
 
+/* tg_gemm_rows: B given by where each row starts in one buffer (rows
+   overlapping, out of order, repeated), against the same product with B
+   written out. The buffer ends TG_GEMM_ROWS_SLACK values after the last
+   row's N-th value, as the header allows (under AddressSanitizer a read
+   further fails). */
+static void check_rows(int M, int N, int K, double beta)
+{
+    cr_assert(tg_gemm_set_backend("builtin") == TG_OK);
+    unsigned s = (unsigned)(M * 131 + N * 17 + K);
+    int64_t *off = malloc(sizeof(int64_t) * (size_t)K), top = 0;
+    for (int k = 0; k < K; k++) {
+        off[k] = (int64_t)((k * 37 + (int)(rnd(&s) * 10 + 10)) % (2 * K + 5));
+        if (off[k] > top) top = off[k];
+    }
+    int64_t len = top + N + TG_GEMM_ROWS_SLACK;
+    int ldc = N + 2;
+    tg_real *img = malloc(sizeof(tg_real) * (size_t)len);
+    tg_real *A = malloc(sizeof(tg_real) * (size_t)(M * K + 1));
+    tg_real *B = malloc(sizeof(tg_real) * (size_t)(K * N + 1));
+    tg_real *C = malloc(sizeof(tg_real) * (size_t)(M * ldc));
+    tg_real *C0 = malloc(sizeof(tg_real) * (size_t)(M * ldc));
+    long double *R = malloc(sizeof(long double) * (size_t)(M * N));
+    long double *S = malloc(sizeof(long double) * (size_t)(M * N));
+    for (int64_t i = 0; i < len; i++) img[i] = (tg_real)rnd(&s);
+    for (int i = 0; i < M * K; i++) A[i] = (tg_real)rnd(&s);
+    for (int k = 0; k < K; k++)
+        for (int j = 0; j < N; j++) B[k * N + j] = img[off[k] + j];
+    for (int i = 0; i < M * ldc; i++) C0[i] = C[i] = (tg_real)rnd(&s);
+    gr_reference(false, false, M, N, K, 1, A, K, B, N, beta, C0, ldc, R, S);
+    tg_gemm_rows(M, N, K, A, K, img, off, (tg_real)beta, C, ldc);
+    double worst = 0;
+    bool pad_ok = true;
+    for (int i = 0; i < M; i++) {
+        for (int j = 0; j < N; j++) {
+            double r = fabs((double)C[i * ldc + j] - (double)R[i * N + j]) /
+                       gr_bound(K, S[i * N + j]);
+            if (r > worst) worst = r;
+        }
+        for (int j = N; j < ldc; j++) pad_ok &= C[i * ldc + j] == C0[i * ldc + j];
+    }
+    cr_expect(worst <= 1, "gemm_rows M=%d N=%d K=%d beta=%g (%s kernel): error %.2f x its bound",
+              M, N, K, beta, tg_gemm_kernel_name(), worst);
+    cr_expect(pad_ok, "gemm_rows M=%d N=%d K=%d wrote outside C's columns", M, N, K);
+    free(off), free(img), free(A), free(B), free(C), free(C0), free(R), free(S);
+}
+
+Test(gemm, rows_reads_b_where_its_rows_start)
+{
+    static const int Ms[] = {1, 5, 6, 7, 16}, Ns[] = {1, 15, 16, 17, 64, 65, 136, 200},
+                     Ks[] = {1, 2, 3, 25, 150};
+    for (size_t a = 0; a < sizeof Ms / sizeof *Ms; a++)
+        for (size_t b = 0; b < sizeof Ns / sizeof *Ns; b++)
+            for (size_t c = 0; c < sizeof Ks / sizeof *Ks; c++) {
+                check_rows(Ms[a], Ns[b], Ks[c], 0);
+                check_rows(Ms[a], Ns[b], Ks[c], 0.5);
+            }
+}
+
 /* The forward product of the demo's first layer, y = x·Wᵀ, run on a thread
    whose stack is 128 KiB (musl's default; glibc also carves the threads'
    static TLS from it, 60 KiB of it OpenBLAS's): the built-in GEMM must fit
