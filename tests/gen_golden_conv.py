@@ -188,6 +188,10 @@ def write_conv(dtype, path, Writer=GoldenWriter):
     convw("conv2d_weight_1x1", 2, (2, 3, 4, 4), (2, 3, 1, 1))
     convw("conv1d_weight", 1, (2, 3, 9), (4, 3, 3))
     convw("conv1d_weight_stride_groups", 1, (2, 4, 11), (2, 2, 3), stride=2, groups=2, padding=1)
+    # stride along columns only (col2im's rows by vectors take every other row), rows of 19
+    # (two vectors of floats); last, so that the cases above keep their values
+    conv("conv2d_stride21_wide", 2, (2, 2, 9, 19), (3, 2, 3, 3), stride=(2, 1), padding=(1, 2),
+         dilation=(1, 2))
     w.close()
 
 
