@@ -773,8 +773,26 @@ static void gemm_builtin(int threads, bool ta, bool tb, int64_t M, int64_t N, in
 
 /* ------------------------------------------------------- B given by its rows */
 
+static void gemm_rows(int64_t M, int64_t N, int64_t K, const tg_real *A, int64_t lda,
+                      const tg_real *B, const int64_t *boff, tg_real beta, tg_real *C,
+                      int64_t ldc);
+
 void tg_gemm_rows(int64_t M, int64_t N, int64_t K, const tg_real *A, int64_t lda,
                   const tg_real *B, const int64_t *boff, tg_real beta, tg_real *C, int64_t ldc)
+{
+    if (!profile.on) {
+        gemm_rows(M, N, K, A, lda, B, boff, beta, C, ldc);
+        return;
+    }
+    double t0 = seconds_now();
+    gemm_rows(M, N, K, A, lda, B, boff, beta, C, ldc);
+    profile.seconds += seconds_now() - t0;
+    profile.calls++;
+}
+
+static void gemm_rows(int64_t M, int64_t N, int64_t K, const tg_real *A, int64_t lda,
+                      const tg_real *B, const int64_t *boff, tg_real beta, tg_real *C,
+                      int64_t ldc)
 {
     if (M <= 0 || N <= 0) return;
     if (K <= 0) {

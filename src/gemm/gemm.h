@@ -78,7 +78,7 @@ int tg_threads_count(void);
    half the weights from the other core's cache. */
 unsigned tg_gemm_split_count(void);
 
-/* Time spent inside tg_gemm, for the benchmarks: tg_gemm_profile(true)
+/* Time spent inside tg_gemm and tg_gemm_rows, for the benchmarks: tg_gemm_profile(true)
    zeroes the counters and starts counting (two clock reads per call);
    false stops. Not thread-safe: call from the thread that trains. */
 void tg_gemm_profile(bool on);
