@@ -84,7 +84,8 @@ void tg_tape_set_error(tg_tape *t, const char *fmt, ...) __attribute__((format(p
    "tg_<op>: input is NULL". Returns NULL. */
 tg_tensor *tg_null_input(tg_tape *t, const char *op);
 
-/* ---- the arena: a chunked bump allocator, 64-byte aligned */
+/* ---- the arena: a chunked bump allocator (chunks 64-byte aligned; each
+   block aligned as its allocator below says) */
 
 typedef struct tg_chunk {
     struct tg_chunk *next;
