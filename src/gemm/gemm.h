@@ -7,7 +7,9 @@
 
 /* ---- GEMM: C = alpha·op(A)·op(B) + beta·C, row-major, op(X) = X or Xᵀ.
    op(A) is [M,K], op(B) is [K,N], C is [M,N]. With beta = 0, C need not be
-   initialised. One entry point for every matrix product in the library. */
+   initialised. One entry point for every matrix product in the library
+   (tg_gemm_rows below is the same kernel for a B whose rows are given by
+   where they start: a convolution's patches read in place). */
 void tg_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, tg_real alpha,
              const tg_real *A, int64_t lda, const tg_real *B, int64_t ldb, tg_real beta,
              tg_real *C, int64_t ldc);
