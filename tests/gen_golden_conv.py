@@ -300,6 +300,9 @@ def write_pool(dtype, path, Writer=GoldenWriter):
                           ("adaptive_avg_pool2d_unbatched", (2, 6, 6), (4, 3))]:
         case(name, "adaptive_avg_pool2d", lambda x, out=out: F.adaptive_avg_pool2d(x, out),
              [rnd(*xs)], attrs={"oh": out[0], "ow": out[1]})
+    # 2x2 of stride 2 over odd sizes: a last row and column in no window (the backward
+    # writes a fresh gradient whole); last, so that the cases above keep their values
+    maxpool("max_pool2d_odd", 2, (2, 3, 7, 9), kernel_size=2)
     w.close()
 
 
