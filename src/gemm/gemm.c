@@ -267,10 +267,9 @@ static inline tg_real pv_hsum(pvec v)
 #define DR 3
 #define DC 3
 #include "gemm/gemm_kernel.h"
-static const gemm_kernel kernel_portable = {"portable",         MR,
-                                            NVMAX * VL,         VL,
-                                            gemm_portable_ukernel, transpose_portable,
-                                            gemm_portable_dot,  gemm_portable_ukernel_rows};
+static const gemm_kernel kernel_portable = {"portable", MR, NVMAX * VL, VL, gemm_portable_ukernel,
+                                            transpose_portable, gemm_portable_dot,
+                                            gemm_portable_ukernel_rows};
 #undef KN
 #undef KTARGET
 #undef VEC
@@ -383,9 +382,8 @@ static KTARGET void transpose_avx2(tg_real *dst, int64_t ldd, const tg_real *src
     }
     if (j < nj) transpose_portable(dst + j, ldd, src + j * lds, lds, nj - j, nk);
 }
-static const gemm_kernel kernel_avx2 = {"avx2",          MR, NVMAX * VL, VL, gemm_avx2_ukernel,
-                                        transpose_avx2,  gemm_avx2_dot,
-                                        gemm_avx2_ukernel_rows};
+static const gemm_kernel kernel_avx2 = {"avx2", MR, NVMAX * VL, VL, gemm_avx2_ukernel,
+                                        transpose_avx2, gemm_avx2_dot, gemm_avx2_ukernel_rows};
 #undef KN
 #undef KTARGET
 #undef VEC
@@ -443,8 +441,8 @@ static const gemm_kernel kernel_avx2 = {"avx2",          MR, NVMAX * VL, VL, gem
 #define DR 4
 #define DC 5
 #include "gemm/gemm_kernel.h"
-static const gemm_kernel kernel_avx512 = {"avx512",          MR, NVMAX * VL, VL, gemm_avx512_ukernel,
-                                          transpose_avx2,    gemm_avx512_dot,
+static const gemm_kernel kernel_avx512 = {"avx512", MR, NVMAX * VL, VL, gemm_avx512_ukernel,
+                                          transpose_avx2, gemm_avx512_dot,
                                           gemm_avx512_ukernel_rows};
 #undef KN
 #undef KTARGET

@@ -29,8 +29,8 @@
    stride 1 and no padding needs no im2col: the input is its own col, and
    the forward of any other convolution of stride 1 reads its patches in
    place, from a padded image of each sample ("rows", below).
-   The scratch (col, and a staging matrix for several samples) is taken
-   from the tape by the forward, which keeps it for the backward: a backward
+   The scratch (col, a staging matrix for several samples, and for rows a
+   padded image and a wide output) is taken from the tape by the forward, which keeps it for the backward: a backward
    allocates nothing. */
 #include "ops/ops_internal.h"
 #include "gemm/gemm.h" /* tg_gemm */
@@ -655,9 +655,10 @@ TG_VECTOR_LOOP static void conv_col2im(const conv_geom *g, const tg_real *col, i
             }
 }
 
-/* col2im with unit stride along rows, where the CPU has AVX-512 (asked at
-   run time, as the GEMM asks): each row of dx, a vector (16 floats, 8
-   doubles) at a time, gathers its taps' values from col with masked loads
+/* col2im with unit stride along rows, where the GEMM runs its AVX-512
+   kernel (the CPU has AVX-512 and TG_GEMM_KERNEL does not name another:
+   the tests run the loop above too, on the other kernels): each row of
+   dx, a vector (16 floats, 8 doubles) at a time, gathers its taps' values from col with masked loads
    (lanes outside a tap's run read nothing) and is added to once. The loop
    above adds each (tap, output row) run into dx where it lands, and the
    runs of neighbouring taps overlap at an offset of one value: a load of
@@ -869,10 +870,13 @@ static void data_chunks(const conv_geom *g, tg_real *scr, const tg_real *gy, con
                 continue;
             }
             tg_gemm(true, false, g->K, cols, g->Og, 1, Wg, g->K, Gm, cols, 0, col, cols);
+#ifdef CONV_X86
+            const bool avx512 = strcmp(tg_gemm_kernel_name(), "avx512") == 0;
+#endif
             for (int64_t s = 0; s < nbc; s++) {
                 tg_real *d = dx + ((n0 + s) * g->C + gi * g->Cg) * g->HW;
 #ifdef CONV_X86
-                if (g->sw == 1 && __builtin_cpu_supports("avx512f")) {
+                if (g->sw == 1 && avx512) {
                     col2im_rows_avx512(g, col + s * g->OHW, cols, d);
                     continue;
                 }
