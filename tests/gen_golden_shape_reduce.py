@@ -345,6 +345,37 @@ def write_reduce(w):
            [w.t([[[1.0, 0.0], [2.0, 3.0], [0.0, 2.0]], [[1.5, -1.0], [0.0, 0.5], [2.0, 0.0]]])],
            attrs={"axis": 1})
 
+    # logsumexp along leading axes, which the float build takes in one pass
+    # on AVX-512 (each column shifted by its first value, eight rows by
+    # sixteen columns at a time), and the two passes it falls back to: rows
+    # not a multiple of eight and columns not of sixteen; −inf and values far
+    # below the first further down; a first value far below the column's
+    # maximum (a sum overflows), a first value of −inf or +inf, an inf lower.
+    w.case("logsumexp_cols_19x37", "logsumexp", lambda x: torch.logsumexp(x, dim=0),
+           [w.rnd(19, 37) * 3], attrs={"axis": 0, "keepdim": 0})
+    w.case("logsumexp_cols_3x20x17", "logsumexp", lambda x: torch.logsumexp(x, dim=1),
+           [w.rnd(3, 20, 17)], attrs={"axis": 1, "keepdim": 0})
+    x = w.rnd(9, 18)
+    x[2, 0] = x[5, 1] = x[8, 17] = -INF
+    x[4, 2] = -200.0
+    w.case("logsumexp_cols_neginf_below", "logsumexp", lambda x: torch.logsumexp(x, dim=0), [x],
+           attrs={"axis": 0, "keepdim": 0})
+    x = w.rnd(10, 20)
+    x[0, :5] = -100.0
+    x[3, :5] = 10.0
+    x[0, 5] = -INF
+    x[0, 6] = INF
+    x[4, 7] = INF
+    x[2, 8] = -INF
+    x[:, 9] = -INF
+    w.case("logsumexp_cols_fallback", "logsumexp", lambda x: torch.logsumexp(x, dim=0), [x],
+           attrs={"axis": 0, "keepdim": 0})
+    x = w.rnd(12, 17)
+    x[0, 3] = -100.0
+    x[7, 3] = 5.0
+    w.case("logsumexp_cols_overflow", "logsumexp", lambda x: torch.logsumexp(x, dim=0), [x],
+           attrs={"axis": 0, "keepdim": 0})
+
 
 if __name__ == "__main__":
     os.makedirs(os.path.join(HERE, "golden"), exist_ok=True)

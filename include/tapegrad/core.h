@@ -459,7 +459,9 @@ TG_API int tg_gemm_set_backend(const char *name);
 TG_API int tg_set_num_threads(int n);
 TG_API int tg_get_num_threads(void); /**< the current setting */
 /** The built-in GEMM kernel chosen for this CPU at run time: "avx512",
-   "avx2" or "portable" (one binary runs on any x86-64). */
+   "avx2" or "portable" (one binary runs on any x86-64). The library's other
+   AVX-512 loops (the convolution's col2im, the float logsumexp) run where it
+   is "avx512", so TG_GEMM_KERNEL=avx2 or portable turns them off too. */
 TG_API const char *tg_gemm_kernel_name(void);
 
 /* ------------------------------------------------------------ custom ops */
