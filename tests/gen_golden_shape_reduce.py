@@ -376,6 +376,45 @@ def write_reduce(w):
     w.case("logsumexp_cols_overflow", "logsumexp", lambda x: torch.logsumexp(x, dim=0), [x],
            attrs={"axis": 0, "keepdim": 0})
 
+    # max and min with indices, argmax and argmin, along a leading axis (rows
+    # of columns a vector at a time, 2048 columns to a block) and along the
+    # last (the extreme, then its first occurrence sixteen at a time): ties
+    # (the first wins), NaN (the first NaN wins), −0 and +0, past the first
+    # vector and the first block.
+    x = w.distinct(9, 37)
+    x[4, 3] = x[2, 3] = 9.0
+    x[5, 20] = NAN
+    x[7, 20] = NAN
+    x[6, 33] = NAN
+    x[:, 30] = 0.0
+    x[3, 30] = -0.0
+    x[1, 31] = -0.0
+    x[6, 31] = 0.0
+    x[0, 31] = -5.0
+    for which, f in (("max", torch.max), ("min", torch.min)):
+        at = {"axis": 0, "keepdim": 0}
+        w.case("%s_cols_dim" % which, which + "_dim", lambda x, f=f: f(x, dim=0).values, [x],
+               attrs=at, kink=True)
+        w.case("%s_cols_dim_indices" % which, which + "_dim_indices",
+               lambda x, f=f: f(x, dim=0).indices, [x], attrs=at)
+    xw = w.distinct(3, 2100)
+    xw[1, 2050] = 99.0
+    xw[2, 2060] = NAN
+    xw[0, 2070] = xw[2, 2070] = 50.0
+    xl = w.distinct(3, 50)
+    xl[0, 20] = xl[0, 41] = 99.0
+    xl[1, 40] = NAN
+    xl[1, 45] = NAN
+    xl[2, 17] = -99.0
+    xl[2, 31] = 99.0  # the last lane of a vector
+    xl[0, 15] = -99.0
+    for op, f in (("argmax", torch.argmax), ("argmin", torch.argmin)):
+        w.case(op + "_cols_3x2100", op, lambda x, f=f: f(x, dim=0), [xw],
+               attrs={"axis": 0, "keepdim": 0})
+        w.case(op + "_cols_9x37", op, lambda x, f=f: f(x, dim=0), [x], attrs={"axis": 0, "keepdim": 0})
+        w.case(op + "_rows_3x50", op, lambda x, f=f: f(x, dim=1), [xl],
+               attrs={"axis": 1, "keepdim": 0})
+
 
 if __name__ == "__main__":
     os.makedirs(os.path.join(HERE, "golden"), exist_ok=True)

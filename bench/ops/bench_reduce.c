@@ -1,7 +1,9 @@
 /* bench_reduce: the reductions over a large tensor against a plain loop.
 
    x is [ROWS, COLS] (default 2048 × 2048, 16 MiB of floats). For each of
-   sum, mean, amax, logsumexp and var, over every element ("all"), along
+   sum, mean, amax, logsumexp, var, std, prod, norm (p = 2 and 1), max with
+   its index (tg_max_dim; tg_max over all), argmax and cumsum (a scan: over
+   all, along the flattened x), over every element ("all"), along
    axis 1 (one result per row) and along axis 0 (one per column), it times
    the forward pass (no gradient recorded) and a plain summation loop over
    the same data in the same run:
@@ -61,21 +63,57 @@ static void plain(const tg_real *x, tg_real *y, int64_t rows, int64_t cols, int 
     sink = (double)y[0];
 }
 
-typedef tg_tensor *(*reduce_fn)(tg_tape *t, tg_tensor *x, int axis);
-static tg_tensor *r_sum(tg_tape *t, tg_tensor *x, int axis) { return tg_sum(t, x, axis, false); }
-static tg_tensor *r_mean(tg_tape *t, tg_tensor *x, int axis) { return tg_mean(t, x, axis, false); }
-static tg_tensor *r_amax(tg_tape *t, tg_tensor *x, int axis) { return tg_amax(t, x, axis, false); }
-static tg_tensor *r_lse(tg_tape *t, tg_tensor *x, int axis) { return tg_logsumexp(t, x, axis, false); }
-static tg_tensor *r_var(tg_tape *t, tg_tensor *x, int axis)
+/* Each op on the tape; false if it failed. It leaves a value of its result
+   in sink. axis is TG_ALL, 1 or 0. */
+typedef bool (*reduce_fn)(tg_tape *t, tg_tensor *x, int axis);
+static bool keep(const tg_tensor *y)
 {
-    return tg_var(t, x, axis, TG_VAR_CORRECTION, false);
+    if (y) sink = (double)y->data[0];
+    return y != NULL;
+}
+static bool r_sum(tg_tape *t, tg_tensor *x, int axis) { return keep(tg_sum(t, x, axis, false)); }
+static bool r_mean(tg_tape *t, tg_tensor *x, int axis) { return keep(tg_mean(t, x, axis, false)); }
+static bool r_amax(tg_tape *t, tg_tensor *x, int axis) { return keep(tg_amax(t, x, axis, false)); }
+static bool r_lse(tg_tape *t, tg_tensor *x, int axis) { return keep(tg_logsumexp(t, x, axis, false)); }
+static bool r_var(tg_tape *t, tg_tensor *x, int axis)
+{
+    return keep(tg_var(t, x, axis, TG_VAR_CORRECTION, false));
+}
+static bool r_std(tg_tape *t, tg_tensor *x, int axis)
+{
+    return keep(tg_std(t, x, axis, TG_VAR_CORRECTION, false));
+}
+static bool r_prod(tg_tape *t, tg_tensor *x, int axis) { return keep(tg_prod(t, x, axis, false)); }
+static bool r_norm2(tg_tape *t, tg_tensor *x, int axis) { return keep(tg_norm(t, x, 2, axis, false)); }
+static bool r_norm1(tg_tape *t, tg_tensor *x, int axis) { return keep(tg_norm(t, x, 1, axis, false)); }
+/* the maximum with its index: tg_max_dim along an axis, tg_max over all */
+static bool r_max(tg_tape *t, tg_tensor *x, int axis)
+{
+    tg_index *ix = NULL;
+    tg_tensor *y = axis == TG_ALL ? tg_max(t, x, axis, false) : tg_max_dim(t, x, axis, false, &ix);
+    return keep(y) && (axis == TG_ALL || ix != NULL);
+}
+static bool r_argmax(tg_tape *t, tg_tensor *x, int axis)
+{
+    tg_index *ix = tg_argmax(t, x, axis, false);
+    if (ix) sink = (double)ix->data[0];
+    return ix != NULL;
+}
+/* cumsum over all: along axis 1 of the flattened x */
+static bool r_cumsum(tg_tape *t, tg_tensor *x, int axis)
+{
+    if (axis == TG_ALL) x = tg_tensor_wrap(t, TG_SHAPE(x->size), x->data); /* no copy */
+    if (!x) return false;
+    return keep(tg_cumsum(t, x, axis == TG_ALL ? 0 : axis));
 }
 
 static const struct {
     const char *name;
     reduce_fn fn;
-} ops[] = {{"sum", r_sum}, {"mean", r_mean}, {"amax", r_amax}, {"logsumexp", r_lse},
-           {"var", r_var}};
+} ops[] = {{"sum", r_sum},     {"mean", r_mean},     {"amax", r_amax},   {"logsumexp", r_lse},
+           {"var", r_var},     {"std", r_std},       {"prod", r_prod},   {"norm p=2", r_norm2},
+           {"norm p=1", r_norm1}, {"max+index", r_max}, {"argmax", r_argmax},
+           {"cumsum", r_cumsum}};
 
 int main(int argc, char **argv)
 {
@@ -119,15 +157,14 @@ int main(int argc, char **argv)
                 tg_tape_reset(t);
                 tg_tensor *x = tg_tensor_wrap(t, TG_SHAPE(rows, cols), data);
                 double t0 = now();
-                tg_tensor *out = ops[k].fn(t, x, a);
+                bool ok = ops[k].fn(t, x, a);
                 double t1 = now();
                 plain(data, y, rows, cols, axis);
                 double t2 = now();
-                if (!out) {
-                    fprintf(stderr, "bench_reduce: %s\n", tg_tape_error(t));
+                if (!ok) {
+                    fprintf(stderr, "bench_reduce: %s: %s\n", ops[k].name, tg_tape_error(t));
                     return 1;
                 }
-                sink = (double)out->data[0];
                 if (r >= 0) op_t[r] = (t1 - t0) * 1e3, plain_t[r] = (t2 - t1) * 1e3;
             }
             qsort(op_t, (size_t)reps, sizeof(double), cmp_double);

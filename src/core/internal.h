@@ -210,6 +210,8 @@ uint32_t tg_tape_generation(const tg_tape *t);
    takes the form that holds for every value, since a replay brings new
    ones. */
 bool tg_tape_replayable(const tg_tape *t);
+/* Whether t checks every op's output for NaN and Inf (tg_tape_set_anomaly). */
+bool tg_tape_anomaly(const tg_tape *t);
 /* True when an index array belongs to t and was made since its last reset
    (an op checks it before reading the indices). */
 bool tg_index_usable(const tg_tape *t, const tg_index *x);

@@ -75,6 +75,8 @@ bool tg_tape_set_anomaly(tg_tape *t, bool on)
     return was;
 }
 
+bool tg_tape_anomaly(const tg_tape *t) { return t && t->anomaly; }
+
 const char *tg_tape_error(const tg_tape *t)
 {
     if (!t) return "tg_tape_error: the tape is NULL";

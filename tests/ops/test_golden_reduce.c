@@ -71,6 +71,11 @@ static tg_tensor *b_max_dim(tg_tape *t, tg_tensor **in, const gt_case *c)
     tg_index *idx;
     tg_tensor *y = tg_max_dim(t, in[0], axis_of(c), keep_of(c), &idx);
     cr_expect(!y || (idx && idx->size == y->size), "%s: the indices do not match the values", c->name);
+    /* recorded with a gradient, the indices are the forward's own: argmax's */
+    tg_index *am = y && idx ? tg_argmax(t, in[0], axis_of(c), keep_of(c)) : NULL;
+    for (int64_t i = 0; am && i < idx->size; i++)
+        cr_expect_eq(idx->data[i], am->data[i], "%s: index %lld is %lld, argmax says %lld", c->name,
+                     (long long)i, (long long)idx->data[i], (long long)am->data[i]);
     return y;
 }
 static tg_tensor *b_min_dim(tg_tape *t, tg_tensor **in, const gt_case *c)
