@@ -3,7 +3,8 @@
    x is [ROWS, COLS] (default 2048 × 2048, 16 MiB of floats). For each of
    sum, mean, amax, logsumexp, var, std, prod, norm (p = 2 and 1), max with
    its index (tg_max_dim; tg_max over all), argmax and cumsum (a scan: over
-   all, along the flattened x), over every element ("all"), along
+   all, along the flattened x; against the plain scan below, which writes
+   each running sum), over every element ("all"), along
    axis 1 (one result per row) and along axis 0 (one per column), it times
    the forward pass (no gradient recorded) and a plain summation loop over
    the same data in the same run:
@@ -63,6 +64,25 @@ static void plain(const tg_real *x, tg_real *y, int64_t rows, int64_t cols, int 
     sink = (double)y[0];
 }
 
+/* The plain loop of a scan (cumsum): a float running sum, each value
+   written out, as a user would write it: along the flattened x for all,
+   along each row, or each row added to the previous row's sums. */
+static void plain_scan(const tg_real *x, tg_real *out, int64_t rows, int64_t cols, int axis)
+{
+    if (axis == AXIS_0) {
+        for (int64_t c = 0; c < cols; c++) out[c] = x[c];
+        for (int64_t r = 1; r < rows; r++)
+            for (int64_t c = 0; c < cols; c++) out[r * cols + c] = out[(r - 1) * cols + c] + x[r * cols + c];
+    } else {
+        int64_t len = axis == AXIS_ALL ? rows * cols : cols;
+        for (int64_t r0 = 0; r0 < rows * cols; r0 += len) {
+            tg_real s = 0;
+            for (int64_t i = r0; i < r0 + len; i++) out[i] = s += x[i];
+        }
+    }
+    sink = (double)out[rows * cols - 1];
+}
+
 /* Each op on the tape; false if it failed. It leaves a value of its result
    in sink. axis is TG_ALL, 1 or 0. */
 typedef bool (*reduce_fn)(tg_tape *t, tg_tensor *x, int axis);
@@ -110,10 +130,13 @@ static bool r_cumsum(tg_tape *t, tg_tensor *x, int axis)
 static const struct {
     const char *name;
     reduce_fn fn;
-} ops[] = {{"sum", r_sum},     {"mean", r_mean},     {"amax", r_amax},   {"logsumexp", r_lse},
-           {"var", r_var},     {"std", r_std},       {"prod", r_prod},   {"norm p=2", r_norm2},
-           {"norm p=1", r_norm1}, {"max+index", r_max}, {"argmax", r_argmax},
-           {"cumsum", r_cumsum}};
+    bool scan; /* against the plain scan, which writes every running sum */
+} ops[] = {{"sum", r_sum, false},           {"mean", r_mean, false},
+           {"amax", r_amax, false},         {"logsumexp", r_lse, false},
+           {"var", r_var, false},           {"std", r_std, false},
+           {"prod", r_prod, false},         {"norm p=2", r_norm2, false},
+           {"norm p=1", r_norm1, false},    {"max+index", r_max, false},
+           {"argmax", r_argmax, false},     {"cumsum", r_cumsum, true}};
 
 int main(int argc, char **argv)
 {
@@ -139,7 +162,8 @@ int main(int argc, char **argv)
     if (!t || !y) return 1;
     /* the data, kept off the tape so that every repetition can reset it */
     tg_real *data = malloc((size_t)(rows * cols) * sizeof(tg_real));
-    if (!data) return 1;
+    tg_real *scan_out = malloc((size_t)(rows * cols) * sizeof(tg_real));
+    if (!data || !scan_out) return 1;
     uint64_t s = 1;
     for (int64_t i = 0; i < rows * cols; i++) {
         s = s * 6364136223846793005ULL + 1442695040888963407ULL;
@@ -159,7 +183,10 @@ int main(int argc, char **argv)
                 double t0 = now();
                 bool ok = ops[k].fn(t, x, a);
                 double t1 = now();
-                plain(data, y, rows, cols, axis);
+                if (ops[k].scan)
+                    plain_scan(data, scan_out, rows, cols, axis);
+                else
+                    plain(data, y, rows, cols, axis);
                 double t2 = now();
                 if (!ok) {
                     fprintf(stderr, "bench_reduce: %s: %s\n", ops[k].name, tg_tape_error(t));
@@ -178,6 +205,7 @@ int main(int argc, char **argv)
                        ops[k].name, axis_name[axis], mo, mp, mo / mp, mo / mp > 2 ? "  (> 2)" : "");
         }
     free(data);
+    free(scan_out);
     free(y);
     tg_tape_free(t);
     return 0;

@@ -21,6 +21,14 @@ static bool has_zero(const tg_tensor *x)
    the product of the others as prefix·suffix, exact with zeros: a slice with
    one zero sends g·(product of the rest) to it and 0 elsewhere, a slice
    with two zeros gives 0 everywhere */
+enum { CUM_COLS = 2048 }; /* columns of a [n, inner] slice walked at once, row by row */
+
+/* p[i] *= x[i] */
+TG_VECTOR_LOOP static void prod_row(double *restrict p, const tg_real *restrict x, int64_t w)
+{
+    for (int64_t i = 0; i < w; i++) p[i] *= (double)x[i];
+}
+
 static int prod_forward(tg_record *r)
 {
     const reduce_attr *a = r->attr;
@@ -29,12 +37,26 @@ static int prod_forward(tg_record *r)
     /* the backward's suffix products of a slice */
     if (!tg_record_save(r, (size_t)(v.n ? v.n : 1) * sizeof(double))) return TG_ERR_NOMEM;
     const tg_real *x = r->in[0]->data;
-    for (int64_t o = 0; o < v.outer; o++)
-        for (int64_t i = 0; i < v.inner; i++) {
+    tg_real *y = r->out->data;
+    for (int64_t o = 0; o < v.outer; o++) {
+        const tg_real *xo = x + o * v.n * v.inner;
+        if (v.inner == 1) {
             double p = 1;
-            for (int64_t kk = 0; kk < v.n; kk++) p *= (double)x[(o * v.n + kk) * v.inner + i];
-            r->out->data[o * v.inner + i] = (tg_real)p;
+            for (int64_t kk = 0; kk < v.n; kk++) p *= (double)xo[kk];
+            y[o] = (tg_real)p;
+            continue;
         }
+        /* each column's factors in the same order, a block of columns down the
+           rows (a walk down each column in turn took 23 times a plain sum's
+           time over [2048, 2048]) */
+        for (int64_t c0 = 0; c0 < v.inner; c0 += CUM_COLS) {
+            int64_t w = c0 + CUM_COLS < v.inner ? CUM_COLS : v.inner - c0;
+            double p[CUM_COLS];
+            for (int64_t i = 0; i < w; i++) p[i] = 1;
+            for (int64_t kk = 0; kk < v.n; kk++) prod_row(p, xo + kk * v.inner + c0, w);
+            for (int64_t i = 0; i < w; i++) y[o * v.inner + c0 + i] = (tg_real)p[i];
+        }
+    }
     return TG_OK;
 }
 
@@ -166,26 +188,52 @@ static int cum_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], 
     return tg_shape_same(r, ndim, shape, msg, len);
 }
 
-#define CUM_COLS 256 /* columns of a [n, inner] slice walked at once */
+/* acc[i] += src[i], then dst[i] = acc[i] (dst[i] += acc[i] with add) */
+TG_VECTOR_LOOP static void cum_row(double *restrict acc, tg_real *restrict dst,
+                                   const tg_real *restrict src, int64_t w, bool add)
+{
+    if (add)
+        for (int64_t i = 0; i < w; i++) {
+            acc[i] += (double)src[i];
+            dst[i] += (tg_real)acc[i];
+        }
+    else
+        for (int64_t i = 0; i < w; i++) {
+            acc[i] += (double)src[i];
+            dst[i] = (tg_real)acc[i];
+        }
+}
 
 /* dst[o,k,i] = Σ_{j ≤ k} src[o,j,i] (Σ_{j ≥ k} with reverse), in double,
-   row after row over blocks of columns; with `add`, dst += instead */
+   row after row over blocks of columns; with `add`, dst += instead. A
+   contiguous slice (inner 1) keeps its sum in a register: through memory,
+   each add waited on the store of the one before (13.8 ms over 2048 × 2048,
+   four times a plain running sum). */
 static void cum_sum(tg_real *dst, const tg_real *src, reduce_view v, bool reverse, bool add)
 {
     double acc[CUM_COLS];
-    for (int64_t o = 0; o < v.outer; o++)
+    for (int64_t o = 0; o < v.outer; o++) {
+        if (v.inner == 1) {
+            const tg_real *s = src + o * v.n;
+            tg_real *d = dst + o * v.n;
+            double sum = 0;
+            for (int64_t step = 0; step < v.n; step++) {
+                int64_t kk = reverse ? v.n - 1 - step : step;
+                sum += (double)s[kk];
+                d[kk] = add ? d[kk] + (tg_real)sum : (tg_real)sum;
+            }
+            continue;
+        }
         for (int64_t c0 = 0; c0 < v.inner; c0 += CUM_COLS) {
             int64_t w = c0 + CUM_COLS < v.inner ? CUM_COLS : v.inner - c0;
             for (int64_t i = 0; i < w; i++) acc[i] = 0;
             for (int64_t step = 0; step < v.n; step++) {
                 int64_t kk = reverse ? v.n - 1 - step : step;
                 int64_t at = (o * v.n + kk) * v.inner + c0;
-                for (int64_t i = 0; i < w; i++) {
-                    acc[i] += (double)src[at + i];
-                    dst[at + i] = add ? dst[at + i] + (tg_real)acc[i] : (tg_real)acc[i];
-                }
+                cum_row(acc, dst + at, src + at, w, add);
             }
         }
+    }
 }
 
 /* y_k = Σ_{j ≤ k} x_j      dx_k += Σ_{j ≥ k} g_j: the cumulative sum from the

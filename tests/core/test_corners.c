@@ -87,7 +87,10 @@ Test(corners, float_sums_are_accurate)
    roundings of big + log Σ on both sides ((U + D)·|lse|). On AVX-512 the
    float build's exponentials are within 1.07 ulp (2.14U) and each eight are
    summed in float pairwise before the double sum (three roundings, 3U): 5.2U
-   in all, which the bound below takes for both. */
+   in all, which the bound below takes for both. prod multiplies in double
+   in the same order as here (U and γ_N relative), cumsum's running sums are
+   within U of each and γ_N of their terms' magnitudes, and argmax and
+   max_dim's indices are the first maximum's. */
 static void check_leading(int64_t N)
 {
     enum { O = 2, I = 2100 };
@@ -98,7 +101,10 @@ static void check_leading(int64_t N)
     tg_tensor *s = tg_sum(t, x, 1, false), *m = tg_mean(t, x, 1, false);
     tg_tensor *v = tg_var(t, x, 1, TG_VAR_CORRECTION, false), *mx = tg_amax(t, x, 1, false);
     tg_tensor *l = tg_logsumexp(t, x, 1, false);
-    cr_assert(s && m && v && mx && l, "%s", tg_tape_error(t));
+    tg_tensor *pr = tg_prod(t, x, 1, false), *cs = tg_cumsum(t, x, 1);
+    tg_index *am = tg_argmax(t, x, 1, false), *mi = NULL;
+    tg_tensor *md = tg_max_dim(t, x, 1, false, &mi);
+    cr_assert(s && m && v && mx && l && pr && cs && am && md && mi, "%s", tg_tape_error(t));
     for (int64_t o = 0; o < O; o++)
         for (int64_t i = 0; i < I; i++) {
             double sum = 0, big = -INFINITY, sq = 0, es = 0, mag = 0, sq2 = 0, sd = 0;
@@ -130,6 +136,23 @@ static void check_leading(int64_t N)
             cr_expect(fabs((double)l->data[j] - lse) <= (U + D) * fabs(lse) + 5.2 * U + gam,
                       "logsumexp [%lld] (%lld rows): %.9g vs %.9g", (long long)j, (long long)N,
                       (double)l->data[j], lse);
+            double prod = 1, run = 0, runmag = 0;
+            int64_t first = -1;
+            for (int64_t k = 0; k < N; k++) {
+                int64_t at = (o * N + k) * I + i;
+                double xv = (double)x->data[at];
+                prod *= xv, run += xv, runmag += fabs(xv);
+                if (first < 0 && xv == big) first = k;
+                cr_expect(fabs((double)cs->data[at] - run) <= U * fabs(run) + gam * runmag,
+                          "cumsum [%lld] (%lld rows): %.9g vs %.9g", (long long)at, (long long)N,
+                          (double)cs->data[at], run);
+            }
+            cr_expect(fabs((double)pr->data[j] - prod) <= (U + gam) * fabs(prod),
+                      "prod [%lld] (%lld rows): %.9g vs %.9g", (long long)j, (long long)N,
+                      (double)pr->data[j], prod);
+            cr_expect_eq(am->data[j], first, "argmax [%lld] (%lld rows)", (long long)j, (long long)N);
+            cr_expect_eq(mi->data[j], first, "max_dim's index [%lld]", (long long)j);
+            cr_expect_eq((double)md->data[j], (double)(tg_real)big, "max_dim [%lld]", (long long)j);
         }
 }
 
