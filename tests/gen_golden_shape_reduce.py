@@ -415,6 +415,14 @@ def write_reduce(w):
         w.case(op + "_rows_3x50", op, lambda x, f=f: f(x, dim=1), [xl],
                attrs={"axis": 1, "keepdim": 0})
 
+    # norms of whole orders p (products in double rather than pow), past a
+    # block of 128 values: along the last axis (one sum a row) and the first
+    for p in (4, 5):
+        for shp, axis in (((3, 130), 1), ((5, 130), 0)):
+            w.case("norm_p%d_%dx%d_axis%d" % (p, shp[0], shp[1], axis), "norm",
+                   lambda x, p=p, a=axis: torch.linalg.vector_norm(x, ord=p, dim=a), [w.rnd(*shp)],
+                   attrs={"axis": axis, "keepdim": 0, "p": p})
+
 
 if __name__ == "__main__":
     os.makedirs(os.path.join(HERE, "golden"), exist_ok=True)

@@ -19,6 +19,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <tapegrad.h>
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,6 +107,17 @@ static bool r_std(tg_tape *t, tg_tensor *x, int axis)
 static bool r_prod(tg_tape *t, tg_tensor *x, int axis) { return keep(tg_prod(t, x, axis, false)); }
 static bool r_norm2(tg_tape *t, tg_tensor *x, int axis) { return keep(tg_norm(t, x, 2, axis, false)); }
 static bool r_norm1(tg_tape *t, tg_tensor *x, int axis) { return keep(tg_norm(t, x, 1, axis, false)); }
+static bool r_norm3(tg_tape *t, tg_tensor *x, int axis) { return keep(tg_norm(t, x, 3, axis, false)); }
+static bool r_norminf(tg_tape *t, tg_tensor *x, int axis)
+{
+    return keep(tg_norm(t, x, INFINITY, axis, false));
+}
+static bool r_min(tg_tape *t, tg_tensor *x, int axis)
+{
+    tg_index *ix = NULL;
+    tg_tensor *y = axis == TG_ALL ? tg_min(t, x, axis, false) : tg_min_dim(t, x, axis, false, &ix);
+    return keep(y) && (axis == TG_ALL || ix != NULL);
+}
 /* the maximum with its index: tg_max_dim along an axis, tg_max over all */
 static bool r_max(tg_tape *t, tg_tensor *x, int axis)
 {
@@ -126,6 +138,12 @@ static bool r_cumsum(tg_tape *t, tg_tensor *x, int axis)
     if (!x) return false;
     return keep(tg_cumsum(t, x, axis == TG_ALL ? 0 : axis));
 }
+static bool r_cumprod(tg_tape *t, tg_tensor *x, int axis)
+{
+    if (axis == TG_ALL) x = tg_tensor_wrap(t, TG_SHAPE(x->size), x->data);
+    if (!x) return false;
+    return keep(tg_cumprod(t, x, axis == TG_ALL ? 0 : axis));
+}
 
 static const struct {
     const char *name;
@@ -135,8 +153,10 @@ static const struct {
            {"amax", r_amax, false},         {"logsumexp", r_lse, false},
            {"var", r_var, false},           {"std", r_std, false},
            {"prod", r_prod, false},         {"norm p=2", r_norm2, false},
-           {"norm p=1", r_norm1, false},    {"max+index", r_max, false},
-           {"argmax", r_argmax, false},     {"cumsum", r_cumsum, true}};
+           {"norm p=1", r_norm1, false},    {"norm p=3", r_norm3, false},
+           {"norm p=inf", r_norminf, false}, {"max+index", r_max, false},
+           {"min+index", r_min, false},     {"argmax", r_argmax, false},
+           {"cumsum", r_cumsum, true},      {"cumprod", r_cumprod, true}};
 
 int main(int argc, char **argv)
 {

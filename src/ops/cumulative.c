@@ -277,7 +277,12 @@ static int cumprod_forward(tg_record *r)
     double acc[CUM_COLS];
     const tg_real *x = r->in[0]->data;
     tg_real *y = r->out->data;
-    for (int64_t o = 0; o < v.outer; o++)
+    for (int64_t o = 0; o < v.outer; o++) {
+        if (v.inner == 1) { /* the product in a register (cum_sum's reason) */
+            double p = 1;
+            for (int64_t kk = 0; kk < v.n; kk++) y[o * v.n + kk] = (tg_real)(p *= (double)x[o * v.n + kk]);
+            continue;
+        }
         for (int64_t c0 = 0; c0 < v.inner; c0 += CUM_COLS) {
             int64_t w = c0 + CUM_COLS < v.inner ? CUM_COLS : v.inner - c0;
             for (int64_t i = 0; i < w; i++) acc[i] = 1;
@@ -286,6 +291,7 @@ static int cumprod_forward(tg_record *r)
                 for (int64_t i = 0; i < w; i++) y[at + i] = (tg_real)(acc[i] *= (double)x[at + i]);
             }
         }
+    }
     return TG_OK;
 }
 

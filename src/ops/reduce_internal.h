@@ -69,7 +69,8 @@ typedef struct {
     tg_real *out;      /* [outputs]: a result being written */
     tg_real *dx;       /* [x's size]: x's gradient */
     double p;          /* the op's number (a scale, the norm's order) */
-    int64_t p2;        /* var, std: where the second statistic starts in s */
+    int64_t p2;        /* var, std: where the second statistic starts in s; norm: p as a
+                          whole power from 2 to 64, else 0 (whole_power) */
     bool min, abs;     /* the extreme's direction; on |x| */
 } red_ctx;
 

@@ -563,7 +563,84 @@ static int logsumexp_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor
      other p     sgn(x_k)·|x_k|^(p−1) / y^(p−1), 0 where y = 0 */
 SUM_RUN(abssum_run, (double)TG_FABS(xv))
 SUM_RUN(sqsum_run, (double)xv * (double)xv)
-SUM_RUN(powsum_run, pow(fabs((double)xv), k->p))
+/* The power n when p is a whole number from 2 to 64, else 0. */
+static int whole_power(double p) { return p >= 2 && p <= 64 && p == floor(p) ? (int)p : 0; }
+
+/* a^p, a ≥ 0 (or NaN): for a whole power n (whole_power) by binary powers,
+   at most eleven roundings in double, far inside float's precision and
+   close to libm's pow in double; the norm over [2048, 2048] with p = 3
+   took 13 times a plain sum's time through pow. pow for other p. */
+static inline double abs_pow(double a, double p, int n)
+{
+    if (!n) return pow(a, p);
+    double r = 1;
+    for (;;) { /* a overflowing on its last squaring is not used */
+        if (n & 1) r *= a;
+        n >>= 1;
+        if (!n) return r;
+        a *= a;
+    }
+}
+SUM_RUN(powsum_any_run, pow(fabs((double)xv), k->p))
+
+/* r[i] = |x[i]| to the whole power n, for i < w (acc[i] += it instead,
+   when acc is not NULL): abs_pow's binary powers over a block, each step a
+   vector loop (the same operations as abs_pow's, element by element: the
+   same bits) */
+TG_VECTOR_LOOP static void whole_powers(double *restrict r, double *restrict acc,
+                                        const tg_real *restrict x, int64_t w, int n)
+{
+    if (n == 3 || n == 4) { /* the common powers in one pass */
+        for (int64_t i = 0; i < w; i++) {
+            double a = fabs((double)x[i]), a2 = a * a, v = n == 3 ? a * a2 : a2 * a2;
+            if (acc)
+                acc[i] += v;
+            else
+                r[i] = v;
+        }
+        return;
+    }
+    double a[RUN_BLOCK];
+    for (int64_t i = 0; i < w; i++) a[i] = fabs((double)x[i]), r[i] = 1;
+    for (;;) {
+        if (n & 1)
+            for (int64_t i = 0; i < w; i++) r[i] *= a[i];
+        n >>= 1;
+        if (!n) break;
+        for (int64_t i = 0; i < w; i++) a[i] *= a[i];
+    }
+    if (acc)
+        for (int64_t i = 0; i < w; i++) acc[i] += r[i];
+}
+
+/* acc[o] += Σ |x|^p over the run: SUM_RUN's sums, the powers a block at a
+   time (whole_powers) when p is a whole number, pow otherwise */
+static void powsum_run(RUN_ARGS)
+{
+    const red_ctx *k = c;
+    int np = (int)k->p2;
+    if (!np) {
+        powsum_any_run(iy, ib_, ix, n, sy, sb_, c);
+        return;
+    }
+    const tg_real *xs = k->x + ix;
+    if (sy && (np == 3 || np == 4)) { /* no block: straight into acc */
+        whole_powers(NULL, k->acc + iy, xs, n, np);
+        return;
+    }
+    double r[RUN_BLOCK], total = 0;
+    for (int64_t b = 0; b < n; b += RUN_BLOCK) {
+        int64_t w = b + RUN_BLOCK < n ? RUN_BLOCK : n - b, i = 0;
+        whole_powers(r, sy ? k->acc + iy + b : NULL, xs + b, w, np);
+        if (sy) continue;
+        double p[4] = {0, 0, 0, 0};
+        for (; i + 4 <= w; i += 4)
+            for (int j = 0; j < 4; j++) p[j] += r[i + j];
+        for (; i < w; i++) p[0] += r[i];
+        total += (p[0] + p[1]) + (p[2] + p[3]);
+    }
+    if (!sy) k->acc[iy] += total;
+}
 
 static inline double sgn(double v) { return (double)((v > 0) - (v < 0)); }
 
@@ -572,6 +649,7 @@ static void norm_grad_run(RUN_ARGS)
     RUN_UNUSED;
     const red_ctx *k = c;
     double p = k->p;
+    int n1 = whole_power(p - 1);
     for (int64_t i = 0; i < n; i++) {
         int64_t o = iy + i * sy;
         double x = (double)k->x[ix + i], y = (double)k->y[o], g = (double)k->g[o], d;
@@ -584,7 +662,7 @@ static void norm_grad_run(RUN_ARGS)
         else if (p < 1)
             d = (x == 0 ? 0 : sgn(x) * pow(fabs(x), p - 1)) * g * pow(y, 1 - p);
         else
-            d = sgn(x) * pow(fabs(x), p - 1) * (y == 0 ? 0 : g / pow(y, p - 1));
+            d = sgn(x) * abs_pow(fabs(x), p - 1, n1) * (y == 0 ? 0 : g / pow(y, p - 1));
         k->dx[ix + i] += (tg_real)d;
     }
 }
@@ -612,7 +690,7 @@ static int norm_forward(tg_record *r)
         return TG_OK;
     }
     memset(acc, 0, (size_t)m * sizeof(double));
-    red_ctx k = {.x = r->in[0]->data, .acc = acc, .p = a->p};
+    red_ctx k = {.x = r->in[0]->data, .acc = acc, .p = a->p, .p2 = whole_power(a->p)};
     tg_reduce_walk(r->in[0], a->mask, a->p == 1 ? abssum_run : a->p == 2 ? sqsum_run : powsum_run, &k);
     for (int64_t o = 0; o < m; o++)
         r->out->data[o] = (tg_real)(a->p == 1   ? acc[o]
