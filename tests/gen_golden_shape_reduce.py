@@ -422,6 +422,16 @@ def write_reduce(w):
             w.case("norm_p%d_%dx%d_axis%d" % (p, shp[0], shp[1], axis), "norm",
                    lambda x, p=p, a=axis: torch.linalg.vector_norm(x, ord=p, dim=a), [w.rnd(*shp)],
                    attrs={"axis": axis, "keepdim": 0, "p": p})
+    # and of other orders (on AVX-512 by vector powers in double), with zeros
+    # (above 1), past a vector of sixteen
+    for p in (1.5, 0.5):
+        for shp, axis in (((3, 37), 1), ((5, 37), 0)):
+            x = w.rnd(*shp)
+            if p > 1:  # below 1, PyTorch's second derivative at 0 is NaN, tapegrad's 0
+                x[1, 5] = x[2, 20] = 0.0
+            w.case("norm_p%s_%dx%d_axis%d" % (str(p).replace(".", "_"), shp[0], shp[1], axis),
+                   "norm", lambda x, p=p, a=axis: torch.linalg.vector_norm(x, ord=p, dim=a), [x],
+                   attrs={"axis": axis, "keepdim": 0, "p": p})
 
 
 if __name__ == "__main__":

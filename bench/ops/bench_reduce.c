@@ -1,7 +1,7 @@
 /* bench_reduce: the reductions over a large tensor against a plain loop.
 
    x is [ROWS, COLS] (default 2048 × 2048, 16 MiB of floats). For each of
-   sum, mean, amax, logsumexp, var, std, prod, norm (p = 2 and 1), max with
+   sum, mean, amax, logsumexp, var, std, prod, norm (p = 2, 1, 3, 1.5, ∞), max with
    its index (tg_max_dim; tg_max over all), argmax and cumsum (a scan: over
    all, along the flattened x; against the plain scan below, which writes
    each running sum), over every element ("all"), along
@@ -108,6 +108,7 @@ static bool r_prod(tg_tape *t, tg_tensor *x, int axis) { return keep(tg_prod(t, 
 static bool r_norm2(tg_tape *t, tg_tensor *x, int axis) { return keep(tg_norm(t, x, 2, axis, false)); }
 static bool r_norm1(tg_tape *t, tg_tensor *x, int axis) { return keep(tg_norm(t, x, 1, axis, false)); }
 static bool r_norm3(tg_tape *t, tg_tensor *x, int axis) { return keep(tg_norm(t, x, 3, axis, false)); }
+static bool r_norm15(tg_tape *t, tg_tensor *x, int axis) { return keep(tg_norm(t, x, 1.5, axis, false)); }
 static bool r_norminf(tg_tape *t, tg_tensor *x, int axis)
 {
     return keep(tg_norm(t, x, INFINITY, axis, false));
@@ -154,6 +155,7 @@ static const struct {
            {"var", r_var, false},           {"std", r_std, false},
            {"prod", r_prod, false},         {"norm p=2", r_norm2, false},
            {"norm p=1", r_norm1, false},    {"norm p=3", r_norm3, false},
+           {"norm p=1.5", r_norm15, false},
            {"norm p=inf", r_norminf, false}, {"max+index", r_max, false},
            {"min+index", r_min, false},     {"argmax", r_argmax, false},
            {"cumsum", r_cumsum, true},      {"cumprod", r_cumprod, true}};

@@ -479,6 +479,72 @@ static bool logsumexp_leading(tg_record *r, float *sf, double *acc)
     for (int64_t o = 0; o < m; o++) r->out->data[o] = (float)((double)sf[o] + log(acc[o]));
     return true;
 }
+
+/* a^p for a ≥ 0 in double, eight at a time, for the norm of an order p that
+   is not a whole number (libm's pow took 13 times a plain sum's time over
+   [2048, 2048]): a = m·2^e with m in [0.75, 1.5) (vgetexp, vgetmant),
+   log2 m = (2/ln 2)·atanh s = (2/ln 2)(s + s³/3 + ... + s¹³/13) with
+   s = (m − 1)/(m + 1), |s| ≤ 0.2; t = p·(e + log2 m) = n + f with n whole and
+   |f| ≤ 1/2; 2^f = Σ (f ln 2)^j/j! to j = 10; times 2ⁿ by vscalefpd. Within
+   3.4e-11 of pow relative for p up to 7.3 (3.2e-10 at p = 70.5) over floats
+   of every exponent (checked: 1.8e8 values per p), far inside float's
+   precision; 0 gives 0, inf inf, NaN NaN. */
+__attribute__((target("avx512f"))) static inline __m512d pow8_abs(__m512d a, __m512d p)
+{
+    const __m512d one = _mm512_set1_pd(1.0);
+    const double k = 2.8853900817779268, l = 0.6931471805599453; /* 2/ln 2, ln 2 */
+    __m512d e = _mm512_getexp_pd(a);
+    __m512d m = _mm512_getmant_pd(a, _MM_MANT_NORM_p75_1p5, _MM_MANT_SIGN_src);
+    e = _mm512_mask_add_pd(e, _mm512_cmp_pd_mask(m, one, _CMP_LT_OQ), e, one); /* m was halved */
+    __m512d s = _mm512_div_pd(_mm512_sub_pd(m, one), _mm512_add_pd(m, one));
+    __m512d z = _mm512_mul_pd(s, s);
+    __m512d q = _mm512_set1_pd(k / 13);
+    q = _mm512_fmadd_pd(q, z, _mm512_set1_pd(k / 11));
+    q = _mm512_fmadd_pd(q, z, _mm512_set1_pd(k / 9));
+    q = _mm512_fmadd_pd(q, z, _mm512_set1_pd(k / 7));
+    q = _mm512_fmadd_pd(q, z, _mm512_set1_pd(k / 5));
+    q = _mm512_fmadd_pd(q, z, _mm512_set1_pd(k / 3));
+    q = _mm512_fmadd_pd(q, z, _mm512_set1_pd(k));
+    __m512d t = _mm512_mul_pd(p, _mm512_fmadd_pd(q, s, e));
+    __m512d n = _mm512_roundscale_pd(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512d f = _mm512_sub_pd(t, n);
+    double c = 1; /* (ln 2)^j / j!, from j = 10 down */
+    double cs[11];
+    for (int j = 0; j <= 10; j++) cs[j] = c, c *= l / (j + 1);
+    __m512d y = _mm512_set1_pd(cs[10]);
+    for (int j = 9; j >= 0; j--) y = _mm512_fmadd_pd(y, f, _mm512_set1_pd(cs[j]));
+    __m512d r = _mm512_scalef_pd(y, n);
+    /* a = 0 and a = inf make t infinite and f NaN: their powers are a */
+    __mmask8 edge = _mm512_cmp_pd_mask(a, _mm512_setzero_pd(), _CMP_EQ_OQ) |
+                    _mm512_cmp_pd_mask(a, _mm512_set1_pd(INFINITY), _CMP_EQ_OQ);
+    return _mm512_mask_mov_pd(r, edge, a);
+}
+
+/* Σ |x[i]|^p over a run into one output (acc NULL: returned), or
+   acc[i] += |x[i]|^p (one output each) */
+__attribute__((target("avx512f"))) static double pow_sum_avx512(const float *x, int64_t n, double p,
+                                                               double *acc)
+{
+    const __m512d pv = _mm512_set1_pd(p);
+    __m512d lo = _mm512_setzero_pd(), hi = _mm512_setzero_pd();
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 mk = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+        __m512 v = _mm512_abs_ps(_mm512_maskz_loadu_ps(mk, x + i));
+        __m512d a = _mm512_cvtps_pd(_mm512_castps512_ps256(v));
+        __m512d b = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+        __m512d pa = _mm512_maskz_mov_pd((__mmask8)mk, pow8_abs(a, pv));
+        __m512d pb = _mm512_maskz_mov_pd((__mmask8)(mk >> 8), pow8_abs(b, pv));
+        if (acc) {
+            _mm512_mask_storeu_pd(acc + i, (__mmask8)mk,
+                                  _mm512_add_pd(_mm512_maskz_loadu_pd((__mmask8)mk, acc + i), pa));
+            _mm512_mask_storeu_pd(acc + i + 8, (__mmask8)(mk >> 8),
+                                  _mm512_add_pd(_mm512_maskz_loadu_pd((__mmask8)(mk >> 8), acc + i + 8), pb));
+        } else {
+            lo = _mm512_add_pd(lo, pa), hi = _mm512_add_pd(hi, pb);
+        }
+    }
+    return _mm512_reduce_add_pd(_mm512_add_pd(lo, hi));
+}
 #endif
 
 /* acc[o] += Σ e^(x − s[o]) over the run, a block of exponentials at a time */
@@ -619,7 +685,14 @@ static void powsum_run(RUN_ARGS)
 {
     const red_ctx *k = c;
     int np = (int)k->p2;
-    if (!np) {
+#ifdef LSE_X86
+    if (np < 0) { /* another order, on AVX-512 */
+        double total = pow_sum_avx512(k->x + ix, n, k->p, sy ? k->acc + iy : NULL);
+        if (!sy) k->acc[iy] += total;
+        return;
+    }
+#endif
+    if (np <= 0) {
         powsum_any_run(iy, ib_, ix, n, sy, sb_, c);
         return;
     }
@@ -690,7 +763,11 @@ static int norm_forward(tg_record *r)
         return TG_OK;
     }
     memset(acc, 0, (size_t)m * sizeof(double));
-    red_ctx k = {.x = r->in[0]->data, .acc = acc, .p = a->p, .p2 = whole_power(a->p)};
+    int np = whole_power(a->p);
+#ifdef LSE_X86
+    if (!np && lse_avx512()) np = -1; /* pow8_abs */
+#endif
+    red_ctx k = {.x = r->in[0]->data, .acc = acc, .p = a->p, .p2 = np};
     tg_reduce_walk(r->in[0], a->mask, a->p == 1 ? abssum_run : a->p == 2 ? sqsum_run : powsum_run, &k);
     for (int64_t o = 0; o < m; o++)
         r->out->data[o] = (tg_real)(a->p == 1   ? acc[o]
