@@ -275,13 +275,10 @@ static int mean_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx
 
 /* ------------------------------------------------------------ max, min */
 
-/* Whether v beats the best so far m: larger (smaller for min), or NaN,
-   which PyTorch's max and min propagate: the first NaN wins. */
-static inline bool beats(tg_real v, tg_real m, bool min)
-{
-    return !isnan(m) && (isnan(v) || (min ? v < m : v > m));
-}
-
+/* The extremes along an axis and their indices (defined below, after the
+   vector loops it uses). The rule of max and min: v beats the best so far m
+   when it is larger (smaller for min) or NaN, which PyTorch's max and min
+   propagate: the first NaN wins, and of equal values the first. */
 static void extreme_index(const tg_real *x, reduce_view v, bool min, tg_real *vals, int64_t *arg);
 
 /* y = max_k x_k (min_k for min); over an axis the gradient goes to the
@@ -454,7 +451,7 @@ TG_VECTOR_LOOP static int64_t first_of(const tg_real *xs, int64_t n, tg_real m)
 }
 
 /* Row kk of a block of columns into the running extremes m and their
-   indices a: beats(), without a branch, so that the loop vectorises. */
+   indices a: the rule above, without a branch, so that the loop vectorises. */
 TG_VECTOR_LOOP static void extreme_row(tg_real *restrict m, int32_t *restrict a,
                                        const tg_real *restrict xs, int64_t w, int32_t kk, bool min)
 {
@@ -468,7 +465,7 @@ TG_VECTOR_LOOP static void extreme_row(tg_real *restrict m, int32_t *restrict a,
 }
 
 /* For every output (o, i) of the view, the extreme of x[o, 0..n, i] and the
-   index k of its first occurrence (vals or arg may be NULL): beats()'s rule,
+   index k of its first occurrence (vals or arg may be NULL): the rule above,
    NaN first. A contiguous run (inner 1) takes the vector extreme and then
    looks for its first occurrence, whose value is returned (of −0 and +0,
    the first); columns go a block at a time down the rows, each row's block
@@ -509,7 +506,7 @@ static void extreme_index(const tg_real *x, reduce_view v, bool min, tg_real *va
 }
 
 /* o[i] = the extreme of o[i] and x[i] (of |x[i]| with abs), NaN winning:
-   beats(), without a branch, so that the loop vectorises */
+   the rule of max and min, without a branch, so that the loop vectorises */
 TG_VECTOR_LOOP static void extreme_into(tg_real *restrict o, const tg_real *restrict xs, int64_t n,
                                         bool min, bool abs)
 {
