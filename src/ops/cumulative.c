@@ -60,6 +60,14 @@ static int prod_forward(tg_record *r)
     return TG_OK;
 }
 
+/* dx[i] += g[i]·(y[i]/x[i]): a row of a slice without zeros */
+TG_VECTOR_LOOP static void prod_grad_row(tg_real *restrict dx, const tg_real *restrict x,
+                                         const tg_real *restrict g, const tg_real *restrict y,
+                                         int64_t w)
+{
+    for (int64_t i = 0; i < w; i++) dx[i] += (tg_real)((double)g[i] * ((double)y[i] / (double)x[i]));
+}
+
 static void prod_backward(tg_record *r)
 {
     const reduce_attr *a = r->attr;
@@ -67,6 +75,15 @@ static void prod_backward(tg_record *r)
     reduce_view v;
     tg_reduce_view(in, a->mask, &v);
     bool zero = has_zero(in);
+    if (!zero && v.inner > 1) { /* row by row, as the forward (a column at a time: 63 ms) */
+        for (int64_t o = 0; o < v.outer; o++)
+            for (int64_t kk = 0; kk < v.n; kk++) {
+                int64_t at = (o * v.n + kk) * v.inner;
+                prod_grad_row(in->grad + at, in->data + at, r->out->grad + o * v.inner,
+                              r->out->data + o * v.inner, v.inner);
+            }
+        return;
+    }
     double *suffix = r->saved; /* [n] */
     for (int64_t o = 0; o < v.outer; o++)
         for (int64_t i = 0; i < v.inner; i++) {
