@@ -341,17 +341,15 @@ double tg_exp_sum(const tg_real *x, int64_t n, double shift)
     return total;
 }
 
-/* The float logsumexp on AVX-512 (asked at run time, as the GEMM asks):
-   eˣ sixteen at a time with fused multiply-adds and the exponent put in by
-   vscalefps, in the place of the portable loops above, whose exponential
-   without FMAs cost about three cycles a value, twice the rest of the op.
-   The same range reduction and Taylor polynomial as exp_nonpos; within
-   0.94 ulp of the exact value over every float in [−104, 0] (checked
-   against double exp), exactly 0 below, 1 at 0, NaN for NaN. The terms are
-   summed in double as above. (The results are not the portable loops' bits;
-   on a given machine the op always takes the one path.) Taken where the
-   GEMM's kernel is "avx512", so that TG_GEMM_KERNEL=avx2 or portable runs
-   the portable loops on such a machine too, as col2im's vector rows. */
+/* The float logsumexp (forward and backward) and the norm's powers on
+   AVX-512: eˣ sixteen at a time with fused multiply-adds and the exponent
+   put in by vscalefps (exp16, below), in the place of the portable loops
+   above, whose exponential without FMAs cost about three cycles a value,
+   twice the rest of the op; the terms summed in double as above. (The
+   results are not the portable loops' bits; on a given machine an op
+   always takes the one path.) Taken where the GEMM's kernel is "avx512",
+   so that TG_GEMM_KERNEL=avx2 or portable runs the portable loops on such
+   a machine too, as col2im's vector rows. */
 #if !defined(TG_DOUBLE) && defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #define LSE_X86 1
