@@ -15,12 +15,6 @@ static bool has_zero(const tg_tensor *x)
     return false;
 }
 
-/* y = Π_k x_k (in double)
-   dx_k += g·Π_{i≠k} x_i: g·y/x_k when x has no zero anywhere (PyTorch's
-   formula, whose inf/inf at an infinite x_k is NaN as there); otherwise
-   the product of the others as prefix·suffix, exact with zeros: a slice with
-   one zero sends g·(product of the rest) to it and 0 elsewhere, a slice
-   with two zeros gives 0 everywhere */
 enum { CUM_COLS = 2048 }; /* columns of a [n, inner] slice walked at once, row by row */
 
 /* p[i] *= x[i] */
@@ -29,6 +23,12 @@ TG_VECTOR_LOOP static void prod_row(double *restrict p, const tg_real *restrict 
     for (int64_t i = 0; i < w; i++) p[i] *= (double)x[i];
 }
 
+/* y = Π_k x_k (in double)
+   dx_k += g·Π_{i≠k} x_i: g·y/x_k when x has no zero anywhere (PyTorch's
+   formula, whose inf/inf at an infinite x_k is NaN as there); otherwise
+   the product of the others as prefix·suffix, exact with zeros: a slice with
+   one zero sends g·(product of the rest) to it and 0 elsewhere, a slice
+   with two zeros gives 0 everywhere */
 static int prod_forward(tg_record *r)
 {
     const reduce_attr *a = r->attr;

@@ -70,9 +70,9 @@ typedef struct {
     tg_real *dx;       /* [x's size]: x's gradient */
     double p;          /* the op's number (a scale, the norm's order) */
     int64_t p2;        /* var, std: where the second statistic starts in s; norm: p as a
-                          whole power from 2 to 64, else 0 (whole_power), or −1
-                          for stats.c's AVX-512 powers */
+                          whole power from 2 to 64, else 0 (whole_power) */
     bool min, abs;     /* the extreme's direction; on |x| */
+    bool avx512;       /* stats.c: take its AVX-512 loops (asked once per op) */
 } red_ctx;
 
 /* Calls fn(iy, _, ix, n, sy, _, ctx) for each run of x along its last axis:

@@ -356,7 +356,8 @@ double tg_exp_sum(const tg_real *x, int64_t n, double shift)
 
 /* e^v (NaN stays NaN): v = (n/16)·ln 2 + r with n = round(16·v/ln 2) and
    |r| ≤ ln 2/32 (ln 2 in two parts, the first of 12 bits so that (n/16)·hi
-   is exact; n/16 from the rounding sum t in one multiply-add), eʳ = 1 + r·(1 + r/2 + r²/6) (the next term below 1e-8),
+   is exact; n/16 from the rounding sum t in one multiply-add),
+   eʳ = 1 + r·(1 + r/2 + r²/6) (the next term below 1e-8),
    times 2^(j/16) for j = n mod 16 from a table in one register (vpermps
    takes the low four bits of each lane: those of n in the rounding sum),
    times 2^⌊n/16⌋ by vscalefps, rounded once, denormals too. Within 1.07 ulp
@@ -443,6 +444,9 @@ __attribute__((target("avx512f"))) static void exp_sum_cols_avx512(double *acc, 
     }
 }
 
+/* Whether to take the loops above: where the GEMM's kernel is "avx512". */
+static bool lse_avx512(void) { return strcmp(tg_gemm_kernel_name(), "avx512") == 0; }
+
 /* logsumexp over x viewed as [outer, n, inner], inner > 1, in one pass
    (no pass for the maximum): each column's shift is its first value rather
    than its maximum. Any shift gives the same y = s + log Σ e^(x − s) as
@@ -452,8 +456,6 @@ __attribute__((target("avx512f"))) static void exp_sum_cols_avx512(double *acc, 
    precision. False (nothing written to y) where that does not hold: a first
    value not finite, or a sum not finite (an x − s too large, an inf or a
    NaN); the caller then takes the two passes. */
-static bool lse_avx512(void) { return strcmp(tg_gemm_kernel_name(), "avx512") == 0; }
-
 static bool logsumexp_leading(tg_record *r, float *sf, double *acc)
 {
     const reduce_attr *a = r->attr;
@@ -551,7 +553,7 @@ static void expsum_run(RUN_ARGS)
     RUN_UNUSED;
     const red_ctx *k = c;
 #ifdef LSE_X86
-    if (k->p != 0) { /* AVX-512 (p: asked once in the forward) */
+    if (k->avx512) {
         if (sy == 0) {
             k->acc[iy] += exp_sum_avx512(k->x + ix, n, (float)k->s[iy]);
         } else {
@@ -579,9 +581,9 @@ static void expsum_run(RUN_ARGS)
 GRAD_RUN(lse_grad_any_run, gv * TG_EXP(xv - yv))
 
 #ifdef LSE_X86
-/* dx[i] += g·e^(x[i] − y) for a run into one output (gs, ys: its gradient and
-   value; sy 0), or dx[i] += g[i]·e^(x[i] − y[i]) (sy 1): exp16, sixteen at a
-   time (libm's expf per element took twelve times the forward's time) */
+/* dx[i] += g[0]·e^(x[i] − y[0]) for a run into one output (sy 0), or
+   dx[i] += g[i]·e^(x[i] − y[i]) (sy 1): exp16, sixteen at a time (libm's
+   expf per element took twelve times the forward's time) */
 __attribute__((target("avx512f"))) static void lse_grad_avx512(float *dx, const float *x,
                                                               const float *g, const float *y,
                                                               int64_t n, int64_t sy)
@@ -601,7 +603,7 @@ static void lse_grad_run(RUN_ARGS)
 {
 #ifdef LSE_X86
     const red_ctx *k = c;
-    if (k->p != 0) {
+    if (k->avx512) {
         lse_grad_avx512(k->dx + ix, k->x + ix, k->g + iy, k->y + iy, n, sy);
         return;
     }
@@ -617,15 +619,14 @@ static int logsumexp_forward(tg_record *r)
     if (!shift) return TG_ERR_NOMEM;
     double *acc = shift + m;
     tg_real *y = r->out->data;
-    double fast = 0;
+    red_ctx k = {.x = r->in[0]->data, .s = shift, .acc = acc};
 #ifdef LSE_X86
     /* the float shifts of logsumexp_leading in shift's room (m floats) */
     if (logsumexp_leading(r, (float *)shift, acc)) return TG_OK;
-    fast = lse_avx512();
+    k.avx512 = lse_avx512();
 #endif
     tg_reduce_extreme_over(r, y, false, false);
     for (int64_t o = 0; o < m; o++) shift[o] = isinf(y[o]) ? 0 : (double)y[o], acc[o] = 0;
-    red_ctx k = {.x = r->in[0]->data, .s = shift, .acc = acc, .p = fast};
     tg_reduce_walk(r->in[0], a->mask, expsum_run, &k);
     for (int64_t o = 0; o < m; o++) /* a maximum of +inf (and no NaN) gives +inf */
         y[o] = y[o] == INFINITY ? INFINITY : (tg_real)(shift[o] + log(acc[o]));
@@ -637,7 +638,7 @@ static void logsumexp_backward(tg_record *r)
     red_ctx k = {.x = r->in[0]->data, .y = r->out->data, .g = r->out->grad,
                  .dx = r->in[0]->grad};
 #ifdef LSE_X86
-    k.p = lse_avx512(); /* exp16 rather than expf */
+    k.avx512 = lse_avx512(); /* exp16 rather than expf */
 #endif
     tg_reduce_walk(r->in[0], ((const reduce_attr *)r->attr)->mask, lse_grad_run, &k);
 }
@@ -681,10 +682,10 @@ static inline double abs_pow(double a, double p, int n)
 }
 SUM_RUN(powsum_any_run, pow(fabs((double)xv), k->p))
 
-/* r[i] = |x[i]| to the whole power n, for i < w (acc[i] += it instead,
-   when acc is not NULL): abs_pow's binary powers over a block, each step a
-   vector loop (the same operations as abs_pow's, element by element: the
-   same bits) */
+/* r[i] = |x[i]| to the whole power n, for i < w ≤ RUN_BLOCK (acc[i] += it
+   instead, when acc is not NULL): abs_pow's binary powers over a block, each
+   step a vector loop (the same operations as abs_pow's, element by element:
+   the same bits); n = 3 and 4, the common ones, in one pass */
 TG_VECTOR_LOOP static void whole_powers(double *restrict r, double *restrict acc,
                                         const tg_real *restrict x, int64_t w, int n)
 {
@@ -712,27 +713,24 @@ TG_VECTOR_LOOP static void whole_powers(double *restrict r, double *restrict acc
 }
 
 /* acc[o] += Σ |x|^p over the run: SUM_RUN's sums, the powers a block at a
-   time (whole_powers) when p is a whole number, pow otherwise */
+   time (whole_powers) when p is a whole number, pow_sum_avx512 or pow
+   otherwise */
 static void powsum_run(RUN_ARGS)
 {
     const red_ctx *k = c;
     int np = (int)k->p2;
 #ifdef LSE_X86
-    if (np < 0) { /* another order, on AVX-512 */
+    if (!np && k->avx512) {
         double total = pow_sum_avx512(k->x + ix, n, k->p, sy ? k->acc + iy : NULL);
         if (!sy) k->acc[iy] += total;
         return;
     }
 #endif
-    if (np <= 0) {
+    if (!np) {
         powsum_any_run(iy, ib_, ix, n, sy, sb_, c);
         return;
     }
     const tg_real *xs = k->x + ix;
-    if (sy && (np == 3 || np == 4)) { /* no block: straight into acc */
-        whole_powers(NULL, k->acc + iy, xs, n, np);
-        return;
-    }
     double r[RUN_BLOCK], total = 0;
     for (int64_t b = 0; b < n; b += RUN_BLOCK) {
         int64_t w = b + RUN_BLOCK < n ? RUN_BLOCK : n - b, i = 0;
@@ -795,11 +793,10 @@ static int norm_forward(tg_record *r)
         return TG_OK;
     }
     memset(acc, 0, (size_t)m * sizeof(double));
-    int np = whole_power(a->p);
+    red_ctx k = {.x = r->in[0]->data, .acc = acc, .p = a->p, .p2 = whole_power(a->p)};
 #ifdef LSE_X86
-    if (!np && lse_avx512()) np = -1; /* pow8_abs */
+    k.avx512 = lse_avx512(); /* pow8_abs for the other orders */
 #endif
-    red_ctx k = {.x = r->in[0]->data, .acc = acc, .p = a->p, .p2 = np};
     tg_reduce_walk(r->in[0], a->mask, a->p == 1 ? abssum_run : a->p == 2 ? sqsum_run : powsum_run, &k);
     for (int64_t o = 0; o < m; o++)
         r->out->data[o] = (tg_real)(a->p == 1   ? acc[o]
@@ -811,16 +808,19 @@ static int norm_forward(tg_record *r)
 static void norm_backward(tg_record *r)
 {
     const reduce_attr *a = r->attr;
-    double *count = r->saved; /* the forward's sums, no longer needed */
+    /* per output, in the room of the forward's sums: the count of ties for
+       p = ∞; for other p (not 1, 2) the factor of the rule that depends on
+       the output only, computed once rather than once per element */
+    double *s = r->saved;
     if (isinf(a->p)) {
-        tg_reduce_count_ties(r, count, true);
-    } else if (a->p != 1 && a->p != 2) { /* each output's power once, not once per element */
+        tg_reduce_count_ties(r, s, true);
+    } else if (a->p != 1 && a->p != 2) {
         for (int64_t o = 0; o < r->out->size; o++) {
             double y = (double)r->out->data[o], g = (double)r->out->grad[o];
-            count[o] = a->p < 1 ? pow(y, 1 - a->p) : y == 0 ? 0 : g / pow(y, a->p - 1);
+            s[o] = a->p < 1 ? pow(y, 1 - a->p) : y == 0 ? 0 : g / pow(y, a->p - 1);
         }
     }
-    red_ctx k = {.x = r->in[0]->data, .y = r->out->data, .g = r->out->grad, .s = count,
+    red_ctx k = {.x = r->in[0]->data, .y = r->out->data, .g = r->out->grad, .s = s,
                  .dx = r->in[0]->grad, .p = a->p};
     tg_reduce_walk(r->in[0], a->mask, norm_grad_run, &k);
 }
