@@ -480,70 +480,102 @@ static bool logsumexp_leading(tg_record *r, float *sf, double *acc)
     return true;
 }
 
-/* a^p for a ≥ 0 in double, eight at a time, for the norm of an order p that
-   is not a whole number (libm's pow took 13 times a plain sum's time over
-   [2048, 2048]): a = m·2^e with m in [0.75, 1.5) (vgetexp, vgetmant),
-   log2 m = (2/ln 2)·atanh s = (2/ln 2)(s + s³/3 + ... + s¹³/13) with
-   s = (m − 1)/(m + 1), |s| ≤ 0.2; t = p·(e + log2 m) = n + f with n whole and
-   |f| ≤ 1/2; 2^f = Σ (f ln 2)^j/j! to j = 10; times 2ⁿ by vscalefpd. Within
-   3.4e-11 of pow relative for p up to 7.3 (3.2e-10 at p = 70.5) over floats
-   of every exponent (checked: 1.8e8 values per p), far inside float's
-   precision; 0 gives 0, inf inf, NaN NaN. */
-__attribute__((target("avx512f"))) static inline __m512d pow8_abs(__m512d a, __m512d p)
+/* a^p for sixteen floats a ≥ 0, as two halves in double (*lo: lanes 0-7),
+   for the norm of an order p in (0, 1024) that is not a whole number
+   (libm's pow took 13 times a plain sum's time over [2048, 2048]; this
+   routine in double, eight at a time with a division, still 9.5 times
+   along axis 0 on an Intel Xeon). p = ph + pl, two floats.
+   a = m·2^e with m in [1, 2) (vgetexp, vgetmant); log2 m = log2 c_j +
+   log2(1 + r), c_j the middle of m's sixteenth j (its top four bits, which
+   vpermps takes from m's bits shifted), r = m/c_j − 1 in one multiply-add
+   by 1/c_j from a table (|r| ≤ 1/31), log2(1 + r) = (r − r²/2 + r³/3 −
+   r⁴/4)/ln 2 (the next term below 1.1e-8). t = p·(e + log2 m) with p·e kept
+   as hi + lo (hi = ph·e rounded, lo its error and pl's share), rounded to
+   n/16 (the rounding sum's low four bits j' index 2^(j'/16) as in exp16),
+   f = t − n/16 (|f| ≤ 1/32) formed small: (hi − n/16) is exact there;
+   2^f = 1 + f·(ln 2 + f·(ln 2²/2 + f·ln 2³/6)); times 2^⌊n/16⌋ by vscalefpd
+   in double, so that no power of a float overflows or underflows short of
+   double's range. Against pow in double over every seventh float: within
+   2.0 float ulp for p ≤ 0.5, 2.8 for p = 1.3 and 1.5, 3.6 for 2.5, 4.4 for
+   3.7, 7.0 for 7.3, 52 for 70.5 (log2 m's error is multiplied by p; the
+   norm's root divides it by p again); 0 gives 0, inf inf, NaN NaN. */
+__attribute__((target("avx512f"))) static inline void pow16_abs(__m512 a, __m512 ph, __m512 pl,
+                                                                __m512d *lo_out, __m512d *hi_out)
 {
-    const __m512d one = _mm512_set1_pd(1.0);
-    const double k = 2.8853900817779268, l = 0.6931471805599453; /* 2/ln 2, ln 2 */
-    __m512d e = _mm512_getexp_pd(a);
-    __m512d m = _mm512_getmant_pd(a, _MM_MANT_NORM_p75_1p5, _MM_MANT_SIGN_src);
-    e = _mm512_mask_add_pd(e, _mm512_cmp_pd_mask(m, one, _CMP_LT_OQ), e, one); /* m was halved */
-    __m512d s = _mm512_div_pd(_mm512_sub_pd(m, one), _mm512_add_pd(m, one));
-    __m512d z = _mm512_mul_pd(s, s);
-    __m512d q = _mm512_set1_pd(k / 13);
-    q = _mm512_fmadd_pd(q, z, _mm512_set1_pd(k / 11));
-    q = _mm512_fmadd_pd(q, z, _mm512_set1_pd(k / 9));
-    q = _mm512_fmadd_pd(q, z, _mm512_set1_pd(k / 7));
-    q = _mm512_fmadd_pd(q, z, _mm512_set1_pd(k / 5));
-    q = _mm512_fmadd_pd(q, z, _mm512_set1_pd(k / 3));
-    q = _mm512_fmadd_pd(q, z, _mm512_set1_pd(k));
-    __m512d t = _mm512_mul_pd(p, _mm512_fmadd_pd(q, s, e));
-    __m512d n = _mm512_roundscale_pd(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512d f = _mm512_sub_pd(t, n);
-    double c = 1; /* (ln 2)^j / j!, from j = 10 down */
-    double cs[11];
-    for (int j = 0; j <= 10; j++) cs[j] = c, c *= l / (j + 1);
-    __m512d y = _mm512_set1_pd(cs[10]);
-    for (int j = 9; j >= 0; j--) y = _mm512_fmadd_pd(y, f, _mm512_set1_pd(cs[j]));
-    __m512d r = _mm512_scalef_pd(y, n);
-    /* a = 0 and a = inf make t infinite and f NaN: their powers are a */
-    __mmask8 edge = _mm512_cmp_pd_mask(a, _mm512_setzero_pd(), _CMP_EQ_OQ) |
-                    _mm512_cmp_pd_mask(a, _mm512_set1_pd(INFINITY), _CMP_EQ_OQ);
-    return _mm512_mask_mov_pd(r, edge, a);
+    const __m512 inv = _mm512_setr_ps( /* 1/c_j = 32/(33 + 2j), rounded to float */
+        9.696969986e-01f, 9.142857194e-01f, 8.648648858e-01f, 8.205128312e-01f,
+        7.804877758e-01f, 7.441860437e-01f, 7.111111283e-01f, 6.808510423e-01f,
+        6.530612111e-01f, 6.274510026e-01f, 6.037735939e-01f, 5.818181634e-01f,
+        5.614035130e-01f, 5.423728824e-01f, 5.245901346e-01f, 5.079365373e-01f);
+    const __m512 lgc = _mm512_setr_ps( /* −log2 of the floats above, rounded to float */
+        4.439407587e-02f, 1.292830110e-01f, 2.094533294e-01f, 2.854022086e-01f,
+        3.575520515e-01f, 4.262647629e-01f, 4.918530583e-01f, 5.545889139e-01f,
+        6.147098541e-01f, 6.724252701e-01f, 7.279204130e-01f, 7.813597322e-01f,
+        8.328899741e-01f, 8.826430440e-01f, 9.307374358e-01f, 9.772798419e-01f);
+    const __m512 table = _mm512_setr_ps( /* 2^(j/16), as exp16's */
+        1.000000000e+00f, 1.044273734e+00f, 1.090507746e+00f, 1.138788581e+00f,
+        1.189207077e+00f, 1.241857767e+00f, 1.296839595e+00f, 1.354255557e+00f,
+        1.414213538e+00f, 1.476826191e+00f, 1.542210817e+00f, 1.610490322e+00f,
+        1.681792855e+00f, 1.756252170e+00f, 1.834008098e+00f, 1.915206552e+00f);
+    const float il = 1.4426950408889634f, l = 0.6931471805599453f; /* 1/ln 2, ln 2 */
+    const __m512 shifter = _mm512_set1_ps(786432.0f); /* 1.5·2¹⁹: adding it rounds to 1/16 */
+    __m512 e = _mm512_getexp_ps(a);
+    __m512 m = _mm512_getmant_ps(a, _MM_MANT_NORM_1_2, _MM_MANT_SIGN_zero);
+    __m512i j = _mm512_srli_epi32(_mm512_castps_si512(m), 19);
+    __m512 r = _mm512_fmadd_ps(m, _mm512_permutexvar_ps(j, inv), _mm512_set1_ps(-1.0f));
+    __m512 q = _mm512_fmadd_ps(_mm512_set1_ps(-il / 4), r, _mm512_set1_ps(il / 3));
+    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(-il / 2));
+    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(il));
+    __m512 u = _mm512_fmadd_ps(q, r, _mm512_permutexvar_ps(j, lgc)); /* log2 m */
+    __m512 hi = _mm512_mul_ps(ph, e);
+    __m512 lo = _mm512_fmadd_ps(pl, _mm512_add_ps(e, u), _mm512_fmsub_ps(ph, e, hi));
+    __m512 z = _mm512_add_ps(_mm512_fmadd_ps(ph, u, hi), shifter);
+    __m512 n16 = _mm512_sub_ps(z, shifter);
+    __m512 f = _mm512_add_ps(_mm512_fmadd_ps(ph, u, _mm512_sub_ps(hi, n16)), lo);
+    __m512 T = _mm512_permutexvar_ps(_mm512_castps_si512(z), table);
+    __m512 c = _mm512_fmadd_ps(_mm512_set1_ps(l * l * l / 6), f, _mm512_set1_ps(l * l / 2));
+    __m512 y = _mm512_fmadd_ps(_mm512_mul_ps(T, f), _mm512_fmadd_ps(c, f, _mm512_set1_ps(l)), T);
+    /* 0 and inf: y = a, and 2^±inf puts in the rest (NaN stays NaN) */
+    __mmask16 edge = _mm512_cmp_ps_mask(a, _mm512_setzero_ps(), _CMP_EQ_OQ) |
+                     _mm512_cmp_ps_mask(a, _mm512_set1_ps(INFINITY), _CMP_EQ_OQ);
+    y = _mm512_mask_mov_ps(y, edge, a);
+    __m256 yh = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(y), 1));
+    __m256 nh = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(n16), 1));
+    *lo_out = _mm512_scalef_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(y)),
+                               _mm512_cvtps_pd(_mm512_castps512_ps256(n16)));
+    *hi_out = _mm512_scalef_pd(_mm512_cvtps_pd(yh), _mm512_cvtps_pd(nh));
 }
 
 /* Σ |x[i]|^p over a run into one output (acc NULL: returned), or
-   acc[i] += |x[i]|^p (one output each) */
+   acc[i] += Σ_k |x[k·stride + i]|^p over k < rows (one output each, four
+   rows at a time: the sums read and written a quarter as often) */
 __attribute__((target("avx512f"))) static double pow_sum_avx512(const float *x, int64_t n, double p,
-                                                               double *acc)
+                                                               double *acc, int64_t rows,
+                                                               int64_t stride)
 {
-    const __m512d pv = _mm512_set1_pd(p);
-    __m512d lo = _mm512_setzero_pd(), hi = _mm512_setzero_pd();
-    for (int64_t i = 0; i < n; i += 16) {
-        __mmask16 mk = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
-        __m512 v = _mm512_abs_ps(_mm512_maskz_loadu_ps(mk, x + i));
-        __m512d a = _mm512_cvtps_pd(_mm512_castps512_ps256(v));
-        __m512d b = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
-        __m512d pa = _mm512_maskz_mov_pd((__mmask8)mk, pow8_abs(a, pv));
-        __m512d pb = _mm512_maskz_mov_pd((__mmask8)(mk >> 8), pow8_abs(b, pv));
-        if (acc) {
-            _mm512_mask_storeu_pd(acc + i, (__mmask8)mk,
-                                  _mm512_add_pd(_mm512_maskz_loadu_pd((__mmask8)mk, acc + i), pa));
-            _mm512_mask_storeu_pd(acc + i + 8, (__mmask8)(mk >> 8),
-                                  _mm512_add_pd(_mm512_maskz_loadu_pd((__mmask8)(mk >> 8), acc + i + 8), pb));
-        } else {
-            lo = _mm512_add_pd(lo, pa), hi = _mm512_add_pd(hi, pb);
+    const __m512 ph = _mm512_set1_ps((float)p), pl = _mm512_set1_ps((float)(p - (float)p));
+    __m512d slo = _mm512_setzero_pd(), shi = _mm512_setzero_pd();
+    for (int64_t k = 0; k < rows; k += 4) {
+        int nr = rows - k < 4 ? (int)(rows - k) : 4;
+        for (int64_t i = 0; i < n; i += 16) {
+            __mmask16 mk = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+            __m512d lo = _mm512_setzero_pd(), hi = _mm512_setzero_pd(), a, b; /* 0^p = 0 past n */
+            for (int j = 0; j < nr; j++) {
+                pow16_abs(_mm512_abs_ps(_mm512_maskz_loadu_ps(mk, x + (k + j) * stride + i)), ph, pl,
+                          &a, &b);
+                lo = _mm512_add_pd(lo, a), hi = _mm512_add_pd(hi, b);
+            }
+            if (acc) {
+                __mmask8 ml = (__mmask8)mk, mh = (__mmask8)(mk >> 8);
+                _mm512_mask_storeu_pd(acc + i, ml, _mm512_add_pd(_mm512_maskz_loadu_pd(ml, acc + i), lo));
+                _mm512_mask_storeu_pd(acc + i + 8, mh,
+                                      _mm512_add_pd(_mm512_maskz_loadu_pd(mh, acc + i + 8), hi));
+            } else {
+                slo = _mm512_add_pd(slo, lo), shi = _mm512_add_pd(shi, hi);
+            }
         }
     }
-    return _mm512_reduce_add_pd(_mm512_add_pd(lo, hi));
+    return _mm512_reduce_add_pd(_mm512_add_pd(slo, shi));
 }
 #endif
 
@@ -721,7 +753,7 @@ static void powsum_run(RUN_ARGS)
     int np = (int)k->p2;
 #ifdef LSE_X86
     if (!np && k->avx512) {
-        double total = pow_sum_avx512(k->x + ix, n, k->p, sy ? k->acc + iy : NULL);
+        double total = pow_sum_avx512(k->x + ix, n, k->p, sy ? k->acc + iy : NULL, 1, 0);
         if (!sy) k->acc[iy] += total;
         return;
     }
@@ -743,6 +775,63 @@ static void powsum_run(RUN_ARGS)
         total += (p[0] + p[1]) + (p[2] + p[3]);
     }
     if (!sy) k->acc[iy] += total;
+}
+
+enum { RED_COLS = 2048 }; /* columns taken down the rows at once (their sums: 16 KiB) */
+
+/* acc[i] += Σ_k |x[k·stride + i]|^P over k < rows, for P = 1, 2, 3, 4 (the
+   powers as abs_pow and whole_powers take them), four rows at a time */
+#define POW_ROWS(NAME, F)                                                                   \
+    TG_VECTOR_LOOP static void NAME(double *restrict acc, const tg_real *restrict x,         \
+                                    int64_t rows, int64_t stride, int64_t w)                 \
+    {                                                                                        \
+        int64_t k = 0;                                                                       \
+        for (; k + 4 <= rows; k += 4) {                                                      \
+            const tg_real *x0 = x + k * stride, *x1 = x0 + stride, *x2 = x1 + stride,        \
+                          *x3 = x2 + stride;                                                 \
+            for (int64_t i = 0; i < w; i++)                                                  \
+                acc[i] += (F(x0[i]) + F(x1[i])) + (F(x2[i]) + F(x3[i]));                     \
+        }                                                                                    \
+        for (; k < rows; k++)                                                                \
+            for (int64_t i = 0; i < w; i++) acc[i] += F(x[k * stride + i]);                  \
+    }
+static inline double pw1(tg_real v) { return fabs((double)v); }
+static inline double pw2(tg_real v) { return (double)v * (double)v; }
+static inline double pw3(tg_real v) { double a = fabs((double)v); return a * (a * a); }
+static inline double pw4(tg_real v) { double a2 = (double)v * (double)v; return a2 * a2; }
+POW_ROWS(pow1_rows, pw1)
+POW_ROWS(pow2_rows, pw2)
+POW_ROWS(pow3_rows, pw3)
+POW_ROWS(pow4_rows, pw4)
+
+/* Σ |x|^p over leading axes (x viewed as [outer, n, inner], inner > 1) into
+   acc, a block of columns down four rows at a time, for p = 1 to 4 and, on
+   AVX-512, the orders that are not whole numbers; false (acc untouched) for
+   the others, which take the walk. The walk's run of a row at a time read
+   and wrote every sum once a row: twice a plain sum's time along axis 0. */
+static bool norm_leading(const tg_record *r, double *acc, const red_ctx *k)
+{
+    const reduce_attr *a = r->attr;
+    static void (*const rows_fn[5])(double *restrict, const tg_real *restrict, int64_t, int64_t,
+                                    int64_t) = {NULL, pow1_rows, pow2_rows, pow3_rows, pow4_rows};
+    int np = a->p == 1 ? 1 : (int)k->p2;
+    reduce_view v;
+    if (np > 4 || (!np && !k->avx512) || !tg_reduce_view(r->in[0], a->mask, &v) || v.inner < 2)
+        return false;
+    for (int64_t o = 0; o < v.outer; o++)
+        for (int64_t c0 = 0; c0 < v.inner; c0 += RED_COLS) {
+            int64_t w = c0 + RED_COLS < v.inner ? RED_COLS : v.inner - c0;
+            const tg_real *xo = k->x + o * v.n * v.inner + c0;
+            double *ao = acc + o * v.inner + c0;
+#ifdef LSE_X86
+            if (!np) {
+                pow_sum_avx512(xo, w, a->p, ao, v.n, v.inner);
+                continue;
+            }
+#endif
+            rows_fn[np](ao, xo, v.n, v.inner, w);
+        }
+    return true;
 }
 
 static inline double sgn(double v) { return (double)((v > 0) - (v < 0)); }
@@ -795,9 +884,11 @@ static int norm_forward(tg_record *r)
     memset(acc, 0, (size_t)m * sizeof(double));
     red_ctx k = {.x = r->in[0]->data, .acc = acc, .p = a->p, .p2 = whole_power(a->p)};
 #ifdef LSE_X86
-    k.avx512 = lse_avx512(); /* pow8_abs for the other orders */
+    k.avx512 = lse_avx512() && a->p < 1024; /* pow16_abs for the other orders */
 #endif
-    tg_reduce_walk(r->in[0], a->mask, a->p == 1 ? abssum_run : a->p == 2 ? sqsum_run : powsum_run, &k);
+    if (!norm_leading(r, acc, &k))
+        tg_reduce_walk(r->in[0], a->mask,
+                       a->p == 1 ? abssum_run : a->p == 2 ? sqsum_run : powsum_run, &k);
     for (int64_t o = 0; o < m; o++)
         r->out->data[o] = (tg_real)(a->p == 1   ? acc[o]
                                     : a->p == 2 ? sqrt(acc[o])

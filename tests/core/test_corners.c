@@ -162,6 +162,63 @@ Test(corners, leading_axis_reductions_match_the_definitions)
     check_leading(19);
 }
 
+/* The p-norm of an order that is not a whole number takes its own powers in
+   the float build on AVX-512 (pow16_abs in src/ops/stats.c: within 3.6 ulp
+   of the exact power for p ≤ 2.5, from tables over sixteen ranges of the
+   mantissa), and orders 1 to 4 take their own loops along leading axes
+   (norm_leading). Checked along axis 0 (those loops), axis 1 (the walk's
+   runs) and over all values of a [7, 512] tensor whose column c has its
+   mantissas in the sixteenth c mod 16 of [1, 2) and exponents from −60 to
+   60 (so that every table entry decides whole columns, and p·e is not a
+   whole number), with zeros, against Σ|x|^p and its root in long double.
+   Each term is within T relative (3.6U in float; pow's 2D in double), its
+   sum within T + γ_n (terms of one sign), the root divides that by p and
+   adds its own D and that of 1/p rounded to double (D/p relative in the
+   exponent: D·|ln S|/p in the result), and the result's rounding U. */
+static void check_norm(double p)
+{
+    enum { R = 7, C = 512 };
+    const double U = sizeof(tg_real) == 4 ? 0x1p-24 : 0x1p-53, D = 0x1p-53;
+    const double T = p == floor(p) ? 12 * D : sizeof(tg_real) == 4 ? 3.6 * U : 2 * D;
+    tg_tensor *x = tg_zeros(t, TG_SHAPE(R, C));
+    for (int64_t k = 0; k < R; k++)
+        for (int64_t c = 0; c < C; c++) {
+            double frac = fmod(0.13 * (double)k + 0.071 * (double)c, 1.0);
+            int e = (int)((k * 37 + c * 11) % 121) - 60;
+            double v = ldexp(1 + ((double)(c % 16) + frac) / 16, e) * (c % 3 ? 1 : -1);
+            x->data[k * C + c] = (k == 0 && c % 32 == 5) ? 0 : (tg_real)v;
+        }
+    tg_tensor *n0 = tg_norm(t, x, p, 0, false), *n1 = tg_norm(t, x, p, 1, false);
+    tg_tensor *na = tg_norm(t, x, p, TG_ALL, false);
+    cr_assert(n0 && n1 && na, "%s", tg_tape_error(t));
+    long double all = 0;
+    for (int axis = 0; axis < 2; axis++)
+        for (int64_t o = 0; o < (axis ? R : C); o++) {
+            long double s = 0;
+            int64_t n = axis ? C : R;
+            for (int64_t k = 0; k < n; k++)
+                s += powl(fabsl((long double)x->data[axis ? o * C + k : k * C + o]), p);
+            if (axis == 0) all += s;
+            double want = (double)powl(s, 1 / (long double)p);
+            double got = (double)(axis ? n1 : n0)->data[o];
+            double lns = fabs((double)logl(s));
+            cr_expect(fabs(got - want) <= (U + (T + 2 * n * D + D * lns) / p + D) * want,
+                      "norm p = %g along axis %d [%lld]: %.9g vs %.9g (%.2g relative)", p, axis,
+                      (long long)o, got, want, fabs(got - want) / want);
+        }
+    double want = (double)powl(all, 1 / (long double)p);
+    double lns = fabs((double)logl(all));
+    cr_expect(fabs((double)na->data[0] - want) <= (U + (T + 2 * R * C * D + D * lns) / p + D) * want,
+              "norm p = %g over all: %.9g vs %.9g", p, (double)na->data[0], want);
+    tg_tape_reset(t);
+}
+
+Test(corners, norms_of_every_order_match_the_definition)
+{
+    const double orders[] = {1, 2, 3, 4, 0.5, 1.5, 2.5, 1.3};
+    for (size_t i = 0; i < sizeof orders / sizeof *orders; i++) check_norm(orders[i]);
+}
+
 /* The float build's one-pass var along a leading axis (shifted by each
    column's first value) sums a column again about its mean when that first
    value is an outlier, whose deviations would make the shifted sums large
