@@ -219,6 +219,65 @@ Test(corners, norms_of_every_order_match_the_definition)
     for (size_t i = 0; i < sizeof orders / sizeof *orders; i++) check_norm(orders[i]);
 }
 
+/* prod over a contiguous slice takes eight partial products, and cumprod
+   along one of 64 or more values runs four quarters at once, each started
+   from the product of those before (src/ops/cumulative.c): checked on
+   [3, 203] (203 neither a multiple of 8 nor of 4) against the running
+   product in double here. Both sides multiply in double, each product
+   within D relative, in different orders: within U (the result's rounding)
+   and 2n·D. The float build flushes the products' subnormal results to zero
+   (tg_ftz_begin: MXCSR's FTZ on x86): a float subnormal factor still counts,
+   a float subnormal result still comes out, a product of −1 and 21 factors
+   1e-30 is −0, and the caller's rounding and flush settings are as they
+   were. */
+Test(corners, products_of_long_slices_match_the_definition)
+{
+    enum { R = 3, N = 203 };
+    const double U = sizeof(tg_real) == 4 ? 0x1p-24 : 0x1p-53, D = 0x1p-53;
+#if defined(__x86_64__)
+    unsigned csr = __builtin_ia32_stmxcsr();
+#endif
+    tg_tensor *x = tg_zeros(t, TG_SHAPE(R, N));
+    for (int64_t i = 0; i < R * N; i++) x->data[i] = (tg_real)(1 + 0.3 * sin(0.91 * (double)i));
+    tg_tensor *p = tg_prod(t, x, 1, false), *c = tg_cumprod(t, x, 1);
+    cr_assert(p && c, "%s", tg_tape_error(t));
+    for (int64_t r = 0; r < R; r++) {
+        double run = 1;
+        for (int64_t k = 0; k < N; k++) {
+            run *= (double)x->data[r * N + k];
+            double got = (double)c->data[r * N + k];
+            cr_expect(fabs(got - run) <= (U + 2 * N * D) * run, "cumprod [%lld, %lld]: %.9g vs %.9g",
+                      (long long)r, (long long)k, got, run);
+        }
+        cr_expect(fabs((double)p->data[r] - run) <= (U + 2 * N * D) * run,
+                  "prod [%lld]: %.9g vs %.9g", (long long)r, (double)p->data[r], run);
+    }
+    if (sizeof(tg_real) == 4) { /* a float subnormal times 1e30 */
+        tg_tensor *s = tg_zeros(t, TG_SHAPE(100));
+        for (int i = 0; i < 100; i++) s->data[i] = 1;
+        s->data[7] = (tg_real)1e-40, s->data[70] = (tg_real)1e30;
+        tg_tensor *ps = tg_prod(t, s, 0, false), *cs = tg_cumprod(t, s, 0);
+        cr_assert(ps && cs, "%s", tg_tape_error(t));
+        double want = (double)(tg_real)1e-40 * (double)(tg_real)1e30;
+        cr_expect(fabs((double)ps->data[0] - want) <= U * want, "prod %g, want %g",
+                  (double)ps->data[0], want);
+        cr_expect(fabs((double)cs->data[99] - want) <= U * want, "cumprod %g, want %g",
+                  (double)cs->data[99], want);
+        cr_expect_eq((double)cs->data[7], (double)(tg_real)1e-40, "cumprod at the subnormal");
+        tg_tensor *z = tg_zeros(t, TG_SHAPE(22));
+        z->data[0] = -1;
+        for (int i = 1; i < 22; i++) z->data[i] = (tg_real)1e-30;
+        tg_tensor *pz = tg_prod(t, z, 0, false), *cz = tg_cumprod(t, z, 0);
+        cr_assert(pz && cz, "%s", tg_tape_error(t));
+        cr_expect(pz->data[0] == 0 && signbit(pz->data[0]), "prod %g", (double)pz->data[0]);
+        cr_expect(cz->data[21] == 0 && signbit(cz->data[21]), "cumprod %g", (double)cz->data[21]);
+    }
+#if defined(__x86_64__)
+    cr_expect_eq(__builtin_ia32_stmxcsr() & 0xffc0u, csr & 0xffc0u, /* all but the flags */
+                 "MXCSR's settings changed by prod or cumprod");
+#endif
+}
+
 /* The float build's one-pass var along a leading axis (shifted by each
    column's first value) sums a column again about its mean when that first
    value is an outlier, whose deviations would make the shifted sums large
