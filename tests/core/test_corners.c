@@ -156,6 +156,48 @@ static void check_leading(int64_t N)
         }
 }
 
+/* Along a leading axis the extremes and their indices go two rows at a time
+   (the pair's winner first, then the running one: extreme_rows2 in
+   src/ops/reduce.c): every pair of rows of [6, 45] holds a tie of the
+   maximum, of the minimum, or two NaNs in a column of its own, and the
+   index is the first of them (PyTorch's), as a scan here finds it. */
+Test(corners, leading_axis_extremes_take_the_first_of_a_tie)
+{
+    enum { R = 6, C = 45 };
+    tg_tensor *x = tg_zeros(t, TG_SHAPE(R, C));
+    int c = 0;
+    for (int a = 0; a < R; a++)
+        for (int b = a + 1; b < R; b++, c += 3) {
+            for (int k = 0; k < R; k++)
+                for (int j = 0; j < 3; j++) x->data[k * C + c + j] = (tg_real)(0.1 * (k + j));
+            x->data[a * C + c] = x->data[b * C + c] = 5;                   /* the maximum */
+            x->data[a * C + c + 1] = x->data[b * C + c + 1] = -5;          /* the minimum */
+            x->data[a * C + c + 2] = x->data[b * C + c + 2] = (tg_real)NAN; /* NaN wins both */
+        }
+    tg_index *imax = NULL, *imin = NULL;
+    tg_tensor *mx = tg_max_dim(t, x, 0, false, &imax), *mn = tg_min_dim(t, x, 0, false, &imin);
+    tg_index *amax = tg_argmax(t, x, 0, false), *amin = tg_argmin(t, x, 0, false);
+    cr_assert(mx && mn && imax && imin && amax && amin, "%s", tg_tape_error(t));
+    for (int64_t j = 0; j < C; j++) {
+        int64_t first_max = 0, first_min = 0;
+        for (int64_t k = 1; k < R; k++) {
+            tg_real v = x->data[k * C + j], bmax = x->data[first_max * C + j],
+                    bmin = x->data[first_min * C + j];
+            if (!isnan(bmax) && (isnan(v) || v > bmax)) first_max = k;
+            if (!isnan(bmin) && (isnan(v) || v < bmin)) first_min = k;
+        }
+        cr_expect_eq(imax->data[j], first_max, "max_dim's index, column %lld", (long long)j);
+        cr_expect_eq(amax->data[j], first_max, "argmax, column %lld", (long long)j);
+        cr_expect_eq(imin->data[j], first_min, "min_dim's index, column %lld", (long long)j);
+        cr_expect_eq(amin->data[j], first_min, "argmin, column %lld", (long long)j);
+        tg_real wmax = x->data[first_max * C + j], wmin = x->data[first_min * C + j];
+        cr_expect(isnan(wmax) ? isnan(mx->data[j]) : mx->data[j] == wmax, "max, column %lld",
+                  (long long)j);
+        cr_expect(isnan(wmin) ? isnan(mn->data[j]) : mn->data[j] == wmin, "min, column %lld",
+                  (long long)j);
+    }
+}
+
 Test(corners, leading_axis_reductions_match_the_definitions)
 {
     check_leading(7);
