@@ -109,6 +109,7 @@ static bool r_norm2(tg_tape *t, tg_tensor *x, int axis) { return keep(tg_norm(t,
 static bool r_norm1(tg_tape *t, tg_tensor *x, int axis) { return keep(tg_norm(t, x, 1, axis, false)); }
 static bool r_norm3(tg_tape *t, tg_tensor *x, int axis) { return keep(tg_norm(t, x, 3, axis, false)); }
 static bool r_norm15(tg_tape *t, tg_tensor *x, int axis) { return keep(tg_norm(t, x, 1.5, axis, false)); }
+static bool r_norm13(tg_tape *t, tg_tensor *x, int axis) { return keep(tg_norm(t, x, 1.3, axis, false)); }
 static bool r_norminf(tg_tape *t, tg_tensor *x, int axis)
 {
     return keep(tg_norm(t, x, INFINITY, axis, false));
@@ -155,7 +156,7 @@ static const struct {
            {"var", r_var, false},           {"std", r_std, false},
            {"prod", r_prod, false},         {"norm p=2", r_norm2, false},
            {"norm p=1", r_norm1, false},    {"norm p=3", r_norm3, false},
-           {"norm p=1.5", r_norm15, false},
+           {"norm p=1.5", r_norm15, false},   {"norm p=1.3", r_norm13, false},
            {"norm p=inf", r_norminf, false}, {"max+index", r_max, false},
            {"min+index", r_min, false},     {"argmax", r_argmax, false},
            {"cumsum", r_cumsum, true},      {"cumprod", r_cumprod, true}};

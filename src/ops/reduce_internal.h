@@ -73,6 +73,7 @@ typedef struct {
                           whole power from 2 to 64, else 0 (whole_power) */
     bool min, abs;     /* the extreme's direction; on |x| */
     bool avx512;       /* stats.c: take its AVX-512 loops (asked once per op) */
+    int half;          /* stats.c, the norm: n + 1 for an order p = n + 1/2, else 0 */
 } red_ctx;
 
 /* Calls fn(iy, _, ix, n, sy, _, ctx) for each run of x along its last axis:

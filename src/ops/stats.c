@@ -546,12 +546,41 @@ __attribute__((target("avx512f"))) static inline void pow16_abs(__m512 a, __m512
     *hi_out = _mm512_scalef_pd(_mm512_cvtps_pd(yh), _mm512_cvtps_pd(nh));
 }
 
+/* a^(n + 1/2) for sixteen floats a ≥ 0 as two halves in double, for the
+   orders p = n + 1/2 (0.5, 1.5, 2.5, ...): √a in float (vsqrtps, correctly
+   rounded), times aⁿ in double by binary powers (abs_pow's). Within 2⁻²⁴
+   and (n + 1)·2⁻⁵³ of the exact power (checked against pow in double over
+   every float for n = 0, 1, 2), where pow16_abs was within 2.8 ulp; along
+   axis 0 of [2048, 2048] 2.2 times a plain sum's time on an Intel Xeon
+   (bound by vsqrtps; pow16_abs 4.6 times; √a by vrsqrt14ps and a Newton
+   step was slower still there). 0, inf and NaN as pow. */
+__attribute__((target("avx512f"))) static inline void half16_abs(__m512 a, int n, __m512d *lo_out,
+                                                                 __m512d *hi_out)
+{
+    __m512 s = _mm512_sqrt_ps(a);
+    __m256 ah = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a), 1));
+    __m256 sh = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s), 1));
+    __m512d b[2] = {_mm512_cvtps_pd(_mm512_castps512_ps256(a)), _mm512_cvtps_pd(ah)};
+    __m512d y[2] = {_mm512_cvtps_pd(_mm512_castps512_ps256(s)), _mm512_cvtps_pd(sh)};
+    if (n == 1) { /* the common order 1.5 */
+        *lo_out = _mm512_mul_pd(y[0], b[0]), *hi_out = _mm512_mul_pd(y[1], b[1]);
+        return;
+    }
+    for (int j = 0; j < 2; j++)
+        for (int m = n; m; m >>= 1) { /* y·bⁿ: abs_pow's steps, √a in the place of 1 */
+            if (m & 1) y[j] = _mm512_mul_pd(y[j], b[j]);
+            if (m > 1) b[j] = _mm512_mul_pd(b[j], b[j]);
+        }
+    *lo_out = y[0], *hi_out = y[1];
+}
+
 /* Σ |x[i]|^p over a run into one output (acc NULL: returned), or
    acc[i] += Σ_k |x[k·stride + i]|^p over k < rows (one output each, four
-   rows at a time: the sums read and written a quarter as often) */
+   rows at a time: the sums read and written a quarter as often); p = n + 1/2
+   by half16_abs (half = n + 1), others by pow16_abs (half = 0) */
 __attribute__((target("avx512f"))) static double pow_sum_avx512(const float *x, int64_t n, double p,
-                                                               double *acc, int64_t rows,
-                                                               int64_t stride)
+                                                               int half, double *acc,
+                                                               int64_t rows, int64_t stride)
 {
     const __m512 ph = _mm512_set1_ps((float)p), pl = _mm512_set1_ps((float)(p - (float)p));
     __m512d slo = _mm512_setzero_pd(), shi = _mm512_setzero_pd();
@@ -561,8 +590,11 @@ __attribute__((target("avx512f"))) static double pow_sum_avx512(const float *x, 
             __mmask16 mk = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
             __m512d lo = _mm512_setzero_pd(), hi = _mm512_setzero_pd(), a, b; /* 0^p = 0 past n */
             for (int j = 0; j < nr; j++) {
-                pow16_abs(_mm512_abs_ps(_mm512_maskz_loadu_ps(mk, x + (k + j) * stride + i)), ph, pl,
-                          &a, &b);
+                __m512 v = _mm512_abs_ps(_mm512_maskz_loadu_ps(mk, x + (k + j) * stride + i));
+                if (half)
+                    half16_abs(v, half - 1, &a, &b);
+                else
+                    pow16_abs(v, ph, pl, &a, &b);
                 lo = _mm512_add_pd(lo, a), hi = _mm512_add_pd(hi, b);
             }
             if (acc) {
@@ -753,7 +785,7 @@ static void powsum_run(RUN_ARGS)
     int np = (int)k->p2;
 #ifdef LSE_X86
     if (!np && k->avx512) {
-        double total = pow_sum_avx512(k->x + ix, n, k->p, sy ? k->acc + iy : NULL, 1, 0);
+        double total = pow_sum_avx512(k->x + ix, n, k->p, k->half, sy ? k->acc + iy : NULL, 1, 0);
         if (!sy) k->acc[iy] += total;
         return;
     }
@@ -825,7 +857,7 @@ static bool norm_leading(const tg_record *r, double *acc, const red_ctx *k)
             double *ao = acc + o * v.inner + c0;
 #ifdef LSE_X86
             if (!np) {
-                pow_sum_avx512(xo, w, a->p, ao, v.n, v.inner);
+                pow_sum_avx512(xo, w, a->p, k->half, ao, v.n, v.inner);
                 continue;
             }
 #endif
@@ -885,6 +917,8 @@ static int norm_forward(tg_record *r)
     red_ctx k = {.x = r->in[0]->data, .acc = acc, .p = a->p, .p2 = whole_power(a->p)};
 #ifdef LSE_X86
     k.avx512 = lse_avx512() && a->p < 1024; /* pow16_abs for the other orders */
+    if (a->p < 64 && a->p != floor(a->p) && 2 * a->p == floor(2 * a->p))
+        k.half = (int)a->p + 1; /* p = n + 1/2 */
 #endif
     if (!norm_leading(r, acc, &k))
         tg_reduce_walk(r->in[0], a->mask,
