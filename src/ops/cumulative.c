@@ -238,6 +238,25 @@ TG_VECTOR_LOOP static void cum_row(double *restrict acc, tg_real *restrict dst,
         }
 }
 
+/* cum_row for two rows in turn (src0 then src1), the sums read and written
+   once for both (a row at a time: 1.5 to 1.9 times a plain running sum's
+   time along axis 0 on an Intel Xeon) */
+TG_VECTOR_LOOP static void cum_rows2(double *restrict acc, tg_real *restrict dst0,
+                                     const tg_real *restrict src0, tg_real *restrict dst1,
+                                     const tg_real *restrict src1, int64_t w, bool add)
+{
+    if (add)
+        for (int64_t i = 0; i < w; i++) {
+            double a0 = acc[i] + (double)src0[i], a1 = a0 + (double)src1[i];
+            dst0[i] += (tg_real)a0, dst1[i] += (tg_real)a1, acc[i] = a1;
+        }
+    else
+        for (int64_t i = 0; i < w; i++) {
+            double a0 = acc[i] + (double)src0[i], a1 = a0 + (double)src1[i];
+            dst0[i] = (tg_real)a0, dst1[i] = (tg_real)a1, acc[i] = a1;
+        }
+}
+
 /* dst[o,k,i] = Σ_{j ≤ k} src[o,j,i] (Σ_{j ≥ k} with reverse), in double,
    row after row over blocks of columns; with `add`, dst += instead. A
    contiguous slice (inner 1) keeps its sum in a register: through memory,
@@ -261,7 +280,13 @@ static void cum_sum(tg_real *dst, const tg_real *src, reduce_view v, bool revers
         for (int64_t c0 = 0; c0 < v.inner; c0 += CUM_COLS) {
             int64_t w = c0 + CUM_COLS < v.inner ? CUM_COLS : v.inner - c0;
             for (int64_t i = 0; i < w; i++) acc[i] = 0;
-            for (int64_t step = 0; step < v.n; step++) {
+            int64_t step = 0, dir = reverse ? -v.inner : v.inner;
+            for (; step + 1 < v.n; step += 2) {
+                int64_t kk = reverse ? v.n - 1 - step : step;
+                int64_t at = (o * v.n + kk) * v.inner + c0;
+                cum_rows2(acc, dst + at, src + at, dst + at + dir, src + at + dir, w, add);
+            }
+            if (step < v.n) {
                 int64_t kk = reverse ? v.n - 1 - step : step;
                 int64_t at = (o * v.n + kk) * v.inner + c0;
                 cum_row(acc, dst + at, src + at, w, add);

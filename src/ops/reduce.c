@@ -431,19 +431,21 @@ tg_real tg_extreme_of(const tg_real *x, int64_t n, bool min)
 }
 
 /* The index of the first element of xs[0..n) that is m (that is NaN, if m
-   is NaN), m one of them: sixteen at a time with a test that vectorises,
+   is NaN), m one of them: a count of the hits in each block of 64, a loop
+   that vectorises (an "or" over blocks of 16 did not: the minimum over
+   [2048, 2048], found near the end, took 1.7 times a plain sum's time),
    then the one block that holds it element by element. */
 TG_VECTOR_LOOP static int64_t first_of(const tg_real *xs, int64_t n, tg_real m)
 {
     bool nan = m != m;
     int64_t b = 0;
-    for (; b + 16 <= n; b += 16) {
-        int hit = 0;
+    for (; b + 64 <= n; b += 64) {
+        int hits = 0;
         if (nan)
-            for (int j = 0; j < 16; j++) hit |= xs[b + j] != xs[b + j];
+            for (int j = 0; j < 64; j++) hits += xs[b + j] != xs[b + j];
         else
-            for (int j = 0; j < 16; j++) hit |= xs[b + j] == m;
-        if (hit) break;
+            for (int j = 0; j < 64; j++) hits += xs[b + j] == m;
+        if (hits) break;
     }
     for (; b < n; b++)
         if (nan ? xs[b] != xs[b] : xs[b] == m) return b;

@@ -198,6 +198,33 @@ Test(corners, leading_axis_extremes_take_the_first_of_a_tie)
     }
 }
 
+/* Along a contiguous slice the index is found after the extreme, by a count
+   of hits in blocks of 64 (first_of in src/ops/reduce.c): in row r of
+   [200, 200] the extreme (a maximum of 1, a minimum of −1, or a NaN) sits at
+   column r and again at (r + 70) mod 200, so that every position of a block
+   is the first one once; the index is the first (PyTorch's). */
+Test(corners, row_extremes_find_the_first_at_every_position)
+{
+    enum { N = 200 };
+    for (int kind = 0; kind < 3; kind++) {
+        tg_tensor *x = tg_zeros(t, TG_SHAPE(N, N));
+        tg_real v = kind == 0 ? 1 : kind == 1 ? -1 : (tg_real)NAN;
+        for (int r = 0; r < N; r++) x->data[r * N + r] = x->data[r * N + (r + 70) % N] = v;
+        tg_index *ix = NULL, *am = kind == 1 ? tg_argmin(t, x, 1, false) : tg_argmax(t, x, 1, false);
+        tg_tensor *y = kind == 1 ? tg_min_dim(t, x, 1, false, &ix) : tg_max_dim(t, x, 1, false, &ix);
+        cr_assert(am && y && ix, "%s", tg_tape_error(t));
+        for (int r = 0; r < N; r++) {
+            int64_t want = r < (r + 70) % N ? r : (r + 70) % N;
+            cr_expect_eq(am->data[r], want, "kind %d, row %d: arg %lld", kind, r,
+                         (long long)am->data[r]);
+            cr_expect_eq(ix->data[r], want, "kind %d, row %d: index %lld", kind, r,
+                         (long long)ix->data[r]);
+            cr_expect(kind == 2 ? isnan(y->data[r]) : y->data[r] == v, "kind %d, row %d", kind, r);
+        }
+        tg_tape_reset(t);
+    }
+}
+
 Test(corners, leading_axis_reductions_match_the_definitions)
 {
     check_leading(7);
