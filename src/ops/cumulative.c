@@ -31,7 +31,7 @@ static double prod_of(const tg_real *x, int64_t n)
 {
     double p[8] = {1, 1, 1, 1, 1, 1, 1, 1};
     int64_t k = 0;
-    unsigned csr = tg_ftz_begin();
+    unsigned csr = tg_ftz_begin(n);
     for (; k + 8 <= n; k += 8)
         for (int j = 0; j < 8; j++) p[j] *= (double)x[k + j];
     for (; k < n; k++) p[0] *= (double)x[k];
@@ -68,7 +68,7 @@ static int prod_forward(tg_record *r)
             int64_t w = c0 + CUM_COLS < v.inner ? CUM_COLS : v.inner - c0;
             double p[CUM_COLS];
             for (int64_t i = 0; i < w; i++) p[i] = 1;
-            unsigned csr = tg_ftz_begin();
+            unsigned csr = tg_ftz_begin(v.n * w);
             for (int64_t kk = 0; kk < v.n; kk++) prod_row(p, xo + kk * v.inner + c0, w);
             tg_ftz_end(csr);
             for (int64_t i = 0; i < w; i++) y[o * v.inner + c0 + i] = (tg_real)p[i];
@@ -340,7 +340,7 @@ static void cumprod_row(tg_real *y, const tg_real *x, int64_t n)
     int64_t last = n - (S - 1) * len; /* the last part's length, at most len */
     for (int64_t k0 = 0; k0 < len; k0 += B) {
         int64_t e = k0 + B < len ? k0 + B : len;
-        unsigned csr = tg_ftz_begin();
+        unsigned csr = tg_ftz_begin(S * (e - k0));
         for (int64_t k = k0; k < e; k++)
             for (int s = 0; s < (k < last ? S : S - 1); s++) buf[s][k - k0] = p[s] *= (double)x[s * len + k];
         tg_ftz_end(csr);
@@ -373,7 +373,7 @@ static int cumprod_forward(tg_record *r)
             for (int64_t i = 0; i < w; i++) acc[i] = 1;
             for (int64_t kk = 0; kk < v.n; kk++) {
                 int64_t at = (o * v.n + kk) * v.inner + c0;
-                unsigned csr = tg_ftz_begin();
+                unsigned csr = tg_ftz_begin(w);
                 prod_row(acc, x + at, w);
                 tg_ftz_end(csr);
                 for (int64_t i = 0; i < w; i++) y[at + i] = (tg_real)acc[i];

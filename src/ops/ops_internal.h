@@ -40,22 +40,26 @@ void tg_bcast_each(const tg_bcast *bc, tg_bcast_fn fn, void *ctx);
    and the exception flags are kept): a double below 2⁻¹⁰²² is 0 as a
    float anyway, short of eight factors of 2¹²⁸ bringing it back. No float
    result may be formed in between (a float subnormal would be flushed
-   too), and nothing else runs there. The double build, whose results can
-   be that small, and other machines leave the state as it is. */
+   too), and nothing else runs there. n is the number of products to come:
+   under 1024 the state is left alone (two writes of MXCSR cost more than
+   a few assists). The double build, whose results can be that small, and
+   other machines leave the state as it is. */
+#define TG_FTZ_NONE 0xffffffffu /* MXCSR's reserved high bits are 0: never a state */
 #if !defined(TG_DOUBLE) && (defined(__x86_64__) || defined(__i386__))
 #include <xmmintrin.h>
-static inline unsigned tg_ftz_begin(void)
+static inline unsigned tg_ftz_begin(int64_t n)
 {
+    if (n < 1024) return TG_FTZ_NONE;
     unsigned csr = _mm_getcsr();
     _mm_setcsr(csr | 0x8000u);
     return csr;
 }
 static inline void tg_ftz_end(unsigned csr)
 {
-    _mm_setcsr((_mm_getcsr() & ~0x8000u) | (csr & 0x8000u));
+    if (csr != TG_FTZ_NONE) _mm_setcsr((_mm_getcsr() & ~0x8000u) | (csr & 0x8000u));
 }
 #else
-static inline unsigned tg_ftz_begin(void) { return 0; }
+static inline unsigned tg_ftz_begin(int64_t n) { (void)n; return TG_FTZ_NONE; }
 static inline void tg_ftz_end(unsigned csr) { (void)csr; }
 #endif
 

@@ -327,25 +327,30 @@ Test(corners, products_of_long_slices_match_the_definition)
         cr_expect(fabs((double)p->data[r] - run) <= (U + 2 * N * D) * run,
                   "prod [%lld]: %.9g vs %.9g", (long long)r, (double)p->data[r], run);
     }
-    if (sizeof(tg_real) == 4) { /* a float subnormal times 1e30 */
-        tg_tensor *s = tg_zeros(t, TG_SHAPE(100));
-        for (int i = 0; i < 100; i++) s->data[i] = 1;
-        s->data[7] = (tg_real)1e-40, s->data[70] = (tg_real)1e30;
+    if (sizeof(tg_real) == 4) { /* a float subnormal times 1e30, with enough factors to flush */
+        enum { L = 2048 };
+        tg_tensor *s = tg_zeros(t, TG_SHAPE(L)), *s2 = tg_zeros(t, TG_SHAPE(L / 2, 2));
+        for (int i = 0; i < L; i++) s->data[i] = s2->data[i] = 1;
+        s->data[7] = s2->data[10] = (tg_real)1e-40, s->data[1500] = s2->data[1800] = (tg_real)1e30;
         tg_tensor *ps = tg_prod(t, s, 0, false), *cs = tg_cumprod(t, s, 0);
-        cr_assert(ps && cs, "%s", tg_tape_error(t));
+        tg_tensor *p2 = tg_prod(t, s2, 0, false); /* down the rows: column 0 */
+        cr_assert(ps && cs && p2, "%s", tg_tape_error(t));
         double want = (double)(tg_real)1e-40 * (double)(tg_real)1e30;
         cr_expect(fabs((double)ps->data[0] - want) <= U * want, "prod %g, want %g",
                   (double)ps->data[0], want);
-        cr_expect(fabs((double)cs->data[99] - want) <= U * want, "cumprod %g, want %g",
-                  (double)cs->data[99], want);
+        cr_expect(fabs((double)p2->data[0] - want) <= U * want, "prod along axis 0 %g, want %g",
+                  (double)p2->data[0], want);
+        cr_expect(fabs((double)cs->data[L - 1] - want) <= U * want, "cumprod %g, want %g",
+                  (double)cs->data[L - 1], want);
         cr_expect_eq((double)cs->data[7], (double)(tg_real)1e-40, "cumprod at the subnormal");
-        tg_tensor *z = tg_zeros(t, TG_SHAPE(22));
+        tg_tensor *z = tg_zeros(t, TG_SHAPE(L));
         z->data[0] = -1;
-        for (int i = 1; i < 22; i++) z->data[i] = (tg_real)1e-30;
+        for (int i = 1; i < L; i++) z->data[i] = i < 22 ? (tg_real)1e-30 : 1;
         tg_tensor *pz = tg_prod(t, z, 0, false), *cz = tg_cumprod(t, z, 0);
         cr_assert(pz && cz, "%s", tg_tape_error(t));
         cr_expect(pz->data[0] == 0 && signbit(pz->data[0]), "prod %g", (double)pz->data[0]);
-        cr_expect(cz->data[21] == 0 && signbit(cz->data[21]), "cumprod %g", (double)cz->data[21]);
+        cr_expect(cz->data[L - 1] == 0 && signbit(cz->data[L - 1]), "cumprod %g",
+                  (double)cz->data[L - 1]);
     }
 #if defined(__x86_64__)
     cr_expect_eq(__builtin_ia32_stmxcsr() & 0xffc0u, csr & 0xffc0u, /* all but the flags */
