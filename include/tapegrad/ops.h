@@ -224,7 +224,9 @@ TG_API tg_tensor *tg_amin_axes(tg_tape *t, tg_tensor *x, int n, const int *axes,
    gives the zero the product of the others and the rest 0, two zeros give
    0. With create_graph and a zero in x, the gradient is built from an
    n×n tensor per slice of n elements (PyTorch's double backward does the
-   same); without zeros it is g·y/x. */
+   same); without zeros it is g·y/x. The product runs in double; in the
+   float build on x86 its subnormal doubles (below 2⁻¹⁰²², 0 as a float)
+   are flushed to 0 (docs/ops.md). */
 TG_API tg_tensor *tg_prod(tg_tape *t, tg_tensor *x, int axis, bool keepdim);
 
 /** The correction of tg_var and tg_std by default: 1, Bessel's (PyTorch's
@@ -259,7 +261,10 @@ TG_API tg_tensor *tg_logsumexp_axes(tg_tape *t, tg_tensor *x, int n, const int *
    overflow in float where Σx² would). Gradient as PyTorch's:
    sgn(x)·|x|^(p−1)/‖x‖^(p−1), 0 where ‖x‖ = 0 (p = 2: x/‖x‖; p = 1: sgn(x);
    p = ∞: sgn(x)/c at the c elements where |x| is the maximum; p < 1: 0
-   where x = 0). p ≤ 0 or NaN is refused, and p = ∞ over an empty axis. @{ */
+   where x = 0). p ≤ 0 or NaN is refused, and p = ∞ over an empty axis.
+   Powers: whole orders by multiplication; in the float build on AVX-512,
+   orders n + 1/2 as √a·aⁿ and others by a vector log and exp within a few
+   float ulp (docs/ops.md). @{ */
 TG_API tg_tensor *tg_norm(tg_tape *t, tg_tensor *x, double p, int axis, bool keepdim);
 TG_API tg_tensor *tg_norm_axes(tg_tape *t, tg_tensor *x, double p, int n, const int *axes,
                                bool keepdim);
@@ -270,7 +275,8 @@ TG_API tg_tensor *tg_cumsum(tg_tape *t, tg_tensor *x, int axis);
 /** Cumulative product along `axis`, y_k = Π_{j≤k} x_j (torch.cumprod);
    d/dx_k = Σ_{j≥k} g_j·Π_{i≤j, i≠k} x_i, exact with zeros (PyTorch's
    rule). With create_graph and a zero in x the gradient is built from an
-   n×n tensor per slice, as PyTorch's double backward. */
+   n×n tensor per slice, as PyTorch's double backward. In double, subnormal
+   products flushed as tg_prod's. */
 TG_API tg_tensor *tg_cumprod(tg_tape *t, tg_tensor *x, int axis);
 
 /** How a loss reduces its per-element values (PyTorch's `reduction`). */
