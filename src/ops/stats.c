@@ -482,9 +482,10 @@ static bool logsumexp_leading(tg_record *r, float *sf, double *acc)
 
 /* a^p for sixteen floats a ≥ 0, as two halves in double (*lo: lanes 0-7),
    for the norm of an order p in (0, 1024) that is not a whole number
-   (libm's pow took 13 times a plain sum's time over [2048, 2048]; this
-   routine in double, eight at a time with a division, still 9.5 times
-   along axis 0 on an Intel Xeon). p = ph + pl, two floats.
+   (libm's pow took 13 times a plain sum's time over [2048, 2048]; the
+   routine before this one, in double, eight at a time with a division,
+   9.5 times along axis 0 on an Intel Xeon, twice this one's time there).
+   p = ph + pl, two floats.
    a = m·2^e with m in [1, 2) (vgetexp, vgetmant); log2 m = log2 c_j +
    log2(1 + r), c_j the middle of m's sixteenth j (its top four bits, which
    vpermps takes from m's bits shifted), r = m/c_j − 1 in one multiply-add
