@@ -758,6 +758,23 @@ static void tap_offsets(const conv_geom *g, int64_t *koff)
                 koff[(c * g->kh + i) * g->kw + j] = (c * g->PH + i * g->dh) * g->PW + j * g->dw;
 }
 
+/* Y [OH, OW] = the columns q < OW of the wide output rows yw [OH, PW], plus
+   bo (Y += them with add): a function of its own so that it is compiled for
+   the vector units too (inside forward_rows its short rows ran four floats
+   at a time) */
+TG_VECTOR_LOOP static void wide_rows_out(tg_real *restrict Y, const tg_real *restrict yw,
+                                         int64_t OH, int64_t OW, int64_t PW, tg_real bo, bool add)
+{
+    for (int64_t p = 0; p < OH; p++) {
+        const tg_real *src = yw + p * PW;
+        tg_real *dst = Y + p * OW;
+        if (add)
+            for (int64_t q = 0; q < OW; q++) dst[q] += src[q];
+        else
+            for (int64_t q = 0; q < OW; q++) dst[q] = src[q] + bo;
+    }
+}
+
 /* y = conv(x, w) + b, or y += conv(x, w) with `add`, for the samples of
    chunks [c0, c1), the patches read in place: each sample's padded image,
    the wide output W_g·patches, and its columns q < OW into y. */
@@ -773,18 +790,9 @@ static void forward_rows(const conv_geom *g, tg_real *scr, const int64_t *koff, 
             pad_image(g, x + (n * g->C + gi * g->Cg) * g->HW, img);
             tg_gemm_rows(g->Og, g->Mw, g->K, w + gi * g->Og * g->K, g->K, img, koff, 0, yw,
                          g->Mw);
-            for (int64_t o = 0; o < g->Og; o++) {
-                tg_real *Y = y + (n * g->O + gi * g->Og + o) * g->OHW;
-                tg_real bo = b ? b[gi * g->Og + o] : 0;
-                for (int64_t p = 0; p < g->OH; p++) {
-                    const tg_real *src = yw + o * g->Mw + p * g->PW;
-                    tg_real *dst = Y + p * g->OW;
-                    if (add)
-                        for (int64_t q = 0; q < g->OW; q++) dst[q] += src[q];
-                    else
-                        for (int64_t q = 0; q < g->OW; q++) dst[q] = src[q] + bo;
-                }
-            }
+            for (int64_t o = 0; o < g->Og; o++)
+                wide_rows_out(y + (n * g->O + gi * g->Og + o) * g->OHW, yw + o * g->Mw, g->OH,
+                              g->OW, g->PW, b ? b[gi * g->Og + o] : 0, add);
         }
 }
 
