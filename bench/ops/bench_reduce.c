@@ -109,7 +109,10 @@ static bool r_norm2(tg_tape *t, tg_tensor *x, int axis) { return keep(tg_norm(t,
 static bool r_norm1(tg_tape *t, tg_tensor *x, int axis) { return keep(tg_norm(t, x, 1, axis, false)); }
 static bool r_norm3(tg_tape *t, tg_tensor *x, int axis) { return keep(tg_norm(t, x, 3, axis, false)); }
 static bool r_norm15(tg_tape *t, tg_tensor *x, int axis) { return keep(tg_norm(t, x, 1.5, axis, false)); }
-static bool r_norm13(tg_tape *t, tg_tensor *x, int axis) { return keep(tg_norm(t, x, 1.3, axis, false)); }
+static bool r_norm13(tg_tape *t, tg_tensor *x, int axis)
+{
+    return keep(tg_norm(t, x, 1.3, axis, false));
+}
 static bool r_norminf(tg_tape *t, tg_tensor *x, int axis)
 {
     return keep(tg_norm(t, x, INFINITY, axis, false));

@@ -569,12 +569,13 @@ static inline void zero_run(tg_real *d, int64_t n)
    offset j); a row that needs no padding is read in place (copied first,
    each tap's loads waited on the copy's stores, which they straddle:
    LeNet's first layer's step 0.96-0.98 -> 0.92 ms on an Intel Xeon, five
-   runs interleaved with the previous build, 3 to 5% in all). Before, each (tap, output row) was three runs (zeros, values,
-   zeros) with their ranges worked out: LeNet's im2col took 1.3 to 1.9
-   times as long. The same values in the same places. The row (pad,
-   pad_row_len values) is in the chunk's scratch, not on the stack: there
-   the compiler saw that it overlaps nothing and turned the short copies
-   into string moves (rep movs), slower than the runs they replaced. */
+   runs interleaved with the previous build, 3 to 5% in all). Before, each
+   (tap, output row) was three runs (zeros, values, zeros) with their
+   ranges worked out: LeNet's im2col took 1.3 to 1.9 times as long. The
+   same values in the same places. The row (pad, pad_row_len values) is in
+   the chunk's scratch, not on the stack: there the compiler saw that it
+   overlaps nothing and turned the short copies into string moves (rep
+   movs), slower than the runs they replaced. */
 __attribute__((always_inline)) static inline void im2col_rows(const conv_geom *g,
                                                               const tg_real *x, tg_real *col,
                                                               int64_t ld, tg_real *pad)

@@ -342,7 +342,8 @@ static void cumprod_row(tg_real *y, const tg_real *x, int64_t n)
         int64_t e = k0 + B < len ? k0 + B : len;
         unsigned csr = tg_ftz_begin(S * (e - k0));
         for (int64_t k = k0; k < e; k++)
-            for (int s = 0; s < (k < last ? S : S - 1); s++) buf[s][k - k0] = p[s] *= (double)x[s * len + k];
+            for (int s = 0; s < (k < last ? S : S - 1); s++)
+                buf[s][k - k0] = p[s] *= (double)x[s * len + k];
         tg_ftz_end(csr);
         for (int s = 0; s < S; s++)
             for (int64_t k = k0; k < (s == S - 1 && last < e ? last : e); k++)

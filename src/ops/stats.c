@@ -600,7 +600,8 @@ __attribute__((target("avx512f"))) static double pow_sum_avx512(const float *x, 
             }
             if (acc) {
                 __mmask8 ml = (__mmask8)mk, mh = (__mmask8)(mk >> 8);
-                _mm512_mask_storeu_pd(acc + i, ml, _mm512_add_pd(_mm512_maskz_loadu_pd(ml, acc + i), lo));
+                _mm512_mask_storeu_pd(acc + i, ml,
+                                      _mm512_add_pd(_mm512_maskz_loadu_pd(ml, acc + i), lo));
                 _mm512_mask_storeu_pd(acc + i + 8, mh,
                                       _mm512_add_pd(_mm512_maskz_loadu_pd(mh, acc + i + 8), hi));
             } else {

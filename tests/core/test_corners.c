@@ -210,8 +210,10 @@ Test(corners, row_extremes_find_the_first_at_every_position)
         tg_tensor *x = tg_zeros(t, TG_SHAPE(N, N));
         tg_real v = kind == 0 ? 1 : kind == 1 ? -1 : (tg_real)NAN;
         for (int r = 0; r < N; r++) x->data[r * N + r] = x->data[r * N + (r + 70) % N] = v;
-        tg_index *ix = NULL, *am = kind == 1 ? tg_argmin(t, x, 1, false) : tg_argmax(t, x, 1, false);
-        tg_tensor *y = kind == 1 ? tg_min_dim(t, x, 1, false, &ix) : tg_max_dim(t, x, 1, false, &ix);
+        tg_index *ix = NULL;
+        tg_index *am = kind == 1 ? tg_argmin(t, x, 1, false) : tg_argmax(t, x, 1, false);
+        tg_tensor *y =
+            kind == 1 ? tg_min_dim(t, x, 1, false, &ix) : tg_max_dim(t, x, 1, false, &ix);
         cr_assert(am && y && ix, "%s", tg_tape_error(t));
         for (int r = 0; r < N; r++) {
             int64_t want = r < (r + 70) % N ? r : (r + 70) % N;
@@ -283,7 +285,8 @@ static void check_norm(double p)
         }
     double want = (double)powl(all, 1 / (long double)p);
     double lns = fabs((double)logl(all));
-    cr_expect(fabs((double)na->data[0] - want) <= (U + (T + 2 * R * C * D + D * lns) / p + D) * want,
+    cr_expect(fabs((double)na->data[0] - want) <=
+                  (U + (T + 2 * R * C * D + D * lns) / p + D) * want,
               "norm p = %g over all: %.9g vs %.9g", p, (double)na->data[0], want);
     tg_tape_reset(t);
 }
@@ -321,8 +324,8 @@ Test(corners, products_of_long_slices_match_the_definition)
         for (int64_t k = 0; k < N; k++) {
             run *= (double)x->data[r * N + k];
             double got = (double)c->data[r * N + k];
-            cr_expect(fabs(got - run) <= (U + 2 * N * D) * run, "cumprod [%lld, %lld]: %.9g vs %.9g",
-                      (long long)r, (long long)k, got, run);
+            cr_expect(fabs(got - run) <= (U + 2 * N * D) * run,
+                      "cumprod [%lld, %lld]: %.9g vs %.9g", (long long)r, (long long)k, got, run);
         }
         cr_expect(fabs((double)p->data[r] - run) <= (U + 2 * N * D) * run,
                   "prod [%lld]: %.9g vs %.9g", (long long)r, (double)p->data[r], run);
