@@ -520,7 +520,7 @@ static void extreme_index(const tg_real *x, reduce_view v, bool min, tg_real *va
             for (int64_t k0 = 0; k0 < v.n; k0 += INT32_MAX) {
                 int64_t rows = v.n - k0 < INT32_MAX ? v.n - k0 : INT32_MAX;
                 int32_t kk = k0 == 0;
-                for (; kk + 1 < rows; kk += 2)
+                for (; (int64_t)kk + 1 < rows; kk += 2) /* kk may reach INT32_MAX */
                     extreme_rows2(m, a, xo + (k0 + kk) * v.inner + c, v.inner, w, kk, min);
                 if (kk < rows) extreme_row(m, a, xo + (k0 + kk) * v.inner + c, w, kk, min);
                 if (ao) /* the stretch's winners, where it found one */
