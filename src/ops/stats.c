@@ -354,6 +354,17 @@ double tg_exp_sum(const tg_real *x, int64_t n, double shift)
 #include <immintrin.h>
 #define LSE_X86 1
 
+/* 2^(j/16) for j = 0..15, rounded to float: the table of exp16 and
+   pow16_abs (vpermps picks an entry by the low four bits of a lane) */
+__attribute__((target("avx512f"))) static inline __m512 sixteenths(void)
+{
+    return _mm512_setr_ps(
+        1.000000000e+00f, 1.044273734e+00f, 1.090507746e+00f, 1.138788581e+00f,
+        1.189207077e+00f, 1.241857767e+00f, 1.296839595e+00f, 1.354255557e+00f,
+        1.414213538e+00f, 1.476826191e+00f, 1.542210817e+00f, 1.610490322e+00f,
+        1.681792855e+00f, 1.756252170e+00f, 1.834008098e+00f, 1.915206552e+00f);
+}
+
 /* e^v (NaN stays NaN): v = (n/16)·ln 2 + r with n = round(16·v/ln 2) and
    |r| ≤ ln 2/32 (ln 2 in two parts, the first of 12 bits so that (n/16)·hi
    is exact; n/16 from the rounding sum t in one multiply-add),
@@ -366,11 +377,7 @@ double tg_exp_sum(const tg_real *x, int64_t n, double shift)
    multiply-adds a vector where the Taylor polynomial to r⁷ took eleven. */
 __attribute__((target("avx512f"))) static inline __m512 exp16(__m512 v)
 {
-    const __m512 table = _mm512_setr_ps( /* 2^(j/16), j = 0..15, rounded to float */
-        1.000000000e+00f, 1.044273734e+00f, 1.090507746e+00f, 1.138788581e+00f,
-        1.189207077e+00f, 1.241857767e+00f, 1.296839595e+00f, 1.354255557e+00f,
-        1.414213538e+00f, 1.476826191e+00f, 1.542210817e+00f, 1.610490322e+00f,
-        1.681792855e+00f, 1.756252170e+00f, 1.834008098e+00f, 1.915206552e+00f);
+    const __m512 table = sixteenths();
     const __m512 shifter = _mm512_set1_ps(12582912.0f); /* 1.5·2²³: adding it rounds */
     v = _mm512_max_ps(_mm512_set1_ps(-104.0f), v);      /* v when v is NaN */
     __m512 t = _mm512_fmadd_ps(v, _mm512_set1_ps(23.083120346069336f), shifter); /* 16/ln 2 */
@@ -513,11 +520,7 @@ __attribute__((target("avx512f"))) static inline void pow16_abs(__m512 a, __m512
         3.575520515e-01f, 4.262647629e-01f, 4.918530583e-01f, 5.545889139e-01f,
         6.147098541e-01f, 6.724252701e-01f, 7.279204130e-01f, 7.813597322e-01f,
         8.328899741e-01f, 8.826430440e-01f, 9.307374358e-01f, 9.772798419e-01f);
-    const __m512 table = _mm512_setr_ps( /* 2^(j/16), as exp16's */
-        1.000000000e+00f, 1.044273734e+00f, 1.090507746e+00f, 1.138788581e+00f,
-        1.189207077e+00f, 1.241857767e+00f, 1.296839595e+00f, 1.354255557e+00f,
-        1.414213538e+00f, 1.476826191e+00f, 1.542210817e+00f, 1.610490322e+00f,
-        1.681792855e+00f, 1.756252170e+00f, 1.834008098e+00f, 1.915206552e+00f);
+    const __m512 table = sixteenths();
     const float il = 1.4426950408889634f, l = 0.6931471805599453f; /* 1/ln 2, ln 2 */
     const __m512 shifter = _mm512_set1_ps(786432.0f); /* 1.5·2¹⁹: adding it rounds to 1/16 */
     __m512 e = _mm512_getexp_ps(a);
@@ -748,6 +751,13 @@ static inline double abs_pow(double a, double p, int n)
 }
 SUM_RUN(powsum_any_run, pow(fabs((double)xv), k->p))
 
+/* |v|^1 to |v|^4 in double, as abs_pow takes them (the same bits on every
+   path that forms them) */
+static inline double pw1(tg_real v) { return fabs((double)v); }
+static inline double pw2(tg_real v) { return (double)v * (double)v; }
+static inline double pw3(tg_real v) { double a = fabs((double)v); return a * (a * a); }
+static inline double pw4(tg_real v) { double a2 = (double)v * (double)v; return a2 * a2; }
+
 /* r[i] = |x[i]| to the whole power n, for i < w ≤ RUN_BLOCK (acc[i] += it
    instead, when acc is not NULL): abs_pow's binary powers over a block, each
    step a vector loop (the same operations as abs_pow's, element by element:
@@ -757,7 +767,7 @@ TG_VECTOR_LOOP static void whole_powers(double *restrict r, double *restrict acc
 {
     if (n == 3 || n == 4) { /* the common powers in one pass */
         for (int64_t i = 0; i < w; i++) {
-            double a = fabs((double)x[i]), a2 = a * a, v = n == 3 ? a * a2 : a2 * a2;
+            double v = n == 3 ? pw3(x[i]) : pw4(x[i]);
             if (acc)
                 acc[i] += v;
             else
@@ -813,8 +823,8 @@ static void powsum_run(RUN_ARGS)
 
 enum { RED_COLS = 2048 }; /* columns taken down the rows at once (their sums: 16 KiB) */
 
-/* acc[i] += Σ_k |x[k·stride + i]|^P over k < rows, for P = 1, 2, 3, 4 (the
-   powers as abs_pow and whole_powers take them), four rows at a time */
+/* acc[i] += Σ_k |x[k·stride + i]|^P over k < rows, for P = 1, 2, 3, 4
+   (pw1 to pw4), four rows at a time */
 #define POW_ROWS(NAME, F)                                                                   \
     TG_VECTOR_LOOP static void NAME(double *restrict acc, const tg_real *restrict x,         \
                                     int64_t rows, int64_t stride, int64_t w)                 \
@@ -829,10 +839,6 @@ enum { RED_COLS = 2048 }; /* columns taken down the rows at once (their sums: 16
         for (; k < rows; k++)                                                                \
             for (int64_t i = 0; i < w; i++) acc[i] += F(x[k * stride + i]);                  \
     }
-static inline double pw1(tg_real v) { return fabs((double)v); }
-static inline double pw2(tg_real v) { return (double)v * (double)v; }
-static inline double pw3(tg_real v) { double a = fabs((double)v); return a * (a * a); }
-static inline double pw4(tg_real v) { double a2 = (double)v * (double)v; return a2 * a2; }
 POW_ROWS(pow1_rows, pw1)
 POW_ROWS(pow2_rows, pw2)
 POW_ROWS(pow3_rows, pw3)
