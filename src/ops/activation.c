@@ -38,7 +38,7 @@ static tg_real sigmoid_of(tg_real x)
 /* softplus(x) = log(1 + eˣ) = max(x, 0) + log1p(e^−|x|), finite for finite x. */
 static tg_real softplus_of(tg_real x)
 {
-    return (x > 0 ? x : 0) + TG_LOG1P(TG_EXP(-TG_FABS(x)));
+    return (x > 0 ? x : 0) + tg_log1p_exp(-TG_FABS(x));
 }
 
 /* ------------------------------------------------------------- the op maker */
@@ -345,7 +345,7 @@ ACT_OP(celu, celu_shape, "x if x > 0 else alpha * (exp(x / alpha) - 1)")
 static tg_real softplus_f(tg_real x, const act_attr *p)
 {
     tg_real bx = p->a * x;
-    return bx > p->b ? x : TG_LOG1P(TG_EXP(bx)) / p->a;
+    return bx > p->b ? x : tg_log1p_exp(bx) / p->a;
 }
 static tg_real softplus_d(tg_real x, tg_real y, const act_attr *p)
 {
@@ -397,7 +397,7 @@ ACT_OP(softsign, tg_shape_same, "x / (1 + |x|)")
 static tg_real logsigmoid_f(tg_real x, const act_attr *p)
 {
     (void)p;
-    return (x < 0 ? x : 0) - TG_LOG1P(TG_EXP(-TG_FABS(x)));
+    return (x < 0 ? x : 0) - tg_log1p_exp(-TG_FABS(x));
 }
 static tg_real logsigmoid_d(tg_real x, tg_real y, const act_attr *p)
 {
@@ -994,7 +994,7 @@ static void softmax_short_row(float *restrict y, const float *restrict x, int64_
         m = (v > m || v != v) && m == m ? v : m;
     }
     double p[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    for (int64_t k = 0; k < n; k++) p[k] = y[k] = exp_nonpos(sign * x[k] - m);
+    for (int64_t k = 0; k < n; k++) p[k] = y[k] = exp_nonpos_short(sign * x[k] - m);
     float s = (float)(((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7])));
     for (int64_t k = 0; k < n; k++) y[k] = y[k] / s;
 }
@@ -1037,9 +1037,9 @@ static void softmax_rows_of(tg_real *y, const tg_real *x, axis_view v, tg_real s
 /* One contiguous row of softmax's gradient: Σ g·y in double in eight
    running sums (the same order whatever the vector width), then each dx
    (written, not added to, with `write`: a fresh gradient) */
-TG_VECTOR_LOOP static void softmax_grad_row(tg_real *restrict dx, const tg_real *restrict y,
-                                            const tg_real *restrict g, int64_t n, tg_real sign,
-                                            bool write)
+static inline void softmax_grad_row_of(tg_real *restrict dx, const tg_real *restrict y,
+                                       const tg_real *restrict g, int64_t n, tg_real sign,
+                                       bool write)
 {
     double p[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     int64_t k = 0;
@@ -1052,13 +1052,24 @@ TG_VECTOR_LOOP static void softmax_grad_row(tg_real *restrict dx, const tg_real 
     else
         for (k = 0; k < n; k++) dx[k] += sign * (y[k] * (g[k] - dot));
 }
+/* for long rows, compiled for each vector unit; a short row (n ≤ 8) calls
+   the plain one, as softmax_short_row */
+TG_VECTOR_LOOP static void softmax_grad_row(tg_real *restrict dx, const tg_real *restrict y,
+                                            const tg_real *restrict g, int64_t n, tg_real sign,
+                                            bool write)
+{
+    softmax_grad_row_of(dx, y, g, n, sign, write);
+}
 
 static void softmax_grad_of(tg_real *dx, const tg_real *y, const tg_real *g, axis_view v,
                             tg_real sign, bool write)
 { /* dx, y, g: [outer, n, inner] */
-    if (v.inner == 1 && v.n > 8) { /* rows along the last axis; a short one stays below */
-        for (int64_t o = 0; o < v.outer; o++)
-            softmax_grad_row(dx + o * v.n, y + o * v.n, g + o * v.n, v.n, sign, write);
+    if (v.inner == 1) { /* rows along the last axis */
+        for (int64_t o = 0; o < v.outer; o++) {
+            if (v.n <= 8)
+                softmax_grad_row_of(dx + o * v.n, y + o * v.n, g + o * v.n, v.n, sign, write);
+            else softmax_grad_row(dx + o * v.n, y + o * v.n, g + o * v.n, v.n, sign, write);
+        }
         return;
     }
     for (int64_t o = 0; o < v.outer; o++)

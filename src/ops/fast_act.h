@@ -59,6 +59,31 @@ static inline float exp_nonpos(float x)
     return select_f(x == x, p * s1.f * s2.f, x);
 }
 
+/* exp_nonpos with the same series summed in Estrin's order:
+   1 + ((r + r²(½ + r/6)) + r⁴((1/24 + r/120) + r²(1/720 + r/5040))), four
+   levels of operations after r instead of Horner's seven multiply-adds, at
+   the cost of three more operations. For short rows, where the next op
+   waits for the result (softmax over a few values); the vector loops keep
+   Horner's fewer operations. 1.3 ulp at most over every seventh float in
+   [−104, 0] (exp_nonpos: 1.2), against exp in double. */
+static inline float exp_nonpos_short(float x)
+{
+    float v = select_f(x > -104.0f, x, -104.0f);
+    float n = (v * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    float r = (v - n * 0.693145751953125f) - n * 1.428606820309417232e-6f;
+    float r2 = r * r, r4 = r2 * r2;
+    float b = 0.5f + r * (1.0f / 6), c = 1.0f / 24 + r * (1.0f / 120),
+          d = 1.0f / 720 + r * (1.0f / 5040);
+    float p = 1.0f + ((r + r2 * b) + r4 * (c + r2 * d));
+    int32_t k = (int32_t)n;
+    int32_t k1 = k >> 1, k2 = k - k1;
+    union {
+        uint32_t u;
+        float f;
+    } s1 = {.u = (uint32_t)(k1 + 127) << 23}, s2 = {.u = (uint32_t)(k2 + 127) << 23};
+    return select_f(x == x, p * s1.f * s2.f, x);
+}
+
 /* σ(x) = 1/(1 + e^−|x|) for x ≥ 0, e^−|x|/(1 + e^−|x|) below: no overflow */
 static inline float act_sigmoid(float x)
 {

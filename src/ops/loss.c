@@ -616,7 +616,7 @@ static int bcel_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS],
 
 static tg_real softplus_neg(tg_real x) /* softplus(−x), stable */
 {
-    return (x < 0 ? -x : 0) + TG_LOG1P(TG_EXP(-TG_FABS(x)));
+    return (x < 0 ? -x : 0) + tg_log1p_exp(-TG_FABS(x));
 }
 
 static tg_real sigmoid_stable(tg_real x)

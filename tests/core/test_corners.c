@@ -298,6 +298,53 @@ Test(corners, norms_of_every_order_match_the_definition)
     for (size_t i = 0; i < sizeof orders / sizeof *orders; i++) check_norm(orders[i]);
 }
 
+/* softplus, logsigmoid (and the BCE with logits) take log(1 + eˣ) from
+   tg_log1p_exp (the float build: the logarithm in double, and e itself
+   below 2⁻²⁴), and softmax over a short row (n ≤ 8) takes its exponentials
+   in Estrin's order (exp_nonpos_short): checked against long double. log(1
+   + eˣ): exp and log each within 1 ulp (2U relative), the sensitivity of
+   log(1 + e) to e at most 1, the rounding U: within 5U (logsigmoid's
+   min(x, 0) − log1p(e^−|x|) one U more). softmax: each e^(x − m), with
+   x − m as the code forms it, within 1.3 ulp (2.6U), their sum too, its
+   rounding and the division U each: within 7.2U. */
+Test(corners, softplus_and_short_softmax_rows_match_the_definition)
+{
+    enum { N = 20001 };
+    const double U = sizeof(tg_real) == 4 ? 0x1p-24 : 0x1p-53;
+    const double tiny = sizeof(tg_real) == 4 ? 0x1p-149 : 0x1p-1074;
+    tg_tensor *x = tg_zeros(t, TG_SHAPE(N));
+    for (int i = 0; i < N; i++) x->data[i] = (tg_real)(-104 + 124.0 * i / (N - 1));
+    tg_tensor *sp = tg_softplus(t, x, 1, 30), *ls = tg_logsigmoid(t, x);
+    cr_assert(sp && ls, "%s", tg_tape_error(t));
+    for (int i = 0; i < N; i++) {
+        long double v = (long double)x->data[i];
+        double want = (double)log1pl(expl(v)), got = (double)sp->data[i];
+        cr_expect(fabs(got - want) <= 5 * U * want + tiny, "softplus(%.9g): %.9g vs %.9g",
+                  (double)v, got, want);
+        want = (double)-log1pl(expl(-v)), got = (double)ls->data[i];
+        cr_expect(fabs(got - want) <= 6 * U * fabs(want) + tiny,
+                  "logsigmoid(%.9g): %.9g vs %.9g", (double)v, got, want);
+    }
+    for (int n = 1; n <= 8; n++) {
+        tg_tensor *r = tg_zeros(t, TG_SHAPE(5, n));
+        for (int k = 0; k < 5 * n; k++) r->data[k] = (tg_real)(2 * sin(1.7 * k + 0.3 * n));
+        tg_tensor *y = tg_softmax(t, r, 1);
+        cr_assert(y, "%s", tg_tape_error(t));
+        for (int o = 0; o < 5; o++) {
+            const tg_real *row = r->data + o * n;
+            tg_real m = row[0];
+            for (int k = 1; k < n; k++) m = row[k] > m ? row[k] : m;
+            long double e[8], s = 0;
+            for (int k = 0; k < n; k++) s += e[k] = expl((long double)(tg_real)(row[k] - m));
+            for (int k = 0; k < n; k++) {
+                double want = (double)(e[k] / s), got = (double)y->data[o * n + k];
+                cr_expect(fabs(got - want) <= 7.2 * U * want,
+                          "softmax row %d of %d, [%d]: %.9g vs %.9g", o, n, k, got, want);
+            }
+        }
+    }
+}
+
 /* prod over a contiguous slice takes eight partial products, and cumprod
    along one of 64 or more values runs four quarters at once, each started
    from the product of those before (src/ops/cumulative.c): checked on
