@@ -776,17 +776,16 @@ TG_VECTOR_LOOP static void wide_rows_out(tg_real *restrict Y, const tg_real *res
     }
 }
 
-/* y = conv(x, w) + b, or y += conv(x, w) with `add`, for the samples of
-   chunks [c0, c1), the patches read in place: each sample's padded image,
+/* y = conv(x, w) + b, or y += conv(x, w) with `add`, for samples
+   [n_lo, n_hi), the patches read in place: each sample's padded image,
    the wide output W_g·patches, and its columns q < OW into y. */
 static void forward_rows(const conv_geom *g, tg_real *scr, const int64_t *koff, const tg_real *x,
-                         const tg_real *w, const tg_real *b, tg_real *y, bool add, int64_t c0,
-                         int64_t c1)
+                         const tg_real *w, const tg_real *b, tg_real *y, bool add, int64_t n_lo,
+                         int64_t n_hi)
 {
     tg_real *img = rows_region(g, scr), *yw = img + rows_image(g);
-    const int64_t n1 = c1 * g->nb < g->N ? c1 * g->nb : g->N;
     zero_run(img + g->Cg * g->PH * g->PW, TG_GEMM_ROWS_SLACK); /* read, never used */
-    for (int64_t n = c0 * g->nb; n < n1; n++)
+    for (int64_t n = n_lo; n < n_hi; n++)
         for (int64_t gi = 0; gi < g->G; gi++) {
             pad_image(g, x + (n * g->C + gi * g->Cg) * g->HW, img);
             tg_gemm_rows(g->Og, g->Mw, g->K, w + gi * g->Og * g->K, g->K, img, koff, 0, yw,
@@ -827,20 +826,25 @@ static const tg_real *outputs(const conv_geom *g, const tg_real *y, int64_t n0, 
 
 /* --------------------------------------------------------------- kernels */
 
-/* The samples of chunk c: [c·nb, min((c + 1)·nb, N)). The kernels below
-   take a range of chunks, each with the same chunks (so the same products)
-   whether one thread runs them all or two threads half each. */
+/* The kernels below take a range of samples [n_lo, n_hi) in chunks of nb
+   from n_lo (the last one shorter): the same chunks, so the same products,
+   whether one thread runs both halves of the batch in turn or two threads
+   one half each. */
 static int64_t chunk_count(const conv_geom *g) { return (g->N + g->nb - 1) / g->nb; }
+static int64_t chunk_len(const conv_geom *g, int64_t n0, int64_t n_hi)
+{
+    return n_hi - n0 < g->nb ? n_hi - n0 : g->nb;
+}
 
 /* y = conv(x, w) + b, or y += conv(x, w) with `add` (no bias then), for
-   the samples of chunks [c0, c1). x [N, C, H, W], w [O, Cg, kh, kw], b [O]
+   samples [n_lo, n_hi). x [N, C, H, W], w [O, Cg, kh, kw], b [O]
    or NULL, y [N, O, OH, OW]. */
 static void forward_chunks(const conv_geom *g, tg_real *scr, const tg_real *x, const tg_real *w,
-                           const tg_real *b, tg_real *y, bool add, int64_t c0, int64_t c1)
+                           const tg_real *b, tg_real *y, bool add, int64_t n_lo, int64_t n_hi)
 {
     tg_real *col = scr, *st = scr + (g->direct ? 0 : g->K * g->nb * g->OHW);
-    for (int64_t n0 = c0 * g->nb; n0 < g->N && n0 < c1 * g->nb; n0 += g->nb) {
-        int64_t nbc = g->N - n0 < g->nb ? g->N - n0 : g->nb, cols = nbc * g->OHW;
+    for (int64_t n0 = n_lo; n0 < n_hi; n0 += g->nb) {
+        int64_t nbc = chunk_len(g, n0, n_hi), cols = nbc * g->OHW;
         for (int64_t gi = 0; gi < g->G; gi++) {
             const tg_real *B = patches(g, x, n0, nbc, gi, col); /* [K, cols] */
             const tg_real *Wg = w + gi * g->Og * g->K;         /* [Og, K] */
@@ -868,15 +872,15 @@ static void forward_chunks(const conv_geom *g, tg_real *scr, const tg_real *x, c
     }
 }
 
-/* dx += convᵀ(gy, w) for the samples of chunks [c0, c1): the input-side
+/* dx += convᵀ(gy, w) for samples [n_lo, n_hi): the input-side
    result of output-side values gy [N, O, OH, OW], dx [N, C, H, W]:
    col = W_gᵀ · gy, then col2im. */
 static void data_chunks(const conv_geom *g, tg_real *scr, const tg_real *gy, const tg_real *w,
-                        tg_real *dx, int64_t c0, int64_t c1)
+                        tg_real *dx, int64_t n_lo, int64_t n_hi)
 {
     tg_real *col = scr, *st = scr + (g->direct ? 0 : g->K * g->nb * g->OHW);
-    for (int64_t n0 = c0 * g->nb; n0 < g->N && n0 < c1 * g->nb; n0 += g->nb) {
-        int64_t nbc = g->N - n0 < g->nb ? g->N - n0 : g->nb, cols = nbc * g->OHW;
+    for (int64_t n0 = n_lo; n0 < n_hi; n0 += g->nb) {
+        int64_t nbc = chunk_len(g, n0, n_hi), cols = nbc * g->OHW;
         for (int64_t gi = 0; gi < g->G; gi++) {
             const tg_real *Gm = outputs(g, gy, n0, nbc, gi, st); /* [Og, cols] */
             const tg_real *Wg = w + gi * g->Og * g->K;          /* [Og, K] */
@@ -903,25 +907,28 @@ static void data_chunks(const conv_geom *g, tg_real *scr, const tg_real *gy, con
     }
 }
 
-/* dw (beta = 0: dw =, 1: dw +=) Σ over the samples of chunks [c0, c1) of
+/* dw (beta = 0: dw =, 1: dw +=) Σ over samples [n_lo, n_hi) of
    gy · patches(x)ᵀ: x [N, C, H, W], gy [N, O, OH, OW], dw [O, Cg, kh, kw]. */
 static void weight_chunks(const conv_geom *g, tg_real *scr, const tg_real *x, const tg_real *gy,
-                          tg_real *dw, tg_real beta, int64_t c0, int64_t c1)
+                          tg_real *dw, tg_real beta, int64_t n_lo, int64_t n_hi)
 {
     tg_real *col = scr, *st = scr + (g->direct ? 0 : g->K * g->nb * g->OHW);
-    for (int64_t n0 = c0 * g->nb; n0 < g->N && n0 < c1 * g->nb; n0 += g->nb) {
-        int64_t nbc = g->N - n0 < g->nb ? g->N - n0 : g->nb, cols = nbc * g->OHW;
+    for (int64_t n0 = n_lo; n0 < n_hi; n0 += g->nb) {
+        int64_t nbc = chunk_len(g, n0, n_hi), cols = nbc * g->OHW;
         for (int64_t gi = 0; gi < g->G; gi++) {
             const tg_real *B = patches(g, x, n0, nbc, gi, col);   /* [K, cols] */
             const tg_real *Gm = outputs(g, gy, n0, nbc, gi, st); /* [Og, cols] */
             tg_gemm(false, true, g->Og, g->K, cols, 1, Gm, cols, B, cols,
-                    n0 == c0 * g->nb ? beta : 1, dw + gi * g->Og * g->K, g->K);
+                    n0 == n_lo ? beta : 1, dw + gi * g->Og * g->K, g->K);
         }
     }
 }
 
-/* The chunks of a kernel in two halves, one a task: chunks [0, h) and
-   [h, chunks), each half with its own scratch (scr and scr + chunk_len).
+/* The samples of a kernel in two halves, one a task: [0, h) and [h, N)
+   with h = ⌈N/2⌉, each half in chunks of its own (equal halves: with
+   halves of whole chunks, LeNet's second convolution, 11 chunks of 6
+   samples, split 36 to 28) and with its own scratch (scr and scr +
+   chunk_len).
    Two threads run one half each when the library has them (the halves
    write different samples, or, for the weight gradient, dw and a scratch
    added afterwards: the same numbers on one thread or two). */
@@ -929,7 +936,7 @@ typedef struct {
     const conv_geom *g;
     int kind; /* 0 forward, 1 data, 2 weight */
     tg_real *scr;
-    int64_t len, half, chunks;
+    int64_t len, half; /* the scratch of a half; h */
     const tg_real *a, *b, *bias;
     tg_real *out, *wscr;
     bool add;
@@ -940,28 +947,27 @@ typedef struct {
 static void conv_task(void *ctx, int t)
 {
     const conv_job *j = ctx;
-    int64_t c0 = t ? j->half : 0, c1 = t ? j->chunks : j->half;
+    int64_t lo = t ? j->half : 0, hi = t ? j->g->N : j->half;
     tg_real *scr = j->scr + (j->one_thread ? 0 : t * j->len);
     if (j->kind == 0 && j->koff)
-        forward_rows(j->g, scr, j->koff, j->a, j->b, j->bias, j->out, j->add, c0, c1);
-    else if (j->kind == 0) forward_chunks(j->g, scr, j->a, j->b, j->bias, j->out, j->add, c0, c1);
-    else if (j->kind == 1) data_chunks(j->g, scr, j->a, j->b, j->out, c0, c1);
-    else weight_chunks(j->g, scr, j->a, j->b, t ? j->wscr : j->out, t ? 0 : 1, c0, c1);
+        forward_rows(j->g, scr, j->koff, j->a, j->b, j->bias, j->out, j->add, lo, hi);
+    else if (j->kind == 0) forward_chunks(j->g, scr, j->a, j->b, j->bias, j->out, j->add, lo, hi);
+    else if (j->kind == 1) data_chunks(j->g, scr, j->a, j->b, j->out, lo, hi);
+    else weight_chunks(j->g, scr, j->a, j->b, t ? j->wscr : j->out, t ? 0 : 1, lo, hi);
 }
 
-/* Two halves (on two threads when the library has them) when there are at
-   least two chunks, else the chunks in order on this thread. */
+/* Two halves (on two threads when the library has them) when the batch is
+   more than one chunk, else the one chunk on this thread. */
 static void run_chunks(conv_job *j)
 {
     const conv_geom *g = j->g;
-    j->chunks = chunk_count(g);
     j->len = chunk_scratch(g);
-    if (j->chunks < 2) {
-        j->half = j->chunks;
+    if (chunk_count(g) < 2) {
+        j->half = g->N;
         conv_task(j, 0);
         return;
     }
-    j->half = (j->chunks + 1) / 2;
+    j->half = (g->N + 1) / 2;
     j->one_thread = tg_threads_count() < 2;
     if (j->one_thread) { /* in turn, the second in the first's scratch (still in cache) */
         conv_task(j, 0);

@@ -23,6 +23,7 @@
    Output sizes, padding and ceil_mode are PyTorch's (pooling_output_shape):
      out = ⌊(in + 2p − d·(k − 1) − 1 + (ceil_mode ? s − 1 : 0))/s⌋ + 1,
    less one when ceil_mode would start the last window past the input. */
+#include "gemm/gemm.h" /* tg_parallel_run */
 #include "ops/ops_internal.h"
 
 #include <limits.h>
@@ -152,8 +153,10 @@ TG_VECTOR_LOOP static void max_row_2x2(const tg_real *restrict x, int64_t W, int
    index into arg; −inf and −1 for a window without a tap. The common 2x2
    window of stride 2 without padding or dilation goes by rows of
    max_row_2x2 (the same taps in the same order, so the same winner). */
-static void max_kernel(const pool_attr *a, int64_t P, const tg_real *x, tg_real *y, int64_t *arg)
+static void max_kernel(const pool_attr *a, int64_t P, const tg_real *x, tg_real *y, int64_t *arg,
+                       bool add)
 {
+    (void)add;
     const int64_t H = a->in[0], W = a->in[1], OH = a->out[0], OW = a->out[1];
     const int64_t k0 = a->k[0], k1 = a->k[1], s0 = a->s[0], s1 = a->s[1];
     const int64_t p0 = a->p[0], p1 = a->p[1], d0 = a->d[0], d1 = a->d[1];
@@ -188,23 +191,26 @@ static void max_kernel(const pool_attr *a, int64_t P, const tg_real *x, tg_real 
 #undef MAX_TAKE
 
 /* dx[pl, arg[pl, o]] += g[pl, o]: x-shaped dx, out-shaped g */
-static void scatter_kernel(const pool_attr *a, int64_t P, const tg_real *g, tg_real *dx)
+static void scatter_kernel(const pool_attr *a, int64_t P, const tg_real *g, tg_real *dx,
+                           int64_t *arg, bool add)
 {
+    (void)add;
     const int64_t HW = a->in[0] * a->in[1], OHW = a->out[0] * a->out[1];
     for (int64_t pl = 0; pl < P; pl++)
         for (int64_t o = 0; o < OHW; o++) {
-            int64_t k = a->argmax[pl * OHW + o];
+            int64_t k = arg[pl * OHW + o];
             if (k >= 0) dx[pl * HW + k] += g[pl * OHW + o];
         }
 }
 
 /* y[pl, o] (+)= G[pl, arg[pl, o]] (0 for a window without a tap) */
-static void gather_kernel(const pool_attr *a, int64_t P, const tg_real *G, tg_real *y, bool add)
+static void gather_kernel(const pool_attr *a, int64_t P, const tg_real *G, tg_real *y,
+                          int64_t *arg, bool add)
 {
     const int64_t HW = a->in[0] * a->in[1], OHW = a->out[0] * a->out[1];
     for (int64_t pl = 0; pl < P; pl++)
         for (int64_t o = 0; o < OHW; o++) {
-            int64_t k = a->argmax[pl * OHW + o];
+            int64_t k = arg[pl * OHW + o];
             tg_real v = k >= 0 ? G[pl * HW + k] : 0;
             if (add)
                 y[pl * OHW + o] += v;
@@ -214,8 +220,10 @@ static void gather_kernel(const pool_attr *a, int64_t P, const tg_real *G, tg_re
 }
 
 /* avg and adaptive: y[pl, o] (+)= Σ window / divisor (sums in double) */
-static void avg_kernel(const pool_attr *a, int64_t P, const tg_real *x, tg_real *y, bool add)
+static void avg_kernel(const pool_attr *a, int64_t P, const tg_real *x, tg_real *y, int64_t *arg,
+                       bool add)
 {
+    (void)arg;
     const int64_t W = a->in[1], HW = a->in[0] * a->in[1], OH = a->out[0], OW = a->out[1];
     for (int64_t pl = 0; pl < P; pl++)
         for (int64_t oh = 0; oh < OH; oh++) {
@@ -233,8 +241,10 @@ static void avg_kernel(const pool_attr *a, int64_t P, const tg_real *x, tg_real 
 }
 
 /* avg's adjoint: dx[window of o] += g[pl, o] / divisor */
-static void avg_spread_kernel(const pool_attr *a, int64_t P, const tg_real *g, tg_real *dx)
+static void avg_spread_kernel(const pool_attr *a, int64_t P, const tg_real *g, tg_real *dx,
+                              int64_t *arg, bool add)
 {
+    (void)arg, (void)add;
     const int64_t W = a->in[1], HW = a->in[0] * a->in[1], OH = a->out[0], OW = a->out[1];
     for (int64_t pl = 0; pl < P; pl++)
         for (int64_t oh = 0; oh < OH; oh++) {
@@ -247,6 +257,50 @@ static void avg_spread_kernel(const pool_attr *a, int64_t P, const tg_real *g, t
                     for (int64_t iw = ww.lo; iw < ww.hi; iw++) dx[pl * HW + ih * W + iw] += v;
             }
         }
+}
+
+/* ------------------------------------------------------------ two threads */
+
+/* A kernel over P planes of `in` into `out` (arg: max pooling's winners,
+   one per output position of a plane, or NULL). */
+typedef void (*plane_fn)(const pool_attr *a, int64_t P, const tg_real *in, tg_real *out,
+                         int64_t *arg, bool add);
+
+typedef struct {
+    plane_fn fn;
+    const pool_attr *a;
+    int64_t P, in_len, out_len, arg_len; /* the planes, and each one's values */
+    const tg_real *in;
+    tg_real *out;
+    int64_t *arg;
+    bool add;
+} plane_job;
+
+static void plane_task(void *ctx, int t)
+{
+    const plane_job *j = ctx;
+    int64_t h = j->P / 2, p0 = t ? h : 0, p1 = t ? j->P : h;
+    j->fn(j->a, p1 - p0, j->in + p0 * j->in_len, j->out + p0 * j->out_len,
+          j->arg ? j->arg + p0 * j->arg_len : NULL, j->add);
+}
+
+/* Planes apart from about this many values (in and out) go in two halves,
+   one a thread, when the library has two: each plane is computed on its
+   own, so the numbers are the same on one thread or two. */
+enum { POOL_SPLIT = 1 << 15 };
+
+/* fn over the P planes; `spread`: in is output-shaped and out input-shaped
+   (the gradients), else the other way round */
+static void run_planes(plane_fn fn, const pool_attr *a, int64_t P, const tg_real *in,
+                       tg_real *out, bool add, bool spread)
+{
+    const int64_t HW = a->in[0] * a->in[1], OHW = a->out[0] * a->out[1];
+    plane_job j = {fn,   a,   P,   spread ? OHW : HW, spread ? HW : OHW, OHW,
+                   in,   out, a->argmax, add};
+    if (P >= 2 && P * (HW + OHW) >= POOL_SPLIT && tg_threads_count() >= 2)
+        tg_parallel_run(2, plane_task, &j);
+    else
+        fn(a, P, in, out, a->argmax, add);
 }
 
 /* ------------------------------------------------------------------ shapes */
@@ -345,24 +399,24 @@ static void zero(tg_record *r) { memset(r->out->data, 0, (size_t)r->out->size * 
 
 /* max: y = max over the window's taps       dx = g added at the winners
    (max_pool_scatter) */
-POOL_RULES(max_pool, max_kernel(a, P, x, y, a->argmax), scatter_kernel(a, P, g, dx),
-           &op_max_pool_scatter)
+POOL_RULES(max_pool, run_planes(max_kernel, a, P, x, y, false, false),
+           run_planes(scatter_kernel, a, P, g, dx, false, true), &op_max_pool_scatter)
 /* max_pool_scatter: y = its input added at the winning taps (x-shaped);
    linear, its gradient is the gather: dx = g read at the winning taps */
-POOL_RULES(max_pool_scatter, (zero(r), scatter_kernel(a, P, x, y)),
-           gather_kernel(a, P, g, dx, true), &op_max_pool_gather)
+POOL_RULES(max_pool_scatter, (zero(r), run_planes(scatter_kernel, a, P, x, y, false, true)),
+           run_planes(gather_kernel, a, P, g, dx, true, false), &op_max_pool_gather)
 /* max_pool_gather: y = its input read at the winning taps (out-shaped);
    linear, its gradient is the scatter */
-POOL_RULES(max_pool_gather, gather_kernel(a, P, x, y, false), scatter_kernel(a, P, g, dx),
-           &op_max_pool_scatter)
+POOL_RULES(max_pool_gather, run_planes(gather_kernel, a, P, x, y, false, false),
+           run_planes(scatter_kernel, a, P, g, dx, false, true), &op_max_pool_scatter)
 /* avg, adaptive: y = Σ window / divisor     dx = g/divisor spread over the
    window (avg_pool_backward) */
-POOL_RULES(avg_pool, avg_kernel(a, P, x, y, false), avg_spread_kernel(a, P, g, dx),
-           &op_avg_pool_backward)
+POOL_RULES(avg_pool, run_planes(avg_kernel, a, P, x, y, false, false),
+           run_planes(avg_spread_kernel, a, P, g, dx, false, true), &op_avg_pool_backward)
 /* avg_pool_backward: y = its input/divisor spread over each window
    (x-shaped); linear, its gradient is the pooling: dx = Σ window of g / divisor */
-POOL_RULES(avg_pool_backward, (zero(r), avg_spread_kernel(a, P, x, y)),
-           avg_kernel(a, P, g, dx, true), avg_op_of(a))
+POOL_RULES(avg_pool_backward, (zero(r), run_planes(avg_spread_kernel, a, P, x, y, false, true)),
+           run_planes(avg_kernel, a, P, g, dx, true, false), avg_op_of(a))
 
 #define POOL_OP(VAR, NAME, KIND, SHAPE, DOC)                                             \
     static const tg_op VAR = {.name = NAME,                                              \

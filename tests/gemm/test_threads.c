@@ -414,3 +414,60 @@ Test(threads, convolutions_are_the_same_on_any_number_of_threads)
         free(one);
     }
 }
+
+/* Pooling's planes, and ReLU's values, run in two halves, one a thread
+   when the library has two and the tensor is large enough (src/ops/pool.c,
+   activation.c): the output of pool(relu(x)), x's gradient, and the
+   gradient of a gradient (the ops max_pool_scatter, max_pool_gather and
+   avg_pool_backward) are the same bits on one, two and three threads;
+   LeNet's first pooling (with ties: inputs rounded to a quarter, and the
+   zeros of the ReLU), a padded max pool with an odd plane count, and an
+   average. */
+static tg_real *pool_step(int threads, int kind, const int64_t xs[4], int64_t *n)
+{
+    cr_assert(tg_set_num_threads(threads) == TG_OK);
+    tg_tape *t = tg_tape_new();
+    unsigned s = 5u;
+    tg_tensor *x = tg_requires_grad(tg_zeros(t, 4, xs), true);
+    for (int64_t i = 0; i < x->size; i++) x->data[i] = (tg_real)(floor(8 * rnd(&s)) / 4);
+    tg_pool_opts o = tg_pool_defaults(2, 2);
+    if (kind == 1) o = (tg_pool_opts){.kernel = {3, 3}, .stride = {2, 2}, .padding = {1, 1}};
+    if (kind == 2)
+        o = (tg_pool_opts){.kernel = {3, 2}, .stride = {2, 2}, .padding = {1, 1},
+                           .count_include_pad = false};
+    tg_tensor *r = tg_relu(t, x);
+    tg_tensor *y = kind == 2 ? tg_avg_pool2d(t, r, &o) : tg_max_pool2d(t, r, &o);
+    cr_assert_not_null(y, "%s", tg_tape_error(t));
+    tg_tensor *loss = tg_sum(t, tg_mul(t, y, y), TG_ALL, false);
+    tg_tensor *g = tg_grad1(t, loss, x, true); /* 2·scatter(y), differentiable */
+    cr_assert_not_null(g, "%s", tg_tape_error(t));
+    tg_tensor *gg = tg_sum(t, tg_mul(t, g, tg_sin(t, x)), TG_ALL, false);
+    cr_assert_eq(tg_backward(t, gg), TG_OK, "%s", tg_tape_error(t));
+    *n = y->size + 2 * x->size;
+    tg_real *out = malloc((size_t)*n * sizeof *out);
+    cr_assert_not_null(out);
+    int64_t k = 0;
+    for (int64_t i = 0; i < y->size; i++) out[k++] = y->data[i];
+    for (int64_t i = 0; i < x->size; i++) out[k++] = g->data[i];
+    for (int64_t i = 0; i < x->size; i++) out[k++] = x->grad[i];
+    tg_tape_free(t);
+    cr_assert(tg_set_num_threads(1) == TG_OK);
+    return out;
+}
+
+Test(threads, pooling_is_the_same_on_any_number_of_threads)
+{
+    static const int64_t xs[][4] = {{64, 6, 28, 28}, {3, 27, 33, 31}, {8, 16, 20, 18}};
+    for (int kind = 0; kind < 3; kind++) {
+        int64_t n = 0, m = 0;
+        tg_real *one = pool_step(1, kind, xs[kind], &n);
+        for (int threads = 2; threads <= 3; threads++) {
+            tg_real *other = pool_step(threads, kind, xs[kind], &m);
+            cr_assert_eq(m, n);
+            cr_expect(memcmp(one, other, (size_t)n * sizeof *one) == 0,
+                      "pooling %d on %d threads differs from one thread", kind, threads);
+            free(other);
+        }
+        free(one);
+    }
+}
