@@ -324,7 +324,8 @@ TG_API tg_tensor *tg_selu(tg_tape *t, tg_tensor *x);
    alpha 0 is refused. */
 TG_API tg_tensor *tg_celu(tg_tape *t, tg_tensor *x, tg_real alpha);
 /** log(1 + e^(beta·x))/beta, and x itself where beta·x > threshold (defaults
-   TG_SOFTPLUS_BETA = 1, TG_SOFTPLUS_THRESHOLD = 20); beta 0 is refused. */
+   TG_SOFTPLUS_BETA = 1, TG_SOFTPLUS_THRESHOLD = 20); beta 0 is refused. In
+   float, log(1 + e) is taken in double (within 1.5 ulp; docs/ops.md). */
 TG_API tg_tensor *tg_softplus(tg_tape *t, tg_tensor *x, tg_real beta, tg_real threshold);
 /** x / (1 + |x|). */
 TG_API tg_tensor *tg_softsign(tg_tape *t, tg_tensor *x);
