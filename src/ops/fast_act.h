@@ -36,12 +36,28 @@ static inline float select_f(int c, float a, float b)
    |r| ≤ ln 2/2 (ln 2 split in two so that n·ln2_hi is exact), eʳ by its
    Taylor series to r⁷ (remainder below 5e-9), then times 2ⁿ built from the
    exponent bits in two halves so that results down to float's smallest
-   denormal come out right. Below −104 the result is 0 in float anyway. */
-static inline float exp_nonpos(float x)
+   denormal come out right. Below −104 the result is 0 in float anyway.
+   exp_reduce gives r and n, exp_scale p·2ⁿ (x itself for a NaN). */
+static inline float exp_reduce(float x, float *n_out)
 {
     float v = select_f(x > -104.0f, x, -104.0f); /* NaN: −104, restored at the end */
     float n = (v * 1.44269504088896341f + 12582912.0f) - 12582912.0f; /* 1.5·2²³: rounds */
-    float r = (v - n * 0.693145751953125f) - n * 1.428606820309417232e-6f;
+    *n_out = n;
+    return (v - n * 0.693145751953125f) - n * 1.428606820309417232e-6f;
+}
+static inline float exp_scale(float x, float n, float p)
+{
+    int32_t k = (int32_t)n; /* in [−150, 0] */
+    int32_t k1 = k >> 1, k2 = k - k1;
+    union {
+        uint32_t u;
+        float f;
+    } s1 = {.u = (uint32_t)(k1 + 127) << 23}, s2 = {.u = (uint32_t)(k2 + 127) << 23};
+    return select_f(x == x, p * s1.f * s2.f, x);
+}
+static inline float exp_nonpos(float x)
+{
+    float n, r = exp_reduce(x, &n);
     float p = 1.0f / 5040;
     p = p * r + 1.0f / 720;
     p = p * r + 1.0f / 120;
@@ -50,13 +66,7 @@ static inline float exp_nonpos(float x)
     p = p * r + 0.5f;
     p = p * r + 1.0f;
     p = p * r + 1.0f;
-    int32_t k = (int32_t)n; /* in [−150, 0] */
-    int32_t k1 = k >> 1, k2 = k - k1;
-    union {
-        uint32_t u;
-        float f;
-    } s1 = {.u = (uint32_t)(k1 + 127) << 23}, s2 = {.u = (uint32_t)(k2 + 127) << 23};
-    return select_f(x == x, p * s1.f * s2.f, x);
+    return exp_scale(x, n, p);
 }
 
 /* exp_nonpos with the same series summed in Estrin's order:
@@ -68,20 +78,11 @@ static inline float exp_nonpos(float x)
    [−104, 0] (exp_nonpos: 1.2), against exp in double. */
 static inline float exp_nonpos_short(float x)
 {
-    float v = select_f(x > -104.0f, x, -104.0f);
-    float n = (v * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-    float r = (v - n * 0.693145751953125f) - n * 1.428606820309417232e-6f;
+    float n, r = exp_reduce(x, &n);
     float r2 = r * r, r4 = r2 * r2;
     float b = 0.5f + r * (1.0f / 6), c = 1.0f / 24 + r * (1.0f / 120),
           d = 1.0f / 720 + r * (1.0f / 5040);
-    float p = 1.0f + ((r + r2 * b) + r4 * (c + r2 * d));
-    int32_t k = (int32_t)n;
-    int32_t k1 = k >> 1, k2 = k - k1;
-    union {
-        uint32_t u;
-        float f;
-    } s1 = {.u = (uint32_t)(k1 + 127) << 23}, s2 = {.u = (uint32_t)(k2 + 127) << 23};
-    return select_f(x == x, p * s1.f * s2.f, x);
+    return exp_scale(x, n, 1.0f + ((r + r2 * b) + r4 * (c + r2 * d)));
 }
 
 /* σ(x) = 1/(1 + e^−|x|) for x ≥ 0, e^−|x|/(1 + e^−|x|) below: no overflow */
