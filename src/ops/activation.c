@@ -1020,9 +1020,13 @@ static void row_max_sum(const tg_real *x, int64_t n, int64_t stride, tg_real sig
    (v − m ≤ 0; within 2 ulp of libm's), so that it vectorises: libm's
    scalar expf, called twice per element, was a tenth of tiny_gpt's
    training step. softmin's maximum of −x is −(the minimum of x). */
-/* A short row (n ≤ 8): the same numbers as softmax_row's without its vector
-   loops' set-up, which cost more than the row (the block sum's lanes hold
-   one term each). Compiled once, in plain scalar code. */
+/* A short row (n ≤ 8): softmax_row's formula without its vector loops'
+   set-up, which cost more than the row (the block sum's lanes hold one term
+   each), and eˣ by exp_nonpos_short: the same series in fewer dependent
+   steps (a scalar program waits on each softmax), within 1.3 ulp where
+   exp_nonpos is within 1.2, so a short row may differ from softmax_row's
+   result in the last bit. Compiled once, in plain code (a clone for the
+   vector units, called through its resolver, measured slower). */
 static void softmax_short_row(float *restrict y, const float *restrict x, int64_t n, float sign)
 {
     float m = -INFINITY;
