@@ -159,6 +159,7 @@ static bool ensure_grad(tg_tape *t, tg_tensor *x, const walk_opts *o)
         return false;
     }
     x->flags |= TG_GRAD_FRESH;
+    if (x->rec >= 0) t->record_grads = true;
     return true;
 }
 
@@ -312,6 +313,7 @@ int tg_run_rule(tg_tape *t, int32_t i)
 static void refresh_intermediates(tg_tape *t, int32_t last)
 {
     t->fresh_sweeps++;
+    if (!t->record_grads) return; /* the first backward since the reset: none has one */
     for (int32_t i = 0; i <= last; i++) {
         if (i + AHEAD <= last) __builtin_prefetch(t->recs[i + AHEAD].out);
         if (t->mark[i] && t->recs[i].out->grad) t->recs[i].out->flags |= TG_GRAD_FRESH;

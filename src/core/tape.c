@@ -51,6 +51,7 @@ void tg_tape_reset(tg_tape *t)
     t->not_replayable[0] = '\0';
     t->n_leaves = 0;
     t->grads_above_mark = false;
+    t->record_grads = false;
     tg_program_forget(t);
     t->gen++;
     t->failed = false;

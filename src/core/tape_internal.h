@@ -99,6 +99,9 @@ struct tg_tape {
     bool grads_above_mark; /* a walk ran after the replay mark: it may have made
                               gradients above it */
     uint32_t fresh_sweeps; /* times records' gradients were made fresh in bulk */
+    bool record_grads;     /* a record's output was given gradient memory since the
+                              last reset (until then a backward has none to make
+                              fresh: refresh_intermediates skips its pass) */
     tg_program prog;
     char fail_msg[TG_MSG_LEN]; /* a failing forward's reason (tg_record_fail), else "" */
     char error[TG_MSG_LEN];
