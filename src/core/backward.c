@@ -302,6 +302,40 @@ static int walk_first_order(tg_tape *t, int32_t last, const walk_opts *o)
     return TG_OK;
 }
 
+/* The first backward since the reset (no record's output has a gradient,
+   so none is made fresh): mark_reached's sweep and the rules' walk in one
+   pass, last to first. A record is reached when it made the output or an
+   input of a reached record, and every reached record lies after those it
+   reaches, so its mark is final when the walk comes to it: the same marks
+   as mark_reached's (kept for the next call as it keeps them), the same
+   rules in the same order. One sweep over the records' tensors less. */
+static int walk_marking(tg_tape *t, tg_tensor *out, const walk_opts *o)
+{
+    int32_t last = out->rec;
+    size_t recs = t->n_recs; /* before any rule runs, as mark_reached */
+    t->marked_out = NULL;
+    if (last < 0) return TG_OK;
+    memset(t->mark, 0, (size_t)(last + 1));
+    t->mark[last] = 1;
+    for (int32_t i = last; i >= 0; i--) {
+        if (i >= AHEAD) {
+            prefetch_inputs(&t->recs[i - AHEAD]);
+            __builtin_prefetch(t->recs[i - AHEAD].out);
+        }
+        if (!t->mark[i]) continue;
+        const tg_record *r = &t->recs[i];
+        for (int k = 0; k < r->n_in; k++)
+            if (needs_grad(r->in[k]) && r->in[k]->rec >= 0) t->mark[r->in[k]->rec] = 1;
+        int st = rule_step(t, i, o);
+        if (st != TG_OK) return st;
+    }
+    t->marked_out = out;
+    t->marked_recs = recs;
+    t->marked_gen = tg_tape_generation(t);
+    t->marked_last = last;
+    return TG_OK;
+}
+
 int tg_run_rule(tg_tape *t, int32_t i)
 {
     walk_opts o = {NULL};
@@ -343,6 +377,12 @@ int tg_backward_grad(tg_tape *t, tg_tensor *out, const tg_real *dout)
         if (tg_program_backward(t, out, dout, &pst)) return pst;
     }
     walk_opts o = {NULL};
+    if (!t->anomaly && !t->record_grads) { /* the first backward since the reset */
+        t->fresh_sweeps++;                 /* as refresh_intermediates */
+        if (t->replay_ready) t->grads_above_mark = true;
+        if (!seed(t, out, dout, &o)) return TG_ERR_NOMEM;
+        return walk_marking(t, out, &o);
+    }
     int32_t last = mark_reached(t, &out, 1);
     if (t->anomaly) {
         st = check_before_backward(t, out, dout, last);
