@@ -57,6 +57,14 @@ typedef void (*tg_task_fn)(void *ctx, int task);
    tasks run one after the other in the calling thread. */
 void tg_parallel_run(int n_tasks, tg_task_fn fn, void *ctx);
 
+/* fn(ctx, lo, hi) over [0, n): with `split` and two or more threads, in two
+   halves [0, h) and [h, n), h = ⌈n/2⌉ rounded up to a multiple of `align`
+   (at most n), one a task of tg_parallel_run; else fn(ctx, 0, n) here. For
+   an op whose values (or planes) are each computed on their own: the same
+   numbers on one thread or two. */
+typedef void (*tg_range_fn)(void *ctx, int64_t lo, int64_t hi);
+void tg_run_halves(int64_t n, int64_t align, bool split, tg_range_fn fn, void *ctx);
+
 /* The background job: tasks for the workers to run when they have no
    parallel task, for a result wanted later (the next batch of a dataset).
    tg_background_post posts fn(ctx, 0..n_tasks-1) and returns true, or

@@ -312,6 +312,30 @@ void tg_parallel_run(int n_tasks, tg_task_fn fn, void *ctx)
     atomic_flag_clear(&pool.busy);
 }
 
+typedef struct {
+    tg_range_fn fn;
+    void *ctx;
+    int64_t n, h;
+} halves_job;
+
+static void halves_task(void *ctx, int t)
+{
+    const halves_job *j = ctx;
+    j->fn(j->ctx, t ? j->h : 0, t ? j->n : j->h);
+}
+
+void tg_run_halves(int64_t n, int64_t align, bool split, tg_range_fn fn, void *ctx)
+{
+    if (!split || n < 2 || tg_threads_count() < 2) {
+        fn(ctx, 0, n);
+        return;
+    }
+    int64_t h = (n + 1) / 2;
+    if (align > 1) h = (h + align - 1) / align * align;
+    halves_job j = {fn, ctx, n, h < n ? h : n};
+    tg_parallel_run(2, halves_task, &j);
+}
+
 bool tg_background_post(int n_tasks, tg_task_fn fn, void *ctx)
 {
     int want = tg_threads_count();

@@ -18,7 +18,7 @@
    kink the derivative is PyTorch's choice, noted at each rule. */
 #include "ops/ops_internal.h"
 #include "ops/fast_act.h" /* exp_nonpos, for the tanh-form GELU */
-#include "gemm/gemm.h"     /* tg_parallel_run */
+#include "gemm/gemm.h"     /* tg_run_halves */
 
 /* The scalars of an activation: slope, alpha, beta/threshold, min/max, and
    the GELU form. Unused fields are 0. */
@@ -180,52 +180,44 @@ TG_VECTOR_LOOP static void relu_backward_loop(const tg_real *restrict y, const t
 }
 
 /* Large tensors (RELU_SPLIT values and more) go in two halves, one a
-   thread, when the library has two: a convolutional network's feature maps
-   (LeNet's first: 301,056 values a batch), where the rest of the step is
-   already split. The halves meet at a multiple of 16 values (a cache line
-   of floats), and each value is computed on its own: the same numbers on
-   one thread or two. */
+   thread, when the library has two (tg_run_halves): a convolutional
+   network's feature maps (LeNet's first: 301,056 values a batch), where the
+   rest of the step is already split. The halves meet at a multiple of 16
+   values (a cache line of floats), and each value is computed on its own:
+   the same numbers on one thread or two. */
 enum { RELU_SPLIT = 1 << 16 };
 typedef struct {
     const tg_real *x, *g; /* forward: x; backward: y and g */
     tg_real *out;
-    int64_t n;
     bool backward, write;
 } relu_job;
 
-static void relu_task(void *ctx, int t)
+static void relu_range(void *ctx, int64_t lo, int64_t hi)
 {
     const relu_job *j = ctx;
-    int64_t h = (j->n / 2 + 15) & ~(int64_t)15, lo = t ? h : 0, hi = t ? j->n : h;
     if (j->backward)
         relu_backward_loop(j->x + lo, j->g + lo, j->out + lo, hi - lo, j->write);
     else
         relu_forward_loop(j->x + lo, j->out + lo, hi - lo);
 }
 
-static void relu_run(relu_job *j)
+static void relu_run(relu_job *j, int64_t n)
 {
-    if (j->n >= RELU_SPLIT && tg_threads_count() >= 2)
-        tg_parallel_run(2, relu_task, j);
-    else if (j->backward)
-        relu_backward_loop(j->x, j->g, j->out, j->n, j->write);
-    else
-        relu_forward_loop(j->x, j->out, j->n);
+    tg_run_halves(n, 16, n >= RELU_SPLIT, relu_range, j);
 }
 
 static int relu_forward(tg_record *r)
 {
-    relu_job j = {r->in[0]->data, NULL, r->out->data, r->out->size, false, false};
-    relu_run(&j);
+    relu_job j = {r->in[0]->data, NULL, r->out->data, false, false};
+    relu_run(&j, r->out->size);
     return TG_OK;
 }
 
 /* A fresh input gradient (new on the tape) is written, not added to. */
 static void relu_backward(tg_record *r)
 {
-    relu_job j = {r->out->data, r->out->grad, r->in[0]->grad, r->out->size, true,
-                  tg_grad_fresh(r->in[0])};
-    relu_run(&j);
+    relu_job j = {r->out->data, r->out->grad, r->in[0]->grad, true, tg_grad_fresh(r->in[0])};
+    relu_run(&j, r->out->size);
 }
 
 static int relu_vjp(VJP_ARGS) /* g where y > 0, else 0 */

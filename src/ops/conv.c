@@ -831,7 +831,7 @@ static const tg_real *outputs(const conv_geom *g, const tg_real *y, int64_t n0, 
    whether one thread runs both halves of the batch in turn or two threads
    one half each. */
 static int64_t chunk_count(const conv_geom *g) { return (g->N + g->nb - 1) / g->nb; }
-static int64_t chunk_len(const conv_geom *g, int64_t n0, int64_t n_hi)
+static int64_t chunk_samples(const conv_geom *g, int64_t n0, int64_t n_hi)
 {
     return n_hi - n0 < g->nb ? n_hi - n0 : g->nb;
 }
@@ -844,7 +844,7 @@ static void forward_chunks(const conv_geom *g, tg_real *scr, const tg_real *x, c
 {
     tg_real *col = scr, *st = scr + (g->direct ? 0 : g->K * g->nb * g->OHW);
     for (int64_t n0 = n_lo; n0 < n_hi; n0 += g->nb) {
-        int64_t nbc = chunk_len(g, n0, n_hi), cols = nbc * g->OHW;
+        int64_t nbc = chunk_samples(g, n0, n_hi), cols = nbc * g->OHW;
         for (int64_t gi = 0; gi < g->G; gi++) {
             const tg_real *B = patches(g, x, n0, nbc, gi, col); /* [K, cols] */
             const tg_real *Wg = w + gi * g->Og * g->K;         /* [Og, K] */
@@ -880,7 +880,7 @@ static void data_chunks(const conv_geom *g, tg_real *scr, const tg_real *gy, con
 {
     tg_real *col = scr, *st = scr + (g->direct ? 0 : g->K * g->nb * g->OHW);
     for (int64_t n0 = n_lo; n0 < n_hi; n0 += g->nb) {
-        int64_t nbc = chunk_len(g, n0, n_hi), cols = nbc * g->OHW;
+        int64_t nbc = chunk_samples(g, n0, n_hi), cols = nbc * g->OHW;
         for (int64_t gi = 0; gi < g->G; gi++) {
             const tg_real *Gm = outputs(g, gy, n0, nbc, gi, st); /* [Og, cols] */
             const tg_real *Wg = w + gi * g->Og * g->K;          /* [Og, K] */
@@ -914,7 +914,7 @@ static void weight_chunks(const conv_geom *g, tg_real *scr, const tg_real *x, co
 {
     tg_real *col = scr, *st = scr + (g->direct ? 0 : g->K * g->nb * g->OHW);
     for (int64_t n0 = n_lo; n0 < n_hi; n0 += g->nb) {
-        int64_t nbc = chunk_len(g, n0, n_hi), cols = nbc * g->OHW;
+        int64_t nbc = chunk_samples(g, n0, n_hi), cols = nbc * g->OHW;
         for (int64_t gi = 0; gi < g->G; gi++) {
             const tg_real *B = patches(g, x, n0, nbc, gi, col);   /* [K, cols] */
             const tg_real *Gm = outputs(g, gy, n0, nbc, gi, st); /* [Og, cols] */
@@ -927,8 +927,8 @@ static void weight_chunks(const conv_geom *g, tg_real *scr, const tg_real *x, co
 /* The samples of a kernel in two halves, one a task: [0, h) and [h, N)
    with h = ⌈N/2⌉, each half in chunks of its own (equal halves: with
    halves of whole chunks, LeNet's second convolution, 11 chunks of 6
-   samples, split 36 to 28) and with its own scratch (scr and scr +
-   chunk_len).
+   samples, split 36 to 28) and with its own scratch (scr and scr + len,
+   one chunk's scratch).
    Two threads run one half each when the library has them (the halves
    write different samples, or, for the weight gradient, dw and a scratch
    added afterwards: the same numbers on one thread or two). */

@@ -23,7 +23,7 @@
    Output sizes, padding and ceil_mode are PyTorch's (pooling_output_shape):
      out = ⌊(in + 2p − d·(k − 1) − 1 + (ceil_mode ? s − 1 : 0))/s⌋ + 1,
    less one when ceil_mode would start the last window past the input. */
-#include "gemm/gemm.h" /* tg_parallel_run */
+#include "gemm/gemm.h" /* tg_run_halves */
 #include "ops/ops_internal.h"
 
 #include <limits.h>
@@ -269,24 +269,24 @@ typedef void (*plane_fn)(const pool_attr *a, int64_t P, const tg_real *in, tg_re
 typedef struct {
     plane_fn fn;
     const pool_attr *a;
-    int64_t P, in_len, out_len, arg_len; /* the planes, and each one's values */
+    int64_t in_len, out_len, arg_len; /* each plane's values */
     const tg_real *in;
     tg_real *out;
     int64_t *arg;
     bool add;
 } plane_job;
 
-static void plane_task(void *ctx, int t)
+static void plane_range(void *ctx, int64_t p0, int64_t p1)
 {
     const plane_job *j = ctx;
-    int64_t h = j->P / 2, p0 = t ? h : 0, p1 = t ? j->P : h;
     j->fn(j->a, p1 - p0, j->in + p0 * j->in_len, j->out + p0 * j->out_len,
           j->arg ? j->arg + p0 * j->arg_len : NULL, j->add);
 }
 
-/* Planes apart from about this many values (in and out) go in two halves,
-   one a thread, when the library has two: each plane is computed on its
-   own, so the numbers are the same on one thread or two. */
+/* Planes of this many values and more (in and out together) go in two
+   halves, one a thread, when the library has two (tg_run_halves): each
+   plane is computed on its own, so the numbers are the same on one thread
+   or two. */
 enum { POOL_SPLIT = 1 << 15 };
 
 /* fn over the P planes; `spread`: in is output-shaped and out input-shaped
@@ -295,12 +295,8 @@ static void run_planes(plane_fn fn, const pool_attr *a, int64_t P, const tg_real
                        tg_real *out, bool add, bool spread)
 {
     const int64_t HW = a->in[0] * a->in[1], OHW = a->out[0] * a->out[1];
-    plane_job j = {fn,   a,   P,   spread ? OHW : HW, spread ? HW : OHW, OHW,
-                   in,   out, a->argmax, add};
-    if (P >= 2 && P * (HW + OHW) >= POOL_SPLIT && tg_threads_count() >= 2)
-        tg_parallel_run(2, plane_task, &j);
-    else
-        fn(a, P, in, out, a->argmax, add);
+    plane_job j = {fn, a, spread ? OHW : HW, spread ? HW : OHW, OHW, in, out, a->argmax, add};
+    tg_run_halves(P, 1, P * (HW + OHW) >= POOL_SPLIT, plane_range, &j);
 }
 
 /* ------------------------------------------------------------------ shapes */
