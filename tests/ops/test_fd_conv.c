@@ -103,6 +103,8 @@ static const tg_conv_opts o_strided = {.stride = {2, 2}, .padding = {2, 1}, .dil
 static const tg_conv_opts o_depthwise = {.groups = 3, .padding = {1, 1}};
 static const tg_conv_opts o_same = {.padding_same = true};
 static const tg_conv_opts o_1d = {.stride = {2}, .padding = {1}};
+/* a kernel wider than col2im's table of taps (32), over rows of several vectors */
+static const tg_conv_opts o_wide = {.padding = {2}};
 static const tg_conv_opts o_up = {.stride = {2, 2}, .padding = {1, 1}, .output_padding = {1, 1}};
 static const tg_conv_opts o_up_dil = {.dilation = {3, 3}, .output_padding = {2, 2}};
 static const tg_conv_opts o_up_groups = {.groups = 2};
@@ -143,6 +145,8 @@ static fd_case cases[] = {
      {{FD_SIGNED, FD_SH(2, 4, 4)}, {FD_SIGNED, FD_SH(2, 2, 2, 2)}, {FD_SIGNED, FD_SH(2)}}},
     {"conv1d", f_conv1d, &o_1d, 3,
      {{FD_SIGNED, FD_SH(2, 2, 7)}, {FD_SIGNED, FD_SH(3, 2, 3)}, {FD_SIGNED, FD_SH(3)}}},
+    {"conv1d_wide_kernel", f_conv1d, &o_wide, 3,
+     {{FD_SIGNED, FD_SH(1, 1, 40)}, {FD_SIGNED, FD_SH(2, 1, 34)}, {FD_NONE}}},
     {"conv_transpose2d", f_conv_transpose2d, &o_up, 3,
      {{FD_SIGNED, FD_SH(2, 2, 3, 3)}, {FD_SIGNED, FD_SH(2, 3, 3, 3)}, {FD_SIGNED, FD_SH(3)}}},
     {"conv_transpose2d_op_over_stride", f_conv_transpose2d, &o_up_dil, 3,
