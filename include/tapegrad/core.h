@@ -113,7 +113,11 @@ typedef struct tg_tensor {
                                      more start on a 64-byte line, fewer are aligned to
                                      their size rounded up to a power of two (16 at
                                      least), never straddling two lines */
-    tg_real *grad;                /**< [size], or NULL until a gradient exists */
+    tg_real *grad;                /**< [size], or NULL until a gradient exists. Read it
+                                     freely; the tape owns it and sets it (an op
+                                     result's gradient starts over at each backward).
+                                     Do not point it at memory of your own: a
+                                     backward adds into whatever it holds */
     unsigned flags;               /**< TG_REQUIRES_GRAD | TG_PARAM | TG_CONST */
     const char *name;             /**< parameter name or a label, may be NULL */
     /* bookkeeping, read-only for users */
