@@ -354,12 +354,23 @@ static void refresh_intermediates(tg_tape *t, int32_t last)
     }
 }
 
+/* g += d (n values), or += 1 without d: two loops that vectorise (the
+   choice inside one loop kept it scalar: a seed of 221,184 values, LeNet's
+   first layer in bench_conv, took 4% of its step) */
+TG_VECTOR_LOOP static void add_seed(tg_real *g, const tg_real *d, int64_t n)
+{
+    if (d)
+        for (int64_t i = 0; i < n; i++) g[i] += d[i];
+    else
+        for (int64_t i = 0; i < n; i++) g[i] += 1;
+}
+
 /* Adds dout (out->size values) into out's gradient. */
 static bool seed(tg_tape *t, tg_tensor *out, const tg_real *dout, const walk_opts *o)
 {
     if (!ensure_grad(t, out, o)) return false;
     settle_grad(out);
-    for (int64_t i = 0; i < out->size; i++) out->grad[i] += dout ? dout[i] : 1;
+    add_seed(out->grad, dout, out->size);
     return true;
 }
 
