@@ -105,6 +105,10 @@ static const tg_conv_opts o_same = {.padding_same = true};
 static const tg_conv_opts o_1d = {.stride = {2}, .padding = {1}};
 /* a kernel wider than col2im's table of taps (32), over rows of several vectors */
 static const tg_conv_opts o_wide = {.padding = {2}};
+/* output rows of a vector or more (16 floats), with padding and a stride
+   across rows only, or groups and dilation */
+static const tg_conv_opts o_rows16 = {.stride = {2, 1}, .padding = {1, 0}};
+static const tg_conv_opts o_rows16_groups = {.groups = 2, .dilation = {2, 2}};
 static const tg_conv_opts o_up = {.stride = {2, 2}, .padding = {1, 1}, .output_padding = {1, 1}};
 static const tg_conv_opts o_up_dil = {.dilation = {3, 3}, .output_padding = {2, 2}};
 static const tg_conv_opts o_up_groups = {.groups = 2};
@@ -145,6 +149,12 @@ static fd_case cases[] = {
      {{FD_SIGNED, FD_SH(2, 4, 4)}, {FD_SIGNED, FD_SH(2, 2, 2, 2)}, {FD_SIGNED, FD_SH(2)}}},
     {"conv1d", f_conv1d, &o_1d, 3,
      {{FD_SIGNED, FD_SH(2, 2, 7)}, {FD_SIGNED, FD_SH(3, 2, 3)}, {FD_SIGNED, FD_SH(3)}}},
+    {"conv2d_rows16", f_conv2d, &o_rows16, 3,
+     {{FD_SIGNED, FD_SH(2, 2, 5, 20)}, {FD_SIGNED, FD_SH(4, 2, 3, 3)}, {FD_SIGNED, FD_SH(4)}}},
+    {"conv2d_rows16_groups", f_conv2d, &o_rows16_groups, 3,
+     {{FD_SIGNED, FD_SH(1, 4, 6, 21)}, {FD_SIGNED, FD_SH(4, 2, 2, 3)}, {FD_NONE}}},
+    {"conv1d_rows16_kernel7", f_conv1d, &o_plain, 3,
+     {{FD_SIGNED, FD_SH(2, 1, 24)}, {FD_SIGNED, FD_SH(2, 1, 7)}, {FD_SIGNED, FD_SH(2)}}},
     {"conv1d_wide_kernel", f_conv1d, &o_wide, 3,
      {{FD_SIGNED, FD_SH(1, 1, 40)}, {FD_SIGNED, FD_SH(2, 1, 34)}, {FD_NONE}}},
     {"conv_transpose2d", f_conv_transpose2d, &o_up, 3,
