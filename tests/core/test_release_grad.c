@@ -19,7 +19,9 @@
      branches: matmul's products and its operand repeated over a batch,
      permute's two loops, softmax's rows, arithmetic with and without
      broadcasting, and the older writers gelu, relu and layer norm) gives
-     the bits that adding to zeros gives, a −0 term included.
+     the bits that adding to zeros gives, a −0 term included; so do the
+     convolutions' rules (input, weight and bias, each path of col2im, a
+     1x1 kernel, groups, 1-D, an empty batch).
    - tg_params_zero_grad brings released gradients back as zeros;
      tg_params_add keeps the others released. */
 #include <criterion/criterion.h>
@@ -396,4 +398,72 @@ Test(release_grad, null_arguments_are_harmless)
     tg_params_release_grad(NULL);
     tg_optim_release_grad(NULL);
     cr_expect_eq(tg_optim_step_release_grad(NULL), TG_ERR_INVALID);
+}
+
+/* ----------------------------------------- convolutions write fresh gradients */
+
+typedef struct {
+    int nsp;              /* 1 or 2 */
+    int64_t x[4], w[4];   /* shapes: x [N, C, (H,) W], w [O, C/g, (kh,) kw] */
+    bool bias;
+    tg_conv_opts o;
+} conv_writer;
+
+/* The convolution's rule writes its inputs' fresh gradients (x, w, b all
+   parameters, their memory filled with garbage and released): the bits that
+   adding to zeros gives, on the vector col2im (unit stride along rows), the
+   loop's (a stride along them), the 1x1 product into dx itself, groups,
+   1-D, and an empty batch (dw and db zeros: nothing reaches them). */
+Test(release_grad, convolutions_write_every_element)
+{
+    static const conv_writer cases[] = {
+        {2, {2, 3, 6, 7}, {4, 3, 3, 3}, true, {.padding = {1, 1}}},
+        {2, {2, 4, 7, 8}, {4, 2, 3, 2}, true, {.stride = {2, 2}, .groups = 2}},
+        {2, {2, 3, 4, 5}, {2, 3, 1, 1}, false, {.groups = 1}},
+        {2, {3, 2, 5, 20}, {3, 2, 3, 3}, true, {.dilation = {1, 2}}},
+        {1, {2, 2, 9}, {3, 2, 3}, true, {.padding = {2}}},
+        {2, {0, 2, 4, 4}, {3, 2, 3, 3}, true, {.groups = 1}},
+    };
+    for (size_t which = 0; which < sizeof cases / sizeof *cases; which++) {
+        const conv_writer *c = &cases[which];
+        int nd = c->nsp + 2;
+        tg_real want[3][4096];
+        for (int pass = 0; pass < 2; pass++) {
+            tg_params *p = tg_params_new();
+            tg_tape *t = tg_tape_new();
+            bool empty = c->x[0] == 0; /* x a constant on the tape (a parameter has no 0) */
+            tg_tensor *X = empty ? tg_zeros(t, nd, c->x) : tg_params_add(p, "x", nd, c->x);
+            tg_tensor *W = tg_params_add(p, "w", nd, c->w);
+            tg_tensor *B = tg_params_add(p, "b", 1, &c->w[0]);
+            cr_assert(p && X && W && B && t, "case %zu: %s", which, tg_last_error());
+            cr_assert(X->size <= 4096 && W->size <= 4096);
+            for (int64_t i = 0; i < X->size; i++) X->data[i] = (tg_real)((i * 7) % 13) / 6 - 1;
+            for (int64_t i = 0; i < W->size; i++) W->data[i] = (tg_real)((i * 5) % 9) / 4 - 1;
+            for (int64_t i = 0; i < B->size; i++) B->data[i] = (tg_real)i / 3;
+            if (pass == 1) { /* garbage behind the gradients, then release */
+                for (size_t i = 0; i < tg_params_block_len(p); i++) tg_params_grad(p)[i] = 1e30f;
+                tg_params_release_grad(p);
+            }
+            tg_tensor *b = c->bias ? B : NULL;
+            tg_tensor *y = c->nsp == 1 ? tg_conv1d(t, X, W, b, &c->o) : tg_conv2d(t, X, W, b, &c->o);
+            cr_assert_not_null(y, "case %zu: %s", which, tg_tape_error(t));
+            tg_tensor *loss = weighted(t, y);
+            cr_assert_not_null(loss, "case %zu: %s", which, tg_tape_error(t));
+            cr_assert_eq(tg_backward(t, loss), TG_OK, "%s", tg_tape_error(t));
+            tg_tensor *x[3] = {X, W, B};
+            for (int k = 0; k < 3; k++) {
+                if ((k == 2 && !c->bias) || (k == 0 && empty)) continue;
+                cr_assert_not_null(x[k]->grad, "case %zu: no gradient for %s", which,
+                                   x[k]->name);
+                if (pass == 0)
+                    memcpy(want[k], x[k]->grad, (size_t)x[k]->size * sizeof(tg_real));
+                else
+                    cr_expect(same_grad_bits(x[k], want[k], true),
+                              "case %zu: the gradient of %s after a release differs", which,
+                              x[k]->name);
+            }
+            tg_tape_free(t);
+            tg_params_free(p);
+        }
+    }
 }
