@@ -177,7 +177,7 @@ long tg_utf8_invalid_at(const unsigned char *s, size_t n);
    then points it at its memory in the registry, whose contents are stale,
    and marks it TG_GRAD_FRESH. So is a new gradient on the tape. The first
    rule that reaches a fresh gradient must write it, not add to it: a rule of
-   an op flagged TG_OP_WRITES_FRESH (linear, relu, matmul, the arithmetic...)
+   an op flagged TG_OP_WRITES_FRESH (linear, relu, matmul, conv, the arithmetic...)
    checks tg_grad_fresh and writes 0 + value, the bits that zeros and one
    addition give (a −0 becomes +0; products and sums that start from +0 are
    never −0), so that a gradient is the same whoever zeroed it (the replay

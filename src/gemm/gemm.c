@@ -500,6 +500,8 @@ static const gemm_kernel *kernel(void)
 
 const char *tg_gemm_kernel_name(void) { return kernel()->name; }
 
+bool tg_gemm_kernel_avx512(void) { return strcmp(kernel()->name, "avx512") == 0; }
+
 /* ------------------------------------------------------------ the blocked loops */
 
 /* C(i,j) = alpha·Σ_k A(i,k)·B(k,j) + beta·C(i,j), every operand addressed by

@@ -38,6 +38,13 @@ void tg_gemm_ksplit(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
 void tg_gemm_rows(int64_t M, int64_t N, int64_t K, const tg_real *A, int64_t lda,
                   const tg_real *B, const int64_t *boff, tg_real beta, tg_real *C, int64_t ldc);
 
+/* Whether the built-in GEMM's kernel is "avx512" (tg_gemm_kernel_name): the
+   vector loops outside the GEMM (col2im's rows, max pooling's 2x2 rows, the
+   float logsumexp and norms) take AVX-512 exactly then, so that
+   TG_GEMM_KERNEL=avx2 or portable runs their portable loops on such a
+   machine too (and the tests can reach both). */
+bool tg_gemm_kernel_avx512(void);
+
 /* Whether tg_gemm runs the built-in kernel (not a BLAS library) */
 bool tg_gemm_is_builtin(void);
 

@@ -674,8 +674,8 @@ TG_VECTOR_LOOP static void conv_col2im(const conv_geom *g, const tg_real *col, i
    forward (half of that loop's time sat on that load; masked vector adds
    in its order were slower still, 1.20 -> 1.47 ms for LeNet's 6->16
    layer). The sums are the same terms, added into a register first and
-   then to dx: not the same bits as the loop above, the same on any number
-   of threads. Each tap's mask and offset depend only on the tap and the
+   then to dx (stored, where dx is fresh): not the same bits as the loop
+   above, the same on any number of threads. Each tap's mask and offset depend only on the tap and the
    block of columns, so they are worked out once a block (col2im_taps, a
    table of up to COL2IM_TAPS taps) rather than at each load: the loop
    spent more on that arithmetic than on its loads and adds (bench_conv,
@@ -748,7 +748,8 @@ __attribute__((target("avx512f"))) static void col2im_rows_avx512(const conv_geo
                         if (mj) acc = CV_ADD(acc, CV_MLOAD(mj, src + j * ld + sj));
                     }
                 }
-                tg_real *d = dx + (c * H + ih) * W + w0; /* fresh: 0 + acc, acc itself */
+                /* fresh: 0 + acc is acc itself (a sum begun at +0 is never −0) */
+                tg_real *d = dx + (c * H + ih) * W + w0;
                 CV_MSTORE(d, m, fresh ? acc : CV_ADD(CV_MLOAD(m, d), acc));
             }
     }
@@ -915,7 +916,7 @@ static void data_chunk(const conv_geom *g, tg_real *col, const tg_real *Gm, cons
     }
     tg_gemm(true, false, g->K, cols, g->Og, 1, Wg, g->K, Gm, cols, 0, col, cols);
 #ifdef CONV_X86
-    const bool avx512 = strcmp(tg_gemm_kernel_name(), "avx512") == 0;
+    const bool avx512 = tg_gemm_kernel_avx512();
 #endif
     for (int64_t s = 0; s < nbc; s++) {
         tg_real *d = dx + ((n0 + s) * g->C + gi * g->Cg) * g->HW;

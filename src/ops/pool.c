@@ -242,7 +242,8 @@ __attribute__((target("avx512f"))) static void max_row_2x2_avx512(const tg_real 
 /* max: y[pl, o] = the largest tap (NaN wins; ties: the first), its flat
    index into arg; −inf and −1 for a window without a tap. The common 2x2
    window of stride 2 without padding or dilation goes by rows of
-   max_row_2x2 (the same taps in the same order, so the same winner). */
+   max_row_2x2, or max_row_2x2_avx512 (the same taps in the same order, so
+   the same winner). */
 static void max_kernel(const pool_attr *a, int64_t P, const tg_real *x, tg_real *y, int64_t *arg,
                        bool add)
 {
@@ -253,7 +254,7 @@ static void max_kernel(const pool_attr *a, int64_t P, const tg_real *x, tg_real 
     const bool two_by_two = k0 == 2 && k1 == 2 && s0 == 2 && s1 == 2 && p0 == 0 && p1 == 0 &&
                             d0 == 1 && d1 == 1 && 2 * OH <= H && 2 * OW <= W;
 #ifdef POOL_X86
-    const bool avx512 = two_by_two && strcmp(tg_gemm_kernel_name(), "avx512") == 0;
+    const bool avx512 = two_by_two && tg_gemm_kernel_avx512();
 #endif
     for (int64_t pl = 0; pl < P; pl++) {
         const tg_real *xp = x + pl * H * W;

@@ -3,6 +3,7 @@
    src/ops/reduce_internal.h, its sums in double. */
 #include "ops/reduce_internal.h"
 #include "ops/fast_act.h" /* exp_nonpos, the float build's exponential */
+#include "gemm/gemm.h"     /* tg_gemm_kernel_avx512 */
 
 SUM_RUN(sum_run, (double)xv)
 
@@ -451,9 +452,6 @@ __attribute__((target("avx512f"))) static void exp_sum_cols_avx512(double *acc, 
     }
 }
 
-/* Whether to take the loops above: where the GEMM's kernel is "avx512". */
-static bool lse_avx512(void) { return strcmp(tg_gemm_kernel_name(), "avx512") == 0; }
-
 /* logsumexp over x viewed as [outer, n, inner], inner > 1, in one pass
    (no pass for the maximum): each column's shift is its first value rather
    than its maximum. Any shift gives the same y = s + log Σ e^(x − s) as
@@ -467,7 +465,7 @@ static bool logsumexp_leading(tg_record *r, float *sf, double *acc)
 {
     const reduce_attr *a = r->attr;
     reduce_view v;
-    if (!lse_avx512() || !tg_reduce_view(r->in[0], a->mask, &v) ||
+    if (!tg_gemm_kernel_avx512() || !tg_reduce_view(r->in[0], a->mask, &v) ||
         v.inner < 2 || v.n < 1)
         return false;
     const float *x = r->in[0]->data;
@@ -692,7 +690,7 @@ static int logsumexp_forward(tg_record *r)
 #ifdef LSE_X86
     /* the float shifts of logsumexp_leading in shift's room (m floats) */
     if (logsumexp_leading(r, (float *)shift, acc)) return TG_OK;
-    k.avx512 = lse_avx512();
+    k.avx512 = tg_gemm_kernel_avx512();
 #endif
     tg_reduce_extreme_over(r, y, false, false);
     for (int64_t o = 0; o < m; o++) shift[o] = isinf(y[o]) ? 0 : (double)y[o], acc[o] = 0;
@@ -707,7 +705,7 @@ static void logsumexp_backward(tg_record *r)
     red_ctx k = {.x = r->in[0]->data, .y = r->out->data, .g = r->out->grad,
                  .dx = r->in[0]->grad};
 #ifdef LSE_X86
-    k.avx512 = lse_avx512(); /* exp16 rather than expf */
+    k.avx512 = tg_gemm_kernel_avx512(); /* exp16 rather than expf */
 #endif
     tg_reduce_walk(r->in[0], ((const reduce_attr *)r->attr)->mask, lse_grad_run, &k);
 }
@@ -924,7 +922,7 @@ static int norm_forward(tg_record *r)
     memset(acc, 0, (size_t)m * sizeof(double));
     red_ctx k = {.x = r->in[0]->data, .acc = acc, .p = a->p, .p2 = whole_power(a->p)};
 #ifdef LSE_X86
-    k.avx512 = lse_avx512() && a->p < 1024; /* pow16_abs for the other orders */
+    k.avx512 = tg_gemm_kernel_avx512() && a->p < 1024; /* pow16_abs for the other orders */
     if (a->p < 64 && a->p != floor(a->p) && 2 * a->p == floor(2 * a->p))
         k.half = (int)a->p + 1; /* p = n + 1/2 */
 #endif
