@@ -18,6 +18,9 @@
    theirs, 1 − alone/step: the rest measured against the GEMM's own speed
    (the products inside the step run on chunks of samples that stay in
    cache, faster than the whole-batch products, so the two shares differ).
+   The rounds alternate a step and the GEMM alone; the times printed are
+   the best of the rounds, the two shares the medians of each round's own
+   (a ratio of two times taken at the same speed of the host).
 
    usage: bench_conv [--batch N] [--reps R] [--threads T] [--gemm builtin|cblas] [--layer L]
                      [--csv]
@@ -50,64 +53,151 @@ static void fill(tg_real *v, int64_t n, uint64_t seed)
     }
 }
 
-/* the best of reps: a step's seconds and the seconds inside tg_gemm */
-static void time_conv(const layer *L, int64_t N, int reps, double *step, double *gemm)
+/* One layer's step: its tape, input, weight, bias and output gradient. */
+typedef struct {
+    const layer *L;
+    int64_t N;
+    tg_tape *t;
+    tg_real *xv, *wv, *bv, *R;
+} conv_case;
+
+static void conv_setup(conv_case *c, const layer *L, int64_t N)
 {
-    tg_tape *t = tg_tape_new();
     int64_t xn = N * L->C * L->H * L->W, wn = L->O * L->C * L->k * L->k;
-    tg_real *xv = malloc((size_t)xn * sizeof *xv), *wv = malloc((size_t)wn * sizeof *wv);
-    tg_real *bv = malloc((size_t)L->O * sizeof *bv), *R = NULL;
-    fill(xv, xn, 1), fill(wv, wn, 2), fill(bv, L->O, 3);
-    tg_conv_opts o = {.padding = {L->pad, L->pad}};
-    *step = *gemm = 1e30;
-    for (int r = 0; r < reps + 1; r++) { /* the first is a warm-up */
-        tg_tape_reset(t);
-        tg_tensor *x = tg_requires_grad(tg_tensor_wrap(t, TG_SHAPE(N, L->C, L->H, L->W), xv), true);
-        tg_tensor *w = tg_requires_grad(tg_tensor_wrap(t, TG_SHAPE(L->O, L->C, L->k, L->k), wv), true);
-        tg_tensor *b = tg_requires_grad(tg_tensor_wrap(t, TG_SHAPE(L->O), bv), true);
-        tg_gemm_profile(true);
-        double t0 = now();
-        tg_tensor *y = tg_conv2d(t, x, w, b, &o);
-        if (!y) {
-            fprintf(stderr, "bench_conv: %s\n", tg_tape_error(t));
-            exit(1);
-        }
-        if (!R) {
-            R = malloc((size_t)y->size * sizeof *R);
-            fill(R, y->size, 4);
-        }
-        if (tg_backward_grad(t, y, R) != TG_OK) {
-            fprintf(stderr, "bench_conv: %s\n", tg_tape_error(t));
-            exit(1);
-        }
-        double dt = now() - t0;
-        tg_gemm_profile(false);
-        if (r > 0 && dt < *step) *step = dt, *gemm = tg_gemm_profile_seconds();
+    c->L = L, c->N = N, c->t = tg_tape_new(), c->R = NULL;
+    c->xv = malloc((size_t)xn * sizeof *c->xv), c->wv = malloc((size_t)wn * sizeof *c->wv);
+    c->bv = malloc((size_t)L->O * sizeof *c->bv);
+    if (!c->t || !c->xv || !c->wv || !c->bv) {
+        fprintf(stderr, "bench_conv: out of memory\n");
+        exit(1);
     }
-    free(xv), free(wv), free(bv), free(R);
-    tg_tape_free(t);
+    fill(c->xv, xn, 1), fill(c->wv, wn, 2), fill(c->bv, L->O, 3);
 }
 
-/* the GEMM alone: the step's three products as whole-batch matrices */
-static double time_gemm(const layer *L, int64_t N, int reps)
+static void conv_free(conv_case *c)
+{
+    free(c->xv), free(c->wv), free(c->bv), free(c->R);
+    tg_tape_free(c->t);
+}
+
+/* one step: its seconds, and the seconds inside tg_gemm in *gemm */
+static double conv_step(conv_case *c, double *gemm)
+{
+    const layer *L = c->L;
+    int64_t N = c->N;
+    tg_tape *t = c->t;
+    tg_conv_opts o = {.padding = {L->pad, L->pad}};
+    tg_tape_reset(t);
+    tg_tensor *x = tg_requires_grad(tg_tensor_wrap(t, TG_SHAPE(N, L->C, L->H, L->W), c->xv), true);
+    tg_tensor *w = tg_requires_grad(tg_tensor_wrap(t, TG_SHAPE(L->O, L->C, L->k, L->k), c->wv), true);
+    tg_tensor *b = tg_requires_grad(tg_tensor_wrap(t, TG_SHAPE(L->O), c->bv), true);
+    tg_gemm_profile(true);
+    double t0 = now();
+    tg_tensor *y = tg_conv2d(t, x, w, b, &o);
+    if (!y) {
+        fprintf(stderr, "bench_conv: %s\n", tg_tape_error(t));
+        exit(1);
+    }
+    if (!c->R) {
+        c->R = malloc((size_t)y->size * sizeof *c->R);
+        if (!c->R) {
+            fprintf(stderr, "bench_conv: out of memory\n");
+            exit(1);
+        }
+        fill(c->R, y->size, 4);
+    }
+    if (tg_backward_grad(t, y, c->R) != TG_OK) {
+        fprintf(stderr, "bench_conv: %s\n", tg_tape_error(t));
+        exit(1);
+    }
+    double dt = now() - t0;
+    tg_gemm_profile(false);
+    *gemm = tg_gemm_profile_seconds();
+    return dt;
+}
+
+/* The GEMM alone: the step's three products as whole-batch matrices. */
+typedef struct {
+    int64_t M, K, P;
+    tg_real *A, *B, *C, *D, *G;
+} gemm_case;
+
+static void gemm_setup(gemm_case *g, const layer *L, int64_t N)
 {
     int64_t OH = L->H + 2 * L->pad - L->k + 1, OW = L->W + 2 * L->pad - L->k + 1;
-    int64_t M = L->O, K = L->C * L->k * L->k, P = N * OH * OW;
-    tg_real *A = malloc((size_t)(M * K) * sizeof *A), *B = malloc((size_t)(K * P) * sizeof *B);
-    tg_real *C = malloc((size_t)(M * P) * sizeof *C), *D = malloc((size_t)(K * P) * sizeof *D);
-    tg_real *G = malloc((size_t)(M * K) * sizeof *G);
-    fill(A, M * K, 5), fill(B, K * P, 6), fill(C, M * P, 7);
-    double best = 1e30;
-    for (int r = 0; r < reps + 1; r++) {
-        double t0 = now();
-        tg_gemm(false, false, M, P, K, 1, A, K, B, P, 0, C, P); /* y = W·col */
-        tg_gemm(true, false, K, P, M, 1, A, K, C, P, 0, D, P);  /* dcol = Wᵀ·g */
-        tg_gemm(false, true, M, K, P, 1, C, P, B, P, 0, G, K);  /* dW = g·colᵀ */
-        double dt = now() - t0;
-        if (r > 0 && dt < best) best = dt;
+    g->M = L->O, g->K = L->C * L->k * L->k, g->P = N * OH * OW;
+    g->A = malloc((size_t)(g->M * g->K) * sizeof *g->A);
+    g->B = malloc((size_t)(g->K * g->P) * sizeof *g->B);
+    g->C = malloc((size_t)(g->M * g->P) * sizeof *g->C);
+    g->D = malloc((size_t)(g->K * g->P) * sizeof *g->D);
+    g->G = malloc((size_t)(g->M * g->K) * sizeof *g->G);
+    if (!g->A || !g->B || !g->C || !g->D || !g->G) {
+        fprintf(stderr, "bench_conv: out of memory\n");
+        exit(1);
     }
-    free(A), free(B), free(C), free(D), free(G);
-    return best;
+    fill(g->A, g->M * g->K, 5), fill(g->B, g->K * g->P, 6), fill(g->C, g->M * g->P, 7);
+}
+
+static void gemm_free(gemm_case *g) { free(g->A), free(g->B), free(g->C), free(g->D), free(g->G); }
+
+static double gemm_products(gemm_case *g)
+{
+    int64_t M = g->M, K = g->K, P = g->P;
+    double t0 = now();
+    tg_gemm(false, false, M, P, K, 1, g->A, K, g->B, P, 0, g->C, P); /* y = W·col */
+    tg_gemm(true, false, K, P, M, 1, g->A, K, g->C, P, 0, g->D, P);  /* dcol = Wᵀ·g */
+    tg_gemm(false, true, M, K, P, 1, g->C, P, g->B, P, 0, g->G, K);  /* dW = g·colᵀ */
+    return now() - t0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* The layer's figures over `reps` rounds, each a step and then the GEMM
+   alone, after one round that is not counted (a warm-up): the best step
+   and its time in tg_gemm, the best GEMM alone, and the two shares as
+   medians of the rounds' own ratios. A round's two halves run within a
+   few milliseconds of each other, at the same speed of the host (whose
+   speed changes from one run to the next, and sometimes within one): the
+   best of each alone could come from different speeds. */
+typedef struct {
+    double step, gemm, alone, rest, beyond;
+} figures;
+
+static figures time_layer(const layer *L, int64_t N, int reps)
+{
+    conv_case c;
+    gemm_case g;
+    conv_setup(&c, L, N);
+    gemm_setup(&g, L, N);
+    double *rest = malloc((size_t)reps * sizeof *rest), *beyond = malloc((size_t)reps * sizeof *beyond);
+    if (!rest || !beyond) {
+        fprintf(stderr, "bench_conv: out of memory\n");
+        exit(1);
+    }
+    figures f = {1e30, 0, 1e30, 0, 0};
+    for (int r = 0; r < reps + 1; r++) {
+        double in_gemm, step = conv_step(&c, &in_gemm), alone = gemm_products(&g);
+        if (r == 0) continue;
+        if (step < f.step) f.step = step, f.gemm = in_gemm;
+        if (alone < f.alone) f.alone = alone;
+        rest[r - 1] = (step - in_gemm) / step;
+        beyond[r - 1] = 1 - alone / step;
+    }
+    f.rest = median(rest, reps), f.beyond = median(beyond, reps);
+    free(rest), free(beyond);
+    conv_free(&c);
+    gemm_free(&g);
+    return f;
 }
 
 int main(int argc, char **argv)
@@ -145,7 +235,7 @@ int main(int argc, char **argv)
                "gemm_alone_gflops,beyond_alone_share\n");
     else
         printf("conv2d forward + backward, batch %lld, %s GEMM (%s kernel), %d thread(s), best of "
-               "%d\n",
+               "%d rounds (shares: medians of the rounds' own)\n",
                (long long)N, tg_gemm_backend(), tg_gemm_kernel_name(), tg_get_num_threads(), reps);
     for (size_t i = 0; i < sizeof layers / sizeof *layers; i++) {
         const layer *L = &layers[i];
@@ -153,11 +243,8 @@ int main(int argc, char **argv)
         int64_t OH = L->H + 2 * L->pad - L->k + 1, OW = L->W + 2 * L->pad - L->k + 1;
         double flops = 3.0 * 2 * (double)N * (double)L->O * (double)(OH * OW) *
                        (double)(L->C * L->k * L->k);
-        double step, gemm;
-        time_conv(L, N, reps, &step, &gemm);
-        double alone = time_gemm(L, N, reps);
-        double rest = step > 0 ? (step - gemm) / step : 0;
-        double beyond = step > 0 ? 1 - alone / step : 0;
+        figures f = time_layer(L, N, reps);
+        double step = f.step, gemm = f.gemm, alone = f.alone, rest = f.rest, beyond = f.beyond;
         if (csv)
             printf("%s,%lld,%.4f,%.3f,%.4f,%.3f,%.4f,%.3f,%.3f\n", L->name, (long long)N,
                    1e3 * step, flops / step * 1e-9, 1e3 * gemm, rest, 1e3 * alone,
