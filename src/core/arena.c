@@ -11,7 +11,9 @@
    attributes (tg_arena_alloc_aligned, 16) are packed. Before, each took a
    line or more of its own: a scalar's value, its gradient and its op's
    attributes 64 bytes each, its tensor struct 192, and a tape of scalars
-   was spread over three times the memory it needs. */
+   was spread over three times the memory it needs. A tensor's values of
+   16 bytes or fewer follow its struct in the struct's own block
+   (tensor_alloc, src/core/tape.c), 16-byte aligned as above. */
 #include "core/internal.h"
 
 #include <stdlib.h>

@@ -230,7 +230,14 @@ static tg_tensor *tensor_alloc(tg_tape *t, const char *who, const tg_op *op, int
                           who, tg_dims_str(ndim, shape, buf, sizeof buf));
         return NULL;
     }
-    tg_tensor *x = tg_tape_alloc_struct(t, sizeof *x);
+    /* values of 16 bytes or fewer (a scalar, a pair) go right after the
+       struct, in the same block: one allocation instead of two, and the
+       values on the struct's last line (16-byte aligned, as
+       tg_arena_alloc_values would align them; they cannot straddle two
+       lines) */
+    enum { HEAD = (sizeof(tg_tensor) + 15) & ~(size_t)15 };
+    bool tail = with_data && size <= (int64_t)(16 / sizeof(tg_real));
+    tg_tensor *x = tg_tape_alloc_struct(t, tail ? HEAD + 16 : sizeof *x);
     if (!x) return NULL;
     /* every field written, not a memset: for a struct of this size that
        compiles to `rep stos`, whose start-up was half of this function's
@@ -246,7 +253,9 @@ static tg_tensor *tensor_alloc(tg_tape *t, const char *who, const tg_op *op, int
     x->id = (int32_t)t->n_tensors++;
     x->rec = -1;
     x->gen = t->gen;
-    if (with_data) {
+    if (tail) {
+        x->data = (tg_real *)((char *)x + HEAD);
+    } else if (with_data) {
         x->data = tg_tape_alloc_values(t, (size_t)size * sizeof(tg_real));
         if (!x->data) return NULL;
     }
