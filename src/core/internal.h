@@ -129,6 +129,23 @@ void *tg_arena_alloc(tg_arena *a, size_t bytes); /* 64-byte aligned */
    size's power of two (16 at least); align: a power of two up to 64. */
 void *tg_arena_alloc_values(tg_arena *a, size_t bytes);
 void *tg_arena_alloc_aligned(tg_arena *a, size_t bytes, size_t align);
+/* tg_arena_alloc_aligned(a, bytes, 16) for 1..256 bytes, its bump inline
+   when the current chunk has room (the same block it would give): the
+   tape makes three or four such blocks a record (a tensor struct, its
+   op's attributes, a small gradient), and the calls into arena.c were a
+   twentieth of recording a graph of scalars. */
+static inline void *tg_arena_alloc16(tg_arena *a, size_t bytes)
+{
+    tg_chunk *c = a->cur;
+    if (c && bytes - 1 < 256) {
+        size_t at = (c->used + 15) & ~(size_t)15, need = (bytes + 15) & ~(size_t)15;
+        if (need <= c->cap - at) { /* at <= cap: cap % 64 == 0 */
+            c->used = at + need;
+            return c->mem + at;
+        }
+    }
+    return tg_arena_alloc_aligned(a, bytes, 16);
+}
 void tg_arena_rewind(tg_arena *a);
 void tg_arena_release(tg_arena *a);
 size_t tg_arena_used(const tg_arena *a);

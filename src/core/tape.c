@@ -138,7 +138,10 @@ void *tg_tape_alloc(tg_tape *t, size_t bytes) { return no_memory(t, tg_tape_try_
 
 void *tg_tape_try_alloc_values(tg_tape *t, size_t bytes)
 {
-    return t ? tg_arena_alloc_values(&t->arena, bytes) : NULL;
+    if (!t) return NULL;
+    /* 1..16 bytes: aligned to 16, as tg_arena_alloc_values aligns them */
+    return bytes - 1 < 16 ? tg_arena_alloc16(&t->arena, bytes)
+                          : tg_arena_alloc_values(&t->arena, bytes);
 }
 void *tg_tape_alloc_values(tg_tape *t, size_t bytes)
 {
@@ -146,7 +149,7 @@ void *tg_tape_alloc_values(tg_tape *t, size_t bytes)
 }
 void *tg_tape_try_alloc_struct(tg_tape *t, size_t bytes)
 {
-    return t ? tg_arena_alloc_aligned(&t->arena, bytes, 16) : NULL;
+    return t ? tg_arena_alloc16(&t->arena, bytes) : NULL;
 }
 void *tg_tape_alloc_struct(tg_tape *t, size_t bytes)
 {
