@@ -15,6 +15,8 @@
    leaves (the gradient of sqrt at 0 is inf). */
 #include "core/tape_internal.h"
 
+#include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 static bool needs_grad(const tg_tensor *x) { return x && (x->flags & TG_REQUIRES_GRAD); }
@@ -27,9 +29,20 @@ static bool needs_grad(const tg_tensor *x) { return x && (x->flags & TG_REQUIRES
    first (mark_reached: its inputs; the fresh sweep and the rule walk: its
    output). */
 enum { AHEAD = 8 };
+/* The lines of x's struct that the walks read: size, data, grad, flags and
+   rec, bytes 72 to 127 (one line or two: structs are 16-byte aligned), not
+   the struct's first line, which holds its shape. Asking for the first
+   line left the read of the flags a miss (walk_marking's hottest
+   instruction). Integer arithmetic: x may be NULL (an optional input). */
+static inline void prefetch_tensor(const tg_tensor *x)
+{
+    uintptr_t p = (uintptr_t)x;
+    __builtin_prefetch((const void *)(p + offsetof(tg_tensor, size)));
+    __builtin_prefetch((const void *)(p + offsetof(tg_tensor, rec)));
+}
 static inline void prefetch_inputs(const tg_record *r)
 {
-    for (int k = 0; k < r->n_in; k++) __builtin_prefetch(r->in[k]);
+    for (int k = 0; k < r->n_in; k++) prefetch_tensor(r->in[k]);
 }
 
 /* Marks every record whose output the outputs depend on (t->mark[i] = 1)
@@ -294,7 +307,7 @@ __attribute__((always_inline)) static inline int rule_step(tg_tape *t, int32_t i
 static int walk_first_order(tg_tape *t, int32_t last, const walk_opts *o)
 {
     for (int32_t i = last; i >= 0; i--) {
-        if (i >= AHEAD) __builtin_prefetch(t->recs[i - AHEAD].out);
+        if (i >= AHEAD) prefetch_tensor(t->recs[i - AHEAD].out);
         if (!t->mark[i]) continue;
         int st = rule_step(t, i, o);
         if (st != TG_OK) return st;
@@ -320,7 +333,7 @@ static int walk_marking(tg_tape *t, tg_tensor *out, const walk_opts *o)
     for (int32_t i = last; i >= 0; i--) {
         if (i >= AHEAD) {
             prefetch_inputs(&t->recs[i - AHEAD]);
-            __builtin_prefetch(t->recs[i - AHEAD].out);
+            prefetch_tensor(t->recs[i - AHEAD].out);
         }
         if (!t->mark[i]) continue;
         const tg_record *r = &t->recs[i];
@@ -349,7 +362,7 @@ static void refresh_intermediates(tg_tape *t, int32_t last)
     t->fresh_sweeps++;
     if (!t->record_grads) return; /* the first backward since the reset: none has one */
     for (int32_t i = 0; i <= last; i++) {
-        if (i + AHEAD <= last) __builtin_prefetch(t->recs[i + AHEAD].out);
+        if (i + AHEAD <= last) prefetch_tensor(t->recs[i + AHEAD].out);
         if (t->mark[i] && t->recs[i].out->grad) t->recs[i].out->flags |= TG_GRAD_FRESH;
     }
 }
