@@ -1382,6 +1382,7 @@ static int masked_fill_forward(tg_record *r)
 static void masked_fill_backward(tg_record *r)
 {
     tg_tensor *x = r->in[0], *out = r->out;
+    if (!x->grad) return; /* the rule runs for a mask that requires a gradient too */
     tg_bcast bc;
     tg_bcast_init(&bc, x, r->in[1], out);
     fill_ctx k = {.mask = r->in[1]->data, .g = out->grad, .dx = x->grad};
