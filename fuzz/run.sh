@@ -13,9 +13,9 @@ build=${2:-$src/build-fuzz}
 cc=${CC:-clang}
 cmake -S "$src" -B "$build" -DCMAKE_C_COMPILER="$cc" -DTG_BUILD_FUZZ=ON -DTG_BUILD_TESTS=OFF \
       -DTG_BUILD_EXAMPLES=OFF -DTG_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$build" -j2 --target fuzz_idx fuzz_safetensors fuzz_csv
+cmake --build "$build" -j2 --target fuzz_idx fuzz_safetensors fuzz_csv fuzz_ops
 status=0
-for t in idx safetensors csv; do
+for t in idx safetensors csv ops; do
     work=$(mktemp -d)
     set -- -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
            -artifact_prefix="$build/fuzz/crash-$t-"

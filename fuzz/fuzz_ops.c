@@ -1,0 +1,314 @@
+/* libFuzzer target: the ops on arbitrary arguments. The input is a small
+   program: a few leaves (0 to 4 dimensions of 0 to 4, values from the
+   bytes, NaN, ±inf and ±0 among them), then ops drawn from the bytes, each
+   on tensors of the pool and with arguments from the bytes: mostly small
+   (axes, indices and sizes from −2 to 5), sometimes hostile (±2⁶³, ±2³¹,
+   ±2⁴⁰, ±1000). Then a backward from the sum of the last result that
+   needs a gradient, a second-order gradient, and a replay of the tape when
+   it was recorded replayable.
+
+   Whatever the input, each op returns a tensor whose size is the product
+   of its shape, every value of which is read (ASan checks the memory), or
+   NULL with a message on the tape that names the op ("tg_<op>" or the
+   name of the layer that called it); the tape then goes on after
+   tg_tape_clear_error. A backward or replay returns TG_OK or a status with
+   a message. No crash, leak or undefined behaviour (ASan + UBSan).
+
+   The matrix products (matmul, linear, einsum, convolutions, recurrent
+   cells, attention) are left out: this build compiles the GEMM for vector
+   units the fuzzing machine may not have (fuzz/CMakeLists.txt). */
+#include <tapegrad.h>
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+const char *__asan_default_options(void);
+
+/* Hostile sizes ask for tensors of gigabytes: ASan refuses any allocation
+   over 256 MiB with NULL (rather than ending the run), so that the
+   library's answer to running out of memory, a message and NULL, is
+   fuzzed too. */
+const char *__asan_default_options(void)
+{
+    return "allocator_may_return_null=1:max_allocation_size_mb=256";
+}
+
+typedef struct {
+    const uint8_t *p;
+    size_t n;
+} reader;
+
+static unsigned u8(reader *r)
+{
+    if (!r->n) return 0;
+    r->n--;
+    return *r->p++;
+}
+
+/* an integer argument: mostly −2..5, one in eight hostile */
+static int64_t arg(reader *r)
+{
+    static const int64_t hostile[8] = {INT64_MIN, INT64_MAX, INT32_MIN, INT32_MAX,
+                                       (int64_t)1 << 40, -((int64_t)1 << 40), 1000, -1000};
+    unsigned b = u8(r);
+    return (b >> 5) == 7 ? hostile[b & 7] : (int64_t)(b & 7) - 2;
+}
+
+static int iarg(reader *r) { return (int)arg(r); } /* a hostile one wraps: still hostile */
+
+/* a value: mostly small, sometimes a special one */
+static tg_real value(reader *r)
+{
+    static const double special[8] = {NAN, INFINITY, -INFINITY, 0.0, -0.0, 1e30, -1e-30, 1e-40};
+    unsigned b = u8(r);
+    return (b >> 4) == 15 ? (tg_real)special[b & 7] : (tg_real)((int)b - 120) / 16;
+}
+
+enum { POOL = 16 };
+
+typedef struct {
+    tg_tape *t;
+    tg_tensor *x[POOL];
+    int n;    /* in use, at most POOL */
+    int next; /* once full, the slot a new result takes (the first leaf stays) */
+    bool replayable;
+} machine;
+
+static void keep(machine *m, tg_tensor *y)
+{
+    if (m->n < POOL) {
+        m->x[m->n++] = y;
+        return;
+    }
+    m->x[1 + m->next] = y;
+    m->next = (m->next + 1) % (POOL - 1);
+}
+
+static tg_tensor *pick(machine *m, reader *r) { return m->x[u8(r) % (unsigned)m->n]; }
+
+/* A result's invariants: NULL with a message that names an op, or a tensor
+   whose size is its shape's product, every value readable. */
+static void check(machine *m, tg_tensor *y)
+{
+    if (!y) {
+        const char *e = tg_tape_error(m->t);
+        if (!tg_tape_failed(m->t) || !e || !e[0]) abort(); /* a failure without a message */
+        tg_tape_clear_error(m->t);
+        return;
+    }
+    if (y->ndim < 0 || y->ndim > TG_MAX_DIMS) abort();
+    int64_t n = 1;
+    for (int i = 0; i < y->ndim; i++) {
+        if (y->shape[i] < 0) abort();
+        n *= y->shape[i];
+    }
+    if (n != y->size || (n > 0 && !y->data)) abort();
+    volatile tg_real s = 0;
+    for (int64_t i = 0; i < n; i++) s += y->data[i];
+    (void)s;
+    keep(m, y);
+}
+
+static tg_tensor *leaf(machine *m, reader *r)
+{
+    int64_t shape[4];
+    int nd = (int)(u8(r) % 5);
+    int64_t n = 1;
+    for (int i = 0; i < nd; i++) n *= shape[i] = u8(r) % 5;
+    tg_real v[256];
+    for (int64_t i = 0; i < n; i++) v[i] = value(r);
+    tg_tensor *x = tg_tensor_new(m->t, nd, shape, v);
+    return x && (u8(r) & 1) ? tg_requires_grad(x, true) : x;
+}
+
+/* an index tensor of 0 to 4 entries on the tape (hostile ones included) */
+static tg_index *index_of(machine *m, reader *r)
+{
+    int64_t k = u8(r) % 5, v[4];
+    for (int64_t i = 0; i < k; i++) v[i] = arg(r);
+    return tg_index_new(m->t, 1, &k, v);
+}
+
+/* the same shape as x's, with some entries changed, for expand, reshape
+   and the like */
+static int shape_arg(reader *r, const tg_tensor *x, int64_t *shape)
+{
+    int nd = (int)(u8(r) % 6);
+    for (int i = 0; i < nd; i++) shape[i] = i < x->ndim && (u8(r) & 3) ? x->shape[i] : arg(r);
+    return nd;
+}
+
+static tg_tensor *unary(machine *m, reader *r, unsigned op)
+{
+    tg_tape *t = m->t;
+    tg_tensor *x = pick(m, r);
+    switch (op % 40) {
+    case 0: return tg_exp(t, x);
+    case 1: return tg_log(t, x);
+    case 2: return tg_sqrt(t, x);
+    case 3: return tg_pow(t, x, value(r));
+    case 4: return tg_sigmoid(t, x);
+    case 5: return tg_tanh(t, x);
+    case 6: return tg_softplus(t, x, value(r), value(r));
+    case 7: return tg_gelu(t, x, (tg_gelu_approx)(u8(r) % 3));
+    case 8: return tg_softmax(t, x, iarg(r));
+    case 9: return tg_log_softmax(t, x, iarg(r));
+    case 10: return tg_glu(t, x, iarg(r));
+    case 11: return tg_logit(t, x, value(r));
+    case 12: return tg_erfinv(t, x);
+    case 13: return tg_clamp(t, x, value(r), value(r));
+    case 14: return tg_sum(t, x, iarg(r), u8(r) & 1);
+    case 15: return tg_mean(t, x, iarg(r), u8(r) & 1);
+    case 16: return tg_max(t, x, iarg(r), u8(r) & 1);
+    case 17: return tg_amin(t, x, iarg(r), u8(r) & 1);
+    case 18: return tg_prod(t, x, iarg(r), u8(r) & 1);
+    case 19: return tg_var(t, x, iarg(r), (double)arg(r), u8(r) & 1);
+    case 20: return tg_logsumexp(t, x, iarg(r), u8(r) & 1);
+    case 21: return tg_norm(t, x, value(r), iarg(r), u8(r) & 1);
+    case 22: return tg_cumsum(t, x, iarg(r));
+    case 23: return tg_cumprod(t, x, iarg(r));
+    case 24: {
+        int axes[3] = {iarg(r), iarg(r), iarg(r)};
+        return tg_sum_axes(t, x, (int)(u8(r) % 4), axes, u8(r) & 1);
+    }
+    case 25: return tg_select(t, x, iarg(r), arg(r));
+    case 26: return tg_narrow(t, x, iarg(r), arg(r), arg(r));
+    case 27: {
+        tg_slice_spec s[2] = {{iarg(r), arg(r), arg(r), arg(r)}, {iarg(r), arg(r), arg(r), arg(r)}};
+        return tg_slices(t, x, (int)(u8(r) % 3), s);
+    }
+    case 28: return tg_transpose(t, x, iarg(r), iarg(r));
+    case 29: {
+        int dims[5] = {iarg(r), iarg(r), iarg(r), iarg(r), iarg(r)};
+        return tg_permute(t, x, (int)(u8(r) % 6), dims);
+    }
+    case 30: return tg_unsqueeze(t, x, iarg(r));
+    case 31: return tg_squeeze_axis(t, x, iarg(r));
+    case 32: return tg_flatten_range(t, x, iarg(r), iarg(r));
+    case 33: {
+        int64_t shape[5];
+        int nd = shape_arg(r, x, shape);
+        return tg_reshape(t, x, nd, shape);
+    }
+    case 34: {
+        int64_t shape[5];
+        int nd = shape_arg(r, x, shape);
+        return tg_expand(t, x, nd, shape);
+    }
+    case 35: {
+        int64_t reps[5] = {arg(r), arg(r), arg(r), arg(r), arg(r)};
+        return (u8(r) & 1) ? tg_repeat(t, x, (int)(u8(r) % 6), reps)
+                           : tg_tile(t, x, (int)(u8(r) % 6), reps);
+    }
+    case 36: return tg_index_select(t, x, iarg(r), index_of(m, r));
+    case 37: return tg_movedim(t, x, iarg(r), iarg(r));
+    case 38: {
+        tg_pool_opts o = {.kernel = {arg(r), arg(r)}, .stride = {arg(r), arg(r)},
+                          .padding = {arg(r), arg(r)}, .dilation = {arg(r), arg(r)},
+                          .ceil_mode = u8(r) & 1, .count_include_pad = u8(r) & 1,
+                          .divisor_override = arg(r)};
+        switch (u8(r) % 4) {
+        case 0: return tg_max_pool1d(t, x, &o);
+        case 1: return tg_max_pool2d(t, x, &o);
+        case 2: return tg_avg_pool1d(t, x, &o);
+        default: return tg_avg_pool2d(t, x, &o);
+        }
+    }
+    default: return tg_adaptive_avg_pool2d(t, x, arg(r), arg(r));
+    }
+}
+
+static tg_tensor *binary(machine *m, reader *r, unsigned op)
+{
+    tg_tape *t = m->t;
+    tg_tensor *a = pick(m, r), *b = pick(m, r);
+    switch (op % 16) {
+    case 0: return tg_add(t, a, b);
+    case 1: return tg_mul(t, a, b);
+    case 2: return tg_div(t, a, b);
+    case 3: return tg_atan2(t, a, b);
+    case 4: return tg_maximum(t, a, b);
+    case 5: return tg_pow_tensor(t, a, b);
+    case 6: return tg_where(t, tg_gt(t, a, b), a, b);
+    case 7: return tg_masked_fill(t, a, b, value(r));
+    case 8: return tg_clamp_tensor(t, a, b, pick(m, r));
+    case 9: return tg_lerp(t, a, b, value(r));
+    case 10: return tg_mse_loss(t, a, b, (tg_reduction)(u8(r) % 3));
+    case 11: return tg_bce_loss(t, a, b, (tg_reduction)(u8(r) % 3));
+    case 12: {
+        tg_tensor *xs[3] = {a, b, pick(m, r)};
+        return tg_cat(t, xs, 1 + (int)(u8(r) % 3), iarg(r));
+    }
+    case 13: {
+        tg_tensor *xs[3] = {a, b, pick(m, r)};
+        return tg_stack(t, xs, 1 + (int)(u8(r) % 3), iarg(r));
+    }
+    case 14: return tg_prelu(t, a, b);
+    default: {
+        int64_t shape[5];
+        int nd = shape_arg(r, b, shape);
+        return tg_sum_to(t, a, nd, shape);
+    }
+    }
+}
+
+/* backward from the sum of the last result that needs a gradient, a
+   gradient of a gradient, a replay: each TG_OK or a status with a message */
+static void differentiate(machine *m, reader *r)
+{
+    tg_tape *t = m->t;
+    tg_tensor *y = NULL;
+    for (int i = m->n - 1; i >= 0 && !y; i--)
+        if (m->x[i]->flags & TG_REQUIRES_GRAD) y = m->x[i];
+    if (!y) return;
+    tg_tensor *loss = tg_sum(t, y, TG_ALL, false);
+    check(m, loss);
+    if (!loss) return;
+    int st = tg_backward(t, loss);
+    if (st != TG_OK && !tg_tape_error(t)[0]) abort();
+    tg_tape_clear_error(t);
+    if (m->x[0]->flags & TG_REQUIRES_GRAD) {
+        tg_tensor *g = tg_grad1(t, loss, m->x[0], true);
+        check(m, g);
+        if (g && (u8(r) & 1)) {
+            tg_tensor *gg = tg_grad1(t, tg_sum(t, tg_square(t, g), TG_ALL, false), m->x[0], false);
+            check(m, gg);
+        }
+    }
+    if (m->replayable) {
+        st = tg_tape_replay(t);
+        if (st != TG_OK && !tg_tape_error(t)[0]) abort();
+        tg_tape_clear_error(t);
+        if (st == TG_OK && tg_backward(t, loss) != TG_OK && !tg_tape_error(t)[0]) abort();
+        tg_tape_clear_error(t);
+    }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static bool once;
+    if (!once) {
+        tg_set_num_threads(1);
+        once = true;
+    }
+    reader r = {data, size};
+    machine m = {tg_tape_new(), {NULL}, 0, 0, false};
+    if (!m.t) return 0;
+    m.replayable = u8(&r) & 1;
+    tg_tape_set_replayable(m.t, m.replayable);
+    for (int i = 0; i < 3; i++) {
+        tg_tensor *x = leaf(&m, &r);
+        if (!x) abort(); /* a valid shape of at most 256 values */
+        keep(&m, x);
+    }
+    for (int k = 0; k < 24 && r.n; k++) {
+        unsigned op = u8(&r);
+        check(&m, (op & 1) ? binary(&m, &r, op >> 1) : unary(&m, &r, op >> 1));
+    }
+    differentiate(&m, &r);
+    tg_tape_free(m.t);
+    return 0;
+}
