@@ -109,8 +109,9 @@ tg_tensor *tg_causal_mask(tg_tape *t, int64_t L, int64_t S, tg_mask_kind kind)
     }
     tg_tensor *m = tg_zeros(t, TG_SHAPE(L, S));
     if (!m) return NULL;
-    /* query i sees keys j ≤ i (torch.ones(L, S).tril(), from the top left) */
-    for (int64_t i = 0; i < L; i++)
+    /* query i sees keys j ≤ i (torch.ones(L, S).tril(), from the top left);
+       nothing to write without keys (L may be huge then: the mask is empty) */
+    for (int64_t i = 0; i < L && S > 0; i++)
         for (int64_t j = 0; j < S; j++) {
             bool keep = j <= i;
             m->data[i * S + j] = kind == TG_MASK_ADDITIVE ? (keep ? 0 : -INFINITY)

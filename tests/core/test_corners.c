@@ -613,6 +613,15 @@ Test(corners, element_counts_cannot_overflow)
     cr_expect_null(tg_reshape(t, x, TG_SHAPE(0, big, big, -1)));
 }
 
+/* tg_causal_mask(2^40, 0) is an empty mask: its loop over the queries ran
+   2^40 times over no keys (found by fuzzing: a hang) */
+Test(corners, a_causal_mask_without_keys_is_empty_at_once, .timeout = 10)
+{
+    tg_tensor *m = tg_causal_mask(t, (int64_t)1 << 40, 0, TG_MASK_ADDITIVE);
+    cr_assert(m, "%s", tg_tape_error(t));
+    cr_expect(m->ndim == 2 && m->shape[0] == (int64_t)1 << 40 && m->shape[1] == 0 && m->size == 0);
+}
+
 static int copy_forward(tg_record *r)
 {
     (void)r;
