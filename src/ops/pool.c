@@ -397,6 +397,10 @@ static void run_planes(plane_fn fn, const pool_attr *a, int64_t P, const tg_real
                        tg_real *out, bool add, bool spread)
 {
     const int64_t HW = a->in[0] * a->in[1], OHW = a->out[0] * a->out[1];
+    /* no output position: nothing to compute or add (the kernels' loops over
+       the output rows would still run: 2^31 of them for an adaptive pool
+       to [2^31 - 1, 0], a hang found by fuzzing) */
+    if (OHW == 0) return;
     plane_job j = {fn, a, spread ? OHW : HW, spread ? HW : OHW, OHW, in, out, a->argmax, add};
     tg_run_halves(P, 1, P * (HW + OHW) >= POOL_SPLIT, plane_range, &j);
 }

@@ -622,6 +622,18 @@ Test(corners, a_causal_mask_without_keys_is_empty_at_once, .timeout = 10)
     cr_expect(m->ndim == 2 && m->shape[0] == (int64_t)1 << 40 && m->shape[1] == 0 && m->size == 0);
 }
 
+/* the same with an adaptive pool to [2^31 - 1, 0]: the kernels looped over
+   the output rows of no columns (forward and backward) */
+Test(corners, a_pool_to_no_positions_is_empty_at_once, .timeout = 10)
+{
+    tg_tensor *x = tg_requires_grad(tg_full(t, TG_SHAPE(2, 3, 1), 1), true);
+    tg_tensor *y = tg_adaptive_avg_pool2d(t, x, INT32_MAX, 0);
+    cr_assert(y, "%s", tg_tape_error(t));
+    cr_expect(y->size == 0 && y->shape[1] == INT32_MAX && y->shape[2] == 0);
+    cr_assert_eq(tg_backward(t, tg_sum(t, y, TG_ALL, false)), TG_OK, "%s", tg_tape_error(t));
+    for (int64_t i = 0; i < x->size; i++) cr_expect(x->grad[i] == 0);
+}
+
 static int copy_forward(tg_record *r)
 {
     (void)r;
