@@ -14,9 +14,9 @@
    tg_tape_clear_error. A backward or replay returns TG_OK or a status with
    a message. No crash, leak or undefined behaviour (ASan + UBSan).
 
-   The matrix products (matmul, linear, einsum, convolutions, recurrent
-   cells, attention) are left out: this build compiles the GEMM for vector
-   units the fuzzing machine may not have (fuzz/CMakeLists.txt). */
+   The matrix products (matmul, linear, einsum, convolutions, attention)
+   run only where the CPU has AVX-512: this build compiles the GEMM for
+   those vector units (fuzz/CMakeLists.txt). */
 #include <tapegrad.h>
 
 #include <math.h>
@@ -75,6 +75,8 @@ typedef struct {
     int n;    /* in use, at most POOL */
     int next; /* once full, the slot a new result takes (the first leaf stays) */
     bool replayable;
+    bool gemm; /* the GEMM as compiled here runs on this CPU (fuzz/CMakeLists.txt) */
+    tg_rng rng; /* dropout's */
 } machine;
 
 static void keep(machine *m, tg_tensor *y)
@@ -255,6 +257,113 @@ static tg_tensor *binary(machine *m, reader *r, unsigned op)
     }
 }
 
+/* the ops with index arguments, normalisation, dropout, and (where this
+   CPU runs the GEMM as compiled here) the matrix products */
+static tg_tensor *more(machine *m, reader *r, unsigned op)
+{
+    tg_tape *t = m->t;
+    tg_tensor *x = pick(m, r);
+    /* the class losses read one target for each position of the logits
+       outside their class axis (1): N·d2·... of them (at most 2^16 here;
+       more is another op) */
+    int64_t *v = NULL, n = 1;
+    for (int i = 0; i < x->ndim && n > 0; i++)
+        if (i != 1 && (n *= x->shape[i] ? x->shape[i] : 1) > 65536) n = -1;
+    if ((op % 24 == 7 || op % 24 == 8) && n > 0) {
+        v = malloc((size_t)n * sizeof *v);
+        if (!v) abort();
+        for (int64_t i = 0; i < n; i++) v[i] = (i < 8 && (u8(r) & 1)) ? arg(r) : i % 3;
+    }
+    switch (op % 24) {
+    case 0: return tg_gather(t, x, iarg(r), index_of(m, r));
+    case 1: return tg_scatter_add(t, x, iarg(r), index_of(m, r), pick(m, r));
+    case 2: return tg_scatter(t, x, iarg(r), index_of(m, r), pick(m, r));
+    case 3: return tg_take_along_dim(t, x, tg_argmax(t, pick(m, r), iarg(r), true), iarg(r));
+    case 4: return tg_index_add(t, x, iarg(r), index_of(m, r), pick(m, r));
+    case 5: {
+        int64_t pad[6] = {arg(r), arg(r), arg(r), arg(r), arg(r), arg(r)};
+        return tg_pad(t, x, (int)(u8(r) % 8), pad, (tg_pad_mode)(u8(r) % 5), value(r));
+    }
+    case 6: {
+        tg_tensor *out[8] = {NULL};
+        int k = (u8(r) & 1) ? tg_split(t, x, arg(r), iarg(r), out, (int)(u8(r) % 9))
+                            : tg_split_chunks(t, x, iarg(r), iarg(r), out, (int)(u8(r) % 9));
+        if (k < 0) return NULL;
+        return k > 0 ? out[u8(r) % (unsigned)(k < 8 ? k : 8)] : tg_scalar(t, 0);
+    }
+    case 7: {
+        tg_tensor *y = v ? tg_cross_entropy(t, x, v, (tg_reduction)(u8(r) % 4)) : tg_neg(t, x);
+        free(v);
+        return y;
+    }
+    case 8: {
+        tg_ce_opts o = {.reduction = (tg_reduction)(u8(r) % 3), .ignore_index = arg(r),
+                        .label_smoothing = (double)value(r),
+                        .weight = (u8(r) & 1) ? pick(m, r) : NULL};
+        tg_tensor *y = v ? tg_nll_loss(t, x, v, &o) : tg_neg(t, x);
+        free(v);
+        return y;
+    }
+    case 9: return tg_embedding(t, x, index_of(m, r), arg(r));
+    case 10: {
+        tg_index *at = NULL;
+        return tg_max_dim(t, x, iarg(r), u8(r) & 1, (u8(r) & 1) ? &at : NULL);
+    }
+    case 11: /* the generator lives as long as the tape: a replay draws again */
+        tg_rng_seed(&m->rng, u8(r));
+        return tg_dropout(t, x, (double)value(r), u8(r) & 1, &m->rng);
+    case 12: {
+        int64_t shape[5];
+        int nd = shape_arg(r, x, shape);
+        return tg_layer_norm(t, x, nd, shape, pick(m, r), (u8(r) & 1) ? pick(m, r) : NULL,
+                             (double)value(r));
+    }
+    case 13: return tg_group_norm(t, x, arg(r), pick(m, r), pick(m, r), (double)value(r));
+    case 14: {
+        int64_t shape[5];
+        int nd = shape_arg(r, x, shape);
+        return tg_rms_norm(t, x, nd, shape, (u8(r) & 1) ? pick(m, r) : NULL, (double)value(r));
+    }
+    case 15: {
+        tg_tensor *rm = (u8(r) & 1) ? pick(m, r) : NULL, *rv = (u8(r) & 1) ? pick(m, r) : NULL;
+        return tg_batch_norm(t, x, rm, rv, (u8(r) & 1) ? pick(m, r) : NULL,
+                             (u8(r) & 1) ? pick(m, r) : NULL, u8(r) & 1, (double)value(r),
+                             (double)value(r));
+    }
+    case 16:
+        return tg_multi_margin_loss(t, x, index_of(m, r), iarg(r), value(r),
+                                    (u8(r) & 1) ? pick(m, r) : NULL, (tg_reduction)(u8(r) % 3));
+    case 17: return tg_causal_mask(t, arg(r), arg(r), (tg_mask_kind)(u8(r) % 4));
+    }
+    if (!m->gemm) return tg_mask_additive(t, x, (tg_mask_kind)(u8(r) % 4));
+    switch (op % 24) {
+    case 18: return tg_matmul(t, x, pick(m, r));
+    case 19: return tg_linear(t, x, pick(m, r), (u8(r) & 1) ? pick(m, r) : NULL);
+    case 20: {
+        static const char *const eq[] = {"ij,jk->ik", "bij,bjk->bik", "ii->i", "i,i->",
+                                         "ij->ji",    "ab,cd->abcd",  "a...,b->...", "ij,jk"};
+        tg_tensor *ops[2] = {x, pick(m, r)};
+        return tg_einsum(t, eq[u8(r) % 8], 1 + (int)(u8(r) & 1), ops);
+    }
+    case 21:
+    case 22: {
+        tg_conv_opts o = {.stride = {arg(r), arg(r)}, .padding = {arg(r), arg(r)},
+                          .dilation = {arg(r), arg(r)}, .output_padding = {arg(r), arg(r)},
+                          .groups = arg(r), .padding_same = u8(r) & 1};
+        tg_tensor *w = pick(m, r), *b = (u8(r) & 1) ? pick(m, r) : NULL;
+        unsigned k = u8(r) % 3;
+        return k == 0 ? tg_conv1d(t, x, w, b, &o)
+             : k == 1 ? tg_conv2d(t, x, w, b, &o)
+                      : tg_conv_transpose2d(t, x, w, b, &o);
+    }
+    default:
+        return tg_scaled_dot_product_attention(t, x, pick(m, r), pick(m, r),
+                                               (u8(r) & 1) ? pick(m, r) : NULL,
+                                               (tg_mask_kind)(u8(r) % 3), u8(r) & 1,
+                                               (double)value(r));
+    }
+}
+
 /* backward from the sum of the last result that needs a gradient, a
    gradient of a gradient, a replay: each TG_OK or a status with a message */
 static void differentiate(machine *m, reader *r)
@@ -295,7 +404,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         once = true;
     }
     reader r = {data, size};
-    machine m = {tg_tape_new(), {NULL}, 0, 0, false};
+    machine m = {.t = tg_tape_new(), .gemm = __builtin_cpu_supports("avx512f")};
     if (!m.t) return 0;
     m.replayable = u8(&r) & 1;
     tg_tape_set_replayable(m.t, m.replayable);
@@ -306,7 +415,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     for (int k = 0; k < 24 && r.n; k++) {
         unsigned op = u8(&r);
-        check(&m, (op & 1) ? binary(&m, &r, op >> 1) : unary(&m, &r, op >> 1));
+        check(&m, op % 3 == 0   ? unary(&m, &r, op / 3)
+                  : op % 3 == 1 ? binary(&m, &r, op / 3)
+                                : more(&m, &r, op / 3));
     }
     differentiate(&m, &r);
     tg_tape_free(m.t);
