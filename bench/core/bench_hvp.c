@@ -21,23 +21,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "../bench_stats.h"
+
 #define BATCH 64
 #define N_PARAMS 6
 enum { MAX_REPS = 1001, KINDS = 4 };
 static const char *const KIND_NAMES[KINDS] = {"forward", "gradient", "create_graph", "hvp"};
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 /* One timed run of `kind` on a reset tape; returns its seconds, or a
    negative number on failure (the message on t). */

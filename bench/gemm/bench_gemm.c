@@ -30,6 +30,9 @@
 #include <stdlib.h>
 #include <time.h>
 
+#define BENCH_OWN_CLOCK /* now(), below: the thread's CPU time by default */
+#include "../bench_stats.h"
+
 #ifdef TG_HAVE_CBLAS
 #include <cblas.h>
 #endif
@@ -60,18 +63,6 @@ static double now(void)
     struct timespec ts;
     clock_gettime(clock_id, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 static void fill(tg_real *x, int64_t n, unsigned *seed)

@@ -33,12 +33,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+#include "../bench_stats.h"
 
 typedef struct {
     const char *name;
@@ -148,18 +143,6 @@ static double gemm_products(gemm_case *g)
     tg_gemm(true, false, K, P, M, 1, g->A, K, g->C, P, 0, g->D, P);  /* dcol = Wᵀ·g */
     tg_gemm(false, true, M, K, P, 1, g->C, P, g->B, P, 0, g->G, K);  /* dW = g·colᵀ */
     return now() - t0;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 /* The layer's figures over `reps` rounds, each a step and then the GEMM
