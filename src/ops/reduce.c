@@ -151,6 +151,10 @@ bool tg_reduce_view(const tg_tensor *x, unsigned mask, reduce_view *v)
         int64_t *d = i < first ? &v->outer : i <= last ? &v->n : &v->inner;
         *d *= x->shape[i];
     }
+    /* no output (inner = 0): no outer row either, so that the loops over
+       them stop at once (2^42 rows of nothing took hours: found by
+       fuzzing) */
+    if (v->inner == 0) v->outer = 0;
     return true;
 }
 

@@ -634,6 +634,18 @@ Test(corners, a_pool_to_no_positions_is_empty_at_once, .timeout = 10)
     for (int64_t i = 0; i < x->size; i++) cr_expect(x->grad[i] == 0);
 }
 
+/* and a reduction whose output is empty: sum over axis 1 of [2^42, 4, 0]
+   looped over 2^42 outer rows of no columns, forward and backward */
+Test(corners, a_reduction_to_an_empty_output_is_empty_at_once, .timeout = 10)
+{
+    tg_tensor *x = tg_requires_grad(tg_zeros(t, TG_SHAPE((int64_t)1 << 42, 4, 0)), true);
+    tg_tensor *y = tg_sum(t, x, 1, false), *m = tg_mean(t, x, 1, true);
+    cr_assert(y && m, "%s", tg_tape_error(t));
+    cr_expect(y->size == 0 && y->ndim == 2 && y->shape[0] == (int64_t)1 << 42);
+    tg_tensor *l = tg_add(t, tg_sum(t, y, TG_ALL, false), tg_sum(t, m, TG_ALL, false));
+    cr_assert_eq(tg_backward(t, l), TG_OK, "%s", tg_tape_error(t));
+}
+
 static int copy_forward(tg_record *r)
 {
     (void)r;
