@@ -84,7 +84,8 @@ static double conv_step(conv_case *c, double *gemm)
     tg_conv_opts o = {.padding = {L->pad, L->pad}};
     tg_tape_reset(t);
     tg_tensor *x = tg_requires_grad(tg_tensor_wrap(t, TG_SHAPE(N, L->C, L->H, L->W), c->xv), true);
-    tg_tensor *w = tg_requires_grad(tg_tensor_wrap(t, TG_SHAPE(L->O, L->C, L->k, L->k), c->wv), true);
+    tg_tensor *w =
+        tg_requires_grad(tg_tensor_wrap(t, TG_SHAPE(L->O, L->C, L->k, L->k), c->wv), true);
     tg_tensor *b = tg_requires_grad(tg_tensor_wrap(t, TG_SHAPE(L->O), c->bv), true);
     tg_gemm_profile(true);
     double t0 = now();
@@ -162,7 +163,8 @@ static figures time_layer(const layer *L, int64_t N, int reps)
     gemm_case g;
     conv_setup(&c, L, N);
     gemm_setup(&g, L, N);
-    double *rest = malloc((size_t)reps * sizeof *rest), *beyond = malloc((size_t)reps * sizeof *beyond);
+    double *rest = malloc((size_t)reps * sizeof *rest);
+    double *beyond = malloc((size_t)reps * sizeof *beyond);
     if (!rest || !beyond) {
         fprintf(stderr, "bench_conv: out of memory\n");
         exit(1);

@@ -47,14 +47,23 @@ static tg_tensor *b_masked_fill(tg_tape *t, tg_tensor **in)
 {
     return tg_masked_fill(t, in[0], in[1], 3);
 }
-static tg_tensor *b_clamp(tg_tape *t, tg_tensor **in) { return tg_clamp_tensor(t, in[0], in[1], in[2]); }
+static tg_tensor *b_clamp(tg_tape *t, tg_tensor **in)
+{
+    return tg_clamp_tensor(t, in[0], in[1], in[2]);
+}
 static tg_tensor *b_pow(tg_tape *t, tg_tensor **in) { return tg_pow_tensor(t, in[0], in[1]); }
-static tg_tensor *b_lerp(tg_tape *t, tg_tensor **in) { return tg_lerp_tensor(t, in[0], in[1], in[2]); }
+static tg_tensor *b_lerp(tg_tape *t, tg_tensor **in)
+{
+    return tg_lerp_tensor(t, in[0], in[1], in[2]);
+}
 static tg_tensor *b_prelu(tg_tape *t, tg_tensor **in) { return tg_prelu(t, in[0], in[1]); }
 static tg_tensor *b_atan2(tg_tape *t, tg_tensor **in) { return tg_atan2(t, in[0], in[1]); }
 static tg_tensor *b_minimum(tg_tape *t, tg_tensor **in) { return tg_minimum(t, in[0], in[1]); }
 static tg_tensor *b_div(tg_tape *t, tg_tensor **in) { return tg_div(t, in[0], in[1]); }
-static tg_tensor *b_mse(tg_tape *t, tg_tensor **in) { return tg_mse_loss(t, in[0], in[1], TG_REDUCE_MEAN); }
+static tg_tensor *b_mse(tg_tape *t, tg_tensor **in)
+{
+    return tg_mse_loss(t, in[0], in[1], TG_REDUCE_MEAN);
+}
 static tg_tensor *b_huber(tg_tape *t, tg_tensor **in)
 {
     return tg_huber_loss(t, in[0], in[1], (tg_real)0.5, TG_REDUCE_SUM);
@@ -183,7 +192,8 @@ static const alone_case cases[] = {
     {"cosine_embedding_loss", b_cos_emb, 3, {{SIGNED, SH(3, 4)}, {SIGNED, SH(3, 4)}, {PM1, SH(3)}}},
     {"margin_ranking_loss", b_ranking, 3, {{SIGNED, SH(5)}, {SIGNED, SH(5)}, {PM1, SH(5)}}},
     {"hinge_embedding_loss", b_hinge, 2, {{SIGNED, SH(3, 4)}, {PM1, SH(3, 4)}}},
-    {"triplet_margin_loss", b_triplet, 3, {{SIGNED, SH(3, 4)}, {SIGNED, SH(3, 4)}, {SIGNED, SH(3, 4)}}},
+    {"triplet_margin_loss", b_triplet, 3,
+     {{SIGNED, SH(3, 4)}, {SIGNED, SH(3, 4)}, {SIGNED, SH(3, 4)}}},
     {"poisson_nll_loss", b_poisson, 2, {{SIGNED, SH(3, 4)}, {POS, SH(3, 4)}}},
     {"gaussian_nll_loss", b_gaussian, 3, {{SIGNED, SH(3, 4)}, {SIGNED, SH(3, 4)}, {POS, SH(3, 4)}}},
     {"matmul", b_matmul, 2, {{SIGNED, SH(2, 3, 4)}, {SIGNED, SH(4, 5)}}},
