@@ -9,9 +9,9 @@
 
    Whatever the input, each op returns a tensor whose size is the product
    of its shape, every value of which is read (ASan checks the memory), or
-   NULL with a message on the tape that names the op ("tg_<op>" or the
-   name of the layer that called it); the tape then goes on after
-   tg_tape_clear_error. A backward or replay returns TG_OK or a status with
+   NULL with a message on the tape (checked: not empty; the messages name
+   the op, but an allocation that fails says "tapegrad: out of memory"
+   without it); the tape then goes on after tg_tape_clear_error. A backward or replay returns TG_OK or a status with
    a message. No crash, leak or undefined behaviour (ASan + UBSan).
 
    The matrix products (matmul, linear, einsum, convolutions, attention)

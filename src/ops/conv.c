@@ -675,8 +675,9 @@ TG_VECTOR_LOOP static void conv_col2im(const conv_geom *g, const tg_real *col, i
    in its order were slower still, 1.20 -> 1.47 ms for LeNet's 6->16
    layer). The sums are the same terms, added into a register first and
    then to dx (stored, where dx is fresh): not the same bits as the loop
-   above, the same on any number of threads. Each tap's mask and offset depend only on the tap and the
-   block of columns, so they are worked out once a block (col2im_taps, a
+   above, the same on any number of threads. Each tap's mask and offset
+   depend only on the tap and the block of columns, so they are worked out
+   once a block (col2im_taps, a
    table of up to COL2IM_TAPS taps) rather than at each load: the loop
    spent more on that arithmetic than on its loads and adds (bench_conv,
    one thread, interleaved with the build before, five pairs: LeNet's

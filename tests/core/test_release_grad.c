@@ -445,7 +445,8 @@ Test(release_grad, convolutions_write_every_element)
                 tg_params_release_grad(p);
             }
             tg_tensor *b = c->bias ? B : NULL;
-            tg_tensor *y = c->nsp == 1 ? tg_conv1d(t, X, W, b, &c->o) : tg_conv2d(t, X, W, b, &c->o);
+            tg_tensor *y = c->nsp == 1 ? tg_conv1d(t, X, W, b, &c->o)
+                                       : tg_conv2d(t, X, W, b, &c->o);
             cr_assert_not_null(y, "case %zu: %s", which, tg_tape_error(t));
             tg_tensor *loss = weighted(t, y);
             cr_assert_not_null(loss, "case %zu: %s", which, tg_tape_error(t));
