@@ -9,9 +9,9 @@
 
    Whatever the input, each op returns a tensor whose size is the product
    of its shape, every value of which is read (ASan checks the memory), or
-   NULL with a message on the tape (checked: not empty; the messages name
-   the op, but an allocation that fails says "tapegrad: out of memory"
-   without it); the tape then goes on after tg_tape_clear_error. A backward or replay returns TG_OK or a status with
+   NULL with a message on the tape that names the op (it starts with "tg_",
+   an allocation that fails too); the tape then goes on after
+   tg_tape_clear_error. A backward or replay returns TG_OK or a status with
    a message. No crash, leak or undefined behaviour (ASan + UBSan).
 
    The matrix products (matmul, linear, einsum, convolutions, attention)
@@ -98,7 +98,8 @@ static void check(machine *m, tg_tensor *y)
 {
     if (!y) {
         const char *e = tg_tape_error(m->t);
-        if (!tg_tape_failed(m->t) || !e || !e[0]) abort(); /* a failure without a message */
+        /* a failure without a message, or one that names no op */
+        if (!tg_tape_failed(m->t) || !e || strncmp(e, "tg_", 3) != 0) abort();
         tg_tape_clear_error(m->t);
         return;
     }

@@ -152,6 +152,11 @@ size_t tg_arena_used(const tg_arena *a);
 
 /* tg_tape_alloc without the tape error: for scratch that has a fallback. */
 void *tg_tape_try_alloc(tg_tape *t, size_t bytes);
+/* tg_tape_alloc whose out-of-memory message names `who` ("tg_cat"), or
+   `op`: for a public function's scratch before or after tg_apply (inside
+   it, plain tg_tape_alloc names the op being applied). */
+void *tg_tape_alloc_named(tg_tape *t, const char *who, size_t bytes);
+void *tg_tape_alloc_for_op(tg_tape *t, const tg_op *op, size_t bytes);
 /* The tape's own small blocks (arena.c): tensor values and gradients
    (tg_arena_alloc_values), and structs and attributes (16-byte aligned).
    The _try forms set no tape error. */

@@ -127,10 +127,43 @@ void *tg_tape_try_alloc(tg_tape *t, size_t bytes)
     return t ? tg_arena_alloc(&t->arena, bytes) : NULL;
 }
 
+/* An allocation that failed, named by its caller: `who`, else `op`, else
+   the op being applied (its output, its attributes, a forward's scratch),
+   else the library. */
+static void out_of_memory_in(tg_tape *t, const char *who, const tg_op *op, size_t bytes)
+{
+    if (!op) op = t->applying;
+    if (who)
+        tg_tape_set_error(t, "%s: out of memory allocating %zu bytes on the tape", who, bytes);
+    else if (op && op->name)
+        tg_tape_set_error(t, "%s%s: out of memory allocating %zu bytes on the tape",
+                          tg_op_prefix(op), op->name, bytes);
+    else
+        tg_tape_set_error(t, "tapegrad: out of memory allocating %zu bytes on the tape", bytes);
+}
+
+static void out_of_memory(tg_tape *t, const char *who, size_t bytes)
+{
+    out_of_memory_in(t, who, NULL, bytes);
+}
+
 static void *no_memory(tg_tape *t, void *p, size_t bytes)
 {
-    if (!p && t)
-        tg_tape_set_error(t, "tapegrad: out of memory allocating %zu bytes on the tape", bytes);
+    if (!p && t) out_of_memory(t, NULL, bytes);
+    return p;
+}
+
+void *tg_tape_alloc_named(tg_tape *t, const char *who, size_t bytes)
+{
+    void *p = tg_tape_try_alloc(t, bytes);
+    if (!p && t) out_of_memory_in(t, who, NULL, bytes);
+    return p;
+}
+
+void *tg_tape_alloc_for_op(tg_tape *t, const tg_op *op, size_t bytes)
+{
+    void *p = tg_tape_try_alloc(t, bytes);
+    if (!p && t) out_of_memory_in(t, NULL, op, bytes);
     return p;
 }
 
@@ -240,8 +273,12 @@ static tg_tensor *tensor_alloc(tg_tape *t, const char *who, const tg_op *op, int
        lines) */
     enum { HEAD = (sizeof(tg_tensor) + 15) & ~(size_t)15 };
     bool tail = with_data && size <= (int64_t)(16 / sizeof(tg_real));
-    tg_tensor *x = tg_tape_alloc_struct(t, tail ? HEAD + 16 : sizeof *x);
-    if (!x) return NULL;
+    size_t bytes = tail ? HEAD + 16 : sizeof(tg_tensor);
+    tg_tensor *x = tg_tape_try_alloc_struct(t, bytes);
+    if (!x) {
+        out_of_memory(t, who, bytes);
+        return NULL;
+    }
     /* every field written, not a memset: for a struct of this size that
        compiles to `rep stos`, whose start-up was half of this function's
        time when recording a graph of scalars */
@@ -259,8 +296,11 @@ static tg_tensor *tensor_alloc(tg_tape *t, const char *who, const tg_op *op, int
     if (tail) {
         x->data = (tg_real *)((char *)x + HEAD);
     } else if (with_data) {
-        x->data = tg_tape_alloc_values(t, (size_t)size * sizeof(tg_real));
-        if (!x->data) return NULL;
+        x->data = tg_tape_try_alloc_values(t, (size_t)size * sizeof(tg_real));
+        if (!x->data) {
+            out_of_memory(t, who, (size_t)size * sizeof(tg_real));
+            return NULL;
+        }
     }
     return x;
 }
@@ -348,9 +388,9 @@ static void backward_context(const tg_tape *t, char *buf, size_t len)
     }
 }
 
-tg_tensor *tg_apply(tg_tape *t, const tg_op *op, tg_tensor *const *in, int n, const void *attr)
+static tg_tensor *apply(tg_tape *t, const tg_op *op, tg_tensor *const *in, int n,
+                        const void *attr)
 {
-    if (!t) return NULL;
     if (!op || !op->name || !op->shape || !op->forward) {
         tg_tape_set_error(t, "tg_apply: the op is NULL or incomplete");
         return NULL;
@@ -483,6 +523,18 @@ tg_tensor *tg_apply(tg_tape *t, const tg_op *op, tg_tensor *const *in, int n, co
 }
 #undef WHO
 #undef pre
+
+tg_tensor *tg_apply(tg_tape *t, const tg_op *op, tg_tensor *const *in, int n, const void *attr)
+{
+    if (!t) return NULL;
+    /* the op named by any allocation that fails while it is applied (saved
+       and put back: a custom op's forward may apply others) */
+    const tg_op *outer = t->applying;
+    t->applying = op;
+    tg_tensor *out = apply(t, op, in, n, attr);
+    t->applying = outer;
+    return out;
+}
 
 int tg_record_fail(tg_record *r, int status, const char *fmt, ...)
 {

@@ -80,6 +80,8 @@ struct tg_tape {
     size_t heap_allocs;
     uint32_t gen;          /* resets so far: tensors carry the generation they were made in */
     int32_t backward_of;   /* while a gradient rule (vjp) runs: its record, else -1 */
+    const tg_op *applying; /* the op tg_apply is recording, else NULL: named by an
+                              allocation that fails */
     bool recording;
     bool anomaly;
     bool failed;

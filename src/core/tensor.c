@@ -135,7 +135,7 @@ tg_tensor *tg_tensor_set_name(tg_tensor *x, const char *name)
     if (!x || !name) return x;
     if (x->flags & TG_PARAM) return x; /* the registry owns parameter names */
     size_t n = strlen(name) + 1;
-    char *s = x->tape ? tg_tape_alloc(x->tape, n) : NULL;
+    char *s = x->tape ? tg_tape_alloc_named(x->tape, "tg_tensor_set_name", n) : NULL;
     if (s) {
         memcpy(s, name, n);
         x->name = s;
@@ -224,7 +224,7 @@ static tg_index *index_alloc(tg_tape *t, const char *who, int ndim, const int64_
         tg_tape_set_error(t, "%s: invalid shape %s", who, tg_dims_str(ndim, shape, buf, sizeof buf));
         return NULL;
     }
-    tg_index *x = tg_tape_alloc(t, sizeof *x);
+    tg_index *x = tg_tape_alloc_named(t, who, sizeof *x);
     if (!x) return NULL;
     memset(x, 0, sizeof *x);
     x->ndim = ndim;
@@ -240,7 +240,8 @@ tg_index *tg_index_new(tg_tape *t, int ndim, const int64_t *shape, const int64_t
 {
     tg_index *x = index_alloc(t, "tg_index_new", ndim, shape, data);
     if (!x) return NULL;
-    int64_t *copy = tg_tape_alloc(t, (size_t)(x->size ? x->size : 1) * sizeof *copy);
+    int64_t *copy = tg_tape_alloc_named(t, "tg_index_new",
+                                        (size_t)(x->size ? x->size : 1) * sizeof *copy);
     if (!copy) return NULL;
     if (x->size) memcpy(copy, data, (size_t)x->size * sizeof *copy);
     x->data = copy;

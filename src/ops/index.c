@@ -1488,7 +1488,8 @@ tg_tensor *tg_take_along_dim(tg_tape *t, tg_tensor *x, const tg_index *index, in
             tg_tape_set_error(t, "tg_take_along_dim: the broadcast index array is too large");
             return NULL;
         }
-        int64_t *data = tg_tape_alloc(t, (size_t)(n ? n : 1) * sizeof(int64_t));
+        int64_t *data =
+            tg_tape_alloc_named(t, "tg_take_along_dim", (size_t)(n ? n : 1) * sizeof(int64_t));
         if (!data) return NULL;
         /* element k of the broadcast array reads the index at k's coordinates,
            0 along the index's axes of length 1 */

@@ -190,7 +190,7 @@ static tg_tensor *cat_tree(tg_tape *t, tg_tensor *const *xs, int n, int axis)
         return tg_apply(t, &op_cat, in, TG_MAX_INPUTS, &a);
     }
     int groups = (n + TG_MAX_INPUTS - 1) / TG_MAX_INPUTS;
-    tg_tensor **part = tg_tape_alloc(t, (size_t)groups * sizeof *part);
+    tg_tensor **part = tg_tape_alloc_named(t, "tg_cat", (size_t)groups * sizeof *part);
     if (!part) return NULL;
     for (int g = 0; g < groups; g++) {
         int m = n - g * TG_MAX_INPUTS;
@@ -349,7 +349,7 @@ tg_tensor *tg_stack(tg_tape *t, tg_tensor *const *xs, int n, int axis)
     }
     int64_t shape[TG_MAX_DIMS];
     for (int d = 0, j = 0; d < nd; d++) shape[d] = d == ax ? 1 : x0->shape[j++];
-    tg_tensor **parts = tg_tape_alloc(t, (size_t)n * sizeof *parts);
+    tg_tensor **parts = tg_tape_alloc_named(t, "tg_stack", (size_t)n * sizeof *parts);
     if (!parts) return NULL;
     for (int k = 0; k < n; k++)
         if (!(parts[k] = tg_reshape(t, xs[k], nd, shape))) return NULL;

@@ -2353,7 +2353,7 @@ static tg_tensor *class_loss(tg_tape *t, const tg_op *op, tg_tensor *x, const in
     if (t && x && target) {
         class_view v = x->ndim ? class_view_of(x) : (class_view){1, 1, 1};
         size_t n = (size_t)(v.N * v.inner);
-        int64_t *copy = tg_tape_alloc(t, (n ? n : 1) * sizeof *copy);
+        int64_t *copy = tg_tape_alloc_for_op(t, op, (n ? n : 1) * sizeof *copy);
         if (!copy) return NULL;
         if (n) memcpy(copy, target, n * sizeof *copy);
         a.target = copy;

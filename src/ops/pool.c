@@ -665,7 +665,7 @@ static tg_tensor *max_pool(tg_tape *t, const tg_op *op, int nsp, tg_tensor *x,
     if (!pool_attr_of(t, op->name, nsp, POOL_MAX, o, x, &a) ||
         !out_shape(t, op->name, x, &a, shape, &n))
         return NULL;
-    a.argmax = tg_tape_alloc(t, (size_t)(n ? n : 1) * sizeof(int64_t));
+    a.argmax = tg_tape_alloc_for_op(t, op, (size_t)(n ? n : 1) * sizeof(int64_t));
     if (!a.argmax) return NULL;
     tg_tensor *y = apply(t, op, x, &a);
     if (y && indices) {

@@ -432,7 +432,7 @@ static int rnn_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
     /* per step: hp = h_{t−1}, and a..e the cell's values (LSTM: i, f, g, o,
        c_{t−1}, tanh c_t; GRU: r, z, n, hh_n; RNN: h_t) */
     enum { HP, A, B, C, D, E, F, NK };
-    tg_tensor **k = tg_tape_alloc(t, (size_t)(NK + 2) * (size_t)T * sizeof *k);
+    tg_tensor **k = tg_tape_alloc_for_op(t, r->op, (size_t)(NK + 2) * (size_t)T * sizeof *k);
     if (!k) return TG_ERR_NOMEM;
     tg_tensor **dX = k + NK * T, **dHH = dX + T;
 #define K(j, s) k[(j) * T + (s)]

@@ -703,7 +703,7 @@ static tg_index *arg_extreme(tg_tape *t, const char *fn, tg_tensor *x, int axis,
     reduce_view v;
     tg_reduce_view(x, a.mask, &v);
     int64_t m = v.outer * v.inner;
-    int64_t *arg = tg_tape_alloc(t, (size_t)(m ? m : 1) * sizeof(int64_t));
+    int64_t *arg = tg_tape_alloc_named(t, fn, (size_t)(m ? m : 1) * sizeof(int64_t));
     if (!arg) return NULL;
     extreme_index(x->data, v, min, NULL, arg);
     return tg_index_wrap(t, ndim, shape, arg);
@@ -752,7 +752,8 @@ static tg_tensor *extreme_dim(tg_tape *t, const char *fn, const tg_op *op, tg_te
     tg_index *idx = NULL;
     const tg_record *rec = y && indices && y->rec >= 0 ? tg_tape_record(t, (size_t)y->rec) : NULL;
     if (rec && rec->out == y && rec->op == op && rec->saved) { /* the forward's own indices */
-        int64_t *arg = tg_tape_alloc(t, (size_t)(y->size ? y->size : 1) * sizeof(int64_t));
+        int64_t *arg =
+            tg_tape_alloc_named(t, fn, (size_t)(y->size ? y->size : 1) * sizeof(int64_t));
         if (!arg) return NULL;
         memcpy(arg, rec->saved, (size_t)y->size * sizeof(int64_t));
         idx = tg_index_wrap(t, y->ndim, y->shape, arg);

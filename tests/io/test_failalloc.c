@@ -321,6 +321,68 @@ Test(failalloc, registry_first_use_through_find_and_register)
     cr_expect_null(tg_op_find("fa_identity"));
 }
 
+/* ------------------------------------------------------------- the tape */
+
+/* Allocations on the tape that fail name their caller: an op's output, a
+   forward's scratch, a new tensor. Each call is made on a new tape over
+   `data` (a leaf of `ndim, shape` wrapped, taking the tape's first chunk of
+   1 MiB), and the allocation each time fails at the next of the chunks it
+   asks for; the call must return NULL with a message naming it. */
+static void names_its_caller(const char *who, tg_tensor *(*call)(tg_tape *, tg_tensor *),
+                             int ndim, const int64_t *shape, tg_real *data)
+{
+    long n = 0;
+    for (;; n++) {
+        cr_assert_lt(n, MAX_N);
+        tg_tape *t = tg_tape_new();
+        cr_assert_not_null(t);
+        tg_tensor *x = tg_tensor_wrap(t, ndim, shape, data);
+        cr_assert_not_null(x, "%s", tg_tape_error(t));
+        fa_arm(n);
+        tg_tensor *y = call(t, x);
+        fa_disarm();
+        bool failed = fa_failed();
+        if (failed) {
+            cr_expect_null(y, "%s: allocation %ld failed, yet a tensor", who, n);
+            cr_expect(strstr(tg_tape_error(t), who) != NULL,
+                      "%s: allocation %ld: message \"%s\"", who, n, tg_tape_error(t));
+            cr_expect(strstr(tg_tape_error(t), "out of memory") != NULL, "%s",
+                      tg_tape_error(t));
+        } else {
+            cr_expect_not_null(y, "%s: %s", who, tg_tape_error(t));
+        }
+        tg_tape_free(t);
+        if (!failed) break;
+    }
+    cr_expect_gt(n, 0, "%s made no allocation", who);
+}
+
+enum { BIG = 1 << 19 }; /* 2 MiB of floats: more than the arena's first chunk */
+
+static tg_tensor *call_exp(tg_tape *t, tg_tensor *x) { return tg_exp(t, x); }
+static tg_tensor *call_sum_axes(tg_tape *t, tg_tensor *x)
+{
+    /* over axes 0 and 2 of [2, BIG, 2]: the output (2 MiB), then the sums
+       in doubles (4 MiB), the forward's scratch */
+    return tg_sum_axes(t, x, 2, (const int[]){0, 2}, false);
+}
+static tg_tensor *call_zeros(tg_tape *t, tg_tensor *x)
+{
+    (void)x;
+    return tg_zeros(t, TG_SHAPE(4 * BIG));
+}
+
+Test(failalloc, an_allocation_on_the_tape_names_its_caller)
+{
+    tg_real *data = calloc(4 * BIG, sizeof *data);
+    cr_assert_not_null(data);
+    for (int64_t i = 0; i < 4 * BIG; i++) data[i] = (tg_real)(i % 7);
+    names_its_caller("tg_exp", call_exp, TG_SHAPE(4 * BIG), data);
+    names_its_caller("tg_sum", call_sum_axes, TG_SHAPE(2, BIG, 2), data);
+    names_its_caller("tg_zeros", call_zeros, TG_SHAPE(4 * BIG), data);
+    free(data);
+}
+
 /* ------------------------------------------ what a lying header costs */
 
 /* A stream whose header declares far more data than follows: the loaders'
