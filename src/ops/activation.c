@@ -969,6 +969,8 @@ static axis_view axis_view_of(const tg_tensor *x, int axis)
     v.n = x->shape[a];
     for (int i = 0; i < a; i++) v.outer *= x->shape[i];
     for (int i = a + 1; i < x->ndim; i++) v.inner *= x->shape[i];
+    /* no outer rows when each holds nothing: [2^40, 0, 4] has none to visit */
+    if (v.n == 0 || v.inner == 0) v.outer = 0;
     return v;
 }
 

@@ -205,6 +205,8 @@ static reduce_view cum_view(const tg_tensor *x, int axis)
         int64_t *d = i < axis ? &v.outer : i == axis ? &v.n : &v.inner;
         *d *= x->shape[i];
     }
+    /* no outer rows when each holds nothing: [2^40, 4, 0] has none to visit */
+    if (v.n == 0 || v.inner == 0) v.outer = 0;
     return v;
 }
 

@@ -39,6 +39,9 @@ static axis_view axis_view_of(const tg_tensor *x, int axis)
     v.n = x->shape[axis];
     for (int i = 0; i < axis; i++) v.outer *= x->shape[i];
     for (int i = axis + 1; i < x->ndim; i++) v.inner *= x->shape[i];
+    /* no outer rows when each holds nothing: [2^40, 4, 0] has none to visit
+       (n stays the axis's length, which indices are checked against) */
+    if (v.n == 0 || v.inner == 0) v.outer = 0;
     return v;
 }
 

@@ -1,0 +1,187 @@
+/* Ops on tensors that hold nothing but have 2^40 rows before the axis they
+   work along: [2^40, 4, 0], [2^40, 0, 4] and [2^40, 0] along axis 1. Ops
+   that see a tensor as [outer, n, inner] around an axis must not loop over
+   the 2^40 outer rows of nothing, forward or backward (the fuzzer found
+   three such hangs: the causal mask, pooling, the reductions' view; this
+   test found six more: cumsum, cumprod, softmax, log_softmax, softmin and
+   select, fixed where each views its input as [outer, n, inner]). Each
+   op is a test of its own with a timeout: a hang fails it. Outputs must be
+   empty too, of the shape PyTorch gives, and the backward from their sum
+   must leave x's (empty) gradient. */
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <math.h>
+#include <string.h>
+
+#include <tapegrad.h>
+
+#define G40 ((int64_t)1 << 40)
+
+/* the shapes, each along axis 1 */
+enum { S_INNER0 = 1, S_N0 = 2, S_2D = 4, S_ALL = 7 };
+static const int64_t shapes[3][3] = {{G40, 4, 0}, {G40, 0, 4}, {G40, 0, 0}};
+static const int ndims[3] = {3, 3, 2};
+
+typedef tg_tensor *(*op_fn)(tg_tape *t, tg_tensor *x);
+
+typedef struct {
+    const char *name;
+    op_fn f;
+    int shapes; /* S_ flags: the shapes whose output is empty */
+} empty_case;
+
+static tg_index *empty_index_like(tg_tape *t, const tg_tensor *x)
+{
+    static const int64_t none[1] = {0};
+    return tg_index_new(t, x->ndim, x->shape, none);
+}
+
+static tg_tensor *f_cumsum(tg_tape *t, tg_tensor *x) { return tg_cumsum(t, x, 1); }
+static tg_tensor *f_cumprod(tg_tape *t, tg_tensor *x) { return tg_cumprod(t, x, 1); }
+static tg_tensor *f_softmax(tg_tape *t, tg_tensor *x) { return tg_softmax(t, x, 1); }
+static tg_tensor *f_log_softmax(tg_tape *t, tg_tensor *x) { return tg_log_softmax(t, x, 1); }
+static tg_tensor *f_softmin(tg_tape *t, tg_tensor *x) { return tg_softmin(t, x, 1); }
+static tg_tensor *f_glu(tg_tape *t, tg_tensor *x) { return tg_glu(t, x, 1); }
+static tg_tensor *f_var(tg_tape *t, tg_tensor *x) { return tg_var(t, x, 1, 1, false); }
+static tg_tensor *f_std(tg_tape *t, tg_tensor *x) { return tg_std(t, x, 1, 0, true); }
+static tg_tensor *f_logsumexp(tg_tape *t, tg_tensor *x) { return tg_logsumexp(t, x, 1, false); }
+static tg_tensor *f_norm2(tg_tape *t, tg_tensor *x) { return tg_norm(t, x, 2, 1, false); }
+static tg_tensor *f_norm15(tg_tape *t, tg_tensor *x) { return tg_norm(t, x, 1.5, 1, false); }
+static tg_tensor *f_norm_inf(tg_tape *t, tg_tensor *x) { return tg_norm(t, x, INFINITY, 1, false); }
+static tg_tensor *f_amax(tg_tape *t, tg_tensor *x) { return tg_amax(t, x, 1, false); }
+static tg_tensor *f_prod(tg_tape *t, tg_tensor *x) { return tg_prod(t, x, 1, false); }
+static tg_tensor *f_mean(tg_tape *t, tg_tensor *x) { return tg_mean(t, x, 1, false); }
+static tg_tensor *f_min(tg_tape *t, tg_tensor *x) { return tg_min(t, x, 1, false); }
+static tg_tensor *f_max_dim(tg_tape *t, tg_tensor *x)
+{
+    tg_index *at;
+    return tg_max_dim(t, x, 1, false, &at);
+}
+static tg_tensor *f_narrow(tg_tape *t, tg_tensor *x) { return tg_narrow(t, x, 1, 0, 0); }
+static tg_tensor *f_select(tg_tape *t, tg_tensor *x) { return tg_select(t, x, 1, 3); }
+static tg_tensor *f_index_select(tg_tape *t, tg_tensor *x)
+{
+    static const int64_t none[1] = {0};
+    return tg_index_select(t, x, 1, tg_index_new(t, TG_SHAPE(0), none));
+}
+static tg_tensor *f_index_add(tg_tape *t, tg_tensor *x)
+{
+    /* no rows added: src of x's shape with 0 along the axis */
+    int64_t s[3];
+    memcpy(s, x->shape, sizeof s);
+    s[1] = 0;
+    tg_tensor *src = tg_requires_grad(tg_zeros(t, x->ndim, s), true);
+    static const int64_t none[1] = {0};
+    return tg_index_add(t, x, 1, tg_index_new(t, TG_SHAPE(0), none), src);
+}
+static tg_tensor *f_gather(tg_tape *t, tg_tensor *x)
+{
+    return tg_gather(t, x, 1, empty_index_like(t, x));
+}
+static tg_tensor *f_take_along(tg_tape *t, tg_tensor *x)
+{
+    return tg_take_along_dim(t, x, empty_index_like(t, x), 1);
+}
+static tg_tensor *f_scatter_add(tg_tape *t, tg_tensor *x)
+{
+    tg_tensor *src = tg_requires_grad(tg_zeros(t, x->ndim, x->shape), true);
+    return tg_scatter_add(t, x, 1, empty_index_like(t, x), src);
+}
+static tg_tensor *f_cat(tg_tape *t, tg_tensor *x) { return tg_cat(t, (tg_tensor *[]){x, x}, 2, 1); }
+static tg_tensor *f_split(tg_tape *t, tg_tensor *x)
+{
+    tg_tensor *out[4];
+    int n = tg_split(t, x, 1, 1, out, 4);
+    return n == 4 ? tg_cat(t, out, 4, 1) : NULL;
+}
+static tg_tensor *f_pad(tg_tape *t, tg_tensor *x)
+{
+    return tg_pad(t, x, 4, (const int64_t[]){0, 0, 1, 2}, TG_PAD_CONSTANT, 0);
+}
+static tg_tensor *f_repeat(tg_tape *t, tg_tensor *x)
+{
+    return tg_repeat(t, x, x->ndim, (const int64_t[]){1, 2, 1});
+}
+static tg_tensor *f_movedim(tg_tape *t, tg_tensor *x) { return tg_movedim(t, x, 0, x->ndim - 1); }
+static tg_tensor *f_transpose(tg_tape *t, tg_tensor *x) { return tg_transpose(t, x, 0, 1); }
+static tg_tensor *f_layer_norm(tg_tape *t, tg_tensor *x)
+{
+    return tg_layer_norm(t, x, TG_SHAPE(4), NULL, NULL, 1e-5);
+}
+static tg_tensor *f_rms_norm(tg_tape *t, tg_tensor *x)
+{
+    return tg_rms_norm(t, x, TG_SHAPE(4), NULL, 1e-5);
+}
+static tg_tensor *f_cosine(tg_tape *t, tg_tensor *x)
+{
+    return tg_cosine_similarity(t, x, x, 1, (tg_real)1e-8);
+}
+
+static const empty_case cases[] = {
+    {"cumsum", f_cumsum, S_ALL},
+    {"cumprod", f_cumprod, S_ALL},
+    {"softmax", f_softmax, S_ALL},
+    {"log_softmax", f_log_softmax, S_ALL},
+    {"softmin", f_softmin, S_ALL},
+    {"glu", f_glu, S_INNER0},
+    {"var", f_var, S_INNER0},
+    {"std", f_std, S_INNER0},
+    {"logsumexp", f_logsumexp, S_INNER0},
+    {"norm p=2", f_norm2, S_INNER0},
+    {"norm p=1.5", f_norm15, S_INNER0},
+    {"norm p=inf", f_norm_inf, S_INNER0},
+    {"amax", f_amax, S_INNER0},
+    {"prod", f_prod, S_INNER0},
+    {"mean", f_mean, S_INNER0},
+    {"min", f_min, S_INNER0},
+    {"max_dim", f_max_dim, S_INNER0},
+    {"narrow", f_narrow, S_ALL},
+    {"select", f_select, S_INNER0},
+    {"index_select", f_index_select, S_ALL},
+    {"index_add", f_index_add, S_ALL},
+    {"gather", f_gather, S_ALL},
+    {"take_along_dim", f_take_along, S_ALL},
+    {"scatter_add", f_scatter_add, S_ALL},
+    {"cat", f_cat, S_ALL},
+    {"split", f_split, S_INNER0},
+    {"pad", f_pad, S_INNER0},
+    {"repeat", f_repeat, S_ALL},
+    {"movedim", f_movedim, S_ALL},
+    {"transpose", f_transpose, S_ALL},
+    {"layer_norm", f_layer_norm, S_N0},
+    {"rms_norm", f_rms_norm, S_N0},
+    {"cosine_similarity", f_cosine, S_INNER0},
+};
+
+ParameterizedTestParameters(empty_outer, op)
+{
+    size_t n = sizeof cases / sizeof *cases;
+    int *ids = cr_malloc(n * sizeof *ids);
+    for (size_t i = 0; i < n; i++) ids[i] = (int)i;
+    return cr_make_param_array(int, ids, n);
+}
+
+ParameterizedTest(int *id, empty_outer, op, .timeout = 10)
+{
+    const empty_case *c = &cases[*id];
+    for (int s = 0; s < 3; s++) {
+        if (!(c->shapes & (1 << s))) continue;
+        tg_tape *t = tg_tape_new();
+        cr_assert_not_null(t);
+        tg_tensor *x = tg_requires_grad(tg_zeros(t, ndims[s], shapes[s]), true);
+        cr_assert_not_null(x, "%s", tg_tape_error(t));
+        tg_tensor *y = c->f(t, x);
+        cr_assert_not_null(y, "%s on shape %d: %s", c->name, s, tg_tape_error(t));
+        cr_expect_eq(y->size, 0, "%s on shape %d: %lld values", c->name, s, (long long)y->size);
+        /* the leading extent stays 2^40, but where the op moves axis 0 */
+        bool moves = c->f == f_movedim || c->f == f_transpose;
+        cr_expect(y->ndim > 0 && (moves || y->shape[0] == G40),
+                  "%s on shape %d: leading extent %lld", c->name, s,
+                  (long long)(y->ndim ? y->shape[0] : -1));
+        tg_tensor *l = tg_sum(t, y, TG_ALL, false);
+        cr_assert_eq(tg_backward(t, l), TG_OK, "%s on shape %d: %s", c->name, s,
+                     tg_tape_error(t));
+        cr_expect_eq(l->data[0], 0);
+        tg_tape_free(t);
+    }
+}
