@@ -123,6 +123,7 @@ static int matmul_forward(tg_record *r)
     mm_dims_of(r->in[0], r->in[1], mm_flags(r), &d);
     const tg_real *A = r->in[0]->data, *B = r->in[1]->data; /* as stored */
     tg_real *C = r->out->data;                              /* [batch, M, N] */
+    if (r->out->size == 0) return TG_OK; /* not 2^40 products of [0, K] (a stride of 0) */
     if (d.K == 0) {
         memset(C, 0, (size_t)r->out->size * sizeof(tg_real));
         return TG_OK;
@@ -188,6 +189,13 @@ static void matmul_backward(tg_record *r)
     tg_real bb = dB ? mm_beta(r->in[1], d.shared_b || mm_once(&d, d.sb)) : 1;
     /* K = 0: op(A)·op(B) is zeros, and dA, dB have no elements */
     if (d.K == 0) return;
+    /* an empty C: each gradient is a sum of nothing, zeros where written
+       fresh (not 2^40 products of [0, K]) */
+    if (r->out->size == 0) {
+        if (dA && ba == 0) memset(dA, 0, (size_t)r->in[0]->size * sizeof(tg_real));
+        if (dB && bb == 0) memset(dB, 0, (size_t)r->in[1]->size * sizeof(tg_real));
+        return;
+    }
     if (d.shared_b) {
         mm_grads(&d, A, B, dC, dA, dB, d.batch * d.M, ba, bb);
         return;

@@ -185,3 +185,166 @@ ParameterizedTest(int *id, empty_outer, op, .timeout = 10)
         tg_tape_free(t);
     }
 }
+
+/* Layers, products and losses whose batch has 2^40 samples of nothing (or an
+   embedding table of 2^40 empty rows): each builds its own inputs, returns
+   its output (empty) and a leaf whose gradient the backward must reach
+   (zeros, where it has elements). */
+typedef tg_tensor *(*batch_fn)(tg_tape *t, tg_tensor **leaf);
+
+static tg_tensor *leaf_of(tg_tape *t, int ndim, const int64_t *shape)
+{
+    return tg_requires_grad(tg_zeros(t, ndim, shape), true);
+}
+
+static tg_tensor *b_matmul(tg_tape *t, tg_tensor **x)
+{
+    *x = leaf_of(t, TG_SHAPE(G40, 0, 4));
+    return tg_matmul(t, *x, leaf_of(t, TG_SHAPE(4, 3)));
+}
+static tg_tensor *b_matmul_k0(tg_tape *t, tg_tensor **x)
+{
+    *x = leaf_of(t, TG_SHAPE(G40, 4, 0));
+    return tg_matmul(t, *x, leaf_of(t, TG_SHAPE(0, 0)));
+}
+static tg_tensor *b_einsum(tg_tape *t, tg_tensor **x)
+{
+    *x = leaf_of(t, TG_SHAPE(G40, 0, 4));
+    return tg_einsum(t, "bij,jk->bik", 2, (tg_tensor *[]){*x, leaf_of(t, TG_SHAPE(4, 3))});
+}
+static tg_tensor *b_bmm(tg_tape *t, tg_tensor **x)
+{
+    *x = leaf_of(t, TG_SHAPE(G40, 0, 4));
+    return tg_matmul(t, *x, leaf_of(t, TG_SHAPE(G40, 4, 0)));
+}
+static tg_tensor *b_matmul_n0(tg_tape *t, tg_tensor **x)
+{
+    /* C [2^40, 4, 0], empty only through N: A broadcast over the batch,
+       its gradient a sum of nothing (zeros) */
+    *x = leaf_of(t, TG_SHAPE(1, 4, 2));
+    return tg_matmul(t, *x, leaf_of(t, TG_SHAPE(G40, 2, 0)));
+}
+static tg_tensor *b_matmul_small_batch(tg_tape *t, tg_tensor **w)
+{
+    /* C [3, 0, 2]: w's gradient, reached once per matrix, written fresh */
+    *w = leaf_of(t, TG_SHAPE(3, 4, 2));
+    return tg_matmul(t, leaf_of(t, TG_SHAPE(3, 0, 4)), *w);
+}
+static tg_tensor *b_einsum_batch(tg_tape *t, tg_tensor **x)
+{
+    *x = leaf_of(t, TG_SHAPE(G40, 0, 4));
+    return tg_einsum(t, "bij,bjk->bik", 2, (tg_tensor *[]){*x, leaf_of(t, TG_SHAPE(G40, 4, 0))});
+}
+static tg_tensor *b_conv2d(tg_tape *t, tg_tensor **x)
+{
+    *x = leaf_of(t, TG_SHAPE(G40, 0, 4, 4));
+    return tg_conv2d(t, *x, leaf_of(t, TG_SHAPE(0, 0, 3, 3)), NULL, NULL);
+}
+static tg_tensor *b_conv1d(tg_tape *t, tg_tensor **x)
+{
+    *x = leaf_of(t, TG_SHAPE(G40, 0, 4));
+    return tg_conv1d(t, *x, leaf_of(t, TG_SHAPE(0, 0, 3)), NULL, NULL);
+}
+static tg_tensor *b_max_pool2d(tg_tape *t, tg_tensor **x)
+{
+    *x = leaf_of(t, TG_SHAPE(G40, 0, 4, 4));
+    tg_pool_opts o = tg_pool_defaults(2, 2);
+    return tg_max_pool2d(t, *x, &o);
+}
+static tg_tensor *b_max_pool1d(tg_tape *t, tg_tensor **x)
+{
+    *x = leaf_of(t, TG_SHAPE(G40, 0, 4));
+    tg_pool_opts o = tg_pool_defaults(2, 1);
+    return tg_max_pool1d(t, *x, &o);
+}
+static tg_tensor *b_avg_pool2d(tg_tape *t, tg_tensor **x)
+{
+    *x = leaf_of(t, TG_SHAPE(G40, 0, 4, 4));
+    tg_pool_opts o = tg_pool_defaults(2, 2);
+    return tg_avg_pool2d(t, *x, &o);
+}
+static tg_tensor *b_adaptive_pool(tg_tape *t, tg_tensor **x)
+{
+    *x = leaf_of(t, TG_SHAPE(G40, 0, 4, 4));
+    return tg_adaptive_avg_pool2d(t, *x, 3, 2);
+}
+static tg_tensor *b_batch_norm(tg_tape *t, tg_tensor **x)
+{
+    *x = leaf_of(t, TG_SHAPE(G40, 0));
+    return tg_batch_norm(t, *x, NULL, NULL, NULL, NULL, true, 0.1, 1e-5);
+}
+static tg_tensor *b_kl_div(tg_tape *t, tg_tensor **x)
+{
+    *x = leaf_of(t, TG_SHAPE(G40, 0));
+    return tg_kl_div(t, *x, tg_zeros(t, TG_SHAPE(G40, 0)), TG_REDUCE_NONE, false);
+}
+static tg_tensor *b_mse(tg_tape *t, tg_tensor **x)
+{
+    *x = leaf_of(t, TG_SHAPE(G40, 0));
+    return tg_mse_loss(t, *x, tg_zeros(t, TG_SHAPE(G40, 0)), TG_REDUCE_NONE);
+}
+static tg_tensor *b_dropout(tg_tape *t, tg_tensor **x)
+{
+    *x = leaf_of(t, TG_SHAPE(G40, 0));
+    static tg_rng rng;
+    tg_rng_seed(&rng, 1);
+    return tg_dropout(t, *x, 0.5, true, &rng);
+}
+static tg_tensor *b_embedding(tg_tape *t, tg_tensor **w)
+{
+    /* a table of 2^40 empty rows: its gradient is empty, not 2^40 rows to clear */
+    *w = leaf_of(t, TG_SHAPE(G40, 0));
+    return tg_embedding(t, *w, tg_index_new(t, TG_SHAPE(3), (const int64_t[]){0, 5, 0}),
+                        TG_PADDING_IDX_NONE);
+}
+
+static const struct {
+    const char *name;
+    batch_fn f;
+} batch_cases[] = {
+    {"matmul [2^40,0,4]@[4,3]", b_matmul},
+    {"matmul [2^40,4,0]@[0,0]", b_matmul_k0},
+    {"einsum", b_einsum},
+    {"matmul [2^40,0,4]@[2^40,4,0]", b_bmm},
+    {"matmul [1,4,2]@[2^40,2,0]", b_matmul_n0},
+    {"einsum with a batch", b_einsum_batch},
+    {"matmul [3,0,4]@[3,4,2]", b_matmul_small_batch},
+    {"conv2d", b_conv2d},
+    {"conv1d", b_conv1d},
+    {"max_pool2d", b_max_pool2d},
+    {"max_pool1d", b_max_pool1d},
+    {"avg_pool2d", b_avg_pool2d},
+    {"adaptive_avg_pool2d", b_adaptive_pool},
+    {"batch_norm", b_batch_norm},
+    {"kl_div", b_kl_div},
+    {"mse_loss", b_mse},
+    {"dropout", b_dropout},
+    {"embedding", b_embedding},
+};
+
+ParameterizedTestParameters(empty_outer, batch)
+{
+    size_t n = sizeof batch_cases / sizeof *batch_cases;
+    int *ids = cr_malloc(n * sizeof *ids);
+    for (size_t i = 0; i < n; i++) ids[i] = (int)i;
+    return cr_make_param_array(int, ids, n);
+}
+
+ParameterizedTest(int *id, empty_outer, batch, .timeout = 10)
+{
+    const char *name = batch_cases[*id].name;
+    tg_tape *t = tg_tape_new();
+    cr_assert_not_null(t);
+    /* the arena's memory holds NaN: a gradient not written stays NaN */
+    cr_assert_not_null(tg_full(t, TG_SHAPE(1 << 16), NAN));
+    tg_tape_reset(t);
+    tg_tensor *x = NULL;
+    tg_tensor *y = batch_cases[*id].f(t, &x);
+    cr_assert(x && y, "%s: %s", name, tg_tape_error(t));
+    cr_expect_eq(y->size, 0, "%s: %lld values", name, (long long)y->size);
+    tg_tensor *l = tg_sum(t, y, TG_ALL, false);
+    cr_assert_eq(tg_backward(t, l), TG_OK, "%s: %s", name, tg_tape_error(t));
+    for (int64_t i = 0; i < x->size; i++)
+        cr_expect(x->grad && x->grad[i] == 0, "%s: gradient %lld", name, (long long)i);
+    tg_tape_free(t);
+}
