@@ -120,14 +120,15 @@ static tg_tensor *leaf(machine *m, reader *r)
     bool huge = false, empty = false;
     for (int i = 0; i < nd; i++) {
         unsigned b = u8(r);
-        shape[i] = b >= 0xF0 ? (int64_t)1 << 40 : b % 5;
-        huge |= b >= 0xF0;
+        bool h = b >= 0xF0 && !huge; /* one at most: [2^40, 2^40, 0] is refused */
+        shape[i] = h ? (int64_t)1 << 40 : b % 5;
+        huge |= h;
         empty |= shape[i] == 0;
     }
-    int64_t n = 1; /* 0 when empty (two dimensions of 2^40 would overflow) */
+    int64_t n = 1;
     for (int i = 0; i < nd; i++) {
         if (huge && !empty && shape[i] > 4) shape[i] = 4;
-        n = empty ? 0 : n * shape[i];
+        n *= shape[i];
     }
     tg_real v[256];
     for (int64_t i = 0; i < n; i++) v[i] = value(r);
