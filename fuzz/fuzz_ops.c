@@ -373,6 +373,131 @@ static tg_tensor *more(machine *m, reader *r, unsigned op)
     }
 }
 
+/* the other losses, the recurrent cells and sequences, the products' other
+   forms, the reductions over several axes, and parameterised activations */
+static tg_tensor *extra(machine *m, reader *r, unsigned op)
+{
+    tg_tape *t = m->t;
+    tg_tensor *x = pick(m, r), *y = pick(m, r);
+    tg_reduction red = (tg_reduction)(u8(r) % 3);
+    int axes[3] = {iarg(r), iarg(r), iarg(r)}, na = (int)(u8(r) % 4);
+    switch (op % 40) {
+    case 0: {
+        tg_ce_opts o = {.reduction = red, .ignore_index = arg(r),
+                        .label_smoothing = (double)value(r),
+                        .weight = (u8(r) & 1) ? pick(m, r) : NULL};
+        return tg_cross_entropy_prob(t, x, y, &o);
+    }
+    case 1: {
+        tg_ce_opts o = {.reduction = red, .ignore_index = arg(r),
+                        .label_smoothing = (double)value(r)};
+        return (u8(r) & 1) ? tg_cross_entropy_idx(t, x, index_of(m, r), &o)
+                           : tg_nll_loss_idx(t, x, index_of(m, r), &o);
+    }
+    case 2: return tg_kl_div(t, x, y, red, u8(r) & 1);
+    case 3: return tg_cosine_similarity(t, x, y, iarg(r), value(r));
+    case 4: return tg_cosine_embedding_loss(t, x, y, pick(m, r), value(r), red);
+    case 5:
+        return tg_triplet_margin_loss(t, x, y, pick(m, r), value(r), value(r), value(r),
+                                      u8(r) & 1, red);
+    case 6: return tg_gaussian_nll_loss(t, x, y, pick(m, r), u8(r) & 1, value(r), red);
+    case 7: return tg_poisson_nll_loss(t, x, y, u8(r) & 1, u8(r) & 1, value(r), red);
+    case 8: return tg_huber_loss(t, x, y, value(r), red);
+    case 9: return tg_smooth_l1_loss(t, x, y, value(r), red);
+    case 10: return tg_margin_ranking_loss(t, x, y, pick(m, r), value(r), red);
+    case 11: return tg_hinge_embedding_loss(t, x, y, value(r), red);
+    case 12: return tg_l1_loss(t, x, y, red);
+    case 13:
+        return tg_bce_with_logits_ex(t, x, y, (u8(r) & 1) ? pick(m, r) : NULL,
+                                     (u8(r) & 1) ? pick(m, r) : NULL, red);
+    case 14:
+        return tg_rnn_cell(t, x, y, pick(m, r), pick(m, r), (u8(r) & 1) ? pick(m, r) : NULL,
+                           (u8(r) & 1) ? pick(m, r) : NULL, (tg_rnn_mode)(u8(r) % 2));
+    case 15: {
+        tg_tensor *c = NULL;
+        return tg_lstm_cell(t, x, y, pick(m, r), pick(m, r), pick(m, r),
+                            (u8(r) & 1) ? pick(m, r) : NULL, (u8(r) & 1) ? pick(m, r) : NULL,
+                            (u8(r) & 1) ? &c : NULL);
+    }
+    case 16:
+        return tg_gru_cell(t, x, y, pick(m, r), pick(m, r), (u8(r) & 1) ? pick(m, r) : NULL,
+                           (u8(r) & 1) ? pick(m, r) : NULL);
+    case 17: {
+        tg_tensor *c = NULL;
+        return tg_lstm_recurrence(t, x, y, (u8(r) & 1) ? pick(m, r) : NULL,
+                                  (u8(r) & 1) ? pick(m, r) : NULL,
+                                  (u8(r) & 1) ? pick(m, r) : NULL, u8(r) & 1,
+                                  (u8(r) & 1) ? &c : NULL);
+    }
+    case 18:
+        return tg_gru_recurrence(t, x, y, (u8(r) & 1) ? pick(m, r) : NULL,
+                                 (u8(r) & 1) ? pick(m, r) : NULL, u8(r) & 1);
+    case 19:
+        return tg_rnn_recurrence(t, x, y, (u8(r) & 1) ? pick(m, r) : NULL,
+                                 (u8(r) & 1) ? pick(m, r) : NULL, (tg_rnn_mode)(u8(r) % 2),
+                                 u8(r) & 1);
+    case 20:
+        tg_rng_seed(&m->rng, u8(r));
+        return tg_dropout2d(t, x, (double)value(r), u8(r) & 1, &m->rng);
+    case 21: {
+        tg_pool_opts o = {.kernel = {arg(r), arg(r)}, .stride = {arg(r), arg(r)},
+                          .padding = {arg(r), arg(r)}, .dilation = {arg(r), arg(r)},
+                          .ceil_mode = u8(r) & 1};
+        tg_index *at = NULL;
+        return (u8(r) & 1) ? tg_max_pool2d_with_indices(t, x, &o, &at)
+                           : tg_max_pool1d_with_indices(t, x, &o, &at);
+    }
+    case 22: return tg_embedding_backward(t, x, index_of(m, r), arg(r), arg(r));
+    case 23: return tg_amax_axes(t, x, na, axes, u8(r) & 1);
+    case 24: return tg_var_axes(t, x, na, axes, (double)arg(r), u8(r) & 1);
+    case 25: return tg_std_axes(t, x, na, axes, (double)value(r), u8(r) & 1);
+    case 26: return tg_logsumexp_axes(t, x, na, axes, u8(r) & 1);
+    case 27: return tg_norm_axes(t, x, value(r), na, axes, u8(r) & 1);
+    case 28: {
+        tg_index *at = NULL;
+        if (u8(r) & 1) return tg_argmin(t, x, iarg(r), u8(r) & 1) ? x : NULL;
+        return tg_min_dim(t, x, iarg(r), u8(r) & 1, (u8(r) & 1) ? &at : NULL);
+    }
+    case 29: return tg_lerp_tensor(t, x, y, pick(m, r));
+    case 30: return tg_pow_scalar_base(t, value(r), x);
+    case 31: {
+        tg_real a = value(r), b = value(r);
+        switch (u8(r) % 8) {
+        case 0: return tg_threshold(t, x, a, b);
+        case 1: return tg_hardtanh(t, x, a, b);
+        case 2: return tg_leaky_relu(t, x, a);
+        case 3: return tg_elu(t, x, a);
+        case 4: return tg_celu(t, x, a);
+        case 5: return tg_hardshrink(t, x, a);
+        case 6: return tg_softshrink(t, x, a);
+        default: return tg_softmin(t, x, iarg(r));
+        }
+    }
+    case 32: return tg_mask_additive(t, x, (tg_mask_kind)(u8(r) % 4));
+    case 33: return tg_add_alpha(t, x, y, value(r));
+    case 34: return tg_dot(t, x, y);
+    case 35: return tg_outer(t, x, y);
+    case 36: return tg_matmul_t(t, x, y, u8(r) & 1, u8(r) & 1);
+    case 37: {
+        tg_conv_opts o = {.stride = {arg(r), arg(r)}, .padding = {arg(r), arg(r)},
+                          .dilation = {arg(r), arg(r)}, .output_padding = {arg(r), arg(r)},
+                          .groups = arg(r)};
+        return tg_conv_transpose1d(t, x, y, (u8(r) & 1) ? pick(m, r) : NULL, &o);
+    }
+    case 38: {
+        tg_conv_opts o = {.stride = {arg(r), arg(r)}, .padding = {arg(r), arg(r)},
+                          .dilation = {arg(r), arg(r)}, .groups = arg(r),
+                          .padding_same = u8(r) & 1};
+        int64_t shape[5];
+        int nd = shape_arg(r, x, shape);
+        if (nd < 3) return tg_mask_additive(t, x, TG_MASK_ADDITIVE);
+        return nd == 3 ? tg_conv1d_weight(t, x, shape, y, &o)
+                       : tg_conv2d_weight(t, x, shape, y, &o);
+    }
+    default: return tg_scale(t, x, value(r));
+    }
+}
+
 /* backward from the sum of the last result that needs a gradient, a
    gradient of a gradient, a replay: each TG_OK or a status with a message */
 static void differentiate(machine *m, reader *r)
@@ -424,9 +549,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     for (int k = 0; k < 24 && r.n; k++) {
         unsigned op = u8(&r);
-        check(&m, op % 3 == 0   ? unary(&m, &r, op / 3)
-                  : op % 3 == 1 ? binary(&m, &r, op / 3)
-                                : more(&m, &r, op / 3));
+        check(&m, op % 4 == 0   ? unary(&m, &r, op / 4)
+                  : op % 4 == 1 ? binary(&m, &r, op / 4)
+                  : op % 4 == 2 ? more(&m, &r, op / 4)
+                                : extra(&m, &r, op / 4));
     }
     differentiate(&m, &r);
     tg_tape_free(m.t);

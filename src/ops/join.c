@@ -245,6 +245,7 @@ static void stack_view(const tg_record *r, int64_t *outer, int64_t *inner)
     *outer = *inner = 1;
     for (int d = 0; d < a->axis; d++) *outer *= r->out->shape[d];
     for (int d = a->axis + 1; d < r->out->ndim; d++) *inner *= r->out->shape[d];
+    if (*inner == 0) *outer = 0; /* [2^40, n, 0]: no outer row to visit */
 }
 
 /* y [outer, n, inner] from the n inputs' [outer, inner] values x[k] */

@@ -4,7 +4,8 @@
    the 2^40 outer rows of nothing, forward or backward (the fuzzer found
    three such hangs: the causal mask, pooling, the reductions' view; this
    test found six more: cumsum, cumprod, softmax, log_softmax, softmin and
-   select, fixed where each views its input as [outer, n, inner]). Each
+   select, fixed where each views its input as [outer, n, inner]; and the
+   fuzzer, given such leaves, stack). Each
    op is a test of its own with a timeout: a hang fails it. Outputs must be
    empty too, of the shape PyTorch gives, and the backward from their sum
    must leave x's (empty) gradient. The second table does the same for
@@ -90,6 +91,14 @@ static tg_tensor *f_scatter_add(tg_tape *t, tg_tensor *x)
     return tg_scatter_add(t, x, 1, empty_index_like(t, x), src);
 }
 static tg_tensor *f_cat(tg_tape *t, tg_tensor *x) { return tg_cat(t, (tg_tensor *[]){x, x}, 2, 1); }
+static tg_tensor *f_stack(tg_tape *t, tg_tensor *x)
+{
+    return tg_stack(t, (tg_tensor *[]){x, x}, 2, 1);
+}
+static tg_tensor *f_tile(tg_tape *t, tg_tensor *x)
+{
+    return tg_tile(t, x, 2, (const int64_t[]){1, 2});
+}
 static tg_tensor *f_split(tg_tape *t, tg_tensor *x)
 {
     tg_tensor *out[4];
@@ -145,6 +154,8 @@ static const empty_case cases[] = {
     {"take_along_dim", f_take_along, S_ALL},
     {"scatter_add", f_scatter_add, S_ALL},
     {"cat", f_cat, S_ALL},
+    {"stack", f_stack, S_ALL},
+    {"tile", f_tile, S_ALL},
     {"split", f_split, S_INNER0},
     {"pad", f_pad, S_INNER0},
     {"repeat", f_repeat, S_ALL},
