@@ -1374,7 +1374,7 @@ bool tg_activation_small(const tg_record *r, tg_small *s)
     if (!e) return false;
     if (r->op == &op_softmax || r->op == &op_softmin) {
         axis_view v = axis_view_of(r->in[0], ((const axis_attr *)r->attr)->axis);
-        if (v.inner != 1 || v.n < 1) return false;
+        if (v.inner != 1 || v.n < 1 || v.n > INT32_MAX) return false; /* [0, 2^40] */
         s->m = (int32_t)v.n; /* at most n */
     }
     s->fwd = e->fwd, s->bwd = e->bwd, s->attr = r->attr;

@@ -361,3 +361,24 @@ ParameterizedTest(int *id, empty_outer, batch, .timeout = 10)
         cr_expect(x->grad && x->grad[i] == 0, "%s: gradient %lld", name, (long long)i);
     tg_tape_free(t);
 }
+
+/* The replay's compact forms on empty tensors of long rows: softmax over
+   the last axis of [0, 2^40] took the row's length, 2^40, as a 32-bit int
+   (0) and divided by it (found by fuzz_ops: SIGFPE, and UBSan's report). */
+Test(empty_outer, a_replay_of_rows_of_2_to_the_40_runs, .timeout = 10)
+{
+    tg_tape *t = tg_tape_new();
+    cr_assert_not_null(t);
+    tg_tape_set_replayable(t, true);
+    tg_tensor *x = tg_requires_grad(tg_zeros(t, TG_SHAPE(0, G40)), true);
+    tg_tensor *y = tg_softmin(t, tg_softmax(t, x, 1), -1);
+    tg_tensor *l = tg_sum(t, y, TG_ALL, false);
+    cr_assert(l, "%s", tg_tape_error(t));
+    cr_assert_eq(tg_backward(t, l), TG_OK, "%s", tg_tape_error(t));
+    for (int i = 0; i < 2; i++) {
+        cr_assert_eq(tg_tape_replay(t), TG_OK, "%s", tg_tape_error(t));
+        cr_assert_eq(tg_backward(t, l), TG_OK, "%s", tg_tape_error(t));
+        cr_expect_eq(l->data[0], 0);
+    }
+    tg_tape_free(t);
+}
