@@ -1682,6 +1682,8 @@ static class_view class_view_of(const tg_tensor *x)
         v.N = x->shape[0];
         for (int i = 2; i < x->ndim; i++) v.inner *= x->shape[i];
     }
+    /* [2^40, C, 0] holds no position: no sample to visit (N·inner stays 0) */
+    if (v.inner == 0) v.N = 0;
     return v;
 }
 

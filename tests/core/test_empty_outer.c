@@ -5,7 +5,7 @@
    three such hangs: the causal mask, pooling, the reductions' view; this
    test found six more: cumsum, cumprod, softmax, log_softmax, softmin and
    select, fixed where each views its input as [outer, n, inner]; and the
-   fuzzer, given such leaves, stack). Each
+   fuzzer, given such leaves, stack and the class losses). Each
    op is a test of its own with a timeout: a hang fails it. Outputs must be
    empty too, of the shape PyTorch gives, and the backward from their sum
    must leave x's (empty) gradient. The second table does the same for
@@ -286,6 +286,23 @@ static tg_tensor *b_batch_norm(tg_tape *t, tg_tensor **x)
     *x = leaf_of(t, TG_SHAPE(G40, 0));
     return tg_batch_norm(t, *x, NULL, NULL, NULL, NULL, true, 0.1, 1e-5);
 }
+static tg_tensor *b_cross_entropy_prob(tg_tape *t, tg_tensor **x)
+{
+    /* no position: [2^40, 3, 0] gives [2^40, 0] */
+    *x = leaf_of(t, TG_SHAPE(G40, 3, 0));
+    tg_ce_opts o = TG_CE_OPTS_DEFAULT;
+    o.reduction = TG_REDUCE_NONE;
+    return tg_cross_entropy_prob(t, *x, tg_zeros(t, TG_SHAPE(G40, 3, 0)), &o);
+}
+static tg_tensor *b_cross_entropy_idx(tg_tape *t, tg_tensor **x)
+{
+    *x = leaf_of(t, TG_SHAPE(G40, 3, 0));
+    static const int64_t none[1] = {0};
+    tg_ce_opts o = TG_CE_OPTS_DEFAULT;
+    o.label_smoothing = 0.1;
+    o.reduction = TG_REDUCE_NONE;
+    return tg_cross_entropy_idx(t, *x, tg_index_new(t, TG_SHAPE(G40, 0), none), &o);
+}
 static tg_tensor *b_kl_div(tg_tape *t, tg_tensor **x)
 {
     *x = leaf_of(t, TG_SHAPE(G40, 0));
@@ -329,6 +346,8 @@ static const struct {
     {"avg_pool2d", b_avg_pool2d},
     {"adaptive_avg_pool2d", b_adaptive_pool},
     {"batch_norm", b_batch_norm},
+    {"cross_entropy_prob", b_cross_entropy_prob},
+    {"cross_entropy_idx", b_cross_entropy_idx},
     {"kl_div", b_kl_div},
     {"mse_loss", b_mse},
     {"dropout", b_dropout},
