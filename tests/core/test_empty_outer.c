@@ -18,6 +18,8 @@
 
 #include <tapegrad.h>
 
+#include "golden.h" /* gt_case_numbers */
+
 #define G40 ((int64_t)1 << 40)
 
 /* the shapes, each along axis 1 */
@@ -168,10 +170,7 @@ static const empty_case cases[] = {
 
 ParameterizedTestParameters(empty_outer, op)
 {
-    size_t n = sizeof cases / sizeof *cases;
-    int *ids = cr_malloc(n * sizeof *ids);
-    for (size_t i = 0; i < n; i++) ids[i] = (int)i;
-    return cr_make_param_array(int, ids, n);
+    return gt_case_numbers(sizeof cases / sizeof *cases);
 }
 
 ParameterizedTest(int *id, empty_outer, op, .timeout = 10)
@@ -356,10 +355,7 @@ static const struct {
 
 ParameterizedTestParameters(empty_outer, batch)
 {
-    size_t n = sizeof batch_cases / sizeof *batch_cases;
-    int *ids = cr_malloc(n * sizeof *ids);
-    for (size_t i = 0; i < n; i++) ids[i] = (int)i;
-    return cr_make_param_array(int, ids, n);
+    return gt_case_numbers(sizeof batch_cases / sizeof *batch_cases);
 }
 
 ParameterizedTest(int *id, empty_outer, batch, .timeout = 10)
