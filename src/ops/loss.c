@@ -1575,6 +1575,7 @@ static void triplet_backward(tg_record *r)
 /* ‖v‖_p along the last axis (kept), and its derivative u, as ops */
 static tg_tensor *pnorm_of(tg_tape *t, tg_tensor *v, tg_real p)
 {
+    if (!v) return NULL; /* an op before failed (out of memory): its message stands */
     int last = v->ndim - 1;
     if (p == 2) return tg_sqrt(t, tg_sum(t, tg_square(t, v), last, true));
     if (p == 1) return tg_sum(t, tg_abs(t, v), last, true);

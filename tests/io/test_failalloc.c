@@ -383,6 +383,63 @@ Test(failalloc, an_allocation_on_the_tape_names_its_caller)
     free(data);
 }
 
+/* A gradient with create_graph (its rules composed of ops, each of which
+   may be the one whose allocation fails) on inputs of 1 MiB, failing at
+   each allocation in turn: tg_grad1 gives NULL and a message, never a
+   crash (triplet_margin_loss's rule read the tensor of a failed op: found
+   by fuzz_ops). */
+typedef tg_tensor *(*loss_fn)(tg_tape *t, tg_tensor *a, tg_tensor *b, tg_tensor *c);
+
+static tg_tensor *loss_triplet(tg_tape *t, tg_tensor *a, tg_tensor *b, tg_tensor *c)
+{
+    return tg_triplet_margin_loss(t, a, b, c, 1, 3, 1e-6f, true, TG_REDUCE_MEAN);
+}
+static tg_tensor *loss_cosine(tg_tape *t, tg_tensor *a, tg_tensor *b, tg_tensor *c)
+{
+    return tg_sum(t, tg_cosine_similarity(t, a, tg_mul(t, b, c), 1, 1e-8f), TG_ALL, false);
+}
+static tg_tensor *loss_norms(tg_tape *t, tg_tensor *a, tg_tensor *b, tg_tensor *c)
+{
+    tg_tensor *y = tg_layer_norm(t, tg_add(t, a, b), TG_SHAPE(64), NULL, NULL, 1e-5);
+    return tg_sum(t, tg_mul(t, tg_log_softmax(t, y, 1), c), TG_ALL, false);
+}
+
+Test(failalloc, a_gradient_of_a_gradient_that_runs_out_of_memory_fails_cleanly)
+{
+    static const loss_fn losses[] = {loss_triplet, loss_cosine, loss_norms};
+    tg_real *v = malloc((size_t)3 * 4096 * 64 * sizeof *v);
+    cr_assert_not_null(v);
+    for (int64_t i = 0; i < 3 * 4096 * 64; i++) v[i] = (tg_real)((i * 37 % 101) - 50) / 25;
+    for (size_t k = 0; k < sizeof losses / sizeof *losses; k++) {
+        long n = 0;
+        for (;; n++) {
+            cr_assert_lt(n, MAX_N);
+            tg_tape *t = tg_tape_new();
+            cr_assert_not_null(t);
+            tg_tensor *x[3];
+            for (int j = 0; j < 3; j++)
+                x[j] = tg_requires_grad(tg_tensor_wrap(t, TG_SHAPE(4096, 64), v + j * 4096 * 64),
+                                        true);
+            tg_tensor *l = losses[k](t, x[0], x[1], x[2]);
+            cr_assert(l, "%s", tg_tape_error(t));
+            fa_arm(n);
+            tg_tensor *g = tg_grad1(t, l, x[0], true);
+            tg_tensor *gg = g ? tg_grad1(t, tg_sum(t, g, TG_ALL, false), x[1], false) : NULL;
+            fa_disarm();
+            bool failed = fa_failed();
+            if (failed)
+                cr_expect(!gg && tg_tape_error(t)[0], "loss %zu, allocation %ld: no message", k,
+                          n);
+            else
+                cr_expect(gg, "loss %zu: %s", k, tg_tape_error(t));
+            tg_tape_free(t);
+            if (!failed) break;
+        }
+        cr_expect_gt(n, 0, "loss %zu made no allocation", k);
+    }
+    free(v);
+}
+
 /* ------------------------------------------ what a lying header costs */
 
 /* A stream whose header declares far more data than follows: the loaders'
