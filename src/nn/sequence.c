@@ -231,8 +231,9 @@ tg_tensor *tg_recurrent_forward(tg_tape *t, const tg_recurrent *l, tg_tensor *x,
         return NULL;
     if (!batched) { /* [T, in] as [T, 1, in]; the states [L, H] as [L, 1, H] */
         x = tg_unsqueeze(t, x, 1);
-        if (h0) h0 = tg_unsqueeze(t, h0, 1);
-        if (c0) c0 = tg_unsqueeze(t, c0, 1);
+        /* a state that failed is not a zero state: stop */
+        if ((h0 && !(h0 = tg_unsqueeze(t, h0, 1))) || (c0 && !(c0 = tg_unsqueeze(t, c0, 1))))
+            return NULL;
     }
     tg_tensor *hn[TG_RNN_MAX_LAYERS], *cn[TG_RNN_MAX_LAYERS];
     for (int k = 0; k < l->num_layers && x; k++) {
@@ -362,6 +363,7 @@ int tg_multihead_attention_init(tg_multihead_attention *m, tg_params *p, const c
 /* An input [N, L, E] (batch_first) or [L, N, E] as heads [N, h, L, d]. */
 static tg_tensor *heads(tg_tape *t, tg_tensor *x, int64_t h, bool bf)
 {
+    if (!x) return NULL; /* the projection failed: its message stands */
     int64_t L = x->shape[bf ? 1 : 0], N = x->shape[bf ? 0 : 1], d = x->shape[2] / h;
     tg_tensor *y = tg_reshape(t, x, 4, bf ? (const int64_t[]){N, L, h, d}
                                           : (const int64_t[]){L, N, h, d});
@@ -463,6 +465,7 @@ tg_tensor *tg_multihead_attention_forward(tg_tape *t, const tg_multihead_attenti
         query = tg_unsqueeze(t, query, 0);
         key = self ? query : tg_unsqueeze(t, key, 0);
         value = self ? query : tg_unsqueeze(t, value, 0);
+        if (!query || !key || !value) return NULL;
     }
     int64_t N = query->shape[bf ? 0 : 1], L = query->shape[bf ? 1 : 0];
     int64_t S = key->shape[bf ? 1 : 0];
@@ -480,10 +483,12 @@ tg_tensor *tg_multihead_attention_forward(tg_tape *t, const tg_multihead_attenti
     } else {
         tg_tensor *w = m->in_proj_weight, *b = m->in_proj_bias, *x[3] = {query, key, value};
         tg_tensor *o[3];
-        for (int i = 0; i < 3; i++)
-            o[i] = heads(t, tg_linear(t, x[i], tg_narrow(t, w, 0, i * E, E),
-                                      b ? tg_narrow(t, b, 0, i * E, E) : NULL),
-                         h, bf);
+        for (int i = 0; i < 3; i++) {
+            tg_tensor *wi = tg_narrow(t, w, 0, i * E, E);
+            tg_tensor *bi = b ? tg_narrow(t, b, 0, i * E, E) : NULL;
+            if (b && !bi) return NULL; /* not a projection without its bias */
+            o[i] = heads(t, tg_linear(t, x[i], wi, bi), h, bf);
+        }
         q = o[0], k = o[1], v = o[2];
     }
     tg_tensor *y = tg_scaled_dot_product_attention(t, q, k, v, mask, TG_MASK_ADDITIVE, false, 0);

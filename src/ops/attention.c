@@ -148,8 +148,12 @@ tg_tensor *tg_scaled_dot_product_attention(tg_tape *t, tg_tensor *q, tg_tensor *
     /* q is scaled before the product, as PyTorch does: [.., L, E] is
        smaller than the scores [.., L, S] when the sequences are long */
     tg_tensor *s = tg_matmul_t(t, tg_scale(t, q, (tg_real)scale), k, false, true);
-    if (is_causal) attn_mask = tg_causal_mask(t, L, S, TG_MASK_ADDITIVE);
-    else if (attn_mask && mask_kind != TG_MASK_ADDITIVE) attn_mask = tg_mask_additive(t, attn_mask, mask_kind);
+    /* a mask that failed is not no mask: stop */
+    if (is_causal) {
+        if (!(attn_mask = tg_causal_mask(t, L, S, TG_MASK_ADDITIVE))) return NULL;
+    } else if (attn_mask && mask_kind != TG_MASK_ADDITIVE) {
+        if (!(attn_mask = tg_mask_additive(t, attn_mask, mask_kind))) return NULL;
+    }
     if (attn_mask) s = tg_add(t, s, attn_mask);
     return tg_matmul(t, tg_softmax(t, s, -1), v);
 }

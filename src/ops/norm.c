@@ -109,6 +109,7 @@ static int channel_shape(const tg_tensor *x, int64_t cs[TG_MAX_DIMS])
 /* Σ of z over everything but the channels, as [C] */
 static tg_tensor *channel_sum(tg_tape *t, tg_tensor *z)
 {
+    if (!z) return NULL; /* an op before failed: its message stands */
     int64_t cs[TG_MAX_DIMS];
     int nd = channel_shape(z, cs);
     return tg_reshape(t, tg_sum_to(t, z, nd, cs), 1, &z->shape[1]);

@@ -594,8 +594,9 @@ static tg_tensor *cell(tg_tape *t, const char *fn, int mode, tg_tensor *x, tg_te
     tg_tensor *xg = tg_linear(t, x, w_ih, b_ih); /* [N, G·H] or [G·H] */
     if (!xg) return NULL;
     xg = tg_reshape(t, xg, TG_SHAPE(1, N, xg->shape[xg->ndim - 1]));
-    for (int k = 0; k < 2; k++)
-        if (st[k] && one) st[k] = tg_reshape(t, st[k], TG_SHAPE(1, st[k]->shape[0]));
+    for (int k = 0; k < 2; k++) /* a state that failed is not a zero state: stop */
+        if (st[k] && one && !(st[k] = tg_reshape(t, st[k], TG_SHAPE(1, st[k]->shape[0]))))
+            return NULL;
     tg_tensor *y = NULL, *cn = NULL;
     if (mode == TG_RNN_LSTM) y = tg_lstm_recurrence(t, xg, w_hh, b_hh, st[0], st[1], false, &cn);
     else if (mode == TG_RNN_GRU) y = tg_gru_recurrence(t, xg, w_hh, b_hh, st[0], false);

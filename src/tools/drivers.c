@@ -41,7 +41,9 @@ static tg_tensor *dot_all(tg_tape *t, int n, tg_tensor *const *g, tg_tensor *con
     tg_tensor *s = NULL;
     for (int i = 0; i < n; i++) {
         tg_tensor *term = tg_sum(t, tg_mul(t, g[i], v[i]), TG_ALL, false);
+        if (!term) return NULL; /* not a sum without it */
         s = s ? tg_add(t, s, term) : term;
+        if (!s) return NULL;
     }
     return s;
 }

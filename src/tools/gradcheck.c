@@ -282,7 +282,8 @@ static int ggc_vjp(void *ctx, const tg_real *dout, double *grad, char *msg, size
     for (int j = 0; j < q->m; j++) {
         tg_tensor *d = tg_tensor_new(t, q->at_g[j]->ndim, q->at_g[j]->shape, dout + at);
         tg_tensor *term = tg_sum(t, tg_mul(t, q->at_g[j], d), TG_ALL, false);
-        s = s ? tg_add(t, s, term) : term;
+        s = !term ? NULL : j ? tg_add(t, s, term) : term; /* not a sum without it */
+        if (!s) break;
         at += q->at_g[j]->size;
     }
     if (!s) {
