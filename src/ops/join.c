@@ -781,6 +781,13 @@ static void pad_fold(const pad_geom *G, tg_real *dx, const tg_real *g, int64_t n
         pad_crop(G, dx, g, n, add);
         return;
     }
+    /* an empty output reads nothing: each sum is 0 (not a walk over the
+       2^31 positions that an axis padded by 2^31 would give each input) */
+    for (int d = 0; d < G->m; d++)
+        if (G->ax[d].out == 0) {
+            if (!add) memset(dx, 0, (size_t)n * sizeof(tg_real));
+            return;
+        }
     int64_t ci[TG_MAX_DIMS] = {0};
     for (int64_t k = 0; k < n; k++) {
         tg_real s = (tg_real)pad_sum_at(G, g, ci, 0, 0);

@@ -397,3 +397,31 @@ Test(empty_outer, a_replay_of_rows_of_2_to_the_40_runs, .timeout = 10)
     }
     tg_tape_free(t);
 }
+
+/* Padding to an empty output by 2^31 − 1 along another axis: the backward
+   summed, for each input value, the 2^31 output positions of its preimage
+   along that axis before finding the empty one (found by fuzz_ops: a
+   hang). Replicated padding, the one mode that may pad by more than the
+   axis; reflected and circular (pads of 2) take the same early return. */
+Test(empty_outer, a_pad_to_nothing_by_2_to_the_31_is_undone_at_once, .timeout = 10)
+{
+    static const tg_pad_mode modes[] = {TG_PAD_REPLICATE, TG_PAD_REFLECT, TG_PAD_CIRCULAR};
+    for (int k = 0; k < 3; k++) {
+        tg_tape *t = tg_tape_new();
+        cr_assert_not_null(t);
+        tg_tensor *x = tg_requires_grad(tg_full(t, TG_SHAPE(3, 3, 3), 1), true);
+        /* last axis cropped to 0, axis 0 padded by 2^31 − 1 (or 2) */
+        int64_t big = modes[k] == TG_PAD_REPLICATE ? INT32_MAX : 2;
+        tg_tensor *y = tg_pad(t, x, 6, (const int64_t[]){-1, -2, 1, 2, big, 2}, modes[k], 0);
+        cr_assert(y, "mode %d: %s", (int)modes[k], tg_tape_error(t));
+        cr_expect(y->size == 0 && y->shape[0] == 3 + big + 2 && y->shape[2] == 0);
+        tg_tensor *l = tg_sum(t, y, TG_ALL, false);
+        cr_assert_eq(tg_backward(t, l), TG_OK, "%s", tg_tape_error(t));
+        for (int i = 0; i < 27; i++) cr_expect_eq(x->grad[i], 0);
+        /* and its second order: pad_backward's own forward */
+        tg_tensor *g = tg_grad1(t, tg_sum(t, tg_square(t, y), TG_ALL, false), x, true);
+        cr_assert(g, "%s", tg_tape_error(t));
+        for (int i = 0; i < 27; i++) cr_expect_eq(g->data[i], 0);
+        tg_tape_free(t);
+    }
+}
