@@ -55,8 +55,10 @@ static bool mm_dims_of(const tg_tensor *a, const tg_tensor *b, mm_attr f, mm_dim
         d->sa[i] = da == 1 ? 0 : stra;
         d->sb[i] = db == 1 ? 0 : strb;
         if (db != 1) d->shared_b = false;
-        stra *= da, strb *= db;
-        d->batch *= d->bshape[i];
+        stra *= da, strb *= db; /* within a's and b's own sizes */
+        /* [2^40, 1, ..] and [1, 2^40, ..] broadcast past int64: saturated
+           here, the output's shape is then refused as too large */
+        if (__builtin_mul_overflow(d->batch, d->bshape[i], &d->batch)) d->batch = INT64_MAX;
     }
     /* one product [batch·M, K] @ op(B) also needs A laid out over the whole batch */
     if (d->shared_b)

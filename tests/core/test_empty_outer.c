@@ -425,3 +425,18 @@ Test(empty_outer, a_pad_to_nothing_by_2_to_the_31_is_undone_at_once, .timeout = 
         tg_tape_free(t);
     }
 }
+
+/* Batch dimensions of 2^40 in each operand at different places broadcast
+   to 2^80 matrices: the product's count overflowed int64 (UBSan; found by
+   fuzz_ops); now the output's shape is refused as too large. */
+Test(empty_outer, batches_that_broadcast_past_int64_are_refused)
+{
+    tg_tape *t = tg_tape_new();
+    cr_assert_not_null(t);
+    tg_tensor *a = tg_zeros(t, TG_SHAPE(G40, 1, 0, 2)), *b = tg_zeros(t, TG_SHAPE(G40, 2, 0));
+    cr_assert(a && b, "%s", tg_tape_error(t));
+    cr_expect_null(tg_matmul(t, a, b));
+    cr_expect(strstr(tg_tape_error(t), "tg_matmul: invalid shape [1099511627776,1099511627776,0"),
+              "%s", tg_tape_error(t));
+    tg_tape_free(t);
+}
