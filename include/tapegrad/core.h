@@ -321,7 +321,10 @@ typedef struct tg_tape_stats {
 TG_API tg_tape_stats tg_tape_get_stats(const tg_tape *t);
 
 /** Scratch memory from the tape's arena, 64-byte aligned, valid until the next
-   reset (for custom ops and for users' per-step buffers). NULL if out of memory. */
+   reset (for custom ops and for users' per-step buffers). NULL if out of
+   memory, with a message on the tape that names the op being applied when a
+   forward asks ("tg_exp: out of memory allocating N bytes on the tape" for a
+   built-in op, the op's own name for a custom one). */
 TG_API void *tg_tape_alloc(tg_tape *t, size_t bytes);
 
 /* ------------------------------------------------------------------ params */
