@@ -2109,6 +2109,7 @@ static void nll_backward(tg_record *r)
     const class_attr *a = &at;
     class_view v = class_view_of(r->in[0]);
     tg_real *dz = r->in[0]->grad; /* [N, C, inner] */
+    if (!dz) return; /* the class weights alone need a gradient: they get none */
     double count = class_count(a, v);
     for (int64_t n = 0; n < v.N; n++)
         for (int64_t i = 0; i < v.inner; i++) {

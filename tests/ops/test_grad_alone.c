@@ -5,9 +5,9 @@
    runs whenever one of its inputs needs a gradient, with the others' grad
    pointers NULL: a rule that wrote to an input's gradient without asking
    whether it has one crashed there (masked_fill, found by fuzz/fuzz_ops.c,
-   when its mask was the only input needing a gradient). Inputs that get no
-   gradient by design (a mask, a condition, a target of ±1) get zeros both
-   ways. */
+   when its mask was the only input needing a gradient; and nll_loss, when
+   its class weights were). Inputs that get no gradient by design (a mask,
+   a condition, a target of ±1, class weights) get zeros both ways. */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 #include <math.h>
@@ -80,6 +80,20 @@ static tg_tensor *b_ce_prob(tg_tape *t, tg_tensor **in)
 {
     tg_ce_opts o = {.reduction = TG_REDUCE_MEAN, .ignore_index = TG_IGNORE_INDEX};
     return tg_cross_entropy_prob(t, in[0], in[1], &o);
+}
+/* class weights [5] as the op's second input: they get no gradient */
+static const int64_t class_targets[3] = {4, 0, 2};
+static tg_tensor *b_nll_weight(tg_tape *t, tg_tensor **in)
+{
+    tg_ce_opts o = {.reduction = TG_REDUCE_MEAN, .ignore_index = TG_IGNORE_INDEX,
+                    .weight = in[1]};
+    return tg_nll_loss(t, in[0], class_targets, &o);
+}
+static tg_tensor *b_ce_weight(tg_tape *t, tg_tensor **in)
+{
+    tg_ce_opts o = {.reduction = TG_REDUCE_SUM, .ignore_index = TG_IGNORE_INDEX,
+                    .label_smoothing = 0.1, .weight = in[1]};
+    return tg_cross_entropy_ex(t, in[0], class_targets, &o);
 }
 static tg_tensor *b_kl(tg_tape *t, tg_tensor **in)
 {
@@ -187,6 +201,8 @@ static const alone_case cases[] = {
     {"bce_with_logits", b_bce_logits, 4,
      {{SIGNED, SH(3, 4)}, {UNIT, SH(3, 4)}, {POS, SH(4)}, {POS, SH(4)}}},
     {"cross_entropy_prob", b_ce_prob, 2, {{SIGNED, SH(3, 5)}, {UNIT, SH(3, 5)}}},
+    {"nll_loss_weight", b_nll_weight, 2, {{SIGNED, SH(3, 5)}, {POS, SH(5)}}},
+    {"cross_entropy_weight", b_ce_weight, 2, {{SIGNED, SH(3, 5)}, {POS, SH(5)}}},
     {"kl_div", b_kl, 2, {{SIGNED, SH(3, 4)}, {UNIT, SH(3, 4)}}},
     {"cosine_similarity", b_cosine, 2, {{SIGNED, SH(3, 4)}, {SIGNED, SH(3, 4)}}},
     {"cosine_embedding_loss", b_cos_emb, 3, {{SIGNED, SH(3, 4)}, {SIGNED, SH(3, 4)}, {PM1, SH(3)}}},
