@@ -17,6 +17,7 @@
    outputs, and ±inf give what PyTorch gives (tests/ops/test_extremes.c). At a
    kink the derivative is PyTorch's choice, noted at each rule. */
 #include "ops/ops_internal.h"
+#include "ops/reduce_internal.h" /* tg_axis_view */
 #include "ops/fast_act.h" /* exp_nonpos, for the tanh-form GELU */
 #include "gemm/gemm.h"     /* tg_run_halves */
 
@@ -956,22 +957,14 @@ typedef struct {
     int axis; /* as given; normalised by the shape check */
 } axis_attr;
 
-typedef struct {
-    int64_t outer, n, inner;
-} axis_view;
+typedef reduce_view axis_view;
 
+/* around the axis as given (normalised here): src/ops/reduce_internal.h */
 static axis_view axis_view_of(const tg_tensor *x, int axis)
 {
-    axis_view v = {1, 1, 1};
-    if (x->ndim == 0) return v;
     int a = 0;
-    tg_axis(axis, x->ndim, &a);
-    v.n = x->shape[a];
-    for (int i = 0; i < a; i++) v.outer *= x->shape[i];
-    for (int i = a + 1; i < x->ndim; i++) v.inner *= x->shape[i];
-    /* no outer rows when each holds nothing: [2^40, 0, 4] has none to visit */
-    if (v.n == 0 || v.inner == 0) v.outer = 0;
-    return v;
+    if (x->ndim) tg_axis(axis, x->ndim, &a);
+    return tg_axis_view(x, a);
 }
 
 static int axis_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], char *msg,

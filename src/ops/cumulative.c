@@ -198,18 +198,6 @@ typedef struct {
     bool reverse; /* cumsum: from the end (Σ_{j ≥ k}): its own adjoint's direction */
 } cum_attr;
 
-static reduce_view cum_view(const tg_tensor *x, int axis)
-{
-    reduce_view v = {1, 1, 1};
-    for (int i = 0; i < x->ndim; i++) {
-        int64_t *d = i < axis ? &v.outer : i == axis ? &v.n : &v.inner;
-        *d *= x->shape[i];
-    }
-    /* no outer rows when each holds nothing: [2^40, 4, 0] has none to visit */
-    if (v.n == 0 || v.inner == 0) v.outer = 0;
-    return v;
-}
-
 static int cum_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], char *msg,
                      size_t len)
 {
@@ -302,14 +290,14 @@ static void cum_sum(tg_real *dst, const tg_real *src, reduce_view v, bool revers
 static int cumsum_forward(tg_record *r)
 {
     const cum_attr *a = r->attr;
-    cum_sum(r->out->data, r->in[0]->data, cum_view(r->in[0], a->axis), a->reverse, false);
+    cum_sum(r->out->data, r->in[0]->data, tg_axis_view(r->in[0], a->axis), a->reverse, false);
     return TG_OK;
 }
 
 static void cumsum_backward(tg_record *r)
 {
     const cum_attr *a = r->attr;
-    cum_sum(r->in[0]->grad, r->out->grad, cum_view(r->in[0], a->axis), !a->reverse, true);
+    cum_sum(r->in[0]->grad, r->out->grad, tg_axis_view(r->in[0], a->axis), !a->reverse, true);
 }
 
 static tg_tensor *cumsum_dir(tg_tape *t, tg_tensor *x, int axis, bool reverse)
@@ -362,7 +350,7 @@ static void cumprod_row(tg_real *y, const tg_real *x, int64_t n)
 static int cumprod_forward(tg_record *r)
 {
     const cum_attr *a = r->attr;
-    reduce_view v = cum_view(r->in[0], a->axis);
+    reduce_view v = tg_axis_view(r->in[0], a->axis);
     double acc[CUM_COLS];
     const tg_real *x = r->in[0]->data;
     tg_real *y = r->out->data;
@@ -389,7 +377,7 @@ static int cumprod_forward(tg_record *r)
 static void cumprod_backward(tg_record *r)
 {
     const cum_attr *a = r->attr;
-    reduce_view v = cum_view(r->in[0], a->axis);
+    reduce_view v = tg_axis_view(r->in[0], a->axis);
     int64_t s = v.inner, n = v.n;
     for (int64_t o = 0; o < v.outer; o++)
         for (int64_t i = 0; i < v.inner; i++) {

@@ -14,6 +14,7 @@
    these ops refuse negative indices, as PyTorch's do. select, narrow and
    slice take plain integers, which count from the end when negative. */
 #include "ops/ops_internal.h"
+#include "ops/reduce_internal.h" /* tg_axis_view */
 
 /* ------------------------------------------------------------------ helpers */
 
@@ -27,23 +28,8 @@ static void strides_of(int ndim, const int64_t *shape, int64_t *s)
     }
 }
 
-/* x as [outer, n, inner] around `axis`; a 0-d x is [1, 1, 1]. */
-typedef struct {
-    int64_t outer, n, inner;
-} axis_view;
-
-static axis_view axis_view_of(const tg_tensor *x, int axis)
-{
-    axis_view v = {1, 1, 1};
-    if (x->ndim == 0) return v;
-    v.n = x->shape[axis];
-    for (int i = 0; i < axis; i++) v.outer *= x->shape[i];
-    for (int i = axis + 1; i < x->ndim; i++) v.inner *= x->shape[i];
-    /* no outer rows when each holds nothing: [2^40, 4, 0] has none to visit
-       (n stays the axis's length, which indices are checked against) */
-    if (v.n == 0 || v.inner == 0) v.outer = 0;
-    return v;
-}
+/* x as [outer, n, inner] around `axis` (src/ops/reduce_internal.h) */
+typedef reduce_view axis_view;
 
 /* An axis of x: in [0, ndim), or 0 for a 0-d x (PyTorch takes 0 and -1 there;
    the public functions normalise -1). */
@@ -458,13 +444,13 @@ static int select_forward(tg_record *r)
     const select_attr *a = r->attr;
     tg_real *x = r->in[0]->data, *y = r->out->data;
     if (r->out->size == 1) { /* a value of a vector: no view to keep */
-        axis_view v = axis_view_of(r->in[0], a->axis);
+        axis_view v = tg_axis_view(r->in[0], a->axis);
         y[0] = x[a->index * v.inner];
         return TG_OK;
     }
     select_view *sv = tg_record_save(r, sizeof *sv); /* for the compact form */
     if (!sv) return TG_ERR_NOMEM;
-    sv->v = axis_view_of(r->in[0], a->axis), sv->index = a->index;
+    sv->v = tg_axis_view(r->in[0], a->axis), sv->index = a->index;
     select_walk(sv->v, sv->index, x, y, GET);
     return TG_OK;
 }
@@ -472,7 +458,7 @@ static int select_forward(tg_record *r)
 static void select_backward(tg_record *r)
 {
     const select_attr *a = r->attr;
-    select_walk(axis_view_of(r->in[0], a->axis), a->index, r->in[0]->grad, r->out->grad, PUT_ADD);
+    select_walk(tg_axis_view(r->in[0], a->axis), a->index, r->in[0]->grad, r->out->grad, PUT_ADD);
 }
 
 /* the slice that a select is, for slice_backward */
@@ -638,7 +624,7 @@ static int rows_check(const tg_record *r, const tg_tensor *x, char *msg, size_t 
                  tg_dims_str(a->index->ndim, a->index->shape, b, sizeof b));
         return TG_ERR_SHAPE;
     }
-    int st = check_index(r->tape, a->index, a->axis, axis_view_of(x, a->axis).n, msg, len);
+    int st = check_index(r->tape, a->index, a->axis, tg_axis_view(x, a->axis).n, msg, len);
     if (st != TG_OK) return st;
     if (x->ndim == 0 && a->index->size != 1) {
         snprintf(msg, len, "a 0-d tensor takes exactly one index, got %lld",
@@ -780,7 +766,7 @@ static void take_rows(tg_real *dst, const tg_real *src, axis_view v, const int64
 static int index_select_forward(tg_record *r)
 {
     const index_attr *a = r->attr;
-    take_rows(r->out->data, r->in[0]->data, axis_view_of(r->in[0], a->axis), a->index->data,
+    take_rows(r->out->data, r->in[0]->data, tg_axis_view(r->in[0], a->axis), a->index->data,
               a->index->size, false);
     return TG_OK;
 }
@@ -788,7 +774,7 @@ static int index_select_forward(tg_record *r)
 static void index_select_backward(tg_record *r)
 {
     const index_attr *a = r->attr;
-    add_rows(r->tape, r->in[0]->grad, r->out->grad, axis_view_of(r->in[0], a->axis),
+    add_rows(r->tape, r->in[0]->grad, r->out->grad, tg_axis_view(r->in[0], a->axis),
              a->index->data, a->index->size);
 }
 
@@ -807,7 +793,7 @@ static int index_add_forward(tg_record *r)
     const index_attr *a = r->attr;
     tg_tensor *x = r->in[0];
     memcpy(r->out->data, x->data, (size_t)x->size * sizeof(tg_real));
-    add_rows(r->tape, r->out->data, r->in[1]->data, axis_view_of(x, a->axis), a->index->data,
+    add_rows(r->tape, r->out->data, r->in[1]->data, tg_axis_view(x, a->axis), a->index->data,
              a->index->size);
     return TG_OK;
 }
@@ -820,7 +806,7 @@ static void index_add_backward(tg_record *r)
     if (x->grad)
         for (int64_t i = 0; i < x->size; i++) x->grad[i] += g[i];
     if (src->grad)
-        take_rows(src->grad, g, axis_view_of(x, a->axis), a->index->data, a->index->size, true);
+        take_rows(src->grad, g, tg_axis_view(x, a->axis), a->index->data, a->index->size, true);
 }
 
 static int index_add_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
@@ -900,7 +886,7 @@ static int elements_check(const tg_record *r, const tg_tensor *src, bool scan, c
                  tg_shape_str(x, bx, sizeof bx));
         return TG_ERR_INVALID;
     }
-    int st = scan ? check_index(r->tape, idx, a->axis, axis_view_of(x, a->axis).n, msg, len)
+    int st = scan ? check_index(r->tape, idx, a->axis, tg_axis_view(x, a->axis).n, msg, len)
                   : usable_index(r->tape, idx, msg, len);
     if (st != TG_OK) return st;
     tg_shape_str(x, bx, sizeof bx);

@@ -58,6 +58,23 @@ typedef struct {
    not neighbours. */
 bool tg_reduce_view(const tg_tensor *x, unsigned mask, reduce_view *v);
 
+/* x as [outer, n, inner] around one axis (normalised; a 0-d x is
+   [1, 1, 1]), for the ops that walk rows along an axis: softmax and its
+   family, the scans, select and the index ops. No outer row when each
+   holds nothing: [2^40, 4, 0] and [2^40, 0, 4] have none to visit, so the
+   loops over them stop at once (n stays the axis's length, which indices
+   are checked against). */
+static inline reduce_view tg_axis_view(const tg_tensor *x, int axis)
+{
+    reduce_view v = {1, 1, 1};
+    for (int i = 0; i < x->ndim; i++) {
+        int64_t *d = i < axis ? &v.outer : i == axis ? &v.n : &v.inner;
+        *d *= x->shape[i];
+    }
+    if (v.n == 0 || v.inner == 0) v.outer = 0;
+    return v;
+}
+
 /* What the run functions read and write. */
 typedef struct {
     const tg_real *x;  /* [x's size] */
