@@ -130,7 +130,7 @@ void *tg_tape_try_alloc(tg_tape *t, size_t bytes)
 /* An allocation that failed, named by its caller: `who`, else `op`, else
    the op being applied (its output, its attributes, a forward's scratch),
    else the library. */
-static void out_of_memory_in(tg_tape *t, const char *who, const tg_op *op, size_t bytes)
+static void out_of_memory(tg_tape *t, const char *who, const tg_op *op, size_t bytes)
 {
     if (!op) op = t->applying;
     if (who)
@@ -142,32 +142,28 @@ static void out_of_memory_in(tg_tape *t, const char *who, const tg_op *op, size_
         tg_tape_set_error(t, "tapegrad: out of memory allocating %zu bytes on the tape", bytes);
 }
 
-static void out_of_memory(tg_tape *t, const char *who, size_t bytes)
-{
-    out_of_memory_in(t, who, NULL, bytes);
-}
-
 static void *no_memory(tg_tape *t, void *p, size_t bytes)
 {
-    if (!p && t) out_of_memory(t, NULL, bytes);
+    if (!p && t) out_of_memory(t, NULL, NULL, bytes);
     return p;
 }
 
+void *tg_tape_alloc(tg_tape *t, size_t bytes)
+{
+    return no_memory(t, tg_tape_try_alloc(t, bytes), bytes);
+}
 void *tg_tape_alloc_named(tg_tape *t, const char *who, size_t bytes)
 {
     void *p = tg_tape_try_alloc(t, bytes);
-    if (!p && t) out_of_memory_in(t, who, NULL, bytes);
+    if (!p && t) out_of_memory(t, who, NULL, bytes);
     return p;
 }
-
 void *tg_tape_alloc_for_op(tg_tape *t, const tg_op *op, size_t bytes)
 {
     void *p = tg_tape_try_alloc(t, bytes);
-    if (!p && t) out_of_memory_in(t, NULL, op, bytes);
+    if (!p && t) out_of_memory(t, NULL, op, bytes);
     return p;
 }
-
-void *tg_tape_alloc(tg_tape *t, size_t bytes) { return no_memory(t, tg_tape_try_alloc(t, bytes), bytes); }
 
 void *tg_tape_try_alloc_values(tg_tape *t, size_t bytes)
 {
@@ -276,7 +272,7 @@ static tg_tensor *tensor_alloc(tg_tape *t, const char *who, const tg_op *op, int
     size_t bytes = tail ? HEAD + 16 : sizeof(tg_tensor);
     tg_tensor *x = tg_tape_try_alloc_struct(t, bytes);
     if (!x) {
-        out_of_memory(t, who, bytes);
+        out_of_memory(t, who, NULL, bytes);
         return NULL;
     }
     /* every field written, not a memset: for a struct of this size that
@@ -298,7 +294,7 @@ static tg_tensor *tensor_alloc(tg_tape *t, const char *who, const tg_op *op, int
     } else if (with_data) {
         x->data = tg_tape_try_alloc_values(t, (size_t)size * sizeof(tg_real));
         if (!x->data) {
-            out_of_memory(t, who, (size_t)size * sizeof(tg_real));
+            out_of_memory(t, who, NULL, (size_t)size * sizeof(tg_real));
             return NULL;
         }
     }
