@@ -815,7 +815,8 @@ TG_API int tg_recurrent_init(tg_recurrent *l, tg_params *p, const char *name, tg
    *h_n (and *c_n, LSTM only) get the final states of every layer, of that
    shape (either pointer may be NULL). Each layer is a tg_linear over the
    whole sequence and a recurrence op (tg_lstm_recurrence...). NULL on
-   failure, the message on the tape (T = 0 is refused, as in PyTorch). */
+   failure of any part, *h_n and *c_n NULL too, the message on the tape
+   (T = 0 is refused, as in PyTorch). */
 TG_API tg_tensor *tg_recurrent_forward(tg_tape *t, const tg_recurrent *l, tg_tensor *x,
                                        tg_tensor *h0, tg_tensor *c0, tg_tensor **h_n,
                                        tg_tensor **c_n);

@@ -227,6 +227,23 @@ static int check_before_backward(tg_tape *t, const tg_tensor *out, const tg_real
     return TG_OK;
 }
 
+/* A walk whose rule could not have its scratch (tg_record_scratch) fails:
+   TG_ERR_NOMEM and a message naming the op, else st. Checked once at the
+   end of a walk (the rules after the failed one ran on, their results
+   are not used), not after each rule: that check in the walk cost its
+   loop 3% (bench_scalar_graph). */
+static int walk_end(tg_tape *t, int st)
+{
+    if (__builtin_expect(!t->scratch_failed, 1)) return st;
+    t->scratch_failed = false;
+    if (st != TG_OK) return st; /* an error after it: its message stands */
+    const tg_op *op = t->scratch_op;
+    tg_tape_set_error(t, "tg_backward: the gradient rule of %s%s: %s", tg_op_prefix(op),
+                      op->name, t->fail_msg);
+    t->fail_msg[0] = '\0';
+    return TG_ERR_NOMEM;
+}
+
 /* One marked record's rule in a first-order walk. Inlined into the walk
    (and into tg_run_rule): as a call, with ensure_grad out of line, the
    walk took 7% more instructions a record (callgrind, bench_overhead). */
@@ -285,6 +302,8 @@ __attribute__((always_inline)) static inline int rule_step(tg_tape *t, int32_t i
        leaves' accumulated gradients were checked first), so the first
        non-finite one is this record's doing. */
     if (t->anomaly) {
+        /* before its gradients are read: a failed rule leaves them unwritten */
+        if (t->scratch_failed) return walk_end(t, TG_OK);
         for (int k = 0; k < r->n_in; k++) {
             tg_tensor *x = r->in[k];
             int64_t at = needs_grad(x) ? tg_first_nonfinite(x->grad, x->size) : -1;
@@ -310,9 +329,9 @@ static int walk_first_order(tg_tape *t, int32_t last, const walk_opts *o)
         if (i >= AHEAD) prefetch_tensor(t->recs[i - AHEAD].out);
         if (!t->mark[i]) continue;
         int st = rule_step(t, i, o);
-        if (st != TG_OK) return st;
+        if (st != TG_OK) return walk_end(t, st);
     }
-    return TG_OK;
+    return walk_end(t, TG_OK);
 }
 
 /* The first backward since the reset (no record's output has a gradient,
@@ -340,8 +359,10 @@ static int walk_marking(tg_tape *t, tg_tensor *out, const walk_opts *o)
         for (int k = 0; k < r->n_in; k++)
             if (needs_grad(r->in[k]) && r->in[k]->rec >= 0) t->mark[r->in[k]->rec] = 1;
         int st = rule_step(t, i, o);
-        if (st != TG_OK) return st;
+        if (st != TG_OK) return walk_end(t, st);
     }
+    int st = walk_end(t, TG_OK);
+    if (st != TG_OK) return st;
     t->marked_out = out;
     t->marked_recs = recs;
     t->marked_gen = tg_tape_generation(t);
@@ -352,7 +373,7 @@ static int walk_marking(tg_tape *t, tg_tensor *out, const walk_opts *o)
 int tg_run_rule(tg_tape *t, int32_t i)
 {
     walk_opts o = {NULL};
-    return rule_step(t, i, &o);
+    return walk_end(t, rule_step(t, i, &o));
 }
 
 /* The intermediate gradients of the marked records start over: each is made

@@ -150,6 +150,22 @@ void tg_arena_rewind(tg_arena *a);
 void tg_arena_release(tg_arena *a);
 size_t tg_arena_used(const tg_arena *a);
 
+/* For tests of what the library does when the tape runs out of memory
+   (tests/core/test_tape_oom.c): the n-th allocation on t from now fails
+   (n = 1: the next), as if the arena could not grow, whatever its size;
+   every allocation on the tape (tensors, values, gradients, scratch)
+   counts. n = 0 disarms. tg_tape_alloc_failed says whether that failure
+   has happened since. */
+void tg_tape_fail_alloc(tg_tape *t, int64_t n);
+bool tg_tape_alloc_failed(const tg_tape *t);
+/* Scratch for a forward or a gradient rule whose result depends on having
+   it (sums gathered in double, a selected gradient summed down): NULL when
+   the tape has no room, and then the op fails with TG_ERR_NOMEM and a
+   message naming it (tg_apply, the replay and the backward walk check
+   after each forward or rule), rather than giving other bits by another
+   way. The caller returns early on NULL. Scratch whose absence changes no
+   result (a second thread's buffer) takes tg_tape_try_alloc instead. */
+void *tg_record_scratch(tg_record *r, size_t bytes);
 /* tg_tape_alloc without the tape error: for scratch that has a fallback. */
 void *tg_tape_try_alloc(tg_tape *t, size_t bytes);
 /* tg_tape_alloc whose out-of-memory message names `who` ("tg_cat"), or

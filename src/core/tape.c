@@ -122,9 +122,39 @@ tg_tape_stats tg_tape_get_stats(const tg_tape *t)
     return s;
 }
 
+void tg_tape_fail_alloc(tg_tape *t, int64_t n)
+{
+    if (!t) return;
+    t->fail_in = n > 0 ? n : 0;
+    t->fail_hit = false;
+}
+
+bool tg_tape_alloc_failed(const tg_tape *t) { return t && t->fail_hit; }
+
+/* Whether this allocation is the one tg_tape_fail_alloc asked to fail. */
+static inline bool fail_now(tg_tape *t)
+{
+    if (__builtin_expect(!t->fail_in, 1) || --t->fail_in) return false;
+    t->fail_hit = true;
+    return true;
+}
+
 void *tg_tape_try_alloc(tg_tape *t, size_t bytes)
 {
-    return t ? tg_arena_alloc(&t->arena, bytes) : NULL;
+    return t && !fail_now(t) ? tg_arena_alloc(&t->arena, bytes) : NULL;
+}
+
+void *tg_record_scratch(tg_record *r, size_t bytes)
+{
+    tg_tape *t = r->tape;
+    void *p = tg_tape_try_alloc(t, bytes);
+    if (!p && t && !t->scratch_failed) {
+        t->scratch_failed = true;
+        t->scratch_op = r->op;
+        snprintf(t->fail_msg, sizeof t->fail_msg,
+                 "out of memory allocating %zu bytes of scratch on the tape", bytes);
+    }
+    return p;
 }
 
 /* An allocation that failed, named by its caller: `who`, else `op`, else
@@ -167,7 +197,7 @@ void *tg_tape_alloc_for_op(tg_tape *t, const tg_op *op, size_t bytes)
 
 void *tg_tape_try_alloc_values(tg_tape *t, size_t bytes)
 {
-    if (!t) return NULL;
+    if (!t || fail_now(t)) return NULL;
     /* 1..16 bytes: aligned to 16, as tg_arena_alloc_values aligns them */
     return bytes - 1 < 16 ? tg_arena_alloc16(&t->arena, bytes)
                           : tg_arena_alloc_values(&t->arena, bytes);
@@ -178,7 +208,7 @@ void *tg_tape_alloc_values(tg_tape *t, size_t bytes)
 }
 void *tg_tape_try_alloc_struct(tg_tape *t, size_t bytes)
 {
-    return t ? tg_arena_alloc16(&t->arena, bytes) : NULL;
+    return t && !fail_now(t) ? tg_arena_alloc16(&t->arena, bytes) : NULL;
 }
 void *tg_tape_alloc_struct(tg_tape *t, size_t bytes)
 {
@@ -482,6 +512,7 @@ static tg_tensor *apply(tg_tape *t, const tg_op *op, tg_tensor *const *in, int n
     rec.out = out;
 
     st = op->forward(&rec);
+    if (tg_tape_scratch_failed(t) && st == TG_OK) st = TG_ERR_NOMEM;
     if (st != TG_OK) {
         if (t->fail_msg[0])
             tg_tape_set_error(t, "%s: %s", WHO, t->fail_msg);
@@ -727,6 +758,7 @@ int tg_replay_record(tg_tape *t, size_t i)
     }
     if (r->op->flags & TG_OP_ALIAS) r->out->data = r->in[0]->data;
     int st = r->op->forward(r);
+    if (tg_tape_scratch_failed(t) && st == TG_OK) st = TG_ERR_NOMEM;
     if (st != TG_OK) {
         if (t->fail_msg[0])
             tg_tape_set_error(t, "tg_tape_replay: record %zu (%s%s): %s", i, tg_op_prefix(r->op),

@@ -85,6 +85,8 @@ struct tg_tape {
     bool recording;
     bool anomaly;
     bool failed;
+    bool scratch_failed;   /* a forward's or a rule's tg_record_scratch failed: it fails */
+    bool fail_hit;         /* the failure tg_tape_fail_alloc asked for has happened */
     /* create_graph: the gradient tensors of leaves, for tg_tape_grad_tensor
        (this generation; the sum over every create_graph backward) */
     tg_leaf_grad *leaf_grads;
@@ -107,6 +109,10 @@ struct tg_tape {
     tg_program prog;
     char fail_msg[TG_MSG_LEN]; /* a failing forward's reason (tg_record_fail), else "" */
     char error[TG_MSG_LEN];
+    /* last, not to move the fields above on their cache lines */
+    const tg_op *scratch_op; /* the op whose tg_record_scratch failed */
+    int64_t fail_in; /* tests (tg_tape_fail_alloc): the allocation on the tape that
+                        fails, counting down (1: the next); 0 none */
 };
 
 /* The replay program (src/core/program.c). tg_program_replay runs every
@@ -125,6 +131,15 @@ void tg_program_free(tg_tape *t);
    tg_backward runs it, and the marks of the records an output depends on
    (src/core/backward.c). */
 int tg_run_rule(tg_tape *t, int32_t i);
+/* Whether the forward that just ran had its tg_record_scratch fail (the
+   reason in t->fail_msg), which fails it; clears the flag. (A walk of
+   rules checks at its end: backward.c's walk_end.) */
+static inline bool tg_tape_scratch_failed(tg_tape *t)
+{
+    if (__builtin_expect(!t->scratch_failed, 1)) return false;
+    t->scratch_failed = false;
+    return true;
+}
 int32_t tg_mark_reached(tg_tape *t, tg_tensor *const *outs, int n_out);
 
 /* Notes that this recording cannot be replayed, and why (the first reason

@@ -235,27 +235,35 @@ tg_tensor *tg_recurrent_forward(tg_tape *t, const tg_recurrent *l, tg_tensor *x,
         if ((h0 && !(h0 = tg_unsqueeze(t, h0, 1))) || (c0 && !(c0 = tg_unsqueeze(t, c0, 1))))
             return NULL;
     }
+    /* Any part that fails fails the call: a layer's state that failed is
+       not a zero state, and no output comes without the final states
+       asked for (each stays NULL then). */
+    bool want_c = c_n && l->mode == TG_RNN_LSTM;
     tg_tensor *hn[TG_RNN_MAX_LAYERS], *cn[TG_RNN_MAX_LAYERS];
     for (int k = 0; k < l->num_layers && x; k++) {
         tg_tensor *xg = tg_linear(t, x, l->weight_ih[k], l->bias_ih[k]); /* [T, N, G·H] */
-        tg_tensor *h0k = layer_state(t, h0, k);
+        tg_tensor *h0k = layer_state(t, h0, k), *c0k = layer_state(t, c0, k);
+        if ((h0 && !h0k) || (c0 && !c0k)) return NULL;
         if (l->mode == TG_RNN_LSTM)
-            x = tg_lstm_recurrence(t, xg, l->weight_hh[k], l->bias_hh[k], h0k,
-                                   layer_state(t, c0, k), bf, &cn[k]);
+            x = tg_lstm_recurrence(t, xg, l->weight_hh[k], l->bias_hh[k], h0k, c0k, bf,
+                                   want_c ? &cn[k] : NULL);
         else if (l->mode == TG_RNN_GRU)
             x = tg_gru_recurrence(t, xg, l->weight_hh[k], l->bias_hh[k], h0k, bf);
         else
             x = tg_rnn_recurrence(t, xg, l->weight_hh[k], l->bias_hh[k], h0k, l->mode, bf);
-        hn[k] = x ? tg_select(t, x, ax, x->shape[ax] - 1) : NULL;
+        if (x && h_n && !(hn[k] = tg_select(t, x, ax, x->shape[ax] - 1))) return NULL;
     }
     if (!x) return NULL;
-    if (h_n) *h_n = tg_stack(t, hn, l->num_layers, batched ? 0 : 1);
-    if (c_n && l->mode == TG_RNN_LSTM) *c_n = tg_stack(t, cn, l->num_layers, batched ? 0 : 1);
+    tg_tensor *h = h_n ? tg_stack(t, hn, l->num_layers, batched ? 0 : 1) : NULL;
+    tg_tensor *c = want_c ? tg_stack(t, cn, l->num_layers, batched ? 0 : 1) : NULL;
     if (!batched) { /* back to [T, H] and [L, H] */
         x = tg_squeeze_axis(t, x, 1);
-        if (h_n && *h_n) *h_n = tg_squeeze_axis(t, *h_n, 0);
-        if (c_n && *c_n) *c_n = tg_squeeze_axis(t, *c_n, 0);
+        if (h) h = tg_squeeze_axis(t, h, 0);
+        if (c) c = tg_squeeze_axis(t, c, 0);
     }
+    if (!x || (h_n && !h) || (want_c && !c)) return NULL;
+    if (h_n) *h_n = h;
+    if (want_c) *c_n = c;
     return x;
 }
 

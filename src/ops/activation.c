@@ -902,8 +902,9 @@ static void prelu_backward(tg_record *r)
     tg_real *dx = X->grad, *dw = r->in[1]->grad;   /* [size], [channels] */
     /* dw's sums over each channel's elements run in double */
     double one, *acc = !dw ? NULL
-                     : v.channels > 1 ? tg_tape_try_alloc(r->tape, (size_t)v.channels * sizeof(double))
+                     : v.channels > 1 ? tg_record_scratch(r, (size_t)v.channels * sizeof(double))
                                       : &one;
+    if (dw && !acc) return; /* no room: the rule fails (tg_record_scratch) */
     if (acc)
         for (int64_t c = 0; c < v.channels; c++) acc[c] = 0;
     for (int64_t i = 0; i < X->size; i++) {

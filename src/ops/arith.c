@@ -105,7 +105,7 @@ int tg_shape_same(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], cha
 }
 
 /* dx (shape of x) += g (shape of out), summed over broadcast axes, in
-   double (acc, x->size values, zeroed) when the caller has the room. */
+   double (acc, x->size values, zeroed) where there is a sum. */
 typedef struct {
     tg_real *dx;
     double *acc;
@@ -123,14 +123,17 @@ static void reduce_run(int64_t ia, int64_t ib, int64_t io, int64_t n, int64_t sa
         for (int64_t i = 0; i < n; i++) k->dx[ia + i * sa] += k->g[io + i];
 }
 
-void tg_reduce_broadcast_add(tg_tape *t, tg_real *dx, const tg_tensor *x, const tg_real *g,
+void tg_reduce_broadcast_add(tg_record *r, tg_real *dx, const tg_tensor *x, const tg_real *g,
                              const tg_tensor *out)
 {
     tg_bcast bc;
     tg_bcast_init(&bc, x, x, out);
     reduce_ctx k = {dx, NULL, g};
-    if (x->size != out->size) k.acc = tg_tape_try_alloc(t, (size_t)x->size * sizeof(double));
-    if (k.acc) memset(k.acc, 0, (size_t)x->size * sizeof(double));
+    if (x->size != out->size) { /* the sums in double, or the op fails */
+        k.acc = tg_record_scratch(r, (size_t)x->size * sizeof(double));
+        if (!k.acc) return;
+        memset(k.acc, 0, (size_t)x->size * sizeof(double));
+    }
     tg_bcast_each(&bc, reduce_run, &k);
     if (k.acc)
         for (int64_t i = 0; i < x->size; i++) dx[i] += (tg_real)k.acc[i];
@@ -140,12 +143,12 @@ void tg_reduce_broadcast_add(tg_tape *t, tg_real *dx, const tg_tensor *x, const 
 
 /* A broadcast input's gradient is a sum over the positions it was repeated
    to: it is gathered in double (acc_a, acc_b on the tape), then added once.
-   false if there is no room (the sums then run in tg_real). */
+   false if there is no room: the rule then fails (tg_record_scratch). */
 static bool bin_acc_begin(tg_record *r, bin_ctx *k, bool ra, bool rb)
 {
     const tg_tensor *A = r->in[0], *B = r->in[1];
-    double *aa = ra ? tg_tape_try_alloc(r->tape, (size_t)A->size * sizeof(double)) : NULL;
-    double *ab = rb ? tg_tape_try_alloc(r->tape, (size_t)B->size * sizeof(double)) : NULL;
+    double *aa = ra ? tg_record_scratch(r, (size_t)A->size * sizeof(double)) : NULL;
+    double *ab = rb ? tg_record_scratch(r, (size_t)B->size * sizeof(double)) : NULL;
     if ((ra && !aa) || (rb && !ab)) return false;
     if (aa) memset(aa, 0, (size_t)A->size * sizeof(double));
     if (ab) memset(ab, 0, (size_t)B->size * sizeof(double));
@@ -232,11 +235,11 @@ static void bin_acc_end(tg_record *r, const bin_ctx *k)
         tg_bcast_init(&bc, r->in[0], r->in[1], r->out);                                  \
         bool ra = k.da && r->in[0]->size != r->out->size;                                \
         bool rb = k.db && r->in[1]->size != r->out->size;                                \
-        if ((ra || rb) && bin_acc_begin(r, &k, ra, rb)) {                                \
+        if (!(ra || rb)) {                                                               \
+            tg_bcast_each(&bc, NAME##_brun, &k);                                         \
+        } else if (bin_acc_begin(r, &k, ra, rb)) {                                       \
             tg_bcast_each(&bc, NAME##_brun_acc, &k);                                     \
             bin_acc_end(r, &k);                                                          \
-        } else {                                                                         \
-            tg_bcast_each(&bc, NAME##_brun, &k);                                         \
         }                                                                                \
     }
 

@@ -153,15 +153,12 @@ static void where_backward(tg_record *r)
             }
             continue;
         }
-        /* broadcast: the selected gradient in full, then summed down */
-        tg_real *sel = tg_tape_try_alloc(r->tape, (size_t)r->out->size * sizeof(tg_real));
-        if (!sel) {
-            tg_real *dx = x->grad;
-            WHERE_EACH(r, if ((c[ic] != 0) == pick) dx[pick ? ia : ib] += g[k]);
-            continue;
-        }
+        /* broadcast: the selected gradient in full, then summed down (in
+           double); without room for it, the rule fails (tg_record_scratch) */
+        tg_real *sel = tg_record_scratch(r, (size_t)r->out->size * sizeof(tg_real));
+        if (!sel) return;
         WHERE_EACH(r, sel[k] = (c[ic] != 0) == pick ? g[k] : 0);
-        tg_reduce_broadcast_add(r->tape, x->grad, x, sel, r->out);
+        tg_reduce_broadcast_add(r, x->grad, x, sel, r->out);
     }
 }
 

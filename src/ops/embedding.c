@@ -100,13 +100,14 @@ static void take(tg_real *out, const tg_real *w, const emb_attr *a, int64_t D)
 /* dw [V, D] row index[j] += g [k, D] row j for every position j that is
    not padding; repeated rows summed in double (tg_index_add_rows). The
    padding row is put back as it was afterwards: `keep` holds it (D values
-   saved by the forward, so that backward allocates nothing that can fail). */
-static void scatter(tg_tape *t, tg_real *dw, const tg_real *g, const emb_attr *a, int64_t V,
+   saved by the forward: the backward's only allocation is the scratch of
+   tg_index_add_rows' sums). */
+static void scatter(tg_record *r, tg_real *dw, const tg_real *g, const emb_attr *a, int64_t V,
                     int64_t D, tg_real *keep)
 {
     tg_real *pad = a->padding_idx >= 0 ? dw + a->padding_idx * D : NULL;
     if (pad) memcpy(keep, pad, (size_t)D * sizeof(tg_real));
-    tg_index_add_rows(t, dw, g, V, D, a->index->data, a->index->size);
+    tg_index_add_rows(r, dw, g, V, D, a->index->data, a->index->size);
     if (pad) memcpy(pad, keep, (size_t)D * sizeof(tg_real));
 }
 
@@ -127,7 +128,7 @@ static int embedding_forward(tg_record *r)
 static void embedding_backward(tg_record *r)
 {
     const tg_tensor *w = r->in[0];
-    scatter(r->tape, w->grad, r->out->grad, r->attr, w->shape[0], w->shape[1], r->saved);
+    scatter(r, w->grad, r->out->grad, r->attr, w->shape[0], w->shape[1], r->saved);
 }
 
 static int embedding_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
@@ -157,7 +158,7 @@ static int embedding_bw_forward(tg_record *r)
                         : NULL;
     if (a->padding_idx >= 0 && !keep) return TG_ERR_NOMEM;
     memset(r->out->data, 0, (size_t)r->out->size * sizeof(tg_real));
-    scatter(r->tape, r->out->data, r->in[0]->data, a, a->num_weights, D, keep);
+    scatter(r, r->out->data, r->in[0]->data, a, a->num_weights, D, keep);
     return TG_OK;
 }
 

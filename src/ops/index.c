@@ -102,17 +102,20 @@ static tg_tensor *null_index(tg_tape *t, const char *op)
 
 /* The sums of an accumulating rule (indices that repeat) run in double: in
    a float build into n doubles of scratch from the tape, zeroed, added to
-   the destination by acc_end; in a double build, or when the tape has no
-   room, the rule adds straight into the destination (acc NULL). */
-static double *acc_begin(tg_tape *t, int64_t n)
+   the destination by acc_end; in a double build the rule adds straight into
+   the destination (*acc NULL). false when the tape has no room: the op or
+   rule then fails (tg_record_scratch). */
+static bool acc_begin(tg_record *r, int64_t n, double **acc)
 {
+    *acc = NULL;
 #ifdef TG_DOUBLE
-    (void)t, (void)n;
-    return NULL;
+    (void)r, (void)n;
+    return true;
 #else
-    double *acc = n > 0 ? tg_tape_try_alloc(t, (size_t)n * sizeof(double)) : NULL;
-    if (acc) memset(acc, 0, (size_t)n * sizeof(double));
-    return acc;
+    if (n <= 0) return true;
+    *acc = tg_record_scratch(r, (size_t)n * sizeof(double));
+    if (*acc) memset(*acc, 0, (size_t)n * sizeof(double));
+    return *acc != NULL;
 #endif
 }
 
@@ -317,8 +320,11 @@ static const tg_op op_slice_backward;
 static const strided *record_view(tg_record *r, strided *local)
 {
     if (r->saved) return r->saved;
-    strided *v = tg_record_save(r, sizeof *v);
-    if (!v) v = local;
+    /* kept for the backward where there is room (it works the view out
+       again otherwise): no error on the tape when there is none */
+    strided *v = tg_tape_try_alloc(r->tape, sizeof *v);
+    if (v) r->saved = v, r->saved_bytes = sizeof *v;
+    else v = local;
     slice_view(r->attr, v);
     return v;
 }
@@ -676,43 +682,43 @@ static int index_add_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_D
 /* dst [outer, n, inner] row index[j] += src [outer, k, inner] row j, for
    every j and every outer o. In a float build the rows that several j add
    to are summed in double first (the j grouped by row with a counting
-   sort); a row that one j adds to takes it in one rounding. */
-static void add_rows(tg_tape *t, tg_real *dst, const tg_real *src, axis_view v,
+   sort, in scratch: without it nothing is added, and the op or rule fails,
+   tg_record_scratch); a row that one j adds to takes it in one rounding. */
+static void add_rows(tg_record *r, tg_real *dst, const tg_real *src, axis_view v,
                      const int64_t *index, int64_t k)
 {
     int64_t n = v.n, inner = v.inner;
     if (k == 0 || inner == 0 || v.outer == 0) return;
 #ifndef TG_DOUBLE
-    int64_t *first = tg_tape_try_alloc(t, (size_t)(n + 1 + k) * sizeof(int64_t));
-    double *row = first ? tg_tape_try_alloc(t, (size_t)inner * sizeof(double)) : NULL;
-    if (row) {
-        int64_t *order = first + n + 1; /* the j, by row */
-        memset(first, 0, (size_t)(n + 1) * sizeof(int64_t));
-        for (int64_t j = 0; j < k; j++) first[index[j] + 1]++;
-        for (int64_t p = 0; p < n; p++) first[p + 1] += first[p];
-        for (int64_t j = 0; j < k; j++) order[first[index[j]]++] = j;
-        for (int64_t o = 0; o < v.outer; o++)
-            for (int64_t q = 0; q < k;) {
-                int64_t p = index[order[q]], e = q + 1;
-                while (e < k && index[order[e]] == p) e++;
-                tg_real *d = dst + (o * n + p) * inner;
-                if (e == q + 1) {
+    int64_t *first = tg_record_scratch(r, (size_t)(n + 1 + k) * sizeof(int64_t));
+    double *row = first ? tg_record_scratch(r, (size_t)inner * sizeof(double)) : NULL;
+    if (!row) return;
+    int64_t *order = first + n + 1; /* the j, by row */
+    memset(first, 0, (size_t)(n + 1) * sizeof(int64_t));
+    for (int64_t j = 0; j < k; j++) first[index[j] + 1]++;
+    for (int64_t p = 0; p < n; p++) first[p + 1] += first[p];
+    for (int64_t j = 0; j < k; j++) order[first[index[j]]++] = j;
+    for (int64_t o = 0; o < v.outer; o++)
+        for (int64_t q = 0; q < k;) {
+            int64_t p = index[order[q]], e = q + 1;
+            while (e < k && index[order[e]] == p) e++;
+            tg_real *d = dst + (o * n + p) * inner;
+            if (e == q + 1) {
+                const tg_real *s = src + (o * k + order[q]) * inner;
+                for (int64_t i = 0; i < inner; i++) d[i] += s[i];
+            } else {
+                memset(row, 0, (size_t)inner * sizeof(double));
+                for (; q < e; q++) {
                     const tg_real *s = src + (o * k + order[q]) * inner;
-                    for (int64_t i = 0; i < inner; i++) d[i] += s[i];
-                } else {
-                    memset(row, 0, (size_t)inner * sizeof(double));
-                    for (; q < e; q++) {
-                        const tg_real *s = src + (o * k + order[q]) * inner;
-                        for (int64_t i = 0; i < inner; i++) row[i] += (double)s[i];
-                    }
-                    for (int64_t i = 0; i < inner; i++) d[i] += (tg_real)row[i];
+                    for (int64_t i = 0; i < inner; i++) row[i] += (double)s[i];
                 }
-                q = e;
+                for (int64_t i = 0; i < inner; i++) d[i] += (tg_real)row[i];
             }
-        return;
-    }
+            q = e;
+        }
+    return;
 #else
-    (void)t;
+    (void)r;
 #endif
     for (int64_t o = 0; o < v.outer; o++)
         for (int64_t j = 0; j < k; j++) {
@@ -774,7 +780,7 @@ static int index_select_forward(tg_record *r)
 static void index_select_backward(tg_record *r)
 {
     const index_attr *a = r->attr;
-    add_rows(r->tape, r->in[0]->grad, r->out->grad, tg_axis_view(r->in[0], a->axis),
+    add_rows(r, r->in[0]->grad, r->out->grad, tg_axis_view(r->in[0], a->axis),
              a->index->data, a->index->size);
 }
 
@@ -793,7 +799,7 @@ static int index_add_forward(tg_record *r)
     const index_attr *a = r->attr;
     tg_tensor *x = r->in[0];
     memcpy(r->out->data, x->data, (size_t)x->size * sizeof(tg_real));
-    add_rows(r->tape, r->out->data, r->in[1]->data, tg_axis_view(x, a->axis), a->index->data,
+    add_rows(r, r->out->data, r->in[1]->data, tg_axis_view(x, a->axis), a->index->data,
              a->index->size);
     return TG_OK;
 }
@@ -998,10 +1004,11 @@ static index_walk index_walk_of(const tg_record *r, const tg_tensor *src)
 /* dst (x's shape) += Σ over the index of src at the positions it names:
    dst[xb + i·xl + index·xa] += src[sb + i·sl], in double (acc_begin). The
    adjoint of gather, and scatter_add's update. */
-static void scatter_sum(tg_tape *t, tg_real *dst, int64_t n, const tg_real *src,
+static void scatter_sum(tg_record *r, tg_real *dst, int64_t n, const tg_real *src,
                         const index_walk *w)
 {
-    double *acc = acc_begin(t, n);
+    double *acc;
+    if (!acc_begin(r, n, &acc)) return;
     const int64_t *idx = w->index;
     INDEX_ROWS(w, {
         for (int64_t i = 0; i < w->run; i++) {
@@ -1152,7 +1159,7 @@ static int gather_forward(tg_record *r)
 static void gather_backward(tg_record *r)
 {
     index_walk w = index_walk_of(r, r->out);
-    scatter_sum(r->tape, r->in[0]->grad, r->in[0]->size, r->out->grad, &w);
+    scatter_sum(r, r->in[0]->grad, r->in[0]->size, r->out->grad, &w);
 }
 
 static int gather_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
@@ -1171,7 +1178,7 @@ static int scatter_add_forward(tg_record *r)
     tg_tensor *x = r->in[0];
     index_walk w = index_walk_of(r, r->in[1]);
     memcpy(r->out->data, x->data, (size_t)x->size * sizeof(tg_real));
-    scatter_sum(r->tape, r->out->data, x->size, r->in[1]->data, &w);
+    scatter_sum(r, r->out->data, x->size, r->in[1]->data, &w);
     return TG_OK;
 }
 
@@ -1375,20 +1382,20 @@ static void masked_fill_backward(tg_record *r)
     tg_bcast bc;
     tg_bcast_init(&bc, x, r->in[1], out);
     fill_ctx k = {.mask = r->in[1]->data, .g = out->grad, .dx = x->grad};
-    tg_real *sel = x->size == out->size
-                       ? NULL
-                       : tg_tape_try_alloc(r->tape, (size_t)out->size * sizeof(tg_real));
-    if (!sel) {
+    if (x->size == out->size) {
         tg_bcast_each(&bc, unfill_run, &k);
         return;
     }
-    /* broadcast x: the selected gradient in full, then summed down */
+    /* broadcast x: the selected gradient in full, then summed down (in
+       double); without room for it, the rule fails (tg_record_scratch) */
+    tg_real *sel = tg_record_scratch(r, (size_t)out->size * sizeof(tg_real));
+    if (!sel) return;
     k.x = out->grad;
     k.y = sel;
     k.value = 0;
     tg_bcast_init(&bc, out, r->in[1], out);
     tg_bcast_each(&bc, fill_run, &k);
-    tg_reduce_broadcast_add(r->tape, x->grad, x, sel, out);
+    tg_reduce_broadcast_add(r, x->grad, x, sel, out);
 }
 
 static int masked_fill_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
@@ -1518,10 +1525,10 @@ int tg_index_check(const tg_tape *t, const tg_index *idx, int axis, int64_t n, c
     return check_index(t, idx, axis, n, msg, len);
 }
 
-void tg_index_add_rows(tg_tape *t, tg_real *dst, const tg_real *src, int64_t n, int64_t inner,
+void tg_index_add_rows(tg_record *r, tg_real *dst, const tg_real *src, int64_t n, int64_t inner,
                        const int64_t *index, int64_t k)
 {
-    add_rows(t, dst, src, (axis_view){1, n, inner}, index, k);
+    add_rows(r, dst, src, (axis_view){1, n, inner}, index, k);
 }
 
 /* The compact form of a slice (narrow, slice: tg_small_compile): the

@@ -643,7 +643,7 @@ static void add_alpha_backward(tg_record *r)
 {
     tg_real s = attr_s(r);
     const tg_tensor *A = r->in[0], *B = r->in[1], *Y = r->out;
-    if (A->grad) tg_reduce_broadcast_add(r->tape, A->grad, A, Y->grad, Y);
+    if (A->grad) tg_reduce_broadcast_add(r, A->grad, A, Y->grad, Y);
     if (!B->grad) return;
     tg_walk w;
     tg_walk_init(&w, Y->ndim, Y->shape);

@@ -71,8 +71,9 @@ int tg_shape_bcast(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], ch
                    size_t len);
 
 /* Accumulates g (shape of out) into dx (shape of x) summing over the axes
-   that broadcasting expanded (in double, with scratch from t). */
-void tg_reduce_broadcast_add(tg_tape *t, tg_real *dx, const tg_tensor *x, const tg_real *g,
+   that broadcasting expanded (in double, with scratch from r's tape:
+   without it, nothing, and r's op or rule fails, tg_record_scratch). */
+void tg_reduce_broadcast_add(tg_record *r, tg_real *dx, const tg_tensor *x, const tg_real *g,
                              const tg_tensor *out);
 
 /* ---- binary element-wise ops with broadcasting: BIN_FORWARD(NAME, EXPR)
@@ -129,8 +130,9 @@ void tg_sum_rows(tg_real *y, const tg_real *x, int64_t rows, int64_t m, int64_t 
 int tg_index_check(const tg_tape *t, const tg_index *idx, int axis, int64_t n, char *msg,
                    size_t len);
 /* dst [n, inner] row index[j] += src [k, inner] row j for every j < k;
-   rows that several j add to are summed in double (scratch from t). */
-void tg_index_add_rows(tg_tape *t, tg_real *dst, const tg_real *src, int64_t n, int64_t inner,
+   rows that several j add to are summed in double (scratch from r's tape:
+   without it, nothing, and r's op or rule fails, tg_record_scratch). */
+void tg_index_add_rows(tg_record *r, tg_real *dst, const tg_real *src, int64_t n, int64_t inner,
                        const int64_t *index, int64_t k);
 
 /* ---- copies larger than the cache (src/ops/ops.c)

@@ -553,7 +553,7 @@ tg_tensor *tg_lstm_recurrence(tg_tape *t, tg_tensor *xg, tg_tensor *w_hh, tg_ten
     if (!y) return NULL;
     int ax = batch_first ? 1 : 0;
     int64_t T = y->shape[ax] - 1;
-    if (c_n) *c_n = tg_select(t, y, ax, T);
+    if (c_n && !(*c_n = tg_select(t, y, ax, T))) return NULL; /* not h without c */
     return tg_narrow(t, y, ax, 0, T);
 }
 
@@ -604,7 +604,8 @@ static tg_tensor *cell(tg_tape *t, const char *fn, int mode, tg_tensor *x, tg_te
     if (!y) return NULL;
     H = y->shape[2];
     y = one ? tg_reshape(t, y, TG_SHAPE(H)) : tg_reshape(t, y, TG_SHAPE(N, H));
-    if (c_out && cn) *c_out = one ? tg_reshape(t, cn, TG_SHAPE(H)) : cn;
+    if (c_out && cn && !(*c_out = one ? tg_reshape(t, cn, TG_SHAPE(H)) : cn))
+        return NULL; /* not h' without the c' asked for */
     return y;
 }
 

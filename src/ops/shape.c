@@ -650,7 +650,7 @@ static int expand_forward(tg_record *r)
 
 static void expand_backward(tg_record *r)
 {
-    tg_reduce_broadcast_add(r->tape, r->in[0]->grad, r->in[0], r->out->grad, r->out);
+    tg_reduce_broadcast_add(r, r->in[0]->grad, r->in[0], r->out->grad, r->out);
 }
 
 static int expand_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
@@ -664,7 +664,7 @@ static int expand_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **
 static int sum_to_forward(tg_record *r)
 {
     memset(r->out->data, 0, (size_t)r->out->size * sizeof(tg_real));
-    tg_reduce_broadcast_add(r->tape, r->out->data, r->out, r->in[0]->data, r->in[0]);
+    tg_reduce_broadcast_add(r, r->out->data, r->out, r->in[0]->data, r->in[0]);
     return TG_OK;
 }
 
