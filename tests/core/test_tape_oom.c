@@ -239,6 +239,46 @@ static bool losses_case(tg_tape *t, model *m, vals *o)
            put(o, c->grad, c->size);
 }
 
+/* ops that return more than one result, or build their result from
+   several: split, max with its indices, take_along_dim, einsum, pad,
+   cat and stack, the index sums, where, the transposed convolution and
+   the pools */
+static bool language_case(tg_tape *t, model *m, vals *o)
+{
+    (void)m;
+    tg_tensor *x = LEAF(t, 1, true, 2, 3, 4, 5), *w = LEAF(t, 2, true, 3, 2, 2, 2);
+    tg_tensor *pc[4] = {NULL};
+    if (CALL_AS(int, r_ >= 0, t, tg_split_chunks(t, x, 2, 3, pc, 4)) != 2) return false;
+    tg_index *ix = NULL;
+    tg_tensor *mx = CALL(t, tg_max_dim(t, x, 2, true, &ix));
+    tg_tensor *tk = CALL(t, tg_take_along_dim(t, x, ix, 2));
+    tg_tensor *e = CALL(t, tg_einsum(t, "bcij,bckj->bik", 2, (tg_tensor *[]){pc[0], pc[0]}));
+    static const int64_t pads[4] = {1, 2, 2, 1};
+    tg_tensor *pd = CALL(t, tg_pad(t, pc[0], 4, pads, TG_PAD_REFLECT, 0));
+    tg_tensor *ct = CALL(t, tg_cat(t, (tg_tensor *[]){mx, tk}, 2, 2));
+    tg_tensor *st = CALL(t, tg_stack(t, (tg_tensor *[]){e, e}, 2, 1));
+    static const int64_t rows[5] = {2, 0, 2, 1, 2};
+    tg_index *ri = tg_index_new(t, 1, (int64_t[]){5}, rows);
+    tg_tensor *ia = CALL(t, tg_index_add(t, pc[0], 3, ri, tg_scale(t, x, 0.5f)));
+    tg_tensor *wh = CALL(t, tg_where(t, tg_gt(t, x, tg_scalar(t, 0)), x, tg_square(t, x)));
+    tg_conv_opts co = {.stride = {2, 2}, .padding = {1, 0}, .output_padding = {1, 0}};
+    tg_tensor *tc = CALL(t, tg_conv_transpose2d(t, pd, w, NULL, &co));
+    tg_index *pi = NULL;
+    tg_pool_opts po = tg_pool_defaults(2, 2);
+    po.ceil_mode = true;
+    tg_tensor *mp = CALL(t, tg_max_pool2d_with_indices(t, tc, &po, &pi));
+    tg_tensor *ap = CALL(t, tg_adaptive_avg_pool2d(t, wh, 3, 2));
+    tg_tensor *terms[] = {ct, st, ia, mp, ap, tg_logsumexp(t, x, 3, false),
+                          tg_cumsum(t, tg_norm(t, x, 1.5, 1, false), 1)};
+    tg_tensor *l = NULL;
+    for (size_t i = 0; i < sizeof terms / sizeof *terms; i++)
+        l = i ? tg_add(t, l, sum_of(t, tg_square(t, terms[i]))) : sum_of(t, terms[i]);
+    if (!second_order(t, NULL, l, x, o) || !put(o, w->grad, w->size)) return false;
+    for (int64_t i = 0; i < ix->size; i++) o->v[o->n++] = (tg_real)ix->data[i];
+    for (int64_t i = 0; i < pi->size; i++) o->v[o->n++] = (tg_real)pi->data[i];
+    return true;
+}
+
 /* tg_hvp, tg_jvp, tg_jacobian and tg_hessian of a small network */
 static tg_tensor *network(tg_tape *t, tg_tensor *x, tg_tensor *w)
 {
@@ -370,5 +410,6 @@ Test(tape_oom, cross_attention_unbatched) { fail_each_allocation("mha cross", mh
 Test(tape_oom, cnn) { fail_each_allocation("cnn", cnn_case); }
 Test(tape_oom, norms) { fail_each_allocation("norms", norms_case); }
 Test(tape_oom, embedding_and_attention) { fail_each_allocation("embedding", embed_attention_case); }
+Test(tape_oom, ops_of_several_results) { fail_each_allocation("language", language_case); }
 Test(tape_oom, composed_losses) { fail_each_allocation("losses", losses_case); }
 Test(tape_oom, hvp_jvp_jacobian_hessian) { fail_each_allocation("higher", higher_case); }
