@@ -154,10 +154,10 @@ size_t tg_arena_used(const tg_arena *a);
    (tests/core/test_tape_oom.c): the n-th allocation on t from now fails
    (n = 1: the next), as if the arena could not grow, whatever its size;
    every allocation on the tape (tensors, values, gradients, scratch)
-   counts. n = 0 disarms. tg_tape_alloc_failed says whether that failure
-   has happened since. */
-void tg_tape_fail_alloc(tg_tape *t, int64_t n);
-bool tg_tape_alloc_failed(const tg_tape *t);
+   counts. n = 0 disarms. *hit (hit may be NULL) is set false, and true
+   when that failure happens: the caller's, so that it can be read after
+   the tape is gone (a tape that tg_gradgradcheck made). */
+void tg_tape_fail_alloc(tg_tape *t, int64_t n, bool *hit);
 /* Scratch for a forward or a gradient rule whose result depends on having
    it (sums gathered in double, a selected gradient summed down): NULL when
    the tape has no room, and then the op fails with TG_ERR_NOMEM and a

@@ -122,20 +122,19 @@ tg_tape_stats tg_tape_get_stats(const tg_tape *t)
     return s;
 }
 
-void tg_tape_fail_alloc(tg_tape *t, int64_t n)
+void tg_tape_fail_alloc(tg_tape *t, int64_t n, bool *hit)
 {
     if (!t) return;
     t->fail_in = n > 0 ? n : 0;
-    t->fail_hit = false;
+    t->fail_hit = hit;
+    if (hit) *hit = false;
 }
-
-bool tg_tape_alloc_failed(const tg_tape *t) { return t && t->fail_hit; }
 
 /* Whether this allocation is the one tg_tape_fail_alloc asked to fail. */
 static inline bool fail_now(tg_tape *t)
 {
     if (__builtin_expect(!t->fail_in, 1) || --t->fail_in) return false;
-    t->fail_hit = true;
+    if (t->fail_hit) *t->fail_hit = true;
     return true;
 }
 

@@ -86,7 +86,6 @@ struct tg_tape {
     bool anomaly;
     bool failed;
     bool scratch_failed;   /* a forward's or a rule's tg_record_scratch failed: it fails */
-    bool fail_hit;         /* the failure tg_tape_fail_alloc asked for has happened */
     /* create_graph: the gradient tensors of leaves, for tg_tape_grad_tensor
        (this generation; the sum over every create_graph backward) */
     tg_leaf_grad *leaf_grads;
@@ -111,6 +110,7 @@ struct tg_tape {
     char error[TG_MSG_LEN];
     /* last, not to move the fields above on their cache lines */
     const tg_op *scratch_op; /* the op whose tg_record_scratch failed */
+    bool *fail_hit;  /* tg_tape_fail_alloc's: set when its failure happens */
     int64_t fail_in; /* tests (tg_tape_fail_alloc): the allocation on the tape that
                         fails, counting down (1: the next); 0 none */
 };

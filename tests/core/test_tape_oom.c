@@ -351,11 +351,10 @@ static bool run(case_fn f, model *m, int64_t n, vals *o, bool *hit, bool *failed
     tg_params_zero_grad(m->p);
     o->n = 0;
     violation[0] = '\0';
-    tg_tape_fail_alloc(t, n);
+    tg_tape_fail_alloc(t, n, hit);
     bool ok = f(t, m, o);
     cr_expect(!violation[0], "allocation %lld failed, and a call gave a result: %s",
               (long long)n, violation);
-    *hit = tg_tape_alloc_failed(t);
     *failed = tg_tape_failed(t);
     snprintf(msg, len, "%s", tg_tape_error(t));
     tg_tape_free(t);
@@ -400,6 +399,56 @@ static void fail_each_allocation(const char *name, case_fn f)
     cr_expect_gt(n, 10, "%s made only %lld allocations on the tape", name, (long long)n - 1);
     free(want), free(got);
     tg_params_free(m.p);
+}
+
+/* tg_gradgradcheck records fn and its gradient on a tape of its own and
+   sums its vjp's terms there: fn arms that tape the first time it runs. A
+   failure must make the check refuse (a status, "out of memory" in the
+   message), never give a verdict from a sum without a term. */
+typedef struct {
+    int64_t n;
+    bool armed, hit;
+} ggc_arm;
+
+static tg_tensor *ggc_fn(tg_tape *t, tg_tensor *const *in, int n, void *ctx)
+{
+    (void)n;
+    ggc_arm *a = ctx;
+    if (!a->armed) {
+        a->armed = true;
+        tg_tape_fail_alloc(t, a->n, &a->hit);
+    }
+    tg_tensor *y = tg_mul(t, tg_tanh(t, in[0]), tg_sigmoid(t, tg_matmul(t, in[0], in[1])));
+    return tg_sum(t, tg_square(t, y), TG_ALL, false);
+}
+
+Test(tape_oom, gradgradcheck_refuses)
+{
+    tg_tape *t = tg_tape_new();
+    tg_tensor *in[2] = {LEAF(t, 1, true, 3, 3), LEAF(t, 2, true, 3, 3)};
+    tg_gradcheck_opts opts = tg_gradcheck_defaults();
+    ggc_arm a = {.n = 0};
+    tg_gradcheck_result r0 = tg_gradgradcheck(ggc_fn, &a, in, 2, &opts);
+    cr_assert_eq(r0.status, TG_OK, "%s", r0.message);
+    int64_t n = 1;
+    for (;; n++) {
+        cr_assert_lt(n, MAX_RUNS);
+        a = (ggc_arm){.n = n};
+        tg_gradcheck_result r = tg_gradgradcheck(ggc_fn, &a, in, 2, &opts);
+        if (!a.hit) {
+            cr_expect(r.status == r0.status && r.ok == r0.ok && r.failed == r0.failed,
+                      "without a failure: %s", r.message);
+            break;
+        }
+        /* refused, or (a failure made up for) the verdict without failure */
+        bool refused = r.status != TG_OK && strstr(r.message, "out of memory");
+        bool same = r.status == TG_OK && r.ok == r0.ok && r.failed == r0.failed &&
+                    r.abs_err == r0.abs_err && r.worst_index == r0.worst_index;
+        cr_expect(refused || same, "allocation %lld failed: status %d, \"%s\"", (long long)n,
+                  r.status, r.message);
+    }
+    cr_expect_gt(n, 10, "only %lld allocations", (long long)n - 1);
+    tg_tape_free(t);
 }
 
 Test(tape_oom, lstm_with_initial_states) { fail_each_allocation("lstm", lstm_case); }
