@@ -10,10 +10,15 @@
    Whatever the input, each op returns a tensor whose size is the product
    of its shape, every value of which is read (ASan checks the memory), or
    NULL with a message on the tape that names the op (it starts with "tg_",
-   an allocation that fails too); the tape then goes on after
-   tg_tape_clear_error. A backward or replay returns TG_OK or a status with
+   an allocation that fails too), never a result with the tape failed; the
+   tape then goes on after tg_tape_clear_error. In one input in four, one
+   allocation on the tape fails (tg_tape_fail_alloc: the n-th after the
+   leaves, n from the first byte), so that every op's and rule's answer to
+   running out of memory at any point is fuzzed, not only large ones. A backward or replay returns TG_OK or a status with
    a message. No crash, leak or undefined behaviour (ASan + UBSan). */
 #include <tapegrad.h>
+
+#include "core/internal.h" /* tg_tape_fail_alloc */
 
 #include <math.h>
 #include <stdint.h>
@@ -98,6 +103,7 @@ static void check(machine *m, tg_tensor *y)
         tg_tape_clear_error(m->t);
         return;
     }
+    if (tg_tape_failed(m->t)) abort(); /* a result from a call that failed */
     if (y->ndim < 0 || y->ndim > TG_MAX_DIMS) abort();
     int64_t n = 1;
     for (int i = 0; i < y->ndim; i++) {
@@ -540,13 +546,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     reader r = {data, size};
     machine m = {.t = tg_tape_new()};
     if (!m.t) return 0;
-    m.replayable = u8(&r) & 1;
+    unsigned b0 = u8(&r);
+    m.replayable = b0 & 1;
     tg_tape_set_replayable(m.t, m.replayable);
     for (int i = 0; i < 3; i++) {
         tg_tensor *x = leaf(&m, &r);
         if (!x) abort(); /* a valid shape of at most 256 values */
         keep(&m, x);
     }
+    /* one input in four: the n-th allocation on the tape from here on
+       fails, whatever its size (1 <= n <= 497) */
+    if (((b0 >> 1) & 3) == 3) tg_tape_fail_alloc(m.t, 1 + (int64_t)(b0 >> 3) * 16, NULL);
     for (int k = 0; k < 24 && r.n; k++) {
         unsigned op = u8(&r);
         check(&m, op % 4 == 0   ? unary(&m, &r, op / 4)
