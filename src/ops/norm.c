@@ -435,7 +435,8 @@ static int ln_forward(tg_record *r)
     const tg_tensor *x = r->in[0], *w = r->in[1], *b = r->in[2];
     int64_t rows, D;
     rows_d(x, a->nd, &rows, &D);
-    norm_saved *s = save_stats(r, rows, D);
+    /* no rows: no sums for dw and db (D may be 2^40 then) */
+    norm_saved *s = save_stats(r, rows, rows ? D : 0);
     if (!s) return TG_ERR_NOMEM;
     for (int64_t i = 0; i < rows; i++) {
         const tg_real *xr = x->data + i * D;
@@ -459,6 +460,11 @@ static void ln_backward(tg_record *r)
     const tg_real *g = r->out->grad, *wd = w ? w->data : NULL;
     int64_t rows, D;
     rows_d(x, a->nd, &rows, &D);
+    if (!rows) { /* dw and db are sums of nothing (the forward kept no room for them) */
+        for (int64_t j = 0; w && w->grad && tg_grad_fresh(w) && j < D; j++) w->grad[j] = 0;
+        for (int64_t j = 0; b && b->grad && tg_grad_fresh(b) && j < D; j++) b->grad[j] = 0;
+        return;
+    }
     for (int64_t j = 0; j < D; j++) s->dw[j] = s->db[j] = 0;
     for (int64_t i = 0; i < rows; i++) {
         const tg_real *xr = x->data + i * D, *gr = g + i * D;
@@ -545,7 +551,7 @@ static int rms_forward(tg_record *r)
     const tg_tensor *x = r->in[0], *w = r->in[1];
     int64_t rows, D;
     rows_d(x, a->nd, &rows, &D);
-    norm_saved *s = save_stats(r, rows, D);
+    norm_saved *s = save_stats(r, rows, rows ? D : 0); /* as layer_norm's */
     if (!s) return TG_ERR_NOMEM;
     for (int64_t i = 0; i < rows; i++) {
         const tg_real *xr = x->data + i * D;
@@ -568,6 +574,7 @@ static void rms_backward(tg_record *r)
     const tg_real *g = r->out->grad;
     int64_t rows, D;
     rows_d(x, a->nd, &rows, &D);
+    if (!rows) return; /* dw: a sum of nothing, added (the engine zeroed a fresh one) */
     for (int64_t j = 0; j < D; j++) s->dw[j] = 0;
     for (int64_t i = 0; i < rows; i++) {
         const tg_real *xr = x->data + i * D, *gr = g + i * D;

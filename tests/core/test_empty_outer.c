@@ -440,3 +440,33 @@ Test(empty_outer, batches_that_broadcast_past_int64_are_refused)
               "%s", tg_tape_error(t));
     tg_tape_free(t);
 }
+
+/* layer_norm and rms_norm over a normalized shape of 2^40 with no rows
+   ([0, 2^40]): an empty output, as PyTorch gives, and an empty gradient.
+   The forward kept room for the weight's and bias's sums, 2^40 doubles
+   each, and refused with "out of memory" before; with weights of a
+   normalized shape that exists ([0, 3]), their gradients are zeros. */
+Test(empty_outer, norms_over_2_to_the_40_with_no_rows, .timeout = 10)
+{
+    tg_tape *t = tg_tape_new();
+    cr_assert_not_null(t);
+    tg_tensor *x = tg_requires_grad(tg_zeros(t, TG_SHAPE(0, G40)), true);
+    tg_tensor *y[2] = {tg_layer_norm(t, x, TG_SHAPE(G40), NULL, NULL, 1e-5),
+                       tg_rms_norm(t, x, TG_SHAPE(G40), NULL, 1e-5)};
+    for (int k = 0; k < 2; k++) {
+        cr_assert_not_null(y[k], "%s: %s", k ? "rms_norm" : "layer_norm", tg_tape_error(t));
+        cr_expect(y[k]->ndim == 2 && y[k]->shape[0] == 0 && y[k]->shape[1] == G40);
+        cr_expect_eq(tg_backward(t, tg_sum(t, y[k], TG_ALL, false)), TG_OK, "%s",
+                     tg_tape_error(t));
+    }
+    tg_tensor *x3 = tg_requires_grad(tg_zeros(t, TG_SHAPE(0, 3)), true);
+    tg_tensor *w = tg_requires_grad(tg_full(t, TG_SHAPE(3), 2), true);
+    tg_tensor *b = tg_requires_grad(tg_full(t, TG_SHAPE(3), 1), true);
+    tg_tensor *l = tg_add(t, tg_sum(t, tg_layer_norm(t, x3, TG_SHAPE(3), w, b, 1e-5), TG_ALL, false),
+                          tg_sum(t, tg_rms_norm(t, x3, TG_SHAPE(3), w, 1e-5), TG_ALL, false));
+    cr_assert_eq(tg_backward(t, l), TG_OK, "%s", tg_tape_error(t));
+    for (int j = 0; j < 3; j++)
+        cr_expect(w->grad[j] == 0 && b->grad[j] == 0, "dw %g db %g", (double)w->grad[j],
+                  (double)b->grad[j]);
+    tg_tape_free(t);
+}
