@@ -401,6 +401,101 @@ static void fail_each_allocation(const char *name, case_fn f)
     tg_params_free(m.p);
 }
 
+/* ------------------------------------------------------------- replay */
+
+/* A small network on a replayable tape: a CNN's layers, broadcast ops
+   (their gradients gathered in double scratch), a scatter and a loss. */
+static tg_tensor *replay_net(tg_tape *t, model *m, tg_tensor *x, tg_tensor *v)
+{
+    tg_tensor *y = tg_conv_layer_forward(t, &m->conv, x);
+    y = tg_relu(t, tg_batchnorm_forward(t, &m->bn, y)); /* [2, 3, 6, 6] */
+    y = tg_mul(t, y, tg_sigmoid(t, v));                 /* v [3, 1, 6] broadcast */
+    tg_pool_opts po = tg_pool_defaults(2, 2);
+    y = tg_linear_layer_forward(t, &m->fc, tg_flatten(t, tg_max_pool2d(t, y, &po)));
+    static const int64_t target[2] = {3, 0}, rows[4] = {1, 0, 1, 1};
+    tg_index *ix = tg_index_new(t, 1, (int64_t[]){4}, rows);
+    tg_tensor *s = tg_index_add(t, tg_zeros(t, TG_SHAPE(2, 4)), 0, ix, tg_tanh(t, tg_cat(t,
+                                (tg_tensor *[]){y, y}, 2, 0)));
+    return tg_add(t, tg_cross_entropy(t, y, target, TG_REDUCE_MEAN),
+                  tg_sum(t, tg_square(t, s), TG_ALL, false));
+}
+
+/* replay + backward: its loss, x's, v's and the parameters' gradients */
+static int replay_step(tg_tape *t, model *m, tg_tensor *loss, tg_tensor *x, tg_tensor *v,
+                       vals *o)
+{
+    tg_params_zero_grad(m->p);
+    o->n = 0;
+    int st = tg_tape_replay(t);
+    if (st == TG_OK) st = tg_backward(t, loss);
+    if (st == TG_OK) {
+        put_tensor(o, loss);
+        put(o, x->grad, x->size);
+        put(o, v->grad, v->size);
+        put(o, tg_params_grad(m->p), tg_params_numel(m->p));
+    }
+    return st;
+}
+
+static bool same_vals(const vals *a, const vals *b)
+{
+    return a->n == b->n && !memcmp(a->v, b->v, (size_t)a->n * sizeof *a->v);
+}
+
+/* The n-th allocation on the tape from replay `which` (0: the first, which
+   also builds the replay program; 1: a later one) fails: the replay and
+   backward give TG_OK and the values of a run without failure, or an error
+   with "out of memory" in the message; and the replay after it, without a
+   failure, gives those values again (a failed replay leaves nothing
+   half-done). */
+Test(tape_oom, a_replay_that_runs_out_of_memory_can_be_replayed_again)
+{
+    model m;
+    model_init(&m);
+    vals *want = malloc(sizeof *want), *got = malloc(sizeof *got);
+    cr_assert(want && got);
+    for (int which = 0; which < 2; which++) {
+        int64_t n = 0;
+        for (;; n++) {
+            cr_assert_lt(n, MAX_RUNS);
+            tg_tape *t = tg_tape_new();
+            tg_tape_set_replayable(t, true);
+            tg_tensor *x = LEAF(t, 1, true, 2, 2, 6, 6), *v = LEAF(t, 2, true, 3, 1, 6);
+            tg_tensor *loss = replay_net(t, &m, x, v);
+            cr_assert_not_null(loss, "%s", tg_tape_error(t));
+            cr_assert_eq(tg_backward(t, loss), TG_OK, "%s", tg_tape_error(t));
+            if (which) cr_assert_eq(replay_step(t, &m, loss, x, v, got), TG_OK);
+            bool hit = false;
+            tg_tape_fail_alloc(t, n, &hit);
+            int st = replay_step(t, &m, loss, x, v, got);
+            tg_tape_fail_alloc(t, 0, NULL);
+            if (n == 0) {
+                cr_assert_eq(st, TG_OK, "%s", tg_tape_error(t));
+                *want = *got;
+            } else if (st == TG_OK) {
+                cr_expect(same_vals(got, want), "replay %d, allocation %lld failed: other values",
+                          which, (long long)n);
+            } else {
+                cr_expect(hit && strstr(tg_tape_error(t), "out of memory"),
+                          "replay %d, allocation %lld: status %d, \"%s\"", which, (long long)n,
+                          st, tg_tape_error(t));
+                tg_tape_clear_error(t);
+            }
+            int again = replay_step(t, &m, loss, x, v, got);
+            cr_expect(again == TG_OK && same_vals(got, want),
+                      "replay %d, after allocation %lld failed: the next replay gives %s", which,
+                      (long long)n, again == TG_OK ? "other values" : tg_tape_error(t));
+            tg_tape_free(t);
+            if (n > 0 && !hit) break;
+        }
+        /* the double scratch of the broadcast gradients (and, in float, of
+           index_add's repeated rows): replay reuses the rest */
+        cr_expect_gt(n, 1, "replay %d made no allocation", which);
+    }
+    free(want), free(got);
+    tg_params_free(m.p);
+}
+
 /* tg_gradgradcheck records fn and its gradient on a tape of its own and
    sums its vjp's terms there: fn arms that tape the first time it runs. A
    failure must make the check refuse (a status, "out of memory" in the
