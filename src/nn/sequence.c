@@ -378,6 +378,7 @@ static tg_tensor *heads(tg_tape *t, tg_tensor *x, int64_t h, bool bf)
     return tg_permute(t, y, 4, bf ? (const int[]){0, 2, 1, 3} : (const int[]){1, 2, 0, 3});
 }
 
+/* a + b, either of which may be none (NULL) */
 static tg_tensor *add_mask(tg_tape *t, tg_tensor *a, tg_tensor *b)
 {
     return !a ? b : !b ? a : tg_add(t, a, b);
@@ -415,6 +416,7 @@ static bool merged_mask(tg_tape *t, const tg_mha_opts *o, int64_t N, int64_t h, 
                               who, (long long)S, tg_shape_str(kpm, b, sizeof b));
         if (!ok) return false;
         m = tg_reshape(t, tg_mask_additive(t, kpm, o->key_padding_kind), TG_SHAPE(N, 1, 1, S));
+        if (!m) return false; /* each part that fails fails the call: not a mask without it */
     }
     if (am) {
         bool two = am->ndim == 2 && am->shape[0] == L && am->shape[1] == S;
@@ -428,11 +430,15 @@ static bool merged_mask(tg_tape *t, const tg_mha_opts *o, int64_t N, int64_t h, 
             return false;
         }
         tg_tensor *a = tg_mask_additive(t, am, o->attn_mask_kind);
-        m = add_mask(t, m, three ? tg_reshape(t, a, TG_SHAPE(N, h, L, S)) : a);
+        if (a && three) a = tg_reshape(t, a, TG_SHAPE(N, h, L, S));
+        if (!a || !(m = add_mask(t, m, a))) return false;
     }
-    if (o->is_causal) m = add_mask(t, m, tg_causal_mask(t, L, S, TG_MASK_ADDITIVE));
+    if (o->is_causal) {
+        tg_tensor *c = tg_causal_mask(t, L, S, TG_MASK_ADDITIVE);
+        if (!c || !(m = add_mask(t, m, c))) return false;
+    }
     *out = m;
-    return !tg_tape_failed(t);
+    return true;
 }
 
 tg_tensor *tg_multihead_attention_forward(tg_tape *t, const tg_multihead_attention *m,

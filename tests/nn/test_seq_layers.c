@@ -427,3 +427,37 @@ Test(seq_layers, forward_refusals)
     tg_tape_free(t);
     tg_params_free(p);
 }
+
+/* A tape that holds an earlier error (not cleared) still runs attention
+   with masks: the output's bits are those of a clean tape. The masks were
+   checked by asking whether the tape had failed, so such a tape made every
+   masked attention refuse with the old message. */
+Test(seq_layers, masked_attention_on_a_tape_with_an_old_error)
+{
+    tg_params *p = tg_params_new();
+    tg_rng r;
+    tg_rng_seed(&r, 3);
+    tg_multihead_attention m;
+    cr_assert_eq(tg_multihead_attention_init(&m, p, "attn", 4, 2, true, true, &r), TG_OK);
+    tg_real xs[24], ks[6] = {0, 0, 1, 0, 0, 0}, as[9];
+    for (int i = 0; i < 24; i++) xs[i] = (tg_real)((i * 7 % 11) - 5) / 4;
+    for (int i = 0; i < 9; i++) as[i] = (tg_real)(i % 4) / 2;
+    tg_real out[2][24];
+    for (int dirty = 0; dirty < 2; dirty++) {
+        tg_tape *t = tg_tape_new();
+        if (dirty) cr_assert_null(tg_exp(t, NULL)); /* "tg_exp: input is NULL", left there */
+        tg_tensor *x = tg_tensor_new(t, TG_SHAPE(2, 3, 4), xs);
+        tg_mha_opts o = {.key_padding_mask = tg_tensor_new(t, TG_SHAPE(2, 3), ks),
+                         .key_padding_kind = TG_MASK_HIDE,
+                         .attn_mask = tg_tensor_new(t, TG_SHAPE(3, 3), as),
+                         .attn_mask_kind = TG_MASK_ADDITIVE,
+                         .is_causal = true};
+        tg_tensor *y = tg_multihead_attention_forward(t, &m, x, x, x, &o);
+        cr_assert_not_null(y, "dirty %d: %s", dirty, tg_tape_error(t));
+        cr_assert_eq(y->size, 24);
+        memcpy(out[dirty], y->data, sizeof out[dirty]);
+        tg_tape_free(t);
+    }
+    cr_expect(!memcmp(out[0], out[1], sizeof out[0]), "other values on the tape with an error");
+    tg_params_free(p);
+}
