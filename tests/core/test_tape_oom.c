@@ -15,10 +15,16 @@
    either fails (NULL or a status, the tape failed with "out of memory" in
    its message), or comes out with the values of the run without failure,
    bit for bit, and the tape not failed: a failure that an op made up for
-   (scratch with a fallback) must leave no message behind. The recurrent
-   layers' initial states, multi-head attention's projections and tg_hvp's
-   sums had reads of a failed op's NULL or went on without a term; they
-   were fixed by reading before this test existed. */
+   (scratch with a fallback) must leave no message behind. And no call
+   under test (CALL) may return a result if the tape failed during it.
+
+   It found the recurrent layers returning their output without the final
+   states that failed, or going on from a zero state; the LSTM cell without
+   its c'; slice leaving a message after doing without; and sums in double
+   that fell back to float when their scratch failed (other bits). With
+   their fixes undone it also catches the reads and skips fixed by reading
+   before it existed (the recurrent states, multi-head attention's
+   projections and bias, tg_hvp's and tg_gradgradcheck's sums). */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdlib.h>
@@ -45,6 +51,13 @@ static bool put(vals *o, const tg_real *v, int64_t n)
     return true;
 }
 static bool put_tensor(vals *o, const tg_tensor *x) { return x && put(o, x->data, x->size); }
+static bool put_index(vals *o, const tg_index *x)
+{
+    if (!x) return false;
+    cr_assert_leq(o->n + x->size, MAXV, "the test's buffer is too small");
+    for (int64_t i = 0; i < x->size; i++) o->v[o->n++] = (tg_real)x->data[i];
+    return true;
+}
 
 /* a leaf of shape (ndim, shape), values from a fixed sequence */
 static tg_tensor *leaf(tg_tape *t, int ndim, const int64_t *shape, int seed, bool grad)
@@ -273,10 +286,8 @@ static bool language_case(tg_tape *t, model *m, vals *o)
     tg_tensor *l = NULL;
     for (size_t i = 0; i < sizeof terms / sizeof *terms; i++)
         l = i ? tg_add(t, l, sum_of(t, tg_square(t, terms[i]))) : sum_of(t, terms[i]);
-    if (!second_order(t, NULL, l, x, o) || !put(o, w->grad, w->size)) return false;
-    for (int64_t i = 0; i < ix->size; i++) o->v[o->n++] = (tg_real)ix->data[i];
-    for (int64_t i = 0; i < pi->size; i++) o->v[o->n++] = (tg_real)pi->data[i];
-    return true;
+    return second_order(t, NULL, l, x, o) && put(o, w->grad, w->size) && put_index(o, ix) &&
+           put_index(o, pi);
 }
 
 /* tg_hvp, tg_jvp, tg_jacobian and tg_hessian of a small network */
