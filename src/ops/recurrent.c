@@ -553,8 +553,10 @@ tg_tensor *tg_lstm_recurrence(tg_tape *t, tg_tensor *xg, tg_tensor *w_hh, tg_ten
     if (!y) return NULL;
     int ax = batch_first ? 1 : 0;
     int64_t T = y->shape[ax] - 1;
-    if (c_n && !(*c_n = tg_select(t, y, ax, T))) return NULL; /* not h without c */
-    return tg_narrow(t, y, ax, 0, T);
+    tg_tensor *c = c_n ? tg_select(t, y, ax, T) : NULL, *h = tg_narrow(t, y, ax, 0, T);
+    if (!h || (c_n && !c)) return NULL; /* not h without c, nor c without h */
+    if (c_n) *c_n = c;
+    return h;
 }
 
 /* ------------------------------------------------------------- cells */
@@ -604,8 +606,9 @@ static tg_tensor *cell(tg_tape *t, const char *fn, int mode, tg_tensor *x, tg_te
     if (!y) return NULL;
     H = y->shape[2];
     y = one ? tg_reshape(t, y, TG_SHAPE(H)) : tg_reshape(t, y, TG_SHAPE(N, H));
-    if (c_out && cn && !(*c_out = one ? tg_reshape(t, cn, TG_SHAPE(H)) : cn))
-        return NULL; /* not h' without the c' asked for */
+    tg_tensor *c1 = c_out && cn && one ? tg_reshape(t, cn, TG_SHAPE(H)) : cn;
+    if (!y || (c_out && cn && !c1)) return NULL; /* not h' without the c' asked for */
+    if (c_out) *c_out = c1;
     return y;
 }
 
