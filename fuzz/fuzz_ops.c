@@ -14,8 +14,9 @@
    tape then goes on after tg_tape_clear_error. In one input in four, one
    allocation on the tape fails (tg_tape_fail_alloc: the n-th after the
    leaves, n from the first byte), so that every op's and rule's answer to
-   running out of memory at any point is fuzzed, not only large ones. A backward or replay returns TG_OK or a status with
-   a message. No crash, leak or undefined behaviour (ASan + UBSan). */
+   running out of memory at any point is fuzzed, not only large ones. A
+   backward or replay returns TG_OK or a status with a message. No crash,
+   leak or undefined behaviour (ASan + UBSan). */
 #include <tapegrad.h>
 
 #include "core/internal.h" /* tg_tape_fail_alloc */

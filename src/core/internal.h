@@ -161,8 +161,8 @@ void tg_tape_fail_alloc(tg_tape *t, int64_t n, bool *hit);
 /* Scratch for a forward or a gradient rule whose result depends on having
    it (sums gathered in double, a selected gradient summed down): NULL when
    the tape has no room, and then the op fails with TG_ERR_NOMEM and a
-   message naming it (tg_apply, the replay and the backward walk check
-   after each forward or rule), rather than giving other bits by another
+   message naming it (tg_apply and the replay check after each forward, a
+   walk of rules at its end), rather than giving other bits by another
    way. The caller returns early on NULL. Scratch whose absence changes no
    result (a second thread's buffer) takes tg_tape_try_alloc instead. */
 void *tg_record_scratch(tg_record *r, size_t bytes);

@@ -680,8 +680,8 @@ TG_VECTOR_LOOP static void conv_col2im(const conv_geom *g, const tg_real *col, i
    once a block (col2im_taps, a table of up to COL2IM_TAPS taps) rather
    than at each load: the loop spent more on that arithmetic than on its
    loads and adds (bench_conv, one thread, interleaved with the build
-   before, five pairs: LeNet's 6->16 layer's step 1.48-1.64 -> 1.30-1.38 ms, its rest 53% -> 46%;
-   1->6 63% -> 57%, 16->32 45% -> 43%). */
+   before, five pairs: LeNet's 6->16 layer's step 1.48-1.64 -> 1.30-1.38
+   ms, its rest 53% -> 46%; 1->6 63% -> 57%, 16->32 45% -> 43%). */
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #define CONV_X86 1

@@ -716,16 +716,15 @@ static void add_rows(tg_record *r, tg_real *dst, const tg_real *src, axis_view v
             }
             q = e;
         }
-    return;
 #else
     (void)r;
-#endif
     for (int64_t o = 0; o < v.outer; o++)
         for (int64_t j = 0; j < k; j++) {
             tg_real *d = dst + (o * n + index[j]) * inner;
             const tg_real *s = src + (o * k + j) * inner;
             for (int64_t i = 0; i < inner; i++) d[i] += s[i];
         }
+#endif
 }
 
 /* Rows taken in an order the hardware cannot guess are asked for this many

@@ -149,8 +149,14 @@ static bool recurrent_case(tg_tape *t, model *m, vals *o, const tg_recurrent *re
     if (with_c) l = tg_add(t, l, sum_of(t, tg_square(t, cn)));
     return second_order(t, m->p, l, h0, o) && put(o, x->grad, x->size);
 }
-static bool lstm_case(tg_tape *t, model *m, vals *o) { return recurrent_case(t, m, o, &m->lstm, true); }
-static bool gru_case(tg_tape *t, model *m, vals *o) { return recurrent_case(t, m, o, &m->gru, false); }
+static bool lstm_case(tg_tape *t, model *m, vals *o)
+{
+    return recurrent_case(t, m, o, &m->lstm, true);
+}
+static bool gru_case(tg_tape *t, model *m, vals *o)
+{
+    return recurrent_case(t, m, o, &m->gru, false);
+}
 
 /* unbatched: x [3], h and c [4] */
 static bool lstm_cell_case(tg_tape *t, model *m, vals *o)
@@ -178,7 +184,8 @@ static bool mha_self_case(tg_tape *t, model *m, vals *o)
 /* unbatched cross-attention with an additive mask: q, k and v projected apart */
 static bool mha_cross_case(tg_tape *t, model *m, vals *o)
 {
-    tg_tensor *q = LEAF(t, 1, true, 3, 8), *kv = LEAF(t, 2, true, 4, 8), *v = LEAF(t, 3, false, 4, 8);
+    tg_tensor *q = LEAF(t, 1, true, 3, 8), *kv = LEAF(t, 2, true, 4, 8);
+    tg_tensor *v = LEAF(t, 3, false, 4, 8);
     tg_tensor *am = LEAF(t, 4, false, 3, 4);
     tg_mha_opts opts = {.attn_mask = am, .attn_mask_kind = TG_MASK_ADDITIVE};
     tg_tensor *y = CALL(t, tg_multihead_attention_forward(t, &m->mha2, q, kv, v, &opts));
