@@ -236,16 +236,17 @@ Test(corners, leading_axis_reductions_match_the_definitions)
 /* The p-norm of an order that is not a whole number takes its own powers in
    the float build on AVX-512 (pow16_abs in src/ops/stats.c: within 2.8 ulp
    of the exact power for p ≤ 1.5, measured over every seventh float, from
-   tables over sixteen ranges of the mantissa; half16_abs for p = n + 1/2, √a in float times aⁿ in double,
-   within U and (n + 1)·D), and orders 1 to 4 take their own loops along
-   leading axes
+   tables over sixteen ranges of the mantissa; for p = n + 1/2, n ≤ 2,
+   half_sum_avx512's √a·aⁿ in float, within (n + 1.6)·U, and for larger n
+   half16_abs's, √a in float times aⁿ in double, within U + (n + 1)·D), and
+   orders 1 to 4 take their own loops along leading axes
    (norm_leading). Checked along axis 0 (those loops), axis 1 (the walk's
    runs) and over all values of a [7, 512] tensor whose column c has its
    mantissas in the sixteenth c mod 16 of [1, 2) and exponents from −60 to
    60 (so that every table entry decides whole columns, and p·e is not a
    whole number), with zeros, against Σ|x|^p and its root in long double.
    Each term is within T relative (3U in float, the orders here being at
-   most 1.5; U + (n + 1)·D for n + 1/2; pow's 2D in double), its
+   most 1.5; (n + 1.6)·U for n + 1/2; pow's 2D in double), its
    sum within T + γ_n (terms of one sign), the root divides that by p and
    adds its own D and that of 1/p rounded to double (D/p relative in the
    exponent: D·|ln S|/p in the result), and the result's rounding U. */
@@ -256,7 +257,7 @@ static void check_norm(double p)
     const bool half = 2 * p == floor(2 * p); /* √a·aⁿ in the float build */
     const double T = p == floor(p)              ? 12 * D
                      : sizeof(tg_real) == 8     ? 2 * D
-                     : half                     ? U + (p + 1) * D
+                     : half                     ? (p + 1.1) * U /* (n + 1.6)·U */
                                                 : 3 * U;
     tg_tensor *x = tg_zeros(t, TG_SHAPE(R, C));
     for (int64_t k = 0; k < R; k++)
@@ -296,6 +297,86 @@ Test(corners, norms_of_every_order_match_the_definition)
 {
     const double orders[] = {1, 2, 3, 4, 0.5, 1.5, 2.5, 1.3, 0.25};
     for (size_t i = 0; i < sizeof orders / sizeof *orders; i++) check_norm(orders[i]);
+}
+
+/* The orders n + 1/2 take their powers in float (half_sum_avx512) and take
+   again, in double, the sums that left float's range or became NaN on the
+   way. Each kind of column (along axis 0) and row (along axis 1, and over
+   all of a tensor of one kind): ordinary values, zeros, an inf, a NaN,
+   values near 2¹⁰⁰ (whose powers overflow float), near 2⁻¹²⁰ (whose powers
+   fall below its normals), subnormals, near 2⁻⁶⁰ (p = 2.5: below them) with
+   one ordinary value. 9 rows and 40 columns: groups of four rows and
+   vectors of sixteen that are not whole. Within 8U of Σ|x|^p's root in long
+   double (the bound of the test above, 5.7U for p = 0.5, and more), the
+   root's D·|ln S|/p and the rounding of a subnormal result; inf and NaN as
+   the definition gives them. */
+static long double kind_value(int kind, int k, int c)
+{
+    long double m = 1 + 0.37L * (long double)((k * 7 + c * 3) % 11) / 11;
+    switch (kind) {
+    case 1: return 0;
+    case 2: return k == 4 ? INFINITY : m;
+    case 3: return k == 6 ? NAN : m;
+    case 4: return ldexpl(m, 100);
+    case 5: return ldexpl(m, -120);
+    case 6: return ldexpl(m, -140);
+    case 7: return k == 2 ? m : ldexpl(m, -60);
+    default: return (k % 2 ? -m : m) * (long double)(1 + k);
+    }
+}
+
+static void check_half_norm_kinds(double p)
+{
+    enum { R = 9, C = 40, KINDS = 8 };
+    const double U = sizeof(tg_real) == 4 ? 0x1p-24 : 0x1p-53;
+    const double tiny = sizeof(tg_real) == 4 ? 0x1p-149 : 0x1p-1074, D = 0x1p-53;
+#define HALF_NORM_OK(got, want, s)                                                           \
+    (isnan(want) ? isnan(got)                                                                \
+                 : (got) == (want) ||                                                        \
+                       fabs((got) - (want)) <=                                               \
+                           (8 * U + D * fabs((double)logl(s)) / p) * (want) + tiny)
+    tg_tensor *x = tg_zeros(t, TG_SHAPE(R, C)), *xt = tg_zeros(t, TG_SHAPE(C, R));
+    tg_tensor *xk[KINDS];
+    for (int64_t k = 0; k < R; k++)
+        for (int64_t c = 0; c < C; c++) {
+            tg_real v = (tg_real)kind_value((int)(c % KINDS), (int)k, (int)c);
+            x->data[k * C + c] = xt->data[c * R + k] = v;
+        }
+    for (int kind = 0; kind < KINDS; kind++) {
+        xk[kind] = tg_zeros(t, TG_SHAPE(R, C));
+        for (int64_t i = 0; i < R * C; i++)
+            xk[kind]->data[i] = (tg_real)kind_value(kind, (int)(i % R), (int)(i / R));
+    }
+    tg_tensor *n0 = tg_norm(t, x, p, 0, false), *n1 = tg_norm(t, xt, p, 1, false);
+    cr_assert(n0 && n1, "%s", tg_tape_error(t));
+    for (int64_t c = 0; c < C; c++) {
+        long double s = 0;
+        for (int64_t k = 0; k < R; k++) s += powl(fabsl((long double)x->data[k * C + c]), p);
+        double want = (double)powl(s, 1 / (long double)p);
+        for (int axis = 0; axis < 2; axis++) {
+            double got = (double)(axis ? n1 : n0)->data[c];
+            cr_expect(HALF_NORM_OK(got, want, s),
+                      "norm p = %g along axis %d, kind %d [%lld]: %.9g vs %.9g", p, axis,
+                      (int)(c % KINDS), (long long)c, got, want);
+        }
+    }
+    for (int kind = 0; kind < KINDS; kind++) {
+        tg_tensor *na = tg_norm(t, xk[kind], p, TG_ALL, false);
+        cr_assert(na, "%s", tg_tape_error(t));
+        long double s = 0;
+        for (int64_t i = 0; i < R * C; i++) s += powl(fabsl((long double)xk[kind]->data[i]), p);
+        double want = (double)powl(s, 1 / (long double)p), got = (double)na->data[0];
+        cr_expect(HALF_NORM_OK(got, want, s),
+                  "norm p = %g over all of kind %d: %.9g vs %.9g", p, kind, got, want);
+    }
+    tg_tape_reset(t);
+#undef HALF_NORM_OK
+}
+
+Test(corners, half_orders_past_float_range_match_the_definition)
+{
+    const double orders[] = {0.5, 1.5, 2.5, 3.5};
+    for (size_t i = 0; i < sizeof orders / sizeof *orders; i++) check_half_norm_kinds(orders[i]);
 }
 
 /* softplus, logsigmoid (and the BCE with logits) take log(1 + eˣ) from
