@@ -480,11 +480,23 @@ static tg_tensor **slot_of(tg_tape *t, leaf_slots *ls, const tg_tensor *x)
     return &ls->v[ls->n++].grad;
 }
 
-/* *slot += g, on the tape (a first contribution is g itself). */
-static bool accumulate(tg_tape *t, tg_tensor **slot, tg_tensor *g)
+/* x's gradient += g, on the tape (a first contribution is g itself). The
+   slot is found again after the add: tg_add appends a record, and a tape
+   that grows its arrays for it moves grad_of, so an address taken before
+   would be stale (the sum was stored into freed memory and lost: a wrong
+   gradient, silently, when the add was the tape's 256th record, or 512th). */
+static bool accumulate(tg_tape *t, leaf_slots *ls, const tg_tensor *x, tg_tensor *g)
 {
-    *slot = *slot ? tg_add(t, *slot, g) : g;
-    return *slot != NULL;
+    tg_tensor **slot = slot_of(t, ls, x);
+    if (!slot) return false;
+    if (!*slot) {
+        *slot = g;
+        return true;
+    }
+    tg_tensor *sum = tg_add(t, *slot, g);
+    if (!sum) return false;
+    *slot_of(t, ls, x) = sum;
+    return true;
 }
 
 /* Inputs needing a gradient among the marked records: an upper bound on
@@ -530,8 +542,7 @@ static int walk_create_graph(tg_tape *t, int32_t last, leaf_slots *ls, const cha
                 st = TG_ERR_SHAPE;
                 break;
             }
-            tg_tensor **slot = slot_of(t, ls, x);
-            if (!slot || !accumulate(t, slot, dx[k])) st = TG_ERR_NOMEM;
+            if (!accumulate(t, ls, x, dx[k])) st = TG_ERR_NOMEM;
         }
         t->backward_of = -1;
         if (st != TG_OK || t->failed) {
@@ -673,8 +684,7 @@ int tg_grad(tg_tape *t, int n_out, tg_tensor *const *outputs, tg_tensor *const *
     for (int32_t i = 0; i <= last; i++) t->grad_of[i] = NULL;
     for (int j = 0; j < n_out; j++) {
         tg_tensor *g = seed_tensor(t, outputs[j], grad_outputs, j);
-        tg_tensor **slot = g ? slot_of(t, &ls, outputs[j]) : NULL;
-        if (!slot || !accumulate(t, slot, g)) return TG_ERR_NOMEM;
+        if (!g || !accumulate(t, &ls, outputs[j], g)) return TG_ERR_NOMEM;
     }
     st = walk_create_graph(t, last, &ls, "tg_grad");
     if (st != TG_OK) return st;
@@ -717,7 +727,11 @@ tg_tensor *tg_grad1(tg_tape *t, tg_tensor *out, tg_tensor *x, bool create_graph)
 static bool register_leaf_grad(tg_tape *t, const tg_tensor *leaf, tg_tensor *g)
 {
     for (size_t i = 0; i < t->n_leaf_grads; i++)
-        if (t->leaf_grads[i].leaf == leaf) return accumulate(t, &t->leaf_grads[i].grad, g);
+        if (t->leaf_grads[i].leaf == leaf) { /* the add moves no leaf_grads */
+            tg_tensor *sum = tg_add(t, t->leaf_grads[i].grad, g);
+            if (sum) t->leaf_grads[i].grad = sum;
+            return sum != NULL;
+        }
     if (t->n_leaf_grads == t->cap_leaf_grads) {
         size_t cap = t->cap_leaf_grads ? 2 * t->cap_leaf_grads : 16;
         tg_leaf_grad *v = realloc(t->leaf_grads, cap * sizeof *v);
@@ -751,8 +765,7 @@ int tg_backward_ex(tg_tape *t, tg_tensor *out, tg_tensor *grad_output, const tg_
     for (int32_t i = 0; i <= last; i++) t->grad_of[i] = NULL;
     if (t->replay_ready) t->grads_above_mark = true; /* as in tg_backward_grad */
     tg_tensor *g = seed_tensor(t, out, gouts, 0);
-    tg_tensor **slot = g ? slot_of(t, &ls, out) : NULL;
-    if (!slot || !accumulate(t, slot, g)) return TG_ERR_NOMEM;
+    if (!g || !accumulate(t, &ls, out, g)) return TG_ERR_NOMEM;
     st = walk_create_graph(t, last, &ls, "tg_backward_ex");
     if (st != TG_OK) return st;
     /* every reached leaf: its values into .grad (accumulating, as

@@ -675,6 +675,42 @@ Test(corners, anomaly_names_the_input_that_brings_a_nan)
               "%s", e);
 }
 
+/* A create_graph walk adds a tensor's gradient contributions with tg_add,
+   which appends a record; when that record made the tape grow its arrays,
+   the sum was stored into the old array of gradients, freed: a
+   contribution lost, silently (and the heap written after free). y =
+   tanh(x) feeds sin and exp, after K records of filler for every K up to
+   600, so that the walk's add falls on the 256th and 512th record: dL/dx =
+   (cos y + e^y)(1 − y²), by tg_grad and by tg_backward_ex, each on a new
+   tape (a reset one keeps its arrays). */
+Test(corners, create_graph_sums_survive_the_tape_growing)
+{
+    const tg_real xs[2] = {(tg_real)0.3, (tg_real)-0.8};
+    const double U = sizeof(tg_real) == 4 ? 0x1p-24 : 0x1p-53;
+    for (int k = 0; k < 600; k++)
+        for (int way = 0; way < 2; way++) {
+            tg_tape *u = tg_tape_new();
+            cr_assert(u);
+            tg_tensor *x = tg_requires_grad(tg_tensor_new(u, TG_SHAPE(2), xs), true);
+            tg_tensor *f = tg_requires_grad(tg_scalar(u, 1), true);
+            for (int j = 0; j < k; j++) f = tg_add_scalar(u, f, 1);
+            tg_tensor *y = tg_tanh(u, x);
+            tg_tensor *L = tg_sum(u, tg_add(u, tg_sin(u, y), tg_exp(u, y)), TG_ALL, false);
+            tg_grad_opts o = {.create_graph = true};
+            tg_tensor *g = NULL;
+            int st = way ? tg_backward_ex(u, L, NULL, &o) : tg_grad(u, 1, &L, NULL, 1, &x, &g, &o);
+            cr_assert_eq(st, TG_OK, "%s", tg_tape_error(u));
+            const tg_real *got = way ? x->grad : g->data;
+            for (int i = 0; i < 2; i++) {
+                double yv = tanh((double)xs[i]), want = (cos(yv) + exp(yv)) * (1 - yv * yv);
+                cr_expect(fabs((double)got[i] - want) <= 16 * U * want,
+                          "%s after %d records: dL/dx[%d] = %.9g, want %.9g",
+                          way ? "tg_backward_ex" : "tg_grad", k, i, (double)got[i], want);
+            }
+            tg_tape_free(u);
+        }
+}
+
 /* ------------------------------------------------------------ crashes */
 
 Test(corners, element_counts_cannot_overflow)
