@@ -322,6 +322,21 @@ def write_triplet(g):
            attrs={"red": 2, "p": 2.0, "margin": 1.0, "eps": 0.1, "swap": 0})
 
 
+def write_triplet_pairs(g):
+    # each distance along its own pair's broadcast (F.pairwise_distance): a
+    # pair whose last axes are both 1 has one term, not the other's D
+    for name, sa, sp, sn in [("pn1", (3, 4), (3, 1), (3, 1)), ("an1", (3, 1), (3, 4), (3, 1)),
+                             ("ap1", (3, 1), (3, 1), (3, 4)), ("1d", (1,), (1,), (3,))]:
+        for p, swap, rname, red in [(1.0, True, "none", 2), (1.5, True, "mean", 0),
+                                    (2.0, False, "sum", 1)]:
+            g.case("triplet_margin_loss_pairs_%s_p%g%s_%s" % (name, p, "_swap" if swap else "", rname),
+                   "triplet_margin_loss",
+                   lambda a, b, c, p=p, s=swap, r=rname: F.triplet_margin_loss(
+                       a, b, c, margin=1.0, p=p, eps=0.1, swap=s, reduction=r),
+                   [g.randn(*sa), g.randn(*sp), g.randn(*sn)],
+                   attrs={"red": red, "p": p, "margin": 1.0, "eps": 0.1, "swap": int(swap)})
+
+
 def write_poisson(g):
     for rname, red in REDS:
         for log_input in (True, False):
@@ -429,7 +444,8 @@ def main():
         path = os.path.join(HERE, "golden", "act2_%s.txt" % sfx)
         g = Gen(dtype, path)
         for fn in (write_act, write_regression, write_bce, write_kl, write_cosine, write_margin,
-                   write_multi_margin, write_triplet, write_poisson, write_gaussian, write_extremes):
+                   write_multi_margin, write_triplet, write_poisson, write_gaussian, write_extremes,
+                   write_triplet_pairs):
             fn(g)
         g.close()
         print("wrote", os.path.relpath(path, os.path.dirname(HERE)))

@@ -551,8 +551,10 @@ TG_API tg_tensor *tg_multi_margin_loss(tg_tape *t, tg_tensor *input, const tg_in
    max(0, margin + d(a, pos) − d(a, neg)) with d(x, y) = ‖x − y + eps‖_p
    along the last axis; with swap, d(a, neg) becomes min(d(a, neg),
    d(pos, neg)). The three have one number of dimensions (at least 1) and
-   broadcast together. p must be at least 1 (below 1 it is not a norm;
-   PyTorch accepts it). */
+   broadcast together; each distance runs along its own pair's last axis
+   (F.pairwise_distance's): with anchor [N, D] and positive and negative
+   [N, 1], d(pos, neg) has one term, not D. p must be at least 1 (below 1
+   it is not a norm; PyTorch accepts it). */
 TG_API tg_tensor *tg_triplet_margin_loss(tg_tape *t, tg_tensor *anchor, tg_tensor *positive,
                                          tg_tensor *negative, tg_real margin, tg_real p,
                                          tg_real eps, bool swap, tg_reduction red);

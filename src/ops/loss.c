@@ -97,18 +97,23 @@ static bool check_same(const tg_tensor *a, const tg_tensor *b, const char *an, c
 #define K(v) tg_scalar(t, (tg_real)(v))
 #define TWO_PI 6.28318530717958647693
 
-/* Input k's gradient, from `full`, a tensor that broadcasts to the loss's
-   shape (the rule's factors need not span it: −w·y has y's shape): spread
-   over the shape it and x broadcast to, then summed down to x's shape,
-   into dx[k], when x needs one. */
+/* x's gradient from `full`, a tensor that broadcasts to the loss's shape
+   (the rule's factors need not span it: −w·y has y's shape): spread over
+   the shape it and x broadcast to, then summed down to x's shape. */
+static tg_tensor *summed_to(tg_tape *t, const tg_tensor *x, tg_tensor *full)
+{
+    if (!full) return NULL;
+    tg_tensor both = {0};
+    if (tg_broadcast_shape(full, x, &both.ndim, both.shape) == TG_OK)
+        full = tg_expand(t, full, both.ndim, both.shape);
+    return tg_sum_to(t, full, x->ndim, x->shape);
+}
+/* Input k's gradient, summed_to from `full`, into dx[k] when it needs one */
 static void set_dx(tg_tape *t, const tg_record *r, tg_tensor **dx, int k, tg_tensor *full)
 {
     const tg_tensor *x = r->in[k];
     if (!x || !(x->flags & TG_REQUIRES_GRAD) || !full) return;
-    tg_tensor both = {0};
-    if (tg_broadcast_shape(full, x, &both.ndim, both.shape) == TG_OK)
-        full = tg_expand(t, full, both.ndim, both.shape);
-    dx[k] = tg_sum_to(t, full, x->ndim, x->shape);
+    dx[k] = summed_to(t, x, full);
 }
 
 /* ------------------------------------------- a clamp outside the gradient */
@@ -1491,10 +1496,15 @@ static tg_real triplet_dneg(const triplet_attr *at, tg_real dan, tg_real dpn)
 }
 
 /* S (the inputs broadcast), its rows along the last axis, and the walk of
-   S with a, p and n */
+   S with a, p and n. Each distance runs along its own pair's broadcast, as
+   F.pairwise_distance takes it: a pair whose two last axes are both 1
+   (anchor [N, D], positive and negative [N, 1]) has a distance of one
+   term, not D copies of it, so its terms come from the first column of S
+   only (full[pair] false). */
 typedef struct {
     int nd;
     int64_t sh[TG_MAX_DIMS], rows, size, D;
+    bool full[TR_N];
     tg_walk w;
 } triplet_geom;
 
@@ -1504,6 +1514,10 @@ static triplet_geom triplet_geom_of(const tg_record *r)
     tg_broadcast_n(3, (const tg_tensor *const *)r->in, &gm.nd, gm.sh);
     row_view v = row_view_of(gm.nd, gm.sh, gm.nd - 1);
     gm.rows = v.outer, gm.D = v.n, gm.size = v.outer * v.n;
+    static const int pair[TR_N][2] = {[TR_AP] = {0, 1}, [TR_AN] = {0, 2}, [TR_PN] = {1, 2}};
+    for (int j = 0; j < TR_N; j++)
+        gm.full[j] = r->in[pair[j][0]]->shape[gm.nd - 1] != 1 ||
+                     r->in[pair[j][1]]->shape[gm.nd - 1] != 1;
     gm.w = rows_walk(gm.nd, gm.sh, r, 3);
     return gm;
 }
@@ -1521,9 +1535,11 @@ static int triplet_forward(tg_record *r)
         const int64_t *o = gm.w.off;
         tg_real xa = a[o[0]], xp = p[o[1]], xn = n[o[2]];
         int64_t q = k / gm.D;
-        s[TR_AP * rows + q] += pterm(xa - xp + at->eps, at->p);
-        s[TR_AN * rows + q] += pterm(xa - xn + at->eps, at->p);
-        if (at->swap) s[TR_PN * rows + q] += pterm(xp - xn + at->eps, at->p);
+        bool first = k == q * gm.D; /* the row's first column: every pair counts it */
+        if (first || gm.full[TR_AP]) s[TR_AP * rows + q] += pterm(xa - xp + at->eps, at->p);
+        if (first || gm.full[TR_AN]) s[TR_AN * rows + q] += pterm(xa - xn + at->eps, at->p);
+        if (at->swap && (first || gm.full[TR_PN]))
+            s[TR_PN * rows + q] += pterm(xp - xn + at->eps, at->p);
     }
     double sum = 0;
     for (int64_t q = 0; q < rows; q++) {
@@ -1560,9 +1576,12 @@ static void triplet_backward(tg_record *r)
         if (!(at->margin + dap - dneg >= 0)) continue;
         tg_real G = weight_of(r, at->red, q, (double)rows);
         tg_real xa = a[o[0]], xp = p[o[1]], xn = n[o[2]];
-        tg_real u_ap = pnorm_d(xa - xp + at->eps, dap, at->p);
-        tg_real u_an = pnorm_d(xa - xn + at->eps, dan, at->p);
-        tg_real u_pn = at->swap ? pnorm_d(xp - xn + at->eps, dpn, at->p) : 0;
+        bool first = k == q * gm.D; /* as the forward counts the terms */
+        tg_real u_ap = first || gm.full[TR_AP] ? pnorm_d(xa - xp + at->eps, dap, at->p) : 0;
+        tg_real u_an = first || gm.full[TR_AN] ? pnorm_d(xa - xn + at->eps, dan, at->p) : 0;
+        tg_real u_pn = at->swap && (first || gm.full[TR_PN])
+                           ? pnorm_d(xp - xn + at->eps, dpn, at->p)
+                           : 0;
         if (da.grad) tg_sink_add(&da, o[0], G * (u_ap - c_an * u_an));
         if (dp.grad) tg_sink_add(&dp, o[1], G * (-u_ap - c_pn * u_pn));
         if (dn.grad) tg_sink_add(&dn, o[2], G * (c_an * u_an + c_pn * u_pn));
@@ -1616,10 +1635,22 @@ static int triplet_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor *
     if (at->red == TG_REDUCE_NONE) w = tg_reshape(t, w, gm.nd, rk);
     tg_tensor *on = tg_ge(t, tg_add_scalar(t, tg_sub(t, dap, dneg), at->margin), K(0));
     tg_tensor *A = tg_where(t, on, w, K(0));
-    tg_tensor *an = tg_mul(t, c_an, u_an);
-    set_dx(t, r, dx, 0, tg_mul(t, A, tg_sub(t, u_ap, an)));
-    set_dx(t, r, dx, 1, tg_neg(t, tg_mul(t, A, pn ? tg_add(t, u_ap, pn) : u_ap)));
-    set_dx(t, r, dx, 2, tg_mul(t, A, pn ? tg_add(t, an, pn) : an));
+    /* each pair's terms summed to an input's shape apart: u_ap, u_an and
+       u_pn each have their own pair's shape (a pair's last axis may be 1
+       where the other's is D), so that a sum of two before the reduction
+       would count the narrower one D times */
+    tg_tensor *g_ap = tg_mul(t, A, u_ap), *g_an = tg_mul(t, A, tg_mul(t, c_an, u_an));
+    tg_tensor *g_pn = pn ? tg_mul(t, A, pn) : NULL;
+    if (a->flags & TG_REQUIRES_GRAD)
+        dx[0] = tg_sub(t, summed_to(t, a, g_ap), summed_to(t, a, g_an));
+    if (p->flags & TG_REQUIRES_GRAD) {
+        tg_tensor *d = summed_to(t, p, g_ap);
+        dx[1] = tg_neg(t, g_pn ? tg_add(t, d, summed_to(t, p, g_pn)) : d);
+    }
+    if (n->flags & TG_REQUIRES_GRAD) {
+        tg_tensor *d = summed_to(t, n, g_an);
+        dx[2] = g_pn ? tg_add(t, d, summed_to(t, n, g_pn)) : d;
+    }
     return TG_OK;
 }
 
