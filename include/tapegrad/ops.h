@@ -148,8 +148,9 @@ TG_API tg_tensor *tg_swapdims(tg_tape *t, tg_tensor *x, int dim0, int dim1);
    PyTorch's idiom; NULL only for a NULL x. */
 TG_API tg_tensor *tg_contiguous(tg_tape *t, tg_tensor *x);
 /** x broadcast to `shape` (torch.Tensor.expand / torch.broadcast_to): x's
-   dimensions, right-aligned, must each equal the shape's or be 1; the
-   result is a copy. Its gradient sums over the repeated positions. */
+   dimensions, right-aligned, must each equal the shape's or be 1; -1 keeps
+   x's size there (not on a new leading dimension, as PyTorch); the result
+   is a copy. Its gradient sums over the repeated positions. */
 TG_API tg_tensor *tg_expand(tg_tape *t, tg_tensor *x, int ndim, const int64_t *shape);
 /** x summed down to `shape`, a shape that broadcasts to x's
    (torch.Tensor.sum_to_size): the adjoint of tg_expand, and the gradient of

@@ -719,7 +719,25 @@ static tg_tensor *to_shape(tg_tape *t, const tg_op *op, tg_tensor *x, int ndim,
 
 tg_tensor *tg_expand(tg_tape *t, tg_tensor *x, int ndim, const int64_t *shape)
 {
-    return to_shape(t, &op_expand, x, ndim, shape);
+    if (!x || ndim < 0 || ndim > TG_MAX_DIMS || (ndim > 0 && !shape))
+        return to_shape(t, &op_expand, x, ndim, shape); /* its message */
+    /* −1 keeps x's size there (Tensor.expand's), on x's own dimensions only */
+    int64_t sh[TG_MAX_DIMS];
+    for (int i = 0; i < ndim; i++) {
+        int k = i - (ndim - x->ndim); /* x's dimension under i, if any */
+        sh[i] = shape[i];
+        if (shape[i] != -1) continue;
+        if (k < 0) {
+            char bx[128], bs[128];
+            tg_tape_set_error(t, "tg_expand: -1 at dimension %d of %s, a new dimension that %s "
+                                 "does not have: its size must be given",
+                              i, tg_dims_str(ndim, shape, bs, sizeof bs),
+                              tg_shape_str(x, bx, sizeof bx));
+            return NULL;
+        }
+        sh[i] = x->shape[k];
+    }
+    return to_shape(t, &op_expand, x, ndim, sh);
 }
 
 tg_tensor *tg_sum_to(tg_tape *t, tg_tensor *x, int ndim, const int64_t *shape)

@@ -66,6 +66,27 @@ Test(golden_select, comparisons_are_constants)
     tg_tape_free(t);
 }
 
+/* Tensor.expand's -1: x's own size kept there; on a new leading dimension
+   refused, as PyTorch ("the expanded size of the tensor (-1) isn't allowed
+   in a leading, non-existing dimension"). x [2, 1] to (3, -1, 4): x's rows
+   repeated, as the explicit (3, 2, 4) gives, and the gradient the same. */
+Test(golden_select, expand_keeps_a_size_given_as_minus_one)
+{
+    tg_tape *t = tg_tape_new();
+    tg_tensor *x = tg_requires_grad(tg_tensor_new(t, TG_SHAPE(2, 1), (tg_real[]){5, -7}), true);
+    tg_tensor *y = tg_expand(t, x, TG_SHAPE(3, -1, 4)), *z = tg_expand(t, x, TG_SHAPE(3, 2, 4));
+    cr_assert(y && z, "%s", tg_tape_error(t));
+    cr_assert(y->ndim == 3 && y->shape[0] == 3 && y->shape[1] == 2 && y->shape[2] == 4);
+    for (int i = 0; i < 24; i++) cr_expect_eq(y->data[i], z->data[i]);
+    cr_assert_eq(tg_backward(t, tg_sum(t, y, TG_ALL, false)), TG_OK, "%s", tg_tape_error(t));
+    cr_expect(x->grad[0] == 12 && x->grad[1] == 12);
+    cr_expect_null(tg_expand(t, x, TG_SHAPE(-1, 2, 4)));
+    cr_expect(strstr(tg_tape_error(t), "tg_expand: -1 at dimension 0 of [-1,2,4], a new "
+                                       "dimension that [2,1] does not have") != NULL,
+              "%s", tg_tape_error(t));
+    tg_tape_free(t);
+}
+
 Test(golden_select, bad_shapes_are_named)
 {
     tg_tape *t = tg_tape_new();
