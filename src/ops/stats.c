@@ -576,6 +576,15 @@ __attribute__((target("avx512f"))) static inline void half16_abs(__m512 a, int n
     *lo_out = y[0], *hi_out = y[1];
 }
 
+/* acc[i] += the sixteen sums lo (0..7) and hi (8..15), where mk has i */
+__attribute__((target("avx512f"))) static inline void acc_add16(double *acc, __mmask16 mk,
+                                                                __m512d lo, __m512d hi)
+{
+    __mmask8 ml = (__mmask8)mk, mh = (__mmask8)(mk >> 8);
+    _mm512_mask_storeu_pd(acc, ml, _mm512_add_pd(_mm512_maskz_loadu_pd(ml, acc), lo));
+    _mm512_mask_storeu_pd(acc + 8, mh, _mm512_add_pd(_mm512_maskz_loadu_pd(mh, acc + 8), hi));
+}
+
 /* Σ |x[i]|^p over a run into one output (acc NULL: returned), or
    acc[i] += Σ_k |x[k·stride + i]|^p over k < rows (one output each, four
    rows at a time: the sums read and written a quarter as often); p = n + 1/2
@@ -600,11 +609,7 @@ __attribute__((target("avx512f"))) static double pow_sum_avx512(const float *x, 
                 lo = _mm512_add_pd(lo, a), hi = _mm512_add_pd(hi, b);
             }
             if (acc) {
-                __mmask8 ml = (__mmask8)mk, mh = (__mmask8)(mk >> 8);
-                _mm512_mask_storeu_pd(acc + i, ml,
-                                      _mm512_add_pd(_mm512_maskz_loadu_pd(ml, acc + i), lo));
-                _mm512_mask_storeu_pd(acc + i + 8, mh,
-                                      _mm512_add_pd(_mm512_maskz_loadu_pd(mh, acc + i + 8), hi));
+                acc_add16(acc + i, mk, lo, hi);
             } else {
                 slo = _mm512_add_pd(slo, lo), shi = _mm512_add_pd(shi, hi);
             }
@@ -674,13 +679,7 @@ __attribute__((target("avx512f"))) static double half_sum_avx512(const float *x,
                 hi = _mm512_add_pd(hi, _mm512_cvtps_pd(gh));
             }
             if (acc) {
-                int64_t left = n - i;
-                __mmask8 ml = left >= 8 ? 0xff : (__mmask8)((1u << left) - 1);
-                __mmask8 mh = left >= 16 ? 0xff : left > 8 ? (__mmask8)((1u << (left - 8)) - 1) : 0;
-                _mm512_mask_storeu_pd(acc + i, ml,
-                                      _mm512_add_pd(_mm512_maskz_loadu_pd(ml, acc + i), lo));
-                _mm512_mask_storeu_pd(acc + i + 8, mh,
-                                      _mm512_add_pd(_mm512_maskz_loadu_pd(mh, acc + i + 8), hi));
+                acc_add16(acc + i, n - i >= 16 ? 0xffff : (__mmask16)((1u << (n - i)) - 1), lo, hi);
             } else {
                 slo = _mm512_add_pd(slo, lo), shi = _mm512_add_pd(shi, hi);
             }
