@@ -634,7 +634,8 @@ __attribute__((target("avx512f"))) static inline __m512 half16_float(__m512 a, i
     } else {
         __mmask16 nz = _mm512_cmp_ps_mask(a, _mm512_setzero_ps(), _CMP_NEQ_UQ); /* NaN too */
         __m512 y = _mm512_rsqrt14_ps(a), t = _mm512_mul_ps(a, y);
-        __m512 e = _mm512_fnmadd_ps(t, _mm512_mul_ps(y, _mm512_set1_ps(0.5f)), _mm512_set1_ps(0.5f));
+        const __m512 half = _mm512_set1_ps(0.5f);
+        __m512 e = _mm512_fnmadd_ps(t, _mm512_mul_ps(y, half), half);
         s = _mm512_maskz_fmadd_ps(nz, t, e, t); /* 0 at 0, where t·e is 0·inf */
     }
     if (n >= 1) s = _mm512_mul_ps(s, a);
@@ -688,7 +689,8 @@ __attribute__((target("avx512f"))) static double half_sum_avx512(const float *x,
     const double tiny = 0x1p-100;
     if (!acc) {
         double total = _mm512_reduce_add_pd(_mm512_add_pd(slo, shi));
-        return total >= tiny && total < INFINITY ? total : pow_sum_avx512(x, n, pn + 0.5, half, NULL, 1, 0);
+        if (total >= tiny && total < INFINITY) return total;
+        return pow_sum_avx512(x, n, pn + 0.5, half, NULL, 1, 0);
     }
     for (int64_t i = 0; i < n; i++)
         if (!(acc[i] >= tiny && acc[i] < INFINITY)) {
