@@ -122,6 +122,16 @@ def write(dtype, path):
     dead[1, :] = 0  # query 1 sees no key: NaN, as PyTorch
     case("sdpa_row_fully_masked", rnd(2, 3, 4), rnd(2, 5, 4), rnd(2, 5, 3), dead, KEEP)
     case("sdpa_row_fully_masked_hide", rnd(2, 3, 4), rnd(2, 5, 4), rnd(2, 5, 3), 1 - dead, HIDE)
+    # v with more batch dimensions than q and k: the product p @ v broadcasts
+    # them as torch.matmul does; the scores [..., L, S], and so the mask, have
+    # q's and k's (PyTorch adds the mask to the scores in place). Added last,
+    # so that the cases before keep their seeds.
+    case("sdpa_v_more_batch", rnd(2, 1, 1), rnd(2, 3, 1), rnd(2, 2, 3, 1))
+    case("sdpa_v_more_batch_heads", rnd(2, 3, 4), rnd(1, 5, 4), rnd(3, 1, 5, 2))
+    case("sdpa_v_more_batch_additive", rnd(2, 3, 4), rnd(2, 5, 4), rnd(2, 2, 2, 5, 3),
+         rnd(2, 1, 5), ADD)
+    # any finite scale other than 0 (0 is the default 1/sqrt(E)), as PyTorch 2.1+
+    case("sdpa_negative_scale", rnd(2, 3, 4), rnd(2, 5, 4), rnd(2, 5, 3), scale=-0.45)
     w.close()
 
 

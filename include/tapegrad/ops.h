@@ -941,20 +941,27 @@ TG_API tg_tensor *tg_mask_additive(tg_tape *t, tg_tensor *mask, tg_mask_kind kin
 /** Scaled dot-product attention (F.scaled_dot_product_attention of
    PyTorch 2, F._scaled_dot_product_attention in 1.13):
        softmax((q·scale) @ kᵀ + mask) @ v
-   q [..., L, E], k [..., S, E], v [..., S, Ev] -> [..., L, Ev], the batch
-   dimensions broadcast. attn_mask (NULL for none) broadcasts to the scores
-   [..., L, S] and is read as mask_kind says: added (TG_MASK_ADDITIVE; it
-   gets a gradient if it requires one), or 0/1 turned into 0 and −inf where
-   it hides, then added, as PyTorch does with a bool mask (TG_MASK_KEEP,
-   TG_MASK_HIDE: tg_mask_additive). is_causal hides the keys after each
-   query (tg_causal_mask); it and attn_mask are not taken together, as in
-   PyTorch. scale 0 is the default 1/√E. A query whose every key is hidden
-   gets NaN, as in PyTorch (the softmax of a row of −inf), and so do the
-   gradients that read it. Composed of ops (tg_scale, tg_matmul_t, tg_add,
-   tg_softmax, tg_matmul),
-   so gradients of every order follow. No dropout (dropout_p 0). NULL, and
-   a message naming the shapes, for a length of 0 (L, S or E), shapes that
-   do not fit, or a mask that does not broadcast to [..., L, S]. */
+   q [..., L, E], k [..., S, E], v [..., S, Ev] -> [..., L, Ev]. The batch
+   dimensions broadcast as torch.matmul's do in the two products: q's and
+   k's into the scores' [..., L, S], those and v's into the output's (so v
+   may have more of them than q and k); each input's gradient is summed
+   back to its shape. attn_mask (NULL for none) broadcasts to the scores
+   [..., L, S] (not to v's extra batch dimensions: PyTorch adds it to the
+   scores in place) and is read as mask_kind says: added (TG_MASK_ADDITIVE;
+   it gets a gradient if it requires one), or 0/1 turned into 0 and −inf
+   where it hides, then added, as PyTorch does with a bool mask
+   (TG_MASK_KEEP, TG_MASK_HIDE: tg_mask_additive). is_causal hides the
+   keys after each query (tg_causal_mask); it and attn_mask are not taken
+   together, as in PyTorch. scale 0 is the default 1/√E; any other finite
+   scale multiplies q, negative ones too, as PyTorch 2.1+ takes any float
+   (its scale=0.0, scores of 0, has no equivalent here). A query whose
+   every key is hidden gets NaN, as in PyTorch (the softmax of a row of
+   −inf), and so do the gradients that read it. Composed of ops (tg_scale,
+   tg_matmul_t, tg_add, tg_softmax, tg_matmul), so gradients of every
+   order follow. No dropout (dropout_p 0). NULL, and a message naming the
+   shapes, for a length of 0 (L, S or E), shapes that do not fit or batch
+   dimensions that do not broadcast, a mask that does not broadcast to
+   [..., L, S], or a scale that is not finite. */
 TG_API tg_tensor *tg_scaled_dot_product_attention(tg_tape *t, tg_tensor *q, tg_tensor *k,
                                                   tg_tensor *v, tg_tensor *attn_mask,
                                                   tg_mask_kind mask_kind, bool is_causal,

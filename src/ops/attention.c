@@ -9,7 +9,10 @@
    row whose every score is hidden has a softmax of −inf only, NaN, and so
    its output and the gradients that read it are NaN, as PyTorch gives
    (1.13's F._scaled_dot_product_attention and nn.MultiheadAttention, and
-   the math path of 2.x). */
+   the math path of 2.x). The batch dimensions broadcast as the two
+   products broadcast them (torch.matmul's rule): q's and k's into the
+   scores', those and v's into the output's, so v may have more than q and
+   k; each input's gradient is summed back to its shape by the products. */
 #include "ops/ops_internal.h"
 
 #define SDPA "tg_scaled_dot_product_attention"
@@ -23,6 +26,21 @@ static bool mask_fits(const tg_tensor *m, int ndim, const int64_t *shape)
     for (int i = 0; i < m->ndim; i++) {
         int64_t d = m->shape[m->ndim - 1 - i], s = shape[ndim - 1 - i];
         if (d != s && d != 1) return false;
+    }
+    return true;
+}
+
+/* The batch dimensions a [na] and b [nb] (right-aligned, each equal or 1)
+   broadcast into out [*n]; false when they do not. */
+static bool batch_broadcast(int na, const int64_t *a, int nb, const int64_t *b, int *n,
+                            int64_t *out)
+{
+    *n = na > nb ? na : nb;
+    for (int i = 0; i < *n; i++) {
+        int ia = na - *n + i, ib = nb - *n + i;
+        int64_t x = ia >= 0 ? a[ia] : 1, y = ib >= 0 ? b[ib] : 1;
+        if (x != y && x != 1 && y != 1) return false;
+        out[i] = x == 1 ? y : x;
     }
     return true;
 }
@@ -67,33 +85,33 @@ static bool sdpa_check(tg_tape *t, const tg_tensor *q, const tg_tensor *k, const
                              "the causal mask into attn_mask (tg_causal_mask)");
         return false;
     }
-    if (!(scale >= 0) || !isfinite(scale)) {
-        tg_tape_set_error(t, SDPA ": scale must be finite and > 0 (0: 1/√E), got %g", scale);
+    /* any finite scale, negative too, as PyTorch 2.1's (0 stands for the
+       default here, so PyTorch's scale=0.0 has no equivalent) */
+    if (!isfinite(scale)) {
+        tg_tape_set_error(t, SDPA ": scale must be finite (0: 1/√E), got %g", scale);
         return false;
     }
-    /* the scores' shape: the batch dimensions of q and k broadcast, then [L, S] */
-    int nb = (q->ndim > k->ndim ? q->ndim : k->ndim) - 2;
-    int64_t shape[TG_MAX_DIMS];
-    for (int i = 0; i < nb; i++) {
-        int iq = q->ndim - 2 - nb + i, ik = k->ndim - 2 - nb + i, iv = v->ndim - 2 - nb + i;
-        int64_t a = iq >= 0 ? q->shape[iq] : 1, b = ik >= 0 ? k->shape[ik] : 1;
-        int64_t c = iv >= 0 ? v->shape[iv] : 1;
-        shape[i] = a == 1 ? b : a;
-        if ((a != b && a != 1 && b != 1) || (c != shape[i] && c != 1 && shape[i] != 1) ||
-            v->ndim - 2 > nb) {
-            tg_tape_set_error(t, SDPA ": the batch dimensions of q %s, k %s and v %s cannot be "
-                                 "broadcast together",
-                              sq, sk, sv);
-            return false;
-        }
+    /* the scores' shape: the batch dimensions of q and k broadcast, then
+       [L, S]; the output's batch dimensions: those and v's broadcast (as
+       torch.matmul's p @ v), so that v may have more of them */
+    int nb, nbo;
+    int64_t shape[TG_MAX_DIMS], out[TG_MAX_DIMS];
+    if (!batch_broadcast(q->ndim - 2, q->shape, k->ndim - 2, k->shape, &nb, shape) ||
+        !batch_broadcast(nb, shape, v->ndim - 2, v->shape, &nbo, out)) {
+        tg_tape_set_error(t, SDPA ": the batch dimensions of q %s, k %s and v %s cannot be "
+                             "broadcast together",
+                          sq, sk, sv);
+        return false;
     }
     shape[nb] = L, shape[nb + 1] = S;
+    /* the mask is added to the scores, so it broadcasts to them, not to v's
+       batch dimensions: PyTorch adds it in place and refuses more too */
     if (mask && !mask_fits(mask, nb + 2, shape)) {
         char ss[96];
         tg_tape_set_error(t, SDPA ": the mask %s does not broadcast to the scores %s ([..., L, S] "
                              "for q %s and k %s)",
-                          tg_shape_str(mask, sm, sizeof sm), tg_dims_str(nb + 2, shape, ss, sizeof ss),
-                          sq, sk);
+                          tg_shape_str(mask, sm, sizeof sm),
+                          tg_dims_str(nb + 2, shape, ss, sizeof ss), sq, sk);
         return false;
     }
     return true;

@@ -263,11 +263,21 @@ static double ew_count(const tg_record *r, const ew_geom *gm)
     return (double)gm->size;
 }
 
-static double ew_count_of(const tg_record *r)
+/* The gradient weight of an element-wise loss's vjp (weight_tensor with
+   the loss's count). A mean over an empty broadcast (input [0] against
+   target [1]) has no element and the weight NaN (0/0): it is spread over
+   that empty shape, so that every product with it is empty as well. A
+   factor of one input's own shape times the NaN (−w·y, y [1]) would be
+   NaN, and the second backward through that product NaN·0 = NaN, where
+   PyTorch's chain holds only empty tensors and gives 0. */
+static tg_tensor *ew_weight(tg_tape *t, const tg_record *r, tg_tensor *g)
 {
+    const ew_attr *a = r->attr;
     ew_geom gm;
     ew_geom_of(r, &gm);
-    return ew_count(r, &gm);
+    double count = ew_count(r, &gm);
+    tg_tensor *w = weight_tensor(t, g, a->red, count);
+    return is_mean(a->red) && count == 0 ? tg_expand(t, w, gm.ndim, gm.shape) : w;
 }
 
 /* The input values at the walk's position, 1 for an absent input. */
@@ -389,7 +399,7 @@ static int pair_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS],
     static int NAME##_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx) \
     {                                                                                    \
         const ew_attr *a = r->attr;                                                      \
-        tg_tensor *w = weight_tensor(t, g, a->red, ew_count_of(r));                      \
+        tg_tensor *w = ew_weight(t, r, g);                                               \
         tg_tensor *gd = tg_mul(t, w, NAME##_d_of(t, tg_sub(t, r->in[0], r->in[1]), a->p)); \
         set_dx(t, r, dx, 0, gd);                                                         \
         set_dx(t, r, dx, 1, tg_neg(t, gd));                                              \
@@ -573,9 +583,8 @@ static void bce_loss_dl(const tg_real *v, const ew_attr *a, tg_real *d)
 }
 static int bce_loss_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
 {
-    const ew_attr *a = r->attr;
     tg_tensor *p = r->in[0], *y = r->in[1], *wt = r->in[2];
-    tg_tensor *w = weight_tensor(t, g, a->red, (double)p->size);
+    tg_tensor *w = ew_weight(t, r, g);
     tg_tensor *ww = wt ? tg_mul(t, w, wt) : w;
     tg_tensor *q = tg_add_scalar(t, tg_neg(t, p), 1); /* 1 − p */
     if (p->flags & TG_REQUIRES_GRAD) {
@@ -668,9 +677,8 @@ static void bce_with_logits_dl(const tg_real *v, const ew_attr *a, tg_real *d)
 /* The same rules as ops; softplus(z) = −logsigmoid(−z), stable for any z. */
 static int bce_with_logits_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
 {
-    const ew_attr *a = r->attr;
     tg_tensor *x = r->in[0], *y = r->in[1], *pw = r->in[2], *wt = r->in[3];
-    tg_tensor *w = weight_tensor(t, g, a->red, (double)x->size);
+    tg_tensor *w = ew_weight(t, r, g);
     tg_tensor *ww = wt ? tg_mul(t, w, wt) : w;
     tg_tensor *sp_neg = tg_neg(t, tg_logsigmoid(t, x)); /* softplus(−x) */
     if (!pw) {
@@ -753,7 +761,7 @@ static int kl_div_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **
 {
     const ew_attr *a = r->attr;
     tg_tensor *x = r->in[0], *y = r->in[1];
-    tg_tensor *w = weight_tensor(t, g, a->red, ew_count_of(r));
+    tg_tensor *w = ew_weight(t, r, g);
     if (a->flags & EW_LOG_TARGET) {
         tg_tensor *e = tg_exp(t, y);
         set_dx(t, r, dx, 0, tg_neg(t, tg_mul(t, w, e)));
@@ -820,7 +828,7 @@ static int poisson_nll_loss_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg
 {
     const ew_attr *a = r->attr;
     tg_tensor *x = r->in[0], *y = r->in[1];
-    tg_tensor *w = weight_tensor(t, g, a->red, ew_count_of(r)), *dy;
+    tg_tensor *w = ew_weight(t, r, g), *dy;
     if (a->flags & EW_LOG_INPUT) {
         set_dx(t, r, dx, 0, tg_mul(t, w, tg_sub(t, tg_exp(t, x), y)));
         dy = tg_neg(t, x);
@@ -911,7 +919,7 @@ static int gaussian_nll_loss_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, t
     int64_t sh[TG_MAX_DIMS];
     var_view(x, v, &nd, sh);
     tg_tensor *c = clamp_min_through(t, tg_reshape(t, v, nd, sh), a->p);
-    tg_tensor *w = weight_tensor(t, g, a->red, ew_count_of(r));
+    tg_tensor *w = ew_weight(t, r, g);
     tg_tensor *e = tg_sub(t, x, y), *ec = tg_div(t, e, c);
     set_dx(t, r, dx, 0, tg_mul(t, w, ec));
     set_dx(t, r, dx, 1, tg_neg(t, tg_mul(t, w, ec)));
@@ -962,7 +970,7 @@ static int hinge_embedding_loss_vjp(tg_tape *t, const tg_record *r, tg_tensor *g
 {
     const ew_attr *a = r->attr;
     tg_tensor *x = r->in[0], *y = r->in[1];
-    tg_tensor *w = weight_tensor(t, g, a->red, ew_count_of(r));
+    tg_tensor *w = ew_weight(t, r, g);
     tg_tensor *self = tg_where(t, tg_ne(t, y, K(-1)), w, K(0));
     tg_tensor *hinge = tg_mul(t, tg_ne(t, y, K(1)), tg_le(t, x, K(a->p)));
     set_dx(t, r, dx, 0, tg_sub(t, self, tg_where(t, hinge, w, K(0))));
@@ -1019,7 +1027,7 @@ static int margin_ranking_loss_vjp(tg_tape *t, const tg_record *r, tg_tensor *g,
 {
     const ew_attr *a = r->attr;
     tg_tensor *x1 = r->in[0], *x2 = r->in[1], *y = r->in[2];
-    tg_tensor *w = weight_tensor(t, g, a->red, ew_count_of(r));
+    tg_tensor *w = ew_weight(t, r, g);
     tg_tensor *diff = tg_sub(t, x1, x2);
     tg_tensor *z = tg_add_scalar(t, tg_neg(t, tg_mul(t, y, diff)), a->p);
     tg_tensor *on = tg_where(t, tg_ge(t, z, K(0)), w, K(0));
@@ -2077,7 +2085,12 @@ static tg_tensor *class_weight(tg_tape *t, const tg_record *r, tg_tensor *g,
 }
 
 /* dx = G·(p·Σq − q) for counted samples (0 for ignored ones, even where G
-   is NaN), p = e^(log_softmax x);  dy = −G·(1 − ε)·w_c·log p */
+   is NaN), p = e^(log_softmax x);  dy = −G·(1 − ε)·w_c·log p
+   An ignored sample's G is made 0 before the product, as well as the
+   product masked after it (which keeps out a NaN logit of that sample): a
+   mean over none but ignored samples has G = NaN, and the second backward,
+   through the product to p, would take NaN·0 = NaN where PyTorch's gives 0
+   (nll_loss's backward writes exact zeros). */
 static int ce_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
 {
     class_attr at = class_attr_at(r);
@@ -2087,6 +2100,8 @@ static int ce_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
     int axis = class_axis(x, keep);
     tg_real eps = (tg_real)a->smoothing, C = (tg_real)class_view_of(x).C;
     tg_tensor *G = class_weight(t, r, g, keep);
+    tg_tensor *active = a->prob ? NULL : class_fill_of(t, x, a, FILL_ACTIVE, true);
+    if (active) G = tg_where(t, active, G, tg_scalar(t, 0));
     tg_tensor *lsm = tg_log_softmax(t, x, axis);
     tg_tensor *wb = class_weights_b(t, r);
     /* q = w_c·((1 − ε)·y + ε/C), or w_c·((1 − ε)·[c = t] + ε/C) */
@@ -2096,9 +2111,7 @@ static int ce_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
     if (x->flags & TG_REQUIRES_GRAD) {
         tg_tensor *qsum = tg_sum(t, q, axis, true);
         tg_tensor *d = tg_mul(t, G, tg_sub(t, tg_mul(t, tg_exp(t, lsm), qsum), q));
-        dx[0] = a->prob ? d
-                        : tg_where(t, class_fill_of(t, x, a, FILL_ACTIVE, true), d,
-                                   tg_scalar(t, 0));
+        dx[0] = active ? tg_where(t, active, d, tg_scalar(t, 0)) : d;
     }
     if (y && (y->flags & TG_REQUIRES_GRAD)) {
         tg_tensor *l = tg_scale(t, lsm, 1 - eps);

@@ -635,6 +635,92 @@ Test(corners, cross_entropy_mean_over_zero_weight_is_nan)
     for (int c = 0; c < 3; c++) cr_expect_eq(x->grad[c], 0, "an ignored sample has no gradient");
 }
 
+/* A mean over targets that are all ignored is NaN (0/0) and its gradient
+   0; so is the second order, the gradient of Σ grad·v: PyTorch's
+   nll_loss backward writes exact zeros, whose log_softmax backward is 0.
+   tapegrad's vjp multiplied the NaN weight by the logits' softmax and
+   masked the product afterwards, so the second backward met NaN·0. Each
+   case is (PyTorch 1.13, float64)
+       l = F.cross_entropy(x, torch.tensor([t]), weight=w, ignore_index=i,
+                           label_smoothing=e)
+       g, = torch.autograd.grad(l, x, create_graph=True)
+       h, = torch.autograd.grad((g * v).sum(), x)
+   with x [[0.3, -0.2, 0.5]], v [[1, 2, 3]]: l nan, g and h [[0, 0, 0]],
+   by the pointer and by the index array. */
+Test(corners, cross_entropy_over_ignored_targets_has_a_zero_second_order)
+{
+    const tg_real xs[] = {(tg_real)0.3, (tg_real)-0.2, (tg_real)0.5}, vs[] = {1, 2, 3};
+    const tg_real ws[] = {(tg_real)0.5, 2, (tg_real)1.5};
+    for (int k = 0; k < 16; k++) {
+        int64_t target[1] = {k & 1 ? 1 : TG_IGNORE_INDEX};
+        tg_ce_opts o = TG_CE_OPTS_DEFAULT;
+        o.ignore_index = target[0];
+        o.label_smoothing = k & 2 ? 0.3 : 0;
+        o.weight = k & 4 ? tg_tensor_new(t, TG_SHAPE(3), ws) : NULL;
+        bool idx = k & 8;
+        tg_tensor *x = tg_requires_grad(tg_tensor_new(t, TG_SHAPE(1, 3), xs), true);
+        tg_tensor *l = idx ? tg_cross_entropy_idx(t, x, tg_index_new(t, TG_SHAPE(1), target), &o)
+                           : tg_cross_entropy_ex(t, x, target, &o);
+        cr_assert_not_null(l, "%s", tg_tape_error(t));
+        tg_tensor *g = tg_grad1(t, l, x, true);
+        cr_assert_not_null(g, "%s", tg_tape_error(t));
+        tg_tensor *v = tg_tensor_new(t, TG_SHAPE(1, 3), vs);
+        tg_tensor *h = tg_grad1(t, tg_sum(t, tg_mul(t, g, v), TG_ALL, false), x, false);
+        cr_assert_not_null(h, "%s", tg_tape_error(t));
+        cr_expect(isnan(l->data[0]), "case %d: loss %g, PyTorch nan", k, (double)l->data[0]);
+        for (int c = 0; c < 3; c++) {
+            cr_expect_eq(g->data[c], 0, "case %d: grad[%d] %g, PyTorch 0", k, c,
+                         (double)g->data[c]);
+            cr_expect_eq(h->data[c], 0, "case %d: second order [%d] %g, PyTorch 0", k, c,
+                         (double)h->data[c]);
+        }
+        tg_tape_reset(t);
+    }
+}
+
+/* kl_div and poisson_nll_loss with a mean over an empty broadcast (input
+   [0] against target [1], or the other way) are NaN (0/0); the gradient of
+   the input of length 1 is 0 (a sum over no element), and so is its second
+   order in PyTorch, whose chain holds only empty tensors. tapegrad's vjp
+   multiplied the NaN weight by a factor of that input's own shape (−w·y)
+   before spreading it over the empty shape: the second order was NaN·0.
+   PyTorch 1.13, float64, a = [0.7] (the input of length 1), e = [] both
+   requiring grad, L the loss with reduction "mean":
+       g = torch.autograd.grad(L, (x, y), create_graph=True)
+       h = torch.autograd.grad(g[0].sum() + g[1].sum(), (x, y))
+   F.kl_div(e, a), F.kl_div(e, a, log_target=True),
+   F.poisson_nll_loss(e, a, full=True), F.poisson_nll_loss(a, e),
+   F.poisson_nll_loss(a, e, log_input=False): L nan, g and h of a [0]. */
+Test(corners, losses_over_an_empty_broadcast_have_a_zero_second_order)
+{
+    for (int k = 0; k < 5; k++) {
+        tg_tensor *a = tg_requires_grad(tg_full(t, TG_SHAPE(1), (tg_real)0.7), true);
+        tg_tensor *e = tg_requires_grad(tg_zeros(t, TG_SHAPE(0)), true);
+        tg_tensor *L = k == 0   ? tg_kl_div(t, e, a, TG_REDUCE_MEAN, false)
+                       : k == 1 ? tg_kl_div(t, e, a, TG_REDUCE_MEAN, true)
+                       : k == 2 ? tg_poisson_nll_loss(t, e, a, true, true, TG_POISSON_EPS,
+                                                      TG_REDUCE_MEAN)
+                                : tg_poisson_nll_loss(t, a, e, k == 3, false, TG_POISSON_EPS,
+                                                      TG_REDUCE_MEAN);
+        cr_assert_not_null(L, "%s", tg_tape_error(t));
+        cr_expect(isnan(L->data[0]), "case %d: loss %g, PyTorch nan", k, (double)L->data[0]);
+        tg_tensor *in[2] = {k < 3 ? e : a, k < 3 ? a : e}, *g[2] = {0}, *h[2] = {0};
+        tg_grad_opts o = {.create_graph = true};
+        cr_assert_eq(tg_grad(t, 1, &L, NULL, 2, in, g, &o), TG_OK, "%s", tg_tape_error(t));
+        tg_tensor *s = tg_add(t, tg_sum(t, g[0], TG_ALL, false), tg_sum(t, g[1], TG_ALL, false));
+        cr_assert_eq(tg_grad(t, 1, &s, NULL, 2, in, h, NULL), TG_OK, "%s", tg_tape_error(t));
+        cr_expect_eq(g[0]->size + g[1]->size, 1);
+        for (int i = 0; i < 2; i++)
+            for (int64_t j = 0; j < g[i]->size; j++) {
+                cr_expect_eq(g[i]->data[j], 0, "case %d: grad %g, PyTorch 0", k,
+                             (double)g[i]->data[j]);
+                cr_expect_eq(h[i]->data[j], 0, "case %d: second order %g, PyTorch 0", k,
+                             (double)h[i]->data[j]);
+            }
+        tg_tape_reset(t);
+    }
+}
+
 Test(corners, flatten_of_an_empty_batch)
 {
     tg_tensor *x = tg_zeros(t, TG_SHAPE(0, 3, 4, 5));

@@ -1,15 +1,16 @@
 /* Scaled dot-product attention against PyTorch: outputs, first gradients
    and second order of every case in tests/golden/attention_*.txt, written
    by tests/gen_golden_attention.py with PyTorch's own function: heads,
-   broadcast batch dimensions, additive masks (with −inf, and their own
-   gradient), 0/1 masks that keep or hide, causal masks with fewer and more
-   queries than keys, a custom scale, and rows whose every key is hidden
-   (NaN, as in PyTorch, first order only). Tolerances are gt_default_tol():
-   float rtol 1e-5 / atol 1e-6, double rtol 1e-12 / atol 1e-14.
+   broadcast batch dimensions (v with more of them than q and k too),
+   additive masks (with −inf, and their own gradient), 0/1 masks that keep
+   or hide, causal masks with fewer and more queries than keys, a custom
+   scale (and a negative one), and rows whose every key is hidden (NaN, as
+   in PyTorch, first order only). Tolerances are gt_default_tol(): float
+   rtol 1e-5 / atol 1e-6, double rtol 1e-12 / atol 1e-14.
 
    Then the refusals: lengths of 0, shapes that do not fit, masks of the
-   wrong shape, a mask with is_causal: each NULL with a message naming the
-   function and the shapes. */
+   wrong shape, a mask with is_causal, a scale that is not finite: each NULL
+   with a message naming the function and the shapes. */
 #include <criterion/criterion.h>
 
 #include <math.h>
@@ -85,9 +86,19 @@ Test(attention_refuses, lengths_and_shapes)
     REFUSED(SDPA(z(TG_SHAPE(4)), k, v, NULL, TG_MASK_ADDITIVE, false), F, "at least 2");
     REFUSED(SDPA(q, z(TG_SHAPE(3, 5, 4)), z(TG_SHAPE(3, 5, 6)), NULL, TG_MASK_ADDITIVE, false), F,
             "batch dimensions", "cannot be broadcast");
+    /* v's batch dimensions broadcast with the scores' [2] (more of them
+       are taken: the golden cases), but 3 against 2 does not */
+    REFUSED(SDPA(q, k, z(TG_SHAPE(3, 5, 6)), NULL, TG_MASK_ADDITIVE, false), F, "v [3,5,6]",
+            "cannot be broadcast");
+    REFUSED(SDPA(q, k, z(TG_SHAPE(4, 3, 5, 6)), NULL, TG_MASK_ADDITIVE, false), F,
+            "v [4,3,5,6]", "cannot be broadcast");
     REFUSED(SDPA(NULL, k, v, NULL, TG_MASK_ADDITIVE, false), F, "NULL");
-    REFUSED(tg_scaled_dot_product_attention(gt_tape, q, k, v, NULL, TG_MASK_ADDITIVE, false, -1), F,
-            "scale");
+    /* any finite scale is taken (0: 1/√E), as PyTorch 2.1's */
+    REFUSED(tg_scaled_dot_product_attention(gt_tape, q, k, v, NULL, TG_MASK_ADDITIVE, false, NAN),
+            F, "scale", "finite");
+    REFUSED(tg_scaled_dot_product_attention(gt_tape, q, k, v, NULL, TG_MASK_ADDITIVE, false,
+                                            -INFINITY),
+            F, "scale", "finite");
 }
 
 Test(attention_refuses, masks)
@@ -100,6 +111,10 @@ Test(attention_refuses, masks)
     REFUSED(SDPA(q, k, v, z(TG_SHAPE(1, 2, 3, 5)), TG_MASK_ADDITIVE, false), F,
             "the mask [1,2,3,5]");
     REFUSED(SDPA(q, k, v, z(TG_SHAPE(3, 5)), TG_MASK_KEEP, true), F, "not both");
+    /* the mask fits the scores [2,3,5], not v's extra batch dimensions: PyTorch
+       adds it to the scores in place and refuses this too */
+    REFUSED(SDPA(q, k, z(TG_SHAPE(4, 2, 5, 6)), z(TG_SHAPE(4, 1, 3, 5)), TG_MASK_ADDITIVE, false),
+            F, "the mask [4,1,3,5]", "scores [2,3,5]");
     REFUSED(SDPA(q, k, v, z(TG_SHAPE(3, 5)), (tg_mask_kind)7, false), F, "mask kind 7");
     /* these fit */
     cr_expect(SDPA(q, k, v, z(TG_SHAPE(2, 1, 5)), TG_MASK_ADDITIVE, false) != NULL, "%s",
