@@ -10,7 +10,9 @@
  *
  *     ./backprop_walkthrough                  (read the output top to bottom)
  *     ./backprop_walkthrough tape.dot         (also writes the graph: dot -Tpng tape.dot -o tape.png)
- *     ./backprop_walkthrough --explore t.html (also writes the explorer page: open it in a browser)
+ *     ./backprop_walkthrough --explore t.html (also writes the explorer page: open it in a browser;
+ *                                              the page's network reads its hidden layer twice,
+ *                                              h·h + h, so that a gradient accumulates there)
  *     ./backprop_walkthrough --double         (the same in double: runs backprop_walkthrough_f64,
  *                                              whose finite differences agree to many more digits)
  */
@@ -73,13 +75,33 @@ static tg_tensor *network(tg_tape *t, tg_tensor *const *in, int n, void *ctx)
     return tg_sum(t, tg_square(t, tg_sub(t, yhat, in[1])), TG_ALL, false);
 }
 
+/* The explorer page's network: the same, with the hidden layer read twice,
+     hs = h·h + h,   yhat = linear(hs, W2, b2),
+   so that h is read by two records (twice by the first) and the page shows
+   its gradient accumulate (+=). Every tensor is named, for the page. */
+static tg_tensor *network_twice(tg_tape *t, tg_tensor *W1, tg_tensor *b1, tg_tensor *W2,
+                                tg_tensor *b2)
+{
+    tg_tensor *x = tg_tensor_set_name(tg_tensor_new(t, TG_SHAPE(4, 3), &X[0][0]), "x");
+    tg_tensor *y = tg_tensor_set_name(tg_tensor_new(t, TG_SHAPE(4, 1), Y), "y");
+    tg_tensor *z1 = tg_tensor_set_name(tg_linear(t, x, W1, b1), "z1");
+    tg_tensor *h = tg_tensor_set_name(tg_tanh(t, z1), "h");
+    tg_tensor *hh = tg_tensor_set_name(tg_mul(t, h, h), "hh");
+    tg_tensor *hs = tg_tensor_set_name(tg_add(t, hh, h), "hs");
+    tg_tensor *yhat = tg_tensor_set_name(tg_linear(t, hs, W2, b2), "yhat");
+    tg_tensor *d = tg_tensor_set_name(tg_sub(t, yhat, y), "d");
+    tg_tensor *d2 = tg_tensor_set_name(tg_square(t, d), "d2");
+    return tg_tensor_set_name(tg_sum(t, d2, TG_ALL, false), "loss");
+}
+
 static const char USAGE[] =
     "usage: backprop_walkthrough [FILE.dot] [--explore FILE.html] [--double]\n"
     "Prints a small network's forward pass, its tape and its backward pass record\n"
     "by record; with FILE.dot, also writes the tape's graph there (for Graphviz);\n"
     "with --explore, the explorer page (tg_tape_html: open it in a browser and step\n"
-    "through the forward and the backward pass); with --double, runs in double\n"
-    "(the program backprop_walkthrough_f64 beside this one).\n";
+    "through the forward and the backward pass) of the same network with its hidden\n"
+    "layer read twice, h·h + h, so that h's gradient accumulates; with --double,\n"
+    "runs in double (the program backprop_walkthrough_f64 beside this one).\n";
 
 /* --double from the float build: the same program built for double sits
    beside this one as backprop_walkthrough_f64 (examples/CMakeLists.txt). */
@@ -228,13 +250,25 @@ int main(int argc, char **argv)
     }
 
     if (explore) {
+        /* on a tape of its own: the walkthrough's tape stays as printed */
+        tg_tape *te = tg_tape_new();
+        tg_tensor *le = te ? network_twice(te, W1, b1, W2, b2) : NULL;
+        if (!le) {
+            fprintf(stderr, "%s\n", te ? tg_tape_error(te) : "out of memory");
+            return 1;
+        }
         FILE *f = fopen(explore, "w");
-        tg_html_opts ho = {.title = "backprop_walkthrough: micrograd's network, step by step"};
-        if (!f || tg_tape_html(t, loss, f, &ho) != TG_OK || fclose(f) != 0) {
+        tg_html_opts ho = {.title = "backprop_walkthrough: micrograd's network with h read "
+                                    "twice (hs = h·h + h), step by step"};
+        int st = f ? tg_tape_html(te, le, f, &ho) : TG_ERR_IO;
+        tg_tape_free(te);
+        if (!f || st != TG_OK || fclose(f) != 0) {
             fprintf(stderr, "cannot write %s: %s\n", explore, tg_last_error());
             return 1;
         }
-        printf("\n(the explorer page is in %s: open it in a browser, press step or play)\n",
+        printf("\n(the explorer page is in %s: open it in a browser, press step or play.\n"
+               " Its network is this one with hs = h·h + h in place of h: h is read by two\n"
+               " records, twice by the first, so its gradient accumulates, +=.)\n",
                explore);
     }
 
