@@ -920,15 +920,15 @@ static void prelu_backward(tg_record *r)
 }
 
 /* dx = g if x > 0, else w_c·g;  dw_c = Σ over the channel of x·g where x ≤ 0.
-   w is seen as [1, C, 1, ...] (or a scalar) to broadcast against x. */
+   w is seen as [1, C, 1, ...] to broadcast against x, or as a scalar when it
+   has one element (C = 0 is a shape of its own: [0] cannot become a scalar) */
 static int prelu_vjp(VJP_ARGS)
 {
     VJP_LOCALS;
     tg_tensor *w = r->in[1];
-    prelu_view v = prelu_view_of(x, w);
     int64_t ws[TG_MAX_DIMS];
-    int nd = v.channels > 1 ? x->ndim : 0;
-    for (int i = 0; i < nd; i++) ws[i] = i == 1 ? v.channels : 1;
+    int nd = w->size == 1 ? 0 : x->ndim;
+    for (int i = 0; i < nd; i++) ws[i] = i == 1 ? x->shape[1] : 1;
     tg_tensor *wb = tg_reshape(t, w, nd, ws);
     tg_tensor *pos = tg_gt(t, x, K(0));
     if (x->flags & TG_REQUIRES_GRAD) dx[0] = pick(t, pos, g, tg_mul(t, g, wb));

@@ -711,6 +711,36 @@ Test(corners, create_graph_sums_survive_the_tape_growing)
         }
 }
 
+/* prelu with no channels: x [N, 0, ...] and w [0]. Its vjp took a weight
+   that is not one per channel of at least two for a shared scalar, and
+   create_graph failed reshaping [0] to []. PyTorch gives empty gradients:
+     x = torch.zeros(1, 0, requires_grad=True); w = torch.zeros(0, requires_grad=True)
+     torch.autograd.grad(F.prelu(x, w).sum(), (x, w), create_graph=True)
+   is (tensor of shape [1, 0], tensor of shape [0]), by either walk. */
+Test(corners, prelu_without_channels_has_empty_gradients)
+{
+    const int64_t shapes[2][3] = {{1, 0}, {2, 0, 3}};
+    for (int s = 0; s < 2; s++)
+        for (int cg = 0; cg < 2; cg++) {
+            tg_tensor *in[2] = {tg_requires_grad(tg_zeros(t, s + 2, shapes[s]), true),
+                                tg_requires_grad(tg_zeros(t, TG_SHAPE(0)), true)};
+            tg_tensor *y = tg_prelu(t, in[0], in[1]);
+            cr_assert_not_null(y, "%s", tg_tape_error(t));
+            tg_tensor *l = tg_sum(t, y, TG_ALL, false), *g[2] = {NULL, NULL};
+            tg_grad_opts o = {.create_graph = cg};
+            cr_assert_eq(tg_grad(t, 1, &l, NULL, 2, in, g, &o), TG_OK,
+                         "x of %d dimensions, create_graph %d: %s", s + 2, cg, tg_tape_error(t));
+            for (int k = 0; k < 2; k++) {
+                cr_assert_not_null(g[k]);
+                cr_expect(g[k]->size == 0 && g[k]->ndim == in[k]->ndim &&
+                              g[k]->shape[0] == in[k]->shape[0],
+                          "gradient %d of %d dimensions, %lld values", k, g[k]->ndim,
+                          (long long)g[k]->size);
+            }
+            tg_tape_reset(t);
+        }
+}
+
 /* ------------------------------------------------------------ crashes */
 
 Test(corners, element_counts_cannot_overflow)
