@@ -110,6 +110,24 @@ static tg_tensor *pick(tg_tape *t, tg_tensor *cond, tg_tensor *a, tg_tensor *b)
     return tg_where(t, cond, a, b);
 }
 
+/* Whether v may hold a NaN when its graph runs: it holds one now, or the tape
+   is replayable, whose replays may bring one (as prod_vjp's zeros) */
+static bool may_hold_nan(const tg_tape *t, const tg_tensor *v)
+{
+    if (tg_tape_replayable(t)) return true;
+    for (int64_t i = 0; i < v->size; i++)
+        if (isnan(v->data[i])) return true;
+    return false;
+}
+
+/* d, but NaN where x is NaN, as the fast rules give: a vjp that picks its
+   branch by comparing x would not (NaN compares false, so it took g, s·g or
+   0 there). The select is built only when x may hold a NaN. */
+static tg_tensor *nan_at_nan(tg_tape *t, tg_tensor *x, tg_tensor *d)
+{
+    return may_hold_nan(t, x) ? tg_where(t, tg_eq(t, x, x), d, K(NAN)) : d;
+}
+
 #define UNUSED2(u, v) ((void)(u), (void)(v))
 
 /* --------------------------------------------------------------- sigmoid */
@@ -221,10 +239,10 @@ static void relu_backward(tg_record *r)
     relu_run(&j, r->out->size);
 }
 
-static int relu_vjp(VJP_ARGS) /* g where y > 0, else 0 */
+static int relu_vjp(VJP_ARGS) /* g where y > 0, else 0; NaN at NaN */
 {
     VJP_LOCALS;
-    dx[0] = pick(t, tg_gt(t, y, K(0)), g, K(0));
+    dx[0] = nan_at_nan(t, x, pick(t, tg_gt(t, y, K(0)), g, K(0)));
     return TG_OK;
 }
 
@@ -257,11 +275,11 @@ static int hardtanh_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DI
     }
     return tg_shape_same(r, ndim, shape, msg, len);
 }
-static int hardtanh_vjp(VJP_ARGS) /* g where lo < x < hi, else 0 */
+static int hardtanh_vjp(VJP_ARGS) /* g where lo < x < hi, else 0; NaN at NaN */
 {
     VJP_LOCALS;
     tg_tensor *inside = tg_mul(t, tg_gt(t, x, K(p->a)), tg_lt(t, x, K(p->b)));
-    dx[0] = pick(t, inside, g, K(0));
+    dx[0] = nan_at_nan(t, x, pick(t, inside, g, K(0)));
     return TG_OK;
 }
 ACT_OP(hardtanh, hardtanh_shape, "min(max(x, min_val), max_val)")
@@ -274,11 +292,11 @@ static tg_real relu6_d(tg_real x, tg_real y, const act_attr *p)
     UNUSED2(y, p);
     return (x <= 0 || x >= 6) ? 0 : 1;
 }
-static int relu6_vjp(VJP_ARGS) /* g where 0 < x < 6, else 0 */
+static int relu6_vjp(VJP_ARGS) /* g where 0 < x < 6, else 0; NaN at NaN */
 {
     VJP_LOCALS;
     tg_tensor *inside = tg_mul(t, tg_gt(t, x, K(0)), tg_lt(t, x, K(6)));
-    dx[0] = pick(t, inside, g, K(0));
+    dx[0] = nan_at_nan(t, x, pick(t, inside, g, K(0)));
     return TG_OK;
 }
 ACT_OP(relu6, tg_shape_same, "min(max(x, 0), 6)")
@@ -291,10 +309,10 @@ static tg_real leaky_relu_d(tg_real x, tg_real y, const act_attr *p)
     (void)y;
     return x > 0 ? 1 : p->a;
 }
-static int leaky_relu_vjp(VJP_ARGS) /* g if x > 0, else s·g */
+static int leaky_relu_vjp(VJP_ARGS) /* g if x > 0, else s·g; NaN at NaN */
 {
     VJP_LOCALS;
-    dx[0] = pick(t, tg_gt(t, x, K(0)), g, tg_scale(t, g, p->a));
+    dx[0] = nan_at_nan(t, x, pick(t, tg_gt(t, x, K(0)), g, tg_scale(t, g, p->a)));
     return TG_OK;
 }
 ACT_OP(leaky_relu, tg_shape_same, "x if x > 0 else negative_slope * x")
@@ -414,10 +432,13 @@ static tg_real softsign_d(tg_real x, tg_real y, const act_attr *p)
     tg_real s = 1 / (1 + TG_FABS(x));
     return s * s;
 }
-static int softsign_vjp(VJP_ARGS) /* g/(1 + |x|)² */
+/* g/(1 + |x|)², and g·y where y is NaN (x = ±inf or NaN), as the fast rule:
+   the derivative of g·y there is NaN too, as PyTorch's second order */
+static int softsign_vjp(VJP_ARGS)
 {
     VJP_LOCALS;
-    dx[0] = tg_mul(t, g, tg_pow(t, tg_add_scalar(t, tg_abs(t, x), 1), -2));
+    tg_tensor *d = tg_mul(t, g, tg_pow(t, tg_add_scalar(t, tg_abs(t, x), 1), -2));
+    dx[0] = may_hold_nan(t, y) ? pick(t, tg_eq(t, y, y), d, tg_mul(t, g, y)) : d;
     return TG_OK;
 }
 ACT_OP(softsign, tg_shape_same, "x / (1 + |x|)")
@@ -646,11 +667,11 @@ static tg_real hardsigmoid_d(tg_real x, tg_real y, const act_attr *p)
     UNUSED2(y, p);
     return (x > -3 && x < 3) ? (tg_real)1 / 6 : 0;
 }
-static int hardsigmoid_vjp(VJP_ARGS) /* g/6 where −3 < x < 3, else 0 */
+static int hardsigmoid_vjp(VJP_ARGS) /* g/6 where −3 < x < 3, else 0; NaN at NaN */
 {
     VJP_LOCALS;
     tg_tensor *inside = tg_mul(t, tg_gt(t, x, K(-3)), tg_lt(t, x, K(3)));
-    dx[0] = pick(t, inside, tg_scale(t, g, (tg_real)1 / 6), K(0));
+    dx[0] = nan_at_nan(t, x, pick(t, inside, tg_scale(t, g, (tg_real)1 / 6), K(0)));
     return TG_OK;
 }
 ACT_OP(hardsigmoid, tg_shape_same, "relu6(x + 3) / 6")
@@ -668,11 +689,13 @@ static tg_real hardswish_d(tg_real x, tg_real y, const act_attr *p)
     UNUSED2(y, p);
     return x < -3 ? 0 : x <= 3 ? x / 3 + (tg_real)0.5 : 1;
 }
-static int hardswish_vjp(VJP_ARGS) /* 0 below −3, g·(x/3 + 1/2) up to 3, g above */
+/* 0 below −3, g·(x/3 + 1/2) up to 3, g above; NaN at NaN */
+static int hardswish_vjp(VJP_ARGS)
 {
     VJP_LOCALS;
     tg_tensor *mid = tg_mul(t, g, tg_add_scalar(t, tg_scale(t, x, (tg_real)1 / 3), (tg_real)0.5));
-    dx[0] = pick(t, tg_lt(t, x, K(-3)), K(0), pick(t, tg_le(t, x, K(3)), mid, g));
+    tg_tensor *d = pick(t, tg_lt(t, x, K(-3)), K(0), pick(t, tg_le(t, x, K(3)), mid, g));
+    dx[0] = nan_at_nan(t, x, d);
     return TG_OK;
 }
 ACT_OP(hardswish, tg_shape_same, "x * relu6(x + 3) / 6")
@@ -693,10 +716,10 @@ static tg_tensor *inside_of(tg_tape *t, tg_tensor *x, tg_real lam)
 {
     return tg_mul(t, tg_ge(t, x, K(-lam)), tg_le(t, x, K(lam)));
 }
-static int hardshrink_vjp(VJP_ARGS) /* 0 where |x| ≤ λ, else g */
+static int hardshrink_vjp(VJP_ARGS) /* 0 where |x| ≤ λ, else g; NaN at NaN */
 {
     VJP_LOCALS;
-    dx[0] = pick(t, inside_of(t, x, p->a), K(0), g);
+    dx[0] = nan_at_nan(t, x, pick(t, inside_of(t, x, p->a), K(0), g));
     return TG_OK;
 }
 ACT_OP(hardshrink, tg_shape_same, "x if |x| > lambda else 0")
@@ -749,10 +772,10 @@ static tg_real threshold_d(tg_real x, tg_real y, const act_attr *p)
     (void)y;
     return x <= p->a ? 0 : 1;
 }
-static int threshold_vjp(VJP_ARGS) /* 0 where x ≤ θ, else g */
+static int threshold_vjp(VJP_ARGS) /* 0 where x ≤ θ, else g; NaN at NaN */
 {
     VJP_LOCALS;
-    dx[0] = pick(t, tg_le(t, x, K(p->a)), K(0), g);
+    dx[0] = nan_at_nan(t, x, pick(t, tg_le(t, x, K(p->a)), K(0), g));
     return TG_OK;
 }
 ACT_OP(threshold, tg_shape_same, "x if x > threshold else value")
@@ -775,14 +798,15 @@ static tg_real logit_d(tg_real x, tg_real y, const act_attr *p)
     if (x < lo || x > hi) return eps ? 0 : (tg_real)NAN;
     return x == 0 || x == 1 ? (tg_real)INFINITY : 1 / (x * (1 - x));
 }
-static int logit_vjp(VJP_ARGS) /* g/(x(1 − x)) inside, 0 (ε) or NaN (no ε) outside */
+/* g/(x(1 − x)) inside, 0 (ε) or NaN (no ε) outside; NaN at NaN */
+static int logit_vjp(VJP_ARGS)
 {
     VJP_LOCALS;
     bool eps = p->a >= 0;
     tg_real lo = eps ? p->a : 0, hi = eps ? 1 - p->a : 1;
     tg_tensor *in = tg_mul(t, tg_ge(t, x, K(lo)), tg_le(t, x, K(hi)));
     tg_tensor *d = tg_div(t, g, tg_mul(t, x, tg_add_scalar(t, tg_neg(t, x), 1)));
-    dx[0] = pick(t, in, d, K(eps ? 0 : NAN));
+    dx[0] = nan_at_nan(t, x, pick(t, in, d, K(eps ? 0 : NAN)));
     return TG_OK;
 }
 ACT_OP(logit, tg_shape_same, "log(z / (1 - z)), z = x clamped to [eps, 1 - eps]")
@@ -920,18 +944,18 @@ static void prelu_backward(tg_record *r)
 }
 
 /* dx = g if x > 0, else w_c·g;  dw_c = Σ over the channel of x·g where x ≤ 0.
-   w is seen as [1, C, 1, ...] (or a scalar) to broadcast against x. */
+   w is seen as [1, C, 1, ...] to broadcast against x, or as a scalar when it
+   has one element (C = 0 is a shape of its own: [0] cannot become a scalar) */
 static int prelu_vjp(VJP_ARGS)
 {
     VJP_LOCALS;
     tg_tensor *w = r->in[1];
-    prelu_view v = prelu_view_of(x, w);
     int64_t ws[TG_MAX_DIMS];
-    int nd = v.channels > 1 ? x->ndim : 0;
-    for (int i = 0; i < nd; i++) ws[i] = i == 1 ? v.channels : 1;
+    int nd = w->size == 1 ? 0 : x->ndim;
+    for (int i = 0; i < nd; i++) ws[i] = i == 1 ? x->shape[1] : 1;
     tg_tensor *wb = tg_reshape(t, w, nd, ws);
     tg_tensor *pos = tg_gt(t, x, K(0));
-    if (x->flags & TG_REQUIRES_GRAD) dx[0] = pick(t, pos, g, tg_mul(t, g, wb));
+    if (x->flags & TG_REQUIRES_GRAD) dx[0] = nan_at_nan(t, x, pick(t, pos, g, tg_mul(t, g, wb)));
     if (w->flags & TG_REQUIRES_GRAD) {
         tg_tensor *dwb = tg_sum_to(t, pick(t, pos, K(0), tg_mul(t, g, x)), nd, ws);
         dx[1] = tg_reshape(t, dwb, w->ndim, w->shape);

@@ -346,7 +346,14 @@ static void cumprod_row(tg_real *y, const tg_real *x, int64_t n)
    the slice (PyTorch's O(n) rule) is
      k < z:  (Σ_{k ≤ j < z} g_j·y_j) / x_k
      k = z:  Σ_{z ≤ j < z'} g_j·y_{z−1}·Π_{z < i ≤ j} x_i   (z' the second zero)
-     k > z:  0 */
+     k > z:  0
+   The terms left out hold a zero among their factors: they are 0 when the
+   other x_i (i ≠ k) are finite, and NaN (0·inf, 0·NaN) when one is an inf
+   or NaN, as the definition (and the create_graph gradient) has it;
+   cumprod_spoiled_slice takes those slices. (An inf or NaN g_j in such a
+   term is not looked for, as in PyTorch's O(n) rule: that would take a pass
+   over all of g.) A slice without a zero is divided as PyTorch's first and
+   second orders do: an infinite x_k gives inf/inf = NaN. */
 static int cumprod_forward(tg_record *r)
 {
     const cum_attr *a = r->attr;
@@ -374,6 +381,45 @@ static int cumprod_forward(tg_record *r)
     return TG_OK;
 }
 
+/* Σ_{k ≤ j < e} g_j·Π_{i ≤ j, i ≠ k} x_i, the products formed without x_k */
+static double sum_without(const tg_real *x, const tg_real *y, const tg_real *g, int64_t s,
+                          int64_t k, int64_t e)
+{
+    double p = k > 0 ? (double)y[(k - 1) * s] : 1, acc = (double)g[k * s] * p;
+    for (int64_t j = k + 1; j < e; j++) {
+        p *= (double)x[j * s];
+        acc += (double)g[j * s] * p;
+    }
+    return acc;
+}
+
+/* A slice (n values at stride s, the first zero at z) whose x holds an inf
+   or NaN. dx_k's last term holds every x_i but x_k, so it is NaN (0·inf,
+   0·NaN) unless x_k is the only zero or the only inf or NaN:
+     x_k the only zero:        every term is free of zeros, summed as is
+     x_k the only inf or NaN:  the terms before z, summed without x_k
+                               (dividing it out of y would give inf/inf);
+                               from z on they are 0
+   Returns false, and does nothing, when x holds no inf or NaN (y was NaN
+   because a product overflowed before the zero: the rule above holds). */
+static bool cumprod_spoiled_slice(tg_real *dx, const tg_real *x, const tg_real *y,
+                                  const tg_real *g, int64_t n, int64_t s, int64_t z)
+{
+    int64_t bad = 0, last = -1, zeros = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (!isfinite(x[i * s])) bad++, last = i;
+        zeros += x[i * s] == 0;
+    }
+    if (bad == 0) return false;
+    for (int64_t k = 0; k < n; k++) {
+        if (k == z && zeros == 1) dx[k * s] += (tg_real)sum_without(x, y, g, s, k, n);
+        else if (k == last && bad == 1) {
+            if (k < z) dx[k * s] += (tg_real)sum_without(x, y, g, s, k, z);
+        } else dx[k * s] += (tg_real)NAN;
+    }
+    return true;
+}
+
 static void cumprod_backward(tg_record *r)
 {
     const cum_attr *a = r->attr;
@@ -386,6 +432,9 @@ static void cumprod_backward(tg_record *r)
             tg_real *dx = r->in[0]->grad + at;
             int64_t z = 0;
             while (z < n && x[z * s] != 0) z++;
+            /* past a zero y is 0, or NaN when x holds an inf or NaN (0·inf) */
+            if (z < n && isnan(y[(n - 1) * s]) && cumprod_spoiled_slice(dx, x, y, g, n, s, z))
+                continue;
             double acc = 0;
             for (int64_t kk = z - 1; kk >= 0; kk--) {
                 acc += (double)g[kk * s] * (double)y[kk * s];

@@ -490,6 +490,78 @@ Test(corners, products_of_long_slices_match_the_definition)
 #endif
 }
 
+/* cumprod's gradient where a slice holds a zero beside an inf or NaN:
+   dx_k = Σ_{j ≥ k} g_j·Π_{i ≤ j, i ≠ k} x_i, whose terms with a zero among
+   their factors are 0 only when the others are finite. The fast rule
+   divided y by an infinite x_k (inf/inf) and took every term through a
+   zero for 0: [inf, 0, 3] gave [nan, inf, 0]. The short slices' values are
+   PyTorch's (its O(n²) rule, taken with create_graph), for the first
+     x = torch.tensor([inf, 0., 3.], dtype=torch.float64, requires_grad=True)
+     torch.autograd.grad(torch.cumprod(x, 0).sum(), x, create_graph=True)
+   and so for the others; three columns of 100 (the forward in four parts,
+   a stride of 3) against the definition, summed here term by term: one
+   with an inf then a zero, one with a zero then a NaN, one with only a
+   zero. Both walks must give them (NaN and ±inf exactly). */
+static bool same_or_close(double got, double want, double rel)
+{
+    return (isnan(got) && isnan(want)) || got == want || fabs(got - want) <= rel * fabs(want);
+}
+
+static void check_cumprod_grad(tg_tensor *x, int axis, const double *want, double rel)
+{
+    for (int cg = 0; cg < 2; cg++) {
+        tg_tensor *l = tg_sum(t, tg_cumprod(t, x, axis), TG_ALL, false), *dx = NULL;
+        tg_grad_opts o = {.create_graph = cg};
+        cr_assert_eq(tg_grad(t, 1, &l, NULL, 1, &x, &dx, &o), TG_OK, "%s", tg_tape_error(t));
+        for (int64_t i = 0; i < x->size; i++)
+            cr_expect(same_or_close((double)dx->data[i], want[i], rel),
+                      "x[%lld] = %g (create_graph %d): dx %.9g, want %.9g", (long long)i,
+                      (double)x->data[i], cg, (double)dx->data[i], want[i]);
+    }
+}
+
+Test(corners, cumprod_gradient_with_a_zero_beside_inf_or_nan)
+{
+    const double inf = INFINITY, nan = NAN;
+    static const struct {
+        int n;
+        double x[4], dx[4];
+    } rows[] = {
+        {3, {inf, 0, 3}, {1, inf, nan}},
+        {4, {0.5, nan, 0, -3}, {nan, 0.5, nan, nan}},
+        {3, {2, 0, inf}, {nan, inf, 0}},
+        {3, {inf, 2, 0}, {3, nan, inf}},
+        {3, {0, -inf, 0}, {nan, 0, nan}},
+        {2, {nan, 0}, {1, nan}},
+    };
+    for (size_t r = 0; r < sizeof rows / sizeof *rows; r++) {
+        tg_real xs[4];
+        for (int i = 0; i < rows[r].n; i++) xs[i] = (tg_real)rows[r].x[i];
+        tg_tensor *x = tg_requires_grad(tg_tensor_new(t, TG_SHAPE(rows[r].n), xs), true);
+        check_cumprod_grad(x, 0, rows[r].dx, 1e-15);
+        tg_tape_reset(t);
+    }
+    enum { N = 100, C = 3 };
+    tg_tensor *x = tg_requires_grad(tg_zeros(t, TG_SHAPE(N, C)), true);
+    for (int i = 0; i < N * C; i++) x->data[i] = (tg_real)(1 + 0.05 * sin(0.7 * i));
+    x->data[30 * C] = (tg_real)INFINITY, x->data[60 * C] = 0;
+    x->data[50 * C + 1] = 0, x->data[80 * C + 1] = (tg_real)NAN;
+    x->data[40 * C + 2] = 0;
+    double want[N * C];
+    for (int c = 0; c < C; c++)
+        for (int k = 0; k < N; k++) {
+            double sum = 0;
+            for (int j = k; j < N; j++) {
+                double p = 1;
+                for (int i = 0; i <= j; i++)
+                    if (i != k) p *= (double)x->data[i * C + c];
+                sum += p;
+            }
+            want[k * C + c] = sum;
+        }
+    check_cumprod_grad(x, 0, want, 4 * N * (sizeof(tg_real) == 4 ? 0x1p-24 : 0x1p-53));
+}
+
 /* The float build's one-pass var along a leading axis (shifted by each
    column's first value) sums a column again about its mean when that first
    value is an outlier, whose deviations would make the shifted sums large
@@ -794,6 +866,36 @@ Test(corners, create_graph_sums_survive_the_tape_growing)
                           way ? "tg_backward_ex" : "tg_grad", k, i, (double)got[i], want);
             }
             tg_tape_free(u);
+        }
+}
+
+/* prelu with no channels: x [N, 0, ...] and w [0]. Its vjp took a weight
+   that is not one per channel of at least two for a shared scalar, and
+   create_graph failed reshaping [0] to []. PyTorch gives empty gradients:
+     x = torch.zeros(1, 0, requires_grad=True); w = torch.zeros(0, requires_grad=True)
+     torch.autograd.grad(F.prelu(x, w).sum(), (x, w), create_graph=True)
+   is (tensor of shape [1, 0], tensor of shape [0]), by either walk. */
+Test(corners, prelu_without_channels_has_empty_gradients)
+{
+    const int64_t shapes[2][3] = {{1, 0}, {2, 0, 3}};
+    for (int s = 0; s < 2; s++)
+        for (int cg = 0; cg < 2; cg++) {
+            tg_tensor *in[2] = {tg_requires_grad(tg_zeros(t, s + 2, shapes[s]), true),
+                                tg_requires_grad(tg_zeros(t, TG_SHAPE(0)), true)};
+            tg_tensor *y = tg_prelu(t, in[0], in[1]);
+            cr_assert_not_null(y, "%s", tg_tape_error(t));
+            tg_tensor *l = tg_sum(t, y, TG_ALL, false), *g[2] = {NULL, NULL};
+            tg_grad_opts o = {.create_graph = cg};
+            cr_assert_eq(tg_grad(t, 1, &l, NULL, 2, in, g, &o), TG_OK,
+                         "x of %d dimensions, create_graph %d: %s", s + 2, cg, tg_tape_error(t));
+            for (int k = 0; k < 2; k++) {
+                cr_assert_not_null(g[k]);
+                cr_expect(g[k]->size == 0 && g[k]->ndim == in[k]->ndim &&
+                              g[k]->shape[0] == in[k]->shape[0],
+                          "gradient %d of %d dimensions, %lld values", k, g[k]->ndim,
+                          (long long)g[k]->size);
+            }
+            tg_tape_reset(t);
         }
 }
 

@@ -263,6 +263,30 @@ Test(replay_guards, a_product_gradient_graph_replayed_at_a_zero)
     }
 }
 
+/* The gradient graphs of relu and hardswish pick a branch by comparing x,
+   which a NaN fails (relu's gave 0 there, hardswish's g); recorded without
+   a NaN and replayed with one, they give NaN there, as the fast rules. */
+Test(replay_guards, an_activation_gradient_graph_replayed_at_a_nan)
+{
+    for (int k = 0; k < 2; k++) {
+        tg_real xv[3] = {-0.5, 1, 4};
+        tg_tape *u = tg_tape_new();
+        tg_tape_set_replayable(u, true);
+        tg_tensor *x = tg_requires_grad(tg_tensor_new(u, TG_SHAPE(3), xv), true);
+        tg_tensor *y = k ? tg_hardswish(u, x) : tg_relu(u, x);
+        tg_tensor *gx = tg_grad1(u, tg_sum(u, y, TG_ALL, false), x, true);
+        cr_assert(gx, "%s", tg_tape_error(u));
+        x->data[1] = NAN;
+        cr_assert_eq(tg_tape_replay(u), TG_OK, "%s", tg_tape_error(u));
+        cr_expect(isnan(gx->data[1]), "%s: replayed gradient at NaN %g", k ? "hardswish" : "relu",
+                  (double)gx->data[1]);
+        double want0 = k ? -0.5 / 3 + 0.5 : 0; /* x/3 + 1/2, within a float rounding or two */
+        cr_expect(fabs((double)gx->data[0] - want0) <= 1e-6 && gx->data[2] == 1,
+                  "the neighbours: %g %g", (double)gx->data[0], (double)gx->data[2]);
+        tg_tape_free(u);
+    }
+}
+
 /* ------------------------------------------------------------- loops */
 
 /* Evaluation at many points: replay the forward only, with new inputs. */

@@ -141,6 +141,102 @@ Test(extremes, nan_input_gives_nan_gradient)
     }
 }
 
+/* Every element-wise activation, with the options that change its rule at
+   ±inf or NaN (logit with and without ε), for the test below. */
+static tg_tensor *e_prelu(tg_tape *t, tg_tensor *x)
+{
+    return tg_prelu(t, x, tg_full(t, TG_SHAPE(1), (tg_real)0.25));
+}
+#define E(NAME, CALL) \
+    static tg_tensor *e_##NAME(tg_tape *t, tg_tensor *x) { return CALL; }
+E(sigmoid, tg_sigmoid(t, x))
+E(tanh, tg_tanh(t, x))
+E(relu, tg_relu(t, x))
+E(relu6, tg_relu6(t, x))
+E(leaky_relu, tg_leaky_relu(t, x, (tg_real)0.01))
+E(elu, tg_elu(t, x, 1))
+E(selu, tg_selu(t, x))
+E(celu, tg_celu(t, x, 1))
+E(softplus, tg_softplus(t, x, 1, 20))
+E(softsign, tg_softsign(t, x))
+E(gelu, tg_gelu(t, x, TG_GELU_NONE))
+E(gelu_tanh, tg_gelu(t, x, TG_GELU_TANH))
+E(silu, tg_silu(t, x))
+E(mish, tg_mish(t, x))
+E(hardtanh, tg_hardtanh(t, x, -1, 1))
+E(hardsigmoid, tg_hardsigmoid(t, x))
+E(hardswish, tg_hardswish(t, x))
+E(logsigmoid, tg_logsigmoid(t, x))
+E(hardshrink, tg_hardshrink(t, x, (tg_real)0.5))
+E(softshrink, tg_softshrink(t, x, (tg_real)0.5))
+E(tanhshrink, tg_tanhshrink(t, x))
+E(threshold, tg_threshold(t, x, (tg_real)0.5, -2))
+E(logit, tg_logit(t, x, TG_LOGIT_NO_EPS))
+E(logit_eps, tg_logit(t, x, (tg_real)0.1))
+#undef E
+
+/* The create_graph gradient (the vjps, written with tg_ ops) gives what the
+   fast rules give at ±inf and NaN: NaN at a NaN input, always (the vjps
+   that pick a branch by comparing x took g, s·g or 0 there), and NaN for
+   softsign at ±inf, as PyTorch's
+     x = torch.tensor([inf, -inf], dtype=torch.float64, requires_grad=True)
+     g, = torch.autograd.grad(F.softsign(x).sum(), x, create_graph=True)
+   gives g = [nan, nan] and torch.autograd.grad(g.sum(), x) [nan, nan] (the
+   vjp's g/(1 + |x|)² was 0 at both orders). The finite inputs beside them
+   agree too (within the golden tolerance: the vjps round differently). */
+Test(extremes, create_graph_gradient_agrees_at_inf_and_nan)
+{
+    static const struct {
+        const char *name;
+        tg_tensor *(*f)(tg_tape *, tg_tensor *);
+    } ops[] = {
+#define E(NAME) {#NAME, e_##NAME}
+        E(sigmoid),    E(tanh),       E(relu),       E(relu6),       E(leaky_relu),
+        E(elu),        E(selu),       E(celu),       E(softplus),    E(softsign),
+        E(gelu),       E(gelu_tanh),  E(silu),       E(mish),        E(hardtanh),
+        E(hardsigmoid), E(hardswish), E(logsigmoid), E(hardshrink),  E(softshrink),
+        E(tanhshrink), E(threshold),  E(logit),      E(logit_eps),   E(prelu),
+#undef E
+    };
+    enum { N = 6 };
+    const tg_real xs[N] = {(tg_real)NAN, (tg_real)INFINITY, -(tg_real)INFINITY, (tg_real)0.25,
+                           -4, 4};
+    const gt_tol tol = gt_default_tol();
+    for (size_t k = 0; k < sizeof ops / sizeof *ops; k++) {
+        tg_tape *t = tg_tape_new();
+        tg_tensor *x = tg_requires_grad(tg_tensor_new(t, TG_SHAPE(N), xs), true);
+        tg_tensor *y = ops[k].f(t, x);
+        cr_assert(y, "%s: %s", ops[k].name, tg_tape_error(t));
+        tg_tensor *l = tg_sum(t, y, TG_ALL, false), *fast = NULL, *vjp = NULL;
+        tg_grad_opts of = {.create_graph = false}, oc = {.create_graph = true};
+        cr_assert_eq(tg_grad(t, 1, &l, NULL, 1, &x, &fast, &of), TG_OK, "%s: %s", ops[k].name,
+                     tg_tape_error(t));
+        cr_assert_eq(tg_grad(t, 1, &l, NULL, 1, &x, &vjp, &oc), TG_OK, "%s: %s", ops[k].name,
+                     tg_tape_error(t));
+        cr_expect(isnan(fast->data[0]) && isnan(vjp->data[0]),
+                  "%s at NaN: fast %g, create_graph %g", ops[k].name, (double)fast->data[0],
+                  (double)vjp->data[0]);
+        for (int i = 1; i < N; i++) {
+            double a = (double)fast->data[i], b = (double)vjp->data[i];
+            cr_expect((isnan(a) && isnan(b)) || a == b ||
+                          fabs(a - b) <= tol.atol + tol.rtol * fabs(a),
+                      "%s at x = %g: fast %g, create_graph %g", ops[k].name, (double)xs[i], a,
+                      b);
+        }
+        if (ops[k].f == e_softsign) {
+            tg_tensor *s = tg_sum(t, vjp, TG_ALL, false), *g2 = NULL;
+            cr_assert_eq(tg_grad(t, 1, &s, NULL, 1, &x, &g2, &of), TG_OK, "%s",
+                         tg_tape_error(t));
+            cr_expect(isnan(vjp->data[1]) && isnan(vjp->data[2]) && isnan(g2->data[1]) &&
+                          isnan(g2->data[2]),
+                      "softsign at ±inf: %g %g, second order %g %g (PyTorch: NaN)",
+                      (double)vjp->data[1], (double)vjp->data[2], (double)g2->data[1],
+                      (double)g2->data[2]);
+        }
+        tg_tape_free(t);
+    }
+}
+
 /* An infinite upstream gradient where relu is flat gives 0, not inf·0 = NaN:
    PyTorch's relu backward is a select (threshold_backward), and
      x = torch.tensor([-1., 0., 2.], requires_grad=True)
