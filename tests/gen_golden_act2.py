@@ -326,7 +326,8 @@ def write_triplet_pairs(g):
     # each distance along its own pair's broadcast (F.pairwise_distance): a
     # pair whose last axes are both 1 has one term, not the other's D
     for name, sa, sp, sn in [("pn1", (3, 4), (3, 1), (3, 1)), ("an1", (3, 1), (3, 4), (3, 1)),
-                             ("ap1", (3, 1), (3, 1), (3, 4)), ("1d", (1,), (1,), (3,))]:
+                             ("ap1", (3, 1), (3, 1), (3, 4)), ("1d", (1,), (1,), (3,)),
+                             ("n0", (3, 1), (3, 1), (3, 0)), ("a0", (2, 0), (2, 1), (1, 1))]:
         for p, swap, rname, red in [(1.0, True, "none", 2), (1.5, True, "mean", 0),
                                     (2.0, False, "sum", 1)]:
             g.case("triplet_margin_loss_pairs_%s_p%g%s_%s" % (name, p, "_swap" if swap else "", rname),

@@ -1667,12 +1667,43 @@ static const tg_op op_triplet_margin_loss = {
     .shape = triplet_shape, .forward = triplet_forward, .backward = triplet_backward,
     .vjp = triplet_vjp, .doc = "max(0, margin + |a - p + eps| - |a - n + eps|), p-norms"};
 
+/* The loss as ops, each distance on its own pair's broadcast: for inputs
+   whose broadcast last axis is 0 while a pair's two last axes are 1 (the
+   op's walk over the broadcast of the three has no element then, and would
+   give that pair's one-term distance 0) */
+static tg_tensor *triplet_as_ops(tg_tape *t, tg_tensor *const in[3], const triplet_attr *at)
+{
+    tg_tensor *dap = pnorm_of(t, tg_add_scalar(t, tg_sub(t, in[0], in[1]), at->eps), at->p);
+    tg_tensor *dn = pnorm_of(t, tg_add_scalar(t, tg_sub(t, in[0], in[2]), at->eps), at->p);
+    if (at->swap)
+        dn = tg_minimum(t, dn, pnorm_of(t, tg_add_scalar(t, tg_sub(t, in[1], in[2]), at->eps),
+                                        at->p));
+    tg_tensor *l = tg_clamp(t, tg_add_scalar(t, tg_sub(t, dap, dn), at->margin), 0, INFINITY);
+    if (!l) return NULL;
+    l = tg_reshape(t, l, l->ndim - 1, l->shape); /* the kept distance axis dropped */
+    if (at->red == TG_REDUCE_NONE) return l;
+    return at->red == TG_REDUCE_SUM ? tg_sum(t, l, TG_ALL, false) : tg_mean(t, l, TG_ALL, false);
+}
+
 tg_tensor *tg_triplet_margin_loss(tg_tape *t, tg_tensor *anchor, tg_tensor *positive,
                                   tg_tensor *negative, tg_real margin, tg_real p, tg_real eps,
                                   bool swap, tg_reduction red)
 {
     triplet_attr a = {(int)red, margin, p, eps, swap};
     tg_tensor *in[3] = {anchor, positive, negative};
+    if (anchor && positive && negative && anchor->ndim >= 1 && anchor->ndim == positive->ndim &&
+        anchor->ndim == negative->ndim && p >= 1 && !isinf(p) && reduction_ok((int)red)) {
+        int nd = anchor->ndim, ones = 0, bn;
+        int64_t bs[TG_MAX_DIMS];
+        bool empty = false;
+        for (int k = 0; k < 3; k++) {
+            ones += in[k]->shape[nd - 1] == 1;
+            empty |= in[k]->shape[nd - 1] == 0;
+        }
+        if (empty && ones >= 2 &&
+            tg_broadcast_n(3, (const tg_tensor *const *)in, &bn, bs) == TG_OK)
+            return triplet_as_ops(t, in, &a);
+    }
     return tg_apply(t, &op_triplet_margin_loss, in, 3, &a);
 }
 
