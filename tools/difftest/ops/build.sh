@@ -1,10 +1,12 @@
 #!/bin/sh
-# Build ./driver (the C side of the ops differential test) against a tapegrad build.
+# Build ./driver (the C side of the ops differential test) against a tapegrad build;
+# with TG_DRIVER_DIR set, the driver.c there (nn/build.sh sets it to nn/).
 #   ./build.sh [BUILD_DIR]     BUILD_DIR defaults to $TG_BUILD_DIR, else the repository's build/
 # It needs BUILD_DIR/libtapegrad_f64.a and BUILD_DIR/generated (tapegrad/f64_names.h).
 set -e
 here=$(cd "$(dirname "$0")" && pwd)
 root=$here/../../..
+here=${TG_DRIVER_DIR:-$here}
 build=${1:-${TG_BUILD_DIR:-$root/build}}
 [ -f "$build/libtapegrad_f64.a" ] || {
     echo "no $build/libtapegrad_f64.a: build tapegrad first" \
