@@ -591,6 +591,19 @@ done:
     tg_tape_free(t);
 }
 
+/* ndim sizes from stdin into shape; their product, or -1 if one is missing */
+static int64_t read_shape(int ndim, int64_t *shape)
+{
+    int64_t n = 1;
+    for (int d = 0; d < ndim; d++) {
+        long long v;
+        if (scanf("%lld", &v) != 1) return -1;
+        shape[d] = v;
+        n *= v;
+    }
+    return n;
+}
+
 int main(void) {
     char tok[256], id[128], op[128];
     while (scanf("%255s", tok) == 1) {
@@ -614,13 +627,8 @@ int main(void) {
             } else if (!strcmp(tok, "T")) {
                 int i = ntens++;
                 if (scanf("%63s %d %d", tens[i].name, &tens[i].rg, &tndim[i]) != 3) return 1;
-                int64_t n = 1;
-                for (int d = 0; d < tndim[i]; d++) {
-                    long long v;
-                    if (scanf("%lld", &v) != 1) return 1;
-                    tshape[i][d] = v;
-                    n *= v;
-                }
+                int64_t n = read_shape(tndim[i], tshape[i]);
+                if (n < 0) return 1;
                 tdata[i] = realloc(tdata[i], sizeof(tg_real) * (size_t)(n ? n : 1));
                 for (int64_t j = 0; j < n; j++) {
                     char buf[64];
@@ -630,13 +638,8 @@ int main(void) {
             } else if (!strcmp(tok, "X")) {
                 int i = nidx++;
                 if (scanf("%63s %d", idxs[i].name, &xndim[i]) != 2) return 1;
-                int64_t n = 1;
-                for (int d = 0; d < xndim[i]; d++) {
-                    long long v;
-                    if (scanf("%lld", &v) != 1) return 1;
-                    xshape[i][d] = v;
-                    n *= v;
-                }
+                int64_t n = read_shape(xndim[i], xshape[i]);
+                if (n < 0) return 1;
                 xdata[i] = realloc(xdata[i], sizeof(int64_t) * (size_t)(n ? n : 1));
                 for (int64_t j = 0; j < n; j++) {
                     long long v;
