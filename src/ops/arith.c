@@ -9,18 +9,24 @@
 
 /* ------------------------------------------------------------ broadcasting */
 
-int tg_broadcast_shape(const tg_tensor *a, const tg_tensor *b, int *ndim, int64_t *shape)
+int tg_broadcast_dims(int na, const int64_t *a, int nb, const int64_t *b, int *ndim,
+                      int64_t *shape)
 {
-    int n = a->ndim > b->ndim ? a->ndim : b->ndim;
+    int n = na > nb ? na : nb;
     for (int i = 0; i < n; i++) {
-        int ia = a->ndim - n + i, ib = b->ndim - n + i;
-        int64_t da = ia >= 0 ? a->shape[ia] : 1;
-        int64_t db = ib >= 0 ? b->shape[ib] : 1;
+        int ia = na - n + i, ib = nb - n + i;
+        int64_t da = ia >= 0 ? a[ia] : 1;
+        int64_t db = ib >= 0 ? b[ib] : 1;
         if (da != db && da != 1 && db != 1) return TG_ERR_SHAPE;
         shape[i] = da == 1 ? db : da;
     }
     *ndim = n;
     return TG_OK;
+}
+
+int tg_broadcast_shape(const tg_tensor *a, const tg_tensor *b, int *ndim, int64_t *shape)
+{
+    return tg_broadcast_dims(a->ndim, a->shape, b->ndim, b->shape, ndim, shape);
 }
 
 static void strides_for(const tg_tensor *x, int n, int64_t *s)

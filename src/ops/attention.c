@@ -30,21 +30,6 @@ static bool mask_fits(const tg_tensor *m, int ndim, const int64_t *shape)
     return true;
 }
 
-/* The batch dimensions a [na] and b [nb] (right-aligned, each equal or 1)
-   broadcast into out [*n]; false when they do not. */
-static bool batch_broadcast(int na, const int64_t *a, int nb, const int64_t *b, int *n,
-                            int64_t *out)
-{
-    *n = na > nb ? na : nb;
-    for (int i = 0; i < *n; i++) {
-        int ia = na - *n + i, ib = nb - *n + i;
-        int64_t x = ia >= 0 ? a[ia] : 1, y = ib >= 0 ? b[ib] : 1;
-        if (x != y && x != 1 && y != 1) return false;
-        out[i] = x == 1 ? y : x;
-    }
-    return true;
-}
-
 /* The checks of q [..., L, E], k [..., S, E], v [..., S, Ev] and the mask;
    the message names the function and the shapes. */
 static bool sdpa_check(tg_tape *t, const tg_tensor *q, const tg_tensor *k, const tg_tensor *v,
@@ -96,8 +81,8 @@ static bool sdpa_check(tg_tape *t, const tg_tensor *q, const tg_tensor *k, const
        torch.matmul's p @ v), so that v may have more of them */
     int nb, nbo;
     int64_t shape[TG_MAX_DIMS], out[TG_MAX_DIMS];
-    if (!batch_broadcast(q->ndim - 2, q->shape, k->ndim - 2, k->shape, &nb, shape) ||
-        !batch_broadcast(nb, shape, v->ndim - 2, v->shape, &nbo, out)) {
+    if (tg_broadcast_dims(q->ndim - 2, q->shape, k->ndim - 2, k->shape, &nb, shape) != TG_OK ||
+        tg_broadcast_dims(nb, shape, v->ndim - 2, v->shape, &nbo, out) != TG_OK) {
         tg_tape_set_error(t, SDPA ": the batch dimensions of q %s, k %s and v %s cannot be "
                              "broadcast together",
                           sq, sk, sv);

@@ -17,6 +17,9 @@ typedef struct tg_bcast {
 /* NumPy's rule: dims are right-aligned and must be equal or 1. Writes the
    output shape. Returns TG_OK or TG_ERR_SHAPE. */
 int tg_broadcast_shape(const tg_tensor *a, const tg_tensor *b, int *ndim, int64_t *shape);
+/* the same for two shapes given as dimensions (na of a, nb of b) */
+int tg_broadcast_dims(int na, const int64_t *a, int nb, const int64_t *b, int *ndim,
+                      int64_t *shape);
 /* Fills the strides of a and b for the output shape `out`. */
 void tg_bcast_init(tg_bcast *bc, const tg_tensor *a, const tg_tensor *b, const tg_tensor *out);
 
