@@ -109,6 +109,9 @@ static const tg_conv_opts o_wide = {.padding = {2}};
    across rows only, or groups and dilation */
 static const tg_conv_opts o_rows16 = {.stride = {2, 1}, .padding = {1, 0}};
 static const tg_conv_opts o_rows16_groups = {.groups = 2, .dilation = {2, 2}};
+/* more input rows than the vector col2im sums at a time (32), a stride,
+   dilation and padding across them */
+static const tg_conv_opts o_tall = {.stride = {2, 1}, .padding = {3, 0}, .dilation = {3, 1}};
 static const tg_conv_opts o_up = {.stride = {2, 2}, .padding = {1, 1}, .output_padding = {1, 1}};
 static const tg_conv_opts o_up_dil = {.dilation = {3, 3}, .output_padding = {2, 2}};
 static const tg_conv_opts o_up_groups = {.groups = 2};
@@ -155,6 +158,8 @@ static fd_case cases[] = {
      {{FD_SIGNED, FD_SH(1, 4, 6, 21)}, {FD_SIGNED, FD_SH(4, 2, 2, 3)}, {FD_NONE}}},
     {"conv1d_rows16_kernel7", f_conv1d, &o_plain, 3,
      {{FD_SIGNED, FD_SH(2, 1, 24)}, {FD_SIGNED, FD_SH(2, 1, 7)}, {FD_SIGNED, FD_SH(2)}}},
+    {"conv2d_tall", f_conv2d, &o_tall, 3,
+     {{FD_SIGNED, FD_SH(1, 1, 70, 3)}, {FD_SIGNED, FD_SH(2, 1, 4, 2)}, {FD_SIGNED, FD_SH(2)}}},
     {"conv1d_wide_kernel", f_conv1d, &o_wide, 3,
      {{FD_SIGNED, FD_SH(1, 1, 40)}, {FD_SIGNED, FD_SH(2, 1, 34)}, {FD_NONE}}},
     {"conv_transpose2d", f_conv_transpose2d, &o_up, 3,
