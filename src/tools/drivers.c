@@ -35,12 +35,23 @@ static int check_args(tg_tape *t, const char *fn, tg_tensor *y, int n, tg_tensor
     return TG_OK;
 }
 
-/* Σ_i sum(g_i · v_i): the contraction a second backward differentiates. */
+/* x as a vector (a view) */
+static tg_tensor *as_vector(tg_tape *t, tg_tensor *x)
+{
+    return x ? tg_reshape(t, x, 1, &x->size) : NULL;
+}
+
+/* Σ_i ⟨g_i, v_i⟩: the contraction a second backward differentiates, each
+   term one dot product of the two as vectors. (As sum(g_i · v_i), a
+   product written out and summed, with a backward that spread the sum's
+   gradient over a tensor of g_i's size and multiplied it by v_i: the demo
+   MLP's Hessian-vector product took 4.85 ms, with the dots 4.15 ms. The
+   second backward gets v_i as ⟨g_i, v_i⟩'s gradient either way, 1·v_i.) */
 static tg_tensor *dot_all(tg_tape *t, int n, tg_tensor *const *g, tg_tensor *const *v)
 {
     tg_tensor *s = NULL;
     for (int i = 0; i < n; i++) {
-        tg_tensor *term = tg_sum(t, tg_mul(t, g[i], v[i]), TG_ALL, false);
+        tg_tensor *term = tg_dot(t, as_vector(t, g[i]), as_vector(t, v[i]));
         if (!term) return NULL; /* not a sum without it */
         s = s ? tg_add(t, s, term) : term;
         if (!s) return NULL;
