@@ -239,10 +239,86 @@ static void relu_backward(tg_record *r)
     relu_run(&j, r->out->size);
 }
 
+/* relu_backward(g, y): relu's gradient as an op of its own, for relu's vjp
+   (create_graph): g where y > 0, else 0, and with `nan`, NaN where y is
+   NaN (the fast rule's value, relu_backward_loop's). It is linear in g:
+   its own gradient is relu_backward(g', y) without the NaN (a NaN y
+   selects the NaN, not g, so g's derivative there is 0, as the selects
+   that stood here gave), and y gets none (the value is constant in y
+   between the kink and NaN). One op where relu's vjp was a comparison, a
+   select, the NaN's select when x might hold one, and the selects'
+   backward: PyTorch's threshold_backward. */
+typedef struct {
+    bool nan; /* NaN where y is NaN */
+} relu_bw_attr;
+
+TG_VECTOR_LOOP static void relu_select_loop(const tg_real *restrict y, const tg_real *restrict g,
+                                            tg_real *restrict out, int64_t n, bool nan, bool add)
+{
+    if (add) { /* out += the selection without the NaN (relu_bw_backward) */
+        for (int64_t i = 0; i < n; i++) out[i] += y[i] > 0 ? g[i] : 0;
+    } else if (nan) {
+        for (int64_t i = 0; i < n; i++) out[i] = y[i] != y[i] ? y[i] : y[i] > 0 ? g[i] : 0;
+    } else {
+        for (int64_t i = 0; i < n; i++) out[i] = y[i] > 0 ? g[i] : 0;
+    }
+}
+
+static int relu_bw_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], char *msg,
+                         size_t len)
+{
+    const tg_tensor *g = r->in[0], *y = r->in[1];
+    if (!y || !tg_same_shape(g, y)) {
+        char sg[96], sy[96];
+        snprintf(msg, len, "the gradient %s and relu's output %s must have one shape",
+                 tg_shape_str(g, sg, sizeof sg), tg_shape_str(y, sy, sizeof sy));
+        return TG_ERR_SHAPE;
+    }
+    return tg_shape_same(r, ndim, shape, msg, len);
+}
+
+static int relu_bw_forward(tg_record *r)
+{
+    const relu_bw_attr *a = r->attr;
+    relu_select_loop(r->in[1]->data, r->in[0]->data, r->out->data, r->out->size, a->nan, false);
+    return TG_OK;
+}
+
+static void relu_bw_backward(tg_record *r)
+{
+    if (r->in[0]->grad)
+        relu_select_loop(r->in[1]->data, r->out->grad, r->in[0]->grad, r->out->size, false, true);
+}
+
+static const tg_op op_relu_backward;
+
+/* The output needs a gradient exactly when g does (y gets none): with a
+   constant g, relu's gradient is a constant, as the selects gave, and
+   differentiating it again is refused as for any constant (the record is
+   kept where the tape records every op, for its replays). */
+static tg_tensor *relu_bw(tg_tape *t, tg_tensor *g, tg_tensor *y, bool nan)
+{
+    relu_bw_attr a = {nan};
+    tg_tensor *d = tg_apply(t, &op_relu_backward, (tg_tensor *[]){g, y}, 2, &a);
+    if (d && !(g->flags & TG_REQUIRES_GRAD)) d->flags &= ~TG_REQUIRES_GRAD;
+    return d;
+}
+
+static int relu_bw_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
+{
+    dx[0] = relu_bw(t, g, r->in[1], false);
+    return TG_OK;
+}
+
+static const tg_op op_relu_backward = {
+    .name = "relu_backward", .n_inputs = 2, .attr_size = sizeof(relu_bw_attr),
+    .shape = relu_bw_shape, .forward = relu_bw_forward, .backward = relu_bw_backward,
+    .vjp = relu_bw_vjp, .doc = "g where y > 0, else 0 (NaN where y is NaN): relu's gradient"};
+
 static int relu_vjp(VJP_ARGS) /* g where y > 0, else 0; NaN at NaN */
 {
     VJP_LOCALS;
-    dx[0] = nan_at_nan(t, x, pick(t, tg_gt(t, y, K(0)), g, K(0)));
+    dx[0] = relu_bw(t, g, y, true);
     return TG_OK;
 }
 
@@ -1370,7 +1446,7 @@ static const tg_op *const activation_ops[] = {
     &op_gelu,       &op_silu,       &op_mish,       &op_hardtanh,   &op_hardsigmoid,
     &op_hardswish,  &op_logsigmoid, &op_prelu,      &op_softmax,    &op_log_softmax,
     &op_softmin,    &op_glu,        &op_hardshrink, &op_softshrink, &op_tanhshrink,
-    &op_threshold,  &op_logit};
+    &op_threshold,  &op_logit,      &op_relu_backward};
 const tg_op_table tg_activation_ops = {activation_ops,
                                        sizeof activation_ops / sizeof *activation_ops};
 

@@ -57,6 +57,8 @@ static const op_rule RULES[] = {
     {"sigmoid", "y = σ(x) = 1/(1 + e⁻ˣ);  dx += g·y·(1 − y)", {"{y}·(1 − {y})"}},
     {"tanh", "y = tanh(x);  dx += g·(1 − y²)", {"1 − {y}²"}},
     {"relu", "y = max(x, 0);  dx += g where y > 0, else 0", {"1 if {y} > 0 else 0"}},
+    {"relu_backward", "y = a where b > 0, else 0 (relu's gradient a at its output b);  "
+                      "da += g where b > 0, else 0;  b gets none", {"1 if {b} > 0 else 0"}},
     {"relu6", "y = min(max(x, 0), 6);  dx += g where 0 < x < 6, else 0",
      {"1 if 0 < {x} < 6 else 0"}},
     {"leaky_relu", "y = x if x > 0, else s·x;  dx += g if x > 0, else s·g",

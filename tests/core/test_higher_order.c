@@ -194,6 +194,32 @@ Test(higher, create_graph_under_no_grad_gives_constants)
     cr_expect(!(d->flags & TG_REQUIRES_GRAD));
 }
 
+/* relu's gradient is a 0/1 mask times the incoming gradient: with a
+   constant incoming gradient it is a constant (docs/higher-order.md), and
+   a second tg_grad is refused as for any constant; with a differentiable
+   one (x·relu(x)), the second derivative goes through the mask, 2 where
+   x > 0 and 0 elsewhere. */
+Test(higher, relu_gradient_is_a_constant_mask)
+{
+    tg_tensor *x = tg_tensor_new(t, TG_SHAPE(3), (tg_real[]){-1, 0.5, 2});
+    tg_requires_grad(x, true);
+    tg_tensor *g = tg_grad1(t, tg_sum(t, tg_relu(t, x), TG_ALL, false), x, true);
+    cr_assert_not_null(g, "%s", tg_tape_error(t));
+    cr_expect(g->data[0] == 0 && g->data[1] == 1 && g->data[2] == 1);
+    cr_expect(!(g->flags & TG_REQUIRES_GRAD), "a constant mask needs no gradient");
+    cr_expect_null(tg_grad1(t, tg_sum(t, g, TG_ALL, false), x, false));
+    cr_expect(strstr(tg_tape_error(t), "does not require grad"), "%s", tg_tape_error(t));
+    tg_tape_clear_error(t);
+    tg_tensor *y = tg_sum(t, tg_mul(t, x, tg_relu(t, x)), TG_ALL, false);
+    tg_tensor *d = tg_grad1(t, y, x, true);
+    cr_assert_not_null(d, "%s", tg_tape_error(t));
+    cr_expect(d->flags & TG_REQUIRES_GRAD);
+    tg_tensor *h = tg_grad1(t, tg_sum(t, d, TG_ALL, false), x, false);
+    cr_assert_not_null(h, "%s", tg_tape_error(t));
+    cr_expect(h->data[0] == 0 && h->data[1] == 2 && h->data[2] == 2, "%g %g %g",
+              (double)h->data[0], (double)h->data[1], (double)h->data[2]);
+}
+
 /* A NaN born in the backward of the backward names the record that made it
    and the rule it ran in. */
 Test(higher, anomaly_in_a_gradient_rule_is_named)
