@@ -128,6 +128,30 @@ static tg_tensor *nan_at_nan(tg_tape *t, tg_tensor *x, tg_tensor *d)
     return may_hold_nan(t, x) ? tg_where(t, tg_eq(t, x, x), d, K(NAN)) : d;
 }
 
+/* Whether s·x may equal a or b somewhere when its graph runs: it does now
+   (s·x rounded as tg_scale rounds it), or the tape is replayable. The
+   vjps below ask it for their kinks: there PyTorch's second derivative is
+   that of the constant side (its double-backward formulas test strict
+   inequalities), and the vjp, whose first-order value is the other side's,
+   replaces x by a copy whose derivative is 0 at those points (the same
+   values, so the same first-order bits); it is built only when needed. */
+static bool may_hit(const tg_tape *t, const tg_tensor *x, tg_real s, tg_real a, tg_real b)
+{
+    if (tg_tape_replayable(t)) return true;
+    for (int64_t i = 0; i < x->size; i++) {
+        tg_real v = s * x->data[i];
+        if (v == a || v == b) return true;
+    }
+    return false;
+}
+
+/* v (y of an elu-like op, 0 at x = 0) with a derivative of 0 where x = 0:
+   v·[x < 0] (the same values for x ≤ 0, the only ones the vjps read) */
+static tg_tensor *cut_at_zero(tg_tape *t, tg_tensor *x, tg_tensor *v)
+{
+    return may_hit(t, x, 1, 0, 0) ? tg_mul(t, v, tg_lt(t, x, tg_scalar(t, 0))) : v;
+}
+
 #define UNUSED2(u, v) ((void)(u), (void)(v))
 
 /* --------------------------------------------------------------- sigmoid */
@@ -406,7 +430,8 @@ static tg_real elu_d(tg_real x, tg_real y, const act_attr *p)
 static int elu_vjp(VJP_ARGS) /* g if x > 0, else g·α·eˣ = g·(y + α) */
 {
     VJP_LOCALS;
-    dx[0] = pick(t, tg_gt(t, x, K(0)), g, tg_mul(t, g, tg_add_scalar(t, y, p->a)));
+    dx[0] = pick(t, tg_gt(t, x, K(0)), g,
+                 tg_mul(t, g, tg_add_scalar(t, cut_at_zero(t, x, y), p->a)));
     return TG_OK;
 }
 ACT_OP(elu, tg_shape_same, "x if x > 0 else alpha * (exp(x) - 1)")
@@ -428,7 +453,8 @@ static int selu_vjp(VJP_ARGS) /* λ·g if x > 0, else g·λα·eˣ = g·(y + λ�
 {
     VJP_LOCALS;
     dx[0] = pick(t, tg_gt(t, x, K(0)), tg_scale(t, g, (tg_real)TG_SELU_SCALE),
-                 tg_mul(t, g, tg_add_scalar(t, y, (tg_real)(TG_SELU_SCALE * TG_SELU_ALPHA))));
+                 tg_mul(t, g, tg_add_scalar(t, cut_at_zero(t, x, y),
+                                            (tg_real)(TG_SELU_SCALE * TG_SELU_ALPHA))));
     return TG_OK;
 }
 ACT_OP(selu, tg_shape_same, "scale * (x if x > 0 else alpha * (exp(x) - 1))")
@@ -456,7 +482,7 @@ static int celu_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS],
 static int celu_vjp(VJP_ARGS) /* g if x > 0, else g·e^(x/α) = g·(y/α + 1) */
 {
     VJP_LOCALS;
-    tg_tensor *e = tg_add_scalar(t, tg_scale(t, y, 1 / p->a), 1);
+    tg_tensor *e = tg_add_scalar(t, tg_scale(t, cut_at_zero(t, x, y), 1 / p->a), 1);
     dx[0] = pick(t, tg_gt(t, x, K(0)), g, tg_mul(t, g, e));
     return TG_OK;
 }
@@ -489,8 +515,10 @@ static int softplus_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DI
 static int softplus_vjp(VJP_ARGS) /* g·σ(βx), or g past the threshold */
 {
     VJP_LOCALS;
-    tg_tensor *bx = tg_scale(t, x, p->a);
-    dx[0] = pick(t, tg_gt(t, bx, K(p->b)), g, tg_mul(t, g, tg_sigmoid(t, bx)));
+    tg_tensor *bx = tg_scale(t, x, p->a), *s = bx;
+    if (may_hit(t, x, p->a, p->b, p->b)) /* βx = threshold: σ′ cut there (PyTorch's 0) */
+        s = tg_hardtanh(t, bx, -INFINITY, p->b);
+    dx[0] = pick(t, tg_gt(t, bx, K(p->b)), g, tg_mul(t, g, tg_sigmoid(t, s)));
     return TG_OK;
 }
 ACT_OP(softplus, softplus_shape, "log(1 + exp(beta * x)) / beta, x past the threshold")
@@ -769,7 +797,9 @@ static tg_real hardswish_d(tg_real x, tg_real y, const act_attr *p)
 static int hardswish_vjp(VJP_ARGS)
 {
     VJP_LOCALS;
-    tg_tensor *mid = tg_mul(t, g, tg_add_scalar(t, tg_scale(t, x, (tg_real)1 / 3), (tg_real)0.5));
+    /* at x = ±3, x/3 + 1/2 with a derivative of 0 (PyTorch's second derivative) */
+    tg_tensor *xs = may_hit(t, x, 1, -3, 3) ? tg_hardtanh(t, x, -3, 3) : x;
+    tg_tensor *mid = tg_mul(t, g, tg_add_scalar(t, tg_scale(t, xs, (tg_real)1 / 3), (tg_real)0.5));
     tg_tensor *d = pick(t, tg_lt(t, x, K(-3)), K(0), pick(t, tg_le(t, x, K(3)), mid, g));
     dx[0] = nan_at_nan(t, x, d);
     return TG_OK;

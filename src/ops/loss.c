@@ -459,8 +459,9 @@ static int smooth_l1_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_D
 static tg_tensor *smooth_l1_loss_d_of(tg_tape *t, tg_tensor *d, tg_real beta)
 {
     if (beta == 0) return tg_sign(t, d);
-    return tg_where(t, tg_gt(t, tg_abs(t, d), tg_scalar(t, beta)), tg_sign(t, d),
-                    tg_scale(t, d, 1 / beta));
+    /* |d| = β takes sign(d) (= d/β there), whose derivative is PyTorch's 0 */
+    return tg_where(t, tg_lt(t, tg_abs(t, d), tg_scalar(t, beta)), tg_scale(t, d, 1 / beta),
+                    tg_sign(t, d));
 }
 PAIR_LOSS(smooth_l1_loss, smooth_l1_shape, "0.5 d^2 / beta if |d| < beta else |d| - beta / 2")
 
@@ -487,8 +488,9 @@ static int huber_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS]
 }
 static tg_tensor *huber_loss_d_of(tg_tape *t, tg_tensor *d, tg_real delta)
 {
-    return tg_where(t, tg_gt(t, tg_abs(t, d), tg_scalar(t, delta)),
-                    tg_scale(t, tg_sign(t, d), delta), d);
+    /* |d| = δ takes δ·sign(d) (= d there), whose derivative is PyTorch's 0 */
+    return tg_where(t, tg_lt(t, tg_abs(t, d), tg_scalar(t, delta)), d,
+                    tg_scale(t, tg_sign(t, d), delta));
 }
 PAIR_LOSS(huber_loss, huber_shape, "0.5 d^2 if |d| < delta else delta (|d| - delta / 2)")
 

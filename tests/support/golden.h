@@ -32,7 +32,9 @@
      order 2 kink        (or 3) the inputs sit exactly on a kink or a clamp of
                          the op (relu at 0, huber at |d| = delta, max at a tie,
                          bce at p = 0): the values are PyTorch's choice of side
-                         there, not a property of the function.
+                         there, not a property of the function; tapegrad makes
+                         the same choice, and they are compared, except for
+                         the few cases golden.c lists (kink_differs).
    Cases without gradients have no order line (order 0). Files written before
    the higher orders have no order line either: the order is then 1 where the
    case has gradients. mul, matmul, tanh and softplus cases carry order 3
@@ -62,8 +64,10 @@
         whichever way tg_grad answers a constant output;
      5. order 3: t = Σ_j sum(gg_j · W_j) as in 3 with c->W[j]; ggg: tg_grad of
         t (no create_graph), each ggg_i compared with c->ggg[i];
-     6. c->kink: run it all and check that every gradient exists with its
-        input's shape, but do not fail on the values (print the tdist);
+     6. a kink case that golden.c's kink_differs lists (PyTorch's
+        convention and not tapegrad's): run it all and check that every
+        gradient exists with its input's shape, but do not fail on the
+        values (print the tdist); other kink cases are compared as above;
      7. failures through cr_expect naming the case, the order and the input
         (gt_expect_close with what = "<case>: gg of input <j>" and the like);
         tdist lines as gt_run_op prints them; returns the number of cases
@@ -104,7 +108,7 @@ typedef struct gt_case {
     bool has_grad[TG_MAX_INPUTS];
     gt_array grad[TG_MAX_INPUTS];
     int order; /* 0 none, 1 grad, 2 and V, gg, 3 and W, ggg (see above) */
-    bool kink; /* order >= 2 at a kink or clamp: PyTorch's convention */
+    bool kink; /* order >= 2 at a kink or clamp: PyTorch's choice of side */
     bool has_V[TG_MAX_INPUTS], has_gg[TG_MAX_INPUTS]; /* each = has_grad when order >= 2 */
     gt_array V[TG_MAX_INPUTS], gg[TG_MAX_INPUTS];
     bool has_W[TG_MAX_INPUTS], has_ggg[TG_MAX_INPUTS]; /* each = has_grad when order 3 */

@@ -15,8 +15,6 @@ import sys
 
 import numpy as np
 
-# second derivatives at a kink differ (docs/higher-order.md, "At a kink")
-KINK = {"elu", "selu", "celu", "softplus", "hardswish", "smooth_l1_loss", "huber_loss"}
 ACT = {"relu", "relu6", "leaky_relu", "elu", "selu", "celu", "softplus", "hardtanh", "hardshrink",
        "softshrink", "threshold", "prelu", "hardswish", "hardsigmoid", "silu", "mish", "gelu",
        "softsign", "logsigmoid", "tanhshrink", "sigmoid", "tanh"}
@@ -81,10 +79,6 @@ def known(op, iss, special, c):
     # smooth_l1 with beta = 0 is l1, 0 at d = 0 (ops.md); PyTorch 1.13 gives -1 there
     if op == "smooth_l1_loss" and grad1 and c["R"][0] == 0.0 and " value at " in iss:
         return "doc-sl1-beta0"
-    # at a kink tapegrad differentiates the branch the first order took (higher-order.md)
-    if op in KINK and kind == "GG" and ("torch 0 " in iss or "torch -0 " in iss
-                                         or "[FD agrees with: neither]" in iss):
-        return "kink-GG"
     # bce at p = 0 or 1: tapegrad's second order treats the 1e-12 clamp of p(1 - p) as a
     # constant, PyTorch differentiates inside it (values ~1/eps^2); FD cannot step there
     if op == "bce_loss_ex" and kind == "GG" and np.isin(c["T"][0][0], (0.0, 1.0)).any():
