@@ -220,6 +220,25 @@ Test(higher, relu_gradient_is_a_constant_mask)
               (double)h->data[0], (double)h->data[1], (double)h->data[2]);
 }
 
+/* x²·relu(x) + relu(x)·sin(x): relu's gradient (relu_backward) carries
+   an incoming gradient that depends on x, so the second derivative runs
+   through its own gradient; against finite differences at points away from
+   the kink (tg_gradgradcheck, which names any element near it) */
+static tg_tensor *relu_mix(tg_tape *t, tg_tensor *const *in, int n, void *ctx)
+{
+    (void)n, (void)ctx;
+    tg_tensor *x = in[0], *r = tg_relu(t, x);
+    return tg_sum(t, tg_add(t, tg_mul(t, tg_square(t, x), r), tg_mul(t, r, tg_sin(t, x))),
+                  TG_ALL, false);
+}
+Test(higher, relu_gradient_through_a_varying_gradient_matches_finite_differences)
+{
+    tg_tensor *x = tg_tensor_new(t, TG_SHAPE(2, 3), (tg_real[]){-1.3, 0.4, 2.1, -0.2, 0.9, -2.5});
+    tg_requires_grad(x, true);
+    tg_gradcheck_result r = tg_gradgradcheck(relu_mix, NULL, &x, 1, NULL);
+    cr_expect(r.status == TG_OK && r.ok, "%s", r.message);
+}
+
 /* A NaN born in the backward of the backward names the record that made it
    and the rule it ran in. */
 Test(higher, anomaly_in_a_gradient_rule_is_named)
