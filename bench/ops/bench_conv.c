@@ -24,7 +24,11 @@
 
    usage: bench_conv [--batch N] [--reps R] [--threads T] [--gemm builtin|cblas] [--layer L]
                      [--csv]
-   --layer L: only layer L (1, 2 or 3), for a profile of one shape. */
+   --layer L: only layer L (1, 2 or 3), for a profile of one shape.
+   With the built-in GEMM, run it as OPENBLAS_NUM_THREADS=1 bench_conv: the
+   library links OpenBLAS, whose own threads otherwise start and spin on
+   the second core (sched_yield), and a 2-thread step then runs at the
+   speed of one (run_nets.py and the figures in docs/speed.md set it). */
 #define _POSIX_C_SOURCE 200809L
 #include "core/internal.h"
 #include "gemm/gemm.h"
