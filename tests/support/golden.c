@@ -574,8 +574,8 @@ static void compare_grads(const gt_case *c, const char *order, tg_tensor **got, 
         }
         if (c->kink && kink_differs(c)) { /* PyTorch's convention: the shapes only */
             if (verbose && got[j])
-                printf("%-40s tdist(%s%d) = %.3e (kink, PyTorch's convention: not compared)\n", c->name, order, idx[j],
-                       gt_tdist(got[j]->data, w->v, w->n));
+                printf("%-40s tdist(%s%d) = %.3e (kink, PyTorch's convention: not compared)\n",
+                       c->name, order, idx[j], gt_tdist(got[j]->data, w->v, w->n));
             continue;
         }
         if (!got[j]) { /* the derivative is identically zero */
