@@ -273,7 +273,7 @@ static void relu_backward(tg_record *r)
    select, the NaN's select when x might hold one, and the selects'
    backward: PyTorch's threshold_backward. */
 typedef struct {
-    bool nan; /* NaN where y is NaN */
+    int nan; /* NaN where y is NaN (nonzero); an int, so that any bytes are a value */
 } relu_bw_attr;
 
 TG_VECTOR_LOOP static void relu_select_loop(const tg_real *restrict y, const tg_real *restrict g,
@@ -304,7 +304,8 @@ static int relu_bw_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIM
 static int relu_bw_forward(tg_record *r)
 {
     const relu_bw_attr *a = r->attr;
-    relu_select_loop(r->in[1]->data, r->in[0]->data, r->out->data, r->out->size, a->nan, false);
+    relu_select_loop(r->in[1]->data, r->in[0]->data, r->out->data, r->out->size, a->nan != 0,
+                     false);
     return TG_OK;
 }
 
