@@ -27,8 +27,10 @@
    --layer L: only layer L (1, 2 or 3), for a profile of one shape.
    With the built-in GEMM, run it as OPENBLAS_NUM_THREADS=1 bench_conv: the
    library links OpenBLAS, whose own threads otherwise start and spin on
-   the second core (sched_yield), and a 2-thread step then runs at the
-   speed of one (run_nets.py and the figures in docs/speed.md set it). */
+   the second core (sched_yield) through this benchmark's short run, and a
+   2-thread step then runs at the speed of one (run_nets.py and the
+   figures in docs/speed.md set it; a training run of many steps does not
+   feel it). */
 #define _POSIX_C_SOURCE 200809L
 #include "core/internal.h"
 #include "gemm/gemm.h"
