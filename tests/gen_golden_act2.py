@@ -336,6 +336,20 @@ def write_triplet_pairs(g):
                        a, b, c, margin=1.0, p=p, eps=0.1, swap=s, reduction=r),
                    [g.randn(*sa), g.randn(*sp), g.randn(*sn)],
                    attrs={"red": red, "p": p, "margin": 1.0, "eps": 0.1, "swap": int(swap)})
+    # zero distances (eps 0): row 0 with anchor = positive, row 2 positive = negative, row 3
+    # anchor = negative; the margin keeps every row's loss on. The first derivative of a zero
+    # distance is 0, and the second must stay finite (PyTorch's norm backward masks it)
+    for p, swap in [(2.0, False), (3.0, True), (2.0, True)]:
+        a, pos, n = g.randn(4, 3), g.randn(4, 3), g.randn(4, 3)
+        pos[0] = a[0]
+        n[2] = pos[2]
+        n[3] = a[3]
+        g.case("triplet_margin_loss_zero_dist_p%g%s" % (p, "_swap" if swap else ""),
+               "triplet_margin_loss",
+               lambda a, b, c, p=p, s=swap: F.triplet_margin_loss(
+                   a, b, c, margin=8.0, p=p, eps=0.0, swap=s, reduction="sum"),
+               [a, pos, n], attrs={"red": 1, "p": p, "margin": 8.0, "eps": 0.0, "swap": int(swap)},
+               kink=True)
 
 
 def write_poisson(g):

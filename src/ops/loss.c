@@ -1601,22 +1601,25 @@ static void triplet_backward(tg_record *r)
     tg_sink_end(&dn);
 }
 
-/* ‖v‖_p along the last axis (kept), and its derivative u, as ops */
+/* ‖v‖_p along the last axis (kept), and its derivative u, as ops. The norm
+   is tg_norm, whose gradient is 0 at a zero vector (PyTorch's norm backward
+   masks it there): a gradient reaching a zero distance through u, whose
+   branch there is not taken, stays 0 instead of 0·∞ */
 static tg_tensor *pnorm_of(tg_tape *t, tg_tensor *v, tg_real p)
 {
     if (!v) return NULL; /* an op before failed (out of memory): its message stands */
-    int last = v->ndim - 1;
-    if (p == 2) return tg_sqrt(t, tg_sum(t, tg_square(t, v), last, true));
-    if (p == 1) return tg_sum(t, tg_abs(t, v), last, true);
-    return tg_pow(t, tg_sum(t, tg_pow(t, tg_abs(t, v), p), last, true), 1 / p);
+    return tg_norm(t, v, p, v->ndim - 1, true);
 }
 static tg_tensor *pnorm_d_of(tg_tape *t, tg_tensor *v, tg_tensor *n, tg_real p)
 {
     if (p == 1) return tg_sign(t, v);
-    tg_tensor *u = p == 2 ? tg_div(t, v, n)
+    /* u where n = 0 is 0; n is taken at 1 there so that the branch not taken
+       (and its derivatives) stays finite */
+    tg_tensor *n0 = tg_eq(t, n, K(0)), *nsafe = tg_where(t, n0, K(1), n);
+    tg_tensor *u = p == 2 ? tg_div(t, v, nsafe)
                           : tg_div(t, tg_mul(t, tg_sign(t, v), tg_pow(t, tg_abs(t, v), p - 1)),
-                                   tg_pow(t, n, p - 1));
-    return tg_where(t, tg_eq(t, n, K(0)), K(0), u);
+                                   tg_pow(t, nsafe, p - 1));
+    return tg_where(t, n0, K(0), u);
 }
 
 static int triplet_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)

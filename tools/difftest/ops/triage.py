@@ -42,6 +42,16 @@ def has_neg_zero_or_inf(c):
     return False
 
 
+def nan_at(t, iss):
+    """whether the tensor t (a case's [values, requires_grad, shape]) is NaN where iss points"""
+    m = re.search(r" at \(([0-9, ]*)\)", iss)
+    if not m or t is None:
+        return False
+    a = np.asarray(t[0], dtype=np.float64).reshape(t[2])
+    at = tuple(int(i) for i in m.group(1).split(",") if i.strip())
+    return len(at) == a.ndim and bool(np.isnan(a[at]))
+
+
 def known(op, iss, special, c):
     """the category of one problem, or None"""
     kind = iss[:2]
@@ -66,6 +76,11 @@ def known(op, iss, special, c):
     # a NaN input gives a NaN gradient (ops.md, numerics at the extremes); PyTorch's varies
     if special and op in ACT and "nan mismatch" in iss and "tg nan torch" in iss:
         return "doc-nan-policy"
+    # prelu at a NaN x: PyTorch's first order takes the x <= 0 branch (dx = w·g, dw NaN), its
+    # second order the x > 0 one (0 for d(dw)/dx); tapegrad's second order follows the first
+    if (op == "prelu" and special and kind == "GG" and " value at " in iss
+            and nan_at(c["T"][0], iss)):
+        return "torch-prelu-nan-GG"
     # repeated positions: the last write wins and only it gets the gradient (ops.md)
     if op == "scatter" and grad1:
         return "doc-scatter"
