@@ -165,6 +165,10 @@ def write(dtype, path):
                               ("tile_same", (2, 3), (3, 2))]:
         case(name, "tile", lambda x, r=reps: torch.tile(x, r), [rnd(*shape)],
              attrs=reps_attrs(reps))
+    # only 1-d tensors of no element: [0] along any axis, as PyTorch (its range not checked)
+    for name, n, axis in [("cat_all_legacy_axis2", 1, 2), ("cat_all_legacy_neg", 2, -3)]:
+        case(name, "cat", lambda *xs, a=axis: torch.cat(xs, a), [rnd(0) for _ in range(n)],
+             attrs={"axis": axis})
     w.close()
 
 

@@ -43,7 +43,10 @@ static int cat_check(tg_tensor *const *xs, int n, int axis, int *ax, int *ndim, 
         }
         if (ref < 0 && !legacy_empty(xs[k])) ref = k;
     }
-    if (ref < 0) ref = 0; /* all of them empty and 1-d */
+    if (ref < 0) { /* all of them empty and 1-d: [0] along any axis, as PyTorch */
+        *ax = 0, *ndim = 1, shape[0] = 0;
+        return TG_OK;
+    }
     const tg_tensor *r = xs[ref];
     char br[128], bk[128];
     tg_shape_str(r, br, sizeof br);
