@@ -344,6 +344,9 @@ def write_reduce(w):
     w.case("cumprod_zeros_3d", "cumprod", lambda x: torch.cumprod(x, 1),
            [w.t([[[1.0, 0.0], [2.0, 3.0], [0.0, 2.0]], [[1.5, -1.0], [0.0, 0.5], [2.0, 0.0]]])],
            attrs={"axis": 1})
+    # along an axis of length 1 y = x, and PyTorch's gradient is g (it does not divide)
+    w.case("cumprod_len1_special", "cumprod", lambda x: torch.cumprod(x, 0),
+           [w.t([[INF, 0.0, NAN, -INF, 2.0]])], attrs={"axis": 0})
 
     # logsumexp along leading axes, which the float build takes in one pass
     # on AVX-512 (each column shifted by its first value, eight rows by

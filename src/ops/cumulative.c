@@ -15,6 +15,14 @@ static bool has_zero(const tg_tensor *x)
     return false;
 }
 
+static bool all_finite(const tg_tensor *x)
+{
+    for (int64_t i = 0; i < x->size; i++)
+        if (!isfinite(x->data[i])) return false;
+    return true;
+}
+
+enum { CUM_BAD = 16 }; /* infs and NaNs of a slice without a zero summed one by one, at most */
 enum { CUM_COLS = 2048 }; /* columns of a [n, inner] slice walked at once, row by row */
 
 /* p[i] *= x[i] */
@@ -352,8 +360,13 @@ static void cumprod_row(tg_real *y, const tg_real *x, int64_t n)
    or NaN, as the definition (and the create_graph gradient) has it;
    cumprod_spoiled_slice takes those slices. (An inf or NaN g_j in such a
    term is not looked for, as in PyTorch's O(n) rule: that would take a pass
-   over all of g.) A slice without a zero is divided as PyTorch's first and
-   second orders do: an infinite x_k gives inf/inf = NaN. */
+   over all of g.) A slice without a zero is divided, but for an inf or NaN
+   x_k, whose dx_k is the sum without it (dividing gives inf/inf = NaN):
+   the definition, and PyTorch's create_graph rule on a tensor holding a
+   zero (its first order and its rule on a tensor without a zero divide).
+   A slice with more than CUM_BAD of them gives NaN at each instead, so
+   that no slice takes more than CUM_BAD·n steps. Along an axis of length 1, y = x and dx = g (PyTorch's rule
+   too, which does not divide there). */
 static int cumprod_forward(tg_record *r)
 {
     const cum_attr *a = r->attr;
@@ -425,6 +438,12 @@ static void cumprod_backward(tg_record *r)
     const cum_attr *a = r->attr;
     reduce_view v = tg_axis_view(r->in[0], a->axis);
     int64_t s = v.inner, n = v.n;
+    if (n == 1) { /* y = x: dx = g, an inf or NaN x included (PyTorch's too) */
+        const tg_real *g = r->out->grad;
+        tg_real *dx = r->in[0]->grad;
+        for (int64_t i = 0; i < r->in[0]->size; i++) dx[i] += g[i];
+        return;
+    }
     for (int64_t o = 0; o < v.outer; o++)
         for (int64_t i = 0; i < v.inner; i++) {
             int64_t at = o * n * s + i; /* the slice, stride s */
@@ -436,10 +455,19 @@ static void cumprod_backward(tg_record *r)
             if (z < n && isnan(y[(n - 1) * s]) && cumprod_spoiled_slice(dx, x, y, g, n, s, z))
                 continue;
             double acc = 0;
+            int64_t bad = 0, b = -1; /* a slice without a zero: its infs and NaNs */
             for (int64_t kk = z - 1; kk >= 0; kk--) {
                 acc += (double)g[kk * s] * (double)y[kk * s];
-                dx[kk * s] += (tg_real)(acc / (double)x[kk * s]);
+                if (z == n && !isfinite(x[kk * s])) bad++, b = kk;
+                else dx[kk * s] += (tg_real)(acc / (double)x[kk * s]);
             }
+            if (bad == 1) /* the definition, not inf/inf */
+                dx[b * s] += (tg_real)sum_without(x, y, g, s, b, n);
+            else if (bad > 1) /* each the same way (n steps each), or NaN past 16 */
+                for (int64_t kk = b; kk < n; kk++)
+                    if (!isfinite(x[kk * s]))
+                        dx[kk * s] += bad <= CUM_BAD ? (tg_real)sum_without(x, y, g, s, kk, n)
+                                                     : (tg_real)NAN;
             if (z == n) continue;
             double p = z > 0 ? (double)y[(z - 1) * s] : 1;
             acc = (double)g[z * s] * p;
@@ -451,14 +479,21 @@ static void cumprod_backward(tg_record *r)
         }
 }
 
-/* Without a zero in x: dx = reverse-cumsum(g·y)/x (PyTorch's rule then).
-   With zeros: dx_k = Σ_j [j ≥ k]·g_j·C[k, j] with C = cumprod of the rows
-   that leave x_k out (leave_one_out), as PyTorch's double backward does. */
+/* Without a zero, inf or NaN in x: dx = reverse-cumsum(g·y)/x (PyTorch's
+   rule then). Otherwise: dx_k = Σ_j [j ≥ k]·g_j·C[k, j] with C = cumprod of
+   the rows that leave x_k out (leave_one_out), as PyTorch's double backward
+   does with a zero: the definition, as the fast rule (which gives NaN
+   instead at a slice's infs and NaNs when it has more than CUM_BAD of them
+   and no zero). */
 static int cumprod_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
 {
     const cum_attr *a = r->attr;
     tg_tensor *x = r->in[0];
-    if (!has_zero(x) && !tg_tape_replayable(t)) { /* as prod_vjp */
+    if (x->ndim == 0 || x->shape[a->axis] == 1) { /* y = x, as the fast rule */
+        dx[0] = g;
+        return TG_OK;
+    }
+    if (!has_zero(x) && all_finite(x) && !tg_tape_replayable(t)) { /* as prod_vjp */
         dx[0] = tg_div(t, cumsum_dir(t, tg_mul(t, g, r->out), a->axis, true), x);
         return TG_OK;
     }

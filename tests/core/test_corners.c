@@ -494,7 +494,7 @@ Test(corners, products_of_long_slices_match_the_definition)
 #endif
 }
 
-/* cumprod's gradient where a slice holds a zero beside an inf or NaN:
+/* cumprod's gradient where a slice holds an inf or NaN (beside a zero or not):
    dx_k = Σ_{j ≥ k} g_j·Π_{i ≤ j, i ≠ k} x_i, whose terms with a zero among
    their factors are 0 only when the others are finite. The fast rule
    divided y by an infinite x_k (inf/inf) and took every term through a
@@ -502,7 +502,10 @@ Test(corners, products_of_long_slices_match_the_definition)
    PyTorch's (its O(n²) rule, taken with create_graph), for the first
      x = torch.tensor([inf, 0., 3.], dtype=torch.float64, requires_grad=True)
      torch.autograd.grad(torch.cumprod(x, 0).sum(), x, create_graph=True)
-   and so for the others; three columns of 100 (the forward in four parts,
+   and so for the others (those without a zero taken as a row of a tensor
+   whose other row holds one, where PyTorch uses that rule; on a tensor
+   without a zero it divides, inf/inf = NaN); three columns of 100 (the
+   forward in four parts,
    a stride of 3) against the definition, summed here term by term: one
    with an inf then a zero, one with a zero then a NaN, one with only a
    zero. Both walks must give them (NaN and ±inf exactly). */
@@ -537,6 +540,13 @@ Test(corners, cumprod_gradient_with_a_zero_beside_inf_or_nan)
         {3, {inf, 2, 0}, {3, nan, inf}},
         {3, {0, -inf, 0}, {nan, 0, nan}},
         {2, {nan, 0}, {1, nan}},
+        /* no zero, one inf or NaN: its own dx is the sum without it, not
+           inf/inf (PyTorch's create_graph rule on a tensor with a zero) */
+        {3, {inf, 2, -0.5}, {2, nan, inf}},
+        {3, {1.5, nan, 2}, {nan, 4.5, nan}},
+        {4, {2, 3, -inf, 0.5}, {-inf, -inf, 9, -inf}},
+        {4, {2, inf, 3, -inf}, {nan, -inf, nan, inf}}, /* two: each summed without it */
+        {4, {nan, 2, inf, 0.5}, {inf, nan, nan, nan}},
     };
     for (size_t r = 0; r < sizeof rows / sizeof *rows; r++) {
         tg_real xs[4];

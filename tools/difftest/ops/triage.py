@@ -52,6 +52,44 @@ def nan_at(t, iss):
     return len(at) == a.ndim and bool(np.isnan(a[at]))
 
 
+def cumprod_definition(c, iss):
+    """the definition's value, term by term in float64, of the first derivative (GF, GC) or
+    the second (GG: the gradient of sum(V * dx)) of cumprod at the position iss names:
+    dx_k = sum_{j>=k} g_j prod_{i<=j, i!=k} x_i along the axis"""
+    m = re.search(r"^(G[FCG]) in0 .* at \(([0-9, ]*)\)", iss)
+    if not m:
+        return None
+    t = c["T"][0]
+    x = np.asarray(t[0], dtype=np.float64).reshape(t[2])
+    if x.ndim == 0:
+        return None
+    ax = c["I"][0] % x.ndim
+    g = np.asarray(c["G"][0][0], dtype=np.float64).reshape(x.shape)
+    v = np.asarray(c["V"][0][0], dtype=np.float64).reshape(x.shape)
+    at = tuple(int(i) for i in m.group(2).split(",") if i.strip())
+    if len(at) != x.ndim:
+        return None
+    sl = at[:ax] + (slice(None),) + at[ax + 1:]
+    xs, gs, vs, p = list(x[sl]), list(g[sl]), list(v[sl]), at[ax]
+    n = len(xs)
+
+    def prod(j, skip):
+        r = 1.0
+        for i in range(j + 1):
+            if i not in skip:
+                r *= xs[i]
+        return r
+    with np.errstate(all="ignore"):
+        if m.group(1) != "GG":
+            return float(sum(gs[j] * prod(j, (p,)) for j in range(p, n)))
+        return float(sum(vs[k] * sum(gs[j] * prod(j, (k, p)) for j in range(max(k, p), n))
+                         for k in range(n) if k != p))
+
+
+def same_value(a, b):
+    return (np.isnan(a) and np.isnan(b)) or a == b or abs(a - b) <= 1e-6 * max(abs(a), abs(b))
+
+
 def known(op, iss, special, c):
     """the category of one problem, or None"""
     kind = iss[:2]
@@ -81,6 +119,18 @@ def known(op, iss, special, c):
     if (op == "prelu" and special and kind == "GG" and " value at " in iss
             and nan_at(c["T"][0], iss)):
         return "torch-prelu-nan-GG"
+    # cumprod at infs and NaNs: tapegrad's derivatives are the definition term by term
+    # (ops.md); PyTorch's divides by x on a tensor without a zero (inf/inf = NaN), and its
+    # second order divides in its first order's leave-one-out rows
+    if op == "cumprod" and special and v is not None:
+        want = cumprod_definition(c, iss)
+        if want is not None and same_value(v[0], want):
+            return "cumprod-definition"
+        # its second order at an inf: tapegrad's leave-one-out rows hold the unused products
+        # j < k too, whose gradient 0 meets an inf there (0·inf = NaN, ops.md); the definition
+        # (and PyTorch, which forms only j >= k) gives +-inf
+        if kind == "GG" and np.isnan(v[0]) and want is not None and np.isinf(want):
+            return "cumprod-GG-masked-inf"
     # repeated positions: the last write wins and only it gets the gradient (ops.md)
     if op == "scatter" and grad1:
         return "doc-scatter"
