@@ -513,6 +513,10 @@ static size_t count_leaf_bound(const tg_tape *t, int32_t last, int n_out)
    gradients from its output's, as taped ops. The seeds are in the slots. */
 static int walk_create_graph(tg_tape *t, int32_t last, leaf_slots *ls, const char *fn)
 {
+    /* a rule's ops failed when the tape reports an error the walk did not
+       find it holding (one from before, which the caller may have handled,
+       fails nothing here) */
+    const uint32_t errors = t->n_errors;
     for (int32_t i = last; i >= 0; i--) {
         if (!t->mark[i] || !t->grad_of[i]) continue;
         tg_record r = t->recs[i]; /* a copy: the rule appends records, which may move them */
@@ -529,7 +533,7 @@ static int walk_create_graph(tg_tape *t, int32_t last, leaf_slots *ls, const cha
         tg_tensor *dx[TG_MAX_INPUTS] = {0};
         t->backward_of = i;
         int st = r.op->vjp(t, &r, t->grad_of[i], dx);
-        for (int k = 0; k < r.n_in && st == TG_OK && !t->failed; k++) {
+        for (int k = 0; k < r.n_in && st == TG_OK && t->n_errors == errors; k++) {
             tg_tensor *x = r.in[k];
             if (!needs_grad(x) || !dx[k]) continue;
             if (!tg_same_shape(x, dx[k])) {
@@ -545,8 +549,8 @@ static int walk_create_graph(tg_tape *t, int32_t last, leaf_slots *ls, const cha
             if (!accumulate(t, ls, x, dx[k])) st = TG_ERR_NOMEM;
         }
         t->backward_of = -1;
-        if (st != TG_OK || t->failed) {
-            if (!t->failed)
+        if (st != TG_OK || t->n_errors != errors) {
+            if (t->n_errors == errors)
                 tg_tape_set_error(t, "%s: the vjp rule of record %d (%s%s) failed: %s", fn,
                                   (int)i, tg_op_prefix(r.op), r.op->name, tg_status_str(st));
             return st != TG_OK ? st : TG_ERR_STATE;

@@ -44,6 +44,31 @@ Test(higher, grad_equals_backward_and_leaves_dot_grad_alone)
     tg_params_free(p);
 }
 
+/* An error the tape holds from before (a failed call the program handled
+   and went on from, without tg_tape_clear_error) fails nothing in a later
+   create_graph pass: the walk told its own rules' failures by that flag
+   alone, so tg_grad1 gave NULL and tg_hvp TG_ERR_STATE, with the old
+   message. The first error stays the tape's. */
+Test(higher, an_earlier_handled_error_does_not_fail_create_graph)
+{
+    cr_assert_null(tg_tensor_new(t, TG_SHAPE(2), NULL));
+    char before[512];
+    snprintf(before, sizeof before, "%s", tg_tape_error(t));
+    cr_assert(before[0] != '\0');
+    tg_real xv[] = {1, 2};
+    tg_tensor *x = tg_requires_grad(tg_tensor_new(t, TG_SHAPE(2), xv), true);
+    tg_tensor *y = tg_sum(t, tg_mul(t, tg_square(t, x), x), TG_ALL, false); /* Σ x³ */
+    tg_tensor *g = tg_grad1(t, y, x, true);
+    cr_assert_not_null(g, "tg_grad1 with create_graph: %s", tg_tape_error(t));
+    tg_tensor *v = tg_ones(t, TG_SHAPE(2)), *hv = NULL;
+    cr_assert_eq(tg_hvp(t, y, 1, &x, &v, &hv, NULL), TG_OK, "%s", tg_tape_error(t));
+    for (int i = 0; i < 2; i++) {
+        expect_near(g->data[i], 3 * xv[i] * xv[i], "dy/dx", i);
+        expect_near(hv->data[i], 6 * xv[i], "H·1", i);
+    }
+    cr_expect_str_eq(tg_tape_error(t), before, "the first error stays");
+}
+
 /* tanh to the fourth order, against its closed forms in y = tanh x:
    y' = 1 − y², y'' = −2y(1 − y²), y''' = −2(1 − y²)(1 − 3y²),
    y'''' = 8y(1 − y²)(2 − 3y²). */
