@@ -13,11 +13,13 @@
  *
  * The API is in sections, each with an opening comment of its own:
  *   tapegrad/core.h   tensors, the tape, backward, parameters, custom ops
- *   tapegrad/ops.h    arithmetic, matrix products, shapes, reductions,
- *                     activations, losses
- *   tapegrad/nn.h     initialisers, layers, optimizers
- *   tapegrad/io.h     IDX files, datasets, safetensors
- *   tapegrad/tools.h  the gradient checker, the tape's printers
+ *   tapegrad/ops.h    arithmetic, matrix products, shapes, indexing, joins,
+ *                     reductions, activations, losses, convolutions and
+ *                     pooling, recurrent cells, attention
+ *   tapegrad/nn.h     initialisers, layers, optimizers, schedulers, checkpoints
+ *   tapegrad/io.h     IDX and CSV files, datasets, safetensors
+ *   tapegrad/tools.h  the gradient checkers, higher-order drivers (hvp, jvp,
+ *                     jacobian, hessian), the tape's printers and explorer
  *
  * Conventions
  * - tg_real is float, or double when TG_DOUBLE is defined (target tapegrad_f64).
@@ -27,8 +29,10 @@
  * - Every op returns NULL on failure and records a message on the tape that
  *   names the op and the shapes; an op given NULL returns NULL, so checking the
  *   final result is enough. Nothing here calls exit, abort or assert on input.
+ *   The tape keeps its first error until tg_tape_clear_error or a reset.
  * - Functions that are not ops return a tg_status (TG_OK is 0) or NULL, and
- *   explain failures through tg_last_error().
+ *   explain failures through tg_tape_error(t) when they take a tape
+ *   (tg_backward, tg_grad, tg_hvp, ...), else through tg_last_error().
  */
 #ifndef TAPEGRAD_H
 #define TAPEGRAD_H

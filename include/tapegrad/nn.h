@@ -353,7 +353,11 @@ TG_API tg_sgd_opts tg_sgd_defaults(double lr);
    default lr). NULL on a bad option, empty p or no memory (tg_last_error). */
 TG_API tg_optim *tg_sgd_new(tg_params *p, const tg_sgd_opts *opts);
 
-/** torch.optim.Adam and torch.optim.AdamW. */
+/** torch.optim.Adam and torch.optim.AdamW. Start from tg_adam_defaults(lr)
+   (or tg_adamw_defaults) and change fields: the values below are those
+   defaults, and a compound literal that leaves a field out sets it to 0,
+   not to its default (betas and eps of 0 are valid options, PyTorch's too:
+   with eps 0 a parameter whose gradient is 0 becomes NaN, 0/0). */
 typedef struct tg_adam_opts {
     double lr;           /**< 1e-3 */
     /** @{ */
@@ -377,7 +381,8 @@ TG_API tg_optim *tg_adamw_new(tg_params *p, const tg_adam_opts *opts);
 
 /** torch.optim.RMSprop: v = α·v + (1 − α)·g², w −= lr·g/(√v + ε) (centered:
    √(v − ḡ²) with ḡ the running mean of g; momentum: a buffer b = μ·b +
-   g/(√v + ε), w −= lr·b). */
+   g/(√v + ε), w −= lr·b). Start from tg_rmsprop_defaults(lr): the values
+   below are its, and a field a compound literal leaves out is 0. */
 typedef struct tg_rmsprop_opts {
     double lr;           /**< 1e-2 */
     double alpha;        /**< smoothing constant, 0.99; in [0, 1] */
@@ -394,7 +399,9 @@ TG_API tg_rmsprop_opts tg_rmsprop_defaults(double lr);
 TG_API tg_optim *tg_rmsprop_new(tg_params *p, const tg_rmsprop_opts *opts);
 
 /** torch.optim.Adagrad: s += g², w −= lr_t·g/(√s + ε) with
-   lr_t = lr / (1 + (t − 1)·lr_decay) at the parameter's step t. */
+   lr_t = lr / (1 + (t − 1)·lr_decay) at the parameter's step t. Start from
+   tg_adagrad_defaults(lr): the values below are its, and a field a
+   compound literal leaves out is 0. */
 typedef struct tg_adagrad_opts {
     double lr;                        /**< 1e-2 */
     double lr_decay;                  /**< 0 */
