@@ -171,7 +171,10 @@ TG_API int tg_tape_dot(const tg_tape *t, FILE *f);
 
 /* ------------------------------------------------- higher derivatives */
 
-/** The most inputs tg_hvp, tg_jvp, tg_jacobian and tg_hessian take. */
+/** The most inputs tg_hvp, tg_jvp, tg_jacobian and tg_hessian take. Each
+    x[i] must require grad when y is recorded (tg_requires_grad first: unlike
+    torch.autograd.functional, which calls the function itself, these take a
+    y already on the tape), else the driver refuses it by name. */
 #define TG_HVP_MAX_INPUTS 64
 
 /** Hessian-vector product of a scalar y (torch.autograd.functional.hvp):

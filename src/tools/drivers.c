@@ -23,6 +23,12 @@ static int check_args(tg_tape *t, const char *fn, tg_tensor *y, int n, tg_tensor
                                             : "the array for the results is NULL");
         return TG_ERR_INVALID;
     }
+    for (int i = 0; i < n; i++) /* before tg_grad, which would name the output */
+        if (x[i] && !(x[i]->flags & TG_REQUIRES_GRAD)) {
+            tg_tape_set_error(t, "%s: input %d does not require grad: mark it with "
+                                 "tg_requires_grad before recording the function of it", fn, i);
+            return TG_ERR_INVALID;
+        }
     for (int i = 0; v && i < n; i++) {
         if (!v[i] || !tg_same_shape(v[i], x[i])) {
             char sv[96], sx[96];
@@ -79,6 +85,12 @@ int tg_hvp(tg_tape *t, tg_tensor *y, int n, tg_tensor *const *x, tg_tensor *cons
     if (n > TG_HVP_MAX_INPUTS) {
         tg_tape_set_error(t, "tg_hvp: %d inputs, at most %d", n, TG_HVP_MAX_INPUTS);
         return TG_ERR_INVALID;
+    }
+    if (y->size != 1) {
+        char sy[96];
+        tg_tape_set_error(t, "tg_hvp: the output must have one element (H is the Hessian "
+                             "of a scalar), got %s", tg_shape_str(y, sy, sizeof sy));
+        return TG_ERR_SHAPE;
     }
     tg_grad_opts first = {.create_graph = true, .allow_unused = o.allow_unused};
     if ((st = tg_grad(t, 1, &y, NULL, n, x, g, &first)) != TG_OK) return st;

@@ -69,6 +69,34 @@ Test(higher, an_earlier_handled_error_does_not_fail_create_graph)
     cr_expect_str_eq(tg_tape_error(t), before, "the first error stays");
 }
 
+/* The drivers name themselves and what is wrong, not the tg_grad they call
+   (which would ask a scalar function for grad_outputs, or say the output
+   needs no gradient when x was not marked). */
+static void expect_driver_error(int st, const char *want)
+{
+    cr_expect_neq(st, TG_OK, "refused: %s", want);
+    cr_expect(strstr(tg_tape_error(t), want) != NULL, "'%s' in '%s'", want, tg_tape_error(t));
+    tg_tape_clear_error(t);
+}
+
+Test(higher, drivers_name_their_own_errors)
+{
+    tg_real xv[] = {1, 2, 3};
+    tg_tensor *x = tg_requires_grad(tg_tensor_new(t, TG_SHAPE(3), xv), true);
+    tg_tensor *c = tg_tensor_new(t, TG_SHAPE(3), xv); /* not marked */
+    tg_tensor *v = tg_ones(t, TG_SHAPE(3)), *v2 = tg_ones(t, TG_SHAPE(2)), *r = NULL;
+    tg_tensor *sq = tg_square(t, x), *y = tg_sum(t, sq, TG_ALL, false);
+    tg_tensor *yc = tg_sum(t, tg_square(t, c), TG_ALL, false);
+    expect_driver_error(tg_hvp(t, sq, 1, &x, &v, &r, NULL),
+                        "tg_hvp: the output must have one element");
+    expect_driver_error(tg_hvp(t, yc, 1, &c, &v, &r, NULL),
+                        "tg_hvp: input 0 does not require grad");
+    expect_driver_error(tg_jvp(t, sq, 1, &c, &v, &r, NULL),
+                        "tg_jvp: input 0 does not require grad");
+    expect_driver_error(tg_hvp(t, y, 1, &x, &v2, &r, NULL), "tg_hvp: v[0] [2] must have the shape");
+    cr_expect_eq(tg_hvp(t, y, 1, &x, &v, &r, NULL), TG_OK, "%s", tg_tape_error(t));
+}
+
 /* tanh to the fourth order, against its closed forms in y = tanh x:
    y' = 1 − y², y'' = −2y(1 − y²), y''' = −2(1 − y²)(1 − 3y²),
    y'''' = 8y(1 − y²)(2 − 3y²). */
