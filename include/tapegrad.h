@@ -29,7 +29,8 @@
  * - Every op returns NULL on failure and records a message on the tape that
  *   names the op and the shapes; an op given NULL returns NULL, so checking the
  *   final result is enough. Nothing here calls exit, abort or assert on input.
- *   The tape keeps its first error until tg_tape_clear_error or a reset.
+ *   The tape keeps its first error until tg_tape_clear_error or a reset, and
+ *   takes no gradient while it holds one.
  * - Functions that are not ops return a tg_status (TG_OK is 0) or NULL, and
  *   explain failures through tg_tape_error(t) when they take a tape
  *   (tg_backward, tg_grad, tg_hvp, ...), else through tg_last_error().

@@ -217,9 +217,11 @@ TG_API bool tg_tape_set_anomaly(tg_tape *t, bool on);
 
 /** The first error recorded since the last reset or tg_tape_clear_error, ""
     if none: the cause, which the NULLs that ops pass on do not overwrite.
-    A later failure's message is not recorded while it is held: clear it
-    once handled. An error held fails nothing that follows (later ops,
-    tg_backward, tg_grad with create_graph, tg_hvp all run). */
+    While it is held, ops still run but no gradient is taken (tg_backward,
+    tg_grad and the drivers refuse with TG_ERR_STATE and add why to this
+    message): a result recorded after the failure may lack a part, since an
+    optional argument whose making failed (a mask, a bias) reads as absent.
+    Clear it once handled. */
 TG_API const char *tg_tape_error(const tg_tape *t);
 /** True once an op on this tape has failed (until reset or clear). */
 TG_API bool tg_tape_failed(const tg_tape *t);

@@ -91,6 +91,20 @@ static int check_output(tg_tape *t, const char *fn, const tg_tensor *out)
         if (!t->failed) tg_tape_set_error(t, "%s: the output is NULL", fn);
         return TG_ERR_INVALID;
     }
+    /* A tape that holds an error gives no gradient until it is cleared: a
+       result recorded after the failure may lack a part (an optional
+       argument whose making failed, a mask or a bias, reads as absent) and
+       differ from what the program meant. The error's message (the first,
+       the cause) gets a word on why nothing ran. */
+    if (t->failed) {
+        static const char why[] = " (%s: not run while the tape holds this error, which a "
+                                  "result recorded after it may lack a part for: handle it, "
+                                  "then tg_tape_clear_error)";
+        size_t n = strlen(t->error);
+        if (!strstr(t->error, "tg_tape_clear_error)"))
+            snprintf(t->error + n, sizeof t->error - n, why, fn);
+        return TG_ERR_STATE;
+    }
     if (!tg_tensor_usable(t, out)) {
         tg_tape_set_error(t, "%s: the output %s", fn, tg_unusable_why(t, out));
         return TG_ERR_STATE;

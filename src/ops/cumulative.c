@@ -184,6 +184,10 @@ static int prod_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx
 {
     const reduce_attr *a = r->attr;
     tg_tensor *x = r->in[0];
+    if (x->size == 0) { /* nothing to differentiate (its rows would lose their count) */
+        dx[0] = tg_zeros(t, x->ndim, x->shape);
+        return TG_OK;
+    }
     /* g·y/x without a zero; on a replayable tape always the leave-one-out
        form, since a replay may bring zeros the recording did not see */
     if (!has_zero(x) && !tg_tape_replayable(t)) {
@@ -489,6 +493,10 @@ static int cumprod_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor *
 {
     const cum_attr *a = r->attr;
     tg_tensor *x = r->in[0];
+    if (x->size == 0) { /* nothing to differentiate */
+        dx[0] = tg_zeros(t, x->ndim, x->shape);
+        return TG_OK;
+    }
     if (x->ndim == 0 || x->shape[a->axis] == 1) { /* y = x, as the fast rule */
         dx[0] = g;
         return TG_OK;

@@ -74,7 +74,10 @@ int gt_run_replay(const gt_file *f, const char *op, gt_build_fn build)
         tg_grad_opts cg = {.create_graph = true, .allow_unused = true};
         if (second) {
             tg_tensor *Ra = constant(a, &c->R);
-            second = tg_grad(a, 1, &oa, &Ra, m, xg, ga, &cg) == TG_OK;
+            int st = tg_grad(a, 1, &oa, &Ra, m, xg, ga, &cg);
+            cr_expect_eq(st, TG_OK, "%s: the create_graph gradient on a replayable tape: %s",
+                         c->name, tg_tape_error(a));
+            second = st == TG_OK;
         }
         derivatives(a, c, ia, oa); /* the recording's own backward, as a loop's step */
         /* the case's values, then the replay */
