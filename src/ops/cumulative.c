@@ -369,8 +369,8 @@ static void cumprod_row(tg_real *y, const tg_real *x, int64_t n)
    the definition, and PyTorch's create_graph rule on a tensor holding a
    zero (its first order and its rule on a tensor without a zero divide).
    A slice with more than CUM_BAD of them gives NaN at each instead, so
-   that no slice takes more than CUM_BAD·n steps. Along an axis of length 1, y = x and dx = g (PyTorch's rule
-   too, which does not divide there). */
+   that no slice takes more than CUM_BAD·n steps. Along an axis of length
+   1, y = x and dx = g (PyTorch's rule too, which does not divide there). */
 static int cumprod_forward(tg_record *r)
 {
     const cum_attr *a = r->attr;
