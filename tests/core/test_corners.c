@@ -576,6 +576,28 @@ Test(corners, cumprod_gradient_with_a_zero_beside_inf_or_nan)
     check_cumprod_grad(x, 0, want, 4 * N * (sizeof(tg_real) == 4 ? 0x1p-24 : 0x1p-53));
 }
 
+/* A slice without a zero sums each inf's own dx without it, up to 16 of
+   them (16·n steps); past that the fast rule gives NaN at each (ops.md):
+   16 infs in 40 values, then 17. The values between are divided either
+   way, and the first is the sum of g_j times the products after it. */
+Test(corners, cumprod_gradient_with_many_infs)
+{
+    enum { N = 40 };
+    for (int bad = 16; bad <= 17; bad++) {
+        tg_tensor *x = tg_requires_grad(tg_full(t, TG_SHAPE(N), (tg_real)1.25), true);
+        for (int k = 0; k < bad; k++) x->data[2 + 2 * k] = (tg_real)INFINITY;
+        tg_tensor *l = tg_sum(t, tg_cumprod(t, x, 0), TG_ALL, false);
+        cr_assert_eq(tg_backward(t, l), TG_OK, "%s", tg_tape_error(t));
+        /* x_2 = inf: its dx holds 1.25² (j = 2) + 1.25³ (j = 3), then terms
+           through the next inf, +inf */
+        cr_expect(bad == 16 ? x->grad[2] == INFINITY : isnan(x->grad[2]), "%d infs: dx_2 = %g",
+                  bad, (double)x->grad[2]);
+        cr_expect(x->grad[N - 1] == INFINITY, "%d infs: dx_%d = %g", bad, N - 1,
+                  (double)x->grad[N - 1]);
+        tg_tape_reset(t);
+    }
+}
+
 /* The float build's one-pass var along a leading axis (shifted by each
    column's first value) sums a column again about its mean when that first
    value is an outlier, whose deviations would make the shifted sums large
