@@ -744,11 +744,14 @@ TG_API int tg_checkpoint_save(const tg_checkpoint *c, const char *path);
    the dataset batched with the same options). Training then goes on as
    if it had never stopped, bit for bit. The file is checked as
    tg_params_load checks it, and then against each part: other parameter
-   names or shapes, another kind of optimizer or other options, another
-   scheduler, a dataset of another size are refused with a message naming
-   what differs, as is a file without a part that c asks for (a part of
-   the file that c does not ask for is ignored). Nothing is changed unless
-   everything is read. TG_OK, or TG_ERR_IO, TG_ERR_FORMAT, TG_ERR_SHAPE,
+   names or shapes, another kind of optimizer, other groups or other
+   options fixed at construction (Adam's beta2, eps, amsgrad...), another
+   scheduler, a dataset of another size or batching are refused with a
+   message naming what differs, as is a file without a part that c asks
+   for (a part of the file that c does not ask for is ignored). Each
+   group's lr, weight decay and momentum (Adam's beta1) are the file's
+   after loading, as torch's load_state_dict takes its param_groups.
+   Nothing is changed unless everything is read. TG_OK, or TG_ERR_IO, TG_ERR_FORMAT, TG_ERR_SHAPE,
    TG_ERR_NOMEM, TG_ERR_INVALID with tg_last_error. */
 TG_API int tg_checkpoint_load(const tg_checkpoint *c, const char *path);
 

@@ -381,9 +381,11 @@ int tg_tensor_dataset_check_pos(const tg_tensor_dataset *d, const tg_data_pos *p
     if (a->batch_size != b->batch_size || a->shuffle != b->shuffle ||
         a->drop_last != b->drop_last || a->mean != b->mean || a->std != b->std)
         return tg_set_error(TG_ERR_FORMAT, "%s: the file's dataset was batched with other "
-                            "options (batch size %lld, shuffle %d, drop_last %d) than this one "
-                            "(%lld, %d, %d)", who, (long long)a->batch_size, a->shuffle,
-                            a->drop_last, (long long)b->batch_size, b->shuffle, b->drop_last);
+                            "options (batch size %lld, shuffle %d, drop_last %d, mean %g, "
+                            "std %g) than this one (%lld, %d, %d, %g, %g)", who,
+                            (long long)a->batch_size, a->shuffle, a->drop_last, (double)a->mean,
+                            (double)a->std, (long long)b->batch_size, b->shuffle, b->drop_last,
+                            (double)b->mean, (double)b->std);
     if (pos->pos < 0 || pos->pos > d->n || pos->number < 0 || pos->epoch < -1)
         return tg_set_error(TG_ERR_FORMAT, "%s: the dataset position is out of range", who);
     return TG_OK;

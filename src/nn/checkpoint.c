@@ -470,6 +470,31 @@ static const char *meta_str(const cJSON *meta, const char *key)
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
+/* The first of o's "options" (write_optim's order) whose value differs
+   between the file's metadata fo and o's own, mine: "its option amsgrad is
+   1 in the file, 0 here". */
+static void option_differs(const tg_optim *o, const char *fo, const char *mine, char *what,
+                           size_t len)
+{
+    static const char *const names[][4] = {
+        [OPT_SGD] = {"dampening", "nesterov", "maximize"},
+        [OPT_ADAM] = {"beta2", "eps", "amsgrad", "maximize"},
+        [OPT_ADAMW] = {"beta2", "eps", "amsgrad", "maximize"},
+        [OPT_RMSPROP] = {"alpha", "eps", "centered", "maximize"},
+        [OPT_ADAGRAD] = {"lr_decay", "eps", "initial_accumulator_value", "maximize"},
+    };
+    size_t n = o->kind == OPT_SGD ? 3 : 4;
+    double a[4], b[4];
+    snprintf(what, len, "its options differ");
+    if (!tg_kv_get_nums(fo, "options", a, n) || !tg_kv_get_nums(mine, "options", b, n)) return;
+    for (size_t i = 0; i < n; i++)
+        if (a[i] != b[i]) {
+            snprintf(what, len, "its option %s is %g in the file, %g here", names[o->kind][i],
+                     a[i], b[i]);
+            return;
+        }
+}
+
 /* The parameters and buffers: the same names and shapes as the file's. */
 static int check_params(const char *who, const char *path, tg_params *p, tg_params *tmp)
 {
@@ -517,12 +542,19 @@ static int read_optim(const char *who, const char *path, const cJSON *meta, tg_o
     static const char *const must[] = {"kind", "options", "params", "groups", "state"};
     for (size_t i = 0; i < sizeof must / sizeof must[0]; i++)
         if (!same_value(fo, mine.s, must[i])) {
-            char fk[32] = "?";
+            char fk[32] = "?", what[160];
             tg_kv_get_str(fo, "kind", fk, sizeof fk);
+            if (i == 1 && strcmp(fk, tg_optim_name(o)) == 0)
+                option_differs(o, fo, mine.s, what, sizeof what);
+            else
+                snprintf(what, sizeof what, "%s",
+                         (const char *const[]){"another kind", "its options differ",
+                                               "its number of parameters differs",
+                                               "its number of groups differs",
+                                               "its state's names differ"}[i]);
             free(mine.s);
             return tg_set_error(TG_ERR_FORMAT, "%s: %s holds the state of another optimizer (%s, "
-                                "here %s): its %s differ", who, path, fk, tg_optim_name(o),
-                                must[i]);
+                                "here %s): %s", who, path, fk, tg_optim_name(o), what);
         }
     free(mine.s);
     const size_t G = (size_t)o->n_groups, N = o->count;
