@@ -728,7 +728,7 @@ int tg_grad(tg_tape *t, int n_out, tg_tensor *const *outputs, tg_tensor *const *
 
 tg_tensor *tg_grad1(tg_tape *t, tg_tensor *out, tg_tensor *x, bool create_graph)
 {
-    if (!t) return NULL;
+    if (!t) return tg_no_tape(__func__);
     if (!out || !x) {
         if (!t->failed) tg_tape_set_error(t, "tg_grad1: %s is NULL", !out ? "the output" : "x");
         return NULL;
@@ -804,7 +804,8 @@ int tg_backward_ex(tg_tape *t, tg_tensor *out, tg_tensor *grad_output, const tg_
 
 tg_tensor *tg_tape_grad_tensor(tg_tape *t, const tg_tensor *x)
 {
-    if (!t || !x) return NULL;
+    if (!t) return tg_no_tape(__func__);
+    if (!x) return NULL;
     for (size_t i = 0; i < t->n_leaf_grads; i++)
         if (t->leaf_grads[i].leaf == x) return t->leaf_grads[i].grad;
     return NULL;

@@ -2,6 +2,7 @@
 #include "core/internal.h"
 
 #include <stdio.h>
+#include <string.h>
 
 static _Thread_local char last_error[TG_MSG_LEN];
 
@@ -37,6 +38,13 @@ int tg_set_error(int status, const char *fmt, ...)
     vsnprintf(last_error, sizeof last_error, fmt, ap);
     va_end(ap);
     return status;
+}
+
+void *tg_no_tape(const char *fn)
+{
+    tg_set_error(TG_ERR_INVALID, "%s%s: the tape is NULL", strncmp(fn, "tg_", 3) ? "tg_" : "",
+                 fn);
+    return NULL;
 }
 
 #define TG_STR2(x) #x

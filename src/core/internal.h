@@ -91,6 +91,10 @@ static inline float tg_log1p_exp(float x)
 
 /* Sets the thread's last error (printf-style) and returns `status`. */
 int tg_set_error(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* For a call given a NULL tape, which has nowhere else to say it: the
+   thread's last error "tg_<fn>: the tape is NULL" (fn with or without its
+   tg_). Returns NULL. */
+void *tg_no_tape(const char *fn);
 /* Says on stderr that the environment variable var=value is not understood
    and which setting is used instead (read once, on first use). */
 void tg_warn_env(const char *var, const char *value, const char *using, const char *choices);

@@ -106,7 +106,8 @@ void tg_tape_set_error(tg_tape *t, const char *fmt, ...)
 
 tg_tensor *tg_null_input(tg_tape *t, const char *op)
 {
-    if (t && !t->failed) tg_tape_set_error(t, "tg_%s: input is NULL", op);
+    if (!t) return tg_no_tape(op);
+    if (!t->failed) tg_tape_set_error(t, "tg_%s: input is NULL", op);
     return NULL;
 }
 
@@ -553,7 +554,13 @@ static tg_tensor *apply(tg_tape *t, const tg_op *op, tg_tensor *const *in, int n
 
 tg_tensor *tg_apply(tg_tape *t, const tg_op *op, tg_tensor *const *in, int n, const void *attr)
 {
-    if (!t) return NULL;
+    if (!t) { /* a custom op's name as it is; a built-in one's as its function's */
+        if (op && !tg_op_is_builtin(op))
+            tg_set_error(TG_ERR_INVALID, "%s: the tape is NULL", op->name);
+        else
+            tg_no_tape(op ? op->name : "apply");
+        return NULL;
+    }
     /* the op named by any allocation that fails while it is applied (saved
        and put back: a custom op's forward may apply others) */
     const tg_op *outer = t->applying;

@@ -49,7 +49,7 @@ bool tg_axis(int axis, int ndim, int *out)
 
 tg_tensor *tg_tensor_new(tg_tape *t, int ndim, const int64_t *shape, const tg_real *data)
 {
-    if (!t) return NULL;
+    if (!t) return tg_no_tape(__func__);
     if (!data) {
         tg_tape_set_error(t, "tg_tensor_new: data is NULL (use tg_zeros for an empty tensor)");
         return NULL;
@@ -61,7 +61,7 @@ tg_tensor *tg_tensor_new(tg_tape *t, int ndim, const int64_t *shape, const tg_re
 
 tg_tensor *tg_tensor_wrap(tg_tape *t, int ndim, const int64_t *shape, const tg_real *data)
 {
-    if (!t) return NULL;
+    if (!t) return tg_no_tape(__func__);
     if (!data) {
         tg_tape_set_error(t, "tg_tensor_wrap: data is NULL");
         return NULL;
@@ -76,7 +76,7 @@ tg_tensor *tg_tensor_wrap(tg_tape *t, int ndim, const int64_t *shape, const tg_r
 static tg_tensor *filled(tg_tape *t, const char *who, int ndim, const int64_t *shape,
                          tg_real value)
 {
-    if (!t) return NULL;
+    if (!t) return tg_no_tape(who);
     tg_tensor *x = tg_tensor_alloc(t, who, ndim, shape, true);
     if (x)
         for (int64_t i = 0; i < x->size; i++) x->data[i] = value;
@@ -118,7 +118,7 @@ tg_tensor *tg_requires_grad(tg_tensor *x, bool on)
 tg_tensor *tg_detach(tg_tape *t, tg_tensor *x)
 {
     if (!x) return tg_null_input(t, "detach");
-    if (!t) return NULL;
+    if (!t) return tg_no_tape(__func__);
     if (!tg_tensor_usable(t, x)) {
         tg_tape_set_error(t, "tg_detach: the tensor %s", tg_unusable_why(t, x));
         return NULL;
@@ -207,7 +207,7 @@ void tg_tensor_print(const tg_tensor *x, FILE *f)
 static tg_index *index_alloc(tg_tape *t, const char *who, int ndim, const int64_t *shape,
                              const int64_t *data)
 {
-    if (!t) return NULL;
+    if (!t) return tg_no_tape(who);
     if (!data) {
         tg_tape_set_error(t, "%s: data is NULL", who);
         return NULL;

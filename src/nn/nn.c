@@ -219,7 +219,7 @@ int tg_linear_layer_init(tg_linear_layer *l, tg_params *p, const char *name, int
 
 tg_tensor *tg_linear_layer_forward(tg_tape *t, const tg_linear_layer *l, tg_tensor *x)
 {
-    if (!t) return NULL;
+    if (!t) return tg_no_tape(__func__);
     if (!l || !l->weight) {
         tg_tape_set_error(t, "tg_linear_layer_forward: the layer is NULL or not initialised");
         return NULL;
@@ -249,7 +249,7 @@ int tg_mlp_init(tg_mlp *m, tg_params *p, const char *prefix, int n_sizes, const 
 
 tg_tensor *tg_mlp_forward(tg_tape *t, const tg_mlp *m, tg_tensor *x)
 {
-    if (!t) return NULL;
+    if (!t) return tg_no_tape(__func__);
     if (!m || m->n_layers < 1) {
         tg_tape_set_error(t, "tg_mlp_forward: the MLP is NULL or has no layers");
         return NULL;

@@ -92,7 +92,7 @@ int tg_embedding_layer_init(tg_embedding_layer *l, tg_params *p, const char *nam
 tg_tensor *tg_embedding_layer_forward(tg_tape *t, const tg_embedding_layer *l,
                                       const tg_index *indices)
 {
-    if (!t) return NULL;
+    if (!t) return tg_no_tape(__func__);
     if (!l || !l->weight) {
         tg_tape_set_error(t, "tg_embedding_layer_forward: the layer is NULL or not initialised");
         return NULL;
@@ -206,7 +206,7 @@ tg_tensor *tg_recurrent_forward(tg_tape *t, const tg_recurrent *l, tg_tensor *x,
 {
     if (h_n) *h_n = NULL;
     if (c_n) *c_n = NULL;
-    if (!t) return NULL;
+    if (!t) return tg_no_tape(__func__);
     const char *who = "tg_recurrent_forward";
     if (!l || !l->weight_ih[0]) {
         tg_tape_set_error(t, "%s: the layer is NULL or not initialised", who);
@@ -307,7 +307,7 @@ tg_tensor *tg_recurrent_cell_forward(tg_tape *t, const tg_recurrent_cell *l, tg_
                                      tg_tensor *h, tg_tensor *c, tg_tensor **c_out)
 {
     if (c_out) *c_out = NULL;
-    if (!t) return NULL;
+    if (!t) return tg_no_tape(__func__);
     if (!l || !l->weight_ih) {
         tg_tape_set_error(t, "tg_recurrent_cell_forward: the cell is NULL or not initialised");
         return NULL;
@@ -445,7 +445,7 @@ tg_tensor *tg_multihead_attention_forward(tg_tape *t, const tg_multihead_attenti
                                           tg_tensor *query, tg_tensor *key, tg_tensor *value,
                                           const tg_mha_opts *opts)
 {
-    if (!t) return NULL;
+    if (!t) return tg_no_tape(__func__);
     const char *who = "tg_multihead_attention_forward";
     if (!m || !m->in_proj_weight) {
         tg_tape_set_error(t, "%s: the layer is NULL or not initialised", who);

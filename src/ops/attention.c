@@ -104,7 +104,7 @@ static bool sdpa_check(tg_tape *t, const tg_tensor *q, const tg_tensor *k, const
 
 tg_tensor *tg_causal_mask(tg_tape *t, int64_t L, int64_t S, tg_mask_kind kind)
 {
-    if (!t) return NULL;
+    if (!t) return tg_no_tape(__func__);
     if (L < 0 || S < 0 || (kind != TG_MASK_ADDITIVE && kind != TG_MASK_KEEP && kind != TG_MASK_HIDE)) {
         tg_tape_set_error(t, "tg_causal_mask: needs L, S ≥ 0 and a mask kind, got %lld, %lld, %d",
                           (long long)L, (long long)S, (int)kind);
@@ -144,7 +144,7 @@ tg_tensor *tg_scaled_dot_product_attention(tg_tape *t, tg_tensor *q, tg_tensor *
                                            bool is_causal, double scale)
 {
     if (!q || !k || !v) return tg_null_input(t, "scaled_dot_product_attention");
-    if (!t) return NULL;
+    if (!t) return tg_no_tape(__func__);
     if (!sdpa_check(t, q, k, v, attn_mask, mask_kind, is_causal, scale)) return NULL;
     int64_t L = q->shape[q->ndim - 2], S = k->shape[k->ndim - 2];
     if (scale == 0) scale = 1 / sqrt((double)q->shape[q->ndim - 1]);

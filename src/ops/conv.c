@@ -1414,7 +1414,7 @@ static bool attr_of(tg_tape *t, const char *fn, int nsp, bool transposed, const 
 static tg_tensor *run(tg_tape *t, const tg_op *op, int nsp, bool transposed, tg_tensor *x,
                       tg_tensor *w, tg_tensor *b, const tg_conv_opts *opts)
 {
-    if (!t) return NULL;
+    if (!t) return tg_no_tape(op->name);
     if (!x) return tg_null_input(t, op->name);
     conv_attr a;
     if (!attr_of(t, op->name, nsp, transposed, opts, w, &a)) return NULL;
@@ -1451,7 +1451,7 @@ tg_tensor *tg_conv_transpose2d(tg_tape *t, tg_tensor *x, tg_tensor *w, tg_tensor
 static tg_tensor *weight_grad(tg_tape *t, const tg_op *op, int nsp, tg_tensor *x,
                               const int64_t *wshape, tg_tensor *go, const tg_conv_opts *opts)
 {
-    if (!t) return NULL;
+    if (!t) return tg_no_tape(op->name);
     if (!x) return tg_null_input(t, op->name);
     if (!wshape) {
         tg_tape_set_error(t, "tg_%s: weight_shape is NULL", op->name);

@@ -78,7 +78,7 @@ DROPOUT_OP(op_dropout2d, "dropout2d", "x * mask/(1 - p), one draw per channel of
 static tg_tensor *dropout(tg_tape *t, const char *fn, tg_tensor *x, double p, bool training,
                           tg_rng *rng, bool channels)
 {
-    if (!t) return NULL;
+    if (!t) return tg_no_tape(fn);
     if (!x) return tg_null_input(t, fn);
     if (!(p >= 0 && p <= 1)) {
         tg_tape_set_error(t, "tg_%s: the probability p must be between 0 and 1, got %g", fn, p);

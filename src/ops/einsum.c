@@ -402,7 +402,7 @@ static bool contract(tg_tape *t, const ein_eq *q, ein_term *a, ein_term *b, ein_
 
 tg_tensor *tg_einsum(tg_tape *t, const char *equation, int n, tg_tensor *const *operands)
 {
-    if (!t) return NULL;
+    if (!t) return tg_no_tape(__func__);
     if (!equation || !operands || n < 1 || n > EIN_MAX_OPERANDS) {
         if (!equation || !operands)
             tg_tape_set_error(t, EIN ": %s is NULL", !equation ? "the equation" : "operands");

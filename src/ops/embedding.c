@@ -214,7 +214,7 @@ tg_tensor *tg_embedding(tg_tape *t, tg_tensor *weight, const tg_index *indices,
                         int64_t padding_idx)
 {
     if (!weight) return tg_null_input(t, "embedding");
-    if (!t) return NULL;
+    if (!t) return tg_no_tape(__func__);
     if (!indices) {
         if (!tg_tape_failed(t)) tg_tape_set_error(t, "tg_embedding: the index array is NULL");
         return NULL;
@@ -230,7 +230,7 @@ tg_tensor *tg_embedding_backward(tg_tape *t, tg_tensor *grad, const tg_index *in
                                  int64_t num_weights, int64_t padding_idx)
 {
     if (!grad) return tg_null_input(t, "embedding_backward");
-    if (!t) return NULL;
+    if (!t) return tg_no_tape(__func__);
     if (!indices) {
         if (!tg_tape_failed(t))
             tg_tape_set_error(t, "tg_embedding_backward: the index array is NULL");

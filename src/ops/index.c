@@ -501,7 +501,7 @@ static int64_t clamp_bound(int64_t v, int64_t n)
 tg_tensor *tg_slices(tg_tape *t, tg_tensor *x, int n, const tg_slice_spec *specs)
 {
     if (!x) return tg_null_input(t, "slice");
-    if (!t) return NULL;
+    if (!t) return tg_no_tape(__func__);
     char b[128];
     if (n < 0 || n > TG_MAX_DIMS || (n > 0 && !specs)) {
         tg_tape_set_error(t, "tg_slice: %d slice specs%s (0..%d, one per axis)", n,
@@ -565,7 +565,7 @@ static bool pick_axis(tg_tape *t, const char *op, const tg_tensor *x, int axis, 
 tg_tensor *tg_select(tg_tape *t, tg_tensor *x, int axis, int64_t index)
 {
     if (!x) return tg_null_input(t, "select");
-    if (!t) return NULL;
+    if (!t) return tg_no_tape(__func__);
     int ax;
     if (!pick_axis(t, "select", x, axis, &ax)) return NULL;
     int64_t n = x->shape[ax];
@@ -582,7 +582,7 @@ tg_tensor *tg_select(tg_tape *t, tg_tensor *x, int axis, int64_t index)
 tg_tensor *tg_narrow(tg_tape *t, tg_tensor *x, int axis, int64_t start, int64_t length)
 {
     if (!x) return tg_null_input(t, "narrow");
-    if (!t) return NULL;
+    if (!t) return tg_no_tape(__func__);
     int ax;
     if (!pick_axis(t, "narrow", x, axis, &ax)) return NULL;
     int64_t n = x->shape[ax];
@@ -1428,7 +1428,7 @@ tg_tensor *tg_take_along_dim(tg_tape *t, tg_tensor *x, const tg_index *index, in
 {
     if (!x) return tg_null_input(t, "take_along_dim");
     if (!index) return null_index(t, "take_along_dim");
-    if (!t) return NULL;
+    if (!t) return tg_no_tape(__func__);
     char msg[TG_MSG_LEN], bx[128], bi[128];
     if (!tg_index_usable(t, index)) {
         check_index(t, index, 0, 0, msg, sizeof msg);

@@ -206,7 +206,7 @@ static tg_tensor *cat_tree(tg_tape *t, tg_tensor *const *xs, int n, int axis)
 
 tg_tensor *tg_cat(tg_tape *t, tg_tensor *const *xs, int n, int axis)
 {
-    if (!t) return NULL;
+    if (!t) return tg_no_tape(__func__);
     if (!xs || n < 1) {
         tg_tape_set_error(t, "tg_cat: needs at least one tensor (n = %d%s)", n,
                           xs ? "" : ", no array");
@@ -315,7 +315,7 @@ static const tg_op op_stack = {.name = "stack", .n_inputs = TG_MAX_INPUTS,
 
 tg_tensor *tg_stack(tg_tape *t, tg_tensor *const *xs, int n, int axis)
 {
-    if (!t) return NULL;
+    if (!t) return tg_no_tape(__func__);
     if (!xs || n < 1) {
         tg_tape_set_error(t, "tg_stack: needs at least one tensor (n = %d%s)", n,
                           xs ? "" : ", no array");
@@ -870,7 +870,7 @@ tg_tensor *tg_pad(tg_tape *t, tg_tensor *x, int n_pad, const int64_t *pad, tg_pa
                   tg_real value)
 {
     if (!x) return tg_null_input(t, "pad");
-    if (!t) return NULL;
+    if (!t) return tg_no_tape(__func__);
     if (n_pad < 0 || n_pad % 2 || n_pad / 2 > x->ndim || (n_pad > 0 && !pad)) {
         char b[128];
         tg_tape_set_error(t, "tg_pad: %d pads%s for shape %s: give a (before, after) pair per "
@@ -995,7 +995,7 @@ tg_tensor *tg_repeat(tg_tape *t, tg_tensor *x, int n, const int64_t *reps)
 tg_tensor *tg_tile(tg_tape *t, tg_tensor *x, int n, const int64_t *reps)
 {
     if (!x) return tg_null_input(t, "tile");
-    if (!t) return NULL;
+    if (!t) return tg_no_tape(__func__);
     if (n < 0 || n > TG_MAX_DIMS || (n > 0 && !reps)) {
         tg_tape_set_error(t, "tg_tile: %d repeat counts%s (0..%d)", n,
                           n > 0 && !reps ? " and no array" : "", TG_MAX_DIMS);

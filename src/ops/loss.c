@@ -2480,7 +2480,7 @@ tg_tensor *tg_nll_loss(tg_tape *t, tg_tensor *logp, const int64_t *target,
 static tg_tensor *class_loss_idx(tg_tape *t, const tg_op *op, tg_tensor *x,
                                  const tg_index *target, const tg_ce_opts *opts)
 {
-    if (!t) return NULL;
+    if (!t) return tg_no_tape(op->name);
     if (!target) {
         if (!tg_tape_failed(t)) tg_tape_set_error(t, "tg_%s: the target is NULL", op->name);
         return NULL;

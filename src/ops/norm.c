@@ -295,7 +295,7 @@ tg_tensor *tg_batch_norm(tg_tape *t, tg_tensor *x, tg_tensor *running_mean,
                          tg_tensor *running_var, tg_tensor *weight, tg_tensor *bias,
                          bool training, double momentum, double eps)
 {
-    if (!t) return NULL;
+    if (!t) return tg_no_tape(__func__);
     if (!x) return tg_null_input(t, "batch_norm");
     if (!(eps >= 0) || !isfinite(eps) || !isfinite(momentum)) {
         tg_tape_set_error(t, "tg_batch_norm: eps must be finite and >= 0 and momentum finite, "
@@ -536,7 +536,7 @@ static bool shape_attr_of(tg_tape *t, const char *fn, int nd, const int64_t *sha
 tg_tensor *tg_layer_norm(tg_tape *t, tg_tensor *x, int ndim, const int64_t *normalized_shape,
                          tg_tensor *weight, tg_tensor *bias, double eps)
 {
-    if (!t) return NULL;
+    if (!t) return tg_no_tape(__func__);
     if (!x) return tg_null_input(t, "layer_norm");
     ln_attr a;
     if (!shape_attr_of(t, "layer_norm", ndim, normalized_shape, eps, &a)) return NULL;
@@ -622,7 +622,7 @@ static const tg_op op_rms_norm = {.name = "rms_norm",
 tg_tensor *tg_rms_norm(tg_tape *t, tg_tensor *x, int ndim, const int64_t *normalized_shape,
                        tg_tensor *weight, double eps)
 {
-    if (!t) return NULL;
+    if (!t) return tg_no_tape(__func__);
     if (!x) return tg_null_input(t, "rms_norm");
     /* PyTorch's eps=None: the machine epsilon of the input's dtype */
     if (eps == TG_RMS_NORM_EPS_AUTO) eps = sizeof(tg_real) == sizeof(float) ? FLT_EPSILON : DBL_EPSILON;
@@ -761,7 +761,7 @@ static const tg_op op_group_norm = {.name = "group_norm",
 tg_tensor *tg_group_norm(tg_tape *t, tg_tensor *x, int64_t num_groups, tg_tensor *weight,
                          tg_tensor *bias, double eps)
 {
-    if (!t) return NULL;
+    if (!t) return tg_no_tape(__func__);
     if (!x) return tg_null_input(t, "group_norm");
     if (num_groups < 1) {
         tg_tape_set_error(t, "tg_group_norm: num_groups must be at least 1, got %lld",

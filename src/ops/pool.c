@@ -658,7 +658,7 @@ static tg_tensor *max_pool(tg_tape *t, const tg_op *op, int nsp, tg_tensor *x,
                            const tg_pool_opts *o, tg_index **indices)
 {
     if (indices) *indices = NULL;
-    if (!t) return NULL;
+    if (!t) return tg_no_tape(op->name);
     if (!x) return tg_null_input(t, op->name);
     pool_attr a;
     int64_t shape[TG_MAX_DIMS], n;
@@ -700,7 +700,7 @@ tg_tensor *tg_max_pool2d_with_indices(tg_tape *t, tg_tensor *x, const tg_pool_op
 static tg_tensor *avg_pool(tg_tape *t, const tg_op *op, int nsp, tg_tensor *x,
                            const tg_pool_opts *o)
 {
-    if (!t) return NULL;
+    if (!t) return tg_no_tape(op->name);
     if (!x) return tg_null_input(t, op->name);
     pool_attr a;
     if (!pool_attr_of(t, op->name, nsp, POOL_AVG, o, x, &a)) return NULL;
@@ -719,7 +719,7 @@ tg_tensor *tg_avg_pool2d(tg_tape *t, tg_tensor *x, const tg_pool_opts *opts)
 
 tg_tensor *tg_adaptive_avg_pool2d(tg_tape *t, tg_tensor *x, int64_t out_h, int64_t out_w)
 {
-    if (!t) return NULL;
+    if (!t) return tg_no_tape(__func__);
     if (!x) return tg_null_input(t, "adaptive_avg_pool2d");
     pool_attr a;
     if (!pool_attr_of(t, "adaptive_avg_pool2d", 2, POOL_ADAPTIVE, NULL, x, &a)) return NULL;

@@ -569,7 +569,7 @@ static tg_tensor *cell(tg_tape *t, const char *fn, int mode, tg_tensor *x, tg_te
 {
     if (c_out) *c_out = NULL;
     if (!x || !w_ih || !w_hh) return tg_null_input(t, fn + 3);
-    if (!t) return NULL;
+    if (!t) return tg_no_tape(fn);
     char sx[96], sh[96];
     bool one = x->ndim == 1;
     if (x->ndim != 1 && x->ndim != 2) {

@@ -681,7 +681,7 @@ REDUCE_BOTH(amin)
 static tg_index *arg_extreme(tg_tape *t, const char *fn, tg_tensor *x, int axis, bool keepdim,
                              bool min)
 {
-    if (!t) return NULL;
+    if (!t) return tg_no_tape(fn);
     if (!x) {
         tg_null_input(t, fn + 3);
         return NULL;

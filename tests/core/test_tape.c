@@ -145,10 +145,22 @@ Test(tape, null_passes_through_and_first_error_wins)
     tg_tape_clear_error(t);
     cr_expect_null(tg_reshape(t, NULL, TG_SHAPE(2)));
     cr_expect_str_eq(tg_tape_error(t), "tg_reshape: input is NULL");
-    /* NULL tapes are tolerated everywhere */
+    /* NULL tapes are tolerated everywhere, and said through tg_last_error,
+       the only place left to say it */
     cr_expect_null(tg_add(NULL, a, a));
+    cr_expect_str_eq(tg_last_error(), "tg_add: the tape is NULL");
     cr_expect_null(tg_zeros(NULL, TG_SHAPE(2)));
+    cr_expect_str_eq(tg_last_error(), "tg_zeros: the tape is NULL");
+    cr_expect_null(tg_tensor_new(NULL, TG_SHAPE(2), NULL));
+    cr_expect_str_eq(tg_last_error(), "tg_tensor_new: the tape is NULL");
+    cr_expect_null(tg_cat(NULL, &a, 1, 0));
+    cr_expect_str_eq(tg_last_error(), "tg_cat: the tape is NULL");
+    cr_expect_null(tg_max_pool2d(NULL, a, NULL));
+    cr_expect_str_eq(tg_last_error(), "tg_max_pool2d: the tape is NULL");
+    cr_expect_null(tg_argmax(NULL, a, 0, false));
+    cr_expect_str_eq(tg_last_error(), "tg_argmax: the tape is NULL");
     cr_expect(tg_backward(NULL, a) != TG_OK);
+    cr_expect_str_eq(tg_last_error(), "tg_backward: the tape is NULL");
     tg_tape_free(NULL);
     tg_tape_reset(NULL);
 }
