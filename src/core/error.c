@@ -42,8 +42,10 @@ int tg_set_error(int status, const char *fmt, ...)
 
 void *tg_no_tape(const char *fn)
 {
-    tg_set_error(TG_ERR_INVALID, "%s%s: the tape is NULL", strncmp(fn, "tg_", 3) ? "tg_" : "",
-                 fn);
+    /* the public name: __func__ of the double library says tg_f64_... */
+    if (strncmp(fn, "tg_", 3) == 0) fn += 3;
+    if (strncmp(fn, "f64_", 4) == 0) fn += 4;
+    tg_set_error(TG_ERR_INVALID, "tg_%s: the tape is NULL", fn);
     return NULL;
 }
 
