@@ -315,8 +315,8 @@ typedef struct tg_csv_opts {
     char delimiter;       /**< ',' */
     bool header;          /**< the first row names the columns; true */
     size_t max_line;      /**< the longest record, in bytes: 1 MiB */
-    /** For tg_csv_dataset: the target column by name (with a header), or
-       NULL to use target_index. */
+    /** For tg_csv_dataset: the target column by name (with a header; a
+       name two columns share is refused), or NULL to use target_index. */
     const char *target;
     int target_index;     /**< the target column: -1 the last; -2 none (features only) */
     bool classify;        /**< the target holds class labels (integers >= 0); false:

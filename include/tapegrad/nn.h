@@ -666,7 +666,9 @@ TG_API void tg_sched_free(tg_sched *s);
    first on a tie; NaN is never the largest unless the row is all NaN).
    TG_OK, or TG_ERR_INVALID for NULL arrays or classes < 1. */
 TG_API int tg_argmax_rows(const tg_real *logits, int64_t n, int64_t classes, int64_t *pred);
-/** The share of i with pred[i] == target[i] (accuracy_score); NAN for n = 0. */
+/** The share of i with pred[i] == target[i] (accuracy_score); NAN for n = 0,
+    and NAN with tg_last_error for a NULL array or n < 0 (as tg_mse and
+    tg_r2_score). */
 TG_API double tg_accuracy(const int64_t *pred, const int64_t *target, int64_t n);
 /** cm[t·classes + p] = how many i have target[i] = t and pred[i] = p
    (confusion_matrix: rows are the true classes). cm [classes, classes] is

@@ -429,7 +429,8 @@ static tg_tensor *apply(tg_tape *t, const tg_op *op, tg_tensor *const *in, int n
         return NULL;
     }
     if (n != op->n_inputs) {
-        tg_tape_set_error(t, "%s%s: expected %d inputs, got %d", pre, op->name, op->n_inputs, n);
+        tg_tape_set_error(t, "%s%s: expected %d input%s, got %d", pre, op->name, op->n_inputs,
+                          op->n_inputs == 1 ? "" : "s", n);
         return NULL;
     }
     /* the reserved bits change what backward does (TG_OP_WRITES_FRESH):

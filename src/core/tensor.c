@@ -50,8 +50,10 @@ bool tg_axis(int axis, int ndim, int *out)
 tg_tensor *tg_tensor_new(tg_tape *t, int ndim, const int64_t *shape, const tg_real *data)
 {
     if (!t) return tg_no_tape(__func__);
-    if (!data) {
-        tg_tape_set_error(t, "tg_tensor_new: data is NULL (use tg_zeros for an empty tensor)");
+    if (!data) { /* the shape's own fault first, if it has one */
+        if (tg_tensor_alloc(t, "tg_tensor_new", ndim, shape, false))
+            tg_tape_set_error(t, "tg_tensor_new: data is NULL (use tg_zeros for an empty "
+                                 "tensor)");
         return NULL;
     }
     tg_tensor *x = tg_tensor_alloc(t, "tg_tensor_new", ndim, shape, true);
@@ -62,8 +64,9 @@ tg_tensor *tg_tensor_new(tg_tape *t, int ndim, const int64_t *shape, const tg_re
 tg_tensor *tg_tensor_wrap(tg_tape *t, int ndim, const int64_t *shape, const tg_real *data)
 {
     if (!t) return tg_no_tape(__func__);
-    if (!data) {
-        tg_tape_set_error(t, "tg_tensor_wrap: data is NULL");
+    if (!data) { /* the shape's own fault first, if it has one */
+        if (tg_tensor_alloc(t, "tg_tensor_wrap", ndim, shape, false))
+            tg_tape_set_error(t, "tg_tensor_wrap: data is NULL");
         return NULL;
     }
     tg_tensor *x = tg_tensor_alloc(t, "tg_tensor_wrap", ndim, shape, false);

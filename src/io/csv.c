@@ -107,7 +107,15 @@ static void resolve_target(csv_ctx *c)
     if (!c->dataset || c->o->target_index == -2) return;
     if (c->o->target) {
         for (int64_t i = 0; c->names && i < c->n_names; i++)
-            if (strcmp(c->names[i], c->o->target) == 0) c->target = i;
+            if (strcmp(c->names[i], c->o->target) == 0) {
+                if (c->target >= 0) { /* which one is meant cannot be told */
+                    fail(c, TG_ERR_FORMAT, "columns %lld and %lld are both named '%.80s': give "
+                         "the target by target_index", (long long)c->target + 1,
+                         (long long)i + 1, c->o->target);
+                    return;
+                }
+                c->target = i;
+            }
         if (c->target < 0)
             fail(c, TG_ERR_FORMAT, "no column is named '%.80s'%s", c->o->target,
                  c->names ? "" : " (the file has no header)");

@@ -121,8 +121,9 @@ tg_tensor_dataset *tg_tensor_dataset_new(const tg_tensor_data *src)
     int64_t f = 0, t = 0;
     char dims[128];
     if (src->n < 0 || (src->n > 0 && !src->x)) {
-        tg_set_error(TG_ERR_INVALID, "%s: %lld samples at x = %p", who, (long long)src->n,
-                     (const void *)src->x);
+        tg_set_error(TG_ERR_INVALID, "%s: %s", who,
+                     src->n < 0 ? "the number of samples n is negative"
+                                : "x is NULL (the features of n > 0 samples)");
         return NULL;
     }
     if (src->x_ndim < 1 || src->x_ndim > TG_MAX_DIMS - 1 ||
@@ -319,7 +320,11 @@ static void start_epoch(tg_tensor_dataset *d)
 
 bool tg_tensor_dataset_next(tg_tensor_dataset *d, tg_tensor_batch *b)
 {
-    if (!d || !b) return false;
+    if (!d || !b) {
+        tg_set_error(TG_ERR_INVALID, "tg_tensor_dataset_next: the %s is NULL",
+                     !d ? "dataset" : "batch");
+        return false;
+    }
     if (!d->configured && tg_tensor_dataset_batching(d, NULL) != TG_OK) return false;
     if (!d->in_epoch) start_epoch(d);
     int64_t left = d->n - d->pos;

@@ -642,7 +642,11 @@ static int prepare(const char *who, const tg_checkpoint *c, const char *path,
     if (!(q->tmp = tg_params_new())) return tg_set_error(TG_ERR_NOMEM, "%s: out of memory", who);
     if (tg_params_load_mem(q->tmp, buf, len) != TG_OK) {
         char msg[TG_MSG_LEN];
-        snprintf(msg, sizeof msg, "%s", tg_last_error());
+        /* what is wrong, without the inner call's name: the file is named here */
+        static const char inner[] = "tg_params_load_mem: <memory>: ";
+        const char *e = tg_last_error();
+        if (strncmp(e, inner, sizeof inner - 1) == 0) e += sizeof inner - 1;
+        snprintf(msg, sizeof msg, "%s", e);
         return tg_set_error(TG_ERR_FORMAT, "%s: %s: %s", who, path, msg);
     }
     /* the header again, for the metadata (tg_params_load_mem checked it) */

@@ -22,9 +22,22 @@ int tg_argmax_rows(const tg_real *logits, int64_t n, int64_t classes, int64_t *p
     return TG_OK;
 }
 
+/* NAN for the share of nothing (n = 0), and NAN with the thread's last
+   error for arrays that are not there */
+static bool metric_args(const char *fn, const void *pred, const void *target, int64_t n)
+{
+    if (n == 0) return false;
+    if (!pred || !target || n < 0) {
+        tg_set_error(TG_ERR_INVALID, "%s: %s", fn,
+                     n < 0 ? "n is negative" : "pred or target is NULL");
+        return false;
+    }
+    return true;
+}
+
 double tg_accuracy(const int64_t *pred, const int64_t *target, int64_t n)
 {
-    if (!pred || !target || n <= 0) return NAN;
+    if (!metric_args("tg_accuracy", pred, target, n)) return NAN;
     int64_t right = 0;
     for (int64_t i = 0; i < n; i++) right += pred[i] == target[i];
     return (double)right / (double)n;
@@ -101,7 +114,7 @@ int tg_precision_recall_f1(const int64_t *cm, int classes, bool micro, tg_prf *o
 
 double tg_mse(const tg_real *pred, const tg_real *target, int64_t n)
 {
-    if (!pred || !target || n <= 0) return NAN;
+    if (!metric_args("tg_mse", pred, target, n)) return NAN;
     double s = 0;
     for (int64_t i = 0; i < n; i++) {
         double d = (double)pred[i] - (double)target[i];
@@ -112,7 +125,7 @@ double tg_mse(const tg_real *pred, const tg_real *target, int64_t n)
 
 double tg_r2_score(const tg_real *pred, const tg_real *target, int64_t n)
 {
-    if (!pred || !target || n <= 0) return NAN;
+    if (!metric_args("tg_r2_score", pred, target, n)) return NAN;
     double mean = 0, res = 0, tot = 0;
     for (int64_t i = 0; i < n; i++) mean += (double)target[i];
     mean /= (double)n;

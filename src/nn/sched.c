@@ -616,7 +616,8 @@ int tg_sched_step_metric(tg_sched *s, double metric)
 static int check_subs(const char *fn, tg_optim *o, int n, tg_sched *const *scheds,
                       bool sequential)
 {
-    if (n < 1 || !scheds) return tg_set_error(TG_ERR_INVALID, "%s: needs 1 or more schedulers", fn);
+    if (n < 1) return tg_set_error(TG_ERR_INVALID, "%s: needs 1 or more schedulers, got %d", fn, n);
+    if (!scheds) return tg_set_error(TG_ERR_INVALID, "%s: the array of schedulers is NULL", fn);
     for (int i = 0; i < n; i++) {
         if (!scheds[i]) return tg_set_error(TG_ERR_INVALID, "%s: scheduler %d is NULL", fn, i);
         if (scheds[i]->o != o)

@@ -1805,8 +1805,10 @@ static int class_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS]
         for (int64_t s = 0; s < v.N * v.inner; s++) {
             int64_t c = a->target[s];
             if (c != a->ignore_index && (c < 0 || c >= v.C)) {
-                snprintf(msg, len, "target[%lld] = %lld is out of range for %lld classes",
-                         (long long)s, (long long)c, (long long)v.C);
+                /* the _idx calls share the op: their tg_index named as such */
+                snprintf(msg, len, "%starget[%lld] = %lld is out of range for %lld classes",
+                         a->target_idx ? "the tg_index " : "", (long long)s, (long long)c,
+                         (long long)v.C);
                 return TG_ERR_INVALID;
             }
         }

@@ -79,6 +79,11 @@ Test(tape, other_messages)
     tg_tape_clear_error(t);
     cr_expect_null(tg_tensor_new(t, TG_SHAPE(2), NULL));
     cr_expect(strstr(tg_tape_error(t), "tg_tensor_new: data is NULL") != NULL);
+    tg_tape_clear_error(t);
+    /* a bad shape is said before the missing data */
+    cr_expect_null(tg_tensor_new(t, TG_SHAPE(-1, 3), NULL));
+    cr_expect(strstr(tg_tape_error(t), "tg_tensor_new: invalid shape [-1,3]") != NULL, "%s",
+              tg_tape_error(t));
 }
 
 Test(tape, max_of_nothing_is_refused_with_its_shape)

@@ -224,5 +224,12 @@ Test(csv, datasets_of_a_file)
     remove(path);
     cr_expect_null(tg_csv_dataset(path, NULL));
     cr_expect(strstr(tg_last_error(), "cannot open") != NULL, "%s", tg_last_error());
+    /* a target name two columns share: which one is meant cannot be told */
+    path = write_tmp("a,label,label\n1,0,1\n2,1,0\n");
+    o.target = "label";
+    cr_expect_null(tg_csv_dataset(path, &o));
+    cr_expect(strstr(tg_last_error(), "columns 2 and 3 are both named 'label'") != NULL, "%s",
+              tg_last_error());
+    remove(path);
     cr_expect_null(tg_csv_read(NULL, NULL));
 }

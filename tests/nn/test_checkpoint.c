@@ -342,6 +342,8 @@ Test(checkpoint, files_of_something_else_are_refused_and_change_nothing)
     fclose(f);
     free(bytes);
     expect_refused(&b, &cb, plain, "truncated");
+    cr_expect(!strstr(tg_last_error(), "<memory>"), "the file named, not memory: %s",
+              tg_last_error());
     remove(plain);
     expect_refused(&b, &cb, plain, "cannot open");
 

@@ -64,6 +64,11 @@ Test(golden_loss, class_index_out_of_range)
               tg_tape_error(t));
     tg_tape_clear_error(t);
     cr_expect_null(tg_cross_entropy(t, x, NULL, TG_REDUCE_SUM));
+    tg_tape_clear_error(t);
+    /* the _idx call shares the op: its tg_index is named as such */
+    cr_expect_null(tg_cross_entropy_idx(t, x, tg_index_new(t, TG_SHAPE(3), bad), NULL));
+    cr_expect(strstr(tg_tape_error(t), "the tg_index target[1] = 10 is out of range for 10 "
+                                       "classes"), "%s", tg_tape_error(t));
     tg_tape_free(t);
 }
 
