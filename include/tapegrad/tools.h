@@ -137,8 +137,11 @@ TG_API tg_gradcheck_result tg_gradcheck(tg_gradcheck_fn fn, void *ctx, tg_tensor
    backward through G recorded with create_graph, so it checks the ops'
    vjp rules (and a custom op's) against finite differences of their first
    derivatives. The result's output index is an element of that
-   concatenated gradient. Every op fn uses needs a vjp (an op without one
-   is named in the message). */
+   concatenated gradient. G at the point, from the vjp rules, is also
+   compared with the backward rules' first gradient: a vjp whose first
+   order disagrees with its backward fails the check, said first in the
+   message. Every op fn uses needs a vjp (an op without one is named in
+   the message). */
 TG_API tg_gradcheck_result tg_gradgradcheck(tg_gradcheck_fn fn, void *ctx,
                                             tg_tensor *const *inputs, int n_inputs,
                                             const tg_gradcheck_opts *opts);

@@ -188,6 +188,12 @@ typedef struct {
     tg_tensor **g;       /* [m] scratch */
     int64_t size;        /* elements of the gradient */
     uint64_t seed;       /* of u */
+    double rtol, atol;   /* of the check: also between the two first gradients */
+    /* the first entry where the create_graph gradient (the vjp rules)
+       differs from the backward rules', or bad_input −1 */
+    int bad_input;
+    int64_t bad_index;
+    double bad_vjp, bad_backward;
 } ggc_ctx;
 
 /* The checked inputs of `in` into x; returns their count. */
@@ -213,6 +219,33 @@ static int first_gradient(ggc_ctx *q, tg_tape *t, tg_tensor *out, tg_tensor **x,
     int st = u ? tg_grad(t, 1, &out, &u, q->m, x, g, &o) : TG_ERR_NOMEM;
     if (st != TG_OK) snprintf(msg, len, "the first gradient failed: %s", tape_reason(t));
     return st;
+}
+
+/* The create_graph gradient at the point (built by the vjp rules) against
+   the backward rules' (in g): the same first derivative by two rules, so
+   the check's own tolerance, with a floor of 1e-5 of the largest entry for
+   their roundings, is wide. A vjp that disagrees with its backward is a
+   bug that the finite differences of G would report only as a second
+   derivative off, and that tg_gradcheck (the backward rules) cannot see. */
+static void vjp_against_backward(ggc_ctx *q)
+{
+    q->bad_input = -1;
+    double big = 0, worst = 1; /* entries within their tolerance are not reported */
+    for (int j = 0; j < q->m; j++)
+        for (int64_t e = 0; e < q->g[j]->size; e++)
+            if (fabs((double)q->g[j]->data[e]) > big) big = fabs((double)q->g[j]->data[e]);
+    for (int j = 0, in = 0; j < q->m; j++, in++) {
+        while (!(q->c.src[in] && (q->c.src[in]->flags & TG_REQUIRES_GRAD))) in++;
+        for (int64_t e = 0; e < q->g[j]->size; e++) {
+            double a = (double)q->at_g[j]->data[e], b = (double)q->g[j]->data[e];
+            double tol = q->atol + q->rtol * fabs(b) + 1e-5 * big;
+            double over = isnan(a) != isnan(b) ? INFINITY : fabs(a - b) / tol;
+            if (over > worst) { /* NaN (both NaN, or 0/0) is not */
+                worst = over;
+                q->bad_input = in, q->bad_index = e, q->bad_vjp = a, q->bad_backward = b;
+            }
+        }
+    }
 }
 
 static int ggc_prepare(void *ctx, int *ndim, int64_t shape[TG_MAX_DIMS], char *msg, size_t len)
@@ -243,6 +276,9 @@ static int ggc_prepare(void *ctx, int *ndim, int64_t shape[TG_MAX_DIMS], char *m
     q->m = checked_of(q, q->c.at_in, q->at_x);
     int st = first_gradient(q, q->c.at, q->c.at_out, q->at_x, q->at_g, true, msg, len);
     if (st != TG_OK) return st;
+    st = first_gradient(q, q->c.at, q->c.at_out, q->at_x, q->g, false, msg, len);
+    if (st != TG_OK) return st;
+    vjp_against_backward(q);
     q->size = 0;
     for (int j = 0; j < q->m; j++) q->size += q->at_x[j]->size;
     *ndim = 1;
@@ -315,8 +351,10 @@ tg_gradcheck_result tg_gradgradcheck(tg_gradcheck_fn fn, void *ctx, tg_tensor *c
         return res;
     }
     int n = n_inputs > 0 && inputs ? n_inputs : 0;
+    tg_gradcheck_opts o = opts ? *opts : tg_gradcheck_defaults();
     ggc_ctx q = {.c = {.fn = fn, .ctx = ctx, .src = inputs, .n = n},
-                 .seed = (opts ? opts->seed : tg_gradcheck_defaults().seed) ^ 0x6a09e667f3bcc909u};
+                 .seed = o.seed ^ 0x6a09e667f3bcc909u, .rtol = o.rtol, .atol = o.atol,
+                 .bad_input = -1};
     q.c.at = tg_tape_new();
     q.c.ev = tg_tape_new();
     size_t cells = (size_t)n + 1;
@@ -333,6 +371,18 @@ tg_gradcheck_result tg_gradgradcheck(tg_gradcheck_fn fn, void *ctx, tg_tensor *c
                                 .n_inputs = n_inputs, .ctx = &q, .prepare = ggc_prepare,
                                 .eval = ggc_eval, .vjp = ggc_vjp};
         res = tg_fdcheck(&p, opts);
+        if (res.status == TG_OK && q.bad_input >= 0) { /* the cause, said first */
+            const tg_tensor *x = inputs[q.bad_input];
+            res.ok = false;
+            if (res.failed == 0) res.failed = 1;
+            snprintf(res.message, sizeof res.message,
+                     "gradgradcheck FAILED: the create_graph gradient (the vjp rules) of input "
+                     "%d%s%s%s element [%lld] is %.6g, the backward rules' %.6g: a vjp "
+                     "disagrees with its backward (tg_gradcheck checks the backward rules)",
+                     q.bad_input, x->name ? " '" : "", x->name ? x->name : "",
+                     x->name ? "'" : "", (long long)q.bad_index, q.bad_vjp, q.bad_backward);
+            if (o.report) fprintf(o.report, "  %s\n", res.message);
+        }
     }
     free(q.u);
     free(q.c.at_in);

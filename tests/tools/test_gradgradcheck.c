@@ -1,7 +1,8 @@
 /* tg_gradgradcheck: every op's second derivatives against finite
    differences of its first (at the golden files' generic points, in both
    precisions), and the planted second-order bugs it must catch: a vjp that
-   forgets a term, and a vjp right to the first order but not
+   forgets a term (whose first order disagrees with the backward rule's,
+   which is named as the cause), and a vjp right to the first order but not
    differentiable (its result a constant). */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -105,12 +106,17 @@ Test(gradgradcheck, passes_a_right_vjp)
 {
     tg_gradcheck_result r = check_xexp(xexp_vjp);
     cr_expect(r.status == TG_OK && r.ok, "%s", r.message);
+    cr_expect(!strstr(r.message, "disagrees"), "%s", r.message);
 }
 
 Test(gradgradcheck, catches_a_vjp_that_forgets_a_term)
 {
     tg_gradcheck_result r = check_xexp(xexp_vjp_forgets);
     cr_expect(r.status == TG_OK && !r.ok, "%s", r.message);
+    /* its first order is wrong too: said as the cause */
+    cr_expect(strstr(r.message, "a vjp disagrees with its backward") &&
+                  strstr(r.message, "input 0 element ["),
+              "%s", r.message);
 }
 
 Test(gradgradcheck, catches_a_vjp_that_is_not_differentiable)
