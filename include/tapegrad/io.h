@@ -314,7 +314,7 @@ TG_API void tg_tensor_dataset_rewind(tg_tensor_dataset *d);
 typedef struct tg_csv_opts {
     char delimiter;       /**< ',' */
     bool header;          /**< the first row names the columns; true */
-    size_t max_line;      /**< the longest record, in bytes: 1 MiB */
+    size_t max_line;      /**< the longest record, in bytes: 1 MiB (0 also means 1 MiB) */
     /** For tg_csv_dataset: the target column by name (with a header; a
        name two columns share is refused), or NULL to use target_index. */
     const char *target;
