@@ -68,7 +68,10 @@ static int check_init(const char *fn, const void *l, const tg_params *p, const c
 /* A layer's forward: the tape, the layer initialised. */
 static bool check_forward(tg_tape *t, const char *fn, const void *l, bool ready)
 {
-    if (!t) return tg_no_tape(fn) != NULL;
+    if (!t) {
+        tg_no_tape(fn);
+        return false;
+    }
     if (!l || !ready) {
         tg_tape_set_error(t, "%s: the layer is NULL or not initialised", fn);
         return false;
