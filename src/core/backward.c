@@ -97,9 +97,9 @@ static int check_output(tg_tape *t, const char *fn, const tg_tensor *out)
        differ from what the program meant. The error's message (the first,
        the cause) gets a word on why nothing ran. */
     if (t->failed) {
-        static const char why[] = " (%s: not run while the tape holds this error, which a "
-                                  "result recorded after it may lack a part for: handle it, "
-                                  "then tg_tape_clear_error)";
+        static const char why[] = " (%s: not run while the tape holds this error: a result "
+                                  "recorded after it may lack a part; handle it, then call "
+                                  "tg_tape_clear_error)";
         size_t n = strlen(t->error);
         if (!strstr(t->error, "tg_tape_clear_error)"))
             snprintf(t->error + n, sizeof t->error - n, why, fn);
@@ -527,10 +527,8 @@ static size_t count_leaf_bound(const tg_tape *t, int32_t last, int n_out)
    gradients from its output's, as taped ops. The seeds are in the slots. */
 static int walk_create_graph(tg_tape *t, int32_t last, leaf_slots *ls, const char *fn)
 {
-    /* a rule's ops failed when the tape reports an error the walk did not
-       find it holding (one from before, which the caller may have handled,
-       fails nothing here) */
-    const uint32_t errors = t->n_errors;
+    /* the tape held no error when the walk began (check_output refuses
+       one): an error now is a rule's */
     for (int32_t i = last; i >= 0; i--) {
         if (!t->mark[i] || !t->grad_of[i]) continue;
         tg_record r = t->recs[i]; /* a copy: the rule appends records, which may move them */
@@ -547,7 +545,7 @@ static int walk_create_graph(tg_tape *t, int32_t last, leaf_slots *ls, const cha
         tg_tensor *dx[TG_MAX_INPUTS] = {0};
         t->backward_of = i;
         int st = r.op->vjp(t, &r, t->grad_of[i], dx);
-        for (int k = 0; k < r.n_in && st == TG_OK && t->n_errors == errors; k++) {
+        for (int k = 0; k < r.n_in && st == TG_OK && !t->failed; k++) {
             tg_tensor *x = r.in[k];
             if (!needs_grad(x) || !dx[k]) continue;
             if (!tg_same_shape(x, dx[k])) {
@@ -563,8 +561,8 @@ static int walk_create_graph(tg_tape *t, int32_t last, leaf_slots *ls, const cha
             if (!accumulate(t, ls, x, dx[k])) st = TG_ERR_NOMEM;
         }
         t->backward_of = -1;
-        if (st != TG_OK || t->n_errors != errors) {
-            if (t->n_errors == errors)
+        if (st != TG_OK || t->failed) {
+            if (!t->failed)
                 tg_tape_set_error(t, "%s: the vjp rule of record %d (%s%s) failed: %s", fn,
                                   (int)i, tg_op_prefix(r.op), r.op->name, tg_status_str(st));
             return st != TG_OK ? st : TG_ERR_STATE;

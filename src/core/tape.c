@@ -95,7 +95,6 @@ void tg_tape_clear_error(tg_tape *t)
 
 void tg_tape_set_error(tg_tape *t, const char *fmt, ...)
 {
-    if (t) t->n_errors++;
     if (!t || t->failed) return;
     va_list ap;
     va_start(ap, fmt);

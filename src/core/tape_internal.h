@@ -85,8 +85,6 @@ struct tg_tape {
     bool recording;
     bool anomaly;
     bool failed;
-    uint32_t n_errors; /* errors reported, recorded or not (the first is kept): a walk
-                          tells its own failures from an error the tape held before */
     bool scratch_failed;   /* a forward's or a rule's tg_record_scratch failed: it fails */
     /* create_graph: the gradient tensors of leaves, for tg_tape_grad_tensor
        (this generation; the sum over every create_graph backward) */

@@ -196,12 +196,18 @@ typedef struct {
     double bad_vjp, bad_backward;
 } ggc_ctx;
 
+/* Whether input i is checked (it requires grad). */
+static bool is_checked(const ggc_ctx *q, int i)
+{
+    return q->c.src[i] && (q->c.src[i]->flags & TG_REQUIRES_GRAD);
+}
+
 /* The checked inputs of `in` into x; returns their count. */
 static int checked_of(const ggc_ctx *q, tg_tensor **in, tg_tensor **x)
 {
     int m = 0;
     for (int i = 0; i < q->c.n; i++)
-        if (q->c.src[i] && (q->c.src[i]->flags & TG_REQUIRES_GRAD)) x[m++] = in[i];
+        if (is_checked(q, i)) x[m++] = in[i];
     return m;
 }
 
@@ -235,7 +241,7 @@ static void vjp_against_backward(ggc_ctx *q)
         for (int64_t e = 0; e < q->g[j]->size; e++)
             if (fabs((double)q->g[j]->data[e]) > big) big = fabs((double)q->g[j]->data[e]);
     for (int j = 0, in = 0; j < q->m; j++, in++) {
-        while (!(q->c.src[in] && (q->c.src[in]->flags & TG_REQUIRES_GRAD))) in++;
+        while (!is_checked(q, in)) in++;
         for (int64_t e = 0; e < q->g[j]->size; e++) {
             double a = (double)q->at_g[j]->data[e], b = (double)q->g[j]->data[e];
             double tol = q->atol + q->rtol * fabs(b) + 1e-5 * big;

@@ -561,7 +561,8 @@ static bool kink_differs(const gt_case *c)
 {
     return strcmp(c->op, "bce_loss") == 0 || strcmp(c->name, "norm_zeros_p2") == 0 ||
            strcmp(c->name, "norm_zeros_p0.5") == 0 ||
-           strncmp(c->name, "triplet_margin_loss_zero_dist_p2", 32) == 0;
+           strncmp(c->name, "triplet_margin_loss_zero_dist_p2",
+                   sizeof "triplet_margin_loss_zero_dist_p2" - 1) == 0;
 }
 
 /* Compares the m gradients `got` (NULL: zeros expected) with `want`. */
