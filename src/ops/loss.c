@@ -2098,6 +2098,15 @@ static tg_tensor *class_weights_b(tg_tape *t, const tg_record *r)
     return tg_reshape(t, w, x->ndim, ws);
 }
 
+/* m·w_c with exactly 0 where m is 0: the class weights wb at what the
+   fill m marks (targets, or the smoothed targets q). A product m·w_c alone
+   is 0·inf = NaN on a class with a non-finite weight that no sample
+   targets, a weight PyTorch never reads. */
+static tg_tensor *weights_at(tg_tape *t, tg_tensor *m, tg_tensor *wb)
+{
+    return tg_mul(t, m, tg_where(t, m, wb, tg_scalar(t, 0)));
+}
+
 /* G: the gradient weight of each sample, broadcastable over x (the kept
    shape for NONE, 0-d otherwise). A mean with class weights divides by the
    sum of the targets' weights, computed here with ops on the weights, and
@@ -2115,7 +2124,7 @@ static tg_tensor *class_weight(tg_tape *t, const tg_record *r, tg_tensor *g,
        weights): a count made of ops on the targets, which a replay reads
        again (a constant kept the recorded count of ignored samples) */
     tg_tensor *wb = class_weights_b(t, r);
-    tg_tensor *counted = wb ? tg_mul(t, class_fill_of(t, x, a, FILL_AT, false), wb)
+    tg_tensor *counted = wb ? weights_at(t, class_fill_of(t, x, a, FILL_AT, false), wb)
                             : class_fill_of(t, x, a, FILL_ACTIVE, true);
     tg_tensor *count = tg_sum(t, counted, TG_ALL, false);
     tg_tensor *zero = tg_scalar(t, 0);
@@ -2145,7 +2154,7 @@ static int ce_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
     /* q = w_c·((1 − ε)·y + ε/C), or w_c·((1 − ε)·[c = t] + ε/C) */
     tg_tensor *q = a->prob ? tg_add_scalar(t, tg_scale(t, y, 1 - eps), eps / C)
                            : class_fill_of(t, x, a, FILL_Q0, false);
-    if (wb) q = tg_mul(t, q, wb);
+    if (wb) q = a->prob ? tg_mul(t, q, wb) : weights_at(t, q, wb);
     if (x->flags & TG_REQUIRES_GRAD) {
         tg_tensor *qsum = tg_sum(t, q, axis, true);
         tg_tensor *d = tg_mul(t, G, tg_sub(t, tg_mul(t, tg_exp(t, lsm), qsum), q));
@@ -2212,7 +2221,7 @@ static int nll_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
     class_axis(z, keep);
     tg_tensor *G = class_weight(t, r, g, keep);
     tg_tensor *at_target = class_fill_of(t, z, a, FILL_AT, false), *wb = class_weights_b(t, r);
-    tg_tensor *d = tg_neg(t, tg_mul(t, G, wb ? tg_mul(t, at_target, wb) : at_target));
+    tg_tensor *d = tg_neg(t, tg_mul(t, G, wb ? weights_at(t, at_target, wb) : at_target));
     dx[0] = tg_where(t, at_target, d, tg_scalar(t, 0));
     return TG_OK;
 }

@@ -786,6 +786,65 @@ Test(corners, cross_entropy_over_ignored_targets_has_a_zero_second_order)
     }
 }
 
+/* A class weight that is inf or NaN on a class no sample targets is never
+   read by PyTorch: loss, gradient and second order are finite. The vjps
+   multiplied the one-hot targets by the weights (0·inf = NaN) to count a
+   mean's weights and to form the targets' weights: the create_graph
+   gradient was NaN where backward's was right (found by difftest). PyTorch
+   1.13, float64, t = [0, 2], w = [0.5, w1, 1.5] with w1 inf or NaN:
+       g, = torch.autograd.grad(L(x), x, create_graph=True)
+       h, = torch.autograd.grad((g * v).sum(), x)
+   for x [[0.3, -0.2, 0.5], [1, 0.25, -0.5]], v [[1, 2, 3], [-1, 0.5, 2]],
+   L F.cross_entropy(x, t, weight=w) (mean and sum) and F.nll_loss(x, t,
+   weight=w) (mean), by the pointer and by the index array. */
+Test(corners, a_non_finite_weight_of_an_untargeted_class_is_not_read)
+{
+    const tg_real xs[] = {(tg_real)0.3, (tg_real)-0.2, (tg_real)0.5, 1, (tg_real)0.25,
+                          (tg_real)-0.5};
+    const tg_real vs[] = {1, 2, 3, -1, (tg_real)0.5, 2};
+    static const double ce_l = 1.7808683588577188,
+                        ce_g[] = {-0.16159622131837453, 0.05361960220485594, 0.1079766191135186,
+                                  0.4423482477426095,  0.20895051689720476, -0.6512987646398143},
+                        ce_h[] = {-0.09532503089647287, -0.0041979516719089175,
+                                  0.09952298256838181,  -0.3594990640752183,
+                                  0.14361044173497514,  0.21588862234024314},
+                        nll_g[] = {-0.25, 0, 0, 0, 0, -0.75};
+    int64_t target[] = {0, 2};
+    for (int k = 0; k < 12; k++) {
+        int loss = k % 3; /* cross_entropy mean, cross_entropy sum, nll_loss mean */
+        bool idx = (k / 3) & 1;
+        tg_real w1 = k / 6 ? (tg_real)NAN : (tg_real)INFINITY;
+        tg_ce_opts o = TG_CE_OPTS_DEFAULT;
+        o.weight = tg_tensor_new(t, TG_SHAPE(3), ((tg_real[]){(tg_real)0.5, w1, (tg_real)1.5}));
+        if (loss == 1) o.reduction = TG_REDUCE_SUM;
+        tg_tensor *x = tg_requires_grad(tg_tensor_new(t, TG_SHAPE(2, 3), xs), true);
+        tg_index *ti = idx ? tg_index_new(t, TG_SHAPE(2), target) : NULL;
+        tg_tensor *l = loss == 2 ? (idx ? tg_nll_loss_idx(t, x, ti, &o)
+                                        : tg_nll_loss(t, x, target, &o))
+                                 : (idx ? tg_cross_entropy_idx(t, x, ti, &o)
+                                        : tg_cross_entropy_ex(t, x, target, &o));
+        cr_assert_not_null(l, "%s", tg_tape_error(t));
+        tg_tensor *g = tg_grad1(t, l, x, true);
+        cr_assert_not_null(g, "%s", tg_tape_error(t));
+        tg_tensor *v = tg_tensor_new(t, TG_SHAPE(2, 3), vs);
+        /* nll_loss's gradient does not depend on x: no second order */
+        tg_tensor *h = loss == 2 ? tg_zeros(t, TG_SHAPE(2, 3))
+                                 : tg_grad1(t, tg_sum(t, tg_mul(t, g, v), TG_ALL, false), x, false);
+        cr_assert_not_null(h, "%s", tg_tape_error(t));
+        double f = loss == 1 ? 2 : 1, want_l = loss == 2 ? 0.3 : ce_l * f;
+        cr_expect(fabs((double)l->data[0] - want_l) <= 1e-5 * want_l, "case %d: loss %g, want %g",
+                  k, (double)l->data[0], want_l);
+        for (int i = 0; i < 6; i++) {
+            double wg = loss == 2 ? nll_g[i] : ce_g[i] * f, wh = loss == 2 ? 0 : ce_h[i] * f;
+            cr_expect(fabs((double)g->data[i] - wg) <= 1e-5, "case %d: grad[%d] %g, PyTorch %g",
+                      k, i, (double)g->data[i], wg);
+            cr_expect(fabs((double)h->data[i] - wh) <= 1e-5,
+                      "case %d: second order [%d] %g, PyTorch %g", k, i, (double)h->data[i], wh);
+        }
+        tg_tape_reset(t);
+    }
+}
+
 /* kl_div and poisson_nll_loss with a mean over an empty broadcast (input
    [0] against target [1], or the other way) are NaN (0/0); the gradient of
    the input of length 1 is 0 (a sum over no element), and so is its second
