@@ -382,9 +382,13 @@ TG_API int tg_params_save(const tg_params *p, const char *path, tg_dtype dtype);
    - if p already has parameters, the file must hold exactly the same names
      with the same shapes (like load_state_dict(strict=True)): a missing, an
      extra or a mismatched tensor is an error naming it;
-   - if p is empty, a parameter is created for every tensor, in the order of
-     their data in the file.
-   F32 and F64 tensors are accepted (converted to tg_real); other dtypes are
+   - if p is empty, a parameter is created for every F32 or F64 tensor and
+     an integer buffer for every I64 one, in the order of their data in the
+     file. A float buffer of the file (BatchNorm's running_mean and
+     running_var) then becomes a parameter, which an optimizer would train:
+     for a model with buffers, build its layers first, then load.
+   F32 and F64 tensors are accepted (converted to tg_real), I64 ones into
+   integer buffers only (tg_params_add_int_buffer); other dtypes are
    refused by name. Nothing is changed unless every check passes and every
    allocation succeeds (new parameters are built aside and put in place at
    the end). Returns TG_OK, TG_ERR_IO, TG_ERR_FORMAT, TG_ERR_SHAPE or

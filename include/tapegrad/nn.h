@@ -334,8 +334,10 @@ TG_API int tg_params_summary(const tg_params *p, FILE *f);
    Adam's moments) is allocated once, when the optimizer is made; a step
    allocates nothing. Make the optimizer after adding every parameter:
    tg_optim_step refuses to run (TG_ERR_STATE) if parameters were added
-   since. Every parameter is updated on every step, as in PyTorch when the
-   gradients are zeroed rather than set to None. */
+   since. A parameter whose gradient is NULL (released, and not reached by
+   the last backward) is skipped, as PyTorch skips a None grad; after
+   tg_optim_zero_grad every gradient exists and every parameter is updated,
+   as in PyTorch with zero_grad(set_to_none=False) (docs/training.md). */
 typedef struct tg_optim tg_optim;
 
 /** torch.optim.SGD. Start from tg_sgd_defaults(lr) and change fields. */
@@ -878,8 +880,10 @@ TG_API int tg_multihead_attention_init(tg_multihead_attention *m, tg_params *p,
                                        const char *name, int64_t embed_dim, int64_t num_heads,
                                        bool bias, bool batch_first, tg_rng *r);
 /** The masks of tg_multihead_attention_forward (its keyword arguments).
-   Zero-initialised: no mask. A 0/1 mask from PyTorch's bool one is
-   TG_MASK_HIDE there (True hides); a float one TG_MASK_ADDITIVE. */
+   Zero-initialised: no mask, and a mask given is read as additive. A 0/1
+   mask from PyTorch's bool one needs its kind set to TG_MASK_HIDE (True
+   hides), or its 1s are added to the scores, with no error; a float one is
+   TG_MASK_ADDITIVE, the default. */
 typedef struct tg_mha_opts {
     tg_tensor *key_padding_mask;    /**< [N, S] ([S] unbatched), or NULL */
     tg_mask_kind key_padding_kind;  /**< how key_padding_mask is read */
