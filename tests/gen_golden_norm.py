@@ -50,9 +50,12 @@ def write(dtype, path, Writer=GoldenWriter):
         return ([rnd(C)] if has_w else []) + ([rnd(C)] if has_b else [])
 
     # batch_norm: inputs x, [running_mean, running_var], [weight], [bias]
-    def bn(name, shape, train, has_rs, has_w=True, has_b=True, momentum=0.1, eps=1e-5):
+    def bn(name, shape, train, has_rs, has_w=True, has_b=True, momentum=0.1, eps=1e-5,
+           const=None, kink=False):
         C = shape[1]
         ins = [rnd(*shape)] + ([rnd(C), pos(C)] if has_rs else []) + affine(C, has_w, has_b)
+        if const is not None:  # channel 0 holds one value
+            ins[0][:, 0] = const
         k = 1 + 2 * has_rs
 
         def fn(x, *rest):
@@ -70,7 +73,7 @@ def write(dtype, path, Writer=GoldenWriter):
             return F.batch_norm(x, rm, rv, ones, rest[k - 1], train, momentum, eps)
 
         grads = [0] + list(range(k, len(ins)))
-        case(name, "batch_norm", fn, ins, grad_inputs=grads,
+        case(name, "batch_norm", fn, ins, grad_inputs=grads, kink=kink,
              higher=unit_weight if has_b and not has_w else None,
              attrs={"train": int(train), "momentum": momentum, "eps": eps, "rs": int(has_rs),
                     "w": int(has_w), "b": int(has_b)})
@@ -168,6 +171,12 @@ def write(dtype, path, Writer=GoldenWriter):
     rms("rms_noweight", (4, 6), 1, has_w=False)
     rms("rms_eps_auto", (3, 4), 1, eps=None)
     rms("rms_eps_big", (2, 2, 3), 1, eps=0.5)
+
+    # eps = 0 and a constant channel in training: PyTorch's CPU kernel takes
+    # 1/σ as 0 there (its InvStd), so y = b and the channel's gradients are
+    # 0; a kink (the function jumps as soon as the channel varies). Last, so
+    # that the draws of the cases above are unchanged.
+    bn("bn_train_eps0_const_channel", (4, 2, 3), True, False, eps=0.0, const=0.75, kink=True)
     w.close()
 
 

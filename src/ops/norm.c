@@ -84,6 +84,29 @@ static tg_tensor *normalized(tg_tape *t, const reducer *R, tg_tensor *x, double 
     return tg_mul(t, xc, *rstd);
 }
 
+/* batch norm's r in training: 1/√(σ² + ε), and 0 where σ² = ε = 0, as
+   PyTorch's CPU kernel (its InvStd): a constant channel then gives b, and
+   its gradients x̂ = 0 and r = 0 (PyTorch's second order there is 0 too).
+   With ε = 0 the root is taken of σ² made 1 where it is 0, so that no
+   gradient meets the pole. */
+static tg_tensor *bn_normalized(tg_tape *t, const reducer *R, tg_tensor *x, double eps,
+                                tg_tensor **rstd)
+{
+    if (eps != 0) return normalized(t, R, x, eps, rstd);
+    tg_tensor *xc = tg_sub(t, x, group_mean(t, R, x));
+    tg_tensor *var = group_mean(t, R, tg_square(t, xc));
+    tg_tensor *zero = tg_eq(t, var, tg_scalar(t, 0));
+    tg_tensor *safe = tg_where(t, zero, tg_scalar(t, 1), var);
+    *rstd = tg_where(t, zero, tg_scalar(t, 0), tg_pow(t, safe, (tg_real)-0.5));
+    return tg_mul(t, xc, *rstd);
+}
+
+/* 1/√(σ² + ε) of a batch in training, 0 where σ² = ε = 0 (bn_normalized) */
+static double bn_rstd(double var, double eps)
+{
+    return var == 0 && eps == 0 ? 0 : 1 / sqrt(var + eps);
+}
+
 /* dx = r·(gw − mean(gw) − x̂·mean(gw·x̂)) with ops */
 static tg_tensor *normalized_vjp(tg_tape *t, const reducer *R, tg_tensor *xhat, tg_tensor *rstd,
                                  tg_tensor *gw)
@@ -213,7 +236,8 @@ static int bn_forward(tg_record *r)
             mean = rm->data[c];
             var = rv->data[c];
         }
-        double rstd = 1 / sqrt(var + a->eps), wc = w ? w->data[c] : 1, bc = b ? b->data[c] : 0;
+        double rstd = a->training ? bn_rstd(var, a->eps) : 1 / sqrt(var + a->eps);
+        double wc = w ? w->data[c] : 1, bc = b ? b->data[c] : 0;
         s->mean[c] = mean, s->rstd[c] = rstd;
         for (int64_t n = 0; n < N; n++)
             for (int64_t p = 0; p < S; p++) {
@@ -266,7 +290,7 @@ static int bn_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
     tg_tensor *wc = w ? tg_reshape(t, w, R.nd, R.cs) : NULL;
     tg_tensor *xhat, *rstd;
     if (a->training) {
-        xhat = normalized(t, &R, x, a->eps, &rstd);
+        xhat = bn_normalized(t, &R, x, a->eps, &rstd);
     } else { /* the running statistics through ops (they get no gradient): a
                 replay reads them again, as the forward does */
         tg_tensor *mean = tg_reshape(t, r->in[1], R.nd, R.cs);

@@ -171,8 +171,6 @@ KNOWN = {
     '1-D q': 'SDPA needs [..., L, E] (ops.md); the reference, built on torch.matmul, takes 1-D',
     'ln offset values': 'x + 1e8: both sides err by ~1e-8 against 50-digit arithmetic (the mean rounds)',
     'bn offset values': 'x + 1e8: both sides err by ~1e-8 against 50-digit arithmetic (the mean rounds)',
-    'bn eps 0 const channel': "eps = 0, a constant channel: tapegrad NaN (0·inf), "
-                              "PyTorch's CPU kernel sets invstd to 0 (ops.md)",
     'bn eval eps 0 rv 0': 'eps = 0, running_var 0: tapegrad ±inf, PyTorch NaN from its fused form '
                           '(ops.md)',
 }
