@@ -458,9 +458,16 @@ __attribute__((target("avx512f"))) static void exp_sum_cols_avx512(double *acc, 
    long as the terms and their sums are finite (x − s below about 88.7: the
    sums are then at most 8·R·e^88.7 in double); a term that underflows is
    below e⁻¹⁰⁴ of the first value's own term, 1, so the sum keeps float's
-   precision. False (nothing written to y) where that does not hold: a first
-   value not finite, or a sum not finite (an x − s too large, an inf or a
-   NaN); the caller then takes the two passes. */
+   precision. But each x − s is rounded to float, an error of up to half an
+   ulp of |x − s| on y: small against y only when the shift is near y. A
+   column of (−80, −0.001, −12) has y = −0.000994 from −80 + 79.999, whose
+   79.999 carries an error of 4e-6 (0.4% of y; PyTorch, shifting by the
+   maximum, errs by 5e-8). So the result is kept only where |y − s| is at
+   most 2·max(|y|, 1), an error of at most an ulp of max(|y|, 1) or so (as
+   the maximum's shift gives); data of one scale, the common case, keep it.
+   False (y written in part or not at all) where that does not hold, or
+   where a first value is not finite or a sum not finite (an x − s too
+   large, an inf or a NaN); the caller then takes the two passes. */
 static bool logsumexp_leading(tg_record *r, float *sf, double *acc)
 {
     const reduce_attr *a = r->attr;
@@ -481,7 +488,11 @@ static bool logsumexp_leading(tg_record *r, float *sf, double *acc)
         exp_sum_cols_avx512(acc + o * v.inner, x + o * v.n * v.inner, sf + o * v.inner, v.n, v.inner);
     for (int64_t o = 0; o < m; o++)
         if (!isfinite(acc[o])) return false;
-    for (int64_t o = 0; o < m; o++) r->out->data[o] = (float)((double)sf[o] + log(acc[o]));
+    for (int64_t o = 0; o < m; o++) {
+        double s = sf[o], y = s + log(acc[o]);
+        if (fabs(y - s) > 2 * fmax(fabs(y), 1)) return false;
+        r->out->data[o] = (float)y;
+    }
     return true;
 }
 

@@ -156,6 +156,36 @@ static void check_leading(int64_t N)
         }
 }
 
+/* logsumexp along a leading axis took, on AVX-512, each column's first value
+   as its shift: x − s is rounded to float, an error of half an ulp of
+   |x − s| on y. Columns of (−80, −0.001, −12) have y = −0.000993849707
+   (long double), which came out as −80 + 79.999: −0.00099330768, 5.5e-4
+   off (PyTorch's float result, shifted by the maximum, 4.9e-5). Found by a
+   numerical stress test against float64. The two-pass result in double,
+   rounded to float, is within an ulp; the gradient at the maximum
+   e^(x − y) within a few. */
+Test(corners, logsumexp_along_a_leading_axis_keeps_a_result_near_zero)
+{
+    float xs[3][8];
+    for (int j = 0; j < 8; j++) xs[0][j] = -80.0f, xs[1][j] = -0.001f, xs[2][j] = -12.0f;
+    tg_real xr[24];
+    for (int i = 0; i < 24; i++) xr[i] = (tg_real)xs[i / 8][i % 8];
+    long double want = logl(expl(-80.0L) + expl((long double)-0.001f) + expl(-12.0L));
+    long double gwant = expl((long double)-0.001f - want);
+    tg_tensor *x = tg_requires_grad(tg_tensor_new(t, TG_SHAPE(3, 8), xr), true);
+    tg_tensor *y = tg_logsumexp(t, x, 0, false);
+    cr_assert_not_null(y, "%s", tg_tape_error(t));
+    cr_assert_eq(tg_backward(t, tg_sum(t, y, TG_ALL, false)), TG_OK, "%s", tg_tape_error(t));
+    for (int j = 0; j < 8; j++) {
+        double e = (double)fabsl(((long double)y->data[j] - want) / want);
+        double eg = (double)fabsl(((long double)x->grad[8 + j] - gwant) / gwant);
+        cr_expect(e <= 1.2e-7, "column %d: %.9g, want %.9Lg (relative error %.2g)", j,
+                  (double)y->data[j], want, e);
+        cr_expect(eg <= 3e-7, "column %d: gradient %.9g, want %.9Lg (relative error %.2g)", j,
+                  (double)x->grad[8 + j], gwant, eg);
+    }
+}
+
 /* Along a leading axis the extremes and their indices go two rows at a time
    (the pair's winner first, then the running one: extreme_rows2 in
    src/ops/reduce.c): every pair of rows of [6, 45] holds a tie of the
