@@ -334,8 +334,9 @@ typedef struct {
     tg_real s; /* the scalar of scale, add_scalar, pow */
 } scalar_attr;
 
-/* UNARY(NAME, ATTR, FWD, BWD, VJP): y = FWD(x, s); dx += g · BWD(x, y, s)
-   (dx = 0 + that for a fresh gradient, TG_OP_WRITES_FRESH);
+/* UNARY(NAME, ATTR, FWD, BWD, VJP): y = FWD(x, s); dx += BWD(g, x, y, s),
+   g times the derivative (dx = 0 + that for a fresh gradient,
+   TG_OP_WRITES_FRESH);
    and for create_graph dx = VJP, built from tg_ ops on t with g, x, y, s.
    ATTR is the attribute size: sizeof(scalar_attr) for the ops that take the
    scalar s, 0 for the others (which then need no attribute in tg_apply). */
@@ -360,15 +361,15 @@ typedef struct {
         (void)s;                                                                         \
         if (tg_grad_fresh(r->in[0])) /* written (0 + v), not added to */               \
             for (int64_t i = 0; i < r->out->size; i++) {                                 \
-                tg_real x = xs[i], y = ys[i];                                            \
+                tg_real x = xs[i], y = ys[i], g = gs[i];                                 \
                 (void)x, (void)y;                                                        \
-                dx[i] = (tg_real)0 + gs[i] * (BWD);                                      \
+                dx[i] = (tg_real)0 + (BWD);                                              \
             }                                                                            \
         else                                                                             \
             for (int64_t i = 0; i < r->out->size; i++) {                                 \
-                tg_real x = xs[i], y = ys[i];                                            \
+                tg_real x = xs[i], y = ys[i], g = gs[i];                                 \
                 (void)x, (void)y;                                                        \
-                dx[i] += gs[i] * (BWD);                                                  \
+                dx[i] += (BWD);                                                          \
             }                                                                            \
     }                                                                                    \
     static void NAME##_sfwd(const tg_small *sm) /* the compact form */                 \
@@ -385,9 +386,9 @@ typedef struct {
         tg_real s = sm->attr ? ((const scalar_attr *)sm->attr)->s : 0;                   \
         (void)s;                                                                         \
         for (int64_t i = 0; i < sm->n; i++) {                                            \
-            tg_real x = sm->x[0][i], y = sm->y[i];                                       \
+            tg_real x = sm->x[0][i], y = sm->y[i], g = sm->gy[i];                        \
             (void)x, (void)y;                                                            \
-            tg_small_gx(sm)[0][i] += sm->gy[i] * (BWD);                                  \
+            tg_small_gx(sm)[0][i] += (BWD);                                              \
         }                                                                                \
     }                                                                                    \
     static int NAME##_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx) \
@@ -424,25 +425,27 @@ static tg_tensor *pow_vjp_of(tg_tape *t, tg_tensor *g, tg_tensor *x, tg_real p)
 #define TWO_OVER_SQRT_PI 1.12837916709551257390 /* 2/√π */
 
 /* y = −x         dy/dx = −1 */
-UNARY(neg, 0, -x, -1, tg_neg(t, g), "-x")
+UNARY(neg, 0, -x, -g, tg_neg(t, g), "-x")
 /* y = s·x        dy/dx = s */
-UNARY(scale, sizeof(scalar_attr), s *x, s, tg_scale(t, g, s), "s * x")
+UNARY(scale, sizeof(scalar_attr), s *x, g * (s), tg_scale(t, g, s), "s * x")
 /* y = x + s      dy/dx = 1 */
-UNARY(add_scalar, sizeof(scalar_attr), x + s, 1, g, "x + s")
+UNARY(add_scalar, sizeof(scalar_attr), x + s, g, g, "x + s")
 /* y = xᵖ         dy/dx = p·xᵖ⁻¹ */
-UNARY(pow, sizeof(scalar_attr), TG_POW(x, s), pow_grad(x, s), pow_vjp_of(t, g, x, s), "x^p")
+UNARY(pow, sizeof(scalar_attr), TG_POW(x, s), g * (pow_grad(x, s)), pow_vjp_of(t, g, x, s),
+      "x^p")
 /* y = eˣ         dy/dx = eˣ = y */
-UNARY(exp, 0, TG_EXP(x), y, tg_mul(t, g, y), "exp(x)")
-/* y = ln x       dy/dx = 1/x */
-UNARY(log, 0, TG_LOG(x), 1 / x, tg_div(t, g, x), "log(x)")
+UNARY(exp, 0, TG_EXP(x), g * (y), tg_mul(t, g, y), "exp(x)")
+/* y = ln x       dy/dx = 1/x, applied as g/x (PyTorch's grad / self): 1/x
+   overflows at a subnormal x where g/x may not */
+UNARY(log, 0, TG_LOG(x), g / x, tg_div(t, g, x), "log(x)")
 /* y = √x         dy/dx = 1/(2√x) = 1/(2y) */
-UNARY(sqrt, 0, TG_SQRT(x), 1 / (2 * y), tg_div(t, g, tg_scale(t, y, 2)), "sqrt(x)")
+UNARY(sqrt, 0, TG_SQRT(x), g * (1 / (2 * y)), tg_div(t, g, tg_scale(t, y, 2)), "sqrt(x)")
 /* y = |x|        dy/dx = sign(x), 0 at 0 (PyTorch's choice) */
-UNARY(abs, 0, TG_FABS(x), sign_of(x), tg_mul(t, g, tg_sign(t, x)), "|x|")
+UNARY(abs, 0, TG_FABS(x), g * (sign_of(x)), tg_mul(t, g, tg_sign(t, x)), "|x|")
 /* y = x²         dy/dx = 2x */
-UNARY(square, 0, x *x, 2 * x, tg_mul(t, g, tg_scale(t, x, 2)), "x^2")
+UNARY(square, 0, x *x, g * (2 * x), tg_mul(t, g, tg_scale(t, x, 2)), "x^2")
 /* y = erf x      dy/dx = 2/√π · e^(−x²) */
-UNARY(erf, 0, TG_ERF(x), (tg_real)TWO_OVER_SQRT_PI * TG_EXP(-x * x),
+UNARY(erf, 0, TG_ERF(x), g * ((tg_real)TWO_OVER_SQRT_PI * TG_EXP(-x * x)),
       tg_mul(t, g, tg_scale(t, tg_exp(t, tg_neg(t, tg_square(t, x))), (tg_real)TWO_OVER_SQRT_PI)),
       "erf(x)")
 

@@ -50,12 +50,25 @@ static void unary_grad(tg_record *r, tg_real (*d)(tg_real, tg_real))
     for (int64_t i = 0; i < r->out->size; i++) dx[i] += g[i] * d(x[i], y[i]);
 }
 
+/* dx[i] += g[i]/d(x[i], y[i]), for a derivative 1/d whose reciprocal may
+   overflow where g/d does not (the logarithms at a subnormal x, as
+   PyTorch's grad / (self · ln b)) */
+static void unary_grad_div(tg_record *r, tg_real (*d)(tg_real, tg_real))
+{
+    const tg_real *x = r->in[0]->data, *y = r->out->data, *g = r->out->grad; /* [size] */
+    tg_real *dx = r->in[0]->grad;                                            /* [size] */
+    for (int64_t i = 0; i < r->out->size; i++) dx[i] += g[i] / d(x[i], y[i]);
+}
+
 /* MATH_UNARY(NAME, DOC): the op tg_NAME(t, x) from NAME##_f (the value),
    NAME##_d (the derivative, from x and y) and NAME##_vjp (the derivative
-   times g as tg_ ops), written above it. */
-#define MATH_UNARY(NAME, DOC)                                                            \
+   times g as tg_ ops), written above it; MATH_UNARY_DIV the same with
+   NAME##_d the derivative's reciprocal (unary_grad_div). */
+#define MATH_UNARY(NAME, DOC) MATH_UNARY_WITH(NAME, unary_grad, DOC)
+#define MATH_UNARY_DIV(NAME, DOC) MATH_UNARY_WITH(NAME, unary_grad_div, DOC)
+#define MATH_UNARY_WITH(NAME, GRAD, DOC)                                                 \
     static int NAME##_forward(tg_record *r) { return unary_run(r, NAME##_f); }           \
-    static void NAME##_backward(tg_record *r) { unary_grad(r, NAME##_d); }               \
+    static void NAME##_backward(tg_record *r) { GRAD(r, NAME##_d); }                     \
     static int NAME##_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx) \
     {                                                                                    \
         dx[0] = NAME##_dx(t, g, r->in[0], r->out);                                       \
@@ -182,21 +195,22 @@ static tg_real expm1_d(tg_real x, tg_real y) { (void)x; return y + 1; }
 static tg_tensor *expm1_dx(DX_ARGS) { UNUSED_XY; return tg_mul(t, g, tg_add_scalar(t, y, 1)); }
 MATH_UNARY(expm1, "exp(x) - 1")
 
-/* y = log₂ x       dy/dx = 1/(x·ln 2) */
+/* y = log₂ x       dy/dx = 1/(x·ln 2), applied as g/(x·ln 2) (the _d is
+   its reciprocal: MATH_UNARY_DIV) */
 static tg_real log2_f(tg_real x) { return M_(log2)(x); }
-static tg_real log2_d(tg_real x, tg_real y) { (void)y; return 1 / (x * (tg_real)LN2); }
+static tg_real log2_d(tg_real x, tg_real y) { (void)y; return x * (tg_real)LN2; }
 static tg_tensor *log2_dx(DX_ARGS) { UNUSED_XY; return tg_div(t, g, tg_scale(t, x, (tg_real)LN2)); }
-MATH_UNARY(log2, "log2(x)")
+MATH_UNARY_DIV(log2, "log2(x)")
 
-/* y = log₁₀ x      dy/dx = 1/(x·ln 10) */
+/* y = log₁₀ x      dy/dx = 1/(x·ln 10), applied as g/(x·ln 10) */
 static tg_real log10_f(tg_real x) { return M_(log10)(x); }
-static tg_real log10_d(tg_real x, tg_real y) { (void)y; return 1 / (x * (tg_real)LN10); }
+static tg_real log10_d(tg_real x, tg_real y) { (void)y; return x * (tg_real)LN10; }
 static tg_tensor *log10_dx(DX_ARGS)
 {
     UNUSED_XY;
     return tg_div(t, g, tg_scale(t, x, (tg_real)LN10));
 }
-MATH_UNARY(log10, "log10(x)")
+MATH_UNARY_DIV(log10, "log10(x)")
 
 /* y = 2ˣ           dy/dx = 2ˣ·ln 2 = y·ln 2 */
 static tg_real exp2_f(tg_real x) { return M_(exp2)(x); }

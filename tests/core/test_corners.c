@@ -156,6 +156,40 @@ static void check_leading(int64_t N)
         }
 }
 
+/* The logarithms' gradient at a subnormal x: 1/x overflows, g/x need not.
+   The fast rules formed 1/x (or 1/(x·ln b)) and then multiplied by g: inf
+   where PyTorch (grad / self, grad / (self·ln b)) is finite. Found by a
+   numerical stress test. PyTorch 1.13, both walks:
+       x = torch.tensor([x0], requires_grad=True)   # float32 1e-40, float64 1e-310
+       torch.autograd.grad(f(x), x, torch.tensor([g0]))   # g0 0.01, 1e-10
+   for f log, log2, log10. x·ln b is itself subnormal, rounded to a
+   subnormal's few bits (its half ulp: 1e-5 relative in float, 1e-14 in
+   double), so the two walks may differ from PyTorch by that much. */
+Test(corners, logarithms_of_a_subnormal_have_a_finite_gradient)
+{
+    const bool dbl = sizeof(tg_real) == sizeof(double);
+    const tg_real x0 = dbl ? (tg_real)1e-310 : (tg_real)1e-40f;
+    const tg_real g0 = dbl ? (tg_real)1e-10 : (tg_real)0.01f;
+    const double want_f[] = {1.0000053e+38, 1.4427136e+38, 4.3429699e+37};
+    const double want_d[] = {1e+300, 1.44269504089e+300, 4.34294481903e+299};
+    const double tol = dbl ? 2e-12 : 1.5e-5;
+    for (int k = 0; k < 6; k++) {
+        int b = k % 3;
+        bool create = k >= 3;
+        tg_tensor *x = tg_requires_grad(tg_tensor_new(t, TG_SHAPE(1), &x0), true);
+        tg_tensor *y = b == 0 ? tg_log(t, x) : b == 1 ? tg_log2(t, x) : tg_log10(t, x);
+        tg_tensor *g = tg_tensor_new(t, TG_SHAPE(1), &g0);
+        tg_tensor *dx = NULL;
+        cr_assert_eq(tg_grad(t, 1, &y, &g, 1, &x, &dx, &(tg_grad_opts){.create_graph = create}),
+                     TG_OK, "%s", tg_tape_error(t));
+        double want = dbl ? want_d[b] : want_f[b];
+        double e = fabs(((double)dx->data[0] - want) / want);
+        cr_expect(e <= tol, "base %d, create_graph %d: %.9g, PyTorch %.9g (relative %.2g)", b,
+                  create, (double)dx->data[0], want, e);
+        tg_tape_reset(t);
+    }
+}
+
 /* cross_entropy with label smoothing, and with probability targets, summed
    a sample's terms over its C classes in float: over 10⁶ classes the loss
    was 1.9e-4 off (PyTorch 5e-8). Found by a numerical stress test. Here
