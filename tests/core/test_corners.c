@@ -190,6 +190,53 @@ Test(corners, logarithms_of_a_subnormal_have_a_finite_gradient)
     }
 }
 
+/* Long dot products through the built-in GEMM's narrow-output kernel (the
+   dot kernel: fewer than 16 columns, both operands along K) summed each
+   lane over all of K in float: K = 10⁶ values near 10⁴ gave 2.6e-4
+   relative error (OpenBLAS 9e-6). Found by a numerical stress test. Runs
+   of 2048 now go into a double: the worst case of a run's 128 float terms
+   a lane is about 128·2⁻²⁴ = 7.6e-6 of Σ|a·b|; the reference is the double
+   sum of the same float products. (OpenBLAS's sgemm gives 1.1e-5 here.) */
+Test(corners, long_dot_products_are_accurate)
+{
+    enum { K = 1 << 20 };
+    tg_real *a = malloc(K * sizeof *a), *b = malloc(4 * (size_t)K * sizeof *b);
+    cr_assert(a && b);
+    uint32_t st = 777;
+    for (int64_t k = 0; k < 5 * (int64_t)K; k++) {
+        st = st * 1664525u + 1013904223u;
+        tg_real v = (tg_real)(10000 + ((double)(st >> 8) / 8388608.0 - 1));
+        if (k < K) a[k] = v;
+        else b[k - K] = v;
+    }
+    long double want[4] = {0};
+    for (int j = 0; j < 4; j++)
+        for (int64_t k = 0; k < K; k++) want[j] += (long double)a[k] * b[j * (int64_t)K + k];
+    const char *was = tg_gemm_backend(); /* this is the built-in kernel's test */
+    cr_assert_eq(tg_gemm_set_backend("builtin"), TG_OK);
+    tg_tensor *A = tg_tensor_new(t, TG_SHAPE(1, K), a);
+    tg_tensor *W = tg_tensor_new(t, TG_SHAPE(4, K), b);
+    tg_tensor *w0 = tg_narrow(t, W, 0, 0, 1);
+    tg_tensor *d = tg_dot(t, tg_reshape(t, A, TG_SHAPE(K)), tg_reshape(t, w0, TG_SHAPE(K)));
+    tg_tensor *m = tg_matmul(t, A, tg_reshape(t, w0, TG_SHAPE(K, 1)));
+    tg_tensor *l = tg_linear(t, A, W, NULL);
+    cr_assert(d && m && l, "%s", tg_tape_error(t));
+    tg_gemm_set_backend(was);
+    double tol = sizeof(tg_real) == sizeof(float) ? 1e-5 : 1e-12;
+    const tg_tensor *one[] = {d, m};
+    for (int k = 0; k < 2; k++) {
+        double e = (double)fabsl((one[k]->data[0] - want[0]) / want[0]);
+        cr_expect(e <= tol, "%s: %.10g, want %.10Lg (relative %.2g)", k ? "[1,K]@[K,1]" : "dot",
+                  (double)one[k]->data[0], want[0], e);
+    }
+    for (int j = 0; j < 4; j++) {
+        double e = (double)fabsl((l->data[j] - want[j]) / want[j]);
+        cr_expect(e <= tol, "linear output %d: %.10g, want %.10Lg (relative %.2g)", j,
+                  (double)l->data[j], want[j], e);
+    }
+    free(a), free(b);
+}
+
 /* cross_entropy with label smoothing, and with probability targets, summed
    a sample's terms over its C classes in float: over 10⁶ classes the loss
    was 1.9e-4 off (PyTorch 5e-8). Found by a numerical stress test. Here
