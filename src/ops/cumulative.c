@@ -34,7 +34,13 @@ TG_VECTOR_LOOP static void prod_row(double *restrict p, const tg_real *restrict 
 /* Π x[k] over k < n in double: eight partial products (k mod 8), multiplied
    together at the end, so that the loop runs at the multiplier's
    throughput (one chain waited four cycles a factor on Intel's cores: twice
-   a plain float sum's time); subnormal products flushed (tg_ftz_begin) */
+   a plain float sum's time); subnormal products flushed (tg_ftz_begin).
+   A partial product can leave double's range where the product does not
+   (factors 1e30 and 1e-30 in turn: every eighth one is 1e30), giving inf,
+   0 or inf·0 = NaN; a result that is 0 or not finite is therefore formed
+   again in one chain, in order, whose running products are the slice's
+   own prefixes (0, inf or NaN again when the slice holds such a factor or
+   its product leaves the range). */
 static double prod_of(const tg_real *x, int64_t n)
 {
     double p[8] = {1, 1, 1, 1, 1, 1, 1, 1};
@@ -44,6 +50,8 @@ static double prod_of(const tg_real *x, int64_t n)
         for (int j = 0; j < 8; j++) p[j] *= (double)x[k + j];
     for (; k < n; k++) p[0] *= (double)x[k];
     double r = ((p[0] * p[1]) * (p[2] * p[3])) * ((p[4] * p[5]) * (p[6] * p[7]));
+    if (r == 0 || !isfinite(r))
+        for (r = 1, k = 0; k < n; k++) r *= (double)x[k];
     tg_ftz_end(csr);
     return r;
 }

@@ -644,6 +644,41 @@ Test(corners, products_of_long_slices_match_the_definition)
 #endif
 }
 
+/* cumprod over a long slice starts each of its four parts from the product
+   of the parts before it, which prod_of formed as eight partial products:
+   with factors 1e30 and 1e-30 in turn, every eighth one is 1e30 and the
+   partials overflowed (inf·0 = NaN), where every prefix is 1 or 1e30. 750
+   of 1000 values and every gradient were NaN (PyTorch: all finite). Found
+   by a numerical stress test. prod over the slice (1.0000091) too. The
+   reference is the sequential product in long double of the same values;
+   the gradient Σ_{j≥k} y_j / x_k is checked where it is within range. */
+Test(corners, cumprod_of_factors_far_from_one_in_turn)
+{
+    enum { N = 1000 };
+    tg_real xs[N];
+    for (int k = 0; k < N; k++) /* nearly 1e30 and 1e-30, so that the product drifts */
+        xs[k] = k % 2 ? (tg_real)1.0000001e-30 : (tg_real)1e30;
+    tg_tensor *x = tg_requires_grad(tg_tensor_new(t, TG_SHAPE(N), xs), true);
+    tg_tensor *y = tg_cumprod(t, x, 0), *p = tg_prod(t, x, TG_ALL, false);
+    cr_assert(y && p, "%s", tg_tape_error(t));
+    cr_assert_eq(tg_backward(t, tg_sum(t, y, TG_ALL, false)), TG_OK, "%s", tg_tape_error(t));
+    long double q = 1, yl[N], tail = 0;
+    for (int k = 0; k < N; k++) yl[k] = q *= xs[k];
+    double tol = sizeof(tg_real) == sizeof(float) ? 1.2e-7 : 1e-13;
+    int bad = 0, bad_g = 0;
+    for (int k = N - 1; k >= 0; k--) {
+        bad += !(fabsl((y->data[k] - yl[k]) / yl[k]) <= tol);
+        tail += yl[k];
+        long double g = tail / xs[k];
+        if (g < 1e36L) bad_g += !(fabsl((x->grad[k] - g) / g) <= 1e-5);
+    }
+    cr_expect_eq(bad, 0, "%d of %d values off (y[999] %g, want %Lg)", bad, N,
+                 (double)y->data[N - 1], yl[N - 1]);
+    cr_expect_eq(bad_g, 0, "%d gradients off", bad_g);
+    cr_expect(fabsl((p->data[0] - q) / q) <= tol, "prod %.9g, want %.9Lg", (double)p->data[0],
+              q);
+}
+
 /* cumprod's gradient where a slice holds an inf or NaN (beside a zero or not):
    dx_k = Σ_{j ≥ k} g_j·Π_{i ≤ j, i ≠ k} x_i, whose terms with a zero among
    their factors are 0 only when the others are finite. The fast rule
