@@ -40,7 +40,10 @@ TG_VECTOR_LOOP static void prod_row(double *restrict p, const tg_real *restrict 
    0 or inf·0 = NaN; a result that is 0 or not finite is therefore formed
    again in one chain, in order, whose running products are the slice's
    own prefixes (0, inf or NaN again when the slice holds such a factor or
-   its product leaves the range). */
+   its product leaves the range). A chain at 0 stays 0 but for a later inf
+   or NaN factor (NaN then), which a scan finds: a product that underflows
+   (of many factors below 1, the common 0) costs a few thousand steps of
+   the chain at most. */
 static double prod_of(const tg_real *x, int64_t n)
 {
     double p[8] = {1, 1, 1, 1, 1, 1, 1, 1};
@@ -50,8 +53,14 @@ static double prod_of(const tg_real *x, int64_t n)
         for (int j = 0; j < 8; j++) p[j] *= (double)x[k + j];
     for (; k < n; k++) p[0] *= (double)x[k];
     double r = ((p[0] * p[1]) * (p[2] * p[3])) * ((p[4] * p[5]) * (p[6] * p[7]));
-    if (r == 0 || !isfinite(r))
-        for (r = 1, k = 0; k < n; k++) r *= (double)x[k];
+    if (r == 0 || !isfinite(r)) {
+        for (r = 1, k = 0; k < n && r != 0; k++) r *= (double)x[k];
+        for (; k < n; k++)
+            if (!isfinite(x[k])) {
+                r = NAN;
+                break;
+            }
+    }
     tg_ftz_end(csr);
     return r;
 }
