@@ -2,6 +2,8 @@
    along an axis. prod's and cumprod's gradients are exact with zeros, as
    PyTorch's; with create_graph and a zero in x, their vjps build the
    products that leave one element out (leave_one_out). */
+#include <float.h>
+
 #include "ops/reduce_internal.h"
 
 /* ------------------------------------------------------------ prod */
@@ -31,6 +33,17 @@ TG_VECTOR_LOOP static void prod_row(double *restrict p, const tg_real *restrict 
     for (int64_t i = 0; i < w; i++) p[i] *= (double)x[i];
 }
 
+/* Whether x[0..n) holds an inf or a NaN (a reduction without an early exit,
+   so that it vectorises: a loop that stopped at the first took 1.6 ms over
+   4M values) */
+TG_VECTOR_LOOP static bool any_not_finite(const tg_real *x, int64_t n)
+{
+    const tg_real big = sizeof(tg_real) == sizeof(float) ? (tg_real)FLT_MAX : (tg_real)DBL_MAX;
+    int bad = 0;
+    for (int64_t i = 0; i < n; i++) bad |= !(TG_FABS(x[i]) <= big);
+    return bad;
+}
+
 /* Π x[k] over k < n in double: eight partial products (k mod 8), multiplied
    together at the end, so that the loop runs at the multiplier's
    throughput (one chain waited four cycles a factor on Intel's cores: twice
@@ -43,7 +56,9 @@ TG_VECTOR_LOOP static void prod_row(double *restrict p, const tg_real *restrict 
    its product leaves the range). A chain at 0 stays 0 but for a later inf
    or NaN factor (NaN then), which a scan finds: a product that underflows
    (of many factors below 1, the common 0) costs a few thousand steps of
-   the chain at most. */
+   the chain at most. (Partials kept in range by taking their exponents
+   apart every few factors, vectorised by bit operations, took twice as long
+   as this over [2048, 2048] of U(−1, 1).) */
 static double prod_of(const tg_real *x, int64_t n)
 {
     double p[8] = {1, 1, 1, 1, 1, 1, 1, 1};
@@ -55,11 +70,7 @@ static double prod_of(const tg_real *x, int64_t n)
     double r = ((p[0] * p[1]) * (p[2] * p[3])) * ((p[4] * p[5]) * (p[6] * p[7]));
     if (r == 0 || !isfinite(r)) {
         for (r = 1, k = 0; k < n && r != 0; k++) r *= (double)x[k];
-        for (; k < n; k++)
-            if (!isfinite(x[k])) {
-                r = NAN;
-                break;
-            }
+        if (r == 0 && any_not_finite(x + k, n - k)) r = NAN;
     }
     tg_ftz_end(csr);
     return r;

@@ -677,6 +677,16 @@ Test(corners, cumprod_of_factors_far_from_one_in_turn)
     cr_expect_eq(bad_g, 0, "%d gradients off", bad_g);
     cr_expect(fabsl((p->data[0] - q) / q) <= tol, "prod %.9g, want %.9Lg", (double)p->data[0],
               q);
+    /* a product that underflows to 0 before an inf is NaN (0·inf), as
+       PyTorch's torch.prod (float32 and float64) of 2000 halves, inf and
+       five halves; without the inf it is 0 */
+    tg_real h[2006];
+    for (int k = 0; k < 2006; k++) h[k] = k == 2000 ? (tg_real)INFINITY : (tg_real)0.5;
+    tg_tensor *ph = tg_prod(t, tg_tensor_new(t, TG_SHAPE(2006), h), TG_ALL, false);
+    tg_tensor *p0 = tg_prod(t, tg_tensor_new(t, TG_SHAPE(2000), h), TG_ALL, false);
+    cr_assert(ph && p0, "%s", tg_tape_error(t));
+    cr_expect(isnan(ph->data[0]), "prod of halves, inf: %g, PyTorch nan", (double)ph->data[0]);
+    cr_expect_eq(p0->data[0], 0, "prod of 2000 halves: %g, PyTorch 0", (double)p0->data[0]);
 }
 
 /* cumprod's gradient where a slice holds an inf or NaN (beside a zero or not):
