@@ -237,6 +237,40 @@ Test(corners, long_dot_products_are_accurate)
     free(a), free(b);
 }
 
+/* tanhshrink near 0: x − tanh x in float cancelled every digit
+   (tanhshrink(3e-8) was −3.6e-15, the wrong sign, against 9e-24; PyTorch's
+   float result is 0 there, its error above 1e-4 up to 100%). Found by a
+   numerical stress test. The reference, for x rounded to tg_real:
+       mpmath.mp.dps = 50; mpmath.mpf(x) - mpmath.tanh(mpmath.mpf(x))
+   Float: the value in double rounded, within an ulp; double: within 134
+   ulp of double above |x| = 0.15 (3/x² lost to cancellation), the series
+   below. */
+Test(corners, tanhshrink_near_zero_keeps_its_digits)
+{
+    static const double xs[] = {3e-8, 1e-4, -1e-3, 1e-2, 0.1, 0.149, 0.151, 0.5, 2.0, -7.0};
+    static const double want_f[] = {
+        8.9999990365477372e-24, 3.3333330673787598e-13, -3.3333324749747586e-10,
+        3.3331997818940941e-7,  0.00033200538984656323, 0.001092944989878181,
+        0.001137278863546457,   0.037882842739990241,   1.0359724199241831,
+        -6.0000016630560553};
+    static const double want_d[] = {
+        8.9999999999999943e-24, 3.3333333200000005e-13, -3.3333320000005399e-10,
+        3.3332000053966069e-7,  0.00033200537504418294, 0.0010929449038180839,
+        0.0011372790188299532,  0.037882842739990241,   1.0359724199241831,
+        -6.0000016630560553};
+    const bool dbl = sizeof(tg_real) == sizeof(double);
+    enum { N = sizeof xs / sizeof *xs };
+    tg_real x[N];
+    for (int i = 0; i < N; i++) x[i] = (tg_real)xs[i];
+    tg_tensor *y = tg_tanhshrink(t, tg_tensor_new(t, TG_SHAPE(N), x));
+    cr_assert_not_null(y, "%s", tg_tape_error(t));
+    for (int i = 0; i < N; i++) {
+        double want = dbl ? want_d[i] : want_f[i], e = fabs(((double)y->data[i] - want) / want);
+        cr_expect(e <= (dbl ? 3e-14 : 1.2e-7), "tanhshrink(%g) = %.9g, want %.9g (relative %.2g)",
+                  xs[i], (double)y->data[i], want, e);
+    }
+}
+
 /* cross_entropy with label smoothing, and with probability targets, summed
    a sample's terms over its C classes in float: over 10⁶ classes the loss
    was 1.9e-4 off (PyTorch 5e-8). Found by a numerical stress test. Here
