@@ -51,8 +51,17 @@ static tg_real softplus_of(tg_real x)
    The vjps build d(x, y) from x and y = r->out (a record of the forward, so
    differentiating them again goes through this op once more: any order),
    and select with tg_where where a rule has branches, so that the branch
-   not taken (an exp that overflows there) cannot turn into NaN. */
+   not taken (an exp that overflows there) cannot turn into NaN.
+   ACT_OP_GD is the same with NAME##_gd(g, x, y, p), the gradient g·d taken
+   whole, for a rule whose d overflows where g·d does not (logit's 1/x at a
+   subnormal x); ACT_OP's g·d is its plain case. */
 #define ACT_OP(NAME, SHAPE, DOC)                                                         \
+    static tg_real NAME##_gd(tg_real g, tg_real x, tg_real y, const act_attr *p)        \
+    {                                                                                    \
+        return g * NAME##_d(x, y, p);                                                    \
+    }                                                                                    \
+    ACT_OP_GD(NAME, SHAPE, DOC)
+#define ACT_OP_GD(NAME, SHAPE, DOC)                                                      \
     static int NAME##_forward(tg_record *r)                                              \
     {                                                                                    \
         const act_attr *p = r->attr;                                                     \
@@ -67,7 +76,7 @@ static tg_real softplus_of(tg_real x)
         const tg_real *x = r->in[0]->data, *y = r->out->data, *g = r->out->grad;         \
         tg_real *dx = r->in[0]->grad;                                                    \
         for (int64_t i = 0; i < r->out->size; i++)                                       \
-            dx[i] += g[i] * (isnan(x[i]) ? x[i] : NAME##_d(x[i], y[i], p));              \
+            dx[i] += isnan(x[i]) ? g[i] * x[i] : NAME##_gd(g[i], x[i], y[i], p);          \
     }                                                                                    \
     static void NAME##_sfwd(const tg_small *s) /* the compact form */                  \
     {                                                                                    \
@@ -78,7 +87,8 @@ static tg_real softplus_of(tg_real x)
         const tg_real *x = s->x[0];                                                      \
         tg_real *dx = tg_small_gx(s)[0];                                                 \
         for (int64_t i = 0; i < s->n; i++)                                               \
-            dx[i] += s->gy[i] * (isnan(x[i]) ? x[i] : NAME##_d(x[i], s->y[i], s->attr)); \
+            dx[i] += isnan(x[i]) ? s->gy[i] * x[i]                                      \
+                                 : NAME##_gd(s->gy[i], x[i], s->y[i], s->attr);         \
     }                                                                                    \
     static const tg_op op_##NAME = {.name = #NAME,                                       \
                                     .n_inputs = 1,                                       \
@@ -912,13 +922,16 @@ static tg_real logit_f(tg_real x, const act_attr *p)
     if (p->a >= 0) x = x < p->a ? p->a : x > 1 - p->a ? 1 - p->a : x;
     return x == 1 ? (tg_real)INFINITY : TG_LOG(x / (1 - x));
 }
-static tg_real logit_d(tg_real x, tg_real y, const act_attr *p)
+/* g/(x(1 − x)) taken whole, as PyTorch: 1/x first overflows at a
+   subnormal x where the quotient is finite. At x = 0 or 1 the quotient
+   is g·inf, as PyTorch (+inf for g > 0 at x = −0 too). */
+static tg_real logit_gd(tg_real g, tg_real x, tg_real y, const act_attr *p)
 {
     (void)y;
     bool eps = p->a >= 0;
     tg_real lo = eps ? p->a : 0, hi = eps ? 1 - p->a : 1;
     if (x < lo || x > hi) return eps ? 0 : (tg_real)NAN;
-    return x == 0 || x == 1 ? (tg_real)INFINITY : 1 / (x * (1 - x));
+    return x == 0 || x == 1 ? g * (tg_real)INFINITY : g / (x * (1 - x));
 }
 /* g/(x(1 − x)) inside, 0 (ε) or NaN (no ε) outside; NaN at NaN */
 static int logit_vjp(VJP_ARGS)
@@ -927,11 +940,13 @@ static int logit_vjp(VJP_ARGS)
     bool eps = p->a >= 0;
     tg_real lo = eps ? p->a : 0, hi = eps ? 1 - p->a : 1;
     tg_tensor *in = tg_mul(t, tg_ge(t, x, K(lo)), tg_le(t, x, K(hi)));
+    /* −inf at x = −0 for g > 0, where the kernel gives +inf: PyTorch's two
+       walks differ so too (create_graph takes grad/(x(1 − x)) as here) */
     tg_tensor *d = tg_div(t, g, tg_mul(t, x, tg_add_scalar(t, tg_neg(t, x), 1)));
     dx[0] = nan_at_nan(t, x, pick(t, in, d, K(eps ? 0 : NAN)));
     return TG_OK;
 }
-ACT_OP(logit, tg_shape_same, "log(z / (1 - z)), z = x clamped to [eps, 1 - eps]")
+ACT_OP_GD(logit, tg_shape_same, "log(z / (1 - z)), z = x clamped to [eps, 1 - eps]")
 
 /* ------------------------------------------------------------ public API */
 

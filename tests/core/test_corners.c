@@ -271,6 +271,40 @@ Test(corners, tanhshrink_near_zero_keeps_its_digits)
     }
 }
 
+/* logit's gradient at a subnormal x, likewise: the fast rule formed
+   1/(x(1 − x)) and multiplied by g, inf where PyTorch's grad/(x(1 − x)) is
+   finite. PyTorch 1.13, both walks, with and without ε = 0:
+       x = torch.tensor([x0, -0.0], requires_grad=True)  # x0 float32 1e-40, float64 1e-310
+       torch.autograd.grad(torch.logit(x, eps), x, torch.tensor([1e-10, 1.0]))
+   gives 1.0000053796557908e+30 (float), 1.000000000000003e+300 (double) at
+   x0; at −0 +inf without create_graph (its kernel: g·inf at x = 0) and −inf
+   with it (grad/(x(1 − x)), −0 in the quotient). */
+Test(corners, logit_of_a_subnormal_has_a_finite_gradient)
+{
+    const bool dbl = sizeof(tg_real) == sizeof(double);
+    const tg_real xs[2] = {dbl ? (tg_real)1e-310 : (tg_real)1e-40f, (tg_real)-0.0};
+    const tg_real gs[2] = {(tg_real)1e-10, 1};
+    const double want = dbl ? 1.000000000000003e+300 : 1.0000053796557908e+30;
+    const double tol = dbl ? 1e-14 : 1e-6;
+    for (int k = 0; k < 4; k++) {
+        bool create = k & 1;
+        tg_real eps = k & 2 ? 0 : TG_LOGIT_NO_EPS;
+        tg_tensor *x = tg_requires_grad(tg_tensor_new(t, TG_SHAPE(2), xs), true);
+        tg_tensor *y = tg_logit(t, x, eps);
+        tg_tensor *g = tg_tensor_new(t, TG_SHAPE(2), gs);
+        tg_tensor *dx = NULL;
+        cr_assert_eq(tg_grad(t, 1, &y, &g, 1, &x, &dx, &(tg_grad_opts){.create_graph = create}),
+                     TG_OK, "%s", tg_tape_error(t));
+        double e = fabs(((double)dx->data[0] - want) / want);
+        cr_expect(e <= tol, "eps %g, create_graph %d: %.17g, PyTorch %.17g", (double)eps, create,
+                  (double)dx->data[0], want);
+        cr_expect(isinf(dx->data[1]) && (dx->data[1] > 0) == !create,
+                  "eps %g, create_graph %d: at -0 %g, PyTorch %s", (double)eps, create,
+                  (double)dx->data[1], create ? "-inf" : "+inf");
+        tg_tape_reset(t);
+    }
+}
+
 /* cross_entropy with label smoothing, and with probability targets, summed
    a sample's terms over its C classes in float: over 10⁶ classes the loss
    was 1.9e-4 off (PyTorch 5e-8). Found by a numerical stress test. Here
