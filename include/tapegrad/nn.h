@@ -687,10 +687,12 @@ typedef struct tg_prf {
     double recall;    /**< tp / (tp + fn) */
     double f1;        /**< 2·p·r / (p + r) */
 } tg_prf;
-/** Averaged over the classes (macro: the mean of each class's values, a
-   class with no prediction (or no sample) counting 0 there, as sklearn's
-   zero_division=0) or over the samples (micro: from the summed counts;
-   for one label per sample all three equal the accuracy). TG_OK or
+/** Averaged over the classes (macro: the mean of each class's values over
+   the classes that are a target or a prediction of some sample, as
+   sklearn's default labels; a class with no prediction (or no sample)
+   counting 0 there, as sklearn's zero_division=0) or over the samples
+   (micro: from the summed counts; for one label per sample all three equal
+   the accuracy). NAN in all three for a matrix without samples. TG_OK or
    TG_ERR_INVALID. */
 TG_API int tg_precision_recall_f1(const int64_t *cm, int classes, bool micro, tg_prf *out);
 /** The mean squared error of n values (mean_squared_error), summed in

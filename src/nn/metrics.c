@@ -89,12 +89,15 @@ int tg_precision_recall_f1(const int64_t *cm, int classes, bool micro, tg_prf *o
         return tg_set_error(TG_ERR_INVALID, "tg_precision_recall_f1: NULL arrays or %d classes",
                             classes);
     double tp_all = 0, fp_all = 0, fn_all = 0, p_sum = 0, r_sum = 0, f_sum = 0;
+    int present = 0; /* classes that are a target or a prediction (sklearn's labels) */
     for (int c = 0; c < classes; c++) {
         double tp = (double)cm[c * classes + c], pred = 0, actual = 0;
         for (int k = 0; k < classes; k++) {
             pred += (double)cm[k * classes + c];   /* column c: predicted c */
             actual += (double)cm[c * classes + k]; /* row c: truly c */
         }
+        if (pred == 0 && actual == 0) continue; /* absent: not in the average */
+        present++;
         double p = ratio(tp, pred), r = ratio(tp, actual);
         p_sum += p;
         r_sum += r;
@@ -103,11 +106,13 @@ int tg_precision_recall_f1(const int64_t *cm, int classes, bool micro, tg_prf *o
         fp_all += pred - tp;
         fn_all += actual - tp;
     }
-    if (micro) {
+    if (!present) { /* no sample: the share of nothing, as tg_accuracy */
+        *out = (tg_prf){NAN, NAN, NAN};
+    } else if (micro) {
         double p = ratio(tp_all, tp_all + fp_all), r = ratio(tp_all, tp_all + fn_all);
         *out = (tg_prf){p, r, ratio(2 * p * r, p + r)};
     } else {
-        *out = (tg_prf){p_sum / classes, r_sum / classes, f_sum / classes};
+        *out = (tg_prf){p_sum / present, r_sum / present, f_sum / present};
     }
     return TG_OK;
 }
