@@ -131,12 +131,16 @@ TG_API tg_gradcheck_result tg_gradcheck(tg_gradcheck_fn fn, void *ctx, tg_tensor
                                         int n_inputs, const tg_gradcheck_opts *opts);
 /** The second-order check (torch.autograd.gradgradcheck): the same
    verdict, report and options as tg_gradcheck, for the second derivatives
-   of fn. Its function is the first gradient G(x) = (∂fn/∂x)ᵀ·u for a fixed
+   of fn. Its function is the first gradient G(x, u) = (∂fn/∂x)ᵀ·u for a
    random output gradient u (seeded by opts->seed), the gradients of every
    input that requires grad one after the other; its analytical side is a
    backward through G recorded with create_graph, so it checks the ops'
    vjp rules (and a custom op's) against finite differences of their first
-   derivatives. The result's output index is an element of that
+   derivatives. As PyTorch's (grad_outputs), G is differentiated in u too:
+   u is the check's last input, named "grad_output" (worst_input is then
+   n_inputs, and checked counts u's elements), and a vjp not
+   differentiable in its g (detached, or a copy of g's values) fails with
+   that cause first. The result's output index is an element of that
    concatenated gradient. G at the point, from the vjp rules, is also
    compared with the backward rules' first gradient: a vjp whose first
    order disagrees with its backward fails the check, said first in the

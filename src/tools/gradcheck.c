@@ -180,7 +180,10 @@ tg_gradcheck_result tg_gradcheck(tg_gradcheck_fn fn, void *ctx, tg_tensor *const
    first (the fast backward rules). */
 typedef struct {
     gc_ctx c;
-    tg_real *u;          /* [fn's output size] */
+    tg_real *u;          /* [fn's output size]: owned, or u_in's data */
+    tg_tape *ut;         /* holds u_in */
+    tg_tensor *u_in;     /* u as the check's last input (PyTorch's grad_outputs), or NULL */
+    tg_tensor *at_u;     /* u on the point's tape, a leaf of the create_graph gradient */
     int m;               /* inputs checked */
     tg_tensor **at_x;    /* [m] the checked inputs at the point */
     tg_tensor **at_g;    /* [m] their gradients there, differentiable */
@@ -221,6 +224,7 @@ static int first_gradient(ggc_ctx *q, tg_tape *t, tg_tensor *out, tg_tensor **x,
         return TG_ERR_STATE;
     }
     tg_tensor *u = tg_tensor_new(t, out->ndim, out->shape, q->u);
+    if (u && create_graph && q->u_in) q->at_u = tg_requires_grad(u, true);
     tg_grad_opts o = {.create_graph = create_graph, .allow_unused = true};
     int st = u ? tg_grad(t, 1, &out, &u, q->m, x, g, &o) : TG_ERR_NOMEM;
     if (st != TG_OK) snprintf(msg, len, "the first gradient failed: %s", tape_reason(t));
@@ -254,21 +258,10 @@ static void vjp_against_backward(ggc_ctx *q)
     }
 }
 
-static int ggc_prepare(void *ctx, int *ndim, int64_t shape[TG_MAX_DIMS], char *msg, size_t len)
+/* u: a fixed random output gradient, in [-1, -0.1] ∪ [0.1, 1], into q->u
+   [ny] */
+static void draw_u(ggc_ctx *q, int64_t ny)
 {
-    ggc_ctx *q = ctx;
-    q->c.at_out = run_fn(&q->c, q->c.at, q->c.at_in, -1, 0, 0);
-    if (!q->c.at_out) {
-        snprintf(msg, len, "fn failed at the point: %s", tape_reason(q->c.at));
-        return TG_ERR_STATE;
-    }
-    /* u: a fixed random output gradient, in [-1, -0.1] ∪ [0.1, 1] */
-    int64_t ny = q->c.at_out->size;
-    q->u = malloc((size_t)(ny ? ny : 1) * sizeof *q->u);
-    if (!q->u) {
-        snprintf(msg, len, "out of memory");
-        return TG_ERR_NOMEM;
-    }
     uint64_t z = q->seed;
     for (int64_t j = 0; j < ny; j++) {
         z += 0x9e3779b97f4a7c15u;
@@ -278,6 +271,43 @@ static int ggc_prepare(void *ctx, int *ndim, int64_t shape[TG_MAX_DIMS], char *m
         r ^= r >> 31;
         double v = 0.1 + 0.9 * (double)(r >> 11) * 0x1.0p-53;
         q->u[j] = (tg_real)((r & 1) ? -v : v);
+    }
+}
+
+/* fn at the point, before the check, for u's shape; and u as the check's
+   last input (u_in, which requires grad), when fn runs there and some
+   input is checked. Otherwise nothing is kept and the check runs without
+   it: its own set-up and ggc_prepare then refuse with their messages. */
+static void u_as_input(ggc_ctx *q)
+{
+    bool any = false;
+    for (int i = 0; i < q->c.n; i++) any = any || is_checked(q, i);
+    q->c.at_out = any ? run_fn(&q->c, q->c.at, q->c.at_in, -1, 0, 0) : NULL;
+    if (!q->c.at_out || !(q->c.at_out->flags & TG_REQUIRES_GRAD) || !(q->ut = tg_tape_new()))
+        return;
+    tg_tensor *u = tg_zeros(q->ut, q->c.at_out->ndim, q->c.at_out->shape);
+    if (!u) return;
+    q->u = u->data;
+    draw_u(q, u->size);
+    q->u_in = tg_tensor_set_name(tg_requires_grad(u, true), "grad_output");
+}
+
+static int ggc_prepare(void *ctx, int *ndim, int64_t shape[TG_MAX_DIMS], char *msg, size_t len)
+{
+    ggc_ctx *q = ctx;
+    if (!q->u_in) { /* not made by u_as_input */
+        q->c.at_out = run_fn(&q->c, q->c.at, q->c.at_in, -1, 0, 0);
+        if (!q->c.at_out) {
+            snprintf(msg, len, "fn failed at the point: %s", tape_reason(q->c.at));
+            return TG_ERR_STATE;
+        }
+        int64_t ny = q->c.at_out->size;
+        q->u = malloc((size_t)(ny ? ny : 1) * sizeof *q->u);
+        if (!q->u) {
+            snprintf(msg, len, "out of memory");
+            return TG_ERR_NOMEM;
+        }
+        draw_u(q, ny);
     }
     q->m = checked_of(q, q->c.at_in, q->at_x);
     int st = first_gradient(q, q->c.at, q->c.at_out, q->at_x, q->at_g, true, msg, len);
@@ -296,7 +326,8 @@ static int ggc_eval(void *ctx, int input, int64_t k, tg_real value, double *out,
                     size_t len)
 {
     ggc_ctx *q = ctx;
-    tg_tensor *y = run_fn(&q->c, q->c.ev, q->c.ev_in, input, k, value);
+    bool of_u = q->u_in && input == q->c.n; /* u's element k moved: fn at the point */
+    tg_tensor *y = run_fn(&q->c, q->c.ev, q->c.ev_in, of_u ? -1 : input, k, value);
     if (!y) {
         snprintf(msg, len, "fn failed: %s", tape_reason(q->c.ev));
         return TG_ERR_STATE;
@@ -306,7 +337,10 @@ static int ggc_eval(void *ctx, int input, int64_t k, tg_real value, double *out,
         return TG_ERR_STATE;
     }
     checked_of(q, q->c.ev_in, q->ev_x);
+    tg_real u_k = of_u ? q->u[k] : 0;
+    if (of_u) q->u[k] = value;
     int st = first_gradient(q, q->c.ev, y, q->ev_x, q->g, false, msg, len);
+    if (of_u) q->u[k] = u_k;
     if (st != TG_OK) return st;
     int64_t at = 0;
     for (int j = 0; j < q->m; j++)
@@ -332,19 +366,39 @@ static int ggc_vjp(void *ctx, const tg_real *dout, double *grad, char *msg, size
         snprintf(msg, len, "%s", tape_reason(t));
         return TG_ERR_STATE;
     }
-    if (s->flags & TG_REQUIRES_GRAD) {
+    bool live = s->flags & TG_REQUIRES_GRAD;
+    int mu = q->m + (q->u_in != NULL); /* with u: its gradient last */
+    if (live) {
         tg_grad_opts o = {.allow_unused = true};
-        int st = tg_grad(t, 1, &s, NULL, q->m, q->at_x, q->g, &o);
+        if (q->u_in) q->at_x[q->m] = q->at_u;
+        int st = tg_grad(t, 1, &s, NULL, mu, q->at_x, q->g, &o);
         if (st != TG_OK) {
             snprintf(msg, len, "the second backward failed: %s", tape_reason(t));
             return st;
         }
     }
     at = 0;
-    for (int j = 0; j < q->m; j++)
-        for (int64_t e = 0; e < q->at_x[j]->size; e++, at++)
-            grad[at] = (s->flags & TG_REQUIRES_GRAD) ? (double)q->g[j]->data[e] : 0;
+    for (int j = 0; j < mu; j++) {
+        int64_t size = j < q->m ? q->at_x[j]->size : q->at_u->size;
+        for (int64_t e = 0; e < size; e++, at++)
+            grad[at] = live ? (double)q->g[j]->data[e] : 0;
+    }
     return TG_OK;
+}
+
+/* A failure whose worst entry is u's: the cause said first, as the vjp
+   against backward one */
+static void u_hint(tg_gradcheck_result *res, FILE *report)
+{
+    static const char failed[] = "gradgradcheck FAILED: ";
+    char both[2 * sizeof res->message]; /* then cut to the message's room */
+    size_t skip = strncmp(res->message, failed, sizeof failed - 1) ? 0 : sizeof failed - 1;
+    snprintf(both, sizeof both,
+             "%sa vjp is not differentiable in its output gradient g (detached, or its "
+             "values copied); %s", failed, res->message + skip);
+    memcpy(res->message, both, sizeof res->message - 1);
+    res->message[sizeof res->message - 1] = '\0';
+    if (report) fprintf(report, "  %s\n", res->message);
 }
 
 tg_gradcheck_result tg_gradgradcheck(tg_gradcheck_fn fn, void *ctx, tg_tensor *const *inputs,
@@ -373,10 +427,23 @@ tg_gradcheck_result tg_gradgradcheck(tg_gradcheck_fn fn, void *ctx, tg_tensor *c
     if (!q.c.at || !q.c.ev || !q.c.at_in || !q.c.ev_in || !q.at_x || !q.at_g || !q.ev_x || !q.g) {
         refuse(&res, TG_ERR_NOMEM, "tg_gradgradcheck: out of memory");
     } else {
-        tg_fdcheck_problem p = {.name = "tg_gradgradcheck", .inputs = inputs,
-                                .n_inputs = n_inputs, .ctx = &q, .prepare = ggc_prepare,
-                                .eval = ggc_eval, .vjp = ggc_vjp};
-        res = tg_fdcheck(&p, opts);
+        u_as_input(&q);
+        tg_tensor **ext = q.u_in ? calloc(cells, sizeof *ext) : NULL;
+        if (ext) {
+            memcpy(ext, inputs, (size_t)n * sizeof *ext);
+            ext[n] = q.u_in;
+        }
+        tg_fdcheck_problem p = {.name = "tg_gradgradcheck", .inputs = ext ? ext : inputs,
+                                .n_inputs = ext ? n + 1 : n_inputs, .ctx = &q,
+                                .prepare = ggc_prepare, .eval = ggc_eval, .vjp = ggc_vjp};
+        if (q.u_in && !ext) {
+            refuse(&res, TG_ERR_NOMEM, "tg_gradgradcheck: out of memory");
+        } else {
+            res = tg_fdcheck(&p, opts);
+            if (res.status == TG_OK && !res.ok && res.worst_input == n && q.u_in)
+                u_hint(&res, o.report);
+        }
+        free(ext);
         if (res.status == TG_OK && q.bad_input >= 0) { /* the cause, said first */
             const tg_tensor *x = inputs[q.bad_input];
             res.ok = false;
@@ -390,7 +457,8 @@ tg_gradcheck_result tg_gradgradcheck(tg_gradcheck_fn fn, void *ctx, tg_tensor *c
             if (o.report) fprintf(o.report, "  %s\n", res.message);
         }
     }
-    free(q.u);
+    if (!q.u_in) free(q.u);
+    tg_tape_free(q.ut);
     free(q.c.at_in);
     free(q.c.ev_in);
     free(q.at_x);

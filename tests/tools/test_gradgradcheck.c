@@ -79,6 +79,26 @@ static int xexp_vjp_constant(tg_tape *t, const tg_record *r, tg_tensor *g, tg_te
     return TG_OK;
 }
 
+/* the right values, built on g detached (and on a copy of g's values):
+   right to the first order and in x, but not differentiable in g, so a
+   second backward through the op (an HVP of a network around it) loses
+   the part that flows through g. PyTorch's gradgradcheck catches it by
+   differentiating in grad_outputs too; so does tg_gradgradcheck now,
+   even on the op alone (before, checked alone, it passed; found by a
+   newcomer's Hessian-vector products, 295% off through a network). */
+static int xexp_vjp_detached(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
+{
+    tg_tensor *x = r->in[0];
+    dx[0] = tg_mul(t, tg_detach(t, g), tg_mul(t, tg_add_scalar(t, x, 1), tg_exp(t, x)));
+    return TG_OK;
+}
+static int xexp_vjp_copied(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
+{
+    tg_tensor *x = r->in[0], *gc = tg_tensor_new(t, g->ndim, g->shape, g->data);
+    dx[0] = tg_mul(t, gc, tg_mul(t, tg_add_scalar(t, x, 1), tg_exp(t, x)));
+    return TG_OK;
+}
+
 static tg_op xexp = {.name = "xexp", .n_inputs = 1, .shape = same_shape, .forward = xexp_fwd,
                      .backward = xexp_bwd};
 
@@ -90,16 +110,30 @@ static tg_tensor *xexp_fn(tg_tape *t, tg_tensor *const *in, int n, void *ctx)
     return tg_tanh(t, tg_apply(t, &xexp, &x, 1, NULL));
 }
 
-static tg_gradcheck_result check_xexp(int (*vjp)(tg_tape *, const tg_record *, tg_tensor *,
-                                                 tg_tensor **))
+/* the op alone, as docs/higher-order.md checks a vjp */
+static tg_tensor *xexp_alone_fn(tg_tape *t, tg_tensor *const *in, int n, void *ctx)
+{
+    (void)n, (void)ctx;
+    tg_tensor *x = in[0];
+    return tg_apply(t, &xexp, &x, 1, NULL);
+}
+
+static tg_gradcheck_result check_fn(int (*vjp)(tg_tape *, const tg_record *, tg_tensor *,
+                                               tg_tensor **),
+                                    tg_gradcheck_fn fn)
 {
     xexp.vjp = vjp;
     tg_tape *t = tg_tape_new();
     tg_real v[] = {-0.7f, 0.2f, 0.5f, -1.3f};
     tg_tensor *x = tg_requires_grad(tg_tensor_new(t, TG_SHAPE(4), v), true);
-    tg_gradcheck_result r = tg_gradgradcheck(xexp_fn, NULL, &x, 1, NULL);
+    tg_gradcheck_result r = tg_gradgradcheck(fn, NULL, &x, 1, NULL);
     tg_tape_free(t);
     return r;
+}
+static tg_gradcheck_result check_xexp(int (*vjp)(tg_tape *, const tg_record *, tg_tensor *,
+                                                 tg_tensor **))
+{
+    return check_fn(vjp, xexp_fn);
 }
 
 Test(gradgradcheck, passes_a_right_vjp)
@@ -124,6 +158,24 @@ Test(gradgradcheck, catches_a_vjp_that_is_not_differentiable)
     tg_gradcheck_result r = check_xexp(xexp_vjp_constant);
     cr_expect(r.status == TG_OK && !r.ok, "%s", r.message);
     cr_expect(r.failed > 0);
+}
+
+Test(gradgradcheck, catches_a_vjp_not_differentiable_in_its_output_gradient)
+{
+    tg_gradcheck_result r = check_fn(xexp_vjp, xexp_alone_fn);
+    cr_expect(r.status == TG_OK && r.ok, "the right vjp alone: %s", r.message);
+    cr_expect_eq(r.checked, 8, "4 elements of x and 4 of u, %lld", (long long)r.checked);
+    int (*const bad[2])(tg_tape *, const tg_record *, tg_tensor *, tg_tensor **) = {
+        xexp_vjp_detached, xexp_vjp_copied};
+    for (int k = 0; k < 2; k++) {
+        r = check_fn(bad[k], xexp_alone_fn);
+        cr_expect(r.status == TG_OK && !r.ok, "variant %d: %s", k, r.message);
+        cr_expect(r.worst_input == 1 && strstr(r.message, "input 1 'grad_output'") &&
+                      strstr(r.message, "FAILED: a vjp is not differentiable in its output gradient g"),
+                  "variant %d: %s", k, r.message);
+        r = check_fn(bad[k], xexp_fn); /* under tanh too */
+        cr_expect(r.status == TG_OK && !r.ok, "variant %d under tanh: %s", k, r.message);
+    }
 }
 
 Test(gradgradcheck, names_an_op_without_vjp)
