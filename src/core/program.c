@@ -200,6 +200,7 @@ int tg_program_replay(tg_tape *t)
         !build_forward(t))
         tg_program_forget(t); /* out of memory: the records run as they are */
     bool compact = p->built && !t->anomaly; /* anomaly mode checks every record's output */
+    tg_tape_repoint_detached(t); /* after build_forward, which may move their sources */
     if (compact)
         for (size_t j = 0; j < p->n_patch; j++) p->pool[p->patch[j].slot] = p->patch[j].leaf->data;
     for (size_t i = 0; i < t->n_recs; i++) {

@@ -36,6 +36,7 @@ void tg_tape_free(tg_tape *t)
     free(t->leaf_grads);
     free(t->leaves);
     free(t->leaf_shapes);
+    free(t->detached);
     tg_program_free(t);
     free(t);
 }
@@ -50,6 +51,7 @@ void tg_tape_reset(tg_tape *t)
     t->replay_ready = false;
     t->not_replayable[0] = '\0';
     t->n_leaves = 0;
+    t->n_detached = 0;
     t->grads_above_mark = false;
     t->record_grads = false;
     tg_program_forget(t);
@@ -340,6 +342,7 @@ tg_tensor *tg_tensor_alloc(tg_tape *t, const char *who, int ndim, const int64_t 
 /* ------------------------------------------------------------------ apply */
 
 static void note_replay_hazards(tg_tape *t, const tg_op *op, tg_tensor *const *in, int n);
+static bool note_leaves(tg_tape *t, const tg_record *r);
 
 static bool needs_grad(const tg_tensor *x) { return x && (x->flags & TG_REQUIRES_GRAD); }
 
@@ -546,6 +549,8 @@ static tg_tensor *apply(tg_tape *t, const tg_op *op, tg_tensor *const *in, int n
         t->recs[t->n_recs].index = (int32_t)t->n_recs;
         out->rec = (int32_t)t->n_recs++;
         if (grad && op->backward) out->flags |= TG_REQUIRES_GRAD;
+        if (t->replayable && !note_leaves(t, &t->recs[t->n_recs - 1]))
+            tg_tape_not_replayable(t, "out of memory keeping the leaves' shapes");
     }
     return out;
 }
@@ -643,37 +648,63 @@ int tg_tensor_rewrap(tg_tensor *x, const tg_real *data)
     return TG_OK;
 }
 
-/* The leaves the records read, with their shapes, kept for the replays
-   (false if out of memory). */
-static bool collect_leaves(tg_tape *t)
+/* The leaves record r reads, with their shapes, kept for the replays' check
+   (a replayable tape's records, as they are recorded: a leaf whose shape
+   changed before the first replay is refused as one changed after it).
+   False if out of memory. */
+static bool note_leaves(tg_tape *t, const tg_record *r)
 {
-    t->n_leaves = 0;
-    for (size_t i = 0; i < t->n_recs; i++) {
-        const tg_record *r = &t->recs[i];
-        for (int k = 0; k < r->n_in; k++) {
-            tg_tensor *x = r->in[k];
-            if (!x || x->rec >= 0) continue;
-            bool seen = false;
-            for (size_t j = 0; j < t->n_leaves && !seen; j++) seen = t->leaves[j] == x;
-            if (seen) continue;
-            if (t->n_leaves == t->cap_leaves) {
-                size_t cap = t->cap_leaves ? 2 * t->cap_leaves : 64;
-                tg_tensor **l = realloc(t->leaves, cap * sizeof *l);
-                if (!l) return false;
-                t->leaves = l;
-                int64_t(*sh)[TG_MAX_DIMS + 1] = realloc(t->leaf_shapes, cap * sizeof *sh);
-                if (!sh) return false;
-                t->leaf_shapes = sh;
-                t->cap_leaves = cap;
-                t->heap_allocs += 2;
-            }
-            t->leaves[t->n_leaves] = x;
-            t->leaf_shapes[t->n_leaves][0] = x->ndim;
-            for (int d = 0; d < x->ndim; d++) t->leaf_shapes[t->n_leaves][d + 1] = x->shape[d];
-            t->n_leaves++;
+    for (int k = 0; k < r->n_in; k++) {
+        tg_tensor *x = r->in[k];
+        if (!x || x->rec >= 0) continue;
+        bool seen = false; /* the latest first: a leaf is mostly read again soon */
+        for (size_t j = t->n_leaves; j-- > 0 && !seen;) seen = t->leaves[j] == x;
+        if (seen) continue;
+        if (t->n_leaves == t->cap_leaves) {
+            size_t cap = t->cap_leaves ? 2 * t->cap_leaves : 64;
+            tg_tensor **l = realloc(t->leaves, cap * sizeof *l);
+            if (!l) return false;
+            t->leaves = l;
+            int64_t(*sh)[TG_MAX_DIMS + 1] = realloc(t->leaf_shapes, cap * sizeof *sh);
+            if (!sh) return false;
+            t->leaf_shapes = sh;
+            t->cap_leaves = cap;
+            t->heap_allocs += 2;
         }
+        t->leaves[t->n_leaves] = x;
+        t->leaf_shapes[t->n_leaves][0] = x->ndim;
+        for (int d = 0; d < x->ndim; d++) t->leaf_shapes[t->n_leaves][d + 1] = x->shape[d];
+        t->n_leaves++;
     }
     return true;
+}
+
+bool tg_tape_note_detached(tg_tape *t, tg_tensor *leaf, tg_tensor *source)
+{
+    if (!t->replayable || !t->recording) return true;
+    if (t->n_detached == t->cap_detached) {
+        size_t cap = t->cap_detached ? 2 * t->cap_detached : 16;
+        tg_tensor **d = realloc(t->detached, 2 * cap * sizeof *d);
+        if (!d) return false;
+        t->detached = d;
+        t->cap_detached = cap;
+        t->heap_allocs++;
+    }
+    t->detached[2 * t->n_detached] = leaf;
+    t->detached[2 * t->n_detached + 1] = source;
+    t->n_detached++;
+    return true;
+}
+
+void tg_tape_repoint_detached(tg_tape *t)
+{
+    for (size_t j = 0; j < t->n_detached; j++) {
+        const tg_tensor *s = t->detached[2 * j + 1];
+        /* a view's data is its input's, set when its record replays: the
+           data of the chain's first tensor that is not a view */
+        while (s->rec >= 0 && (t->recs[s->rec].op->flags & TG_OP_ALIAS)) s = t->recs[s->rec].in[0];
+        t->detached[2 * j]->data = s->data;
+    }
 }
 
 /* A tape tensor's gradient at a replay (see tg_tape_replay). */
@@ -700,10 +731,6 @@ int tg_tape_replay(tg_tape *t)
         return TG_ERR_STATE;
     }
     if (!t->replay_ready) {
-        if (!collect_leaves(t)) {
-            tg_tape_set_error(t, "tg_tape_replay: out of memory");
-            return TG_ERR_NOMEM;
-        }
         t->replay_mark = tg_arena_get_mark(&t->arena);
         t->replay_ready = true;
         /* gradients made so far lie below the mark: replays keep them */

@@ -96,9 +96,11 @@ struct tg_tape {
     bool replay_ready;     /* the mark and the leaves below are taken */
     char not_replayable[160]; /* why this recording cannot be replayed, "" if it can */
     tg_arena_mark replay_mark; /* the arena at the end of the recording */
-    tg_tensor **leaves;    /* [n_leaves]: the leaves the records read */
-    int64_t (*leaf_shapes)[TG_MAX_DIMS + 1]; /* their ndim and shapes then */
+    tg_tensor **leaves;    /* [n_leaves]: the leaves the records read, */
+    int64_t (*leaf_shapes)[TG_MAX_DIMS + 1]; /* their ndim and shapes when first read */
     size_t n_leaves, cap_leaves;
+    tg_tensor **detached;  /* [2·n_detached]: tg_detach's leaf, then its source */
+    size_t n_detached, cap_detached;
     bool grads_above_mark; /* a walk ran after the replay mark: it may have made
                               gradients above it */
     uint32_t fresh_sweeps; /* times records' gradients were made fresh in bulk */
@@ -146,6 +148,14 @@ int32_t tg_mark_reached(tg_tape *t, tg_tensor *const *outs, int n_out);
    is kept). */
 void tg_tape_not_replayable(tg_tape *t, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* tg_detach's leaf and the tensor it shares data with, noted on a
+   replayable tape (false if out of memory); before each replay runs, each
+   such leaf is pointed again at its source's data, which the replay
+   program may have moved (a small result packed with the others) or the
+   caller rewrapped. */
+bool tg_tape_note_detached(tg_tape *t, tg_tensor *leaf, tg_tensor *source);
+void tg_tape_repoint_detached(tg_tape *t);
 
 /* Grows the records (and the backward scratch with them) to hold one more.
    false if out of memory. */

@@ -1,5 +1,5 @@
 /* Making tensors on a tape, their metadata, and printing them. */
-#include "core/internal.h"
+#include "core/tape_internal.h"
 
 #include <inttypes.h>
 
@@ -130,6 +130,10 @@ tg_tensor *tg_detach(tg_tape *t, tg_tensor *x)
     if (!y) return NULL;
     y->data = x->data;
     y->flags = TG_CONST;
+    if (!tg_tape_note_detached(t, y, x)) { /* a replay must find x's data again */
+        tg_tape_set_error(t, "tg_detach: out of memory");
+        return NULL;
+    }
     return y;
 }
 
