@@ -353,10 +353,13 @@ static int ew_shape(const tg_record *r, int n_req, const char *const *names, boo
     return loss_shape_of(red, gm.ndim, gm.shape, -1, ndim, shape, msg, len);
 }
 
-#define EW_LOSS(NAME, N, SHAPE, DOC)                                                     \
+#define EW_LOSS(NAME, N, SHAPE, DOC) EW_LOSS_F(NAME, N, SHAPE, DOC, 0)
+/* FLAGS: TG_OP_CHECK_ON_REPLAY for a SHAPE that checks the values (bce's
+   probabilities, gaussian_nll's variances): a replay runs it again */
+#define EW_LOSS_F(NAME, N, SHAPE, DOC, FLAGS)                                            \
     static int NAME##_forward(tg_record *r) { return ew_run(r, NAME##_l); }              \
     static void NAME##_backward(tg_record *r) { ew_grad(r, NAME##_dl); }                 \
-    static const tg_op op_##NAME = {.name = #NAME, .n_inputs = N,                        \
+    static const tg_op op_##NAME = {.name = #NAME, .n_inputs = N, .flags = FLAGS,        \
                                     .attr_size = sizeof(ew_attr), .shape = SHAPE,        \
                                     .forward = NAME##_forward,                           \
                                     .backward = NAME##_backward, .vjp = NAME##_vjp,      \
@@ -603,7 +606,8 @@ static int bce_loss_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor 
     }
     return TG_OK;
 }
-EW_LOSS(bce_loss, 3, bce_shape, "-w (y log p + (1 - y) log(1 - p)), logs clamped at -100")
+EW_LOSS_F(bce_loss, 3, bce_shape, "-w (y log p + (1 - y) log(1 - p)), logs clamped at -100",
+          TG_OP_CHECK_ON_REPLAY)
 
 tg_tensor *tg_bce_loss_ex(tg_tape *t, tg_tensor *prob, tg_tensor *target, tg_tensor *weight,
                           tg_reduction red)
@@ -932,7 +936,8 @@ static int gaussian_nll_loss_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, t
     }
     return TG_OK;
 }
-EW_LOSS(gaussian_nll_loss, 3, gaussian_shape, "(log c + (x - y)^2 / c) / 2, c = max(var, eps)")
+EW_LOSS_F(gaussian_nll_loss, 3, gaussian_shape,
+          "(log c + (x - y)^2 / c) / 2, c = max(var, eps)", TG_OP_CHECK_ON_REPLAY)
 
 tg_tensor *tg_gaussian_nll_loss(tg_tape *t, tg_tensor *input, tg_tensor *target, tg_tensor *var,
                                 bool full, tg_real eps, tg_reduction red)

@@ -177,6 +177,39 @@ Test(replay_guards, a_detached_tensor_follows_its_source)
     }
 }
 
+/* Values an op refuses when it records are refused when it replays: bce's
+   probabilities outside [0, 1] (NaN too), gaussian_nll's negative
+   variances. (A replay skipped the check and returned a loss: 50.35 for a
+   NaN probability; found by a replay fuzzer.) */
+Test(replay_guards, values_an_op_refuses)
+{
+    tg_real p[2] = {0.25f, 0.5f}, y[2] = {1, 0}, v[2] = {1, 2};
+    tg_tape_set_replayable(t, true);
+    tg_tensor *pw = tg_requires_grad(tg_tensor_wrap(t, TG_SHAPE(2), p), true);
+    tg_tensor *vw = tg_tensor_wrap(t, TG_SHAPE(2), v);
+    tg_tensor *yt = tg_tensor_new(t, TG_SHAPE(2), y);
+    tg_tensor *l = tg_add(t, tg_bce_loss(t, pw, yt, TG_REDUCE_MEAN),
+                          tg_gaussian_nll_loss(t, pw, yt, vw, false, 1e-6, TG_REDUCE_MEAN));
+    cr_assert(l && tg_backward(t, l) == TG_OK, "%s", tg_tape_error(t));
+    const tg_real bad[2] = {(tg_real)1.5, (tg_real)NAN};
+    for (int k = 0; k < 2; k++) {
+        p[0] = bad[k];
+        cr_expect_eq(tg_tape_replay(t), TG_ERR_INVALID, "p[0] = %g", (double)p[0]);
+        cr_expect(strstr(tg_tape_error(t), "(tg_bce_loss): input[0] =") &&
+                      strstr(tg_tape_error(t), "every probability must be in [0, 1]"),
+                  "%s", tg_tape_error(t));
+        tg_tape_clear_error(t);
+    }
+    p[0] = (tg_real)0.75;
+    v[1] = -1;
+    cr_expect_eq(tg_tape_replay(t), TG_ERR_INVALID);
+    cr_expect(strstr(tg_tape_error(t), "var[1] = -1: var must not be negative"), "%s",
+              tg_tape_error(t));
+    tg_tape_clear_error(t);
+    v[1] = 2;
+    cr_expect_eq(tg_tape_replay(t), TG_OK, "in range again: %s", tg_tape_error(t));
+}
+
 /* A wrapped index array is read again at each replay: an index the caller
    put out of range since is refused, naming the op, the index and the axis,
    before the op reads anything (recorded in range, so only the replay's
