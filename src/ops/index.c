@@ -15,6 +15,7 @@
    slice take plain integers, which count from the end when negative. */
 #include "ops/ops_internal.h"
 #include "ops/reduce_internal.h" /* tg_axis_view */
+#include "core/tape_internal.h" /* tg_tape_not_replayable */
 
 /* ------------------------------------------------------------------ helpers */
 
@@ -1262,19 +1263,43 @@ static tg_tensor *mask_tensor(tg_tape *t, int ndim, const int64_t *shape,
     return c;
 }
 
+/* The masks of scatter's rule, made by ops from the index: the ids 1..n
+   scattered (the last write wins, as in the forward) give `written`, the
+   positions some j wrote, and `won`, 1 where j's id is the one kept. Ops
+   of the index, so a replay with new positions makes them again (constants
+   made from r->saved kept the recording's positions: found by a replay
+   fuzzer). The ids are exact up to 2²⁴ in float: past that, the saved
+   masks, and the tape cannot replay them. */
+static void scatter_masks(tg_tape *t, const tg_record *r, tg_tensor **written, tg_tensor **won)
+{
+    const index_attr *a = r->attr;
+    const tg_tensor *x = r->in[0];
+    const tg_index *idx = a->index;
+    if (idx->size >= ((int64_t)1 << (sizeof(tg_real) == sizeof(float) ? 24 : 53))) {
+        const unsigned char *saved = r->saved;
+        *written = mask_tensor(t, x->ndim, x->shape, saved);
+        *won = mask_tensor(t, idx->ndim, idx->shape, saved + x->size);
+        tg_tape_not_replayable(t, "scatter's gradient graph over %lld indices (more than "
+                                  "float's whole numbers count exactly)", (long long)idx->size);
+        return;
+    }
+    tg_tensor *ids = tg_zeros(t, idx->ndim, idx->shape);
+    if (ids)
+        for (int64_t j = 0; j < ids->size; j++) ids->data[j] = (tg_real)(j + 1);
+    tg_tensor *at = ids ? tg_scatter(t, tg_zeros(t, x->ndim, x->shape), a->axis, idx, ids) : NULL;
+    *written = tg_ne(t, at, tg_scalar(t, 0));
+    *won = tg_eq(t, tg_gather(t, at, a->axis, idx), ids);
+}
+
 static int scatter_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
 {
     const index_attr *a = r->attr;
     const tg_tensor *x = r->in[0];
-    const unsigned char *written = r->saved;
-    tg_tensor *zero = tg_scalar(t, 0);
-    if (x->flags & TG_REQUIRES_GRAD)
-        dx[0] = tg_where(t, mask_tensor(t, x->ndim, x->shape, written), zero, g);
-    if (r->in[1]->flags & TG_REQUIRES_GRAD) {
-        const tg_index *idx = a->index;
-        tg_tensor *won = mask_tensor(t, idx->ndim, idx->shape, written + x->size);
-        dx[1] = pad_to(t, tg_where(t, won, tg_gather(t, g, a->axis, idx), zero), r->in[1]);
-    }
+    tg_tensor *zero = tg_scalar(t, 0), *written, *won;
+    scatter_masks(t, r, &written, &won);
+    if (x->flags & TG_REQUIRES_GRAD) dx[0] = tg_where(t, written, zero, g);
+    if (r->in[1]->flags & TG_REQUIRES_GRAD)
+        dx[1] = pad_to(t, tg_where(t, won, tg_gather(t, g, a->axis, a->index), zero), r->in[1]);
     return TG_OK;
 }
 

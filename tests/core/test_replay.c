@@ -210,6 +210,50 @@ Test(replay_guards, values_an_op_refuses)
     cr_expect_eq(tg_tape_replay(t), TG_OK, "in range again: %s", tg_tape_error(t));
 }
 
+/* scatter's gradient graph (create_graph) at new positions of a wrapped
+   index: its masks (the positions written, the writes kept) were
+   constants of the recording's positions, so a replay routed the gradient
+   by them (a loss of 155 for 135, dl/dx[0] 0 for 1; found by a replay
+   fuzzer). Replayed against recorded afresh, bit for bit, a repeated
+   position included. */
+static tg_tensor *scatter_program(tg_tape *tp, const int64_t *idx, tg_tensor **x)
+{
+    const tg_real xv[4] = {1, 2, 3, 4}, sv[3] = {10, 20, 30};
+    *x = tg_requires_grad(tg_tensor_new(tp, TG_SHAPE(4), xv), true);
+    tg_tensor *src = tg_requires_grad(tg_tensor_new(tp, TG_SHAPE(3), sv), true);
+    tg_tensor *y = tg_scatter(tp, *x, 0, tg_index_wrap(tp, TG_SHAPE(3), idx), src);
+    tg_tensor *l = tg_sum(tp, tg_mul(tp, y, tg_tensor_new(tp, TG_SHAPE(4), xv)), TG_ALL, false);
+    tg_tensor *in[2] = {*x, src}, *g[2] = {NULL, NULL};
+    if (tg_grad(tp, 1, &l, NULL, 2, in, g, &(tg_grad_opts){.create_graph = true}) != TG_OK)
+        return NULL;
+    return tg_add(tp, l, tg_add(tp, tg_sum(tp, tg_square(tp, g[0]), TG_ALL, false),
+                                tg_sum(tp, tg_mul(tp, g[1], src), TG_ALL, false)));
+}
+
+Test(replay_guards, a_scatter_gradient_graph_follows_new_positions)
+{
+    int64_t idx[3] = {0, 1, 1};
+    const int64_t next[3][3] = {{3, 2, 0}, {2, 2, 2}, {0, 1, 1}};
+    tg_tensor *x;
+    tg_tape_set_replayable(t, true);
+    tg_tensor *l = scatter_program(t, idx, &x);
+    cr_assert(l && tg_backward(t, l) == TG_OK, "%s", tg_tape_error(t));
+    for (int k = 0; k < 3; k++) {
+        memcpy(idx, next[k], sizeof idx);
+        cr_assert_eq(tg_tape_replay(t), TG_OK, "%s", tg_tape_error(t));
+        cr_assert_eq(tg_backward(t, l), TG_OK, "%s", tg_tape_error(t));
+        tg_tape *f = tg_tape_new();
+        tg_tensor *xf;
+        tg_tensor *lf = scatter_program(f, idx, &xf);
+        cr_assert(lf && tg_backward(f, lf) == TG_OK, "%s", tg_tape_error(f));
+        cr_expect(memcmp(l->data, lf->data, sizeof(tg_real)) == 0,
+                  "positions %d: loss %g, recorded afresh %g", k, (double)l->data[0],
+                  (double)lf->data[0]);
+        cr_expect(memcmp(x->grad, xf->grad, 4 * sizeof(tg_real)) == 0, "positions %d: dl/dx", k);
+        tg_tape_free(f);
+    }
+}
+
 /* A wrapped index array is read again at each replay: an index the caller
    put out of range since is refused, naming the op, the index and the axis,
    before the op reads anything (recorded in range, so only the replay's
