@@ -258,7 +258,10 @@ TG_API int tg_batchnorm2d_init(tg_batchnorm *l, tg_params *p, const char *name,
    it normalises with the batch's statistics and, with running statistics,
    adds one to num_batches_tracked and updates them (tg_batch_norm); in
    evaluation mode it uses the running statistics (the batch's without
-   them). */
+   them). The count and the update are the op's: a replay of the tape
+   (tg_tape_replay) counts its batch too. The mode is read when the layer
+   is recorded: a replay runs the recorded mode (record again after
+   tg_params_set_training). */
 TG_API tg_tensor *tg_batchnorm_forward(tg_tape *t, const tg_batchnorm *l, tg_tensor *x);
 
 /** A layer norm layer (nn.LayerNorm). */

@@ -11,6 +11,7 @@
    and dropout read the training switch of the tg_params they were
    registered on (tg_params_set_training). */
 #include "core/internal.h"
+#include "ops/ops_internal.h" /* tg_batch_norm_counted */
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -247,15 +248,13 @@ tg_tensor *tg_batchnorm_forward(tg_tape *t, const tg_batchnorm *l, tg_tensor *x)
         return NULL;
     }
     bool training = tg_params_training(l->params), track = l->running_mean != NULL;
-    double momentum = l->opts.momentum;
-    tg_tensor *nbt = l->num_batches_tracked;
-    if (training && track && l->opts.cumulative_average)
-        momentum = 1 / ((double)nbt->data[0] + 1);
-    tg_tensor *y = tg_batch_norm(t, x, (!training || track) ? l->running_mean : NULL,
-                                 (!training || track) ? l->running_var : NULL, l->weight, l->bias,
-                                 training || !track, momentum, l->opts.eps);
-    if (y && training && track) nbt->data[0] += 1;
-    return y;
+    /* the op counts the batch (and takes the cumulative average's momentum
+       from the count): a replay counts again, as a new recording would */
+    return tg_batch_norm_counted(t, x, (!training || track) ? l->running_mean : NULL,
+                                 (!training || track) ? l->running_var : NULL, l->weight,
+                                 l->bias, training || !track, l->opts.momentum, l->opts.eps,
+                                 track ? l->num_batches_tracked : NULL,
+                                 l->opts.cumulative_average);
 }
 
 /* ---------------------------------------------- layer, group and rms norm */

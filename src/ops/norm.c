@@ -151,6 +151,7 @@ static void channel_affine_vjp(tg_tape *t, tg_tensor *g, tg_tensor *xhat, const 
 
 typedef struct {
     bool training;
+    bool cumulative; /* with a counter: momentum 1/(count + 1), the cumulative average */
     double momentum, eps;
 } bn_attr;
 
@@ -175,6 +176,12 @@ static int bn_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], c
     }
     int64_t C = x->shape[1];
     const char *names[5] = {"", "running_mean", "running_var", "weight", "bias"};
+    const tg_tensor *count = r->in[5]; /* the layer's num_batches_tracked, or NULL */
+    if (count && (count->size != 1 || (count->flags & TG_REQUIRES_GRAD) || !r->in[1])) {
+        snprintf(msg, len, "the batch counter must be one value that requires no grad, "
+                           "with running statistics");
+        return TG_ERR_INVALID;
+    }
     for (int k = 1; k < 5; k++) {
         const tg_tensor *v = r->in[k];
         if (v && (v->ndim != 1 || v->shape[0] != C)) {
@@ -214,6 +221,11 @@ static int bn_forward(tg_record *r)
     norm_saved *s = save_stats(r, C, 0);
     if (!s) return TG_ERR_NOMEM;
     tg_real *y = r->out->data;
+    /* the layer's count of batches, counted here so that a replay counts
+       too: the momentum of the cumulative average from it */
+    tg_tensor *count = a->training && rm ? r->in[5] : NULL;
+    double m = count && a->cumulative ? 1 / ((double)count->data[0] + 1) : a->momentum;
+    if (count) count->data[0] += 1;
     for (int64_t c = 0; c < C; c++) {
         double mean, var;
         if (a->training) {
@@ -228,7 +240,6 @@ static int bn_forward(tg_record *r)
                 }
             var = q / (double)M;
             if (rm) {
-                double m = a->momentum;
                 rm->data[c] = (tg_real)((1 - m) * rm->data[c] + m * mean);
                 rv->data[c] = (tg_real)((1 - m) * rv->data[c] + m * var * (double)M / (double)(M - 1));
             }
@@ -307,7 +318,7 @@ static int bn_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
 }
 
 static const tg_op op_batch_norm = {.name = "batch_norm",
-                                    .n_inputs = 5,
+                                    .n_inputs = 6, /* the last: tg_batchnorm's counter */
                                     .attr_size = sizeof(bn_attr),
                                     .shape = bn_shape,
                                     .forward = bn_forward,
@@ -326,9 +337,18 @@ tg_tensor *tg_batch_norm(tg_tape *t, tg_tensor *x, tg_tensor *running_mean,
                              "got eps=%g momentum=%g", eps, momentum);
         return NULL;
     }
-    bn_attr a = {training, momentum, eps};
-    tg_tensor *in[5] = {x, running_mean, running_var, weight, bias};
-    return tg_apply(t, &op_batch_norm, in, 5, &a);
+    return tg_batch_norm_counted(t, x, running_mean, running_var, weight, bias, training,
+                                 momentum, eps, NULL, false);
+}
+
+tg_tensor *tg_batch_norm_counted(tg_tape *t, tg_tensor *x, tg_tensor *running_mean,
+                                 tg_tensor *running_var, tg_tensor *weight, tg_tensor *bias,
+                                 bool training, double momentum, double eps, tg_tensor *count,
+                                 bool cumulative)
+{
+    bn_attr a = {training, cumulative, momentum, eps};
+    tg_tensor *in[6] = {x, running_mean, running_var, weight, bias, count};
+    return tg_apply(t, &op_batch_norm, in, 6, &a);
 }
 
 /* ------------------------------------------- layer norm and rms norm rows */

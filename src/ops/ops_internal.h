@@ -5,6 +5,16 @@
 
 #include "core/internal.h"
 
+/* tg_batch_norm with nn.BatchNorm's batch counter (count: [1] or [], its
+   num_batches_tracked, or NULL): in training with running statistics the
+   op adds 1 to it, and with cumulative the momentum is 1/(count + 1), the
+   cumulative average; counted by the op's forward, so a replay counts too
+   (nn/layers.c). */
+tg_tensor *tg_batch_norm_counted(tg_tape *t, tg_tensor *x, tg_tensor *running_mean,
+                                 tg_tensor *running_var, tg_tensor *weight, tg_tensor *bias,
+                                 bool training, double momentum, double eps, tg_tensor *count,
+                                 bool cumulative);
+
 /* ---- broadcasting: for an output shape, each input's element strides
    (0 along broadcast axes), all right-aligned to the output's ndim. */
 

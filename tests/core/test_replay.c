@@ -254,6 +254,60 @@ Test(replay_guards, a_scatter_gradient_graph_follows_new_positions)
     }
 }
 
+/* The BatchNorm layer in training: its batch counter (num_batches_tracked)
+   and the cumulative average's momentum 1/(count + 1) are the op's now, so
+   a replay counts its batch and takes the momentum of that count. (The
+   layer counted outside any op: 1 after a recording and two replays, for
+   3, and the momentum of the recording on every replay; found by a replay
+   fuzzer.) One recording and two replays against three recordings, both
+   kinds of momentum. */
+static tg_tensor *bn_step(tg_tape *tp, tg_batchnorm *bn, tg_real *xv, bool wrap)
+{
+    tg_tensor *x = wrap ? tg_tensor_wrap(tp, TG_SHAPE(4, 2), xv)
+                        : tg_tensor_new(tp, TG_SHAPE(4, 2), xv);
+    return tg_sum(tp, tg_square(tp, tg_batchnorm_forward(tp, bn, tg_requires_grad(x, true))),
+                  TG_ALL, false);
+}
+
+Test(replay_guards, a_batchnorm_layer_counts_replayed_batches)
+{
+    tg_real batches[3][8] = {{1, 2, 3, 4, 5, 6, 7, 8},
+                             {-1, 0, 2, 5, 1, 1, 0, 3},
+                             {9, 8, 7, 6, 5, 4, 3, 2}};
+    for (int cumulative = 0; cumulative < 2; cumulative++) {
+        tg_batchnorm_opts o = TG_BATCHNORM_OPTS_DEFAULT;
+        o.cumulative_average = cumulative;
+        tg_params *pa = tg_params_new(), *pb = tg_params_new();
+        tg_batchnorm ba, bb;
+        cr_assert_eq(tg_batchnorm1d_init(&ba, pa, "bn", 2, &o), TG_OK);
+        cr_assert_eq(tg_batchnorm1d_init(&bb, pb, "bn", 2, &o), TG_OK);
+        tg_real x[8];
+        memcpy(x, batches[0], sizeof x);
+        tg_tape *a = tg_tape_new();
+        tg_tape_set_replayable(a, true);
+        tg_tensor *l = bn_step(a, &ba, x, true);
+        cr_assert(l && tg_backward(a, l) == TG_OK, "%s", tg_tape_error(a));
+        for (int s = 1; s < 3; s++) {
+            memcpy(x, batches[s], sizeof x);
+            cr_assert_eq(tg_tape_replay(a), TG_OK, "%s", tg_tape_error(a));
+        }
+        for (int s = 0; s < 3; s++) {
+            tg_tape *b = tg_tape_new();
+            cr_assert(bn_step(b, &bb, batches[s], false), "%s", tg_tape_error(b));
+            tg_tape_free(b);
+        }
+        cr_expect_eq(ba.num_batches_tracked->data[0], 3, "cumulative %d: %g batches counted",
+                     cumulative, (double)ba.num_batches_tracked->data[0]);
+        cr_expect(memcmp(ba.running_mean->data, bb.running_mean->data, 2 * sizeof(tg_real)) == 0 &&
+                      memcmp(ba.running_var->data, bb.running_var->data, 2 * sizeof(tg_real)) == 0,
+                  "cumulative %d: running mean %g, recorded %g", cumulative,
+                  (double)ba.running_mean->data[0], (double)bb.running_mean->data[0]);
+        tg_tape_free(a);
+        tg_params_free(pa);
+        tg_params_free(pb);
+    }
+}
+
 /* A wrapped index array is read again at each replay: an index the caller
    put out of range since is refused, naming the op, the index and the axis,
    before the op reads anything (recorded in range, so only the replay's
