@@ -258,7 +258,7 @@ const char *const tg_explorer_js[] = {
     "  return h;\n",
     "}\n",
     "function workedHTML(st, w) {\n",
-    "  const r = TG.records[st.rec], x = TG.tensors[r.in[w.slot]], name = 'd' + x.label + idxStr(w.j);\n",
+    "  const r = TG.records[st.rec], x = TG.tensors[r.in[w.slot]], name = 'd' + esc(x.label) + idxStr(w.j);\n",
     "  let j = 0;\n",
     "  w.j.forEach((v, d) => { j = j * x.shape[d] + v; });\n",
     "  let h = '<div class=\"worked\" data-slot=\"' + w.slot + '\" data-j=\"' + j + '\" data-all=\"' + w.all + '\" data-n=\"' + w.n + '\">';\n",

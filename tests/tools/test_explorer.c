@@ -153,6 +153,52 @@ Test(explorer, refuses_what_it_cannot_draw)
     net_free(&n);
 }
 
+/* Names are the user's text: the page's script puts them into HTML only
+   through esc(). The worked element's heading took x.label raw, so a name
+   with markup ran in the learner's browser (found by a learner's review).
+   Every read of a tensor's label in the script is checked here: esc(...)
+   around it, or the one function that returns it (whose calls are checked
+   the same way). */
+static bool escaped_before(const char *script, const char *at)
+{
+    const char *b = at; /* back over the expression: TG.tensors[r.in[k]] */
+    while (b > script && (strchr("._[]", b[-1]) || (b[-1] >= 'a' && b[-1] <= 'z') ||
+                          (b[-1] >= 'A' && b[-1] <= 'Z') || (b[-1] >= '0' && b[-1] <= '9')))
+        b--;
+    return b - script >= 4 && strncmp(b - 4, "esc(", 4) == 0;
+}
+
+Test(explorer, the_script_escapes_every_name_it_puts_in_html)
+{
+    net n;
+    net_build(&n);
+    int st;
+    char *page = page_of(n.t, n.loss, NULL, &st);
+    cr_assert_eq(st, TG_OK, "%s", tg_last_error());
+    const char *script = strstr(page, "function esc(");
+    cr_assert(script, "the page's script has no esc()");
+    int reads = 0;
+    for (const char *at = strstr(script, ".label"); at; at = strstr(at + 1, ".label")) {
+        if (at[6] == '_' || (at[6] >= 'a' && at[6] <= 'z')) continue; /* .labels, .label_x */
+        reads++;
+        bool ok = escaped_before(script, at) ||
+                  strncmp(at - 13, "TG.tensors[t].label; }", 22) == 0; /* label(t) */
+        char ctx[96];
+        snprintf(ctx, sizeof ctx, "%.80s", at > script + 40 ? at - 40 : script);
+        cr_expect(ok, "a label put in the page unescaped: ...%s...", ctx);
+    }
+    for (const char *at = strstr(script, "label("); at; at = strstr(at + 1, "label(")) {
+        if (at > script && (at[-1] == '_' || (at[-1] >= 'a' && at[-1] <= 'z'))) continue;
+        if (strncmp(at - 9, "function ", 9) == 0) continue;
+        char ctx[96];
+        snprintf(ctx, sizeof ctx, "%.80s", at > script + 40 ? at - 40 : script);
+        cr_expect(strncmp(at - 4, "esc(", 4) == 0, "label() unescaped: ...%s...", ctx);
+    }
+    cr_expect_gt(reads, 3, "the script reads labels");
+    free(page);
+    net_free(&n);
+}
+
 Test(explorer, leaves_the_tape_as_it_was)
 {
     net n;
