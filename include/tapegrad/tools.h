@@ -181,7 +181,10 @@ TG_API int tg_tape_dot(const tg_tape *t, FILE *f);
 /** The most inputs tg_hvp, tg_jvp, tg_jacobian and tg_hessian take. Each
     x[i] must require grad when y is recorded (tg_requires_grad first: unlike
     torch.autograd.functional, which calls the function itself, these take a
-    y already on the tape), else the driver refuses it by name. */
+    y already on the tape). One that does not require grad is refused by
+    the driver, by name; one marked only after y was recorded is refused as
+    not reached by y (tg_grad's message says both causes), and allow_unused
+    then gives zeros for it, as for an input y does not use. */
 #define TG_HVP_MAX_INPUTS 64
 
 /** Hessian-vector product of a scalar y (torch.autograd.functional.hvp):

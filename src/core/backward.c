@@ -615,6 +615,16 @@ static tg_tensor *seed_tensor(tg_tape *t, tg_tensor *out, tg_tensor *const *gout
 
 /* First-order tg_grad: the ordinary walk on shadows (walk_opts), whose
    gradients are the results. */
+/* An input no output reaches: refused, with the two ways it happens (as
+   PyTorch's "appears to not have been used in the graph"). */
+static void not_reached(tg_tape *t, int i)
+{
+    tg_tape_set_error(t, "tg_grad: input %d is not reached by the outputs: they do not depend "
+                         "on it, or it was marked with tg_requires_grad only after the ops "
+                         "that read it were recorded (mark it first); pass allow_unused for "
+                         "a gradient of zeros where an output truly does not depend on it", i);
+}
+
 static int grad_first_order(tg_tape *t, int n_out, tg_tensor *const *outs,
                             tg_tensor *const *gouts, int32_t last, int n_in,
                             tg_tensor *const *ins, tg_tensor **grads, const tg_grad_opts *o)
@@ -652,8 +662,7 @@ static int grad_first_order(tg_tape *t, int n_out, tg_tensor *const *outs,
             grads[i] = tg_zeros(t, x->ndim, x->shape);
             if (!grads[i]) return TG_ERR_NOMEM;
         } else {
-            tg_tape_set_error(t, "tg_grad: input %d is not reached by the outputs (pass "
-                                 "allow_unused for a gradient of zeros)", i);
+            not_reached(t, i);
             return TG_ERR_INVALID;
         }
     }
@@ -714,8 +723,7 @@ int tg_grad(tg_tape *t, int n_out, tg_tensor *const *outputs, tg_tensor *const *
                 if (ls.v[k].leaf == x) g = ls.v[k].grad;
         }
         if (!g && !o.allow_unused) {
-            tg_tape_set_error(t, "tg_grad: input %d is not reached by the outputs (pass "
-                                 "allow_unused for a gradient of zeros)", i);
+            not_reached(t, i);
             return TG_ERR_INVALID;
         }
         grads[i] = g ? g : tg_zeros(t, x->ndim, x->shape);

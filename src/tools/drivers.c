@@ -30,6 +30,10 @@ static int check_args(tg_tape *t, const char *fn, tg_tensor *y, int n, tg_tensor
             return TG_ERR_INVALID;
         }
     for (int i = 0; v && i < n; i++) {
+        if (v[i] && !tg_tensor_usable(t, v[i])) { /* another tape's, or from before a reset */
+            tg_tape_set_error(t, "%s: v[%d] %s", fn, i, tg_unusable_why(t, v[i]));
+            return TG_ERR_STATE;
+        }
         if (!v[i] || !tg_same_shape(v[i], x[i])) {
             char sv[96], sx[96];
             tg_tape_set_error(t, "%s: v[%d] %s must have the shape of input %d, %s", fn, i,
