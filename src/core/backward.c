@@ -105,6 +105,11 @@ static int check_output(tg_tape *t, const char *fn, const tg_tensor *out)
             snprintf(t->error + n, sizeof t->error - n, why, fn);
         return TG_ERR_STATE;
     }
+    if (t->replay_partial) { /* its error handled and cleared */
+        tg_tape_set_error(t, "%s: the last tg_tape_replay stopped part-way, so the tape's "
+                             "values mix two steps: replay again (or record anew) first", fn);
+        return TG_ERR_STATE;
+    }
     if (!tg_tensor_usable(t, out)) {
         tg_tape_set_error(t, "%s: the output %s", fn, tg_unusable_why(t, out));
         return TG_ERR_STATE;

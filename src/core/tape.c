@@ -49,6 +49,7 @@ void tg_tape_reset(tg_tape *t)
     t->n_tensors = 0;
     t->n_leaf_grads = 0;
     t->replay_ready = false;
+    t->replay_partial = false;
     t->not_replayable[0] = '\0';
     t->n_leaves = 0;
     t->n_detached = 0;
@@ -772,6 +773,7 @@ int tg_tape_replay(tg_tape *t)
     t->replaying = true;
     int st = tg_program_replay(t);
     t->replaying = false;
+    t->replay_partial = st != TG_OK; /* until a replay runs through */
     return st;
 }
 

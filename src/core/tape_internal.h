@@ -93,6 +93,7 @@ struct tg_tape {
     /* replay (tg_tape_set_replayable, tg_tape_replay) */
     bool replayable;       /* record every op */
     bool replaying;        /* inside tg_tape_replay: tg_record_save reuses */
+    bool replay_partial;   /* the last replay stopped part-way: the values mix two steps */
     bool replay_ready;     /* the mark and the leaves below are taken */
     char not_replayable[160]; /* why this recording cannot be replayed, "" if it can */
     tg_arena_mark replay_mark; /* the arena at the end of the recording */

@@ -308,6 +308,32 @@ Test(replay_guards, a_batchnorm_layer_counts_replayed_batches)
     }
 }
 
+/* A replay refused part-way (an index put out of range) has run the
+   records before the refusing one: the tape's values mix two steps. With
+   its error cleared, a backward ran on them (the loss of the recording,
+   the earlier results of the new inputs; found by a replay fuzzer). It is
+   refused until a replay runs through. */
+Test(replay_guards, no_backward_after_a_replay_stopped_part_way)
+{
+    int64_t idx[3] = {0, 2, 1};
+    tg_tape_set_replayable(t, true);
+    tg_tensor *x = tg_requires_grad(tg_ones(t, TG_SHAPE(4)), true);
+    tg_tensor *g = tg_gather(t, tg_exp(t, x), 0, tg_index_wrap(t, TG_SHAPE(3), idx));
+    tg_tensor *l = tg_sum(t, tg_square(t, g), TG_ALL, false);
+    cr_assert_eq(tg_backward(t, l), TG_OK, "%s", tg_tape_error(t));
+    x->data[0] = (tg_real)0.5;
+    idx[1] = 9;
+    cr_assert_neq(tg_tape_replay(t), TG_OK);
+    tg_tape_clear_error(t);
+    cr_expect_eq(tg_backward(t, l), TG_ERR_STATE);
+    cr_expect(strstr(tg_tape_error(t), "tg_backward: the last tg_tape_replay stopped part-way"),
+              "%s", tg_tape_error(t));
+    tg_tape_clear_error(t);
+    idx[1] = 2;
+    cr_assert_eq(tg_tape_replay(t), TG_OK, "%s", tg_tape_error(t));
+    cr_expect_eq(tg_backward(t, l), TG_OK, "%s", tg_tape_error(t));
+}
+
 /* A wrapped index array is read again at each replay: an index the caller
    put out of range since is refused, naming the op, the index and the axis,
    before the op reads anything (recorded in range, so only the replay's
