@@ -653,6 +653,8 @@ int tg_tensor_rewrap(tg_tensor *x, const tg_real *data)
    (a replayable tape's records, as they are recorded: a leaf whose shape
    changed before the first replay is refused as one changed after it).
    False if out of memory. */
+enum { LEAF_GRAD = 1 << 8 }; /* in leaf_shapes[j][0], above ndim */
+
 static bool note_leaves(tg_tape *t, const tg_record *r)
 {
     for (int k = 0; k < r->n_in; k++) {
@@ -673,7 +675,8 @@ static bool note_leaves(tg_tape *t, const tg_record *r)
             t->heap_allocs += 2;
         }
         t->leaves[t->n_leaves] = x;
-        t->leaf_shapes[t->n_leaves][0] = x->ndim;
+        /* ndim, and whether it required grad (LEAF_GRAD) then */
+        t->leaf_shapes[t->n_leaves][0] = x->ndim | (needs_grad(x) ? LEAF_GRAD : 0);
         for (int d = 0; d < x->ndim; d++) t->leaf_shapes[t->n_leaves][d + 1] = x->shape[d];
         t->n_leaves++;
     }
@@ -742,16 +745,25 @@ int tg_tape_replay(tg_tape *t)
     }
     for (size_t j = 0; j < t->n_leaves; j++) {
         const tg_tensor *x = t->leaves[j];
-        bool same = x->ndim == t->leaf_shapes[j][0];
+        int nd = (int)(t->leaf_shapes[j][0] & (LEAF_GRAD - 1));
+        bool grad = (t->leaf_shapes[j][0] & LEAF_GRAD) != 0, same = x->ndim == nd;
         for (int d = 0; d < x->ndim && same; d++) same = x->shape[d] == t->leaf_shapes[j][d + 1];
-        if (!same) {
+        /* switched off, a leaf gets no gradient (backward skips it); switched
+           on, it could not get one: the records that read it were made
+           without (their outputs may need none) */
+        if (!same || (!grad && needs_grad(x))) {
             char now[96], then[96], name[64];
-            tg_dims_str((int)t->leaf_shapes[j][0], t->leaf_shapes[j] + 1, then, sizeof then);
+            tg_dims_str(nd, t->leaf_shapes[j] + 1, then, sizeof then);
             if (x->name) snprintf(name, sizeof name, "'%s'", x->name);
             else snprintf(name, sizeof name, "t%d", (int)x->id);
-            tg_tape_set_error(t, "tg_tape_replay: leaf %s is %s, recorded as %s: record the "
-                                 "step again for a new shape",
-                              name, tg_shape_str(x, now, sizeof now), then);
+            if (!same)
+                tg_tape_set_error(t, "tg_tape_replay: leaf %s is %s, recorded as %s: record "
+                                     "the step again for a new shape",
+                                  name, tg_shape_str(x, now, sizeof now), then);
+            else
+                tg_tape_set_error(t, "tg_tape_replay: leaf %s requires grad now and did not "
+                                     "when recorded: record the step again",
+                                  name);
             return TG_ERR_STATE;
         }
     }

@@ -334,6 +334,25 @@ Test(replay_guards, no_backward_after_a_replay_stopped_part_way)
     cr_expect_eq(tg_backward(t, l), TG_OK, "%s", tg_tape_error(t));
 }
 
+/* A leaf that requires grad now and did not when recorded: the records
+   that read it were made without (their outputs need no gradient), so a
+   replay cannot give what a recording would: refused. (It was ignored and
+   the leaf got no gradient; found by a replay fuzzer.) Switched off, a
+   leaf gets none, as recorded afresh (the test below). */
+Test(replay_guards, a_leaf_whose_requires_grad_switched)
+{
+    tg_tape_set_replayable(t, true);
+    tg_tensor *x = tg_tensor_set_name(tg_ones(t, TG_SHAPE(3)), "x");
+    tg_tensor *w = tg_requires_grad(tg_ones(t, TG_SHAPE(3)), true);
+    tg_tensor *l = tg_sum(t, tg_mul(t, tg_exp(t, x), w), TG_ALL, false);
+    cr_assert_eq(tg_backward(t, l), TG_OK, "%s", tg_tape_error(t));
+    tg_requires_grad(x, true);
+    expect_refused("leaf 'x' requires grad now and did not when recorded");
+    tg_tape_clear_error(t);
+    tg_requires_grad(x, false);
+    cr_expect_eq(tg_tape_replay(t), TG_OK, "as recorded again: %s", tg_tape_error(t));
+}
+
 /* A wrapped index array is read again at each replay: an index the caller
    put out of range since is refused, naming the op, the index and the axis,
    before the op reads anything (recorded in range, so only the replay's
