@@ -822,6 +822,11 @@ int tg_tape_html(const tg_tape *t, const tg_tensor *loss, FILE *f, const tg_html
     walk w = {.t = t, .loss = loss, .nrec = tg_tape_record_count(t)};
     if (loss) {
         char sb[128];
+        if (loss->tape == t && loss->rec < 0 && tg_tensor_usable(t, loss))
+            return tg_set_error(TG_ERR_INVALID, "tg_tape_html: the loss was not recorded: no "
+                                                "tensor it depends on requires grad (mark the "
+                                                "parameters or inputs with tg_requires_grad "
+                                                "before the forward), or it is a leaf");
         if (loss->tape != t || loss->rec < 0 || !tg_tensor_usable(t, loss))
             return tg_set_error(TG_ERR_INVALID, "tg_tape_html: the loss is not a result recorded "
                                                 "on this tape (or is from before its last reset)");

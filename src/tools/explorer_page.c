@@ -264,7 +264,7 @@ const char *const tg_explorer_js[] = {
     "  let h = '<div class=\"worked\" data-slot=\"' + w.slot + '\" data-j=\"' + j + '\" data-all=\"' + w.all + '\" data-n=\"' + w.n + '\">';\n",
     "  h += name + ' += \\u03a3 over output elements o of g[o]\\u00b7\\u2202y[o]/\\u2202' + esc(x.label) + idxStr(w.j) + '\\n';\n",
     "  if (!w.n) {\n",
-    "    h += '  no output element depends on it: adds 0';\n",
+    "    h += '  every \u2202y[o]/\u2202' + esc(x.label) + idxStr(w.j) + ' is 0 here (at this point, or no output element depends on it): adds 0';\n",
     "  } else {\n",
     "    h += '  = ' + w.terms.map(t => '<span class=\"w-term\" data-g=\"' + t.g + '\" data-d=\"' + t.d + '\">' + fmt(t.g) + '\\u00b7' + fmt(t.d) + '</span>').join(' + ') +\n",
     "         (w.n > w.terms.length ? ' + \\u2026 (' + w.n + ' terms)' : '') + '\\n';\n",

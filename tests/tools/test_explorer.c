@@ -138,6 +138,14 @@ Test(explorer, refuses_what_it_cannot_draw)
     /* a leaf is not a recorded result */
     free(page_of(n.t, n.x, NULL, &st));
     cr_expect_eq(st, TG_ERR_INVALID);
+    /* nor a result of tensors none of which requires grad (the commonest
+       slip: it said "not a result recorded on this tape"; found by a
+       learner's review) */
+    tg_tensor *c = tg_sum(n.t, tg_square(n.t, n.x), TG_ALL, false);
+    free(page_of(n.t, c, NULL, &st));
+    cr_expect_eq(st, TG_ERR_INVALID);
+    cr_expect(strstr(tg_last_error(), "no tensor it depends on requires grad"), "%s",
+              tg_last_error());
     /* a loss of another tape */
     net m;
     net_build(&m);
