@@ -155,8 +155,11 @@ int main(int argc, char **argv)
     int counts[4] = {0}, failed = 0;
     for (int i = 0; i < N_EXERCISES; i++)
         if (!any || chosen[i]) failed += run(&EXERCISES[i], seed, counts);
-    printf("%d gradients exact, %d approximate, %d wrong (%s)\n", counts[0], counts[1], counts[2],
+    printf("%d gradients exact, %d approximate, %d wrong (%s)", counts[0], counts[1], counts[2],
            tg_real_name());
+    if (failed) printf("; %d exercise%s could not be checked (above: why)", failed,
+                       failed == 1 ? "" : "s");
+    printf("\n");
     if (failed) return 1;
     if (expect) {
         int want = !strcmp(expect, "exact") ? TG_VERDICT_EXACT : TG_VERDICT_WRONG;

@@ -107,6 +107,35 @@ static void report_input(FILE *f, const tg_exercise_result *r, int i, const tg_t
             index_str(x, w, ib, sizeof ib), fd[w]);
 }
 
+/* The learner's rule run a second time into a copy of its first results
+   (mine): an input's gradient that does not double, where it is not 0,
+   was set (=) rather than added to (+=); assigns[i] says so. False if out
+   of memory or the second run failed (*st then says which). */
+static bool twice_adds(tg_exercise_backward learner, tg_tensor *const *in, int n,
+                       const tg_tensor *out, tg_real **mine, void *ctx, bool *assigns, int *st)
+{
+    tg_real *again[TG_EXERCISE_MAX_INPUTS] = {NULL};
+    bool ok = true;
+    *st = TG_OK;
+    for (int i = 0; i < n && ok; i++) {
+        if (!mine[i]) continue;
+        size_t bytes = (size_t)(in[i]->size ? in[i]->size : 1) * sizeof(tg_real);
+        if ((again[i] = malloc(bytes))) memcpy(again[i], mine[i], bytes);
+        ok = again[i] != NULL;
+    }
+    if (ok) *st = learner(in, n, out, again, ctx);
+    ok = ok && *st == TG_OK;
+    for (int i = 0; i < n && ok; i++) {
+        if (!mine[i]) continue;
+        for (int64_t k = 0; k < in[i]->size && !assigns[i]; k++) {
+            double a = (double)mine[i][k], b = (double)again[i][k];
+            assigns[i] = a != 0 && isfinite(a) && !(fabs(b - 2 * a) <= 1e-3 * fabs(a));
+        }
+    }
+    for (int i = 0; i < n; i++) free(again[i]);
+    return ok;
+}
+
 tg_exercise_result tg_exercise_check(const char *name, tg_exercise_forward forward,
                                      tg_exercise_backward learner, void *ctx,
                                      tg_tensor *const *inputs, int n_inputs,
@@ -186,6 +215,15 @@ tg_exercise_result tg_exercise_check(const char *name, tg_exercise_forward forwa
         why = "the learner's backward returned an error";
         goto done;
     }
+    /* a rule must add into its gradients (+=), not set them (=): run once
+       more into what the first run gave, which must then double (exactly
+       for one addition per element; within a float's roundings for more) */
+    bool assigns[TG_EXERCISE_MAX_INPUTS] = {false};
+    if (!twice_adds(learner, in, n_inputs, &out_view, mine, ctx, assigns, &st)) {
+        why = st == TG_OK ? "out of memory" : "the learner's backward returned an error";
+        if (st == TG_OK) st = TG_ERR_NOMEM;
+        goto done;
+    }
     if (o.report)
         fprintf(o.report, "exercise%s%s%s:\n", name ? " '" : "", name ? name : "", name ? "'" : "");
     problem pb = {forward, ctx, inputs, n_inputs, g};
@@ -218,10 +256,14 @@ tg_exercise_result tg_exercise_check(const char *name, tg_exercise_forward forwa
         }
         r.diff_ref[i] = dref;
         r.diff_fd[i] = dfd;
-        if (dref == 0 || dref <= o.exact_rtol * scale) r.verdict[i] = TG_VERDICT_EXACT;
+        if (assigns[i]) r.verdict[i] = TG_VERDICT_WRONG, r.passed = false;
+        else if (dref == 0 || dref <= o.exact_rtol * scale) r.verdict[i] = TG_VERDICT_EXACT;
         else if (near_fd) r.verdict[i] = TG_VERDICT_APPROXIMATE;
         else r.verdict[i] = TG_VERDICT_WRONG, r.passed = false;
         if (o.report) report_input(o.report, &r, i, x, mine[i], rv, fd);
+        if (o.report && assigns[i])
+            fprintf(o.report, "    it sets the gradient (=) where a rule must add to it (+=): "
+                              "run twice, it did not double\n");
     }
     int counts[4] = {0};
     for (int i = 0; i < n_inputs; i++)

@@ -69,9 +69,10 @@ static int square_one_use(tg_tensor *const *in, int n, const tg_tensor *out, tg_
 static int square_nudged(tg_tensor *const *in, int n, const tg_tensor *out, tg_real *const *dx,
                          void *ctx)
 {
-    square_right(in, n, out, dx, ctx);
-    double r = *(const double *)ctx;
-    for (int64_t i = 0; i < in[0]->size; i++) dx[0][i] *= (tg_real)(1 + r * (i % 2 ? 1 : -1));
+    (void)n;
+    double r = *(const double *)ctx; /* the right gradient, nudged, added */
+    for (int64_t i = 0; i < in[0]->size; i++)
+        dx[0][i] += 2 * out->grad[i] * in[0]->data[i] * (tg_real)(1 + r * (i % 2 ? 1 : -1));
     return TG_OK;
 }
 
@@ -199,6 +200,32 @@ Test(exercise, a_tensor_used_twice_counted_once_is_wrong)
     cr_expect(strstr(rep, want), "'%s' missing:\n%s", want, rep);
     cr_expect(strstr(rep, "not yet ('square'): 0 exact, 0 approximate, 1 wrong"), "%s", rep);
     free(rep);
+    tg_tape_free(t);
+}
+
+/* micrograd's other classic bug: the gradient set (=), not added (+=).
+   Into zeroed buffers it gave the right numbers and was graded exact
+   (found by a learner's review); the check now runs the rule twice. */
+static int square_assigns(tg_tensor *const *in, int n, const tg_tensor *out, tg_real *const *dx,
+                          void *ctx)
+{
+    (void)n, (void)ctx;
+    for (int64_t i = 0; i < in[0]->size; i++) dx[0][i] = 2 * out->grad[i] * in[0]->data[i];
+    return TG_OK;
+}
+
+Test(exercise, a_rule_that_sets_instead_of_adding_is_wrong)
+{
+    tg_tape *t = tg_tape_new();
+    tg_tensor *x = leaf(t, "x", TG_SHAPE(2, 3), XS, true);
+    char *rep = NULL;
+    tg_exercise_result r = check("square", square_by_mul, square_assigns, NULL, &x, 1, &rep);
+    cr_expect_eq(r.status, TG_OK, "%s", r.message);
+    cr_expect_eq(r.verdict[0], TG_VERDICT_WRONG, "%s", r.message);
+    cr_expect(strstr(rep, "it sets the gradient (=) where a rule must add to it (+=)"), "%s", rep);
+    free(rep);
+    r = check("square", square_by_mul, square_right, NULL, &x, 1, NULL);
+    cr_expect_eq(r.verdict[0], TG_VERDICT_EXACT, "the rule that adds: %s", r.message);
     tg_tape_free(t);
 }
 
