@@ -331,6 +331,7 @@ const char *const tg_explorer_js[] = {
     "  fit();\n",
     "  el('slider').oninput = e => { stop(); go(+e.target.value); };\n",
     "  document.addEventListener('keydown', e => {\n",
+    "    if (e.target.tagName === 'INPUT') return; /* the slider and the speed box take their own keys */\n",
     "    if (e.key === 'ArrowRight') { stop(); go(pos + 1); }\n",
     "    else if (e.key === 'ArrowLeft') { stop(); go(pos - 1); }\n",
     "    else if (e.key === ' ') { e.preventDefault(); play(); }\n",

@@ -43,6 +43,7 @@ try:
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
 except ImportError:
     skip("Selenium for Python 3 is not installed")
 
@@ -313,6 +314,15 @@ def run_page(driver, name):
     time.sleep(0.6)
     if at == "start: the leaves" or label() != at:
         fail("%s: play / pause: at '%s', then '%s'" % (name, at, label()))
+    # a key on the focused slider moves it one step, not two (the page's own
+    # handler moved it too; found by a learner's review)
+    by("#btn-start").click()
+    slider = by("#slider")
+    driver.execute_script("arguments[0].focus()", slider)
+    slider.send_keys(Keys.ARROW_RIGHT)
+    if slider.get_attribute("value") != "1":
+        fail("%s: an arrow key on the slider went to step %s, not 1"
+             % (name, slider.get_attribute("value")))
     print("%s: checked, playing reached '%s'" % (name, at))
 
 
