@@ -550,7 +550,7 @@ static tg_tensor *apply(tg_tape *t, const tg_op *op, tg_tensor *const *in, int n
         t->recs[t->n_recs].index = (int32_t)t->n_recs;
         out->rec = (int32_t)t->n_recs++;
         if (grad && op->backward) out->flags |= TG_REQUIRES_GRAD;
-        if (t->replayable && !note_leaves(t, &t->recs[t->n_recs - 1]))
+        if (t->replayable && !t->replay_ready && !note_leaves(t, &t->recs[t->n_recs - 1]))
             tg_tape_not_replayable(t, "out of memory keeping the leaves' shapes");
     }
     return out;
@@ -685,7 +685,8 @@ static bool note_leaves(tg_tape *t, const tg_record *r)
 
 bool tg_tape_note_detached(tg_tape *t, tg_tensor *leaf, tg_tensor *source)
 {
-    if (!t->replayable || !t->recording) return true;
+    /* (one made after the first replay is gone at the next, with its record) */
+    if (!t->replayable || !t->recording || t->replay_ready) return true;
     if (t->n_detached == t->cap_detached) {
         size_t cap = t->cap_detached ? 2 * t->cap_detached : 16;
         tg_tensor **d = realloc(t->detached, 2 * cap * sizeof *d);
@@ -736,12 +737,21 @@ int tg_tape_replay(tg_tape *t)
     }
     if (!t->replay_ready) {
         t->replay_mark = tg_arena_get_mark(&t->arena);
+        t->replay_recs = t->n_recs;
         t->replay_ready = true;
         /* gradients made so far lie below the mark: replays keep them */
         for (size_t i = 0; i < t->n_recs; i++)
             if (t->recs[i].out->grad) t->recs[i].out->flags |= TG_GRAD_KEPT;
         for (size_t j = 0; j < t->n_leaves; j++)
             if (t->leaves[j]->tape && t->leaves[j]->grad) t->leaves[j]->flags |= TG_GRAD_KEPT;
+    }
+    /* records made since the first replay (a gradient taken after a replay)
+       are not the recording's: their tensors lie above the mark and go with
+       the arena's memory below, so they go too (they were kept and run
+       again, on tensors the arena had given to others) */
+    if (t->n_recs > t->replay_recs) {
+        t->n_recs = t->replay_recs;
+        t->grads_above_mark = true; /* the records' gradients: looked at again */
     }
     for (size_t j = 0; j < t->n_leaves; j++) {
         const tg_tensor *x = t->leaves[j];

@@ -97,6 +97,7 @@ struct tg_tape {
     bool replay_ready;     /* the mark and the leaves below are taken */
     char not_replayable[160]; /* why this recording cannot be replayed, "" if it can */
     tg_arena_mark replay_mark; /* the arena at the end of the recording */
+    size_t replay_recs;        /* the records then: a replay drops those made since */
     tg_tensor **leaves;    /* [n_leaves]: the leaves the records read, */
     int64_t (*leaf_shapes)[TG_MAX_DIMS + 1]; /* their ndim and shapes when first read */
     size_t n_leaves, cap_leaves;

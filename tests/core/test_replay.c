@@ -353,6 +353,38 @@ Test(replay_guards, a_leaf_whose_requires_grad_switched)
     cr_expect_eq(tg_tape_replay(t), TG_OK, "as recorded again: %s", tg_tape_error(t));
 }
 
+/* Records made after a replay (a gradient with create_graph, a loss of
+   the replayed outputs) are not the recording's: their tensors lie above
+   the replay mark, and the next replay gives that memory back. They were
+   kept and run again by every later replay, on tensors the arena had
+   given to others, and the tape grew by them each step. Dropped now: each
+   replay runs the recording's records, and the values are a fresh
+   recording's. */
+Test(replay_guards, records_made_after_a_replay_are_not_replayed)
+{
+    tg_real xv[3] = {1, 2, 3};
+    tg_tape_set_replayable(t, true);
+    tg_tensor *x = tg_requires_grad(tg_tensor_wrap(t, TG_SHAPE(3), xv), true);
+    tg_tensor *y = tg_sum(t, tg_exp(t, x), TG_ALL, false);
+    cr_assert_eq(tg_backward(t, y), TG_OK, "%s", tg_tape_error(t));
+    size_t recorded = tg_tape_record_count(t);
+    for (int k = 0; k < 4; k++) {
+        xv[0] = (tg_real)(0.5 * k);
+        cr_assert_eq(tg_tape_replay(t), TG_OK, "%s", tg_tape_error(t));
+        cr_expect_eq(tg_tape_record_count(t), recorded, "replay %d: %zu records", k,
+                     tg_tape_record_count(t));
+        tg_real want = (tg_real)(exp((double)xv[0]) + exp(2.0) + exp(3.0));
+        cr_expect(fabs((double)(y->data[0] - want)) <= 1e-5 * (double)want, "replay %d: %g, %g",
+                  k, (double)y->data[0], (double)want);
+        /* after the replay: a gradient of a loss of y, differentiable */
+        tg_tensor *z = tg_mul(t, y, tg_scalar(t, 2));
+        tg_tensor *g = tg_grad1(t, z, x, true);
+        cr_assert(g, "%s", tg_tape_error(t));
+        cr_expect(fabs((double)(g->data[0] - 2 * exp((double)xv[0]))) <= 1e-5 * exp(2.0),
+                  "replay %d: the gradient %g", k, (double)g->data[0]);
+    }
+}
+
 /* A wrapped index array is read again at each replay: an index the caller
    put out of range since is refused, naming the op, the index and the axis,
    before the op reads anything (recorded in range, so only the replay's
