@@ -280,8 +280,8 @@ typedef tg_tensor *(*tg_exercise_forward)(tg_tape *t, tg_tensor *const *inputs, 
    values, zero on entry), or leaves it when grads[i] is NULL (an input
    that needs no gradient). Returns TG_OK, or an error status to say it
    could not. The check runs it twice, the second time into the first
-   run's results: a rule that sets (=) instead of adding (+=) is graded
-   wrong, as micrograd's classic bug. */
+   run's results: a rule that sets (=) instead of adding (+=) gives the
+   same values again and is graded wrong, as micrograd's classic bug. */
 typedef int (*tg_exercise_backward)(tg_tensor *const *inputs, int n_inputs,
                                     const tg_tensor *out, tg_real *const *grads, void *ctx);
 

@@ -1280,7 +1280,7 @@ static void scatter_masks(tg_tape *t, const tg_record *r, tg_tensor **written, t
         *written = mask_tensor(t, x->ndim, x->shape, saved);
         *won = mask_tensor(t, idx->ndim, idx->shape, saved + x->size);
         tg_tape_not_replayable(t, "scatter's gradient graph over %lld indices (more than "
-                                  "float's whole numbers count exactly)", (long long)idx->size);
+                                  "tg_real's whole numbers count exactly)", (long long)idx->size);
         return;
     }
     tg_tensor *ids = tg_zeros(t, idx->ndim, idx->shape);
