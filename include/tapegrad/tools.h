@@ -233,9 +233,10 @@ TG_API const char *tg_op_local_derivative(const char *op_name, int input);
    defaults). */
 typedef struct tg_html_opts {
     const char *title; /**< the page's title; default "tapegrad: the tape, step by step" */
-    int max_records;   /**< the most records drawn in the graph (default 150); all of
-                          them are still stepped through, and the page says what was
-                          left out */
+    int max_records;   /**< the most records drawn in the graph (default 150): of a
+                          longer tape, those nearest the loss (the ones backward
+                          visits first; without a loss, the first); all of them are
+                          still stepped through, and the page says what was left out */
     int max_full;      /**< tensors of up to this many elements are shown in full
                           (default 64); larger ones as shape, norm, range and a heat map */
     int max_terms;     /**< a worked element lists the chain rule's terms when the
@@ -244,7 +245,9 @@ typedef struct tg_html_opts {
 
 /** Writes the tape as one self-contained HTML page (no network: inline SVG,
    CSS and a small script) that steps through backprop. The graph is laid out
-   here (layers by depth, records left to right), so no Graphviz is needed.
+   here (layers by depth, records left to right; an edge that spans layers
+   is routed around the nodes between, and each input of a record is a line
+   of its own), so no Graphviz is needed.
    A learner steps the forward pass record by record (each tensor's value
    appears: small tensors in full, large ones as shape, norm and a heat map),
    then the backward pass from the seed d(loss)/d(loss) = 1: each step

@@ -510,178 +510,328 @@ static int walk_backward(walk *w, const page *pg)
 
 /* ------------------------------------------------------------ the layout */
 
-/* Layers by depth: a leaf at 0, a record one past its deepest input, its
-   output one past it; then each leaf moves next to its first reader. Within
-   a layer the nodes are ordered by the mean position of their neighbours
-   (a few barycentre sweeps), which untangles most edges. */
-enum { NODE_W = 196, NODE_H = 62, REC_W = 118, REC_H = 38, COL_W = 224, ROW_H = 84, PAD = 24 };
+/* Layers by depth, as dot draws a graph: a leaf at 0, a record one past its
+   deepest input, its output one past it; then each leaf moves next to its
+   first reader. Tensors are therefore on even layers and records on odd
+   ones. An edge that spans more than one layer passes a small placeholder
+   node ("dummy") on each layer between, so that it is routed around the
+   nodes there, not through them. Within a layer the nodes are ordered by
+   the mean position of their neighbours (a few barycentre sweeps), which
+   untangles most edges, then stacked about the middle. An edge leaves its
+   tensor and enters its record at a point of its own, so that two uses of
+   one tensor by one record are two lines.
+
+   A tape longer than opts.max_records is drawn in part: the records nearest
+   the loss, the ones backward visits first (without a loss, the first). */
+enum { NODE_W = 196, NODE_H = 62, REC_W = 118, REC_H = 38, GAP = 56, ROW_H = 84, DUMMY_H = 14,
+       PAD = 24, MAX_DUMMIES = 100000 };
 
 typedef struct {
     int level;
-    double key;
-    double pos;
+    int h;      /* the height it takes in its layer */
+    double key; /* the sort key of the current sweep */
+    double y;   /* its centre, from the layer's middle */
 } node;
 
 typedef struct {
-    size_t ndrawn;   /* records drawn: 0..ndrawn-1 */
-    size_t nt;       /* tensors drawn: the first nt of ti (all read or made by drawn records) */
-    node *nodes;     /* [nt + ndrawn]: tensors first, then records */
+    size_t from, to;
+} link;
+
+typedef struct {
+    size_t r0, r1;  /* records drawn: r0..r1-1 */
+    long *tnode;    /* [ti.n] each tensor's node, -1 when not drawn */
+    size_t nt, nrd; /* nodes: nt tensors, then nrd records (nt + i - r0), then dummies */
+    size_t *eoff;   /* [nrd + 1] the first input edge of each drawn record */
+    size_t *dummy;  /* [edges + 1] the first dummy of each input edge; dummy[e + 1] ends it */
+    node *nodes;
+    size_t nn;
     int levels;
-    double width, height;
+    double tallest;
 } layout;
 
-/* Sorts idx[0..n) by nodes[idx].key (stable: insertion sort; layers are
-   small). */
-static void sort_layer(size_t *idx, size_t n, const node *nd)
+static void layout_free(layout *L)
 {
-    for (size_t i = 1; i < n; i++) {
-        size_t v = idx[i];
-        size_t j = i;
-        while (j > 0 && nd[idx[j - 1]].key > nd[v].key) {
-            idx[j] = idx[j - 1];
-            j--;
+    free(L->tnode);
+    free(L->eoff);
+    free(L->dummy);
+    free(L->nodes);
+}
+
+static size_t rec_node(const layout *L, size_t i) { return L->nt + i - L->r0; }
+static size_t ten_node(const walk *w, const layout *L, const tg_tensor *x)
+{
+    return (size_t)L->tnode[tindex_find(&w->ti, x)];
+}
+
+static double col_left(int level)
+{
+    return PAD + (level / 2) * (double)(NODE_W + REC_W + 2 * GAP) + (level % 2 ? NODE_W + GAP : 0);
+}
+static double col_width(int level) { return level % 2 ? REC_W : NODE_W; }
+static double node_x(const layout *L, size_t n)
+{
+    return col_left(L->nodes[n].level) + col_width(L->nodes[n].level) / 2;
+}
+static double node_y(const layout *L, size_t n) { return PAD + L->tallest / 2 + L->nodes[n].y; }
+static double layout_width(const layout *L)
+{
+    return L->levels ? col_left(L->levels - 1) + col_width(L->levels - 1) + PAD : 2 * PAD + NODE_W;
+}
+static double layout_height(const layout *L) { return L->nn ? 2 * PAD + L->tallest : 2 * PAD + NODE_H; }
+
+typedef struct {
+    double key;
+    size_t n;
+} keyed;
+
+static int by_key(const void *a, const void *b)
+{
+    const keyed *x = a, *y = b;
+    if (x->key != y->key) return x->key < y->key ? -1 : 1;
+    return x->n < y->n ? -1 : x->n > y->n;
+}
+
+/* Levels of the tensors and records drawn; returns how many dummies the
+   input edges need (each capped so that all stay under MAX_DUMMIES). */
+static size_t assign_levels(const walk *w, layout *L)
+{
+    node *nd = L->nodes;
+    for (size_t i = L->r0; i < L->r1; i++) {
+        const tg_record *r = tg_tape_record(w->t, i);
+        int lv = 0;
+        for (int k = 0; k < r->n_in; k++)
+            if (r->in[k]) {
+                int l = nd[ten_node(w, L, r->in[k])].level;
+                lv = l > lv ? l : lv;
+            }
+        nd[rec_node(L, i)].level = lv + 1;
+        nd[ten_node(w, L, r->out)].level = lv + 2;
+    }
+    /* a tensor not made by a drawn record is a leaf here: next to its first reader */
+    for (size_t i = L->r0; i < L->r1; i++) {
+        const tg_record *r = tg_tape_record(w->t, i);
+        for (int k = 0; k < r->n_in; k++) {
+            const tg_tensor *x = r->in[k];
+            if (!x || (x->rec >= 0 && (size_t)x->rec >= L->r0)) continue;
+            node *n = &nd[ten_node(w, L, x)];
+            int l = nd[rec_node(L, i)].level - 1;
+            if (n->key == 0 || l < n->level) n->level = l; /* key 0: not placed yet */
+            n->key = 1;
         }
-        idx[j] = v;
+    }
+    size_t e = 0, dummies = 0;
+    for (size_t i = L->r0; i < L->r1; i++) {
+        const tg_record *r = tg_tape_record(w->t, i);
+        L->eoff[i - L->r0] = e;
+        for (int k = 0; k < r->n_in; k++, e++) {
+            L->dummy[e] = dummies;
+            if (!r->in[k]) continue;
+            size_t span = (size_t)(nd[rec_node(L, i)].level - nd[ten_node(w, L, r->in[k])].level - 1);
+            if (dummies + span <= MAX_DUMMIES) dummies += span;
+        }
+    }
+    L->eoff[L->r1 - L->r0] = e;
+    L->dummy[e] = dummies;
+    return dummies;
+}
+
+/* Stacks each layer's nodes in the order of their keys, about the middle. */
+static void place(layout *L, const size_t *bylevel, const size_t *loff, keyed *tmp)
+{
+    L->tallest = 0;
+    for (int lv = 0; lv < L->levels; lv++) {
+        size_t m = loff[lv + 1] - loff[lv];
+        double total = 0;
+        for (size_t p = 0; p < m; p++) {
+            size_t n = bylevel[loff[lv] + p];
+            tmp[p] = (keyed){L->nodes[n].key, n};
+            total += L->nodes[n].h;
+        }
+        qsort(tmp, m, sizeof *tmp, by_key);
+        double at = -total / 2;
+        for (size_t p = 0; p < m; p++) {
+            node *n = &L->nodes[tmp[p].n];
+            n->y = at + n->h / 2.0;
+            at += n->h;
+        }
+        L->tallest = total > L->tallest ? total : L->tallest;
     }
 }
 
 static int make_layout(const walk *w, size_t max_records, layout *L)
 {
-    const tg_tape *t = w->t;
-    L->ndrawn = w->nrec < max_records ? w->nrec : max_records;
-    /* tensors of drawn records: they come first in ti's order */
-    size_t nt = 0;
-    if (L->ndrawn) {
-        const tg_record *last = tg_tape_record(t, L->ndrawn - 1);
-        nt = (size_t)tindex_find(&w->ti, last->out) + 1;
-    }
-    L->nt = nt;
-    size_t nn = nt + L->ndrawn;
-    L->nodes = calloc(nn ? nn : 1, sizeof *L->nodes);
-    size_t *order = malloc((nn ? nn : 1) * sizeof *order);
-    if (!L->nodes || !order) {
-        free(order);
-        return TG_ERR_NOMEM;
-    }
-    node *nd = L->nodes;
-    for (size_t i = 0; i < L->ndrawn; i++) {
-        const tg_record *r = tg_tape_record(t, i);
-        int lv = 0;
-        for (int k = 0; k < r->n_in; k++)
-            if (r->in[k]) {
-                int l = nd[tindex_find(&w->ti, r->in[k])].level;
-                lv = l > lv ? l : lv;
-            }
-        nd[nt + i].level = lv + 1;
-        nd[tindex_find(&w->ti, r->out)].level = lv + 2;
-    }
-    /* leaves next to their first reader */
-    for (size_t x = 0; x < nt; x++) {
-        if (w->ti.v[x]->rec >= 0) continue;
-        int best = 1 << 30;
-        for (size_t i = 0; i < L->ndrawn; i++) {
-            const tg_record *r = tg_tape_record(t, i);
-            for (int k = 0; k < r->n_in; k++)
-                if (r->in[k] == w->ti.v[x] && nd[nt + i].level - 1 < best)
-                    best = nd[nt + i].level - 1;
+    size_t n = w->nrec < max_records ? w->nrec : max_records, end = n;
+    if (w->loss && w->loss->rec >= 0 && (size_t)w->loss->rec + 1 > end) end = (size_t)w->loss->rec + 1;
+    L->r0 = end - n;
+    L->r1 = end;
+    L->nrd = n;
+    size_t edges = 0;
+    L->tnode = malloc((w->ti.n ? w->ti.n : 1) * sizeof *L->tnode);
+    if (!L->tnode) return TG_ERR_NOMEM;
+    for (size_t x = 0; x < w->ti.n; x++) L->tnode[x] = -1;
+    for (size_t i = L->r0; i < L->r1; i++) {
+        const tg_record *r = tg_tape_record(w->t, i);
+        edges += (size_t)r->n_in;
+        for (int k = 0; k <= r->n_in; k++) {
+            const tg_tensor *x = k < r->n_in ? r->in[k] : r->out;
+            long j = x ? tindex_find(&w->ti, x) : -1;
+            if (j >= 0 && L->tnode[j] < 0) L->tnode[j] = (long)L->nt++;
         }
-        nd[x].level = best == 1 << 30 ? 0 : best;
+    }
+    size_t base = L->nt + L->nrd;
+    L->eoff = malloc((L->nrd + 1) * sizeof *L->eoff);
+    L->dummy = malloc((edges + 1) * sizeof *L->dummy);
+    L->nodes = calloc(base + 1, sizeof *L->nodes);
+    if (!L->eoff || !L->dummy || !L->nodes) return TG_ERR_NOMEM;
+    size_t nd_count = assign_levels(w, L);
+    L->nn = base + nd_count;
+    node *grown = realloc(L->nodes, (L->nn + 1) * sizeof *L->nodes);
+    if (!grown) return TG_ERR_NOMEM;
+    L->nodes = grown;
+    memset(grown + base, 0, (nd_count + 1) * sizeof *grown);
+    node *nd = L->nodes;
+    for (size_t i = 0; i < base; i++) nd[i].h = ROW_H;
+    /* the dummies of each edge, and the links: every edge in steps of one layer */
+    size_t nl = L->nrd + edges + nd_count, l = 0;
+    link *links = malloc((nl ? nl : 1) * sizeof *links);
+    if (!links) return TG_ERR_NOMEM;
+    for (size_t i = L->r0; i < L->r1; i++) {
+        const tg_record *r = tg_tape_record(w->t, i);
+        size_t ri = rec_node(L, i);
+        for (int k = 0; k < r->n_in; k++) {
+            if (!r->in[k]) continue;
+            size_t e = L->eoff[i - L->r0] + (size_t)k, prev = ten_node(w, L, r->in[k]);
+            for (size_t d = L->dummy[e]; d < L->dummy[e + 1]; d++) {
+                nd[base + d].level = nd[prev].level + 1;
+                nd[base + d].h = DUMMY_H;
+                links[l++] = (link){prev, base + d};
+                prev = base + d;
+            }
+            links[l++] = (link){prev, ri};
+        }
+        links[l++] = (link){ri, ten_node(w, L, r->out)};
     }
     int levels = 0;
-    for (size_t i = 0; i < nn; i++) levels = nd[i].level + 1 > levels ? nd[i].level + 1 : levels;
+    for (size_t i = 0; i < L->nn; i++) levels = nd[i].level + 1 > levels ? nd[i].level + 1 : levels;
     L->levels = levels;
-    /* initial order: first appearance; then sweeps */
-    for (size_t i = 0; i < nn; i++) nd[i].key = (double)i;
-    size_t tallest = 1;
-    for (int sweep = 0; sweep < 6; sweep++) {
-        /* positions within each layer from the current keys */
-        for (int lv = 0; lv < levels; lv++) {
-            size_t m = 0;
-            for (size_t i = 0; i < nn; i++)
-                if (nd[i].level == lv) order[m++] = i;
-            sort_layer(order, m, nd);
-            for (size_t p = 0; p < m; p++) nd[order[p]].pos = (double)p - (double)(m - 1) / 2;
-            tallest = m > tallest ? m : tallest;
-        }
-        /* new keys: the mean position of the neighbours on the side swept from */
-        bool forward = sweep % 2 == 0;
-        for (size_t i = 0; i < nn; i++) nd[i].key = nd[i].pos;
-        double *sum = calloc(nn, sizeof *sum);
-        int *cnt = calloc(nn, sizeof *cnt);
-        if (!sum || !cnt) {
-            free(sum);
-            free(cnt);
-            free(order);
-            return TG_ERR_NOMEM;
-        }
-        for (size_t i = 0; i < L->ndrawn; i++) {
-            const tg_record *r = tg_tape_record(t, i);
-            size_t ri = nt + i, ro = (size_t)tindex_find(&w->ti, r->out);
-            for (int k = 0; k < r->n_in; k++) {
-                if (!r->in[k]) continue;
-                size_t x = (size_t)tindex_find(&w->ti, r->in[k]);
-                size_t to = forward ? ri : x, from = forward ? x : ri;
-                sum[to] += nd[from].pos, cnt[to]++;
+    /* the nodes of each layer */
+    size_t *loff = calloc((size_t)levels + 2, sizeof *loff);
+    size_t *bylevel = malloc((L->nn ? L->nn : 1) * sizeof *bylevel);
+    keyed *tmp = malloc((L->nn ? L->nn : 1) * sizeof *tmp);
+    double *sum = malloc((L->nn ? L->nn : 1) * sizeof *sum);
+    int *cnt = malloc((L->nn ? L->nn : 1) * sizeof *cnt);
+    int st = loff && bylevel && tmp && sum && cnt ? TG_OK : TG_ERR_NOMEM;
+    if (st == TG_OK) {
+        for (size_t i = 0; i < L->nn; i++) loff[nd[i].level + 2]++;
+        for (int lv = 0; lv < levels; lv++) loff[lv + 2] += loff[lv + 1];
+        for (size_t i = 0; i < L->nn; i++) bylevel[loff[nd[i].level + 1]++] = i;
+        /* first the order of appearance; then sweeps, forward and back */
+        for (size_t i = 0; i < L->nn; i++) nd[i].key = (double)i;
+        for (int sweep = 0;; sweep++) {
+            place(L, bylevel, loff, tmp);
+            if (sweep == 6) break;
+            bool forward = sweep % 2 == 0;
+            for (size_t i = 0; i < L->nn; i++) sum[i] = 0, cnt[i] = 0;
+            for (size_t j = 0; j < l; j++) {
+                size_t to = forward ? links[j].to : links[j].from;
+                size_t from = forward ? links[j].from : links[j].to;
+                sum[to] += nd[from].y, cnt[to]++;
             }
-            size_t to = forward ? ro : ri, from = forward ? ri : ro;
-            sum[to] += nd[from].pos, cnt[to]++;
+            for (size_t i = 0; i < L->nn; i++)
+                nd[i].key = cnt[i] ? sum[i] / cnt[i] + 1e-6 * nd[i].y : nd[i].y;
         }
-        for (size_t i = 0; i < nn; i++)
-            if (cnt[i]) nd[i].key = sum[i] / cnt[i] + 1e-6 * nd[i].pos;
-        free(sum);
-        free(cnt);
     }
-    free(order);
-    L->width = 2 * PAD + (levels ? (levels - 1) * COL_W : 0) + NODE_W;
-    L->height = 2 * PAD + (double)(tallest - 1) * ROW_H + NODE_H;
-    return TG_OK;
+    free(links);
+    free(loff);
+    free(bylevel);
+    free(tmp);
+    free(sum);
+    free(cnt);
+    return st;
 }
 
-static double node_x(const layout *L, size_t i) { return PAD + NODE_W / 2.0 + L->nodes[i].level * COL_W; }
-static double node_y(const layout *L, size_t i) { return L->height / 2 + L->nodes[i].pos * ROW_H; }
-
-static void svg_edge(FILE *f, double x1, double y1, double x2, double y2, const char *id,
-                     int slot)
+/* An edge's path through its points: curves between layers, straight
+   through a dummy's column. */
+static void path_to(FILE *f, double *px, double *py, double x, double y)
 {
-    double dx = (x2 - x1) / 2;
-    fprintf(f, "<path class=\"edge\" id=\"%s\" d=\"M%.1f %.1fC%.1f %.1f %.1f %.1f %.1f %.1f\"/>\n",
-            id, x1, y1, x1 + dx, y1, x2 - dx, y2, x2, y2);
-    if (slot >= 0)
-        fprintf(f, "<text class=\"slot\" x=\"%.1f\" y=\"%.1f\">%d</text>\n", x2 - 14, y2 - 4, slot);
+    if (y == *py) fprintf(f, "L%.1f %.1f", x, y);
+    else {
+        double mx = (*px + x) / 2;
+        fprintf(f, "C%.1f %.1f %.1f %.1f %.1f %.1f", mx, *py, mx, y, x, y);
+    }
+    *px = x, *py = y;
 }
 
-static void write_svg(const walk *w, const layout *L, FILE *f)
+/* The vertical offset of a tensor's u-th of n outgoing edges at its box. */
+static double fan(size_t u, size_t n)
 {
+    if (n < 2 || n > 16) return 0;
+    double step = (NODE_H - 20.0) / (double)(n - 1);
+    step = step > 10 ? 10 : step;
+    return ((double)u - (double)(n - 1) / 2) * step;
+}
+
+static void write_edges(const walk *w, const layout *L, FILE *f, size_t *uses, size_t *used)
+{
+    const node *nd = L->nodes;
+    size_t base = L->nt + L->nrd;
+    for (size_t i = L->r0; i < L->r1; i++) {
+        const tg_record *r = tg_tape_record(w->t, i);
+        for (int k = 0; k < r->n_in; k++)
+            if (r->in[k]) uses[ten_node(w, L, r->in[k])]++;
+    }
+    for (size_t i = L->r0; i < L->r1; i++) {
+        const tg_record *r = tg_tape_record(w->t, i);
+        size_t ri = rec_node(L, i);
+        int present = 0, j = 0;
+        for (int k = 0; k < r->n_in; k++) present += r->in[k] != NULL;
+        for (int k = 0; k < r->n_in; k++) {
+            if (!r->in[k]) continue;
+            size_t s = ten_node(w, L, r->in[k]), e = L->eoff[i - L->r0] + (size_t)k;
+            double x = node_x(L, s) + NODE_W / 2.0, y = node_y(L, s) + fan(used[s]++, uses[s]);
+            fprintf(f, "<path class=\"edge\" id=\"e%zu_%d\" d=\"M%.1f %.1f", i, k, x, y);
+            for (size_t d = L->dummy[e]; d < L->dummy[e + 1]; d++) {
+                double left = col_left(nd[base + d].level), dy = node_y(L, base + d);
+                path_to(f, &x, &y, left, dy);
+                path_to(f, &x, &y, left + col_width(nd[base + d].level), dy);
+            }
+            /* into the ellipse's left side, each input at a height of its own */
+            double off = present > 1 ? ((double)j++ - (present - 1) / 2.0) * 8 : 0;
+            double ry = REC_H / 2.0, q = off / ry;
+            double ex = node_x(L, ri) - REC_W / 2.0 * sqrt(q * q < 1 ? 1 - q * q : 0);
+            path_to(f, &x, &y, ex, node_y(L, ri) + off);
+            fputs("\"/>\n", f);
+            if (present > 1)
+                fprintf(f, "<text class=\"slot\" x=\"%.1f\" y=\"%.1f\">%d</text>\n", ex - 9, y - 2,
+                        k);
+        }
+        double x = node_x(L, ri) + REC_W / 2.0, y = node_y(L, ri);
+        size_t o = ten_node(w, L, r->out);
+        fprintf(f, "<path class=\"edge\" id=\"e%zu_out\" d=\"M%.1f %.1f", i, x, y);
+        path_to(f, &x, &y, node_x(L, o) - NODE_W / 2.0, node_y(L, o));
+        fputs("\"/>\n", f);
+    }
+}
+
+static int write_svg(const walk *w, const layout *L, FILE *f)
+{
+    size_t *uses = calloc(L->nt ? 2 * L->nt : 1, sizeof *uses);
+    if (!uses) return TG_ERR_NOMEM;
+    double width = layout_width(L), height = layout_height(L);
     fprintf(f, "<svg id=\"graph\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" "
                "height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\">\n",
-            L->width, L->height, L->width, L->height);
+            width, height, width, height);
     fputs("<defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"9\" refY=\"5\" "
           "markerWidth=\"7\" markerHeight=\"7\" orient=\"auto-start-reverse\">"
           "<path d=\"M0 0L10 5L0 10z\"/></marker></defs>\n",
           f);
-    char id[64];
-    for (size_t i = 0; i < L->ndrawn; i++) {
+    write_edges(w, L, f, uses, uses + L->nt);
+    free(uses);
+    for (size_t i = L->r0; i < L->r1; i++) {
         const tg_record *r = tg_tape_record(w->t, i);
-        size_t ri = L->nt + i;
-        int present = 0;
-        for (int k = 0; k < r->n_in; k++) present += r->in[k] != NULL;
-        for (int k = 0; k < r->n_in; k++) {
-            if (!r->in[k]) continue;
-            size_t x = (size_t)tindex_find(&w->ti, r->in[k]);
-            snprintf(id, sizeof id, "e%zu_%d", i, k);
-            svg_edge(f, node_x(L, x) + NODE_W / 2.0, node_y(L, x), node_x(L, ri) - REC_W / 2.0,
-                     node_y(L, ri), id, present > 1 ? k : -1);
-        }
-        size_t o = (size_t)tindex_find(&w->ti, r->out);
-        snprintf(id, sizeof id, "e%zu_out", i);
-        svg_edge(f, node_x(L, ri) + REC_W / 2.0, node_y(L, ri), node_x(L, o) - NODE_W / 2.0,
-                 node_y(L, o), id, -1);
-    }
-    for (size_t i = 0; i < L->ndrawn; i++) {
-        const tg_record *r = tg_tape_record(w->t, i);
-        size_t ri = L->nt + i;
+        size_t ri = rec_node(L, i);
         double x = node_x(L, ri), y = node_y(L, ri);
-        fprintf(f, "<g class=\"rec%s%s\" id=\"r%zu\" data-rec=\"%zu\">"
+        fprintf(f, "<g class=\"rec%s%s\" id=\"r%zu\" data-rec=\"%zu\" tabindex=\"0\">"
                    "<ellipse cx=\"%.1f\" cy=\"%.1f\" rx=\"%d\" ry=\"%d\"/>"
                    "<text x=\"%.1f\" y=\"%.1f\">#%zu ",
                 r->backward_of >= 0 ? " gradrec" : "", w->reached[i] ? "" : " unreached", i, i,
@@ -694,10 +844,12 @@ static void write_svg(const walk *w, const layout *L, FILE *f)
         fputs("</g>\n", f);
     }
     char sb[128];
-    for (size_t i = 0; i < L->nt; i++) {
+    for (size_t i = 0; i < w->ti.n; i++) {
+        if (L->tnode[i] < 0) continue;
         const tg_tensor *t = w->ti.v[i];
-        double x = node_x(L, i) - NODE_W / 2.0, y = node_y(L, i) - NODE_H / 2.0;
-        fprintf(f, "<g class=\"ten %s\" id=\"t%zu\" data-t=\"%zu\">"
+        size_t n = (size_t)L->tnode[i];
+        double x = node_x(L, n) - NODE_W / 2.0, y = node_y(L, n) - NODE_H / 2.0;
+        fprintf(f, "<g class=\"ten %s\" id=\"t%zu\" data-t=\"%zu\" tabindex=\"0\">"
                    "<rect x=\"%.1f\" y=\"%.1f\" width=\"%d\" height=\"%d\" rx=\"5\"/>"
                    "<text class=\"name\" x=\"%.1f\" y=\"%.1f\">",
                 kind_of(t), i, i, x, y, NODE_W, NODE_H, x + 7, y + 15);
@@ -714,6 +866,7 @@ static void write_svg(const walk *w, const layout *L, FILE *f)
                 x + 7, y + 33, x + 7, y + 51);
     }
     fputs("</svg>\n", f);
+    return TG_OK;
 }
 
 /* ------------------------------------------------------------ the page */
@@ -738,7 +891,7 @@ static void write_tensors(const walk *w, const page *pg)
     fputs("],\n", f);
 }
 
-static void write_records(const walk *w, const page *pg, size_t ndrawn)
+static void write_records(const walk *w, const page *pg, const layout *L)
 {
     FILE *f = pg->f;
     fputs("records:[", f);
@@ -752,7 +905,7 @@ static void write_records(const walk *w, const page *pg, size_t ndrawn)
         fputs(",rule:", f);
         jstr(f, builtin ? tg_op_rule(r->op->name) : NULL);
         fprintf(f, ",bof:%d,reached:%s,drawn:%s,out:%ld,in:[", (int)r->backward_of,
-                w->reached[i] ? "true" : "false", i < ndrawn ? "true" : "false",
+                w->reached[i] ? "true" : "false", i >= L->r0 && i < L->r1 ? "true" : "false",
                 tindex_find(&w->ti, r->out));
         for (int k = 0; k < r->n_in; k++)
             fprintf(f, k ? ",%ld" : "%ld", r->in[k] ? tindex_find(&w->ti, r->in[k]) : -1L);
@@ -778,7 +931,10 @@ static int write_page(walk *w, const page *pg)
     FILE *f = pg->f;
     layout L = {0};
     int st = make_layout(w, (size_t)pg->o.max_records, &L);
-    if (st != TG_OK) return st;
+    if (st != TG_OK) {
+        layout_free(&L);
+        return st;
+    }
     fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>", f);
     html(f, pg->o.title);
     fputs("</title>\n<style>\n", f);
@@ -787,26 +943,31 @@ static int write_page(walk *w, const page *pg)
     html(f, pg->o.title);
     fprintf(f, "</h1><p id=\"facts\">%zu record%s, %zu tensor%s (%s)", w->nrec,
             w->nrec == 1 ? "" : "s", w->ti.n, w->ti.n == 1 ? "" : "s", tg_real_name());
-    if (L.ndrawn < w->nrec)
-        fprintf(f, " <span id=\"capped\">The graph shows records #0 to #%zu of %zu (at most "
-                   "%d are drawn): the others are stepped through but not drawn.</span>",
-                L.ndrawn ? L.ndrawn - 1 : 0, w->nrec, pg->o.max_records);
+    if (L.nrd < w->nrec)
+        fprintf(f, " <span id=\"capped\">The graph shows records #%zu to #%zu of %zu (at most "
+                   "%d are drawn, %s): the others are stepped through but not drawn.</span>",
+                L.r0, L.nrd ? L.r1 - 1 : 0, w->nrec, pg->o.max_records,
+                w->loss ? "those nearest the loss" : "the first");
     fputs("</p></header>\n<main><div id=\"graphbox\">\n", f);
-    write_svg(w, &L, f);
-    fputs("</div>\n<aside id=\"panel\"></aside></main>\n<script>\nconst TG = {", f);
-    fputs("title:", f);
-    jstr(f, pg->o.title);
-    fprintf(f, ",real:\"%s\",loss:%ld,\n", tg_real_name(),
-            w->loss ? tindex_find(&w->ti, w->loss) : -1L);
-    write_tensors(w, pg);
-    write_records(w, pg, L.ndrawn);
-    if (w->loss) st = walk_backward(w, pg);
-    else fputs("steps:[],\n", f);
-    if (st == TG_OK) write_grads(w, pg);
-    fputs("};\n", f);
-    for (const char *const *l = tg_explorer_js; *l; l++) fputs(*l, f);
-    fputs("</script></body></html>\n", f);
-    free(L.nodes);
+    st = write_svg(w, &L, f);
+    if (st == TG_OK) {
+        fputs("</div>\n<aside id=\"panel\"></aside></main>\n<script>\nconst TG = {", f);
+        fputs("title:", f);
+        jstr(f, pg->o.title);
+        fprintf(f, ",real:\"%s\",loss:%ld,\n", tg_real_name(),
+                w->loss ? tindex_find(&w->ti, w->loss) : -1L);
+        write_tensors(w, pg);
+        write_records(w, pg, &L);
+        if (w->loss) st = walk_backward(w, pg);
+        else fputs("steps:[],\n", f);
+    }
+    if (st == TG_OK) {
+        write_grads(w, pg);
+        fputs("};\n", f);
+        for (const char *const *l = tg_explorer_js; *l; l++) fputs(*l, f);
+        fputs("</script></body></html>\n", f);
+    }
+    layout_free(&L);
     return st;
 }
 

@@ -292,10 +292,24 @@ Test(explorer, caps_what_is_drawn)
     char *s = page_of(t, loss, &o, &st);
     cr_expect_eq(st, TG_OK, "%s", tg_last_error());
     cr_expect_eq(count_of(s, "<g class=\"rec"), 50);
-    cr_expect(strstr(s, "The graph shows records #0 to #49 of 301 (at most 50 are drawn)"));
+    /* the records nearest the loss: backward visits them first */
+    cr_expect(strstr(s, "The graph shows records #251 to #300 of 301 (at most 50 are drawn, "
+                        "those nearest the loss)"));
+    cr_expect(strstr(s, "id=\"r300\""));
+    cr_expect_null(strstr(s, "id=\"r250\""));
+    cr_expect(strstr(s, "bof:-1,reached:true,drawn:false,out:1,"), "record #0 is not drawn");
+    cr_expect_eq(count_of(s, "drawn:true"), 50);
     /* every record is still stepped through */
     cr_expect(strstr(s, "steps:[{rec:-1,"), "the seed comes first");
     cr_expect_eq(count_of(s, ",{rec:"), 301, "one step per record after the seed");
+    free(s);
+    /* without a loss: the first records */
+    s = page_of(t, NULL, &o, &st);
+    cr_expect_eq(st, TG_OK, "%s", tg_last_error());
+    cr_expect(strstr(s, "The graph shows records #0 to #49 of 301 (at most 50 are drawn, "
+                        "the first)"));
+    cr_expect(strstr(s, "id=\"r0\""));
+    cr_expect_null(strstr(s, "id=\"r50\""));
     free(s);
     /* small tensors in full, larger ones as statistics and a heat map */
     o = (tg_html_opts){.max_full = 2};

@@ -44,6 +44,7 @@ try:
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
+    from selenium.common.exceptions import ElementNotInteractableException
 except ImportError:
     skip("Selenium for Python 3 is not installed")
 
@@ -161,6 +162,42 @@ def flat(index_text, shape):
     return k
 
 
+# Every edge is followed along its length: it may touch only its own two
+# nodes (edges drawn through the nodes between hid a tensor's second use; found
+# by a learner's review), and no two edges are one line.
+DRAWING_JS = r"""
+const boxes = [];
+document.querySelectorAll('g.ten rect').forEach(r => boxes.push({id: r.parentNode.id,
+  x: +r.getAttribute('x'), y: +r.getAttribute('y'), w: +r.getAttribute('width'), h: +r.getAttribute('height')}));
+document.querySelectorAll('g.rec ellipse').forEach(e => boxes.push({id: e.parentNode.id, ell: true,
+  cx: +e.getAttribute('cx'), cy: +e.getAttribute('cy'), rx: +e.getAttribute('rx'), ry: +e.getAttribute('ry')}));
+const bad = [], seen = {};
+document.querySelectorAll('path.edge').forEach(p => {
+  const m = p.id.match(/^e(\d+)_(\d+|out)$/), i = +m[1], r = TG.records[i];
+  const ends = m[2] === 'out' ? ['r' + i, 't' + r.out] : ['t' + r.in[+m[2]], 'r' + i];
+  const d = p.getAttribute('d');
+  if (seen[d]) bad.push(p.id + ' is drawn on ' + seen[d]);
+  seen[d] = p.id;
+  for (let s = 0, L = p.getTotalLength(); s <= L; s += 3) {
+    const q = p.getPointAtLength(s);
+    const b = boxes.find(b => !ends.includes(b.id) && (b.ell
+      ? ((q.x - b.cx) / (b.rx - 1)) ** 2 + ((q.y - b.cy) / (b.ry - 1)) ** 2 < 1
+      : q.x > b.x + 1 && q.x < b.x + b.w - 1 && q.y > b.y + 1 && q.y < b.y + b.h - 1));
+    if (b) { bad.push(p.id + ' passes through ' + b.id); break; }
+  }
+});
+return bad;
+"""
+
+
+def in_view(driver, elem_id):
+    return driver.execute_script(
+        "const a = document.getElementById(arguments[0]).getBoundingClientRect(),"
+        " b = document.getElementById('graphbox').getBoundingClientRect();"
+        "return a.left >= b.left && a.right <= b.right && a.top >= b.top && a.bottom <= b.bottom;",
+        elem_id)
+
+
 def run_page(driver, name):
     global formulas
     with open(os.path.join(PAGES, name + ".expected.json")) as f:
@@ -192,6 +229,8 @@ def run_page(driver, name):
     if len(driver.find_elements(By.CSS_SELECTOR, "g.rec.gradrec")) != n_grad:
         fail("%s: %d records of a gradient expected" % (name, n_grad))
     labels = {b.find_element(By.CSS_SELECTOR, ".name").text.split(" ")[0]: b for b in boxes}
+    for msg in driver.execute_script(DRAWING_JS):
+        fail("%s: the drawing: %s" % (name, msg))
     # a leaf clicked before the forward pass: its value
     leaf = next(k for k, v in T.items() if v["kind"] in ("param", "input"))
     labels[leaf].click()
@@ -323,6 +362,28 @@ def run_page(driver, name):
     if slider.get_attribute("value") != "1":
         fail("%s: an arrow key on the slider went to step %s, not 1"
              % (name, slider.get_attribute("value")))
+    # so does one on the speed box: it changes the speed, not the step
+    speed = by("#speed")
+    driver.execute_script("arguments[0].focus()", speed)
+    speed.send_keys(Keys.ARROW_RIGHT)
+    if slider.get_attribute("value") != "1":
+        fail("%s: an arrow key on the speed box stepped to %s" % (name, slider.get_attribute("value")))
+    # a tensor is reached by keyboard: Tab to it, Enter selects it
+    other = next(b for k, b in labels.items() if k != leaf)
+    other.click()
+    driver.execute_script("arguments[0].focus()", labels[leaf])
+    try:
+        labels[leaf].send_keys(Keys.ENTER)
+        if leaf not in by("#sel").text.split("\n")[0]:
+            fail("%s: Enter on the focused %s did not select it" % (name, leaf))
+    except ElementNotInteractableException:
+        fail("%s: the tensor %s cannot take the keyboard's focus" % (name, leaf))
+    # from the start, the jump to the backward pass shows the loss
+    by("#btn-start").click()
+    driver.execute_script("const g = document.getElementById('graphbox'); g.scrollLeft = g.scrollTop = 0;")
+    by("#btn-backward").click()
+    if not in_view(driver, "t%d" % driver.execute_script("return TG.steps[0].t")):
+        fail("%s: the seed step does not show the loss in the graph" % name)
     print("%s: checked, playing reached '%s'" % (name, at))
 
 
