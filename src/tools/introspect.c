@@ -149,11 +149,13 @@ static void flush_line(line *l, FILE *f)
 }
 
 /* " = 0.25" for a one-element tensor, then "  grad norm 0.1234" when
-   gradients are shown and x has one */
+   gradients are shown and x has one ("  grad -0.5" for one element: a norm
+   would lose its sign) */
 static void add_value_grad(line *l, const tg_tensor *x, bool grads)
 {
     if (x->size == 1) add(l, " = %.6g", (double)x->data[0]);
-    if (grads && x->grad) add(l, "  grad norm %.4g", l2_norm(x->grad, x->size));
+    if (grads && x->grad && x->size == 1) add(l, "  grad %.4g", (double)x->grad[0]);
+    else if (grads && x->grad) add(l, "  grad norm %.4g", l2_norm(x->grad, x->size));
 }
 
 int tg_tape_print(const tg_tape *t, FILE *f)
@@ -182,7 +184,7 @@ int tg_tape_print(const tg_tape *t, FILE *f)
     if (wl > 32) wl = 32;
     if (wo > 24) wo = 24;
     fprintf(f, "tape: %zu record%s%s\n", n, n == 1 ? "" : "s",
-            grads ? " (after backward: L2 norms of the gradients)" : "");
+            grads ? " (after backward: gradients; of more than one element, their L2 norms)" : "");
     line l = {.n = 0};
     for (size_t i = 0; i < n; i++) {
         const tg_record *r = tg_tape_record(t, i);

@@ -124,15 +124,28 @@ Test(introspect, print_before_and_after_backward)
     cr_expect(strstr(s, "after backward"), "%s", s);
     /* every tensor that has a gradient shows its norm where it appears: the
        6 outputs, and 9 inputs (all but the constant y and the missing bias) */
-    cr_expect_eq(count_of(s, "grad norm"), 6 + 9, "%s", s);
+    cr_expect_eq(count_of(s, "grad norm") + count_of(s, "grad 1 "), 6 + 9, "%s", s);
     double norm = 0;
     for (int i = 0; i < 6; i++) norm += (double)n.W1->grad[i] * (double)n.W1->grad[i];
     snprintf(want, sizeof want, "fc1.weight [3,2] param     grad norm %.4g", sqrt(norm));
     cr_expect(strstr(s, want), "'%s' missing:\n%s", want, s);
     cr_expect(strstr(s, "#5   mean   -> t"), "%s", s);
-    cr_expect(strstr(s, "grad norm 1 "), "d(loss)/d(loss) = 1:\n%s", s);
+    cr_expect(strstr(s, "grad 1 "), "d(loss)/d(loss) = 1:\n%s", s);
     free(s);
     destroy(&n);
+}
+
+Test(introspect, print_shows_a_scalars_gradient_with_its_sign)
+{
+    /* a norm would show 3 (found by a learner's review) */
+    tg_tape *t = tg_tape_new();
+    tg_tensor *x = tg_tensor_set_name(tg_requires_grad(tg_scalar(t, 2), true), "x");
+    tg_tensor *loss = tg_scale(t, x, -3);
+    cr_assert_eq(tg_backward(t, loss), TG_OK, "%s", tg_tape_error(t));
+    char *s = print_to_string(t);
+    cr_expect(strstr(s, "in0  x    []   input    = 2  grad -3"), "%s", s);
+    free(s);
+    tg_tape_free(t);
 }
 
 Test(introspect, print_refuses_null_and_prints_an_empty_tape)
