@@ -125,7 +125,8 @@ typedef struct tg_tensor {
     int32_t id;                   /**< number on its tape (or in its tg_params) */
     int32_t rec;                  /**< index of the record that made it, -1 for a leaf */
     uint32_t gen;                 /**< the tape's generation (its count of resets) when
-                                     made: a tensor from before tg_tape_reset is refused */
+                                     made: a tensor from before tg_tape_reset is refused
+                                     while its memory holds it (see tg_tape_reset) */
 } tg_tensor;
 
 /** New tensors on the tape, owned by it. `data` is copied. NULL on failure
@@ -200,7 +201,11 @@ TG_API tg_tape *tg_tape_new(void);
 TG_API void tg_tape_free(tg_tape *t);
 /** Forgets every record and tensor in O(1) and clears the error; keeps the
    memory, so a loop of steps of the same shapes allocates nothing after the
-   first. Tensors made on the tape are invalid afterwards. */
+   first. Tensors made on the tape are invalid afterwards. A pointer kept to
+   one is refused by name until the memory it points to is given to new
+   tensors; after that the library cannot tell it from what now lies there
+   (a use after free, which no check of the struct can catch): drop such
+   pointers at the reset. */
 TG_API void tg_tape_reset(tg_tape *t);
 
 /** Turns recording on or off (like torch.no_grad()); returns the previous
@@ -506,7 +511,8 @@ typedef struct tg_record {
    op of yours must leave them 0 (tg_op_register refuses it otherwise, and so
    does tg_apply, naming the bits, for an op passed to it straight). */
 enum {
-    TG_OP_ALIAS = 1u << 0,  /**< output shares input 0's data (reshape, views) */
+    TG_OP_ALIAS = 1u << 0,  /**< output shares input 0's data (reshape, views): it
+                                 may have no more elements than input 0 (refused) */
     TG_OP_IMPURE = 1u << 1, /**< its forward is not a function of its inputs and
                                  attributes alone (it reads a clock, a file...):
                                  a tape that recorded it refuses to replay */
@@ -529,13 +535,18 @@ enum {
    - backward: reads r->out->grad and ADDS into r->in[i]->grad for every
                input whose grad is not NULL (NULL: that input needs none).
                A gradient new in this backward (a released parameter's, or
-               one made on the tape) holds zeros when the rule runs.
+               one made on the tape) holds zeros when the rule runs. It runs
+               with recording off (as PyTorch's backward without
+               create_graph): ops it applies compute but record nothing, and
+               tg_backward / tg_grad on the same tape from inside it are
+               refused (TG_ERR_STATE), as from inside a vjp.
    - vjp:      the same rule written with ops, for backward passes with
                create_graph (higher-order gradients): given g, the gradient
                of r->out as a tensor, it sets dx[i] to the gradient of input
                i, built from tg_ ops on tape t (tg_mul(t, g, ...)), for every
                input that requires grad (r->in[i]->flags & TG_REQUIRES_GRAD);
-               dx[i] left NULL adds nothing. Returns TG_OK or a status. May be
+               dx[i] left NULL adds nothing; a dx[i] of another tape is
+               refused. Returns TG_OK or a status. May be
                NULL: the op then works with tg_backward, and create_graph
                refuses it with a message naming it. */
 struct tg_op {

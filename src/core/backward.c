@@ -105,6 +105,12 @@ static int check_output(tg_tape *t, const char *fn, const tg_tensor *out)
             snprintf(t->error + n, sizeof t->error - n, why, fn);
         return TG_ERR_STATE;
     }
+    if (t->walking) {
+        tg_tape_set_error(t, "%s: called while a backward walk on this tape runs its gradient "
+                             "rules (from a custom op's backward or vjp): a rule computes its "
+                             "own gradients; differentiate after the walk returns", fn);
+        return TG_ERR_STATE;
+    }
     if (t->replay_partial) { /* its error handled and cleared */
         tg_tape_set_error(t, "%s: the last tg_tape_replay stopped part-way, so the tape's "
                              "values mix two steps: replay again (or record anew) first", fn);
@@ -389,10 +395,31 @@ static int walk_marking(tg_tape *t, tg_tensor *out, const walk_opts *o)
     return TG_OK;
 }
 
+/* The rules of a first-order walk run with recording off, as PyTorch runs
+   a backward without create_graph: an op that a custom rule applies computes
+   without a record (records appended while the walk holds a pointer into
+   them moved them: a use after free), and a backward from inside a rule is
+   refused (check_output). Returns what recording was, for walk_done. */
+static bool walk_begin(tg_tape *t)
+{
+    bool was = t->recording;
+    t->recording = false;
+    t->walking = true;
+    return was;
+}
+
+static int walk_done(tg_tape *t, bool recording, int st)
+{
+    t->recording = recording;
+    t->walking = false;
+    return st;
+}
+
 int tg_run_rule(tg_tape *t, int32_t i)
 {
     walk_opts o = {NULL};
-    return walk_end(t, rule_step(t, i, &o));
+    bool rec = walk_begin(t);
+    return walk_done(t, rec, walk_end(t, rule_step(t, i, &o)));
 }
 
 /* The intermediate gradients of the marked records start over: each is made
@@ -446,14 +473,18 @@ int tg_backward_grad(tg_tape *t, tg_tensor *out, const tg_real *dout)
     }
     if (!t->anomaly) { /* after a replay: the replay program's backward, if it can */
         int pst;
-        if (tg_program_backward(t, out, dout, &pst)) return pst;
+        bool rec = walk_begin(t);
+        bool ran = tg_program_backward(t, out, dout, &pst);
+        walk_done(t, rec, TG_OK);
+        if (ran) return pst;
     }
     walk_opts o = {NULL};
     if (!t->anomaly && !t->record_grads) { /* the first backward since the reset */
         t->fresh_sweeps++;                 /* as refresh_intermediates */
         if (t->replay_ready) t->grads_above_mark = true;
         if (!seed(t, out, dout, &o)) return TG_ERR_NOMEM;
-        return walk_marking(t, out, &o);
+        bool rec = walk_begin(t);
+        return walk_done(t, rec, walk_marking(t, out, &o));
     }
     int32_t last = mark_reached(t, &out, 1);
     if (t->anomaly) {
@@ -467,7 +498,8 @@ int tg_backward_grad(tg_tape *t, tg_tensor *out, const tg_real *dout)
        replay drops them (tg_tape_replay) */
     if (t->replay_ready) t->grads_above_mark = true;
     if (!seed(t, out, dout, &o)) return TG_ERR_NOMEM;
-    return walk_first_order(t, last, &o);
+    bool rec = walk_begin(t);
+    return walk_done(t, rec, walk_first_order(t, last, &o));
 }
 
 int tg_backward(tg_tape *t, tg_tensor *loss)
@@ -530,7 +562,19 @@ static size_t count_leaf_bound(const tg_tape *t, int32_t last, int n_out)
 
 /* The create_graph walk: each marked record's vjp builds its inputs'
    gradients from its output's, as taped ops. The seeds are in the slots. */
+static int walk_create_graph_rules(tg_tape *t, int32_t last, leaf_slots *ls, const char *fn);
+
+/* The vjps record (recording stays as it is); a backward from inside one is
+   refused, as in a first-order walk. */
 static int walk_create_graph(tg_tape *t, int32_t last, leaf_slots *ls, const char *fn)
+{
+    t->walking = true;
+    int st = walk_create_graph_rules(t, last, ls, fn);
+    t->walking = false;
+    return st;
+}
+
+static int walk_create_graph_rules(tg_tape *t, int32_t last, leaf_slots *ls, const char *fn)
 {
     /* the tape held no error when the walk began (check_output refuses
        one): an error now is a rule's */
@@ -553,6 +597,15 @@ static int walk_create_graph(tg_tape *t, int32_t last, leaf_slots *ls, const cha
         for (int k = 0; k < r.n_in && st == TG_OK && !t->failed; k++) {
             tg_tensor *x = r.in[k];
             if (!needs_grad(x) || !dx[k]) continue;
+            if (!tg_tensor_usable(t, dx[k])) {
+                tg_tape_set_error(t, "%s: the vjp rule of %s%s gave input %d a gradient that "
+                                     "is not a tensor of this tape (made on another tape, or "
+                                     "before its last reset): make it with ops on the tape "
+                                     "the rule is given",
+                                  fn, tg_op_prefix(r.op), r.op->name, k);
+                st = TG_ERR_STATE;
+                break;
+            }
             if (!tg_same_shape(x, dx[k])) {
                 char sx[96], sg[96];
                 tg_tape_set_error(t, "%s: the vjp rule of %s%s gave input %d a gradient of "
@@ -649,7 +702,8 @@ static int grad_first_order(tg_tape *t, int n_out, tg_tensor *const *outs,
             return TG_ERR_NOMEM;
         }
     }
-    int st = walk_first_order(t, last, &wo);
+    bool rec = walk_begin(t);
+    int st = walk_done(t, rec, walk_first_order(t, last, &wo));
     if (st != TG_OK) return st;
     for (int i = 0; i < n_in; i++) {
         const tg_tensor *x = ins[i];

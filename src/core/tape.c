@@ -513,6 +513,12 @@ static tg_tensor *apply(tg_tape *t, const tg_op *op, tg_tensor *const *in, int n
     if (!out) return NULL;
     char who[80];
 #define WHO (snprintf(who, sizeof who, "%s%s", pre, op->name), who)
+    if (alias && (n < 1 || !in[0] || out->size > in[0]->size)) { /* a view reads no further */
+        tg_tape_set_error(t, "%s: a view (TG_OP_ALIAS) of %lld elements needs an input 0 of at "
+                             "least as many; it has %lld", WHO, (long long)out->size,
+                          n < 1 || !in[0] ? 0LL : (long long)in[0]->size);
+        return NULL;
+    }
     if (alias) out->data = in[0]->data;
     rec.out = out;
 
@@ -610,6 +616,7 @@ void tg_tape_not_replayable(tg_tape *t, const char *fmt, ...)
 /* What a replay could not redo, noted as it is recorded. */
 static void note_replay_hazards(tg_tape *t, const tg_op *op, tg_tensor *const *in, int n)
 {
+    if (!t->recording && t->walking) return; /* a rule's op in a first-order backward */
     if (!t->recording) {
         tg_tape_not_replayable(t, "%s%s ran with recording off, so no record redoes it",
                                tg_op_prefix(op), op->name);
@@ -729,8 +736,9 @@ int tg_tape_replay(tg_tape *t)
     const char *why = !t->replayable ? "the tape was not recorded replayable "
                                         "(tg_tape_set_replayable before recording)"
                       : t->n_recs == 0 ? "nothing is recorded (a reset tape holds no records)"
-                      : t->backward_of >= 0 ? "called from inside a gradient rule"
-                                            : NULL;
+                      : t->backward_of >= 0 || t->walking ? "called from inside a gradient rule"
+                      : t->replaying ? "called from inside a replay (a replayed op's forward)"
+                                     : NULL;
     if (why || t->not_replayable[0]) {
         tg_tape_set_error(t, "tg_tape_replay: %s", why ? why : t->not_replayable);
         return TG_ERR_STATE;

@@ -83,6 +83,8 @@ struct tg_tape {
     const tg_op *applying; /* the op tg_apply is recording, else NULL: named by an
                               allocation that fails */
     bool recording;
+    bool walking;          /* a backward walk runs its rules: a backward from inside
+                              one is refused (and a first-order rule records nothing) */
     bool anomaly;
     bool failed;
     bool scratch_failed;   /* a forward's or a rule's tg_record_scratch failed: it fails */

@@ -359,3 +359,120 @@ Test(registry, builtins_run_through_apply_without_attributes_fail_cleanly)
     cr_expect_gt(refused, 30, "only %zu ops take attributes?", refused);
     tg_tape_free(t);
 }
+
+/* ------------------------------------------------ rules that apply ops */
+
+/* y = x, whose backward rule also applies ops on its tape (a rule written
+   with ops, or one that logs), or calls a backward from inside itself */
+static int rule_mode, inner_status;
+static int ident_forward(tg_record *r)
+{
+    for (int64_t i = 0; i < r->out->size; i++) r->out->data[i] = r->in[0]->data[i];
+    return TG_OK;
+}
+static void ident_backward(tg_record *r)
+{
+    for (int64_t i = 0; i < r->out->size; i++) r->in[0]->grad[i] += r->out->grad[i];
+    tg_tensor *x = r->in[0];
+    if (rule_mode == 0)
+        for (int k = 0; k < 600; k++) (void)tg_add(r->tape, x, x); /* > the records' capacity */
+    else
+        inner_status = tg_backward(r->tape, r->out);
+    /* the record the rule was given is still readable */
+    x->grad[0] += r->in[0] == x ? 0 : 1000;
+}
+
+Test(registry, a_backward_rule_may_apply_ops_and_records_nothing)
+{
+    /* the ops appended records under the walk, which moved the array of
+       records: a use after free under ASan (found by a misuse fuzzer) */
+    tg_op op = {.name = "ident_applies_ops", .n_inputs = 1, .shape = times_shape,
+                .forward = ident_forward, .backward = ident_backward, .doc = "y = x"};
+    tg_tape *t = tg_tape_new();
+    tg_tensor *x = tg_requires_grad(tg_ones(t, TG_SHAPE(4)), true);
+    tg_tensor *y = tg_apply(t, &op, &x, 1, NULL);
+    tg_tensor *loss = tg_sum(t, tg_mul(t, y, y), TG_ALL, false);
+    cr_assert_not_null(loss, "%s", tg_tape_error(t));
+    size_t n = tg_tape_record_count(t);
+    rule_mode = 0;
+    cr_assert_eq(tg_backward(t, loss), TG_OK, "%s", tg_tape_error(t));
+    for (int i = 0; i < 4; i++) cr_expect_eq(x->grad[i], 2, "d(Σx²)/dx = 2x");
+    cr_expect_eq(tg_tape_record_count(t), n, "a first-order rule's ops are not recorded");
+    cr_expect(tg_tape_is_recording(t), "recording is on again after the walk");
+    tg_tape_free(t);
+}
+
+Test(registry, a_backward_from_inside_a_rule_is_refused)
+{
+    tg_op op = {.name = "ident_backward_inside", .n_inputs = 1, .shape = times_shape,
+                .forward = ident_forward, .backward = ident_backward, .doc = "y = x"};
+    tg_tape *t = tg_tape_new();
+    tg_tensor *x = tg_requires_grad(tg_ones(t, TG_SHAPE(4)), true);
+    tg_tensor *y = tg_apply(t, &op, &x, 1, NULL);
+    tg_tensor *loss = tg_sum(t, tg_mul(t, y, y), TG_ALL, false);
+    cr_assert_not_null(loss, "%s", tg_tape_error(t));
+    rule_mode = 1;
+    inner_status = TG_OK;
+    (void)tg_backward(t, loss);
+    cr_expect_eq(inner_status, TG_ERR_STATE);
+    cr_expect(strstr(tg_tape_error(t), "tg_backward: called while a backward walk on this tape "
+                                       "runs its gradient rules"), "%s", tg_tape_error(t));
+    tg_tape_free(t);
+}
+
+/* a view (TG_OP_ALIAS) whose output is larger than its input */
+static int double_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], char *msg,
+                        size_t len)
+{
+    (void)msg, (void)len;
+    *ndim = 1;
+    shape[0] = 2 * r->in[0]->size;
+    return TG_OK;
+}
+static int view_forward(tg_record *r)
+{
+    (void)r;
+    return TG_OK;
+}
+
+Test(registry, a_view_larger_than_its_input_is_refused)
+{
+    /* later ops read past the input (a heap overflow; found by a misuse fuzzer) */
+    tg_op op = {.name = "bad_view", .n_inputs = 1, .flags = TG_OP_ALIAS, .shape = double_shape,
+                .forward = view_forward, .backward = times_backward, .doc = "a bad view"};
+    tg_tape *t = tg_tape_new();
+    tg_tensor *x = tg_ones(t, TG_SHAPE(3));
+    cr_expect_null(tg_apply(t, &op, &x, 1, NULL));
+    cr_expect(strstr(tg_tape_error(t), "bad_view: a view (TG_OP_ALIAS) of 6 elements needs an "
+                                       "input 0 of at least as many; it has 3"),
+              "%s", tg_tape_error(t));
+    tg_tape_free(t);
+}
+
+/* a vjp that makes its gradient on another tape */
+static tg_tape *elsewhere;
+static int elsewhere_vjp(tg_tape *t, const tg_record *r, tg_tensor *g, tg_tensor **dx)
+{
+    (void)t, (void)g;
+    dx[0] = tg_ones(elsewhere, r->in[0]->ndim, r->in[0]->shape);
+    return TG_OK;
+}
+
+Test(registry, a_vjp_gradient_of_another_tape_is_refused)
+{
+    /* it was returned as the gradient, and dangled once that tape was freed */
+    tg_op op = {.name = "vjp_elsewhere", .n_inputs = 1, .shape = times_shape,
+                .forward = ident_forward, .backward = times_backward, .doc = "y = x",
+                .vjp = elsewhere_vjp};
+    tg_tape *t = tg_tape_new();
+    elsewhere = tg_tape_new();
+    tg_tensor *x = tg_requires_grad(tg_ones(t, TG_SHAPE(2)), true);
+    tg_tensor *y = tg_sum(t, tg_apply(t, &op, &x, 1, NULL), TG_ALL, false);
+    cr_assert_not_null(y, "%s", tg_tape_error(t));
+    cr_expect_null(tg_grad1(t, y, x, true));
+    cr_expect(strstr(tg_tape_error(t), "the vjp rule of vjp_elsewhere gave input 0 a gradient "
+                                       "that is not a tensor of this tape"),
+              "%s", tg_tape_error(t));
+    tg_tape_free(elsewhere);
+    tg_tape_free(t);
+}

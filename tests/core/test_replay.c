@@ -791,3 +791,39 @@ Test(replay_guards, the_program_allocates_nothing_after_the_first_recording)
     }
     tg_params_free(ps);
 }
+
+/* A custom forward that replays its own tape: refused, where it recursed
+   until the stack overflowed (found by a misuse fuzzer). */
+static int nested_status;
+static int copy_shape(const tg_record *r, int *ndim, int64_t shape[TG_MAX_DIMS], char *msg,
+                      size_t len)
+{
+    (void)msg, (void)len;
+    *ndim = r->in[0]->ndim;
+    memcpy(shape, r->in[0]->shape, sizeof(int64_t) * (size_t)*ndim);
+    return TG_OK;
+}
+static int replaying_forward(tg_record *r)
+{
+    memcpy(r->out->data, r->in[0]->data, (size_t)r->out->size * sizeof(tg_real));
+    if (tg_tape_record_count(r->tape) > 0) nested_status = tg_tape_replay(r->tape);
+    return TG_OK;
+}
+static void copy_backward(tg_record *r)
+{
+    for (int64_t i = 0; i < r->out->size; i++) r->in[0]->grad[i] += r->out->grad[i];
+}
+
+Test(replay_guards, a_replay_from_inside_a_replay_is_refused)
+{
+    tg_op op = {.name = "replays_itself", .n_inputs = 1, .shape = copy_shape,
+                .forward = replaying_forward, .backward = copy_backward, .doc = "y = x"};
+    tg_tape_set_replayable(t, true);
+    tg_tensor *x = tg_requires_grad(tg_ones(t, TG_SHAPE(3)), true);
+    cr_assert_not_null(tg_apply(t, &op, &x, 1, NULL), "%s", tg_tape_error(t));
+    nested_status = TG_OK;
+    (void)tg_tape_replay(t);
+    cr_expect_eq(nested_status, TG_ERR_STATE);
+    cr_expect(strstr(tg_tape_error(t), "tg_tape_replay: called from inside a replay"), "%s",
+              tg_tape_error(t));
+}
