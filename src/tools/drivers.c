@@ -11,20 +11,28 @@
 #include "core/internal.h"
 
 /* The output and inputs given to a driver: checked once, here, with the
-   driver's name (tg_grad checks the rest). */
+   driver's name (tg_grad checks the rest). need_v: the driver takes v
+   (tg_hvp, tg_jvp). */
 static int check_args(tg_tape *t, const char *fn, tg_tensor *y, int n, tg_tensor *const *x,
-                      tg_tensor *const *v, tg_tensor **res)
+                      bool need_v, tg_tensor *const *v, tg_tensor **res)
 {
-    if (!y || !x || n < 1 || !res) {
+    if (!y || !x || n < 1 || !res || (need_v && !v)) {
         if (!tg_tape_failed(t))
             tg_tape_set_error(t, "%s: %s", fn,
                               !y ? "the output is NULL"
                               : !x || n < 1 ? "no inputs given"
-                                            : "the array for the results is NULL");
+                              : !res        ? "the array for the results is NULL"
+                                            : "v (the direction) is NULL");
         return TG_ERR_INVALID;
     }
+    for (int i = 0; i < n; i++) {
+        if (!x[i] || (need_v && !v[i])) {
+            tg_tape_set_error(t, "%s: %s[%d] is NULL", fn, !x[i] ? "x" : "v", i);
+            return TG_ERR_INVALID;
+        }
+    }
     for (int i = 0; i < n; i++) /* before tg_grad, which would name the output */
-        if (x[i] && !(x[i]->flags & TG_REQUIRES_GRAD)) {
+        if (!(x[i]->flags & TG_REQUIRES_GRAD)) {
             tg_tape_set_error(t, "%s: input %d does not require grad: mark it with "
                                  "tg_requires_grad before recording the function of it", fn, i);
             return TG_ERR_INVALID;
@@ -82,7 +90,7 @@ int tg_hvp(tg_tape *t, tg_tensor *y, int n, tg_tensor *const *x, tg_tensor *cons
            tg_tensor **hv, const tg_grad_opts *opts)
 {
     if (!t) return tg_set_error(TG_ERR_INVALID, "tg_hvp: the tape is NULL");
-    int st = check_args(t, "tg_hvp", y, n, x, v, hv);
+    int st = check_args(t, "tg_hvp", y, n, x, true, v, hv);
     if (st != TG_OK) return st;
     tg_grad_opts o = opts ? *opts : (tg_grad_opts){0};
     tg_tensor *g[TG_HVP_MAX_INPUTS];
@@ -109,7 +117,7 @@ int tg_jvp(tg_tape *t, tg_tensor *y, int n, tg_tensor *const *x, tg_tensor *cons
            tg_tensor **jv, const tg_grad_opts *opts)
 {
     if (!t) return tg_set_error(TG_ERR_INVALID, "tg_jvp: the tape is NULL");
-    int st = check_args(t, "tg_jvp", y, n, x, v, jv);
+    int st = check_args(t, "tg_jvp", y, n, x, true, v, jv);
     if (st != TG_OK) return st;
     if (n > TG_HVP_MAX_INPUTS) {
         tg_tape_set_error(t, "tg_jvp: %d inputs, at most %d", n, TG_HVP_MAX_INPUTS);
@@ -196,7 +204,7 @@ int tg_jacobian(tg_tape *t, tg_tensor *y, int n, tg_tensor *const *x, tg_tensor 
                 const tg_grad_opts *opts)
 {
     if (!t) return tg_set_error(TG_ERR_INVALID, "tg_jacobian: the tape is NULL");
-    int st = check_args(t, "tg_jacobian", y, n, x, NULL, J);
+    int st = check_args(t, "tg_jacobian", y, n, x, false, NULL, J);
     if (st != TG_OK) return st;
     if (n > TG_HVP_MAX_INPUTS) {
         tg_tape_set_error(t, "tg_jacobian: %d inputs, at most %d", n, TG_HVP_MAX_INPUTS);
@@ -210,7 +218,7 @@ int tg_hessian(tg_tape *t, tg_tensor *y, int n, tg_tensor *const *x, tg_tensor *
                const tg_grad_opts *opts)
 {
     if (!t) return tg_set_error(TG_ERR_INVALID, "tg_hessian: the tape is NULL");
-    int st = check_args(t, "tg_hessian", y, n, x, NULL, H);
+    int st = check_args(t, "tg_hessian", y, n, x, false, NULL, H);
     if (st != TG_OK) return st;
     if (n > TG_HVP_MAX_INPUTS) {
         tg_tape_set_error(t, "tg_hessian: %d inputs, at most %d", n, TG_HVP_MAX_INPUTS);

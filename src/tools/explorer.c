@@ -359,14 +359,25 @@ static void local_derivative(FILE *f, const tg_record *r, int k, int64_t o)
    chain rule behind it. ∂y[o]/∂x[j] comes from the rule itself, run with a
    one-hot arriving gradient at o, for every o when the output has at most
    max_terms elements (else for the o of the largest |g|, as one term). */
+/* Whether input k of r gets an element worked out: the first slot of a
+   tensor the rule added into, with an element, of an output with one. */
+static bool workable(const tg_record *r, tg_real *const *contrib, int k)
+{
+    return contrib[k] && first_slot(r, k) == k && r->in[k]->size > 0 && r->out->size > 0;
+}
+
 static int worked(walk *w, const page *pg, const tg_record *r, const tg_real *g,
                   tg_real *const *contrib, tg_real *const *buf, tg_tensor *sh)
 {
     FILE *f = pg->f;
     const tg_tensor *y = r->out;
     int64_t jk[TG_MAX_INPUTS] = {0};
+    if (y->size == 0) { /* nothing to work out (an empty tensor's reads are out of bounds) */
+        fputs(",worked:[]", f);
+        return TG_OK;
+    }
     for (int k = 0; k < r->n_in; k++) {
-        if (!contrib[k] || first_slot(r, k) != k) continue;
+        if (!workable(r, contrib, k)) continue;
         int64_t best = 0;
         for (int64_t i = 1; i < r->in[k]->size; i++)
             if (fabs((double)contrib[k][i]) > fabs((double)contrib[k][best])) best = i;
@@ -386,12 +397,12 @@ static int worked(walk *w, const page *pg, const tg_record *r, const tg_real *g,
         w->onehot[o] = 1;
         run_rule(w, r, w->onehot, buf, sh);
         for (int k = 0; k < r->n_in; k++)
-            d[k * n_o + i] = contrib[k] && first_slot(r, k) == k ? (double)buf[k][jk[k]] : 0;
+            d[k * n_o + i] = workable(r, contrib, k) ? (double)buf[k][jk[k]] : 0;
     }
     fputs(",worked:[", f);
     bool first = true;
     for (int k = 0; k < r->n_in; k++) {
-        if (!contrib[k] || first_slot(r, k) != k) continue;
+        if (!workable(r, contrib, k)) continue;
         if (!first) fputc(',', f);
         first = false;
         const tg_tensor *x = r->in[k];

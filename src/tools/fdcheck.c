@@ -969,13 +969,14 @@ tg_gradcheck_result tg_fdcheck(const tg_fdcheck_problem *p, const tg_gradcheck_o
         goto done;
     }
     g.M = tg_numel(g.out_ndim, g.out_shape);
-    bool full = g.o.projections == 0 && g.M <= FD_FULL_MAX / g.total;
+    int64_t per = g.total ? g.total : 1; /* no element to check: nothing divides by 0 */
+    bool full = g.o.projections == 0 && g.M <= FD_FULL_MAX / per;
     g.n_full = full ? g.M : 0;
     g.n_proj = g.M == 0 ? 0
                : full   ? g.o.extra_projections
                         : (g.o.projections ? g.o.projections : FD_DEFAULT_PROJECTIONS);
     g.rows = g.n_full + g.n_proj;
-    if (g.rows > INT64_MAX / 16 / g.total || g.M > INT64_MAX / 16 / FD_GRID_N ||
+    if (g.rows > INT64_MAX / 16 / per || g.M > INT64_MAX / 16 / FD_GRID_N ||
         g.n_proj > INT64_MAX / 16 / (g.M ? g.M : 1)) {
         fail_run(&res, TG_ERR_NOMEM, "%s: the check is too large", p->name);
         goto done;

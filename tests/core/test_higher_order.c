@@ -118,6 +118,14 @@ Test(higher, drivers_name_their_own_errors)
     cr_expect(strstr(tg_tape_error(t), "tg_jvp: v[0] "), "%s", tg_tape_error(t));
     tg_tape_clear_error(t);
     tg_tape_free(other);
+    /* NULL where a tensor is due: refused by name (they were dereferenced;
+       found by a misuse fuzzer) */
+    tg_tensor *none = NULL;
+    expect_driver_error(tg_hvp(t, y, 1, &x, NULL, &r, NULL), "tg_hvp: v (the direction) is NULL");
+    expect_driver_error(tg_hvp(t, y, 1, &x, &none, &r, NULL), "tg_hvp: v[0] is NULL");
+    expect_driver_error(tg_jvp(t, sq, 1, &x, &none, &r, NULL), "tg_jvp: v[0] is NULL");
+    expect_driver_error(tg_jacobian(t, sq, 1, &none, &r, NULL), "tg_jacobian: x[0] is NULL");
+    expect_driver_error(tg_hessian(t, y, 1, &none, &r, NULL), "tg_hessian: x[0] is NULL");
 }
 
 /* tanh to the fourth order, against its closed forms in y = tanh x:

@@ -555,3 +555,19 @@ Test(explorer, pages)
 
     zoo(dir);
 }
+
+Test(explorer, a_tensor_of_no_elements)
+{
+    /* the worked element read element 0 of an empty buffer (a heap overflow
+       under ASan; found by a misuse fuzzer): no element, nothing worked */
+    tg_tape *t = tg_tape_new();
+    tg_tensor *x = tg_requires_grad(tg_zeros(t, TG_SHAPE(0)), true);
+    tg_tensor *loss = tg_sum(t, tg_tanh(t, x), TG_ALL, false);
+    cr_assert_not_null(loss);
+    int st;
+    char *s = page_of(t, loss, NULL, &st);
+    cr_expect_eq(st, TG_OK, "%s", tg_last_error());
+    cr_expect_eq(count_of(s, "worked:[]"), 2, "%s", s);
+    free(s);
+    tg_tape_free(t);
+}

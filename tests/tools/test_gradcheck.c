@@ -637,3 +637,31 @@ Test(gradcheck, leaves_the_callers_tensors_alone)
     for (int i = 0; i < 3; i++) cr_expect_eq(x->data[i], v[i]);
     cr_expect_null(x->grad);
 }
+
+/* Σ x² of an input of no elements (or, for the second order, an output of
+   none): nothing to check, which is a pass. The count of elements was a
+   divisor: SIGFPE, ending the host program (found by a misuse fuzzer). */
+static tg_tensor *f_sumsq(tg_tape *t, tg_tensor *const *in, int n, void *ctx)
+{
+    (void)n, (void)ctx;
+    return tg_sum(t, tg_mul(t, in[0], in[0]), TG_ALL, false);
+}
+static tg_tensor *f_square(tg_tape *t, tg_tensor *const *in, int n, void *ctx)
+{
+    (void)n, (void)ctx;
+    return tg_mul(t, in[0], in[0]);
+}
+
+Test(gradcheck, an_input_of_no_elements_checks_nothing_and_passes)
+{
+    tg_tensor *x = tg_requires_grad(tg_zeros(tape, TG_SHAPE(0, 3)), true);
+    tg_gradcheck_result r = tg_gradcheck(f_sumsq, NULL, &x, 1, NULL);
+    expect_ran(&r, 0);
+    cr_expect(r.ok, "%s", r.message);
+    r = tg_gradgradcheck(f_square, NULL, &x, 1, NULL);
+    cr_expect_eq(r.status, TG_OK, "%s", r.message);
+    cr_expect(r.ok, "%s", r.message);
+    r = tg_gradgradcheck(f_sumsq, NULL, &x, 1, NULL);
+    cr_expect_eq(r.status, TG_OK, "%s", r.message);
+    cr_expect(r.ok, "%s", r.message);
+}
