@@ -175,7 +175,12 @@ TG_API tg_index *tg_index_new(tg_tape *t, int ndim, const int64_t *shape, const 
 TG_API tg_index *tg_index_wrap(tg_tape *t, int ndim, const int64_t *shape, const int64_t *data);
 
 /** Marks a leaf so that backward fills its `grad` (like requires_grad_()).
-   Returns x. Its gradient accumulates over backward calls until zeroed. */
+   Returns x. Its gradient accumulates over backward calls until zeroed.
+   A parameter (tg_params) requires grad from its making; `on = false`
+   freezes it (requires_grad_(False)): its gradient is released (NULL), no
+   backward gives it one, tg_params_zero_grad leaves it NULL, and the
+   optimizers skip it (weight decay and momentum included, as PyTorch skips
+   a None grad); `on = true` unfreezes it. */
 TG_API tg_tensor *tg_requires_grad(tg_tensor *x, bool on);
 /** A tensor with x's data and shape that is cut from the graph: no gradient
    flows through it (like torch.Tensor.detach()). The data is shared. */

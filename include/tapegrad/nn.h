@@ -340,7 +340,11 @@ TG_API int tg_params_summary(const tg_params *p, FILE *f);
    since. A parameter whose gradient is NULL (released, and not reached by
    the last backward) is skipped, as PyTorch skips a None grad; after
    tg_optim_zero_grad every gradient exists and every parameter is updated,
-   as in PyTorch with zero_grad(set_to_none=False) (docs/training.md). */
+   as in PyTorch with zero_grad(set_to_none=False) (docs/training.md), but
+   a frozen one (tg_requires_grad(w, false)), which is always skipped. A new
+   parameter's gradient is zeros where PyTorch's is None: for PyTorch's
+   numbers in a model whose first steps do not reach every parameter,
+   release the gradients before the first step (docs/training.md). */
 typedef struct tg_optim tg_optim;
 
 /** torch.optim.SGD. Start from tg_sgd_defaults(lr) and change fields. */

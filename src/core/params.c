@@ -351,9 +351,9 @@ void tg_params_zero_grad(tg_params *p)
 {
     if (!p || !p->params.grad) return;
     memset(p->params.grad, 0, p->params.len * sizeof(tg_real));
-    for (size_t i = 0; i < p->params.count; i++) {
+    for (size_t i = 0; i < p->params.count; i++) { /* a frozen one's stays released */
         tg_tensor *x = p->params.order[i]->x;
-        x->grad = tg_param_grad_home(x);
+        x->grad = x->flags & TG_REQUIRES_GRAD ? tg_param_grad_home(x) : NULL;
     }
 }
 

@@ -103,7 +103,12 @@ tg_tensor *tg_scalar(tg_tape *t, tg_real value) { return filled(t, "tg_scalar", 
 tg_tensor *tg_requires_grad(tg_tensor *x, bool on)
 {
     if (!x) return NULL;
-    if (x->flags & TG_PARAM) return x; /* parameters always require grad */
+    if (x->flags & TG_BUFFER) return x; /* a buffer never requires grad */
+    if (x->flags & TG_PARAM) { /* frozen (off) or not: a frozen one's gradient is released */
+        if (on) x->flags |= TG_REQUIRES_GRAD;
+        else x->flags &= ~(unsigned)TG_REQUIRES_GRAD, x->grad = NULL;
+        return x;
+    }
     if (x->rec >= 0) {
         /* an op result already carries its requirement from its inputs */
         if (x->tape)

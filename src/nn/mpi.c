@@ -51,7 +51,8 @@ int tg_dp_allreduce_grad(tg_params *p, MPI_Comm comm, double scale)
     if (rc != MPI_SUCCESS) return mpi_failed(fn, "MPI_Allreduce", rc);
     for (size_t k = 0; k < tg_params_count(p); k++) {
         tg_tensor *x = tg_params_at(p, k);
-        if (!x->grad) x->grad = tg_param_grad_home(x); /* the sum is there, on every process */
+        if (!x->grad && (x->flags & TG_REQUIRES_GRAD)) /* the sum is there, on every process */
+            x->grad = tg_param_grad_home(x);
     }
     return TG_OK;
 }

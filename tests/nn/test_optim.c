@@ -444,3 +444,46 @@ Test(optim, training_step_allocates_nothing_after_the_first)
     tg_optim_free(o);
     tg_params_free(p);
 }
+
+/* A frozen parameter (tg_requires_grad(w, false), requires_grad_(False))
+   gets no gradient and no step, weight decay included; unfrozen, it trains
+   again. tg_requires_grad ignored parameters: a "frozen" layer was trained
+   (found by a PyTorch port). */
+Test(optim, a_frozen_parameter_is_left_alone)
+{
+    tg_params *p = tg_params_new();
+    tg_tensor *w = tg_params_add(p, "w", TG_SHAPE(2));
+    tg_tensor *b = tg_params_add(p, "b", TG_SHAPE(2));
+    for (int i = 0; i < 2; i++) w->data[i] = 1, b->data[i] = 1;
+    tg_adam_opts ao = tg_adamw_defaults(0.1);
+    tg_optim *o = tg_adamw_new(p, &ao);
+    cr_assert_not_null(o, "%s", tg_last_error());
+    tg_requires_grad(w, false);
+    cr_expect_null(w->grad, "a frozen parameter's gradient is released");
+    tg_tape *t = tg_tape_new();
+    for (int step = 0; step < 3; step++) {
+        tg_optim_zero_grad(o);
+        cr_expect_null(w->grad, "zero_grad leaves a frozen parameter without a gradient");
+        tg_tensor *loss = tg_sum(t, tg_mul(t, w, b), TG_ALL, false);
+        cr_assert_eq(tg_backward(t, loss), TG_OK, "%s", tg_tape_error(t));
+        cr_expect_null(w->grad, "backward gives a frozen parameter no gradient");
+        cr_assert_eq(tg_optim_step(o), TG_OK);
+        tg_tape_reset(t);
+    }
+    for (int i = 0; i < 2; i++) {
+        cr_expect_eq(w->data[i], 1, "the frozen w moved: %g", (double)w->data[i]);
+        cr_expect_neq(b->data[i], 1, "b trained");
+    }
+    cr_expect_eq(tg_optim_param_steps(o, 0), 0);
+    cr_expect_eq(tg_optim_param_steps(o, 1), 3);
+    tg_requires_grad(w, true); /* unfrozen */
+    tg_optim_zero_grad(o);
+    tg_tensor *loss = tg_sum(t, tg_mul(t, w, b), TG_ALL, false);
+    cr_assert_eq(tg_backward(t, loss), TG_OK, "%s", tg_tape_error(t));
+    cr_assert_eq(tg_optim_step(o), TG_OK);
+    cr_expect_neq(w->data[0], 1, "unfrozen, w trains");
+    cr_expect_eq(tg_optim_param_steps(o, 0), 1);
+    tg_tape_free(t);
+    tg_optim_free(o);
+    tg_params_free(p);
+}
