@@ -382,17 +382,26 @@ static void ident_backward(tg_record *r)
     x->grad[0] += r->in[0] == x ? 0 : 1000;
 }
 
+static const tg_op ident_op = {.name = "ident_rule_applies", .n_inputs = 1,
+                               .shape = times_shape, .forward = ident_forward,
+                               .backward = ident_backward, .doc = "y = x"};
+
+/* Σ ident(x)² of x = ones([4]) */
+static tg_tensor *ident_loss(tg_tape *t, tg_tensor **x)
+{
+    *x = tg_requires_grad(tg_ones(t, TG_SHAPE(4)), true);
+    tg_tensor *y = tg_apply(t, &ident_op, x, 1, NULL);
+    tg_tensor *loss = tg_sum(t, tg_mul(t, y, y), TG_ALL, false);
+    cr_assert_not_null(loss, "%s", tg_tape_error(t));
+    return loss;
+}
+
 Test(registry, a_backward_rule_may_apply_ops_and_records_nothing)
 {
     /* the ops appended records under the walk, which moved the array of
        records: a use after free under ASan (found by a misuse fuzzer) */
-    tg_op op = {.name = "ident_applies_ops", .n_inputs = 1, .shape = times_shape,
-                .forward = ident_forward, .backward = ident_backward, .doc = "y = x"};
     tg_tape *t = tg_tape_new();
-    tg_tensor *x = tg_requires_grad(tg_ones(t, TG_SHAPE(4)), true);
-    tg_tensor *y = tg_apply(t, &op, &x, 1, NULL);
-    tg_tensor *loss = tg_sum(t, tg_mul(t, y, y), TG_ALL, false);
-    cr_assert_not_null(loss, "%s", tg_tape_error(t));
+    tg_tensor *x, *loss = ident_loss(t, &x);
     size_t n = tg_tape_record_count(t);
     rule_mode = 0;
     cr_assert_eq(tg_backward(t, loss), TG_OK, "%s", tg_tape_error(t));
@@ -404,13 +413,8 @@ Test(registry, a_backward_rule_may_apply_ops_and_records_nothing)
 
 Test(registry, a_backward_from_inside_a_rule_is_refused)
 {
-    tg_op op = {.name = "ident_backward_inside", .n_inputs = 1, .shape = times_shape,
-                .forward = ident_forward, .backward = ident_backward, .doc = "y = x"};
     tg_tape *t = tg_tape_new();
-    tg_tensor *x = tg_requires_grad(tg_ones(t, TG_SHAPE(4)), true);
-    tg_tensor *y = tg_apply(t, &op, &x, 1, NULL);
-    tg_tensor *loss = tg_sum(t, tg_mul(t, y, y), TG_ALL, false);
-    cr_assert_not_null(loss, "%s", tg_tape_error(t));
+    tg_tensor *x, *loss = ident_loss(t, &x);
     rule_mode = 1;
     inner_status = TG_OK;
     (void)tg_backward(t, loss);
