@@ -635,6 +635,8 @@ TG_API tg_sched *tg_sched_plateau(tg_optim *o, const tg_plateau_opts *opts);
    its initial step; this one undoes them, resets the rates to their
    initial values and redoes the first's). Takes ownership of scheds on
    success (tg_sched_free frees them); on failure the caller keeps them. A
+   scheduler that already belongs to a SequentialLR or ChainedScheduler is
+   refused (TG_ERR_INVALID): it has one owner. A
    warm-up then a cosine, as llm.c trains:
        tg_sched *s[2] = {tg_sched_linear_lr(o, 0.1, 1.0, warmup),
                          tg_sched_cosine_lr(o, total - warmup, 0)};
@@ -643,7 +645,8 @@ TG_API tg_sched *tg_sched_sequential(tg_optim *o, int n, tg_sched *const *scheds
                                      const int64_t *milestones);
 /** ChainedScheduler: every step steps each of scheds[0..n) in turn (all
    over one optimizer), so their factors multiply. Takes ownership of
-   scheds on success. */
+   scheds on success; one that already belongs to a SequentialLR or
+   ChainedScheduler is refused (TG_ERR_INVALID), as in tg_sched_sequential. */
 TG_API tg_sched *tg_sched_chained(int n, tg_sched *const *scheds);
 
 /** scheduler.step(): the next step's rates, set on every group of the

@@ -72,6 +72,7 @@ struct tg_sched {
     /* SequentialLR, ChainedScheduler */
     int n_sub;
     tg_sched **sub;
+    const tg_sched *owner; /* the SequentialLR or ChainedScheduler that took it, or NULL */
 };
 
 /* --------------------------------------------------------------- helpers */
@@ -629,6 +630,10 @@ static int check_subs(const char *fn, tg_optim *o, int n, tg_sched *const *sched
         if (scheds[i]->kind == S_PLATEAU)
             return tg_set_error(TG_ERR_INVALID, "%s: scheduler %d is a ReduceLROnPlateau, which "
                                 "steps on a metric", fn, i);
+        if (scheds[i]->owner)
+            return tg_set_error(TG_ERR_INVALID, "%s: scheduler %d (%s) already belongs to a %s, "
+                                "which frees it", fn, i, sched_names[scheds[i]->kind],
+                                sched_names[scheds[i]->owner->kind]);
         for (int j = 0; j < i; j++)
             if (scheds[j] == scheds[i])
                 return tg_set_error(TG_ERR_INVALID, "%s: scheduler %d is given twice", fn, i);
@@ -646,6 +651,7 @@ static tg_sched *take_subs(const char *fn, tg_sched *s, int n, tg_sched *const *
     }
     memcpy(s->sub, scheds, (size_t)n * sizeof *s->sub);
     s->n_sub = n;
+    for (int i = 0; i < n; i++) s->sub[i]->owner = s;
     return s;
 }
 

@@ -233,3 +233,31 @@ Test(sched, refusals_change_nothing)
     tg_optim_free(o);
     tg_params_free(p);
 }
+
+/* A scheduler has one owner: one that a ChainedScheduler or SequentialLR took
+   is refused by another (both would step it and free it). */
+Test(sched, a_scheduler_taken_over_is_refused_again)
+{
+    tg_params *p = tg_params_new();
+    tg_optim *o = make_opt(p, "sgd");
+    tg_sched *e = tg_sched_exponential_lr(o, 0.9);
+    tg_sched *c1 = tg_sched_chained(1, &e);
+    cr_assert_not_null(c1, "%s", tg_last_error());
+    cr_expect_null(tg_sched_chained(2, (tg_sched *[]){c1, e}));
+    cr_expect(strstr(tg_last_error(), "tg_sched_chained: scheduler 1 (ExponentialLR) already "
+                     "belongs to a ChainedScheduler") != NULL, "%s", tg_last_error());
+    cr_expect_null(tg_sched_sequential(o, 1, &e, NULL));
+    cr_expect(strstr(tg_last_error(), "tg_sched_sequential: scheduler 0") != NULL, "%s",
+              tg_last_error());
+    tg_sched *s1 = tg_sched_sequential(o, 1, &c1, NULL);
+    cr_expect_null(s1, "a ChainedScheduler inside a SequentialLR is refused anyway");
+    tg_sched *c2 = tg_sched_chained(1, &c1); /* c1 itself has no owner yet */
+    cr_assert_not_null(c2, "%s", tg_last_error());
+    cr_expect_null(tg_sched_chained(1, &c1));
+    cr_expect_eq(tg_sched_step(c2), TG_OK);
+    cr_expect(fabs(tg_optim_get_group_lr(o, 0) - 0.09) < 1e-15, "e stepped once: %.17g",
+              tg_optim_get_group_lr(o, 0));
+    tg_sched_free(c2); /* frees c1 and e, once each */
+    tg_optim_free(o);
+    tg_params_free(p);
+}
