@@ -700,7 +700,8 @@ int64_t tg_dataset_num_batches(const tg_dataset *d)
     if (!d) return 0;
     int64_t bs = d->configured ? d->opts.batch_size : tg_batch_defaults().batch_size;
     bool drop = d->configured ? d->opts.drop_last : tg_batch_defaults().drop_last;
-    return drop ? d->n / bs : (d->n + bs - 1) / bs;
+    /* ⌈n / bs⌉ as n / bs + (n % bs != 0): n + bs − 1 overflows for bs near INT64_MAX */
+    return drop ? d->n / bs : d->n / bs + (d->n % bs != 0);
 }
 
 void tg_dataset_rewind(tg_dataset *d)

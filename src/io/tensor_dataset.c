@@ -298,7 +298,9 @@ int64_t tg_tensor_dataset_num_batches(const tg_tensor_dataset *d)
 {
     if (!d) return 0;
     tg_batch_opts o = d->configured ? d->opts : tg_batch_defaults();
-    return o.drop_last ? d->n / o.batch_size : (d->n + o.batch_size - 1) / o.batch_size;
+    /* ⌈n / b⌉ as n / b + (n % b != 0): n + b − 1 overflows for b near INT64_MAX */
+    int64_t whole = d->n / o.batch_size;
+    return o.drop_last ? whole : whole + (d->n % o.batch_size != 0);
 }
 
 void tg_tensor_dataset_rewind(tg_tensor_dataset *d)

@@ -700,6 +700,14 @@ Test(dataset, subset_new_and_bad_options)
     cr_expect_eq(b.n, 3); /* one batch smaller than 64 */
     cr_expect_eq(b.x[1], (tg_real)1);
     cr_expect(!tg_dataset_next(m, &b));
+    /* a batch size near INT64_MAX is the whole set, one batch (n + batch_size − 1
+       overflowed) */
+    o.batch_size = INT64_MAX;
+    cr_assert_eq(tg_dataset_batching(m, &o), TG_OK, "%s", tg_last_error());
+    cr_expect_eq(tg_dataset_num_batches(m), 1);
+    cr_assert(tg_dataset_next(m, &b));
+    cr_expect_eq(b.n, 3);
+    cr_expect(!tg_dataset_next(m, &b));
     /* bad options leave the dataset usable */
     o.batch_size = 0;
     expect_error(tg_dataset_batching(m, &o), TG_ERR_INVALID, "batch_size 0", NULL);

@@ -36,6 +36,13 @@ Test(tensor_dataset, batches_cover_each_epoch_once_in_a_seeded_order)
     o.seed = 5;
     cr_assert_eq(tg_tensor_dataset_batching(d, &o), TG_OK);
     cr_expect_eq(tg_tensor_dataset_num_batches(d), 7);
+    /* a batch size near INT64_MAX is the whole set, one batch (n + batch_size − 1
+       overflowed) */
+    o.batch_size = INT64_MAX;
+    cr_assert_eq(tg_tensor_dataset_batching(d, &o), TG_OK, "%s", tg_last_error());
+    cr_expect_eq(tg_tensor_dataset_num_batches(d), 1);
+    o.batch_size = 8;
+    cr_assert_eq(tg_tensor_dataset_batching(d, &o), TG_OK);
 
     /* tg_dataset with the same seed shuffles the same way */
     uint8_t im[50], lb[50];
