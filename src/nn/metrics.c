@@ -65,17 +65,19 @@ int tg_confusion_matrix(const int64_t *pred, const int64_t *target, int64_t n, i
 void tg_confusion_print(const int64_t *cm, int classes, FILE *f)
 {
     if (!cm || !f || classes < 1) return;
+    const int64_t n = classes; /* t * n + p in int64_t: t * classes overflows int past 46340 */
     fprintf(f, "confusion matrix (rows: true class, columns: predicted)\n%6s", "");
     for (int p = 0; p < classes; p++) fprintf(f, " %6d", p);
     fprintf(f, "  recall\n");
-    for (int t = 0; t < classes; t++) {
+    for (int64_t t = 0; t < n; t++) {
+        const int64_t *r = cm + t * n; /* [classes] row t */
         int64_t row = 0;
-        fprintf(f, "%6d", t);
-        for (int p = 0; p < classes; p++) {
-            fprintf(f, " %6lld", (long long)cm[t * classes + p]);
-            row += cm[t * classes + p];
+        fprintf(f, "%6lld", (long long)t);
+        for (int64_t p = 0; p < n; p++) {
+            fprintf(f, " %6lld", (long long)r[p]);
+            row += r[p];
         }
-        if (row) fprintf(f, "  %5.1f%%\n", 100.0 * (double)cm[t * classes + t] / (double)row);
+        if (row) fprintf(f, "  %5.1f%%\n", 100.0 * (double)r[t] / (double)row);
         else fprintf(f, "       -\n");
     }
 }
@@ -90,11 +92,12 @@ int tg_precision_recall_f1(const int64_t *cm, int classes, bool micro, tg_prf *o
                             classes);
     double tp_all = 0, fp_all = 0, fn_all = 0, p_sum = 0, r_sum = 0, f_sum = 0;
     int present = 0; /* classes that are a target or a prediction (sklearn's labels) */
-    for (int c = 0; c < classes; c++) {
-        double tp = (double)cm[c * classes + c], pred = 0, actual = 0;
-        for (int k = 0; k < classes; k++) {
-            pred += (double)cm[k * classes + c];   /* column c: predicted c */
-            actual += (double)cm[c * classes + k]; /* row c: truly c */
+    const int64_t n = classes; /* indices in int64_t: c * classes overflows int past 46340 */
+    for (int64_t c = 0; c < n; c++) {
+        double tp = (double)cm[c * n + c], pred = 0, actual = 0;
+        for (int64_t k = 0; k < n; k++) {
+            pred += (double)cm[k * n + c];   /* column c: predicted c */
+            actual += (double)cm[c * n + k]; /* row c: truly c */
         }
         if (pred == 0 && actual == 0) continue; /* absent: not in the average */
         present++;
