@@ -724,9 +724,10 @@ typedef struct tg_curve {
 } tg_curve;
 /** Writes an SVG picture of the curves (the loss and accuracy of a run):
    one chart per panel, stacked, each with its own axes, ticks and legend,
-   x_label under the last (e.g. "epoch"). Text is escaped for XML. TG_OK,
-   or TG_ERR_INVALID (no curve, a NULL array, panels outside [0, 8)) /
-   TG_ERR_IO with tg_last_error. */
+   x_label under the last (e.g. "epoch"). Text is escaped for XML. Finite
+   values of any size are drawn (±1e308, 1e16 + 2, subnormals: the axes and
+   coordinates stay finite). TG_OK, or TG_ERR_INVALID (no curve, a NULL
+   array, panels outside [0, 8)) / TG_ERR_IO with tg_last_error. */
 TG_API int tg_plot_curves(const char *path, const char *title, const char *x_label, int n,
                           const tg_curve *curves);
 

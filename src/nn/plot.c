@@ -7,6 +7,7 @@
 #include "nn/nn_internal.h"
 
 #include <errno.h>
+#include <float.h>
 #include <stdio.h>
 
 enum { W = 760, PANEL_H = 250, TOP = 44, LEFT = 72, RIGHT = 170, GAP = 36, MAX_PANELS = 8 };
@@ -14,9 +15,11 @@ enum { W = 760, PANEL_H = 250, TOP = 44, LEFT = 72, RIGHT = 170, GAP = 36, MAX_P
 static const char *const colors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e",
                                      "#9467bd", "#8c564b", "#e377c2", "#17becf"};
 
-/* v in tenths of a pixel: "123.4" (v >= 0 here). */
+/* v in tenths of a pixel: "123.4". NaN is written as 0 and v is clamped to
+   ±10⁹ first, so the conversion to long long is always defined. */
 static void put_coord(FILE *f, double v)
 {
+    if (!(fabs(v) <= 1e9)) v = v > 0 ? 1e9 : v < 0 ? -1e9 : 0;
     long long t = (long long)(v * 10 + (v >= 0 ? 0.5 : -0.5));
     if (t < 0) fprintf(f, "-%lld.%lld", -t / 10, -t % 10);
     else fprintf(f, "%lld.%lld", t / 10, t % 10);
@@ -38,11 +41,45 @@ static void put_text(FILE *f, const char *s)
     }
 }
 
-/* The step between ticks: 1, 2 or 5 × 10^k, about span / 5. */
-static double tick_step(double span)
+/* Where v lies in [lo, hi], from 0 to 1; halved first when hi − lo
+   overflows (1e308 − (−1e308)), so finite ends give a finite answer. */
+static double frac(double v, double lo, double hi)
 {
-    double raw = span / 5, p = pow(10, floor(log10(raw))), m = raw / p;
+    double d = hi - lo;
+    return isfinite(d) ? (v - lo) / d : (v / 2 - lo / 2) / (hi / 2 - lo / 2);
+}
+
+/* The step between ticks of [lo, hi] (lo < hi, both finite): 1, 2 or 5 ×
+   10^k, about a fifth of the span; the span itself where that fifth is
+   below the smallest double. Finite for every finite lo < hi. */
+static double tick_step(double lo, double hi)
+{
+    double d = hi - lo, raw = isfinite(d) ? d / 5 : hi / 5 - lo / 5;
+    double p = raw > 0 ? pow(10, floor(log10(raw))) : 0;
+    if (!(p > 0) || !isfinite(p)) return d;
+    double m = raw / p;
     return (m < 1.5 ? 1 : m < 3.5 ? 2 : m < 7.5 ? 5 : 10) * p;
+}
+
+/* Widens [*lo, *hi] by d on each side, within the finite doubles. */
+static void widen(double *lo, double *hi, double d)
+{
+    *lo = fmax(*lo - d, -DBL_MAX);
+    *hi = fmin(*hi + d, DBL_MAX);
+}
+
+/* The ticks first, first + step, ... up to hi, through an index (adding
+   step to a large value can leave it unchanged), each value once. */
+enum { MAX_TICKS = 24 };
+static int ticks(double first, double hi, double step, double *v)
+{
+    int n = 0;
+    for (int i = 0; n < MAX_TICKS && i < 4 * MAX_TICKS; i++) {
+        double t = first + i * step;
+        if (!isfinite(t) || !(t <= hi + step * 1e-6)) break;
+        if (n == 0 || t != v[n - 1]) v[n++] = t;
+    }
+    return n;
 }
 
 /* A tick label: as short as %g makes it, -0 as 0. */
@@ -71,15 +108,25 @@ static void panel(FILE *f, int k, int n, const tg_curve *cs, const char *x_label
             x0 = fmin(x0, x), x1 = fmax(x1, x), y0 = fmin(y0, y), y1 = fmax(y1, y);
         }
     if (!(x0 <= x1)) x0 = 0, x1 = 1, y0 = 0, y1 = 1; /* nothing finite to draw */
-    if (x0 == x1) x0 -= 1, x1 += 1;
-    if (y0 == y1) y0 -= fabs(y0) > 0 ? fabs(y0) * 0.1 : 1, y1 += fabs(y1) > 0 ? fabs(y1) * 0.1 : 1;
-    double ys = tick_step(y1 - y0), xs = tick_step(x1 - x0);
-    y0 = floor(y0 / ys) * ys, y1 = ceil(y1 / ys) * ys;
+    /* a single value gets a range around it: ±1 in x, ±10% in y; ±1 and
+       ±10% again where that vanished in rounding (1e300 ± 1, 1e-320 · 0.1) */
+    if (x0 == x1) widen(&x0, &x1, 1);
+    if (x0 == x1) widen(&x0, &x1, fabs(x0) * 0.1);
+    if (y0 == y1) widen(&y0, &y1, fabs(y0) > 0 ? fabs(y0) * 0.1 : 1);
+    if (y0 == y1) widen(&y0, &y1, 1);
+    double ys = tick_step(y0, y1), xs = tick_step(x0, x1);
+    /* y's ends on ticks, unless that passes the largest double */
+    double r0 = floor(y0 / ys) * ys, r1 = ceil(y1 / ys) * ys;
+    double y_first = isfinite(r0) ? r0 : ceil(y0 / ys) * ys;
+    if (isfinite(r0)) y0 = r0;
+    if (isfinite(r1)) y1 = r1;
     const double top = TOP + k * (PANEL_H + GAP), h = PANEL_H, w = W - LEFT - RIGHT;
-#define PX(v) (LEFT + ((v) - x0) / (x1 - x0) * w)
-#define PY(v) (top + h - ((v) - y0) / (y1 - y0) * h)
+#define PX(v) (LEFT + frac(v, x0, x1) * w)
+#define PY(v) (top + h - frac(v, y0, y1) * h)
+    double tv[MAX_TICKS];
     fprintf(f, "<g font-family=\"sans-serif\" font-size=\"11\" fill=\"#333\">\n");
-    for (double v = y0; v <= y1 + ys * 1e-6; v += ys) {
+    for (int i = 0, nt = ticks(y_first, y1, ys, tv); i < nt; i++) {
+        double v = tv[i];
         fprintf(f, "<line x1=\"%d\" x2=\"%d\" y1=\"", LEFT, LEFT + (int)w);
         put_coord(f, PY(v));
         fprintf(f, "\" y2=\"");
@@ -90,7 +137,8 @@ static void panel(FILE *f, int k, int n, const tg_curve *cs, const char *x_label
         put_tick(f, v, ys);
         fprintf(f, "</text>\n");
     }
-    for (double v = ceil(x0 / xs) * xs; v <= x1 + xs * 1e-6; v += xs) {
+    for (int i = 0, nt = ticks(ceil(x0 / xs) * xs, x1, xs, tv); i < nt; i++) {
+        double v = tv[i];
         fprintf(f, "<line y1=\"");
         put_coord(f, top);
         fprintf(f, "\" y2=\"");

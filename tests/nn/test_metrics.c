@@ -5,6 +5,7 @@
    non-finite points left out. */
 #include <criterion/criterion.h>
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -136,4 +137,66 @@ Test(metrics, svg_curves_are_well_formed)
     cr_expect_eq(tg_plot_curves(path, NULL, NULL, 0, cs), TG_ERR_INVALID);
     cs[0].panel = 9;
     cr_expect_eq(tg_plot_curves(path, NULL, NULL, 3, cs), TG_ERR_INVALID);
+}
+
+/* Writes one curve (x NULL: 0, 1, ...) and checks that every coordinate of
+   the picture is a number inside it: the attributes x, y, x1, x2, y1, y2 and
+   each polyline's points. */
+static void expect_drawn_inside(const char *tag, const double *x, const double *y, int64_t n)
+{
+    tg_curve c = {.name = "c", .x = x, .y = y, .n = n};
+    char path[512];
+    snprintf(path, sizeof path, "%s/tg_curves_extreme_%d.svg", TG_BINARY_DIR, (int)getpid());
+    cr_assert_eq(tg_plot_curves(path, "t", "step", 1, &c), TG_OK, "%s: %s", tag,
+                 tg_last_error());
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f);
+    static char text[1 << 16];
+    size_t len = fread(text, 1, sizeof text - 1, f);
+    text[len] = '\0';
+    fclose(f);
+    remove(path);
+    cr_assert_lt(len, sizeof text - 1, "%s: the picture is small", tag);
+    int coords = 0;
+    for (const char *s = text; *s; s++) {
+        static const char *const keys[] = {" x=\"", " y=\"", "x1=\"", "x2=\"", "y1=\"", "y2=\"",
+                                           "points=\""};
+        for (int k = 0; k < 7; k++) {
+            size_t kl = strlen(keys[k]);
+            if (strncmp(s, keys[k], kl) != 0) continue;
+            const char *q = s + kl;
+            while (*q && *q != '"') {
+                char *end;
+                double v = strtod(q, &end);
+                cr_assert(end != q && (*end == '"' || *end == ',' || *end == ' '),
+                          "%s: not a number at %.30s", tag, q);
+                cr_expect(v >= 0 && v <= 1000, "%s: coordinate %.30s outside the picture", tag,
+                          q);
+                coords++;
+                q = *end == '"' ? end : end + 1;
+            }
+        }
+    }
+    cr_expect_gt(coords, 20, "%s", tag);
+}
+
+/* Finite values of any size: the range of ±1e308 overflowed to inf and the
+   coordinates were NaN, converted to long long (undefined) */
+Test(metrics, svg_curves_of_extreme_values_stay_inside)
+{
+    expect_drawn_inside("±1e308", NULL, (double[]){1e308, -1e308}, 2);
+    expect_drawn_inside("DBL_MAX twice", NULL, (double[]){DBL_MAX, DBL_MAX}, 2);
+    expect_drawn_inside("-DBL_MAX", NULL, (double[]){-DBL_MAX, 0, DBL_MAX}, 3);
+    expect_drawn_inside("x ±DBL_MAX", (double[]){-DBL_MAX, DBL_MAX}, (double[]){1, 2}, 2);
+    expect_drawn_inside("x 1e300 alone", (double[]){1e300}, (double[]){1}, 1);
+    expect_drawn_inside("subnormal", NULL, (double[]){5e-324, 5e-324}, 2);
+    expect_drawn_inside("subnormals", NULL, (double[]){5e-324, 1e-323}, 2);
+}
+
+/* A range narrower than the values' spacing allows: adding the tick step
+   (0.5) to 1e16 left it unchanged, and the tick loop never ended */
+Test(metrics, svg_curves_of_a_narrow_range_end, .timeout = 20)
+{
+    expect_drawn_inside("1e16 + 2", NULL, (double[]){1e16, 1e16 + 2}, 2);
+    expect_drawn_inside("x 1e16 + 2", (double[]){1e16, 1e16 + 2}, (double[]){1, 2}, 2);
 }
