@@ -363,8 +363,11 @@ typedef enum tg_dtype {
 
 /** Writes every parameter of p, under its name, in the order added, as dtype
    (converted from tg_real), with __metadata__ {"format": "pt"}. The file is
-   written under a temporary name and renamed at the end, so a failure never
-   leaves a half-written file at `path` (nor changes one that is there).
+   written under a temporary name beside it and renamed at the end, so a
+   failure never leaves a half-written file at `path` (nor changes one that
+   is there). The temporary is `path`.tmp, or `path`.tmp1, .tmp2 ... if that
+   exists: it is created with O_EXCL, so no other file is ever touched. An
+   empty path is refused (TG_ERR_INVALID).
    It writes only what tg_params_load reads back: a parameter whose name
    was changed through its tensor (no longer valid UTF-8, or not its name
    in p), a parameter named "__metadata__", or a header over the format's

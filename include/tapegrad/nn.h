@@ -751,8 +751,10 @@ typedef struct tg_checkpoint {
 
 /** Saves every part of c in one safetensors file at path (the weights
    under their own names, the optimizer's state beside them and the rest
-   in its metadata: docs/training.md has the layout), under a temporary name renamed at the end: a failure leaves no
-   half-written file. TG_OK, or TG_ERR_INVALID (a NULL or inconsistent
+   in its metadata: docs/training.md has the layout), under a temporary
+   name beside it renamed at the end (as tg_params_save: `path`.tmp, or
+   .tmp1 ... if that exists; no other file is touched): a failure leaves no
+   half-written file. An empty path is refused. TG_OK, or TG_ERR_INVALID (a NULL or inconsistent
    part: an optimizer over other parameters, a scheduler over another
    optimizer), TG_ERR_STATE, TG_ERR_NOMEM, TG_ERR_IO with tg_last_error. */
 TG_API int tg_checkpoint_save(const tg_checkpoint *c, const char *path);

@@ -66,6 +66,13 @@ int tg_src_read_new(tg_src *s, size_t n, void **out, size_t *got);
 /* After the data: *end is true if no byte follows (one more byte is read
    at most, so a stream that never ends is not read to its end). */
 int tg_src_at_end(tg_src *s, bool *end);
+/* Creates a new file for writing beside path, to be renamed to path once
+   written: path.tmp, or path.tmp1, path.tmp2 ... if that exists (opened
+   with O_EXCL, so no existing file is ever opened, truncated or removed).
+   TG_OK with the stream in *f and its name in *tmp (the caller frees it);
+   TG_ERR_INVALID for an empty path, TG_ERR_IO or TG_ERR_NOMEM, with the
+   message. */
+int tg_io_create_temp(const char *who, const char *path, FILE **f, char **tmp);
 /* Whether b starts with gzip's magic 0x1f 0x8b. */
 bool tg_io_is_gzip(const unsigned char *b, size_t n);
 /* The message for an input of `bytes` over the source's limit, e.g.

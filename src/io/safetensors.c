@@ -34,13 +34,16 @@
    parameters until the whole file has been validated against them and its
    data converted into a temporary buffer: a failure leaves them as they
    were. Saving writes only what loading accepts. */
+#define _POSIX_C_SOURCE 200809L /* fdopen */
 #include "io/io_internal.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 /* uthash must not exit on OOM: it sets a flag that we turn into an error. */
 #define HASH_NONFATAL_OOM 1
@@ -183,22 +186,51 @@ static size_t header_json(const tg_params *p, size_t esize, char *out)
     return k;
 }
 
-/* Writes the file at path, under <path>.tmp and renamed at the end: never
-   a half-written file at path, and nothing left behind on a failure. */
+int tg_io_create_temp(const char *who, const char *path, FILE **f, char **tmp)
+{
+    *f = NULL, *tmp = NULL;
+    if (!*path) return tg_set_error(TG_ERR_INVALID, "%s: the path is empty", who);
+    size_t plen = strlen(path);
+    char *name = malloc(plen + 16);
+    if (!name) return tg_set_error(TG_ERR_NOMEM, "%s: out of memory", who);
+    /* O_EXCL: a name that exists (a user's file, another thread's save) is
+       never opened; the next suffix is tried instead */
+    int fd = -1, err = 0;
+    for (int i = 0; i < 100 && fd < 0; i++) {
+        if (i == 0) snprintf(name, plen + 16, "%s.tmp", path);
+        else snprintf(name, plen + 16, "%s.tmp%d", path, i);
+        fd = open(name, O_WRONLY | O_CREAT | O_EXCL, 0666); /* 0666 less the umask, as fopen */
+        err = errno;
+        if (fd < 0 && err != EEXIST) break;
+    }
+    FILE *s = fd < 0 ? NULL : fdopen(fd, "wb");
+    if (fd >= 0 && !s) {
+        err = errno;
+        close(fd);
+        remove(name);
+    }
+    if (!s) {
+        free(name);
+        if (err == EEXIST)
+            return tg_set_error(TG_ERR_IO, "%s: cannot create a temporary file beside %s: "
+                                "%s.tmp to %s.tmp99 all exist", who, path, path, path);
+        return tg_set_error(err == ENOMEM ? TG_ERR_NOMEM : TG_ERR_IO,
+                            "%s: cannot create %s.tmp: %s", who, path, strerror(err));
+    }
+    *f = s, *tmp = name;
+    return TG_OK;
+}
+
+/* Writes the file at path, under a temporary name beside it
+   (tg_io_create_temp) renamed at the end: never a half-written file at
+   path, and nothing left behind on a failure. */
 static int write_file(const char *who, const tg_params *p, const char *path, const char *head,
                       size_t hlen, size_t esize)
 {
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 5);
-    if (!tmp) return tg_set_error(TG_ERR_NOMEM, "%s: out of memory", who);
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp", 5);
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        int err = errno;
-        free(tmp);
-        return tg_set_error(TG_ERR_IO, "%s: cannot create %s.tmp: %s", who, path, strerror(err));
-    }
+    FILE *f;
+    char *tmp;
+    int cst = tg_io_create_temp(who, path, &f, &tmp);
+    if (cst != TG_OK) return cst;
     unsigned char prefix[8];
     put_le64(prefix, hlen);
     bool wok = fwrite(prefix, 1, 8, f) == 8 && fwrite(head, 1, hlen, f) == hlen;
@@ -241,7 +273,7 @@ static int write_file(const char *who, const tg_params *p, const char *path, con
     if (!wok)
         st = tg_set_error(TG_ERR_IO, "%s: cannot write %s: %s", who, path, strerror(err));
     else if (rename(tmp, path) != 0)
-        st = tg_set_error(TG_ERR_IO, "%s: cannot rename %s.tmp to %s: %s", who, path, path,
+        st = tg_set_error(TG_ERR_IO, "%s: cannot rename %s to %s: %s", who, tmp, path,
                           strerror(errno));
     if (st != TG_OK) remove(tmp);
     free(tmp);

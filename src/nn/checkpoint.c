@@ -238,21 +238,15 @@ static int check_parts(const char *who, const tg_checkpoint *c, const char *path
     return TG_OK;
 }
 
-/* Writes the file under <path>.tmp, renamed at the end. */
+/* Writes the file under a temporary name beside it (tg_io_create_temp),
+   renamed at the end. */
 static int write_file(const char *who, const char *path, const tg_kv *head, const ck_tensor *ts,
                       size_t n)
 {
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 5);
-    if (!tmp) return tg_set_error(TG_ERR_NOMEM, "%s: out of memory", who);
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp", 5);
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        int err = errno;
-        free(tmp);
-        return tg_set_error(TG_ERR_IO, "%s: cannot create %s.tmp: %s", who, path, strerror(err));
-    }
+    FILE *f;
+    char *tmp;
+    int cst = tg_io_create_temp(who, path, &f, &tmp);
+    if (cst != TG_OK) return cst;
     unsigned char len8[8];
     for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)head->len >> (8 * i));
     bool ok = fwrite(len8, 1, 8, f) == 8 && fwrite(head->s, 1, head->len, f) == head->len;
@@ -284,7 +278,7 @@ static int write_file(const char *who, const char *path, const tg_kv *head, cons
     int st = TG_OK;
     if (!ok) st = tg_set_error(TG_ERR_IO, "%s: cannot write %s: %s", who, path, strerror(err));
     else if (rename(tmp, path) != 0)
-        st = tg_set_error(TG_ERR_IO, "%s: cannot rename %s.tmp to %s: %s", who, path, path,
+        st = tg_set_error(TG_ERR_IO, "%s: cannot rename %s to %s: %s", who, tmp, path,
                           strerror(errno));
     if (st != TG_OK) remove(tmp);
     free(tmp);

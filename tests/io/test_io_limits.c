@@ -643,3 +643,51 @@ Test(io_limit, an_endless_stream_of_empty_gzip_members)
     free(empty);
     free(z);
 }
+
+/* The saver writes beside the path under a name that exists nowhere yet: a
+   file of the user's named <path>.tmp is left as it was (it was truncated,
+   then renamed over the path), and an empty path is refused (it wrote
+   ./.tmp, then removed it). */
+Test(params_names, save_touches_no_file_but_its_own)
+{
+    char path[1024], tmp[1100], tmp1[1100];
+    tmp_path(path, sizeof path, "own.safetensors");
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    snprintf(tmp1, sizeof tmp1, "%s.tmp1", path);
+    write_bytes(tmp, "mine", 4);
+    tg_params *p = tg_params_new();
+    cr_assert_not_null(tg_params_add(p, "a", TG_SHAPE(2)));
+    cr_assert_eq(tg_params_save(p, path, TG_F32), TG_OK, "%s", tg_last_error());
+    size_t n;
+    unsigned char *f = read_bytes(tmp, &n);
+    cr_expect(n == 4 && !memcmp(f, "mine", 4), "the user's %s was changed", tmp);
+    free(f);
+    cr_expect(access(tmp1, F_OK) != 0, "%s left behind", tmp1);
+    tg_params *q = tg_params_new();
+    cr_expect_eq(tg_params_load(q, path), TG_OK, "%s", tg_last_error());
+    cr_expect_eq(tg_params_count(q), 1);
+    tg_params_free(q);
+
+    int st = tg_params_save(p, "", TG_F32);
+    cr_expect_eq(st, TG_ERR_INVALID, "status %d: %s", st, tg_last_error());
+    expect_msg("tg_params_save: the path is empty", NULL);
+    /* every name it would try taken: refused, each left as it was */
+    char name[1100];
+    for (int i = 1; i < 100; i++) {
+        snprintf(name, sizeof name, "%s.tmp%d", path, i);
+        write_bytes(name, "mine", 4);
+    }
+    st = tg_params_save(p, path, TG_F32);
+    cr_expect_eq(st, TG_ERR_IO, "status %d: %s", st, tg_last_error());
+    expect_msg("tmp99 all exist", NULL);
+    for (int i = 1; i < 100; i++) {
+        snprintf(name, sizeof name, "%s.tmp%d", path, i);
+        f = read_bytes(name, &n);
+        cr_expect(n == 4 && !memcmp(f, "mine", 4), "%s was changed", name);
+        free(f);
+        remove(name);
+    }
+    tg_params_free(p);
+    remove(path);
+    remove(tmp);
+}

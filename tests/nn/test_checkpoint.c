@@ -456,3 +456,38 @@ Test(checkpoint, buffers_resume_bit_for_bit)
     tg_optim_free(b.o), tg_params_free(b.p);
     tg_optim_free(c.o), tg_params_free(c.p);
 }
+
+/* The checkpoint is written beside the path under a name that exists
+   nowhere yet: a file of the user's named <path>.tmp is left as it was (it
+   was truncated, then renamed over the path), and an empty path is refused
+   (it wrote ./.tmp, then removed it). */
+Test(checkpoint, save_touches_no_file_but_its_own)
+{
+    run a;
+    make_run(&a, 0, 5);
+    train(&a, 1);
+    char *path = tmp_path("own"), tmp[600];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "wb");
+    cr_assert_not_null(f);
+    fputs("mine", f);
+    fclose(f);
+    tg_checkpoint c = parts(&a);
+    cr_assert_eq(tg_checkpoint_save(&c, path), TG_OK, "%s", tg_last_error());
+    char buf[16] = {0};
+    f = fopen(tmp, "rb");
+    cr_assert_not_null(f, "the user's %s is gone", tmp);
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    cr_expect(n == 4 && strcmp(buf, "mine") == 0, "the user's %s was changed", tmp);
+    cr_expect_eq(tg_checkpoint_load(&c, path), TG_OK, "%s", tg_last_error());
+
+    int st = tg_checkpoint_save(&c, "");
+    cr_expect_eq(st, TG_ERR_INVALID, "status %d: %s", st, tg_last_error());
+    cr_expect(strstr(tg_last_error(), "tg_checkpoint_save: the path is empty") != NULL, "%s",
+              tg_last_error());
+    remove(path);
+    remove(tmp);
+    free(path);
+    free_run(&a);
+}
