@@ -474,7 +474,12 @@ TG_API int tg_gemm_set_backend(const char *name);
    (forward passes, tg_grad: neither writes a parameter). Two backward
    passes adding into the same parameters' .grad at once, or an optimizer
    step while another thread reads them, are races: give each thread a
-   tg_params, or use tg_grad. The library's settings (these functions, the
+   tg_params, or use tg_grad. So is a forward in training mode through a
+   layer that updates buffers of the shared tg_params: batch norm
+   (tg_batchnorm_forward, tg_batch_norm with running statistics) writes its
+   running statistics and num_batches_tracked. Share a model with batch
+   norm between threads in evaluation mode only (tg_params_set_training
+   false), or give each thread its own. The library's settings (these functions, the
    GEMM backend and kernel), the op registry and the error messages of
    tg_last_error (kept per thread) are safe from any thread, first use
    included. While one thread runs a split product, another's runs on its

@@ -261,7 +261,9 @@ TG_API int tg_batchnorm2d_init(tg_batchnorm *l, tg_params *p, const char *name,
    them). The count and the update are the op's: a replay of the tape
    (tg_tape_replay) counts its batch too. The mode is read when the layer
    is recorded: a replay runs the recorded mode (record again after
-   tg_params_set_training). */
+   tg_params_set_training). Because training mode writes the buffers of p,
+   threads that share p must not run it in training mode at once (a data
+   race); evaluation mode only reads them (tg_set_num_threads). */
 TG_API tg_tensor *tg_batchnorm_forward(tg_tape *t, const tg_batchnorm *l, tg_tensor *x);
 
 /** A layer norm layer (nn.LayerNorm). */
