@@ -332,8 +332,9 @@ typedef struct tg_exercise_result {
    10⁻³ + 10⁻²·|fd| in float, 10⁻⁵ + 10⁻³·|fd| in double: the plain
    difference's own accuracy, looser than tg_gradcheck's extrapolated one).
    Prints, per input (by its name, else "input i"), "exact",
-   "approximate" or "wrong" with the largest difference and its element.
-   `name` titles the report (may be NULL). Never aborts; allocates only
+   "approximate" or "wrong" with the largest difference and its element
+   (an input of 0 elements is "exact", with differences 0: nothing to
+   compare). `name` titles the report (may be NULL). Never aborts; allocates only
    temporarily. status is an error (message and tg_last_error() say why)
    when it cannot run: NULL functions, more than TG_EXERCISE_MAX_INPUTS
    inputs, a failing forward or learner, no input requiring grad. */

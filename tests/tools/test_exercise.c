@@ -319,3 +319,25 @@ Test(exercise, refuses_what_it_cannot_run)
     cr_expect_not(r.passed);
     tg_tape_free(t);
 }
+
+/* An input of 0 elements has nothing to compare: exact, differences 0, and
+   the report reads no element (it printed "-1 at [0,0]" and values read
+   from element 0 of 0-element arrays) */
+Test(exercise, an_input_of_no_elements_is_reported_cleanly)
+{
+    tg_tape *t = tg_tape_new();
+    static const tg_real none[1] = {0};
+    tg_tensor *x = leaf(t, "x", TG_SHAPE(0, 3), none, true);
+    char *rep = NULL;
+    tg_exercise_result r = check("empty", square_by_mul, square_right, NULL, &x, 1, &rep);
+    cr_expect_eq(r.status, TG_OK, "%s", r.message);
+    cr_expect(r.passed);
+    cr_expect_eq(r.verdict[0], TG_VERDICT_EXACT);
+    cr_expect(r.diff_ref[0] == 0 && r.diff_fd[0] == 0, "%g %g", r.diff_ref[0], r.diff_fd[0]);
+    cr_expect_eq(r.where_ref[0], 0);
+    cr_expect(strstr(rep, "x          [0,3]    exact (no elements: nothing to compare)\n"), "%s",
+              rep);
+    cr_expect(strstr(rep, "largest") == NULL, "%s", rep);
+    free(rep);
+    tg_tape_free(t);
+}
