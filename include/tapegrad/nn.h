@@ -331,7 +331,8 @@ TG_API tg_tensor *tg_dropout_layer_forward(tg_tape *t, const tg_dropout_layer *l
    in the order they were added (name, kind, shape, number of values), then
    the totals of each (the parameters' also in MB of tg_real) and the mode
    (training or evaluation). TG_OK or an error (NULL argument, a failed
-   write) with tg_last_error. */
+   write: f is flushed, so TG_ERR_IO reports it even for a short table)
+   with tg_last_error. */
 TG_API int tg_params_summary(const tg_params *p, FILE *f);
 
 /** Optimizers over every parameter of a tg_params, with torch.optim's update

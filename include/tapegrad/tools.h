@@ -164,7 +164,8 @@ TG_API const tg_record *tg_tape_record(const tg_tape *t, size_t i);
    (name or tN, shape, the value when it has one element) and each input
    (name, shape, and param / input / const / "from #k"); after a backward,
    the L2 norm of every gradient present. Returns TG_OK, or TG_ERR_INVALID
-   (NULL argument) / TG_ERR_IO with tg_last_error(). */
+   (NULL argument) / TG_ERR_IO with tg_last_error(). Flushes f, so a failed
+   write is reported even for an output that fits stdio's buffer. */
 TG_API int tg_tape_print(const tg_tape *t, FILE *f);
 
 /** Writes the recorded graph in Graphviz DOT: op nodes (ellipses, "#k op")
@@ -173,7 +174,7 @@ TG_API int tg_tape_print(const tg_tape *t, FILE *f);
    grad blue, constants grey and dashed, final outputs double-bordered; a
    legend is included. Render with `dot -Tsvg tape.dot -o tape.svg`.
    Returns TG_OK or an error status (NULL argument, out of memory, write
-   error) with tg_last_error(). */
+   error: f is flushed, so a failed write is seen) with tg_last_error(). */
 TG_API int tg_tape_dot(const tg_tape *t, FILE *f);
 
 /* ------------------------------------------------- higher derivatives */
@@ -377,7 +378,8 @@ TG_API int tg_health_after_update(tg_health *h, const tg_params *p, int step);
    gradients, one series per layer (with mean, std and the dead or saturated
    fraction), the update-to-data ratio of each weight over the steps with a
    guide at −3, and the dead / saturated fraction over the steps. TG_OK or an
-   error status (NULL argument, nothing observed, write error). */
+   error status (NULL argument, nothing observed, write error: f is flushed
+   first, so the error is seen). */
 TG_API int tg_health_svg(const tg_health *h, FILE *f);
 
 #ifdef __cplusplus

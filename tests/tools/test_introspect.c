@@ -271,3 +271,27 @@ Test(introspect, gradient_records_are_shown_as_such)
     free(dot);
     destroy(&n);
 }
+
+/* A stream whose writes fail (/dev/full): the short outputs sat in stdio's
+   buffer, ferror was not set yet, and they returned TG_OK */
+Test(introspect, writers_report_a_full_stream)
+{
+    FILE *f = fopen("/dev/full", "w");
+    cr_assert_not_null(f, "/dev/full is needed");
+    tg_tape *t = tg_tape_new();
+    tg_tensor *x = tg_requires_grad(tg_ones(t, TG_SHAPE(2)), true);
+    cr_assert_not_null(tg_sum(t, x, TG_ALL, false));
+    cr_expect_eq(tg_tape_print(t, f), TG_ERR_IO);
+    cr_expect_str_eq(tg_last_error(), "tg_tape_print: write error");
+    clearerr(f);
+    cr_expect_eq(tg_tape_dot(t, f), TG_ERR_IO);
+    cr_expect_str_eq(tg_last_error(), "tg_tape_dot: write error");
+    clearerr(f);
+    tg_params *p = tg_params_new();
+    cr_assert_not_null(tg_params_add(p, "w", TG_SHAPE(2)));
+    cr_expect_eq(tg_params_summary(p, f), TG_ERR_IO);
+    cr_expect(strstr(tg_last_error(), "tg_params_summary: ") != NULL, "%s", tg_last_error());
+    fclose(f);
+    tg_params_free(p);
+    tg_tape_free(t);
+}
