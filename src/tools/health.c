@@ -102,7 +102,11 @@ typedef struct {
 } layer;
 
 typedef struct {
+    /* the parameter measured: only compared with the live parameters given
+       to tg_health_before/after_update, never read later (the model may be
+       freed before the picture is written) */
     const tg_tensor *param;
+    char *name; /* a copy of its name, for the picture */
     tg_real *before;
     int64_t n;
     bool have_before;
@@ -131,6 +135,7 @@ void tg_health_free(tg_health *h)
         series_free(&h->layers[i].fracs);
     }
     for (size_t i = 0; i < h->nw; i++) {
+        free(h->weights[i].name);
         free(h->weights[i].before);
         series_free(&h->weights[i].ratio);
     }
@@ -210,11 +215,14 @@ int tg_health_observe(tg_health *h, int step, const char *name, const tg_tensor 
     return TG_OK;
 }
 
-/* The weight entry of parameter x, made on first sight. */
+/* The weight entry of parameter x (the same tensor under the same name: a
+   freed model's address may come back for another), made on first sight
+   with a copy of its name. NULL if out of memory. */
 static weight *weight_of(tg_health *h, const tg_tensor *x)
 {
+    const char *nm = x->name ? x->name : "?";
     for (size_t i = 0; i < h->nw; i++)
-        if (h->weights[i].param == x) return &h->weights[i];
+        if (h->weights[i].param == x && !strcmp(h->weights[i].name, nm)) return &h->weights[i];
     if (h->nw == h->capw) {
         size_t cap = h->capw ? 2 * h->capw : 8;
         weight *v = realloc(h->weights, cap * sizeof *v);
@@ -222,9 +230,14 @@ static weight *weight_of(tg_health *h, const tg_tensor *x)
         h->weights = v;
         h->capw = cap;
     }
+    size_t len = strlen(nm);
+    char *name = malloc(len + 1);
+    if (!name) return NULL;
+    memcpy(name, nm, len + 1);
     weight *w = &h->weights[h->nw++];
     memset(w, 0, sizeof *w);
     w->param = x;
+    w->name = name;
     return w;
 }
 
@@ -272,8 +285,8 @@ int tg_health_after_update(tg_health *h, const tg_params *p, int step)
         weight *w = &h->weights[i];
         if (!w->have_before) continue;
         bool found = false;
-        for (size_t k = 0; k < tg_params_count(p) && !found; k++)
-            found = tg_params_at(p, k) == w->param;
+        for (size_t k = 0; k < tg_params_count(p) && !found; k++) /* live: may be read */
+            found = tg_params_at(p, k) == w->param && !strcmp(w->param->name, w->name);
         if (!found || w->param->size != w->n) continue;
         double spread = std_of(w->param->data, NULL, w->n);
         double moved = std_of(w->param->data, w->before, w->n);
@@ -451,7 +464,7 @@ static void over_steps(FILE *f, const tg_health *h, const panel *frame, bool rat
     }
     for (size_t i = 0; i < n; i++) { /* the series, then the legend above them all */
         const series *s = ratios ? &h->weights[i].ratio : &h->layers[i].fracs;
-        const char *name = ratios ? h->weights[i].param->name : h->layers[i].name;
+        const char *name = ratios ? h->weights[i].name : h->layers[i].name;
         if (!s->n) continue;
         fputs("<g class=\"series\" data-layer=\"", f);
         svg_text(f, name ? name : "?");
@@ -464,7 +477,7 @@ static void over_steps(FILE *f, const tg_health *h, const panel *frame, bool rat
     int shown = 0;
     for (size_t i = 0; i < n; i++) {
         const series *s = ratios ? &h->weights[i].ratio : &h->layers[i].fracs;
-        const char *name = ratios ? h->weights[i].param->name : h->layers[i].name;
+        const char *name = ratios ? h->weights[i].name : h->layers[i].name;
         if (!s->n) continue;
         char text[160];
         snprintf(text, sizeof text, ratios ? "%s: last %.2f" : "%s: last %.1f%%", name ? name : "?",

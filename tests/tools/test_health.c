@@ -260,3 +260,48 @@ Test(health, refuses_nulls_and_an_empty_record)
     tg_health_free(h);
     tg_health_free(NULL);
 }
+
+/* The picture is written after the model is freed, the natural order at the
+   end of training: the record keeps its own copies of the names (it read
+   them through the freed parameters) */
+Test(health, the_picture_outlives_the_model)
+{
+    tg_params *p = tg_params_new();
+    tg_tensor *w = tg_params_add(p, "fc1.weight", TG_SHAPE(2, 3));
+    cr_assert_not_null(w);
+    for (int i = 0; i < 6; i++) w->data[i] = (tg_real)(i + 1);
+    tg_health *h = tg_health_new();
+    cr_assert_eq(tg_health_before_update(h, p), TG_OK);
+    w->data[0] += (tg_real)0.5;
+    cr_assert_eq(tg_health_after_update(h, p, 1), TG_OK);
+    tg_params_free(p);
+    /* the freed blocks taken again and written over */
+    void *junk[64];
+    for (int i = 0; i < 64; i++) {
+        size_t n = (size_t)(16 + 16 * (i % 32));
+        junk[i] = malloc(n);
+        if (junk[i]) memset(junk[i], 'Z', n);
+    }
+    int st;
+    char *s = svg_of(h, &st);
+    for (int i = 0; i < 64; i++) free(junk[i]);
+    cr_expect_eq(st, TG_OK, "%s", tg_last_error());
+    cr_expect(strstr(s, "data-layer=\"fc1.weight\"") != NULL, "%s", s);
+    cr_expect(strstr(s, "fc1.weight: last ") != NULL, "%s", s);
+    free(s);
+    /* a new model, perhaps at the same address, is followed from there */
+    p = tg_params_new();
+    w = tg_params_add(p, "fc2.weight", TG_SHAPE(2, 3));
+    cr_assert_not_null(w);
+    for (int i = 0; i < 6; i++) w->data[i] = (tg_real)(i + 1);
+    cr_assert_eq(tg_health_before_update(h, p), TG_OK);
+    w->data[1] += (tg_real)0.5;
+    cr_assert_eq(tg_health_after_update(h, p, 2), TG_OK);
+    s = svg_of(h, &st);
+    cr_expect_eq(st, TG_OK, "%s", tg_last_error());
+    cr_expect(strstr(s, "fc1.weight: last ") != NULL && strstr(s, "fc2.weight: last ") != NULL,
+              "%s", s);
+    free(s);
+    tg_params_free(p);
+    tg_health_free(h);
+}
