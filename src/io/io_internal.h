@@ -128,9 +128,11 @@ typedef struct tg_data_pos {
 } tg_data_pos;
 
 int tg_tensor_dataset_get_pos(const tg_tensor_dataset *d, tg_data_pos *pos);
-/* TG_OK if pos can be restored into d (same size and options), else
-   TG_ERR_FORMAT with a message naming tg_checkpoint_load. */
-int tg_tensor_dataset_check_pos(const tg_tensor_dataset *d, const tg_data_pos *pos);
+/* TG_OK if pos, read from the file at path, can be restored into d (same
+   size and options), else TG_ERR_FORMAT with a message naming
+   tg_checkpoint_load and the file. */
+int tg_tensor_dataset_check_pos(const tg_tensor_dataset *d, const tg_data_pos *pos,
+                                const char *path);
 /* Restores pos (checked) into d, whose batch buffers exist: cannot fail. */
 void tg_tensor_dataset_set_pos(tg_tensor_dataset *d, const tg_data_pos *pos);
 

@@ -376,25 +376,27 @@ int tg_tensor_dataset_get_pos(const tg_tensor_dataset *d, tg_data_pos *pos)
     return TG_OK;
 }
 
-int tg_tensor_dataset_check_pos(const tg_tensor_dataset *d, const tg_data_pos *pos)
+int tg_tensor_dataset_check_pos(const tg_tensor_dataset *d, const tg_data_pos *pos,
+                                const char *path)
 {
     const char *who = "tg_checkpoint_load";
     if (pos->n != d->n)
-        return tg_set_error(TG_ERR_FORMAT, "%s: the file's dataset has %lld samples, this one "
-                            "%lld", who, (long long)pos->n, (long long)d->n);
+        return tg_set_error(TG_ERR_FORMAT, "%s: %s: the file's dataset has %lld samples, this "
+                            "one %lld", who, path, (long long)pos->n, (long long)d->n);
     const tg_batch_opts *a = &pos->opts, *b = d->configured ? &d->opts : NULL;
     tg_batch_opts def = tg_batch_defaults();
     if (!b) b = &def;
     if (a->batch_size != b->batch_size || a->shuffle != b->shuffle ||
         a->drop_last != b->drop_last || a->mean != b->mean || a->std != b->std)
-        return tg_set_error(TG_ERR_FORMAT, "%s: the file's dataset was batched with other "
-                            "options (batch size %lld, shuffle %d, drop_last %d, mean %g, "
-                            "std %g) than this one (%lld, %d, %d, %g, %g)", who,
+        return tg_set_error(TG_ERR_FORMAT, "%s: %s: the file's dataset was batched with "
+                            "other options (batch size %lld, shuffle %d, drop_last %d, mean %g, "
+                            "std %g) than this one (%lld, %d, %d, %g, %g)", who, path,
                             (long long)a->batch_size, a->shuffle, a->drop_last, (double)a->mean,
                             (double)a->std, (long long)b->batch_size, b->shuffle, b->drop_last,
                             (double)b->mean, (double)b->std);
     if (pos->pos < 0 || pos->pos > d->n || pos->number < 0 || pos->epoch < -1)
-        return tg_set_error(TG_ERR_FORMAT, "%s: the dataset position is out of range", who);
+        return tg_set_error(TG_ERR_FORMAT, "%s: %s: the dataset position is out of range", who,
+                            path);
     return TG_OK;
 }
 

@@ -670,7 +670,7 @@ static int prepare(const char *who, const tg_checkpoint *c, const char *path,
         const char *fd = meta_str(meta, "tapegrad.data");
         if (!fd || !read_data(fd, &q->data))
             st = tg_set_error(TG_ERR_FORMAT, "%s: %s holds no dataset position", who, path);
-        else if ((st = tg_tensor_dataset_check_pos(c->data, &q->data)) == TG_OK)
+        else if ((st = tg_tensor_dataset_check_pos(c->data, &q->data, path)) == TG_OK)
             st = tg_tensor_dataset_batching(c->data, &q->data.opts); /* its buffers, if none yet */
     }
     cJSON_Delete(root);

@@ -322,7 +322,10 @@ Test(checkpoint, files_of_something_else_are_refused_and_change_nothing)
         &(tg_tensor_data){.n = 4, .x = x, .x_ndim = 1, .x_shape = {N_IN}});
     cb = parts(&b);
     cb.data = small;
-    expect_refused(&b, &cb, path, "the file's dataset has 40 samples, this one 4");
+    char msg[700];
+    snprintf(msg, sizeof msg, "tg_checkpoint_load: %s: the file's dataset has 40 samples, this "
+             "one 4", path);
+    expect_refused(&b, &cb, path, msg);
     tg_tensor_dataset_free(small);
 
     /* a plain safetensors file, a truncated checkpoint, no file */
