@@ -1034,5 +1034,6 @@ int tg_tape_html(const tg_tape *t, const tg_tensor *loss, FILE *f, const tg_html
     free(w.ti.slot);
     if (st == TG_ERR_NOMEM) return tg_set_error(st, "tg_tape_html: out of memory");
     if (st != TG_OK) return tg_set_error(st, "tg_tape_html: %s", tg_status_str(st));
-    return ferror(f) ? tg_set_error(TG_ERR_IO, "tg_tape_html: write error") : TG_OK;
+    return fflush(f) != 0 || ferror(f) ? tg_set_error(TG_ERR_IO, "tg_tape_html: write error")
+                                       : TG_OK;
 }
