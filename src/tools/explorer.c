@@ -588,7 +588,10 @@ static double layout_width(const layout *L)
 {
     return L->levels ? col_left(L->levels - 1) + col_width(L->levels - 1) + PAD : 2 * PAD + NODE_W;
 }
-static double layout_height(const layout *L) { return L->nn ? 2 * PAD + L->tallest : 2 * PAD + NODE_H; }
+static double layout_height(const layout *L)
+{
+    return L->nn ? 2 * PAD + L->tallest : 2 * PAD + NODE_H;
+}
 
 typedef struct {
     double key;
@@ -637,7 +640,8 @@ static size_t assign_levels(const walk *w, layout *L)
         for (int k = 0; k < r->n_in; k++, e++) {
             L->dummy[e] = dummies;
             if (!r->in[k]) continue;
-            size_t span = (size_t)(nd[rec_node(L, i)].level - nd[ten_node(w, L, r->in[k])].level - 1);
+            int from = nd[ten_node(w, L, r->in[k])].level;
+            size_t span = (size_t)(nd[rec_node(L, i)].level - from - 1);
             if (dummies + span <= MAX_DUMMIES) dummies += span;
         }
     }
@@ -672,7 +676,8 @@ static void place(layout *L, const size_t *bylevel, const size_t *loff, keyed *t
 static int make_layout(const walk *w, size_t max_records, layout *L)
 {
     size_t n = w->nrec < max_records ? w->nrec : max_records, end = n;
-    if (w->loss && w->loss->rec >= 0 && (size_t)w->loss->rec + 1 > end) end = (size_t)w->loss->rec + 1;
+    if (w->loss && w->loss->rec >= 0 && (size_t)w->loss->rec + 1 > end)
+        end = (size_t)w->loss->rec + 1;
     L->r0 = end - n;
     L->r1 = end;
     L->nrd = n;
