@@ -40,6 +40,12 @@ int tg_set_error(int status, const char *fmt, ...)
     return status;
 }
 
+int tg_write_status(FILE *f, const char *fn)
+{
+    if (fflush(f) != 0 || ferror(f)) return tg_set_error(TG_ERR_IO, "%s: write error", fn);
+    return TG_OK;
+}
+
 void *tg_no_tape(const char *fn)
 {
     /* the public name: __func__ of the double library says tg_f64_... */

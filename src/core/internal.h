@@ -91,6 +91,10 @@ static inline float tg_log1p_exp(float x)
 
 /* Sets the thread's last error (printf-style) and returns `status`. */
 int tg_set_error(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The end of a writer to f: TG_OK, or TG_ERR_IO with "<fn>: write error"
+   when a write failed. f is flushed first: a short output still sits in
+   stdio's buffer, and its failure would not be seen yet. */
+int tg_write_status(FILE *f, const char *fn);
 /* For a call given a NULL tape, which has nowhere else to say it: the
    thread's last error "tg_<fn>: the tape is NULL" (fn with or without its
    tg_). Returns NULL. */

@@ -433,8 +433,6 @@ int tg_params_summary(const tg_params *p, FILE *f)
                      tg_real_name(), nb, nb == 1 ? "" : "s", tg_params_buffer_numel(p),
                      tg_params_training(p) ? "training" : "evaluation") > 0;
     }
-    /* flushed first: a small output still sits in stdio's buffer, unwritten */
-    if (!ok || fflush(f) != 0 || ferror(f))
-        return tg_set_error(TG_ERR_IO, "tg_params_summary: writing failed");
-    return TG_OK;
+    if (!ok) return tg_set_error(TG_ERR_IO, "tg_params_summary: write error");
+    return tg_write_status(f, "tg_params_summary");
 }

@@ -18,6 +18,7 @@
    tape of our own. */
 #include "core/internal.h"
 
+#include <limits.h>
 #include <stdlib.h>
 
 /* Pages from src/tools/explorer_page.c: the style and the script. */
@@ -621,18 +622,20 @@ static size_t assign_levels(const walk *w, layout *L)
         nd[rec_node(L, i)].level = lv + 1;
         nd[ten_node(w, L, r->out)].level = lv + 2;
     }
-    /* a tensor not made by a drawn record is a leaf here: next to its first reader */
-    for (size_t i = L->r0; i < L->r1; i++) {
-        const tg_record *r = tg_tape_record(w->t, i);
-        for (int k = 0; k < r->n_in; k++) {
-            const tg_tensor *x = r->in[k];
-            if (!x || (x->rec >= 0 && (size_t)x->rec >= L->r0)) continue;
-            node *n = &nd[ten_node(w, L, x)];
-            int l = nd[rec_node(L, i)].level - 1;
-            if (n->key == 0 || l < n->level) n->level = l; /* key 0: not placed yet */
-            n->key = 1;
+    /* a tensor not made by a drawn record is a leaf here: next to its first
+       reader (every one has a reader: it is drawn because one reads it) */
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = L->r0; i < L->r1; i++) {
+            const tg_record *r = tg_tape_record(w->t, i);
+            for (int k = 0; k < r->n_in; k++) {
+                const tg_tensor *x = r->in[k];
+                if (!x || (x->rec >= 0 && (size_t)x->rec >= L->r0)) continue;
+                node *n = &nd[ten_node(w, L, x)];
+                int l = nd[rec_node(L, i)].level - 1;
+                if (pass == 0) n->level = INT_MAX;
+                else if (l < n->level) n->level = l;
+            }
         }
-    }
     size_t e = 0, dummies = 0;
     for (size_t i = L->r0; i < L->r1; i++) {
         const tg_record *r = tg_tape_record(w->t, i);
@@ -1039,6 +1042,5 @@ int tg_tape_html(const tg_tape *t, const tg_tensor *loss, FILE *f, const tg_html
     free(w.ti.slot);
     if (st == TG_ERR_NOMEM) return tg_set_error(st, "tg_tape_html: out of memory");
     if (st != TG_OK) return tg_set_error(st, "tg_tape_html: %s", tg_status_str(st));
-    return fflush(f) != 0 || ferror(f) ? tg_set_error(TG_ERR_IO, "tg_tape_html: write error")
-                                       : TG_OK;
+    return tg_write_status(f, "tg_tape_html");
 }

@@ -513,7 +513,5 @@ int tg_health_svg(const tg_health *h, FILE *f)
     fputs("</g>\n<g id=\"dead\">\n", f);
     over_steps(f, h, &d, false);
     fputs("</g>\n</svg>\n", f);
-    /* flushed first: what still sits in stdio's buffer may fail to be written */
-    return fflush(f) != 0 || ferror(f) ? tg_set_error(TG_ERR_IO, "tg_health_svg: write error")
-                                       : TG_OK;
+    return tg_write_status(f, "tg_health_svg");
 }

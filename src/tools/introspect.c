@@ -209,9 +209,7 @@ int tg_tape_print(const tg_tape *t, FILE *f)
             flush_line(&l, f);
         }
     }
-    /* flushed first: a small output still sits in stdio's buffer, unwritten */
-    return fflush(f) != 0 || ferror(f) ? tg_set_error(TG_ERR_IO, "tg_tape_print: write error")
-                                       : TG_OK;
+    return tg_write_status(f, "tg_tape_print");
 }
 
 /* ------------------------------------------------------------ as DOT */
@@ -331,7 +329,5 @@ int tg_tape_dot(const tg_tape *t, FILE *f)
           "}\n",
           f);
     free(s.v);
-    /* flushed first: a small output still sits in stdio's buffer, unwritten */
-    return fflush(f) != 0 || ferror(f) ? tg_set_error(TG_ERR_IO, "tg_tape_dot: write error")
-                                       : TG_OK;
+    return tg_write_status(f, "tg_tape_dot");
 }
